@@ -1,0 +1,85 @@
+// The N-API surface: host-side calls that are safe from Node's multi-threaded process.
+// Nothing here forks, clones or changes namespaces; that is skiff-init's job.
+#include <napi.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "common/error.h"
+
+namespace {
+
+// Throws a JS Error with .code = errno name-free number, .syscall and .path, like Node's own.
+[[noreturn]] void throw_sys(Napi::Env env, const skiff::SysError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("errno", Napi::Number::New(env, e.err()));
+  err.Set("syscall", Napi::String::New(env, e.call()));
+  err.Set("path", Napi::String::New(env, e.target()));
+  throw err;
+}
+
+std::string opt_string(const Napi::Value& v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(); }
+
+// mount(source, target, fstype, flags, data)
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[1].IsString() || !info[3].IsNumber())
+    throw Napi::TypeError::New(env, "mount(source, target, fstype, flags, data?)");
+  std::string src = opt_string(info[0]), target = opt_string(info[1]), type = opt_string(info[2]);
+  std::string data = info.Length() > 4 ? opt_string(info[4]) : "";
+  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
+  if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type.empty() ? nullptr : type.c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) < 0)
+    throw_sys(env, skiff::SysError("mount", src + " on " + target, errno));
+  return env.Undefined();
+}
+
+// umount(target, flags)
+Napi::Value Umount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "umount(target, flags?)");
+  std::string target = opt_string(info[0]);
+  int flags = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  if (::umount2(target.c_str(), flags) < 0) throw_sys(env, skiff::SysError("umount2", target, errno));
+  return env.Undefined();
+}
+
+// fsType(path): statfs f_type, to tell cgroup2 from tmpfs/cgroup v1 and overlay from others.
+Napi::Value FsType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "fsType(path)");
+  std::string path = opt_string(info[0]);
+  struct statfs st;
+  if (::statfs(path.c_str(), &st) < 0) throw_sys(env, skiff::SysError("statfs", path, errno));
+  return Napi::Number::New(env, static_cast<double>(static_cast<unsigned long>(st.f_type)));
+}
+
+// pidfdSignal(pid, signal): a signal that cannot hit a recycled pid once the pidfd is open.
+Napi::Value PidfdSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "pidfdSignal(pid, signal)");
+  int pid = info[0].As<Napi::Number>().Int32Value(), sig = info[1].As<Napi::Number>().Int32Value();
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) throw_sys(env, skiff::SysError("pidfd_open", std::to_string(pid), errno));
+  int rc = static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0));
+  int err = errno;
+  ::close(fd);
+  if (rc < 0) throw_sys(env, skiff::SysError("pidfd_send_signal", std::to_string(pid), err));
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("umount", Napi::Function::New(env, Umount));
+  exports.Set("fsType", Napi::Function::New(env, FsType));
+  exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(skiff_native, Init)

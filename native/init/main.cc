@@ -1,0 +1,180 @@
+// skiff-init: the single-threaded helper that makes a container process (`create`) or joins a
+// running container (`exec`). It is started by the monitor with the process's stdio on fds 0-2
+// and the sync socket on fd 3 (protocol: native/README.md):
+//
+//   monitor                skiff-init (parent)                 child (container pid 1 / exec'd process)
+//      |  fork+exec  --->  join cgroup, setns(paths)
+//      |                   clone(CLONE_PARENT|CLONE_NEW*) --->  waits on the gate pipe
+//      |  <--- "pid N" --- (sends the child's host pid)
+//      |                   opens the gate, exits 0 -------->   rootfs, hostname, loopback (create only)
+//      |  <--- "ready" ------------------------------------------------
+//      |  --- "start" ----------------------------------------------->  rlimits, user, cwd, caps, seccomp
+//      |  <--- EOF (execve closed fd 3) or "error {json}" -------------
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <csignal>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "init/process.h"
+#include "init/rootfs.h"
+#include "init/spec.h"
+#include "init/sync.h"
+
+extern char** environ;
+
+namespace skiff {
+namespace {
+
+constexpr int kSyncFd = 3;
+
+// CVE-2019-5736: a process in the container could open /proc/<our pid>/exe while we run inside
+// its namespaces and write to the host binary. Re-run from a sealed in-memory copy instead.
+void ensure_sealed_copy(char** argv) {
+  UniqueFd self(check(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC), "open", "/proc/self/exe"));
+  int seals = ::fcntl(self.get(), F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE)) return;
+  UniqueFd mem(check(::memfd_create("skiff-init", MFD_CLOEXEC | MFD_ALLOW_SEALING), "memfd_create", "skiff-init"));
+  struct stat st;
+  check(::fstat(self.get(), &st), "fstat", "/proc/self/exe");
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = ::sendfile(mem.get(), self.get(), &off, static_cast<size_t>(st.st_size - off));
+    if (n < 0 && errno == EINTR) continue;
+    check(n, "sendfile", "copy of skiff-init");
+    if (n == 0) break;
+  }
+  check(::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), "fcntl(F_ADD_SEALS)",
+        "memfd");
+  ::fexecve(mem.get(), argv, environ);
+  throw SysError("fexecve", "sealed copy of skiff-init", errno);
+}
+
+void write_file(const std::string& path, const std::string& value) {
+  UniqueFd f(check(::open(path.c_str(), O_WRONLY | O_CLOEXEC), "open", path));
+  check(::write(f.get(), value.data(), value.size()), "write", path + " <- " + value);
+}
+
+void bring_up_loopback() {
+  UniqueFd s(check(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket", "AF_INET"));
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  check(::ioctl(s.get(), SIOCGIFFLAGS, &ifr), "ioctl(SIOCGIFFLAGS)", "lo");
+  ifr.ifr_flags |= IFF_UP;
+  check(::ioctl(s.get(), SIOCSIFFLAGS, &ifr), "ioctl(SIOCSIFFLAGS)", "lo");
+}
+
+struct NsKind {
+  const char* type;
+  int flag;
+};
+// Join order: cgroup after the cgroup itself is joined; mnt last, since it changes our root.
+const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+                              {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+
+[[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate) {
+  try {
+    char b;
+    while (::read(gate, &b, 1) < 0 && errno == EINTR) {
+    }
+    ::close(gate);
+    if (spec.mode == "create") {
+      if (spec.ns("uts") == "new" && !spec.hostname.empty())
+        check(::sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname", spec.hostname);
+      if (spec.ns("net") == "new") bring_up_loopback();
+      setup_rootfs(spec, spec.process.tty ? 0 : -1);
+    }
+    sync.send("ready");
+    if (sync.recv() != "start") ::_exit(1);  // the monitor went away: never run the program
+    exec_process(spec.process);
+  } catch (const SysError& e) {
+    sync.send_error(e);
+    ::_exit(e.call() == "exec" && e.err() == EACCES ? 126 : 127);
+  } catch (const std::exception& e) {
+    sync.send_error(e.what());
+    ::_exit(127);
+  }
+}
+
+void run(const Spec& spec, SyncChannel& sync) {
+  for (const auto& procs : spec.cgroup_procs) write_file(procs, "0");
+
+  // Open every namespace to join before joining any: after setns(mnt) the paths would resolve
+  // in the container's filesystem.
+  std::vector<std::pair<UniqueFd, int>> joins;
+  unsigned long flags = CLONE_PARENT | SIGCHLD;
+  for (const auto& k : kNamespaces) {
+    std::string how = spec.ns(k.type);
+    if (how == "new") {
+      flags |= static_cast<unsigned long>(k.flag);
+    } else if (how != "host") {
+      UniqueFd fd(::open(how.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) throw SysError("open namespace", how, errno);
+      joins.emplace_back(std::move(fd), k.flag);
+    }
+  }
+  for (auto& [fd, flag] : joins) check(::setns(fd.get(), flag), "setns", std::to_string(flag));
+  joins.clear();
+
+  int gate[2];
+  check(::pipe2(gate, O_CLOEXEC), "pipe2", "gate");
+  long pid = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) throw SysError("clone", "container process", errno);
+  if (pid == 0) {
+    ::close(gate[1]);
+    child_main(spec, sync, gate[0]);
+  }
+  ::close(gate[0]);
+  sync.send("pid " + std::to_string(pid));
+  check(::write(gate[1], "g", 1), "write", "gate");
+  ::close(gate[1]);
+}
+
+}  // namespace
+}  // namespace skiff
+
+int main(int argc, char** argv) {
+  using namespace skiff;
+  if (argc != 3 || (std::strcmp(argv[1], "create") != 0 && std::strcmp(argv[1], "exec") != 0)) {
+    std::fprintf(stderr, "usage: skiff-init create|exec <bundle>\n");
+    return 2;
+  }
+  if (::fcntl(kSyncFd, F_GETFD) < 0) {
+    std::fprintf(stderr, "skiff-init: fd 3 (sync socket) is not open\n");
+    return 2;
+  }
+  SyncChannel sync(kSyncFd);
+  try {
+    std::string mode = argv[1];
+    if (mode == "exec") {
+      ensure_sealed_copy(argv);
+      // Until execve, /proc/<pid> of this process is closed to the container's processes.
+      check(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)");
+    }
+    check(::fcntl(kSyncFd, F_SETFD, FD_CLOEXEC), "fcntl", "sync fd");
+    // Only stdio and the sync socket may reach the container process.
+    check(::close_range(kSyncFd + 1, ~0U, 0), "close_range");
+    Spec spec = load_spec(std::string(argv[2]) + "/config.json");
+    if (spec.mode != mode) throw config_error("config.json mode is " + spec.mode + ", not " + mode);
+    run(spec, sync);
+  } catch (const SysError& e) {
+    sync.send_error(e);
+    return 127;
+  } catch (const std::exception& e) {
+    sync.send_error(e.what());
+    return 127;
+  }
+  return 0;
+}

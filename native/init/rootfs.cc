@@ -1,0 +1,373 @@
+#include "init/rootfs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/fd.h"
+
+namespace skiff {
+namespace {
+
+void do_mount(const std::string& src, const std::string& target, const char* type, unsigned long flags,
+              const std::string& data = "") {
+  if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type, flags,
+              data.empty() ? nullptr : data.c_str()) < 0)
+    throw SysError("mount", (type ? std::string(type) + " " : std::string()) + src + " on " + target +
+                                (data.empty() ? "" : " (" + data + ")"),
+                   errno);
+}
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// mkdir -p, for paths we own inside the new root (after pivot_root).
+void mkdir_p(const std::string& path, mode_t mode) {
+  std::string cur;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    if (!cur.empty() && ::mkdir(cur.c_str(), mode) < 0 && errno != EEXIST) throw SysError("mkdir", cur, errno);
+    pos = next + 1;
+  }
+}
+
+// A standard mount point (/proc, /dev, /sys...) must be a real directory of the image, not a link.
+void ensure_dir_mountpoint(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) throw SysError("mount", path + " is a symbolic link in the image", ELOOP);
+    if (!S_ISDIR(st.st_mode)) throw SysError("mount", path + " is not a directory in the image", ENOTDIR);
+    return;
+  }
+  mkdir_p(path, 0755);
+}
+
+// Remounts an existing mount read-only, keeping the per-mount flags it has (the kernel refuses
+// to drop locked flags like nosuid on a bind remount).
+void remount_ro(const std::string& target) {
+  struct statvfs sv;
+  check(::statvfs(target.c_str(), &sv), "statvfs", target);
+  unsigned long keep = 0;
+  if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) keep |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) keep |= MS_RELATIME;
+  do_mount("", target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep);
+}
+
+void mount_overlay(const RootSpec& r) {
+  if (r.lower.empty()) throw config_error("root.lower is empty");
+  std::string lower;
+  for (const auto& l : r.lower) {
+    if (l.find_first_of(":,") != std::string::npos) throw config_error("layer path contains ':' or ',': " + l);
+    lower += (lower.empty() ? "" : ":") + l;
+  }
+  std::string data = "lowerdir=" + lower + ",upperdir=" + r.upper + ",workdir=" + r.work;
+  if (data.size() < 4000) {
+    do_mount("overlay", r.target, "overlay", 0, data);
+    return;
+  }
+  // Too long for mount(2)'s one page of options: the new mount API takes layers one by one.
+  UniqueFd fs(check(static_cast<int>(syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)), "fsopen", "overlay"));
+  auto set = [&](const char* key, const std::string& val) {
+    check(static_cast<int>(syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, val.c_str(), 0)), "fsconfig",
+          std::string(key) + "=" + val);
+  };
+  for (const auto& l : r.lower) set("lowerdir+", l);
+  set("upperdir", r.upper);
+  set("workdir", r.work);
+  check(static_cast<int>(syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0)), "fsconfig",
+        "create overlay");
+  UniqueFd mnt(check(static_cast<int>(syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)), "fsmount", "overlay"));
+  check(static_cast<int>(syscall(SYS_move_mount, mnt.get(), "", AT_FDCWD, r.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH)),
+        "move_mount", "overlay on " + r.target);
+}
+
+void mknod_dev(const char* path, mode_t mode, unsigned maj, unsigned min) {
+  if (::mknod(path, mode, makedev(maj, min)) < 0 && errno != EEXIST) throw SysError("mknod", path, errno);
+  check(::chmod(path, mode & 07777), "chmod", path);
+}
+
+struct HostDevice {
+  std::string name;
+  mode_t mode;
+  dev_t rdev;
+};
+
+// Privileged containers get the host's device nodes (top level of /dev), as Docker gives them.
+std::vector<HostDevice> list_host_devices() {
+  std::vector<HostDevice> out;
+  DIR* d = ::opendir("/dev");
+  if (!d) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || name == "console" || name == "ptmx" || name == "tty") continue;
+    struct stat st;
+    if (::fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) out.push_back({name, st.st_mode, st.st_rdev});
+  }
+  ::closedir(d);
+  return out;
+}
+
+void setup_dev(const Spec& spec, int console_fd, const std::vector<HostDevice>& host_devices) {
+  ensure_dir_mountpoint("/dev");
+  do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  mknod_dev("/dev/null", S_IFCHR | 0666, 1, 3);
+  mknod_dev("/dev/zero", S_IFCHR | 0666, 1, 5);
+  mknod_dev("/dev/full", S_IFCHR | 0666, 1, 7);
+  mknod_dev("/dev/random", S_IFCHR | 0666, 1, 8);
+  mknod_dev("/dev/urandom", S_IFCHR | 0666, 1, 9);
+  mknod_dev("/dev/tty", S_IFCHR | 0666, 5, 0);
+  for (const auto& d : host_devices) {
+    std::string p = "/dev/" + d.name;
+    if (::mknod(p.c_str(), d.mode, d.rdev) < 0 && errno != EEXIST) throw SysError("mknod", p, errno);
+  }
+  mkdir_p("/dev/pts", 0755);
+  do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  check(::symlink("pts/ptmx", "/dev/ptmx"), "symlink", "/dev/ptmx");
+  mkdir_p("/dev/shm", 01777);
+  do_mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+           "mode=1777,size=" + std::to_string(spec.shm_size));
+  mkdir_p("/dev/mqueue", 0755);
+  do_mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV);
+  check(::symlink("/proc/self/fd", "/dev/fd"), "symlink", "/dev/fd");
+  check(::symlink("/proc/self/fd/0", "/dev/stdin"), "symlink", "/dev/stdin");
+  check(::symlink("/proc/self/fd/1", "/dev/stdout"), "symlink", "/dev/stdout");
+  check(::symlink("/proc/self/fd/2", "/dev/stderr"), "symlink", "/dev/stderr");
+  check(::symlink("/proc/kcore", "/dev/core"), "symlink", "/dev/core");
+  if (console_fd >= 0) {
+    UniqueFd f(check(::open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "create", "/dev/console"));
+    do_mount(fd_path(console_fd), "/dev/console", nullptr, MS_BIND);
+  }
+}
+
+void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds) {
+  ensure_dir_mountpoint("/sys");
+  unsigned long ro = spec.privileged ? 0 : MS_RDONLY;
+  do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro);
+  switch (spec.cgroup_mount.kind) {
+    case CgroupMountSpec::None:
+      return;
+    case CgroupMountSpec::V2:
+      do_mount("cgroup", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | ro);
+      return;
+    case CgroupMountSpec::V1:
+      do_mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=755");
+      for (const auto& [name, fd] : cgroup_fds) {
+        std::string dst = "/sys/fs/cgroup/" + name;
+        check(::mkdir(dst.c_str(), 0755), "mkdir", dst);
+        do_mount(fd_path(fd), dst, nullptr, MS_BIND);
+        if (ro) remount_ro(dst);
+      }
+      if (ro) do_mount("", "/sys/fs/cgroup", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV);
+      return;
+  }
+}
+
+struct MountFlags {
+  unsigned long flags = 0, propagation = 0;
+  bool readonly = false;
+  std::string data;
+};
+
+MountFlags parse_options(const std::vector<std::string>& opts) {
+  MountFlags m;
+  for (const auto& o : opts) {
+    if (o == "ro") m.readonly = true;
+    else if (o == "rw") m.readonly = false;
+    else if (o == "bind") m.flags |= MS_BIND;
+    else if (o == "rbind") m.flags |= MS_BIND | MS_REC;
+    else if (o == "nosuid") m.flags |= MS_NOSUID;
+    else if (o == "nodev") m.flags |= MS_NODEV;
+    else if (o == "noexec") m.flags |= MS_NOEXEC;
+    else if (o == "private") m.propagation = MS_PRIVATE;
+    else if (o == "rprivate") m.propagation = MS_PRIVATE | MS_REC;
+    else if (o == "slave") m.propagation = MS_SLAVE;
+    else if (o == "rslave") m.propagation = MS_SLAVE | MS_REC;
+    else if (o == "shared") m.propagation = MS_SHARED;
+    else if (o == "rshared") m.propagation = MS_SHARED | MS_REC;
+    else m.data += (m.data.empty() ? "" : ",") + o;
+  }
+  return m;
+}
+
+void user_mount(const MountSpec& m, int source_fd) {
+  MountFlags f = parse_options(m.options);
+  bool is_bind = m.type == "bind" || (f.flags & MS_BIND);
+  bool dir = true;
+  if (is_bind) {
+    struct stat st;
+    check(::fstat(source_fd, &st), "stat", m.source);
+    dir = S_ISDIR(st.st_mode);
+  }
+  UniqueFd target(open_in_root(m.destination, true, dir));
+  std::string tpath = fd_path(target.get());
+  if (is_bind) {
+    do_mount(fd_path(source_fd), tpath, nullptr, MS_BIND | (f.flags & MS_REC));
+    // Re-resolve: the mount now sits on top of the fd's location.
+    target.reset(open_in_root(m.destination, false, dir));
+    tpath = fd_path(target.get());
+    unsigned long extra = f.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (f.readonly || extra) do_mount("", tpath, nullptr, MS_BIND | MS_REMOUNT | extra | (f.readonly ? MS_RDONLY : 0));
+  } else {
+    do_mount(m.source.empty() ? m.type : m.source, tpath, m.type.c_str(),
+             f.flags | (f.readonly ? MS_RDONLY : 0), f.data);
+    target.reset(open_in_root(m.destination, false, dir));
+    tpath = fd_path(target.get());
+  }
+  if (f.propagation) do_mount("", tpath, nullptr, f.propagation);
+}
+
+std::vector<std::string> expand(const std::string& pattern) {
+  if (pattern.find_first_of("*?[") == std::string::npos) return {pattern};
+  std::vector<std::string> out;
+  glob_t g{};
+  if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  ::globfree(&g);
+  return out;
+}
+
+void mask_paths(const std::vector<std::string>& paths) {
+  struct stat null_st;
+  check(::stat("/dev/null", &null_st), "stat", "/dev/null");
+  if (!S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3))
+    throw SysError("mask", "/dev/null is not the null device", EINVAL);
+  for (const auto& pattern : paths) {
+    for (const auto& p : expand(pattern)) {
+      struct stat st;
+      if (::lstat(p.c_str(), &st) < 0) continue;  // nothing to hide
+      if (S_ISDIR(st.st_mode))
+        do_mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0");
+      else
+        do_mount("/dev/null", p, nullptr, MS_BIND);
+    }
+  }
+}
+
+void readonly_paths(const std::vector<std::string>& paths) {
+  for (const auto& pattern : paths) {
+    for (const auto& p : expand(pattern)) {
+      struct stat st;
+      if (::lstat(p.c_str(), &st) < 0) continue;
+      do_mount(p, p, nullptr, MS_BIND | MS_REC);
+      remount_ro(p);
+    }
+  }
+}
+
+}  // namespace
+
+int open_in_root(const std::string& path, bool create, bool last_is_dir) {
+  if (path.empty() || path[0] != '/') throw config_error("mount destination must be absolute: " + path);
+  UniqueFd root(check(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/"));
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how));
+  if (fd >= 0 || errno != ENOENT || !create) return check(fd, "openat2", path);
+
+  // Walk the components, creating what is missing; every step is resolved inside the root.
+  UniqueFd cur(check(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/"));
+  std::vector<std::string> parts;
+  for (size_t s = 0, e; s < path.size(); s = e + 1) {
+    e = path.find('/', s);
+    if (e == std::string::npos) e = path.size();
+    if (e > s) parts.push_back(path.substr(s, e - s));
+  }
+  std::string sofar;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    sofar += "/" + parts[i];
+    bool last = i + 1 == parts.size();
+    int next = static_cast<int>(syscall(SYS_openat2, root.get(), sofar.c_str(), &how, sizeof how));
+    if (next < 0 && errno == ENOENT) {
+      // Create relative to the parent we already resolved safely (an O_PATH dirfd).
+      if (!last || last_is_dir) {
+        if (::mkdirat(cur.get(), parts[i].c_str(), 0755) < 0 && errno != EEXIST) throw SysError("mkdir", sofar, errno);
+      } else {
+        int f = ::openat(cur.get(), parts[i].c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f < 0 && errno != EEXIST) throw SysError("create", sofar, errno);
+        if (f >= 0) ::close(f);
+      }
+      next = static_cast<int>(syscall(SYS_openat2, root.get(), sofar.c_str(), &how, sizeof how));
+    }
+    cur.reset(check(next, "openat2", sofar));
+  }
+  return cur.release();
+}
+
+void setup_rootfs(const Spec& spec, int console_fd) {
+  const RootSpec& r = spec.root;
+  if (r.target.empty()) throw config_error("root.target is empty");
+  // Nothing we mount may propagate back to the host.
+  do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
+  if (!r.plain.empty())
+    do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
+  else
+    mount_overlay(r);
+
+  // Host-side sources are opened before pivot_root; they are used through /proc/self/fd.
+  std::vector<UniqueFd> sources;
+  std::vector<int> source_of(spec.mounts.size(), -1);
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const auto& m = spec.mounts[i];
+    if (m.type != "bind") continue;
+    int fd = ::open(m.source.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) throw SysError("open bind source", m.source, errno);
+    source_of[i] = fd;
+    sources.emplace_back(fd);
+  }
+  std::vector<std::pair<std::string, int>> cgroup_fds;
+  for (const auto& [name, host] : spec.cgroup_mount.controllers) {
+    int fd = ::open(host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw SysError("open cgroup", host, errno);
+    cgroup_fds.emplace_back(name, fd);
+    sources.emplace_back(fd);
+  }
+  std::vector<HostDevice> host_devices;
+  if (spec.privileged) host_devices = list_host_devices();
+
+  // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the container's.
+  check(::chdir(r.target.c_str()), "chdir", r.target);
+  check(static_cast<int>(syscall(SYS_pivot_root, ".", ".")), "pivot_root", r.target);
+  check(::umount2(".", MNT_DETACH), "umount2", "old root");
+  check(::chdir("/"), "chdir", "/");
+
+  ensure_dir_mountpoint("/proc");
+  do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
+  setup_dev(spec, console_fd, host_devices);
+  setup_sys(spec, cgroup_fds);
+  for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], source_of[i]);
+  sources.clear();
+
+  for (const auto& [key, value] : spec.sysctl) {
+    std::string p = "/proc/sys/" + key;
+    for (size_t k = 10; k < p.size(); ++k)
+      if (p[k] == '.') p[k] = '/';
+    UniqueFd f(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!f.valid()) throw SysError("open sysctl", p, errno);
+    if (::write(f.get(), value.data(), value.size()) < 0) throw SysError("write sysctl", p + "=" + value, errno);
+  }
+  mask_paths(spec.masked_paths);
+  readonly_paths(spec.readonly_paths);
+  if (r.readonly) remount_ro("/");
+}
+
+}  // namespace skiff

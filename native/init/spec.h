@@ -1,0 +1,74 @@
+// The container/exec spec skiff-init reads from <bundle>/config.json (format: native/README.md).
+#pragma once
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace skiff {
+
+struct MountSpec {
+  std::string source, destination, type;
+  std::vector<std::string> options;
+};
+
+struct RlimitSpec {
+  int resource;
+  uint64_t soft, hard;
+};
+
+struct ProcessSpec {
+  std::vector<std::string> args, env;
+  std::string cwd = "/";
+  std::string user;
+  bool tty = false;
+  std::vector<int> capabilities;
+  bool no_new_privileges = false;
+  bool seccomp = true;
+  std::vector<RlimitSpec> rlimits;
+  bool has_oom_score_adj = false;
+  int oom_score_adj = 0;
+};
+
+struct RootSpec {
+  std::vector<std::string> lower;  // top-most layer first (overlay's lowerdir order)
+  std::string upper, work, target, plain;
+  bool readonly = false;
+};
+
+struct CgroupMountSpec {
+  enum Kind { None, V1, V2 } kind = None;
+  std::vector<std::pair<std::string, std::string>> controllers;  // v1: name -> host dir
+};
+
+// How each namespace is obtained: "new" (created), "host" (shared), or a path to join.
+struct NamespaceSpec {
+  std::string type;  // ipc, uts, net, pid, mnt, cgroup
+  std::string how;
+};
+
+struct Spec {
+  std::string mode;
+  RootSpec root;
+  std::string hostname;
+  std::vector<std::string> cgroup_procs;
+  std::vector<NamespaceSpec> namespaces;
+  CgroupMountSpec cgroup_mount;
+  std::vector<MountSpec> mounts;
+  std::vector<std::string> masked_paths, readonly_paths;
+  uint64_t shm_size = 64ull << 20;
+  bool privileged = false;
+  std::vector<std::pair<std::string, std::string>> sysctl;
+  int target_pid = 0;
+  ProcessSpec process;
+
+  // "new", "host" or a path for the namespace type; "host" when absent.
+  std::string ns(const std::string& type) const;
+};
+
+Spec load_spec(const std::string& path);
+int rlimit_from_name(const std::string& name);
+
+}  // namespace skiff

@@ -1,0 +1,222 @@
+// skiff-monitor: one per container process (see native/README.md).
+//
+//   skiff-monitor --bundle <dir> --init <skiff-init> --mode create|exec [--tty] [--stdin]
+//                 [--stdin-once] [--log <path> [--log-max-size BYTES] [--log-max-file N]]
+//                 [--oom-file <path>]
+//
+// The process the daemon spawns forks the real monitor and waits for one line from it on a
+// pipe: `ready <monitorpid> <containerpid>` (printed, exit 0) or `error <json>` (printed,
+// exit 1). The real monitor starts a new session, becomes a child subreaper, points its own
+// stdio at /dev/null and lives until the container process has exited and is recorded.
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "monitor/json.h"
+#include "monitor/monitor.h"
+#include "monitor/util.h"
+
+using skiff::SysError;
+using skiff::check;
+using skiff::UniqueFd;
+using namespace skiff::monitor;
+
+namespace {
+
+std::string error_json(const std::exception& e) {
+  if (auto* se = dynamic_cast<const SysError*>(&e)) {
+    return "{\"call\":" + json_quote(se->call()) + ",\"target\":" + json_quote(se->target()) +
+           ",\"errno\":" + std::to_string(se->err()) + ",\"message\":" + json_quote(se->what()) + "}";
+  }
+  return "{\"message\":" + json_quote(e.what()) + "}";
+}
+
+void print_line(const std::string& s) {
+  std::string l = s;
+  if (l.empty() || l.back() != '\n') l += '\n';
+  write_all(1, l.data(), l.size());
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  bool have_size = false, have_files = false;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw skiff::config_error("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--bundle") o.bundle = value();
+    else if (a == "--init") o.init = value();
+    else if (a == "--mode") o.mode = value();
+    else if (a == "--tty") o.tty = true;
+    else if (a == "--stdin") o.open_stdin = true;
+    else if (a == "--stdin-once") o.stdin_once = true;
+    else if (a == "--log") o.log_path = value();
+    else if (a == "--oom-file") o.oom_file = value();
+    else if (a == "--log-max-size") {
+      long long v;
+      std::string s = value();
+      if (!parse_int64(s.c_str(), v) || v < 0) throw skiff::config_error("invalid --log-max-size " + s);
+      o.log_max_size = v;
+      have_size = true;
+    } else if (a == "--log-max-file") {
+      long long v;
+      std::string s = value();
+      if (!parse_int64(s.c_str(), v) || v < 1 || v > 10000) throw skiff::config_error("invalid --log-max-file " + s);
+      o.log_max_file = static_cast<int>(v);
+      have_files = true;
+    } else {
+      throw skiff::config_error("unknown option " + a);
+    }
+  }
+  if (o.bundle.empty()) throw skiff::config_error("--bundle is required");
+  if (o.init.empty()) throw skiff::config_error("--init is required");
+  if (o.mode != "create" && o.mode != "exec") throw skiff::config_error("--mode must be create or exec");
+  if ((have_size || have_files) && o.log_path.empty()) throw skiff::config_error("--log-max-size/--log-max-file need --log");
+  // Paths must survive chdir("/").
+  char buf[PATH_MAX];
+  if (!realpath(o.bundle.c_str(), buf)) throw SysError("realpath", o.bundle, errno);
+  o.bundle = buf;
+  if (!realpath(o.init.c_str(), buf)) throw SysError("realpath", o.init, errno);
+  o.init = buf;
+  if (access(o.init.c_str(), X_OK) < 0) throw SysError("access X_OK", o.init, errno);
+  if (!o.log_path.empty() && o.log_path[0] != '/') {
+    if (!getcwd(buf, sizeof buf)) throw SysError("getcwd", "", errno);
+    o.log_path = std::string(buf) + "/" + o.log_path;
+  }
+  if (!o.oom_file.empty() && o.oom_file[0] != '/') throw skiff::config_error("--oom-file must be absolute");
+  return o;
+}
+
+void close_from(unsigned lo, unsigned hi) {
+  if (lo > hi) return;
+  if (syscall(SYS_close_range, lo, hi, 0U) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 1 << 20) max = 1 << 20;
+  for (long fd = lo; fd < max && fd <= static_cast<long>(hi); fd++) close(static_cast<int>(fd));
+}
+
+// The real monitor: never returns.
+[[noreturn]] void monitor_main(Options opts, int report_w) {
+  // Own stdio -> /dev/null at once, so the daemon's pipes see EOF when the first process
+  // exits; nothing of the daemon's survives in this process but the report pipe.
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    for (int fd = 0; fd < 3; fd++) dup2(devnull, fd);
+    if (devnull > 2) close(devnull);
+  }
+  if (report_w != 3) {
+    if (dup2(report_w, 3) < 0) _exit(1);
+    close(report_w);
+    report_w = 3;
+  }
+  fcntl(report_w, F_SETFD, FD_CLOEXEC);
+  close_from(4, ~0U);
+
+  // Fixed thresholds (no dynamic growth): buffers of attach bursts are mmap'ed and given
+  // back when freed, so an idle monitor returns to its small resident size.
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+
+  UniqueFd report(report_w);
+  auto fail = [&](const std::exception& e) {
+    std::string line = "error " + error_json(e) + "\n";
+    write_all(report.get(), line.data(), line.size());
+    _exit(1);
+  };
+  try {
+    check(setsid(), "setsid", "monitor");
+    check(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl", "PR_SET_CHILD_SUBREAPER");
+    check(chdir("/"), "chdir", "/");
+    umask(022);
+  } catch (const std::exception& e) {
+    fail(e);
+  }
+
+  Monitor m(std::move(opts));
+  try {
+    m.start(std::move(report));
+  } catch (const std::exception& e) {
+    // start() owns the report fd now; its failure is reported on the same pipe (fd 3).
+    std::string line = "error " + error_json(e) + "\n";
+    write_all(3, line.data(), line.size());
+    _exit(1);
+  }
+  try {
+    m.run();
+  } catch (const std::exception&) {
+    _exit(1);
+  }
+  _exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  try {
+    opts = parse_args(argc, argv);
+  } catch (const std::exception& e) {
+    print_line("error " + error_json(e));
+    return 1;
+  }
+
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    print_line("error " + error_json(SysError("pipe2", "report pipe", errno)));
+    return 1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    print_line("error " + error_json(SysError("fork", "monitor", errno)));
+    return 1;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    monitor_main(std::move(opts), p[1]);
+  }
+
+  // First process: relay the monitor's one line.
+  close(p[1]);
+  std::string line;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(p[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  close(p[0]);
+  size_t nl = line.find('\n');
+  if (nl != std::string::npos) line.resize(nl);
+  if (line.compare(0, 6, "ready ") == 0) {
+    print_line(line);
+    return 0;
+  }
+  if (line.compare(0, 6, "error ") == 0) {
+    print_line(line);
+    return 1;
+  }
+  // The monitor died without a word: collect its status for the message.
+  int status = 0;
+  std::string why = "monitor exited before reporting";
+  if (waitpid(pid, &status, WNOHANG) == pid) {
+    if (WIFEXITED(status)) why += " (status " + std::to_string(WEXITSTATUS(status)) + ")";
+    else if (WIFSIGNALED(status)) why += " (signal " + std::to_string(WTERMSIG(status)) + ")";
+  }
+  print_line("error {\"message\":" + json_quote(why) + "}");
+  return 1;
+}

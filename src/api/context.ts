@@ -1,0 +1,13 @@
+// What handlers may use of the daemon.
+import type { CgroupManager } from '../cgroups';
+import type { DaemonConfig } from '../daemon/config';
+import type { Logger } from '../daemon/logger';
+import type { Runtime, RuntimeState } from '../runtime/runtime';
+
+export interface DaemonContext {
+  config: DaemonConfig;
+  log: Logger;
+  cgroups: CgroupManager;
+  runtime: Runtime;
+  runtimeStates(): Promise<Map<string, RuntimeState>>;
+}

@@ -1,0 +1,68 @@
+// The HTTP server: express on a unix socket, Docker's headers, /vX.Y prefixes, and the 404
+// every client expects for unknown routes.
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import express, { NextFunction, Request, Response } from 'express';
+import { invalid, isNodeError } from '../errors';
+import type { DaemonContext } from './context';
+import { errorMiddleware, sendError } from './errors';
+import { systemRoutes } from './handlers/system';
+import { API_VERSION, compareVersions, MIN_API_VERSION, SKIFF_VERSION } from './version';
+
+export function createApp(ctx: DaemonContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.set({ 'Api-Version': API_VERSION, Ostype: 'linux', Server: `Skiff/${SKIFF_VERSION} (linux)` });
+    const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(req.url);
+    if (m) {
+      const v = m[1];
+      if (compareVersions(v, API_VERSION) > 0)
+        return sendError(res, invalid(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`));
+      if (compareVersions(v, MIN_API_VERSION) < 0)
+        return sendError(res, invalid(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`));
+      req.url = m[2];
+    }
+    ctx.log.debug('request', { method: req.method, url: req.url });
+    next();
+  });
+  app.use(systemRoutes(ctx));
+  app.use((_req: Request, res: Response) => {
+    res.status(404).type('application/json').send(JSON.stringify({ message: 'page not found' }) + '\n');
+  });
+  app.use(errorMiddleware(ctx.log));
+  return app;
+}
+
+/** Listens on a unix socket (mode 0660, group docker when it exists). */
+export async function listenUnix(app: express.Express, socketPath: string): Promise<http.Server> {
+  try {
+    await fs.unlink(socketPath);
+  } catch (e) {
+    if (!isNodeError(e, 'ENOENT')) throw e;
+  }
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await fs.chmod(socketPath, 0o660);
+  const gid = await dockerGroupId();
+  if (gid !== undefined) await fs.chown(socketPath, 0, gid).catch(() => undefined);
+  return server;
+}
+
+async function dockerGroupId(): Promise<number | undefined> {
+  try {
+    const text = await fs.readFile('/etc/group', 'utf8');
+    const line = text.split('\n').find((l) => l.startsWith('docker:'));
+    return line ? Number(line.split(':')[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,308 @@
+// cgroup v2 (unified hierarchy). Device control on v2 needs an eBPF program attached to the
+// cgroup (BPF_CGROUP_DEVICE); this module does not do that: the device allowlist is only
+// enforced on v1 hosts (on v2 the container's /dev contents are the only restriction).
+
+import * as path from 'node:path';
+
+import { BaseContainerCgroup, pidsBelow, pollUntil } from './common';
+import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
+import { Files, timeoutError } from './io';
+import { parseCpuMax, parseFlatKeyed, parseLimit, parseNumber } from './parse';
+import {
+  blkioWeightToIoWeight,
+  checkCpusetSubset,
+  controllerDemands,
+  cpuBandwidth,
+  type LimitController,
+  sharesToWeight,
+  validateResources,
+} from './resources';
+import type { CgroupMountSpec, CgroupStats, CreateOptions, Resources } from './types';
+
+export interface V2Context {
+  files: Files;
+  /** absolute directory of the parent folder */
+  parentDir: string;
+  /** controllers enabled in the parent folder's cgroup.subtree_control (what containers get) */
+  delegated: ReadonlySet<string>;
+  ncpu: number;
+  timeoutMs: number;
+}
+
+type Step = () => Promise<void>;
+
+export class V2ContainerCgroup extends BaseContainerCgroup {
+  readonly dir: string;
+
+  constructor(
+    id: string,
+    private readonly ctx: V2Context,
+  ) {
+    super(id, ctx.files, ctx.timeoutMs);
+    this.dir = path.join(ctx.parentDir, id);
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  protected allDirs(): string[] {
+    return [this.dir];
+  }
+
+  procsFiles(): string[] {
+    return [this.file('cgroup.procs')];
+  }
+
+  mountSpec(): CgroupMountSpec {
+    return { kind: 'v2', hostPath: this.dir };
+  }
+
+  oomEventsFile(): string | null {
+    return this.ctx.delegated.has('memory') ? this.file('memory.events') : null;
+  }
+
+  /**
+   * mkdir (reusing an empty leftover). Called by the manager's create(). `onMade` is called before
+   * the first write: from then on a failure should destroy().
+   */
+  async materialize(_opts: CreateOptions, onMade: () => void): Promise<void> {
+    if (await this.files.exists(this.dir)) {
+      const pids = await pidsBelow(this.files, this.dir);
+      if (pids.length > 0) {
+        throw new CgroupError(`cgroup ${this.dir} already exists and holds processes (${pids.join(' ')})`, {
+          path: this.dir,
+          operation: 'create',
+          code: 'EEXIST',
+        });
+      }
+      onMade();
+      await this.files.rmtree(this.dir, Date.now() + 2000);
+    } else {
+      onMade();
+    }
+    await this.files.mkdir(this.dir);
+  }
+
+  /**
+   * Checks against the parent folder that create() runs before mkdir: the controllers the
+   * request needs are delegated, cpuset within the parent's. (apply() repeats them.)
+   */
+  async precheck(r: Resources): Promise<void> {
+    validateResources(r, this.ctx.ncpu);
+    const delegated = new Set(
+      (await this.files.read(path.join(this.ctx.parentDir, 'cgroup.subtree_control'), 'create'))
+        .split(/\s+/)
+        .filter((s) => s !== ''),
+    );
+    for (const [c, demand] of controllerDemands(r)) {
+      if (demand === 'limit' && !delegated.has(c)) throw this.notEnabled(c, delegated, this.ctx.parentDir);
+    }
+    await this.checkCpuset(r);
+  }
+
+  private notEnabled(c: string, have: ReadonlySet<string>, where: string): CgroupError {
+    return new CgroupError(
+      `cgroup v2 controller ${c} is not enabled for the cgroups below ${where} (available: ${[...have].join(' ') || 'none'}); ` +
+        'it must be enabled in every cgroup.subtree_control from the root down',
+      { path: where, operation: 'apply', code: 'ENOTSUP' },
+    );
+  }
+
+  private async checkCpuset(r: Resources): Promise<void> {
+    for (const [kind, value] of [
+      ['cpus', r.cpusetCpus],
+      ['mems', r.cpusetMems],
+    ] as const) {
+      if (value === undefined) continue;
+      const avail = await this.files.readOptional(path.join(this.ctx.parentDir, `cpuset.${kind}.effective`));
+      checkCpusetSubset(kind, value, avail ?? '');
+    }
+  }
+
+  async apply(r: Resources): Promise<void> {
+    validateResources(r, this.ctx.ncpu);
+    const steps = await this.plan(r);
+    for (const s of steps) await s();
+  }
+
+  /** All reads and checks; returns the writes. Nothing is written here. */
+  private async plan(r: Resources): Promise<Step[]> {
+    const f = this.files;
+    const steps: Step[] = [];
+    const write = (name: string, v: string): Step => () => f.write(this.file(name), v, 'apply');
+    const controllers = new Set(
+      (await f.read(this.file('cgroup.controllers'), 'apply')).split(/\s+/).filter((s) => s !== ''),
+    );
+    const demands = controllerDemands(r);
+    /** whether to write the controller's files: touched and present; throws for a missing real limit */
+    const use = (c: LimitController): boolean => {
+      const demand = demands.get(c);
+      if (demand === undefined) return false;
+      if (controllers.has(c)) return true;
+      if (demand === 'limit') throw this.notEnabled(c, controllers, this.dir);
+      return false;
+    };
+
+    // memory
+    if (use('memory')) {
+      const newMem = r.memory === undefined ? undefined : r.memory === 0 ? null : r.memory;
+      if (newMem !== undefined) steps.push(write('memory.max', newMem === null ? 'max' : String(newMem)));
+      if (await f.fileExists(this.dir, 'memory.swap.max')) {
+        let swap: string | undefined;
+        if (r.memorySwap === -1) swap = 'max';
+        else if (r.memorySwap !== undefined && r.memorySwap > 0) {
+          const base = newMem !== undefined ? newMem : parseLimit(await f.read(this.file('memory.max'), 'apply'));
+          if (base === null) {
+            throw new CgroupValidationError(
+              'You should always set the Memory limit when using Memoryswap limit, see usage',
+              this.file('memory.swap.max'),
+            );
+          }
+          if (r.memorySwap < base) {
+            throw new CgroupValidationError(
+              'Minimum memoryswap limit should be larger than memory limit, see usage',
+              this.file('memory.swap.max'),
+            );
+          }
+          swap = String(r.memorySwap - base);
+        } else if (r.memory === 0) swap = 'max';
+        if (swap !== undefined) steps.push(write('memory.swap.max', swap));
+      }
+      if (r.memoryReservation !== undefined) steps.push(write('memory.low', String(r.memoryReservation)));
+    }
+
+    // cpu
+    const bw = cpuBandwidth(r);
+    if (use('cpu')) {
+      if (bw.quota !== undefined || bw.period !== undefined) {
+        const cur = parseCpuMax(await f.read(this.file('cpu.max'), 'apply'));
+        const quota = bw.quota !== undefined ? bw.quota : cur.quota;
+        const period = bw.period ?? cur.period;
+        steps.push(write('cpu.max', `${quota === null ? 'max' : quota} ${period}`));
+      }
+      if (r.cpuShares !== undefined && r.cpuShares > 0) {
+        steps.push(write('cpu.weight', String(sharesToWeight(r.cpuShares))));
+      }
+    }
+
+    // cpuset
+    if (use('cpuset')) {
+      await this.checkCpuset(r);
+      // "" = inherit the parent's effective set
+      if (r.cpusetCpus !== undefined) steps.push(write('cpuset.cpus', r.cpusetCpus.trim() === '' ? '\n' : r.cpusetCpus.trim()));
+      if (r.cpusetMems !== undefined) steps.push(write('cpuset.mems', r.cpusetMems.trim() === '' ? '\n' : r.cpusetMems.trim()));
+    }
+
+    // pids
+    if (use('pids') && r.pidsLimit !== undefined) {
+      steps.push(write('pids.max', r.pidsLimit > 0 ? String(r.pidsLimit) : 'max'));
+    }
+
+    // io weight (optional)
+    if (r.blkioWeight !== undefined && r.blkioWeight > 0 && controllers.has('io')) {
+      if (await f.fileExists(this.dir, 'io.bfq.weight')) {
+        steps.push(write('io.bfq.weight', String(r.blkioWeight)));
+      } else if (await f.fileExists(this.dir, 'io.weight')) {
+        steps.push(write('io.weight', `default ${blkioWeightToIoWeight(r.blkioWeight)}`));
+      }
+    }
+    return steps;
+  }
+
+  private async events(): Promise<Record<string, number>> {
+    return parseFlatKeyed(await this.files.read(this.file('cgroup.events'), 'freeze'));
+  }
+
+  async freeze(): Promise<void> {
+    await this.freezeWithin(this.timeoutMs);
+  }
+
+  private async freezeWithin(ms: number): Promise<void> {
+    await this.files.write(this.file('cgroup.freeze'), '1', 'freeze');
+    const ok = await pollUntil(async () => (await this.events()).frozen === 1, ms);
+    if (!ok) {
+      await this.files.write(this.file('cgroup.freeze'), '0', 'freeze');
+      throw timeoutError('freeze', this.dir, `not frozen after ${ms} ms`);
+    }
+  }
+
+  async thaw(): Promise<void> {
+    await this.files.write(this.file('cgroup.freeze'), '0', 'thaw');
+    const ok = await pollUntil(async () => (await this.events()).frozen !== 1, this.timeoutMs);
+    if (!ok) throw timeoutError('thaw', this.dir, `still frozen after ${this.timeoutMs} ms`);
+  }
+
+  async isFrozen(): Promise<boolean> {
+    return (await this.events()).frozen === 1;
+  }
+
+  protected async fastKill(): Promise<boolean> {
+    try {
+      await this.files.io.writeFile(this.file('cgroup.kill'), '1');
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false; // gone already, or a kernel before 5.14
+      throw wrapError(e, 'kill', this.file('cgroup.kill'));
+    }
+  }
+
+  protected async freezeForKill(): Promise<boolean> {
+    const ev = await this.files.readOptional(this.file('cgroup.events'));
+    if (ev === null) return false;
+    if (parseFlatKeyed(ev).frozen === 1) return true; // fatal signals get through, but thaw anyway
+    if (await this.files.fileExists(this.dir, 'cgroup.kill')) return false; // atomic kill already done
+    try {
+      await this.freezeWithin(Math.min(1000, this.timeoutMs));
+    } catch {
+      // kill unfrozen
+    }
+    return true;
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const f = this.files;
+    const num = async (name: string): Promise<number> => {
+      const t = await f.readOptional(this.file(name), 'stats');
+      return t === null ? 0 : parseNumber(t);
+    };
+    const limit = async (name: string): Promise<number> => {
+      const t = await f.readOptional(this.file(name), 'stats');
+      return t === null ? 0 : (parseLimit(t) ?? 0);
+    };
+    const keyed = async (name: string): Promise<Record<string, number>> => {
+      const t = await f.readOptional(this.file(name), 'stats');
+      return t === null ? {} : parseFlatKeyed(t);
+    };
+    const cpu = await keyed('cpu.stat');
+    const memEvents = await keyed('memory.events');
+    return {
+      cpu: {
+        totalUsageNs: (cpu.usage_usec ?? 0) * 1000,
+        userNs: (cpu.user_usec ?? 0) * 1000,
+        systemNs: (cpu.system_usec ?? 0) * 1000,
+        perCpuNs: [],
+        throttledPeriods: cpu.nr_throttled ?? 0,
+        throttledTimeNs: (cpu.throttled_usec ?? 0) * 1000,
+        periods: cpu.nr_periods ?? 0,
+      },
+      memory: {
+        usage: await num('memory.current'),
+        maxUsage: await num('memory.peak'),
+        limit: await limit('memory.max'),
+        failcnt: memEvents.max ?? 0,
+        stats: await keyed('memory.stat'),
+      },
+      pids: {
+        current: await num('pids.current'),
+        limit: await limit('pids.max'),
+      },
+    };
+  }
+
+  async oomKilled(): Promise<boolean> {
+    const t = await this.files.readOptional(this.file('memory.events'), 'stats');
+    if (t === null) return false;
+    return (parseFlatKeyed(t).oom_kill ?? 0) > 0;
+  }
+}

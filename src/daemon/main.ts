@@ -1,0 +1,114 @@
+// skiffd start-up and shutdown: settings, folders, pid file, cgroups, runtime restore, API.
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { createCgroupManager } from '../cgroups';
+import { isNodeError, SkiffError } from '../errors';
+import { helperPaths } from '../native';
+import { Runtime, RuntimeState } from '../runtime/runtime';
+import { createApp, listenUnix } from '../api/server';
+import type { DaemonContext } from '../api/context';
+import { DaemonConfig, parseDaemonArgs } from './config';
+import { Logger } from './logger';
+
+async function claimPidFile(file: string): Promise<void> {
+  try {
+    const old = Number((await fs.readFile(file, 'utf8')).trim());
+    if (old > 0 && old !== process.pid) {
+      try {
+        process.kill(old, 0);
+        throw new SkiffError('conflict', `pid file found, ensure skiffd is not running or delete ${file}`);
+      } catch (e) {
+        if (e instanceof SkiffError) throw e;
+      }
+    }
+  } catch (e) {
+    if (!isNodeError(e, 'ENOENT')) throw e;
+  }
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, `${process.pid}\n`);
+}
+
+export interface RunningDaemon {
+  server: http.Server;
+  ctx: DaemonContext;
+  shutdown(): Promise<void>;
+}
+
+export async function startDaemon(config: DaemonConfig, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
+  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges');
+  await fs.mkdir(config.dataRoot, { recursive: true, mode: 0o711 });
+  await fs.mkdir(config.execRoot, { recursive: true, mode: 0o700 });
+  await claimPidFile(config.pidFile);
+  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent });
+  log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
+  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: helperPaths() });
+  const restored = await runtime.restore();
+  log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
+
+  const ctx: DaemonContext = {
+    config,
+    log,
+    cgroups,
+    runtime,
+    async runtimeStates() {
+      const out = new Map<string, RuntimeState>();
+      for (const id of await runtime.list()) out.set(id, await runtime.state(id).catch(() => ({ status: 'exited', pid: 0 }) as RuntimeState));
+      return out;
+    },
+  };
+  const server = await listenUnix(createApp(ctx), config.socketPath);
+  log.info('API listening', { socket: config.socketPath });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = () =>
+    (closing ??= (async () => {
+      log.info('shutting down');
+      server.close();
+      server.closeAllConnections();
+      // Docker's default: running containers are stopped with the daemon (a kill -9 of the
+      // daemon, in contrast, leaves them running for the next start to adopt).
+      const ids = await runtime.list();
+      await Promise.all(
+        ids.map(async (id) => {
+          const st = await runtime.state(id).catch(() => undefined);
+          if (st && st.status !== 'exited') await runtime.stop(id, 10).catch((e: unknown) => log.warn('stop failed', { id, error: String(e) }));
+          await runtime.cgroup(id).destroy().catch(() => undefined);
+        }),
+      );
+      await cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));
+      await fs.rm(config.socketPath, { force: true });
+      await fs.rm(config.pidFile, { force: true });
+    })());
+  return { server, ctx, shutdown };
+}
+
+export function main(argv: string[]): void {
+  let config: DaemonConfig;
+  try {
+    config = parseDaemonArgs(argv);
+  } catch (e) {
+    process.stderr.write(`skiffd: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
+  const log = new Logger(config.logLevel);
+  startDaemon(config, log).then(
+    (d) => {
+      const stop = () => {
+        d.shutdown().then(
+          () => process.exit(0),
+          (e: unknown) => {
+            log.error('shutdown failed', { error: String(e) });
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+    (e: unknown) => {
+      log.error(`failed to start daemon: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,33 @@
+// Typed errors shared by every module. Each kind maps to one HTTP status in src/api/errors.ts,
+// so handlers throw and never pick status codes themselves.
+
+export type ErrorKind = 'invalid' | 'notFound' | 'conflict' | 'notModified' | 'forbidden' | 'system';
+
+export class SkiffError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = 'SkiffError';
+  }
+}
+
+export const invalid = (message: string, cause?: unknown) => new SkiffError('invalid', message, cause);
+export const notFound = (message: string) => new SkiffError('notFound', message);
+export const conflict = (message: string) => new SkiffError('conflict', message);
+export const notModified = (message = '') => new SkiffError('notModified', message);
+export const systemError = (message: string, cause?: unknown) => new SkiffError('system', message, cause);
+
+/** A failure reported by the native side: which call, on what, and errno. */
+export interface NativeErrorInfo {
+  call: string;
+  target: string;
+  errno: number;
+  message: string;
+}
+
+export function isNodeError(e: unknown, code?: string): e is NodeJS.ErrnoException {
+  return e instanceof Error && 'code' in e && (code === undefined || (e as NodeJS.ErrnoException).code === code);
+}

@@ -1,0 +1,60 @@
+// Loader and typed surface of the native addon, plus where its helper executables live.
+// No logic here: callers get exactly what native/addon/addon.cc offers.
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+export interface NativeAddon {
+  mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
+  umount(target: string, flags?: number): void;
+  fsType(path: string): number;
+  pidfdSignal(pid: number, signal: number): void;
+}
+
+/** Linux mount(2) flags used by the TypeScript side. */
+export const MountFlags = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  BIND: 4096,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+} as const;
+
+export const UmountFlags = { FORCE: 1, DETACH: 2 } as const;
+
+/** The project's top folder: dist/src/native -> ../../.., src/native (ts-jest) -> ../.. */
+export function projectRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`cannot find the project root above ${__dirname}`);
+}
+
+function buildDir(): string {
+  return process.env.SKIFF_NATIVE_DIR ?? path.join(projectRoot(), 'build', 'Release');
+}
+
+let loaded: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (!loaded) {
+    const file = path.join(buildDir(), 'skiff_native.node');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(file) as NativeAddon;
+  }
+  return loaded;
+}
+
+export interface HelperPaths {
+  init: string;
+  monitor: string;
+}
+
+export function helperPaths(): HelperPaths {
+  const dir = buildDir();
+  return { init: path.join(dir, 'skiff-init'), monitor: path.join(dir, 'skiff-monitor') };
+}

@@ -1,0 +1,91 @@
+// Client side of the monitor's unix socket protocol (native/README.md): one command per
+// connection, one JSON line back, or a raw stream for `attach`.
+import * as net from 'node:net';
+import { NativeErrorInfo, SkiffError, systemError } from '../errors';
+
+export interface MonitorState {
+  status: 'created' | 'running' | 'exited';
+  pid: number;
+  exitCode?: number;
+  oomKilled?: boolean;
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  signal?: number;
+  oomKilled: boolean;
+  finishedAt: string;
+  error?: string | NativeErrorInfo;
+}
+
+export interface StartReply {
+  ok: boolean;
+  error?: NativeErrorInfo | { message: string };
+}
+
+/** The monitor is gone (its socket refuses or vanished): the process has exited. */
+export class MonitorGoneError extends SkiffError {
+  constructor(socket: string) {
+    super('system', `monitor at ${socket} is not running`);
+  }
+}
+
+function connect(socketPath: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(socketPath);
+    const onError = (err: NodeJS.ErrnoException) => {
+      sock.destroy();
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new MonitorGoneError(socketPath));
+      else reject(systemError(`connect ${socketPath}: ${err.message}`, err));
+    };
+    sock.once('error', onError);
+    sock.once('connect', () => {
+      sock.off('error', onError);
+      resolve(sock);
+    });
+  });
+}
+
+/** Sends one command and resolves with the parsed JSON line the monitor answers. */
+export async function monitorCommand<T>(socketPath: string, command: string): Promise<T> {
+  const sock = await connect(socketPath);
+  return new Promise<T>((resolve, reject) => {
+    let buf = '';
+    let done = false;
+    const finish = (err: Error | null, value?: T) => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value as T);
+    };
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        finish(null, JSON.parse(buf.slice(0, nl)) as T);
+      } catch (e) {
+        finish(systemError(`monitor sent a bad reply to ${command}: ${buf.slice(0, 200)}`, e));
+      }
+    });
+    sock.on('error', (err) => finish(systemError(`monitor ${command}: ${err.message}`, err)));
+    sock.on('close', () => finish(new MonitorGoneError(socketPath)));
+    sock.write(`${command}\n`);
+  });
+}
+
+export interface AttachStreams {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+/** Opens an attach stream: the returned socket carries the monitor's frames (or raw tty bytes). */
+export async function monitorAttach(socketPath: string, streams: AttachStreams): Promise<net.Socket> {
+  const sock = await connect(socketPath);
+  const flag = (b: boolean) => (b ? '1' : '0');
+  sock.write(`attach ${flag(streams.stdin)} ${flag(streams.stdout)} ${flag(streams.stderr)}\n`);
+  return sock;
+}

@@ -1,0 +1,439 @@
+// The runtime layer: container lifecycle verbs on top of the monitor and skiff-init.
+// It owns the bundle folders in <execRoot>/containers/<id> and the container cgroups; the
+// daemon above it owns names, images and the persistent container records.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { CgroupManager, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
+import { conflict, isNodeError, NativeErrorInfo, notFound, SkiffError, systemError } from '../errors';
+import { readJson, writeJsonAtomic } from '../daemon/state-store';
+import { HelperPaths } from '../native';
+import {
+  AttachStreams,
+  ExitStatus,
+  monitorAttach,
+  monitorCommand,
+  MonitorGoneError,
+  MonitorState,
+  StartReply,
+} from './monitor-client';
+import { ContainerSpec, ProcessSpec } from './spec';
+
+export type { ExitStatus, AttachStreams } from './monitor-client';
+
+export interface LogOptions {
+  path: string;
+  maxSize?: number;
+  maxFile?: number;
+}
+
+export interface StdioOptions {
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+}
+
+export interface CreateOptions extends StdioOptions {
+  spec: ContainerSpec;
+  resources: Resources;
+  privileged?: boolean;
+  log?: LogOptions;
+}
+
+export interface ExecOptions extends StdioOptions {
+  process: ProcessSpec;
+}
+
+export type RuntimeStatus = 'created' | 'running' | 'paused' | 'exited';
+
+export interface RuntimeState {
+  status: RuntimeStatus;
+  pid: number;
+  exit?: ExitStatus;
+}
+
+/** A start that failed inside skiff-init (bad command, missing user...). */
+export class StartError extends SkiffError {
+  constructor(
+    message: string,
+    readonly info: NativeErrorInfo | { message: string } | undefined,
+    readonly exitCode: number,
+  ) {
+    super('system', message);
+  }
+}
+
+export interface RuntimeOptions {
+  execRoot: string;
+  cgroups: CgroupManager;
+  helpers: HelperPaths;
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
+  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17,
+  SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25,
+  SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+/** Docker's signal forms: "SIGTERM", "TERM", "15", "SIGRTMIN+3". */
+export function parseSignal(sig: string | number): number {
+  if (typeof sig === 'number') {
+    if (Number.isInteger(sig) && sig > 0 && sig <= 64) return sig;
+  } else {
+    const s = sig.trim().toUpperCase();
+    if (/^\d+$/.test(s)) return parseSignal(Number(s));
+    const name = s.startsWith('SIG') ? s : `SIG${s}`;
+    if (name in SIGNALS) return SIGNALS[name];
+    const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name) ?? null;
+    if (rt) return parseSignal(34 + Number(rt[1] ?? 0));
+    const rtmax = /^SIGRTMAX(?:-(\d+))?$/.exec(name);
+    if (rtmax) return parseSignal(64 - Number(rtmax[1] ?? 0));
+  }
+  throw new SkiffError('invalid', `Invalid signal: ${sig}`);
+}
+
+function errorText(info: NativeErrorInfo | { message: string } | string | undefined): string {
+  if (!info) return 'unknown error';
+  if (typeof info === 'string') return info;
+  if ('target' in info && info.call === 'exec') return `exec: ${info.target}`;
+  return info.message;
+}
+
+export class Runtime {
+  constructor(private readonly opts: RuntimeOptions) {}
+
+  bundleDir(id: string): string {
+    return path.join(this.opts.execRoot, 'containers', id);
+  }
+
+  private execDir(id: string, execId: string): string {
+    return path.join(this.bundleDir(id), 'exec', execId);
+  }
+
+  private socket(dir: string): string {
+    return path.join(dir, 'ms');
+  }
+
+  cgroup(id: string): ContainerCgroup {
+    return this.opts.cgroups.open(id);
+  }
+
+  /**
+   * Makes the container's cgroup, writes its bundle and starts its monitor; the process is set
+   * up (namespaces, rootfs) and waits for start(). On failure nothing is left behind.
+   */
+  async create(id: string, o: CreateOptions): Promise<{ pid: number; monitorPid: number }> {
+    const dir = this.bundleDir(id);
+    try {
+      await fs.access(dir);
+      throw conflict(`container ${id} already exists in the runtime`);
+    } catch (e) {
+      if (!isNodeError(e, 'ENOENT')) throw e;
+    }
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    let cg: ContainerCgroup | undefined;
+    try {
+      cg = await this.opts.cgroups.create(id, o.resources, { privileged: o.privileged });
+      const mount = cg.mountSpec();
+      const spec: ContainerSpec = {
+        ...o.spec,
+        mode: 'create',
+        cgroupProcs: cg.procsFiles(),
+        cgroupMount: mount.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: mount.controllers },
+        cgroupns: this.opts.cgroups.mode === 'v2',
+      };
+      if (spec.cgroupns && spec.namespaces && !spec.namespaces.cgroup) spec.namespaces = { ...spec.namespaces, cgroup: 'new' };
+      await writeJsonAtomic(path.join(dir, 'config.json'), spec);
+      return await this.spawnMonitor(dir, 'create', o, cg.oomEventsFile());
+    } catch (e) {
+      await cg?.destroy().catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private spawnMonitor(
+    dir: string,
+    mode: 'create' | 'exec',
+    o: StdioOptions & { log?: LogOptions },
+    oomFile: string | null,
+  ): Promise<{ pid: number; monitorPid: number }> {
+    const args = ['--bundle', dir, '--init', this.opts.helpers.init, '--mode', mode];
+    if (o.tty) args.push('--tty');
+    if (o.openStdin) args.push('--stdin');
+    if (o.openStdin && o.stdinOnce) args.push('--stdin-once');
+    if (o.log) {
+      args.push('--log', o.log.path);
+      if (o.log.maxSize) args.push('--log-max-size', String(o.log.maxSize));
+      if (o.log.maxFile) args.push('--log-max-file', String(o.log.maxFile));
+    }
+    if (oomFile) args.push('--oom-file', oomFile);
+    return new Promise((resolve, reject) => {
+      // The monitor forks and detaches; the process we spawn exits as soon as it said ready.
+      const child = spawn(this.opts.helpers.monitor, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.on('error', (e) => reject(systemError(`cannot start monitor ${this.opts.helpers.monitor}: ${e.message}`, e)));
+      child.on('close', () => {
+        const line = out.split('\n')[0] ?? '';
+        const ready = /^ready (\d+) (\d+)$/.exec(line);
+        if (ready) return resolve({ monitorPid: Number(ready[1]), pid: Number(ready[2]) });
+        if (line.startsWith('error ')) {
+          let info: NativeErrorInfo | { message: string };
+          try {
+            info = JSON.parse(line.slice(6)) as NativeErrorInfo;
+          } catch {
+            info = { message: line.slice(6) };
+          }
+          return reject(new StartError(errorText(info), info, 127));
+        }
+        reject(systemError(`monitor failed: ${(line || err).trim() || 'no output'}`));
+      });
+    });
+  }
+
+  /** Lets the created process exec its program. */
+  async start(id: string): Promise<void> {
+    await this.startIn(this.bundleDir(id));
+  }
+
+  private async startIn(dir: string): Promise<void> {
+    const reply = await monitorCommand<StartReply>(this.socket(dir), 'start');
+    if (!reply.ok) {
+      const exit = await readJson<ExitStatus>(path.join(dir, 'exit.json')).catch(() => undefined);
+      const info = reply.error;
+      throw new StartError(errorText(info), info, exit?.exitCode ?? 127);
+    }
+  }
+
+  /** The process's state; `exited` also when the monitor is gone (its exit.json tells how). */
+  async state(id: string): Promise<RuntimeState> {
+    return this.stateIn(this.bundleDir(id), id);
+  }
+
+  private async stateIn(dir: string, cgroupId?: string): Promise<RuntimeState> {
+    try {
+      const s = await monitorCommand<MonitorState>(this.socket(dir), 'state');
+      if (s.status === 'exited') return { status: 'exited', pid: 0, exit: await this.exitStatus(dir) };
+      if (s.status === 'running' && cgroupId && (await this.cgroup(cgroupId).isFrozen().catch(() => false)))
+        return { status: 'paused', pid: s.pid };
+      return { status: s.status, pid: s.pid };
+    } catch (e) {
+      if (!(e instanceof MonitorGoneError)) throw e;
+      try {
+        await fs.access(dir);
+      } catch {
+        throw notFound(`no such container in the runtime: ${cgroupId ?? dir}`);
+      }
+      return { status: 'exited', pid: 0, exit: await this.exitStatus(dir) };
+    }
+  }
+
+  private async exitStatus(dir: string): Promise<ExitStatus> {
+    const exit = await readJson<ExitStatus>(path.join(dir, 'exit.json'));
+    // No record at all: the monitor died without writing one (killed); Docker says 255 then.
+    return exit ?? { exitCode: 255, oomKilled: false, finishedAt: new Date().toISOString() };
+  }
+
+  /** Resolves when the process exits (at once if it already has). */
+  async wait(id: string): Promise<ExitStatus> {
+    return this.waitIn(this.bundleDir(id));
+  }
+
+  private async waitIn(dir: string): Promise<ExitStatus> {
+    try {
+      return await monitorCommand<ExitStatus>(this.socket(dir), 'wait');
+    } catch (e) {
+      if (!(e instanceof MonitorGoneError)) throw e;
+      return this.exitStatus(dir);
+    }
+  }
+
+  async kill(id: string, signal: string | number = 'SIGKILL'): Promise<void> {
+    const sig = parseSignal(signal);
+    const st = await this.state(id);
+    if (st.status === 'exited') throw conflict(`Container ${id} is not running`);
+    // A paused container only dies once thawed; Docker thaws on SIGKILL too.
+    if (st.status === 'paused' && sig === 9) {
+      await monitorCommand(this.socket(this.bundleDir(id)), `kill ${sig}`);
+      await this.cgroup(id).thaw();
+      return;
+    }
+    await monitorCommand(this.socket(this.bundleDir(id)), `kill ${sig}`);
+  }
+
+  /** Docker's stop: the stop signal, then SIGKILL after timeoutSec (negative = wait forever). */
+  async stop(id: string, timeoutSec = 10, signal: string | number = 'SIGTERM'): Promise<ExitStatus> {
+    const st = await this.state(id);
+    if (st.status === 'exited') return st.exit!;
+    if (st.status === 'paused') await this.cgroup(id).thaw();
+    const exited = this.wait(id);
+    await this.kill(id, signal).catch((e: unknown) => {
+      if (!(e instanceof SkiffError && e.kind === 'conflict')) throw e;
+    });
+    if (timeoutSec >= 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        exited.then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutSec * 1000))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) await this.kill(id, 'SIGKILL').catch(() => undefined);
+    }
+    return exited;
+  }
+
+  async pause(id: string): Promise<void> {
+    const st = await this.state(id);
+    if (st.status === 'paused') throw conflict(`Container ${id} is already paused`);
+    if (st.status !== 'running') throw conflict(`Container ${id} is not running`);
+    await this.cgroup(id).freeze();
+  }
+
+  async unpause(id: string): Promise<void> {
+    const st = await this.state(id);
+    if (st.status !== 'paused') throw conflict(`Container ${id} is not paused`);
+    await this.cgroup(id).thaw();
+  }
+
+  /** Removes the container from the runtime; `force` kills it first if it is running. */
+  async delete(id: string, force = false): Promise<void> {
+    const dir = this.bundleDir(id);
+    let st: RuntimeState | undefined;
+    try {
+      st = await this.state(id);
+    } catch (e) {
+      if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
+    }
+    if (st && st.status !== 'exited') {
+      if (!force && st.status !== 'created') throw conflict(`container ${id} is ${st.status}: stop it before removing or force remove`);
+      const cg = this.cgroup(id);
+      await cg.thaw().catch(() => undefined);
+      await monitorCommand(this.socket(dir), 'kill 9').catch(() => undefined);
+      await this.wait(id).catch(() => undefined);
+    }
+    await this.cgroup(id).destroy();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  async attach(id: string, streams: AttachStreams): Promise<net.Socket> {
+    return monitorAttach(this.socket(this.bundleDir(id)), streams);
+  }
+
+  async resize(id: string, rows: number, cols: number): Promise<void> {
+    await monitorCommand(this.socket(this.bundleDir(id)), `resize ${Math.trunc(rows)} ${Math.trunc(cols)}`);
+  }
+
+  async update(id: string, r: Resources): Promise<void> {
+    await this.cgroup(id).apply(r);
+  }
+
+  async stats(id: string): Promise<CgroupStats> {
+    return this.cgroup(id).stats();
+  }
+
+  async top(id: string): Promise<number[]> {
+    return this.cgroup(id).pids();
+  }
+
+  /**
+   * Starts a process inside a running container: it joins every namespace the container made and
+   * its cgroup, and gets the process spec's capabilities, seccomp and user. Waits for start.
+   */
+  async execCreate(id: string, execId: string, o: ExecOptions): Promise<{ pid: number }> {
+    const st = await this.state(id);
+    if (st.status === 'paused') throw conflict(`Container ${id} is paused, unpause the container before exec`);
+    if (st.status !== 'running') throw conflict(`Container ${id} is not running`);
+    const cspec = await readJson<ContainerSpec>(path.join(this.bundleDir(id), 'config.json'));
+    if (!cspec) throw notFound(`no such container in the runtime: ${id}`);
+    const dir = this.execDir(id, execId);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      const namespaces: Record<string, string> = {};
+      for (const [type, how] of Object.entries(cspec.namespaces ?? {}) as [string, string][]) {
+        // Join what the container has: its own namespaces, or the ones it joined by path.
+        if (how === 'new') namespaces[type] = `/proc/${st.pid}/ns/${type}`;
+        else if (how !== 'host') namespaces[type] = how;
+      }
+      const spec: ContainerSpec = {
+        mode: 'exec',
+        targetPid: st.pid,
+        cgroupProcs: cspec.cgroupProcs,
+        namespaces,
+        process: o.process,
+      };
+      await writeJsonAtomic(path.join(dir, 'config.json'), spec);
+      const { pid } = await this.spawnMonitor(dir, 'exec', o, null);
+      return { pid };
+    } catch (e) {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async execStart(id: string, execId: string): Promise<void> {
+    await this.startIn(this.execDir(id, execId));
+  }
+
+  async execAttach(id: string, execId: string, streams: AttachStreams): Promise<net.Socket> {
+    return monitorAttach(this.socket(this.execDir(id, execId)), streams);
+  }
+
+  async execResize(id: string, execId: string, rows: number, cols: number): Promise<void> {
+    await monitorCommand(this.socket(this.execDir(id, execId)), `resize ${Math.trunc(rows)} ${Math.trunc(cols)}`);
+  }
+
+  async execWait(id: string, execId: string): Promise<ExitStatus> {
+    return this.waitIn(this.execDir(id, execId));
+  }
+
+  async execState(id: string, execId: string): Promise<RuntimeState> {
+    return this.stateIn(this.execDir(id, execId));
+  }
+
+  async execDelete(id: string, execId: string): Promise<void> {
+    await fs.rm(this.execDir(id, execId), { recursive: true, force: true });
+  }
+
+  /** Container ids that have a bundle in the runtime. */
+  async list(): Promise<string[]> {
+    try {
+      return (await fs.readdir(path.join(this.opts.execRoot, 'containers'))).filter((n) => !n.startsWith('.'));
+    } catch (e) {
+      if (isNodeError(e, 'ENOENT')) return [];
+      throw e;
+    }
+  }
+
+  /**
+   * After a daemon restart: containers whose monitor still runs are kept (running or paused);
+   * a container left in `created` (the daemon died between create and start) is removed, as is
+   * any cgroup with no bundle. Returns the state of every container still known.
+   */
+  async restore(): Promise<Map<string, RuntimeState>> {
+    const out = new Map<string, RuntimeState>();
+    const ids = await this.list();
+    for (const id of ids) {
+      let st: RuntimeState;
+      try {
+        st = await this.state(id);
+      } catch {
+        continue;
+      }
+      if (st.status === 'created') {
+        await this.delete(id, true).catch(() => undefined);
+        continue;
+      }
+      if (st.status === 'exited') await this.cgroup(id).destroy().catch(() => undefined);
+      out.set(id, st);
+    }
+    for (const id of await this.opts.cgroups.list()) {
+      if (!ids.includes(id)) await this.cgroup(id).destroy().catch(() => undefined);
+    }
+    return out;
+  }
+}
