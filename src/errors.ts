@@ -28,6 +28,7 @@ export interface NativeErrorInfo {
   message: string;
 }
 
+/** Node's system errors (duck-typed: errors from node's core may come from another realm). */
 export function isNodeError(e: unknown, code?: string): e is NodeJS.ErrnoException {
-  return e instanceof Error && 'code' in e && (code === undefined || (e as NodeJS.ErrnoException).code === code);
+  return typeof e === 'object' && e !== null && 'code' in e && (code === undefined || (e as NodeJS.ErrnoException).code === code);
 }

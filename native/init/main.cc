@@ -84,7 +84,7 @@ struct NsKind {
 const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
                               {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
 
-[[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate) {
+[[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate, const SeccompPrograms& seccomp) {
   try {
     char b;
     while (::read(gate, &b, 1) < 0 && errno == EINTR) {
@@ -98,7 +98,7 @@ const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}
     }
     sync.send("ready");
     if (sync.recv() != "start") ::_exit(1);  // the monitor went away: never run the program
-    exec_process(spec.process);
+    exec_process(spec.process, seccomp);
   } catch (const SysError& e) {
     sync.send_error(e);
     ::_exit(e.call() == "exec" && e.err() == EACCES ? 126 : 127);
@@ -109,6 +109,9 @@ const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}
 }
 
 void run(const Spec& spec, SyncChannel& sync) {
+  // Compiled here, before any namespace is joined, so the cache folder is reachable.
+  SeccompPrograms seccomp;
+  if (spec.process.seccomp) seccomp = default_seccomp_cached(spec.process.capabilities, spec.seccomp_cache);
   for (const auto& procs : spec.cgroup_procs) write_file(procs, "0");
 
   // Open every namespace to join before joining any: after setns(mnt) the paths would resolve
@@ -134,7 +137,7 @@ void run(const Spec& spec, SyncChannel& sync) {
   if (pid < 0) throw SysError("clone", "container process", errno);
   if (pid == 0) {
     ::close(gate[1]);
-    child_main(spec, sync, gate[0]);
+    child_main(spec, sync, gate[0], seccomp);
   }
   ::close(gate[0]);
   sync.send("pid " + std::to_string(pid));

@@ -73,7 +73,7 @@ void enter_workdir(const std::string& cwd) {
 
 }  // namespace
 
-void exec_process(const ProcessSpec& p) {
+void exec_process(const ProcessSpec& p, const SeccompPrograms& seccomp) {
   if (::setsid() < 0 && errno != EPERM) throw SysError("setsid", "", errno);
   if (p.tty) check(::ioctl(0, TIOCSCTTY, 0), "ioctl(TIOCSCTTY)", "stdin");
 
@@ -104,7 +104,7 @@ void exec_process(const ProcessSpec& p) {
   if (p.no_new_privileges) check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
   // Loaded while we still hold CAP_SYS_ADMIN (needed without no_new_privs); the policy allows
   // the few calls left: setgroups, setresgid, setresuid, capset, prctl, execve.
-  if (p.seccomp) apply_default_seccomp(p.capabilities);
+  if (p.seccomp) load_seccomp(seccomp);
   check(::setgroups(user.groups.size(), user.groups.data()), "setgroups");
   check(::setresgid(user.gid, user.gid, user.gid), "setresgid", std::to_string(user.gid));
   check(::setresuid(user.uid, user.uid, user.uid), "setresuid", std::to_string(user.uid));

@@ -2,11 +2,12 @@
 // controlling tty, rlimits, oom score, user and groups, working directory, capabilities,
 // seccomp, then execve. Only fds 0-2 survive into the program.
 #pragma once
+#include "init/seccomp.h"
 #include "init/spec.h"
-#include "init/sync.h"
 
 namespace skiff {
 
-[[noreturn]] void exec_process(const ProcessSpec& p);
+// seccomp: the programs to load when p.seccomp is set (built before clone, in the parent).
+[[noreturn]] void exec_process(const ProcessSpec& p, const SeccompPrograms& seccomp);
 
 }  // namespace skiff

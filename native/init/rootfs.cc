@@ -32,6 +32,21 @@ void do_mount(const std::string& src, const std::string& target, const char* typ
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+// A detached copy of the mount at path (recursive with rec): unlike an fd, it can still be
+// attached after pivot_root has detached the host's tree.
+int clone_tree(int dirfd, const std::string& path, bool rec) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (rec ? AT_RECURSIVE : 0) | (path.empty() ? AT_EMPTY_PATH : 0);
+  int fd = static_cast<int>(syscall(SYS_open_tree, dirfd, path.c_str(), flags));
+  if (fd < 0) throw SysError("open_tree", path.empty() ? "fd " + std::to_string(dirfd) : path, errno);
+  return fd;
+}
+
+// Attaches a clone_tree() result on the target fd (an O_PATH fd from open_in_root) or path.
+void attach_tree(int tree, int target_fd, const std::string& what) {
+  if (syscall(SYS_move_mount, tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    throw SysError("move_mount", what, errno);
+}
+
 // mkdir -p, for paths we own inside the new root (after pivot_root).
 void mkdir_p(const std::string& path, mode_t mode) {
   std::string cur;
@@ -154,7 +169,9 @@ void setup_dev(const Spec& spec, int console_fd, const std::vector<HostDevice>& 
   check(::symlink("/proc/kcore", "/dev/core"), "symlink", "/dev/core");
   if (console_fd >= 0) {
     UniqueFd f(check(::open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "create", "/dev/console"));
-    do_mount(fd_path(console_fd), "/dev/console", nullptr, MS_BIND);
+    f.reset();
+    UniqueFd target(open_in_root("/dev/console", false, false));
+    attach_tree(console_fd, target.get(), "pty on /dev/console");
   }
 }
 
@@ -170,10 +187,18 @@ void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>&
       return;
     case CgroupMountSpec::V1:
       do_mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=755");
+      for (const auto& [name, target] : spec.cgroup_mount.symlinks) {
+        if (name.find('/') != std::string::npos || target.find('/') != std::string::npos)
+          throw config_error("bad cgroup symlink " + name + " -> " + target);
+        check(::symlink(target.c_str(), ("/sys/fs/cgroup/" + name).c_str()), "symlink", "/sys/fs/cgroup/" + name);
+      }
       for (const auto& [name, fd] : cgroup_fds) {
+        if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+          throw config_error("bad cgroup controller name " + name);
         std::string dst = "/sys/fs/cgroup/" + name;
         check(::mkdir(dst.c_str(), 0755), "mkdir", dst);
-        do_mount(fd_path(fd), dst, nullptr, MS_BIND);
+        UniqueFd target(open_in_root(dst, false, true));
+        attach_tree(fd, target.get(), "cgroup on " + dst);
         if (ro) remount_ro(dst);
       }
       if (ro) do_mount("", "/sys/fs/cgroup", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV);
@@ -220,7 +245,7 @@ void user_mount(const MountSpec& m, int source_fd) {
   UniqueFd target(open_in_root(m.destination, true, dir));
   std::string tpath = fd_path(target.get());
   if (is_bind) {
-    do_mount(fd_path(source_fd), tpath, nullptr, MS_BIND | (f.flags & MS_REC));
+    attach_tree(source_fd, target.get(), m.source + " on " + m.destination);
     // Re-resolve: the mount now sits on top of the fd's location.
     target.reset(open_in_root(m.destination, false, dir));
     tpath = fd_path(target.get());
@@ -329,20 +354,22 @@ void setup_rootfs(const Spec& spec, int console_fd) {
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const auto& m = spec.mounts[i];
     if (m.type != "bind") continue;
-    int fd = ::open(m.source.c_str(), O_PATH | O_CLOEXEC);
-    if (fd < 0) throw SysError("open bind source", m.source, errno);
+    bool rec = false;
+    for (const auto& o : m.options) rec |= o == "rbind";
+    int fd = clone_tree(AT_FDCWD, m.source, rec);
     source_of[i] = fd;
     sources.emplace_back(fd);
   }
   std::vector<std::pair<std::string, int>> cgroup_fds;
   for (const auto& [name, host] : spec.cgroup_mount.controllers) {
-    int fd = ::open(host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw SysError("open cgroup", host, errno);
+    int fd = clone_tree(AT_FDCWD, host, false);
     cgroup_fds.emplace_back(name, fd);
     sources.emplace_back(fd);
   }
   std::vector<HostDevice> host_devices;
   if (spec.privileged) host_devices = list_host_devices();
+  UniqueFd console;
+  if (console_fd >= 0) console.reset(clone_tree(console_fd, "", false));
 
   // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the container's.
   check(::chdir(r.target.c_str()), "chdir", r.target);
@@ -352,7 +379,8 @@ void setup_rootfs(const Spec& spec, int console_fd) {
 
   ensure_dir_mountpoint("/proc");
   do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
-  setup_dev(spec, console_fd, host_devices);
+  setup_dev(spec, console.get(), host_devices);
+  console.reset();
   setup_sys(spec, cgroup_fds);
   for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], source_of[i]);
   sources.clear();

@@ -22,17 +22,21 @@
 // they would on an older kernel.
 #include "init/seccomp.h"
 
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -41,6 +45,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace skiff {
 namespace {
@@ -260,7 +265,7 @@ uint32_t first_unknown_syscall(uint32_t arch) {
 // Stacked filter: syscalls newer than the library answer ENOSYS instead of EPERM. The kernel
 // runs every filter and keeps the strictest action; between two ERRNO results the most
 // recently loaded filter wins, which is why this one is loaded after the main filter.
-void load_enosys_filter() {
+std::vector<sock_filter> build_enosys_filter() {
   struct Arch {
     uint32_t audit;
     uint32_t first_unknown;
@@ -273,7 +278,7 @@ void load_enosys_filter() {
   if (native == SCMP_ARCH_AARCH64) arches.push_back({SCMP_ARCH_ARM, first_unknown_syscall(SCMP_ARCH_ARM), false});
   arches.erase(std::remove_if(arches.begin(), arches.end(), [](const Arch& a) { return a.first_unknown == 0; }),
                arches.end());
-  if (arches.empty()) return;
+  if (arches.empty()) return {};
 
   // Layout: load arch; per arch [jeq arch; load nr; (jset x32 bit); jge first_unknown];
   // then "allow" and "enosys". Jump offsets are counted from the next instruction.
@@ -293,20 +298,82 @@ void load_enosys_filter() {
   prog.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
   prog.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
 
+  return prog;
+}
+
+void load_program(const std::vector<sock_filter>& prog, const char* what) {
+  if (prog.empty()) return;
   struct sock_fprog fprog {};
   fprog.len = static_cast<unsigned short>(prog.size());
-  fprog.filter = prog.data();
-#ifdef SYS_seccomp
-  long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
-#else
-  long rc = ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
-#endif
-  if (rc != 0) throw SysError("seccomp", "load ENOSYS filter for new syscalls", errno);
+  fprog.filter = const_cast<sock_filter*>(prog.data());
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) throw SysError("seccomp", what, errno);
+}
+
+// The BPF libseccomp generates for ctx, read back through a memfd.
+std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
+  UniqueFd mem(::memfd_create("seccomp-bpf", MFD_CLOEXEC));
+  if (!mem.valid()) throw SysError("memfd_create", "seccomp export", errno);
+  check_scmp(seccomp_export_bpf(ctx, mem.get()), "seccomp_export_bpf", "default policy");
+  off_t size = ::lseek(mem.get(), 0, SEEK_END);
+  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)
+    throw SysError("seccomp_export_bpf", "unexpected program size " + std::to_string(size), EINVAL);
+  std::vector<sock_filter> prog(static_cast<size_t>(size) / sizeof(sock_filter));
+  if (::pread(mem.get(), prog.data(), static_cast<size_t>(size), 0) != size) throw SysError("pread", "seccomp export", errno);
+  return prog;
 }
 
 }  // namespace
 
-void apply_default_seccomp(const std::vector<int>& caps) {
+void load_seccomp(const SeccompPrograms& p) {
+  load_program(p.main, "load default policy");
+  // Loaded second: between two ERRNO results the most recently loaded filter wins.
+  load_program(p.enosys, "load ENOSYS filter for new syscalls");
+}
+
+SeccompPrograms default_seccomp_cached(const std::vector<int>& caps, const std::string& cache_dir) {
+  if (cache_dir.empty()) return build_default_seccomp(caps);
+  uint64_t mask = 0;
+  for (int c : caps)
+    if (c >= 0 && c < 64) mask |= 1ull << c;
+  // The build stamp keys the cache to this binary: a new policy never meets an old program.
+  std::string stamp = std::to_string(std::hash<std::string>{}(__DATE__ " " __TIME__));
+  char name[96];
+  std::snprintf(name, sizeof name, "/default-%016llx-%s.bpf", static_cast<unsigned long long>(mask), stamp.c_str());
+  std::string file = cache_dir + name;
+
+  UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (in.valid()) {
+    uint32_t lens[2];
+    if (::read(in.get(), lens, sizeof lens) == sizeof lens && lens[0] > 0 && lens[0] < 65536 && lens[1] < 65536) {
+      SeccompPrograms p;
+      p.main.resize(lens[0]);
+      p.enosys.resize(lens[1]);
+      ssize_t want0 = static_cast<ssize_t>(lens[0] * sizeof(sock_filter));
+      ssize_t want1 = static_cast<ssize_t>(lens[1] * sizeof(sock_filter));
+      if (::read(in.get(), p.main.data(), static_cast<size_t>(want0)) == want0 &&
+          (want1 == 0 || ::read(in.get(), p.enosys.data(), static_cast<size_t>(want1)) == want1))
+        return p;
+    }
+  }
+  SeccompPrograms p = build_default_seccomp(caps);
+  std::string tmp = file + "." + std::to_string(::getpid()) + ".tmp";
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (out.valid()) {
+    uint32_t lens[2] = {static_cast<uint32_t>(p.main.size()), static_cast<uint32_t>(p.enosys.size())};
+    bool ok = ::write(out.get(), lens, sizeof lens) == sizeof lens &&
+              ::write(out.get(), p.main.data(), p.main.size() * sizeof(sock_filter)) ==
+                  static_cast<ssize_t>(p.main.size() * sizeof(sock_filter)) &&
+              ::write(out.get(), p.enosys.data(), p.enosys.size() * sizeof(sock_filter)) ==
+                  static_cast<ssize_t>(p.enosys.size() * sizeof(sock_filter));
+    out.reset();
+    if (!ok || ::rename(tmp.c_str(), file.c_str()) < 0) ::unlink(tmp.c_str());
+  }
+  return p;
+}
+
+void apply_default_seccomp(const std::vector<int>& caps) { load_seccomp(build_default_seccomp(caps)); }
+
+SeccompPrograms build_default_seccomp(const std::vector<int>& caps) {
   auto has = [&](int cap) { return std::find(caps.begin(), caps.end(), cap) != caps.end(); };
 
   Ctx owner(seccomp_init(SCMP_ACT_ERRNO(EPERM)));
@@ -341,8 +408,7 @@ void apply_default_seccomp(const std::vector<int>& caps) {
   for (const auto& f : kSocketFamilies)
     add_rule(ctx, SCMP_ACT_ALLOW, "socket", {SCMP_A0(SCMP_CMP_MASKED_EQ, f.mask, f.value)});
 
-  check_scmp(seccomp_load(ctx), "seccomp_load", "default policy");
-  load_enosys_filter();
+  return {export_bpf(ctx), build_enosys_filter()};
 }
 
 }  // namespace skiff

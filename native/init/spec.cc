@@ -122,6 +122,9 @@ Spec load_spec(const std::string& path) {
         s.cgroup_mount.kind = CgroupMountSpec::V1;
         for (const auto& c : cm.at("controllers"))
           s.cgroup_mount.controllers.emplace_back(c.at("name").get<std::string>(), c.at("hostPath").get<std::string>());
+        if (cm.contains("symlinks") && cm["symlinks"].is_array())
+          for (const auto& l : cm["symlinks"])
+            s.cgroup_mount.symlinks.emplace_back(l.at("name").get<std::string>(), l.at("target").get<std::string>());
       }
     }
     if (j.contains("mounts") && j["mounts"].is_array())
@@ -135,6 +138,7 @@ Spec load_spec(const std::string& path) {
     if (j.contains("sysctl") && j["sysctl"].is_object())
       for (const auto& [k, v] : j["sysctl"].items()) s.sysctl.emplace_back(k, v.get<std::string>());
     s.target_pid = get_or<int>(j, "targetPid", 0);
+    s.seccomp_cache = get_or<std::string>(j, "seccompCache", "");
     if (!j.contains("process")) throw config_error("spec has no process");
     s.process = parse_process(j["process"]);
     return s;

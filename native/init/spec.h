@@ -41,6 +41,7 @@ struct RootSpec {
 struct CgroupMountSpec {
   enum Kind { None, V1, V2 } kind = None;
   std::vector<std::pair<std::string, std::string>> controllers;  // v1: name -> host dir
+  std::vector<std::pair<std::string, std::string>> symlinks;     // v1: name -> co-mounted dir
 };
 
 // How each namespace is obtained: "new" (created), "host" (shared), or a path to join.
@@ -62,6 +63,7 @@ struct Spec {
   bool privileged = false;
   std::vector<std::pair<std::string, std::string>> sysctl;
   int target_pid = 0;
+  std::string seccomp_cache;  // folder for compiled seccomp programs ("" = no cache)
   ProcessSpec process;
 
   // "new", "host" or a path for the namespace type; "host" when absent.

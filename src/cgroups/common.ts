@@ -108,7 +108,11 @@ export abstract class BaseContainerCgroup implements ContainerCgroup {
         try {
           for (const p of await this.pids()) killPid(this.files, p);
         } finally {
-          if (thawAfter) await this.thaw();
+          if (thawAfter) {
+            await this.thaw().catch((e: unknown) => {
+              if (errnoCode(e) !== 'ENOENT') throw e; // removed under us: nothing to thaw
+            });
+          }
         }
       } else {
         for (const p of pids) killPid(this.files, p);

@@ -86,8 +86,8 @@ class Manager implements CgroupManager {
     private readonly make: (id: string) => AnyContainer,
     /** distinct parent folders */
     private readonly parentDirs: string[],
-    /** directories created above the parent folders by this run (top-down) */
-    private readonly createdAbove: string[],
+    /** directories this run created for the parent folders, top-down (parent folders included) */
+    private readonly createdDirs: string[],
     private readonly ncpu: number,
     private readonly reservedNames: ReadonlySet<string>,
   ) {}
@@ -153,7 +153,7 @@ class Manager implements CgroupManager {
       }
     };
     for (const d of this.parentDirs) await tryRmdir(d);
-    for (const d of [...this.createdAbove].reverse()) {
+    for (const d of [...this.createdDirs].reverse()) {
       if (!this.parentDirs.includes(d)) await tryRmdir(d);
     }
   }

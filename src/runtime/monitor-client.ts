@@ -70,7 +70,10 @@ export async function monitorCommand<T>(socketPath: string, command: string): Pr
         finish(systemError(`monitor sent a bad reply to ${command}: ${buf.slice(0, 200)}`, e));
       }
     });
-    sock.on('error', (err) => finish(systemError(`monitor ${command}: ${err.message}`, err)));
+    // A reset is the monitor exiting under us: the caller falls back to exit.json.
+    sock.on('error', (err: NodeJS.ErrnoException) =>
+      finish(err.code === 'ECONNRESET' || err.code === 'EPIPE' ? new MonitorGoneError(socketPath) : systemError(`monitor ${command}: ${err.message}`, err)),
+    );
     sock.on('close', () => finish(new MonitorGoneError(socketPath)));
     sock.write(`${command}\n`);
   });

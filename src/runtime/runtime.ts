@@ -18,7 +18,8 @@ import {
   MonitorState,
   StartReply,
 } from './monitor-client';
-import { ContainerSpec, ProcessSpec } from './spec';
+import { hostBoundingSet } from './host-limits';
+import { capabilityNumber, ContainerSpec, ProcessSpec } from './spec';
 
 export type { ExitStatus, AttachStreams } from './monitor-client';
 
@@ -101,6 +102,15 @@ function errorText(info: NativeErrorInfo | { message: string } | string | undefi
   return info.message;
 }
 
+/**
+ * Capabilities the host can grant: a privileged container gets every capability the daemon
+ * itself holds (a daemon in a restricted sandbox may lack some, e.g. CAP_SYS_RESOURCE).
+ */
+function grantable(p: ProcessSpec): ProcessSpec {
+  const bnd = hostBoundingSet();
+  return { ...p, capabilities: p.capabilities.filter((c) => (bnd >> BigInt(capabilityNumber(c))) & 1n) };
+}
+
 export class Runtime {
   constructor(private readonly opts: RuntimeOptions) {}
 
@@ -108,12 +118,19 @@ export class Runtime {
     return path.join(this.opts.execRoot, 'containers', id);
   }
 
-  private execDir(id: string, execId: string): string {
-    return path.join(this.bundleDir(id), 'exec', execId);
+  // Exec bundles sit beside, not inside, the container's: unix socket paths are short.
+  private execDir(_id: string, execId: string): string {
+    return path.join(this.opts.execRoot, 'exec', execId);
   }
 
   private socket(dir: string): string {
     return path.join(dir, 'ms');
+  }
+
+  private async seccompCache(): Promise<string> {
+    const dir = path.join(this.opts.execRoot, 'seccomp');
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
   }
 
   cgroup(id: string): ContainerCgroup {
@@ -139,10 +156,12 @@ export class Runtime {
       const mount = cg.mountSpec();
       const spec: ContainerSpec = {
         ...o.spec,
+        process: grantable(o.spec.process),
         mode: 'create',
         cgroupProcs: cg.procsFiles(),
-        cgroupMount: mount.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: mount.controllers },
+        cgroupMount: mount.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: mount.controllers, symlinks: mount.symlinks },
         cgroupns: this.opts.cgroups.mode === 'v2',
+        seccompCache: await this.seccompCache(),
       };
       if (spec.cgroupns && spec.namespaces && !spec.namespaces.cgroup) spec.namespaces = { ...spec.namespaces, cgroup: 'new' };
       await writeJsonAtomic(path.join(dir, 'config.json'), spec);
@@ -317,7 +336,23 @@ export class Runtime {
       await this.wait(id).catch(() => undefined);
     }
     await this.cgroup(id).destroy();
+    await this.removeExecs(id);
     await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  /** Removes the exec bundles of a container (their processes died with its pid namespace). */
+  private async removeExecs(id: string): Promise<void> {
+    const root = path.join(this.opts.execRoot, 'exec');
+    let names: string[] = [];
+    try {
+      names = await fs.readdir(root);
+    } catch (e) {
+      if (!isNodeError(e, 'ENOENT')) throw e;
+    }
+    for (const n of names) {
+      const owner = await fs.readFile(path.join(root, n, 'container'), 'utf8').catch(() => undefined);
+      if (owner === id || owner === undefined) await fs.rm(path.join(root, n), { recursive: true, force: true });
+    }
   }
 
   async attach(id: string, streams: AttachStreams): Promise<net.Socket> {
@@ -353,6 +388,7 @@ export class Runtime {
     const dir = this.execDir(id, execId);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     try {
+      await fs.writeFile(path.join(dir, 'container'), id);
       const namespaces: Record<string, string> = {};
       for (const [type, how] of Object.entries(cspec.namespaces ?? {}) as [string, string][]) {
         // Join what the container has: its own namespaces, or the ones it joined by path.
@@ -364,7 +400,8 @@ export class Runtime {
         targetPid: st.pid,
         cgroupProcs: cspec.cgroupProcs,
         namespaces,
-        process: o.process,
+        seccompCache: await this.seccompCache(),
+        process: grantable(o.process),
       };
       await writeJsonAtomic(path.join(dir, 'config.json'), spec);
       const { pid } = await this.spawnMonitor(dir, 'exec', o, null);

@@ -29,7 +29,7 @@ export interface RootSpec {
 
 export type CgroupMountSpec =
   | { kind: 'v2' }
-  | { kind: 'v1'; controllers: { name: string; hostPath: string }[] }
+  | { kind: 'v1'; controllers: { name: string; hostPath: string }[]; symlinks?: { name: string; target: string }[] }
   | null;
 
 export interface MountSpec {
@@ -104,6 +104,8 @@ export interface ContainerSpec {
   sysctl?: Record<string, string>;
   /** exec only: the container's pid 1 as seen from the host */
   targetPid?: number;
+  /** folder where skiff-init caches compiled seccomp programs (set by the runtime) */
+  seccompCache?: string;
   process: ProcessSpec;
 }
 

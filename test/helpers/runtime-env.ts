@@ -11,6 +11,7 @@ import { buildBusyboxRootfs } from '../../src/images/busybox';
 import { helperPaths, projectRoot } from '../../src/native';
 import { writeEtcFiles } from '../../src/runtime/etc-files';
 import { ExitStatus, Runtime } from '../../src/runtime/runtime';
+import { hostDefaultUlimits } from '../../src/runtime/host-limits';
 import { buildContainerSpec, ContainerConfigInput, HostConfigInput } from '../../src/runtime/spec';
 
 export const isRoot = process.getuid?.() === 0;
@@ -78,6 +79,7 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
       config: { Cmd: cmd, Tty: o.tty, ...o.config },
       hostConfig: o.hostConfig,
       image: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+      defaultUlimits: hostDefaultUlimits(),
       root: { lower: [layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: o.hostConfig?.ReadonlyRootfs ?? false, plain: '' },
       mounts,
     });

@@ -7,7 +7,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {
-  CgroupValidationError,
   createCgroupManager,
   nodeCgroupIO,
   type CgroupIO,
@@ -308,5 +307,68 @@ maybe('cgroups on the real kernel', () => {
       for (const k of Object.keys(before)) if (k.endsWith('cgroup.subtree_control')) delete before[k], delete after[k];
     }
     expect(after).toEqual(before);
+  });
+});
+
+// On hybrid hosts the (controller-less) cgroup2 at /sys/fs/cgroup/unified runs the v2 code path
+// for real: mkdir, cgroup.freeze / cgroup.events, cgroup.kill, cpu.stat, rmdir. Limits need
+// controllers, which are all on v1 here: asking for one must fail before anything is made.
+const UNIFIED = path.join(ROOT, 'unified');
+const hasUnified = isRoot && fs.existsSync(path.join(UNIFIED, 'cgroup.procs')) && fs.statfsSync(UNIFIED).type === 0x63677270;
+(hasUnified ? describe : describe.skip)('v2 code path on the real cgroup2 at /sys/fs/cgroup/unified', () => {
+  const name = `skiff-it2-${randomBytes(4).toString('hex')}`;
+  const ops: Op[] = [];
+  let m: CgroupManager;
+  let cg: ContainerCgroup | null = null;
+  let child: ChildProcess | null = null;
+
+  beforeAll(async () => {
+    m = await createCgroupManager({ name, root: UNIFIED, io: recording(ops) });
+  });
+
+  afterAll(async () => {
+    try {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    } finally {
+      try {
+        if (cg) await cg.destroy().catch(() => undefined);
+      } finally {
+        if (m) await m.cleanupParent().catch(() => undefined);
+      }
+    }
+  });
+
+  it('runs a process, freezes, kills and cleans up through v2 files', async () => {
+    expect(m.mode).toBe('v2');
+    const own = fs.readFileSync('/proc/self/cgroup', 'utf8').match(/^0::(.*)$/m)![1];
+    expect(m.parentPaths.unified).toBe(path.join(UNIFIED, own, name));
+    await expect(m.create('c1', { memory: 64 * MiB })).rejects.toMatchObject({ code: 'ENOTSUP' });
+    expect(fs.existsSync(path.join(m.parentPaths.unified, 'c1'))).toBe(false);
+
+    cg = await m.create('c1', { memory: 0, pidsLimit: 0, cpusetCpus: '' });
+    child = spawnIn(cg.procsFiles(), 'sleep 30');
+    const pid = child.pid!;
+    await until('the process to join', async () => (await cg!.pids()).includes(pid));
+    expect(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(`0::${path.posix.join(own, name, 'c1')}\n`);
+
+    await cg.freeze();
+    expect(await cg.isFrozen()).toBe(true);
+    expect(fs.readFileSync(path.join(m.parentPaths.unified, 'c1', 'cgroup.events'), 'utf8')).toContain('frozen 1');
+    await cg.thaw();
+    expect(await cg.isFrozen()).toBe(false);
+    const st = await cg.stats();
+    expect(st.cpu.totalUsageNs).toBeGreaterThan(0);
+    expect(cg.oomEventsFile()).toBeNull(); // no memory controller
+
+    const done = exited(child);
+    await cg.freeze();
+    await cg.destroy();
+    expect((await done).signal).toBe('SIGKILL');
+    expect(ops.some((o) => o.path.endsWith('/c1/cgroup.kill'))).toBe(true);
+    expect(fs.existsSync(path.join(m.parentPaths.unified, 'c1'))).toBe(false);
+    cg = null;
+    await m.cleanupParent();
+    expect(fs.existsSync(m.parentPaths.unified)).toBe(false);
+    for (const o of ops) expect(o.path.startsWith(`${m.parentPaths.unified}`)).toBe(true);
   });
 });

@@ -183,12 +183,16 @@ function readLog(file: string): LogEntry[] {
     });
 }
 
-/** `wait` registered before the caller goes on (a `state` round trip after it). */
-async function waitCmd(bundle: string): Promise<Promise<any>> {
-  const p = request(bundle, 'wait');
+/**
+ * Sends `wait` and makes sure the monitor has taken it (a `state` round trip after it) before
+ * the caller goes on. The reply promise is wrapped: an async function would flatten it.
+ */
+async function waitCmd(bundle: string): Promise<{ reply: Promise<any> }> {
+  const reply = request(bundle, 'wait');
+  reply.catch(() => {});
   await sleep(10);
   await request(bundle, 'state');
-  return p;
+  return { reply };
 }
 
 async function monitorGone(r: Started): Promise<void> {
@@ -255,7 +259,7 @@ describe('skiff-monitor', () => {
 
     const waiting = await waitCmd(b);
     expect(await request(b, 'start')).toEqual({ ok: true });
-    const w = await waiting;
+    const w = await waiting.reply;
     expect(w).toMatchObject({ exitCode: 0, signal: 0, oomKilled: false });
     expect(w.finishedAt).toMatch(TIME_RE);
     const ex = JSON.parse(fs.readFileSync(path.join(b, 'exit.json'), 'utf8'));
@@ -280,7 +284,7 @@ describe('skiff-monitor', () => {
     });
     const waiting = await waitCmd(r.bundle);
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
-    expect((await waiting).exitCode).toBe(0);
+    expect((await waiting.reply).exitCode).toBe(0);
     const log = readLog(path.join(r.bundle, 'log.json'));
     expect(log[0].log).toBe('ok \u00e9 bad \ufffd\ufffd\ufffd end\n');
     expect(log[1].log).toBe('a'.repeat(16384));
@@ -310,7 +314,7 @@ describe('skiff-monitor', () => {
     a.sock.end(); // SHUT_WR -> monitor closes cat's stdin -> cat exits
     const out = demux(await a.closed);
     expect(out).toEqual({ stdout: 'hello stdin\nsecond line\n', stderr: '' });
-    expect((await waiting).exitCode).toBe(0);
+    expect((await waiting.reply).exitCode).toBe(0);
     const log = readLog(path.join(r.bundle, 'log.json'));
     expect(log.map((e) => e.log).join('')).toBe('hello stdin\nsecond line\n');
     await monitorGone(r);
@@ -337,7 +341,7 @@ describe('skiff-monitor', () => {
     a.sock.write('abc\n');
     await until('tty echo', () => a.data().toString().includes('abc\r\nabc\r\n'));
     a.sock.end();
-    expect((await waiting).exitCode).toBe(0);
+    expect((await waiting.reply).exitCode).toBe(0);
     await a.closed;
     await monitorGone(r);
   });
@@ -355,7 +359,7 @@ describe('skiff-monitor', () => {
     const r1 = await startMonitor({ args: 'sh|-c|exit 3' });
     const w1 = await waitCmd(r1.bundle);
     await request(r1.bundle, 'start');
-    expect(await w1).toMatchObject({ exitCode: 3, signal: 0 });
+    expect(await w1.reply).toMatchObject({ exitCode: 3, signal: 0 });
 
     const r2 = await startMonitor({ args: 'sleep|30' });
     expect(await request(r2.bundle, 'start')).toEqual({ ok: true });
@@ -363,7 +367,7 @@ describe('skiff-monitor', () => {
     expect(JSON.parse(fs.readFileSync(path.join(r2.bundle, 'state.json'), 'utf8')).status).toBe('running');
     const w2 = await waitCmd(r2.bundle);
     expect(await request(r2.bundle, 'kill 9')).toEqual({ ok: true });
-    expect(await w2).toMatchObject({ exitCode: 137, signal: 9, oomKilled: false });
+    expect(await w2.reply).toMatchObject({ exitCode: 137, signal: 9, oomKilled: false });
     const ex = JSON.parse(fs.readFileSync(path.join(r2.bundle, 'exit.json'), 'utf8'));
     expect(ex).toMatchObject({ exitCode: 137, signal: 9 });
     await monitorGone(r1);
@@ -377,7 +381,7 @@ describe('skiff-monitor', () => {
     expect(info[0]).toBe('exec');
     const w = await waitCmd(r.bundle);
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
-    expect(await w).toMatchObject({ exitCode: 5, signal: 0 });
+    expect(await w.reply).toMatchObject({ exitCode: 5, signal: 0 });
     expect(readLog(path.join(r.bundle, 'log.json')).map((e) => e.log)).toEqual(['forked\n']);
     await monitorGone(r);
   });
@@ -390,7 +394,7 @@ describe('skiff-monitor', () => {
     fs.writeFileSync(oom, 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n');
     const w = await waitCmd(r.bundle);
     await request(r.bundle, 'kill 9');
-    expect(await w).toMatchObject({ exitCode: 137, oomKilled: true });
+    expect(await w.reply).toMatchObject({ exitCode: 137, oomKilled: true });
     await monitorGone(r);
   });
 
@@ -402,7 +406,7 @@ describe('skiff-monitor', () => {
     });
     const w = await waitCmd(r.bundle);
     await request(r.bundle, 'start');
-    expect((await w).exitCode).toBe(0);
+    expect((await w.reply).exitCode).toBe(0);
     const base = path.join(r.bundle, 'log.json');
     for (const f of [base, `${base}.1`, `${base}.2`]) {
       expect(fs.existsSync(f)).toBe(true);
@@ -418,7 +422,7 @@ describe('skiff-monitor', () => {
     const r1 = await startMonitor({ args: 'sh|-c|for i in $(seq 1 60); do echo line$i; done', logMaxSize: 300, logMaxFile: 1 });
     const w1 = await waitCmd(r1.bundle);
     await request(r1.bundle, 'start');
-    await w1;
+    await w1.reply;
     const b1 = path.join(r1.bundle, 'log.json');
     expect(fs.statSync(b1).size).toBeLessThanOrEqual(300);
     expect(fs.existsSync(`${b1}.1`)).toBe(false);
@@ -449,7 +453,7 @@ describe('skiff-monitor', () => {
     const rep = await request(r.bundle, 'start');
     expect(rep.ok).toBe(false);
     expect(rep.error).toMatchObject({ call: 'execve', errno: 2 });
-    expect(await w).toMatchObject({ exitCode: 127 });
+    expect(await w.reply).toMatchObject({ exitCode: 127 });
     await monitorGone(r);
 
     const r2 = await startMonitor({ args: '/nonexistent/program' });
@@ -521,7 +525,7 @@ describe('skiff-monitor', () => {
 
     const w = await waitCmd(b);
     expect(await request(b, 'kill 15')).toEqual({ ok: true });
-    expect(await w).toMatchObject({ exitCode: 143, signal: 15 });
+    expect(await w.reply).toMatchObject({ exitCode: 143, signal: 15 });
     await monitorGone(r);
   }, 60000);
 
