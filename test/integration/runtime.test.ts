@@ -320,3 +320,33 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     expect(await t.cgroups.list()).not.toContain(id);
   });
 });
+
+describeIf(isRoot, 'host binaries cannot be overwritten from a container (CVE-2019-5736 class)', () => {
+  let t: TestRuntime;
+  beforeAll(async () => {
+    t = await makeTestRuntime();
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  const sha = (file: string) => execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
+
+  test('a privileged container writing to every /proc/*/exe while execs run leaves skiff-init, the monitor and node intact', async () => {
+    const { helperPaths } = await import('../../src/native');
+    const files = [helperPaths().init, helperPaths().monitor, process.execPath];
+    const before = files.map(sha);
+    const id = await t.create(['sh', '-c', 'while true; do for p in /proc/[0-9]*; do [ "$p" = "/proc/$$" ] || cat /bin/busybox 2>/dev/null > $p/exe; done; done'], { hostConfig: { Privileged: true } });
+    await t.runtime.start(id);
+    const spec = JSON.parse(fs.readFileSync(path.join(t.runtime.bundleDir(id), 'config.json'), 'utf8')) as { process: ProcessSpec };
+    for (let i = 0; i < 10; i++) {
+      const execId = `x${i}`;
+      const p = buildExecProcess({ exec: { Cmd: ['true'] }, container: spec.process, configEnv: [], hostname: id.slice(0, 12) });
+      await t.runtime.execCreate(id, execId, { process: p, tty: false, openStdin: false, stdinOnce: false });
+      await t.runtime.execStart(id, execId);
+      await t.runtime.execWait(id, execId);
+    }
+    await t.runtime.delete(id, true);
+    expect(files.map(sha)).toEqual(before);
+  });
+});
