@@ -33,8 +33,12 @@
       "type": "executable",
       "sources": [
         "native/monitor/main.cc",
+        "native/monitor/monitor.cc",
+        "native/monitor/container_io.cc",
         "native/monitor/log_writer.cc",
-        "native/monitor/attach.cc"
+        "native/monitor/attach.cc",
+        "native/monitor/json.cc",
+        "native/monitor/util.cc"
       ],
       "ldflags": ["-static"]
     }

@@ -94,7 +94,11 @@ const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}
       if (spec.ns("uts") == "new" && !spec.hostname.empty())
         check(::sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname", spec.hostname);
       if (spec.ns("net") == "new") bring_up_loopback();
-      setup_rootfs(spec, spec.process.tty ? 0 : -1);
+      setup_rootfs(spec);
+    }
+    if (spec.process.tty) {
+      UniqueFd master(open_container_pty(spec.mode == "create"));
+      sync.send_fd("pty", master.get());
     }
     sync.send("ready");
     if (sync.recv() != "start") ::_exit(1);  // the monitor went away: never run the program

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -141,7 +142,7 @@ std::vector<HostDevice> list_host_devices() {
   return out;
 }
 
-void setup_dev(const Spec& spec, int console_fd, const std::vector<HostDevice>& host_devices) {
+void setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
   ensure_dir_mountpoint("/dev");
   do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
   mknod_dev("/dev/null", S_IFCHR | 0666, 1, 3);
@@ -167,12 +168,6 @@ void setup_dev(const Spec& spec, int console_fd, const std::vector<HostDevice>& 
   check(::symlink("/proc/self/fd/1", "/dev/stdout"), "symlink", "/dev/stdout");
   check(::symlink("/proc/self/fd/2", "/dev/stderr"), "symlink", "/dev/stderr");
   check(::symlink("/proc/kcore", "/dev/core"), "symlink", "/dev/core");
-  if (console_fd >= 0) {
-    UniqueFd f(check(::open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "create", "/dev/console"));
-    f.reset();
-    UniqueFd target(open_in_root("/dev/console", false, false));
-    attach_tree(console_fd, target.get(), "pty on /dev/console");
-  }
 }
 
 void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds) {
@@ -338,7 +333,22 @@ int open_in_root(const std::string& path, bool create, bool last_is_dir) {
   return cur.release();
 }
 
-void setup_rootfs(const Spec& spec, int console_fd) {
+int open_container_pty(bool console) {
+  UniqueFd master(check(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), "open", "/dev/ptmx"));
+  int unlock = 0;
+  check(::ioctl(master.get(), TIOCSPTLCK, &unlock), "ioctl(TIOCSPTLCK)", "/dev/ptmx");
+  // TIOCGPTPEER opens the slave through the master: no path lookup that could be raced.
+  UniqueFd slave(check(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY), "ioctl(TIOCGPTPEER)", "/dev/ptmx"));
+  if (console) {
+    UniqueFd f(check(::open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "create", "/dev/console"));
+    f.reset();
+    do_mount(fd_path(slave.get()), "/dev/console", nullptr, MS_BIND);
+  }
+  for (int i = 0; i < 3; ++i) check(::dup2(slave.get(), i), "dup2", "pty slave to fd " + std::to_string(i));
+  return master.release();
+}
+
+void setup_rootfs(const Spec& spec) {
   const RootSpec& r = spec.root;
   if (r.target.empty()) throw config_error("root.target is empty");
   // Nothing we mount may propagate back to the host.
@@ -368,8 +378,6 @@ void setup_rootfs(const Spec& spec, int console_fd) {
   }
   std::vector<HostDevice> host_devices;
   if (spec.privileged) host_devices = list_host_devices();
-  UniqueFd console;
-  if (console_fd >= 0) console.reset(clone_tree(console_fd, "", false));
 
   // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the container's.
   check(::chdir(r.target.c_str()), "chdir", r.target);
@@ -379,8 +387,7 @@ void setup_rootfs(const Spec& spec, int console_fd) {
 
   ensure_dir_mountpoint("/proc");
   do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
-  setup_dev(spec, console.get(), host_devices);
-  console.reset();
+  setup_dev(spec, host_devices);
   setup_sys(spec, cgroup_fds);
   for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], source_of[i]);
   sources.clear();

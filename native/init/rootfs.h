@@ -6,8 +6,11 @@
 
 namespace skiff {
 
-// console_fd: the pty slave to bind on /dev/console, or -1.
-void setup_rootfs(const Spec& spec, int console_fd);
+void setup_rootfs(const Spec& spec);
+
+// Opens a pty from the current root's /dev/ptmx (the container's own devpts), makes the slave
+// fds 0-2 and, with console, binds it on /dev/console. Returns the master (for the monitor).
+int open_container_pty(bool console);
 
 // Opens path (absolute, inside the current root) without following symlinks out of it and
 // without magic links; creates missing components (dirs, and the last one as a dir or an

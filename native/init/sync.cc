@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 namespace skiff {
@@ -11,6 +13,30 @@ void SyncChannel::send(const std::string& msg) {
     ssize_t n = ::send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     check(n, "send", "sync socket");
+    return;
+  }
+}
+
+void SyncChannel::send_fd(const std::string& msg, int fd) {
+  union {
+    struct cmsghdr align;
+    char data[CMSG_SPACE(sizeof(int))];
+  } control{};
+  struct iovec iov {const_cast<char*>(msg.data()), msg.size()};
+  struct msghdr mh {};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control.data;
+  mh.msg_controllen = sizeof control.data;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  for (;;) {
+    ssize_t n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    check(n, "sendmsg", "sync socket (" + msg + ")");
     return;
   }
 }

@@ -10,6 +10,8 @@ class SyncChannel {
  public:
   explicit SyncChannel(int fd) : fd_(fd) {}
   void send(const std::string& msg);
+  // Sends msg with fd attached (SCM_RIGHTS).
+  void send_fd(const std::string& msg, int fd);
   // Blocks for the next message; "" on EOF.
   std::string recv();
   // Reports an error as `error <json>`; never throws.

@@ -34,7 +34,8 @@ struct Client {
     kClosing,  // reply queued; close once flushed
   };
   static constexpr size_t kMaxCommand = 4096;
-  static constexpr size_t kMaxQueued = 1 << 20;  // per attach client
+  // Per attach client, on top of the socket buffer. Sized for the 2 MB resident budget.
+  static constexpr size_t kMaxQueued = 512 * 1024;
 
   explicit Client(int fd) : fd(fd) {}
   UniqueFd fd;

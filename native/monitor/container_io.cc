@@ -36,14 +36,9 @@ ContainerIo ContainerIo::create(bool tty, bool open_stdin) {
   ContainerIo io;
   io.tty = tty;
   if (tty) {
-    io.master.reset(check(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt", "/dev/ptmx"));
-    check(::grantpt(io.master.get()), "grantpt", "pty master");
-    check(::unlockpt(io.master.get()), "unlockpt", "pty master");
-    char name[128];
-    int rc = ::ptsname_r(io.master.get(), name, sizeof name);
-    if (rc != 0) throw SysError("ptsname_r", "pty master", rc);
-    io.child_stdin.reset(check(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC), "open", name));
-    set_nonblock(io.master.get());
+    // The pty must come from the container's own devpts (so ttyname() works inside): skiff-init
+    // opens it there and sends us the master over the sync socket ("pty" + SCM_RIGHTS).
+    io.child_stdin.reset(check(::open("/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null"));
     return io;
   }
   Pipe out = make_pipe("container stdout");

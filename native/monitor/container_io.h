@@ -18,7 +18,7 @@ namespace skiff::monitor {
 struct ContainerIo {
   bool tty = false;
   // Monitor side (non-blocking).
-  UniqueFd master;     // tty only: read output, write input, TIOCSWINSZ
+  UniqueFd master;     // tty only, from skiff-init's "pty" message: read output, write input, TIOCSWINSZ
   UniqueFd stdin_w;    // no tty, --stdin
   UniqueFd stdout_r;   // no tty
   UniqueFd stderr_r;   // no tty

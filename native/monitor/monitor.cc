@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
 
@@ -27,7 +28,7 @@ namespace {
 constexpr int64_t kDrainMs = 2000;       // output drain after the process exited
 constexpr int64_t kFinalFlushMs = 2000;  // last replies after exit.json
 constexpr int64_t kErrorKillMs = 5000;   // an init that reported an error must exit by then
-constexpr size_t kMaxClients = 1024;
+constexpr size_t kMaxClients = 256;  // well below the usual RLIMIT_NOFILE of 1024
 constexpr size_t kStdinHighWater = 1 << 20;
 constexpr size_t kIoChunk = 32 * 1024;
 
@@ -66,17 +67,20 @@ int64_t Monitor::now_ms() const {
 
 void Monitor::listen_socket() {
   sock_path_ = opts_.bundle + "/ms";
+  // Bound by the relative name "ms" from inside the bundle: sun_path holds 108 bytes and an
+  // exec bundle's absolute path can be longer (single-threaded, so the chdir is harmless).
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
-  if (sock_path_.size() >= sizeof addr.sun_path) throw SysError("bind", sock_path_, ENAMETOOLONG);
-  memcpy(addr.sun_path, sock_path_.c_str(), sock_path_.size() + 1);
+  memcpy(addr.sun_path, "ms", 3);
   listen_.reset(check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket", "AF_UNIX stream"));
   if (::unlink(sock_path_.c_str()) < 0 && errno != ENOENT) throw SysError("unlink", sock_path_, errno);
+  check(::chdir(opts_.bundle.c_str()), "chdir", opts_.bundle);
   mode_t old = ::umask(0177);
-  int rc = ::bind(listen_.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+  int rc = ::bind(listen_.get(), reinterpret_cast<struct sockaddr*>(&addr), offsetof(struct sockaddr_un, sun_path) + 3);
   int err = errno;
   ::umask(old);
+  check(::chdir("/"), "chdir", "/");
   if (rc < 0) throw SysError("bind", sock_path_, err);
   check(::chmod(sock_path_.c_str(), 0600), "chmod 0600", sock_path_);
   check(::listen(listen_.get(), 64), "listen", sock_path_);
@@ -126,6 +130,7 @@ void Monitor::run() {
   for (;;) {
     int64_t now = now_ms();
     if (phase_ == Phase::kExited && (outputs_done() || now >= drain_deadline_)) finalize();
+    sweep_clients();
     if (phase_ == Phase::kFinished && (clients_.empty() || now >= final_deadline_)) break;
     if (kill_deadline_ && now >= kill_deadline_) {
       pid_t victim = container_pid_ > 0 ? container_pid_ : init_pid_;
@@ -148,7 +153,7 @@ void Monitor::run() {
       short ev = 0;
       if (!out_eof_[0]) ev |= POLLIN;
       if (stdin_pending) ev |= POLLOUT;
-      if (ev) add(io_.master.get(), ev, Src::kMaster);
+      if (ev && io_.master.valid()) add(io_.master.get(), ev, Src::kMaster);
     } else {
       if (io_.stdout_r.valid()) add(io_.stdout_r.get(), POLLIN, Src::kStdout);
       if (io_.stderr_r.valid()) add(io_.stderr_r.get(), POLLIN, Src::kStderr);
@@ -201,15 +206,15 @@ void Monitor::run() {
           break;
       }
     }
-    for (size_t i = 0; i < clients_.size();) {
-      if (clients_[i]->dead) {
-        clients_[i] = std::move(clients_.back());
-        clients_.pop_back();
-      } else {
-        i++;
-      }
-    }
   }
+}
+
+void Monitor::sweep_clients() {
+  // Stable: connections keep being served in the order they came in.
+  size_t keep = 0;
+  for (size_t i = 0; i < clients_.size(); i++)
+    if (!clients_[i]->dead) clients_[keep++] = std::move(clients_[i]);
+  clients_.resize(keep);
 }
 
 void Monitor::on_accept() {
@@ -257,7 +262,30 @@ void Monitor::on_signal() {
 void Monitor::drain_sync() {
   while (sync_.valid()) {
     char buf[8192];
-    ssize_t n = ::recv(sync_.get(), buf, sizeof buf, MSG_DONTWAIT);
+    // recvmsg: the "pty" message carries the pty master as SCM_RIGHTS.
+    union {
+      struct cmsghdr align;
+      char data[CMSG_SPACE(sizeof(int))];
+    } control{};
+    struct iovec iov {buf, sizeof buf};
+    struct msghdr mh {};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control.data;
+    mh.msg_controllen = sizeof control.data;
+    ssize_t n = ::recvmsg(sync_.get(), &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    int passed_fd = -1;
+    if (n > 0)
+      for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&passed_fd, CMSG_DATA(c), sizeof(int));
+    if (passed_fd >= 0) {
+      if (io_.tty && !io_.master.valid() && n >= 3 && std::memcmp(buf, "pty", 3) == 0) {
+        io_.master.reset(passed_fd);
+        set_nonblock(passed_fd);
+      } else {
+        ::close(passed_fd);
+      }
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -279,6 +307,7 @@ void Monitor::on_sync_message(std::string msg) {
   if (msg.compare(0, 4, "pid ") == 0) {
     long long v;
     if (!parse_int64(msg.c_str() + 4, v) || v <= 0 || v > 0x7fffffff) return;
+    if (container_pid_ > 0) return;  // only the first one counts
     container_pid_ = static_cast<pid_t>(v);
     for (size_t i = 0; i < early_reaped_.size(); i++) {
       if (early_reaped_[i].first == container_pid_) {
@@ -289,8 +318,11 @@ void Monitor::on_sync_message(std::string msg) {
       }
     }
     early_reaped_.clear();
+    if (ready_seen_) on_ready();
   } else if (msg == "ready") {
-    on_ready();
+    // The init's parent side sends `pid`, its child `ready`: they may arrive in either order.
+    ready_seen_ = true;
+    if (container_pid_ > 0) on_ready();
   } else if (msg.compare(0, 6, "error ") == 0 || msg == "error") {
     set_error(msg.size() > 6 ? msg.substr(6) : std::string());
   }
@@ -317,7 +349,6 @@ void Monitor::on_sync_eof() {
 
 void Monitor::on_ready() {
   if (phase_ != Phase::kCreating || !error_json_.empty()) return;
-  if (container_pid_ < 0) container_pid_ = init_pid_;
   phase_ = Phase::kCreated;
   write_state();
   report("ready " + std::to_string(self_pid_) + " " + std::to_string(container_pid_));
@@ -388,13 +419,16 @@ void Monitor::on_container_exit(int status) {
   stdin_closed_ = true;
 }
 
-bool Monitor::outputs_done() const { return io_.tty ? out_eof_[0] : out_eof_[0] && out_eof_[1]; }
+bool Monitor::outputs_done() const {
+  if (io_.tty) return out_eof_[0] || !io_.master.valid();  // no master: the init failed before sending it
+  return out_eof_[0] && out_eof_[1];
+}
 
 void Monitor::finalize() {
   // Whatever is still readable now is the last output (a process that kept the pipe open
   // past the drain deadline loses the rest).
   if (io_.tty) {
-    if (!out_eof_[0]) on_output(0, io_.master.get());
+    if (!out_eof_[0] && io_.master.valid()) on_output(0, io_.master.get());
   } else {
     if (io_.stdout_r.valid()) on_output(0, io_.stdout_r.get());
     if (io_.stderr_r.valid()) on_output(1, io_.stderr_r.get());

@@ -56,6 +56,7 @@ class Monitor {
   void listen_socket();
   // loop
   void on_accept();
+  void sweep_clients();
   void on_signal();
   void drain_sync();
   void on_sync_message(std::string msg);
@@ -97,6 +98,7 @@ class Monitor {
   Phase phase_ = Phase::kCreating;
   pid_t init_pid_ = -1;
   pid_t container_pid_ = -1;
+  bool ready_seen_ = false;
   bool start_sent_ = false;
   bool exec_ok_ = false;
   std::string error_json_;     // the init's (or our) error, a JSON object; empty if none

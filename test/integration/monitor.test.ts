@@ -11,6 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 const ROOT = path.resolve(__dirname, '../..');
+const SEP = '\x1f'; // FAKE_INIT_ARGS separator
 const pidsToKill = new Set<number>();
 let tmp = '';
 let monitorBin = '';
@@ -26,7 +27,7 @@ interface Started {
 }
 
 interface StartOpts {
-  args?: string; // FAKE_INIT_ARGS, '|'-separated
+  args?: string[]; // the program skiff-init would exec
   tty?: boolean;
   stdin?: boolean;
   stdinOnce?: boolean;
@@ -72,7 +73,7 @@ function startMonitor(o: StartOpts = {}): Promise<Started> {
   if (o.logMaxSize !== undefined) argv.push('--log-max-size', String(o.logMaxSize));
   if (o.logMaxFile !== undefined) argv.push('--log-max-file', String(o.logMaxFile));
   if (o.oomFile) argv.push('--oom-file', o.oomFile);
-  const env = { ...process.env, FAKE_INIT_SEP: '|', FAKE_INIT_ARGS: o.args ?? 'true', ...(o.env ?? {}) };
+  const env = { ...process.env, FAKE_INIT_SEP: SEP, FAKE_INIT_ARGS: (o.args ?? ['true']).join(SEP), FAKE_INIT_TTY: o.tty ? '1' : '0', ...(o.env ?? {}) };
   return new Promise((resolve, reject) => {
     const p = spawn(monitorBin, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     if (p.pid) pidsToKill.add(p.pid);
@@ -122,6 +123,7 @@ function attach(bundle: string, flags: string): Promise<Attached> {
     const s = net.createConnection({ path: path.join(bundle, 'ms'), allowHalfOpen: true });
     const chunks: Buffer[] = [];
     s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('end', () => s.end()); // half-open only as long as the monitor keeps its side
     const closed = new Promise<Buffer>((res) => s.on('close', () => res(Buffer.concat(chunks))));
     s.on('error', () => {});
     s.once('error', reject);
@@ -200,11 +202,12 @@ async function monitorGone(r: Started): Promise<void> {
   expect(fs.existsSync(path.join(r.bundle, 'ms'))).toBe(false);
 }
 
-function vmRssKb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error('no VmRSS');
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field}`);
   return +m[1];
 }
+const vmRssKb = (pid: number) => statusKb(pid, 'VmRSS');
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-monitor-test-'));
@@ -237,7 +240,7 @@ afterAll(async () => {
 
 describe('skiff-monitor', () => {
   test('ready line, state, start, json log with stdout/stderr, wait, exit.json', async () => {
-    const r = await startMonitor({ args: 'sh|-c|echo hello; echo oops >&2; printf "tab\\there \\"q\\" <&> \\001"' });
+    const r = await startMonitor({ args: ['sh', '-c', 'echo hello; echo oops >&2; printf "tab\\there \\"q\\" <&> \\001"'] });
     expect(r.code).toBe(0);
     expect(r.line).toMatch(/^ready \d+ \d+$/);
     const b = r.bundle;
@@ -274,13 +277,14 @@ describe('skiff-monitor', () => {
     expect(log.find((e) => e.stream === 'stdout' && e.log === 'hello\n')).toBeTruthy();
     expect(log.find((e) => e.stream === 'stderr' && e.log === 'oops\n')).toBeTruthy();
     // Partial last line: its own entry without '\n'; escaping as Go's encoding/json.
-    expect(log[log.length - 1]).toMatchObject({ stream: 'stdout', log: 'tab\there "q" <&> \u0001' });
+    const stdout = log.filter((e) => e.stream === 'stdout');
+    expect(stdout[stdout.length - 1].log).toBe('tab\there "q" <&> \u0001');
     expect(raw).toContain('"log":"tab\\there \\"q\\" \\u003c\\u0026\\u003e \\u0001"');
   });
 
   test('invalid UTF-8 becomes U+FFFD, long lines are cut at 16 KiB', async () => {
     const r = await startMonitor({
-      args: `sh|-c|printf 'ok \\303\\251 bad \\377\\300\\257 end\\n'; head -c 20000 /dev/zero | tr '\\0' a; echo`,
+      args: ['sh', '-c', "printf 'ok \\303\\251 bad \\377\\300\\257 end\\n'; head -c 20000 /dev/zero | tr '\\0' a; echo"],
     });
     const waiting = await waitCmd(r.bundle);
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
@@ -293,7 +297,7 @@ describe('skiff-monitor', () => {
   });
 
   test('attach receives multiplexed stdout and stderr frames and is closed at exit', async () => {
-    const r = await startMonitor({ args: 'sh|-c|echo out1; echo err1 >&2; echo out2' });
+    const r = await startMonitor({ args: ['sh', '-c', 'echo out1; echo err1 >&2; echo out2'] });
     const a = await attach(r.bundle, '0 1 1');
     const onlyErr = await attach(r.bundle, '0 0 1');
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
@@ -304,7 +308,7 @@ describe('skiff-monitor', () => {
   });
 
   test('stdin from an attach client reaches cat; stdin-once closes it on half-close', async () => {
-    const r = await startMonitor({ args: 'cat', stdin: true, stdinOnce: true });
+    const r = await startMonitor({ args: ['cat'], stdin: true, stdinOnce: true });
     const a = await attach(r.bundle, '1 1 1');
     const waiting = await waitCmd(r.bundle);
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
@@ -321,7 +325,7 @@ describe('skiff-monitor', () => {
   });
 
   test('tty: resize is seen by stty size, output is raw and logged as stdout', async () => {
-    const r = await startMonitor({ args: 'sh|-c|stty size; echo to-stderr >&2', tty: true });
+    const r = await startMonitor({ args: ['sh', '-c', 'stty size; echo to-stderr >&2'], tty: true });
     expect(await request(r.bundle, 'resize 42 123')).toEqual({ ok: true });
     const a = await attach(r.bundle, '0 1 1');
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
@@ -334,7 +338,7 @@ describe('skiff-monitor', () => {
   });
 
   test('tty with stdin-once: input is echoed and ^D ends cat', async () => {
-    const r = await startMonitor({ args: 'cat', tty: true, stdin: true, stdinOnce: true });
+    const r = await startMonitor({ args: ['cat'], tty: true, stdin: true, stdinOnce: true });
     const a = await attach(r.bundle, '1 1 0');
     const waiting = await waitCmd(r.bundle);
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
@@ -347,7 +351,7 @@ describe('skiff-monitor', () => {
   });
 
   test('resize without a tty is an error reply', async () => {
-    const r = await startMonitor({ args: 'sleep|30' });
+    const r = await startMonitor({ args: ['sleep', '30'] });
     const rep = await request(r.bundle, 'resize 10 10');
     expect(rep.ok).toBe(false);
     expect(typeof rep.error.message).toBe('string');
@@ -356,12 +360,12 @@ describe('skiff-monitor', () => {
   });
 
   test('exit code is passed through; a signal gives 128+n; kill after exit is ok', async () => {
-    const r1 = await startMonitor({ args: 'sh|-c|exit 3' });
+    const r1 = await startMonitor({ args: ['sh', '-c', 'exit 3'] });
     const w1 = await waitCmd(r1.bundle);
     await request(r1.bundle, 'start');
     expect(await w1.reply).toMatchObject({ exitCode: 3, signal: 0 });
 
-    const r2 = await startMonitor({ args: 'sleep|30' });
+    const r2 = await startMonitor({ args: ['sleep', '30'] });
     expect(await request(r2.bundle, 'start')).toEqual({ ok: true });
     expect(await request(r2.bundle, 'state')).toEqual({ status: 'running', pid: r2.containerPid });
     expect(JSON.parse(fs.readFileSync(path.join(r2.bundle, 'state.json'), 'utf8')).status).toBe('running');
@@ -375,7 +379,7 @@ describe('skiff-monitor', () => {
   });
 
   test('init that forks (like skiff-init): the reported pid is the process', async () => {
-    const r = await startMonitor({ args: 'sh|-c|echo forked; exit 5', env: { FAKE_INIT_FORK: '1' }, mode: 'exec' });
+    const r = await startMonitor({ args: ['sh', '-c', 'echo forked; exit 5'], env: { FAKE_INIT_FORK: '1' }, mode: 'exec' });
     expect(r.code).toBe(0);
     const info = fs.readFileSync(path.join(r.bundle, 'fake-init.info'), 'utf8').split('\n');
     expect(info[0]).toBe('exec');
@@ -386,10 +390,36 @@ describe('skiff-monitor', () => {
     await monitorGone(r);
   });
 
+  test('a bundle path longer than sun_path still gets its socket (clients go through a symlink)', async () => {
+    const parent = path.join(tmp, 'x'.repeat(60), 'containers', 'a'.repeat(64), 'exec');
+    fs.mkdirSync(parent, { recursive: true });
+    const bundle = path.join(parent, 'b'.repeat(64));
+    fs.mkdirSync(bundle);
+    expect(path.join(bundle, 'ms').length).toBeGreaterThan(108);
+    const p = spawn(monitorBin, ['--bundle', bundle, '--init', fakeInit, '--mode', 'exec'], {
+      env: { ...process.env, FAKE_INIT_SEP: SEP, FAKE_INIT_ARGS: ['sh', '-c', 'exit 7'].join(SEP) },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    await new Promise((res) => p.on('close', res));
+    const m = /^ready (\d+) (\d+)\n$/.exec(out);
+    expect(m).toBeTruthy();
+    pidsToKill.add(+m![1]);
+    pidsToKill.add(+m![2]);
+    const link = path.join(tmp, 'l');
+    fs.symlinkSync(bundle, link);
+    const w = await waitCmd(link);
+    expect(await request(link, 'start')).toEqual({ ok: true });
+    expect(await w.reply).toMatchObject({ exitCode: 7 });
+    await until('monitor exit', () => !alive(+m![1]));
+    expect(fs.existsSync(path.join(bundle, 'ms'))).toBe(false);
+  });
+
   test('oom-file: an oom_kill count above the start value sets oomKilled', async () => {
     const oom = path.join(tmp, 'memory.events');
     fs.writeFileSync(oom, 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n');
-    const r = await startMonitor({ args: 'sleep|30', oomFile: oom });
+    const r = await startMonitor({ args: ['sleep', '30'], oomFile: oom });
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
     fs.writeFileSync(oom, 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n');
     const w = await waitCmd(r.bundle);
@@ -400,7 +430,7 @@ describe('skiff-monitor', () => {
 
   test('log rotation keeps max-file files below max-size', async () => {
     const r = await startMonitor({
-      args: 'sh|-c|for i in $(seq 1 60); do echo line$i; done',
+      args: ['sh', '-c', 'for i in $(seq 1 60); do echo line$i; done'],
       logMaxSize: 400,
       logMaxFile: 3,
     });
@@ -419,7 +449,7 @@ describe('skiff-monitor', () => {
     expect(lines).toEqual(Array.from({ length: 60 - first + 1 }, (_, k) => `line${first + k}\n`));
     await monitorGone(r);
 
-    const r1 = await startMonitor({ args: 'sh|-c|for i in $(seq 1 60); do echo line$i; done', logMaxSize: 300, logMaxFile: 1 });
+    const r1 = await startMonitor({ args: ['sh', '-c', 'for i in $(seq 1 60); do echo line$i; done'], logMaxSize: 300, logMaxFile: 1 });
     const w1 = await waitCmd(r1.bundle);
     await request(r1.bundle, 'start');
     await w1.reply;
@@ -456,7 +486,7 @@ describe('skiff-monitor', () => {
     expect(await w.reply).toMatchObject({ exitCode: 127 });
     await monitorGone(r);
 
-    const r2 = await startMonitor({ args: '/nonexistent/program' });
+    const r2 = await startMonitor({ args: ['/nonexistent/program'] });
     const rep2 = await request(r2.bundle, 'start');
     expect(rep2).toMatchObject({ ok: false, error: { call: 'execve', target: '/nonexistent/program' } });
     await monitorGone(r2);
@@ -464,7 +494,7 @@ describe('skiff-monitor', () => {
 
   test('bad commands get an error reply; dying and slow clients do not hurt the monitor', async () => {
     const r = await startMonitor({
-      args: "sh|-c|read x; yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 100000; echo done; sleep 30",
+      args: ['sh', '-c', 'read x; yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 100000; echo done; sleep 30'],
       stdin: true,
     });
     const b = r.bundle;
@@ -506,11 +536,23 @@ describe('skiff-monitor', () => {
     const logFile = path.join(b, 'log.json');
     await until(
       'all output logged',
-      () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"log":"done\\n"'),
+      () => {
+        // Look at the tail only: the log is ~10 MB by then.
+        if (!fs.existsSync(logFile)) return false;
+        const size = fs.statSync(logFile).size;
+        const fd = fs.openSync(logFile, 'r');
+        const tail = Buffer.alloc(Math.min(size, 200));
+        fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+        fs.closeSync(fd);
+        return tail.toString().includes('"log":"done\\n"');
+      },
       20000,
     );
-    const log = readLog(logFile);
-    expect(log.length).toBe(100001);
+    const lines = fs.readFileSync(logFile, 'utf8').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.length).toBe(100001);
+    const want = '0123456789abcdefghijklmnopqrstuvwxyz\n';
+    expect(lines.every((l, i) => JSON.parse(l).log === (i === 100000 ? 'done\n' : want))).toBe(true);
     expect(await request(b, 'state')).toMatchObject({ status: 'running' });
     slow.sock.resume();
     await slow.closed; // dropped by the monitor
@@ -520,9 +562,13 @@ describe('skiff-monitor', () => {
     await sleep(100);
     const rss = vmRssKb(r.monitorPid);
     // eslint-disable-next-line no-console
-    console.log(`skiff-monitor VmRSS after 3.7 MB burst with a dropped slow client: ${rss} kB`);
+    console.log(
+      `skiff-monitor VmRSS after 3.7 MB burst with a dropped slow client: ${rss} kB (peak VmHWM ${statusKb(r.monitorPid, 'VmHWM')} kB)`,
+    );
     expect(rss).toBeLessThanOrEqual(2048);
 
+    // SIGTERM ends sh; its `sleep 30` child keeps the stdout pipe open, so the monitor stops
+    // draining at its deadline (2 s) instead of waiting for EOF.
     const w = await waitCmd(b);
     expect(await request(b, 'kill 15')).toEqual({ ok: true });
     expect(await w.reply).toMatchObject({ exitCode: 143, signal: 15 });
@@ -530,7 +576,7 @@ describe('skiff-monitor', () => {
   }, 60000);
 
   test('resident memory of an idle monitor stays <= 2 MB', async () => {
-    const r = await startMonitor({ args: 'sleep|30', tty: true, stdin: true });
+    const r = await startMonitor({ args: ['sleep', '30'], tty: true, stdin: true });
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
     const a = await attach(r.bundle, '1 1 0');
     const rss = vmRssKb(r.monitorPid);
