@@ -128,7 +128,14 @@ function benchRunc(root: string, layer: string, runs: number): number[] | undefi
       if (i >= 3) times.push(ms);
     }
   } finally {
-    for (const d of created.reverse()) fs.rmSync(d, { recursive: false, force: true, maxRetries: 0 }) ?? fs.rmdirSync(d);
+    // runc removes its own leaf cgroups; the parents made for it go here, deepest first.
+    for (const d of created.sort((a, b) => b.length - a.length)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        /* already gone */
+      }
+    }
   }
   return times;
 }

@@ -87,9 +87,8 @@ export abstract class BaseContainerCgroup implements ContainerCgroup {
   abstract oomKilled(): Promise<boolean>;
 
   async pids(): Promise<number[]> {
-    const set = new Set<number>();
-    for (const d of this.allDirs()) for (const p of await pidsBelow(this.files, d)) set.add(p);
-    return [...set].sort((a, b) => a - b);
+    const lists = await Promise.all(this.allDirs().map((d) => pidsBelow(this.files, d)));
+    return [...new Set(lists.flat())].sort((a, b) => a - b);
   }
 
   async killAll(): Promise<void> {
@@ -128,14 +127,15 @@ export abstract class BaseContainerCgroup implements ContainerCgroup {
   async destroy(): Promise<void> {
     await this.killAll();
     const deadline = Date.now() + Math.min(this.timeoutMs, 2000);
-    let firstErr: CgroupError | null = null;
-    for (const d of this.allDirs()) {
-      try {
-        await this.files.rmtree(d, deadline);
-      } catch (e) {
-        firstErr ??= wrapError(e, 'rmdir', d);
-      }
-    }
+    const errors = await Promise.all(
+      this.allDirs().map((d) =>
+        this.files.rmtree(d, deadline).then(
+          () => null,
+          (e: unknown) => wrapError(e, 'rmdir', d),
+        ),
+      ),
+    );
+    const firstErr = errors.find((e): e is CgroupError => e !== null);
     if (firstErr) throw firstErr;
   }
 }

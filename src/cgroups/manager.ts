@@ -143,13 +143,23 @@ class Manager implements CgroupManager {
   }
 
   async cleanupParent(): Promise<void> {
+    // EBUSY also comes briefly after the last child went away (exiting tasks still being
+    // reaped): retry for a moment before leaving a folder that is really in use.
     const tryRmdir = async (d: string): Promise<void> => {
-      try {
-        await this.files.io.rmdir(d);
-      } catch (e) {
-        const code = errnoCode(e);
-        if (code === 'ENOENT' || code === 'EBUSY' || code === 'ENOTEMPTY') return; // gone, or not empty
-        throw wrapError(e, 'rmdir', d);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.files.io.rmdir(d);
+          return;
+        } catch (e) {
+          const code = errnoCode(e);
+          if (code === 'ENOENT' || code === 'ENOTEMPTY') return; // gone, or holds other cgroups
+          if (code === 'EBUSY' && attempt < 20) {
+            await new Promise((r) => setTimeout(r, 50));
+            continue;
+          }
+          if (code === 'EBUSY') return;
+          throw wrapError(e, 'rmdir', d);
+        }
       }
     };
     for (const d of this.parentDirs) await tryRmdir(d);

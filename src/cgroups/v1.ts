@@ -132,30 +132,37 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
    */
   async materialize(opts: CreateOptions, onMade: () => void): Promise<void> {
     // leftovers of a crash are reused only when no process is in them (checked before any write)
-    const existing: string[] = [];
-    for (const d of this.allDirs()) {
-      if (!(await this.files.exists(d))) continue;
-      const pids = await pidsBelow(this.files, d);
-      if (pids.length > 0) {
-        throw new CgroupError(`cgroup ${d} already exists and holds processes (${pids.join(' ')})`, {
-          path: d,
-          operation: 'create',
-          code: 'EEXIST',
-        });
-      }
-      existing.push(d);
-    }
+    // Hierarchies are independent: each step runs on all of them at once (about ten on v1).
+    const existing = (
+      await Promise.all(
+        this.allDirs().map(async (d) => {
+          if (!(await this.files.exists(d))) return undefined;
+          const pids = await pidsBelow(this.files, d);
+          if (pids.length > 0) {
+            throw new CgroupError(`cgroup ${d} already exists and holds processes (${pids.join(' ')})`, {
+              path: d,
+              operation: 'create',
+              code: 'EEXIST',
+            });
+          }
+          return d;
+        }),
+      )
+    ).filter((d): d is string => d !== undefined);
     onMade();
-    for (const d of existing) await this.files.rmtree(d, Date.now() + 2000);
-    for (const d of this.allDirs()) await this.files.mkdir(d);
+    await Promise.all(existing.map((d) => this.files.rmtree(d, Date.now() + 2000)));
+    await Promise.all(this.allDirs().map((d) => this.files.mkdir(d)));
     const cs = this.find('cpuset');
-    if (cs) await initCpuset(this.files, cs.dir, cs.parentDir);
     const dev = this.find('devices');
-    if (dev && !opts.privileged) {
-      const rules = [...DEFAULT_DEVICE_RULES, ...(opts.deviceRules ?? [])];
-      await this.files.write(path.join(dev.dir, 'devices.deny'), 'a', 'devices');
-      for (const rule of rules) await this.files.write(path.join(dev.dir, 'devices.allow'), rule, 'devices');
-    }
+    await Promise.all([
+      cs ? initCpuset(this.files, cs.dir, cs.parentDir) : undefined,
+      (async () => {
+        if (!dev || opts.privileged) return;
+        const rules = [...DEFAULT_DEVICE_RULES, ...(opts.deviceRules ?? [])];
+        await this.files.write(path.join(dev.dir, 'devices.deny'), 'a', 'devices');
+        for (const rule of rules) await this.files.write(path.join(dev.dir, 'devices.allow'), rule, 'devices');
+      })(),
+    ]);
   }
 
   /**

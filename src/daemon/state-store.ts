@@ -4,13 +4,24 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { isNodeError } from '../errors';
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export interface WriteOptions {
+  mode?: number;
+  /**
+   * false: atomic (rename) but not fsynced, for runtime state in the exec root, which is
+   * tmpfs and gone at reboot anyway. Default true.
+   */
+  durable?: boolean;
+}
+
+/** o: options, or just the file mode. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, o: WriteOptions | number = {}): Promise<void> {
+  const { mode = 0o600, durable = true } = typeof o === 'number' ? { mode: o } : o;
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fh = await fs.open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -20,11 +31,11 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  await syncDir(dir);
+  if (durable) await syncDir(dir);
 }
 
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(value));
+export async function writeJsonAtomic(file: string, value: unknown, o: WriteOptions = {}): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value), o);
 }
 
 /** The parsed JSON, or undefined when the file does not exist. */

@@ -127,10 +127,11 @@ export class Runtime {
     return path.join(dir, 'ms');
   }
 
-  private async seccompCache(): Promise<string> {
+  private seccompDir?: Promise<string>;
+  private seccompCache(): Promise<string> {
     const dir = path.join(this.opts.execRoot, 'seccomp');
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    return dir;
+    this.seccompDir ??= fs.mkdir(dir, { recursive: true, mode: 0o700 }).then(() => dir);
+    return this.seccompDir;
   }
 
   cgroup(id: string): ContainerCgroup {
@@ -164,7 +165,7 @@ export class Runtime {
         seccompCache: await this.seccompCache(),
       };
       if (spec.cgroupns && spec.namespaces && !spec.namespaces.cgroup) spec.namespaces = { ...spec.namespaces, cgroup: 'new' };
-      await writeJsonAtomic(path.join(dir, 'config.json'), spec);
+      await writeJsonAtomic(path.join(dir, 'config.json'), spec, { durable: false });
       return await this.spawnMonitor(dir, 'create', o, cg.oomEventsFile());
     } catch (e) {
       await cg?.destroy().catch(() => undefined);
@@ -403,7 +404,7 @@ export class Runtime {
         seccompCache: await this.seccompCache(),
         process: grantable(o.process),
       };
-      await writeJsonAtomic(path.join(dir, 'config.json'), spec);
+      await writeJsonAtomic(path.join(dir, 'config.json'), spec, { durable: false });
       const { pid } = await this.spawnMonitor(dir, 'exec', o, null);
       return { pid };
     } catch (e) {

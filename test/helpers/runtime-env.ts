@@ -123,8 +123,10 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
     async cleanup() {
       for (const id of await runtime.list()) await runtime.delete(id, true).catch(() => undefined);
       for (const id of await cgroups.list()) await cgroups.open(id).destroy().catch(() => undefined);
-      await cgroups.cleanupParent().catch(() => undefined);
+      await cgroups.cleanupParent();
       await fsp.rm(dir, { recursive: true, force: true });
+      const left = Object.values(cgroups.parentPaths).filter((p) => fs.existsSync(p));
+      if (left.length) throw new Error(`cgroup parent folders left behind: ${left.join(', ')}`);
     },
   };
 }
