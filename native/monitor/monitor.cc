@@ -99,7 +99,7 @@ void Monitor::start(UniqueFd report_fd) {
   sigfd_.reset(check(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), "signalfd", "SIGCHLD"));
 
   listen_socket();
-  atomic_write(opts_.bundle, "monitor.pid", std::to_string(self_pid_));
+  atomic_write(opts_.bundle, "monitor.pid", std::to_string(self_pid_), false);
 
   if (!opts_.log_path.empty()) log_.open(opts_.log_path, opts_.log_max_size, opts_.log_max_file);
   if (!opts_.oom_file.empty()) {
@@ -488,7 +488,7 @@ std::string Monitor::state_json() const {
 
 void Monitor::write_state() {
   try {
-    atomic_write(opts_.bundle, "state.json", state_json());
+    atomic_write(opts_.bundle, "state.json", state_json(), false);
   } catch (const std::exception&) {
   }
 }

@@ -44,13 +44,13 @@ bool write_all(int fd, const char* data, size_t len) {
   return true;
 }
 
-void atomic_write(const std::string& dir, const std::string& name, const std::string& data) {
+void atomic_write(const std::string& dir, const std::string& name, const std::string& data, bool durable) {
   std::string final_path = dir + "/" + name;
   std::string tmp_path = dir + "/." + name + ".tmp";
   {
     UniqueFd fd(check(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", tmp_path));
     if (!write_all(fd.get(), data.data(), data.size())) throw SysError("write", tmp_path, errno);
-    check(::fsync(fd.get()), "fsync", tmp_path);
+    if (durable) check(::fsync(fd.get()), "fsync", tmp_path);
     int rc = ::close(fd.release());
     if (rc < 0 && errno != EINTR) throw SysError("close", tmp_path, errno);
   }
@@ -59,6 +59,7 @@ void atomic_write(const std::string& dir, const std::string& name, const std::st
     ::unlink(tmp_path.c_str());
     throw SysError("rename", tmp_path + " to " + final_path, err);
   }
+  if (!durable) return;
   UniqueFd dfd(check(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir));
   check(::fsync(dfd.get()), "fsync", dir);
 }

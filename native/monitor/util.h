@@ -12,7 +12,9 @@ std::string now_rfc3339nano();
 
 // Writes dir/name atomically: temp file in dir, fsync, rename over name, fsync dir.
 // Throws SysError.
-void atomic_write(const std::string& dir, const std::string& name, const std::string& data);
+// temp file + rename (+ fsync of file and folder when durable: the exit record is; the pid and
+// state files are only read while this boot lasts, and sit on the start path).
+void atomic_write(const std::string& dir, const std::string& name, const std::string& data, bool durable = true);
 
 // Reads up to max bytes of a (small) file. False when it cannot be opened or read.
 bool read_small_file(const std::string& path, std::string& out, size_t max = 64 * 1024);
