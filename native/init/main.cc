@@ -3,15 +3,18 @@
 // and the sync socket on fd 3 (protocol: native/README.md):
 //
 //   monitor                skiff-init (parent)                 child (container pid 1 / exec'd process)
-//      |  fork+exec  --->  join cgroup, setns(paths)
+//      |  fork+exec  --->  opens cgroup.procs, setns(paths)
 //      |                   clone(CLONE_PARENT|CLONE_NEW*) --->  waits on the gate pipe
-//      |  <--- "pid N" --- (sends the child's host pid)
-//      |                   opens the gate, exits 0 -------->   rootfs, hostname, loopback (create only)
-//      |  <--- "ready" ------------------------------------------------
+//      |                   opens the gate ----------------->   rootfs, hostname, loopback (create only)
+//      |                   moves the child into its cgroup      (pty: "pty" + master fd)
+//      |  <--- "pid N" --- (only after the move), exits 0
+//      |  <--- "ready" ------------------------------------------------   (the monitor reports ready
+//      |                                                                   once it has both)
 //      |  --- "start" ----------------------------------------------->  rlimits, user, cwd, caps, seccomp
 //      |  <--- EOF (execve closed fd 3) or "error {json}" -------------
 #include <fcntl.h>
 #include <net/if.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <csignal>
 #include <sys/ioctl.h>
@@ -62,11 +65,6 @@ void ensure_sealed_copy(char** argv) {
   throw SysError("fexecve", "sealed copy of skiff-init", errno);
 }
 
-void write_file(const std::string& path, const std::string& value) {
-  UniqueFd f(check(::open(path.c_str(), O_WRONLY | O_CLOEXEC), "open", path));
-  check(::write(f.get(), value.data(), value.size()), "write", path + " <- " + value);
-}
-
 void bring_up_loopback() {
   UniqueFd s(check(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket", "AF_INET"));
   struct ifreq ifr {};
@@ -112,14 +110,53 @@ const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}
   }
 }
 
+// The container's cgroup.procs files, opened before any namespace is joined (after setns(mnt)
+// the paths would resolve in the container's filesystem).
+std::vector<UniqueFd> open_cgroup_procs(const Spec& spec) {
+  std::vector<UniqueFd> out;
+  for (const auto& procs : spec.cgroup_procs)
+    out.emplace_back(check(::open(procs.c_str(), O_WRONLY | O_CLOEXEC), "open", procs));
+  return out;
+}
+
+// Moves pid into the container's cgroup(s). The first migration of a process costs a full RCU
+// grace period in the kernel (~5 ms), so it runs while the child already builds its rootfs.
+void join_cgroups(const Spec& spec, const std::vector<UniqueFd>& procs, pid_t pid) {
+  std::string v = std::to_string(pid);
+  for (size_t i = 0; i < procs.size(); ++i)
+    check(::write(procs[i].get(), v.data(), v.size()), "write", spec.cgroup_procs[i] + " <- " + v);
+}
+
+// v2 with a private cgroup namespace: the child must be in its cgroup before the namespace is
+// made (the namespace root is the cgroup at clone time); clone3 places it there at birth.
+long clone_into_cgroup(const Spec& spec, const std::vector<UniqueFd>& procs, unsigned long flags, bool* placed) {
+  *placed = false;
+  if (spec.cgroup_procs.size() != 1 || spec.ns("cgroup") != "new") return ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+  std::string dir = spec.cgroup_procs[0].substr(0, spec.cgroup_procs[0].rfind('/'));
+  UniqueFd cg(check(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", dir));
+  struct clone_args args {};
+  args.flags = (flags & ~0xffUL) | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(cg.get());
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid >= 0 || (errno != ENOSYS && errno != E2BIG)) {
+    *placed = pid >= 0;
+    return pid;
+  }
+  // An old kernel: join first, then clone (the namespace root is right either way).
+  join_cgroups(spec, procs, ::getpid());
+  *placed = true;
+  return ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+}
+
 void run(const Spec& spec, SyncChannel& sync) {
   // Compiled here, before any namespace is joined, so the cache folder is reachable.
   SeccompPrograms seccomp;
   if (spec.process.seccomp) seccomp = default_seccomp_cached(spec.process.capabilities, spec.seccomp_cache);
-  for (const auto& procs : spec.cgroup_procs) write_file(procs, "0");
 
   // Open every namespace to join before joining any: after setns(mnt) the paths would resolve
   // in the container's filesystem.
+  std::vector<UniqueFd> procs = open_cgroup_procs(spec);
   std::vector<std::pair<UniqueFd, int>> joins;
   unsigned long flags = CLONE_PARENT | SIGCHLD;
   for (const auto& k : kNamespaces) {
@@ -137,16 +174,24 @@ void run(const Spec& spec, SyncChannel& sync) {
 
   int gate[2];
   check(::pipe2(gate, O_CLOEXEC), "pipe2", "gate");
-  long pid = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+  bool placed = false;
+  long pid = clone_into_cgroup(spec, procs, flags, &placed);
   if (pid < 0) throw SysError("clone", "container process", errno);
   if (pid == 0) {
     ::close(gate[1]);
     child_main(spec, sync, gate[0], seccomp);
   }
   ::close(gate[0]);
-  sync.send("pid " + std::to_string(pid));
   check(::write(gate[1], "g", 1), "write", "gate");
   ::close(gate[1]);
+  try {
+    if (!placed) join_cgroups(spec, procs, static_cast<pid_t>(pid));
+  } catch (...) {
+    ::kill(static_cast<pid_t>(pid), SIGKILL);  // never leave a process outside its limits
+    throw;
+  }
+  // Only now may the monitor report the process ready: it waits for this message.
+  sync.send("pid " + std::to_string(pid));
 }
 
 }  // namespace
