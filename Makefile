@@ -44,7 +44,9 @@ integration: build
 	npx jest --runInBand test/integration $(JEST_FLAGS)
 
 # Every test; integration files run one at a time (they share cgroups, CPU and the kernel).
+# Tests are type-checked first: ts-jest compiles them without type checks.
 test: build
+	npx tsc -p tsconfig.test.json
 	npx jest --runInBand $(JEST_FLAGS)
 
 bench: build

@@ -10,7 +10,7 @@ import { CgroupManager, createCgroupManager, Resources } from '../../src/cgroups
 import { buildBusyboxRootfs } from '../../src/images/busybox';
 import { helperPaths, projectRoot } from '../../src/native';
 import { writeEtcFiles } from '../../src/runtime/etc-files';
-import { ExitStatus, Runtime } from '../../src/runtime/runtime';
+import { CreateOptions, ExitStatus, Runtime } from '../../src/runtime/runtime';
 import { hostDefaultUlimits } from '../../src/runtime/host-limits';
 import { buildContainerSpec, ContainerConfigInput, HostConfigInput } from '../../src/runtime/spec';
 
@@ -36,6 +36,8 @@ export interface TestRuntime {
   runtime: Runtime;
   cgroups: CgroupManager;
   cgroupName: string;
+  /** a new id and the runtime create options for cmd (folders made, nothing started) */
+  prepare(cmd: string[], o?: RunOptions): Promise<{ id: string; options: CreateOptions }>;
   /** create only (the process waits for start) */
   create(cmd: string[], o?: RunOptions): Promise<string>;
   /** create + start + wait; returns the exit status and the log lines */
@@ -67,7 +69,7 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
   const ids: string[] = [];
 
   const logPath = (id: string) => path.join(dir, 'c', id, 'log.json');
-  const create = async (cmd: string[], o: RunOptions = {}): Promise<string> => {
+  const prepare = async (cmd: string[], o: RunOptions = {}): Promise<{ id: string; options: CreateOptions }> => {
     const id = randomBytes(32).toString('hex');
     ids.push(id);
     const cdir = path.join(dir, 'c', id);
@@ -83,7 +85,7 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
       root: { lower: [layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: o.hostConfig?.ReadonlyRootfs ?? false, plain: '' },
       mounts,
     });
-    await runtime.create(id, {
+    const options: CreateOptions = {
       spec,
       resources: o.resources ?? {},
       privileged: o.hostConfig?.Privileged,
@@ -91,7 +93,12 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
       openStdin: o.openStdin ?? false,
       stdinOnce: o.openStdin ?? false,
       log: { path: logPath(id), ...o.log },
-    });
+    };
+    return { id, options };
+  };
+  const create = async (cmd: string[], o: RunOptions = {}): Promise<string> => {
+    const { id, options } = await prepare(cmd, o);
+    await runtime.create(id, options);
     return id;
   };
   const readLog = (id: string) =>
@@ -104,6 +111,7 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
     runtime,
     cgroups,
     cgroupName,
+    prepare,
     create,
     logPath,
     readLog,

@@ -1,15 +1,11 @@
 // kill -9 of the process driving the runtime: containers keep running, the next runtime adopts
 // them, a container that exited meanwhile reports its true exit code, and its log is complete.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createCgroupManager } from '../../src/cgroups';
 import { helperPaths, projectRoot } from '../../src/native';
 import { Runtime } from '../../src/runtime/runtime';
-import { hostDefaultUlimits } from '../../src/runtime/host-limits';
-import { buildContainerSpec } from '../../src/runtime/spec';
 import { describeIf, isRoot, makeTestRuntime, TestRuntime } from '../helpers/runtime-env';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,21 +21,8 @@ describeIf(isRoot && distBuilt, 'live restore after kill -9 (needs `make build`)
   });
 
   test('running containers are re-adopted; one that exited meanwhile keeps its exit code and logs', async () => {
-    const mk = async (cmd: string[]) => {
-      const id = randomBytes(32).toString('hex');
-      const cdir = path.join(t.dir, 'c', id);
-      for (const d of ['upper', 'work', 'merged']) await fsp.mkdir(path.join(cdir, d), { recursive: true });
-      const spec = buildContainerSpec({
-        id,
-        config: { Cmd: cmd },
-        defaultUlimits: hostDefaultUlimits(),
-        defaultUlimits: hostDefaultUlimits(),
-      root: { lower: [t.layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: false, plain: '' },
-      });
-      return { id, options: { spec, resources: {}, tty: false, openStdin: false, stdinOnce: false, log: { path: t.logPath(id) } } };
-    };
-    const long = await mk(['sh', '-c', 'i=0; while [ $i -lt 60 ]; do echo line $i; i=$((i+1)); sleep 0.05; done; sleep 120']);
-    const short = await mk(['sh', '-c', 'sleep 1.5; echo finishing; exit 7']);
+    const long = await t.prepare(['sh', '-c', 'i=0; while [ $i -lt 60 ]; do echo line $i; i=$((i+1)); sleep 0.05; done; sleep 120']);
+    const short = await t.prepare(['sh', '-c', 'sleep 1.5; echo finishing; exit 7']);
     const execRoot = path.join(t.dir, 'run');
 
     const daemon = spawn(process.execPath, [path.join(projectRoot(), 'test/fixtures/runtime-daemon.js'), JSON.stringify({ cgroupName: t.cgroupName, execRoot, containers: [long, short] })], {
@@ -81,16 +64,8 @@ describeIf(isRoot && distBuilt, 'live restore after kill -9 (needs `make build`)
   });
 
   test('a container left in created (daemon died before start) is removed on restore', async () => {
-    const id = randomBytes(32).toString('hex');
-    const cdir = path.join(t.dir, 'c', id);
-    for (const d of ['upper', 'work', 'merged']) await fsp.mkdir(path.join(cdir, d), { recursive: true });
-    const spec = buildContainerSpec({
-      id,
-      config: { Cmd: ['true'] },
-      defaultUlimits: hostDefaultUlimits(),
-      root: { lower: [t.layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: false, plain: '' },
-    });
-    const { pid } = await t.runtime.create(id, { spec, resources: {}, tty: false, openStdin: false, stdinOnce: false });
+    const { id, options } = await t.prepare(['true']);
+    const { pid } = await t.runtime.create(id, options);
     const states = await t.runtime.restore();
     expect(states.has(id)).toBe(false);
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
