@@ -47,22 +47,16 @@ export interface TestRuntime {
   cleanup(): Promise<void>;
 }
 
-let probeBuilt: string | undefined;
-/** Builds test/fixtures/probe.c once per process. */
-export function probeBinary(): string {
-  if (probeBuilt) return probeBuilt;
-  const out = path.join(fs.mkdtempSync('/tmp/skiff-probe-'), 'probe');
+/** Builds test/fixtures/probe.c (static, so it runs in any root filesystem) to out. */
+export function buildProbe(out: string): void {
   execFileSync('gcc', ['-static', '-O2', '-o', out, path.join(projectRoot(), 'test/fixtures/probe.c')]);
-  probeBuilt = out;
-  return out;
 }
 
 export async function makeTestRuntime(): Promise<TestRuntime> {
   const dir = await fsp.mkdtemp('/tmp/sk-');
   const layer = path.join(dir, 'layer');
   await buildBusyboxRootfs(layer);
-  await fsp.copyFile(probeBinary(), path.join(layer, 'bin/probe'));
-  await fsp.chmod(path.join(layer, 'bin/probe'), 0o755);
+  buildProbe(path.join(layer, 'bin/probe'));
   const cgroupName = `skiff-test-${randomBytes(4).toString('hex')}`;
   const cgroups = await createCgroupManager({ name: cgroupName });
   const runtime = new Runtime({ execRoot: path.join(dir, 'run'), cgroups, helpers: helperPaths() });
