@@ -95,6 +95,15 @@ export function parseSignal(sig: string | number): number {
   throw new SkiffError('invalid', `Invalid signal: ${sig}`);
 }
 
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function errorText(info: NativeErrorInfo | { message: string } | string | undefined): string {
   if (!info) return 'unknown error';
   if (typeof info === 'string') return info;
@@ -462,7 +471,9 @@ export class Runtime {
       } catch {
         continue;
       }
-      if (st.status === 'created') {
+      // Never started (the daemon died in create, or before start): not a container yet.
+      const neverRan = st.status === 'exited' && !(await exists(path.join(this.bundleDir(id), 'monitor.pid')));
+      if (st.status === 'created' || neverRan) {
         await this.delete(id, true).catch(() => undefined);
         continue;
       }

@@ -71,4 +71,17 @@ describeIf(isRoot && distBuilt, 'live restore after kill -9 (needs `make build`)
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
     expect(await t.cgroups.list()).not.toContain(id);
   });
+
+  test('a bundle left half-made by a daemon killed inside create is removed on restore', async () => {
+    const { id, options } = await t.prepare(['true']);
+    const dir = t.runtime.bundleDir(id);
+    await fs.promises.mkdir(dir, { recursive: true });
+    await fs.promises.writeFile(path.join(dir, 'config.json'), JSON.stringify(options.spec));
+    const cg = await t.cgroups.create(id, {});
+    expect(cg.procsFiles().length).toBeGreaterThan(0);
+    const states = await t.runtime.restore();
+    expect(states.has(id)).toBe(false);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(await t.cgroups.list()).not.toContain(id);
+  });
 });
