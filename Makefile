@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 APT_PACKAGES := build-essential python3 pkg-config libseccomp-dev nlohmann-json3-dev busybox-static \
-                iproute2 iptables tmux runc procps
+                iproute2 iptables tmux runc procps docker-registry skopeo apache2-utils openssl
 NATIVE_SOURCES := $(shell find native -name '*.cc' -o -name '*.h') binding.gyp
 TS_SOURCES := $(shell find src cli bench -name '*.ts') tsconfig.json
 NATIVE_OUT := build/Release/skiff_native.node build/Release/skiff-init build/Release/skiff-monitor
