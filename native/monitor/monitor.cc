@@ -437,7 +437,7 @@ void Monitor::finalize() {
   log_.flush_partial(LogWriter::kStderr);
 
   try {
-    atomic_write(opts_.bundle, "exit.json", exit_json());
+    atomic_write(opts_.bundle, "exit.json", exit_json(), false);  // exec root: tmpfs, gone at reboot with the containers
   } catch (const std::exception&) {
     // Nowhere to report it; the daemon sees the missing exit.json.
   }

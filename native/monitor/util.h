@@ -12,8 +12,8 @@ std::string now_rfc3339nano();
 
 // Writes dir/name atomically: temp file in dir, fsync, rename over name, fsync dir.
 // Throws SysError.
-// temp file + rename (+ fsync of file and folder when durable: the exit record is; the pid and
-// state files are only read while this boot lasts, and sit on the start path).
+// temp file + rename, + fsync of file and folder when durable. The bundle files (pid, state,
+// exit record) live in the exec root, which is tmpfs and only matters while this boot lasts.
 void atomic_write(const std::string& dir, const std::string& name, const std::string& data, bool durable = true);
 
 // Reads up to max bytes of a (small) file. False when it cannot be opened or read.

@@ -93,6 +93,7 @@ export abstract class BaseContainerCgroup implements ContainerCgroup {
 
   async killAll(): Promise<void> {
     const deadline = Date.now() + this.timeoutMs;
+    if ((await this.pids()).length === 0) return; // the usual case at removal: already empty
     await this.fastKill();
     let first = true;
     let delay = 2;

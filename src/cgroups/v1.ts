@@ -160,7 +160,8 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
         if (!dev || opts.privileged) return;
         const rules = [...DEFAULT_DEVICE_RULES, ...(opts.deviceRules ?? [])];
         await this.files.write(path.join(dev.dir, 'devices.deny'), 'a', 'devices');
-        for (const rule of rules) await this.files.write(path.join(dev.dir, 'devices.allow'), rule, 'devices');
+        // after the deny-all, allow rules are independent of each other
+        await Promise.all(rules.map((rule) => this.files.write(path.join(dev.dir, 'devices.allow'), rule, 'devices')));
       })(),
     ]);
   }
