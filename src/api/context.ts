@@ -2,6 +2,9 @@
 import type { CgroupManager } from '../cgroups';
 import type { DaemonConfig } from '../daemon/config';
 import type { Logger } from '../daemon/logger';
+import type { Containers } from '../daemon/containers';
+import type { Execs } from '../daemon/execs';
+import type { ImageStore } from '../images/types';
 import type { Runtime, RuntimeState } from '../runtime/runtime';
 
 export interface DaemonContext {
@@ -10,4 +13,7 @@ export interface DaemonContext {
   cgroups: CgroupManager;
   runtime: Runtime;
   runtimeStates(): Promise<Map<string, RuntimeState>>;
+  images: ImageStore;
+  containers: Containers;
+  execs: Execs;
 }

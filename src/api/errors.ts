@@ -31,7 +31,9 @@ export function sendError(res: Response, e: unknown): void {
     return;
   }
   const message = e instanceof Error ? e.message : String(e);
-  res.status(status).type('application/json').send(JSON.stringify({ message }) + '\n');
+  // Exactly "application/json": the docker CLI only decodes the message with that content type.
+  res.status(status).setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify({ message }) + '\n');
 }
 
 export function errorMiddleware(log: Logger) {

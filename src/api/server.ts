@@ -6,7 +6,10 @@ import express, { NextFunction, Request, Response } from 'express';
 import { invalid, isNodeError } from '../errors';
 import type { DaemonContext } from './context';
 import { errorMiddleware, sendError } from './errors';
+import { containerRoutes } from './handlers/containers';
+import { execRoutes } from './handlers/exec';
 import { systemRoutes } from './handlers/system';
+import { installUpgrade } from './streams';
 import { API_VERSION, compareVersions, MIN_API_VERSION, SKIFF_VERSION } from './version';
 
 export function createApp(ctx: DaemonContext): express.Express {
@@ -28,8 +31,11 @@ export function createApp(ctx: DaemonContext): express.Express {
     next();
   });
   app.use(systemRoutes(ctx));
+  app.use(containerRoutes(ctx));
+  app.use(execRoutes(ctx));
   app.use((_req: Request, res: Response) => {
-    res.status(404).type('application/json').send(JSON.stringify({ message: 'page not found' }) + '\n');
+    res.status(404).setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ message: 'page not found' }) + '\n');
   });
   app.use(errorMiddleware(ctx.log));
   return app;
@@ -44,6 +50,7 @@ export async function listenUnix(app: express.Express, socketPath: string): Prom
   }
   const server = http.createServer(app);
   server.keepAliveTimeout = 0;
+  installUpgrade(server, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => {

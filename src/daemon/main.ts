@@ -8,7 +8,10 @@ import { helperPaths } from '../native';
 import { Runtime, RuntimeState } from '../runtime/runtime';
 import { createApp, listenUnix } from '../api/server';
 import type { DaemonContext } from '../api/context';
+import { openBusyboxImageStore } from './busybox-image-store';
 import { DaemonConfig, parseDaemonArgs } from './config';
+import { Containers } from './containers';
+import { Execs } from './execs';
 import { Logger } from './logger';
 
 async function claimPidFile(file: string): Promise<void> {
@@ -46,14 +49,27 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
+  const images = await openBusyboxImageStore(config.dataRoot);
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
+  const execs = new Execs(containers, log);
+  containers.onRemoved = (id) => execs.dropContainer(id);
+  await containers.restore(restored);
+
   const ctx: DaemonContext = {
     config,
     log,
     cgroups,
     runtime,
+    images,
+    containers,
+    execs,
+    // The records are the truth about containers (the runtime only knows running ones).
     async runtimeStates() {
       const out = new Map<string, RuntimeState>();
-      for (const id of await runtime.list()) out.set(id, await runtime.state(id).catch(() => ({ status: 'exited', pid: 0 }) as RuntimeState));
+      for (const rec of containers.list()) {
+        const s = rec.State.Status;
+        out.set(rec.Id, { status: s === 'running' || s === 'paused' || s === 'created' ? s : 'exited', pid: rec.State.Pid });
+      }
       return out;
     },
   };
@@ -66,6 +82,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
       log.info('shutting down');
       server.close();
       server.closeAllConnections();
+      await containers.shutdown().catch((e: unknown) => log.warn('container shutdown failed', { error: String(e) }));
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the
       // daemon, in contrast, leaves them running for the next start to adopt).
       const ids = await runtime.list();

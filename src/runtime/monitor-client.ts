@@ -35,7 +35,8 @@ function connect(socketPath: string): Promise<net.Socket> {
     const sock = net.createConnection(socketPath);
     const onError = (err: NodeJS.ErrnoException) => {
       sock.destroy();
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new MonitorGoneError(socketPath));
+      // ECONNRESET: the monitor exited with our connection still in its listen backlog
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') reject(new MonitorGoneError(socketPath));
       else reject(systemError(`connect ${socketPath}: ${err.message}`, err));
     };
     sock.once('error', onError);

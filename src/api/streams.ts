@@ -1,0 +1,149 @@
+// Streams over HTTP as Docker clients expect them.
+//
+// Hijacked connections (attach, exec start): a request with `Upgrade: tcp` (the docker CLI,
+// docker-py, dockerode with hijack) gets `101 UPGRADED` and the raw connection; without it
+// (dockerode, testcontainers) a `200 OK` with no length and no chunking, the body ending when
+// the socket closes. Node hands requests with an Upgrade header to the server's 'upgrade'
+// event with the body still unread in the socket: installUpgrade reads it and runs the request
+// through the express app like any other, so routing and errors stay in one place.
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import type { Express, Request, Response } from 'express';
+
+export const MULTIPLEXED = 'application/vnd.docker.multiplexed-stream';
+export const RAW = 'application/vnd.docker.raw-stream';
+
+/** Requests that arrived through the 'upgrade' event. */
+const upgraded = new WeakSet<http.IncomingMessage>();
+/** Requests whose connection a handler took over: errors can only close it. */
+const hijacked = new WeakSet<http.IncomingMessage>();
+
+export function isHijacked(req: http.IncomingMessage): boolean {
+  return hijacked.has(req);
+}
+
+const MAX_BODY = 1 << 20;
+
+export function installUpgrade(server: http.Server, app: Express): void {
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const len = Number(req.headers['content-length'] ?? 0);
+    if (!Number.isSafeInteger(len) || len < 0 || len > MAX_BODY || req.headers['transfer-encoding']) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"bad request body"}\n');
+      return;
+    }
+    let buf = head;
+    const proceed = () => {
+      const body = buf.subarray(0, len);
+      const rest = buf.subarray(len);
+      if (rest.length) socket.unshift(rest);
+      upgraded.add(req);
+      const r = req as http.IncomingMessage & { body?: unknown; _body?: boolean };
+      r._body = true; // body-parser: already parsed
+      if (body.length) {
+        try {
+          r.body = JSON.parse(body.toString('utf8')) as unknown;
+        } catch (e) {
+          socket.end(
+            `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ message: `invalid JSON: ${(e as Error).message}` })}\n`,
+          );
+          return;
+        }
+      } else {
+        r.body = {};
+      }
+      const res = new http.ServerResponse(req);
+      res.assignSocket(socket);
+      res.shouldKeepAlive = false;
+      res.on('finish', () => {
+        res.detachSocket(socket);
+        socket.end();
+      });
+      app(req as Request, res as Response);
+    };
+    if (buf.length >= len) return proceed();
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= len) {
+        socket.off('data', onData);
+        socket.pause();
+        proceed();
+      }
+    };
+    socket.on('data', onData);
+  });
+}
+
+/**
+ * Takes over the connection: writes the status line and headers (101 or 200) and returns the
+ * socket. After this nothing may go through `res`.
+ */
+export function hijack(req: Request, res: Response, contentType: string): net.Socket {
+  const socket = req.socket;
+  const isUpgrade = upgraded.has(req);
+  const lines = [isUpgrade ? 'HTTP/1.1 101 UPGRADED' : 'HTTP/1.1 200 OK', `Content-Type: ${contentType}`];
+  if (isUpgrade) lines.push('Connection: Upgrade', 'Upgrade: tcp');
+  else lines.push('Connection: close');
+  for (const [k, v] of Object.entries(res.getHeaders())) {
+    if (/^(content-type|content-length|connection|upgrade|transfer-encoding)$/i.test(k)) continue;
+    lines.push(`${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`);
+  }
+  socket.setTimeout(0);
+  socket.setNoDelay(true);
+  socket.write(lines.join('\r\n') + '\r\n\r\n');
+  hijacked.add(req);
+  return socket;
+}
+
+/** One frame of Docker's multiplexed stream: [stream,0,0,0,len BE32] + payload. */
+export function frame(stream: 0 | 1 | 2 | 3, payload: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([h, payload]);
+}
+
+/**
+ * Joins a hijacked client and a monitor attach stream. The monitor already speaks Docker's
+ * format (frames without a tty, raw with one). Client EOF half-closes the monitor side (which
+ * closes the container's stdin when it is stdin-once); monitor EOF ends the client. `onEnd`
+ * runs once the monitor side is done, before the client is ended.
+ */
+export function joinStreams(client: net.Socket, monitor: net.Socket, o: { stdin: boolean; onEnd?: () => Promise<void> | void }): void {
+  let finished = false;
+  const finish = async () => {
+    if (finished) return;
+    finished = true;
+    try {
+      await o.onEnd?.();
+    } catch {
+      /* the stream ends anyway */
+    }
+    if (!client.destroyed) client.end();
+  };
+  monitor.on('data', (d: Buffer) => {
+    if (!client.destroyed && !client.write(d)) {
+      monitor.pause();
+      client.once('drain', () => monitor.resume());
+    }
+  });
+  monitor.on('end', () => void finish());
+  monitor.on('close', () => void finish());
+  monitor.on('error', () => void finish());
+  client.on('error', () => monitor.destroy());
+  client.on('close', () => monitor.destroy());
+  if (o.stdin) {
+    client.on('data', (d: Buffer) => {
+      if (!monitor.destroyed && !monitor.write(d)) {
+        client.pause();
+        monitor.once('drain', () => client.resume());
+      }
+    });
+    client.on('end', () => {
+      if (!monitor.destroyed) monitor.end();
+    });
+  } else {
+    client.on('data', () => undefined);
+  }
+  client.resume();
+}

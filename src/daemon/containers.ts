@@ -1,0 +1,1024 @@
+// Containers: the persistent records (one folder per container under <dataRoot>/containers/<id>
+// with config.v2.json written atomically), names, Docker's lookup rules, and the lifecycle on
+// top of the runtime: create, start, stop, kill, restart, pause, remove, wait, attach, restart
+// policies, and the reconciliation with the runtime after a daemon restart.
+//
+// State lives in memory (the records) and on disk (config.v2.json); the runtime (monitor) is the
+// truth about processes. One watcher per running container (runtime.wait) turns an exit into a
+// record update, then applies AutoRemove or the restart policy.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs/promises';
+import type * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CgroupValidationError } from '../cgroups';
+import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
+import type { ImageRecord, ImageStore } from '../images/types';
+import { writeEtcFiles } from '../runtime/etc-files';
+import { hostDefaultUlimits } from '../runtime/host-limits';
+import { AttachStreams, ExitStatus, parseSignal, Runtime, StartError } from '../runtime/runtime';
+import { buildContainerSpec, BuildSpecInput, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
+import {
+  applyUpdate,
+  buildConfig,
+  buildHostConfig,
+  consoleSize,
+  ContainerConfig,
+  HostConfig,
+  logOptions,
+  noSuchImage,
+  parseCreateBody,
+  resourcesOf,
+  validateName,
+} from './container-config';
+import type { Logger } from './logger';
+import { readJson, removeStaleTemps, writeJsonAtomic } from './state-store';
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  OOMKilled: boolean;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+/** What config.v2.json holds. */
+export interface ContainerRecord {
+  Id: string;
+  /** "/name" */
+  Name: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  /** the image's id (sha256:...) */
+  Image: string;
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  NetworkingConfig?: unknown;
+  State: ContainerState;
+  RestartCount: number;
+  HasBeenManuallyStopped: boolean;
+  LogPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  ResolvConfPath: string;
+  /** overlay lower dirs of the last start (for inspect's GraphDriver) */
+  LowerDirs?: string[];
+}
+
+export interface WaitResult {
+  StatusCode: number;
+  Error: { Message: string } | null;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+/** A client stream waiting for (or connected to) the container's monitor. */
+export interface AttachClient {
+  streams: AttachStreams;
+  /** hand over the monitor's attach socket */
+  connect(monitor: net.Socket): void;
+  /** the container went away before a connection could be made */
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// names
+
+const ADJECTIVES = ['agile', 'amber', 'bold', 'brisk', 'calm', 'clever', 'cosmic', 'daring', 'eager', 'fancy', 'gentle', 'glad', 'happy', 'humble', 'jolly', 'keen', 'kind', 'lively', 'lucid', 'merry', 'mellow', 'nimble', 'noble', 'plucky', 'proud', 'quiet', 'rapid', 'serene', 'sharp', 'shiny', 'sleepy', 'steady', 'sunny', 'swift', 'tender', 'tidy', 'vivid', 'warm', 'witty', 'zesty'];
+const NOUNS = ['albatross', 'badger', 'beacon', 'bison', 'canyon', 'comet', 'condor', 'coral', 'falcon', 'fjord', 'galaxy', 'glacier', 'harbor', 'heron', 'island', 'jaguar', 'kestrel', 'lagoon', 'lynx', 'meadow', 'meteor', 'nebula', 'orca', 'otter', 'panda', 'pebble', 'pelican', 'prairie', 'quasar', 'raven', 'reef', 'sparrow', 'summit', 'tundra', 'walrus', 'willow', 'wombat', 'yak', 'zebra'];
+
+function randomName(): string {
+  const pick = (a: string[]) => a[randomBytes(2).readUInt16BE() % a.length];
+  return `${pick(ADJECTIVES)}_${pick(NOUNS)}`;
+}
+
+function newId(): string {
+  for (;;) {
+    const id = randomBytes(32).toString('hex');
+    // Docker avoids ids whose short form reads as a number.
+    if (!/^\d+$/.test(id.slice(0, 12))) return id;
+  }
+}
+
+const nowIso = () => new Date().toISOString();
+
+/** Docker's 409 for a name in use. */
+export function nameConflict(name: string, id: string): SkiffError {
+  return conflict(
+    `Conflict. The container name "${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the record store
+
+export class ContainerStore {
+  private readonly byId = new Map<string, ContainerRecord>();
+  private readonly names = new Map<string, string>();
+  private readonly saving = new Map<string, Promise<void>>();
+
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  /** Reads every record; folders without a readable config.v2.json are half-made: removed. */
+  async load(log: Logger): Promise<ContainerRecord[]> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+    const out: ContainerRecord[] = [];
+    for (const n of await fs.readdir(this.root)) {
+      const dir = path.join(this.root, n);
+      if (n.startsWith('.')) {
+        await fs.rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      let rec: ContainerRecord | undefined;
+      try {
+        await removeStaleTemps(dir);
+        rec = await readJson<ContainerRecord>(path.join(dir, 'config.v2.json'));
+      } catch (e) {
+        log.warn('unreadable container record', { id: n, error: String(e) });
+      }
+      if (!rec || rec.Id !== n) {
+        await fs.rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      this.byId.set(rec.Id, rec);
+      this.names.set(rec.Name, rec.Id);
+      out.push(rec);
+    }
+    return out;
+  }
+
+  /** Synchronous check-and-set: of two concurrent reservations exactly one succeeds. */
+  reserveName(name: string, id: string): void {
+    const owner = this.names.get(name);
+    if (owner !== undefined && owner !== id) throw nameConflict(name, owner);
+    this.names.set(name, id);
+  }
+
+  releaseName(name: string, id: string): void {
+    if (this.names.get(name) === id) this.names.delete(name);
+  }
+
+  nameTaken(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  add(rec: ContainerRecord): void {
+    this.byId.set(rec.Id, rec);
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** Docker's lookup: full id, then name (with or without "/"), then a unique id prefix. */
+  get(ref: string): ContainerRecord {
+    const r = this.find(ref);
+    if (!r) throw notFound(`No such container: ${ref}`);
+    return r;
+  }
+
+  find(ref: string): ContainerRecord | undefined {
+    if (!ref) return undefined;
+    const exact = this.byId.get(ref);
+    if (exact) return exact;
+    const byName = this.names.get(ref.startsWith('/') ? ref : `/${ref}`);
+    if (byName && this.byId.has(byName)) return this.byId.get(byName);
+    if (!/^[0-9a-f]+$/.test(ref)) return undefined;
+    let found: ContainerRecord | undefined;
+    for (const [id, rec] of this.byId) {
+      if (!id.startsWith(ref)) continue;
+      if (found) throw invalid(`multiple IDs found with provided prefix: ${ref}`);
+      found = rec;
+    }
+    return found;
+  }
+
+  list(): ContainerRecord[] {
+    return [...this.byId.values()];
+  }
+
+  /** Writes the record; writes of one container are serialized and always write its latest state. */
+  save(rec: ContainerRecord): Promise<void> {
+    const prev = this.saving.get(rec.Id) ?? Promise.resolve();
+    const next = prev
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.byId.get(rec.Id) !== rec) return; // removed meanwhile
+        await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec);
+      });
+    this.saving.set(rec.Id, next);
+    void next.finally(() => {
+      if (this.saving.get(rec.Id) === next) this.saving.delete(rec.Id);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  /** Forgets the record and removes its folder (renamed away first: a crash leaves no record). */
+  async remove(rec: ContainerRecord): Promise<void> {
+    await (this.saving.get(rec.Id) ?? Promise.resolve()).catch(() => undefined);
+    this.byId.delete(rec.Id);
+    this.releaseName(rec.Name, rec.Id);
+    const trash = path.join(this.root, `.rm-${rec.Id}`);
+    try {
+      await fs.rename(this.dir(rec.Id), trash);
+    } catch (e) {
+      if (!isNodeError(e, 'ENOENT')) throw e;
+      return;
+    }
+    await fs.rm(trash, { recursive: true, force: true });
+  }
+
+  rename(rec: ContainerRecord, newName: string): void {
+    this.reserveName(newName, rec.Id);
+    this.releaseName(rec.Name, rec.Id);
+    rec.Name = newName;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the lifecycle
+
+export interface ContainersOptions {
+  dataRoot: string;
+  runtime: Runtime;
+  images: ImageStore;
+  log: Logger;
+}
+
+interface RunHandle {
+  gen: number;
+  startedAtMs: number;
+  done: Promise<void>;
+  resolveDone(): void;
+}
+
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 60_000;
+
+export function isActive(s: ContainerStatus): boolean {
+  return s === 'running' || s === 'paused' || s === 'restarting';
+}
+
+export class Containers extends EventEmitter {
+  readonly store: ContainerStore;
+  readonly runtime: Runtime;
+  readonly images: ImageStore;
+  private readonly log: Logger;
+  private readonly dataRoot: string;
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly runs = new Map<string, RunHandle>();
+  private readonly cleanups = new Map<string, Promise<void>>();
+  private readonly pending = new Map<string, Set<AttachClient>>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restartDelay = new Map<string, number>();
+  private gen = 0;
+  private readonly background = new Set<Promise<void>>();
+  /** containers being stopped, restarted or removed on request: their exit restarts nothing */
+  private readonly stopping = new Set<string>();
+  private shuttingDown = false;
+  /** called when a container's processes are gone (exec records, stats...) */
+  onStopped: ((id: string) => void) | undefined;
+  onRemoved: ((id: string) => void) | undefined;
+
+  constructor(o: ContainersOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.runtime = o.runtime;
+    this.images = o.images;
+    this.log = o.log;
+    this.dataRoot = o.dataRoot;
+    this.store = new ContainerStore(path.join(o.dataRoot, 'containers'));
+  }
+
+  get(ref: string): ContainerRecord {
+    return this.store.get(ref);
+  }
+
+  /**
+   * Removes the container's runtime bundle and cgroup. A monitor in its last moments can
+   * refuse a connection (reset) before its socket is gone: retried briefly.
+   */
+  private async deleteFromRuntime(id: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.runtime.delete(id, true);
+        return;
+      } catch (e) {
+        if (attempt >= 6) {
+          this.log.warn('runtime cleanup failed', { id, error: String(e) });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20 * attempt));
+      }
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  list(): ContainerRecord[] {
+    return this.store.list();
+  }
+
+  overlayDir(id: string): string {
+    return path.join(this.dataRoot, 'overlay', id);
+  }
+
+  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chained = prev.then(() => mine);
+    this.locks.set(id, chained);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(id) === chained) this.locks.delete(id);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // create
+
+  async create(name: string | undefined, body: unknown): Promise<{ rec: ContainerRecord; warnings: string[] }> {
+    const input = parseCreateBody(body);
+    const wanted = name ? validateName(name) : undefined;
+    const hostConfig = buildHostConfig(input.hostConfig);
+    const imageRef = input.config.Image;
+    if (typeof imageRef !== 'string' || imageRef === '') {
+      if (imageRef !== undefined && imageRef !== null && typeof imageRef !== 'string')
+        throw invalid(`json: cannot unmarshal ${typeof imageRef} into Go struct field Config.Image of type string`);
+      throw invalid('No image specified');
+    }
+    let image: ImageRecord;
+    try {
+      image = await this.images.get(imageRef);
+    } catch (e) {
+      if (e instanceof SkiffError && e.kind === 'notFound') throw noSuchImage(imageRef);
+      throw e;
+    }
+    const id = newId();
+    const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
+    const warnings: string[] = [];
+    if (Object.keys(hostConfig.PortBindings).length > 0) warnings.push('Published ports are not supported yet and were ignored.');
+
+    // Everything the start would reject is rejected now (bad capabilities, ulimits, sysctls...).
+    const args = buildContainerSpec(this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, [])).process.args;
+
+    let finalName = wanted;
+    if (!finalName) {
+      do finalName = `/${randomName()}`;
+      while (this.store.nameTaken(finalName));
+    }
+    this.store.reserveName(finalName, id);
+    const dir = this.store.dir(id);
+    const rec: ContainerRecord = {
+      Id: id,
+      Name: finalName,
+      Created: nowIso(),
+      Path: args[0],
+      Args: args.slice(1),
+      Image: image.id,
+      Config: config,
+      HostConfig: hostConfig,
+      State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
+      RestartCount: 0,
+      HasBeenManuallyStopped: false,
+      LogPath: logOptions(hostConfig.LogConfig).enabled ? path.join(dir, `${id}-json.log`) : '',
+      HostnamePath: path.join(dir, 'hostname'),
+      HostsPath: path.join(dir, 'hosts'),
+      ResolvConfPath: path.join(dir, 'resolv.conf'),
+    };
+    try {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      this.store.add(rec);
+      await this.store.save(rec);
+    } catch (e) {
+      await this.store.remove(rec).catch(() => undefined);
+      this.store.releaseName(finalName, id);
+      throw e;
+    }
+    this.emit('event', 'create', rec);
+    return { rec, warnings };
+  }
+
+  private specInput(rec: Pick<ContainerRecord, 'Id' | 'Config' | 'HostConfig'>, root: RootSpec, mounts: MountSpec[]): BuildSpecInput {
+    const c = rec.Config;
+    const h = rec.HostConfig;
+    return {
+      id: rec.Id,
+      config: {
+        Hostname: c.Hostname,
+        Domainname: c.Domainname,
+        User: c.User,
+        Env: c.Env,
+        Cmd: c.Cmd ?? [],
+        Entrypoint: c.Entrypoint ?? [],
+        WorkingDir: c.WorkingDir,
+        Tty: c.Tty,
+      },
+      hostConfig: {
+        ...(h as unknown as HostConfigInput),
+        CgroupnsMode: h.CgroupnsMode,
+      },
+      image: {},
+      root,
+      mounts,
+      defaultUlimits: hostDefaultUlimits(),
+      hostHostname: os.hostname(),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // start
+
+  async start(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.withLock(rec.Id, async () => {
+      this.checkStillThere(rec, ref);
+      const s = rec.State.Status;
+      if (s === 'running') throw notModified();
+      if (s === 'paused') throw conflict('cannot start a paused container, try unpause instead');
+      if (s === 'removing' || s === 'dead') throw conflict(`container is marked for removal and cannot be started`);
+      if (s === 'restarting') this.cancelRestart(rec.Id);
+      rec.HasBeenManuallyStopped = false;
+      this.restartDelay.delete(rec.Id);
+      rec.RestartCount = 0;
+      await this.startLocked(rec);
+    });
+  }
+
+  private checkStillThere(rec: ContainerRecord, ref: string): void {
+    if (!this.store.has(rec.Id)) throw notFound(`No such container: ${ref}`);
+  }
+
+  private async startLocked(rec: ContainerRecord): Promise<void> {
+    const id = rec.Id;
+    const t0 = performance.now();
+    await this.cleanups.get(id);
+    let image: ImageRecord;
+    try {
+      image = await this.images.get(rec.Image);
+    } catch (e) {
+      if (e instanceof SkiffError && e.kind === 'notFound') throw notFound(`No such image: ${rec.Image}`);
+      throw e;
+    }
+    const lower = await this.images.layerDirs(image);
+    const ov = this.overlayDir(id);
+    await fs.mkdir(path.join(ov, 'diff'), { recursive: true, mode: 0o755 });
+    await fs.mkdir(path.join(ov, 'work'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(ov, 'merged'), { recursive: true, mode: 0o700 });
+    rec.LowerDirs = lower;
+    const mounts = await writeEtcFiles(this.store.dir(id), { hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
+    const root: RootSpec = { lower, upper: path.join(ov, 'diff'), work: path.join(ov, 'work'), target: path.join(ov, 'merged'), readonly: false, plain: '' };
+    const spec = buildContainerSpec(this.specInput(rec, root, mounts));
+    const lo = logOptions(rec.HostConfig.LogConfig);
+    const t1 = performance.now();
+    let created: { pid: number };
+    try {
+      created = await this.runtime.create(id, {
+        spec,
+        resources: resourcesOf(rec.HostConfig),
+        privileged: rec.HostConfig.Privileged,
+        tty: rec.Config.Tty,
+        openStdin: rec.Config.OpenStdin,
+        stdinOnce: rec.Config.StdinOnce,
+        log: lo.enabled ? { path: rec.LogPath, maxSize: lo.maxSize, maxFile: lo.maxFile } : undefined,
+      });
+    } catch (e) {
+      throw await this.startFailed(rec, e, undefined);
+    }
+    const t2 = performance.now();
+    const size = rec.Config.Tty ? consoleSize(rec.HostConfig.ConsoleSize) : undefined;
+    if (size) await this.runtime.resize(id, size[0], size[1]).catch(() => undefined);
+    const exited = this.runtime.wait(id);
+    await this.connectPending(id);
+    const t3 = performance.now();
+    try {
+      await this.runtime.start(id);
+    } catch (e) {
+      throw await this.startFailed(rec, e, exited);
+    }
+    const gen = ++this.gen;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const handle: RunHandle = { gen, startedAtMs: Date.now(), done, resolveDone };
+    this.runs.set(id, handle);
+    rec.State = { ...rec.State, Status: 'running', Pid: created.pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowIso() };
+    void this.store.save(rec).catch((e: unknown) => this.log.warn('cannot save container', { id, error: String(e) }));
+    this.emit('event', 'start', rec);
+    this.watch(rec, handle, exited);
+    // An attach that arrived while the process was being set up.
+    if (this.pending.get(id)?.size) await this.connectPending(id);
+    const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+    this.log.debug('container started', { id, prepareMs: ms(t0, t1), createMs: ms(t1, t2), attachMs: ms(t2, t3), startMs: ms(t3, performance.now()) });
+  }
+
+  /** A start that failed: Docker's exit code (127 not found, 126 permission) and message. */
+  private async startFailed(rec: ContainerRecord, e: unknown, exited: Promise<ExitStatus> | undefined): Promise<unknown> {
+    const id = rec.Id;
+    if (exited) await exited.catch(() => undefined);
+    await this.deleteFromRuntime(id);
+    if (e instanceof CgroupValidationError) return invalid(e.message);
+    if (!(e instanceof StartError)) return e;
+    const msg = e.message;
+    const code = /executable file not found|no such file or directory/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 128;
+    const text = `failed to create task for container: unable to start container process: ${msg}`;
+    rec.State = { ...rec.State, ExitCode: code, Error: text, Pid: 0 };
+    if (rec.State.Status !== 'created') rec.State.Status = 'exited';
+    rec.State.FinishedAt = rec.State.Status === 'exited' ? nowIso() : rec.State.FinishedAt;
+    await this.store.save(rec).catch(() => undefined);
+    if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
+    return code === 128 ? systemError(text) : invalid(text);
+  }
+
+  private watch(rec: ContainerRecord, handle: RunHandle, exited: Promise<ExitStatus>): void {
+    exited.then(
+      (exit) => this.handleExit(rec, handle, exit),
+      (e: unknown) => {
+        this.log.warn('lost the watch on a container', { id: rec.Id, error: String(e) });
+        void this.handleExit(rec, handle, { exitCode: 255, oomKilled: false, finishedAt: nowIso() });
+      },
+    );
+  }
+
+  private handleExit(rec: ContainerRecord, handle: RunHandle, exit: ExitStatus): void {
+    const id = rec.Id;
+    if (this.runs.get(id) !== handle) return;
+    this.runs.delete(id);
+    rec.State = {
+      ...rec.State,
+      Status: 'exited',
+      Pid: 0,
+      ExitCode: exit.exitCode,
+      OOMKilled: exit.oomKilled,
+      FinishedAt: exit.finishedAt || nowIso(),
+      Error: '',
+    };
+    const cleanup = this.deleteFromRuntime(id)
+      .finally(() => {
+        if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id);
+      });
+    this.cleanups.set(id, cleanup);
+    this.onStopped?.(id);
+    this.emit(`exit:${id}`, { StatusCode: exit.exitCode, Error: null } as WaitResult);
+    this.emit('event', 'die', rec);
+    handle.resolveDone();
+    if (rec.HostConfig.AutoRemove) {
+      // No point writing a record about to go (a crash before: restore removes it).
+      void this.autoRemove(rec);
+      return;
+    }
+    void this.store.save(rec).catch((e: unknown) => this.log.warn('cannot save container', { id, error: String(e) }));
+    const requested = this.stopping.delete(id);
+    if (!this.shuttingDown && !requested && this.shouldRestart(rec, Date.now() - handle.startedAtMs)) this.scheduleRestart(rec);
+  }
+
+  private autoRemove(rec: ContainerRecord): Promise<void> {
+    return this.remove(rec.Id, { force: true }).catch((e: unknown) => {
+      if (!(e instanceof SkiffError && (e.kind === 'notFound' || e.kind === 'conflict')))
+        this.log.warn('auto-remove failed', { id: rec.Id, error: String(e) });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // restart policies
+
+  private shouldRestart(rec: ContainerRecord, ranMs: number): boolean {
+    const p = rec.HostConfig.RestartPolicy;
+    let yes = false;
+    if (p.Name === 'always') yes = true;
+    else if (p.Name === 'unless-stopped') yes = !rec.HasBeenManuallyStopped;
+    else if (p.Name === 'on-failure') yes = rec.State.ExitCode !== 0 && (p.MaximumRetryCount === 0 || rec.RestartCount < p.MaximumRetryCount);
+    if (!yes) return false;
+    // back-off: 100 ms doubling up to a minute; a run of 10 s or more resets it
+    const prev = this.restartDelay.get(rec.Id);
+    const delay = ranMs >= 10_000 || prev === undefined ? RESTART_MIN_MS : Math.min(prev * 2, RESTART_MAX_MS);
+    this.restartDelay.set(rec.Id, delay);
+    return true;
+  }
+
+  private scheduleRestart(rec: ContainerRecord): void {
+    const id = rec.Id;
+    const delay = this.restartDelay.get(id) ?? RESTART_MIN_MS;
+    rec.State.Status = 'restarting';
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(id);
+      void this.withLock(id, async () => {
+        if (!this.store.has(id) || rec.State.Status !== 'restarting') return;
+        rec.RestartCount++;
+        try {
+          await this.startLocked(rec);
+        } catch (e) {
+          this.log.warn('restart failed', { id, error: String(e) });
+          rec.State.Status = 'exited';
+          await this.store.save(rec).catch(() => undefined);
+          if (!this.shuttingDown && this.shouldRestart(rec, 0)) this.scheduleRestart(rec);
+        }
+      });
+    }, delay);
+    this.restartTimers.set(id, timer);
+  }
+
+  private cancelRestart(id: string): boolean {
+    const t = this.restartTimers.get(id);
+    if (!t) return false;
+    clearTimeout(t);
+    this.restartTimers.delete(id);
+    const rec = this.store.find(id);
+    if (rec && rec.State.Status === 'restarting') rec.State.Status = 'exited';
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // stop, kill, restart, pause
+
+  /** Docker's stop: the stop signal, SIGKILL after the timeout; resolves once the record says exited. */
+  async stop(ref: string, o: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const rec = this.get(ref);
+    const sig = o.signal ? parseSignal(o.signal) : undefined;
+    await this.withLock(rec.Id, async () => {
+      this.checkStillThere(rec, ref);
+      rec.HasBeenManuallyStopped = true;
+      if (rec.State.Status === 'restarting' && this.cancelRestart(rec.Id)) {
+        await this.store.save(rec).catch(() => undefined);
+        return;
+      }
+      if (!isActive(rec.State.Status)) {
+        void this.store.save(rec).catch(() => undefined);
+        throw notModified();
+      }
+      await this.stopLocked(rec, o.timeout, sig);
+    });
+  }
+
+  private async stopLocked(rec: ContainerRecord, timeout?: number, sig?: number): Promise<void> {
+    const handle = this.runs.get(rec.Id);
+    const t = timeout ?? rec.Config.StopTimeout ?? 10;
+    const signal = sig ?? (rec.Config.StopSignal ? parseSignal(rec.Config.StopSignal) : 15);
+    if (handle) this.stopping.add(rec.Id);
+    try {
+      await this.runtime.stop(rec.Id, t, signal);
+    } catch (e) {
+      this.stopping.delete(rec.Id);
+      if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
+    }
+    if (handle) await handle.done;
+    this.stopping.delete(rec.Id);
+  }
+
+  async kill(ref: string, signal: string | undefined): Promise<void> {
+    const rec = this.get(ref);
+    const sig = parseSignal(signal || 'SIGKILL');
+    const s = rec.State.Status;
+    if (s === 'restarting') throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is restarting, wait until the container is running`);
+    if (s !== 'running' && s !== 'paused') throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
+    const handle = this.runs.get(rec.Id);
+    rec.HasBeenManuallyStopped = true;
+    try {
+      await this.runtime.kill(rec.Id, sig);
+    } catch (e) {
+      if (e instanceof SkiffError && (e.kind === 'conflict' || e.kind === 'notFound'))
+        throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
+      throw e;
+    }
+    if (sig === 9 && handle) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([handle.done, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
+    }
+    this.emit('event', 'kill', rec);
+  }
+
+  async restart(ref: string, o: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const rec = this.get(ref);
+    const sig = o.signal ? parseSignal(o.signal) : undefined;
+    await this.withLock(rec.Id, async () => {
+      this.checkStillThere(rec, ref);
+      if (rec.State.Status === 'restarting') this.cancelRestart(rec.Id);
+      if (isActive(rec.State.Status)) {
+        rec.HasBeenManuallyStopped = true;
+        await this.stopLocked(rec, o.timeout, sig);
+      }
+      if (rec.State.Status === 'removing' || !this.store.has(rec.Id)) throw notFound(`No such container: ${ref}`);
+      rec.HasBeenManuallyStopped = false;
+      await this.startLocked(rec);
+    });
+  }
+
+  async pause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.withLock(rec.Id, async () => {
+      if (rec.State.Status === 'paused') throw conflict(`Container ${rec.Id} is already paused`);
+      if (rec.State.Status !== 'running') throw conflict(`Container ${rec.Id} is not running`);
+      await this.runtime.pause(rec.Id);
+      rec.State.Status = 'paused';
+      await this.store.save(rec);
+    });
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.withLock(rec.Id, async () => {
+      if (rec.State.Status !== 'paused') throw conflict(`Container ${rec.Id} is not paused`);
+      await this.runtime.unpause(rec.Id);
+      rec.State.Status = 'running';
+      await this.store.save(rec);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // remove
+
+  async remove(ref: string, o: { force?: boolean } = {}): Promise<void> {
+    const rec = this.get(ref);
+    await this.withLock(rec.Id, async () => {
+      this.checkStillThere(rec, ref);
+      const id = rec.Id;
+      const s = rec.State.Status;
+      if (s === 'removing') throw conflict(`removal of container ${ref} is already in progress`);
+      if (s === 'restarting') {
+        if (!o.force) throw conflict(`cannot remove container "${rec.Name}": container is restarting: stop the container before removing or force remove`);
+        this.cancelRestart(id);
+      }
+      if (s === 'running' || s === 'paused') {
+        if (!o.force) {
+          if (s === 'paused') throw conflict(`cannot remove container "${rec.Name}": container is paused and must be unpaused first`);
+          throw conflict(`cannot remove container "${rec.Name}": container is running: stop the container before removing or force remove`);
+        }
+        rec.HasBeenManuallyStopped = true;
+        const handle = this.runs.get(id);
+        if (handle) this.stopping.add(id);
+        await this.runtime.kill(id, 9).catch(() => undefined);
+        if (handle) await handle.done;
+        this.stopping.delete(id);
+      }
+      rec.State.Status = 'removing';
+      const waiting = this.pending.get(id);
+      this.pending.delete(id);
+      for (const c of waiting ?? []) c.close();
+      await this.store.remove(rec);
+      this.restartDelay.delete(id);
+      this.onRemoved?.(id);
+      this.emit(`removed:${id}`, { StatusCode: rec.State.ExitCode, Error: null } as WaitResult);
+      // What is left (runtime bundle, cgroup, writable layer) is invisible now; it goes in the
+      // background. After a crash the next start removes such orphans.
+      this.track(
+        (async () => {
+          await this.cleanups.get(id);
+          await this.deleteFromRuntime(id);
+          await fs.rm(this.overlayDir(id), { recursive: true, force: true }).catch((e: unknown) => this.log.warn('cannot remove layer', { id, error: String(e) }));
+        })(),
+      );
+      this.emit('event', 'destroy', rec);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // wait
+
+  /**
+   * Registers a waiter synchronously (so a start right after cannot be missed) and returns its
+   * result promise. `cancel` drops it (client gone).
+   */
+  wait(rec: ContainerRecord, condition: WaitCondition): { result: Promise<WaitResult>; cancel(): void } {
+    const id = rec.Id;
+    const current = (): WaitResult => ({ StatusCode: rec.State.ExitCode, Error: rec.State.Error ? { Message: rec.State.Error } : null });
+    if (condition === 'not-running' && !isActive(rec.State.Status)) return { result: Promise.resolve(current()), cancel: () => undefined };
+    let cleanup = () => undefined as void;
+    const result = new Promise<WaitResult>((resolve) => {
+      const onExit = (r: WaitResult) => {
+        cleanup();
+        resolve(r);
+      };
+      const onRemoved = (r: WaitResult) => {
+        cleanup();
+        resolve(r);
+      };
+      if (condition !== 'removed') this.on(`exit:${id}`, onExit);
+      this.on(`removed:${id}`, onRemoved);
+      cleanup = () => {
+        this.off(`exit:${id}`, onExit);
+        this.off(`removed:${id}`, onRemoved);
+      };
+    });
+    return { result, cancel: () => cleanup() };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // attach
+
+  /**
+   * Connects a client to the container's output (and input): at once when it runs, else at its
+   * next start (what `docker run` and `docker start -a` rely on). Returns a function that
+   * withdraws a client still waiting.
+   */
+  async attach(rec: ContainerRecord, client: AttachClient): Promise<() => void> {
+    const id = rec.Id;
+    if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
+      const sock = await this.runtime.attach(id, client.streams);
+      client.connect(sock);
+      return () => undefined;
+    }
+    let set = this.pending.get(id);
+    if (!set) this.pending.set(id, (set = new Set()));
+    set.add(client);
+    return () => {
+      this.pending.get(id)?.delete(client);
+    };
+  }
+
+  private async connectPending(id: string): Promise<void> {
+    const set = this.pending.get(id);
+    if (!set?.size) return;
+    this.pending.delete(id);
+    await Promise.all(
+      [...set].map(async (c) => {
+        try {
+          c.connect(await this.runtime.attach(id, c.streams));
+        } catch (e) {
+          this.log.warn('attach failed', { id, error: String(e) });
+          c.close();
+        }
+      }),
+    );
+  }
+
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') throw conflict(`Container ${rec.Id} is not running`);
+    await this.runtime.resize(rec.Id, h, w);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // update, rename
+
+  async update(ref: string, body: unknown): Promise<string[]> {
+    const rec = this.get(ref);
+    return this.withLock(rec.Id, async () => {
+      const { hostConfig, resources } = applyUpdate(rec.HostConfig, body);
+      if (isActive(rec.State.Status) && rec.State.Status !== 'restarting' && Object.keys(resources).length > 0) {
+        try {
+          await this.runtime.update(rec.Id, resources);
+        } catch (e) {
+          if (e instanceof CgroupValidationError) throw invalid(e.message);
+          throw systemError(`Cannot update container ${rec.Id}: ${e instanceof Error ? e.message : String(e)}`, e);
+        }
+      }
+      rec.HostConfig = hostConfig;
+      await this.store.save(rec);
+      return [];
+    });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    if (!newName) throw invalid('Neither old nor new names may be empty');
+    const name = validateName(newName);
+    const rec = this.get(ref);
+    if (rec.Name === name) throw invalid('Renaming a container with the same name as its current name');
+    this.store.rename(rec, name);
+    await this.store.save(rec);
+    this.emit('event', 'rename', rec);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // prune
+
+  async prune(match: (rec: ContainerRecord) => boolean): Promise<{ deleted: string[]; reclaimed: number }> {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const rec of this.list()) {
+      if (isActive(rec.State.Status) || rec.State.Status === 'removing' || !match(rec)) continue;
+      const size = await dirSize(path.join(this.overlayDir(rec.Id), 'diff')).catch(() => 0);
+      try {
+        await this.remove(rec.Id);
+        deleted.push(rec.Id);
+        reclaimed += size;
+      } catch (e) {
+        this.log.warn('prune: cannot remove', { id: rec.Id, error: String(e) });
+      }
+    }
+    return { deleted, reclaimed };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // restore and shutdown
+
+  /**
+   * After a daemon start: loads the records and reconciles them with what the runtime found.
+   * Running containers are adopted (watched again); those that exited meanwhile get their true
+   * exit code; records claiming a process the runtime does not know exited with 255. Then
+   * restart policies apply and AutoRemove containers that exited are removed.
+   */
+  async restore(states: Map<string, import('../runtime/runtime').RuntimeState>): Promise<void> {
+    const recs = await this.store.load(this.log);
+    const known = new Set(recs.map((r) => r.Id));
+    for (const id of states.keys()) {
+      if (!known.has(id)) await this.runtime.delete(id, true).catch(() => undefined);
+    }
+    await fs.mkdir(path.join(this.dataRoot, 'overlay'), { recursive: true, mode: 0o700 });
+    for (const n of await fs.readdir(path.join(this.dataRoot, 'overlay'))) {
+      if (!known.has(n)) await fs.rm(path.join(this.dataRoot, 'overlay', n), { recursive: true, force: true });
+    }
+    const toStart: ContainerRecord[] = [];
+    const toRemove: ContainerRecord[] = [];
+    for (const rec of recs) {
+      const id = rec.Id;
+      const st = states.get(id);
+      const wasActive = isActive(rec.State.Status);
+      if (rec.State.Status === 'removing') {
+        toRemove.push(rec);
+        continue;
+      }
+      if (st && (st.status === 'running' || st.status === 'paused')) {
+        rec.State.Status = st.status;
+        rec.State.Pid = st.pid;
+        const gen = ++this.gen;
+        let resolveDone!: () => void;
+        const done = new Promise<void>((r) => (resolveDone = r));
+        const handle: RunHandle = { gen, startedAtMs: Date.parse(rec.State.StartedAt) || Date.now(), done, resolveDone };
+        this.runs.set(id, handle);
+        this.watch(rec, handle, this.runtime.wait(id));
+        await this.store.save(rec);
+        continue;
+      }
+      if (st && st.status === 'exited') {
+        if (wasActive || rec.State.Status === 'created') {
+          rec.State = {
+            ...rec.State,
+            Status: 'exited',
+            Pid: 0,
+            ExitCode: st.exit?.exitCode ?? 255,
+            OOMKilled: st.exit?.oomKilled ?? false,
+            FinishedAt: st.exit?.finishedAt ?? nowIso(),
+          };
+        }
+        await this.runtime.delete(id, true).catch(() => undefined);
+      } else if (wasActive) {
+        rec.State = { ...rec.State, Status: 'exited', Pid: 0, ExitCode: 255, FinishedAt: nowIso() };
+      }
+      await this.store.save(rec);
+      if (rec.HostConfig.AutoRemove && rec.State.Status === 'exited') toRemove.push(rec);
+      else if (this.restartOnBoot(rec, wasActive)) toStart.push(rec);
+    }
+    for (const rec of toRemove) {
+      rec.State.Status = rec.State.Status === 'removing' ? 'exited' : rec.State.Status;
+      await this.remove(rec.Id, { force: true }).catch((e: unknown) => this.log.warn('restore: remove failed', { id: rec.Id, error: String(e) }));
+    }
+    for (const rec of toStart) {
+      void this.withLock(rec.Id, () => this.startLocked(rec)).catch((e: unknown) => this.log.warn('restore: restart failed', { id: rec.Id, error: String(e) }));
+    }
+  }
+
+  private restartOnBoot(rec: ContainerRecord, wasActive: boolean): boolean {
+    const p = rec.HostConfig.RestartPolicy.Name;
+    if (p === 'always') return true;
+    if (p === 'unless-stopped') return !rec.HasBeenManuallyStopped;
+    if (p === 'on-failure') return wasActive;
+    return false;
+  }
+
+  /** Daemon shutdown: stops every running container (their timeouts), records updated. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
+    await Promise.all(
+      this.list()
+        .filter((r) => r.State.Status === 'running' || r.State.Status === 'paused')
+        .map((r) =>
+          this.withLock(r.Id, () => this.stopLocked(r)).catch((e: unknown) => this.log.warn('stop at shutdown failed', { id: r.Id, error: String(e) })),
+        ),
+    );
+    await Promise.all([...this.cleanups.values()]);
+    await Promise.all([...this.background]);
+  }
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else total += (await fs.lstat(p)).size;
+    }
+  };
+  await walk(dir);
+  return total;
+}

@@ -1,0 +1,226 @@
+// The real docker CLI (v28 on PATH) against skiffd: outputs and exit codes of run, logs, exec,
+// inspect, ps, stop, kill, rm, wait, start -a, attach; -it in a real terminal via tmux.
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeIf, isRoot } from '../helpers/runtime-env';
+import { distBuilt, sleep, TestDaemon, waitUntil } from '../helpers/skiffd';
+
+function which(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const haveDocker = which('docker');
+const haveTmux = which('tmux');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs `make build` and docker)', () => {
+  let d: TestDaemon;
+  let env: NodeJS.ProcessEnv;
+  // A private tmux server: its sessions are ours alone, kill-server ends exactly them.
+  const tmuxSocket = `skiff-cli-test-${process.pid}`;
+  let tmuxUsed = false;
+
+  const docker = (args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<Run> =>
+    new Promise((resolve) => {
+      const p = execFile('docker', args, { env, timeout: o.timeoutMs ?? 30000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+      if (o.input !== undefined) p.stdin!.end(o.input);
+      else p.stdin!.end();
+    });
+
+  beforeAll(async () => {
+    d = await TestDaemon.start();
+    const cfg = path.join(d.dir, 'docker-config');
+    fs.mkdirSync(cfg);
+    env = { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' };
+    delete env.DOCKER_CONTEXT;
+  });
+
+  afterAll(async () => {
+    if (tmuxUsed) {
+      try {
+        execFileSync('tmux', ['-L', tmuxSocket, 'kill-server'], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
+      fs.rmSync(path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, tmuxSocket), { force: true });
+    }
+    await d?.cleanup();
+  });
+
+  test('run --rm echo hello prints hello, leaves nothing', async () => {
+    const r = await docker(['run', '--rm', 'busybox', 'echo', 'hello']);
+    expect(r).toMatchObject({ code: 0, stdout: 'hello\n' });
+    expect((await docker(['ps', '-aq'])).stdout).toBe('');
+  });
+
+  test('exit codes: the process\'s, 127 for a missing command, 125 for a daemon error', async () => {
+    expect((await docker(['run', '--rm', 'busybox', 'sh', '-c', 'exit 3'])).code).toBe(3);
+    const missing = await docker(['run', '--rm', 'busybox', 'nosuchcmd']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/exec: "nosuchcmd": executable file not found in \$PATH/);
+    const bad = await docker(['run', '--rm', '--memory', '1k', 'busybox', 'true']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/Minimum memory limit allowed is 6MB/);
+  });
+
+  test('run with -e -w -u --hostname and stdout/stderr kept apart', async () => {
+    const r = await docker(['run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '-u', '65534', '--hostname', 'box1', 'busybox', 'sh', '-c', 'echo $FOO $(pwd) $(id -u) $(hostname); echo oops >&2']);
+    expect(r).toMatchObject({ code: 0, stdout: 'bar /tmp 65534 box1\n', stderr: 'oops\n' });
+  });
+
+  test('stdin with -i', async () => {
+    const r = await docker(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout\n' });
+    expect(r).toMatchObject({ code: 0, stdout: 'SHOUT\n' });
+  });
+
+  test('run -d, logs, logs -f until exit, ps/ps -a with names and status, inspect', async () => {
+    const started = await docker(['run', '-d', '--name', 'cli-d', '--label', 'k=v', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done; exit 5']);
+    expect(started.code).toBe(0);
+    const id = started.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const ps = await docker(['ps', '--format', '{{.Names}}|{{.Status}}|{{.Image}}|{{.Labels}}']);
+    expect(ps.stdout).toMatch(/^cli-d\|Up (Less than a second|\d seconds?)\|busybox\|k=v\n$/);
+    const follow = await docker(['logs', '-f', 'cli-d'], { timeoutMs: 10000 });
+    expect(follow).toMatchObject({ code: 0, stdout: 'line 1\nline 2\nline 3\n' });
+    expect((await docker(['logs', '--tail', '1', 'cli-d'])).stdout).toBe('line 3\n');
+    expect((await docker(['ps', '--format', '{{.Names}}'])).stdout).toBe('');
+    const psa = await docker(['ps', '-a', '--format', '{{.Names}}|{{.Status}}']);
+    expect(psa.stdout).toMatch(/^cli-d\|Exited \(5\) (Less than a second|\d+ seconds?) ago\n$/);
+    const ins = await docker(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{json .Mounts}} {{json .NetworkSettings.Ports}} {{.Config.Labels.k}} {{.HostConfig.NetworkMode}}', 'cli-d']);
+    expect(ins.stdout).toBe('/cli-d exited 5 false [] {} v bridge\n');
+    const json = JSON.parse((await docker(['inspect', id])).stdout) as { Id: string; State: { StartedAt: string; FinishedAt: string } }[];
+    expect(json[0].Id).toBe(id);
+    expect(Date.parse(json[0].State.FinishedAt)).toBeGreaterThanOrEqual(Date.parse(json[0].State.StartedAt));
+    expect((await docker(['rm', 'cli-d'])).stdout).toBe('cli-d\n');
+  });
+
+  test('exec without a tty: output and exit code; -i stdin; exec in a stopped container fails', async () => {
+    expect((await docker(['run', '-d', '--name', 'cli-exec', 'busybox', 'sleep', '1000'])).code).toBe(0);
+    const r = await docker(['exec', 'cli-exec', 'sh', '-c', 'echo in-exec; echo e >&2; exit 4']);
+    expect(r).toMatchObject({ code: 4, stdout: 'in-exec\n', stderr: 'e\n' });
+    expect((await docker(['exec', '-i', 'cli-exec', 'cat'], { input: 'through\n' })).stdout).toBe('through\n');
+    expect((await docker(['exec', 'cli-exec', 'nosuchcmd'])).code).toBe(127);
+    expect((await docker(['exec', '-d', 'cli-exec', 'sh', '-c', 'echo bg > /tmp/f'])).code).toBe(0);
+    await waitUntil(async () => (await docker(['exec', 'cli-exec', 'cat', '/tmp/f'])).stdout === 'bg\n', 5000, 'detached exec');
+    const top = await docker(['top', 'cli-exec']);
+    expect(top.stdout).toMatch(/sleep 1000/);
+    const stats = await docker(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'cli-exec']);
+    expect(stats.stdout).toMatch(/^cli-exec \d+\n$/);
+    expect((await docker(['kill', 'cli-exec'])).code).toBe(0);
+    const inStopped = await docker(['exec', 'cli-exec', 'true']);
+    expect(inStopped.code).not.toBe(0);
+    expect(inStopped.stderr).toMatch(/is not running/);
+  });
+
+  test('stop, kill, wait, start -a, restart', async () => {
+    await docker(['run', '-d', '--name', 'cli-stop', 'busybox', 'sh', '-c', 'trap "exit 42" TERM; while true; do sleep 0.1; done']);
+    await sleep(300);
+    expect((await docker(['stop', 'cli-stop'])).stdout).toBe('cli-stop\n');
+    expect((await docker(['inspect', '-f', '{{.State.ExitCode}}', 'cli-stop'])).stdout).toBe('42\n');
+    expect((await docker(['wait', 'cli-stop'])).stdout).toBe('42\n');
+
+    await docker(['run', '-d', '--name', 'cli-kill', 'busybox', 'sleep', '1000']);
+    expect((await docker(['kill', 'cli-kill'])).stdout).toBe('cli-kill\n');
+    expect((await docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'cli-kill'])).stdout).toBe('exited 137\n');
+    const again = await docker(['kill', 'cli-kill']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/is not running/);
+
+    // wait blocks until the exit
+    await docker(['run', '-d', '--name', 'cli-wait', 'busybox', 'sh', '-c', 'sleep 0.5; exit 6']);
+    expect((await docker(['wait', 'cli-wait'])).stdout).toBe('6\n');
+
+    // start -a: output and exit code of a second run
+    const sa = await docker(['start', '-a', 'cli-wait']);
+    expect(sa.code).toBe(6);
+
+    await docker(['create', '--name', 'cli-created', 'busybox', 'echo', 'from-create']);
+    const created = await docker(['start', '-a', 'cli-created']);
+    expect(created).toMatchObject({ code: 0, stdout: 'from-create\n' });
+
+    await docker(['run', '-d', '--name', 'cli-restart', 'busybox', 'sleep', '1000']);
+    const pid1 = (await docker(['inspect', '-f', '{{.State.Pid}}', 'cli-restart'])).stdout;
+    expect((await docker(['restart', '-t', '0', 'cli-restart'])).code).toBe(0);
+    const after = await docker(['inspect', '-f', '{{.State.Status}} {{.State.Pid}}', 'cli-restart']);
+    expect(after.stdout).toMatch(/^running \d+\n$/);
+    expect(after.stdout).not.toBe(`running ${pid1}`);
+  });
+
+  test('attach follows a running container\'s output', async () => {
+    await docker(['run', '-d', '--name', 'cli-attach', 'busybox', 'sh', '-c', 'sleep 0.5; echo attached-out; sleep 0.3; exit 2']);
+    const r = await docker(['attach', 'cli-attach'], { timeoutMs: 10000 });
+    expect(r).toMatchObject({ code: 2, stdout: 'attached-out\n' });
+  });
+
+  test('name conflicts and unknown containers: Docker\'s messages', async () => {
+    await docker(['create', '--name', 'cli-taken', 'busybox', 'true']);
+    const id = (await docker(['inspect', '-f', '{{.Id}}', 'cli-taken'])).stdout.trim();
+    const dup = await docker(['run', '--name', 'cli-taken', 'busybox', 'true']);
+    expect(dup.code).toBe(125);
+    expect(dup.stderr).toContain(
+      `Conflict. The container name "/cli-taken" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`,
+    );
+    const nf = await docker(['stop', 'nosuchthing']);
+    expect(nf.code).toBe(1);
+    expect(nf.stderr).toContain('No such container: nosuchthing');
+    const nfl = await docker(['logs', 'nosuchthing']);
+    expect(nfl.stderr).toContain('No such container: nosuchthing');
+  });
+
+  test('rm refuses a running container, rm -f removes it', async () => {
+    await docker(['run', '-d', '--name', 'cli-rm', 'busybox', 'sleep', '1000']);
+    const r = await docker(['rm', 'cli-rm']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot remove container "/cli-rm": container is running: stop the container before removing or force remove');
+    expect((await docker(['rm', '-f', 'cli-rm'])).stdout).toBe('cli-rm\n');
+    expect((await docker(['ps', '-a', '--filter', 'name=cli-rm', '--format', '{{.Names}}'])).stdout).toBe('');
+  });
+
+  describeIf(haveTmux, 'interactive (tmux)', () => {
+    const tmux = (args: string[]) => execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8' });
+    const session = (name: string, w: number, h: number, cmd: string) => {
+      tmuxUsed = true;
+      tmux(['new-session', '-d', '-s', name, '-x', String(w), '-y', String(h), cmd]);
+    };
+    const screen = (s: string) => tmux(['capture-pane', '-p', '-t', s]);
+
+    test('run -it: a shell in a terminal of the right size, exit code kept', async () => {
+      const s = 'run-it';
+      session(s, 100, 30, `DOCKER_HOST=${d.host} DOCKER_CONFIG=${env.DOCKER_CONFIG} docker run -it --rm busybox sh; echo EXITED=$?; sleep 60`);
+      await waitUntil(() => /^\/ #/m.test(screen(s)), 10000, 'prompt');
+      tmux(['send-keys', '-t', s, 'stty size; tty; echo $TERM', 'Enter']);
+      await waitUntil(() => /30 100\n\/dev\/pts\/0\nxterm/.test(screen(s)), 5000, 'stty output').catch((e: Error) => {
+        throw new Error(`${e.message}; screen:\n${screen(s)}`);
+      });
+      tmux(['send-keys', '-t', s, 'exit 7', 'Enter']);
+      await waitUntil(() => screen(s).includes('EXITED=7'), 5000, 'exit');
+    });
+
+    test('exec -it into a running container', async () => {
+      await docker(['run', '-d', '--name', 'cli-it', 'busybox', 'sleep', '1000']);
+      const s = 'exec-it';
+      session(s, 90, 20, `DOCKER_HOST=${d.host} DOCKER_CONFIG=${env.DOCKER_CONFIG} docker exec -it cli-it sh; echo EXITED=$?; sleep 60`);
+      await waitUntil(() => /^\/ #/m.test(screen(s)), 10000, 'prompt');
+      tmux(['send-keys', '-t', s, 'stty size; ps -o pid,args | grep -c sleep', 'Enter']);
+      await waitUntil(() => /20 90\n/.test(screen(s)), 5000, 'stty output').catch((e: Error) => {
+        throw new Error(`${e.message}; screen:\n${screen(s)}`);
+      });
+      tmux(['send-keys', '-t', s, 'exit 9', 'Enter']);
+      await waitUntil(() => screen(s).includes('EXITED=9'), 5000, 'exit');
+    });
+  });
+});
