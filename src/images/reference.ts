@@ -13,6 +13,8 @@ const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9]
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const MAX_NAME = 255;
+const HEX64 = /^[a-f0-9]{64}$/;
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 export interface Reference {
   /** "docker.io", "localhost:5000" */
@@ -44,6 +46,7 @@ export function parseReference(ref: string): Reference {
     if (!TAG.test(tag)) throw bad(ref);
   }
   if (!rest) throw bad(ref);
+  if (HEX64.test(rest)) throw invalid(`invalid repository name (${rest}), cannot specify 64-byte hexadecimal strings`);
   if (rest.length > MAX_NAME) throw invalid(`invalid reference format: repository name must not be more than ${MAX_NAME} characters`);
 
   let domain = DEFAULT_DOMAIN;
@@ -84,4 +87,34 @@ export function familiarName(ref: string): string {
   const r = parseReference(ref);
   const tag = r.tag ?? (r.digest ? undefined : 'latest');
   return `${familiarRepository(r)}${tag ? `:${tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
+}
+
+/** "docker.io/library/busybox": the canonical repository, without tag or digest. */
+export function repositoryName(ref: string | Pick<Reference, 'domain' | 'path'>): string {
+  const r = typeof ref === 'string' ? parseReference(ref) : ref;
+  return `${r.domain}/${r.path}`;
+}
+
+/** Docker's short form of a canonical reference, without adding a tag: "busybox@sha256:…". */
+export function familiarString(r: Reference): string {
+  return `${familiarRepository(r)}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
+}
+
+/** A bare full image id (64 lower-case hex), which is never a repository name. */
+export function isFullHexId(s: string): boolean {
+  return HEX64.test(s);
+}
+
+/** "sha256:<64 lower-case hex>", the only digest form the stores accept. */
+export function isSha256Digest(s: string): boolean {
+  return SHA256_DIGEST.test(s);
+}
+
+/** parseReference, or undefined instead of an error. */
+export function tryParseReference(ref: string): Reference | undefined {
+  try {
+    return parseReference(ref);
+  } catch {
+    return undefined;
+  }
 }

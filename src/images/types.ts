@@ -43,6 +43,8 @@ export interface ImageRecord {
   config: ImageConfig;
   /** layer chain ids, bottom-most first (same order as config.rootfs.diff_ids) */
   chainIds: Digest[];
+  /** the image this one was built on (local builds and commits only) */
+  parent?: Digest;
 }
 
 /** The content-addressed blob store: every blob verified while written, moved in atomically. */
@@ -78,8 +80,15 @@ export interface ImageStore {
   list(): Promise<ImageRecord[]>;
   /** overlay lowerdir list for a container: top-most layer first */
   layerDirs(image: ImageRecord): Promise<string[]>;
-  /** stores an image whose layers are already registered; tags it when ref is given */
-  add(config: ImageConfig, opts?: { ref?: string; repoDigest?: string }): Promise<ImageRecord>;
+  /**
+   * stores an image whose layers are already registered; tags it when ref is given. The image id
+   * is the digest of the exact config bytes: pass them (Uint8Array), or configDigest of a stored
+   * blob; a parsed config is matched to a config blob this process stored, else serialised.
+   */
+  add(
+    config: ImageConfig | Uint8Array,
+    opts?: { ref?: string; repoDigest?: string; configDigest?: Digest; parent?: Digest },
+  ): Promise<ImageRecord>;
   tag(ref: string, newRef: string): Promise<void>;
   /** Docker's rmi semantics (untag, or delete when the last tag goes; force; conflict when used by containers via the inUse callback) */
   remove(ref: string, opts?: { force?: boolean; noPrune?: boolean }): Promise<{ Untagged?: string; Deleted?: string }[]>;
