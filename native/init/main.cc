@@ -136,7 +136,9 @@ long clone_into_cgroup(const Spec& spec, const std::vector<UniqueFd>& procs, uns
   UniqueFd cg(check(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", dir));
   struct clone_args args {};
   args.flags = (flags & ~0xffUL) | CLONE_INTO_CGROUP;
-  args.exit_signal = SIGCHLD;
+  // clone3 rejects an exit signal together with CLONE_PARENT (EINVAL): the child then inherits
+  // ours, as the legacy clone does.
+  args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
   args.cgroup = static_cast<uint64_t>(cg.get());
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid >= 0 || (errno != ENOSYS && errno != E2BIG)) {

@@ -216,7 +216,8 @@ maybe('cgroups on the real kernel', () => {
     for (const f of cg!.procsFiles()) {
       const dir = path.dirname(f);
       const inHierarchy = dir.slice(dir.indexOf(`/${name}/`));
-      expect(cgroupOfPid).toContain(`:${inHierarchy}\n`);
+      // the daemon's own cgroup may be above the parent folder: match the end of the line
+      expect(cgroupOfPid).toMatch(new RegExp(`:(/[^\n]*)?${inHierarchy}\n`));
     }
 
     await cg!.freeze();
@@ -229,7 +230,8 @@ maybe('cgroups on the real kernel', () => {
     }
     await cg!.thaw();
     expect(await cg!.isFrozen()).toBe(false);
-    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/State:\s+S/);
+    // a thawed task is runnable (R) until it is scheduled and sleeps again: slow machines see it
+    await until('the thawed process to sleep again', () => /State:\s+S/.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')));
 
     const st = await cg!.stats();
     expect(st.pids.current).toBe(1);
