@@ -3,6 +3,7 @@ import type { CgroupManager } from '../cgroups';
 import type { DaemonConfig } from '../daemon/config';
 import type { Logger } from '../daemon/logger';
 import type { Containers } from '../daemon/containers';
+import type { EventBus } from '../daemon/events';
 import type { Execs } from '../daemon/execs';
 import type { ImageStore } from '../images/types';
 import type { Runtime, RuntimeState } from '../runtime/runtime';
@@ -16,4 +17,5 @@ export interface DaemonContext {
   images: ImageStore;
   containers: Containers;
   execs: Execs;
+  events: EventBus;
 }

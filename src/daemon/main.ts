@@ -11,6 +11,7 @@ import type { DaemonContext } from '../api/context';
 import { openBusyboxImageStore } from './busybox-image-store';
 import { DaemonConfig, parseDaemonArgs } from './config';
 import { Containers } from './containers';
+import { EventBus } from './events';
 import { Execs } from './execs';
 import { Logger } from './logger';
 
@@ -52,6 +53,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   const images = await openBusyboxImageStore(config.dataRoot);
   const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
   const execs = new Execs(containers, log);
+  const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);
   await containers.restore(restored);
 
@@ -63,6 +65,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
     images,
     containers,
     execs,
+    events,
     // The records are the truth about containers (the runtime only knows running ones).
     async runtimeStates() {
       const out = new Map<string, RuntimeState>();
