@@ -32,10 +32,11 @@ function ownCgroup(controller: string): string {
   return '/';
 }
 
-async function benchSkiff(root: string, layer: string, runs: number): Promise<{ times: number[]; monitorRssKb: number[] }> {
+async function benchSkiff(root: string, layer: string, runs: number): Promise<{ times: number[]; phases: Record<'create' | 'run' | 'delete', number[]>; monitorRssKb: number[] }> {
   const cgroups = await createCgroupManager({ name: `skiff-bench-${randomBytes(4).toString('hex')}` });
   const runtime = new Runtime({ execRoot: path.join(root, 'run'), cgroups, helpers: helperPaths() });
   const times: number[] = [];
+  const phases = { create: [] as number[], run: [] as number[], delete: [] as number[] };
   const rss: number[] = [];
   try {
     for (let i = 0; i < runs + 3; i++) {
@@ -56,13 +57,22 @@ async function benchSkiff(root: string, layer: string, runs: number): Promise<{ 
         const status = fs.readFileSync(`/proc/${monitorPid}/status`, 'utf8');
         rss.push(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
       }
+      const t1 = process.hrtime.bigint();
       const exited = runtime.wait(id);
       await runtime.start(id);
       const exit = await exited;
+      const t2 = process.hrtime.bigint();
       await runtime.delete(id);
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const t3 = process.hrtime.bigint();
+      const ms = Number(t3 - t0) / 1e6;
       if (exit.exitCode !== 0) throw new Error(`container exited ${exit.exitCode}`);
-      if (i >= 3) times.push(ms); // the first runs warm caches (seccomp program, page cache)
+      if (i >= 3) {
+        // the first runs warm caches (seccomp program, page cache)
+        times.push(ms);
+        phases.create.push(Number(t1 - t0) / 1e6);
+        phases.run.push(Number(t2 - t1) / 1e6);
+        phases.delete.push(Number(t3 - t2) / 1e6);
+      }
       await fsp.rm(cdir, { recursive: true, force: true });
     }
     // Resident memory of monitors holding a running container.
@@ -88,7 +98,7 @@ async function benchSkiff(root: string, layer: string, runs: number): Promise<{ 
     for (const id of await runtime.list()) await runtime.delete(id, true).catch(() => undefined);
     await cgroups.cleanupParent().catch(() => undefined);
   }
-  return { times, monitorRssKb: rss };
+  return { times, phases, monitorRssKb: rss };
 }
 
 function benchRunc(root: string, layer: string, runs: number): number[] | undefined {
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
     console.log(`runtime: create+start+wait+delete of \`true\` in a busybox rootfs, ${runs} runs`);
     const skiff = await benchSkiff(root, layer, runs);
     console.log(summary('skiff (runtime layer)', skiff.times));
+    for (const [phase, ms] of Object.entries(skiff.phases)) console.log(summary(`  of which ${phase}`, ms));
     const runc = benchRunc(root, layer, runs);
     if (runc) console.log(summary('runc run', runc));
     else console.log('runc run                           not installed');

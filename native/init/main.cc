@@ -3,17 +3,19 @@
 // and the sync socket on fd 3 (protocol: native/README.md):
 //
 //   monitor                skiff-init (parent)                 child (container pid 1 / exec'd process)
-//      |  fork+exec  --->  opens cgroup.procs, setns(paths)
-//      |                   clone(CLONE_PARENT|CLONE_NEW*) --->  waits on the gate pipe
+//      |  fork+exec  --->  opens the cgroups, setns(paths)
+//      |                   clone3(CLONE_PARENT|CLONE_NEW*|  --->  writes "0" to its v1 cgroups' tasks,
+//      |                          CLONE_INTO_CGROUP v2)           waits on the gate pipe
 //      |                   opens the gate ----------------->   rootfs, hostname, loopback (create only)
-//      |                   moves the child into its cgroup      (pty: "pty" + master fd)
-//      |  <--- "pid N" --- (only after the move), exits 0
+//      |                                                        (pty: "pty" + master fd)
+//      |  <--- "pid N" --- exits 0
 //      |  <--- "ready" ------------------------------------------------   (the monitor reports ready
 //      |                                                                   once it has both)
 //      |  --- "start" ----------------------------------------------->  rlimits, user, cwd, caps, seccomp
 //      |  <--- EOF (execve closed fd 3) or "error {json}" -------------
 #include <fcntl.h>
 #include <net/if.h>
+#include <linux/magic.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <csignal>
@@ -23,6 +25,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +34,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "init/netconf.h"
 #include "init/process.h"
 #include "init/rootfs.h"
 #include "init/spec.h"
@@ -82,8 +86,13 @@ struct NsKind {
 const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
                               {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
 
-[[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate, const SeccompPrograms& seccomp) {
+struct CgroupTargets;
+void join_v1_cgroups(CgroupTargets& t);
+
+[[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate, const SeccompPrograms& seccomp,
+                             CgroupTargets& cgroups) {
   try {
+    join_v1_cgroups(cgroups);
     char b;
     while (::read(gate, &b, 1) < 0 && errno == EINTR) {
     }
@@ -110,44 +119,81 @@ const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}
   }
 }
 
-// The container's cgroup.procs files, opened before any namespace is joined (after setns(mnt)
+// Where the container's process goes, opened before any namespace is joined (after setns(mnt)
 // the paths would resolve in the container's filesystem).
-std::vector<UniqueFd> open_cgroup_procs(const Spec& spec) {
-  std::vector<UniqueFd> out;
-  for (const auto& procs : spec.cgroup_procs)
-    out.emplace_back(check(::open(procs.c_str(), O_WRONLY | O_CLOEXEC), "open", procs));
-  return out;
+//
+// Moving a whole process through cgroup.procs takes the kernel's threadgroup rwsem for writing,
+// which waits a full RCU grace period (~5 ms here). Two ways avoid it: on v2, clone3 places the
+// child with CLONE_INTO_CGROUP; on v1, the child, still single-threaded, moves itself by writing
+// "0" to each hierarchy's `tasks` file (a thread moving itself skips that lock).
+struct CgroupTargets {
+  UniqueFd v2_dir;                   // O_PATH folder of the cgroup2 cgroup, for clone3
+  UniqueFd v2_procs_fd;              // its cgroup.procs, when clone3 cannot be used
+  std::string v2_procs;
+  std::vector<UniqueFd> v1_tasks;    // written "0" by the child itself
+  std::vector<std::string> v1_names;
+};
+
+CgroupTargets open_cgroup_targets(const Spec& spec) {
+  CgroupTargets t;
+  for (const auto& procs : spec.cgroup_procs) {
+    std::string dir = procs.substr(0, procs.rfind('/'));
+    UniqueFd d(check(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", dir));
+    struct statfs sf {};
+    check(::fstatfs(d.get(), &sf), "fstatfs", dir);
+    if (sf.f_type == CGROUP2_SUPER_MAGIC) {
+      if (t.v2_dir.valid()) throw config_error("two cgroup2 paths in cgroupProcs: " + t.v2_procs + ", " + procs);
+      t.v2_dir = std::move(d);
+      t.v2_procs = procs;
+      t.v2_procs_fd = UniqueFd(check(::open(procs.c_str(), O_WRONLY | O_CLOEXEC), "open", procs));
+    } else {
+      std::string tasks = dir + "/tasks";
+      t.v1_tasks.emplace_back(check(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC), "open", tasks));
+      t.v1_names.push_back(tasks);
+    }
+  }
+  return t;
 }
 
-// Moves pid into the container's cgroup(s). The first migration of a process costs a full RCU
-// grace period in the kernel (~5 ms), so it runs while the child already builds its rootfs.
-void join_cgroups(const Spec& spec, const std::vector<UniqueFd>& procs, pid_t pid) {
+// Through the fd opened before any setns: the kernel checks the move against the cgroup
+// namespace the file was opened in.
+void join_v2_cgroup(const CgroupTargets& t, pid_t pid) {
   std::string v = std::to_string(pid);
-  for (size_t i = 0; i < procs.size(); ++i)
-    check(::write(procs[i].get(), v.data(), v.size()), "write", spec.cgroup_procs[i] + " <- " + v);
+  check(::write(t.v2_procs_fd.get(), v.data(), v.size()), "write", t.v2_procs + " <- " + v);
 }
 
-// v2 with a private cgroup namespace: the child must be in its cgroup before the namespace is
-// made (the namespace root is the cgroup at clone time); clone3 places it there at birth.
-long clone_into_cgroup(const Spec& spec, const std::vector<UniqueFd>& procs, unsigned long flags, bool* placed) {
-  *placed = false;
-  if (spec.cgroup_procs.size() != 1 || spec.ns("cgroup") != "new") return ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
-  std::string dir = spec.cgroup_procs[0].substr(0, spec.cgroup_procs[0].rfind('/'));
-  UniqueFd cg(check(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", dir));
+// Runs in the child before anything else: afterwards every process it makes is limited.
+void join_v1_cgroups(CgroupTargets& t) {
+  for (size_t i = 0; i < t.v1_tasks.size(); ++i) {
+    check(::write(t.v1_tasks[i].get(), "0", 1), "write", t.v1_names[i] + " <- 0 (self)");
+    t.v1_tasks[i].reset();
+  }
+}
+
+// Clones the container process, into its cgroup2 cgroup when there is one. Sets *placed when
+// the v2 part is done (the v1 part is always the child's own job).
+// Not after joining a container's cgroup namespace (exec): clone3 then refuses a target outside
+// our own cgroup's namespace (ENOENT), so the child is moved after the clone.
+long clone_into_cgroup(CgroupTargets& t, unsigned long flags, bool joined_cgroupns, bool* placed) {
+  *placed = !t.v2_dir.valid();
+  if (!t.v2_dir.valid() || joined_cgroupns) return ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
   struct clone_args args {};
   args.flags = (flags & ~0xffUL) | CLONE_INTO_CGROUP;
   // clone3 rejects an exit signal together with CLONE_PARENT (EINVAL): the child then inherits
   // ours, as the legacy clone does.
   args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
-  args.cgroup = static_cast<uint64_t>(cg.get());
+  args.cgroup = static_cast<uint64_t>(t.v2_dir.get());
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid >= 0 || (errno != ENOSYS && errno != E2BIG)) {
     *placed = pid >= 0;
     return pid;
   }
-  // An old kernel: join first, then clone (the namespace root is right either way).
-  join_cgroups(spec, procs, ::getpid());
-  *placed = true;
+  // An old kernel without clone3: with a private cgroup namespace join first (its root is the
+  // cgroup at clone time), otherwise move the child after the clone.
+  if (flags & CLONE_NEWCGROUP) {
+    join_v2_cgroup(t, ::getpid());
+    *placed = true;
+  }
   return ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
 }
 
@@ -158,7 +204,7 @@ void run(const Spec& spec, SyncChannel& sync) {
 
   // Open every namespace to join before joining any: after setns(mnt) the paths would resolve
   // in the container's filesystem.
-  std::vector<UniqueFd> procs = open_cgroup_procs(spec);
+  CgroupTargets cgroups = open_cgroup_targets(spec);
   std::vector<std::pair<UniqueFd, int>> joins;
   unsigned long flags = CLONE_PARENT | SIGCHLD;
   for (const auto& k : kNamespaces) {
@@ -177,17 +223,19 @@ void run(const Spec& spec, SyncChannel& sync) {
   int gate[2];
   check(::pipe2(gate, O_CLOEXEC), "pipe2", "gate");
   bool placed = false;
-  long pid = clone_into_cgroup(spec, procs, flags, &placed);
+  std::string cgroupns = spec.ns("cgroup");
+  long pid = clone_into_cgroup(cgroups, flags, cgroupns != "new" && cgroupns != "host", &placed);
   if (pid < 0) throw SysError("clone", "container process", errno);
   if (pid == 0) {
     ::close(gate[1]);
-    child_main(spec, sync, gate[0], seccomp);
+    child_main(spec, sync, gate[0], seccomp, cgroups);
   }
+  cgroups.v1_tasks.clear();
   ::close(gate[0]);
   check(::write(gate[1], "g", 1), "write", "gate");
   ::close(gate[1]);
   try {
-    if (!placed) join_cgroups(spec, procs, static_cast<pid_t>(pid));
+    if (!placed) join_v2_cgroup(cgroups, static_cast<pid_t>(pid));
   } catch (...) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);  // never leave a process outside its limits
     throw;
@@ -201,6 +249,8 @@ void run(const Spec& spec, SyncChannel& sync) {
 
 int main(int argc, char** argv) {
   using namespace skiff;
+  // Network plumbing for the daemon (no sync socket): native/init/netconf.cc.
+  if (argc >= 2 && std::strcmp(argv[1], "net") == 0) return net_main(argc, argv);
   if (argc != 3 || (std::strcmp(argv[1], "create") != 0 && std::strcmp(argv[1], "exec") != 0)) {
     std::fprintf(stderr, "usage: skiff-init create|exec <bundle>\n");
     return 2;
