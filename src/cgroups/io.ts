@@ -1,6 +1,7 @@
 // The default CgroupIO (node:fs/promises + process.kill) and small helpers on top of any CgroupIO
 // that turn errno failures into CgroupErrors.
 
+import * as fs from 'node:fs';
 import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,37 +9,60 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CgroupError, errnoCode, wrapError } from './errors';
 import type { CgroupDirEntry, CgroupIO } from './types';
 
-/** The real thing. Writes open O_WRONLY|O_TRUNC without O_CREAT and issue a single write(). */
+/**
+ * The real thing. Writes open O_WRONLY|O_TRUNC without O_CREAT and issue a single write().
+ *
+ * cgroupfs calls are in-memory kernel work that returns in microseconds, far less than a round
+ * trip through libuv's thread pool (three of them for open+write+close): they run synchronously.
+ * The exception is a memory limit write, which may reclaim memory of a live container for a long
+ * time; those stay on the thread pool so the event loop never waits for them.
+ */
 export const nodeCgroupIO: CgroupIO = {
   async readFile(path: string): Promise<string> {
-    return fsp.readFile(path, 'utf8');
+    return fs.readFileSync(path, 'utf8');
   },
   async writeFile(path: string, data: string): Promise<void> {
-    const fh = await fsp.open(path, constants.O_WRONLY | constants.O_TRUNC);
-    try {
-      const buf = Buffer.from(data, 'utf8');
-      const { bytesWritten } = await fh.write(buf, 0, buf.length);
-      if (bytesWritten !== buf.length) {
-        throw Object.assign(new Error(`short write to ${path}`), { code: 'EIO' });
+    const buf = Buffer.from(data, 'utf8');
+    let written: number;
+    if (mayReclaim(path)) {
+      const fh = await fsp.open(path, constants.O_WRONLY | constants.O_TRUNC);
+      try {
+        written = (await fh.write(buf, 0, buf.length)).bytesWritten;
+      } finally {
+        await fh.close();
       }
-    } finally {
-      await fh.close();
+    } else {
+      const fd = fs.openSync(path, constants.O_WRONLY | constants.O_TRUNC);
+      try {
+        written = fs.writeSync(fd, buf, 0, buf.length);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (written !== buf.length) {
+      throw Object.assign(new Error(`short write to ${path}`), { code: 'EIO' });
     }
   },
   async mkdir(path: string): Promise<void> {
-    await fsp.mkdir(path);
+    fs.mkdirSync(path);
   },
   async rmdir(path: string): Promise<void> {
-    await fsp.rmdir(path);
+    fs.rmdirSync(path);
   },
   async readdir(path: string): Promise<CgroupDirEntry[]> {
-    const ents = await fsp.readdir(path, { withFileTypes: true });
+    const ents = fs.readdirSync(path, { withFileTypes: true });
     return ents.map((d) => ({ name: d.name, isDirectory: d.isDirectory() }));
   },
   kill(pid: number, signal: NodeJS.Signals): void {
     process.kill(pid, signal);
   },
 };
+
+/** memory.max, memory.limit_in_bytes, …: lowering one below the usage makes the kernel reclaim. */
+function mayReclaim(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return name.startsWith('memory.');
+}
 
 /** CgroupIO plus error wrapping and a few conveniences. */
 export class Files {
