@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 APT_PACKAGES := build-essential python3 pkg-config libseccomp-dev nlohmann-json3-dev busybox-static zstd \
                 iproute2 iptables tmux runc procps docker-registry skopeo apache2-utils openssl
+# real Docker API clients for the compat tests (test/compat)
+APT_PACKAGES += python3-docker
 # the cgroup v2 test VM (make vm-test, tools/vm-run): qemu, a Debian kernel with 9p modules, cpio
 APT_PACKAGES += qemu-system-x86 linux-image-amd64 cpio xz-utils
 NATIVE_SOURCES := $(shell find native -name '*.cc' -o -name '*.h') binding.gyp
@@ -62,6 +64,9 @@ test: build
 
 bench: build
 	node dist/bench/runtime.js
+	node dist/bench/api.js
+	node dist/bench/network.js
+	node dist/bench/cli.js
 
 clean:
 	rm -rf build dist

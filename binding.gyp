@@ -19,11 +19,13 @@
         "native/init/main.cc",
         "native/init/spec.cc",
         "native/init/rootfs.cc",
+        "native/init/copyup.cc",
         "native/init/process.cc",
         "native/init/capabilities.cc",
         "native/init/seccomp.cc",
         "native/init/user.cc",
-        "native/init/sync.cc"
+        "native/init/sync.cc",
+        "native/init/netconf.cc"
       ],
       "ldflags": ["-static"],
       "libraries": ["-l:libseccomp.a"]

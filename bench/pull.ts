@@ -1,11 +1,10 @@
 // Pull benchmark: a multi-layer image of about 100 MB (uncompressed), built here from Debian
 // packages in /var/cache/apt/archives (one package's files per layer), put into a local
-// docker-registry by skopeo, pulled by skiff into a fresh image store; next to the physical
-// floor (the same gzipped layers extracted by `tar -xzf`, all in parallel) and the raw download
-// of the blobs; and next to dockerd when Debian's docker.io is installed.
+// docker-registry by skopeo, pulled by skiff into a fresh image store (the daemon's: content
+// store, safe unpacking into the layer store, layers downloaded in parallel and unpacked as they
+// stream); next to the physical floor (the same gzipped layers extracted by `tar -xzf`, all in
+// parallel), the raw download of the blobs, and dockerd when Debian's docker.io is installed.
 //   node dist/bench/pull.js [runs] [target MB]      (root; docker-registry, skopeo; run after `make build`)
-// While src/images has no openImageStore, a stand-in layer store is used (native tar -x behind
-// the registry client; STANDIN_CONCURRENT=1 makes it declare registersConcurrently).
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,10 +12,10 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { openImageStore } from '../src/images';
 import { pull } from '../src/images/registry/pull';
-import type { ContentStore, ImageConfig, ImageRecord, ImageStore, LayerStore } from '../src/images/types';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, gzipSync } from 'node:zlib';
+import type { ImageRecord } from '../src/images/types';
+import { gzipSync } from 'node:zlib';
 
 const sha256 = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -85,108 +84,10 @@ function pickPackages(targetMb: number, layers: number): string[] {
   return out;
 }
 
-/**
- * Used only while src/images has no openImageStore: blobs to files (hash-verified), layers
- * gunzipped (diff id hashed) and extracted by a native `tar -x`, no safety checks. It shows what
- * the registry client costs on top of a good layer store, not what skiff's layer store costs.
- */
-function standInStore(root: string): ImageStore {
-  fs.mkdirSync(path.join(root, 'blobs'), { recursive: true });
-  fs.mkdirSync(path.join(root, 'layers'), { recursive: true });
-  const layers = new Map<string, { chainId: string; diffId: string; dir: string; size: number }>();
-  const blobPath = (d: string) => path.join(root, 'blobs', d.slice(7));
-  const content: ContentStore = {
-    has: async (d) => fs.existsSync(blobPath(d)),
-    write: async (src, expected) => {
-      const tmp = path.join(root, 'blobs', `.tmp-${randomBytes(8).toString('hex')}`);
-      const h = createHash('sha256');
-      let n = 0;
-      await pipeline(
-        src,
-        async function* (s: AsyncIterable<Buffer>) {
-          for await (const c of s) {
-            h.update(c);
-            n += c.length;
-            yield c;
-          }
-        },
-        fs.createWriteStream(tmp),
-      );
-      const digest = 'sha256:' + h.digest('hex');
-      if (expected && digest !== expected) {
-        fs.rmSync(tmp);
-        throw new Error('digest mismatch');
-      }
-      fs.renameSync(tmp, blobPath(digest));
-      return { digest, size: n };
-    },
-    read: (d) => fs.createReadStream(blobPath(d), { highWaterMark: 1 << 20 }),
-    path: blobPath,
-    size: async (d) => fs.statSync(blobPath(d)).size,
-    delete: async (d) => fs.rmSync(blobPath(d), { force: true }),
-  };
-  const layerStore: LayerStore & { registersConcurrently?: boolean } = {
-    registersConcurrently: process.env.STANDIN_CONCURRENT === '1',
-    get: async (c) => layers.get(c),
-    register: async (parent, tar, expectedDiffId) => {
-      const dir = path.join(root, 'layers', randomBytes(8).toString('hex'));
-      fs.mkdirSync(dir);
-      const h = createHash('sha256');
-      const child = spawn('tar', ['-x', '-C', dir, '--numeric-owner'], { stdio: ['pipe', 'ignore', 'ignore'] });
-      const exited = new Promise<void>((res, rej) => child.on('exit', (c) => (c === 0 ? res() : rej(new Error(`tar exited ${c}`)))));
-      await pipeline(
-        tar,
-        createGunzip({ chunkSize: 1 << 20 }),
-        async function* (s: AsyncIterable<Buffer>) {
-          for await (const c of s) {
-            h.update(c);
-            yield c;
-          }
-        },
-        child.stdin,
-      );
-      await exited;
-      const diffId = 'sha256:' + h.digest('hex');
-      if (expectedDiffId && diffId !== expectedDiffId) throw new Error('diff id mismatch');
-      const chainId = parent ? sha256(`${parent} ${diffId}`) : diffId;
-      const l = { chainId, diffId, dir, size: 0 };
-      layers.set(chainId, l);
-      return l;
-    },
-    release: async () => undefined,
-  };
-  const images = new Map<string, ImageRecord>();
-  return {
-    content,
-    layers: layerStore,
-    get: async (ref) => {
-      for (const i of images.values()) if (i.repoTags.includes(ref) || i.id === ref) return i;
-      throw new Error(`No such image: ${ref}`);
-    },
-    list: async () => [...images.values()],
-    layerDirs: async () => [],
-    add: async (config: ImageConfig, opts) => {
-      const id = sha256(JSON.stringify(config));
-      const rec: ImageRecord = { id, repoTags: opts?.ref ? [opts.ref] : [], repoDigests: opts?.repoDigest ? [opts.repoDigest] : [], created: '', size: 0, config, chainIds: [] };
-      images.set(id, rec);
-      return rec;
-    },
-    tag: async () => undefined,
-    remove: async () => [],
-  };
-}
-
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 5);
   const targetMb = Number(process.argv[3] ?? 100);
   for (const c of ['docker-registry', 'skopeo', 'dpkg-deb', 'tar']) if (!has(c)) throw new Error(`${c} is missing (make deps)`);
-  let openImageStore: ((root: string) => Promise<ImageStore>) | undefined;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    openImageStore = (require('../src/images') as { openImageStore?: (root: string) => Promise<ImageStore> }).openImageStore;
-  } catch {
-    /* reported below */
-  }
 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-bench-pull-'));
   const children: ChildProcess[] = [];
@@ -292,11 +193,12 @@ async function main(): Promise<void> {
       );
 
       const dataRoot = path.join(root, `skiff${r}`);
-      const store = openImageStore ? await openImageStore(dataRoot) : standInStore(dataRoot);
+      const store = await openImageStore(dataRoot);
       let rec: ImageRecord | undefined;
       skiff.push(await timed(async () => (rec = await pull(store, ref, {}))));
-      if (openImageStore && rec?.id !== sha256(config)) throw new Error(`pulled ${rec?.id}, expected ${sha256(config)}`);
+      if (rec?.id !== sha256(config)) throw new Error(`pulled ${rec?.id}, expected ${sha256(config)}`);
       fs.rmSync(dataRoot, { recursive: true, force: true });
+      if (process.env.BENCH_VERBOSE) console.log(`  round ${r}: floor ${floor[r].toFixed(0)} ms, download ${download[r].toFixed(0)} ms, skiff ${skiff[r].toFixed(0)} ms, load ${os.loadavg()[0].toFixed(2)}`);
     }
 
     // ---- dockerd, when installed
@@ -329,11 +231,7 @@ async function main(): Promise<void> {
     console.log('');
     line('download only (all blobs in parallel)', download);
     line('floor: tar -xzf of every layer in parallel', floor);
-    line(
-      openImageStore ? 'skiff pull' : `skiff pull (STAND-IN store${process.env.STANDIN_CONCURRENT === '1' ? ', concurrent' : ''})`,
-      skiff,
-      `${(median(skiff) / median(floor)).toFixed(2)}x the floor${openImageStore ? '' : ' (src/images has no openImageStore yet: native tar -x behind the registry client)'}`,
-    );
+    line('skiff pull (image store, safe unpack)', skiff, `${(median(skiff) / median(floor)).toFixed(2)}x the floor (goal: 1.3x)`);
     line('dockerd pull', docker, has('dockerd') ? (skiff.length && docker.length ? `skiff is ${(median(docker) / median(skiff)).toFixed(2)}x faster` : '') : 'skipped: Debian’s docker.io is not installed');
   } finally {
     for (const c of children) {

@@ -1,7 +1,7 @@
 // Typed errors shared by every module. Each kind maps to one HTTP status in src/api/errors.ts,
 // so handlers throw and never pick status codes themselves.
 
-export type ErrorKind = 'invalid' | 'notFound' | 'conflict' | 'notModified' | 'forbidden' | 'system';
+export type ErrorKind = 'invalid' | 'notFound' | 'conflict' | 'notModified' | 'forbidden' | 'notImplemented' | 'system';
 
 export class SkiffError extends Error {
   constructor(
@@ -18,6 +18,7 @@ export const invalid = (message: string, cause?: unknown) => new SkiffError('inv
 export const notFound = (message: string) => new SkiffError('notFound', message);
 export const conflict = (message: string) => new SkiffError('conflict', message);
 export const notModified = (message = '') => new SkiffError('notModified', message);
+export const notImplemented = (message: string) => new SkiffError('notImplemented', message);
 export const systemError = (message: string, cause?: unknown) => new SkiffError('system', message, cause);
 
 /** A failure reported by the native side: which call, on what, and errno. */

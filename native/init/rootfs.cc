@@ -12,12 +12,14 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "init/copyup.h"
 
 namespace skiff {
 namespace {
@@ -204,6 +206,7 @@ void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>&
 struct MountFlags {
   unsigned long flags = 0, propagation = 0;
   bool readonly = false;
+  bool copyup = false;  // fill an empty volume from the image first (copyup.h)
   std::string data;
 };
 
@@ -217,6 +220,10 @@ MountFlags parse_options(const std::vector<std::string>& opts) {
     else if (o == "nosuid") m.flags |= MS_NOSUID;
     else if (o == "nodev") m.flags |= MS_NODEV;
     else if (o == "noexec") m.flags |= MS_NOEXEC;
+    else if (o == "suid") m.flags &= ~MS_NOSUID;
+    else if (o == "dev") m.flags &= ~MS_NODEV;
+    else if (o == "exec") m.flags &= ~MS_NOEXEC;
+    else if (o == "copyup") m.copyup = true;
     else if (o == "private") m.propagation = MS_PRIVATE;
     else if (o == "rprivate") m.propagation = MS_PRIVATE | MS_REC;
     else if (o == "slave") m.propagation = MS_SLAVE;
@@ -237,6 +244,7 @@ void user_mount(const MountSpec& m, int source_fd) {
     check(::fstat(source_fd, &st), "stat", m.source);
     dir = S_ISDIR(st.st_mode);
   }
+  if (is_bind && f.copyup && dir) copy_up(m.destination, source_fd);
   UniqueFd target(open_in_root(m.destination, true, dir));
   std::string tpath = fd_path(target.get());
   if (is_bind) {
@@ -246,6 +254,16 @@ void user_mount(const MountSpec& m, int source_fd) {
     tpath = fd_path(target.get());
     unsigned long extra = f.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
     if (f.readonly || extra) do_mount("", tpath, nullptr, MS_BIND | MS_REMOUNT | extra | (f.readonly ? MS_RDONLY : 0));
+    // A read-only rbind is read-only all the way down (Docker >= 25), where the kernel can.
+    if (f.readonly && (f.flags & MS_REC)) {
+      struct mount_attr attr {};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
+      if (syscall(SYS_mount_setattr, target.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 && errno != ENOSYS)
+        throw SysError("mount_setattr", "recursive read-only " + m.destination, errno);
+    }
+    // Docker's default for binds and volumes: rprivate. The source was cloned before the
+    // namespace went private, so shared/slave keep (or follow) the host's peer group.
+    if (!f.propagation) f.propagation = MS_PRIVATE | MS_REC;
   } else {
     do_mount(m.source.empty() ? m.type : m.source, tpath, m.type.c_str(),
              f.flags | (f.readonly ? MS_RDONLY : 0), f.data);
@@ -295,7 +313,16 @@ void readonly_paths(const std::vector<std::string>& paths) {
 
 }  // namespace
 
+namespace {
+int open_in_root_at(const std::string& path, bool create, bool last_is_dir, int links_left);
+}
+
 int open_in_root(const std::string& path, bool create, bool last_is_dir) {
+  return open_in_root_at(path, create, last_is_dir, 40);
+}
+
+namespace {
+int open_in_root_at(const std::string& path, bool create, bool last_is_dir, int links_left) {
   if (path.empty() || path[0] != '/') throw config_error("mount destination must be absolute: " + path);
   UniqueFd root(check(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/"));
   open_how how{};
@@ -318,6 +345,22 @@ int open_in_root(const std::string& path, bool create, bool last_is_dir) {
     bool last = i + 1 == parts.size();
     int next = static_cast<int>(syscall(SYS_openat2, root.get(), sofar.c_str(), &how, sizeof how));
     if (next < 0 && errno == ENOENT) {
+      // A dangling symlink (say /data -> /host/dir): what it names is made inside the root,
+      // as if the link were followed from there (runc's MkdirAllInRoot does the same).
+      struct stat st;
+      if (::fstatat(cur.get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        if (links_left <= 0) throw SysError("openat2", path, ELOOP);
+        char buf[PATH_MAX + 1];
+        ssize_t n = check(::readlinkat(cur.get(), parts[i].c_str(), buf, PATH_MAX), "readlink", sofar);
+        buf[n] = 0;
+        std::string target(buf);
+        std::string parent = sofar.substr(0, sofar.size() - parts[i].size());
+        std::string rest;
+        for (size_t k = i + 1; k < parts.size(); ++k) rest += "/" + parts[k];
+        std::string next_path = (target.empty() || target[0] != '/' ? parent : std::string()) + target + rest;
+        if (next_path.empty() || next_path[0] != '/') next_path = "/" + next_path;
+        return open_in_root_at(next_path, create, last_is_dir, links_left - 1);
+      }
       // Create relative to the parent we already resolved safely (an O_PATH dirfd).
       if (!last || last_is_dir) {
         if (::mkdirat(cur.get(), parts[i].c_str(), 0755) < 0 && errno != EEXIST) throw SysError("mkdir", sofar, errno);
@@ -332,6 +375,7 @@ int open_in_root(const std::string& path, bool create, bool last_is_dir) {
   }
   return cur.release();
 }
+}  // namespace
 
 int open_container_pty(bool console) {
   UniqueFd master(check(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), "open", "/dev/ptmx"));
@@ -351,14 +395,9 @@ int open_container_pty(bool console) {
 void setup_rootfs(const Spec& spec) {
   const RootSpec& r = spec.root;
   if (r.target.empty()) throw config_error("root.target is empty");
-  // Nothing we mount may propagate back to the host.
-  do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
-  if (!r.plain.empty())
-    do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
-  else
-    mount_overlay(r);
-
-  // Host-side sources are opened before pivot_root; they are used through /proc/self/fd.
+  // Host-side sources are cloned before pivot_root (and before the namespace goes private, so
+  // a clone of a shared mount stays in the host's peer group for shared/slave propagation;
+  // each user mount gets its own propagation once attached, rprivate by default).
   std::vector<UniqueFd> sources;
   std::vector<int> source_of(spec.mounts.size(), -1);
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
@@ -370,6 +409,12 @@ void setup_rootfs(const Spec& spec) {
     source_of[i] = fd;
     sources.emplace_back(fd);
   }
+  // Nothing we mount may propagate back to the host.
+  do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
+  if (!r.plain.empty())
+    do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
+  else
+    mount_overlay(r);
   std::vector<std::pair<std::string, int>> cgroup_fds;
   for (const auto& [name, host] : spec.cgroup_mount.controllers) {
     int fd = clone_tree(AT_FDCWD, host, false);

@@ -575,15 +575,11 @@ void Monitor::write_stdin() {
 }
 
 void Monitor::on_stdin_eof(Client& c) {
-  if (!c.want_stdin || !opts_.stdin_once || !stdin_accepting()) return;
-  if (io_.tty) {
-    // What docker does for a tty: end of input is ^D on the terminal.
-    feed_stdin("\x04", 1);
-    stdin_closed_ = true;
-  } else {
-    stdin_close_pending_ = true;
-    write_stdin();
-  }
+  // A terminal's input is never closed by an attach ending (docker's rule too): the client may
+  // have detached, and a shell must survive that.
+  if (!c.want_stdin || !opts_.stdin_once || !stdin_accepting() || io_.tty) return;
+  stdin_close_pending_ = true;
+  write_stdin();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ import type { Logger } from '../daemon/logger';
 import type { Containers } from '../daemon/containers';
 import type { EventBus } from '../daemon/events';
 import type { Execs } from '../daemon/execs';
-import type { ImageStore } from '../images/types';
+import type { FileImageStore } from '../images/image-store';
 import type { Runtime, RuntimeState } from '../runtime/runtime';
+import type { VolumeStore } from '../volumes';
+import type { Networks } from '../network/networks';
 
 export interface DaemonContext {
   config: DaemonConfig;
@@ -14,8 +16,10 @@ export interface DaemonContext {
   cgroups: CgroupManager;
   runtime: Runtime;
   runtimeStates(): Promise<Map<string, RuntimeState>>;
-  images: ImageStore;
+  images: FileImageStore;
   containers: Containers;
   execs: Execs;
   events: EventBus;
+  volumes: VolumeStore;
+  networks: Networks;
 }

@@ -9,6 +9,7 @@ const STATUS: Record<ErrorKind, number> = {
   notFound: 404,
   conflict: 409,
   notModified: 304,
+  notImplemented: 501,
   system: 500,
 };
 

@@ -2,13 +2,20 @@
 // every client expects for unknown routes.
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import express, { NextFunction, Request, Response } from 'express';
 import { invalid, isNodeError } from '../errors';
+import type { TlsConfig } from '../daemon/config';
 import type { DaemonContext } from './context';
 import { errorMiddleware, sendError } from './errors';
 import { containerRoutes } from './handlers/containers';
+import { archiveRoutes } from './handlers/archive';
+import { eventRoutes } from './handlers/events';
 import { execRoutes } from './handlers/exec';
+import { networkRoutes } from './handlers/networks';
+import { imageRoutes } from './handlers/images';
 import { systemRoutes } from './handlers/system';
+import { volumeRoutes } from './handlers/volumes';
 import { installUpgrade } from './streams';
 import { API_VERSION, compareVersions, MIN_API_VERSION, SKIFF_VERSION } from './version';
 
@@ -33,6 +40,11 @@ export function createApp(ctx: DaemonContext): express.Express {
   app.use(systemRoutes(ctx));
   app.use(containerRoutes(ctx));
   app.use(execRoutes(ctx));
+  app.use(volumeRoutes(ctx));
+  app.use(networkRoutes(ctx));
+  app.use(imageRoutes(ctx));
+  app.use(eventRoutes(ctx));
+  app.use(archiveRoutes(ctx));
   app.use((_req: Request, res: Response) => {
     res.status(404).setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ message: 'page not found' }) + '\n');
@@ -61,6 +73,38 @@ export async function listenUnix(app: express.Express, socketPath: string): Prom
   await fs.chmod(socketPath, 0o660);
   const gid = await dockerGroupId();
   if (gid !== undefined) await fs.chown(socketPath, 0, gid).catch(() => undefined);
+  return server;
+}
+
+/**
+ * Listens on TCP with TLS; with verify, only clients whose certificate chains to the CA get a
+ * connection (the handshake fails for everyone else, before any HTTP).
+ */
+export async function listenTcpTls(app: express.Express, host: string, port: number, tls: TlsConfig): Promise<https.Server> {
+  let opts: https.ServerOptions;
+  try {
+    const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);
+    opts = { ca, cert, key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' };
+  } catch (e) {
+    throw invalid(`could not load TLS files (--tlscacert ${tls.caCert}, --tlscert ${tls.cert}, --tlskey ${tls.key}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let server: https.Server;
+  try {
+    server = https.createServer(opts, app);
+  } catch (e) {
+    throw invalid(`invalid TLS certificate or key: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  server.keepAliveTimeout = 0;
+  installUpgrade(server, app);
+  // a client that fails the handshake is only logged by its socket closing
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   return server;
 }
 

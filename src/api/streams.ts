@@ -7,7 +7,9 @@
 // event with the body still unread in the socket: installUpgrade reads it and runs the request
 // through the express app like any other, so routing and errors stay in one place.
 import * as http from 'node:http';
+import type * as https from 'node:https';
 import type * as net from 'node:net';
+import { invalid } from '../errors';
 import type { Express, Request, Response } from 'express';
 
 export const MULTIPLEXED = 'application/vnd.docker.multiplexed-stream';
@@ -24,7 +26,7 @@ export function isHijacked(req: http.IncomingMessage): boolean {
 
 const MAX_BODY = 1 << 20;
 
-export function installUpgrade(server: http.Server, app: Express): void {
+export function installUpgrade(server: http.Server | https.Server, app: Express): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const len = Number(req.headers['content-length'] ?? 0);
@@ -103,13 +105,71 @@ export function frame(stream: 0 | 1 | 2 | 3, payload: Buffer): Buffer {
   return Buffer.concat([h, payload]);
 }
 
+/** Docker's default detach sequence: ctrl-p ctrl-q. */
+export const DEFAULT_DETACH_KEYS: readonly number[] = [16, 17];
+
+/**
+ * "ctrl-p,ctrl-q" → [16, 17]: each key is one character or ctrl-<a-z @ [ \\ ] ^ _>, as docker
+ * accepts them; an empty spec means the default.
+ */
+export function parseDetachKeys(spec: string | undefined): number[] {
+  if (!spec) return [...DEFAULT_DETACH_KEYS];
+  const out: number[] = [];
+  for (const key of spec.split(',')) {
+    const k = key.toLowerCase();
+    if (key.length === 1) {
+      out.push(key.charCodeAt(0));
+      continue;
+    }
+    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (!m) throw invalid(`Invalid detach keys (${spec}) provided`);
+    const c = m[1];
+    out.push(c >= 'a' && c <= 'z' ? c.charCodeAt(0) - 96 : c.charCodeAt(0) - 64);
+  }
+  return out;
+}
+
+/**
+ * Watches a terminal's input for the detach sequence. Bytes that could start it are held back
+ * until the sequence either completes (detach, never forwarded) or breaks (forwarded).
+ */
+class DetachScanner {
+  private held = 0;
+  constructor(private readonly keys: readonly number[]) {}
+  /** the bytes to forward, and whether the sequence completed inside this chunk */
+  feed(d: Buffer): { out: Buffer; detach: boolean } {
+    const out: number[] = [];
+    for (const b of d) {
+      if (b === this.keys[this.held]) {
+        this.held++;
+        if (this.held === this.keys.length) return { out: Buffer.from(out), detach: true };
+        continue;
+      }
+      for (let i = 0; i < this.held; i++) out.push(this.keys[i]);
+      this.held = b === this.keys[0] ? 1 : 0;
+      if (this.held === 0) out.push(b);
+    }
+    return { out: Buffer.from(out), detach: false };
+  }
+}
+
+export interface JoinOptions {
+  stdin: boolean;
+  /** the process has a terminal: detach keys apply, and the client's EOF ends the session
+   *  without closing the terminal's input (docker's rules) */
+  tty?: boolean;
+  detachKeys?: readonly number[];
+  onEnd?: () => Promise<void> | void;
+}
+
 /**
  * Joins a hijacked client and a monitor attach stream. The monitor already speaks Docker's
- * format (frames without a tty, raw with one). Client EOF half-closes the monitor side (which
- * closes the container's stdin when it is stdin-once); monitor EOF ends the client. `onEnd`
+ * format (frames without a tty, raw with one). Without a tty, client EOF half-closes the monitor
+ * side (which closes the container's stdin when it is stdin-once); with one, it ends the session
+ * and the terminal stays open, as does the detach sequence. Monitor EOF ends the client. `onEnd`
  * runs once the monitor side is done, before the client is ended.
  */
-export function joinStreams(client: net.Socket, monitor: net.Socket, o: { stdin: boolean; onEnd?: () => Promise<void> | void }): void {
+export function joinStreams(client: net.Socket, monitor: net.Socket, o: JoinOptions): void {
   let finished = false;
   const finish = async () => {
     if (finished) return;
@@ -119,6 +179,11 @@ export function joinStreams(client: net.Socket, monitor: net.Socket, o: { stdin:
     } catch {
       /* the stream ends anyway */
     }
+    if (!client.destroyed) client.end();
+  };
+  const detach = () => {
+    finished = true;
+    monitor.destroy();
     if (!client.destroyed) client.end();
   };
   monitor.on('data', (d: Buffer) => {
@@ -133,15 +198,24 @@ export function joinStreams(client: net.Socket, monitor: net.Socket, o: { stdin:
   client.on('error', () => monitor.destroy());
   client.on('close', () => monitor.destroy());
   if (o.stdin) {
+    const scanner = o.tty ? new DetachScanner(o.detachKeys ?? DEFAULT_DETACH_KEYS) : undefined;
     client.on('data', (d: Buffer) => {
-      if (!monitor.destroyed && !monitor.write(d)) {
+      let chunk = d;
+      let detaching = false;
+      if (scanner) ({ out: chunk, detach: detaching } = scanner.feed(d));
+      if (chunk.length && !monitor.destroyed && !monitor.write(chunk) && !detaching) {
         client.pause();
         monitor.once('drain', () => client.resume());
       }
+      if (detaching) detach();
     });
-    client.on('end', () => {
-      if (!monitor.destroyed) monitor.end();
-    });
+    const onClientEnd = () => {
+      if (o.tty) detach();
+      else if (!monitor.destroyed) monitor.end();
+    };
+    // the client may have half-closed while the monitor connection was being made
+    if (client.readableEnded) onClientEnd();
+    else client.on('end', onClientEnd);
   } else {
     client.on('data', () => undefined);
   }

@@ -6,8 +6,22 @@ import * as path from 'node:path';
 import yargs from 'yargs';
 import { invalid } from '../errors';
 
+/** One -H address: a unix socket, or TCP (served only over TLS with client certificates). */
+export type ListenAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+/** --tlsverify and its files (PEM): the server's certificate and key, the CA client certificates must chain to. */
+export interface TlsConfig {
+  verify: boolean;
+  caCert: string;
+  cert: string;
+  key: string;
+}
+
 export interface DaemonConfig {
+  /** the first unix socket of `hosts` ('' when the daemon serves TCP only) */
   socketPath: string;
+  hosts: ListenAddress[];
+  tls?: TlsConfig;
   dataRoot: string;
   execRoot: string;
   pidFile: string;
@@ -27,10 +41,23 @@ export function daemonName(dataRoot: string): string {
   return `skiff-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`;
 }
 
-function parseHost(h: string): string {
-  if (h.startsWith('unix://')) return h.slice('unix://'.length);
-  if (h.startsWith('/')) return h;
-  throw invalid(`unsupported host ${h}: only unix:///path sockets are served`);
+/** dockerd's -H forms: unix:///path (or a bare /path) and tcp://host:port (port 2376 by default). */
+export function parseHost(h: string): ListenAddress {
+  if (h.startsWith('unix://')) {
+    const p = h.slice('unix://'.length);
+    if (!p.startsWith('/')) throw invalid(`invalid host ${h}: the socket path must be absolute`);
+    return { kind: 'unix', path: p };
+  }
+  if (h.startsWith('/')) return { kind: 'unix', path: h };
+  if (h.startsWith('tcp://')) {
+    const rest = h.slice('tcp://'.length).replace(/\/+$/, '');
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:/[\]]*))(?::(\d+))?$/.exec(rest);
+    if (!m) throw invalid(`invalid host ${h}: expected tcp://host:port`);
+    const port = m[3] === undefined ? 2376 : Number(m[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid host ${h}: bad port`);
+    return { kind: 'tcp', host: m[1] ?? (m[2] || '0.0.0.0'), port };
+  }
+  throw invalid(`unsupported host ${h}: use unix:///path or tcp://host:port (with --tlsverify)`);
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonConfig {
@@ -44,19 +71,27 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('cgroup-parent', { type: 'string', description: 'Parent cgroup for all containers' })
     .option('bip', { type: 'string', description: 'Network bridge IP' })
     .option('insecure-registry', { type: 'string', array: true, description: 'Registries reached over plain HTTP', default: [] as string[] })
+    .option('tls', { type: 'boolean', description: 'Use TLS; implied by --tlsverify' })
+    .option('tlsverify', { type: 'boolean', description: 'Use TLS and verify the remote (client certificates)' })
+    .option('tlscacert', { type: 'string', description: 'Trust certs signed only by this CA' })
+    .option('tlscert', { type: 'string', description: 'Path to TLS certificate file' })
+    .option('tlskey', { type: 'string', description: 'Path to TLS key file' })
     .option('log-level', { alias: 'l', type: 'string', choices: ['debug', 'info', 'warn', 'error', 'fatal'], default: 'info' })
     .strict()
     .help()
     .version(false)
     .exitProcess(true)
     .parseSync();
-  const hosts = a.host as string[];
-  if (hosts.length !== 1) throw invalid('exactly one -H/--host is supported');
+  const hosts = (a.host as string[]).flatMap((h) => h.split(',')).filter(Boolean).map(parseHost);
+  if (hosts.length === 0) throw invalid('no -H/--host to listen on');
+  const tls = tlsConfig(a as unknown as TlsArgs, hosts);
   const dataRoot = path.resolve(a['data-root'] as string);
   const name = daemonName(dataRoot);
   const execRoot = path.resolve((a['exec-root'] as string | undefined) ?? (name === 'skiff' ? '/run/skiff' : `/run/${name}`));
   return {
-    socketPath: parseHost(hosts[0]),
+    socketPath: hosts.find((h): h is ListenAddress & { kind: 'unix' } => h.kind === 'unix')?.path ?? '',
+    hosts,
+    ...(tls ? { tls } : {}),
     dataRoot,
     execRoot,
     pidFile: path.resolve((a.pidfile as string | undefined) ?? path.join(execRoot, 'skiffd.pid')),
@@ -65,5 +100,34 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     insecureRegistries: a['insecure-registry'] as string[],
     logLevel: a['log-level'] as DaemonConfig['logLevel'],
     name,
+  };
+}
+
+interface TlsArgs {
+  tls?: boolean;
+  tlsverify?: boolean;
+  tlscacert?: string;
+  tlscert?: string;
+  tlskey?: string;
+}
+
+/**
+ * The API gives root on the host: TCP is served only with TLS and client certificates
+ * (--tlsverify with a CA), never in the clear and never to anyone who can reach the port.
+ */
+function tlsConfig(a: TlsArgs, hosts: ListenAddress[]): TlsConfig | undefined {
+  const tcp = hosts.filter((h) => h.kind === 'tcp');
+  const wantsTls = a.tls === true || a.tlsverify === true || a.tlscacert !== undefined || a.tlscert !== undefined || a.tlskey !== undefined;
+  if (tcp.length === 0) return undefined; // TLS flags only matter for TCP
+
+  const where = `tcp://${tcp[0].kind === 'tcp' ? `${tcp[0].host}:${tcp[0].port}` : ''}`;
+  if (!wantsTls) throw invalid(`refusing to serve the API on ${where} without TLS: anyone reaching it would be root on this host; use --tlsverify --tlscacert --tlscert --tlskey`);
+  if (a.tlsverify !== true) throw invalid(`refusing to serve the API on ${where} without client certificate verification: add --tlsverify and --tlscacert`);
+  const home = process.env.DOCKER_CERT_PATH ?? path.join(process.env.HOME ?? '/root', '.docker');
+  return {
+    verify: true,
+    caCert: path.resolve(a.tlscacert ?? path.join(home, 'ca.pem')),
+    cert: path.resolve(a.tlscert ?? path.join(home, 'cert.pem')),
+    key: path.resolve(a.tlskey ?? path.join(home, 'key.pem')),
   };
 }

@@ -8,6 +8,7 @@ import { validateResources } from '../cgroups/resources';
 import { invalid, notFound } from '../errors';
 import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
+import { mergeHealthcheck, validateHealthcheck } from './health';
 import { resolveCommand, resolveWorkingDir, mergeConfigEnv } from '../runtime/spec';
 
 /** Docker's container Config as a record stores and inspect shows it. */
@@ -248,8 +249,8 @@ export function buildConfig(input: Record<string, unknown>, image: ImageConfig |
     out.StopSignal = stopSignal;
   }
   if (stopTimeout !== undefined) out.StopTimeout = stopTimeout;
-  if (healthcheck) out.Healthcheck = healthcheck;
-  else if (img.Healthcheck) out.Healthcheck = { ...img.Healthcheck };
+  const hc = mergeHealthcheck(healthcheck ? validateHealthcheck(healthcheck) : undefined, img.Healthcheck);
+  if (hc) out.Healthcheck = hc as Record<string, unknown>;
   const mac = optString(input, 'MacAddress', W);
   if (mac) out.MacAddress = mac;
   const nd = optBool(input, 'NetworkDisabled', W);
@@ -312,13 +313,12 @@ export function logOptions(lc: LogConfig): LogOptions {
   return o;
 }
 
-/** Network modes served today: a private namespace with loopback only, or the host's. */
+/** "default" is the bridge; network names and container:<ref> are checked by src/network at create. */
 export function normalizeNetworkMode(mode: string): string {
   const m = mode || 'default';
   if (m === 'default' || m === 'bridge') return 'bridge';
-  if (m === 'none' || m === 'host') return m;
-  if (m.startsWith('container:')) throw invalid(`network mode ${m} is not supported yet`);
-  throw notFound(`network ${m} not found`);
+  if (m === 'container:') throw invalid('invalid network mode: container: needs a container name or id');
+  return m;
 }
 
 function notSupported(field: string): Error {
@@ -342,12 +342,12 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   const lc = optObject(input, 'LogConfig', W) ?? {};
   if (input.Ulimits !== undefined && input.Ulimits !== null && !Array.isArray(input.Ulimits)) throw typeError(`${W}.Ulimits`, input.Ulimits, '[]*units.Ulimit');
 
-  for (const [k, what] of [['Binds', 'bind mounts (-v)'], ['VolumesFrom', '--volumes-from'], ['Links', '--link'], ['Mounts', '--mount'], ['Devices', '--device']] as const) {
+  // Binds, Mounts, Tmpfs, VolumesFrom: checked and planned by src/volumes at create.
+  if (input.Mounts !== undefined && input.Mounts !== null && !Array.isArray(input.Mounts)) throw typeError(`${W}.Mounts`, input.Mounts, '[]mount.Mount');
+  for (const [k, what] of [['Links', '--link'], ['Devices', '--device']] as const) {
     const v = input[k];
     if (Array.isArray(v) && v.length > 0) throw notSupported(what);
   }
-  const tmpfs = input.Tmpfs as Record<string, string> | undefined | null;
-  if (tmpfs && Object.keys(tmpfs).length > 0) throw notSupported('--tmpfs');
   if (input.UsernsMode && input.UsernsMode !== 'host') throw notSupported(`UsernsMode ${String(input.UsernsMode)}`);
   for (const k of ['IpcMode', 'PidMode', 'UTSMode']) {
     const v = (input[k] as string | undefined) ?? '';

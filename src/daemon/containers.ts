@@ -7,6 +7,7 @@
 // truth about processes. One watcher per running container (runtime.wait) turns an exit into a
 // record update, then applies AutoRemove or the restart policy.
 import { randomBytes } from 'node:crypto';
+import { KeyedMutex } from '../keyed-mutex';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs/promises';
 import type * as net from 'node:net';
@@ -15,10 +16,12 @@ import * as path from 'node:path';
 import { CgroupValidationError } from '../cgroups';
 import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
 import type { ImageRecord, ImageStore } from '../images/types';
+import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
 import { AttachStreams, ExitStatus, parseSignal, Runtime, StartError } from '../runtime/runtime';
 import { buildContainerSpec, BuildSpecInput, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
+import type { ContainerMounts, MountPoint } from '../volumes';
 import {
   applyUpdate,
   buildConfig,
@@ -47,6 +50,8 @@ export interface ContainerState {
   OOMKilled: boolean;
   StartedAt: string;
   FinishedAt: string;
+  /** only for containers with a health check (src/daemon/health.ts) */
+  Health?: import('./health').HealthState;
 }
 
 /** What config.v2.json holds. */
@@ -62,6 +67,8 @@ export interface ContainerRecord {
   Config: ContainerConfig;
   HostConfig: HostConfig;
   NetworkingConfig?: unknown;
+  /** networks, addresses and published ports (src/network) */
+  NetworkSettings?: NetworkSettingsRecord;
   State: ContainerState;
   RestartCount: number;
   HasBeenManuallyStopped: boolean;
@@ -71,6 +78,8 @@ export interface ContainerRecord {
   ResolvConfPath: string;
   /** overlay lower dirs of the last start (for inspect's GraphDriver) */
   LowerDirs?: string[];
+  /** binds, volumes and --mount tmpfs, planned at create (src/volumes) */
+  MountPoints?: MountPoint[];
 }
 
 export interface WaitResult {
@@ -277,7 +286,7 @@ export class Containers extends EventEmitter {
   readonly images: ImageStore;
   private readonly log: Logger;
   private readonly dataRoot: string;
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly mutex = new KeyedMutex();
   private readonly runs = new Map<string, RunHandle>();
   private readonly cleanups = new Map<string, Promise<void>>();
   private readonly pending = new Map<string, Set<AttachClient>>();
@@ -291,6 +300,10 @@ export class Containers extends EventEmitter {
   /** called when a container's processes are gone (exec records, stats...) */
   onStopped: ((id: string) => void) | undefined;
   onRemoved: ((id: string) => void) | undefined;
+  /** bridges, addresses, ports and names (src/network/networks.ts); none: loopback only */
+  networking: ContainerNetworking | undefined;
+  /** binds, volumes, tmpfs (set by the daemon once the volume store is open) */
+  volumes: ContainerMounts | undefined;
 
   constructor(o: ContainersOptions) {
     super();
@@ -338,19 +351,9 @@ export class Containers extends EventEmitter {
     return path.join(this.dataRoot, 'overlay', id);
   }
 
-  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const chained = prev.then(() => mine);
-    this.locks.set(id, chained);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(id) === chained) this.locks.delete(id);
-    }
+  /** Serializes operations on one container (lifecycle verbs, archive on a stopped container). */
+  withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(id, fn);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -375,11 +378,14 @@ export class Containers extends EventEmitter {
     }
     const id = newId();
     const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
+    const mountPoints = this.volumes ? this.volumes.plan(hostConfig, config.Volumes, (ref) => this.store.get(ref).MountPoints ?? []) : [];
     const warnings: string[] = [];
-    if (Object.keys(hostConfig.PortBindings).length > 0) warnings.push('Published ports are not supported yet and were ignored.');
+    const networkSettings = this.networking?.onCreate({ Id: id, Name: wanted ?? '', Config: config, HostConfig: hostConfig }, (body as Record<string, unknown>).NetworkingConfig);
 
     // Everything the start would reject is rejected now (bad capabilities, ulimits, sysctls...).
-    const args = buildContainerSpec(this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, [])).process.args;
+    // (container:<ref> network mode: the other container's netns is only known at start)
+    const joinNet = hostConfig.NetworkMode.startsWith('container:') ? { namespaces: { net: '/proc/self/ns/net' } } : {};
+    const args = buildContainerSpec({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joinNet }).process.args;
 
     let finalName = wanted;
     if (!finalName) {
@@ -404,10 +410,14 @@ export class Containers extends EventEmitter {
       HostnamePath: path.join(dir, 'hostname'),
       HostsPath: path.join(dir, 'hosts'),
       ResolvConfPath: path.join(dir, 'resolv.conf'),
+      ...(networkSettings ? { NetworkSettings: networkSettings } : {}),
+      MountPoints: mountPoints,
     };
     try {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       this.store.add(rec);
+      await this.store.save(rec);
+      await this.volumes?.createVolumes(mountPoints);
       await this.store.save(rec);
     } catch (e) {
       await this.store.remove(rec).catch(() => undefined);
@@ -485,9 +495,20 @@ export class Containers extends EventEmitter {
     await fs.mkdir(path.join(ov, 'work'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(ov, 'merged'), { recursive: true, mode: 0o700 });
     rec.LowerDirs = lower;
-    const mounts = await writeEtcFiles(this.store.dir(id), { hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
+    const netPrep = await this.networking?.prepare(rec);
+    const etcMounts = await writeEtcFiles(this.store.dir(id), { ...netPrep?.etc, hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
+    // The user's mounts win over the generated /etc files (as with docker -v x:/etc/hosts).
+    let userMounts: MountSpec[] = [];
+    try {
+      if (this.volumes) userMounts = await this.volumes.prepare(id, rec.MountPoints ?? [], rec.HostConfig);
+    } catch (e) {
+      // `run --rm` waits for the removal: a start that fails here must still remove
+      if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
+      throw e;
+    }
+    const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...userMounts];
     const root: RootSpec = { lower, upper: path.join(ov, 'diff'), work: path.join(ov, 'work'), target: path.join(ov, 'merged'), readonly: false, plain: '' };
-    const spec = buildContainerSpec(this.specInput(rec, root, mounts));
+    const spec = buildContainerSpec({ ...this.specInput(rec, root, mounts), ...(netPrep?.namespaces ? { namespaces: netPrep.namespaces } : {}) });
     const lo = logOptions(rec.HostConfig.LogConfig);
     const t1 = performance.now();
     let created: { pid: number };
@@ -501,6 +522,12 @@ export class Containers extends EventEmitter {
         stdinOnce: rec.Config.StdinOnce,
         log: lo.enabled ? { path: rec.LogPath, maxSize: lo.maxSize, maxFile: lo.maxFile } : undefined,
       });
+    } catch (e) {
+      throw await this.startFailed(rec, e, undefined);
+    }
+    this.volumes?.started(id, rec.MountPoints ?? []);
+    try {
+      await this.networking?.attach(rec, created.pid);
     } catch (e) {
       throw await this.startFailed(rec, e, undefined);
     }
@@ -535,8 +562,12 @@ export class Containers extends EventEmitter {
     const id = rec.Id;
     if (exited) await exited.catch(() => undefined);
     await this.deleteFromRuntime(id);
-    if (e instanceof CgroupValidationError) return invalid(e.message);
-    if (!(e instanceof StartError)) return e;
+    await this.releaseNetwork(rec);
+    if (!(e instanceof StartError)) {
+      // `docker run --rm` waits for condition=removed: a start that failed must still remove
+      if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
+      return e instanceof CgroupValidationError ? invalid(e.message) : e;
+    }
     const msg = e.message;
     const code = /executable file not found|no such file or directory/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 128;
     const text = `failed to create task for container: unable to start container process: ${msg}`;
@@ -571,14 +602,17 @@ export class Containers extends EventEmitter {
       FinishedAt: exit.finishedAt || nowIso(),
       Error: '',
     };
-    const cleanup = this.deleteFromRuntime(id)
+    const cleanup = Promise.all([this.deleteFromRuntime(id), this.releaseNetwork(rec)])
+      .then(() => undefined)
       .finally(() => {
         if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id);
       });
     this.cleanups.set(id, cleanup);
     this.onStopped?.(id);
+    if (this.volumes) void cleanup.then(() => this.volumes?.stopped(id, rec.MountPoints ?? []));
     this.emit(`exit:${id}`, { StatusCode: exit.exitCode, Error: null } as WaitResult);
-    this.emit('event', 'die', rec);
+    if (exit.oomKilled) this.emit('event', 'oom', rec);
+    this.emit('event', 'die', rec, { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round((Date.now() - handle.startedAtMs) / 1000))) });
     handle.resolveDone();
     if (rec.HostConfig.AutoRemove) {
       // No point writing a record about to go (a crash before: restore removes it).
@@ -590,8 +624,20 @@ export class Containers extends EventEmitter {
     if (!this.shuttingDown && !requested && this.shouldRestart(rec, Date.now() - handle.startedAtMs)) this.scheduleRestart(rec);
   }
 
+  /** Links, addresses, ports of a container whose process is gone (or never started). */
+  private async releaseNetwork(rec: ContainerRecord): Promise<void> {
+    if (!this.networking) return;
+    try {
+      await this.networking.release(rec);
+    } catch (e) {
+      this.log.warn('network cleanup failed', { id: rec.Id, error: String(e) });
+    }
+    if (this.store.has(rec.Id)) await this.store.save(rec).catch(() => undefined);
+  }
+
   private autoRemove(rec: ContainerRecord): Promise<void> {
-    return this.remove(rec.Id, { force: true }).catch((e: unknown) => {
+    // like Docker, --rm takes the anonymous volumes along
+    return this.remove(rec.Id, { force: true, removeVolumes: true }).catch((e: unknown) => {
       if (!(e instanceof SkiffError && (e.kind === 'notFound' || e.kind === 'conflict')))
         this.log.warn('auto-remove failed', { id: rec.Id, error: String(e) });
     });
@@ -673,6 +719,7 @@ export class Containers extends EventEmitter {
     const t = timeout ?? rec.Config.StopTimeout ?? 10;
     const signal = sig ?? (rec.Config.StopSignal ? parseSignal(rec.Config.StopSignal) : 15);
     if (handle) this.stopping.add(rec.Id);
+    if (handle) this.emit('event', 'kill', rec, { signal: String(signal) });
     try {
       await this.runtime.stop(rec.Id, t, signal);
     } catch (e) {
@@ -680,7 +727,10 @@ export class Containers extends EventEmitter {
       if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
     }
     if (handle) await handle.done;
+    // links, addresses and port rules are gone once stop returns (clients check right after)
+    await this.cleanups.get(rec.Id);
     this.stopping.delete(rec.Id);
+    this.emit('event', 'stop', rec);
   }
 
   async kill(ref: string, signal: string | undefined): Promise<void> {
@@ -691,19 +741,23 @@ export class Containers extends EventEmitter {
     if (s !== 'running' && s !== 'paused') throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
     const handle = this.runs.get(rec.Id);
     rec.HasBeenManuallyStopped = true;
+    // SIGKILL or the stop signal is a manual stop: the exit it causes restarts nothing
+    const stopSig = rec.Config.StopSignal ? parseSignal(rec.Config.StopSignal) : 15;
+    if (handle && (sig === 9 || sig === stopSig)) this.stopping.add(rec.Id);
     try {
       await this.runtime.kill(rec.Id, sig);
     } catch (e) {
+      this.stopping.delete(rec.Id);
       if (e instanceof SkiffError && (e.kind === 'conflict' || e.kind === 'notFound'))
         throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
       throw e;
     }
+    this.emit('event', 'kill', rec, { signal: String(sig) });
     if (sig === 9 && handle) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([handle.done, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
       clearTimeout(timer);
     }
-    this.emit('event', 'kill', rec);
   }
 
   async restart(ref: string, o: { timeout?: number; signal?: string } = {}): Promise<void> {
@@ -719,6 +773,7 @@ export class Containers extends EventEmitter {
       if (rec.State.Status === 'removing' || !this.store.has(rec.Id)) throw notFound(`No such container: ${ref}`);
       rec.HasBeenManuallyStopped = false;
       await this.startLocked(rec);
+      this.emit('event', 'restart', rec);
     });
   }
 
@@ -730,6 +785,7 @@ export class Containers extends EventEmitter {
       await this.runtime.pause(rec.Id);
       rec.State.Status = 'paused';
       await this.store.save(rec);
+      this.emit('event', 'pause', rec);
     });
   }
 
@@ -740,13 +796,14 @@ export class Containers extends EventEmitter {
       await this.runtime.unpause(rec.Id);
       rec.State.Status = 'running';
       await this.store.save(rec);
+      this.emit('event', 'unpause', rec);
     });
   }
 
   // -------------------------------------------------------------------------------------------
   // remove
 
-  async remove(ref: string, o: { force?: boolean } = {}): Promise<void> {
+  async remove(ref: string, o: { force?: boolean; removeVolumes?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
     await this.withLock(rec.Id, async () => {
       this.checkStillThere(rec, ref);
@@ -765,15 +822,21 @@ export class Containers extends EventEmitter {
         rec.HasBeenManuallyStopped = true;
         const handle = this.runs.get(id);
         if (handle) this.stopping.add(id);
+        this.emit('event', 'kill', rec, { signal: '9' });
         await this.runtime.kill(id, 9).catch(() => undefined);
         if (handle) await handle.done;
         this.stopping.delete(id);
       }
+      // the exit's clean-up (network endpoints, port bindings, volume mounts) is over before rm
+      // returns, so a network or volume can be removed right after (its failures are logged there)
+      await this.cleanups.get(id)?.catch(() => undefined);
       rec.State.Status = 'removing';
       const waiting = this.pending.get(id);
       this.pending.delete(id);
       for (const c of waiting ?? []) c.close();
       await this.store.remove(rec);
+      // rm -v: the anonymous volumes go too (named ones stay, as with Docker)
+      if (o.removeVolumes) await this.volumes?.removeAnonymous(rec.MountPoints ?? []);
       this.restartDelay.delete(id);
       this.onRemoved?.(id);
       this.emit(`removed:${id}`, { StatusCode: rec.State.ExitCode, Error: null } as WaitResult);
@@ -831,6 +894,7 @@ export class Containers extends EventEmitter {
    */
   async attach(rec: ContainerRecord, client: AttachClient): Promise<() => void> {
     const id = rec.Id;
+    this.emit('event', 'attach', rec);
     if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
       const sock = await this.runtime.attach(id, client.streams);
       client.connect(sock);
@@ -864,6 +928,7 @@ export class Containers extends EventEmitter {
     const rec = this.get(ref);
     if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') throw conflict(`Container ${rec.Id} is not running`);
     await this.runtime.resize(rec.Id, h, w);
+    this.emit('event', 'resize', rec, { height: String(h), width: String(w) });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -883,6 +948,7 @@ export class Containers extends EventEmitter {
       }
       rec.HostConfig = hostConfig;
       await this.store.save(rec);
+      this.emit('event', 'update', rec);
       return [];
     });
   }
@@ -892,9 +958,10 @@ export class Containers extends EventEmitter {
     const name = validateName(newName);
     const rec = this.get(ref);
     if (rec.Name === name) throw invalid('Renaming a container with the same name as its current name');
+    const oldName = rec.Name;
     this.store.rename(rec, name);
     await this.store.save(rec);
-    this.emit('event', 'rename', rec);
+    this.emit('event', 'rename', rec, { oldName });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -954,6 +1021,7 @@ export class Containers extends EventEmitter {
         const done = new Promise<void>((r) => (resolveDone = r));
         const handle: RunHandle = { gen, startedAtMs: Date.parse(rec.State.StartedAt) || Date.now(), done, resolveDone };
         this.runs.set(id, handle);
+        this.networking?.adopt(rec);
         this.watch(rec, handle, this.runtime.wait(id));
         await this.store.save(rec);
         continue;
@@ -986,11 +1054,17 @@ export class Containers extends EventEmitter {
     }
   }
 
-  private restartOnBoot(rec: ContainerRecord, wasActive: boolean): boolean {
-    const p = rec.HostConfig.RestartPolicy.Name;
-    if (p === 'always') return true;
-    if (p === 'unless-stopped') return !rec.HasBeenManuallyStopped;
-    if (p === 'on-failure') return wasActive;
+  /**
+   * Docker's rule at daemon start, for containers that ran before: always (even after a manual
+   * stop), unless-stopped unless stopped by the user, on-failure after a non-zero exit while
+   * retries are left. A clean daemon stop is no manual stop.
+   */
+  private restartOnBoot(rec: ContainerRecord, _wasActive: boolean): boolean {
+    if (rec.State.StartedAt === ZERO_TIME) return false;
+    const p = rec.HostConfig.RestartPolicy;
+    if (p.Name === 'always') return true;
+    if (p.Name === 'unless-stopped') return !rec.HasBeenManuallyStopped;
+    if (p.Name === 'on-failure') return rec.State.ExitCode !== 0 && (p.MaximumRetryCount === 0 || rec.RestartCount < p.MaximumRetryCount);
     return false;
   }
 

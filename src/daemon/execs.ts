@@ -83,6 +83,7 @@ export class Execs {
     const exec: ExecRecord = { ID: randomBytes(32).toString('hex'), ContainerID: rec.Id, Config: config, Running: false, ExitCode: null, Pid: 0, started: false };
     this.byId.set(exec.ID, exec);
     this.trim();
+    this.containers.emit('event', `exec_create: ${cmd.join(' ')}`, rec, { execID: exec.ID });
     return exec;
   }
 
@@ -134,6 +135,7 @@ export class Execs {
           exec.ExitCode = st.error ? exitCodeOf(String(typeof st.error === 'string' ? st.error : st.error.message)) : st.exitCode;
           exec.Running = false;
           exec.finishedAt = Date.now();
+          this.announce(exec, 'exec_die', { exitCode: String(exec.ExitCode) });
           await rt.execDelete(cid, exec.ID).catch(() => undefined);
         },
         async (e: unknown) => {
@@ -149,6 +151,7 @@ export class Execs {
         monitor.on('error', () => monitor?.destroy());
       }
       exec.Running = true;
+      this.announce(exec, `exec_start: ${exec.Config.Cmd.join(' ')}`);
       await rt.execStart(cid, exec.ID);
       return monitor ? { monitor, exited: exitedP } : undefined;
     } catch (e) {
@@ -166,6 +169,12 @@ export class Execs {
       await rt.execDelete(cid, exec.ID).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** an exec event on the container's emitter (published on the daemon's bus) */
+  private announce(exec: ExecRecord, action: string, extra: Record<string, string> = {}): void {
+    const rec = this.containers.store.find(exec.ContainerID);
+    if (rec) this.containers.emit('event', action, rec, { execID: exec.ID, ...extra });
   }
 
   async resize(id: string, h: number, w: number): Promise<void> {

@@ -1,19 +1,25 @@
 // skiffd start-up and shutdown: settings, folders, pid file, cgroups, runtime restore, API.
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
+import type * as https from 'node:https';
 import * as path from 'node:path';
 import { createCgroupManager } from '../cgroups';
 import { isNodeError, SkiffError } from '../errors';
 import { helperPaths } from '../native';
 import { Runtime, RuntimeState } from '../runtime/runtime';
-import { createApp, listenUnix } from '../api/server';
+import { createApp, listenTcpTls, listenUnix } from '../api/server';
 import type { DaemonContext } from '../api/context';
-import { openBusyboxImageStore } from './busybox-image-store';
+import { ensureLocalBusybox, openImageStore } from '../images';
 import { DaemonConfig, parseDaemonArgs } from './config';
-import { Containers } from './containers';
+import { bridgeContainerEvents } from './container-events';
+import { Containers, isActive } from './containers';
 import { EventBus } from './events';
 import { Execs } from './execs';
+import { HealthChecks } from './health';
 import { Logger } from './logger';
+import { openVolumes } from '../volumes';
+import { Networks } from '../network/networks';
+import type { ContainerRecord } from './containers';
 
 async function claimPidFile(file: string): Promise<void> {
   try {
@@ -34,7 +40,8 @@ async function claimPidFile(file: string): Promise<void> {
 }
 
 export interface RunningDaemon {
-  server: http.Server;
+  /** the first listener (-H) */
+  server: http.Server | https.Server;
   ctx: DaemonContext;
   shutdown(): Promise<void>;
 }
@@ -50,12 +57,41 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
-  const images = await openBusyboxImageStore(config.dataRoot);
+  const images = await openImageStore(config.dataRoot);
   const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
+  // rmi and prune ask the containers whether an image is in use (running ones cannot be forced)
+  images.setInUse((imageId) => {
+    const users = containers.list().filter((c) => c.Image === imageId);
+    const running = users.find((c) => isActive(c.State.Status));
+    const user = running ?? users[0];
+    return user ? { containerId: user.Id, running: running !== undefined } : undefined;
+  });
+  // blobs of pulls a killed daemon left unfinished, of images removed meanwhile
+  await images.gcBlobs().catch((e: unknown) => log.warn('blob clean-up failed', { error: String(e) }));
+  // a fresh daemon can run `busybox` offline: built from Debian's busybox-static
+  await ensureLocalBusybox(images).catch((e: unknown) => log.warn('cannot build the local busybox image', { error: String(e) }));
   const execs = new Execs(containers, log);
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);
+  bridgeContainerEvents(containers, events);
+  const volumes = await openVolumes(config.dataRoot, containers, events, log);
+  const health = new HealthChecks(containers, execs, log);
+  // bridges, pools, DNS servers and iptables chains before any container starts or is adopted
+  const networks = new Networks({
+    dataRoot: config.dataRoot,
+    daemonName: config.name,
+    bip: config.bip,
+    initPath: helperPaths().init,
+    log,
+    events,
+    findContainer: (ref) => containers.store.find(ref),
+    saveContainer: (c) => containers.store.save(c as ContainerRecord),
+  });
+  await networks.init();
+  containers.networking = networks;
   await containers.restore(restored);
+  await volumes.releaseAll(); // device mounts no running container needs
+  health.adoptRunning();
 
   const ctx: DaemonContext = {
     config,
@@ -66,6 +102,8 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
     containers,
     execs,
     events,
+    volumes,
+    networks,
     // The records are the truth about containers (the runtime only knows running ones).
     async runtimeStates() {
       const out = new Map<string, RuntimeState>();
@@ -76,15 +114,34 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
       return out;
     },
   };
-  const server = await listenUnix(createApp(ctx), config.socketPath);
-  log.info('API listening', { socket: config.socketPath });
+  const app = createApp(ctx);
+  const servers: (http.Server | https.Server)[] = [];
+  try {
+    for (const h of config.hosts) {
+      if (h.kind === 'unix') {
+        servers.push(await listenUnix(app, h.path));
+        log.info('API listening', { socket: h.path });
+      } else {
+        if (!config.tls) throw new SkiffError('invalid', `tcp://${h.host}:${h.port} needs --tlsverify`);
+        servers.push(await listenTcpTls(app, h.host, h.port, config.tls));
+        log.info('API listening', { tcp: `${h.host}:${h.port}`, tls: true });
+      }
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    throw e;
+  }
+  const server = servers[0];
 
   let closing: Promise<void> | undefined;
   const shutdown = () =>
     (closing ??= (async () => {
       log.info('shutting down');
-      server.close();
-      server.closeAllConnections();
+      for (const s of servers) {
+        s.close();
+        s.closeAllConnections();
+      }
+      health.close();
       await containers.shutdown().catch((e: unknown) => log.warn('container shutdown failed', { error: String(e) }));
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the
       // daemon, in contrast, leaves them running for the next start to adopt).
@@ -96,8 +153,10 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
           await runtime.cgroup(id).destroy().catch(() => undefined);
         }),
       );
+      await volumes.releaseAll();
+      await networks.shutdown();
       await cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));
-      await fs.rm(config.socketPath, { force: true });
+      for (const h of config.hosts) if (h.kind === 'unix') await fs.rm(h.path, { force: true });
       await fs.rm(config.pidFile, { force: true });
     })());
   return { server, ctx, shutdown };

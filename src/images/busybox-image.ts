@@ -1,7 +1,7 @@
 // The local busybox image: one layer made from Debian's busybox-static, tagged busybox:latest
 // when missing. Everything in it is fixed (sorted entries, mtime 0, owners 0:0, normalised
-// modes, a fixed created time), so its id depends only on the busybox binary: the same on
-// every machine with the same busybox-static.
+// modes; created = the binary's mtime, the package's build time as dpkg keeps it), so its id
+// depends only on the busybox binary: the same on every machine with the same busybox-static.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -12,7 +12,6 @@ import { tarDirectory } from './tar-dir';
 import type { ImageConfig, ImageRecord, ImageStore } from './types';
 
 export const BUSYBOX_REF = 'busybox:latest';
-const CREATED = '1970-01-01T00:00:00Z';
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 let building: Promise<ImageRecord> | undefined;
@@ -42,13 +41,14 @@ async function buildImage(store: ImageStore, busybox: string): Promise<ImageReco
       const out = (e as { stdout?: string }).stdout;
       if (out) version = out.split('\n')[0].replace(/ multi-call binary\.?$/, '').trim();
     }
+    const created = new Date(Math.floor((await fs.stat(busybox)).mtimeMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
     const config: ImageConfig = {
       architecture: 'amd64',
       os: 'linux',
-      created: CREATED,
+      created,
       config: { Env: [PATH_ENV], Cmd: ['sh'] },
       rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-      history: [{ created: CREATED, created_by: `skiff: ${version} from Debian's busybox-static`, comment: 'local busybox image' }],
+      history: [{ created, created_by: `skiff: ${version} from Debian's busybox-static`, comment: 'local busybox image' }],
     };
     return await store.add(Buffer.from(JSON.stringify(config)), { ref: BUSYBOX_REF });
   } finally {

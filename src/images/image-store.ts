@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { conflict, invalid, isNodeError, notFound, systemError } from '../errors';
 import { readJson, removeStaleTemps, writeJsonAtomic } from '../daemon/state-store';
 import { FileContentStore } from './content-store';
-import { chainIdsOf, digestHex, isDigest, KeyedMutex, sha256Digest, shortId } from './digest';
+import { chainIdsOf, digestHex, isDigest, sha256Digest, shortId } from './digest';
+import { KeyedMutex } from '../keyed-mutex';
 import { FileLayerStore, type LayerStoreOptions } from './layer-store';
 import { familiarRepository, normalize, parseReference, repositoryName, tryParseReference, type Reference } from './reference';
 import type { Digest, ImageConfig, ImageRecord, ImageStore } from './types';
@@ -296,6 +297,11 @@ export class FileImageStore implements ImageStore {
     return normalize(ref);
   }
 
+  /** Throws Docker's error for a reference that cannot be a tag (bad format, a digest). */
+  checkTagRef(ref: string): void {
+    this.tagKey(ref);
+  }
+
   async tag(ref: string, newRef: string): Promise<void> {
     const key = this.tagKey(newRef);
     await this.lock.run('images', async () => {
@@ -464,6 +470,44 @@ export class FileImageStore implements ImageStore {
         out.ImagesDeleted.push(...records);
       }
       return out;
+    });
+  }
+
+  /**
+   * Removes the blobs no image needs any more: a blob lives while it is an image's config, or a
+   * manifest an image's RepoDigest names (through an index, one level), or a layer or config of
+   * such a manifest. Only call it when no pull, push or load is running (their blobs are not
+   * held by an image yet). Returns how many blobs went.
+   */
+  async gcBlobs(): Promise<number> {
+    return this.lock.run('images', async () => {
+      const live = new Set<Digest>();
+      const visit = async (d: Digest, depth: number): Promise<void> => {
+        if (live.has(d)) return;
+        live.add(d);
+        let m: { config?: { digest?: unknown }; layers?: { digest?: unknown }[]; manifests?: { digest?: unknown }[] };
+        try {
+          m = JSON.parse((await this.content.readBytes(d, 4 << 20)).toString('utf8'));
+        } catch {
+          return;
+        }
+        if (typeof m !== 'object' || m === null) return;
+        if (isDigest(m.config?.digest)) live.add(m.config!.digest as Digest);
+        for (const l of Array.isArray(m.layers) ? m.layers : []) if (isDigest(l?.digest)) live.add(l.digest as Digest);
+        if (depth < 1) for (const e of Array.isArray(m.manifests) ? m.manifests : []) if (isDigest(e?.digest)) await visit(e.digest as Digest, depth + 1);
+      };
+      for (const id of this.images.keys()) live.add(id);
+      for (const ref of this.tags.keys()) {
+        const dg = parseReference(ref).digest;
+        if (isDigest(dg)) await visit(dg, 0);
+      }
+      let n = 0;
+      for (const d of await this.content.list()) {
+        if (live.has(d)) continue;
+        await this.content.delete(d);
+        n++;
+      }
+      return n;
     });
   }
 

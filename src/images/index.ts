@@ -16,6 +16,8 @@ export type { UnpackOptions, UnpackResult } from './unpack';
 export { tarDirectory } from './tar-dir';
 export { chainIdOf, chainIdsOf, sha256Digest, shortId } from './digest';
 export * from './archive';
+export { containerChanges, exportRootfs, commitContainer, commandLine, EMPTY_TAR_DIGEST } from './container-fs';
+export type { Change, CommitOptions } from './container-fs';
 
 /** Opens (creating when missing) the image store under <dataRoot>/image. */
 export async function openImageStore(dataRoot: string, opts?: ImageStoreOptions): Promise<FileImageStore> {

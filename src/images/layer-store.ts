@@ -15,10 +15,12 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalid, isNodeError, notFound } from '../errors';
 import { readJson, syncDir, writeJsonAtomic } from '../daemon/state-store';
-import { chainIdOf, digestHex, KeyedMutex } from './digest';
+import { chainIdOf, digestHex } from './digest';
+import { KeyedMutex } from '../keyed-mutex';
 import { replaySplit } from './tar-split';
 import { tarDirectory } from './tar-dir';
-import { unpackLayer, type Compression } from './unpack';
+import type { Compression } from './unpack';
+import { prewarmUnpackWorkers, unpackLayerThreaded } from './unpack-pool';
 import { specialOps, type SpecialOps } from './special';
 import type { Digest, LayerStore } from './types';
 
@@ -140,10 +142,11 @@ export class FileLayerStore implements LayerStore {
     try {
       await fs.mkdir(tmp, { mode: 0o700 });
       await fs.mkdir(path.join(tmp, 'diff'), { mode: 0o755 });
-      const res = await unpackLayer(tar, path.join(tmp, 'diff'), {
+      // in a worker thread (unpack-pool.ts), unless custom SpecialOps must run here
+      const res = await unpackLayerThreaded(tar, path.join(tmp, 'diff'), {
         maxBytes: this.opts.maxLayerBytes,
         splitFile: path.join(tmp, 'tar-split.gz'),
-        special: this.special ?? specialOps(),
+        special: this.special,
       });
       if (expectedDiffId !== undefined && res.diffId !== expectedDiffId)
         throw invalid(`layer diff id mismatch: expected ${expectedDiffId}, the layer tar hashes to ${res.diffId}`);
@@ -167,6 +170,11 @@ export class FileLayerStore implements LayerStore {
       if (!committed) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       activeTemps.delete(tmp);
     }
+  }
+
+  /** n layers are about to be registered: their unpack workers may start now. */
+  prewarm(n: number): void {
+    if (!this.special) prewarmUnpackWorkers(n);
   }
 
   /** Waits until the parent layer is complete (it may still be unpacking in parallel). */

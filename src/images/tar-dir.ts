@@ -15,6 +15,8 @@ export interface TarDirOptions {
   deterministic?: { mtime: number };
   /** read xattrs (and opaque markers) with these calls; without, neither is exported */
   special?: SpecialOps;
+  /** entries (relative paths, "etc/hosts") left out, with everything below them */
+  exclude?: (rel: string) => boolean;
 }
 
 function normMode(type: HeaderFields['type'], mode: number): number {
@@ -32,6 +34,7 @@ export function tarDirectory(root: string, opts: TarDirOptions = {}): Readable {
       const names = (await fs.readdir(rel ? path.join(root, rel) : root)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       for (const n of names) {
         const r = rel ? `${rel}/${n}` : n;
+        if (opts.exclude?.(r)) continue;
         const abs = path.join(root, r);
         const st = await fs.lstat(abs);
         let f: HeaderFields;

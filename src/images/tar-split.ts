@@ -32,12 +32,17 @@ export class SplitWriter implements RawRecorder {
     this.gz.write(MAGIC);
   }
 
+  /** encoded records not yet handed to gzip (one gzip write per FLUSH_AT bytes, not per entry) */
+  private records: Buffer[] = [];
+  private recordBytes = 0;
+
   private async put(b: Buffer): Promise<void> {
     if (this.failed) throw this.failed;
     if (!this.gz.write(b)) await once(this.gz, 'drain');
   }
 
-  private async flush(): Promise<void> {
+  /** Closes the current run of raw bytes into an 'R' record. */
+  private closeRaw(): void {
     if (!this.pendingBytes) return;
     const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
     this.pending = [];
@@ -45,26 +50,37 @@ export class SplitWriter implements RawRecorder {
     const head = Buffer.alloc(5);
     head.write('R', 0, 'latin1');
     head.writeUInt32BE(data.length, 1);
-    await this.put(head);
-    await this.put(data);
+    this.records.push(head, data);
+    this.recordBytes += 5 + data.length;
+  }
+
+  private async flush(): Promise<void> {
+    this.closeRaw();
+    if (!this.recordBytes) return;
+    const out = Buffer.concat(this.records, this.recordBytes);
+    this.records = [];
+    this.recordBytes = 0;
+    await this.put(out);
   }
 
   async raw(bytes: Buffer): Promise<void> {
     if (!bytes.length) return;
     this.pending.push(Buffer.from(bytes));
     this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= FLUSH_AT) await this.flush();
+    if (this.pendingBytes + this.recordBytes >= FLUSH_AT) await this.flush();
   }
 
   async file(relPath: string, size: number): Promise<void> {
-    await this.flush();
+    this.closeRaw();
     const p = Buffer.from(relPath, 'utf8');
-    const head = Buffer.alloc(5);
-    head.write('F', 0, 'latin1');
-    head.writeUInt32BE(p.length, 1);
-    const sz = Buffer.alloc(8);
-    sz.writeBigUInt64BE(BigInt(size));
-    await this.put(Buffer.concat([head, p, sz]));
+    const rec = Buffer.alloc(5 + p.length + 8);
+    rec.write('F', 0, 'latin1');
+    rec.writeUInt32BE(p.length, 1);
+    p.copy(rec, 5);
+    rec.writeBigUInt64BE(BigInt(size), 5 + p.length);
+    this.records.push(rec);
+    this.recordBytes += rec.length;
+    if (this.recordBytes >= FLUSH_AT) await this.flush();
   }
 
   async close(): Promise<void> {

@@ -47,11 +47,22 @@ export interface ImageRecord {
   parent?: Digest;
 }
 
+export interface BlobWriteOptions {
+  /**
+   * Stores that can (FileContentStore: followsWrites) hand over, as the write starts, a reader
+   * of the bytes written so far that keeps up with the file at its own pace (the write never
+   * waits for it): it ends only once the blob is verified and fails when the write fails.
+   */
+  follow?: (reader: Readable) => void;
+  /** the error the write (and the follower) fails with, from the store's own */
+  failWith?: (e: unknown) => unknown;
+}
+
 /** The content-addressed blob store: every blob verified while written, moved in atomically. */
 export interface ContentStore {
   has(digest: Digest): Promise<boolean>;
   /** streams src into the store; rejects (and keeps nothing) when expected is given and differs */
-  write(src: Readable, expected?: Digest, expectedSize?: number): Promise<{ digest: Digest; size: number }>;
+  write(src: Readable, expected?: Digest, expectedSize?: number, opts?: BlobWriteOptions): Promise<{ digest: Digest; size: number }>;
   read(digest: Digest): Readable;
   path(digest: Digest): string;
   size(digest: Digest): Promise<number>;

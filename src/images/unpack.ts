@@ -30,7 +30,8 @@
 // Whiteouts become overlay's form: `.wh.name` -> character device 0:0 `name`; `.wh..wh..opq`
 // -> xattr trusted.overlay.opaque=y on its folder; `.wh.`, `.wh..`, `.wh...` are refused; other
 // `.wh..wh.*` names (aufs metadata) are skipped as Docker skips them.
-// Memory: one input chunk, one pax header, and the set of folders of the layer. Disk: the
+// Memory: one input chunk, one pax header, and the set of folders of the layer (in blocking
+// mode, used by worker threads, the output of one 16 KiB gzip slice, at most ~17 MB). Disk: the
 // uncompressed stream is capped (maxBytes), so a gzip bomb stops with an error.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -38,6 +39,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import * as fsSync from 'node:fs';
+import { Gunzip as BlockingGunzip } from 'minizlib';
 import { createHash } from 'node:crypto';
 import { invalid, isNodeError, systemError } from '../errors';
 import { ByteSource, readTar, type EntryWithBody } from './tar';
@@ -65,6 +68,11 @@ export interface UnpackOptions {
   /** where to record the non-file bytes (tar-split.ts) so the same tar can be rebuilt */
   splitFile?: string;
   special?: SpecialOps;
+  /**
+   * This thread may block (a worker thread, see unpack-pool.ts): gunzip with zlib's synchronous
+   * calls and write files with synchronous calls instead of round trips to libuv's pool.
+   */
+  blocking?: boolean;
 }
 
 export interface UnpackResult {
@@ -89,8 +97,37 @@ async function* prefixed(first: Buffer[], it: AsyncIterator<Buffer>): AsyncGener
   }
 }
 
+/** Input slice handed to the blocking gunzip at once: its output (<= ~1032x) is what is held. */
+const BLOCKING_SLICE = 16 << 10;
+
+/** gunzip with zlib's synchronous calls (it blocks the thread: worker threads only). */
+async function* gunzipBlocking(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // options go on to zlib itself (its typings list only its own)
+  const gz = new BlockingGunzip({ chunkSize: 256 << 10 } as ConstructorParameters<typeof BlockingGunzip>[0]);
+  let out: Buffer[] = [];
+  let err: unknown;
+  gz.on('data', (c: Buffer) => out.push(c));
+  gz.on('error', (e: unknown) => (err ??= e));
+  try {
+    for await (const chunk of src) {
+      for (let off = 0; off < chunk.length; off += BLOCKING_SLICE) {
+        gz.write(chunk.subarray(off, off + BLOCKING_SLICE));
+        if (err) throw err;
+        const o = out;
+        out = [];
+        yield* o;
+      }
+    }
+    gz.end();
+    if (err) throw err;
+    yield* out;
+  } finally {
+    gz.close();
+  }
+}
+
 /** The uncompressed bytes of input, whatever it was compressed with (detected by magic). */
-export async function* decompress(input: Readable, onKind?: (k: Compression) => void): AsyncGenerator<Buffer> {
+export async function* decompress(input: Readable, onKind?: (k: Compression) => void, blocking = false): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const first: Buffer[] = [];
   let have = 0;
@@ -106,6 +143,10 @@ export async function* decompress(input: Readable, onKind?: (k: Compression) => 
     const rest = prefixed(first, it);
     if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
       onKind?.('gzip');
+      if (blocking) {
+        yield* gunzipBlocking(rest);
+        return;
+      }
       const gunzip = createGunzip({ chunkSize: 256 << 10 });
       pipeline(Readable.from(rest), gunzip, () => undefined);
       for await (const chunk of gunzip) yield chunk as Buffer;
@@ -195,6 +236,7 @@ class Unpacker {
     private readonly root: string,
     private readonly special: SpecialOps,
     private readonly split: SplitWriter | undefined,
+    private readonly blocking = false,
   ) {}
 
   private abs(rel: string): string {
@@ -267,6 +309,32 @@ class Unpacker {
     }
     await this.xattrs(abs, e);
     await fs.lutimes(abs, e.atime ?? e.mtime, e.mtime);
+  }
+
+  /** A regular file with synchronous calls (blocking mode): no copies, no round trips. */
+  private async writeFileBlocking(rel: string, abs: string, e: EntryWithBody): Promise<void> {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const fd = await this.createFresh(rel, async () => fsSync.openSync(abs, flags, 0o600));
+    try {
+      await this.split?.file(rel, e.size);
+      await e.body((chunk) => {
+        let off = 0;
+        while (off < chunk.length) off += fsSync.writeSync(fd, chunk, off, chunk.length - off);
+      });
+      if (e.uid !== this.ownIds.uid || e.gid !== this.ownIds.gid) {
+        try {
+          fsSync.fchownSync(fd, e.uid, e.gid);
+        } catch (err) {
+          if (this.isRoot || !isNodeError(err, 'EPERM')) throw err;
+        }
+      }
+      fsSync.fchmodSync(fd, e.mode);
+    } finally {
+      fsSync.closeSync(fd);
+    }
+    if (e.xattrs.size) await this.xattrs(abs, e);
+    fsSync.lutimesSync(abs, e.atime ?? e.mtime, e.mtime);
+    this.size += e.size;
   }
 
   /** Resolves folder components inside the root (see the top of the file); returns a real folder's relative path. */
@@ -388,6 +456,7 @@ class Unpacker {
     await this.waitRel(rel);
     switch (e.type) {
       case 'file': {
+        if (this.blocking) return this.writeFileBlocking(rel, abs, e);
         if (e.size <= SMALL_FILE && !this.dirs.has(rel)) {
           await this.room(e.size);
           await this.split?.file(rel, e.size);
@@ -517,7 +586,7 @@ export async function unpackLayer(input: Readable, root: string, opts: UnpackOpt
   const hash = createHash('sha256');
   let tarSize = 0;
   let compression: Compression = 'none';
-  const raw = decompress(input, (k) => (compression = k));
+  const raw = decompress(input, (k) => (compression = k), opts.blocking);
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of raw) {
       tarSize += chunk.length;
@@ -527,7 +596,7 @@ export async function unpackLayer(input: Readable, root: string, opts: UnpackOpt
     }
   }
   const split = opts.splitFile ? new SplitWriter(opts.splitFile) : undefined;
-  const u = new Unpacker(root, opts.special ?? specialOps(), split);
+  const u = new Unpacker(root, opts.special ?? specialOps(), split, opts.blocking);
   const src = new ByteSource(counted(), split);
   try {
     for await (const e of readTar(src)) await u.entry(e);

@@ -204,7 +204,12 @@ export class Runtime {
       const child = spawn(this.opts.helpers.monitor, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let out = '';
       let err = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      // "ready" resolves as soon as its line arrives, without waiting for that process to exit
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const ready = /^ready (\d+) (\d+)\n/.exec(out);
+        if (ready) resolve({ monitorPid: Number(ready[1]), pid: Number(ready[2]) });
+      });
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       child.on('error', (e) => reject(systemError(`cannot start monitor ${this.opts.helpers.monitor}: ${e.message}`, e)));
       child.on('close', () => {

@@ -33,6 +33,8 @@ export class TestDaemon {
   readonly execRoot: string;
   proc: ChildProcess | undefined;
   log = '';
+  /** more skiffd flags (-H tcp://..., --tlsverify ...) */
+  extraArgs: string[] = [];
 
   constructor(readonly dir: string) {
     this.sock = path.join(dir, 's.sock');
@@ -40,8 +42,9 @@ export class TestDaemon {
     this.execRoot = path.join(dir, 'run');
   }
 
-  static async start(): Promise<TestDaemon> {
+  static async start(extraArgs: (dir: string) => string[] = () => []): Promise<TestDaemon> {
     const d = new TestDaemon(fs.mkdtempSync('/tmp/skt-'));
+    d.extraArgs = extraArgs(d.dir);
     await d.launch();
     return d;
   }
@@ -51,7 +54,7 @@ export class TestDaemon {
   }
 
   async launch(): Promise<void> {
-    const args = ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', path.join(this.dir, 'skiffd.pid')];
+    const args = ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', path.join(this.dir, 'skiffd.pid'), ...this.extraArgs];
     const p = spawn(path.join(projectRoot(), 'bin/skiffd'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = p;
     p.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));

@@ -151,7 +151,7 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
       State: { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, ExitCode: 0, FinishedAt: ZERO },
       Config: { Image: 'busybox', Cmd: ['sleep', '1000'], Entrypoint: null, Tty: false, OpenStdin: false, Hostname: ids.run.slice(0, 12), Labels: { tier: 'web', team: 'a' } },
       HostConfig: { NetworkMode: 'bridge', Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 500000000, PidsLimit: 100, AutoRemove: false, LogConfig: { Type: 'json-file' }, RestartPolicy: { Name: 'no' }, PortBindings: {} },
-      NetworkSettings: { Ports: {}, IPAddress: '' },
+      NetworkSettings: { Ports: {}, IPAddress: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/) },
     });
     expect(run.Image).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(run.State.Pid).toBeGreaterThan(0);
@@ -254,6 +254,43 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     const raw = conn.data();
     expect(demux(raw.subarray(raw.indexOf('\r\n\r\n') + 4)).stdout).toBe('got:hello\nmore\n');
     expect((await d.request('POST', `/containers/${id}/wait`)).json.StatusCode).toBe(0);
+  });
+
+  test('attach with a tty: the detach keys (default and ?detachKeys=) end the session, the shell keeps running', async () => {
+    const id = await create('api-detach', { Cmd: ['sh'], Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true });
+    await d.request('POST', `/containers/${id}/start`);
+    const attach = async (q: string) => {
+      const conn = await d.rawConnect(`POST /containers/${id}/attach?stream=1&stdin=1&stdout=1&stderr=1${q} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+      await conn.waitFor((b) => b.includes('\r\n\r\n'));
+      return conn;
+    };
+    const a = await attach('');
+    // a lone ctrl-p is passed on (the sequence broke), the full sequence is not
+    a.sock.write('echo one-$((1+1))\n\x10');
+    await a.waitFor((b) => b.includes('one-2'));
+    a.sock.write('\x03echo two-$((1+2))\n');
+    await a.waitFor((b) => b.includes('two-3'));
+    a.sock.write('\x10\x11');
+    await a.closed;
+    expect((await d.request('GET', `/containers/${id}/json`)).json.State.Status).toBe('running');
+
+    const bad = await d.request('POST', `/containers/${id}/attach?stream=1&stdin=1&detachKeys=ctrl-%21`);
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toBe('Invalid detach keys (ctrl-!) provided');
+
+    const b = await attach('&detachKeys=ctrl-x,y');
+    b.sock.write('echo three-$((1+3))\n');
+    await b.waitFor((buf) => buf.includes('three-4'));
+    b.sock.write('\x18y');
+    await b.closed;
+    expect((await d.request('GET', `/containers/${id}/json`)).json.State.Status).toBe('running');
+    // and a client that just goes away leaves the terminal open as well
+    const c = await attach('');
+    c.sock.end();
+    await c.closed;
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await d.request('GET', `/containers/${id}/json`)).json.State.Status).toBe('running');
+    await d.request('POST', `/containers/${id}/kill`);
   });
 
   test('logs: multiplexed, stream selection, tail, timestamps, since/until; tty is raw', async () => {

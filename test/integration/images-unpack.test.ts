@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { unpackLayer } from '../../src/images/unpack';
+import { setUnpackWorkerScript, unpackLayerThreaded } from '../../src/images/unpack-pool';
 import { FileLayerStore } from '../../src/images/layer-store';
 import { tarDirectory } from '../../src/images/tar-dir';
 import { specialOps } from '../../src/images/special';
@@ -20,9 +21,12 @@ const maybe = isRoot ? describe : describe.skip;
 let base: string;
 let n = 0;
 beforeAll(async () => {
+  // layer stores here unpack in worker threads too (dist's compiled worker), when dist is built
+  if (fs.existsSync(workerScript)) setUnpackWorkerScript(workerScript);
   base = await fsp.mkdtemp(path.join(os.tmpdir(), 'skiff-img-int-'));
 });
 afterAll(async () => {
+  setUnpackWorkerScript(null);
   for (const m of mounted.splice(0)) execFileSync('umount', ['-l', m]);
   await fsp.rm(base, { recursive: true, force: true });
 });
@@ -33,83 +37,100 @@ async function fresh(): Promise<string> {
   await fsp.mkdir(d, { recursive: true });
   return d;
 }
-const unpack = (entries: H[], root: string) => unpackLayer(Readable.from([tarOf(entries)]), root);
+const workerScript = path.join(__dirname, '../../dist/src/images/unpack-worker.js');
+const MODES: [string, typeof unpackLayer][] = [
+  ['in this thread', unpackLayer],
+  ['in this thread, blocking calls', (i, r, o = {}) => unpackLayer(i, r, { ...o, blocking: true })],
+];
+if (fs.existsSync(workerScript)) MODES.push(['in a worker thread', unpackLayerThreaded]);
+let impl: typeof unpackLayer = unpackLayer;
+const unpack = (entries: H[], root: string) => impl(Readable.from([tarOf(entries)]), root);
 const xattr = (p: string, name: string) => specialOps().lgetxattr(p, name);
 
 maybe('unpack as root', () => {
-  test('whiteouts become 0:0 character devices, opaque markers an xattr', async () => {
-    const root = await fresh();
-    await unpack(
-      [
-        { name: 'etc/', type: '5' },
-        { name: 'etc/.wh.passwd', data: '' },
-        { name: '.wh.gone', data: '' },
-        { name: 'opq/', type: '5' },
-        { name: 'opq/.wh..wh..opq', data: '' },
-        { name: 'opq/new', data: 'n' },
-        { name: 'implicit/.wh..wh..opq', data: '' },
-      ],
-      root,
-    );
-    for (const p of ['etc/passwd', 'gone']) {
-      const st = fs.lstatSync(path.join(root, p));
-      expect(st.isCharacterDevice()).toBe(true);
-      expect(st.rdev).toBe(0);
-    }
-    expect(fs.existsSync(path.join(root, 'etc/.wh.passwd'))).toBe(false);
-    expect((await xattr(path.join(root, 'opq'), 'trusted.overlay.opaque'))?.toString()).toBe('y');
-    expect((await xattr(path.join(root, 'implicit'), 'trusted.overlay.opaque'))?.toString()).toBe('y');
-    expect(fs.readdirSync(path.join(root, 'opq'))).toEqual(['new']);
-  });
+  // the same cases in this thread, with the blocking calls worker threads use, and in a worker
+  describe.each(MODES)('%s', (_label, fn) => {
+    beforeAll(() => {
+      impl = fn;
+    });
+    afterAll(() => {
+      impl = unpackLayer;
+    });
 
-  test('a whiteout through a symlink stays inside the layer', async () => {
-    const root = await fresh();
-    const outside = await fresh();
-    fs.writeFileSync(path.join(outside, 'victim'), 'v');
-    await unpack([{ name: 'l', type: '2', linkname: outside }, { name: 'l/.wh.victim', data: '' }, { name: 'l/.wh..wh..opq', data: '' }], root);
-    expect(fs.readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('v');
-    expect(await xattr(outside, 'trusted.overlay.opaque')).toBeUndefined();
-    expect(fs.lstatSync(path.join(root, outside, 'victim')).isCharacterDevice()).toBe(true);
-  });
+    test('whiteouts become 0:0 character devices, opaque markers an xattr', async () => {
+      const root = await fresh();
+      await unpack(
+        [
+          { name: 'etc/', type: '5' },
+          { name: 'etc/.wh.passwd', data: '' },
+          { name: '.wh.gone', data: '' },
+          { name: 'opq/', type: '5' },
+          { name: 'opq/.wh..wh..opq', data: '' },
+          { name: 'opq/new', data: 'n' },
+          { name: 'implicit/.wh..wh..opq', data: '' },
+        ],
+        root,
+      );
+      for (const p of ['etc/passwd', 'gone']) {
+        const st = fs.lstatSync(path.join(root, p));
+        expect(st.isCharacterDevice()).toBe(true);
+        expect(st.rdev).toBe(0);
+      }
+      expect(fs.existsSync(path.join(root, 'etc/.wh.passwd'))).toBe(false);
+      expect((await xattr(path.join(root, 'opq'), 'trusted.overlay.opaque'))?.toString()).toBe('y');
+      expect((await xattr(path.join(root, 'implicit'), 'trusted.overlay.opaque'))?.toString()).toBe('y');
+      expect(fs.readdirSync(path.join(root, 'opq'))).toEqual(['new']);
+    });
 
-  test('devices, fifos, owners, setuid/setgid/sticky, xattrs; overlay xattrs from the tar dropped', async () => {
-    const root = await fresh();
-    await unpack(
-      [
-        { name: 'dev/', type: '5' },
-        { name: 'dev/null', type: '3', mode: 0o666, devmajor: 1, devminor: 3 },
-        { name: 'dev/sda', type: '4', mode: 0o660, devmajor: 8, devminor: 0, gid: 6 },
-        { name: 'fifo', type: '6', mode: 0o600 },
-        { name: 'suid', data: '#!', mode: 0o4755, uid: 0, gid: 0 },
-        { name: 'sgid', data: '#!', mode: 0o2755, uid: 1000, gid: 50 },
-        { name: 'tmp/', type: '5', mode: 0o1777 },
-        { name: 'owned', data: 'o', uid: 1234, gid: 5678, mode: 0o640 },
-        { name: 'olink', type: '2', linkname: 'owned', uid: 42, gid: 43 },
-        { name: 'cap', data: 'c', pax: { 'SCHILY.xattr.user.comment': 'hello', 'SCHILY.xattr.trusted.overlay.redirect': '/etc' } },
-        { name: 'd/', type: '5', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.k': 'v' } },
-      ],
-      root,
-    );
-    const nul = fs.lstatSync(path.join(root, 'dev/null'));
-    expect(nul.isCharacterDevice()).toBe(true);
-    expect(nul.rdev).toBe(fs.statSync('/dev/null').rdev);
-    expect(nul.mode & 0o7777).toBe(0o666);
-    const sda = fs.lstatSync(path.join(root, 'dev/sda'));
-    expect(sda.isBlockDevice()).toBe(true);
-    expect([Math.floor(sda.rdev / 256), sda.rdev % 256, sda.gid]).toEqual([8, 0, 6]);
-    expect(fs.lstatSync(path.join(root, 'fifo')).isFIFO()).toBe(true);
-    expect(fs.statSync(path.join(root, 'suid')).mode & 0o7777).toBe(0o4755);
-    const sg = fs.statSync(path.join(root, 'sgid'));
-    expect([sg.mode & 0o7777, sg.uid, sg.gid]).toEqual([0o2755, 1000, 50]);
-    expect(fs.statSync(path.join(root, 'tmp')).mode & 0o7777).toBe(0o1777);
-    const o = fs.statSync(path.join(root, 'owned'));
-    expect([o.uid, o.gid, o.mode & 0o777]).toEqual([1234, 5678, 0o640]);
-    const ol = fs.lstatSync(path.join(root, 'olink'));
-    expect([ol.uid, ol.gid]).toEqual([42, 43]);
-    expect((await xattr(path.join(root, 'cap'), 'user.comment'))?.toString()).toBe('hello');
-    expect(await xattr(path.join(root, 'cap'), 'trusted.overlay.redirect')).toBeUndefined();
-    expect(await xattr(path.join(root, 'd'), 'trusted.overlay.opaque')).toBeUndefined();
-    expect((await xattr(path.join(root, 'd'), 'user.k'))?.toString()).toBe('v');
+    test('a whiteout through a symlink stays inside the layer', async () => {
+      const root = await fresh();
+      const outside = await fresh();
+      fs.writeFileSync(path.join(outside, 'victim'), 'v');
+      await unpack([{ name: 'l', type: '2', linkname: outside }, { name: 'l/.wh.victim', data: '' }, { name: 'l/.wh..wh..opq', data: '' }], root);
+      expect(fs.readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('v');
+      expect(await xattr(outside, 'trusted.overlay.opaque')).toBeUndefined();
+      expect(fs.lstatSync(path.join(root, outside, 'victim')).isCharacterDevice()).toBe(true);
+    });
+
+    test('devices, fifos, owners, setuid/setgid/sticky, xattrs; overlay xattrs from the tar dropped', async () => {
+      const root = await fresh();
+      await unpack(
+        [
+          { name: 'dev/', type: '5' },
+          { name: 'dev/null', type: '3', mode: 0o666, devmajor: 1, devminor: 3 },
+          { name: 'dev/sda', type: '4', mode: 0o660, devmajor: 8, devminor: 0, gid: 6 },
+          { name: 'fifo', type: '6', mode: 0o600 },
+          { name: 'suid', data: '#!', mode: 0o4755, uid: 0, gid: 0 },
+          { name: 'sgid', data: '#!', mode: 0o2755, uid: 1000, gid: 50 },
+          { name: 'tmp/', type: '5', mode: 0o1777 },
+          { name: 'owned', data: 'o', uid: 1234, gid: 5678, mode: 0o640 },
+          { name: 'olink', type: '2', linkname: 'owned', uid: 42, gid: 43 },
+          { name: 'cap', data: 'c', pax: { 'SCHILY.xattr.user.comment': 'hello', 'SCHILY.xattr.trusted.overlay.redirect': '/etc' } },
+          { name: 'd/', type: '5', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.k': 'v' } },
+        ],
+        root,
+      );
+      const nul = fs.lstatSync(path.join(root, 'dev/null'));
+      expect(nul.isCharacterDevice()).toBe(true);
+      expect(nul.rdev).toBe(fs.statSync('/dev/null').rdev);
+      expect(nul.mode & 0o7777).toBe(0o666);
+      const sda = fs.lstatSync(path.join(root, 'dev/sda'));
+      expect(sda.isBlockDevice()).toBe(true);
+      expect([Math.floor(sda.rdev / 256), sda.rdev % 256, sda.gid]).toEqual([8, 0, 6]);
+      expect(fs.lstatSync(path.join(root, 'fifo')).isFIFO()).toBe(true);
+      expect(fs.statSync(path.join(root, 'suid')).mode & 0o7777).toBe(0o4755);
+      const sg = fs.statSync(path.join(root, 'sgid'));
+      expect([sg.mode & 0o7777, sg.uid, sg.gid]).toEqual([0o2755, 1000, 50]);
+      expect(fs.statSync(path.join(root, 'tmp')).mode & 0o7777).toBe(0o1777);
+      const o = fs.statSync(path.join(root, 'owned'));
+      expect([o.uid, o.gid, o.mode & 0o777]).toEqual([1234, 5678, 0o640]);
+      const ol = fs.lstatSync(path.join(root, 'olink'));
+      expect([ol.uid, ol.gid]).toEqual([42, 43]);
+      expect((await xattr(path.join(root, 'cap'), 'user.comment'))?.toString()).toBe('hello');
+      expect(await xattr(path.join(root, 'cap'), 'trusted.overlay.redirect')).toBeUndefined();
+      expect(await xattr(path.join(root, 'd'), 'trusted.overlay.opaque')).toBeUndefined();
+      expect((await xattr(path.join(root, 'd'), 'user.k'))?.toString()).toBe('v');
+    });
   });
 
   test('layers mounted with overlay: whiteouts hide, opaque folders hide, the upper layer wins', async () => {

@@ -337,7 +337,7 @@ describe('skiff-monitor', () => {
     await monitorGone(r);
   });
 
-  test('tty with stdin-once: input is echoed and ^D ends cat', async () => {
+  test('tty with stdin-once: input is echoed; the attach ending (a detach) leaves the terminal open', async () => {
     const r = await startMonitor({ args: ['cat'], tty: true, stdin: true, stdinOnce: true });
     const a = await attach(r.bundle, '1 1 0');
     const waiting = await waitCmd(r.bundle);
@@ -345,8 +345,14 @@ describe('skiff-monitor', () => {
     a.sock.write('abc\n');
     await until('tty echo', () => a.data().toString().includes('abc\r\nabc\r\n'));
     a.sock.end();
+    await sleep(200);
+    expect(await request(r.bundle, 'state')).toMatchObject({ status: 'running' });
+    // a second attach still reaches the same terminal; ^D typed there ends cat
+    const b = await attach(r.bundle, '1 1 0');
+    b.sock.write('def\n\x04');
+    await until('tty echo after re-attach', () => b.data().toString().includes('def\r\ndef\r\n'));
     expect((await waiting.reply).exitCode).toBe(0);
-    await a.closed;
+    await b.closed;
     await monitorGone(r);
   });
 

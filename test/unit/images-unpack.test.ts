@@ -9,6 +9,7 @@ import { gzipSync, createGzip } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import * as tar from 'tar';
 import { unpackLayer } from '../../src/images/unpack';
+import { setUnpackWorkerScript, unpackLayerThreaded } from '../../src/images/unpack-pool';
 import { FileContentStore } from '../../src/images/content-store';
 import { FileLayerStore } from '../../src/images/layer-store';
 import { chainIdOf } from '../../src/images/digest';
@@ -18,9 +19,13 @@ import { tarOf, sha, type H } from './images-tar-helpers';
 let base: string;
 let n = 0;
 beforeAll(async () => {
+  // layer stores here unpack in worker threads too, when dist is built
+  if (fs.existsSync(path.join(__dirname, '../../dist/src/images/unpack-worker.js')))
+    setUnpackWorkerScript(path.join(__dirname, '../../dist/src/images/unpack-worker.js'));
   base = await fsp.mkdtemp(path.join(os.tmpdir(), 'skiff-img-unpack-'));
 });
 afterAll(async () => {
+  setUnpackWorkerScript(null);
   await fsp.rm(base, { recursive: true, force: true });
 });
 
@@ -42,8 +47,9 @@ async function untouched(sentinel: string): Promise<void> {
   expect((await fsp.readdir(path.dirname(sentinel))).sort()).toEqual(['root', 'sentinel']);
 }
 
+let impl: typeof unpackLayer = unpackLayer;
 const unpack = (entries: H[] | Buffer, root: string, opts = {}) =>
-  unpackLayer(Readable.from([Buffer.isBuffer(entries) ? entries : tarOf(entries)]), root, opts);
+  impl(Readable.from([Buffer.isBuffer(entries) ? entries : tarOf(entries)]), root, opts);
 
 function walk(root: string): string[] {
   const out: string[] = [];
@@ -59,308 +65,328 @@ function walk(root: string): string[] {
   return out;
 }
 
-describe('unpack: ordinary layers', () => {
-  test('a tar made by the tar package: files, folders, symlinks, hardlinks, modes, mtimes; diff id is the digest', async () => {
-    const { root, dir } = await box();
-    const src = path.join(dir, 'src');
-    await fsp.mkdir(path.join(src, 'etc/deep'), { recursive: true });
-    await fsp.writeFile(path.join(src, 'etc/deep/f'), 'hello');
-    await fsp.chmod(path.join(src, 'etc/deep/f'), 0o640);
-    await fsp.writeFile(path.join(src, 'big'), Buffer.alloc(300_000, 7));
-    await fsp.symlink('/etc/deep/f', path.join(src, 'abs-link'));
-    await fsp.link(path.join(src, 'big'), path.join(src, 'big-hard'));
-    await fsp.utimes(path.join(src, 'etc/deep/f'), 1_000_000, 1_000_000);
-    await fsp.utimes(path.join(src, 'etc'), 2_000_000, 2_000_000);
-    const bytes = await new Promise<Buffer>((resolve, reject) => {
-      const parts: Buffer[] = [];
-      tar.c({ cwd: src, portable: true }, ['etc', 'big', 'big-hard', 'abs-link']).on('data', (c: Buffer) => parts.push(c)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+// The same cases for each way a layer is unpacked: in this thread (async calls), in this thread
+// with the blocking calls worker threads use, and in a worker thread (dist's compiled worker).
+const workerScript = path.join(__dirname, '../../dist/src/images/unpack-worker.js');
+type Unpack = typeof unpackLayer;
+const MODES: [string, Unpack][] = [
+  ['in this thread', unpackLayer],
+  ['in this thread, blocking calls', (i, r, o = {}) => unpackLayer(i, r, { ...o, blocking: true })],
+];
+if (fs.existsSync(workerScript)) MODES.push(['in a worker thread', unpackLayerThreaded]);
+else test.todo('unpack in a worker thread (needs `make build`: dist/src/images/unpack-worker.js)');
+
+describe.each(MODES)('%s', (_label, fn) => {
+  beforeAll(() => {
+    impl = fn;
+  });
+  afterAll(() => {
+    impl = unpackLayer;
+  });
+
+  describe('unpack: ordinary layers', () => {
+    test('a tar made by the tar package: files, folders, symlinks, hardlinks, modes, mtimes; diff id is the digest', async () => {
+      const { root, dir } = await box();
+      const src = path.join(dir, 'src');
+      await fsp.mkdir(path.join(src, 'etc/deep'), { recursive: true });
+      await fsp.writeFile(path.join(src, 'etc/deep/f'), 'hello');
+      await fsp.chmod(path.join(src, 'etc/deep/f'), 0o640);
+      await fsp.writeFile(path.join(src, 'big'), Buffer.alloc(300_000, 7));
+      await fsp.symlink('/etc/deep/f', path.join(src, 'abs-link'));
+      await fsp.link(path.join(src, 'big'), path.join(src, 'big-hard'));
+      await fsp.utimes(path.join(src, 'etc/deep/f'), 1_000_000, 1_000_000);
+      await fsp.utimes(path.join(src, 'etc'), 2_000_000, 2_000_000);
+      const bytes = await new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        tar.c({ cwd: src, portable: true }, ['etc', 'big', 'big-hard', 'abs-link']).on('data', (c: Buffer) => parts.push(c)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+      });
+      const res = await unpack(bytes, root);
+      expect(res.diffId).toBe(sha(bytes));
+      expect(res.tarSize).toBe(bytes.length);
+      expect(res.compression).toBe('none');
+      expect(res.size).toBe(5 + 300_000 + '/etc/deep/f'.length);
+      expect(walk(root)).toEqual(['abs-link -> /etc/deep/f', 'big', 'big-hard', 'etc/', 'etc/deep/', 'etc/deep/f']);
+      expect(fs.readFileSync(path.join(root, 'etc/deep/f'), 'utf8')).toBe('hello');
+      expect(fs.statSync(path.join(root, 'etc/deep/f')).mode & 0o7777).toBe(0o640);
+      expect(fs.statSync(path.join(root, 'etc/deep/f')).mtimeMs).toBe(1_000_000_000);
+      // (the tar package's portable mode leaves folder mtimes empty: 0)
+      expect(fs.statSync(path.join(root, 'etc')).mtimeMs).toBe(0);
+      expect(fs.statSync(path.join(root, 'big')).ino).toBe(fs.statSync(path.join(root, 'big-hard')).ino);
     });
-    const res = await unpack(bytes, root);
-    expect(res.diffId).toBe(sha(bytes));
-    expect(res.tarSize).toBe(bytes.length);
-    expect(res.compression).toBe('none');
-    expect(res.size).toBe(5 + 300_000 + '/etc/deep/f'.length);
-    expect(walk(root)).toEqual(['abs-link -> /etc/deep/f', 'big', 'big-hard', 'etc/', 'etc/deep/', 'etc/deep/f']);
-    expect(fs.readFileSync(path.join(root, 'etc/deep/f'), 'utf8')).toBe('hello');
-    expect(fs.statSync(path.join(root, 'etc/deep/f')).mode & 0o7777).toBe(0o640);
-    expect(fs.statSync(path.join(root, 'etc/deep/f')).mtimeMs).toBe(1_000_000_000);
-    // (the tar package's portable mode leaves folder mtimes empty: 0)
-    expect(fs.statSync(path.join(root, 'etc')).mtimeMs).toBe(0);
-    expect(fs.statSync(path.join(root, 'big')).ino).toBe(fs.statSync(path.join(root, 'big-hard')).ino);
-  });
 
-  test('gzip input is detected by magic; diff id is the digest of the uncompressed tar', async () => {
-    const { root } = await box();
-    const t = tarOf([{ name: 'a', data: 'x' }]);
-    const res = await unpack(gzipSync(t), root);
-    expect(res.compression).toBe('gzip');
-    expect(res.diffId).toBe(sha(t));
-    expect(fs.readFileSync(path.join(root, 'a'), 'utf8')).toBe('x');
-  });
+    test('gzip input is detected by magic; diff id is the digest of the uncompressed tar', async () => {
+      const { root } = await box();
+      const t = tarOf([{ name: 'a', data: 'x' }]);
+      const res = await unpack(gzipSync(t), root);
+      expect(res.compression).toBe('gzip');
+      expect(res.diffId).toBe(sha(t));
+      expect(fs.readFileSync(path.join(root, 'a'), 'utf8')).toBe('x');
+    });
 
-  test('zstd input (Debian zstd program)', async () => {
-    const { root } = await box();
-    const t = tarOf([{ name: 'z', data: 'zz' }]);
-    const z = execFileSync('zstd', ['-q', '-c'], { input: t });
-    const res = await unpack(z, root);
-    expect(res.compression).toBe('zstd');
-    expect(res.diffId).toBe(sha(t));
-    expect(fs.readFileSync(path.join(root, 'z'), 'utf8')).toBe('zz');
-  });
+    test('zstd input (Debian zstd program)', async () => {
+      const { root } = await box();
+      const t = tarOf([{ name: 'z', data: 'zz' }]);
+      const z = execFileSync('zstd', ['-q', '-c'], { input: t });
+      const res = await unpack(z, root);
+      expect(res.compression).toBe('zstd');
+      expect(res.diffId).toBe(sha(t));
+      expect(fs.readFileSync(path.join(root, 'z'), 'utf8')).toBe('zz');
+    });
 
-  test('pax path, GNU long names, pax mtime, bytes after the end marker count for the diff id', async () => {
-    const { root } = await box();
-    const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
-    const t = Buffer.concat([
-      tarOf([
-        { name: 'short', pax: { path: long, mtime: '1234.5' }, data: 'pax' },
-        { name: 'ignored', gnuLong: `g/${'x'.repeat(200)}`, data: 'gnu' },
-      ]),
-      Buffer.alloc(4096),
-    ]);
-    const res = await unpack(t, root);
-    expect(res.diffId).toBe(sha(t));
-    expect(fs.readFileSync(path.join(root, long), 'utf8')).toBe('pax');
-    expect(fs.statSync(path.join(root, long)).mtimeMs).toBe(1234500);
-    expect(fs.readFileSync(path.join(root, `g/${'x'.repeat(200)}`), 'utf8')).toBe('gnu');
-  });
+    test('pax path, GNU long names, pax mtime, bytes after the end marker count for the diff id', async () => {
+      const { root } = await box();
+      const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
+      const t = Buffer.concat([
+        tarOf([
+          { name: 'short', pax: { path: long, mtime: '1234.5' }, data: 'pax' },
+          { name: 'ignored', gnuLong: `g/${'x'.repeat(200)}`, data: 'gnu' },
+        ]),
+        Buffer.alloc(4096),
+      ]);
+      const res = await unpack(t, root);
+      expect(res.diffId).toBe(sha(t));
+      expect(fs.readFileSync(path.join(root, long), 'utf8')).toBe('pax');
+      expect(fs.statSync(path.join(root, long)).mtimeMs).toBe(1234500);
+      expect(fs.readFileSync(path.join(root, `g/${'x'.repeat(200)}`), 'utf8')).toBe('gnu');
+    });
 
-  test('a later entry replaces an earlier one; a folder entry keeps an existing folder', async () => {
-    const { root } = await box();
-    await unpack(
-      [
-        { name: 'x', data: 'one' },
-        { name: 'x', data: 'two' },
-        { name: 'd/', type: '5', mode: 0o700 },
-        { name: 'd/f', data: 'in d' },
-        { name: 'd/', type: '5', mode: 0o751 },
-        { name: 'l', type: '2', linkname: 'x' },
-        { name: 'l', data: 'now a file' },
-      ],
-      root,
-    );
-    expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('two');
-    expect(fs.readFileSync(path.join(root, 'd/f'), 'utf8')).toBe('in d');
-    expect(fs.statSync(path.join(root, 'd')).mode & 0o777).toBe(0o751);
-    expect(fs.statSync(path.join(root, 'd')).mtimeMs).toBe(1700000000_000);
-    expect(fs.lstatSync(path.join(root, 'l')).isFile()).toBe(true);
-  });
-
-  test('garbage is refused with a clear error', async () => {
-    const { root } = await box();
-    await expect(unpack(Buffer.alloc(1024, 0x41), root)).rejects.toThrow(/checksum/);
-    await expect(unpack(tarOf([{ name: 'a', data: 'abc' }]).subarray(0, 600), root)).rejects.toThrow(/unexpected end/);
-  });
-});
-
-describe('unpack: hostile layers', () => {
-  test('absolute names are confined (leading / stripped)', async () => {
-    const { root, sentinel } = await box();
-    await unpack([{ name: `${sentinel}/passwd`, data: 'pwned' }, { name: '/abs', data: 'a' }], root);
-    expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
-    expect(fs.readFileSync(path.join(root, 'abs'), 'utf8')).toBe('a');
-    await untouched(sentinel);
-  });
-
-  test.each([['../sentinel/passwd'], ['a/../../sentinel/passwd'], ['./../x'], ['/../sentinel/passwd']])('".." out of the layer is refused: %s', async (name) => {
-    const { root, sentinel } = await box();
-    await expect(unpack([{ name, data: 'pwned' }], root)).rejects.toThrow(/outside the layer/);
-    await untouched(sentinel);
-  });
-
-  test('".." inside the layer is fine', async () => {
-    const { root } = await box();
-    await unpack([{ name: 'a/b/../c', data: 'ok' }], root);
-    expect(fs.readFileSync(path.join(root, 'a/c'), 'utf8')).toBe('ok');
-  });
-
-  test('writing through an absolute symlink stays inside (resolved in the layer root)', async () => {
-    const { root, sentinel } = await box();
-    await unpack(
-      [
-        { name: 'a', type: '2', linkname: sentinel },
-        { name: 'a/passwd', data: 'pwned' },
-        { name: 'a/new', data: 'new' },
-      ],
-      root,
-    );
-    await untouched(sentinel);
-    expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
-    expect(fs.lstatSync(path.join(root, 'a')).isSymbolicLink()).toBe(true);
-  });
-
-  test('relative symlinks climbing out, and chains of symlinks, stay inside', async () => {
-    const { root, sentinel } = await box();
-    const rel = path.relative(root, sentinel); // ../sentinel
-    await unpack(
-      [
-        { name: 'up', type: '2', linkname: rel },
-        { name: 'up/passwd', data: 'pwned1' },
-        { name: 'deep', type: '2', linkname: '../../../../../../../../..' },
-        { name: 'deep/x', data: 'x' },
-        { name: 'c1', type: '2', linkname: 'c2' },
-        { name: 'c2', type: '2', linkname: '/' },
-        { name: `c1/${sentinel.slice(1)}/passwd`, data: 'pwned2' },
-      ],
-      root,
-    );
-    await untouched(sentinel);
-    expect(fs.readFileSync(path.join(root, 'sentinel/passwd'), 'utf8')).toBe('pwned1');
-    expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('x');
-    expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned2');
-  });
-
-  test('a folder replaced by a symlink, then written through, stays inside', async () => {
-    const { root, sentinel } = await box();
-    await unpack(
-      [
-        { name: 'd/', type: '5' },
-        { name: 'd/f', data: '1' },
-        { name: 'd', type: '2', linkname: sentinel },
-        { name: 'd/passwd', data: 'pwned' },
-      ],
-      root,
-    );
-    await untouched(sentinel);
-    expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
-  });
-
-  test('a file over an existing symlink replaces the link, never writes its target', async () => {
-    const { root, sentinel } = await box();
-    await unpack(
-      [
-        { name: 'p', type: '2', linkname: path.join(sentinel, 'passwd') },
-        { name: 'p', data: 'pwned' },
-        { name: 'q', type: '2', linkname: path.join(sentinel, 'passwd') },
-        { name: 'q', type: '5' },
-      ],
-      root,
-    );
-    await untouched(sentinel);
-    expect(fs.readFileSync(path.join(root, 'p'), 'utf8')).toBe('pwned');
-    expect(fs.lstatSync(path.join(root, 'q')).isDirectory()).toBe(true);
-  });
-
-  test('symlink loops are refused', async () => {
-    const { root } = await box();
-    await expect(
-      unpack(
+    test('a later entry replaces an earlier one; a folder entry keeps an existing folder', async () => {
+      const { root } = await box();
+      await unpack(
         [
-          { name: 'a', type: '2', linkname: 'b' },
-          { name: 'b', type: '2', linkname: 'a' },
-          { name: 'a/x', data: '' },
+          { name: 'x', data: 'one' },
+          { name: 'x', data: 'two' },
+          { name: 'd/', type: '5', mode: 0o700 },
+          { name: 'd/f', data: 'in d' },
+          { name: 'd/', type: '5', mode: 0o751 },
+          { name: 'l', type: '2', linkname: 'x' },
+          { name: 'l', data: 'now a file' },
         ],
         root,
-      ),
-    ).rejects.toThrow(/too many levels/);
+      );
+      expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('two');
+      expect(fs.readFileSync(path.join(root, 'd/f'), 'utf8')).toBe('in d');
+      expect(fs.statSync(path.join(root, 'd')).mode & 0o777).toBe(0o751);
+      expect(fs.statSync(path.join(root, 'd')).mtimeMs).toBe(1700000000_000);
+      expect(fs.lstatSync(path.join(root, 'l')).isFile()).toBe(true);
+    });
+
+    test('garbage is refused with a clear error', async () => {
+      const { root } = await box();
+      await expect(unpack(Buffer.alloc(1024, 0x41), root)).rejects.toThrow(/checksum/);
+      await expect(unpack(tarOf([{ name: 'a', data: 'abc' }]).subarray(0, 600), root)).rejects.toThrow(/unexpected end/);
+    });
   });
 
-  test('hardlinks to outside targets are refused', async () => {
-    for (const linkname of ['../sentinel/passwd', '../../etc/passwd']) {
+  describe('unpack: hostile layers', () => {
+    test('absolute names are confined (leading / stripped)', async () => {
       const { root, sentinel } = await box();
-      await expect(unpack([{ name: 'h', type: '1', linkname }], root)).rejects.toThrow(/outside the layer/);
+      await unpack([{ name: `${sentinel}/passwd`, data: 'pwned' }, { name: '/abs', data: 'a' }], root);
+      expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
+      expect(fs.readFileSync(path.join(root, 'abs'), 'utf8')).toBe('a');
       await untouched(sentinel);
-    }
-  });
+    });
 
-  test('absolute hardlink targets and targets through symlinks resolve inside the layer', async () => {
-    const { root, sentinel } = await box();
-    await expect(unpack([{ name: 'h', type: '1', linkname: path.join(sentinel, 'passwd') }], root)).rejects.toThrow(/does not exist/);
-    await untouched(sentinel);
-    const b2 = await box();
-    await expect(
-      unpack(
+    test.each([['../sentinel/passwd'], ['a/../../sentinel/passwd'], ['./../x'], ['/../sentinel/passwd']])('".." out of the layer is refused: %s', async (name) => {
+      const { root, sentinel } = await box();
+      await expect(unpack([{ name, data: 'pwned' }], root)).rejects.toThrow(/outside the layer/);
+      await untouched(sentinel);
+    });
+
+    test('".." inside the layer is fine', async () => {
+      const { root } = await box();
+      await unpack([{ name: 'a/b/../c', data: 'ok' }], root);
+      expect(fs.readFileSync(path.join(root, 'a/c'), 'utf8')).toBe('ok');
+    });
+
+    test('writing through an absolute symlink stays inside (resolved in the layer root)', async () => {
+      const { root, sentinel } = await box();
+      await unpack(
         [
-          { name: 's', type: '2', linkname: b2.sentinel },
+          { name: 'a', type: '2', linkname: sentinel },
+          { name: 'a/passwd', data: 'pwned' },
+          { name: 'a/new', data: 'new' },
+        ],
+        root,
+      );
+      await untouched(sentinel);
+      expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
+      expect(fs.lstatSync(path.join(root, 'a')).isSymbolicLink()).toBe(true);
+    });
+
+    test('relative symlinks climbing out, and chains of symlinks, stay inside', async () => {
+      const { root, sentinel } = await box();
+      const rel = path.relative(root, sentinel); // ../sentinel
+      await unpack(
+        [
+          { name: 'up', type: '2', linkname: rel },
+          { name: 'up/passwd', data: 'pwned1' },
+          { name: 'deep', type: '2', linkname: '../../../../../../../../..' },
+          { name: 'deep/x', data: 'x' },
+          { name: 'c1', type: '2', linkname: 'c2' },
+          { name: 'c2', type: '2', linkname: '/' },
+          { name: `c1/${sentinel.slice(1)}/passwd`, data: 'pwned2' },
+        ],
+        root,
+      );
+      await untouched(sentinel);
+      expect(fs.readFileSync(path.join(root, 'sentinel/passwd'), 'utf8')).toBe('pwned1');
+      expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('x');
+      expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned2');
+    });
+
+    test('a folder replaced by a symlink, then written through, stays inside', async () => {
+      const { root, sentinel } = await box();
+      await unpack(
+        [
+          { name: 'd/', type: '5' },
+          { name: 'd/f', data: '1' },
+          { name: 'd', type: '2', linkname: sentinel },
+          { name: 'd/passwd', data: 'pwned' },
+        ],
+        root,
+      );
+      await untouched(sentinel);
+      expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
+    });
+
+    test('a file over an existing symlink replaces the link, never writes its target', async () => {
+      const { root, sentinel } = await box();
+      await unpack(
+        [
+          { name: 'p', type: '2', linkname: path.join(sentinel, 'passwd') },
+          { name: 'p', data: 'pwned' },
+          { name: 'q', type: '2', linkname: path.join(sentinel, 'passwd') },
+          { name: 'q', type: '5' },
+        ],
+        root,
+      );
+      await untouched(sentinel);
+      expect(fs.readFileSync(path.join(root, 'p'), 'utf8')).toBe('pwned');
+      expect(fs.lstatSync(path.join(root, 'q')).isDirectory()).toBe(true);
+    });
+
+    test('symlink loops are refused', async () => {
+      const { root } = await box();
+      await expect(
+        unpack(
+          [
+            { name: 'a', type: '2', linkname: 'b' },
+            { name: 'b', type: '2', linkname: 'a' },
+            { name: 'a/x', data: '' },
+          ],
+          root,
+        ),
+      ).rejects.toThrow(/too many levels/);
+    });
+
+    test('hardlinks to outside targets are refused', async () => {
+      for (const linkname of ['../sentinel/passwd', '../../etc/passwd']) {
+        const { root, sentinel } = await box();
+        await expect(unpack([{ name: 'h', type: '1', linkname }], root)).rejects.toThrow(/outside the layer/);
+        await untouched(sentinel);
+      }
+    });
+
+    test('absolute hardlink targets and targets through symlinks resolve inside the layer', async () => {
+      const { root, sentinel } = await box();
+      await expect(unpack([{ name: 'h', type: '1', linkname: path.join(sentinel, 'passwd') }], root)).rejects.toThrow(/does not exist/);
+      await untouched(sentinel);
+      const b2 = await box();
+      await expect(
+        unpack(
+          [
+            { name: 's', type: '2', linkname: b2.sentinel },
+            { name: 'h', type: '1', linkname: 's/passwd' },
+          ],
+          b2.root,
+        ),
+      ).rejects.toThrow(/does not exist/);
+      await untouched(b2.sentinel);
+      // with the target inside the layer (reached through the symlink), the link is made to it
+      const b3 = await box();
+      await unpack(
+        [
+          { name: `${b3.sentinel}/passwd`, data: 'layer copy' },
+          { name: 's', type: '2', linkname: b3.sentinel },
           { name: 'h', type: '1', linkname: 's/passwd' },
         ],
-        b2.root,
-      ),
-    ).rejects.toThrow(/does not exist/);
-    await untouched(b2.sentinel);
-    // with the target inside the layer (reached through the symlink), the link is made to it
-    const b3 = await box();
-    await unpack(
-      [
-        { name: `${b3.sentinel}/passwd`, data: 'layer copy' },
-        { name: 's', type: '2', linkname: b3.sentinel },
-        { name: 'h', type: '1', linkname: 's/passwd' },
-      ],
-      b3.root,
-    );
-    await untouched(b3.sentinel);
-    expect(fs.statSync(path.join(b3.root, 'h')).ino).toBe(fs.statSync(path.join(b3.root, b3.sentinel, 'passwd')).ino);
-  });
+        b3.root,
+      );
+      await untouched(b3.sentinel);
+      expect(fs.statSync(path.join(b3.root, 'h')).ino).toBe(fs.statSync(path.join(b3.root, b3.sentinel, 'passwd')).ino);
+    });
 
-  test('a hardlink to a symlink pointing outside links the symlink itself', async () => {
-    const { root, sentinel } = await box();
-    await unpack(
-      [
-        { name: 's', type: '2', linkname: path.join(sentinel, 'passwd') },
-        { name: 'h', type: '1', linkname: 's' },
-      ],
-      root,
-    );
-    await untouched(sentinel);
-    const h = fs.lstatSync(path.join(root, 'h'));
-    expect(h.isSymbolicLink()).toBe(true);
-    expect(h.ino).toBe(fs.lstatSync(path.join(root, 's')).ino);
-    expect(fs.statSync(path.join(sentinel, 'passwd')).nlink).toBe(1);
-  });
+    test('a hardlink to a symlink pointing outside links the symlink itself', async () => {
+      const { root, sentinel } = await box();
+      await unpack(
+        [
+          { name: 's', type: '2', linkname: path.join(sentinel, 'passwd') },
+          { name: 'h', type: '1', linkname: 's' },
+        ],
+        root,
+      );
+      await untouched(sentinel);
+      const h = fs.lstatSync(path.join(root, 'h'));
+      expect(h.isSymbolicLink()).toBe(true);
+      expect(h.ino).toBe(fs.lstatSync(path.join(root, 's')).ino);
+      expect(fs.statSync(path.join(sentinel, 'passwd')).nlink).toBe(1);
+    });
 
-  test('a hardlink entry replacing a symlink does not write through it', async () => {
-    const { root, sentinel } = await box();
-    await unpack(
-      [
-        { name: 'f', data: 'data' },
-        { name: 'p', type: '2', linkname: path.join(sentinel, 'passwd') },
-        { name: 'p', type: '1', linkname: 'f' },
-      ],
-      root,
-    );
-    await untouched(sentinel);
-    expect(fs.readFileSync(path.join(root, 'p'), 'utf8')).toBe('data');
-  });
+    test('a hardlink entry replacing a symlink does not write through it', async () => {
+      const { root, sentinel } = await box();
+      await unpack(
+        [
+          { name: 'f', data: 'data' },
+          { name: 'p', type: '2', linkname: path.join(sentinel, 'passwd') },
+          { name: 'p', type: '1', linkname: 'f' },
+        ],
+        root,
+      );
+      await untouched(sentinel);
+      expect(fs.readFileSync(path.join(root, 'p'), 'utf8')).toBe('data');
+    });
 
-  test('a file in the way of a folder is an error', async () => {
-    const { root } = await box();
-    await expect(unpack([{ name: 'f', data: 'x' }, { name: 'f/g', data: 'y' }], root)).rejects.toThrow(/not a directory/);
-  });
+    test('a file in the way of a folder is an error', async () => {
+      const { root } = await box();
+      await expect(unpack([{ name: 'f', data: 'x' }, { name: 'f/g', data: 'y' }], root)).rejects.toThrow(/not a directory/);
+    });
 
-  test.each([['.wh.'], ['.wh..'], ['.wh...'], ['d/.wh..'], ['d/.wh...']])('invalid whiteout name %s is refused', async (name) => {
-    const { root, sentinel } = await box();
-    await expect(unpack([{ name, data: '' }], root)).rejects.toThrow(/invalid whiteout/);
-    await untouched(sentinel);
-  });
+    test.each([['.wh.'], ['.wh..'], ['.wh...'], ['d/.wh..'], ['d/.wh...']])('invalid whiteout name %s is refused', async (name) => {
+      const { root, sentinel } = await box();
+      await expect(unpack([{ name, data: '' }], root)).rejects.toThrow(/invalid whiteout/);
+      await untouched(sentinel);
+    });
 
-  test('aufs metadata entries are skipped', async () => {
-    const { root } = await box();
-    await unpack([{ name: '.wh..wh.plnk/', type: '5' }, { name: '.wh..wh.plnk/1.2', data: 'x' }, { name: '.wh..wh.aufs', data: '' }, { name: 'keep', data: 'k' }], root);
-    expect(walk(root)).toEqual(['keep']);
-  });
+    test('aufs metadata entries are skipped', async () => {
+      const { root } = await box();
+      await unpack([{ name: '.wh..wh.plnk/', type: '5' }, { name: '.wh..wh.plnk/1.2', data: 'x' }, { name: '.wh..wh.aufs', data: '' }, { name: 'keep', data: 'k' }], root);
+      expect(walk(root)).toEqual(['keep']);
+    });
 
-  test('overlay xattrs from the tar are dropped; unsupported entry types refused; sparse refused', async () => {
-    const { root } = await box();
-    await expect(unpack([{ name: 's', type: 'S', data: '' }], root)).rejects.toThrow(/sparse/);
-    await expect(unpack([{ name: 'v', type: 'V', data: '' }], root)).rejects.toThrow(/unsupported entry type/);
-    await expect(unpack([{ name: 's2', pax: { 'GNU.sparse.major': '1' }, data: '' }], root)).rejects.toThrow(/sparse/);
-  });
+    test('overlay xattrs from the tar are dropped; unsupported entry types refused; sparse refused', async () => {
+      const { root } = await box();
+      await expect(unpack([{ name: 's', type: 'S', data: '' }], root)).rejects.toThrow(/sparse/);
+      await expect(unpack([{ name: 'v', type: 'V', data: '' }], root)).rejects.toThrow(/unsupported entry type/);
+      await expect(unpack([{ name: 's2', pax: { 'GNU.sparse.major': '1' }, data: '' }], root)).rejects.toThrow(/sparse/);
+    });
 
-  test('a gzip bomb stops at the size limit without filling memory', async () => {
-    const { root, dir } = await box();
-    // a tar holding one 512 MiB file of zeros, gzip-compressed on the fly (about 0.5 MB)
-    async function* bomb(): AsyncGenerator<Buffer> {
-      yield tarOf([{ name: 'zeros', size: 512 << 20 }], false).subarray(0, 512);
-      const zero = Buffer.alloc(1 << 20);
-      for (let i = 0; i < 512; i++) yield zero;
-      yield Buffer.alloc(1024);
-    }
-    const gz = Readable.from(bomb()).pipe(createGzip({ level: 1 }));
-    const before = process.memoryUsage().rss;
-    await expect(unpackLayer(gz, root, { maxBytes: 32 << 20 })).rejects.toThrow(/larger than the limit/);
-    expect(process.memoryUsage().rss - before).toBeLessThan(200 << 20);
-    expect(fs.statSync(path.join(root, 'zeros')).size).toBeLessThanOrEqual(32 << 20);
-    void dir;
+    test('a gzip bomb stops at the size limit without filling memory', async () => {
+      const { root, dir } = await box();
+      // a tar holding one 512 MiB file of zeros, gzip-compressed on the fly (about 0.5 MB)
+      async function* bomb(): AsyncGenerator<Buffer> {
+        yield tarOf([{ name: 'zeros', size: 512 << 20 }], false).subarray(0, 512);
+        const zero = Buffer.alloc(1 << 20);
+        for (let i = 0; i < 512; i++) yield zero;
+        yield Buffer.alloc(1024);
+      }
+      const gz = Readable.from(bomb()).pipe(createGzip({ level: 1 }));
+      const before = process.memoryUsage().rss;
+      await expect(impl(gz, root, { maxBytes: 32 << 20 })).rejects.toThrow(/larger than the limit/);
+      expect(process.memoryUsage().rss - before).toBeLessThan(200 << 20);
+      expect(fs.statSync(path.join(root, 'zeros')).size).toBeLessThanOrEqual(32 << 20);
+      void dir;
+    });
   });
 });
 
@@ -398,6 +424,86 @@ describe('content store', () => {
     await expect(cs.write(Readable.from(broken()))).rejects.toThrow(/connection reset/);
     expect(fs.readdirSync(cs.tmpDir)).toEqual([]);
     expect(fs.readdirSync(cs.blobsDir)).toEqual([]);
+  });
+
+  /** Reads a follower to its end; what it delivered and how it ended. */
+  async function drain(r: Readable): Promise<{ bytes: Buffer; error?: Error }> {
+    const parts: Buffer[] = [];
+    try {
+      for await (const c of r) parts.push(c as Buffer);
+      return { bytes: Buffer.concat(parts) };
+    } catch (e) {
+      return { bytes: Buffer.concat(parts), error: e as Error };
+    }
+  }
+
+  test('a follower reads the blob while it is written, at its own pace, and ends only once it is verified', async () => {
+    const cs = new FileContentStore(path.join(base, 'cs3'));
+    await cs.init();
+    const data = Buffer.alloc(5 << 20);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
+    const d = sha(data);
+    // the source waits until the follower has seen the first MiB: so it reads along, not after
+    let follower: Readable | undefined;
+    const seen: Buffer[] = [];
+    let seenBytes = 0;
+    let firstMiB!: () => void;
+    const gotFirst = new Promise<void>((r) => (firstMiB = r));
+    async function* src(): AsyncGenerator<Buffer> {
+      for (let off = 0; off < data.length; off += 64 << 10) {
+        if (off === 2 << 20) await gotFirst;
+        yield data.subarray(off, off + (64 << 10));
+      }
+    }
+    const w = cs.write(Readable.from(src()), d, data.length, {
+      follow: (r) => {
+        follower = r;
+        r.on('data', (c: Buffer) => {
+          seen.push(c);
+          seenBytes += c.length;
+          if (seenBytes >= 1 << 20) firstMiB();
+        });
+      },
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      const check = () => (follower ? follower.once('end', resolve).once('error', reject) : setImmediate(check));
+      check();
+    });
+    expect(await w).toEqual({ digest: d, size: data.length });
+    await ended;
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+
+    // a follower that reads nothing does not hold the write back; it reads the blob later
+    let idle: Readable | undefined;
+    const d2 = sha(Buffer.concat([data, Buffer.from('x')]));
+    await cs.write(Readable.from([data, Buffer.from('x')]), d2, data.length + 1, { follow: (r) => (idle = r) });
+    expect((await drain(idle!)).bytes.length).toBe(data.length + 1);
+  });
+
+  test('a follower of a bad blob fails (with the failWith error) and never ends cleanly', async () => {
+    const cs = new FileContentStore(path.join(base, 'cs4'));
+    await cs.init();
+    const data = Buffer.alloc(3 << 20, 7);
+    const wrong = sha(Buffer.from('not it'));
+    let follower: Readable | undefined;
+    const mapped = new SkiffError('invalid', 'filesystem layer verification failed');
+    const err = await cs
+      .write(Readable.from([data.subarray(0, 1 << 20), data.subarray(1 << 20)]), wrong, data.length, { follow: (r) => (follower = r), failWith: () => mapped })
+      .catch((e) => e);
+    expect(err).toBe(mapped);
+    const got = await drain(follower!);
+    expect(got.error).toBe(mapped);
+    expect(fs.readdirSync(cs.tmpDir)).toEqual([]);
+    expect(fs.readdirSync(cs.blobsDir)).toEqual([]);
+
+    // a source failing half way: the follower fails too
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(2 << 20, 1);
+      throw new Error('connection reset');
+    }
+    let f2: Readable | undefined;
+    await expect(cs.write(Readable.from(broken()), undefined, undefined, { follow: (r) => (f2 = r) })).rejects.toThrow(/connection reset/);
+    expect((await drain(f2!)).error?.message).toMatch(/connection reset/);
   });
 });
 

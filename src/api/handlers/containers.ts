@@ -10,10 +10,13 @@ import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
 import { LogEntry, parseTimestamp, readLogs } from '../../daemon/logs';
 import { logOptions } from '../../daemon/container-config';
+import { healthText } from '../../daemon/health';
 import { dockerStats, sample, Sample } from '../../daemon/stats';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
+import { mountView } from '../../volumes';
+import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
 import type { DaemonContext } from '../context';
-import { frame, hijack, isHijacked, joinStreams, MULTIPLEXED, RAW } from '../streams';
+import { frame, hijack, isHijacked, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 
 const execFileP = promisify(execFile);
 
@@ -122,8 +125,10 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
   const s = rec.State;
   const since = (t: string) => humanDuration(Math.max(0, now - Date.parse(t)));
   switch (s.Status) {
-    case 'running':
-      return `Up ${since(s.StartedAt)}`;
+    case 'running': {
+      const h = healthText(s.Health);
+      return `Up ${since(s.StartedAt)}${h ? ` (${h})` : ''}`;
+    }
     case 'paused':
       return `Up ${since(s.StartedAt)} (Paused)`;
     case 'restarting':
@@ -142,48 +147,6 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
 
 function networkName(rec: ContainerRecord): string {
   return rec.HostConfig.NetworkMode || 'bridge';
-}
-
-function endpoint(): Record<string, unknown> {
-  return {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
-    MacAddress: '',
-    DriverOpts: null,
-    NetworkID: '',
-    EndpointID: '',
-    Gateway: '',
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  };
-}
-
-function networkSettings(rec: ContainerRecord): Record<string, unknown> {
-  return {
-    Bridge: '',
-    SandboxID: '',
-    SandboxKey: '',
-    Ports: {},
-    HairpinMode: false,
-    LinkLocalIPv6Address: '',
-    LinkLocalIPv6PrefixLen: 0,
-    SecondaryIPAddresses: null,
-    SecondaryIPv6Addresses: null,
-    EndpointID: '',
-    Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    MacAddress: '',
-    Networks: { [networkName(rec)]: endpoint() },
-  };
 }
 
 function hostConfigView(rec: ContainerRecord): Record<string, unknown> {
@@ -283,6 +246,7 @@ export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<st
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: rec.Image,
     ResolvConfPath: rec.ResolvConfPath,
@@ -307,9 +271,9 @@ export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<st
       },
       Name: 'overlay2',
     },
-    Mounts: [],
+    Mounts: (rec.MountPoints ?? []).map(mountView),
     Config: rec.Config,
-    NetworkSettings: networkSettings(rec),
+    NetworkSettings: containerNetworkSettings(rec),
   };
 }
 
@@ -321,13 +285,13 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
     ImageID: rec.Image,
     Command: [rec.Path, ...rec.Args].join(' '),
     Created: Math.floor(Date.parse(rec.Created) / 1000),
-    Ports: [],
+    Ports: containerListPorts(rec),
     Labels: rec.Config.Labels ?? {},
     State: rec.State.Status,
     Status: statusText(rec),
     HostConfig: { NetworkMode: rec.HostConfig.NetworkMode },
-    NetworkSettings: { Networks: { [networkName(rec)]: endpoint() } },
-    Mounts: [],
+    NetworkSettings: { Networks: containerListNetworks(rec) },
+    Mounts: (rec.MountPoints ?? []).map(mountView),
   };
 }
 
@@ -406,9 +370,10 @@ export function containerRoutes(ctx: DaemonContext): Router {
             });
             if (!ok) return false;
           }
-          if (f.has('network') && !f.get('network')!.includes(networkName(rec))) return false;
-          if (f.has('volume') || f.has('publish') || f.has('expose')) return false;
-          if (f.has('health') && !f.get('health')!.includes('none')) return false;
+          if (f.has('network') && !f.get('network')!.some((x) => x === networkName(rec) || Object.entries(rec.NetworkSettings?.Networks ?? {}).some(([n, e]) => n === x || (x.length >= 12 && e.NetworkID.startsWith(x))))) return false;
+          if (f.has('volume') && !f.get('volume')!.some((v) => (rec.MountPoints ?? []).some((m) => m.Name === v || m.Source === v || m.Destination === v))) return false;
+          if (f.has('publish') || f.has('expose')) return false;
+          if (f.has('health') && !f.get('health')!.includes(rec.State.Health?.Status ?? 'none')) return false;
           if (f.has('is-task') && f.get('is-task')!.includes('true')) return false;
           if (before && !before.every((b) => Date.parse(rec.Created) < Date.parse(b.Created))) return false;
           if (since && !since.every((s) => Date.parse(rec.Created) > Date.parse(s.Created))) return false;
@@ -556,6 +521,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stdout = qbool(req, 'stdout');
       const stderr = qbool(req, 'stderr');
       const tty = rec.Config.Tty;
+      const detachKeys = parseDetachKeys(qstr(req, 'detachKeys'));
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
       if (logs && rec.LogPath && (stdout || stderr)) {
@@ -573,7 +539,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
         streams: { stdin, stdout, stderr },
         connect(monitor) {
           connected = true;
-          joinStreams(sock, monitor, { stdin });
+          joinStreams(sock, monitor, { stdin, tty, detachKeys });
         },
         close() {
           if (!sock.destroyed) sock.end();
@@ -716,7 +682,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
     '/containers/:id',
     ah(async (req, res) => {
       if (qbool(req, 'link')) throw invalid('links are not supported');
-      await c.remove(req.params.id, { force: qbool(req, 'force') });
+      await c.remove(req.params.id, { force: qbool(req, 'force'), removeVolumes: qbool(req, 'v') });
       res.status(204).end();
     }),
   );

@@ -4,7 +4,7 @@ import { Router } from 'express';
 import { invalid } from '../../errors';
 import { asObject, optBool } from '../../daemon/container-config';
 import type { DaemonContext } from '../context';
-import { frame, hijack, joinStreams, MULTIPLEXED, RAW } from '../streams';
+import { frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 import { ah, jsonBody, qint } from './containers';
 
 export function execRoutes(ctx: DaemonContext): Router {
@@ -35,6 +35,7 @@ export function execRoutes(ctx: DaemonContext): Router {
         return;
       }
       const tty = exec.Config.Tty;
+      const detachKeys = parseDetachKeys(exec.Config.DetachKeys);
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
       const stdin = exec.Config.AttachStdin;
@@ -54,7 +55,7 @@ export function execRoutes(ctx: DaemonContext): Router {
       const { monitor, exited } = started;
       // The exit code is recorded before the client sees the end of the stream: the CLI asks
       // for it right after.
-      joinStreams(sock, monitor, { stdin, onEnd: () => exited });
+      joinStreams(sock, monitor, { stdin, tty, detachKeys, onEnd: () => exited });
     }),
   );
 

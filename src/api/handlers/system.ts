@@ -39,7 +39,7 @@ export function systemRoutes(ctx: DaemonContext): Router {
         ContainersRunning: count('running'),
         ContainersPaused: count('paused'),
         ContainersStopped: count('exited') + count('created'),
-        Images: 0,
+        Images: (await ctx.images.list()).length,
         Driver: 'overlay2',
         DriverStatus: [['Backing Filesystem', 'extfs']],
         MemoryLimit: true,

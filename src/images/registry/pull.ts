@@ -2,10 +2,11 @@
 //
 // Layers are downloaded in parallel (3 at a time) into the content store, each blob verified
 // while it streams (sha256 and size: a registry sending more than the descriptor says is cut
-// off). Layers are registered in order, because a layer's chain id depends on its parent:
-// when layer i's predecessor is already in place as its download starts, the download is teed
-// straight into the layer store and unpacks as it arrives; otherwise the layer is unpacked
-// from the content store as soon as both its blob and its predecessor are there.
+// off). Each layer unpacks as its download arrives: the content store hands the layer store a
+// reader that follows the blob's temp file (the download goes at the network's pace, the unpack
+// at its own, in its own worker thread; see unpack-pool.ts), or, with stores that cannot follow
+// their writes, the download is teed. A layer store that registers concurrently commits a child
+// only after its parent; otherwise layers are registered one after the other.
 // A digest mismatch errors the stream before its end, so the layer store never sees a complete
 // tarball and marks nothing complete; a pull cancelled at any byte leaves the same state.
 //
@@ -14,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
 import { invalid, notFound, SkiffError } from '../../errors';
-import type { Digest, ImageConfig, ImageRecord, ImageStore, LayerStore } from '../types';
+import type { ContentStore, Digest, ImageConfig, ImageRecord, ImageStore, LayerStore } from '../types';
 import { errorEntryText, RegistryError } from './auth';
 import { FetchedManifest, RegistryOptions, Repository } from './client';
 import { Flight, FlightMap } from './flight';
@@ -272,35 +273,54 @@ async function downloadBlob(
 ): Promise<void> {
   try {
     const { body } = await repo.getBlob(desc.digest, signal);
-    // when the layer store reads along, the digest is checked here, before the stream ends (so
-    // the layer is never complete); otherwise the content store's own check is enough
-    const verifier = new BlobVerifier(desc.digest, desc.size, (n) => flight.events.emit('progress', n), tee !== undefined && !tee.settled);
-    const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+    const teeing = tee !== undefined && !tee.settled;
+    // A store that follows its writes hands the layer store a reader of the file being written:
+    // the download goes at the network's pace, the unpack at its own, the digest is checked
+    // once (by the store) and the reader ends only after that check. Otherwise the stream is
+    // teed, and when the layer store reads along, the digest is checked here, before the
+    // stream ends (so the layer is never complete).
+    const follows = teeing && followsWrites(store.content);
+    const verifier = new BlobVerifier(desc.digest, desc.size, (n) => flight.events.emit('progress', n), teeing && !follows);
     let verifierError: unknown;
     verifier.on('error', (e) => (verifierError ??= e));
     body.on('error', (e) => verifier.destroy(bodyError(repo.url(`blobs/${desc.digest}`), e) as Error));
     body.pipe(verifier);
-    verifier.on('error', (e) => toStore.destroy(e));
-    verifier.pipe(toStore);
-    if (tee && !tee.settled) {
+    // the store reads the verifier itself when nobody reads along (one stream hop less per chunk)
+    let toStore: Readable = verifier;
+    if (teeing && !follows) {
+      const both = new PassThrough({ highWaterMark: 1 << 20 });
+      verifier.on('error', (e) => both.destroy(e));
+      verifier.pipe(both);
+      toStore = both;
       const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
       verifier.on('error', (e) => toLayer.destroy(e));
       verifier.pipe(toLayer);
       tee.resolve(toLayer);
     }
+    // the verifier's own error (Docker's wording, or the network's) is the clearer one
+    let mapped: unknown;
+    const failWith = (e: unknown): unknown => {
+      if (e === mapped) return e;
+      if (verifierError) mapped = verifierError;
+      else if (e instanceof SkiffError && e.kind === 'invalid') mapped = new SkiffError('invalid', `filesystem layer verification failed for digest ${desc.digest}`, e);
+      else mapped = e;
+      return mapped;
+    };
     try {
-      await store.content.write(toStore, desc.digest, desc.size);
+      await store.content.write(toStore, desc.digest, desc.size, follows ? { follow: (r) => (tee.settled ? r.destroy() : tee.resolve(r)), failWith } : {});
     } catch (e) {
-      // the verifier's own error (Docker's wording, or the network's) is the clearer one
-      if (verifierError) throw verifierError;
-      if (e instanceof SkiffError && e.kind === 'invalid') throw new SkiffError('invalid', `filesystem layer verification failed for digest ${desc.digest}`, e);
-      throw e;
+      throw failWith(e);
     }
   } catch (e) {
     tee?.reject(e);
     if (signal.aborted) throw new CanceledError();
     throw e;
   }
+}
+
+/** Content stores that can hand over a reader of a blob while it is written (BlobWriteOptions.follow). */
+function followsWrites(content: ContentStore): boolean {
+  return (content as ContentStore & { followsWrites?: boolean }).followsWrites === true;
 }
 
 function retryable(e: unknown): boolean {
@@ -390,6 +410,7 @@ async function pullLayers(
   const sid = storeKey(store);
   const diffIds = config.rootfs.diff_ids;
   const present = await Promise.all(chains.map((c) => store.layers.get(c)));
+  (store.layers as LayerStore & { prewarm?: (n: number) => void }).prewarm?.(present.filter((p) => !p).length);
   const ids = m.layers.map((l) => shortId(l.digest));
   for (let i = 0; i < n; i++) emit({ status: present[i] ? 'Already exists' : 'Pulling fs layer', id: ids[i] });
 
@@ -483,6 +504,10 @@ async function pullLayers(
           if (got) return got;
           const registerFrom = async (src: Readable) => {
             const counter = new Counter((c) => flight.events.emit('extract', c));
+            // the layer store sees errors through its reads; once it has stopped reading, a
+            // cancel must not become an unhandled 'error' event (that would end the daemon)
+            counter.on('error', () => undefined);
+            src.on('error', () => undefined);
             forward(src, counter);
             const onAbort = () => counter.destroy(new CanceledError());
             fsig.addEventListener('abort', onAbort, { once: true });

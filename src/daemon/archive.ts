@@ -1,0 +1,240 @@
+// The container's filesystem for `docker cp` (GET/HEAD/PUT /containers/{id}/archive).
+//
+// The merged overlay root is mounted only inside the container's mount namespace. A running
+// (or paused) container is reached through /proc/<pid>/root, which also shows its volumes and
+// binds; a stopped or created one gets its overlay (image layers + its writable layer) mounted
+// briefly on a private folder, under the container's lock so a start cannot race the mount.
+//
+// Paths are resolved by hand, component by component, with symlinks followed inside the
+// container's root (an absolute link target starts again at the container's "/", ".." stops at
+// it): the kernel would resolve them against the host's root otherwise.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { invalid, isNodeError, notFound, SkiffError } from '../errors';
+import { MountFlags, native, UmountFlags } from '../native';
+import type { ContainerRecord, Containers } from './containers';
+
+const MAX_LINKS = 255;
+
+/** Go's os.FileMode bits, as docker cp's stat header carries them. */
+const GO_MODE = { dir: 2 ** 31, symlink: 2 ** 27, device: 2 ** 26, namedPipe: 2 ** 25, socket: 2 ** 24, setuid: 2 ** 23, setgid: 2 ** 22, charDevice: 2 ** 21, sticky: 2 ** 20 };
+
+export interface PathStat {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+export function goFileMode(st: import('node:fs').Stats): number {
+  let m = st.mode & 0o777;
+  if (st.isDirectory()) m += GO_MODE.dir;
+  else if (st.isSymbolicLink()) m += GO_MODE.symlink;
+  else if (st.isBlockDevice()) m += GO_MODE.device;
+  else if (st.isCharacterDevice()) m += GO_MODE.device + GO_MODE.charDevice;
+  else if (st.isFIFO()) m += GO_MODE.namedPipe;
+  else if (st.isSocket()) m += GO_MODE.socket;
+  if (st.mode & 0o4000) m += GO_MODE.setuid;
+  if (st.mode & 0o2000) m += GO_MODE.setgid;
+  if (st.mode & 0o1000) m += GO_MODE.sticky;
+  return m;
+}
+
+/**
+ * A container path resolved inside `root`: every symlink on the way (and the last component
+ * too when followLast) is followed within the root. Returns the container-absolute path; a
+ * missing tail is kept as written (cleaned).
+ */
+export async function resolveInRoot(root: string, p: string, followLast: boolean): Promise<string> {
+  let todo = p.split('/').filter((c) => c !== '' && c !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.shift()!;
+    if (c === '..') {
+      done.pop();
+      continue;
+    }
+    const last = todo.length === 0;
+    let st;
+    try {
+      st = await fs.lstat(path.join(root, ...done, c));
+    } catch (e) {
+      if (!isNodeError(e, 'ENOENT') && !isNodeError(e, 'ENOTDIR')) throw e;
+      // nothing below exists: the rest is lexical
+      done.push(c);
+      for (const r of todo) r === '..' ? done.pop() : done.push(r);
+      break;
+    }
+    if (st.isSymbolicLink() && (!last || followLast)) {
+      if (++links > MAX_LINKS) throw invalid(`too many links in ${p}`);
+      const target = await fs.readlink(path.join(root, ...done, c));
+      if (target.startsWith('/')) done.length = 0;
+      todo = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...todo];
+      continue;
+    }
+    done.push(c);
+  }
+  return '/' + done.join('/');
+}
+
+/** Docker's "Could not find the file … in container …" (404). */
+export function fileNotFound(p: string, ref: string): SkiffError {
+  return notFound(`Could not find the file ${p} in container ${ref}`);
+}
+
+export class ContainerFs {
+  constructor(
+    private readonly containers: Containers,
+    private readonly log: { warn(msg: string, f?: Record<string, unknown>): void },
+  ) {}
+
+  /**
+   * Runs fn with a host path that shows the container's root filesystem. The mount of a
+   * stopped container stays until fn's promise settles (streams included).
+   */
+  async withRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>, o: { write: boolean }): Promise<T> {
+    const live = async (): Promise<string | undefined> => {
+      const s = rec.State.Status;
+      if ((s !== 'running' && s !== 'paused') || rec.State.Pid <= 0) return undefined;
+      const root = `/proc/${rec.State.Pid}/root`;
+      try {
+        await fs.stat(root);
+        return root;
+      } catch {
+        return undefined;
+      }
+    };
+    const r = await live();
+    if (r) return fn(r);
+    return this.containers.withLock(rec.Id, async () => {
+      const again = await live(); // started while we waited for the lock
+      if (again) return fn(again);
+      if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
+      return this.withMountedRoot(rec, fn, o.write);
+    });
+  }
+
+  private async withMountedRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>, write: boolean): Promise<T> {
+    const image = await this.containers.images.get(rec.Image);
+    const lower = await this.containers.images.layerDirs(image);
+    const ov = this.containers.overlayDir(rec.Id);
+    const upper = path.join(ov, 'diff');
+    const work = path.join(ov, 'work');
+    await fs.mkdir(upper, { recursive: true, mode: 0o755 });
+    await fs.mkdir(work, { recursive: true, mode: 0o700 });
+    const target = path.join(ov, `cp-${randomBytes(4).toString('hex')}`);
+    await fs.mkdir(target, { mode: 0o700 });
+    let empty: string | undefined;
+    if (lower.length === 0) {
+      empty = path.join(ov, 'empty-lower');
+      await fs.mkdir(empty, { recursive: true, mode: 0o755 });
+    }
+    const n = native();
+    try {
+      const data = `lowerdir=${(lower.length ? lower : [empty!]).join(':')},upperdir=${upper},workdir=${work}`;
+      n.mount('overlay', target, 'overlay', write ? 0 : MountFlags.RDONLY, data);
+    } catch (e) {
+      await fs.rmdir(target).catch(() => undefined);
+      throw e;
+    }
+    try {
+      return await fn(target);
+    } finally {
+      try {
+        n.umount(target, UmountFlags.DETACH);
+        await fs.rmdir(target);
+      } catch (e) {
+        this.log.warn('archive: cannot unmount the container root', { id: rec.Id, error: String(e) });
+      }
+    }
+  }
+
+  /** The stat of a container path (the last component not followed), for HEAD and GET. */
+  async stat(root: string, rec: ContainerRecord, ref: string, p: string): Promise<{ stat: PathStat; hostPath: string; base: string }> {
+    if (!p) throw invalid('Path cannot be empty');
+    const trailing = p.endsWith('/') || p.endsWith('/.') || p === '.';
+    const resolved = await resolveInRoot(root, p, trailing);
+    const hostPath = path.join(root, resolved);
+    let st;
+    try {
+      st = await fs.lstat(hostPath);
+    } catch (e) {
+      if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+      throw e;
+    }
+    if (trailing && !st.isDirectory()) throw invalid(`not a directory: ${p}`);
+    // the name of the entries in the archive: "." for "dir/.", else the requested base name
+    const base = p.endsWith('/.') || p === '.' ? '.' : path.posix.basename(resolved) || '/';
+    const linkTarget = st.isSymbolicLink() ? await resolveInRoot(root, resolved, true) : '';
+    return {
+      stat: { name: base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
+      hostPath,
+      base,
+    };
+  }
+
+  /** The extraction folder for PUT: must exist and be a directory. */
+  async extractDir(root: string, rec: ContainerRecord, ref: string, p: string): Promise<string> {
+    if (!p) throw invalid('Path cannot be empty');
+    if (rec.HostConfig.ReadonlyRootfs) throw new SkiffError('forbidden', 'container rootfs is marked read-only');
+    const resolved = await resolveInRoot(root, p, true);
+    const hostPath = path.join(root, resolved);
+    let st;
+    try {
+      st = await fs.stat(hostPath);
+    } catch (e) {
+      if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+      throw e;
+    }
+    if (!st.isDirectory()) throw invalid('extraction point is not a directory');
+    return hostPath;
+  }
+
+  /** uid:gid of the container's user (Config.User), looked up in its /etc/passwd and /etc/group. */
+  async userIds(root: string, rec: ContainerRecord): Promise<{ uid: number; gid: number }> {
+    const spec = rec.Config.User || '0';
+    const [u, g] = spec.split(':');
+    const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
+      try {
+        const text = await fs.readFile(path.join(root, await resolveInRoot(root, file, true)), 'utf8');
+        return text
+          .split('\n')
+          .map((l) => l.split(':'))
+          .find((f) => f[0] === name);
+      } catch {
+        return undefined;
+      }
+    };
+    let uid: number;
+    let gid = 0;
+    if (/^\d+$/.test(u)) {
+      uid = Number(u);
+      const byId = await (async () => {
+        try {
+          const text = await fs.readFile(path.join(root, await resolveInRoot(root, '/etc/passwd', true)), 'utf8');
+          return text.split('\n').map((l) => l.split(':')).find((f) => f[2] === u);
+        } catch {
+          return undefined;
+        }
+      })();
+      if (byId) gid = Number(byId[3]);
+    } else {
+      const ent = await lookup('/etc/passwd', u);
+      if (!ent) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
+      uid = Number(ent[2]);
+      gid = Number(ent[3]);
+    }
+    if (g !== undefined && g !== '') {
+      if (/^\d+$/.test(g)) gid = Number(g);
+      else {
+        const ent = await lookup('/etc/group', g);
+        if (!ent) throw invalid(`unable to find group ${g}: no matching entries in group file`);
+        gid = Number(ent[2]);
+      }
+    }
+    return { uid, gid };
+  }
+}

@@ -1,0 +1,107 @@
+// Links on the host: bridges and veth pairs through `skiff-init net` (rtnetlink in a short
+// single-threaded process: the container side needs setns, which Node must never do), and the
+// per-interface sysctls, written straight to /proc/sys of the daemon's (the host's) netns.
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { systemError } from '../errors';
+
+export interface AttachRequest {
+  /** the container's pid 1 (its netns) */
+  pid: number;
+  bridge: string;
+  hostIf: string;
+  /** name inside the container: eth0, eth1... */
+  ctrIf: string;
+  /** "10.1.0.2/24" */
+  cidr: string;
+  mac: string;
+  /** default route via, or undefined for a secondary network */
+  gateway?: string;
+  mtu: number;
+}
+
+/** A helper started ahead of time, waiting for the container's pid. */
+export interface PendingAttach {
+  /** wires the pair into the netns of pid; rejects with the helper's error */
+  go(pid: number): Promise<void>;
+  /** the start failed: the helper exits without doing anything */
+  cancel(): void;
+}
+
+export class Links {
+  constructor(private readonly initPath: string) {}
+
+  private run(args: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      execFile(this.initPath, ['net', ...args], { timeout: 10_000 }, (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        const msg = String(stderr).trim().replace(/^error /, '') || err.message;
+        reject(systemError(`network setup failed: ${msg}`, err));
+      });
+    });
+  }
+
+  /** Creates the bridge (kept when it exists), gives it its address, brings it up. */
+  async ensureBridge(name: string, cidr: string, mtu: number): Promise<void> {
+    await this.run(['bridge', name, cidr, String(mtu)]);
+    // Published ports on 127.0.0.1 are DNATed to containers: the kernel must route packets
+    // with a loopback source out of this bridge (see firewall.ts for why not a proxy).
+    await writeSysctl(`net/ipv4/conf/${name}/route_localnet`, '1');
+  }
+
+  /** Deletes a link by name; a link already gone is fine. */
+  async delete(name: string): Promise<void> {
+    await this.run(['delete', name]);
+  }
+
+  /**
+   * Starts the helper now (its process start-up then overlaps the container's creation) and
+   * hands it the pid later: a veth costs a fork+exec of the multi-threaded daemon, ~5 ms.
+   */
+  prepareAttach(r: Omit<AttachRequest, 'pid'>): PendingAttach {
+    const child = spawn(this.initPath, ['net', 'attach', '-', r.bridge, r.hostIf, r.ctrIf, r.cidr, r.mac, r.gateway ?? '-', String(r.mtu)], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const exited = new Promise<number | null>((resolve) => {
+      child.on('error', (e) => {
+        stderr ||= e.message;
+        resolve(-1);
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    return {
+      go: async (pid) => {
+        child.stdin.end(`${pid}\n`);
+        const code = await exited;
+        if (code !== 0) throw systemError(`network setup failed: ${stderr.trim().replace(/^error /, '') || `exit ${String(code)}`}`);
+      },
+      cancel: () => {
+        child.stdin.end();
+      },
+    };
+  }
+
+  async attach(r: AttachRequest): Promise<void> {
+    await this.run(['attach', String(r.pid), r.bridge, r.hostIf, r.ctrIf, r.cidr, r.mac, r.gateway ?? '-', String(r.mtu)]);
+  }
+}
+
+export async function writeSysctl(key: string, value: string): Promise<void> {
+  const file = `/proc/sys/${key}`;
+  try {
+    if ((await fs.readFile(file, 'utf8')).trim() === value) return;
+    await fs.writeFile(file, value);
+  } catch (e) {
+    throw systemError(`cannot set ${key.replace(/\//g, '.')}=${value}: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+}
+
+/** Names of the links present in the daemon's netns. */
+export async function linkNames(): Promise<Set<string>> {
+  return new Set(await fs.readdir('/sys/class/net').catch(() => [] as string[]));
+}

@@ -1,0 +1,102 @@
+// Shapes shared by the network modules, the container records and the API: Docker's network
+// resource and endpoint settings, and the hooks the container lifecycle calls.
+import type { EtcFilesInput } from '../runtime/etc-files';
+import type { NamespaceMap } from '../runtime/spec';
+import type { PortMap } from './ports';
+
+export interface IpamConfig {
+  Subnet: string;
+  Gateway: string;
+  IPRange?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+/** A network as stored (<data-root>/network/<id>.json) and, mostly, as /networks shows it. */
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: 'bridge' | 'host' | 'null';
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  /** the Linux bridge of a bridge network (not shown) */
+  BridgeName?: string;
+}
+
+/** Docker's EndpointSettings, plus two private fields (removed from every API view). */
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+  /** host end of the veth pair while connected */
+  HostIf?: string;
+  /** name inside the container (eth0...) */
+  IfName?: string;
+}
+
+/** What a container record keeps about its networking. */
+export interface NetworkSettingsRecord {
+  Networks: Record<string, EndpointSettings>;
+  /** real bindings while running; exposed ports with null otherwise */
+  Ports: PortMap;
+  SandboxKey: string;
+}
+
+/** The part of a container record networking reads and writes. */
+export interface NetContainer {
+  Id: string;
+  Name: string;
+  Config: { Hostname: string; Domainname: string; ExposedPorts?: Record<string, object>; MacAddress?: string };
+  HostConfig: {
+    NetworkMode: string;
+    PortBindings: Record<string, unknown>;
+    PublishAllPorts?: unknown;
+    ExtraHosts?: unknown;
+    Dns?: unknown;
+    DnsSearch?: unknown;
+    DnsOptions?: unknown;
+  };
+  State: { Status: string; Pid: number };
+  NetworkSettings?: NetworkSettingsRecord;
+}
+
+/** What a start needs before the container's process exists. */
+export interface PreparedNetwork {
+  /** ip, dns... for /etc/hosts and /etc/resolv.conf */
+  etc: Partial<EtcFilesInput>;
+  /** net namespace to join (container:<id> mode) */
+  namespaces?: NamespaceMap;
+}
+
+/** Called by the container lifecycle (src/daemon/containers.ts). */
+export interface ContainerNetworking {
+  /** create: checks NetworkMode, NetworkingConfig and ports; the record's initial NetworkSettings */
+  onCreate(c: Omit<NetContainer, 'NetworkSettings' | 'State'>, networkingConfig: unknown): NetworkSettingsRecord;
+  /** start, before the etc files and the process: addresses, host ports */
+  prepare(c: NetContainer): Promise<PreparedNetwork>;
+  /** start, once the process exists (waiting for "start"): links, rules, names */
+  attach(c: NetContainer, pid: number): Promise<void>;
+  /** the process is gone (or the start failed): everything prepare/attach made, undone */
+  release(c: NetContainer): Promise<void>;
+  /** a running container found at daemon start */
+  adopt(c: NetContainer): void;
+}

@@ -1,0 +1,185 @@
+// GET/HEAD/PUT /containers/{id}/archive and `docker cp` both ways, on running and stopped
+// containers; symlinks resolve inside the container's root and never escape it.
+import { execFile, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as tar from 'tar';
+import { describeIf, isRoot } from '../helpers/runtime-env';
+import { distBuilt, TestDaemon } from '../helpers/skiffd';
+
+const execFileP = promisify(execFile);
+const haveDocker = spawnSync('docker', ['--version']).status === 0;
+
+describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => {
+  let d: TestDaemon;
+  let work: string;
+  let running: string;
+  let stopped: string;
+
+  const create = async (name: string, body: Record<string, unknown>) => {
+    const r = await d.request('POST', `/containers/create?name=${name}`, { body: { Image: 'busybox', ...body } });
+    if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${r.body}`);
+    return r.json.Id as string;
+  };
+  const statOf = (h: string | string[] | undefined) => JSON.parse(Buffer.from(String(h), 'base64').toString('utf8'));
+  const docker = (...args: string[]) => execFileP('docker', args, { env: { ...process.env, DOCKER_HOST: d.host }, cwd: work });
+  const execOut = async (id: string, cmd: string[]) => {
+    const { stdout } = await docker('exec', id, ...cmd);
+    return stdout;
+  };
+
+  beforeAll(async () => {
+    d = await TestDaemon.start();
+    work = fs.mkdtempSync('/tmp/skt-cp-');
+    // a host file the links below point at by their host path: it must never be what is read
+    running = await create('cp-run', {
+      Cmd: ['sh', '-c', 'mkdir -p /data/sub && echo hello > /data/a.txt && ln -s /etc /data/etclink && ln -s ../../../../../etc/hostname /data/up && ln -s / /data/rootlink && touch /ready && exec sleep 1000'],
+      StopTimeout: 1,
+    });
+    await d.request('POST', `/containers/${running}/start`);
+    for (let i = 0; i < 100 && !(await d.request('HEAD', `/containers/${running}/archive?path=/ready`)).status.toString().startsWith('2'); i++) await new Promise((r) => setTimeout(r, 50));
+    stopped = await create('cp-stopped', { Cmd: ['sh', '-c', 'echo inside > /made.txt'] });
+    await d.request('POST', `/containers/${stopped}/start`);
+    await d.request('POST', `/containers/${stopped}/wait`);
+  });
+
+  afterAll(async () => {
+    await d?.cleanup();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('HEAD: the stat header with Go file modes; 404 with Docker\'s message', async () => {
+    const f = await d.request('HEAD', `/containers/${running}/archive?path=/data/a.txt`);
+    expect(f.status).toBe(200);
+    expect(statOf(f.headers['x-docker-container-path-stat'])).toMatchObject({ name: 'a.txt', size: 6, mode: 0o644, linkTarget: '' });
+    const dir = statOf((await d.request('HEAD', `/containers/${running}/archive?path=/data`)).headers['x-docker-container-path-stat']);
+    expect(dir.mode).toBe(2 ** 31 + 0o755);
+    const link = statOf((await d.request('HEAD', `/containers/${running}/archive?path=/data/etclink`)).headers['x-docker-container-path-stat']);
+    expect(link.mode).toBe(2 ** 27 + 0o777);
+    expect(link.linkTarget).toBe('/etc');
+    // a relative link climbing above the root stops at the container's "/"
+    const up = statOf((await d.request('HEAD', `/containers/${running}/archive?path=/data/up`)).headers['x-docker-container-path-stat']);
+    expect(up.linkTarget).toBe('/etc/hostname');
+    const missing = await d.request('GET', `/containers/cp-run/archive?path=/nope`);
+    expect(missing.status).toBe(404);
+    expect(missing.json.message).toBe('Could not find the file /nope in container cp-run');
+    expect((await d.request('HEAD', `/containers/${running}/archive?path=/nope`)).status).toBe(404);
+    expect((await d.request('GET', `/containers/nosuch/archive?path=/`)).json.message).toBe('No such container: nosuch');
+    expect((await d.request('GET', `/containers/${running}/archive`)).status).toBe(400);
+  });
+
+  test('GET: links on the way resolve inside the container (never the host\'s files)', async () => {
+    const r = await d.request('GET', `/containers/${running}/archive?path=/data/etclink/passwd`);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/x-tar');
+    const out = path.join(work, 'x1');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 't.tar'), r.raw);
+    await tar.x({ file: path.join(out, 't.tar'), cwd: out });
+    const pw = fs.readFileSync(path.join(out, 'passwd'), 'utf8');
+    const inContainer = await execOut(running, ['cat', '/etc/passwd']);
+    expect(pw).toBe(inContainer);
+    // through a link to "/" and "..": still the container's hostname file
+    const h = await d.request('GET', `/containers/${running}/archive?path=/data/rootlink/../../etc/hostname`);
+    fs.writeFileSync(path.join(out, 'h.tar'), h.raw);
+    await tar.x({ file: path.join(out, 'h.tar'), cwd: out });
+    expect(fs.readFileSync(path.join(out, 'hostname'), 'utf8').trim()).toBe(running.slice(0, 12));
+  });
+
+  test('PUT: extracts into a folder; noOverwriteDirNonDir; not a folder; escapes stay inside', async () => {
+    const src = path.join(work, 'put');
+    fs.mkdirSync(path.join(src, 'newdir'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'newdir', 'f.txt'), 'put-data');
+    fs.writeFileSync(path.join(src, 'a.txt'), 'x');
+    const body = async (files: string[], extra?: (p: tar.Pack) => void) => {
+      const p = tar.c({ cwd: src, portable: true }, files);
+      extra?.(p);
+      const chunks: Buffer[] = [];
+      for await (const c of p) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    // the tar bytes as they are (the helper's rawBody is a string)
+    const putRaw = (id: string, q: string, data: Buffer) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?${q}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(data);
+      });
+    expect(await putRaw(running, 'path=/data', await body(['newdir']))).toBe(200);
+    expect(await execOut(running, ['cat', '/data/newdir/f.txt'])).toBe('put-data');
+    // a folder over the file /data/a.txt: refused with noOverwriteDirNonDir
+    fs.rmSync(path.join(src, 'a.txt'));
+    fs.mkdirSync(path.join(src, 'a.txt'));
+    expect(await putRaw(running, 'path=/data&noOverwriteDirNonDir=true', await body(['a.txt']))).toBe(400);
+    expect(await execOut(running, ['cat', '/data/a.txt'])).toBe('hello\n');
+    expect(await putRaw(running, 'path=/data/a.txt', await body(['newdir']))).toBe(400);
+    expect(await putRaw(running, 'path=/nope', await body(['newdir']))).toBe(404);
+    // through the link to /etc: lands in the container's /etc
+    expect(await putRaw(running, 'path=/data/etclink', await body(['newdir']))).toBe(200);
+    expect(await execOut(running, ['cat', '/etc/newdir/f.txt'])).toBe('put-data');
+    expect(fs.existsSync('/etc/newdir/f.txt')).toBe(false);
+    // entries with ".." or absolute names do not leave the target
+    const evil = path.join(work, 'evil.tar');
+    const marker = `skiff-escape-${process.pid}`;
+    const hdr = (name: string, size: number) => {
+      const h = new tar.Header({ path: name, mode: 0o644, size, type: 'File', mtime: new Date() });
+      h.encode();
+      return h.block!;
+    };
+    const payload = Buffer.from('evil');
+    const pad = Buffer.alloc(512 - payload.length);
+    fs.writeFileSync(evil, Buffer.concat([hdr(`../../../../../../tmp/${marker}`, 4), payload, pad, hdr(`/tmp/${marker}-abs`, 4), payload, pad, Buffer.alloc(1024)]));
+    await putRaw(running, 'path=/data/sub', fs.readFileSync(evil));
+    expect(fs.existsSync(`/tmp/${marker}`)).toBe(false);
+    expect(fs.existsSync(`/tmp/${marker}-abs`)).toBe(false);
+  });
+
+  test('a stopped container: read and write through a brief mount, nothing left mounted', async () => {
+    const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+    const r = await d.request('GET', `/containers/${stopped}/archive?path=/made.txt`);
+    expect(r.status).toBe(200);
+    const f = path.join(work, 's.tar');
+    fs.writeFileSync(f, r.raw);
+    const names: string[] = [];
+    await tar.t({ file: f, onReadEntry: (e) => names.push(e.path) });
+    expect(names).toEqual(['made.txt']);
+    const after = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+    expect(after).toBe(before);
+    // a never-started container too
+    const fresh = await create('cp-fresh', { Cmd: ['cat', '/put.txt'] });
+    expect((await d.request('HEAD', `/containers/${fresh}/archive?path=/bin/busybox`)).status).toBe(200);
+    await d.request('DELETE', `/containers/${fresh}`);
+  });
+
+  (haveDocker ? test : test.skip)('docker cp both ways, running and stopped, -a keeps the container user', async () => {
+    fs.writeFileSync(path.join(work, 'local.txt'), 'from-host\n');
+    await docker('cp', 'local.txt', 'cp-run:/data/');
+    expect(await execOut(running, ['cat', '/data/local.txt'])).toBe('from-host\n');
+    await docker('cp', 'cp-run:/data/a.txt', 'a-copy.txt');
+    expect(fs.readFileSync(path.join(work, 'a-copy.txt'), 'utf8')).toBe('hello\n');
+    await docker('cp', 'cp-run:/data/sub', 'subcopy');
+    expect(fs.statSync(path.join(work, 'subcopy')).isDirectory()).toBe(true);
+    await docker('cp', 'local.txt', 'cp-stopped:/tmp/');
+    await docker('cp', 'cp-stopped:/tmp/local.txt', 'back.txt');
+    expect(fs.readFileSync(path.join(work, 'back.txt'), 'utf8')).toBe('from-host\n');
+    const err = await docker('cp', 'cp-run:/nope', 'x').then(
+      () => '',
+      (e: { stderr: string }) => e.stderr,
+    );
+    expect(err).toMatch(/Could not find the file \/nope in container cp-run/);
+    // -a: owned by the container's user (nobody in busybox = 65534)
+    const u = await create('cp-user', { Cmd: ['true'], User: 'nobody' });
+    await docker('cp', '-a', 'local.txt', 'cp-user:/tmp/');
+    const stat = statOf((await d.request('HEAD', `/containers/${u}/archive?path=/tmp/local.txt`)).headers['x-docker-container-path-stat']);
+    expect(stat.size).toBe(10);
+    const g = await d.request('GET', `/containers/${u}/archive?path=/tmp/local.txt`);
+    const hdr = new tar.Header(g.raw.subarray(0, 512));
+    expect(hdr.uid).toBe(65534);
+    await d.request('DELETE', `/containers/${u}`);
+  });
+});
