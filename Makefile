@@ -64,6 +64,7 @@ test: build
 
 bench: build
 	node dist/bench/runtime.js
+	node dist/bench/pull.js
 	node dist/bench/api.js
 	node dist/bench/network.js
 	node dist/bench/cli.js

@@ -67,6 +67,14 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect((await docker(['ps', '-aq'])).stdout).toBe('');
   });
 
+  test('version and info talk to skiffd (API 1.44, cgroup facts, real counts)', async () => {
+    const v = await docker(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}']);
+    expect(v).toMatchObject({ code: 0, stdout: '1.44 linux\n' });
+    const i = await docker(['info', '--format', '{{.CgroupVersion}} {{.OSType}} {{.Images}} {{.Driver}}']);
+    expect(i.code).toBe(0);
+    expect(i.stdout).toMatch(/^[12] linux [1-9]\d* \S+\n$/);
+  });
+
   test('exit codes: the process\'s, 127 for a missing command, 125 for a daemon error', async () => {
     expect((await docker(['run', '--rm', 'busybox', 'sh', '-c', 'exit 3'])).code).toBe(3);
     const missing = await docker(['run', '--rm', 'busybox', 'nosuchcmd']);
