@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { systemError } from '../errors';
+import { ipToInt, macFor } from './ipam';
 
 export interface AttachRequest {
   /** the container's pid 1 (its netns) */
@@ -44,6 +45,14 @@ export class Links {
   /** Creates the bridge (kept when it exists), gives it its address, brings it up. */
   async ensureBridge(name: string, cidr: string, mtu: number): Promise<void> {
     await this.run(['bridge', name, cidr, String(mtu)]);
+    // A bridge without an address of its own takes the lowest MAC of its ports, so a container
+    // joining could change it under the others' ARP caches (their packets to the gateway, DNS
+    // included, then vanish for up to a minute). A set address never changes.
+    await new Promise<void>((resolve, reject) => {
+      execFile('ip', ['link', 'set', 'dev', name, 'address', macFor(ipToInt(cidr.split('/')[0]))], (err, _o, stderr) =>
+        err ? reject(systemError(`network setup failed: cannot set the MAC address of ${name}: ${String(stderr).trim() || err.message}`, err)) : resolve(),
+      );
+    });
     // Published ports on 127.0.0.1 are DNATed to containers: the kernel must route packets
     // with a loopback source out of this bridge (see firewall.ts for why not a proxy).
     await writeSysctl(`net/ipv4/conf/${name}/route_localnet`, '1');

@@ -103,6 +103,8 @@ export class Networks implements ContainerNetworking {
   /** network id -> containers with a live endpoint there */
   private readonly members = new Map<string, Map<string, NetContainer>>();
   private readonly held = new Map<string, HeldPort[]>();
+  /** host ends of veths of exited containers being deleted (awaited at shutdown) */
+  private readonly deleting = new Set<Promise<void>>();
   /** between prepare and attach: helpers waiting for the pid, port rules being written */
   private readonly starting = new Map<string, { links: { net: NetworkRecord; ep: EndpointSettings; pending: PendingAttach }[]; rules: Promise<void> }>();
   private readonly prefix: string;
@@ -243,6 +245,7 @@ export class Networks implements ContainerNetworking {
 
   /** Daemon stop (containers already stopped): DNS servers, bridges and rules gone. */
   async shutdown(): Promise<void> {
+    await Promise.all([...this.deleting]);
     for (const d of this.dns.values()) d.close();
     this.dns.clear();
     for (const list of this.held.values()) for (const h of list) h.close();
@@ -537,13 +540,24 @@ export class Networks implements ContainerNetworking {
     if (!s) return;
     for (const [name, ep] of Object.entries(s.Networks)) {
       const net = this.store.find(ep.NetworkID);
-      if (ep.HostIf) await this.links.delete(ep.HostIf).catch((e: unknown) => this.log.warn('cannot delete veth', { link: ep.HostIf, error: String(e) }));
+      // The endpoint is free once its address and membership are: the veth (which the kernel
+      // also removes with the container's netns) goes in the background, as deleting a link
+      // waits out the kernel's RCU grace periods, many ms that a `run --rm` would otherwise pay.
+      if (ep.HostIf) this.deleteLater(ep.HostIf);
       if (net && this.members.get(net.Id)?.delete(c.Id)) this.o.events.publish('network', 'disconnect', net.Id, { container: c.Id, name: net.Name, type: net.Driver });
       this.free(net, ep);
       s.Networks[name] = cleared(ep);
     }
     s.Ports = portMap(undefined, {}, []);
     s.SandboxKey = '';
+  }
+
+  private deleteLater(link: string): void {
+    const p: Promise<void> = this.links
+      .delete(link)
+      .catch((e: unknown) => this.log.warn('cannot delete veth', { link, error: String(e) }))
+      .finally(() => this.deleting.delete(p));
+    this.deleting.add(p);
   }
 
   adopt(c: NetContainer): void {
