@@ -90,6 +90,23 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect(r).toMatchObject({ code: 0, stdout: 'bar /tmp 65534 box1\n', stderr: 'oops\n' });
   });
 
+  test('--memory, --cpus, --pids-limit reach the container\'s cgroup; --restart on-failure:N restarts N times', async () => {
+    const show =
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; ' +
+      'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; ' +
+      'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max';
+    const r = await docker(['run', '--rm', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '50', 'busybox', 'sh', '-c', show]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').slice(0, 3)).toEqual(['67108864', '50', expect.stringMatching(/^50000( 100000)?$/)]);
+
+    const id = (await docker(['run', '-d', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 3'])).stdout.trim();
+    const state = async () => (await docker(['inspect', '-f', '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}', id])).stdout.trim();
+    await waitUntil(async () => (await state()) === '2 exited 3 on-failure', 15000, 'two restarts, then exited');
+    await sleep(500);
+    expect(await state()).toBe('2 exited 3 on-failure');
+    await docker(['rm', id]);
+  });
+
   test('stdin with -i', async () => {
     const r = await docker(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout\n' });
     expect(r).toMatchObject({ code: 0, stdout: 'SHOUT\n' });
