@@ -10,6 +10,22 @@ import { FlagSpec, parseFlags, renderFlagHelp, UsageError } from './flags';
 
 type Entry = [module: string, key: string, summary: string];
 
+type CommandModule = { commands: Record<string, Command> };
+/* eslint-disable @typescript-eslint/no-require-imports */
+// Loaded only once the command is known; static paths, so a bundler can follow them.
+const COMMAND_MODULES: Record<string, () => CommandModule> = {
+  build: () => require('./commands/build') as CommandModule,
+  container: () => require('./commands/container') as CommandModule,
+  cp: () => require('./commands/cp') as CommandModule,
+  image: () => require('./commands/image') as CommandModule,
+  network: () => require('./commands/network') as CommandModule,
+  run: () => require('./commands/run') as CommandModule,
+  stats: () => require('./commands/stats') as CommandModule,
+  system: () => require('./commands/system') as CommandModule,
+  volume: () => require('./commands/volume') as CommandModule,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 const COMMANDS: Record<string, Entry> = {
   run: ['run', 'run', 'Create and run a new container from an image'],
   exec: ['run', 'exec', 'Execute a command in a running container'],
@@ -284,8 +300,7 @@ export function main(argv: string[]): void {
       exit(1);
     }
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(`./commands/${entry[0]}`) as { commands: Record<string, Command> };
+  const mod = COMMAND_MODULES[entry[0]]();
   const cmd = mod.commands[entry[1]];
   let parsed;
   try {
