@@ -73,6 +73,23 @@ function checkCidfile(file: string): void {
 }
 
 /** Reads a wait response to its end: the container's StatusCode. */
+/** The session runs to its end: a detach is exit 0, otherwise the container's code from wait. */
+async function finishSession(session: ReturnType<typeof runSession>, waitRes: http.IncomingMessage): Promise<number> {
+  session.started();
+  let r: SessionResult;
+  try {
+    r = await session.done;
+  } catch (e) {
+    if (e instanceof SignalExit) return e.code;
+    throw e;
+  }
+  if (r.detached) {
+    waitRes.destroy();
+    return 0;
+  }
+  return waitStatus(waitRes);
+}
+
 async function waitStatus(res: http.IncomingMessage): Promise<number> {
   const chunks: Buffer[] = [];
   for await (const d of res) chunks.push(d as Buffer);
@@ -271,19 +288,7 @@ async function start(ctx: Ctx, p: Parsed): Promise<number> {
     if (e instanceof Error && e.constructor.name === 'DaemonError') throw new CliError(`Error response from daemon: ${e.message}`, startErrorCode(e.message) === 125 ? 1 : startErrorCode(e.message));
     throw e;
   }
-  session.started();
-  let r: SessionResult;
-  try {
-    r = await session.done;
-  } catch (e) {
-    if (e instanceof SignalExit) return e.code;
-    throw e;
-  }
-  if (r.detached) {
-    waitRes.destroy();
-    return 0;
-  }
-  return waitStatus(waitRes);
+  return finishSession(session, waitRes);
 }
 
 // ---------------------------------------------------------------- attach
@@ -309,19 +314,7 @@ async function attach(ctx: Ctx, p: Parsed): Promise<number> {
   const waitRes = await c.stream('POST', `/containers/${info.Id}/wait`);
   const h = await openAttach(c, info.Id, plan);
   const session = sessionFor(c, info.Id, h.socket, plan);
-  session.started();
-  let r: SessionResult;
-  try {
-    r = await session.done;
-  } catch (e) {
-    if (e instanceof SignalExit) return e.code;
-    throw e;
-  }
-  if (r.detached) {
-    waitRes.destroy();
-    return 0;
-  }
-  return waitStatus(waitRes);
+  return finishSession(session, waitRes);
 }
 
 // ---------------------------------------------------------------- exec

@@ -7,6 +7,7 @@
 // truth about processes. One watcher per running container (runtime.wait) turns an exit into a
 // record update, then applies AutoRemove or the restart policy.
 import { randomBytes } from 'node:crypto';
+import { dirSize } from '../disk-usage';
 import { KeyedMutex } from '../keyed-mutex';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs/promises';
@@ -1084,15 +1085,3 @@ export class Containers extends EventEmitter {
   }
 }
 
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await fs.readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else total += (await fs.lstat(p)).size;
-    }
-  };
-  await walk(dir);
-  return total;
-}

@@ -4,6 +4,7 @@
 // (type/device/o, as `mount -t type -o o device`) are mounted on _data while a running
 // container uses them and unmounted when the last one stops (and at daemon shutdown).
 import { randomBytes } from 'node:crypto';
+import { dirSize } from '../disk-usage';
 import { KeyedMutex } from '../keyed-mutex';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -363,15 +364,3 @@ export class VolumeStore {
   }
 }
 
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await fs.readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else total += (await fs.lstat(p)).size;
-    }
-  };
-  await walk(dir);
-  return total;
-}

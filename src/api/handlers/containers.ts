@@ -1,7 +1,7 @@
 // /containers/...: create, list, inspect, lifecycle verbs, wait, attach, logs, top, stats,
 // update, rename, delete, prune. Handlers parse and format; the daemon layer decides.
 import { execFile } from 'node:child_process';
-import * as fs from 'node:fs/promises';
+import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
@@ -295,24 +295,6 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
   };
 }
 
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await fs.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else total += (await fs.lstat(p).catch(() => ({ size: 0 }))).size;
-    }
-  };
-  await walk(dir);
-  return total;
-}
 
 // ---------------------------------------------------------------------------------------------
 // log output

@@ -2,7 +2,7 @@
 // are about file systems (/containers/{id}/export, /containers/{id}/changes). Handlers parse
 // and format; src/images decides. Image names contain "/" (and ":" and "@"), so the routes
 // that take one are regular expressions.
-import * as fs from 'node:fs/promises';
+import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Request, Response, Router } from 'express';
@@ -292,26 +292,6 @@ function parsePlatform(p: string | undefined): { os: string; architecture: strin
   return { os: parts[0], architecture: parts[1], ...(parts[2] ? { variant: parts[2] } : {}) };
 }
 
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await fs.readdir(d);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = path.join(d, n);
-      const st = await fs.lstat(p).catch(() => undefined);
-      if (!st) continue;
-      if (st.isDirectory()) await walk(p);
-      else total += st.size;
-    }
-  };
-  await walk(dir);
-  return total;
-}
 
 /** Publishes Docker's untag/delete events for an rmi or prune answer. */
 function publishDeletes(ctx: DaemonContext, items: DeleteItem[], imageIds: Set<Digest>, id: Digest | undefined): void {
