@@ -653,10 +653,9 @@ export function buildCreateRequest(p: Parsed, o: { detach?: boolean; consoleSize
     ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
     Tty: b('tty'),
     OpenStdin: interactive,
-    // With a TTY the CLI itself watches for the detach keys (skiffd does not yet) and detaches
-    // by closing the connection; with StdinOnce that would close the shell's stdin, so a TTY
-    // session keeps stdin open across attaches. Piped stdin (-i without -t) still ends at EOF.
-    StdinOnce: interactive && attachStdin && !b('tty'),
+    // as docker: an attached -i ends the container's input with the session (skiffd never
+    // closes a terminal's input for a detach, so -it shells survive ctrl-p ctrl-q)
+    StdinOnce: interactive && attachStdin,
     Env: env.length ? env : null,
     Cmd: cmd.length ? cmd : null,
     ...(healthcheck ? { Healthcheck: healthcheck } : {}),

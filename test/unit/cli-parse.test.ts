@@ -79,9 +79,9 @@ describe('flags (yargs-parser with pflag rules)', () => {
 describe('run/create flags → POST /containers/create body', () => {
   const body = (argv: string[]) => buildCreateRequest(run(argv)).body as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-  test('-it: tty, stdin attached and kept open; piped -i closes stdin at EOF', () => {
+  test('-it and -i: stdin attached, StdinOnce as docker sets it; -d attaches nothing', () => {
     const b = body(['-it', 'busybox', 'sh']);
-    expect(b).toMatchObject({ Tty: true, OpenStdin: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Image: 'busybox', Cmd: ['sh'] });
+    expect(b).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Image: 'busybox', Cmd: ['sh'] });
     expect(body(['-i', 'busybox', 'cat'])).toMatchObject({ Tty: false, OpenStdin: true, StdinOnce: true });
     expect(body(['-d', 'busybox'])).toMatchObject({ AttachStdin: false, AttachStdout: false, Cmd: null });
   });
