@@ -41,6 +41,9 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
     return r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
   };
   const nowTs = () => (Date.now() / 1000).toFixed(3);
+  // An 'until' for "everything so far": events in the current millisecond may carry a few extra
+  // nanoseconds (the bus keeps timestamps strictly increasing), so look 2 ms ahead.
+  const untilNow = () => ((Date.now() + 2) / 1000).toFixed(3);
 
   beforeAll(async () => {
     d = await TestDaemon.start();
@@ -67,7 +70,7 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
     expect((await d.request('POST', `/containers/${id}/rename?name=ev1b`)).status).toBe(204);
     expect((await d.request('DELETE', `/containers/${id}`)).status).toBe(204);
     await d.request('DELETE', `/containers/${other}`);
-    const t1 = nowTs();
+    const t1 = untilNow();
 
     const mine = await events(t0, t1, { container: [id] });
     const actions = mine.map((e) => e.Action);
@@ -137,7 +140,7 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
     const id = await run('ev-cli', { Cmd: ['sh', '-c', 'exit 4'] });
     await d.request('POST', `/containers/${id}/wait`);
     await d.request('DELETE', `/containers/${id}`);
-    const t1 = nowTs();
+    const t1 = untilNow();
     const { stdout } = await execFileP('docker', ['events', '--since', t0, '--until', t1, '--filter', 'container=ev-cli'], { env: { ...process.env, DOCKER_HOST: d.host } });
     const lines = stdout.trim().split('\n');
     expect(lines.map((l) => l.split(' ')[2])).toEqual(['create', 'start', 'die', 'destroy']);
@@ -185,7 +188,7 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
     await sleep(500);
     expect((await inspect(id)).State.Health.Log.map((l: { Start: string }) => l.Start)).toEqual(after);
 
-    const hs = (await events(t0, nowTs(), { container: [id], event: ['health_status'] })).map((e) => e.Action);
+    const hs = (await events(t0, untilNow(), { container: [id], event: ['health_status'] })).map((e) => e.Action);
     expect(hs).toEqual(['health_status: healthy', 'health_status: unhealthy']);
     await d.request('DELETE', `/containers/${id}`);
   });
@@ -229,7 +232,7 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
     const c = await inspect(id);
     expect(c.State).toMatchObject({ Status: 'exited', ExitCode: 3, Restarting: false });
     expect(c.RestartCount).toBe(2);
-    const evs = await events(t0, nowTs(), { container: [id] });
+    const evs = await events(t0, untilNow(), { container: [id] });
     const starts = evs.filter((e) => e.Action === 'start');
     const dies = evs.filter((e) => e.Action === 'die');
     expect(starts.length).toBe(3);
