@@ -80,6 +80,13 @@ async function main(): Promise<void> {
       const fmt = (xs: number[]) => `${median(xs).toFixed(1)} / ${p90(xs).toFixed(1)}`;
       console.log(`${name.padEnd(24)}${fmt(s).padStart(18)}${d ? fmt(d).padStart(18) + `${(median(s) - median(d)).toFixed(1)}`.padStart(18) : ''}`);
     }
+    // For scale: bare node's start here, and what NODE_EXTRA_CA_CERTS (which bin/skiff drops,
+    // as the CLI makes no TLS connection) would cost it
+    const bare = (e: NodeJS.ProcessEnv) => median(time(process.execPath, ['-e', '0'], e)).toFixed(1);
+    const noCa = { ...env };
+    delete noCa.NODE_EXTRA_CA_CERTS;
+    const extra = env.NODE_EXTRA_CA_CERTS ? `; with NODE_EXTRA_CA_CERTS=${env.NODE_EXTRA_CA_CERTS}: ${bare(env)} ms` : '';
+    console.log(`bare \`node -e 0\`: ${bare(noCa)} ms${extra}`);
     const v = results.version.skiff;
     console.log(`goal: skiff version < 150 ms: ${v.toFixed(1)} ms ${v < 150 ? 'OK' : 'MISSED'}`);
     const r = results['run --rm busybox true'];

@@ -366,3 +366,6 @@ function reportError(ctx: Ctx, cmd: Command, e: unknown): number {
   if (text) process.stderr.write(`${text}\n`);
   return 1;
 }
+
+// bin/skiff runs this file directly
+if (require.main === module) main(process.argv.slice(2));

@@ -112,6 +112,21 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
     expect((await same(['info', '--format', '{{.OSType}} {{.NCPU}}'])).stdout).toMatch(/^linux \d+\n$/);
   });
 
+  test('bin/skiff works through a symlink, and node starts without NODE_EXTRA_CA_CERTS', async () => {
+    const dir = fs.mkdtempSync('/tmp/skiff-bin-');
+    try {
+      fs.symlinkSync(SKIFF, path.join(dir, 'skiff'));
+      // node warns about a bundle it cannot read before any script runs: no warning means
+      // bin/skiff really dropped the variable (whose parsing costs most of node's start-up)
+      const saved = env;
+      env = { ...env, NODE_EXTRA_CA_CERTS: path.join(dir, 'no-such-bundle.pem') };
+      const r = await exec(path.join(dir, 'skiff'), ['version', '--format', '{{.Server.ApiVersion}}']).finally(() => (env = saved));
+      expect(r).toEqual({ code: 0, stdout: '1.44\n', stderr: '' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('run: output, the process\'s exit code, 127, 125, piped stdin, flags', async () => {
     expect(await skiff(['run', '--rm', 'busybox', 'echo', 'hello'])).toEqual({ code: 0, stdout: 'hello\n', stderr: '' });
     await same(['run', '--rm', 'busybox', 'sh', '-c', 'echo o; echo e >&2; exit 3']);
