@@ -73,8 +73,8 @@ function checkCidfile(file: string): void {
 }
 
 /** Reads a wait response to its end: the container's StatusCode. */
-/** The session runs to its end: a detach is exit 0, otherwise the container's code from wait. */
-async function finishSession(session: ReturnType<typeof runSession>, waitRes: http.IncomingMessage): Promise<number> {
+/** The session runs to its end: a detach is exit 0, otherwise the code exitCode() finds. */
+async function finishSession(session: ReturnType<typeof runSession>, exitCode: () => Promise<number>, onDetach?: () => void): Promise<number> {
   session.started();
   let r: SessionResult;
   try {
@@ -84,11 +84,15 @@ async function finishSession(session: ReturnType<typeof runSession>, waitRes: ht
     throw e;
   }
   if (r.detached) {
-    waitRes.destroy();
+    onDetach?.();
     return 0;
   }
-  return waitStatus(waitRes);
+  return exitCode();
 }
+
+/** finishSession for a container, whose code comes from the wait request opened before start. */
+const finishContainerSession = (session: ReturnType<typeof runSession>, waitRes: http.IncomingMessage): Promise<number> =>
+  finishSession(session, () => waitStatus(waitRes), () => waitRes.destroy());
 
 async function waitStatus(res: http.IncomingMessage): Promise<number> {
   const chunks: Buffer[] = [];
@@ -201,21 +205,7 @@ async function run(ctx: Ctx, p: Parsed): Promise<number> {
     await session?.done.catch(() => undefined);
     throw runFailure(ctx, daemonText(e), startErrorCode(e instanceof Error ? e.message : ''));
   }
-  let result: SessionResult = { detached: false };
-  if (session) {
-    session.started();
-    try {
-      result = await session.done;
-    } catch (e) {
-      if (e instanceof SignalExit) return e.code;
-      throw e;
-    }
-  }
-  if (result.detached) {
-    waitRes.destroy();
-    return 0;
-  }
-  return waitStatus(waitRes);
+  return session ? finishContainerSession(session, waitRes) : waitStatus(waitRes);
 }
 
 // ---------------------------------------------------------------- create
@@ -288,7 +278,7 @@ async function start(ctx: Ctx, p: Parsed): Promise<number> {
     if (e instanceof Error && e.constructor.name === 'DaemonError') throw new CliError(`Error response from daemon: ${e.message}`, startErrorCode(e.message) === 125 ? 1 : startErrorCode(e.message));
     throw e;
   }
-  return finishSession(session, waitRes);
+  return finishContainerSession(session, waitRes);
 }
 
 // ---------------------------------------------------------------- attach
@@ -314,7 +304,7 @@ async function attach(ctx: Ctx, p: Parsed): Promise<number> {
   const waitRes = await c.stream('POST', `/containers/${info.Id}/wait`);
   const h = await openAttach(c, info.Id, plan);
   const session = sessionFor(c, info.Id, h.socket, plan);
-  return finishSession(session, waitRes);
+  return finishContainerSession(session, waitRes);
 }
 
 // ---------------------------------------------------------------- exec
@@ -362,17 +352,7 @@ async function exec(ctx: Ctx, p: Parsed): Promise<number> {
     detachKeys: detachKeys ? parseDetachKeys(detachKeys) : undefined,
     resize: (hh, w) => c.post(`/exec/${execId}/resize`, { h: hh, w }).then(() => undefined),
   });
-  session.started();
-  let r: SessionResult;
-  try {
-    r = await session.done;
-  } catch (e) {
-    if (e instanceof SignalExit) return e.code;
-    throw e;
-  }
-  if (r.detached) return 0;
-  const info = await c.get<{ ExitCode: number | null; Running: boolean }>(`/exec/${execId}/json`);
-  return info.ExitCode ?? 0;
+  return finishSession(session, async () => (await c.get<{ ExitCode: number | null }>(`/exec/${execId}/json`)).ExitCode ?? 0);
 }
 
 // ---------------------------------------------------------------- definitions

@@ -219,6 +219,11 @@ interface DirMeta {
   mtime: number;
 }
 
+async function writeAll(fh: fs.FileHandle, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+}
+
 class Unpacker {
   /** relative paths known to be real folders (every parent real too); '' is the root */
   private readonly dirs = new Set<string>(['']);
@@ -294,16 +299,8 @@ class Unpacker {
       fh = await fs.open(abs, flags, 0o600);
     }
     try {
-      let off = 0;
-      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
-      if (e.uid !== this.ownIds.uid || e.gid !== this.ownIds.gid) {
-        try {
-          await fh.chown(e.uid, e.gid);
-        } catch (err) {
-          if (this.isRoot || !isNodeError(err, 'EPERM')) throw err;
-        }
-      }
-      await fh.chmod(e.mode);
+      await writeAll(fh, data);
+      await this.ownerAndMode(fh, e);
     } finally {
       await fh.close();
     }
@@ -413,6 +410,18 @@ class Unpacker {
     return create();
   }
 
+  /** Owner (unless it is ours; EPERM is fine when unprivileged) and mode of a file just written. */
+  private async ownerAndMode(fh: fs.FileHandle, e: EntryWithBody): Promise<void> {
+    if (e.uid !== this.ownIds.uid || e.gid !== this.ownIds.gid) {
+      try {
+        await fh.chown(e.uid, e.gid);
+      } catch (err) {
+        if (this.isRoot || !isNodeError(err, 'EPERM')) throw err;
+      }
+    }
+    await fh.chmod(e.mode);
+  }
+
   private async chown(abs: string, uid: number, gid: number): Promise<void> {
     if (uid === this.ownIds.uid && gid === this.ownIds.gid) return;
     try {
@@ -471,18 +480,8 @@ class Unpacker {
         );
         try {
           await this.split?.file(rel, e.size);
-          await e.body(async (chunk) => {
-            let off = 0;
-            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-          });
-          if (e.uid !== this.ownIds.uid || e.gid !== this.ownIds.gid) {
-            try {
-              await fh.chown(e.uid, e.gid);
-            } catch (err) {
-              if (this.isRoot || !isNodeError(err, 'EPERM')) throw err;
-            }
-          }
-          await fh.chmod(e.mode);
+          await e.body((chunk) => writeAll(fh, chunk));
+          await this.ownerAndMode(fh, e);
         } finally {
           await fh.close();
         }
