@@ -1,13 +1,16 @@
 // Real registries for integration tests: Debian's docker-registry (the distribution server) on
 // 127.0.0.1 with its own config and storage, optionally behind htpasswd or token auth (a token
 // server in this process signing ES256 JWTs with a throwaway certificate); a counting, throttling
-// proxy in front of one; OCI layouts for skopeo. Every process started here is stopped by pid.
+// proxy in front of one; OCI layouts for skopeo; reproducible layers made from folders. Every
+// process started here is stopped by pid.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { buildBusyboxRootfs } from '../../src/images/busybox';
 
 export const sha256 = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -307,4 +310,42 @@ export class OciLayout {
 /** skopeo with what tests always want: no signature policy, no TLS on loopback */
 export function skopeo(args: string[]): string {
   return execFileSync('skopeo', ['--insecure-policy', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+}
+
+/** A folder as a reproducible tar (owner 0, sorted names, fixed mtimes). */
+export function tarDir(dir: string): Buffer {
+  const names = fs.readdirSync(dir).sort();
+  return execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@1700000000', '--format=gnu', '-C', dir, '-cf', '-', ...names], {
+    maxBuffer: 64 << 20,
+  });
+}
+
+export interface DirLayer {
+  tar: Buffer;
+  gz: Buffer;
+  diffId: string;
+}
+
+export function layerFrom(dir: string): DirLayer {
+  const tar = tarDir(dir);
+  return { tar, gz: gzipSync(tar), diffId: sha256(tar) };
+}
+
+/**
+ * The three layers the registry and image tests push and pull, built under tmp: busybox; some
+ * files; then a deletion (data/.wh.a) and an opaque folder (opq/) with a new file in it.
+ */
+export async function threeTestLayers(tmp: string): Promise<DirLayer[]> {
+  const l1 = path.join(tmp, 'l1');
+  await buildBusyboxRootfs(l1);
+  const files = (dir: string, entries: Record<string, string>): string => {
+    for (const [name, content] of Object.entries(entries)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), content);
+    }
+    return dir;
+  };
+  const l2 = files(path.join(tmp, 'l2'), { 'data/a': 'a\n', 'data/b': 'b\n', 'opq/x': 'x\n', 'opq/sub/y': 'y\n' });
+  const l3 = files(path.join(tmp, 'l3'), { 'data/.wh.a': '', 'opq/.wh..wh..opq': '', 'opq/z': 'z\n' });
+  return [layerFrom(l1), layerFrom(l2), layerFrom(l3)];
 }

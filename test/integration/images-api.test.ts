@@ -8,10 +8,8 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { buildBusyboxRootfs } from '../../src/images/busybox';
 import { isRoot } from '../helpers/runtime-env';
-import { hasCommand, OciLayout, Proxy, RegistryProc, sha256, skopeo, startProxy, startRegistry } from '../helpers/registry-server';
+import { hasCommand, OciLayout, Proxy, RegistryProc, sha256, skopeo, startProxy, startRegistry, tarDir, threeTestLayers } from '../helpers/registry-server';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
 const usable = isRoot && distBuilt && hasCommand('docker') && hasCommand('docker-registry') && hasCommand('skopeo') && hasCommand('htpasswd') && fs.existsSync('/bin/busybox');
@@ -23,18 +21,6 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-function tarDir(dir: string): Buffer {
-  const names = fs.readdirSync(dir).sort();
-  return execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@1700000000', '--format=gnu', '-C', dir, '-cf', '-', ...names], {
-    maxBuffer: 64 << 20,
-  });
-}
-
-function layerFrom(dir: string): { gz: Buffer; diffId: string } {
-  const tar = tarDir(dir);
-  return { gz: gzipSync(tar), diffId: sha256(tar) };
 }
 
 /** POST /images/create as the CLI sends it; the JSON lines of the stream. */
@@ -71,22 +57,7 @@ describeIf('images with the docker CLI, docker-registry and skopeo (needs `make 
       startRegistry(path.join(tmp, 'basic'), { htpasswd: { user: 'skiff', password: 'hunter2' } }),
     ]);
     proxy = await startProxy(reg.port);
-    const l1 = path.join(tmp, 'l1');
-    await buildBusyboxRootfs(l1);
-    const l2 = path.join(tmp, 'l2');
-    fs.mkdirSync(path.join(l2, 'data'), { recursive: true });
-    fs.mkdirSync(path.join(l2, 'opq/sub'), { recursive: true });
-    fs.writeFileSync(path.join(l2, 'data/a'), 'a\n');
-    fs.writeFileSync(path.join(l2, 'data/b'), 'b\n');
-    fs.writeFileSync(path.join(l2, 'opq/x'), 'x\n');
-    fs.writeFileSync(path.join(l2, 'opq/sub/y'), 'y\n');
-    const l3 = path.join(tmp, 'l3');
-    fs.mkdirSync(path.join(l3, 'data'), { recursive: true });
-    fs.mkdirSync(path.join(l3, 'opq'), { recursive: true });
-    fs.writeFileSync(path.join(l3, 'data/.wh.a'), '');
-    fs.writeFileSync(path.join(l3, 'opq/.wh..wh..opq'), '');
-    fs.writeFileSync(path.join(l3, 'opq/z'), 'z\n');
-    img.layers = [layerFrom(l1), layerFrom(l2), layerFrom(l3)];
+    img.layers = await threeTestLayers(tmp);
     const layout = new OciLayout(path.join(tmp, 'oci'));
     const m = layout.image(img.layers, {
       created: '2024-01-01T00:00:00Z',

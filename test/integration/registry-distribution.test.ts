@@ -7,49 +7,20 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { SkiffError } from '../../src/errors';
-import { buildBusyboxRootfs } from '../../src/images/busybox';
 import { resetAuthCache } from '../../src/images/registry/auth';
 import { isCanceled } from '../../src/images/registry/http';
 import { checkLogin } from '../../src/images/registry/client';
 import { pull } from '../../src/images/registry/pull';
 import { push } from '../../src/images/registry/push';
 import type { ProgressEvent } from '../../src/images/registry/progress';
-import type { ImageStore } from '../../src/images/types';
-import { MemoryImageStore } from '../helpers/registry-env';
-import { hasCommand, OciLayout, Proxy, RegistryProc, sha256, skopeo, startProxy, startRegistry, startTokenServer, TokenServer } from '../helpers/registry-server';
-
-// the real src/images/reference.ts when it exists, else a stand-in with its API
+import { openImageStore } from '../../src/images';
+import { hasCommand, OciLayout, Proxy, RegistryProc, sha256, skopeo, startProxy, startRegistry, startTokenServer, threeTestLayers, TokenServer } from '../helpers/registry-server';
 
 const usable = process.getuid?.() === 0 && hasCommand('docker-registry') && hasCommand('skopeo') && hasCommand('htpasswd') && fs.existsSync('/bin/busybox');
 const describeIf = usable ? describe : describe.skip;
 
 jest.setTimeout(60_000);
-
-/** The real image store when src/images has one, else the in-memory double. */
-async function openStore(dir: string): Promise<ImageStore> {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const m = require('../../src/images') as { openImageStore?: (root: string) => Promise<ImageStore> };
-    if (m.openImageStore) return await m.openImageStore(dir);
-  } catch {
-    /* not there yet */
-  }
-  return new MemoryImageStore();
-}
-
-function tarDir(dir: string): Buffer {
-  const names = fs.readdirSync(dir).sort();
-  return execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@1700000000', '--format=gnu', '-C', dir, '-cf', '-', ...names], {
-    maxBuffer: 64 << 20,
-  });
-}
-
-function layerFrom(dir: string): { gz: Buffer; diffId: string; tar: Buffer } {
-  const tar = tarDir(dir);
-  return { tar, gz: gzipSync(tar), diffId: sha256(tar) };
-}
 
 let tmp: string;
 let plain: RegistryProc;
@@ -68,23 +39,7 @@ describeIf('registry: docker-registry + skopeo', () => {
     ]);
     proxy = await startProxy(plain.port);
 
-    // three layers: busybox; some files; deletions and an opaque folder
-    const l1 = path.join(tmp, 'l1');
-    await buildBusyboxRootfs(l1);
-    const l2 = path.join(tmp, 'l2');
-    fs.mkdirSync(path.join(l2, 'data'), { recursive: true });
-    fs.mkdirSync(path.join(l2, 'opq/sub'), { recursive: true });
-    fs.writeFileSync(path.join(l2, 'data/a'), 'a\n');
-    fs.writeFileSync(path.join(l2, 'data/b'), 'b\n');
-    fs.writeFileSync(path.join(l2, 'opq/x'), 'x\n');
-    fs.writeFileSync(path.join(l2, 'opq/sub/y'), 'y\n');
-    const l3 = path.join(tmp, 'l3');
-    fs.mkdirSync(path.join(l3, 'data'), { recursive: true });
-    fs.mkdirSync(path.join(l3, 'opq'), { recursive: true });
-    fs.writeFileSync(path.join(l3, 'data/.wh.a'), '');
-    fs.writeFileSync(path.join(l3, 'opq/.wh..wh..opq'), '');
-    fs.writeFileSync(path.join(l3, 'opq/z'), 'z\n');
-    image.layers = [layerFrom(l1), layerFrom(l2), layerFrom(l3)];
+    image.layers = await threeTestLayers(tmp);
 
     const layout = new OciLayout(path.join(tmp, 'oci'));
     const base = { created: '2024-01-01T00:00:00Z', os: 'linux', config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] } };
@@ -118,7 +73,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   const rawDigest = (ref: string) => sha256(Buffer.from(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])));
 
   test('pull an OCI image, a Docker schema2 image and an OCI index: same digests as skopeo sees', async () => {
-    const store = await openStore(path.join(tmp, 'store1'));
+    const store = await openImageStore(path.join(tmp, 'store1'));
     const events: ProgressEvent[] = [];
     const oci = await pull(store, `${plain.host}/test/busybox:oci`, { onProgress: (e) => events.push(e) });
     expect(oci.id).toBe(sha256(image.v1!.config));
@@ -142,25 +97,23 @@ describeIf('registry: docker-registry + skopeo', () => {
     const byDigest = await pull(store, `${plain.host}/test/busybox@${image.v1!.digest}`);
     expect(byDigest.id).toBe(oci.id);
 
-    // with the real layer store: deletions and the opaque folder in overlay's form
-    if (!(store instanceof MemoryImageStore)) {
-      const [top, middle, bottom] = await store.layerDirs(oci);
-      expect(fs.statSync(path.join(bottom, 'bin/busybox')).isFile()).toBe(true);
-      expect(fs.readFileSync(path.join(middle, 'data/a'), 'utf8')).toBe('a\n');
-      const wh = fs.lstatSync(path.join(top, 'data/a'));
-      expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
-      expect(fs.existsSync(path.join(top, 'data/.wh.a'))).toBe(false);
-      expect(fs.existsSync(path.join(top, 'opq/.wh..wh..opq'))).toBe(false);
-      const opaque = execFileSync('/usr/bin/python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], "trusted.overlay.opaque").decode())', path.join(top, 'opq')], {
-        encoding: 'utf8',
-      }).trim();
-      expect(opaque).toBe('y');
-      expect(fs.readFileSync(path.join(top, 'opq/z'), 'utf8')).toBe('z\n');
-    }
+    // the layer store: deletions and the opaque folder in overlay's form
+    const [top, middle, bottom] = await store.layerDirs(oci);
+    expect(fs.statSync(path.join(bottom, 'bin/busybox')).isFile()).toBe(true);
+    expect(fs.readFileSync(path.join(middle, 'data/a'), 'utf8')).toBe('a\n');
+    const wh = fs.lstatSync(path.join(top, 'data/a'));
+    expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+    expect(fs.existsSync(path.join(top, 'data/.wh.a'))).toBe(false);
+    expect(fs.existsSync(path.join(top, 'opq/.wh..wh..opq'))).toBe(false);
+    const opaque = execFileSync('/usr/bin/python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], "trusted.overlay.opaque").decode())', path.join(top, 'opq')], {
+      encoding: 'utf8',
+    }).trim();
+    expect(opaque).toBe('y');
+    expect(fs.readFileSync(path.join(top, 'opq/z'), 'utf8')).toBe('z\n');
   });
 
   test('unknown tag, unknown repository', async () => {
-    const store = await openStore(path.join(tmp, 'store2'));
+    const store = await openImageStore(path.join(tmp, 'store2'));
     const e = (await pull(store, `${plain.host}/test/busybox:nope`).catch((x: unknown) => x)) as SkiffError;
     expect(e.kind).toBe('notFound');
     expect(e.message).toBe(`manifest for ${plain.host}/test/busybox:nope not found: manifest unknown: manifest unknown`);
@@ -169,7 +122,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('push to a new name: blobs mounted, skopeo reads back the same digest and bytes', async () => {
-    const store = await openStore(path.join(tmp, 'store3'));
+    const store = await openImageStore(path.join(tmp, 'store3'));
     await pull(store, `${plain.host}/test/busybox:v2s2`);
     await store.tag(`${plain.host}/test/busybox:v2s2`, `${plain.host}/pushed/busybox:1`);
     const events: ProgressEvent[] = [];
@@ -190,7 +143,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('htpasswd registry: no credentials, wrong ones, right ones', async () => {
-    const store = await openStore(path.join(tmp, 'store4'));
+    const store = await openImageStore(path.join(tmp, 'store4'));
     const ref = `${basic.host}/private/busybox:v1`;
     const none = (await pull(store, ref).catch((x: unknown) => x)) as SkiffError;
     expect(none.kind).toBe('forbidden');
@@ -209,12 +162,12 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('concurrent pulls fetch each blob once; a pull cancelled mid-layer leaves nothing complete', async () => {
-    const store = await openStore(path.join(tmp, 'store5'));
+    const store = await openImageStore(path.join(tmp, 'store5'));
     const ref = `${proxy.host}/test/busybox:oci`;
     await Promise.all([pull(store, ref), pull(store, ref), pull(store, ref)]);
     for (const l of image.layers) expect(proxy.count('GET', `/blobs/${sha256(l.gz)}`)).toBe(1);
 
-    const store2 = await openStore(path.join(tmp, 'store6'));
+    const store2 = await openImageStore(path.join(tmp, 'store6'));
     proxy.throttle = 16 << 10;
     const big = sha256(image.layers[0].gz);
     const ac = new AbortController();
@@ -236,7 +189,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   test('token auth: anonymous pull of a public repository, login for a private one, push with pull,push scope', async () => {
     tokens = await startTokenServer(path.join(tmp, 'token'), { skiff: 'hunter2' });
     tokenReg = await startRegistry(path.join(tmp, 'tokenreg'), { token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, certFile: tokens.certFile } });
-    const store = await openStore(path.join(tmp, 'store7'));
+    const store = await openImageStore(path.join(tmp, 'store7'));
     await pull(store, `${plain.host}/test/busybox:v2s2`);
     const auth = { username: 'skiff', password: 'hunter2' };
     await store.tag(`${plain.host}/test/busybox:v2s2`, `${tokenReg.host}/public/busybox:1`);
@@ -247,7 +200,7 @@ describeIf('registry: docker-registry + skopeo', () => {
     await push(store, `${tokenReg.host}/private/busybox:1`, { auth });
     expect(tokens.requests.some((r) => r.user === 'skiff' && r.scope.includes('repository:public/busybox:pull,push'))).toBe(true);
 
-    const fresh = await openStore(path.join(tmp, 'store8'));
+    const fresh = await openImageStore(path.join(tmp, 'store8'));
     const anon = await pull(fresh, `${tokenReg.host}/public/busybox:1`);
     expect(anon.id).toBe(sha256(image.v1!.config));
     const priv = (await pull(fresh, `${tokenReg.host}/private/busybox:1`).catch((x: unknown) => x)) as SkiffError;
@@ -255,7 +208,7 @@ describeIf('registry: docker-registry + skopeo', () => {
     expect(priv.message).toMatch(/pull access denied for .*private\/busybox|unauthorized/);
     const before = tokens.requests.length;
     await pull(fresh, `${tokenReg.host}/private/busybox:1`, { auth });
-    await pull(await openStore(path.join(tmp, 'store9')), `${tokenReg.host}/private/busybox:1`, { auth });
+    await pull(await openImageStore(path.join(tmp, 'store9')), `${tokenReg.host}/private/busybox:1`, { auth });
     // one token for the scope, reused by the second pull
     expect(tokens.requests.length - before).toBe(1);
     expect(await checkLogin({ ...auth, serveraddress: tokenReg.host })).toMatchObject({ Status: 'Login Succeeded' });
