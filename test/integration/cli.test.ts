@@ -1,54 +1,30 @@
 // bin/skiff against a test daemon, side by side with the docker CLI (v28 on PATH) against the
 // same daemon: the same output shape, stderr text and exit codes; -it in a real terminal via
 // tmux (a shell, window resize seen by `stty size`, ctrl-p ctrl-q and re-attach, ctrl-c).
-import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { projectRoot } from '../../src/native';
 import { describeIf, isRoot } from '../helpers/runtime-env';
+import { CliRun, clientEnv, runClient, TmuxServer, which } from '../helpers/cli-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
-
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const haveDocker = which('docker');
 const haveTmux = which('tmux');
 const SKIFF = path.join(projectRoot(), 'bin/skiff');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI (needs `make build` and docker)', () => {
   let d: TestDaemon;
   let env: NodeJS.ProcessEnv;
-  const tmuxSocket = `skiff-cli2-test-${process.pid}`;
-  let tmuxUsed = false;
+  const tmux = new TmuxServer(`skiff-cli2-test-${process.pid}`);
 
-  const exec = (bin: string, args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<Run> =>
-    new Promise((resolve) => {
-      const p = execFile(bin, args, { env, timeout: o.timeoutMs ?? 30000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-      if (o.input !== undefined) p.stdin!.end(o.input);
-      else p.stdin!.end();
-    });
+  const exec = (bin: string, args: string[], o?: { input?: string; timeoutMs?: number }) => runClient(bin, args, env, o);
   const skiff = (args: string[], o?: { input?: string; timeoutMs?: number }) => exec(SKIFF, args, o);
   const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => exec('docker', args, o);
   /** docker's text with the program's name swapped: what skiff should print. */
   const asSkiff = (s: string) => s.replace(/docker/g, 'skiff').replace(/Docker/g, 'Skiff');
 
   /** Runs the same read-only command with both CLIs; stdout, stderr and exit code must agree. */
-  async function same(args: string[], o: { input?: string; stdout?: (s: string) => string } = {}): Promise<Run> {
+  async function same(args: string[], o: { input?: string; stdout?: (s: string) => string } = {}): Promise<CliRun> {
     const [s, k] = await Promise.all([skiff(args, o), docker(args, o)]);
     const norm = o.stdout ?? ((x: string) => x);
     // template error columns (":1:7:") follow Go's parse tree; the rest of the text must agree
@@ -59,21 +35,11 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
 
   beforeAll(async () => {
     d = await TestDaemon.start();
-    const cfg = path.join(d.dir, 'docker-config');
-    fs.mkdirSync(cfg);
-    env = { ...process.env, SKIFF_HOST: d.host, DOCKER_HOST: d.host, DOCKER_CONFIG: cfg, SKIFF_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' };
-    delete env.DOCKER_CONTEXT;
+    env = clientEnv(d);
   });
 
   afterAll(async () => {
-    if (tmuxUsed) {
-      try {
-        execFileSync('tmux', ['-L', tmuxSocket, 'kill-server'], { stdio: 'ignore' });
-      } catch {
-        /* already gone */
-      }
-      fs.rmSync(path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, tmuxSocket), { force: true });
-    }
+    tmux.close();
     await d?.cleanup();
   });
 
@@ -211,12 +177,8 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
   });
 
   describeIf(haveTmux, 'interactive (tmux)', () => {
-    const tmux = (args: string[]) => execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8' });
-    const session = (name: string, w: number, h: number, cmd: string) => {
-      tmuxUsed = true;
-      tmux(['new-session', '-d', '-s', name, '-x', String(w), '-y', String(h), `SKIFF_HOST=${d.host} ${cmd}`]);
-    };
-    const screen = (s: string) => tmux(['capture-pane', '-p', '-t', s]);
+    const session = (name: string, w: number, h: number, cmd: string) => tmux.session(name, w, h, `SKIFF_HOST=${d.host} ${cmd}`);
+    const screen = (s: string) => tmux.screen(s);
     const see = (s: string, re: RegExp, what: string) =>
       waitUntil(() => re.test(screen(s)), 8000, what).catch((e: Error) => {
         throw new Error(`${e.message}; screen:\n${screen(s)}`);
@@ -226,13 +188,13 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
       const s = 'run-it';
       session(s, 100, 30, `${SKIFF} run -it --rm busybox sh; echo EXITED=$?; stty -a | grep -o -- '-*icanon' ; sleep 60`);
       await see(s, /^\/ #/m, 'prompt');
-      tmux(['send-keys', '-t', s, 'stty size; tty', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'stty size; tty', 'Enter']);
       await see(s, /30 100\n\/dev\/pts\/0/, 'stty output');
-      tmux(['resize-window', '-t', s, '-x', '80', '-y', '20']);
+      tmux.run(['resize-window', '-t', s, '-x', '80', '-y', '20']);
       await new Promise((r) => setTimeout(r, 300));
-      tmux(['send-keys', '-t', s, 'clear; stty size', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'clear; stty size', 'Enter']);
       await see(s, /^20 80$/m, 'resized');
-      tmux(['send-keys', '-t', s, 'exit 7', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'exit 7', 'Enter']);
       await see(s, /EXITED=7\nicanon\n/, 'exit and cooked terminal');
     });
 
@@ -240,44 +202,43 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
       const a = 'detach';
       session(a, 90, 20, `${SKIFF} run -it --name cli-it busybox sh; echo EXITED=$?; stty -a | grep -o -- '-*icanon'; sleep 60`);
       await see(a, /^\/ #/m, 'prompt');
-      tmux(['send-keys', '-t', a, 'echo marker-$((6*7))', 'Enter']);
+      tmux.run(['send-keys', '-t', a, 'echo marker-$((6*7))', 'Enter']);
       await see(a, /marker-42/, 'echo');
-      tmux(['send-keys', '-t', a, 'C-p', 'C-q']);
+      tmux.run(['send-keys', '-t', a, 'C-p', 'C-q']);
       await see(a, /EXITED=0\nicanon\n/, 'detached with a cooked terminal');
       expect((await skiff(['inspect', '-f', '{{.State.Status}}', 'cli-it'])).stdout).toBe('running\n');
 
       const b = 'reattach';
       session(b, 90, 20, `${SKIFF} attach cli-it; echo EXITED=$?; sleep 60`);
       await new Promise((r) => setTimeout(r, 500));
-      tmux(['send-keys', '-t', b, 'Enter']);
+      tmux.run(['send-keys', '-t', b, 'Enter']);
       await see(b, /\/ #/, 'prompt again');
-      tmux(['send-keys', '-t', b, 'sleep 30; echo not-$((2+3))', 'Enter']);
+      tmux.run(['send-keys', '-t', b, 'sleep 30; echo not-$((2+3))', 'Enter']);
       await new Promise((r) => setTimeout(r, 500));
-      tmux(['send-keys', '-t', b, 'C-c']);
-      tmux(['send-keys', '-t', b, 'echo after-$((1+1))', 'Enter']);
+      tmux.run(['send-keys', '-t', b, 'C-c']);
+      tmux.run(['send-keys', '-t', b, 'echo after-$((1+1))', 'Enter']);
       await see(b, /after-2/, 'ctrl-c interrupted sleep');
       expect(screen(b)).not.toContain('not-5');
-      tmux(['send-keys', '-t', b, 'exit 5', 'Enter']);
+      tmux.run(['send-keys', '-t', b, 'exit 5', 'Enter']);
       await see(b, /EXITED=5/, 'exit code through attach');
     });
 
     test('the docker CLI detaches with ctrl-p ctrl-q too (the daemon watches for the keys) and the shell lives on', async () => {
       if (!which('docker')) return;
       const a = 'docker-detach';
-      tmuxUsed = true;
-      tmux(['new-session', '-d', '-s', a, '-x', '90', '-y', '20', `DOCKER_HOST=${d.host} docker run -it --name dk-it busybox sh; echo EXITED=$?; sleep 60`]);
+      tmux.run(['new-session', '-d', '-s', a, '-x', '90', '-y', '20', `DOCKER_HOST=${d.host} docker run -it --name dk-it busybox sh; echo EXITED=$?; sleep 60`]);
       await see(a, /^\/ #/m, 'prompt');
-      tmux(['send-keys', '-t', a, 'echo marker-$((6*7))', 'Enter']);
+      tmux.run(['send-keys', '-t', a, 'echo marker-$((6*7))', 'Enter']);
       await see(a, /marker-42/, 'echo');
-      tmux(['send-keys', '-t', a, 'C-p', 'C-q']);
+      tmux.run(['send-keys', '-t', a, 'C-p', 'C-q']);
       await see(a, /EXITED=0/, 'detached');
       expect((await skiff(['inspect', '-f', '{{.State.Status}}', 'dk-it'])).stdout).toBe('running\n');
       const b = 'docker-reattach';
-      tmux(['new-session', '-d', '-s', b, '-x', '90', '-y', '20', `DOCKER_HOST=${d.host} docker attach --detach-keys ctrl-x,x dk-it; echo EXITED=$?; sleep 60`]);
+      tmux.run(['new-session', '-d', '-s', b, '-x', '90', '-y', '20', `DOCKER_HOST=${d.host} docker attach --detach-keys ctrl-x,x dk-it; echo EXITED=$?; sleep 60`]);
       await new Promise((r) => setTimeout(r, 500));
-      tmux(['send-keys', '-t', b, 'echo again-$((2+2))', 'Enter']);
+      tmux.run(['send-keys', '-t', b, 'echo again-$((2+2))', 'Enter']);
       await see(b, /again-4/, 'the same shell answers');
-      tmux(['send-keys', '-t', b, 'C-x', 'x']);
+      tmux.run(['send-keys', '-t', b, 'C-x', 'x']);
       // docker attach reports a detach as "read escape sequence", exit code 1 (as against dockerd)
       await see(b, /read escape sequence\nEXITED=1/, 'detached with custom keys');
       expect((await skiff(['inspect', '-f', '{{.State.Status}}', 'dk-it'])).stdout).toBe('running\n');
@@ -289,9 +250,9 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
       const s = 'exec-it';
       session(s, 70, 15, `${SKIFF} exec -it cli-exec-it sh; echo EXITED=$?; sleep 60`);
       await see(s, /^\/ #/m, 'prompt');
-      tmux(['send-keys', '-t', s, 'stty size', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'stty size', 'Enter']);
       await see(s, /^15 70$/m, 'size');
-      tmux(['send-keys', '-t', s, 'exit 9', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'exit 9', 'Enter']);
       await see(s, /EXITED=9/, 'exit');
     });
 

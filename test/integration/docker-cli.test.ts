@@ -1,63 +1,27 @@
 // The real docker CLI (v28 on PATH) against skiffd: outputs and exit codes of run, logs, exec,
 // inspect, ps, stop, kill, rm, wait, start -a, attach; -it in a real terminal via tmux.
-import { execFile, execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describeIf, isRoot } from '../helpers/runtime-env';
+import { clientEnv, runClient, TmuxServer, which } from '../helpers/cli-env';
 import { distBuilt, sleep, TestDaemon, waitUntil } from '../helpers/skiffd';
-
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const haveDocker = which('docker');
 const haveTmux = which('tmux');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs `make build` and docker)', () => {
   let d: TestDaemon;
   let env: NodeJS.ProcessEnv;
-  // A private tmux server: its sessions are ours alone, kill-server ends exactly them.
-  const tmuxSocket = `skiff-cli-test-${process.pid}`;
-  let tmuxUsed = false;
+  const tmux = new TmuxServer(`skiff-cli-test-${process.pid}`);
 
-  const docker = (args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<Run> =>
-    new Promise((resolve) => {
-      const p = execFile('docker', args, { env, timeout: o.timeoutMs ?? 30000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-      if (o.input !== undefined) p.stdin!.end(o.input);
-      else p.stdin!.end();
-    });
+
+  const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, o);
 
   beforeAll(async () => {
     d = await TestDaemon.start();
-    const cfg = path.join(d.dir, 'docker-config');
-    fs.mkdirSync(cfg);
-    env = { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' };
-    delete env.DOCKER_CONTEXT;
+    env = clientEnv(d);
   });
 
   afterAll(async () => {
-    if (tmuxUsed) {
-      try {
-        execFileSync('tmux', ['-L', tmuxSocket, 'kill-server'], { stdio: 'ignore' });
-      } catch {
-        /* already gone */
-      }
-      fs.rmSync(path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, tmuxSocket), { force: true });
-    }
+    tmux.close();
     await d?.cleanup();
   });
 
@@ -216,22 +180,18 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
   });
 
   describeIf(haveTmux, 'interactive (tmux)', () => {
-    const tmux = (args: string[]) => execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8' });
-    const session = (name: string, w: number, h: number, cmd: string) => {
-      tmuxUsed = true;
-      tmux(['new-session', '-d', '-s', name, '-x', String(w), '-y', String(h), cmd]);
-    };
-    const screen = (s: string) => tmux(['capture-pane', '-p', '-t', s]);
+    const session = (name: string, w: number, h: number, cmd: string) => tmux.session(name, w, h, cmd);
+    const screen = (s: string) => tmux.screen(s);
 
     test('run -it: a shell in a terminal of the right size, exit code kept', async () => {
       const s = 'run-it';
       session(s, 100, 30, `DOCKER_HOST=${d.host} DOCKER_CONFIG=${env.DOCKER_CONFIG} docker run -it --rm busybox sh; echo EXITED=$?; sleep 60`);
       await waitUntil(() => /^\/ #/m.test(screen(s)), 10000, 'prompt');
-      tmux(['send-keys', '-t', s, 'stty size; tty; echo $TERM', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'stty size; tty; echo $TERM', 'Enter']);
       await waitUntil(() => /30 100\n\/dev\/pts\/0\nxterm/.test(screen(s)), 5000, 'stty output').catch((e: Error) => {
         throw new Error(`${e.message}; screen:\n${screen(s)}`);
       });
-      tmux(['send-keys', '-t', s, 'exit 7', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'exit 7', 'Enter']);
       await waitUntil(() => screen(s).includes('EXITED=7'), 5000, 'exit');
     });
 
@@ -240,11 +200,11 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
       const s = 'exec-it';
       session(s, 90, 20, `DOCKER_HOST=${d.host} DOCKER_CONFIG=${env.DOCKER_CONFIG} docker exec -it cli-it sh; echo EXITED=$?; sleep 60`);
       await waitUntil(() => /^\/ #/m.test(screen(s)), 10000, 'prompt');
-      tmux(['send-keys', '-t', s, 'stty size; ps -o pid,args | grep -c sleep', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'stty size; ps -o pid,args | grep -c sleep', 'Enter']);
       await waitUntil(() => /20 90\n/.test(screen(s)), 5000, 'stty output').catch((e: Error) => {
         throw new Error(`${e.message}; screen:\n${screen(s)}`);
       });
-      tmux(['send-keys', '-t', s, 'exit 9', 'Enter']);
+      tmux.run(['send-keys', '-t', s, 'exit 9', 'Enter']);
       await waitUntil(() => screen(s).includes('EXITED=9'), 5000, 'exit');
     });
   });
