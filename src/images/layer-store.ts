@@ -109,7 +109,7 @@ export class FileLayerStore implements LayerStore {
     return out;
   }
 
-  async register(parent: Digest | undefined, tar: Readable, expectedDiffId?: Digest): Promise<LayerInfo> {
+  async register(parent: Digest | undefined, tar: Readable, expectedDiffId?: Digest, opts: { parentReady?: Promise<unknown> } = {}): Promise<LayerInfo> {
     if (parent !== undefined) digestHex(parent);
     if (expectedDiffId !== undefined) {
       digestHex(expectedDiffId);
@@ -123,7 +123,7 @@ export class FileLayerStore implements LayerStore {
         tar.destroy();
         return existing;
       }
-      const p = this.unpackAndCommit(parent, tar, expectedDiffId);
+      const p = this.unpackAndCommit(parent, tar, expectedDiffId, opts.parentReady);
       this.inflight.set(chainId, p);
       try {
         return await p;
@@ -131,10 +131,10 @@ export class FileLayerStore implements LayerStore {
         if (this.inflight.get(chainId) === p) this.inflight.delete(chainId);
       }
     }
-    return this.unpackAndCommit(parent, tar, undefined);
+    return this.unpackAndCommit(parent, tar, undefined, opts.parentReady);
   }
 
-  private async unpackAndCommit(parent: Digest | undefined, tar: Readable, expectedDiffId: Digest | undefined): Promise<LayerInfo> {
+  private async unpackAndCommit(parent: Digest | undefined, tar: Readable, expectedDiffId: Digest | undefined, parentReady: Promise<unknown> | undefined): Promise<LayerInfo> {
     await this.cleanTemps();
     const tmp = path.join(this.root, `.tmp-${randomBytes(12).toString('hex')}`);
     activeTemps.add(tmp);
@@ -151,7 +151,7 @@ export class FileLayerStore implements LayerStore {
       if (expectedDiffId !== undefined && res.diffId !== expectedDiffId)
         throw invalid(`layer diff id mismatch: expected ${expectedDiffId}, the layer tar hashes to ${res.diffId}`);
       const chainId = chainIdOf(parent, res.diffId);
-      if (parent !== undefined) await this.waitFor(parent);
+      if (parent !== undefined) await this.waitFor(parent, parentReady);
       const meta: LayerMeta = { chainId, diffId: res.diffId, size: res.size, tarSize: res.tarSize, compression: res.compression, created: new Date().toISOString() };
       if (parent !== undefined) meta.parent = parent;
       await writeJsonAtomic(path.join(tmp, 'meta.json'), meta);
@@ -177,9 +177,20 @@ export class FileLayerStore implements LayerStore {
     if (!this.special) prewarmUnpackWorkers(n);
   }
 
-  /** Waits until the parent layer is complete (it may still be unpacking in parallel). */
-  private async waitFor(parent: Digest): Promise<void> {
+  /**
+   * Waits until the parent layer is complete: it may still be unpacking in parallel, or (when the
+   * caller says it is coming) not have started yet.
+   */
+  private async waitFor(parent: Digest, parentReady: Promise<unknown> | undefined): Promise<void> {
     if (await this.get(parent)) return;
+    if (parentReady) {
+      try {
+        await parentReady;
+      } catch (e) {
+        throw invalid(`parent layer ${parent} failed: ${(e as Error).message}`);
+      }
+      if (await this.get(parent)) return;
+    }
     const p = this.inflight.get(parent);
     if (p) {
       try {

@@ -77,8 +77,15 @@ export interface LayerStore {
    * Unpacks a (possibly compressed: gzip, zstd, plain) layer tarball on top of parent; verifies
    * the uncompressed digest when expectedDiffId is given. Safe against every escape; whole or
    * absent after a crash. Returns the layer (existing one when already unpacked).
+   * parentReady: settles once the caller's own register() of parent has (a store that registers
+   * concurrently may be asked for a child before the parent's register() has even begun).
    */
-  register(parent: Digest | undefined, tar: Readable, expectedDiffId?: Digest): Promise<{ chainId: Digest; diffId: Digest; dir: string; size: number }>;
+  register(
+    parent: Digest | undefined,
+    tar: Readable,
+    expectedDiffId?: Digest,
+    opts?: { parentReady?: Promise<unknown> },
+  ): Promise<{ chainId: Digest; diffId: Digest; dir: string; size: number }>;
   /** reference counting: a layer is removed when nothing holds it */
   release(chainId: Digest): Promise<void>;
 }

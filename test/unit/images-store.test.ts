@@ -159,6 +159,26 @@ describe('image store', () => {
     expect((await store.list()).map((i) => i.id).sort()).toEqual([kept.id, d2.id].sort());
   });
 
+  test('a child unpacked before its parent\'s register() began waits for parentReady; a failed parent fails it', async () => {
+    const store = await openImageStore(dataRoot());
+    const p1 = chainIdsOf([sha(L1)])[0];
+    let begin!: () => void;
+    const parentReady = new Promise<void>((r) => (begin = r)).then(() => store.layers.register(undefined, Readable.from([L1]), sha(L1)));
+    const child = store.layers.register(p1, Readable.from([L2]), sha(L2), { parentReady });
+    // the child's own unpack ends long before the parent is even asked for
+    await new Promise((r) => setTimeout(r, 200));
+    begin();
+    const got = await child;
+    expect(got.chainId).toBe(chainIdsOf([sha(L1), sha(L2)])[1]);
+    expect((await store.layers.get(p1))?.diffId).toBe(sha(L1));
+    // and a parent that fails: the child fails with it, nothing of it is left
+    const p3 = chainIdsOf([sha(L3)])[0];
+    const failed = Promise.reject(new Error('download broke'));
+    failed.catch(() => undefined); // handled by register(), later
+    await expect(store.layers.register(p3, Readable.from([L2]), sha(L2), { parentReady: failed })).rejects.toThrow(`parent layer ${p3} failed: download broke`);
+    expect(await store.layers.get(chainIdsOf([sha(L3), sha(L2)])[1])).toBeUndefined();
+  });
+
   test('start-up frees layers that no image holds (a pull killed before its image was stored)', async () => {
     const root = dataRoot();
     const store = await openImageStore(root);

@@ -512,7 +512,8 @@ async function pullLayers(
             const onAbort = () => counter.destroy(new CanceledError());
             fsig.addEventListener('abort', onAbort, { once: true });
             try {
-              return await store.layers.register(parent, counter, diffIds[i]);
+              // the parent's register() may not have begun yet (its download can start later)
+              return await store.layers.register(parent, counter, diffIds[i], i > 0 ? { parentReady: registered[i - 1].promise } : undefined);
             } finally {
               fsig.removeEventListener('abort', onAbort);
               if (!src.destroyed && !src.readableEnded) src.destroy();
