@@ -1,5 +1,6 @@
-// Real clients against a test daemon: docker-py (Debian's python3-docker, run by /usr/bin/python3)
-// and dockerode (npm) run their lifecycle scripts from test/compat and report what they saw.
+// Real clients against a test daemon: docker-py (Debian's python3-docker, run by /usr/bin/python3),
+// dockerode and testcontainers (npm) run their lifecycle scripts from test/compat and report what
+// they saw.
 import { execFile, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -68,5 +69,29 @@ describeIf(isRoot && distBuilt, 'real clients (needs `make build`)', () => {
       removed: true,
       notfound_msg: 'No such container: nodelife',
     });
+  });
+
+  test('testcontainers: exposed port with the default wait strategy, copy in, exec, logs, restart, network aliases', async () => {
+    const { stdout } = await execFileP(process.execPath, [path.join(compat, 'testcontainers-lifecycle.js')], {
+      env: { ...process.env, DOCKER_HOST: d.host, NODE_PATH: path.join(projectRoot(), 'node_modules') },
+      timeout: 90000,
+    });
+    const r = JSON.parse(stdout);
+    expect(r).toMatchObject({
+      http: { status: 200, body: 'hello from testcontainers\n' },
+      copied: 'from the host\n',
+      exec_fail: { exitCode: 3, stderr: 'oops\n' },
+      label: 'tc',
+      name_ok: true,
+      logs: 'serving',
+      after_restart: 200,
+      by_alias: 'pong\n',
+      stopped: true,
+    });
+    // localhost, or (inside a container, as these machines are) the daemon's bridge gateway
+    expect(r.host).toMatch(/^(localhost|\d+\.\d+\.\d+\.\d+)$/);
+    // stop() removed them all, and the network too
+    expect((await d.request('GET', '/containers/json?all=1')).json).toEqual([]);
+    expect((await d.request('GET', '/networks')).json.map((n: { Name: string }) => n.Name).sort()).toEqual(['bridge', 'host', 'none']);
   });
 });
