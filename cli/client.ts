@@ -1,7 +1,10 @@
-// HTTP to skiffd: over its unix socket (or tcp://host:port), Docker API v1.44 paths, Docker's
-// error bodies turned into DaemonError, hijacked connections for attach and exec.
+// HTTP to skiffd: over its unix socket (or tcp://host:port, with TLS as docker's --tls and
+// --tlsverify do), Docker API v1.44 paths, Docker's error bodies turned into DaemonError,
+// hijacked connections for attach and exec.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 
 export const API_PREFIX = '/v1.44';
 export const DEFAULT_HOST = 'unix:///run/skiff.sock';
@@ -32,9 +35,53 @@ export function socketFromHost(host: string | undefined): string {
 
 export class HostError extends Error {}
 
+/** TLS to a tcp:// daemon: the client certificate, and the CA that must have signed the daemon's. */
+export interface TlsSettings {
+  verify: boolean;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface TlsFlags {
+  tls?: boolean;
+  tlsverify?: boolean;
+  tlscacert?: string;
+  tlscert?: string;
+  tlskey?: string;
+}
+
+/**
+ * docker's rules: --tlsverify (or SKIFF_TLS_VERIFY) implies --tls (or SKIFF_TLS); the files
+ * default to ca.pem, cert.pem and key.pem in SKIFF_CERT_PATH or the config folder. A default
+ * file that is missing is left out; a file named on the command line must be readable.
+ */
+export function tlsSettings(f: TlsFlags, configDir: string): TlsSettings | undefined {
+  const env = process.env;
+  const verify = f.tlsverify === true || !!env.SKIFF_TLS_VERIFY;
+  if (!verify && f.tls !== true && !env.SKIFF_TLS) return undefined;
+  const dir = env.SKIFF_CERT_PATH || configDir;
+  const read = (what: string, given: string | undefined, name: string): Buffer | undefined => {
+    const file = given || `${dir}/${name}`;
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      if (!given && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new HostError(`could not read ${what} "${file}": ${(e as Error).message}`);
+    }
+  };
+  const out: TlsSettings = { verify };
+  // without --tlsverify the daemon's certificate is not checked, so no CA is needed
+  if (verify) out.ca = read('CA certificate', f.tlscacert, 'ca.pem');
+  out.cert = read('X509 key pair', f.tlscert, 'cert.pem');
+  out.key = read('X509 key pair', f.tlskey, 'key.pem');
+  if (!out.cert !== !out.key) throw new HostError('Could not load X509 key pair: a client certificate needs its key, and the key its certificate');
+  return out;
+}
+
 export class DaemonUnreachable extends Error {
-  constructor(host: string) {
-    super(`Cannot connect to the Skiff daemon at ${host}. Is the skiff daemon running?`);
+  constructor(host: string, tlsFailure?: string) {
+    super(tlsFailure ? `error during connect: ${host}: ${tlsFailure}` : `Cannot connect to the Skiff daemon at ${host}. Is the skiff daemon running?`);
   }
 }
 
@@ -111,10 +158,26 @@ export interface Hijacked {
 export class Client {
   readonly endpoint: Endpoint;
   private readonly agent: http.Agent;
+  /** set for a tcp:// daemon spoken to over TLS */
+  private readonly tls?: tls.ConnectionOptions;
+  private readonly request: typeof http.request;
 
-  constructor(host?: string) {
+  constructor(host?: string, tlsOpts?: TlsSettings) {
     this.endpoint = parseHost(host);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    if (tlsOpts && !this.endpoint.socketPath) {
+      // loaded only here: most commands talk to the unix socket and never need them
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const https = require('node:https') as typeof import('node:https');
+      const { isIP } = require('node:net') as typeof import('node:net');
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const name = this.endpoint.hostname!;
+      this.tls = { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, rejectUnauthorized: tlsOpts.verify, ...(isIP(name) ? {} : { servername: name }) };
+      this.agent = new https.Agent({ keepAlive: true, maxSockets: 16, ...this.tls });
+      this.request = https.request;
+    } else {
+      this.agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+      this.request = http.request;
+    }
   }
 
   /** Ends idle keep-alive connections so the process can exit. */
@@ -134,6 +197,12 @@ export class Client {
   }
 
   private unreachable(err: NodeJS.ErrnoException): Error {
+    // a handshake that fails (no client certificate, a daemon signed by another CA): say so
+    if (this.tls) {
+      if (err.code?.startsWith('ERR_SSL') || err.code?.startsWith('ERR_TLS') || /certificate|tls|ssl/i.test(err.message)) return new DaemonUnreachable(this.endpoint.host, err.message);
+      // a daemon that rejects our certificate just closes the connection
+      if (err.code === 'ECONNRESET') return new DaemonUnreachable(this.endpoint.host, 'the daemon closed the TLS connection (is the client certificate signed by a CA it trusts?)');
+    }
     if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code ?? ''))
       return new DaemonUnreachable(this.endpoint.host);
     return err;
@@ -154,7 +223,7 @@ export class Client {
         }
       }
       if (payload) headers['Content-Length'] = String(payload.length);
-      const req = http.request(this.baseOptions(method, path, o, headers), (res) => {
+      const req = this.request(this.baseOptions(method, path, o, headers), (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 400) {
           const chunks: Buffer[] = [];
@@ -202,7 +271,12 @@ export class Client {
   hijack(path: string, o: RequestOptions = {}): Promise<Hijacked> {
     return new Promise((resolve, reject) => {
       const e = this.endpoint;
-      const sock = e.socketPath ? net.createConnection(e.socketPath) : net.createConnection(e.port!, e.hostname);
+      const sock = e.socketPath
+        ? net.createConnection(e.socketPath)
+        : this.tls
+          ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+            (require('node:tls') as typeof import('node:tls')).connect({ ...this.tls, host: e.hostname, port: e.port })
+          : net.createConnection(e.port!, e.hostname);
       const payload = o.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(o.body));
       const lines = [
         `POST ${API_PREFIX}${path}${encodeQuery(o.query)} HTTP/1.1`,
@@ -256,7 +330,7 @@ export class Client {
       sock.on('error', onError);
       sock.on('data', onData);
       sock.on('end', onEnd);
-      sock.on('connect', () => {
+      sock.on(this.tls && !e.socketPath ? 'secureConnect' : 'connect', () => {
         sock.setNoDelay(true);
         sock.write(lines.join('\r\n') + '\r\n\r\n');
         if (payload.length) sock.write(payload);

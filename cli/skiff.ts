@@ -5,7 +5,7 @@
 // the module that implements each; the module (and the HTTP client) is required only once the
 // command is known.
 import type { Command, Ctx } from './command';
-import type { Client } from './client';
+import type { Client, TlsFlags } from './client';
 import { FlagSpec, parseFlags, renderFlagHelp, UsageError } from './flags';
 
 type Entry = [module: string, key: string, summary: string];
@@ -141,6 +141,11 @@ const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'debug', short: 'D', type: 'bool', desc: 'Enable debug mode' },
   { name: 'host', short: 'H', type: 'list', desc: 'Daemon socket to connect to' },
   { name: 'log-level', short: 'l', type: 'string', desc: 'Set the logging level ("debug", "info", "warn", "error", "fatal")', showDefault: '"info"' },
+  { name: 'tls', type: 'bool', desc: 'Use TLS; implied by --tlsverify' },
+  { name: 'tlscacert', type: 'string', desc: 'Trust certs signed only by this CA', showDefault: '"~/.skiff/ca.pem"' },
+  { name: 'tlscert', type: 'string', desc: 'Path to TLS certificate file', showDefault: '"~/.skiff/cert.pem"' },
+  { name: 'tlskey', type: 'string', desc: 'Path to TLS key file', showDefault: '"~/.skiff/key.pem"' },
+  { name: 'tlsverify', type: 'bool', desc: 'Use TLS and verify the remote' },
   { name: 'version', short: 'v', type: 'bool', desc: 'Print version information and quit' },
 ];
 
@@ -324,8 +329,8 @@ export function main(argv: string[]): void {
     client: () => {
       if (!client) {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { Client: C } = require('./client') as typeof import('./client');
-        client = new C(ctx.host);
+        const { Client: C, tlsSettings } = require('./client') as typeof import('./client');
+        client = new C(ctx.host, tlsSettings(global.opts as TlsFlags, ctx.configDir));
       }
       return client;
     },

@@ -148,6 +148,33 @@ describeIf(isRoot && distBuilt && haveOpenssl, 'API listeners (needs `make build
     expect(bad).not.toBe(0);
   });
 
+  test('skiff --tls/--tlsverify: flags, SKIFF_CERT_PATH and SKIFF_TLS_VERIFY; attach over TLS; bad certificates are one clear line', async () => {
+    const skiff = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      execFileP(path.join(projectRoot(), 'bin/skiff'), args, { env: { ...process.env, SKIFF_HOST: '', SKIFF_CERT_PATH: '', SKIFF_TLS_VERIFY: '', ...env } }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+      );
+    const host = `tcp://127.0.0.1:${port}`;
+    const c = (f: string) => path.join(certs, f);
+    expect(await skiff(['--tlsverify', '-H', host, 'version', '--format', '{{.Server.ApiVersion}}'], { SKIFF_CERT_PATH: c('client') })).toEqual({ code: 0, stdout: '1.44\n', stderr: '' });
+    // a hijacked attach over TLS: run's output comes back through it
+    const run = await skiff(['--tlsverify', '--tlscacert', c('ca.pem'), '--tlscert', c('client-cert.pem'), '--tlskey', c('client-key.pem'), '-H', host, 'run', '--rm', 'busybox', 'echo', 'over-tls']);
+    expect(run).toEqual({ code: 0, stdout: 'over-tls\n', stderr: '' });
+    expect(await skiff(['ps', '-a', '-q'], { SKIFF_HOST: host, SKIFF_TLS_VERIFY: '1', SKIFF_CERT_PATH: c('client') })).toEqual({ code: 0, stdout: '', stderr: '' });
+    // --tls alone: the daemon's certificate is not checked, the client's is still sent
+    expect((await skiff(['--tls', '--tlscert', c('client-cert.pem'), '--tlskey', c('client-key.pem'), '-H', host, 'version', '--format', '{{.Server.Os}}'])).stdout).toBe('linux\n');
+    // a client certificate of another CA, a daemon certificate of an unknown CA, no TLS at all
+    const stranger = await skiff(['--tlsverify', '-H', host, 'ps'], { SKIFF_CERT_PATH: c('stranger') });
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr).toMatch(new RegExp(`^error during connect: ${host}: .+\n$`));
+    const unknownCa = await skiff(['--tlsverify', '--tlscacert', c('other-ca.pem'), '--tlscert', c('client-cert.pem'), '--tlskey', c('client-key.pem'), '-H', host, 'ps']);
+    expect(unknownCa.code).toBe(1);
+    expect(unknownCa.stderr).toMatch(/^error during connect: .*(certificate|self.signed|verify).*\n$/i);
+    expect((await skiff(['-H', host, 'ps'])).code).not.toBe(0);
+    const missing = await skiff(['--tlsverify', '--tlscacert', '/nonexistent/ca.pem', '-H', host, 'ps']);
+    expect(missing).toMatchObject({ code: 1, stderr: 'could not read CA certificate "/nonexistent/ca.pem": ENOENT: no such file or directory, open \'/nonexistent/ca.pem\'\n' });
+  });
+
   test('plain TCP and TLS without client verification are refused with a clear error', () => {
     const plain = refusedStart(['-H', 'tcp://127.0.0.1:1']);
     expect(plain.status).not.toBe(0);
