@@ -38,7 +38,7 @@ export class HostError extends Error {}
 /** TLS to a tcp:// daemon: the client certificate, and the CA that must have signed the daemon's. */
 export interface TlsSettings {
   verify: boolean;
-  ca?: Buffer;
+  ca?: Buffer | string[];
   cert?: Buffer;
   key?: Buffer;
 }
@@ -73,6 +73,12 @@ export function tlsSettings(f: TlsFlags, configDir: string): TlsSettings | undef
   const out: TlsSettings = { verify };
   // without --tlsverify the daemon's certificate is not checked, so no CA is needed
   if (verify) out.ca = read('CA certificate', f.tlscacert, 'ca.pem');
+  // no CA of its own: Node's roots, plus the extra ones bin/skiff kept aside (NODE_EXTRA_CA_CERTS)
+  if (verify && !out.ca && env.SKIFF_EXTRA_CA_CERTS) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { rootCertificates } = require('node:tls') as typeof import('node:tls');
+    out.ca = [...rootCertificates, read('CA certificate', env.SKIFF_EXTRA_CA_CERTS, 'ca.pem')!.toString()];
+  }
   out.cert = read('X509 key pair', f.tlscert, 'cert.pem');
   out.key = read('X509 key pair', f.tlskey, 'key.pem');
   if (!out.cert !== !out.key) throw new HostError('Could not load X509 key pair: a client certificate needs its key, and the key its certificate');

@@ -171,6 +171,13 @@ describeIf(isRoot && distBuilt && haveOpenssl, 'API listeners (needs `make build
     expect(unknownCa.code).toBe(1);
     expect(unknownCa.stderr).toMatch(/^error during connect: .*(certificate|self.signed|verify).*\n$/i);
     expect((await skiff(['-H', host, 'ps'])).code).not.toBe(0);
+    // no ca.pem: Node's roots plus NODE_EXTRA_CA_CERTS (which bin/skiff keeps aside until needed)
+    const noCa = path.join(certs, 'no-ca');
+    fs.mkdirSync(noCa, { recursive: true });
+    fs.copyFileSync(c('client-cert.pem'), path.join(noCa, 'cert.pem'));
+    fs.copyFileSync(c('client-key.pem'), path.join(noCa, 'key.pem'));
+    expect((await skiff(['--tlsverify', '-H', host, 'version', '--format', '{{.Server.Os}}'], { SKIFF_CERT_PATH: noCa, NODE_EXTRA_CA_CERTS: c('ca.pem') })).stdout).toBe('linux\n');
+    expect((await skiff(['--tlsverify', '-H', host, 'ps'], { SKIFF_CERT_PATH: noCa, NODE_EXTRA_CA_CERTS: '' })).code).toBe(1);
     const missing = await skiff(['--tlsverify', '--tlscacert', '/nonexistent/ca.pem', '-H', host, 'ps']);
     expect(missing).toMatchObject({ code: 1, stderr: 'could not read CA certificate "/nonexistent/ca.pem": ENOENT: no such file or directory, open \'/nonexistent/ca.pem\'\n' });
   });
