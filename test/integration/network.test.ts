@@ -234,6 +234,12 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     expect((await fetchFrom('neta', 'webalias')).stdout.trim()).toBe('srv-page');
     expect((await fetchFrom('neta', srv.slice(0, 12))).stdout.trim()).toBe('srv-page');
     const srvIp = JSON.parse(await ok(['inspect', 'srv']))[0].NetworkSettings.Networks.neta.IPAddress as string;
+    // DNS over TCP, as a resolver asks after a truncated UDP answer: a raw query for webalias
+    // (length-prefixed), sent by busybox nc to the network's DNS server; the answer ends with the address
+    const gw = JSON.parse(await ok(['network', 'inspect', 'neta']))[0].IPAM.Config[0].Gateway as string;
+    const rawQuery = '\\000\\032\\022\\064\\001\\000\\000\\001' + '\\000'.repeat(6) + '\\010webalias\\000\\000\\001\\000\\001';
+    const overTcp = await ok(['run', '--rm', '--network', 'neta', 'busybox', 'sh', '-c', `printf '${rawQuery}' | nc -w 2 ${gw} 53 | od -An -tu1`]);
+    expect(overTcp.trim().split(/\s+/).slice(-4).join('.')).toBe(srvIp);
     // another network: neither the name nor the address
     const other = await docker(['run', '--rm', '--network', 'netb', 'busybox', 'nslookup', 'srv']);
     expect(other.stdout + other.stderr).toMatch(/NXDOMAIN|can't find/);

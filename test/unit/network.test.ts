@@ -1,7 +1,9 @@
 // Networking without root: CIDR arithmetic and address pools, published port specs, the
 // iptables rules a daemon writes, and the embedded DNS server on loopback (answers from the live
-// table, other names relayed to an upstream, queries from outside the network ignored).
+// table, other names relayed to an upstream, queries from outside the network ignored; over UDP
+// with truncation, and over TCP).
 import * as dgram from 'node:dgram';
+import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { Logger } from '../../src/daemon/logger';
 import { SkiffError } from '../../src/errors';
@@ -110,8 +112,14 @@ describe('firewall rules', () => {
 
 describe('embedded DNS server', () => {
   let upstream: dgram.Socket;
+  let upstreamTcp: net.Server;
   let server: DnsServer;
-  const table = new Map<string, string[]>([['web', ['10.3.0.2']]]);
+  // 'many': more addresses than fit in 512 bytes (an alias shared by 40 containers)
+  const many = Array.from({ length: 40 }, (_, i) => `10.3.1.${i + 1}`);
+  const table = new Map<string, string[]>([
+    ['web', ['10.3.0.2']],
+    ['many', many],
+  ]);
 
   const ask = (name: string, type: 'A' | 'AAAA' = 'A', from = '127.0.0.1'): Promise<dnsPacket.Packet | undefined> =>
     new Promise((resolve) => {
@@ -125,8 +133,44 @@ describe('embedded DNS server', () => {
         s.close();
         resolve(dnsPacket.decode(m));
       });
-      s.bind(0, from, () => s.send(dnsPacket.encode({ type: 'query', id: 4242, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), server.port, '127.0.0.1'));
+      s.bind(0, from, () => s.send(query(name, type), server.port, '127.0.0.1'));
     });
+  const query = (name: string, type: 'A' | 'AAAA' = 'A', edns?: number, id = 4242) =>
+    dnsPacket.encode({
+      type: 'query',
+      id,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type, name }],
+      additionals: edns ? [{ type: 'OPT', name: '.', udpPayloadSize: edns, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] : [],
+    });
+  const askRaw = (msg: Buffer, from = '127.0.0.1'): Promise<Buffer | undefined> =>
+    new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      const t = setTimeout(() => (s.close(), resolve(undefined)), 500);
+      s.on('message', (m) => (clearTimeout(t), s.close(), resolve(m)));
+      s.bind(0, from, () => s.send(msg, server.port, '127.0.0.1'));
+    });
+  /** the messages over one TCP connection, sent at once; their answers in order (fewer on a timeout) */
+  const askTcp = (msgs: Buffer[], from = '127.0.0.1'): Promise<Buffer[]> =>
+    new Promise((resolve) => {
+      const out: Buffer[] = [];
+      const c = net.connect({ host: '127.0.0.1', port: server.port, localAddress: from });
+      let buf = Buffer.alloc(0);
+      const t = setTimeout(() => (c.destroy(), resolve(out)), 3000);
+      c.on('connect', () => c.write(Buffer.concat(msgs.flatMap((m) => [Buffer.from([m.length >> 8, m.length & 0xff]), m]))));
+      c.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          out.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+          buf = buf.subarray(2 + buf.readUInt16BE(0));
+        }
+        if (out.length === msgs.length) (clearTimeout(t), c.destroy(), resolve(out));
+      });
+      c.on('error', () => (clearTimeout(t), resolve(out)));
+      c.on('close', () => (clearTimeout(t), resolve(out)));
+    });
+  const ipsOf = (p: dnsPacket.Packet | undefined) => p?.answers?.filter((x) => x.type === 'A').map((x) => (x as { data: string }).data);
+  const truncated = (p: dnsPacket.Packet) => ((p.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) !== 0;
 
   beforeAll(async () => {
     // a fake upstream resolver: answers everything with 192.0.2.99
@@ -137,6 +181,15 @@ describe('embedded DNS server', () => {
     });
     await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', () => r()));
     const up = upstream.address().port;
+    // and over TCP on the same port: answers with 192.0.2.98
+    upstreamTcp = net.createServer((c) => {
+      c.once('data', (d: Buffer) => {
+        const q = dnsPacket.decode(d.subarray(2));
+        const r = dnsPacket.encode({ type: 'response', id: q.id, questions: q.questions, answers: [{ type: 'A', name: q.questions![0].name, data: '192.0.2.98' }] });
+        c.end(Buffer.concat([Buffer.from([r.length >> 8, r.length & 0xff]), r]));
+      });
+    });
+    await new Promise<void>((r) => upstreamTcp.listen(up, '127.0.0.1', () => r()));
     server = new DnsServer('127.0.0.1', parseCidr('127.0.0.0/24'), (n) => table.get(n), log, { port: 0, upstreams: () => [{ address: '127.0.0.1', port: up }] });
     await server.start();
   });
@@ -144,6 +197,7 @@ describe('embedded DNS server', () => {
   afterAll(() => {
     server.close();
     upstream.close();
+    upstreamTcp.close();
   });
 
   test('names of the network from the live table, case-insensitive; AAAA empty', async () => {
@@ -163,5 +217,31 @@ describe('embedded DNS server', () => {
 
   test('queries from outside the network are not answered', async () => {
     expect(await ask('web', 'A', '127.0.1.1')).toBeUndefined();
+    expect(await askTcp([query('web')], '127.0.1.1')).toEqual([]);
+  });
+
+  test('a UDP answer too big for 512 bytes is truncated with TC; EDNS raises the limit', async () => {
+    const plain = await askRaw(query('many'));
+    expect(plain!.length).toBeLessThanOrEqual(512);
+    const p = dnsPacket.decode(plain!);
+    expect(truncated(p)).toBe(true);
+    expect(ipsOf(p)!.length).toBeGreaterThan(20);
+    expect(ipsOf(p)!.length).toBeLessThan(40);
+    expect(many).toEqual(expect.arrayContaining(ipsOf(p)!));
+    const big = dnsPacket.decode((await askRaw(query('many', 'A', 1232)))!);
+    expect(truncated(big)).toBe(false);
+    expect(ipsOf(big)).toEqual(many);
+    expect(big.additionals?.[0]).toMatchObject({ type: 'OPT', udpPayloadSize: 4096 });
+    // small answers are not touched
+    expect(truncated(dnsPacket.decode((await askRaw(query('web')))!))).toBe(false);
+  });
+
+  test('over TCP: every answer, several queries on one connection, other names relayed over TCP', async () => {
+    const [all, web, other] = (await askTcp([query('many', 'A', undefined, 1), query('WEB', 'A', undefined, 2), query('example.org', 'A', undefined, 3)])).map((b) => dnsPacket.decode(b));
+    expect(truncated(all)).toBe(false);
+    expect(ipsOf(all)).toEqual(many);
+    expect([all.id, web.id, other.id]).toEqual([1, 2, 3]);
+    expect(ipsOf(web)).toEqual(['10.3.0.2']);
+    expect(ipsOf(other)).toEqual(['192.0.2.98']);
   });
 });
