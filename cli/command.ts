@@ -102,3 +102,29 @@ export function kv(list: string[]): Record<string, string> {
   }
   return o;
 }
+
+/** Asks "Are you sure you want to continue? [y/N]" on stdin; true for y/yes. */
+export async function confirm(warning: string): Promise<boolean> {
+  process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
+  const answer = await new Promise<string>((resolve) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) done();
+    };
+    const done = () => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', done);
+      process.stdin.pause();
+      resolve(buf.split('\n')[0]);
+    };
+    process.stdin.on('data', onData);
+    process.stdin.on('end', done);
+    process.stdin.resume();
+  });
+  if (!/^(y|yes)$/i.test(answer.trim())) {
+    if (!(process.stdin as NodeJS.ReadStream).isTTY) process.stdout.write('\n');
+    return false;
+  }
+  return true;
+}

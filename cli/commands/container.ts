@@ -2,7 +2,7 @@
 // restart, kill, rm, pause, unpause, wait, rename, port, top, diff, export, prune, update,
 // logs, inspect, commit.
 import * as fs from 'node:fs';
-import { CliError, Command, Ctx, forEach, MultiError, out } from '../command';
+import { CliError, Command, confirm, Ctx, forEach, MultiError, out } from '../command';
 import { encodeFilters, FilterError } from '../client';
 import { FlagSpec, Parsed } from '../flags';
 import { ago, ellipsis, formatRows, goQuote, goTime, humanSize, Row, shortId, tabwrite } from '../format';
@@ -303,31 +303,6 @@ async function exportCmd(ctx: Ctx, p: Parsed): Promise<void> {
 
 // ---------------------------------------------------------------- prune
 
-/** Asks "Are you sure you want to continue? [y/N]" on stdin; true for y/yes. */
-export async function confirm(warning: string): Promise<boolean> {
-  process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
-  const answer = await new Promise<string>((resolve) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) done();
-    };
-    const done = () => {
-      process.stdin.off('data', onData);
-      process.stdin.off('end', done);
-      process.stdin.pause();
-      resolve(buf.split('\n')[0]);
-    };
-    process.stdin.on('data', onData);
-    process.stdin.on('end', done);
-    process.stdin.resume();
-  });
-  if (!/^(y|yes)$/i.test(answer.trim())) {
-    if (!(process.stdin as NodeJS.ReadStream).isTTY) process.stdout.write('\n');
-    return false;
-  }
-  return true;
-}
 
 export function pruneFilters(p: Parsed): string | undefined {
   return filters(p);

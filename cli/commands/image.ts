@@ -1,12 +1,12 @@
 // Image commands: images, pull, push, tag, rmi, save, load, import, history, image inspect,
 // image prune.
 import * as fs from 'node:fs';
-import { CliError, Command, Ctx, filtersOf, forEach, out } from '../command';
+import { CliError, Command, confirm, Ctx, filtersOf, forEach, out } from '../command';
 import { encodeFilters, FilterError } from '../client';
 import type { FlagSpec, Parsed } from '../flags';
 import { ago, ellipsis, formatRows, goTime, humanSize, Row, shortId } from '../format';
 import { displayJsonStream } from '../progress';
-import { confirm, refuseTerminal, streamTo } from './container';
+import { refuseTerminal, streamTo } from './container';
 
 const FORMAT: FlagSpec = { name: 'format', type: 'string', desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
 

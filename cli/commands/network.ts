@@ -1,8 +1,7 @@
 // network create/ls/inspect/rm/connect/disconnect/prune.
-import { CliError, Command, Ctx, filtersOf, forEach, kv, out } from '../command';
+import { CliError, Command, confirm, Ctx, filtersOf, forEach, kv, out } from '../command';
 import type { FlagSpec, Parsed } from '../flags';
 import { formatRows, goTime, Row, shortId } from '../format';
-import { confirm } from './container';
 
 const enc = encodeURIComponent;
 

@@ -1,10 +1,9 @@
 // version, info, events, inspect (any object), login, logout, system df, system prune.
 import * as os from 'node:os';
-import { CliError, Command, Ctx, filtersOf, out, str } from '../command';
+import { CliError, Command, confirm, Ctx, filtersOf, out, str } from '../command';
 import type { Parsed } from '../flags';
 import { ago, bytesSize, formatOne, formatRows, humanSize, Row } from '../format';
 import type { ObjectType } from '../inspect';
-import { confirm } from './container';
 
 type J = Record<string, unknown>;
 

@@ -1,8 +1,7 @@
 // volume create/ls/inspect/rm/prune.
-import { CliError, Command, Ctx, filtersOf, forEach, kv, out } from '../command';
+import { CliError, Command, confirm, Ctx, filtersOf, forEach, kv, out } from '../command';
 import type { FlagSpec, Parsed } from '../flags';
 import { formatRows, goTime, humanSize, Row } from '../format';
-import { confirm } from './container';
 
 const enc = encodeURIComponent;
 
