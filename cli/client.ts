@@ -171,13 +171,11 @@ export class Client {
   constructor(host?: string, tlsOpts?: TlsSettings) {
     this.endpoint = parseHost(host);
     if (tlsOpts && !this.endpoint.socketPath) {
-      // loaded only here: most commands talk to the unix socket and never need them
-      /* eslint-disable @typescript-eslint/no-require-imports */
+      // loaded only here: most commands talk to the unix socket and never need it
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const https = require('node:https') as typeof import('node:https');
-      const { isIP } = require('node:net') as typeof import('node:net');
-      /* eslint-enable @typescript-eslint/no-require-imports */
       const name = this.endpoint.hostname!;
-      this.tls = { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, rejectUnauthorized: tlsOpts.verify, ...(isIP(name) ? {} : { servername: name }) };
+      this.tls = { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, rejectUnauthorized: tlsOpts.verify, ...(net.isIP(name) ? {} : { servername: name }) };
       this.agent = new https.Agent({ keepAlive: true, maxSockets: 16, ...this.tls });
       this.request = https.request;
     } else {
@@ -279,11 +277,11 @@ export class Client {
   hijack(path: string, o: RequestOptions = {}): Promise<Hijacked> {
     return new Promise((resolve, reject) => {
       const e = this.endpoint;
-      const sock = e.socketPath
-        ? net.createConnection(e.socketPath)
-        : this.tls
-          ? // eslint-disable-next-line @typescript-eslint/no-require-imports
-            (require('node:tls') as typeof import('node:tls')).connect({ ...this.tls, host: e.hostname, port: e.port })
+      const sock = this.tls
+        ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+          (require('node:tls') as typeof import('node:tls')).connect({ ...this.tls, host: e.hostname, port: e.port })
+        : e.socketPath
+          ? net.createConnection(e.socketPath)
           : net.createConnection(e.port!, e.hostname);
       const payload = o.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(o.body));
       const lines = [
@@ -338,7 +336,7 @@ export class Client {
       sock.on('error', onError);
       sock.on('data', onData);
       sock.on('end', onEnd);
-      sock.on(this.tls && !e.socketPath ? 'secureConnect' : 'connect', () => {
+      sock.on(this.tls ? 'secureConnect' : 'connect', () => {
         sock.setNoDelay(true);
         sock.write(lines.join('\r\n') + '\r\n\r\n');
         if (payload.length) sock.write(payload);
