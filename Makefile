@@ -7,6 +7,8 @@ APT_PACKAGES := build-essential python3 pkg-config libseccomp-dev nlohmann-json3
                 iproute2 iptables tmux runc procps docker-registry skopeo apache2-utils openssl
 # real Docker API clients for the compat tests (test/compat)
 APT_PACKAGES += python3-docker
+# docker-compose v1 (python, on docker-py) for test/integration/compose.test.ts
+APT_PACKAGES += docker-compose
 # the cgroup v2 test VM (make vm-test, tools/vm-run): qemu, a Debian kernel with 9p modules, cpio
 APT_PACKAGES += qemu-system-x86 linux-image-amd64 cpio xz-utils
 NATIVE_SOURCES := $(shell find native -name '*.cc' -o -name '*.h') binding.gyp

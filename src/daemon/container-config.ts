@@ -344,7 +344,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
 
   // Binds, Mounts, Tmpfs, VolumesFrom: checked and planned by src/volumes at create.
   if (input.Mounts !== undefined && input.Mounts !== null && !Array.isArray(input.Mounts)) throw typeError(`${W}.Mounts`, input.Mounts, '[]mount.Mount');
-  for (const [k, what] of [['Links', '--link'], ['Devices', '--device']] as const) {
+  // Links: checked by src/network at create (container-links.ts)
+  for (const [k, what] of [['Devices', '--device']] as const) {
     const v = input[k];
     if (Array.isArray(v) && v.length > 0) throw notSupported(what);
   }

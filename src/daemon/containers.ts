@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { CgroupValidationError } from '../cgroups';
 import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
 import type { ImageRecord, ImageStore } from '../images/types';
+import { withLinkEnv } from '../network/container-links';
 import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
@@ -509,7 +510,9 @@ export class Containers extends EventEmitter {
     }
     const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...userMounts];
     const root: RootSpec = { lower, upper: path.join(ov, 'diff'), work: path.join(ov, 'work'), target: path.join(ov, 'merged'), readonly: false, plain: '' };
-    const spec = buildContainerSpec({ ...this.specInput(rec, root, mounts), ...(netPrep?.namespaces ? { namespaces: netPrep.namespaces } : {}) });
+    const input = this.specInput(rec, root, mounts);
+    if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
+    const spec = buildContainerSpec({ ...input, ...(netPrep?.namespaces ? { namespaces: netPrep.namespaces } : {}) });
     const lo = logOptions(rec.HostConfig.LogConfig);
     const t1 = performance.now();
     let created: { pid: number };

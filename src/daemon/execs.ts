@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { conflict, notFound, SkiffError } from '../errors';
+import { withLinkEnv } from '../network/container-links';
 import { StartError } from '../runtime/runtime';
 import { buildExecProcess, ContainerSpec, ProcessSpec } from '../runtime/spec';
 import { readJson } from './state-store';
@@ -110,7 +111,8 @@ export class Execs {
     const rec = this.containers.get(exec.ContainerID);
     const spec = await readJson<ContainerSpec>(path.join(this.containers.runtime.bundleDir(rec.Id), 'config.json'));
     if (!spec) throw conflict(`Container ${rec.Id} is not running`);
-    return buildExecProcess({ exec: exec.Config, container: spec.process, configEnv: rec.Config.Env, hostname: rec.Config.Hostname });
+    const configEnv = withLinkEnv(this.containers.networking?.linkEnv(rec) ?? [], rec.Config.Env);
+    return buildExecProcess({ exec: exec.Config, container: spec.process, configEnv, hostname: rec.Config.Hostname });
   }
 
   /**

@@ -8,6 +8,7 @@ import * as fs from 'node:fs/promises';
 import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../errors';
 import type { EventBus } from '../daemon/events';
 import type { Logger } from '../daemon/logger';
+import { legacyLinkEnv, legacyLinkHost, LinkedChild, parseLink, parseLinks } from './container-links';
 import { DnsServer } from './dns';
 import { Firewall, FirewallNetwork, FirewallPort } from './firewall';
 import { AddressPool, cidrString, contains, defaultPools, hostRoutes, intToIp, ipToInt, isIPv4, macFor, overlaps, parseCidr, pickSubnet, Subnet } from './ipam';
@@ -23,6 +24,8 @@ const OPT_MTU = 'com.docker.network.driver.mtu';
 const OPT_MASQ = 'com.docker.network.bridge.enable_ip_masquerade';
 const OPT_ICC = 'com.docker.network.bridge.enable_icc';
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+const HOST_LINKS = "conflicting options: host type networking can't be used with links. This would result in undefined behavior";
+const CONTAINER_LINKS = "conflicting options: container type network can't be used with links. This would result in undefined behavior";
 
 export interface NetworksOptions {
   dataRoot: string;
@@ -267,17 +270,21 @@ export class Networks implements ContainerNetworking {
     for (const id of nets) {
       const n = this.store.find(id);
       if (!n || n.Name === 'bridge') continue;
+      // a link of the asker's endpoint here: its alias stands for the linked container's name
+      const link = (asker?.NetworkSettings?.Networks[n.Name]?.Links ?? []).map(parseLink).find((l) => l.alias.toLowerCase() === name);
+      const wanted = link ? link.name.toLowerCase() : name;
       for (const c of this.members.get(id)?.values() ?? []) {
         const ep = c.NetworkSettings?.Networks[n.Name];
         if (!ep?.IPAddress) continue;
-        if (this.namesOf(c, ep).some((x) => x.toLowerCase() === name)) out.push(ep.IPAddress);
+        if (this.namesOf(c, ep).some((x) => x.toLowerCase() === wanted)) out.push(ep.IPAddress);
       }
     }
     return out.length ? [...new Set(out)] : undefined;
   }
 
   private namesOf(c: NetContainer, ep: EndpointSettings): string[] {
-    return [c.Name.replace(/^\//, ''), c.Id.slice(0, 12), ...(ep.Aliases ?? []), ...(c.Config.Hostname ? [c.Config.Hostname] : [])];
+    // Docker's order (inspect's DNSNames): name, aliases, short id, hostname; no repeats
+    return [...new Set([c.Name.replace(/^\//, ''), ...(ep.Aliases ?? []), c.Id.slice(0, 12), ...(c.Config.Hostname ? [c.Config.Hostname] : [])].filter((n) => n))];
   }
 
   // -------------------------------------------------------------------------------------------
@@ -300,7 +307,7 @@ export class Networks implements ContainerNetworking {
     const ipam = (o.IPAMConfig ?? null) as Record<string, unknown> | null;
     const userNet = n.Driver === 'bridge' && n.Name !== 'bridge';
     if (aliases.length && !userNet) throw invalid('network-scoped alias is supported only for containers in user defined networks');
-    if (links.length) throw invalid('--link is not supported by this daemon; use a user-defined network');
+    parseLinks(links);
     if (ipam && typeof ipam === 'object') {
       const v4 = typeof ipam.IPv4Address === 'string' ? ipam.IPv4Address : '';
       if (v4) {
@@ -312,6 +319,7 @@ export class Networks implements ContainerNetworking {
       }
     }
     if (aliases.length) ep.Aliases = aliases;
+    if (links.length) ep.Links = links;
     if (o.DriverOpts && typeof o.DriverOpts === 'object') ep.DriverOpts = stringMap(o.DriverOpts, 'EndpointSettings.DriverOpts');
     return ep;
   }
@@ -324,6 +332,11 @@ export class Networks implements ContainerNetworking {
     const nc = networkingConfig && typeof networkingConfig === 'object' ? (networkingConfig as Record<string, unknown>) : {};
     const ec = nc.EndpointsConfig && typeof nc.EndpointsConfig === 'object' ? (nc.EndpointsConfig as Record<string, unknown>) : {};
     const networks: Record<string, EndpointSettings> = {};
+    const hostLinks = parseLinks(stringList(h.Links, 'HostConfig.Links'));
+    if (hostLinks.length && kind === 'host') throw invalid(HOST_LINKS);
+    if (hostLinks.length && kind === 'container') throw invalid(CONTAINER_LINKS);
+    // legacy links (not on a user-defined network): the linked containers must exist now
+    if (kind === 'none' || this.store.find(h.NetworkMode)?.Name === 'bridge') for (const l of hostLinks) this.linkTarget(l.name);
     if (kind === 'container') {
       if (Object.keys(pb).length || h.PublishAllPorts === true) throw invalid('conflicting options: port publishing and the container type network mode');
       const ref = h.NetworkMode.slice('container:'.length);
@@ -345,6 +358,56 @@ export class Networks implements ContainerNetworking {
       }
     }
     return { Networks: networks, Ports: portMap(c.Config.ExposedPorts, pb, []), SandboxKey: '' };
+  }
+
+  /** The container a legacy link names, through container:<ref> network modes (Docker's rules). */
+  private linkTarget(name: string): NetContainer {
+    const find = (ref: string) => {
+      const x = this.o.findContainer(ref);
+      if (!x) throw invalid(`could not get container for ${ref}: No such container: ${ref}`);
+      return x;
+    };
+    let child = find(name);
+    for (let i = 0; i < 16 && this.modeKind(child.HostConfig.NetworkMode) === 'container'; i++) child = find(child.HostConfig.NetworkMode.slice('container:'.length));
+    if (child.HostConfig.NetworkMode === 'host') throw invalid(HOST_LINKS);
+    return child;
+  }
+
+  /**
+   * Legacy links of a container on the default bridge, at its start: each linked container must
+   * run there; its /etc/hosts entry and variables. A linked container since removed is no link.
+   */
+  private legacyLinks(c: NetContainer): { hosts: string[]; env: string[] } {
+    const hosts: string[] = [];
+    const env: string[] = [];
+    const parent = c.Name.replace(/^\//, '');
+    for (const l of parseLinks(stringList(c.HostConfig.Links, 'HostConfig.Links'))) {
+      let child: NetContainer;
+      try {
+        child = this.linkTarget(l.name);
+      } catch (e) {
+        if (e instanceof SkiffError && e.kind === 'invalid' && /^could not get container/.test(e.message)) continue;
+        throw e;
+      }
+      const name = `/${child.Name.replace(/^\//, '')}`;
+      if (child.State.Status !== 'running' && child.State.Status !== 'paused') throw conflict(`Cannot link to a non running container: ${name} AS /${parent}/${l.alias}`);
+      const ip = child.NetworkSettings?.Networks.bridge?.IPAddress;
+      if (!ip) throw invalid(`Cannot link to ${name}, as it does not belong to the default network`);
+      const linked: LinkedChild = { name, hostname: child.Config.Hostname, ip, env: child.Config.Env ?? [], exposed: Object.keys(child.Config.ExposedPorts ?? {}) };
+      hosts.push(legacyLinkHost(l.alias, linked));
+      env.push(...legacyLinkEnv(parent, l.alias, linked));
+    }
+    return { hosts, env };
+  }
+
+  linkEnv(c: NetContainer): string[] {
+    if (this.store.find(c.HostConfig.NetworkMode)?.Name !== 'bridge') return [];
+    try {
+      return this.legacyLinks(c).env;
+    } catch {
+      // a linked container stopped since: the exec runs without its variables
+      return [];
+    }
   }
 
   private settingsOf(c: NetContainer): NetworkSettingsRecord {
@@ -420,6 +483,9 @@ export class Networks implements ContainerNetworking {
       const other = this.o.findContainer(ref);
       if (!other) throw notFound(`No such container: ${ref}`);
       if (other.State.Status !== 'running' && other.State.Status !== 'paused') throw conflict(`cannot join network of a non running container: ${other.Id}`);
+      // as Docker: the container takes the hostname of the one whose network it joins
+      c.Config.Hostname = other.Config.Hostname;
+      c.Config.Domainname = other.Config.Domainname;
       const ip = Object.values(other.NetworkSettings?.Networks ?? {}).find((e) => e.IPAddress)?.IPAddress;
       const dns = this.dnsFor(other);
       return { etc: { ...etcBase, ...(dns.length && !etcBase.dns.length ? { dns } : {}), extraHosts, ...(ip ? { ip } : {}) }, namespaces: { net: `/proc/${other.State.Pid}/ns/net` } };
@@ -428,6 +494,7 @@ export class Networks implements ContainerNetworking {
       if (Object.keys(this.settingsOf(c).Networks).some((n) => n !== 'bridge')) this.checkAvailable();
       return { etc: { ...etcBase, extraHosts } };
     }
+    const legacy = this.store.find(c.HostConfig.NetworkMode)?.Name === 'bridge' ? this.legacyLinks(c) : { hosts: [], env: [] };
     const eps = this.bridgeEndpoints(c);
     const done: { net: NetworkRecord; ep: EndpointSettings }[] = [];
     const s = this.settingsOf(c);
@@ -465,9 +532,10 @@ export class Networks implements ContainerNetworking {
       etc: {
         ...etcBase,
         ...(dns.length && !etcBase.dns.length ? { dns } : {}),
-        extraHosts: extraHosts.map((h) => (gw ? h.replace(/:host-gateway$/, `:${gw}`) : h)),
+        extraHosts: [...extraHosts.map((h) => (gw ? h.replace(/:host-gateway$/, `:${gw}`) : h)), ...legacy.hosts],
         ...(primary ? { ip: primary.ep.IPAddress } : {}),
       },
+      ...(legacy.env.length ? { env: legacy.env } : {}),
     };
   }
 

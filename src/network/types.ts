@@ -65,7 +65,7 @@ export interface NetworkSettingsRecord {
 export interface NetContainer {
   Id: string;
   Name: string;
-  Config: { Hostname: string; Domainname: string; ExposedPorts?: Record<string, object>; MacAddress?: string };
+  Config: { Hostname: string; Domainname: string; ExposedPorts?: Record<string, object>; MacAddress?: string; Env?: string[] | null };
   HostConfig: {
     NetworkMode: string;
     PortBindings: Record<string, unknown>;
@@ -74,6 +74,8 @@ export interface NetContainer {
     Dns?: unknown;
     DnsSearch?: unknown;
     DnsOptions?: unknown;
+    /** "name:alias" (src/network/container-links.ts) */
+    Links?: unknown;
   };
   State: { Status: string; Pid: number };
   NetworkSettings?: NetworkSettingsRecord;
@@ -85,6 +87,8 @@ export interface PreparedNetwork {
   etc: Partial<EtcFilesInput>;
   /** net namespace to join (container:<id> mode) */
   namespaces?: NamespaceMap;
+  /** legacy links' variables, under the container's own Config.Env */
+  env?: string[];
 }
 
 /** Called by the container lifecycle (src/daemon/containers.ts). */
@@ -99,4 +103,6 @@ export interface ContainerNetworking {
   release(c: NetContainer): Promise<void>;
   /** a running container found at daemon start */
   adopt(c: NetContainer): void;
+  /** an exec's share of legacy links: the variables the container's process got (now's addresses) */
+  linkEnv(c: NetContainer): string[];
 }

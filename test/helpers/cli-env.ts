@@ -22,9 +22,9 @@ export function which(cmd: string): boolean {
 }
 
 /** Runs bin with args; stdin gets input (or is closed at once). Never rejects. */
-export function runClient(bin: string, args: string[], env: NodeJS.ProcessEnv, o: { input?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runClient(bin: string, args: string[], env: NodeJS.ProcessEnv, o: { input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const p = execFile(bin, args, { env, timeout: o.timeoutMs ?? 30000 }, (err, stdout, stderr) => {
+    const p = execFile(bin, args, { env, timeout: o.timeoutMs ?? 30000, cwd: o.cwd }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
