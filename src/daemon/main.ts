@@ -86,6 +86,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
     events,
     findContainer: (ref) => containers.store.find(ref),
     saveContainer: (c) => containers.store.save(c as ContainerRecord),
+    containerDir: (id) => containers.store.dir(id),
   });
   await networks.init();
   containers.networking = networks;

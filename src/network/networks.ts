@@ -5,8 +5,10 @@
 // daemon restart. Names on the host (bridges, iptables chains) derive from the daemon's name.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../errors';
 import type { EventBus } from '../daemon/events';
+import { containerResolvConf } from '../runtime/etc-files';
 import type { Logger } from '../daemon/logger';
 import { legacyLinkEnv, legacyLinkHost, LinkedChild, parseLink, parseLinks } from './container-links';
 import { DnsServer } from './dns';
@@ -38,6 +40,8 @@ export interface NetworksOptions {
   /** container lookup (Docker's rules) and persistence, from the container store */
   findContainer(ref: string): NetContainer | undefined;
   saveContainer(c: NetContainer): Promise<void>;
+  /** the container's folder: its /etc files (resolv.conf) are there */
+  containerDir(id: string): string;
 }
 
 export interface NetworkCreateRequest {
@@ -795,6 +799,7 @@ export class Networks implements ContainerNetworking {
     const ep = this.endpointFrom(endpointConfig, net, net.Name);
     this.checkAvailable();
     const running = c.State.Status === 'running' || c.State.Status === 'paused';
+    const hadDns = this.dnsFor(c).length > 0;
     if (running) {
       const used = new Set(Object.values(s.Networks).map((e) => e.IfName));
       let i = 0;
@@ -811,6 +816,20 @@ export class Networks implements ContainerNetworking {
     s.Networks[net.Name] = ep;
     if (!running) this.o.events.publish('network', 'connect', net.Id, { container: c.Id, name: net.Name, type: net.Driver });
     await this.o.saveContainer(c);
+    if (running && !hadDns) await this.useEmbeddedDns(c);
+  }
+
+  /**
+   * As Docker: a running container that had no embedded DNS server (it started on the default
+   * bridge) gets the one of the user network it just joined, unless --dns chose its servers.
+   * The file is rewritten in place: the container has this very inode bind-mounted.
+   */
+  private async useEmbeddedDns(c: NetContainer): Promise<void> {
+    const dns = this.dnsFor(c);
+    if (!dns.length || stringList(c.HostConfig.Dns, 'HostConfig.Dns').length) return;
+    const hostText = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    const text = containerResolvConf(hostText, { dns, dnsSearch: stringList(c.HostConfig.DnsSearch, 'HostConfig.DnsSearch'), dnsOptions: stringList(c.HostConfig.DnsOptions, 'HostConfig.DnsOptions') });
+    await fs.writeFile(path.join(this.o.containerDir(c.Id), 'resolv.conf'), text).catch((e: unknown) => this.log.warn('cannot update resolv.conf', { id: c.Id, error: String(e) }));
   }
 
   async disconnect(ref: string, containerRef: string, force: boolean): Promise<void> {

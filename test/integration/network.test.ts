@@ -266,6 +266,9 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     const addrs = await ok(['exec', 'c1', 'ip', '-4', 'addr']);
     expect(addrs).toContain(`10.214.${N}.77/24`);
     expect((await docker(['run', '--rm', '--network', 'neta', 'busybox', 'nslookup', 'extra'])).stdout).toContain(`10.214.${N}.77`);
+    // it started on the default bridge: now it asks neta's DNS server too, as with Docker
+    expect(await ok(['exec', 'c1', 'cat', '/etc/resolv.conf'])).toMatch(new RegExp(`^nameserver 10\\.214\\.${N}\\.1$`, 'm'));
+    expect(await ok(['exec', 'c1', 'nslookup', 'extra'])).toContain(`10.214.${N}.77`);
     await ok(['network', 'disconnect', 'neta', 'c1']);
     expect(await ok(['exec', 'c1', 'ip', '-4', 'addr'])).not.toContain(`10.214.${N}.77`);
     const gone = await docker(['run', '--rm', '--network', 'neta', 'busybox', 'nslookup', 'extra']);
