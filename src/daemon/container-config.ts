@@ -352,7 +352,11 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   if (input.UsernsMode && input.UsernsMode !== 'host') throw notSupported(`UsernsMode ${String(input.UsernsMode)}`);
   for (const k of ['IpcMode', 'PidMode', 'UTSMode']) {
     const v = (input[k] as string | undefined) ?? '';
-    if (v.startsWith('container:')) throw notSupported(`${k} ${v}`);
+    // container:<name|id> for PID and IPC: the other container is found at create, joined at start
+    if (v.startsWith('container:') && k !== 'UTSMode') {
+      if (v.length === 'container:'.length) throw invalid(`invalid ${k}: ${v}`);
+      continue;
+    }
     if (!['', 'host', 'private', 'shareable', 'none'].includes(v)) throw invalid(`invalid ${k}: ${v}`);
   }
 

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { dirSize } from '../disk-usage';
 import { KeyedMutex } from '../keyed-mutex';
 import { EventEmitter } from 'node:events';
+import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import type * as net from 'node:net';
 import * as os from 'node:os';
@@ -17,12 +18,13 @@ import * as path from 'node:path';
 import { CgroupValidationError } from '../cgroups';
 import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
 import type { ImageRecord, ImageStore } from '../images/types';
+import { MountFlags, native, UmountFlags } from '../native';
 import { withLinkEnv } from '../network/container-links';
 import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
 import { AttachStreams, ExitStatus, parseSignal, Runtime, StartError } from '../runtime/runtime';
-import { buildContainerSpec, BuildSpecInput, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
+import { buildContainerSpec, BuildSpecInput, DEFAULT_SHM_SIZE, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
 import type { ContainerMounts, MountPoint } from '../volumes';
 import {
   applyUpdate,
@@ -282,6 +284,13 @@ export function isActive(s: ContainerStatus): boolean {
   return s === 'running' || s === 'paused' || s === 'restarting';
 }
 
+interface SharedNamespaces {
+  namespaces: { pid?: string; ipc?: string };
+  mounts: MountSpec[];
+  /** IpcMode shareable: its /dev/shm is mounted on the host just before the create */
+  ownShm?: boolean;
+}
+
 export class Containers extends EventEmitter {
   readonly store: ContainerStore;
   readonly runtime: Runtime;
@@ -326,6 +335,7 @@ export class Containers extends EventEmitter {
    * refuse a connection (reset) before its socket is gone: retried briefly.
    */
   private async deleteFromRuntime(id: string): Promise<void> {
+    this.unmountShm(id);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.runtime.delete(id, true);
@@ -385,9 +395,15 @@ export class Containers extends EventEmitter {
     const networkSettings = this.networking?.onCreate({ Id: id, Name: wanted ?? '', Config: config, HostConfig: hostConfig }, (body as Record<string, unknown>).NetworkingConfig);
 
     // Everything the start would reject is rejected now (bad capabilities, ulimits, sysctls...).
-    // (container:<ref> network mode: the other container's netns is only known at start)
-    const joinNet = hostConfig.NetworkMode.startsWith('container:') ? { namespaces: { net: '/proc/self/ns/net' } } : {};
-    const args = buildContainerSpec({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joinNet }).process.args;
+    // (container:<ref> modes: the other container's namespaces are only known at start)
+    for (const [k, mode] of [['PidMode', hostConfig.PidMode], ['IpcMode', hostConfig.IpcMode]] as const) {
+      if (!mode.startsWith('container:')) continue;
+      const ref = mode.slice('container:'.length);
+      if (!this.store.find(ref)) throw invalid(`${k === 'PidMode' ? 'PID' : 'IPC'} container ${ref}: No such container: ${ref}`);
+    }
+    const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
+    const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
+    const args = buildContainerSpec({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined }).process.args;
 
     let finalName = wanted;
     if (!finalName) {
@@ -457,6 +473,60 @@ export class Containers extends EventEmitter {
     };
   }
 
+  /** Where a shareable-IPC container's /dev/shm lives: on the host, so others can bind it too (as Docker). */
+  private shmDir(id: string): string {
+    return path.join(this.store.dir(id), 'shm');
+  }
+
+  private mountShm(rec: ContainerRecord): void {
+    const dir = this.shmDir(rec.Id);
+    this.unmountShm(rec.Id); // one left by a daemon that died with the container
+    fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const n = native();
+    n.mount('shm', dir, 'tmpfs', MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, `mode=1777,size=${rec.HostConfig.ShmSize || DEFAULT_SHM_SIZE}`);
+    n.mount('', dir, '', MountFlags.PRIVATE);
+  }
+
+  /** Ends a shareable container's /dev/shm (nothing to do for the others). */
+  private unmountShm(id: string): void {
+    try {
+      native().umount(this.shmDir(id), UmountFlags.DETACH);
+    } catch {
+      /* not mounted */
+    }
+  }
+
+  /**
+   * --pid and --ipc container:<ref> (the other container must run; for IPC it must be shareable,
+   * as Docker wants) and --ipc host: the namespaces to join, and /dev/shm shared with them.
+   */
+  private sharedNamespaces(rec: ContainerRecord): SharedNamespaces {
+    const out: SharedNamespaces = { namespaces: {}, mounts: [] };
+    const shm = (source: string): MountSpec => ({ source, destination: '/dev/shm', type: 'bind', options: ['rbind', 'rprivate'] });
+    const donor = (mode: string, what: 'PID' | 'IPC'): ContainerRecord => {
+      const ref = mode.slice('container:'.length);
+      const other = this.store.find(ref);
+      if (!other) throw invalid(`${what} container ${ref}: No such container: ${ref}`);
+      if (other.Id === rec.Id) throw invalid(`cannot join own ${what} namespace`);
+      if (other.State.Status !== 'running' && other.State.Status !== 'paused') throw conflict(`cannot join ${what} of a non running container: ${other.Id}`);
+      return other;
+    };
+    const h = rec.HostConfig;
+    if (h.PidMode.startsWith('container:')) out.namespaces.pid = `/proc/${donor(h.PidMode, 'PID').State.Pid}/ns/pid`;
+    if (h.IpcMode.startsWith('container:')) {
+      const other = donor(h.IpcMode, 'IPC');
+      if (other.HostConfig.IpcMode !== 'shareable' && other.HostConfig.IpcMode !== 'host') throw invalid('non-shareable IPC (hint: use IpcMode:shareable for the donor container)');
+      out.namespaces.ipc = `/proc/${other.State.Pid}/ns/ipc`;
+      // the donor's /dev/shm, on the host (or the host's own, for a host-IPC donor)
+      out.mounts.push(shm(other.HostConfig.IpcMode === 'host' ? '/dev/shm' : this.shmDir(other.Id)));
+    } else if (h.IpcMode === 'host') out.mounts.push(shm('/dev/shm'));
+    else if (h.IpcMode === 'shareable') {
+      out.mounts.push(shm(this.shmDir(rec.Id)));
+      out.ownShm = true;
+    }
+    return out;
+  }
+
   // -------------------------------------------------------------------------------------------
   // start
 
@@ -497,6 +567,14 @@ export class Containers extends EventEmitter {
     await fs.mkdir(path.join(ov, 'work'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(ov, 'merged'), { recursive: true, mode: 0o700 });
     rec.LowerDirs = lower;
+    let shared: SharedNamespaces;
+    try {
+      shared = this.sharedNamespaces(rec);
+    } catch (e) {
+      // `run --rm` waits for the removal: a start that fails here must still remove
+      if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
+      throw e;
+    }
     const netPrep = await this.networking?.prepare(rec);
     const etcMounts = await writeEtcFiles(this.store.dir(id), { ...netPrep?.etc, hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
     // The user's mounts win over the generated /etc files (as with docker -v x:/etc/hosts).
@@ -504,19 +582,20 @@ export class Containers extends EventEmitter {
     try {
       if (this.volumes) userMounts = await this.volumes.prepare(id, rec.MountPoints ?? [], rec.HostConfig);
     } catch (e) {
-      // `run --rm` waits for the removal: a start that fails here must still remove
+      await this.releaseNetwork(rec);
       if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
       throw e;
     }
-    const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...userMounts];
+    const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...shared.mounts, ...userMounts];
     const root: RootSpec = { lower, upper: path.join(ov, 'diff'), work: path.join(ov, 'work'), target: path.join(ov, 'merged'), readonly: false, plain: '' };
     const input = this.specInput(rec, root, mounts);
     if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
-    const spec = buildContainerSpec({ ...input, ...(netPrep?.namespaces ? { namespaces: netPrep.namespaces } : {}) });
+    const spec = buildContainerSpec({ ...input, namespaces: { ...netPrep?.namespaces, ...shared.namespaces } });
     const lo = logOptions(rec.HostConfig.LogConfig);
     const t1 = performance.now();
     let created: { pid: number };
     try {
+      if (shared.ownShm) this.mountShm(rec);
       created = await this.runtime.create(id, {
         spec,
         resources: resourcesOf(rec.HostConfig),
@@ -838,6 +917,7 @@ export class Containers extends EventEmitter {
       const waiting = this.pending.get(id);
       this.pending.delete(id);
       for (const c of waiting ?? []) c.close();
+      this.unmountShm(id); // its folder goes with the record
       await this.store.remove(rec);
       // rm -v: the anonymous volumes go too (named ones stay, as with Docker)
       if (o.removeVolumes) await this.volumes?.removeAnonymous(rec.MountPoints ?? []);

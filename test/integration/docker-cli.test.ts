@@ -1,5 +1,6 @@
 // The real docker CLI (v28 on PATH) against skiffd: outputs and exit codes of run, logs, exec,
 // inspect, ps, stop, kill, rm, wait, start -a, attach; -it in a real terminal via tmux.
+import * as fs from 'node:fs';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { clientEnv, runClient, TmuxServer, which } from '../helpers/cli-env';
 import { distBuilt, sleep, TestDaemon, waitUntil } from '../helpers/skiffd';
@@ -177,6 +178,49 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect(r.stderr).toContain('cannot remove container "/cli-rm": container is running: stop the container before removing or force remove');
     expect((await docker(['rm', '-f', 'cli-rm'])).stdout).toBe('cli-rm\n');
     expect((await docker(['ps', '-a', '--filter', 'name=cli-rm', '--format', '{{.Names}}'])).stdout).toBe('');
+  });
+
+  test('--pid and --ipc container:<name> join the donor\'s namespaces and /dev/shm; --ipc host; Docker\'s refusals', async () => {
+    const mark = `skiff-ipc-test-${process.pid}`;
+    const names = async () => (await docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort();
+    const before = await names();
+    try {
+      expect((await docker(['run', '-d', '--name', 'donor', '--ipc', 'shareable', 'busybox', 'sh', '-c', 'echo shared > /dev/shm/mark; exec sleep 60'])).code).toBe(0);
+      await waitUntil(async () => (await docker(['exec', 'donor', 'cat', '/dev/shm/mark'])).stdout === 'shared\n', 5000, 'the donor\'s mark');
+      // one PID namespace: the donor's sleep is seen (as pid 1) from the joiner
+      const ps = await docker(['run', '--rm', '--pid', 'container:donor', 'busybox', 'ps', '-o', 'pid,args']);
+      expect(ps.stdout).toMatch(/^\s*1 sleep 60$/m);
+      // one IPC namespace, and its /dev/shm
+      const ns = (await docker(['exec', 'donor', 'readlink', '/proc/self/ns/ipc'])).stdout;
+      const joined = await docker(['run', '--rm', '--ipc', 'container:donor', 'busybox', 'sh', '-c', 'readlink /proc/self/ns/ipc; cat /dev/shm/mark']);
+      expect(joined).toMatchObject({ code: 0, stdout: `${ns}shared\n` });
+      expect((await docker(['run', '--rm', 'busybox', 'readlink', '/proc/self/ns/ipc'])).stdout).not.toBe(ns);
+      // --ipc host: the host's /dev/shm
+      fs.writeFileSync(`/dev/shm/${mark}`, 'from the host\n');
+      expect((await docker(['run', '--rm', '--ipc', 'host', 'busybox', 'cat', `/dev/shm/${mark}`])).stdout).toBe('from the host\n');
+      // refusals: a private donor, a stopped one, an unknown one
+      expect((await docker(['run', '-d', '--name', 'private-ipc', 'busybox', 'sleep', '60'])).code).toBe(0);
+      const priv = await docker(['run', '--rm', '--ipc', 'container:private-ipc', 'busybox', 'true']);
+      expect(priv.code).toBe(125);
+      expect(priv.stderr).toContain('non-shareable IPC (hint: use IpcMode:shareable for the donor container)');
+      const stoppedId = (await docker(['create', '--name', 'stopped-pid', 'busybox', 'true'])).stdout.trim();
+      const stopped = await docker(['run', '--rm', '--pid', 'container:stopped-pid', 'busybox', 'true']);
+      expect(stopped.code).toBe(125);
+      expect(stopped.stderr).toContain(`cannot join PID of a non running container: ${stoppedId}`);
+      const unknown = await docker(['run', '--rm', '--pid', 'container:nope', 'busybox', 'true']);
+      expect(unknown.code).toBe(125);
+      expect(unknown.stderr).toContain('No such container: nope');
+      // nothing was left by the refused runs
+      expect(await names()).toEqual([...before, 'donor', 'private-ipc', 'stopped-pid'].sort());
+      // the shareable donor's /dev/shm was a host mount: gone with it
+      const donorId = (await docker(['inspect', '-f', '{{.Id}}', 'donor'])).stdout.trim();
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toContain(`${donorId}/shm `);
+      await docker(['rm', '-f', 'donor']);
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(donorId);
+    } finally {
+      fs.rmSync(`/dev/shm/${mark}`, { force: true });
+      await docker(['rm', '-f', 'donor', 'private-ipc', 'stopped-pid']);
+    }
   });
 
   describeIf(haveTmux, 'interactive (tmux)', () => {
