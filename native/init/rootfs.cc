@@ -207,6 +207,9 @@ struct MountFlags {
   unsigned long flags = 0, propagation = 0;
   bool readonly = false;
   bool copyup = false;  // fill an empty volume from the image first (copyup.h)
+  // read-only rbind: submounts read-only too where the kernel can (Docker's default); "ro-nonrec"
+  // leaves them as they are, "ro-forcerec" fails where the kernel cannot
+  enum class RoDepth { Auto, NonRecursive, Force } ro_depth = RoDepth::Auto;
   std::string data;
 };
 
@@ -224,6 +227,8 @@ MountFlags parse_options(const std::vector<std::string>& opts) {
     else if (o == "dev") m.flags &= ~MS_NODEV;
     else if (o == "exec") m.flags &= ~MS_NOEXEC;
     else if (o == "copyup") m.copyup = true;
+    else if (o == "ro-nonrec") m.ro_depth = MountFlags::RoDepth::NonRecursive;
+    else if (o == "ro-forcerec") m.ro_depth = MountFlags::RoDepth::Force;
     else if (o == "private") m.propagation = MS_PRIVATE;
     else if (o == "rprivate") m.propagation = MS_PRIVATE | MS_REC;
     else if (o == "slave") m.propagation = MS_SLAVE;
@@ -255,10 +260,11 @@ void user_mount(const MountSpec& m, int source_fd) {
     unsigned long extra = f.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
     if (f.readonly || extra) do_mount("", tpath, nullptr, MS_BIND | MS_REMOUNT | extra | (f.readonly ? MS_RDONLY : 0));
     // A read-only rbind is read-only all the way down (Docker >= 25), where the kernel can.
-    if (f.readonly && (f.flags & MS_REC)) {
+    if (f.readonly && (f.flags & MS_REC) && f.ro_depth != MountFlags::RoDepth::NonRecursive) {
       struct mount_attr attr {};
       attr.attr_set = MOUNT_ATTR_RDONLY;
-      if (syscall(SYS_mount_setattr, target.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 && errno != ENOSYS)
+      if (syscall(SYS_mount_setattr, target.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 &&
+          (errno != ENOSYS || f.ro_depth == MountFlags::RoDepth::Force))
         throw SysError("mount_setattr", "recursive read-only " + m.destination, errno);
     }
     // Docker's default for binds and volumes: rprivate. The source was cloned before the

@@ -29,6 +29,10 @@ export interface MountPoint {
   CreateSource?: boolean;
   /** bind without its submounts (BindOptions.NonRecursive) */
   NonRecursive?: boolean;
+  /** read-only on top only, its submounts left writable (BindOptions.ReadOnlyNonRecursive) */
+  ReadOnlyNonRecursive?: boolean;
+  /** fail where the kernel cannot make the submounts read-only too (BindOptions.ReadOnlyForceRecursive) */
+  ReadOnlyForceRecursive?: boolean;
   /** volumes: fill an empty volume from the image at the first start (not with nocopy) */
   CopyData?: boolean;
   /** volumes made for this container (image VOLUME, -v /path): rm -v removes them */
@@ -181,6 +185,11 @@ export function parseApiMount(raw: unknown, ctx: PlanContext): MountPoint {
     const propagation = str(b, 'Propagation', `${F}.BindOptions`) || 'rprivate';
     if (!PROPAGATIONS.has(propagation)) throw err(type, `invalid propagation mode: ${propagation}`);
     const create = bool(b, 'CreateMountpoint', `${F}.BindOptions`);
+    const roNonRec = bool(b, 'ReadOnlyNonRecursive', `${F}.BindOptions`);
+    const roForce = bool(b, 'ReadOnlyForceRecursive', `${F}.BindOptions`);
+    if ((roNonRec || roForce) && !ro) throw err(type, `option '${roNonRec ? 'ReadOnlyNonRecursive' : 'ReadOnlyForceRecursive'}' requires the mount to be read-only`);
+    if (roNonRec && roForce) throw err(type, "options 'ReadOnlyNonRecursive' and 'ReadOnlyForceRecursive' cannot be used together");
+    if (roForce && propagation !== 'rprivate') throw err(type, `option 'ReadOnlyForceRecursive' requires propagation rprivate, not ${propagation}`);
     const src = cleanPath(source);
     if (!create && !ctx.exists(src)) throw err(type, `bind source path does not exist: ${src}`);
     return {
@@ -192,6 +201,8 @@ export function parseApiMount(raw: unknown, ctx: PlanContext): MountPoint {
       Propagation: propagation,
       ...(create ? { CreateSource: true } : {}),
       ...(bool(b, 'NonRecursive', `${F}.BindOptions`) ? { NonRecursive: true } : {}),
+      ...(roNonRec ? { ReadOnlyNonRecursive: true } : {}),
+      ...(roForce ? { ReadOnlyForceRecursive: true } : {}),
     };
   }
   if (type === 'volume') {
@@ -348,6 +359,8 @@ export function mountSpecOf(mp: MountPoint, source: string, copyUp: boolean): Mo
   }
   const opts = [mp.NonRecursive ? 'bind' : 'rbind', mp.Propagation || 'rprivate'];
   if (!mp.RW) opts.push('ro');
+  if (mp.ReadOnlyNonRecursive) opts.push('ro-nonrec');
+  if (mp.ReadOnlyForceRecursive) opts.push('ro-forcerec');
   if (copyUp) opts.push('copyup');
   return { source, destination: mp.Destination, type: 'bind', options: opts };
 }

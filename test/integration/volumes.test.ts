@@ -244,6 +244,15 @@ describeIf(isRoot && distBuilt && which('docker'), 'volumes and mounts (needs ro
       expect(sub.stdout).toBe('1\n');
       expect(sub.stderr).toMatch(/Read-only file system/);
       await ok(['run', '--rm', '-v', `${src}:/rw`, 'busybox', 'touch', '/rw/inner/x']);
+      // bind-recursive=writable (ReadOnlyNonRecursive): read-only on top only; =readonly (ReadOnlyForceRecursive): all the way
+      const top = await docker(['run', '--rm', '--mount', `type=bind,src=${src},dst=/ro,readonly,bind-recursive=writable`, 'busybox', 'sh', '-c', 'touch /ro/inner/y && echo inner-ok; touch /ro/y']);
+      expect(top.stdout).toBe('inner-ok\n');
+      expect(top.stderr).toMatch(/Read-only file system/);
+      const all = await docker(['run', '--rm', '--mount', `type=bind,src=${src},dst=/ro,readonly,bind-recursive=readonly,bind-propagation=rprivate`, 'busybox', 'touch', '/ro/inner/z']);
+      expect(all.stderr).toMatch(/Read-only file system/);
+      const notRo = await create({ HostConfig: { Mounts: [{ Type: 'bind', Source: src, Target: '/m', BindOptions: { ReadOnlyNonRecursive: true } }] } });
+      expect(notRo.status).toBe(400);
+      expect(notRo.json.message).toBe(`invalid mount config for type "bind": option 'ReadOnlyNonRecursive' requires the mount to be read-only`);
     } finally {
       execFileSync('umount', ['-l', inner]);
     }
