@@ -8,7 +8,7 @@
   "targets": [
     {
       "target_name": "skiff_native",
-      "sources": ["native/addon/addon.cc"],
+      "sources": ["native/addon/addon.cc", "native/addon/device_filter.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
     },

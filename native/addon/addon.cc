@@ -8,6 +8,10 @@
 
 #include <csignal>
 
+#include <stdexcept>
+#include <vector>
+
+#include "addon/device_filter.h"
 #include "common/error.h"
 
 namespace {
@@ -72,11 +76,33 @@ Napi::Value PidfdSignal(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// deviceFilter(cgroupDir, rules): the v2 device allowlist ("c 1:3 rwm" ...), an eBPF program
+// attached to the cgroup (native/addon/device_filter.h).
+Napi::Value DeviceFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) throw Napi::TypeError::New(env, "deviceFilter(cgroupDir, rules)");
+  std::string dir = opt_string(info[0]);
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<skiff::DeviceRule> rules;
+  try {
+    for (uint32_t i = 0; i < arr.Length(); ++i) rules.push_back(skiff::parse_device_rule(opt_string(arr.Get(i))));
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
+  try {
+    skiff::attach_device_filter(dir, rules);
+  } catch (const skiff::SysError& e) {
+    throw_sys(env, e);
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("fsType", Napi::Function::New(env, FsType));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
+  exports.Set("deviceFilter", Napi::Function::New(env, DeviceFilter));
   return exports;
 }
 

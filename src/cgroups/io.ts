@@ -6,6 +6,7 @@ import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { native } from '../native';
 import { CgroupError, errnoCode, wrapError } from './errors';
 import type { CgroupDirEntry, CgroupIO } from './types';
 
@@ -45,6 +46,9 @@ export const nodeCgroupIO: CgroupIO = {
   },
   async mkdir(path: string): Promise<void> {
     fs.mkdirSync(path);
+  },
+  attachDeviceFilter(dir: string, rules: readonly string[]): void {
+    native().deviceFilter(dir, rules);
   },
   async rmdir(path: string): Promise<void> {
     fs.rmdirSync(path);
@@ -125,6 +129,14 @@ export class Files {
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return [];
       throw wrapError(e, 'readdir', path);
+    }
+  }
+
+  attachDeviceFilter(dir: string, rules: readonly string[]): void {
+    try {
+      this.io.attachDeviceFilter(dir, rules);
+    } catch (e) {
+      throw wrapError(e, 'device filter', dir);
     }
   }
 

@@ -85,8 +85,8 @@ export interface CreateOptions {
   /** privileged containers keep the parent's device access (v1 devices cgroup untouched) */
   privileged?: boolean;
   /**
-   * Extra v1 device rules to allow after the defaults, e.g. "c 10:200 rwm" (for --device).
-   * Ignored on v2 (device control there needs eBPF, not done here).
+   * Extra device rules to allow after the defaults, e.g. "c 10:200 rwm" (for --device): v1
+   * devices.allow lines; on v2 they become part of the cgroup's eBPF device program.
    */
   deviceRules?: string[];
 }
@@ -152,6 +152,8 @@ export interface CgroupIO {
   readdir(path: string): Promise<CgroupDirEntry[]>;
   /** process.kill semantics (throws ESRCH for a missing pid) */
   kill(pid: number, signal: NodeJS.Signals): void;
+  /** v2: the device allowlist as an eBPF program attached to the cgroup folder (v1 rule syntax) */
+  attachDeviceFilter(dir: string, rules: readonly string[]): void;
 }
 
 export interface CgroupManagerOptions {

@@ -1,6 +1,6 @@
-// cgroup v2 (unified hierarchy). Device control on v2 needs an eBPF program attached to the
-// cgroup (BPF_CGROUP_DEVICE); this module does not do that: the device allowlist is only
-// enforced on v1 hosts (on v2 the container's /dev contents are the only restriction).
+// cgroup v2 (unified hierarchy). Device control on v2 is an eBPF program attached to the
+// cgroup (BPF_CGROUP_DEVICE, native/addon/device_filter.h) made from the same allowlist as v1's
+// devices.allow: without it, a container with CAP_MKNOD could make and open any host device.
 
 import * as path from 'node:path';
 
@@ -10,6 +10,7 @@ import { Files, timeoutError } from './io';
 import { parseCpuMax, parseFlatKeyed, parseLimit, parseNumber } from './parse';
 import {
   blkioWeightToIoWeight,
+  DEFAULT_DEVICE_RULES,
   checkCpusetSubset,
   controllerDemands,
   cpuBandwidth,
@@ -66,7 +67,7 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
    * mkdir (reusing an empty leftover). Called by the manager's create(). `onMade` is called before
    * the first write: from then on a failure should destroy().
    */
-  async materialize(_opts: CreateOptions, onMade: () => void): Promise<void> {
+  async materialize(opts: CreateOptions, onMade: () => void): Promise<void> {
     if (await this.files.exists(this.dir)) {
       const pids = await pidsBelow(this.files, this.dir);
       if (pids.length > 0) {
@@ -82,6 +83,8 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
       onMade();
     }
     await this.files.mkdir(this.dir);
+    // before any process is in it; privileged containers keep the parent's device access
+    if (!opts.privileged) this.files.attachDeviceFilter(this.dir, [...DEFAULT_DEVICE_RULES, ...(opts.deviceRules ?? [])]);
   }
 
   /**

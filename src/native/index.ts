@@ -8,6 +8,8 @@ export interface NativeAddon {
   umount(target: string, flags?: number): void;
   fsType(path: string): number;
   pidfdSignal(pid: number, signal: number): void;
+  /** cgroup v2: attaches an eBPF device allowlist ("c 1:3 rwm", "b *:* m", "a") to the cgroup folder */
+  deviceFilter(cgroupDir: string, rules: readonly string[]): void;
 }
 
 /** Linux mount(2) flags used by the TypeScript side. */

@@ -93,6 +93,15 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     expect(priv.stdout.trim()).not.toContain('a80425fb');
   });
 
+  test('devices: a node it makes (CAP_MKNOD) cannot be opened unless allowed (v1 devices cgroup, v2 eBPF); privileged can', async () => {
+    // /dev/kmsg's numbers (1:11): opening it for writing needs no capability, only the allowlist
+    const probe = 'mknod /tmp/kmsg c 1 11 && (exec 3>/tmp/kmsg) 2>&1 && echo opened; echo x > /dev/null && echo null-ok';
+    const r = await t.run(['sh', '-c', probe]);
+    expect(r.stdout).toMatch(/can't create \/tmp\/kmsg: Operation not permitted\nnull-ok\n$/);
+    const priv = await t.run(['sh', '-c', probe], { hostConfig: { Privileged: true } });
+    expect(priv.stdout).toBe('opened\nnull-ok\n');
+  });
+
   test('masked paths read empty, read-only paths are read-only', async () => {
     // Only the masked files this kernel has (sched_debug moved to debugfs in newer ones).
     const files = ['/proc/timer_list', '/proc/sched_debug', '/proc/keys', '/proc/latency_stats'].filter((f) => fs.existsSync(f));

@@ -21,7 +21,7 @@ import {
 } from '../../src/cgroups';
 import { detectLayout } from '../../src/cgroups/detect';
 import { parseCpuList, parseCpuMax, parseFlatKeyed, parseLimit, parseProcCgroup } from '../../src/cgroups/parse';
-import { blkioWeightToIoWeight, nanoCpusToQuota, validateResources } from '../../src/cgroups/resources';
+import { blkioWeightToIoWeight, DEFAULT_DEVICE_RULES, nanoCpusToQuota, validateResources } from '../../src/cgroups/resources';
 
 const MiB = 1024 * 1024;
 const UNLIMITED_V1 = '9223372036854771712';
@@ -30,7 +30,7 @@ function errno(code: string, p: string): Error {
   return Object.assign(new Error(`${code}: ${p}`), { code });
 }
 
-type Op = { op: 'write' | 'mkdir' | 'rmdir' | 'kill'; path: string; data?: string };
+type Op = { op: 'write' | 'mkdir' | 'rmdir' | 'kill' | 'devices'; path: string; data?: string };
 
 /** The fake kernel. `kind` decides which control files a new directory gets. */
 class FakeCgroupFs implements CgroupIO {
@@ -291,6 +291,13 @@ class FakeCgroupFs implements CgroupIO {
   async readdir(p: string): Promise<CgroupDirEntry[]> {
     const ents = await fs.promises.readdir(p, { withFileTypes: true });
     return ents.map((e) => ({ name: e.name, isDirectory: e.isDirectory() }));
+  }
+
+  /** recorded, and the rules kept per folder (the kernel's eBPF side is tested on a real cgroup2) */
+  deviceFilters = new Map<string, readonly string[]>();
+  attachDeviceFilter(dir: string, rules: readonly string[]): void {
+    this.ops.push({ op: 'devices', path: dir, data: rules.join(',') });
+    this.deviceFilters.set(dir, rules);
   }
 
   kill(pid: number, signal: NodeJS.Signals): void {
@@ -831,6 +838,21 @@ describe('v2 on a fake root', () => {
     // hugetlb is available but not wanted
     expect(h.fake.get(path.join(parent, 'cgroup.subtree_control'))).not.toContain('hugetlb');
     expect(await m.list()).toEqual([]);
+  });
+
+  it('a v2 container gets the device allowlist as its eBPF filter; privileged ones none; extra rules added', async () => {
+    const h = v2Host('/system.slice/skiffd.service', [SELF]);
+    const m = await manager(h);
+    await m.create('d1', {});
+    await m.create('d2', {}, { privileged: true });
+    await m.create('d3', {}, { deviceRules: ['c 10:200 rwm'] });
+    const dir = (id: string) => path.join(m.parentPaths.unified, id);
+    expect(h.fake.deviceFilters.get(dir('d1'))).toEqual(DEFAULT_DEVICE_RULES);
+    expect(h.fake.deviceFilters.has(dir('d2'))).toBe(false);
+    expect(h.fake.deviceFilters.get(dir('d3'))).toEqual([...DEFAULT_DEVICE_RULES, 'c 10:200 rwm']);
+    // attached right after the mkdir, before anything else is written there
+    const ops = h.fake.ops.filter((o) => o.path.startsWith(dir('d1')));
+    expect(ops.slice(0, 2).map((o) => o.op)).toEqual(['mkdir', 'devices']);
   });
 
   it('writes the v2 files with the converted values', async () => {
