@@ -170,6 +170,15 @@ void setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
   check(::symlink("/proc/self/fd/1", "/dev/stdout"), "symlink", "/dev/stdout");
   check(::symlink("/proc/self/fd/2", "/dev/stderr"), "symlink", "/dev/stderr");
   check(::symlink("/proc/kcore", "/dev/core"), "symlink", "/dev/core");
+  // --device: the host node's numbers, mode and owner at the path asked for (after pivot_root:
+  // the path resolves inside the container); whatever was there is replaced
+  for (const auto& d : spec.devices) {
+    size_t slash = d.path.rfind('/');
+    if (slash > 0) mkdir_p(d.path.substr(0, slash), 0755);
+    if (::unlink(d.path.c_str()) < 0 && errno != ENOENT) throw SysError("unlink", d.path, errno);
+    mknod_dev(d.path.c_str(), (d.type == 'b' ? S_IFBLK : S_IFCHR) | d.mode, d.major, d.minor);
+    check(::chown(d.path.c_str(), d.uid, d.gid), "chown", d.path);
+  }
 }
 
 void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds) {

@@ -135,6 +135,15 @@ Spec load_spec(const std::string& path) {
     s.readonly_paths = strings(j, "readonlyPaths");
     s.shm_size = get_or<uint64_t>(j, "shmSize", 64ull << 20);
     s.privileged = get_or<bool>(j, "privileged", false);
+    if (j.contains("devices") && j["devices"].is_array())
+      for (const auto& d : j["devices"]) {
+        std::string type = d.at("type").get<std::string>();
+        std::string path = d.at("path").get<std::string>();
+        if ((type != "c" && type != "b") || path.empty() || path[0] != '/') throw config_error("bad device " + path);
+        s.devices.push_back({path, type[0], d.at("major").get<unsigned>(), d.at("minor").get<unsigned>(),
+                             static_cast<mode_t>(get_or<unsigned>(d, "fileMode", 0666) & 07777),
+                             static_cast<uid_t>(get_or<unsigned>(d, "uid", 0)), static_cast<gid_t>(get_or<unsigned>(d, "gid", 0))});
+      }
     if (j.contains("sysctl") && j["sysctl"].is_object())
       for (const auto& [k, v] : j["sysctl"].items()) s.sysctl.emplace_back(k, v.get<std::string>());
     s.target_pid = get_or<int>(j, "targetPid", 0);

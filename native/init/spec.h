@@ -1,5 +1,6 @@
 // The container/exec spec skiff-init reads from <bundle>/config.json (format: native/README.md).
 #pragma once
+#include <sys/types.h>
 #include <sys/resource.h>
 
 #include <cstdint>
@@ -50,6 +51,16 @@ struct NamespaceSpec {
   std::string how;
 };
 
+// A device node made in the container's /dev (--device): what the host's node is, where it goes.
+struct DeviceSpec {
+  std::string path;  // absolute, inside the container
+  char type;         // 'c' or 'b'
+  unsigned major, minor;
+  mode_t mode;       // permission bits
+  uid_t uid;
+  gid_t gid;
+};
+
 struct Spec {
   std::string mode;
   RootSpec root;
@@ -61,6 +72,7 @@ struct Spec {
   std::vector<std::string> masked_paths, readonly_paths;
   uint64_t shm_size = 64ull << 20;
   bool privileged = false;
+  std::vector<DeviceSpec> devices;
   std::vector<std::pair<std::string, std::string>> sysctl;
   int target_pid = 0;
   std::string seccomp_cache;  // folder for compiled seccomp programs ("" = no cache)

@@ -8,6 +8,7 @@ import { validateResources } from '../cgroups/resources';
 import { invalid, notFound } from '../errors';
 import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
+import { checkDeviceCgroupRules, checkDeviceMappings, DeviceMapping } from './devices';
 import { mergeHealthcheck, validateHealthcheck } from './health';
 import { resolveCommand, resolveWorkingDir, mergeConfigEnv } from '../runtime/spec';
 
@@ -53,6 +54,8 @@ export interface LogConfig {
 /** Docker's HostConfig: every field a client sent is kept; these are the ones used here. */
 export interface HostConfig {
   [key: string]: unknown;
+  Devices: DeviceMapping[];
+  DeviceCgroupRules: string[] | null;
   NetworkMode: string;
   RestartPolicy: RestartPolicy;
   AutoRemove: boolean;
@@ -345,10 +348,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   // Binds, Mounts, Tmpfs, VolumesFrom: checked and planned by src/volumes at create.
   if (input.Mounts !== undefined && input.Mounts !== null && !Array.isArray(input.Mounts)) throw typeError(`${W}.Mounts`, input.Mounts, '[]mount.Mount');
   // Links: checked by src/network at create (container-links.ts)
-  for (const [k, what] of [['Devices', '--device']] as const) {
-    const v = input[k];
-    if (Array.isArray(v) && v.length > 0) throw notSupported(what);
-  }
+  const devices = checkDeviceMappings(input.Devices);
+  const deviceRules = checkDeviceCgroupRules(input.DeviceCgroupRules);
   if (input.UsernsMode && input.UsernsMode !== 'host') throw notSupported(`UsernsMode ${String(input.UsernsMode)}`);
   for (const k of ['IpcMode', 'PidMode', 'UTSMode']) {
     const v = (input[k] as string | undefined) ?? '';
@@ -409,6 +410,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
     PidMode: (input.PidMode as string | undefined) ?? '',
     UTSMode: (input.UTSMode as string | undefined) ?? '',
     CgroupnsMode: (input.CgroupnsMode as string | undefined) || (fsHasCgroup2() ? 'private' : 'host'),
+    Devices: devices,
+    DeviceCgroupRules: deviceRules.length ? deviceRules : null,
   };
   if (out.ShmSize < 0) throw invalid('SHM size can not be less than 0');
   if (out.Memory > 0 && out.MemorySwap === 0) out.MemorySwap = out.Memory * 2;

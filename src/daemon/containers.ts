@@ -39,6 +39,7 @@ import {
   resourcesOf,
   validateName,
 } from './container-config';
+import { resolveDevices } from './devices';
 import type { Logger } from './logger';
 import { readJson, removeStaleTemps, writeJsonAtomic } from './state-store';
 
@@ -401,6 +402,7 @@ export class Containers extends EventEmitter {
       const ref = mode.slice('container:'.length);
       if (!this.store.find(ref)) throw invalid(`${k === 'PidMode' ? 'PID' : 'IPC'} container ${ref}: No such container: ${ref}`);
     }
+    resolveDevices(hostConfig.Devices ?? []); // the host nodes must exist (looked up again at start)
     const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
     const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
     const args = buildContainerSpec({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined }).process.args;
@@ -568,8 +570,10 @@ export class Containers extends EventEmitter {
     await fs.mkdir(path.join(ov, 'merged'), { recursive: true, mode: 0o700 });
     rec.LowerDirs = lower;
     let shared: SharedNamespaces;
+    let devices: ReturnType<typeof resolveDevices>;
     try {
       shared = this.sharedNamespaces(rec);
+      devices = resolveDevices(rec.HostConfig.Devices ?? []);
     } catch (e) {
       // `run --rm` waits for the removal: a start that fails here must still remove
       if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
@@ -590,7 +594,7 @@ export class Containers extends EventEmitter {
     const root: RootSpec = { lower, upper: path.join(ov, 'diff'), work: path.join(ov, 'work'), target: path.join(ov, 'merged'), readonly: false, plain: '' };
     const input = this.specInput(rec, root, mounts);
     if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
-    const spec = buildContainerSpec({ ...input, namespaces: { ...netPrep?.namespaces, ...shared.namespaces } });
+    const spec = buildContainerSpec({ ...input, namespaces: { ...netPrep?.namespaces, ...shared.namespaces }, devices: devices.nodes });
     const lo = logOptions(rec.HostConfig.LogConfig);
     const t1 = performance.now();
     let created: { pid: number };
@@ -600,6 +604,7 @@ export class Containers extends EventEmitter {
         spec,
         resources: resourcesOf(rec.HostConfig),
         privileged: rec.HostConfig.Privileged,
+        deviceRules: [...devices.rules, ...(rec.HostConfig.DeviceCgroupRules ?? [])],
         tty: rec.Config.Tty,
         openStdin: rec.Config.OpenStdin,
         stdinOnce: rec.Config.StdinOnce,

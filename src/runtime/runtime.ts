@@ -40,6 +40,8 @@ export interface CreateOptions extends StdioOptions {
   spec: ContainerSpec;
   resources: Resources;
   privileged?: boolean;
+  /** device rules allowed besides Docker's defaults ("c 10:229 rwm"; --device, --device-cgroup-rule) */
+  deviceRules?: string[];
   log?: LogOptions;
 }
 
@@ -160,7 +162,7 @@ export class Runtime {
     fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
     let cg: ContainerCgroup | undefined;
     try {
-      cg = await this.opts.cgroups.create(id, o.resources, { privileged: o.privileged });
+      cg = await this.opts.cgroups.create(id, o.resources, { privileged: o.privileged, ...(o.deviceRules?.length ? { deviceRules: o.deviceRules } : {}) });
       const mount = cg.mountSpec();
       const spec: ContainerSpec = {
         ...o.spec,

@@ -87,6 +87,18 @@ export interface ProcessSpec {
  * The whole config.json. Everything but mode and process is optional in the file (skiff-init
  * has defaults, and an exec spec only carries targetPid, cgroupProcs, namespaces, process).
  */
+/** A device node skiff-init makes in the container (--device): the host node's numbers and owner. */
+export interface DeviceNode {
+  /** absolute, inside the container */
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
+}
+
 export interface ContainerSpec {
   mode: 'create' | 'exec';
   root?: RootSpec;
@@ -101,6 +113,8 @@ export interface ContainerSpec {
   readonlyPaths?: string[];
   shmSize?: number;
   privileged?: boolean;
+  /** --device nodes to make in the container */
+  devices?: DeviceNode[];
   sysctl?: Record<string, string>;
   /** exec only: the container's pid 1 as seen from the host */
   targetPid?: number;
@@ -708,6 +722,8 @@ export interface BuildSpecInput {
   defaultUlimits?: Ulimit[];
   /** the host's hostname, used as the container's with NetworkMode=host and no Hostname */
   hostHostname?: string;
+  /** --device nodes, resolved by the caller on the host */
+  devices?: DeviceNode[];
 }
 
 /** Docker's --network/--ipc/--pid/--uts values -> how skiff-init gets the namespace. */
@@ -845,6 +861,7 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
     readonlyPaths,
     shmSize: host.ShmSize ? host.ShmSize : DEFAULT_SHM_SIZE,
     privileged,
+    ...(input.devices?.length ? { devices: input.devices.map((d) => ({ ...d })) } : {}),
     sysctl,
     process: {
       args,

@@ -180,6 +180,24 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect((await docker(['ps', '-a', '--filter', 'name=cli-rm', '--format', '{{.Names}}'])).stdout).toBe('');
   });
 
+  test('--device gives a host node usable inside (numbers, mode, owner, permissions); --device-cgroup-rule; a missing one is refused', async () => {
+    // /dev/net/tun (10:200) is not in Docker's default allowlist; opening it needs no capability
+    const r = await docker(['run', '--rm', '--device', '/dev/net/tun', 'busybox', 'sh', '-c', 'ls -ln /dev/net/tun; (exec 3<>/dev/net/tun) && echo opened']);
+    expect(r.stdout).toMatch(/^crw-rw-rw-\s+1 0\s+0\s+10,\s+200 .*\/dev\/net\/tun\nopened\n$/);
+    // elsewhere, read permission only: reading opens, writing is refused by the allowlist
+    const ro = await docker(['run', '--rm', '--device', '/dev/net/tun:/dev/mytun:r', 'busybox', 'sh', '-c', '(exec 3</dev/mytun) && echo read-ok; (exec 3>/dev/mytun) 2>&1; true']);
+    expect(ro.stdout).toMatch(/^read-ok\n.*Operation not permitted/);
+    // a node made with mknod: refused, unless a --device-cgroup-rule allows it
+    const made = 'mknod /tmp/tun c 10 200 && (exec 3<>/tmp/tun) 2>&1 && echo opened';
+    expect((await docker(['run', '--rm', 'busybox', 'sh', '-c', made])).stdout).toMatch(/Operation not permitted/);
+    expect((await docker(['run', '--rm', '--device-cgroup-rule', 'c 10:* rwm', 'busybox', 'sh', '-c', made])).stdout).toBe('opened\n');
+    const missing = await docker(['run', '--rm', '--device', '/dev/nope', 'busybox', 'true']);
+    expect(missing.code).toBe(127); // the docker CLI's code for an error that says "no such file or directory"
+    expect(missing.stderr).toContain('error gathering device information while adding custom device "/dev/nope": no such file or directory');
+    const devs = JSON.parse((await docker(['inspect', '-f', '{{json .HostConfig.Devices}}', (await docker(['create', '--device', '/dev/fuse:/dev/f:rw', 'busybox'])).stdout.trim()])).stdout);
+    expect(devs).toEqual([{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/f', CgroupPermissions: 'rw' }]);
+  });
+
   test('--pid and --ipc container:<name> join the donor\'s namespaces and /dev/shm; --ipc host; Docker\'s refusals', async () => {
     const mark = `skiff-ipc-test-${process.pid}`;
     const names = async () => (await docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort();
