@@ -10,6 +10,7 @@ import type { DaemonContext } from './context';
 import { errorMiddleware, sendError } from './errors';
 import { containerRoutes } from './handlers/containers';
 import { archiveRoutes } from './handlers/archive';
+import { buildRoutes } from './handlers/build';
 import { eventRoutes } from './handlers/events';
 import { execRoutes } from './handlers/exec';
 import { networkRoutes } from './handlers/networks';
@@ -45,6 +46,7 @@ export function createApp(ctx: DaemonContext): express.Express {
   app.use(imageRoutes(ctx));
   app.use(eventRoutes(ctx));
   app.use(archiveRoutes(ctx));
+  app.use(buildRoutes(ctx));
   app.use((_req: Request, res: Response) => {
     res.status(404).setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ message: 'page not found' }) + '\n');

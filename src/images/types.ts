@@ -21,7 +21,7 @@ export interface ImageConfig {
     ExposedPorts?: Record<string, object> | null;
     Volumes?: Record<string, object> | null;
     StopSignal?: string;
-    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number } | null;
+    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null;
     OnBuild?: string[] | null;
     Shell?: string[] | null;
   };

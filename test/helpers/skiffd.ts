@@ -22,7 +22,7 @@ export interface Reply {
 export interface RequestOptions {
   body?: unknown;
   /** sent as is (malformed JSON tests) */
-  rawBody?: string;
+  rawBody?: string | Buffer;
   headers?: Record<string, string>;
   timeoutMs?: number;
 }

@@ -3,6 +3,7 @@
 // and format; src/images decides. Image names contain "/" (and ":" and "@"), so the routes
 // that take one are regular expressions.
 import { dirSize } from '../../disk-usage';
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Request, Response, Router } from 'express';
@@ -741,8 +742,12 @@ export function imageRoutes(ctx: DaemonContext): Router {
     '/build/prune',
     ah(async (req, res) => {
       drain(req);
-      // no build cache yet: nothing to delete
-      res.json({ CachesDeleted: null, SpaceReclaimed: 0 });
+      // the classic builder's cache is a map of steps to images (src/builder): forgetting it is
+      // all there is; the images themselves go with image prune
+      const file = path.join(ctx.config.dataRoot, 'builder', 'cache.json');
+      const had = await fs.readFile(file, 'utf8').then((t) => Object.keys(JSON.parse(t) as object), () => [] as string[]);
+      await fs.rm(file, { force: true });
+      res.json({ CachesDeleted: had.length ? had : null, SpaceReclaimed: 0 });
     }),
   );
 

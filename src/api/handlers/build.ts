@@ -1,0 +1,163 @@
+// POST /build: the classic builder (src/builder). The body is the build context as a tar
+// (gzip too); the answer streams {"stream": …} lines, then {"aux": {"ID": …}} and "Successfully
+// built/tagged"; a failure after the first line is an {"errorDetail": …} line, as dockerd sends.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { Request, Router } from 'express';
+import * as tar from 'tar';
+import { Builder } from '../../builder/builder';
+import { invalid, notImplemented } from '../../errors';
+import { familiarName } from '../../images/reference';
+import { pull, remoteRef, resolveAuth } from '../../images/registry';
+import type { AuthConfig } from '../../images/registry';
+import type { DaemonContext } from '../context';
+import { ah, qbool, qstr } from './containers';
+
+function jsonQuery<T>(req: Request, key: string, what: string): T | undefined {
+  const v = qstr(req, key);
+  if (!v) return undefined;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    throw invalid(`invalid ${what} JSON: ${v}`);
+  }
+}
+
+function stringMap(v: unknown, what: string, allowNull: boolean): Record<string, string | null> {
+  if (v === undefined) return {};
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw invalid(`${what} must be a JSON object of strings`);
+  for (const x of Object.values(v)) if (typeof x !== 'string' && !(allowNull && x === null)) throw invalid(`${what} must be a JSON object of strings`);
+  return v as Record<string, string | null>;
+}
+
+/** X-Registry-Config: base64 JSON of registry -> auth, for the FROM images a build pulls. */
+function registryConfig(header: string | undefined): Record<string, AuthConfig> {
+  if (!header) return {};
+  try {
+    const j = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
+    return j && typeof j === 'object' ? (j as Record<string, AuthConfig>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The context tar as node-tar can read it: gunzipped when it is gzip, and closed with the
+ * padding and end blocks the docker CLI leaves out when it adds a Dockerfile from stdin (Go's
+ * tar reader stops at the end of the data; node-tar wants whole blocks).
+ */
+function contextTar(): Transform {
+  let size = 0;
+  let gunzip: zlib.Gunzip | undefined;
+  let first = true;
+  const t: Transform = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (first) {
+        first = false;
+        if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
+          gunzip = zlib.createGunzip();
+          gunzip.on('data', (d: Buffer) => {
+            size += d.length;
+            t.push(d);
+          });
+          gunzip.on('error', (e) => t.destroy(invalid(`the build context is not a valid gzip stream: ${e.message}`)));
+        }
+      }
+      if (gunzip) return void gunzip.write(chunk, () => cb());
+      size += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const pad = () => cb(null, Buffer.alloc(((512 - (size % 512)) % 512) + 1024));
+      if (gunzip) {
+        gunzip.once('end', pad);
+        gunzip.end();
+      } else pad();
+    },
+  });
+  return t;
+}
+
+export function buildRoutes(ctx: DaemonContext): Router {
+  const r = Router();
+  const builderDir = path.join(ctx.config.dataRoot, 'builder');
+
+  r.post(
+    '/build',
+    ah(async (req, res) => {
+      if (qstr(req, 'remote')) {
+        req.resume();
+        throw notImplemented('building from a remote context (git or URL) is not supported: send the context as a tar');
+      }
+      const tags = ([] as string[]).concat((req.query.t as string | string[] | undefined) ?? []).filter(Boolean);
+      const buildArgs = stringMap(jsonQuery(req, 'buildargs', 'buildargs'), 'buildargs', true);
+      const labels = stringMap(jsonQuery(req, 'labels', 'labels'), 'labels', false) as Record<string, string>;
+      for (const t of tags) ctx.images.checkTagRef(t);
+      if (qstr(req, 'version') === '2') throw invalid('BuildKit (version=2) is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)');
+      const work = path.join(builderDir, `build-${randomBytes(8).toString('hex')}`);
+      const contextDir = path.join(work, 'context');
+      await fs.mkdir(contextDir, { recursive: true, mode: 0o700 });
+      let flushed = false;
+      const send = (o: Record<string, unknown>) => {
+        if (!flushed) {
+          flushed = true;
+          res.status(200).setHeader('Content-Type', 'application/json');
+          res.flushHeaders();
+        }
+        if (!res.writableEnded) res.write(JSON.stringify(o) + '\r\n');
+      };
+      try {
+        // the context: tar entries stay inside contextDir (node-tar refuses absolute and .. paths)
+        await pipeline(req, contextTar(), tar.x({ cwd: contextDir, preserveOwner: false, strict: true }) as unknown as NodeJS.WritableStream);
+        const registries = registryConfig(req.get('X-Registry-Config'));
+        const insecure = ctx.config.insecureRegistries;
+        const builder = new Builder(ctx.images, ctx.containers, {
+          contextDir,
+          dockerfile: qstr(req, 'dockerfile') || 'Dockerfile',
+          tags,
+          buildArgs,
+          labels,
+          target: qstr(req, 'target') || undefined,
+          noCache: qbool(req, 'nocache'),
+          rm: qbool(req, 'rm', true),
+          forceRm: qbool(req, 'forcerm'),
+          quiet: qbool(req, 'q'),
+          networkMode: qstr(req, 'networkmode') || undefined,
+          cacheFile: path.join(builderDir, 'cache.json'),
+          workDir: work,
+          out: (text) => send({ stream: text }),
+          pull: async (ref) => {
+            const domain = remoteRef(ref).domain;
+            const given = registries[domain] ?? registries[domain === 'docker.io' ? 'https://index.docker.io/v1/' : domain];
+            const auth = await resolveAuth(ctx.config.dataRoot, domain, given);
+            const img = await pull(ctx.images, ref, { auth, insecure, onProgress: (ev) => send(ev as unknown as Record<string, unknown>) });
+            ctx.events.publish('image', 'pull', familiarName(ref), { name: familiarName(ref) });
+            return img;
+          },
+        });
+        const { id } = await builder.build();
+        send({ aux: { ID: id } });
+        if (qbool(req, 'q')) send({ stream: `${id}\n` });
+        else {
+          send({ stream: `Successfully built ${id.replace(/^sha256:/, '').slice(0, 12)}\n` });
+          for (const t of tags) send({ stream: `Successfully tagged ${familiarName(t)}\n` });
+        }
+        for (const t of tags) ctx.events.publish('image', 'tag', id, { name: familiarName(t) });
+        res.end();
+      } catch (e) {
+        req.resume();
+        if (!flushed) throw e;
+        const message = e instanceof Error ? e.message : String(e);
+        send({ errorDetail: { message }, error: message });
+        res.end();
+      } finally {
+        await fs.rm(work, { recursive: true, force: true }).catch((e: unknown) => ctx.log.warn('cannot remove build folder', { dir: work, error: String(e) }));
+      }
+    }),
+  );
+  return r;
+}

@@ -1,0 +1,173 @@
+// The classic builder through the real docker CLI (`docker build`, legacy builder) and bin/skiff:
+// a multi-stage Dockerfile with the instructions people use, run and inspected afterwards; the
+// step cache; a failing RUN; .dockerignore; build args; errors for a missing Dockerfile.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { projectRoot } from '../../src/native';
+import { CliRun, clientEnv, runClient, which } from '../helpers/cli-env';
+import { describeIf, isRoot } from '../helpers/runtime-env';
+import { distBuilt, TestDaemon } from '../helpers/skiffd';
+
+const haveDocker = which('docker');
+const SKIFF = path.join(projectRoot(), 'bin/skiff');
+
+const DOCKERFILE = `# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM \${BASE} AS build
+ARG GREETING=hello
+ENV OUT=/out \\
+    MODE="two words"
+WORKDIR /src
+COPY app/ ./
+COPY --chown=1000:1000 notes.txt /src/notes.txt
+ADD bundle.tar /opt/
+COPY . /ctx/
+RUN mkdir -p $OUT && echo "$GREETING from $MODE" > $OUT/greeting && cat main.sh > $OUT/main.sh && chmod 755 $OUT/main.sh
+RUN ["sh", "-c", "echo exec-form > /out/exec"]
+
+FROM busybox
+LABEL org.example.name="skiff test" version=1
+EXPOSE 8080/tcp 9090
+COPY --from=build /out/ /app/
+COPY --from=build /src/notes.txt /app/
+USER 1000:1000
+WORKDIR /app
+ENV PATH=/app:$PATH
+ENTRYPOINT ["main.sh"]
+CMD ["default-arg"]
+`;
+
+describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and skiff build (needs `make build` and docker)', () => {
+  let d: TestDaemon;
+  let env: NodeJS.ProcessEnv;
+  let ctxDir: string;
+  const docker = (args: string[], o?: { input?: string; timeoutMs?: number }): Promise<CliRun> => runClient('docker', args, { ...env, DOCKER_BUILDKIT: '0' }, { timeoutMs: 60000, ...o });
+
+  beforeAll(async () => {
+    d = await TestDaemon.start();
+    env = clientEnv(d);
+    ctxDir = path.join(d.dir, 'ctx');
+    fs.mkdirSync(path.join(ctxDir, 'app'), { recursive: true });
+    fs.writeFileSync(path.join(ctxDir, 'Dockerfile'), DOCKERFILE);
+    fs.writeFileSync(path.join(ctxDir, 'app', 'main.sh'), '#!/bin/sh\necho "main: $(cat /app/greeting) $1 $(cat /app/exec)"\n');
+    fs.writeFileSync(path.join(ctxDir, 'notes.txt'), 'notes\n');
+    fs.writeFileSync(path.join(ctxDir, 'secret.key'), 'do not send\n');
+    fs.writeFileSync(path.join(ctxDir, '.dockerignore'), 'secret.key\n');
+    // bundle.tar: ADD unpacks a local archive
+    const b = path.join(d.dir, 'bundle');
+    fs.mkdirSync(path.join(b, 'bundle'), { recursive: true });
+    fs.writeFileSync(path.join(b, 'bundle', 'inside.txt'), 'unpacked\n');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('tar', ['-C', b, '-cf', path.join(ctxDir, 'bundle.tar'), 'bundle']);
+  });
+
+  afterAll(async () => {
+    await d?.cleanup();
+  });
+
+  test('a multi-stage build: every instruction lands where Docker puts it, the image runs', async () => {
+    const r = await docker(['build', '-t', 'built:1', '--build-arg', 'GREETING=hi there', ctxDir]);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Step 1\/\d+ : FROM \$\{BASE\} AS build/);
+    expect(r.stdout).toMatch(/ ---> Running in [0-9a-f]{12}\n/);
+    expect(r.stdout).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged built:1\n$/);
+    const run = await docker(['run', '--rm', 'built:1']);
+    expect(run).toMatchObject({ code: 0, stdout: 'main: hi there from two words default-arg exec-form\n' });
+    const ins = JSON.parse((await docker(['image', 'inspect', 'built:1'])).stdout)[0];
+    expect(ins.Config).toMatchObject({
+      User: '1000:1000',
+      WorkingDir: '/app',
+      Entrypoint: ['main.sh'],
+      Cmd: ['default-arg'],
+      Labels: { 'org.example.name': 'skiff test', version: '1' },
+      ExposedPorts: { '8080/tcp': {}, '9090/tcp': {} },
+    });
+    expect(ins.Config.Env).toContain(`PATH=/app:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`);
+    // owners and modes: COPY (--from too) gives root's unless --chown, modes are kept
+    const files = await docker(['run', '--rm', '--entrypoint', 'sh', 'built:1', '-c', 'stat -c "%u:%g %a %n" /app/notes.txt /app/main.sh /app/greeting']);
+    expect(files.stdout).toBe('0:0 644 /app/notes.txt\n0:0 755 /app/main.sh\n0:0 644 /app/greeting\n');
+    // the first stage: ADD unpacked the tar, .dockerignore kept the key out of the context
+    const hist = await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'built:1']);
+    expect(hist.stdout).toContain('ENTRYPOINT ["main.sh"]');
+    const first = await docker(['build', '-q', '--target', 'build', ctxDir]);
+    expect(first.code).toBe(0);
+    const stageId = first.stdout.trim();
+    expect(stageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const stage = await docker(['run', '--rm', stageId, 'sh', '-c', 'cat /opt/bundle/inside.txt; ls /src; cat /out/greeting; test -e /ctx/notes.txt && test ! -e /ctx/secret.key && echo ignored; stat -c "%u:%g" /src/notes.txt']);
+    expect(stage.stdout).toBe('unpacked\nmain.sh\nnotes.txt\nhello from two words\nignored\n1000:1000\n');
+  });
+
+  test('a second build takes every step from the cache; a changed file rebuilds from its COPY on', async () => {
+    const again = await docker(['build', '-t', 'built:2', '--build-arg', 'GREETING=hi there', ctxDir]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain('Running in');
+    expect(again.stdout).toContain('Using cache');
+    const id1 = (await docker(['image', 'inspect', '-f', '{{.Id}}', 'built:1'])).stdout;
+    expect((await docker(['image', 'inspect', '-f', '{{.Id}}', 'built:2'])).stdout).toBe(id1);
+    fs.writeFileSync(path.join(ctxDir, 'app', 'main.sh'), '#!/bin/sh\necho "changed $1"\n');
+    try {
+      const changed = await docker(['build', '-t', 'built:3', '--build-arg', 'GREETING=hi there', ctxDir]);
+      expect(changed.code).toBe(0);
+      expect(changed.stdout).toContain('Running in');
+      expect((await docker(['run', '--rm', 'built:3', 'x'])).stdout).toBe('changed x\n');
+      // --no-cache runs every RUN again
+      const nocache = await docker(['build', '--no-cache', '-q', '--build-arg', 'GREETING=hi there', ctxDir]);
+      expect(nocache.code).toBe(0);
+    } finally {
+      fs.writeFileSync(path.join(ctxDir, 'app', 'main.sh'), '#!/bin/sh\necho "main: $(cat /app/greeting) $1 $(cat /app/exec)"\n');
+    }
+  });
+
+  test('a failing RUN stops the build with its exit code; its container stays unless --force-rm', async () => {
+    const dir = path.join(d.dir, 'failing');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo about to fail && exit 3\nRUN echo never\n');
+    const r = await docker(['build', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('about to fail');
+    expect(r.stderr).toContain(`The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3`);
+    expect(r.stdout).not.toContain('never');
+    // as Docker: --rm removes intermediate containers after success only; --force-rm always
+    const left = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
+    expect(left).toHaveLength(1);
+    await docker(['rm', ...left]);
+    expect((await docker(['build', '--force-rm', dir])).code).toBe(1);
+    expect((await docker(['ps', '-aq'])).stdout).toBe('');
+  });
+
+  test('Dockerfile errors: unknown instruction, missing file, -f elsewhere in the context, stdin Dockerfile', async () => {
+    const dir = path.join(d.dir, 'errs');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nFOO bar\n');
+    const bad = await docker(['build', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown instruction: FOO/i);
+    fs.mkdirSync(path.join(dir, 'sub'));
+    fs.writeFileSync(path.join(dir, 'sub', 'Alt.dockerfile'), 'FROM busybox\nCMD ["echo", "alt"]\n');
+    const alt = await docker(['build', '-q', '-f', path.join(dir, 'sub', 'Alt.dockerfile'), dir]);
+    expect(alt.code).toBe(0);
+    expect((await docker(['run', '--rm', alt.stdout.trim()])).stdout).toBe('alt\n');
+    const stdin = await docker(['build', '-q', '-f', '-', dir], { input: 'FROM busybox\nCMD ["echo", "from stdin"]\n' });
+    expect(stdin.code).toBe(0);
+    expect((await docker(['run', '--rm', stdin.stdout.trim()])).stdout).toBe('from stdin\n');
+    // through the API: no Dockerfile in the context, a Dockerfile outside it, a remote context
+    const { execFileSync } = await import('node:child_process');
+    const emptyTar = execFileSync('tar', ['-C', path.join(dir, 'sub'), '-cf', '-', '.']);
+    const api = (q: string) => d.request('POST', `/build?${q}`, { rawBody: emptyTar, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 30000 });
+    const none = await api('t=x');
+    expect(none.status).toBe(400);
+    expect(none.json).toEqual({ message: 'Cannot locate specified Dockerfile: Dockerfile' });
+    expect((await api('dockerfile=../../etc/passwd')).json).toEqual({ message: 'the Dockerfile (../../etc/passwd) must be within the build context' });
+    expect((await api('remote=https://example.invalid/x.git')).status).toBe(501);
+    expect((await api('t=Bad:Tag!')).status).toBe(400);
+  });
+
+  test('skiff build: the same build through bin/skiff, tagged, with plain progress lines', async () => {
+    const r = await runClient(SKIFF, ['build', '-t', 'skiffbuilt', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Successfully tagged skiffbuilt:latest');
+    expect((await docker(['run', '--rm', 'skiffbuilt'])).stdout).toBe('main: hey from two words default-arg exec-form\n');
+  });
+});
