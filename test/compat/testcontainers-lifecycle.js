@@ -61,6 +61,22 @@ async function main() {
   await server.stop({ timeout: 1 });
   await net.stop();
 
+  // an image built from a Dockerfile (POST /build with the folder as a tar), then run
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const ctxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tc-build-'));
+  try {
+    fs.writeFileSync(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo "built for $WHO" >> /hello.txt\nCMD ["sh", "-c", "cat /hello.txt; sleep 300"]\n');
+    fs.writeFileSync(path.join(ctxDir, 'hello.txt'), 'hello from the context\n');
+    const built = await GenericContainer.fromDockerfile(ctxDir).withBuildArgs({ WHO: 'testcontainers' }).build('tc-built:1', { deleteOnExit: false });
+    const b = await built.withWaitStrategy(Wait.forLogMessage('built for')).start();
+    res.built = (await b.exec(['cat', '/hello.txt'])).output;
+    await b.stop({ timeout: 1 });
+  } finally {
+    fs.rmSync(ctxDir, { recursive: true, force: true });
+  }
+
   const stopped = await web.stop({ timeout: 1 });
   res.stopped = typeof stopped.getId === 'function';
   process.stdout.write(JSON.stringify(res));

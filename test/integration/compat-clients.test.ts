@@ -71,7 +71,7 @@ describeIf(isRoot && distBuilt, 'real clients (needs `make build`)', () => {
     });
   });
 
-  test('testcontainers: exposed port with the default wait strategy, copy in, exec, logs, restart, network aliases', async () => {
+  test('testcontainers: exposed port with the default wait strategy, copy in, exec, logs, restart, network aliases, fromDockerfile', async () => {
     const { stdout } = await execFileP(process.execPath, [path.join(compat, 'testcontainers-lifecycle.js')], {
       env: { ...process.env, DOCKER_HOST: d.host, NODE_PATH: path.join(projectRoot(), 'node_modules') },
       timeout: 90000,
@@ -86,6 +86,7 @@ describeIf(isRoot && distBuilt, 'real clients (needs `make build`)', () => {
       logs: 'serving',
       after_restart: 200,
       by_alias: 'pong\n',
+      built: 'hello from the context\nbuilt for testcontainers\n',
       stopped: true,
     });
     // localhost, or (inside a container, as these machines are) the daemon's bridge gateway

@@ -159,6 +159,25 @@ describeIf(isRoot && distBuilt && haveCompose, 'docker-compose v1 (needs root, `
     await waitUntil(async () => (await containers()).length === 2, 5000, 'the one-off container to go');
   }, 30000);
 
+  test('build: a service built from a Dockerfile (docker-py through POST /build), then up and down --rmi local', async () => {
+    const bdir = path.join(d.dir, 'built-project');
+    fs.mkdirSync(path.join(bdir, 'app'), { recursive: true });
+    fs.writeFileSync(path.join(bdir, 'app', 'Dockerfile'), 'FROM busybox\nARG FLAVOUR\nRUN echo "flavour $FLAVOUR" > /flavour\nCMD ["sh", "-c", "cat /flavour; sleep 300"]\n');
+    fs.writeFileSync(path.join(bdir, 'docker-compose.yml'), 'version: "3.8"\nservices:\n  app:\n    build:\n      context: ./app\n      args:\n        FLAVOUR: lemon\n');
+    const bp = `${project}b`;
+    const run = (args: string[]) => runClient('docker-compose', ['--ansi', 'never', '-p', bp, ...args], env, { cwd: bdir, timeoutMs: 60000 });
+    try {
+      const built = await run(['build']);
+      expect(built.stderr + built.stdout).toMatch(/Successfully built [0-9a-f]{12}/);
+      expect(built.code).toBe(0);
+      expect((await run(['up', '-d'])).code).toBe(0);
+      await waitUntil(async () => (await run(['logs', '--no-color', 'app'])).stdout.includes('flavour lemon'), 5000, 'the built service');
+    } finally {
+      expect((await run(['down', '-t', '1', '--rmi', 'local'])).code).toBe(0);
+    }
+    expect((await d.request('GET', `/images/${bp}_app/json`)).status).toBe(404);
+  }, 60000);
+
   test('down -v: no container, network or volume of the project left', async () => {
     await ok(['down', '-v', '-t', '5']);
     expect(await containers()).toEqual([]);
