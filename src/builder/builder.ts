@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { Containers, ContainerRecord } from '../daemon/containers';
 import { invalid, isNodeError, SkiffError } from '../errors';
+import { resolveInRoot } from '../daemon/archive';
 import { commitContainer } from '../images/container-fs';
 import type { FileImageStore } from '../images/image-store';
 import { tarDirectory } from '../images/tar-dir';
@@ -533,7 +534,7 @@ export class Builder {
       let text = '';
       if (stage.image) {
         for (const l of await this.store.layerDirs(stage.image)) {
-          text = await fs.readFile(path.join(l, 'etc', file), 'utf8').catch(() => '');
+          text = await readRegular(path.join(l, 'etc', file));
           if (text) break;
         }
       }
@@ -549,7 +550,7 @@ export class Builder {
     else if (!/^\d+$/.test(u) && stage.image) {
       // a user name alone: its primary group
       for (const l of await this.store.layerDirs(stage.image)) {
-        const text = await fs.readFile(path.join(l, 'etc', 'passwd'), 'utf8').catch(() => '');
+        const text = await readRegular(path.join(l, 'etc', 'passwd'));
         const line = text.split('\n').find((x) => x.split(':')[0] === u);
         if (line) {
           gid = Number(line.split(':')[3]);
@@ -621,7 +622,7 @@ export class Builder {
               await copyTree(m.abs, path.join(root, dest), owner);
             } else if (ins.cmd === 'ADD' && (await isLocalArchive(m.abs))) {
               await fs.mkdir(path.join(root, dest), { recursive: true, mode: 0o755 });
-              await pipeline(createReadStream(m.abs), tar.x({ cwd: path.join(root, dest), preserveOwner: true, strict: true }) as unknown as NodeJS.WritableStream);
+              await pipeline(createReadStream(m.abs), tar.x({ cwd: path.join(root, dest), preserveOwner: true, strict: true, umask: 0 }) as unknown as NodeJS.WritableStream);
             } else {
               const target = intoDir ? path.join(root, dest, path.basename(m.rel)) : path.join(root, dest);
               await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
@@ -641,7 +642,8 @@ export class Builder {
     const clean = path.posix.normalize('/' + src).replace(/^\/+/, '');
     if (inContext && (src.startsWith('../') || path.posix.normalize(src).startsWith('..'))) throw invalid(`forbidden path outside the build context: ${src}`);
     if (!/[*?[]/.test(clean)) {
-      const abs = path.join(root, clean);
+      // symlinks on the way are followed inside the root, never out of it
+      const abs = path.join(root, await resolveInRoot(root, clean, true));
       try {
         await fs.lstat(abs);
         return [{ abs, rel: clean || '.' }];
@@ -658,7 +660,7 @@ export class Builder {
       for (const base of found) {
         let names: string[];
         try {
-          names = await fs.readdir(path.join(root, base));
+          names = await fs.readdir(path.join(root, await resolveInRoot(root, base, true)));
         } catch {
           continue;
         }
@@ -666,7 +668,7 @@ export class Builder {
       }
       found = next;
     }
-    return found.map((rel) => ({ abs: path.join(root, rel), rel }));
+    return Promise.all(found.map(async (rel) => ({ abs: path.join(root, await resolveInRoot(root, rel, true)), rel })));
   }
 
   /** A layer made of the files fill() puts under a scratch root, on top of the stage's image. */
@@ -734,6 +736,15 @@ export class Builder {
         }
       },
     };
+  }
+}
+
+/** A layer's file when it is a plain file (a symlink in a layer must not lead to the host's files). */
+async function readRegular(p: string): Promise<string> {
+  try {
+    return (await fs.lstat(p)).isFile() ? await fs.readFile(p, 'utf8') : '';
+  } catch {
+    return '';
   }
 }
 

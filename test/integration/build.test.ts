@@ -163,6 +163,23 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     expect((await api('t=Bad:Tag!')).status).toBe(400);
   });
 
+  test('symlinks in the context resolve inside it, never to the host; modes are kept exactly', async () => {
+    const dir = path.join(d.dir, 'links');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'data.txt'), 'in the context\n');
+    fs.chmodSync(path.join(dir, 'data.txt'), 0o777);
+    fs.symlinkSync('data.txt', path.join(dir, 'inside'));
+    fs.symlinkSync('/etc/hostname', path.join(dir, 'escape'));
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nCOPY inside /inside\nCOPY data.txt /data.txt\nCMD ["sh", "-c", "cat /inside; stat -c %a /data.txt"]\n');
+    const ok = await docker(['build', '-q', dir]);
+    expect(ok.code).toBe(0);
+    expect((await docker(['run', '--rm', ok.stdout.trim()])).stdout).toBe('in the context\n777\n');
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nCOPY escape /escape\n');
+    const bad = await docker(['build', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('COPY failed: file not found in build context');
+  });
+
   test('skiff build: the same build through bin/skiff, tagged, with plain progress lines', async () => {
     const r = await runClient(SKIFF, ['build', '-t', 'skiffbuilt', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
     expect(r.stderr).toBe('');

@@ -5,13 +5,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Request, Router } from 'express';
-import * as tar from 'tar';
 import { Builder } from '../../builder/builder';
 import { invalid, notImplemented } from '../../errors';
 import { familiarName } from '../../images/reference';
+import { unpackLayer } from '../../images/unpack';
 import { pull, remoteRef, resolveAuth } from '../../images/registry';
 import type { AuthConfig } from '../../images/registry';
 import type { DaemonContext } from '../context';
@@ -111,8 +110,12 @@ export function buildRoutes(ctx: DaemonContext): Router {
         if (!res.writableEnded) res.write(JSON.stringify(o) + '\r\n');
       };
       try {
-        // the context: tar entries stay inside contextDir (node-tar refuses absolute and .. paths)
-        await pipeline(req, contextTar(), tar.x({ cwd: contextDir, preserveOwner: false, strict: true }) as unknown as NodeJS.WritableStream);
+        // the context, with the layer unpacker: nothing lands outside contextDir, symlinks keep
+        // their targets as written, modes are exact
+        const body = contextTar();
+        req.once('error', (e) => body.destroy(e));
+        req.once('aborted', () => body.destroy(new Error('the client went away while sending the build context')));
+        await unpackLayer(req.pipe(body), contextDir);
         const registries = registryConfig(req.get('X-Registry-Config'));
         const insecure = ctx.config.insecureRegistries;
         const builder = new Builder(ctx.images, ctx.containers, {
