@@ -3,9 +3,10 @@
 // on the default bridge Docker's legacy links (/etc/hosts entry, <ALIAS>_* variables in the
 // process and in execs, the linked container must run); the errors Docker gives; and the
 // hostname of a container on another's network namespace, and DNSNames in Docker's order.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CliRun, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
 
@@ -18,23 +19,11 @@ const haveDocker = (() => {
   }
 })();
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describeIf(isRoot && distBuilt && haveDocker, 'container links (needs root, `make build`, docker CLI)', () => {
   let d: TestDaemon;
   let env: NodeJS.ProcessEnv;
 
-  const docker = (args: string[], timeoutMs = 30000): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile('docker', args, { env, timeout: timeoutMs }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const docker = (args: string[], timeoutMs = 30000): Promise<CliRun> => runClient('docker', args, env, { timeoutMs });
   const ok = async (args: string[]): Promise<string> => {
     const r = await docker(args);
     if (r.code !== 0) throw new Error(`docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);

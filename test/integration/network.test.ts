@@ -5,12 +5,13 @@
 // /networks API, re-adoption after kill -9, and nothing left behind (links, iptables chains)
 // after stop, rm and daemon stop. Traffic goes only to loopback, to addresses of the bridges
 // these daemons made, and into the containers' namespaces.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { daemonName } from '../../src/daemon/config';
+import { CliRun, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, sleep, TestDaemon, waitUntil } from '../helpers/skiffd';
 
@@ -31,12 +32,6 @@ const NET_A = `10.214.${N}.0/24`;
 const NET_B = `10.215.${N}.0/24`;
 const bridgePrefix = (name: string) => (name === 'skiff' ? 'skiff' : `sk${name.replace(/^skiff-/, '').slice(0, 8)}`);
 const freePort = () => 20000 + Math.floor(Math.random() * 20000);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function httpGet(host: string, port: number, timeoutMs = 3000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -95,13 +90,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
   let name: string;
   let bridge: string;
 
-  const docker = (args: string[], timeoutMs = 30000): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile('docker', args, { env, timeout: timeoutMs }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const docker = (args: string[], timeoutMs = 30000): Promise<CliRun> => runClient('docker', args, env, { timeoutMs });
   const ok = async (args: string[]): Promise<string> => {
     const r = await docker(args);
     if (r.code !== 0) throw new Error(`docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);

@@ -1,28 +1,14 @@
 // Volumes and mounts against a real skiffd, with real mounts: named and anonymous volumes
 // (API and docker CLI), copy-up from the image, binds (ro, symlinked targets that point out of
 // the root), tmpfs sizes, --volumes-from, rm -v, 409 while in use, Docker's 400s, restart.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chainIdsOf, ensureLocalBusybox, openImageStore, tarDirectory } from '../../src/images';
 import { mountsUnder as kernelMountsUnder } from '../../src/volumes';
+import { CliRun, runClient, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
-
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 const IMAGE = 'skiff-voltest:latest';
 
@@ -66,15 +52,8 @@ describeIf(isRoot && distBuilt && which('docker'), 'volumes and mounts (needs ro
   let hostDir: string;
 
   // Containers here need no network: --network none keeps these tests about mounts alone.
-  const docker = (argv: string[], timeoutMs = 30000): Promise<Run> =>
-    new Promise((resolve) => {
-      const args = argv[0] === 'run' || argv[0] === 'create' ? [argv[0], '--network', 'none', ...argv.slice(1)] : argv;
-      const p = execFile('docker', args, { env, timeout: timeoutMs }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-      p.stdin!.end();
-    });
+  const docker = (argv: string[], timeoutMs = 30000): Promise<CliRun> =>
+    runClient('docker', argv[0] === 'run' || argv[0] === 'create' ? [argv[0], '--network', 'none', ...argv.slice(1)] : argv, env, { timeoutMs });
   const ok = async (args: string[]): Promise<string> => {
     const r = await docker(args);
     if (r.code !== 0) throw new Error(`docker ${args.join(' ')} -> ${r.code}: ${r.stderr}`);
