@@ -191,7 +191,8 @@ export class Builder {
     if (rel.startsWith('../') || rel === '..' || path.isAbsolute(rel)) throw invalid(`the Dockerfile (${this.o.dockerfile}) must be within the build context`);
     let text: string;
     try {
-      text = await fs.readFile(path.join(this.o.contextDir, rel), 'utf8');
+      // a symlinked Dockerfile resolves inside the context, as every other context path
+      text = await fs.readFile(path.join(this.o.contextDir, await resolveInRoot(this.o.contextDir, rel, true)), 'utf8');
     } catch (e) {
       if (isNodeError(e, 'ENOENT')) throw invalid(`Cannot locate specified Dockerfile: ${this.o.dockerfile}`);
       throw e;

@@ -159,6 +159,13 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     expect(none.status).toBe(400);
     expect(none.json).toEqual({ message: 'Cannot locate specified Dockerfile: Dockerfile' });
     expect((await api('dockerfile=../../etc/passwd')).json).toEqual({ message: 'the Dockerfile (../../etc/passwd) must be within the build context' });
+    // a Dockerfile that is a symlink out of the context resolves inside it (and is not found)
+    const linked = path.join(d.dir, 'linked');
+    fs.mkdirSync(linked);
+    fs.symlinkSync('/etc/passwd', path.join(linked, 'Dockerfile'));
+    const linkedTar = execFileSync('tar', ['-C', linked, '-cf', '-', '.']);
+    const viaLink = await d.request('POST', '/build', { rawBody: linkedTar, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 30000 });
+    expect(viaLink.json).toEqual({ message: 'Cannot locate specified Dockerfile: Dockerfile' });
     expect((await api('remote=https://example.invalid/x.git')).status).toBe(501);
     expect((await api('t=Bad:Tag!')).status).toBe(400);
   });
