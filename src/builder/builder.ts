@@ -4,9 +4,10 @@
 // already built from the same parent with the same instruction (and, for COPY/ADD, the same
 // files) are taken from the cache. Multi-stage builds, build args, ONBUILD triggers.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import type { Containers, ContainerRecord } from '../daemon/containers';
@@ -594,11 +595,12 @@ export class Builder {
       unmount = mounted.unmount;
     }
     try {
-      const matches: { abs: string; rel: string }[] = [];
+      const matches: { abs: string; rel: string; remote?: boolean }[] = [];
       for (const s of sources) {
         if (/^https?:\/\//i.test(s)) {
           if (ins.cmd === 'COPY') throw invalid(`source can't be a URL for COPY`);
-          throw invalid(`ADD from a URL (${s}) is not supported by this builder: download it in a RUN step, or add the file to the build context`);
+          matches.push({ ...(await this.download(s)), remote: true });
+          continue;
         }
         const found = await this.matchSources(srcRoot, s, ins.flags.from === undefined);
         if (!found.length) throw invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
@@ -621,7 +623,7 @@ export class Builder {
             if (st.isDirectory()) {
               // a folder's contents go to dest
               await copyTree(m.abs, path.join(root, dest), owner);
-            } else if (ins.cmd === 'ADD' && (await isLocalArchive(m.abs))) {
+            } else if (ins.cmd === 'ADD' && !m.remote && (await isLocalArchive(m.abs))) {
               await fs.mkdir(path.join(root, dest), { recursive: true, mode: 0o755 });
               await pipeline(createReadStream(m.abs), tar.x({ cwd: path.join(root, dest), preserveOwner: true, strict: true, umask: 0 }) as unknown as NodeJS.WritableStream);
             } else {
@@ -636,6 +638,30 @@ export class Builder {
     } finally {
       await unmount?.();
     }
+  }
+
+  /**
+   * ADD <url>: the file, downloaded into the build's scratch folder with Docker's mode (0600)
+   * and the server's Last-Modified as its mtime. Archives from URLs are not unpacked (as Docker).
+   */
+  private async download(url: string): Promise<{ abs: string; rel: string }> {
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+    if (!name || name === '.' || name === '..') throw invalid(`cannot determine filename from url: ${url}`);
+    let res: Response;
+    try {
+      res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(10 * 60_000) });
+    } catch (e) {
+      throw invalid(`failed to GET ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    }
+    if (!res.ok || !res.body) throw invalid(`failed to GET ${url} with status ${res.status} ${res.statusText}`);
+    const dir = path.join(this.o.workDir, `dl-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const abs = path.join(dir, name);
+    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(abs, { mode: 0o600 }));
+    await fs.chmod(abs, 0o600);
+    const modified = Date.parse(res.headers.get('last-modified') ?? '');
+    if (Number.isFinite(modified)) await fs.utimes(abs, new Date(modified), new Date(modified));
+    return { abs, rel: name };
   }
 
   /** Context paths matching a COPY source (Go filepath.Match wildcards per segment). */

@@ -187,6 +187,38 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     expect(bad.stderr).toContain('COPY failed: file not found in build context');
   });
 
+  test('ADD <url>: downloaded (from a loopback server), mode 0600, Last-Modified kept, archives not unpacked; a 404 fails', async () => {
+    const http = await import('node:http');
+    const { gzipSync } = await import('node:zlib');
+    const server = http.createServer((req, res) => {
+      if (req.url === '/files/readme.txt') {
+        res.writeHead(200, { 'Last-Modified': 'Tue, 01 Oct 2024 10:00:00 GMT' });
+        res.end('from the web\n');
+      } else if (req.url === '/files/data.gz') {
+        res.end(gzipSync('zipped\n'));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const dir = path.join(d.dir, 'url');
+    fs.mkdirSync(dir);
+    try {
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM busybox\nADD http://127.0.0.1:${port}/files/readme.txt /readme\nADD http://127.0.0.1:${port}/files/data.gz /opt/\nCMD ["sh", "-c", "cat /readme; stat -c '%a %Y' /readme; ls /opt"]\n`);
+      const ok = await docker(['build', '-q', dir]);
+      expect(ok.stderr).not.toMatch(/rror/);
+      expect((await docker(['run', '--rm', ok.stdout.trim()])).stdout).toBe(`from the web\n600 ${Date.parse('2024-10-01T10:00:00Z') / 1000}\ndata.gz\n`);
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM busybox\nADD http://127.0.0.1:${port}/missing.txt /m\n`);
+      const missing = await docker(['build', dir]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`failed to GET http://127.0.0.1:${port}/missing.txt with status 404 Not Found`);
+    } finally {
+      server.close();
+    }
+  });
+
   test('skiff build: the same build through bin/skiff, tagged, with plain progress lines', async () => {
     const r = await runClient(SKIFF, ['build', '-t', 'skiffbuilt', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
     expect(r.stderr).toBe('');
