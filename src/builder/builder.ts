@@ -844,3 +844,26 @@ async function copyTree(src: string, dst: string, owner: { uid: number; gid: num
   await fs.utimes(dst, st.atime, st.mtime);
 }
 
+/**
+ * What builds left when their daemon died: the folders of build-* (context, layers, downloads)
+ * and the read-only mounts of COPY --from. Called at daemon start, when no build runs.
+ */
+export async function removeBuildLeftovers(builderDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(builderDir);
+  } catch {
+    return;
+  }
+  for (const n of names.filter((x) => x.startsWith('build-'))) {
+    const dir = path.join(builderDir, n);
+    for (const m of (await fs.readdir(dir).catch(() => [] as string[])).filter((x) => x.startsWith('from-') && !x.endsWith('-empty'))) {
+      try {
+        native().umount(path.join(dir, m), UmountFlags.DETACH);
+      } catch {
+        /* not mounted */
+      }
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}

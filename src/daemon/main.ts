@@ -9,6 +9,7 @@ import { helperPaths } from '../native';
 import { Runtime, RuntimeState } from '../runtime/runtime';
 import { createApp, listenTcpTls, listenUnix } from '../api/server';
 import type { DaemonContext } from '../api/context';
+import { removeBuildLeftovers } from '../builder/builder';
 import { ensureLocalBusybox, openImageStore } from '../images';
 import { DaemonConfig, parseDaemonArgs } from './config';
 import { bridgeContainerEvents } from './container-events';
@@ -70,6 +71,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await images.gcBlobs().catch((e: unknown) => log.warn('blob clean-up failed', { error: String(e) }));
   // a fresh daemon can run `busybox` offline: built from Debian's busybox-static
   await ensureLocalBusybox(images).catch((e: unknown) => log.warn('cannot build the local busybox image', { error: String(e) }));
+  await removeBuildLeftovers(path.join(config.dataRoot, 'builder')).catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
   const execs = new Execs(containers, log);
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);

@@ -219,6 +219,23 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     }
   });
 
+  test('what a build left when its daemon died (its folder, a COPY --from mount) goes at the next start', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dead = path.join(d.dataRoot, 'builder', 'build-dead0000');
+    fs.mkdirSync(path.join(dead, 'context'), { recursive: true });
+    fs.writeFileSync(path.join(dead, 'context', 'Dockerfile'), 'FROM busybox\n');
+    fs.mkdirSync(path.join(dead, 'from-0a0b0c'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'skiff-test', path.join(dead, 'from-0a0b0c')]);
+    try {
+      await d.stop();
+      await d.launch();
+      expect(fs.existsSync(dead)).toBe(false);
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dead);
+    } finally {
+      if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dead)) execFileSync('umount', ['-l', path.join(dead, 'from-0a0b0c')]);
+    }
+  });
+
   test('skiff build: the same build through bin/skiff, tagged, with plain progress lines', async () => {
     const r = await runClient(SKIFF, ['build', '-t', 'skiffbuilt', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
     expect(r.stderr).toBe('');
