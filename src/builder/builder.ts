@@ -18,7 +18,7 @@ import type { FileImageStore } from '../images/image-store';
 import { tarDirectory } from '../images/tar-dir';
 import type { Digest, ImageConfig, ImageRecord } from '../images/types';
 import { MountFlags, native, UmountFlags } from '../native';
-import { Dockerfile, Instruction, parseDockerfile, parseTrigger } from './dockerfile';
+import { Dockerfile, Instruction, parseDockerfile, parseHealthcheck, parseTrigger } from './dockerfile';
 import { expandWord, expandWords, parseArgs, parseKeyValues } from './expand';
 
 type RunConfig = NonNullable<ImageConfig['config']>;
@@ -27,7 +27,6 @@ type HistoryEntry = NonNullable<ImageConfig['history']>[number];
 /** Build args every Dockerfile may use without an ARG line (and that stay out of the image's history). */
 const PREDEFINED_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
-const NS_PER = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 } as const;
 
 export interface BuildOptions {
   /** the build context, unpacked */
@@ -92,20 +91,6 @@ class StepCache {
 }
 
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
-
-/** "30s", "1m30s", "500ms" -> nanoseconds */
-function durationNs(s: string, flag: string): number {
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  while ((m = re.exec(s))) {
-    total += Number(m[1]) * NS_PER[m[2] as keyof typeof NS_PER];
-    end = re.lastIndex;
-  }
-  if (!s || end !== s.length) throw invalid(`time: invalid duration "${s}" for --${flag}`);
-  return Math.round(total);
-}
 
 export class Builder {
   private readonly cache: StepCache;
@@ -323,7 +308,7 @@ export class Builder {
         rc.OnBuild = [...(rc.OnBuild ?? []), ins.raw];
         return this.commitConfig(stage, rc, nop(`ONBUILD ${ins.raw}`), ins);
       case 'HEALTHCHECK':
-        rc.Healthcheck = this.healthcheck(ins, stage);
+        rc.Healthcheck = this.healthcheck(ins);
         return this.commitConfig(stage, rc, nop(`HEALTHCHECK ${ins.raw}`), ins);
       case 'WORKDIR': {
         let dir = expandWord(ins.raw, vars, escape);
@@ -346,30 +331,15 @@ export class Builder {
     }
   }
 
-  private healthcheck(ins: Instruction, stage: Stage): RunConfig['Healthcheck'] {
-    const raw = ins.raw.trim();
-    if (/^none$/i.test(raw)) return { Test: ['NONE'] };
-    const m = /^cmd\s+([\s\S]*)$/i.exec(raw);
-    if (!m) throw invalid('Unknown type "' + raw.split(/\s+/)[0] + '" in HEALTHCHECK (try CMD)');
-    let test: string[];
-    try {
-      const j = JSON.parse(m[1]) as unknown;
-      test = Array.isArray(j) && j.every((x) => typeof x === 'string') ? ['CMD', ...(j as string[])] : ['CMD-SHELL', m[1]];
-    } catch {
-      test = ['CMD-SHELL', m[1]];
-    }
-    void stage;
-    const hc: NonNullable<RunConfig['Healthcheck']> = { Test: test };
-    const f = ins.flags;
-    if (f.interval) hc.Interval = durationNs(f.interval, 'interval');
-    if (f.timeout) hc.Timeout = durationNs(f.timeout, 'timeout');
-    if (f['start-period']) hc.StartPeriod = durationNs(f['start-period'], 'start-period');
-    if (f['start-interval']) hc.StartInterval = durationNs(f['start-interval'], 'start-interval');
-    if (f.retries) {
-      const n = Number(f.retries);
-      if (!Number.isInteger(n) || n < 0) throw invalid(`--retries must be a number, not ${f.retries}`);
-      hc.Retries = n;
-    }
+  /** HEALTHCHECK as the image config has it (durations in ns; 0 = the default, left out). */
+  private healthcheck(ins: Instruction): RunConfig['Healthcheck'] {
+    const h = parseHealthcheck(ins);
+    const hc: NonNullable<RunConfig['Healthcheck']> = { Test: h.test };
+    if (h.interval) hc.Interval = h.interval;
+    if (h.timeout) hc.Timeout = h.timeout;
+    if (h.startPeriod) hc.StartPeriod = h.startPeriod;
+    if (h.startInterval) hc.StartInterval = h.startInterval;
+    if (h.retries) hc.Retries = h.retries;
     return hc;
   }
 

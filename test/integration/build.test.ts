@@ -219,6 +219,26 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     }
   });
 
+  test('ONBUILD triggers run in the child build; HEALTHCHECK, STOPSIGNAL, SHELL, VOLUME land in the config', async () => {
+    const dir = path.join(d.dir, 'onbuild');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'base.Dockerfile'), 'FROM busybox\nONBUILD COPY marker.txt /from-trigger.txt\nONBUILD RUN echo triggered > /trigger-ran\n');
+    fs.writeFileSync(path.join(dir, 'marker.txt'), 'marker\n');
+    expect((await docker(['build', '-q', '-t', 'onbuild-base', '-f', path.join(dir, 'base.Dockerfile'), dir])).code).toBe(0);
+    expect(JSON.parse((await docker(['image', 'inspect', '-f', '{{json .Config.OnBuild}}', 'onbuild-base'])).stdout)).toEqual(['COPY marker.txt /from-trigger.txt', 'RUN echo triggered > /trigger-ran']);
+    fs.writeFileSync(
+      path.join(dir, 'Dockerfile'),
+      'FROM onbuild-base\nSHELL ["/bin/sh", "-ec"]\nRUN test -e /from-trigger.txt\nHEALTHCHECK --interval=5s --retries=2 CMD true\nSTOPSIGNAL SIGUSR1\nVOLUME ["/data"]\nCMD cat /from-trigger.txt /trigger-ran\n',
+    );
+    const child = await docker(['build', '-q', dir]);
+    expect(child.stderr).not.toMatch(/rror/);
+    const id = child.stdout.trim();
+    expect((await docker(['run', '--rm', id])).stdout).toBe('marker\ntriggered\n');
+    const cfg = JSON.parse((await docker(['image', 'inspect', '-f', '{{json .Config}}', id])).stdout);
+    expect(cfg).toMatchObject({ Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 2 }, StopSignal: 'SIGUSR1', Volumes: { '/data': {} }, Shell: ['/bin/sh', '-ec'], Cmd: ['/bin/sh', '-ec', 'cat /from-trigger.txt /trigger-ran'] });
+    expect(cfg.OnBuild ?? []).toEqual([]);
+  });
+
   test('what a build left when its daemon died (its folder, a COPY --from mount) goes at the next start', async () => {
     const { execFileSync } = await import('node:child_process');
     const dead = path.join(d.dataRoot, 'builder', 'build-dead0000');
