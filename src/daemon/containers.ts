@@ -1094,6 +1094,7 @@ export class Containers extends EventEmitter {
     }
     const toStart: ContainerRecord[] = [];
     const toRemove: ContainerRecord[] = [];
+    const adopted: Promise<void>[] = [];
     for (const rec of recs) {
       const id = rec.Id;
       const st = states.get(id);
@@ -1110,7 +1111,8 @@ export class Containers extends EventEmitter {
         const done = new Promise<void>((r) => (resolveDone = r));
         const handle: RunHandle = { gen, startedAtMs: Date.parse(rec.State.StartedAt) || Date.now(), done, resolveDone };
         this.runs.set(id, handle);
-        this.networking?.adopt(rec);
+        // the API opens only once published ports are served again (awaited below, together)
+        if (this.networking) adopted.push(this.networking.adopt(rec));
         this.watch(rec, handle, this.runtime.wait(id));
         await this.store.save(rec);
         continue;
@@ -1134,6 +1136,7 @@ export class Containers extends EventEmitter {
       if (rec.HostConfig.AutoRemove && rec.State.Status === 'exited') toRemove.push(rec);
       else if (this.restartOnBoot(rec, wasActive)) toStart.push(rec);
     }
+    await Promise.all(adopted);
     for (const rec of toRemove) {
       rec.State.Status = rec.State.Status === 'removing' ? 'exited' : rec.State.Status;
       await this.remove(rec.Id, { force: true }).catch((e: unknown) => this.log.warn('restore: remove failed', { id: rec.Id, error: String(e) }));

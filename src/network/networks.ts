@@ -632,7 +632,8 @@ export class Networks implements ContainerNetworking {
     this.deleting.add(p);
   }
 
-  adopt(c: NetContainer): void {
+  /** Resolves once its published ports are held and their rules written again. */
+  async adopt(c: NetContainer): Promise<void> {
     const s = c.NetworkSettings;
     if (!s || this.modeKind(c.HostConfig.NetworkMode) !== 'network') return;
     for (const [name, ep] of Object.entries(s.Networks)) {
@@ -652,12 +653,12 @@ export class Networks implements ContainerNetworking {
       for (const b of list ?? []) bindings.push({ proto: proto === 'udp' ? 'udp' : 'tcp', ctrPort: Number(port), hostIp: b.HostIp, hostPort: Number(b.HostPort) });
     }
     if (bindings.length === 0) return;
-    void holdPorts(bindings, c.Name)
-      .then((held) => {
-        this.held.set(c.Id, held);
-        return this.publish(c);
-      })
-      .catch((e: unknown) => this.log.warn('cannot re-publish ports of an adopted container', { id: c.Id, error: String(e) }));
+    try {
+      this.held.set(c.Id, await holdPorts(bindings, c.Name));
+      await this.publish(c);
+    } catch (e) {
+      this.log.warn('cannot re-publish ports of an adopted container', { id: c.Id, error: String(e) });
+    }
   }
 
   // -------------------------------------------------------------------------------------------

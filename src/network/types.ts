@@ -102,7 +102,7 @@ export interface ContainerNetworking {
   /** the process is gone (or the start failed): everything prepare/attach made, undone */
   release(c: NetContainer): Promise<void>;
   /** a running container found at daemon start */
-  adopt(c: NetContainer): void;
+  adopt(c: NetContainer): Promise<void>;
   /** an exec's share of legacy links: the variables the container's process got (now's addresses) */
   linkEnv(c: NetContainer): string[];
 }
