@@ -93,10 +93,17 @@ export function buildRoutes(ctx: DaemonContext): Router {
         throw notImplemented('building from a remote context (git or URL) is not supported: send the context as a tar');
       }
       const tags = ([] as string[]).concat((req.query.t as string | string[] | undefined) ?? []).filter(Boolean);
-      const buildArgs = stringMap(jsonQuery(req, 'buildargs', 'buildargs'), 'buildargs', true);
-      const labels = stringMap(jsonQuery(req, 'labels', 'labels'), 'labels', false) as Record<string, string>;
-      for (const t of tags) ctx.images.checkTagRef(t);
-      if (qstr(req, 'version') === '2') throw invalid('BuildKit (version=2) is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)');
+      let buildArgs: Record<string, string | null>;
+      let labels: Record<string, string>;
+      try {
+        buildArgs = stringMap(jsonQuery(req, 'buildargs', 'buildargs'), 'buildargs', true);
+        labels = stringMap(jsonQuery(req, 'labels', 'labels'), 'labels', false) as Record<string, string>;
+        for (const t of tags) ctx.images.checkTagRef(t);
+        if (qstr(req, 'version') === '2') throw invalid('BuildKit (version=2) is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)');
+      } catch (e) {
+        req.resume(); // the context nobody will read
+        throw e;
+      }
       const work = path.join(builderDir, `build-${randomBytes(8).toString('hex')}`);
       const contextDir = path.join(work, 'context');
       await fs.mkdir(contextDir, { recursive: true, mode: 0o700 });
