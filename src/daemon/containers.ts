@@ -397,11 +397,8 @@ export class Containers extends EventEmitter {
 
     // Everything the start would reject is rejected now (bad capabilities, ulimits, sysctls...).
     // (container:<ref> modes: the other container's namespaces are only known at start)
-    for (const [k, mode] of [['PidMode', hostConfig.PidMode], ['IpcMode', hostConfig.IpcMode]] as const) {
-      if (!mode.startsWith('container:')) continue;
-      const ref = mode.slice('container:'.length);
-      if (!this.store.find(ref)) throw invalid(`${k === 'PidMode' ? 'PID' : 'IPC'} container ${ref}: No such container: ${ref}`);
-    }
+    if (hostConfig.PidMode.startsWith('container:')) this.namespaceDonor(hostConfig.PidMode, 'PID');
+    if (hostConfig.IpcMode.startsWith('container:')) this.namespaceDonor(hostConfig.IpcMode, 'IPC');
     resolveDevices(hostConfig.Devices ?? []); // the host nodes must exist (looked up again at start)
     const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
     const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
@@ -498,6 +495,14 @@ export class Containers extends EventEmitter {
     }
   }
 
+  /** The container a `container:<ref>` PID or IPC mode names (400 when there is none). */
+  private namespaceDonor(mode: string, what: 'PID' | 'IPC'): ContainerRecord {
+    const ref = mode.slice('container:'.length);
+    const other = this.store.find(ref);
+    if (!other) throw invalid(`${what} container ${ref}: No such container: ${ref}`);
+    return other;
+  }
+
   /**
    * --pid and --ipc container:<ref> (the other container must run; for IPC it must be shareable,
    * as Docker wants) and --ipc host: the namespaces to join, and /dev/shm shared with them.
@@ -506,9 +511,7 @@ export class Containers extends EventEmitter {
     const out: SharedNamespaces = { namespaces: {}, mounts: [] };
     const shm = (source: string): MountSpec => ({ source, destination: '/dev/shm', type: 'bind', options: ['rbind', 'rprivate'] });
     const donor = (mode: string, what: 'PID' | 'IPC'): ContainerRecord => {
-      const ref = mode.slice('container:'.length);
-      const other = this.store.find(ref);
-      if (!other) throw invalid(`${what} container ${ref}: No such container: ${ref}`);
+      const other = this.namespaceDonor(mode, what);
       if (other.Id === rec.Id) throw invalid(`cannot join own ${what} namespace`);
       if (other.State.Status !== 'running' && other.State.Status !== 'paused') throw conflict(`cannot join ${what} of a non running container: ${other.Id}`);
       return other;
