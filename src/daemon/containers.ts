@@ -223,14 +223,18 @@ export class ContainerStore {
     return [...this.byId.values()];
   }
 
-  /** Writes the record; writes of one container are serialized and always write its latest state. */
-  save(rec: ContainerRecord): Promise<void> {
+  /**
+   * Writes the record; writes of one container are serialized and always write its latest state.
+   * durable: false skips the fsyncs, for states a power loss makes moot anyway (running): the
+   * renamed file is still what a daemon restarted after a crash reads.
+   */
+  save(rec: ContainerRecord, o: { durable?: boolean } = {}): Promise<void> {
     const prev = this.saving.get(rec.Id) ?? Promise.resolve();
     const next = prev
       .catch(() => undefined)
       .then(async () => {
         if (this.byId.get(rec.Id) !== rec) return; // removed meanwhile
-        await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec);
+        await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec, { durable: o.durable ?? true });
       });
     this.saving.set(rec.Id, next);
     void next.finally(() => {
@@ -639,7 +643,9 @@ export class Containers extends EventEmitter {
     const handle: RunHandle = { gen, startedAtMs: Date.now(), done, resolveDone };
     this.runs.set(id, handle);
     rec.State = { ...rec.State, Status: 'running', Pid: created.pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowIso() };
-    void this.store.save(rec).catch((e: unknown) => this.log.warn('cannot save container', { id, error: String(e) }));
+    // Written before the reply: a daemon killed right after must find the endpoints and published
+    // ports of what it started (restore adopts them from this record).
+    await this.store.save(rec, { durable: false }).catch((e: unknown) => this.log.warn('cannot save container', { id, error: String(e) }));
     this.emit('event', 'start', rec);
     this.watch(rec, handle, exited);
     // An attach that arrived while the process was being set up.

@@ -329,10 +329,12 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
 
   test('kill -9 and restart: endpoints, names and published ports are adopted', async () => {
     const port = freePort();
-    await ok(['run', '-d', '--name', 'keep', '--stop-timeout', '1', '--network', 'neta', '-p', `${port}:80`, 'busybox', ...httpd('kept')]);
-    await waitHttp('127.0.0.1', port);
+    await ok(['create', '--name', 'keep', '--stop-timeout', '1', '--network', 'neta', '-p', `${port}:80`, 'busybox', ...httpd('kept')]);
+    // killed the moment start replies: what start did must already be on disk for the next daemon
+    expect((await d.request('POST', '/containers/keep/start')).status).toBe(204);
     await d.kill9();
     await d.launch();
+    await waitHttp('127.0.0.1', port);
     expect(await httpGet('127.0.0.1', port)).toBe('kept\n');
     expect((await fetchFrom('neta', 'keep')).stdout.trim()).toBe('kept');
     // the port is held again: another container cannot take it
