@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 APT_PACKAGES := build-essential python3 pkg-config libseccomp-dev nlohmann-json3-dev busybox-static zstd \
                 iproute2 iptables tmux runc procps docker-registry skopeo apache2-utils openssl
+# git, bzip2: remote build contexts (POST /build?remote=…): Git repositories, .tar.bz2 archives
+APT_PACKAGES += git bzip2
 # real Docker API clients for the compat tests (test/compat)
 APT_PACKAGES += python3-docker
 # docker-compose v1 (python, on docker-py) for test/integration/compose.test.ts

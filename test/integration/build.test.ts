@@ -219,6 +219,104 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     }
   });
 
+  test('remote contexts (remote=): a tar or a Dockerfile by URL, a Git repository by branch and folder; docker-py', async () => {
+    const http = await import('node:http');
+    const { execFileSync, spawn } = await import('node:child_process');
+    const { gzipSync } = await import('node:zlib');
+    const net = await import('node:net');
+    const dir = path.join(d.dir, 'remote');
+    fs.mkdirSync(path.join(dir, 'tarctx'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'tarctx', 'Dockerfile'), 'FROM busybox\nCOPY msg /msg\nCMD ["cat", "/msg"]\n');
+    fs.writeFileSync(path.join(dir, 'tarctx', 'msg'), 'from a tar\n');
+    const plainTar = execFileSync('tar', ['-C', path.join(dir, 'tarctx'), '-cf', '-', '.']);
+    const ctxTar = gzipSync(plainTar);
+    const xzTar = execFileSync('xz', ['-c'], { input: plainTar });
+    const bz2Tar = execFileSync('bzip2', ['-c'], { input: plainTar });
+    const server = http.createServer((req, res) => {
+      if (req.url === '/ctx.tar.gz') res.end(ctxTar);
+      else if (req.url === '/ctx.tar.xz') res.end(xzTar);
+      else if (req.url === '/ctx.tar.bz2') res.end(bz2Tar);
+      else if (req.url === '/broken.tar.xz') res.end(xzTar.subarray(0, xzTar.length - 20));
+      else if (req.url === '/Dockerfile') res.end('FROM busybox\nRUN echo from a url > /msg\nCMD ["cat", "/msg"]\n');
+      else if (req.url === '/binary') res.end(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]));
+      else {
+        res.writeHead(404);
+        res.end('gone');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const web = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+
+    // a repository with the context on a branch, in a folder, served by git daemon on loopback
+    const repo = path.join(dir, 'repos', 'app.git');
+    fs.mkdirSync(repo, { recursive: true });
+    const g = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { stdio: 'pipe' });
+    g('init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(repo, 'README'), 'main\n');
+    g('add', '.');
+    g('commit', '-q', '-m', 'one');
+    g('checkout', '-q', '-b', 'feature');
+    fs.mkdirSync(path.join(repo, 'sub'));
+    fs.writeFileSync(path.join(repo, 'sub', 'Dockerfile'), 'FROM busybox\nCOPY . /ctx/\nCMD ["cat", "/ctx/msg"]\n');
+    fs.writeFileSync(path.join(repo, 'sub', 'msg'), 'from git\n');
+    fs.symlinkSync('/etc', path.join(repo, 'escape'));
+    g('add', '.');
+    g('commit', '-q', '-m', 'two');
+    g('checkout', '-q', 'main');
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const gitPort = (probe.address() as import('node:net').AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const gitd = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${path.join(dir, 'repos')}`, '--listen=127.0.0.1', `--port=${gitPort}`, path.join(dir, 'repos')], { stdio: 'ignore' });
+    const build = async (remote: string, tag: string) => {
+      const r = await d.request('POST', `/build?remote=${encodeURIComponent(remote)}&t=${tag}`, { timeoutMs: 60000 });
+      const lines = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { stream?: string; error?: string; message?: string });
+      return { status: r.status, text: lines.map((l) => l.stream ?? '').join(''), error: lines.map((l) => l.error ?? l.message ?? '').join('') };
+    };
+    const out = async (tag: string) => (await docker(['run', '--rm', tag])).stdout;
+    try {
+      for (const end = Date.now() + 10000; ; ) {
+        const up = await new Promise<boolean>((r) => net.connect(gitPort, '127.0.0.1').once('connect', function (this: import('node:net').Socket) { this.destroy(); r(true); }).once('error', () => r(false)));
+        if (up) break;
+        if (Date.now() > end) throw new Error('git daemon did not come up');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const tarBuild = await build(`${web}/ctx.tar.gz`, 'remote:tar');
+      expect(tarBuild).toMatchObject({ status: 200, error: '' });
+      expect(tarBuild.text).toContain(`Downloading build context from remote url: ${web}/ctx.tar.gz`);
+      expect(await out('remote:tar')).toBe('from a tar\n');
+      for (const ext of ['xz', 'bz2']) {
+        expect(await build(`${web}/ctx.tar.${ext}`, `remote:${ext}`)).toMatchObject({ status: 200, error: '' });
+        expect(await out(`remote:${ext}`)).toBe('from a tar\n');
+      }
+      expect((await build(`${web}/broken.tar.xz`, 'x')).error).toContain('unable to prepare context: xz:');
+      expect(await build(`${web}/Dockerfile`, 'remote:file')).toMatchObject({ status: 200, error: '' });
+      expect(await out('remote:file')).toBe('from a url\n');
+      expect(await build(`git://127.0.0.1:${gitPort}/app.git#feature:sub`, 'remote:git')).toMatchObject({ status: 200, error: '' });
+      expect(await out('remote:git')).toBe('from git\n');
+      // only the folder is the context
+      expect((await docker(['run', '--rm', 'remote:git', 'ls', '/ctx'])).stdout).toBe('Dockerfile\nmsg\n');
+
+      // errors: a folder outside the repository (by .. or by a symlink), a missing branch, a 404, a binary
+      expect((await build(`git://127.0.0.1:${gitPort}/app.git#feature:../..`, 'x')).error).toContain('outside the repository');
+      expect((await build(`git://127.0.0.1:${gitPort}/app.git#feature:escape`, 'x')).error).toContain('outside the repository');
+      expect((await build(`git://127.0.0.1:${gitPort}/app.git#no-such-branch`, 'x')).error).toMatch(/error fetching: .*no-such-branch/);
+      const missing = await build(`${web}/missing`, 'x');
+      expect(missing).toMatchObject({ status: 400 });
+      expect(missing.error).toContain(`failed to GET ${web}/missing with status 404 Not Found`);
+      expect((await build(`${web}/binary`, 'x')).error).toContain('neither a Dockerfile nor a tar archive');
+      expect((await build('ftp://example.invalid/ctx', 'x')).error).toContain('neither a Git repository nor an http(s) URL');
+      expect((await docker(['image', 'ls', '-q', 'x'])).stdout).toBe('');
+
+      // docker-py sends remote= for a context that is a URL
+      const py = `import docker\nc = docker.from_env()\nimg, _ = c.images.build(path='git://127.0.0.1:${gitPort}/app.git#feature:sub', tag='remote:py')\nprint(c.containers.run('remote:py', remove=True).decode(), end='')\n`;
+      expect(await runClient('/usr/bin/python3', ['-c', py], { ...env, DOCKER_HOST: d.host }, { timeoutMs: 60000 })).toMatchObject({ code: 0, stdout: 'from git\n' });
+    } finally {
+      server.close();
+      gitd.kill();
+    }
+  }, 120000);
+
   test('ONBUILD triggers run in the child build; HEALTHCHECK, STOPSIGNAL, SHELL, VOLUME land in the config', async () => {
     const dir = path.join(d.dir, 'onbuild');
     fs.mkdirSync(dir);

@@ -1,5 +1,5 @@
 // POST /build: the classic builder (src/builder). The body is the build context as a tar
-// (gzip too); the answer streams {"stream": …} lines, then {"aux": {"ID": …}} and "Successfully
+// (gzip too), or remote= names a Git repository or URL to take it from; the answer streams {"stream": …} lines, then {"aux": {"ID": …}} and "Successfully
 // built/tagged"; a failure after the first line is an {"errorDetail": …} line, as dockerd sends.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -8,7 +8,8 @@ import { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Request, Router } from 'express';
 import { Builder } from '../../builder/builder';
-import { invalid, notImplemented } from '../../errors';
+import { fetchRemoteContext } from '../../builder/remote-context';
+import { invalid } from '../../errors';
 import { familiarName } from '../../images/reference';
 import { unpackLayer } from '../../images/unpack';
 import { pull, remoteRef, resolveAuth } from '../../images/registry';
@@ -88,10 +89,8 @@ export function buildRoutes(ctx: DaemonContext): Router {
   r.post(
     '/build',
     ah(async (req, res) => {
-      if (qstr(req, 'remote')) {
-        req.resume();
-        throw notImplemented('building from a remote context (git or URL) is not supported: send the context as a tar');
-      }
+      const remote = qstr(req, 'remote');
+      if (remote) req.resume(); // the context comes from there, not from the body
       const tags = ([] as string[]).concat((req.query.t as string | string[] | undefined) ?? []).filter(Boolean);
       let buildArgs: Record<string, string | null>;
       let labels: Record<string, string>;
@@ -116,17 +115,25 @@ export function buildRoutes(ctx: DaemonContext): Router {
         }
         if (!res.writableEnded) res.write(JSON.stringify(o) + '\r\n');
       };
+      // a client that goes away stops a clone or download under way
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
       try {
-        // the context, with the layer unpacker: nothing lands outside contextDir, symlinks keep
-        // their targets as written, modes are exact
-        const body = contextTar();
-        req.once('error', (e) => body.destroy(e));
-        req.once('aborted', () => body.destroy(new Error('the client went away while sending the build context')));
-        await unpackLayer(req.pipe(body), contextDir);
+        let buildContext = contextDir;
+        if (remote) {
+          buildContext = await fetchRemoteContext(remote, contextDir, { dockerfile: qstr(req, 'dockerfile') || 'Dockerfile', workDir: work, out: (text) => send({ stream: text }), signal: gone.signal });
+        } else {
+          // the context, with the layer unpacker: nothing lands outside contextDir, symlinks keep
+          // their targets as written, modes are exact
+          const body = contextTar();
+          req.once('error', (e) => body.destroy(e));
+          req.once('aborted', () => body.destroy(new Error('the client went away while sending the build context')));
+          await unpackLayer(req.pipe(body), contextDir);
+        }
         const registries = registryConfig(req.get('X-Registry-Config'));
         const insecure = ctx.config.insecureRegistries;
         const builder = new Builder(ctx.images, ctx.containers, {
-          contextDir,
+          contextDir: buildContext,
           dockerfile: qstr(req, 'dockerfile') || 'Dockerfile',
           tags,
           buildArgs,

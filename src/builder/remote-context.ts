@@ -1,0 +1,193 @@
+// Remote build contexts: POST /build?remote=… as dockerd's classic builder takes it (docker-py and
+// compose send it for a context that is a URL; the docker CLI fetches those itself).
+// - a Git URL (git://, git@, github.com/…, or http(s) ending in .git) is cloned; its fragment
+//   "#ref:subdir" picks a branch, tag or commit and a folder of the repository as the context;
+// - any other http(s) URL is downloaded: a tar (plain, gzip, bzip2, xz, zstd) is the context, text is
+//   the Dockerfile itself (the context then holds only that file).
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { invalid, isNodeError } from '../errors';
+import { unpackLayer } from '../images/unpack';
+
+/** The URL forms dockerd treats as Git repositories. */
+export function isGitUrl(s: string): boolean {
+  if (/^https?:\/\//i.test(s)) return /\.git(#.+)?$/.test(s);
+  return s.startsWith('git://') || s.startsWith('git@') || s.startsWith('github.com/');
+}
+
+export interface GitRemote {
+  /** what git fetches from */
+  url: string;
+  /** branch, tag or commit; '' = the default branch */
+  ref: string;
+  /** folder inside the repository; '' = its root */
+  subdir: string;
+}
+
+/** "url#ref:subdir" split as dockerd splits it; github.com/x/y means https://github.com/x/y. */
+export function parseGitRemote(remote: string): GitRemote {
+  const hash = remote.indexOf('#');
+  let url = hash < 0 ? remote : remote.slice(0, hash);
+  const fragment = hash < 0 ? '' : remote.slice(hash + 1);
+  if (url.startsWith('github.com/')) url = `https://${url}`;
+  const colon = fragment.indexOf(':');
+  const ref = colon < 0 ? fragment : fragment.slice(0, colon);
+  const subdir = colon < 0 ? '' : fragment.slice(colon + 1);
+  if (ref.startsWith('-')) throw invalid(`invalid refspec: ${ref}`);
+  return { url, ref, subdir };
+}
+
+export interface RemoteContextOptions {
+  /** the Dockerfile's name in the context (the query's dockerfile=) */
+  dockerfile: string;
+  /** scratch space of this build, for the download */
+  workDir: string;
+  /** progress text for the client */
+  out(text: string): void;
+  signal: AbortSignal;
+}
+
+/**
+ * Fills contextDir (empty, made by the caller) from the remote; returns the folder the build
+ * uses as its context, which is contextDir or, for a Git subdir, a folder inside it.
+ */
+export async function fetchRemoteContext(remote: string, contextDir: string, o: RemoteContextOptions): Promise<string> {
+  if (isGitUrl(remote)) return cloneGitContext(parseGitRemote(remote), contextDir, o.signal);
+  if (!/^https?:\/\//i.test(remote)) throw invalid(`unable to prepare context: remote URL "${remote}" is neither a Git repository nor an http(s) URL`);
+  return downloadContext(remote, contextDir, o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Git
+
+function git(args: string[], cwd: string, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // never a prompt for credentials (the daemon has no terminal); only network transports, for
+    // the repository and its submodules alike (no ext::, no file://)
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'git:http:https:ssh' };
+    const p = spawn('git', args, { cwd, signal, stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    p.once('error', (e) => {
+      if (isNodeError(e, 'ENOENT')) reject(invalid('unable to prepare context: building from a Git repository needs git, which is not installed'));
+      else reject(invalid(`unable to prepare context: git ${args[0]}: ${e.message}`));
+    });
+    p.once('close', (code) => {
+      if (code === 0) resolve();
+      else reject(invalid(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${stderr.trim() || `git ${args[0]} exited with ${String(code)}`}`));
+    });
+  });
+}
+
+async function cloneGitContext(r: GitRemote, dir: string, signal: AbortSignal): Promise<string> {
+  await git(['init', '-q', '.'], dir, signal);
+  await git(['remote', 'add', 'origin', r.url], dir, signal);
+  const ref = r.ref || 'HEAD';
+  // shallow when the server allows it; a commit id some servers only give with the full history
+  try {
+    await git(['fetch', '-q', '--depth', '1', '--', 'origin', ref], dir, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    await git(['fetch', '-q', '--', 'origin', ref], dir, signal);
+  }
+  await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], dir, signal);
+  await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], dir, signal);
+  if (!r.subdir) return dir;
+  // the subdir, followed through symlinks, must stay a folder of the repository
+  const root = await fs.realpath(dir);
+  let sub: string;
+  try {
+    sub = await fs.realpath(path.resolve(root, r.subdir));
+  } catch {
+    throw invalid(`unable to prepare context: subdirectory ${r.subdir} of the repository does not exist`);
+  }
+  if (sub !== root && !sub.startsWith(root + path.sep)) throw invalid(`unable to prepare context: subdirectory ${r.subdir} is outside the repository`);
+  if (!(await fs.stat(sub)).isDirectory()) throw invalid(`unable to prepare context: subdirectory ${r.subdir} of the repository is not a directory`);
+  return sub;
+}
+
+// ---------------------------------------------------------------------------------------------
+// http(s)
+
+/** What the first bytes of a download say it is. */
+export function sniffContext(head: Buffer): 'tar' | 'dockerfile' | { unsupported: string } {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'tar';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'tar'; // zstd
+  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') return { unsupported: 'bzip2' };
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return { unsupported: 'xz' };
+  if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') return 'tar';
+  // text is a Dockerfile; anything else with a NUL byte is not
+  return head.includes(0) ? { unsupported: 'binary' } : 'dockerfile';
+}
+
+/** bzip2 and xz archives through Debian's programs (Node has neither; tar itself calls them too). */
+function decompressed(file: string, program: 'xz' | 'bzip2'): Readable {
+  async function* run(): AsyncGenerator<Buffer> {
+    const p = spawn(program, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    const exited = new Promise<number | null>((resolve, reject) => {
+      p.once('error', reject);
+      p.once('close', resolve);
+    });
+    exited.catch(() => undefined); // read below
+    createReadStream(file).once('error', (e) => p.stdin.destroy(e)).pipe(p.stdin).once('error', () => undefined);
+    try {
+      for await (const chunk of p.stdout) yield chunk as Buffer;
+      // the whole output only counts when the program says it was whole
+      const code = await exited;
+      if (code !== 0) throw invalid(`unable to prepare context: ${program}: ${stderr.trim() || `exited with ${String(code)}`}`);
+    } catch (e) {
+      if (isNodeError(e, 'ENOENT')) throw invalid(`unable to prepare context: ${program} archives need ${program}, which is not installed`);
+      throw e;
+    } finally {
+      p.kill();
+    }
+  }
+  return Readable.from(run());
+}
+
+async function downloadContext(url: string, contextDir: string, o: RemoteContextOptions): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: 'follow', signal: o.signal });
+  } catch (e) {
+    throw invalid(`unable to prepare context: failed to GET ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+  }
+  if (!res.ok || !res.body) throw invalid(`unable to prepare context: failed to GET ${url} with status ${res.status} ${res.statusText}`);
+  const file = path.join(o.workDir, 'remote-context');
+  await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
+  const { size } = await fs.stat(file);
+  o.out(`Downloading build context from remote url: ${url}  ${size}B\n`);
+  const fh = await fs.open(file, 'r');
+  const head = Buffer.alloc(512);
+  let n: number;
+  try {
+    ({ bytesRead: n } = await fh.read(head, 0, 512, 0));
+  } finally {
+    await fh.close();
+  }
+  const kind = sniffContext(head.subarray(0, n));
+  if (kind === 'tar') {
+    await unpackLayer(createReadStream(file), contextDir);
+    return contextDir;
+  }
+  if (typeof kind === 'object' && (kind.unsupported === 'bzip2' || kind.unsupported === 'xz')) {
+    await unpackLayer(decompressed(file, kind.unsupported === 'xz' ? 'xz' : 'bzip2'), contextDir);
+    return contextDir;
+  }
+  if (kind === 'dockerfile') {
+    const target = path.join(contextDir, o.dockerfile);
+    // dockerfile= names a file of the context: it cannot leave it
+    if (path.relative(contextDir, target).startsWith('..') || path.isAbsolute(path.relative(contextDir, target))) throw invalid(`the Dockerfile (${o.dockerfile}) must be within the build context`);
+    await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+    await fs.copyFile(file, target);
+    return contextDir;
+  }
+  throw invalid(`unable to prepare context: the content of ${url} is neither a Dockerfile nor a tar archive (plain, gzip, bzip2, xz or zstd)`);
+}
