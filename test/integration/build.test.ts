@@ -166,7 +166,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     const linkedTar = execFileSync('tar', ['-C', linked, '-cf', '-', '.']);
     const viaLink = await d.request('POST', '/build', { rawBody: linkedTar, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 30000 });
     expect(viaLink.json).toEqual({ message: 'Cannot locate specified Dockerfile: Dockerfile' });
-    expect((await api('remote=https://example.invalid/x.git')).status).toBe(501);
+    expect((await api('remote=ftp://127.0.0.1/x')).json).toEqual({ message: 'unable to prepare context: remote URL "ftp://127.0.0.1/x" is neither a Git repository nor an http(s) URL' });
     expect((await api('t=Bad:Tag!')).status).toBe(400);
   });
 
