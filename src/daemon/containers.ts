@@ -19,7 +19,7 @@ import { CgroupValidationError } from '../cgroups';
 import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
 import type { ImageRecord, ImageStore } from '../images/types';
 import { MountFlags, native, UmountFlags } from '../native';
-import { withLinkEnv } from '../network/container-links';
+import { parseLink, withLinkEnv } from '../network/container-links';
 import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
@@ -1059,7 +1059,46 @@ export class Containers extends EventEmitter {
     const oldName = rec.Name;
     this.store.rename(rec, name);
     await this.store.save(rec);
+    // links to it by name follow it (Docker's link index does the same)
+    for (const parent of this.list()) {
+      const links = hostLinks(parent);
+      if (!links.length || parent.Id === rec.Id) continue;
+      const renamed = links.map((l) => {
+        const { name: target, alias } = parseLink(l);
+        return `/${target.replace(/^\//, '')}` === oldName ? `${name.slice(1)}:${alias}` : l;
+      });
+      if (renamed.some((l, i) => l !== links[i])) {
+        parent.HostConfig.Links = renamed;
+        await this.store.save(parent);
+      }
+    }
     this.emit('event', 'rename', rec, { oldName });
+  }
+
+  /**
+   * `rm --link parent/alias`: the legacy link goes from the parent's HostConfig.Links (so from
+   * its next start) and, when it runs, from its /etc/hosts. Docker knows the link by the name
+   * "/parent/alias": one that does not exist is "No such container".
+   */
+  async removeLink(parentRef: string, alias: string): Promise<void> {
+    const missing = () => notFound(`No such container: ${parentRef}/${alias}`);
+    const parent = this.store.find(parentRef);
+    if (!parent) throw missing();
+    await this.withLock(parent.Id, async () => {
+      const links = hostLinks(parent);
+      const kept = links.filter((l) => {
+        try {
+          return parseLink(l).alias !== alias;
+        } catch {
+          return true;
+        }
+      });
+      if (kept.length === links.length || !this.networking?.isLegacyBridge(parent)) throw missing();
+      const networking = this.networking;
+      parent.HostConfig.Links = kept.length ? kept : null;
+      await this.store.save(parent);
+      if (isActive(parent.State.Status)) await networking.dropLinkHost(parent, alias);
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1185,3 +1224,8 @@ export class Containers extends EventEmitter {
   }
 }
 
+/** HostConfig.Links as stored (validated at create). */
+function hostLinks(rec: ContainerRecord): string[] {
+  const l: unknown = rec.HostConfig.Links;
+  return Array.isArray(l) ? l.filter((x): x is string => typeof x === 'string') : [];
+}

@@ -562,6 +562,64 @@ export class Networks implements ContainerNetworking {
     if (failed) throw failed.reason;
     for (const { net } of st.links) this.connected(c, net);
     this.settingsOf(c).SandboxKey = `/proc/${pid}/ns/net`;
+    await this.updateLinkParents(c);
+  }
+
+  /**
+   * Docker's parent update: a linked container that starts again (maybe with another address)
+   * gives its new address to the running containers that link to it on the default bridge.
+   */
+  private async updateLinkParents(child: NetContainer): Promise<void> {
+    const bridge = this.store.byName('bridge');
+    const ip = child.NetworkSettings?.Networks.bridge?.IPAddress;
+    if (!bridge || !ip) return;
+    for (const member of this.members.get(bridge.Id)?.values() ?? []) {
+      const parent = this.o.findContainer(member.Id);
+      if (!parent || parent.Id === child.Id || this.store.find(parent.HostConfig.NetworkMode)?.Name !== 'bridge') continue;
+      const aliases = this.linksOf(parent)
+        .filter((l) => this.o.findContainer(l.name)?.Id === child.Id)
+        .map((l) => l.alias);
+      if (aliases.length) await this.editHosts(parent, (alias) => (aliases.includes(alias) ? ip : undefined));
+    }
+  }
+
+  isLegacyBridge(c: Pick<NetContainer, 'HostConfig'>): boolean {
+    return this.store.find(c.HostConfig.NetworkMode)?.Name === 'bridge';
+  }
+
+  async dropLinkHost(parent: NetContainer, alias: string): Promise<void> {
+    await this.editHosts(parent, (a) => (a === alias ? null : undefined));
+  }
+
+  private linksOf(c: NetContainer): { name: string; alias: string }[] {
+    try {
+      return parseLinks(stringList(c.HostConfig.Links, 'HostConfig.Links'));
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * The link lines of a container's /etc/hosts ("<ip>\t<alias> <hostname> [<name>]"), by alias:
+   * `change` gives a new address, null to drop the line, undefined to keep it. Rewritten in
+   * place: the container has this very inode bind-mounted.
+   */
+  private async editHosts(c: NetContainer, change: (alias: string) => string | null | undefined): Promise<void> {
+    const file = path.join(this.o.containerDir(c.Id), 'hosts');
+    try {
+      const text = await fs.readFile(file, 'utf8');
+      const lines: string[] = [];
+      for (const line of text.split('\n')) {
+        const [addr, names] = line.split('\t');
+        const next = names === undefined || /^(127\.|::1|fe00|ff0)/.test(addr) ? undefined : change(names.split(' ')[0]);
+        if (next === null) continue;
+        lines.push(next === undefined ? line : `${next}\t${names}`);
+      }
+      const out = lines.join('\n');
+      if (out !== text) await fs.writeFile(file, out);
+    } catch (e) {
+      this.log.warn('cannot update the /etc/hosts of a linking container', { id: c.Id, error: String(e) });
+    }
   }
 
   private attachRequest(net: NetworkRecord, ep: EndpointSettings, gateway: string | undefined) {

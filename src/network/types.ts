@@ -105,4 +105,8 @@ export interface ContainerNetworking {
   adopt(c: NetContainer): Promise<void>;
   /** an exec's share of legacy links: the variables the container's process got (now's addresses) */
   linkEnv(c: NetContainer): string[];
+  /** its NetworkMode is the default bridge, where legacy links live */
+  isLegacyBridge(c: Pick<NetContainer, 'HostConfig'>): boolean;
+  /** `rm --link parent/alias` of a running parent: the alias leaves its /etc/hosts */
+  dropLinkHost(parent: NetContainer, alias: string): Promise<void>;
 }

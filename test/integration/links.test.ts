@@ -100,6 +100,45 @@ describeIf(isRoot && distBuilt && haveDocker, 'container links (needs root, `mak
     await ok(['rm', '-f', 'parent']);
   }, 60000);
 
+  test('a legacy link follows its container: a new address after a restart, a rename; rm --link', async () => {
+    await ok(['run', '-d', '--name', 'kid', '--hostname', 'kidhost', 'busybox', ...sleeper]);
+    await ok(['run', '-d', '--name', 'dad', '--link', 'kid:db', 'busybox', ...sleeper]);
+    const ip1 = (await inspect('kid')).NetworkSettings.IPAddress as string;
+    expect(await ok(['exec', 'dad', 'cat', '/etc/hosts'])).toContain(`${ip1}\tdb kidhost kid`);
+    expect((await inspect('dad')).HostConfig.Links).toEqual(['/kid:/dad/db']);
+    // the linked container comes back with another address: the linking one's hosts follow
+    await ok(['stop', '-t', '1', 'kid']);
+    await ok(['run', '-d', '--name', 'filler', 'busybox', ...sleeper]);
+    await ok(['start', 'kid']);
+    const ip2 = (await inspect('kid')).NetworkSettings.IPAddress as string;
+    expect(ip2).not.toBe(ip1);
+    const hosts = await ok(['exec', 'dad', 'cat', '/etc/hosts']);
+    expect(hosts).toContain(`${ip2}\tdb kidhost kid`);
+    expect(hosts).not.toContain(ip1);
+    expect(await ok(['exec', 'dad', 'ping', '-c1', '-W2', 'db'])).toContain(ip2);
+    // renamed: the link keeps pointing at it, inspect shows today's name, a restart links again
+    await ok(['rename', 'kid', 'kid2']);
+    expect((await inspect('dad')).HostConfig.Links).toEqual(['/kid2:/dad/db']);
+    await ok(['restart', '-t', '1', 'dad']);
+    expect(await ok(['exec', 'dad', 'cat', '/etc/hosts'])).toContain(`${ip2}\tdb kidhost kid2`);
+    // rm --link parent/alias: gone from the running container's hosts, from inspect, from its next start
+    const noLink = await docker(['rm', '--link', 'dad/nosuch']);
+    expect(noLink.stderr).toContain('No such container: dad/nosuch');
+    const own = await docker(['rm', '--link', 'dad']);
+    expect(own.stderr).toContain('Conflict, cannot remove the default link name of the container');
+    await ok(['rm', '--link', 'dad/db']);
+    expect(await ok(['exec', 'dad', 'cat', '/etc/hosts'])).not.toContain('\tdb ');
+    expect((await inspect('dad')).HostConfig.Links).toBeNull();
+    await ok(['restart', '-t', '1', 'dad']);
+    expect(await ok(['exec', 'dad', 'env'])).not.toContain('DB_NAME');
+    // on a user network HostConfig.Links are Docker's null in inspect
+    await ok(['network', 'create', 'lnet3']);
+    await ok(['create', '--name', 'usr', '--network', 'lnet3', '--link', 'kid2:x', 'busybox']);
+    expect((await inspect('usr')).HostConfig.Links).toBeNull();
+    await ok(['rm', '-f', 'dad', 'kid2', 'filler', 'usr']);
+    await ok(['network', 'rm', 'lnet3']);
+  }, 60000);
+
   test("Docker's errors for links at create", async () => {
     const missing = await docker(['create', '--link', 'nosuch:db', 'busybox']);
     expect(missing.stderr).toContain('could not get container for nosuch');

@@ -5,7 +5,8 @@ import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { conflict, invalid } from '../../errors';
+import { conflict, invalid, notFound, systemError } from '../../errors';
+import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
 import { LogEntry, parseTimestamp, readLogs } from '../../daemon/logs';
@@ -225,6 +226,27 @@ function hostConfigView(rec: ContainerRecord): Record<string, unknown> {
   };
 }
 
+/**
+ * HostConfig.Links as Docker shows them: "/child:/parent/alias" with today's names, for the
+ * legacy links of the default bridge only (a link to a container since removed is gone).
+ */
+function linksView(ctx: DaemonContext, rec: ContainerRecord): string[] | null {
+  const given: unknown = rec.HostConfig.Links;
+  if (!Array.isArray(given) || !ctx.networks.isLegacyBridge(rec)) return null;
+  const out: string[] = [];
+  for (const l of given) {
+    if (typeof l !== 'string') continue;
+    try {
+      const { name, alias } = parseLink(l);
+      const child = ctx.containers.store.find(name.replace(/^\//, ''));
+      if (child) out.push(`${child.Name}:${rec.Name}/${alias}`);
+    } catch {
+      // not a link (validated at create)
+    }
+  }
+  return out.length ? out : null;
+}
+
 export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<string, unknown> {
   const s = rec.State;
   const ov = ctx.containers.overlayDir(rec.Id);
@@ -261,7 +283,7 @@ export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<st
     ProcessLabel: '',
     AppArmorProfile: '',
     ExecIDs: execIds.length ? execIds : null,
-    HostConfig: hostConfigView(rec),
+    HostConfig: { ...hostConfigView(rec), Links: linksView(ctx, rec) },
     GraphDriver: {
       Data: {
         ...(rec.LowerDirs?.length ? { LowerDir: rec.LowerDirs.join(':') } : {}),
@@ -663,8 +685,22 @@ export function containerRoutes(ctx: DaemonContext): Router {
   r.delete(
     '/containers/:id',
     ah(async (req, res) => {
-      if (qbool(req, 'link')) throw invalid('links are not supported');
+      if (qbool(req, 'link')) {
+        // a link is named parent/alias; a container's own name is no link
+        c.store.get(req.params.id);
+        throw systemError('Conflict, cannot remove the default link name of the container');
+      }
       await c.remove(req.params.id, { force: qbool(req, 'force'), removeVolumes: qbool(req, 'v') });
+      res.status(204).end();
+    }),
+  );
+
+  // `docker rm --link parent/alias` (the CLI sends the name as is, slash and all)
+  r.delete(
+    '/containers/:parent/:alias',
+    ah(async (req, res) => {
+      if (!qbool(req, 'link')) throw notFound('page not found');
+      await c.removeLink(req.params.parent, req.params.alias);
       res.status(204).end();
     }),
   );
