@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { CliRun, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
+import { projectRoot } from '../../src/native';
 
 const haveDocker = (() => {
   try {
@@ -126,6 +127,9 @@ describeIf(isRoot && distBuilt && haveDocker, 'container links (needs root, `mak
     expect(noLink.stderr).toContain('No such container: dad/nosuch');
     const own = await docker(['rm', '--link', 'dad']);
     expect(own.stderr).toContain('Conflict, cannot remove the default link name of the container');
+    // bin/skiff escapes the slash: one path segment, the same link
+    const skiffRm = await runClient(path.join(projectRoot(), 'bin/skiff'), ['rm', '--link', 'dad/nosuch'], { ...env, SKIFF_HOST: d.host });
+    expect(skiffRm.stderr).toContain('No such container: dad/nosuch');
     await ok(['rm', '--link', 'dad/db']);
     expect(await ok(['exec', 'dad', 'cat', '/etc/hosts'])).not.toContain('\tdb ');
     expect((await inspect('dad')).HostConfig.Links).toBeNull();

@@ -686,7 +686,14 @@ export function containerRoutes(ctx: DaemonContext): Router {
     '/containers/:id',
     ah(async (req, res) => {
       if (qbool(req, 'link')) {
-        // a link is named parent/alias; a container's own name is no link
+        // a link is named parent/alias (escaped as one segment by some clients); a container's
+        // own name is no link
+        const m = /^\/?([^/]+)\/([^/]+)$/.exec(req.params.id);
+        if (m) {
+          await c.removeLink(m[1], m[2]);
+          res.status(204).end();
+          return;
+        }
         c.store.get(req.params.id);
         throw systemError('Conflict, cannot remove the default link name of the container');
       }
