@@ -69,7 +69,7 @@ function git(args: string[], cwd: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     // never a prompt for credentials (the daemon has no terminal); only network transports, for
     // the repository and its submodules alike (no ext::, no file://)
-    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'git:http:https:ssh' };
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: 'ssh -o BatchMode=yes', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'git:http:https:ssh' };
     const p = spawn('git', args, { cwd, signal, stdio: ['ignore', 'ignore', 'pipe'], env });
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -136,7 +136,8 @@ function decompressed(file: string, program: 'xz' | 'bzip2'): Readable {
       p.once('close', resolve);
     });
     exited.catch(() => undefined); // read below
-    createReadStream(file).once('error', (e) => p.stdin.destroy(e)).pipe(p.stdin).once('error', () => undefined);
+    // the program stopped early (killed below) ends this pipeline with EPIPE: nothing to report
+    pipeline(createReadStream(file), p.stdin).catch(() => undefined);
     try {
       for await (const chunk of p.stdout) yield chunk as Buffer;
       // the whole output only counts when the program says it was whole
@@ -159,9 +160,16 @@ async function downloadContext(url: string, contextDir: string, o: RemoteContext
   } catch (e) {
     throw invalid(`unable to prepare context: failed to GET ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
   }
-  if (!res.ok || !res.body) throw invalid(`unable to prepare context: failed to GET ${url} with status ${res.status} ${res.statusText}`);
+  if (!res.ok || !res.body) {
+    await res.body?.cancel().catch(() => undefined);
+    throw invalid(`unable to prepare context: failed to GET ${url} with status ${res.status} ${res.statusText}`);
+  }
   const file = path.join(o.workDir, 'remote-context');
-  await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
+  try {
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
+  } catch (e) {
+    throw invalid(`unable to prepare context: failed to read ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+  }
   const { size } = await fs.stat(file);
   o.out(`Downloading build context from remote url: ${url}  ${size}B\n`);
   const fh = await fs.open(file, 'r');

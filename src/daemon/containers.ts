@@ -223,18 +223,14 @@ export class ContainerStore {
     return [...this.byId.values()];
   }
 
-  /**
-   * Writes the record; writes of one container are serialized and always write its latest state.
-   * durable: false skips the fsyncs, for states a power loss makes moot anyway (running): the
-   * renamed file is still what a daemon restarted after a crash reads.
-   */
-  save(rec: ContainerRecord, o: { durable?: boolean } = {}): Promise<void> {
+  /** Writes the record; writes of one container are serialized and always write its latest state. */
+  save(rec: ContainerRecord): Promise<void> {
     const prev = this.saving.get(rec.Id) ?? Promise.resolve();
     const next = prev
       .catch(() => undefined)
       .then(async () => {
         if (this.byId.get(rec.Id) !== rec) return; // removed meanwhile
-        await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec, { durable: o.durable ?? true });
+        await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec);
       });
     this.saving.set(rec.Id, next);
     void next.finally(() => {
@@ -630,6 +626,7 @@ export class Containers extends EventEmitter {
     const size = rec.Config.Tty ? consoleSize(rec.HostConfig.ConsoleSize) : undefined;
     if (size) await this.runtime.resize(id, size[0], size[1]).catch(() => undefined);
     const exited = this.runtime.wait(id);
+    exited.catch(() => undefined); // handled by watch() or startFailed(), after the awaits below
     await this.connectPending(id);
     const t3 = performance.now();
     try {
@@ -645,7 +642,7 @@ export class Containers extends EventEmitter {
     rec.State = { ...rec.State, Status: 'running', Pid: created.pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowIso() };
     // Written before the reply: a daemon killed right after must find the endpoints and published
     // ports of what it started (restore adopts them from this record).
-    await this.store.save(rec, { durable: false }).catch((e: unknown) => this.log.warn('cannot save container', { id, error: String(e) }));
+    await this.store.save(rec).catch((e: unknown) => this.log.warn('cannot save container', { id, error: String(e) }));
     this.emit('event', 'start', rec);
     this.watch(rec, handle, exited);
     // An attach that arrived while the process was being set up.
@@ -1061,16 +1058,17 @@ export class Containers extends EventEmitter {
     await this.store.save(rec);
     // links to it by name follow it (Docker's link index does the same)
     for (const parent of this.list()) {
-      const links = hostLinks(parent);
-      if (!links.length || parent.Id === rec.Id) continue;
-      const renamed = links.map((l) => {
-        const { name: target, alias } = parseLink(l);
-        return `/${target.replace(/^\//, '')}` === oldName ? `${name.slice(1)}:${alias}` : l;
-      });
-      if (renamed.some((l, i) => l !== links[i])) {
+      if (parent.Id === rec.Id || !hostLinks(parent).length) continue;
+      await this.withLock(parent.Id, async () => {
+        const links = hostLinks(parent);
+        const renamed = links.map((l) => {
+          const to = linkTargetName(l);
+          return to !== undefined && `/${to}` === oldName ? `${name.slice(1)}:${parseLink(l).alias}` : l;
+        });
+        if (renamed.every((l, i) => l === links[i])) return;
         parent.HostConfig.Links = renamed;
-        await this.store.save(parent);
-      }
+        await this.store.save(parent).catch((e: unknown) => this.log.warn('cannot save container', { id: parent.Id, error: String(e) }));
+      });
     }
     this.emit('event', 'rename', rec, { oldName });
   }
@@ -1086,18 +1084,14 @@ export class Containers extends EventEmitter {
     if (!parent) throw missing();
     await this.withLock(parent.Id, async () => {
       const links = hostLinks(parent);
-      const kept = links.filter((l) => {
-        try {
-          return parseLink(l).alias !== alias;
-        } catch {
-          return true;
-        }
-      });
-      if (kept.length === links.length || !this.networking?.isLegacyBridge(parent)) throw missing();
+      const isIt = (l: string) => linkTargetName(l) !== undefined && parseLink(l).alias === alias;
+      const removed = links.find(isIt);
+      if (removed === undefined || !this.networking?.isLegacyBridge(parent)) throw missing();
       const networking = this.networking;
+      const kept = links.filter((l) => !isIt(l));
       parent.HostConfig.Links = kept.length ? kept : null;
       await this.store.save(parent);
-      if (isActive(parent.State.Status)) await networking.dropLinkHost(parent, alias);
+      if (isActive(parent.State.Status)) await networking.dropLinkHost(parent, removed);
     });
   }
 
@@ -1221,6 +1215,15 @@ export class Containers extends EventEmitter {
     );
     await Promise.all([...this.cleanups.values()]);
     await Promise.all([...this.background]);
+  }
+}
+
+/** The linked container's name in a HostConfig.Links entry; undefined when it is no link. */
+function linkTargetName(link: string): string | undefined {
+  try {
+    return parseLink(link).name.replace(/^\//, '');
+  } catch {
+    return undefined;
   }
 }
 

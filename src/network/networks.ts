@@ -105,6 +105,8 @@ export class Networks implements ContainerNetworking {
   readonly store: NetworkStore;
   readonly firewall: Firewall;
   readonly links: Links;
+  /** per container: the /etc/hosts edit under way (editHosts) */
+  private readonly hostsEdits = new Map<string, Promise<void>>();
   private readonly pools = new Map<string, AddressPool>();
   private readonly dns = new Map<string, DnsServer>();
   /** network id -> containers with a live endpoint there */
@@ -340,7 +342,10 @@ export class Networks implements ContainerNetworking {
     if (hostLinks.length && kind === 'host') throw invalid(HOST_LINKS);
     if (hostLinks.length && kind === 'container') throw invalid(CONTAINER_LINKS);
     // legacy links (not on a user-defined network): the linked containers must exist now
-    if (kind === 'none' || this.store.find(h.NetworkMode)?.Name === 'bridge') for (const l of hostLinks) this.linkTarget(l.name);
+    // and are recorded by name: later lookups (starts, updates, inspect) take exact names only
+    if (kind === 'none' || this.store.find(h.NetworkMode)?.Name === 'bridge') {
+      h.Links = hostLinks.length ? hostLinks.map((l) => `${this.linkTarget(l.name).direct.Name.replace(/^\//, '')}:${l.alias}`) : h.Links;
+    }
     if (kind === 'container') {
       if (Object.keys(pb).length || h.PublishAllPorts === true) throw invalid('conflicting options: port publishing and the container type network mode');
       const ref = h.NetworkMode.slice('container:'.length);
@@ -365,16 +370,34 @@ export class Networks implements ContainerNetworking {
   }
 
   /** The container a legacy link names, through container:<ref> network modes (Docker's rules). */
-  private linkTarget(name: string): NetContainer {
+  /**
+   * The container a link names (`direct`) and the one whose network it is on (`child`, through
+   * container: modes). At create the name may be any reference; later (exact) only the name or
+   * full id recorded then.
+   */
+  private linkTarget(name: string, exact = false): { direct: NetContainer; child: NetContainer } {
     const find = (ref: string) => {
-      const x = this.o.findContainer(ref);
+      const x = exact ? this.exactContainer(ref) : this.o.findContainer(ref);
       if (!x) throw invalid(`could not get container for ${ref}: No such container: ${ref}`);
       return x;
     };
-    let child = find(name);
+    const direct = find(name);
+    let child = direct;
     for (let i = 0; i < 16 && this.modeKind(child.HostConfig.NetworkMode) === 'container'; i++) child = find(child.HostConfig.NetworkMode.slice('container:'.length));
     if (child.HostConfig.NetworkMode === 'host') throw invalid(HOST_LINKS);
-    return child;
+    return { direct, child };
+  }
+
+  /** A container by its name or full id only (never an id prefix, which another may match). */
+  private exactContainer(ref: string): NetContainer | undefined {
+    const bare = ref.replace(/^\//, '');
+    let x: NetContainer | undefined;
+    try {
+      x = this.o.findContainer(bare);
+    } catch {
+      return undefined; // an ambiguous prefix
+    }
+    return x && (x.Id === bare || x.Name === `/${bare}`) ? x : undefined;
   }
 
   /**
@@ -388,7 +411,7 @@ export class Networks implements ContainerNetworking {
     for (const l of parseLinks(stringList(c.HostConfig.Links, 'HostConfig.Links'))) {
       let child: NetContainer;
       try {
-        child = this.linkTarget(l.name);
+        child = this.linkTarget(l.name, true).child;
       } catch (e) {
         if (e instanceof SkiffError && e.kind === 'invalid' && /^could not get container/.test(e.message)) continue;
         throw e;
@@ -568,18 +591,19 @@ export class Networks implements ContainerNetworking {
   /**
    * Docker's parent update: a linked container that starts again (maybe with another address)
    * gives its new address to the running containers that link to it on the default bridge.
+   * Best effort: a parent's hosts file never fails the child's start.
    */
   private async updateLinkParents(child: NetContainer): Promise<void> {
     const bridge = this.store.byName('bridge');
     const ip = child.NetworkSettings?.Networks.bridge?.IPAddress;
     if (!bridge || !ip) return;
-    for (const member of this.members.get(bridge.Id)?.values() ?? []) {
-      const parent = this.o.findContainer(member.Id);
-      if (!parent || parent.Id === child.Id || this.store.find(parent.HostConfig.NetworkMode)?.Name !== 'bridge') continue;
+    for (const member of [...(this.members.get(bridge.Id)?.values() ?? [])]) {
+      const parent = this.exactContainer(member.Id);
+      if (!parent || parent.Id === child.Id || !this.isLegacyBridge(parent)) continue;
       const aliases = this.linksOf(parent)
-        .filter((l) => this.o.findContainer(l.name)?.Id === child.Id)
+        .filter((l) => this.exactContainer(l.name)?.Id === child.Id)
         .map((l) => l.alias);
-      if (aliases.length) await this.editHosts(parent, (alias) => (aliases.includes(alias) ? ip : undefined));
+      if (aliases.length) await this.editHosts(parent, (names) => (aliases.includes(names[0]) && names[1] === child.Config.Hostname ? ip : undefined));
     }
   }
 
@@ -587,8 +611,17 @@ export class Networks implements ContainerNetworking {
     return this.store.find(c.HostConfig.NetworkMode)?.Name === 'bridge';
   }
 
-  async dropLinkHost(parent: NetContainer, alias: string): Promise<void> {
-    await this.editHosts(parent, (a) => (a === alias ? null : undefined));
+  async dropLinkHost(parent: NetContainer, link: string): Promise<void> {
+    let alias: string;
+    let hostname: string | undefined;
+    try {
+      const l = parseLink(link);
+      alias = l.alias;
+      hostname = this.exactContainer(l.name)?.Config.Hostname;
+    } catch {
+      return;
+    }
+    await this.editHosts(parent, (names) => (names[0] === alias && (hostname === undefined || names[1] === hostname) ? null : undefined));
   }
 
   private linksOf(c: NetContainer): { name: string; alias: string }[] {
@@ -600,26 +633,32 @@ export class Networks implements ContainerNetworking {
   }
 
   /**
-   * The link lines of a container's /etc/hosts ("<ip>\t<alias> <hostname> [<name>]"), by alias:
-   * `change` gives a new address, null to drop the line, undefined to keep it. Rewritten in
-   * place: the container has this very inode bind-mounted.
+   * The link lines of a container's /etc/hosts ("<ip>\t<alias> <hostname> [<name>]"): `change`
+   * sees a line's names and gives a new address, null to drop the line, undefined to keep it.
+   * Edits of one file are serialized; each rewrites it in place (the container has this very
+   * inode bind-mounted).
    */
-  private async editHosts(c: NetContainer, change: (alias: string) => string | null | undefined): Promise<void> {
+  private editHosts(c: NetContainer, change: (names: string[]) => string | null | undefined): Promise<void> {
     const file = path.join(this.o.containerDir(c.Id), 'hosts');
-    try {
+    const edit = async () => {
       const text = await fs.readFile(file, 'utf8');
       const lines: string[] = [];
       for (const line of text.split('\n')) {
         const [addr, names] = line.split('\t');
-        const next = names === undefined || /^(127\.|::1|fe00|ff0)/.test(addr) ? undefined : change(names.split(' ')[0]);
+        const next = names === undefined || /^(127\.|::1|fe00|ff0)/.test(addr) ? undefined : change(names.split(' '));
         if (next === null) continue;
         lines.push(next === undefined ? line : `${next}\t${names}`);
       }
       const out = lines.join('\n');
       if (out !== text) await fs.writeFile(file, out);
-    } catch (e) {
-      this.log.warn('cannot update the /etc/hosts of a linking container', { id: c.Id, error: String(e) });
-    }
+    };
+    const prev = this.hostsEdits.get(c.Id) ?? Promise.resolve();
+    const next = prev.then(edit).catch((e: unknown) => this.log.warn('cannot update the /etc/hosts of a linking container', { id: c.Id, error: String(e) }));
+    this.hostsEdits.set(c.Id, next);
+    void next.then(() => {
+      if (this.hostsEdits.get(c.Id) === next) this.hostsEdits.delete(c.Id);
+    });
+    return next;
   }
 
   private attachRequest(net: NetworkRecord, ep: EndpointSettings, gateway: string | undefined) {

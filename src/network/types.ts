@@ -107,6 +107,6 @@ export interface ContainerNetworking {
   linkEnv(c: NetContainer): string[];
   /** its NetworkMode is the default bridge, where legacy links live */
   isLegacyBridge(c: Pick<NetContainer, 'HostConfig'>): boolean;
-  /** `rm --link parent/alias` of a running parent: the alias leaves its /etc/hosts */
-  dropLinkHost(parent: NetContainer, alias: string): Promise<void>;
+  /** `rm --link parent/alias` of a running parent: the link (its HostConfig.Links entry) leaves its /etc/hosts */
+  dropLinkHost(parent: NetContainer, link: string): Promise<void>;
 }

@@ -107,6 +107,11 @@ describeIf(isRoot && distBuilt && haveDocker, 'container links (needs root, `mak
     const ip1 = (await inspect('kid')).NetworkSettings.IPAddress as string;
     expect(await ok(['exec', 'dad', 'cat', '/etc/hosts'])).toContain(`${ip1}\tdb kidhost kid`);
     expect((await inspect('dad')).HostConfig.Links).toEqual(['/kid:/dad/db']);
+    // a link given by id prefix is recorded by name (a prefix could later match another container)
+    const kidId = (await inspect('kid')).Id as string;
+    await ok(['create', '--name', 'byid', '--link', `${kidId.slice(0, 6)}:db`, 'busybox']);
+    expect((await inspect('byid')).HostConfig.Links).toEqual(['/kid:/byid/db']);
+    await ok(['rm', 'byid']);
     // the linked container comes back with another address: the linking one's hosts follow
     await ok(['stop', '-t', '1', 'kid']);
     await ok(['run', '-d', '--name', 'filler', 'busybox', ...sleeper]);

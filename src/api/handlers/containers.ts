@@ -238,7 +238,9 @@ function linksView(ctx: DaemonContext, rec: ContainerRecord): string[] | null {
     if (typeof l !== 'string') continue;
     try {
       const { name, alias } = parseLink(l);
-      const child = ctx.containers.store.find(name.replace(/^\//, ''));
+      const bare = name.replace(/^\//, '');
+      // by the name (or full id) recorded at create: an id prefix could be another container
+      const child = ctx.containers.store.list().find((x) => x.Name === `/${bare}` || x.Id === bare);
       if (child) out.push(`${child.Name}:${rec.Name}/${alias}`);
     } catch {
       // not a link (validated at create)
