@@ -77,6 +77,8 @@ export interface ContainerRecord {
   State: ContainerState;
   RestartCount: number;
   HasBeenManuallyStopped: boolean;
+  /** paused by a commit, not by its user: a daemon killed mid-commit thaws it at restart */
+  PausedForCommit?: boolean;
   LogPath: string;
   HostnamePath: string;
   HostsPath: string;
@@ -871,12 +873,23 @@ export class Containers extends EventEmitter {
     });
   }
 
-  async pause(ref: string): Promise<void> {
+  /** forCommit: a pause the container's user did not ask for (see PausedForCommit) */
+  async pause(ref: string, o: { forCommit?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
     await this.withLock(rec.Id, async () => {
       if (rec.State.Status === 'paused') throw conflict(`Container ${rec.Id} is already paused`);
       if (rec.State.Status !== 'running') throw conflict(`Container ${rec.Id} is not running`);
-      await this.runtime.pause(rec.Id);
+      // marked on disk before the freeze: a restart then knows whose pause it is
+      if (o.forCommit) {
+        rec.PausedForCommit = true;
+        await this.store.save(rec);
+      }
+      try {
+        await this.runtime.pause(rec.Id);
+      } catch (e) {
+        if (o.forCommit) delete rec.PausedForCommit;
+        throw e;
+      }
       rec.State.Status = 'paused';
       await this.store.save(rec);
       this.emit('event', 'pause', rec);
@@ -889,6 +902,7 @@ export class Containers extends EventEmitter {
       if (rec.State.Status !== 'paused') throw conflict(`Container ${rec.Id} is not paused`);
       await this.runtime.unpause(rec.Id);
       rec.State.Status = 'running';
+      delete rec.PausedForCommit;
       await this.store.save(rec);
       this.emit('event', 'unpause', rec);
     });
@@ -1148,6 +1162,16 @@ export class Containers extends EventEmitter {
       if (st && (st.status === 'running' || st.status === 'paused')) {
         rec.State.Status = st.status;
         rec.State.Pid = st.pid;
+        if (rec.PausedForCommit) {
+          // the daemon died inside a commit: the freeze was its own, not the user's
+          if (st.status === 'paused') {
+            await this.runtime.unpause(id).then(
+              () => (rec.State.Status = 'running'),
+              (e: unknown) => this.log.warn('restore: cannot thaw a container paused for a commit', { id, error: String(e) }),
+            );
+          }
+          if (rec.State.Status === 'running') delete rec.PausedForCommit;
+        }
         const gen = ++this.gen;
         let resolveDone!: () => void;
         const done = new Promise<void>((r) => (resolveDone = r));

@@ -635,7 +635,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
       let paused = false;
       if (pause) {
         try {
-          await ctx.containers.pause(rec.Id);
+          await ctx.containers.pause(rec.Id, { forCommit: true });
           paused = true;
         } catch (e) {
           ctx.log.warn('commit: cannot pause the container, committing it running', { id: rec.Id, error: String(e) });
