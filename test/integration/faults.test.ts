@@ -1,4 +1,5 @@
-// kill -9 of the daemon in the middle of create, start, rm and commit, at a sweep of moments:
+// kill -9 of the daemon in the middle of create, start, rm, commit, network and volume create,
+// at a sweep of moments:
 // after the restart each object is whole (usable as any other) or absent (its name free again),
 // running containers keep running, and once everything is removed nothing of them is left
 // (mounts, container folders, runtime state).
@@ -101,6 +102,30 @@ describeIf(isRoot && distBuilt, 'kill -9 of the daemon in the middle of an opera
       // the name is free again
       await create(name, { Cmd: ['true'] });
       await usable(name);
+    }
+    expect(leftovers()).toEqual([]);
+  }, 120000);
+
+  test('network and volume create: whole or absent, names free again', async () => {
+    for (const [i, delay] of DELAYS_MS.entries()) {
+      const net = `f-net-${i}`;
+      const vol = `f-vol-${i}`;
+      await killDuring(() => Promise.all([d.request('POST', '/networks/create', { body: { Name: net } }), d.request('POST', '/volumes/create', { body: { Name: vol } })]), delay);
+      for (const [kind, name, make] of [
+        ['networks', net, () => d.request('POST', '/networks/create', { body: { Name: net } })],
+        ['volumes', vol, () => d.request('POST', '/volumes/create', { body: { Name: vol } })],
+      ] as const) {
+        const r = await d.request('GET', `/${kind}/${name}`);
+        expect([200, 404]).toContain(r.status);
+        if (r.status === 404) expect((await make()).status).toBe(201);
+      }
+      // both usable: a container on the network with the volume, then both removed
+      const id = await create(`f-netvol-${i}`, { Cmd: ['sh', '-c', 'echo ok > /v/f && cat /v/f'], HostConfig: { NetworkMode: net, Binds: [`${vol}:/v`] } });
+      await d.request('POST', `/containers/${id}/start`);
+      expect((await d.request('POST', `/containers/${id}/wait`, { timeoutMs: 20000 })).json.StatusCode).toBe(0);
+      expect((await d.request('DELETE', `/containers/${id}`)).status).toBe(204);
+      expect((await d.request('DELETE', `/networks/${net}`)).status).toBe(204);
+      expect((await d.request('DELETE', `/volumes/${vol}`)).status).toBe(204);
     }
     expect(leftovers()).toEqual([]);
   }, 120000);
