@@ -87,6 +87,9 @@ export class FileImageStore implements ImageStore {
   private tags = new Map<string, Digest>();
   private readonly lock = new KeyedMutex();
   private inUse: InUseHook | undefined;
+  /** pulls, pushes and loads under way: they hold blobs no image holds yet */
+  private blobWork = 0;
+  private collecting: Promise<void> | undefined;
 
   constructor(
     readonly root: string,
@@ -473,11 +476,35 @@ export class FileImageStore implements ImageStore {
     });
   }
 
+  /** Runs a pull, push or load: blob clean-up (collectBlobs) waits for none to run. */
+  async withBlobWork<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.collecting) await this.collecting;
+    this.blobWork++;
+    try {
+      return await fn();
+    } finally {
+      this.blobWork--;
+    }
+  }
+
+  /**
+   * gcBlobs when no pull, push or load runs (else nothing: the next clean-up, or the next start,
+   * takes what is left). After rmi and prune, and after a pull that failed (its blobs, on a full
+   * disk above all).
+   */
+  async collectBlobs(onError: (e: unknown) => void): Promise<void> {
+    if (this.blobWork > 0 || this.collecting) return;
+    this.collecting = this.gcBlobs()
+      .then(() => undefined, onError)
+      .finally(() => (this.collecting = undefined));
+    await this.collecting;
+  }
+
   /**
    * Removes the blobs no image needs any more: a blob lives while it is an image's config, or a
    * manifest an image's RepoDigest names (through an index, one level), or a layer or config of
    * such a manifest. Only call it when no pull, push or load is running (their blobs are not
-   * held by an image yet). Returns how many blobs went.
+   * held by an image yet): at start, or through collectBlobs. Returns how many blobs went.
    */
   async gcBlobs(): Promise<number> {
     return this.lock.run('images', async () => {

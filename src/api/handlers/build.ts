@@ -151,7 +151,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
             const domain = remoteRef(ref).domain;
             const given = registries[domain] ?? registries[domain === 'docker.io' ? 'https://index.docker.io/v1/' : domain];
             const auth = await resolveAuth(ctx.config.dataRoot, domain, given);
-            const img = await pull(ctx.images, ref, { auth, insecure, onProgress: (ev) => send(ev as unknown as Record<string, unknown>) });
+            const img = await ctx.images.withBlobWork(() => pull(ctx.images, ref, { auth, insecure, onProgress: (ev) => send(ev as unknown as Record<string, unknown>) }));
             ctx.events.publish('image', 'pull', familiarName(ref), { name: familiarName(ref) });
             return img;
           },

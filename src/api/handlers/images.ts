@@ -341,29 +341,9 @@ const LIST_FILTERS = ['before', 'dangling', 'label', 'reference', 'since', 'unti
 export function imageRoutes(ctx: DaemonContext): Router {
   const r = Router();
   const store = ctx.images;
-  // work that writes or reads blobs no image holds yet: blob clean-up waits for none to run
-  let busy = 0;
-  let collecting: Promise<void> | undefined;
-  const busyWith = async <T>(fn: () => Promise<T>): Promise<T> => {
-    while (collecting) await collecting;
-    busy++;
-    try {
-      return await fn();
-    } finally {
-      busy--;
-    }
-  };
-  const collect = async () => {
-    if (busy > 0 || collecting) return;
-    collecting = store
-      .gcBlobs()
-      .then(
-        () => undefined,
-        (e: unknown) => ctx.log.warn('blob clean-up failed', { error: String(e) }),
-      )
-      .finally(() => (collecting = undefined));
-    await collecting;
-  };
+  // pulls, pushes and loads hold blobs no image holds yet: clean-up waits for none to run
+  const busyWith = <T>(fn: () => Promise<T>): Promise<T> => store.withBlobWork(fn);
+  const collect = () => store.collectBlobs((e: unknown) => ctx.log.warn('blob clean-up failed', { error: String(e) }));
   const insecure = ctx.config.insecureRegistries;
   const dataRoot = ctx.config.dataRoot;
 
@@ -428,6 +408,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
       try {
         await busyWith(() => pull(store, ref, { auth, insecure, signal: clientGone(req, res), platform, onProgress: (ev) => out.send(ev) }));
       } catch (e) {
+        await collect(); // what the failed pull fetched (a full disk wants its space back)
         return out.fail(e);
       }
       const name = familiarString(rr);
@@ -475,6 +456,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
         result = await busyWith(() => loadImages(store, req, {}));
       } catch (e) {
         drain(req);
+        await collect();
         return out.fail(e);
       }
       void quiet; // nothing but the result lines is written either way
