@@ -59,7 +59,7 @@ export function installUpgrade(server: http.Server | https.Server, app: Express)
       res.shouldKeepAlive = false;
       res.on('finish', () => {
         res.detachSocket(socket);
-        socket.end();
+        closeHijacked(socket);
       });
       app(req as Request, res as Response);
     };
@@ -95,6 +95,18 @@ export function hijack(req: Request, res: Response, contentType: string): net.So
   socket.write(lines.join('\r\n') + '\r\n\r\n');
   hijacked.add(req);
   return socket;
+}
+
+/**
+ * Ends a hijacked connection for good, as dockerd closes it: the last bytes are flushed, then
+ * the socket is closed. Ending our side only is not enough: the HTTP server stopped reading a
+ * hijacked (non-upgraded) socket, so the client's EOF would never be seen and its fd never freed.
+ */
+export function closeHijacked(sock: net.Socket, last?: Buffer | string): void {
+  if (sock.destroyed) return;
+  const close = () => sock.destroy();
+  if (last === undefined) sock.end(close);
+  else sock.end(last, close);
 }
 
 /** One frame of Docker's multiplexed stream: [stream,0,0,0,len BE32] + payload. */
@@ -179,12 +191,12 @@ export function joinStreams(client: net.Socket, monitor: net.Socket, o: JoinOpti
     } catch {
       /* the stream ends anyway */
     }
-    if (!client.destroyed) client.end();
+    closeHijacked(client);
   };
   const detach = () => {
     finished = true;
     monitor.destroy();
-    if (!client.destroyed) client.end();
+    closeHijacked(client);
   };
   monitor.on('data', (d: Buffer) => {
     if (!client.destroyed && !client.write(d)) {

@@ -17,7 +17,7 @@ import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
 import type { DaemonContext } from '../context';
-import { frame, hijack, isHijacked, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
+import { closeHijacked, frame, hijack, isHijacked, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 
 const execFileP = promisify(execFile);
 
@@ -537,7 +537,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
         }
       }
       if (!stream) {
-        sock.end();
+        closeHijacked(sock);
         return;
       }
       let connected = false;
@@ -548,7 +548,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
           joinStreams(sock, monitor, { stdin, tty, detachKeys });
         },
         close() {
-          if (!sock.destroyed) sock.end();
+          closeHijacked(sock);
         },
       };
       const withdraw = await c.attach(rec, client);

@@ -4,7 +4,7 @@ import { Router } from 'express';
 import { invalid } from '../../errors';
 import { asObject, optBool } from '../../daemon/container-config';
 import type { DaemonContext } from '../context';
-import { frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
+import { closeHijacked, frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 import { ah, jsonBody, qint } from './containers';
 
 export function execRoutes(ctx: DaemonContext): Router {
@@ -45,11 +45,11 @@ export function execRoutes(ctx: DaemonContext): Router {
       } catch (e) {
         // After the hijack the error can only go into the stream, as Docker does (on stdout).
         const msg = Buffer.from(`${e instanceof Error ? e.message : String(e)}\r\n`);
-        if (!sock.destroyed) sock.end(tty ? msg : frame(1, msg));
+        closeHijacked(sock, tty ? msg : frame(1, msg));
         return;
       }
       if (!started) {
-        sock.end();
+        closeHijacked(sock);
         return;
       }
       const { monitor, exited } = started;
