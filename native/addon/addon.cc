@@ -13,6 +13,7 @@
 
 #include "addon/device_filter.h"
 #include "common/error.h"
+#include "common/overlay.h"
 
 namespace {
 
@@ -38,6 +39,32 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
   if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type.empty() ? nullptr : type.c_str(), flags,
               data.empty() ? nullptr : data.c_str()) < 0)
     throw_sys(env, skiff::SysError("mount", src + " on " + target, errno));
+  return env.Undefined();
+}
+
+// mountOverlay(target, lower[], upper, work, flags): overlayfs whatever the number of layers
+// (see common/overlay.h); upper and work '' for a read-only stack of lower layers.
+Napi::Value MountOverlay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsString() || !info[1].IsArray() || !info[4].IsNumber())
+    throw Napi::TypeError::New(env, "mountOverlay(target, lower[], upper, work, flags)");
+  std::string target = opt_string(info[0]), upper = opt_string(info[2]), work = opt_string(info[3]);
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> lower;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(env, "mountOverlay: lower must be strings");
+    lower.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  unsigned long flags = static_cast<unsigned long>(info[4].As<Napi::Number>().Int64Value());
+  try {
+    std::vector<skiff::UniqueFd> hold;
+    std::string data = skiff::overlay_options(lower, upper, work, hold);
+    if (::mount("overlay", target.c_str(), "overlay", flags, data.c_str()) < 0)
+      throw skiff::SysError("mount", "overlay on " + target, errno);
+  } catch (const skiff::SysError& e) {
+    throw_sys(env, e);
+  }
   return env.Undefined();
 }
 
@@ -99,6 +126,7 @@ Napi::Value DeviceFilter(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("mountOverlay", Napi::Function::New(env, MountOverlay));
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("fsType", Napi::Function::New(env, FsType));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));

@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/overlay.h"
 #include "init/copyup.h"
 
 namespace skiff {
@@ -90,31 +91,8 @@ void remount_ro(const std::string& target) {
 }
 
 void mount_overlay(const RootSpec& r) {
-  if (r.lower.empty()) throw config_error("root.lower is empty");
-  std::string lower;
-  for (const auto& l : r.lower) {
-    if (l.find_first_of(":,") != std::string::npos) throw config_error("layer path contains ':' or ',': " + l);
-    lower += (lower.empty() ? "" : ":") + l;
-  }
-  std::string data = "lowerdir=" + lower + ",upperdir=" + r.upper + ",workdir=" + r.work;
-  if (data.size() < 4000) {
-    do_mount("overlay", r.target, "overlay", 0, data);
-    return;
-  }
-  // Too long for mount(2)'s one page of options: the new mount API takes layers one by one.
-  UniqueFd fs(check(static_cast<int>(syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)), "fsopen", "overlay"));
-  auto set = [&](const char* key, const std::string& val) {
-    check(static_cast<int>(syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, val.c_str(), 0)), "fsconfig",
-          std::string(key) + "=" + val);
-  };
-  for (const auto& l : r.lower) set("lowerdir+", l);
-  set("upperdir", r.upper);
-  set("workdir", r.work);
-  check(static_cast<int>(syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0)), "fsconfig",
-        "create overlay");
-  UniqueFd mnt(check(static_cast<int>(syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)), "fsmount", "overlay"));
-  check(static_cast<int>(syscall(SYS_move_mount, mnt.get(), "", AT_FDCWD, r.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH)),
-        "move_mount", "overlay on " + r.target);
+  std::vector<UniqueFd> hold;
+  do_mount("overlay", r.target, "overlay", 0, overlay_options(r.lower, r.upper, r.work, hold));
 }
 
 void mknod_dev(const char* path, mode_t mode, unsigned maj, unsigned min) {

@@ -721,7 +721,7 @@ export class Builder {
     await fs.mkdir(empty, { recursive: true, mode: 0o755 });
     const lowers = [...(img ? await this.store.layerDirs(img) : []), empty];
     if (lowers.length === 1) lowers.push(empty);
-    native().mount('overlay', dir, 'overlay', MountFlags.RDONLY, `lowerdir=${lowers.join(':')}`);
+    native().mountOverlay(dir, lowers, '', '', MountFlags.RDONLY);
     return {
       dir,
       unmount: async () => {

@@ -134,8 +134,7 @@ export class ContainerFs {
     }
     const n = native();
     try {
-      const data = `lowerdir=${(lower.length ? lower : [empty!]).join(':')},upperdir=${upper},workdir=${work}`;
-      n.mount('overlay', target, 'overlay', write ? 0 : MountFlags.RDONLY, data);
+      n.mountOverlay(target, lower.length ? lower : [empty!], upper, work, write ? 0 : MountFlags.RDONLY);
     } catch (e) {
       await fs.rmdir(target).catch(() => undefined);
       throw e;

@@ -114,11 +114,8 @@ export async function exportRootfs(store: FileImageStore, upper: string | undefi
   await fs.mkdir(mntRoot, { recursive: true, mode: 0o700 });
   const target = path.join(mntRoot, randomBytes(8).toString('hex'));
   await fs.mkdir(target, { mode: 0o700 });
-  if (layers.some((l) => l.includes(':') || l.includes(','))) throw systemError('cannot export: a layer path contains ":" or ","');
-  const data = `lowerdir=${layers.join(':')}`;
-  if (data.length > 4000) throw systemError(`cannot export: ${layers.length} layers are too many for one overlay mount`);
   try {
-    native().mount('overlay', target, 'overlay', MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID, data);
+    native().mountOverlay(target, layers, '', '', MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID);
   } catch (e) {
     await fs.rmdir(target).catch(() => undefined);
     throw systemError(`cannot mount the container's file system for export: ${(e as Error).message}`, e);

@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 
 export interface NativeAddon {
   mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
+  /** overlayfs of any number of layers (top-most first); upper and work '' for read-only lowers */
+  mountOverlay(target: string, lower: readonly string[], upper: string, work: string, flags: number): void;
   umount(target: string, flags?: number): void;
   fsType(path: string): number;
   pidfdSignal(pid: number, signal: number): void;
