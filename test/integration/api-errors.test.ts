@@ -124,7 +124,7 @@ describeIf(isRoot && distBuilt, 'API error table (needs `make build`)', () => {
     }
   });
 
-  test('parallel creates with one name: exactly one 201 and one 409, one record', async () => {
+  test('parallel creates with one name: exactly one 201 (of 2, of 200), the rest 409, one record', async () => {
     for (let round = 0; round < 3; round++) {
       const name = `race-${round}`;
       const rs = await Promise.all([0, 1].map(() => d.request('POST', `/containers/create?name=${name}`, { body: { Image: 'busybox', Cmd: ['true'] } })));
@@ -138,6 +138,13 @@ describeIf(isRoot && distBuilt, 'API error table (needs `make build`)', () => {
       expect(list.json.length).toBe(1);
       await d.request('DELETE', `/containers/${winner.json.Id}`);
     }
+    // 200 at once: one winner, 199 conflicts, one record
+    const many = await Promise.all(Array.from({ length: 200 }, () => d.request('POST', '/containers/create?name=race-200', { body: { Image: 'busybox', Cmd: ['true'] }, timeoutMs: 60000 })));
+    expect(many.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(many.filter((r) => r.status === 409)).toHaveLength(199);
+    const all = await d.request('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ name: ['^/race-200$'] }))}`);
+    expect(all.json.length).toBe(1);
+    await d.request('DELETE', `/containers/${many.find((r) => r.status === 201)!.json.Id}`);
     // a rename racing a create for the same name
     const [c1, r1] = await Promise.all([
       d.request('POST', '/containers/create?name=race-rn', { body: { Image: 'busybox' } }),
