@@ -68,6 +68,17 @@ Napi::Value MountOverlay(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// chroot(path): this process's root becomes path, cwd "/". Only for a child process made for
+// it (the archive helper for docker cp): never call it in the daemon.
+Napi::Value Chroot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "chroot(path)");
+  std::string path = opt_string(info[0]);
+  if (::chroot(path.c_str()) < 0) throw_sys(env, skiff::SysError("chroot", path, errno));
+  if (::chdir("/") < 0) throw_sys(env, skiff::SysError("chdir", "/ in " + path, errno));
+  return env.Undefined();
+}
+
 // umount(target, flags)
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -128,6 +139,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("mountOverlay", Napi::Function::New(env, MountOverlay));
   exports.Set("umount", Napi::Function::New(env, Umount));
+  exports.Set("chroot", Napi::Function::New(env, Chroot));
   exports.Set("fsType", Napi::Function::New(env, FsType));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("deviceFilter", Napi::Function::New(env, DeviceFilter));

@@ -8,11 +8,14 @@
 // Paths are resolved by hand, component by component, with symlinks followed inside the
 // container's root (an absolute link target starts again at the container's "/", ".." stops at
 // it): the kernel would resolve them against the host's root otherwise.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { invalid, isNodeError, notFound, SkiffError } from '../errors';
 import { MountFlags, native, UmountFlags } from '../native';
+import type { PackJob, UnpackJob, UnpackResult } from './archive-chroot';
 import type { ContainerRecord, Containers } from './containers';
 
 const MAX_LINKS = 255;
@@ -152,7 +155,7 @@ export class ContainerFs {
   }
 
   /** The stat of a container path (the last component not followed), for HEAD and GET. */
-  async stat(root: string, rec: ContainerRecord, ref: string, p: string): Promise<{ stat: PathStat; hostPath: string; base: string }> {
+  async stat(root: string, rec: ContainerRecord, ref: string, p: string): Promise<{ stat: PathStat; resolved: string; base: string }> {
     if (!p) throw invalid('Path cannot be empty');
     const trailing = p.endsWith('/') || p.endsWith('/.') || p === '.';
     const resolved = await resolveInRoot(root, p, trailing);
@@ -170,12 +173,12 @@ export class ContainerFs {
     const linkTarget = st.isSymbolicLink() ? await resolveInRoot(root, resolved, true) : '';
     return {
       stat: { name: base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
-      hostPath,
+      resolved,
       base,
     };
   }
 
-  /** The extraction folder for PUT: must exist and be a directory. */
+  /** The extraction folder for PUT (its container path): must exist and be a directory. */
   async extractDir(root: string, rec: ContainerRecord, ref: string, p: string): Promise<string> {
     if (!p) throw invalid('Path cannot be empty');
     if (rec.HostConfig.ReadonlyRootfs) throw new SkiffError('forbidden', 'container rootfs is marked read-only');
@@ -189,7 +192,7 @@ export class ContainerFs {
       throw e;
     }
     if (!st.isDirectory()) throw invalid('extraction point is not a directory');
-    return hostPath;
+    return resolved;
   }
 
   /** uid:gid of the container's user (Config.User), looked up in its /etc/passwd and /etc/group. */
@@ -235,5 +238,55 @@ export class ContainerFs {
       }
     }
     return { uid, gid };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the file work itself, in a child chrooted into the container's root (archive-chroot.ts)
+
+const CHROOT_SCRIPT = path.join(__dirname, 'archive-chroot.js');
+
+function chrootChild(job: PackJob | UnpackJob) {
+  // the child needs no extra CA bundle: parsing one would double its start-up
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return spawn(process.execPath, [CHROOT_SCRIPT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'], env });
+}
+
+/** A tar of `entry` (named from the container folder `cwd`), read inside the container's root. */
+export function packInRoot(root: string, cwd: string, entry: string): Readable {
+  const p = chrootChild({ op: 'pack', root, cwd, entry });
+  p.stdin.end();
+  let stderr = '';
+  p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const out = p.stdout;
+  p.once('error', (e) => out.destroy(e));
+  p.once('close', (code) => {
+    if (code !== 0) out.destroy(new Error(stderr.trim() || `the archive helper exited with ${String(code)}`));
+  });
+  // a client that goes away stops the helper
+  out.once('close', () => p.kill());
+  return out;
+}
+
+/** Extracts the tar `input` into the container folder `dir`, inside the container's root. */
+export async function unpackInRoot(root: string, dir: string, input: Readable, o: { owner?: { uid: number; gid: number }; noOverwriteDirNonDir: boolean }): Promise<UnpackResult> {
+  const p = chrootChild({ op: 'unpack', root, dir, owner: o.owner, noOverwriteDirNonDir: o.noOverwriteDirNonDir });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  p.stdin.on('error', () => undefined); // the helper stopped reading (it reports why)
+  input.on('error', () => p.stdin.destroy());
+  input.pipe(p.stdin);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    p.once('error', reject);
+    p.once('close', resolve);
+  });
+  const line = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as UnpackResult;
+  } catch {
+    throw new SkiffError('system', stderr.trim() || `the archive helper exited with ${String(code)}`);
   }
 }

@@ -8,6 +8,8 @@ export interface NativeAddon {
   /** overlayfs of any number of layers (top-most first); upper and work '' for read-only lowers */
   mountOverlay(target: string, lower: readonly string[], upper: string, work: string, flags: number): void;
   umount(target: string, flags?: number): void;
+  /** chroot + chdir("/"): for a process made for it only (src/daemon/archive-chroot.ts) */
+  chroot(path: string): void;
   fsType(path: string): number;
   pidfdSignal(pid: number, signal: number): void;
   /** cgroup v2: attaches an eBPF device allowlist ("c 1:3 rwm", "b *:* m", "a") to the cgroup folder */

@@ -139,6 +139,45 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     expect(fs.existsSync(`/tmp/${marker}-abs`)).toBe(false);
   });
 
+  test('a folder swapped for a symlink while docker cp reads and writes: the host is never reached (CVE-2018-15664)', async () => {
+    // on the host: a folder the container's symlink names; in the container that path does not exist
+    const hostDir = fs.mkdtempSync('/tmp/skt-race-');
+    fs.writeFileSync(path.join(hostDir, 'x'), 'HOST\n');
+    const racer = await create('cp-race', {
+      Cmd: ['sh', '-c', `while :; do rm -rf /swap; mkdir /swap; echo inside > /swap/x; rm -rf /swap; ln -s ${hostDir} /swap; done`],
+      StopTimeout: 1,
+    });
+    const put = (() => {
+      const dir = path.join(work, 'race-src');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'pwned'), 'from docker cp\n');
+      return require('node:child_process').execFileSync('tar', ['-C', dir, '-cf', '-', 'pwned']) as Buffer;
+    })();
+    try {
+      expect((await d.request('POST', `/containers/${racer}/start`)).status).toBe(204);
+      const seen = new Set<string>();
+      for (let round = 0; round < 40; round++) {
+        // a stream may fail when its path vanishes under it: only what arrives matters
+        const rs = await Promise.all([
+          d.request('GET', `/containers/${racer}/archive?path=/swap/x`).catch(() => undefined),
+          d.request('GET', `/containers/${racer}/archive?path=/swap/.`).catch(() => undefined),
+          d.request('PUT', `/containers/${racer}/archive?path=/swap`, { rawBody: put, headers: { 'Content-Type': 'application/x-tar' } }).catch(() => undefined),
+        ]);
+        for (const r of rs.slice(0, 2)) {
+          if (r?.status !== 200) continue;
+          const text = r.raw.toString('latin1');
+          seen.add(text.includes('HOST') ? 'host' : text.includes('inside') ? 'inside' : 'other');
+        }
+        expect(fs.readdirSync(hostDir)).toEqual(['x']);
+      }
+      expect(seen.has('host')).toBe(false);
+      expect(fs.readFileSync(path.join(hostDir, 'x'), 'utf8')).toBe('HOST\n');
+    } finally {
+      await d.request('DELETE', `/containers/${racer}?force=1`);
+      fs.rmSync(hostDir, { recursive: true, force: true });
+    }
+  }, 120000);
+
   test('a stopped container: read and write through a brief mount, nothing left mounted', async () => {
     const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
     const r = await d.request('GET', `/containers/${stopped}/archive?path=/made.txt`);
