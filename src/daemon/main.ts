@@ -118,23 +118,30 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
     },
   };
   const app = createApp(ctx);
+  // TCP listeners first: a unix socket that answers (what clients and tests wait for) means
+  // every listener is up
   const servers: (http.Server | https.Server)[] = [];
+  const byIndex = new Map<number, http.Server | https.Server>();
+  const order = config.hosts.map((h, i) => ({ h, i })).sort((a, b) => Number(a.h.kind === 'unix') - Number(b.h.kind === 'unix'));
   try {
-    for (const h of config.hosts) {
+    for (const { h, i } of order) {
+      let s: http.Server | https.Server;
       if (h.kind === 'unix') {
-        servers.push(await listenUnix(app, h.path));
+        s = await listenUnix(app, h.path);
         log.info('API listening', { socket: h.path });
       } else {
         if (!config.tls) throw new SkiffError('invalid', `tcp://${h.host}:${h.port} needs --tlsverify`);
-        servers.push(await listenTcpTls(app, h.host, h.port, config.tls));
+        s = await listenTcpTls(app, h.host, h.port, config.tls);
         log.info('API listening', { tcp: `${h.host}:${h.port}`, tls: true });
       }
+      servers.push(s);
+      byIndex.set(i, s);
     }
   } catch (e) {
     for (const s of servers) s.close();
     throw e;
   }
-  const server = servers[0];
+  const server = byIndex.get(0)!;
 
   let closing: Promise<void> | undefined;
   const shutdown = () =>
