@@ -14,14 +14,8 @@ import { buildBusyboxRootfs } from '../../src/images/busybox';
 
 export const sha256 = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
-export function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** whether a program is on PATH (the one check, from cli-env) */
+export { which as hasCommand } from './cli-env';
 
 export async function freePort(): Promise<number> {
   const s = net.createServer();
