@@ -1,7 +1,9 @@
 // The N-API surface: host-side calls that are safe from Node's multi-threaded process.
 // Nothing here forks, clones or changes namespaces; that is skiff-init's job.
 #include <napi.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -79,6 +81,35 @@ Napi::Value Chroot(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// keepCapabilities(caps[]): the calling thread keeps only these capabilities (effective and
+// permitted; inheritable and ambient emptied) and can gain no more (no_new_privs). For the
+// archive helper after its chroot: without CAP_SYS_PTRACE and a full permitted set, /proc's
+// magic links to other processes' roots (a --pid=host container shows the host's) are closed
+// to it. Threads created afterwards (libuv's pool) inherit the reduced set.
+Napi::Value KeepCapabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "keepCapabilities(caps[])");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  uint64_t mask = 0;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    int cap = v.IsNumber() ? v.As<Napi::Number>().Int32Value() : -1;
+    if (cap < 0 || cap > 63) throw Napi::TypeError::New(env, "keepCapabilities: capability numbers 0-63");
+    mask |= uint64_t{1} << cap;
+  }
+  struct __user_cap_header_struct hdr {};
+  hdr.version = _LINUX_CAPABILITY_VERSION_3;
+  hdr.pid = 0;
+  struct __user_cap_data_struct data[2] {};
+  data[0].effective = data[0].permitted = static_cast<uint32_t>(mask);
+  data[1].effective = data[1].permitted = static_cast<uint32_t>(mask >> 32);
+  if (::syscall(SYS_capset, &hdr, data) < 0) throw_sys(env, skiff::SysError("capset", "archive helper", errno));
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    throw_sys(env, skiff::SysError("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", errno));
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw_sys(env, skiff::SysError("prctl", "PR_SET_NO_NEW_PRIVS", errno));
+  return env.Undefined();
+}
+
 // umount(target, flags)
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -140,6 +171,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mountOverlay", Napi::Function::New(env, MountOverlay));
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("chroot", Napi::Function::New(env, Chroot));
+  exports.Set("keepCapabilities", Napi::Function::New(env, KeepCapabilities));
   exports.Set("fsType", Napi::Function::New(env, FsType));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("deviceFilter", Napi::Function::New(env, DeviceFilter));

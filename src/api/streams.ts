@@ -104,7 +104,10 @@ export function hijack(req: Request, res: Response, contentType: string): net.So
  */
 export function closeHijacked(sock: net.Socket, last?: Buffer | string): void {
   if (sock.destroyed) return;
-  const close = () => sock.destroy();
+  // over TCP a close with unread input would send a reset, and the client could lose the tail
+  // of what it has not read yet: it gets a moment to read it and close first
+  const tcp = sock.remoteAddress !== undefined;
+  const close = () => (tcp ? setTimeout(() => sock.destroy(), 2000).unref() : sock.destroy());
   if (last === undefined) sock.end(close);
   else sock.end(last, close);
 }

@@ -34,6 +34,9 @@ export interface UnpackResult {
   warnings: string[];
 }
 
+/** CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_SETFCAP */
+const TAR_CAPABILITIES = [0, 1, 2, 3, 4, 27, 31];
+
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
   process.exit(1);
@@ -73,7 +76,12 @@ function unpack(job: UnpackJob): void {
       return !refused;
     },
   });
-  const done = (r: UnpackResult) => process.stdout.write(`${JSON.stringify(r)}\n`, () => process.exit(0));
+  let reported = false;
+  const done = (r: UnpackResult) => {
+    if (reported) return;
+    reported = true;
+    process.stdout.write(`${JSON.stringify(r)}\n`, () => process.exit(0));
+  };
   x.on('error', (e: unknown) => done({ error: e instanceof Error ? e.message : String(e), warnings }));
   x.on('close', () => done({ refused, warnings }));
   process.stdin.pipe(x);
@@ -86,9 +94,14 @@ function main(): void {
   } catch {
     fail('archive-chroot: bad job');
   }
-  // everything this process needs is loaded now: after the chroot the host's files are gone
+  // everything this process needs is loaded now: after the chroot the host's files are gone.
+  // Then only what tar needs stays: /proc's magic links (other processes' roots, which a
+  // --pid=host container's /proc shows) need CAP_SYS_PTRACE or a permitted set as full as the
+  // target's. No file work has run yet, so libuv's pool threads start with this set too.
   try {
-    native().chroot(job.root);
+    const addon = native();
+    addon.chroot(job.root);
+    addon.keepCapabilities(TAR_CAPABILITIES);
   } catch (e) {
     fail(`cannot enter the container's root: ${(e as Error).message}`);
   }

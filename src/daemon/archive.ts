@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { invalid, isNodeError, notFound, SkiffError } from '../errors';
 import { MountFlags, native, UmountFlags } from '../native';
 import type { PackJob, UnpackJob, UnpackResult } from './archive-chroot';
@@ -253,20 +253,32 @@ function chrootChild(job: PackJob | UnpackJob) {
   return spawn(process.execPath, [CHROOT_SCRIPT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'], env });
 }
 
-/** A tar of `entry` (named from the container folder `cwd`), read inside the container's root. */
-export function packInRoot(root: string, cwd: string, entry: string): Readable {
+/**
+ * A tar of `entry` (named from the container folder `cwd`), read inside the container's root.
+ * The stream ends only when the helper exited well, and fails otherwise (a cut tar is never a
+ * whole answer); `exited` settles when the helper is gone (a mount under it may go then).
+ */
+export function packInRoot(root: string, cwd: string, entry: string): { stream: Readable; exited: Promise<void> } {
   const p = chrootChild({ op: 'pack', root, cwd, entry });
   p.stdin.end();
   let stderr = '';
   p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const out = p.stdout;
-  p.once('error', (e) => out.destroy(e));
-  p.once('close', (code) => {
-    if (code !== 0) out.destroy(new Error(stderr.trim() || `the archive helper exited with ${String(code)}`));
+  const out = new PassThrough();
+  p.stdout.pipe(out, { end: false });
+  const exited = new Promise<void>((resolve) => {
+    p.once('error', (e) => {
+      out.destroy(e);
+      resolve();
+    });
+    p.once('close', (code) => {
+      if (code === 0) out.end();
+      else out.destroy(new Error(stderr.trim() || `the archive helper exited with ${String(code)}`));
+      resolve();
+    });
   });
   // a client that goes away stops the helper
   out.once('close', () => p.kill());
-  return out;
+  return { stream: out, exited };
 }
 
 /** Extracts the tar `input` into the container folder `dir`, inside the container's root. */

@@ -880,11 +880,11 @@ export class Containers extends EventEmitter {
       if (rec.State.Status === 'paused') throw conflict(`Container ${rec.Id} is already paused`);
       if (rec.State.Status !== 'running') throw conflict(`Container ${rec.Id} is not running`);
       // marked on disk before the freeze: a restart then knows whose pause it is
-      if (o.forCommit) {
-        rec.PausedForCommit = true;
-        await this.store.save(rec);
-      }
       try {
+        if (o.forCommit) {
+          rec.PausedForCommit = true;
+          await this.store.save(rec);
+        }
         await this.runtime.pause(rec.Id);
       } catch (e) {
         if (o.forCommit) delete rec.PausedForCommit;

@@ -10,6 +10,8 @@ export interface NativeAddon {
   umount(target: string, flags?: number): void;
   /** chroot + chdir("/"): for a process made for it only (src/daemon/archive-chroot.ts) */
   chroot(path: string): void;
+  /** the calling thread keeps only these capabilities (by number), with no_new_privs */
+  keepCapabilities(caps: readonly number[]): void;
   fsType(path: string): number;
   pidfdSignal(pid: number, signal: number): void;
   /** cgroup v2: attaches an eBPF device allowlist ("c 1:3 rwm", "b *:* m", "a") to the cgroup folder */

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import * as tar from 'tar';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
+import { projectRoot } from '../../src/native';
 
 const execFileP = promisify(execFile);
 const haveDocker = spawnSync('docker', ['--version']).status === 0;
@@ -177,6 +178,30 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
       fs.rmSync(hostDir, { recursive: true, force: true });
     }
   }, 120000);
+
+  test("--pid=host: /proc's links to host processes' roots are closed to docker cp", async () => {
+    const marker = `skiff-cp-escape-${process.pid}`;
+    const hostPid = await create('cp-hostpid', { Cmd: ['sleep', '1000'], HostConfig: { PidMode: 'host' }, StopTimeout: 1 });
+    try {
+      expect((await d.request('POST', `/containers/${hostPid}/start`)).status).toBe(204);
+      const src = path.join(work, 'escape-src');
+      fs.mkdirSync(path.join(src, 'proc', '1', 'root', 'tmp'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'proc', '1', 'root', 'tmp', marker), 'escaped\n');
+      const body = require('node:child_process').execFileSync('tar', ['-C', src, '-cf', '-', `proc/1/root/tmp/${marker}`]) as Buffer;
+      await d.request('PUT', `/containers/${hostPid}/archive?path=/`, { rawBody: body, headers: { 'Content-Type': 'application/x-tar' } });
+      expect(fs.existsSync(`/tmp/${marker}`)).toBe(false);
+      // the helper itself, asked for a path through such a link (what a racing swap would make
+      // it read): refused, nothing of the host's file comes out
+      const pid = (await d.request('GET', `/containers/${hostPid}/json`)).json.State.Pid as number;
+      const job = { op: 'pack', root: `/proc/${pid}/root`, cwd: '/', entry: 'proc/1/root/etc/hostname' };
+      const helper = require('node:child_process').spawnSync(process.execPath, [path.join(projectRoot(), 'dist/src/daemon/archive-chroot.js'), JSON.stringify(job)]) as { status: number; stdout: Buffer; stderr: Buffer };
+      expect(helper.stdout.toString('latin1')).not.toContain(fs.readFileSync('/etc/hostname', 'utf8').trim());
+      expect(helper.status).not.toBe(0);
+    } finally {
+      fs.rmSync(`/tmp/${marker}`, { force: true });
+      await d.request('DELETE', `/containers/${hostPid}?force=1`);
+    }
+  });
 
   test('a stopped container: read and write through a brief mount, nothing left mounted', async () => {
     const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;

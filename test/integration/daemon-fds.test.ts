@@ -19,9 +19,10 @@ describeIf(isRoot && distBuilt, 'daemon file descriptors (needs root, `make buil
   const fds = () => fs.readdirSync(`/proc/${d.proc!.pid}/fd`).length;
 
   /** A streaming GET that is read for a while, then dropped by the client. */
-  const dropAfter = (p: string, ms: number) =>
+  const dropAfter = (p: string, ms: number, method = 'GET') =>
     new Promise<void>((resolve) => {
-      const req = http.get({ socketPath: d.sock, path: p }, (res) => {
+      const req = http.request({ socketPath: d.sock, path: p, method }, (res) => {
+        expect(res.statusCode).toBe(200);
         res.resume();
         setTimeout(() => {
           req.destroy();
@@ -29,6 +30,7 @@ describeIf(isRoot && distBuilt, 'daemon file descriptors (needs root, `make buil
         }, ms);
       });
       req.on('error', () => resolve());
+      req.end();
     });
 
   async function cycle(i: number): Promise<void> {
@@ -41,7 +43,7 @@ describeIf(isRoot && distBuilt, 'daemon file descriptors (needs root, `make buil
       dropAfter(`/containers/${id}/logs?stdout=1&follow=1`, 100),
       dropAfter(`/containers/${id}/stats`, 100),
       dropAfter('/events', 100),
-      dropAfter(`/containers/${id}/attach?stream=1&stdout=1&stdin=1`, 100),
+      dropAfter(`/containers/${id}/attach?stream=1&stdout=1&stdin=1`, 100, 'POST'),
     ]);
     const wait = d.request('POST', `/containers/${id}/wait`, { timeoutMs: 20000 });
     expect((await d.request('POST', `/containers/${id}/stop?t=2`)).status).toBe(204);

@@ -48,10 +48,13 @@ export function archiveRoutes(ctx: DaemonContext): Router {
           const cwd = whole ? resolved : path.posix.dirname(resolved);
           const entry = whole ? '.' : path.posix.basename(resolved);
           ctx.containers.emit('event', 'archive-path', rec);
-          await pipeline(packInRoot(root, cwd, entry), res).catch((e: unknown) => {
+          const pack = packInRoot(root, cwd, entry);
+          await pipeline(pack.stream, res).catch((e: unknown) => {
             ctx.log.warn('archive: tar stream failed', { id: rec.Id, error: String(e) });
             res.destroy();
           });
+          // a stopped container's root is unmounted after this: not while the helper reads it
+          await pack.exited;
         },
         { write: false },
       );
