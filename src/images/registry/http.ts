@@ -47,8 +47,11 @@ export class CanceledError extends SkiffError {
   }
 }
 
+/** Ours (CanceledError), or the AbortError fetch and streams give when our signal fires. */
 export function isCanceled(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && (e as { canceled?: unknown }).canceled === true;
+  if (typeof e !== 'object' || e === null) return false;
+  const x = e as { canceled?: unknown; name?: unknown; code?: unknown };
+  return x.canceled === true || x.name === 'AbortError' || x.code === 'ABORT_ERR';
 }
 
 export function throwIfAborted(signal?: AbortSignal): void {

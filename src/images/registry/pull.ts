@@ -301,7 +301,7 @@ async function downloadBlob(
     let mapped: unknown;
     const failWith = (e: unknown): unknown => {
       if (e === mapped) return e;
-      if (verifierError) mapped = verifierError;
+      if (verifierError && !isCanceled(verifierError)) mapped = verifierError;
       else if (e instanceof SkiffError && e.kind === 'invalid') mapped = new SkiffError('invalid', `filesystem layer verification failed for digest ${desc.digest}`, e);
       else mapped = e;
       return mapped;
