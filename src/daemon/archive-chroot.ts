@@ -1,37 +1,57 @@
 // The file work of `docker cp`, run in a child process that first chroots into the container's
 // root (src/daemon/archive.ts starts it). There the kernel resolves every path and symlink
 // inside that root, also when a process of the container swaps a folder for a symlink while
-// we read or write (the race of CVE-2018-15664): resolving by hand, then opening the host path,
-// could be sent to the host's files by such a swap.
-//   node archive-chroot.js '{"op":"pack","root":…,"cwd":…,"entry":…}'    tar on stdout
-//   node archive-chroot.js '{"op":"unpack","root":…,"dir":…,…}'          tar on stdin,
-//                                                                     one JSON result line out
+// we look, read or write (the race of CVE-2018-15664): resolving by hand, then using the host
+// path, could be sent to the host's files by such a swap.
+//   node archive-chroot.js '{"op":"stat",…}'     one JSON line (HelperAnswer)
+//   node archive-chroot.js '{"op":"pack",…}'     that line, then the tar
+//   node archive-chroot.js '{"op":"unpack",…}'   the tar on stdin; one JSON line out
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar';
+import { ErrorKind, SkiffError } from '../errors';
 import { native } from '../native';
+import { extractDirOf, PathInfo, statPath, userIdsOf } from './archive';
 
+export interface StatJob {
+  op: 'stat';
+  root: string;
+  /** the container reference, for Docker's messages */
+  ref: string;
+  path: string;
+}
+
+/** A tar of a container path; stdout carries one JSON line (HelperAnswer) first. */
 export interface PackJob {
   op: 'pack';
   root: string;
-  /** container paths: the folder entries are named from, and the entry */
-  cwd: string;
-  entry: string;
+  ref: string;
+  path: string;
 }
 
 export interface UnpackJob {
   op: 'unpack';
   root: string;
-  /** container path of the folder to extract into */
-  dir: string;
-  owner?: { uid: number; gid: number };
+  ref: string;
+  /** the folder to extract into (a container path) */
+  path: string;
+  /** owner of what is extracted: this user of the container (copyUIDGID), else the tar's */
+  user?: string;
   noOverwriteDirNonDir: boolean;
 }
 
-export interface UnpackResult {
+export interface HelperError {
+  kind: ErrorKind;
+  message: string;
+}
+
+/** The first (stat, pack) or only (unpack) JSON line the helper writes. */
+export interface HelperAnswer {
+  info?: PathInfo;
+  error?: HelperError;
+  /** unpack: an entry noOverwriteDirNonDir refused, and node-tar's warnings */
   refused?: string;
-  error?: string;
-  warnings: string[];
+  warnings?: string[];
 }
 
 /** CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_SETFCAP */
@@ -42,22 +62,69 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function pack(job: PackJob): void {
-  const out = tar.c({ cwd: job.cwd, portable: false, follow: false, noDirRecurse: false }, [job.entry]);
-  out.on('error', (e: unknown) => fail(e instanceof Error ? e.message : String(e)));
-  out.pipe(process.stdout);
+function asHelperError(e: unknown): HelperError {
+  if (e instanceof SkiffError) return { kind: e.kind, message: e.message };
+  return { kind: 'system', message: e instanceof Error ? e.message : String(e) };
 }
 
-function unpack(job: UnpackJob): void {
+/** One JSON line on stdout, then cb (exit, or the tar that follows). */
+function answer(a: HelperAnswer, cb: () => void): void {
+  process.stdout.write(`${JSON.stringify(a)}\n`, cb);
+}
+
+async function stat(job: StatJob): Promise<void> {
+  try {
+    const info = await statPath('/', job.ref, job.path);
+    answer({ info }, () => process.exit(0));
+  } catch (e) {
+    answer({ error: asHelperError(e) }, () => process.exit(0));
+  }
+}
+
+async function pack(job: PackJob): Promise<void> {
+  let info: PathInfo;
+  try {
+    info = await statPath('/', job.ref, job.path);
+  } catch (e) {
+    answer({ error: asHelperError(e) }, () => process.exit(0));
+    return;
+  }
+  // entries named after the requested base ("." for "dir/." and for "/"): cwd is the parent
+  const whole = info.base === '.' || info.resolved === '/';
+  const cwd = whole ? info.resolved : path.posix.dirname(info.resolved);
+  const entry = whole ? '.' : path.posix.basename(info.resolved);
+  answer({ info }, () => {
+    const out = tar.c({ cwd, portable: false, follow: false, noDirRecurse: false }, [entry]);
+    out.on('error', (e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+    out.pipe(process.stdout);
+  });
+}
+
+async function unpack(job: UnpackJob): Promise<void> {
+  let reported = false;
+  const done = (r: HelperAnswer) => {
+    if (reported) return;
+    reported = true;
+    answer(r, () => process.exit(0));
+  };
+  let dir: string;
+  let owner: { uid: number; gid: number } | undefined;
+  try {
+    dir = await extractDirOf('/', job.ref, job.path);
+    if (job.user !== undefined) owner = await userIdsOf('/', job.user);
+  } catch (e) {
+    process.stdin.resume(); // the body nobody reads
+    done({ error: asHelperError(e) });
+    return;
+  }
   let refused: string | undefined;
   const warnings: string[] = [];
-  const dir = job.dir;
   const x = tar.x({
     cwd: dir,
     // node-tar takes every entry for an escape when cwd is "/"; in the chroot nothing can leave
     // "/" anyway (an absolute or ".." entry lands inside the container's root)
     preservePaths: path.resolve(dir) === '/',
-    ...(job.owner ? { uid: job.owner.uid, gid: job.owner.gid, preserveOwner: false } : { preserveOwner: true }),
+    ...(owner ? { uid: owner.uid, gid: owner.gid, preserveOwner: false } : { preserveOwner: true }),
     noChmod: false,
     processUmask: 0,
     onwarn: (code: string, message: string) => warnings.push(`${code}: ${message}`),
@@ -76,21 +143,15 @@ function unpack(job: UnpackJob): void {
       return !refused;
     },
   });
-  let reported = false;
-  const done = (r: UnpackResult) => {
-    if (reported) return;
-    reported = true;
-    process.stdout.write(`${JSON.stringify(r)}\n`, () => process.exit(0));
-  };
-  x.on('error', (e: unknown) => done({ error: e instanceof Error ? e.message : String(e), warnings }));
+  x.on('error', (e: unknown) => done({ error: { kind: 'invalid', message: `Error processing tar file: ${e instanceof Error ? e.message : String(e)}` }, warnings }));
   x.on('close', () => done({ refused, warnings }));
   process.stdin.pipe(x);
 }
 
 function main(): void {
-  let job: PackJob | UnpackJob;
+  let job: StatJob | PackJob | UnpackJob;
   try {
-    job = JSON.parse(process.argv[2] ?? '') as PackJob | UnpackJob;
+    job = JSON.parse(process.argv[2] ?? '') as StatJob | PackJob | UnpackJob;
   } catch {
     fail('archive-chroot: bad job');
   }
@@ -105,8 +166,8 @@ function main(): void {
   } catch (e) {
     fail(`cannot enter the container's root: ${(e as Error).message}`);
   }
-  if (job.op === 'pack') pack(job);
-  else unpack(job);
+  const run = job.op === 'stat' ? stat(job) : job.op === 'pack' ? pack(job) : unpack(job);
+  run.catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
 }
 
 main();

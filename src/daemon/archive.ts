@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { invalid, isNodeError, notFound, SkiffError } from '../errors';
 import { MountFlags, native, UmountFlags } from '../native';
-import type { PackJob, UnpackJob, UnpackResult } from './archive-chroot';
+import type { HelperAnswer, PackJob, StatJob, UnpackJob } from './archive-chroot';
 import type { ContainerRecord, Containers } from './containers';
 
 const MAX_LINKS = 255;
@@ -153,92 +153,102 @@ export class ContainerFs {
       }
     }
   }
+}
 
-  /** The stat of a container path (the last component not followed), for HEAD and GET. */
-  async stat(root: string, rec: ContainerRecord, ref: string, p: string): Promise<{ stat: PathStat; resolved: string; base: string }> {
-    if (!p) throw invalid('Path cannot be empty');
-    const trailing = p.endsWith('/') || p.endsWith('/.') || p === '.';
-    const resolved = await resolveInRoot(root, p, trailing);
-    const hostPath = path.join(root, resolved);
-    let st;
-    try {
-      st = await fs.lstat(hostPath);
-    } catch (e) {
-      if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
-      throw e;
-    }
-    if (trailing && !st.isDirectory()) throw invalid(`not a directory: ${p}`);
-    // the name of the entries in the archive: "." for "dir/.", else the requested base name
-    const base = p.endsWith('/.') || p === '.' ? '.' : path.posix.basename(resolved) || '/';
-    const linkTarget = st.isSymbolicLink() ? await resolveInRoot(root, resolved, true) : '';
-    return {
-      stat: { name: base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
-      resolved,
-      base,
-    };
+// ---------------------------------------------------------------------------------------------
+// what the helper (archive-chroot.ts) runs inside the container's root, as root "/"
+
+export interface PathInfo {
+  stat: PathStat;
+  /** container path, symlinks on the way resolved */
+  resolved: string;
+  /** the name entries are given in an archive of it */
+  base: string;
+}
+
+/** The stat of a container path (the last component not followed), for HEAD and GET. */
+export async function statPath(root: string, ref: string, p: string): Promise<PathInfo> {
+  if (!p) throw invalid('Path cannot be empty');
+  const trailing = p.endsWith('/') || p.endsWith('/.') || p === '.';
+  const resolved = await resolveInRoot(root, p, trailing);
+  const hostPath = path.join(root, resolved);
+  let st;
+  try {
+    st = await fs.lstat(hostPath);
+  } catch (e) {
+    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+    throw e;
   }
+  if (trailing && !st.isDirectory()) throw invalid(`not a directory: ${p}`);
+  // the name of the entries in the archive: "." for "dir/.", else the requested base name
+  const base = p.endsWith('/.') || p === '.' ? '.' : path.posix.basename(resolved) || '/';
+  const linkTarget = st.isSymbolicLink() ? await resolveInRoot(root, resolved, true) : '';
+  return {
+    stat: { name: base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
+    resolved,
+    base,
+  };
+}
 
-  /** The extraction folder for PUT (its container path): must exist and be a directory. */
-  async extractDir(root: string, rec: ContainerRecord, ref: string, p: string): Promise<string> {
-    if (!p) throw invalid('Path cannot be empty');
-    if (rec.HostConfig.ReadonlyRootfs) throw new SkiffError('forbidden', 'container rootfs is marked read-only');
-    const resolved = await resolveInRoot(root, p, true);
-    const hostPath = path.join(root, resolved);
-    let st;
-    try {
-      st = await fs.stat(hostPath);
-    } catch (e) {
-      if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
-      throw e;
-    }
-    if (!st.isDirectory()) throw invalid('extraction point is not a directory');
-    return resolved;
+/** The extraction folder for PUT (its container path): must exist and be a directory. */
+export async function extractDirOf(root: string, ref: string, p: string): Promise<string> {
+  if (!p) throw invalid('Path cannot be empty');
+  const resolved = await resolveInRoot(root, p, true);
+  const hostPath = path.join(root, resolved);
+  let st;
+  try {
+    st = await fs.stat(hostPath);
+  } catch (e) {
+    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+    throw e;
   }
+  if (!st.isDirectory()) throw invalid('extraction point is not a directory');
+  return resolved;
+}
 
-  /** uid:gid of the container's user (Config.User), looked up in its /etc/passwd and /etc/group. */
-  async userIds(root: string, rec: ContainerRecord): Promise<{ uid: number; gid: number }> {
-    const spec = rec.Config.User || '0';
-    const [u, g] = spec.split(':');
-    const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
+/** uid:gid of a container user (Config.User), looked up in its /etc/passwd and /etc/group. */
+export async function userIdsOf(root: string, user: string): Promise<{ uid: number; gid: number }> {
+  const spec = user || '0';
+  const [u, g] = spec.split(':');
+  const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
+    try {
+      const text = await fs.readFile(path.join(root, await resolveInRoot(root, file, true)), 'utf8');
+      return text
+        .split('\n')
+        .map((l) => l.split(':'))
+        .find((f) => f[0] === name);
+    } catch {
+      return undefined;
+    }
+  };
+  let uid: number;
+  let gid = 0;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const byId = await (async () => {
       try {
-        const text = await fs.readFile(path.join(root, await resolveInRoot(root, file, true)), 'utf8');
-        return text
-          .split('\n')
-          .map((l) => l.split(':'))
-          .find((f) => f[0] === name);
+        const text = await fs.readFile(path.join(root, await resolveInRoot(root, '/etc/passwd', true)), 'utf8');
+        return text.split('\n').map((l) => l.split(':')).find((f) => f[2] === u);
       } catch {
         return undefined;
       }
-    };
-    let uid: number;
-    let gid = 0;
-    if (/^\d+$/.test(u)) {
-      uid = Number(u);
-      const byId = await (async () => {
-        try {
-          const text = await fs.readFile(path.join(root, await resolveInRoot(root, '/etc/passwd', true)), 'utf8');
-          return text.split('\n').map((l) => l.split(':')).find((f) => f[2] === u);
-        } catch {
-          return undefined;
-        }
-      })();
-      if (byId) gid = Number(byId[3]);
-    } else {
-      const ent = await lookup('/etc/passwd', u);
-      if (!ent) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
-      uid = Number(ent[2]);
-      gid = Number(ent[3]);
-    }
-    if (g !== undefined && g !== '') {
-      if (/^\d+$/.test(g)) gid = Number(g);
-      else {
-        const ent = await lookup('/etc/group', g);
-        if (!ent) throw invalid(`unable to find group ${g}: no matching entries in group file`);
-        gid = Number(ent[2]);
-      }
-    }
-    return { uid, gid };
+    })();
+    if (byId) gid = Number(byId[3]);
+  } else {
+    const ent = await lookup('/etc/passwd', u);
+    if (!ent) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
+    uid = Number(ent[2]);
+    gid = Number(ent[3]);
   }
+  if (g !== undefined && g !== '') {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const ent = await lookup('/etc/group', g);
+      if (!ent) throw invalid(`unable to find group ${g}: no matching entries in group file`);
+      gid = Number(ent[2]);
+    }
+  }
+  return { uid, gid };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,59 +256,136 @@ export class ContainerFs {
 
 const CHROOT_SCRIPT = path.join(__dirname, 'archive-chroot.js');
 
-function chrootChild(job: PackJob | UnpackJob) {
+function chrootChild(job: StatJob | PackJob | UnpackJob) {
   // the child needs no extra CA bundle: parsing one would double its start-up
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  return spawn(process.execPath, [CHROOT_SCRIPT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  const p = spawn(process.execPath, [CHROOT_SCRIPT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  let stderr = '';
+  p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  p.stdin.on('error', () => undefined); // the helper stopped reading (it says why)
+  const failure = (code: number | null) => new SkiffError('system', stderr.trim() || `the archive helper exited with ${String(code)}`);
+  return { p, failure };
+}
+
+function answerError(a: HelperAnswer): SkiffError | undefined {
+  return a.error ? new SkiffError(a.error.kind, a.error.message) : undefined;
+}
+
+/** The stat of a container path (HEAD), looked at inside the container's root. */
+export async function statInRoot(root: string, ref: string, p: string): Promise<PathInfo> {
+  if (!p) throw invalid('Path cannot be empty');
+  const { p: child, failure } = chrootChild({ op: 'stat', root, ref, path: p });
+  child.stdin.end();
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  let a: HelperAnswer;
+  try {
+    a = JSON.parse(out.split('\n')[0]) as HelperAnswer;
+  } catch {
+    throw failure(code);
+  }
+  const err = answerError(a);
+  if (err) throw err;
+  if (!a.info) throw failure(code);
+  return a.info;
 }
 
 /**
- * A tar of `entry` (named from the container folder `cwd`), read inside the container's root.
- * The stream ends only when the helper exited well, and fails otherwise (a cut tar is never a
- * whole answer); `exited` settles when the helper is gone (a mount under it may go then).
+ * A tar of a container path (GET), read inside the container's root, with its stat. The stream
+ * ends only when the helper exited well, and fails otherwise (a cut tar is never a whole
+ * answer); `exited` settles when the helper is gone (a mount under it may go then).
  */
-export function packInRoot(root: string, cwd: string, entry: string): { stream: Readable; exited: Promise<void> } {
-  const p = chrootChild({ op: 'pack', root, cwd, entry });
-  p.stdin.end();
-  let stderr = '';
-  p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+export async function packInRoot(root: string, ref: string, p: string): Promise<{ info: PathInfo; stream: Readable; exited: Promise<void> }> {
+  if (!p) throw invalid('Path cannot be empty');
+  const { p: child, failure } = chrootChild({ op: 'pack', root, ref, path: p });
+  child.stdin.end();
   const out = new PassThrough();
-  p.stdout.pipe(out, { end: false });
-  const exited = new Promise<void>((resolve) => {
-    p.once('error', (e) => {
-      out.destroy(e);
-      resolve();
+  // its error is seen by whoever reads it (also when it comes before they attach)
+  out.on('error', () => undefined);
+  let delivered = false;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('close', resolve);
+  });
+  // the first line is the answer; what follows is the tar
+  const info = await new Promise<PathInfo>((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    let answered = false;
+    const onData = (d: Buffer) => {
+      if (answered) {
+        if (!out.write(d)) {
+          child.stdout.pause();
+          out.once('drain', () => child.stdout.resume());
+        }
+        return;
+      }
+      head = Buffer.concat([head, d]);
+      const nl = head.indexOf(0x0a);
+      if (nl < 0) return;
+      answered = true;
+      let a: HelperAnswer;
+      try {
+        a = JSON.parse(head.subarray(0, nl).toString('utf8')) as HelperAnswer;
+      } catch {
+        reject(new SkiffError('system', 'the archive helper sent a bad answer'));
+        return;
+      }
+      const err = answerError(a);
+      if (err || !a.info) {
+        reject(err ?? new SkiffError('system', 'the archive helper sent no stat'));
+        return;
+      }
+      if (head.length > nl + 1) out.write(head.subarray(nl + 1));
+      delivered = true;
+      resolve(a.info);
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => {
+      if (!answered) reject(failure(code));
+      else if (!delivered) return; // an error answer: nobody reads `out`
+      else if (code === 0) out.end();
+      else out.destroy(failure(code));
     });
-    p.once('close', (code) => {
-      if (code === 0) out.end();
-      else out.destroy(new Error(stderr.trim() || `the archive helper exited with ${String(code)}`));
-      resolve();
-    });
+  }).catch(async (e: unknown) => {
+    child.kill();
+    await exited;
+    throw e;
   });
   // a client that goes away stops the helper
-  out.once('close', () => p.kill());
-  return { stream: out, exited };
+  out.once('close', () => child.kill());
+  return { info, stream: out, exited: exited.then(() => undefined) };
 }
 
-/** Extracts the tar `input` into the container folder `dir`, inside the container's root. */
-export async function unpackInRoot(root: string, dir: string, input: Readable, o: { owner?: { uid: number; gid: number }; noOverwriteDirNonDir: boolean }): Promise<UnpackResult> {
-  const p = chrootChild({ op: 'unpack', root, dir, owner: o.owner, noOverwriteDirNonDir: o.noOverwriteDirNonDir });
-  let stdout = '';
-  let stderr = '';
-  p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  p.stdin.on('error', () => undefined); // the helper stopped reading (it reports why)
-  input.on('error', () => p.stdin.destroy());
-  input.pipe(p.stdin);
+/** Extracts the tar `input` into a container folder (PUT), inside the container's root. */
+export async function unpackInRoot(
+  root: string,
+  ref: string,
+  p: string,
+  input: Readable,
+  o: { user?: string; noOverwriteDirNonDir: boolean },
+): Promise<{ refused?: string; warnings: string[] }> {
+  if (!p) throw invalid('Path cannot be empty');
+  const { p: child, failure } = chrootChild({ op: 'unpack', root, ref, path: p, user: o.user, noOverwriteDirNonDir: o.noOverwriteDirNonDir });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  input.on('error', () => child.stdin.destroy());
+  input.pipe(child.stdin);
   const code = await new Promise<number | null>((resolve, reject) => {
-    p.once('error', reject);
-    p.once('close', resolve);
+    child.once('error', reject);
+    child.once('close', resolve);
   });
-  const line = stdout.trim().split('\n').pop() ?? '';
+  let a: HelperAnswer;
   try {
-    return JSON.parse(line) as UnpackResult;
+    a = JSON.parse(out.trim().split('\n').pop() ?? '') as HelperAnswer;
   } catch {
-    throw new SkiffError('system', stderr.trim() || `the archive helper exited with ${String(code)}`);
+    throw failure(code);
   }
+  const err = answerError(a);
+  if (err) throw err;
+  return { refused: a.refused, warnings: a.warnings ?? [] };
 }
