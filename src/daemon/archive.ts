@@ -5,9 +5,11 @@
 // binds; a stopped or created one gets its overlay (image layers + its writable layer) mounted
 // briefly on a private folder, under the container's lock so a start cannot race the mount.
 //
-// Paths are resolved by hand, component by component, with symlinks followed inside the
-// container's root (an absolute link target starts again at the container's "/", ".." stops at
-// it): the kernel would resolve them against the host's root otherwise.
+// Every look at the container's files (stat, tar, extract) happens in a helper process
+// chrooted into that root (archive-chroot.ts), so that the kernel keeps every path inside it
+// even while a container process swaps folders for symlinks. There, paths are also resolved
+// by hand (resolveInRoot: Docker's answers name the resolved path, and a link's target).
+// resolveInRoot serves the builder too, for a build context on the host.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
