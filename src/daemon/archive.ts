@@ -168,19 +168,22 @@ export interface PathInfo {
   base: string;
 }
 
+/** stat (or lstat) of a resolved container path; a missing one is Docker's "Could not find". */
+async function statResolved(root: string, resolved: string, follow: boolean, p: string, ref: string): Promise<import('node:fs').Stats> {
+  try {
+    return await (follow ? fs.stat : fs.lstat)(path.join(root, resolved));
+  } catch (e) {
+    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+    throw e;
+  }
+}
+
 /** The stat of a container path (the last component not followed), for HEAD and GET. */
 export async function statPath(root: string, ref: string, p: string): Promise<PathInfo> {
   if (!p) throw invalid('Path cannot be empty');
   const trailing = p.endsWith('/') || p.endsWith('/.') || p === '.';
   const resolved = await resolveInRoot(root, p, trailing);
-  const hostPath = path.join(root, resolved);
-  let st;
-  try {
-    st = await fs.lstat(hostPath);
-  } catch (e) {
-    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
-    throw e;
-  }
+  const st = await statResolved(root, resolved, false, p, ref);
   if (trailing && !st.isDirectory()) throw invalid(`not a directory: ${p}`);
   // the name of the entries in the archive: "." for "dir/.", else the requested base name
   const base = p.endsWith('/.') || p === '.' ? '.' : path.posix.basename(resolved) || '/';
@@ -196,29 +199,21 @@ export async function statPath(root: string, ref: string, p: string): Promise<Pa
 export async function extractDirOf(root: string, ref: string, p: string): Promise<string> {
   if (!p) throw invalid('Path cannot be empty');
   const resolved = await resolveInRoot(root, p, true);
-  const hostPath = path.join(root, resolved);
-  let st;
-  try {
-    st = await fs.stat(hostPath);
-  } catch (e) {
-    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
-    throw e;
-  }
-  if (!st.isDirectory()) throw invalid('extraction point is not a directory');
+  if (!(await statResolved(root, resolved, true, p, ref)).isDirectory()) throw invalid('extraction point is not a directory');
   return resolved;
 }
 
 /** uid:gid of a container user (Config.User), looked up in its /etc/passwd and /etc/group. */
 export async function userIdsOf(root: string, user: string): Promise<{ uid: number; gid: number }> {
-  const spec = user || '0';
-  const [u, g] = spec.split(':');
-  const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
+  const [u, g] = (user || '0').split(':');
+  // the entry of a passwd or group file whose field `col` is `value` (none when unreadable)
+  const entry = async (file: string, col: number, value: string): Promise<string[] | undefined> => {
     try {
       const text = await fs.readFile(path.join(root, await resolveInRoot(root, file, true)), 'utf8');
       return text
         .split('\n')
         .map((l) => l.split(':'))
-        .find((f) => f[0] === name);
+        .find((f) => f[col] === value);
     } catch {
       return undefined;
     }
@@ -227,17 +222,10 @@ export async function userIdsOf(root: string, user: string): Promise<{ uid: numb
   let gid = 0;
   if (/^\d+$/.test(u)) {
     uid = Number(u);
-    const byId = await (async () => {
-      try {
-        const text = await fs.readFile(path.join(root, await resolveInRoot(root, '/etc/passwd', true)), 'utf8');
-        return text.split('\n').map((l) => l.split(':')).find((f) => f[2] === u);
-      } catch {
-        return undefined;
-      }
-    })();
+    const byId = await entry('/etc/passwd', 2, u);
     if (byId) gid = Number(byId[3]);
   } else {
-    const ent = await lookup('/etc/passwd', u);
+    const ent = await entry('/etc/passwd', 0, u);
     if (!ent) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
     uid = Number(ent[2]);
     gid = Number(ent[3]);
@@ -245,7 +233,7 @@ export async function userIdsOf(root: string, user: string): Promise<{ uid: numb
   if (g !== undefined && g !== '') {
     if (/^\d+$/.test(g)) gid = Number(g);
     else {
-      const ent = await lookup('/etc/group', g);
+      const ent = await entry('/etc/group', 0, g);
       if (!ent) throw invalid(`unable to find group ${g}: no matching entries in group file`);
       gid = Number(ent[2]);
     }
