@@ -16,6 +16,7 @@
 #include "addon/device_filter.h"
 #include "common/error.h"
 #include "common/overlay.h"
+#include "common/sealed_exe.h"
 
 namespace {
 
@@ -166,7 +167,26 @@ Napi::Value DeviceFilter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// sealedExecutable(path) -> fd: a sealed memfd copy of the executable (common/sealed_exe.h),
+// O_CLOEXEC and numbered from 100 up, so that a child's stdio mapping never lands on it.
+// The daemon runs its helpers as /proc/self/fd/<fd>: the path resolves in the forked child
+// before the kernel closes the fd at exec.
+Napi::Value SealedExecutable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "sealedExecutable(path)");
+  std::string path = opt_string(info[0]);
+  try {
+    std::string name = path.substr(path.rfind('/') + 1);
+    skiff::UniqueFd mem = skiff::sealed_copy_of(path, name);
+    int high = skiff::check(::fcntl(mem.get(), F_DUPFD_CLOEXEC, 100), "fcntl(F_DUPFD_CLOEXEC)", path);
+    return Napi::Number::New(env, high);
+  } catch (const skiff::SysError& e) {
+    throw_sys(env, e);
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sealedExecutable", Napi::Function::New(env, SealedExecutable));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("mountOverlay", Napi::Function::New(env, MountOverlay));
   exports.Set("umount", Napi::Function::New(env, Umount));

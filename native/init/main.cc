@@ -20,9 +20,7 @@
 #include <sched.h>
 #include <csignal>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -34,39 +32,24 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/sealed_exe.h"
 #include "init/netconf.h"
 #include "init/process.h"
 #include "init/rootfs.h"
 #include "init/spec.h"
 #include "init/sync.h"
 
-extern char** environ;
-
 namespace skiff {
 namespace {
 
 constexpr int kSyncFd = 3;
 
-// CVE-2019-5736: a process in the container could open /proc/<our pid>/exe while we run inside
-// its namespaces and write to the host binary. Re-run from a sealed in-memory copy instead.
-void ensure_sealed_copy(char** argv) {
-  UniqueFd self(check(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC), "open", "/proc/self/exe"));
-  int seals = ::fcntl(self.get(), F_GET_SEALS);
-  if (seals >= 0 && (seals & F_SEAL_WRITE)) return;
-  UniqueFd mem(check(::memfd_create("skiff-init", MFD_CLOEXEC | MFD_ALLOW_SEALING), "memfd_create", "skiff-init"));
-  struct stat st;
-  check(::fstat(self.get(), &st), "fstat", "/proc/self/exe");
-  off_t off = 0;
-  while (off < st.st_size) {
-    ssize_t n = ::sendfile(mem.get(), self.get(), &off, static_cast<size_t>(st.st_size - off));
-    if (n < 0 && errno == EINTR) continue;
-    check(n, "sendfile", "copy of skiff-init");
-    if (n == 0) break;
-  }
-  check(::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), "fcntl(F_ADD_SEALS)",
-        "memfd");
-  ::fexecve(mem.get(), argv, environ);
-  throw SysError("fexecve", "sealed copy of skiff-init", errno);
+// Every mode runs where a container may see it (inside its namespaces, or beside it in the
+// host's PID namespace): never from the host file (common/sealed_exe.h).
+void run_sealed(char** argv) {
+  run_from_sealed_copy(argv, "skiff-init");
+  // Run from a memfd, the kernel names us after its fd number; ps should say what we are.
+  ::prctl(PR_SET_NAME, "skiff-init", 0, 0, 0);
 }
 
 void bring_up_loopback() {
@@ -90,13 +73,16 @@ struct CgroupTargets;
 void join_v1_cgroups(CgroupTargets& t);
 
 [[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate, const SeccompPrograms& seccomp,
-                             CgroupTargets& cgroups) {
+                             CgroupTargets& cgroups, bool late_cgroupns) {
   try {
     join_v1_cgroups(cgroups);
     char b;
     while (::read(gate, &b, 1) < 0 && errno == EINTR) {
     }
     ::close(gate);
+    // Only now is the process in every one of its cgroups: a namespace made now is rooted there,
+    // in each v1 hierarchy too (see run()).
+    if (late_cgroupns) check(::unshare(CLONE_NEWCGROUP), "unshare", "cgroup namespace");
     if (spec.mode == "create") {
       if (spec.ns("uts") == "new" && !spec.hostname.empty())
         check(::sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname", spec.hostname);
@@ -217,8 +203,24 @@ void run(const Spec& spec, SyncChannel& sync) {
       joins.emplace_back(std::move(fd), k.flag);
     }
   }
+  // The OOM score is inherited at clone: set it on ourselves, through the host's /proc, before
+  // any namespace or container mount could redirect the write (CVE-2025-52881 class).
+  if (spec.process.has_oom_score_adj) {
+    UniqueFd f(check(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open", "/proc/self/oom_score_adj"));
+    std::string v = std::to_string(spec.process.oom_score_adj);
+    check(::write(f.get(), v.data(), v.size()), "write", "/proc/self/oom_score_adj");
+  }
   for (auto& [fd, flag] : joins) check(::setns(fd.get(), flag), "setns", std::to_string(flag));
   joins.clear();
+
+  // A cgroup namespace is rooted at the cgroups its first process is in when it is made. clone3
+  // places the child in its cgroup2 cgroup at clone time, but v1 hierarchies have no such thing:
+  // the child joins them itself, after the clone. With v1 hierarchies the namespace is therefore
+  // made by the child once it has joined them; rooted at the clone, it would show (and let a
+  // process with CAP_SYS_ADMIN mount) each hierarchy's root, release_agent included
+  // (CVE-2022-0492 class).
+  bool late_cgroupns = (flags & CLONE_NEWCGROUP) && !cgroups.v1_tasks.empty();
+  if (late_cgroupns) flags &= ~static_cast<unsigned long>(CLONE_NEWCGROUP);
 
   int gate[2];
   check(::pipe2(gate, O_CLOEXEC), "pipe2", "gate");
@@ -228,14 +230,16 @@ void run(const Spec& spec, SyncChannel& sync) {
   if (pid < 0) throw SysError("clone", "container process", errno);
   if (pid == 0) {
     ::close(gate[1]);
-    child_main(spec, sync, gate[0], seccomp, cgroups);
+    child_main(spec, sync, gate[0], seccomp, cgroups, late_cgroupns);
   }
   cgroups.v1_tasks.clear();
   ::close(gate[0]);
-  check(::write(gate[1], "g", 1), "write", "gate");
-  ::close(gate[1]);
   try {
-    if (!placed) join_v2_cgroup(cgroups, static_cast<pid_t>(pid));
+    // The late namespace must be made after this move: move first, then open the gate.
+    if (!placed && late_cgroupns) join_v2_cgroup(cgroups, static_cast<pid_t>(pid));
+    check(::write(gate[1], "g", 1), "write", "gate");
+    ::close(gate[1]);
+    if (!placed && !late_cgroupns) join_v2_cgroup(cgroups, static_cast<pid_t>(pid));
   } catch (...) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);  // never leave a process outside its limits
     throw;
@@ -250,7 +254,26 @@ void run(const Spec& spec, SyncChannel& sync) {
 int main(int argc, char** argv) {
   using namespace skiff;
   // Network plumbing for the daemon (no sync socket): native/init/netconf.cc.
-  if (argc >= 2 && std::strcmp(argv[1], "net") == 0) return net_main(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "net") == 0) {
+    try {
+      run_sealed(argv);
+    } catch (const SysError& e) {
+      std::fprintf(stderr, "error %s\n", e.what());
+      return 1;
+    }
+    return net_main(argc, argv);
+  }
+  // `hold <daemon pid>`: keeps the daemon's sealed copy executing for as long as the daemon
+  // lives. The kernel refuses to open a file for writing while it is executed (ETXTBSY), so no
+  // process that reaches the copy through a helper's /proc/<pid>/exe can hold it open for
+  // writing, which would make every later exec of it fail (a denial of service: the seals
+  // already stop the writes themselves).
+  if (argc == 3 && std::strcmp(argv[1], "hold") == 0) {
+    ::prctl(PR_SET_NAME, "skiff-init", 0, 0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (std::to_string(::getppid()) != argv[2]) return 0;  // the daemon is already gone
+    for (;;) ::pause();
+  }
   if (argc != 3 || (std::strcmp(argv[1], "create") != 0 && std::strcmp(argv[1], "exec") != 0)) {
     std::fprintf(stderr, "usage: skiff-init create|exec <bundle>\n");
     return 2;
@@ -261,9 +284,9 @@ int main(int argc, char** argv) {
   }
   SyncChannel sync(kSyncFd);
   try {
+    run_sealed(argv);
     std::string mode = argv[1];
     if (mode == "exec") {
-      ensure_sealed_copy(argv);
       // Until execve, /proc/<pid> of this process is closed to the container's processes.
       check(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)");
     }

@@ -81,11 +81,7 @@ void exec_process(const ProcessSpec& p, const SeccompPrograms& seccomp) {
     struct rlimit rl{static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
     check(::setrlimit(r.resource, &rl), "setrlimit", std::to_string(r.resource));
   }
-  if (p.has_oom_score_adj) {
-    UniqueFd f(check(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open", "/proc/self/oom_score_adj"));
-    std::string v = std::to_string(p.oom_score_adj);
-    check(::write(f.get(), v.data(), v.size()), "write", "/proc/self/oom_score_adj");
-  }
+  // oom_score_adj: set by skiff-init on itself before the clone (main.cc), inherited.
 
   ResolvedUser user = resolve_user(p.user);
   std::vector<std::string> env = p.env;

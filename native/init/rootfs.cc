@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -35,6 +37,49 @@ void do_mount(const std::string& src, const std::string& target, const char* typ
 }
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+long fs_type(int fd, const std::string& what) {
+  struct statfs sf {};
+  check(::fstatfs(fd, &sf), "fstatfs", what);
+  return static_cast<long>(sf.f_type);
+}
+
+// openat2 that follows no symlink at all (nor magic link) on the way: for the runtime's own
+// paths (/dev/console, /dev/pts/ptmx, masked and read-only paths), which a container must not
+// be able to redirect. extra_resolve adds RESOLVE_* flags.
+int open_no_symlinks(int dirfd, const std::string& path, int flags, mode_t mode = 0, uint64_t extra_resolve = 0) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | extra_resolve;
+  return static_cast<int>(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+}
+
+// runc's rule (CVE-2025-52881 class): nothing is mounted inside /proc, where a mount could turn
+// the runtime's own procfs writes (sysctls) into writes to another file; only a few files that
+// lxcfs emulates may be bound over.
+const char* const kProcBindable[] = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                                     "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
+                                     "/proc/net/dev"};
+
+SysError inside_proc(const std::string& dest) {
+  return SysError("mount", "\"" + dest + "\" cannot be mounted because it is inside /proc", EPERM);
+}
+
+// target: the O_PATH fd of a mount destination, resolved inside the root.
+void refuse_inside_proc(int target, const std::string& dest, bool is_file_bind) {
+  if (fs_type(target, dest) != PROC_SUPER_MAGIC) return;
+  if (is_file_bind) {
+    char buf[PATH_MAX + 1];
+    ssize_t n = ::readlink(fd_path(target).c_str(), buf, PATH_MAX);
+    if (n > 0) {
+      std::string where(buf, static_cast<size_t>(n));
+      for (const char* ok : kProcBindable)
+        if (where == ok) return;
+    }
+  }
+  throw inside_proc(dest);
+}
 
 // A detached copy of the mount at path (recursive with rec): unlike an fd, it can still be
 // attached after pivot_root has detached the host's tree.
@@ -122,10 +167,17 @@ std::vector<HostDevice> list_host_devices() {
   return out;
 }
 
-void setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
+// Returns an O_PATH fd of the null device made here, checked by its numbers: what masks files
+// (CVE-2025-31133 class), never a path a later mount or the container could have replaced.
+UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
   ensure_dir_mountpoint("/dev");
   do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
   mknod_dev("/dev/null", S_IFCHR | 0666, 1, 3);
+  UniqueFd null_dev(check(open_no_symlinks(AT_FDCWD, "/dev/null", O_PATH), "open", "/dev/null"));
+  struct stat null_st;
+  check(::fstat(null_dev.get(), &null_st), "fstat", "/dev/null");
+  if (!S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3))
+    throw SysError("mask", "/dev/null is not the null device", EINVAL);
   mknod_dev("/dev/zero", S_IFCHR | 0666, 1, 5);
   mknod_dev("/dev/full", S_IFCHR | 0666, 1, 7);
   mknod_dev("/dev/random", S_IFCHR | 0666, 1, 8);
@@ -157,6 +209,7 @@ void setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
     mknod_dev(d.path.c_str(), (d.type == 'b' ? S_IFBLK : S_IFCHR) | d.mode, d.major, d.minor);
     check(::chown(d.path.c_str(), d.uid, d.gid), "chown", d.path);
   }
+  return null_dev;
 }
 
 void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds) {
@@ -183,7 +236,8 @@ void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>&
         check(::mkdir(dst.c_str(), 0755), "mkdir", dst);
         UniqueFd target(open_in_root(dst, false, true));
         attach_tree(fd, target.get(), "cgroup on " + dst);
-        if (ro) remount_ro(dst);
+        // As Docker mounts them: never a way to run or open devices from a cgroup folder.
+        do_mount("", dst, nullptr, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | ro);
       }
       if (ro) do_mount("", "/sys/fs/cgroup", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV);
       return;
@@ -238,6 +292,7 @@ void user_mount(const MountSpec& m, int source_fd) {
   }
   if (is_bind && f.copyup && dir) copy_up(m.destination, source_fd);
   UniqueFd target(open_in_root(m.destination, true, dir));
+  refuse_inside_proc(target.get(), m.destination, is_bind && !dir);
   std::string tpath = fd_path(target.get());
   if (is_bind) {
     attach_tree(source_fd, target.get(), m.source + " on " + m.destination);
@@ -276,19 +331,27 @@ std::vector<std::string> expand(const std::string& pattern) {
   return out;
 }
 
-void mask_paths(const std::vector<std::string>& paths) {
-  struct stat null_st;
-  check(::stat("/dev/null", &null_st), "stat", "/dev/null");
-  if (!S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3))
-    throw SysError("mask", "/dev/null is not the null device", EINVAL);
+// Masked and read-only paths are the runtime's own (/proc, /sys): resolved with no symlink on
+// the way, so that nothing the container made can turn a mask into a bind of another file.
+// Returns an O_PATH fd, or -1 when there is nothing to hide.
+int open_system_path(const std::string& p) {
+  int fd = open_no_symlinks(AT_FDCWD, p, O_PATH);
+  if (fd < 0 && errno == ENOENT) return -1;
+  if (fd < 0 && errno == ELOOP) throw SysError("open", p + ": a symbolic link on the way (masked and read-only paths follow none)", ELOOP);
+  return check(fd, "openat2", p);
+}
+
+void mask_paths(const std::vector<std::string>& paths, int null_dev) {
   for (const auto& pattern : paths) {
     for (const auto& p : expand(pattern)) {
+      UniqueFd target(open_system_path(p));
+      if (!target.valid()) continue;
       struct stat st;
-      if (::lstat(p.c_str(), &st) < 0) continue;  // nothing to hide
+      check(::fstat(target.get(), &st), "fstat", p);
       if (S_ISDIR(st.st_mode))
-        do_mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0");
+        do_mount("tmpfs", fd_path(target.get()), "tmpfs", MS_RDONLY, "size=0");
       else
-        do_mount("/dev/null", p, nullptr, MS_BIND);
+        do_mount(fd_path(null_dev), fd_path(target.get()), nullptr, MS_BIND);
     }
   }
 }
@@ -296,11 +359,41 @@ void mask_paths(const std::vector<std::string>& paths) {
 void readonly_paths(const std::vector<std::string>& paths) {
   for (const auto& pattern : paths) {
     for (const auto& p : expand(pattern)) {
-      struct stat st;
-      if (::lstat(p.c_str(), &st) < 0) continue;
-      do_mount(p, p, nullptr, MS_BIND | MS_REC);
-      remount_ro(p);
+      UniqueFd target(open_system_path(p));
+      if (!target.valid()) continue;
+      std::string tpath = fd_path(target.get());
+      do_mount(tpath, tpath, nullptr, MS_BIND | MS_REC);
+      // The bind now sits on top of the fd's location: reopen to reach it.
+      target.reset(open_system_path(p));
+      if (!target.valid()) throw SysError("open", p + " vanished", ENOENT);
+      remount_ro(fd_path(target.get()));
     }
+  }
+}
+
+// Sysctls through a procfs fd taken right after /proc was mounted, before any user mount exists,
+// and opened beneath it with no symlink and no other filesystem on the way (CVE-2025-52881
+// class): the write lands on the procfs file it names, whatever the container mounts later.
+void write_sysctls(const Spec& spec, int proc) {
+  for (const auto& [key, value] : spec.sysctl) {
+    std::string rel = "sys/" + key;
+    for (size_t k = 4; k < rel.size(); ++k)
+      if (rel[k] == '.') rel[k] = '/';
+    std::string shown = "/proc/" + rel;
+    UniqueFd f(open_no_symlinks(proc, rel, O_WRONLY, 0, RESOLVE_BENEATH | RESOLVE_NO_XDEV));
+    if (!f.valid()) throw SysError("open sysctl", shown, errno);
+    if (fs_type(f.get(), shown) != PROC_SUPER_MAGIC) throw SysError("open sysctl", shown + " is not on procfs", EXDEV);
+    if (::write(f.get(), value.data(), value.size()) < 0) throw SysError("write sysctl", shown + "=" + value, errno);
+  }
+}
+
+// A mount over /dev may bring the container's own /dev/null, /dev/console or /dev/pts: a
+// symbolic link there would send what the container and the runtime write to another file.
+void refuse_linked_devices() {
+  for (const char* p : {"/dev/null", "/dev/console", "/dev/pts"}) {
+    struct stat st;
+    if (::lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
+      throw SysError("mount", std::string(p) + " is a symbolic link (a mount over /dev must not replace it with one)", ELOOP);
   }
 }
 
@@ -354,7 +447,9 @@ int open_in_root_at(const std::string& path, bool create, bool last_is_dir, int 
         if (next_path.empty() || next_path[0] != '/') next_path = "/" + next_path;
         return open_in_root_at(next_path, create, last_is_dir, links_left - 1);
       }
-      // Create relative to the parent we already resolved safely (an O_PATH dirfd).
+      // Create relative to the parent we already resolved safely (an O_PATH dirfd); never on
+      // procfs (a mount destination there is refused, whatever symlink led to it).
+      if (fs_type(cur.get(), sofar) == PROC_SUPER_MAGIC) throw inside_proc(path);
       if (!last || last_is_dir) {
         if (::mkdirat(cur.get(), parts[i].c_str(), 0755) < 0 && errno != EEXIST) throw SysError("mkdir", sofar, errno);
       } else {
@@ -371,15 +466,24 @@ int open_in_root_at(const std::string& path, bool create, bool last_is_dir, int 
 }  // namespace
 
 int open_container_pty(bool console) {
-  UniqueFd master(check(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), "open", "/dev/ptmx"));
+  // The container's own devpts instance, reached without any symlink (not even /dev/ptmx's) and
+  // checked to be devpts: a mount over /dev cannot hand us another file.
+  UniqueFd master(check(open_no_symlinks(AT_FDCWD, "/dev/pts/ptmx", O_RDWR | O_NOCTTY), "open", "/dev/pts/ptmx"));
+  if (fs_type(master.get(), "/dev/pts/ptmx") != DEVPTS_SUPER_MAGIC)
+    throw SysError("open", "/dev/pts/ptmx is not on a devpts file system", EXDEV);
   int unlock = 0;
   check(::ioctl(master.get(), TIOCSPTLCK, &unlock), "ioctl(TIOCSPTLCK)", "/dev/ptmx");
   // TIOCGPTPEER opens the slave through the master: no path lookup that could be raced.
   UniqueFd slave(check(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY), "ioctl(TIOCGPTPEER)", "/dev/ptmx"));
   if (console) {
-    UniqueFd f(check(::open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "create", "/dev/console"));
-    f.reset();
-    do_mount(fd_path(slave.get()), "/dev/console", nullptr, MS_BIND);
+    // CVE-2025-52565 class: the bind goes on the file we made or checked, never through a link.
+    UniqueFd f(open_no_symlinks(AT_FDCWD, "/dev/console", O_CREAT | O_WRONLY, 0600));
+    if (!f.valid() && errno == ELOOP) throw SysError("create", "/dev/console is a symbolic link", ELOOP);
+    check(f.get(), "create", "/dev/console");
+    struct stat st;
+    check(::fstat(f.get(), &st), "fstat", "/dev/console");
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) throw SysError("create", "/dev/console is not a file", EINVAL);
+    do_mount(fd_path(slave.get()), fd_path(f.get()), nullptr, MS_BIND);
   }
   for (int i = 0; i < 3; ++i) check(::dup2(slave.get(), i), "dup2", "pty slave to fd " + std::to_string(i));
   return master.release();
@@ -425,21 +529,20 @@ void setup_rootfs(const Spec& spec) {
 
   ensure_dir_mountpoint("/proc");
   do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
-  setup_dev(spec, host_devices);
+  {
+    UniqueFd proc(check(open_no_symlinks(AT_FDCWD, "/proc", O_PATH | O_DIRECTORY), "open", "/proc"));
+    if (fs_type(proc.get(), "/proc") != PROC_SUPER_MAGIC) throw SysError("mount", "/proc is not procfs", EXDEV);
+    write_sysctls(spec, proc.get());
+  }
+  UniqueFd null_dev = setup_dev(spec, host_devices);
   setup_sys(spec, cgroup_fds);
   for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], source_of[i]);
   sources.clear();
+  if (!spec.mounts.empty()) refuse_linked_devices();
 
-  for (const auto& [key, value] : spec.sysctl) {
-    std::string p = "/proc/sys/" + key;
-    for (size_t k = 10; k < p.size(); ++k)
-      if (p[k] == '.') p[k] = '/';
-    UniqueFd f(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!f.valid()) throw SysError("open sysctl", p, errno);
-    if (::write(f.get(), value.data(), value.size()) < 0) throw SysError("write sysctl", p + "=" + value, errno);
-  }
-  mask_paths(spec.masked_paths);
+  // Read-only first, as runc: a mask that lands inside a read-only path stays read-only.
   readonly_paths(spec.readonly_paths);
+  mask_paths(spec.masked_paths, null_dev.get());
   if (r.readonly) remount_ro("/");
 }
 

@@ -66,19 +66,18 @@ void ContainerIo::close_child_ends() {
   child_stderr.reset();
 }
 
-pid_t spawn_init(const std::string& init, const std::string& mode, const std::string& bundle, ContainerIo& io,
-                 int sync_fd) {
+pid_t spawn_init(const std::string& mode, const std::string& bundle, ContainerIo& io, int sync_fd) {
   // Everything the child needs is prepared before fork.
-  const char* argv[] = {init.c_str(), mode.c_str(), bundle.c_str(), nullptr};
+  const char* argv[] = {"skiff-init", mode.c_str(), bundle.c_str(), nullptr};
   int src[4];
   src[0] = io.child_stdin.get();
   src[1] = io.tty ? io.child_stdin.get() : io.child_stdout.get();
   src[2] = io.tty ? io.child_stdin.get() : io.child_stderr.get();
   src[3] = sync_fd;
-  std::string exec_error_prefix = "error {\"call\":\"execve\",\"target\":" + json_quote(init) + ",\"errno\":";
+  std::string exec_error_prefix = "error {\"call\":\"execve\",\"target\":\"skiff-init\",\"errno\":";
 
   pid_t pid = ::fork();
-  if (pid < 0) throw SysError("fork", "skiff-init " + init, errno);
+  if (pid < 0) throw SysError("fork", "skiff-init", errno);
   if (pid > 0) return pid;
 
   // Child: single-threaded copy of the monitor; only plain syscalls from here on.
@@ -98,12 +97,13 @@ pid_t spawn_init(const std::string& init, const std::string& mode, const std::st
   for (int k = 0; k < 4; k++) {
     if (::dup2(hi[k], k) < 0) _exit(127);
   }
-  if (::syscall(SYS_close_range, 4U, ~0U, 0U) < 0) {
+  // kInitFd stays (CLOEXEC): the kernel closes it once it has loaded the program.
+  if (::syscall(SYS_close_range, kInitFd + 1U, ~0U, 0U) < 0) {
     long max = ::sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 1 << 20) max = 1 << 20;
-    for (long fd = 4; fd < max; fd++) ::close(static_cast<int>(fd));
+    for (long fd = kInitFd + 1; fd < max; fd++) ::close(static_cast<int>(fd));
   }
-  ::execv(argv[0], const_cast<char* const*>(argv));
+  ::syscall(SYS_execveat, kInitFd, "", const_cast<char* const*>(argv), environ, AT_EMPTY_PATH);
   int err = errno;
   char msg[1024];
   // strerror texts are plain ASCII without quotes or backslashes.

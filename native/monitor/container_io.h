@@ -29,10 +29,13 @@ struct ContainerIo {
   void close_child_ends();
 };
 
-// fork + exec `<init> <mode> <bundle>` with io's child ends as 0,1,2 and sync_fd as 3;
-// every other fd is closed. If execve fails, the child reports `error <json>` on the sync
-// socket and exits 127. Returns the child pid. Throws SysError when fork fails.
-pid_t spawn_init(const std::string& init, const std::string& mode, const std::string& bundle, ContainerIo& io,
-                 int sync_fd);
+// Where the real monitor keeps skiff-init's sealed memfd (CLOEXEC): right above the report pipe.
+constexpr int kInitFd = 4;
+
+// fork + exec `skiff-init <mode> <bundle>` from the sealed memfd at kInitFd, with io's child
+// ends as 0,1,2 and sync_fd as 3; every other fd is closed. If execve fails, the child reports
+// `error <json>` on the sync socket and exits 127. Returns the child pid. Throws SysError when
+// fork fails.
+pid_t spawn_init(const std::string& mode, const std::string& bundle, ContainerIo& io, int sync_fd);
 
 }  // namespace skiff::monitor

@@ -1,8 +1,12 @@
 // skiff-monitor: one per container process (see native/README.md).
 //
-//   skiff-monitor --bundle <dir> --init <skiff-init> --mode create|exec [--tty] [--stdin]
+//   skiff-monitor --bundle <dir> --init <skiff-init> | --init-fd <fd> --mode create|exec [--tty] [--stdin]
 //                 [--stdin-once] [--log <path> [--log-max-size BYTES] [--log-max-file N]]
 //                 [--oom-file <path>]
+//
+// skiff-init runs from a sealed memfd (common/sealed_exe.h): the daemon's own copy passed as
+// --init-fd, or one made here from --init. The monitor itself re-runs from a sealed copy when
+// started from a path.
 //
 // The process the daemon spawns forks the real monitor and waits for one line from it on a
 // pipe: `ready <monitorpid> <containerpid>` (printed, exit 0) or `error <json>` (printed,
@@ -24,6 +28,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/sealed_exe.h"
 #include "monitor/json.h"
 #include "monitor/monitor.h"
 #include "monitor/util.h"
@@ -49,9 +54,30 @@ void print_line(const std::string& s) {
   write_all(1, l.data(), l.size());
 }
 
+// skiff-init as a sealed memfd at a high fd number (monitor_main moves it to kInitFd).
+int sealed_init(const std::string& path, const std::string& fd_arg) {
+  UniqueFd mem;
+  if (!path.empty()) {
+    if (access(path.c_str(), X_OK) < 0) throw SysError("access X_OK", path, errno);
+    mem = skiff::sealed_copy_of(path, "skiff-init");
+  } else {
+    long long n;
+    if (!parse_int64(fd_arg.c_str(), n) || n < 3 || n > INT_MAX) throw skiff::config_error("invalid --init-fd " + fd_arg);
+    UniqueFd given(static_cast<int>(n));
+    check(fcntl(given.get(), F_GETFD), "fcntl(F_GETFD)", "--init-fd " + fd_arg);
+    if (skiff::is_sealed(given.get()))
+      mem = UniqueFd(check(fcntl(given.get(), F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)", "--init-fd"));
+    else
+      mem = skiff::sealed_copy(given.get(), "skiff-init");
+  }
+  int high = check(fcntl(mem.get(), F_DUPFD_CLOEXEC, 10), "fcntl(F_DUPFD_CLOEXEC)", "skiff-init memfd");
+  return high;
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   bool have_size = false, have_files = false;
+  std::string init_path, init_fd_arg;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -59,7 +85,8 @@ Options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--bundle") o.bundle = value();
-    else if (a == "--init") o.init = value();
+    else if (a == "--init") init_path = value();
+    else if (a == "--init-fd") init_fd_arg = value();
     else if (a == "--mode") o.mode = value();
     else if (a == "--tty") o.tty = true;
     else if (a == "--stdin") o.open_stdin = true;
@@ -83,16 +110,14 @@ Options parse_args(int argc, char** argv) {
     }
   }
   if (o.bundle.empty()) throw skiff::config_error("--bundle is required");
-  if (o.init.empty()) throw skiff::config_error("--init is required");
+  if (init_path.empty() == init_fd_arg.empty()) throw skiff::config_error("one of --init and --init-fd is required");
   if (o.mode != "create" && o.mode != "exec") throw skiff::config_error("--mode must be create or exec");
   if ((have_size || have_files) && o.log_path.empty()) throw skiff::config_error("--log-max-size/--log-max-file need --log");
   // Paths must survive chdir("/").
   char buf[PATH_MAX];
   if (!realpath(o.bundle.c_str(), buf)) throw SysError("realpath", o.bundle, errno);
   o.bundle = buf;
-  if (!realpath(o.init.c_str(), buf)) throw SysError("realpath", o.init, errno);
-  o.init = buf;
-  if (access(o.init.c_str(), X_OK) < 0) throw SysError("access X_OK", o.init, errno);
+  o.init_fd = sealed_init(init_path, init_fd_arg);
   if (!o.log_path.empty() && o.log_path[0] != '/') {
     if (!getcwd(buf, sizeof buf)) throw SysError("getcwd", "", errno);
     o.log_path = std::string(buf) + "/" + o.log_path;
@@ -124,7 +149,9 @@ void close_from(unsigned lo, unsigned hi) {
     report_w = 3;
   }
   fcntl(report_w, F_SETFD, FD_CLOEXEC);
-  close_from(4, ~0U);
+  if (dup3(opts.init_fd, kInitFd, O_CLOEXEC) < 0) _exit(1);
+  opts.init_fd = kInitFd;
+  close_from(kInitFd + 1, ~0U);
 
   // Fixed thresholds (no dynamic growth): buffers of attach bursts are mmap'ed and given
   // back when freed, so an idle monitor returns to its small resident size.
@@ -168,6 +195,9 @@ void close_from(unsigned lo, unsigned hi) {
 int main(int argc, char** argv) {
   Options opts;
   try {
+    skiff::run_from_sealed_copy(argv, "skiff-monitor");
+    // Run from a memfd, the kernel names us after its fd number; ps should say what we are.
+    prctl(PR_SET_NAME, "skiff-monitor", 0, 0, 0);
     opts = parse_args(argc, argv);
   } catch (const std::exception& e) {
     print_line("error " + error_json(e));

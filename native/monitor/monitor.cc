@@ -115,7 +115,7 @@ void Monitor::start(UniqueFd report_fd) {
   UniqueFd child_end(sv[1]);
   set_nonblock(sync_.get());
 
-  init_pid_ = spawn_init(opts_.init, opts_.mode, opts_.bundle, io_, child_end.get());
+  init_pid_ = spawn_init(opts_.mode, opts_.bundle, io_, child_end.get());
   child_end.reset();
   io_.close_child_ends();
   if (!opts_.tty && !opts_.open_stdin) stdin_closed_ = true;

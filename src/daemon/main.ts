@@ -5,7 +5,7 @@ import type * as https from 'node:https';
 import * as path from 'node:path';
 import { createCgroupManager } from '../cgroups';
 import { isNodeError, SkiffError } from '../errors';
-import { helperPaths } from '../native';
+import { sealedHelperPaths } from '../native';
 import { Runtime, RuntimeState } from '../runtime/runtime';
 import { createApp, listenTcpTls, listenUnix } from '../api/server';
 import type { DaemonContext } from '../api/context';
@@ -54,7 +54,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await claimPidFile(config.pidFile);
   const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
-  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: helperPaths() });
+  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths() });
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
@@ -83,7 +83,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
     dataRoot: config.dataRoot,
     daemonName: config.name,
     bip: config.bip,
-    initPath: helperPaths().init,
+    initPath: sealedHelperPaths().init,
     log,
     events,
     findContainer: (ref) => containers.store.find(ref),

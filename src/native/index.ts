@@ -1,6 +1,7 @@
 // Loader and typed surface of the native addon, plus where its helper executables live.
 // No logic here: callers get exactly what native/addon/addon.cc offers.
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
 export interface NativeAddon {
@@ -16,6 +17,8 @@ export interface NativeAddon {
   pidfdSignal(pid: number, signal: number): void;
   /** cgroup v2: attaches an eBPF device allowlist ("c 1:3 rwm", "b *:* m", "a") to the cgroup folder */
   deviceFilter(cgroupDir: string, rules: readonly string[]): void;
+  /** a sealed in-memory copy of an executable (native/common/sealed_exe.h): its fd, O_CLOEXEC, >= 100 */
+  sealedExecutable(path: string): number;
 }
 
 /** Linux mount(2) flags used by the TypeScript side. */
@@ -60,9 +63,34 @@ export function native(): NativeAddon {
 export interface HelperPaths {
   init: string;
   monitor: string;
+  /** skiff-init as an fd of this process (a sealed copy), handed to monitors as --init-fd */
+  initFd?: number;
 }
 
+/** The helper executables as built (tests and tools; the daemon runs sealed copies). */
 export function helperPaths(): HelperPaths {
   const dir = buildDir();
   return { init: path.join(dir, 'skiff-init'), monitor: path.join(dir, 'skiff-monitor') };
+}
+
+let sealed: HelperPaths | undefined;
+
+/**
+ * The helpers as sealed in-memory copies, made once per process (CVE-2019-5736: a container
+ * that sees a helper's /proc/<pid>/exe must never reach the host file). They run as
+ * /proc/self/fd/<fd>, which the kernel resolves in the forked child before the fd (O_CLOEXEC)
+ * is closed at exec; every monitor and helper shares the same pages.
+ */
+export function sealedHelperPaths(): HelperPaths {
+  if (!sealed) {
+    const built = helperPaths();
+    const initFd = native().sealedExecutable(built.init);
+    const monitorFd = native().sealedExecutable(built.monitor);
+    sealed = { init: `/proc/self/fd/${initFd}`, monitor: `/proc/self/fd/${monitorFd}`, initFd };
+    // skiff-init's copy is executed only briefly by each helper; one process keeps executing it
+    // for our lifetime (it dies with us), so that nobody can hold it open for writing and make
+    // every later exec of it fail (ETXTBSY). Monitors keep theirs executing themselves.
+    spawn(sealed.init, ['hold', String(process.pid)], { stdio: 'ignore', argv0: 'skiff-init' }).unref();
+  }
+  return sealed;
 }

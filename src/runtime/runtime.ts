@@ -189,7 +189,12 @@ export class Runtime {
     o: StdioOptions & { log?: LogOptions },
     oomFile: string | null,
   ): Promise<{ pid: number; monitorPid: number }> {
-    const args = ['--bundle', dir, '--init', this.opts.helpers.init, '--mode', mode];
+    const { helpers } = this.opts;
+    // The daemon's sealed skiff-init goes to the monitor as its fd 3 (stdio entry 3).
+    const initArgs = helpers.initFd === undefined ? ['--init', helpers.init] : ['--init-fd', '3'];
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
+    if (helpers.initFd !== undefined) stdio.push(helpers.initFd);
+    const args = ['--bundle', dir, ...initArgs, '--mode', mode];
     if (o.tty) args.push('--tty');
     if (o.openStdin) args.push('--stdin');
     if (o.openStdin && o.stdinOnce) args.push('--stdin-once');
@@ -201,17 +206,17 @@ export class Runtime {
     if (oomFile) args.push('--oom-file', oomFile);
     return new Promise((resolve, reject) => {
       // The monitor forks and detaches; the process we spawn exits as soon as it said ready.
-      const child = spawn(this.opts.helpers.monitor, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawn(helpers.monitor, args, { stdio, detached: true, argv0: 'skiff-monitor' });
       let out = '';
       let err = '';
       // "ready" resolves as soon as its line arrives, without waiting for that process to exit
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
         out += d;
         const ready = /^ready (\d+) (\d+)\n/.exec(out);
         if (ready) resolve({ monitorPid: Number(ready[1]), pid: Number(ready[2]) });
       });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      child.on('error', (e) => reject(systemError(`cannot start monitor ${this.opts.helpers.monitor}: ${e.message}`, e)));
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.on('error', (e) => reject(systemError(`cannot start monitor ${helpers.monitor}: ${e.message}`, e)));
       child.on('close', () => {
         const line = out.split('\n')[0] ?? '';
         const ready = /^ready (\d+) (\d+)$/.exec(line);
