@@ -128,6 +128,7 @@ export class ContainerFs {
     const ov = this.containers.overlayDir(rec.Id);
     const upper = path.join(ov, 'diff');
     const work = path.join(ov, 'work');
+    await fs.mkdir(ov, { recursive: true, mode: 0o700 }); // not reachable by other host users
     await fs.mkdir(upper, { recursive: true, mode: 0o755 });
     await fs.mkdir(work, { recursive: true, mode: 0o700 });
     const target = path.join(ov, `cp-${randomBytes(4).toString('hex')}`);

@@ -570,6 +570,8 @@ export class Containers extends EventEmitter {
     }
     const lower = await this.images.layerDirs(image);
     const ov = this.overlayDir(id);
+    // 0700 first: the diff below is the container's / (0755), for no other host user to reach
+    await fs.mkdir(ov, { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(ov, 'diff'), { recursive: true, mode: 0o755 });
     await fs.mkdir(path.join(ov, 'work'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(ov, 'merged'), { recursive: true, mode: 0o700 });

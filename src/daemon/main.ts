@@ -18,6 +18,7 @@ import { EventBus } from './events';
 import { Execs } from './execs';
 import { HealthChecks } from './health';
 import { Logger } from './logger';
+import { secureStateDirs, stateDirs } from './state-dirs';
 import { openVolumes } from '../volumes';
 import { Networks } from '../network/networks';
 import type { ContainerRecord } from './containers';
@@ -49,8 +50,10 @@ export interface RunningDaemon {
 
 export async function startDaemon(config: DaemonConfig, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
   if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges');
-  await fs.mkdir(config.dataRoot, { recursive: true, mode: 0o711 });
-  await fs.mkdir(config.execRoot, { recursive: true, mode: 0o700 });
+  // dockerd's default umask: files and folders made without an explicit mode (and the API
+  // socket in the moment before its chmod) are never writable by group or others
+  process.umask(0o022);
+  await secureStateDirs(stateDirs(config.dataRoot, config.execRoot), log);
   await claimPidFile(config.pidFile);
   const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });

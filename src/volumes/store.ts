@@ -157,7 +157,7 @@ export class VolumeStore {
 
   /** Reads the volumes; half-made (dot) folders are removed, mounts nobody can use are undone. */
   async load(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const n of await fs.readdir(this.root)) {
       const dir = path.join(this.root, n);
       if (n.startsWith('.')) {
@@ -238,10 +238,12 @@ export class VolumeStore {
         return existing;
       }
       const rec: VolumeRecord = { Name: name, Driver: driver, Labels: { ...(input.Labels ?? {}) }, Options: opts, CreatedAt: nowRfc3339() };
-      await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
+      await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
       const tmp = path.join(this.root, `.new-${name}-${randomBytes(4).toString('hex')}`);
       try {
-        await fs.mkdir(tmp, { mode: 0o701 });
+        // 0700 (dockerd: 0701, for its remapped root, which Skiff has not): a second lock, after
+        // the data root's, between other host users and the setuid files a container leaves
+        await fs.mkdir(tmp, { mode: 0o700 });
         await fs.mkdir(path.join(tmp, '_data'), { mode: 0o755 });
         await writeJsonAtomic(path.join(tmp, 'volume.json'), rec);
         await fs.rename(tmp, path.join(this.root, name));
