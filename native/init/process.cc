@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -84,6 +85,8 @@ void exec_process(const ProcessSpec& p, const SeccompPrograms& seccomp) {
   // oom_score_adj: set by skiff-init on itself before the clone (main.cc), inherited.
 
   ResolvedUser user = resolve_user(p.user);
+  for (gid_t g : additional_groups(p.group_add))
+    if (std::find(user.groups.begin(), user.groups.end(), g) == user.groups.end()) user.groups.push_back(g);
   std::vector<std::string> env = p.env;
   if (!has_env(env, "HOME")) env.push_back("HOME=" + user.home);
   enter_workdir(p.cwd);

@@ -290,9 +290,9 @@ void user_mount(const MountSpec& m, int source_fd) {
     check(::fstat(source_fd, &st), "stat", m.source);
     dir = S_ISDIR(st.st_mode);
   }
-  if (is_bind && f.copyup && dir) copy_up(m.destination, source_fd);
   UniqueFd target(open_in_root(m.destination, true, dir));
   refuse_inside_proc(target.get(), m.destination, is_bind && !dir);
+  if (is_bind && f.copyup && dir) copy_up(m.destination, source_fd);
   std::string tpath = fd_path(target.get());
   if (is_bind) {
     attach_tree(source_fd, target.get(), m.source + " on " + m.destination);

@@ -48,6 +48,7 @@ ProcessSpec parse_process(const nlohmann::json& p) {
   ps.cwd = get_or<std::string>(p, "cwd", "/");
   if (ps.cwd.empty() || ps.cwd[0] != '/') throw config_error("process.cwd must be absolute: " + ps.cwd);
   ps.user = get_or<std::string>(p, "user", "");
+  ps.group_add = strings(p, "groupAdd");
   ps.tty = get_or<bool>(p, "tty", false);
   for (const auto& name : strings(p, "capabilities")) ps.capabilities.push_back(capability_from_name(name));
   ps.no_new_privileges = get_or<bool>(p, "noNewPrivileges", false);

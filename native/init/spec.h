@@ -24,6 +24,7 @@ struct ProcessSpec {
   std::vector<std::string> args, env;
   std::string cwd = "/";
   std::string user;
+  std::vector<std::string> group_add;  // --group-add: group names or gids, added to the user's groups
   bool tty = false;
   std::vector<int> capabilities;
   bool no_new_privileges = false;

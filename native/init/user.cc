@@ -121,4 +121,27 @@ ResolvedUser resolve_user(const std::string& spec, const std::string& passwd_pat
   return u;
 }
 
+std::vector<gid_t> additional_groups(const std::vector<std::string>& entries, const std::string& group_path) {
+  std::vector<gid_t> out;
+  for (const auto& e : entries) {
+    bool found = false;
+    unsigned long gid = 0;
+    each_entry(group_path, [&](const std::vector<std::string>& f) {
+      unsigned long g;
+      if (f.size() >= 3 && parse_id(f[2], &g) && (f[0] == e || f[2] == e)) {
+        gid = g;
+        found = true;
+        return true;
+      }
+      return false;
+    });
+    if (!found) {
+      if (!parse_id(e, &gid)) throw config_error("Unable to find group " + e + ": no matching entries in group file");
+      if (gid > kMaxId) throw config_error("uids and gids must be in range 0-2147483647");
+    }
+    out.push_back(static_cast<gid_t>(gid));
+  }
+  return out;
+}
+
 }  // namespace skiff

@@ -73,6 +73,8 @@ export interface ProcessSpec {
   cwd: string;
   /** "uid[:gid]", "name[:group]" or "" (root) */
   user: string;
+  /** --group-add: group names or gids added to the user's supplementary groups (run and exec) */
+  groupAdd?: string[];
   tty: boolean;
   /** "CAP_CHOWN", ... (bounding = permitted = effective) */
   capabilities: string[];
@@ -692,6 +694,7 @@ export interface HostConfigInput {
   PidMode?: string;
   UTSMode?: string;
   CgroupnsMode?: string;
+  GroupAdd?: string[] | null;
   OomScoreAdj?: number;
 }
 
@@ -743,6 +746,17 @@ function checkOptionalString(v: unknown, field: string): string {
   if (typeof v !== 'string') throw new SpecError(`${field} must be a string`);
   if (v.includes('\0')) throw new SpecError(`${field} must not contain NUL bytes`);
   return v;
+}
+
+/** HostConfig.GroupAdd: names or gids, resolved in the container at start (skiff-init). */
+function checkGroupAdd(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new SpecError('GroupAdd must be an array of strings');
+  return v.map((g, i) => {
+    const s = checkOptionalString(g, `GroupAdd[${i}]`);
+    if (s === '' || s.includes(':') || s.includes('\n')) throw new SpecError(`invalid group: ${JSON.stringify(g)}`);
+    return s;
+  });
 }
 
 /** Resolves "." and ".." in an absolute path, like Go's path.Clean. */
@@ -838,6 +852,7 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
   const env = mergeEnv(image.Env, config.Env, { hostname, tty: config.Tty === true });
   const cwd = resolveWorkingDir(config.WorkingDir, image.WorkingDir);
   const user = checkOptionalString(config.User, 'User') || checkOptionalString(image.User, 'image User');
+  const groupAdd = checkGroupAdd(host.GroupAdd);
 
   const capabilities = resolveCapabilities({ capAdd: host.CapAdd, capDrop: host.CapDrop, privileged });
   // CVE-2022-0492 class: CAP_SYS_ADMIN can mount cgroupfs; in the host's cgroup namespace that
@@ -873,6 +888,7 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
       env,
       cwd,
       user,
+      ...(groupAdd.length ? { groupAdd } : {}),
       tty: config.Tty === true,
       capabilities,
       noNewPrivileges: security.noNewPrivileges,
@@ -921,6 +937,7 @@ export function buildExecProcess(input: BuildExecInput): ProcessSpec {
     env: processEnv(input.configEnv, { hostname: input.hostname, tty: e.Tty === true }, checkEnv(e.Env, 'Env')),
     cwd: dir ? cleanPath(dir) : c.cwd,
     user: user || c.user,
+    ...(c.groupAdd?.length ? { groupAdd: [...c.groupAdd] } : {}),
     tty: e.Tty === true,
     capabilities: e.Privileged ? [...ALL_CAPABILITIES] : [...c.capabilities],
     noNewPrivileges: c.noNewPrivileges,

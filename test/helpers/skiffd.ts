@@ -35,6 +35,8 @@ export class TestDaemon {
   log = '';
   /** more skiffd flags (-H tcp://..., --tlsverify ...) */
   extraArgs: string[] = [];
+  /** more environment for skiffd (a test's own process.env does not reach children under jest) */
+  extraEnv: Record<string, string> = {};
 
   constructor(readonly dir: string) {
     this.sock = path.join(dir, 's.sock');
@@ -42,9 +44,10 @@ export class TestDaemon {
     this.execRoot = path.join(dir, 'run');
   }
 
-  static async start(extraArgs: (dir: string) => string[] = () => []): Promise<TestDaemon> {
+  static async start(extraArgs: (dir: string) => string[] = () => [], extraEnv: Record<string, string> = {}): Promise<TestDaemon> {
     const d = new TestDaemon(fs.mkdtempSync('/tmp/skt-'));
     d.extraArgs = extraArgs(d.dir);
+    d.extraEnv = extraEnv;
     await d.launch();
     return d;
   }
@@ -55,7 +58,7 @@ export class TestDaemon {
 
   async launch(): Promise<void> {
     const args = ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', path.join(this.dir, 'skiffd.pid'), ...this.extraArgs];
-    const p = spawn(path.join(projectRoot(), 'bin/skiffd'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(path.join(projectRoot(), 'bin/skiffd'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.extraEnv } });
     this.proc = p;
     p.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
     const end = Date.now() + 20000;

@@ -147,6 +147,12 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     await expect(t.run(['true'], { config: { User: 'nosuchuser' } })).rejects.toThrow(/unable to find user nosuchuser/);
   });
 
+  test('GroupAdd (names and gids) joins the user\'s groups; a group the container lacks is refused (Docker\'s GetAdditionalGroups)', async () => {
+    const r = await t.run(['id', '-G'], { config: { User: 'nobody' }, hostConfig: { GroupAdd: ['daemon', '4242', 'users'] } });
+    expect(r.stdout.trim().split(' ').sort()).toEqual(['1', '100', '4242', '65534'].sort());
+    await expect(t.run(['true'], { hostConfig: { GroupAdd: ['nosuchgroup'] } })).rejects.toThrow(/Unable to find group nosuchgroup: no matching entries in group file/);
+  });
+
   test('a missing command fails start with Docker\'s message and exit code 127', async () => {
     const id = await t.create(['nosuchcmd']);
     const err = await t.runtime.start(id).catch((e: unknown) => e);
@@ -280,9 +286,10 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
       await t.runtime.delete(id, true).catch(() => undefined);
     });
 
-    const exec = async (cmd: string[], o: { tty?: boolean; user?: string } = {}) => {
+    const exec = async (cmd: string[], o: { tty?: boolean; user?: string; groupAdd?: string[] } = {}) => {
       const execId = Math.random().toString(16).slice(2);
-      const p = buildExecProcess({ exec: { Cmd: cmd, Tty: o.tty, User: o.user }, container: proc, configEnv: [], hostname: id.slice(0, 12) });
+      const container = o.groupAdd ? { ...proc, groupAdd: o.groupAdd } : proc;
+      const p = buildExecProcess({ exec: { Cmd: cmd, Tty: o.tty, User: o.user }, container, configEnv: [], hostname: id.slice(0, 12) });
       await t.runtime.execCreate(id, execId, { process: p, tty: o.tty ?? false, openStdin: false, stdinOnce: false });
       const sock = await t.runtime.execAttach(id, execId, { stdin: false, stdout: true, stderr: true });
       const chunks: Buffer[] = [];
@@ -309,6 +316,8 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     test('exit code recorded; user rules apply; seccomp too', async () => {
       expect((await exec(['sh', '-c', 'exit 7'])).exit.exitCode).toBe(7);
       expect((await exec(['id', '-u'], { user: 'nobody' })).raw.toString()).toContain('65534');
+      // the container's GroupAdd reaches an exec with its own -u <uid> too (moby's exec getUser)
+      expect((await exec(['id', '-G'], { user: '65534', groupAdd: ['daemon'] })).raw.subarray(8).toString().trim().split(' ').sort()).toEqual(['1', '65534']);
       expect((await exec(['probe', 'unshare'])).raw.toString()).toContain('unshare Operation not permitted');
     });
 
