@@ -10,6 +10,7 @@ const STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   notModified: 304,
   notImplemented: 501,
+  unavailable: 503,
   system: 500,
 };
 

@@ -15,6 +15,7 @@ import { eventRoutes } from './handlers/events';
 import { execRoutes } from './handlers/exec';
 import { networkRoutes } from './handlers/networks';
 import { imageRoutes } from './handlers/images';
+import { swarmRoutes } from './handlers/swarm';
 import { systemRoutes } from './handlers/system';
 import { volumeRoutes } from './handlers/volumes';
 import { installUpgrade } from './streams';
@@ -47,6 +48,7 @@ export function createApp(ctx: DaemonContext): express.Express {
   app.use(eventRoutes(ctx));
   app.use(archiveRoutes(ctx));
   app.use(buildRoutes(ctx));
+  app.use(swarmRoutes(ctx));
   app.use((_req: Request, res: Response) => {
     res.status(404).setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ message: 'page not found' }) + '\n');
