@@ -1,5 +1,9 @@
 // Reading a container's json-file log (native/README.md: one {"log","stream","time"} object a
 // line, rotated to <path>.1 ... <path>.N-1): tail, since/until, and follow across rotations.
+// Everything streams through fixed-size chunks: a container can write a log of any size, and a
+// reader's memory stays bounded by CHUNK + MAX_LINE whatever it reads (tail reads backwards
+// from the end; since/until/follow read forwards; the caller pulls, so a slow client holds back
+// the reading).
 import * as fs from 'node:fs/promises';
 import { invalid, isNodeError } from '../errors';
 
@@ -49,7 +53,24 @@ export function timeToNs(time: string): bigint {
   return BigInt(secs) * 1_000_000n + BigInt((m[2] ?? '').slice(0, 9).padEnd(9, '0'));
 }
 
-function parseLine(line: string): LogEntry | undefined {
+/** Bytes read at a time. */
+const CHUNK = 64 * 1024;
+
+/**
+ * The longest line a reader holds. The monitor cuts entries at 16 KiB of output, under 100 KiB
+ * once JSON-escaped (native/monitor/log_writer.cc), so a longer line is none of its entries: it
+ * is skipped rather than buffered.
+ */
+export const MAX_LINE = 1024 * 1024;
+
+export interface LineOptions {
+  chunk: number;
+  maxLine: number;
+}
+
+const DEFAULT_LINES: LineOptions = { chunk: CHUNK, maxLine: MAX_LINE };
+
+function parseLine(line: string | undefined): LogEntry | undefined {
   if (!line) return undefined;
   try {
     const e = JSON.parse(line) as LogEntry;
@@ -60,9 +81,136 @@ function parseLine(line: string): LogEntry | undefined {
   }
 }
 
-async function readAll(file: string): Promise<string | undefined> {
+/** Reads [pos, pos+len) into buf; fewer bytes only at the end of the file. */
+async function readAt(fh: fs.FileHandle, buf: Buffer, len: number, pos: number): Promise<number> {
+  let off = 0;
+  while (off < len) {
+    const { bytesRead } = await fh.read(buf, off, len - off, pos + off);
+    if (bytesRead === 0) break;
+    off += bytesRead;
+  }
+  return off;
+}
+
+/** The part of a line read so far, in pieces; past maxLine it only remembers that it was too long. */
+class PartialLine {
+  private pieces: Buffer[] = [];
+  private held = 0;
+  private tooLong = false;
+
+  constructor(private readonly maxLine: number) {}
+
+  get empty(): boolean {
+    return this.held === 0 && !this.tooLong;
+  }
+
+  /** Adds bytes (copied: the caller reuses its buffer) at the end, or at the start when reading backwards. */
+  add(bytes: Buffer, atStart = false): void {
+    if (this.tooLong || bytes.length === 0) return;
+    if (this.held + bytes.length > this.maxLine) {
+      this.tooLong = true;
+      this.pieces = [];
+      this.held = 0;
+      return;
+    }
+    if (atStart) this.pieces.unshift(Buffer.from(bytes));
+    else this.pieces.push(Buffer.from(bytes));
+    this.held += bytes.length;
+  }
+
+  /** The line made of what is held and `more` (the rest of it, after or before); undefined if too long. */
+  take(more: Buffer, atStart = false): string | undefined {
+    let line: string | undefined;
+    if (this.tooLong || this.held + more.length > this.maxLine) line = undefined;
+    else if (this.held === 0) line = more.toString('utf8');
+    else line = Buffer.concat(atStart ? [more, ...this.pieces] : [...this.pieces, more]).toString('utf8');
+    this.clear();
+    return line;
+  }
+
+  clear(): void {
+    this.pieces = [];
+    this.held = 0;
+    this.tooLong = false;
+  }
+}
+
+/**
+ * The lines of bytes [0, end) of a file, last first, each with the offset it starts at, read
+ * backwards a chunk at a time. The text after the last '\n' comes first (an empty line when the
+ * file ends with '\n'). A line longer than maxLine comes as undefined.
+ */
+export async function* linesBackward(
+  fh: fs.FileHandle,
+  end: number,
+  lo: LineOptions = DEFAULT_LINES,
+  buf: Buffer = Buffer.allocUnsafe(lo.chunk),
+): AsyncGenerator<{ start: number; line: string | undefined }> {
+  const part = new PartialLine(lo.maxLine);
+  let pos = end;
+  while (pos > 0) {
+    const from = Math.max(0, pos - buf.length);
+    const n = await readAt(fh, buf, pos - from, from);
+    // truncated in place meanwhile (max-file 1): nothing before it is left to read
+    if (n < pos - from) return;
+    let hi = n;
+    for (;;) {
+      const nl = hi > 0 ? buf.lastIndexOf(0x0a, hi - 1) : -1;
+      if (nl < 0) break;
+      yield { start: from + nl + 1, line: part.take(buf.subarray(nl + 1, hi), true) };
+      hi = nl;
+    }
+    part.add(buf.subarray(0, hi), true);
+    pos = from;
+  }
+  yield { start: 0, line: part.take(Buffer.alloc(0), true) };
+}
+
+/** Reads complete lines forwards from pos, a chunk at a time, holding the unterminated rest. */
+export class LineReader {
+  private readonly part: PartialLine;
+
+  constructor(
+    readonly fh: fs.FileHandle,
+    public pos: number,
+    lo: LineOptions = DEFAULT_LINES,
+    private readonly buf: Buffer = Buffer.allocUnsafe(lo.chunk),
+  ) {
+    this.part = new PartialLine(lo.maxLine);
+  }
+
+  /** The lines completed by the next chunk (none if it ends none), or undefined at the end (of the file, or at `end`). */
+  async next(end = Number.MAX_SAFE_INTEGER): Promise<(string | undefined)[] | undefined> {
+    const want = Math.min(this.buf.length, end - this.pos);
+    if (want <= 0) return undefined;
+    const { bytesRead } = await this.fh.read(this.buf, 0, want, this.pos);
+    if (bytesRead === 0) return undefined;
+    this.pos += bytesRead;
+    const data = this.buf.subarray(0, bytesRead);
+    const lines: (string | undefined)[] = [];
+    let lo = 0;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, lo)) {
+      lines.push(this.part.take(data.subarray(lo, nl)));
+      lo = nl + 1;
+    }
+    this.part.add(data.subarray(lo));
+    return lines;
+  }
+
+  /** The unterminated last line (of a file that is complete), if any. */
+  rest(): string | undefined {
+    return this.part.empty ? undefined : this.part.take(Buffer.alloc(0));
+  }
+
+  reset(pos: number): void {
+    this.pos = pos;
+    this.part.clear();
+  }
+}
+
+async function openIfAny(file: string): Promise<fs.FileHandle | undefined> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return await fs.open(file, 'r');
   } catch (e) {
     if (isNodeError(e, 'ENOENT')) return undefined;
     throw e;
@@ -80,53 +228,101 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+interface Source {
+  fh: fs.FileHandle;
+  /** bytes to read: the size when the read began */
+  end: number;
+  live: boolean;
+}
+
 /**
- * Yields the log's entries oldest first, filtered; with follow, keeps yielding new entries
- * until the container stops (and everything it wrote is read) or the signal aborts.
+ * Where the last `tail` entries start: [file index, offset], read backwards from the newest file.
+ * The live file's unterminated end is still being written: it is not counted (tail 0 starts there).
  */
-export async function* readLogs(path: string, o: ReadLogOptions): AsyncGenerator<LogEntry> {
-  const maxFile = Math.max(o.maxFile ?? 1, 1);
-  // Open the live file first so that a rotation during the initial read is noticed.
-  let fh: fs.FileHandle | undefined;
-  try {
-    fh = await fs.open(path, 'r');
-  } catch (e) {
-    if (!isNodeError(e, 'ENOENT')) throw e;
+async function tailStart(files: Source[], tail: number, lo: LineOptions, buf: Buffer): Promise<[number, number]> {
+  if (tail === 0) {
+    const f = files[files.length - 1];
+    if (f?.live) for await (const { start } of linesBackward(f.fh, f.end, lo, buf)) return [files.length - 1, start];
+    return [files.length, 0];
   }
-  try {
-    const texts: string[] = [];
-    for (let i = maxFile - 1; i >= 1; i--) {
-      const t = await readAll(`${path}.${i}`);
-      if (t) texts.push(t);
+  let count = 0;
+  for (let i = files.length - 1; i >= 0; i--) {
+    const f = files[i];
+    let first = true;
+    for await (const { start, line } of linesBackward(f.fh, f.end, lo, buf)) {
+      const partial = first && f.live;
+      first = false;
+      if (!partial && parseLine(line) && ++count === tail) return [i, start];
     }
-    let pos = 0;
-    let partial = '';
-    if (fh) {
-      const { size } = await fh.stat();
-      const buf = Buffer.alloc(size);
-      let off = 0;
-      while (off < size) {
-        const { bytesRead } = await fh.read(buf, off, size - off, off);
-        if (bytesRead === 0) break;
-        off += bytesRead;
-      }
-      pos = off;
-      const text = buf.subarray(0, off).toString('utf8');
-      const nl = text.lastIndexOf('\n');
-      texts.push(text.slice(0, nl + 1));
-      partial = text.slice(nl + 1);
-    }
-    let entries: LogEntry[] = [];
-    for (const t of texts) for (const line of t.split('\n')) {
+  }
+  return [0, 0];
+}
+
+/**
+ * Yields the log's entries oldest first, filtered, in batches (one per chunk read); with follow,
+ * keeps yielding new entries until the container stops (and everything it wrote is read) or the
+ * signal aborts. Nothing is read ahead of what the caller pulls.
+ */
+export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions = DEFAULT_LINES): AsyncGenerator<LogEntry[]> {
+  const maxFile = Math.max(o.maxFile ?? 1, 1);
+  const buf = Buffer.allocUnsafe(lo.chunk);
+  const opened = new Set<fs.FileHandle>();
+  const close = async (fh: fs.FileHandle) => {
+    opened.delete(fh);
+    await fh.close().catch(() => undefined);
+  };
+  const open = async (file: string) => {
+    const fh = await openIfAny(file);
+    if (fh) opened.add(fh);
+    return fh;
+  };
+  const batch = (lines: (string | undefined)[]): { entries: LogEntry[]; stop: boolean } => {
+    const entries: LogEntry[] = [];
+    for (const line of lines) {
       const e = parseLine(line);
-      if (e) entries.push(e);
-    }
-    if (o.tail >= 0) entries = o.tail === 0 ? [] : entries.slice(-o.tail);
-    for (const e of entries) {
-      if (o.signal?.aborted) return;
+      if (!e) continue;
       const r = filter(e, o);
-      if (r === 'stop') return;
-      if (r) yield e;
+      if (r === 'stop') return { entries, stop: true };
+      if (r) entries.push(e);
+    }
+    return { entries, stop: false };
+  };
+  try {
+    // The live file first, so that a rotation from here on is noticed: its handle keeps the
+    // renamed file, and that file is skipped among the rotated ones.
+    const files: Source[] = [];
+    const live = await open(path);
+    const liveStat = await live?.stat();
+    for (let i = maxFile - 1; i >= 1; i--) {
+      const fh = await open(`${path}.${i}`);
+      if (!fh) continue;
+      const st = await fh.stat();
+      if (liveStat && st.ino === liveStat.ino) await close(fh);
+      else files.push({ fh, end: st.size, live: false });
+    }
+    if (live && liveStat) files.push({ fh: live, end: liveStat.size, live: true });
+
+    const [first, firstPos] = o.tail >= 0 ? await tailStart(files, o.tail, lo, buf) : [0, 0];
+    let reader: LineReader | undefined;
+    for (let i = first; i < files.length; i++) {
+      const f = files[i];
+      const r = new LineReader(f.fh, i === first ? firstPos : 0, lo, buf);
+      for (;;) {
+        if (o.signal?.aborted) return;
+        const lines = await r.next(f.end);
+        if (!lines) break;
+        const b = batch(lines);
+        if (b.entries.length) yield b.entries;
+        if (b.stop) return;
+      }
+      if (f.live) {
+        reader = r;
+      } else {
+        const b = batch([r.rest()]);
+        if (b.entries.length) yield b.entries;
+        if (b.stop) return;
+        await close(f.fh);
+      }
     }
     if (!o.follow) return;
 
@@ -134,46 +330,40 @@ export async function* readLogs(path: string, o: ReadLogOptions): AsyncGenerator
     // then continue with the new one from its start.
     let stoppedSeen = false;
     void o.stopped?.then(() => (stoppedSeen = true));
+    const readNew = async function* (r: LineReader): AsyncGenerator<LogEntry[], boolean> {
+      for (;;) {
+        if (o.signal?.aborted) return true;
+        const lines = await r.next();
+        if (!lines) return false;
+        const b = batch(lines);
+        if (b.entries.length) yield b.entries;
+        if (b.stop) return true;
+      }
+    };
     for (;;) {
       if (o.signal?.aborted) return;
       const finalRound = stoppedSeen || (o.running !== undefined && !o.running());
-      if (!fh) {
-        try {
-          fh = await fs.open(path, 'r');
-          pos = 0;
-          partial = '';
-        } catch (e) {
-          if (!isNodeError(e, 'ENOENT')) throw e;
-        }
+      if (!reader) {
+        const fh = await open(path);
+        if (fh) reader = new LineReader(fh, 0, lo, buf);
       }
-      if (fh) {
-        for (;;) {
-          const chunk = Buffer.alloc(64 * 1024);
-          const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          const text = partial + chunk.subarray(0, bytesRead).toString('utf8');
-          const nl = text.lastIndexOf('\n');
-          partial = text.slice(nl + 1);
-          for (const line of text.slice(0, nl + 1).split('\n')) {
-            const e = parseLine(line);
-            if (!e) continue;
-            const r = filter(e, o);
-            if (r === 'stop') return;
-            if (r) yield e;
-          }
-        }
+      if (reader) {
+        if (yield* readNew(reader)) return;
         const cur = await fs.stat(path).catch(() => undefined);
-        const own = await fh.stat();
-        if (cur && (cur.ino !== own.ino || cur.size < pos && cur.ino === own.ino)) {
-          if (cur.ino === own.ino) {
-            // truncated in place (max-file 1)
-            pos = 0;
-            partial = '';
-          } else {
-            await fh.close();
-            fh = undefined;
-          }
+        const own = await reader.fh.stat();
+        if (cur && cur.ino !== own.ino) {
+          // rotated: what was written before the rename is read first
+          if (yield* readNew(reader)) return;
+          const b = batch([reader.rest()]);
+          if (b.entries.length) yield b.entries;
+          if (b.stop) return;
+          await close(reader.fh);
+          reader = undefined;
+          continue;
+        }
+        if (own.size < reader.pos) {
+          // truncated in place (max-file 1)
+          reader.reset(0);
           continue;
         }
       }
@@ -181,7 +371,7 @@ export async function* readLogs(path: string, o: ReadLogOptions): AsyncGenerator
       await Promise.race([sleep(100, o.signal), o.stopped ?? new Promise(() => undefined)]);
     }
   } finally {
-    await fh?.close().catch(() => undefined);
+    for (const fh of [...opened]) await close(fh);
   }
 }
 

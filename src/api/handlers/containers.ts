@@ -323,10 +323,31 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // log output
 
-function writeEntry(out: { write(b: Buffer): boolean }, e: LogEntry, tty: boolean, timestamps: boolean): boolean {
-  const text = timestamps ? `${e.time} ${e.log}` : e.log;
-  const payload = Buffer.from(text, 'utf8');
-  return out.write(tty ? payload : frame(e.stream === 'stdout' ? 1 : 2, payload));
+/** One batch of entries as one write: raw with a tty, else one frame per entry. */
+function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const payload = Buffer.from(timestamps ? `${e.time} ${e.log}` : e.log, 'utf8');
+    parts.push(tty ? payload : frame(e.stream === 'stdout' ? 1 : 2, payload));
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * Writes, then waits while the peer is not reading: the log is read only as fast as it is sent,
+ * so a slow or stalled client never makes the daemon buffer it.
+ */
+async function writeDrained(out: NodeJS.WritableStream & { destroyed: boolean }, data: Buffer): Promise<void> {
+  if (out.destroyed || out.write(data)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      out.removeListener('drain', done);
+      out.removeListener('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+  });
 }
 
 const LIST_FILTERS = ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume'];
@@ -531,9 +552,9 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
       if (logs && rec.LogPath && (stdout || stderr)) {
-        for await (const e of readLogs(rec.LogPath, { stdout, stderr, tail: -1, follow: false, maxFile: logOptions(rec.HostConfig.LogConfig).maxFile })) {
+        for await (const entries of readLogs(rec.LogPath, { stdout, stderr, tail: -1, follow: false, maxFile: logOptions(rec.HostConfig.LogConfig).maxFile })) {
           if (sock.destroyed) return;
-          writeEntry(sock, e, tty, false);
+          await writeDrained(sock, encodeEntries(entries, tty, false));
         }
       }
       if (!stream) {
@@ -580,7 +601,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
       res.status(200).type(tty ? RAW : MULTIPLEXED);
       res.flushHeaders();
       try {
-        for await (const e of readLogs(rec.LogPath, {
+        for await (const entries of readLogs(rec.LogPath, {
           stdout,
           stderr,
           tail,
@@ -593,7 +614,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
           maxFile: logOptions(rec.HostConfig.LogConfig).maxFile,
         })) {
           if (res.destroyed) break;
-          if (!writeEntry(res, e, tty, timestamps)) await new Promise((r2) => res.once('drain', r2).once('close', r2));
+          await writeDrained(res, encodeEntries(entries, tty, timestamps));
         }
       } finally {
         waiter?.cancel();

@@ -1,0 +1,186 @@
+// src/daemon/logs: the bounded readers under `docker logs`. Lines read backwards (tail) and
+// forwards with tiny chunks so that every line crosses chunk boundaries; a line past the cap is
+// skipped, never held; tail counts entries back across the rotated files (<path>.1 ...), the live
+// file's unterminated end (still being written) not among them.
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LineReader, linesBackward, LogEntry, readLogs, ReadLogOptions } from '../../src/daemon/logs';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-logs-'));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function backward(text: string, chunk: number, maxLine = 1 << 20): Promise<{ start: number; line: string | undefined }[]> {
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, text);
+  const fh = await fsp.open(file, 'r');
+  try {
+    const out: { start: number; line: string | undefined }[] = [];
+    for await (const l of linesBackward(fh, Buffer.byteLength(text), { chunk, maxLine })) out.push(l);
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What the backward reader must give: the '\n'-separated pieces, last first, with their offsets. */
+function expected(text: string, maxLine = 1 << 20): { start: number; line: string | undefined }[] {
+  const out: { start: number; line: string | undefined }[] = [];
+  let start = 0;
+  for (const piece of text.split('\n')) {
+    out.push({ start, line: Buffer.byteLength(piece) > maxLine ? undefined : piece });
+    start += Buffer.byteLength(piece) + 1;
+  }
+  return out.reverse();
+}
+
+describe('linesBackward', () => {
+  const texts = ['', '\n', '\n\n\n', 'a', 'abc\n', 'abc\ndefgh', 'one\ntwo\nthree\n', 'x'.repeat(20) + '\n' + 'y\n' + 'z'.repeat(13), 'é€😀\nñ\n'];
+  test.each(texts.map((t) => [JSON.stringify(t)]))('%s at every chunk size', async (name) => {
+    const text = JSON.parse(name) as string;
+    for (let chunk = 1; chunk <= 9; chunk++) expect(await backward(text, chunk)).toEqual(expected(text));
+  });
+
+  test('random text across chunk boundaries', async () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let round = 0; round < 30; round++) {
+      let text = '';
+      const len = rnd(200);
+      for (let i = 0; i < len; i++) text += rnd(6) === 0 ? '\n' : String.fromCharCode(97 + rnd(26));
+      expect(await backward(text, 1 + rnd(16))).toEqual(expected(text));
+    }
+  });
+
+  test('a line longer than the cap comes as undefined, its neighbours intact', async () => {
+    const text = 'short\n' + 'L'.repeat(50) + '\nafter\n' + 'M'.repeat(11);
+    for (const chunk of [3, 8, 64]) expect(await backward(text, chunk, 10)).toEqual(expected(text, 10));
+  });
+});
+
+describe('LineReader', () => {
+  test('complete lines at every chunk size; the unterminated rest is held, then given by rest()', async () => {
+    const text = 'alpha\nbe\n\ngamma-long-line\ndelta';
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, text);
+    const fh = await fsp.open(file, 'r');
+    try {
+      for (let chunk = 1; chunk <= 9; chunk++) {
+        const r = new LineReader(fh, 0, { chunk, maxLine: 1 << 20 });
+        const lines: (string | undefined)[] = [];
+        for (let b = await r.next(); b; b = await r.next()) lines.push(...b);
+        expect(lines).toEqual(['alpha', 'be', '', 'gamma-long-line']);
+        expect(r.pos).toBe(text.length);
+        expect(r.rest()).toBe('delta');
+        expect(r.rest()).toBeUndefined();
+      }
+    } finally {
+      await fh.close();
+    }
+  });
+
+  test('stops at `end`; a line past the cap is skipped', async () => {
+    const text = 'ok\n' + 'x'.repeat(40) + '\nfine\nbeyond\n';
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, text);
+    const fh = await fsp.open(file, 'r');
+    try {
+      const r = new LineReader(fh, 0, { chunk: 4, maxLine: 8 });
+      const lines: (string | undefined)[] = [];
+      for (let b = await r.next(text.indexOf('beyond')); b; b = await r.next(text.indexOf('beyond'))) lines.push(...b);
+      expect(lines).toEqual(['ok', undefined, 'fine']);
+      expect(r.pos).toBe(text.indexOf('beyond'));
+    } finally {
+      await fh.close();
+    }
+  });
+});
+
+describe('readLogs', () => {
+  const entry = (n: number, stream: 'stdout' | 'stderr' = 'stdout') =>
+    JSON.stringify({ log: `line ${n}\n`, stream, time: `2026-01-02T03:04:${String(n).padStart(2, '0')}.000000001Z` }) + '\n';
+  const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => entry(from + i)).join('');
+
+  async function read(o: Partial<ReadLogOptions>, chunk = 7): Promise<string[]> {
+    const out: LogEntry[] = [];
+    const opts: ReadLogOptions = { stdout: true, stderr: true, tail: -1, follow: false, maxFile: 3, ...o };
+    for await (const b of readLogs(path.join(dir, 'log'), opts, { chunk, maxLine: 1 << 20 })) out.push(...b);
+    return out.map((e) => e.log.trim());
+  }
+  const names = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => `line ${a + i}`);
+
+  test('tail across the rotated files, oldest first', async () => {
+    fs.writeFileSync(path.join(dir, 'log.2'), lines(1, 3));
+    fs.writeFileSync(path.join(dir, 'log.1'), lines(4, 5));
+    fs.writeFileSync(path.join(dir, 'log'), lines(6, 7));
+    for (const chunk of [5, 64, 4096]) {
+      expect(await read({}, chunk)).toEqual(names(1, 7));
+      expect(await read({ tail: 1 }, chunk)).toEqual(['line 7']);
+      expect(await read({ tail: 2 }, chunk)).toEqual(names(6, 7));
+      expect(await read({ tail: 3 }, chunk)).toEqual(names(5, 7));
+      expect(await read({ tail: 5 }, chunk)).toEqual(names(3, 7));
+      expect(await read({ tail: 100 }, chunk)).toEqual(names(1, 7));
+      expect(await read({ tail: 0 }, chunk)).toEqual([]);
+    }
+    // max-file 2: <path>.2 is not one of this log's files
+    expect(await read({ maxFile: 2 })).toEqual(names(4, 7));
+    expect(await read({ maxFile: 2, tail: 10 })).toEqual(names(4, 7));
+  });
+
+  test('empty and missing files; the live file empty, or with an unterminated end', async () => {
+    expect(await read({})).toEqual([]);
+    expect(await read({ tail: 1 })).toEqual([]);
+    fs.writeFileSync(path.join(dir, 'log.1'), lines(1, 2));
+    expect(await read({ tail: 1 })).toEqual(['line 2']);
+    fs.writeFileSync(path.join(dir, 'log'), '');
+    expect(await read({ tail: 1 })).toEqual(['line 2']);
+    expect(await read({ tail: 0 })).toEqual([]);
+    // the live file's last line is still being written: neither read nor counted
+    fs.writeFileSync(path.join(dir, 'log'), entry(3) + entry(4).slice(0, 20));
+    expect(await read({ tail: 1 })).toEqual(['line 3']);
+    expect(await read({ tail: 2 })).toEqual(['line 2', 'line 3']);
+    expect(await read({})).toEqual(names(1, 3));
+    // a rotated file is complete: its last line counts even without '\n'
+    fs.writeFileSync(path.join(dir, 'log.1'), lines(1, 2).slice(0, -1));
+    fs.writeFileSync(path.join(dir, 'log'), '');
+    expect(await read({ tail: 1 })).toEqual(['line 2']);
+    expect(await read({})).toEqual(names(1, 2));
+  });
+
+  test('a file that is the live one under a rotated name (rotated after the open) is read once', async () => {
+    fs.writeFileSync(path.join(dir, 'log'), lines(1, 2));
+    fs.linkSync(path.join(dir, 'log'), path.join(dir, 'log.1'));
+    expect(await read({})).toEqual(names(1, 2));
+    expect(await read({ tail: 3 })).toEqual(names(1, 2));
+  });
+
+  test('tail counts entries of both streams before selecting one; garbage and oversized lines are skipped', async () => {
+    fs.writeFileSync(path.join(dir, 'log'), entry(1) + entry(2, 'stderr') + 'not json\n' + JSON.stringify({ log: 'x'.repeat(100), stream: 'stdout', time: '' }) + '\n' + entry(3) + entry(4, 'stderr'));
+    const xs = 'x'.repeat(100);
+    expect(await read({ stderr: false })).toEqual(['line 1', xs, 'line 3']);
+    expect(await read({ stderr: false, tail: 2 })).toEqual(['line 3']);
+    expect(await read({ stdout: false, tail: 4 })).toEqual(['line 2', 'line 4']);
+    expect(await read({ stdout: false, tail: 3 })).toEqual(['line 4']);
+    // with a 90-byte cap the long entry is skipped, and not counted
+    const out: string[] = [];
+    for await (const b of readLogs(path.join(dir, 'log'), { stdout: true, stderr: true, tail: 3, follow: false }, { chunk: 16, maxLine: 90 })) out.push(...b.map((e) => e.log.trim()));
+    expect(out).toEqual(['line 2', 'line 3', 'line 4']);
+  });
+
+  test('since skips, until stops', async () => {
+    fs.writeFileSync(path.join(dir, 'log.1'), lines(1, 4));
+    fs.writeFileSync(path.join(dir, 'log'), lines(5, 9));
+    const at = (s: number) => BigInt(Date.parse(`2026-01-02T03:04:${String(s).padStart(2, '0')}Z`)) * 1_000_000n;
+    expect(await read({ since: at(3) + 1n })).toEqual(names(3, 9));
+    expect(await read({ since: at(3) + 2n })).toEqual(names(4, 9));
+    expect(await read({ until: at(6) + 1n })).toEqual(names(1, 6));
+    expect(await read({ since: at(4), until: at(7) })).toEqual(names(4, 6));
+    expect(await read({ tail: 3, since: at(8) })).toEqual(names(8, 9));
+  });
+});
