@@ -64,4 +64,24 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     const ok = await d.request('POST', `/containers/${runId}/exec`, { body: { Cmd: ['true'], DetachKeys: 'ctrl-p,q,DEL,ctrl-\\,ctrl-@' } });
     expect(ok.status).toBe(201);
   });
+
+  // ---- 500s that are the client's fault
+
+  test('bridge MTU: moby bridge driver parse errors and "invalid MTU number" (400); one the kernel refuses is a 400 too, nothing made', async () => {
+    const before = (await d.request('GET', '/networks')).json.length as number;
+    const cases: [string, string][] = [
+      ['-1', 'invalid MTU number: -1'],
+      ['67', 'invalid MTU number: 67'],
+      ['65536', 'invalid MTU number: 65536'],
+      ['abc', 'failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing "abc": invalid syntax)'],
+    ];
+    for (const [mtu, message] of cases) {
+      const r = await d.request('POST', '/networks/create', { body: { Name: `chk-mtu-${mtu}`, Options: { 'com.docker.network.driver.mtu': mtu } } });
+      expect({ mtu, status: r.status, message: r.json?.message }).toEqual({ mtu, status: 400, message });
+    }
+    expect((await d.request('GET', '/networks')).json.length).toBe(before);
+    const ok = await d.request('POST', '/networks/create', { body: { Name: 'chk-mtu-68', Options: { 'com.docker.network.driver.mtu': '68' } } });
+    expect(ok.status).toBe(201);
+    expect((await d.request('DELETE', `/networks/${ok.json.Id}`)).status).toBe(204);
+  });
 });
