@@ -1,8 +1,38 @@
 // Values dockerd refuses (with its status and message) and hostile inputs that must get a clear
 // 4xx instead of a 500 or a clean-up error: each case says what of moby (or runc, containerd) it
 // matches. One daemon for the API cases; the runtime's failed-create clean-up has its own.
+import * as zlib from 'node:zlib';
+import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/images/tar';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
+
+interface Member {
+  name: string;
+  data?: string | Buffer;
+  type?: 'file' | 'dir' | 'symlink' | 'hardlink';
+  linkname?: string;
+}
+
+/** A tar made member by member (names kept exactly as given, "../" and "/" included). */
+function tarOf(members: Member[]): Buffer {
+  const out: Buffer[] = [];
+  for (const m of members) {
+    const data = Buffer.from(m.data ?? '');
+    const type = m.type ?? 'file';
+    out.push(encodeHeader({ name: m.name, type, mode: type === 'dir' ? 0o755 : 0o644, size: type === 'file' ? data.length : 0, mtime: 0, ...(m.linkname ? { linkname: m.linkname } : {}) }));
+    if (type === 'file' && data.length) out.push(data, Buffer.alloc(padding(data.length)));
+  }
+  out.push(END_OF_ARCHIVE);
+  return Buffer.concat(out);
+}
+
+/** The JSON lines of a progress stream (build, load). */
+function lines(body: string): Record<string, unknown>[] {
+  return body
+    .split(/\r?\n/)
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
 
 describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx with its messages (needs `make build`)', () => {
   let d: TestDaemon;
@@ -83,5 +113,42 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     const ok = await d.request('POST', '/networks/create', { body: { Name: 'chk-mtu-68', Options: { 'com.docker.network.driver.mtu': '68' } } });
     expect(ok.status).toBe(201);
     expect((await d.request('DELETE', `/networks/${ok.json.Id}`)).status).toBe(204);
+  });
+
+  test('images/load: a cut gzip is a 400 "unexpected EOF" (what Go\'s gzip reader tells dockerd), corrupt gzip a 400; nothing loaded', async () => {
+    const saved = await d.request('GET', '/images/get?names=busybox', { timeoutMs: 60000 });
+    expect(saved.status).toBe(200);
+    const gz = zlib.gzipSync(saved.raw);
+    const before = (await d.request('GET', '/images/json')).json.length as number;
+    const cut = await d.request('POST', '/images/load', { rawBody: gz.subarray(0, gz.length >> 1), headers: { 'Content-Type': 'application/x-tar' } });
+    expect({ status: cut.status, message: cut.json?.message }).toEqual({ status: 400, message: 'unexpected EOF' });
+    const corrupt = Buffer.from(gz);
+    corrupt.fill(0xff, 20, 400);
+    const bad = await d.request('POST', '/images/load', { rawBody: corrupt, headers: { 'Content-Type': 'application/x-tar' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json?.message).toMatch(/^gzip: /);
+    expect((await d.request('GET', '/images/json')).json.length).toBe(before);
+    const whole = await d.request('POST', '/images/load', { rawBody: gz, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60000 });
+    expect(whole.status).toBe(200);
+    expect(lines(whole.body).map((l) => l.stream)).toEqual(['Loaded image: busybox:latest\n']);
+  });
+
+  test('images/load: layer paths and links that point outside the archive are refused (400), no host file is read', async () => {
+    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } });
+    const archive = (layer: string, extra: Member[] = []) =>
+      tarOf([{ name: 'config.json', data: config }, { name: 'manifest.json', data: JSON.stringify([{ Config: 'config.json', RepoTags: ['evil:1'], Layers: [layer] }]) }, ...extra]);
+    const cases: [string, Buffer, string][] = [
+      ['a ".." layer path', archive('../../../../etc/passwd'), 'invalid archive: layer "../../../../etc/passwd" points outside the archive'],
+      ['an absolute layer path', archive('/etc/passwd'), 'invalid archive: layer "/etc/passwd" is an absolute path'],
+      ['a symlink to a host file', archive('layer.tar', [{ name: 'layer.tar', type: 'symlink', linkname: '/etc/passwd' }]), 'invalid archive: link layer.tar "/etc/passwd" is an absolute path'],
+      ['a symlink climbing out', archive('a/layer.tar', [{ name: 'a/', type: 'dir' }, { name: 'a/layer.tar', type: 'symlink', linkname: '../../../etc/passwd' }]), 'invalid archive: link a/layer.tar "../../etc/passwd" points outside the archive'],
+      ['a hardlink to a host file', archive('layer.tar', [{ name: 'layer.tar', type: 'hardlink', linkname: '/etc/passwd' }]), 'invalid archive: link layer.tar "/etc/passwd" is an absolute path'],
+      ['a folder symlink on the way', archive('d/passwd', [{ name: 'd', type: 'symlink', linkname: 'e' }]), 'invalid archive: layer "d/passwd" is not in the archive'],
+    ];
+    for (const [what, body, message] of cases) {
+      const r = await d.request('POST', '/images/load', { rawBody: body, headers: { 'Content-Type': 'application/x-tar' } });
+      expect({ what, status: r.status, message: r.json?.message }).toEqual({ what, status: 400, message });
+    }
+    expect((await d.request('GET', '/images/json?filters=' + encodeURIComponent('{"reference":["evil"]}'))).json).toEqual([]);
   });
 });
