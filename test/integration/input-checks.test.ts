@@ -26,6 +26,21 @@ function tarOf(members: Member[]): Buffer {
   return Buffer.concat(out);
 }
 
+/** The member names of a tar (plain ustar headers, as the daemon writes them). */
+function tarNames(buf: Buffer): string[] {
+  const names: string[] = [];
+  for (let off = 0; off + 512 <= buf.length; ) {
+    const h = buf.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const field = (a: number, n: number) => h.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '');
+    const prefix = field(345, 155);
+    names.push(prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
+    const size = parseInt(field(124, 12).trim() || '0', 8);
+    off += 512 + size + padding(size);
+  }
+  return names;
+}
+
 /** The JSON lines of a progress stream (build, load). */
 function lines(body: string): Record<string, unknown>[] {
   return body
@@ -150,5 +165,32 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
       expect({ what, status: r.status, message: r.json?.message }).toEqual({ what, status: 400, message });
     }
     expect((await d.request('GET', '/images/json?filters=' + encodeURIComponent('{"reference":["evil"]}'))).json).toEqual([]);
+  });
+
+  test('docker cp of /proc and /sys: nothing below them is there, as in dockerd\'s view (404 "Could not find the file"), no 500', async () => {
+    for (const p of ['/proc/self/environ', '/proc/1/environ', '/proc/1/root/etc/passwd', '/sys/kernel', '/sys/fs/cgroup']) {
+      const head = await d.request('HEAD', `/containers/chk-run/archive?path=${encodeURIComponent(p)}`);
+      expect({ p, status: head.status }).toEqual({ p, status: 404 });
+      const get = await d.request('GET', `/containers/chk-run/archive?path=${encodeURIComponent(p)}`);
+      expect({ p, status: get.status, message: get.json?.message }).toEqual({ p, status: 404, message: `Could not find the file ${p} in container chk-run` });
+    }
+    // the mount points themselves are empty folders, also in a tar of "/"
+    const proc = await d.request('GET', '/containers/chk-run/archive?path=/proc', { timeoutMs: 30000 });
+    expect(proc.status).toBe(200);
+    expect(tarNames(proc.raw)).toEqual(['proc/']);
+    const all = await d.request('GET', '/containers/chk-run/archive?path=/', { timeoutMs: 60000 });
+    expect(all.status).toBe(200);
+    const names = tarNames(all.raw);
+    expect(names).toEqual(expect.arrayContaining(['./proc/', './sys/', './bin/busybox']));
+    expect(names.filter((n) => /^\.\/(proc|sys)\/./.test(n))).toEqual([]);
+    // nothing is written into them either
+    const put = await d.request('PUT', '/containers/chk-run/archive?path=/proc/sys', { rawBody: tarOf([{ name: 'x', data: 'x' }]) });
+    expect({ status: put.status, message: put.json?.message }).toEqual({ status: 404, message: 'Could not find the file /proc/sys in container chk-run' });
+    const putRoot = await d.request('PUT', '/containers/chk-run/archive?path=/', {
+      rawBody: tarOf([{ name: 'proc/', type: 'dir' }, { name: 'proc/chk-file', data: 'x' }, { name: 'chk-ok', data: 'ok' }]),
+    });
+    expect(putRoot.status).toBe(200);
+    expect((await d.request('HEAD', '/containers/chk-run/archive?path=/chk-ok')).status).toBe(200);
+    expect((await d.request('HEAD', '/containers/chk-run/archive?path=/proc/chk-file')).status).toBe(404);
   });
 });
