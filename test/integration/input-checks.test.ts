@@ -1,6 +1,8 @@
 // Values dockerd refuses (with its status and message) and hostile inputs that must get a clear
 // 4xx instead of a 500 or a clean-up error: each case says what of moby (or runc, containerd) it
 // matches. One daemon for the API cases; the runtime's failed-create clean-up has its own.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/images/tar';
 import { describeIf, isRoot } from '../helpers/runtime-env';
@@ -53,6 +55,8 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
   let d: TestDaemon;
   let runId = '';
 
+  const build = (context: Buffer, query = '') =>
+    d.request('POST', `/build?${query}`, { rawBody: context, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60000 });
   const create = (body: Record<string, unknown>) => d.request('POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], ...body } });
   const hc = (h: Record<string, unknown>) => ({ HostConfig: h });
 
@@ -192,5 +196,45 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     expect(putRoot.status).toBe(200);
     expect((await d.request('HEAD', '/containers/chk-run/archive?path=/chk-ok')).status).toBe(200);
     expect((await d.request('HEAD', '/containers/chk-run/archive?path=/proc/chk-file')).status).toBe(404);
+  });
+
+  // ---- mounts inside /proc
+
+  test('mounts inside /proc are refused at create as runc refuses them at start (its checkProcMount words), no volume is made', async () => {
+    const file = path.join(d.dir, 'chk-file');
+    fs.writeFileSync(file, 'not the kernel\n');
+    const volumes = async () => ((await d.request('GET', '/volumes')).json.Volumes as unknown[] | null)?.length ?? 0;
+    const before = await volumes();
+    const inside = (dest: string) => `"${dest}" cannot be mounted because it is inside /proc`;
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['a bind', hc({ Binds: [`${file}:/proc/sys/kernel/core_pattern`] }), inside('/proc/sys/kernel/core_pattern')],
+      ['a named volume', hc({ Binds: ['chk-vol:/proc/sys/net'] }), inside('/proc/sys/net')],
+      ['a --mount volume', hc({ Mounts: [{ Type: 'volume', Source: 'chk-vol2', Target: '/proc/x/../sys/vm' }] }), inside('/proc/sys/vm')],
+      ['a --mount bind', hc({ Mounts: [{ Type: 'bind', Source: file, Target: '/proc/1/attr/current' }] }), inside('/proc/1/attr/current')],
+      ['a tmpfs', hc({ Tmpfs: { '/proc/sys': '' } }), inside('/proc/sys')],
+      ['a --mount tmpfs', hc({ Mounts: [{ Type: 'tmpfs', Target: '/proc/acpi' }] }), inside('/proc/acpi')],
+      ['an anonymous volume', { Volumes: { '/proc/sys/fs': {} } }, inside('/proc/sys/fs')],
+      ['a bind over /proc', hc({ Binds: [`${d.dir}:/proc`] }), '"/proc" cannot be mounted because it is not of type proc'],
+    ];
+    for (const [what, body, message] of cases) {
+      const r = await create(body);
+      expect({ what, status: r.status, message: r.json?.message }).toEqual({ what, status: 400, message });
+    }
+    // an image VOLUME inside /proc: the create is refused before its volume is made
+    const img = await build(tarOf([{ name: 'Dockerfile', data: 'FROM busybox\nVOLUME /proc/sys/net/ipv4\n' }]), 't=chk-procvol');
+    expect(img.status).toBe(200);
+    const r = await d.request('POST', '/containers/create', { body: { Image: 'chk-procvol', Cmd: ['true'] } });
+    expect({ status: r.status, message: r.json?.message }).toEqual({ status: 400, message: inside('/proc/sys/net/ipv4') });
+    expect(await volumes()).toBe(before);
+    // runc's few exceptions (files lxcfs emulates) still mount
+    const ok = await create({ ...hc({ Binds: [`${file}:/proc/meminfo:ro`] }), Cmd: ['cat', '/proc/meminfo'] });
+    expect(ok.status).toBe(201);
+    const id = ok.json.Id as string;
+    const wait = d.request('POST', `/containers/${id}/wait`);
+    expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(204);
+    expect((await wait).json.StatusCode).toBe(0);
+    const logs = await d.request('GET', `/containers/${id}/logs?stdout=1`);
+    expect(logs.raw.subarray(8).toString()).toBe('not the kernel\n');
+    await d.request('DELETE', `/containers/${id}`);
   });
 });
