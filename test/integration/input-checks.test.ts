@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/images/tar';
 import { describeIf, isRoot } from '../helpers/runtime-env';
-import { distBuilt, TestDaemon } from '../helpers/skiffd';
+import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
 interface Member {
   name: string;
@@ -112,6 +112,24 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     expect({ status: bad.status, message: bad.json?.message }).toEqual({ status: 400, message: 'Invalid escape keys (ctrl-p,foo) provided' });
     const ok = await d.request('POST', `/containers/${runId}/exec`, { body: { Cmd: ['true'], DetachKeys: 'ctrl-p,q,DEL,ctrl-\\,ctrl-@' } });
     expect(ok.status).toBe(201);
+  });
+
+  test('build platform: containerd platforms.Parse, 400 (moby TestBuildPlatformInvalid)', async () => {
+    const ctx = tarOf([{ name: 'Dockerfile', data: 'FROM busybox\n' }]);
+    const cases: [string, string][] = [
+      ['../x', '".." is an invalid OS component of "../x": OSAndVersion specifier component must match "^([A-Za-z0-9_-]+)(?:\\\\(([A-Za-z0-9_.-]*)\\\\))?$": invalid argument'],
+      ['linux/amd64/v2:x', '"v2:x" is an invalid component of "linux/amd64/v2:x": platform specifier component must match "^[A-Za-z0-9_.-]+$": invalid argument'],
+      ['foobar', '"foobar": unknown operating system or architecture: invalid argument'],
+      ['linux/*', '"linux/*": wildcards not yet supported: invalid argument'],
+      ['a/b/c/d', '"a/b/c/d": cannot parse platform specifier: invalid argument'],
+    ];
+    for (const [p, message] of cases) {
+      const r = await build(ctx, `platform=${encodeURIComponent(p)}`);
+      expect({ p, status: r.status, message: r.json?.message }).toEqual({ p, status: 400, message });
+    }
+    const ok = await build(ctx, `platform=${encodeURIComponent('linux/amd64')}`);
+    expect(ok.status).toBe(200);
+    expect(lines(ok.body).some((l) => l.errorDetail)).toBe(false);
   });
 
   // ---- 500s that are the client's fault
@@ -236,5 +254,28 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     const logs = await d.request('GET', `/containers/${id}/logs?stdout=1`);
     expect(logs.raw.subarray(8).toString()).toBe('not the kernel\n');
     await d.request('DELETE', `/containers/${id}`);
+  });
+
+  // ---- clean-up errors never replace the real one
+
+  test('a hostile ADD archive: the build answers the refusal, not the removal of the half-written layer (ENOTEMPTY), and leaves nothing', async () => {
+    // many entries being written when the bad one comes
+    const members: Member[] = [];
+    for (let i = 0; i < 40; i++) {
+      members.push({ name: `d${i}/`, type: 'dir' });
+      for (let j = 0; j < 5; j++) members.push({ name: `d${i}/f${j}`, data: 'x'.repeat(10000) });
+    }
+    members.push({ name: '../../escape', data: 'out' });
+    for (let i = 0; i < 30; i++) members.push({ name: `late${i}`, data: 'late' });
+    const ctx = tarOf([{ name: 'Dockerfile', data: 'FROM busybox\nADD evil.tar /x/\n' }, { name: 'evil.tar', data: tarOf(members) }]);
+    for (let round = 0; round < 3; round++) {
+      const r = await build(ctx);
+      expect(r.status).toBe(200);
+      const errors = lines(r.body).filter((l) => l.errorDetail);
+      expect(errors.map((l) => l.error)).toEqual(["TAR_ENTRY_ERROR: path contains '..'"]);
+    }
+    // the build's folder goes right after the answer
+    await waitUntil(() => fs.readdirSync(path.join(d.dataRoot, 'builder')).every((n) => !n.startsWith('build-')), 10000, 'build folders removed');
+    expect(d.log).not.toMatch(/ENOTEMPTY/);
   });
 });
