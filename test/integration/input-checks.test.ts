@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/images/tar';
-import { describeIf, isRoot } from '../helpers/runtime-env';
+import { StartError } from '../../src/runtime/runtime';
+import { describeIf, isRoot, makeTestRuntime, TestRuntime } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
 interface Member {
@@ -277,5 +278,49 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     // the build's folder goes right after the answer
     await waitUntil(() => fs.readdirSync(path.join(d.dataRoot, 'builder')).every((n) => !n.startsWith('build-')), 10000, 'build folders removed');
     expect(d.log).not.toMatch(/ENOTEMPTY/);
+  });
+});
+
+/** Processes whose command line names this bundle folder (a monitor of it: `--bundle <dir>`). */
+function processesOf(bundle: string): number[] {
+  const out: number[] = [];
+  for (const n of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0').includes(bundle)) out.push(Number(n));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+describeIf(isRoot, 'runtime: a failed create answers its own error and leaves nothing (root, real kernel)', () => {
+  let t: TestRuntime;
+  beforeAll(async () => {
+    t = await makeTestRuntime();
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  test('the monitor has finished (it writes exit.json after reporting the error) before the bundle goes; no cgroup, no folder', async () => {
+    const file = path.join(t.dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    for (let i = 0; i < 25; i++) {
+      // skiff-init fails while it builds the root: a file bound over a folder
+      const { id, options } = await t.prepare(['true']);
+      (options.spec.mounts ??= []).push({ source: file, destination: '/etc', type: 'bind', options: ['rbind', 'rprivate'] });
+      const err = await t.runtime.create(id, options).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // the create's own error (it used to be replaced now and then by ENOTEMPTY from the rm)
+      expect((err as Error).message).toMatch(/on \/etc: /);
+      expect(err).toBeInstanceOf(StartError);
+      const dir = t.runtime.bundleDir(id);
+      expect({ i, monitors: processesOf(dir), bundle: fs.existsSync(dir) }).toEqual({ i, monitors: [], bundle: false });
+      expect(await t.cgroups.list()).not.toContain(id);
+    }
   });
 });
