@@ -52,6 +52,8 @@ export interface BuildOptions {
   cacheFile: string;
   /** scratch space for COPY/ADD layers and mounts */
   workDir: string;
+  /** where clean-up failures go (they never replace the error of the step) */
+  log?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
 
 export interface BuildResult {
@@ -595,7 +597,7 @@ export class Builder {
               await copyTree(m.abs, path.join(root, dest), owner);
             } else if (ins.cmd === 'ADD' && !m.remote && (await isLocalArchive(m.abs))) {
               await fs.mkdir(path.join(root, dest), { recursive: true, mode: 0o755 });
-              await pipeline(createReadStream(m.abs), tar.x({ cwd: path.join(root, dest), preserveOwner: true, strict: true, umask: 0 }) as unknown as NodeJS.WritableStream);
+              await unpackLocalArchive(m.abs, path.join(root, dest));
             } else {
               const target = intoDir ? path.join(root, dest, path.basename(m.rel)) : path.join(root, dest);
               await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
@@ -693,7 +695,16 @@ export class Builder {
         this.store.layers.dropLease(layer.chainId);
       }
     } finally {
-      await fs.rm(root, { recursive: true, force: true });
+      await this.cleanUp('cannot remove a layer folder', root, () => removeTree(root));
+    }
+  }
+
+  /** A clean-up step: its failure is logged, never thrown (it must not replace the step's error). */
+  private async cleanUp(what: string, target: string, fn: () => Promise<void> | void): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.o.log?.warn(what, { path: target, error: String(e) });
     }
   }
 
@@ -724,13 +735,15 @@ export class Builder {
     native().mountOverlay(dir, lowers, '', '', MountFlags.RDONLY);
     return {
       dir,
+      // never throws: it runs in a finally; the mount point is removed only once unmounted
       unmount: async () => {
-        try {
+        let unmounted = false;
+        await this.cleanUp('cannot unmount an image of COPY --from', dir, () => {
           native().umount(dir, UmountFlags.DETACH);
-        } finally {
-          await fs.rm(dir, { recursive: true, force: true });
-          await fs.rm(empty, { recursive: true, force: true });
-        }
+          unmounted = true;
+        });
+        if (unmounted) await this.cleanUp('cannot remove a mount point', dir, () => removeTree(dir));
+        await this.cleanUp('cannot remove a folder', empty, () => removeTree(empty));
       },
     };
   }
@@ -761,6 +774,33 @@ function globSegment(seg: string): RegExp {
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
+}
+
+/** rm -rf, retried while something still writes in the tree (fs.rm's retries: ENOTEMPTY, EBUSY). */
+function removeTree(p: string): Promise<void> {
+  return fs.rm(p, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+}
+
+/**
+ * ADD of a local archive, unpacked into dir. Anything node-tar warns about (an entry with "..",
+ * an absolute path, a link it will not follow) or a bad archive refuses the ADD (400), as its
+ * strict mode did, but only once every entry it started is written: failing at the first
+ * warning left writes running, and the layer folder's removal raced them (ENOTEMPTY replaced
+ * the refusal).
+ */
+async function unpackLocalArchive(file: string, dir: string): Promise<void> {
+  let refusal: string | undefined;
+  const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
+  const settled = new Promise<void>((resolve) => x.once('close', () => resolve()));
+  x.on('error', (e: Error) => void (refusal ??= e.message));
+  const src = createReadStream(file);
+  src.once('error', (e) => {
+    refusal ??= e.message;
+    x.end();
+  });
+  src.pipe(x as unknown as NodeJS.WritableStream);
+  await settled;
+  if (refusal) throw invalid(refusal);
 }
 
 async function isLocalArchive(file: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 // The create request body (Docker's Config + HostConfig) -> what a container record stores:
 // type checks with a 400 for wrong types, Docker's defaults, the image's config merged in, and
 // the conversions to cgroup resources and log options. Pure functions, no I/O.
+import * as net from 'node:net';
 import * as os from 'node:os';
 import type { Resources } from '../cgroups';
 import { CgroupValidationError } from '../cgroups';
@@ -324,6 +325,42 @@ export function normalizeNetworkMode(mode: string): string {
   return m;
 }
 
+/** Go's %q for the ASCII texts these messages quote. */
+const goQuote = (s: string) => JSON.stringify(s);
+
+/**
+ * One HostConfig.ExtraHosts entry, "name:ip" split at the first colon (so IPv6 works), the ip
+ * an address or "host-gateway": moby's opts.ValidateExtraHost, which the daemon runs at create.
+ */
+export function validateExtraHost(val: string): void {
+  const i = val.indexOf(':');
+  if (i <= 0) throw invalid(`bad format for add-host: ${goQuote(val)}`);
+  const ip = val.slice(i + 1);
+  if (ip === 'host-gateway') return;
+  // Go's net.ParseIP of the trimmed text: no zone ("%eth0"), no brackets
+  const t = ip.trim();
+  if (!net.isIP(t) || t.includes('%')) throw invalid(`invalid IP address in add-host: ${goQuote(ip)}`);
+}
+
+/**
+ * Detach keys as moby/term's ToBytes reads them: comma-separated, each one byte, "ctrl-<a-z @ [
+ * \\ ] ^ _>" (lower case, exactly) or "DEL"; undefined when a key is none of these.
+ */
+export function detachKeyCodes(spec: string): number[] | undefined {
+  const out: number[] = [];
+  for (const key of spec.split(',')) {
+    if (Buffer.byteLength(key) === 1) out.push(key.charCodeAt(0));
+    else if (key === 'DEL') out.push(127);
+    else {
+      const m = /^ctrl-([a-z@[\\\]^_])$/.exec(key);
+      if (!m) return undefined;
+      const c = m[1];
+      out.push(c >= 'a' && c <= 'z' ? c.charCodeAt(0) - 96 : c.charCodeAt(0) - 64);
+    }
+  }
+  return out;
+}
+
 function notSupported(field: string): Error {
   return invalid(`${field} is not supported by this daemon yet`);
 }
@@ -379,6 +416,7 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
 
   const networkMode = normalizeNetworkMode((input.NetworkMode as string | undefined) ?? '');
   consoleSize(input.ConsoleSize);
+  for (const h of (input.ExtraHosts as string[] | undefined) ?? []) validateExtraHost(h);
 
   const out: HostConfig = {
     ...h,
@@ -414,6 +452,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
     DeviceCgroupRules: deviceRules.length ? deviceRules : null,
   };
   if (out.ShmSize < 0) throw invalid('SHM size can not be less than 0');
+  // moby's verifyPlatformContainerResources (create only: an update may set the swap alone)
+  if (out.Memory === 0 && out.MemorySwap > 0) throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
   if (out.Memory > 0 && out.MemorySwap === 0) out.MemorySwap = out.Memory * 2;
   validateHostResources(out);
   return out;

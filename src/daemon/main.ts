@@ -57,7 +57,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await claimPidFile(config.pidFile);
   const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
-  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths() });
+  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(), log });
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 

@@ -10,6 +10,7 @@ import { Request, Router } from 'express';
 import { Builder } from '../../builder/builder';
 import { fetchRemoteContext } from '../../builder/remote-context';
 import { invalid } from '../../errors';
+import { parsePlatform } from '../../images/platform';
 import { familiarName } from '../../images/reference';
 import { unpackLayer } from '../../images/unpack';
 import { pull, remoteRef, resolveAuth } from '../../images/registry';
@@ -99,6 +100,9 @@ export function buildRoutes(ctx: DaemonContext): Router {
         labels = stringMap(jsonQuery(req, 'labels', 'labels'), 'labels', false) as Record<string, string>;
         for (const t of tags) ctx.images.checkTagRef(t);
         if (qstr(req, 'version') === '2') throw invalid('BuildKit (version=2) is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)');
+        // checked, as dockerd does (the builder itself uses the daemon's platform)
+        const platform = qstr(req, 'platform');
+        if (platform) parsePlatform(platform);
       } catch (e) {
         req.resume(); // the context nobody will read
         throw e;
@@ -146,6 +150,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
           networkMode: qstr(req, 'networkmode') || undefined,
           cacheFile: path.join(builderDir, 'cache.json'),
           workDir: work,
+          log: ctx.log,
           out: (text) => send({ stream: text }),
           pull: async (ref) => {
             const domain = remoteRef(ref).domain;
@@ -172,7 +177,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
         send({ errorDetail: { message }, error: message });
         res.end();
       } finally {
-        await fs.rm(work, { recursive: true, force: true }).catch((e: unknown) => ctx.log.warn('cannot remove build folder', { dir: work, error: String(e) }));
+        await fs.rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }).catch((e: unknown) => ctx.log.warn('cannot remove build folder', { dir: work, error: String(e) }));
       }
     }),
   );

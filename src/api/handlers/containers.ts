@@ -539,6 +539,8 @@ export function containerRoutes(ctx: DaemonContext): Router {
   r.post(
     '/containers/:id/attach',
     ah(async (req, res) => {
+      // moby checks the keys first (400), then looks the container up
+      const detachKeys = parseDetachKeys(qstr(req, 'detachKeys'));
       const rec = c.get(req.params.id);
       if (rec.State.Status === 'paused') throw conflict('You cannot attach to a paused container, unpause it first');
       if (rec.State.Status === 'restarting') throw conflict('You cannot attach to a restarting container, wait until it is running');
@@ -548,7 +550,6 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stdout = qbool(req, 'stdout');
       const stderr = qbool(req, 'stderr');
       const tty = rec.Config.Tty;
-      const detachKeys = parseDetachKeys(qstr(req, 'detachKeys'));
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
       if (logs && rec.LogPath && (stdout || stderr)) {

@@ -5,7 +5,7 @@
 import { dirSize } from '../../disk-usage';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Request, Response, Router } from 'express';
 import { invalid, notImplemented } from '../../errors';
 import type { ContainerRecord } from '../../daemon/containers';
@@ -452,9 +452,13 @@ export function imageRoutes(ctx: DaemonContext): Router {
       const quiet = qbool(req, 'quiet');
       const out = new ProgressStream(res);
       let result: Awaited<ReturnType<typeof loadImages>>;
+      // the loader stops its input at a bad archive: that is this copy, not the request, whose
+      // socket must live to carry the error (the rest of the body is read and dropped)
+      const body = req.pipe(new PassThrough());
       try {
-        result = await busyWith(() => loadImages(store, req, {}));
+        result = await busyWith(() => loadImages(store, body, {}));
       } catch (e) {
+        req.unpipe(body);
         drain(req);
         await collect();
         return out.fail(e);
