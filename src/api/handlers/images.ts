@@ -497,6 +497,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
       const before = new Set((await store.list()).map((i) => i.id));
       const result = await store.prune({
         all: !dangling,
+        onError: (ref, e) => ctx.log.warn('image prune: cannot remove', { ref, error: String(e) }),
         filter: (img) => {
           if (until && !until.every((u) => Date.parse(img.created) < u)) return false;
           if (f.has('label') && !labelMatches(labelsOf(img), f.get('label')!)) return false;

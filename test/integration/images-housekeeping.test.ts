@@ -1,0 +1,114 @@
+// Images and disk housekeeping as users script it against dockerd (issue 12, items 6-11), with
+// the real clients: the docker CLI (classic builder), docker-py (Debian's python3-docker) and raw
+// HTTP; a real registry (Debian's docker-registry on 127.0.0.1, images put there by skopeo) for
+// /distribution. Each test names the moby code whose behaviour it checks.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { clientEnv, runClient, type CliRun } from '../helpers/cli-env';
+import { hasCommand } from '../helpers/registry-server';
+import { isRoot } from '../helpers/runtime-env';
+import { distBuilt, TestDaemon } from '../helpers/skiffd';
+
+const havePy = spawnSync('/usr/bin/python3', ['-c', 'import docker']).status === 0;
+const usable = isRoot && distBuilt && hasCommand('docker') && hasCommand('docker-registry') && hasCommand('skopeo') && havePy && fs.existsSync('/bin/busybox');
+const describeIf = usable ? describe : describe.skip;
+
+jest.setTimeout(180_000);
+
+describeIf('images and disk housekeeping as on dockerd (needs `make build`)', () => {
+  let tmp: string;
+  let d: TestDaemon;
+  let env: NodeJS.ProcessEnv;
+
+  const docker = (args: string[], o: { input?: string; cwd?: string; daemon?: TestDaemon } = {}): Promise<CliRun> =>
+    runClient('docker', args, o.daemon ? { ...clientEnv(o.daemon), DOCKER_BUILDKIT: '0' } : env, { input: o.input, cwd: o.cwd, timeoutMs: 120_000 });
+
+  /** Builds a Dockerfile with the classic builder (docker build, DOCKER_BUILDKIT=0); the image id. */
+  const build = async (tag: string, dockerfile: string, daemon?: TestDaemon): Promise<string> => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'ctx-'));
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+    const r = await docker(['build', '-q', '-t', tag, '.'], { cwd: dir, daemon });
+    expect({ code: r.code, stderr: r.code ? r.stderr : '' }).toEqual({ code: 0, stderr: '' });
+    return r.stdout.trim();
+  };
+
+  const exists = async (id: string, daemon: TestDaemon = d) => (await daemon.request('GET', `/images/${id}/json`)).status === 200;
+  const parentOf = async (id: string) => (await d.request('GET', `/images/${id}/json`)).json.Parent as string;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-housekeeping-'));
+    d = await TestDaemon.start();
+    env = { ...clientEnv(d), DOCKER_BUILDKIT: '0' };
+  });
+
+  afterAll(async () => {
+    await d?.cleanup();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  // moby daemon/images/image_delete.go: ImageDelete untags, then deletes quietly; imageDeleteHelper
+  // prunes the parent when it has no reference and no child (checkImageDeleteConflict), and a
+  // parent that keeps a child is not "dangling" (imageIsDangling), so its conflict is not reported.
+  test('rmi of a rebuilt tag: Untagged and Deleted lines, exit 0; a parent goes once no tag and no other child holds it', async () => {
+    const old = await build('rebuilt:1', 'FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n');
+    const mid = await parentOf(old);
+    const fresh = await build('rebuilt:1', 'FROM busybox\nRUN echo a > /a\nRUN echo c > /c\n');
+    expect(fresh).not.toBe(old);
+    expect(await parentOf(fresh)).toBe(mid); // the cached first step is shared
+
+    const rmi = await docker(['rmi', 'rebuilt:1']);
+    expect({ code: rmi.code, stderr: rmi.stderr }).toEqual({ code: 0, stderr: '' });
+    const out = rmi.stdout.trim().split('\n');
+    expect(out[0]).toBe('Untagged: rebuilt:1');
+    expect(out[1]).toBe(`Deleted: ${fresh}`);
+    expect(out.slice(2).every((l) => /^Deleted: sha256:[a-f0-9]{64}$/.test(l))).toBe(true); // its layer
+    expect(out).not.toContain(`Deleted: ${mid}`); // the old build still stands on it
+    expect([await exists(fresh), await exists(old), await exists(mid)]).toEqual([false, true, true]);
+
+    // the old image by id: it goes, and the shared step with it (no tag, no child left); busybox stays
+    const again = await docker(['rmi', old.slice(7, 19)]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`Deleted: ${old}\n`);
+    expect(again.stdout).toContain(`Deleted: ${mid}\n`);
+    expect([await exists(old), await exists(mid), await exists('busybox')]).toEqual([false, false, true]);
+  });
+
+  // moby daemon/images/image_prune.go: the top images (not an untagged parent of others) each go
+  // through ImageDelete with their references, parents pruned, so one run frees whole chains.
+  test('image prune -a and system prune -af --volumes free whole parent chains in one run', async () => {
+    const d2 = await TestDaemon.start();
+    try {
+      const e2 = { daemon: d2 };
+      // a tagged base (imported: no parent) with a build on it, and a base only a container uses
+      const rootfs = path.join(tmp, 'prune-root');
+      fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
+      fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+      fs.symlinkSync('busybox', path.join(rootfs, 'bin/sh'));
+      const tar = execFileSync('tar', ['-C', rootfs, '-cf', '-', '.'], { maxBuffer: 64 << 20 });
+      const imp = await d2.request('POST', '/images/create?fromSrc=-&repo=base&tag=1', { rawBody: tar, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60_000 });
+      expect(imp.status).toBe(200);
+      const app = await build('app:1', 'FROM base:1\nRUN echo a > /a\nRUN echo b > /b\n', d2);
+      const mid = (await d2.request('GET', `/images/${app}/json`)).json.Parent as string;
+      const base = (await d2.request('GET', '/images/base:1/json')).json.Id as string;
+      const bb = (await d2.request('GET', '/images/busybox/json')).json.Id as string;
+      const user = await docker(['create', '-v', '/anon', 'busybox', 'true'], e2);
+      expect(user.code).toBe(0);
+
+      const pr = await docker(['image', 'prune', '-af'], e2);
+      expect(pr.code).toBe(0);
+      for (const id of [app, mid, base]) expect(pr.stdout).toContain(`deleted: ${id}`);
+      expect(pr.stdout).toContain('untagged: base:1');
+      expect(await Promise.all([app, mid, base, bb].map((id) => exists(id, d2)))).toEqual([false, false, false, true]);
+
+      const sp = await docker(['system', 'prune', '-af', '--volumes'], e2);
+      expect(sp.code).toBe(0);
+      expect(sp.stdout).toContain(`deleted: ${bb}`);
+      expect((await d2.request('GET', '/images/json?all=1')).json).toEqual([]);
+      expect((await d2.request('GET', '/volumes')).json.Volumes).toEqual([]);
+    } finally {
+      await d2.cleanup();
+    }
+  });
+});
