@@ -25,6 +25,10 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
   const docker = (args: string[], o: { input?: string; cwd?: string; daemon?: TestDaemon } = {}): Promise<CliRun> =>
     runClient('docker', args, o.daemon ? { ...clientEnv(o.daemon), DOCKER_BUILDKIT: '0' } : env, { input: o.input, cwd: o.cwd, timeoutMs: 120_000 });
 
+  /** docker-py (Debian's, through /usr/bin/python3) against d: the script's stdout. */
+  const py = (script: string, daemon: TestDaemon = d): string =>
+    execFileSync('/usr/bin/python3', ['-c', `import docker\nc = docker.DockerClient(base_url=${JSON.stringify(daemon.host)})\n${script}`], { encoding: 'utf8', timeout: 60_000 });
+
   /** Builds a Dockerfile with the classic builder (docker build, DOCKER_BUILDKIT=0); the image id. */
   const build = async (tag: string, dockerfile: string, daemon?: TestDaemon): Promise<string> => {
     const dir = fs.mkdtempSync(path.join(tmp, 'ctx-'));
@@ -109,6 +113,72 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
       expect((await d2.request('GET', '/volumes')).json.Volumes).toEqual([]);
     } finally {
       await d2.cleanup();
+    }
+  });
+
+  // moby daemon/disk_usage.go (SystemDiskUsage), daemon/images/image_list.go (Images without all:
+  // intermediate images left out; SharedSize = layers more than one image holds), volume
+  // service LocalVolumesSize (local volumes without mount options, UsageData Size and RefCount).
+  test('system df: volumes counted and listed, intermediate images left out, shared and unique sizes', async () => {
+    const top = await build('hkdf:1', 'FROM busybox\nRUN echo df1 > /df1\nRUN echo df2 > /df2\n');
+    const mid = await parentOf(top);
+    const used = await docker(['run', '--name', 'hk-df-user', '-v', 'hk-used:/data', 'busybox', 'sh', '-c', 'head -c 1000 /dev/zero > /data/f']);
+    expect(used.code).toBe(0);
+    expect((await docker(['run', '--rm', '-v', 'hk-free:/data', 'busybox', 'sh', '-c', 'head -c 500 /dev/zero > /data/f'])).code).toBe(0);
+    expect((await docker(['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'hk-opts'])).code).toBe(0);
+
+    const df = (await d.request('GET', '/system/df')).json;
+    const vols = Object.fromEntries((df.Volumes as { Name: string; UsageData: unknown }[]).map((v) => [v.Name, v.UsageData]));
+    expect(vols).toEqual({ 'hk-used': { Size: 1000, RefCount: 1 }, 'hk-free': { Size: 500, RefCount: 0 } });
+    const imgs = df.Images as { Id: string; Size: number; SharedSize: number; Containers: number }[];
+    expect(imgs.map((i) => i.Id)).not.toContain(mid);
+    const mine = imgs.find((i) => i.Id === top)!;
+    // the last step's layer (the 4 bytes of /df2) is its own; busybox's layer and the first step's are shared
+    expect(mine.Size - mine.SharedSize).toBe(4);
+    const bbId = (await d.request('GET', '/images/busybox/json')).json.Id as string;
+    const bb = imgs.find((i) => i.Id === bbId)!;
+    expect(bb.SharedSize).toBe(bb.Size);
+    expect(bb.Containers).toBe(1);
+
+    const sum = await docker(['system', 'df']);
+    expect(sum.code).toBe(0);
+    expect(sum.stdout).toMatch(/^Local Volumes\s+2\s+1\s+1\.5kB\s+500B \(33%\)$/m);
+    const verbose = await docker(['system', 'df', '-v']);
+    expect(verbose.stdout).toMatch(/^hkdf\s+1\s+[0-9a-f]{12}\s+.*\s4B\s+0$/m);
+    expect(verbose.stdout).toMatch(/^hk-used\s+1\s+1kB$/m);
+    expect(verbose.stdout).toMatch(/^hk-free\s+0\s+500B$/m);
+
+    // GET /images/json?shared-size=1 (API 1.42+): SharedSize filled in, Containers not counted
+    const list = (await d.request('GET', '/images/json?shared-size=1')).json as { Id: string; Size: number; SharedSize: number; Containers: number }[];
+    const listed = list.find((i) => i.Id === top)!;
+    expect({ unique: listed.Size - listed.SharedSize, containers: listed.Containers }).toEqual({ unique: 4, containers: -1 });
+
+    await docker(['rm', 'hk-df-user']);
+    await docker(['volume', 'rm', 'hk-used', 'hk-free', 'hk-opts']);
+    expect((await docker(['rmi', 'hkdf:1'])).code).toBe(0);
+  });
+
+  // moby daemon/images/image_list.go: each reference is kept only when reference.FamiliarMatch
+  // (path.Match on the familiar "name:tag" or on the familiar name) takes it; an image without
+  // a matching reference is not listed.
+  test('reference filter: path.Match on name and name:tag, only the matching tags listed', async () => {
+    const tags = ['hkref/rt:1', 'xhkref/rt:1', 'hkref/rtx:1', 'hkref/rt/sub:1', 'localhost:5000/hkref/rt:2'];
+    for (const t of tags) expect((await docker(['tag', 'busybox', t])).code).toBe(0);
+    try {
+      const names = async (...args: string[]) =>
+        (await docker(['images', '--format', '{{.Repository}}:{{.Tag}}', ...args])).stdout.trim().split('\n').filter(Boolean).sort();
+      expect(await names('hkref/rt')).toEqual(['hkref/rt:1']);
+      expect(await names('hkref/rt:*')).toEqual(['hkref/rt:1']);
+      expect(await names('*/rt')).toEqual(['hkref/rt:1', 'xhkref/rt:1']);
+      expect(await names('hkref/*')).toEqual(['hkref/rt:1', 'hkref/rtx:1']);
+      expect(await names('localhost:5000/hkref/*')).toEqual(['localhost:5000/hkref/rt:2']);
+      expect(await names('--filter', 'reference=hkref/rt*')).toEqual(['hkref/rt:1', 'hkref/rtx:1']);
+      const raw = await d.request('GET', '/images/json?filters=' + encodeURIComponent(JSON.stringify({ reference: ['hkref/rt'] })));
+      expect(raw.json.map((i: { RepoTags: string[] }) => i.RepoTags)).toEqual([['hkref/rt:1']]);
+      // docker-py's images(name=...) sends the same filter
+      expect(py("print([i['RepoTags'] for i in c.api.images(name='*/rt')])").trim()).toBe("[['hkref/rt:1', 'xhkref/rt:1']]");
+    } finally {
+      for (const t of tags) await docker(['rmi', t]);
     }
   });
 });
