@@ -17,6 +17,14 @@ const describeIf = usable ? describe : describe.skip;
 
 jest.setTimeout(180_000);
 
+/** The JSON lines of a progress stream. */
+function lines(body: string): Record<string, unknown>[] {
+  return body
+    .split(/\r?\n/)
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 describeIf('images and disk housekeeping as on dockerd (needs `make build`)', () => {
   let tmp: string;
   let d: TestDaemon;
@@ -180,5 +188,31 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
     } finally {
       for (const t of tags) await docker(['rmi', t]);
     }
+  });
+
+  // moby api/server/router/image/image_routes.go postImagesLoad: the 200 JSON stream is open
+  // before the body is read, so any load failure is an errorDetail line (FormatError) in it. The
+  // docker CLI prints the message and exits 1; docker-py's images.load raises ImageLoadError.
+  test('load of a body that is not an image archive: 200 with errorDetail; docker exits 1, docker-py raises ImageLoadError', async () => {
+    const short = await d.request('POST', '/images/load', { rawBody: 'not a tar', headers: { 'Content-Type': 'application/x-tar' } });
+    expect({ status: short.status, type: short.headers['content-type'], lines: lines(short.body) }).toEqual({
+      status: 200,
+      type: 'application/json',
+      lines: [{ errorDetail: { message: 'unexpected EOF' }, error: 'unexpected EOF' }], // Go's archive/tar on a cut header block
+    });
+    const junk = await d.request('POST', '/images/load', { rawBody: Buffer.alloc(4096, 'x'), headers: { 'Content-Type': 'application/x-tar' } });
+    expect({ status: junk.status, lines: lines(junk.body) }).toEqual({
+      status: 200,
+      lines: [{ errorDetail: { message: 'archive/tar: invalid tar header' }, error: 'archive/tar: invalid tar header' }],
+    });
+    const empty = await d.request('POST', '/images/load', { rawBody: '', headers: { 'Content-Type': 'application/x-tar' } });
+    expect(empty.status).toBe(200);
+    expect(lines(empty.body)[0].errorDetail).toBeDefined();
+
+    const cli = await docker(['load'], { input: 'x'.repeat(4096) });
+    expect({ code: cli.code, stderr: cli.stderr.trim() }).toEqual({ code: 1, stderr: 'archive/tar: invalid tar header' });
+    expect(py("try:\n  c.images.load(b'x' * 4096)\nexcept docker.errors.ImageLoadError as e:\n  print('ImageLoadError', e)").trim()).toBe(
+      'ImageLoadError archive/tar: invalid tar header',
+    );
   });
 });

@@ -96,9 +96,13 @@ class ProgressStream {
     this.res.end();
   }
 
-  /** Throws e when nothing was sent yet (the HTTP error path), else writes it into the stream. */
-  fail(e: unknown): void {
-    if (!this.flushed) throw e;
+  /**
+   * Throws e when nothing was sent yet (the HTTP error path), else writes it into the stream;
+   * inStream writes it into a 200 stream in any case (dockerd's load answers every error so).
+   */
+  fail(e: unknown, inStream = false): void {
+    if (!this.flushed && !inStream) throw e;
+    this.open();
     const message = e instanceof Error ? e.message : String(e);
     if (!this.res.writableEnded) {
       this.res.write(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
@@ -494,7 +498,10 @@ export function imageRoutes(ctx: DaemonContext): Router {
         req.unpipe(body);
         drain(req);
         await collect();
-        return out.fail(e);
+        // moby's postImagesLoad: the stream is open before the body is read, so whatever is wrong
+        // with the archive (not a tar, cut, corrupt, hostile) is an errorDetail line in a 200;
+        // the docker CLI prints it and exits 1, docker-py raises ImageLoadError
+        return out.fail(e, true);
       }
       void quiet; // nothing but the result lines is written either way
       for (const img of result.images) ctx.events.publish('image', 'load', img.id, { name: img.id });
