@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { clientEnv, runClient, type CliRun } from '../helpers/cli-env';
-import { hasCommand } from '../helpers/registry-server';
+import { hasCommand, layerFrom, OciLayout, RegistryProc, sha256, skopeo, startRegistry } from '../helpers/registry-server';
 import { isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
 
@@ -214,5 +214,98 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
     expect(py("try:\n  c.images.load(b'x' * 4096)\nexcept docker.errors.ImageLoadError as e:\n  print('ImageLoadError', e)").trim()).toBe(
       'ImageLoadError archive/tar: invalid tar header',
     );
+  });
+
+  describe('GET /distribution/{name}/json against a registry', () => {
+    let reg: RegistryProc;
+    const img: { oci?: { digest: string; size: number }; docker?: { digest: string; size: number }; index?: { digest: string; size: number } } = {};
+
+    beforeAll(async () => {
+      reg = await startRegistry(path.join(tmp, 'reg'));
+      const ldir = path.join(tmp, 'dist-layer');
+      fs.mkdirSync(ldir);
+      fs.writeFileSync(path.join(ldir, 'hello'), 'hello\n');
+      const layer = layerFrom(ldir);
+      const layout = new OciLayout(path.join(tmp, 'dist-oci'));
+      const amd = layout.image([layer], { architecture: 'amd64', os: 'linux', config: {} });
+      const arm = layout.image([layer], { architecture: 'arm64', variant: 'v8', os: 'linux', config: {} });
+      layout.tag('amd', amd);
+      const indexBytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [
+            { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd.digest, size: amd.size, platform: { architecture: 'amd64', os: 'linux' } },
+            { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.digest, size: arm.size, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
+          ],
+        }),
+      );
+      const index = layout.blob(indexBytes);
+      layout.tag('multi', index, 'application/vnd.oci.image.index.v1+json');
+      const oci = `oci:${layout.dir}`;
+      skopeo(['copy', '--dest-tls-verify=false', `${oci}:amd`, `docker://${reg.host}/hk/oci:1`]);
+      skopeo(['copy', '--dest-tls-verify=false', '--format', 'v2s2', `${oci}:amd`, `docker://${reg.host}/hk/docker:1`]);
+      skopeo(['copy', '--all', '--dest-tls-verify=false', `${oci}:multi`, `docker://${reg.host}/hk/multi:1`]);
+      const raw = (ref: string) => Buffer.from(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${ref}`]));
+      const desc = (b: Buffer) => ({ digest: sha256(b), size: b.length });
+      img.oci = desc(raw('hk/oci:1'));
+      img.docker = desc(raw('hk/docker:1'));
+      img.index = desc(raw('hk/multi:1'));
+      expect(img.oci.digest).toBe(amd.digest);
+      expect(img.index.digest).toBe(index.digest);
+    });
+
+    afterAll(async () => {
+      await reg?.stop();
+    });
+
+    const inspect = (name: string) => d.request('GET', `/distribution/${name}/json`, { timeoutMs: 30_000 });
+
+    // moby api/server/router/distribution/distribution_routes.go getDistributionInfo: the tag's
+    // descriptor; platforms from a manifest list / OCI index's entries or from a schema2 image's
+    // config; an OCI image manifest is neither of those cases there, so dockerd gives no platform
+    test('descriptor and platforms of a schema2 image, an OCI index and an OCI manifest; by tag and by digest', async () => {
+      const d2 = await inspect(`${reg.host}/hk/docker:1`);
+      expect(d2.status).toBe(200);
+      expect(d2.json).toEqual({
+        Descriptor: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', ...img.docker },
+        Platforms: [{ architecture: 'amd64', os: 'linux' }],
+      });
+      expect((await inspect(`${reg.host}/hk/docker@${img.docker!.digest}`)).json).toEqual(d2.json);
+      const multi = await inspect(`${reg.host}/hk/multi:1`);
+      expect(multi.json).toEqual({
+        Descriptor: { mediaType: 'application/vnd.oci.image.index.v1+json', ...img.index },
+        Platforms: [
+          { architecture: 'amd64', os: 'linux' },
+          { architecture: 'arm64', os: 'linux', variant: 'v8' },
+        ],
+      });
+      expect((await inspect(`${reg.host}/hk/oci:1`)).json).toEqual({ Descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...img.oci }, Platforms: null });
+      // nothing was pulled
+      expect((await d.request('GET', '/images/json?filters=' + encodeURIComponent(JSON.stringify({ reference: [`${reg.host}/hk/*`] })))).json).toEqual([]);
+
+      // docker-py's images.get_registry_data reads the same endpoint
+      const out = py(
+        `rd = c.images.get_registry_data(${JSON.stringify(`${reg.host}/hk/multi:1`)})\nprint(rd.id, rd.has_platform('linux/arm64/v8'), rd.has_platform('linux/s390x'))`,
+      );
+      expect(out.trim()).toBe(`${img.index!.digest} True False`);
+    });
+
+    // the errors dockerd gives there: a reference it cannot parse (400), a full image id (no
+    // manifest for it, a plain error: 500), and the registry's own errcode errors (404 for an
+    // unknown manifest or repository, with distribution's "code: message" text)
+    test('errors: bad reference, full image id, unknown tag, unknown repository', async () => {
+      const cases: [string, number, string][] = [
+        ['bad%20name', 400, 'invalid reference format'],
+        ['a'.repeat(64), 500, 'no manifest found for full image ID'],
+        [`${reg.host}/hk/docker:nope`, 404, 'manifest unknown: manifest unknown'],
+        // docker-registry answers MANIFEST_UNKNOWN for a repository it does not have either
+        [`${reg.host}/hk/nothing:1`, 404, 'manifest unknown: manifest unknown'],
+      ];
+      for (const [name, status, message] of cases) {
+        const r = await inspect(name);
+        expect({ name, status: r.status, message: r.json?.message }).toEqual({ name, status, message });
+      }
+    });
   });
 });
