@@ -72,6 +72,10 @@ export function makeSink(plan: LogPlan & { remote: RemoteConfig }, info: LogInfo
   }
 }
 
+function advance(c: Cursor | undefined, ns: bigint): Cursor {
+  return c && c.ns === String(ns) ? { ...c, n: c.n + 1 } : { ns: String(ns), n: 1, ino: 0, size: 0 };
+}
+
 function toMessage(e: LogEntry, ns: bigint): Message {
   const whole = !e.partial || e.partial.last;
   const line = whole && e.log.endsWith('\n') ? e.log.slice(0, -1) : e.log;
@@ -87,7 +91,9 @@ class Shipper {
   private pumping: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private droppedFull = 0;
-  private cursor: Cursor | undefined;
+  /** the last entry read (this daemon's life) and the last one sent or dropped (kept on disk) */
+  private read: Cursor | undefined;
+  private sent: Cursor | undefined;
   private dirty = false;
   private lastSave = 0;
 
@@ -127,29 +133,36 @@ class Shipper {
     }
   }
 
+  /** At most once a second while sending (a daemon killed meanwhile sends that second again), and at the end. */
   private async saveCursor(force = false): Promise<void> {
-    if (!this.cursor || (!this.dirty && !force)) return;
+    const c = this.sent;
+    if (!c || !this.dirty) return;
     if (!force && Date.now() - this.lastSave < 1000) return;
     this.dirty = false;
     this.lastSave = Date.now();
-    const st = await fs.stat(this.file).catch(() => undefined);
-    if (st) {
-      this.cursor.ino = st.ino;
-      this.cursor.size = st.size;
+    // nothing queued: the file's state says whether anything new came since
+    if (this.queue.length === 0 && this.read?.ns === c.ns && this.read.n === c.n) {
+      const st = await fs.stat(this.file).catch(() => undefined);
+      if (st) {
+        c.ino = st.ino;
+        c.size = st.size;
+      }
     }
-    await writeJsonAtomic(path.join(this.dir, CURSOR_FILE), this.cursor).catch(() => undefined);
+    await writeJsonAtomic(path.join(this.dir, CURSOR_FILE), c).catch(() => undefined);
   }
 
   private async pass(): Promise<void> {
-    this.cursor ??= await this.loadCursor();
+    // where reading goes on: the last entry read in this daemon's life, else the last one sent
+    this.sent ??= await this.loadCursor();
+    this.read ??= this.sent;
     const active = isActive(this.rec.State.Status);
-    if (!active && this.cursor) {
+    if (!active && this.read === this.sent && this.sent) {
       const st = await fs.stat(this.file).catch(() => undefined);
-      if (!st || (st.ino === this.cursor.ino && st.size === this.cursor.size)) return;
+      if (!st || (st.ino === this.sent.ino && st.size === this.sent.size)) return;
     }
     const waiter = active ? this.containers.wait(this.rec, 'next-exit') : undefined;
-    const since = this.cursor ? BigInt(this.cursor.ns) : undefined;
-    let skip = this.cursor?.n ?? 0;
+    const since = this.read ? BigInt(this.read.ns) : undefined;
+    let skip = this.read?.n ?? 0;
     try {
       for await (const batch of readLogs(this.file, {
         stdout: true,
@@ -170,17 +183,13 @@ class Shipper {
             continue;
           }
           skip = 0;
+          this.read = advance(this.read, ns);
           await this.enqueue(toMessage(e, ns));
           if (this.abort.signal.aborted) return;
-          const c = this.cursor;
-          this.cursor = c && c.ns === String(ns) ? { ...c, n: c.n + 1 } : { ns: String(ns), n: 1, ino: 0, size: 0 };
-          this.dirty = true;
         }
-        await this.saveCursor();
       }
     } finally {
       waiter?.cancel();
-      await this.saveCursor(true);
     }
   }
 
@@ -208,6 +217,9 @@ class Shipper {
       const m = this.queue[0];
       await this.sink.send(m);
       this.queue.shift();
+      this.sent = advance(this.sent, m.ns);
+      this.dirty = true;
+      if (this.queue.length === 0 || Date.now() - this.lastSave >= 1000) await this.saveCursor(this.queue.length === 0);
       this.queued -= Buffer.byteLength(m.line) + 64;
       const w = this.wake;
       this.wake = undefined;

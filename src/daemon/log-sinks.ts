@@ -193,7 +193,6 @@ export class SyslogSink implements Sink {
   constructor(
     private readonly c: SyslogConfig,
     private readonly tag: string,
-    private readonly retryMs = 1000,
   ) {
     if (c.proto === 'tcp+tls') this.tlsOpts = tlsOptions(c);
     if (c.proto !== 'udp') {
@@ -228,6 +227,7 @@ export class SyslogSink implements Sink {
   }
 
   async send(m: Message): Promise<void> {
+    // as srslog: a failed write reconnects and tries once more, then the message is lost
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         if (this.c.proto === 'udp') {
@@ -242,10 +242,8 @@ export class SyslogSink implements Sink {
         await writeTo(s, Buffer.from(msg));
         return;
       } catch {
-        // srslog writes again once after reconnecting; then the message is lost
         this.conn?.drop();
         if (this.conn?.closed) break;
-        if (attempt === 0) await sleep(this.retryMs);
       }
     }
     this.dropped++;
