@@ -12,7 +12,7 @@
 // lets `docker logs` read the remote drivers (not with cache-disabled). A server that is down, or
 // goes away mid-way, never blocks the container; entries written while the daemon was down are
 // shipped when it is back.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -209,6 +209,32 @@ class UdpServer {
   close(): void {
     this.sock.close();
   }
+}
+
+/** The journal's native protocol: KEY=VALUE lines, or KEY, a little-endian 64-bit size and the bytes. */
+function parseDgrams(b: Buffer): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  for (let off = 0; off + 4 <= b.length; ) {
+    const len = b.readUInt32BE(off);
+    const d = b.subarray(off + 4, off + 4 + len);
+    off += 4 + len;
+    const f: Record<string, string> = {};
+    for (let p = 0; p < d.length; ) {
+      const nl = d.indexOf(0x0a, p);
+      const line = d.subarray(p, nl).toString();
+      const eq = line.indexOf('=');
+      if (eq >= 0) {
+        f[line.slice(0, eq)] = line.slice(eq + 1);
+        p = nl + 1;
+      } else {
+        const n = Number(d.readBigUInt64LE(nl + 1));
+        f[line] = d.subarray(nl + 9, nl + 9 + n).toString();
+        p = nl + 9 + n + 1;
+      }
+    }
+    out.push(f);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +516,7 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect([r.status, r.json.message]).toEqual([400, message]);
   });
 
-  test('start-time errors: fluentd (not async) and gelf over TCP with no server, a bad tag template', async () => {
+  test('start-time errors: fluentd (not async) and gelf over TCP with no server, a bad tag template, no journal', async () => {
     const dead = await new FluentdServer().listen();
     const port = dead.port;
     await dead.close();
@@ -498,7 +524,8 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
       [{ Type: 'fluentd', Config: { 'fluentd-address': `127.0.0.1:${port}` } }, `failed to initialize logging driver: dial tcp 127.0.0.1:${port}: connect: connection refused`],
       [{ Type: 'gelf', Config: { 'gelf-address': `tcp://127.0.0.1:${port}` } }, `failed to initialize logging driver: gelf: cannot connect to GELF endpoint: 127.0.0.1:${port} dial tcp 127.0.0.1:${port}: connect: connection refused`],
       [{ Type: 'syslog', Config: { 'syslog-address': `udp://127.0.0.1:${port}`, tag: '{{.Nope}}' } }, 'failed to initialize logging driver: template: log-tag:1:2: executing "log-tag" at <.Nope>: can\'t evaluate field Nope in type *logger.Info'],
-    ] as const) {
+      ...(fs.existsSync('/run/systemd/journal/socket') ? [] : [[{ Type: 'journald', Config: {} }, 'failed to initialize logging driver: journald is not enabled on this host']]),
+    ] as [{ Type: string; Config: Record<string, string> }, string][]) {
       const id = await create(['true'], lc);
       const s = await d.request('POST', `/containers/${id}/start`);
       expect([s.status, s.json.message]).toEqual([500, message]);
@@ -513,6 +540,37 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     const out = execFileSync('journalctl', ['-o', 'json', `CONTAINER_ID_FULL=${id}`]).toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     expect(out[0]).toMatchObject({ CONTAINER_ID: id.slice(0, 12), SYSLOG_IDENTIFIER: id.slice(0, 12), IMAGE_NAME: 'busybox', MESSAGE: 'one', PRIORITY: '6' });
   });
+
+  // The monitor's journald datagrams, checked on any host: a stand-in journal socket (python's
+  // unix datagram socket; Node has none) given to a second daemon by SKIFF_JOURNAL_SOCKET.
+  (which('python3') ? test : test.skip)('journald: the native protocol datagrams the monitor sends (a stand-in journal socket)', async () => {
+    const dir = fs.mkdtempSync('/tmp/skj-');
+    const sock = path.join(dir, 'journal.sock');
+    const out = path.join(dir, 'dgrams');
+    const script = 'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\nf=open(sys.argv[2],"ab")\nwhile True:\n d=s.recv(1<<20)\n f.write(len(d).to_bytes(4,"big")+d)\n f.flush()\n';
+    const py = spawn('python3', ['-c', script, sock, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let j: TestDaemon | undefined;
+    try {
+      await new Promise<void>((resolve) => py.stdout!.once('data', () => resolve()));
+      j = await TestDaemon.start(() => [], { SKIFF_JOURNAL_SOCKET: sock });
+      const c = await j.request('POST', '/v1.44/containers/create', {
+        body: { Image: 'busybox', Cmd: ['sh', '-c', 'echo one; echo two >&2'], Env: ['MODE=x'], HostConfig: { LogConfig: { Type: 'journald', Config: { tag: 'web-{{.ID}}', env: 'MODE' } } } },
+      });
+      const id = c.json.Id as string;
+      expect((await j.request('POST', `/containers/${id}/start`)).status).toBe(204);
+      await j.request('POST', `/containers/${id}/wait`);
+      const name = ((await j.request('GET', `/containers/${id}/json`)).json.Name as string).slice(1);
+      await waitUntil(() => fs.existsSync(out) && fs.statSync(out).size > 0 && parseDgrams(fs.readFileSync(out)).length >= 2, 10000, 'datagrams');
+      const dg = parseDgrams(fs.readFileSync(out));
+      const base = { CONTAINER_ID: id.slice(0, 12), CONTAINER_ID_FULL: id, CONTAINER_NAME: name, CONTAINER_TAG: `web-${id.slice(0, 12)}`, SYSLOG_IDENTIFIER: `web-${id.slice(0, 12)}`, IMAGE_NAME: 'busybox', MODE: 'x' };
+      expect(dg).toContainEqual({ ...base, MESSAGE: 'one', PRIORITY: '6' });
+      expect(dg).toContainEqual({ ...base, MESSAGE: 'two', PRIORITY: '3' });
+    } finally {
+      await j?.cleanup();
+      py.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30000);
 
   (which('docker') ? test : test.skip)('the docker CLI: docker run --log-driver ... --log-opt ..., then docker logs', async () => {
     const env = clientEnv(d);
