@@ -219,7 +219,9 @@ export class LineReader {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Docker's local format: [size BE32][protobuf LogEntry][size BE32] (moby daemon/logger/local)
+// Docker's local format: [size BE32][protobuf LogEntry][size BE32] (moby daemon/logger/local).
+// Decoded by hand: the schema is six fields (entry.proto), and the writer is hand-written in the
+// static monitor anyway; a protobuf library would be a large dependency for a fixed message.
 
 /** moby's cap on one local entry (local/read.go maxMsgLen) */
 const MAX_FRAME = 1_000_000;
