@@ -11,6 +11,7 @@ import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
 import { checkDeviceCgroupRules, checkDeviceMappings, DeviceMapping } from './devices';
 import { mergeHealthcheck, validateHealthcheck } from './health';
+import { planLog } from './log-drivers';
 import { resolveCommand, resolveWorkingDir, mergeConfigEnv } from '../runtime/spec';
 
 /** Docker's container Config as a record stores and inspect shows it. */
@@ -278,44 +279,6 @@ export function consoleSize(v: unknown): [number, number] | undefined {
 // HostConfig
 
 const RESTART_NAMES = new Set(['', 'no', 'always', 'on-failure', 'unless-stopped']);
-const LOG_DRIVERS = new Set(['json-file', 'none']);
-
-/** "10m", "1g", "512k", "100" -> bytes (go-units RAMInBytes: binary units). */
-export function parseByteSize(s: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(s);
-  if (!m) throw invalid(`invalid size: '${s}'`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  return Math.floor(Number(m[1]) * mult[m[2].toLowerCase()]);
-}
-
-export interface LogOptions {
-  enabled: boolean;
-  maxSize?: number;
-  maxFile?: number;
-}
-
-export function logOptions(lc: LogConfig): LogOptions {
-  const type = lc.Type || 'json-file';
-  if (type === 'none') return { enabled: false };
-  const o: LogOptions = { enabled: true };
-  const cfg = lc.Config ?? {};
-  for (const key of Object.keys(cfg)) {
-    if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag'].includes(key))
-      throw invalid(`unknown log opt '${key}' for json-file log driver`);
-  }
-  if (cfg['max-size'] !== undefined && cfg['max-size'] !== '-1') {
-    o.maxSize = parseByteSize(cfg['max-size']);
-    if (o.maxSize <= 0) throw invalid('max-size must be a positive number');
-  }
-  if (cfg['max-file'] !== undefined) {
-    const n = Number(cfg['max-file']);
-    if (!/^\d+$/.test(cfg['max-file']) || n < 1) throw invalid('max-file cannot be less than 1');
-    if (n > 1 && o.maxSize === undefined) throw invalid("max-file cannot be set when max-size is not set");
-    o.maxFile = n;
-  }
-  if (cfg.compress === 'true') throw invalid('compress is not supported by this daemon');
-  return o;
-}
 
 /** "default" is the bridge; network names and container:<ref> are checked by src/network at create. */
 export function normalizeNetworkMode(mode: string): string {
@@ -411,8 +374,7 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   if (autoRemove && restart.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");
 
   const logConfig: LogConfig = { Type: optString(lc, 'Type', `${W}.LogConfig`) || 'json-file', Config: optStringMap(lc, 'Config', `${W}.LogConfig`) ?? {} };
-  if (!LOG_DRIVERS.has(logConfig.Type)) throw invalid(`failed to create container: logger: no log driver named '${logConfig.Type}' is registered`);
-  logOptions(logConfig);
+  planLog(logConfig); // Docker's errors for a driver it does not know and for bad log-opts
 
   const networkMode = normalizeNetworkMode((input.NetworkMode as string | undefined) ?? '');
   consoleSize(input.ConsoleSize);

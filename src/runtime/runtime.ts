@@ -24,10 +24,16 @@ import { capabilityNumber, ContainerSpec, ProcessSpec } from './spec';
 
 export type { ExitStatus, AttachStreams } from './monitor-client';
 
+/** What the monitor writes: a log file (json-file or Docker's local format), the journal, or both. */
 export interface LogOptions {
-  path: string;
+  path?: string;
   maxSize?: number;
   maxFile?: number;
+  format?: 'json' | 'local';
+  /** local format: key=value attributes stored with every entry */
+  attrs?: string[];
+  /** journald: the journal's socket and the KEY=VALUE fields sent with every entry */
+  journal?: { socket: string; fields: string[] };
 }
 
 export interface StdioOptions {
@@ -237,10 +243,16 @@ export class Runtime {
     if (o.tty) args.push('--tty');
     if (o.openStdin) args.push('--stdin');
     if (o.openStdin && o.stdinOnce) args.push('--stdin-once');
-    if (o.log) {
+    if (o.log?.path) {
       args.push('--log', o.log.path);
       if (o.log.maxSize) args.push('--log-max-size', String(o.log.maxSize));
       if (o.log.maxFile) args.push('--log-max-file', String(o.log.maxFile));
+      if (o.log.format === 'local') args.push('--log-format', 'local');
+      for (const a of o.log.attrs ?? []) args.push('--log-attr', a);
+    }
+    if (o.log?.journal) {
+      args.push('--journald-socket', o.log.journal.socket);
+      for (const f of o.log.journal.fields) args.push('--journald-field', f);
     }
     if (oomFile) args.push('--oom-file', oomFile);
     return new Promise((resolve, reject) => {
