@@ -23,7 +23,7 @@ export function archiveRoutes(ctx: DaemonContext): Router {
       const ref = req.params.id;
       const rec = ctx.containers.get(ref);
       const p = qstr(req, 'path') ?? '';
-      const { stat } = await cfs.withRoot(rec, (root) => statInRoot(root, ref, p), { write: false });
+      const { stat } = await cfs.withRoot(rec, (view) => statInRoot(view, ref, p), { write: false });
       res.status(200).setHeader(STAT_HEADER, statHeader(stat));
       res.setHeader('Content-Type', 'application/json');
       res.end();
@@ -38,8 +38,8 @@ export function archiveRoutes(ctx: DaemonContext): Router {
       const p = qstr(req, 'path') ?? '';
       await cfs.withRoot(
         rec,
-        async (root) => {
-          const pack = await packInRoot(root, ref, p);
+        async (view) => {
+          const pack = await packInRoot(view, ref, p);
           res.status(200).setHeader(STAT_HEADER, statHeader(pack.info.stat));
           res.setHeader('Content-Type', 'application/x-tar');
           ctx.containers.emit('event', 'archive-path', rec);
@@ -67,8 +67,8 @@ export function archiveRoutes(ctx: DaemonContext): Router {
       if (rec.HostConfig.ReadonlyRootfs) throw new SkiffError('forbidden', 'container rootfs is marked read-only');
       await cfs.withRoot(
         rec,
-        async (root) => {
-          const { refused, warnings } = await unpackInRoot(root, ref, p, req, { user: copyUIDGID ? rec.Config.User || '0' : undefined, noOverwriteDirNonDir });
+        async (view) => {
+          const { refused, warnings } = await unpackInRoot(view, ref, p, req, { user: copyUIDGID ? rec.Config.User || '0' : undefined, noOverwriteDirNonDir });
           if (refused) throw invalid(refused);
           const bad = warnings.find((w) => !w.startsWith('TAR_ENTRY_INFO'));
           if (bad) ctx.log.warn('archive: extract warnings', { id: rec.Id, warnings });
