@@ -62,6 +62,9 @@ export interface UnpackJob extends ViewJob {
   /** owner of what is extracted: this user of the container (copyUIDGID), else the tar's */
   user?: string;
   noOverwriteDirNonDir: boolean;
+  /** the container's mount points and --read-only, for dockerd's checks on the extraction folder */
+  mountPoints?: { destination: string; rw: boolean }[];
+  readonlyRootfs?: boolean;
 }
 
 export interface HelperError {
@@ -132,6 +135,21 @@ async function pack(job: PackJob): Promise<void> {
   });
 }
 
+/**
+ * moby's checkIfPathIsInAVolume: an extraction folder inside a read-only mount point is
+ * refused, and one outside every mount point when the root file system is read-only (here the
+ * innermost mount point decides, where dockerd takes whichever its map gives first).
+ */
+function checkWritable(dir: string, job: UnpackJob): void {
+  const inside = (dest: string) => {
+    const rel = path.posix.relative(path.posix.normalize(dest), dir);
+    return rel !== '..' && !rel.startsWith('../') && !path.posix.isAbsolute(rel);
+  };
+  const mp = (job.mountPoints ?? []).filter((m) => inside(m.destination)).sort((a, b) => b.destination.length - a.destination.length)[0];
+  if (mp && !mp.rw) throw new SkiffError('invalid', 'mounted volume is marked read-only');
+  if (!mp && job.readonlyRootfs) throw new SkiffError('invalid', 'container rootfs is marked read-only');
+}
+
 async function unpack(job: UnpackJob): Promise<void> {
   let reported = false;
   const done = (r: HelperAnswer) => {
@@ -143,6 +161,7 @@ async function unpack(job: UnpackJob): Promise<void> {
   let owner: { uid: number; gid: number } | undefined;
   try {
     dir = await extractDirOf('/', job.ref, job.path);
+    checkWritable(dir, job);
     if (job.user !== undefined) owner = await userIdsOf('/', job.user);
   } catch (e) {
     process.stdin.resume(); // the body nobody reads

@@ -485,10 +485,10 @@ export async function unpackInRoot(
   ref: string,
   p: string,
   input: Readable,
-  o: { user?: string; noOverwriteDirNonDir: boolean },
+  o: { user?: string; noOverwriteDirNonDir: boolean; mountPoints?: { destination: string; rw: boolean }[]; readonlyRootfs?: boolean },
 ): Promise<{ refused?: string; warnings: string[] }> {
   if (!p) throw invalid('Path cannot be empty');
-  const { p: child, failure } = chrootChild({ op: 'unpack', ...view, ref, path: p, user: o.user, noOverwriteDirNonDir: o.noOverwriteDirNonDir });
+  const { p: child, failure } = chrootChild({ op: 'unpack', ...view, ref, path: p, ...o });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   input.on('error', () => child.stdin.destroy());

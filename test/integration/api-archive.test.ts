@@ -272,7 +272,7 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
         expect(await put(id, '/srv/rw', `to-bind-${id.slice(0, 4)}.txt`, 'b')).toBe(200);
         expect(fs.readFileSync(path.join(bindRw, `to-bind-${id.slice(0, 4)}.txt`), 'utf8')).toBe('b');
         // a read-only bind stays read-only
-        await put(id, '/srv/ro', 'no.txt', 'n');
+        expect(await put(id, '/srv/ro', 'no.txt', 'n')).toBe(400);
         expect(fs.existsSync(path.join(bindRo, 'no.txt'))).toBe(false);
       }
       // the exited container's /etc/hostname is the one it ran with
@@ -309,6 +309,43 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     } finally {
       fs.rmSync(bindRw, { recursive: true, force: true });
       fs.rmSync(bindRo, { recursive: true, force: true });
+    }
+  });
+
+  test('PUT into a read-only mount point is refused; a --read-only container takes files into its volumes only', async () => {
+    // moby's containerExtractToDir / checkIfPathIsInAVolume: 400 "mounted volume is marked
+    // read-only" inside a read-only mount point, 400 "container rootfs is marked read-only"
+    // outside every mount point of a --read-only container
+    const roDir = fs.mkdtempSync('/tmp/skt-cpro-');
+    try {
+      const put = (id: string, dir: string) =>
+        new Promise<{ status: number; message?: string }>((resolve, reject) => {
+          const h = new tar.Header({ path: 'x.txt', mode: 0o644, size: 1, type: 'File', mtime: new Date() });
+          h.encode();
+          const data = Buffer.concat([h.block!, Buffer.from('x'), Buffer.alloc(511), Buffer.alloc(1024)]);
+          const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, message: body ? (JSON.parse(body) as { message?: string }).message : undefined }));
+          });
+          req.on('error', reject);
+          req.end(data);
+        });
+      const binds = [`${roDir}:/ro:ro`, 'cp-rovol:/data'];
+      const live = await create('cp-ro-live', { Cmd: ['sleep', '1000'], HostConfig: { Binds: binds, ReadonlyRootfs: true } });
+      await d.request('POST', `/containers/${live}/start`);
+      const stopped = await create('cp-ro-stopped', { Cmd: ['true'], HostConfig: { Binds: binds, ReadonlyRootfs: true } });
+      for (const id of [live, stopped]) {
+        expect(await put(id, '/ro')).toEqual({ status: 400, message: 'mounted volume is marked read-only' });
+        expect(await put(id, '/tmp')).toEqual({ status: 400, message: 'container rootfs is marked read-only' });
+        expect((await put(id, '/data')).status).toBe(200);
+      }
+      expect(fs.readdirSync(roDir)).toEqual([]);
+      expect(await execOut(live, ['cat', '/data/x.txt'])).toBe('x');
+      for (const id of [live, stopped]) await d.request('DELETE', `/containers/${id}?force=1`);
+      await d.request('DELETE', '/volumes/cp-rovol');
+    } finally {
+      fs.rmSync(roDir, { recursive: true, force: true });
     }
   });
 
