@@ -159,12 +159,38 @@ class DetachScanner {
   }
 }
 
+/**
+ * Rewrites a monitor's output for a client that asked for the other format: an exec's stream
+ * follows the start request's Tty, not the process's (moby's postContainerExecStart). A
+ * terminal's bytes become stdout frames; frames become raw bytes, stdout's only (dockerd gives
+ * the process no stderr writer then, and its stderr is dropped).
+ */
+export function reformat(fromFrames: boolean, toFrames: boolean): ((d: Buffer) => Buffer) | undefined {
+  if (fromFrames === toFrames) return undefined;
+  if (toFrames) return (d) => frame(1, d);
+  let pending: Buffer = Buffer.alloc(0);
+  return (d) => {
+    pending = pending.length ? Buffer.concat([pending, d]) : d;
+    const out: Buffer[] = [];
+    while (pending.length >= 8 && pending.length >= 8 + pending.readUInt32BE(4)) {
+      const len = pending.readUInt32BE(4);
+      if (pending[0] === 1) out.push(pending.subarray(8, 8 + len));
+      pending = pending.subarray(8 + len);
+    }
+    return out.length === 1 ? out[0] : Buffer.concat(out);
+  };
+}
+
 export interface JoinOptions {
   stdin: boolean;
   /** the process has a terminal: detach keys apply, and the client's EOF ends the session
    *  without closing the terminal's input (docker's rules) */
   tty?: boolean;
   detachKeys?: readonly number[];
+  /** the monitor's output rewritten for the client (see reformat) */
+  output?: (d: Buffer) => Buffer;
+  /** the client typed the detach sequence (not called when it just goes away) */
+  onDetach?: () => void;
   onEnd?: () => Promise<void> | void;
 }
 
@@ -192,8 +218,9 @@ export function joinStreams(client: net.Socket, monitor: net.Socket, o: JoinOpti
     monitor.destroy();
     closeHijacked(client);
   };
-  monitor.on('data', (d: Buffer) => {
-    if (!client.destroyed && !client.write(d)) {
+  monitor.on('data', (raw: Buffer) => {
+    const d = o.output ? o.output(raw) : raw;
+    if (d.length && !client.destroyed && !client.write(d)) {
       monitor.pause();
       client.once('drain', () => monitor.resume());
     }
@@ -213,7 +240,10 @@ export function joinStreams(client: net.Socket, monitor: net.Socket, o: JoinOpti
         client.pause();
         monitor.once('drain', () => client.resume());
       }
-      if (detaching) detach();
+      if (detaching) {
+        o.onDetach?.();
+        detach();
+      }
     });
     const onClientEnd = () => {
       if (o.tty) detach();

@@ -3,7 +3,9 @@
 // The merged overlay root is mounted only inside the container's mount namespace. A running
 // (or paused) container is reached through /proc/<pid>/root, which also shows its volumes and
 // binds; a stopped or created one gets its overlay (image layers + its writable layer) mounted
-// briefly on a private folder, under the container's lock so a start cannot race the mount.
+// briefly on a private folder, under the container's lock so a start cannot race the mount,
+// and its volumes, binds and /etc files are mounted into it by the helper, in a mount namespace
+// of the helper's own (dockerd's openContainerFS view: the mounts exist for the operation only).
 //
 // Every look at the container's files (stat, tar, extract) happens in a helper process
 // chrooted into that root (archive-chroot.ts), so that the kernel keeps every path inside it
@@ -14,13 +16,14 @@
 // them is found, read or written (onKernelFs).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { invalid, isNodeError, notFound, SkiffError } from '../errors';
 import { MountFlags, native, UmountFlags } from '../native';
-import type { HelperAnswer, PackJob, StatJob, UnpackJob } from './archive-chroot';
+import { tmpfsOf } from '../volumes';
+import type { HelperAnswer, PackJob, StatJob, UnpackJob, ViewMount } from './archive-chroot';
 import type { ContainerRecord, Containers } from './containers';
 
 const MAX_LINKS = 255;
@@ -136,6 +139,19 @@ export function fileNotFound(p: string, ref: string): SkiffError {
   return notFound(`Could not find the file ${p} in container ${ref}`);
 }
 
+/** What the helper works in: a root on the host, and for a stopped container the mounts it makes there. */
+export interface RootView {
+  root: string;
+  mounts?: ViewMount[];
+  /** an empty folder for the helper to stage the mounts on (with mounts only) */
+  stage?: string;
+}
+
+/** moby's sortMounts: parents before what is mounted inside them (fewer path components first). */
+function depth(p: string): number {
+  return path.posix.normalize(p).split('/').filter(Boolean).length;
+}
+
 export class ContainerFs {
   constructor(
     private readonly containers: Containers,
@@ -143,10 +159,10 @@ export class ContainerFs {
   ) {}
 
   /**
-   * Runs fn with a host path that shows the container's root filesystem. The mount of a
-   * stopped container stays until fn's promise settles (streams included).
+   * Runs fn with a view of the container's filesystem. The mount of a stopped container stays
+   * until fn's promise settles (streams included).
    */
-  async withRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>, o: { write: boolean }): Promise<T> {
+  async withRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, o: { write: boolean }): Promise<T> {
     const live = async (): Promise<string | undefined> => {
       const s = rec.State.Status;
       if ((s !== 'running' && s !== 'paused') || rec.State.Pid <= 0) return undefined;
@@ -159,16 +175,60 @@ export class ContainerFs {
       }
     };
     const r = await live();
-    if (r) return fn(r);
+    if (r) return fn({ root: r });
     return this.containers.withLock(rec.Id, async () => {
       const again = await live(); // started while we waited for the lock
-      if (again) return fn(again);
+      if (again) return fn({ root: again });
       if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
       return this.withMountedRoot(rec, fn, o.write);
     });
   }
 
-  private async withMountedRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>, write: boolean): Promise<T> {
+  /**
+   * A stopped container's mounts as dockerd's setupMounts lists them for its view: binds and
+   * volumes (not tmpfs), parents first, then the /etc files of its last start (a user's mount
+   * on one of them wins). Volumes with a device are mounted (on the host, as a start does) and
+   * let go by `release`.
+   */
+  private async viewMounts(rec: ContainerRecord): Promise<{ mounts: ViewMount[]; release: () => Promise<void> }> {
+    const tmpfs = tmpfsOf(rec.HostConfig);
+    const store = this.containers.volumes?.store;
+    const held: string[] = [];
+    const user: ViewMount[] = [];
+    const release = async () => {
+      for (const name of held) await store?.release(name).catch((e: unknown) => this.log.warn('archive: volume release failed', { name, error: String(e) }));
+    };
+    try {
+      for (const mp of rec.MountPoints ?? []) {
+        if (mp.Type === 'tmpfs' || mp.Destination in tmpfs) continue;
+        let source = mp.Source;
+        if (mp.Type === 'volume') {
+          // a volume removed meanwhile is made again only by a start
+          if (!store || !mp.Name || !store.has(mp.Name)) continue;
+          source = await store.mountFor(mp.Name);
+          held.push(mp.Name);
+        } else if (mp.Type !== 'bind') continue;
+        // a missing bind source is made only by a start
+        if (!existsSync(source)) continue;
+        const readonly = !mp.RW;
+        user.push({ source, destination: mp.Destination, readonly, recursive: !mp.NonRecursive, readonlyTopOnly: !!mp.ReadOnlyNonRecursive });
+      }
+    } catch (e) {
+      await release();
+      throw e;
+    }
+    user.sort((a, b) => depth(a.destination) - depth(b.destination));
+    const etc: ViewMount[] = [];
+    for (const name of ['hostname', 'hosts', 'resolv.conf']) {
+      const source = path.join(this.containers.store.dir(rec.Id), name);
+      const destination = `/etc/${name}`;
+      if (user.some((m) => path.posix.normalize(m.destination) === destination) || !existsSync(source)) continue;
+      etc.push({ source, destination, readonly: !!rec.HostConfig.ReadonlyRootfs, recursive: false, readonlyTopOnly: false });
+    }
+    return { mounts: [...user, ...etc], release };
+  }
+
+  private async withMountedRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, write: boolean): Promise<T> {
     const image = await this.containers.images.get(rec.Image);
     const lower = await this.containers.images.layerDirs(image);
     const ov = this.containers.overlayDir(rec.Id);
@@ -177,29 +237,39 @@ export class ContainerFs {
     await fs.mkdir(ov, { recursive: true, mode: 0o700 }); // not reachable by other host users
     await fs.mkdir(upper, { recursive: true, mode: 0o755 });
     await fs.mkdir(work, { recursive: true, mode: 0o700 });
-    const target = path.join(ov, `cp-${randomBytes(4).toString('hex')}`);
-    await fs.mkdir(target, { mode: 0o700 });
+    const { mounts, release } = await this.viewMounts(rec);
+    const tag = randomBytes(4).toString('hex');
+    const target = path.join(ov, `cp-${tag}`);
+    // the mounts' targets may need making (dockerd's view is writable too)
+    const rw = write || mounts.length > 0;
+    let stage: string | undefined;
     let empty: string | undefined;
-    if (lower.length === 0) {
-      empty = path.join(ov, 'empty-lower');
-      await fs.mkdir(empty, { recursive: true, mode: 0o755 });
-    }
     const n = native();
+    let mounted = false;
     try {
-      n.mountOverlay(target, lower.length ? lower : [empty!], upper, work, write ? 0 : MountFlags.RDONLY);
-    } catch (e) {
-      await fs.rmdir(target).catch(() => undefined);
-      throw e;
-    }
-    try {
-      return await fn(target);
+      await fs.mkdir(target, { mode: 0o700 });
+      if (mounts.length) {
+        stage = path.join(ov, `cp-${tag}.stage`);
+        await fs.mkdir(stage, { mode: 0o700 });
+      }
+      if (lower.length === 0) {
+        empty = path.join(ov, 'empty-lower');
+        await fs.mkdir(empty, { recursive: true, mode: 0o755 });
+      }
+      n.mountOverlay(target, lower.length ? lower : [empty!], upper, work, rw ? 0 : MountFlags.RDONLY);
+      mounted = true;
+      return await fn({ root: target, mounts, stage });
     } finally {
       try {
-        n.umount(target, UmountFlags.DETACH);
-        await fs.rmdir(target);
+        if (mounted) n.umount(target, UmountFlags.DETACH);
+        await fs.rmdir(target).catch((e: unknown) => {
+          if (!isNodeError(e, 'ENOENT')) throw e;
+        });
+        if (stage) await fs.rmdir(stage);
       } catch (e) {
         this.log.warn('archive: cannot unmount the container root', { id: rec.Id, error: String(e) });
       }
+      await release();
     }
   }
 }
@@ -295,11 +365,20 @@ export async function userIdsOf(root: string, user: string): Promise<{ uid: numb
 
 const CHROOT_SCRIPT = path.join(__dirname, 'archive-chroot.js');
 
+/** util-linux's unshare: starts the helper in a mount namespace of its own (slave of the host's) */
+const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
+
 function chrootChild(job: StatJob | PackJob | UnpackJob) {
   // the child needs no extra CA bundle: parsing one would double its start-up
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  const p = spawn(process.execPath, [CHROOT_SCRIPT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  const args = [CHROOT_SCRIPT, JSON.stringify(job)];
+  let p;
+  if (job.mounts?.length) {
+    if (!UNSHARE) throw new SkiffError('system', "cannot show a stopped container's volumes: unshare (util-linux) is not installed");
+    // host mounts that go meanwhile go in the helper's namespace too (slave); its own never leave it
+    p = spawn(UNSHARE, ['--mount', '--propagation', 'slave', '--', process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  } else p = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   let stderr = '';
   p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   p.stdin.on('error', () => undefined); // the helper stopped reading (it says why)
@@ -312,9 +391,9 @@ function answerError(a: HelperAnswer): SkiffError | undefined {
 }
 
 /** The stat of a container path (HEAD), looked at inside the container's root. */
-export async function statInRoot(root: string, ref: string, p: string): Promise<PathInfo> {
+export async function statInRoot(view: RootView, ref: string, p: string): Promise<PathInfo> {
   if (!p) throw invalid('Path cannot be empty');
-  const { p: child, failure } = chrootChild({ op: 'stat', root, ref, path: p });
+  const { p: child, failure } = chrootChild({ op: 'stat', ...view, ref, path: p });
   child.stdin.end();
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -339,9 +418,9 @@ export async function statInRoot(root: string, ref: string, p: string): Promise<
  * ends only when the helper exited well, and fails otherwise (a cut tar is never a whole
  * answer); `exited` settles when the helper is gone (a mount under it may go then).
  */
-export async function packInRoot(root: string, ref: string, p: string): Promise<{ info: PathInfo; stream: Readable; exited: Promise<void> }> {
+export async function packInRoot(view: RootView, ref: string, p: string): Promise<{ info: PathInfo; stream: Readable; exited: Promise<void> }> {
   if (!p) throw invalid('Path cannot be empty');
-  const { p: child, failure } = chrootChild({ op: 'pack', root, ref, path: p });
+  const { p: child, failure } = chrootChild({ op: 'pack', ...view, ref, path: p });
   child.stdin.end();
   const out = new PassThrough();
   // its error is seen by whoever reads it (also when it comes before they attach)
@@ -402,14 +481,14 @@ export async function packInRoot(root: string, ref: string, p: string): Promise<
 
 /** Extracts the tar `input` into a container folder (PUT), inside the container's root. */
 export async function unpackInRoot(
-  root: string,
+  view: RootView,
   ref: string,
   p: string,
   input: Readable,
-  o: { user?: string; noOverwriteDirNonDir: boolean },
+  o: { user?: string; noOverwriteDirNonDir: boolean; mountPoints?: { destination: string; rw: boolean }[]; readonlyRootfs?: boolean },
 ): Promise<{ refused?: string; warnings: string[] }> {
   if (!p) throw invalid('Path cannot be empty');
-  const { p: child, failure } = chrootChild({ op: 'unpack', root, ref, path: p, user: o.user, noOverwriteDirNonDir: o.noOverwriteDirNonDir });
+  const { p: child, failure } = chrootChild({ op: 'unpack', ...view, ref, path: p, ...o });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   input.on('error', () => child.stdin.destroy());

@@ -122,7 +122,12 @@ export class Execs {
    * Runs the exec. attach: the streams to connect (undefined = detached). A failure to start
    * (command not found...) sets Docker's exit code (127 or 126) and is thrown.
    */
-  async start(exec: ExecRecord, attach: { stdin: boolean; stdout: boolean; stderr: boolean } | undefined): Promise<StartedExec | undefined> {
+  async start(
+    exec: ExecRecord,
+    attach: { stdin: boolean; stdout: boolean; stderr: boolean } | undefined,
+    /** the start request's [height, width], over create's */
+    size?: [number, number],
+  ): Promise<StartedExec | undefined> {
     this.checkStartable(exec);
     exec.started = true;
     const rt = this.containers.runtime;
@@ -134,7 +139,8 @@ export class Execs {
       const { pid } = await rt.execCreate(cid, exec.ID, { process: proc, tty: exec.Config.Tty, openStdin: !!attach?.stdin, stdinOnce: true });
       exec.Pid = pid;
       // The terminal starts at the client's size (the CLI's resize comes after the start).
-      if (exec.Config.Tty && exec.Config.ConsoleSize) await rt.execResize(cid, exec.ID, ...exec.Config.ConsoleSize).catch(() => undefined);
+      const initialSize = size ?? exec.Config.ConsoleSize;
+      if (exec.Config.Tty && initialSize) await rt.execResize(cid, exec.ID, ...initialSize).catch(() => undefined);
       exitedP = rt.execWait(cid, exec.ID).then(
         async (st) => {
           exec.ExitCode = st.error ? exitCodeOf(String(typeof st.error === 'string' ? st.error : st.error.message)) : st.exitCode;
@@ -180,6 +186,11 @@ export class Execs {
   private announce(exec: ExecRecord, action: string, extra: Record<string, string> = {}): void {
     const rec = this.containers.store.find(exec.ContainerID);
     if (rec) this.containers.emit('event', action, rec, { execID: exec.ID, ...extra });
+  }
+
+  /** The client typed the detach keys: the process runs on, as dockerd says with exec_detach. */
+  detached(exec: ExecRecord): void {
+    this.announce(exec, 'exec_detach');
   }
 
   async resize(id: string, h: number, w: number): Promise<void> {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import type { CgroupStats } from '../cgroups';
-import { ZERO_TIME } from './containers';
+import { type ContainerRecord, ZERO_TIME } from './containers';
 
 const CLOCK_TICKS = 100;
 
@@ -16,15 +16,63 @@ export async function systemCpuUsage(): Promise<number> {
   return Math.round((ticks * 1e9) / CLOCK_TICKS);
 }
 
+/** Docker's per-interface counters (the stats' `networks`). */
+export interface NetworkStats {
+  rx_bytes: number;
+  rx_packets: number;
+  rx_errors: number;
+  rx_dropped: number;
+  tx_bytes: number;
+  tx_packets: number;
+  tx_errors: number;
+  tx_dropped: number;
+}
+
+/**
+ * The counters of the named interfaces in the network namespace of a process, from its
+ * /proc/<pid>/net/dev (receive: bytes packets errs drop ..., transmit from the 9th column on).
+ */
+export async function netDevStats(pid: number, ifNames: readonly string[]): Promise<Record<string, NetworkStats>> {
+  const out: Record<string, NetworkStats> = {};
+  if (pid <= 0 || ifNames.length === 0) return out;
+  const text = await fs.readFile(`/proc/${pid}/net/dev`, 'utf8');
+  for (const line of text.split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    if (!ifNames.includes(name)) continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    if (f.length < 12 || f.some((n) => !Number.isFinite(n))) continue;
+    out[name] = { rx_bytes: f[0], rx_packets: f[1], rx_errors: f[2], rx_dropped: f[3], tx_bytes: f[8], tx_packets: f[9], tx_errors: f[10], tx_dropped: f[11] };
+  }
+  return out;
+}
+
+/**
+ * The interfaces skiff made in the network namespace a container is in: its endpoints', or
+ * through container:<ref> modes those of the container that owns it (moby's
+ * getNetworkSandboxID, then the sandbox's interfaces: lo is not one, and none and host have none).
+ */
+export function networkInterfaces(rec: ContainerRecord, find: (ref: string) => ContainerRecord | undefined): string[] {
+  let owner: ContainerRecord | undefined = rec;
+  for (let i = 0; i < 16 && owner?.HostConfig.NetworkMode.startsWith('container:'); i++) owner = find(owner.HostConfig.NetworkMode.slice('container:'.length));
+  if (!owner || owner.HostConfig.NetworkMode.startsWith('container:')) return [];
+  return Object.values(owner.NetworkSettings?.Networks ?? {})
+    .map((ep) => ep.IfName)
+    .filter((n): n is string => !!n);
+}
+
 export interface Sample {
   read: string;
   cg: CgroupStats | undefined;
   system: number;
+  /** per interface of the container's network (none for --network none or host) */
+  networks?: Record<string, NetworkStats>;
 }
 
-export async function sample(get: () => Promise<CgroupStats>): Promise<Sample> {
-  const [cg, system] = await Promise.all([get().catch(() => undefined), systemCpuUsage()]);
-  return { read: new Date().toISOString(), cg, system };
+export async function sample(get: () => Promise<CgroupStats>, net?: () => Promise<Record<string, NetworkStats>>): Promise<Sample> {
+  const [cg, system, networks] = await Promise.all([get().catch(() => undefined), systemCpuUsage(), net?.().catch(() => undefined)]);
+  return { read: new Date().toISOString(), cg, system, ...(networks && Object.keys(networks).length ? { networks } : {}) };
 }
 
 function cpuStats(s: Sample | undefined, onlineCpus: number): Record<string, unknown> {
@@ -62,6 +110,8 @@ export function dockerStats(id: string, name: string, cur: Sample | undefined, p
     },
     num_procs: 0,
     storage_stats: {},
+    // moby's getNetworkStats: the sandbox's interfaces, omitted when it has none (none, host)
+    ...(cur?.networks ? { networks: cur.networks } : {}),
     cpu_stats: cpuStats(cur?.cg ? cur : undefined, online),
     precpu_stats: cpuStats(prev?.cg ? prev : undefined, online),
     memory_stats: m

@@ -224,6 +224,131 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     await d.request('DELETE', `/containers/${fresh}`);
   });
 
+  test('created and exited containers: their volumes, binds and /etc files are seen, in a private view that leaves nothing mounted', async () => {
+    // dockerd's openContainerFS: setupMounts' list (volumes and binds, not tmpfs, then the
+    // network files) bound into the container's root in a mount namespace of its own
+    const bindRw = fs.mkdtempSync('/tmp/skt-cpbind-');
+    const bindRo = fs.mkdtempSync('/tmp/skt-cpbindro-');
+    try {
+      fs.writeFileSync(path.join(bindRo, 'ro.txt'), 'from-ro-bind\n');
+      const ours = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(d.dataRoot) || l.includes(bindRw) || l.includes(bindRo)).length;
+      const before = ours();
+      expect((await d.request('POST', '/volumes/create', { body: { Name: 'cp-vol' } })).status).toBe(201);
+      const volDir = (await d.request('GET', '/volumes/cp-vol')).json.Mountpoint as string;
+      fs.writeFileSync(path.join(volDir, 'v.txt'), 'from-volume\n');
+      const binds = ['cp-vol:/srv/vol', `${bindRw}:/srv/rw`, `${bindRo}:/srv/ro:ro`];
+      const fresh = await create('cp-mounts-created', { Cmd: ['true'], HostConfig: { Binds: binds } });
+      const exited = await create('cp-mounts-exited', { Cmd: ['true'], HostConfig: { Binds: binds, Tmpfs: { '/srv/tmp': '' } } });
+      await d.request('POST', `/containers/${exited}/start`);
+      await d.request('POST', `/containers/${exited}/wait`);
+      const getFile = async (id: string, p: string) => {
+        const r = await d.request('GET', `/containers/${id}/archive?path=${encodeURIComponent(p)}`);
+        if (r.status !== 200) return `${r.status} ${r.json?.message}`;
+        const out = fs.mkdtempSync(path.join(work, 'm-'));
+        fs.writeFileSync(path.join(out, 't.tar'), r.raw);
+        await tar.x({ file: path.join(out, 't.tar'), cwd: out });
+        return fs.readFileSync(path.join(out, path.basename(p)), 'utf8');
+      };
+      const put = (id: string, dir: string, name: string, text: string) =>
+        new Promise<number>((resolve, reject) => {
+          const h = new tar.Header({ path: name, mode: 0o644, size: text.length, type: 'File', mtime: new Date() });
+          h.encode();
+          const data = Buffer.concat([h.block!, Buffer.from(text), Buffer.alloc(512 - text.length), Buffer.alloc(1024)]);
+          const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end(data);
+        });
+      for (const id of [fresh, exited]) {
+        expect(await getFile(id, '/srv/vol/v.txt')).toBe('from-volume\n');
+        expect(await getFile(id, '/srv/ro/ro.txt')).toBe('from-ro-bind\n');
+        const head = await d.request('HEAD', `/containers/${id}/archive?path=/srv/ro/ro.txt`);
+        expect({ id, status: head.status }).toEqual({ id, status: 200 });
+        // writes land in the volume and the bind, not in the container's own layer
+        expect(await put(id, '/srv/vol', `to-vol-${id.slice(0, 4)}.txt`, 'v')).toBe(200);
+        expect(fs.readFileSync(path.join(volDir, `to-vol-${id.slice(0, 4)}.txt`), 'utf8')).toBe('v');
+        expect(await put(id, '/srv/rw', `to-bind-${id.slice(0, 4)}.txt`, 'b')).toBe(200);
+        expect(fs.readFileSync(path.join(bindRw, `to-bind-${id.slice(0, 4)}.txt`), 'utf8')).toBe('b');
+        // a read-only bind stays read-only
+        expect(await put(id, '/srv/ro', 'no.txt', 'n')).toBe(400);
+        expect(fs.existsSync(path.join(bindRo, 'no.txt'))).toBe(false);
+      }
+      // the exited container's /etc/hostname is the one it ran with
+      expect(await getFile(exited, '/etc/hostname')).toBe(`${exited.slice(0, 12)}\n`);
+      // tmpfs is not part of dockerd's view: what is under it is the container's own
+      expect(await put(exited, '/srv/tmp', 'in-layer.txt', 't')).toBe(200);
+      expect(await getFile(exited, '/srv/tmp/in-layer.txt')).toBe('t');
+      // a link on the way to a mount target is followed inside the root, never on the host
+      const hostDir = fs.mkdtempSync('/tmp/skt-cplink-');
+      try {
+        // an image whose /srv/esc is an absolute link to a host folder
+        const maker = await create('cp-link-maker', { Cmd: ['sh', '-c', `mkdir -p /srv && ln -s ${hostDir} /srv/esc`] });
+        await d.request('POST', `/containers/${maker}/start`);
+        await d.request('POST', `/containers/${maker}/wait`);
+        expect((await d.request('POST', `/commit?container=${maker}&repo=cp-linkimg&tag=latest`, { body: {} })).status).toBe(201);
+        const linked = await create('cp-mounts-link', { Image: 'cp-linkimg', Cmd: ['true'], HostConfig: { Binds: [`${bindRo}:/srv/esc/inner:ro`] } });
+        expect(await getFile(linked, '/srv/esc/inner/ro.txt')).toBe('from-ro-bind\n');
+        expect(await getFile(linked, `${hostDir}/inner/ro.txt`)).toBe('from-ro-bind\n');
+        expect(fs.readdirSync(hostDir)).toEqual([]);
+        await d.request('DELETE', `/containers/${linked}?force=1`);
+        await d.request('DELETE', `/containers/${maker}?force=1`);
+        await d.request('DELETE', '/images/cp-linkimg');
+      } finally {
+        fs.rmSync(hostDir, { recursive: true, force: true });
+      }
+      // nothing of the views is left mounted here
+      await waitUntil(() => ours() === before, 5000, 'the views gone').catch(() => undefined);
+      expect(ours()).toBe(before);
+      // and the container still runs with the same files
+      await d.request('POST', `/containers/${exited}/start`);
+      expect((await d.request('POST', `/containers/${exited}/wait`)).json.StatusCode).toBe(0);
+      for (const id of [fresh, exited]) await d.request('DELETE', `/containers/${id}?force=1`);
+      await d.request('DELETE', '/volumes/cp-vol');
+    } finally {
+      fs.rmSync(bindRw, { recursive: true, force: true });
+      fs.rmSync(bindRo, { recursive: true, force: true });
+    }
+  });
+
+  test('PUT into a read-only mount point is refused; a --read-only container takes files into its volumes only', async () => {
+    // moby's containerExtractToDir / checkIfPathIsInAVolume: 400 "mounted volume is marked
+    // read-only" inside a read-only mount point, 400 "container rootfs is marked read-only"
+    // outside every mount point of a --read-only container
+    const roDir = fs.mkdtempSync('/tmp/skt-cpro-');
+    try {
+      const put = (id: string, dir: string) =>
+        new Promise<{ status: number; message?: string }>((resolve, reject) => {
+          const h = new tar.Header({ path: 'x.txt', mode: 0o644, size: 1, type: 'File', mtime: new Date() });
+          h.encode();
+          const data = Buffer.concat([h.block!, Buffer.from('x'), Buffer.alloc(511), Buffer.alloc(1024)]);
+          const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, message: body ? (JSON.parse(body) as { message?: string }).message : undefined }));
+          });
+          req.on('error', reject);
+          req.end(data);
+        });
+      const binds = [`${roDir}:/ro:ro`, 'cp-rovol:/data'];
+      const live = await create('cp-ro-live', { Cmd: ['sleep', '1000'], HostConfig: { Binds: binds, ReadonlyRootfs: true } });
+      await d.request('POST', `/containers/${live}/start`);
+      const stopped = await create('cp-ro-stopped', { Cmd: ['true'], HostConfig: { Binds: binds, ReadonlyRootfs: true } });
+      for (const id of [live, stopped]) {
+        expect(await put(id, '/ro')).toEqual({ status: 400, message: 'mounted volume is marked read-only' });
+        expect(await put(id, '/tmp')).toEqual({ status: 400, message: 'container rootfs is marked read-only' });
+        expect((await put(id, '/data')).status).toBe(200);
+      }
+      expect(fs.readdirSync(roDir)).toEqual([]);
+      expect(await execOut(live, ['cat', '/data/x.txt'])).toBe('x');
+      for (const id of [live, stopped]) await d.request('DELETE', `/containers/${id}?force=1`);
+      await d.request('DELETE', '/volumes/cp-rovol');
+    } finally {
+      fs.rmSync(roDir, { recursive: true, force: true });
+    }
+  });
+
   (haveDocker ? test : test.skip)('docker cp both ways, running and stopped, -a keeps the container user', async () => {
     fs.writeFileSync(path.join(work, 'local.txt'), 'from-host\n');
     await docker('cp', 'local.txt', 'cp-run:/data/');

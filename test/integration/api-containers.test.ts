@@ -364,6 +364,75 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     expect((await d.request('GET', `/exec/${missing}/json`)).json.ExitCode).toBe(127);
   });
 
+  test('exec start: the stream follows the start request\'s Tty and ConsoleSize; detach keys end the session, the exec runs on (exec_detach)', async () => {
+    // moby's postContainerExecStart frames the stream by the *start* body's Tty (stdcopy writers
+    // when false, no stderr writer when true) and takes its ConsoleSize over create's;
+    // ContainerExecStart scans stdin with the exec's DetachKeys (ctrl-p,ctrl-q when empty) on a
+    // TTY exec, logs exec_detach {execID} on the escape and leaves the process running;
+    // ContainerExecInspect shows DetachKeys as the parsed bytes ([]byte: base64).
+    const t0 = (Date.now() / 1000).toFixed(3);
+    const execCreate = async (body: Record<string, unknown>) => {
+      const r = await d.request('POST', `/containers/${ids.run}/exec`, { body: { AttachStdin: true, AttachStdout: true, AttachStderr: true, ...body } });
+      expect(r.status).toBe(201);
+      return r.json.Id as string;
+    };
+    const startConn = async (execId: string, start: Record<string, unknown>) => {
+      const body = JSON.stringify({ Detach: false, ...start });
+      const conn = await d.rawConnect(`POST /v1.44/exec/${execId}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await conn.waitFor((b) => b.includes('\r\n\r\n'));
+      const head = () => conn.data().subarray(0, conn.data().indexOf('\r\n\r\n')).toString();
+      const payload = () => conn.data().subarray(conn.data().indexOf('\r\n\r\n') + 4);
+      return { ...conn, head, payload };
+    };
+
+    // a TTY exec started with Tty:false (docker-py's exec_start default): multiplexed, stdout frames
+    const ttyMux = await startConn(await execCreate({ Cmd: ['sh', '-c', 'echo mux-$((2+3)); echo err-$((3+4)) >&2'], Tty: true }), { Tty: false });
+    await ttyMux.closed;
+    expect(ttyMux.head()).toMatch(/\r\nContent-Type: application\/vnd\.docker\.multiplexed-stream\r\n/);
+    const m = demux(ttyMux.payload());
+    expect({ stdout: m.stdout, stderr: m.stderr }).toEqual({ stdout: 'mux-5\r\nerr-7\r\n', stderr: '' });
+    expect(m.frames).toBeGreaterThan(0);
+
+    // a pipe exec started with Tty:true: raw bytes, stdout only (stderr has no writer)
+    const pipeRaw = await startConn(await execCreate({ Cmd: ['sh', '-c', 'echo raw-$((1+1)); echo err-$((2+2)) >&2; echo raw-end'] }), { Tty: true });
+    await pipeRaw.closed;
+    expect(pipeRaw.head()).toMatch(/\r\nContent-Type: application\/vnd\.docker\.raw-stream\r\n/);
+    expect(pipeRaw.payload().toString()).toBe('raw-2\nraw-end\n');
+
+    // the start request's ConsoleSize sizes the terminal
+    const sized = await startConn(await execCreate({ Cmd: ['stty', 'size'], Tty: true }), { Tty: true, ConsoleSize: [13, 57] });
+    await sized.closed;
+    expect(sized.payload().toString()).toBe('13 57\r\n');
+
+    // default detach keys: the session ends, the shell runs on
+    const sh = await execCreate({ Cmd: ['sh'], Tty: true });
+    expect((await d.request('GET', `/exec/${sh}/json`)).json.DetachKeys).toBe('');
+    const a = await startConn(sh, { Tty: true });
+    a.sock.write('echo one-$((1+1))\n');
+    await a.waitFor((b) => b.includes('one-2'));
+    a.sock.write('\x10\x11');
+    await a.closed;
+    expect((await d.request('GET', `/exec/${sh}/json`)).json).toMatchObject({ Running: true, ExitCode: null });
+
+    // the exec's own keys, also through a multiplexed start
+    const sh2 = await execCreate({ Cmd: ['sh'], Tty: true, DetachKeys: 'ctrl-x,x' });
+    expect((await d.request('GET', `/exec/${sh2}/json`)).json.DetachKeys).toBe(Buffer.from([0x18, 0x78]).toString('base64'));
+    const b = await startConn(sh2, { Tty: false });
+    b.sock.write('echo two-$((1+2))\n');
+    await b.waitFor((buf) => demux(buf.subarray(buf.indexOf('\r\n\r\n') + 4)).stdout.includes('two-3'));
+    b.sock.write('\x18x');
+    await b.closed;
+    expect((await d.request('GET', `/exec/${sh2}/json`)).json).toMatchObject({ Running: true, ExitCode: null });
+
+    const evs = await d.request('GET', `/events?since=${t0}&until=${((Date.now() + 2) / 1000).toFixed(3)}&filters=${encodeURIComponent(JSON.stringify({ event: ['exec_detach'] }))}`);
+    const detaches = evs.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
+    expect(detaches.map((e) => [e.Action, e.Actor.ID, e.Actor.Attributes.execID])).toEqual([
+      ['exec_detach', ids.run, sh],
+      ['exec_detach', ids.run, sh2],
+    ]);
+    for (const pid of [(await d.request('GET', `/exec/${sh}/json`)).json.Pid, (await d.request('GET', `/exec/${sh2}/json`)).json.Pid]) process.kill(pid as number, 'SIGKILL');
+  });
+
   // -------------------------------------------------------------------------------------------
   // lifecycle and the rest
 

@@ -256,6 +256,38 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
       await see(s, /EXITED=9/, 'exit');
     });
 
+    test('docker exec -it detaches with ctrl-p ctrl-q and with the CLI config\'s detachKeys (sent in the exec create body); the shells run on', async () => {
+      // The CLI sends the config's detachKeys in the exec create body (cli's parseExec), and
+      // dockerd's exec inspect shows them parsed ([]byte: base64). The CLI itself swallows the
+      // keys (moby/term's escape proxy) and closes the connection, which dockerd does not take
+      // for an exec_detach; the process runs on.
+      await skiff(['run', '-d', '--name', 'cli-exec-dk', 'busybox', 'sleep', '1000']);
+      const t0 = (Date.now() / 1000).toFixed(3);
+      const cfg = path.join(d.dir, 'docker-config-dk');
+      fs.mkdirSync(cfg, { recursive: true });
+      fs.writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ detachKeys: 'ctrl-x,x' }));
+      const execs = async () => ((await d.request('GET', '/containers/cli-exec-dk/json')).json.ExecIDs as string[] | null) ?? [];
+      const detachIn = async (s: string, env: string, keys: string[], detachKeys: string) => {
+        const before = await execs();
+        tmux.run(['new-session', '-d', '-s', s, '-x', '90', '-y', '20', `DOCKER_HOST=${d.host} ${env} docker exec -it cli-exec-dk sh; echo EXITED=$?; sleep 60`]);
+        await see(s, /^\/ #/m, 'prompt');
+        const id = (await execs()).find((e) => !before.includes(e))!;
+        expect((await d.request('GET', `/exec/${id}/json`)).json.DetachKeys).toBe(detachKeys);
+        tmux.run(['send-keys', '-t', s, 'echo marker-$((6*7))', 'Enter']);
+        await see(s, /marker-42/, 'echo');
+        tmux.run(['send-keys', '-t', s, ...keys]);
+        // the CLI reports the escape as "read escape sequence", exit code 1 (as against dockerd)
+        await see(s, /read escape sequence\nEXITED=1/, 'detached');
+        expect((await d.request('GET', `/exec/${id}/json`)).json).toMatchObject({ Running: true, ExitCode: null });
+      };
+      await detachIn('exec-dk-default', `DOCKER_CONFIG=${path.join(d.dir, 'docker-config')}`, ['C-p', 'C-q'], '');
+      await detachIn('exec-dk-config', `DOCKER_CONFIG=${cfg}`, ['C-x', 'x'], Buffer.from([0x18, 0x78]).toString('base64'));
+      expect(await execs()).toHaveLength(2);
+      const evs = await d.request('GET', `/events?since=${t0}&until=${((Date.now() + 2) / 1000).toFixed(3)}&filters=${encodeURIComponent(JSON.stringify({ event: ['exec_detach'] }))}`);
+      expect(evs.body).toBe('');
+      await skiff(['rm', '-f', 'cli-exec-dk']);
+    });
+
     test('-it without a terminal is refused like docker', async () => {
       await same(['run', '-it', '--rm', 'busybox', 'true']);
     });

@@ -286,6 +286,42 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     await ok(['rm', '-f', 'owner']);
   }, 60000);
 
+  test('stats carry networks: per interface of the container\'s namespace (eth0, not lo), real counters; none and host have none', async () => {
+    // moby's getNetworkStats: the sandbox's interfaces (through container:<ref> to the owner's),
+    // each with libnetwork's 8 counters; the map is omitted when empty (none, host)
+    await ok(['run', '-d', '--name', 'st-a', 'busybox', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'st-b', 'busybox', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'st-none', '--network', 'none', 'busybox', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'st-host', '--network', 'host', 'busybox', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'st-joined', '--network', 'container:st-a', 'busybox', 'sleep', '300']);
+    try {
+      const ipB = JSON.parse(await ok(['inspect', 'st-b']))[0].NetworkSettings.IPAddress as string;
+      // traffic between two containers of this test's bridge
+      await ok(['exec', 'st-a', 'ping', '-c', '3', '-W', '2', ipB]);
+      const stats = async (c: string) => (await d.request('GET', `/containers/${c}/stats?stream=0`)).json as { networks?: Record<string, Record<string, number>> };
+      const a = await stats('st-a');
+      expect(Object.keys(a.networks ?? {})).toEqual(['eth0']);
+      const eth0 = a.networks!.eth0;
+      expect(Object.keys(eth0).sort()).toEqual(['rx_bytes', 'rx_dropped', 'rx_errors', 'rx_packets', 'tx_bytes', 'tx_dropped', 'tx_errors', 'tx_packets']);
+      expect(eth0.tx_packets).toBeGreaterThanOrEqual(3);
+      expect(eth0.rx_packets).toBeGreaterThanOrEqual(3);
+      expect(eth0.tx_bytes).toBeGreaterThanOrEqual(3 * 84);
+      expect(eth0.rx_bytes).toBeGreaterThanOrEqual(3 * 84);
+      // the joined container shows the owner's interface
+      expect(Object.keys((await stats('st-joined')).networks ?? {})).toEqual(['eth0']);
+      expect('networks' in (await stats('st-none'))).toBe(false);
+      expect('networks' in (await stats('st-host'))).toBe(false);
+      // the CLI's NET I/O column sums them
+      const io = await ok(['stats', '--no-stream', '--format', '{{.Name}} {{.NetIO}}', 'st-a', 'st-none']);
+      const byName = Object.fromEntries(io.split('\n').map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]));
+      expect(byName['st-a']).not.toBe('0B / 0B');
+      expect(byName['st-a']).toMatch(/^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B$/);
+      expect(byName['st-none']).toBe('0B / 0B');
+    } finally {
+      await docker(['rm', '-f', 'st-joined', 'st-a', 'st-b', 'st-none', 'st-host']);
+    }
+  }, 60000);
+
   test('ip-range, gateway and --ip at create; a renamed container answers to its new name', async () => {
     const net = `10.216.${N}`;
     await ok(['network', 'create', '--subnet', `${net}.0/24`, '--ip-range', `${net}.128/25`, '--gateway', `${net}.254`, 'netc']);

@@ -2,7 +2,7 @@
 // folder) — what `docker cp` uses. The stat travels base64-encoded in X-Docker-Container-Path-Stat.
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
-import { invalid, SkiffError } from '../../errors';
+import { invalid } from '../../errors';
 import { ContainerFs, packInRoot, PathStat, statInRoot, unpackInRoot } from '../../daemon/archive';
 import type { DaemonContext } from '../context';
 import { ah, qbool, qstr } from './containers';
@@ -23,7 +23,7 @@ export function archiveRoutes(ctx: DaemonContext): Router {
       const ref = req.params.id;
       const rec = ctx.containers.get(ref);
       const p = qstr(req, 'path') ?? '';
-      const { stat } = await cfs.withRoot(rec, (root) => statInRoot(root, ref, p), { write: false });
+      const { stat } = await cfs.withRoot(rec, (view) => statInRoot(view, ref, p), { write: false });
       res.status(200).setHeader(STAT_HEADER, statHeader(stat));
       res.setHeader('Content-Type', 'application/json');
       res.end();
@@ -38,8 +38,8 @@ export function archiveRoutes(ctx: DaemonContext): Router {
       const p = qstr(req, 'path') ?? '';
       await cfs.withRoot(
         rec,
-        async (root) => {
-          const pack = await packInRoot(root, ref, p);
+        async (view) => {
+          const pack = await packInRoot(view, ref, p);
           res.status(200).setHeader(STAT_HEADER, statHeader(pack.info.stat));
           res.setHeader('Content-Type', 'application/x-tar');
           ctx.containers.emit('event', 'archive-path', rec);
@@ -64,11 +64,16 @@ export function archiveRoutes(ctx: DaemonContext): Router {
       const noOverwriteDirNonDir = qbool(req, 'noOverwriteDirNonDir');
       const copyUIDGID = qbool(req, 'copyUIDGID');
       if (!p) throw invalid('Path cannot be empty');
-      if (rec.HostConfig.ReadonlyRootfs) throw new SkiffError('forbidden', 'container rootfs is marked read-only');
       await cfs.withRoot(
         rec,
-        async (root) => {
-          const { refused, warnings } = await unpackInRoot(root, ref, p, req, { user: copyUIDGID ? rec.Config.User || '0' : undefined, noOverwriteDirNonDir });
+        async (view) => {
+          const { refused, warnings } = await unpackInRoot(view, ref, p, req, {
+            user: copyUIDGID ? rec.Config.User || '0' : undefined,
+            noOverwriteDirNonDir,
+            // dockerd checks the extraction folder against these (400s)
+            mountPoints: (rec.MountPoints ?? []).map((m) => ({ destination: m.Destination, rw: m.RW })),
+            readonlyRootfs: !!rec.HostConfig.ReadonlyRootfs,
+          });
           if (refused) throw invalid(refused);
           const bad = warnings.find((w) => !w.startsWith('TAR_ENTRY_INFO'));
           if (bad) ctx.log.warn('archive: extract warnings', { id: rec.Id, warnings });

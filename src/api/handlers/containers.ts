@@ -13,7 +13,7 @@ import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../daemon
 import { logSource } from '../../daemon/log-drivers';
 import { readJournal } from '../../daemon/log-journal';
 import { healthText } from '../../daemon/health';
-import { dockerStats, sample, Sample } from '../../daemon/stats';
+import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../daemon/stats';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
@@ -672,17 +672,19 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stream = qbool(req, 'stream', true);
       const oneShot = qbool(req, 'one-shot');
       const get = () => c.runtime.stats(rec.Id);
+      // read in the container's own network namespace (through its pid 1)
+      const net = () => netDevStats(rec.State.Pid, networkInterfaces(rec, (ref) => c.store.find(ref)));
       const running = () => rec.State.Status === 'running' || rec.State.Status === 'paused';
       if (!running()) {
         res.json(dockerStats(rec.Id, rec.Name, undefined, undefined));
         return;
       }
       if (!stream) {
-        const first = await sample(get);
+        const first = await sample(get, net);
         let cur: Sample | undefined;
         if (!oneShot) {
           await new Promise((r2) => setTimeout(r2, 200));
-          cur = await sample(get);
+          cur = await sample(get, net);
         }
         res.json(oneShot ? dockerStats(rec.Id, rec.Name, first, undefined) : dockerStats(rec.Id, rec.Name, cur, first));
         return;
@@ -693,7 +695,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
       res.on('close', () => (closed = true));
       let prev: Sample | undefined;
       while (!closed && running()) {
-        const cur = await sample(get);
+        const cur = await sample(get, net);
         res.write(JSON.stringify(dockerStats(rec.Id, rec.Name, cur, prev)) + '\n');
         prev = cur;
         await new Promise((r2) => setTimeout(r2, 1000));

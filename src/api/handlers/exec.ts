@@ -2,9 +2,9 @@
 // POST /exec/{id}/resize, GET /exec/{id}/json.
 import { Router } from 'express';
 import { invalid } from '../../errors';
-import { asObject, optBool } from '../../daemon/container-config';
+import { asObject, consoleSize, detachKeyCodes, optBool } from '../../daemon/container-config';
 import type { DaemonContext } from '../context';
-import { closeHijacked, frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
+import { closeHijacked, frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW, reformat } from '../streams';
 import { ah, jsonBody, qint } from './containers';
 
 export function execRoutes(ctx: DaemonContext): Router {
@@ -27,21 +27,27 @@ export function execRoutes(ctx: DaemonContext): Router {
       const exec = execs.get(req.params.id);
       const body = asObject(req.body, 'container.ExecStartOptions');
       const detach = optBool(body, 'Detach', 'ExecStartOptions') ?? false;
-      optBool(body, 'Tty', 'ExecStartOptions');
+      // The stream's format follows this request's Tty, not the exec's (moby's
+      // postContainerExecStart): docker-py's exec_start(tty=False) of a TTY exec is multiplexed.
+      const tty = optBool(body, 'Tty', 'ExecStartOptions') ?? false;
+      // a size given at start wins over create's, and only with a terminal (as moby)
+      const size = tty ? consoleSize(body.ConsoleSize) : undefined;
       execs.checkStartable(exec);
       if (detach) {
-        await execs.start(exec, undefined);
+        await execs.start(exec, undefined, size);
         res.status(200).end();
         return;
       }
-      const tty = exec.Config.Tty;
+      const procTty = exec.Config.Tty;
       const detachKeys = parseDetachKeys(exec.Config.DetachKeys);
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
       const stdin = exec.Config.AttachStdin;
+      // a raw stream has no place for a pipe's stderr: dockerd leaves it unattached
+      const stderr = exec.Config.AttachStderr && (procTty || !tty);
       let started;
       try {
-        started = await execs.start(exec, { stdin, stdout: exec.Config.AttachStdout, stderr: exec.Config.AttachStderr });
+        started = await execs.start(exec, { stdin, stdout: exec.Config.AttachStdout, stderr }, size);
       } catch (e) {
         // After the hijack the error can only go into the stream, as Docker does (on stdout).
         const msg = Buffer.from(`${e instanceof Error ? e.message : String(e)}\r\n`);
@@ -54,8 +60,15 @@ export function execRoutes(ctx: DaemonContext): Router {
       }
       const { monitor, exited } = started;
       // The exit code is recorded before the client sees the end of the stream: the CLI asks
-      // for it right after.
-      joinStreams(sock, monitor, { stdin, tty, detachKeys, onEnd: () => exited });
+      // for it right after. Detach keys follow the process's terminal (moby's ec.Tty).
+      joinStreams(sock, monitor, {
+        stdin,
+        tty: procTty,
+        detachKeys,
+        output: reformat(!procTty, !tty),
+        onDetach: () => execs.detached(exec),
+        onEnd: () => exited,
+      });
     }),
   );
 
@@ -78,7 +91,8 @@ export function execRoutes(ctx: DaemonContext): Router {
       res.json({
         CanRemove: false,
         ContainerID: e.ContainerID,
-        DetachKeys: e.Config.DetachKeys,
+        // moby keeps the parsed bytes ([]byte, so base64 in JSON)
+        DetachKeys: Buffer.from(detachKeyCodes(e.Config.DetachKeys) ?? []).toString('base64'),
         ExitCode: e.ExitCode,
         ID: e.ID,
         OpenStderr: e.Config.AttachStderr,
