@@ -17,6 +17,8 @@ import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
 import type { DaemonContext } from '../context';
+import { goBody } from '../go-json';
+import { CONTAINER_CREATE, CONTAINER_UPDATE } from '../wire-types';
 import { closeHijacked, frame, hijack, isHijacked, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 
 const execFileP = promisify(execFile);
@@ -359,7 +361,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/containers/create',
-    jsonBody,
+    goBody(CONTAINER_CREATE),
     ah(async (req, res) => {
       const name = qstr(req, 'name');
       const { rec, warnings } = await c.create(name || undefined, req.body);
@@ -691,7 +693,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/containers/:id/update',
-    jsonBody,
+    goBody(CONTAINER_UPDATE),
     ah(async (req, res) => {
       const warnings = await c.update(req.params.id, req.body);
       res.json({ Warnings: warnings });

@@ -3,7 +3,9 @@ import { Router } from 'express';
 import { invalid } from '../../errors';
 import type { CreateVolumeInput, VolumeRecord } from '../../volumes';
 import type { DaemonContext } from '../context';
-import { ah, jsonBody, labelMatches, parseFilters, qbool } from './containers';
+import { goBody } from '../go-json';
+import { VOLUME_CREATE } from '../wire-types';
+import { ah, labelMatches, parseFilters, qbool } from './containers';
 
 function goType(v: unknown): string {
   if (Array.isArray(v)) return 'array';
@@ -65,7 +67,7 @@ export function volumeRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/volumes/create',
-    jsonBody,
+    goBody(VOLUME_CREATE),
     ah(async (req, res) => {
       const v = await store.create(parseCreate(req.body));
       res.status(201).json(store.view(v));
