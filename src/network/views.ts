@@ -9,7 +9,9 @@ const running = (c: NetContainer) => c.State.Status === 'running' || c.State.Sta
 export interface EndpointViewOptions {
   /**
    * API < 1.45 (moby's inspect router): Aliases on a user-defined network also hold the short
-   * id and the hostname, as they did before DNSNames took that role.
+   * id and the hostname, as they did before DNSNames took that role. Only once the endpoint
+   * was connected (it has DNSNames), as dockerd before 25 stored them: docker-compose v1 reads
+   * a short id there as "already connected" and would skip connecting with its links.
    */
   legacyAliases?: boolean;
 }
@@ -27,7 +29,7 @@ export function endpointView(c: NetContainer, name: string, ep: EndpointSettings
   const view: Record<string, unknown> = running(c)
     ? rest
     : { ...rest, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: c.State.Status === 'created' ? (desired ?? '') : '' };
-  if (o.legacyAliases && isUserDefined(name)) view.Aliases = [...new Set([...(ep.Aliases ?? []), c.Id.slice(0, 12), c.Config.Hostname])];
+  if (o.legacyAliases && isUserDefined(name) && ep.DNSNames) view.Aliases = [...new Set([...(ep.Aliases ?? []), c.Id.slice(0, 12), c.Config.Hostname])];
   return view;
 }
 
