@@ -20,7 +20,7 @@ import { swarmRoutes } from './handlers/swarm';
 import { systemRoutes } from './handlers/system';
 import { volumeRoutes } from './handlers/volumes';
 import { installUpgrade } from './streams';
-import { API_VERSION, compareVersions, MIN_API_VERSION, SKIFF_VERSION } from './version';
+import { API_VERSION, compareVersions, MIN_API_VERSION, setRequestedVersion, SKIFF_VERSION } from './version';
 
 export function createApp(ctx: DaemonContext): express.Express {
   const app = express();
@@ -37,6 +37,7 @@ export function createApp(ctx: DaemonContext): express.Express {
         return sendError(res, invalid(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`));
       req.url = m[2];
     }
+    setRequestedVersion(res, m ? m[1] : API_VERSION);
     ctx.log.debug('request', { method: req.method, url: req.url });
     next();
   });

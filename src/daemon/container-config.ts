@@ -241,7 +241,8 @@ export function buildConfig(input: Record<string, unknown>, image: ImageConfig |
     Env: env,
     Cmd: cmd.length ? cmd : null,
     Image: imageRef,
-    Volumes: volumes || img.Volumes ? ({ ...(img.Volumes ?? {}), ...(volumes ?? {}) } as Record<string, object>) : null,
+    // moby's merge: no volumes of the request's own (an empty map included) leave the image's
+    Volumes: volumes && Object.keys(volumes).length ? ({ ...(img.Volumes ?? {}), ...volumes } as Record<string, object>) : ((img.Volumes as Record<string, object> | undefined) ?? null),
     WorkingDir: workingDir === '/' && !optString(input, 'WorkingDir', W) && !img.WorkingDir ? '' : workingDir,
     Entrypoint: entrypoint.length ? entrypoint : null,
     OnBuild: null,
@@ -413,6 +414,10 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
     Devices: devices,
     DeviceCgroupRules: deviceRules.length ? deviceRules : null,
   };
+  // moby's fixMemorySwappiness (-1 is the CLI's "unset"), then its range check
+  const swappiness = input.MemorySwappiness as number | null | undefined;
+  if (swappiness === -1 || swappiness === undefined) out.MemorySwappiness = null;
+  else if (swappiness !== null && (swappiness < 0 || swappiness > 100)) throw invalid(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100`);
   if (out.ShmSize < 0) throw invalid('SHM size can not be less than 0');
   // moby's verifyPlatformContainerResources (create only: an update may set the swap alone)
   if (out.Memory === 0 && out.MemorySwap > 0) throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');

@@ -42,6 +42,7 @@ import { resolveDevices } from './devices';
 import { jsonLogPath, MonitorLog, monitorLogFor } from './log-drivers';
 import type { Logger } from './logger';
 import { readJson, removeStaleTemps, writeJsonAtomic } from './state-store';
+import { nowRfc3339Nano } from './clock';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -124,7 +125,7 @@ function newId(): string {
   }
 }
 
-const nowIso = () => new Date().toISOString();
+const nowIso = nowRfc3339Nano;
 
 /** Docker's 409 for a name in use. */
 export function nameConflict(name: string, id: string): SkiffError {

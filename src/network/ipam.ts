@@ -153,3 +153,15 @@ export function macFor(ip: number): string {
   const b = [0x02, 0x42, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255];
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
+
+/**
+ * An EndpointSettings.MacAddress: Go's net.ParseMAC in its 48-bit forms (a veth takes no other),
+ * "invalid MAC address X" (moby's validateEndpointSettings) otherwise; as Go prints it.
+ */
+export function parseMac(s: string): string {
+  const sep = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/i.test(s);
+  const dots = /^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(s);
+  if (!sep && !dots) throw invalid(`invalid MAC address ${s}`);
+  const hex = s.replace(/[:.-]/g, '').toLowerCase();
+  return hex.match(/../g)!.join(':');
+}

@@ -5,15 +5,17 @@
 // daemon restart. Names on the host (bridges, iptables chains) derive from the daemon's name.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../errors';
 import type { EventBus } from '../daemon/events';
 import { containerResolvConf } from '../runtime/etc-files';
+import { nowRfc3339Nano } from '../daemon/clock';
 import type { Logger } from '../daemon/logger';
 import { legacyLinkEnv, legacyLinkHost, LinkedChild, parseLink, parseLinks } from './container-links';
 import { DnsServer } from './dns';
 import { Firewall, FirewallNetwork, FirewallPort } from './firewall';
-import { AddressPool, cidrString, contains, defaultPools, hostRoutes, intToIp, ipToInt, isIPv4, macFor, overlaps, parseCidr, pickSubnet, Subnet } from './ipam';
+import { AddressPool, cidrString, contains, defaultPools, hostRoutes, intToIp, ipToInt, isIPv4, macFor, overlaps, parseCidr, parseMac, pickSubnet, Subnet } from './ipam';
 import { Links, linkNames, PendingAttach, writeSysctl } from './links';
 import { HeldPort, holdPorts, normalizePortBindings, portMap, PortMap, wantedBindings } from './ports';
 import { NetworkStore } from './store';
@@ -72,7 +74,6 @@ export interface NetworkCreateRequest {
 }
 
 const newId = () => randomBytes(32).toString('hex');
-const nowIso = () => new Date().toISOString();
 
 function emptyEndpoint(networkId: string): EndpointSettings {
   return {
@@ -215,7 +216,7 @@ export class Networks implements ContainerNetworking {
     return {
       Name: name,
       Id: newId(),
-      Created: nowIso(),
+      Created: nowRfc3339Nano(),
       Scope: 'local',
       Driver: driver,
       EnableIPv6: false,
@@ -241,7 +242,18 @@ export class Networks implements ContainerNetworking {
     const sub = parseCidr(cfg.Subnet);
     const gw = ipToInt(cfg.Gateway);
     await this.links.ensureBridge(n.BridgeName!, `${cfg.Gateway}/${sub.prefix}`, Number(n.Options[OPT_MTU] ?? 0) || 0);
-    if (!this.pools.has(n.Id)) this.pools.set(n.Id, new AddressPool(sub, gw, cfg.IPRange ? parseCidr(cfg.IPRange) : undefined));
+    if (!this.pools.has(n.Id)) {
+      const pool = new AddressPool(sub, gw, cfg.IPRange ? parseCidr(cfg.IPRange) : undefined);
+      // auxiliary addresses are never handed out (one the gateway already holds is fine)
+      for (const ip of Object.values(cfg.AuxiliaryAddresses ?? {})) {
+        try {
+          pool.claim(ipToInt(ip), 'auxiliary address');
+        } catch {
+          // outside the subnet (checked at create) or already taken
+        }
+      }
+      this.pools.set(n.Id, pool);
+    }
     if (n.Name !== 'bridge' && !this.dns.has(n.Id)) {
       const srv = new DnsServer(cfg.Gateway, sub, (name, from) => this.resolve(n.Id, name, from), this.log);
       try {
@@ -330,14 +342,21 @@ export class Networks implements ContainerNetworking {
     parseLinks(links);
     if (ipam && typeof ipam === 'object') {
       const v4 = typeof ipam.IPv4Address === 'string' ? ipam.IPv4Address : '';
+      const linkLocal = stringList(ipam.LinkLocalIPs, 'EndpointIPAMConfig.LinkLocalIPs');
+      // moby's EndpointIPAMConfig.Validate (in validateEndpointSettings' words)
+      const badLinkLocal = linkLocal.filter((ip) => !isIP(ip) || ip.includes('%') || ip === '0.0.0.0' || /^[0:]+$/.test(ip));
+      if (badLinkLocal.length) throw invalid(`invalid endpoint settings:\n${badLinkLocal.map((ip) => `invalid link-local IP address: ${ip}`).join('\n')}`);
       if (v4) {
         if (!userNet) throw invalid('user specified IP address is supported on user defined networks only');
         if (!isIPv4(v4)) throw invalid(`invalid IPv4 address: ${v4}`);
         const sub = parseCidr(n.IPAM.Config[0].Subnet);
         if (!contains(sub, ipToInt(v4))) throw invalid(`no configured subnet or ip-range contain the IP address ${v4}`);
-        ep.IPAMConfig = { IPv4Address: v4 };
       }
+      // kept as given and shown (the link-local addresses are not put on the interface)
+      if (v4 || linkLocal.length) ep.IPAMConfig = { ...(v4 ? { IPv4Address: v4 } : {}), ...(linkLocal.length ? { LinkLocalIPs: linkLocal } : {}) };
     }
+    const mac = typeof o.MacAddress === 'string' ? o.MacAddress : '';
+    if (mac) ep.DesiredMacAddress = parseMac(mac);
     if (aliases.length) ep.Aliases = aliases;
     if (links.length) ep.Links = links;
     if (o.DriverOpts && typeof o.DriverOpts === 'object') ep.DriverOpts = stringMap(o.DriverOpts, 'EndpointSettings.DriverOpts');
@@ -495,7 +514,7 @@ export class Networks implements ContainerNetworking {
     ep.Gateway = net.IPAM.Config[0].Gateway;
     ep.IPAddress = intToIp(ip);
     ep.IPPrefixLen = sub.prefix;
-    ep.MacAddress = primary && c.Config.MacAddress ? c.Config.MacAddress : macFor(ip);
+    ep.MacAddress = ep.DesiredMacAddress || (primary && c.Config.MacAddress ? c.Config.MacAddress : macFor(ip));
     ep.DNSNames = net.Name === 'bridge' ? null : this.namesOf(c, ep);
     ep.HostIf = `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
     ep.IfName = `eth${index}`;
@@ -778,10 +797,11 @@ export class Networks implements ContainerNetworking {
   async create(body: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
     if (typeof body !== 'object' || body === null) throw invalid('invalid network config');
     this.checkAvailable();
-    const name = body.Name;
-    if (typeof name !== 'string' || name === '') throw invalid('network name cannot be empty');
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalid(`invalid network name "${name}"`);
-    if (PREDEFINED.has(name)) throw forbidden(`operation is not permitted on predefined ${name} network `.trim());
+    const name = body.Name ?? '';
+    if (typeof name !== 'string') throw invalid(`json: cannot unmarshal ${typeof name} into Go struct field NetworkCreateRequest.Name of type string`);
+    // runconfig.IsPreDefinedNetwork, then libnetwork's only rule for a name: not blank
+    if (PREDEFINED.has(name) || name === 'default' || name === 'ingress') throw forbidden(`operation is not permitted on predefined ${name} network `.trim());
+    if (name.trim() === '') throw invalid(`invalid name: ${name}`);
     const driver = body.Driver === undefined || body.Driver === '' ? 'bridge' : body.Driver;
     if (driver !== 'bridge') throw notFound(`plugin "${String(driver)}" not found`);
     if (this.store.byName(name)) throw conflict(`network with name ${name} already exists`);
@@ -796,7 +816,8 @@ export class Networks implements ContainerNetworking {
     const v4 = cfgs.filter((x) => typeof x?.Subnet !== 'string' || !(x.Subnet as string).includes(':'));
     if (v4.length > 1) throw invalid('only one IPv4 subnet per network is supported by this daemon');
     const want = v4[0] ?? {};
-    if (want.Subnet === undefined && (want.IPRange || want.Gateway)) throw invalid('ip-range and gateway need a subnet');
+    const aux = stringMap(want.AuxiliaryAddresses, 'IPAMConfig.AuxiliaryAddresses');
+    if (want.Subnet === undefined && (want.IPRange || want.Gateway || Object.keys(aux).length)) throw invalid('invalid network config:\ninvalid subnet : invalid CIDR block notation');
     let bridgeName = options[OPT_BRIDGE_NAME];
     if (bridgeName !== undefined) {
       if (!IFNAME_RE.test(bridgeName)) throw invalid(`invalid bridge name ${bridgeName}`);
@@ -825,6 +846,16 @@ export class Networks implements ContainerNetworking {
         if (!contains(sub, r.base) || r.prefix < sub.prefix) throw invalid(`no matching subnet for range ${want.IPRange}`);
         cfg.IPRange = cidrString(r);
       }
+      // moby's ValidateIPAM: each auxiliary address inside the subnet (kept out of the pool)
+      const auxErrors = Object.entries(aux)
+        .map(([k, ip]) => {
+          if (!isIP(ip) || ip.includes('%')) return `invalid auxiliary address ${k}: invalid address`;
+          if (!isIPv4(ip)) return `invalid auxiliary address ${k}: parent subnet is an IPv4 block`;
+          return contains(sub, ipToInt(ip)) ? undefined : `invalid auxiliary address ${k}: parent subnet ${cidrString(sub)} doesn't contain this address`;
+        })
+        .filter((m): m is string => m !== undefined);
+      if (auxErrors.length) throw invalid(`invalid network config:\n${auxErrors.join('\n')}`);
+      if (Object.keys(aux).length) cfg.AuxiliaryAddresses = aux;
       rec = this.baseRecord(name, 'bridge', options, [cfg], internal);
       rec.Labels = labels;
       rec.Attachable = body.Attachable === true;
@@ -925,6 +956,8 @@ export class Networks implements ContainerNetworking {
         throw e;
       }
     }
+    // moby's updateNetworkConfig: a stopped container gets its names on a user network at once
+    if (!running && net.Name !== 'bridge') ep.DNSNames = this.namesOf(c, ep);
     s.Networks[net.Name] = ep;
     if (!running) this.o.events.publish('network', 'connect', net.Id, { container: c.Id, name: net.Name, type: net.Driver });
     await this.o.saveContainer(c);

@@ -31,9 +31,9 @@ export interface NetworkRecord {
   BridgeName?: string;
 }
 
-/** Docker's EndpointSettings, plus two private fields (removed from every API view). */
+/** Docker's EndpointSettings, plus private fields (removed from every API view). */
 export interface EndpointSettings {
-  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
   Links: string[] | null;
   Aliases: string[] | null;
   MacAddress: string;
@@ -51,6 +51,8 @@ export interface EndpointSettings {
   HostIf?: string;
   /** name inside the container (eth0...) */
   IfName?: string;
+  /** the MAC address the user asked for (EndpointSettings.MacAddress at create or connect) */
+  DesiredMacAddress?: string;
 }
 
 /** What a container record keeps about its networking. */

@@ -2,14 +2,35 @@
 // Networks in /containers/json, and a network for /networks.
 import type { NetworkRecord, EndpointSettings, NetContainer } from './types';
 import type { PortMap } from './ports';
+import { goTimeText } from '../daemon/clock';
 
 const running = (c: NetContainer) => c.State.Status === 'running' || c.State.Status === 'paused';
 
-/** Docker's EndpointSettings: no private fields, no runtime fields unless running. */
-export function endpointView(ep: EndpointSettings, live: boolean): Record<string, unknown> {
-  const { HostIf: _h, IfName: _i, ...rest } = ep;
-  if (live) return rest;
-  return { ...rest, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', DNSNames: null };
+export interface EndpointViewOptions {
+  /**
+   * API < 1.45 (moby's inspect router): Aliases on a user-defined network also hold the short
+   * id and the hostname, as they did before DNSNames took that role. Only once the endpoint
+   * was connected (it has DNSNames), as dockerd before 25 stored them: docker-compose v1 reads
+   * a short id there as "already connected" and would skip connecting with its links.
+   */
+  legacyAliases?: boolean;
+}
+
+/** moby's NetworkMode.IsUserDefined, of a container's network name. */
+const isUserDefined = (name: string) => !['bridge', 'host', 'none', 'default'].includes(name) && !name.startsWith('container:');
+
+/**
+ * Docker's EndpointSettings: no private fields, no runtime fields unless running. DNSNames stay
+ * (moby sets them at connect and never clears them); a container not started yet shows the MAC
+ * address it asked for, as moby's endpoint config holds it until the start.
+ */
+export function endpointView(c: NetContainer, name: string, ep: EndpointSettings, o: EndpointViewOptions = {}): Record<string, unknown> {
+  const { HostIf: _h, IfName: _i, DesiredMacAddress: desired, ...rest } = ep;
+  const view: Record<string, unknown> = running(c)
+    ? rest
+    : { ...rest, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: c.State.Status === 'created' ? (desired ?? '') : '' };
+  if (o.legacyAliases && isUserDefined(name) && ep.DNSNames) view.Aliases = [...new Set([...(ep.Aliases ?? []), c.Id.slice(0, 12), c.Config.Hostname])];
+  return view;
 }
 
 /** A record made without networking: its mode's network, empty. */
@@ -21,11 +42,11 @@ function networksOf(c: NetContainer): Record<string, EndpointSettings> {
   return { [mode]: empty };
 }
 
-export function containerNetworkSettings(c: NetContainer): Record<string, unknown> {
+export function containerNetworkSettings(c: NetContainer, o: EndpointViewOptions = {}): Record<string, unknown> {
   const s = c.NetworkSettings;
   const live = running(c);
   const networks: Record<string, unknown> = {};
-  for (const [name, ep] of Object.entries(networksOf(c))) networks[name] = endpointView(ep, live);
+  for (const [name, ep] of Object.entries(networksOf(c))) networks[name] = endpointView(c, name, ep, o);
   // the top-level fields are the default bridge's (Docker's legacy view)
   const b = live ? s?.Networks.bridge : undefined;
   return {
@@ -64,13 +85,13 @@ export function containerListPorts(c: NetContainer): Record<string, unknown>[] {
 
 export function containerListNetworks(c: NetContainer): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, ep] of Object.entries(networksOf(c))) out[name] = endpointView(ep, running(c));
+  for (const [name, ep] of Object.entries(networksOf(c))) out[name] = endpointView(c, name, ep);
   return out;
 }
 
 export function networkView(n: NetworkRecord, endpoints: { c: NetContainer; ep: EndpointSettings }[] | undefined): Record<string, unknown> {
   const { BridgeName: _b, ...rest } = n;
-  const view: Record<string, unknown> = { ...rest, IPAM: { ...n.IPAM, Config: n.IPAM.Config.map((c) => ({ ...c })) } };
+  const view: Record<string, unknown> = { ...rest, Created: goTimeText(n.Created), IPAM: { ...n.IPAM, Config: n.IPAM.Config.map((c) => ({ ...c })) } };
   if (endpoints) {
     const containers: Record<string, unknown> = {};
     for (const { c, ep } of endpoints) {

@@ -228,6 +228,8 @@ export class VolumeStore {
     if (driver !== LOCAL_DRIVER) throw notFound(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     const name = input.Name || randomBytes(32).toString('hex');
     validateVolumeName(name);
+    // moby's VolumesService.Create: a volume made without a name is marked anonymous
+    const labels = { ...(input.Labels ?? {}), ...(input.Name ? {} : { [ANONYMOUS_LABEL]: '' }) };
     // Options echo what was sent ({} stays {}, as Docker shows it)
     const opts = input.DriverOpts ? { ...input.DriverOpts } : null;
     if (opts) validateDriverOpts(opts);
@@ -237,7 +239,7 @@ export class VolumeStore {
         if (existing.Driver !== driver) throw conflict(`volume name ${name} already exists with driver ${existing.Driver}`);
         return existing;
       }
-      const rec: VolumeRecord = { Name: name, Driver: driver, Labels: { ...(input.Labels ?? {}) }, Options: opts, CreatedAt: nowRfc3339() };
+      const rec: VolumeRecord = { Name: name, Driver: driver, Labels: labels, Options: opts, CreatedAt: nowRfc3339() };
       await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
       const tmp = path.join(this.root, `.new-${name}-${randomBytes(4).toString('hex')}`);
       try {
@@ -295,14 +297,18 @@ export class VolumeStore {
     await fs.rm(dir, { recursive: true, force: true });
   }
 
-  /** Removes the unused volumes that match (anonymous ones only unless all). */
+  /**
+   * Removes the unused volumes that match (anonymous ones only unless all). As moby's Prune,
+   * volumes with mount options are left alone: they hold no local data to reclaim.
+   */
   async prune(match: (v: VolumeRecord) => boolean, all: boolean): Promise<{ deleted: string[]; reclaimed: number }> {
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const v of this.list()) {
       if (!all && !this.isAnonymous(v)) continue;
+      if (Object.keys(v.Options ?? {}).length) continue;
       if (!match(v) || this.users(v.Name).all.length) continue;
-      const size = v.Options?.type ? 0 : await dirSize(this.dataDir(v.Name)).catch(() => 0);
+      const size = await dirSize(this.dataDir(v.Name)).catch(() => 0);
       try {
         await this.remove(v.Name);
         deleted.push(v.Name);

@@ -18,6 +18,10 @@ import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
 import type { DaemonContext } from '../context';
+import { goBody } from '../go-json';
+import { API_VERSION, compareVersions, requestedVersion } from '../version';
+import { goTimeText } from '../../daemon/clock';
+import { CONTAINER_CREATE, CONTAINER_UPDATE } from '../wire-types';
 import { closeHijacked, frame, hijack, isHijacked, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 
 const execFileP = promisify(execFile);
@@ -222,6 +226,8 @@ function hostConfigView(rec: ContainerRecord): Record<string, unknown> {
   return {
     ...defaults,
     ...h,
+    // -1 is the CLI's "unset" (records from before it became null at create)
+    MemorySwappiness: h.MemorySwappiness === -1 ? null : (h.MemorySwappiness ?? null),
     ...(h.MaskedPaths ? {} : { MaskedPaths: priv ? null : defaultMaskedPaths() }),
     ...(h.ReadonlyPaths ? {} : { ReadonlyPaths: priv ? null : defaultReadonlyPaths() }),
   };
@@ -250,13 +256,18 @@ function linksView(ctx: DaemonContext, rec: ContainerRecord): string[] | null {
   return out.length ? out : null;
 }
 
-export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<string, unknown> {
+/**
+ * GET /containers/{id}/json at the API version asked: times as Go prints them (nanoseconds,
+ * trailing zeros trimmed), network Aliases with the short id and hostname below 1.45 (moby's
+ * inspect router).
+ */
+export function inspectView(ctx: DaemonContext, rec: ContainerRecord, version = API_VERSION): Record<string, unknown> {
   const s = rec.State;
   const ov = ctx.containers.overlayDir(rec.Id);
   const execIds = ctx.execs.idsOf(rec.Id);
   return {
     Id: rec.Id,
-    Created: rec.Created,
+    Created: goTimeText(rec.Created),
     Path: rec.Path,
     Args: rec.Args,
     State: {
@@ -269,9 +280,9 @@ export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<st
       Pid: s.Pid,
       ExitCode: s.ExitCode,
       Error: s.Error,
-      StartedAt: s.StartedAt,
-      FinishedAt: s.FinishedAt,
-      ...(s.Health ? { Health: s.Health } : {}),
+      StartedAt: goTimeText(s.StartedAt),
+      FinishedAt: goTimeText(s.FinishedAt),
+      ...(s.Health ? { Health: { ...s.Health, Log: s.Health.Log.map((l) => ({ ...l, Start: goTimeText(l.Start), End: goTimeText(l.End) })) } } : {}),
     },
     Image: rec.Image,
     ResolvConfPath: rec.ResolvConfPath,
@@ -298,7 +309,7 @@ export function inspectView(ctx: DaemonContext, rec: ContainerRecord): Record<st
     },
     Mounts: (rec.MountPoints ?? []).map(mountView),
     Config: rec.Config,
-    NetworkSettings: containerNetworkSettings(rec),
+    NetworkSettings: containerNetworkSettings(rec, { legacyAliases: compareVersions(version, '1.45') < 0 }),
   };
 }
 
@@ -368,7 +379,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/containers/create',
-    jsonBody,
+    goBody(CONTAINER_CREATE),
     ah(async (req, res) => {
       const name = qstr(req, 'name');
       const { rec, warnings } = await c.create(name || undefined, req.body);
@@ -456,7 +467,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
     '/containers/:id/json',
     ah(async (req, res) => {
       const rec = c.get(req.params.id);
-      const v = inspectView(ctx, rec);
+      const v = inspectView(ctx, rec, requestedVersion(res));
       if (qbool(req, 'size')) {
         v.SizeRw = await dirSize(path.join(c.overlayDir(rec.Id), 'diff'));
         v.SizeRootFs = v.SizeRw;
@@ -706,7 +717,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/containers/:id/update',
-    jsonBody,
+    goBody(CONTAINER_UPDATE),
     ah(async (req, res) => {
       const warnings = await c.update(req.params.id, req.body);
       res.json({ Warnings: warnings });

@@ -5,7 +5,9 @@ import { invalid } from '../../errors';
 import { asObject, consoleSize, detachKeyCodes, optBool } from '../../daemon/container-config';
 import type { DaemonContext } from '../context';
 import { closeHijacked, frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW, reformat } from '../streams';
-import { ah, jsonBody, qint } from './containers';
+import { goBody } from '../go-json';
+import { EXEC_CREATE, EXEC_START } from '../wire-types';
+import { ah, qint } from './containers';
 
 export function execRoutes(ctx: DaemonContext): Router {
   const r = Router();
@@ -13,7 +15,7 @@ export function execRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/containers/:id/exec',
-    jsonBody,
+    goBody(EXEC_CREATE),
     ah(async (req, res) => {
       const exec = execs.create(req.params.id, req.body);
       res.status(201).json({ Id: exec.ID });
@@ -22,7 +24,7 @@ export function execRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/exec/:id/start',
-    jsonBody,
+    goBody(EXEC_START),
     ah(async (req, res) => {
       const exec = execs.get(req.params.id);
       const body = asObject(req.body, 'container.ExecStartOptions');

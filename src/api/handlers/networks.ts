@@ -4,7 +4,9 @@ import { invalid } from '../../errors';
 import type { NetworkRecord } from '../../network/types';
 import { networkView } from '../../network/views';
 import type { DaemonContext } from '../context';
-import { ah, jsonBody, labelMatches, parseFilters } from './containers';
+import { goBody } from '../go-json';
+import { NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT } from '../wire-types';
+import { ah, labelMatches, parseFilters } from './containers';
 
 const LIST_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'];
 const PRUNE_FILTERS = ['label', 'label!', 'until'];
@@ -65,7 +67,7 @@ export function networkRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/networks/create',
-    jsonBody,
+    goBody(NETWORK_CREATE),
     ah(async (req: Request, res: Response) => {
       res.status(201).json(await nets.create(body(req)));
     }),
@@ -96,7 +98,7 @@ export function networkRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/networks/:id/connect',
-    jsonBody,
+    goBody(NETWORK_CONNECT),
     ah(async (req: Request, res: Response) => {
       const b = body(req);
       if (typeof b.Container !== 'string' || !b.Container) throw invalid('no container specified');
@@ -107,7 +109,7 @@ export function networkRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/networks/:id/disconnect',
-    jsonBody,
+    goBody(NETWORK_DISCONNECT),
     ah(async (req: Request, res: Response) => {
       const b = body(req);
       if (typeof b.Container !== 'string' || !b.Container) throw invalid('no container specified');

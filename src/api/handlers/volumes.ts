@@ -3,7 +3,10 @@ import { Router } from 'express';
 import { invalid } from '../../errors';
 import type { CreateVolumeInput, VolumeRecord } from '../../volumes';
 import type { DaemonContext } from '../context';
-import { ah, jsonBody, labelMatches, parseFilters, qbool } from './containers';
+import { goBody } from '../go-json';
+import { VOLUME_CREATE } from '../wire-types';
+import { compareVersions, requestedVersion } from '../version';
+import { ah, labelMatches, parseFilters, qbool } from './containers';
 
 function goType(v: unknown): string {
   if (Array.isArray(v)) return 'array';
@@ -42,6 +45,28 @@ function boolFilter(key: string, vals: string[]): boolean {
   throw invalid(`invalid filter '${key}=${vals[vals.length - 1] ?? ''}'`);
 }
 
+/** Go's strconv.ParseBool. */
+function parseGoBool(s: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
+  return undefined;
+}
+
+/**
+ * Whether a prune takes every unused volume or only anonymous ones: moby's volume router adds
+ * all=true below API 1.42 (prune took them all then), and its withPrune wants one value at most.
+ */
+function pruneAll(given: string[], version: string): boolean {
+  const values = new Set(given);
+  if (compareVersions(version, '1.42') < 0) values.add('true');
+  if (values.size > 1) throw invalid(`invalid filter 'all=[${[...values].join(' ')}]': only one value is expected`);
+  if (values.size === 0) return false;
+  const [v] = values;
+  const b = parseGoBool(v);
+  if (b === undefined) throw invalid(`invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
+  return b;
+}
+
 export function volumeRoutes(ctx: DaemonContext): Router {
   const r = Router();
   const store = ctx.volumes;
@@ -65,7 +90,7 @@ export function volumeRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/volumes/create',
-    jsonBody,
+    goBody(VOLUME_CREATE),
     ah(async (req, res) => {
       const v = await store.create(parseCreate(req.body));
       res.status(201).json(store.view(v));
@@ -76,8 +101,7 @@ export function volumeRoutes(ctx: DaemonContext): Router {
     '/volumes/prune',
     ah(async (req, res) => {
       const f = parseFilters(req, ['label', 'label!', 'all']);
-      // API 1.42+: anonymous volumes only, unless all=true
-      const all = f.has('all') ? boolFilter('all', f.get('all')!) : false;
+      const all = pruneAll(f.get('all') ?? [], requestedVersion(res));
       const { deleted, reclaimed } = await store.prune((v) => {
         if (f.has('label') && !labelMatches(v.Labels ?? {}, f.get('label')!)) return false;
         if (f.has('label!') && f.get('label!')!.some((l) => labelMatches(v.Labels ?? {}, [l]))) return false;
