@@ -300,6 +300,14 @@ export interface FileConfig {
   maxFile: number;
 }
 
+/** Go's strconv.Atoi, with its error text. */
+function goAtoi(s: string): number {
+  if (!/^[+-]?\d+$/.test(s)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(s)}: invalid syntax`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(s)}: value out of range`);
+  return n;
+}
+
 function jsonFileConfig(cfg: Record<string, string>): FileConfig {
   for (const key of Object.keys(cfg)) {
     if (!['max-size', 'max-file', 'compress', ...COMMON].includes(key)) throw invalid(`unknown log opt '${key}' for json-file log driver`);
@@ -314,9 +322,10 @@ function jsonFileConfig(cfg: Record<string, string>): FileConfig {
     if (o.maxSize <= 0) throw invalid('max-size must be a positive number');
   }
   if (cfg['max-file'] !== undefined) {
-    const n = Number(cfg['max-file']);
-    if (!/^\d+$/.test(cfg['max-file']) || n < 1) throw invalid('max-file cannot be less than 1');
-    if (n > 1 && o.maxSize === undefined) throw invalid('max-file cannot be set when max-size is not set');
+    // moby's jsonfilelog.New: strconv.Atoi, then at least 1; without max-size nothing rotates,
+    // so max-file alone is accepted and has no effect
+    const n = goAtoi(cfg['max-file']);
+    if (n < 1) throw invalid('max-file cannot be less than 1');
     o.maxFile = n;
   }
   if (cfg.compress === 'true') throw invalid('compress is not supported by this daemon');
@@ -396,7 +405,8 @@ export function planLog(lc: LogConfig): LogPlan {
       throw invalid(`invalid value for option cache-disabled: ${cd}`);
     }
   }
-  if (!isLogDriver(type)) throw invalid(`failed to create container: logger: no log driver named '${type}' is registered`);
+  // dockerd's exact text (logger.ValidateLogOpts), with no prefix
+  if (!isLogDriver(type)) throw invalid(`logger: no log driver named '${type}' is registered`);
   const own: Record<string, string> = {};
   for (const [k, v] of Object.entries(cfg)) if (!GENERIC.has(k) && !CACHE_KEYS.has(k)) own[k] = v;
   const checkKeys = (keys: string[], msg: (k: string) => string) => {

@@ -70,7 +70,7 @@ describeIf(isRoot && distBuilt, 'API error table (needs `make build`)', () => {
     // rejected values (Docker refuses unknown names here)
     { name: 'unknown restart policy', method: 'POST', path: '/containers/create', body: hc({ RestartPolicy: { Name: 'sometimes' } }), status: 400, message: /^invalid restart policy: unknown policy 'sometimes'/ },
     { name: 'retry count without on-failure', method: 'POST', path: '/containers/create', body: hc({ RestartPolicy: { Name: 'always', MaximumRetryCount: 2 } }), status: 400, message: /maximum retry count can only be used with 'on-failure'/ },
-    { name: 'unknown log driver', method: 'POST', path: '/containers/create', body: hc({ LogConfig: { Type: 'syslog' } }), status: 400, message: "failed to create container: logger: no log driver named 'syslog' is registered" },
+    { name: 'unknown log driver', method: 'POST', path: '/containers/create', body: hc({ LogConfig: { Type: 'nosuch' } }), status: 400, message: "logger: no log driver named 'nosuch' is registered" },
     { name: 'unknown log option', method: 'POST', path: '/containers/create', body: hc({ LogConfig: { Type: 'json-file', Config: { nope: '1' } } }), status: 400, message: "unknown log opt 'nope' for json-file log driver" },
     { name: 'unknown stop signal', method: 'POST', path: '/containers/create', body: { Image: 'busybox', StopSignal: 'SIGFOO' }, status: 400, message: 'Invalid signal: SIGFOO' },
     { name: 'unknown list filter', method: 'GET', path: `/containers/json?filters=${encodeURIComponent('{"bogus":["x"]}')}`, status: 400, message: "invalid filter 'bogus'" },
