@@ -470,7 +470,11 @@ export class Builder {
       }
     }
     if (this.sources && img && !(await this.isSourceOrParent(img.id))) img = undefined;
-    if (!img && this.sources) img = await this.fromSources(stage, step);
+    if (!img && this.sources) {
+      img = await this.fromSources(stage, step);
+      // found from now on without cachefrom too (dockerd sets the parent of such an image)
+      if (img) await this.cache.set(key, img.id);
+    }
     if (!img) return false;
     stage.image = img;
     stage.config = img.config;

@@ -618,5 +618,9 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Successfully tagged skiffbuilt:latest');
     expect((await docker(['run', '--rm', 'skiffbuilt'])).stdout).toBe('main: hey from two words default-arg exec-form\n');
+    // -q: the id the daemon streams (it sends no aux then, as dockerd)
+    const q = await runClient(SKIFF, ['build', '-q', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
+    expect(q).toMatchObject({ code: 0, stderr: '' });
+    expect(q.stdout).toBe(`${(await docker(['image', 'inspect', '-f', '{{.Id}}', 'skiffbuilt'])).stdout.trim()}\n`);
   });
 });
