@@ -11,6 +11,9 @@ APT_PACKAGES += git bzip2
 APT_PACKAGES += python3-docker
 # docker-compose v1 (python, on docker-py) for test/integration/compose.test.ts
 APT_PACKAGES += docker-compose
+# PostgreSQL's server, initdb, pg_isready and psql, from which test/integration/compat-app.test.ts
+# makes its database image offline (the app image takes the node that runs the tests)
+APT_PACKAGES += postgresql-15
 # the cgroup v2 test VM (make vm-test, tools/vm-run): qemu, a Debian kernel with 9p modules, cpio
 APT_PACKAGES += qemu-system-x86 linux-image-amd64 cpio xz-utils
 NATIVE_SOURCES := $(shell find native -name '*.cc' -o -name '*.h') binding.gyp

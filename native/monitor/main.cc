@@ -1,8 +1,9 @@
 // skiff-monitor: one per container process (see native/README.md).
 //
 //   skiff-monitor --bundle <dir> --init <skiff-init> | --init-fd <fd> --mode create|exec [--tty] [--stdin]
-//                 [--stdin-once] [--log <path> [--log-max-size BYTES] [--log-max-file N]]
-//                 [--oom-file <path>]
+//                 [--stdin-once] [--log <path> [--log-max-size BYTES] [--log-max-file N]
+//                 [--log-format json|local] [--log-attr KEY=VALUE]...]
+//                 [--journald-socket <path> [--journald-field KEY=VALUE]...] [--oom-file <path>]
 //
 // skiff-init runs from a sealed memfd (common/sealed_exe.h): the daemon's own copy passed as
 // --init-fd, or one made here from --init. The monitor itself re-runs from a sealed copy when
@@ -93,6 +94,15 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--stdin-once") o.stdin_once = true;
     else if (a == "--log") o.log_path = value();
     else if (a == "--oom-file") o.oom_file = value();
+    else if (a == "--log-attr") o.log_attrs.push_back(value());
+    else if (a == "--journald-socket") o.journal_socket = value();
+    else if (a == "--journald-field") o.journal_fields.push_back(value());
+    else if (a == "--log-format") {
+      std::string f = value();
+      if (f == "json") o.log_format = LogWriter::Format::kJson;
+      else if (f == "local") o.log_format = LogWriter::Format::kLocal;
+      else throw skiff::config_error("invalid --log-format " + f);
+    }
     else if (a == "--log-max-size") {
       long long v;
       std::string s = value();

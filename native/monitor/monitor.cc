@@ -101,7 +101,9 @@ void Monitor::start(UniqueFd report_fd) {
   listen_socket();
   atomic_write(opts_.bundle, "monitor.pid", std::to_string(self_pid_), false);
 
-  if (!opts_.log_path.empty()) log_.open(opts_.log_path, opts_.log_max_size, opts_.log_max_file);
+  if (!opts_.log_path.empty())
+    log_.open(opts_.log_path, opts_.log_max_size, opts_.log_max_file, opts_.log_format, opts_.log_attrs);
+  if (!opts_.journal_socket.empty()) log_.open_journal(opts_.journal_socket, opts_.journal_fields);
   if (!opts_.oom_file.empty()) {
     long long v = read_keyed_counter(opts_.oom_file, "oom_kill");
     oom_baseline_ = v > 0 ? v : 0;

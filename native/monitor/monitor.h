@@ -32,6 +32,10 @@ struct Options {
   std::string log_path;
   int64_t log_max_size = 0;
   int log_max_file = 1;
+  LogWriter::Format log_format = LogWriter::Format::kJson;
+  std::vector<std::string> log_attrs;       // local format: attrs of every entry
+  std::string journal_socket;               // journald: the journal's socket; empty = none
+  std::vector<std::string> journal_fields;  // journald: KEY=VALUE sent with every entry
   std::string oom_file;
 };
 

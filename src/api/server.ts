@@ -9,6 +9,7 @@ import type { TlsConfig } from '../daemon/config';
 import type { DaemonContext } from './context';
 import { errorMiddleware, sendError } from './errors';
 import { containerRoutes } from './handlers/containers';
+import { distributionRoutes } from './handlers/distribution';
 import { archiveRoutes } from './handlers/archive';
 import { buildRoutes } from './handlers/build';
 import { eventRoutes } from './handlers/events';
@@ -45,6 +46,7 @@ export function createApp(ctx: DaemonContext): express.Express {
   app.use(volumeRoutes(ctx));
   app.use(networkRoutes(ctx));
   app.use(imageRoutes(ctx));
+  app.use(distributionRoutes(ctx));
   app.use(eventRoutes(ctx));
   app.use(archiveRoutes(ctx));
   app.use(buildRoutes(ctx));

@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as net from 'node:net';
 import { invalid } from '../errors';
+import { detachKeyCodes } from '../daemon/container-config';
 import type { Express, Request, Response } from 'express';
 
 export const MULTIPLEXED = 'application/vnd.docker.multiplexed-stream';
@@ -124,24 +125,14 @@ export function frame(stream: 0 | 1 | 2 | 3, payload: Buffer): Buffer {
 export const DEFAULT_DETACH_KEYS: readonly number[] = [16, 17];
 
 /**
- * "ctrl-p,ctrl-q" → [16, 17]: each key is one character or ctrl-<a-z @ [ \\ ] ^ _>, as docker
- * accepts them; an empty spec means the default.
+ * "ctrl-p,ctrl-q" → [16, 17] (moby/term's ToBytes rules); an empty spec means the default. A bad
+ * one is moby's 400 on attach: "Invalid detach keys (…) provided".
  */
 export function parseDetachKeys(spec: string | undefined): number[] {
   if (!spec) return [...DEFAULT_DETACH_KEYS];
-  const out: number[] = [];
-  for (const key of spec.split(',')) {
-    const k = key.toLowerCase();
-    if (key.length === 1) {
-      out.push(key.charCodeAt(0));
-      continue;
-    }
-    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
-    if (!m) throw invalid(`Invalid detach keys (${spec}) provided`);
-    const c = m[1];
-    out.push(c >= 'a' && c <= 'z' ? c.charCodeAt(0) - 96 : c.charCodeAt(0) - 64);
-  }
-  return out;
+  const codes = detachKeyCodes(spec);
+  if (!codes) throw invalid(`Invalid detach keys (${spec}) provided`);
+  return codes;
 }
 
 /**

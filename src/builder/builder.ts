@@ -90,6 +90,8 @@ export interface BuildOptions {
   cacheFile: string;
   /** scratch space for COPY/ADD layers and mounts */
   workDir: string;
+  /** where clean-up failures go (they never replace the error of the step) */
+  log?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
 
 export interface BuildResult {
@@ -840,7 +842,16 @@ export class Builder {
         this.store.layers.dropLease(layer.chainId);
       }
     } finally {
-      await fs.rm(root, { recursive: true, force: true });
+      await this.cleanUp('cannot remove a layer folder', root, () => removeTree(root));
+    }
+  }
+
+  /** A clean-up step: its failure is logged, never thrown (it must not replace the step's error). */
+  private async cleanUp(what: string, target: string, fn: () => Promise<void> | void): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.o.log?.warn(what, { path: target, error: String(e) });
     }
   }
 
@@ -851,19 +862,21 @@ export class Builder {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const lowers = img ? await this.store.layerDirs(img) : [];
     // scratch: an empty folder is its whole file system
-    if (!lowers.length) return { dir, unmount: () => fs.rm(dir, { recursive: true, force: true }) };
+    if (!lowers.length) return { dir, unmount: () => this.cleanUp('cannot remove a folder', dir, () => removeTree(dir)) };
     await fs.mkdir(empty, { recursive: true, mode: 0o755 });
     if (lowers.length === 1) lowers.push(empty);
     native().mountOverlay(dir, lowers, '', '', MountFlags.RDONLY | MountFlags.NOSUID | MountFlags.NODEV);
     return {
       dir,
+      // never throws: it runs in a finally; the mount point is removed only once unmounted
       unmount: async () => {
-        try {
+        let unmounted = false;
+        await this.cleanUp("cannot unmount an image's file system", dir, () => {
           native().umount(dir, UmountFlags.DETACH);
-        } finally {
-          await fs.rm(dir, { recursive: true, force: true });
-          await fs.rm(empty, { recursive: true, force: true });
-        }
+          unmounted = true;
+        });
+        if (unmounted) await this.cleanUp('cannot remove a mount point', dir, () => removeTree(dir));
+        await this.cleanUp('cannot remove a folder', empty, () => removeTree(empty));
       },
     };
   }
@@ -1039,20 +1052,11 @@ async function extractArchive(file: string, layer: string, view: string, at: str
   const before = await fs.lstat(dir);
   // the archive's own folders and their exact modes (node-tar widens folder modes to u+rwx)
   const dirs = new Map<string, number>();
-  await pipeline(
-    createReadStream(file),
-    tar.x({
-      cwd: dir,
-      preserveOwner: true,
-      strict: true,
-      umask: 0,
-      filter: (p, entry) => {
-        const rel = path.posix.normalize(p).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-        if ('type' in entry && entry.type === 'Directory' && typeof entry.mode === 'number') dirs.set(rel, entry.mode & 0o7777);
-        return true;
-      },
-    }) as unknown as NodeJS.WritableStream,
-  );
+  await unpackLocalArchive(file, dir, (p, entry) => {
+    const rel = path.posix.normalize(p).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+    if ('type' in entry && entry.type === 'Directory' && typeof entry.mode === 'number') dirs.set(rel, entry.mode & 0o7777);
+    return true;
+  });
   await fs.chown(dir, before.uid, before.gid);
   await fs.chmod(dir, before.mode & 0o7777);
   const walk = async (rel: string, inView: boolean): Promise<void> => {
@@ -1092,6 +1096,33 @@ function globSegment(seg: string): RegExp {
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
+}
+
+/** rm -rf, retried while something still writes in the tree (fs.rm's retries: ENOTEMPTY, EBUSY). */
+function removeTree(p: string): Promise<void> {
+  return fs.rm(p, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+}
+
+/**
+ * ADD of a local archive, unpacked into dir. Anything node-tar warns about (an entry with "..",
+ * an absolute path, a link it will not follow) or a bad archive refuses the ADD (400), as its
+ * strict mode did, but only once every entry it started is written: failing at the first
+ * warning left writes running, and the layer folder's removal raced them (ENOTEMPTY replaced
+ * the refusal).
+ */
+async function unpackLocalArchive(file: string, dir: string, filter?: tar.TarOptionsWithAliasesAsync['filter']): Promise<void> {
+  let refusal: string | undefined;
+  const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, filter, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
+  const settled = new Promise<void>((resolve) => x.once('close', () => resolve()));
+  x.on('error', (e: Error) => void (refusal ??= e.message));
+  const src = createReadStream(file);
+  src.once('error', (e) => {
+    refusal ??= e.message;
+    x.end();
+  });
+  src.pipe(x as unknown as NodeJS.WritableStream);
+  await settled;
+  if (refusal) throw invalid(refusal);
 }
 
 async function isLocalArchive(file: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as tar from 'tar';
 import { ErrorKind, SkiffError } from '../errors';
 import { native } from '../native';
-import { extractDirOf, PathInfo, statPath, userIdsOf } from './archive';
+import { extractDirOf, onKernelFs, PathInfo, statPath, userIdsOf } from './archive';
 
 export interface StatJob {
   op: 'stat';
@@ -93,8 +93,16 @@ async function pack(job: PackJob): Promise<void> {
   const whole = info.base === '.' || info.resolved === '/';
   const cwd = whole ? info.resolved : path.posix.dirname(info.resolved);
   const entry = whole ? '.' : path.posix.basename(info.resolved);
+  // procfs and sysfs mount points go in as (empty) folders, nothing below them (onKernelFs)
+  const kernelDirs = new Map<string, boolean>();
+  const outsideKernelFs = (p: string) => {
+    const dir = path.dirname(path.resolve(cwd, p));
+    let k = kernelDirs.get(dir);
+    if (k === undefined) kernelDirs.set(dir, (k = onKernelFs(dir)));
+    return !k;
+  };
   answer({ info }, () => {
-    const out = tar.c({ cwd, portable: false, follow: false, noDirRecurse: false }, [entry]);
+    const out = tar.c({ cwd, portable: false, follow: false, noDirRecurse: false, filter: outsideKernelFs }, [entry]);
     out.on('error', (e: unknown) => fail(e instanceof Error ? e.message : String(e)));
     out.pipe(process.stdout);
   });
@@ -119,6 +127,19 @@ async function unpack(job: UnpackJob): Promise<void> {
   }
   let refused: string | undefined;
   const warnings: string[] = [];
+  // whether the extraction folder, or a folder on the way to an entry, or the entry itself is on
+  // procfs or sysfs (a mask mounted inside /proc is on another file system: every step counts)
+  const kernel = new Map<string, boolean>();
+  const kernelFsOnTheWay = (entryPath: string): boolean => {
+    let p = dir;
+    for (const c of ['', ...path.normalize(entryPath).split('/').filter((x) => x !== '' && x !== '.')]) {
+      p = c ? path.join(p, c) : p;
+      let k = kernel.get(p);
+      if (k === undefined) kernel.set(p, (k = onKernelFs(p)));
+      if (k) return true;
+    }
+    return false;
+  };
   const x = tar.x({
     cwd: dir,
     // node-tar takes every entry for an escape when cwd is "/"; in the chroot nothing can leave
@@ -130,6 +151,12 @@ async function unpack(job: UnpackJob): Promise<void> {
     onwarn: (code: string, message: string) => warnings.push(`${code}: ${message}`),
     filter: (entryPath: string, entry: unknown) => {
       if (refused) return false;
+      // nothing is written into procfs or sysfs (dockerd's view has neither: such entries would
+      // land in folders no process of the container sees)
+      if (kernelFsOnTheWay(entryPath)) {
+        warnings.push(`${entryPath}: not extracted into a kernel file system (procfs, sysfs)`);
+        return false;
+      }
       if (!job.noOverwriteDirNonDir) return true;
       const isDir = (entry as { type?: string }).type === 'Directory';
       let existing: fs.Stats | undefined;

@@ -9,9 +9,12 @@
 // chrooted into that root (archive-chroot.ts), so that the kernel keeps every path inside it
 // even while a container process swaps folders for symlinks. There, paths are also resolved
 // by hand (resolveInRoot: Docker's answers name the resolved path, and a link's target).
-// resolveInRoot serves the builder too, for a build context on the host.
+// resolveInRoot serves the builder too, for a build context on the host. As in dockerd (whose
+// view is the root file system and the volumes), /proc and /sys show no contents: nothing below
+// them is found, read or written (onKernelFs).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -47,15 +50,42 @@ export function goFileMode(st: import('node:fs').Stats): number {
   return m;
 }
 
+const PROC_SUPER_MAGIC = 0x9fa0;
+const SYSFS_MAGIC = 0x62656572;
+
+/**
+ * Whether a path (or, when it does not exist, its nearest existing parent) is on procfs or
+ * sysfs. dockerd's view of a container for `docker cp` is its root file system and volumes,
+ * without the kernel's /proc and /sys: what is below them is not there ("Could not find"),
+ * and nothing is read from or written into them.
+ */
+export function onKernelFs(p: string): boolean {
+  for (let d = p; ; d = path.dirname(d)) {
+    try {
+      const t = statfsSync(d).type;
+      return t === PROC_SUPER_MAGIC || t === SYSFS_MAGIC;
+    } catch (e) {
+      if (d === path.dirname(d) || !(isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR'))) return false;
+    }
+  }
+}
+
 /**
  * A container path resolved inside `root`: every symlink on the way (and the last component
  * too when followLast) is followed within the root. Returns the container-absolute path; a
- * missing tail is kept as written (cleaned).
+ * missing tail is kept as written (cleaned). With hideKernelFs, what is inside procfs or sysfs
+ * counts as missing (`hidden` says so), as in dockerd's view of a container.
  */
-export async function resolveInRoot(root: string, p: string, followLast: boolean): Promise<string> {
+export async function resolvePath(root: string, p: string, followLast: boolean, hideKernelFs = false): Promise<{ path: string; hidden: boolean }> {
   let todo = p.split('/').filter((c) => c !== '' && c !== '.');
   const done: string[] = [];
   let links = 0;
+  let hidden = false;
+  const lexicalRest = (c: string) => {
+    done.push(c);
+    for (const r of todo) r === '..' ? done.pop() : done.push(r);
+    todo = [];
+  };
   while (todo.length > 0) {
     const c = todo.shift()!;
     if (c === '..') {
@@ -63,26 +93,42 @@ export async function resolveInRoot(root: string, p: string, followLast: boolean
       continue;
     }
     const last = todo.length === 0;
+    if (hideKernelFs && onKernelFs(path.join(root, ...done))) {
+      hidden = true;
+      lexicalRest(c);
+      break;
+    }
     let st;
     try {
       st = await fs.lstat(path.join(root, ...done, c));
     } catch (e) {
       if (!isNodeError(e, 'ENOENT') && !isNodeError(e, 'ENOTDIR')) throw e;
       // nothing below exists: the rest is lexical
-      done.push(c);
-      for (const r of todo) r === '..' ? done.pop() : done.push(r);
+      lexicalRest(c);
       break;
     }
     if (st.isSymbolicLink() && (!last || followLast)) {
       if (++links > MAX_LINKS) throw invalid(`too many links in ${p}`);
-      const target = await fs.readlink(path.join(root, ...done, c));
+      let target: string;
+      try {
+        target = await fs.readlink(path.join(root, ...done, c));
+      } catch (e) {
+        // a link that reads as missing (procfs's /proc/self for a process outside its pid namespace)
+        if (!isNodeError(e, 'ENOENT')) throw e;
+        lexicalRest(c);
+        break;
+      }
       if (target.startsWith('/')) done.length = 0;
       todo = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...todo];
       continue;
     }
     done.push(c);
   }
-  return '/' + done.join('/');
+  return { path: '/' + done.join('/'), hidden };
+}
+
+export async function resolveInRoot(root: string, p: string, followLast: boolean): Promise<string> {
+  return (await resolvePath(root, p, followLast)).path;
 }
 
 /** Docker's "Could not find the file … in container …" (404). */
@@ -183,12 +229,13 @@ async function statResolved(root: string, resolved: string, follow: boolean, p: 
 export async function statPath(root: string, ref: string, p: string): Promise<PathInfo> {
   if (!p) throw invalid('Path cannot be empty');
   const trailing = p.endsWith('/') || p.endsWith('/.') || p === '.';
-  const resolved = await resolveInRoot(root, p, trailing);
+  const { path: resolved, hidden } = await resolvePath(root, p, trailing, true);
+  if (hidden) throw fileNotFound(p, ref);
   const st = await statResolved(root, resolved, false, p, ref);
   if (trailing && !st.isDirectory()) throw invalid(`not a directory: ${p}`);
   // the name of the entries in the archive: "." for "dir/.", else the requested base name
   const base = p.endsWith('/.') || p === '.' ? '.' : path.posix.basename(resolved) || '/';
-  const linkTarget = st.isSymbolicLink() ? await resolveInRoot(root, resolved, true) : '';
+  const linkTarget = st.isSymbolicLink() ? (await resolvePath(root, resolved, true, true)).path : '';
   return {
     stat: { name: base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
     resolved,
@@ -199,7 +246,8 @@ export async function statPath(root: string, ref: string, p: string): Promise<Pa
 /** The extraction folder for PUT (its container path): must exist and be a directory. */
 export async function extractDirOf(root: string, ref: string, p: string): Promise<string> {
   if (!p) throw invalid('Path cannot be empty');
-  const resolved = await resolveInRoot(root, p, true);
+  const { path: resolved, hidden } = await resolvePath(root, p, true, true);
+  if (hidden) throw fileNotFound(p, ref);
   if (!(await statResolved(root, resolved, true, p, ref)).isDirectory()) throw invalid('extraction point is not a directory');
   return resolved;
 }

@@ -1,6 +1,7 @@
 // The create request body (Docker's Config + HostConfig) -> what a container record stores:
 // type checks with a 400 for wrong types, Docker's defaults, the image's config merged in, and
 // the conversions to cgroup resources and log options. Pure functions, no I/O.
+import * as net from 'node:net';
 import * as os from 'node:os';
 import type { Resources } from '../cgroups';
 import { CgroupValidationError } from '../cgroups';
@@ -10,6 +11,7 @@ import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
 import { checkDeviceCgroupRules, checkDeviceMappings, DeviceMapping } from './devices';
 import { mergeHealthcheck, validateHealthcheck } from './health';
+import { planLog } from './log-drivers';
 import { resolveCommand, resolveWorkingDir, mergeConfigEnv } from '../runtime/spec';
 
 /** Docker's container Config as a record stores and inspect shows it. */
@@ -277,44 +279,6 @@ export function consoleSize(v: unknown): [number, number] | undefined {
 // HostConfig
 
 const RESTART_NAMES = new Set(['', 'no', 'always', 'on-failure', 'unless-stopped']);
-const LOG_DRIVERS = new Set(['json-file', 'none']);
-
-/** "10m", "1g", "512k", "100" -> bytes (go-units RAMInBytes: binary units). */
-export function parseByteSize(s: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(s);
-  if (!m) throw invalid(`invalid size: '${s}'`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  return Math.floor(Number(m[1]) * mult[m[2].toLowerCase()]);
-}
-
-export interface LogOptions {
-  enabled: boolean;
-  maxSize?: number;
-  maxFile?: number;
-}
-
-export function logOptions(lc: LogConfig): LogOptions {
-  const type = lc.Type || 'json-file';
-  if (type === 'none') return { enabled: false };
-  const o: LogOptions = { enabled: true };
-  const cfg = lc.Config ?? {};
-  for (const key of Object.keys(cfg)) {
-    if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag'].includes(key))
-      throw invalid(`unknown log opt '${key}' for json-file log driver`);
-  }
-  if (cfg['max-size'] !== undefined && cfg['max-size'] !== '-1') {
-    o.maxSize = parseByteSize(cfg['max-size']);
-    if (o.maxSize <= 0) throw invalid('max-size must be a positive number');
-  }
-  if (cfg['max-file'] !== undefined) {
-    const n = Number(cfg['max-file']);
-    if (!/^\d+$/.test(cfg['max-file']) || n < 1) throw invalid('max-file cannot be less than 1');
-    if (n > 1 && o.maxSize === undefined) throw invalid("max-file cannot be set when max-size is not set");
-    o.maxFile = n;
-  }
-  if (cfg.compress === 'true') throw invalid('compress is not supported by this daemon');
-  return o;
-}
 
 /** "default" is the bridge; network names and container:<ref> are checked by src/network at create. */
 export function normalizeNetworkMode(mode: string): string {
@@ -322,6 +286,42 @@ export function normalizeNetworkMode(mode: string): string {
   if (m === 'default' || m === 'bridge') return 'bridge';
   if (m === 'container:') throw invalid('invalid network mode: container: needs a container name or id');
   return m;
+}
+
+/** Go's %q for the ASCII texts these messages quote. */
+const goQuote = (s: string) => JSON.stringify(s);
+
+/**
+ * One HostConfig.ExtraHosts entry, "name:ip" split at the first colon (so IPv6 works), the ip
+ * an address or "host-gateway": moby's opts.ValidateExtraHost, which the daemon runs at create.
+ */
+export function validateExtraHost(val: string): void {
+  const i = val.indexOf(':');
+  if (i <= 0) throw invalid(`bad format for add-host: ${goQuote(val)}`);
+  const ip = val.slice(i + 1);
+  if (ip === 'host-gateway') return;
+  // Go's net.ParseIP of the trimmed text: no zone ("%eth0"), no brackets
+  const t = ip.trim();
+  if (!net.isIP(t) || t.includes('%')) throw invalid(`invalid IP address in add-host: ${goQuote(ip)}`);
+}
+
+/**
+ * Detach keys as moby/term's ToBytes reads them: comma-separated, each one byte, "ctrl-<a-z @ [
+ * \\ ] ^ _>" (lower case, exactly) or "DEL"; undefined when a key is none of these.
+ */
+export function detachKeyCodes(spec: string): number[] | undefined {
+  const out: number[] = [];
+  for (const key of spec.split(',')) {
+    if (Buffer.byteLength(key) === 1) out.push(key.charCodeAt(0));
+    else if (key === 'DEL') out.push(127);
+    else {
+      const m = /^ctrl-([a-z@[\\\]^_])$/.exec(key);
+      if (!m) return undefined;
+      const c = m[1];
+      out.push(c >= 'a' && c <= 'z' ? c.charCodeAt(0) - 96 : c.charCodeAt(0) - 64);
+    }
+  }
+  return out;
 }
 
 function notSupported(field: string): Error {
@@ -374,11 +374,11 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   if (autoRemove && restart.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");
 
   const logConfig: LogConfig = { Type: optString(lc, 'Type', `${W}.LogConfig`) || 'json-file', Config: optStringMap(lc, 'Config', `${W}.LogConfig`) ?? {} };
-  if (!LOG_DRIVERS.has(logConfig.Type)) throw invalid(`failed to create container: logger: no log driver named '${logConfig.Type}' is registered`);
-  logOptions(logConfig);
+  planLog(logConfig); // Docker's errors for a driver it does not know and for bad log-opts
 
   const networkMode = normalizeNetworkMode((input.NetworkMode as string | undefined) ?? '');
   consoleSize(input.ConsoleSize);
+  for (const h of (input.ExtraHosts as string[] | undefined) ?? []) validateExtraHost(h);
 
   const out: HostConfig = {
     ...h,
@@ -414,6 +414,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
     DeviceCgroupRules: deviceRules.length ? deviceRules : null,
   };
   if (out.ShmSize < 0) throw invalid('SHM size can not be less than 0');
+  // moby's verifyPlatformContainerResources (create only: an update may set the swap alone)
+  if (out.Memory === 0 && out.MemorySwap > 0) throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
   if (out.Memory > 0 && out.MemorySwap === 0) out.MemorySwap = out.Memory * 2;
   validateHostResources(out);
   return out;

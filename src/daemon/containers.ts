@@ -33,13 +33,13 @@ import {
   consoleSize,
   ContainerConfig,
   HostConfig,
-  logOptions,
   noSuchImage,
   parseCreateBody,
   resourcesOf,
   validateName,
 } from './container-config';
 import { resolveDevices } from './devices';
+import { jsonLogPath, MonitorLog, monitorLogFor } from './log-drivers';
 import type { Logger } from './logger';
 import { readJson, removeStaleTemps, writeJsonAtomic } from './state-store';
 
@@ -318,6 +318,8 @@ export class Containers extends EventEmitter {
   networking: ContainerNetworking | undefined;
   /** binds, volumes, tmpfs (set by the daemon once the volume store is open) */
   volumes: ContainerMounts | undefined;
+  /** the logging drivers' start checks and shippers (src/daemon/log-shipper.ts) */
+  logging: { prepare(rec: ContainerRecord, dir: string): Promise<MonitorLog | undefined> } | undefined;
 
   constructor(o: ContainersOptions) {
     super();
@@ -425,7 +427,7 @@ export class Containers extends EventEmitter {
       State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
       RestartCount: 0,
       HasBeenManuallyStopped: false,
-      LogPath: logOptions(hostConfig.LogConfig).enabled ? path.join(dir, `${id}-json.log`) : '',
+      LogPath: jsonLogPath(dir, id, hostConfig.LogConfig),
       HostnamePath: path.join(dir, 'hostname'),
       HostsPath: path.join(dir, 'hosts'),
       ResolvConfPath: path.join(dir, 'resolv.conf'),
@@ -578,9 +580,12 @@ export class Containers extends EventEmitter {
     rec.LowerDirs = lower;
     let shared: SharedNamespaces;
     let devices: ReturnType<typeof resolveDevices>;
+    let log: MonitorLog | undefined;
     try {
       shared = this.sharedNamespaces(rec);
       devices = resolveDevices(rec.HostConfig.Devices ?? []);
+      // the logging driver's "failed to initialize logging driver" comes before anything runs
+      log = this.logging ? await this.logging.prepare(rec, this.store.dir(id)) : monitorLogFor(rec, this.store.dir(id));
     } catch (e) {
       // `run --rm` waits for the removal: a start that fails here must still remove
       if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
@@ -602,7 +607,6 @@ export class Containers extends EventEmitter {
     const input = this.specInput(rec, root, mounts);
     if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
     const spec = buildContainerSpec({ ...input, namespaces: { ...netPrep?.namespaces, ...shared.namespaces }, devices: devices.nodes });
-    const lo = logOptions(rec.HostConfig.LogConfig);
     const t1 = performance.now();
     let created: { pid: number };
     try {
@@ -615,7 +619,7 @@ export class Containers extends EventEmitter {
         tty: rec.Config.Tty,
         openStdin: rec.Config.OpenStdin,
         stdinOnce: rec.Config.StdinOnce,
-        log: lo.enabled ? { path: rec.LogPath, maxSize: lo.maxSize, maxFile: lo.maxFile } : undefined,
+        log,
       });
     } catch (e) {
       throw await this.startFailed(rec, e, undefined);

@@ -4,12 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import * as path from 'node:path';
-import { conflict, notFound, SkiffError } from '../errors';
+import { conflict, invalid, notFound, SkiffError } from '../errors';
 import { withLinkEnv } from '../network/container-links';
 import { StartError } from '../runtime/runtime';
 import { buildExecProcess, ContainerSpec, ProcessSpec } from '../runtime/spec';
 import { readJson } from './state-store';
-import { asObject, consoleSize, optBool, optString, optStringList } from './container-config';
+import { asObject, consoleSize, detachKeyCodes, optBool, optString, optStringList } from './container-config';
 import type { Containers } from './containers';
 import type { Logger } from './logger';
 
@@ -77,6 +77,9 @@ export class Execs {
       Privileged: optBool(b, 'Privileged', W) ?? false,
       DetachKeys: optString(b, 'DetachKeys', W) ?? '',
     };
+    // moby checks them at exec create, in its words ("escape"; it answers 500 for this bad
+    // parameter, here 400)
+    if (config.DetachKeys && !detachKeyCodes(config.DetachKeys)) throw invalid(`Invalid escape keys (${config.DetachKeys}) provided`);
     const cs = consoleSize(b.ConsoleSize);
     if (cs) config.ConsoleSize = cs;
     // Docker's checks on the command and working directory, now rather than at start.

@@ -1,5 +1,6 @@
-// Reading a container's json-file log (native/README.md: one {"log","stream","time"} object a
-// line, rotated to <path>.1 ... <path>.N-1): tail, since/until, and follow across rotations.
+// Reading a container's log file, json-file (native/README.md: one {"log","stream","time"}
+// object a line) or Docker's local format (size-framed protobuf entries; also the dual logging
+// cache), rotated to <path>.1 ... <path>.N-1: tail, since/until, and follow across rotations.
 // Everything streams through fixed-size chunks: a container can write a log of any size, and a
 // reader's memory stays bounded by CHUNK + MAX_LINE whatever it reads (tail reads backwards
 // from the end; since/until/follow read forwards; the caller pulls, so a slow client holds back
@@ -9,10 +10,17 @@ import { invalid, isNodeError } from '../errors';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
+  /** the output, with its '\n' unless it is a piece of a longer line */
   log: string;
   /** RFC 3339 with nanoseconds, as the monitor wrote it */
   time: string;
+  /** local format: a piece of a line cut at 16 KiB (Docker's PartialLogMetaData) */
+  partial?: { id: string; ordinal: number; last: boolean };
+  /** local format: the entry's attributes (labels, env, tag) */
+  attrs?: { key: string; value: string }[];
 }
+
+export type LogFormat = 'json' | 'local';
 
 export interface ReadLogOptions {
   stdout: boolean;
@@ -32,6 +40,8 @@ export interface ReadLogOptions {
   signal?: AbortSignal;
   /** max-file of the log config (how many rotated files may exist) */
   maxFile?: number;
+  /** json (json-file) or local (the local driver and the dual logging cache); default json */
+  format?: LogFormat;
 }
 
 /** Docker's since/until query values: "sec", "sec.nanos" or a float; "" or 0 = unset. */
@@ -208,6 +218,251 @@ export class LineReader {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Docker's local format: [size BE32][protobuf LogEntry][size BE32] (moby daemon/logger/local).
+// Decoded by hand: the schema is six fields (entry.proto), and the writer is hand-written in the
+// static monitor anyway; a protobuf library would be a large dependency for a fixed message.
+
+/** moby's cap on one local entry (local/read.go maxMsgLen) */
+const MAX_FRAME = 1_000_000;
+
+/** ns since the epoch -> "2026-01-02T03:04:05.123456789Z" */
+export function nsToTime(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  const frac = (ns % 1_000_000_000n + 1_000_000_000n) % 1_000_000_000n;
+  return new Date(Number(s) * 1000).toISOString().slice(0, 19) + '.' + frac.toString().padStart(9, '0') + 'Z';
+}
+
+/** Reads a protobuf varint at pos: [value, next pos], or undefined past the end. */
+function varint(b: Buffer, pos: number, end: number): [bigint, number] | undefined {
+  let v = 0n;
+  let shift = 0n;
+  while (pos < end) {
+    const c = b[pos++];
+    v |= BigInt(c & 0x7f) << shift;
+    if (!(c & 0x80)) return [v, pos];
+    shift += 7n;
+    if (shift > 63n) return undefined;
+  }
+  return undefined;
+}
+
+/** Walks the fields of a protobuf message: (field, wire type, value: varint or bytes). */
+function* fields(b: Buffer, pos: number, end: number): Generator<[number, number, bigint | Buffer]> {
+  while (pos < end) {
+    const tag = varint(b, pos, end);
+    if (!tag) throw new Error('bad tag');
+    pos = tag[1];
+    const field = Number(tag[0] >> 3n);
+    const wt = Number(tag[0] & 7n);
+    if (wt === 0) {
+      const v = varint(b, pos, end);
+      if (!v) throw new Error('bad varint');
+      pos = v[1];
+      yield [field, wt, v[0]];
+    } else if (wt === 2) {
+      const l = varint(b, pos, end);
+      if (!l || l[1] + Number(l[0]) > end) throw new Error('bad length');
+      pos = l[1] + Number(l[0]);
+      yield [field, wt, b.subarray(l[1], pos)];
+    } else if (wt === 1 || wt === 5) {
+      pos += wt === 1 ? 8 : 4;
+    } else {
+      throw new Error('bad wire type');
+    }
+  }
+}
+
+/** One local-format LogEntry (the bytes between its two size words); undefined if it is not one. */
+export function decodeLocalEntry(b: Buffer): LogEntry | undefined {
+  try {
+    let source = '';
+    let ns = 0n;
+    let line: Buffer = Buffer.alloc(0);
+    let partial: LogEntry['partial'];
+    let isPartial = false;
+    const attrs: { key: string; value: string }[] = [];
+    for (const [f, wt, v] of fields(b, 0, b.length)) {
+      if (f === 1 && wt === 2) source = (v as Buffer).toString('utf8');
+      else if (f === 2 && wt === 0) ns = BigInt.asIntN(64, v as bigint);
+      else if (f === 3 && wt === 2) line = v as Buffer;
+      else if (f === 4 && wt === 0) isPartial = v !== 0n;
+      else if (f === 5 && wt === 2) {
+        const md = { id: '', ordinal: 0, last: false };
+        const m = v as Buffer;
+        for (const [g, gw, w] of fields(m, 0, m.length)) {
+          if (g === 1 && gw === 0) md.last = w !== 0n;
+          else if (g === 2 && gw === 2) md.id = (w as Buffer).toString('utf8');
+          else if (g === 3 && gw === 0) md.ordinal = Number(BigInt.asIntN(32, w as bigint));
+        }
+        partial = md;
+      } else if (f === 6 && wt === 2) {
+        const a = { key: '', value: '' };
+        const m = v as Buffer;
+        for (const [g, gw, w] of fields(m, 0, m.length)) {
+          if (g === 1 && gw === 2) a.key = (w as Buffer).toString('utf8');
+          else if (g === 2 && gw === 2) a.value = (w as Buffer).toString('utf8');
+        }
+        attrs.push(a);
+      }
+    }
+    if (source !== 'stdout' && source !== 'stderr') return undefined;
+    const p = isPartial ? (partial ?? { id: '', ordinal: 0, last: false }) : undefined;
+    // as moby's decoder: a whole line, or the last piece of one, gets its '\n' back
+    const log = line.toString('utf8') + (!p || p.last ? '\n' : '');
+    const e: LogEntry = { stream: source, log, time: nsToTime(ns) };
+    if (p) e.partial = p;
+    if (attrs.length) e.attrs = attrs;
+    return e;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The entries of bytes [0, end) of a local-format file, last first, each with its offset, read
+ * backwards through the trailing size words a chunk at a time. Stops at bytes that are no entry.
+ */
+export async function* framesBackward(
+  fh: fs.FileHandle,
+  end: number,
+  lo: LineOptions = DEFAULT_LINES,
+  buf: Buffer = Buffer.allocUnsafe(lo.chunk),
+): AsyncGenerator<{ start: number; entry: LogEntry | undefined }> {
+  let pos = end;
+  // buf holds file bytes [base, base + have)
+  let base = 0;
+  let have = 0;
+  const bytes = async (from: number, to: number): Promise<Buffer | undefined> => {
+    if (from >= base && to <= base + have) return buf.subarray(from - base, to - base);
+    if (to - from > buf.length) {
+      const big = Buffer.allocUnsafe(to - from);
+      return (await readAt(fh, big, to - from, from)) === to - from ? big : undefined;
+    }
+    base = Math.max(0, to - buf.length);
+    have = await readAt(fh, buf, to - base, base);
+    if (have < to - base) return undefined;
+    return buf.subarray(from - base, to - base);
+  };
+  while (pos >= 8) {
+    const foot = await bytes(pos - 4, pos);
+    if (!foot) return;
+    const size = foot.readUInt32BE(0);
+    const start = pos - 8 - size;
+    if (size > MAX_FRAME || start < 0) return;
+    const frame = await bytes(start, pos);
+    if (!frame || frame.readUInt32BE(0) !== size) return;
+    yield { start, entry: size > lo.maxLine ? undefined : decodeLocalEntry(Buffer.from(frame.subarray(4, 4 + size))) };
+    pos = start;
+  }
+}
+
+/** Reads local-format entries forwards from pos, a chunk at a time, holding an incomplete entry. */
+export class FrameReader {
+  private held: Buffer = Buffer.alloc(0);
+  /** met bytes that are no entry: nothing after them can be framed */
+  private broken = false;
+
+  constructor(
+    readonly fh: fs.FileHandle,
+    public pos: number,
+    private readonly lo: LineOptions = DEFAULT_LINES,
+    private readonly buf: Buffer = Buffer.allocUnsafe(lo.chunk),
+  ) {}
+
+  /** The entries completed by the next chunk, or undefined at the end (of the file, or at `end`, or of what is entries). */
+  async next(end = Number.MAX_SAFE_INTEGER): Promise<(LogEntry | undefined)[] | undefined> {
+    const want = Math.min(this.buf.length, end - this.pos);
+    if (want <= 0 || this.broken) return undefined;
+    const { bytesRead } = await this.fh.read(this.buf, 0, want, this.pos);
+    if (bytesRead === 0) return undefined;
+    this.pos += bytesRead;
+    let data = this.buf.subarray(0, bytesRead);
+    if (this.held.length) data = Buffer.concat([this.held, data]);
+    const out: (LogEntry | undefined)[] = [];
+    let off = 0;
+    while (data.length - off >= 4) {
+      const size = data.readUInt32BE(off);
+      if (size > MAX_FRAME) {
+        // not an entry: what follows cannot be framed, so the file ends here for this reader
+        this.held = Buffer.alloc(0);
+        this.broken = true;
+        return out;
+      }
+      if (data.length - off < size + 8) break;
+      out.push(size > this.lo.maxLine ? undefined : decodeLocalEntry(data.subarray(off + 4, off + 4 + size)));
+      off += size + 8;
+    }
+    this.held = Buffer.from(data.subarray(off));
+    return out;
+  }
+
+  /** A complete file never ends inside an entry: nothing is left over. */
+  rest(): LogEntry | undefined {
+    return undefined;
+  }
+
+  reset(pos: number): void {
+    this.pos = pos;
+    this.held = Buffer.alloc(0);
+    this.broken = false;
+  }
+}
+
+/** The json-file reader, giving parsed entries. */
+class JsonReader {
+  private readonly lines: LineReader;
+
+  constructor(fh: fs.FileHandle, pos: number, lo: LineOptions, buf: Buffer) {
+    this.lines = new LineReader(fh, pos, lo, buf);
+  }
+
+  get fh(): fs.FileHandle {
+    return this.lines.fh;
+  }
+
+  get pos(): number {
+    return this.lines.pos;
+  }
+
+  async next(end?: number): Promise<(LogEntry | undefined)[] | undefined> {
+    return (await this.lines.next(end))?.map(parseLine);
+  }
+
+  rest(): LogEntry | undefined {
+    return parseLine(this.lines.rest());
+  }
+
+  reset(pos: number): void {
+    this.lines.reset(pos);
+  }
+}
+
+type EntryReader = JsonReader | FrameReader;
+
+function entryReader(format: LogFormat, fh: fs.FileHandle, pos: number, lo: LineOptions, buf: Buffer): EntryReader {
+  return format === 'local' ? new FrameReader(fh, pos, lo, buf) : new JsonReader(fh, pos, lo, buf);
+}
+
+/** Entries backwards; `unterminated` marks the json-file's text after its last '\n' (still being written). */
+async function* entriesBackward(
+  format: LogFormat,
+  fh: fs.FileHandle,
+  end: number,
+  lo: LineOptions,
+  buf: Buffer,
+): AsyncGenerator<{ start: number; entry: LogEntry | undefined; unterminated: boolean }> {
+  if (format === 'local') {
+    for await (const f of framesBackward(fh, end, lo, buf)) yield { ...f, unterminated: false };
+    return;
+  }
+  let first = true;
+  for await (const { start, line } of linesBackward(fh, end, lo, buf)) {
+    yield { start, entry: parseLine(line), unterminated: first };
+    first = false;
+  }
+}
+
 async function openIfAny(file: string): Promise<fs.FileHandle | undefined> {
   try {
     return await fs.open(file, 'r');
@@ -239,20 +494,20 @@ interface Source {
  * Where the last `tail` entries start: [file index, offset], read backwards from the newest file.
  * The live file's unterminated end is still being written: it is not counted (tail 0 starts there).
  */
-async function tailStart(files: Source[], tail: number, lo: LineOptions, buf: Buffer): Promise<[number, number]> {
+async function tailStart(format: LogFormat, files: Source[], tail: number, lo: LineOptions, buf: Buffer): Promise<[number, number]> {
   if (tail === 0) {
     const f = files[files.length - 1];
-    if (f?.live) for await (const { start } of linesBackward(f.fh, f.end, lo, buf)) return [files.length - 1, start];
+    if (f?.live) {
+      if (format === 'local') return [files.length - 1, f.end];
+      for await (const { start } of entriesBackward(format, f.fh, f.end, lo, buf)) return [files.length - 1, start];
+    }
     return [files.length, 0];
   }
   let count = 0;
   for (let i = files.length - 1; i >= 0; i--) {
     const f = files[i];
-    let first = true;
-    for await (const { start, line } of linesBackward(f.fh, f.end, lo, buf)) {
-      const partial = first && f.live;
-      first = false;
-      if (!partial && parseLine(line) && ++count === tail) return [i, start];
+    for await (const { start, entry, unterminated } of entriesBackward(format, f.fh, f.end, lo, buf)) {
+      if (!(unterminated && f.live) && entry && ++count === tail) return [i, start];
     }
   }
   return [0, 0];
@@ -276,10 +531,10 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     if (fh) opened.add(fh);
     return fh;
   };
-  const batch = (lines: (string | undefined)[]): { entries: LogEntry[]; stop: boolean } => {
+  const format = o.format ?? 'json';
+  const batch = (parsed: (LogEntry | undefined)[]): { entries: LogEntry[]; stop: boolean } => {
     const entries: LogEntry[] = [];
-    for (const line of lines) {
-      const e = parseLine(line);
+    for (const e of parsed) {
       if (!e) continue;
       const r = filter(e, o);
       if (r === 'stop') return { entries, stop: true };
@@ -302,11 +557,11 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     }
     if (live && liveStat) files.push({ fh: live, end: liveStat.size, live: true });
 
-    const [first, firstPos] = o.tail >= 0 ? await tailStart(files, o.tail, lo, buf) : [0, 0];
-    let reader: LineReader | undefined;
+    const [first, firstPos] = o.tail >= 0 ? await tailStart(format, files, o.tail, lo, buf) : [0, 0];
+    let reader: EntryReader | undefined;
     for (let i = first; i < files.length; i++) {
       const f = files[i];
-      const r = new LineReader(f.fh, i === first ? firstPos : 0, lo, buf);
+      const r = entryReader(format, f.fh, i === first ? firstPos : 0, lo, buf);
       for (;;) {
         if (o.signal?.aborted) return;
         const lines = await r.next(f.end);
@@ -330,7 +585,7 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     // then continue with the new one from its start.
     let stoppedSeen = false;
     void o.stopped?.then(() => (stoppedSeen = true));
-    const readNew = async function* (r: LineReader): AsyncGenerator<LogEntry[], boolean> {
+    const readNew = async function* (r: EntryReader): AsyncGenerator<LogEntry[], boolean> {
       for (;;) {
         if (o.signal?.aborted) return true;
         const lines = await r.next();
@@ -345,7 +600,7 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
       const finalRound = stoppedSeen || (o.running !== undefined && !o.running());
       if (!reader) {
         const fh = await open(path);
-        if (fh) reader = new LineReader(fh, 0, lo, buf);
+        if (fh) reader = entryReader(format, fh, 0, lo, buf);
       }
       if (reader) {
         if (yield* readNew(reader)) return;

@@ -17,6 +17,7 @@ import { Containers, isActive } from './containers';
 import { EventBus } from './events';
 import { Execs } from './execs';
 import { HealthChecks } from './health';
+import { LogShippers } from './log-shipper';
 import { Logger } from './logger';
 import { secureStateDirs, stateDirs } from './state-dirs';
 import { openVolumes } from '../volumes';
@@ -57,7 +58,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await claimPidFile(config.pidFile);
   const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
-  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths() });
+  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(), log });
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
@@ -95,7 +96,10 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   });
   await networks.init();
   containers.networking = networks;
+  const shippers = new LogShippers(containers, log);
+  containers.logging = shippers;
   await containers.restore(restored);
+  shippers.restore();
   await volumes.releaseAll(); // device mounts no running container needs
   health.adoptRunning();
 
@@ -166,6 +170,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
           await runtime.cgroup(id).destroy().catch(() => undefined);
         }),
       );
+      await shippers.shutdown();
       await volumes.releaseAll();
       await networks.shutdown();
       await cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));

@@ -228,6 +228,18 @@ function archivePath(p: unknown, what: string): string {
   return out.join('/');
 }
 
+/**
+ * The tar reader speaks of layers; a `docker load` body that is not a tar (or is cut) gets the
+ * words Go's archive/tar gives dockerd for it instead.
+ */
+function archiveTarError(e: unknown): unknown {
+  if (!(e instanceof SkiffError) || e.kind !== 'invalid') return e;
+  if (e.message === 'unexpected end of layer tar') return invalid('unexpected EOF', e);
+  if (/^layer tar: (header checksum mismatch|bad checksum field)/.test(e.message)) return invalid('archive/tar: invalid tar header', e);
+  if (e.message.startsWith('layer tar: ')) return invalid(`archive/tar: ${e.message.slice('layer tar: '.length)}`, e);
+  return e;
+}
+
 class ArchiveContents {
   readonly meta = new Map<string, Buffer>();
   readonly files = new Map<string, Spooled>();
@@ -275,8 +287,16 @@ class ArchiveContents {
         yield c;
       }
     }
+    try {
+      await this.readEntries(counted());
+    } catch (e) {
+      throw archiveTarError(e);
+    }
+  }
+
+  private async readEntries(input: AsyncGenerator<Buffer>): Promise<void> {
     let n = 0;
-    for await (const e of readTar(new ByteSource(counted()))) {
+    for await (const e of readTar(new ByteSource(input))) {
       if (e.type === 'dir') continue;
       const name = archivePath(e.name, 'member');
       if (e.type === 'symlink' || e.type === 'hardlink') {

@@ -6,7 +6,7 @@
 // refs from the records, so a kill between two steps leaves at worst a dangling image.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { conflict, invalid, isNodeError, notFound, systemError } from '../errors';
+import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../errors';
 import { readJson, removeStaleTemps, writeJsonAtomic } from '../daemon/state-store';
 import { FileContentStore } from './content-store';
 import { chainIdsOf, digestHex, isDigest, sha256Digest, shortId } from './digest';
@@ -422,7 +422,9 @@ export class FileImageStore implements ImageStore {
   private async deleteImage(id: Digest, records: DeleteItem[], force: boolean, prune: boolean, quiet: boolean): Promise<number> {
     const c = await this.conflictFor(id, { references: !force, stopped: !force });
     if (c) {
-      const dangling = this.refsOf(id).length === 0;
+      // Docker's imageIsDangling: no reference and no child. A parent another image still
+      // builds on (a rebuilt tag's shared steps) is left quietly, as is a used one.
+      const dangling = this.refsOf(id).length === 0 && this.children(id).length === 0;
       if (quiet && (!dangling || c.used)) return 0;
       throw this.conflictError(id, c);
     }
@@ -452,26 +454,42 @@ export class FileImageStore implements ImageStore {
     return reclaimed;
   }
 
-  /** `docker image prune`: images without tags (all unused images with all), not used by containers. */
-  async prune(opts: { all?: boolean; filter?: (img: ImageRecord) => boolean } = {}): Promise<PruneResult> {
+  /**
+   * `docker image prune` as moby's ImagePrune: the top images that match (not an untagged
+   * parent of others; without all, only images without children and tags). Each goes as
+   * `docker rmi` of each of its references (or of its id) would, parents without tags or other
+   * children with it, so a whole chain is freed in one pass whatever the order: a tagged base
+   * visited before its last child is untagged, then goes with that child's chain.
+   * Conflicts (a container uses it, a child remains) leave an image; other failures are
+   * reported to onError and the prune goes on, as dockerd logs them.
+   */
+  async prune(opts: { all?: boolean; filter?: (img: ImageRecord) => boolean; onError?: (ref: string, e: unknown) => void } = {}): Promise<PruneResult> {
     return this.lock.run('images', async () => {
       const out: PruneResult = { ImagesDeleted: [], SpaceReclaimed: 0 };
-      const candidates = [...this.images.values()].filter((l) => {
-        const tagged = this.refsOf(l.stored.id).some((k) => !parseReference(k).digest);
-        return (opts.all || !tagged) && (!opts.filter || opts.filter(this.recordOf(l)));
-      });
-      for (const l of candidates) {
-        const id = l.stored.id;
-        if (!this.images.has(id) || this.children(id).length) continue;
-        if (await this.usage(id)) continue;
-        const records: DeleteItem[] = [];
+      const sizes = new Map((await this.layers.list()).map((m) => [m.chainId, m.size] as const));
+      const top = [...this.images.values()]
+        .filter((l) => {
+          const id = l.stored.id;
+          const hasChildren = this.children(id).length > 0;
+          if (hasChildren && (!opts.all || this.refsOf(id).length === 0)) return false;
+          return !opts.filter || opts.filter(this.recordOf(l));
+        })
+        .map((l) => l.stored.id);
+      const attempt = async (ref: string): Promise<void> => {
         try {
-          out.SpaceReclaimed += await this.deleteImage(id, records, true, true, true);
-        } catch {
-          continue;
+          out.ImagesDeleted.push(...(await this.removeLocked(ref, false, true)));
+        } catch (e) {
+          if (e instanceof SkiffError && (e.kind === 'conflict' || e.kind === 'notFound')) return;
+          opts.onError?.(ref, e);
         }
-        out.ImagesDeleted.push(...records);
+      };
+      for (const id of top) {
+        if (!this.images.has(id)) continue;
+        const refs = this.refsOf(id);
+        if (!refs.length) await attempt(digestHex(id));
+        else if (opts.all || !refs.some((k) => !parseReference(k).digest)) for (const k of refs) await attempt(k);
       }
+      for (const r of out.ImagesDeleted) if (r.Deleted) out.SpaceReclaimed += sizes.get(r.Deleted) ?? 0;
       return out;
     });
   }

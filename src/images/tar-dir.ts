@@ -22,7 +22,8 @@ export interface TarDirOptions {
 function normMode(type: HeaderFields['type'], mode: number): number {
   if (type === 'symlink') return 0o777;
   const special = mode & 0o7000;
-  if (type === 'dir') return special | 0o755;
+  // a sticky folder is a shared scratch folder (/tmp): world-writable, as in every image
+  if (type === 'dir') return special | (special & 0o1000 ? 0o777 : 0o755);
   return special | (mode & 0o111 ? 0o755 : 0o644);
 }
 

@@ -126,6 +126,16 @@ async function* gunzipBlocking(src: AsyncIterable<Buffer>): AsyncGenerator<Buffe
   }
 }
 
+/**
+ * zlib's complaint about its input, as a 400: a cut stream is Go's io.ErrUnexpectedEOF text,
+ * which dockerd reports for it; corrupt data keeps zlib's words.
+ */
+function gzipInputError(e: unknown): unknown {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string' || !code.startsWith('Z_')) return e;
+  return code === 'Z_BUF_ERROR' ? invalid('unexpected EOF', e) : invalid(`gzip: ${(e as Error).message.replace(/^zlib: /, '')}`, e);
+}
+
 /** The uncompressed bytes of input, whatever it was compressed with (detected by magic). */
 export async function* decompress(input: Readable, onKind?: (k: Compression) => void, blocking = false): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -143,13 +153,17 @@ export async function* decompress(input: Readable, onKind?: (k: Compression) => 
     const rest = prefixed(first, it);
     if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
       onKind?.('gzip');
-      if (blocking) {
-        yield* gunzipBlocking(rest);
-        return;
+      try {
+        if (blocking) {
+          yield* gunzipBlocking(rest);
+          return;
+        }
+        const gunzip = createGunzip({ chunkSize: 256 << 10 });
+        pipeline(Readable.from(rest), gunzip, () => undefined);
+        for await (const chunk of gunzip) yield chunk as Buffer;
+      } catch (e) {
+        throw gzipInputError(e);
       }
-      const gunzip = createGunzip({ chunkSize: 256 << 10 });
-      pipeline(Readable.from(rest), gunzip, () => undefined);
-      for await (const chunk of gunzip) yield chunk as Buffer;
     } else if (head.length === 4 && head.readUInt32LE(0) === 0xfd2fb528) {
       onKind?.('zstd');
       yield* unzstd(rest);

@@ -26,6 +26,20 @@ const OPT_MTU = 'com.docker.network.driver.mtu';
 const OPT_MASQ = 'com.docker.network.bridge.enable_ip_masquerade';
 const OPT_ICC = 'com.docker.network.bridge.enable_icc';
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/**
+ * The bridge's MTU option, as moby's bridge driver reads it (strconv.Atoi, then "invalid MTU
+ * number" for a negative one, both 400). Unlike dockerd, which hands other values to the kernel
+ * and answers its EINVAL with a 500, a value the kernel's bridge refuses (68..65535, or 0 for
+ * the default) is a 400 here too.
+ */
+function checkMtu(value: string): void {
+  if (!/^[+-]?\d+$/.test(value)) throw invalid(`failed to parse ${OPT_MTU} value: ${value} (strconv.Atoi: parsing ${JSON.stringify(value)}: invalid syntax)`);
+  const n = BigInt(value);
+  if (n < -(2n ** 63n) || n >= 2n ** 63n) throw invalid(`failed to parse ${OPT_MTU} value: ${value} (strconv.Atoi: parsing ${JSON.stringify(value)}: value out of range)`);
+  if (n < 0n || (n > 0n && n < 68n) || n > 65535n) throw invalid(`invalid MTU number: ${n}`);
+}
+
 const HOST_LINKS = "conflicting options: host type networking can't be used with links. This would result in undefined behavior";
 const CONTAINER_LINKS = "conflicting options: container type network can't be used with links. This would result in undefined behavior";
 
@@ -790,7 +804,7 @@ export class Networks implements ContainerNetworking {
       if ((await linkNames()).has(bridgeName)) throw conflict(`a link named ${bridgeName} exists on the host`);
     }
     const mtu = options[OPT_MTU];
-    if (mtu !== undefined && !/^\d+$/.test(mtu)) throw invalid(`invalid MTU ${mtu}`);
+    if (mtu !== undefined) checkMtu(mtu);
 
     let rec!: NetworkRecord;
     await withHostLock(async () => {

@@ -24,10 +24,16 @@ import { capabilityNumber, ContainerSpec, ProcessSpec } from './spec';
 
 export type { ExitStatus, AttachStreams } from './monitor-client';
 
+/** What the monitor writes: a log file (json-file or Docker's local format), the journal, or both. */
 export interface LogOptions {
-  path: string;
+  path?: string;
   maxSize?: number;
   maxFile?: number;
+  format?: 'json' | 'local';
+  /** local format: key=value attributes stored with every entry */
+  attrs?: string[];
+  /** journald: the journal's socket and the KEY=VALUE fields sent with every entry */
+  journal?: { socket: string; fields: string[] };
 }
 
 export interface StdioOptions {
@@ -72,7 +78,12 @@ export interface RuntimeOptions {
   execRoot: string;
   cgroups: CgroupManager;
   helpers: HelperPaths;
+  /** where clean-up failures go (they never replace the error that caused the clean-up) */
+  log?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
+
+/** A bound on how long a failed create waits for its monitor (which kills its init after 5 s). */
+const MONITOR_SETTLE_MS = 15_000;
 
 const SIGNALS: Record<string, number> = {
   SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
@@ -177,9 +188,43 @@ export class Runtime {
       writeBundleFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
       return await this.spawnMonitor(dir, 'create', o, cg.oomEventsFile());
     } catch (e) {
-      await cg?.destroy().catch(() => undefined);
-      fsSync.rmSync(dir, { recursive: true, force: true });
+      await this.discardBundle(id, dir, cg);
       throw e;
+    }
+  }
+
+  /**
+   * What a failed create (or exec create) leaves: the processes (cgroup) and the bundle folder.
+   * The monitor reports the error first and writes exit.json and state.json after, so it is let
+   * finish before the folder goes (removing it meanwhile raced those writes: ENOTEMPTY). Each
+   * failure here is logged; the caller's error stays the answer.
+   */
+  private async discardBundle(id: string, dir: string, cg: ContainerCgroup | undefined): Promise<void> {
+    const warn = (what: string, e: unknown) => this.opts.log?.warn(what, { id, error: String(e) });
+    if (cg) await cg.destroy().catch((e: unknown) => warn('cannot remove the cgroup of a failed create', e));
+    await this.monitorFinished(dir).catch((e: unknown) => warn('the monitor of a failed create did not finish', e));
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }).catch((e: unknown) => warn('cannot remove the bundle of a failed create', e));
+  }
+
+  /** Resolves once a monitor wrote its last file (its `wait` answers then) and took its socket away. */
+  private async monitorFinished(dir: string): Promise<void> {
+    const sock = this.socket(dir);
+    const end = Date.now() + MONITOR_SETTLE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        monitorCommand(sock, 'wait').catch((e: unknown) => {
+          if (!(e instanceof MonitorGoneError)) throw e;
+        }),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer to wait in ${MONITOR_SETTLE_MS} ms`)), MONITOR_SETTLE_MS))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    // the socket goes right after the last answers
+    while (fsSync.existsSync(sock)) {
+      if (Date.now() > end) throw new Error(`its socket ${sock} is still there`);
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 
@@ -198,10 +243,16 @@ export class Runtime {
     if (o.tty) args.push('--tty');
     if (o.openStdin) args.push('--stdin');
     if (o.openStdin && o.stdinOnce) args.push('--stdin-once');
-    if (o.log) {
+    if (o.log?.path) {
       args.push('--log', o.log.path);
       if (o.log.maxSize) args.push('--log-max-size', String(o.log.maxSize));
       if (o.log.maxFile) args.push('--log-max-file', String(o.log.maxFile));
+      if (o.log.format === 'local') args.push('--log-format', 'local');
+      for (const a of o.log.attrs ?? []) args.push('--log-attr', a);
+    }
+    if (o.log?.journal) {
+      args.push('--journald-socket', o.log.journal.socket);
+      for (const f of o.log.journal.fields) args.push('--journald-field', f);
     }
     if (oomFile) args.push('--oom-file', oomFile);
     return new Promise((resolve, reject) => {
@@ -433,7 +484,7 @@ export class Runtime {
       const { pid } = await this.spawnMonitor(dir, 'exec', o, null);
       return { pid };
     } catch (e) {
-      fsSync.rmSync(dir, { recursive: true, force: true });
+      await this.discardBundle(execId, dir, undefined);
       throw e;
     }
   }

@@ -34,6 +34,15 @@ export function tmpfsOf(h: MountFields): Record<string, string> {
   return out;
 }
 
+const PROC_SUPER_MAGIC = 0x9fa0;
+function isProcfs(p: string): boolean {
+  try {
+    return fs.statfsSync(p).type === PROC_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
 /** Docker's rule: shared propagation needs a shared source mount, slave a shared or slave one. */
 async function checkPropagation(mp: MountPoint): Promise<void> {
   const p = mp.Propagation;
@@ -64,7 +73,7 @@ export class ContainerMounts {
         volumesFrom: strings(h.VolumesFrom),
         volumes: Object.keys(configVolumes ?? {}),
       },
-      { mountPointsOf, exists: (p) => fs.existsSync(p) },
+      { mountPointsOf, exists: (p) => fs.existsSync(p), isProcfs },
     );
     return mountPoints;
   }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { invalid } from '../errors';
-import type { MountSpec } from '../runtime/spec';
+import { procMountError, type MountSpec } from '../runtime/spec';
 import { validateVolumeName } from './store';
 
 export type MountType = 'bind' | 'volume' | 'tmpfs';
@@ -59,6 +59,8 @@ export interface PlanContext {
   /** a container's mount points for --volumes-from (throws 404 for an unknown one) */
   mountPointsOf(ref: string): MountPoint[];
   exists(hostPath: string): boolean;
+  /** whether a host path is on a procfs (the one bind source runc mounts on /proc) */
+  isProcfs?(hostPath: string): boolean;
 }
 
 const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave']);
@@ -332,6 +334,16 @@ export function planMounts(req: MountRequest, ctx: PlanContext): { mountPoints: 
     if (dest === '/') throw invalid(`invalid specification: destination can't be '/'`);
     if (byDest.has(dest) || user.has(dest)) continue;
     byDest.set(dest, { Type: 'volume', Name: newAnonymousName(), Source: '', Destination: dest, Driver: 'local', Mode: '', RW: true, Propagation: '', CopyData: true, Anonymous: true });
+  }
+  // runc refuses these at start (OCI runtime create failed); here the create is refused (400),
+  // before a volume is made for an image VOLUME inside /proc
+  for (const mp of byDest.values()) {
+    const e = procMountError(mp.Destination, mp.Type === 'bind' && ctx.isProcfs?.(mp.Source) === true);
+    if (e) throw invalid(e);
+  }
+  for (const dest of Object.keys(tmpfs)) {
+    const e = procMountError(dest, false);
+    if (e) throw invalid(e);
   }
   return { mountPoints: [...byDest.values()], tmpfs };
 }

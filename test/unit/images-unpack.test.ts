@@ -671,4 +671,20 @@ describe('tar writer', () => {
     expect(fs.readFileSync(path.join(out, long), 'utf8')).toBe('deep');
     expect(fs.statSync(path.join(out, 'g')).ino).toBe(fs.statSync(path.join(out, 'f')).ino);
   });
+
+  test('deterministic modes: folders 0755, but a sticky folder (/tmp) stays 1777 so that any user can write there', async () => {
+    const { tarDirectory } = await import('../../src/images/tar-dir');
+    const { dir } = await box();
+    const src = path.join(dir, 'src');
+    await fsp.mkdir(path.join(src, 'tmp'), { recursive: true });
+    await fsp.mkdir(path.join(src, 'etc'));
+    await fsp.chmod(path.join(src, 'tmp'), 0o1777);
+    await fsp.chmod(path.join(src, 'etc'), 0o700);
+    const parts: Buffer[] = [];
+    for await (const c of tarDirectory(src, { deterministic: { mtime: 0 } })) parts.push(c as Buffer);
+    fs.writeFileSync(path.join(dir, 'm.tar'), Buffer.concat(parts));
+    const listing = execFileSync('tar', ['-tvf', path.join(dir, 'm.tar')], { encoding: 'utf8' });
+    expect(listing).toMatch(/^drwxrwxrwt .* tmp\/$/m);
+    expect(listing).toMatch(/^drwxr-xr-x .* etc\/$/m);
+  });
 });

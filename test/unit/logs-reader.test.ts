@@ -184,3 +184,69 @@ describe('readLogs', () => {
     expect(await read({ tail: 3, since: at(8) })).toEqual(names(8, 9));
   });
 });
+
+// Docker's local format (moby daemon/logger/local): each entry a protobuf LogEntry between two
+// big-endian sizes. The entries are made here by hand from entry.proto, the file read with tiny
+// chunks so that every entry and size word crosses chunk boundaries.
+describe('readLogs, local format', () => {
+  const varint = (n: bigint) => {
+    const out: number[] = [];
+    while (n >= 0x80n) {
+      out.push(Number(n & 0x7fn) | 0x80);
+      n >>= 7n;
+    }
+    out.push(Number(n));
+    return Buffer.from(out);
+  };
+  const bytesField = (f: number, b: Buffer) => Buffer.concat([Buffer.from([(f << 3) | 2]), varint(BigInt(b.length)), b]);
+  const at = (s: number) => BigInt(Date.parse(`2026-01-02T03:04:${String(s).padStart(2, '0')}Z`)) * 1_000_000n + 7n;
+  function frame(n: number, o: { stream?: string; line?: string; partial?: { last: boolean; id: string; ordinal: number } } = {}): Buffer {
+    const parts = [bytesField(1, Buffer.from(o.stream ?? 'stdout')), Buffer.from([2 << 3]), varint(at(n)), bytesField(3, Buffer.from(o.line ?? `line ${n}`))];
+    if (o.partial) {
+      const md = Buffer.concat([o.partial.last ? Buffer.from([8, 1]) : Buffer.alloc(0), bytesField(2, Buffer.from(o.partial.id)), Buffer.from([3 << 3]), varint(BigInt(o.partial.ordinal))]);
+      parts.push(Buffer.from([4 << 3, 1]), bytesField(5, md));
+    }
+    parts.push(bytesField(6, Buffer.concat([bytesField(1, Buffer.from('k')), bytesField(2, Buffer.from('v'))])));
+    const msg = Buffer.concat(parts);
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(msg.length);
+    return Buffer.concat([size, msg, size]);
+  }
+  const frames = (a: number, b: number) => Buffer.concat(Array.from({ length: b - a + 1 }, (_, i) => frame(a + i)));
+  const names = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => `line ${a + i}\n`);
+
+  async function read(o: Partial<ReadLogOptions>, chunk = 7): Promise<LogEntry[]> {
+    const out: LogEntry[] = [];
+    const opts: ReadLogOptions = { stdout: true, stderr: true, tail: -1, follow: false, maxFile: 3, format: 'local', ...o };
+    for await (const b of readLogs(path.join(dir, 'log'), opts, { chunk, maxLine: 1 << 20 })) out.push(...b);
+    return out;
+  }
+
+  test('entries, tail and since across rotated files at every chunk size', async () => {
+    fs.writeFileSync(path.join(dir, 'log.2'), frames(1, 3));
+    fs.writeFileSync(path.join(dir, 'log.1'), frames(4, 5));
+    fs.writeFileSync(path.join(dir, 'log'), frames(6, 7));
+    for (const chunk of [3, 5, 16, 64, 4096]) {
+      expect((await read({}, chunk)).map((e) => e.log)).toEqual(names(1, 7));
+      expect((await read({ tail: 1 }, chunk)).map((e) => e.log)).toEqual(names(7, 7));
+      expect((await read({ tail: 3 }, chunk)).map((e) => e.log)).toEqual(names(5, 7));
+      expect((await read({ tail: 0 }, chunk)).map((e) => e.log)).toEqual([]);
+      expect((await read({ since: at(4) }, chunk)).map((e) => e.log)).toEqual(names(4, 7));
+    }
+    const [first] = await read({});
+    expect(first).toEqual({ stream: 'stdout', log: 'line 1\n', time: '2026-01-02T03:04:01.000000007Z', attrs: [{ key: 'k', value: 'v' }] });
+  });
+
+  test('partial pieces: the last one gets its newline back, the others not; bytes that are no entry end the file', async () => {
+    const id = 'abc';
+    fs.writeFileSync(
+      path.join(dir, 'log'),
+      Buffer.concat([frame(1, { line: 'part-a', partial: { last: false, id, ordinal: 1 } }), frame(2, { line: 'part-b', partial: { last: true, id, ordinal: 2 } }), frame(3, { stream: 'stderr' }), Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])]),
+    );
+    for (const chunk of [2, 9, 4096]) {
+      const es = await read({}, chunk);
+      expect(es.map((e) => `${e.stream}:${e.log}`)).toEqual(['stdout:part-a', 'stdout:part-b\n', 'stderr:line 3\n']);
+      expect(es[0].partial).toEqual({ last: false, id, ordinal: 1 });
+    }
+  });
+});

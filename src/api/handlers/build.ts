@@ -13,6 +13,7 @@ import { Request, Router } from 'express';
 import { Builder, RunFailedError } from '../../builder/builder';
 import { fetchRemoteContext } from '../../builder/remote-context';
 import { invalid } from '../../errors';
+import { parsePlatform } from '../../images/platform';
 import { familiarName } from '../../images/reference';
 import { unpackLayer } from '../../images/unpack';
 import { pull, remoteRef, resolveAuth } from '../../images/registry';
@@ -111,6 +112,9 @@ export function buildRoutes(ctx: DaemonContext): Router {
         cacheFrom = cf as string[];
         for (const t of tags) ctx.images.checkTagRef(t);
         if (qstr(req, 'version') === '2') throw invalid('BuildKit (version=2) is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)');
+        // checked, as dockerd does (the builder itself uses the daemon's platform)
+        const platform = qstr(req, 'platform');
+        if (platform) parsePlatform(platform);
       } catch (e) {
         req.resume(); // the context nobody will read
         throw e;
@@ -163,6 +167,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
           dockerVersion: SKIFF_VERSION,
           cacheFile: path.join(builderDir, 'cache.json'),
           workDir: work,
+          log: ctx.log,
           out: (text) => send({ stream: text }),
           aux: (id) => send({ aux: { ID: id } }),
           pull: async (ref) => {
@@ -190,7 +195,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
         write({ errorDetail: e instanceof RunFailedError ? { code: e.code, message } : { message }, error: message });
         res.end();
       } finally {
-        await fs.rm(work, { recursive: true, force: true }).catch((e: unknown) => ctx.log.warn('cannot remove build folder', { dir: work, error: String(e) }));
+        await fs.rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }).catch((e: unknown) => ctx.log.warn('cannot remove build folder', { dir: work, error: String(e) }));
       }
     }),
   );

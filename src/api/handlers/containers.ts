@@ -9,8 +9,9 @@ import { conflict, invalid, notFound, systemError } from '../../errors';
 import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
-import { LogEntry, parseTimestamp, readLogs } from '../../daemon/logs';
-import { logOptions } from '../../daemon/container-config';
+import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../daemon/logs';
+import { logSource } from '../../daemon/log-drivers';
+import { readJournal } from '../../daemon/log-journal';
 import { healthText } from '../../daemon/health';
 import { dockerStats, sample, Sample } from '../../daemon/stats';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
@@ -324,10 +325,18 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
 // log output
 
 /** One batch of entries as one write: raw with a tty, else one frame per entry. */
-function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean): Buffer {
+/** dockerd's --details prefix: the entry's attributes, sorted, url-encoded, "k=v,k=v " */
+function details(e: LogEntry): string {
+  const q = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  const attrs = [...(e.attrs ?? [])].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return `${attrs.map((a) => `${q(a.key)}=${q(a.value)}`).join(',')} `;
+}
+
+function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean, withDetails = false): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
-    const payload = Buffer.from(timestamps ? `${e.time} ${e.log}` : e.log, 'utf8');
+    const text = withDetails ? details(e) + e.log : e.log;
+    const payload = Buffer.from(timestamps ? `${e.time} ${text}` : text, 'utf8');
     parts.push(tty ? payload : frame(e.stream === 'stdout' ? 1 : 2, payload));
   }
   return Buffer.concat(parts);
@@ -539,6 +548,8 @@ export function containerRoutes(ctx: DaemonContext): Router {
   r.post(
     '/containers/:id/attach',
     ah(async (req, res) => {
+      // moby checks the keys first (400), then looks the container up
+      const detachKeys = parseDetachKeys(qstr(req, 'detachKeys'));
       const rec = c.get(req.params.id);
       if (rec.State.Status === 'paused') throw conflict('You cannot attach to a paused container, unpause it first');
       if (rec.State.Status === 'restarting') throw conflict('You cannot attach to a restarting container, wait until it is running');
@@ -548,11 +559,11 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stdout = qbool(req, 'stdout');
       const stderr = qbool(req, 'stderr');
       const tty = rec.Config.Tty;
-      const detachKeys = parseDetachKeys(qstr(req, 'detachKeys'));
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
-      if (logs && rec.LogPath && (stdout || stderr)) {
-        for await (const entries of readLogs(rec.LogPath, { stdout, stderr, tail: -1, follow: false, maxFile: logOptions(rec.HostConfig.LogConfig).maxFile })) {
+      const src = logSource(rec, c.store.dir(rec.Id));
+      if (logs && src.kind === 'file' && (stdout || stderr)) {
+        for await (const entries of readLogs(src.path, { stdout, stderr, tail: -1, follow: false, maxFile: src.maxFile, format: src.format })) {
           if (sock.destroyed) return;
           await writeDrained(sock, encodeEntries(entries, tty, false));
         }
@@ -586,13 +597,15 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stdout = qbool(req, 'stdout');
       const stderr = qbool(req, 'stderr');
       if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
-      if (!rec.LogPath) throw invalid('configured logging driver does not support reading');
+      const src = logSource(rec, c.store.dir(rec.Id));
+      if (src.kind === 'none') throw invalid('configured logging driver does not support reading');
       const tailStr = qstr(req, 'tail') ?? 'all';
       const tail = /^\d+$/.test(tailStr.trim()) ? Number(tailStr) : -1;
       const since = parseTimestamp(qstr(req, 'since'), 'since');
       const until = parseTimestamp(qstr(req, 'until'), 'until');
       const follow = qbool(req, 'follow');
       const timestamps = qbool(req, 'timestamps');
+      const withDetails = qbool(req, 'details');
       const tty = rec.Config.Tty;
       const abort = new AbortController();
       res.on('close', () => abort.abort());
@@ -601,7 +614,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
       res.status(200).type(tty ? RAW : MULTIPLEXED);
       res.flushHeaders();
       try {
-        for await (const entries of readLogs(rec.LogPath, {
+        const o: ReadLogOptions = {
           stdout,
           stderr,
           tail,
@@ -611,10 +624,11 @@ export function containerRoutes(ctx: DaemonContext): Router {
           running: () => isActive(rec.State.Status),
           stopped: waiter?.result,
           signal: abort.signal,
-          maxFile: logOptions(rec.HostConfig.LogConfig).maxFile,
-        })) {
+        };
+        const reading = src.kind === 'file' ? readLogs(src.path, { ...o, maxFile: src.maxFile, format: src.format }) : readJournal(rec.Id, o);
+        for await (const entries of reading) {
           if (res.destroyed) break;
-          await writeDrained(res, encodeEntries(entries, tty, timestamps));
+          await writeDrained(res, encodeEntries(entries, tty, timestamps, withDetails));
         }
       } finally {
         waiter?.cancel();

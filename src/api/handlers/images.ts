@@ -5,7 +5,7 @@
 import { dirSize } from '../../disk-usage';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Request, Response, Router } from 'express';
 import { invalid, notImplemented } from '../../errors';
 import type { ContainerRecord } from '../../daemon/containers';
@@ -23,7 +23,7 @@ import {
   saveImages,
 } from '../../images';
 import type { DeleteItem } from '../../images/image-store';
-import { familiarName, parseReference, tryParseReference } from '../../images/reference';
+import { familiarName, parseReference } from '../../images/reference';
 import { authForRef, checkLogin, decodeRegistryAuth, pull, push, remoteRef, saveLogin } from '../../images/registry';
 import type { AuthConfig, ProgressEvent } from '../../images/registry';
 import { familiarString } from '../../images/registry/names';
@@ -96,9 +96,13 @@ class ProgressStream {
     this.res.end();
   }
 
-  /** Throws e when nothing was sent yet (the HTTP error path), else writes it into the stream. */
-  fail(e: unknown): void {
-    if (!this.flushed) throw e;
+  /**
+   * Throws e when nothing was sent yet (the HTTP error path), else writes it into the stream;
+   * inStream writes it into a 200 stream in any case (dockerd's load answers every error so).
+   */
+  fail(e: unknown, inStream = false): void {
+    if (!this.flushed && !inStream) throw e;
+    this.open();
     const message = e instanceof Error ? e.message : String(e);
     if (!this.res.writableEnded) {
       this.res.write(JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n');
@@ -225,19 +229,17 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-/** Docker's reference filter: matched against each familiar tag, and its repository when the pattern has no tag. */
-function referenceMatches(img: ImageRecord, patterns: string[]): boolean {
-  return patterns.some((p) => {
-    const re = globToRegExp(p);
-    const hasTag = /:[^/]*$/.test(p);
-    return [...img.repoTags, ...img.repoDigests].some((t) => {
-      if (re.test(t)) return true;
-      if (hasTag) return false;
-      const r = tryParseReference(t);
-      const repo = r ? familiarName(t).replace(/[:@].*$/, '') : t;
-      return re.test(repo);
-    });
-  });
+/**
+ * Docker's reference filter (distribution's FamiliarMatch): a pattern matches a reference when
+ * path.Match takes its familiar string ("acc/rt:1", "acc/rt@sha256:…") or its familiar name
+ * ("acc/rt"). Matched per reference: an image lists only the references that match.
+ */
+function referenceMatches(patterns: RegExp[], familiar: string): boolean {
+  const at = familiar.indexOf('@');
+  const slash = familiar.lastIndexOf('/');
+  const colon = familiar.lastIndexOf(':');
+  const name = at >= 0 ? familiar.slice(0, at) : colon > slash ? familiar.slice(0, colon) : familiar;
+  return patterns.some((re) => re.test(familiar) || re.test(name));
 }
 
 function labelMatches(labels: Record<string, string>, wanted: string[]): boolean {
@@ -293,6 +295,35 @@ function parsePlatform(p: string | undefined): { os: string; architecture: strin
   return { os: parts[0], architecture: parts[1], ...(parts[2] ? { variant: parts[2] } : {}) };
 }
 
+
+/** Each stored layer's own size (its diff), by chain id. */
+async function layerSizes(store: DaemonContext['images']): Promise<Map<Digest, number>> {
+  return new Map((await store.layers.list()).map((m) => [m.chainId, m.size] as const));
+}
+
+/**
+ * moby's SharedSize: per image, the size of its layers that more than one image (intermediate
+ * build images included) holds. UNIQUE SIZE in `docker system df -v` is Size minus this.
+ */
+function sharedSizes(all: ImageRecord[], sizes: Map<Digest, number>): Map<Digest, number> {
+  const users = new Map<Digest, number>();
+  for (const img of all) for (const c of img.chainIds) users.set(c, (users.get(c) ?? 0) + 1);
+  return new Map(all.map((img) => [img.id, img.chainIds.filter((c) => (users.get(c) ?? 0) > 1).reduce((a, c) => a + (sizes.get(c) ?? 0), 0)] as const));
+}
+
+/**
+ * moby's LocalVolumesSize: local volumes without mount options (those are not on this disk),
+ * each with its size and how many containers refer to it (RefCount 0: reclaimable).
+ */
+async function volumeUsage(ctx: DaemonContext): Promise<Record<string, unknown>[]> {
+  const vols = ctx.volumes.list().filter((v) => Object.keys(v.Options ?? {}).length === 0);
+  return Promise.all(
+    vols.map(async (v) => ({
+      ...ctx.volumes.view(v),
+      UsageData: { Size: await dirSize(ctx.volumes.dataDir(v.Name)), RefCount: ctx.volumes.usersOf(v.Name).all.length },
+    })),
+  );
+}
 
 /** Publishes Docker's untag/delete events for an rmi or prune answer. */
 function publishDeletes(ctx: DaemonContext, items: DeleteItem[], imageIds: Set<Digest>, id: Digest | undefined): void {
@@ -362,23 +393,29 @@ export function imageRoutes(ctx: DaemonContext): Router {
       const since = f.get('since')?.map(created);
       const until = f.get('until')?.map(untilMs);
       const parents = new Set(list.map((i) => i.parent).filter((p): p is Digest => !!p));
-      const out = list.filter((img) => {
-        const untagged = img.repoTags.length === 0;
-        // intermediate images (parents of others, no tag) only with all
-        if (!all && untagged && parents.has(img.id) && dangling === undefined) return false;
-        if (dangling !== undefined && dangling !== untagged) return false;
-        if (f.has('reference') && !referenceMatches(img, f.get('reference')!)) return false;
-        if (f.has('label') && !labelMatches(labelsOf(img), f.get('label')!)) return false;
+      const patterns = f.get('reference')?.map(globToRegExp);
+      const out: ImageRecord[] = [];
+      for (const img of list) {
+        // moby's Images(): dangling=true looks at heads only (images no other image builds on)
+        if (dangling === true && parents.has(img.id)) continue;
+        if (f.has('label') && !labelMatches(labelsOf(img), f.get('label')!)) continue;
         const t = Date.parse(img.created);
-        if (before && !before.every((b) => t < b)) return false;
-        if (since && !since.every((s) => t > s)) return false;
-        if (until && !until.every((u) => t < u)) return false;
-        return true;
-      });
-      const counts = new Map<Digest, number>();
-      for (const c of ctx.containers.list()) counts.set(c.Image, (counts.get(c.Image) ?? 0) + 1);
-      const withContainers = qbool(req, 'shared-size') || false;
-      res.json(out.map((img) => summary(img, withContainers ? (counts.get(img.id) ?? 0) : -1)));
+        if (before && !before.every((b) => t < b)) continue;
+        if (since && !since.every((s) => t > s)) continue;
+        if (until && !until.every((u) => t < u)) continue;
+        const view = patterns
+          ? { ...img, repoTags: img.repoTags.filter((r) => referenceMatches(patterns, r)), repoDigests: img.repoDigests.filter((r) => referenceMatches(patterns, r)) }
+          : img;
+        if (!view.repoTags.length && !view.repoDigests.length) {
+          // untagged: intermediate images (parents of others) only with all
+          if (!all && parents.has(img.id)) continue;
+          if (dangling === false || patterns) continue;
+        } else if (dangling === true && view.repoTags.length) continue;
+        out.push(view);
+      }
+      // shared-size (API 1.42+): SharedSize is computed, Containers stays -1 (moby's getImagesJSON)
+      const shared = qbool(req, 'shared-size') ? sharedSizes(list, await layerSizes(store)) : undefined;
+      res.json(out.map((img) => summary(img, -1, shared?.get(img.id) ?? -1)));
     }),
   );
 
@@ -452,12 +489,19 @@ export function imageRoutes(ctx: DaemonContext): Router {
       const quiet = qbool(req, 'quiet');
       const out = new ProgressStream(res);
       let result: Awaited<ReturnType<typeof loadImages>>;
+      // the loader stops its input at a bad archive: that is this copy, not the request, whose
+      // socket must live to carry the error (the rest of the body is read and dropped)
+      const body = req.pipe(new PassThrough());
       try {
-        result = await busyWith(() => loadImages(store, req, {}));
+        result = await busyWith(() => loadImages(store, body, {}));
       } catch (e) {
+        req.unpipe(body);
         drain(req);
         await collect();
-        return out.fail(e);
+        // moby's postImagesLoad: the stream is open before the body is read, so whatever is wrong
+        // with the archive (not a tar, cut, corrupt, hostile) is an errorDetail line in a 200;
+        // the docker CLI prints it and exits 1, docker-py raises ImageLoadError
+        return out.fail(e, true);
       }
       void quiet; // nothing but the result lines is written either way
       for (const img of result.images) ctx.events.publish('image', 'load', img.id, { name: img.id });
@@ -493,6 +537,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
       const before = new Set((await store.list()).map((i) => i.id));
       const result = await store.prune({
         all: !dangling,
+        onError: (ref, e) => ctx.log.warn('image prune: cannot remove', { ref, error: String(e) }),
         filter: (img) => {
           if (until && !until.every((u) => Date.parse(img.created) < u)) return false;
           if (f.has('label') && !labelMatches(labelsOf(img), f.get('label')!)) return false;
@@ -676,20 +721,22 @@ export function imageRoutes(ctx: DaemonContext): Router {
     '/system/df',
     ah(async (req, res) => {
       const types = new Set(queryList(req, 'type'));
+      for (const t of types) if (!['container', 'image', 'volume', 'build-cache'].includes(t)) throw invalid(`unknown object type: ${t}`);
       const want = (t: string) => types.size === 0 || types.has(t);
       const images = await store.list();
       const containers = ctx.containers.list();
       const counts = new Map<Digest, number>();
       for (const c of containers) counts.set(c.Image, (counts.get(c.Image) ?? 0) + 1);
-      const layerUsers = new Map<Digest, number>();
-      for (const img of images) for (const c of img.chainIds) layerUsers.set(c, (layerUsers.get(c) ?? 0) + 1);
-      const layerSize = new Map<Digest, number>();
-      for (const m of await store.layers.list()) layerSize.set(m.chainId, m.size);
+      const sizes = await layerSizes(store);
+      const shared = sharedSizes(images, sizes);
+      // moby's ImageDiskUsage lists the top images (Images() without all): an untagged image
+      // another builds on is an intermediate build step; LayersSize counts what top images hold
+      const parents = new Set(images.map((i) => i.parent).filter((p): p is Digest => !!p));
+      const top = images.filter((img) => img.repoTags.length || img.repoDigests.length || !parents.has(img.id));
+      const held = new Set(top.flatMap((img) => img.chainIds));
       const body: Record<string, unknown> = {
-        LayersSize: [...layerSize.values()].reduce((a, b) => a + b, 0),
-        Images: want('image')
-          ? images.map((img) => summary(img, counts.get(img.id) ?? 0, img.chainIds.filter((c) => (layerUsers.get(c) ?? 0) > 1).reduce((a, c) => a + (layerSize.get(c) ?? 0), 0)))
-          : [],
+        LayersSize: [...held].reduce((a, c) => a + (sizes.get(c) ?? 0), 0),
+        Images: want('image') ? top.map((img) => summary(img, counts.get(img.id) ?? 0, shared.get(img.id) ?? 0)) : [],
         Containers: want('container')
           ? await Promise.all(
               containers.map(async (c) => {
@@ -713,7 +760,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
               }),
             )
           : [],
-        Volumes: [],
+        Volumes: want('volume') ? await volumeUsage(ctx) : [],
         BuildCache: [],
       };
       res.json(body);

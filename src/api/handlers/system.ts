@@ -1,4 +1,5 @@
 // /_ping, /version, /info.
+import { LOG_DRIVERS } from '../../daemon/log-drivers';
 import * as os from 'node:os';
 import { Router } from 'express';
 import type { DaemonContext } from '../context';
@@ -55,6 +56,7 @@ export function systemRoutes(ctx: DaemonContext): Router {
         NGoroutines: 0,
         SystemTime: new Date().toISOString(),
         LoggingDriver: 'json-file',
+        Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: [...LOG_DRIVERS].filter((d) => d !== 'none') },
         CgroupDriver: 'cgroupfs',
         CgroupVersion: ctx.cgroups.mode === 'v2' ? '2' : '1',
         KernelVersion: os.release(),
