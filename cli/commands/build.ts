@@ -221,7 +221,16 @@ async function build(ctx: Ctx, p: Parsed): Promise<number> {
     },
   });
   let imageId = '';
-  const sink = quiet ? new (await import('node:stream')).Writable({ write: (_c, _e, cb) => cb() }) : undefined;
+  // -q: the daemon holds everything back and streams the image id alone (dockerd's), no aux
+  let held = '';
+  const sink = quiet
+    ? new (await import('node:stream')).Writable({
+        write: (c: Buffer | string, _e, cb) => {
+          held += c.toString();
+          cb();
+        },
+      })
+    : undefined;
   try {
     await displayJsonStream(res, {
       out: sink,
@@ -235,7 +244,10 @@ async function build(ctx: Ctx, p: Parsed): Promise<number> {
     const code = (e as { code?: number }).code;
     throw new CliError(e instanceof Error ? e.message : String(e), code && code > 0 && code < 256 ? code : 1);
   }
-  if (quiet && imageId) out(`${imageId}\n`);
+  if (quiet) {
+    imageId ||= held.trim();
+    if (imageId) out(`${imageId}\n`);
+  }
   const iid = (p.opts.iidfile as string | undefined) || '';
   if (iid && imageId) fs.writeFileSync(iid, imageId);
   return 0;

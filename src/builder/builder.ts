@@ -2,7 +2,10 @@
 // does. Each instruction gives an image: RUN runs a container and commits it, COPY/ADD make a
 // layer from the build context (or another stage), the others change the config only. Steps
 // already built from the same parent with the same instruction (and, for COPY/ADD, the same
-// files) are taken from the cache. Multi-stage builds, build args, ONBUILD triggers.
+// files) are taken from the cache, or with cachefrom from the named images only (their parents,
+// or their history, as dockerd's ImageCache). Multi-stage builds, build args, ONBUILD triggers.
+// Every image records what dockerd's builder writes: Config.Image (the parent), the step's
+// ContainerConfig (its command, `#(nop) …` for steps that run nothing) and DockerVersion.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -18,15 +21,43 @@ import type { FileImageStore } from '../images/image-store';
 import { tarDirectory } from '../images/tar-dir';
 import type { Digest, ImageConfig, ImageRecord } from '../images/types';
 import { MountFlags, native, UmountFlags } from '../native';
+import { matchesOrParentMatches, readIgnorePatterns } from './dockerignore';
 import { Dockerfile, Instruction, parseDockerfile, parseHealthcheck, parseTrigger } from './dockerfile';
 import { expandWord, expandWords, parseArgs, parseKeyValues } from './expand';
 
-type RunConfig = NonNullable<ImageConfig['config']>;
+/** The run config as dockerd's container.Config has it (the image type names the fields images use most). */
+type RunConfig = NonNullable<ImageConfig['config']> & {
+  Hostname?: string;
+  Domainname?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  ArgsEscaped?: boolean;
+  Image?: string;
+  NetworkDisabled?: boolean;
+  MacAddress?: string;
+  StopTimeout?: number;
+};
 type HistoryEntry = NonNullable<ImageConfig['history']>[number];
+type Owner = { uid: number; gid: number };
+const ROOT: Owner = { uid: 0, gid: 0 };
 
 /** Build args every Dockerfile may use without an ARG line (and that stay out of the image's history). */
 const PREDEFINED_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+/** A RUN whose command failed: dockerd's JSONError, whose code becomes the docker CLI's exit status. */
+export class RunFailedError extends SkiffError {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super('invalid', message);
+  }
+}
 
 export interface BuildOptions {
   /** the build context, unpacked */
@@ -41,13 +72,20 @@ export interface BuildOptions {
   /** remove the intermediate containers (true unless rm=0; forcerm also after a failure) */
   rm: boolean;
   forceRm: boolean;
-  quiet: boolean;
   /** HostConfig.NetworkMode for RUN containers */
   networkMode?: string;
+  /** HostConfig.ExtraHosts for RUN containers ("name:ip", --add-host) */
+  extraHosts: string[];
+  /** cachefrom: when it names any image, only these images are cache sources (dockerd's ImageCache) */
+  cacheFrom: string[];
+  /** the images' DockerVersion: the daemon's version, as dockerd writes its own */
+  dockerVersion: string;
   /** a FROM image missing here is pulled through this */
   pull(ref: string): Promise<ImageRecord>;
-  /** progress text, as the classic builder prints it */
+  /** progress text, as the classic builder prints it (stderr of RUN already framed in red, as dockerd) */
   out(text: string): void;
+  /** the image of each finished stage (dockerd's aux {"ID": …}) */
+  aux(id: Digest): void;
   /** where the cache of steps is kept */
   cacheFile: string;
   /** scratch space for COPY/ADD layers and mounts */
@@ -68,6 +106,8 @@ interface Stage {
   shell: string[];
   /** a CMD was given in this stage (a later ENTRYPOINT keeps it) */
   cmdSet?: boolean;
+  /** MAINTAINER of this stage: the author of its images (dockerd's, never the base image's) */
+  maintainer?: string;
 }
 
 class StepCache {
@@ -96,7 +136,10 @@ const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
 export class Builder {
   private readonly cache: StepCache;
+  /** RUN containers not removed yet */
   private readonly intermediates: string[] = [];
+  /** with cachefrom: the images found (dockerd's ImageCache sources); undefined: the local cache */
+  private sources: ImageRecord[] | undefined;
 
   constructor(
     private readonly store: FileImageStore,
@@ -107,12 +150,23 @@ export class Builder {
   }
 
   private say(text: string): void {
-    if (!this.o.quiet) this.o.out(text);
+    this.o.out(text);
   }
 
   async build(): Promise<BuildResult> {
     await this.cache.load();
     const df = await this.readDockerfile();
+    if (this.o.cacheFrom.length) {
+      // as dockerd: names that are not here are skipped; the local cache is not used at all
+      this.sources = [];
+      for (const ref of this.o.cacheFrom) {
+        try {
+          this.sources.push(await this.store.get(ref));
+        } catch (e) {
+          if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
+        }
+      }
+    }
     // the stages: instructions grouped by FROM; ARGs before the first FROM are global
     const globalArgs = new Map<string, string>();
     const usedArgs = new Set<string>();
@@ -143,30 +197,41 @@ export class Builder {
         const s = stages[i];
         this.say(`Step ${++step}/${total} : ${s.from.original}\n`);
         const stage = await this.from(s.from, globalArgs, done, df.escape);
-        this.say(` ---> ${stage.image ? short(stage.image.id) : 'scratch'}\n`);
-        for (const t of stage.config.config?.OnBuild ?? []) {
-          this.say(`# Executing 1 build trigger\n`);
-          await this.step(stage, parseTrigger(t), done, usedArgs, df.escape);
+        const triggers = stage.config.config?.OnBuild ?? [];
+        if (triggers.length) {
+          // as dockerd: the triggers run once, the images of this build do not carry them
+          stage.config = { ...stage.config, config: { ...stage.config.config, OnBuild: null } };
+          this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+          for (const t of triggers) await this.step(stage, parseTrigger(t), done, usedArgs, df.escape);
         }
-        if (stage.config.config?.OnBuild?.length) stage.config = { ...stage.config, config: { ...stage.config.config, OnBuild: null } };
+        this.say(` ---> ${stage.image ? short(stage.image.id) : 'scratch'}\n`);
         for (const ins of s.steps) {
           this.say(`Step ${++step}/${total} : ${ins.original}\n`);
           await this.step(stage, ins, done, usedArgs, df.escape);
           this.say(` ---> ${stage.image ? short(stage.image.id) : 'scratch'}\n`);
         }
+        // --label: on the last stage's image
+        if (i === last && Object.keys(this.o.labels).length) {
+          const rc: RunConfig = { ...(stage.config.config ?? {}) };
+          rc.Labels = { ...(rc.Labels ?? {}), ...this.o.labels };
+          const text = Object.keys(this.o.labels)
+            .sort()
+            .map((k) => `${k}=${this.o.labels[k]}`)
+            .join(' ');
+          await this.commitConfig(stage, rc, `LABEL ${text}`, { cmd: 'LABEL', flags: { label: 'option' }, raw: text, json: null, line: 0, original: `LABEL ${text}` });
+        }
+        if (stage.image) this.o.aux(stage.image.id);
         done.push(stage);
         final = stage;
       }
     } finally {
-      if (this.o.rm || this.o.forceRm) await this.removeIntermediates();
+      // what --force-rm removes after a failure (rm alone keeps a failed step's container, as dockerd)
+      if (this.o.forceRm) await this.removeIntermediates();
     }
-    // --label: on the final image
-    if (Object.keys(this.o.labels).length) {
-      const rc = { ...(final!.config.config ?? {}) };
-      rc.Labels = { ...(rc.Labels ?? {}), ...this.o.labels };
-      await this.commitConfig(final!, rc, `/bin/sh -c #(nop)  LABEL ${Object.entries(this.o.labels).map(([k, v]) => `${k}=${v}`).join(' ')}`, undefined);
+    if (!final!.image) {
+      final!.image = await this.store.add(Buffer.from(JSON.stringify(final!.config)));
+      this.o.aux(final!.image.id);
     }
-    if (!final!.image) final!.image = await this.store.add(Buffer.from(JSON.stringify(final!.config)));
     const unused = Object.keys(this.o.buildArgs).filter((k) => !usedArgs.has(k) && !PREDEFINED_ARGS.has(k));
     if (unused.length) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
     const id = final!.image.id;
@@ -185,7 +250,33 @@ export class Builder {
       if (isNodeError(e, 'ENOENT')) throw invalid(`Cannot locate specified Dockerfile: ${this.o.dockerfile}`);
       throw e;
     }
-    return parseDockerfile(text);
+    const df = parseDockerfile(text);
+    await this.removeIgnoredBuildFiles(rel);
+    return df;
+  }
+
+  /**
+   * dockerd's removeDockerfile: .dockerignore and the Dockerfile reach the daemon even when
+   * .dockerignore lists them (the client cannot leave out what the build needs); once the
+   * Dockerfile is read they leave the context when it does, so COPY . never copies them.
+   */
+  private async removeIgnoredBuildFiles(dockerfile: string): Promise<void> {
+    const ctx = this.o.contextDir;
+    let text: string;
+    try {
+      const p = path.join(ctx, await resolveInRoot(ctx, '.dockerignore', true));
+      if (!(await fs.stat(p)).isFile()) return;
+      text = await fs.readFile(p, 'utf8');
+    } catch (e) {
+      if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) return;
+      throw e;
+    }
+    const excludes = readIgnorePatterns(text);
+    for (const f of ['.dockerignore', dockerfile]) {
+      if (!matchesOrParentMatches(f, excludes)) continue;
+      const target = await resolveInRoot(ctx, f, true);
+      if (target !== '/') await fs.rm(path.join(ctx, target), { recursive: true, force: true });
+    }
   }
 
   private buildArg(name: string, dflt: string | undefined): string | undefined {
@@ -237,16 +328,17 @@ export class Builder {
   private async step(stage: Stage, ins: Instruction, done: Stage[], usedArgs: Set<string>, escape: string): Promise<void> {
     const rc: RunConfig = { ...(stage.config.config ?? {}) };
     const vars = this.vars(stage);
-    const nop = (text: string) => `/bin/sh -c #(nop)  ${text}`;
+    // the comments are dockerd's (its history and ContainerConfig.Cmd say the same)
     switch (ins.cmd) {
       case 'ARG': {
-        for (const a of parseArgs(ins.raw, vars, escape)) {
+        const args = parseArgs(ins.raw, vars, escape);
+        for (const a of args) {
           usedArgs.add(a.name);
           const v = this.buildArg(a.name, a.default);
           if (v !== undefined) stage.args.set(a.name, v);
           else stage.args.delete(a.name);
         }
-        return this.commitConfig(stage, rc, nop(`ARG ${ins.raw}`), ins);
+        return this.commitConfig(stage, rc, `ARG ${args.map((a) => (a.default === undefined ? a.name : `${a.name}=${a.default}`)).join(' ')}`, ins);
       }
       case 'ENV': {
         const env = [...(rc.Env ?? [])];
@@ -257,24 +349,25 @@ export class Builder {
           else env.push(`${k}=${v}`);
         }
         rc.Env = env;
-        return this.commitConfig(stage, rc, nop(`ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`), ins);
+        return this.commitConfig(stage, rc, `ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, ins);
       }
       case 'LABEL': {
         const pairs = parseKeyValues(ins.raw, vars, 'LABEL', escape);
         rc.Labels = { ...(rc.Labels ?? {}), ...Object.fromEntries(pairs) };
-        return this.commitConfig(stage, rc, nop(`LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`), ins);
+        return this.commitConfig(stage, rc, `LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, ins);
       }
       case 'MAINTAINER':
-        stage.config = { ...stage.config, author: ins.raw } as ImageConfig;
-        return this.commitConfig(stage, rc, nop(`MAINTAINER ${ins.raw}`), ins);
+        stage.maintainer = ins.raw;
+        return this.commitConfig(stage, rc, `MAINTAINER ${ins.raw}`, ins);
       case 'EXPOSE': {
         const ports = { ...(rc.ExposedPorts ?? {}) };
-        for (const p of expandWords(ins.raw, vars, escape)) {
+        const words = expandWords(ins.raw, vars, escape);
+        for (const p of words) {
           if (!/^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i.test(p)) throw invalid(`Invalid containerPort: ${p}`);
           ports[p.includes('/') ? p.toLowerCase() : `${p}/tcp`] = {};
         }
         rc.ExposedPorts = ports;
-        return this.commitConfig(stage, rc, nop(`EXPOSE ${Object.keys(ports).join(' ')}`), ins);
+        return this.commitConfig(stage, rc, `EXPOSE ${words.join(' ')}`, ins);
       }
       case 'VOLUME': {
         const vols = { ...(rc.Volumes ?? {}) };
@@ -285,41 +378,47 @@ export class Builder {
           vols[v] = {};
         }
         rc.Volumes = vols;
-        return this.commitConfig(stage, rc, nop(`VOLUME [${list.join(' ')}]`), ins);
+        return this.commitConfig(stage, rc, `VOLUME [${list.join(' ')}]`, ins);
       }
       case 'USER':
         rc.User = expandWord(ins.raw, vars, escape);
-        return this.commitConfig(stage, rc, nop(`USER ${rc.User}`), ins);
+        return this.commitConfig(stage, rc, `USER ${rc.User}`, ins);
       case 'STOPSIGNAL':
         rc.StopSignal = expandWord(ins.raw, vars, escape);
-        return this.commitConfig(stage, rc, nop(`STOPSIGNAL ${rc.StopSignal}`), ins);
+        return this.commitConfig(stage, rc, `STOPSIGNAL ${rc.StopSignal}`, ins);
       case 'CMD':
         rc.Cmd = ins.json ?? [...stage.shell, ins.raw];
-        return this.commitConfig(stage, rc, nop(`CMD ${JSON.stringify(rc.Cmd)}`), ins);
+        return this.commitConfig(stage, rc, `CMD ${goQuoteList(rc.Cmd)}`, ins);
       case 'ENTRYPOINT':
         rc.Entrypoint = ins.json ?? [...stage.shell, ins.raw];
         // as Docker: a new ENTRYPOINT drops the CMD the base image had
         if (!stage.cmdSet) rc.Cmd = null;
-        return this.commitConfig(stage, rc, nop(`ENTRYPOINT ${JSON.stringify(rc.Entrypoint)}`), ins);
+        return this.commitConfig(stage, rc, `ENTRYPOINT ${goQuoteList(rc.Entrypoint)}`, ins);
       case 'SHELL':
         if (!ins.json || !ins.json.length) throw invalid('SHELL requires the arguments to be in JSON form');
         stage.shell = [...ins.json];
         rc.Shell = [...ins.json];
-        return this.commitConfig(stage, rc, nop(`SHELL ${JSON.stringify(ins.json)}`), ins);
+        return this.commitConfig(stage, rc, `SHELL [${ins.json.join(' ')}]`, ins);
       case 'ONBUILD':
         rc.OnBuild = [...(rc.OnBuild ?? []), ins.raw];
-        return this.commitConfig(stage, rc, nop(`ONBUILD ${ins.raw}`), ins);
+        return this.commitConfig(stage, rc, `ONBUILD ${ins.raw}`, ins);
       case 'HEALTHCHECK':
         rc.Healthcheck = this.healthcheck(ins);
-        return this.commitConfig(stage, rc, nop(`HEALTHCHECK ${ins.raw}`), ins);
+        return this.commitConfig(stage, rc, `HEALTHCHECK ${goHealthcheck(rc.Healthcheck)}`, ins);
       case 'WORKDIR': {
         let dir = expandWord(ins.raw, vars, escape);
         if (!dir) throw invalid('WORKDIR requires exactly one argument');
         dir = path.posix.resolve(rc.WorkingDir || '/', dir);
         rc.WorkingDir = dir;
-        // the folder is made when the image does not have it
-        if (!(await this.statInImage(stage, dir))) return this.addFiles(stage, rc, ins, nop(`WORKDIR ${dir}`), async (root) => void (await fs.mkdir(path.join(root, dir), { recursive: true, mode: 0o755 })), 'workdir');
-        return this.commitConfig(stage, rc, nop(`WORKDIR ${dir}`), ins);
+        // the folder is made (0755 root, as dockerd) when the image does not have it: a layer
+        // then, else an empty one
+        return this.addFiles(stage, rc, ins, `WORKDIR ${dir}`, '', async (layer, view) => {
+          const at = await resolveInRoot(view, dir, true);
+          const st = await lstatOrUndefined(path.join(view, at));
+          if (st?.isDirectory()) return;
+          if (st) throw invalid(`Cannot mkdir: ${dir} is not a directory`);
+          await ensureDir(layer, view, at, ROOT);
+        });
       }
       case 'RUN':
         return this.run(stage, rc, ins);
@@ -354,21 +453,75 @@ export class Builder {
     return createHash('sha256').update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}\n${args}\n${extra}`).digest('hex');
   }
 
-  /** A cached result for this step, if the image is still there. */
-  private async fromCache(stage: Stage, key: string): Promise<boolean> {
+  /**
+   * A cached result for this step (dockerd's probeCache). Without cachefrom: the image this
+   * parent and instruction gave before, if it is still here. With cachefrom, only the named
+   * images count (dockerd's ImageCache): that image when it is one of them or a parent of one,
+   * else a named image whose history continues the parent's with this very step; the step's
+   * image is then made from that image's layer and history entry.
+   */
+  private async probe(stage: Stage, key: string, step: StepSpec): Promise<boolean> {
     if (this.o.noCache) return false;
+    let img: ImageRecord | undefined;
     const id = this.cache.get(key);
-    if (!id) return false;
-    try {
-      const img = await this.store.get(id);
-      stage.image = img;
-      stage.config = img.config;
-      this.say(' ---> Using cache\n');
-      return true;
-    } catch (e) {
-      if (e instanceof SkiffError && e.kind === 'notFound') return false;
-      throw e;
+    if (id) {
+      try {
+        img = await this.store.get(id);
+      } catch (e) {
+        if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
+      }
     }
+    if (this.sources && img && !(await this.isSourceOrParent(img.id))) img = undefined;
+    if (!img && this.sources) {
+      img = await this.fromSources(stage, step);
+      // found from now on without cachefrom too (dockerd sets the parent of such an image)
+      if (img) await this.cache.set(key, img.id);
+    }
+    if (!img) return false;
+    stage.image = img;
+    stage.config = img.config;
+    this.say(' ---> Using cache\n');
+    return true;
+  }
+
+  private async isSourceOrParent(id: Digest): Promise<boolean> {
+    for (const s of this.sources ?? []) {
+      let at: Digest | undefined = s.id;
+      for (let hops = 0; at && hops < 10000; hops++) {
+        if (at === id) return true;
+        try {
+          at = (await this.store.get(at)).parent;
+        } catch (e) {
+          if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
+          break;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** dockerd's ImageCache.GetCache over its sources: history and layers decide, not parents. */
+  private async fromSources(stage: Stage, step: StepSpec): Promise<ImageRecord | undefined> {
+    // the parent's history as its children record it (one entry per layer at least)
+    const parentHistory = stage.image ? this.historyOf(stage) : [];
+    const parentDiffs = stage.image ? stage.config.rootfs.diff_ids : [];
+    const n = parentHistory.length;
+    const createdBy = step.cmd.join(' ');
+    for (const target of this.sources ?? []) {
+      const history = target.config.history ?? [];
+      if (!continues(target.config, parentHistory, parentDiffs) || history[n]?.created_by !== createdBy) continue;
+      if (history.length - 1 === n) return target;
+      // an image for this step: the parent's layers and the one this history entry made
+      const entry = history[n];
+      let diffId: Digest | undefined;
+      if (!entry.empty_layer) diffId = target.config.rootfs.diff_ids[history.slice(0, n).filter((h) => !h.empty_layer).length];
+      if (!entry.empty_layer && !diffId) continue;
+      const cfg = this.childConfig(stage, step, diffId, entry);
+      // the next steps look at this source only, as dockerd's
+      this.sources = [target];
+      return this.store.add(Buffer.from(JSON.stringify(cfg)), stage.image ? { parent: stage.image.id } : {});
+    }
+    return undefined;
   }
 
   private historyOf(stage: Stage): HistoryEntry[] {
@@ -378,25 +531,49 @@ export class Builder {
     return history;
   }
 
-  /** A config-only step: the same layers, the new config, an empty_layer history entry. */
-  private async commitConfig(stage: Stage, rc: RunConfig, createdBy: string, ins: Instruction | undefined): Promise<void> {
-    if (ins?.cmd === 'CMD') stage.cmdSet = true;
-    const key = ins ? this.cacheKey(stage, ins) : undefined;
-    if (key && (await this.fromCache(stage, key))) return;
-    const cfg: ImageConfig = {
-      ...stage.config,
-      created: new Date().toISOString(),
-      config: rc,
-      history: [...this.historyOf(stage), { created: new Date().toISOString(), created_by: createdBy, empty_layer: true }],
+  /**
+   * The image config of a step on top of the stage's image, as dockerd's NewChildImage writes
+   * it: Config (with Image = the parent), the step's ContainerConfig, DockerVersion, the
+   * parent's layers plus diffId (none: an empty layer), one more history entry.
+   */
+  private childConfig(stage: Stage, step: StepSpec, diffId: Digest | undefined, entry?: HistoryEntry): ImageConfig {
+    const parent = stage.config as ImageConfig & { variant?: string; 'os.version'?: string; 'os.features'?: string[] };
+    const image = stage.image?.id ?? '';
+    const created = entry?.created ?? new Date().toISOString();
+    const own: HistoryEntry = { created, created_by: step.cmd.join(' ') };
+    if (stage.maintainer) own.author = stage.maintainer;
+    if (!diffId) own.empty_layer = true;
+    const cfg: Record<string, unknown> = {
+      architecture: parent.architecture,
+      ...(parent.variant ? { variant: parent.variant } : {}),
+      os: parent.os,
+      ...(parent['os.version'] ? { 'os.version': parent['os.version'] } : {}),
+      ...(parent['os.features'] ? { 'os.features': parent['os.features'] } : {}),
+      ...(stage.maintainer ? { author: stage.maintainer } : {}),
+      created,
+      container_config: runConfigJson({ ...step.rc, Image: image, Cmd: step.cmd }),
+      docker_version: this.o.dockerVersion,
+      config: runConfigJson({ ...step.rc, Image: image }),
+      rootfs: { type: 'layers', diff_ids: diffId ? [...parent.rootfs.diff_ids, diffId] : [...parent.rootfs.diff_ids] },
+      history: [...this.historyOf(stage), entry ?? own],
     };
-    await this.addImage(stage, cfg, key);
+    return cfg as unknown as ImageConfig;
   }
 
-  private async addImage(stage: Stage, cfg: ImageConfig, key: string | undefined): Promise<void> {
+  /** A config-only step: the same layers, the new config, an empty_layer history entry. */
+  private async commitConfig(stage: Stage, rc: RunConfig, comment: string, ins: Instruction): Promise<void> {
+    if (ins.cmd === 'CMD') stage.cmdSet = true;
+    const step: StepSpec = { rc, cmd: nopCmd(rc, comment, false) };
+    const key = this.cacheKey(stage, ins);
+    if (await this.probe(stage, key, step)) return;
+    await this.addImage(stage, this.childConfig(stage, step, undefined), key);
+  }
+
+  private async addImage(stage: Stage, cfg: ImageConfig, key: string): Promise<void> {
     const img = await this.store.add(Buffer.from(JSON.stringify(cfg)), stage.image ? { parent: stage.image.id } : {});
     stage.image = img;
     stage.config = img.config;
-    if (key) await this.cache.set(key, img.id);
+    await this.cache.set(key, img.id);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -406,12 +583,15 @@ export class Builder {
     const flag = Object.keys(ins.flags)[0];
     if (flag !== undefined) throw invalid(`the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
     const cmd = ins.json ?? [...stage.shell, ins.raw];
+    const parentId = stage.image?.id ?? '';
     if (!stage.image) stage.image = await this.store.add(Buffer.from(JSON.stringify(stage.config)));
-    // the stage's build args reach the command as variables (not the image); history names them
+    // the stage's build args reach the command as variables (not the image); the history and
+    // ContainerConfig name them before the command, sorted ("|2 A=1 B=2 /bin/sh -c …", dockerd's)
     const argEnv = [...stage.args].filter(([k]) => !(rc.Env ?? []).some((e) => e.split('=')[0] === k)).map(([k, v]) => `${k}=${v}`);
-    const createdBy = (argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '') + cmd.join(' ');
+    const saveCmd = argEnv.length ? [`|${argEnv.length}`, ...[...argEnv].sort(), ...cmd] : cmd;
+    const step: StepSpec = { rc, cmd: saveCmd };
     const key = this.cacheKey(stage, ins);
-    if (await this.fromCache(stage, key)) return;
+    if (await this.probe(stage, key, step)) return;
     const { rec } = await this.containers.create(undefined, {
       Image: stage.image.id,
       Cmd: cmd,
@@ -422,33 +602,33 @@ export class Builder {
       AttachStdout: true,
       AttachStderr: true,
       Labels: {},
-      HostConfig: { NetworkMode: this.o.networkMode || 'bridge' },
+      HostConfig: { NetworkMode: this.o.networkMode || 'bridge', ...(this.o.extraHosts.length ? { ExtraHosts: [...this.o.extraHosts] } : {}) },
     });
     this.intermediates.push(rec.Id);
     this.say(` ---> Running in ${short(rec.Id)}\n`);
     const code = await this.runAndStream(rec);
     if (code !== 0) {
-      if (!this.o.forceRm) this.intermediates.splice(this.intermediates.indexOf(rec.Id), 1);
-      throw new SkiffError('invalid', `The command '${cmd.join(' ')}' returned a non-zero code: ${code}`);
+      // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
+      if (this.o.forceRm) await this.removeIntermediates();
+      throw new RunFailedError(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const img = await commitContainer(this.store, {
       upper: path.join(this.containers.overlayDir(rec.Id), 'diff'),
       image: stage.image,
       containerId: rec.Id,
-      containerConfig: rc as Record<string, unknown>,
-      createdBy,
+      containerConfig: runConfigJson({ ...rc, Image: parentId, Cmd: saveCmd, Entrypoint: null }),
+      config: runConfigJson({ ...rc, Image: parentId }),
+      createdBy: saveCmd.join(' '),
+      ...(stage.maintainer ? { author: stage.maintainer } : {}),
+      dockerVersion: this.o.dockerVersion,
     });
     stage.image = img;
     stage.config = img.config;
     await this.cache.set(key, img.id);
-    if (this.o.rm) {
-      await this.containers.remove(rec.Id, { force: true }).catch(() => undefined);
-      this.intermediates.splice(this.intermediates.indexOf(rec.Id), 1);
-      this.say(` ---> Removed intermediate container ${short(rec.Id)}\n`);
-    }
+    if (this.o.rm || this.o.forceRm) await this.removeIntermediates();
   }
 
-  /** Starts the container with its output streamed into the build's; resolves with the exit code. */
+  /** Starts the container with its output streamed into the build's (stderr framed as dockerd's); resolves with the exit code. */
   private async runAndStream(rec: ContainerRecord): Promise<number> {
     let pending = Buffer.alloc(0);
     let drained: Promise<void> = Promise.resolve();
@@ -462,7 +642,9 @@ export class Builder {
           pending = Buffer.concat([pending, d]);
           while (pending.length >= 8 && pending.length >= 8 + pending.readUInt32BE(4)) {
             const len = pending.readUInt32BE(4);
-            this.say(pending.subarray(8, 8 + len).toString('utf8'));
+            const text = pending.subarray(8, 8 + len).toString('utf8');
+            // dockerd's streamformatter.NewStderrWriter: each stderr write in bright red
+            this.say(pending[0] === 2 ? `\u001b[91m${text}\u001b[0m` : text);
             pending = pending.subarray(8 + len);
           }
         });
@@ -476,64 +658,21 @@ export class Builder {
     return r.StatusCode;
   }
 
+  /** dockerd's containerManager.RemoveAll: each removed container is named in the output. */
   private async removeIntermediates(): Promise<void> {
-    for (const id of this.intermediates.splice(0)) await this.containers.remove(id, { force: true }).catch(() => undefined);
+    for (const id of this.intermediates.splice(0)) {
+      try {
+        await this.containers.remove(id, { force: true });
+      } catch (e) {
+        this.say(`Error removing intermediate container ${short(id)}: ${(e as Error).message}\n`);
+        continue;
+      }
+      this.say(`Removing intermediate container ${short(id)}\n`);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
   // COPY, ADD
-
-  /** Where an image's path is, looking through its layers top-down (a whiteout hides it). */
-  private async statInImage(stage: Stage, p: string): Promise<{ mode: number; uid: number; gid: number; dir: boolean } | undefined> {
-    if (!stage.image) return undefined;
-    const rel = p.replace(/^\/+/, '');
-    if (!rel) return { mode: 0o755, uid: 0, gid: 0, dir: true };
-    for (const l of await this.store.layerDirs(stage.image)) {
-      try {
-        const st = await fs.lstat(path.join(l, rel));
-        if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-        return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, dir: st.isDirectory() };
-      } catch (e) {
-        if (!isNodeError(e, 'ENOENT') && !isNodeError(e, 'ENOTDIR')) throw e;
-      }
-    }
-    return undefined;
-  }
-
-  /** uid:gid for --chown: numbers, or names from the image's /etc/passwd and /etc/group. */
-  private async chownIds(stage: Stage, spec: string): Promise<{ uid: number; gid: number }> {
-    const [u, g] = spec.split(':');
-    const lookup = async (file: string, name: string, what: string): Promise<number> => {
-      if (/^\d+$/.test(name)) return Number(name);
-      let text = '';
-      if (stage.image) {
-        for (const l of await this.store.layerDirs(stage.image)) {
-          text = await readRegular(path.join(l, 'etc', file));
-          if (text) break;
-        }
-      }
-      for (const line of text.split('\n')) {
-        const f = line.split(':');
-        if (f[0] === name && f.length >= 3) return Number(f[2]);
-      }
-      throw invalid(`unable to convert uid/gid chown string to host mapping: can't find ${what} for ${name}`);
-    };
-    const uid = await lookup('passwd', u, 'uid');
-    let gid = uid;
-    if (g !== undefined) gid = await lookup('group', g, 'gid');
-    else if (!/^\d+$/.test(u) && stage.image) {
-      // a user name alone: its primary group
-      for (const l of await this.store.layerDirs(stage.image)) {
-        const text = await readRegular(path.join(l, 'etc', 'passwd'));
-        const line = text.split('\n').find((x) => x.split(':')[0] === u);
-        if (line) {
-          gid = Number(line.split(':')[3]);
-          break;
-        }
-      }
-    }
-    return { uid, gid };
-  }
 
   private async copy(stage: Stage, rc: RunConfig, ins: Instruction, done: Stage[], vars: Map<string, string>, escape: string): Promise<void> {
     if (ins.flags.chmod !== undefined) throw invalid('the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled');
@@ -542,10 +681,11 @@ export class Builder {
     const words = ins.json ? ins.json.map((w) => expandWord(w, vars, escape)) : expandWords(ins.raw, vars, escape);
     if (words.length < 2) throw invalid(`${ins.cmd} requires at least two arguments, but only ${words.length} provided`);
     const sources = words.slice(0, -1);
-    let dest = words[words.length - 1];
-    const destIsDir = dest.endsWith('/') || sources.length > 1;
-    dest = path.posix.resolve(rc.WorkingDir || '/', dest);
-    const owner = ins.flags.chown ? await this.chownIds(stage, expandWord(ins.flags.chown, vars, escape)) : { uid: 0, gid: 0 };
+    const written = words[words.length - 1];
+    // relative to WORKDIR; a trailing slash says "into this folder" (dockerd's normalizeDest)
+    const dest = path.posix.resolve(rc.WorkingDir || '/', written);
+    const intoDir = written.endsWith('/');
+    const chown = ins.flags.chown !== undefined ? expandWord(ins.flags.chown, vars, escape) : '';
     // where the sources are: the context, or another stage's (or image's) file system
     let srcRoot = this.o.contextDir;
     let unmount: (() => Promise<void>) | undefined;
@@ -575,38 +715,42 @@ export class Builder {
           continue;
         }
         const found = await this.matchSources(srcRoot, s, ins.flags.from === undefined);
-        if (!found.length) throw invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
+        if (!found.length) throw invalid(`${ins.cmd} failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
         matches.push(...found);
       }
-      const multi = destIsDir || matches.length > 1;
-      const destStat = await this.statInImage(stage, dest);
-      const extra = createHash('sha256');
-      for (const m of matches) await hashTree(m.abs, extra);
-      extra.update(JSON.stringify(owner));
-      await this.addFiles(
-        stage,
-        rc,
-        ins,
-        `/bin/sh -c #(nop) ${ins.cmd} ${ins.flags.chown ? `--chown=${ins.flags.chown} ` : ''}${ins.flags.from !== undefined ? `--from=${ins.flags.from} ` : ''}${sources.join(' ')} in ${dest} `,
-        async (root) => {
-          for (const m of matches) {
-            const st = await fs.lstat(m.abs);
-            const intoDir = multi || destStat?.dir === true || (st.isDirectory() && !destIsDir);
-            if (st.isDirectory()) {
-              // a folder's contents go to dest
-              await copyTree(m.abs, path.join(root, dest), owner);
-            } else if (ins.cmd === 'ADD' && !m.remote && (await isLocalArchive(m.abs))) {
-              await fs.mkdir(path.join(root, dest), { recursive: true, mode: 0o755 });
-              await unpackLocalArchive(m.abs, path.join(root, dest));
-            } else {
-              const target = intoDir ? path.join(root, dest, path.basename(m.rel)) : path.join(root, dest);
-              await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-              await copyEntry(m.abs, target, owner);
-            }
+      if (matches.length > 1 && !intoDir) throw invalid(`When using ${ins.cmd} with more than one source file, the destination must be a directory and end with a /`);
+      // the sources' hashes name the step (dockerd's "COPY file:<hash> in <dest> ") and key its cache
+      const hashes: string[] = [];
+      for (const m of matches) {
+        const h = createHash('sha256');
+        await hashTree(m.abs, h);
+        hashes.push(`${(await fs.stat(m.abs)).isDirectory() ? 'dir' : 'file'}:${h.digest('hex')}`);
+      }
+      const srcHash = hashes.length === 1 ? hashes[0] : `multi:${createHash('sha256').update(hashes.join(',')).digest('hex')}`;
+      const comment = `${ins.cmd} ${chown ? `--chown=${chown}` : ''}${srcHash} in ${written} `;
+      await this.addFiles(stage, rc, ins, comment, srcHash, async (layer, view) => {
+        // --chown's owner; COPY --from without it keeps the owners the files have (dockerd's preserveOwnership)
+        const owner = chown ? await chownIds(view, chown) : ins.flags.from !== undefined ? undefined : ROOT;
+        const at = await resolveInRoot(view, dest, true);
+        for (const m of matches) {
+          const st = await fs.stat(m.abs);
+          if (st.isDirectory()) {
+            // the folder's contents go to dest; dest keeps its owner and mode when it exists,
+            // else it is made 0755, owned by --chown's user (parents by root), as dockerd
+            await ensureDir(layer, view, path.posix.dirname(at), ROOT);
+            await ensureDir(layer, view, at, owner ?? ROOT);
+            await copyTree(m.abs, path.join(layer, at), owner);
+          } else if (ins.cmd === 'ADD' && !m.remote && (await isLocalArchive(m.abs))) {
+            await ensureDir(layer, view, at, ROOT);
+            await extractArchive(m.abs, layer, view, at);
+          } else {
+            const target = intoDir || (await isDirIn(layer, view, at)) ? path.posix.join(at, path.posix.basename(m.rel)) : at;
+            // parents a file needs are made for --chown's user (dockerd's MkdirAllAndChownNew)
+            await ensureDir(layer, view, path.posix.dirname(target), owner ?? ROOT);
+            await copyEntry(m.abs, path.join(layer, target), owner, st);
           }
-        },
-        extra.digest('hex'),
-      );
+        }
+      });
     } finally {
       await unmount?.();
     }
@@ -670,27 +814,30 @@ export class Builder {
     return Promise.all(found.map(async (rel) => ({ abs: path.join(root, await resolveInRoot(root, rel, true)), rel })));
   }
 
-  /** A layer made of the files fill() puts under a scratch root, on top of the stage's image. */
-  private async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, createdBy: string, fill: (root: string) => Promise<void>, extra: string): Promise<void> {
+  /**
+   * A layer of the files fill() puts in a scratch folder, on top of the stage's image (WORKDIR,
+   * COPY, ADD). fill sees the image's file system read-only (view) to resolve the destination
+   * inside it and learn which folders exist; nothing is mounted or copied for a cached step.
+   * A fill that writes nothing gives an empty layer, as dockerd's commit of an unchanged one.
+   */
+  private async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, comment: string, extra: string, fill: (layer: string, view: string) => Promise<void>): Promise<void> {
+    const step: StepSpec = { rc, cmd: nopCmd(rc, comment, true) };
     const key = this.cacheKey(stage, ins, extra);
-    if (await this.fromCache(stage, key)) return;
+    if (await this.probe(stage, key, step)) return;
     const root = path.join(this.o.workDir, `layer-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(root, { recursive: true, mode: 0o755 });
     try {
-      await fill(root);
-      // folders the layer makes that the image already has keep the image's owner and mode
-      await this.keepParents(stage, root, '');
+      const view = await this.mountImage(stage.image);
+      try {
+        await fill(root, view.dir);
+      } finally {
+        await view.unmount();
+      }
+      if (!(await fs.readdir(root)).length) return await this.addImage(stage, this.childConfig(stage, step, undefined), key);
       const parentChain = stage.image?.chainIds.length ? stage.image.chainIds[stage.image.chainIds.length - 1] : undefined;
       const layer = await this.store.layers.register(parentChain, tarDirectory(root));
-      const cfg: ImageConfig = {
-        ...stage.config,
-        created: new Date().toISOString(),
-        config: rc,
-        rootfs: { type: 'layers', diff_ids: [...stage.config.rootfs.diff_ids, layer.diffId] },
-        history: [...this.historyOf(stage), { created: new Date().toISOString(), created_by: createdBy }],
-      };
       try {
-        await this.addImage(stage, cfg, key);
+        await this.addImage(stage, this.childConfig(stage, step, layer.diffId), key);
       } finally {
         this.store.layers.dropLease(layer.chainId);
       }
@@ -708,37 +855,23 @@ export class Builder {
     }
   }
 
-  private async keepParents(stage: Stage, root: string, rel: string): Promise<void> {
-    for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      const inImage = await this.statInImage(stage, '/' + r);
-      // only folders the fill made as parents (0755 root): copied folders keep their own
-      const abs = path.join(root, r);
-      const st = await fs.lstat(abs);
-      if (inImage?.dir && (st.mode & 0o7777) === 0o755 && st.uid === 0 && st.gid === 0) {
-        await fs.chown(abs, inImage.uid, inImage.gid);
-        await fs.chmod(abs, inImage.mode);
-      }
-      await this.keepParents(stage, root, r);
-    }
-  }
-
-  /** An image's merged file system, read-only, for COPY --from. */
+  /** An image's merged file system, read-only: COPY --from's sources, the view COPY resolves its destination in. */
   private async mountImage(img: ImageRecord | undefined): Promise<{ dir: string; unmount: () => Promise<void> }> {
     const dir = path.join(this.o.workDir, `from-${randomBytes(6).toString('hex')}`);
     const empty = `${dir}-empty`;
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const lowers = img ? await this.store.layerDirs(img) : [];
+    // scratch: an empty folder is its whole file system
+    if (!lowers.length) return { dir, unmount: () => this.cleanUp('cannot remove a folder', dir, () => removeTree(dir)) };
     await fs.mkdir(empty, { recursive: true, mode: 0o755 });
-    const lowers = [...(img ? await this.store.layerDirs(img) : []), empty];
     if (lowers.length === 1) lowers.push(empty);
-    native().mountOverlay(dir, lowers, '', '', MountFlags.RDONLY);
+    native().mountOverlay(dir, lowers, '', '', MountFlags.RDONLY | MountFlags.NOSUID | MountFlags.NODEV);
     return {
       dir,
       // never throws: it runs in a finally; the mount point is removed only once unmounted
       unmount: async () => {
         let unmounted = false;
-        await this.cleanUp('cannot unmount an image of COPY --from', dir, () => {
+        await this.cleanUp("cannot unmount an image's file system", dir, () => {
           native().umount(dir, UmountFlags.DETACH);
           unmounted = true;
         });
@@ -749,13 +882,202 @@ export class Builder {
   }
 }
 
-/** A layer's file when it is a plain file (a symlink in a layer must not lead to the host's files). */
-async function readRegular(p: string): Promise<string> {
-  try {
-    return (await fs.lstat(p)).isFile() ? await fs.readFile(p, 'utf8') : '';
-  } catch {
-    return '';
+/** What a step records: the run config after it, and the command its ContainerConfig (and history) names. */
+interface StepSpec {
+  rc: RunConfig;
+  cmd: string[];
+}
+
+/** dockerd's withCmdComment (`#(nop) ` and the comment as two words) and withCmdCommentString (one word: WORKDIR, COPY, ADD). */
+function nopCmd(rc: RunConfig, comment: string, oneWord: boolean): string[] {
+  const shell = rc.Shell?.length ? rc.Shell : DEFAULT_SHELL;
+  return oneWord ? [...shell, `#(nop) ${comment}`] : [...shell, '#(nop) ', comment];
+}
+
+/** The run config as dockerd's container.Config serialises: every field, in its order (omitempty ones only when set). */
+function runConfigJson(c: RunConfig): RunConfig {
+  const o: Record<string, unknown> = {
+    Hostname: c.Hostname ?? '',
+    Domainname: c.Domainname ?? '',
+    User: c.User ?? '',
+    AttachStdin: c.AttachStdin ?? false,
+    AttachStdout: c.AttachStdout ?? false,
+    AttachStderr: c.AttachStderr ?? false,
+  };
+  if (c.ExposedPorts && Object.keys(c.ExposedPorts).length) o.ExposedPorts = c.ExposedPorts;
+  o.Tty = c.Tty ?? false;
+  // a build's images never keep stdin open (dockerd's beginStage)
+  o.OpenStdin = false;
+  o.StdinOnce = false;
+  o.Env = c.Env ?? null;
+  o.Cmd = c.Cmd ?? null;
+  if (c.Healthcheck) o.Healthcheck = c.Healthcheck;
+  if (c.ArgsEscaped) o.ArgsEscaped = true;
+  o.Image = c.Image ?? '';
+  o.Volumes = c.Volumes ?? null;
+  o.WorkingDir = c.WorkingDir ?? '';
+  o.Entrypoint = c.Entrypoint ?? null;
+  if (c.NetworkDisabled) o.NetworkDisabled = true;
+  if (c.MacAddress) o.MacAddress = c.MacAddress;
+  o.OnBuild = c.OnBuild ?? null;
+  o.Labels = c.Labels ?? null;
+  if (c.StopSignal) o.StopSignal = c.StopSignal;
+  if (c.StopTimeout !== undefined && c.StopTimeout !== null) o.StopTimeout = c.StopTimeout;
+  if (c.Shell?.length) o.Shell = c.Shell;
+  return o as RunConfig;
+}
+
+/** Go's %q of a []string: `["a" "b"]` (dockerd's CMD and ENTRYPOINT comments). */
+function goQuoteList(list: string[] | null | undefined): string {
+  return `[${(list ?? []).map((s) => JSON.stringify(s)).join(' ')}]`;
+}
+
+/** Go's time.Duration String(): 5s, 1m30s, 1.5s, 500ms, 0s. */
+function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const neg = ns < 0;
+  let u = Math.abs(ns);
+  let out: string;
+  const frac = (v: number, digits: number) => {
+    const s = String(v).padStart(digits, '0').replace(/0+$/, '');
+    return s ? `.${s}` : '';
+  };
+  if (u < 1e3) out = `${u}ns`;
+  else if (u < 1e6) out = `${Math.floor(u / 1e3)}${frac(u % 1e3, 3)}µs`;
+  else if (u < 1e9) out = `${Math.floor(u / 1e6)}${frac(u % 1e6, 6)}ms`;
+  else {
+    const h = Math.floor(u / 3600e9);
+    u -= h * 3600e9;
+    const m = Math.floor(u / 60e9);
+    u -= m * 60e9;
+    out = `${Math.floor(u / 1e9)}${frac(u % 1e9, 9)}s`;
+    if (h) out = `${h}h${m}m${out}`;
+    else if (m) out = `${m}m${out}`;
   }
+  return neg ? `-${out}` : out;
+}
+
+/** dockerd's HEALTHCHECK comment: Go's %q of the *HealthConfig, `&{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x02'}`. */
+function goHealthcheck(h: RunConfig['Healthcheck']): string {
+  const d = (v: number | undefined) => JSON.stringify(goDuration(v ?? 0));
+  const r = h?.Retries ?? 0;
+  const rune = r >= 0x20 && r < 0x7f && r !== 0x27 && r !== 0x5c ? String.fromCharCode(r) : r < 0x100 ? `\\x${r.toString(16).padStart(2, '0')}` : `\\u${r.toString(16).padStart(4, '0')}`;
+  return `&{${goQuoteList(h?.Test)} ${d(h?.Interval)} ${d(h?.Timeout)} ${d(h?.StartPeriod)} ${d(h?.StartInterval)} '${rune}'}`;
+}
+
+/** dockerd's isValidParent: the image's history and layers begin with the parent's. */
+function continues(img: ImageConfig, ph: HistoryEntry[], pd: Digest[]): boolean {
+  const history = img.history ?? [];
+  if (!history.length) return false;
+  if (!ph.length && !pd.length) return true;
+  if (ph.length >= history.length || pd.length > img.rootfs.diff_ids.length) return false;
+  const same = (a: HistoryEntry, b: HistoryEntry) =>
+    a.created_by === b.created_by && (a.author ?? '') === (b.author ?? '') && (a.comment ?? '') === (b.comment ?? '') && !!a.empty_layer === !!b.empty_layer && Date.parse(a.created ?? '') === Date.parse(b.created ?? '');
+  return ph.every((h, i) => same(h, history[i])) && pd.every((d, i) => d === img.rootfs.diff_ids[i]);
+}
+
+async function lstatOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
+  try {
+    return await fs.lstat(p);
+  } catch (e) {
+    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) return undefined;
+    throw e;
+  }
+}
+
+/** A file of the image (view), when it is a plain file found inside it. */
+async function readInImage(view: string, p: string): Promise<string | undefined> {
+  try {
+    const abs = path.join(view, await resolveInRoot(view, p, true));
+    return (await fs.lstat(abs)).isFile() ? await fs.readFile(abs, 'utf8') : undefined;
+  } catch (e) {
+    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * --chown's uid and gid, as dockerd's parseChownFlag: numbers, or names from the image's
+ * /etc/passwd and /etc/group; a user alone stands for the group too.
+ */
+async function chownIds(view: string, spec: string): Promise<Owner> {
+  const parts = spec.split(':');
+  if (parts.length > 2) throw invalid(`unable to convert uid/gid chown string to host mapping: invalid chown string format: ${spec}`);
+  const [u, g = parts[0]] = parts;
+  const lookup = async (file: string, name: string, what: string): Promise<number> => {
+    if (/^\d+$/.test(name)) return Number(name);
+    for (const line of ((await readInImage(view, `/etc/${file}`)) ?? '').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === name && f.length >= 3 && /^\d+$/.test(f[2])) return Number(f[2]);
+    }
+    throw invalid(`unable to convert uid/gid chown string to host mapping: can't find ${what === 'user' ? 'uid' : 'gid'} for ${what} ${name}: no such ${what}: ${name}`);
+  };
+  return { uid: await lookup('passwd', u, 'user'), gid: await lookup('group', g, 'group') };
+}
+
+/** Whether the destination is a folder: in this layer already (an earlier source made it), else in the image. */
+async function isDirIn(layer: string, view: string, at: string): Promise<boolean> {
+  const mine = await lstatOrUndefined(path.join(layer, at));
+  if (mine) return mine.isDirectory();
+  return (await lstatOrUndefined(path.join(view, at)))?.isDirectory() === true;
+}
+
+/**
+ * The folders of `at` (a path resolved in the image) in the layer: one the image has keeps its
+ * owner and mode (the layer only carries it as a parent), a missing one is made 0755 for owner.
+ * Nothing is followed: a component that is not a real folder is an error, as mkdir's.
+ */
+async function ensureDir(layer: string, view: string, at: string, owner: Owner): Promise<void> {
+  let cur = '';
+  for (const name of at.split('/').filter(Boolean)) {
+    cur = `${cur}/${name}`;
+    const mine = await lstatOrUndefined(path.join(layer, cur));
+    if (mine?.isDirectory()) continue;
+    const theirs = mine ? undefined : await lstatOrUndefined(path.join(view, cur));
+    if (mine || (theirs && !theirs.isDirectory())) throw invalid(`failed to copy files: mkdir ${cur}: not a directory`);
+    const p = path.join(layer, cur);
+    await fs.mkdir(p, { mode: 0o755 });
+    await fs.chown(p, theirs ? theirs.uid : owner.uid, theirs ? theirs.gid : owner.gid);
+    await fs.chmod(p, theirs ? theirs.mode & 0o7777 : 0o755);
+  }
+}
+
+/**
+ * ADD of a local archive: unpacked into `at` (made as ensureDir does) with the archive's owners
+ * and modes. As dockerd's untar, `at` itself keeps what it had, and folders the archive only
+ * implies keep the image's owner and mode, or are 0755 root when new.
+ */
+async function extractArchive(file: string, layer: string, view: string, at: string): Promise<void> {
+  const dir = path.join(layer, at);
+  const before = await fs.lstat(dir);
+  // the archive's own folders and their exact modes (node-tar widens folder modes to u+rwx)
+  const dirs = new Map<string, number>();
+  await unpackLocalArchive(file, dir, (p, entry) => {
+    const rel = path.posix.normalize(p).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+    if ('type' in entry && entry.type === 'Directory' && typeof entry.mode === 'number') dirs.set(rel, entry.mode & 0o7777);
+    return true;
+  });
+  await fs.chown(dir, before.uid, before.gid);
+  await fs.chmod(dir, before.mode & 0o7777);
+  const walk = async (rel: string, inView: boolean): Promise<void> => {
+    for (const e of await fs.readdir(rel ? path.join(dir, rel) : dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const theirs = inView ? await lstatOrUndefined(path.join(view, at, r)) : undefined;
+      const own = dirs.get(r);
+      const p = path.join(dir, r);
+      if (own !== undefined) await fs.chmod(p, own);
+      else if (theirs?.isDirectory()) {
+        await fs.chown(p, theirs.uid, theirs.gid);
+        await fs.chmod(p, theirs.mode & 0o7777);
+      } else {
+        await fs.chown(p, 0, 0);
+        await fs.chmod(p, 0o755);
+      }
+      await walk(r, theirs?.isDirectory() === true);
+    }
+  };
+  await walk('', true);
 }
 
 function globSegment(seg: string): RegExp {
@@ -788,9 +1110,9 @@ function removeTree(p: string): Promise<void> {
  * warning left writes running, and the layer folder's removal raced them (ENOTEMPTY replaced
  * the refusal).
  */
-async function unpackLocalArchive(file: string, dir: string): Promise<void> {
+async function unpackLocalArchive(file: string, dir: string, filter?: tar.TarOptionsWithAliasesAsync['filter']): Promise<void> {
   let refusal: string | undefined;
-  const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
+  const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, filter, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
   const settled = new Promise<void>((resolve) => x.once('close', () => resolve()));
   x.on('error', (e: Error) => void (refusal ??= e.message));
   const src = createReadStream(file);
@@ -825,33 +1147,50 @@ async function hashTree(p: string, h: ReturnType<typeof createHash>): Promise<vo
   else if (st.isFile()) h.update(await fs.readFile(p));
 }
 
-async function copyEntry(src: string, dst: string, owner: { uid: number; gid: number }): Promise<void> {
-  const st = await fs.lstat(src);
+/**
+ * One entry (file or symlink) to dst, as dockerd's untar puts it: whatever dst was is replaced
+ * (a symlink there is removed, never followed), mode and times kept, owned by owner (or by the
+ * source's owner when owner is undefined: COPY --from without --chown).
+ */
+async function copyEntry(src: string, dst: string, owner: Owner | undefined, st?: import('node:fs').Stats): Promise<void> {
+  st ??= await fs.lstat(src);
+  if (!st.isFile() && !st.isSymbolicLink()) return; // sockets, fifos and devices are not copied
   await fs.rm(dst, { recursive: true, force: true });
   if (st.isSymbolicLink()) await fs.symlink(await fs.readlink(src), dst);
-  else if (st.isFile()) await fs.copyFile(src, dst);
-  else if (st.isDirectory()) await fs.mkdir(dst, { mode: st.mode & 0o7777 });
-  else return; // sockets, fifos and devices are not copied from a context
-  await fs.lchown(dst, owner.uid, owner.gid);
-  if (!st.isSymbolicLink()) {
-    await fs.chmod(dst, st.mode & 0o7777);
-    await fs.utimes(dst, st.atime, st.mtime);
-  }
+  else await fs.copyFile(src, dst, fs.constants.COPYFILE_EXCL);
+  await setMeta(dst, st, owner);
 }
 
-/** A folder's contents into dst (made if missing, with the source folder's mode). */
-async function copyTree(src: string, dst: string, owner: { uid: number; gid: number }): Promise<void> {
-  const st = await fs.lstat(src);
-  await fs.mkdir(dst, { recursive: true, mode: 0o755 });
+/**
+ * A folder's contents into dst (a real folder), as dockerd's CopyWithTar: the folder's own
+ * mode and owner never reach dst; folders below it are merged with what dst has (an entry of
+ * another kind there is replaced) and get the source's mode.
+ */
+async function copyTree(src: string, dst: string, owner: Owner | undefined): Promise<void> {
   for (const n of await fs.readdir(src)) {
     const s = path.join(src, n);
     const d = path.join(dst, n);
-    if ((await fs.lstat(s)).isDirectory()) await copyTree(s, d, owner);
-    else await copyEntry(s, d, owner);
+    const st = await fs.lstat(s);
+    if (!st.isDirectory()) {
+      await copyEntry(s, d, owner, st);
+      continue;
+    }
+    const there = await lstatOrUndefined(d);
+    if (!there?.isDirectory()) {
+      if (there) await fs.rm(d, { force: true });
+      await fs.mkdir(d, { mode: 0o700 });
+    }
+    await copyTree(s, d, owner);
+    await setMeta(d, st, owner);
   }
-  await fs.chown(dst, owner.uid, owner.gid);
-  await fs.chmod(dst, st.mode & 0o7777);
-  await fs.utimes(dst, st.atime, st.mtime);
+}
+
+async function setMeta(p: string, st: import('node:fs').Stats, owner: Owner | undefined): Promise<void> {
+  // owner first: a chown clears setuid and setgid bits
+  await fs.lchown(p, owner ? owner.uid : st.uid, owner ? owner.gid : st.gid);
+  if (st.isSymbolicLink()) return fs.lutimes(p, st.atime, st.mtime);
+  await fs.chmod(p, st.mode & 0o7777);
+  await fs.utimes(p, st.atime, st.mtime);
 }
 
 /**

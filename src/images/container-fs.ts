@@ -154,6 +154,10 @@ export interface CommitOptions {
   comment?: string;
   /** Dockerfile instructions (CMD, ENV, …) applied to the config */
   changes?: string[];
+  /** the new image's Config when it is not the container's (a build step: dockerd's CommitBuildStep) */
+  config?: Record<string, unknown>;
+  /** the image's DockerVersion (docker_version) */
+  dockerVersion?: string;
 }
 
 type RunConfig = NonNullable<ImageConfig['config']>;
@@ -162,7 +166,7 @@ type RunConfig = NonNullable<ImageConfig['config']>;
 export async function commitContainer(store: FileImageStore, o: CommitOptions): Promise<ImageRecord> {
   if (o.ref !== undefined) store.checkTagRef(o.ref);
   // every change is checked before anything is written
-  const config = applyChanges(o.containerConfig as RunConfig, o.changes ?? []);
+  const config = o.config ?? applyChanges(o.containerConfig as RunConfig, o.changes ?? []);
   const base = o.image;
   const parentChain = base.chainIds.length ? base.chainIds[base.chainIds.length - 1] : undefined;
   // a container that never started has no upper dir: nothing changed
@@ -193,6 +197,7 @@ export async function commitContainer(store: FileImageStore, o: CommitOptions): 
     config,
     container: o.containerId,
     container_config: o.containerConfig,
+    ...(o.dockerVersion ? { docker_version: o.dockerVersion } : {}),
     rootfs: { type: 'layers', diff_ids: empty ? [...base.config.rootfs.diff_ids] : [...base.config.rootfs.diff_ids, layer.diffId] },
     history,
   };

@@ -84,9 +84,10 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
       ExposedPorts: { '8080/tcp': {}, '9090/tcp': {} },
     });
     expect(ins.Config.Env).toContain(`PATH=/app:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`);
-    // owners and modes: COPY (--from too) gives root's unless --chown, modes are kept
+    // owners and modes: COPY gives root's unless --chown; COPY --from keeps the owner the file
+    // has in its stage (dockerd's preserveOwnership); modes are kept
     const files = await docker(['run', '--rm', '--entrypoint', 'sh', 'built:1', '-c', 'stat -c "%u:%g %a %n" /app/notes.txt /app/main.sh /app/greeting']);
-    expect(files.stdout).toBe('0:0 644 /app/notes.txt\n0:0 755 /app/main.sh\n0:0 644 /app/greeting\n');
+    expect(files.stdout).toBe('1000:1000 644 /app/notes.txt\n0:0 755 /app/main.sh\n0:0 644 /app/greeting\n');
     // the first stage: ADD unpacked the tar, .dockerignore kept the key out of the context
     const hist = await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'built:1']);
     expect(hist.stdout).toContain('ENTRYPOINT ["main.sh"]');
@@ -124,7 +125,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo about to fail && exit 3\nRUN echo never\n');
     const r = await docker(['build', dir]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stdout).toContain('about to fail');
     expect(r.stderr).toContain(`The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3`);
     expect(r.stdout).not.toContain('never');
@@ -132,7 +133,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     const left = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
     expect(left).toHaveLength(1);
     await docker(['rm', ...left]);
-    expect((await docker(['build', '--force-rm', dir])).code).toBe(1);
+    expect((await docker(['build', '--force-rm', dir])).code).toBe(3);
     expect((await docker(['ps', '-aq'])).stdout).toBe('');
   });
 
@@ -354,11 +355,272 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     }
   });
 
+  // ------------------------------------------------------------------ issue 12: builds as dockerd
+
+  /** A context folder: files (name → content, or [content, mode]), symlinks (name → target). */
+  const makeContext = (name: string, files: Record<string, string | [string, number]>, links: Record<string, string> = {}, dirModes: Record<string, number> = {}): string => {
+    const dir = path.join(d.dir, name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700);
+    for (const [f, v] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+      const [text, mode] = typeof v === 'string' ? [v, 0o644] : v;
+      fs.writeFileSync(path.join(dir, f), text);
+      fs.chmodSync(path.join(dir, f), mode);
+    }
+    for (const [l, t] of Object.entries(links)) {
+      fs.mkdirSync(path.dirname(path.join(dir, l)), { recursive: true });
+      fs.symlinkSync(t, path.join(dir, l));
+    }
+    for (const [p, m] of Object.entries(dirModes)) fs.chmodSync(path.join(dir, p), m);
+    return dir;
+  };
+  /** POST /build of a folder as the docker CLI sends it (a tar of its contents, no "." entry): the JSON lines. */
+  const apiBuild = async (dir: string, query: string) => {
+    const { execFileSync } = await import('node:child_process');
+    const names = fs.readdirSync(dir);
+    const body = execFileSync('tar', ['-C', dir, '--owner=0', '--group=0', '-cf', '-', ...names]);
+    const r = await d.request('POST', `/build?${query}`, { rawBody: body, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60000 });
+    const lines = r.body.split('\r\n').filter(Boolean).map((l) => JSON.parse(l) as { stream?: string; aux?: { ID: string }; error?: string; errorDetail?: { code?: number; message: string } });
+    return { status: r.status, body: r.body, lines };
+  };
+
+  test('COPY of a folder: an existing destination keeps its mode and owner, a new one (and new parents) is 0755 root; --chown, --from and symlinks as dockerd (issue 12.1)', async () => {
+    // matched: moby builder/dockerfile copy.go (copyDirectory: CopyWithTar never carries the
+    // source folder's own mode, MkdirAllAndChownNew(0755) for what it creates, fixPermissions
+    // chowns dest only when it was made; copyFile makes parents for --chown's user; COPY --from
+    // without --chown keeps owners: preserveOwnership) and internals.go (ResolveScopedPath for dest)
+    const dir = makeContext(
+      'copymodes',
+      {
+        'file.txt': ['text\n', 0o640],
+        'script.sh': ['#!/bin/sh\necho ran\n', 0o755],
+        'dir/sub/f': ['in sub\n', 0o600],
+        Dockerfile: `FROM busybox AS src
+RUN mkdir /d && echo owned > /d/f && chown 7:8 /d/f
+
+FROM busybox
+RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group && mkdir -m 0750 /existing /realdir && chown 5:6 /existing && ln -s /realdir /linkdir
+WORKDIR /app
+COPY . .
+COPY . /tmp/
+COPY dir /existing/
+COPY dir /new/deep/dest/
+COPY --chown=1234 dir /owned/a/b/
+COPY --chown=app:app file.txt /fileparents/x/y/
+COPY --from=src /d/ /fromstage/
+COPY file.txt /linkdir/
+USER app
+CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
+`,
+      },
+      {},
+      { dir: 0o700, 'dir/sub': 0o750 },
+    );
+    const r = await docker(['build', '-t', 'copymodes', dir]);
+    expect(r.stderr).not.toMatch(/rror/);
+    expect(r.code).toBe(0);
+    expect((await docker(['run', '--rm', 'copymodes'])).stdout).toBe('readable\n');
+    const paths = ['/app', '/app/file.txt', '/app/script.sh', '/app/dir', '/app/dir/sub', '/tmp', '/existing', '/existing/sub', '/existing/sub/f', '/new', '/new/deep', '/new/deep/dest', '/new/deep/dest/sub',
+      '/owned', '/owned/a', '/owned/a/b', '/owned/a/b/sub', '/owned/a/b/sub/f', '/fileparents', '/fileparents/x', '/fileparents/x/y', '/fileparents/x/y/file.txt', '/fromstage', '/fromstage/f', '/realdir/file.txt'];
+    const st = await docker(['run', '--rm', '--user', '0', 'copymodes', 'stat', '-c', '%n %a %u:%g', ...paths]);
+    // /tmp as the base image has it (the local busybox's is 1755)
+    const tmpMode = (await docker(['run', '--rm', 'busybox', 'stat', '-c', '%a %u:%g', '/tmp'])).stdout.trim();
+    expect(st.stdout.trim().split('\n')).toEqual([
+      '/app 755 0:0',
+      '/app/file.txt 640 0:0',
+      '/app/script.sh 755 0:0',
+      '/app/dir 700 0:0',
+      '/app/dir/sub 750 0:0',
+      `/tmp ${tmpMode}`,
+      '/existing 750 5:6',
+      '/existing/sub 750 0:0',
+      '/existing/sub/f 600 0:0',
+      '/new 755 0:0',
+      '/new/deep 755 0:0',
+      '/new/deep/dest 755 0:0',
+      '/new/deep/dest/sub 750 0:0',
+      '/owned 755 0:0',
+      '/owned/a 755 0:0',
+      '/owned/a/b 755 1234:1234',
+      '/owned/a/b/sub 750 1234:1234',
+      '/owned/a/b/sub/f 600 1234:1234',
+      '/fileparents 755 1234:1234',
+      '/fileparents/x 755 1234:1234',
+      '/fileparents/x/y 755 1234:1234',
+      '/fileparents/x/y/file.txt 640 1234:1234',
+      '/fromstage 755 0:0',
+      '/fromstage/f 644 7:8',
+      '/realdir/file.txt 640 0:0',
+    ]);
+    // a destination through a symlink of the image lands where it leads; the symlink stays
+    expect((await docker(['run', '--rm', 'copymodes', 'readlink', '/linkdir'])).stdout).toBe('/realdir\n');
+    // WORKDIR of a folder the image has: an empty layer, as dockerd's commit of an unchanged container
+    const hist = JSON.parse((await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'copymodes'])).stdout) as string[];
+    const parentLayers = JSON.parse((await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'busybox'])).stdout) as string[];
+    // RUN, WORKDIR (new /app), 8 COPYs
+    expect(hist.length - parentLayers.length).toBe(10);
+  });
+
+  test('COPY of several folders never writes through a symlink an earlier one copied: the folder replaces it, the host is untouched (issue 12.1)', async () => {
+    // matched: moby pkg/archive Unpack (what CopyWithTar untars with): an existing entry that is
+    // not a folder where the archive has one is removed, never followed
+    const victim = path.join(d.dir, 'victim');
+    fs.mkdirSync(victim, { recursive: true });
+    fs.writeFileSync(path.join(victim, 'f'), 'host file\n');
+    fs.chmodSync(victim, 0o711);
+    const dir = makeContext('copylinks', { 'b/x/f': 'from b\n', Dockerfile: 'FROM busybox\nCOPY a b /merged/\n' }, { 'a/x': victim });
+    const r = await docker(['build', '-t', 'copylinks', dir]);
+    expect(r.stderr).not.toMatch(/rror/);
+    expect(fs.readFileSync(path.join(victim, 'f'), 'utf8')).toBe('host file\n');
+    expect(fs.statSync(victim).mode & 0o7777).toBe(0o711);
+    expect((await docker(['run', '--rm', 'copylinks', 'stat', '-c', '%n %F %a', '/merged/x', '/merged/x/f'])).stdout).toBe('/merged/x directory 755\n/merged/x/f regular file 644\n');
+  });
+
+  test('a failing RUN: errorDetail carries its exit code and dockerd\'s message; docker build (-q too) exits with it (issue 12.2)', async () => {
+    // matched: moby builder/dockerfile dispatchers.go dispatchRun (jsonmessage.JSONError{Message:
+    // "The command '…' returned a non-zero code: N", Code: N}); the docker CLI exits with Code
+    const dir = makeContext('exit3', { Dockerfile: 'FROM busybox\nRUN exit 3\n' });
+    const r = await docker(['build', dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`The command '/bin/sh -c exit 3' returned a non-zero code: 3`);
+    const q = await docker(['build', '-q', dir]);
+    expect(q.code).toBe(3);
+    expect(q.stderr).toContain(`The command '/bin/sh -c exit 3' returned a non-zero code: 3`);
+    const api = await apiBuild(dir, 'rm=1');
+    expect(api.status).toBe(200);
+    expect(api.lines[api.lines.length - 1]).toEqual({ errorDetail: { code: 3, message: `The command '/bin/sh -c exit 3' returned a non-zero code: 3` }, error: `The command '/bin/sh -c exit 3' returned a non-zero code: 3` });
+    // q=1: what was held back comes before the error, as dockerd's notVerboseBuffer
+    const quiet = await apiBuild(dir, 'q=1');
+    expect(quiet.lines[0]).toEqual({ stream: 'Step 1/2 : FROM busybox\n' });
+    expect(quiet.lines[quiet.lines.length - 1].errorDetail).toEqual({ code: 3, message: `The command '/bin/sh -c exit 3' returned a non-zero code: 3` });
+    // a failure that is not a command's keeps a code-less errorDetail (the CLI exits 1)
+    const bad = makeContext('badcopy', { Dockerfile: 'FROM busybox\nCOPY missing /x\n' });
+    expect((await apiBuild(bad, '')).lines.pop()).toEqual({ errorDetail: { message: expect.stringContaining('COPY failed: file not found') }, error: expect.stringContaining('COPY failed') });
+    for (const id of (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)) await docker(['rm', '-f', id]);
+  });
+
+  test('RUN output: stderr in dockerd\'s red frame, "Running in" and "Removing intermediate container" lines, an aux per stage (issue 12.3)', async () => {
+    // matched: moby api/server/router/build (streamformatter.NewStderrWriter: "\033[91m" + chunk +
+    // "\033[0m"), builder/dockerfile internals.go create (" ---> Running in <id>"),
+    // containerbackend.go RemoveAll ("Removing intermediate container <id>"), emitImageID per stage
+    const dir = makeContext('frames', { Dockerfile: 'FROM busybox AS one\nRUN echo to-stderr >&2\nFROM busybox\nRUN echo to-stdout\n' });
+    const r = await apiBuild(dir, 'nocache=1');
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('{"stream":"\\u001b[91mto-stderr\\n\\u001b[0m"}\r\n');
+    const text = r.lines.map((l) => l.stream ?? (l.aux ? `AUX ${l.aux.ID}\n` : '')).join('');
+    const id = '[0-9a-f]{12}';
+    expect(text).toMatch(
+      new RegExp(
+        `^Step 1/4 : FROM busybox AS one\\n ---> ${id}\\nStep 2/4 : RUN echo to-stderr >&2\\n ---> Running in (${id})\\n\\u001b\\[91mto-stderr\\n\\u001b\\[0mRemoving intermediate container \\1\\n ---> ${id}\\nAUX sha256:[0-9a-f]{64}\\n` +
+          `Step 3/4 : FROM busybox\\n ---> ${id}\\nStep 4/4 : RUN echo to-stdout\\n ---> Running in (${id})\\nto-stdout\\nRemoving intermediate container \\2\\n ---> ${id}\\nAUX sha256:[0-9a-f]{64}\\nSuccessfully built ${id}\\n$`,
+      ),
+    );
+    // rm=0: the containers stay and nothing says they were removed
+    const before = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
+    const kept = await apiBuild(dir, 'nocache=1&rm=0');
+    expect(kept.body).not.toContain('Removing intermediate container');
+    const left = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter((c) => c && !before.includes(c));
+    expect(left).toHaveLength(2);
+    await docker(['rm', ...left]);
+  });
+
+  test('cachefrom: only the named images are cache sources (their history too, after a prune) (issue 12.4)', async () => {
+    // matched: moby daemon/images/cache.go MakeImageCache (sources given: no local cache) and
+    // image/cache/cache.go GetCache (isParent, then isValidParent + history created_by,
+    // restoreCachedImage)
+    const dir = makeContext('cachefrom', { Dockerfile: 'FROM busybox\nRUN echo one > /one\nCMD ["cat", "/one"]\n' });
+    const first = await docker(['build', '-t', 'cf:a', dir]);
+    expect(first.code).toBe(0);
+    const idA = (await docker(['image', 'inspect', '-f', '{{.Id}}', 'cf:a'])).stdout.trim();
+    const none = await docker(['build', '--cache-from', 'cf:absent', dir]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).not.toContain('Using cache');
+    expect(none.stdout).toContain('Running in');
+    const named = await docker(['build', '-t', 'cf:b', '--cache-from', 'cf:a', dir]);
+    expect(named.stdout.match(/Using cache/g)).toHaveLength(2);
+    expect((await docker(['image', 'inspect', '-f', '{{.Id}}', 'cf:b'])).stdout.trim()).toBe(idA);
+    // the step cache forgotten: the named image's history still gives every step
+    expect((await docker(['builder', 'prune', '-f'])).code).toBe(0);
+    const fromHistory = await docker(['build', '-t', 'cf:c', '--cache-from', 'cf:a', dir]);
+    expect(fromHistory.stdout).not.toContain('Running in');
+    expect(fromHistory.stdout.match(/Using cache/g)).toHaveLength(2);
+    expect((await docker(['image', 'inspect', '-f', '{{.Id}}', 'cf:c'])).stdout.trim()).toBe(idA);
+    expect((await docker(['run', '--rm', 'cf:c'])).stdout).toBe('one\n');
+
+  });
+
+  test('extrahosts (--add-host, docker-py extra_hosts) reach the /etc/hosts of RUN steps (issue 12.4)', async () => {
+    // matched: moby builder/dockerfile internals.go hostConfigFromOptions (HostConfig.ExtraHosts
+    // of the RUN containers); api/server/router/build: r.Form["extrahosts"], repeated
+    const hosts = makeContext('extrahosts', { Dockerfile: 'FROM busybox\nRUN grep -w myhost.test /etc/hosts > /found\nCMD ["cat", "/found"]\n' });
+    const h = await docker(['build', '-q', '--add-host', 'myhost.test:10.1.2.3', hosts]);
+    expect(h.stderr).not.toMatch(/rror/);
+    expect((await docker(['run', '--rm', h.stdout.trim()])).stdout).toMatch(/^10\.1\.2\.3\s+myhost\.test\n$/);
+    const py = `import docker, io\nc = docker.from_env()\nimg, _ = c.images.build(path=${JSON.stringify(hosts)}, extra_hosts={'myhost.test': '10.9.8.7'}, nocache=True, rm=True)\nprint(c.containers.run(img.id, remove=True).decode(), end='')\n`;
+    const viaPy = await runClient('/usr/bin/python3', ['-c', py], { ...env, DOCKER_HOST: d.host }, { timeoutMs: 60000 });
+    expect(viaPy.stderr).toBe('');
+    expect(viaPy.stdout).toMatch(/^10\.9\.8\.7\s+myhost\.test\n$/);
+  });
+
+  test('.dockerignore listing itself or the Dockerfile takes them out of what COPY sees; also a Dockerfile from outside the context (issue 12.4)', async () => {
+    // matched: moby builder/remotecontext detect.go removeDockerfile (after the Dockerfile is
+    // read, .dockerignore and the Dockerfile go when .dockerignore matches them); the docker CLI
+    // sends a -f from outside as .dockerfile.<id> and lists it in .dockerignore
+    const df = 'FROM busybox\nCOPY . /ctx/\nCMD ["ls", "-A", "/ctx"]\n';
+    const listed = makeContext('ignoreself', { Dockerfile: df, '.dockerignore': 'Dockerfile\n.dockerignore\n', 'keep.txt': 'k\n' });
+    const a = await docker(['build', '-q', listed]);
+    expect(a.code).toBe(0);
+    expect((await docker(['run', '--rm', a.stdout.trim()])).stdout).toBe('keep.txt\n');
+    const outside = makeContext('ignoreoutside', { 'keep.txt': 'k\n' });
+    fs.writeFileSync(path.join(d.dir, 'outside.Dockerfile'), df);
+    const b = await docker(['build', '-q', '-f', path.join(d.dir, 'outside.Dockerfile'), outside]);
+    expect(b.code).toBe(0);
+    expect((await docker(['run', '--rm', b.stdout.trim()])).stdout).toBe('keep.txt\n');
+    // a .dockerignore that lists neither keeps both
+    const plain = makeContext('ignoreother', { Dockerfile: df, '.dockerignore': 'other\n', 'keep.txt': 'k\n', other: 'o\n' });
+    const c = await docker(['build', '-q', plain]);
+    expect((await docker(['run', '--rm', c.stdout.trim()])).stdout).toBe('.dockerignore\nDockerfile\nkeep.txt\n');
+  });
+
+  test('built images carry Config.Image (the parent), each step\'s ContainerConfig and DockerVersion, as dockerd\'s classic builder (issue 12.5)', async () => {
+    // matched: moby image/image.go NewChildImage (DockerVersion, ContainerConfig, Config) and
+    // builder/dockerfile internals.go (withCmdComment "#(nop) " + comment; RUN: runConfigForCacheProbe)
+    const dir = makeContext('meta', { Dockerfile: 'FROM busybox\nENV A=1\nRUN echo hi > /hi\nCMD ["cat", "/hi"]\n' });
+    expect((await docker(['build', '-t', 'meta:1', dir])).code).toBe(0);
+    const inspect = async (ref: string) => JSON.parse((await docker(['image', 'inspect', ref])).stdout)[0];
+    const version = JSON.parse((await d.request('GET', '/version')).body).Version as string;
+    const base = await inspect('busybox');
+    const cmdStep = await inspect('meta:1');
+    const runStep = await inspect(cmdStep.Parent);
+    const envStep = await inspect(runStep.Parent);
+    expect(envStep.Parent).toBe(base.Id);
+    for (const img of [cmdStep, runStep, envStep]) {
+      expect(img.DockerVersion).toBe(version);
+      expect(img.Config.Image).toBe(img.Parent);
+      expect(img.ContainerConfig.Image).toBe(img.Parent);
+      expect(Object.keys(img.ContainerConfig)).toEqual(expect.arrayContaining(['Hostname', 'Domainname', 'User', 'AttachStdin', 'Tty', 'OpenStdin', 'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels']));
+      expect(img.ContainerConfig.Env).toEqual(img.Config.Env);
+    }
+    expect(envStep.ContainerConfig.Cmd).toEqual(['/bin/sh', '-c', '#(nop) ', 'ENV A=1']);
+    expect(runStep.ContainerConfig.Cmd).toEqual(['/bin/sh', '-c', 'echo hi > /hi']);
+    expect(runStep.Config.Cmd).toEqual(base.Config.Cmd);
+    expect(runStep.Container).toMatch(/^[0-9a-f]{64}$/);
+    expect(cmdStep.ContainerConfig.Cmd).toEqual(['/bin/sh', '-c', '#(nop) ', 'CMD ["cat" "/hi"]']);
+    expect(cmdStep.Config.Cmd).toEqual(['cat', '/hi']);
+    const hist = await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'meta:1']);
+    expect(hist.stdout.split('\n').slice(0, 3)).toEqual(['/bin/sh -c #(nop)  CMD ["cat" "/hi"]', '/bin/sh -c echo hi > /hi', '/bin/sh -c #(nop)  ENV A=1']);
+  });
+
   test('skiff build: the same build through bin/skiff, tagged, with plain progress lines', async () => {
     const r = await runClient(SKIFF, ['build', '-t', 'skiffbuilt', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Successfully tagged skiffbuilt:latest');
     expect((await docker(['run', '--rm', 'skiffbuilt'])).stdout).toBe('main: hey from two words default-arg exec-form\n');
+    // -q: the id the daemon streams (it sends no aux then, as dockerd)
+    const q = await runClient(SKIFF, ['build', '-q', '--build-arg', 'GREETING=hey', ctxDir], env, { timeoutMs: 60000 });
+    expect(q).toMatchObject({ code: 0, stderr: '' });
+    expect(q.stdout).toBe(`${(await docker(['image', 'inspect', '-f', '{{.Id}}', 'skiffbuilt'])).stdout.trim()}\n`);
   });
 });

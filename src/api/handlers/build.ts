@@ -1,13 +1,16 @@
 // POST /build: the classic builder (src/builder). The body is the build context as a tar
-// (gzip too), or remote= names a Git repository or URL to take it from; the answer streams {"stream": …} lines, then {"aux": {"ID": …}} and "Successfully
-// built/tagged"; a failure after the first line is an {"errorDetail": …} line, as dockerd sends.
+// (gzip too), or remote= names a Git repository or URL to take it from; the answer streams {"stream": …} lines, an {"aux": {"ID": …}}
+// per stage and "Successfully built/tagged"; a failure after the first line is an {"errorDetail": …}
+// line (with the exit code of a failed RUN, which the docker CLI exits with), as dockerd sends.
+// With q=1 everything is held back, as dockerd's notVerboseBuffer: only the image id is sent, or
+// on a failure what was held and the error.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Request, Router } from 'express';
-import { Builder } from '../../builder/builder';
+import { Builder, RunFailedError } from '../../builder/builder';
 import { fetchRemoteContext } from '../../builder/remote-context';
 import { invalid } from '../../errors';
 import { parsePlatform } from '../../images/platform';
@@ -16,6 +19,7 @@ import { unpackLayer } from '../../images/unpack';
 import { pull, remoteRef, resolveAuth } from '../../images/registry';
 import type { AuthConfig } from '../../images/registry';
 import type { DaemonContext } from '../context';
+import { SKIFF_VERSION } from '../version';
 import { ah, qbool, qstr } from './containers';
 
 function jsonQuery<T>(req: Request, key: string, what: string): T | undefined {
@@ -92,12 +96,20 @@ export function buildRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const remote = qstr(req, 'remote');
       if (remote) req.resume(); // the context comes from there, not from the body
-      const tags = ([] as string[]).concat((req.query.t as string | string[] | undefined) ?? []).filter(Boolean);
+      const list = (k: string) => ([] as string[]).concat((req.query[k] as string | string[] | undefined) ?? []).filter(Boolean);
+      const tags = list('t');
+      // repeated, as the docker CLI and docker-py send them ("name:ip")
+      const extraHosts = list('extrahosts');
       let buildArgs: Record<string, string | null>;
       let labels: Record<string, string>;
+      let cacheFrom: string[];
       try {
         buildArgs = stringMap(jsonQuery(req, 'buildargs', 'buildargs'), 'buildargs', true);
         labels = stringMap(jsonQuery(req, 'labels', 'labels'), 'labels', false) as Record<string, string>;
+        // a JSON list; the docker CLI sends "null" or "[]" without --cache-from
+        const cf = jsonQuery<unknown>(req, 'cachefrom', 'cachefrom') ?? [];
+        if (!Array.isArray(cf) || cf.some((x) => typeof x !== 'string')) throw invalid('cachefrom must be a JSON list of strings');
+        cacheFrom = cf as string[];
         for (const t of tags) ctx.images.checkTagRef(t);
         if (qstr(req, 'version') === '2') throw invalid('BuildKit (version=2) is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)');
         // checked, as dockerd does (the builder itself uses the daemon's platform)
@@ -111,7 +123,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
       const contextDir = path.join(work, 'context');
       await fs.mkdir(contextDir, { recursive: true, mode: 0o700 });
       let flushed = false;
-      const send = (o: Record<string, unknown>) => {
+      const write = (o: Record<string, unknown>) => {
         if (!flushed) {
           flushed = true;
           res.status(200).setHeader('Content-Type', 'application/json');
@@ -119,6 +131,9 @@ export function buildRoutes(ctx: DaemonContext): Router {
         }
         if (!res.writableEnded) res.write(JSON.stringify(o) + '\r\n');
       };
+      const quiet = qbool(req, 'q');
+      const held: Record<string, unknown>[] = [];
+      const send = (o: Record<string, unknown>) => (quiet ? held.push(o) : write(o));
       // a client that goes away stops a clone or download under way
       const gone = new AbortController();
       res.once('close', () => gone.abort());
@@ -146,12 +161,15 @@ export function buildRoutes(ctx: DaemonContext): Router {
           noCache: qbool(req, 'nocache'),
           rm: qbool(req, 'rm', true),
           forceRm: qbool(req, 'forcerm'),
-          quiet: qbool(req, 'q'),
           networkMode: qstr(req, 'networkmode') || undefined,
+          extraHosts,
+          cacheFrom,
+          dockerVersion: SKIFF_VERSION,
           cacheFile: path.join(builderDir, 'cache.json'),
           workDir: work,
           log: ctx.log,
           out: (text) => send({ stream: text }),
+          aux: (id) => send({ aux: { ID: id } }),
           pull: async (ref) => {
             const domain = remoteRef(ref).domain;
             const given = registries[domain] ?? registries[domain === 'docker.io' ? 'https://index.docker.io/v1/' : domain];
@@ -162,8 +180,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
           },
         });
         const { id } = await builder.build();
-        send({ aux: { ID: id } });
-        if (qbool(req, 'q')) send({ stream: `${id}\n` });
+        if (quiet) write({ stream: `${id}\n` });
         else {
           send({ stream: `Successfully built ${id.replace(/^sha256:/, '').slice(0, 12)}\n` });
           for (const t of tags) send({ stream: `Successfully tagged ${familiarName(t)}\n` });
@@ -172,9 +189,10 @@ export function buildRoutes(ctx: DaemonContext): Router {
         res.end();
       } catch (e) {
         req.resume();
+        for (const o of held.splice(0)) write(o);
         if (!flushed) throw e;
         const message = e instanceof Error ? e.message : String(e);
-        send({ errorDetail: { message }, error: message });
+        write({ errorDetail: e instanceof RunFailedError ? { code: e.code, message } : { message }, error: message });
         res.end();
       } finally {
         await fs.rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }).catch((e: unknown) => ctx.log.warn('cannot remove build folder', { dir: work, error: String(e) }));
