@@ -511,9 +511,21 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     ['json-file', { mode: 'fast' }, 'logger: logging mode not supported: fast'],
     ['json-file', { 'max-buffer-size': '1m' }, "logger: max-buffer-size option is only supported with 'mode=non-blocking'"],
     ['gelf', { 'gelf-address': 'udp://127.0.0.1:1', 'cache-disabled': 'maybe' }, 'invalid value for option cache-disabled: maybe'],
+    ['json-file', { 'max-file': 'x' }, 'strconv.Atoi: parsing "x": invalid syntax'],
+    ['json-file', { 'max-file': '0' }, 'max-file cannot be less than 1'],
+    ['nosuch', {}, "logger: no log driver named 'nosuch' is registered"],
   ])('bad log-opts: %s %j', async (Type, Config, message) => {
     const r = await d.request('POST', '/v1.44/containers/create', { body: { Image: 'busybox', HostConfig: { LogConfig: { Type, Config } } } });
     expect([r.status, r.json.message]).toEqual([400, message]);
+  });
+
+  test('json-file: max-file without max-size is accepted and runs, as by dockerd (nothing rotates)', async () => {
+    const r = await d.request('POST', '/v1.44/containers/create', { body: { Image: 'busybox', Cmd: ['echo', 'kept'], HostConfig: { LogConfig: { Type: 'json-file', Config: { 'max-file': '3' } } } } });
+    expect(r.status).toBe(201);
+    expect((await d.request('POST', `/containers/${r.json.Id}/start`)).status).toBe(204);
+    await d.request('POST', `/containers/${r.json.Id}/wait`);
+    expect(demux((await d.request('GET', `/containers/${r.json.Id}/logs?stdout=1`)).raw).stdout).toBe('kept\n');
+    await d.request('DELETE', `/containers/${r.json.Id}?force=1`);
   });
 
   test('start-time errors: fluentd (not async) and gelf over TCP with no server, a bad tag template, no journal', async () => {
