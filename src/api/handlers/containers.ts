@@ -13,6 +13,7 @@ import { LogEntry, parseTimestamp, readLogs } from '../../daemon/logs';
 import { logOptions } from '../../daemon/container-config';
 import { healthText } from '../../daemon/health';
 import { dockerStats, sample, Sample } from '../../daemon/stats';
+import { parseSignal } from '../../runtime/runtime';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
@@ -51,11 +52,16 @@ export function qbool(req: Request, key: string, dflt = false): boolean {
   return !['', '0', 'no', 'false', 'none'].includes(v.trim().toLowerCase());
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Go's strconv.Atoi (a 64-bit int) and its messages; dockerd answers them with a 500, we with a 400. */
 export function qint(req: Request, key: string): number | undefined {
   const v = qstr(req, key);
   if (v === undefined || v === '') return undefined;
-  if (!/^-?\d+$/.test(v.trim())) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return Number(v);
+  if (!/^[+-]?\d+$/.test(v.trim())) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+  const n = BigInt(v.trim());
+  if (n > INT64_MAX || n < -INT64_MAX - 1n) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: value out of range`);
+  return Number(n);
 }
 
 /** filters={"k":{"v":true}} (CLI) or {"k":["v"]} (docker-py, dockerode). */
@@ -443,9 +449,12 @@ export function containerRoutes(ctx: DaemonContext): Router {
     }),
   );
 
+  // stop and restart: t in seconds, negative = no SIGKILL, ever (dockerd's); a bad signal is a
+  // 400 before the container is looked at (dockerd's router checks it first)
   const stopOpts = (req: Request) => {
     const t = qint(req, 't') ?? qint(req, 'timeout');
     const signal = qstr(req, 'signal') || undefined;
+    if (signal !== undefined) parseSignal(signal);
     return { timeout: t, signal };
   };
 
