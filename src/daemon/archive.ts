@@ -1,8 +1,8 @@
 // The container's filesystem for `docker cp` (GET/HEAD/PUT /containers/{id}/archive).
 //
 // The merged overlay root is mounted only inside the container's mount namespace. A running
-// (or paused) container is reached through /proc/<pid>/root, which also shows its volumes and
-// binds; a stopped or created one gets its overlay (image layers + its writable layer) mounted
+// (or paused) container is reached through /proc/<pid>/root (held open while in use: the
+// process may exit meanwhile), which also shows its volumes and binds; a stopped or created one gets its overlay (image layers + its writable layer) mounted
 // briefly on a private folder, under the container's lock so a start cannot race the mount.
 //
 // Every look at the container's files (stat, tar, extract) happens in a helper process
@@ -12,6 +12,7 @@
 // resolveInRoot serves the builder too, for a build context on the host.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -101,22 +102,29 @@ export class ContainerFs {
    * stopped container stays until fn's promise settles (streams included).
    */
   async withRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>, o: { write: boolean }): Promise<T> {
-    const live = async (): Promise<string | undefined> => {
+    // A running container's root, held open: /proc/<pid>/root goes with a process that exits
+    // while we work (the helper's chroot would fail), the directory we hold does not.
+    const live = async (): Promise<fs.FileHandle | undefined> => {
       const s = rec.State.Status;
       if ((s !== 'running' && s !== 'paused') || rec.State.Pid <= 0) return undefined;
-      const root = `/proc/${rec.State.Pid}/root`;
       try {
-        await fs.stat(root);
-        return root;
+        return await fs.open(`/proc/${rec.State.Pid}/root`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
       } catch {
         return undefined;
       }
     };
+    const inLive = async (root: fs.FileHandle): Promise<T> => {
+      try {
+        return await fn(`/proc/${process.pid}/fd/${root.fd}`);
+      } finally {
+        await root.close();
+      }
+    };
     const r = await live();
-    if (r) return fn(r);
+    if (r) return inLive(r);
     return this.containers.withLock(rec.Id, async () => {
       const again = await live(); // started while we waited for the lock
-      if (again) return fn(again);
+      if (again) return inLive(again);
       if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
       return this.withMountedRoot(rec, fn, o.write);
     });
