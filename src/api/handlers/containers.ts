@@ -5,7 +5,7 @@ import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { conflict, invalid, notFound, systemError } from '../../errors';
+import { conflict, invalid, notFound } from '../../errors';
 import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
@@ -706,7 +706,8 @@ export function containerRoutes(ctx: DaemonContext): Router {
           return;
         }
         c.store.get(req.params.id);
-        throw systemError('Conflict, cannot remove the default link name of the container');
+        // dockerd's error is untyped here (a 500); its text says what it is
+        throw conflict('Conflict, cannot remove the default link name of the container');
       }
       await c.remove(req.params.id, { force: qbool(req, 'force'), removeVolumes: qbool(req, 'v') });
       res.status(204).end();
