@@ -15,7 +15,7 @@ import * as fs from 'node:fs/promises';
 import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CgroupValidationError } from '../cgroups';
+import { CgroupError, CgroupValidationError } from '../cgroups';
 import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
 import type { ImageRecord, ImageStore } from '../images/types';
 import { MountFlags, native, UmountFlags } from '../native';
@@ -1087,7 +1087,10 @@ export class Containers extends EventEmitter {
           await this.runtime.update(rec.Id, resources);
         } catch (e) {
           if (e instanceof CgroupValidationError) throw invalid(e.message);
-          throw systemError(`Cannot update container ${rec.Id}: ${e instanceof Error ? e.message : String(e)}`, e);
+          const text = `Cannot update container ${rec.Id}: ${e instanceof Error ? e.message : String(e)}`;
+          // a value the kernel refuses (a CPU quota beyond its range...) is the request's fault
+          if (e instanceof CgroupError && (e.code === 'EINVAL' || e.code === 'ERANGE')) throw invalid(text, e);
+          throw systemError(text, e);
         }
       }
       rec.HostConfig = hostConfig;
