@@ -19,6 +19,7 @@ export const LOCAL_DRIVER = 'local';
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const NAME_MAX = 255;
 
 /** Docker's check of a local volume name (so no "/", "..", or hidden names). */
 export function validateVolumeName(name: string): void {
@@ -228,6 +229,11 @@ export class VolumeStore {
     if (driver !== LOCAL_DRIVER) throw notFound(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     const name = input.Name || randomBytes(32).toString('hex');
     validateVolumeName(name);
+    // the name is a folder's (dockerd's mkdir fails the same way, as a 500)
+    if (Buffer.byteLength(name) > NAME_MAX) {
+      const dir = path.join(this.root, name);
+      throw invalid(`create ${name}: error while creating volume root path '${dir}': mkdir ${dir}: file name too long`);
+    }
     // Options echo what was sent ({} stays {}, as Docker shows it)
     const opts = input.DriverOpts ? { ...input.DriverOpts } : null;
     if (opts) validateDriverOpts(opts);
@@ -239,7 +245,7 @@ export class VolumeStore {
       }
       const rec: VolumeRecord = { Name: name, Driver: driver, Labels: { ...(input.Labels ?? {}) }, Options: opts, CreatedAt: nowRfc3339() };
       await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
-      const tmp = path.join(this.root, `.new-${name}-${randomBytes(4).toString('hex')}`);
+      const tmp = path.join(this.root, `.new-${randomBytes(8).toString('hex')}`);
       try {
         await fs.mkdir(tmp, { mode: 0o701 });
         await fs.mkdir(path.join(tmp, '_data'), { mode: 0o755 });
@@ -268,7 +274,7 @@ export class VolumeStore {
       if (all.length) throw conflict(`remove ${name}: volume is in use - [${all.join(' ')}]`);
       await this.unmountDevice(v);
       const dir = path.join(this.root, name);
-      const trash = path.join(this.root, `.rm-${name}-${randomBytes(4).toString('hex')}`);
+      const trash = path.join(this.root, `.rm-${randomBytes(8).toString('hex')}`);
       try {
         await fs.rename(dir, trash);
       } catch (e) {
