@@ -48,6 +48,11 @@ export function goFileMode(st: import('node:fs').Stats): number {
   return m;
 }
 
+/** No such path: also a name longer than a file system allows (there can be none). */
+function missing(e: unknown): boolean {
+  return isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR') || isNodeError(e, 'ENAMETOOLONG');
+}
+
 /**
  * A container path resolved inside `root`: every symlink on the way (and the last component
  * too when followLast) is followed within the root. Returns the container-absolute path; a
@@ -68,7 +73,7 @@ export async function resolveInRoot(root: string, p: string, followLast: boolean
     try {
       st = await fs.lstat(path.join(root, ...done, c));
     } catch (e) {
-      if (!isNodeError(e, 'ENOENT') && !isNodeError(e, 'ENOTDIR')) throw e;
+      if (!missing(e)) throw e;
       // nothing below exists: the rest is lexical
       done.push(c);
       for (const r of todo) r === '..' ? done.pop() : done.push(r);
@@ -181,7 +186,7 @@ async function statResolved(root: string, resolved: string, follow: boolean, p: 
   try {
     return await (follow ? fs.stat : fs.lstat)(path.join(root, resolved));
   } catch (e) {
-    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+    if (missing(e)) throw fileNotFound(p, ref);
     throw e;
   }
 }
