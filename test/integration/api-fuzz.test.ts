@@ -764,5 +764,7 @@ describeIf(isRoot && distBuilt, `API fuzz, seed ${SEED} (needs root, \`make buil
     await waitUntil(() => leftovers(d).length === 0 && files().length === 0, 15000, 'nothing left').catch(() => undefined);
     expect([...leftovers(d), ...files()]).toEqual([]);
     expect(bridges(d)).toHaveLength(1);
+    // the bridges named in the cases (no other daemon uses these names)
+    expect(fs.readdirSync('/sys/class/net').filter((l) => l.startsWith('fzbr') || BRIDGE_NAMES.includes(l))).toEqual([]);
   }, 240000);
 });
