@@ -24,7 +24,7 @@ import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 import { tarOf } from '../unit/images-tar-helpers';
 
 const SEED = Number(process.env.SKIFF_FUZZ_SEED ?? 0x5eed);
-const CASES = Number(process.env.SKIFF_FUZZ_CASES ?? 24);
+const CASES = Number(process.env.SKIFF_FUZZ_CASES ?? 16);
 
 // ---------------------------------------------------------------------------------------------
 // a seeded generator (mulberry32)
