@@ -242,12 +242,15 @@ export class Builder {
   private async readDockerfile(): Promise<Dockerfile> {
     const rel = path.posix.normalize(this.o.dockerfile.replace(/\\/g, '/'));
     if (rel.startsWith('../') || rel === '..' || path.isAbsolute(rel)) throw invalid(`the Dockerfile (${this.o.dockerfile}) must be within the build context`);
+    const missing = () => invalid(`Cannot locate specified Dockerfile: ${this.o.dockerfile}`);
+    if (rel.includes('\0')) throw missing();
     let text: string;
     try {
       // a symlinked Dockerfile resolves inside the context, as every other context path
       text = await fs.readFile(path.join(this.o.contextDir, await resolveInRoot(this.o.contextDir, rel, true)), 'utf8');
     } catch (e) {
-      if (isNodeError(e, 'ENOENT')) throw invalid(`Cannot locate specified Dockerfile: ${this.o.dockerfile}`);
+      if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR') || isNodeError(e, 'ENAMETOOLONG')) throw missing();
+      if (isNodeError(e, 'EISDIR')) throw invalid(`read ${this.o.dockerfile}: is a directory`);
       throw e;
     }
     const df = parseDockerfile(text);

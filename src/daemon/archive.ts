@@ -1,11 +1,12 @@
 // The container's filesystem for `docker cp` (GET/HEAD/PUT /containers/{id}/archive).
 //
 // The merged overlay root is mounted only inside the container's mount namespace. A running
-// (or paused) container is reached through /proc/<pid>/root, which also shows its volumes and
-// binds; a stopped or created one gets its overlay (image layers + its writable layer) mounted
-// briefly on a private folder, under the container's lock so a start cannot race the mount,
-// and its volumes, binds and /etc files are mounted into it by the helper, in a mount namespace
-// of the helper's own (dockerd's openContainerFS view: the mounts exist for the operation only).
+// (or paused) container is reached through /proc/<pid>/root (held open while in use: the
+// process may exit meanwhile), which also shows its volumes and binds; a stopped or created one
+// gets its overlay (image layers + its writable layer) mounted briefly on a private folder,
+// under the container's lock so a start cannot race the mount, and its volumes, binds and /etc
+// files are mounted into it by the helper, in a mount namespace of the helper's own (dockerd's
+// openContainerFS view: the mounts exist for the operation only).
 //
 // Every look at the container's files (stat, tar, extract) happens in a helper process
 // chrooted into that root (archive-chroot.ts), so that the kernel keeps every path inside it
@@ -16,7 +17,7 @@
 // them is found, read or written (onKernelFs).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, statfsSync } from 'node:fs';
+import { constants as fsConstants, existsSync, statfsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -73,6 +74,11 @@ export function onKernelFs(p: string): boolean {
   }
 }
 
+/** No such path: also a name longer than a file system allows (there can be none). */
+function missing(e: unknown): boolean {
+  return isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR') || isNodeError(e, 'ENAMETOOLONG');
+}
+
 /**
  * A container path resolved inside `root`: every symlink on the way (and the last component
  * too when followLast) is followed within the root. Returns the container-absolute path; a
@@ -105,7 +111,7 @@ export async function resolvePath(root: string, p: string, followLast: boolean, 
     try {
       st = await fs.lstat(path.join(root, ...done, c));
     } catch (e) {
-      if (!isNodeError(e, 'ENOENT') && !isNodeError(e, 'ENOTDIR')) throw e;
+      if (!missing(e)) throw e;
       // nothing below exists: the rest is lexical
       lexicalRest(c);
       break;
@@ -163,22 +169,29 @@ export class ContainerFs {
    * until fn's promise settles (streams included).
    */
   async withRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, o: { write: boolean }): Promise<T> {
-    const live = async (): Promise<string | undefined> => {
+    // A running container's root, held open: /proc/<pid>/root goes with a process that exits
+    // while we work (the helper's chroot would fail), the directory we hold does not.
+    const live = async (): Promise<fs.FileHandle | undefined> => {
       const s = rec.State.Status;
       if ((s !== 'running' && s !== 'paused') || rec.State.Pid <= 0) return undefined;
-      const root = `/proc/${rec.State.Pid}/root`;
       try {
-        await fs.stat(root);
-        return root;
+        return await fs.open(`/proc/${rec.State.Pid}/root`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
       } catch {
         return undefined;
       }
     };
+    const inLive = async (root: fs.FileHandle): Promise<T> => {
+      try {
+        return await fn({ root: `/proc/${process.pid}/fd/${root.fd}` });
+      } finally {
+        await root.close();
+      }
+    };
     const r = await live();
-    if (r) return fn({ root: r });
+    if (r) return inLive(r);
     return this.containers.withLock(rec.Id, async () => {
       const again = await live(); // started while we waited for the lock
-      if (again) return fn({ root: again });
+      if (again) return inLive(again);
       if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
       return this.withMountedRoot(rec, fn, o.write);
     });
@@ -290,7 +303,7 @@ async function statResolved(root: string, resolved: string, follow: boolean, p: 
   try {
     return await (follow ? fs.stat : fs.lstat)(path.join(root, resolved));
   } catch (e) {
-    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) throw fileNotFound(p, ref);
+    if (missing(e)) throw fileNotFound(p, ref);
     throw e;
   }
 }

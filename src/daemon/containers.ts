@@ -15,7 +15,7 @@ import * as fs from 'node:fs/promises';
 import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CgroupValidationError } from '../cgroups';
+import { CgroupError, CgroupValidationError } from '../cgroups';
 import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
 import type { ImageRecord, ImageStore } from '../images/types';
 import { MountFlags, native, UmountFlags } from '../native';
@@ -23,7 +23,7 @@ import { parseLink, withLinkEnv } from '../network/container-links';
 import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
-import { AttachStreams, ExitStatus, parseSignal, Runtime, StartError } from '../runtime/runtime';
+import { AttachStreams, ExitStatus, parseSignal, Runtime, settlesWithin, StartError } from '../runtime/runtime';
 import { buildContainerSpec, BuildSpecInput, DEFAULT_SHM_SIZE, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
 import type { ContainerMounts, MountPoint } from '../volumes';
 import {
@@ -798,41 +798,71 @@ export class Containers extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // stop, kill, restart, pause
 
-  /** Docker's stop: the stop signal, SIGKILL after the timeout; resolves once the record says exited. */
+  /**
+   * Docker's stop: the stop signal, SIGKILL after the timeout (a negative one waits forever);
+   * resolves once the record says exited. Only the signal is sent under the container's lock:
+   * dockerd holds no lock while it waits, so rm -f, kill, a second stop or a restart act at once
+   * on a container whose stop may never end, and start answers 304 as it still runs.
+   */
   async stop(ref: string, o: { timeout?: number; signal?: string } = {}): Promise<void> {
     const rec = this.get(ref);
     const sig = o.signal ? parseSignal(o.signal) : undefined;
-    await this.withLock(rec.Id, async () => {
+    const stopping = await this.withLock(rec.Id, async () => {
       this.checkStillThere(rec, ref);
       rec.HasBeenManuallyStopped = true;
-      if (rec.State.Status === 'restarting' && this.cancelRestart(rec.Id)) {
+      if (rec.State.Status === 'restarting') {
+        // between two runs: nothing to signal, no restart to come
+        this.cancelRestart(rec.Id);
+        rec.State.Status = 'exited';
         await this.store.save(rec).catch(() => undefined);
-        return;
+        return undefined;
       }
       if (!isActive(rec.State.Status)) {
         void this.store.save(rec).catch(() => undefined);
         throw notModified();
       }
-      await this.stopLocked(rec, o.timeout, sig);
+      return this.beginStop(rec, o.timeout, sig);
     });
+    await stopping?.exited;
   }
 
-  private async stopLocked(rec: ContainerRecord, timeout?: number, sig?: number): Promise<void> {
-    const handle = this.runs.get(rec.Id);
+  /**
+   * The locked half of a stop: marks the exit as asked for (no restart policy) and sends the
+   * signal (a paused container is thawed for it). `exited` is the unlocked half: the wait, the
+   * SIGKILL after the timeout, the clean-up, the stop event.
+   */
+  private async beginStop(rec: ContainerRecord, timeout?: number, sig?: number): Promise<{ exited: Promise<void> }> {
+    const id = rec.Id;
+    const handle = this.runs.get(id);
     const t = timeout ?? rec.Config.StopTimeout ?? 10;
     const signal = sig ?? (rec.Config.StopSignal ? parseSignal(rec.Config.StopSignal) : 15);
-    if (handle) this.stopping.add(rec.Id);
+    if (handle) this.stopping.add(id);
     if (handle) this.emit('event', 'kill', rec, { signal: String(signal) });
+    // the exit of a container no watcher follows (none is expected here) comes from the runtime
+    const exited = handle ? handle.done : this.runtime.wait(id).then(() => undefined, () => undefined);
     try {
-      await this.runtime.stop(rec.Id, t, signal);
+      const thawed = (await this.runtime.signalStop(id, signal)) && rec.State.Status === 'paused';
+      if (thawed && this.runs.get(id) === handle) {
+        rec.State.Status = 'running';
+        await this.store.save(rec).catch(() => undefined);
+      }
     } catch (e) {
-      this.stopping.delete(rec.Id);
+      this.stopping.delete(id);
       if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
+      return { exited: Promise.resolve() };
     }
-    if (handle) await handle.done;
+    return { exited: this.finishStop(rec, handle, exited, t) };
+  }
+
+  private async finishStop(rec: ContainerRecord, handle: RunHandle | undefined, exited: Promise<void>, timeoutSec: number): Promise<void> {
+    const id = rec.Id;
+    // SIGKILL only to the run this stop signalled (a paused one is thawed for it)
+    if (timeoutSec >= 0 && !(await settlesWithin(exited, timeoutSec * 1000)) && this.runs.get(id) === handle)
+      await this.runtime.kill(id, 9).catch(() => undefined);
+    await exited;
     // links, addresses and port rules are gone once stop returns (clients check right after)
-    await this.cleanups.get(rec.Id);
-    this.stopping.delete(rec.Id);
+    await this.cleanups.get(id);
+    if (!this.runs.has(id)) this.stopping.delete(id);
     this.emit('event', 'stop', rec);
   }
 
@@ -863,17 +893,22 @@ export class Containers extends EventEmitter {
     }
   }
 
+  /** Docker's restart: a stop (its wait unlocked, as in stop()), then a start. */
   async restart(ref: string, o: { timeout?: number; signal?: string } = {}): Promise<void> {
     const rec = this.get(ref);
     const sig = o.signal ? parseSignal(o.signal) : undefined;
-    await this.withLock(rec.Id, async () => {
+    const stopping = await this.withLock(rec.Id, async () => {
       this.checkStillThere(rec, ref);
       if (rec.State.Status === 'restarting') this.cancelRestart(rec.Id);
-      if (isActive(rec.State.Status)) {
-        rec.HasBeenManuallyStopped = true;
-        await this.stopLocked(rec, o.timeout, sig);
-      }
+      if (!isActive(rec.State.Status)) return undefined;
+      rec.HasBeenManuallyStopped = true;
+      return this.beginStop(rec, o.timeout, sig);
+    });
+    await stopping?.exited;
+    await this.withLock(rec.Id, async () => {
       if (rec.State.Status === 'removing' || !this.store.has(rec.Id)) throw notFound(`No such container: ${ref}`);
+      // started by someone else while this one waited: it runs, as asked
+      if (rec.State.Status === 'running' || rec.State.Status === 'paused') return;
       rec.HasBeenManuallyStopped = false;
       await this.startLocked(rec);
       this.emit('event', 'restart', rec);
@@ -1059,7 +1094,10 @@ export class Containers extends EventEmitter {
           await this.runtime.update(rec.Id, resources);
         } catch (e) {
           if (e instanceof CgroupValidationError) throw invalid(e.message);
-          throw systemError(`Cannot update container ${rec.Id}: ${e instanceof Error ? e.message : String(e)}`, e);
+          const text = `Cannot update container ${rec.Id}: ${e instanceof Error ? e.message : String(e)}`;
+          // a value the kernel refuses (a CPU quota beyond its range...) is the request's fault
+          if (e instanceof CgroupError && (e.code === 'EINVAL' || e.code === 'ERANGE')) throw invalid(text, e);
+          throw systemError(text, e);
         }
       }
       rec.HostConfig = hostConfig;
@@ -1241,7 +1279,9 @@ export class Containers extends EventEmitter {
       this.list()
         .filter((r) => r.State.Status === 'running' || r.State.Status === 'paused')
         .map((r) =>
-          this.withLock(r.Id, () => this.stopLocked(r)).catch((e: unknown) => this.log.warn('stop at shutdown failed', { id: r.Id, error: String(e) })),
+          this.withLock(r.Id, () => this.beginStop(r))
+            .then((s) => s.exited)
+            .catch((e: unknown) => this.log.warn('stop at shutdown failed', { id: r.Id, error: String(e) })),
         ),
     );
     await Promise.all([...this.cleanups.values()]);

@@ -939,9 +939,9 @@ export class Networks implements ContainerNetworking {
     if (kind === 'container') throw forbidden('container sharing network namespace with another container or host cannot be connected to any other network');
     const s = this.settingsOf(c);
     if (s.Networks[net.Name]) throw forbidden(`endpoint with name ${c.Name.replace(/^\//, '')} already exists in network ${net.Name}`);
-    const ep = this.endpointFrom(endpointConfig, net, net.Name);
+    let ep = this.endpointFrom(endpointConfig, net, net.Name);
     this.checkAvailable();
-    const running = c.State.Status === 'running' || c.State.Status === 'paused';
+    let running = c.State.Status === 'running' || c.State.Status === 'paused';
     const hadDns = this.dnsFor(c).length > 0;
     if (running) {
       const used = new Set(Object.values(s.Networks).map((e) => e.IfName));
@@ -949,11 +949,16 @@ export class Networks implements ContainerNetworking {
       while (used.has(`eth${i}`)) i++;
       this.allocate(c, net, ep, i, false);
       const hasRoute = Object.values(s.Networks).some((e) => e.IPAddress && !this.store.find(e.NetworkID)?.Internal);
+      const pid = c.State.Pid;
       try {
-        await this.wire(c, c.State.Pid, net, ep, hasRoute || net.Internal ? undefined : ep.Gateway);
+        await this.wire(c, pid, net, ep, hasRoute || net.Internal ? undefined : ep.Gateway);
       } catch (e) {
         this.free(net, ep);
-        throw e;
+        // the process exited meanwhile (its namespace went with it): connected as a stopped
+        // container is, from its next start
+        if (await fs.access(`/proc/${pid}/ns/net`).then(() => true, () => false)) throw e;
+        running = false;
+        ep = cleared(ep);
       }
     }
     // moby's updateNetworkConfig: a stopped container gets its names on a user network at once

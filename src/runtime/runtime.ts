@@ -134,6 +134,33 @@ function grantable(p: ProcessSpec): ProcessSpec {
   return { ...p, capabilities: p.capabilities.filter((c) => (bnd >> BigInt(capabilityNumber(c))) & 1n) };
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Whether p settles within ms. Long waits are chained: a single timer of more than 2^31-1 ms
+ * (a stop timeout of 25 days or more) would fire at once.
+ */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const done = p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const elapsed = new Promise<void>((resolve) => {
+    const end = Date.now() + ms;
+    const arm = () => {
+      const left = end - Date.now();
+      if (left <= 0 || settled) resolve();
+      else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    arm();
+  });
+  await Promise.race([done, elapsed]);
+  clearTimeout(timer);
+  return settled;
+}
+
 export class Runtime {
   constructor(private readonly opts: RuntimeOptions) {}
 
@@ -357,24 +384,26 @@ export class Runtime {
     await monitorCommand(this.socket(this.bundleDir(id)), `kill ${sig}`);
   }
 
-  /** Docker's stop: the stop signal, then SIGKILL after timeoutSec (negative = wait forever). */
-  async stop(id: string, timeoutSec = 10, signal: string | number = 'SIGTERM'): Promise<ExitStatus> {
+  /**
+   * The first half of Docker's stop: thaws a paused container (its signal would wait for the
+   * thaw) and sends the stop signal. False when the process had already exited.
+   */
+  async signalStop(id: string, signal: string | number = 'SIGTERM'): Promise<boolean> {
     const st = await this.state(id);
-    if (st.status === 'exited') return st.exit!;
+    if (st.status === 'exited') return false;
     if (st.status === 'paused') await this.cgroup(id).thaw();
-    const exited = this.wait(id);
     await this.kill(id, signal).catch((e: unknown) => {
       if (!(e instanceof SkiffError && e.kind === 'conflict')) throw e;
     });
-    if (timeoutSec >= 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        exited.then(() => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutSec * 1000))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) await this.kill(id, 'SIGKILL').catch(() => undefined);
-    }
+    return true;
+  }
+
+  /** Docker's stop: the stop signal, then SIGKILL after timeoutSec (negative = wait forever). */
+  async stop(id: string, timeoutSec = 10, signal: string | number = 'SIGTERM'): Promise<ExitStatus> {
+    const exited = this.wait(id);
+    exited.catch(() => undefined); // awaited below, unless the signal fails first
+    if (!(await this.signalStop(id, signal))) return exited;
+    if (timeoutSec >= 0 && !(await settlesWithin(exited, timeoutSec * 1000))) await this.kill(id, 'SIGKILL').catch(() => undefined);
     return exited;
   }
 

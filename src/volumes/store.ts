@@ -19,6 +19,7 @@ export const LOCAL_DRIVER = 'local';
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const NAME_MAX = 255;
 
 /** Docker's check of a local volume name (so no "/", "..", or hidden names). */
 export function validateVolumeName(name: string): void {
@@ -230,6 +231,11 @@ export class VolumeStore {
     validateVolumeName(name);
     // moby's VolumesService.Create: a volume made without a name is marked anonymous
     const labels = { ...(input.Labels ?? {}), ...(input.Name ? {} : { [ANONYMOUS_LABEL]: '' }) };
+    // the name is a folder's (dockerd's mkdir fails the same way, as a 500)
+    if (Buffer.byteLength(name) > NAME_MAX) {
+      const dir = path.join(this.root, name);
+      throw invalid(`create ${name}: error while creating volume root path '${dir}': mkdir ${dir}: file name too long`);
+    }
     // Options echo what was sent ({} stays {}, as Docker shows it)
     const opts = input.DriverOpts ? { ...input.DriverOpts } : null;
     if (opts) validateDriverOpts(opts);
@@ -241,7 +247,7 @@ export class VolumeStore {
       }
       const rec: VolumeRecord = { Name: name, Driver: driver, Labels: labels, Options: opts, CreatedAt: nowRfc3339() };
       await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
-      const tmp = path.join(this.root, `.new-${name}-${randomBytes(4).toString('hex')}`);
+      const tmp = path.join(this.root, `.new-${randomBytes(8).toString('hex')}`);
       try {
         // 0700 (dockerd: 0701, for its remapped root, which Skiff has not): a second lock, after
         // the data root's, between other host users and the setuid files a container leaves
@@ -272,7 +278,7 @@ export class VolumeStore {
       if (all.length) throw conflict(`remove ${name}: volume is in use - [${all.join(' ')}]`);
       await this.unmountDevice(v);
       const dir = path.join(this.root, name);
-      const trash = path.join(this.root, `.rm-${name}-${randomBytes(4).toString('hex')}`);
+      const trash = path.join(this.root, `.rm-${randomBytes(8).toString('hex')}`);
       try {
         await fs.rename(dir, trash);
       } catch (e) {

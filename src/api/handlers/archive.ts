@@ -1,13 +1,20 @@
 // /containers/{id}/archive: HEAD (stat), GET (a tar of a path), PUT (extract a tar into a
 // folder) — what `docker cp` uses. The stat travels base64-encoded in X-Docker-Container-Path-Stat.
 import { pipeline } from 'node:stream/promises';
-import { Router } from 'express';
+import { Request, Router } from 'express';
 import { invalid } from '../../errors';
 import { ContainerFs, packInRoot, PathStat, statInRoot, unpackInRoot } from '../../daemon/archive';
 import type { DaemonContext } from '../context';
 import { ah, qbool, qstr } from './containers';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
+
+/** The path parameter; one with a NUL byte names no file (and no system call takes it). */
+function pathParam(req: Request): string {
+  const p = qstr(req, 'path') ?? '';
+  if (p.includes('\0')) throw invalid(`invalid path ${JSON.stringify(p)}: it contains a NUL byte`);
+  return p;
+}
 
 function statHeader(st: PathStat): string {
   return Buffer.from(JSON.stringify(st)).toString('base64');
@@ -22,7 +29,7 @@ export function archiveRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const ref = req.params.id;
       const rec = ctx.containers.get(ref);
-      const p = qstr(req, 'path') ?? '';
+      const p = pathParam(req);
       const { stat } = await cfs.withRoot(rec, (view) => statInRoot(view, ref, p), { write: false });
       res.status(200).setHeader(STAT_HEADER, statHeader(stat));
       res.setHeader('Content-Type', 'application/json');
@@ -35,7 +42,7 @@ export function archiveRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const ref = req.params.id;
       const rec = ctx.containers.get(ref);
-      const p = qstr(req, 'path') ?? '';
+      const p = pathParam(req);
       await cfs.withRoot(
         rec,
         async (view) => {
@@ -60,7 +67,7 @@ export function archiveRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const ref = req.params.id;
       const rec = ctx.containers.get(ref);
-      const p = qstr(req, 'path') ?? '';
+      const p = pathParam(req);
       const noOverwriteDirNonDir = qbool(req, 'noOverwriteDirNonDir');
       const copyUIDGID = qbool(req, 'copyUIDGID');
       if (!p) throw invalid('Path cannot be empty');

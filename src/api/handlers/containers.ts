@@ -5,7 +5,7 @@ import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { conflict, invalid, notFound, systemError } from '../../errors';
+import { conflict, invalid, notFound } from '../../errors';
 import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
@@ -14,6 +14,7 @@ import { logSource } from '../../daemon/log-drivers';
 import { readJournal } from '../../daemon/log-journal';
 import { healthText } from '../../daemon/health';
 import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../daemon/stats';
+import { parseSignal } from '../../runtime/runtime';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
@@ -39,8 +40,32 @@ export function ah(fn: (req: Request, res: Response) => Promise<void>): RequestH
   };
 }
 
+/**
+ * How deep JSON may nest. Go's decoder stops at 10000 (dockerd: "exceeded max depth"); here
+ * copies and writes of what was sent (structuredClone, JSON.stringify) recurse and overflow
+ * the stack well before that, and no Docker object nests more than a few levels.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** Go's SyntaxError for JSON nested deeper than MAX_JSON_DEPTH (strings skipped). */
+export function checkJsonDepth(text: Buffer | string): void {
+  const b = typeof text === 'string' ? Buffer.from(text) : text;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (inString) {
+      if (c === 0x5c) i++; // \x: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw invalid(`invalid character '${String.fromCharCode(c)}' exceeded max depth`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
 /** JSON bodies whatever the content type says; non-object values are left to the handler. */
-export const jsonBody = express.json({ type: () => true, strict: false, limit: '16mb' });
+export const jsonBody = express.json({ type: () => true, strict: false, limit: '16mb', verify: (_req, _res, buf) => checkJsonDepth(buf) });
 
 export function qstr(req: Request, key: string): string | undefined {
   const v = req.query[key];
@@ -56,11 +81,16 @@ export function qbool(req: Request, key: string, dflt = false): boolean {
   return !['', '0', 'no', 'false', 'none'].includes(v.trim().toLowerCase());
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Go's strconv.Atoi (a 64-bit int) and its messages; dockerd answers them with a 500, we with a 400. */
 export function qint(req: Request, key: string): number | undefined {
   const v = qstr(req, key);
   if (v === undefined || v === '') return undefined;
-  if (!/^-?\d+$/.test(v.trim())) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return Number(v);
+  if (!/^[+-]?\d+$/.test(v.trim())) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+  const n = BigInt(v.trim());
+  if (n > INT64_MAX || n < -INT64_MAX - 1n) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: value out of range`);
+  return Number(n);
 }
 
 /** filters={"k":{"v":true}} (CLI) or {"k":["v"]} (docker-py, dockerode). */
@@ -484,9 +514,12 @@ export function containerRoutes(ctx: DaemonContext): Router {
     }),
   );
 
+  // stop and restart: t in seconds, negative = no SIGKILL, ever (dockerd's); a bad signal is a
+  // 400 before the container is looked at (dockerd's router checks it first)
   const stopOpts = (req: Request) => {
     const t = qint(req, 't') ?? qint(req, 'timeout');
     const signal = qstr(req, 'signal') || undefined;
+    if (signal !== undefined) parseSignal(signal);
     return { timeout: t, signal };
   };
 
@@ -745,7 +778,8 @@ export function containerRoutes(ctx: DaemonContext): Router {
           return;
         }
         c.store.get(req.params.id);
-        throw systemError('Conflict, cannot remove the default link name of the container');
+        // dockerd's error is untyped here (a 500); its text says what it is
+        throw conflict('Conflict, cannot remove the default link name of the container');
       }
       await c.remove(req.params.id, { force: qbool(req, 'force'), removeVolumes: qbool(req, 'v') });
       res.status(204).end();
