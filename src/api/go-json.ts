@@ -6,6 +6,7 @@
 // Values of the wrong type are kept as sent: the parsers after this give Go's type errors.
 // The schemas of the body types are in wire-types.ts.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
+import { invalid } from '../errors';
 
 /**
  * What a position in a body holds, as far as decoding goes: a non-pointer scalar (null leaves it
@@ -244,11 +245,36 @@ export function decodeGo(text: string, type: GoStruct): unknown {
 const rawBodies = new WeakMap<Request, Buffer>();
 
 /** body-parser's JSON (whatever the content type says; errors as before), keeping the text. */
+/**
+ * How deep JSON may nest. Go's decoder stops at 10000 (dockerd: "exceeded max depth"); here
+ * copies and writes of what was sent (structuredClone, JSON.stringify) recurse and overflow
+ * the stack well before that, and no Docker object nests more than a few levels.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** Go's SyntaxError for JSON nested deeper than MAX_JSON_DEPTH (strings skipped). */
+export function checkJsonDepth(text: Buffer | string): void {
+  const b = typeof text === 'string' ? Buffer.from(text) : text;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (inString) {
+      if (c === 0x5c) i++; // \x: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw invalid(`invalid character '${String.fromCharCode(c)}' exceeded max depth`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
 const jsonWithRaw = express.json({
   type: () => true,
   strict: false,
   limit: '16mb',
   verify: (req, _res, buf) => {
+    checkJsonDepth(buf);
     rawBodies.set(req as Request, buf);
   },
 });

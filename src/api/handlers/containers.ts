@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { conflict, invalid, notFound } from '../../errors';
+import { checkJsonDepth } from '../go-json';
 import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
@@ -38,30 +39,6 @@ export function ah(fn: (req: Request, res: Response) => Promise<void>): RequestH
       else next(e);
     });
   };
-}
-
-/**
- * How deep JSON may nest. Go's decoder stops at 10000 (dockerd: "exceeded max depth"); here
- * copies and writes of what was sent (structuredClone, JSON.stringify) recurse and overflow
- * the stack well before that, and no Docker object nests more than a few levels.
- */
-export const MAX_JSON_DEPTH = 512;
-
-/** Go's SyntaxError for JSON nested deeper than MAX_JSON_DEPTH (strings skipped). */
-export function checkJsonDepth(text: Buffer | string): void {
-  const b = typeof text === 'string' ? Buffer.from(text) : text;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (inString) {
-      if (c === 0x5c) i++; // \x: skip the escaped byte
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > MAX_JSON_DEPTH) throw invalid(`invalid character '${String.fromCharCode(c)}' exceeded max depth`);
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
 }
 
 /** JSON bodies whatever the content type says; non-object values are left to the handler. */
