@@ -86,7 +86,9 @@ Napi::Value Chroot(const Napi::CallbackInfo& info) {
 // permitted; inheritable and ambient emptied) and can gain no more (no_new_privs). For the
 // archive helper after its chroot: without CAP_SYS_PTRACE and a full permitted set, /proc's
 // magic links to other processes' roots (a --pid=host container shows the host's) are closed
-// to it. Threads created afterwards (libuv's pool) inherit the reduced set.
+// to it. Threads created afterwards (libuv's pool) inherit the reduced set. The process is also
+// made non-dumpable: a container that sees it (--pid=host) cannot reach its /proc/<pid>/exe
+// (the host's node) or fds.
 Napi::Value KeepCapabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "keepCapabilities(caps[])");
@@ -108,6 +110,7 @@ Napi::Value KeepCapabilities(const Napi::CallbackInfo& info) {
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     throw_sys(env, skiff::SysError("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", errno));
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw_sys(env, skiff::SysError("prctl", "PR_SET_NO_NEW_PRIVS", errno));
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) throw_sys(env, skiff::SysError("prctl", "PR_SET_DUMPABLE", errno));
   return env.Undefined();
 }
 

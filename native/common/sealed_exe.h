@@ -29,6 +29,10 @@ namespace skiff {
 
 constexpr int kExeSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U  // Linux 6.3 (glibc headers may predate it)
+#endif
+
 // True when fd is a memfd that can never be written again.
 inline bool is_sealed(int fd) {
   int seals = ::fcntl(fd, F_GET_SEALS);
@@ -40,7 +44,11 @@ inline UniqueFd sealed_copy(int src, const std::string& name) {
   struct stat st;
   check(::fstat(src, &st), "fstat", name);
   if (!S_ISREG(st.st_mode)) throw SysError("sealed copy", name + " is not a regular file", EINVAL);
-  UniqueFd mem(check(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING), "memfd_create", name));
+  // MFD_EXEC: with vm.memfd_noexec=1 (Linux >= 6.3) a memfd is otherwise made non-executable;
+  // older kernels refuse the flag (EINVAL) and every memfd is executable there.
+  int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (fd < 0 && errno == EINVAL) fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  UniqueFd mem(check(fd, "memfd_create", name + " (with vm.memfd_noexec=2 no executable memfd can be made)"));
   off_t off = 0;
   while (off < st.st_size) {
     ssize_t n = ::sendfile(mem.get(), src, &off, static_cast<size_t>(st.st_size - off));

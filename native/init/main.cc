@@ -6,7 +6,8 @@
 //      |  fork+exec  --->  opens the cgroups, setns(paths)
 //      |                   clone3(CLONE_PARENT|CLONE_NEW*|  --->  writes "0" to its v1 cgroups' tasks,
 //      |                          CLONE_INTO_CGROUP v2)           waits on the gate pipe
-//      |                   opens the gate ----------------->   rootfs, hostname, loopback (create only)
+//      |                   opens the gate ----------------->   (cgroup namespace, when made late: run())
+//      |                                                        rootfs, hostname, loopback (create only)
 //      |                                                        (pty: "pty" + master fd)
 //      |  <--- "pid N" --- exits 0
 //      |  <--- "ready" ------------------------------------------------   (the monitor reports ready

@@ -58,9 +58,11 @@ int open_no_symlinks(int dirfd, const std::string& path, int flags, mode_t mode 
 // runc's rule (CVE-2025-52881 class): nothing is mounted inside /proc, where a mount could turn
 // the runtime's own procfs writes (sysctls) into writes to another file; only a few files that
 // lxcfs emulates may be bound over.
-const char* const kProcBindable[] = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
-                                     "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
-                                     "/proc/net/dev"};
+// The same list as the daemon's create-time check (src/runtime/spec.ts), which is runc's.
+const char* const kProcBindable[] = {"/proc/cpuinfo",   "/proc/diskstats",  "/proc/meminfo",
+                                     "/proc/stat",      "/proc/swaps",      "/proc/uptime",
+                                     "/proc/loadavg",   "/proc/slabinfo",   "/proc/net/dev",
+                                     "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled"};
 
 SysError inside_proc(const std::string& dest) {
   return SysError("mount", "\"" + dest + "\" cannot be mounted because it is inside /proc", EPERM);
@@ -477,9 +479,16 @@ int open_container_pty(bool console) {
   UniqueFd slave(check(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY), "ioctl(TIOCGPTPEER)", "/dev/ptmx"));
   if (console) {
     // CVE-2025-52565 class: the bind goes on the file we made or checked, never through a link.
-    UniqueFd f(open_no_symlinks(AT_FDCWD, "/dev/console", O_CREAT | O_WRONLY, 0600));
+    // Pinned with O_PATH (never opened: a device or FIFO a mount put there could block us);
+    // made, as an empty file, only when missing.
+    UniqueFd f(open_no_symlinks(AT_FDCWD, "/dev/console", O_PATH));
+    if (!f.valid() && errno == ENOENT) {
+      UniqueFd made(open_no_symlinks(AT_FDCWD, "/dev/console", O_CREAT | O_EXCL | O_WRONLY, 0600));
+      if (!made.valid() && errno != EEXIST) throw SysError("create", "/dev/console", errno);
+      f.reset(open_no_symlinks(AT_FDCWD, "/dev/console", O_PATH));
+    }
     if (!f.valid() && errno == ELOOP) throw SysError("create", "/dev/console is a symbolic link", ELOOP);
-    check(f.get(), "create", "/dev/console");
+    check(f.get(), "open", "/dev/console");
     struct stat st;
     check(::fstat(f.get(), &st), "fstat", "/dev/console");
     if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) throw SysError("create", "/dev/console is not a file", EINVAL);

@@ -13,7 +13,6 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "monitor/json.h"
 #include "monitor/util.h"
 
 namespace skiff::monitor {

@@ -159,7 +159,11 @@ void close_from(unsigned lo, unsigned hi) {
     report_w = 3;
   }
   fcntl(report_w, F_SETFD, FD_CLOEXEC);
-  if (dup3(opts.init_fd, kInitFd, O_CLOEXEC) < 0) _exit(1);
+  if (dup3(opts.init_fd, kInitFd, O_CLOEXEC) < 0) {
+    std::string line = "error " + error_json(SysError("dup3", "skiff-init memfd to fd 4", errno)) + "\n";
+    write_all(report_w, line.data(), line.size());
+    _exit(1);
+  }
   opts.init_fd = kInitFd;
   close_from(kInitFd + 1, ~0U);
 

@@ -1,5 +1,5 @@
-// Loader and typed surface of the native addon, plus where its helper executables live.
-// No logic here: callers get exactly what native/addon/addon.cc offers.
+// Loader and typed surface of the native addon, where its helper executables live, and the
+// daemon's sealed copies of them (the only logic here).
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -85,12 +85,21 @@ export function sealedHelperPaths(): HelperPaths {
   if (!sealed) {
     const built = helperPaths();
     const initFd = native().sealedExecutable(built.init);
-    const monitorFd = native().sealedExecutable(built.monitor);
+    let monitorFd: number;
+    try {
+      monitorFd = native().sealedExecutable(built.monitor);
+    } catch (e) {
+      fs.closeSync(initFd);
+      throw e;
+    }
     sealed = { init: `/proc/self/fd/${initFd}`, monitor: `/proc/self/fd/${monitorFd}`, initFd };
     // skiff-init's copy is executed only briefly by each helper; one process keeps executing it
-    // for our lifetime (it dies with us), so that nobody can hold it open for writing and make
-    // every later exec of it fail (ETXTBSY). Monitors keep theirs executing themselves.
-    spawn(sealed.init, ['hold', String(process.pid)], { stdio: 'ignore', argv0: 'skiff-init' }).unref();
+    // for our lifetime (it dies with us; detached, so a terminal's ^C reaches only us), so that
+    // nobody can hold it open for writing and make every later exec of it fail (ETXTBSY).
+    // Monitors keep theirs executing themselves. Without it that protection is lost, nothing else.
+    const hold = spawn(sealed.init, ['hold', String(process.pid)], { stdio: 'ignore', argv0: 'skiff-init', detached: true });
+    hold.on('error', () => undefined);
+    hold.unref();
   }
   return sealed;
 }

@@ -173,6 +173,28 @@ describeIf(isRoot && distBuilt, 'container escapes (needs `make build`)', () => 
     expect(out).toContain('2147483647');
   });
 
+  test('CVE-2025-52881 class: an exec reads nothing of the container\'s /proc for its own set-up (a mount over cap_last_cap)', async () => {
+    // A container with CAP_SYS_ADMIN can mount over its own procfs files after start; an exec's
+    // helper runs in its mount namespace. Were the last capability number read from
+    // /proc/sys/kernel/cap_last_cap, "0" there would leave the exec the host's bounding set.
+    const id = await create('esc-caplast', {
+      Cmd: ['sh', '-c', 'echo 0 > /tmp/zero && mount -o bind /tmp/zero /proc/sys/kernel/cap_last_cap && touch /tmp/ready && exec sleep 60'],
+      HostConfig: { CapAdd: ['SYS_ADMIN'] },
+    });
+    expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(204);
+    const execOut = async (cmd: string[]) => {
+      const ex = await d.request('POST', `/containers/${id}/exec`, { body: { Cmd: cmd, AttachStdout: true, AttachStderr: true } });
+      return demux((await d.request('POST', `/exec/${ex.json.Id}/start`, { body: {} })).raw).stdout;
+    };
+    for (let i = 0; i < 100 && !(await execOut(['ls', '/tmp/ready'])).includes('ready'); i++) await sleep(50);
+    expect(await execOut(['cat', '/proc/sys/kernel/cap_last_cap'])).toBe('0\n');
+    const bounding = (text: string) => /CapBnd:\s*([0-9a-f]+)/.exec(text)?.[1];
+    const pid1 = bounding(await execOut(['cat', '/proc/1/status']));
+    expect(pid1).toBeDefined();
+    expect(bounding(await execOut(['cat', '/proc/self/status']))).toBe(pid1);
+    await d.request('DELETE', `/containers/${id}?force=1`);
+  });
+
   test('CVE-2022-0492 class: with CAP_SYS_ADMIN, a fresh cgroup v1 mount shows no release_agent', async () => {
     const hierarchies = fs
       .readFileSync('/proc/self/cgroup', 'utf8')
