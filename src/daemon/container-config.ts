@@ -9,6 +9,7 @@ import { validateResources } from '../cgroups/resources';
 import { invalid, notFound } from '../errors';
 import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
+import { resolveCapabilities } from '../runtime/spec';
 import { checkDeviceCgroupRules, checkDeviceMappings, DeviceMapping } from './devices';
 import { mergeHealthcheck, validateHealthcheck } from './health';
 import { planLog } from './log-drivers';
@@ -410,7 +411,9 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
     IpcMode: (input.IpcMode as string | undefined) || 'private',
     PidMode: (input.PidMode as string | undefined) ?? '',
     UTSMode: (input.UTSMode as string | undefined) ?? '',
-    CgroupnsMode: (input.CgroupnsMode as string | undefined) || (fsHasCgroup2() ? 'private' : 'host'),
+    // Docker's default is private on cgroup v2, host on v1; a container that can mount (SYS_ADMIN,
+    // not privileged) gets a private one by default everywhere (runtime/spec.ts says why)
+    CgroupnsMode: (input.CgroupnsMode as string | undefined) || (fsHasCgroup2() || mountsCgroupfs(input) ? 'private' : 'host'),
     Devices: devices,
     DeviceCgroupRules: deviceRules.length ? deviceRules : null,
   };
@@ -427,6 +430,17 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
 }
 
 let cg2: boolean | undefined;
+/** CAP_SYS_ADMIN without --privileged: the container can mount a cgroupfs of its own. */
+function mountsCgroupfs(input: Record<string, unknown>): boolean {
+  if (input.Privileged === true) return false;
+  const list = (k: string) => (Array.isArray(input[k]) ? (input[k] as unknown[]).filter((c): c is string => typeof c === 'string') : []);
+  try {
+    return resolveCapabilities({ capAdd: list('CapAdd'), capDrop: list('CapDrop') }).includes('CAP_SYS_ADMIN');
+  } catch {
+    return false; // an unknown capability is refused later, with its own message
+  }
+}
+
 function fsHasCgroup2(): boolean {
   if (cg2 === undefined) {
     try {

@@ -889,8 +889,9 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
   // CVE-2022-0492 class: CAP_SYS_ADMIN can mount cgroupfs; in the host's cgroup namespace that
   // shows every v1 hierarchy's root with its release_agent, a program the kernel runs as host
   // root. Docker leans on AppArmor there; these hosts have none, so such a container gets a
-  // cgroup namespace of its own (rooted at its own cgroups, where no release_agent exists).
-  if (!privileged && capabilities.includes('CAP_SYS_ADMIN') && !given.cgroup) namespaces.cgroup = 'new';
+  // cgroup namespace of its own (rooted at its own cgroups, where no release_agent exists),
+  // unless host was asked for explicitly (as --privileged, the user's choice).
+  if (!privileged && capabilities.includes('CAP_SYS_ADMIN') && !given.cgroup && host.CgroupnsMode !== 'host') namespaces.cgroup = 'new';
   const rlimits = resolveRlimits(host.Ulimits, input.defaultUlimits);
 
   const sysctl: Record<string, string> = {};

@@ -216,6 +216,10 @@ describeIf(isRoot && distBuilt, 'container escapes (needs `make build`)', () => 
     // it runs in a cgroup namespace of its own, rooted at its own cgroups
     const self = await runOnce('esc-ra-ns', { Cmd: ['cat', '/proc/self/cgroup'], HostConfig: { CapAdd: ['SYS_ADMIN'] } });
     for (const l of self.out.trim().split('\n')) expect(l.split(':')[2]).toBe('/');
+    // and inspect says so
+    const c = await create('esc-ra-inspect', { Cmd: ['true'], HostConfig: { CapAdd: ['SYS_ADMIN'] } });
+    expect((await d.request('GET', `/containers/${c}/json`)).json.HostConfig.CgroupnsMode).toBe('private');
+    await d.request('DELETE', `/containers/${c}?force=1`);
   });
 
   test('cgroup v1 folders inside a container are mounted nosuid, nodev, noexec', async () => {
