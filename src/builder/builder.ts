@@ -1113,9 +1113,26 @@ function removeTree(p: string): Promise<void> {
 async function unpackLocalArchive(file: string, dir: string, filter?: tar.TarOptionsWithAliasesAsync['filter']): Promise<void> {
   let refusal: string | undefined;
   const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, filter, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
-  const settled = new Promise<void>((resolve) => x.once('close', () => resolve()));
-  x.on('error', (e: Error) => void (refusal ??= e.message));
+  // entries still receiving data: an abort leaves them (and their open files) waiting forever
+  const open = new Set<tar.ReadEntry>();
+  x.on('entry', (e: tar.ReadEntry) => {
+    open.add(e);
+    e.once('end', () => open.delete(e));
+  });
   const src = createReadStream(file);
+  const settled = new Promise<void>((resolve) => {
+    x.once('close', () => resolve());
+    // a damaged compressed stream (bad gzip) aborts the parser: no close ever follows (its
+    // error comes next and gives the refusal); the source is dropped and the entries begun
+    // are ended, so their files get closed
+    x.once('abort', (e: Error) => {
+      refusal ??= e.message;
+      src.destroy();
+      for (const e of open) e.end();
+      resolve();
+    });
+  });
+  x.on('error', (e: Error) => void (refusal ??= e.message));
   src.once('error', (e) => {
     refusal ??= e.message;
     x.end();
