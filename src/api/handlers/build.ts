@@ -20,6 +20,7 @@ import { pull, remoteRef, resolveAuth } from '../../images/registry';
 import type { AuthConfig } from '../../images/registry';
 import type { DaemonContext } from '../context';
 import { SKIFF_VERSION } from '../version';
+import { pipeBody } from '../streams';
 import { ah, qbool, qstr } from './containers';
 
 function jsonQuery<T>(req: Request, key: string, what: string): T | undefined {
@@ -144,10 +145,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
         } else {
           // the context, with the layer unpacker: nothing lands outside contextDir, symlinks keep
           // their targets as written, modes are exact
-          const body = contextTar();
-          req.once('error', (e) => body.destroy(e));
-          req.once('aborted', () => body.destroy(new Error('the client went away while sending the build context')));
-          await unpackLayer(req.pipe(body), contextDir);
+          await unpackLayer(pipeBody(req, contextTar(), 'the client went away while sending the build context'), contextDir);
         }
         const registries = registryConfig(req.get('X-Registry-Config'));
         const insecure = ctx.config.insecureRegistries;

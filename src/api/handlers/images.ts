@@ -29,6 +29,7 @@ import type { AuthConfig, ProgressEvent } from '../../images/registry';
 import { familiarString } from '../../images/registry/names';
 import type { Digest, ImageConfig, ImageRecord } from '../../images/types';
 import type { DaemonContext } from '../context';
+import { pipeBody } from '../streams';
 import { ah, jsonBody, parseFilters, qbool, qstr } from './containers';
 
 // ---------------------------------------------------------------------------------------------
@@ -491,7 +492,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
       let result: Awaited<ReturnType<typeof loadImages>>;
       // the loader stops its input at a bad archive: that is this copy, not the request, whose
       // socket must live to carry the error (the rest of the body is read and dropped)
-      const body = req.pipe(new PassThrough());
+      const body = pipeBody(req, new PassThrough());
       try {
         result = await busyWith(() => loadImages(store, body, {}));
       } catch (e) {
