@@ -23,6 +23,7 @@ import {
   saveImages,
 } from '../../images';
 import type { DeleteItem } from '../../images/image-store';
+import { parsePlatform, type Platform } from '../../images/platform';
 import { familiarName, parseReference } from '../../images/reference';
 import { authForRef, checkLogin, decodeRegistryAuth, pull, push, remoteRef, saveLogin } from '../../images/registry';
 import type { AuthConfig, ProgressEvent } from '../../images/registry';
@@ -288,13 +289,6 @@ function queryList(req: Request, key: string): string[] {
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
 }
 
-function parsePlatform(p: string | undefined): { os: string; architecture: string; variant?: string } | undefined {
-  if (!p) return undefined;
-  const parts = p.toLowerCase().split('/');
-  if (parts.length > 3 || !parts[0]) throw invalid(`invalid platform: ${p}`);
-  if (parts.length === 1) return parts[0] === 'linux' ? undefined : { os: parts[0], architecture: 'amd64' };
-  return { os: parts[0], architecture: parts[1], ...(parts[2] ? { variant: parts[2] } : {}) };
-}
 
 
 /** Each stored layer's own size (its diff), by chain id. */
@@ -433,12 +427,20 @@ export function imageRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const fromImage = qstr(req, 'fromImage');
       const fromSrc = qstr(req, 'fromSrc');
-      if (fromSrc !== undefined && !fromImage) return importFrom(req, res, fromSrc);
+      // moby's postImagesCreate reads the platform (containerd's platforms.Parse) before anything
+      let platform: Platform | undefined;
+      try {
+        const p = qstr(req, 'platform');
+        platform = p ? parsePlatform(p) : undefined;
+      } catch (e) {
+        drain(req);
+        throw e;
+      }
+      if (fromSrc !== undefined && !fromImage) return importFrom(req, res, fromSrc, platform);
       drain(req);
       if (!fromImage) throw invalid('fromImage or fromSrc is required');
       const ref = refWithTag(fromImage, qstr(req, 'tag'));
       const rr = remoteRef(ref);
-      const platform = parsePlatform(qstr(req, 'platform'));
       const auth = await authForRef(dataRoot, ref, req.get('X-Registry-Auth'));
       // "Pulling from …" is held back until the manifest is there: unknown images and
       // unauthorized pulls are HTTP errors (the CLI prints "Error response from daemon: …")
@@ -455,7 +457,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
     }),
   );
 
-  async function importFrom(req: Request, res: Response, src: string): Promise<void> {
+  async function importFrom(req: Request, res: Response, src: string, platform: Platform | undefined): Promise<void> {
     if (src !== '-') {
       drain(req);
       throw notImplemented(`importing from ${src} is not supported: send the archive in the request body (fromSrc=-)`);
@@ -473,7 +475,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
     const out = new ProgressStream(res);
     let rec: ImageRecord;
     try {
-      rec = await importImage(store, req, { ref, changes: queryList(req, 'changes'), message: qstr(req, 'message'), platform: qstr(req, 'platform') || undefined });
+      rec = await importImage(store, req, { ref, changes: queryList(req, 'changes'), message: qstr(req, 'message'), platform });
     } catch (e) {
       drain(req);
       return out.fail(e);
