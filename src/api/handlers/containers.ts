@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { conflict, invalid, notFound, systemError } from '../../errors';
 import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
@@ -38,9 +38,6 @@ export function ah(fn: (req: Request, res: Response) => Promise<void>): RequestH
     });
   };
 }
-
-/** JSON bodies whatever the content type says; non-object values are left to the handler. */
-export const jsonBody = express.json({ type: () => true, strict: false, limit: '16mb' });
 
 export function qstr(req: Request, key: string): string | undefined {
   const v = req.query[key];

@@ -30,8 +30,10 @@ import type { AuthConfig, ProgressEvent } from '../../images/registry';
 import { familiarString } from '../../images/registry/names';
 import type { Digest, ImageConfig, ImageRecord } from '../../images/types';
 import type { DaemonContext } from '../context';
+import { goBody } from '../go-json';
 import { pipeBody } from '../streams';
-import { ah, jsonBody, parseFilters, qbool, qstr } from './containers';
+import { AUTH_CONFIG, CONTAINER_CONFIG } from '../wire-types';
+import { ah, parseFilters, qbool, qstr } from './containers';
 
 // ---------------------------------------------------------------------------------------------
 // JSON progress streams (pull, push, import, load)
@@ -642,7 +644,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
   // ---- commit, export, changes
   r.post(
     '/commit',
-    jsonBody,
+    goBody(CONTAINER_CONFIG),
     ah(async (req, res) => {
       const ref = qstr(req, 'container') ?? '';
       const rec = containerOf(ctx, ref);
@@ -785,7 +787,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/auth',
-    jsonBody,
+    goBody(AUTH_CONFIG),
     ah(async (req, res) => {
       const body = req.body as Record<string, unknown> | null;
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the login must be a JSON object');
