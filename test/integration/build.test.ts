@@ -612,6 +612,21 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(hist.stdout.split('\n').slice(0, 3)).toEqual(['/bin/sh -c #(nop)  CMD ["cat" "/hi"]', '/bin/sh -c echo hi > /hi', '/bin/sh -c #(nop)  ENV A=1']);
   });
 
+  test('q=1: what is held back for a failure is its last MiB, not the whole output (dockerd holds all of it)', async () => {
+    // moby's notVerboseBuffer keeps everything in memory; here the oldest lines go past 1 MiB
+    const dir = makeContext('loud', { Dockerfile: 'FROM busybox\nRUN yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 4000000; echo; echo the-end; exit 3\n' });
+    const r = await apiBuild(dir, 'q=1&forcerm=1');
+    expect(r.status).toBe(200);
+    const last = r.lines[r.lines.length - 1];
+    expect(last.errorDetail).toEqual({ code: 3, message: expect.stringContaining('returned a non-zero code: 3') });
+    const held = r.lines.slice(0, -1);
+    const heldBytes = held.reduce((n, l) => n + Buffer.byteLength(JSON.stringify(l)) + 2, 0);
+    expect(heldBytes).toBeLessThanOrEqual(1 << 20);
+    expect(heldBytes).toBeGreaterThan(1 << 19);
+    expect(held[0]).not.toEqual({ stream: 'Step 1/2 : FROM busybox\n' });
+    expect(held.map((l) => l.stream ?? '').join('')).toContain('the-end\n');
+  });
+
   test('ADD of a damaged .tar.gz fails with the decompressor\'s error and leaves no layer folder or mount behind', async () => {
     // dockerd's untar fails on a damaged gzip stream ("unexpected EOF"/"flate: corrupt input") and
     // the step fails; node-tar aborts instead and never closes, which once hung the build
