@@ -16,7 +16,7 @@ import * as tar from 'tar';
 import type { Containers, ContainerRecord } from '../daemon/containers';
 import { invalid, isNodeError, SkiffError } from '../errors';
 import { resolveInRoot } from '../daemon/archive';
-import { commitContainer } from '../images/container-fs';
+import { commitContainer, lstatOrUndefined } from '../images/container-fs';
 import type { FileImageStore } from '../images/image-store';
 import { tarDirectory } from '../images/tar-dir';
 import type { Digest, ImageConfig, ImageRecord } from '../images/types';
@@ -974,15 +974,6 @@ function continues(img: ImageConfig, ph: HistoryEntry[], pd: Digest[]): boolean 
   const same = (a: HistoryEntry, b: HistoryEntry) =>
     a.created_by === b.created_by && (a.author ?? '') === (b.author ?? '') && (a.comment ?? '') === (b.comment ?? '') && !!a.empty_layer === !!b.empty_layer && Date.parse(a.created ?? '') === Date.parse(b.created ?? '');
   return ph.every((h, i) => same(h, history[i])) && pd.every((d, i) => d === img.rootfs.diff_ids[i]);
-}
-
-async function lstatOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
-  try {
-    return await fs.lstat(p);
-  } catch (e) {
-    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) return undefined;
-    throw e;
-  }
 }
 
 /** A file of the image (view), when it is a plain file found inside it. */

@@ -332,7 +332,6 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // log output
 
-/** One batch of entries as one write: raw with a tty, else one frame per entry. */
 /** dockerd's --details prefix: the entry's attributes, sorted, url-encoded, "k=v,k=v " */
 function details(e: LogEntry): string {
   const q = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
@@ -340,6 +339,7 @@ function details(e: LogEntry): string {
   return `${attrs.map((a) => `${q(a.key)}=${q(a.value)}`).join(',')} `;
 }
 
+/** One batch of entries as one write: raw with a tty, else one frame per entry. */
 function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean, withDetails = false): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
