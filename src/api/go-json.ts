@@ -210,7 +210,8 @@ function decodeInto(kind: GoKind, existing: unknown, r: Reader): unknown {
     const target = isPlainObject(existing) ? existing : {};
     r.members((key) => {
       const v = decodeInto(kind.map, undefined, r);
-      target[key] = v === undefined ? zeroOf(kind.map) : v;
+      // defined, not assigned: a "__proto__" key is a key like any other (assigning it would set the prototype)
+      Object.defineProperty(target, key, { value: v === undefined ? zeroOf(kind.map) : v, writable: true, enumerable: true, configurable: true });
     });
     return target;
   }

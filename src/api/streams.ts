@@ -9,9 +9,24 @@
 import * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as net from 'node:net';
+import type { Writable } from 'node:stream';
 import { invalid } from '../errors';
 import { detachKeyCodes } from '../daemon/container-config';
 import type { Express, Request, Response } from 'express';
+
+/**
+ * The request body piped into `into`, a copy its consumer may stop (a bad archive) while the
+ * request's socket lives on to carry the error. req.pipe alone never passes on a client that
+ * goes away mid-body: the copy would wait for data forever, so it is destroyed then.
+ */
+export function pipeBody<T extends Writable>(req: http.IncomingMessage, into: T, goneMessage = 'the client went away while sending the request body'): T {
+  const gone = (e?: Error) => {
+    if (!req.complete && !into.destroyed) into.destroy(e ?? new Error(goneMessage));
+  };
+  req.once('error', (e) => gone(e));
+  req.once('close', () => gone());
+  return req.pipe(into);
+}
 
 export const MULTIPLEXED = 'application/vnd.docker.multiplexed-stream';
 export const RAW = 'application/vnd.docker.raw-stream';

@@ -169,6 +169,20 @@ export const CONTAINER_CREATE = struct({
   NetworkingConfig: struct({ EndpointsConfig: mapOf(ENDPOINT_SETTINGS) }, true),
 });
 
+/** POST /commit: container.Config (moby's decoder reads the body as a create request and keeps its config) */
+export const CONTAINER_CONFIG = struct(config);
+
+/** POST /auth: registry.AuthConfig (its JSON names are lower case) */
+export const AUTH_CONFIG = struct({
+  username: str,
+  password: str,
+  auth: str,
+  email: str,
+  serveraddress: str,
+  identitytoken: str,
+  registrytoken: str,
+});
+
 /** POST /containers/{id}/update: container.UpdateConfig */
 export const CONTAINER_UPDATE = struct({ ...resources, RestartPolicy: restartPolicy });
 

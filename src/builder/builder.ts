@@ -16,7 +16,7 @@ import * as tar from 'tar';
 import type { Containers, ContainerRecord } from '../daemon/containers';
 import { invalid, isNodeError, SkiffError } from '../errors';
 import { resolveInRoot } from '../daemon/archive';
-import { commitContainer } from '../images/container-fs';
+import { commitContainer, lstatOrUndefined } from '../images/container-fs';
 import type { FileImageStore } from '../images/image-store';
 import { tarDirectory } from '../images/tar-dir';
 import type { Digest, ImageConfig, ImageRecord } from '../images/types';
@@ -979,15 +979,6 @@ function continues(img: ImageConfig, ph: HistoryEntry[], pd: Digest[]): boolean 
   return ph.every((h, i) => same(h, history[i])) && pd.every((d, i) => d === img.rootfs.diff_ids[i]);
 }
 
-async function lstatOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
-  try {
-    return await fs.lstat(p);
-  } catch (e) {
-    if (isNodeError(e, 'ENOENT') || isNodeError(e, 'ENOTDIR')) return undefined;
-    throw e;
-  }
-}
-
 /** A file of the image (view), when it is a plain file found inside it. */
 async function readInImage(view: string, p: string): Promise<string | undefined> {
   try {
@@ -1116,9 +1107,26 @@ function removeTree(p: string): Promise<void> {
 async function unpackLocalArchive(file: string, dir: string, filter?: tar.TarOptionsWithAliasesAsync['filter']): Promise<void> {
   let refusal: string | undefined;
   const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, filter, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
-  const settled = new Promise<void>((resolve) => x.once('close', () => resolve()));
-  x.on('error', (e: Error) => void (refusal ??= e.message));
+  // entries still receiving data: an abort leaves them (and their open files) waiting forever
+  const open = new Set<tar.ReadEntry>();
+  x.on('entry', (e: tar.ReadEntry) => {
+    open.add(e);
+    e.once('end', () => open.delete(e));
+  });
   const src = createReadStream(file);
+  const settled = new Promise<void>((resolve) => {
+    x.once('close', () => resolve());
+    // a damaged compressed stream (bad gzip) aborts the parser: no close ever follows (its
+    // error comes next and gives the refusal); the source is dropped and the entries begun
+    // are ended, so their files get closed
+    x.once('abort', (e: Error) => {
+      refusal ??= e.message;
+      src.destroy();
+      for (const e of open) e.end();
+      resolve();
+    });
+  });
+  x.on('error', (e: Error) => void (refusal ??= e.message));
   src.once('error', (e) => {
     refusal ??= e.message;
     x.end();

@@ -176,6 +176,14 @@ export async function* linesBackward(
   yield { start: 0, line: part.take(Buffer.alloc(0), true) };
 }
 
+/** The next chunk of a file from pos (up to end) in buf, or undefined at the end (of the file, or at end). */
+async function readChunk(fh: fs.FileHandle, buf: Buffer, pos: number, end: number): Promise<Buffer | undefined> {
+  const want = Math.min(buf.length, end - pos);
+  if (want <= 0) return undefined;
+  const { bytesRead } = await fh.read(buf, 0, want, pos);
+  return bytesRead === 0 ? undefined : buf.subarray(0, bytesRead);
+}
+
 /** Reads complete lines forwards from pos, a chunk at a time, holding the unterminated rest. */
 export class LineReader {
   private readonly part: PartialLine;
@@ -191,12 +199,9 @@ export class LineReader {
 
   /** The lines completed by the next chunk (none if it ends none), or undefined at the end (of the file, or at `end`). */
   async next(end = Number.MAX_SAFE_INTEGER): Promise<(string | undefined)[] | undefined> {
-    const want = Math.min(this.buf.length, end - this.pos);
-    if (want <= 0) return undefined;
-    const { bytesRead } = await this.fh.read(this.buf, 0, want, this.pos);
-    if (bytesRead === 0) return undefined;
-    this.pos += bytesRead;
-    const data = this.buf.subarray(0, bytesRead);
+    const data = await readChunk(this.fh, this.buf, this.pos, end);
+    if (!data) return undefined;
+    this.pos += data.length;
     const lines: (string | undefined)[] = [];
     let lo = 0;
     for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, lo)) {
@@ -372,13 +377,11 @@ export class FrameReader {
 
   /** The entries completed by the next chunk, or undefined at the end (of the file, or at `end`, or of what is entries). */
   async next(end = Number.MAX_SAFE_INTEGER): Promise<(LogEntry | undefined)[] | undefined> {
-    const want = Math.min(this.buf.length, end - this.pos);
-    if (want <= 0 || this.broken) return undefined;
-    const { bytesRead } = await this.fh.read(this.buf, 0, want, this.pos);
-    if (bytesRead === 0) return undefined;
-    this.pos += bytesRead;
-    let data = this.buf.subarray(0, bytesRead);
-    if (this.held.length) data = Buffer.concat([this.held, data]);
+    if (this.broken) return undefined;
+    const chunk = await readChunk(this.fh, this.buf, this.pos, end);
+    if (!chunk) return undefined;
+    this.pos += chunk.length;
+    const data = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
     const out: (LogEntry | undefined)[] = [];
     let off = 0;
     while (data.length - off >= 4) {
@@ -542,6 +545,26 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     }
     return { entries, stop: false };
   };
+  /**
+   * Reads r up to end (then, with rest, the unterminated last entry of a finished file) and
+   * yields the filtered batches; true when reading must stop (the signal, an entry past until).
+   */
+  const readBatches = async function* (r: EntryReader, end?: number, rest = false): AsyncGenerator<LogEntry[], boolean> {
+    for (;;) {
+      if (o.signal?.aborted) return true;
+      const parsed = await r.next(end);
+      if (!parsed) break;
+      const b = batch(parsed);
+      if (b.entries.length) yield b.entries;
+      if (b.stop) return true;
+    }
+    if (rest) {
+      const b = batch([r.rest()]);
+      if (b.entries.length) yield b.entries;
+      if (b.stop) return true;
+    }
+    return false;
+  };
   try {
     // The live file first, so that a rotation from here on is noticed: its handle keeps the
     // renamed file, and that file is skipped among the rotated ones.
@@ -562,22 +585,10 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     for (let i = first; i < files.length; i++) {
       const f = files[i];
       const r = entryReader(format, f.fh, i === first ? firstPos : 0, lo, buf);
-      for (;;) {
-        if (o.signal?.aborted) return;
-        const lines = await r.next(f.end);
-        if (!lines) break;
-        const b = batch(lines);
-        if (b.entries.length) yield b.entries;
-        if (b.stop) return;
-      }
-      if (f.live) {
-        reader = r;
-      } else {
-        const b = batch([r.rest()]);
-        if (b.entries.length) yield b.entries;
-        if (b.stop) return;
-        await close(f.fh);
-      }
+      // the live file's unterminated end is still being written: no rest for it
+      if (yield* readBatches(r, f.end, !f.live)) return;
+      if (f.live) reader = r;
+      else await close(f.fh);
     }
     if (!o.follow) return;
 
@@ -585,16 +596,6 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     // then continue with the new one from its start.
     let stoppedSeen = false;
     void o.stopped?.then(() => (stoppedSeen = true));
-    const readNew = async function* (r: EntryReader): AsyncGenerator<LogEntry[], boolean> {
-      for (;;) {
-        if (o.signal?.aborted) return true;
-        const lines = await r.next();
-        if (!lines) return false;
-        const b = batch(lines);
-        if (b.entries.length) yield b.entries;
-        if (b.stop) return true;
-      }
-    };
     for (;;) {
       if (o.signal?.aborted) return;
       const finalRound = stoppedSeen || (o.running !== undefined && !o.running());
@@ -603,15 +604,12 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
         if (fh) reader = entryReader(format, fh, 0, lo, buf);
       }
       if (reader) {
-        if (yield* readNew(reader)) return;
+        if (yield* readBatches(reader)) return;
         const cur = await fs.stat(path).catch(() => undefined);
         const own = await reader.fh.stat();
         if (cur && cur.ino !== own.ino) {
           // rotated: what was written before the rename is read first
-          if (yield* readNew(reader)) return;
-          const b = batch([reader.rest()]);
-          if (b.entries.length) yield b.entries;
-          if (b.stop) return;
+          if (yield* readBatches(reader, undefined, true)) return;
           await close(reader.fh);
           reader = undefined;
           continue;

@@ -23,6 +23,7 @@ import { once } from 'node:events';
 import { invalid, notFound, SkiffError } from '../errors';
 import { chainIdOf, chainIdsOf, digestHex, isDigest, sha256Digest, shortId } from './digest';
 import type { FileImageStore } from './image-store';
+import type { Platform } from './platform';
 import { familiarRepository, normalize, parseReference, repositoryName, tryParseReference } from './reference';
 import { ByteSource, encodeHeader, END_OF_ARCHIVE, padding, readTar } from './tar';
 import { decompress } from './unpack';
@@ -466,7 +467,7 @@ export interface ImportOptions {
   changes?: string[];
   message?: string;
   /** only linux/amd64 */
-  platform?: string;
+  platform?: Platform;
 }
 
 function jsonArray(s: string): string[] | undefined {
@@ -557,7 +558,8 @@ export function applyChanges(base: NonNullable<ImageConfig['config']>, changes: 
 
 /** `docker import`: a rootfs tarball (plain, gzip or zstd) as a one-layer image. */
 export async function importImage(store: FileImageStore, input: Readable, opts: ImportOptions = {}): Promise<ImageRecord> {
-  if (opts.platform && !/^linux(\/amd64)?$/.test(opts.platform)) throw invalid(`platform ${opts.platform} is not supported`);
+  const p = opts.platform;
+  if (p && (p.os !== 'linux' || p.architecture !== 'amd64' || p.variant)) throw invalid(`platform ${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''} is not supported`);
   if (opts.ref) {
     const r = parseReference(opts.ref);
     if (r.digest) throw invalid(`refusing to create a tag with a digest reference: ${opts.ref}`);

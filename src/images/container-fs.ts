@@ -35,7 +35,8 @@ function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+/** lstat, or undefined when nothing is there (ENOENT, or a path through a non-folder) */
+export async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   try {
     return await fs.lstat(p);
   } catch (e) {

@@ -3,10 +3,18 @@
 // with 400 and that message (moby's TestBuildPlatformInvalid).
 import { invalid } from '../errors';
 
+/** An image's platform (the OCI image spec's os, architecture and optional variant). */
 export interface Platform {
   os: string;
   architecture: string;
   variant?: string;
+}
+
+const NODE_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/** This host's platform: what a pull picks when not told, and what "linux" alone means. */
+export function hostPlatform(): Platform {
+  return { os: 'linux', architecture: NODE_ARCH[process.arch] ?? process.arch };
 }
 
 const SPECIFIER_RE = /^[A-Za-z0-9_.-]+$/;
@@ -72,9 +80,10 @@ export function parsePlatform(specifier: string): Platform {
   });
   switch (parts.length) {
     case 1: {
-      if (KNOWN_OS.has(os)) return { os, architecture: 'amd64' };
+      // an OS alone gets this host's architecture, an architecture alone this host's OS (Go's runtime.GOARCH, GOOS)
+      if (KNOWN_OS.has(os)) return { os, architecture: hostPlatform().architecture };
       const a = normalizeArch(parts[0], '');
-      if (KNOWN_ARCH.has(a.architecture)) return { os: 'linux', architecture: a.architecture, ...(a.variant && a.variant !== 'v7' ? { variant: a.variant } : {}) };
+      if (KNOWN_ARCH.has(a.architecture)) return { os: hostPlatform().os, architecture: a.architecture, ...(a.variant && a.variant !== 'v7' ? { variant: a.variant } : {}) };
       throw bad(`${q(specifier)}: unknown operating system or architecture`);
     }
     case 2: {
@@ -83,7 +92,8 @@ export function parsePlatform(specifier: string): Platform {
     }
     case 3: {
       const a = normalizeArch(parts[1], parts[2]);
-      return { os, architecture: a.architecture, variant: a.architecture === 'arm64' && !a.variant ? 'v8' : a.variant };
+      const variant = a.architecture === 'arm64' && !a.variant ? 'v8' : a.variant;
+      return { os, architecture: a.architecture, ...(variant ? { variant } : {}) };
     }
     default:
       throw bad(`${q(specifier)}: cannot parse platform specifier`);

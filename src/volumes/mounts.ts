@@ -338,7 +338,10 @@ export function planMounts(req: MountRequest, ctx: PlanContext): { mountPoints: 
   // runc refuses these at start (OCI runtime create failed); here the create is refused (400),
   // before a volume is made for an image VOLUME inside /proc
   for (const mp of byDest.values()) {
-    const e = procMountError(mp.Destination, mp.Type === 'bind' && ctx.isProcfs?.(mp.Source) === true);
+    // the source's file system (a statfs, which a hung NFS source would block the daemon on)
+    // matters for a bind on /proc itself only
+    const procfsBind = mp.Destination === '/proc' && mp.Type === 'bind' && ctx.isProcfs?.(mp.Source) === true;
+    const e = procMountError(mp.Destination, procfsBind);
     if (e) throw invalid(e);
   }
   for (const dest of Object.keys(tmpfs)) {

@@ -90,6 +90,30 @@ describeIf(isRoot && distBuilt, 'Docker shapes (needs root and `make build`)', (
     expect((await d.request('DELETE', '/volumes/shape-vol')).status).toBe(204);
   });
 
+  test('commit and auth bodies decode as Go decodes them too: container.Config, registry.AuthConfig (12.16)', async () => {
+    // moby's postCommit decodes the body's config with encoding/json; postAuth a registry.AuthConfig
+    const id = await create({ Cmd: ['true'], Labels: { keep: '1' } });
+    const r = await post(`/commit?container=${id}&repo=shape-commit&tag=1`, '{"cmd":["echo","committed"],"LABELS":{"Mixed.Case":"v"},"workingdir":"/tmp","Bogus":1}');
+    expect(r.status).toBe(201);
+    const img = (await d.request('GET', '/images/shape-commit:1/json')).json;
+    expect(img.Config).toMatchObject({ Cmd: ['echo', 'committed'], Labels: { 'Mixed.Case': 'v' }, WorkingDir: '/tmp' });
+    for (const k of ['cmd', 'LABELS', 'workingdir', 'Bogus']) expect(img.Config).not.toHaveProperty(k);
+    await rm(id);
+    expect((await d.request('DELETE', '/images/shape-commit:1')).status).toBe(200);
+
+    // a registry on loopback that lets anyone in: the login needs its user name found in any case
+    const http = await import('node:http');
+    const reg = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
+    await new Promise<void>((resolve) => reg.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (reg.address() as { port: number }).port;
+      const login = await post('/auth', `{"USERNAME":"shape","Password":"pw","ServerAddress":"127.0.0.1:${port}"}`);
+      expect({ status: login.status, body: login.json }).toEqual({ status: 200, body: { Status: 'Login Succeeded', IdentityToken: '' } });
+    } finally {
+      await new Promise((resolve) => reg.close(resolve));
+    }
+  });
+
   test('volumes: no name means anonymous; prune takes every unused volume below API 1.42, from 1.42 anonymous ones unless all=true (12.18)', async () => {
     const label = 'shape-prune';
     const scope = { label: [label] };

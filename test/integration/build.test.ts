@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { projectRoot } from '../../src/native';
 import { CliRun, clientEnv, runClient, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
-import { distBuilt, TestDaemon } from '../helpers/skiffd';
+import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
 const haveDocker = which('docker');
 const SKIFF = path.join(projectRoot(), 'bin/skiff');
@@ -610,6 +610,41 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(cmdStep.Config.Cmd).toEqual(['cat', '/hi']);
     const hist = await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'meta:1']);
     expect(hist.stdout.split('\n').slice(0, 3)).toEqual(['/bin/sh -c #(nop)  CMD ["cat" "/hi"]', '/bin/sh -c echo hi > /hi', '/bin/sh -c #(nop)  ENV A=1']);
+  });
+
+  test('q=1: what is held back for a failure is its last MiB, not the whole output (dockerd holds all of it)', async () => {
+    // moby's notVerboseBuffer keeps everything in memory; here the oldest lines go past 1 MiB
+    const dir = makeContext('loud', { Dockerfile: 'FROM busybox\nRUN yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 4000000; echo; echo the-end; exit 3\n' });
+    const r = await apiBuild(dir, 'q=1&forcerm=1');
+    expect(r.status).toBe(200);
+    const last = r.lines[r.lines.length - 1];
+    expect(last.errorDetail).toEqual({ code: 3, message: expect.stringContaining('returned a non-zero code: 3') });
+    const held = r.lines.slice(0, -1);
+    const heldBytes = held.reduce((n, l) => n + Buffer.byteLength(JSON.stringify(l)) + 2, 0);
+    expect(heldBytes).toBeLessThanOrEqual(1 << 20);
+    expect(heldBytes).toBeGreaterThan(1 << 19);
+    expect(held[0]).not.toEqual({ stream: 'Step 1/2 : FROM busybox\n' });
+    expect(held.map((l) => l.stream ?? '').join('')).toContain('the-end\n');
+  });
+
+  test('ADD of a damaged .tar.gz fails with the decompressor\'s error and leaves no layer folder or mount behind', async () => {
+    // dockerd's untar fails on a damaged gzip stream ("unexpected EOF"/"flate: corrupt input") and
+    // the step fails; node-tar aborts instead and never closes, which once hung the build
+    const { execFileSync } = await import('node:child_process');
+    const src = path.join(d.dir, 'damaged-src');
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, 'small'), 'first\n');
+    fs.writeFileSync(path.join(src, 'big'), Buffer.alloc(4 << 20, 'abcdefgh'));
+    const gz = execFileSync('tar', ['-C', src, '-czf', '-', 'small', 'big']);
+    // the first header readable (dockerd then takes it for an archive), the rest of the stream cut
+    const dir = makeContext('damaged', { Dockerfile: 'FROM busybox\nADD bad.tar.gz /x/\n' });
+    fs.writeFileSync(path.join(dir, 'bad.tar.gz'), gz.subarray(0, Math.floor(gz.length / 2)));
+    const r = await apiBuild(dir, 'rm=1');
+    expect(r.status).toBe(200);
+    expect(r.lines[r.lines.length - 1]).toEqual({ errorDetail: { message: expect.stringMatching(/zlib: unexpected end of file/) }, error: expect.stringMatching(/zlib/) });
+    const builder = path.join(d.dataRoot, 'builder');
+    await waitUntil(() => fs.readdirSync(builder).every((n) => !n.startsWith('build-')), 10000, 'build folders removed');
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(builder);
   });
 
   test('skiff build: the same build through bin/skiff, tagged, with plain progress lines', async () => {

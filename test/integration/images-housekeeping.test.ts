@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { clientEnv, runClient, type CliRun } from '../helpers/cli-env';
 import { hasCommand, layerFrom, OciLayout, RegistryProc, sha256, skopeo, startRegistry } from '../helpers/registry-server';
 import { isRoot } from '../helpers/runtime-env';
-import { distBuilt, TestDaemon } from '../helpers/skiffd';
+import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
 const havePy = spawnSync('/usr/bin/python3', ['-c', 'import docker']).status === 0;
 const usable = isRoot && distBuilt && hasCommand('docker') && hasCommand('docker-registry') && hasCommand('skopeo') && havePy && fs.existsSync('/bin/busybox');
@@ -214,6 +214,29 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
     expect(py("try:\n  c.images.load(b'x' * 4096)\nexcept docker.errors.ImageLoadError as e:\n  print('ImageLoadError', e)").trim()).toBe(
       'ImageLoadError archive/tar: invalid tar header',
     );
+  });
+
+  test('a load whose client goes away mid-body: its spool goes, blob clean-up runs again, the next load works', async () => {
+    // dockerd's postImagesLoad reads r.Body, which fails once the client is gone; the load ends
+    // there. Before, the copy of the body never learnt of it and the load waited for ever.
+    const archive = (await d.request('GET', '/images/get?names=busybox', { timeoutMs: 60_000 })).raw;
+    expect(archive.length).toBeGreaterThan(1 << 16);
+    const spool = path.join(d.dataRoot, 'image', 'content', 'tmp');
+    const loads = () => fs.readdirSync(spool).filter((n) => n.startsWith('load-'));
+    const { sock } = await d.rawConnect(`POST /images/load HTTP/1.1\r\nHost: skiff\r\nContent-Type: application/x-tar\r\nContent-Length: ${archive.length}\r\n\r\n`);
+    sock.write(archive.subarray(0, archive.length >> 1));
+    await waitUntil(() => loads().length > 0, 10_000, 'the load spooling');
+    sock.destroy();
+    await waitUntil(() => loads().length === 0, 10_000, 'the spool of the abandoned load removed');
+    // an unreferenced blob goes at the next clean-up (a prune that removes nothing runs one)
+    const orphan = Buffer.from(`orphan ${Date.now()}`);
+    const blob = path.join(d.dataRoot, 'image', 'content', 'blobs', 'sha256', sha256(orphan).slice('sha256:'.length));
+    fs.writeFileSync(blob, orphan);
+    const prune = await d.request('POST', `/images/prune?filters=${encodeURIComponent(JSON.stringify({ label: ['skiff.test.none'] }))}`);
+    expect(prune.status).toBe(200);
+    expect(fs.existsSync(blob)).toBe(false);
+    const again = await d.request('POST', '/images/load', { rawBody: archive, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60_000 });
+    expect({ status: again.status, lines: lines(again.body) }).toEqual({ status: 200, lines: [{ stream: 'Loaded image: busybox:latest\n' }] });
   });
 
   describe('GET /distribution/{name}/json against a registry', () => {

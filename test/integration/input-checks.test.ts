@@ -133,6 +133,28 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     expect(lines(ok.body).some((l) => l.errorDetail)).toBe(false);
   });
 
+  test('pull and import platform: the same containerd platforms.Parse as build, 400 before anything; aliases normalised', async () => {
+    // moby's postImagesCreate parses "platform" (platforms.Parse) before it looks at fromImage or fromSrc
+    // (the registry named is on loopback: nothing leaves the machine even if the check were missed)
+    const cases: [string, string][] = [
+      ['../x', '".." is an invalid OS component of "../x": OSAndVersion specifier component must match "^([A-Za-z0-9_-]+)(?:\\\\(([A-Za-z0-9_.-]*)\\\\))?$": invalid argument'],
+      ['foobar', '"foobar": unknown operating system or architecture: invalid argument'],
+      ['a/b/c/d', '"a/b/c/d": cannot parse platform specifier: invalid argument'],
+    ];
+    for (const [p, message] of cases) {
+      const pull = await d.request('POST', `/images/create?fromImage=127.0.0.1:9/skiff-test/none&tag=1&platform=${encodeURIComponent(p)}`);
+      expect({ p, status: pull.status, message: pull.json?.message }).toEqual({ p, status: 400, message });
+      const imp = await d.request('POST', `/images/create?fromSrc=-&platform=${encodeURIComponent(p)}`, { rawBody: tarOf([]), headers: { 'Content-Type': 'application/x-tar' } });
+      expect({ p, status: imp.status, message: imp.json?.message }).toEqual({ p, status: 400, message });
+    }
+    // x86_64 is containerd's alias of amd64: the import goes through
+    const rootfs = tarOf([{ name: 'hello', data: 'hi\n' }]);
+    const ok = await d.request('POST', `/images/create?fromSrc=-&repo=platform-alias&tag=1&platform=${encodeURIComponent('Linux/x86_64')}`, { rawBody: rootfs, headers: { 'Content-Type': 'application/x-tar' } });
+    expect({ status: ok.status, errors: lines(ok.body).filter((l) => l.error) }).toEqual({ status: 200, errors: [] });
+    expect((await d.request('GET', '/images/platform-alias:1/json')).json.Architecture).toBe('amd64');
+    await d.request('DELETE', '/images/platform-alias:1');
+  });
+
   // ---- 500s that are the client's fault
 
   test('bridge MTU: moby bridge driver parse errors and "invalid MTU number" (400); one the kernel refuses is a 400 too, nothing made', async () => {

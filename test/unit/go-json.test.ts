@@ -43,6 +43,18 @@ describe('decodeGo', () => {
     expect(create('{"Labels":{"a":null}}').Labels).toEqual({ a: '' });
   });
 
+  test('a "__proto__" map key is a key like any other (Go keeps it); the prototype stays', () => {
+    const b = create('{"Labels":{"__proto__":"x","a":"1"},"NetworkingConfig":{"EndpointsConfig":{"__proto__":{"Aliases":["p"]}}}}');
+    const labels = b.Labels as Record<string, unknown>;
+    expect(Object.getPrototypeOf(labels)).toBe(Object.prototype);
+    expect(Object.keys(labels)).toEqual(['__proto__', 'a']);
+    expect(Object.getOwnPropertyDescriptor(labels, '__proto__')?.value).toBe('x');
+    const eps = (b.NetworkingConfig as { EndpointsConfig: Record<string, unknown> }).EndpointsConfig;
+    expect(Object.getPrototypeOf(eps)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(eps, '__proto__')?.value).toEqual({ Aliases: ['p'] });
+    expect((eps as { Aliases?: unknown }).Aliases).toBeUndefined();
+  });
+
   test("Go's folding: ASCII case, one-rune upper cases (ſ is s), nothing wider", () => {
     expect(goFold('cpuShares')).toBe('CPUSHARES');
     expect(create('{"ſhell":["sh"]}').Shell).toEqual(['sh']);

@@ -112,6 +112,18 @@ describe('planning', () => {
     expect(err(() => plan({ volumes: ['relative'] })).kind).toBe('invalid');
   });
 
+  test('the bind source is checked for procfs only for a bind on /proc: a statfs of every source could hang create', () => {
+    const asked: string[] = [];
+    const c: PlanContext = { ...ctx(), isProcfs: (p) => (asked.push(p), p === '/host-proc') };
+    plan({ binds: ['/srv/data:/data', '/srv/meminfo:/proc/meminfo', '/etc/hosts:/etc/hosts'] }, c);
+    expect(asked).toEqual([]);
+    expect(plan({ binds: ['/host-proc:/proc'] }, c).mountPoints.map((m) => m.Destination)).toEqual(['/proc']);
+    expect(asked).toEqual(['/host-proc']);
+    expect(err(() => plan({ binds: ['/srv/x:/proc'] }, c)).message).toBe('"/proc" cannot be mounted because it is not of type proc');
+    expect(err(() => plan({ binds: ['/srv/x:/proc/sys'] }, c)).message).toBe('"/proc/sys" cannot be mounted because it is inside /proc');
+    expect(asked).toEqual(['/host-proc', '/srv/x']);
+  });
+
   test('--tmpfs options are checked and become noexec,nosuid,nodev mounts', () => {
     expect(checkTmpfsOptions('/t', 'size=64m,mode=1777,uid=1000,exec')).toBe('size=64m,mode=1777,uid=1000,exec');
     expect(() => checkTmpfsOptions('/t', 'size=lots')).toThrow(SkiffError);

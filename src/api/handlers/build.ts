@@ -3,7 +3,7 @@
 // per stage and "Successfully built/tagged"; a failure after the first line is an {"errorDetail": …}
 // line (with the exit code of a failed RUN, which the docker CLI exits with), as dockerd sends.
 // With q=1 everything is held back, as dockerd's notVerboseBuffer: only the image id is sent, or
-// on a failure what was held and the error.
+// on a failure what was held and the error (its last MiB here: dockerd's buffer has no bound).
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -20,6 +20,7 @@ import { pull, remoteRef, resolveAuth } from '../../images/registry';
 import type { AuthConfig } from '../../images/registry';
 import type { DaemonContext } from '../context';
 import { SKIFF_VERSION } from '../version';
+import { pipeBody } from '../streams';
 import { ah, qbool, qstr } from './containers';
 
 function jsonQuery<T>(req: Request, key: string, what: string): T | undefined {
@@ -55,6 +56,40 @@ function registryConfig(header: string | undefined): Record<string, AuthConfig> 
  * padding and end blocks the docker CLI leaves out when it adds a Dockerfile from stdin (Go's
  * tar reader stops at the end of the data; node-tar wants whole blocks).
  */
+/** what q=1 holds back at most */
+const HELD_BYTES = 1 << 20;
+
+/** The newest lines within a byte budget (the oldest are dropped first; the newest always stays). */
+class TailLines {
+  private lines: string[] = [];
+  private head = 0;
+  private bytes = 0;
+  constructor(private readonly cap: number) {}
+
+  push(l: string): void {
+    this.lines.push(l);
+    this.bytes += Buffer.byteLength(l);
+    while (this.bytes > this.cap && this.head < this.lines.length - 1) {
+      this.bytes -= Buffer.byteLength(this.lines[this.head]);
+      this.lines[this.head++] = '';
+    }
+    // the dropped slots go once they are half the array
+    if (this.head > 64 && this.head * 2 > this.lines.length) {
+      this.lines = this.lines.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** What is held, oldest first; the buffer is empty afterwards. */
+  take(): string[] {
+    const out = this.lines.slice(this.head);
+    this.lines = [];
+    this.head = 0;
+    this.bytes = 0;
+    return out;
+  }
+}
+
 function contextTar(): Transform {
   let size = 0;
   let gunzip: zlib.Gunzip | undefined;
@@ -123,17 +158,19 @@ export function buildRoutes(ctx: DaemonContext): Router {
       const contextDir = path.join(work, 'context');
       await fs.mkdir(contextDir, { recursive: true, mode: 0o700 });
       let flushed = false;
-      const write = (o: Record<string, unknown>) => {
+      const writeLine = (line: string) => {
         if (!flushed) {
           flushed = true;
           res.status(200).setHeader('Content-Type', 'application/json');
           res.flushHeaders();
         }
-        if (!res.writableEnded) res.write(JSON.stringify(o) + '\r\n');
+        if (!res.writableEnded) res.write(line);
       };
+      const line = (o: Record<string, unknown>) => JSON.stringify(o) + '\r\n';
+      const write = (o: Record<string, unknown>) => writeLine(line(o));
       const quiet = qbool(req, 'q');
-      const held: Record<string, unknown>[] = [];
-      const send = (o: Record<string, unknown>) => (quiet ? held.push(o) : write(o));
+      const held = new TailLines(HELD_BYTES);
+      const send = (o: Record<string, unknown>) => (quiet ? held.push(line(o)) : write(o));
       // a client that goes away stops a clone or download under way
       const gone = new AbortController();
       res.once('close', () => gone.abort());
@@ -144,10 +181,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
         } else {
           // the context, with the layer unpacker: nothing lands outside contextDir, symlinks keep
           // their targets as written, modes are exact
-          const body = contextTar();
-          req.once('error', (e) => body.destroy(e));
-          req.once('aborted', () => body.destroy(new Error('the client went away while sending the build context')));
-          await unpackLayer(req.pipe(body), contextDir);
+          await unpackLayer(pipeBody(req, contextTar(), 'the client went away while sending the build context'), contextDir);
         }
         const registries = registryConfig(req.get('X-Registry-Config'));
         const insecure = ctx.config.insecureRegistries;
@@ -189,7 +223,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
         res.end();
       } catch (e) {
         req.resume();
-        for (const o of held.splice(0)) write(o);
+        for (const l of held.take()) writeLine(l);
         if (!flushed) throw e;
         const message = e instanceof Error ? e.message : String(e);
         write({ errorDetail: e instanceof RunFailedError ? { code: e.code, message } : { message }, error: message });

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { dirSize } from '../../disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { conflict, invalid, notFound } from '../../errors';
 import { parseLink } from '../../network/container-links';
 import { normalizeImageRef } from '../../daemon/container-config';
@@ -19,7 +19,7 @@ import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
 import { containerListNetworks, containerListPorts, containerNetworkSettings } from '../../network/views';
 import type { DaemonContext } from '../context';
-import { checkJsonDepth, goBody } from '../go-json';
+import { goBody } from '../go-json';
 import { API_VERSION, compareVersions, requestedVersion } from '../version';
 import { goTimeText } from '../../daemon/clock';
 import { CONTAINER_CREATE, CONTAINER_UPDATE } from '../wire-types';
@@ -39,9 +39,6 @@ export function ah(fn: (req: Request, res: Response) => Promise<void>): RequestH
     });
   };
 }
-
-/** JSON bodies whatever the content type says; non-object values are left to the handler. */
-export const jsonBody = express.json({ type: () => true, strict: false, limit: '16mb', verify: (_req, _res, buf) => checkJsonDepth(buf) });
 
 export function qstr(req: Request, key: string): string | undefined {
   const v = req.query[key];
@@ -341,7 +338,6 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // log output
 
-/** One batch of entries as one write: raw with a tty, else one frame per entry. */
 /** dockerd's --details prefix: the entry's attributes, sorted, url-encoded, "k=v,k=v " */
 function details(e: LogEntry): string {
   const q = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
@@ -349,6 +345,7 @@ function details(e: LogEntry): string {
   return `${attrs.map((a) => `${q(a.key)}=${q(a.value)}`).join(',')} `;
 }
 
+/** One batch of entries as one write: raw with a tty, else one frame per entry. */
 function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean, withDetails = false): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {

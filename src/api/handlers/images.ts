@@ -23,13 +23,17 @@ import {
   saveImages,
 } from '../../images';
 import type { DeleteItem } from '../../images/image-store';
+import { parsePlatform, type Platform } from '../../images/platform';
 import { familiarName, parseReference } from '../../images/reference';
 import { authForRef, checkLogin, decodeRegistryAuth, pull, push, remoteRef, saveLogin } from '../../images/registry';
 import type { AuthConfig, ProgressEvent } from '../../images/registry';
 import { familiarString } from '../../images/registry/names';
 import type { Digest, ImageConfig, ImageRecord } from '../../images/types';
 import type { DaemonContext } from '../context';
-import { ah, jsonBody, parseFilters, qbool, qstr } from './containers';
+import { goBody } from '../go-json';
+import { pipeBody } from '../streams';
+import { AUTH_CONFIG, CONTAINER_CONFIG } from '../wire-types';
+import { ah, parseFilters, qbool, qstr } from './containers';
 
 // ---------------------------------------------------------------------------------------------
 // JSON progress streams (pull, push, import, load)
@@ -287,13 +291,6 @@ function queryList(req: Request, key: string): string[] {
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
 }
 
-function parsePlatform(p: string | undefined): { os: string; architecture: string; variant?: string } | undefined {
-  if (!p) return undefined;
-  const parts = p.toLowerCase().split('/');
-  if (parts.length > 3 || !parts[0]) throw invalid(`invalid platform: ${p}`);
-  if (parts.length === 1) return parts[0] === 'linux' ? undefined : { os: parts[0], architecture: 'amd64' };
-  return { os: parts[0], architecture: parts[1], ...(parts[2] ? { variant: parts[2] } : {}) };
-}
 
 
 /** Each stored layer's own size (its diff), by chain id. */
@@ -432,12 +429,20 @@ export function imageRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const fromImage = qstr(req, 'fromImage');
       const fromSrc = qstr(req, 'fromSrc');
-      if (fromSrc !== undefined && !fromImage) return importFrom(req, res, fromSrc);
+      // moby's postImagesCreate reads the platform (containerd's platforms.Parse) before anything
+      let platform: Platform | undefined;
+      try {
+        const p = qstr(req, 'platform');
+        platform = p ? parsePlatform(p) : undefined;
+      } catch (e) {
+        drain(req);
+        throw e;
+      }
+      if (fromSrc !== undefined && !fromImage) return importFrom(req, res, fromSrc, platform);
       drain(req);
       if (!fromImage) throw invalid('fromImage or fromSrc is required');
       const ref = refWithTag(fromImage, qstr(req, 'tag'));
       const rr = remoteRef(ref);
-      const platform = parsePlatform(qstr(req, 'platform'));
       const auth = await authForRef(dataRoot, ref, req.get('X-Registry-Auth'));
       // "Pulling from …" is held back until the manifest is there: unknown images and
       // unauthorized pulls are HTTP errors (the CLI prints "Error response from daemon: …")
@@ -454,7 +459,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
     }),
   );
 
-  async function importFrom(req: Request, res: Response, src: string): Promise<void> {
+  async function importFrom(req: Request, res: Response, src: string, platform: Platform | undefined): Promise<void> {
     if (src !== '-') {
       drain(req);
       throw notImplemented(`importing from ${src} is not supported: send the archive in the request body (fromSrc=-)`);
@@ -472,7 +477,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
     const out = new ProgressStream(res);
     let rec: ImageRecord;
     try {
-      rec = await importImage(store, req, { ref, changes: queryList(req, 'changes'), message: qstr(req, 'message'), platform: qstr(req, 'platform') || undefined });
+      rec = await importImage(store, req, { ref, changes: queryList(req, 'changes'), message: qstr(req, 'message'), platform });
     } catch (e) {
       drain(req);
       return out.fail(e);
@@ -491,7 +496,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
       let result: Awaited<ReturnType<typeof loadImages>>;
       // the loader stops its input at a bad archive: that is this copy, not the request, whose
       // socket must live to carry the error (the rest of the body is read and dropped)
-      const body = req.pipe(new PassThrough());
+      const body = pipeBody(req, new PassThrough());
       try {
         result = await busyWith(() => loadImages(store, body, {}));
       } catch (e) {
@@ -639,7 +644,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
   // ---- commit, export, changes
   r.post(
     '/commit',
-    jsonBody,
+    goBody(CONTAINER_CONFIG),
     ah(async (req, res) => {
       const ref = qstr(req, 'container') ?? '';
       const rec = containerOf(ctx, ref);
@@ -782,7 +787,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
 
   r.post(
     '/auth',
-    jsonBody,
+    goBody(AUTH_CONFIG),
     ah(async (req, res) => {
       const body = req.body as Record<string, unknown> | null;
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the login must be a JSON object');

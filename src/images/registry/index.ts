@@ -31,8 +31,10 @@ export {
 } from './auth';
 export type { AuthConfig, Challenge } from './auth';
 export { registryBaseUrl, isInsecureRegistry, registryHost } from './endpoint';
-export { MediaType, parseManifest, selectPlatform, chainIds, hostPlatform } from './manifest';
-export type { Descriptor, ImageManifest, ImageIndex, Platform } from './manifest';
+export { MediaType, parseManifest, selectPlatform, chainIds } from './manifest';
+export type { Descriptor, ImageManifest, ImageIndex } from './manifest';
+export { hostPlatform } from '../platform';
+export type { Platform } from '../platform';
 export type { ProgressEvent } from './progress';
 export { isCanceled, CanceledError } from './http';
 export { remoteRef, familiarRepo } from './names';

@@ -3,6 +3,7 @@
 // digests must be well-formed sha256, an index may only point at manifests (one level).
 import { createHash } from 'node:crypto';
 import { invalid } from '../../errors';
+import { hostPlatform, type Platform } from '../platform';
 import type { Digest, ImageConfig } from '../types';
 
 export const MediaType = {
@@ -48,12 +49,6 @@ export const MAX_CONFIG_SIZE = 8 << 20;
 /** more layers than this is not an image anyone can run on overlay */
 export const MAX_LAYERS = 500;
 const MAX_INDEX_ENTRIES = 1000;
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
 
 export interface Descriptor {
   mediaType: string;
@@ -164,12 +159,6 @@ export function parseManifest(bytes: Buffer, contentType?: string): Parsed {
   for (const l of layers)
     if (l.mediaType && !LAYER_TYPES.includes(l.mediaType)) throw invalid(`unsupported layer media type ${l.mediaType}`);
   return { kind: 'manifest', mediaType, manifest: { schemaVersion: 2, mediaType, config, layers } };
-}
-
-const NODE_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
-export function hostPlatform(): Platform {
-  return { os: 'linux', architecture: NODE_ARCH[process.arch] ?? process.arch };
 }
 
 export function platformString(p: Platform): string {

@@ -20,7 +20,8 @@ import { errorEntryText, RegistryError } from './auth';
 import { FetchedManifest, RegistryOptions, Repository } from './client';
 import { Flight, FlightMap } from './flight';
 import { bodyError, CanceledError, isCanceled } from './http';
-import { chainIds, Descriptor, ImageManifest, MAX_CONFIG_SIZE, parseConfig, parseManifest, Platform, selectPlatform, shortId } from './manifest';
+import type { Platform } from '../platform';
+import { chainIds, Descriptor, ImageManifest, MAX_CONFIG_SIZE, parseConfig, parseManifest, selectPlatform, shortId } from './manifest';
 import { familiarString, RemoteRef, remoteRef } from './names';
 import { Counter, emitter, ProgressEvent, ProgressFn, throttled } from './progress';
 
