@@ -13,6 +13,7 @@
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
 import { invalid, systemError } from '../errors';
+import { goAtoi, parseGoBool } from '../go-parse';
 import type { LogConfig } from './container-config';
 
 export const LOG_DRIVERS = ['fluentd', 'gelf', 'journald', 'json-file', 'local', 'none', 'syslog'] as const;
@@ -43,16 +44,6 @@ export function parseUnits(s: string, binary: boolean): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(s);
   if (!m) throw new Error(`invalid size: '${s}'`);
   return Math.floor(Number(m[1]) * (binary ? BINARY : DECIMAL)[m[2].toLowerCase()]);
-}
-
-const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-/** strconv.ParseBool, with its error text. */
-export function parseBool(v: string): boolean {
-  if (TRUE.has(v)) return true;
-  if (FALSE.has(v)) return false;
-  throw new Error(`strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
 }
 
 /** time.ParseDuration for the forms log-opts use ("1s", "500ms", "1m30s"), in ms. */
@@ -229,7 +220,7 @@ function fluentdConfig(cfg: Record<string, string>): FluentdConfig {
   }
   if (cfg['fluentd-async'] && cfg['fluentd-async-connect'])
     throw invalid("conflicting options: cannot specify both 'fluentd-async' and 'fluentd-async-connect");
-  const bool = (k: string) => (cfg[k] ? wrap(() => parseBool(cfg[k])) : false);
+  const bool = (k: string) => (cfg[k] ? wrap(() => parseGoBool(cfg[k])) : false);
   return {
     driver: 'fluentd',
     proto: proto as 'tcp' | 'unix',
@@ -244,6 +235,15 @@ function fluentdConfig(cfg: Record<string, string>): FluentdConfig {
     requestAck: bool('fluentd-request-ack'),
     writeTimeoutMs: cfg['fluentd-write-timeout'] ? wrap(() => parseDuration(cfg['fluentd-write-timeout'])) : 0,
   };
+}
+
+/** strconv.Atoi where its error only means "a bad value" (moby's gelf validator). */
+function goAtoiOr(s: string, bad: number): number {
+  try {
+    return goAtoi(s);
+  } catch {
+    return bad;
+  }
 }
 
 function gelfConfig(cfg: Record<string, string>): GelfConfig {
@@ -270,7 +270,7 @@ function gelfConfig(cfg: Record<string, string>): GelfConfig {
         break;
       case 'gelf-compression-level': {
         if (scheme !== 'udp') throw invalid('compression is only supported on UDP');
-        const i = /^-?\d+$/.test(val) ? Number(val) : NaN;
+        const i = goAtoiOr(val, NaN);
         if (!(i >= -1 && i <= 9)) throw invalid(`unknown value ${JSON.stringify(val)} for log opt ${JSON.stringify(key)} for gelf log driver`);
         g.level = i;
         break;
@@ -283,9 +283,10 @@ function gelfConfig(cfg: Record<string, string>): GelfConfig {
       case 'gelf-tcp-max-reconnect':
       case 'gelf-tcp-reconnect-delay': {
         if (scheme !== 'tcp') throw invalid(`${JSON.stringify(key)} is only valid for TCP`);
-        if (!/^\d+$/.test(val)) throw invalid(`${JSON.stringify(key)} must be a positive integer`);
-        if (key === 'gelf-tcp-max-reconnect') g.tcpMaxReconnect = Number(val);
-        else g.tcpReconnectDelayMs = Number(val) * 1000;
+        const n = goAtoiOr(val, -1);
+        if (n < 0) throw invalid(`${JSON.stringify(key)} must be a positive integer`);
+        if (key === 'gelf-tcp-max-reconnect') g.tcpMaxReconnect = n;
+        else g.tcpReconnectDelayMs = n * 1000;
         break;
       }
       default:
@@ -298,14 +299,6 @@ function gelfConfig(cfg: Record<string, string>): GelfConfig {
 export interface FileConfig {
   maxSize?: number;
   maxFile: number;
-}
-
-/** Go's strconv.Atoi, with its error text. */
-function goAtoi(s: string): number {
-  if (!/^[+-]?\d+$/.test(s)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(s)}: invalid syntax`);
-  const n = Number(s);
-  if (!Number.isSafeInteger(n)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(s)}: value out of range`);
-  return n;
 }
 
 function jsonFileConfig(cfg: Record<string, string>): FileConfig {
@@ -324,7 +317,12 @@ function jsonFileConfig(cfg: Record<string, string>): FileConfig {
   if (cfg['max-file'] !== undefined) {
     // moby's jsonfilelog.New: strconv.Atoi, then at least 1; without max-size nothing rotates,
     // so max-file alone is accepted and has no effect
-    const n = goAtoi(cfg['max-file']);
+    let n: number;
+    try {
+      n = goAtoi(cfg['max-file']);
+    } catch (e) {
+      throw invalid((e as Error).message);
+    }
     if (n < 1) throw invalid('max-file cannot be less than 1');
     o.maxFile = n;
   }
@@ -350,13 +348,16 @@ function localConfig(cfg: Record<string, string>, prefix = ''): FileConfig {
   }
   const mf = cfg[`${prefix}max-file`];
   if (mf !== undefined) {
-    if (!/^-?\d+$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}: strconv.Atoi: parsing ${JSON.stringify(mf)}: invalid syntax`);
-    o.maxFile = Number(mf);
+    try {
+      o.maxFile = goAtoi(mf);
+    } catch (e) {
+      throw invalid(`invalid value for max-file: ${mf}: ${(e as Error).message}`);
+    }
   }
   const c = cfg[`${prefix}compress`];
   if (c !== undefined) {
     try {
-      compress = parseBool(c);
+      compress = parseGoBool(c);
     } catch (e) {
       throw invalid(`invalid boolean value for compress: ${(e as Error).message}`);
     }
@@ -400,7 +401,7 @@ export function planLog(lc: LogConfig): LogPlan {
   const cd = cfg['cache-disabled'];
   if (cd) {
     try {
-      parseBool(cd);
+      parseGoBool(cd);
     } catch {
       throw invalid(`invalid value for option cache-disabled: ${cd}`);
     }
@@ -425,7 +426,7 @@ export function planLog(lc: LogConfig): LogPlan {
   // dual logging: the remote drivers' entries are also written to a local-format cache, which
   // docker logs reads (cache-disabled=true: the file is still written, for the shipper, but not read)
   const cache = (): FileConfig & { format: 'local' } => ({ ...localConfig(cfg, 'cache-'), format: 'local' });
-  const cacheRead = cd ? !parseBool(cd) : true;
+  const cacheRead = cd ? !parseGoBool(cd) : true;
   switch (type) {
     case 'json-file':
       return { driver: type, file: { ...jsonFileConfig(own), format: 'json' }, reads: 'file' };
