@@ -338,7 +338,10 @@ export class FluentdSink implements Sink {
     for (;;) {
       try {
         const s = await this.conn.get();
+        // listening before the write: the ack may come before the write's drain is seen. A
+        // failed write leaves the wait unawaited; it ends with the dropped connection, handled.
         const acked = chunk ? waitAck(s, chunk, this.c.writeTimeoutMs || 60_000) : undefined;
+        acked?.catch(() => undefined);
         await writeTo(s, data);
         if (acked) await acked;
         this.failures = 0;

@@ -90,6 +90,8 @@ class FluentdServer {
   readonly conns = new Set<net.Socket>();
   /** close the connection after this many messages (a server going away mid-way) */
   dropAfter = Infinity;
+  /** reset each connection right after its first ack */
+  resetAfterAck = false;
 
   async listen(port = 0): Promise<this> {
     this.server = net.createServer((s) => {
@@ -106,6 +108,10 @@ class FluentdServer {
           const [tag, time, record, option] = r[0] as [string, FluentMsg['time'], Record<string, string>, FluentMsg['option']];
           this.msgs.push({ tag, time, record, option });
           if (option?.chunk) s.write(Buffer.concat([Buffer.from([0x81, 0xa3]), Buffer.from('ack'), Buffer.from([0xa0 | option.chunk.length]), Buffer.from(option.chunk)]));
+          if (option?.chunk && this.resetAfterAck) {
+            s.resetAndDestroy();
+            return;
+          }
           if (this.msgs.length >= this.dropAfter) {
             s.destroy();
             return;
@@ -470,6 +476,27 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect(m.code).toBe(0);
     expect((await logs(m.id, 'stdout=1&tail=1')).stdout).toBe('done\n');
   }, 40000);
+
+  /** The daemon is still there and answers (an unhandled rejection would have ended it). */
+  async function daemonAlive(): Promise<void> {
+    expect([d.proc?.exitCode, d.proc?.signalCode]).toEqual([null, null]);
+    expect((await d.request('GET', '/_ping')).status).toBe(200);
+  }
+
+  test('fluentd-request-ack, a server that resets the connection after each ack: the daemon lives on', async () => {
+    // each message is acked, then the connection reset: the next write fails on the old
+    // connection while its ack is being waited for (that wait's rejection went unhandled and
+    // ended the daemon)
+    const f = await new FluentdServer().listen();
+    f.resetAfterAck = true;
+    closers.push(() => f.close());
+    const lines = ['sh', '-c', 'i=0; while [ $i -lt 50 ]; do echo line-$i; i=$((i+1)); done'];
+    const { code } = await run(lines, { Type: 'fluentd', Config: { 'fluentd-address': `127.0.0.1:${f.port}`, 'fluentd-request-ack': 'true', 'fluentd-retry-wait': '10ms' } });
+    expect(code).toBe(0);
+    // every entry still arrives: a failed write reconnects and sends it again
+    await waitUntil(() => new Set(f.msgs.map((m) => m.record.log)).size >= 50, 15000, 'every entry');
+    await daemonAlive();
+  }, 30000);
 
   test('entries written while the daemon was down are shipped when it is back', async () => {
     const f = await new FluentdServer().listen();
