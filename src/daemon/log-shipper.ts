@@ -194,6 +194,7 @@ class Shipper {
   }
 
   private async enqueue(m: Message): Promise<void> {
+    if (this.abort.signal.aborted) return;
     const size = Buffer.byteLength(m.line) + 64;
     const nb = this.plan.nonBlocking;
     if (nb) {
@@ -206,14 +207,18 @@ class Shipper {
       while (this.queue.length > 0 && this.queued + size > HIGH_WATER && !this.abort.signal.aborted) {
         await new Promise<void>((r) => (this.wake = r));
       }
+      if (this.abort.signal.aborted) return;
     }
     this.queue.push(m);
     this.queued += size;
-    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+    // a sink never rejects; should one, the pump stops with a warning, never an unhandled rejection
+    this.pumping ??= this.pump()
+      .catch((e: unknown) => this.log.warn('log shipping stopped', { id: this.rec.Id, error: String(e) }))
+      .finally(() => (this.pumping = undefined));
   }
 
   private async pump(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.closed) {
       const m = this.queue[0];
       await this.sink.send(m);
       this.queue.shift();

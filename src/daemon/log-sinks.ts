@@ -95,6 +95,29 @@ function writeTo(s: net.Socket, data: Buffer): Promise<void> {
   });
 }
 
+/**
+ * Sends one datagram: false when it cannot go. A closed socket's send throws, and a send still
+ * queued when the socket closes never calls back: both would leave the sender hanging or
+ * rejecting (a `docker rm` while a chunked GELF message is going out).
+ */
+function sendDatagram(s: dgram.Socket, data: Buffer, to?: { port: number; host: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onClose = () => resolve(false);
+    const done = (err: Error | null) => {
+      s.removeListener('close', onClose);
+      resolve(!err);
+    };
+    s.once('close', onClose);
+    try {
+      if (to) s.send(data, to.port, to.host, done);
+      else s.send(data, done);
+    } catch {
+      s.removeListener('close', onClose);
+      resolve(false);
+    }
+  });
+}
+
 /** A stream sink's connection: made when needed, dropped on any error, retried with a delay. */
 class StreamConn {
   sock: net.Socket | undefined;
@@ -185,6 +208,7 @@ function splitHostPort(a: string): [string, number] {
 
 export class SyslogSink implements Sink {
   dropped = 0;
+  private closed = false;
   private udp: dgram.Socket | undefined;
   private udpReady: Promise<string> | undefined;
   private readonly conn: StreamConn | undefined;
@@ -231,10 +255,11 @@ export class SyslogSink implements Sink {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         if (this.c.proto === 'udp') {
+          if (this.closed) break;
           const host = await this.udpSocket();
           const data = Buffer.from(formatSyslog(this.c, m, this.tag, host, process.pid));
-          await new Promise<void>((resolve) => this.udp!.send(data, () => resolve()));
-          return;
+          if (await sendDatagram(this.udp!, data)) return;
+          break;
         }
         const s = await this.conn!.get();
         let msg = formatSyslog(this.c, m, this.tag, this.hostnameOf(s), process.pid);
@@ -250,6 +275,8 @@ export class SyslogSink implements Sink {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.conn?.close();
     this.udp?.close();
   }
@@ -407,6 +434,7 @@ export function gelfPayload(m: Message, hostname: string, extra: Record<string, 
 
 export class GelfSink implements Sink {
   dropped = 0;
+  private closed = false;
   private udp: dgram.Socket | undefined;
   private readonly conn: StreamConn | undefined;
   private readonly hostname = os.hostname();
@@ -447,11 +475,20 @@ export class GelfSink implements Sink {
           chunks.push(Buffer.concat([Buffer.from([0x1e, 0x0f]), id, Buffer.from([i, n]), data.subarray(i * GELF_CHUNK, (i + 1) * GELF_CHUNK)]));
         }
       }
+      if (this.closed) {
+        this.dropped++;
+        return;
+      }
       if (!this.udp) {
         this.udp = dgram.createSocket(net.isIPv6(this.c.host) ? 'udp6' : 'udp4');
         this.udp.on('error', () => undefined);
       }
-      for (const c of chunks) await new Promise<void>((resolve) => this.udp!.send(c, this.c.port, this.c.host, () => resolve()));
+      for (const c of chunks) {
+        if (!(await sendDatagram(this.udp, c, this.c))) {
+          this.dropped++;
+          return;
+        }
+      }
       return;
     }
     const data = Buffer.concat([payload, Buffer.from([0])]);
@@ -470,6 +507,8 @@ export class GelfSink implements Sink {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.conn?.close();
     this.udp?.close();
   }
