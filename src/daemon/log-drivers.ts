@@ -134,17 +134,19 @@ function hostPort(hp: string, defaultPort: number | undefined, what: string): { 
   return { host, port };
 }
 
-function syslogAddress(address: string | undefined): Pick<SyslogConfig, 'proto' | 'address'> {
+function syslogAddress(address: string | undefined, host: boolean): Pick<SyslogConfig, 'proto' | 'address'> {
   if (!address) throw invalid('syslog-address is not set: this daemon has no local syslog socket to default to; give syslog-address');
   const m = /^([a-z0-9+.-]+):\/\/(.*)$/i.exec(address);
   if (!m) throw invalid(`syslog-address should be in form proto://address, got ${address}`);
   const scheme = m[1];
   if (scheme === 'unix' || scheme === 'unixgram') {
     const p = m[2].replace(/^[^/]*/, '');
-    try {
-      fsSync.statSync(p);
-    } catch {
-      throw invalid(`stat ${p}: no such file or directory`);
+    if (host) {
+      try {
+        fsSync.statSync(p);
+      } catch {
+        throw invalid(`stat ${p}: no such file or directory`);
+      }
     }
     // Node has no datagram unix sockets: only stream ones (unix://) are served here.
     if (scheme === 'unixgram') throw invalid('syslog-address unixgram:// is not supported by this daemon (use unix://, udp://, tcp:// or tcp+tls://)');
@@ -160,8 +162,8 @@ function syslogAddress(address: string | undefined): Pick<SyslogConfig, 'proto' 
   }
 }
 
-function syslogConfig(cfg: Record<string, string>): SyslogConfig {
-  const { proto, address } = syslogAddress(cfg['syslog-address']);
+function syslogConfig(cfg: Record<string, string>, host: boolean): SyslogConfig {
+  const { proto, address } = syslogAddress(cfg['syslog-address'], host);
   let facility = 3 << 3;
   const f = cfg['syslog-facility'];
   if (f) {
@@ -381,8 +383,13 @@ export interface LogPlan {
   nonBlocking?: { maxBufferSize: number };
 }
 
-/** moby's ValidateLogOpts plus each driver's config parsing; called at create and at start. */
-export function planLog(lc: LogConfig): LogPlan {
+/**
+ * moby's ValidateLogOpts plus each driver's config parsing. At create and start it also checks
+ * the host (a syslog unix:// socket is there, as moby's parseAddress stats it); reading logs and
+ * following the cache plan with `host: false`: a socket gone since says nothing about where the
+ * entries are.
+ */
+export function planLog(lc: LogConfig, o: { host: boolean } = { host: true }): LogPlan {
   const type = lc.Type || 'json-file';
   const cfg = lc.Config ?? {};
   if (type === 'none') return { driver: 'none', reads: 'none' };
@@ -441,7 +448,7 @@ export function planLog(lc: LogConfig): LogPlan {
     case 'syslog':
       checkKeys(SYSLOG_KEYS, (k) => `unknown log opt '${k}' for syslog log driver`);
       regexes();
-      return { driver: type, file: cache(), reads: cacheRead ? 'file' : 'none', remote: syslogConfig(own), nonBlocking };
+      return { driver: type, file: cache(), reads: cacheRead ? 'file' : 'none', remote: syslogConfig(own, o.host), nonBlocking };
     case 'fluentd':
       checkKeys(FLUENTD_KEYS, (k) => `unknown log opt '${k}' for fluentd log driver`);
       regexes();
@@ -686,12 +693,8 @@ export function jsonLogPath(dir: string, id: string, lc: LogConfig): string {
 export type LogSource = { kind: 'file'; path: string; format: 'json' | 'local'; maxFile: number } | { kind: 'journal' } | { kind: 'none' };
 
 export function logSource(rec: LogRecord, dir: string): LogSource {
-  let plan: LogPlan;
-  try {
-    plan = planLog(rec.HostConfig.LogConfig);
-  } catch {
-    return { kind: 'none' };
-  }
+  // the config was checked at create: no host checks here (nor their sync stat on every request)
+  const plan = planLog(rec.HostConfig.LogConfig, { host: false });
   if (plan.reads === 'journal') return { kind: 'journal' };
   const file = logFilePath(dir, rec.Id, plan);
   if (plan.reads !== 'file' || !plan.file || !file) return { kind: 'none' };

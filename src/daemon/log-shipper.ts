@@ -296,7 +296,8 @@ export class LogShippers {
       let sink: Sink;
       const dir = this.containers.store.dir(rec.Id);
       try {
-        plan = planLog(rec.HostConfig.LogConfig);
+        // a vanished unix socket is the sink's to retry, not a reason to stop following
+        plan = planLog(rec.HostConfig.LogConfig, { host: false });
         if (!plan.remote) return;
         sink = makeSink({ ...plan, remote: plan.remote }, logInfoOf(rec));
       } catch (e) {

@@ -347,6 +347,18 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect(await logs(b.id)).toMatchObject({ status: 200, stdout: 'one\nthree\n', stderr: 'two\n' });
   }, 30000);
 
+  test('syslog over a unix socket that is gone since: docker logs still reads the cache', async () => {
+    // dockerd's syslog parseAddress stats a unix:// socket when the logger is made (create,
+    // start); its logs are read from the dual logging cache, which needs no socket
+    const sockPath = path.join(d.dir, 'gone.sock');
+    const srv = await new StreamServer().listen({ path: sockPath });
+    const { id } = await run(['echo', 'kept'], { Type: 'syslog', Config: { 'syslog-address': `unix://${sockPath}` } });
+    await waitUntil(() => srv.msgs.length >= 1, 10000, 'syslog unix');
+    await srv.close();
+    fs.rmSync(sockPath, { force: true });
+    expect(await logs(id)).toMatchObject({ status: 200, stdout: 'kept\n' });
+  }, 20000);
+
   const haveOpenssl = which('openssl');
   (haveOpenssl ? test : test.skip)('syslog over tcp+tls with rfc5424: RFC 5425 octet counting, the server checked against syslog-tls-ca-cert', async () => {
     const dir = path.join(d.dir, 'tls');

@@ -570,9 +570,9 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stdout = qbool(req, 'stdout');
       const stderr = qbool(req, 'stderr');
       const tty = rec.Config.Tty;
+      const src = logSource(rec, c.store.dir(rec.Id));
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
-      const src = logSource(rec, c.store.dir(rec.Id));
       if (logs && src.kind === 'file' && (stdout || stderr)) {
         for await (const entries of readLogs(src.path, { stdout, stderr, tail: -1, follow: false, maxFile: src.maxFile, format: src.format })) {
           if (sock.destroyed) return;
