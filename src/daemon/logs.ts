@@ -18,6 +18,8 @@ export interface LogEntry {
   partial?: { id: string; ordinal: number; last: boolean };
   /** local format: the entry's attributes (labels, env, tag) */
   attrs?: { key: string; value: string }[];
+  /** local format, with ReadLogOptions.positions: the file (inode) and the offset the entry ends at */
+  at?: { ino: number; end: number };
 }
 
 export type LogFormat = 'json' | 'local';
@@ -42,6 +44,15 @@ export interface ReadLogOptions {
   maxFile?: number;
   /** json (json-file) or local (the local driver and the dual logging cache); default json */
   format?: LogFormat;
+  /** local format: give each entry its position (LogEntry.at) */
+  positions?: boolean;
+  /**
+   * local format: go on after an entry read before, the one ending at `offset` in the file with
+   * inode `ino` (its time `ns` makes sure it is that entry, not a reused inode). When it is
+   * still one of the log's files, reading starts right after it and `since` and `tail` are not
+   * applied; readLogs sets `found` before the first batch. Else reading goes as without it.
+   */
+  from?: { ino: number; offset: number; ns: bigint; found?: boolean };
 }
 
 /** Docker's since/until query values: "sec", "sec.nanos" or a float; "" or 0 = unset. */
@@ -368,6 +379,8 @@ export class FrameReader {
     public pos: number,
     private readonly lo: LineOptions = DEFAULT_LINES,
     private readonly buf: Buffer = Buffer.allocUnsafe(lo.chunk),
+    /** the file's inode: each entry gets its position (LogEntry.at) */
+    private readonly ino?: number,
   ) {}
 
   /** The entries completed by the next chunk, or undefined at the end (of the file, or at `end`, or of what is entries). */
@@ -376,6 +389,8 @@ export class FrameReader {
     if (want <= 0 || this.broken) return undefined;
     const { bytesRead } = await this.fh.read(this.buf, 0, want, this.pos);
     if (bytesRead === 0) return undefined;
+    // the file offset of data[0]
+    const base = this.pos - this.held.length;
     this.pos += bytesRead;
     let data = this.buf.subarray(0, bytesRead);
     if (this.held.length) data = Buffer.concat([this.held, data]);
@@ -390,8 +405,10 @@ export class FrameReader {
         return out;
       }
       if (data.length - off < size + 8) break;
-      out.push(size > this.lo.maxLine ? undefined : decodeLocalEntry(data.subarray(off + 4, off + 4 + size)));
+      const e = size > this.lo.maxLine ? undefined : decodeLocalEntry(data.subarray(off + 4, off + 4 + size));
       off += size + 8;
+      if (e && this.ino !== undefined) e.at = { ino: this.ino, end: base + off };
+      out.push(e);
     }
     this.held = Buffer.from(data.subarray(off));
     return out;
@@ -440,8 +457,8 @@ class JsonReader {
 
 type EntryReader = JsonReader | FrameReader;
 
-function entryReader(format: LogFormat, fh: fs.FileHandle, pos: number, lo: LineOptions, buf: Buffer): EntryReader {
-  return format === 'local' ? new FrameReader(fh, pos, lo, buf) : new JsonReader(fh, pos, lo, buf);
+function entryReader(format: LogFormat, fh: fs.FileHandle, pos: number, lo: LineOptions, buf: Buffer, ino?: number): EntryReader {
+  return format === 'local' ? new FrameReader(fh, pos, lo, buf, ino) : new JsonReader(fh, pos, lo, buf);
 }
 
 /** Entries backwards; `unterminated` marks the json-file's text after its last '\n' (still being written). */
@@ -488,6 +505,13 @@ interface Source {
   /** bytes to read: the size when the read began */
   end: number;
   live: boolean;
+  ino: number;
+}
+
+/** Whether the local-format entry ending at `offset` of the file is there and has time `ns`. */
+async function entryEndsAt(fh: fs.FileHandle, offset: number, ns: bigint, lo: LineOptions): Promise<boolean> {
+  for await (const { entry } of framesBackward(fh, offset, lo)) return !!entry && timeToNs(entry.time) === ns;
+  return false;
 }
 
 /**
@@ -532,11 +556,13 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     return fh;
   };
   const format = o.format ?? 'json';
+  /** the filter's options: without since once resumed after a known entry */
+  let fo = o;
   const batch = (parsed: (LogEntry | undefined)[]): { entries: LogEntry[]; stop: boolean } => {
     const entries: LogEntry[] = [];
     for (const e of parsed) {
       if (!e) continue;
-      const r = filter(e, o);
+      const r = filter(e, fo);
       if (r === 'stop') return { entries, stop: true };
       if (r) entries.push(e);
     }
@@ -553,15 +579,24 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
       if (!fh) continue;
       const st = await fh.stat();
       if (liveStat && st.ino === liveStat.ino) await close(fh);
-      else files.push({ fh, end: st.size, live: false });
+      else files.push({ fh, end: st.size, live: false, ino: st.ino });
     }
-    if (live && liveStat) files.push({ fh: live, end: liveStat.size, live: true });
+    if (live && liveStat) files.push({ fh: live, end: liveStat.size, live: true, ino: liveStat.ino });
 
-    const [first, firstPos] = o.tail >= 0 ? await tailStart(format, files, o.tail, lo, buf) : [0, 0];
+    let start: [number, number] | undefined;
+    if (o.from && format === 'local') {
+      const { ino, offset, ns } = o.from;
+      const i = files.findIndex((f) => f.ino === ino);
+      if (i >= 0 && offset <= files[i].end && (offset === 0 || (await entryEndsAt(files[i].fh, offset, ns, lo)))) start = [i, offset];
+      o.from.found = start !== undefined;
+    }
+    // resumed after a known entry: every entry after it, whatever its time (a clock set back)
+    if (start) fo = { ...o, since: undefined };
+    const [first, firstPos] = start ?? (o.tail >= 0 ? await tailStart(format, files, o.tail, lo, buf) : [0, 0]);
     let reader: EntryReader | undefined;
     for (let i = first; i < files.length; i++) {
       const f = files[i];
-      const r = entryReader(format, f.fh, i === first ? firstPos : 0, lo, buf);
+      const r = entryReader(format, f.fh, i === first ? firstPos : 0, lo, buf, o.positions ? f.ino : undefined);
       for (;;) {
         if (o.signal?.aborted) return;
         const lines = await r.next(f.end);
@@ -600,7 +635,7 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
       const finalRound = stoppedSeen || (o.running !== undefined && !o.running());
       if (!reader) {
         const fh = await open(path);
-        if (fh) reader = entryReader(format, fh, 0, lo, buf);
+        if (fh) reader = entryReader(format, fh, 0, lo, buf, o.positions ? (await fh.stat()).ino : undefined);
       }
       if (reader) {
         if (yield* readNew(reader)) return;

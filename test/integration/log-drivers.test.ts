@@ -530,6 +530,36 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect(got.length - new Set(got).size).toBeLessThanOrEqual(1);
   }, 40000);
 
+  test('the shipper goes on from the byte after the last entry sent: entries stamped earlier (a clock set back) are sent too', async () => {
+    const f = await new FluentdServer().listen();
+    closers.push(() => f.close());
+    const { id } = await run(['sh', '-c', 'echo a; echo b'], { Type: 'fluentd', Config: { 'fluentd-address': `127.0.0.1:${f.port}` } });
+    await waitUntil(() => f.msgs.length >= 2, 10000, 'first entries');
+    const dir = path.join(d.dataRoot, 'containers', id);
+    await waitUntil(() => fs.existsSync(path.join(dir, 'log-ship.json')), 10000, 'the cursor saved');
+    await d.kill9();
+    // two entries an hour older than the ones sent, as the monitor writes them after the host's
+    // clock went back (Docker's local format: [size][LogEntry: 1 source, 2 time_nano, 3 line][size])
+    const varint = (n: bigint) => {
+      const out: number[] = [];
+      for (; n >= 0x80n; n >>= 7n) out.push(Number(n & 0x7fn) | 0x80);
+      out.push(Number(n));
+      return Buffer.from(out);
+    };
+    const field = (k: number, b: Buffer) => Buffer.concat([Buffer.from([(k << 3) | 2]), varint(BigInt(b.length)), b]);
+    const frame = (line: string, ns: bigint) => {
+      const msg = Buffer.concat([field(1, Buffer.from('stdout')), Buffer.from([2 << 3]), varint(ns), field(3, Buffer.from(line))]);
+      const size = Buffer.alloc(4);
+      size.writeUInt32BE(msg.length);
+      return Buffer.concat([size, msg, size]);
+    };
+    const earlier = BigInt(Date.now() - 3600_000) * 1_000_000n;
+    fs.appendFileSync(path.join(dir, 'container-cached.log'), Buffer.concat([frame('back-1', earlier), frame('back-2', earlier + 1n)]));
+    await d.launch();
+    await waitUntil(() => f.msgs.length >= 4, 10000, 'the entries stamped earlier');
+    expect(f.msgs.map((m) => m.record.log)).toEqual(['a', 'b', 'back-1', 'back-2']);
+  }, 30000);
+
   test.each([
     ['syslog', { foo: 'bar' }, "unknown log opt 'foo' for syslog log driver"],
     ['syslog', { 'syslog-address': '127.0.0.1:514' }, 'syslog-address should be in form proto://address, got 127.0.0.1:514'],
