@@ -1,5 +1,5 @@
-// Go's strconv.ParseBool and strconv.Atoi, with Go's error texts: the API answers with them
-// where dockerd does. Imports nothing, so any floor may use it.
+// Go's strconv.ParseBool and strconv.Atoi, with Go's error texts (the API answers with them
+// where dockerd does), and url.QueryEscape. Imports nothing, so any floor may use it.
 
 /** A strconv error; its message is Go's ("strconv.Atoi: parsing \"x\": invalid syntax"). */
 export class StrconvError extends Error {
@@ -36,4 +36,19 @@ export function goAtoi(s: string): number {
   const n = BigInt(s);
   if (n < INT64_MIN || n > INT64_MAX) throw new StrconvError('Atoi', s, 'value out of range');
   return Number(n);
+}
+
+/**
+ * url.QueryEscape: every UTF-8 byte but A-Z a-z 0-9 - _ . ~ as %XX (upper-case hex), a space as
+ * '+'. Unlike encodeURIComponent, ! ' ( ) * are escaped too.
+ */
+export function goQueryEscape(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const keep = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x5f || b === 0x2e || b === 0x7e;
+    if (keep) out += String.fromCharCode(b);
+    else if (b === 0x20) out += '+';
+    else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }

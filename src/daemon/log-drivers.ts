@@ -620,8 +620,9 @@ export function monitorLog(plan: LogPlan, file: string | undefined, info: LogInf
     out.format = plan.file.format;
     out.maxSize = plan.file.maxSize;
     out.maxFile = plan.file.maxFile;
-    if (plan.driver === 'local') {
-      // the local driver keeps the extra attributes, and the tag only when one was asked for
+    if (plan.driver === 'local' || plan.driver === 'json-file') {
+      // both keep the extra attributes, and the tag only when one was asked for (moby's local
+      // and jsonfilelog New); not the remote drivers' cache
       try {
         const attrs = extraAttributes(info);
         if (info.config.tag) attrs.tag = renderTag(info, '');

@@ -91,11 +91,17 @@ export interface LineOptions {
 
 const DEFAULT_LINES: LineOptions = { chunk: CHUNK, maxLine: MAX_LINE };
 
+/** One json-file line; its "attrs" object (labels, env, tag) becomes LogEntry.attrs. */
 function parseLine(line: string | undefined): LogEntry | undefined {
   if (!line) return undefined;
   try {
-    const e = JSON.parse(line) as LogEntry;
-    if (typeof e.log !== 'string' || (e.stream !== 'stdout' && e.stream !== 'stderr')) return undefined;
+    const j = JSON.parse(line) as { log?: unknown; stream?: unknown; time?: unknown; attrs?: unknown };
+    if (typeof j.log !== 'string' || (j.stream !== 'stdout' && j.stream !== 'stderr')) return undefined;
+    const e: LogEntry = { stream: j.stream, log: j.log, time: typeof j.time === 'string' ? j.time : '' };
+    if (j.attrs && typeof j.attrs === 'object') {
+      const attrs = Object.entries(j.attrs as Record<string, unknown>).map(([key, value]) => ({ key, value: String(value) }));
+      if (attrs.length) e.attrs = attrs;
+    }
     return e;
   } catch {
     return undefined;

@@ -314,6 +314,36 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect((await logs(det.id, 'stdout=1&details=1')).stdout).toBe(`MODE=a+b,tag=${name},team=blue hi\n`);
   }, 30000);
 
+  test('env values and labels for the log reach the monitor in a private file, never on its command line', async () => {
+    // any host user can read /proc/<pid>/cmdline; the monitor lives as long as the container
+    const secret = 's3cr3t-value';
+    for (const Type of ['local', 'json-file']) {
+      const id = await create(['sh', '-c', 'echo hi; sleep 30'], { Type, Config: { env: 'SECRET', labels: 'team' } }, { Env: [`SECRET=${secret}`], Labels: { team: 'blue-team' } });
+      expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(204);
+      const bundle = path.join(d.execRoot, 'containers', id);
+      const { monitorPid } = JSON.parse(fs.readFileSync(path.join(bundle, 'state.json'), 'utf8')) as { monitorPid: number };
+      const cmdline = fs.readFileSync(`/proc/${monitorPid}/cmdline`, 'utf8');
+      expect(cmdline).toContain('--bundle');
+      expect(cmdline).not.toContain(secret);
+      expect(cmdline).not.toContain('blue-team');
+      // the file was read and removed
+      expect(fs.readdirSync(bundle)).not.toContain('log-opts');
+      await waitUntil(async () => (await logs(id, 'stdout=1&details=1')).stdout !== '', 10000, 'the entry');
+      expect((await logs(id, 'stdout=1&details=1')).stdout).toBe(`SECRET=${secret},team=blue-team hi\n`);
+      expect((await d.request('POST', `/containers/${id}/kill`)).status).toBe(204);
+    }
+  }, 30000);
+
+  test('json-file keeps labels / env / tag with each line ("attrs", as dockerd\'s jsonfilelog), shown by docker logs --details', async () => {
+    const { id } = await run(['echo', 'hi'], { Type: 'json-file', Config: { labels: 'team', env: 'MODE', tag: '{{.Name}}' } }, { Labels: { team: 'blue' }, Env: ['MODE=a b!*'] });
+    const name = ((await d.request('GET', `/containers/${id}/json`)).json.Name as string).slice(1);
+    const line = fs.readFileSync(path.join(d.dataRoot, 'containers', id, `${id}-json.log`), 'utf8');
+    // jsonlog's order: log, stream, attrs (json.Marshal of a map: keys sorted), time
+    expect(line.replace(/"time":"[^"]+"/, '"time":"T"')).toBe(`{"log":"hi\\n","stream":"stdout","attrs":{"MODE":"a b!*","tag":"${name}","team":"blue"},"time":"T"}\n`);
+    expect((await logs(id, 'stdout=1&details=1')).stdout).toBe(`MODE=a+b%21%2A,tag=${name},team=blue hi\n`);
+    expect((await logs(id, 'stdout=1')).stdout).toBe('hi\n');
+  }, 20000);
+
   test('syslog over UDP, TCP, TLS and a unix socket: formats, facility, severity, tags', async () => {
     const udp = await new UdpServer().listen();
     const tcp = await new StreamServer().listen();

@@ -1,7 +1,7 @@
 // strconv.ParseBool and strconv.Atoi as Go has them (src/go-parse.ts), and the places that parse
 // with them: what each case gives is what Go gives on a 64-bit machine.
 import { planLog } from '../../src/daemon/log-drivers';
-import { goAtoi, parseGoBool, StrconvError } from '../../src/go-parse';
+import { goAtoi, goQueryEscape, parseGoBool, StrconvError } from '../../src/go-parse';
 
 describe('parseGoBool', () => {
   test.each([
@@ -45,4 +45,15 @@ describe('log-opts parsed with them (moby: strconv.Atoi takes a sign)', () => {
     expect(() => planLog({ Type: 'local', Config: { compress: 'maybe' } })).toThrow('invalid boolean value for compress: strconv.ParseBool: parsing "maybe": invalid syntax');
     expect(() => planLog({ Type: 'gelf', Config: { 'gelf-address': 'tcp://127.0.0.1:1', 'gelf-tcp-max-reconnect': '-1' } })).toThrow('"gelf-tcp-max-reconnect" must be a positive integer');
   });
+});
+
+describe('goQueryEscape (url.QueryEscape: docker logs --details)', () => {
+  test.each([
+    ['a b', 'a+b'],
+    ["!'()*", '%21%27%28%29%2A'],
+    ['AZaz09-_.~', 'AZaz09-_.~'],
+    ['k=v,x&y/z?#%+', 'k%3Dv%2Cx%26y%2Fz%3F%23%25%2B'],
+    ['é€', '%C3%A9%E2%82%AC'],
+    ['', ''],
+  ])('%j -> %j', (s, want) => expect(goQueryEscape(s)).toBe(want));
 });

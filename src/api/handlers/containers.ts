@@ -11,6 +11,7 @@ import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
 import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../daemon/logs';
 import { logSource } from '../../daemon/log-drivers';
+import { goQueryEscape } from '../../go-parse';
 import { readJournal } from '../../daemon/log-journal';
 import { healthText } from '../../daemon/health';
 import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../daemon/stats';
@@ -338,7 +339,7 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
 /** One batch of entries as one write: raw with a tty, else one frame per entry. */
 /** dockerd's --details prefix: the entry's attributes, sorted, url-encoded, "k=v,k=v " */
 function details(e: LogEntry): string {
-  const q = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  const q = goQueryEscape;
   const attrs = [...(e.attrs ?? [])].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return `${attrs.map((a) => `${q(a.key)}=${q(a.value)}`).join(',')} `;
 }
