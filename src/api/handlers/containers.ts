@@ -12,7 +12,7 @@ import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } fro
 import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../daemon/logs';
 import { logSource } from '../../daemon/log-drivers';
 import { goQueryEscape } from '../../go-parse';
-import { readJournal } from '../../daemon/log-journal';
+import { openJournal } from '../../daemon/log-journal';
 import { healthText } from '../../daemon/health';
 import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../daemon/stats';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
@@ -623,8 +623,6 @@ export function containerRoutes(ctx: DaemonContext): Router {
       res.on('close', () => abort.abort());
       let waiter: { result: Promise<unknown>; cancel(): void } | undefined;
       if (follow && isActive(rec.State.Status)) waiter = c.wait(rec, 'next-exit');
-      res.status(200).type(tty ? RAW : MULTIPLEXED);
-      res.flushHeaders();
       try {
         const o: ReadLogOptions = {
           stdout,
@@ -637,7 +635,10 @@ export function containerRoutes(ctx: DaemonContext): Router {
           stopped: waiter?.result,
           signal: abort.signal,
         };
-        const reading = src.kind === 'file' ? readLogs(src.path, { ...o, maxFile: src.maxFile, format: src.format }) : readJournal(rec.Id, o);
+        // (journalctl that cannot run is an error answer, not an empty log)
+        const reading = src.kind === 'file' ? readLogs(src.path, { ...o, maxFile: src.maxFile, format: src.format }) : await openJournal(rec.Id, o);
+        res.status(200).type(tty ? RAW : MULTIPLEXED);
+        res.flushHeaders();
         for await (const entries of reading) {
           if (res.destroyed) break;
           await writeDrained(res, encodeEntries(entries, tty, timestamps, withDetails));
