@@ -514,6 +514,34 @@ interface Source {
   ino: number;
 }
 
+/**
+ * Where the last whole entry of a local-format file of `size` bytes ends: the live file may end
+ * amid an entry being written, and reading backwards needs an entry's trailing size word there.
+ */
+async function wholeFramesEnd(fh: fs.FileHandle, size: number, buf: Buffer): Promise<number> {
+  const word = Buffer.alloc(4);
+  if (size >= 8 && (await readAt(fh, word, 4, size - 4)) === 4) {
+    const n = word.readUInt32BE(0);
+    if (n <= MAX_FRAME && size - 8 - n >= 0 && (await readAt(fh, word, 4, size - 8 - n)) === 4 && word.readUInt32BE(0) === n) return size;
+  }
+  // rare (a reader racing the writer): walk the leading size words from the start
+  const b = buf.length >= 8 ? buf : Buffer.allocUnsafe(8);
+  let pos = 0;
+  while (pos + 8 <= size) {
+    const len = Math.min(b.length, size - pos);
+    const got = await readAt(fh, b, len, pos);
+    let off = 0;
+    while (off + 4 <= got) {
+      const n = b.readUInt32BE(off);
+      if (n > MAX_FRAME || pos + off + 8 + n > size) return pos + off;
+      off += 8 + n;
+    }
+    pos += off;
+    if (got < len) break;
+  }
+  return Math.min(pos, size);
+}
+
 /** Whether the local-format entry ending at `offset` of the file is there and has time `ns`. */
 async function entryEndsAt(fh: fs.FileHandle, offset: number, ns: bigint, lo: LineOptions): Promise<boolean> {
   for await (const { entry } of framesBackward(fh, offset, lo)) return !!entry && timeToNs(entry.time) === ns;
@@ -587,7 +615,10 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
       if (liveStat && st.ino === liveStat.ino) await close(fh);
       else files.push({ fh, end: st.size, live: false, ino: st.ino });
     }
-    if (live && liveStat) files.push({ fh: live, end: liveStat.size, live: true, ino: liveStat.ino });
+    if (live && liveStat) {
+      const end = format === 'local' ? await wholeFramesEnd(live, liveStat.size, buf) : liveStat.size;
+      files.push({ fh: live, end, live: true, ino: liveStat.ino });
+    }
 
     let start: [number, number] | undefined;
     if (o.from && format === 'local') {

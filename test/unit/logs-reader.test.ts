@@ -267,6 +267,29 @@ describe('readLogs, local format', () => {
     }
   });
 
+  test('the live file ends amid an entry being written: tail counts from the last whole one, follow gets the rest', async () => {
+    const half = frame(4).subarray(0, 9);
+    fs.writeFileSync(path.join(dir, 'log.1'), frames(1, 1));
+    fs.writeFileSync(path.join(dir, 'log'), Buffer.concat([frames(2, 3), half]));
+    for (const chunk of [3, 16, 4096]) {
+      expect((await read({ tail: 1 }, chunk)).map((e) => e.log)).toEqual(names(3, 3));
+      expect((await read({ tail: 2 }, chunk)).map((e) => e.log)).toEqual(names(2, 3));
+      expect((await read({ tail: 3 }, chunk)).map((e) => e.log)).toEqual(names(1, 3));
+      expect((await read({}, chunk)).map((e) => e.log)).toEqual(names(1, 3));
+    }
+    // tail 0 then follow: starts after the whole entries, so the one being written comes whole
+    let running = true;
+    const out: string[] = [];
+    const reading = (async () => {
+      for await (const b of readLogs(path.join(dir, 'log'), { stdout: true, stderr: true, tail: 0, follow: true, running: () => running, maxFile: 2, format: 'local' }, { chunk: 5, maxLine: 1 << 20 })) out.push(...b.map((e) => e.log));
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    fs.appendFileSync(path.join(dir, 'log'), frame(4).subarray(9));
+    running = false;
+    await reading;
+    expect(out).toEqual(names(4, 4));
+  });
+
   test('partial pieces: the last one gets its newline back, the others not; bytes that are no entry end the file', async () => {
     const id = 'abc';
     fs.writeFileSync(
