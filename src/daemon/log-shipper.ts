@@ -268,7 +268,7 @@ export class LogShippers {
   ) {
     containers.on('event', (action: string, rec: ContainerRecord) => {
       if (action === 'start') this.ensure(rec);
-      else if (action === 'destroy') void this.drop(rec.Id);
+      else if (action === 'destroy') this.drop(rec.Id).catch((e: unknown) => log.warn('cannot stop log shipping', { id: rec.Id, error: String(e) }));
     });
   }
 

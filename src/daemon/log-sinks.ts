@@ -240,11 +240,20 @@ export class SyslogSink implements Sink {
       const [host, port] = splitHostPort(this.c.address);
       const s = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
       s.on('error', () => undefined);
+      let connected = false;
       s.connect(port, host, () => {
+        connected = true;
         const a = s.address();
         resolve(`${a.address}:${a.port}`);
       });
-      s.once('error', reject);
+      s.once('error', (e) => {
+        if (connected) return;
+        // not connected (a name that does not resolve yet): the next message tries again
+        this.udpReady = undefined;
+        if (this.udp === s) this.udp = undefined;
+        s.close();
+        reject(e);
+      });
       this.udp = s;
     });
     return this.udpReady;
