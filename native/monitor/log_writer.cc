@@ -74,11 +74,20 @@ void LogWriter::open(const std::string& path, int64_t max_size, int max_file, Fo
   for (const auto& kv : attrs) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos) continue;
+    if (format == Format::kJson) {
+      // Go's json.Marshal of a map[string]string: {"k":"v",...}, keys sorted (the daemon's order)
+      attrs_ += attrs_.empty() ? ",\"attrs\":{" : ",";
+      append_json_string(attrs_, kv.data(), eq);
+      attrs_ += ':';
+      append_json_string(attrs_, kv.data() + eq + 1, kv.size() - eq - 1);
+      continue;
+    }
     std::string attr;
     put_bytes_field(attr, 1, kv.data(), eq);
     put_bytes_field(attr, 2, kv.data() + eq + 1, kv.size() - eq - 1);
     put_bytes_field(attrs_, 6, attr.data(), attr.size());
   }
+  if (format == Format::kJson && !attrs_.empty()) attrs_ += '}';
   fd_.reset(check(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640), "open", path));
   struct stat st;
   check(::fstat(fd_.get(), &st), "fstat", path);
@@ -186,10 +195,12 @@ void LogWriter::add_entry(Stream s, const char* data, size_t len, Kind kind) {
 }
 
 void LogWriter::encode_json(std::string& entry, Stream s, const char* data, size_t len, const struct timespec& ts) {
-  entry.reserve(len + 80);
+  entry.reserve(len + 80 + attrs_.size());
   entry += "{\"log\":";
   append_json_string(entry, data, len);
-  entry += s == kStdout ? ",\"stream\":\"stdout\",\"time\":\"" : ",\"stream\":\"stderr\",\"time\":\"";
+  entry += s == kStdout ? ",\"stream\":\"stdout\"" : ",\"stream\":\"stderr\"";
+  entry += attrs_;
+  entry += ",\"time\":\"";
   entry += rfc3339nano(ts);
   entry += "\"}\n";
 }

@@ -5,7 +5,8 @@
 // as Docker's log copier does. Each entry goes to the enabled sinks:
 //
 // - a file, in one of two formats:
-//   json   json-file: {"log":"<text>","stream":"stdout"|"stderr","time":"<rfc3339nano>"} a line.
+//   json   json-file: {"log":"<text>","stream":"stdout"|"stderr","attrs":{...},"time":"<rfc3339nano>"}
+//          a line ("attrs" only when there are some, as Docker's jsonlog writes them).
 //   local  Docker's `local` driver (also its "dual logging" cache): each entry is a protobuf
 //          LogEntry {1 source, 2 time_nano, 3 line (without its '\n'), 4 partial,
 //          5 {1 last, 2 id, 3 ordinal}, 6 attrs {1 key, 2 value}} framed by its size as a
@@ -37,8 +38,8 @@ class LogWriter {
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
 
-  // Opens (appends to) path. max_size <= 0: no rotation. max_file >= 1. attrs ("key=value")
-  // go with every entry of the local format. Throws SysError.
+  // Opens (appends to) path. max_size <= 0: no rotation. max_file >= 1. attrs ("key=value",
+  // sorted by key) go with every entry, in either format. Throws SysError.
   void open(const std::string& path, int64_t max_size, int max_file, Format format = Format::kJson,
             const std::vector<std::string>& attrs = {});
   // Sends every entry to the journal socket too, with these fields ("KEY=VALUE") besides
@@ -68,7 +69,7 @@ class LogWriter {
   std::string path_;
   UniqueFd fd_;
   Format format_ = Format::kJson;
-  std::string attrs_;  // field 6 of every local entry, encoded once
+  std::string attrs_;  // field 6 of every local entry, or ,"attrs":{...} of a json one; encoded once
   int64_t size_ = 0;
   int64_t max_size_ = 0;
   int max_file_ = 1;

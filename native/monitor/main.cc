@@ -2,8 +2,13 @@
 //
 //   skiff-monitor --bundle <dir> --init <skiff-init> | --init-fd <fd> --mode create|exec [--tty] [--stdin]
 //                 [--stdin-once] [--log <path> [--log-max-size BYTES] [--log-max-file N]
-//                 [--log-format json|local] [--log-attr KEY=VALUE]...]
-//                 [--journald-socket <path> [--journald-field KEY=VALUE]...] [--oom-file <path>]
+//                 [--log-format json|local]] [--journald-socket <path>] [--log-opts-file <path>]
+//                 [--oom-file <path>]
+//
+// --log-opts-file: the log's attributes and journald fields (labels and env values: secrets,
+// perhaps) come in a file private to root, never on the command line, which every user can read
+// in /proc/<pid>/cmdline. Records "attr <len>\n<KEY=VALUE>\n" (json-file and local) and
+// "journald-field <len>\n<KEY=VALUE>\n"; the file is removed once read.
 //
 // skiff-init runs from a sealed memfd (common/sealed_exe.h): the daemon's own copy passed as
 // --init-fd, or one made here from --init. The monitor itself re-runs from a sealed copy when
@@ -75,10 +80,48 @@ int sealed_init(const std::string& path, const std::string& fd_arg) {
   return high;
 }
 
+// Reads and removes the --log-opts-file (see the top of this file).
+void read_log_opts(const std::string& path, Options& o) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) throw SysError("open", path, errno);
+  struct stat st;
+  check(fstat(fd.get(), &st), "fstat", path);
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+    throw skiff::config_error("--log-opts-file " + path + " must be a regular file only its owner can read");
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SysError("read", path, errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > (64u << 20)) throw skiff::config_error("--log-opts-file " + path + " is too large");
+  }
+  unlink(path.c_str());
+  auto bad = [&]() { return skiff::config_error("malformed --log-opts-file " + path); };
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t sp = text.find(' ', pos);
+    size_t nl = text.find('\n', pos);
+    if (sp == std::string::npos || nl == std::string::npos || sp > nl) throw bad();
+    long long len;
+    if (!parse_int64(text.substr(sp + 1, nl - sp - 1).c_str(), len) || len < 0) throw bad();
+    size_t n = static_cast<size_t>(len);
+    if (n > text.size() - nl - 1 || nl + 1 + n >= text.size() || text[nl + 1 + n] != '\n') throw bad();
+    std::string kind = text.substr(pos, sp - pos);
+    std::string value = text.substr(nl + 1, n);
+    if (kind == "attr") o.log_attrs.push_back(std::move(value));
+    else if (kind == "journald-field") o.journal_fields.push_back(std::move(value));
+    else throw bad();
+    pos = nl + 1 + n + 1;
+  }
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   bool have_size = false, have_files = false;
-  std::string init_path, init_fd_arg;
+  std::string init_path, init_fd_arg, log_opts_file;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -94,9 +137,8 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--stdin-once") o.stdin_once = true;
     else if (a == "--log") o.log_path = value();
     else if (a == "--oom-file") o.oom_file = value();
-    else if (a == "--log-attr") o.log_attrs.push_back(value());
     else if (a == "--journald-socket") o.journal_socket = value();
-    else if (a == "--journald-field") o.journal_fields.push_back(value());
+    else if (a == "--log-opts-file") log_opts_file = value();
     else if (a == "--log-format") {
       std::string f = value();
       if (f == "json") o.log_format = LogWriter::Format::kJson;
@@ -123,6 +165,7 @@ Options parse_args(int argc, char** argv) {
   if (init_path.empty() == init_fd_arg.empty()) throw skiff::config_error("one of --init and --init-fd is required");
   if (o.mode != "create" && o.mode != "exec") throw skiff::config_error("--mode must be create or exec");
   if ((have_size || have_files) && o.log_path.empty()) throw skiff::config_error("--log-max-size/--log-max-file need --log");
+  if (!log_opts_file.empty()) read_log_opts(log_opts_file, o);
   // Paths must survive chdir("/").
   char buf[PATH_MAX];
   if (!realpath(o.bundle.c_str(), buf)) throw SysError("realpath", o.bundle, errno);

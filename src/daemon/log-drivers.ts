@@ -13,6 +13,7 @@
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
 import { invalid, systemError } from '../errors';
+import { goAtoi, parseGoBool } from '../go-parse';
 import type { LogConfig } from './container-config';
 
 export const LOG_DRIVERS = ['fluentd', 'gelf', 'journald', 'json-file', 'local', 'none', 'syslog'] as const;
@@ -43,16 +44,6 @@ export function parseUnits(s: string, binary: boolean): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(s);
   if (!m) throw new Error(`invalid size: '${s}'`);
   return Math.floor(Number(m[1]) * (binary ? BINARY : DECIMAL)[m[2].toLowerCase()]);
-}
-
-const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-/** strconv.ParseBool, with its error text. */
-export function parseBool(v: string): boolean {
-  if (TRUE.has(v)) return true;
-  if (FALSE.has(v)) return false;
-  throw new Error(`strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
 }
 
 /** time.ParseDuration for the forms log-opts use ("1s", "500ms", "1m30s"), in ms. */
@@ -143,17 +134,19 @@ function hostPort(hp: string, defaultPort: number | undefined, what: string): { 
   return { host, port };
 }
 
-function syslogAddress(address: string | undefined): Pick<SyslogConfig, 'proto' | 'address'> {
+function syslogAddress(address: string | undefined, host: boolean): Pick<SyslogConfig, 'proto' | 'address'> {
   if (!address) throw invalid('syslog-address is not set: this daemon has no local syslog socket to default to; give syslog-address');
   const m = /^([a-z0-9+.-]+):\/\/(.*)$/i.exec(address);
   if (!m) throw invalid(`syslog-address should be in form proto://address, got ${address}`);
   const scheme = m[1];
   if (scheme === 'unix' || scheme === 'unixgram') {
     const p = m[2].replace(/^[^/]*/, '');
-    try {
-      fsSync.statSync(p);
-    } catch {
-      throw invalid(`stat ${p}: no such file or directory`);
+    if (host) {
+      try {
+        fsSync.statSync(p);
+      } catch {
+        throw invalid(`stat ${p}: no such file or directory`);
+      }
     }
     // Node has no datagram unix sockets: only stream ones (unix://) are served here.
     if (scheme === 'unixgram') throw invalid('syslog-address unixgram:// is not supported by this daemon (use unix://, udp://, tcp:// or tcp+tls://)');
@@ -169,8 +162,8 @@ function syslogAddress(address: string | undefined): Pick<SyslogConfig, 'proto' 
   }
 }
 
-function syslogConfig(cfg: Record<string, string>): SyslogConfig {
-  const { proto, address } = syslogAddress(cfg['syslog-address']);
+function syslogConfig(cfg: Record<string, string>, host: boolean): SyslogConfig {
+  const { proto, address } = syslogAddress(cfg['syslog-address'], host);
   let facility = 3 << 3;
   const f = cfg['syslog-facility'];
   if (f) {
@@ -229,7 +222,7 @@ function fluentdConfig(cfg: Record<string, string>): FluentdConfig {
   }
   if (cfg['fluentd-async'] && cfg['fluentd-async-connect'])
     throw invalid("conflicting options: cannot specify both 'fluentd-async' and 'fluentd-async-connect");
-  const bool = (k: string) => (cfg[k] ? wrap(() => parseBool(cfg[k])) : false);
+  const bool = (k: string) => (cfg[k] ? wrap(() => parseGoBool(cfg[k])) : false);
   return {
     driver: 'fluentd',
     proto: proto as 'tcp' | 'unix',
@@ -244,6 +237,15 @@ function fluentdConfig(cfg: Record<string, string>): FluentdConfig {
     requestAck: bool('fluentd-request-ack'),
     writeTimeoutMs: cfg['fluentd-write-timeout'] ? wrap(() => parseDuration(cfg['fluentd-write-timeout'])) : 0,
   };
+}
+
+/** strconv.Atoi where its error only means "a bad value" (moby's gelf validator). */
+function goAtoiOr(s: string, bad: number): number {
+  try {
+    return goAtoi(s);
+  } catch {
+    return bad;
+  }
 }
 
 function gelfConfig(cfg: Record<string, string>): GelfConfig {
@@ -270,7 +272,7 @@ function gelfConfig(cfg: Record<string, string>): GelfConfig {
         break;
       case 'gelf-compression-level': {
         if (scheme !== 'udp') throw invalid('compression is only supported on UDP');
-        const i = /^-?\d+$/.test(val) ? Number(val) : NaN;
+        const i = goAtoiOr(val, NaN);
         if (!(i >= -1 && i <= 9)) throw invalid(`unknown value ${JSON.stringify(val)} for log opt ${JSON.stringify(key)} for gelf log driver`);
         g.level = i;
         break;
@@ -283,9 +285,10 @@ function gelfConfig(cfg: Record<string, string>): GelfConfig {
       case 'gelf-tcp-max-reconnect':
       case 'gelf-tcp-reconnect-delay': {
         if (scheme !== 'tcp') throw invalid(`${JSON.stringify(key)} is only valid for TCP`);
-        if (!/^\d+$/.test(val)) throw invalid(`${JSON.stringify(key)} must be a positive integer`);
-        if (key === 'gelf-tcp-max-reconnect') g.tcpMaxReconnect = Number(val);
-        else g.tcpReconnectDelayMs = Number(val) * 1000;
+        const n = goAtoiOr(val, -1);
+        if (n < 0) throw invalid(`${JSON.stringify(key)} must be a positive integer`);
+        if (key === 'gelf-tcp-max-reconnect') g.tcpMaxReconnect = n;
+        else g.tcpReconnectDelayMs = n * 1000;
         break;
       }
       default:
@@ -298,14 +301,6 @@ function gelfConfig(cfg: Record<string, string>): GelfConfig {
 export interface FileConfig {
   maxSize?: number;
   maxFile: number;
-}
-
-/** Go's strconv.Atoi, with its error text. */
-function goAtoi(s: string): number {
-  if (!/^[+-]?\d+$/.test(s)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(s)}: invalid syntax`);
-  const n = Number(s);
-  if (!Number.isSafeInteger(n)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(s)}: value out of range`);
-  return n;
 }
 
 function jsonFileConfig(cfg: Record<string, string>): FileConfig {
@@ -324,7 +319,12 @@ function jsonFileConfig(cfg: Record<string, string>): FileConfig {
   if (cfg['max-file'] !== undefined) {
     // moby's jsonfilelog.New: strconv.Atoi, then at least 1; without max-size nothing rotates,
     // so max-file alone is accepted and has no effect
-    const n = goAtoi(cfg['max-file']);
+    let n: number;
+    try {
+      n = goAtoi(cfg['max-file']);
+    } catch (e) {
+      throw invalid((e as Error).message);
+    }
     if (n < 1) throw invalid('max-file cannot be less than 1');
     o.maxFile = n;
   }
@@ -350,13 +350,16 @@ function localConfig(cfg: Record<string, string>, prefix = ''): FileConfig {
   }
   const mf = cfg[`${prefix}max-file`];
   if (mf !== undefined) {
-    if (!/^-?\d+$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}: strconv.Atoi: parsing ${JSON.stringify(mf)}: invalid syntax`);
-    o.maxFile = Number(mf);
+    try {
+      o.maxFile = goAtoi(mf);
+    } catch (e) {
+      throw invalid(`invalid value for max-file: ${mf}: ${(e as Error).message}`);
+    }
   }
   const c = cfg[`${prefix}compress`];
   if (c !== undefined) {
     try {
-      compress = parseBool(c);
+      compress = parseGoBool(c);
     } catch (e) {
       throw invalid(`invalid boolean value for compress: ${(e as Error).message}`);
     }
@@ -380,8 +383,13 @@ export interface LogPlan {
   nonBlocking?: { maxBufferSize: number };
 }
 
-/** moby's ValidateLogOpts plus each driver's config parsing; called at create and at start. */
-export function planLog(lc: LogConfig): LogPlan {
+/**
+ * moby's ValidateLogOpts plus each driver's config parsing. At create and start it also checks
+ * the host (a syslog unix:// socket is there, as moby's parseAddress stats it); reading logs and
+ * following the cache plan with `host: false`: a socket gone since says nothing about where the
+ * entries are.
+ */
+export function planLog(lc: LogConfig, o: { host: boolean } = { host: true }): LogPlan {
   const type = lc.Type || 'json-file';
   const cfg = lc.Config ?? {};
   if (type === 'none') return { driver: 'none', reads: 'none' };
@@ -400,7 +408,7 @@ export function planLog(lc: LogConfig): LogPlan {
   const cd = cfg['cache-disabled'];
   if (cd) {
     try {
-      parseBool(cd);
+      parseGoBool(cd);
     } catch {
       throw invalid(`invalid value for option cache-disabled: ${cd}`);
     }
@@ -425,7 +433,7 @@ export function planLog(lc: LogConfig): LogPlan {
   // dual logging: the remote drivers' entries are also written to a local-format cache, which
   // docker logs reads (cache-disabled=true: the file is still written, for the shipper, but not read)
   const cache = (): FileConfig & { format: 'local' } => ({ ...localConfig(cfg, 'cache-'), format: 'local' });
-  const cacheRead = cd ? !parseBool(cd) : true;
+  const cacheRead = cd ? !parseGoBool(cd) : true;
   switch (type) {
     case 'json-file':
       return { driver: type, file: { ...jsonFileConfig(own), format: 'json' }, reads: 'file' };
@@ -440,7 +448,7 @@ export function planLog(lc: LogConfig): LogPlan {
     case 'syslog':
       checkKeys(SYSLOG_KEYS, (k) => `unknown log opt '${k}' for syslog log driver`);
       regexes();
-      return { driver: type, file: cache(), reads: cacheRead ? 'file' : 'none', remote: syslogConfig(own), nonBlocking };
+      return { driver: type, file: cache(), reads: cacheRead ? 'file' : 'none', remote: syslogConfig(own, o.host), nonBlocking };
     case 'fluentd':
       checkKeys(FLUENTD_KEYS, (k) => `unknown log opt '${k}' for fluentd log driver`);
       regexes();
@@ -612,8 +620,9 @@ export function monitorLog(plan: LogPlan, file: string | undefined, info: LogInf
     out.format = plan.file.format;
     out.maxSize = plan.file.maxSize;
     out.maxFile = plan.file.maxFile;
-    if (plan.driver === 'local') {
-      // the local driver keeps the extra attributes, and the tag only when one was asked for
+    if (plan.driver === 'local' || plan.driver === 'json-file') {
+      // both keep the extra attributes, and the tag only when one was asked for (moby's local
+      // and jsonfilelog New); not the remote drivers' cache
       try {
         const attrs = extraAttributes(info);
         if (info.config.tag) attrs.tag = renderTag(info, '');
@@ -685,12 +694,8 @@ export function jsonLogPath(dir: string, id: string, lc: LogConfig): string {
 export type LogSource = { kind: 'file'; path: string; format: 'json' | 'local'; maxFile: number } | { kind: 'journal' } | { kind: 'none' };
 
 export function logSource(rec: LogRecord, dir: string): LogSource {
-  let plan: LogPlan;
-  try {
-    plan = planLog(rec.HostConfig.LogConfig);
-  } catch {
-    return { kind: 'none' };
-  }
+  // the config was checked at create: no host checks here (nor their sync stat on every request)
+  const plan = planLog(rec.HostConfig.LogConfig, { host: false });
   if (plan.reads === 'journal') return { kind: 'journal' };
   const file = logFilePath(dir, rec.Id, plan);
   if (plan.reads !== 'file' || !plan.file || !file) return { kind: 'none' };

@@ -1,9 +1,10 @@
 // `docker logs` of a journald container: its entries read back from the journal (dockerd reads
 // them through sd_journal; here journalctl does, matching CONTAINER_ID_FULL), streamed a line at a
 // time: the child's output is pulled only as fast as the client takes it.
-import { spawn } from 'node:child_process';
+import { ChildProcessByStdio, spawn } from 'node:child_process';
 import * as readline from 'node:readline';
-import { invalid } from '../errors';
+import type { Readable } from 'node:stream';
+import { invalid, systemError } from '../errors';
 import { LogEntry, nsToTime, ReadLogOptions } from './logs';
 
 interface JournalRecord {
@@ -30,7 +31,11 @@ function toEntry(line: string): LogEntry | undefined {
   };
 }
 
-export async function* readJournal(id: string, o: ReadLogOptions, journalctl = 'journalctl'): AsyncGenerator<LogEntry[]> {
+/**
+ * Starts journalctl for a container's entries. Rejects when it cannot run (no journalctl on
+ * this host), before the caller answered anything; then the entries stream as they come.
+ */
+export async function openJournal(id: string, o: ReadLogOptions, journalctl = 'journalctl'): Promise<AsyncGenerator<LogEntry[]>> {
   const args = ['--output=json', '--no-pager', '--all', '--quiet', `CONTAINER_ID_FULL=${id}`];
   if (o.tail >= 0) args.push(`--lines=${o.tail}`);
   const secs = (ns: bigint) => `@${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0').slice(0, 6)}`;
@@ -38,13 +43,28 @@ export async function* readJournal(id: string, o: ReadLogOptions, journalctl = '
   if (o.until !== undefined) args.push(`--until=${secs(o.until)}`);
   if (o.follow) args.push('--follow');
   const child = spawn(journalctl, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4096)));
-  const failed = new Promise<Error>((resolve) => child.on('error', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+  } catch (e) {
+    throw systemError(`error reading the journal: ${(e as Error).message}`, e);
+  }
+  // (a later error, a kill that fails, changes nothing: the exit code tells)
+  child.on('error', () => undefined);
   const stop = () => child.kill('SIGTERM');
+  // set here, not in the generator: a client gone before the first read still ends the child
   o.signal?.addEventListener('abort', stop, { once: true });
   // a follower ends when the container stops, once the journal had a moment to hand over the rest
   void o.stopped?.then(() => setTimeout(stop, 500));
+  return entries(child, o, stop);
+}
+
+async function* entries(child: ChildProcessByStdio<null, Readable, Readable>, o: ReadLogOptions, stop: () => void): AsyncGenerator<LogEntry[]> {
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4096)));
+  const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
   const rl = readline.createInterface({ input: child.stdout, crlfDelay: Infinity });
   try {
     for await (const line of rl) {
@@ -54,9 +74,8 @@ export async function* readJournal(id: string, o: ReadLogOptions, journalctl = '
       if (e.stream === 'stdout' ? !o.stdout : !o.stderr) continue;
       yield [e];
     }
-    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('close', resolve)));
+    const code = await closed;
     if (code && code !== 0 && !o.follow) throw invalid(`error reading the journal: ${err.trim() || `journalctl exited with ${code}`}`);
-    void failed;
   } finally {
     o.signal?.removeEventListener('abort', stop);
     if (child.exitCode === null) stop();

@@ -4,11 +4,13 @@
 // is slow, full or gone can never hold back the container's output (its pipe is drained at disk
 // speed whatever the server does); the daemon follows that file, as `docker logs -f` does, and
 // sends what it reads. TLS, gzip and msgpack stay out of the static monitor. The price: entries
-// travel only while the daemon runs. Each container keeps a cursor (the time of the last entry
-// handed to its sink, <container>/log-ship.json), so what a container wrote while the daemon was
-// down is sent when the daemon is back, unless the cache rotated it away meanwhile (cache-max-size
-// x cache-max-file, 20 MB x 5 by default). What was read but not yet sent when the daemon is
-// killed (at most the in-memory queue) is lost.
+// travel only while the daemon runs. Each container keeps a cursor (where the last entry handed
+// to its sink ends: the cache file's inode and the byte offset, and the entry's time;
+// <container>/log-ship.json, saved at most once a second), so what a container wrote while the
+// daemon was down is sent when the daemon is back, read from there on, unless the cache rotated
+// it away meanwhile (cache-max-size x cache-max-file, 20 MB x 5 by default): then the files left
+// are scanned for what is newer than the cursor's time. A daemon killed between a send and the
+// cursor's save sends those entries again once back (duplicates, nothing lost).
 //
 // mode (Docker's log-opt): blocking (the default) waits for the server, reading no further while
 // 1 MiB is queued: the file holds the rest. non-blocking reads on and drops new entries past
@@ -33,7 +35,7 @@ import {
 } from './log-drivers';
 import { checkConnect, FluentdSink, GelfSink, Message, Sink, SyslogSink, tlsOptions } from './log-sinks';
 import type { Logger } from './logger';
-import { LogEntry, readLogs, timeToNs } from './logs';
+import { LogEntry, ReadLogOptions, readLogs, timeToNs } from './logs';
 import { writeJsonAtomic } from './state-store';
 
 /** blocking mode: what may wait in memory for the server before reading stops */
@@ -41,12 +43,18 @@ const HIGH_WATER = 1024 * 1024;
 const CURSOR_FILE = 'log-ship.json';
 
 interface Cursor {
-  /** time (ns) of the last entry handed on, and how many entries of that time were */
+  /** time (ns) of the last entry handed on, and how many entries of that time were (the scan's) */
   ns: string;
   n: number;
-  /** the cache file's inode and size then: nothing new when they still match */
+  /** the cache file (inode) and offset that entry ends at; where reading resumes */
   ino: number;
-  size: number;
+  off?: number;
+}
+
+/** An entry on its way, and where it ends in the cache. */
+interface Queued {
+  m: Message;
+  at: LogEntry['at'];
 }
 
 export function makeSink(plan: LogPlan & { remote: RemoteConfig }, info: LogInfo): Sink {
@@ -72,8 +80,9 @@ export function makeSink(plan: LogPlan & { remote: RemoteConfig }, info: LogInfo
   }
 }
 
-function advance(c: Cursor | undefined, ns: bigint): Cursor {
-  return c && c.ns === String(ns) ? { ...c, n: c.n + 1 } : { ns: String(ns), n: 1, ino: 0, size: 0 };
+function advance(c: Cursor | undefined, ns: bigint, at: LogEntry['at']): Cursor {
+  const n = c && c.ns === String(ns) ? c.n + 1 : 1;
+  return { ns: String(ns), n, ino: at?.ino ?? 0, off: at?.end };
 }
 
 function toMessage(e: LogEntry, ns: bigint): Message {
@@ -86,7 +95,7 @@ class Shipper {
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private again = false;
-  private readonly queue: Message[] = [];
+  private readonly queue: Queued[] = [];
   private queued = 0;
   private pumping: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -140,14 +149,6 @@ class Shipper {
     if (!force && Date.now() - this.lastSave < 1000) return;
     this.dirty = false;
     this.lastSave = Date.now();
-    // nothing queued: the file's state says whether anything new came since
-    if (this.queue.length === 0 && this.read?.ns === c.ns && this.read.n === c.n) {
-      const st = await fs.stat(this.file).catch(() => undefined);
-      if (st) {
-        c.ino = st.ino;
-        c.size = st.size;
-      }
-    }
     await writeJsonAtomic(path.join(this.dir, CURSOR_FILE), c).catch(() => undefined);
   }
 
@@ -157,12 +158,15 @@ class Shipper {
     this.read ??= this.sent;
     const active = isActive(this.rec.State.Status);
     if (!active && this.read === this.sent && this.sent) {
+      // everything sent up to the live file's end: nothing new
       const st = await fs.stat(this.file).catch(() => undefined);
-      if (!st || (st.ino === this.sent.ino && st.size === this.sent.size)) return;
+      if (!st || (st.ino === this.sent.ino && st.size === this.sent.off)) return;
     }
     const waiter = active ? this.containers.wait(this.rec, 'next-exit') : undefined;
     const since = this.read ? BigInt(this.read.ns) : undefined;
     let skip = this.read?.n ?? 0;
+    // on from the last entry read, in its file; the scan by time only when that file is gone
+    const from: ReadLogOptions['from'] = this.read?.off !== undefined && this.read.ino ? { ino: this.read.ino, offset: this.read.off, ns: BigInt(this.read.ns) } : undefined;
     try {
       for await (const batch of readLogs(this.file, {
         stdout: true,
@@ -175,16 +179,18 @@ class Shipper {
         signal: this.abort.signal,
         maxFile: this.plan.file?.maxFile,
         format: 'local',
+        positions: true,
+        from,
       })) {
         for (const e of batch) {
           const ns = timeToNs(e.time);
-          if (since !== undefined && ns === since && skip > 0) {
+          if (!from?.found && since !== undefined && ns === since && skip > 0) {
             skip--;
             continue;
           }
           skip = 0;
-          this.read = advance(this.read, ns);
-          await this.enqueue(toMessage(e, ns));
+          this.read = advance(this.read, ns, e.at);
+          await this.enqueue({ m: toMessage(e, ns), at: e.at });
           if (this.abort.signal.aborted) return;
         }
       }
@@ -193,8 +199,9 @@ class Shipper {
     }
   }
 
-  private async enqueue(m: Message): Promise<void> {
-    const size = Buffer.byteLength(m.line) + 64;
+  private async enqueue(q: Queued): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    const size = Buffer.byteLength(q.m.line) + 64;
     const nb = this.plan.nonBlocking;
     if (nb) {
       if (this.queue.length > 0 && this.queued + size > nb.maxBufferSize) {
@@ -206,18 +213,22 @@ class Shipper {
       while (this.queue.length > 0 && this.queued + size > HIGH_WATER && !this.abort.signal.aborted) {
         await new Promise<void>((r) => (this.wake = r));
       }
+      if (this.abort.signal.aborted) return;
     }
-    this.queue.push(m);
+    this.queue.push(q);
     this.queued += size;
-    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+    // a sink never rejects; should one, the pump stops with a warning, never an unhandled rejection
+    this.pumping ??= this.pump()
+      .catch((e: unknown) => this.log.warn('log shipping stopped', { id: this.rec.Id, error: String(e) }))
+      .finally(() => (this.pumping = undefined));
   }
 
   private async pump(): Promise<void> {
-    while (this.queue.length > 0) {
-      const m = this.queue[0];
+    while (this.queue.length > 0 && !this.closed) {
+      const { m, at } = this.queue[0];
       await this.sink.send(m);
       this.queue.shift();
-      this.sent = advance(this.sent, m.ns);
+      this.sent = advance(this.sent, m.ns, at);
       this.dirty = true;
       if (this.queue.length === 0 || Date.now() - this.lastSave >= 1000) await this.saveCursor(this.queue.length === 0);
       this.queued -= Buffer.byteLength(m.line) + 64;
@@ -257,7 +268,7 @@ export class LogShippers {
   ) {
     containers.on('event', (action: string, rec: ContainerRecord) => {
       if (action === 'start') this.ensure(rec);
-      else if (action === 'destroy') void this.drop(rec.Id);
+      else if (action === 'destroy') this.drop(rec.Id).catch((e: unknown) => log.warn('cannot stop log shipping', { id: rec.Id, error: String(e) }));
     });
   }
 
@@ -291,7 +302,8 @@ export class LogShippers {
       let sink: Sink;
       const dir = this.containers.store.dir(rec.Id);
       try {
-        plan = planLog(rec.HostConfig.LogConfig);
+        // a vanished unix socket is the sink's to retry, not a reason to stop following
+        plan = planLog(rec.HostConfig.LogConfig, { host: false });
         if (!plan.remote) return;
         sink = makeSink({ ...plan, remote: plan.remote }, logInfoOf(rec));
       } catch (e) {

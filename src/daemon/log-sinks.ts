@@ -95,6 +95,29 @@ function writeTo(s: net.Socket, data: Buffer): Promise<void> {
   });
 }
 
+/**
+ * Sends one datagram: false when it cannot go. A closed socket's send throws, and a send still
+ * queued when the socket closes never calls back: both would leave the sender hanging or
+ * rejecting (a `docker rm` while a chunked GELF message is going out).
+ */
+function sendDatagram(s: dgram.Socket, data: Buffer, to?: { port: number; host: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onClose = () => resolve(false);
+    const done = (err: Error | null) => {
+      s.removeListener('close', onClose);
+      resolve(!err);
+    };
+    s.once('close', onClose);
+    try {
+      if (to) s.send(data, to.port, to.host, done);
+      else s.send(data, done);
+    } catch {
+      s.removeListener('close', onClose);
+      resolve(false);
+    }
+  });
+}
+
 /** A stream sink's connection: made when needed, dropped on any error, retried with a delay. */
 class StreamConn {
   sock: net.Socket | undefined;
@@ -185,6 +208,7 @@ function splitHostPort(a: string): [string, number] {
 
 export class SyslogSink implements Sink {
   dropped = 0;
+  private closed = false;
   private udp: dgram.Socket | undefined;
   private udpReady: Promise<string> | undefined;
   private readonly conn: StreamConn | undefined;
@@ -216,11 +240,20 @@ export class SyslogSink implements Sink {
       const [host, port] = splitHostPort(this.c.address);
       const s = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
       s.on('error', () => undefined);
+      let connected = false;
       s.connect(port, host, () => {
+        connected = true;
         const a = s.address();
         resolve(`${a.address}:${a.port}`);
       });
-      s.once('error', reject);
+      s.once('error', (e) => {
+        if (connected) return;
+        // not connected (a name that does not resolve yet): the next message tries again
+        this.udpReady = undefined;
+        if (this.udp === s) this.udp = undefined;
+        s.close();
+        reject(e);
+      });
       this.udp = s;
     });
     return this.udpReady;
@@ -231,10 +264,11 @@ export class SyslogSink implements Sink {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         if (this.c.proto === 'udp') {
+          if (this.closed) break;
           const host = await this.udpSocket();
           const data = Buffer.from(formatSyslog(this.c, m, this.tag, host, process.pid));
-          await new Promise<void>((resolve) => this.udp!.send(data, () => resolve()));
-          return;
+          if (await sendDatagram(this.udp!, data)) return;
+          break;
         }
         const s = await this.conn!.get();
         let msg = formatSyslog(this.c, m, this.tag, this.hostnameOf(s), process.pid);
@@ -250,6 +284,8 @@ export class SyslogSink implements Sink {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.conn?.close();
     this.udp?.close();
   }
@@ -338,7 +374,10 @@ export class FluentdSink implements Sink {
     for (;;) {
       try {
         const s = await this.conn.get();
+        // listening before the write: the ack may come before the write's drain is seen. A
+        // failed write leaves the wait unawaited; it ends with the dropped connection, handled.
         const acked = chunk ? waitAck(s, chunk, this.c.writeTimeoutMs || 60_000) : undefined;
+        acked?.catch(() => undefined);
         await writeTo(s, data);
         if (acked) await acked;
         this.failures = 0;
@@ -404,6 +443,7 @@ export function gelfPayload(m: Message, hostname: string, extra: Record<string, 
 
 export class GelfSink implements Sink {
   dropped = 0;
+  private closed = false;
   private udp: dgram.Socket | undefined;
   private readonly conn: StreamConn | undefined;
   private readonly hostname = os.hostname();
@@ -444,11 +484,20 @@ export class GelfSink implements Sink {
           chunks.push(Buffer.concat([Buffer.from([0x1e, 0x0f]), id, Buffer.from([i, n]), data.subarray(i * GELF_CHUNK, (i + 1) * GELF_CHUNK)]));
         }
       }
+      if (this.closed) {
+        this.dropped++;
+        return;
+      }
       if (!this.udp) {
         this.udp = dgram.createSocket(net.isIPv6(this.c.host) ? 'udp6' : 'udp4');
         this.udp.on('error', () => undefined);
       }
-      for (const c of chunks) await new Promise<void>((resolve) => this.udp!.send(c, this.c.port, this.c.host, () => resolve()));
+      for (const c of chunks) {
+        if (!(await sendDatagram(this.udp, c, this.c))) {
+          this.dropped++;
+          return;
+        }
+      }
       return;
     }
     const data = Buffer.concat([payload, Buffer.from([0])]);
@@ -467,6 +516,8 @@ export class GelfSink implements Sink {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.conn?.close();
     this.udp?.close();
   }

@@ -18,6 +18,8 @@ export interface LogEntry {
   partial?: { id: string; ordinal: number; last: boolean };
   /** local format: the entry's attributes (labels, env, tag) */
   attrs?: { key: string; value: string }[];
+  /** local format, with ReadLogOptions.positions: the file (inode) and the offset the entry ends at */
+  at?: { ino: number; end: number };
 }
 
 export type LogFormat = 'json' | 'local';
@@ -42,6 +44,15 @@ export interface ReadLogOptions {
   maxFile?: number;
   /** json (json-file) or local (the local driver and the dual logging cache); default json */
   format?: LogFormat;
+  /** local format: give each entry its position (LogEntry.at) */
+  positions?: boolean;
+  /**
+   * local format: go on after an entry read before, the one ending at `offset` in the file with
+   * inode `ino` (its time `ns` makes sure it is that entry, not a reused inode). When it is
+   * still one of the log's files, reading starts right after it and `since` and `tail` are not
+   * applied; readLogs sets `found` before the first batch. Else reading goes as without it.
+   */
+  from?: { ino: number; offset: number; ns: bigint; found?: boolean };
 }
 
 /** Docker's since/until query values: "sec", "sec.nanos" or a float; "" or 0 = unset. */
@@ -80,11 +91,17 @@ export interface LineOptions {
 
 const DEFAULT_LINES: LineOptions = { chunk: CHUNK, maxLine: MAX_LINE };
 
+/** One json-file line; its "attrs" object (labels, env, tag) becomes LogEntry.attrs. */
 function parseLine(line: string | undefined): LogEntry | undefined {
   if (!line) return undefined;
   try {
-    const e = JSON.parse(line) as LogEntry;
-    if (typeof e.log !== 'string' || (e.stream !== 'stdout' && e.stream !== 'stderr')) return undefined;
+    const j = JSON.parse(line) as { log?: unknown; stream?: unknown; time?: unknown; attrs?: unknown };
+    if (typeof j.log !== 'string' || (j.stream !== 'stdout' && j.stream !== 'stderr')) return undefined;
+    const e: LogEntry = { stream: j.stream, log: j.log, time: typeof j.time === 'string' ? j.time : '' };
+    if (j.attrs && typeof j.attrs === 'object') {
+      const attrs = Object.entries(j.attrs as Record<string, unknown>).map(([key, value]) => ({ key, value: String(value) }));
+      if (attrs.length) e.attrs = attrs;
+    }
     return e;
   } catch {
     return undefined;
@@ -373,6 +390,8 @@ export class FrameReader {
     public pos: number,
     private readonly lo: LineOptions = DEFAULT_LINES,
     private readonly buf: Buffer = Buffer.allocUnsafe(lo.chunk),
+    /** the file's inode: each entry gets its position (LogEntry.at) */
+    private readonly ino?: number,
   ) {}
 
   /** The entries completed by the next chunk, or undefined at the end (of the file, or at `end`, or of what is entries). */
@@ -380,6 +399,8 @@ export class FrameReader {
     if (this.broken) return undefined;
     const chunk = await readChunk(this.fh, this.buf, this.pos, end);
     if (!chunk) return undefined;
+    // the file offset of data[0]
+    const base = this.pos - this.held.length;
     this.pos += chunk.length;
     const data = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
     const out: (LogEntry | undefined)[] = [];
@@ -393,8 +414,10 @@ export class FrameReader {
         return out;
       }
       if (data.length - off < size + 8) break;
-      out.push(size > this.lo.maxLine ? undefined : decodeLocalEntry(data.subarray(off + 4, off + 4 + size)));
+      const e = size > this.lo.maxLine ? undefined : decodeLocalEntry(data.subarray(off + 4, off + 4 + size));
       off += size + 8;
+      if (e && this.ino !== undefined) e.at = { ino: this.ino, end: base + off };
+      out.push(e);
     }
     this.held = Buffer.from(data.subarray(off));
     return out;
@@ -443,8 +466,8 @@ class JsonReader {
 
 type EntryReader = JsonReader | FrameReader;
 
-function entryReader(format: LogFormat, fh: fs.FileHandle, pos: number, lo: LineOptions, buf: Buffer): EntryReader {
-  return format === 'local' ? new FrameReader(fh, pos, lo, buf) : new JsonReader(fh, pos, lo, buf);
+function entryReader(format: LogFormat, fh: fs.FileHandle, pos: number, lo: LineOptions, buf: Buffer, ino?: number): EntryReader {
+  return format === 'local' ? new FrameReader(fh, pos, lo, buf, ino) : new JsonReader(fh, pos, lo, buf);
 }
 
 /** Entries backwards; `unterminated` marks the json-file's text after its last '\n' (still being written). */
@@ -491,6 +514,41 @@ interface Source {
   /** bytes to read: the size when the read began */
   end: number;
   live: boolean;
+  ino: number;
+}
+
+/**
+ * Where the last whole entry of a local-format file of `size` bytes ends: the live file may end
+ * amid an entry being written, and reading backwards needs an entry's trailing size word there.
+ */
+async function wholeFramesEnd(fh: fs.FileHandle, size: number, buf: Buffer): Promise<number> {
+  const word = Buffer.alloc(4);
+  if (size >= 8 && (await readAt(fh, word, 4, size - 4)) === 4) {
+    const n = word.readUInt32BE(0);
+    if (n <= MAX_FRAME && size - 8 - n >= 0 && (await readAt(fh, word, 4, size - 8 - n)) === 4 && word.readUInt32BE(0) === n) return size;
+  }
+  // rare (a reader racing the writer): walk the leading size words from the start
+  const b = buf.length >= 8 ? buf : Buffer.allocUnsafe(8);
+  let pos = 0;
+  while (pos + 8 <= size) {
+    const len = Math.min(b.length, size - pos);
+    const got = await readAt(fh, b, len, pos);
+    let off = 0;
+    while (off + 4 <= got) {
+      const n = b.readUInt32BE(off);
+      if (n > MAX_FRAME || pos + off + 8 + n > size) return pos + off;
+      off += 8 + n;
+    }
+    pos += off;
+    if (got < len) break;
+  }
+  return Math.min(pos, size);
+}
+
+/** Whether the local-format entry ending at `offset` of the file is there and has time `ns`. */
+async function entryEndsAt(fh: fs.FileHandle, offset: number, ns: bigint, lo: LineOptions): Promise<boolean> {
+  for await (const { entry } of framesBackward(fh, offset, lo)) return !!entry && timeToNs(entry.time) === ns;
+  return false;
 }
 
 /**
@@ -535,11 +593,13 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
     return fh;
   };
   const format = o.format ?? 'json';
+  /** the filter's options: without since once resumed after a known entry */
+  let fo = o;
   const batch = (parsed: (LogEntry | undefined)[]): { entries: LogEntry[]; stop: boolean } => {
     const entries: LogEntry[] = [];
     for (const e of parsed) {
       if (!e) continue;
-      const r = filter(e, o);
+      const r = filter(e, fo);
       if (r === 'stop') return { entries, stop: true };
       if (r) entries.push(e);
     }
@@ -576,15 +636,27 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
       if (!fh) continue;
       const st = await fh.stat();
       if (liveStat && st.ino === liveStat.ino) await close(fh);
-      else files.push({ fh, end: st.size, live: false });
+      else files.push({ fh, end: st.size, live: false, ino: st.ino });
     }
-    if (live && liveStat) files.push({ fh: live, end: liveStat.size, live: true });
+    if (live && liveStat) {
+      const end = format === 'local' ? await wholeFramesEnd(live, liveStat.size, buf) : liveStat.size;
+      files.push({ fh: live, end, live: true, ino: liveStat.ino });
+    }
 
-    const [first, firstPos] = o.tail >= 0 ? await tailStart(format, files, o.tail, lo, buf) : [0, 0];
+    let start: [number, number] | undefined;
+    if (o.from && format === 'local') {
+      const { ino, offset, ns } = o.from;
+      const i = files.findIndex((f) => f.ino === ino);
+      if (i >= 0 && offset <= files[i].end && (offset === 0 || (await entryEndsAt(files[i].fh, offset, ns, lo)))) start = [i, offset];
+      o.from.found = start !== undefined;
+    }
+    // resumed after a known entry: every entry after it, whatever its time (a clock set back)
+    if (start) fo = { ...o, since: undefined };
+    const [first, firstPos] = start ?? (o.tail >= 0 ? await tailStart(format, files, o.tail, lo, buf) : [0, 0]);
     let reader: EntryReader | undefined;
     for (let i = first; i < files.length; i++) {
       const f = files[i];
-      const r = entryReader(format, f.fh, i === first ? firstPos : 0, lo, buf);
+      const r = entryReader(format, f.fh, i === first ? firstPos : 0, lo, buf, o.positions ? f.ino : undefined);
       // the live file's unterminated end is still being written: no rest for it
       if (yield* readBatches(r, f.end, !f.live)) return;
       if (f.live) reader = r;
@@ -601,7 +673,7 @@ export async function* readLogs(path: string, o: ReadLogOptions, lo: LineOptions
       const finalRound = stoppedSeen || (o.running !== undefined && !o.running());
       if (!reader) {
         const fh = await open(path);
-        if (fh) reader = entryReader(format, fh, 0, lo, buf);
+        if (fh) reader = entryReader(format, fh, 0, lo, buf, o.positions ? (await fh.stat()).ino : undefined);
       }
       if (reader) {
         if (yield* readBatches(reader)) return;

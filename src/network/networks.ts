@@ -8,6 +8,7 @@ import * as fs from 'node:fs/promises';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../errors';
+import { goAtoi } from '../go-parse';
 import type { EventBus } from '../daemon/events';
 import { containerResolvConf } from '../runtime/etc-files';
 import { nowRfc3339Nano } from '../daemon/clock';
@@ -36,10 +37,13 @@ const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
  * the default) is a 400 here too.
  */
 function checkMtu(value: string): void {
-  if (!/^[+-]?\d+$/.test(value)) throw invalid(`failed to parse ${OPT_MTU} value: ${value} (strconv.Atoi: parsing ${JSON.stringify(value)}: invalid syntax)`);
-  const n = BigInt(value);
-  if (n < -(2n ** 63n) || n >= 2n ** 63n) throw invalid(`failed to parse ${OPT_MTU} value: ${value} (strconv.Atoi: parsing ${JSON.stringify(value)}: value out of range)`);
-  if (n < 0n || (n > 0n && n < 68n) || n > 65535n) throw invalid(`invalid MTU number: ${n}`);
+  let n: number;
+  try {
+    n = goAtoi(value);
+  } catch (e) {
+    throw invalid(`failed to parse ${OPT_MTU} value: ${value} (${(e as Error).message})`);
+  }
+  if (n < 0 || (n > 0 && n < 68) || n > 65535) throw invalid(`invalid MTU number: ${BigInt(value)}`);
 }
 
 const HOST_LINKS = "conflicting options: host type networking can't be used with links. This would result in undefined behavior";

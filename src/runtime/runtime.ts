@@ -30,7 +30,7 @@ export interface LogOptions {
   maxSize?: number;
   maxFile?: number;
   format?: 'json' | 'local';
-  /** local format: key=value attributes stored with every entry */
+  /** key=value attributes stored with every entry (json-file and local), sorted by key */
   attrs?: string[];
   /** journald: the journal's socket and the KEY=VALUE fields sent with every entry */
   journal?: { socket: string; fields: string[] };
@@ -255,12 +255,34 @@ export class Runtime {
     }
   }
 
-  private spawnMonitor(
+  /**
+   * The log's attributes and journald fields (labels and env values, secrets perhaps) go to the
+   * monitor in a file of the bundle only root can read, which it removes once read: never on its
+   * command line, which any user can read in /proc/<pid>/cmdline (native/monitor/main.cc).
+   */
+  private async writeLogOpts(dir: string, log: LogOptions | undefined): Promise<string | undefined> {
+    const records: Buffer[] = [];
+    const put = (kind: string, v: string) => {
+      const b = Buffer.from(v);
+      records.push(Buffer.from(`${kind} ${b.length}\n`), b, Buffer.from('\n'));
+    };
+    if (log?.path) for (const a of log.attrs ?? []) put('attr', a);
+    for (const f of log?.journal?.fields ?? []) put('journald-field', f);
+    if (records.length === 0) return undefined;
+    const file = path.join(dir, 'log-opts');
+    await fs.rm(file, { force: true });
+    // 'wx': made here, with 0600 from the start (never a file someone else prepared)
+    await fs.writeFile(file, Buffer.concat(records), { mode: 0o600, flag: 'wx' });
+    return file;
+  }
+
+  private async spawnMonitor(
     dir: string,
     mode: 'create' | 'exec',
     o: StdioOptions & { log?: LogOptions },
     oomFile: string | null,
   ): Promise<{ pid: number; monitorPid: number }> {
+    const logOpts = await this.writeLogOpts(dir, o.log);
     const { helpers } = this.opts;
     // The daemon's sealed skiff-init goes to the monitor as its fd 3 (stdio entry 3).
     const initArgs = helpers.initFd === undefined ? ['--init', helpers.init] : ['--init-fd', '3'];
@@ -275,14 +297,11 @@ export class Runtime {
       if (o.log.maxSize) args.push('--log-max-size', String(o.log.maxSize));
       if (o.log.maxFile) args.push('--log-max-file', String(o.log.maxFile));
       if (o.log.format === 'local') args.push('--log-format', 'local');
-      for (const a of o.log.attrs ?? []) args.push('--log-attr', a);
     }
-    if (o.log?.journal) {
-      args.push('--journald-socket', o.log.journal.socket);
-      for (const f of o.log.journal.fields) args.push('--journald-field', f);
-    }
+    if (o.log?.journal) args.push('--journald-socket', o.log.journal.socket);
+    if (logOpts) args.push('--log-opts-file', logOpts);
     if (oomFile) args.push('--oom-file', oomFile);
-    return new Promise((resolve, reject) => {
+    return await new Promise((resolve, reject) => {
       // The monitor forks and detaches; the process we spawn exits as soon as it said ready.
       const child = spawn(helpers.monitor, args, { stdio, detached: true, argv0: 'skiff-monitor' });
       let out = '';

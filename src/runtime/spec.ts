@@ -6,6 +6,7 @@
 // options. Invalid input throws SpecError (HTTP 400) with Docker's message where clients or
 // users are known to see it.
 import { SkiffError } from '../errors';
+import { parseGoBool } from '../go-parse';
 
 // ---------------------------------------------------------------------------------------------
 // config.json types
@@ -597,11 +598,13 @@ export interface SecurityOptions {
   writableCgroups: boolean;
 }
 
-/** Go's strconv.ParseBool. */
-function parseGoBool(v: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return undefined;
+/** strconv.ParseBool, undefined for what it refuses. */
+function goBool(v: string): boolean | undefined {
+  try {
+    return parseGoBool(v);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -637,13 +640,13 @@ export function parseSecurityOpts(opts: readonly string[] | null | undefined): S
         }
         break;
       case 'no-new-privileges': {
-        const b = parseGoBool(value);
+        const b = goBool(value);
         if (b === undefined) throw new SpecError(`invalid --security-opt 2: ${quote(opt)}`);
         r.noNewPrivileges = b;
         break;
       }
       case 'writable-cgroups': {
-        const b = parseGoBool(value);
+        const b = goBool(value);
         if (b === undefined) throw new SpecError(`invalid --security-opt 2: ${quote(opt)}`);
         r.writableCgroups = b;
         break;

@@ -90,6 +90,8 @@ class FluentdServer {
   readonly conns = new Set<net.Socket>();
   /** close the connection after this many messages (a server going away mid-way) */
   dropAfter = Infinity;
+  /** reset each connection right after its first ack */
+  resetAfterAck = false;
 
   async listen(port = 0): Promise<this> {
     this.server = net.createServer((s) => {
@@ -106,6 +108,10 @@ class FluentdServer {
           const [tag, time, record, option] = r[0] as [string, FluentMsg['time'], Record<string, string>, FluentMsg['option']];
           this.msgs.push({ tag, time, record, option });
           if (option?.chunk) s.write(Buffer.concat([Buffer.from([0x81, 0xa3]), Buffer.from('ack'), Buffer.from([0xa0 | option.chunk.length]), Buffer.from(option.chunk)]));
+          if (option?.chunk && this.resetAfterAck) {
+            s.resetAndDestroy();
+            return;
+          }
           if (this.msgs.length >= this.dropAfter) {
             s.destroy();
             return;
@@ -308,6 +314,36 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect((await logs(det.id, 'stdout=1&details=1')).stdout).toBe(`MODE=a+b,tag=${name},team=blue hi\n`);
   }, 30000);
 
+  test('env values and labels for the log reach the monitor in a private file, never on its command line', async () => {
+    // any host user can read /proc/<pid>/cmdline; the monitor lives as long as the container
+    const secret = 's3cr3t-value';
+    for (const Type of ['local', 'json-file']) {
+      const id = await create(['sh', '-c', 'echo hi; sleep 30'], { Type, Config: { env: 'SECRET', labels: 'team' } }, { Env: [`SECRET=${secret}`], Labels: { team: 'blue-team' } });
+      expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(204);
+      const bundle = path.join(d.execRoot, 'containers', id);
+      const { monitorPid } = JSON.parse(fs.readFileSync(path.join(bundle, 'state.json'), 'utf8')) as { monitorPid: number };
+      const cmdline = fs.readFileSync(`/proc/${monitorPid}/cmdline`, 'utf8');
+      expect(cmdline).toContain('--bundle');
+      expect(cmdline).not.toContain(secret);
+      expect(cmdline).not.toContain('blue-team');
+      // the file was read and removed
+      expect(fs.readdirSync(bundle)).not.toContain('log-opts');
+      await waitUntil(async () => (await logs(id, 'stdout=1&details=1')).stdout !== '', 10000, 'the entry');
+      expect((await logs(id, 'stdout=1&details=1')).stdout).toBe(`SECRET=${secret},team=blue-team hi\n`);
+      expect((await d.request('POST', `/containers/${id}/kill`)).status).toBe(204);
+    }
+  }, 30000);
+
+  test('json-file keeps labels / env / tag with each line ("attrs", as dockerd\'s jsonfilelog), shown by docker logs --details', async () => {
+    const { id } = await run(['echo', 'hi'], { Type: 'json-file', Config: { labels: 'team', env: 'MODE', tag: '{{.Name}}' } }, { Labels: { team: 'blue' }, Env: ['MODE=a b!*'] });
+    const name = ((await d.request('GET', `/containers/${id}/json`)).json.Name as string).slice(1);
+    const line = fs.readFileSync(path.join(d.dataRoot, 'containers', id, `${id}-json.log`), 'utf8');
+    // jsonlog's order: log, stream, attrs (json.Marshal of a map: keys sorted), time
+    expect(line.replace(/"time":"[^"]+"/, '"time":"T"')).toBe(`{"log":"hi\\n","stream":"stdout","attrs":{"MODE":"a b!*","tag":"${name}","team":"blue"},"time":"T"}\n`);
+    expect((await logs(id, 'stdout=1&details=1')).stdout).toBe(`MODE=a+b%21%2A,tag=${name},team=blue hi\n`);
+    expect((await logs(id, 'stdout=1')).stdout).toBe('hi\n');
+  }, 20000);
+
   test('syslog over UDP, TCP, TLS and a unix socket: formats, facility, severity, tags', async () => {
     const udp = await new UdpServer().listen();
     const tcp = await new StreamServer().listen();
@@ -340,6 +376,18 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     // the dual logging cache: docker logs works for syslog too
     expect(await logs(b.id)).toMatchObject({ status: 200, stdout: 'one\nthree\n', stderr: 'two\n' });
   }, 30000);
+
+  test('syslog over a unix socket that is gone since: docker logs still reads the cache', async () => {
+    // dockerd's syslog parseAddress stats a unix:// socket when the logger is made (create,
+    // start); its logs are read from the dual logging cache, which needs no socket
+    const sockPath = path.join(d.dir, 'gone.sock');
+    const srv = await new StreamServer().listen({ path: sockPath });
+    const { id } = await run(['echo', 'kept'], { Type: 'syslog', Config: { 'syslog-address': `unix://${sockPath}` } });
+    await waitUntil(() => srv.msgs.length >= 1, 10000, 'syslog unix');
+    await srv.close();
+    fs.rmSync(sockPath, { force: true });
+    expect(await logs(id)).toMatchObject({ status: 200, stdout: 'kept\n' });
+  }, 20000);
 
   const haveOpenssl = which('openssl');
   (haveOpenssl ? test : test.skip)('syslog over tcp+tls with rfc5424: RFC 5425 octet counting, the server checked against syslog-tls-ca-cert', async () => {
@@ -471,6 +519,27 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect((await logs(m.id, 'stdout=1&tail=1')).stdout).toBe('done\n');
   }, 40000);
 
+  /** The daemon is still there and answers (an unhandled rejection would have ended it). */
+  async function daemonAlive(): Promise<void> {
+    expect([d.proc?.exitCode, d.proc?.signalCode]).toEqual([null, null]);
+    expect((await d.request('GET', '/_ping')).status).toBe(200);
+  }
+
+  test('fluentd-request-ack, a server that resets the connection after each ack: the daemon lives on', async () => {
+    // each message is acked, then the connection reset: the next write fails on the old
+    // connection while its ack is being waited for (that wait's rejection went unhandled and
+    // ended the daemon)
+    const f = await new FluentdServer().listen();
+    f.resetAfterAck = true;
+    closers.push(() => f.close());
+    const lines = ['sh', '-c', 'i=0; while [ $i -lt 50 ]; do echo line-$i; i=$((i+1)); done'];
+    const { code } = await run(lines, { Type: 'fluentd', Config: { 'fluentd-address': `127.0.0.1:${f.port}`, 'fluentd-request-ack': 'true', 'fluentd-retry-wait': '10ms' } });
+    expect(code).toBe(0);
+    // every entry still arrives: a failed write reconnects and sends it again
+    await waitUntil(() => new Set(f.msgs.map((m) => m.record.log)).size >= 50, 15000, 'every entry');
+    await daemonAlive();
+  }, 30000);
+
   test('entries written while the daemon was down are shipped when it is back', async () => {
     const f = await new FluentdServer().listen();
     closers.push(() => f.close());
@@ -490,6 +559,36 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     // killed between a send and its save sends that one again
     expect(got.length - new Set(got).size).toBeLessThanOrEqual(1);
   }, 40000);
+
+  test('the shipper goes on from the byte after the last entry sent: entries stamped earlier (a clock set back) are sent too', async () => {
+    const f = await new FluentdServer().listen();
+    closers.push(() => f.close());
+    const { id } = await run(['sh', '-c', 'echo a; echo b'], { Type: 'fluentd', Config: { 'fluentd-address': `127.0.0.1:${f.port}` } });
+    await waitUntil(() => f.msgs.length >= 2, 10000, 'first entries');
+    const dir = path.join(d.dataRoot, 'containers', id);
+    await waitUntil(() => fs.existsSync(path.join(dir, 'log-ship.json')), 10000, 'the cursor saved');
+    await d.kill9();
+    // two entries an hour older than the ones sent, as the monitor writes them after the host's
+    // clock went back (Docker's local format: [size][LogEntry: 1 source, 2 time_nano, 3 line][size])
+    const varint = (n: bigint) => {
+      const out: number[] = [];
+      for (; n >= 0x80n; n >>= 7n) out.push(Number(n & 0x7fn) | 0x80);
+      out.push(Number(n));
+      return Buffer.from(out);
+    };
+    const field = (k: number, b: Buffer) => Buffer.concat([Buffer.from([(k << 3) | 2]), varint(BigInt(b.length)), b]);
+    const frame = (line: string, ns: bigint) => {
+      const msg = Buffer.concat([field(1, Buffer.from('stdout')), Buffer.from([2 << 3]), varint(ns), field(3, Buffer.from(line))]);
+      const size = Buffer.alloc(4);
+      size.writeUInt32BE(msg.length);
+      return Buffer.concat([size, msg, size]);
+    };
+    const earlier = BigInt(Date.now() - 3600_000) * 1_000_000n;
+    fs.appendFileSync(path.join(dir, 'container-cached.log'), Buffer.concat([frame('back-1', earlier), frame('back-2', earlier + 1n)]));
+    await d.launch();
+    await waitUntil(() => f.msgs.length >= 4, 10000, 'the entries stamped earlier');
+    expect(f.msgs.map((m) => m.record.log)).toEqual(['a', 'b', 'back-1', 'back-2']);
+  }, 30000);
 
   test.each([
     ['syslog', { foo: 'bar' }, "unknown log opt 'foo' for syslog log driver"],

@@ -237,6 +237,59 @@ describe('readLogs, local format', () => {
     expect(first).toEqual({ stream: 'stdout', log: 'line 1\n', time: '2026-01-02T03:04:01.000000007Z', attrs: [{ key: 'k', value: 'v' }] });
   });
 
+  test('positions, and going on after a known entry (the shipper\'s cursor): from its offset, whatever the times after it', async () => {
+    fs.writeFileSync(path.join(dir, 'log.2'), frames(1, 3));
+    fs.writeFileSync(path.join(dir, 'log.1'), frames(4, 5));
+    fs.writeFileSync(path.join(dir, 'log'), Buffer.concat([frame(6), frame(2, { line: 'stamped earlier' })]));
+    const ino = (f: string) => fs.statSync(path.join(dir, f)).ino;
+    for (const chunk of [3, 16, 4096]) {
+      const all = await read({ positions: true }, chunk);
+      expect(all.map((e) => e.at)).toEqual([
+        { ino: ino('log.2'), end: frame(1).length },
+        { ino: ino('log.2'), end: frames(1, 2).length },
+        { ino: ino('log.2'), end: frames(1, 3).length },
+        { ino: ino('log.1'), end: frame(4).length },
+        { ino: ino('log.1'), end: frames(4, 5).length },
+        { ino: ino('log'), end: frame(6).length },
+        { ino: ino('log'), end: frame(6).length + frame(2, { line: 'stamped earlier' }).length },
+      ]);
+      // after entry 4: the rest, the one stamped earlier too (since is not applied then)
+      const from = { ino: ino('log.1'), offset: frame(4).length, ns: at(4) };
+      const after: ReadLogOptions['from'] = { ...from };
+      expect((await read({ from: after, since: at(4) }, chunk)).map((e) => e.log)).toEqual([...names(5, 6), 'stamped earlier\n']);
+      expect(after?.found).toBe(true);
+      // not that entry (an inode used again), or no such file (rotated away): since applies, from the oldest file
+      const gones: NonNullable<ReadLogOptions['from']>[] = [{ ...from, ns: at(5) }, { ...from, ino: 1 }];
+      for (const gone of gones) {
+        expect((await read({ from: gone, since: at(5) }, chunk)).map((e) => e.log)).toEqual(names(5, 6));
+        expect(gone.found).toBe(false);
+      }
+    }
+  });
+
+  test('the live file ends amid an entry being written: tail counts from the last whole one, follow gets the rest', async () => {
+    const half = frame(4).subarray(0, 9);
+    fs.writeFileSync(path.join(dir, 'log.1'), frames(1, 1));
+    fs.writeFileSync(path.join(dir, 'log'), Buffer.concat([frames(2, 3), half]));
+    for (const chunk of [3, 16, 4096]) {
+      expect((await read({ tail: 1 }, chunk)).map((e) => e.log)).toEqual(names(3, 3));
+      expect((await read({ tail: 2 }, chunk)).map((e) => e.log)).toEqual(names(2, 3));
+      expect((await read({ tail: 3 }, chunk)).map((e) => e.log)).toEqual(names(1, 3));
+      expect((await read({}, chunk)).map((e) => e.log)).toEqual(names(1, 3));
+    }
+    // tail 0 then follow: starts after the whole entries, so the one being written comes whole
+    let running = true;
+    const out: string[] = [];
+    const reading = (async () => {
+      for await (const b of readLogs(path.join(dir, 'log'), { stdout: true, stderr: true, tail: 0, follow: true, running: () => running, maxFile: 2, format: 'local' }, { chunk: 5, maxLine: 1 << 20 })) out.push(...b.map((e) => e.log));
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    fs.appendFileSync(path.join(dir, 'log'), frame(4).subarray(9));
+    running = false;
+    await reading;
+    expect(out).toEqual(names(4, 4));
+  });
+
   test('partial pieces: the last one gets its newline back, the others not; bytes that are no entry end the file', async () => {
     const id = 'abc';
     fs.writeFileSync(

@@ -11,7 +11,8 @@ import { normalizeImageRef } from '../../daemon/container-config';
 import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
 import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../daemon/logs';
 import { logSource } from '../../daemon/log-drivers';
-import { readJournal } from '../../daemon/log-journal';
+import { goQueryEscape } from '../../go-parse';
+import { openJournal } from '../../daemon/log-journal';
 import { healthText } from '../../daemon/health';
 import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../daemon/stats';
 import { parseSignal } from '../../runtime/runtime';
@@ -340,7 +341,7 @@ function listView(rec: ContainerRecord): Record<string, unknown> {
 
 /** dockerd's --details prefix: the entry's attributes, sorted, url-encoded, "k=v,k=v " */
 function details(e: LogEntry): string {
-  const q = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  const q = goQueryEscape;
   const attrs = [...(e.attrs ?? [])].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return `${attrs.map((a) => `${q(a.key)}=${q(a.value)}`).join(',')} `;
 }
@@ -576,9 +577,9 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const stdout = qbool(req, 'stdout');
       const stderr = qbool(req, 'stderr');
       const tty = rec.Config.Tty;
+      const src = logSource(rec, c.store.dir(rec.Id));
       const sock = hijack(req, res, tty ? RAW : MULTIPLEXED);
       sock.pause();
-      const src = logSource(rec, c.store.dir(rec.Id));
       if (logs && src.kind === 'file' && (stdout || stderr)) {
         for await (const entries of readLogs(src.path, { stdout, stderr, tail: -1, follow: false, maxFile: src.maxFile, format: src.format })) {
           if (sock.destroyed) return;
@@ -628,8 +629,6 @@ export function containerRoutes(ctx: DaemonContext): Router {
       res.on('close', () => abort.abort());
       let waiter: { result: Promise<unknown>; cancel(): void } | undefined;
       if (follow && isActive(rec.State.Status)) waiter = c.wait(rec, 'next-exit');
-      res.status(200).type(tty ? RAW : MULTIPLEXED);
-      res.flushHeaders();
       try {
         const o: ReadLogOptions = {
           stdout,
@@ -642,7 +641,10 @@ export function containerRoutes(ctx: DaemonContext): Router {
           stopped: waiter?.result,
           signal: abort.signal,
         };
-        const reading = src.kind === 'file' ? readLogs(src.path, { ...o, maxFile: src.maxFile, format: src.format }) : readJournal(rec.Id, o);
+        // (journalctl that cannot run is an error answer, not an empty log)
+        const reading = src.kind === 'file' ? readLogs(src.path, { ...o, maxFile: src.maxFile, format: src.format }) : await openJournal(rec.Id, o);
+        res.status(200).type(tty ? RAW : MULTIPLEXED);
+        res.flushHeaders();
         for await (const entries of reading) {
           if (res.destroyed) break;
           await writeDrained(res, encodeEntries(entries, tty, timestamps, withDetails));

@@ -1,6 +1,7 @@
 // /volumes: create, list, inspect, remove, prune (Docker's local driver; src/volumes decides).
 import { Router } from 'express';
 import { invalid } from '../../errors';
+import { parseGoBool } from '../../go-parse';
 import type { CreateVolumeInput, VolumeRecord } from '../../volumes';
 import type { DaemonContext } from '../context';
 import { goBody } from '../go-json';
@@ -45,13 +46,6 @@ function boolFilter(key: string, vals: string[]): boolean {
   throw invalid(`invalid filter '${key}=${vals[vals.length - 1] ?? ''}'`);
 }
 
-/** Go's strconv.ParseBool. */
-function parseGoBool(s: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
-  return undefined;
-}
-
 /**
  * Whether a prune takes every unused volume or only anonymous ones: moby's volume router adds
  * all=true below API 1.42 (prune took them all then), and its withPrune wants one value at most.
@@ -62,9 +56,11 @@ function pruneAll(given: string[], version: string): boolean {
   if (values.size > 1) throw invalid(`invalid filter 'all=[${[...values].join(' ')}]': only one value is expected`);
   if (values.size === 0) return false;
   const [v] = values;
-  const b = parseGoBool(v);
-  if (b === undefined) throw invalid(`invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return b;
+  try {
+    return parseGoBool(v);
+  } catch (e) {
+    throw invalid(`invalid filter 'all': ${(e as Error).message}`);
+  }
 }
 
 export function volumeRoutes(ctx: DaemonContext): Router {
