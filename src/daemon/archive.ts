@@ -170,21 +170,30 @@ export class ContainerFs {
    */
   async withRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, o: { write: boolean }): Promise<T> {
     // A running container's root, held open: /proc/<pid>/root goes with a process that exits
-    // while we work (the helper's chroot would fail), the directory we hold does not.
-    const live = async (): Promise<fs.FileHandle | undefined> => {
+    // while we work (the helper's chroot would fail), the directory we hold does not. Its mount
+    // namespace is held too: when the last process in it exits, the kernel unmounts everything
+    // in it, and a file bind-mounted there (/etc/hostname) would turn into the empty mount point
+    // amid a tar of it.
+    type Held = { ns: fs.FileHandle; root: fs.FileHandle };
+    const live = async (): Promise<Held | undefined> => {
       const s = rec.State.Status;
-      if ((s !== 'running' && s !== 'paused') || rec.State.Pid <= 0) return undefined;
+      const pid = rec.State.Pid;
+      if ((s !== 'running' && s !== 'paused') || pid <= 0) return undefined;
+      let ns: fs.FileHandle | undefined;
       try {
-        return await fs.open(`/proc/${rec.State.Pid}/root`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+        ns = await fs.open(`/proc/${pid}/ns/mnt`, fsConstants.O_RDONLY);
+        return { ns, root: await fs.open(`/proc/${pid}/root`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY) };
       } catch {
+        await ns?.close();
         return undefined;
       }
     };
-    const inLive = async (root: fs.FileHandle): Promise<T> => {
+    const inLive = async (held: Held): Promise<T> => {
       try {
-        return await fn({ root: `/proc/${process.pid}/fd/${root.fd}` });
+        return await fn({ root: `/proc/${process.pid}/fd/${held.root.fd}` });
       } finally {
-        await root.close();
+        await held.root.close();
+        await held.ns.close();
       }
     };
     const r = await live();
