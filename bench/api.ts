@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { projectRoot } from '../src/native';
+import { projectRoot } from '../src/host';
 
 const execFileP = promisify(execFile);
 

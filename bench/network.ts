@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { projectRoot } from '../src/native';
+import { projectRoot } from '../src/host';
 
 const STARTS = Number(process.argv[2] ?? 30);
 const MIB = Number(process.argv[3] ?? 512);

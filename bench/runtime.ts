@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createCgroupManager } from '../src/cgroups';
 import { buildBusyboxRootfs } from '../src/images/busybox';
-import { sealedHelperPaths } from '../src/native';
+import { sealedHelperPaths } from '../src/host';
 import { writeEtcFiles } from '../src/runtime/etc-files';
 import { Runtime } from '../src/runtime/runtime';
 import { hostDefaultUlimits } from '../src/runtime/host-limits';

@@ -1,10 +1,10 @@
 // What handlers may use of the daemon.
 import type { CgroupManager } from '../cgroups';
-import type { DaemonConfig } from '../daemon/config';
-import type { Logger } from '../daemon/logger';
-import type { Containers } from '../daemon/containers';
-import type { EventBus } from '../daemon/events';
-import type { Execs } from '../daemon/execs';
+import type { DaemonConfig } from '../config';
+import type { Logger } from '../core/logger';
+import type { Containers } from '../containers/containers';
+import type { EventBus } from '../core/events';
+import type { Execs } from '../containers/execs';
 import type { FileImageStore } from '../images/image-store';
 import type { Runtime, RuntimeState } from '../runtime/runtime';
 import type { VolumeStore } from '../volumes';

@@ -1,7 +1,7 @@
 // The one place where typed errors become HTTP: status from the error kind, body {"message"}.
 import type { NextFunction, Request, Response } from 'express';
-import { ErrorKind, SkiffError } from '../errors';
-import type { Logger } from '../daemon/logger';
+import { ErrorKind, SkiffError } from '../core/errors';
+import type { Logger } from '../core/logger';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,

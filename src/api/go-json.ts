@@ -6,7 +6,7 @@
 // Values of the wrong type are kept as sent: the parsers after this give Go's type errors.
 // The schemas of the body types are in wire-types.ts.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 /**
  * What a position in a body holds, as far as decoding goes: a non-pointer scalar (null leaves it

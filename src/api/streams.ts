@@ -10,8 +10,8 @@ import * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as net from 'node:net';
 import type { Writable } from 'node:stream';
-import { invalid } from '../errors';
-import { detachKeyCodes } from '../daemon/container-config';
+import { invalid } from '../core/errors';
+import { detachKeyCodes } from '../containers/container-config';
 import type { Express, Request, Response } from 'express';
 
 /**

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Response } from 'express';
-import { projectRoot } from '../native';
+import { projectRoot } from '../host';
 
 export const API_VERSION = '1.44';
 export const MIN_API_VERSION = '1.24';

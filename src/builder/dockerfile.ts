@@ -4,7 +4,7 @@
 // per-instruction argument checks Docker makes before a build starts. Variable expansion is
 // left to the executor (expand.ts), which knows the environment at each step.
 
-import { SkiffError, invalid } from '../errors';
+import { SkiffError, invalid } from '../core/errors';
 import { splitKeyValues, splitWords } from './expand';
 
 export interface Instruction {

@@ -5,7 +5,7 @@
 // FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR, ARG, ONBUILD); RUN/CMD/ENTRYPOINT are left to
 // the shell.
 
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 /** A lexer failure; turned into a 400 that names the word, as Docker does. */
 class LexError extends Error {}

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { invalid, isNodeError } from '../errors';
+import { invalid, isNodeError } from '../core/errors';
 import { unpackLayer } from '../images/unpack';
 
 /** The URL forms dockerd treats as Git repositories. */

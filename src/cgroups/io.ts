@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { native } from '../native';
+import { native } from '../host';
 import { CgroupError, errnoCode, wrapError } from './errors';
 import type { CgroupDirEntry, CgroupIO } from './types';
 

@@ -20,7 +20,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { once } from 'node:events';
-import { invalid, notFound, SkiffError } from '../errors';
+import { invalid, notFound, SkiffError } from '../core/errors';
 import { chainIdOf, chainIdsOf, digestHex, isDigest, sha256Digest, shortId } from './digest';
 import type { FileImageStore } from './image-store';
 import type { Platform } from './platform';

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isNodeError, SkiffError } from '../errors';
+import { isNodeError, SkiffError } from '../core/errors';
 import { BUSYBOX_STATIC, buildBusyboxRootfs } from './busybox';
 import { tarDirectory } from './tar-dir';
 import type { ImageConfig, ImageRecord, ImageStore } from './types';

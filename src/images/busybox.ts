@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 export const BUSYBOX_STATIC = '/bin/busybox';
 

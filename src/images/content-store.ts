@@ -10,8 +10,8 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { invalid, isNodeError, notFound, systemError } from '../errors';
-import { syncDir } from '../daemon/state-store';
+import { invalid, isNodeError, notFound, systemError } from '../core/errors';
+import { syncDir } from '../core/atomic-files';
 import { digestHex, sha256Digest } from './digest';
 import type { BlobWriteOptions, ContentStore, Digest } from './types';
 

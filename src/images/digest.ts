@@ -1,6 +1,6 @@
 // Digests and the small file helpers the image stores share.
 import { createHash } from 'node:crypto';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import type { Digest } from './types';
 
 const SHA256 = /^sha256:([a-f0-9]{64})$/;

@@ -6,11 +6,11 @@
 // refs from the records, so a kill between two steps leaves at worst a dangling image.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../errors';
-import { readJson, removeStaleTemps, writeJsonAtomic } from '../daemon/state-store';
+import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../core/errors';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../core/atomic-files';
 import { FileContentStore } from './content-store';
 import { chainIdsOf, digestHex, isDigest, sha256Digest, shortId } from './digest';
-import { KeyedMutex } from '../keyed-mutex';
+import { KeyedMutex } from '../core/keyed-mutex';
 import { FileLayerStore, type LayerStoreOptions } from './layer-store';
 import { familiarRepository, normalize, parseReference, repositoryName, tryParseReference, type Reference } from './reference';
 import type { Digest, ImageConfig, ImageRecord, ImageStore } from './types';

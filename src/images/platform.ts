@@ -1,7 +1,7 @@
 // Platform specifiers ("linux", "amd64", "linux/arm64/v8") read as containerd's platforms.Parse
 // reads them (v1.0.0-rc.1, the one moby 28 uses), with its messages: dockerd answers a bad one
 // with 400 and that message (moby's TestBuildPlatformInvalid).
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 /** An image's platform (the OCI image spec's os, architecture and optional variant). */
 export interface Platform {

@@ -2,7 +2,7 @@
 //   busybox                    -> docker.io/library/busybox:latest
 //   foo/bar:1                  -> docker.io/foo/bar:1
 //   localhost:5000/x@sha256:…  -> domain localhost:5000, path x, digest
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 export const DEFAULT_DOMAIN = 'docker.io';
 const LEGACY_DOMAIN = 'index.docker.io';

@@ -7,8 +7,8 @@
 // link itself), and the unpacker only hands over paths whose parents it resolved itself.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { SkiffError, systemError } from '../errors';
-import { native } from '../native';
+import { SkiffError, systemError } from '../core/errors';
+import { native } from '../host';
 
 export interface SpecialOps {
   mknod(path: string, mode: number, major: number, minor: number): Promise<void>;

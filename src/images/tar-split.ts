@@ -10,7 +10,7 @@ import { Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createGunzip, createGzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { invalid, systemError } from '../errors';
+import { invalid, systemError } from '../core/errors';
 import { ByteSource, type RawRecorder } from './tar';
 import type { Digest } from './types';
 

@@ -5,7 +5,7 @@
 // Formats: ustar, GNU (long names 'L'/'K', base-256 numbers) and pax ('x' records: path,
 // linkpath, size, uid, gid, uname, gname, mtime, atime, SCHILY.xattr.*, LIBARCHIVE.xattr.*).
 // Sparse files (GNU 'S' or pax GNU.sparse.*) are refused.
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 export const BLOCK = 512;
 /** pax and GNU long-name records larger than this are refused (Go's archive/tar uses 1 MiB too). */

@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { SkiffError, systemError, type ErrorKind } from '../errors';
+import { SkiffError, systemError, type ErrorKind } from '../core/errors';
 import { unpackLayer, type UnpackOptions, type UnpackResult } from './unpack';
 
 const MAX_IN_FLIGHT = 4 << 20;

@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { unpackLayer } from './unpack';
-import { SkiffError } from '../errors';
+import { SkiffError } from '../core/errors';
 import type { FromWorker, ToWorker, WorkerErrorInfo } from './unpack-pool';
 
 const port = parentPort;

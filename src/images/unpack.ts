@@ -42,7 +42,7 @@ import { createGunzip } from 'node:zlib';
 import * as fsSync from 'node:fs';
 import { Gunzip as BlockingGunzip } from 'minizlib';
 import { createHash } from 'node:crypto';
-import { invalid, isNodeError, systemError } from '../errors';
+import { invalid, isNodeError, systemError } from '../core/errors';
 import { ByteSource, readTar, type EntryWithBody } from './tar';
 import { SplitWriter } from './tar-split';
 import { specialOps, SpecialError, type SpecialOps } from './special';

@@ -5,7 +5,7 @@
 // - on the default bridge (legacy links), HostConfig.Links: the linked container must run; the
 //   linking container gets "<ip> <alias> <hostname> [<name>]" in /etc/hosts and <ALIAS>_PORT_*,
 //   <ALIAS>_NAME, <ALIAS>_ENV_* variables, as Docker's legacy links give it.
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 export interface ParsedLink {
   /** the linked container's name (or id) */

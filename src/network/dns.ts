@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
-import type { Logger } from '../daemon/logger';
+import type { Logger } from '../core/logger';
 import { contains, ipToInt, isIPv4, Subnet } from './ipam';
 
 /** name (lower case, no trailing dot), asker's address -> IPv4 addresses; undefined: not ours */

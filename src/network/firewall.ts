@@ -15,8 +15,8 @@
 // arriving from a bridge with a 127/8 destination, so route_localnet opens no way in to the
 // host's loopback services (what CVE-2020-8558 was about).
 import { execFile, spawn } from 'node:child_process';
-import { systemError } from '../errors';
-import type { Logger } from '../daemon/logger';
+import { systemError } from '../core/errors';
+import type { Logger } from '../core/logger';
 
 export interface FirewallNetwork {
   bridge: string;

@@ -1,7 +1,7 @@
 // IPv4 address management: CIDR arithmetic, choosing a free subnet (one no route on the host
 // covers and no network of ours uses), and handing out addresses inside a network.
 import * as fs from 'node:fs/promises';
-import { conflict, invalid } from '../errors';
+import { conflict, invalid } from '../core/errors';
 
 export interface Subnet {
   /** network address as a 32-bit unsigned number */

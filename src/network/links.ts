@@ -3,7 +3,7 @@
 // per-interface sysctls, written straight to /proc/sys of the daemon's (the host's) netns.
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
-import { systemError } from '../errors';
+import { systemError } from '../core/errors';
 import { ipToInt, macFor } from './ipam';
 
 export interface AttachRequest {

@@ -5,7 +5,7 @@
 // kernel pick a free one. Traffic never reaches these sockets: DNAT (firewall.ts) comes first.
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { invalid, isNodeError, systemError } from '../errors';
+import { invalid, isNodeError, systemError } from '../core/errors';
 import { isIPv4 } from './ipam';
 
 export interface PortBinding {

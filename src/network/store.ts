@@ -2,9 +2,9 @@
 // (full id, name, unique id prefix).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { invalid, isNodeError, notFound } from '../errors';
-import type { Logger } from '../daemon/logger';
-import { readJson, removeStaleTemps, writeJsonAtomic } from '../daemon/state-store';
+import { invalid, isNodeError, notFound } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../core/atomic-files';
 import type { NetworkRecord } from './types';
 
 export class NetworkStore {

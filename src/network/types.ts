@@ -93,7 +93,7 @@ export interface PreparedNetwork {
   env?: string[];
 }
 
-/** Called by the container lifecycle (src/daemon/containers.ts). */
+/** Called by the container lifecycle (src/containers/containers.ts). */
 export interface ContainerNetworking {
   /** create: checks NetworkMode, NetworkingConfig and ports; the record's initial NetworkSettings */
   onCreate(c: Omit<NetContainer, 'NetworkSettings' | 'State'>, networkingConfig: unknown): NetworkSettingsRecord;

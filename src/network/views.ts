@@ -2,7 +2,7 @@
 // Networks in /containers/json, and a network for /networks.
 import type { NetworkRecord, EndpointSettings, NetContainer } from './types';
 import type { PortMap } from './ports';
-import { goTimeText } from '../daemon/clock';
+import { goTimeText } from '../core/clock';
 
 const running = (c: NetContainer) => c.State.Status === 'running' || c.State.Status === 'paused';
 

@@ -1,7 +1,7 @@
 // Client side of the monitor's unix socket protocol (native/README.md): one command per
 // connection, one JSON line back, or a raw stream for `attach`.
 import * as net from 'node:net';
-import { NativeErrorInfo, SkiffError, systemError } from '../errors';
+import { NativeErrorInfo, SkiffError, systemError } from '../core/errors';
 
 export interface MonitorState {
   status: 'created' | 'running' | 'exited';

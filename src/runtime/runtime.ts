@@ -7,9 +7,9 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { CgroupManager, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
-import { conflict, isNodeError, NativeErrorInfo, notFound, SkiffError, systemError } from '../errors';
-import { readJson } from '../daemon/state-store';
-import { HelperPaths } from '../native';
+import { conflict, isNodeError, NativeErrorInfo, notFound, SkiffError, systemError } from '../core/errors';
+import { readJson } from '../core/atomic-files';
+import { HelperPaths } from '../host';
 import {
   AttachStreams,
   ExitStatus,

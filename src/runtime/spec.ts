@@ -5,8 +5,8 @@
 // defaults, masked and read-only /proc and /sys paths, ulimits, namespaced sysctls, security
 // options. Invalid input throws SpecError (HTTP 400) with Docker's message where clients or
 // users are known to see it.
-import { SkiffError } from '../errors';
-import { parseGoBool } from '../go-parse';
+import { SkiffError } from '../core/errors';
+import { parseGoBool } from '../core/go-parse';
 
 // ---------------------------------------------------------------------------------------------
 // config.json types

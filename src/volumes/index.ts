@@ -4,9 +4,9 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { SkiffError, systemError } from '../errors';
-import type { EventBus } from '../daemon/events';
-import type { Logger } from '../daemon/logger';
+import { SkiffError, systemError } from '../core/errors';
+import type { EventBus } from '../core/events';
+import type { Logger } from '../core/logger';
 import type { MountSpec } from '../runtime/spec';
 import { checkTmpfsOptions, cleanPath, MountPoint, mountSpecOf, planMounts, tmpfsSpecs } from './mounts';
 import { ANONYMOUS_LABEL, mountOf, VolumeStore } from './store';

@@ -5,7 +5,7 @@
 // (does a bind source exist) come in through the arguments.
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import { procMountError, type MountSpec } from '../runtime/spec';
 import { validateVolumeName } from './store';
 

@@ -4,15 +4,15 @@
 // (type/device/o, as `mount -t type -o o device`) are mounted on _data while a running
 // container uses them and unmounted when the last one stops (and at daemon shutdown).
 import { randomBytes } from 'node:crypto';
-import { dirSize } from '../disk-usage';
-import { KeyedMutex } from '../keyed-mutex';
+import { dirSize } from '../core/disk-usage';
+import { KeyedMutex } from '../core/keyed-mutex';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { conflict, invalid, isNodeError, notFound, systemError } from '../errors';
-import type { EventBus } from '../daemon/events';
-import type { Logger } from '../daemon/logger';
-import { readJson, syncDir, writeJsonAtomic } from '../daemon/state-store';
-import { MountFlags, native, UmountFlags } from '../native';
+import { conflict, invalid, isNodeError, notFound, systemError } from '../core/errors';
+import type { EventBus } from '../core/events';
+import type { Logger } from '../core/logger';
+import { readJson, syncDir, writeJsonAtomic } from '../core/atomic-files';
+import { MountFlags, native, UmountFlags } from '../host';
 
 export const LOCAL_DRIVER = 'local';
 /** Docker (23+) marks the volumes it makes for a container this way; prune takes only those by default. */

@@ -4,7 +4,7 @@
 // roots, monitors with a bundle under its exec root.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { daemonName } from '../../src/daemon/config';
+import { daemonName } from '../../src/config';
 import type { TestDaemon } from './skiffd';
 
 function readdir(dir: string): fs.Dirent[] {

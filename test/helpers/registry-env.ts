@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
-import { invalid, notFound } from '../../src/errors';
+import { invalid, notFound } from '../../src/core/errors';
 import type { ContentStore, Digest, ImageConfig, ImageRecord, ImageStore, LayerStore } from '../../src/images/types';
 
 export const sha256 = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex');

@@ -8,7 +8,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { CgroupManager, createCgroupManager, Resources } from '../../src/cgroups';
 import { buildBusyboxRootfs } from '../../src/images/busybox';
-import { helperPaths, projectRoot } from '../../src/native';
+import { helperPaths, projectRoot } from '../../src/host';
 import { writeEtcFiles } from '../../src/runtime/etc-files';
 import { CreateOptions, ExitStatus, Runtime } from '../../src/runtime/runtime';
 import { hostDefaultUlimits } from '../../src/runtime/host-limits';

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 
-export const distBuilt = fs.existsSync(path.join(projectRoot(), 'dist/src/daemon/main.js'));
+export const distBuilt = fs.existsSync(path.join(projectRoot(), 'dist/src/main.js'));
 
 export interface Reply {
   status: number;

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import * as tar from 'tar';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 
 const execFileP = promisify(execFile);
 const haveDocker = spawnSync('docker', ['--version']).status === 0;
@@ -194,7 +194,7 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
       // it read): refused, nothing of the host's file comes out
       const pid = (await d.request('GET', `/containers/${hostPid}/json`)).json.State.Pid as number;
       const job = { op: 'pack', root: `/proc/${pid}/root`, ref: 'cp-hostpid', path: '/proc/1/root/etc/hostname' };
-      const helper = require('node:child_process').spawnSync(process.execPath, [path.join(projectRoot(), 'dist/src/daemon/archive-chroot.js'), JSON.stringify(job)]) as { status: number; stdout: Buffer; stderr: Buffer };
+      const helper = require('node:child_process').spawnSync(process.execPath, [path.join(projectRoot(), 'dist/src/containers/archive-chroot.js'), JSON.stringify(job)]) as { status: number; stdout: Buffer; stderr: Buffer };
       const [answer, ...tarPart] = helper.stdout.toString('latin1').split('\n');
       expect(answer).toMatch(/^\{"(error|info)"/);
       expect(tarPart.join('\n')).not.toContain(fs.readFileSync('/etc/hostname', 'utf8').trim());

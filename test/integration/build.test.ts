@@ -3,7 +3,7 @@
 // step cache; a failing RUN; .dockerignore; build args; errors for a missing Dockerfile.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 import { CliRun, clientEnv, runClient, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';

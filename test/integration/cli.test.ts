@@ -3,7 +3,7 @@
 // tmux (a shell, window resize seen by `stty size`, ctrl-p ctrl-q and re-attach, ctrl-c).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { CliRun, clientEnv, runClient, TmuxServer, which } from '../helpers/cli-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';

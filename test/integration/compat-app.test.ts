@@ -20,7 +20,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { buildBusyboxRootfs } from '../../src/images/busybox';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 import { CliRun, clientEnv, runClient, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';

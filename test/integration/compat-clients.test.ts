@@ -4,7 +4,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
 

@@ -5,13 +5,13 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { daemonName } from '../../src/daemon/config';
-import { projectRoot } from '../../src/native';
+import { daemonName } from '../../src/config';
+import { projectRoot } from '../../src/host';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 
 const run = promisify(execFile);
 const root = projectRoot();
-const built = fs.existsSync(path.join(root, 'dist/src/daemon/main.js'));
+const built = fs.existsSync(path.join(root, 'dist/src/main.js'));
 
 function get(socketPath: string, p: string, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { demux, distBuilt, TestDaemon } from '../helpers/skiffd';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { CliRun, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon } from '../helpers/skiffd';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 
 const haveDocker = (() => {
   try {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCgroupManager } from '../../src/cgroups';
-import { helperPaths, projectRoot } from '../../src/native';
+import { helperPaths, projectRoot } from '../../src/host';
 import { Runtime } from '../../src/runtime/runtime';
 import { describeIf, isRoot, makeTestRuntime, TestRuntime } from '../helpers/runtime-env';
 

@@ -10,7 +10,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { daemonName } from '../../src/daemon/config';
+import { daemonName } from '../../src/config';
 import { CliRun, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, sleep, TestDaemon, waitUntil } from '../helpers/skiffd';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import { resetAuthCache } from '../../src/images/registry/auth';
 import { isCanceled } from '../../src/images/registry/http';
 import { checkLogin } from '../../src/images/registry/client';

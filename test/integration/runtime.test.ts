@@ -351,7 +351,7 @@ describeIf(isRoot, 'host binaries cannot be overwritten from a container (CVE-20
   const sha = (file: string) => execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
 
   test('a privileged container writing to every /proc/*/exe while execs run leaves skiff-init, the monitor and node intact', async () => {
-    const { helperPaths } = await import('../../src/native');
+    const { helperPaths } = await import('../../src/host');
     const files = [helperPaths().init, helperPaths().monitor, process.execPath];
     const before = files.map(sha);
     const id = await t.create(['sh', '-c', 'while true; do for p in /proc/[0-9]*; do [ "$p" = "/proc/$$" ] || cat /bin/busybox 2>/dev/null > $p/exe; done; done'], { hostConfig: { Privileged: true } });

@@ -1,6 +1,6 @@
 import { parseDockerfile, parseHealthcheck, parseTrigger, type Instruction } from '../../src/builder/dockerfile';
 import { expandWord, expandWords, parseArgs, parseKeyValues } from '../../src/builder/expand';
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 
 const parse = (text: string) => parseDockerfile(text).instructions;
 const one = (line: string): Instruction => {

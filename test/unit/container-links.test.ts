@@ -1,6 +1,6 @@
 // Container links without a daemon: Docker's link syntax, the /etc/hosts entry and variables of
 // a legacy link, and the container's own variables winning over the link's.
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import { legacyLinkEnv, legacyLinkHost, LinkedChild, parseLink, parseLinks, withLinkEnv } from '../../src/network/container-links';
 
 const child: LinkedChild = {

@@ -1,6 +1,6 @@
 // --device mappings and --device-cgroup-rule values: Docker's defaults and refusals, and what a
 // mapping resolves to on this host (a node as itself, a folder as the nodes below it).
-import { checkDeviceCgroupRules, checkDeviceMappings, resolveDevices } from '../../src/daemon/devices';
+import { checkDeviceCgroupRules, checkDeviceMappings, resolveDevices } from '../../src/containers/devices';
 
 describe('device mappings', () => {
   test("Docker's defaults: the container path is the host's, permissions rwm", () => {

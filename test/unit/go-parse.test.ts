@@ -1,7 +1,7 @@
 // strconv.ParseBool and strconv.Atoi as Go has them (src/go-parse.ts), and the places that parse
 // with them: what each case gives is what Go gives on a 64-bit machine.
-import { planLog } from '../../src/daemon/log-drivers';
-import { goAtoi, goQueryEscape, parseGoBool, StrconvError } from '../../src/go-parse';
+import { planLog } from '../../src/containers/log-drivers';
+import { goAtoi, goQueryEscape, parseGoBool, StrconvError } from '../../src/core/go-parse';
 
 describe('parseGoBool', () => {
   test.each([

@@ -13,7 +13,7 @@ import { setUnpackWorkerScript, unpackLayerThreaded } from '../../src/images/unp
 import { FileContentStore } from '../../src/images/content-store';
 import { FileLayerStore } from '../../src/images/layer-store';
 import { chainIdOf } from '../../src/images/digest';
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import { tarOf, sha, type H } from './images-tar-helpers';
 
 let base: string;

@@ -1,11 +1,11 @@
-// `docker logs` of a journald container (src/daemon/log-journal.ts) with stand-in journalctl
+// `docker logs` of a journald container (src/containers/log-journal.ts) with stand-in journalctl
 // programs: its JSON output becomes entries; one that cannot run is an error, follow or not
 // (it was an empty log with follow).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openJournal } from '../../src/daemon/log-journal';
-import type { LogEntry, ReadLogOptions } from '../../src/daemon/logs';
+import { openJournal } from '../../src/containers/log-journal';
+import type { LogEntry, ReadLogOptions } from '../../src/containers/logs';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-journal-'))));

@@ -1,11 +1,11 @@
-// The remote logging drivers' sinks (src/daemon/log-sinks.ts) against servers on loopback: a
+// The remote logging drivers' sinks (src/containers/log-sinks.ts) against servers on loopback: a
 // sink's send never rejects and never hangs, whatever the server or a close does meanwhile
 // (a rejection nobody awaits ends the daemon).
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import type { FluentdConfig, GelfConfig } from '../../src/daemon/log-drivers';
-import { FluentdSink, GelfSink, Message } from '../../src/daemon/log-sinks';
+import type { FluentdConfig, GelfConfig } from '../../src/containers/log-drivers';
+import { FluentdSink, GelfSink, Message } from '../../src/containers/log-sinks';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => unhandled.push(e);

@@ -1,4 +1,4 @@
-// src/daemon/logs: the bounded readers under `docker logs`. Lines read backwards (tail) and
+// src/containers/logs: the bounded readers under `docker logs`. Lines read backwards (tail) and
 // forwards with tiny chunks so that every line crosses chunk boundaries; a line past the cap is
 // skipped, never held; tail counts entries back across the rotated files (<path>.1 ...), the live
 // file's unterminated end (still being written) not among them.
@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LineReader, linesBackward, LogEntry, readLogs, ReadLogOptions } from '../../src/daemon/logs';
+import { LineReader, linesBackward, LogEntry, readLogs, ReadLogOptions } from '../../src/containers/logs';
 
 let dir: string;
 beforeEach(() => {

@@ -5,8 +5,8 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
-import { Logger } from '../../src/daemon/logger';
-import { SkiffError } from '../../src/errors';
+import { Logger } from '../../src/core/logger';
+import { SkiffError } from '../../src/core/errors';
 import { DnsServer } from '../../src/network/dns';
 import { Firewall } from '../../src/network/firewall';
 import { AddressPool, cidrString, intToIp, ipToInt, macFor, overlaps, parseCidr, pickSubnet, defaultPools } from '../../src/network/ipam';

@@ -17,7 +17,7 @@ import {
 import { cidrContains, isInsecureRegistry, registryBaseUrl } from '../../src/images/registry/endpoint';
 import { chainIds, checkDigest, MAX_MANIFEST_SIZE, parseConfig, parseManifest, selectPlatform } from '../../src/images/registry/manifest';
 import { buildManifest } from '../../src/images/registry/push';
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import { makeImage, makeIndex, makeLayer, sha256 } from '../helpers/registry-env';
 
 // the real src/images/reference.ts when it exists, else a stand-in with its API

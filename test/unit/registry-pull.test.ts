@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import { resetAuthCache } from '../../src/images/registry/auth';
 import { isCanceled } from '../../src/images/registry/http';
 import { pull } from '../../src/images/registry/pull';

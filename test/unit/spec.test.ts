@@ -1,4 +1,4 @@
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import {
   ALL_CAPABILITIES,
   buildContainerSpec,

@@ -1,6 +1,6 @@
 // Mount planning without root: -v / --mount / --tmpfs / --volumes-from / image VOLUME syntax,
 // Docker's precedence and messages, and the skiff-init mounts they turn into.
-import { SkiffError } from '../../src/errors';
+import { SkiffError } from '../../src/core/errors';
 import { checkTmpfsOptions, mountSpecOf, MountPoint, parseApiMount, parseBind, planMounts, PlanContext, tmpfsSpecs, validateVolumeName } from '../../src/volumes';
 
 const ctx = (existing: string[] = [], containers: Record<string, MountPoint[]> = {}): PlanContext => ({

@@ -3,9 +3,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EventBus } from '../../src/daemon/events';
-import { Logger } from '../../src/daemon/logger';
-import { SkiffError } from '../../src/errors';
+import { EventBus } from '../../src/core/events';
+import { Logger } from '../../src/core/logger';
+import { SkiffError } from '../../src/core/errors';
 import { ANONYMOUS_LABEL, VolumeStore } from '../../src/volumes';
 
 const log = new Logger('error');

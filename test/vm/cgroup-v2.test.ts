@@ -13,7 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { projectRoot } from '../../src/native';
+import { projectRoot } from '../../src/host';
 import { describeIf, isRoot, makeTestRuntime, TestRuntime } from '../helpers/runtime-env';
 
 const ROOT = '/sys/fs/cgroup';

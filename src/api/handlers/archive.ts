@@ -2,8 +2,8 @@
 // folder) — what `docker cp` uses. The stat travels base64-encoded in X-Docker-Container-Path-Stat.
 import { pipeline } from 'node:stream/promises';
 import { Request, Router } from 'express';
-import { invalid } from '../../errors';
-import { ContainerFs, packInRoot, PathStat, statInRoot, unpackInRoot } from '../../daemon/archive';
+import { invalid } from '../../core/errors';
+import { ContainerFs, packInRoot, PathStat, statInRoot, unpackInRoot } from '../../containers/archive';
 import type { DaemonContext } from '../context';
 import { ah, qbool, qstr } from './containers';
 

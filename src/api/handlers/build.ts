@@ -12,7 +12,7 @@ import * as zlib from 'node:zlib';
 import { Request, Router } from 'express';
 import { Builder, RunFailedError } from '../../builder/builder';
 import { fetchRemoteContext } from '../../builder/remote-context';
-import { invalid } from '../../errors';
+import { invalid } from '../../core/errors';
 import { parsePlatform } from '../../images/platform';
 import { familiarName } from '../../images/reference';
 import { unpackLayer } from '../../images/unpack';

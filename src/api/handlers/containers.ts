@@ -1,20 +1,20 @@
 // /containers/...: create, list, inspect, lifecycle verbs, wait, attach, logs, top, stats,
 // update, rename, delete, prune. Handlers parse and format; the daemon layer decides.
 import { execFile } from 'node:child_process';
-import { dirSize } from '../../disk-usage';
+import { dirSize } from '../../core/disk-usage';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { conflict, invalid, notFound } from '../../errors';
+import { conflict, invalid, notFound } from '../../core/errors';
 import { parseLink } from '../../network/container-links';
-import { normalizeImageRef } from '../../daemon/container-config';
-import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../daemon/containers';
-import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../daemon/logs';
-import { logSource } from '../../daemon/log-drivers';
-import { goQueryEscape } from '../../go-parse';
-import { openJournal } from '../../daemon/log-journal';
-import { healthText } from '../../daemon/health';
-import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../daemon/stats';
+import { normalizeImageRef } from '../../containers/container-config';
+import { AttachClient, ContainerRecord, isActive, WaitCondition, ZERO_TIME } from '../../containers/containers';
+import { LogEntry, parseTimestamp, ReadLogOptions, readLogs } from '../../containers/logs';
+import { logSource } from '../../containers/log-drivers';
+import { goQueryEscape } from '../../core/go-parse';
+import { openJournal } from '../../containers/log-journal';
+import { healthText } from '../../containers/health';
+import { dockerStats, netDevStats, networkInterfaces, sample, Sample } from '../../containers/stats';
 import { parseSignal } from '../../runtime/runtime';
 import { defaultMaskedPaths, defaultReadonlyPaths } from '../../runtime/spec';
 import { mountView } from '../../volumes';
@@ -22,7 +22,7 @@ import { containerListNetworks, containerListPorts, containerNetworkSettings } f
 import type { DaemonContext } from '../context';
 import { goBody } from '../go-json';
 import { API_VERSION, compareVersions, requestedVersion } from '../version';
-import { goTimeText } from '../../daemon/clock';
+import { goTimeText } from '../../core/clock';
 import { CONTAINER_CREATE, CONTAINER_UPDATE } from '../wire-types';
 import { closeHijacked, frame, hijack, isHijacked, joinStreams, MULTIPLEXED, parseDetachKeys, RAW } from '../streams';
 

@@ -1,10 +1,10 @@
 // GET /events: the remembered events in [since, until] that match the filters, then (unless
 // until has passed) new ones as they happen, one JSON object per line, each flushed at once.
 import { Router } from 'express';
-import { invalid } from '../../errors';
-import { EVENT_FILTERS, eventMatches, validateEventFilters } from '../../daemon/event-filter';
-import type { DaemonEvent } from '../../daemon/events';
-import { parseTimestamp } from '../../daemon/logs';
+import { invalid } from '../../core/errors';
+import { EVENT_FILTERS, eventMatches, validateEventFilters } from '../../core/event-filter';
+import type { DaemonEvent } from '../../core/events';
+import { parseTimestamp } from '../../containers/logs';
 import type { DaemonContext } from '../context';
 import { ah, parseFilters, qstr } from './containers';
 

@@ -1,8 +1,8 @@
 // Exec: POST /containers/{id}/exec, POST /exec/{id}/start (hijacked unless Detach),
 // POST /exec/{id}/resize, GET /exec/{id}/json.
 import { Router } from 'express';
-import { invalid } from '../../errors';
-import { asObject, consoleSize, detachKeyCodes, optBool } from '../../daemon/container-config';
+import { invalid } from '../../core/errors';
+import { asObject, consoleSize, detachKeyCodes, optBool } from '../../containers/container-config';
 import type { DaemonContext } from '../context';
 import { closeHijacked, frame, hijack, joinStreams, MULTIPLEXED, parseDetachKeys, RAW, reformat } from '../streams';
 import { goBody } from '../go-json';

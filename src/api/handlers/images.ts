@@ -2,15 +2,15 @@
 // are about file systems (/containers/{id}/export, /containers/{id}/changes). Handlers parse
 // and format; src/images decides. Image names contain "/" (and ":" and "@"), so the routes
 // that take one are regular expressions.
-import { dirSize } from '../../disk-usage';
+import { dirSize } from '../../core/disk-usage';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { Request, Response, Router } from 'express';
-import { invalid, notImplemented } from '../../errors';
-import type { ContainerRecord } from '../../daemon/containers';
-import { isActive } from '../../daemon/containers';
-import { parseTimestamp } from '../../daemon/logs';
+import { invalid, notImplemented } from '../../core/errors';
+import type { ContainerRecord } from '../../containers/containers';
+import { isActive } from '../../containers/containers';
+import { parseTimestamp } from '../../containers/logs';
 import {
   commandLine,
   commitContainer,

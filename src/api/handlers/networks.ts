@@ -1,6 +1,6 @@
 // /networks: list, inspect, create, remove, connect, disconnect, prune.
 import { Request, Response, Router } from 'express';
-import { invalid } from '../../errors';
+import { invalid } from '../../core/errors';
 import type { NetworkRecord } from '../../network/types';
 import { networkView } from '../../network/views';
 import type { DaemonContext } from '../context';

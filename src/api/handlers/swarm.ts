@@ -2,7 +2,7 @@
 // errNoSwarm, errNoManager: 503 Unavailable), which clients test for, never a bare 404.
 // Swarm mode itself is not built yet: init and join say so.
 import { NextFunction, Request, Response, Router } from 'express';
-import { notImplemented, unavailable } from '../../errors';
+import { notImplemented, unavailable } from '../../core/errors';
 import type { DaemonContext } from '../context';
 
 const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';

@@ -1,5 +1,5 @@
 // /_ping, /version, /info.
-import { LOG_DRIVERS } from '../../daemon/log-drivers';
+import { LOG_DRIVERS } from '../../containers/log-drivers';
 import * as os from 'node:os';
 import { Router } from 'express';
 import type { DaemonContext } from '../context';

@@ -1,7 +1,7 @@
 // /volumes: create, list, inspect, remove, prune (Docker's local driver; src/volumes decides).
 import { Router } from 'express';
-import { invalid } from '../../errors';
-import { parseGoBool } from '../../go-parse';
+import { invalid } from '../../core/errors';
+import { parseGoBool } from '../../core/go-parse';
 import type { CreateVolumeInput, VolumeRecord } from '../../volumes';
 import type { DaemonContext } from '../context';
 import { goBody } from '../go-json';

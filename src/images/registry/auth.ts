@@ -11,8 +11,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { invalid, SkiffError } from '../../errors';
-import { readJson, writeFileAtomic } from '../../daemon/state-store';
+import { invalid, SkiffError } from '../../core/errors';
+import { readJson, writeFileAtomic } from '../../core/atomic-files';
 import { DOCKER_HUB_DOMAIN, isInsecureRegistry } from './endpoint';
 import { HttpResponse, readBody, request } from './http';
 

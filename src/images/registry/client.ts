@@ -3,7 +3,7 @@
 // or a registry that changed its mind) gets one fresh token and one retry.
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { SkiffError } from '../../errors';
+import { SkiffError } from '../../core/errors';
 import type { Digest } from '../types';
 import { AuthConfig, Authorizer, credentialsFor, normalizeAuth, RegistryError, registryError, registryKey, resetSchemeFor } from './auth';
 import { registryBaseUrl } from './endpoint';

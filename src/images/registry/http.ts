@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { SkiffError } from '../../errors';
+import { SkiffError } from '../../core/errors';
 
 const agents = {
   'http:': new http.Agent({ keepAlive: true, maxSockets: 32 }),

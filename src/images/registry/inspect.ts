@@ -3,7 +3,7 @@
 // serves. dockerd reads platforms from an index's entries, or from a Docker schema2 image's
 // config; an OCI image manifest gives none (distribution's ocischema type is not one of the two
 // cases moby's getDistributionInfo looks at), and that is kept here.
-import { SkiffError } from '../../errors';
+import { SkiffError } from '../../core/errors';
 import { Repository, type RegistryOptions } from './client';
 import { isCanceled } from './http';
 import { MAX_CONFIG_SIZE, MediaType, parseManifest } from './manifest';

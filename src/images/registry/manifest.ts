@@ -2,7 +2,7 @@
 // manifest list, OCI index. Everything here treats the bytes as hostile: sizes are capped,
 // digests must be well-formed sha256, an index may only point at manifests (one level).
 import { createHash } from 'node:crypto';
-import { invalid } from '../../errors';
+import { invalid } from '../../core/errors';
 import { hostPlatform, type Platform } from '../platform';
 import type { Digest, ImageConfig } from '../types';
 

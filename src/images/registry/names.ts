@@ -1,7 +1,7 @@
 // The registry client's view of a reference, on top of src/images/reference.ts (the one parser
 // of image names): which registry, which repository path, tag or digest, and the familiar
 // spellings Docker prints ("busybox:latest", "127.0.0.1:5000/x@sha256:…").
-import { invalid } from '../../errors';
+import { invalid } from '../../core/errors';
 import { parseReference } from '../reference';
 import { checkDigest } from './manifest';
 

@@ -14,7 +14,7 @@
 // image is pullable byte for byte), and cross-repository mounts know where they came from.
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
-import { invalid, notFound, SkiffError } from '../../errors';
+import { invalid, notFound, SkiffError } from '../../core/errors';
 import type { ContentStore, Digest, ImageConfig, ImageRecord, ImageStore, LayerStore } from '../types';
 import { errorEntryText, RegistryError } from './auth';
 import { FetchedManifest, RegistryOptions, Repository } from './client';

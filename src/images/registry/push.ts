@@ -8,7 +8,7 @@
 // registry are mounted (POST ?mount=&from=) instead of uploaded.
 import { createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { invalid, notFound, SkiffError, systemError } from '../../errors';
+import { invalid, notFound, SkiffError, systemError } from '../../core/errors';
 import type { Digest, ImageRecord, ImageStore } from '../types';
 import { registryKey } from './auth';
 import { RegistryOptions, Repository } from './client';

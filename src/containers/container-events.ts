@@ -3,7 +3,7 @@
 // the container id, attributes are the container's labels plus image and name (and exitCode for
 // die, signal for kill, execID for exec_*, oldName for rename, height/width for resize).
 import type { ContainerRecord, Containers } from './containers';
-import type { EventBus } from './events';
+import type { EventBus } from '../core/events';
 
 export function containerEventAttributes(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
   return {

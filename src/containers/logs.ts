@@ -6,7 +6,7 @@
 // from the end; since/until/follow read forwards; the caller pulls, so a slow client holds back
 // the reading).
 import * as fs from 'node:fs/promises';
-import { invalid, isNodeError } from '../errors';
+import { invalid, isNodeError } from '../core/errors';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';

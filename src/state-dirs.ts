@@ -11,8 +11,8 @@
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { isNodeError, systemError } from '../errors';
-import type { Logger } from './logger';
+import { isNodeError, systemError } from './core/errors';
+import type { Logger } from './core/logger';
 
 export interface StateDir {
   path: string;

@@ -1,5 +1,5 @@
 // The file work of `docker cp`, run in a child process that first chroots into the container's
-// root (src/daemon/archive.ts starts it). There the kernel resolves every path and symlink
+// root (src/containers/archive.ts starts it). There the kernel resolves every path and symlink
 // inside that root, also when a process of the container swaps a folder for a symlink while
 // we look, read or write (the race of CVE-2018-15664): resolving by hand, then using the host
 // path, could be sent to the host's files by such a swap.
@@ -13,8 +13,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar';
-import { ErrorKind, SkiffError } from '../errors';
-import { MountFlags, native } from '../native';
+import { ErrorKind, SkiffError } from '../core/errors';
+import { MountFlags, native } from '../host';
 import { extractDirOf, onKernelFs, PathInfo, statPath, userIdsOf } from './archive';
 
 /** A volume or bind of a stopped container, for the helper to mount into its root. */

@@ -2,7 +2,7 @@
 // target, fsync the folder. A kill -9 at any point leaves either the old or the new file.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { isNodeError } from '../errors';
+import { isNodeError } from './errors';
 
 export interface WriteOptions {
   mode?: number;

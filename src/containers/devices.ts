@@ -4,7 +4,7 @@
 // lets the container use them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import type { DeviceNode } from '../runtime/spec';
 
 /** HostConfig.Devices entry, as the API has it. */

@@ -5,10 +5,10 @@
 // is killed and counts as a failure (exit code -1). The last 5 results are kept in Log; each
 // change of status is a "health_status: <status>" event. Probing starts with the container and
 // stops when it dies.
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import type { ContainerRecord, Containers } from './containers';
 import type { Execs } from './execs';
-import type { Logger } from './logger';
+import type { Logger } from '../core/logger';
 
 export interface Healthcheck {
   Test?: string[] | null;

@@ -4,14 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import * as path from 'node:path';
-import { conflict, invalid, notFound, SkiffError } from '../errors';
+import { conflict, invalid, notFound, SkiffError } from '../core/errors';
 import { withLinkEnv } from '../network/container-links';
 import { StartError } from '../runtime/runtime';
 import { buildExecProcess, ContainerSpec, ProcessSpec } from '../runtime/spec';
-import { readJson } from './state-store';
+import { readJson } from '../core/atomic-files';
 import { asObject, consoleSize, detachKeyCodes, optBool, optString, optStringList } from './container-config';
 import type { Containers } from './containers';
-import type { Logger } from './logger';
+import type { Logger } from '../core/logger';
 
 export interface ExecConfig {
   Cmd: string[];

@@ -4,7 +4,7 @@
 import { ChildProcessByStdio, spawn } from 'node:child_process';
 import * as readline from 'node:readline';
 import type { Readable } from 'node:stream';
-import { invalid, systemError } from '../errors';
+import { invalid, systemError } from '../core/errors';
 import { LogEntry, nsToTime, ReadLogOptions } from './logs';
 
 interface JournalRecord {

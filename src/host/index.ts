@@ -9,7 +9,7 @@ export interface NativeAddon {
   /** overlayfs of any number of layers (top-most first); upper and work '' for read-only lowers */
   mountOverlay(target: string, lower: readonly string[], upper: string, work: string, flags: number): void;
   umount(target: string, flags?: number): void;
-  /** chroot + chdir("/"): for a process made for it only (src/daemon/archive-chroot.ts) */
+  /** chroot + chdir("/"): for a process made for it only (src/containers/archive-chroot.ts) */
   chroot(path: string): void;
   /** the calling thread keeps only these capabilities (by number), with no_new_privs */
   keepCapabilities(caps: readonly number[]): void;
@@ -35,7 +35,7 @@ export const MountFlags = {
 
 export const UmountFlags = { FORCE: 1, DETACH: 2 } as const;
 
-/** The project's top folder: dist/src/native -> ../../.., src/native (ts-jest) -> ../.. */
+/** The project's top folder: dist/src/host -> ../../.., src/host (ts-jest) -> ../.. */
 export function projectRoot(): string {
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {

@@ -2,7 +2,7 @@
 // container/image/network/volume match an id prefix or a name; `event` matches the action
 // exactly, except health_status, exec_create and exec_start which match as a prefix (their
 // actions carry a suffix: "health_status: healthy", "exec_start: sh -c ...").
-import { invalid } from '../errors';
+import { invalid } from './errors';
 import type { DaemonEvent } from './events';
 
 export const EVENT_FILTERS = ['container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'service', 'type', 'volume', 'config', 'secret'] as const;

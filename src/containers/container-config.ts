@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import type { Resources } from '../cgroups';
 import { CgroupValidationError } from '../cgroups';
 import { validateResources } from '../cgroups/resources';
-import { invalid, notFound } from '../errors';
+import { invalid, notFound } from '../core/errors';
 import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
 import { resolveCapabilities } from '../runtime/spec';

@@ -17,7 +17,7 @@
 // max-buffer-size (1m by default) while the server does not take them, as Docker's ring buffer.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { systemError } from '../errors';
+import { systemError } from '../core/errors';
 import type { ContainerRecord, Containers } from './containers';
 import { isActive } from './containers';
 import {
@@ -34,9 +34,9 @@ import {
   renderTag,
 } from './log-drivers';
 import { checkConnect, FluentdSink, GelfSink, Message, Sink, SyslogSink, tlsOptions } from './log-sinks';
-import type { Logger } from './logger';
+import type { Logger } from '../core/logger';
 import { LogEntry, ReadLogOptions, readLogs, timeToNs } from './logs';
-import { writeJsonAtomic } from './state-store';
+import { writeJsonAtomic } from '../core/atomic-files';
 
 /** blocking mode: what may wait in memory for the server before reading stops */
 const HIGH_WATER = 1024 * 1024;

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import yargs from 'yargs';
-import { invalid } from '../errors';
+import { invalid } from './core/errors';
 
 /** One -H address: a unix socket, or TCP (served only over TLS with client certificates). */
 export type ListenAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };

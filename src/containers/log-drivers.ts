@@ -9,11 +9,11 @@
 //   datagram, never waited for); `docker logs` reads the journal back with journalctl.
 // - syslog, fluentd, gelf: the monitor writes Docker's "dual logging" cache (the local format,
 //   <container>/container-cached.log) and the daemon ships entries from that file to the server
-//   (src/daemon/log-shipper.ts), so a server that is slow or gone never holds the container back.
+//   (src/containers/log-shipper.ts), so a server that is slow or gone never holds the container back.
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
-import { invalid, systemError } from '../errors';
-import { goAtoi, parseGoBool } from '../go-parse';
+import { invalid, systemError } from '../core/errors';
+import { goAtoi, parseGoBool } from '../core/go-parse';
 import type { LogConfig } from './container-config';
 
 export const LOG_DRIVERS = ['fluentd', 'gelf', 'journald', 'json-file', 'local', 'none', 'syslog'] as const;

@@ -7,8 +7,8 @@
 // truth about processes. One watcher per running container (runtime.wait) turns an exit into a
 // record update, then applies AutoRemove or the restart policy.
 import { randomBytes } from 'node:crypto';
-import { dirSize } from '../disk-usage';
-import { KeyedMutex } from '../keyed-mutex';
+import { dirSize } from '../core/disk-usage';
+import { KeyedMutex } from '../core/keyed-mutex';
 import { EventEmitter } from 'node:events';
 import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -16,9 +16,9 @@ import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CgroupError, CgroupValidationError } from '../cgroups';
-import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../errors';
+import { conflict, invalid, isNodeError, notFound, notModified, SkiffError, systemError } from '../core/errors';
 import type { ImageRecord, ImageStore } from '../images/types';
-import { MountFlags, native, UmountFlags } from '../native';
+import { MountFlags, native, UmountFlags } from '../host';
 import { parseLink, withLinkEnv } from '../network/container-links';
 import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
@@ -40,9 +40,9 @@ import {
 } from './container-config';
 import { resolveDevices } from './devices';
 import { jsonLogPath, MonitorLog, monitorLogFor } from './log-drivers';
-import type { Logger } from './logger';
-import { readJson, removeStaleTemps, writeJsonAtomic } from './state-store';
-import { nowRfc3339Nano } from './clock';
+import type { Logger } from '../core/logger';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../core/atomic-files';
+import { nowRfc3339Nano } from '../core/clock';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -56,7 +56,7 @@ export interface ContainerState {
   OOMKilled: boolean;
   StartedAt: string;
   FinishedAt: string;
-  /** only for containers with a health check (src/daemon/health.ts) */
+  /** only for containers with a health check (src/containers/health.ts) */
   Health?: import('./health').HealthState;
 }
 
@@ -319,7 +319,7 @@ export class Containers extends EventEmitter {
   networking: ContainerNetworking | undefined;
   /** binds, volumes, tmpfs (set by the daemon once the volume store is open) */
   volumes: ContainerMounts | undefined;
-  /** the logging drivers' start checks and shippers (src/daemon/log-shipper.ts) */
+  /** the logging drivers' start checks and shippers (src/containers/log-shipper.ts) */
   logging: { prepare(rec: ContainerRecord, dir: string): Promise<MonitorLog | undefined> } | undefined;
 
   constructor(o: ContainersOptions) {
