@@ -5,7 +5,7 @@ import type * as https from 'node:https';
 import * as path from 'node:path';
 import { createCgroupManager } from './cgroups';
 import { isNodeError, SkiffError } from './core/errors';
-import { sealedHelperPaths } from './host';
+import { native, sealedHelperPaths } from './host';
 import { Runtime, RuntimeState } from './runtime/runtime';
 import { createApp, listenTcpTls, listenUnix } from './api/server';
 import type { DaemonContext } from './api/context';
@@ -75,7 +75,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await images.gcBlobs().catch((e: unknown) => log.warn('blob clean-up failed', { error: String(e) }));
   // a fresh daemon can run `busybox` offline: built from Debian's busybox-static
   await ensureLocalBusybox(images).catch((e: unknown) => log.warn('cannot build the local busybox image', { error: String(e) }));
-  await removeBuildLeftovers(path.join(config.dataRoot, 'builder')).catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
+  await removeBuildLeftovers(path.join(config.dataRoot, 'builder'), native() /* TODO coordinator: the kernel port */).catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
   const execs = new Execs(containers, log);
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Request, Router } from 'express';
-import { Builder, RunFailedError } from '../../builder/builder';
+import { Builder, buildImagesOf, RunFailedError } from '../../builder/builder';
+import { native } from '../../host'; // TODO coordinator: the kernel port, injected
 import { fetchRemoteContext } from '../../builder/remote-context';
 import { invalid } from '../../core/errors';
 import { parsePlatform } from '../../images/platform';
@@ -185,7 +186,9 @@ export function buildRoutes(ctx: DaemonContext): Router {
         }
         const registries = registryConfig(req.get('X-Registry-Config'));
         const insecure = ctx.config.insecureRegistries;
-        const builder = new Builder(ctx.images, ctx.containers, {
+        // TODO coordinator: one Builder, made in main.ts with the kernel port (it also answers /build/prune)
+        const builder = new Builder({ images: buildImagesOf(ctx.images), containers: ctx.containers, kernel: native(), dir: builderDir, dockerVersion: SKIFF_VERSION, log: ctx.log });
+        const { id } = await builder.build({
           contextDir: buildContext,
           dockerfile: qstr(req, 'dockerfile') || 'Dockerfile',
           tags,
@@ -198,10 +201,7 @@ export function buildRoutes(ctx: DaemonContext): Router {
           networkMode: qstr(req, 'networkmode') || undefined,
           extraHosts,
           cacheFrom,
-          dockerVersion: SKIFF_VERSION,
-          cacheFile: path.join(builderDir, 'cache.json'),
           workDir: work,
-          log: ctx.log,
           out: (text) => send({ stream: text }),
           aux: (id) => send({ aux: { ID: id } }),
           pull: async (ref) => {
@@ -213,7 +213,6 @@ export function buildRoutes(ctx: DaemonContext): Router {
             return img;
           },
         });
-        const { id } = await builder.build();
         if (quiet) write({ stream: `${id}\n` });
         else {
           send({ stream: `Successfully built ${id.replace(/^sha256:/, '').slice(0, 12)}\n` });

@@ -1,0 +1,122 @@
+// The image of each step: taken from the cache, or made and recorded in it. Config-only steps
+// (ENV, LABEL, …) give an image with the parent's layers; WORKDIR, COPY and ADD a layer of the
+// files they put in a scratch folder; RUN the commit of its container's upper dir.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ImageConfig, ImageRecord } from '../images/types';
+import { tarDirectory } from '../images/tar-dir';
+import { stepCacheKey, type StepCache } from './build-cache';
+import type { Instruction } from './dockerfile';
+import { childConfig, nopCmd, runConfigJson } from './image-config';
+import { mountImageView, removeTree, type CleanUp, type ImageView } from './image-view';
+import type { BuildImages, BuildKernel } from './ports';
+import type { Progress } from './progress';
+import type { RunConfig, Stage, StepSpec } from './types';
+
+export interface CommitContext {
+  images: BuildImages;
+  kernel: BuildKernel;
+  cache: StepCache;
+  progress: Progress;
+  dockerVersion: string;
+  /** the build's scratch folder (layers, mounts) */
+  workDir: string;
+  cleanUp: CleanUp;
+}
+
+/** What a RUN step's commit records of its container (dockerd's CommitBuildStep). */
+export interface RunCommit {
+  containerId: string;
+  /** the container's upper dir */
+  upper: string;
+  rc: RunConfig;
+  /** the command the history and ContainerConfig name (build args first) */
+  cmd: string[];
+  /** the stage's image before the step ('' on scratch) */
+  parentId: string;
+}
+
+export class StepCommits {
+  constructor(private readonly c: CommitContext) {}
+
+  /** The step's cached image, made the stage's; false when there is none. */
+  async probe(stage: Stage, key: string, step: StepSpec): Promise<boolean> {
+    const img = await this.c.cache.lookup(stage, key, step);
+    if (!img) return false;
+    stage.image = img;
+    stage.config = img.config;
+    this.c.progress.usingCache();
+    return true;
+  }
+
+  /** A config-only step: the same layers, the new config, an empty_layer history entry. */
+  async commitConfig(stage: Stage, rc: RunConfig, comment: string, ins: Instruction): Promise<void> {
+    if (ins.cmd === 'CMD') stage.cmdSet = true;
+    const step: StepSpec = { rc, cmd: nopCmd(rc, comment, false) };
+    const key = stepCacheKey(stage, ins);
+    if (await this.probe(stage, key, step)) return;
+    await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, undefined), key);
+  }
+
+  /** RUN's image: the container's upper dir as a layer on the stage's image. */
+  async commitRun(stage: Stage, image: ImageRecord, key: string, r: RunCommit): Promise<void> {
+    const img = await this.c.images.commitContainer({
+      upper: r.upper,
+      image,
+      containerId: r.containerId,
+      containerConfig: runConfigJson({ ...r.rc, Image: r.parentId, Cmd: r.cmd, Entrypoint: null }),
+      config: runConfigJson({ ...r.rc, Image: r.parentId }),
+      createdBy: r.cmd.join(' '),
+      ...(stage.maintainer ? { author: stage.maintainer } : {}),
+      dockerVersion: this.c.dockerVersion,
+    });
+    stage.image = img;
+    stage.config = img.config;
+    await this.c.cache.record(key, img.id);
+  }
+
+  /**
+   * A layer of the files fill() puts in a scratch folder, on top of the stage's image (WORKDIR,
+   * COPY, ADD). fill sees the image's file system read-only (view) to resolve the destination
+   * inside it and learn which folders exist; nothing is mounted or copied for a cached step.
+   * A fill that writes nothing gives an empty layer, as dockerd's commit of an unchanged one.
+   */
+  async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, comment: string, extra: string, fill: (layer: string, view: string) => Promise<void>): Promise<void> {
+    const step: StepSpec = { rc, cmd: nopCmd(rc, comment, true) };
+    const key = stepCacheKey(stage, ins, extra);
+    if (await this.probe(stage, key, step)) return;
+    const root = path.join(this.c.workDir, `layer-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(root, { recursive: true, mode: 0o755 });
+    try {
+      const view = await this.mountImage(stage.image);
+      try {
+        await fill(root, view.dir);
+      } finally {
+        await view.unmount();
+      }
+      if (!(await fs.readdir(root)).length) return await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, undefined), key);
+      const parentChain = stage.image?.chainIds.length ? stage.image.chainIds[stage.image.chainIds.length - 1] : undefined;
+      const layer = await this.c.images.layers.register(parentChain, tarDirectory(root));
+      try {
+        await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, layer.diffId), key);
+      } finally {
+        this.c.images.layers.dropLease(layer.chainId);
+      }
+    } finally {
+      await this.c.cleanUp('cannot remove a layer folder', root, () => removeTree(root));
+    }
+  }
+
+  /** An image's merged file system, read-only, in the build's scratch folder. */
+  mountImage(img: ImageRecord | undefined): Promise<ImageView> {
+    return mountImageView(this.c.kernel, this.c.images, this.c.workDir, img, this.c.cleanUp);
+  }
+
+  private async addImage(stage: Stage, cfg: ImageConfig, key: string): Promise<void> {
+    const img = await this.c.images.add(Buffer.from(JSON.stringify(cfg)), stage.image ? { parent: stage.image.id } : {});
+    stage.image = img;
+    stage.config = img.config;
+    await this.c.cache.record(key, img.id);
+  }
+}

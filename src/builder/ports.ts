@@ -1,0 +1,42 @@
+// The builder's ports: exactly what it calls of the image service, the container service and the
+// kernel, so that it depends on no service class (the composition root hands the real ones in;
+// tests hand in fakes).
+import type { AttachClient, ContainerRecord, WaitCondition, WaitResult } from '../containers/containers';
+import type { HostKernel } from '../host/kernel';
+import type { CommitOptions } from '../images/container-fs';
+import type { Digest, ImageRecord } from '../images/types';
+import type { Readable } from 'node:stream';
+
+export interface BuildImages {
+  get(ref: string): Promise<ImageRecord>;
+  add(config: Uint8Array, opts?: { parent?: Digest }): Promise<ImageRecord>;
+  tag(id: string, ref: string): Promise<void>;
+  /** the image's layer folders, top-most first (an overlay's lowers) */
+  layerDirs(image: ImageRecord): Promise<string[]>;
+  readonly layers: {
+    /** a layer from a tar on top of parent (a chain id), leased until dropLease */
+    register(parent: Digest | undefined, tar: Readable): Promise<{ diffId: Digest; chainId: Digest }>;
+    dropLease(chainId: Digest): void;
+  };
+  /** Docker's commit of a container's upper dir on top of its image (a RUN step) */
+  commitContainer(o: CommitOptions): Promise<ImageRecord>;
+}
+
+/** The container service as RUN uses it: create, attach, start, wait, remove. */
+export interface BuildContainers {
+  create(name: string | undefined, body: Record<string, unknown>): Promise<{ rec: ContainerRecord }>;
+  attach(rec: ContainerRecord, client: AttachClient): Promise<unknown>;
+  wait(rec: ContainerRecord, condition: WaitCondition): { result: Promise<WaitResult> };
+  start(ref: string): Promise<void>;
+  remove(ref: string, o: { force?: boolean }): Promise<void>;
+  /** <data-root>/overlay/<id>: the container's writable layer (its upper dir is diff/ inside) */
+  overlayDir(id: string): string;
+}
+
+/** The kernel calls the builder makes: read-only overlays of images (COPY --from, COPY's view). */
+export type BuildKernel = Pick<HostKernel, 'mountOverlay' | 'umount'>;
+
+/** Where clean-up failures go (they never replace the error of the step). */
+export interface BuildLog {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}

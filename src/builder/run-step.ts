@@ -1,0 +1,120 @@
+// RUN: the command runs in a container of the stage's image (its output streamed into the
+// build's), whose upper dir is then committed as the step's layer, as dockerd's dispatchRun.
+import * as path from 'node:path';
+import { invalid } from '../core/errors';
+import type { ContainerRecord } from '../containers/containers';
+import { stepCacheKey } from './build-cache';
+import type { StepCommits } from './commit-step';
+import type { Instruction } from './dockerfile';
+import type { BuildContainers, BuildImages } from './ports';
+import { OutputFrames, type Progress } from './progress';
+import { RunFailedError, type BuildOptions, type RunConfig, type Stage } from './types';
+
+export type RunOptions = Pick<BuildOptions, 'networkMode' | 'extraHosts' | 'rm' | 'forceRm'>;
+
+/** What a RUN step runs and records, decided before anything runs. */
+export interface RunPlan {
+  /** the command the container runs */
+  cmd: string[];
+  /** the history's and ContainerConfig's command: the build args first ("|2 A=1 B=2 /bin/sh -c …", dockerd's) */
+  savedCmd: string[];
+  /** the container's create body, for the stage's image */
+  create(imageId: string): Record<string, unknown>;
+}
+
+const buildKitOnly = (flag: string) => invalid(`the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
+
+/** The RUN container for this step: the stage's build args as variables (not in the image). */
+export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOptions): RunPlan {
+  const flag = Object.keys(ins.flags)[0];
+  if (flag !== undefined) throw buildKitOnly(flag);
+  const cmd = ins.json ?? [...stage.shell, ins.raw];
+  // the stage's build args reach the command as variables (not the image); the history and
+  // ContainerConfig name them before the command, sorted
+  const argEnv = [...stage.args].filter(([k]) => !(rc.Env ?? []).some((e) => e.split('=')[0] === k)).map(([k, v]) => `${k}=${v}`);
+  const savedCmd = argEnv.length ? [`|${argEnv.length}`, ...[...argEnv].sort(), ...cmd] : cmd;
+  const create = (imageId: string) => ({
+    Image: imageId,
+    Cmd: cmd,
+    Entrypoint: [],
+    Env: [...(rc.Env ?? []), ...argEnv],
+    WorkingDir: rc.WorkingDir ?? '',
+    User: rc.User ?? '',
+    AttachStdout: true,
+    AttachStderr: true,
+    Labels: {},
+    HostConfig: { NetworkMode: o.networkMode || 'bridge', ...(o.extraHosts.length ? { ExtraHosts: [...o.extraHosts] } : {}) },
+  });
+  return { cmd, savedCmd, create };
+}
+
+export interface RunContext {
+  containers: BuildContainers;
+  images: BuildImages;
+  commits: StepCommits;
+  progress: Progress;
+  o: RunOptions;
+}
+
+export class RunSteps {
+  /** RUN containers not removed yet */
+  private readonly intermediates: string[] = [];
+
+  constructor(private readonly c: RunContext) {}
+
+  async run(stage: Stage, rc: RunConfig, ins: Instruction): Promise<void> {
+    const plan = planRun(stage, rc, ins, this.c.o);
+    const parentId = stage.image?.id ?? '';
+    // scratch: the container runs an image of the stage's config, with no layers
+    const image = stage.image ?? (await this.c.images.add(Buffer.from(JSON.stringify(stage.config))));
+    stage.image = image;
+    const key = stepCacheKey(stage, ins);
+    if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
+    const { rec } = await this.c.containers.create(undefined, plan.create(image.id));
+    this.intermediates.push(rec.Id);
+    this.c.progress.runningIn(rec.Id);
+    const code = await this.runAndStream(rec);
+    if (code !== 0) {
+      // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
+      if (this.c.o.forceRm) await this.removeIntermediates();
+      throw new RunFailedError(`The command '${plan.cmd.join(' ')}' returned a non-zero code: ${code}`, code);
+    }
+    // the container's writable layer: <data-root>/overlay/<id>/diff
+    const upper = path.join(this.c.containers.overlayDir(rec.Id), 'diff');
+    await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId });
+    if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates();
+  }
+
+  /** dockerd's containerManager.RemoveAll: each removed container is named in the output. */
+  async removeIntermediates(): Promise<void> {
+    for (const id of this.intermediates.splice(0)) {
+      try {
+        await this.c.containers.remove(id, { force: true });
+      } catch (e) {
+        this.c.progress.notRemoved(id, e as Error);
+        continue;
+      }
+      this.c.progress.removed(id);
+    }
+  }
+
+  /** Starts the container with its output streamed into the build's (stderr framed as dockerd's); resolves with the exit code. */
+  private async runAndStream(rec: ContainerRecord): Promise<number> {
+    const frames = new OutputFrames((text) => this.c.progress.say(text));
+    let drained: Promise<void> = Promise.resolve();
+    await this.c.containers.attach(rec, {
+      streams: { stdin: false, stdout: true, stderr: true },
+      connect: (sock) => {
+        drained = new Promise((r) => sock.once('close', () => r()));
+        sock.on('error', () => undefined);
+        sock.on('data', (d: Buffer) => frames.push(d));
+      },
+      close: () => undefined,
+    });
+    const waiting = this.c.containers.wait(rec, 'next-exit');
+    await this.c.containers.start(rec.Id);
+    const r = await waiting.result;
+    await Promise.race([drained, new Promise((res) => setTimeout(res, 2000))]);
+    return r.StatusCode;
+  }
+}
