@@ -114,7 +114,10 @@ export class RunSteps {
     const waiting = this.c.containers.wait(rec, 'next-exit');
     await this.c.containers.start(rec.Id);
     const r = await waiting.result;
-    await Promise.race([drained, new Promise((res) => setTimeout(res, 2000))]);
+    // the output still on its way, for 2 s at most
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((res) => (timer = setTimeout(res, 2000)))]);
+    clearTimeout(timer);
     return r.StatusCode;
   }
 }
