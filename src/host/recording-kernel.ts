@@ -124,7 +124,7 @@ export class RecordingKernel implements HostKernel {
   mount(source: string, target: string, fstype: string, flags: number, data?: string): void {
     this.record('mount', [source, target, fstype, flags, data], `${source} on ${target}`);
     if (flags & CHANGES_ONLY) {
-      if (!this.isMounted(target)) throw kernelError('EINVAL', 'mount', `${source} on ${target}`);
+      if (!this.isMounted(target)) throw this.refuse('EINVAL', `${source} on ${target}`);
       if (flags & MountFlags.REMOUNT) this.topAt(target)!.flags = (this.topAt(target)!.flags & ~MountFlags.RDONLY) | (flags & MountFlags.RDONLY);
       return;
     }
@@ -140,9 +140,9 @@ export class RecordingKernel implements HostKernel {
   umount(target: string, flags?: number): void {
     this.record('umount', flags === undefined ? [target] : [target, flags], target);
     const top = this.topAt(target);
-    if (!top) throw kernelError('EINVAL', 'umount2', target);
+    if (!top) throw this.refuse('EINVAL', target);
     const below = this.mounts.filter((m) => m.target.startsWith(target + '/'));
-    if (below.length && !((flags ?? 0) & UmountFlags.DETACH)) throw kernelError('EBUSY', 'umount2', target);
+    if (below.length && !((flags ?? 0) & UmountFlags.DETACH)) throw this.refuse('EBUSY', target);
     // a lazy unmount takes what is mounted below along
     for (const m of [top, ...below]) this.mounts.splice(this.mounts.indexOf(m), 1);
   }
@@ -175,7 +175,7 @@ export class RecordingKernel implements HostKernel {
 
   mknod(path: string, mode: number, major: number, minor: number): void {
     this.record('mknod', [path, mode, major, minor], path);
-    if (this.nodes.has(path)) throw kernelError('EEXIST', 'mknod', path);
+    if (this.nodes.has(path)) throw this.refuse('EEXIST', path);
     this.nodes.set(path, { mode, major, minor });
   }
 
@@ -210,6 +210,13 @@ export class RecordingKernel implements HostKernel {
     const code = this.takeFailure(call, args);
     this.calls.push({ call, args, ...(code ? { failed: code } : {}) } as KernelCall);
     if (code) throw kernelError(code, SYSCALL[call], what);
+  }
+
+  /** The kernel refuses the call just recorded (as the real one would): marked failed. */
+  private refuse(code: string, what: string): Error {
+    const last = this.calls[this.calls.length - 1];
+    last.failed = code;
+    return kernelError(code, SYSCALL[last.call], what);
   }
 
   /** Records the call; true when it failed with one of `soft` (the caller answers "none"). */
