@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createCgroupManager } from '../src/cgroups';
 import { buildBusyboxRootfs } from '../src/images/busybox';
-import { sealedHelperPaths } from '../src/host';
+import { addonKernel, sealedHelperPaths } from '../src/host';
 import { writeEtcFiles } from '../src/runtime/etc-files';
 import { Runtime } from '../src/runtime/runtime';
 import { hostDefaultUlimits } from '../src/runtime/host-limits';
@@ -33,8 +33,9 @@ function ownCgroup(controller: string): string {
 }
 
 async function benchSkiff(root: string, layer: string, runs: number): Promise<{ times: number[]; phases: Record<'create' | 'run' | 'delete', number[]>; monitorRssKb: number[] }> {
-  const cgroups = await createCgroupManager({ name: `skiff-bench-${randomBytes(4).toString('hex')}` });
-  const runtime = new Runtime({ execRoot: path.join(root, 'run'), cgroups, helpers: sealedHelperPaths() });
+  const kernel = addonKernel();
+  const cgroups = await createCgroupManager({ name: `skiff-bench-${randomBytes(4).toString('hex')}`, kernel });
+  const runtime = new Runtime({ execRoot: path.join(root, 'run'), cgroups, helpers: sealedHelperPaths(kernel) });
   const times: number[] = [];
   const phases = { create: [] as number[], run: [] as number[], delete: [] as number[] };
   const rss: number[] = [];

@@ -5,7 +5,7 @@ import type * as https from 'node:https';
 import * as path from 'node:path';
 import { createCgroupManager } from './cgroups';
 import { isNodeError, SkiffError } from './core/errors';
-import { native, sealedHelperPaths } from './host';
+import { addonKernel, sealedHelperPaths } from './host';
 import { Runtime, RuntimeState } from './runtime/runtime';
 import { createApp, listenTcpTls, listenUnix } from './api/server';
 import type { DaemonContext } from './api/context';
@@ -56,9 +56,10 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   process.umask(0o022);
   await secureStateDirs(stateDirs(config.dataRoot, config.execRoot), log);
   await claimPidFile(config.pidFile);
-  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent });
+  const kernel = addonKernel();
+  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
-  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(), log });
+  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(kernel), log });
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
@@ -75,19 +76,19 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await images.gcBlobs().catch((e: unknown) => log.warn('blob clean-up failed', { error: String(e) }));
   // a fresh daemon can run `busybox` offline: built from Debian's busybox-static
   await ensureLocalBusybox(images).catch((e: unknown) => log.warn('cannot build the local busybox image', { error: String(e) }));
-  await removeBuildLeftovers(path.join(config.dataRoot, 'builder'), native() /* TODO coordinator: the kernel port */).catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
+  await removeBuildLeftovers(path.join(config.dataRoot, 'builder'), kernel).catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
   const execs = new Execs(containers, log);
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);
   bridgeContainerEvents(containers, events);
-  const volumes = await openVolumes(config.dataRoot, containers, events, log);
+  const volumes = await openVolumes(config.dataRoot, containers, events, log, kernel);
   const health = new HealthChecks(containers, execs, log);
   // bridges, pools, DNS servers and iptables chains before any container starts or is adopted
   const networks = new Networks({
     dataRoot: config.dataRoot,
     daemonName: config.name,
     bip: config.bip,
-    initPath: sealedHelperPaths().init,
+    initPath: sealedHelperPaths(kernel).init,
     log,
     events,
     findContainer: (ref) => containers.store.find(ref),
@@ -114,6 +115,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
     events,
     volumes,
     networks,
+    kernel,
     // The records are the truth about containers (the runtime only knows running ones).
     async runtimeStates() {
       const out = new Map<string, RuntimeState>();

@@ -6,11 +6,16 @@
 #include <sys/prctl.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <csignal>
 
+#include <cstring>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "addon/device_filter.h"
@@ -20,10 +25,13 @@
 
 namespace {
 
-// Throws a JS Error with .code = errno name-free number, .syscall and .path, like Node's own.
+// Throws a JS Error with .errno (number), .code (its name, "EPERM"), .syscall and .path, like
+// Node's own system errors.
 [[noreturn]] void throw_sys(Napi::Env env, const skiff::SysError& e) {
   Napi::Error err = Napi::Error::New(env, e.what());
   err.Set("errno", Napi::Number::New(env, e.err()));
+  const char* name = e.err() != 0 ? ::strerrorname_np(e.err()) : nullptr;
+  if (name != nullptr) err.Set("code", Napi::String::New(env, name));
   err.Set("syscall", Napi::String::New(env, e.call()));
   err.Set("path", Napi::String::New(env, e.target()));
   throw err;
@@ -188,6 +196,86 @@ Napi::Value SealedExecutable(const Napi::CallbackInfo& info) {
   }
 }
 
+// mknod(path, mode, major, minor): device nodes, fifos and overlay whiteouts (0:0 character
+// devices) for the layer unpacker. mknod never follows a symlink in the last component: an
+// existing name fails with EEXIST.
+Napi::Value Mknod(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber())
+    throw Napi::TypeError::New(env, "mknod(path, mode, major, minor)");
+  std::string path = opt_string(info[0]);
+  auto mode = static_cast<mode_t>(info[1].As<Napi::Number>().Uint32Value());
+  auto major = info[2].As<Napi::Number>().Uint32Value(), minor = info[3].As<Napi::Number>().Uint32Value();
+  if (::mknod(path.c_str(), mode, makedev(major, minor)) < 0) throw_sys(env, skiff::SysError("mknod", path, errno));
+  return env.Undefined();
+}
+
+// lsetxattr(path, name, value): on the file itself, a symlink included (never its target).
+Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBuffer())
+    throw Napi::TypeError::New(env, "lsetxattr(path, name, value: Buffer)");
+  std::string path = opt_string(info[0]), name = opt_string(info[1]);
+  auto value = info[2].As<Napi::Buffer<uint8_t>>();
+  if (::lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), 0) < 0)
+    throw_sys(env, skiff::SysError("lsetxattr", name + " on " + path, errno));
+  return env.Undefined();
+}
+
+// lgetxattr(path, name) -> Buffer, or undefined when the file has no such attribute (ENODATA)
+// or its file system none at all (ENOTSUP). The size is asked first; an attribute that grew
+// meanwhile (ERANGE) is asked again.
+Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(env, "lgetxattr(path, name)");
+  std::string path = opt_string(info[0]), name = opt_string(info[1]);
+  for (;;) {
+    ssize_t size = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (size >= 0) {
+      std::vector<char> buf(static_cast<size_t>(size));
+      ssize_t got = ::lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+      if (got >= 0) return Napi::Buffer<char>::Copy(env, buf.data(), static_cast<size_t>(got));
+    }
+    if (errno == ERANGE) continue;
+    if (errno == ENODATA || errno == ENOTSUP) return env.Undefined();
+    throw_sys(env, skiff::SysError("lgetxattr", name + " on " + path, errno));
+  }
+}
+
+// llistxattr(path) -> the attribute names ([] where the file system has none: ENOTSUP).
+Napi::Value Llistxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "llistxattr(path)");
+  std::string path = opt_string(info[0]);
+  std::vector<char> buf;
+  for (;;) {
+    ssize_t size = ::llistxattr(path.c_str(), nullptr, 0);
+    if (size >= 0) {
+      buf.resize(static_cast<size_t>(size));
+      ssize_t got = size == 0 ? 0 : ::llistxattr(path.c_str(), buf.data(), buf.size());
+      if (got >= 0) {
+        buf.resize(static_cast<size_t>(got));
+        break;
+      }
+    }
+    if (errno == ERANGE) continue;
+    if (errno == ENOTSUP) {
+      buf.clear();
+      break;
+    }
+    throw_sys(env, skiff::SysError("llistxattr", path, errno));
+  }
+  // the names, each NUL-terminated, one after the other
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (size_t at = 0; at < buf.size();) {
+    size_t len = ::strnlen(buf.data() + at, buf.size() - at);
+    out.Set(n++, Napi::String::New(env, buf.data() + at, len));
+    at += len + 1;
+  }
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sealedExecutable", Napi::Function::New(env, SealedExecutable));
   exports.Set("mount", Napi::Function::New(env, Mount));
@@ -198,6 +286,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fsType", Napi::Function::New(env, FsType));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("deviceFilter", Napi::Function::New(env, DeviceFilter));
+  exports.Set("mknod", Napi::Function::New(env, Mknod));
+  exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));
+  exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr));
+  exports.Set("llistxattr", Napi::Function::New(env, Llistxattr));
   return exports;
 }
 

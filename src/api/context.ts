@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger';
 import type { Containers } from '../containers/containers';
 import type { EventBus } from '../core/events';
 import type { Execs } from '../containers/execs';
+import type { HostKernel } from '../host';
 import type { FileImageStore } from '../images/image-store';
 import type { Runtime, RuntimeState } from '../runtime/runtime';
 import type { VolumeStore } from '../volumes';
@@ -22,4 +23,6 @@ export interface DaemonContext {
   events: EventBus;
   volumes: VolumeStore;
   networks: Networks;
+  /** the kernel port, for the handlers that still mount (export, docker cp) */
+  kernel: HostKernel;
 }

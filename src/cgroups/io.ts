@@ -6,19 +6,19 @@ import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { native } from '../host';
+import type { HostKernel } from '../host';
 import { CgroupError, errnoCode, wrapError } from './errors';
 import type { CgroupDirEntry, CgroupIO } from './types';
 
 /**
- * The real thing. Writes open O_WRONLY|O_TRUNC without O_CREAT and issue a single write().
+ * The real thing (its device filter through the kernel port: see nodeCgroupIO). Writes open O_WRONLY|O_TRUNC without O_CREAT and issue a single write().
  *
  * cgroupfs calls are in-memory kernel work that returns in microseconds, far less than a round
  * trip through libuv's thread pool (three of them for open+write+close): they run synchronously.
  * The exception is a memory limit write, which may reclaim memory of a live container for a long
  * time; those stay on the thread pool so the event loop never waits for them.
  */
-export const nodeCgroupIO: CgroupIO = {
+const fsCgroupIO: Omit<CgroupIO, 'attachDeviceFilter'> = {
   async readFile(path: string): Promise<string> {
     return fs.readFileSync(path, 'utf8');
   },
@@ -47,9 +47,6 @@ export const nodeCgroupIO: CgroupIO = {
   async mkdir(path: string): Promise<void> {
     fs.mkdirSync(path);
   },
-  attachDeviceFilter(dir: string, rules: readonly string[]): void {
-    native().deviceFilter(dir, rules);
-  },
   async rmdir(path: string): Promise<void> {
     fs.rmdirSync(path);
   },
@@ -61,6 +58,16 @@ export const nodeCgroupIO: CgroupIO = {
     process.kill(pid, signal);
   },
 };
+
+/** The real CgroupIO: cgroupfs through node:fs, signals through process.kill, the v2 device filter through the kernel. */
+export function nodeCgroupIO(kernel: HostKernel): CgroupIO {
+  return {
+    ...fsCgroupIO,
+    attachDeviceFilter(dir: string, rules: readonly string[]): void {
+      kernel.deviceFilter(dir, rules);
+    },
+  };
+}
 
 /** memory.max, memory.limit_in_bytes, …: lowering one below the usage makes the kernel reclaim. */
 function mayReclaim(path: string): boolean {

@@ -174,7 +174,7 @@ export async function createCgroupManager(opts: CgroupManagerOptions): Promise<C
   validateName(opts.name);
   const root = opts.root ?? DEFAULT_ROOT;
   const statfs = opts.statfs ?? ((p: string) => statfsSync(p));
-  const files = new Files(opts.io ?? nodeCgroupIO);
+  const files = new Files(opts.io ?? nodeCgroupIO(opts.kernel));
   const selfFile = opts.procSelfCgroup ?? '/proc/self/cgroup';
   const selfPid = opts.selfPid ?? process.pid;
   const ncpu = opts.ncpu ?? os.availableParallelism();

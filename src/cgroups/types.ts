@@ -1,5 +1,7 @@
 // Public types of the cgroups module. The runtime layer codes against these only.
 
+import type { HostKernel } from '../host';
+
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';
 
 /**
@@ -156,7 +158,7 @@ export interface CgroupIO {
   attachDeviceFilter(dir: string, rules: readonly string[]): void;
 }
 
-export interface CgroupManagerOptions {
+export interface CgroupManagerSettings {
   /** names the parent folder (e.g. "skiff-1a2b3c4d") and the daemon's leaf on v2 ("skiffd-<name>") */
   name: string;
   /** absolute: a path in the hierarchy, used as given; relative: below the daemon's own cgroup */
@@ -167,8 +169,6 @@ export interface CgroupManagerOptions {
   procSelfCgroup?: string;
   /** default fs.statfsSync */
   statfs?: StatfsFn;
-  /** default: node:fs/promises + process.kill */
-  io?: CgroupIO;
   /** the pid the daemon may move into its leaf on v2; default process.pid */
   selfPid?: number;
   /** CPUs available for --cpus validation; default os.availableParallelism() */
@@ -176,3 +176,6 @@ export interface CgroupManagerOptions {
   /** bound for freeze/thaw/killAll/destroy waits; default 10000 */
   timeoutMs?: number;
 }
+
+/** The settings, and either the kernel port (the real cgroupfs: nodeCgroupIO) or a CgroupIO of the caller's (tests). */
+export type CgroupManagerOptions = CgroupManagerSettings & ({ kernel: HostKernel; io?: undefined } | { io: CgroupIO; kernel?: undefined });

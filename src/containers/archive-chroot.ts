@@ -14,21 +14,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar';
 import { ErrorKind, SkiffError } from '../core/errors';
-import { MountFlags, native } from '../host';
-import { extractDirOf, onKernelFs, PathInfo, statPath, userIdsOf } from './archive';
-
-/** A volume or bind of a stopped container, for the helper to mount into its root. */
-export interface ViewMount {
-  /** host path (folder or file) */
-  source: string;
-  /** container path */
-  destination: string;
-  readonly: boolean;
-  /** with its submounts (rbind), as the container has it */
-  recursive: boolean;
-  /** read-only on top only, submounts left as they are (BindOptions.ReadOnlyNonRecursive) */
-  readonlyTopOnly: boolean;
-}
+import { addonKernel } from '../host';
+import { extractDirOf, onKernelFs, type PathInfo, statPath, userIdsOf } from './archive-path';
+import { mountView, O_CLOEXEC, O_PATH, type ViewMount } from './archive-view';
 
 /** What every job may carry: the stopped container's mounts, and an empty folder to stage them. */
 interface ViewJob {
@@ -218,121 +206,6 @@ async function unpack(job: UnpackJob): Promise<void> {
   process.stdin.pipe(x);
 }
 
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
-const MAX_LINKS = 255;
-
-function viewError(m: ViewMount, what: string, e?: unknown): Error {
-  return new Error(`cannot mount ${m.source} on ${m.destination} for the copy: ${what}${e === undefined ? '' : `: ${e instanceof Error ? e.message : String(e)}`}`);
-}
-
-/**
- * Opens (O_PATH) a container path inside the root open as rootFd, making what is missing (the
- * last component a folder or an empty file, as the mount needs): every component is opened
- * below the fd of its parent, without following it, and symlinks are followed by hand inside
- * the root (openat2's RESOLVE_IN_ROOT, which Node lacks), so no swap of a folder for a link
- * can make the walk leave the root.
- */
-function openInRoot(rootFd: number, m: ViewMount, lastIsDir: boolean): number {
-  const parts = (p: string) => p.split('/').filter((c) => c !== '' && c !== '.');
-  const reopen = (fd: number) => fs.openSync(`/proc/self/fd/${fd}`, O_PATH | O_CLOEXEC);
-  const stack: number[] = [reopen(rootFd)];
-  let todo = parts(m.destination);
-  let links = 0;
-  try {
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === '..') {
-        if (stack.length > 1) fs.closeSync(stack.pop()!);
-        continue;
-      }
-      const last = todo.length === 0;
-      const at = `/proc/self/fd/${stack[stack.length - 1]}/${c}`;
-      let fd: number;
-      try {
-        fd = fs.openSync(at, O_PATH | fs.constants.O_NOFOLLOW | O_CLOEXEC);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw viewError(m, 'cannot open the target', e);
-        try {
-          if (last && !lastIsDir) fs.closeSync(fs.openSync(at, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | O_CLOEXEC, 0o755));
-          else fs.mkdirSync(at, 0o755);
-        } catch (e2) {
-          if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw viewError(m, 'cannot make the target', e2);
-        }
-        todo.unshift(c); // made (by us or by someone else): open it again
-        continue;
-      }
-      const st = fs.fstatSync(fd);
-      if (st.isSymbolicLink()) {
-        fs.closeSync(fd);
-        if (++links > MAX_LINKS) throw viewError(m, 'too many levels of symbolic links');
-        // read again by name: whatever it says now is followed inside the root
-        const target = fs.readlinkSync(at);
-        if (target.startsWith('/')) while (stack.length > 1) fs.closeSync(stack.pop()!);
-        todo = [...parts(target), ...todo];
-        continue;
-      }
-      stack.push(fd);
-      if (!last && !st.isDirectory()) throw viewError(m, `${c} is not a directory`);
-    }
-    if (stack.length === 1) throw viewError(m, 'the target is the container\'s root');
-    return stack.pop()!;
-  } finally {
-    for (const fd of stack) fs.closeSync(fd);
-  }
-}
-
-/** Mount points at or below dir in this process's namespace (octal escapes decoded). */
-function mountsBelow(dir: string): string[] {
-  const out: string[] = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 5) continue;
-    const mp = f[4].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (mp.startsWith(dir + '/')) out.push(mp);
-  }
-  return out;
-}
-
-/**
- * Mounts a stopped container's volumes and binds into its root, in this helper's own mount
- * namespace. Each source is first bound on a staging folder (a tmpfs on `stage`), made
- * read-only and private there, on paths only we know; then that is bound onto its target,
- * pinned by an fd from openInRoot (a bind of a read-only mount is read-only, so the target
- * path is never used for a remount a swap could redirect).
- */
-function mountView(rootFd: number, mounts: ViewMount[], stage: string): void {
-  const n = native();
-  if (!stage) throw new Error('no staging folder for the mounts');
-  n.mount('tmpfs', stage, 'tmpfs', MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, 'mode=700');
-  mounts.forEach((m, i) => {
-    let isDir: boolean;
-    try {
-      isDir = fs.statSync(m.source).isDirectory();
-    } catch (e) {
-      throw viewError(m, 'no source', e);
-    }
-    const staged = path.join(stage, String(i));
-    if (isDir) fs.mkdirSync(staged);
-    else fs.writeFileSync(staged, '');
-    n.mount(m.source, staged, '', MountFlags.BIND | (m.recursive ? MountFlags.REC : 0));
-    if (m.readonly) {
-      const ro = MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY;
-      n.mount('', staged, '', ro);
-      if (m.recursive && !m.readonlyTopOnly) for (const sub of mountsBelow(staged)) n.mount('', sub, '', ro);
-    }
-    n.mount('', staged, '', MountFlags.PRIVATE | MountFlags.REC);
-    const target = openInRoot(rootFd, m, isDir);
-    try {
-      n.mount(staged, `/proc/self/fd/${target}`, '', MountFlags.BIND | MountFlags.REC);
-    } catch (e) {
-      throw viewError(m, 'mount', e);
-    } finally {
-      fs.closeSync(target);
-    }
-  });
-}
-
 function main(): void {
   let job: StatJob | PackJob | UnpackJob;
   try {
@@ -345,13 +218,14 @@ function main(): void {
   // --pid=host container's /proc shows) need CAP_SYS_PTRACE or a permitted set as full as the
   // target's. No file work has run yet, so libuv's pool threads start with this set too.
   try {
-    const addon = native();
+    // this process's own kernel port (a process of its own: nothing injects one)
+    const kernel = addonKernel();
     // the root by its pinned fd: nothing mounted over the folder meanwhile is entered
     const rootFd = fs.openSync(job.root, O_PATH | fs.constants.O_DIRECTORY | O_CLOEXEC);
-    if (job.mounts?.length) mountView(rootFd, job.mounts, job.stage ?? '');
-    addon.chroot(`/proc/self/fd/${rootFd}`);
+    if (job.mounts?.length) mountView(kernel, rootFd, job.mounts, job.stage ?? '');
+    kernel.chroot(`/proc/self/fd/${rootFd}`);
     fs.closeSync(rootFd);
-    addon.keepCapabilities(TAR_CAPABILITIES);
+    kernel.keepCapabilities(TAR_CAPABILITIES);
   } catch (e) {
     fail(`cannot enter the container's root: ${(e as Error).message}`);
   }

@@ -2,8 +2,9 @@
 // and pidfd call the daemon makes goes through this interface. The addon implements it
 // (host/addon-kernel.ts, the only module that loads the addon); unit tests use the recording
 // fake (host/recording-kernel.ts), as cgroups' tests use a fake CgroupIO.
-// Every method throws a SystemCallError-style Error with `code` = the errno name ("EPERM"…),
-// `syscall` = what was tried and the path, as the addon reports it.
+// Every method throws a SystemCallError-style Error as the addon reports it: `errno` (the
+// number), `code` (its name, "EPERM"…), `syscall` (what was tried) and `path` (on what), with a
+// message naming all three ("mount tmpfs on /x: Operation not permitted (errno 1)").
 
 /** Linux mount(2) flags used by the TypeScript side. */
 export const MountFlags = {

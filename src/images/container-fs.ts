@@ -11,11 +11,11 @@ import type { Stats } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { invalid, isNodeError, systemError } from '../core/errors';
-import { MountFlags, native, UmountFlags } from '../host';
+import { MountFlags, UmountFlags, type HostKernel } from '../host';
 import { applyChanges } from './archive';
 import { sha256Digest } from './digest';
 import type { FileImageStore } from './image-store';
-import { specialOps } from './special';
+import { kernelSpecialOps, specialOps } from './special';
 import { tarDirectory } from './tar-dir';
 import type { Digest, ImageConfig, ImageRecord } from './types';
 
@@ -106,17 +106,18 @@ export async function containerChanges(upper: string, lowers: string[]): Promise
  * are mounted read-only (one more overlay, no upper dir) on a private folder for as long as the
  * stream runs; the mount goes away when the stream ends, fails or is dropped.
  */
-export async function exportRootfs(store: FileImageStore, upper: string | undefined, lowers: string[]): Promise<Readable> {
+export async function exportRootfs(store: FileImageStore, upper: string | undefined, lowers: string[], kernel: HostKernel): Promise<Readable> {
+  const special = kernelSpecialOps(kernel);
   const layers = upper !== undefined && (await lstatOrUndefined(upper))?.isDirectory() ? [upper, ...lowers] : [...lowers];
   // one folder alone needs no mount (overlay wants two lower dirs without an upper)
-  if (layers.length === 1) return tarDirectory(layers[0], { special: specialOps() });
+  if (layers.length === 1) return tarDirectory(layers[0], { special });
   if (layers.length === 0) return Readable.from([Buffer.alloc(1024)]);
   const mntRoot = path.join(store.root, 'mnt');
   await fs.mkdir(mntRoot, { recursive: true, mode: 0o700 });
   const target = path.join(mntRoot, randomBytes(8).toString('hex'));
   await fs.mkdir(target, { mode: 0o700 });
   try {
-    native().mountOverlay(target, layers, '', '', MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID);
+    kernel.mountOverlay(target, layers, '', '', MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID);
   } catch (e) {
     await fs.rmdir(target).catch(() => undefined);
     throw systemError(`cannot mount the container's file system for export: ${(e as Error).message}`, e);
@@ -126,13 +127,13 @@ export async function exportRootfs(store: FileImageStore, upper: string | undefi
     if (done) return;
     done = true;
     try {
-      native().umount(target, UmountFlags.DETACH);
+      kernel.umount(target, UmountFlags.DETACH);
     } catch {
       /* already gone */
     }
     void fs.rmdir(target).catch(() => undefined);
   };
-  const stream = tarDirectory(target, { special: specialOps() });
+  const stream = tarDirectory(target, { special });
   stream.once('end', cleanup);
   stream.once('close', cleanup);
   stream.once('error', cleanup);
@@ -159,6 +160,8 @@ export interface CommitOptions {
   config?: Record<string, unknown>;
   /** the image's DockerVersion (docker_version) */
   dockerVersion?: string;
+  /** the kernel port the upper dir's xattrs are read through (a caller without one: the addon's, deprecated) */
+  kernel?: HostKernel;
 }
 
 type RunConfig = NonNullable<ImageConfig['config']>;
@@ -172,7 +175,8 @@ export async function commitContainer(store: FileImageStore, o: CommitOptions): 
   const parentChain = base.chainIds.length ? base.chainIds[base.chainIds.length - 1] : undefined;
   // a container that never started has no upper dir: nothing changed
   const hasUpper = (await lstatOrUndefined(o.upper))?.isDirectory() === true;
-  const tar = hasUpper ? tarDirectory(o.upper, { special: specialOps(), exclude: (rel) => RUNTIME_STUBS.has(rel) }) : Readable.from([Buffer.alloc(1024)]);
+  const special = o.kernel ? kernelSpecialOps(o.kernel) : specialOps();
+  const tar = hasUpper ? tarDirectory(o.upper, { special, exclude: (rel) => RUNTIME_STUBS.has(rel) }) : Readable.from([Buffer.alloc(1024)]);
   const layer = await store.layers.register(parentChain, tar);
   const empty = layer.diffId === EMPTY_TAR_DIGEST;
   const drop = async () => {

@@ -6,10 +6,14 @@ import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { unpackLayer } from './unpack';
 import { SkiffError } from '../core/errors';
+import { addonKernel } from '../host';
+import { kernelSpecialOps } from './special';
 import type { FromWorker, ToWorker, WorkerErrorInfo } from './unpack-pool';
 
 const port = parentPort;
 if (!port) throw new Error('unpack-worker.ts runs only as a worker thread');
+// a thread of its own: it makes its mknod/xattr calls through a kernel of its own (SpecialOps cannot cross threads)
+const special = kernelSpecialOps(addonKernel());
 
 /** Thrown into unpackLayer when the pool's input failed (the pool reports the input's own error). */
 class InputAborted extends Error {}
@@ -62,7 +66,7 @@ port.on('message', (m: ToWorker) => {
       job.wake?.();
     }
     const j: Job = (job = { queue: [], ended: false, aborted: false, stop: new Int32Array(m.stop) });
-    unpackLayer(Readable.from(input(j), { objectMode: false, highWaterMark: 1 << 20 }), m.root, m.opts).then(
+    unpackLayer(Readable.from(input(j), { objectMode: false, highWaterMark: 1 << 20 }), m.root, { ...m.opts, special }).then(
       (result) => post({ type: 'done', result }),
       (e) => post({ type: 'error', error: errorInfo(e) }),
     );

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { SkiffError, systemError } from '../core/errors';
 import type { EventBus } from '../core/events';
 import type { Logger } from '../core/logger';
+import type { HostKernel } from '../host';
 import type { MountSpec } from '../runtime/spec';
 import { checkTmpfsOptions, cleanPath, MountPoint, mountSpecOf, planMounts, tmpfsSpecs } from './mounts';
 import { ANONYMOUS_LABEL, mountOf, VolumeStore } from './store';
@@ -174,8 +175,8 @@ export interface VolumeUsersSource {
  * Opens <dataRoot>/volumes, tells the store who uses a volume (every container naming it;
  * running = running, paused or restarting), and hands the containers their mount planner.
  */
-export async function openVolumes(dataRoot: string, containers: VolumeUsersSource, events: EventBus, log: Logger): Promise<VolumeStore> {
-  const store = new VolumeStore({ root: path.join(dataRoot, 'volumes'), log, events });
+export async function openVolumes(dataRoot: string, containers: VolumeUsersSource, events: EventBus, log: Logger, kernel: HostKernel): Promise<VolumeStore> {
+  const store = new VolumeStore({ root: path.join(dataRoot, 'volumes'), log, events, kernel });
   await store.load();
   store.setUsers((name) => {
     const all: string[] = [];

@@ -12,7 +12,7 @@ import { conflict, invalid, isNodeError, notFound, systemError } from '../core/e
 import type { EventBus } from '../core/events';
 import type { Logger } from '../core/logger';
 import { readJson, syncDir, writeJsonAtomic } from '../core/atomic-files';
-import { MountFlags, native, UmountFlags } from '../host';
+import { MountFlags, UmountFlags, type HostKernel } from '../host';
 
 export const LOCAL_DRIVER = 'local';
 /** Docker (23+) marks the volumes it makes for a container this way; prune takes only those by default. */
@@ -97,9 +97,12 @@ function parseMountOpts(o: string): { flags: number; data: string } {
   return { flags, data: data.join(',') };
 }
 
+/** This process's mount table (/proc/self/mountinfo's text). */
+export const readMountInfo = (): Promise<string> => fs.readFile('/proc/self/mountinfo', 'utf8');
+
 /** Mount points at or below dir, from the kernel's table (octal escapes decoded). */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
+export async function mountsUnder(dir: string, mountInfo: () => Promise<string> = readMountInfo): Promise<string[]> {
+  const text = await mountInfo();
   const out: string[] = [];
   for (const line of text.split('\n')) {
     const f = line.split(' ');
@@ -131,11 +134,17 @@ export interface VolumeStoreOptions {
   root: string;
   log: Logger;
   events?: EventBus;
+  /** mounts and unmounts the devices of volumes with DriverOpts */
+  kernel: HostKernel;
+  /** the mount table's text (default: /proc/self/mountinfo; a fake kernel's in unit tests) */
+  mountInfo?: () => Promise<string>;
 }
 
 export class VolumeStore {
   readonly root: string;
   private readonly log: Logger;
+  private readonly kernel: HostKernel;
+  private readonly mountInfo: () => Promise<string>;
   events: EventBus | undefined;
   private readonly vols = new Map<string, VolumeRecord>();
   private readonly mutex = new KeyedMutex();
@@ -145,6 +154,12 @@ export class VolumeStore {
     this.root = o.root;
     this.log = o.log;
     this.events = o.events;
+    this.kernel = o.kernel;
+    this.mountInfo = o.mountInfo ?? readMountInfo;
+  }
+
+  private mountsUnder(dir: string): Promise<string[]> {
+    return mountsUnder(dir, this.mountInfo);
   }
 
   /** The daemon tells which containers use a volume (rm conflicts, prune, dangling, unmount). */
@@ -292,14 +307,14 @@ export class VolumeStore {
 
   /** rm -rf that never crosses into a mount (a bind-mounted device must not lose its files). */
   private async removeTree(dir: string): Promise<void> {
-    for (const mp of (await mountsUnder(dir)).sort((a, b) => b.length - a.length)) {
+    for (const mp of (await this.mountsUnder(dir)).sort((a, b) => b.length - a.length)) {
       try {
-        native().umount(mp, UmountFlags.DETACH);
+        this.kernel.umount(mp, UmountFlags.DETACH);
       } catch (e) {
         throw systemError(`cannot unmount ${mp}: ${e instanceof Error ? e.message : String(e)}`, e);
       }
     }
-    if ((await mountsUnder(dir)).length) throw systemError(`${dir} still has mounts`);
+    if ((await this.mountsUnder(dir)).length) throw systemError(`${dir} still has mounts`);
     await fs.rm(dir, { recursive: true, force: true });
   }
 
@@ -335,19 +350,32 @@ export class VolumeStore {
       const v = this.get(name);
       const dir = this.dataDir(name);
       if (!v.Options?.type) return dir;
-      if ((await mountsUnder(dir)).includes(dir)) return dir;
+      if ((await this.mountsUnder(dir)).includes(dir)) return dir;
       const { flags, data } = parseMountOpts(v.Options.o ?? '');
       const type = v.Options.type === 'none' ? '' : v.Options.type;
+      let mounted = false;
       try {
-        native().mount(v.Options.device ?? '', dir, type, flags, data || undefined);
-        if (flags & MountFlags.BIND) native().mount('', dir, '', MountFlags.PRIVATE | (flags & MountFlags.REC));
-        if (flags & MountFlags.BIND && flags & MountFlags.RDONLY) native().mount('', dir, '', MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY);
+        this.kernel.mount(v.Options.device ?? '', dir, type, flags, data || undefined);
+        mounted = true;
+        if (flags & MountFlags.BIND) this.kernel.mount('', dir, '', MountFlags.PRIVATE | (flags & MountFlags.REC));
+        if (flags & MountFlags.BIND && flags & MountFlags.RDONLY) this.kernel.mount('', dir, '', MountFlags.BIND | MountFlags.REMOUNT | MountFlags.RDONLY);
       } catch (e) {
+        // a bind left half-made (shared, or writable where ro was asked) would count as mounted
+        // at the next use: it goes
+        if (mounted) this.undoMount(name, dir);
         const msg = e instanceof Error ? e.message : String(e);
         throw systemError(`error while mounting volume '${dir}': failed to mount local volume: mount ${v.Options.device ?? ''}:${dir}, data: ${data}: ${msg}`, e);
       }
       return dir;
     });
+  }
+
+  private undoMount(name: string, dir: string): void {
+    try {
+      this.kernel.umount(dir, UmountFlags.DETACH);
+    } catch (e) {
+      this.log.warn('cannot unmount a volume mounted in part', { name, mount: dir, error: String(e) });
+    }
   }
 
   /** After a container stopped: a device nobody runs with any more is unmounted. */
@@ -363,9 +391,9 @@ export class VolumeStore {
   private async unmountDevice(v: VolumeRecord): Promise<void> {
     if (!v.Options?.type) return;
     const dir = this.dataDir(v.Name);
-    for (const mp of (await mountsUnder(dir)).sort((a, b) => b.length - a.length)) {
+    for (const mp of (await this.mountsUnder(dir)).sort((a, b) => b.length - a.length)) {
       try {
-        native().umount(mp, UmountFlags.DETACH);
+        this.kernel.umount(mp, UmountFlags.DETACH);
       } catch (e) {
         this.log.warn('cannot unmount volume', { name: v.Name, mount: mp, error: String(e) });
       }

@@ -8,7 +8,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { CgroupManager, createCgroupManager, Resources } from '../../src/cgroups';
 import { buildBusyboxRootfs } from '../../src/images/busybox';
-import { helperPaths, projectRoot } from '../../src/host';
+import { addonKernel, helperPaths, projectRoot } from '../../src/host';
 import { writeEtcFiles } from '../../src/runtime/etc-files';
 import { CreateOptions, ExitStatus, Runtime } from '../../src/runtime/runtime';
 import { hostDefaultUlimits } from '../../src/runtime/host-limits';
@@ -58,7 +58,7 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
   await buildBusyboxRootfs(layer);
   buildProbe(path.join(layer, 'bin/probe'));
   const cgroupName = `skiff-test-${randomBytes(4).toString('hex')}`;
-  const cgroups = await createCgroupManager({ name: cgroupName });
+  const cgroups = await createCgroupManager({ name: cgroupName, kernel: addonKernel() });
   const runtime = new Runtime({ execRoot: path.join(dir, 'run'), cgroups, helpers: helperPaths() });
   const ids: string[] = [];
 

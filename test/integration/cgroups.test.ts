@@ -13,6 +13,7 @@ import {
   type CgroupManager,
   type ContainerCgroup,
 } from '../../src/cgroups';
+import { addonKernel } from '../../src/host';
 
 const MiB = 1024 * 1024;
 const ROOT = '/sys/fs/cgroup';
@@ -23,19 +24,20 @@ type Op = { op: string; path: string; data?: string };
 
 /** nodeCgroupIO with every write, mkdir and rmdir recorded */
 function recording(ops: Op[]): CgroupIO {
+  const real = nodeCgroupIO(addonKernel());
   return {
-    ...nodeCgroupIO,
+    ...real,
     async writeFile(p: string, data: string): Promise<void> {
       ops.push({ op: 'write', path: p, data });
-      return nodeCgroupIO.writeFile(p, data);
+      return real.writeFile(p, data);
     },
     async mkdir(p: string): Promise<void> {
       ops.push({ op: 'mkdir', path: p });
-      return nodeCgroupIO.mkdir(p);
+      return real.mkdir(p);
     },
     async rmdir(p: string): Promise<void> {
       ops.push({ op: 'rmdir', path: p });
-      return nodeCgroupIO.rmdir(p);
+      return real.rmdir(p);
     },
   };
 }

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCgroupManager } from '../../src/cgroups';
-import { helperPaths, projectRoot } from '../../src/host';
+import { addonKernel, helperPaths, projectRoot } from '../../src/host';
 import { Runtime } from '../../src/runtime/runtime';
 import { describeIf, isRoot, makeTestRuntime, TestRuntime } from '../helpers/runtime-env';
 
@@ -44,7 +44,7 @@ describeIf(isRoot && distBuilt, 'live restore after kill -9 (needs `make build`)
     await sleep(3000);
     expect(fs.existsSync(`/proc/${longPid}`)).toBe(true);
 
-    const cgroups = await createCgroupManager({ name: t.cgroupName });
+    const cgroups = await createCgroupManager({ name: t.cgroupName, kernel: addonKernel() });
     const runtime = new Runtime({ execRoot, cgroups, helpers: helperPaths() });
     const states = await runtime.restore();
     expect(states.get(long.id)?.status).toBe('running');

@@ -7,6 +7,7 @@ import { EventBus } from '../../src/core/events';
 import { Logger } from '../../src/core/logger';
 import { SkiffError } from '../../src/core/errors';
 import { ANONYMOUS_LABEL, VolumeStore } from '../../src/volumes';
+import { RecordingKernel } from '../../src/host';
 
 const log = new Logger('error');
 
@@ -18,7 +19,7 @@ describe('VolumeStore', () => {
   let store: VolumeStore;
 
   const open = async () => {
-    const s = new VolumeStore({ root, log, events });
+    const s = new VolumeStore({ root, log, events, kernel: new RecordingKernel() });
     s.setUsers((n) => ({ all: users[n] ?? [], running: [] }));
     await s.load();
     return s;

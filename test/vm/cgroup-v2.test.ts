@@ -85,9 +85,10 @@ function daemonIn(cgroup: string, name: string): { ok?: { mode: string; parent: 
     const [root, cgroup, name] = JSON.parse(process.argv[1]);
     fs.writeFileSync('/sys/fs/cgroup/' + cgroup + '/cgroup.procs', String(process.pid));
     const { createCgroupManager } = require(root + '/dist/src/cgroups');
+    const { addonKernel } = require(root + '/dist/src/host');
     (async () => {
       try {
-        const m = await createCgroupManager({ name });
+        const m = await createCgroupManager({ name, kernel: addonKernel() });
         const c = await m.create('c1', { memory: 48 * 1024 * 1024, pidsLimit: 12 });
         const dir = m.parentPaths.unified + '/c1';
         const limits = ['memory.max', 'pids.max'].map((f) => fs.readFileSync(dir + '/' + f, 'utf8').trim());

@@ -22,7 +22,7 @@ function statHeader(st: PathStat): string {
 
 export function archiveRoutes(ctx: DaemonContext): Router {
   const r = Router();
-  const cfs = new ContainerFs(ctx.containers, ctx.log);
+  const cfs = new ContainerFs(ctx.containers, ctx.log, ctx.kernel);
 
   r.head(
     '/containers/:id/archive',

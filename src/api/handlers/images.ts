@@ -685,6 +685,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
           author: qstr(req, 'author') || undefined,
           comment: qstr(req, 'comment') || undefined,
           changes: queryList(req, 'changes').flatMap((c) => c.split('\n')).filter((c) => c.trim()),
+          kernel: ctx.kernel,
         });
       } finally {
         if (paused) await ctx.containers.unpause(rec.Id).catch((e: unknown) => ctx.log.warn('commit: cannot unpause', { id: rec.Id, error: String(e) }));
@@ -705,7 +706,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
     ah(async (req, res) => {
       const rec = containerOf(ctx, req.params.id);
       const { upper, lowers } = await containerLayers(ctx, rec);
-      const stream = await exportRootfs(store, upper, lowers);
+      const stream = await exportRootfs(store, upper, lowers, ctx.kernel);
       ctx.events.publish('container', 'export', rec.Id, { name: rec.Name.replace(/^\//, ''), image: rec.Config.Image });
       await sendTar(res, stream);
     }),
