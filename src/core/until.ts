@@ -31,7 +31,7 @@ export function goDurationMs(v: string): number | undefined {
 export function untilMs(v: string, now = Date.now()): number {
   const d = goDurationMs(v);
   if (d !== undefined && v !== '0') return now - d;
+  if (v === '') throw invalid('invalid value for until: ');
   const ns = parseTimestamp(v, 'until');
-  if (ns === undefined) return 0;
-  return Number(ns / 1_000_000n);
+  return ns === undefined ? 0 : Number(ns / 1_000_000n);
 }
