@@ -1,28 +1,45 @@
 // skiffd start-up and shutdown: settings, folders, pid file, cgroups, runtime restore, API.
+import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type * as https from 'node:https';
 import * as path from 'node:path';
-import { createCgroupManager } from './cgroups';
-import { isNodeError, SkiffError } from './core/errors';
-import { addonKernel, sealedHelperPaths } from './host';
-import { Runtime, RuntimeState } from './runtime/runtime';
-import { createApp, listenTcpTls, listenUnix } from './api/server';
+import type express from 'express';
+import type {
+  BuildBackend,
+  ContainerBackend,
+  ContainerViewSource,
+  CopyBackend,
+  EventsBackend,
+  ExecBackend,
+  ImageBackend,
+  NetworkBackend,
+  RegistryBackend,
+  SystemBackend,
+  VolumeBackend,
+} from './api/backends';
 import type { DaemonContext } from './api/context';
-import { removeBuildLeftovers } from './builder/builder';
-import { ensureLocalBusybox, openImageStore } from './images';
+import { createApp, listenTcpTls, listenUnix } from './api/server';
+import { buildBackend } from './builder/backend';
+import { Builder, buildImagesOf } from './builder/builder';
+import { type CgroupManager, createCgroupManager } from './cgroups';
 import { DaemonConfig, parseDaemonArgs } from './config';
+import { containerBackend, containerViewSource, copyBackend, execBackend, systemBackend } from './containers/backend';
 import { bridgeContainerEvents } from './containers/container-events';
-import { Containers, isActive } from './containers/containers';
-import { EventBus } from './core/events';
+import { type ContainerRecord, Containers, isActive } from './containers/containers';
 import { Execs } from './containers/execs';
 import { HealthChecks } from './containers/health';
 import { LogShippers } from './containers/log-shipper';
+import { isNodeError, SkiffError } from './core/errors';
+import { EventBus } from './core/events';
 import { Logger } from './core/logger';
-import { secureStateDirs, stateDirs } from './state-dirs';
-import { openVolumes } from './volumes';
+import { addonKernel, projectRoot, sealedHelperPaths, type HostKernel } from './host';
+import { ensureLocalBusybox, type FileImageStore, openImageStore } from './images';
+import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
-import type { ContainerRecord } from './containers/containers';
+import { Runtime } from './runtime/runtime';
+import { secureStateDirs, stateDirs } from './state-dirs';
+import { openVolumes, type VolumeStore } from './volumes';
 
 async function claimPidFile(file: string): Promise<void> {
   try {
@@ -49,22 +66,24 @@ export interface RunningDaemon {
   shutdown(): Promise<void>;
 }
 
-export async function startDaemon(config: DaemonConfig, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
-  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges');
-  // dockerd's default umask: files and folders made without an explicit mode (and the API
-  // socket in the moment before its chmod) are never writable by group or others
-  process.umask(0o022);
-  await secureStateDirs(stateDirs(config.dataRoot, config.execRoot), log);
-  await claimPidFile(config.pidFile);
-  const kernel = addonKernel();
-  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
-  log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
-  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(kernel), log });
-  const restored = await runtime.restore();
-  log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
+/** The daemon's services, built and restored (what the API's backends and the shutdown use). */
+interface Services {
+  cgroups: CgroupManager;
+  runtime: Runtime;
+  images: FileImageStore;
+  containers: Containers;
+  execs: Execs;
+  events: EventBus;
+  volumes: VolumeStore;
+  networks: Networks;
+  health: HealthChecks;
+  shippers: LogShippers;
+  kernel: HostKernel;
+  builder: Builder;
+}
 
-  const images = await openImageStore(config.dataRoot);
-  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
+/** The containers' answer to "is this image in use"; what a killed daemon left; the local busybox. */
+async function prepareImages(config: DaemonConfig, log: Logger, images: FileImageStore, containers: Containers, builder: Builder): Promise<void> {
   // rmi and prune ask the containers whether an image is in use (running ones cannot be forced)
   images.setInUse((imageId) => {
     const users = containers.list().filter((c) => c.Image === imageId);
@@ -76,7 +95,22 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await images.gcBlobs().catch((e: unknown) => log.warn('blob clean-up failed', { error: String(e) }));
   // a fresh daemon can run `busybox` offline: built from Debian's busybox-static
   await ensureLocalBusybox(images).catch((e: unknown) => log.warn('cannot build the local busybox image', { error: String(e) }));
-  await removeBuildLeftovers(path.join(config.dataRoot, 'builder'), kernel).catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
+  await builder.removeLeftovers().catch((e: unknown) => log.warn('cannot remove what builds left', { error: String(e) }));
+}
+
+/** Every service, in dependency order; containers the runtime still runs are adopted. */
+async function openServices(config: DaemonConfig, log: Logger): Promise<Services> {
+  const kernel = addonKernel();
+  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
+  log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
+  const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(kernel), log });
+  const restored = await runtime.restore();
+  log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
+
+  const images = await openImageStore(config.dataRoot);
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
+  const builder = new Builder({ images: buildImagesOf(images), containers, kernel, dir: path.join(config.dataRoot, 'builder'), dockerVersion: skiffVersion(), log });
+  await prepareImages(config, log, images, containers, builder);
   const execs = new Execs(containers, log);
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);
@@ -103,34 +137,52 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   shippers.restore();
   await volumes.releaseAll(); // device mounts no running container needs
   health.adoptRunning();
+  return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, shippers, kernel, builder };
+}
 
-  const ctx: DaemonContext = {
-    config,
+function skiffVersion(): string {
+  return (JSON.parse(readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The API's view of the daemon: each backend typed by its interface (the services fit them structurally). */
+function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonContext {
+  const deps = {
+    containers: s.containers,
+    execs: s.execs,
+    images: s.images,
+    volumes: s.volumes,
+    cgroups: s.cgroups,
+    isLegacyBridge: (rec: ContainerRecord) => s.networks.isLegacyBridge(rec),
+    events: s.events,
     log,
-    cgroups,
-    runtime,
-    images,
-    containers,
-    execs,
-    events,
-    volumes,
-    networks,
-    kernel,
-    // The records are the truth about containers (the runtime only knows running ones).
-    async runtimeStates() {
-      const out = new Map<string, RuntimeState>();
-      for (const rec of containers.list()) {
-        const s = rec.State.Status;
-        out.set(rec.Id, { status: s === 'running' || s === 'paused' || s === 'created' ? s : 'exited', pid: rec.State.Pid });
-      }
-      return out;
-    },
+    kernel: s.kernel,
   };
-  const app = createApp(ctx);
-  // TCP listeners first: a unix socket that answers (what clients and tests wait for) means
-  // every listener is up
+  const imageOptions = { dataRoot: config.dataRoot, insecure: config.insecureRegistries };
+  const builds = buildBackend({ builder: s.builder, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
+  return {
+    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion() },
+    log,
+    containers: containerBackend(deps) satisfies ContainerBackend,
+    containerViews: containerViewSource(deps) satisfies ContainerViewSource,
+    execs: execBackend(s.execs) satisfies ExecBackend,
+    copy: copyBackend(deps) satisfies CopyBackend,
+    images: imageBackend(s.images, imageOptions) satisfies ImageBackend,
+    registry: registryBackend(imageOptions) satisfies RegistryBackend,
+    builds,
+    networks: s.networks satisfies NetworkBackend,
+    volumes: s.volumes satisfies VolumeBackend,
+    events: s.events satisfies EventsBackend,
+    system: systemBackend(deps) satisfies SystemBackend,
+  };
+}
+
+/**
+ * Every -H listener. TCP ones first: a unix socket that answers (what clients and tests wait
+ * for) means every listener is up. Returns them in -H order.
+ */
+async function listenAll(config: DaemonConfig, log: Logger, app: express.Express): Promise<(http.Server | https.Server)[]> {
   const servers: (http.Server | https.Server)[] = [];
-  const byIndex = new Map<number, http.Server | https.Server>();
+  const byIndex: (http.Server | https.Server)[] = [];
   const order = config.hosts.map((h, i) => ({ h, i })).sort((a, b) => Number(a.h.kind === 'unix') - Number(b.h.kind === 'unix'));
   try {
     for (const { h, i } of order) {
@@ -144,24 +196,28 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
         log.info('API listening', { tcp: `${h.host}:${h.port}`, tls: true });
       }
       servers.push(s);
-      byIndex.set(i, s);
+      byIndex[i] = s;
     }
   } catch (e) {
     for (const s of servers) s.close();
     throw e;
   }
-  const server = byIndex.get(0)!;
+  return byIndex;
+}
 
+/** The shutdown (once, however often asked): listeners, containers, shippers, volumes, networks, cgroups, files. */
+function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (http.Server | https.Server)[]): () => Promise<void> {
+  const { runtime } = s;
   let closing: Promise<void> | undefined;
-  const shutdown = () =>
+  return () =>
     (closing ??= (async () => {
       log.info('shutting down');
-      for (const s of servers) {
-        s.close();
-        s.closeAllConnections();
+      for (const srv of servers) {
+        srv.close();
+        srv.closeAllConnections();
       }
-      health.close();
-      await containers.shutdown().catch((e: unknown) => log.warn('container shutdown failed', { error: String(e) }));
+      s.health.close();
+      await s.containers.shutdown().catch((e: unknown) => log.warn('container shutdown failed', { error: String(e) }));
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the
       // daemon, in contrast, leaves them running for the next start to adopt).
       const ids = await runtime.list();
@@ -172,14 +228,26 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
           await runtime.cgroup(id).destroy().catch(() => undefined);
         }),
       );
-      await shippers.shutdown();
-      await volumes.releaseAll();
-      await networks.shutdown();
-      await cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));
+      await s.shippers.shutdown();
+      await s.volumes.releaseAll();
+      await s.networks.shutdown();
+      await s.cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));
       for (const h of config.hosts) if (h.kind === 'unix') await fs.rm(h.path, { force: true });
       await fs.rm(config.pidFile, { force: true });
     })());
-  return { server, ctx, shutdown };
+}
+
+export async function startDaemon(config: DaemonConfig, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
+  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges');
+  // dockerd's default umask: files and folders made without an explicit mode (and the API
+  // socket in the moment before its chmod) are never writable by group or others
+  process.umask(0o022);
+  await secureStateDirs(stateDirs(config.dataRoot, config.execRoot), log);
+  await claimPidFile(config.pidFile);
+  const services = await openServices(config, log);
+  const ctx = apiContext(config, log, services);
+  const servers = await listenAll(config, log, createApp(ctx));
+  return { server: servers[0], ctx, shutdown: shutdownOf(config, log, services, servers) };
 }
 
 export function main(argv: string[]): void {

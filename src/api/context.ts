@@ -1,28 +1,42 @@
-// What handlers may use of the daemon.
-import type { CgroupManager } from '../cgroups';
-import type { DaemonConfig } from '../config';
+// What handlers may use of the daemon: its backends (typed by backends.ts, built by src/main.ts)
+// and a few settings of its own.
 import type { Logger } from '../core/logger';
-import type { Containers } from '../containers/containers';
-import type { EventBus } from '../core/events';
-import type { Execs } from '../containers/execs';
-import type { HostKernel } from '../host';
-import type { FileImageStore } from '../images/image-store';
-import type { Runtime, RuntimeState } from '../runtime/runtime';
-import type { VolumeStore } from '../volumes';
-import type { Networks } from '../network/networks';
+import type {
+  BuildBackend,
+  ContainerBackend,
+  ContainerViewSource,
+  CopyBackend,
+  EventsBackend,
+  ExecBackend,
+  ImageBackend,
+  NetworkBackend,
+  RegistryBackend,
+  SystemBackend,
+  VolumeBackend,
+} from './backends';
+
+/** The daemon's settings the API shows (/info) or answers with (headers). */
+export interface ApiOptions {
+  /** the daemon's name (/info's ID) */
+  name: string;
+  dataRoot: string;
+  debug: boolean;
+  /** Skiff's version (Server header, /version, the DockerVersion of built images) */
+  version: string;
+}
 
 export interface DaemonContext {
-  config: DaemonConfig;
+  options: ApiOptions;
   log: Logger;
-  cgroups: CgroupManager;
-  runtime: Runtime;
-  runtimeStates(): Promise<Map<string, RuntimeState>>;
-  images: FileImageStore;
-  containers: Containers;
-  execs: Execs;
-  events: EventBus;
-  volumes: VolumeStore;
-  networks: Networks;
-  /** the kernel port, for the handlers that still mount (export, docker cp) */
-  kernel: HostKernel;
+  containers: ContainerBackend;
+  containerViews: ContainerViewSource;
+  execs: ExecBackend;
+  copy: CopyBackend;
+  images: ImageBackend;
+  registry: RegistryBackend;
+  builds: BuildBackend;
+  networks: NetworkBackend;
+  volumes: VolumeBackend;
+  events: EventsBackend;
+  system: SystemBackend;
 }

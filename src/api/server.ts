@@ -5,29 +5,55 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import express, { NextFunction, Request, Response } from 'express';
 import { invalid, isNodeError } from '../core/errors';
-import type { TlsConfig } from '../config';
 import type { DaemonContext } from './context';
 import { errorMiddleware, sendError } from './errors';
-import { containerRoutes } from './handlers/containers';
-import { distributionRoutes } from './handlers/distribution';
-import { archiveRoutes } from './handlers/archive';
-import { buildRoutes } from './handlers/build';
-import { eventRoutes } from './handlers/events';
-import { execRoutes } from './handlers/exec';
-import { networkRoutes } from './handlers/networks';
-import { imageRoutes } from './handlers/images';
-import { swarmRoutes } from './handlers/swarm';
-import { systemRoutes } from './handlers/system';
-import { volumeRoutes } from './handlers/volumes';
+import { archiveRoutes } from './routes/archive';
+import { buildPruneRoutes, buildRoutes } from './routes/build';
+import { containerFsRoutes, containerRoutes } from './routes/containers';
+import { eventRoutes } from './routes/events';
+import { execRoutes } from './routes/exec';
+import { imageRoutes } from './routes/images';
+import { networkRoutes } from './routes/networks';
+import { authRoutes, distributionRoutes } from './routes/registry';
+import { swarmRouter } from './routes/swarm';
+import { systemDfRoutes, systemRoutes } from './routes/system';
+import { routerOf, type Route } from './routes/table';
+import { volumeRoutes } from './routes/volumes';
 import { installUpgrade } from './streams';
-import { API_VERSION, compareVersions, MIN_API_VERSION, setRequestedVersion, SKIFF_VERSION } from './version';
+import { API_VERSION, compareVersions, MIN_API_VERSION, setRequestedVersion } from './version';
+
+/** The TLS files of a TCP listener (--tlscacert, --tlscert, --tlskey) and whether clients must present a certificate. */
+export interface TlsFiles {
+  caCert: string;
+  cert: string;
+  key: string;
+  verify: boolean;
+}
+
+/** Every route, in the order express tries them. */
+const ROUTES: readonly (readonly Route[])[] = [
+  systemRoutes,
+  containerRoutes,
+  execRoutes,
+  volumeRoutes,
+  networkRoutes,
+  imageRoutes,
+  containerFsRoutes,
+  systemDfRoutes,
+  buildPruneRoutes,
+  authRoutes,
+  distributionRoutes,
+  eventRoutes,
+  archiveRoutes,
+  buildRoutes,
+];
 
 export function createApp(ctx: DaemonContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.use((req: Request, res: Response, next: NextFunction) => {
-    res.set({ 'Api-Version': API_VERSION, Ostype: 'linux', Server: `Skiff/${SKIFF_VERSION} (linux)` });
+    res.set({ 'Api-Version': API_VERSION, Ostype: 'linux', Server: `Skiff/${ctx.options.version} (linux)` });
     const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(req.url);
     if (m) {
       const v = m[1];
@@ -41,17 +67,8 @@ export function createApp(ctx: DaemonContext): express.Express {
     ctx.log.debug('request', { method: req.method, url: req.url });
     next();
   });
-  app.use(systemRoutes(ctx));
-  app.use(containerRoutes(ctx));
-  app.use(execRoutes(ctx));
-  app.use(volumeRoutes(ctx));
-  app.use(networkRoutes(ctx));
-  app.use(imageRoutes(ctx));
-  app.use(distributionRoutes(ctx));
-  app.use(eventRoutes(ctx));
-  app.use(archiveRoutes(ctx));
-  app.use(buildRoutes(ctx));
-  app.use(swarmRoutes(ctx));
+  for (const routes of ROUTES) app.use(routerOf(ctx, routes));
+  app.use(swarmRouter());
   app.use((_req: Request, res: Response) => {
     res.status(404).setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ message: 'page not found' }) + '\n');
@@ -87,7 +104,7 @@ export async function listenUnix(app: express.Express, socketPath: string): Prom
  * Listens on TCP with TLS; with verify, only clients whose certificate chains to the CA get a
  * connection (the handshake fails for everyone else, before any HTTP).
  */
-export async function listenTcpTls(app: express.Express, host: string, port: number, tls: TlsConfig): Promise<https.Server> {
+export async function listenTcpTls(app: express.Express, host: string, port: number, tls: TlsFiles): Promise<https.Server> {
   let opts: https.ServerOptions;
   try {
     const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);

@@ -11,7 +11,7 @@ import type * as https from 'node:https';
 import type * as net from 'node:net';
 import type { Writable } from 'node:stream';
 import { invalid } from '../core/errors';
-import { detachKeyCodes } from '../containers/container-config';
+import { detachKeyCodes } from '../core/detach-keys';
 import type { Express, Request, Response } from 'express';
 
 /**

@@ -307,24 +307,8 @@ export function validateExtraHost(val: string): void {
   if (!net.isIP(t) || t.includes('%')) throw invalid(`invalid IP address in add-host: ${goQuote(ip)}`);
 }
 
-/**
- * Detach keys as moby/term's ToBytes reads them: comma-separated, each one byte, "ctrl-<a-z @ [
- * \\ ] ^ _>" (lower case, exactly) or "DEL"; undefined when a key is none of these.
- */
-export function detachKeyCodes(spec: string): number[] | undefined {
-  const out: number[] = [];
-  for (const key of spec.split(',')) {
-    if (Buffer.byteLength(key) === 1) out.push(key.charCodeAt(0));
-    else if (key === 'DEL') out.push(127);
-    else {
-      const m = /^ctrl-([a-z@[\\\]^_])$/.exec(key);
-      if (!m) return undefined;
-      const c = m[1];
-      out.push(c >= 'a' && c <= 'z' ? c.charCodeAt(0) - 96 : c.charCodeAt(0) - 64);
-    }
-  }
-  return out;
-}
+// Detach keys are parsed in core (the API's attach and exec read them too).
+export { detachKeyCodes } from '../core/detach-keys';
 
 function notSupported(field: string): Error {
   return invalid(`${field} is not supported by this daemon yet`);

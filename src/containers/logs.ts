@@ -6,7 +6,7 @@
 // from the end; since/until/follow read forwards; the caller pulls, so a slow client holds back
 // the reading).
 import * as fs from 'node:fs/promises';
-import { invalid, isNodeError } from '../core/errors';
+import { isNodeError } from '../core/errors';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
@@ -53,16 +53,6 @@ export interface ReadLogOptions {
    * applied; readLogs sets `found` before the first batch. Else reading goes as without it.
    */
   from?: { ino: number; offset: number; ns: bigint; found?: boolean };
-}
-
-/** Docker's since/until query values: "sec", "sec.nanos" or a float; "" or 0 = unset. */
-export function parseTimestamp(v: string | undefined, name: string): bigint | undefined {
-  if (v === undefined || v === '' || v === '0') return undefined;
-  const m = /^(-?\d+)(?:\.(\d{1,9})\d*)?$/.exec(v.trim());
-  if (m) return BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
-  const t = Date.parse(v);
-  if (!Number.isNaN(t)) return BigInt(t) * 1_000_000n;
-  throw invalid(`invalid value for ${name}: ${v}`);
 }
 
 /** "2026-01-02T03:04:05.123456789Z" -> ns since the epoch. */

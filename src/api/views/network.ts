@@ -1,8 +1,8 @@
 // Docker's JSON views of networking: a container's NetworkSettings (inspect), its Ports and
 // Networks in /containers/json, and a network for /networks.
-import type { NetworkRecord, EndpointSettings, NetContainer } from './types';
-import type { PortMap } from './ports';
-import { goTimeText } from '../core/clock';
+import type { NetworkRecord, EndpointSettings, NetContainer } from '../../network/types';
+import type { PortMap } from '../../network/ports';
+import { goTimeText } from '../../core/clock';
 
 const running = (c: NetContainer) => c.State.Status === 'running' || c.State.Status === 'paused';
 

@@ -1,13 +1,14 @@
 // /volumes: create, list, inspect, remove, prune (Docker's local driver; src/volumes decides).
-import { Router } from 'express';
+import type { Request, Response } from 'express';
 import { invalid } from '../../core/errors';
 import { parseGoBool } from '../../core/go-parse';
+import { labelMatches } from '../../core/labels';
 import type { CreateVolumeInput, VolumeRecord } from '../../volumes';
 import type { DaemonContext } from '../context';
-import { goBody } from '../go-json';
-import { VOLUME_CREATE } from '../wire-types';
+import { parseFilters, qbool } from '../http';
 import { compareVersions, requestedVersion } from '../version';
-import { ah, labelMatches, parseFilters, qbool } from './containers';
+import { VOLUME_CREATE } from '../wire-types';
+import { del, get, post, type Route } from './table';
 
 function goType(v: unknown): string {
   if (Array.isArray(v)) return 'array';
@@ -63,64 +64,50 @@ function pruneAll(given: string[], version: string): boolean {
   }
 }
 
-export function volumeRoutes(ctx: DaemonContext): Router {
-  const r = Router();
+async function listVolumes(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
   const store = ctx.volumes;
-
-  r.get(
-    '/volumes',
-    ah(async (req, res) => {
-      const f = parseFilters(req, ['dangling', 'name', 'label', 'label!', 'driver']);
-      const dangling = f.has('dangling') ? boolFilter('dangling', f.get('dangling')!) : undefined;
-      const match = (v: VolumeRecord) => {
-        if (f.has('name') && !f.get('name')!.some((n) => v.Name.includes(n))) return false;
-        if (f.has('driver') && !f.get('driver')!.includes(v.Driver)) return false;
-        if (f.has('label') && !labelMatches(v.Labels ?? {}, f.get('label')!)) return false;
-        if (f.has('label!') && f.get('label!')!.some((l) => labelMatches(v.Labels ?? {}, [l]))) return false;
-        if (dangling !== undefined && (store.usersOf(v.Name).all.length === 0) !== dangling) return false;
-        return true;
-      };
-      res.json({ Volumes: store.list().filter(match).map((v) => store.view(v)), Warnings: [] });
-    }),
-  );
-
-  r.post(
-    '/volumes/create',
-    goBody(VOLUME_CREATE),
-    ah(async (req, res) => {
-      const v = await store.create(parseCreate(req.body));
-      res.status(201).json(store.view(v));
-    }),
-  );
-
-  r.post(
-    '/volumes/prune',
-    ah(async (req, res) => {
-      const f = parseFilters(req, ['label', 'label!', 'all']);
-      const all = pruneAll(f.get('all') ?? [], requestedVersion(res));
-      const { deleted, reclaimed } = await store.prune((v) => {
-        if (f.has('label') && !labelMatches(v.Labels ?? {}, f.get('label')!)) return false;
-        if (f.has('label!') && f.get('label!')!.some((l) => labelMatches(v.Labels ?? {}, [l]))) return false;
-        return true;
-      }, all);
-      res.json({ VolumesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
-    }),
-  );
-
-  r.get(
-    '/volumes/:name',
-    ah(async (req, res) => {
-      res.json(store.view(store.get(req.params.name)));
-    }),
-  );
-
-  r.delete(
-    '/volumes/:name',
-    ah(async (req, res) => {
-      await store.remove(req.params.name, { force: qbool(req, 'force') });
-      res.status(204).end();
-    }),
-  );
-
-  return r;
+  const f = parseFilters(req, ['dangling', 'name', 'label', 'label!', 'driver']);
+  const dangling = f.has('dangling') ? boolFilter('dangling', f.get('dangling')!) : undefined;
+  const match = (v: VolumeRecord) => {
+    if (f.has('name') && !f.get('name')!.some((n) => v.Name.includes(n))) return false;
+    if (f.has('driver') && !f.get('driver')!.includes(v.Driver)) return false;
+    if (f.has('label') && !labelMatches(v.Labels ?? {}, f.get('label')!)) return false;
+    if (f.has('label!') && f.get('label!')!.some((l) => labelMatches(v.Labels ?? {}, [l]))) return false;
+    if (dangling !== undefined && (store.usersOf(v.Name).all.length === 0) !== dangling) return false;
+    return true;
+  };
+  res.json({ Volumes: store.list().filter(match).map((v) => store.view(v)), Warnings: [] });
 }
+
+async function createVolume(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
+  const v = await ctx.volumes.create(parseCreate(req.body));
+  res.status(201).json(ctx.volumes.view(v));
+}
+
+async function pruneVolumes(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
+  const f = parseFilters(req, ['label', 'label!', 'all']);
+  const all = pruneAll(f.get('all') ?? [], requestedVersion(res));
+  const { deleted, reclaimed } = await ctx.volumes.prune((v) => {
+    if (f.has('label') && !labelMatches(v.Labels ?? {}, f.get('label')!)) return false;
+    if (f.has('label!') && f.get('label!')!.some((l) => labelMatches(v.Labels ?? {}, [l]))) return false;
+    return true;
+  }, all);
+  res.json({ VolumesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+}
+
+async function inspectVolume(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
+  res.json(ctx.volumes.view(ctx.volumes.get(req.params.name)));
+}
+
+async function deleteVolume(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
+  await ctx.volumes.remove(req.params.name, { force: qbool(req, 'force') });
+  res.status(204).end();
+}
+
+export const volumeRoutes: readonly Route[] = [
+  get('/volumes', listVolumes),
+  post('/volumes/create', createVolume, VOLUME_CREATE),
+  post('/volumes/prune', pruneVolumes),
+  get('/volumes/:name', inspectVolume),
+  del('/volumes/:name', deleteVolume),
+];

@@ -3,12 +3,12 @@
 // Swarm mode itself is not built yet: init and join say so.
 import { NextFunction, Request, Response, Router } from 'express';
 import { notImplemented, unavailable } from '../../core/errors';
-import type { DaemonContext } from '../context';
 
 const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 const NO_SWARM = 'This node is not part of a swarm';
 
-export function swarmRoutes(_ctx: DaemonContext): Router {
+/** Its own small router: these answer every method of whole path families. */
+export function swarmRouter(): Router {
   const r = Router();
   const fail = (e: Error) => (_req: Request, _res: Response, next: NextFunction) => next(e);
   r.post(['/swarm/init', '/swarm/join'], fail(notImplemented('swarm mode is not supported by this daemon yet')));

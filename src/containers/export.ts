@@ -1,0 +1,30 @@
+// `docker export` (moby's daemon/export.go): the container's merged root as one tar, from its
+// writable layer over the image's layers.
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { EventBus } from '../core/events';
+import { exportRootfs } from '../images/container-fs';
+import type { FileImageStore } from '../images/image-store';
+import type { HostKernel } from '../host/kernel';
+import type { ContainerRecord } from './containers';
+
+/** What export, changes and commit need of the container service. */
+export interface ContainerLayersSource {
+  get(ref: string): ContainerRecord;
+  /** <data-root>/overlay/<id> (src/containers/rwlayer.ts will own these paths) */
+  overlayDir(id: string): string;
+}
+
+/** The writable layer (upper) and the image's layers (lowers, topmost first). */
+export async function containerLayers(c: ContainerLayersSource, images: FileImageStore, rec: ContainerRecord): Promise<{ upper: string; lowers: string[] }> {
+  const img = await images.get(rec.Image);
+  return { upper: path.join(c.overlayDir(rec.Id), 'diff'), lowers: await images.layerDirs(img) };
+}
+
+export async function exportContainer(c: ContainerLayersSource, images: FileImageStore, events: EventBus, kernel: HostKernel, ref: string): Promise<Readable> {
+  const rec = c.get(ref);
+  const { upper, lowers } = await containerLayers(c, images, rec);
+  const stream = await exportRootfs(images, upper, lowers, kernel);
+  events.publish('container', 'export', rec.Id, { name: rec.Name.replace(/^\//, ''), image: rec.Config.Image });
+  return stream;
+}
