@@ -7,22 +7,25 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { CgroupManager, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
-import { conflict, isNodeError, NativeErrorInfo, notFound, SkiffError, systemError } from '../core/errors';
+import { conflict, isNodeError, notFound, SkiffError, systemError } from '../core/errors';
 import { readJson } from '../core/atomic-files';
 import { HelperPaths } from '../host';
-import {
-  AttachStreams,
-  ExitStatus,
-  monitorAttach,
-  monitorCommand,
-  MonitorGoneError,
-  MonitorState,
-  StartReply,
-} from './monitor-client';
+import { AttachStreams, monitorAttach, monitorCommand, MonitorExit, MonitorGoneError, MonitorState, StartReply } from './monitor-client';
 import { hostBoundingSet } from './host-limits';
 import { capabilityNumber, ContainerSpec, ProcessSpec } from './spec';
+import { StartFailure, StartMode, parseWireFailure, wireFailure } from './start-failure';
 
-export type { ExitStatus, AttachStreams } from './monitor-client';
+export type { AttachStreams } from './monitor-client';
+export { StartFailure } from './start-failure';
+
+/** How a process ended; `failure` when it never ran (its start failed). */
+export interface ExitStatus {
+  exitCode: number;
+  signal?: number;
+  oomKilled: boolean;
+  finishedAt: string;
+  failure?: StartFailure;
+}
 
 /** What the monitor writes: a log file (json-file or Docker's local format), the journal, or both. */
 export interface LogOptions {
@@ -61,17 +64,6 @@ export interface RuntimeState {
   status: RuntimeStatus;
   pid: number;
   exit?: ExitStatus;
-}
-
-/** A start that failed inside skiff-init (bad command, missing user...). */
-export class StartError extends SkiffError {
-  constructor(
-    message: string,
-    readonly info: NativeErrorInfo | { message: string } | undefined,
-    readonly exitCode: number,
-  ) {
-    super('system', message);
-  }
 }
 
 export interface RuntimeOptions {
@@ -118,11 +110,11 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-function errorText(info: NativeErrorInfo | { message: string } | string | undefined): string {
-  if (!info) return 'unknown error';
-  if (typeof info === 'string') return info;
-  if ('target' in info && info.call === 'exec') return `exec: ${info.target}`;
-  return info.message;
+/** The monitor's exit record, with its start failure typed (exit.json keeps the wire form). */
+function exitOf(m: MonitorExit, mode: StartMode): ExitStatus {
+  const { error, failure, ...rest } = m;
+  if (failure === undefined && error === undefined) return rest;
+  return { ...rest, failure: new StartFailure(wireFailure(failure ?? error), mode) };
 }
 
 /**
@@ -318,15 +310,7 @@ export class Runtime {
         const line = out.split('\n')[0] ?? '';
         const ready = /^ready (\d+) (\d+)$/.exec(line);
         if (ready) return resolve({ monitorPid: Number(ready[1]), pid: Number(ready[2]) });
-        if (line.startsWith('error ')) {
-          let info: NativeErrorInfo | { message: string };
-          try {
-            info = JSON.parse(line.slice(6)) as NativeErrorInfo;
-          } catch {
-            info = { message: line.slice(6) };
-          }
-          return reject(new StartError(errorText(info), info, 127));
-        }
+        if (line.startsWith('error ')) return reject(new StartFailure(parseWireFailure(line.slice(6)), mode));
         reject(systemError(`monitor failed: ${(line || err).trim() || 'no output'}`));
       });
     });
@@ -334,59 +318,55 @@ export class Runtime {
 
   /** Lets the created process exec its program. */
   async start(id: string): Promise<void> {
-    await this.startIn(this.bundleDir(id));
+    await this.startIn(this.bundleDir(id), 'create');
   }
 
-  private async startIn(dir: string): Promise<void> {
+  private async startIn(dir: string, mode: StartMode): Promise<void> {
     const reply = await monitorCommand<StartReply>(this.socket(dir), 'start');
-    if (!reply.ok) {
-      const exit = await readJson<ExitStatus>(path.join(dir, 'exit.json')).catch(() => undefined);
-      const info = reply.error;
-      throw new StartError(errorText(info), info, exit?.exitCode ?? 127);
-    }
+    if (!reply.ok) throw new StartFailure(wireFailure(reply.error), mode);
   }
 
   /** The process's state; `exited` also when the monitor is gone (its exit.json tells how). */
   async state(id: string): Promise<RuntimeState> {
-    return this.stateIn(this.bundleDir(id), id);
+    return this.stateIn(this.bundleDir(id), 'create', id);
   }
 
-  private async stateIn(dir: string, cgroupId?: string): Promise<RuntimeState> {
+  private async stateIn(dir: string, mode: StartMode, cgroupId?: string): Promise<RuntimeState> {
     try {
       const s = await monitorCommand<MonitorState>(this.socket(dir), 'state');
-      if (s.status === 'exited') return { status: 'exited', pid: 0, exit: await this.exitStatus(dir) };
+      if (s.status === 'exited') return { status: 'exited', pid: 0, exit: await this.exitStatus(dir, mode) };
       if (s.status === 'running' && cgroupId && (await this.cgroup(cgroupId).isFrozen().catch(() => false)))
         return { status: 'paused', pid: s.pid };
       return { status: s.status, pid: s.pid };
     } catch (e) {
       if (!(e instanceof MonitorGoneError)) throw e;
       if (!fsSync.existsSync(dir)) throw notFound(`no such container in the runtime: ${cgroupId ?? dir}`);
-      return { status: 'exited', pid: 0, exit: await this.exitStatus(dir) };
+      return { status: 'exited', pid: 0, exit: await this.exitStatus(dir, mode) };
     }
   }
 
-  private async exitStatus(dir: string): Promise<ExitStatus> {
-    let exit: ExitStatus | undefined;
+  private async exitStatus(dir: string, mode: StartMode): Promise<ExitStatus> {
+    let exit: MonitorExit | undefined;
     try {
-      exit = JSON.parse(fsSync.readFileSync(path.join(dir, 'exit.json'), 'utf8')) as ExitStatus;
+      exit = JSON.parse(fsSync.readFileSync(path.join(dir, 'exit.json'), 'utf8')) as MonitorExit;
     } catch (e) {
       if (!isNodeError(e, 'ENOENT')) throw e;
     }
     // No record at all: the monitor died without writing one (killed); Docker says 255 then.
-    return exit ?? { exitCode: 255, oomKilled: false, finishedAt: new Date().toISOString() };
+    return exit ? exitOf(exit, mode) : { exitCode: 255, oomKilled: false, finishedAt: new Date().toISOString() };
   }
 
   /** Resolves when the process exits (at once if it already has). */
   async wait(id: string): Promise<ExitStatus> {
-    return this.waitIn(this.bundleDir(id));
+    return this.waitIn(this.bundleDir(id), 'create');
   }
 
-  private async waitIn(dir: string): Promise<ExitStatus> {
+  private async waitIn(dir: string, mode: StartMode): Promise<ExitStatus> {
     try {
-      return await monitorCommand<ExitStatus>(this.socket(dir), 'wait');
+      return exitOf(await monitorCommand<MonitorExit>(this.socket(dir), 'wait'), mode);
     } catch (e) {
       if (!(e instanceof MonitorGoneError)) throw e;
-      return this.exitStatus(dir);
+      return this.exitStatus(dir, mode);
     }
   }
 
@@ -538,7 +518,7 @@ export class Runtime {
   }
 
   async execStart(id: string, execId: string): Promise<void> {
-    await this.startIn(this.execDir(id, execId));
+    await this.startIn(this.execDir(id, execId), 'exec');
   }
 
   async execAttach(id: string, execId: string, streams: AttachStreams): Promise<net.Socket> {
@@ -550,11 +530,11 @@ export class Runtime {
   }
 
   async execWait(id: string, execId: string): Promise<ExitStatus> {
-    return this.waitIn(this.execDir(id, execId));
+    return this.waitIn(this.execDir(id, execId), 'exec');
   }
 
   async execState(id: string, execId: string): Promise<RuntimeState> {
-    return this.stateIn(this.execDir(id, execId));
+    return this.stateIn(this.execDir(id, execId), 'exec');
   }
 
   async execDelete(id: string, execId: string): Promise<void> {
