@@ -6,7 +6,7 @@ import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { CgroupManager, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
+import { CgroupManager, CgroupMountSpec as HostCgroupMount, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
 import { conflict, isNodeError, notFound, SkiffError, systemError } from '../core/errors';
 import { readJson } from '../core/atomic-files';
 import { HelperPaths } from '../host';
@@ -193,17 +193,10 @@ export class Runtime {
     let cg: ContainerCgroup | undefined;
     try {
       cg = await this.opts.cgroups.create(id, o.resources, { privileged: o.privileged, ...(o.deviceRules?.length ? { deviceRules: o.deviceRules } : {}) });
-      const mount = cg.mountSpec();
-      const spec: ContainerSpec = {
-        ...o.spec,
-        process: grantable(o.spec.process),
-        mode: 'create',
-        cgroupProcs: cg.procsFiles(),
-        cgroupMount: mount.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: mount.controllers, symlinks: mount.symlinks },
-        cgroupns: this.opts.cgroups.mode === 'v2',
-        seccompCache: await this.seccompCache(),
-      };
-      if (spec.cgroupns && spec.namespaces && !spec.namespaces.cgroup) spec.namespaces = { ...spec.namespaces, cgroup: 'new' };
+      const spec = createBundle(
+        { ...o.spec, process: grantable(o.spec.process) },
+        { cgroupProcs: cg.procsFiles(), cgroupMount: cg.mountSpec(), cgroupns: this.opts.cgroups.mode === 'v2', seccompCache: await this.seccompCache() },
+      );
       writeBundleFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
       return await this.spawnMonitor(dir, 'create', o, cg.oomEventsFile());
     } catch (e) {
@@ -494,20 +487,7 @@ export class Runtime {
     fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
       fsSync.writeFileSync(path.join(dir, 'container'), id);
-      const namespaces: Record<string, string> = {};
-      for (const [type, how] of Object.entries(cspec.namespaces ?? {}) as [string, string][]) {
-        // Join what the container has: its own namespaces, or the ones it joined by path.
-        if (how === 'new') namespaces[type] = `/proc/${st.pid}/ns/${type}`;
-        else if (how !== 'host') namespaces[type] = how;
-      }
-      const spec: ContainerSpec = {
-        mode: 'exec',
-        targetPid: st.pid,
-        cgroupProcs: cspec.cgroupProcs,
-        namespaces,
-        seccompCache: await this.seccompCache(),
-        process: grantable(o.process),
-      };
+      const spec = execBundle(cspec, st.pid, grantable(o.process), await this.seccompCache());
       writeBundleFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
       const { pid } = await this.spawnMonitor(dir, 'exec', o, null);
       return { pid };
@@ -580,6 +560,41 @@ export class Runtime {
     }
     return out;
   }
+}
+
+/** What the runtime adds to a create spec: the container's cgroups and where seccomp programs are cached. */
+export interface RuntimeBundleFields {
+  cgroupProcs: string[];
+  cgroupMount: HostCgroupMount;
+  /** the container gets a cgroup namespace of its own (cgroup v2) */
+  cgroupns: boolean;
+  seccompCache: string;
+}
+
+/** A container's config.json: the spec (spec.ts) with the runtime's fields. */
+export function createBundle(spec: ContainerSpec, r: RuntimeBundleFields): ContainerSpec {
+  const m = r.cgroupMount;
+  const out: ContainerSpec = {
+    ...spec,
+    mode: 'create',
+    cgroupProcs: r.cgroupProcs,
+    cgroupMount: m.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: m.controllers, symlinks: m.symlinks },
+    cgroupns: r.cgroupns,
+    seccompCache: r.seccompCache,
+  };
+  if (out.cgroupns && out.namespaces && !out.namespaces.cgroup) out.namespaces = { ...out.namespaces, cgroup: 'new' };
+  return out;
+}
+
+/** An exec's config.json: it joins the namespaces and cgroups of the container (its config.json, pid 1). */
+export function execBundle(container: ContainerSpec, pid: number, process: ProcessSpec, seccompCache: string): ContainerSpec {
+  const namespaces: Record<string, string> = {};
+  for (const [type, how] of Object.entries(container.namespaces ?? {}) as [string, string][]) {
+    // Join what the container has: its own namespaces, or the ones it joined by path.
+    if (how === 'new') namespaces[type] = `/proc/${pid}/ns/${type}`;
+    else if (how !== 'host') namespaces[type] = how;
+  }
+  return { mode: 'exec', targetPid: pid, cgroupProcs: container.cgroupProcs, namespaces, seccompCache, process };
 }
 
 /** temp file + rename: a reader never sees half a file (no fsync: the exec root is not kept). */
