@@ -24,7 +24,7 @@ import type { ContainerNetworking, NetworkSettingsRecord } from '../network/type
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
 import { AttachStreams, ExitStatus, parseSignal, Runtime, settlesWithin, StartFailure } from '../runtime/runtime';
-import { buildContainerSpec, BuildSpecInput, DEFAULT_SHM_SIZE, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
+import { buildContainerSpec, BuildSpecInput, DEFAULT_SHM_SIZE, HostConfigInput, MountSpec, RootSpec, validateSpecInput } from '../runtime/spec';
 import type { ContainerMounts, MountPoint } from '../volumes';
 import {
   applyUpdate,
@@ -407,7 +407,7 @@ export class Containers extends EventEmitter {
     resolveDevices(hostConfig.Devices ?? []); // the host nodes must exist (looked up again at start)
     const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
     const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
-    const args = buildContainerSpec({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined }).process.args;
+    const { args } = validateSpecInput({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined });
 
     let finalName = wanted;
     if (!finalName) {

@@ -6,11 +6,11 @@
 // and read-only /proc and /sys paths (mounts.ts), ulimits (resources.ts), namespaced sysctls
 // (sysctls.ts). This file puts them together. Invalid input throws SpecError (HTTP 400) with
 // Docker's message where clients or users are known to see it.
-import type { CreateContainerSpec, DeviceNode, MountSpec, NamespaceMap, NamespaceType, ProcessSpec, RootSpec } from './bundle';
+import type { CreateContainerSpec, DeviceNode, MountSpec, NamespaceMap, NamespaceType, ProcessSpec, Rlimit, RootSpec } from './bundle';
 import { checkEnv, checkGroupAdd, mergeEnv, processEnv, resolveCommand, resolveWorkingDir, strSlice, StrSliceInput } from './command';
 import { defaultMaskedPaths, defaultReadonlyPaths, orderMounts } from './mounts';
 import { resolveRlimits, Ulimit } from './resources';
-import { ALL_CAPABILITIES, parseSecurityOpts, resolveCapabilities } from './security';
+import { ALL_CAPABILITIES, parseSecurityOpts, resolveCapabilities, SecurityOptions } from './security';
 import { checkOptionalString, cleanPath, quote, SpecError } from './spec-checks';
 import { defaultSysctls, validateSysctls } from './sysctls';
 
@@ -126,8 +126,27 @@ function checkHostConfig(h: HostConfigInput): void {
   if (h.Ulimits !== undefined && h.Ulimits !== null && !Array.isArray(h.Ulimits)) throw new SpecError('Ulimits must be an array');
 }
 
-/** Docker container configuration -> skiff-init's create spec (the runtime adds the cgroup fields). */
-export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
+/** What validateSpecInput checks: a container's configuration without its filesystem. */
+export type SpecCheckInput = Omit<BuildSpecInput, 'root' | 'mounts' | 'devices'>;
+
+/** The container's configuration, checked and resolved by Docker's rules: the spec's parts. */
+interface ResolvedSpec {
+  privileged: boolean;
+  security: SecurityOptions;
+  namespaces: NamespaceMap;
+  hostname: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: string;
+  groupAdd: string[];
+  capabilities: string[];
+  rlimits: Rlimit[];
+  sysctl: Record<string, string>;
+}
+
+/** Every check on the configuration, in the order Docker's errors come; throws SpecError. */
+function resolveSpecInput(input: SpecCheckInput): ResolvedSpec {
   const config = input.config ?? {};
   const host = input.hostConfig ?? {};
   const image = input.image ?? {};
@@ -172,34 +191,50 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
   if (namespaces.net !== 'host') Object.assign(sysctl, defaultSysctls());
   if (domainname && namespaces.uts !== 'host') sysctl['kernel.domainname'] = domainname;
   Object.assign(sysctl, validateSysctls(host.Sysctls ?? {}, namespaces));
+  return { privileged, security, namespaces, hostname, args, env, cwd, user, groupAdd, capabilities, rlimits, sysctl };
+}
 
-  const unconfinedPaths = privileged || security.unconfinedSystemPaths;
+/**
+ * The checks of buildContainerSpec, without building the spec: create calls it so that what the
+ * start would refuse is refused at once, with the same error; the spec is built once, at start.
+ * Namespaces the caller resolves only at start (container:<id> modes) may be given as any path.
+ * Returns the command (the record's Path and Args).
+ */
+export function validateSpecInput(input: SpecCheckInput): { args: string[] } {
+  return { args: resolveSpecInput(input).args };
+}
+
+/** Docker container configuration -> skiff-init's create spec (the runtime adds the cgroup fields). */
+export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
+  const host = input.hostConfig ?? {};
+  const r = resolveSpecInput(input);
+  const unconfinedPaths = r.privileged || r.security.unconfinedSystemPaths;
   const maskedPaths = unconfinedPaths ? [] : host.MaskedPaths ? [...host.MaskedPaths] : defaultMaskedPaths();
   const readonlyPaths = unconfinedPaths ? [] : host.ReadonlyPaths ? [...host.ReadonlyPaths] : defaultReadonlyPaths();
 
   return {
     mode: 'create',
     root: { ...input.root, lower: [...input.root.lower], readonly: input.root.readonly || host.ReadonlyRootfs === true },
-    hostname,
-    namespaces,
+    hostname: r.hostname,
+    namespaces: r.namespaces,
     mounts: orderMounts(input.mounts ?? []),
     maskedPaths,
     readonlyPaths,
     shmSize: host.ShmSize ? host.ShmSize : DEFAULT_SHM_SIZE,
-    privileged,
+    privileged: r.privileged,
     ...(input.devices?.length ? { devices: input.devices.map((d) => ({ ...d })) } : {}),
-    sysctl,
+    sysctl: r.sysctl,
     process: {
-      args,
-      env,
-      cwd,
-      user,
-      ...(groupAdd.length ? { groupAdd } : {}),
-      tty: config.Tty === true,
-      capabilities,
-      noNewPrivileges: security.noNewPrivileges,
-      seccomp: privileged || security.seccomp === 'unconfined' ? 'unconfined' : 'default',
-      rlimits,
+      args: r.args,
+      env: r.env,
+      cwd: r.cwd,
+      user: r.user,
+      ...(r.groupAdd.length ? { groupAdd: r.groupAdd } : {}),
+      tty: input.config?.Tty === true,
+      capabilities: r.capabilities,
+      noNewPrivileges: r.security.noNewPrivileges,
+      seccomp: r.privileged || r.security.seccomp === 'unconfined' ? 'unconfined' : 'default',
+      rlimits: r.rlimits,
       oomScoreAdj: host.OomScoreAdj ?? 0,
     },
   };
