@@ -326,6 +326,23 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
       expect(r.raw.toString()).toMatch(/\/dev\/pts\/\d+/);
       expect(r.exit.exitCode).toBe(0);
     });
+
+    test('a start that fails is a typed StartFailure, on start and on wait: 127 not found, 126 not executable', async () => {
+      for (const [cmd, call, errno, code] of [
+        [['nosuchcmd'], 'exec', 'ENOENT', 127],
+        [['/etc'], 'exec', 'EACCES', 126],
+      ] as const) {
+        const execId = Math.random().toString(16).slice(2);
+        const p = buildExecProcess({ exec: { Cmd: [...cmd] }, container: proc, configEnv: [], hostname: id.slice(0, 12) });
+        await t.runtime.execCreate(id, execId, { process: p, tty: false, openStdin: false, stdinOnce: false });
+        const err = await t.runtime.execStart(id, execId).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StartFailure);
+        expect(err).toMatchObject({ call, errno: { name: errno }, exitCode: code });
+        const exit = await t.runtime.execWait(id, execId);
+        expect(exit.failure).toMatchObject({ call, errno: { name: errno }, exitCode: code, message: (err as StartFailure).message });
+        await t.runtime.execDelete(id, execId);
+      }
+    });
   });
 
   test('nothing of a removed container is left: mounts, cgroups, processes', async () => {
