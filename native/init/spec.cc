@@ -149,7 +149,8 @@ void parse_devices(const Node& j, Spec& s) {
     if ((type != "c" && type != "b") || path.empty() || path[0] != '/') throw config_error("bad device " + path);
     s.devices.push_back({path, type[0], d.at("major").get<unsigned>(), d.at("minor").get<unsigned>(),
                          static_cast<mode_t>(d.get_or<unsigned>("fileMode", 0666) & 07777),
-                         static_cast<uid_t>(d.get_or<unsigned>("uid", 0)), static_cast<gid_t>(d.get_or<unsigned>("gid", 0))});
+                         static_cast<uid_t>(d.get_or<unsigned>("uid", 0)),
+                         static_cast<gid_t>(d.get_or<unsigned>("gid", 0))});
   });
 }
 
@@ -180,7 +181,9 @@ Spec parse_spec(const Node& j) {
   s.privileged = j.get_or<bool>("privileged", false);
   parse_devices(j, s);
   if (j.contains("sysctl") && j.at("sysctl").is_object())
-    j.at("sysctl").each_entry([&](const std::string& k, const nlohmann::json& v) { s.sysctl.emplace_back(k, v.get<std::string>()); });
+    j.at("sysctl").each_entry([&](const std::string& k, const nlohmann::json& v) {
+      s.sysctl.emplace_back(k, v.get<std::string>());
+    });
   s.target_pid = j.get_or<int>("targetPid", 0);
   s.seccomp_cache = j.get_or<std::string>("seccompCache", "");
   if (!j.contains("process")) throw config_error("spec has no process");
