@@ -27,6 +27,13 @@ class SysError : public std::runtime_error {
   int errno_;
 };
 
+// A lookup that found nothing: the program to run is not there (Docker's exit code 127). errno
+// alone cannot tell it: execve's own ENOENT (a missing interpreter) is another failure.
+class NotFoundError : public SysError {
+ public:
+  using SysError::SysError;
+};
+
 // Throws SysError(call, what, errno) when rc < 0; returns rc otherwise.
 template <typename T>
 inline T check(T rc, const char* call, const std::string& what = "") {

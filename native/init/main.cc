@@ -275,8 +275,10 @@ int main(int argc, char** argv) {
     if (std::to_string(::getppid()) != argv[2]) return 0;  // the daemon is already gone
     for (;;) ::pause();
   }
+  // Parse-only: which keys of a config.json skiff-init reads (the bundle schema's test).
+  if (argc == 3 && std::strcmp(argv[1], "check-bundle") == 0) return check_bundle_main(argv[2]);
   if (argc != 3 || (std::strcmp(argv[1], "create") != 0 && std::strcmp(argv[1], "exec") != 0)) {
-    std::fprintf(stderr, "usage: skiff-init create|exec <bundle>\n");
+    std::fprintf(stderr, "usage: skiff-init create|exec <bundle> | check-bundle <config.json>\n");
     return 2;
   }
   if (::fcntl(kSyncFd, F_GETFD) < 0) {

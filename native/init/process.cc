@@ -40,12 +40,12 @@ bool is_executable_file(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
 }
 
-// execvp's lookup, against the container's PATH rather than ours. Messages are Docker's: the
-// CLI maps "executable file not found" to 127 and "permission denied" to 126.
+// execvp's lookup, against the container's PATH rather than ours. Messages are Docker's; a
+// program that is not there is a NotFoundError (the daemon's exit code 127, start-failure.ts).
 std::string find_executable(const std::string& name, const std::vector<std::string>& env) {
   if (name.find('/') != std::string::npos) {
     struct stat st;
-    if (::stat(name.c_str(), &st) < 0) throw SysError("exec", "\"" + name + "\": stat " + name + ": no such file or directory", ENOENT);
+    if (::stat(name.c_str(), &st) < 0) throw NotFoundError("exec", "\"" + name + "\": stat " + name + ": no such file or directory", ENOENT);
     if (S_ISDIR(st.st_mode)) throw SysError("exec", "\"" + name + "\": is a directory: permission denied", EACCES);
     return name;
   }
@@ -59,7 +59,7 @@ std::string find_executable(const std::string& name, const std::vector<std::stri
     std::string cand = dir + "/" + name;
     if (is_executable_file(cand)) return cand;
   }
-  throw SysError("exec", "\"" + name + "\": executable file not found in $PATH", ENOENT);
+  throw NotFoundError("exec", "\"" + name + "\": executable file not found in $PATH", ENOENT);
 }
 
 void enter_workdir(const std::string& cwd) {

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,7 +84,17 @@ struct Spec {
   std::string ns(const std::string& type) const;
 };
 
-Spec load_spec(const std::string& path);
+// The keys load_spec looked up, found or not (paths: "process.rlimits[].soft"), and the keys whose
+// values are maps of data (namespaces, sysctl): what `skiff-init check-bundle` reports.
+struct KeyLog {
+  std::set<std::string> read, maps;
+};
+
+Spec load_spec(const std::string& path, KeyLog* log = nullptr);
+
+// `skiff-init check-bundle <config.json>`: parses the file as `create` would and prints
+// {"read":[keys looked up],"ignored":[keys in the file never looked up]}; exit 1 on a parse error.
+int check_bundle_main(const std::string& path);
 int rlimit_from_name(const std::string& name);
 
 }  // namespace skiff

@@ -54,6 +54,7 @@ std::string SyncChannel::recv() {
 void SyncChannel::send_error(const SysError& e) noexcept {
   try {
     nlohmann::json j = {{"call", e.call()}, {"target", e.target()}, {"errno", e.err()}, {"message", e.what()}};
+    if (dynamic_cast<const NotFoundError*>(&e)) j["notFound"] = true;
     send("error " + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } catch (...) {
   }

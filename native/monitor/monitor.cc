@@ -472,6 +472,8 @@ std::string Monitor::exit_json() const {
   std::string s = "{\"exitCode\":" + std::to_string(exit_code_) + ",\"signal\":" + std::to_string(exit_signal_) +
                   ",\"oomKilled\":" + (oom_killed_ ? "true" : "false") + ",\"finishedAt\":" + json_quote(finished_at_);
   if (!error_message_.empty()) s += ",\"error\":" + json_quote(error_message_);
+  // the whole failure too (call, target, errno): the daemon's exit code for it comes from those
+  if (!error_json_.empty()) s += ",\"failure\":" + error_json_;
   return s + "}";
 }
 

@@ -23,8 +23,8 @@ import { parseLink, withLinkEnv } from '../network/container-links';
 import type { ContainerNetworking, NetworkSettingsRecord } from '../network/types';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { hostDefaultUlimits } from '../runtime/host-limits';
-import { AttachStreams, ExitStatus, parseSignal, Runtime, settlesWithin, StartError } from '../runtime/runtime';
-import { buildContainerSpec, BuildSpecInput, DEFAULT_SHM_SIZE, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
+import { AttachStreams, ExitStatus, parseSignal, Runtime, settlesWithin, StartFailure } from '../runtime/runtime';
+import { buildContainerSpec, BuildSpecInput, DEFAULT_SHM_SIZE, HostConfigInput, MountSpec, RootSpec, validateSpecInput } from '../runtime/spec';
 import type { ContainerMounts, MountPoint } from '../volumes';
 import {
   applyUpdate,
@@ -407,7 +407,7 @@ export class Containers extends EventEmitter {
     resolveDevices(hostConfig.Devices ?? []); // the host nodes must exist (looked up again at start)
     const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
     const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
-    const args = buildContainerSpec({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined }).process.args;
+    const { args } = validateSpecInput({ ...this.specInput({ Id: id, Config: config, HostConfig: hostConfig }, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined });
 
     let finalName = wanted;
     if (!finalName) {
@@ -666,14 +666,13 @@ export class Containers extends EventEmitter {
     if (exited) await exited.catch(() => undefined);
     await this.deleteFromRuntime(id);
     await this.releaseNetwork(rec);
-    if (!(e instanceof StartError)) {
+    if (!(e instanceof StartFailure)) {
       // `docker run --rm` waits for condition=removed: a start that failed must still remove
       if (rec.HostConfig.AutoRemove) void this.autoRemove(rec);
       return e instanceof CgroupValidationError ? invalid(e.message) : e;
     }
-    const msg = e.message;
-    const code = /executable file not found|no such file or directory/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 128;
-    const text = `failed to create task for container: unable to start container process: ${msg}`;
+    const code = e.exitCode;
+    const text = `failed to create task for container: unable to start container process: ${e.message}`;
     rec.State = { ...rec.State, ExitCode: code, Error: text, Pid: 0 };
     if (rec.State.Status !== 'created') rec.State.Status = 'exited';
     rec.State.FinishedAt = rec.State.Status === 'exited' ? nowIso() : rec.State.FinishedAt;

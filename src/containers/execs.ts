@@ -6,7 +6,7 @@ import type * as net from 'node:net';
 import * as path from 'node:path';
 import { conflict, invalid, notFound, SkiffError } from '../core/errors';
 import { withLinkEnv } from '../network/container-links';
-import { StartError } from '../runtime/runtime';
+import { StartFailure } from '../runtime/runtime';
 import { buildExecProcess, ContainerSpec, ProcessSpec } from '../runtime/spec';
 import { readJson } from '../core/atomic-files';
 import { asObject, consoleSize, detachKeyCodes, optBool, optString, optStringList } from './container-config';
@@ -143,7 +143,7 @@ export class Execs {
       if (exec.Config.Tty && initialSize) await rt.execResize(cid, exec.ID, ...initialSize).catch(() => undefined);
       exitedP = rt.execWait(cid, exec.ID).then(
         async (st) => {
-          exec.ExitCode = st.error ? exitCodeOf(String(typeof st.error === 'string' ? st.error : st.error.message)) : st.exitCode;
+          exec.ExitCode = st.failure ? st.failure.exitCode : st.exitCode;
           exec.Running = false;
           exec.finishedAt = Date.now();
           this.announce(exec, 'exec_die', { exitCode: String(exec.ExitCode) });
@@ -169,10 +169,10 @@ export class Execs {
       monitor?.destroy();
       exec.Running = false;
       exec.finishedAt = Date.now();
-      if (e instanceof StartError) {
-        exec.ExitCode = exitCodeOf(e.message);
+      if (e instanceof StartFailure) {
+        exec.ExitCode = e.exitCode;
         await exitedP;
-        exec.ExitCode = exitCodeOf(e.message);
+        exec.ExitCode = e.exitCode;
         throw new SkiffError('invalid', `OCI runtime exec failed: exec failed: unable to start container process: ${e.message}`);
       }
       exec.ExitCode = exec.ExitCode ?? 126;
@@ -208,10 +208,6 @@ export class Execs {
     const finished = [...this.byId.values()].filter((e) => e.finishedAt !== undefined).sort((a, b) => a.finishedAt! - b.finishedAt!);
     for (const e of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED))) this.byId.delete(e.ID);
   }
-}
-
-function exitCodeOf(msg: string): number {
-  return /executable file not found|no such file or directory/.test(msg) ? 127 : 126;
 }
 
 function placeholderProcess(): ProcessSpec {

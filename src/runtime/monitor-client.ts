@@ -1,7 +1,7 @@
 // Client side of the monitor's unix socket protocol (native/README.md): one command per
 // connection, one JSON line back, or a raw stream for `attach`.
 import * as net from 'node:net';
-import { NativeErrorInfo, SkiffError, systemError } from '../core/errors';
+import { SkiffError, systemError } from '../core/errors';
 
 export interface MonitorState {
   status: 'created' | 'running' | 'exited';
@@ -10,17 +10,22 @@ export interface MonitorState {
   oomKilled?: boolean;
 }
 
-export interface ExitStatus {
+/** The monitor's `wait` answer and exit.json. */
+export interface MonitorExit {
   exitCode: number;
   signal?: number;
   oomKilled: boolean;
   finishedAt: string;
-  error?: string | NativeErrorInfo;
+  /** the start failure's message */
+  error?: string;
+  /** the start failure as skiff-init (or the monitor) reported it: start-failure.ts WireFailure */
+  failure?: unknown;
 }
 
 export interface StartReply {
   ok: boolean;
-  error?: NativeErrorInfo | { message: string };
+  /** start-failure.ts WireFailure */
+  error?: unknown;
 }
 
 /** The monitor is gone (its socket refuses or vanished): the process has exited. */

@@ -6,23 +6,26 @@ import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { CgroupManager, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
-import { conflict, isNodeError, NativeErrorInfo, notFound, SkiffError, systemError } from '../core/errors';
+import { CgroupManager, CgroupMountSpec as HostCgroupMount, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
+import { conflict, isNodeError, notFound, SkiffError, systemError } from '../core/errors';
 import { readJson } from '../core/atomic-files';
 import { HelperPaths } from '../host';
-import {
-  AttachStreams,
-  ExitStatus,
-  monitorAttach,
-  monitorCommand,
-  MonitorGoneError,
-  MonitorState,
-  StartReply,
-} from './monitor-client';
+import { AttachStreams, monitorAttach, monitorCommand, MonitorExit, MonitorGoneError, MonitorState, StartReply } from './monitor-client';
 import { hostBoundingSet } from './host-limits';
 import { capabilityNumber, ContainerSpec, ProcessSpec } from './spec';
+import { StartFailure, StartMode, parseWireFailure, wireFailure } from './start-failure';
 
-export type { ExitStatus, AttachStreams } from './monitor-client';
+export type { AttachStreams } from './monitor-client';
+export { StartFailure } from './start-failure';
+
+/** How a process ended; `failure` when it never ran (its start failed). */
+export interface ExitStatus {
+  exitCode: number;
+  signal?: number;
+  oomKilled: boolean;
+  finishedAt: string;
+  failure?: StartFailure;
+}
 
 /** What the monitor writes: a log file (json-file or Docker's local format), the journal, or both. */
 export interface LogOptions {
@@ -61,17 +64,6 @@ export interface RuntimeState {
   status: RuntimeStatus;
   pid: number;
   exit?: ExitStatus;
-}
-
-/** A start that failed inside skiff-init (bad command, missing user...). */
-export class StartError extends SkiffError {
-  constructor(
-    message: string,
-    readonly info: NativeErrorInfo | { message: string } | undefined,
-    readonly exitCode: number,
-  ) {
-    super('system', message);
-  }
 }
 
 export interface RuntimeOptions {
@@ -118,11 +110,11 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-function errorText(info: NativeErrorInfo | { message: string } | string | undefined): string {
-  if (!info) return 'unknown error';
-  if (typeof info === 'string') return info;
-  if ('target' in info && info.call === 'exec') return `exec: ${info.target}`;
-  return info.message;
+/** The monitor's exit record, with its start failure typed (exit.json keeps the wire form). */
+function exitOf(m: MonitorExit, mode: StartMode): ExitStatus {
+  const { error, failure, ...rest } = m;
+  if (failure === undefined && error === undefined) return rest;
+  return { ...rest, failure: new StartFailure(wireFailure(failure ?? error), mode) };
 }
 
 /**
@@ -201,17 +193,10 @@ export class Runtime {
     let cg: ContainerCgroup | undefined;
     try {
       cg = await this.opts.cgroups.create(id, o.resources, { privileged: o.privileged, ...(o.deviceRules?.length ? { deviceRules: o.deviceRules } : {}) });
-      const mount = cg.mountSpec();
-      const spec: ContainerSpec = {
-        ...o.spec,
-        process: grantable(o.spec.process),
-        mode: 'create',
-        cgroupProcs: cg.procsFiles(),
-        cgroupMount: mount.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: mount.controllers, symlinks: mount.symlinks },
-        cgroupns: this.opts.cgroups.mode === 'v2',
-        seccompCache: await this.seccompCache(),
-      };
-      if (spec.cgroupns && spec.namespaces && !spec.namespaces.cgroup) spec.namespaces = { ...spec.namespaces, cgroup: 'new' };
+      const spec = createBundle(
+        { ...o.spec, process: grantable(o.spec.process) },
+        { cgroupProcs: cg.procsFiles(), cgroupMount: cg.mountSpec(), cgroupns: this.opts.cgroups.mode === 'v2', seccompCache: await this.seccompCache() },
+      );
       writeBundleFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
       return await this.spawnMonitor(dir, 'create', o, cg.oomEventsFile());
     } catch (e) {
@@ -318,15 +303,7 @@ export class Runtime {
         const line = out.split('\n')[0] ?? '';
         const ready = /^ready (\d+) (\d+)$/.exec(line);
         if (ready) return resolve({ monitorPid: Number(ready[1]), pid: Number(ready[2]) });
-        if (line.startsWith('error ')) {
-          let info: NativeErrorInfo | { message: string };
-          try {
-            info = JSON.parse(line.slice(6)) as NativeErrorInfo;
-          } catch {
-            info = { message: line.slice(6) };
-          }
-          return reject(new StartError(errorText(info), info, 127));
-        }
+        if (line.startsWith('error ')) return reject(new StartFailure(parseWireFailure(line.slice(6)), mode));
         reject(systemError(`monitor failed: ${(line || err).trim() || 'no output'}`));
       });
     });
@@ -334,59 +311,55 @@ export class Runtime {
 
   /** Lets the created process exec its program. */
   async start(id: string): Promise<void> {
-    await this.startIn(this.bundleDir(id));
+    await this.startIn(this.bundleDir(id), 'create');
   }
 
-  private async startIn(dir: string): Promise<void> {
+  private async startIn(dir: string, mode: StartMode): Promise<void> {
     const reply = await monitorCommand<StartReply>(this.socket(dir), 'start');
-    if (!reply.ok) {
-      const exit = await readJson<ExitStatus>(path.join(dir, 'exit.json')).catch(() => undefined);
-      const info = reply.error;
-      throw new StartError(errorText(info), info, exit?.exitCode ?? 127);
-    }
+    if (!reply.ok) throw new StartFailure(wireFailure(reply.error), mode);
   }
 
   /** The process's state; `exited` also when the monitor is gone (its exit.json tells how). */
   async state(id: string): Promise<RuntimeState> {
-    return this.stateIn(this.bundleDir(id), id);
+    return this.stateIn(this.bundleDir(id), 'create', id);
   }
 
-  private async stateIn(dir: string, cgroupId?: string): Promise<RuntimeState> {
+  private async stateIn(dir: string, mode: StartMode, cgroupId?: string): Promise<RuntimeState> {
     try {
       const s = await monitorCommand<MonitorState>(this.socket(dir), 'state');
-      if (s.status === 'exited') return { status: 'exited', pid: 0, exit: await this.exitStatus(dir) };
+      if (s.status === 'exited') return { status: 'exited', pid: 0, exit: await this.exitStatus(dir, mode) };
       if (s.status === 'running' && cgroupId && (await this.cgroup(cgroupId).isFrozen().catch(() => false)))
         return { status: 'paused', pid: s.pid };
       return { status: s.status, pid: s.pid };
     } catch (e) {
       if (!(e instanceof MonitorGoneError)) throw e;
       if (!fsSync.existsSync(dir)) throw notFound(`no such container in the runtime: ${cgroupId ?? dir}`);
-      return { status: 'exited', pid: 0, exit: await this.exitStatus(dir) };
+      return { status: 'exited', pid: 0, exit: await this.exitStatus(dir, mode) };
     }
   }
 
-  private async exitStatus(dir: string): Promise<ExitStatus> {
-    let exit: ExitStatus | undefined;
+  private async exitStatus(dir: string, mode: StartMode): Promise<ExitStatus> {
+    let exit: MonitorExit | undefined;
     try {
-      exit = JSON.parse(fsSync.readFileSync(path.join(dir, 'exit.json'), 'utf8')) as ExitStatus;
+      exit = JSON.parse(fsSync.readFileSync(path.join(dir, 'exit.json'), 'utf8')) as MonitorExit;
     } catch (e) {
       if (!isNodeError(e, 'ENOENT')) throw e;
     }
     // No record at all: the monitor died without writing one (killed); Docker says 255 then.
-    return exit ?? { exitCode: 255, oomKilled: false, finishedAt: new Date().toISOString() };
+    return exit ? exitOf(exit, mode) : { exitCode: 255, oomKilled: false, finishedAt: new Date().toISOString() };
   }
 
   /** Resolves when the process exits (at once if it already has). */
   async wait(id: string): Promise<ExitStatus> {
-    return this.waitIn(this.bundleDir(id));
+    return this.waitIn(this.bundleDir(id), 'create');
   }
 
-  private async waitIn(dir: string): Promise<ExitStatus> {
+  private async waitIn(dir: string, mode: StartMode): Promise<ExitStatus> {
     try {
-      return await monitorCommand<ExitStatus>(this.socket(dir), 'wait');
+      return exitOf(await monitorCommand<MonitorExit>(this.socket(dir), 'wait'), mode);
     } catch (e) {
       if (!(e instanceof MonitorGoneError)) throw e;
-      return this.exitStatus(dir);
+      return this.exitStatus(dir, mode);
     }
   }
 
@@ -514,20 +487,7 @@ export class Runtime {
     fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
       fsSync.writeFileSync(path.join(dir, 'container'), id);
-      const namespaces: Record<string, string> = {};
-      for (const [type, how] of Object.entries(cspec.namespaces ?? {}) as [string, string][]) {
-        // Join what the container has: its own namespaces, or the ones it joined by path.
-        if (how === 'new') namespaces[type] = `/proc/${st.pid}/ns/${type}`;
-        else if (how !== 'host') namespaces[type] = how;
-      }
-      const spec: ContainerSpec = {
-        mode: 'exec',
-        targetPid: st.pid,
-        cgroupProcs: cspec.cgroupProcs,
-        namespaces,
-        seccompCache: await this.seccompCache(),
-        process: grantable(o.process),
-      };
+      const spec = execBundle(cspec, st.pid, grantable(o.process), await this.seccompCache());
       writeBundleFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
       const { pid } = await this.spawnMonitor(dir, 'exec', o, null);
       return { pid };
@@ -538,7 +498,7 @@ export class Runtime {
   }
 
   async execStart(id: string, execId: string): Promise<void> {
-    await this.startIn(this.execDir(id, execId));
+    await this.startIn(this.execDir(id, execId), 'exec');
   }
 
   async execAttach(id: string, execId: string, streams: AttachStreams): Promise<net.Socket> {
@@ -550,11 +510,11 @@ export class Runtime {
   }
 
   async execWait(id: string, execId: string): Promise<ExitStatus> {
-    return this.waitIn(this.execDir(id, execId));
+    return this.waitIn(this.execDir(id, execId), 'exec');
   }
 
   async execState(id: string, execId: string): Promise<RuntimeState> {
-    return this.stateIn(this.execDir(id, execId));
+    return this.stateIn(this.execDir(id, execId), 'exec');
   }
 
   async execDelete(id: string, execId: string): Promise<void> {
@@ -600,6 +560,41 @@ export class Runtime {
     }
     return out;
   }
+}
+
+/** What the runtime adds to a create spec: the container's cgroups and where seccomp programs are cached. */
+export interface RuntimeBundleFields {
+  cgroupProcs: string[];
+  cgroupMount: HostCgroupMount;
+  /** the container gets a cgroup namespace of its own (cgroup v2) */
+  cgroupns: boolean;
+  seccompCache: string;
+}
+
+/** A container's config.json: the spec (spec.ts) with the runtime's fields. */
+export function createBundle(spec: ContainerSpec, r: RuntimeBundleFields): ContainerSpec {
+  const m = r.cgroupMount;
+  const out: ContainerSpec = {
+    ...spec,
+    mode: 'create',
+    cgroupProcs: r.cgroupProcs,
+    cgroupMount: m.kind === 'v2' ? { kind: 'v2' } : { kind: 'v1', controllers: m.controllers, symlinks: m.symlinks },
+    cgroupns: r.cgroupns,
+    seccompCache: r.seccompCache,
+  };
+  if (out.cgroupns && out.namespaces && !out.namespaces.cgroup) out.namespaces = { ...out.namespaces, cgroup: 'new' };
+  return out;
+}
+
+/** An exec's config.json: it joins the namespaces and cgroups of the container (its config.json, pid 1). */
+export function execBundle(container: ContainerSpec, pid: number, process: ProcessSpec, seccompCache: string): ContainerSpec {
+  const namespaces: Record<string, string> = {};
+  for (const [type, how] of Object.entries(container.namespaces ?? {}) as [string, string][]) {
+    // Join what the container has: its own namespaces, or the ones it joined by path.
+    if (how === 'new') namespaces[type] = `/proc/${pid}/ns/${type}`;
+    else if (how !== 'host') namespaces[type] = how;
+  }
+  return { mode: 'exec', targetPid: pid, cgroupProcs: container.cgroupProcs, namespaces, seccompCache, process };
 }
 
 /** temp file + rename: a reader never sees half a file (no fsync: the exec root is not kept). */

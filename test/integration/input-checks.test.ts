@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { encodeHeader, END_OF_ARCHIVE, padding } from '../../src/images/tar';
-import { StartError } from '../../src/runtime/runtime';
+import { StartFailure } from '../../src/runtime/runtime';
 import { describeIf, isRoot, makeTestRuntime, TestRuntime } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
@@ -346,7 +346,7 @@ describeIf(isRoot, 'runtime: a failed create answers its own error and leaves no
       );
       // the create's own error (it used to be replaced now and then by ENOTEMPTY from the rm)
       expect((err as Error).message).toMatch(/on \/etc: /);
-      expect(err).toBeInstanceOf(StartError);
+      expect(err).toBeInstanceOf(StartFailure);
       const dir = t.runtime.bundleDir(id);
       expect({ i, monitors: processesOf(dir), bundle: fs.existsSync(dir) }).toEqual({ i, monitors: [], bundle: false });
       expect(await t.cgroups.list()).not.toContain(id);

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { describeIf, isRoot, makeTestRuntime, mountsUnder, TestRuntime } from '../helpers/runtime-env';
-import { StartError } from '../../src/runtime/runtime';
+import { StartFailure } from '../../src/runtime/runtime';
 import { buildExecProcess, ProcessSpec } from '../../src/runtime/spec';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -133,10 +133,10 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
       }
       // Either refused, or it ran in a folder created inside the container's own root.
       if (err === undefined) continue;
-      expect(err).toBeInstanceOf(StartError);
+      expect(err).toBeInstanceOf(StartFailure);
     }
     const r = await t.run(['pwd'], { config: { WorkingDir: '/proc/self/fd/7' } }).catch((e: unknown) => e);
-    if (!(r instanceof StartError)) expect((r as { stdout: string }).stdout.trim()).toBe('/proc/self/fd/7');
+    if (!(r instanceof StartFailure)) expect((r as { stdout: string }).stdout.trim()).toBe('/proc/self/fd/7');
   });
 
   test('environment, working directory and user (numeric and by name)', async () => {
@@ -156,8 +156,8 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
   test('a missing command fails start with Docker\'s message and exit code 127', async () => {
     const id = await t.create(['nosuchcmd']);
     const err = await t.runtime.start(id).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StartError);
-    expect((err as StartError).message).toContain('executable file not found in $PATH');
+    expect(err).toBeInstanceOf(StartFailure);
+    expect((err as StartFailure).message).toContain('executable file not found in $PATH');
     expect((await t.runtime.wait(id)).exitCode).toBe(127);
   });
 
@@ -325,6 +325,23 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
       const r = await exec(['sh', '-c', 'tty; stty size'], { tty: true });
       expect(r.raw.toString()).toMatch(/\/dev\/pts\/\d+/);
       expect(r.exit.exitCode).toBe(0);
+    });
+
+    test('a start that fails is a typed StartFailure, on start and on wait: 127 not found, 126 not executable', async () => {
+      for (const [cmd, call, errno, code] of [
+        [['nosuchcmd'], 'exec', 'ENOENT', 127],
+        [['/etc'], 'exec', 'EACCES', 126],
+      ] as const) {
+        const execId = Math.random().toString(16).slice(2);
+        const p = buildExecProcess({ exec: { Cmd: [...cmd] }, container: proc, configEnv: [], hostname: id.slice(0, 12) });
+        await t.runtime.execCreate(id, execId, { process: p, tty: false, openStdin: false, stdinOnce: false });
+        const err = await t.runtime.execStart(id, execId).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StartFailure);
+        expect(err).toMatchObject({ call, errno: { name: errno }, exitCode: code });
+        const exit = await t.runtime.execWait(id, execId);
+        expect(exit.failure).toMatchObject({ call, errno: { name: errno }, exitCode: code, message: (err as StartFailure).message });
+        await t.runtime.execDelete(id, execId);
+      }
     });
   });
 
