@@ -52,11 +52,12 @@ export class ContainerEndpoints {
 
   constructor(private readonly d: EndpointsDeps) {}
 
-  /** Daemon stop: the veths being deleted awaited, the held host ports closed. */
+  /** Daemon stop: the veths being deleted, awaited. */
   async shutdown(): Promise<void> {
     await Promise.all([...this.deleting]);
   }
 
+  /** Daemon stop: the host ports held for published ports, closed. */
   closeHeldPorts(): void {
     for (const list of this.held.values()) for (const h of list) h.close();
     this.held.clear();

@@ -112,7 +112,7 @@ function retryable(e: unknown): boolean {
  * parents), and it commits the child only once the parent is complete. Every layer of a pull
  * then unpacks as its download streams, in parallel; otherwise layers unpack one after the other.
  */
-export function registersConcurrently(layers: LayerStore): boolean {
+function registersConcurrently(layers: LayerStore): boolean {
   return (layers as LayerStore & { registersConcurrently?: boolean }).registersConcurrently === true;
 }
 
