@@ -486,103 +486,88 @@ function endpoint(aliases: string[] | null, ipv4: string, ipv6: string, mac: str
   };
 }
 
-// ---------------------------------------------------------------- the whole body
+// ---------------------------------------------------------------- the whole body, by flag group
 
-/**
- * Builds the create request from parsed run/create flags. `args` = [IMAGE, CMD...].
- * `consoleSize` = [rows, cols] of the terminal when -t and stdout is a terminal.
- */
-export function buildCreateRequest(p: Parsed, o: { detach?: boolean; consoleSize?: [number, number] } = {}): CreateRequest {
+/** Typed reads of the parsed flags (unset ones as their zero value). */
+interface Flags {
+  p: Parsed;
+  s(k: string): string;
+  n(k: string): number;
+  b(k: string): boolean;
+  l(k: string): string[];
+}
+
+function flagReader(p: Parsed): Flags {
   const f = p.opts;
-  const s = (k: string) => (f[k] as string | undefined) ?? '';
-  const n = (k: string) => (f[k] as number | undefined) ?? 0;
-  const b = (k: string) => f[k] === true;
-  const l = (k: string) => (f[k] as string[] | undefined) ?? [];
-  const [image, ...cmd] = p.args;
-  const detach = o.detach ?? b('detach');
+  return {
+    p,
+    s: (k) => (f[k] as string | undefined) ?? '',
+    n: (k) => (f[k] as number | undefined) ?? 0,
+    b: (k) => f[k] === true,
+    l: (k) => (f[k] as string[] | undefined) ?? [],
+  };
+}
 
-  // attach: -a picks streams; otherwise stdout+stderr (and stdin with -i) unless detached
-  const attach = l('attach').map((x) => x.toLowerCase());
+/** -a picks streams; otherwise stdout+stderr (and stdin with -i) unless detached. */
+function attachFlags(f: Flags, detach: boolean): { AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean } {
+  const attach = f.l('attach').map((x) => x.toLowerCase());
   for (const a of attach) if (!['stdin', 'stdout', 'stderr'].includes(a)) throw new RunOptionError(`invalid argument ${a} for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`);
   if (detach && attach.length) throw new RunOptionError('conflicting options: cannot specify both --attach and --detach');
-  const interactive = b('interactive');
-  let attachStdin = false;
-  let attachStdout = false;
-  let attachStderr = false;
-  if (!detach) {
-    if (attach.length) {
-      attachStdin = attach.includes('stdin');
-      attachStdout = attach.includes('stdout');
-      attachStderr = attach.includes('stderr');
-    } else {
-      attachStdin = interactive;
-      attachStdout = true;
-      attachStderr = true;
-    }
-  }
+  if (detach) return { AttachStdin: false, AttachStdout: false, AttachStderr: false };
+  if (attach.length) return { AttachStdin: attach.includes('stdin'), AttachStdout: attach.includes('stdout'), AttachStderr: attach.includes('stderr') };
+  return { AttachStdin: f.b('interactive'), AttachStdout: true, AttachStderr: true };
+}
 
-  const exposed: O = {};
-  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  parsePublish(l('publish'), exposed, bindings);
-  parseExpose(l('expose'), exposed);
-
+/** -v, --mount, --tmpfs */
+function storageFlags(f: Flags): { volumes: O; binds: string[]; mounts: O[]; tmpfs: O } {
   const volumes: O = {};
   const binds: string[] = [];
-  parseVolumes(l('volume'), volumes, binds);
-  const mounts = l('mount').map(parseMount);
+  parseVolumes(f.l('volume'), volumes, binds);
+  const mounts = f.l('mount').map(parseMount);
   const tmpfs: O = {};
-  for (const t of l('tmpfs')) {
+  for (const t of f.l('tmpfs')) {
     const i = t.indexOf(':');
     tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
   }
+  return { volumes, binds, mounts, tmpfs };
+}
 
-  const restart = parseRestart(s('restart'));
-  if (b('rm') && restart.Name !== 'no' && restart.Name !== '') throw new RunOptionError('conflicting options: cannot specify both --restart and --rm');
-
-  // healthcheck
-  let healthcheck: O | undefined;
-  const healthSet = ['health-cmd', 'health-interval', 'health-timeout', 'health-start-period', 'health-start-interval', 'health-retries'].some((k) => p.set.has(k));
-  if (b('no-healthcheck')) {
+/** --health-* and --no-healthcheck: the config's Healthcheck, if any. */
+function healthFlags(f: Flags): O | undefined {
+  const { s, n } = f;
+  const healthSet = ['health-cmd', 'health-interval', 'health-timeout', 'health-start-period', 'health-start-interval', 'health-retries'].some((k) => f.p.set.has(k));
+  if (f.b('no-healthcheck')) {
     if (healthSet) throw new RunOptionError('--no-healthcheck conflicts with --health-* options');
-    healthcheck = { Test: ['NONE'] };
-  } else if (healthSet) {
-    for (const k of ['health-interval', 'health-timeout', 'health-start-period', 'health-start-interval']) if (n(k) < 0) throw new RunOptionError(`--${k} cannot be negative`);
-    if (n('health-retries') < 0) throw new RunOptionError('--health-retries cannot be negative');
-    healthcheck = {};
-    if (s('health-cmd')) healthcheck.Test = ['CMD-SHELL', s('health-cmd')];
-    if (n('health-interval')) healthcheck.Interval = n('health-interval');
-    if (n('health-timeout')) healthcheck.Timeout = n('health-timeout');
-    if (n('health-start-period')) healthcheck.StartPeriod = n('health-start-period');
-    if (n('health-start-interval')) healthcheck.StartInterval = n('health-start-interval');
-    if (n('health-retries')) healthcheck.Retries = n('health-retries');
+    return { Test: ['NONE'] };
   }
+  if (!healthSet) return undefined;
+  for (const k of ['health-interval', 'health-timeout', 'health-start-period', 'health-start-interval']) if (n(k) < 0) throw new RunOptionError(`--${k} cannot be negative`);
+  if (n('health-retries') < 0) throw new RunOptionError('--health-retries cannot be negative');
+  const healthcheck: O = {};
+  if (s('health-cmd')) healthcheck.Test = ['CMD-SHELL', s('health-cmd')];
+  if (n('health-interval')) healthcheck.Interval = n('health-interval');
+  if (n('health-timeout')) healthcheck.Timeout = n('health-timeout');
+  if (n('health-start-period')) healthcheck.StartPeriod = n('health-start-period');
+  if (n('health-start-interval')) healthcheck.StartInterval = n('health-start-interval');
+  if (n('health-retries')) healthcheck.Retries = n('health-retries');
+  return healthcheck;
+}
 
-  // network
-  const network = s('network') || 'default';
-  const aliases = l('network-alias');
+/** --network, --network-alias, --ip, --ip6, --mac-address: the mode and the endpoint settings. */
+function networkFlags(f: Flags): { network: string; endpoints: O } {
+  const network = f.s('network') || 'default';
+  const aliases = f.l('network-alias');
   const builtin = ['bridge', 'host', 'none'].includes(network) || network.startsWith('container:');
   if (aliases.length && (network === 'default' || network === 'bridge')) throw new RunOptionError('network-scoped aliases are only supported for user-defined networks');
   const endpoints: O = {};
-  if (!builtin) endpoints[network] = endpoint(aliases.length ? aliases : null, s('ip'), s('ip6'), s('mac-address'));
+  if (!builtin) endpoints[network] = endpoint(aliases.length ? aliases : null, f.s('ip'), f.s('ip6'), f.s('mac-address'));
+  return { network, endpoints };
+}
 
-  let entrypoint: string[] | null = null;
-  if (p.set.has('entrypoint')) entrypoint = [s('entrypoint')];
-
-  const env = envList(l('env-file'), l('env'));
-  const cpus = f.cpus as number | undefined;
-
-  const hostConfig: O = {
-    Binds: binds.length ? binds : null,
-    ContainerIDFile: s('cidfile'),
-    LogConfig: { Type: s('log-driver'), Config: kv(l('log-opt')) },
-    NetworkMode: network,
-    PortBindings: bindings,
-    RestartPolicy: restart,
-    AutoRemove: b('rm'),
-    VolumeDriver: s('volume-driver'),
-    VolumesFrom: l('volumes-from').length ? l('volumes-from') : null,
-    ConsoleSize: o.consoleSize ?? [0, 0],
-    ...(p.set.has('annotation') ? { Annotations: kv(l('annotation')) } : {}),
+/** The HostConfig's namespaces, security and DNS fields (CapAdd through Isolation). */
+function isolationFlags(f: Flags, tmpfs: O): O {
+  const { s, n, b, l } = f;
+  return {
     CapAdd: normalizeCaps(l('cap-add')),
     CapDrop: normalizeCaps(l('cap-drop')),
     CgroupnsMode: s('cgroupns'),
@@ -608,6 +593,14 @@ export function buildCreateRequest(p: Parsed, o: { detach?: boolean; consoleSize
     ...(l('sysctl').length ? { Sysctls: kv(l('sysctl')) } : {}),
     ...(s('runtime') ? { Runtime: s('runtime') } : {}),
     Isolation: s('isolation'),
+  };
+}
+
+/** The HostConfig's resource limits (CpuShares through IOMaximumBandwidth). */
+function resourceFlags(f: Flags): O {
+  const { s, n, b, l } = f;
+  const cpus = f.p.opts.cpus as number | undefined;
+  return {
     CpuShares: n('cpu-shares'),
     Memory: n('memory'),
     NanoCpus: cpus !== undefined ? nanoCpus(cpus, String(cpus)) : 0,
@@ -637,6 +630,48 @@ export function buildCreateRequest(p: Parsed, o: { detach?: boolean; consoleSize
     CpuPercent: 0,
     IOMaximumIOps: 0,
     IOMaximumBandwidth: 0,
+  };
+}
+
+/**
+ * Builds the create request from parsed run/create flags. `args` = [IMAGE, CMD...].
+ * `consoleSize` = [rows, cols] of the terminal when -t and stdout is a terminal.
+ * The flag groups are read in the order docker checks them (the first bad one is reported).
+ */
+export function buildCreateRequest(p: Parsed, o: { detach?: boolean; consoleSize?: [number, number] } = {}): CreateRequest {
+  const f = flagReader(p);
+  const { s, n, b, l } = f;
+  const [image, ...cmd] = p.args;
+  const interactive = b('interactive');
+  const attach = attachFlags(f, o.detach ?? b('detach'));
+
+  const exposed: O = {};
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  parsePublish(l('publish'), exposed, bindings);
+  parseExpose(l('expose'), exposed);
+  const { volumes, binds, mounts, tmpfs } = storageFlags(f);
+
+  const restart = parseRestart(s('restart'));
+  if (b('rm') && restart.Name !== 'no' && restart.Name !== '') throw new RunOptionError('conflicting options: cannot specify both --restart and --rm');
+  const healthcheck = healthFlags(f);
+  const { network, endpoints } = networkFlags(f);
+  const entrypoint = p.set.has('entrypoint') ? [s('entrypoint')] : null;
+  const env = envList(l('env-file'), l('env'));
+
+  const hostConfig: O = {
+    Binds: binds.length ? binds : null,
+    ContainerIDFile: s('cidfile'),
+    LogConfig: { Type: s('log-driver'), Config: kv(l('log-opt')) },
+    NetworkMode: network,
+    PortBindings: bindings,
+    RestartPolicy: restart,
+    AutoRemove: b('rm'),
+    VolumeDriver: s('volume-driver'),
+    VolumesFrom: l('volumes-from').length ? l('volumes-from') : null,
+    ConsoleSize: o.consoleSize ?? [0, 0],
+    ...(p.set.has('annotation') ? { Annotations: kv(l('annotation')) } : {}),
+    ...isolationFlags(f, tmpfs),
+    ...resourceFlags(f),
     ...(mounts.length ? { Mounts: mounts } : {}),
     MaskedPaths: null,
     ReadonlyPaths: null,
@@ -647,15 +682,13 @@ export function buildCreateRequest(p: Parsed, o: { detach?: boolean; consoleSize
     Hostname: s('hostname'),
     Domainname: s('domainname'),
     User: s('user'),
-    AttachStdin: attachStdin,
-    AttachStdout: attachStdout,
-    AttachStderr: attachStderr,
+    ...attach,
     ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
     Tty: b('tty'),
     OpenStdin: interactive,
     // as docker: an attached -i ends the container's input with the session (skiffd never
     // closes a terminal's input for a detach, so -it shells survive ctrl-p ctrl-q)
-    StdinOnce: interactive && attachStdin,
+    StdinOnce: interactive && attach.AttachStdin,
     Env: env.length ? env : null,
     Cmd: cmd.length ? cmd : null,
     ...(healthcheck ? { Healthcheck: healthcheck } : {}),

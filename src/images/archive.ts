@@ -25,7 +25,7 @@ import { chainIdOf, chainIdsOf, digestHex, isDigest, sha256Digest, shortId } fro
 import type { FileImageStore } from './image-store';
 import type { Platform } from './platform';
 import { familiarRepository, normalize, parseReference, repositoryName, tryParseReference } from './reference';
-import { ByteSource, encodeHeader, END_OF_ARCHIVE, padding, readTar } from './tar';
+import { ByteSource, encodeHeader, END_OF_ARCHIVE, paddingBlock, readTar } from './tar';
 import { decompress } from './unpack';
 import type { Digest, ImageConfig, ImageRecord } from './types';
 
@@ -89,8 +89,8 @@ function member(name: string, size: number, type: 'file' | 'dir' = 'file'): Buff
 function* bytesMember(name: string, data: Buffer): Generator<Buffer> {
   yield member(name, data.length);
   yield data;
-  const pad = padding(data.length);
-  if (pad) yield Buffer.alloc(pad);
+  const pad = paddingBlock(data.length);
+  if (pad) yield pad;
 }
 
 /**
@@ -195,8 +195,8 @@ export async function saveImages(store: FileImageStore, refs: string[], opts: { 
           yield chunk as Buffer;
         }
         if (n !== size) throw new SkiffError('system', `layer ${shortId(chain)} changed while being saved`);
-        const pad = padding(size);
-        if (pad) yield Buffer.alloc(pad);
+        const pad = paddingBlock(size);
+        if (pad) yield pad;
       }
       yield END_OF_ARCHIVE;
     } finally {

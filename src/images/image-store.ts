@@ -8,11 +8,13 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { conflict, invalid, isNodeError, notFound, SkiffError, systemError } from '../core/errors';
 import { readJson, removeStaleTemps, writeJsonAtomic } from '../core/atomic-files';
+import { liveBlobs } from './blob-gc';
 import { FileContentStore } from './content-store';
 import { chainIdsOf, digestHex, isDigest, sha256Digest, shortId } from './digest';
 import { KeyedMutex } from '../core/keyed-mutex';
+import { familiar, singleReference, TagIndex, tagKey } from './image-tags';
 import { FileLayerStore, type LayerStoreOptions } from './layer-store';
-import { familiarRepository, normalize, parseReference, repositoryName, tryParseReference, type Reference } from './reference';
+import { familiarRepository, normalize, parseReference, tryParseReference, type Reference } from './reference';
 import type { Digest, ImageConfig, ImageRecord, ImageStore } from './types';
 
 /** What the daemon says about containers using an image (for rmi and prune). */
@@ -54,10 +56,6 @@ interface Loaded {
   canonical: Digest;
 }
 
-interface TagFile {
-  Repositories: Record<string, Record<string, Digest>>;
-}
-
 export interface ImageStoreOptions extends LayerStoreOptions {
   inUse?: InUseHook;
   /** remove layers no image holds at open (default true) */
@@ -81,10 +79,9 @@ export class FileImageStore implements ImageStore {
   readonly content: FileContentStore;
   readonly layers: FileLayerStore;
   private readonly imagesDir: string;
-  private readonly tagsFile: string;
   private readonly images = new Map<Digest, Loaded>();
   /** canonical reference → image id */
-  private tags = new Map<string, Digest>();
+  private readonly tags: TagIndex;
   private readonly lock = new KeyedMutex();
   private inUse: InUseHook | undefined;
   /** pulls, pushes and loads under way: they hold blobs no image holds yet */
@@ -98,7 +95,7 @@ export class FileImageStore implements ImageStore {
     this.content = new FileContentStore(path.join(root, 'content'));
     this.layers = new FileLayerStore(path.join(root, 'layers'), opts);
     this.imagesDir = path.join(root, 'images');
-    this.tagsFile = path.join(root, 'repositories.json');
+    this.tags = new TagIndex(path.join(root, 'repositories.json'));
     this.inUse = opts.inUse;
   }
 
@@ -126,8 +123,7 @@ export class FileImageStore implements ImageStore {
         await fs.rm(path.join(this.imagesDir, n), { force: true });
       }
     }
-    const tf = await readJson<TagFile>(this.tagsFile).catch(() => undefined);
-    for (const refs of Object.values(tf?.Repositories ?? {})) for (const [ref, id] of Object.entries(refs)) if (this.images.has(id)) this.tags.set(ref, id);
+    await this.tags.load((id) => this.images.has(id));
     // layer references, from the records (the only holders that outlive the process)
     const counts = new Map<Digest, number>();
     for (const { stored } of this.images.values()) for (const c of stored.chainIds) counts.set(c, (counts.get(c) ?? 0) + 1);
@@ -175,7 +171,7 @@ export class FileImageStore implements ImageStore {
   }
 
   private refsOf(id: Digest): string[] {
-    return [...this.tags].filter(([, v]) => v === id).map(([k]) => k).sort();
+    return this.tags.refsOf(id);
   }
 
   private recordOf(l: Loaded): ImageRecord {
@@ -219,15 +215,6 @@ export class FileImageStore implements ImageStore {
   // -------------------------------------------------------------------------------------------
   // changes
 
-  private async saveTags(): Promise<void> {
-    const tf: TagFile = { Repositories: {} };
-    for (const [ref, id] of [...this.tags].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const repo = repositoryName(ref);
-      (tf.Repositories[repo] ??= {})[ref] = id;
-    }
-    await writeJsonAtomic(this.tagsFile, tf);
-  }
-
   private async configFrom(config: ImageConfig | Uint8Array, opts: AddOptions): Promise<Buffer> {
     if (config instanceof Uint8Array) return Buffer.from(config);
     if (opts.configDigest) return this.content.readBytes(opts.configDigest, MAX_CONFIG_BYTES);
@@ -254,7 +241,7 @@ export class FileImageStore implements ImageStore {
     }
     const cfg = validateConfig(parsed);
     const id = sha256Digest(bytes);
-    const tagRef = opts.ref !== undefined ? this.tagKey(opts.ref) : undefined;
+    const tagRef = opts.ref !== undefined ? tagKey(opts.ref) : undefined;
     const digestRef = opts.repoDigest !== undefined ? normalize(opts.repoDigest) : undefined;
     if (digestRef && !parseReference(opts.repoDigest!).digest) throw invalid(`repo digest ${opts.repoDigest} has no digest`);
     const chainIds = chainIdsOf(cfg.rootfs.diff_ids);
@@ -289,29 +276,23 @@ export class FileImageStore implements ImageStore {
       let changed = false;
       if (tagRef && this.tags.get(tagRef) !== id) (this.tags.set(tagRef, id), (changed = true));
       if (digestRef && this.tags.get(digestRef) !== id) (this.tags.set(digestRef, id), (changed = true));
-      if (changed) await this.saveTags();
+      if (changed) await this.tags.save();
       return this.recordOf(l);
     });
   }
 
-  private tagKey(ref: string): string {
-    const r = parseReference(ref);
-    if (r.digest) throw invalid(`refusing to create a tag with a digest reference: ${ref}`);
-    return normalize(ref);
-  }
-
   /** Throws Docker's error for a reference that cannot be a tag (bad format, a digest). */
   checkTagRef(ref: string): void {
-    this.tagKey(ref);
+    tagKey(ref);
   }
 
   async tag(ref: string, newRef: string): Promise<void> {
-    const key = this.tagKey(newRef);
+    const key = tagKey(newRef);
     await this.lock.run('images', async () => {
       const id = this.resolve(ref);
       if (this.tags.get(key) === id) return;
       this.tags.set(key, id);
-      await this.saveTags();
+      await this.tags.save();
     });
   }
 
@@ -319,7 +300,7 @@ export class FileImageStore implements ImageStore {
   async untag(ref: string): Promise<void> {
     await this.lock.run('images', async () => {
       if (!this.tags.delete(normalize(ref))) throw this.notFoundFor(ref);
-      await this.saveTags();
+      await this.tags.save();
     });
   }
 
@@ -329,17 +310,6 @@ export class FileImageStore implements ImageStore {
     if (a === true) return { containerId: '', running: false };
     if (typeof a === 'string') return { containerId: a, running: false };
     return { containerId: a.containerId, running: a.running === true };
-  }
-
-  /** Docker's test: one tag at most, and digest references only of that tag's repository. */
-  private singleReference(refs: string[]): boolean {
-    if (refs.length <= 1) return refs.length === 1;
-    const parsed = refs.map((r) => parseReference(r));
-    const tagged = parsed.filter((r) => !r.digest);
-    if (tagged.length > 1) return false;
-    const repos = new Set(parsed.filter((r) => r.digest).map((r) => `${r.domain}/${r.path}`));
-    const single = tagged[0] ?? parsed[0];
-    return repos.size === 1 && repos.has(`${single.domain}/${single.path}`);
   }
 
   private children(id: Digest): Digest[] {
@@ -360,11 +330,6 @@ export class FileImageStore implements ImageStore {
     return conflict(`conflict: unable to delete ${shortId(id)} (${c.hard ? 'cannot be forced' : 'must be forced'}) - ${c.message}`);
   }
 
-  private familiar(key: string): string {
-    const r = parseReference(key);
-    return `${familiarRepository(r)}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
-  }
-
   async remove(ref: string, opts: { force?: boolean; noPrune?: boolean } = {}): Promise<DeleteItem[]> {
     return this.lock.run('images', () => this.removeLocked(ref, opts.force === true, opts.noPrune !== true));
   }
@@ -377,42 +342,27 @@ export class FileImageStore implements ImageStore {
     let quiet = false;
     if (!byId) {
       const key = normalize(ref);
-      if (!force && this.singleReference(refs)) {
+      if (!force && singleReference(refs)) {
         const u = await this.usage(id);
         if (u)
           throw conflict(
             `conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(u.containerId)} is using its referenced image ${shortId(id)}`,
           );
       }
-      this.tags.delete(key);
-      records.push({ Untagged: this.familiar(key) });
+      // the last tag of a repository takes that repository's digest references with it
+      for (const k of this.tags.untag(id, key)) records.push({ Untagged: familiar(k) });
       refs = this.refsOf(id);
-      const removed = parseReference(key);
-      if (!removed.digest) {
-        // the last tag of a repository takes that repository's digest references with it
-        const sameRepo = (k: string) => {
-          const r = parseReference(k);
-          return r.domain === removed.domain && r.path === removed.path;
-        };
-        if (!refs.some((k) => !parseReference(k).digest && sameRepo(k))) {
-          for (const k of refs.filter((k) => parseReference(k).digest && sameRepo(k))) {
-            this.tags.delete(k);
-            records.push({ Untagged: this.familiar(k) });
-          }
-          refs = this.refsOf(id);
-        }
-      }
-      await this.saveTags();
+      await this.tags.save();
       if (refs.length) return records;
       quiet = true;
-    } else if (this.singleReference(refs)) {
+    } else if (singleReference(refs)) {
       const c = await this.conflictFor(id, { references: false, stopped: !force });
       if (c) throw this.conflictError(id, c);
       for (const k of refs) {
         this.tags.delete(k);
-        records.push({ Untagged: this.familiar(k) });
+        records.push({ Untagged: familiar(k) });
       }
-      await this.saveTags();
+      await this.tags.save();
     }
     await this.deleteImage(id, records, force, prune, quiet);
     return records;
@@ -433,9 +383,9 @@ export class FileImageStore implements ImageStore {
     const refs = this.refsOf(id);
     for (const k of refs) {
       this.tags.delete(k);
-      records.push({ Untagged: this.familiar(k) });
+      records.push({ Untagged: familiar(k) });
     }
-    if (refs.length) await this.saveTags();
+    if (refs.length) await this.tags.save();
     await fs.rm(path.join(this.imagesDir, `${digestHex(id)}.json`), { force: true });
     this.images.delete(id);
     await this.content.delete(id);
@@ -519,33 +469,12 @@ export class FileImageStore implements ImageStore {
   }
 
   /**
-   * Removes the blobs no image needs any more: a blob lives while it is an image's config, or a
-   * manifest an image's RepoDigest names (through an index, one level), or a layer or config of
-   * such a manifest. Only call it when no pull, push or load is running (their blobs are not
+   * Removes the blobs no image needs any more (blob-gc.ts says which are). Only call it when no pull, push or load is running (their blobs are not
    * held by an image yet): at start, or through collectBlobs. Returns how many blobs went.
    */
   async gcBlobs(): Promise<number> {
     return this.lock.run('images', async () => {
-      const live = new Set<Digest>();
-      const visit = async (d: Digest, depth: number): Promise<void> => {
-        if (live.has(d)) return;
-        live.add(d);
-        let m: { config?: { digest?: unknown }; layers?: { digest?: unknown }[]; manifests?: { digest?: unknown }[] };
-        try {
-          m = JSON.parse((await this.content.readBytes(d, 4 << 20)).toString('utf8'));
-        } catch {
-          return;
-        }
-        if (typeof m !== 'object' || m === null) return;
-        if (isDigest(m.config?.digest)) live.add(m.config!.digest as Digest);
-        for (const l of Array.isArray(m.layers) ? m.layers : []) if (isDigest(l?.digest)) live.add(l.digest as Digest);
-        if (depth < 1) for (const e of Array.isArray(m.manifests) ? m.manifests : []) if (isDigest(e?.digest)) await visit(e.digest as Digest, depth + 1);
-      };
-      for (const id of this.images.keys()) live.add(id);
-      for (const ref of this.tags.keys()) {
-        const dg = parseReference(ref).digest;
-        if (isDigest(dg)) await visit(dg, 0);
-      }
+      const live = await liveBlobs(this.content, this.images.keys(), this.tags.keys());
       let n = 0;
       for (const d of await this.content.list()) {
         if (live.has(d)) continue;

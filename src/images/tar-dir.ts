@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { encodeHeader, END_OF_ARCHIVE, padding, type HeaderFields } from './tar';
+import { encodeHeader, END_OF_ARCHIVE, paddingBlock, type HeaderFields } from './tar';
 import type { SpecialOps } from './special';
 
 export interface TarDirOptions {
@@ -90,8 +90,8 @@ export function tarDirectory(root: string, opts: TarDirOptions = {}): Readable {
           } finally {
             await fh.close();
           }
-          const pad = padding(st.size);
-          if (pad) yield Buffer.alloc(pad);
+          const pad = paddingBlock(st.size);
+          if (pad) yield pad;
         }
         if (f.type === 'dir') {
           if (opaque) yield encodeHeader({ ...base, name: `${r}/.wh..wh..opq`, type: 'file', mode: 0, size: 0 });

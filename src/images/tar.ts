@@ -1,7 +1,11 @@
-// A streaming tar reader and a header writer, written for layers: the reader sees every byte
-// (so the layer's diff id is the digest of exactly what came in, and the non-file bytes can be
-// recorded to rebuild the same tar later, see tar-split.ts), keeps at most one chunk plus one
-// extended header in memory, and reports every oddity as invalid(...) instead of guessing.
+// The tar format of src/images, reader and writer in one module: every tar the image side reads
+// or writes goes through here (layers: unpack.ts, tar-split.ts, tar-dir.ts; image archives:
+// archive.ts). Hand-written rather than the `tar` package because a layer's bytes must be
+// seen exactly: the reader sees every byte (so the layer's diff id is the digest of exactly
+// what came in, and the non-file bytes can be recorded to rebuild the same tar later, see
+// tar-split.ts), keeps at most one chunk plus one extended header in memory, and reports every
+// oddity as invalid(...) instead of guessing; the writer's header bytes are fixed (tar-dir.ts's
+// deterministic layers give the same digest every time).
 // Formats: ustar, GNU (long names 'L'/'K', base-256 numbers) and pax ('x' records: path,
 // linkpath, size, uid, gid, uname, gname, mtime, atime, SCHILY.xattr.*, LIBARCHIVE.xattr.*).
 // Sparse files (GNU 'S' or pax GNU.sparse.*) are refused.
@@ -411,6 +415,12 @@ export function encodeHeader(f: HeaderFields): Buffer {
 
 export function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** The zero bytes after a member's body of `size` bytes; undefined when the body fills its blocks. */
+export function paddingBlock(size: number): Buffer | undefined {
+  const n = padding(size);
+  return n ? Buffer.alloc(n) : undefined;
 }
 
 /** Two zero blocks. */

@@ -16,7 +16,8 @@ import { CanceledError, isCanceled } from './http';
 import { Descriptor, MAX_MANIFEST_SIZE, MediaType, parseManifest, sha256, shortId } from './manifest';
 import { remoteRef } from './names';
 import { Counter, emitter, ProgressEvent, throttled } from './progress';
-import { readStream, Semaphore } from './pull';
+import { readStream } from './blob-stream';
+import { Semaphore } from './concurrency';
 
 export interface PushOptions extends RegistryOptions {
   onProgress?: (ev: ProgressEvent) => void;
@@ -157,6 +158,132 @@ export async function push(store: ImageStore, ref: string, opts: PushOptions = {
   return results;
 }
 
+interface PushTarget {
+  store: ImageStore;
+  r: ReturnType<typeof remoteRef>;
+  image: ImageRecord;
+  emit: (ev: ProgressEvent) => void;
+}
+
+/** What the content store knows: this image's own manifests first, then other images' layers. */
+async function blobsFor(t: PushTarget): Promise<{ own: Awaited<ReturnType<typeof storedManifests>>; blobs: Map<Digest, KnownBlob>; mountFrom: string[] }> {
+  const { store, image, r } = t;
+  const diffIds = image.config.rootfs.diff_ids;
+  const own = await storedManifests(store, image);
+  const blobs = new Map<Digest, KnownBlob>();
+  await knownBlobs(store, [image], blobs);
+  if (diffIds.some((d) => !blobs.has(d))) await knownBlobs(store, await store.list(), blobs);
+  for (const [d, k] of [...blobs]) if (!(await store.content.has(k.desc.digest))) blobs.delete(d);
+  const mountFrom = new Set<string>();
+  for (const d of diffIds) for (const s of blobs.get(d)?.sources ?? []) if (sameRegistry(s.domain, r.domain) && s.path !== r.path) mountFrom.add(s.path);
+  return { own, blobs, mountFrom: [...mountFrom] };
+}
+
+const sameRegistry = (domain: string, other: string) => registryKey(domain) === registryKey(other);
+
+/** The config: the exact bytes whose digest is the image id. */
+async function configBytesOf(store: ImageStore, image: ImageRecord): Promise<Buffer> {
+  if (await store.content.has(image.id)) return readStream(store.content.read(image.id), 8 << 20, 'image config');
+  const configBytes = Buffer.from(JSON.stringify(image.config));
+  if (sha256(configBytes) !== image.id) throw systemError(`the config of image ${image.id} is not in the content store`);
+  return configBytes;
+}
+
+/** The layers' blobs: the stored ones, and those without a stored blob compressed now. */
+async function layerDescriptors(t: PushTarget, blobs: Map<Digest, KnownBlob>, opts: PushOptions): Promise<Descriptor[]> {
+  const diffIds = t.image.config.rootfs.diff_ids;
+  const descs: Descriptor[] = [];
+  for (let i = 0; i < diffIds.length; i++) {
+    const k = blobs.get(diffIds[i]);
+    if (k) {
+      descs.push(k.desc);
+      continue;
+    }
+    if (!opts.layerTar) throw systemError(`layer ${diffIds[i]} has no stored blob and no way to export it`);
+    const chain = t.image.chainIds[i];
+    descs.push(await compressLayer(t.store, await opts.layerTar(chain, diffIds[i])));
+  }
+  return descs;
+}
+
+interface Upload extends PushTarget {
+  repo: Repository;
+  signal: AbortSignal;
+  limiter: Semaphore;
+  blobs: Map<Digest, KnownBlob>;
+}
+
+/** One layer's blob to the registry: skipped when there, mounted from a sibling repository, or uploaded. */
+async function uploadLayer(u: Upload, diffId: Digest, desc: Descriptor, id: string): Promise<void> {
+  const { emit, repo, signal, limiter, r } = u;
+  if (limiter.available === 0) emit({ status: 'Waiting', id });
+  await limiter.acquire(signal);
+  try {
+    if (await repo.hasBlob(desc.digest, signal)) {
+      emit({ status: 'Layer already exists', id });
+      return;
+    }
+    let location: string | undefined;
+    for (const s of u.blobs.get(diffId)?.sources ?? []) {
+      if (!sameRegistry(s.domain, r.domain) || s.path === r.path) continue;
+      const res = await repo.startUpload({ digest: desc.digest, from: s.path }, signal);
+      if (res === 'mounted') {
+        emit({ status: `Mounted from ${s.path}`, id });
+        return;
+      }
+      location = res;
+      break;
+    }
+    location ??= await repo.startUpload(undefined, signal);
+    const progress = throttled(emit, id, 'Pushing', desc.size);
+    await repo.finishUpload(
+      location,
+      desc.digest,
+      desc.size,
+      () => {
+        const c = new Counter((n) => progress(n));
+        const src = u.store.content.read(desc.digest);
+        src.on('error', (e) => c.destroy(e));
+        return src.pipe(c);
+      },
+      signal,
+    );
+    progress(desc.size, true);
+    emit({ status: 'Pushed', id });
+  } finally {
+    limiter.release();
+  }
+}
+
+/** Every layer blob and the config, in parallel; the first failure cancels the rest and is thrown. */
+async function uploadBlobs(u: Upload, descs: Descriptor[], configBytes: Buffer, abort: () => void): Promise<void> {
+  const { image, emit, repo, signal } = u;
+  const diffIds = image.config.rootfs.diff_ids;
+  const ids = diffIds.map(shortId);
+  let firstError: unknown;
+  const fail = (e: unknown) => {
+    if (firstError === undefined || (isCanceled(firstError) && !isCanceled(e))) firstError = e;
+    abort();
+  };
+  const seen = new Map<Digest, Promise<void>>();
+  const tasks = descs.map((d, i) => {
+    // the same blob twice in one image is uploaded once
+    let p = seen.get(d.digest);
+    if (!p) {
+      p = uploadLayer(u, diffIds[i], d, ids[i]);
+      seen.set(d.digest, p);
+    } else p = p.then(() => emit({ status: 'Layer already exists', id: ids[i] }));
+    return p.catch(fail);
+  });
+  const configTask = (async () => {
+    if (await repo.hasBlob(image.id, signal)) return;
+    const loc = await repo.startUpload(undefined, signal);
+    await repo.finishUpload(loc, image.id, configBytes.length, () => configBytes, signal);
+  })().catch(fail);
+  await Promise.all([...tasks, configTask]);
+  if (firstError !== undefined) throw firstError;
+}
+
 async function pushOne(
   store: ImageStore,
   r: ReturnType<typeof remoteRef>,
@@ -165,123 +292,22 @@ async function pushOne(
   opts: PushOptions,
   emit: (ev: ProgressEvent) => void,
 ): Promise<PushResult> {
-  const diffIds = image.config.rootfs.diff_ids;
-  const ids = diffIds.map(shortId);
-  // what the content store knows: this image's own manifests first, then other images' layers
-  const own = await storedManifests(store, image);
-  const blobs = new Map<Digest, KnownBlob>();
-  await knownBlobs(store, [image], blobs);
-  if (diffIds.some((d) => !blobs.has(d))) await knownBlobs(store, await store.list(), blobs);
-  for (const [d, k] of [...blobs]) if (!(await store.content.has(k.desc.digest))) blobs.delete(d);
-
-  const sameRegistry = (domain: string) => registryKey(domain) === registryKey(r.domain);
-  const mountFrom = new Set<string>();
-  for (const d of diffIds) for (const s of blobs.get(d)?.sources ?? []) if (sameRegistry(s.domain) && s.path !== r.path) mountFrom.add(s.path);
-
+  const target: PushTarget = { store, r, image, emit };
+  const { own, blobs, mountFrom } = await blobsFor(target);
   const internal = new AbortController();
   const onOuter = () => internal.abort();
   opts.signal?.addEventListener('abort', onOuter, { once: true });
   const signal = internal.signal;
-  const repo = new Repository(r.domain, r.path, { auth: opts.auth, insecure: opts.insecure, signal, push: true, mountFrom: [...mountFrom] });
+  const repo = new Repository(r.domain, r.path, { auth: opts.auth, insecure: opts.insecure, signal, push: true, mountFrom });
   try {
-    for (const id of ids) emit({ status: 'Preparing', id });
-
-    // the config: the exact bytes whose digest is the image id
-    let configBytes: Buffer;
-    if (await store.content.has(image.id)) configBytes = await readStream(store.content.read(image.id), 8 << 20, 'image config');
-    else {
-      configBytes = Buffer.from(JSON.stringify(image.config));
-      if (sha256(configBytes) !== image.id) throw systemError(`the config of image ${image.id} is not in the content store`);
-    }
-
-    // layers without a stored blob are compressed now
-    const descs: Descriptor[] = [];
-    for (let i = 0; i < diffIds.length; i++) {
-      const k = blobs.get(diffIds[i]);
-      if (k) {
-        descs.push(k.desc);
-        continue;
-      }
-      if (!opts.layerTar) throw systemError(`layer ${diffIds[i]} has no stored blob and no way to export it`);
-      const chain = image.chainIds[i];
-      descs.push(await compressLayer(store, await opts.layerTar(chain, diffIds[i])));
-    }
-
+    for (const id of image.config.rootfs.diff_ids.map(shortId)) emit({ status: 'Preparing', id });
+    const configBytes = await configBytesOf(store, image);
+    const descs = await layerDescriptors(target, blobs, opts);
     const limiter = new Semaphore(Math.max(1, opts.concurrency ?? 3));
-    let firstError: unknown;
-    const seen = new Map<Digest, Promise<void>>();
-    const uploadLayer = async (i: number): Promise<void> => {
-      const desc = descs[i];
-      const id = ids[i];
-      if (limiter.available === 0) emit({ status: 'Waiting', id });
-      await limiter.acquire(signal);
-      try {
-        if (await repo.hasBlob(desc.digest, signal)) {
-          emit({ status: 'Layer already exists', id });
-          return;
-        }
-        let location: string | undefined;
-        for (const s of blobs.get(diffIds[i])?.sources ?? []) {
-          if (!sameRegistry(s.domain) || s.path === r.path) continue;
-          const res = await repo.startUpload({ digest: desc.digest, from: s.path }, signal);
-          if (res === 'mounted') {
-            emit({ status: `Mounted from ${s.path}`, id });
-            return;
-          }
-          location = res;
-          break;
-        }
-        location ??= await repo.startUpload(undefined, signal);
-        const progress = throttled(emit, id, 'Pushing', desc.size);
-        await repo.finishUpload(
-          location,
-          desc.digest,
-          desc.size,
-          () => {
-            const c = new Counter((n) => progress(n));
-            const src = store.content.read(desc.digest);
-            src.on('error', (e) => c.destroy(e));
-            return src.pipe(c);
-          },
-          signal,
-        );
-        progress(desc.size, true);
-        emit({ status: 'Pushed', id });
-      } finally {
-        limiter.release();
-      }
-    };
-    const tasks = descs.map((d, i) => {
-      // the same blob twice in one image is uploaded once
-      let p = seen.get(d.digest);
-      if (!p) {
-        p = uploadLayer(i);
-        seen.set(d.digest, p);
-      } else p = p.then(() => emit({ status: 'Layer already exists', id: ids[i] }));
-      return p.catch((e: unknown) => {
-        if (firstError === undefined || (isCanceled(firstError) && !isCanceled(e))) firstError = e;
-        internal.abort();
-      });
-    });
-    const configTask = (async () => {
-      if (await repo.hasBlob(image.id, signal)) return;
-      const loc = await repo.startUpload(undefined, signal);
-      await repo.finishUpload(loc, image.id, configBytes.length, () => configBytes, signal);
-    })().catch((e: unknown) => {
-      if (firstError === undefined || (isCanceled(firstError) && !isCanceled(e))) firstError = e;
-      internal.abort();
-    });
-    await Promise.all([...tasks, configTask]);
-    if (firstError !== undefined) throw firstError;
+    await uploadBlobs({ ...target, repo, signal, limiter, blobs }, descs, configBytes, () => internal.abort());
 
     // the original manifest when this image is unchanged since it was pulled, else a new schema2
-    let manifest: { bytes: Buffer; mediaType: string } | undefined;
-    for (const { m } of own)
-      if (m.layers.length === descs.length && m.layers.every((l, i) => l.digest === descs[i].digest)) {
-        manifest = { bytes: m.bytes, mediaType: m.mediaType };
-        break;
-      }
-    manifest ??= buildManifest(configBytes.length, image.id, descs);
+    const manifest = own.find(({ m }) => m.layers.length === descs.length && m.layers.every((l, i) => l.digest === descs[i].digest))?.m ?? buildManifest(configBytes.length, image.id, descs);
     const digest = await repo.putManifest(tag, manifest.bytes, manifest.mediaType, signal);
     if (!(await store.content.has(digest))) await store.content.write(Readable.from([manifest.bytes]), digest, manifest.bytes.length);
     await store.add(image.config, { repoDigest: `${r.name}@${digest}` });

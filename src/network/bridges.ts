@@ -1,0 +1,166 @@
+// The bridge driver on the host: the default bridge (its address from --bip or a free subnet),
+// each bridge network's Linux bridge, address pool and embedded DNS server, the firewall's view
+// of the networks, and whether any of it can work on this host at all. Bridge names derive
+// from the daemon's name (at most 15 bytes: "skiff0", "sk1a2b3c4d0", "sk1a2b3c4d-9f0e").
+import { invalid, systemError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { baseRecord, OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQ, OPT_MTU } from './create-request';
+import { DnsServer } from './dns';
+import { newId } from './endpoint-settings';
+import type { Firewall, FirewallNetwork } from './firewall';
+import { withHostLock } from './host-lock';
+import { AddressPool, cidrString, defaultPools, hostRoutes, intToIp, ipToInt, parseCidr, pickSubnet, Subnet } from './ipam';
+import type { Links } from './links';
+import type { NetworkStore } from './store';
+import type { IpamConfig, NetworkRecord } from './types';
+
+/** What the embedded DNS server of a network answers for a name asked from an address. */
+export type Resolver = (netId: string, name: string, from: string) => string[] | undefined;
+
+export class Bridges {
+  private readonly pools = new Map<string, AddressPool>();
+  private readonly dns = new Map<string, DnsServer>();
+  private readonly prefix: string;
+  /** why bridges/iptables could not be set up (a host without them): default bridge = loopback only */
+  unavailable: string | undefined;
+
+  constructor(
+    private readonly store: NetworkStore,
+    private readonly links: Links,
+    private readonly firewall: Firewall,
+    private readonly log: Logger,
+    daemonName: string,
+    private readonly resolve: Resolver,
+  ) {
+    this.prefix = daemonName === 'skiff' ? 'skiff' : `sk${daemonName.replace(/^skiff-/, '').slice(0, 8)}`;
+  }
+
+  checkAvailable(): void {
+    if (this.unavailable) throw systemError(`networking is unavailable on this host: ${this.unavailable}`);
+  }
+
+  pool(netId: string): AddressPool | undefined {
+    return this.pools.get(netId);
+  }
+
+  hasDns(netId: string): boolean {
+    return this.dns.has(netId);
+  }
+
+  /** host and none, and the default bridge with its address (--bip, the one it had, or a free subnet). */
+  async ensurePredefined(bip: string | undefined): Promise<void> {
+    for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
+      if (!this.store.byName(name)) await this.store.save(baseRecord(name, driver, {}, [], false));
+    }
+    let rec = this.store.byName('bridge');
+    let cfg: IpamConfig | undefined = rec?.IPAM.Config[0];
+    if (bip) {
+      const b = parseCidr(bip, true);
+      if (b.addr === b.base) throw invalid(`--bip ${bip}: the bridge needs a host address, not the network address`);
+      cfg = { Subnet: cidrString(b), Gateway: intToIp(b.addr) };
+    }
+    if (!cfg) {
+      const s = await withHostLock(async () => pickSubnet(defaultPools(), await this.takenSubnets()));
+      cfg = { Subnet: cidrString(s), Gateway: intToIp(s.base + 1) };
+    }
+    const bridgeName = `${this.prefix}0`;
+    const options = {
+      'com.docker.network.bridge.default_bridge': 'true',
+      [OPT_ICC]: 'true',
+      [OPT_MASQ]: 'true',
+      'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+      [OPT_BRIDGE_NAME]: bridgeName,
+      [OPT_MTU]: '1500',
+    };
+    if (!rec) rec = baseRecord('bridge', 'bridge', options, [cfg], false);
+    if (rec.IPAM.Config[0]?.Subnet !== cfg.Subnet || rec.IPAM.Config[0]?.Gateway !== cfg.Gateway) {
+      // --bip changed: the old bridge address goes with the bridge
+      if (rec.BridgeName) await this.links.delete(rec.BridgeName).catch(() => undefined);
+      rec.IPAM.Config = [cfg];
+    }
+    rec.BridgeName = bridgeName;
+    rec.Options = options;
+    await this.store.save(rec);
+  }
+
+  /** Subnets a new network must not take: the host's routes and our networks. */
+  async takenSubnets(): Promise<Subnet[]> {
+    const ours = this.store.list().flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet)));
+    return [...(await hostRoutes()), ...ours];
+  }
+
+  /** A new network's bridge name: the one asked for, else one of ours (a new id when it is taken). */
+  nameBridge(rec: NetworkRecord, asked: string | undefined): void {
+    for (;;) {
+      const bn = asked ?? `${this.prefix}-${rec.Id.slice(0, 15 - this.prefix.length - 1)}`;
+      if (!this.store.list().some((n) => n.BridgeName === bn)) {
+        rec.BridgeName = bn;
+        return;
+      }
+      rec.Id = newId();
+    }
+  }
+
+  /** Bridge up with its address, pool ready, DNS server listening (user networks). */
+  async bringUp(n: NetworkRecord): Promise<void> {
+    const cfg = n.IPAM.Config[0];
+    const sub = parseCidr(cfg.Subnet);
+    const gw = ipToInt(cfg.Gateway);
+    await this.links.ensureBridge(n.BridgeName!, `${cfg.Gateway}/${sub.prefix}`, Number(n.Options[OPT_MTU] ?? 0) || 0);
+    if (!this.pools.has(n.Id)) {
+      const pool = new AddressPool(sub, gw, cfg.IPRange ? parseCidr(cfg.IPRange) : undefined);
+      // auxiliary addresses are never handed out (one the gateway already holds is fine)
+      for (const ip of Object.values(cfg.AuxiliaryAddresses ?? {})) {
+        try {
+          pool.claim(ipToInt(ip), 'auxiliary address');
+        } catch {
+          // outside the subnet (checked at create) or already taken
+        }
+      }
+      this.pools.set(n.Id, pool);
+    }
+    if (n.Name !== 'bridge' && !this.dns.has(n.Id)) {
+      const srv = new DnsServer(cfg.Gateway, sub, (name, from) => this.resolve(n.Id, name, from), this.log);
+      try {
+        await srv.start();
+        this.dns.set(n.Id, srv);
+      } catch (e) {
+        this.log.warn('embedded DNS server not started', { network: n.Name, error: String(e) });
+      }
+    }
+  }
+
+  firewallNetworks(): FirewallNetwork[] {
+    return this.store
+      .list()
+      .filter((n) => n.Driver === 'bridge' && n.BridgeName)
+      .map((n) => ({
+        bridge: n.BridgeName!,
+        subnet: n.IPAM.Config[0].Subnet,
+        internal: n.Internal,
+        masquerade: n.Options[OPT_MASQ] !== 'false',
+        icc: n.Options[OPT_ICC] !== 'false',
+      }));
+  }
+
+  /** A network gone: its DNS server, pool, record, rules and bridge. */
+  async teardown(rec: NetworkRecord): Promise<void> {
+    this.dns.get(rec.Id)?.close();
+    this.dns.delete(rec.Id);
+    this.pools.delete(rec.Id);
+    await this.store.remove(rec);
+    await this.firewall.setNetworks(this.firewallNetworks());
+    if (rec.BridgeName) await this.links.delete(rec.BridgeName);
+  }
+
+  closeDnsServers(): void {
+    for (const d of this.dns.values()) d.close();
+    this.dns.clear();
+  }
+
+  async deleteBridges(): Promise<void> {
+    for (const n of this.store.list()) {
+      if (n.BridgeName) await this.links.delete(n.BridgeName).catch((e: unknown) => this.log.warn('cannot delete bridge', { bridge: n.BridgeName, error: String(e) }));
+    }
+  }
+}

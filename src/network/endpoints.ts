@@ -1,0 +1,345 @@
+// The endpoints of containers on bridge networks: prepared before the process exists
+// (addresses, host ports, helpers waiting for the pid, DNAT rules), wired once it waits for
+// "start", released when it is gone, re-adopted after a daemon restart, and live connect and
+// disconnect of a running container.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { conflict, notFound } from '../core/errors';
+import type { EventBus } from '../core/events';
+import type { Logger } from '../core/logger';
+import type { Bridges } from './bridges';
+import { OPT_MTU } from './create-request';
+import { cleared, emptyEndpoint, modeKind, namesOf, newId, stringList } from './endpoint-settings';
+import type { Firewall, FirewallPort } from './firewall';
+import { intToIp, ipToInt, macFor, parseCidr } from './ipam';
+import type { LegacyLinks } from './legacy-links';
+import type { Links, PendingAttach } from './links';
+import type { Members } from './members';
+import { HeldPort, holdPorts, portMap, PortMap, wantedBindings } from './ports';
+import type { NetworkStore } from './store';
+import type { EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
+
+export interface EndpointsDeps {
+  store: NetworkStore;
+  bridges: Bridges;
+  links: Links;
+  firewall: Firewall;
+  members: Members;
+  legacy: LegacyLinks;
+  log: Logger;
+  events: EventBus;
+  findContainer(ref: string): NetContainer | undefined;
+}
+
+interface Bound {
+  net: NetworkRecord;
+  ep: EndpointSettings;
+}
+
+/** --dns, --dns-search, --dns-option as a start's etc files take them. */
+interface EtcBase {
+  dnsSearch: string[];
+  dnsOptions: string[];
+  dns: string[];
+}
+
+export class ContainerEndpoints {
+  private readonly held = new Map<string, HeldPort[]>();
+  /** host ends of veths of exited containers being deleted (awaited at shutdown) */
+  private readonly deleting = new Set<Promise<void>>();
+  /** between prepare and attach: helpers waiting for the pid, port rules being written */
+  private readonly starting = new Map<string, { links: (Bound & { pending: PendingAttach })[]; rules: Promise<void> }>();
+
+  constructor(private readonly d: EndpointsDeps) {}
+
+  /** Daemon stop: the veths being deleted, awaited. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.deleting]);
+  }
+
+  /** Daemon stop: the host ports held for published ports, closed. */
+  closeHeldPorts(): void {
+    for (const list of this.held.values()) for (const h of list) h.close();
+    this.held.clear();
+  }
+
+  settingsOf(c: NetContainer): NetworkSettingsRecord {
+    if (!c.NetworkSettings) {
+      // a record from before networking existed: what its NetworkMode says
+      const n = modeKind(c.HostConfig.NetworkMode) === 'container' ? undefined : this.d.store.find(c.HostConfig.NetworkMode);
+      c.NetworkSettings = { Networks: n ? { [n.Name]: emptyEndpoint(n.Id) } : {}, Ports: {}, SandboxKey: '' };
+    }
+    return c.NetworkSettings;
+  }
+
+  /** The container's bridge endpoints, primary (its NetworkMode) first. */
+  private bridgeEndpoints(c: NetContainer): Bound[] {
+    const s = this.settingsOf(c);
+    const out: Bound[] = [];
+    for (const [name, ep] of Object.entries(s.Networks)) {
+      const net = this.d.store.find(ep.NetworkID) ?? this.d.store.byName(name);
+      if (!net) throw notFound(`network ${name} not found`);
+      if (net.Driver !== 'bridge') continue;
+      if (net.Name !== name) {
+        delete s.Networks[name];
+        s.Networks[net.Name] = ep;
+      }
+      ep.NetworkID = net.Id;
+      out.push({ net, ep });
+    }
+    const primary = this.d.store.find(c.HostConfig.NetworkMode)?.Id;
+    return out.sort((a, b) => (a.net.Id === primary ? -1 : b.net.Id === primary ? 1 : 0));
+  }
+
+  /** Address and identity of one endpoint (before its link exists). */
+  private allocate(c: NetContainer, net: NetworkRecord, ep: EndpointSettings, index: number, primary: boolean): void {
+    const pool = this.d.bridges.pool(net.Id);
+    if (!pool) throw notFound(`network ${net.Name} not found`);
+    const want = ep.IPAMConfig?.IPv4Address;
+    let ip: number;
+    if (want) {
+      ip = ipToInt(want);
+      pool.claim(ip, `container ${c.Name.replace(/^\//, '')}`);
+    } else ip = pool.allocate();
+    const sub = parseCidr(net.IPAM.Config[0].Subnet);
+    ep.NetworkID = net.Id;
+    ep.EndpointID = newId();
+    ep.Gateway = net.IPAM.Config[0].Gateway;
+    ep.IPAddress = intToIp(ip);
+    ep.IPPrefixLen = sub.prefix;
+    ep.MacAddress = ep.DesiredMacAddress || (primary && c.Config.MacAddress ? c.Config.MacAddress : macFor(ip));
+    ep.DNSNames = net.Name === 'bridge' ? null : namesOf(c, ep);
+    ep.HostIf = `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
+    ep.IfName = `eth${index}`;
+  }
+
+  private free(net: NetworkRecord | undefined, ep: EndpointSettings): void {
+    if (net && ep.IPAddress) this.d.bridges.pool(net.Id)?.release(ipToInt(ep.IPAddress));
+  }
+
+  async prepare(c: NetContainer): Promise<PreparedNetwork> {
+    // a start that failed between prepare and the process (before any release): undo it first
+    if (this.starting.has(c.Id) || this.held.has(c.Id)) await this.release(c);
+    const kind = modeKind(c.HostConfig.NetworkMode);
+    const extraHosts = stringList(c.HostConfig.ExtraHosts, 'HostConfig.ExtraHosts');
+    const etcBase: EtcBase = {
+      dnsSearch: stringList(c.HostConfig.DnsSearch, 'HostConfig.DnsSearch'),
+      dnsOptions: stringList(c.HostConfig.DnsOptions, 'HostConfig.DnsOptions'),
+      dns: stringList(c.HostConfig.Dns, 'HostConfig.Dns'),
+    };
+    if (kind === 'host' || kind === 'none') {
+      this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, []);
+      return { etc: { ...etcBase, extraHosts } };
+    }
+    if (kind === 'container') return this.prepareJoined(c, etcBase, extraHosts);
+    if (this.d.bridges.unavailable) {
+      if (Object.keys(this.settingsOf(c).Networks).some((n) => n !== 'bridge')) this.d.bridges.checkAvailable();
+      return { etc: { ...etcBase, extraHosts } };
+    }
+    return this.prepareBridges(c, etcBase, extraHosts);
+  }
+
+  /** container:<ref> mode: the other container's netns, hostname and DNS server. */
+  private prepareJoined(c: NetContainer, etcBase: EtcBase, extraHosts: string[]): PreparedNetwork {
+    const ref = c.HostConfig.NetworkMode.slice('container:'.length);
+    const other = this.d.findContainer(ref);
+    if (!other) throw notFound(`No such container: ${ref}`);
+    if (other.State.Status !== 'running' && other.State.Status !== 'paused') throw conflict(`cannot join network of a non running container: ${other.Id}`);
+    // as Docker: the container takes the hostname of the one whose network it joins
+    c.Config.Hostname = other.Config.Hostname;
+    c.Config.Domainname = other.Config.Domainname;
+    const ip = Object.values(other.NetworkSettings?.Networks ?? {}).find((e) => e.IPAddress)?.IPAddress;
+    const dns = this.dnsFor(other);
+    return { etc: { ...etcBase, ...(dns.length && !etcBase.dns.length ? { dns } : {}), extraHosts, ...(ip ? { ip } : {}) }, namespaces: { net: `/proc/${other.State.Pid}/ns/net` } };
+  }
+
+  /** Bridge networks: addresses, host ports, helpers and rules under way; the etc files' input. */
+  private async prepareBridges(c: NetContainer, etcBase: EtcBase, extraHosts: string[]): Promise<PreparedNetwork> {
+    const legacy = this.d.legacy.isLegacyBridge(c) ? this.d.legacy.atStart(c) : { hosts: [], env: [] };
+    const eps = this.bridgeEndpoints(c);
+    const done: Bound[] = [];
+    try {
+      eps.forEach(({ net, ep }, i) => {
+        this.allocate(c, net, ep, i, i === 0);
+        done.push({ net, ep });
+      });
+      await this.startWiring(c, eps);
+    } catch (e) {
+      for (const { net, ep } of done) {
+        this.free(net, ep);
+        Object.assign(ep, cleared(ep));
+      }
+      throw e;
+    }
+    const primary = eps[0];
+    const dns = this.dnsFor(c);
+    const gw = primary?.ep.Gateway;
+    return {
+      etc: {
+        ...etcBase,
+        ...(dns.length && !etcBase.dns.length ? { dns } : {}),
+        extraHosts: [...extraHosts.map((h) => (gw ? h.replace(/:host-gateway$/, `:${gw}`) : h)), ...legacy.hosts],
+        ...(primary ? { ip: primary.ep.IPAddress } : {}),
+      },
+      ...(legacy.env.length ? { env: legacy.env } : {}),
+    };
+  }
+
+  /** Host ports held; then the helpers and the DNAT rules, both overlapping the container's creation. */
+  private async startWiring(c: NetContainer, eps: Bound[]): Promise<void> {
+    const wanted = wantedBindings(c.HostConfig.PortBindings as PortMap, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true);
+    const held = wanted.length ? await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`) : [];
+    this.held.set(c.Id, held);
+    this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, held);
+    // The helpers start now and wait for the pid; the DNAT rules (to an address that exists a
+    // few ms later) are written meanwhile.
+    let routed = false;
+    const links = eps.map(({ net, ep }) => {
+      const gateway = !routed && !net.Internal ? ep.Gateway : undefined;
+      if (gateway) routed = true;
+      return { net, ep, pending: this.d.links.prepareAttach(this.attachRequest(net, ep, gateway)) };
+    });
+    const rules = held.length ? this.publish(c) : Promise.resolve();
+    rules.catch(() => undefined);
+    this.starting.set(c.Id, { links, rules });
+  }
+
+  /** The embedded DNS server for containers on a user network (the first such network). */
+  dnsFor(c: NetContainer): string[] {
+    for (const [name, ep] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+      if (name === 'bridge' || !ep.Gateway) continue;
+      if (this.d.bridges.hasDns(ep.NetworkID)) return [ep.Gateway];
+    }
+    return [];
+  }
+
+  async attach(c: NetContainer, pid: number): Promise<void> {
+    const st = this.starting.get(c.Id);
+    if (!st) return;
+    this.starting.delete(c.Id);
+    const results = await Promise.allSettled(st.links.map((l) => l.pending.go(pid)));
+    await st.rules;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const { net } of st.links) this.connected(c, net);
+    this.settingsOf(c).SandboxKey = `/proc/${pid}/ns/net`;
+    await this.d.legacy.updateParents(c);
+  }
+
+  private attachRequest(net: NetworkRecord, ep: EndpointSettings, gateway: string | undefined) {
+    return {
+      bridge: net.BridgeName!,
+      hostIf: ep.HostIf!,
+      ctrIf: ep.IfName!,
+      cidr: `${ep.IPAddress}/${ep.IPPrefixLen}`,
+      mac: ep.MacAddress,
+      gateway,
+      mtu: Number(net.Options[OPT_MTU] ?? 0) || 0,
+    };
+  }
+
+  private connected(c: NetContainer, net: NetworkRecord): void {
+    this.d.members.join(net.Id, c);
+    this.d.events.publish('network', 'connect', net.Id, { container: c.Id, name: net.Name, type: net.Driver });
+  }
+
+  /** DNAT rules for the container's held ports, to its primary address. */
+  private async publish(c: NetContainer): Promise<void> {
+    const held = this.held.get(c.Id) ?? [];
+    const ip = this.bridgeEndpoints(c)[0]?.ep.IPAddress;
+    const rules: FirewallPort[] = ip ? held.map((h) => ({ proto: h.proto, hostIp: h.hostIp, hostPort: h.hostPort, ctrIp: ip, ctrPort: h.ctrPort })) : [];
+    await this.d.firewall.setPorts(c.Id, rules);
+  }
+
+  async release(c: NetContainer): Promise<void> {
+    const st = this.starting.get(c.Id);
+    this.starting.delete(c.Id);
+    for (const l of st?.links ?? []) l.pending.cancel();
+    await st?.rules;
+    for (const h of this.held.get(c.Id) ?? []) h.close();
+    const hadPorts = this.held.delete(c.Id);
+    if (hadPorts) await this.d.firewall.setPorts(c.Id, []).catch((e: unknown) => this.d.log.warn('cannot remove port rules', { id: c.Id, error: String(e) }));
+    const s = c.NetworkSettings;
+    if (!s) return;
+    for (const [name, ep] of Object.entries(s.Networks)) {
+      const net = this.d.store.find(ep.NetworkID);
+      // The endpoint is free once its address and membership are: the veth (which the kernel
+      // also removes with the container's netns) goes in the background, as deleting a link
+      // waits out the kernel's RCU grace periods, many ms that a `run --rm` would otherwise pay.
+      if (ep.HostIf) this.deleteLater(ep.HostIf);
+      if (net && this.d.members.leave(net.Id, c.Id)) this.d.events.publish('network', 'disconnect', net.Id, { container: c.Id, name: net.Name, type: net.Driver });
+      this.free(net, ep);
+      s.Networks[name] = cleared(ep);
+    }
+    s.Ports = portMap(undefined, {}, []);
+    s.SandboxKey = '';
+  }
+
+  private deleteLater(link: string): void {
+    const p: Promise<void> = this.d.links
+      .delete(link)
+      .catch((e: unknown) => this.d.log.warn('cannot delete veth', { link, error: String(e) }))
+      .finally(() => this.deleting.delete(p));
+    this.deleting.add(p);
+  }
+
+  /** A running container found at daemon start; resolves once its published ports are held and their rules written again. */
+  async adopt(c: NetContainer): Promise<void> {
+    const s = c.NetworkSettings;
+    if (!s || modeKind(c.HostConfig.NetworkMode) !== 'network') return;
+    for (const [name, ep] of Object.entries(s.Networks)) {
+      const net = this.d.store.find(ep.NetworkID) ?? this.d.store.byName(name);
+      if (!net || !ep.IPAddress) continue;
+      try {
+        this.d.bridges.pool(net.Id)?.claim(ipToInt(ep.IPAddress), c.Id);
+      } catch (e) {
+        this.d.log.warn('adopted endpoint address already taken', { id: c.Id, network: net.Name, error: String(e) });
+      }
+      this.d.members.join(net.Id, c);
+    }
+    // the published ports again: held by this daemon now, rules rewritten
+    const bindings: { proto: 'tcp' | 'udp'; ctrPort: number; hostIp: string; hostPort: number }[] = [];
+    for (const [key, list] of Object.entries(s.Ports ?? {})) {
+      const [port, proto] = key.split('/');
+      for (const b of list ?? []) bindings.push({ proto: proto === 'udp' ? 'udp' : 'tcp', ctrPort: Number(port), hostIp: b.HostIp, hostPort: Number(b.HostPort) });
+    }
+    if (bindings.length === 0) return;
+    try {
+      this.held.set(c.Id, await holdPorts(bindings, c.Name));
+      await this.publish(c);
+    } catch (e) {
+      this.d.log.warn('cannot re-publish ports of an adopted container', { id: c.Id, error: String(e) });
+    }
+  }
+
+  /**
+   * A running container joins a network: an address, the next free ethN, a default route when
+   * it has none yet. Returns the endpoint to record: the wired one, or (the process exited
+   * meanwhile, its namespace with it) a cleared one, connected as a stopped container is.
+   */
+  async connectRunning(c: NetContainer, net: NetworkRecord, ep: EndpointSettings): Promise<{ ep: EndpointSettings; running: boolean }> {
+    const s = this.settingsOf(c);
+    const used = new Set(Object.values(s.Networks).map((e) => e.IfName));
+    let i = 0;
+    while (used.has(`eth${i}`)) i++;
+    this.allocate(c, net, ep, i, false);
+    const hasRoute = Object.values(s.Networks).some((e) => e.IPAddress && !this.d.store.find(e.NetworkID)?.Internal);
+    const pid = c.State.Pid;
+    try {
+      await this.d.links.attach({ pid, ...this.attachRequest(net, ep, hasRoute || net.Internal ? undefined : ep.Gateway) });
+      this.connected(c, net);
+      return { ep, running: true };
+    } catch (e) {
+      this.free(net, ep);
+      if (await fs.access(`/proc/${pid}/ns/net`).then(() => true, () => false)) throw e;
+      return { ep: cleared(ep), running: false };
+    }
+  }
+
+  /** A container leaves a network: its veth, address and membership. */
+  async disconnect(c: NetContainer, net: NetworkRecord, ep: EndpointSettings): Promise<void> {
+    if (ep.HostIf) await this.d.links.delete(ep.HostIf);
+    if (ep.IPAddress) this.free(net, ep);
+    this.d.members.leave(net.Id, c.Id);
+  }
+}
