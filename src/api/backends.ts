@@ -22,7 +22,7 @@ import type { AuthConfig, ProgressEvent, PushResult } from '../images/registry';
 import type { DistributionInspect } from '../images/registry/inspect';
 import type { Digest, ImageRecord } from '../images/types';
 import type { EndpointSettings, NetContainer, NetworkRecord } from '../network/types';
-import type { NetworkCreateRequest } from '../network/networks';
+import type { NetworkCreateRequest } from '../network/create-request';
 import type { RuntimeState } from '../runtime/runtime';
 import type { CreateVolumeInput, VolumeRecord, VolumeView } from '../volumes';
 

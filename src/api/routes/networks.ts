@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { invalid } from '../../core/errors';
 import { labelMatches } from '../../core/labels';
 import { untilMs } from '../../core/until';
-import type { NetworkCreateRequest } from '../../network/networks';
+import type { NetworkCreateRequest } from '../../network/create-request';
 import type { DaemonContext } from '../context';
 import { objectBody, parseFilters } from '../http';
 import { networkView } from '../views/network';
