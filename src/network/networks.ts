@@ -822,7 +822,7 @@ export class Networks implements ContainerNetworking {
     const want = v4[0] ?? {};
     const aux = stringMap(want.AuxiliaryAddresses, 'IPAMConfig.AuxiliaryAddresses');
     if (want.Subnet === undefined && (want.IPRange || want.Gateway || Object.keys(aux).length)) throw invalid('invalid network config:\ninvalid subnet : invalid CIDR block notation');
-    let bridgeName = options[OPT_BRIDGE_NAME];
+    const bridgeName = options[OPT_BRIDGE_NAME];
     if (bridgeName !== undefined) {
       if (!IFNAME_RE.test(bridgeName)) throw invalid(`invalid bridge name ${bridgeName}`);
       if (this.store.list().some((n) => n.BridgeName === bridgeName)) throw conflict(`bridge name ${bridgeName} is already used by another network`);
