@@ -16,14 +16,19 @@ APT_PACKAGES += docker-compose
 APT_PACKAGES += postgresql-15
 # the cgroup v2 test VM (make vm-test, tools/vm-run): qemu, a Debian kernel with 9p modules, cpio
 APT_PACKAGES += qemu-system-x86 linux-image-amd64 cpio xz-utils
-NATIVE_SOURCES := $(shell find native -name '*.cc' -o -name '*.h') binding.gyp
+# make lint / make format: the C++ formatter for native/ (.clang-format)
+APT_PACKAGES += clang-format
+NATIVE_CXX := $(shell find native -name '*.cc' -o -name '*.h')
+NATIVE_SOURCES := $(NATIVE_CXX) binding.gyp
 TS_SOURCES := $(shell find src cli bench -name '*.ts') tsconfig.json
+# What ESLint (eslint.config.mjs) and Prettier (.prettierrc) look at.
+LINT_DIRS := src cli bench test
 NATIVE_OUT := build/Release/skiff_native.node build/Release/skiff-init build/Release/skiff-monitor
 
 # Test flags: unit tests need nothing; integration tests need root and a real kernel.
 JEST_FLAGS ?=
 
-.PHONY: deps build start test unit integration vm-test bench clean
+.PHONY: deps build start lint format test unit integration vm-test bench clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -59,11 +64,23 @@ integration: build
 vm-test: build
 	test/vm/run-suite
 
-# Every test; integration files run one at a time (they share cgroups, CPU and the kernel).
+# Lint and format checks (issue 13: so the shape stays): ESLint's rules, including the function
+# size limit; Prettier's and clang-format's layout, checked only (`make format` applies them).
+lint: deps
+	npx eslint $(LINT_DIRS)
+	npx prettier --check --log-level warn $(LINT_DIRS)
+	clang-format --dry-run --Werror $(NATIVE_CXX)
+
+format: deps
+	npx prettier --write --log-level warn $(LINT_DIRS)
+	clang-format -i $(NATIVE_CXX)
+
+# Every test, after the lint checks; integration files run one at a time (they share cgroups,
+# CPU and the kernel).
 # Tests are type-checked first: ts-jest compiles them without type checks.
 # Then the VM suite (pure cgroup v2), unless this machine cannot run qemu at all (one line says
 # so); a failure of either fails the target.
-test: build
+test: lint build
 	npx tsc -p tsconfig.test.json
 	@rc=0; npx jest --runInBand $(JEST_FLAGS) || rc=$$?; \
 	test/vm/run-suite --if-possible || rc=1; \

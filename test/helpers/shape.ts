@@ -74,7 +74,8 @@ export function imports(files: string[]): Import[] {
         const typeOnly = !!c && (c.isTypeOnly || (!c.name && !!named && named.length > 0 && named.every((e) => e.isTypeOnly)));
         add(n.moduleSpecifier.text, typeOnly);
       } else if (ts.isExportDeclaration(n) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) {
-        add(n.moduleSpecifier.text, n.isTypeOnly);
+        const named = n.exportClause && ts.isNamedExports(n.exportClause) ? n.exportClause.elements : undefined;
+        add(n.moduleSpecifier.text, n.isTypeOnly || (!!named && named.length > 0 && named.every((e) => e.isTypeOnly)));
       } else if (ts.isCallExpression(n) && n.arguments.length === 1 && ts.isStringLiteral(n.arguments[0])) {
         const callee = n.expression;
         if ((ts.isIdentifier(callee) && callee.text === 'require') || callee.kind === ts.SyntaxKind.ImportKeyword) add(n.arguments[0].text, false);
@@ -154,7 +155,8 @@ export function sizes(files: string[]): { functions: Sized[]; classes: Sized[] }
       if (ts.isClassDeclaration(n) || ts.isClassExpression(n)) {
         classes.push({ file, name: n.name?.text ?? '(class)', line: lineOf(sf, n.getStart(sf)), lines: span() });
       } else if (ts.isFunctionLike(n) && 'body' in n && n.body) {
-        const name = n.name && (ts.isIdentifier(n.name) || ts.isStringLiteral(n.name)) ? n.name.text : ts.isVariableDeclaration(n.parent) && ts.isIdentifier(n.parent.name) ? n.parent.name.text : '(anonymous)';
+        const name =
+          n.name && (ts.isIdentifier(n.name) || ts.isStringLiteral(n.name)) ? n.name.text : ts.isVariableDeclaration(n.parent) && ts.isIdentifier(n.parent.name) ? n.parent.name.text : '(anonymous)';
         functions.push({ file, name, line: lineOf(sf, n.getStart(sf)), lines: span() });
       }
       ts.forEachChild(n, visit);
@@ -164,9 +166,37 @@ export function sizes(files: string[]): { functions: Sized[]; classes: Sized[] }
   return { functions, classes };
 }
 
-/** Files that load a compiled addon (`require` of a .node file, or of build/Release). */
+/** Folders of src/ whose modules src/api may import for types only (issue 13: handlers reach services through backend interfaces). */
+export const SERVICE_FOLDERS = ['containers', 'images', 'network', 'volumes', 'builder', 'cgroups', 'runtime', 'host'];
+
+/** Value (not type-only) imports from src/api of a module in one of SERVICE_FOLDERS. */
+export function apiServiceImports(imps: Import[]): Import[] {
+  return imps.filter((i) => folderOf(i.from) === 'api' && !i.typeOnly && SERVICE_FOLDERS.includes(folderOf(i.to)));
+}
+
+/**
+ * Files that load a compiled addon: `require` of a computed path (the loader joins the build
+ * folder and the file name) or of a literal ending in .node, or `process.dlopen`.
+ */
 export function addonLoaders(files: string[]): string[] {
-  return files.filter((f) => /require\([^)]*(\.node['"`]|build\/Release|Release['"`])/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
+  return files.filter((file) => {
+    let loads = false;
+    const visit = (n: ts.Node) => {
+      if (ts.isCallExpression(n)) {
+        const callee = n.expression;
+        const arg = n.arguments[0];
+        if (ts.isIdentifier(callee) && callee.text === 'require' && arg) {
+          const literal = ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg);
+          if (!literal || arg.text.endsWith('.node')) loads = true;
+        } else if (ts.isPropertyAccessExpression(callee) && callee.name.text === 'dlopen' && ts.isIdentifier(callee.expression) && callee.expression.text === 'process') {
+          loads = true;
+        }
+      }
+      if (!loads) ts.forEachChild(n, visit);
+    };
+    visit(parse(file));
+    return loads;
+  });
 }
 
 /** A report for people: `node -e "require('./dist/test/helpers/shape').report()"` or the shape test's output. */
@@ -180,6 +210,11 @@ export function report(): string {
   const up = imps.filter((i) => floorOf(folderOf(i.to)) >= floorOf(folderOf(i.from)) && folderOf(i.to) !== folderOf(i.from));
   lines.push(`imports not downwards: ${up.length}`);
   for (const i of up) lines.push(`  ${i.from} -> ${i.to}${i.typeOnly ? ' (type)' : ''}`);
+  const noFloor = [...new Set(files.map(folderOf))].filter((f) => floorOf(f) < 0);
+  if (noFloor.length) lines.push(`folders without a floor: ${noFloor.join(', ')}`);
+  const api = apiServiceImports(imps);
+  lines.push(`value imports of services from src/api: ${api.length}`);
+  for (const i of api) lines.push(`  ${i.from} -> ${i.to}`);
   const { functions, classes } = sizes([...files, ...sourceFiles('cli')]);
   for (const f of functions.filter((x) => x.lines > 120).sort((a, b) => b.lines - a.lines)) lines.push(`function ${f.file}:${f.line} ${f.name} ${f.lines}`);
   for (const c of classes.filter((x) => x.lines > 450).sort((a, b) => b.lines - a.lines)) lines.push(`class ${c.file}:${c.line} ${c.name} ${c.lines}`);

@@ -1,6 +1,6 @@
 // GET/HEAD/PUT /containers/{id}/archive and `docker cp` both ways, on running and stopped
 // containers; symlinks resolve inside the container's root and never escape it.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -152,7 +152,7 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
       const dir = path.join(work, 'race-src');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'pwned'), 'from docker cp\n');
-      return require('node:child_process').execFileSync('tar', ['-C', dir, '-cf', '-', 'pwned']) as Buffer;
+      return execFileSync('tar', ['-C', dir, '-cf', '-', 'pwned']) as Buffer;
     })();
     try {
       expect((await d.request('POST', `/containers/${racer}/start`)).status).toBe(204);
@@ -187,14 +187,14 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
       const src = path.join(work, 'escape-src');
       fs.mkdirSync(path.join(src, 'proc', '1', 'root', 'tmp'), { recursive: true });
       fs.writeFileSync(path.join(src, 'proc', '1', 'root', 'tmp', marker), 'escaped\n');
-      const body = require('node:child_process').execFileSync('tar', ['-C', src, '-cf', '-', `proc/1/root/tmp/${marker}`]) as Buffer;
+      const body = execFileSync('tar', ['-C', src, '-cf', '-', `proc/1/root/tmp/${marker}`]) as Buffer;
       await d.request('PUT', `/containers/${hostPid}/archive?path=/`, { rawBody: body, headers: { 'Content-Type': 'application/x-tar' } });
       expect(fs.existsSync(`/tmp/${marker}`)).toBe(false);
       // the helper itself, asked for a path through such a link (what a racing swap would make
       // it read): refused, nothing of the host's file comes out
       const pid = (await d.request('GET', `/containers/${hostPid}/json`)).json.State.Pid as number;
       const job = { op: 'pack', root: `/proc/${pid}/root`, ref: 'cp-hostpid', path: '/proc/1/root/etc/hostname' };
-      const helper = require('node:child_process').spawnSync(process.execPath, [path.join(projectRoot(), 'dist/src/containers/archive-chroot.js'), JSON.stringify(job)]) as { status: number; stdout: Buffer; stderr: Buffer };
+      const helper = spawnSync(process.execPath, [path.join(projectRoot(), 'dist/src/containers/archive-chroot.js'), JSON.stringify(job)]) as { status: number; stdout: Buffer; stderr: Buffer };
       const [answer, ...tarPart] = helper.stdout.toString('latin1').split('\n');
       expect(answer).toMatch(/^\{"(error|info)"/);
       expect(tarPart.join('\n')).not.toContain(fs.readFileSync('/etc/hostname', 'utf8').trim());

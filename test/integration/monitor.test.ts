@@ -93,6 +93,7 @@ function startMonitor(o: StartOpts = {}): Promise<Started> {
 }
 
 /** One command, one JSON reply; resolves with the parsed reply (and the raw text). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function request(bundle: string, cmd: string): Promise<any> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(path.join(bundle, 'ms'));
@@ -189,6 +190,7 @@ function readLog(file: string): LogEntry[] {
  * Sends `wait` and makes sure the monitor has taken it (a `state` round trip after it) before
  * the caller goes on. The reply promise is wrapped: an async function would flatten it.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function waitCmd(bundle: string): Promise<{ reply: Promise<any> }> {
   const reply = request(bundle, 'wait');
   reply.catch(() => {});
@@ -567,7 +569,6 @@ describe('skiff-monitor', () => {
     // After the burst the monitor is small again.
     await sleep(100);
     const rss = vmRssKb(r.monitorPid);
-    // eslint-disable-next-line no-console
     console.log(
       `skiff-monitor VmRSS after 3.7 MB burst with a dropped slow client: ${rss} kB (peak VmHWM ${statusKb(r.monitorPid, 'VmHWM')} kB)`,
     );
@@ -586,7 +587,6 @@ describe('skiff-monitor', () => {
     expect(await request(r.bundle, 'start')).toEqual({ ok: true });
     const a = await attach(r.bundle, '1 1 0');
     const rss = vmRssKb(r.monitorPid);
-    // eslint-disable-next-line no-console
     console.log(`skiff-monitor VmRSS (running, tty, one attach client): ${rss} kB`);
     expect(rss).toBeLessThanOrEqual(2048);
     await request(r.bundle, 'kill 9');

@@ -1,5 +1,6 @@
 // Safe unpacking, the content store and the layer store, without root: hostile tarballs for
 // each escape, and a sentinel folder next to the layer root that must stay untouched.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
@@ -523,7 +524,7 @@ describe('layer store', () => {
     expect(l1.chainId).toBe(l1.diffId);
     const l2 = await ls.register(l1.chainId, Readable.from([gzipSync(t2)]), sha(t2));
     expect(l2.chainId).toBe(chainIdOf(l1.chainId, sha(t2)));
-    expect(l2.chainId).toBe(`sha256:${require('node:crypto').createHash('sha256').update(`${l1.chainId} ${sha(t2)}`).digest('hex')}`);
+    expect(l2.chainId).toBe(`sha256:${createHash('sha256').update(`${l1.chainId} ${sha(t2)}`).digest('hex')}`);
     expect(fs.readFileSync(path.join(l2.dir, 'etc/two'), 'utf8')).toBe('22');
     expect(l2.dir).toBe(path.join(base, 'ls1', l2.chainId.slice(7), 'diff'));
     expect(await ls.get(l2.chainId)).toEqual(l2);

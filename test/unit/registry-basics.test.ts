@@ -132,6 +132,7 @@ describe('manifests as hostile input', () => {
     expect(() => parseManifest(Buffer.from('{"schemaVersion":1,"name":"x"}'))).toThrow(/schema 1 support has been removed/);
   });
   test('malformed digests, sizes, types', () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const bad = (f: (m: Record<string, any>) => void) => {
       const m = JSON.parse(img.manifest.toString());
       f(m);
