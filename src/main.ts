@@ -5,7 +5,8 @@ import type * as https from 'node:https';
 import * as path from 'node:path';
 import { createCgroupManager } from './cgroups';
 import { isNodeError, SkiffError } from './core/errors';
-import { sealedHelperPaths } from './host';
+import { native, sealedHelperPaths } from './host';
+import type { HostKernel } from './host/kernel';
 import { Runtime, RuntimeState } from './runtime/runtime';
 import { createApp, listenTcpTls, listenUnix } from './api/server';
 import type { DaemonContext } from './api/context';
@@ -63,7 +64,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
   const images = await openImageStore(config.dataRoot);
-  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel: native() as HostKernel }); // TODO coordinator: addonKernel()
   // rmi and prune ask the containers whether an image is in use (running ones cannot be forced)
   images.setInUse((imageId) => {
     const users = containers.list().filter((c) => c.Image === imageId);

@@ -616,7 +616,7 @@ export class Builder {
       throw new RunFailedError(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const img = await commitContainer(this.store, {
-      upper: path.join(this.containers.overlayDir(rec.Id), 'diff'),
+      upper: this.containers.rwLayers.upper(rec.Id),
       image: stage.image,
       containerId: rec.Id,
       containerConfig: runConfigJson({ ...rc, Image: parentId, Cmd: saveCmd, Entrypoint: null }),

@@ -2,7 +2,6 @@
 // update, rename, delete, prune. Handlers parse and format; the daemon layer decides.
 import { execFile } from 'node:child_process';
 import { dirSize } from '../../core/disk-usage';
-import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { conflict, invalid, notFound } from '../../core/errors';
@@ -267,7 +266,7 @@ function linksView(ctx: DaemonContext, rec: ContainerRecord): string[] | null {
  */
 export function inspectView(ctx: DaemonContext, rec: ContainerRecord, version = API_VERSION): Record<string, unknown> {
   const s = rec.State;
-  const ov = ctx.containers.overlayDir(rec.Id);
+  const ov = ctx.containers.rwLayers.paths(rec.Id);
   const execIds = ctx.execs.idsOf(rec.Id);
   return {
     Id: rec.Id,
@@ -305,9 +304,9 @@ export function inspectView(ctx: DaemonContext, rec: ContainerRecord, version = 
     GraphDriver: {
       Data: {
         ...(rec.LowerDirs?.length ? { LowerDir: rec.LowerDirs.join(':') } : {}),
-        MergedDir: path.join(ov, 'merged'),
-        UpperDir: path.join(ov, 'diff'),
-        WorkDir: path.join(ov, 'work'),
+        MergedDir: ov.merged,
+        UpperDir: ov.upper,
+        WorkDir: ov.work,
       },
       Name: 'overlay2',
     },
@@ -436,7 +435,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
         list.map(async (rec) => {
           const v = listView(rec);
           if (size) {
-            v.SizeRw = await dirSize(path.join(c.overlayDir(rec.Id), 'diff'));
+            v.SizeRw = await dirSize(c.rwLayers.upper(rec.Id));
             v.SizeRootFs = v.SizeRw;
           }
           return v;
@@ -473,7 +472,7 @@ export function containerRoutes(ctx: DaemonContext): Router {
       const rec = c.get(req.params.id);
       const v = inspectView(ctx, rec, requestedVersion(res));
       if (qbool(req, 'size')) {
-        v.SizeRw = await dirSize(path.join(c.overlayDir(rec.Id), 'diff'));
+        v.SizeRw = await dirSize(c.rwLayers.upper(rec.Id));
         v.SizeRootFs = v.SizeRw;
       }
       res.json(v);

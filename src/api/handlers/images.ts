@@ -336,7 +336,7 @@ function containerOf(ctx: DaemonContext, ref: string): ContainerRecord {
 
 async function containerLayers(ctx: DaemonContext, rec: ContainerRecord): Promise<{ upper: string; lowers: string[] }> {
   const img = await ctx.images.get(rec.Image);
-  return { upper: path.join(ctx.containers.overlayDir(rec.Id), 'diff'), lowers: await ctx.images.layerDirs(img) };
+  return { upper: ctx.containers.rwLayers.upper(rec.Id), lowers: await ctx.images.layerDirs(img) };
 }
 
 /** Pipes a tar to the client; an error before the first byte is an HTTP error, after it the connection is cut. */
@@ -745,7 +745,7 @@ export function imageRoutes(ctx: DaemonContext): Router {
         Containers: want('container')
           ? await Promise.all(
               containers.map(async (c) => {
-                const sizeRw = await dirSize(path.join(ctx.containers.overlayDir(c.Id), 'diff'));
+                const sizeRw = await dirSize(ctx.containers.rwLayers.upper(c.Id));
                 const img = images.find((i) => i.id === c.Image);
                 return {
                   Id: c.Id,
