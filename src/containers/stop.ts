@@ -21,6 +21,7 @@ export async function stop(ctx: ContainersContext, ref: string, o: StopOptions =
   const sig = o.signal ? parseSignal(o.signal) : undefined;
   const stopping = await withLock(ctx, rec.Id, async () => {
     checkStillThere(ctx, rec, ref);
+    const flagged = rec.HasBeenManuallyStopped;
     rec.HasBeenManuallyStopped = true;
     if (rec.State.Status === 'restarting') {
       // between two runs: nothing to signal, no restart to come
@@ -30,7 +31,8 @@ export async function stop(ctx: ContainersContext, ref: string, o: StopOptions =
       return undefined;
     }
     if (!isActive(rec.State.Status)) {
-      void ctx.store.save(rec).catch(() => undefined);
+      // the manual stop is kept (unless-stopped at the next daemon start); written if it is new
+      if (!flagged) void ctx.store.save(rec).catch(() => undefined);
       throw notModified();
     }
     return beginStop(ctx, rec, o.timeout, sig);
