@@ -108,7 +108,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
   const images = await openImageStore(config.dataRoot);
-  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log });
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel });
   const builder = new Builder({ images: buildImagesOf(images), containers, kernel, dir: path.join(config.dataRoot, 'builder'), dockerVersion: skiffVersion(), log });
   await prepareImages(config, log, images, containers, builder);
   const execs = new Execs(containers, log);

@@ -29,8 +29,8 @@ export interface BuildContainers {
   wait(rec: ContainerRecord, condition: WaitCondition): { result: Promise<WaitResult> };
   start(ref: string): Promise<void>;
   remove(ref: string, o: { force?: boolean }): Promise<void>;
-  /** <data-root>/overlay/<id>: the container's writable layer (its upper dir is diff/ inside) */
-  overlayDir(id: string): string;
+  /** the containers' writable layers (src/containers/rwlayer.ts): RUN commits the upper dir */
+  rwLayers: { upper(id: string): string };
 }
 
 /** The kernel calls the builder makes: read-only overlays of images (COPY --from, COPY's view). */

@@ -1,6 +1,5 @@
 // RUN: the command runs in a container of the stage's image (its output streamed into the
 // build's), whose upper dir is then committed as the step's layer, as dockerd's dispatchRun.
-import * as path from 'node:path';
 import { invalid } from '../core/errors';
 import type { ContainerRecord } from '../containers/containers';
 import { stepCacheKey } from './build-cache';
@@ -79,8 +78,7 @@ export class RunSteps {
       if (this.c.o.forceRm) await this.removeIntermediates();
       throw new RunFailedError(`The command '${plan.cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
-    // the container's writable layer: <data-root>/overlay/<id>/diff
-    const upper = path.join(this.c.containers.overlayDir(rec.Id), 'diff');
+    const upper = this.c.containers.rwLayers.upper(rec.Id);
     await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId });
     if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates();
   }

@@ -141,15 +141,11 @@ export class ContainerFs {
   private async withMountedRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, write: boolean): Promise<T> {
     const image = await this.containers.images.get(rec.Image);
     const lower = await this.containers.images.layerDirs(image);
-    const ov = this.containers.overlayDir(rec.Id);
-    const upper = path.join(ov, 'diff');
-    const work = path.join(ov, 'work');
-    await fs.mkdir(ov, { recursive: true, mode: 0o700 }); // not reachable by other host users
-    await fs.mkdir(upper, { recursive: true, mode: 0o755 });
-    await fs.mkdir(work, { recursive: true, mode: 0o700 });
+    const layers = this.containers.rwLayers;
+    const { upper, work } = await layers.ensure(rec.Id, { merged: false }); // not reachable by other host users
     const { mounts, release } = await this.viewMounts(rec);
     const tag = randomBytes(4).toString('hex');
-    const target = path.join(ov, `cp-${tag}`);
+    const target = layers.scratch(rec.Id, `cp-${tag}`);
     // the mounts' targets may need making (dockerd's view is writable too)
     const rw = write || mounts.length > 0;
     let stage: string | undefined;
@@ -159,11 +155,11 @@ export class ContainerFs {
     try {
       await fs.mkdir(target, { mode: 0o700 });
       if (mounts.length) {
-        stage = path.join(ov, `cp-${tag}.stage`);
+        stage = layers.scratch(rec.Id, `cp-${tag}.stage`);
         await fs.mkdir(stage, { mode: 0o700 });
       }
       if (lower.length === 0) {
-        empty = path.join(ov, 'empty-lower');
+        empty = layers.scratch(rec.Id, 'empty-lower');
         await fs.mkdir(empty, { recursive: true, mode: 0o755 });
       }
       n.mountOverlay(target, lower.length ? lower : [empty!], upper, work, rw ? 0 : MountFlags.RDONLY);

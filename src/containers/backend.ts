@@ -2,8 +2,6 @@
 // ContainerViewSource, ExecBackend, CopyBackend, SystemBackend): the Containers and Execs
 // classes plus the concerns of this folder's smaller files. Satisfies those interfaces
 // structurally; src/main.ts checks it.
-import * as path from 'node:path';
-import { dirSize } from '../core/disk-usage';
 import type { EventBus } from '../core/events';
 import type { Logger } from '../core/logger';
 import type { HostKernel } from '../host/kernel';
@@ -66,7 +64,7 @@ function statsOf(c: Containers, rec: ContainerRecord) {
 
 export function containerBackend(d: ContainerBackendDeps) {
   const c = d.containers;
-  const sizeRw = (id: string) => dirSize(path.join(c.overlayDir(id), 'diff'));
+  const sizeRw = (id: string) => c.rwLayers.size(id);
   return {
     create: (name: string | undefined, body: unknown) => c.create(name, body),
     get: (ref: string) => c.get(ref),
@@ -102,8 +100,8 @@ export function containerViewSource(d: ContainerBackendDeps) {
   const c = d.containers;
   return {
     layerPaths(id: string) {
-      const ov = c.overlayDir(id);
-      return { merged: path.join(ov, 'merged'), upper: path.join(ov, 'diff'), work: path.join(ov, 'work') };
+      const { merged, upper, work } = c.rwLayers.paths(id);
+      return { merged, upper, work };
     },
     execIds: (id: string) => d.execs.idsOf(id),
     /**

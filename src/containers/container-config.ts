@@ -10,87 +10,13 @@ import { invalid, notFound } from '../core/errors';
 import type { ImageConfig } from '../images/types';
 import { parseSignal } from '../runtime/runtime';
 import { resolveCapabilities } from '../runtime/spec';
-import { checkDeviceCgroupRules, checkDeviceMappings, DeviceMapping } from './devices';
+import { resolveCommand, resolveWorkingDir, mergeConfigEnv } from '../runtime/spec';
+import { checkDeviceCgroupRules, checkDeviceMappings } from './devices';
 import { mergeHealthcheck, validateHealthcheck } from './health';
 import { planLog } from './log-drivers';
-import { resolveCommand, resolveWorkingDir, mergeConfigEnv } from '../runtime/spec';
+import type { ContainerConfig, HostConfig, LogConfig, RestartPolicy } from './types';
 
-/** Docker's container Config as a record stores and inspect shows it. */
-export interface ContainerConfig {
-  Hostname: string;
-  Domainname: string;
-  User: string;
-  AttachStdin: boolean;
-  AttachStdout: boolean;
-  AttachStderr: boolean;
-  ExposedPorts?: Record<string, object>;
-  Tty: boolean;
-  OpenStdin: boolean;
-  StdinOnce: boolean;
-  Env: string[];
-  Cmd: string[] | null;
-  Healthcheck?: Record<string, unknown>;
-  ArgsEscaped?: boolean;
-  Image: string;
-  Volumes: Record<string, object> | null;
-  WorkingDir: string;
-  Entrypoint: string[] | null;
-  NetworkDisabled?: boolean;
-  MacAddress?: string;
-  OnBuild: string[] | null;
-  Labels: Record<string, string>;
-  StopSignal?: string;
-  StopTimeout?: number;
-  Shell?: string[];
-}
-
-export interface RestartPolicy {
-  Name: '' | 'no' | 'always' | 'on-failure' | 'unless-stopped';
-  MaximumRetryCount: number;
-}
-
-export interface LogConfig {
-  Type: string;
-  Config: Record<string, string>;
-}
-
-/** Docker's HostConfig: every field a client sent is kept; these are the ones used here. */
-export interface HostConfig {
-  [key: string]: unknown;
-  Devices: DeviceMapping[];
-  DeviceCgroupRules: string[] | null;
-  NetworkMode: string;
-  RestartPolicy: RestartPolicy;
-  AutoRemove: boolean;
-  LogConfig: LogConfig;
-  PortBindings: Record<string, unknown>;
-  Privileged: boolean;
-  ReadonlyRootfs: boolean;
-  CapAdd: string[] | null;
-  CapDrop: string[] | null;
-  SecurityOpt: string[] | null;
-  Ulimits: { Name: string; Soft: number; Hard: number }[] | null;
-  ShmSize: number;
-  Memory: number;
-  MemorySwap: number;
-  MemoryReservation: number;
-  NanoCpus: number;
-  CpuQuota: number;
-  CpuPeriod: number;
-  CpuShares: number;
-  CpusetCpus: string;
-  CpusetMems: string;
-  PidsLimit: number | null;
-  BlkioWeight: number;
-  OomScoreAdj: number;
-  IpcMode: string;
-  PidMode: string;
-  UTSMode: string;
-  CgroupnsMode: string;
-  Sysctls?: Record<string, string> | null;
-  MaskedPaths?: string[] | null;
-  ReadonlyPaths?: string[] | null;
-}
+export type { ContainerConfig, HostConfig, LogConfig, RestartPolicy };
 
 export interface CreateInput {
   config: Record<string, unknown>;

@@ -6,13 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalid } from '../core/errors';
 import type { DeviceNode } from '../runtime/spec';
+import type { DeviceMapping } from './types';
 
-/** HostConfig.Devices entry, as the API has it. */
-export interface DeviceMapping {
-  PathOnHost: string;
-  PathInContainer: string;
-  CgroupPermissions: string;
-}
+export type { DeviceMapping };
 
 const PERMISSIONS = /^[rwm]{1,3}$/;
 const RULE = /^[abc] (\*|\d+):(\*|\d+) [rwm]{1,3}$/;

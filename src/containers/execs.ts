@@ -6,12 +6,22 @@ import type * as net from 'node:net';
 import * as path from 'node:path';
 import { conflict, invalid, notFound, SkiffError } from '../core/errors';
 import { withLinkEnv } from '../network/container-links';
-import { StartFailure } from '../runtime/runtime';
+import type { ContainerNetworking } from '../network/types';
+import { Runtime, StartFailure } from '../runtime/runtime';
 import { buildExecProcess, ContainerSpec, ProcessSpec } from '../runtime/spec';
 import { readJson } from '../core/atomic-files';
 import { asObject, consoleSize, detachKeyCodes, optBool, optString, optStringList } from './container-config';
-import type { Containers } from './containers';
 import type { Logger } from '../core/logger';
+import type { ContainerRecord } from './types';
+
+/** What execs need of the container service (src/containers/containers.ts). */
+export interface ExecHost {
+  get(ref: string): ContainerRecord;
+  readonly store: { find(ref: string): ContainerRecord | undefined };
+  readonly runtime: Runtime;
+  readonly networking: Pick<ContainerNetworking, 'linkEnv'> | undefined;
+  emit(event: 'event', action: string, rec: ContainerRecord, attributes?: Record<string, string>): boolean;
+}
 
 export interface ExecConfig {
   Cmd: string[];
@@ -52,7 +62,7 @@ export class Execs {
   private readonly byId = new Map<string, ExecRecord>();
 
   constructor(
-    private readonly containers: Containers,
+    private readonly containers: ExecHost,
     private readonly log: Logger,
   ) {}
 

@@ -1,24 +1,23 @@
 // `docker export` (moby's daemon/export.go): the container's merged root as one tar, from its
 // writable layer over the image's layers.
-import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { EventBus } from '../core/events';
 import { exportRootfs } from '../images/container-fs';
 import type { FileImageStore } from '../images/image-store';
 import type { HostKernel } from '../host/kernel';
 import type { ContainerRecord } from './containers';
+import type { RwLayers } from './rwlayer';
 
 /** What export, changes and commit need of the container service. */
 export interface ContainerLayersSource {
   get(ref: string): ContainerRecord;
-  /** <data-root>/overlay/<id> (src/containers/rwlayer.ts will own these paths) */
-  overlayDir(id: string): string;
+  rwLayers: Pick<RwLayers, 'upper'>;
 }
 
 /** The writable layer (upper) and the image's layers (lowers, topmost first). */
 export async function containerLayers(c: ContainerLayersSource, images: FileImageStore, rec: ContainerRecord): Promise<{ upper: string; lowers: string[] }> {
   const img = await images.get(rec.Image);
-  return { upper: path.join(c.overlayDir(rec.Id), 'diff'), lowers: await images.layerDirs(img) };
+  return { upper: c.rwLayers.upper(rec.Id), lowers: await images.layerDirs(img) };
 }
 
 export async function exportContainer(c: ContainerLayersSource, images: FileImageStore, events: EventBus, kernel: HostKernel, ref: string): Promise<Readable> {

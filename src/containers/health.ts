@@ -5,31 +5,33 @@
 // is killed and counts as a failure (exit code -1). The last 5 results are kept in Log; each
 // change of status is a "health_status: <status>" event. Probing starts with the container and
 // stops when it dies.
+import type * as net from 'node:net';
 import { invalid } from '../core/errors';
-import type { ContainerRecord, Containers } from './containers';
-import type { Execs } from './execs';
 import type { Logger } from '../core/logger';
+import type { ContainerRecord, Healthcheck, HealthLogEntry, HealthState } from './types';
 
-export interface Healthcheck {
-  Test?: string[] | null;
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
+export type { Healthcheck, HealthLogEntry, HealthState };
+
+/** What the health monitor needs of the container service (src/containers/containers.ts). */
+export interface HealthHost {
+  list(): ContainerRecord[];
+  on(event: 'event', listener: (action: string, rec: ContainerRecord) => void): unknown;
+  off(event: 'event', listener: (action: string, rec: ContainerRecord) => void): unknown;
+  emit(event: 'event', action: string, rec: ContainerRecord): boolean;
+  readonly store: { save(rec: ContainerRecord): Promise<void> };
 }
 
-export interface HealthLogEntry {
-  Start: string;
-  End: string;
-  ExitCode: number;
-  Output: string;
+/** An exec as a probe sees it. */
+export interface ProbeExec {
+  Pid: number;
+  Running: boolean;
+  ExitCode: number | null;
 }
 
-export interface HealthState {
-  Status: 'starting' | 'healthy' | 'unhealthy';
-  FailingStreak: number;
-  Log: HealthLogEntry[];
+/** What a probe needs of the exec service (src/containers/execs.ts). */
+export interface ProbeExecs {
+  create(ref: string, body: unknown): ProbeExec;
+  start(exec: ProbeExec, attach: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ monitor: net.Socket; exited: Promise<void> } | undefined>;
 }
 
 const MS = 1_000_000; // ns
@@ -134,8 +136,8 @@ export class HealthChecks {
   };
 
   constructor(
-    private readonly containers: Containers,
-    private readonly execs: Execs,
+    private readonly containers: HealthHost,
+    private readonly execs: ProbeExecs,
     private readonly log: Logger,
   ) {
     containers.on('event', this.onEvent);

@@ -14,7 +14,7 @@ import * as fsSync from 'node:fs';
 import * as path from 'node:path';
 import { invalid, systemError } from '../core/errors';
 import { goAtoi, parseGoBool } from '../core/go-parse';
-import type { LogConfig } from './container-config';
+import type { LogConfig } from './types';
 
 export const LOG_DRIVERS = ['fluentd', 'gelf', 'journald', 'json-file', 'local', 'none', 'syslog'] as const;
 export type LogDriver = (typeof LOG_DRIVERS)[number];

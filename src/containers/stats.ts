@@ -3,7 +3,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import type { CgroupStats } from '../cgroups';
-import { type ContainerRecord, ZERO_TIME } from './containers';
+import { type ContainerRecord, ZERO_TIME } from './types';
 
 const CLOCK_TICKS = 100;
 

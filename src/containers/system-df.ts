@@ -1,12 +1,12 @@
 // /system/df's numbers (moby's SystemDiskUsage): images with their container counts and shared
 // sizes, containers with their writable layers, local volumes with their sizes and users.
-import * as path from 'node:path';
 import { dirSize } from '../core/disk-usage';
 import type { FileImageStore } from '../images/image-store';
 import type { Digest, ImageRecord } from '../images/types';
 import { layerSizes, sharedSizes } from '../images/usage';
 import type { VolumeStore, VolumeView } from '../volumes';
 import type { ContainerRecord } from './containers';
+import type { RwLayers } from './rwlayer';
 
 export type DiskUsageType = 'container' | 'image' | 'volume' | 'build-cache';
 
@@ -19,7 +19,7 @@ export interface DiskUsage {
 
 export interface DiskUsageSources {
   images: FileImageStore;
-  containers: { list(): ContainerRecord[]; overlayDir(id: string): string };
+  containers: { list(): ContainerRecord[]; rwLayers: Pick<RwLayers, 'size'> };
   volumes: VolumeStore;
 }
 
@@ -51,7 +51,7 @@ export async function diskUsage(s: DiskUsageSources, want: (t: DiskUsageType) =>
       ? await Promise.all(
           containers.map(async (rec) => ({
             rec,
-            sizeRw: await dirSize(path.join(s.containers.overlayDir(rec.Id), 'diff')),
+            sizeRw: await s.containers.rwLayers.size(rec.Id),
             imageSize: images.find((i) => i.id === rec.Image)?.size ?? 0,
           })),
         )

@@ -9,6 +9,7 @@ import { MountFlags, RecordingKernel, UmountFlags } from '../../src/host';
 import { ContainerFs, type RootView } from '../../src/containers/archive';
 import { mountView, O_CLOEXEC, O_PATH, type ViewMount } from '../../src/containers/archive-view';
 import type { ContainerRecord, Containers } from '../../src/containers/containers';
+import { RwLayers } from '../../src/containers/rwlayer';
 
 const { RDONLY, NOSUID, NODEV, NOEXEC, BIND, REC, REMOUNT, PRIVATE } = MountFlags;
 
@@ -37,7 +38,7 @@ describe("a stopped container's root for docker cp", () => {
       withLock: <T>(_id: string, fn: () => Promise<T>) => fn(),
       store: { has: () => true, dir: () => path.join(dir, 'containers', 'c1') },
       images: { get: async () => ({}), layerDirs: async () => lowers },
-      overlayDir: () => ov,
+      rwLayers: RwLayers.under(dir),
       volumes: undefined,
     } as unknown as Containers;
     const kernel = new RecordingKernel();

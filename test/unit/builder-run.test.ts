@@ -78,7 +78,7 @@ function fakeContainers(code = 0): BuildContainers & { created: Record<string, u
       exits.get(id)!(code);
     },
     remove: async (id) => void removed.push(id),
-    overlayDir: (id) => `/data/overlay/${id}`,
+    rwLayers: { upper: (id) => `/data/overlay/${id}/diff` },
   };
 }
 

@@ -14,16 +14,14 @@ const MAX_CLASS_LINES = 450;
  */
 const KNOWN_UNTIL_MERGE = {
   folderCycles: [] as string[][],
-  fileCycles: [['src/containers/container-config.ts', 'src/containers/containers.ts', 'src/containers/execs.ts', 'src/containers/health.ts', 'src/containers/log-drivers.ts']],
+  fileCycles: [] as string[][],
   // `from -> to`, type imports included
   importsNotDownwards: [] as string[],
   apiValueImports: [] as string[],
   // `file name` (today's length in the comment); the same files are in eslint.config.mjs's
   // max-lines-per-function override
   functions: [] as string[],
-  classes: [
-    'src/containers/containers.ts Containers', // 992
-  ],
+  classes: [] as string[],
 };
 
 const src = sourceFiles('src');

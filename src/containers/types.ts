@@ -1,0 +1,179 @@
+// The container service's data types: what config.v2.json holds (the record, its Config,
+// HostConfig and State) and what the service hands to its callers. This module imports nothing
+// of the service, so every concern module (and execs, health, logs) can use it without a cycle.
+import type * as net from 'node:net';
+import type { NetworkSettingsRecord } from '../network/types';
+import type { AttachStreams } from '../runtime/runtime';
+import type { MountPoint } from '../volumes';
+
+/** HostConfig.Devices entry, as the API has it. */
+export interface DeviceMapping {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+}
+
+/** Docker's container Config as a record stores and inspect shows it. */
+export interface ContainerConfig {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  ExposedPorts?: Record<string, object>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[];
+  Cmd: string[] | null;
+  Healthcheck?: Record<string, unknown>;
+  ArgsEscaped?: boolean;
+  Image: string;
+  Volumes: Record<string, object> | null;
+  WorkingDir: string;
+  Entrypoint: string[] | null;
+  NetworkDisabled?: boolean;
+  MacAddress?: string;
+  OnBuild: string[] | null;
+  Labels: Record<string, string>;
+  StopSignal?: string;
+  StopTimeout?: number;
+  Shell?: string[];
+}
+
+export interface RestartPolicy {
+  Name: '' | 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  MaximumRetryCount: number;
+}
+
+export interface LogConfig {
+  Type: string;
+  Config: Record<string, string>;
+}
+
+/** Docker's HostConfig: every field a client sent is kept; these are the ones used here. */
+export interface HostConfig {
+  [key: string]: unknown;
+  Devices: DeviceMapping[];
+  DeviceCgroupRules: string[] | null;
+  NetworkMode: string;
+  RestartPolicy: RestartPolicy;
+  AutoRemove: boolean;
+  LogConfig: LogConfig;
+  PortBindings: Record<string, unknown>;
+  Privileged: boolean;
+  ReadonlyRootfs: boolean;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  SecurityOpt: string[] | null;
+  Ulimits: { Name: string; Soft: number; Hard: number }[] | null;
+  ShmSize: number;
+  Memory: number;
+  MemorySwap: number;
+  MemoryReservation: number;
+  NanoCpus: number;
+  CpuQuota: number;
+  CpuPeriod: number;
+  CpuShares: number;
+  CpusetCpus: string;
+  CpusetMems: string;
+  PidsLimit: number | null;
+  BlkioWeight: number;
+  OomScoreAdj: number;
+  IpcMode: string;
+  PidMode: string;
+  UTSMode: string;
+  CgroupnsMode: string;
+  Sysctls?: Record<string, string> | null;
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
+}
+
+export interface Healthcheck {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+export interface HealthLogEntry {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+export interface HealthState {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  FailingStreak: number;
+  Log: HealthLogEntry[];
+}
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function isActive(s: ContainerStatus): boolean {
+  return s === 'running' || s === 'paused' || s === 'restarting';
+}
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  OOMKilled: boolean;
+  StartedAt: string;
+  FinishedAt: string;
+  /** only for containers with a health check (src/containers/health.ts) */
+  Health?: HealthState;
+}
+
+/** What config.v2.json holds. */
+export interface ContainerRecord {
+  Id: string;
+  /** "/name" */
+  Name: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  /** the image's id (sha256:...) */
+  Image: string;
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  NetworkingConfig?: unknown;
+  /** networks, addresses and published ports (src/network) */
+  NetworkSettings?: NetworkSettingsRecord;
+  State: ContainerState;
+  RestartCount: number;
+  HasBeenManuallyStopped: boolean;
+  /** paused by a commit, not by its user: a daemon killed mid-commit thaws it at restart */
+  PausedForCommit?: boolean;
+  LogPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  ResolvConfPath: string;
+  /** overlay lower dirs of the last start (for inspect's GraphDriver) */
+  LowerDirs?: string[];
+  /** binds, volumes and --mount tmpfs, planned at create (src/volumes) */
+  MountPoints?: MountPoint[];
+}
+
+export interface WaitResult {
+  StatusCode: number;
+  Error: { Message: string } | null;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+/** A client stream waiting for (or connected to) the container's monitor. */
+export interface AttachClient {
+  streams: AttachStreams;
+  /** hand over the monitor's attach socket */
+  connect(monitor: net.Socket): void;
+  /** the container went away before a connection could be made */
+  close(): void;
+}
