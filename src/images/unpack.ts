@@ -1,4 +1,6 @@
-// Safe unpacking of one layer tar into an empty folder (the layer's diff/).
+// Safe unpacking of one layer tar into an empty folder (the layer's diff/), and (extractTar) of
+// a plain tar into a folder that has files already: docker cp's PUT and the builder's ADD, with
+// moby's Unpack rules (no whiteouts, optional owner, noOverwriteDirNonDir, an entry filter).
 //
 // How nothing lands outside the folder:
 // - Every name is cleaned lexically first: leading "/" stripped (as Docker does), "." and empty
