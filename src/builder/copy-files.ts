@@ -5,10 +5,12 @@
 import { createReadStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import * as tar from 'tar';
-import { invalid, isNodeError } from '../core/errors';
+import { invalid, isNodeError, SkiffError } from '../core/errors';
 import { resolveInRoot } from '../containers/archive';
 import { lstatOrUndefined } from '../images/container-fs';
+import { gunzipBlocking } from '../images/decompress';
+import type { SpecialOps } from '../images/special';
+import { extractTar } from '../images/unpack';
 import type { Owner } from './types';
 
 /** A file of the image (view), when it is a plain file found inside it. */
@@ -73,14 +75,13 @@ export async function ensureDir(layer: string, view: string, at: string, owner: 
  * and modes. As dockerd's untar, `at` itself keeps what it had, and folders the archive only
  * implies keep the image's owner and mode, or are 0755 root when new.
  */
-export async function extractArchive(file: string, layer: string, view: string, at: string): Promise<void> {
+export async function extractArchive(file: string, layer: string, view: string, at: string, special?: SpecialOps): Promise<void> {
   const dir = path.join(layer, at);
   const before = await fs.lstat(dir);
-  // the archive's own folders and their exact modes (node-tar widens folder modes to u+rwx)
+  // the archive's own folders (their modes are the archive's; the others are fixed below)
   const dirs = new Map<string, number>();
-  await unpackLocalArchive(file, dir, (p, entry) => {
-    const rel = path.posix.normalize(p).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-    if ('type' in entry && entry.type === 'Directory' && typeof entry.mode === 'number') dirs.set(rel, entry.mode & 0o7777);
+  await unpackLocalArchive(file, layer, at, special, (name, e) => {
+    if (e.type === 'dir') dirs.set(name, e.mode & 0o7777);
     return true;
   });
   await fs.chown(dir, before.uid, before.gid);
@@ -107,54 +108,41 @@ export async function extractArchive(file: string, layer: string, view: string, 
 }
 
 /**
- * ADD of a local archive, unpacked into dir. Anything node-tar warns about (an entry with "..",
- * an absolute path, a link it will not follow) or a bad archive refuses the ADD (400), as its
- * strict mode did, but only once every entry it started is written: failing at the first
- * warning left writes running, and the layer folder's removal raced them (ENOTEMPTY replaced
- * the refusal).
+ * ADD of a local archive (gzip or plain, as isLocalArchive lets in), unpacked into `at` of the
+ * layer as moby's Untar: links on the way resolve inside the layer, `.wh.` names are plain
+ * files. A bad archive (or damaged gzip, in zlib's words) refuses the ADD (400), once every
+ * write begun is done (the layer folder's removal must not race them).
  */
-async function unpackLocalArchive(file: string, dir: string, filter?: tar.TarOptionsWithAliasesAsync['filter']): Promise<void> {
-  let refusal: string | undefined;
-  const x = tar.x({ cwd: dir, preserveOwner: true, umask: 0, filter, onwarn: (code: string, message: string) => void (refusal ??= `${code}: ${message}`) });
-  // entries still receiving data: an abort leaves them (and their open files) waiting forever
-  const open = new Set<tar.ReadEntry>();
-  x.on('entry', (e: tar.ReadEntry) => {
-    open.add(e);
-    e.once('end', () => open.delete(e));
-  });
+async function unpackLocalArchive(file: string, layer: string, at: string, special: SpecialOps | undefined, filter: (name: string, e: { type: string; mode: number }) => boolean): Promise<void> {
   const src = createReadStream(file);
-  const settled = new Promise<void>((resolve) => {
-    x.once('close', () => resolve());
-    // a damaged compressed stream (bad gzip) aborts the parser: no close ever follows (its
-    // error comes next and gives the refusal); the source is dropped and the entries begun
-    // are ended, so their files get closed
-    x.once('abort', (e: Error) => {
-      refusal ??= e.message;
-      src.destroy();
-      for (const e of open) e.end();
-      resolve();
-    });
-  });
-  x.on('error', (e: Error) => void (refusal ??= e.message));
-  src.once('error', (e) => {
-    refusal ??= e.message;
-    x.end();
-  });
-  src.pipe(x as unknown as NodeJS.WritableStream);
-  await settled;
-  if (refusal) throw invalid(refusal);
+  const chunks = (async function* () {
+    for await (const c of src) yield c as Buffer;
+  })();
+  try {
+    await extractTar((await archiveKind(file)) === 'gzip' ? gunzipBlocking(chunks) : chunks, layer, { into: at, filter, special });
+  } catch (e) {
+    if (e instanceof SkiffError && e.kind === 'invalid') throw e;
+    throw invalid(e instanceof Error ? e.message : String(e), e);
+  } finally {
+    src.destroy();
+  }
 }
 
-export async function isLocalArchive(file: string): Promise<boolean> {
+/** gzip (by its magic) or a plain tar (ustar magic in its first header), else undefined: a file ADD copies. */
+async function archiveKind(file: string): Promise<'gzip' | 'tar' | undefined> {
   const fh = await fs.open(file, 'r');
   try {
     const buf = Buffer.alloc(512);
     const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true; // gzip
-    return bytesRead === 512 && buf.subarray(257, 262).toString('latin1') === 'ustar';
+    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return 'gzip';
+    return bytesRead === 512 && buf.subarray(257, 262).toString('latin1') === 'ustar' ? 'tar' : undefined;
   } finally {
     await fh.close();
   }
+}
+
+export async function isLocalArchive(file: string): Promise<boolean> {
+  return (await archiveKind(file)) !== undefined;
 }
 
 /**

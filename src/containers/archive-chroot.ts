@@ -12,9 +12,12 @@
 // and are gone with it, never in the host's namespace.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tar from 'tar';
 import { ErrorKind, SkiffError } from '../core/errors';
 import { addonKernel } from '../host';
+import { decompress } from '../images/decompress';
+import { kernelSpecialOps, type SpecialOps } from '../images/special';
+import { tarEntry } from '../images/tar-dir';
+import { extractTar, OverwriteRefused } from '../images/unpack';
 import { extractDirOf, onKernelFs, type PathInfo, statPath, userIdsOf } from './archive-path';
 import { mountView, O_CLOEXEC, O_PATH, type ViewMount } from './archive-view';
 
@@ -64,7 +67,7 @@ export interface HelperError {
 export interface HelperAnswer {
   info?: PathInfo;
   error?: HelperError;
-  /** unpack: an entry noOverwriteDirNonDir refused, and node-tar's warnings */
+  /** unpack: an entry noOverwriteDirNonDir refused, and entries left out (procfs, sysfs) */
   refused?: string;
   warnings?: string[];
 }
@@ -117,7 +120,8 @@ async function pack(job: PackJob): Promise<void> {
     return !k;
   };
   answer({ info }, () => {
-    const out = tar.c({ cwd, portable: false, follow: false, noDirRecurse: false, filter: outsideKernelFs }, [entry]);
+    // a tar of files, not a layer: a 0:0 character device is sent as what it is
+    const out = tarEntry(cwd, entry, { whiteouts: false, exclude: (rel) => !outsideKernelFs(rel) });
     out.on('error', (e: unknown) => fail(e instanceof Error ? e.message : String(e)));
     out.pipe(process.stdout);
   });
@@ -138,7 +142,11 @@ function checkWritable(dir: string, job: UnpackJob): void {
   if (!mp && job.readonlyRootfs) throw new SkiffError('invalid', 'container rootfs is marked read-only');
 }
 
-async function unpack(job: UnpackJob): Promise<void> {
+/**
+ * Extracts stdin (a tar, gzip or zstd too, as dockerd's Untar detects) into the job's folder,
+ * as moby's Unpack: `.wh.` names are plain files, ids the archive's or job.user's.
+ */
+async function unpack(job: UnpackJob, special: SpecialOps): Promise<void> {
   let reported = false;
   const done = (r: HelperAnswer) => {
     if (reported) return;
@@ -156,7 +164,6 @@ async function unpack(job: UnpackJob): Promise<void> {
     done({ error: asHelperError(e) });
     return;
   }
-  let refused: string | undefined;
   const warnings: string[] = [];
   // whether the extraction folder, or a folder on the way to an entry, or the entry itself is on
   // procfs or sysfs (a mask mounted inside /proc is on another file system: every step counts)
@@ -171,39 +178,21 @@ async function unpack(job: UnpackJob): Promise<void> {
     }
     return false;
   };
-  const x = tar.x({
-    cwd: dir,
-    // node-tar takes every entry for an escape when cwd is "/"; in the chroot nothing can leave
-    // "/" anyway (an absolute or ".." entry lands inside the container's root)
-    preservePaths: path.resolve(dir) === '/',
-    ...(owner ? { uid: owner.uid, gid: owner.gid, preserveOwner: false } : { preserveOwner: true }),
-    noChmod: false,
-    processUmask: 0,
-    onwarn: (code: string, message: string) => warnings.push(`${code}: ${message}`),
-    filter: (entryPath: string, entry: unknown) => {
-      if (refused) return false;
-      // nothing is written into procfs or sysfs (dockerd's view has neither: such entries would
-      // land in folders no process of the container sees)
-      if (kernelFsOnTheWay(entryPath)) {
-        warnings.push(`${entryPath}: not extracted into a kernel file system (procfs, sysfs)`);
-        return false;
-      }
-      if (!job.noOverwriteDirNonDir) return true;
-      const isDir = (entry as { type?: string }).type === 'Directory';
-      let existing: fs.Stats | undefined;
-      try {
-        existing = fs.lstatSync(path.join(dir, path.normalize(entryPath).replace(/\/+$/, '')));
-      } catch {
-        return true;
-      }
-      if (isDir && !existing.isDirectory()) refused = `cannot overwrite non-directory "${entryPath}" with directory "${entryPath}"`;
-      else if (!isDir && existing.isDirectory()) refused = `cannot overwrite directory "${entryPath}" with non-directory "${entryPath}"`;
-      return !refused;
-    },
-  });
-  x.on('error', (e: unknown) => done({ error: { kind: 'invalid', message: `Error processing tar file: ${e instanceof Error ? e.message : String(e)}` }, warnings }));
-  x.on('close', () => done({ refused, warnings }));
-  process.stdin.pipe(x);
+  // nothing is written into procfs or sysfs (dockerd's view has neither: such entries would
+  // land in folders no process of the container sees)
+  const filter = (name: string): boolean => {
+    if (!kernelFsOnTheWay(name)) return true;
+    warnings.push(`${name}: not extracted into a kernel file system (procfs, sysfs)`);
+    return false;
+  };
+  try {
+    // in the chroot "/" is the container's root: links on the way resolve inside it
+    await extractTar(decompress(process.stdin), '/', { into: dir, owner, noOverwriteDirNonDir: job.noOverwriteDirNonDir, filter, special });
+    done({ warnings });
+  } catch (e) {
+    if (e instanceof OverwriteRefused) done({ refused: e.message, warnings });
+    else done({ error: { kind: 'invalid', message: `Error processing tar file: ${e instanceof Error ? e.message : String(e)}` }, warnings });
+  }
 }
 
 function main(): void {
@@ -217,9 +206,11 @@ function main(): void {
   // Then only what tar needs stays: /proc's magic links (other processes' roots, which a
   // --pid=host container's /proc shows) need CAP_SYS_PTRACE or a permitted set as full as the
   // target's. No file work has run yet, so libuv's pool threads start with this set too.
+  let special: SpecialOps;
   try {
     // this process's own kernel port (a process of its own: nothing injects one)
     const kernel = addonKernel();
+    special = kernelSpecialOps(kernel);
     // the root by its pinned fd: nothing mounted over the folder meanwhile is entered
     const rootFd = fs.openSync(job.root, O_PATH | fs.constants.O_DIRECTORY | O_CLOEXEC);
     if (job.mounts?.length) mountView(kernel, rootFd, job.mounts, job.stage ?? '');
@@ -229,7 +220,7 @@ function main(): void {
   } catch (e) {
     fail(`cannot enter the container's root: ${(e as Error).message}`);
   }
-  const run = job.op === 'stat' ? stat(job) : job.op === 'pack' ? pack(job) : unpack(job);
+  const run = job.op === 'stat' ? stat(job) : job.op === 'pack' ? pack(job) : unpack(job, special);
   run.catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
 }
 

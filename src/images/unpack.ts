@@ -1,4 +1,6 @@
-// Safe unpacking of one layer tar into an empty folder (the layer's diff/).
+// Safe unpacking of one layer tar into an empty folder (the layer's diff/), and (extractTar) of
+// a plain tar into a folder that has files already: docker cp's PUT and the builder's ADD, with
+// moby's Unpack rules (no whiteouts, optional owner, noOverwriteDirNonDir, an entry filter).
 //
 // How nothing lands outside the folder:
 // - Every name is cleaned lexically first: leading "/" stripped (as Docker does), "." and empty
@@ -33,17 +35,15 @@
 // Memory: one input chunk, one pax header, and the set of folders of the layer (in blocking
 // mode, used by worker threads, the output of one 16 KiB gzip slice, at most ~17 MB). Disk: the
 // uncompressed stream is capped (maxBytes), so a gzip bomb stops with an error.
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { pipeline, Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import * as fsSync from 'node:fs';
-import { Gunzip as BlockingGunzip } from 'minizlib';
 import { createHash } from 'node:crypto';
-import { invalid, isNodeError, systemError } from '../core/errors';
-import { ByteSource, readTar, type EntryWithBody } from './tar';
+import { invalid, isNodeError, SkiffError, systemError } from '../core/errors';
+import { decompress, type Compression } from './decompress';
+import { ByteSource, readTar, type EntryWithBody, type TarEntry } from './tar';
 import { SplitWriter } from './tar-split';
 import { specialOps, SpecialError, type SpecialOps } from './special';
 import type { Digest } from './types';
@@ -60,7 +60,7 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+export { decompress, gunzipBlocking, ZSTD, type Compression } from './decompress';
 
 export interface UnpackOptions {
   /** cap on the uncompressed tar stream (default 64 GiB) */
@@ -83,128 +83,6 @@ export interface UnpackResult {
   /** bytes of the layer's files (regular files and symlink targets; hardlinks once) */
   size: number;
   compression: Compression;
-}
-
-// ---------------------------------------------------------------------------------------------
-// decompression
-
-async function* prefixed(first: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  for (const b of first) yield b;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) return;
-    yield r.value;
-  }
-}
-
-/** Input slice handed to the blocking gunzip at once: its output (<= ~1032x) is what is held. */
-const BLOCKING_SLICE = 16 << 10;
-
-/** gunzip with zlib's synchronous calls (it blocks the thread: worker threads only). */
-async function* gunzipBlocking(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  // options go on to zlib itself (its typings list only its own)
-  const gz = new BlockingGunzip({ chunkSize: 256 << 10 } as ConstructorParameters<typeof BlockingGunzip>[0]);
-  let out: Buffer[] = [];
-  let err: unknown;
-  gz.on('data', (c: Buffer) => out.push(c));
-  gz.on('error', (e: unknown) => (err ??= e));
-  try {
-    for await (const chunk of src) {
-      for (let off = 0; off < chunk.length; off += BLOCKING_SLICE) {
-        gz.write(chunk.subarray(off, off + BLOCKING_SLICE));
-        if (err) throw err;
-        const o = out;
-        out = [];
-        yield* o;
-      }
-    }
-    gz.end();
-    if (err) throw err;
-    yield* out;
-  } finally {
-    gz.close();
-  }
-}
-
-/**
- * zlib's complaint about its input, as a 400: a cut stream is Go's io.ErrUnexpectedEOF text,
- * which dockerd reports for it; corrupt data keeps zlib's words.
- */
-function gzipInputError(e: unknown): unknown {
-  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
-  if (typeof code !== 'string' || !code.startsWith('Z_')) return e;
-  return code === 'Z_BUF_ERROR' ? invalid('unexpected EOF', e) : invalid(`gzip: ${(e as Error).message.replace(/^zlib: /, '')}`, e);
-}
-
-/** The uncompressed bytes of input, whatever it was compressed with (detected by magic). */
-export async function* decompress(input: Readable, onKind?: (k: Compression) => void, blocking = false): AsyncGenerator<Buffer> {
-  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const first: Buffer[] = [];
-  let have = 0;
-  try {
-    while (have < 4) {
-      const r = await it.next();
-      if (r.done) break;
-      const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-      first.push(b);
-      have += b.length;
-    }
-    const head = Buffer.concat(first).subarray(0, 4);
-    const rest = prefixed(first, it);
-    if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-      onKind?.('gzip');
-      try {
-        if (blocking) {
-          yield* gunzipBlocking(rest);
-          return;
-        }
-        const gunzip = createGunzip({ chunkSize: 256 << 10 });
-        pipeline(Readable.from(rest), gunzip, () => undefined);
-        for await (const chunk of gunzip) yield chunk as Buffer;
-      } catch (e) {
-        throw gzipInputError(e);
-      }
-    } else if (head.length === 4 && head.readUInt32LE(0) === 0xfd2fb528) {
-      onKind?.('zstd');
-      yield* unzstd(rest);
-    } else {
-      onKind?.('none');
-      yield* rest;
-    }
-  } finally {
-    if (!input.destroyed && !input.readableEnded) input.destroy();
-  }
-}
-
-export const ZSTD = process.env.SKIFF_ZSTD ?? 'zstd';
-
-/**
- * zstd through Debian's zstd program (Node 20 has no zstd, and no npm package is both well kept
- * and streaming with a memory limit). Its own default decompression memory limit (128 MiB
- * window) holds; a larger window is refused by it.
- */
-async function* unzstd(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const child = spawn(ZSTD, ['-d', '-c', '-q', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let spawnError: Error | undefined;
-  let stderr = '';
-  child.on('error', (e) => (spawnError = e));
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-1000)));
-  child.stdin.on('error', () => undefined);
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const feed = new Promise<void>((resolve, reject) => pipeline(Readable.from(src), child.stdin, (e) => (e && !spawnError ? reject(e) : resolve())));
-  feed.catch(() => undefined);
-  try {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
-    await feed;
-    const code = await exited;
-    if (spawnError) throw spawnError;
-    if (code !== 0) throw invalid(`zstd layer: ${stderr.trim() || `zstd exited with ${code}`}`);
-  } catch (e) {
-    if (spawnError && isNodeError(spawnError, 'ENOENT')) throw invalid('zstd layers are not supported: the zstd program is not installed');
-    throw e;
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,6 +116,31 @@ async function writeAll(fh: fs.FileHandle, data: Buffer): Promise<void> {
   while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
 }
 
+/**
+ * How entries are applied. A layer goes into an empty folder, its whiteouts in overlay's form;
+ * an extraction (docker cp's PUT, ADD of a local archive: moby's Unpack, not its UnpackLayer)
+ * goes into a folder that holds files already, and `.wh.` names are plain entries there.
+ */
+interface EntryRules {
+  layer: boolean;
+  /** components of the folder inside root that names are relative to ([] for a layer) */
+  base: string[];
+  /** owner of every entry and of the folders made for them (docker cp's copyUIDGID), else the tar's */
+  owner?: { uid: number; gid: number };
+  noOverwriteDirNonDir: boolean;
+  /** entries (cleaned names, relative to base) this returns false for are skipped */
+  filter?: (name: string, e: TarEntry) => boolean;
+}
+
+const LAYER_RULES: EntryRules = { layer: true, base: [], noOverwriteDirNonDir: false };
+
+/** An entry noOverwriteDirNonDir refused (dockerd's words; a 400). */
+export class OverwriteRefused extends SkiffError {
+  constructor(message: string) {
+    super('invalid', message);
+  }
+}
+
 class Unpacker {
   /** relative paths known to be real folders (every parent real too); '' is the root */
   private readonly dirs = new Set<string>(['']);
@@ -256,6 +159,7 @@ class Unpacker {
     private readonly special: SpecialOps,
     private readonly split: SplitWriter | undefined,
     private readonly blocking = false,
+    private readonly rules: EntryRules = LAYER_RULES,
   ) {}
 
   private abs(rel: string): string {
@@ -374,6 +278,7 @@ class Unpacker {
         if (!isNodeError(e, 'ENOENT')) throw e;
         if (!create) throw invalid(`layer tar: ${what}: ${rel} does not exist`);
         await fs.mkdir(abs, 0o755);
+        if (this.rules.owner) await this.chown(abs, this.rules.owner.uid, this.rules.owner.gid);
         this.dirs.add(rel);
         stack.push(c);
         continue;
@@ -460,27 +365,35 @@ class Unpacker {
 
   async entry(e: EntryWithBody): Promise<void> {
     this.check();
+    const { layer, owner } = this.rules;
     const comps = cleanComponents(e.name, 'name');
-    // aufs metadata (.wh..wh.plnk, .wh..wh.aufs and what is inside): skipped, as Docker does
-    if (comps.some((c) => c.startsWith('.wh..wh.') && c !== OPAQUE_NAME)) return;
-    if (comps.slice(0, -1).some((c) => c.startsWith(WHITEOUT_PREFIX))) throw invalid(`layer tar: invalid name ${JSON.stringify(e.name)} (whiteout as a folder)`);
+    if (this.rules.filter && !this.rules.filter(comps.join('/'), e)) return;
+    if (owner) Object.assign(e, { uid: owner.uid, gid: owner.gid });
+    if (layer) {
+      // aufs metadata (.wh..wh.plnk, .wh..wh.aufs and what is inside): skipped, as Docker does
+      if (comps.some((c) => c.startsWith('.wh..wh.') && c !== OPAQUE_NAME)) return;
+      if (comps.slice(0, -1).some((c) => c.startsWith(WHITEOUT_PREFIX))) throw invalid(`layer tar: invalid name ${JSON.stringify(e.name)} (whiteout as a folder)`);
+    }
     if (comps.length === 0) {
       if (e.type !== 'dir') throw invalid(`layer tar: ${JSON.stringify(e.name)} is not a folder`);
+      if (!layer) return; // moby's Unpack: "." onto the existing folder changes nothing
       await this.chown(this.root, e.uid, e.gid);
       this.deferred.set('', { mode: e.mode, atime: e.atime ?? e.mtime, mtime: e.mtime });
       return;
     }
     const base = comps[comps.length - 1];
-    if (base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(e, comps);
-    const parent = await this.resolveDir(comps.slice(0, -1), true, e.name);
+    if (layer && base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(e, comps);
+    const parent = await this.resolveDir([...this.rules.base, ...comps.slice(0, -1)], true, e.name);
     const rel = join(parent, base);
     const abs = this.abs(rel);
     const atime = e.atime ?? e.mtime;
     await this.waitRel(rel);
+    if (this.rules.noOverwriteDirNonDir) await this.refuseKindChange(abs, e);
     switch (e.type) {
       case 'file': {
         if (this.blocking) return this.writeFileBlocking(rel, abs, e);
-        if (e.size <= SMALL_FILE && !this.dirs.has(rel)) {
+        // in a folder that had files, a folder of that name may be there: written in line (createFresh)
+        if (layer && e.size <= SMALL_FILE && !this.dirs.has(rel)) {
           await this.room(e.size);
           await this.split?.file(rel, e.size);
           const parts: Buffer[] = [];
@@ -533,7 +446,7 @@ class Unpacker {
       case 'hardlink': {
         const tcomps = cleanComponents(e.linkname, 'hardlink target');
         if (!tcomps.length) throw invalid(`layer tar: hardlink ${JSON.stringify(e.name)} has no target`);
-        const tparent = await this.resolveDir(tcomps.slice(0, -1), false, `hardlink ${e.name}`);
+        const tparent = await this.resolveDir([...this.rules.base, ...tcomps.slice(0, -1)], false, `hardlink ${e.name}`);
         const trel = join(tparent, tcomps[tcomps.length - 1]);
         const tabs = this.abs(trel);
         await this.waitRel(trel);
@@ -558,6 +471,14 @@ class Unpacker {
         return;
       }
     }
+  }
+
+  /** noOverwriteDirNonDir: a folder is not replaced by a non-folder, nor the reverse (moby's Unpack). */
+  private async refuseKindChange(abs: string, e: EntryWithBody): Promise<void> {
+    const st = await fs.lstat(abs).catch((err) => (isNodeError(err, 'ENOENT') ? undefined : Promise.reject(err)));
+    if (!st) return;
+    if (e.type === 'dir' && !st.isDirectory()) throw new OverwriteRefused(`cannot overwrite non-directory "${e.name}" with directory "${e.name}"`);
+    if (e.type !== 'dir' && st.isDirectory()) throw new OverwriteRefused(`cannot overwrite directory "${e.name}" with non-directory "${e.name}"`);
   }
 
   private async whiteout(e: EntryWithBody, comps: string[]): Promise<void> {
@@ -623,4 +544,43 @@ export async function unpackLayer(input: Readable, root: string, opts: UnpackOpt
     throw e;
   }
   return { diffId: `sha256:${hash.digest('hex')}`, tarSize, size: u.size, compression };
+}
+
+export interface ExtractOptions {
+  /** the folder inside root that names are relative to (root itself when absent) */
+  into?: string;
+  /** owner of every entry (docker cp's copyUIDGID), else the archive's ids */
+  owner?: { uid: number; gid: number };
+  /** an entry that would replace a folder with a non-folder, or the reverse, fails it (OverwriteRefused) */
+  noOverwriteDirNonDir?: boolean;
+  /** entries (cleaned names, relative to `into`) this returns false for are skipped */
+  filter?: (name: string, e: TarEntry) => boolean;
+  special?: SpecialOps;
+}
+
+/**
+ * Extracts a tar (already decompressed) into a folder that may hold files, as moby's Unpack
+ * does for docker cp and ADD: `.wh.` names are plain entries, an entry replaces what has its
+ * name (a folder merges with a folder), "." changes nothing, a name that climbs above `into` is
+ * refused. Symlinks met on the way resolve inside root, never above it (root is "/" in docker
+ * cp's helper, chrooted into the container). Throws invalid(...) for a broken or hostile tar.
+ */
+export async function extractTar(input: AsyncIterable<Buffer>, root: string, opts: ExtractOptions = {}): Promise<void> {
+  const rules: EntryRules = {
+    layer: false,
+    base: cleanComponents(opts.into ?? '', 'folder'),
+    owner: opts.owner,
+    noOverwriteDirNonDir: opts.noOverwriteDirNonDir ?? false,
+    filter: opts.filter,
+  };
+  const u = new Unpacker(root, opts.special ?? specialOps(), undefined, false, rules);
+  const it = input[Symbol.asyncIterator]();
+  try {
+    for await (const e of readTar(new ByteSource(it))) await u.entry(e);
+    await u.finish();
+  } catch (e) {
+    await u.barrier().catch(() => undefined);
+    await it.return?.(undefined).catch(() => undefined);
+    throw e;
+  }
 }
