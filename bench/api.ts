@@ -49,12 +49,23 @@ function api(sock: string, method: string, p: string, body?: unknown): Promise<{
 
 async function startSkiffd(dir: string): Promise<{ proc: ChildProcess; sock: string }> {
   const sock = path.join(dir, 's.sock');
-  const proc = spawn(path.join(projectRoot(), 'bin/skiffd'), ['-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'pid'), '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const proc = spawn(
+    path.join(projectRoot(), 'bin/skiffd'),
+    ['-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'pid'), '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   for (let i = 0; i < 400; i++) {
     if (proc.exitCode !== null) throw new Error('skiffd exited');
-    if (fs.existsSync(sock) && (await api(sock, 'GET', '/_ping').then((r) => r.status === 200, () => false))) return { proc, sock };
+    if (
+      fs.existsSync(sock) &&
+      (await api(sock, 'GET', '/_ping').then(
+        (r) => r.status === 200,
+        () => false,
+      ))
+    )
+      return { proc, sock };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('skiffd did not come up');
@@ -95,10 +106,18 @@ async function main(): Promise<void> {
     if (spawnSync('sh', ['-c', 'command -v dockerd']).status === 0 && fs.existsSync(dockerdSock)) {
       const dk = await timeRuns(`unix://${dockerdSock}`, runs);
       console.log(summary('docker run --rm busybox true (dockerd)', dk));
-      const ratio = percentile([...skiff].sort((a, b) => a - b), 50) / percentile([...dk].sort((a, b) => a - b), 50);
+      const ratio =
+        percentile(
+          [...skiff].sort((a, b) => a - b),
+          50,
+        ) /
+        percentile(
+          [...dk].sort((a, b) => a - b),
+          50,
+        );
       console.log(`skiffd / dockerd median                   ${ratio.toFixed(2)}x   (goal <= 0.2x)`);
     } else {
-      console.log('dockerd                                   not measured: Debian\'s docker.io (dockerd) is not installed/running here; goal taken as < 70 ms (0.2 x ~340 ms)');
+      console.log("dockerd                                   not measured: Debian's docker.io (dockerd) is not installed/running here; goal taken as < 70 ms (0.2 x ~340 ms)");
     }
 
     // 50 detached runs, 10 at a time
@@ -120,8 +139,7 @@ async function main(): Promise<void> {
     console.log(summary('  each docker run -d', lat));
 
     // 200 containers in all: 150 more, created through the API (not started)
-    for (let i = 0; i < 150; i += 10)
-      await Promise.all(Array.from({ length: 10 }, (_, j) => api(sock, 'POST', `/containers/create?name=bench-c-${i + j}`, { Image: 'busybox', Cmd: ['true'] })));
+    for (let i = 0; i < 150; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => api(sock, 'POST', `/containers/create?name=bench-c-${i + j}`, { Image: 'busybox', Cmd: ['true'] })));
     const ps: number[] = [];
     let count = 0;
     for (let i = 0; i < 10; i++) {

@@ -52,7 +52,11 @@ function time(cmd: string, args: string[], env: NodeJS.ProcessEnv): number[] {
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync('/tmp/skb-');
   const sock = path.join(dir, 's.sock');
-  const daemon: ChildProcess = spawn(path.join(root, 'bin/skiffd'), ['-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'pid')], { stdio: 'ignore' });
+  const daemon: ChildProcess = spawn(
+    path.join(root, 'bin/skiffd'),
+    ['-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'pid')],
+    { stdio: 'ignore' },
+  );
   try {
     const end = Date.now() + 20000;
     while (!(await ping(sock))) {

@@ -110,7 +110,11 @@ async function startTime(sock: string, hostConfig: Record<string, unknown>): Pro
   return ms;
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 function dockerdRunning(): boolean {
   try {
@@ -125,16 +129,33 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync('/tmp/skbn-');
   const sock = path.join(dir, 's.sock');
   const bipNet = 30 + (process.pid % 200);
-  const daemon = spawn(path.join(projectRoot(), 'bin/skiffd'), ['-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'pid'), '--bip', `10.217.${bipNet}.1/24`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const daemon = spawn(
+    path.join(projectRoot(), 'bin/skiffd'),
+    ['-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'pid'), '--bip', `10.217.${bipNet}.1/24`],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   let servers: ChildProcess | undefined;
   try {
     for (let i = 0; ; i++) {
-      if (fs.existsSync(sock) && (await api(sock, 'GET', '/_ping').then(() => true, () => false))) break;
+      if (
+        fs.existsSync(sock) &&
+        (await api(sock, 'GET', '/_ping').then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
       if (i > 400) throw new Error('skiffd did not come up');
       await new Promise((r) => setTimeout(r, 50));
     }
     const hostPort = 20000 + Math.floor(Math.random() * 20000);
-    const c = (await api(sock, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '600'], HostConfig: { PortBindings: { '5001/tcp': [{ HostPort: String(hostPort) }], '5002/tcp': [{ HostPort: String(hostPort + 1) }] } } })).json as { Id: string };
+    const c = (
+      await api(sock, 'POST', '/containers/create', {
+        Image: 'busybox',
+        Cmd: ['sleep', '600'],
+        HostConfig: { PortBindings: { '5001/tcp': [{ HostPort: String(hostPort) }], '5002/tcp': [{ HostPort: String(hostPort + 1) }] } },
+      })
+    ).json as { Id: string };
     await api(sock, 'POST', `/containers/${c.Id}/start`);
     const info = (await api(sock, 'GET', `/containers/${c.Id}/json`)).json as { State: { Pid: number }; NetworkSettings: { IPAddress: string } };
     servers = await serversIn(info.State.Pid);
@@ -176,7 +197,9 @@ async function main(): Promise<void> {
     }
     const [none, bridge, ported] = [times.none, times.bridge, times.ported].map((t) => t.sort((a, b) => a - b));
     const line = (n: string, t: number[]) =>
-      console.log(`  ${n.padEnd(28)} median ${percentile(t, 50).toFixed(1).padStart(6)} ms   p95 ${percentile(t, 95).toFixed(1).padStart(6)} ms   (+${(percentile(t, 50) - percentile(none, 50)).toFixed(1)} ms)`);
+      console.log(
+        `  ${n.padEnd(28)} median ${percentile(t, 50).toFixed(1).padStart(6)} ms   p95 ${percentile(t, 95).toFixed(1).padStart(6)} ms   (+${(percentile(t, 50) - percentile(none, 50)).toFixed(1)} ms)`,
+      );
     line('--network none', none);
     line('bridge', bridge);
     line('bridge + published port', ported);

@@ -106,9 +106,7 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(layout, 'blobs/sha256', sha256(b).slice(7)), b);
       return { digest: sha256(b), size: b.length };
     };
-    const config = Buffer.from(
-      JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } }),
-    );
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } }));
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -198,7 +196,8 @@ async function main(): Promise<void> {
       skiff.push(await timed(async () => (rec = await pull(store, ref, {}))));
       if (rec?.id !== sha256(config)) throw new Error(`pulled ${rec?.id}, expected ${sha256(config)}`);
       fs.rmSync(dataRoot, { recursive: true, force: true });
-      if (process.env.BENCH_VERBOSE) console.log(`  round ${r}: floor ${floor[r].toFixed(0)} ms, download ${download[r].toFixed(0)} ms, skiff ${skiff[r].toFixed(0)} ms, load ${os.loadavg()[0].toFixed(2)}`);
+      if (process.env.BENCH_VERBOSE)
+        console.log(`  round ${r}: floor ${floor[r].toFixed(0)} ms, download ${download[r].toFixed(0)} ms, skiff ${skiff[r].toFixed(0)} ms, load ${os.loadavg()[0].toFixed(2)}`);
     }
 
     // ---- dockerd, when installed
@@ -209,7 +208,19 @@ async function main(): Promise<void> {
       fs.mkdirSync(ddir, { recursive: true });
       const d = spawn(
         'dockerd',
-        ['--data-root', path.join(ddir, 'data'), '--exec-root', path.join(ddir, 'exec'), '--pidfile', path.join(ddir, 'pid'), '-H', `unix://${sock}`, '--bridge=none', '--iptables=false', '--ip6tables=false'],
+        [
+          '--data-root',
+          path.join(ddir, 'data'),
+          '--exec-root',
+          path.join(ddir, 'exec'),
+          '--pidfile',
+          path.join(ddir, 'pid'),
+          '-H',
+          `unix://${sock}`,
+          '--bridge=none',
+          '--iptables=false',
+          '--ip6tables=false',
+        ],
         { stdio: 'ignore' },
       );
       children.push(d);
@@ -232,7 +243,11 @@ async function main(): Promise<void> {
     line('download only (all blobs in parallel)', download);
     line('floor: tar -xzf of every layer in parallel', floor);
     line('skiff pull (image store, safe unpack)', skiff, `${(median(skiff) / median(floor)).toFixed(2)}x the floor (goal: 1.3x)`);
-    line('dockerd pull', docker, has('dockerd') ? (skiff.length && docker.length ? `skiff is ${(median(docker) / median(skiff)).toFixed(2)}x faster` : '') : 'skipped: Debian’s docker.io is not installed');
+    line(
+      'dockerd pull',
+      docker,
+      has('dockerd') ? (skiff.length && docker.length ? `skiff is ${(median(docker) / median(skiff)).toFixed(2)}x faster` : '') : 'skipped: Debian’s docker.io is not installed',
+    );
   } finally {
     for (const c of children) {
       if (c.exitCode === null && c.signalCode === null && c.pid) {

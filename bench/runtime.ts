@@ -49,7 +49,7 @@ async function benchSkiff(root: string, layer: string, runs: number): Promise<{ 
         id,
         config: { Cmd: ['true'] },
         defaultUlimits: hostDefaultUlimits(),
-      root: { lower: [layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: false, plain: '' },
+        root: { lower: [layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: false, plain: '' },
         mounts,
       });
       const t0 = process.hrtime.bigint();
@@ -86,7 +86,7 @@ async function benchSkiff(root: string, layer: string, runs: number): Promise<{ 
         id,
         config: { Cmd: ['sleep', '30'] },
         defaultUlimits: hostDefaultUlimits(),
-      root: { lower: [layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: false, plain: '' },
+        root: { lower: [layer], upper: path.join(cdir, 'upper'), work: path.join(cdir, 'work'), target: path.join(cdir, 'merged'), readonly: false, plain: '' },
       });
       const { monitorPid } = await runtime.create(id, { spec, resources: {}, tty: false, openStdin: false, stdinOnce: false, log: { path: path.join(cdir, 'log.json') } });
       await runtime.start(id);

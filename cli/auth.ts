@@ -50,7 +50,10 @@ export function storedCredentials(dir: string, domain: string): Credentials | un
 export function registryAuthHeader(dir: string, domain: string): string {
   const c = storedCredentials(dir, domain);
   // Go's base64.URLEncoding: URL alphabet, with padding
-  return Buffer.from(JSON.stringify(c ?? {})).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+  return Buffer.from(JSON.stringify(c ?? {}))
+    .toString('base64')
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
 }
 
 export function saveCredentials(dir: string, c: Credentials): void {

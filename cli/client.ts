@@ -209,8 +209,7 @@ export class Client {
       // a daemon that rejects our certificate just closes the connection
       if (err.code === 'ECONNRESET') return new DaemonUnreachable(this.endpoint.host, 'the daemon closed the TLS connection (is the client certificate signed by a CA it trusts?)');
     }
-    if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code ?? ''))
-      return new DaemonUnreachable(this.endpoint.host);
+    if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code ?? '')) return new DaemonUnreachable(this.endpoint.host);
     return err;
   }
 

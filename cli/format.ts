@@ -198,7 +198,10 @@ export function formatRows(format: string | undefined, spec: FormatSpec, rows: R
   if (f === 'json') f = '{{json .}}';
   const isTable = f.startsWith('table');
   let tpl = isTable ? f.slice(5) : f;
-  tpl = tpl.replace(/^ +| +$/g, '').replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  tpl = tpl
+    .replace(/^ +| +$/g, '')
+    .replace(/\\t/g, '\t')
+    .replace(/\\n/g, '\n');
   // list commands say "failed to parse template" (inspect-like ones "template parsing error")
   const render = compileTemplate(tpl, 'failed to parse template');
   let text = '';

@@ -16,10 +16,10 @@ export interface PullOptions {
 export async function pullImage(ctx: Ctx, image: string, o: PullOptions = {}): Promise<string> {
   const ref = parseRef(image);
   const res = await ctx.client().stream('POST', '/images/create', {
-    query: { fromImage: fullName(ref), tag: o.allTags ? undefined : ref.digest ?? ref.tag ?? 'latest', platform: o.platform },
+    query: { fromImage: fullName(ref), tag: o.allTags ? undefined : (ref.digest ?? ref.tag ?? 'latest'), platform: o.platform },
     headers: { 'X-Registry-Auth': registryAuthHeader(ctx.configDir, ref.domain) },
   });
-  const out = o.quiet ? devNull() : o.out ?? process.stdout;
+  const out = o.quiet ? devNull() : (o.out ?? process.stdout);
   await displayJsonStream(res, { out });
   return fullWithTag(ref);
 }

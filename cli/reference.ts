@@ -41,7 +41,8 @@ export function parseRef(s: string): Ref {
   }
   if (domain === 'index.docker.io') domain = 'docker.io';
   if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`;
-  if (!path || /[A-Z]/.test(path)) throw new ReferenceError(path ? 'invalid reference format: repository name (library/' + path.replace(/^library\//, '') + ') must be lowercase' : 'invalid reference format');
+  if (!path || /[A-Z]/.test(path))
+    throw new ReferenceError(path ? 'invalid reference format: repository name (library/' + path.replace(/^library\//, '') + ') must be lowercase' : 'invalid reference format');
   if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(path)) throw new ReferenceError('invalid reference format');
   return { domain, path, tag, digest };
 }

@@ -171,7 +171,6 @@ function labels(files: string[], ls: string[]): O {
   return out;
 }
 
-
 // ---------------------------------------------------------------- ports
 
 function parsePortRange(s: string, what: string): [number, number] {
@@ -317,7 +316,7 @@ export function parseMount(spec: string): O {
       case 'volume-label': {
         const v = need();
         const j = v.indexOf('=');
-        ((vol.Labels as O | undefined) ?? (vol.Labels = {}) as O)[j < 0 ? v : v.slice(0, j)] = j < 0 ? '' : v.slice(j + 1);
+        ((vol.Labels as O | undefined) ?? ((vol.Labels = {}) as O))[j < 0 ? v : v.slice(0, j)] = j < 0 ? '' : v.slice(j + 1);
         break;
       }
       case 'volume-driver':
@@ -326,7 +325,7 @@ export function parseMount(spec: string): O {
       case 'volume-opt': {
         const v = need();
         const j = v.indexOf('=');
-        ((driver.Options as O | undefined) ?? (driver.Options = {}) as O)[j < 0 ? v : v.slice(0, j)] = j < 0 ? '' : v.slice(j + 1);
+        ((driver.Options as O | undefined) ?? ((driver.Options = {}) as O))[j < 0 ? v : v.slice(0, j)] = j < 0 ? '' : v.slice(j + 1);
         break;
       }
       case 'volume-subpath':

@@ -83,7 +83,30 @@ const GROUPS: Record<string, Group> = {
   container: {
     summary: 'Manage containers',
     cmds: {
-      ...pick('attach', 'commit', 'cp', 'create', 'diff', 'exec', 'export', 'kill', 'logs', 'pause', 'port', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'top', 'unpause', 'update', 'wait'),
+      ...pick(
+        'attach',
+        'commit',
+        'cp',
+        'create',
+        'diff',
+        'exec',
+        'export',
+        'kill',
+        'logs',
+        'pause',
+        'port',
+        'rename',
+        'restart',
+        'rm',
+        'run',
+        'start',
+        'stats',
+        'stop',
+        'top',
+        'unpause',
+        'update',
+        'wait',
+      ),
       inspect: ['container', 'inspect', 'Display detailed information on one or more containers'],
       ls: ['container', 'ps', 'List containers'],
       prune: ['container', 'prune', 'Remove all stopped containers'],
@@ -151,7 +174,9 @@ const GLOBAL_FLAGS: FlagSpec[] = [
 
 function topHelp(): string {
   const row = (n: string, s: string) => `  ${n.padEnd(11)} ${s}`;
-  const rest = Object.keys(COMMANDS).filter((c) => !COMMON.includes(c)).sort();
+  const rest = Object.keys(COMMANDS)
+    .filter((c) => !COMMON.includes(c))
+    .sort();
   return [
     'Usage:  skiff [OPTIONS] COMMAND',
     '',
@@ -204,16 +229,7 @@ function commandHelp(path: string, cmd: Command): string {
     for (const [gn, g] of Object.entries(GROUPS)) for (const [sn, e] of Object.entries(g.cmds)) if (e === COMMANDS[path]) aliases.unshift(`skiff ${gn} ${sn}`);
     if (aliases.length) aliases.push(`skiff ${path}`);
   }
-  return [
-    `Usage:  skiff ${path} ${cmd.usage}`,
-    '',
-    cmd.summary,
-    '',
-    ...(aliases.length > 1 ? ['Aliases:', `  ${aliases.join(', ')}`, ''] : []),
-    'Options:',
-    renderFlagHelp(cmd.flags),
-    '',
-  ].join('\n');
+  return [`Usage:  skiff ${path} ${cmd.usage}`, '', cmd.summary, '', ...(aliases.length > 1 ? ['Aliases:', `  ${aliases.join(', ')}`, ''] : []), 'Options:', renderFlagHelp(cmd.flags), ''].join('\n');
 }
 
 function resolveGroupCommand(group: Group, sub: string): Entry | undefined {
@@ -366,7 +382,8 @@ function reportError(ctx: Ctx, cmd: Command, e: unknown): number {
     return 125;
   }
   // a bug shows its stack only with --debug; everything else is one line
-  const expected = e instanceof DaemonError || e instanceof DaemonUnreachable || e instanceof MultiError || (e instanceof Error && e.constructor.name !== 'Error' && e.constructor.name !== 'TypeError');
+  const expected =
+    e instanceof DaemonError || e instanceof DaemonUnreachable || e instanceof MultiError || (e instanceof Error && e.constructor.name !== 'Error' && e.constructor.name !== 'TypeError');
   if (ctx.debug && e instanceof Error && e.stack && !expected) process.stderr.write(`${e.stack}\n`);
   if (text) process.stderr.write(`${text}\n`);
   return 1;

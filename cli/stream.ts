@@ -133,7 +133,28 @@ export function terminalSize(): [number, number] | undefined {
 // ---------------------------------------------------------------- signals
 
 /** Signals a non-TTY `run`/`start -a`/`attach` forwards to the container (--sig-proxy). */
-export const PROXIED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGTRAP', 'SIGABRT', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGSYS'];
+export const PROXIED_SIGNALS: NodeJS.Signals[] = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGALRM',
+  'SIGTRAP',
+  'SIGABRT',
+  'SIGCONT',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGVTALRM',
+  'SIGPROF',
+  'SIGXCPU',
+  'SIGXFSZ',
+  'SIGIO',
+  'SIGPWR',
+  'SIGSYS',
+];
 
 /** Forwards signals to fn until the returned function is called. */
 export function proxySignals(fn: (sig: string) => void): () => void {

@@ -34,10 +34,7 @@ export function isFieldSource(v: unknown): v is FieldSource {
 }
 
 type Node =
-  | { t: 'text'; s: string }
-  | { t: 'action'; p: Pipe; src: string }
-  | { t: 'if' | 'with'; p: Pipe; body: Node[]; els?: Node[] }
-  | { t: 'range'; p: Pipe; vars: string[]; body: Node[]; els?: Node[] };
+  { t: 'text'; s: string } | { t: 'action'; p: Pipe; src: string } | { t: 'if' | 'with'; p: Pipe; body: Node[]; els?: Node[] } | { t: 'range'; p: Pipe; vars: string[]; body: Node[]; els?: Node[] };
 
 interface Pipe {
   decl: string[];
@@ -45,12 +42,7 @@ interface Pipe {
   cmds: Operand[][];
 }
 
-type Operand =
-  | { k: 'dot'; chain: string[] }
-  | { k: 'var'; name: string; chain: string[] }
-  | { k: 'lit'; v: unknown }
-  | { k: 'ident'; name: string }
-  | { k: 'sub'; p: Pipe; chain: string[] };
+type Operand = { k: 'dot'; chain: string[] } | { k: 'var'; name: string; chain: string[] } | { k: 'lit'; v: unknown } | { k: 'ident'; name: string } | { k: 'sub'; p: Pipe; chain: string[] };
 
 const NO_VALUE = Symbol('no value');
 

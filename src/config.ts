@@ -82,7 +82,10 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .version(false)
     .exitProcess(true)
     .parseSync();
-  const hosts = (a.host as string[]).flatMap((h) => h.split(',')).filter(Boolean).map(parseHost);
+  const hosts = (a.host as string[])
+    .flatMap((h) => h.split(','))
+    .filter(Boolean)
+    .map(parseHost);
   if (hosts.length === 0) throw invalid('no -H/--host to listen on');
   const tls = tlsConfig(a as unknown as TlsArgs, hosts);
   const dataRoot = path.resolve(a['data-root'] as string);

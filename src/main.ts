@@ -225,7 +225,10 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
         ids.map(async (id) => {
           const st = await runtime.state(id).catch(() => undefined);
           if (st && st.status !== 'exited') await runtime.stop(id, 10).catch((e: unknown) => log.warn('stop failed', { id, error: String(e) }));
-          await runtime.cgroup(id).destroy().catch(() => undefined);
+          await runtime
+            .cgroup(id)
+            .destroy()
+            .catch(() => undefined);
         }),
       );
       await s.shippers.shutdown();

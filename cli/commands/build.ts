@@ -104,7 +104,7 @@ async function makeContext(p: Parsed): Promise<Context> {
   const fileFlag = (p.opts.file as string | undefined) || '';
   if (/^(https?:\/\/|git@|github\.com\/)/.test(src) || src.endsWith('.git')) return { remote: src, dockerfile: fileFlag || undefined };
   if (src === '-') {
-    if (fileFlag === '-') throw new CliError('invalid argument: can\'t use stdin for both build context and dockerfile', 1);
+    if (fileFlag === '-') throw new CliError("invalid argument: can't use stdin for both build context and dockerfile", 1);
     const data = await readStdin();
     if (isTar(data)) return { body: data, dockerfile: fileFlag || undefined };
     return { body: await dockerfileTar('Dockerfile', data), dockerfile: 'Dockerfile' };

@@ -40,13 +40,7 @@ export interface Port {
 
 /** docker's PORTS column: "0.0.0.0:8080->80/tcp, 53/udp", consecutive ports as ranges. */
 export function displayablePorts(ports: Port[]): string {
-  const sorted = [...ports].sort(
-    (a, b) =>
-      a.PrivatePort - b.PrivatePort ||
-      (a.IP ?? '').localeCompare(b.IP ?? '') ||
-      (a.PublicPort ?? 0) - (b.PublicPort ?? 0) ||
-      a.Type.localeCompare(b.Type),
-  );
+  const sorted = [...ports].sort((a, b) => a.PrivatePort - b.PrivatePort || (a.IP ?? '').localeCompare(b.IP ?? '') || (a.PublicPort ?? 0) - (b.PublicPort ?? 0) || a.Type.localeCompare(b.Type));
   const groups = new Map<string, { first: number; last: number }>();
   const order: string[] = [];
   const result: string[] = [];
@@ -160,7 +154,10 @@ export function containerRow(c: ContainerSummary, trunc: boolean, now = Date.now
           })
           .join(','),
       LocalVolumes: () => String((c.Mounts ?? []).filter((m) => m.Type === 'volume' && (m.Driver ?? 'local') === 'local').length),
-      Networks: () => Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+      Networks: () =>
+        Object.keys(c.NetworkSettings?.Networks ?? {})
+          .sort()
+          .join(','),
       Platform: () => null,
     },
     { Label: (k: unknown) => labels[String(k)] ?? '' },
@@ -302,7 +299,6 @@ async function exportCmd(ctx: Ctx, p: Parsed): Promise<void> {
 }
 
 // ---------------------------------------------------------------- prune
-
 
 export function pruneFilters(p: Parsed): string | undefined {
   return filters(p);
@@ -448,7 +444,11 @@ async function inspect(ctx: Ctx, p: Parsed): Promise<number> {
 // ---------------------------------------------------------------- definitions
 
 const FILTER: FlagSpec = { name: 'filter', short: 'f', type: 'list', typeName: 'filter', desc: 'Filter output based on conditions provided' };
-const FORMAT: FlagSpec = { name: 'format', type: 'string', desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
+const FORMAT: FlagSpec = {
+  name: 'format',
+  type: 'string',
+  desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template",
+};
 const STOP_FLAGS: FlagSpec[] = [
   { name: 'signal', short: 's', type: 'string', desc: 'Signal to send to the container' },
   { name: 'timeout', short: 't', type: 'int', desc: 'Seconds to wait before killing the container' },

@@ -8,13 +8,16 @@ import { ago, ellipsis, formatRows, goTime, humanSize, Row, shortId } from '../f
 import { displayJsonStream } from '../progress';
 import { refuseTerminal, streamTo } from './container';
 
-const FORMAT: FlagSpec = { name: 'format', type: 'string', desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
+const FORMAT: FlagSpec = {
+  name: 'format',
+  type: 'string',
+  desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template",
+};
 
 /** Image names keep their slashes and colons in the path (/images/localhost:5000/a:1/json). */
 function enc(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/').replace(/%3A/gi, ':').replace(/%40/g, '@');
 }
-
 
 // ---------------------------------------------------------------- images
 
@@ -31,7 +34,19 @@ interface ImageSummary {
   Containers?: number;
 }
 
-const IMAGE_HEADERS = { Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', VirtualSize: 'VIRTUAL SIZE' };
+const IMAGE_HEADERS = {
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  ID: 'IMAGE ID',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+  Containers: 'CONTAINERS',
+  SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE',
+  VirtualSize: 'VIRTUAL SIZE',
+};
 
 function repoOf(ref: string): string {
   const at = ref.indexOf('@');
@@ -127,7 +142,7 @@ async function pull(ctx: Ctx, p: Parsed): Promise<void> {
   } catch (e) {
     throw new CliError((e as Error).message, 1);
   }
-  if (p.opts['all-tags'] === true && ref.tag) throw new CliError('tag can\'t be used with --all-tags/-a', 1);
+  if (p.opts['all-tags'] === true && ref.tag) throw new CliError("tag can't be used with --all-tags/-a", 1);
   if (!ref.tag && !ref.digest && p.opts['all-tags'] !== true) out('Using default tag: latest\n');
   const full = await pullImage(ctx, name, { quiet: p.opts.quiet === true, platform: (p.opts.platform as string | undefined) || undefined, allTags: p.opts['all-tags'] === true });
   out(`${full}\n`);
@@ -144,9 +159,9 @@ async function push(ctx: Ctx, p: Parsed): Promise<void> {
     throw new CliError((e as Error).message, 1);
   }
   const allTags = p.opts['all-tags'] === true;
-  if (allTags && ref.tag) throw new CliError('tag can\'t be used with --all-tags/-a', 1);
+  if (allTags && ref.tag) throw new CliError("tag can't be used with --all-tags/-a", 1);
   if (!ref.tag && !ref.digest && !allTags) out('Using default tag: latest\n');
-  const tag = allTags ? undefined : ref.tag ?? 'latest';
+  const tag = allTags ? undefined : (ref.tag ?? 'latest');
   const res = await ctx.client().stream('POST', `/images/${enc(familiarName(ref))}/push`, {
     query: { tag },
     headers: { 'X-Registry-Auth': registryAuthHeader(ctx.configDir, ref.domain) },
@@ -180,7 +195,9 @@ async function tag(ctx: Ctx, p: Parsed): Promise<void> {
 async function rmi(ctx: Ctx, p: Parsed): Promise<void> {
   const c = ctx.client();
   await forEach(p.args, async (name) => {
-    const r = await c.json<{ Untagged?: string; Deleted?: string }[]>('DELETE', `/images/${enc(name)}`, { query: { force: p.opts.force === true || undefined, noprune: p.opts['no-prune'] === true || undefined } });
+    const r = await c.json<{ Untagged?: string; Deleted?: string }[]>('DELETE', `/images/${enc(name)}`, {
+      query: { force: p.opts.force === true || undefined, noprune: p.opts['no-prune'] === true || undefined },
+    });
     return (r ?? []).map((d) => (d.Untagged ? `Untagged: ${d.Untagged}` : `Deleted: ${d.Deleted ?? ''}`)).join('\n') || undefined;
   });
 }
@@ -198,9 +215,10 @@ async function load(ctx: Ctx, p: Parsed): Promise<void> {
   const file = (p.opts.input as string | undefined) || undefined;
   if (!file && (process.stdin as NodeJS.ReadStream).isTTY) throw new CliError('requested load from stdin, but stdin is empty', 1);
   const body = file ? fs.createReadStream(file) : process.stdin;
-  if (file) await fs.promises.access(file).catch((e: NodeJS.ErrnoException) => {
-    throw new CliError(`open ${file}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`, 1);
-  });
+  if (file)
+    await fs.promises.access(file).catch((e: NodeJS.ErrnoException) => {
+      throw new CliError(`open ${file}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`, 1);
+    });
   const quiet = p.opts.quiet === true;
   const res = await ctx.client().stream('POST', '/images/load', { query: { quiet: quiet || !(process.stdout as NodeJS.WriteStream).isTTY }, body, headers: { 'Content-Type': 'application/x-tar' } });
   if (/json/.test(String(res.headers['content-type'] ?? ''))) await displayJsonStream(res);
@@ -364,7 +382,11 @@ export const commands: Record<string, Command> = {
   load: {
     usage: '[OPTIONS]',
     summary: 'Load an image from a tar archive or STDIN',
-    flags: [{ name: 'input', short: 'i', type: 'string', desc: 'Read from tar archive file, instead of STDIN' }, PLATFORM, { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress the load output' }],
+    flags: [
+      { name: 'input', short: 'i', type: 'string', desc: 'Read from tar archive file, instead of STDIN' },
+      PLATFORM,
+      { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress the load output' },
+    ],
     args: { max: 0 },
     run: load,
   },

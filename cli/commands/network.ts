@@ -5,8 +5,6 @@ import { formatRows, goTime, Row, shortId } from '../format';
 
 const enc = encodeURIComponent;
 
-
-
 interface NetworkSummary {
   Id: string;
   Name: string;
@@ -52,7 +50,13 @@ async function ls(ctx: Ctx, p: Parsed): Promise<void> {
   const trunc = p.opts['no-trunc'] !== true;
   let format = (p.opts.format as string | undefined) || '';
   if (p.opts.quiet === true && (!format || format === 'table')) format = '{{.ID}}';
-  out(formatRows(format, { table: NETWORK_TABLE, headers: NETWORK_HEADERS, typeName: '*formatter.networkContext', methods: ['Label'] }, list.map((n) => networkRow(n, trunc))));
+  out(
+    formatRows(
+      format,
+      { table: NETWORK_TABLE, headers: NETWORK_HEADERS, typeName: '*formatter.networkContext', methods: ['Label'] },
+      list.map((n) => networkRow(n, trunc)),
+    ),
+  );
 }
 
 async function create(ctx: Ctx, p: Parsed): Promise<void> {
@@ -136,7 +140,11 @@ async function prune(ctx: Ctx, p: Parsed): Promise<number> {
   return 0;
 }
 
-const FORMAT: FlagSpec = { name: 'format', type: 'string', desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
+const FORMAT: FlagSpec = {
+  name: 'format',
+  type: 'string',
+  desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template",
+};
 const L = (name: string, desc: string): FlagSpec => ({ name, type: 'list', desc });
 
 export const commands: Record<string, Command> = {
@@ -205,7 +213,10 @@ export const commands: Record<string, Command> = {
   inspect: {
     usage: '[OPTIONS] NETWORK [NETWORK...]',
     summary: 'Display detailed information on one or more networks',
-    flags: [{ name: 'format', short: 'f', type: 'string', desc: 'Format output using a custom template' }, { name: 'verbose', short: 'v', type: 'bool', desc: 'Verbose output for diagnostics' }],
+    flags: [
+      { name: 'format', short: 'f', type: 'string', desc: 'Format output using a custom template' },
+      { name: 'verbose', short: 'v', type: 'bool', desc: 'Verbose output for diagnostics' },
+    ],
     args: { min: 1 },
     run: inspect,
   },

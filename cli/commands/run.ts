@@ -92,7 +92,11 @@ async function finishSession(session: ReturnType<typeof runSession>, exitCode: (
 
 /** finishSession for a container, whose code comes from the wait request opened before start. */
 const finishContainerSession = (session: ReturnType<typeof runSession>, waitRes: http.IncomingMessage): Promise<number> =>
-  finishSession(session, () => waitStatus(waitRes), () => waitRes.destroy());
+  finishSession(
+    session,
+    () => waitStatus(waitRes),
+    () => waitRes.destroy(),
+  );
 
 async function waitStatus(res: http.IncomingMessage): Promise<number> {
   const chunks: Buffer[] = [];

@@ -77,7 +77,17 @@ export function computeStats(container: string, s: StatsJson): StatsEntry {
 }
 
 export const STATS_TABLE = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
-const STATS_HEADERS = { Container: 'CONTAINER', ID: 'CONTAINER ID', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
+const STATS_HEADERS = {
+  Container: 'CONTAINER',
+  ID: 'CONTAINER ID',
+  Name: 'NAME',
+  CPUPerc: 'CPU %',
+  MemUsage: 'MEM USAGE / LIMIT',
+  MemPerc: 'MEM %',
+  NetIO: 'NET I/O',
+  BlockIO: 'BLOCK I/O',
+  PIDs: 'PIDS',
+};
 
 export function statsRow(e: StatsEntry, trunc: boolean): Row {
   const dash = (v: () => string) => () => (e.failed ? '--' : v());
@@ -95,7 +105,11 @@ export function statsRow(e: StatsEntry, trunc: boolean): Row {
 }
 
 function render(format: string, entries: StatsEntry[], trunc: boolean): string {
-  return formatRows(format, { table: STATS_TABLE, headers: STATS_HEADERS, typeName: '*formatter.statsContext' }, entries.map((e) => statsRow(e, trunc)));
+  return formatRows(
+    format,
+    { table: STATS_TABLE, headers: STATS_HEADERS, typeName: '*formatter.statsContext' },
+    entries.map((e) => statsRow(e, trunc)),
+  );
 }
 
 async function stats(ctx: Ctx, p: Parsed): Promise<number> {
@@ -121,7 +135,13 @@ async function stats(ctx: Ctx, p: Parsed): Promise<number> {
       }),
     );
     if (errors.length) throw new CliError(errors.join('\n'), 1);
-    out(render(format, entries.filter((e): e is StatsEntry => !!e), trunc));
+    out(
+      render(
+        format,
+        entries.filter((e): e is StatsEntry => !!e),
+        trunc,
+      ),
+    );
     return 0;
   }
 
@@ -172,7 +192,11 @@ export const commands: Record<string, Command> = {
     summary: 'Display a live stream of container(s) resource usage statistics',
     flags: [
       { name: 'all', short: 'a', type: 'bool', desc: 'Show all containers (default shows just running)' },
-      { name: 'format', type: 'string', desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" },
+      {
+        name: 'format',
+        type: 'string',
+        desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template",
+      },
       { name: 'no-stream', type: 'bool', desc: 'Disable streaming stats and only pull the first result' },
       { name: 'no-trunc', type: 'bool', desc: "Don't truncate output" },
     ],

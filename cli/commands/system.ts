@@ -12,7 +12,6 @@ function clientVersion(): string {
   return (require('../../../package.json') as { version: string }).version;
 }
 
-
 // ---------------------------------------------------------------- version
 
 async function version(ctx: Ctx, p: Parsed): Promise<void> {
@@ -40,7 +39,9 @@ async function version(ctx: Ctx, p: Parsed): Promise<void> {
     out(formatOne(format, { Client: client, Server: server ?? null }));
   } else {
     const row = (k: string, v: unknown, w = 18) => ` ${`${k}:`.padEnd(w)} ${str(v)}`.trimEnd() + '\n';
-    out(`Client:\n${row('Version', client.Version)}${row('API version', client.ApiVersion)}${row('Node version', process.version)}${row('OS/Arch', `${client.Os}/${client.Arch}`)}${row('Context', 'default')}`);
+    out(
+      `Client:\n${row('Version', client.Version)}${row('API version', client.ApiVersion)}${row('Node version', process.version)}${row('OS/Arch', `${client.Os}/${client.Arch}`)}${row('Context', 'default')}`,
+    );
     if (server) {
       const name = str((server.Platform as J | undefined)?.Name) || 'Skiff';
       const r2 = (k: string, v: unknown) => `  ${`${k}:`.padEnd(17)} ${str(v)}`.trimEnd() + '\n';
@@ -304,7 +305,11 @@ async function df(ctx: Ctx, p: Parsed): Promise<void> {
     out(
       formatRows(
         'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}',
-        { table: '', typeName: '*formatter.imageContext', headers: { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', Size: 'SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' } },
+        {
+          table: '',
+          typeName: '*formatter.imageContext',
+          headers: { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', Size: 'SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' },
+        },
         images.map((i) => {
           const [repo, tag] = splitRepoTag(i.RepoTags?.[0] ?? '<none>:<none>');
           return new Row('*formatter.imageContext', {
@@ -324,7 +329,11 @@ async function df(ctx: Ctx, p: Parsed): Promise<void> {
     out(
       formatRows(
         'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}',
-        { table: '', typeName: '*formatter.ContainerContext', headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', LocalVolumes: 'LOCAL VOLUMES', Size: 'SIZE', RunningFor: 'CREATED', Status: 'STATUS', Names: 'NAMES' } },
+        {
+          table: '',
+          typeName: '*formatter.ContainerContext',
+          headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', LocalVolumes: 'LOCAL VOLUMES', Size: 'SIZE', RunningFor: 'CREATED', Status: 'STATUS', Names: 'NAMES' },
+        },
         containers.map(
           (c) =>
             new Row('*formatter.ContainerContext', {
@@ -345,12 +354,20 @@ async function df(ctx: Ctx, p: Parsed): Promise<void> {
       formatRows(
         'table {{.Name}}\t{{.Links}}\t{{.Size}}',
         { table: '', typeName: '*formatter.volumeContext', headers: { Name: 'VOLUME NAME', Links: 'LINKS', Size: 'SIZE' } },
-        vols.map((v) => new Row('*formatter.volumeContext', { Name: () => v.Name ?? '', Links: () => String(v.UsageData?.RefCount ?? 0), Size: () => humanSize(Math.max(0, v.UsageData?.Size ?? 0), 3) })),
+        vols.map(
+          (v) => new Row('*formatter.volumeContext', { Name: () => v.Name ?? '', Links: () => String(v.UsageData?.RefCount ?? 0), Size: () => humanSize(Math.max(0, v.UsageData?.Size ?? 0), 3) }),
+        ),
       ),
     );
     return;
   }
-  out(formatRows((p.opts.format as string | undefined) || '', { table: 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}', headers: DF_HEADERS, typeName: '*formatter.diskUsageContext' }, rows));
+  out(
+    formatRows(
+      (p.opts.format as string | undefined) || '',
+      { table: 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}', headers: DF_HEADERS, typeName: '*formatter.diskUsageContext' },
+      rows,
+    ),
+  );
 }
 
 export function splitRepoTag(rt: string): [string, string] {
@@ -398,7 +415,12 @@ async function systemPrune(ctx: Ctx, p: Parsed): Promise<number> {
 
 // ---------------------------------------------------------------- definitions
 
-const FORMAT_ONE = { name: 'format', short: 'f', type: 'string' as const, desc: 'Format output using a custom template:\n\'json\':             Print in JSON format\n\'TEMPLATE\':         Print output using the given Go template' };
+const FORMAT_ONE = {
+  name: 'format',
+  short: 'f',
+  type: 'string' as const,
+  desc: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template",
+};
 
 export const commands: Record<string, Command> = {
   version: { usage: '[OPTIONS]', summary: 'Show the Skiff version information', flags: [FORMAT_ONE], args: { max: 0 }, run: version },
@@ -418,7 +440,11 @@ export const commands: Record<string, Command> = {
   inspect: {
     usage: '[OPTIONS] NAME|ID [NAME|ID...]',
     summary: 'Return low-level information on Skiff objects',
-    flags: [FORMAT_ONE, { name: 'size', short: 's', type: 'bool', desc: 'Display total file sizes if the type is container' }, { name: 'type', type: 'string', desc: 'Only inspect objects of the given type' }],
+    flags: [
+      FORMAT_ONE,
+      { name: 'size', short: 's', type: 'bool', desc: 'Display total file sizes if the type is container' },
+      { name: 'type', type: 'string', desc: 'Only inspect objects of the given type' },
+    ],
     args: { min: 1 },
     run: inspect,
   },
@@ -437,7 +463,10 @@ export const commands: Record<string, Command> = {
   df: {
     usage: '[OPTIONS]',
     summary: 'Show skiff disk usage',
-    flags: [{ name: 'format', type: 'string', desc: 'Format output using a custom template' }, { name: 'verbose', short: 'v', type: 'bool', desc: 'Show detailed information on space usage' }],
+    flags: [
+      { name: 'format', type: 'string', desc: 'Format output using a custom template' },
+      { name: 'verbose', short: 'v', type: 'bool', desc: 'Show detailed information on space usage' },
+    ],
     args: { max: 0 },
     run: df,
   },

@@ -5,8 +5,6 @@ import { formatRows, goTime, humanSize, Row } from '../format';
 
 const enc = encodeURIComponent;
 
-
-
 interface Volume {
   Name: string;
   Driver: string;
@@ -82,7 +80,11 @@ async function prune(ctx: Ctx, p: Parsed): Promise<number> {
   return 0;
 }
 
-const FORMAT: FlagSpec = { name: 'format', type: 'string', desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
+const FORMAT: FlagSpec = {
+  name: 'format',
+  type: 'string',
+  desc: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template",
+};
 
 export const commands: Record<string, Command> = {
   ls: {

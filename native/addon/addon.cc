@@ -111,13 +111,14 @@ Napi::Value KeepCapabilities(const Napi::CallbackInfo& info) {
   struct __user_cap_header_struct hdr {};
   hdr.version = _LINUX_CAPABILITY_VERSION_3;
   hdr.pid = 0;
-  struct __user_cap_data_struct data[2] {};
+  struct __user_cap_data_struct data[2]{};
   data[0].effective = data[0].permitted = static_cast<uint32_t>(mask);
   data[1].effective = data[1].permitted = static_cast<uint32_t>(mask >> 32);
   if (::syscall(SYS_capset, &hdr, data) < 0) throw_sys(env, skiff::SysError("capset", "archive helper", errno));
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     throw_sys(env, skiff::SysError("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", errno));
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw_sys(env, skiff::SysError("prctl", "PR_SET_NO_NEW_PRIVS", errno));
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    throw_sys(env, skiff::SysError("prctl", "PR_SET_NO_NEW_PRIVS", errno));
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) throw_sys(env, skiff::SysError("prctl", "PR_SET_DUMPABLE", errno));
   return env.Undefined();
 }
@@ -161,7 +162,8 @@ Napi::Value PidfdSignal(const Napi::CallbackInfo& info) {
 // attached to the cgroup (native/addon/device_filter.h).
 Napi::Value DeviceFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) throw Napi::TypeError::New(env, "deviceFilter(cgroupDir, rules)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray())
+    throw Napi::TypeError::New(env, "deviceFilter(cgroupDir, rules)");
   std::string dir = opt_string(info[0]);
   Napi::Array arr = info[1].As<Napi::Array>();
   std::vector<skiff::DeviceRule> rules;
@@ -227,7 +229,8 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
 // meanwhile (ERANGE) is asked again.
 Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(env, "lgetxattr(path, name)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+    throw Napi::TypeError::New(env, "lgetxattr(path, name)");
   std::string path = opt_string(info[0]), name = opt_string(info[1]);
   for (;;) {
     ssize_t size = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);

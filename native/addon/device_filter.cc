@@ -58,7 +58,8 @@ DeviceRule parse_device_rule(const std::string& text) {
   if (text.size() < 7 || sp1 != 1 || colon == std::string::npos || sp2 <= colon || colon <= sp1)
     throw std::invalid_argument("invalid device rule \"" + text + "\"");
   r.type = text[0];
-  if (r.type != 'a' && r.type != 'b' && r.type != 'c') throw std::invalid_argument("invalid device rule \"" + text + "\"");
+  if (r.type != 'a' && r.type != 'b' && r.type != 'c')
+    throw std::invalid_argument("invalid device rule \"" + text + "\"");
   r.major = parse_number(text.substr(sp1 + 1, colon - sp1 - 1), text);
   r.minor = parse_number(text.substr(colon + 1, sp2 - colon - 1), text);
   r.access = 0;
@@ -149,7 +150,8 @@ void attach_device_filter(const std::string& cgroup_dir, const std::vector<Devic
   attach.attach_type = BPF_CGROUP_DEVICE;
   attach.attach_flags = BPF_F_ALLOW_MULTI;
   // the attachment keeps the program alive once our fd is closed; it goes with the cgroup
-  if (bpf(BPF_PROG_ATTACH, &attach) < 0) throw SysError("bpf(BPF_PROG_ATTACH)", "device filter to " + cgroup_dir, errno);
+  if (bpf(BPF_PROG_ATTACH, &attach) < 0)
+    throw SysError("bpf(BPF_PROG_ATTACH)", "device filter to " + cgroup_dir, errno);
 }
 
 }  // namespace skiff

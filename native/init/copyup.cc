@@ -83,7 +83,8 @@ void copy_data(int src, int dst, const std::string& what) {
     if (n == 0) return;
     if (n > 0) continue;
     if (errno == EINTR) continue;
-    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) throw SysError("copy_file_range", what, errno);
+    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+      throw SysError("copy_file_range", what, errno);
     break;
   }
   for (;;) {
@@ -129,7 +130,8 @@ class Copier {
         }
       }
       UniqueFd s(check(::openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), "open", what));
-      UniqueFd t(check(::openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), "create", what));
+      UniqueFd t(
+          check(::openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), "create", what));
       copy_data(s.get(), t.get(), what);
       copy_xattrs(s.get(), t.get());
       set_meta(t.get(), st, what);

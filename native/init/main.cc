@@ -114,10 +114,10 @@ void join_v1_cgroups(CgroupTargets& t);
 // child with CLONE_INTO_CGROUP; on v1, the child, still single-threaded, moves itself by writing
 // "0" to each hierarchy's `tasks` file (a thread moving itself skips that lock).
 struct CgroupTargets {
-  UniqueFd v2_dir;                   // O_PATH folder of the cgroup2 cgroup, for clone3
-  UniqueFd v2_procs_fd;              // its cgroup.procs, when clone3 cannot be used
+  UniqueFd v2_dir;       // O_PATH folder of the cgroup2 cgroup, for clone3
+  UniqueFd v2_procs_fd;  // its cgroup.procs, when clone3 cannot be used
   std::string v2_procs;
-  std::vector<UniqueFd> v1_tasks;    // written "0" by the child itself
+  std::vector<UniqueFd> v1_tasks;  // written "0" by the child itself
   std::vector<std::string> v1_names;
 };
 

@@ -64,7 +64,9 @@ class NlMsg {
     attr(type, nullptr, 0);
     return off;
   }
-  void end(size_t off) { reinterpret_cast<rtattr*>(buf_.data() + off)->rta_len = static_cast<uint16_t>(buf_.size() - off); }
+  void end(size_t off) {
+    reinterpret_cast<rtattr*>(buf_.data() + off)->rta_len = static_cast<uint16_t>(buf_.size() - off);
+  }
   // Reserves room for a fixed struct inside a nested attribute (veth peer's ifinfomsg).
   template <typename T>
   T* inner() {
@@ -298,7 +300,8 @@ int net_main(int argc, char** argv) {
     Netlink nl;
     if (a.size() == 4 && a[0] == "bridge") return cmd_bridge(nl, a[1], a[2], std::stoi(a[3]));
     if (a.size() == 2 && a[0] == "delete") return cmd_delete(nl, a[1]);
-    if (a.size() == 9 && a[0] == "attach") return cmd_attach(nl, a[1], a[2], a[3], a[4], a[5], a[6], a[7], std::stoi(a[8]));
+    if (a.size() == 9 && a[0] == "attach")
+      return cmd_attach(nl, a[1], a[2], a[3], a[4], a[5], a[6], a[7], std::stoi(a[8]));
     std::fprintf(stderr, "usage: skiff-init net bridge|delete|attach ...\n");
     return 2;
   } catch (const std::exception& e) {

@@ -45,7 +45,8 @@ bool is_executable_file(const std::string& p) {
 std::string find_executable(const std::string& name, const std::vector<std::string>& env) {
   if (name.find('/') != std::string::npos) {
     struct stat st;
-    if (::stat(name.c_str(), &st) < 0) throw NotFoundError("exec", "\"" + name + "\": stat " + name + ": no such file or directory", ENOENT);
+    if (::stat(name.c_str(), &st) < 0)
+      throw NotFoundError("exec", "\"" + name + "\": stat " + name + ": no such file or directory", ENOENT);
     if (S_ISDIR(st.st_mode)) throw SysError("exec", "\"" + name + "\": is a directory: permission denied", EACCES);
     return name;
   }
@@ -79,7 +80,9 @@ void exec_process(const ProcessSpec& p, const SeccompPrograms& seccomp) {
   if (p.tty) check(::ioctl(0, TIOCSCTTY, 0), "ioctl(TIOCSCTTY)", "stdin");
 
   for (const auto& r : p.rlimits) {
-    struct rlimit rl{static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
+    struct rlimit rl {
+      static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)
+    };
     check(::setrlimit(r.resource, &rl), "setrlimit", std::to_string(r.resource));
   }
   // oom_score_adj: set by skiff-init on itself before the clone (main.cc), inherited.

@@ -29,10 +29,11 @@ namespace {
 
 void do_mount(const std::string& src, const std::string& target, const char* type, unsigned long flags,
               const std::string& data = "") {
-  if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type, flags,
-              data.empty() ? nullptr : data.c_str()) < 0)
-    throw SysError("mount", (type ? std::string(type) + " " : std::string()) + src + " on " + target +
-                                (data.empty() ? "" : " (" + data + ")"),
+  if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) <
+      0)
+    throw SysError("mount",
+                   (type ? std::string(type) + " " : std::string()) + src + " on " + target +
+                       (data.empty() ? "" : " (" + data + ")"),
                    errno);
 }
 
@@ -59,10 +60,17 @@ int open_no_symlinks(int dirfd, const std::string& path, int flags, mode_t mode 
 // the runtime's own procfs writes (sysctls) into writes to another file; only a few files that
 // lxcfs emulates may be bound over.
 // The same list as the daemon's create-time check (src/runtime/spec.ts), which is runc's.
-const char* const kProcBindable[] = {"/proc/cpuinfo",   "/proc/diskstats",  "/proc/meminfo",
-                                     "/proc/stat",      "/proc/swaps",      "/proc/uptime",
-                                     "/proc/loadavg",   "/proc/slabinfo",   "/proc/net/dev",
-                                     "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled"};
+const char* const kProcBindable[] = {"/proc/cpuinfo",
+                                     "/proc/diskstats",
+                                     "/proc/meminfo",
+                                     "/proc/stat",
+                                     "/proc/swaps",
+                                     "/proc/uptime",
+                                     "/proc/loadavg",
+                                     "/proc/slabinfo",
+                                     "/proc/net/dev",
+                                     "/proc/sys/kernel/ns_last_pid",
+                                     "/proc/sys/crypto/fips_enabled"};
 
 SysError inside_proc(const std::string& dest) {
   return SysError("mount", "\"" + dest + "\" cannot be mounted because it is inside /proc", EPERM);
@@ -219,8 +227,7 @@ void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>&
   unsigned long ro = spec.privileged ? 0 : MS_RDONLY;
   do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro);
   switch (spec.cgroup_mount.kind) {
-    case CgroupMountSpec::None:
-      return;
+    case CgroupMountSpec::None: return;
     case CgroupMountSpec::V2:
       do_mount("cgroup", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | ro);
       return;
@@ -315,8 +322,8 @@ void user_mount(const MountSpec& m, int source_fd) {
     // namespace went private, so shared/slave keep (or follow) the host's peer group.
     if (!f.propagation) f.propagation = MS_PRIVATE | MS_REC;
   } else {
-    do_mount(m.source.empty() ? m.type : m.source, tpath, m.type.c_str(),
-             f.flags | (f.readonly ? MS_RDONLY : 0), f.data);
+    do_mount(m.source.empty() ? m.type : m.source, tpath, m.type.c_str(), f.flags | (f.readonly ? MS_RDONLY : 0),
+             f.data);
     target.reset(open_in_root(m.destination, false, dir));
     tpath = fd_path(target.get());
   }
@@ -339,7 +346,8 @@ std::vector<std::string> expand(const std::string& pattern) {
 int open_system_path(const std::string& p) {
   int fd = open_no_symlinks(AT_FDCWD, p, O_PATH);
   if (fd < 0 && errno == ENOENT) return -1;
-  if (fd < 0 && errno == ELOOP) throw SysError("open", p + ": a symbolic link on the way (masked and read-only paths follow none)", ELOOP);
+  if (fd < 0 && errno == ELOOP)
+    throw SysError("open", p + ": a symbolic link on the way (masked and read-only paths follow none)", ELOOP);
   return check(fd, "openat2", p);
 }
 
@@ -350,10 +358,8 @@ void mask_paths(const std::vector<std::string>& paths, int null_dev) {
       if (!target.valid()) continue;
       struct stat st;
       check(::fstat(target.get(), &st), "fstat", p);
-      if (S_ISDIR(st.st_mode))
-        do_mount("tmpfs", fd_path(target.get()), "tmpfs", MS_RDONLY, "size=0");
-      else
-        do_mount(fd_path(null_dev), fd_path(target.get()), nullptr, MS_BIND);
+      if (S_ISDIR(st.st_mode)) do_mount("tmpfs", fd_path(target.get()), "tmpfs", MS_RDONLY, "size=0");
+      else do_mount(fd_path(null_dev), fd_path(target.get()), nullptr, MS_BIND);
     }
   }
 }
@@ -395,7 +401,8 @@ void refuse_linked_devices() {
   for (const char* p : {"/dev/null", "/dev/console", "/dev/pts"}) {
     struct stat st;
     if (::lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
-      throw SysError("mount", std::string(p) + " is a symbolic link (a mount over /dev must not replace it with one)", ELOOP);
+      throw SysError("mount", std::string(p) + " is a symbolic link (a mount over /dev must not replace it with one)",
+                     ELOOP);
   }
 }
 
@@ -517,10 +524,8 @@ void setup_rootfs(const Spec& spec) {
   }
   // Nothing we mount may propagate back to the host.
   do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
-  if (!r.plain.empty())
-    do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
-  else
-    mount_overlay(r);
+  if (!r.plain.empty()) do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
+  else mount_overlay(r);
   std::vector<std::pair<std::string, int>> cgroup_fds;
   for (const auto& [name, host] : spec.cgroup_mount.controllers) {
     int fd = clone_tree(AT_FDCWD, host, false);

@@ -66,6 +66,8 @@ constexpr int kCapSyslog = 34;
 constexpr int kCapPerfmon = 38;
 constexpr int kCapBpf = 39;
 
+// The syscall tables are laid out by hand, by topic: clang-format would put a name per line.
+// clang-format off
 // Allowed for every container process.
 const char* const kAlways[] = {
     // --- process life cycle, identity, scheduling
@@ -175,14 +177,15 @@ const CapGated kCapGated[] = {
     {kCapSysTtyConfig, {"vhangup"}},
     {kCapDacReadSearch, {"open_by_handle_at"}},
 };
+// clang-format on
 // Never allowed (listed for the reader; they simply have no rule): keyctl, add_key,
 // request_key, userfaultfd, io_uring_setup, io_uring_enter, io_uring_register, kexec_load,
 // kexec_file_load, swapon, swapoff, pivot_root, reboot, vm86, vm86old, uselib, _sysctl,
 // nfsservctl, create_module, get_kernel_syms, query_module, memfd_secret.
 
 // The namespace flags clone must not carry without CAP_SYS_ADMIN.
-constexpr uint64_t kCloneNamespaceFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                                          CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+constexpr uint64_t kCloneNamespaceFlags =
+    CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 // s390 passes clone's stack pointer first and its flags second.
 #if defined(__s390__) || defined(__s390x__)
 constexpr unsigned kCloneFlagsArg = 1;
@@ -223,22 +226,17 @@ int resolve(const char* name) { return seccomp_syscall_resolve_name(name); }
 void add_rule(scmp_filter_ctx ctx, uint32_t action, const char* name, std::initializer_list<scmp_arg_cmp> args) {
   int nr = resolve(name);
   if (nr == __NR_SCMP_ERROR) return;  // unknown to this libseccomp on every architecture
-  int rc = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()),
-                                  args.size() ? args.begin() : nullptr);
+  int rc =
+      seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.size() ? args.begin() : nullptr);
   check_scmp(rc, "seccomp_rule_add", name);
 }
 
 void add_arches(scmp_filter_ctx ctx) {
   std::vector<uint32_t> extra;
   switch (seccomp_arch_native()) {
-    case SCMP_ARCH_X86_64:
-      extra = {SCMP_ARCH_X86, SCMP_ARCH_X32};
-      break;
-    case SCMP_ARCH_AARCH64:
-      extra = {SCMP_ARCH_ARM};
-      break;
-    default:
-      break;
+    case SCMP_ARCH_X86_64: extra = {SCMP_ARCH_X86, SCMP_ARCH_X32}; break;
+    case SCMP_ARCH_AARCH64: extra = {SCMP_ARCH_ARM}; break;
+    default: break;
   }
   for (uint32_t arch : extra) {
     int rc = seccomp_arch_add(ctx, arch);
@@ -318,7 +316,8 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
   if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)
     throw SysError("seccomp_export_bpf", "unexpected program size " + std::to_string(size), EINVAL);
   std::vector<sock_filter> prog(static_cast<size_t>(size) / sizeof(sock_filter));
-  if (::pread(mem.get(), prog.data(), static_cast<size_t>(size), 0) != size) throw SysError("pread", "seccomp export", errno);
+  if (::pread(mem.get(), prog.data(), static_cast<size_t>(size), 0) != size)
+    throw SysError("pread", "seccomp export", errno);
   return prog;
 }
 

@@ -181,9 +181,8 @@ Spec parse_spec(const Node& j) {
   s.privileged = j.get_or<bool>("privileged", false);
   parse_devices(j, s);
   if (j.contains("sysctl") && j.at("sysctl").is_object())
-    j.at("sysctl").each_entry([&](const std::string& k, const nlohmann::json& v) {
-      s.sysctl.emplace_back(k, v.get<std::string>());
-    });
+    j.at("sysctl").each_entry(
+        [&](const std::string& k, const nlohmann::json& v) { s.sysctl.emplace_back(k, v.get<std::string>()); });
   s.target_pid = j.get_or<int>("targetPid", 0);
   s.seccomp_cache = j.get_or<std::string>("seccompCache", "");
   if (!j.contains("process")) throw config_error("spec has no process");
@@ -223,12 +222,14 @@ std::string Spec::ns(const std::string& type) const {
 
 int rlimit_from_name(const std::string& name) {
   static const std::pair<const char*, int> table[] = {
-      {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},       {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_STACK", RLIMIT_STACK},   {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_NOFILE", RLIMIT_NOFILE},     {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-      {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},     {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+      {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
   };
   for (const auto& [n, v] : table)
     if (name == n) return v;

@@ -58,7 +58,7 @@ struct DeviceSpec {
   std::string path;  // absolute, inside the container
   char type;         // 'c' or 'b'
   unsigned major, minor;
-  mode_t mode;       // permission bits
+  mode_t mode;  // permission bits
   uid_t uid;
   gid_t gid;
 };

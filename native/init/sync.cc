@@ -22,7 +22,9 @@ void SyncChannel::send_fd(const std::string& msg, int fd) {
     struct cmsghdr align;
     char data[CMSG_SPACE(sizeof(int))];
   } control{};
-  struct iovec iov {const_cast<char*>(msg.data()), msg.size()};
+  struct iovec iov {
+    const_cast<char*>(msg.data()), msg.size()
+  };
   struct msghdr mh {};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;

@@ -20,6 +20,7 @@ ResolvedUser resolve_user(const std::string& spec, const std::string& passwd_pat
 
 // --group-add entries (group names or gids) as gids, from the container's /etc/group; a name it
 // lacks is an error, a number it lacks is taken as is (Docker's rules and messages).
-std::vector<gid_t> additional_groups(const std::vector<std::string>& entries, const std::string& group_path = "/etc/group");
+std::vector<gid_t> additional_groups(const std::vector<std::string>& entries,
+                                     const std::string& group_path = "/etc/group");
 
 }  // namespace skiff

@@ -38,8 +38,13 @@ OutQueue::Flush OutQueue::flush(int fd, int* err) {
 }
 
 bool queue_frame(Client& c, int stream, const char* data, size_t len) {
-  char hdr[8] = {static_cast<char>(stream), 0, 0, 0, static_cast<char>((len >> 24) & 0xFF),
-                 static_cast<char>((len >> 16) & 0xFF), static_cast<char>((len >> 8) & 0xFF),
+  char hdr[8] = {static_cast<char>(stream),
+                 0,
+                 0,
+                 0,
+                 static_cast<char>((len >> 24) & 0xFF),
+                 static_cast<char>((len >> 16) & 0xFF),
+                 static_cast<char>((len >> 8) & 0xFF),
                  static_cast<char>(len & 0xFF)};
   if (c.out.size() + sizeof hdr + len > Client::kMaxQueued) return false;
   c.out.push(hdr, sizeof hdr, Client::kMaxQueued);

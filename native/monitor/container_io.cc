@@ -106,9 +106,10 @@ pid_t spawn_init(const std::string& mode, const std::string& bundle, ContainerIo
   int err = errno;
   char msg[1024];
   // strerror texts are plain ASCII without quotes or backslashes.
-  int n = snprintf(msg, sizeof msg, "%s%d,\"message\":\"execve %s: %s\"}", exec_error_prefix.c_str(), err,
-                   "skiff-init", strerror(err));
-  if (n > 0) ::send(3, msg, static_cast<size_t>(n) < sizeof msg ? static_cast<size_t>(n) : sizeof msg - 1, MSG_NOSIGNAL);
+  int n = snprintf(msg, sizeof msg, "%s%d,\"message\":\"execve %s: %s\"}", exec_error_prefix.c_str(), err, "skiff-init",
+                   strerror(err));
+  if (n > 0)
+    ::send(3, msg, static_cast<size_t>(n) < sizeof msg ? static_cast<size_t>(n) : sizeof msg - 1, MSG_NOSIGNAL);
   _exit(127);
 }
 

@@ -18,10 +18,10 @@ namespace skiff::monitor {
 struct ContainerIo {
   bool tty = false;
   // Monitor side (non-blocking).
-  UniqueFd master;     // tty only, from skiff-init's "pty" message: read output, write input, TIOCSWINSZ
-  UniqueFd stdin_w;    // no tty, --stdin
-  UniqueFd stdout_r;   // no tty
-  UniqueFd stderr_r;   // no tty
+  UniqueFd master;    // tty only, from skiff-init's "pty" message: read output, write input, TIOCSWINSZ
+  UniqueFd stdin_w;   // no tty, --stdin
+  UniqueFd stdout_r;  // no tty
+  UniqueFd stderr_r;  // no tty
   // Container side, closed in the monitor once skiff-init is started.
   UniqueFd child_stdin, child_stdout, child_stderr;
 

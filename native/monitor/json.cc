@@ -94,8 +94,14 @@ class Reader {
   void ws() {
     while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\t' || t_[i_] == '\n' || t_[i_] == '\r')) i_++;
   }
-  bool at_end() { ws(); return i_ == t_.size(); }
-  bool peek(char c) { ws(); return i_ < t_.size() && t_[i_] == c; }
+  bool at_end() {
+    ws();
+    return i_ == t_.size();
+  }
+  bool peek(char c) {
+    ws();
+    return i_ < t_.size() && t_[i_] == c;
+  }
   bool eat(char c) {
     if (!peek(c)) return false;
     i_++;
@@ -230,12 +236,26 @@ class Reader {
       if (++i_ >= t_.size()) return false;
       char e = t_[i_++];
       switch (e) {
-        case '"': case '\\': case '/': if (out) out->push_back(e); break;
-        case 'b': if (out) out->push_back('\b'); break;
-        case 'f': if (out) out->push_back('\f'); break;
-        case 'n': if (out) out->push_back('\n'); break;
-        case 'r': if (out) out->push_back('\r'); break;
-        case 't': if (out) out->push_back('\t'); break;
+        case '"':
+        case '\\':
+        case '/':
+          if (out) out->push_back(e);
+          break;
+        case 'b':
+          if (out) out->push_back('\b');
+          break;
+        case 'f':
+          if (out) out->push_back('\f');
+          break;
+        case 'n':
+          if (out) out->push_back('\n');
+          break;
+        case 'r':
+          if (out) out->push_back('\r');
+          break;
+        case 't':
+          if (out) out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!hex4(cp)) return false;
@@ -256,8 +276,7 @@ class Reader {
           put_utf8(out, cp);
           break;
         }
-        default:
-          return false;
+        default: return false;
       }
     }
     return false;

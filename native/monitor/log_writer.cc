@@ -163,8 +163,9 @@ void LogWriter::add_entry(Stream s, const char* data, size_t len, Kind kind) {
   if (kind == Kind::kCut || kind == Kind::kEof || !cut_id_[s].empty()) {
     if (cut_id_[s].empty()) {
       char buf[64];
-      snprintf(buf, sizeof buf, "%016llx%08x%016llx", static_cast<unsigned long long>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec,
-               static_cast<unsigned>(getpid()), static_cast<unsigned long long>(++cut_count_));
+      snprintf(buf, sizeof buf, "%016llx%08x%016llx",
+               static_cast<unsigned long long>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec, static_cast<unsigned>(getpid()),
+               static_cast<unsigned long long>(++cut_count_));
       cut_id_[s] = buf;
       cut_ordinal_[s] = 1;
     }
@@ -180,10 +181,8 @@ void LogWriter::add_entry(Stream s, const char* data, size_t len, Kind kind) {
   if (!fd_.valid()) return;
 
   std::string entry;
-  if (format_ == Format::kLocal)
-    encode_local(entry, s, data, text_len, ts, partial, last, id, ordinal);
-  else
-    encode_json(entry, s, data, len, ts);
+  if (format_ == Format::kLocal) encode_local(entry, s, data, text_len, ts, partial, last, id, ordinal);
+  else encode_json(entry, s, data, len, ts);
 
   int64_t cur = size_ + static_cast<int64_t>(pending_.size());
   if (max_size_ > 0 && cur > 0 && cur + static_cast<int64_t>(entry.size()) > max_size_) {

@@ -61,7 +61,8 @@ class LogWriter {
   void encode_json(std::string& out, Stream s, const char* data, size_t len, const struct timespec& ts);
   void encode_local(std::string& out, Stream s, const char* data, size_t len, const struct timespec& ts, bool partial,
                     bool last, const std::string& id, int ordinal);
-  void send_journal(Stream s, const char* data, size_t len, bool partial, bool last, const std::string& id, int ordinal);
+  void send_journal(Stream s, const char* data, size_t len, bool partial, bool last, const std::string& id,
+                    int ordinal);
   void commit();  // writes pending_ to the file
   void rotate();
   void note_error(const char* call, const std::string& what, int err);

@@ -39,8 +39,8 @@
 #include "monitor/monitor.h"
 #include "monitor/util.h"
 
-using skiff::SysError;
 using skiff::check;
+using skiff::SysError;
 using skiff::UniqueFd;
 using namespace skiff::monitor;
 
@@ -68,13 +68,13 @@ int sealed_init(const std::string& path, const std::string& fd_arg) {
     mem = skiff::sealed_copy_of(path, "skiff-init");
   } else {
     long long n;
-    if (!parse_int64(fd_arg.c_str(), n) || n < 3 || n > INT_MAX) throw skiff::config_error("invalid --init-fd " + fd_arg);
+    if (!parse_int64(fd_arg.c_str(), n) || n < 3 || n > INT_MAX)
+      throw skiff::config_error("invalid --init-fd " + fd_arg);
     UniqueFd given(static_cast<int>(n));
     check(fcntl(given.get(), F_GETFD), "fcntl(F_GETFD)", "--init-fd " + fd_arg);
     if (skiff::is_sealed(given.get()))
       mem = UniqueFd(check(fcntl(given.get(), F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)", "--init-fd"));
-    else
-      mem = skiff::sealed_copy(given.get(), "skiff-init");
+    else mem = skiff::sealed_copy(given.get(), "skiff-init");
   }
   int high = check(fcntl(mem.get(), F_DUPFD_CLOEXEC, 10), "fcntl(F_DUPFD_CLOEXEC)", "skiff-init memfd");
   return high;
@@ -144,8 +144,7 @@ Options parse_args(int argc, char** argv) {
       if (f == "json") o.log_format = LogWriter::Format::kJson;
       else if (f == "local") o.log_format = LogWriter::Format::kLocal;
       else throw skiff::config_error("invalid --log-format " + f);
-    }
-    else if (a == "--log-max-size") {
+    } else if (a == "--log-max-size") {
       long long v;
       std::string s = value();
       if (!parse_int64(s.c_str(), v) || v < 0) throw skiff::config_error("invalid --log-max-size " + s);
@@ -164,7 +163,8 @@ Options parse_args(int argc, char** argv) {
   if (o.bundle.empty()) throw skiff::config_error("--bundle is required");
   if (init_path.empty() == init_fd_arg.empty()) throw skiff::config_error("one of --init and --init-fd is required");
   if (o.mode != "create" && o.mode != "exec") throw skiff::config_error("--mode must be create or exec");
-  if ((have_size || have_files) && o.log_path.empty()) throw skiff::config_error("--log-max-size/--log-max-file need --log");
+  if ((have_size || have_files) && o.log_path.empty())
+    throw skiff::config_error("--log-max-size/--log-max-file need --log");
   if (!log_opts_file.empty()) read_log_opts(log_opts_file, o);
   // Paths must survive chdir("/").
   char buf[PATH_MAX];

@@ -28,7 +28,7 @@ namespace {
 constexpr int64_t kDrainMs = 2000;       // output drain after the process exited
 constexpr int64_t kFinalFlushMs = 2000;  // last replies after exit.json
 constexpr int64_t kErrorKillMs = 5000;   // an init that reported an error must exit by then
-constexpr size_t kMaxClients = 256;  // well below the usual RLIMIT_NOFILE of 1024
+constexpr size_t kMaxClients = 256;      // well below the usual RLIMIT_NOFILE of 1024
 constexpr size_t kStdinHighWater = 1 << 20;
 constexpr size_t kIoChunk = 32 * 1024;
 
@@ -269,7 +269,9 @@ void Monitor::drain_sync() {
       struct cmsghdr align;
       char data[CMSG_SPACE(sizeof(int))];
     } control{};
-    struct iovec iov {buf, sizeof buf};
+    struct iovec iov {
+      buf, sizeof buf
+    };
     struct msghdr mh {};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
@@ -279,7 +281,8 @@ void Monitor::drain_sync() {
     int passed_fd = -1;
     if (n > 0)
       for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&passed_fd, CMSG_DATA(c), sizeof(int));
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+          std::memcpy(&passed_fd, CMSG_DATA(c), sizeof(int));
     if (passed_fd >= 0) {
       if (io_.tty && !io_.master.valid() && n >= 3 && std::memcmp(buf, "pty", 3) == 0) {
         io_.master.reset(passed_fd);
@@ -358,7 +361,8 @@ void Monitor::on_ready() {
 
 void Monitor::set_error(std::string json) {
   if (!error_json_.empty()) return;
-  if (!json_valid(json) || json.empty() || json[0] != '{') json = message_json(json.empty() ? "skiff-init error" : json);
+  if (!json_valid(json) || json.empty() || json[0] != '{')
+    json = message_json(json.empty() ? "skiff-init error" : json);
   error_json_ = json;
   if (!json_string_field(error_json_, "message", error_message_)) error_message_ = error_json_;
   if (phase_ == Phase::kCreating) report("error " + error_json_);
@@ -439,7 +443,8 @@ void Monitor::finalize() {
   log_.flush_partial(LogWriter::kStderr);
 
   try {
-    atomic_write(opts_.bundle, "exit.json", exit_json(), false);  // exec root: tmpfs, gone at reboot with the containers
+    atomic_write(opts_.bundle, "exit.json", exit_json(),
+                 false);  // exec root: tmpfs, gone at reboot with the containers
   } catch (const std::exception&) {
     // Nowhere to report it; the daemon sees the missing exit.json.
   }
@@ -479,7 +484,8 @@ std::string Monitor::exit_json() const {
 
 std::string Monitor::state_json() const {
   const char* status = phase_ >= Phase::kExited ? "exited" : phase_ == Phase::kRunning ? "running" : "created";
-  std::string s = std::string("{\"status\":\"") + status + "\",\"pid\":" + std::to_string(container_pid_ > 0 ? container_pid_ : 0) +
+  std::string s = std::string("{\"status\":\"") + status +
+                  "\",\"pid\":" + std::to_string(container_pid_ > 0 ? container_pid_ : 0) +
                   ",\"monitorPid\":" + std::to_string(self_pid_);
   if (!started_at_.empty()) s += ",\"startedAt\":" + json_quote(started_at_);
   if (phase_ >= Phase::kExited) {
@@ -591,7 +597,8 @@ void Monitor::on_stdin_eof(Client& c) {
 
 void Monitor::on_client(Client& c, short revents) {
   if (revents & (POLLIN | POLLHUP | POLLERR)) {
-    bool reading = !c.read_closed && (c.kind == Client::Kind::kCommand || (c.kind == Client::Kind::kAttach && c.want_stdin));
+    bool reading =
+        !c.read_closed && (c.kind == Client::Kind::kCommand || (c.kind == Client::Kind::kAttach && c.want_stdin));
     if (reading) client_read(c);
   }
   if (c.dead) return;
@@ -687,7 +694,9 @@ void Monitor::command(Client& c, const std::vector<std::string>& w, std::string&
 
   if (cmd == "state" && w.size() == 1) {
     std::string s = std::string("{\"status\":\"") +
-                    (phase_ >= Phase::kExited ? "exited" : phase_ == Phase::kRunning ? "running" : "created") +
+                    (phase_ >= Phase::kExited    ? "exited"
+                     : phase_ == Phase::kRunning ? "running"
+                                                 : "created") +
                     "\",\"pid\":" + std::to_string(container_pid_ > 0 ? container_pid_ : 0);
     if (phase_ >= Phase::kExited)
       s += ",\"exitCode\":" + std::to_string(exit_code_) + ",\"oomKilled\":" + (oom_killed_ ? "true" : "false");
@@ -727,8 +736,8 @@ void Monitor::command(Client& c, const std::vector<std::string>& w, std::string&
 
   if (cmd == "resize" && w.size() == 3) {
     long long rows, cols;
-    if (!parse_int64(w[1].c_str(), rows) || !parse_int64(w[2].c_str(), cols) || rows < 0 || cols < 0 ||
-        rows > 65535 || cols > 65535)
+    if (!parse_int64(w[1].c_str(), rows) || !parse_int64(w[2].c_str(), cols) || rows < 0 || cols < 0 || rows > 65535 ||
+        cols > 65535)
       return reply_error(c, "invalid size " + w[1] + " " + w[2]);
     if (!io_.tty || !io_.master.valid()) return reply_error(c, "the process has no tty");
     struct winsize ws;

@@ -24,7 +24,7 @@ namespace skiff::monitor {
 
 struct Options {
   std::string bundle;  // absolute
-  int init_fd = -1;     // a sealed memfd of skiff-init (common/sealed_exe.h), CLOEXEC
+  int init_fd = -1;    // a sealed memfd of skiff-init (common/sealed_exe.h), CLOEXEC
   std::string mode;    // create | exec
   bool tty = false;
   bool open_stdin = false;

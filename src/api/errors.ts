@@ -17,8 +17,7 @@ const STATUS: Record<ErrorKind, number> = {
 export function statusOf(e: unknown): number {
   if (e instanceof SkiffError) return STATUS[e.kind];
   if (e instanceof SyntaxError) return 400; // body-parser's malformed JSON
-  if (typeof e === 'object' && e !== null && 'status' in e && typeof (e as { status: unknown }).status === 'number')
-    return (e as { status: number }).status;
+  if (typeof e === 'object' && e !== null && 'status' in e && typeof (e as { status: unknown }).status === 'number') return (e as { status: number }).status;
   return 500;
 }
 

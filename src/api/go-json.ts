@@ -261,7 +261,8 @@ export function checkJsonDepth(text: Buffer | string): void {
   for (let i = 0; i < b.length; i++) {
     const c = b[i];
     if (inString) {
-      if (c === 0x5c) i++; // \x: skip the escaped byte
+      if (c === 0x5c)
+        i++; // \x: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

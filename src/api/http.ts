@@ -64,7 +64,10 @@ export function parseFilters(req: Request, allowed: readonly string[]): Map<stri
     if (!allowed.includes(k)) throw invalid(`invalid filter '${k}'`);
     let vals: string[];
     if (Array.isArray(v)) vals = v.map(String);
-    else if (typeof v === 'object' && v !== null) vals = Object.entries(v).filter(([, b]) => b === true || b === 'true').map(([s]) => s);
+    else if (typeof v === 'object' && v !== null)
+      vals = Object.entries(v)
+        .filter(([, b]) => b === true || b === 'true')
+        .map(([s]) => s);
     else if (typeof v === 'string') vals = [v];
     else throw invalid(`invalid filter '${k}'`);
     out.set(k, vals);

@@ -57,8 +57,7 @@ export function createApp(ctx: DaemonContext): express.Express {
     const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(req.url);
     if (m) {
       const v = m[1];
-      if (compareVersions(v, API_VERSION) > 0)
-        return sendError(res, invalid(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`));
+      if (compareVersions(v, API_VERSION) > 0) return sendError(res, invalid(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`));
       if (compareVersions(v, MIN_API_VERSION) < 0)
         return sendError(res, invalid(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`));
       req.url = m[2];

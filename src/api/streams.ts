@@ -62,9 +62,7 @@ export function installUpgrade(server: http.Server | https.Server, app: Express)
         try {
           r.body = JSON.parse(body.toString('utf8')) as unknown;
         } catch (e) {
-          socket.end(
-            `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ message: `invalid JSON: ${(e as Error).message}` })}\n`,
-          );
+          socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ message: `invalid JSON: ${(e as Error).message}` })}\n`);
           return;
         }
       } else {

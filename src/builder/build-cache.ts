@@ -24,8 +24,13 @@ const isNotFound = (e: unknown) => e instanceof SkiffError && e.kind === 'notFou
 /** The key of a step: what it is built on, what it does, the build args it sees, and extra (COPY/ADD's files). */
 export function stepCacheKey(stage: Stage, ins: Instruction, extra = ''): string {
   const parent = stage.image?.id ?? 'scratch';
-  const args = [...stage.args].sort().map(([k, v]) => `${k}=${v}`).join('\n');
-  return createHash('sha256').update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}\n${args}\n${extra}`).digest('hex');
+  const args = [...stage.args]
+    .sort()
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
+  return createHash('sha256')
+    .update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}\n${args}\n${extra}`)
+    .digest('hex');
 }
 
 export class BuildCache {

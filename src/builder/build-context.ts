@@ -76,7 +76,10 @@ export function globSegment(seg: string): RegExp {
       const j = seg.indexOf(']', i + 1);
       if (j < 0) re += '\\[';
       else {
-        re += `[${seg.slice(i + 1, j).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        re += `[${seg
+          .slice(i + 1, j)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
         i = j;
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');

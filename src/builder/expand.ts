@@ -363,16 +363,8 @@ export function splitKeyValues(raw: string, cmd: 'ENV' | 'LABEL' | 'ARG', escape
  * `env` as it was before the line (ENV a=1 b=$a gives b the previous a). An ARG without a default
  * gives value "" here; use parseArgs to tell "no default" from "empty default".
  */
-export function parseKeyValues(
-  raw: string,
-  env: ReadonlyMap<string, string>,
-  cmd: 'ENV' | 'LABEL' | 'ARG',
-  escape = '\\',
-): [string, string][] {
-  return splitKeyValues(raw, cmd, escape).map(({ key, value }) => [
-    expandWord(key, env, escape),
-    value === undefined ? '' : expandWord(value, env, escape),
-  ]);
+export function parseKeyValues(raw: string, env: ReadonlyMap<string, string>, cmd: 'ENV' | 'LABEL' | 'ARG', escape = '\\'): [string, string][] {
+  return splitKeyValues(raw, cmd, escape).map(({ key, value }) => [expandWord(key, env, escape), value === undefined ? '' : expandWord(value, env, escape)]);
 }
 
 /** ARG's names and optional defaults, both expanded. */

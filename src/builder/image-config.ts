@@ -87,6 +87,10 @@ export function continues(img: ImageConfig, ph: HistoryEntry[], pd: Digest[]): b
   if (!ph.length && !pd.length) return true;
   if (ph.length >= history.length || pd.length > img.rootfs.diff_ids.length) return false;
   const same = (a: HistoryEntry, b: HistoryEntry) =>
-    a.created_by === b.created_by && (a.author ?? '') === (b.author ?? '') && (a.comment ?? '') === (b.comment ?? '') && !!a.empty_layer === !!b.empty_layer && Date.parse(a.created ?? '') === Date.parse(b.created ?? '');
+    a.created_by === b.created_by &&
+    (a.author ?? '') === (b.author ?? '') &&
+    (a.comment ?? '') === (b.comment ?? '') &&
+    !!a.empty_layer === !!b.empty_layer &&
+    Date.parse(a.created ?? '') === Date.parse(b.created ?? '');
   return ph.every((h, i) => same(h, history[i])) && pd.every((d, i) => d === img.rootfs.diff_ids[i]);
 }

@@ -88,10 +88,7 @@ export function detectLayout(root: string, statfs: StatfsFn, self: ProcCgroupLin
     }
   }
   if (v1.length === 0) {
-    throw new CgroupError(
-      `no cgroup hierarchy found at ${root} (filesystem type 0x${rootType.toString(16)}, no v1 controller mounts)`,
-      { path: root, operation: 'detect', code: 'ENOENT' },
-    );
+    throw new CgroupError(`no cgroup hierarchy found at ${root} (filesystem type 0x${rootType.toString(16)}, no v1 controller mounts)`, { path: root, operation: 'detect', code: 'ENOENT' });
   }
   const unifiedMp = path.join(root, 'unified');
   if (unifiedLine && fsType(statfs, unifiedMp) === CGROUP2_SUPER_MAGIC) {

@@ -17,14 +17,7 @@ import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './erro
 import { Files, nodeCgroupIO } from './io';
 import { parseNumberList, parseProcCgroup } from './parse';
 import { normalizeResources, validateDeviceRule, validateResources } from './resources';
-import type {
-  CgroupManager,
-  CgroupManagerOptions,
-  CgroupMode,
-  ContainerCgroup,
-  CreateOptions,
-  Resources,
-} from './types';
+import type { CgroupManager, CgroupManagerOptions, CgroupMode, ContainerCgroup, CreateOptions, Resources } from './types';
 import { mkdirChainV1, V1ContainerCgroup, type V1Binding } from './v1';
 import { V2ContainerCgroup } from './v2';
 
@@ -187,16 +180,7 @@ export async function createCgroupManager(opts: CgroupManagerOptions): Promise<C
     if (!layout.unified) throw new CgroupError('no cgroup2 hierarchy', { path: root, operation: 'detect' });
     const { parentDir, created, delegated } = await setupV2(files, layout.unified, opts, leafName, selfPid);
     const ctx = { files, parentDir, delegated, ncpu, timeoutMs };
-    return new Manager(
-      'v2',
-      { unified: parentDir },
-      files,
-      (id) => new V2ContainerCgroup(id, ctx),
-      [parentDir],
-      created,
-      ncpu,
-      new Set([leafName]),
-    );
+    return new Manager('v2', { unified: parentDir }, files, (id) => new V2ContainerCgroup(id, ctx), [parentDir], created, ncpu, new Set([leafName]));
   }
 
   // v1 / hybrid
@@ -222,16 +206,7 @@ export async function createCgroupManager(opts: CgroupManagerOptions): Promise<C
   }
   const ctx = { files, hierarchies: bindings, unifiedParent, ncpu, timeoutMs };
   const parentDirs = [...new Set([...bindings.map((b) => b.parentDir), ...(unifiedParent ? [unifiedParent] : [])])];
-  return new Manager(
-    layout.mode,
-    parentPaths,
-    files,
-    (id) => new V1ContainerCgroup(id, ctx),
-    parentDirs,
-    created,
-    ncpu,
-    new Set(),
-  );
+  return new Manager(layout.mode, parentPaths, files, (id) => new V1ContainerCgroup(id, ctx), parentDirs, created, ncpu, new Set());
 }
 
 function words(text: string): Set<string> {
@@ -243,13 +218,7 @@ function words(text: string): Set<string> {
  * from the daemon's own cgroup (or the first directory we created, for an outside parent) down to
  * the parent folder. Moves the daemon into <own>/skiffd-<name> when its own cgroup must be emptied.
  */
-async function setupV2(
-  files: Files,
-  u: UnifiedHierarchy,
-  opts: CgroupManagerOptions,
-  leafName: string,
-  selfPid: number,
-): Promise<{ parentDir: string; created: string[]; delegated: Set<string> }> {
+async function setupV2(files: Files, u: UnifiedHierarchy, opts: CgroupManagerOptions, leafName: string, selfPid: number): Promise<{ parentDir: string; created: string[]; delegated: Set<string> }> {
   let own = u.ownPath;
   // a daemon restarted inside the leaf an earlier run moved it to
   if (path.posix.basename(own) === leafName) own = path.posix.dirname(own);

@@ -71,9 +71,7 @@ export function validateResources(r: Resources, ncpu: number): void {
       throw new CgroupValidationError('Minimum memory reservation allowed is 6MB');
     }
     if (r.memory !== undefined && r.memory > 0 && r.memoryReservation > r.memory) {
-      throw new CgroupValidationError(
-        'Minimum memory limit can not be less than memory reservation limit, see usage',
-      );
+      throw new CgroupValidationError('Minimum memory limit can not be less than memory reservation limit, see usage');
     }
   }
 
@@ -85,16 +83,12 @@ export function validateResources(r: Resources, ncpu: number): void {
       throw new CgroupValidationError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
     }
     if (r.nanoCpus < 0 || r.nanoCpus > ncpu * 1e9 || nanoCpusToQuota(r.nanoCpus) < MIN_CPU_QUOTA) {
-      throw new CgroupValidationError(
-        `Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`,
-      );
+      throw new CgroupValidationError(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
     }
   }
   if (r.cpuPeriod !== undefined && r.cpuPeriod !== 0) {
     if (r.cpuPeriod < MIN_CPU_PERIOD || r.cpuPeriod > MAX_CPU_PERIOD) {
-      throw new CgroupValidationError(
-        'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
-      );
+      throw new CgroupValidationError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
     }
   }
   if (r.cpuQuota !== undefined && r.cpuQuota !== 0 && r.cpuQuota !== -1) {
@@ -133,13 +127,9 @@ export function checkCpusetSubset(kind: 'cpus' | 'mems', requested: string, avai
   const want = parseCpuList(requested);
   if (want.every((c) => have.has(c))) return;
   if (kind === 'cpus') {
-    throw new CgroupValidationError(
-      `Requested CPUs are not available - requested ${requested}, available: ${available.trim()}`,
-    );
+    throw new CgroupValidationError(`Requested CPUs are not available - requested ${requested}, available: ${available.trim()}`);
   }
-  throw new CgroupValidationError(
-    `Requested memory nodes are not available - requested ${requested}, available: ${available.trim()}`,
-  );
+  throw new CgroupValidationError(`Requested memory nodes are not available - requested ${requested}, available: ${available.trim()}`);
 }
 
 /** quota in us for `nanoCpus` at the default period */
@@ -209,22 +199,10 @@ export function controllerDemands(r: Resources): Map<LimitController, 'limit' | 
   const set = (c: LimitController, touched: boolean, limit: boolean): void => {
     if (touched) out.set(c, limit ? 'limit' : 'reset');
   };
-  set(
-    'memory',
-    r.memory !== undefined || r.memorySwap !== undefined || r.memoryReservation !== undefined,
-    (r.memory ?? 0) > 0 || (r.memorySwap ?? 0) > 0 || (r.memoryReservation ?? 0) > 0,
-  );
+  set('memory', r.memory !== undefined || r.memorySwap !== undefined || r.memoryReservation !== undefined, (r.memory ?? 0) > 0 || (r.memorySwap ?? 0) > 0 || (r.memoryReservation ?? 0) > 0);
   const bw = cpuBandwidth(r);
-  set(
-    'cpu',
-    bw.quota !== undefined || bw.period !== undefined || (r.cpuShares ?? 0) > 0,
-    (bw.quota !== undefined && bw.quota !== null) || (r.cpuPeriod ?? 0) > 0 || (r.cpuShares ?? 0) > 0,
-  );
-  set(
-    'cpuset',
-    r.cpusetCpus !== undefined || r.cpusetMems !== undefined,
-    (r.cpusetCpus ?? '').trim() !== '' || (r.cpusetMems ?? '').trim() !== '',
-  );
+  set('cpu', bw.quota !== undefined || bw.period !== undefined || (r.cpuShares ?? 0) > 0, (bw.quota !== undefined && bw.quota !== null) || (r.cpuPeriod ?? 0) > 0 || (r.cpuShares ?? 0) > 0);
+  set('cpuset', r.cpusetCpus !== undefined || r.cpusetMems !== undefined, (r.cpusetCpus ?? '').trim() !== '' || (r.cpusetMems ?? '').trim() !== '');
   set('pids', r.pidsLimit !== undefined, (r.pidsLimit ?? 0) > 0);
   return out;
 }

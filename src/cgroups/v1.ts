@@ -8,15 +8,7 @@ import type { V1Hierarchy } from './detect';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
 import { parseFlatKeyed, parseLimit, parseNumber, parseNumberList } from './parse';
-import {
-  checkCpusetSubset,
-  clampShares,
-  controllerDemands,
-  cpuBandwidth,
-  DEFAULT_DEVICE_RULES,
-  type LimitController,
-  validateResources,
-} from './resources';
+import { checkCpusetSubset, clampShares, controllerDemands, cpuBandwidth, DEFAULT_DEVICE_RULES, type LimitController, validateResources } from './resources';
 import type { CgroupMountSpec, CgroupStats, CreateOptions, Resources } from './types';
 
 /** USER_HZ: the unit of cpuacct.stat (fixed at 100 on Linux for userspace ABI) */
@@ -178,10 +170,7 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
   }
 
   /** cpuset values to write, checked against the parent's effective sets */
-  private async cpusetTargets(
-    r: Resources,
-    demands: Map<LimitController, 'limit' | 'reset'>,
-  ): Promise<{ dir: string; kind: 'cpus' | 'mems'; value: string }[]> {
+  private async cpusetTargets(r: Resources, demands: Map<LimitController, 'limit' | 'reset'>): Promise<{ dir: string; kind: 'cpus' | 'mems'; value: string }[]> {
     const out: { dir: string; kind: 'cpus' | 'mems'; value: string }[] = [];
     const cs = this.use('cpuset', demands);
     if (!cs) return out;
@@ -209,7 +198,10 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
   private async plan(r: Resources): Promise<Step[]> {
     const f = this.files;
     const steps: Step[] = [];
-    const write = (p: string, v: string): Step => () => f.write(p, v, 'apply');
+    const write =
+      (p: string, v: string): Step =>
+      () =>
+        f.write(p, v, 'apply');
     const demands = controllerDemands(r);
 
     // memory
@@ -228,16 +220,10 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
 
       if (swText !== null) {
         if (newMem !== undefined && newSw === undefined && !le(newMem, curSw)) {
-          throw new CgroupValidationError(
-            'Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time',
-            swFile,
-          );
+          throw new CgroupValidationError('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time', swFile);
         }
         if (newSw !== undefined && newMem === undefined && !le(curMem, newSw)) {
-          throw new CgroupValidationError(
-            'Minimum memoryswap limit should be larger than memory limit, see usage',
-            swFile,
-          );
+          throw new CgroupValidationError('Minimum memoryswap limit should be larger than memory limit, see usage', swFile);
         }
       }
       const memStep = newMem === undefined ? null : write(limitFile, v1Limit(newMem));
@@ -251,12 +237,7 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
       else if (swStep) steps.push(swStep);
 
       if (r.memoryReservation !== undefined) {
-        steps.push(
-          write(
-            path.join(m.dir, 'memory.soft_limit_in_bytes'),
-            r.memoryReservation === 0 ? '-1' : String(r.memoryReservation),
-          ),
-        );
+        steps.push(write(path.join(m.dir, 'memory.soft_limit_in_bytes'), r.memoryReservation === 0 ? '-1' : String(r.memoryReservation)));
       }
     }
 
@@ -446,12 +427,7 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
 }
 
 /** mkdir the parent folder chain below `base` in a v1 hierarchy; returns the directories created, top-down */
-export async function mkdirChainV1(
-  files: Files,
-  base: string,
-  relSegments: string[],
-  isCpuset: boolean,
-): Promise<string[]> {
+export async function mkdirChainV1(files: Files, base: string, relSegments: string[], isCpuset: boolean): Promise<string[]> {
   const created: string[] = [];
   let cur = base;
   for (const seg of relSegments) {

@@ -8,16 +8,7 @@ import { BaseContainerCgroup, pidsBelow, pollUntil } from './common';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
 import { parseCpuMax, parseFlatKeyed, parseLimit, parseNumber } from './parse';
-import {
-  blkioWeightToIoWeight,
-  DEFAULT_DEVICE_RULES,
-  checkCpusetSubset,
-  controllerDemands,
-  cpuBandwidth,
-  type LimitController,
-  sharesToWeight,
-  validateResources,
-} from './resources';
+import { blkioWeightToIoWeight, DEFAULT_DEVICE_RULES, checkCpusetSubset, controllerDemands, cpuBandwidth, type LimitController, sharesToWeight, validateResources } from './resources';
 import type { CgroupMountSpec, CgroupStats, CreateOptions, Resources } from './types';
 
 export interface V2Context {
@@ -93,11 +84,7 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
    */
   async precheck(r: Resources): Promise<void> {
     validateResources(r, this.ctx.ncpu);
-    const delegated = new Set(
-      (await this.files.read(path.join(this.ctx.parentDir, 'cgroup.subtree_control'), 'create'))
-        .split(/\s+/)
-        .filter((s) => s !== ''),
-    );
+    const delegated = new Set((await this.files.read(path.join(this.ctx.parentDir, 'cgroup.subtree_control'), 'create')).split(/\s+/).filter((s) => s !== ''));
     for (const [c, demand] of controllerDemands(r)) {
       if (demand === 'limit' && !delegated.has(c)) throw this.notEnabled(c, delegated, this.ctx.parentDir);
     }
@@ -133,10 +120,11 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
   private async plan(r: Resources): Promise<Step[]> {
     const f = this.files;
     const steps: Step[] = [];
-    const write = (name: string, v: string): Step => () => f.write(this.file(name), v, 'apply');
-    const controllers = new Set(
-      (await f.read(this.file('cgroup.controllers'), 'apply')).split(/\s+/).filter((s) => s !== ''),
-    );
+    const write =
+      (name: string, v: string): Step =>
+      () =>
+        f.write(this.file(name), v, 'apply');
+    const controllers = new Set((await f.read(this.file('cgroup.controllers'), 'apply')).split(/\s+/).filter((s) => s !== ''));
     const demands = controllerDemands(r);
     /** whether to write the controller's files: touched and present; throws for a missing real limit */
     const use = (c: LimitController): boolean => {
@@ -157,16 +145,10 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
         else if (r.memorySwap !== undefined && r.memorySwap > 0) {
           const base = newMem !== undefined ? newMem : parseLimit(await f.read(this.file('memory.max'), 'apply'));
           if (base === null) {
-            throw new CgroupValidationError(
-              'You should always set the Memory limit when using Memoryswap limit, see usage',
-              this.file('memory.swap.max'),
-            );
+            throw new CgroupValidationError('You should always set the Memory limit when using Memoryswap limit, see usage', this.file('memory.swap.max'));
           }
           if (r.memorySwap < base) {
-            throw new CgroupValidationError(
-              'Minimum memoryswap limit should be larger than memory limit, see usage',
-              this.file('memory.swap.max'),
-            );
+            throw new CgroupValidationError('Minimum memoryswap limit should be larger than memory limit, see usage', this.file('memory.swap.max'));
           }
           swap = String(r.memorySwap - base);
         } else if (r.memory === 0) swap = 'max';

@@ -170,7 +170,13 @@ async function unpack(job: UnpackJob, special: SpecialOps): Promise<void> {
   const kernel = new Map<string, boolean>();
   const kernelFsOnTheWay = (entryPath: string): boolean => {
     let p = dir;
-    for (const c of ['', ...path.normalize(entryPath).split('/').filter((x) => x !== '' && x !== '.')]) {
+    for (const c of [
+      '',
+      ...path
+        .normalize(entryPath)
+        .split('/')
+        .filter((x) => x !== '' && x !== '.'),
+    ]) {
       p = c ? path.join(p, c) : p;
       let k = kernel.get(p);
       if (k === undefined) kernel.set(p, (k = onKernelFs(p)));

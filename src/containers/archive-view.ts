@@ -76,7 +76,7 @@ function openInRoot(rootFd: number, m: ViewMount, lastIsDir: boolean): number {
       stack.push(fd);
       if (!last && !st.isDirectory()) throw viewError(m, `${c} is not a directory`);
     }
-    if (stack.length === 1) throw viewError(m, 'the target is the container\'s root');
+    if (stack.length === 1) throw viewError(m, "the target is the container's root");
     return stack.pop()!;
   } finally {
     for (const fd of stack) fs.closeSync(fd);
@@ -135,4 +135,3 @@ export function mountView(n: HostKernel, rootFd: number, mounts: ViewMount[], st
     }
   });
 }
-

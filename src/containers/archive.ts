@@ -285,7 +285,8 @@ export async function packInRoot(view: RootView, ref: string, p: string): Promis
     child.stdout.on('data', onData);
     void exited.then((code) => {
       if (!answered) reject(failure(code));
-      else if (!delivered) return; // an error answer: nobody reads `out`
+      else if (!delivered)
+        return; // an error answer: nobody reads `out`
       else if (code === 0) out.end();
       else out.destroy(failure(code));
     });

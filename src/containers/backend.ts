@@ -55,7 +55,11 @@ function logReader(c: Containers, rec: ContainerRecord) {
 /** Cgroup counters, and the network's read in the container's own namespace (through its pid 1). */
 function statsOf(c: Containers, rec: ContainerRecord) {
   const get = () => c.runtime.stats(rec.Id);
-  const net = () => netDevStats(rec.State.Pid, networkInterfaces(rec, (ref) => c.store.find(ref)));
+  const net = () =>
+    netDevStats(
+      rec.State.Pid,
+      networkInterfaces(rec, (ref) => c.store.find(ref)),
+    );
   return {
     sample: (): Promise<Sample> => sample(get, net),
     json: (cur: unknown, prev: unknown) => dockerStats(rec.Id, rec.Name, cur as Sample | undefined, prev as Sample | undefined),

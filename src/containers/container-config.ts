@@ -246,7 +246,21 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   const h: Record<string, unknown> = { ...input };
   for (const k of ['NetworkMode', 'CpusetCpus', 'CpusetMems', 'IpcMode', 'PidMode', 'UTSMode', 'CgroupnsMode', 'UsernsMode', 'Runtime', 'CgroupParent', 'Isolation']) optString(input, k, W);
   for (const k of ['Privileged', 'ReadonlyRootfs', 'AutoRemove', 'PublishAllPorts', 'OomKillDisable', 'Init']) optBool(input, k, W);
-  for (const k of ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'CpuShares', 'PidsLimit', 'BlkioWeight', 'OomScoreAdj', 'ShmSize', 'MemorySwappiness', 'KernelMemory'])
+  for (const k of [
+    'Memory',
+    'MemorySwap',
+    'MemoryReservation',
+    'NanoCpus',
+    'CpuQuota',
+    'CpuPeriod',
+    'CpuShares',
+    'PidsLimit',
+    'BlkioWeight',
+    'OomScoreAdj',
+    'ShmSize',
+    'MemorySwappiness',
+    'KernelMemory',
+  ])
     optInt(input, k, W);
   for (const k of ['CapAdd', 'CapDrop', 'SecurityOpt', 'Binds', 'Dns', 'DnsOptions', 'DnsSearch', 'ExtraHosts', 'GroupAdd', 'Links', 'VolumesFrom', 'MaskedPaths', 'ReadonlyPaths'])
     optStringList(input, k, W);
@@ -280,8 +294,7 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   if (!RESTART_NAMES.has(restart.Name)) throw invalid(`invalid restart policy: unknown policy '${restart.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   if (restart.Name === '') restart.Name = 'no';
   if (restart.MaximumRetryCount < 0) throw invalid('invalid restart policy: maximum retry count cannot be negative');
-  if (restart.MaximumRetryCount > 0 && restart.Name !== 'on-failure')
-    throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  if (restart.MaximumRetryCount > 0 && restart.Name !== 'on-failure') throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   const autoRemove = input.AutoRemove === true;
   if (autoRemove && restart.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");
 
@@ -418,7 +431,10 @@ export function applyUpdate(current: HostConfig, body: unknown): { hostConfig: H
     next.PidsLimit = pids || null;
     resources.pidsLimit = pids <= 0 ? -1 : pids;
   }
-  for (const [k, rk] of [['CpusetCpus', 'cpusetCpus'], ['CpusetMems', 'cpusetMems']] as const) {
+  for (const [k, rk] of [
+    ['CpusetCpus', 'cpusetCpus'],
+    ['CpusetMems', 'cpusetMems'],
+  ] as const) {
     const v = optString(b, k, W);
     if (v) {
       next[k] = v;
@@ -432,8 +448,7 @@ export function applyUpdate(current: HostConfig, body: unknown): { hostConfig: H
     next.CpuPeriod = 0;
   }
   if (resources.cpuQuota !== undefined || resources.cpuPeriod !== undefined) {
-    if (current.NanoCpus && resources.nanoCpus === undefined)
-      throw invalid('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+    if (current.NanoCpus && resources.nanoCpus === undefined) throw invalid('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
   }
   const rp = optObject(b, 'RestartPolicy', W);
   if (rp) {

@@ -15,8 +15,89 @@ import { namespaceDonor } from './namespaces';
 import { specInput } from './spec-input';
 import { type ContainerRecord, ZERO_TIME } from './types';
 
-const ADJECTIVES = ['agile', 'amber', 'bold', 'brisk', 'calm', 'clever', 'cosmic', 'daring', 'eager', 'fancy', 'gentle', 'glad', 'happy', 'humble', 'jolly', 'keen', 'kind', 'lively', 'lucid', 'merry', 'mellow', 'nimble', 'noble', 'plucky', 'proud', 'quiet', 'rapid', 'serene', 'sharp', 'shiny', 'sleepy', 'steady', 'sunny', 'swift', 'tender', 'tidy', 'vivid', 'warm', 'witty', 'zesty'];
-const NOUNS = ['albatross', 'badger', 'beacon', 'bison', 'canyon', 'comet', 'condor', 'coral', 'falcon', 'fjord', 'galaxy', 'glacier', 'harbor', 'heron', 'island', 'jaguar', 'kestrel', 'lagoon', 'lynx', 'meadow', 'meteor', 'nebula', 'orca', 'otter', 'panda', 'pebble', 'pelican', 'prairie', 'quasar', 'raven', 'reef', 'sparrow', 'summit', 'tundra', 'walrus', 'willow', 'wombat', 'yak', 'zebra'];
+const ADJECTIVES = [
+  'agile',
+  'amber',
+  'bold',
+  'brisk',
+  'calm',
+  'clever',
+  'cosmic',
+  'daring',
+  'eager',
+  'fancy',
+  'gentle',
+  'glad',
+  'happy',
+  'humble',
+  'jolly',
+  'keen',
+  'kind',
+  'lively',
+  'lucid',
+  'merry',
+  'mellow',
+  'nimble',
+  'noble',
+  'plucky',
+  'proud',
+  'quiet',
+  'rapid',
+  'serene',
+  'sharp',
+  'shiny',
+  'sleepy',
+  'steady',
+  'sunny',
+  'swift',
+  'tender',
+  'tidy',
+  'vivid',
+  'warm',
+  'witty',
+  'zesty',
+];
+const NOUNS = [
+  'albatross',
+  'badger',
+  'beacon',
+  'bison',
+  'canyon',
+  'comet',
+  'condor',
+  'coral',
+  'falcon',
+  'fjord',
+  'galaxy',
+  'glacier',
+  'harbor',
+  'heron',
+  'island',
+  'jaguar',
+  'kestrel',
+  'lagoon',
+  'lynx',
+  'meadow',
+  'meteor',
+  'nebula',
+  'orca',
+  'otter',
+  'panda',
+  'pebble',
+  'pelican',
+  'prairie',
+  'quasar',
+  'raven',
+  'reef',
+  'sparrow',
+  'summit',
+  'tundra',
+  'walrus',
+  'willow',
+  'wombat',
+  'yak',
+  'zebra',
+];
 
 export function randomName(): string {
   const pick = (a: string[]) => a[randomBytes(2).readUInt16BE() % a.length];
@@ -33,8 +114,7 @@ export function newId(): string {
 
 async function imageFor(ctx: ContainersContext, imageRef: unknown): Promise<ImageRecord> {
   if (typeof imageRef !== 'string' || imageRef === '') {
-    if (imageRef !== undefined && imageRef !== null && typeof imageRef !== 'string')
-      throw invalid(`json: cannot unmarshal ${typeof imageRef} into Go struct field Config.Image of type string`);
+    if (imageRef !== undefined && imageRef !== null && typeof imageRef !== 'string') throw invalid(`json: cannot unmarshal ${typeof imageRef} into Go struct field Config.Image of type string`);
     throw invalid('No image specified');
   }
   try {

@@ -74,7 +74,7 @@ export class Execs {
     const b = asObject(body, 'container.ExecOptions');
     const W = 'ExecOptions';
     const cmdRaw = b.Cmd;
-    const cmd = typeof cmdRaw === 'string' ? [cmdRaw] : optStringList(b, 'Cmd', W) ?? [];
+    const cmd = typeof cmdRaw === 'string' ? [cmdRaw] : (optStringList(b, 'Cmd', W) ?? []);
     const config: ExecConfig = {
       Cmd: cmd,
       Env: optStringList(b, 'Env', W) ?? [],

@@ -246,10 +246,13 @@ export class HealthChecks {
       }
     };
     run.killProbe = kill;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, Math.max(1, Math.round(timeoutNs / MS)));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        kill();
+      },
+      Math.max(1, Math.round(timeoutNs / MS)),
+    );
     try {
       await exited;
       await Promise.race([drained, new Promise((r) => setTimeout(r, 1000))]);

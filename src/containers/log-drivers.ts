@@ -73,12 +73,54 @@ const LOCAL_KEYS = ['max-file', 'max-size', 'compress', ...COMMON];
 const CACHE_KEYS = new Set(['cache-disabled', ...LOCAL_KEYS.map((k) => `cache-${k}`)]);
 const GENERIC = new Set(['mode', 'max-buffer-size']);
 
-const SYSLOG_KEYS = ['env', 'env-regex', 'labels', 'labels-regex', 'syslog-address', 'syslog-facility', 'syslog-tls-ca-cert', 'syslog-tls-cert', 'syslog-tls-key', 'syslog-tls-skip-verify', 'tag', 'syslog-format'];
-const FLUENTD_KEYS = [...COMMON, 'fluentd-address', 'fluentd-async', 'fluentd-async-connect', 'fluentd-buffer-limit', 'fluentd-max-retries', 'fluentd-request-ack', 'fluentd-retry-wait', 'fluentd-sub-second-precision', 'fluentd-write-timeout'];
+const SYSLOG_KEYS = [
+  'env',
+  'env-regex',
+  'labels',
+  'labels-regex',
+  'syslog-address',
+  'syslog-facility',
+  'syslog-tls-ca-cert',
+  'syslog-tls-cert',
+  'syslog-tls-key',
+  'syslog-tls-skip-verify',
+  'tag',
+  'syslog-format',
+];
+const FLUENTD_KEYS = [
+  ...COMMON,
+  'fluentd-address',
+  'fluentd-async',
+  'fluentd-async-connect',
+  'fluentd-buffer-limit',
+  'fluentd-max-retries',
+  'fluentd-request-ack',
+  'fluentd-retry-wait',
+  'fluentd-sub-second-precision',
+  'fluentd-write-timeout',
+];
 
 const FACILITIES: Record<string, number> = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
 };
 
 export type SyslogFormat = 'unix' | 'rfc3164' | 'rfc5424' | 'rfc5424micro';
@@ -220,8 +262,7 @@ function fluentdConfig(cfg: Record<string, string>): FluentdConfig {
     if (!/^\d+$/.test(cfg['fluentd-max-retries'])) throw invalid(`strconv.ParseUint: parsing ${JSON.stringify(cfg['fluentd-max-retries'])}: invalid syntax`);
     maxRetries = Number(cfg['fluentd-max-retries']);
   }
-  if (cfg['fluentd-async'] && cfg['fluentd-async-connect'])
-    throw invalid("conflicting options: cannot specify both 'fluentd-async' and 'fluentd-async-connect");
+  if (cfg['fluentd-async'] && cfg['fluentd-async-connect']) throw invalid("conflicting options: cannot specify both 'fluentd-async' and 'fluentd-async-connect");
   const bool = (k: string) => (cfg[k] ? wrap(() => parseGoBool(cfg[k])) : false);
   return {
     driver: 'fluentd',

@@ -20,19 +20,7 @@ import * as path from 'node:path';
 import { systemError } from '../core/errors';
 import type { ContainerRecord, Containers } from './containers';
 import { isActive } from './containers';
-import {
-  extraAttributes,
-  isRemoteDriver,
-  LogInfo,
-  logFilePath,
-  logInfoOf,
-  LogPlan,
-  MonitorLog,
-  monitorLog,
-  planLog,
-  RemoteConfig,
-  renderTag,
-} from './log-drivers';
+import { extraAttributes, isRemoteDriver, LogInfo, logFilePath, logInfoOf, LogPlan, MonitorLog, monitorLog, planLog, RemoteConfig, renderTag } from './log-drivers';
 import { checkConnect, FluentdSink, GelfSink, Message, Sink, SyslogSink, tlsOptions } from './log-sinks';
 import type { Logger } from '../core/logger';
 import { LogEntry, ReadLogOptions, readLogs, timeToNs } from './logs';

@@ -241,7 +241,7 @@ const MAX_FRAME = 1_000_000;
 /** ns since the epoch -> "2026-01-02T03:04:05.123456789Z" */
 export function nsToTime(ns: bigint): string {
   const s = ns / 1_000_000_000n;
-  const frac = (ns % 1_000_000_000n + 1_000_000_000n) % 1_000_000_000n;
+  const frac = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
   return new Date(Number(s) * 1000).toISOString().slice(0, 19) + '.' + frac.toString().padStart(9, '0') + 'Z';
 }
 

@@ -73,7 +73,6 @@ export async function remove(ctx: ContainersContext, ref: string, o: RemoveOptio
 /** --rm: like Docker, it takes the anonymous volumes along. */
 export function autoRemove(ctx: ContainersContext, rec: ContainerRecord): Promise<void> {
   return remove(ctx, rec.Id, { force: true, removeVolumes: true }).catch((e: unknown) => {
-    if (!(e instanceof SkiffError && (e.kind === 'notFound' || e.kind === 'conflict')))
-      ctx.log.warn('auto-remove failed', { id: rec.Id, error: String(e) });
+    if (!(e instanceof SkiffError && (e.kind === 'notFound' || e.kind === 'conflict'))) ctx.log.warn('auto-remove failed', { id: rec.Id, error: String(e) });
   });
 }

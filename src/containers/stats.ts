@@ -41,7 +41,11 @@ export async function netDevStats(pid: number, ifNames: readonly string[]): Prom
     if (colon < 0) continue;
     const name = line.slice(0, colon).trim();
     if (!ifNames.includes(name)) continue;
-    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (f.length < 12 || f.some((n) => !Number.isFinite(n))) continue;
     out[name] = { rx_bytes: f[0], rx_packets: f[1], rx_errors: f[2], rx_dropped: f[3], tx_bytes: f[8], tx_packets: f[9], tx_errors: f[10], tx_dropped: f[11] };
   }
@@ -77,8 +81,7 @@ export async function sample(get: () => Promise<CgroupStats>, net?: () => Promis
 
 function cpuStats(s: Sample | undefined, onlineCpus: number): Record<string, unknown> {
   const c = s?.cg?.cpu;
-  if (!s || !c)
-    return { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
+  if (!s || !c) return { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
   const usage: Record<string, unknown> = { total_usage: c.totalUsageNs, usage_in_kernelmode: c.systemNs, usage_in_usermode: c.userNs };
   if (c.perCpuNs.length) usage.percpu_usage = c.perCpuNs;
   return {
@@ -114,9 +117,7 @@ export function dockerStats(id: string, name: string, cur: Sample | undefined, p
     ...(cur?.networks ? { networks: cur.networks } : {}),
     cpu_stats: cpuStats(cur?.cg ? cur : undefined, online),
     precpu_stats: cpuStats(prev?.cg ? prev : undefined, online),
-    memory_stats: m
-      ? { usage: m.usage, ...(m.maxUsage ? { max_usage: m.maxUsage } : {}), stats: m.stats, ...(m.failcnt ? { failcnt: m.failcnt } : {}), limit: m.limit || os.totalmem() }
-      : {},
+    memory_stats: m ? { usage: m.usage, ...(m.maxUsage ? { max_usage: m.maxUsage } : {}), stats: m.stats, ...(m.failcnt ? { failcnt: m.failcnt } : {}), limit: m.limit || os.totalmem() } : {},
     name,
     id,
   };

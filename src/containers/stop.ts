@@ -53,7 +53,12 @@ export async function beginStop(ctx: ContainersContext, rec: ContainerRecord, ti
   if (handle) ctx.stopping.add(id);
   if (handle) emitEvent(ctx, 'kill', rec, { signal: String(signal) });
   // the exit of a container no watcher follows (none is expected here) comes from the runtime
-  const exited = handle ? handle.done : ctx.runtime.wait(id).then(() => undefined, () => undefined);
+  const exited = handle
+    ? handle.done
+    : ctx.runtime.wait(id).then(
+        () => undefined,
+        () => undefined,
+      );
   try {
     const thawed = (await ctx.runtime.signalStop(id, signal)) && rec.State.Status === 'paused';
     if (thawed && ctx.runs.get(id) === handle) {

@@ -9,9 +9,7 @@ import type { ContainerRecord } from './types';
 
 /** Docker's 409 for a name in use. */
 export function nameConflict(name: string, id: string): SkiffError {
-  return conflict(
-    `Conflict. The container name "${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`,
-  );
+  return conflict(`Conflict. The container name "${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
 }
 
 export class ContainerStore {
@@ -113,9 +111,11 @@ export class ContainerStore {
         await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec);
       });
     this.saving.set(rec.Id, next);
-    void next.finally(() => {
-      if (this.saving.get(rec.Id) === next) this.saving.delete(rec.Id);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.saving.get(rec.Id) === next) this.saving.delete(rec.Id);
+      })
+      .catch(() => undefined);
     return next;
   }
 

@@ -17,8 +17,7 @@ export function validateEventFilters(f: EventFilters): void {
 }
 
 /** exact, or the filter value is a prefix of the candidate (Docker's FuzzyMatch) */
-const fuzzy = (values: string[], candidates: (string | undefined)[]) =>
-  values.some((v) => candidates.some((c) => c !== undefined && c !== '' && c.startsWith(v)));
+const fuzzy = (values: string[], candidates: (string | undefined)[]) => values.some((v) => candidates.some((c) => c !== undefined && c !== '' && c.startsWith(v)));
 
 const exact = (values: string[], candidates: (string | undefined)[]) => values.some((v) => candidates.some((c) => c !== undefined && c === v));
 

@@ -6,11 +6,24 @@ export class Logger {
   constructor(private readonly level: Level = 'info') {}
   private out(level: Level, msg: string, fields?: Record<string, unknown>): void {
     if (ORDER[level] < ORDER[this.level]) return;
-    const extra = fields ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') : '';
+    const extra = fields
+      ? ' ' +
+        Object.entries(fields)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(' ')
+      : '';
     process.stderr.write(`time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)}${extra}\n`);
   }
-  debug(m: string, f?: Record<string, unknown>): void { this.out('debug', m, f); }
-  info(m: string, f?: Record<string, unknown>): void { this.out('info', m, f); }
-  warn(m: string, f?: Record<string, unknown>): void { this.out('warn', m, f); }
-  error(m: string, f?: Record<string, unknown>): void { this.out('error', m, f); }
+  debug(m: string, f?: Record<string, unknown>): void {
+    this.out('debug', m, f);
+  }
+  info(m: string, f?: Record<string, unknown>): void {
+    this.out('info', m, f);
+  }
+  warn(m: string, f?: Record<string, unknown>): void {
+    this.out('warn', m, f);
+  }
+  error(m: string, f?: Record<string, unknown>): void {
+    this.out('error', m, f);
+  }
 }

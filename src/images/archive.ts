@@ -133,8 +133,7 @@ export async function saveImages(store: FileImageStore, refs: string[], opts: { 
       out.end();
       await once(out, 'close');
       const got = `sha256:${hash.digest('hex')}`;
-      if (got !== diffId)
-        throw new SkiffError('system', `layer ${shortId(chain)} has no record of its original tar and a tar made from its files hashes to ${got}, not ${diffId}`);
+      if (got !== diffId) throw new SkiffError('system', `layer ${shortId(chain)} has no record of its original tar and a tar made from its files hashes to ${got}, not ${diffId}`);
       layerSizes.set(diffId, { size, spooled: file });
     }
   } catch (e) {
@@ -171,8 +170,7 @@ export async function saveImages(store: FileImageStore, refs: string[], opts: { 
     ociManifests.set(md, m);
     const desc = { mediaType: MEDIA.ociManifest, digest: md, size: m.length };
     if (!it.tags.length) indexManifests.push(desc);
-    for (const t of it.tags)
-      indexManifests.push({ ...desc, annotations: { 'io.containerd.image.name': t, 'org.opencontainers.image.ref.name': parseReference(t).tag } });
+    for (const t of it.tags) indexManifests.push({ ...desc, annotations: { 'io.containerd.image.name': t, 'org.opencontainers.image.ref.name': parseReference(t).tag } });
   }
 
   async function* gen(): AsyncGenerator<Buffer> {

@@ -35,11 +35,18 @@ async function buildImage(store: ImageStore, busybox: string): Promise<ImageReco
     const layer = await store.layers.register(undefined, tarDirectory(rootfs, { deterministic: { mtime: 0 } }));
     let version = 'busybox';
     try {
-      version = execFileSync(busybox, ['--help'], { encoding: 'utf8' }).split('\n')[0].replace(/ multi-call binary\.?$/, '').trim();
+      version = execFileSync(busybox, ['--help'], { encoding: 'utf8' })
+        .split('\n')[0]
+        .replace(/ multi-call binary\.?$/, '')
+        .trim();
     } catch (e) {
       // busybox --help exits 0 on Debian; some builds exit 1 with the text on stdout
       const out = (e as { stdout?: string }).stdout;
-      if (out) version = out.split('\n')[0].replace(/ multi-call binary\.?$/, '').trim();
+      if (out)
+        version = out
+          .split('\n')[0]
+          .replace(/ multi-call binary\.?$/, '')
+          .trim();
     }
     const created = new Date(Math.floor((await fs.stat(busybox)).mtimeMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
     const config: ImageConfig = {

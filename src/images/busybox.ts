@@ -17,12 +17,13 @@ export async function buildBusyboxRootfs(dir: string, busybox = BUSYBOX_STATIC):
   } catch {
     throw invalid(`${busybox} is missing: install Debian's busybox-static`);
   }
-  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'home', 'var', 'usr/bin', 'usr/sbin', 'sbin'])
-    await fs.mkdir(path.join(dir, d), { recursive: true });
+  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'home', 'var', 'usr/bin', 'usr/sbin', 'sbin']) await fs.mkdir(path.join(dir, d), { recursive: true });
   await fs.chmod(path.join(dir, 'tmp'), 0o1777);
   await fs.copyFile(busybox, path.join(dir, 'bin/busybox'));
   await fs.chmod(path.join(dir, 'bin/busybox'), 0o755);
-  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   await Promise.all(
     applets.map(async (a) => {
       const link = path.join(dir, 'bin', a);

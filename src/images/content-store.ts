@@ -143,8 +143,7 @@ export class FileContentStore implements ContentStore {
         for await (const chunk of src) {
           const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           size += buf.length;
-          if (expectedSize !== undefined && size > expectedSize)
-            throw invalid(`digest mismatch: ${expected ?? 'blob'} is longer than the expected ${expectedSize} bytes`);
+          if (expectedSize !== undefined && size > expectedSize) throw invalid(`digest mismatch: ${expected ?? 'blob'} is longer than the expected ${expectedSize} bytes`);
           hash.update(buf);
           if (small) {
             if (size <= JSON_INDEX_MAX_BLOB) small.push(buf);
@@ -157,8 +156,7 @@ export class FileContentStore implements ContentStore {
         await flush();
         digest = `sha256:${hash.digest('hex')}`;
         if (expected !== undefined && digest !== expected) throw invalid(`digest mismatch: expected ${expected}, got ${digest}`);
-        if (expectedSize !== undefined && size !== expectedSize)
-          throw invalid(`digest mismatch: ${digest} is ${size} bytes, expected ${expectedSize}`);
+        if (expectedSize !== undefined && size !== expectedSize) throw invalid(`digest mismatch: ${digest} is ${size} bytes, expected ${expectedSize}`);
         // verified: a follower may read to its end now, while the blob is synced (the bytes it
         // reads are right whatever happens to the blob; it holds the file open across the rename)
         tail?.finish();

@@ -35,4 +35,3 @@ export function chainIdsOf(diffIds: Digest[]): Digest[] {
 export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
-

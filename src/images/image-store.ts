@@ -344,10 +344,7 @@ export class FileImageStore implements ImageStore {
       const key = normalize(ref);
       if (!force && singleReference(refs)) {
         const u = await this.usage(id);
-        if (u)
-          throw conflict(
-            `conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(u.containerId)} is using its referenced image ${shortId(id)}`,
-          );
+        if (u) throw conflict(`conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(u.containerId)} is using its referenced image ${shortId(id)}`);
       }
       // the last tag of a repository takes that repository's digest references with it
       for (const k of this.tags.untag(id, key)) records.push({ Untagged: familiar(k) });
@@ -399,8 +396,7 @@ export class FileImageStore implements ImageStore {
       }
     }
     const parent = l.stored.parent;
-    if (prune && parent && this.images.has(parent) && this.refsOf(parent).length === 0)
-      reclaimed += await this.deleteImage(parent, records, false, true, true);
+    if (prune && parent && this.images.has(parent) && this.refsOf(parent).length === 0) reclaimed += await this.deleteImage(parent, records, false, true, true);
     return reclaimed;
   }
 

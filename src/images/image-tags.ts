@@ -49,7 +49,10 @@ export class TagIndex {
 
   /** The canonical references of an image, sorted. */
   refsOf(id: Digest): string[] {
-    return [...this.tags].filter(([, v]) => v === id).map(([k]) => k).sort();
+    return [...this.tags]
+      .filter(([, v]) => v === id)
+      .map(([k]) => k)
+      .sort();
   }
 
   /**

@@ -148,8 +148,7 @@ export class FileLayerStore implements LayerStore {
         splitFile: path.join(tmp, 'tar-split.gz'),
         special: this.special,
       });
-      if (expectedDiffId !== undefined && res.diffId !== expectedDiffId)
-        throw invalid(`layer diff id mismatch: expected ${expectedDiffId}, the layer tar hashes to ${res.diffId}`);
+      if (expectedDiffId !== undefined && res.diffId !== expectedDiffId) throw invalid(`layer diff id mismatch: expected ${expectedDiffId}, the layer tar hashes to ${res.diffId}`);
       const chainId = chainIdOf(parent, res.diffId);
       if (parent !== undefined) await this.waitFor(parent, parentReady);
       const meta: LayerMeta = { chainId, diffId: res.diffId, size: res.size, tarSize: res.tarSize, compression: res.compression, created: new Date().toISOString() };

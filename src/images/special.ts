@@ -41,10 +41,22 @@ export function kernelSpecialOps(kernel: HostKernel): SpecialOps {
       }
     };
   return {
-    mknod: wrap((p: string, mode: number, major: number, minor: number) => kernel.mknod(p, mode, major, minor), (p) => `mknod ${p}`),
-    lsetxattr: wrap((p: string, name: string, value: Buffer) => kernel.lsetxattr(p, name, value), (p, name) => `lsetxattr ${name} on ${p}`),
-    lgetxattr: wrap((p: string, name: string) => kernel.lgetxattr(p, name), (p, name) => `lgetxattr ${name} on ${p}`),
-    llistxattr: wrap((p: string) => kernel.llistxattr(p), (p) => `llistxattr ${p}`),
+    mknod: wrap(
+      (p: string, mode: number, major: number, minor: number) => kernel.mknod(p, mode, major, minor),
+      (p) => `mknod ${p}`,
+    ),
+    lsetxattr: wrap(
+      (p: string, name: string, value: Buffer) => kernel.lsetxattr(p, name, value),
+      (p, name) => `lsetxattr ${name} on ${p}`,
+    ),
+    lgetxattr: wrap(
+      (p: string, name: string) => kernel.lgetxattr(p, name),
+      (p, name) => `lgetxattr ${name} on ${p}`,
+    ),
+    llistxattr: wrap(
+      (p: string) => kernel.llistxattr(p),
+      (p) => `llistxattr ${p}`,
+    ),
   };
 }
 

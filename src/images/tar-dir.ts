@@ -93,7 +93,14 @@ function tarEntries(root: string, top: string | undefined, opts: TarDirOptions):
       else if (st.isFile()) f = { ...base, name: r, type: 'file', mode: st.mode & 0o7777, size: st.size };
       else if (st.isFIFO()) f = { ...base, name: r, type: 'fifo', mode: st.mode & 0o7777 };
       else if (st.isCharacterDevice() || st.isBlockDevice())
-        f = { ...base, name: r, type: st.isCharacterDevice() ? 'char' : 'block', mode: st.mode & 0o7777, devmajor: Math.floor(st.rdev / 256) & 0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00) };
+        f = {
+          ...base,
+          name: r,
+          type: st.isCharacterDevice() ? 'char' : 'block',
+          mode: st.mode & 0o7777,
+          devmajor: Math.floor(st.rdev / 256) & 0xfff,
+          devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+        };
       else return; // sockets are not archived
       if (det) f.mode = normMode(f.type, st.mode);
       if (xattrs) f.xattrs = xattrs;

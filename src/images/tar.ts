@@ -137,7 +137,10 @@ function num(b: Buffer, start: number, len: number, what: string): number {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`layer tar: ${what} too large`);
     return Number(v);
   }
-  const s = f.toString('latin1').replace(/[\0 ]+$/, '').replace(/^[ \0]+/, '');
+  const s = f
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[ \0]+/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw invalid(`layer tar: bad ${what} field ${JSON.stringify(s)}`);
   return parseInt(s, 8);
@@ -242,8 +245,7 @@ export async function* readTar(src: ByteSource): AsyncGenerator<EntryWithBody> {
       // 'g' (global pax header): ignored, as Docker does
       continue;
     }
-    if (flag === 'S' || (pax && [...pax.keys()].some((k) => k.startsWith('GNU.sparse.'))))
-      throw invalid('layer tar: sparse files are not supported');
+    if (flag === 'S' || (pax && [...pax.keys()].some((k) => k.startsWith('GNU.sparse.')))) throw invalid('layer tar: sparse files are not supported');
     const type = TYPES[flag];
     if (!type) throw invalid(`layer tar: unsupported entry type ${JSON.stringify(flag)}`);
 
@@ -289,8 +291,7 @@ export async function* readTar(src: ByteSource): AsyncGenerator<EntryWithBody> {
       }
     }
     if (flag === '\0' && e.name.endsWith('/')) e.type = 'dir';
-    if (e.uid < 0 || e.gid < 0 || e.size < 0 || !Number.isInteger(e.size) || !Number.isInteger(e.uid) || !Number.isInteger(e.gid))
-      throw invalid('layer tar: negative or fractional size, uid or gid');
+    if (e.uid < 0 || e.gid < 0 || e.size < 0 || !Number.isInteger(e.size) || !Number.isInteger(e.uid) || !Number.isInteger(e.gid)) throw invalid('layer tar: negative or fractional size, uid or gid');
     pax = undefined;
     longName = undefined;
     longLink = undefined;
@@ -353,9 +354,9 @@ function rawHeader(f: HeaderFields, name: string, prefix: string, linkname: stri
   let fits = true;
   h.write(name, 0, 100, 'utf8');
   fits = octal(h, 100, 8, f.mode & 0o7777) && fits;
-  if (!octal(h, 108, 8, f.uid ?? 0)) (fits = false), octal(h, 108, 8, 0);
-  if (!octal(h, 116, 8, f.gid ?? 0)) (fits = false), octal(h, 116, 8, 0);
-  if (!octal(h, 124, 12, f.size ?? 0)) (fits = false), octal(h, 124, 12, 0);
+  if (!octal(h, 108, 8, f.uid ?? 0)) ((fits = false), octal(h, 108, 8, 0));
+  if (!octal(h, 116, 8, f.gid ?? 0)) ((fits = false), octal(h, 116, 8, 0));
+  if (!octal(h, 124, 12, f.size ?? 0)) ((fits = false), octal(h, 124, 12, 0));
   if (!octal(h, 136, 12, f.mtime ?? 0)) octal(h, 136, 12, 0);
   h.write(flag, 156, 1, 'latin1');
   h.write(linkname, 157, 100, 'utf8');

@@ -80,12 +80,7 @@ export interface LayerStore {
    * parentReady: settles once the caller's own register() of parent has (a store that registers
    * concurrently may be asked for a child before the parent's register() has even begun).
    */
-  register(
-    parent: Digest | undefined,
-    tar: Readable,
-    expectedDiffId?: Digest,
-    opts?: { parentReady?: Promise<unknown> },
-  ): Promise<{ chainId: Digest; diffId: Digest; dir: string; size: number }>;
+  register(parent: Digest | undefined, tar: Readable, expectedDiffId?: Digest, opts?: { parentReady?: Promise<unknown> }): Promise<{ chainId: Digest; diffId: Digest; dir: string; size: number }>;
   /** reference counting: a layer is removed when nothing holds it */
   release(chainId: Digest): Promise<void>;
 }
@@ -103,10 +98,7 @@ export interface ImageStore {
    * is the digest of the exact config bytes: pass them (Uint8Array), or configDigest of a stored
    * blob; a parsed config is matched to a config blob this process stored, else serialised.
    */
-  add(
-    config: ImageConfig | Uint8Array,
-    opts?: { ref?: string; repoDigest?: string; configDigest?: Digest; parent?: Digest },
-  ): Promise<ImageRecord>;
+  add(config: ImageConfig | Uint8Array, opts?: { ref?: string; repoDigest?: string; configDigest?: Digest; parent?: Digest }): Promise<ImageRecord>;
   tag(ref: string, newRef: string): Promise<void>;
   /** Docker's rmi semantics (untag, or delete when the last tag goes; force; conflict when used by containers via the inUse callback) */
   remove(ref: string, opts?: { force?: boolean; noPrune?: boolean }): Promise<{ Untagged?: string; Deleted?: string }[]>;

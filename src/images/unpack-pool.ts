@@ -29,10 +29,7 @@ export type WorkerUnpackOptions = Omit<UnpackOptions, 'special'>;
 
 export type ToWorker =
   /** stop: Int32Array over a SharedArrayBuffer, set to 1 when the input failed (seen between chunks) */
-  | { type: 'start'; root: string; opts: WorkerUnpackOptions; stop: SharedArrayBuffer }
-  | { type: 'data'; chunk: ArrayBuffer }
-  | { type: 'end' }
-  | { type: 'abort' };
+  { type: 'start'; root: string; opts: WorkerUnpackOptions; stop: SharedArrayBuffer } | { type: 'data'; chunk: ArrayBuffer } | { type: 'end' } | { type: 'abort' };
 
 export interface WorkerErrorInfo {
   message: string;

@@ -314,8 +314,7 @@ class Unpacker {
     if (st.isDirectory()) {
       await this.barrier();
       await fs.rm(abs, { recursive: true, force: true });
-    }
-    else await fs.unlink(abs);
+    } else await fs.unlink(abs);
   }
 
   /** Runs create; when the name exists, removes the old entry and tries once more. */
@@ -402,9 +401,7 @@ class Unpacker {
           this.dispatch(rel, e.size, () => this.writeSmall(abs, e, Buffer.concat(parts)));
           return;
         }
-        const fh = await this.createFresh(rel, () =>
-          fs.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
-        );
+        const fh = await this.createFresh(rel, () => fs.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
         try {
           await this.split?.file(rel, e.size);
           await e.body((chunk) => writeAll(fh, chunk));

@@ -49,7 +49,10 @@ export class Bridges {
 
   /** host and none, and the default bridge with its address (--bip, the one it had, or a free subnet). */
   async ensurePredefined(bip: string | undefined): Promise<void> {
-    for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
+    for (const [name, driver] of [
+      ['host', 'host'],
+      ['none', 'null'],
+    ] as const) {
       if (!this.store.byName(name)) await this.store.save(baseRecord(name, driver, {}, [], false));
     }
     let rec = this.store.byName('bridge');

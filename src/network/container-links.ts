@@ -83,7 +83,7 @@ export function legacyLinkEnv(parent: string, alias: string, child: LinkedChild)
   const ports = portsOf(child.exposed);
   const env: string[] = [];
   if (ports.length) env.push(`${A}_PORT=${ports[0].proto}://${ip}:${ports[0].port}`);
-  for (let i = 0; i < ports.length; ) {
+  for (let i = 0; i < ports.length;) {
     const p = ports[i];
     let j = i;
     while (j + 1 < ports.length && ports[j + 1].proto === p.proto && ports[j + 1].port === ports[j].port + 1) j++;

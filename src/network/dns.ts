@@ -129,9 +129,7 @@ export class DnsServer {
     const opt = q.additionals?.find((a): a is dnsPacket.OptAnswer => a.type === 'OPT');
     const maxSize = transport === 'tcp' ? 65535 : opt ? Math.min(Math.max(opt.udpPayloadSize, UDP_PLAIN_MAX), UDP_EDNS_MAX) : UDP_PLAIN_MAX;
     const answers: dnsPacket.Answer[] =
-      question.type === 'A' || (question.type as string) === 'ANY'
-        ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip }) as dnsPacket.Answer)
-        : [];
+      question.type === 'A' || (question.type as string) === 'ANY' ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip }) as dnsPacket.Answer) : [];
     const encode = (n: number, truncated: boolean) =>
       dnsPacket.encode({
         type: 'response',
@@ -212,7 +210,7 @@ export class DnsServer {
       this.upstream = u;
     }
     let id = (this.nextId = (this.nextId + 1) & 0xffff);
-    for (let i = 0; i < 65536 && this.pendingQueries.has(id); i++) id = (this.nextId = (this.nextId + 1) & 0xffff);
+    for (let i = 0; i < 65536 && this.pendingQueries.has(id); i++) id = this.nextId = (this.nextId + 1) & 0xffff;
     // No answer from upstream (an offline host): SERVFAIL at once rather than silence, so the
     // client's resolver moves on instead of waiting out its own retries.
     const timer = setTimeout(() => {

@@ -331,7 +331,13 @@ export class ContainerEndpoints {
       return { ep, running: true };
     } catch (e) {
       this.free(net, ep);
-      if (await fs.access(`/proc/${pid}/ns/net`).then(() => true, () => false)) throw e;
+      if (
+        await fs.access(`/proc/${pid}/ns/net`).then(
+          () => true,
+          () => false,
+        )
+      )
+        throw e;
       return { ep: cleared(ep), running: false };
     }
   }

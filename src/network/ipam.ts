@@ -54,12 +54,12 @@ export function size(s: Subnet): number {
 }
 
 export function contains(s: Subnet, ip: number): boolean {
-  return ((ip & maskOf(s.prefix)) >>> 0) === s.base;
+  return (ip & maskOf(s.prefix)) >>> 0 === s.base;
 }
 
 export function overlaps(a: Subnet, b: Subnet): boolean {
   const p = Math.min(a.prefix, b.prefix);
-  return ((a.base & maskOf(p)) >>> 0) === ((b.base & maskOf(p)) >>> 0);
+  return (a.base & maskOf(p)) >>> 0 === (b.base & maskOf(p)) >>> 0;
 }
 
 /** Subnets routed on the host (from /proc/net/route of the daemon's netns), default route excluded. */

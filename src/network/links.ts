@@ -36,7 +36,10 @@ export class Links {
     return new Promise((resolve, reject) => {
       execFile(this.initPath, ['net', ...args], { timeout: 10_000 }, (err, _stdout, stderr) => {
         if (!err) return resolve();
-        const msg = String(stderr).trim().replace(/^error /, '') || err.message;
+        const msg =
+          String(stderr)
+            .trim()
+            .replace(/^error /, '') || err.message;
         reject(systemError(`network setup failed: ${msg}`, err));
       });
     });

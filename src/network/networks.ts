@@ -285,7 +285,11 @@ export class Networks implements ContainerNetworking {
     const dns = this.eps.dnsFor(c);
     if (!dns.length || stringList(c.HostConfig.Dns, 'HostConfig.Dns').length) return;
     const hostText = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    const text = containerResolvConf(hostText, { dns, dnsSearch: stringList(c.HostConfig.DnsSearch, 'HostConfig.DnsSearch'), dnsOptions: stringList(c.HostConfig.DnsOptions, 'HostConfig.DnsOptions') });
+    const text = containerResolvConf(hostText, {
+      dns,
+      dnsSearch: stringList(c.HostConfig.DnsSearch, 'HostConfig.DnsSearch'),
+      dnsOptions: stringList(c.HostConfig.DnsOptions, 'HostConfig.DnsOptions'),
+    });
     await fs.writeFile(path.join(this.o.containerDir(c.Id), 'resolv.conf'), text).catch((e: unknown) => this.log.warn('cannot update resolv.conf', { id: c.Id, error: String(e) }));
   }
 

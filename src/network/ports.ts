@@ -140,7 +140,9 @@ export async function holdPorts(wanted: WantedBinding[], endpointName: string): 
           if (isNodeError(e, 'EADDRINUSE'))
             throw systemError(`driver failed programming external connectivity on endpoint ${endpointName}: Bind for ${w.hostIp}:${shown} failed: port is already allocated`);
           if (isNodeError(e, 'EADDRNOTAVAIL'))
-            throw systemError(`driver failed programming external connectivity on endpoint ${endpointName}: Error starting userland proxy: listen ${w.proto}4 ${w.hostIp}:${shown}: bind: cannot assign requested address`);
+            throw systemError(
+              `driver failed programming external connectivity on endpoint ${endpointName}: Error starting userland proxy: listen ${w.proto}4 ${w.hostIp}:${shown}: bind: cannot assign requested address`,
+            );
           throw systemError(`driver failed programming external connectivity on endpoint ${endpointName}: ${e instanceof Error ? e.message : String(e)}`, e);
         }
       }

@@ -21,10 +21,7 @@ export interface RootSpec {
   plain: string;
 }
 
-export type CgroupMountSpec =
-  | { kind: 'v2' }
-  | { kind: 'v1'; controllers: { name: string; hostPath: string }[]; symlinks?: { name: string; target: string }[] }
-  | null;
+export type CgroupMountSpec = { kind: 'v2' } | { kind: 'v1'; controllers: { name: string; hostPath: string }[]; symlinks?: { name: string; target: string }[] } | null;
 
 export interface MountSpec {
   source: string;
@@ -144,13 +141,7 @@ export interface CreateContainerSpec extends ContainerSpec {
 export type SchemaOf<T> = { readonly [K in AllKeys<T>]-?: SchemaNode<NonNullable<ValueAt<T, K>>> };
 type AllKeys<T> = T extends unknown ? keyof T : never;
 type ValueAt<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? T[K] : never) : never;
-type SchemaNode<V> = [V] extends [readonly (infer E)[]]
-  ? [E] extends [object]
-    ? readonly [SchemaOf<E>]
-    : 'value'
-  : [V] extends [object]
-    ? SchemaOf<V> | 'map'
-    : 'value';
+type SchemaNode<V> = [V] extends [readonly (infer E)[]] ? ([E] extends [object] ? readonly [SchemaOf<E>] : 'value') : [V] extends [object] ? SchemaOf<V> | 'map' : 'value';
 
 export const BUNDLE_SCHEMA: SchemaOf<ContainerSpec> = {
   mode: 'value',

@@ -8,8 +8,7 @@ export type StrSliceInput = string | readonly string[] | null | undefined;
 export function strSlice(v: StrSliceInput, field: string): string[] | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'string') return [v];
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string'))
-    throw new SpecError(`${field} must be a string or an array of strings`);
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new SpecError(`${field} must be a string or an array of strings`);
   return [...v];
 }
 
@@ -45,8 +44,8 @@ export function resolveCommand(request: CommandRequest, image: ImageCommand = {}
   let entrypoint: string[];
   let cmd: string[];
   if (reqEntrypoint === null || reqEntrypoint.length === 0) {
-    cmd = reqCmd && reqCmd.length > 0 ? reqCmd : strSlice(image.Cmd, 'image Cmd') ?? [];
-    entrypoint = reqEntrypoint === null ? strSlice(image.Entrypoint, 'image Entrypoint') ?? [] : [];
+    cmd = reqCmd && reqCmd.length > 0 ? reqCmd : (strSlice(image.Cmd, 'image Cmd') ?? []);
+    entrypoint = reqEntrypoint === null ? (strSlice(image.Entrypoint, 'image Entrypoint') ?? []) : [];
   } else {
     entrypoint = reqEntrypoint;
     cmd = reqCmd ?? [];
@@ -126,11 +125,7 @@ export function processEnv(configEnv: readonly string[], o: EnvOptions, extra: r
 }
 
 /** mergeConfigEnv + processEnv: the create request's Env over the image's, plus Docker's defaults. */
-export function mergeEnv(
-  imageEnv: readonly string[] | null | undefined,
-  createEnv: readonly string[] | null | undefined,
-  o: EnvOptions,
-): string[] {
+export function mergeEnv(imageEnv: readonly string[] | null | undefined, createEnv: readonly string[] | null | undefined, o: EnvOptions): string[] {
   return processEnv(mergeConfigEnv(imageEnv, createEnv), o);
 }
 

@@ -26,19 +26,17 @@ export function containerResolvConf(hostText: string, o: Pick<EtcFilesInput, 'dn
   if (o.dnsSearch?.length) lines = lines.filter((l) => !/^\s*(search|domain)\s/.test(l)).concat([`search ${o.dnsSearch.join(' ')}`]);
   if (o.dnsOptions?.length) lines = lines.filter((l) => !/^\s*options\s/.test(l)).concat([`options ${o.dnsOptions.join(' ')}`]);
   if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
-  return lines.filter((l, i, a) => l !== '' || i < a.length - 1).join('\n').trimEnd() + '\n';
+  return (
+    lines
+      .filter((l, i, a) => l !== '' || i < a.length - 1)
+      .join('\n')
+      .trimEnd() + '\n'
+  );
 }
 
 export function containerHosts(o: EtcFilesInput): string {
   const name = o.domainname ? `${o.hostname}.${o.domainname} ${o.hostname}` : o.hostname;
-  const lines = [
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    'fe00::0\tip6-localnet',
-    'ff00::0\tip6-mcastprefix',
-    'ff02::1\tip6-allnodes',
-    'ff02::2\tip6-allrouters',
-  ];
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
   for (const h of o.extraHosts ?? []) {
     const i = h.indexOf(':');
     if (i > 0) lines.push(`${h.slice(i + 1)}\t${h.slice(0, i)}`);

@@ -64,8 +64,7 @@ export function procMountError(dest: string, procfsBind: boolean): string | unde
 export function orderMounts(mounts: readonly MountSpec[]): MountSpec[] {
   const seen = new Set<string>();
   const withDepth = mounts.map((m, i) => {
-    if (typeof m.destination !== 'string' || !m.destination.startsWith('/'))
-      throw new SpecError(`invalid mount path: '${String(m.destination)}' mount path must be absolute`);
+    if (typeof m.destination !== 'string' || !m.destination.startsWith('/')) throw new SpecError(`invalid mount path: '${String(m.destination)}' mount path must be absolute`);
     const dest = cleanPath(m.destination);
     if (seen.has(dest)) throw new SpecError(`Duplicate mount point: ${dest}`);
     seen.add(dest);

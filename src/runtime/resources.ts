@@ -54,8 +54,7 @@ export function parseUlimit(value: string): Ulimit {
   const rest = value.slice(eq + 1);
   if (!Object.prototype.hasOwnProperty.call(ULIMIT_TYPES, name)) throw new SpecError(`invalid ulimit type: ${name}`);
   const parts = rest.split(':');
-  if (parts.length > 2)
-    throw new SpecError(`too many limit value arguments - ${rest}, can only have up to two, \`soft[:hard]\``);
+  if (parts.length > 2) throw new SpecError(`too many limit value arguments - ${rest}, can only have up to two, \`soft[:hard]\``);
   const hard = parts.length === 2 ? parseUlimitValue(parts[1]) : undefined;
   const soft = parseUlimitValue(parts[0]);
   checkSoftHard(soft, hard ?? soft);
@@ -68,8 +67,7 @@ export function ulimitToRlimit(u: Ulimit): Rlimit {
   const name = u.Name.toLowerCase();
   if (!Object.prototype.hasOwnProperty.call(ULIMIT_TYPES, name)) throw new SpecError(`invalid ulimit type: ${u.Name}`);
   for (const v of [u.Soft, u.Hard]) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < -1)
-      throw new SpecError(`invalid ulimit value for ${name}: ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < -1) throw new SpecError(`invalid ulimit value for ${name}: ${String(v)}`);
   }
   checkSoftHard(u.Soft, u.Hard);
   return { type: ULIMIT_TYPES[name], soft: u.Soft, hard: u.Hard };

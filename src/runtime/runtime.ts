@@ -78,10 +78,37 @@ export interface RuntimeOptions {
 const MONITOR_SETTLE_MS = 15_000;
 
 const SIGNALS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
-  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17,
-  SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25,
-  SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
 };
 
 /** Docker's signal forms: "SIGTERM", "TERM", "15", "SIGRTMIN+3". */
@@ -261,12 +288,7 @@ export class Runtime {
     return file;
   }
 
-  private async spawnMonitor(
-    dir: string,
-    mode: 'create' | 'exec',
-    o: StdioOptions & { log?: LogOptions },
-    oomFile: string | null,
-  ): Promise<{ pid: number; monitorPid: number }> {
+  private async spawnMonitor(dir: string, mode: 'create' | 'exec', o: StdioOptions & { log?: LogOptions }, oomFile: string | null): Promise<{ pid: number; monitorPid: number }> {
     const logOpts = await this.writeLogOpts(dir, o.log);
     const { helpers } = this.opts;
     // The daemon's sealed skiff-init goes to the monitor as its fd 3 (stdio entry 3).
@@ -328,7 +350,13 @@ export class Runtime {
     try {
       const s = await monitorCommand<MonitorState>(this.socket(dir), 'state');
       if (s.status === 'exited') return { status: 'exited', pid: 0, exit: await this.exitStatus(dir, mode) };
-      if (s.status === 'running' && cgroupId && (await this.cgroup(cgroupId).isFrozen().catch(() => false)))
+      if (
+        s.status === 'running' &&
+        cgroupId &&
+        (await this.cgroup(cgroupId)
+          .isFrozen()
+          .catch(() => false))
+      )
         return { status: 'paused', pid: s.pid };
       return { status: s.status, pid: s.pid };
     } catch (e) {
@@ -552,11 +580,17 @@ export class Runtime {
         await this.delete(id, true).catch(() => undefined);
         continue;
       }
-      if (st.status === 'exited') await this.cgroup(id).destroy().catch(() => undefined);
+      if (st.status === 'exited')
+        await this.cgroup(id)
+          .destroy()
+          .catch(() => undefined);
       out.set(id, st);
     }
     for (const id of await this.opts.cgroups.list()) {
-      if (!ids.includes(id)) await this.cgroup(id).destroy().catch(() => undefined);
+      if (!ids.includes(id))
+        await this.cgroup(id)
+          .destroy()
+          .catch(() => undefined);
     }
     return out;
   }

@@ -118,11 +118,9 @@ function checkHostConfig(h: HostConfigInput): void {
     ['MaskedPaths', h.MaskedPaths],
     ['ReadonlyPaths', h.ReadonlyPaths],
   ] as const) {
-    if (v !== undefined && v !== null && (!Array.isArray(v) || v.some((s) => typeof s !== 'string')))
-      throw new SpecError(`${field} must be an array of strings`);
+    if (v !== undefined && v !== null && (!Array.isArray(v) || v.some((s) => typeof s !== 'string'))) throw new SpecError(`${field} must be an array of strings`);
   }
-  if (h.Sysctls !== undefined && h.Sysctls !== null && (typeof h.Sysctls !== 'object' || Array.isArray(h.Sysctls)))
-    throw new SpecError('Sysctls must be an object of strings');
+  if (h.Sysctls !== undefined && h.Sysctls !== null && (typeof h.Sysctls !== 'object' || Array.isArray(h.Sysctls))) throw new SpecError('Sysctls must be an object of strings');
   if (h.Ulimits !== undefined && h.Ulimits !== null && !Array.isArray(h.Ulimits)) throw new SpecError('Ulimits must be an array');
 }
 

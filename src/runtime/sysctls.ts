@@ -10,16 +10,7 @@ export function defaultSysctls(): Record<string, string> {
   };
 }
 
-const IPC_SYSCTLS = new Set([
-  'kernel.msgmax',
-  'kernel.msgmnb',
-  'kernel.msgmni',
-  'kernel.sem',
-  'kernel.shmall',
-  'kernel.shmmax',
-  'kernel.shmmni',
-  'kernel.shm_rmid_forced',
-]);
+const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
 /**
  * Only sysctls of a namespace the container does not share with the host may be set: anything

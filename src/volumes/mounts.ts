@@ -155,7 +155,12 @@ function strMap(o: Record<string, unknown>, k: string, field: string): Record<st
 
 /** "64m" → bytes for tmpfs (k, m, g; plain bytes). */
 function tmpfsSize(bytes: number): string {
-  for (const [unit, n] of [['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const) if (bytes % n === 0) return `size=${bytes / n}${unit}`;
+  for (const [unit, n] of [
+    ['g', 1024 ** 3],
+    ['m', 1024 ** 2],
+    ['k', 1024],
+  ] as const)
+    if (bytes % n === 0) return `size=${bytes / n}${unit}`;
   return `size=${bytes}`;
 }
 
@@ -262,7 +267,27 @@ export function parseApiMount(raw: unknown, ctx: PlanContext): MountPoint {
   return { Type: 'tmpfs', Source: '', Destination: dest, Mode: '', RW: !ro, Propagation: '', ...(data.length ? { TmpfsData: data.join(',') } : {}) };
 }
 
-const TMPFS_FLAGS = new Set(['exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'ro', 'rw', 'atime', 'noatime', 'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'sync', 'async', 'dirsync']);
+const TMPFS_FLAGS = new Set([
+  'exec',
+  'noexec',
+  'suid',
+  'nosuid',
+  'dev',
+  'nodev',
+  'ro',
+  'rw',
+  'atime',
+  'noatime',
+  'diratime',
+  'nodiratime',
+  'relatime',
+  'norelatime',
+  'strictatime',
+  'nostrictatime',
+  'sync',
+  'async',
+  'dirsync',
+]);
 const TMPFS_KEYS = new Set(['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks', 'mpol', 'huge']);
 
 /** --tmpfs's "size=64m,mode=1777,uid=1000,noexec..." checked for what tmpfs takes. */

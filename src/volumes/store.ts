@@ -405,4 +405,3 @@ export class VolumeStore {
     for (const v of this.list()) await this.release(v.Name).catch((e: unknown) => this.log.warn('volume release failed', { name: v.Name, error: String(e) }));
   }
 }
-

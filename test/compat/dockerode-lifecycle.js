@@ -19,7 +19,14 @@ function collect(stream, modem) {
 async function main() {
   const res = {};
   res.ping = (await docker.ping()).toString();
-  const c = await docker.createContainer({ Image: 'busybox', name: 'nodelife', Cmd: ['sh', '-c', 'read x; echo got $x; echo err >&2; while true; do echo tick; sleep 0.1; done'], OpenStdin: true, StdinOnce: false, Labels: { who: 'dockerode' } });
+  const c = await docker.createContainer({
+    Image: 'busybox',
+    name: 'nodelife',
+    Cmd: ['sh', '-c', 'read x; echo got $x; echo err >&2; while true; do echo tick; sleep 0.1; done'],
+    OpenStdin: true,
+    StdinOnce: false,
+    Labels: { who: 'dockerode' },
+  });
   // attach before start: dockerode sends no Upgrade header and gets a 200 hijacked stream
   const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
   const got = collect(stream, docker.modem);

@@ -9,11 +9,13 @@ const { GenericContainer, Network, Wait } = require('testcontainers');
 
 const get = (port) =>
   new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      })
+      .on('error', reject);
   });
 
 async function main() {
@@ -67,7 +69,10 @@ async function main() {
   const path = require('node:path');
   const ctxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tc-build-'));
   try {
-    fs.writeFileSync(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo "built for $WHO" >> /hello.txt\nCMD ["sh", "-c", "cat /hello.txt; sleep 300"]\n');
+    fs.writeFileSync(
+      path.join(ctxDir, 'Dockerfile'),
+      'FROM busybox\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo "built for $WHO" >> /hello.txt\nCMD ["sh", "-c", "cat /hello.txt; sleep 300"]\n',
+    );
     fs.writeFileSync(path.join(ctxDir, 'hello.txt'), 'hello from the context\n');
     const built = await GenericContainer.fromDockerfile(ctxDir).withBuildArgs({ WHO: 'testcontainers' }).build('tc-built:1', { deleteOnExit: false });
     const b = await built.withWaitStrategy(Wait.forLogMessage('built for')).start();

@@ -193,8 +193,7 @@ export class MemoryImageStore implements ImageStore {
   };
 
   async get(ref: string): Promise<ImageRecord> {
-    for (const img of this.images.values())
-      if (img.id === ref || img.repoTags.includes(ref) || img.repoDigests.includes(ref)) return img;
+    for (const img of this.images.values()) if (img.id === ref || img.repoTags.includes(ref) || img.repoDigests.includes(ref)) return img;
     throw notFound(`No such image: ${ref}`);
   }
   async list(): Promise<ImageRecord[]> {
@@ -205,13 +204,15 @@ export class MemoryImageStore implements ImageStore {
   }
   async add(config: ImageConfig, opts: { ref?: string; repoDigest?: string } = {}): Promise<ImageRecord> {
     const bytes = Buffer.from(JSON.stringify(config));
-    const id = this.blobs.has(sha256(bytes)) ? sha256(bytes) : [...this.blobs.keys()].find((k) => {
-      try {
-        return JSON.stringify(JSON.parse(this.blobs.get(k)!.toString())) === JSON.stringify(config);
-      } catch {
-        return false;
-      }
-    })!;
+    const id = this.blobs.has(sha256(bytes))
+      ? sha256(bytes)
+      : [...this.blobs.keys()].find((k) => {
+          try {
+            return JSON.stringify(JSON.parse(this.blobs.get(k)!.toString())) === JSON.stringify(config);
+          } catch {
+            return false;
+          }
+        })!;
     const chainIds: string[] = [];
     for (const d of config.rootfs.diff_ids) chainIds.push(chainIds.length ? sha256(`${chainIds[chainIds.length - 1]} ${d}`) : d);
     for (const c of chainIds) if (!this.layerMap.has(c)) throw invalid(`layer ${c} is not registered`);

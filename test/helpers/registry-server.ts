@@ -137,10 +137,9 @@ export async function startTokenServer(dir: string, users: Record<string, string
   fs.mkdirSync(dir, { recursive: true });
   const keyFile = path.join(dir, 'token.key');
   const certFile = path.join(dir, 'token.crt');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=skiff-test-token',
-  ], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=skiff-test-token'], {
+    stdio: 'ignore',
+  });
   const key = createPrivateKey(fs.readFileSync(keyFile));
   const der = execFileSync('openssl', ['x509', '-in', certFile, '-outform', 'DER']);
   const service = 'skiff-test-registry';

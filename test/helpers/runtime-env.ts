@@ -97,7 +97,11 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
   };
   const readLog = (id: string) =>
     fs.existsSync(logPath(id))
-      ? fs.readFileSync(logPath(id), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { log: string; stream: string; time: string })
+      ? fs
+          .readFileSync(logPath(id), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { log: string; stream: string; time: string })
       : [];
   return {
     dir,
@@ -118,13 +122,23 @@ export async function makeTestRuntime(): Promise<TestRuntime> {
       return {
         id,
         exit,
-        stdout: lines.filter((l) => l.stream === 'stdout').map((l) => l.log).join(''),
-        stderr: lines.filter((l) => l.stream === 'stderr').map((l) => l.log).join(''),
+        stdout: lines
+          .filter((l) => l.stream === 'stdout')
+          .map((l) => l.log)
+          .join(''),
+        stderr: lines
+          .filter((l) => l.stream === 'stderr')
+          .map((l) => l.log)
+          .join(''),
       };
     },
     async cleanup() {
       for (const id of await runtime.list()) await runtime.delete(id, true).catch(() => undefined);
-      for (const id of await cgroups.list()) await cgroups.open(id).destroy().catch(() => undefined);
+      for (const id of await cgroups.list())
+        await cgroups
+          .open(id)
+          .destroy()
+          .catch(() => undefined);
       await cgroups.cleanupParent();
       await fsp.rm(dir, { recursive: true, force: true });
       const left = Object.values(cgroups.parentPaths).filter((p) => fs.existsSync(p));

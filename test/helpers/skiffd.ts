@@ -64,7 +64,14 @@ export class TestDaemon {
     const end = Date.now() + 20000;
     for (;;) {
       if (p.exitCode !== null || p.signalCode !== null) throw new Error(`skiffd exited: ${this.log}`);
-      if (fs.existsSync(this.sock) && (await this.request('GET', '/_ping').then((r) => r.status === 200, () => false))) return;
+      if (
+        fs.existsSync(this.sock) &&
+        (await this.request('GET', '/_ping').then(
+          (r) => r.status === 200,
+          () => false,
+        ))
+      )
+        return;
       if (Date.now() > end) throw new Error(`skiffd did not come up: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -177,8 +184,7 @@ export class TestDaemon {
       if (!this.proc && fs.existsSync(this.dataRoot)) await this.launch().catch(() => undefined);
       if (this.proc) {
         const list = await this.request('GET', '/containers/json?all=1', { timeoutMs: 10000 }).catch(() => undefined);
-        for (const c of (list?.json as { Id: string }[] | undefined) ?? [])
-          await this.request('DELETE', `/containers/${c.Id}?force=1`, { timeoutMs: 20000 }).catch(() => undefined);
+        for (const c of (list?.json as { Id: string }[] | undefined) ?? []) await this.request('DELETE', `/containers/${c.Id}?force=1`, { timeoutMs: 20000 }).catch(() => undefined);
       }
       await this.stop();
     } finally {

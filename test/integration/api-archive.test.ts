@@ -36,7 +36,11 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     work = fs.mkdtempSync('/tmp/skt-cp-');
     // a host file the links below point at by their host path: it must never be what is read
     running = await create('cp-run', {
-      Cmd: ['sh', '-c', 'mkdir -p /data/sub && echo hello > /data/a.txt && ln -s /etc /data/etclink && ln -s ../../../../../etc/hostname /data/up && ln -s / /data/rootlink && touch /ready && exec sleep 1000'],
+      Cmd: [
+        'sh',
+        '-c',
+        'mkdir -p /data/sub && echo hello > /data/a.txt && ln -s /etc /data/etclink && ln -s ../../../../../etc/hostname /data/up && ln -s / /data/rootlink && touch /ready && exec sleep 1000',
+      ],
       StopTimeout: 1,
     });
     await d.request('POST', `/containers/${running}/start`);
@@ -51,7 +55,7 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test('HEAD: the stat header with Go file modes; 404 with Docker\'s message', async () => {
+  test("HEAD: the stat header with Go file modes; 404 with Docker's message", async () => {
     const f = await d.request('HEAD', `/containers/${running}/archive?path=/data/a.txt`);
     expect(f.status).toBe(200);
     expect(statOf(f.headers['x-docker-container-path-stat'])).toMatchObject({ name: 'a.txt', size: 6, mode: 0o644, linkTarget: '' });
@@ -71,7 +75,7 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     expect((await d.request('GET', `/containers/${running}/archive`)).status).toBe(400);
   });
 
-  test('GET: links on the way resolve inside the container (never the host\'s files)', async () => {
+  test("GET: links on the way resolve inside the container (never the host's files)", async () => {
     const r = await d.request('GET', `/containers/${running}/archive?path=/data/etclink/passwd`);
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/x-tar');
@@ -104,10 +108,13 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     // the tar bytes as they are (the helper's rawBody is a string)
     const putRaw = (id: string, q: string, data: Buffer) =>
       new Promise<number>((resolve, reject) => {
-        const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?${q}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
+        const req = http.request(
+          { socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?${q}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         req.end(data);
       });
@@ -206,7 +213,11 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
 
   test('a stopped container: read and write through a brief mount, nothing left mounted', async () => {
     // this daemon's mounts only (other test files run daemons beside this one)
-    const ours = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(d.dataRoot)).length;
+    const ours = () =>
+      fs
+        .readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(d.dataRoot)).length;
     const before = ours();
     const r = await d.request('GET', `/containers/${stopped}/archive?path=/made.txt`);
     expect(r.status).toBe(200);
@@ -231,7 +242,11 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
     const bindRo = fs.mkdtempSync('/tmp/skt-cpbindro-');
     try {
       fs.writeFileSync(path.join(bindRo, 'ro.txt'), 'from-ro-bind\n');
-      const ours = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(d.dataRoot) || l.includes(bindRw) || l.includes(bindRo)).length;
+      const ours = () =>
+        fs
+          .readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(d.dataRoot) || l.includes(bindRw) || l.includes(bindRo)).length;
       const before = ours();
       expect((await d.request('POST', '/volumes/create', { body: { Name: 'cp-vol' } })).status).toBe(201);
       const volDir = (await d.request('GET', '/volumes/cp-vol')).json.Mountpoint as string;
@@ -254,10 +269,13 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
           const h = new tar.Header({ path: name, mode: 0o644, size: text.length, type: 'File', mtime: new Date() });
           h.encode();
           const data = Buffer.concat([h.block!, Buffer.from(text), Buffer.alloc(512 - text.length), Buffer.alloc(1024)]);
-          const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          });
+          const req = http.request(
+            { socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
           req.on('error', reject);
           req.end(data);
         });
@@ -323,11 +341,14 @@ describeIf(isRoot && distBuilt, 'container archive (needs `make build`)', () => 
           const h = new tar.Header({ path: 'x.txt', mode: 0o644, size: 1, type: 'File', mtime: new Date() });
           h.encode();
           const data = Buffer.concat([h.block!, Buffer.from('x'), Buffer.alloc(511), Buffer.alloc(1024)]);
-          const req = http.request({ socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } }, (res) => {
-            let body = '';
-            res.on('data', (c: Buffer) => (body += c.toString()));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, message: body ? (JSON.parse(body) as { message?: string }).message : undefined }));
-          });
+          const req = http.request(
+            { socketPath: d.sock, method: 'PUT', path: `/containers/${id}/archive?path=${dir}`, headers: { 'Content-Type': 'application/x-tar', 'Content-Length': data.length } },
+            (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString()));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, message: body ? (JSON.parse(body) as { message?: string }).message : undefined }));
+            },
+          );
           req.on('error', reject);
           req.end(data);
         });

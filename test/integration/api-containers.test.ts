@@ -50,14 +50,34 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     { name: 'malformed JSON', method: 'POST', path: '/containers/create', rawBody: '{"Image": "busybox",', status: 400 },
     { name: 'body not an object', method: 'POST', path: '/containers/create', rawBody: '[1,2]', status: 400, message: /cannot unmarshal array/ },
     { name: 'Cmd of the wrong type', method: 'POST', path: '/containers/create', body: { Image: 'busybox', Cmd: 5 }, status: 400, message: /Config\.Cmd/ },
-    { name: 'Memory as a string', method: 'POST', path: '/containers/create', body: { Image: 'busybox', HostConfig: { Memory: '1g' } }, status: 400, message: 'json: cannot unmarshal string into Go struct field HostConfig.Memory of type int64' },
+    {
+      name: 'Memory as a string',
+      method: 'POST',
+      path: '/containers/create',
+      body: { Image: 'busybox', HostConfig: { Memory: '1g' } },
+      status: 400,
+      message: 'json: cannot unmarshal string into Go struct field HostConfig.Memory of type int64',
+    },
     { name: 'Env not a list', method: 'POST', path: '/containers/create', body: { Image: 'busybox', Env: 'A=1' }, status: 400 },
     { name: 'no image', method: 'POST', path: '/containers/create', body: { Cmd: ['true'] }, status: 400 },
     { name: 'missing image', method: 'POST', path: '/containers/create', body: { Image: 'nosuchimage' }, status: 404, message: 'No such image: nosuchimage:latest' },
-    { name: 'bad name', method: 'POST', path: '/containers/create?name=a/b', body: { Image: 'busybox' }, status: 400, message: 'Invalid container name (a/b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed' },
+    {
+      name: 'bad name',
+      method: 'POST',
+      path: '/containers/create?name=a/b',
+      body: { Image: 'busybox' },
+      status: 400,
+      message: 'Invalid container name (a/b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed',
+    },
     { name: 'memory below 6MB', method: 'POST', path: '/containers/create', body: { Image: 'busybox', HostConfig: { Memory: 1024 } }, status: 400, message: 'Minimum memory limit allowed is 6MB' },
     { name: 'unknown capability', method: 'POST', path: '/containers/create', body: { Image: 'busybox', HostConfig: { CapAdd: ['NOPE'] } }, status: 400, message: /unknown capability/ },
-    { name: 'AutoRemove with a restart policy', method: 'POST', path: '/containers/create', body: { Image: 'busybox', HostConfig: { AutoRemove: true, RestartPolicy: { Name: 'always' } } }, status: 400 },
+    {
+      name: 'AutoRemove with a restart policy',
+      method: 'POST',
+      path: '/containers/create',
+      body: { Image: 'busybox', HostConfig: { AutoRemove: true, RestartPolicy: { Name: 'always' } } },
+      status: 400,
+    },
     { name: 'unknown network', method: 'POST', path: '/containers/create', body: { Image: 'busybox', HostConfig: { NetworkMode: 'nosuchnet' } }, status: 404, message: 'network nosuchnet not found' },
     { name: 'relative WorkingDir', method: 'POST', path: '/containers/create', body: { Image: 'busybox', WorkingDir: 'rel' }, status: 400 },
     { name: 'name in use', method: 'POST', path: '/containers/create?name=api-run', body: { Image: 'busybox' }, status: 409, message: conflictMsg('api-run', () => ids.run) },
@@ -112,9 +132,7 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
   // lookup, inspect, list
 
   test('two concurrent creates with one name: exactly one 201, the rest 409', async () => {
-    const rs = await Promise.all(
-      Array.from({ length: 6 }, () => d.request('POST', '/containers/create?name=api-race', { body: { Image: 'busybox', Cmd: ['true'] } })),
-    );
+    const rs = await Promise.all(Array.from({ length: 6 }, () => d.request('POST', '/containers/create?name=api-race', { body: { Image: 'busybox', Cmd: ['true'] } })));
     const won = rs.filter((r) => r.status === 201);
     expect(won).toHaveLength(1);
     for (const r of rs.filter((x) => x.status !== 201)) {
@@ -150,7 +168,17 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
       Mounts: [],
       State: { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, ExitCode: 0, FinishedAt: ZERO },
       Config: { Image: 'busybox', Cmd: ['sleep', '1000'], Entrypoint: null, Tty: false, OpenStdin: false, Hostname: ids.run.slice(0, 12), Labels: { tier: 'web', team: 'a' } },
-      HostConfig: { NetworkMode: 'bridge', Memory: 64 * 1024 * 1024, MemorySwap: 128 * 1024 * 1024, NanoCpus: 500000000, PidsLimit: 100, AutoRemove: false, LogConfig: { Type: 'json-file' }, RestartPolicy: { Name: 'no' }, PortBindings: {} },
+      HostConfig: {
+        NetworkMode: 'bridge',
+        Memory: 64 * 1024 * 1024,
+        MemorySwap: 128 * 1024 * 1024,
+        NanoCpus: 500000000,
+        PidsLimit: 100,
+        AutoRemove: false,
+        LogConfig: { Type: 'json-file' },
+        RestartPolicy: { Name: 'no' },
+        PortBindings: {},
+      },
       NetworkSettings: { Ports: {}, IPAddress: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/) },
     });
     expect(run.Image).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -182,8 +210,7 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     expect(names(await d.request('GET', q({ label: ['tier', 'team=a'] })))).toEqual(['/api-run']);
     expect(names(await d.request('GET', q({ name: ['api-ex'] })))).toEqual(['/api-exited']);
     expect(names(await d.request('GET', q({ id: [ids.created.slice(0, 10)] })))).toEqual(['/api-created']);
-    expect(names(await d.request('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ status: { exited: true } }))}`)))
-      .toEqual(['/api-exited']);
+    expect(names(await d.request('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ status: { exited: true } }))}`))).toEqual(['/api-exited']);
     expect(names(await d.request('GET', q({ ancestor: ['busybox:latest'] })))).toHaveLength(3);
     expect((await d.request('GET', '/containers/json?all=1&limit=1')).json).toHaveLength(1);
   });
@@ -227,7 +254,10 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     await plain.waitFor((b) => b.includes('\r\n\r\n'));
     expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(204);
     await Promise.all([up.closed, plain.closed]);
-    for (const [conn, status] of [[up, /^HTTP\/1\.1 101 UPGRADED\r\n/], [plain, /^HTTP\/1\.1 200 OK\r\n/]] as const) {
+    for (const [conn, status] of [
+      [up, /^HTTP\/1\.1 101 UPGRADED\r\n/],
+      [plain, /^HTTP\/1\.1 200 OK\r\n/],
+    ] as const) {
       const raw = conn.data();
       const sep = raw.indexOf('\r\n\r\n');
       const head = raw.subarray(0, sep).toString();
@@ -348,7 +378,9 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
 
     const up = (await d.request('POST', `/containers/${ids.run}/exec`, { body: { Cmd: ['cat'], AttachStdin: true, AttachStdout: true } })).json.Id;
     const body = '{"Detach":false,"Tty":false}';
-    const conn = await d.rawConnect(`POST /v1.44/exec/${up}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const conn = await d.rawConnect(
+      `POST /v1.44/exec/${up}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
     await conn.waitFor((b) => b.includes('\r\n\r\n'));
     expect(conn.data().toString()).toMatch(/^HTTP\/1\.1 101 UPGRADED/);
     conn.sock.write('echo-me\n');
@@ -364,7 +396,7 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     expect((await d.request('GET', `/exec/${missing}/json`)).json.ExitCode).toBe(127);
   });
 
-  test('exec start: the stream follows the start request\'s Tty and ConsoleSize; detach keys end the session, the exec runs on (exec_detach)', async () => {
+  test("exec start: the stream follows the start request's Tty and ConsoleSize; detach keys end the session, the exec runs on (exec_detach)", async () => {
     // moby's postContainerExecStart frames the stream by the *start* body's Tty (stdcopy writers
     // when false, no stderr writer when true) and takes its ConsoleSize over create's;
     // ContainerExecStart scans stdin with the exec's DetachKeys (ctrl-p,ctrl-q when empty) on a
@@ -378,7 +410,9 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     };
     const startConn = async (execId: string, start: Record<string, unknown>) => {
       const body = JSON.stringify({ Detach: false, ...start });
-      const conn = await d.rawConnect(`POST /v1.44/exec/${execId}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const conn = await d.rawConnect(
+        `POST /v1.44/exec/${execId}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
       await conn.waitFor((b) => b.includes('\r\n\r\n'));
       const head = () => conn.data().subarray(0, conn.data().indexOf('\r\n\r\n')).toString();
       const payload = () => conn.data().subarray(conn.data().indexOf('\r\n\r\n') + 4);
@@ -425,7 +459,10 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     expect((await d.request('GET', `/exec/${sh2}/json`)).json).toMatchObject({ Running: true, ExitCode: null });
 
     const evs = await d.request('GET', `/events?since=${t0}&until=${((Date.now() + 2) / 1000).toFixed(3)}&filters=${encodeURIComponent(JSON.stringify({ event: ['exec_detach'] }))}`);
-    const detaches = evs.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
+    const detaches = evs.body
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
     expect(detaches.map((e) => [e.Action, e.Actor.ID, e.Actor.Attributes.execID])).toEqual([
       ['exec_detach', ids.run, sh],
       ['exec_detach', ids.run, sh2],
@@ -488,7 +525,7 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     expect((await d.request('DELETE', `/containers/${id}`)).status).toBe(204);
   });
 
-  test('a start that fails: 400 with Docker\'s text, exit code 127, state stays created', async () => {
+  test("a start that fails: 400 with Docker's text, exit code 127, state stays created", async () => {
     const id = await create('api-nocmd', { Cmd: ['nosuchcmd'] });
     const r = await d.request('POST', `/containers/${id}/start`);
     expect(r.status).toBe(400);
@@ -500,10 +537,14 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
   test('restart policy on-failure:2 restarts twice then stops', async () => {
     const id = await create('api-onfail', { Cmd: ['sh', '-c', 'exit 1'], HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } });
     await d.request('POST', `/containers/${id}/start`);
-    await waitUntil(async () => {
-      const s = await inspect(id);
-      return s.RestartCount === 2 && s.State.Status === 'exited';
-    }, 10000, 'two restarts');
+    await waitUntil(
+      async () => {
+        const s = await inspect(id);
+        return s.RestartCount === 2 && s.State.Status === 'exited';
+      },
+      10000,
+      'two restarts',
+    );
     await sleep(500);
     expect((await inspect(id)).RestartCount).toBe(2);
     expect((await d.request('DELETE', `/containers/${id}`)).status).toBe(204);

@@ -38,7 +38,10 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
     const q = new URLSearchParams({ since, until, filters: JSON.stringify(filters) });
     const r = await d.request('GET', `/events?${q}`, { timeoutMs: 10000 });
     expect(r.status).toBe(200);
-    return r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+    return r.body
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Ev);
   };
   const nowTs = () => (Date.now() / 1000).toFixed(3);
   // An 'until' for "everything so far": events in the current millisecond may carry a few extra
@@ -56,7 +59,7 @@ describeIf(isRoot && distBuilt, 'events, health checks, restart policies (needs 
   // -------------------------------------------------------------------------------------------
   // events
 
-  test('lifecycle events with Docker\'s actions and attributes; since/until replay, filters', async () => {
+  test("lifecycle events with Docker's actions and attributes; since/until replay, filters", async () => {
     const t0 = nowTs();
     const id = await run('ev1', { Cmd: ['sleep', '1000'], Labels: { app: 'web' }, StopTimeout: 1 });
     const other = await create('ev-other', { Cmd: ['true'] });

@@ -81,7 +81,36 @@ const RAW_VALUES = [
   raw('['.repeat(500) + ']'.repeat(500)),
   raw('{"a":'.repeat(500) + '1' + '}'.repeat(500)),
 ];
-const STRINGS = ['', ' ', 'a', '..', '../..', '/', '//', '\u0000', 'a\u0000b', '名前', '😀', 'UPPER', 'a b', '-1', 'NaN', 'null', 'true', '%', '{"a":1}', '[]', '$(id)', '\n', 'x'.repeat(300), 'x'.repeat(70_000), 'sha256:', `sha256:${'f'.repeat(64)}`, 'busybox', 'fz-run'];
+const STRINGS = [
+  '',
+  ' ',
+  'a',
+  '..',
+  '../..',
+  '/',
+  '//',
+  '\u0000',
+  'a\u0000b',
+  '名前',
+  '😀',
+  'UPPER',
+  'a b',
+  '-1',
+  'NaN',
+  'null',
+  'true',
+  '%',
+  '{"a":1}',
+  '[]',
+  '$(id)',
+  '\n',
+  'x'.repeat(300),
+  'x'.repeat(70_000),
+  'sha256:',
+  `sha256:${'f'.repeat(64)}`,
+  'busybox',
+  'fz-run',
+];
 const NUMBERS = [0, -1, 1, 2, -2147483649, 2147483648, 2 ** 53 + 2, -(2 ** 53) - 2, 2 ** 63, -(2 ** 63), 1e300, -1e300, 0.5, -0.5];
 const deepArray = (n: number): unknown => (n === 0 ? [] : [deepArray(n - 1)]);
 
@@ -213,7 +242,14 @@ interface Answer {
  * Sends a request; errors are read whole, other answers of a `peek` request (streams: attach,
  * logs, wait, exec start) end at their headers.
  */
-function send(d: TestDaemon, method: string, p: string, body: Buffer | string | undefined, peek: boolean, headers: Record<string, string> = {}): { answer: Promise<Answer & { body: string }>; abort(): void } {
+function send(
+  d: TestDaemon,
+  method: string,
+  p: string,
+  body: Buffer | string | undefined,
+  peek: boolean,
+  headers: Record<string, string> = {},
+): { answer: Promise<Answer & { body: string }>; abort(): void } {
   let req: http.ClientRequest | undefined;
   const answer = new Promise<Answer & { body: string }>((resolve, reject) => {
     const h: Record<string, string> = { ...headers };
@@ -267,7 +303,21 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | Error | undefin
 
 const FZ_NET = (i: number) => `10.247.${i}.0/24`;
 let netSeq = 0;
-const SUBNETS = [FZ_NET(1), FZ_NET(2), FZ_NET(3), `${FZ_NET(4).slice(0, -3)}/28`, '10.247.5.0/33', '10.247.5.0', 'x', '', '10.247.6.0/24', 'fd47:1::/64', 'fd47:2::/120', '10.247.7.0/-1', '999.1.1.0/24'];
+const SUBNETS = [
+  FZ_NET(1),
+  FZ_NET(2),
+  FZ_NET(3),
+  `${FZ_NET(4).slice(0, -3)}/28`,
+  '10.247.5.0/33',
+  '10.247.5.0',
+  'x',
+  '',
+  '10.247.6.0/24',
+  'fd47:1::/64',
+  'fd47:2::/120',
+  '10.247.7.0/-1',
+  '999.1.1.0/24',
+];
 const GATEWAYS = ['10.247.1.1', '10.247.2.254', '10.247.9.1', '10.247.1.0', '10.247.1.255', 'fd47:1::1', 'x', '', '::'];
 const BRIDGE_NAMES = ['fzbr0', 'fzbr1', '', 'x'.repeat(16), 'fz br', 'fz/br', 'fz%', '名'];
 const ARCHIVE_PATHS = ['/etc', '/etc/hostname', '/bin/sh', '/nonexistent', '/etc/passwd/x', 'etc', 'x'.repeat(300), '/名前', '/tmp/../etc', '/dev/null', '/a\u0000b', '/tmp', '/tmp/fz', '', '/etc/.'];
@@ -316,12 +366,14 @@ interface Spec {
 }
 
 /** A JSON body: not JSON at all (1 in 10), as is (2 in 10), one change (4 in 10), or up to three. */
-const jsonBody = (template: (t: Targets) => Json, pools: Pool = {}) => (rng: Rng, t: Targets) => {
-  const n = rng.int(10);
-  if (n === 0) return rng.pick(['', '{', '[]', 'null', '"x"', '\u0000', '{"a":1}{"b":2}', '{"a":1,"a":2}', '\ufeff{}', '['.repeat(DEPTH)]);
-  if (n <= 2) return jsonText(template(t));
-  return jsonText(mutateBody(rng, template(t), pools, n <= 6 ? 1 : undefined));
-};
+const jsonBody =
+  (template: (t: Targets) => Json, pools: Pool = {}) =>
+  (rng: Rng, t: Targets) => {
+    const n = rng.int(10);
+    if (n === 0) return rng.pick(['', '{', '[]', 'null', '"x"', '\u0000', '{"a":1}{"b":2}', '{"a":1,"a":2}', '\ufeff{}', '['.repeat(DEPTH)]);
+    if (n <= 2) return jsonText(template(t));
+    return jsonText(mutateBody(rng, template(t), pools, n <= 6 ? 1 : undefined));
+  };
 
 const createTemplate = (): Json => ({
   Image: 'busybox',
@@ -368,11 +420,17 @@ const SPECS: Spec[] = [
     path: (rng) => `/containers/create${mutateQuery(rng, { name: `fz-c${rng.int(5)}` }, { name: ['fz-run', 'a', '/fz', 'fz/x', ''] })}`,
     body: jsonBody(createTemplate, { Binds: BIND_POOL, 0: BIND_POOL, NetworkMode: ['bridge', 'host', 'none', 'container:fz-run', 'container:nosuch', 'nosuch', 'default', ''] }),
   },
-  { name: 'containers start', method: 'POST', path: (rng, t) => `/containers/${segment(rng, t.created)}/start${mutateQuery(rng, { checkpoint: '' })}`, body: (rng) => (rng.chance(0.3) ? jsonText(anyValue(rng)) : undefined) },
+  {
+    name: 'containers start',
+    method: 'POST',
+    path: (rng, t) => `/containers/${segment(rng, t.created)}/start${mutateQuery(rng, { checkpoint: '' })}`,
+    body: (rng) => (rng.chance(0.3) ? jsonText(anyValue(rng)) : undefined),
+  },
   {
     name: 'containers stop',
     method: 'POST',
-    path: (rng, t) => `/containers/${segment(rng, t.run)}/stop${mutateQuery(rng, { t: '1', signal: 'SIGKILL' }, { t: ['-1', '0', '2', '9223372036854775807', '-9223372036854775808', '1.0', ' 1', '+1'], signal: SIGNALS })}`,
+    path: (rng, t) =>
+      `/containers/${segment(rng, t.run)}/stop${mutateQuery(rng, { t: '1', signal: 'SIGKILL' }, { t: ['-1', '0', '2', '9223372036854775807', '-9223372036854775808', '1.0', ' 1', '+1'], signal: SIGNALS })}`,
   },
   {
     name: 'containers restart',
@@ -389,20 +447,44 @@ const SPECS: Spec[] = [
     name: 'containers update',
     method: 'POST',
     path: (rng, t) => `/containers/${segment(rng, t.run)}/update`,
-    body: jsonBody(() => ({ CpuShares: 512, Memory: 128 * 1024 * 1024, MemoryReservation: 0, NanoCpus: 0, CpuPeriod: 100000, CpuQuota: 50000, CpusetCpus: '0', CpusetMems: '0', BlkioWeight: 500, PidsLimit: 200, RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } }), {
-      CpusetCpus: ['0', '0-1', '0-1000', '1,0', 'a', '-1', ''],
-      CpusetMems: ['0', '5', 'a'],
-      Name: ['no', 'always', 'unless-stopped', 'on-failure', 'sometimes', ''],
-    }),
+    body: jsonBody(
+      () => ({
+        CpuShares: 512,
+        Memory: 128 * 1024 * 1024,
+        MemoryReservation: 0,
+        NanoCpus: 0,
+        CpuPeriod: 100000,
+        CpuQuota: 50000,
+        CpusetCpus: '0',
+        CpusetMems: '0',
+        BlkioWeight: 500,
+        PidsLimit: 200,
+        RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 },
+      }),
+      {
+        CpusetCpus: ['0', '0-1', '0-1000', '1,0', 'a', '-1', ''],
+        CpusetMems: ['0', '5', 'a'],
+        Name: ['no', 'always', 'unless-stopped', 'on-failure', 'sometimes', ''],
+      },
+    ),
   },
-  { name: 'containers rename', method: 'POST', path: (rng, t) => `/containers/${segment(rng, t.created)}/rename${mutateQuery(rng, { name: `fz-r${rng.int(3)}` }, { name: ['fz-run', 'fz-new', '', 'a', 'x'.repeat(300)] })}` },
+  {
+    name: 'containers rename',
+    method: 'POST',
+    path: (rng, t) => `/containers/${segment(rng, t.created)}/rename${mutateQuery(rng, { name: `fz-r${rng.int(3)}` }, { name: ['fz-run', 'fz-new', '', 'a', 'x'.repeat(300)] })}`,
+  },
   {
     name: 'containers attach',
     method: 'POST',
     peek: true,
     path: (rng, t) => `/containers/${segment(rng, rng.chance(0.5) ? t.run : t.created)}/attach${mutateQuery(rng, { stream: '1', stdout: '1', stderr: '1', stdin: '0', logs: '1' })}`,
   },
-  { name: 'containers wait', method: 'POST', peek: true, path: (rng, t) => `/containers/${segment(rng, t.run)}/wait${mutateQuery(rng, { condition: 'next-exit' }, { condition: ['not-running', 'next-exit', 'removed', 'NEXT-EXIT', ''] })}` },
+  {
+    name: 'containers wait',
+    method: 'POST',
+    peek: true,
+    path: (rng, t) => `/containers/${segment(rng, t.run)}/wait${mutateQuery(rng, { condition: 'next-exit' }, { condition: ['not-running', 'next-exit', 'removed', 'NEXT-EXIT', ''] })}`,
+  },
   {
     name: 'containers logs',
     method: 'GET',
@@ -416,13 +498,22 @@ const SPECS: Spec[] = [
     name: 'archive put',
     method: 'PUT',
     headers: { 'Content-Type': 'application/x-tar' },
-    path: (rng, t) => `/containers/${segment(rng, rng.chance(0.5) ? t.run : t.created)}/archive${mutateQuery(rng, { path: '/tmp', noOverwriteDirNonDir: '1', copyUIDGID: '0' }, { path: ARCHIVE_PATHS })}`,
+    path: (rng, t) =>
+      `/containers/${segment(rng, rng.chance(0.5) ? t.run : t.created)}/archive${mutateQuery(rng, { path: '/tmp', noOverwriteDirNonDir: '1', copyUIDGID: '0' }, { path: ARCHIVE_PATHS })}`,
     body: (rng) =>
       rng.pick([
         () => tarOf([{ name: 'fz.txt', data: 'x' }]),
         () => tarOf([{ name: '../../fz-escape', data: 'x' }]),
-        () => tarOf([{ name: 'l', type: '2', linkname: '/etc/passwd' }, { name: 'l', data: 'through the link' }]),
-        () => tarOf([{ name: 'd', type: '5' }, { name: 'd', data: 'file over dir' }]),
+        () =>
+          tarOf([
+            { name: 'l', type: '2', linkname: '/etc/passwd' },
+            { name: 'l', data: 'through the link' },
+          ]),
+        () =>
+          tarOf([
+            { name: 'd', type: '5' },
+            { name: 'd', data: 'file over dir' },
+          ]),
         () => tarOf([{ name: 'big', size: 1e12 }], false),
         () => rng.bytes(700),
         () => '',
@@ -432,10 +523,13 @@ const SPECS: Spec[] = [
     name: 'exec create',
     method: 'POST',
     path: (rng, t) => `/containers/${segment(rng, rng.chance(0.8) ? t.run : t.created)}/exec`,
-    body: jsonBody(() => ({ Cmd: ['true'], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false, Env: ['A=1'], WorkingDir: '/', User: '', Privileged: false, ConsoleSize: [10, 10] }), {
-      User: ['root', '0:0', 'nobody', '99999', 'nosuch', ''],
-      WorkingDir: ['/', '/nonexistent', 'rel', ''],
-    }),
+    body: jsonBody(
+      () => ({ Cmd: ['true'], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false, Env: ['A=1'], WorkingDir: '/', User: '', Privileged: false, ConsoleSize: [10, 10] }),
+      {
+        User: ['root', '0:0', 'nobody', '99999', 'nosuch', ''],
+        WorkingDir: ['/', '/nonexistent', 'rel', ''],
+      },
+    ),
     made: (a, t) => {
       const id = (JSON.parse(a.body) as { Id?: unknown }).Id;
       if (typeof id === 'string' && t.execs.length < 20) t.execs.push(id);
@@ -480,16 +574,30 @@ const SPECS: Spec[] = [
         () => '',
         () => '{}',
         () => tarOf([{ name: 'manifest.json', data: 'garbage' }]),
-        () => tarOf([{ name: 'manifest.json', data: jsonText(mutateBody(rng, [{ Config: 'c.json', RepoTags: ['fz/l:1'], Layers: ['l.tar'] }], { Config: ['../../etc/passwd', '/etc/passwd', 'c.json'], Layers: [['../x'], ['/etc/passwd'], []] })) }, { name: 'c.json', data: '{}' }]),
+        () =>
+          tarOf([
+            {
+              name: 'manifest.json',
+              data: jsonText(
+                mutateBody(rng, [{ Config: 'c.json', RepoTags: ['fz/l:1'], Layers: ['l.tar'] }], { Config: ['../../etc/passwd', '/etc/passwd', 'c.json'], Layers: [['../x'], ['/etc/passwd'], []] }),
+              ),
+            },
+            { name: 'c.json', data: '{}' },
+          ]),
         () => tarOf([{ name: 'manifest.json', type: '2', linkname: '/etc/passwd' }]),
         () => tarOf([{ name: 'repositories', data: '{"fz":{"1":"../../x"}}' }]),
-        () => tarOf([{ name: 'index.json', data: '{"manifests":[{"digest":"sha256:../x"}]}' }, { name: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' }]),
+        () =>
+          tarOf([
+            { name: 'index.json', data: '{"manifests":[{"digest":"sha256:../x"}]}' },
+            { name: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' },
+          ]),
       ])(),
   },
   {
     name: 'images tag',
     method: 'POST',
-    path: (rng, t) => `/images/${segment(rng, rng.chance(0.5) ? rng.pick(['busybox', t.busyboxId, t.busyboxId.slice(7, 19)]) : rng.pick(IMAGE_REFS))}/tag${mutateQuery(rng, { repo: `fz/t${rng.int(3)}`, tag: 'v1' }, { repo: IMAGE_REFS.filter((r) => !r.startsWith('busybox')), tag: ['', 'UPPER', 'x'.repeat(200), 'a:b', 'sha256:x', '.x'] })}`,
+    path: (rng, t) =>
+      `/images/${segment(rng, rng.chance(0.5) ? rng.pick(['busybox', t.busyboxId, t.busyboxId.slice(7, 19)]) : rng.pick(IMAGE_REFS))}/tag${mutateQuery(rng, { repo: `fz/t${rng.int(3)}`, tag: 'v1' }, { repo: IMAGE_REFS.filter((r) => !r.startsWith('busybox')), tag: ['', 'UPPER', 'x'.repeat(200), 'a:b', 'sha256:x', '.x'] })}`,
   },
   {
     name: 'images delete',
@@ -514,7 +622,12 @@ const SPECS: Spec[] = [
         Attachable: true,
         EnableIPv6: false,
         Labels: { a: 'b' },
-        Options: { 'com.docker.network.bridge.name': `fzbr${netSeq}`, 'com.docker.network.bridge.enable_icc': 'true', 'com.docker.network.bridge.enable_ip_masquerade': 'true', 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1' },
+        Options: {
+          'com.docker.network.bridge.name': `fzbr${netSeq}`,
+          'com.docker.network.bridge.enable_icc': 'true',
+          'com.docker.network.bridge.enable_ip_masquerade': 'true',
+          'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1',
+        },
         IPAM: { Driver: 'default', Config: [{ Subnet: FZ_NET(20 + (netSeq % 200)), Gateway: `10.247.${20 + (netSeq % 200)}.1`, IPRange: `10.247.${20 + (netSeq % 200)}.128/25` }], Options: {} },
       }),
       {
@@ -560,15 +673,19 @@ const SPECS: Spec[] = [
     method: 'POST',
     headers: { 'Content-Type': 'application/x-tar' },
     path: (rng) =>
-      `/build${mutateQuery(rng, { t: `fz/b:${rng.int(3)}`, dockerfile: 'Dockerfile', q: '1', rm: '1', forcerm: '0', nocache: '0', buildargs: '{"a":"b"}', labels: '{"l":"v"}', networkmode: 'none', target: '', version: '1' }, {
-        t: IMAGE_REFS,
-        dockerfile: ['Dockerfile', '../../etc/passwd', '/etc/passwd', 'nosuch', '', '.', 'f'],
-        buildargs: ['{"a":null}', '{"a":1}', '[]', 'x', '{"a":{"b":1}}'],
-        labels: ['{"a":null}', '{"a":1}', '[]', 'x'],
-        networkmode: ['none', 'host', 'bridge', 'default', 'container:fz-run', 'nosuch', ''],
-        target: ['nosuch', 'a', ''],
-        version: ['1', '2', '3', ''],
-      })}`,
+      `/build${mutateQuery(
+        rng,
+        { t: `fz/b:${rng.int(3)}`, dockerfile: 'Dockerfile', q: '1', rm: '1', forcerm: '0', nocache: '0', buildargs: '{"a":"b"}', labels: '{"l":"v"}', networkmode: 'none', target: '', version: '1' },
+        {
+          t: IMAGE_REFS,
+          dockerfile: ['Dockerfile', '../../etc/passwd', '/etc/passwd', 'nosuch', '', '.', 'f'],
+          buildargs: ['{"a":null}', '{"a":1}', '[]', 'x', '{"a":{"b":1}}'],
+          labels: ['{"a":null}', '{"a":1}', '[]', 'x'],
+          networkmode: ['none', 'host', 'bridge', 'default', 'container:fz-run', 'nosuch', ''],
+          target: ['nosuch', 'a', ''],
+          version: ['1', '2', '3', ''],
+        },
+      )}`,
     body: (rng) => {
       const n = rng.int(8);
       if (n === 0) return rng.bytes(1200);
@@ -659,15 +776,55 @@ describeIf(isRoot && distBuilt, `API fuzz, seed ${SEED} (needs root, \`make buil
     message?: string | RegExp | (() => string);
   }
   const found: Found[] = [
-    { name: "rm --link of a container's own name (dockerd: 500)", method: 'DELETE', path: () => `/containers/${t.created}?link=1`, status: 409, message: 'Conflict, cannot remove the default link name of the container' },
-    { name: 'update with a CPU quota the kernel refuses (dockerd: 500)', method: 'POST', path: () => `/containers/${t.run}/update`, body: { CpuQuota: 2 ** 53 + 2 }, status: 400, message: /^Cannot update container [0-9a-f]{64}: .*EINVAL/ },
-    { name: 'a volume name longer than a file name (dockerd: 500)', method: 'POST', path: () => '/volumes/create', body: { Name: long }, status: 400, message: /^create x+: error while creating volume root path '.*': mkdir .*: file name too long$/ },
+    {
+      name: "rm --link of a container's own name (dockerd: 500)",
+      method: 'DELETE',
+      path: () => `/containers/${t.created}?link=1`,
+      status: 409,
+      message: 'Conflict, cannot remove the default link name of the container',
+    },
+    {
+      name: 'update with a CPU quota the kernel refuses (dockerd: 500)',
+      method: 'POST',
+      path: () => `/containers/${t.run}/update`,
+      body: { CpuQuota: 2 ** 53 + 2 },
+      status: 400,
+      message: /^Cannot update container [0-9a-f]{64}: .*EINVAL/,
+    },
+    {
+      name: 'a volume name longer than a file name (dockerd: 500)',
+      method: 'POST',
+      path: () => '/volumes/create',
+      body: { Name: long },
+      status: 400,
+      message: /^create x+: error while creating volume root path '.*': mkdir .*: file name too long$/,
+    },
     { name: 'cp: stat of a path with a NUL byte', method: 'HEAD', path: () => `/containers/${t.run}/archive?path=%2Fa%00b`, status: 400 },
     { name: 'cp: get of a path with a NUL byte', method: 'GET', path: () => `/containers/${t.run}/archive?path=%2Fa%00b`, status: 400, message: 'invalid path "/a\\u0000b": it contains a NUL byte' },
-    { name: 'cp: put to a path with a NUL byte', method: 'PUT', path: () => `/containers/${t.created}/archive?path=%2Fa%00b`, body: '', status: 400, message: 'invalid path "/a\\u0000b": it contains a NUL byte' },
+    {
+      name: 'cp: put to a path with a NUL byte',
+      method: 'PUT',
+      path: () => `/containers/${t.created}/archive?path=%2Fa%00b`,
+      body: '',
+      status: 400,
+      message: 'invalid path "/a\\u0000b": it contains a NUL byte',
+    },
     { name: 'cp: stat of a name too long to exist', method: 'HEAD', path: () => `/containers/${t.run}/archive?path=/${long}`, status: 404 },
-    { name: 'cp: get of a name too long to exist', method: 'GET', path: () => `/containers/${t.run}/archive?path=/tmp/${long}`, status: 404, message: () => `Could not find the file /tmp/${long} in container ${t.run}` },
-    { name: 'cp: put into a name too long to exist', method: 'PUT', path: () => `/containers/${t.created}/archive?path=/${long}/${long}`, body: '', status: 404, message: () => `Could not find the file /${long}/${long} in container ${t.created}` },
+    {
+      name: 'cp: get of a name too long to exist',
+      method: 'GET',
+      path: () => `/containers/${t.run}/archive?path=/tmp/${long}`,
+      status: 404,
+      message: () => `Could not find the file /tmp/${long} in container ${t.run}`,
+    },
+    {
+      name: 'cp: put into a name too long to exist',
+      method: 'PUT',
+      path: () => `/containers/${t.created}/archive?path=/${long}/${long}`,
+      body: '',
+      status: 404,
+      message: () => `Could not find the file /${long}/${long} in container ${t.created}`,
+    },
     {
       name: 'create: an unknown field nested 20000 deep (Go stops at 10000, here at 512: copies and writes recurse)',
       method: 'POST',
@@ -691,7 +848,7 @@ describeIf(isRoot && distBuilt, `API fuzz, seed ${SEED} (needs root, \`make buil
     else expect(r.json.message).toBe(want);
   });
 
-  test('a volume name of 250 characters is fine (its temporary folder\'s name does not grow with it)', async () => {
+  test("a volume name of 250 characters is fine (its temporary folder's name does not grow with it)", async () => {
     const name = 'v'.repeat(250);
     expect((await api('POST', '/volumes/create', { Name: name })).status).toBe(201);
     expect((await api('DELETE', `/volumes/${name}`)).status).toBe(204);
@@ -737,8 +894,7 @@ describeIf(isRoot && distBuilt, `API fuzz, seed ${SEED} (needs root, \`make buil
 
     // remove what the fuzz made, through the API
     for (const c of (await api('GET', '/containers/json?all=1')).json as { Id: string }[]) expect((await api('DELETE', `/containers/${c.Id}?force=1&v=1`)).status).toBe(204);
-    for (const n of (await api('GET', '/networks')).json as { Id: string; Name: string }[])
-      if (!baseline.networks.includes(n.Id)) expect((await api('DELETE', `/networks/${n.Id}`)).status).toBe(204);
+    for (const n of (await api('GET', '/networks')).json as { Id: string; Name: string }[]) if (!baseline.networks.includes(n.Id)) expect((await api('DELETE', `/networks/${n.Id}`)).status).toBe(204);
     for (const v of ((await api('GET', '/volumes')).json.Volumes ?? []) as { Name: string }[]) expect((await api('DELETE', `/volumes/${encodeURIComponent(v.Name)}?force=1`)).status).toBe(204);
     // children before parents (a parent is a 409 while it has some, force or not): a few passes
     for (let pass = 0; pass < 5; pass++) {

@@ -33,7 +33,10 @@ function makeCerts(dir: string): void {
   sign('client', 'ca', 'cli.ext');
   sign('stranger', 'other-ca', 'cli.ext');
   // the docker CLI's layout: ca.pem, cert.pem, key.pem in DOCKER_CERT_PATH
-  for (const [who, ca] of [['client', 'ca'], ['stranger', 'ca']]) {
+  for (const [who, ca] of [
+    ['client', 'ca'],
+    ['stranger', 'ca'],
+  ]) {
     const d = path.join(dir, who);
     fs.mkdirSync(d);
     fs.copyFileSync(path.join(dir, `${ca}.pem`), path.join(d, 'ca.pem'));
@@ -76,11 +79,15 @@ describeIf(isRoot && distBuilt && haveOpenssl, 'API listeners (needs `make build
     makeCerts(certs);
     port = await freePort();
     d = await TestDaemon.start(() => [
-      '-H', `tcp://127.0.0.1:${port}`,
+      '-H',
+      `tcp://127.0.0.1:${port}`,
       '--tlsverify',
-      '--tlscacert', path.join(certs, 'ca.pem'),
-      '--tlscert', path.join(certs, 'server-cert.pem'),
-      '--tlskey', path.join(certs, 'server-key.pem'),
+      '--tlscacert',
+      path.join(certs, 'ca.pem'),
+      '--tlscert',
+      path.join(certs, 'server-cert.pem'),
+      '--tlskey',
+      path.join(certs, 'server-key.pem'),
     ]);
   });
 
@@ -93,14 +100,23 @@ describeIf(isRoot && distBuilt && haveOpenssl, 'API listeners (needs `make build
     const st = fs.statSync(d.sock);
     expect(st.isSocket()).toBe(true);
     expect(st.mode & 0o777).toBe(0o660);
-    const line = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('docker:'));
+    const line = fs
+      .readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('docker:'));
     expect(st.gid).toBe(line ? Number(line.split(':')[2]) : 0);
   });
 
   test('TLS with a client certificate from the CA is served; the same API as on the socket', async () => {
     const body = await new Promise<string>((resolve, reject) => {
       const s = tls.connect(
-        { host: '127.0.0.1', port, ca: fs.readFileSync(path.join(certs, 'ca.pem')), cert: fs.readFileSync(path.join(certs, 'client-cert.pem')), key: fs.readFileSync(path.join(certs, 'client-key.pem')) },
+        {
+          host: '127.0.0.1',
+          port,
+          ca: fs.readFileSync(path.join(certs, 'ca.pem')),
+          cert: fs.readFileSync(path.join(certs, 'client-cert.pem')),
+          key: fs.readFileSync(path.join(certs, 'client-key.pem')),
+        },
         () => s.write('GET /v1.44/_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
       );
       let out = '';
@@ -113,7 +129,7 @@ describeIf(isRoot && distBuilt && haveOpenssl, 'API listeners (needs `make build
     expect(body.endsWith('OK')).toBe(true);
   });
 
-  test('no client certificate, a stranger CA\'s certificate, or plain HTTP get nothing', async () => {
+  test("no client certificate, a stranger CA's certificate, or plain HTTP get nothing", async () => {
     const attempt = (o: tls.ConnectionOptions) =>
       new Promise<string>((resolve) => {
         const s = tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(path.join(certs, 'ca.pem')), ...o }, () => s.write('GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));

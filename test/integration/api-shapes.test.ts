@@ -229,7 +229,10 @@ describeIf(isRoot && distBuilt, 'Docker shapes (needs root and `make build`)', (
     // Aliases; DNSNames (buildEndpointDNSNames) are set at connect and kept after a stop. Before
     // the first connect (a container only created), Aliases are the user's, as dockerd < 25
     // showed them (docker-compose v1 connects its links only then: compose.test.ts)
-    const s = await create({ Hostname: 'hn', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'shape-dns' }, NetworkingConfig: { EndpointsConfig: { 'shape-dns': { Aliases: ['al'] } } } }, 'shape-dns-c');
+    const s = await create(
+      { Hostname: 'hn', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'shape-dns' }, NetworkingConfig: { EndpointsConfig: { 'shape-dns': { Aliases: ['al'] } } } },
+      'shape-dns-c',
+    );
     const short = s.slice(0, 12);
     let ep = (await inspect(s)).NetworkSettings.Networks['shape-dns'];
     expect(ep.Aliases).toEqual(['al']);

@@ -98,7 +98,7 @@ describeIf(isRoot && distBuilt, 'stop that waits, and what must not wait for it 
     await waitUntil(() => leftovers(d).length === 0, 10000, `nothing left, still: ${leftovers(d).join(', ')}`);
   }, 60000);
 
-  test('a timeout beyond a timer\'s range (t of 40 days) still waits', async () => {
+  test("a timeout beyond a timer's range (t of 40 days) still waits", async () => {
     const id = await run('stop-long');
     const { reply: stop } = await pendingStop(id, `t=${40 * 24 * 3600}`);
     // a node timer above 2^31-1 ms fires at once: the SIGKILL would have come

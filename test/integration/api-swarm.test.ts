@@ -20,7 +20,7 @@ describeIf(isRoot && distBuilt, 'swarm endpoints on a node outside a swarm (need
     await d?.cleanup();
   });
 
-  test('503 with dockerd\'s messages', async () => {
+  test("503 with dockerd's messages", async () => {
     const leave = await d.request('POST', '/v1.44/swarm/leave?force=1');
     expect(leave.status).toBe(503);
     expect(leave.json.message).toBe('This node is not part of a swarm');

@@ -95,7 +95,14 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     expect(first.code).toBe(0);
     const stageId = first.stdout.trim();
     expect(stageId).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const stage = await docker(['run', '--rm', stageId, 'sh', '-c', 'cat /opt/bundle/inside.txt; ls /src; cat /out/greeting; test -e /ctx/notes.txt && test ! -e /ctx/secret.key && echo ignored; stat -c "%u:%g" /src/notes.txt']);
+    const stage = await docker([
+      'run',
+      '--rm',
+      stageId,
+      'sh',
+      '-c',
+      'cat /opt/bundle/inside.txt; ls /src; cat /out/greeting; test -e /ctx/notes.txt && test ! -e /ctx/secret.key && echo ignored; stat -c "%u:%g" /src/notes.txt',
+    ]);
     expect(stage.stdout).toBe('unpacked\nmain.sh\nnotes.txt\nhello from two words\nignored\n1000:1000\n');
   });
 
@@ -207,7 +214,10 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     const dir = path.join(d.dir, 'url');
     fs.mkdirSync(dir);
     try {
-      fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM busybox\nADD http://127.0.0.1:${port}/files/readme.txt /readme\nADD http://127.0.0.1:${port}/files/data.gz /opt/\nCMD ["sh", "-c", "cat /readme; stat -c '%a %Y' /readme; ls /opt"]\n`);
+      fs.writeFileSync(
+        path.join(dir, 'Dockerfile'),
+        `FROM busybox\nADD http://127.0.0.1:${port}/files/readme.txt /readme\nADD http://127.0.0.1:${port}/files/data.gz /opt/\nCMD ["sh", "-c", "cat /readme; stat -c '%a %Y' /readme; ls /opt"]\n`,
+      );
       const ok = await docker(['build', '-q', dir]);
       expect(ok.stderr).not.toMatch(/rror/);
       expect((await docker(['run', '--rm', ok.stdout.trim()])).stdout).toBe(`from the web\n600 ${Date.parse('2024-10-01T10:00:00Z') / 1000}\ndata.gz\n`);
@@ -268,16 +278,29 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
     const gitPort = (probe.address() as import('node:net').AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const gitd = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${path.join(dir, 'repos')}`, '--listen=127.0.0.1', `--port=${gitPort}`, path.join(dir, 'repos')], { stdio: 'ignore' });
+    const gitd = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${path.join(dir, 'repos')}`, '--listen=127.0.0.1', `--port=${gitPort}`, path.join(dir, 'repos')], {
+      stdio: 'ignore',
+    });
     const build = async (remote: string, tag: string) => {
       const r = await d.request('POST', `/build?remote=${encodeURIComponent(remote)}&t=${tag}`, { timeoutMs: 60000 });
-      const lines = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { stream?: string; error?: string; message?: string });
+      const lines = r.body
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { stream?: string; error?: string; message?: string });
       return { status: r.status, text: lines.map((l) => l.stream ?? '').join(''), error: lines.map((l) => l.error ?? l.message ?? '').join('') };
     };
     const out = async (tag: string) => (await docker(['run', '--rm', tag])).stdout;
     try {
-      for (const end = Date.now() + 10000; ; ) {
-        const up = await new Promise<boolean>((r) => net.connect(gitPort, '127.0.0.1').once('connect', function (this: import('node:net').Socket) { this.destroy(); r(true); }).once('error', () => r(false)));
+      for (const end = Date.now() + 10000; ;) {
+        const up = await new Promise<boolean>((r) =>
+          net
+            .connect(gitPort, '127.0.0.1')
+            .once('connect', function (this: import('node:net').Socket) {
+              this.destroy();
+              r(true);
+            })
+            .once('error', () => r(false)),
+        );
         if (up) break;
         if (Date.now() > end) throw new Error('git daemon did not come up');
         await new Promise((r) => setTimeout(r, 100));
@@ -324,7 +347,10 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     fs.writeFileSync(path.join(dir, 'base.Dockerfile'), 'FROM busybox\nONBUILD COPY marker.txt /from-trigger.txt\nONBUILD RUN echo triggered > /trigger-ran\n');
     fs.writeFileSync(path.join(dir, 'marker.txt'), 'marker\n');
     expect((await docker(['build', '-q', '-t', 'onbuild-base', '-f', path.join(dir, 'base.Dockerfile'), dir])).code).toBe(0);
-    expect(JSON.parse((await docker(['image', 'inspect', '-f', '{{json .Config.OnBuild}}', 'onbuild-base'])).stdout)).toEqual(['COPY marker.txt /from-trigger.txt', 'RUN echo triggered > /trigger-ran']);
+    expect(JSON.parse((await docker(['image', 'inspect', '-f', '{{json .Config.OnBuild}}', 'onbuild-base'])).stdout)).toEqual([
+      'COPY marker.txt /from-trigger.txt',
+      'RUN echo triggered > /trigger-ran',
+    ]);
     fs.writeFileSync(
       path.join(dir, 'Dockerfile'),
       'FROM onbuild-base\nSHELL ["/bin/sh", "-ec"]\nRUN test -e /from-trigger.txt\nHEALTHCHECK --interval=5s --retries=2 CMD true\nSTOPSIGNAL SIGUSR1\nVOLUME ["/data"]\nCMD cat /from-trigger.txt /trigger-ran\n',
@@ -334,7 +360,13 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     const id = child.stdout.trim();
     expect((await docker(['run', '--rm', id])).stdout).toBe('marker\ntriggered\n');
     const cfg = JSON.parse((await docker(['image', 'inspect', '-f', '{{json .Config}}', id])).stdout);
-    expect(cfg).toMatchObject({ Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 2 }, StopSignal: 'SIGUSR1', Volumes: { '/data': {} }, Shell: ['/bin/sh', '-ec'], Cmd: ['/bin/sh', '-ec', 'cat /from-trigger.txt /trigger-ran'] });
+    expect(cfg).toMatchObject({
+      Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 2 },
+      StopSignal: 'SIGUSR1',
+      Volumes: { '/data': {} },
+      Shell: ['/bin/sh', '-ec'],
+      Cmd: ['/bin/sh', '-ec', 'cat /from-trigger.txt /trigger-ran'],
+    });
     expect(cfg.OnBuild ?? []).toEqual([]);
   });
 
@@ -381,7 +413,10 @@ describeIf(isRoot && distBuilt && haveDocker, 'classic builder: docker build and
     const names = fs.readdirSync(dir);
     const body = execFileSync('tar', ['-C', dir, '--owner=0', '--group=0', '-cf', '-', ...names]);
     const r = await d.request('POST', `/build?${query}`, { rawBody: body, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60000 });
-    const lines = r.body.split('\r\n').filter(Boolean).map((l) => JSON.parse(l) as { stream?: string; aux?: { ID: string }; error?: string; errorDetail?: { code?: number; message: string } });
+    const lines = r.body
+      .split('\r\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { stream?: string; aux?: { ID: string }; error?: string; errorDetail?: { code?: number; message: string } });
     return { status: r.status, body: r.body, lines };
   };
 
@@ -421,8 +456,33 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(r.stderr).not.toMatch(/rror/);
     expect(r.code).toBe(0);
     expect((await docker(['run', '--rm', 'copymodes'])).stdout).toBe('readable\n');
-    const paths = ['/app', '/app/file.txt', '/app/script.sh', '/app/dir', '/app/dir/sub', '/tmp', '/existing', '/existing/sub', '/existing/sub/f', '/new', '/new/deep', '/new/deep/dest', '/new/deep/dest/sub',
-      '/owned', '/owned/a', '/owned/a/b', '/owned/a/b/sub', '/owned/a/b/sub/f', '/fileparents', '/fileparents/x', '/fileparents/x/y', '/fileparents/x/y/file.txt', '/fromstage', '/fromstage/f', '/realdir/file.txt'];
+    const paths = [
+      '/app',
+      '/app/file.txt',
+      '/app/script.sh',
+      '/app/dir',
+      '/app/dir/sub',
+      '/tmp',
+      '/existing',
+      '/existing/sub',
+      '/existing/sub/f',
+      '/new',
+      '/new/deep',
+      '/new/deep/dest',
+      '/new/deep/dest/sub',
+      '/owned',
+      '/owned/a',
+      '/owned/a/b',
+      '/owned/a/b/sub',
+      '/owned/a/b/sub/f',
+      '/fileparents',
+      '/fileparents/x',
+      '/fileparents/x/y',
+      '/fileparents/x/y/file.txt',
+      '/fromstage',
+      '/fromstage/f',
+      '/realdir/file.txt',
+    ];
     const st = await docker(['run', '--rm', '--user', '0', 'copymodes', 'stat', '-c', '%n %a %u:%g', ...paths]);
     // /tmp as the base image has it (the local busybox's is 1755)
     const tmpMode = (await docker(['run', '--rm', 'busybox', 'stat', '-c', '%a %u:%g', '/tmp'])).stdout.trim();
@@ -477,7 +537,7 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect((await docker(['run', '--rm', 'copylinks', 'stat', '-c', '%n %F %a', '/merged/x', '/merged/x/f'])).stdout).toBe('/merged/x directory 755\n/merged/x/f regular file 644\n');
   });
 
-  test('a failing RUN: errorDetail carries its exit code and dockerd\'s message; docker build (-q too) exits with it (issue 12.2)', async () => {
+  test("a failing RUN: errorDetail carries its exit code and dockerd's message; docker build (-q too) exits with it (issue 12.2)", async () => {
     // matched: moby builder/dockerfile dispatchers.go dispatchRun (jsonmessage.JSONError{Message:
     // "The command '…' returned a non-zero code: N", Code: N}); the docker CLI exits with Code
     const dir = makeContext('exit3', { Dockerfile: 'FROM busybox\nRUN exit 3\n' });
@@ -489,7 +549,10 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(q.stderr).toContain(`The command '/bin/sh -c exit 3' returned a non-zero code: 3`);
     const api = await apiBuild(dir, 'rm=1');
     expect(api.status).toBe(200);
-    expect(api.lines[api.lines.length - 1]).toEqual({ errorDetail: { code: 3, message: `The command '/bin/sh -c exit 3' returned a non-zero code: 3` }, error: `The command '/bin/sh -c exit 3' returned a non-zero code: 3` });
+    expect(api.lines[api.lines.length - 1]).toEqual({
+      errorDetail: { code: 3, message: `The command '/bin/sh -c exit 3' returned a non-zero code: 3` },
+      error: `The command '/bin/sh -c exit 3' returned a non-zero code: 3`,
+    });
     // q=1: what was held back comes before the error, as dockerd's notVerboseBuffer
     const quiet = await apiBuild(dir, 'q=1');
     expect(quiet.lines[0]).toEqual({ stream: 'Step 1/2 : FROM busybox\n' });
@@ -520,7 +583,10 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     const before = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
     const kept = await apiBuild(dir, 'nocache=1&rm=0');
     expect(kept.body).not.toContain('Removing intermediate container');
-    const left = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter((c) => c && !before.includes(c));
+    const left = (await docker(['ps', '-aq'])).stdout
+      .trim()
+      .split('\n')
+      .filter((c) => c && !before.includes(c));
     expect(left).toHaveLength(2);
     await docker(['rm', ...left]);
   });
@@ -547,7 +613,6 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(fromHistory.stdout.match(/Using cache/g)).toHaveLength(2);
     expect((await docker(['image', 'inspect', '-f', '{{.Id}}', 'cf:c'])).stdout.trim()).toBe(idA);
     expect((await docker(['run', '--rm', 'cf:c'])).stdout).toBe('one\n');
-
   });
 
   test('extrahosts (--add-host, docker-py extra_hosts) reach the /etc/hosts of RUN steps (issue 12.4)', async () => {
@@ -583,7 +648,7 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect((await docker(['run', '--rm', c.stdout.trim()])).stdout).toBe('.dockerignore\nDockerfile\nkeep.txt\n');
   });
 
-  test('built images carry Config.Image (the parent), each step\'s ContainerConfig and DockerVersion, as dockerd\'s classic builder (issue 12.5)', async () => {
+  test("built images carry Config.Image (the parent), each step's ContainerConfig and DockerVersion, as dockerd's classic builder (issue 12.5)", async () => {
     // matched: moby image/image.go NewChildImage (DockerVersion, ContainerConfig, Config) and
     // builder/dockerfile internals.go (withCmdComment "#(nop) " + comment; RUN: runConfigForCacheProbe)
     const dir = makeContext('meta', { Dockerfile: 'FROM busybox\nENV A=1\nRUN echo hi > /hi\nCMD ["cat", "/hi"]\n' });
@@ -599,7 +664,9 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
       expect(img.DockerVersion).toBe(version);
       expect(img.Config.Image).toBe(img.Parent);
       expect(img.ContainerConfig.Image).toBe(img.Parent);
-      expect(Object.keys(img.ContainerConfig)).toEqual(expect.arrayContaining(['Hostname', 'Domainname', 'User', 'AttachStdin', 'Tty', 'OpenStdin', 'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels']));
+      expect(Object.keys(img.ContainerConfig)).toEqual(
+        expect.arrayContaining(['Hostname', 'Domainname', 'User', 'AttachStdin', 'Tty', 'OpenStdin', 'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels']),
+      );
       expect(img.ContainerConfig.Env).toEqual(img.Config.Env);
     }
     expect(envStep.ContainerConfig.Cmd).toEqual(['/bin/sh', '-c', '#(nop) ', 'ENV A=1']);
@@ -627,7 +694,7 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     expect(held.map((l) => l.stream ?? '').join('')).toContain('the-end\n');
   });
 
-  test('ADD of a damaged .tar.gz fails with the decompressor\'s error and leaves no layer folder or mount behind', async () => {
+  test("ADD of a damaged .tar.gz fails with the decompressor's error and leaves no layer folder or mount behind", async () => {
     // dockerd's untar fails on a damaged gzip stream ("unexpected EOF"/"flate: corrupt input") and
     // the step fails; node-tar aborts instead and never closes, which once hung the build
     const { execFileSync } = await import('node:child_process');

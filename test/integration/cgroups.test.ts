@@ -6,13 +6,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import {
-  createCgroupManager,
-  nodeCgroupIO,
-  type CgroupIO,
-  type CgroupManager,
-  type ContainerCgroup,
-} from '../../src/cgroups';
+import { createCgroupManager, nodeCgroupIO, type CgroupIO, type CgroupManager, type ContainerCgroup } from '../../src/cgroups';
 import { addonKernel } from '../../src/host';
 
 const MiB = 1024 * 1024;
@@ -66,10 +60,23 @@ function ownDirs(): string[] {
 }
 
 const CONFIG_FILES = [
-  'memory.limit_in_bytes', 'memory.memsw.limit_in_bytes', 'memory.soft_limit_in_bytes',
-  'cpu.shares', 'cpu.cfs_quota_us', 'cpu.cfs_period_us', 'cpuset.cpus', 'cpuset.mems',
-  'pids.max', 'devices.list', 'freezer.state', 'notify_on_release', 'cgroup.clone_children',
-  'cgroup.subtree_control', 'memory.max', 'cpu.max', 'cgroup.freeze',
+  'memory.limit_in_bytes',
+  'memory.memsw.limit_in_bytes',
+  'memory.soft_limit_in_bytes',
+  'cpu.shares',
+  'cpu.cfs_quota_us',
+  'cpu.cfs_period_us',
+  'cpuset.cpus',
+  'cpuset.mems',
+  'pids.max',
+  'devices.list',
+  'freezer.state',
+  'notify_on_release',
+  'cgroup.clone_children',
+  'cgroup.subtree_control',
+  'memory.max',
+  'cpu.max',
+  'cgroup.freeze',
 ];
 
 /** subdirectory names and config values of the daemon's own cgroups */
@@ -200,9 +207,7 @@ maybe('cgroups on the real kernel', () => {
     const n = ops.length;
     await expect(m.create('bad', { memory: 4 * MiB })).rejects.toThrow('Minimum memory limit allowed is 6MB');
     await expect(m.create('bad', { cpusetCpus: '0-4095' })).rejects.toThrow(/Requested CPUs are not available/);
-    await expect(cg!.apply({ memory: 64 * MiB, memorySwap: 32 * MiB })).rejects.toThrow(
-      'Minimum memoryswap limit should be larger than memory limit, see usage',
-    );
+    await expect(cg!.apply({ memory: 64 * MiB, memorySwap: 32 * MiB })).rejects.toThrow('Minimum memoryswap limit should be larger than memory limit, see usage');
     await expect(cg!.apply({ pidsLimit: 30, cpusetCpus: '0-4095' })).rejects.toThrow(/Requested CPUs are not available/);
     expect(ops.slice(n)).toEqual([]); // not even a mkdir
     expect(await m.list()).not.toContain('bad');
@@ -300,15 +305,13 @@ maybe('cgroups on the real kernel', () => {
     for (const o of ops) {
       const inside = parents.some((p) => o.path === p || o.path.startsWith(`${p}/`));
       // v2 only: the own cgroup's subtree_control and the daemon's leaf
-      const v2Allowed =
-        m.mode === 'v2' &&
-        own.some((d) => o.path === path.join(d, 'cgroup.subtree_control') || o.path.startsWith(leaf(d)));
+      const v2Allowed = m.mode === 'v2' && own.some((d) => o.path === path.join(d, 'cgroup.subtree_control') || o.path.startsWith(leaf(d)));
       if (!inside && !v2Allowed) throw new Error(`write outside the parent: ${JSON.stringify(o)}`);
     }
     const after = snapshot(own, [name, `skiffd-${name}`]);
     if (m.mode === 'v2') {
       // subtree_control of the own cgroup may have gained controllers
-      for (const k of Object.keys(before)) if (k.endsWith('cgroup.subtree_control')) delete before[k], delete after[k];
+      for (const k of Object.keys(before)) if (k.endsWith('cgroup.subtree_control')) (delete before[k], delete after[k]);
     }
     expect(after).toEqual(before);
   });

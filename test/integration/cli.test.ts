@@ -93,7 +93,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
     }
   });
 
-  test('run: output, the process\'s exit code, 127, 125, piped stdin, flags', async () => {
+  test("run: output, the process's exit code, 127, 125, piped stdin, flags", async () => {
     expect(await skiff(['run', '--rm', 'busybox', 'echo', 'hello'])).toEqual({ code: 0, stdout: 'hello\n', stderr: '' });
     await same(['run', '--rm', 'busybox', 'sh', '-c', 'echo o; echo e >&2; exit 3']);
     await same(['run', '--rm', 'busybox', 'nosuchcmd']);
@@ -110,7 +110,11 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
     expect(started.code).toBe(0);
     expect(started.stdout).toMatch(/^[0-9a-f]{64}\n$/);
     await waitUntil(async () => (await skiff(['logs', 'cli-a'])).stdout === 'out\n', 5000, 'logs');
-    const maskAge = (s: string) => s.replace(/\d+ seconds? ago|Less than a second ago|About a minute ago/g, 'AGO').replace(/Up (\d+ seconds?|Less than a second|About a minute)/g, 'UP').replace(/ +/g, ' ');
+    const maskAge = (s: string) =>
+      s
+        .replace(/\d+ seconds? ago|Less than a second ago|About a minute ago/g, 'AGO')
+        .replace(/Up (\d+ seconds?|Less than a second|About a minute)/g, 'UP')
+        .replace(/ +/g, ' ');
     await same(['ps'], { stdout: maskAge });
     await same(['ps', '-a', '--no-trunc'], { stdout: maskAge });
     await same(['ps', '-q']);
@@ -133,7 +137,13 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
     await same(['exec', '-e', 'X=1', '-w', '/etc', 'cli-a', 'sh', '-c', 'echo $X $(pwd)']);
     await same(['top', 'cli-a'], { stdout: (s) => s.replace(/ +/g, ' ').replace(/\d+:\d+/g, 'T') });
     await same(['port', 'cli-a']);
-    const statsShape = (s: string) => s.replace(/[^\n]*\n/g, (l) => l.replace(/ +/g, ' ').replace(/\d+(\.\d+)?(%|[kMG]?i?B)/g, 'N').replace(/ \d+\n/, ' N\n'));
+    const statsShape = (s: string) =>
+      s.replace(/[^\n]*\n/g, (l) =>
+        l
+          .replace(/ +/g, ' ')
+          .replace(/\d+(\.\d+)?(%|[kMG]?i?B)/g, 'N')
+          .replace(/ \d+\n/, ' N\n'),
+      );
     await same(['stats', '--no-stream'], { stdout: statsShape });
     await same(['stats', '--no-stream', '--format', '{{.Name}} {{.Container}}', 'cli-a']);
     await same(['stats', '--no-stream', 'nosuch']);
@@ -198,7 +208,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
       await see(s, /EXITED=7\nicanon\n/, 'exit and cooked terminal');
     });
 
-    test('ctrl-p ctrl-q detaches, attach comes back, ctrl-c reaches the shell\'s child', async () => {
+    test("ctrl-p ctrl-q detaches, attach comes back, ctrl-c reaches the shell's child", async () => {
       const a = 'detach';
       session(a, 90, 20, `${SKIFF} run -it --name cli-it busybox sh; echo EXITED=$?; stty -a | grep -o -- '-*icanon'; sleep 60`);
       await see(a, /^\/ #/m, 'prompt');
@@ -256,7 +266,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'skiff CLI next to the docker CLI 
       await see(s, /EXITED=9/, 'exit');
     });
 
-    test('docker exec -it detaches with ctrl-p ctrl-q and with the CLI config\'s detachKeys (sent in the exec create body); the shells run on', async () => {
+    test("docker exec -it detaches with ctrl-p ctrl-q and with the CLI config's detachKeys (sent in the exec create body); the shells run on", async () => {
       // The CLI sends the config's detachKeys in the exec create body (cli's parseExec), and
       // dockerd's exec inspect shows them parsed ([]byte: base64). The CLI itself swallows the
       // keys (moby/term's escape proxy) and closes the connection, which dockerd does not take

@@ -91,11 +91,7 @@ async function nodeRootfs(root: string): Promise<void> {
 }
 
 async function postgresRootfs(root: string): Promise<void> {
-  await baseRootfs(
-    root,
-    'root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL administrator:/var/lib/postgresql:/bin/sh\n',
-    'root:x:0:\npostgres:x:999:\n',
-  );
+  await baseRootfs(root, 'root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL administrator:/var/lib/postgresql:/bin/sh\n', 'root:x:0:\npostgres:x:999:\n');
   for (const b of PG_BINS) copyWithLibraries(root, b);
   // modules initdb and the server load (plpgsql, snowball, conversions); not the LLVM JIT
   for (const m of fs.readdirSync(`${PG}/lib`)) if (m.endsWith('.so') && !m.startsWith('llvmjit')) copyWithLibraries(root, `${PG}/lib/${m}`);
@@ -104,7 +100,11 @@ async function postgresRootfs(root: string): Promise<void> {
   fs.copyFileSync('/usr/share/zoneinfo/Etc/UTC', path.join(root, 'usr/share/zoneinfo/Etc/UTC'));
   fs.symlinkSync('Etc/UTC', path.join(root, 'usr/share/zoneinfo/UTC'));
   // the official image's folders: the socket folder and PGDATA's parent owned by postgres
-  for (const [d, mode] of [['var/run/postgresql', 0o2775], ['var/lib/postgresql', 0o755], ['var/lib/postgresql/data', 0o700]] as const) {
+  for (const [d, mode] of [
+    ['var/run/postgresql', 0o2775],
+    ['var/lib/postgresql', 0o755],
+    ['var/lib/postgresql/data', 0o700],
+  ] as const) {
     fs.mkdirSync(path.join(root, d), { recursive: true });
     fs.chownSync(path.join(root, d), 999, 999);
     fs.chmodSync(path.join(root, d), mode);
@@ -286,8 +286,7 @@ describeIf(
       if (r.code !== 0) throw new Error(`docker-compose ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}\ndaemon log:\n${d.log.slice(-3000)}`);
       return r.stdout;
     };
-    const containers = async (): Promise<{ Id: string; State: string; Labels: Record<string, string> }[]> =>
-      (await d.request('GET', `/containers/json?all=1&filters=${projectFilter}`)).json;
+    const containers = async (): Promise<{ Id: string; State: string; Labels: Record<string, string> }[]> => (await d.request('GET', `/containers/json?all=1&filters=${projectFilter}`)).json;
     const service = async (name: string) => (await containers()).find((c) => c.Labels['com.docker.compose.service'] === name);
 
     beforeAll(async () => {
@@ -296,7 +295,10 @@ describeIf(
       delete env.DOCKER_TLS_VERIFY;
       delete env.DOCKER_CERT_PATH;
       const work = path.join(d.dir, 'rootfs');
-      for (const [name, make] of [['node', nodeRootfs], ['pg', postgresRootfs]] as const) {
+      for (const [name, make] of [
+        ['node', nodeRootfs],
+        ['pg', postgresRootfs],
+      ] as const) {
         const root = path.join(work, name);
         await make(root);
         const tarball = path.join(work, `${name}.tar`);
@@ -351,7 +353,15 @@ describeIf(
       const dbIp = dbJson.NetworkSettings.Networks[`${project}_default`].IPAddress as string;
       expect(dbIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
 
-      await waitUntil(() => call(port, 'GET', '/whoami').then(() => true, () => false), 30000, 'the app on its published port').catch(async (e: Error) => {
+      await waitUntil(
+        () =>
+          call(port, 'GET', '/whoami').then(
+            () => true,
+            () => false,
+          ),
+        30000,
+        'the app on its published port',
+      ).catch(async (e: Error) => {
         throw new Error(`${e.message}\n${(await compose(['logs', '--no-color'])).stdout}`);
       });
       // USER app: the process runs as uid 1000 in WORKDIR /app and could read what COPY put there
@@ -369,7 +379,13 @@ describeIf(
 
       expect(await call(port, 'POST', '/items', { name: 'buy milk' })).toEqual({ status: 201, json: { id: 1, name: 'buy milk' } });
       expect(await call(port, 'POST', '/items', { name: 'walk the dog' })).toEqual({ status: 201, json: { id: 2, name: 'walk the dog' } });
-      expect(await call(port, 'GET', '/items')).toEqual({ status: 200, json: [{ id: 1, name: 'buy milk' }, { id: 2, name: 'walk the dog' }] });
+      expect(await call(port, 'GET', '/items')).toEqual({
+        status: 200,
+        json: [
+          { id: 1, name: 'buy milk' },
+          { id: 2, name: 'walk the dog' },
+        ],
+      });
 
       // the rows are in the database's volume, seen from the db container itself
       expect((await ok(['exec', '-T', 'db', 'psql', '-U', 'postgres', '-tAc', 'SELECT count(*) FROM items'])).trim()).toBe('2');
@@ -382,7 +398,8 @@ describeIf(
       // app: SIGTERM, handled; db: the image's STOPSIGNAL SIGINT, postgres's fast shutdown. Both
       // exit 0 (a signal not delivered would end in the kill after 10 s: 137)
       await ok(['stop'], 60000);
-      for (const c of await containers()) expect([c.Labels['com.docker.compose.service'], (await d.request('GET', `/containers/${c.Id}/json`)).json.State.ExitCode]).toEqual([c.Labels['com.docker.compose.service'], 0]);
+      for (const c of await containers())
+        expect([c.Labels['com.docker.compose.service'], (await d.request('GET', `/containers/${c.Id}/json`)).json.State.ExitCode]).toEqual([c.Labels['com.docker.compose.service'], 0]);
       await ok(['down', '-v', '--rmi', 'local'], 60000);
       expect(await containers()).toEqual([]);
       expect(((await d.request('GET', '/networks')).json as { Name: string }[]).map((n) => n.Name).sort()).toEqual(['bridge', 'host', 'none']);

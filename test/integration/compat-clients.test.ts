@@ -49,7 +49,10 @@ describeIf(isRoot && distBuilt, 'real clients (needs `make build`)', () => {
   });
 
   test('dockerode: attach (101 hijack with stdin, and a plain 200 stream), exec, logs, list, stop, wait, remove', async () => {
-    const { stdout } = await execFileP(process.execPath, [path.join(compat, 'dockerode-lifecycle.js')], { env: { ...process.env, SKIFF_SOCK: d.sock, NODE_PATH: path.join(projectRoot(), 'node_modules') }, timeout: 60000 });
+    const { stdout } = await execFileP(process.execPath, [path.join(compat, 'dockerode-lifecycle.js')], {
+      env: { ...process.env, SKIFF_SOCK: d.sock, NODE_PATH: path.join(projectRoot(), 'node_modules') },
+      timeout: 60000,
+    });
     const r = JSON.parse(stdout);
     expect(r).toMatchObject({
       ping: 'OK',

@@ -127,7 +127,15 @@ describeIf(isRoot && distBuilt && haveCompose, 'docker-compose v1 (needs root, `
     const fromA = await compose(['exec', '-T', 'a', 'nslookup', 'web']);
     expect(fromA.stdout + fromA.stderr).toMatch(/NXDOMAIN|can't find/);
 
-    await waitUntil(() => httpGet(port).then((b) => b === 'hello-from-a\n', () => false), 5000, 'the published port');
+    await waitUntil(
+      () =>
+        httpGet(port).then(
+          (b) => b === 'hello-from-a\n',
+          () => false,
+        ),
+      5000,
+      'the published port',
+    );
     expect(await ok(['exec', '-T', 'a', 'sh', '-c', 'echo $GREETING'])).toBe('hello-from-a\n');
     // the named volume is shared
     expect(await ok(['exec', '-T', 'b', 'cat', '/shared/mark'])).toBe('a-was-here\n');
@@ -142,7 +150,15 @@ describeIf(isRoot && distBuilt && haveCompose, 'docker-compose v1 (needs root, `
     expect(await ok(['ps'])).toMatch(/Exit 0/);
     await ok(['start']);
     expect(await states()).toEqual({ a: 'running', b: 'running' });
-    await waitUntil(() => httpGet(port).then((b) => b === 'hello-from-a\n', () => false), 5000, 'the published port after start');
+    await waitUntil(
+      () =>
+        httpGet(port).then(
+          (b) => b === 'hello-from-a\n',
+          () => false,
+        ),
+      5000,
+      'the published port after start',
+    );
     const before = (await d.request('GET', `/containers/${project}_b_1/json`)).json.State.StartedAt as string;
     await ok(['restart', '-t', '5', 'b']);
     const after = (await d.request('GET', `/containers/${project}_b_1/json`)).json.State;

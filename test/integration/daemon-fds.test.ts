@@ -34,7 +34,9 @@ describeIf(isRoot && distBuilt, 'daemon file descriptors (needs root, `make buil
     });
 
   async function cycle(i: number): Promise<void> {
-    const id = (await d.request('POST', `/containers/create?name=fd-${i}`, { body: { Image: 'busybox', Cmd: ['sh', '-c', "trap 'exit 0' TERM; echo hi; while :; do sleep 1 & wait $!; done"], OpenStdin: true } })).json.Id as string;
+    const id = (
+      await d.request('POST', `/containers/create?name=fd-${i}`, { body: { Image: 'busybox', Cmd: ['sh', '-c', "trap 'exit 0' TERM; echo hi; while :; do sleep 1 & wait $!; done"], OpenStdin: true } })
+    ).json.Id as string;
     expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(204);
     const ex = await d.request('POST', `/containers/${id}/exec`, { body: { Cmd: ['echo', 'x'], AttachStdout: true } });
     expect(demux((await d.request('POST', `/exec/${ex.json.Id}/start`, { body: {} })).raw).stdout).toBe('x\n');

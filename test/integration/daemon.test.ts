@@ -103,16 +103,28 @@ describeIf(isRoot && built, 'skiffd (needs `make build`)', () => {
   });
 
   test('a second daemon on the same pid file is refused', async () => {
-    const r = await run(path.join(root, 'bin/skiffd'), ['-H', `unix://${dir}/other.sock`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'), '--pidfile', path.join(dir, 'skiffd.pid')]).catch(
-      (e: { code: number; stderr: string }) => e,
-    );
+    const r = await run(path.join(root, 'bin/skiffd'), [
+      '-H',
+      `unix://${dir}/other.sock`,
+      '--data-root',
+      path.join(dir, 'data'),
+      '--exec-root',
+      path.join(dir, 'run'),
+      '--pidfile',
+      path.join(dir, 'skiffd.pid'),
+    ]).catch((e: { code: number; stderr: string }) => e);
     expect((r as { code: number }).code).toBe(1);
     expect((r as { stderr: string }).stderr).toMatch(/pid file found/);
   });
 
   test('SIGTERM: socket, pid file and cgroup parent are gone', async () => {
     const name = daemonName(path.join(dir, 'data'));
-    const own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes('pids'))?.split(':')[2] ?? '/';
+    const own =
+      fs
+        .readFileSync('/proc/self/cgroup', 'utf8')
+        .split('\n')
+        .find((l) => l.split(':')[1]?.split(',').includes('pids'))
+        ?.split(':')[2] ?? '/';
     const parent = path.join('/sys/fs/cgroup/pids', own, name);
     daemon!.kill('SIGTERM');
     await new Promise((r) => daemon!.once('exit', r));

@@ -58,7 +58,10 @@ describeIf(isRoot && distBuilt && haveTools, 'disk full during a pull (needs roo
   test('the pull fails with ENOSPC and leaves nothing; with room again it works', async () => {
     const before = usedBytes(d.dataRoot);
     const r = await d.request('POST', `/images/create?fromImage=${encodeURIComponent(ref)}`, { timeoutMs: 60000 });
-    const lines = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { errorDetail?: { message: string }; message?: string });
+    const lines = r.body
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { errorDetail?: { message: string }; message?: string });
     const error = lines.map((l) => l.errorDetail?.message ?? l.message ?? '').join('');
     expect(error).toMatch(/no space left on device/i);
     // the daemon is up, no image, the partial download and unpack are gone

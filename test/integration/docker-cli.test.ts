@@ -13,7 +13,6 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
   let env: NodeJS.ProcessEnv;
   const tmux = new TmuxServer(`skiff-cli-test-${process.pid}`);
 
-
   const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, o);
 
   beforeAll(async () => {
@@ -40,7 +39,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect(i.stdout).toMatch(/^[12] linux [1-9]\d* \S+\n$/);
   });
 
-  test('exit codes: the process\'s, 127 for a missing command, 125 for a daemon error', async () => {
+  test("exit codes: the process's, 127 for a missing command, 125 for a daemon error", async () => {
     expect((await docker(['run', '--rm', 'busybox', 'sh', '-c', 'exit 3'])).code).toBe(3);
     const missing = await docker(['run', '--rm', 'busybox', 'nosuchcmd']);
     expect(missing.code).toBe(127);
@@ -55,7 +54,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect(r).toMatchObject({ code: 0, stdout: 'bar /tmp 65534 box1\n', stderr: 'oops\n' });
   });
 
-  test('--memory, --cpus, --pids-limit reach the container\'s cgroup; --restart on-failure:N restarts N times', async () => {
+  test("--memory, --cpus, --pids-limit reach the container's cgroup; --restart on-failure:N restarts N times", async () => {
     const show =
       'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; ' +
       'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; ' +
@@ -90,7 +89,12 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect((await docker(['ps', '--format', '{{.Names}}'])).stdout).toBe('');
     const psa = await docker(['ps', '-a', '--format', '{{.Names}}|{{.Status}}']);
     expect(psa.stdout).toMatch(/^cli-d\|Exited \(5\) (Less than a second|\d+ seconds?) ago\n$/);
-    const ins = await docker(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{json .Mounts}} {{json .NetworkSettings.Ports}} {{.Config.Labels.k}} {{.HostConfig.NetworkMode}}', 'cli-d']);
+    const ins = await docker([
+      'inspect',
+      '-f',
+      '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{json .Mounts}} {{json .NetworkSettings.Ports}} {{.Config.Labels.k}} {{.HostConfig.NetworkMode}}',
+      'cli-d',
+    ]);
     expect(ins.stdout).toBe('/cli-d exited 5 false [] {} v bridge\n');
     const json = JSON.parse((await docker(['inspect', id])).stdout) as { Id: string; State: { StartedAt: string; FinishedAt: string } }[];
     expect(json[0].Id).toBe(id);
@@ -150,20 +154,18 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect(after.stdout).not.toBe(`running ${pid1}`);
   });
 
-  test('attach follows a running container\'s output', async () => {
+  test("attach follows a running container's output", async () => {
     await docker(['run', '-d', '--name', 'cli-attach', 'busybox', 'sh', '-c', 'sleep 0.5; echo attached-out; sleep 0.3; exit 2']);
     const r = await docker(['attach', 'cli-attach'], { timeoutMs: 10000 });
     expect(r).toMatchObject({ code: 2, stdout: 'attached-out\n' });
   });
 
-  test('name conflicts and unknown containers: Docker\'s messages', async () => {
+  test("name conflicts and unknown containers: Docker's messages", async () => {
     await docker(['create', '--name', 'cli-taken', 'busybox', 'true']);
     const id = (await docker(['inspect', '-f', '{{.Id}}', 'cli-taken'])).stdout.trim();
     const dup = await docker(['run', '--name', 'cli-taken', 'busybox', 'true']);
     expect(dup.code).toBe(125);
-    expect(dup.stderr).toContain(
-      `Conflict. The container name "/cli-taken" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`,
-    );
+    expect(dup.stderr).toContain(`Conflict. The container name "/cli-taken" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
     const nf = await docker(['stop', 'nosuchthing']);
     expect(nf.code).toBe(1);
     expect(nf.stderr).toContain('No such container: nosuchthing');
@@ -198,13 +200,13 @@ describeIf(isRoot && distBuilt && haveDocker, 'docker CLI against skiffd (needs 
     expect(devs).toEqual([{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/f', CgroupPermissions: 'rw' }]);
   });
 
-  test('--pid and --ipc container:<name> join the donor\'s namespaces and /dev/shm; --ipc host; Docker\'s refusals', async () => {
+  test("--pid and --ipc container:<name> join the donor's namespaces and /dev/shm; --ipc host; Docker's refusals", async () => {
     const mark = `skiff-ipc-test-${process.pid}`;
     const names = async () => (await docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort();
     const before = await names();
     try {
       expect((await docker(['run', '-d', '--name', 'donor', '--ipc', 'shareable', 'busybox', 'sh', '-c', 'echo shared > /dev/shm/mark; exec sleep 60'])).code).toBe(0);
-      await waitUntil(async () => (await docker(['exec', 'donor', 'cat', '/dev/shm/mark'])).stdout === 'shared\n', 5000, 'the donor\'s mark');
+      await waitUntil(async () => (await docker(['exec', 'donor', 'cat', '/dev/shm/mark'])).stdout === 'shared\n', 5000, "the donor's mark");
       // one PID namespace: the donor's sleep is seen (as pid 1) from the joiner
       const ps = await docker(['run', '--rm', '--pid', 'container:donor', 'busybox', 'ps', '-o', 'pid,args']);
       expect(ps.stdout).toMatch(/^\s*1 sleep 60$/m);

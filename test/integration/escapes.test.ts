@@ -173,7 +173,7 @@ describeIf(isRoot && distBuilt, 'container escapes (needs `make build`)', () => 
     expect(out).toContain('2147483647');
   });
 
-  test('CVE-2025-52881 class: an exec reads nothing of the container\'s /proc for its own set-up (a mount over cap_last_cap)', async () => {
+  test("CVE-2025-52881 class: an exec reads nothing of the container's /proc for its own set-up (a mount over cap_last_cap)", async () => {
     // A container with CAP_SYS_ADMIN can mount over its own procfs files after start; an exec's
     // helper runs in its mount namespace. Were the last capability number read from
     // /proc/sys/kernel/cap_last_cap, "0" there would leave the exec the host's bounding set.

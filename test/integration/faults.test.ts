@@ -68,7 +68,13 @@ describeIf(isRoot && distBuilt, 'kill -9 of the daemon in the middle of an opera
   test('create: a killed create leaves a whole container or none, and its name usable', async () => {
     for (const [i, delay] of DELAYS_MS.entries()) {
       const name = `f-create-${i}`;
-      await killDuring(() => d.request('POST', `/containers/create?name=${name}`, { body: { Image: 'busybox', Cmd: ['sh', '-c', 'trap "exit 0" TERM; sleep 100 & wait'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '' }] } } } }), delay);
+      await killDuring(
+        () =>
+          d.request('POST', `/containers/create?name=${name}`, {
+            body: { Image: 'busybox', Cmd: ['sh', '-c', 'trap "exit 0" TERM; sleep 100 & wait'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '' }] } } },
+          }),
+        delay,
+      );
       const r = await inspect(name);
       expect([200, 404]).toContain(r.status);
       if (r.status === 404) await create(name, { Cmd: ['true'] });

@@ -139,7 +139,10 @@ describeIf(isRoot && distBuilt && which('useradd') && which('setpriv'), 'other h
     expect(/^Umask:\s*(\d+)$/m.exec(status)?.[1]).toBe('0022');
     const st = fs.statSync(d!.sock);
     expect(st.mode & 0o777).toBe(0o660);
-    const line = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('docker:'));
+    const line = fs
+      .readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('docker:'));
     expect([st.uid, st.gid]).toEqual([0, line ? Number(line.split(':')[2]) : 0]);
   });
 

@@ -27,7 +27,13 @@ interface Run {
 async function apiPull(d: TestDaemon, ref: string, headers: Record<string, string> = {}): Promise<{ status: number; lines: Record<string, unknown>[]; body: string }> {
   const i = ref.lastIndexOf(':');
   const r = await d.request('POST', `/images/create?fromImage=${encodeURIComponent(ref.slice(0, i))}&tag=${encodeURIComponent(ref.slice(i + 1))}`, { headers, timeoutMs: 60_000 });
-  const lines = r.status === 200 ? r.body.split(/\r?\n/).filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+  const lines =
+    r.status === 200
+      ? r.body
+          .split(/\r?\n/)
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   return { status: r.status, lines, body: r.body };
 }
 
@@ -52,10 +58,7 @@ describeIf('images with the docker CLI, docker-registry and skopeo (needs `make 
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-imgapi-'));
-    [reg, basic] = await Promise.all([
-      startRegistry(path.join(tmp, 'reg')),
-      startRegistry(path.join(tmp, 'basic'), { htpasswd: { user: 'skiff', password: 'hunter2' } }),
-    ]);
+    [reg, basic] = await Promise.all([startRegistry(path.join(tmp, 'reg')), startRegistry(path.join(tmp, 'basic'), { htpasswd: { user: 'skiff', password: 'hunter2' } })]);
     proxy = await startProxy(reg.port);
     img.layers = await threeTestLayers(tmp);
     const layout = new OciLayout(path.join(tmp, 'oci'));
@@ -149,7 +152,9 @@ describeIf('images with the docker CLI, docker-registry and skopeo (needs `make 
     expect(diff.stdout.trim().split('\n')).toEqual(['C /data', 'A /data/new', 'D /data/b', 'D /opq'].sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : 1)));
     const exp = await docker(['export', 'cm']);
     expect(exp.code).toBe(0);
-    const names = execFileSync('tar', ['t'], { input: Buffer.from(exp.stdout, 'latin1'), maxBuffer: 64 << 20 }).toString().split('\n');
+    const names = execFileSync('tar', ['t'], { input: Buffer.from(exp.stdout, 'latin1'), maxBuffer: 64 << 20 })
+      .toString()
+      .split('\n');
     expect(names).toContain('data/new');
     expect(names).toContain('bin/busybox');
     expect(names.some((n) => n.startsWith('opq'))).toBe(false);
@@ -176,7 +181,9 @@ describeIf('images with the docker CLI, docker-registry and skopeo (needs `make 
     const idx = JSON.parse(fs.readFileSync(path.join(oci, 'index.json'), 'utf8'));
     const man = JSON.parse(fs.readFileSync(path.join(oci, 'blobs/sha256', idx.manifests[0].digest.slice(7)), 'utf8'));
     const top = man.layers[3].digest.slice(7);
-    const entries = execFileSync('tar', ['tzf', path.join(oci, 'blobs/sha256', top)]).toString().split('\n');
+    const entries = execFileSync('tar', ['tzf', path.join(oci, 'blobs/sha256', top)])
+      .toString()
+      .split('\n');
     expect(entries).toEqual(expect.arrayContaining(['data/.wh.b', '.wh.opq', 'data/new']));
     expect(entries).not.toContain('etc/hostname');
 
@@ -207,7 +214,7 @@ describeIf('images with the docker CLI, docker-registry and skopeo (needs `make 
     expect(imp.stdout.trim()).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect((await docker(['run', '--rm', 'imported:1'])).stdout).toBe('imported\n');
     const df = JSON.parse((await d.request('GET', '/system/df')).body);
-    expect(df.Images.map((i: { RepoTags: string[] }) => i.RepoTags).flat()).toEqual(expect.arrayContaining(["imported:1", "busybox:latest"]));
+    expect(df.Images.map((i: { RepoTags: string[] }) => i.RepoTags).flat()).toEqual(expect.arrayContaining(['imported:1', 'busybox:latest']));
     expect(df.LayersSize).toBeGreaterThan(1_000_000);
     // a dangling image: a commit whose tag a later commit took (an unchanged container: no new layer)
     const c = await docker(['create', 'busybox', 'true']);

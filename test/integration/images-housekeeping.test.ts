@@ -173,8 +173,7 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
     const tags = ['hkref/rt:1', 'xhkref/rt:1', 'hkref/rtx:1', 'hkref/rt/sub:1', 'localhost:5000/hkref/rt:2'];
     for (const t of tags) expect((await docker(['tag', 'busybox', t])).code).toBe(0);
     try {
-      const names = async (...args: string[]) =>
-        (await docker(['images', '--format', '{{.Repository}}:{{.Tag}}', ...args])).stdout.trim().split('\n').filter(Boolean).sort();
+      const names = async (...args: string[]) => (await docker(['images', '--format', '{{.Repository}}:{{.Tag}}', ...args])).stdout.trim().split('\n').filter(Boolean).sort();
       expect(await names('hkref/rt')).toEqual(['hkref/rt:1']);
       expect(await names('hkref/rt:*')).toEqual(['hkref/rt:1']);
       expect(await names('*/rt')).toEqual(['hkref/rt:1', 'xhkref/rt:1']);
@@ -211,9 +210,7 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
 
     const cli = await docker(['load'], { input: 'x'.repeat(4096) });
     expect({ code: cli.code, stderr: cli.stderr.trim() }).toEqual({ code: 1, stderr: 'archive/tar: invalid tar header' });
-    expect(py("try:\n  c.images.load(b'x' * 4096)\nexcept docker.errors.ImageLoadError as e:\n  print('ImageLoadError', e)").trim()).toBe(
-      'ImageLoadError archive/tar: invalid tar header',
-    );
+    expect(py("try:\n  c.images.load(b'x' * 4096)\nexcept docker.errors.ImageLoadError as e:\n  print('ImageLoadError', e)").trim()).toBe('ImageLoadError archive/tar: invalid tar header');
   });
 
   test('a load whose client goes away mid-body: its spool goes, blob clean-up runs again, the next load works', async () => {
@@ -308,9 +305,7 @@ describeIf('images and disk housekeeping as on dockerd (needs `make build`)', ()
       expect((await d.request('GET', '/images/json?filters=' + encodeURIComponent(JSON.stringify({ reference: [`${reg.host}/hk/*`] })))).json).toEqual([]);
 
       // docker-py's images.get_registry_data reads the same endpoint
-      const out = py(
-        `rd = c.images.get_registry_data(${JSON.stringify(`${reg.host}/hk/multi:1`)})\nprint(rd.id, rd.has_platform('linux/arm64/v8'), rd.has_platform('linux/s390x'))`,
-      );
+      const out = py(`rd = c.images.get_registry_data(${JSON.stringify(`${reg.host}/hk/multi:1`)})\nprint(rd.id, rd.has_platform('linux/arm64/v8'), rd.has_platform('linux/s390x'))`);
       expect(out.trim()).toBe(`${img.index!.digest} True False`);
     });
 

@@ -86,7 +86,14 @@ maybe('unpack as root', () => {
       const root = await fresh();
       const outside = await fresh();
       fs.writeFileSync(path.join(outside, 'victim'), 'v');
-      await unpack([{ name: 'l', type: '2', linkname: outside }, { name: 'l/.wh.victim', data: '' }, { name: 'l/.wh..wh..opq', data: '' }], root);
+      await unpack(
+        [
+          { name: 'l', type: '2', linkname: outside },
+          { name: 'l/.wh.victim', data: '' },
+          { name: 'l/.wh..wh..opq', data: '' },
+        ],
+        root,
+      );
       expect(fs.readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('v');
       expect(await xattr(outside, 'trusted.overlay.opaque')).toBeUndefined();
       expect(fs.lstatSync(path.join(root, outside, 'victim')).isCharacterDevice()).toBe(true);
@@ -181,8 +188,15 @@ maybe('unpack as root', () => {
 
   test('save/load of an image with whiteouts keeps its id', async () => {
     const src = await openImageStore(await fresh());
-    const t1 = tarOf([{ name: 'a', data: 'a' }, { name: 'b', data: 'b' }]);
-    const t2 = tarOf([{ name: '.wh.a', data: '' }, { name: 'dev/', type: '5' }, { name: 'dev/null', type: '3', devmajor: 1, devminor: 3, mode: 0o666 }]);
+    const t1 = tarOf([
+      { name: 'a', data: 'a' },
+      { name: 'b', data: 'b' },
+    ]);
+    const t2 = tarOf([
+      { name: '.wh.a', data: '' },
+      { name: 'dev/', type: '5' },
+      { name: 'dev/null', type: '3', devmajor: 1, devminor: 3, mode: 0o666 },
+    ]);
     const l1 = await src.layers.register(undefined, Readable.from([t1]));
     await src.layers.register(l1.chainId, Readable.from([t2]));
     const img = await src.add({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(t1), sha(t2)] } }, { ref: 'wh:1' });

@@ -32,10 +32,14 @@ function tarOf(members: Member[]): Buffer {
 /** The member names of a tar (plain ustar headers, as the daemon writes them). */
 function tarNames(buf: Buffer): string[] {
   const names: string[] = [];
-  for (let off = 0; off + 512 <= buf.length; ) {
+  for (let off = 0; off + 512 <= buf.length;) {
     const h = buf.subarray(off, off + 512);
     if (h.every((b) => b === 0)) break;
-    const field = (a: number, n: number) => h.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '');
+    const field = (a: number, n: number) =>
+      h
+        .subarray(a, a + n)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     const prefix = field(345, 155);
     names.push(prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
     const size = parseInt(field(124, 12).trim() || '0', 8);
@@ -56,8 +60,7 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
   let d: TestDaemon;
   let runId = '';
 
-  const build = (context: Buffer, query = '') =>
-    d.request('POST', `/build?${query}`, { rawBody: context, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60000 });
+  const build = (context: Buffer, query = '') => d.request('POST', `/build?${query}`, { rawBody: context, headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 60000 });
   const create = (body: Record<string, unknown>) => d.request('POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], ...body } });
   const hc = (h: Record<string, unknown>) => ({ HostConfig: h });
 
@@ -149,7 +152,10 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     }
     // x86_64 is containerd's alias of amd64: the import goes through
     const rootfs = tarOf([{ name: 'hello', data: 'hi\n' }]);
-    const ok = await d.request('POST', `/images/create?fromSrc=-&repo=platform-alias&tag=1&platform=${encodeURIComponent('Linux/x86_64')}`, { rawBody: rootfs, headers: { 'Content-Type': 'application/x-tar' } });
+    const ok = await d.request('POST', `/images/create?fromSrc=-&repo=platform-alias&tag=1&platform=${encodeURIComponent('Linux/x86_64')}`, {
+      rawBody: rootfs,
+      headers: { 'Content-Type': 'application/x-tar' },
+    });
     expect({ status: ok.status, errors: lines(ok.body).filter((l) => l.error) }).toEqual({ status: 200, errors: [] });
     expect((await d.request('GET', '/images/platform-alias:1/json')).json.Architecture).toBe('amd64');
     await d.request('DELETE', '/images/platform-alias:1');
@@ -208,7 +214,14 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
       ['a ".." layer path', archive('../../../../etc/passwd'), 'invalid archive: layer "../../../../etc/passwd" points outside the archive'],
       ['an absolute layer path', archive('/etc/passwd'), 'invalid archive: layer "/etc/passwd" is an absolute path'],
       ['a symlink to a host file', archive('layer.tar', [{ name: 'layer.tar', type: 'symlink', linkname: '/etc/passwd' }]), 'invalid archive: link layer.tar "/etc/passwd" is an absolute path'],
-      ['a symlink climbing out', archive('a/layer.tar', [{ name: 'a/', type: 'dir' }, { name: 'a/layer.tar', type: 'symlink', linkname: '../../../etc/passwd' }]), 'invalid archive: link a/layer.tar "../../etc/passwd" points outside the archive'],
+      [
+        'a symlink climbing out',
+        archive('a/layer.tar', [
+          { name: 'a/', type: 'dir' },
+          { name: 'a/layer.tar', type: 'symlink', linkname: '../../../etc/passwd' },
+        ]),
+        'invalid archive: link a/layer.tar "../../etc/passwd" points outside the archive',
+      ],
       ['a hardlink to a host file', archive('layer.tar', [{ name: 'layer.tar', type: 'hardlink', linkname: '/etc/passwd' }]), 'invalid archive: link layer.tar "/etc/passwd" is an absolute path'],
       ['a folder symlink on the way', archive('d/passwd', [{ name: 'd', type: 'symlink', linkname: 'e' }]), 'invalid archive: layer "d/passwd" is not in the archive'],
     ];
@@ -239,7 +252,11 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     const put = await d.request('PUT', '/containers/chk-run/archive?path=/proc/sys', { rawBody: tarOf([{ name: 'x', data: 'x' }]) });
     expect({ status: put.status, message: put.json?.message }).toEqual({ status: 404, message: 'Could not find the file /proc/sys in container chk-run' });
     const putRoot = await d.request('PUT', '/containers/chk-run/archive?path=/', {
-      rawBody: tarOf([{ name: 'proc/', type: 'dir' }, { name: 'proc/chk-file', data: 'x' }, { name: 'chk-ok', data: 'ok' }]),
+      rawBody: tarOf([
+        { name: 'proc/', type: 'dir' },
+        { name: 'proc/chk-file', data: 'x' },
+        { name: 'chk-ok', data: 'ok' },
+      ]),
     });
     expect(putRoot.status).toBe(200);
     expect((await d.request('HEAD', '/containers/chk-run/archive?path=/chk-ok')).status).toBe(200);
@@ -297,7 +314,10 @@ describeIf(isRoot && distBuilt, 'inputs dockerd refuses, hostile inputs: 4xx wit
     }
     members.push({ name: '../../escape', data: 'out' });
     for (let i = 0; i < 30; i++) members.push({ name: `late${i}`, data: 'late' });
-    const ctx = tarOf([{ name: 'Dockerfile', data: 'FROM busybox\nADD evil.tar /x/\n' }, { name: 'evil.tar', data: tarOf(members) }]);
+    const ctx = tarOf([
+      { name: 'Dockerfile', data: 'FROM busybox\nADD evil.tar /x/\n' },
+      { name: 'evil.tar', data: tarOf(members) },
+    ]);
     for (let round = 0; round < 3; round++) {
       const r = await build(ctx);
       expect(r.status).toBe(200);

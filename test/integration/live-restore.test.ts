@@ -54,7 +54,7 @@ describeIf(isRoot && distBuilt, 'live restore after kill -9 (needs `make build`)
 
     // the monitor keeps logging without a daemon; slow machines (a VM without KVM) need longer
     // than the 3 s above for the 60 lines
-    for (const end = Date.now() + 20000; t.readLog(long.id).length < 60 && Date.now() < end; ) await sleep(100);
+    for (const end = Date.now() + 20000; t.readLog(long.id).length < 60 && Date.now() < end;) await sleep(100);
     const lines = t.readLog(long.id).map((l) => l.log);
     expect(lines).toEqual(Array.from({ length: 60 }, (_, i) => `line ${i}\n`));
     expect(t.readLog(short.id).map((l) => l.log)).toEqual(['finishing\n']);

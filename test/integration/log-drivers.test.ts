@@ -220,12 +220,12 @@ class UdpServer {
 /** The journal's native protocol: KEY=VALUE lines, or KEY, a little-endian 64-bit size and the bytes. */
 function parseDgrams(b: Buffer): Record<string, string>[] {
   const out: Record<string, string>[] = [];
-  for (let off = 0; off + 4 <= b.length; ) {
+  for (let off = 0; off + 4 <= b.length;) {
     const len = b.readUInt32BE(off);
     const d = b.subarray(off + 4, off + 4 + len);
     off += 4 + len;
     const f: Record<string, string> = {};
-    for (let p = 0; p < d.length; ) {
+    for (let p = 0; p < d.length;) {
       const nl = d.indexOf(0x0a, p);
       const line = d.subarray(p, nl).toString();
       const eq = line.indexOf('=');
@@ -281,7 +281,7 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
 
   const write3 = ['sh', '-c', 'echo one; echo two >&2; echo three'];
 
-  test('local: Docker\'s framed protobuf file, read by docker logs (tail, partial long lines, rotation)', async () => {
+  test("local: Docker's framed protobuf file, read by docker logs (tail, partial long lines, rotation)", async () => {
     const long = 'x'.repeat(20000);
     // (the pause keeps stderr's entry before the long line's pieces: two pipes have no order)
     const { id, code } = await run(['sh', '-c', `echo one; echo two >&2; sleep 0.2; echo ${long}; printf tail`], { Type: 'local' });
@@ -349,7 +349,11 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     const tcp = await new StreamServer().listen();
     const sockPath = path.join(d.dir, 'syslog.sock');
     const unix = await new StreamServer().listen({ path: sockPath });
-    closers.push(() => udp.close(), () => tcp.close(), () => unix.close());
+    closers.push(
+      () => udp.close(),
+      () => tcp.close(),
+      () => unix.close(),
+    );
 
     // rfc5424micro over UDP, the tag a template
     const a = await run(write3, { Type: 'syslog', Config: { 'syslog-address': `udp://127.0.0.1:${udp.port}`, 'syslog-format': 'rfc5424micro', tag: '{{.ImageName}}/{{.Name}}/{{.ID}}' } });
@@ -358,7 +362,9 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     const tag = `busybox/${nameA}/${a.id.slice(0, 12)}`;
     // <daemon(3)*8 + info(6)>1 TIMESTAMP(micro) HOSTNAME(local addr) APP-NAME PROCID MSGID - MSG
     const re5424 = (pri: number, msg: string) =>
-      new RegExp(`^<${pri}>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d{1,6})?(Z|[+-]\\d\\d:\\d\\d) 127\\.0\\.0\\.1:\\d+ ${tag.replace(/[/.]/g, '\\$&')} ${d.proc!.pid} ${tag.replace(/[/.]/g, '\\$&')} - ${msg}\\n$`);
+      new RegExp(
+        `^<${pri}>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d{1,6})?(Z|[+-]\\d\\d:\\d\\d) 127\\.0\\.0\\.1:\\d+ ${tag.replace(/[/.]/g, '\\$&')} ${d.proc!.pid} ${tag.replace(/[/.]/g, '\\$&')} - ${msg}\\n$`,
+      );
     expect(udp.texts.find((t) => t.includes('one'))).toMatch(re5424(30, 'one'));
     expect(udp.texts.find((t) => t.includes('two'))).toMatch(re5424(27, 'two'));
 
@@ -390,17 +396,44 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
   }, 20000);
 
   const haveOpenssl = which('openssl');
-  (haveOpenssl ? test : test.skip)('syslog over tcp+tls with rfc5424: RFC 5425 octet counting, the server checked against syslog-tls-ca-cert', async () => {
-    const dir = path.join(d.dir, 'tls');
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-    const srv = await new StreamServer(true).listen({ tls: { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) } });
-    closers.push(() => srv.close());
-    const { id } = await run(['sh', '-c', 'echo secure; echo line2'], { Type: 'syslog', Config: { 'syslog-address': `tcp+tls://127.0.0.1:${srv.port}`, 'syslog-format': 'rfc5424', 'syslog-tls-ca-cert': path.join(dir, 'cert.pem') } });
-    await waitUntil(() => srv.msgs.length >= 2, 10000, 'syslog tls');
-    expect(srv.msgs[0]).toMatch(new RegExp(`^<30>1 \\S+ 127\\.0\\.0\\.1:\\d+ ${id.slice(0, 12)} \\d+ ${id.slice(0, 12)} - secure\\n$`));
-    expect(srv.msgs[1]).toMatch(/ - line2\n$/);
-  }, 30000);
+  (haveOpenssl ? test : test.skip)(
+    'syslog over tcp+tls with rfc5424: RFC 5425 octet counting, the server checked against syslog-tls-ca-cert',
+    async () => {
+      const dir = path.join(d.dir, 'tls');
+      fs.mkdirSync(dir, { recursive: true });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          path.join(dir, 'key.pem'),
+          '-out',
+          path.join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+      const srv = await new StreamServer(true).listen({ tls: { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) } });
+      closers.push(() => srv.close());
+      const { id } = await run(['sh', '-c', 'echo secure; echo line2'], {
+        Type: 'syslog',
+        Config: { 'syslog-address': `tcp+tls://127.0.0.1:${srv.port}`, 'syslog-format': 'rfc5424', 'syslog-tls-ca-cert': path.join(dir, 'cert.pem') },
+      });
+      await waitUntil(() => srv.msgs.length >= 2, 10000, 'syslog tls');
+      expect(srv.msgs[0]).toMatch(new RegExp(`^<30>1 \\S+ 127\\.0\\.0\\.1:\\d+ ${id.slice(0, 12)} \\d+ ${id.slice(0, 12)} - secure\\n$`));
+      expect(srv.msgs[1]).toMatch(/ - line2\n$/);
+    },
+    30000,
+  );
 
   test('fluentd: forward protocol records, tag, sub-second EventTime, acks', async () => {
     const f = await new FluentdServer().listen();
@@ -409,7 +442,12 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect(code).toBe(0);
     await waitUntil(() => f.msgs.length >= 3, 10000, 'fluentd records');
     const name = (await d.request('GET', `/containers/${id}/json`)).json.Name as string;
-    expect(f.msgs[0]).toEqual({ tag: `docker.${name.slice(1)}`, time: expect.any(Number), record: { container_id: id, container_name: name, source: 'stdout', log: 'one', app: 'web' }, option: undefined });
+    expect(f.msgs[0]).toEqual({
+      tag: `docker.${name.slice(1)}`,
+      time: expect.any(Number),
+      record: { container_id: id, container_name: name, source: 'stdout', log: 'one', app: 'web' },
+      option: undefined,
+    });
     expect(f.msgs.map((m) => `${m.record.source}:${m.record.log}`).sort()).toEqual(['stderr:two', 'stdout:one', 'stdout:three']);
     expect(Math.abs((f.msgs[0].time as number) - Date.now() / 1000)).toBeLessThan(60);
 
@@ -422,7 +460,7 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     expect(await logs(id)).toMatchObject({ status: 200, stdout: 'one\nthree\n', stderr: 'two\n' });
   }, 30000);
 
-  test('gelf over UDP (gzip chunked, zlib, none) and TCP: GELF 1.1 with Docker\'s fields', async () => {
+  test("gelf over UDP (gzip chunked, zlib, none) and TCP: GELF 1.1 with Docker's fields", async () => {
     const u = await new UdpServer().listen();
     closers.push(() => u.close());
     // random text: it stays over 1420 bytes once compressed, so it comes in chunks
@@ -633,8 +671,14 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     await dead.close();
     for (const [lc, message] of [
       [{ Type: 'fluentd', Config: { 'fluentd-address': `127.0.0.1:${port}` } }, `failed to initialize logging driver: dial tcp 127.0.0.1:${port}: connect: connection refused`],
-      [{ Type: 'gelf', Config: { 'gelf-address': `tcp://127.0.0.1:${port}` } }, `failed to initialize logging driver: gelf: cannot connect to GELF endpoint: 127.0.0.1:${port} dial tcp 127.0.0.1:${port}: connect: connection refused`],
-      [{ Type: 'syslog', Config: { 'syslog-address': `udp://127.0.0.1:${port}`, tag: '{{.Nope}}' } }, 'failed to initialize logging driver: template: log-tag:1:2: executing "log-tag" at <.Nope>: can\'t evaluate field Nope in type *logger.Info'],
+      [
+        { Type: 'gelf', Config: { 'gelf-address': `tcp://127.0.0.1:${port}` } },
+        `failed to initialize logging driver: gelf: cannot connect to GELF endpoint: 127.0.0.1:${port} dial tcp 127.0.0.1:${port}: connect: connection refused`,
+      ],
+      [
+        { Type: 'syslog', Config: { 'syslog-address': `udp://127.0.0.1:${port}`, tag: '{{.Nope}}' } },
+        'failed to initialize logging driver: template: log-tag:1:2: executing "log-tag" at <.Nope>: can\'t evaluate field Nope in type *logger.Info',
+      ],
       ...(fs.existsSync('/run/systemd/journal/socket') ? [] : [[{ Type: 'journald', Config: {} }, 'failed to initialize logging driver: journald is not enabled on this host']]),
     ] as [{ Type: string; Config: Record<string, string> }, string][]) {
       const id = await create(['true'], lc);
@@ -648,55 +692,95 @@ describeIf(isRoot && distBuilt, 'logging drivers (needs root, `make build`)', ()
     const { id } = await run(write3, { Type: 'journald' });
     await waitUntil(async () => (await logs(id)).stdout === 'one\nthree\n', 10000, 'journal entries');
     expect((await logs(id)).stderr).toBe('two\n');
-    const out = execFileSync('journalctl', ['-o', 'json', `CONTAINER_ID_FULL=${id}`]).toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const out = execFileSync('journalctl', ['-o', 'json', `CONTAINER_ID_FULL=${id}`])
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
     expect(out[0]).toMatchObject({ CONTAINER_ID: id.slice(0, 12), SYSLOG_IDENTIFIER: id.slice(0, 12), IMAGE_NAME: 'busybox', MESSAGE: 'one', PRIORITY: '6' });
   });
 
   // The monitor's journald datagrams, checked on any host: a stand-in journal socket (python's
   // unix datagram socket; Node has none) given to a second daemon by SKIFF_JOURNAL_SOCKET.
-  (which('python3') ? test : test.skip)('journald: the native protocol datagrams the monitor sends (a stand-in journal socket)', async () => {
-    const dir = fs.mkdtempSync('/tmp/skj-');
-    const sock = path.join(dir, 'journal.sock');
-    const out = path.join(dir, 'dgrams');
-    const script = 'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\nf=open(sys.argv[2],"ab")\nwhile True:\n d=s.recv(1<<20)\n f.write(len(d).to_bytes(4,"big")+d)\n f.flush()\n';
-    const py = spawn('python3', ['-c', script, sock, out], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let j: TestDaemon | undefined;
-    try {
-      await new Promise<void>((resolve) => py.stdout!.once('data', () => resolve()));
-      j = await TestDaemon.start(() => [], { SKIFF_JOURNAL_SOCKET: sock });
-      const c = await j.request('POST', '/v1.44/containers/create', {
-        body: { Image: 'busybox', Cmd: ['sh', '-c', 'echo one; echo two >&2'], Env: ['MODE=x'], HostConfig: { LogConfig: { Type: 'journald', Config: { tag: 'web-{{.ID}}', env: 'MODE' } } } },
-      });
-      const id = c.json.Id as string;
-      expect((await j.request('POST', `/containers/${id}/start`)).status).toBe(204);
-      await j.request('POST', `/containers/${id}/wait`);
-      const name = ((await j.request('GET', `/containers/${id}/json`)).json.Name as string).slice(1);
-      await waitUntil(() => fs.existsSync(out) && fs.statSync(out).size > 0 && parseDgrams(fs.readFileSync(out)).length >= 2, 10000, 'datagrams');
-      const dg = parseDgrams(fs.readFileSync(out));
-      const base = { CONTAINER_ID: id.slice(0, 12), CONTAINER_ID_FULL: id, CONTAINER_NAME: name, CONTAINER_TAG: `web-${id.slice(0, 12)}`, SYSLOG_IDENTIFIER: `web-${id.slice(0, 12)}`, IMAGE_NAME: 'busybox', MODE: 'x' };
-      expect(dg).toContainEqual({ ...base, MESSAGE: 'one', PRIORITY: '6' });
-      expect(dg).toContainEqual({ ...base, MESSAGE: 'two', PRIORITY: '3' });
-    } finally {
-      await j?.cleanup();
-      py.kill();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  }, 30000);
+  (which('python3') ? test : test.skip)(
+    'journald: the native protocol datagrams the monitor sends (a stand-in journal socket)',
+    async () => {
+      const dir = fs.mkdtempSync('/tmp/skj-');
+      const sock = path.join(dir, 'journal.sock');
+      const out = path.join(dir, 'dgrams');
+      const script =
+        'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\nf=open(sys.argv[2],"ab")\nwhile True:\n d=s.recv(1<<20)\n f.write(len(d).to_bytes(4,"big")+d)\n f.flush()\n';
+      const py = spawn('python3', ['-c', script, sock, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let j: TestDaemon | undefined;
+      try {
+        await new Promise<void>((resolve) => py.stdout!.once('data', () => resolve()));
+        j = await TestDaemon.start(() => [], { SKIFF_JOURNAL_SOCKET: sock });
+        const c = await j.request('POST', '/v1.44/containers/create', {
+          body: { Image: 'busybox', Cmd: ['sh', '-c', 'echo one; echo two >&2'], Env: ['MODE=x'], HostConfig: { LogConfig: { Type: 'journald', Config: { tag: 'web-{{.ID}}', env: 'MODE' } } } },
+        });
+        const id = c.json.Id as string;
+        expect((await j.request('POST', `/containers/${id}/start`)).status).toBe(204);
+        await j.request('POST', `/containers/${id}/wait`);
+        const name = ((await j.request('GET', `/containers/${id}/json`)).json.Name as string).slice(1);
+        await waitUntil(() => fs.existsSync(out) && fs.statSync(out).size > 0 && parseDgrams(fs.readFileSync(out)).length >= 2, 10000, 'datagrams');
+        const dg = parseDgrams(fs.readFileSync(out));
+        const base = {
+          CONTAINER_ID: id.slice(0, 12),
+          CONTAINER_ID_FULL: id,
+          CONTAINER_NAME: name,
+          CONTAINER_TAG: `web-${id.slice(0, 12)}`,
+          SYSLOG_IDENTIFIER: `web-${id.slice(0, 12)}`,
+          IMAGE_NAME: 'busybox',
+          MODE: 'x',
+        };
+        expect(dg).toContainEqual({ ...base, MESSAGE: 'one', PRIORITY: '6' });
+        expect(dg).toContainEqual({ ...base, MESSAGE: 'two', PRIORITY: '3' });
+      } finally {
+        await j?.cleanup();
+        py.kill();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    30000,
+  );
 
-  (which('docker') ? test : test.skip)('the docker CLI: docker run --log-driver ... --log-opt ..., then docker logs', async () => {
-    const env = clientEnv(d);
-    const u = await new UdpServer().listen();
-    closers.push(() => u.close());
-    const r = await runClient('docker', ['run', '--name', 'cli-syslog', '--log-driver', 'syslog', '--log-opt', `syslog-address=udp://127.0.0.1:${u.port}`, '--log-opt', 'tag=cli-{{.Name}}', '--log-opt', 'syslog-format=rfc5424', 'busybox', 'echo', 'from the cli'], env);
-    expect(r).toMatchObject({ code: 0, stdout: 'from the cli\n' });
-    await waitUntil(() => u.raw.length >= 1, 10000, 'cli syslog');
-    expect(u.texts[0]).toMatch(/^<30>1 \S+ \S+ cli-cli-syslog \d+ cli-cli-syslog - from the cli\n$/);
-    expect(await runClient('docker', ['logs', 'cli-syslog'], env)).toMatchObject({ code: 0, stdout: 'from the cli\n' });
-    const l = await runClient('docker', ['run', '--name', 'cli-local', '--log-driver', 'local', '--log-opt', 'max-size=10m', 'busybox', 'sh', '-c', 'echo a; echo b'], env);
-    expect(l.code).toBe(0);
-    expect(await runClient('docker', ['logs', '--tail', '1', 'cli-local'], env)).toMatchObject({ code: 0, stdout: 'b\n' });
-    const bad = await runClient('docker', ['run', '--log-driver', 'gelf', 'busybox', 'true'], env);
-    expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toContain('gelf-address is a required parameter');
-  }, 30000);
+  (which('docker') ? test : test.skip)(
+    'the docker CLI: docker run --log-driver ... --log-opt ..., then docker logs',
+    async () => {
+      const env = clientEnv(d);
+      const u = await new UdpServer().listen();
+      closers.push(() => u.close());
+      const r = await runClient(
+        'docker',
+        [
+          'run',
+          '--name',
+          'cli-syslog',
+          '--log-driver',
+          'syslog',
+          '--log-opt',
+          `syslog-address=udp://127.0.0.1:${u.port}`,
+          '--log-opt',
+          'tag=cli-{{.Name}}',
+          '--log-opt',
+          'syslog-format=rfc5424',
+          'busybox',
+          'echo',
+          'from the cli',
+        ],
+        env,
+      );
+      expect(r).toMatchObject({ code: 0, stdout: 'from the cli\n' });
+      await waitUntil(() => u.raw.length >= 1, 10000, 'cli syslog');
+      expect(u.texts[0]).toMatch(/^<30>1 \S+ \S+ cli-cli-syslog \d+ cli-cli-syslog - from the cli\n$/);
+      expect(await runClient('docker', ['logs', 'cli-syslog'], env)).toMatchObject({ code: 0, stdout: 'from the cli\n' });
+      const l = await runClient('docker', ['run', '--name', 'cli-local', '--log-driver', 'local', '--log-opt', 'max-size=10m', 'busybox', 'sh', '-c', 'echo a; echo b'], env);
+      expect(l.code).toBe(0);
+      expect(await runClient('docker', ['logs', '--tail', '1', 'cli-local'], env)).toMatchObject({ code: 0, stdout: 'b\n' });
+      const bad = await runClient('docker', ['run', '--log-driver', 'gelf', 'busybox', 'true'], env);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('gelf-address is a required parameter');
+    },
+    30000,
+  );
 });

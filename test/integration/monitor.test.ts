@@ -131,10 +131,7 @@ function attach(bundle: string, flags: string): Promise<Attached> {
     s.on('connect', () => {
       s.write(`attach ${flags}\n`, () => {
         // Make sure the monitor has taken the attach before the caller starts the process.
-        request(bundle, 'state').then(
-          () => resolve({ sock: s, data: () => Buffer.concat(chunks), closed }),
-          reject,
-        );
+        request(bundle, 'state').then(() => resolve({ sock: s, data: () => Buffer.concat(chunks), closed }), reject);
       });
     });
   });
@@ -223,7 +220,10 @@ beforeAll(() => {
   } else {
     monitorBin = path.join(tmp, 'skiff-monitor');
     const dir = path.join(ROOT, 'native/monitor');
-    const srcs = fs.readdirSync(dir).filter((f) => f.endsWith('.cc')).map((f) => path.join(dir, f));
+    const srcs = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.cc'))
+      .map((f) => path.join(dir, f));
     execFileSync('g++', ['-std=c++17', '-O2', '-static', '-I', path.join(ROOT, 'native'), ...srcs, '-o', monitorBin]);
   }
 }, 120000);
@@ -517,8 +517,7 @@ describe('skiff-monitor', () => {
     // A client process that connects, attaches and is SIGKILLed.
     const child = spawn(process.execPath, [
       '-e',
-      `const s=require('net').createConnection(${JSON.stringify(path.join(b, 'ms'))});` +
-        `s.on('connect',()=>{s.write('attach 1 1 1\\n');console.log('up')});setInterval(()=>{},1000)`,
+      `const s=require('net').createConnection(${JSON.stringify(path.join(b, 'ms'))});` + `s.on('connect',()=>{s.write('attach 1 1 1\\n');console.log('up')});setInterval(()=>{},1000)`,
     ]);
     if (child.pid) pidsToKill.add(child.pid);
     await new Promise((res) => child.stdout.once('data', res));
@@ -569,9 +568,7 @@ describe('skiff-monitor', () => {
     // After the burst the monitor is small again.
     await sleep(100);
     const rss = vmRssKb(r.monitorPid);
-    console.log(
-      `skiff-monitor VmRSS after 3.7 MB burst with a dropped slow client: ${rss} kB (peak VmHWM ${statusKb(r.monitorPid, 'VmHWM')} kB)`,
-    );
+    console.log(`skiff-monitor VmRSS after 3.7 MB burst with a dropped slow client: ${rss} kB (peak VmHWM ${statusKb(r.monitorPid, 'VmHWM')} kB)`);
     expect(rss).toBeLessThanOrEqual(2048);
 
     // SIGTERM ends sh; its `sleep 30` child keeps the stdout pipe open, so the monitor stops

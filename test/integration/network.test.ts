@@ -100,7 +100,16 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
   /** An HTTP GET from inside a client container, through busybox nc. */
   const fetchFrom = (net: string, target: string, port = 80) =>
     docker(['run', '--rm', '--network', net, 'busybox', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${target} ${port} | tail -n 1`]);
-  const waitHttp = (host: string, port: number) => waitUntil(() => httpGet(host, port, 1000).then(() => true, () => false), 5000, `http on ${host}:${port}`);
+  const waitHttp = (host: string, port: number) =>
+    waitUntil(
+      () =>
+        httpGet(host, port, 1000).then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      `http on ${host}:${port}`,
+    );
 
   beforeAll(async () => {
     d = await TestDaemon.start(() => ['--bip', BIP]);
@@ -180,7 +189,11 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     const second = JSON.parse(await ok(['inspect', 'second']))[0];
     expect(second.State.Running).toBe(false);
     expect(bridgePorts(bridge)).toHaveLength(1);
-    expect(iptablesSave().split('\n').filter((l) => l.includes(`--dport ${port} `))).toHaveLength(1);
+    expect(
+      iptablesSave()
+        .split('\n')
+        .filter((l) => l.includes(`--dport ${port} `)),
+    ).toHaveLength(1);
     // -P publishes every exposed port on a random host port
     const all = await ok(['run', '-d', '--expose', '7000', '--expose', '7001/udp', '-P', 'busybox', 'sleep', '60']);
     const ports = JSON.parse(await ok(['inspect', all]))[0].NetworkSettings.Ports;
@@ -194,7 +207,16 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     const id = await ok(['run', '-d', '-p', `${port}:5000/udp`, 'busybox', 'sleep', '60']);
     const pid = JSON.parse(await ok(['inspect', id]))[0].State.Pid as number;
     // busybox has no UDP server: an echo server inside the container's network namespace
-    const server = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, process.execPath, '-e', 'const s=require("dgram").createSocket("udp4");s.on("message",(m,r)=>s.send("echo:"+m,r.port,r.address));s.bind(5000,()=>console.log("up"))'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn(
+      'nsenter',
+      [
+        `--net=/proc/${pid}/ns/net`,
+        process.execPath,
+        '-e',
+        'const s=require("dgram").createSocket("udp4");s.on("message",(m,r)=>s.send("echo:"+m,r.port,r.address));s.bind(5000,()=>console.log("up"))',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
       const sock = dgram.createSocket('udp4');
@@ -234,7 +256,16 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     expect(other.stdout + other.stderr).toMatch(/NXDOMAIN|can't find/);
     expect((await fetchFrom('netb', srvIp)).stdout.trim()).toBe('');
     // a name that appears after the client started
-    const client = await ok(['run', '-d', '--network', 'neta', 'busybox', 'sh', '-c', 'for i in $(seq 1 50); do nslookup late-one >/dev/null 2>&1 && echo found && exit 0; sleep 0.2; done; echo missing']);
+    const client = await ok([
+      'run',
+      '-d',
+      '--network',
+      'neta',
+      'busybox',
+      'sh',
+      '-c',
+      'for i in $(seq 1 50); do nslookup late-one >/dev/null 2>&1 && echo found && exit 0; sleep 0.2; done; echo missing',
+    ]);
     await sleep(500);
     await ok(['run', '-d', '--name', 'late-one', '--network', 'neta', 'busybox', 'sleep', '60']);
     expect((await ok(['wait', client])).trim()).toBe('0');
@@ -245,7 +276,11 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     expect(rm.stderr).toContain('has active endpoints');
     const inspect = JSON.parse(await ok(['network', 'inspect', 'neta']))[0];
     expect(inspect.Labels).toEqual({ team: 'a' });
-    expect(Object.values(inspect.Containers as Record<string, { Name: string }>).map((c) => c.Name).sort()).toEqual(['late-one', 'srv']);
+    expect(
+      Object.values(inspect.Containers as Record<string, { Name: string }>)
+        .map((c) => c.Name)
+        .sort(),
+    ).toEqual(['late-one', 'srv']);
     await ok(['rm', '-f', 'srv', 'late-one', client]);
   }, 90000);
 
@@ -286,7 +321,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'networking (needs root, `make bui
     await ok(['rm', '-f', 'owner']);
   }, 60000);
 
-  test('stats carry networks: per interface of the container\'s namespace (eth0, not lo), real counters; none and host have none', async () => {
+  test("stats carry networks: per interface of the container's namespace (eth0, not lo), real counters; none and host have none", async () => {
     // moby's getNetworkStats: the sandbox's interfaces (through container:<ref> to the owner's),
     // each with libnetwork's 8 counters; the map is omitted when empty (none, host)
     await ok(['run', '-d', '--name', 'st-a', 'busybox', 'sleep', '300']);

@@ -33,10 +33,7 @@ const image: { v1?: { digest: string; size: number; manifest: Buffer; config: Bu
 describeIf('registry: docker-registry + skopeo', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-reg-'));
-    [plain, basic] = await Promise.all([
-      startRegistry(path.join(tmp, 'plain')),
-      startRegistry(path.join(tmp, 'basic'), { htpasswd: { user: 'skiff', password: 'hunter2' } }),
-    ]);
+    [plain, basic] = await Promise.all([startRegistry(path.join(tmp, 'plain')), startRegistry(path.join(tmp, 'basic'), { htpasswd: { user: 'skiff', password: 'hunter2' } })]);
     proxy = await startProxy(plain.port);
 
     image.layers = await threeTestLayers(tmp);
@@ -68,8 +65,7 @@ describeIf('registry: docker-registry + skopeo', () => {
 
   beforeEach(() => resetAuthCache());
 
-  const inspectDigest = (ref: string, creds?: string) =>
-    JSON.parse(skopeo(['inspect', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`])).Digest as string;
+  const inspectDigest = (ref: string, creds?: string) => JSON.parse(skopeo(['inspect', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`])).Digest as string;
   const rawDigest = (ref: string) => sha256(Buffer.from(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])));
 
   test('pull an OCI image, a Docker schema2 image and an OCI index: same digests as skopeo sees', async () => {

@@ -107,7 +107,11 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     const files = ['/proc/timer_list', '/proc/sched_debug', '/proc/keys', '/proc/latency_stats'].filter((f) => fs.existsSync(f));
     expect(files.length).toBeGreaterThan(0);
     const script = files.map((f) => `wc -c < ${f}`).join('; ');
-    const r = await t.run(['sh', '-c', `${script}; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid && echo writable || echo ro; echo x > /proc/sysrq-trigger && echo writable || echo ro`]);
+    const r = await t.run([
+      'sh',
+      '-c',
+      `${script}; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid && echo writable || echo ro; echo x > /proc/sysrq-trigger && echo writable || echo ro`,
+    ]);
     const lines = r.stdout.trim().split('\n');
     expect(lines.slice(0, files.length + 1)).toEqual(Array(files.length + 1).fill('0'));
     expect(lines.slice(files.length + 1)).toEqual(['ro', 'ro']);
@@ -147,13 +151,13 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     await expect(t.run(['true'], { config: { User: 'nosuchuser' } })).rejects.toThrow(/unable to find user nosuchuser/);
   });
 
-  test('GroupAdd (names and gids) joins the user\'s groups; a group the container lacks is refused (Docker\'s GetAdditionalGroups)', async () => {
+  test("GroupAdd (names and gids) joins the user's groups; a group the container lacks is refused (Docker's GetAdditionalGroups)", async () => {
     const r = await t.run(['id', '-G'], { config: { User: 'nobody' }, hostConfig: { GroupAdd: ['daemon', '4242', 'users'] } });
     expect(r.stdout.trim().split(' ').sort()).toEqual(['1', '100', '4242', '65534'].sort());
     await expect(t.run(['true'], { hostConfig: { GroupAdd: ['nosuchgroup'] } })).rejects.toThrow(/Unable to find group nosuchgroup: no matching entries in group file/);
   });
 
-  test('a missing command fails start with Docker\'s message and exit code 127', async () => {
+  test("a missing command fails start with Docker's message and exit code 127", async () => {
     const id = await t.create(['nosuchcmd']);
     const err = await t.runtime.start(id).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartFailure);
@@ -179,7 +183,10 @@ describeIf(isRoot, 'runtime (root, real kernel)', () => {
     const exited = t.runtime.wait(id);
     await t.runtime.start(id);
     await exited;
-    const out = t.readLog(id).map((l) => l.log).join('');
+    const out = t
+      .readLog(id)
+      .map((l) => l.log)
+      .join('');
     const forked = Number(/forked (\d+)/.exec(out)?.[1]);
     expect(forked).toBeGreaterThan(5);
     expect(forked).toBeLessThan(32);
@@ -371,7 +378,9 @@ describeIf(isRoot, 'host binaries cannot be overwritten from a container (CVE-20
     const { helperPaths } = await import('../../src/host');
     const files = [helperPaths().init, helperPaths().monitor, process.execPath];
     const before = files.map(sha);
-    const id = await t.create(['sh', '-c', 'while true; do for p in /proc/[0-9]*; do [ "$p" = "/proc/$$" ] || cat /bin/busybox 2>/dev/null > $p/exe; done; done'], { hostConfig: { Privileged: true } });
+    const id = await t.create(['sh', '-c', 'while true; do for p in /proc/[0-9]*; do [ "$p" = "/proc/$$" ] || cat /bin/busybox 2>/dev/null > $p/exe; done; done'], {
+      hostConfig: { Privileged: true },
+    });
     await t.runtime.start(id);
     const spec = JSON.parse(fs.readFileSync(path.join(t.runtime.bundleDir(id), 'config.json'), 'utf8')) as { process: ProcessSpec };
     for (let i = 0; i < 10; i++) {

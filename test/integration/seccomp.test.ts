@@ -12,20 +12,10 @@ let checkBin = '';
 beforeAll(() => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-seccomp-'));
   checkBin = path.join(workDir, 'seccomp-check');
-  execFileSync(
-    'g++',
-    [
-      '-std=c++17',
-      '-Inative',
-      'test/fixtures/seccomp-check.cc',
-      'native/init/seccomp.cc',
-      '-l:libseccomp.a',
-      '-static',
-      '-o',
-      checkBin,
-    ],
-    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  execFileSync('g++', ['-std=c++17', '-Inative', 'test/fixtures/seccomp-check.cc', 'native/init/seccomp.cc', '-l:libseccomp.a', '-static', '-o', checkBin], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }, 120_000);
 
 afterAll(() => {
@@ -78,10 +68,7 @@ describe('default seccomp policy', () => {
 
   it('answers syscalls newer than libseccomp with ENOSYS', () => expectOk('unknown syscall ENOSYS'));
 
-  it.each(['getpid', 'fork', 'execve /bin/busybox', 'chroot', 'socket(AF_INET)', 'socket(AF_UNIX)', 'personality(query)'])(
-    'allows with Docker default caps: %s',
-    (check) => expectOk(check),
-  );
+  it.each(['getpid', 'fork', 'execve /bin/busybox', 'chroot', 'socket(AF_INET)', 'socket(AF_UNIX)', 'personality(query)'])('allows with Docker default caps: %s', (check) => expectOk(check));
 
   it('covers 32-bit (i386) system calls', () => {
     // Only skipped when the kernel itself has no IA32 emulation.
@@ -100,8 +87,7 @@ describe('default seccomp policy', () => {
 });
 
 describe('programs under the default policy', () => {
-  const runUnder = (args: string[]) =>
-    spawnSync(checkBin, ['run', '--', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const runUnder = (args: string[]) => spawnSync(checkBin, ['run', '--', ...args], { encoding: 'utf8', timeout: 60_000 });
 
   it('runs a busybox shell pipeline', () => {
     const r = runUnder(['/bin/busybox', 'sh', '-c', 'echo one two | busybox wc -w; busybox ls / >/dev/null && echo listed']);

@@ -274,7 +274,15 @@ describeIf(isRoot && distBuilt && which('docker'), 'volumes and mounts (needs ro
 
   test('tmpfs: size and mode honored (--tmpfs and --mount type=tmpfs)', async () => {
     const out = await ok([
-      'run', '--rm', '--tmpfs', '/t1:size=1m,mode=1700', '--mount', 'type=tmpfs,dst=/t2,tmpfs-size=2097152,tmpfs-mode=0750', 'busybox', 'sh', '-c',
+      'run',
+      '--rm',
+      '--tmpfs',
+      '/t1:size=1m,mode=1700',
+      '--mount',
+      'type=tmpfs,dst=/t2,tmpfs-size=2097152,tmpfs-mode=0750',
+      'busybox',
+      'sh',
+      '-c',
       'stat -c "%n %a" /t1 /t2; df -k /t1 /t2 | tail -2 | awk \'{print $2}\'; dd if=/dev/zero of=/t1/f bs=1k count=1100 2>/dev/null; echo rc=$?; grep " /t1 " /proc/mounts | grep -c noexec',
     ]);
     expect(out).toBe('/t1 1700\n/t2 750\n1024\n2048\nrc=1\n1\n');
@@ -322,16 +330,20 @@ describeIf(isRoot && distBuilt && which('docker'), 'volumes and mounts (needs ro
     await ok(['volume', 'rm', 'stays']);
     // unmount comes once the container's runtime state is gone: it may trail the removal a little
     const actions = new Set<string>();
-    await waitUntil(async () => {
-      const ev = await d.request('GET', `/events?since=1&until=${(Date.now() / 1000).toFixed(3)}&filters=${encodeURIComponent('{"type":["volume"]}')}`, { timeoutMs: 10000 });
-      for (const l of ev.body.split('\n').filter(Boolean)) actions.add((JSON.parse(l) as { Action: string }).Action);
-      return ['create', 'mount', 'unmount', 'destroy'].every((a) => actions.has(a));
-    }, 10000, `volume events (got ${[...actions].join(', ')})`);
+    await waitUntil(
+      async () => {
+        const ev = await d.request('GET', `/events?since=1&until=${(Date.now() / 1000).toFixed(3)}&filters=${encodeURIComponent('{"type":["volume"]}')}`, { timeoutMs: 10000 });
+        for (const l of ev.body.split('\n').filter(Boolean)) actions.add((JSON.parse(l) as { Action: string }).Action);
+        return ['create', 'mount', 'unmount', 'destroy'].every((a) => actions.has(a));
+      },
+      10000,
+      `volume events (got ${[...actions].join(', ')})`,
+    );
   });
 
   test('DriverOpts: a tmpfs volume is mounted while used and unmounted after', async () => {
     await ok(['volume', 'create', '--driver', 'local', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=1m', 'tmpvol']);
-    const out = await ok(['run', '--rm', '-v', 'tmpvol:/t', 'busybox', 'sh', '-c', 'df -k /t | tail -1 | awk \'{print $2}\'']);
+    const out = await ok(['run', '--rm', '-v', 'tmpvol:/t', 'busybox', 'sh', '-c', "df -k /t | tail -1 | awk '{print $2}'"]);
     expect(out).toBe('1024\n');
     const dataDir = path.join(d.dataRoot, 'volumes/tmpvol/_data');
     await waitUntil(async () => (await kernelMountsUnder(dataDir)).length === 0, 10000, 'the tmpfs volume unmounted');

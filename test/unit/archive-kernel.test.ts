@@ -135,9 +135,19 @@ describe("the archive helper's view mounts", () => {
     const sub = (stage: string) => `${stage}/0/inner`;
     const ro = BIND | REMOUNT | RDONLY;
     const a = run([view({ source: src, destination: '/a', readonly: true })], (_r, k, stage) => k.mount('tmpfs', sub(stage), 'tmpfs', 0));
-    expect(a.kernel.argsOf('mount').filter((m) => m[3] === ro).map((m) => m[1])).toEqual([`${a.stage}/0`, sub(a.stage)]);
+    expect(
+      a.kernel
+        .argsOf('mount')
+        .filter((m) => m[3] === ro)
+        .map((m) => m[1]),
+    ).toEqual([`${a.stage}/0`, sub(a.stage)]);
     const b = run([view({ source: src, destination: '/a', readonly: true, readonlyTopOnly: true })], (_r, k, stage) => k.mount('tmpfs', sub(stage), 'tmpfs', 0));
-    expect(b.kernel.argsOf('mount').filter((m) => m[3] === ro).map((m) => m[1])).toEqual([`${b.stage}/0`]);
+    expect(
+      b.kernel
+        .argsOf('mount')
+        .filter((m) => m[3] === ro)
+        .map((m) => m[1]),
+    ).toEqual([`${b.stage}/0`]);
   });
 
   test("a symlink on the way is followed inside the root, never to the host's folder", () => {
@@ -150,8 +160,8 @@ describe("the archive helper's view mounts", () => {
 
   test('a failed bind onto the target names the mount', () => {
     const src = fresh();
-    expect(() =>
-      run([view({ source: src, destination: '/v' })], (_r, k) => k.fail('mount', 'EACCES', { when: (s, t) => s.endsWith('/stage/0') && t.startsWith('/proc/self/fd/') })),
-    ).toThrow(new RegExp(`cannot mount ${src} on /v for the copy: mount: mount .*: EACCES`));
+    expect(() => run([view({ source: src, destination: '/v' })], (_r, k) => k.fail('mount', 'EACCES', { when: (s, t) => s.endsWith('/stage/0') && t.startsWith('/proc/self/fd/') }))).toThrow(
+      new RegExp(`cannot mount ${src} on /v for the copy: mount: mount .*: EACCES`),
+    );
   });
 });

@@ -66,8 +66,20 @@ describe('stepCacheKey', () => {
   const base = record('sha256:base', config([{ created_by: 'x' }]));
 
   test('the same step on the same parent gives the same key; build args in any order', () => {
-    const a = stepCacheKey(stageOn(base, [['A', '1'], ['B', '2']]), ins('RUN true'));
-    const b = stepCacheKey(stageOn(base, [['B', '2'], ['A', '1']]), ins('RUN true'));
+    const a = stepCacheKey(
+      stageOn(base, [
+        ['A', '1'],
+        ['B', '2'],
+      ]),
+      ins('RUN true'),
+    );
+    const b = stepCacheKey(
+      stageOn(base, [
+        ['B', '2'],
+        ['A', '1'],
+      ]),
+      ins('RUN true'),
+    );
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(b).toBe(a);
   });

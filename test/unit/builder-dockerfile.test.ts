@@ -105,7 +105,11 @@ describe('parseDockerfile: flags and forms', () => {
     expect(run.raw).toBe('--not-a-flag');
     expect(parse('FROM --platform=linux/amd64 alpine AS a')[0]).toMatchObject({ flags: { platform: 'linux/amd64' }, raw: 'alpine AS a' });
     expect(one('HEALTHCHECK --interval=30s --timeout=5s --start-period=1s --start-interval=2s --retries=3 CMD true').flags).toEqual({
-      interval: '30s', timeout: '5s', 'start-period': '1s', 'start-interval': '2s', retries: '3',
+      interval: '30s',
+      timeout: '5s',
+      'start-period': '1s',
+      'start-interval': '2s',
+      retries: '3',
     });
   });
 
@@ -149,7 +153,11 @@ describe('parseDockerfile: flags and forms', () => {
     expect(parseHealthcheck(one('HEALTHCHECK NONE'))).toMatchObject({ test: ['NONE'] });
     expect(parseHealthcheck(one('HEALTHCHECK --interval=1m30s --timeout=500ms --retries=3 CMD curl -f http://x/ || exit 1'))).toEqual({
       test: ['CMD-SHELL', 'curl -f http://x/ || exit 1'],
-      interval: 90e9, timeout: 500e6, startPeriod: 0, startInterval: 0, retries: 3,
+      interval: 90e9,
+      timeout: 500e6,
+      startPeriod: 0,
+      startInterval: 0,
+      retries: 3,
     });
     expect(parseHealthcheck(one('HEALTHCHECK --start-period=1.5s cmd ["true"]'))).toMatchObject({ test: ['CMD', 'true'], startPeriod: 1.5e9 });
   });
@@ -191,9 +199,9 @@ describe('parseDockerfile: errors', () => {
     ['FROM x\nSHELL []', 'dockerfile parse error on line 2: SHELL requires at least one argument'],
     ['FROM x\nSHELL /bin/sh -c', 'dockerfile parse error on line 2: SHELL requires the arguments to be in JSON form'],
     ['FROM x\nONBUILD', 'dockerfile parse error on line 2: ONBUILD requires at least one argument'],
-    ['FROM x\nONBUILD ONBUILD RUN x', 'dockerfile parse error on line 2: Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed'],
-    ['FROM x\nONBUILD from y', 'dockerfile parse error on line 2: FROM isn\'t allowed as an ONBUILD trigger'],
-    ['FROM x\nONBUILD MAINTAINER me', 'dockerfile parse error on line 2: MAINTAINER isn\'t allowed as an ONBUILD trigger'],
+    ['FROM x\nONBUILD ONBUILD RUN x', "dockerfile parse error on line 2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"],
+    ['FROM x\nONBUILD from y', "dockerfile parse error on line 2: FROM isn't allowed as an ONBUILD trigger"],
+    ['FROM x\nONBUILD MAINTAINER me', "dockerfile parse error on line 2: MAINTAINER isn't allowed as an ONBUILD trigger"],
     ['FROM x\nONBUILD BOGUS y', 'dockerfile parse error on line 2: unknown instruction: BOGUS'],
     ['FROM x\nHEALTHCHECK', 'dockerfile parse error on line 2: HEALTHCHECK requires at least one argument'],
     ['FROM x\nHEALTHCHECK NONE x', 'dockerfile parse error on line 2: HEALTHCHECK NONE takes no arguments'],
@@ -254,7 +262,7 @@ describe('expandWord', () => {
     ['"$A"', 'alpha'],
     ['"a  b"', 'a  b'],
     ['"it\'s"', "it's"],
-    ["'say \"hi\"'", 'say "hi"'],
+    ['\'say "hi"\'', 'say "hi"'],
     ['"\\"q\\" \\$A \\\\ \\n"', '"q" $A \\ \\n'],
     ['a"b"c\'d\'', 'abcd'],
     // escapes
@@ -291,7 +299,10 @@ describe('expandWord', () => {
 });
 
 describe('expandWords', () => {
-  const env = new Map([['SRC', 'a b'], ['D', '/dst']]);
+  const env = new Map([
+    ['SRC', 'a b'],
+    ['D', '/dst'],
+  ]);
   test('splits on unquoted whitespace, then expands each word', () => {
     expect(expandWords('  one\t"two three"  $D/x \'$D\' a\\ b ', env)).toEqual(['one', 'two three', '/dst/x', '$D', 'a b']);
     expect(expandWords('$SRC $D', env)).toEqual(['a b', '/dst']);
@@ -302,10 +313,19 @@ describe('expandWords', () => {
 });
 
 describe('parseKeyValues / parseArgs', () => {
-  const env = new Map([['X', 'ex'], ['A', 'old']]);
+  const env = new Map([
+    ['X', 'ex'],
+    ['A', 'old'],
+  ]);
   test('ENV key=value pairs, quotes, expansion against the env before the line', () => {
     expect(parseKeyValues('A=new B=$A C="a b" D=\'$X\' E=a\\ b F= G=${X}y', env, 'ENV')).toEqual([
-      ['A', 'new'], ['B', 'old'], ['C', 'a b'], ['D', '$X'], ['E', 'a b'], ['F', ''], ['G', 'exy'],
+      ['A', 'new'],
+      ['B', 'old'],
+      ['C', 'a b'],
+      ['D', '$X'],
+      ['E', 'a b'],
+      ['F', ''],
+      ['G', 'exy'],
     ]);
   });
 
@@ -317,16 +337,21 @@ describe('parseKeyValues / parseArgs', () => {
 
   test('LABEL with quoted keys and values', () => {
     expect(parseKeyValues('"com.example.vendor"="ACME Inc" version=1.0 \'q k\'="v"', env, 'LABEL')).toEqual([
-      ['com.example.vendor', 'ACME Inc'], ['version', '1.0'], ['q k', 'v'],
+      ['com.example.vendor', 'ACME Inc'],
+      ['version', '1.0'],
+      ['q k', 'v'],
     ]);
     expect(parseKeyValues('description "multi word"', env, 'LABEL')).toEqual([['description', 'multi word']]);
   });
 
   test('ARG with and without defaults', () => {
-    expect(parseKeyValues('V1 V2=two V3= V4=$X', env, 'ARG')).toEqual([['V1', ''], ['V2', 'two'], ['V3', ''], ['V4', 'ex']]);
-    expect(parseArgs('V1 V2=two V3= V4="$X y"', env)).toEqual([
-      { name: 'V1' }, { name: 'V2', default: 'two' }, { name: 'V3', default: '' }, { name: 'V4', default: 'ex y' },
+    expect(parseKeyValues('V1 V2=two V3= V4=$X', env, 'ARG')).toEqual([
+      ['V1', ''],
+      ['V2', 'two'],
+      ['V3', ''],
+      ['V4', 'ex'],
     ]);
+    expect(parseArgs('V1 V2=two V3= V4="$X y"', env)).toEqual([{ name: 'V1' }, { name: 'V2', default: 'two' }, { name: 'V3', default: '' }, { name: 'V4', default: 'ex y' }]);
   });
 
   test('errors', () => {

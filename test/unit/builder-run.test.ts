@@ -38,7 +38,15 @@ function fakeImages(): BuildImages & { all: Map<string, ImageRecord>; tags: Map<
     commitContainer: async (o) => {
       commits.push(o);
       const base = o.image.config;
-      return store({ ...base, config: o.config as ImageConfig['config'], rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, 'sha256:run' as Digest] }, history: [...(base.history ?? []), { created_by: o.createdBy }] }, o.image.id);
+      return store(
+        {
+          ...base,
+          config: o.config as ImageConfig['config'],
+          rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, 'sha256:run' as Digest] },
+          history: [...(base.history ?? []), { created_by: o.createdBy }],
+        },
+        o.image.id,
+      );
     },
   };
 }
@@ -146,7 +154,9 @@ test('config-only steps and RUN: images, progress, tags; the second build is tak
   expect(img.config.config).toMatchObject({ Env: ['A=2'], Cmd: ['run'], Image: img.parent });
   expect(images.tags.get('app:1')).toBe(first.id);
   expect(first.aux).toEqual([first.id]);
-  expect(first.out).toMatch(/^Step 1\/5 : FROM scratch\n ---> scratch\nStep 2\/5 : ARG V=1\n ---> [0-9a-f]{12}\nStep 3\/5 : ENV A=\$V\n ---> [0-9a-f]{12}\nStep 4\/5 : RUN hello\n ---> Running in c10000000000\nhello\n\u001b\[91mwarn\n\u001b\[0mRemoving intermediate container c10000000000\n ---> [0-9a-f]{12}\nStep 5\/5 : CMD \["run"\]\n ---> [0-9a-f]{12}\n\[Warning\] One or more build-args \[X\] were not consumed\n$/);
+  expect(first.out).toMatch(
+    /^Step 1\/5 : FROM scratch\n ---> scratch\nStep 2\/5 : ARG V=1\n ---> [0-9a-f]{12}\nStep 3\/5 : ENV A=\$V\n ---> [0-9a-f]{12}\nStep 4\/5 : RUN hello\n ---> Running in c10000000000\nhello\n\u001b\[91mwarn\n\u001b\[0mRemoving intermediate container c10000000000\n ---> [0-9a-f]{12}\nStep 5\/5 : CMD \["run"\]\n ---> [0-9a-f]{12}\n\[Warning\] One or more build-args \[X\] were not consumed\n$/,
+  );
 
   const again = await build(builder, df, { buildArgs: { V: '2' } });
   expect(again.id).toBe(first.id);
@@ -188,7 +198,7 @@ test('--target and --label: the build stops at the stage, whose image gets the l
   expect(img.config.history?.slice(-1)[0].created_by).toBe('/bin/sh -c #(nop)  LABEL a=2 z=1');
 });
 
-test("removeLeftovers: the build-* folders go, their from-* mounts unmounted first (detached)", async () => {
+test('removeLeftovers: the build-* folders go, their from-* mounts unmounted first (detached)', async () => {
   const builderDir = path.join(dir, 'builder');
   await fs.mkdir(path.join(builderDir, 'build-1', 'from-abc'), { recursive: true });
   await fs.mkdir(path.join(builderDir, 'build-1', 'from-abc-empty'), { recursive: true });

@@ -156,7 +156,26 @@ describe("Go's formatting and the step's config", () => {
 
   test("runConfigJson: dockerd's fields in its order, stdin never kept open", () => {
     const j = runConfigJson({ Env: ['A=1'], OpenStdin: true, ExposedPorts: {}, StopTimeout: 0, Shell: [] });
-    expect(Object.keys(j)).toEqual(['Hostname', 'Domainname', 'User', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'OpenStdin', 'StdinOnce', 'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels', 'StopTimeout']);
+    expect(Object.keys(j)).toEqual([
+      'Hostname',
+      'Domainname',
+      'User',
+      'AttachStdin',
+      'AttachStdout',
+      'AttachStderr',
+      'Tty',
+      'OpenStdin',
+      'StdinOnce',
+      'Env',
+      'Cmd',
+      'Image',
+      'Volumes',
+      'WorkingDir',
+      'Entrypoint',
+      'OnBuild',
+      'Labels',
+      'StopTimeout',
+    ]);
     expect(j).toMatchObject({ OpenStdin: false, Env: ['A=1'], Cmd: null, StopTimeout: 0 });
   });
 });
@@ -165,7 +184,13 @@ describe('RUN and COPY plans', () => {
   const o = { networkMode: undefined, extraHosts: [], rm: true, forceRm: false };
 
   test("RUN: build args not in Env reach the command, and lead the recorded command; the container's body", () => {
-    const s = stage({ args: new Map([['B', '2'], ['A', '1'], ['E', 'x']]) });
+    const s = stage({
+      args: new Map([
+        ['B', '2'],
+        ['A', '1'],
+        ['E', 'x'],
+      ]),
+    });
     const plan = planRun(s, { Env: ['E=env'], WorkingDir: '/w', User: 'u' }, ins('RUN make'), { ...o, extraHosts: ['h:1.2.3.4'] });
     expect(plan.cmd).toEqual(['/bin/sh', '-c', 'make']);
     expect(plan.savedCmd).toEqual(['|2', 'A=1', 'B=2', '/bin/sh', '-c', 'make']);
@@ -185,16 +210,35 @@ describe('RUN and COPY plans', () => {
   });
 
   test("RUN: BuildKit's flags are refused", () => {
-    expectInvalid(() => planRun(stage(), {}, ins('RUN --mount=type=cache,target=/x make'), o), 'the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled');
+    expectInvalid(
+      () => planRun(stage(), {}, ins('RUN --mount=type=cache,target=/x make'), o),
+      'the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled',
+    );
   });
 
   test('COPY: destination relative to WORKDIR, into a folder with a trailing slash, --chown and --from expanded', () => {
-    const x = { vars: new Map([['U', 'app'], ['S', 'build']]), escape: '\\' };
-    expect(copyRequest({ WorkingDir: '/app' }, ins('COPY --chown=$U --from=$S a b dst/'), x)).toEqual({ sources: ['a', 'b'], written: 'dst/', dest: '/app/dst', intoDir: true, chown: 'app', from: 'build' });
+    const x = {
+      vars: new Map([
+        ['U', 'app'],
+        ['S', 'build'],
+      ]),
+      escape: '\\',
+    };
+    expect(copyRequest({ WorkingDir: '/app' }, ins('COPY --chown=$U --from=$S a b dst/'), x)).toEqual({
+      sources: ['a', 'b'],
+      written: 'dst/',
+      dest: '/app/dst',
+      intoDir: true,
+      chown: 'app',
+      from: 'build',
+    });
     expect(copyRequest({}, ins('ADD ["x", "/y"]'), x)).toEqual({ sources: ['x'], written: '/y', dest: '/y', intoDir: false, chown: '' });
     // the parser refuses it already; the executor checks again
     expectInvalid(() => copyRequest({}, { ...ins('ADD a b'), flags: { from: 'x' } }, x), 'ADD does not support the --from option');
-    expectInvalid(() => copyRequest({}, ins('COPY --link a b'), x), 'the --link option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled');
+    expectInvalid(
+      () => copyRequest({}, ins('COPY --link a b'), x),
+      'the --link option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled',
+    );
   });
 
   test("globSegment: Go's filepath.Match per segment", () => {
@@ -234,6 +278,8 @@ describe('output', () => {
     p.triggers(2);
     p.unusedArgs([]);
     p.unusedArgs(['A', 'B']);
-    expect(out.join('')).toBe('Step 1/3 : FROM scratch\n ---> scratch\n ---> 0123456789ab\n# Executing 1 build trigger\n# Executing 2 build triggers\n[Warning] One or more build-args [A B] were not consumed\n');
+    expect(out.join('')).toBe(
+      'Step 1/3 : FROM scratch\n ---> scratch\n ---> 0123456789ab\n# Executing 1 build trigger\n# Executing 2 build triggers\n[Warning] One or more build-args [A B] were not consumed\n',
+    );
   });
 });

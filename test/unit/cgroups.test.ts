@@ -144,9 +144,7 @@ class FakeCgroupFs implements CgroupIO {
 
   /** v2: set cgroup.controllers and add the files of controllers not there yet */
   private addV2Controllers(dir: string, ctrls: string[]): void {
-    const had = fs.existsSync(path.join(dir, 'cgroup.controllers'))
-      ? this.get(path.join(dir, 'cgroup.controllers')).split(/\s+/).filter(Boolean)
-      : [];
+    const had = fs.existsSync(path.join(dir, 'cgroup.controllers')) ? this.get(path.join(dir, 'cgroup.controllers')).split(/\s+/).filter(Boolean) : [];
     fs.writeFileSync(path.join(dir, 'cgroup.controllers'), ctrls.join(' ') + '\n');
     const fresh = ctrls.filter((c) => !had.includes(c));
     const w = (n: string, c: string): void => fs.writeFileSync(path.join(dir, n), c);
@@ -336,9 +334,7 @@ function hybridHost(opts: { coMounted?: boolean; unified?: boolean; omit?: strin
   const fake = new FakeCgroupFs(root, 'v1');
   const ctrls = opts.coMounted
     ? ['cpu,cpuacct', 'memory', 'cpuset', 'pids', 'freezer', 'devices', 'blkio', 'systemd']
-    : ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'freezer', 'devices', 'blkio', 'systemd'].filter(
-        (c) => !(opts.omit ?? []).includes(c),
-      );
+    : ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'freezer', 'devices', 'blkio', 'systemd'].filter((c) => !(opts.omit ?? []).includes(c));
   const withUnified = opts.unified ?? true;
   for (const c of ctrls) fake.mkcg(c);
   fake.put('cpuset/cpuset.cpus', '0-3\n');
@@ -497,11 +493,7 @@ describe('detect', () => {
       mode: 'v2',
       unified: { mountPoint: '/r', ownPath: '/u' },
     });
-    const hy = detectLayout(
-      '/r',
-      t({ '/r': TMPFS_MAGIC, '/r/memory': CGROUP_SUPER_MAGIC, '/r/cpu': CGROUP_SUPER_MAGIC, '/r/unified': CGROUP2_SUPER_MAGIC }),
-      self,
-    );
+    const hy = detectLayout('/r', t({ '/r': TMPFS_MAGIC, '/r/memory': CGROUP_SUPER_MAGIC, '/r/cpu': CGROUP_SUPER_MAGIC, '/r/unified': CGROUP2_SUPER_MAGIC }), self);
     expect(hy.mode).toBe('hybrid');
     expect(hy.v1.map((h) => [h.dirName, h.ownPath])).toEqual([
       ['memory', '/m'],
@@ -564,23 +556,29 @@ describe('v1 / hybrid on a fake root', () => {
     const devWrites = h.fake.writes().filter((o) => o.path.includes('devices.'));
     expect(devWrites[0]).toMatchObject({ path: expect.stringMatching(/devices\.deny$/), data: 'a' });
     expect(devWrites.slice(1).map((o) => o.data)).toEqual([
-      'c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm',
-      'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm',
+      'c *:* m',
+      'b *:* m',
+      'c 1:3 rwm',
+      'c 1:5 rwm',
+      'c 1:7 rwm',
+      'c 1:8 rwm',
+      'c 1:9 rwm',
+      'c 5:0 rwm',
+      'c 5:1 rwm',
+      'c 5:2 rwm',
+      'c 136:* rwm',
     ]);
     // everything inside the parent folders
     const parents = Object.values(m.parentPaths);
     for (const o of h.fake.writes()) expect(within(o.path, parents)).toBe(true);
 
-    const wantProcs = ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'freezer', 'devices', 'blkio', 'name=systemd', 'unified']
-      .map((c) => path.join(m.parentPaths[c], 'c1', 'cgroup.procs'));
+    const wantProcs = ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'freezer', 'devices', 'blkio', 'name=systemd', 'unified'].map((c) => path.join(m.parentPaths[c], 'c1', 'cgroup.procs'));
     expect([...cg.procsFiles()].sort()).toEqual(wantProcs.sort());
     expect(cg.procsFiles()).toHaveLength(10);
     const spec = cg.mountSpec();
     expect(spec.kind).toBe('v1');
     if (spec.kind === 'v1') {
-      expect(spec.controllers.map((c) => c.name).sort()).toEqual(
-        ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd'].sort(),
-      );
+      expect(spec.controllers.map((c) => c.name).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd'].sort());
       expect(spec.controllers.find((c) => c.name === 'memory')?.hostPath).toBe(path.join(m.parentPaths.memory, 'c1'));
       expect(spec.symlinks).toEqual([]);
       expect(spec.unified).toBe(path.join(m.parentPaths.unified, 'c1'));
@@ -621,12 +619,8 @@ describe('v1 / hybrid on a fake root', () => {
     const cg = await m.create('c1', { memory: 64 * MiB, pidsLimit: 10 });
     h.fake.clear();
     await expect(cg.apply({ pidsLimit: 50, memory: 1 * MiB })).rejects.toThrow('Minimum memory limit allowed is 6MB');
-    await expect(cg.apply({ pidsLimit: 50, memory: 64 * MiB, memorySwap: 32 * MiB })).rejects.toThrow(
-      'Minimum memoryswap limit should be larger than memory limit, see usage',
-    );
-    await expect(cg.apply({ pidsLimit: 50, cpusetCpus: '0-7' })).rejects.toThrow(
-      'Requested CPUs are not available - requested 0-7, available: 0-3',
-    );
+    await expect(cg.apply({ pidsLimit: 50, memory: 64 * MiB, memorySwap: 32 * MiB })).rejects.toThrow('Minimum memoryswap limit should be larger than memory limit, see usage');
+    await expect(cg.apply({ pidsLimit: 50, cpusetCpus: '0-7' })).rejects.toThrow('Requested CPUs are not available - requested 0-7, available: 0-3');
     // memory alone above the current memsw (128 MiB)
     await expect(cg.apply({ pidsLimit: 50, memory: 256 * MiB })).rejects.toThrow(/memoryswap limit/);
     expect(h.fake.writes()).toEqual([]);
@@ -822,18 +816,11 @@ describe('v2 on a fake root', () => {
     expect(m.parentPaths).toEqual({ unified: parent });
     expect(h.fake.get(path.join(own, 'cgroup.procs'))).toBe('');
     expect(h.fake.get(path.join(own, 'skiffd-skiff-test', 'cgroup.procs'))).toBe(`${SELF}\n`);
-    expect(h.fake.get(path.join(own, 'cgroup.subtree_control')).trim().split(' ').sort()).toEqual(
-      ['cpu', 'cpuset', 'io', 'memory', 'pids'],
-    );
-    expect(h.fake.get(path.join(parent, 'cgroup.subtree_control')).trim().split(' ').sort()).toEqual(
-      ['cpu', 'cpuset', 'io', 'memory', 'pids'],
-    );
+    expect(h.fake.get(path.join(own, 'cgroup.subtree_control')).trim().split(' ').sort()).toEqual(['cpu', 'cpuset', 'io', 'memory', 'pids']);
+    expect(h.fake.get(path.join(parent, 'cgroup.subtree_control')).trim().split(' ').sort()).toEqual(['cpu', 'cpuset', 'io', 'memory', 'pids']);
     // writes: the own cgroup's subtree_control, the leaf, the parent folder; nothing else
     for (const o of h.fake.writes()) {
-      expect(
-        o.path === path.join(own, 'cgroup.subtree_control') ||
-          within(o.path, [path.join(own, 'skiffd-skiff-test'), parent]),
-      ).toBe(true);
+      expect(o.path === path.join(own, 'cgroup.subtree_control') || within(o.path, [path.join(own, 'skiffd-skiff-test'), parent])).toBe(true);
     }
     // hugetlb is available but not wanted
     expect(h.fake.get(path.join(parent, 'cgroup.subtree_control'))).not.toContain('hugetlb');

@@ -29,7 +29,7 @@ describe('Go templates', () => {
     expect(renderTemplate('{{- .Name -}}  {{ "x" }}', data)).toBe('/webx');
   });
 
-  test('errors read like Go\'s', () => {
+  test("errors read like Go's", () => {
     expect(() => renderTemplate('{{nope .}}', data)).toThrow('template parsing error: template: :1: function "nope" not defined');
     expect(() => renderTemplate('{{if .Name}}', data)).toThrow(TemplateError);
     const row = new Row('*formatter.ContainerContext', { ID: () => 'x' });
@@ -105,12 +105,26 @@ describe('tables, sizes, ages', () => {
       precpu_stats: { cpu_usage: { total_usage: 1e9 }, system_cpu_usage: 10e9 },
       memory_stats: { usage: 10 * 1024 * 1024, limit: 100 * 1024 * 1024, stats: { total_inactive_file: 2 * 1024 * 1024 } },
       networks: { eth0: { rx_bytes: 1000, tx_bytes: 2000 } },
-      blkio_stats: { io_service_bytes_recursive: [{ op: 'Read', value: 4096 }, { op: 'Write', value: 0 }] },
+      blkio_stats: {
+        io_service_bytes_recursive: [
+          { op: 'Read', value: 4096 },
+          { op: 'Write', value: 0 },
+        ],
+      },
       pids_stats: { current: 3 },
     });
     const r = statsRow(e, true);
     const f = (k: string) => r.field(k).value;
-    expect([f('ID'), f('Name'), f('CPUPerc'), f('MemUsage'), f('MemPerc'), f('NetIO'), f('BlockIO'), f('PIDs')]).toEqual(['ffffffffffff', 'web', '20.00%', '8MiB / 100MiB', '8.00%', '1kB / 2kB', '4.1kB / 0B', '3']);
+    expect([f('ID'), f('Name'), f('CPUPerc'), f('MemUsage'), f('MemPerc'), f('NetIO'), f('BlockIO'), f('PIDs')]).toEqual([
+      'ffffffffffff',
+      'web',
+      '20.00%',
+      '8MiB / 100MiB',
+      '8.00%',
+      '1kB / 2kB',
+      '4.1kB / 0B',
+      '3',
+    ]);
   });
 
   test('events and formatOne', () => {

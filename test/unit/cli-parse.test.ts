@@ -47,7 +47,7 @@ describe('flags (yargs-parser with pflag rules)', () => {
     expect(() => run(['--cpus', 'abc', 'b'])).toThrow(/invalid argument "abc" for "--cpus" flag/);
   });
 
-  test('unknown flags and missing values: docker\'s messages', () => {
+  test("unknown flags and missing values: docker's messages", () => {
     expect(() => run(['--nope', 'b'])).toThrow(new UsageError('unknown flag: --nope'));
     expect(() => run(['-Z', 'b'])).toThrow("unknown shorthand flag: 'Z' in -Z");
     expect(() => run(['-iZ', 'b'])).toThrow("unknown shorthand flag: 'Z' in -iZ");
@@ -87,7 +87,50 @@ describe('run/create flags → POST /containers/create body', () => {
   });
 
   test('resources, security, names, restart, env, labels', () => {
-    const b = body(['--name', 'x', '-m', '64m', '--memory-swap', '-1', '--cpus', '0.5', '--cpu-shares', '512', '--cpuset-cpus', '0', '--pids-limit', '10', '--cap-add', 'net_admin', '--cap-drop', 'ALL', '--privileged', '--read-only', '--security-opt', 'no-new-privileges', '--restart', 'on-failure:3', '-e', 'A=1', '-l', 'k=v', '-w', '/tmp', '-u', '1000', '-h', 'box', '--entrypoint', 'sh', '--init', '--stop-timeout', '5', '--log-opt', 'max-size=1m', 'busybox']);
+    const b = body([
+      '--name',
+      'x',
+      '-m',
+      '64m',
+      '--memory-swap',
+      '-1',
+      '--cpus',
+      '0.5',
+      '--cpu-shares',
+      '512',
+      '--cpuset-cpus',
+      '0',
+      '--pids-limit',
+      '10',
+      '--cap-add',
+      'net_admin',
+      '--cap-drop',
+      'ALL',
+      '--privileged',
+      '--read-only',
+      '--security-opt',
+      'no-new-privileges',
+      '--restart',
+      'on-failure:3',
+      '-e',
+      'A=1',
+      '-l',
+      'k=v',
+      '-w',
+      '/tmp',
+      '-u',
+      '1000',
+      '-h',
+      'box',
+      '--entrypoint',
+      'sh',
+      '--init',
+      '--stop-timeout',
+      '5',
+      '--log-opt',
+      'max-size=1m',
+      'busybox',
+    ]);
     expect(b).toMatchObject({ Env: ['A=1'], Labels: { k: 'v' }, WorkingDir: '/tmp', User: '1000', Hostname: 'box', Entrypoint: ['sh'], StopTimeout: 5 });
     expect(b.HostConfig).toMatchObject({
       Memory: 64 * 1024 * 1024,
@@ -109,7 +152,30 @@ describe('run/create flags → POST /containers/create body', () => {
   });
 
   test('ports, volumes, mounts, tmpfs, ulimits, health', () => {
-    const b = body(['-p', '8080:80', '-p', '127.0.0.1::53/udp', '-P', '--expose', '9000-9001', '-v', '/h:/c:ro', '-v', '/anon', '--mount', 'type=tmpfs,dst=/t,tmpfs-size=1m', '--tmpfs', '/run:size=1m', '--ulimit', 'nofile=10:20', '--health-cmd', 'true', '--health-interval', '2s', 'busybox']);
+    const b = body([
+      '-p',
+      '8080:80',
+      '-p',
+      '127.0.0.1::53/udp',
+      '-P',
+      '--expose',
+      '9000-9001',
+      '-v',
+      '/h:/c:ro',
+      '-v',
+      '/anon',
+      '--mount',
+      'type=tmpfs,dst=/t,tmpfs-size=1m',
+      '--tmpfs',
+      '/run:size=1m',
+      '--ulimit',
+      'nofile=10:20',
+      '--health-cmd',
+      'true',
+      '--health-interval',
+      '2s',
+      'busybox',
+    ]);
     expect(b.ExposedPorts).toEqual({ '80/tcp': {}, '53/udp': {}, '9000/tcp': {}, '9001/tcp': {} });
     expect(b.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '8080' }], '53/udp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
     expect(b.HostConfig).toMatchObject({ PublishAllPorts: true, Binds: ['/h:/c:ro'], Tmpfs: { '/run': 'size=1m' }, Ulimits: [{ Name: 'nofile', Soft: 10, Hard: 20 }] });

@@ -5,8 +5,18 @@ import { goAtoi, goQueryEscape, parseGoBool, StrconvError } from '../../src/core
 
 describe('parseGoBool', () => {
   test.each([
-    ['1', true], ['t', true], ['T', true], ['TRUE', true], ['true', true], ['True', true],
-    ['0', false], ['f', false], ['F', false], ['FALSE', false], ['false', false], ['False', false],
+    ['1', true],
+    ['t', true],
+    ['T', true],
+    ['TRUE', true],
+    ['true', true],
+    ['True', true],
+    ['0', false],
+    ['f', false],
+    ['F', false],
+    ['FALSE', false],
+    ['false', false],
+    ['False', false],
   ])('%s -> %s', (s, want) => expect(parseGoBool(s)).toBe(want));
 
   test.each(['', 'yes', 'tRUE', ' true', '2'])('%j: invalid syntax', (s) => {
@@ -17,7 +27,12 @@ describe('parseGoBool', () => {
 
 describe('goAtoi', () => {
   test.each([
-    ['5', 5], ['+5', 5], ['-5', -5], ['007', 7], ['-0', 0], ['9223372036854775807', 9223372036854775807],
+    ['5', 5],
+    ['+5', 5],
+    ['-5', -5],
+    ['007', 7],
+    ['-0', 0],
+    ['9223372036854775807', 9223372036854775807],
   ])('%s -> %d', (s, want) => expect(goAtoi(s)).toBe(want));
 
   test.each(['', '+', '1_000', ' 5', '5 ', '0x10', '1e3', '1.0', '５'])('%j: invalid syntax', (s) => {
@@ -39,7 +54,7 @@ describe('log-opts parsed with them (moby: strconv.Atoi takes a sign)', () => {
     expect(t).toMatchObject({ driver: 'gelf', tcpMaxReconnect: 2 });
   });
 
-  test('the errors keep Go\'s texts', () => {
+  test("the errors keep Go's texts", () => {
     expect(() => planLog({ Type: 'local', Config: { 'max-file': 'x' } })).toThrow('invalid value for max-file: x: strconv.Atoi: parsing "x": invalid syntax');
     expect(() => planLog({ Type: 'json-file', Config: { 'max-file': '99999999999999999999' } })).toThrow('strconv.Atoi: parsing "99999999999999999999": value out of range');
     expect(() => planLog({ Type: 'local', Config: { compress: 'maybe' } })).toThrow('invalid boolean value for compress: strconv.ParseBool: parsing "maybe": invalid syntax');

@@ -20,7 +20,12 @@ afterAll(async () => {
   await fsp.rm(base, { recursive: true, force: true });
 });
 
-const L1 = tarOf([{ name: 'bin/', type: '5', mode: 0o755 }, { name: 'bin/tool', data: 'tool', mode: 0o755 }, { name: 'etc/', type: '5', mode: 0o755 }, { name: 'etc/conf', data: 'conf' }]);
+const L1 = tarOf([
+  { name: 'bin/', type: '5', mode: 0o755 },
+  { name: 'bin/tool', data: 'tool', mode: 0o755 },
+  { name: 'etc/', type: '5', mode: 0o755 },
+  { name: 'etc/conf', data: 'conf' },
+]);
 
 /** An image as a pull stores it: layer blob, config blob, manifest blob, RepoDigest. */
 async function pulled(store: FileImageStore, ref: string, layer: Buffer): Promise<{ id: string; blobs: string[] }> {

@@ -21,7 +21,10 @@ afterAll(async () => {
   await fsp.rm(base, { recursive: true, force: true });
 });
 
-const L1 = tarOf([{ name: 'bin/', type: '5', mode: 0o755 }, { name: 'bin/tool', data: 'tool', mode: 0o755 }]);
+const L1 = tarOf([
+  { name: 'bin/', type: '5', mode: 0o755 },
+  { name: 'bin/tool', data: 'tool', mode: 0o755 },
+]);
 const L2 = tarOf([{ name: 'etc/conf', data: 'conf' }]);
 const L3 = tarOf([{ name: 'other', data: 'o' }]);
 
@@ -49,7 +52,17 @@ describe('image store', () => {
     expect(img.chainIds).toEqual(chainIdsOf([sha(L1), sha(L2)]));
     expect(img.size).toBe(8);
     const hex = img.id.slice(7);
-    for (const ref of ['busybox', 'busybox:latest', 'docker.io/library/busybox', 'library/busybox:latest', 'index.docker.io/library/busybox:latest', img.id, hex, hex.slice(0, 12), `sha256:${hex.slice(0, 5)}`])
+    for (const ref of [
+      'busybox',
+      'busybox:latest',
+      'docker.io/library/busybox',
+      'library/busybox:latest',
+      'index.docker.io/library/busybox:latest',
+      img.id,
+      hex,
+      hex.slice(0, 12),
+      `sha256:${hex.slice(0, 5)}`,
+    ])
       expect((await store.get(ref)).id).toBe(img.id);
     await expect(store.get('busybox:1.0')).rejects.toThrow('No such image: busybox:1.0');
     await expect(store.get('nothere')).rejects.toThrow('No such image: nothere:latest');
@@ -159,7 +172,7 @@ describe('image store', () => {
     expect((await store.list()).map((i) => i.id).sort()).toEqual([kept.id, d2.id].sort());
   });
 
-  test('a child unpacked before its parent\'s register() began waits for parentReady; a failed parent fails it', async () => {
+  test("a child unpacked before its parent's register() began waits for parentReady; a failed parent fails it", async () => {
     const store = await openImageStore(dataRoot());
     const p1 = chainIdsOf([sha(L1)])[0];
     let begin!: () => void;
@@ -212,7 +225,12 @@ describe('local busybox', () => {
 describe('archives', () => {
   test('save then load keeps the image id, tags and files', async () => {
     const src = await openImageStore(dataRoot());
-    const img = await addImage(src, [L1, L2], 'app:1', { history: [{ created: '2024-05-01T00:00:00Z', created_by: 'one' }, { created: '2024-05-02T00:00:00Z', created_by: 'two' }] });
+    const img = await addImage(src, [L1, L2], 'app:1', {
+      history: [
+        { created: '2024-05-01T00:00:00Z', created_by: 'one' },
+        { created: '2024-05-02T00:00:00Z', created_by: 'two' },
+      ],
+    });
     await src.tag('app:1', 'localhost:5000/app:2');
     const tarBytes = await collect(await saveImages(src, ['app:1', 'localhost:5000/app:2']));
     const dst = await openImageStore(dataRoot());
@@ -262,7 +280,10 @@ describe('archives', () => {
         layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length }],
       }),
     );
-    const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length, annotations: { 'io.containerd.image.name': 'docker.io/library/oci:t' } }] };
+    const index = {
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length, annotations: { 'io.containerd.image.name': 'docker.io/library/oci:t' } }],
+    };
     const archive = tarOf([
       { name: 'blobs/sha256/' + sha(gz).slice(7), data: gz },
       { name: 'blobs/sha256/' + sha(cfg).slice(7), data: cfg },
@@ -277,13 +298,58 @@ describe('archives', () => {
   });
 
   test.each<[string, (cfg: Buffer) => H[]]>([
-    ['Config outside the archive', (cfg) => [{ name: 'c.json', data: cfg }, { name: 'manifest.json', data: JSON.stringify([{ Config: '../c.json', Layers: ['l.tar'] }]) }, { name: 'l.tar', data: L1 }]],
-    ['absolute layer path', (cfg) => [{ name: 'c.json', data: cfg }, { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['/etc/passwd'] }]) }]],
-    ['../ in a layer path', (cfg) => [{ name: 'c.json', data: cfg }, { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['x/../../l.tar'] }]) }, { name: 'l.tar', data: L1 }]],
-    ['../ in a member name', (cfg) => [{ name: '../evil', data: 'x' }, { name: 'c.json', data: cfg }]],
-    ['a link member pointing outside', (cfg) => [{ name: 'l.tar', type: '2', linkname: '../../etc/passwd' }, { name: 'c.json', data: cfg }]],
-    ['a layer that does not match its diff id', (cfg) => [{ name: 'c.json', data: cfg }, { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['l.tar'] }]) }, { name: 'l.tar', data: L2 }]],
-    ['a manifest naming a missing member', (cfg) => [{ name: 'c.json', data: cfg }, { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['nothere.tar'] }]) }]],
+    [
+      'Config outside the archive',
+      (cfg) => [
+        { name: 'c.json', data: cfg },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: '../c.json', Layers: ['l.tar'] }]) },
+        { name: 'l.tar', data: L1 },
+      ],
+    ],
+    [
+      'absolute layer path',
+      (cfg) => [
+        { name: 'c.json', data: cfg },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['/etc/passwd'] }]) },
+      ],
+    ],
+    [
+      '../ in a layer path',
+      (cfg) => [
+        { name: 'c.json', data: cfg },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['x/../../l.tar'] }]) },
+        { name: 'l.tar', data: L1 },
+      ],
+    ],
+    [
+      '../ in a member name',
+      (cfg) => [
+        { name: '../evil', data: 'x' },
+        { name: 'c.json', data: cfg },
+      ],
+    ],
+    [
+      'a link member pointing outside',
+      (cfg) => [
+        { name: 'l.tar', type: '2', linkname: '../../etc/passwd' },
+        { name: 'c.json', data: cfg },
+      ],
+    ],
+    [
+      'a layer that does not match its diff id',
+      (cfg) => [
+        { name: 'c.json', data: cfg },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['l.tar'] }]) },
+        { name: 'l.tar', data: L2 },
+      ],
+    ],
+    [
+      'a manifest naming a missing member',
+      (cfg) => [
+        { name: 'c.json', data: cfg },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', Layers: ['nothere.tar'] }]) },
+      ],
+    ],
   ])('a hostile archive is refused: %s', async (_what, make) => {
     const cfg = Buffer.from(JSON.stringify(config([L1])));
     const root = dataRoot();
@@ -307,7 +373,13 @@ describe('archives', () => {
     const h = await imageHistory(store, 'imported:v1');
     expect(h).toEqual([{ Id: img.id, Created: expect.any(Number), CreatedBy: '', Tags: ['imported:v1'], Size: 4, Comment: 'from a test' }]);
     await expect(importImage(store, Readable.from([L1]), { changes: ['RUN rm -rf /'] })).rejects.toThrow(/not a valid change command/);
-    const two = await addImage(store, [L1, L2], 'two', { history: [{ created: '2024-01-01T00:00:00Z', created_by: 'a' }, { created: '2024-01-02T00:00:00Z', created_by: 'env', empty_layer: true }, { created: '2024-01-03T00:00:00Z', created_by: 'b' }] });
+    const two = await addImage(store, [L1, L2], 'two', {
+      history: [
+        { created: '2024-01-01T00:00:00Z', created_by: 'a' },
+        { created: '2024-01-02T00:00:00Z', created_by: 'env', empty_layer: true },
+        { created: '2024-01-03T00:00:00Z', created_by: 'b' },
+      ],
+    });
     const h2 = await imageHistory(store, 'two');
     expect(h2.map((x) => [x.Id, x.CreatedBy, x.Size])).toEqual([
       [two.id, 'b', 4],
@@ -319,7 +391,7 @@ describe('archives', () => {
 
 function listTar(b: Buffer): string[] {
   const out: string[] = [];
-  for (let o = 0; o + 512 <= b.length; ) {
+  for (let o = 0; o + 512 <= b.length;) {
     const h = b.subarray(o, o + 512);
     if (h.every((x) => x === 0)) break;
     const name = h.toString('utf8', 0, 100).replace(/\0.*$/s, '');
@@ -332,7 +404,7 @@ function listTar(b: Buffer): string[] {
 
 function rebuildWithout(b: Buffer, drop: string[]): Buffer {
   const parts: Buffer[] = [];
-  for (let o = 0; o + 512 <= b.length; ) {
+  for (let o = 0; o + 512 <= b.length;) {
     const h = b.subarray(o, o + 512);
     if (h.every((x) => x === 0)) break;
     const name = h.toString('utf8', 0, 100).replace(/\0.*$/s, '');

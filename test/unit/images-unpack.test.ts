@@ -21,8 +21,7 @@ let base: string;
 let n = 0;
 beforeAll(async () => {
   // layer stores here unpack in worker threads too, when dist is built
-  if (fs.existsSync(path.join(__dirname, '../../dist/src/images/unpack-worker.js')))
-    setUnpackWorkerScript(path.join(__dirname, '../../dist/src/images/unpack-worker.js'));
+  if (fs.existsSync(path.join(__dirname, '../../dist/src/images/unpack-worker.js'))) setUnpackWorkerScript(path.join(__dirname, '../../dist/src/images/unpack-worker.js'));
   base = await fsp.mkdtemp(path.join(os.tmpdir(), 'skiff-img-unpack-'));
 });
 afterAll(async () => {
@@ -49,8 +48,7 @@ async function untouched(sentinel: string): Promise<void> {
 }
 
 let impl: typeof unpackLayer = unpackLayer;
-const unpack = (entries: H[] | Buffer, root: string, opts = {}) =>
-  impl(Readable.from([Buffer.isBuffer(entries) ? entries : tarOf(entries)]), root, opts);
+const unpack = (entries: H[] | Buffer, root: string, opts = {}) => impl(Readable.from([Buffer.isBuffer(entries) ? entries : tarOf(entries)]), root, opts);
 
 function walk(root: string): string[] {
   const out: string[] = [];
@@ -103,7 +101,11 @@ describe.each(MODES)('%s', (_label, fn) => {
       await fsp.utimes(path.join(src, 'etc'), 2_000_000, 2_000_000);
       const bytes = await new Promise<Buffer>((resolve, reject) => {
         const parts: Buffer[] = [];
-        tar.c({ cwd: src, portable: true }, ['etc', 'big', 'big-hard', 'abs-link']).on('data', (c: Buffer) => parts.push(c)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+        tar
+          .c({ cwd: src, portable: true }, ['etc', 'big', 'big-hard', 'abs-link'])
+          .on('data', (c: Buffer) => parts.push(c))
+          .on('end', () => resolve(Buffer.concat(parts)))
+          .on('error', reject);
       });
       const res = await unpack(bytes, root);
       expect(res.diffId).toBe(sha(bytes));
@@ -186,7 +188,13 @@ describe.each(MODES)('%s', (_label, fn) => {
   describe('unpack: hostile layers', () => {
     test('absolute names are confined (leading / stripped)', async () => {
       const { root, sentinel } = await box();
-      await unpack([{ name: `${sentinel}/passwd`, data: 'pwned' }, { name: '/abs', data: 'a' }], root);
+      await unpack(
+        [
+          { name: `${sentinel}/passwd`, data: 'pwned' },
+          { name: '/abs', data: 'a' },
+        ],
+        root,
+      );
       expect(fs.readFileSync(path.join(root, sentinel, 'passwd'), 'utf8')).toBe('pwned');
       expect(fs.readFileSync(path.join(root, 'abs'), 'utf8')).toBe('a');
       await untouched(sentinel);
@@ -354,7 +362,15 @@ describe.each(MODES)('%s', (_label, fn) => {
 
     test('a file in the way of a folder is an error', async () => {
       const { root } = await box();
-      await expect(unpack([{ name: 'f', data: 'x' }, { name: 'f/g', data: 'y' }], root)).rejects.toThrow(/not a directory/);
+      await expect(
+        unpack(
+          [
+            { name: 'f', data: 'x' },
+            { name: 'f/g', data: 'y' },
+          ],
+          root,
+        ),
+      ).rejects.toThrow(/not a directory/);
     });
 
     test.each([['.wh.'], ['.wh..'], ['.wh...'], ['d/.wh..'], ['d/.wh...']])('invalid whiteout name %s is refused', async (name) => {
@@ -365,7 +381,15 @@ describe.each(MODES)('%s', (_label, fn) => {
 
     test('aufs metadata entries are skipped', async () => {
       const { root } = await box();
-      await unpack([{ name: '.wh..wh.plnk/', type: '5' }, { name: '.wh..wh.plnk/1.2', data: 'x' }, { name: '.wh..wh.aufs', data: '' }, { name: 'keep', data: 'k' }], root);
+      await unpack(
+        [
+          { name: '.wh..wh.plnk/', type: '5' },
+          { name: '.wh..wh.plnk/1.2', data: 'x' },
+          { name: '.wh..wh.aufs', data: '' },
+          { name: 'keep', data: 'k' },
+        ],
+        root,
+      );
       expect(walk(root)).toEqual(['keep']);
     });
 
@@ -492,9 +516,7 @@ describe('content store', () => {
     const wrong = sha(Buffer.from('not it'));
     let follower: Readable | undefined;
     const mapped = new SkiffError('invalid', 'filesystem layer verification failed');
-    const err = await cs
-      .write(Readable.from([data.subarray(0, 1 << 20), data.subarray(1 << 20)]), wrong, data.length, { follow: (r) => (follower = r), failWith: () => mapped })
-      .catch((e) => e);
+    const err = await cs.write(Readable.from([data.subarray(0, 1 << 20), data.subarray(1 << 20)]), wrong, data.length, { follow: (r) => (follower = r), failWith: () => mapped }).catch((e) => e);
     expect(err).toBe(mapped);
     const got = await drain(follower!);
     expect(got.error).toBe(mapped);
@@ -513,7 +535,10 @@ describe('content store', () => {
 });
 
 describe('layer store', () => {
-  const t1 = tarOf([{ name: 'etc/', type: '5', mode: 0o755 }, { name: 'etc/one', data: '1' }]);
+  const t1 = tarOf([
+    { name: 'etc/', type: '5', mode: 0o755 },
+    { name: 'etc/one', data: '1' },
+  ]);
   const t2 = tarOf([{ name: 'etc/two', data: '22' }]);
 
   test('register, chain ids, get, reuse, refs and release', async () => {
@@ -524,7 +549,11 @@ describe('layer store', () => {
     expect(l1.chainId).toBe(l1.diffId);
     const l2 = await ls.register(l1.chainId, Readable.from([gzipSync(t2)]), sha(t2));
     expect(l2.chainId).toBe(chainIdOf(l1.chainId, sha(t2)));
-    expect(l2.chainId).toBe(`sha256:${createHash('sha256').update(`${l1.chainId} ${sha(t2)}`).digest('hex')}`);
+    expect(l2.chainId).toBe(
+      `sha256:${createHash('sha256')
+        .update(`${l1.chainId} ${sha(t2)}`)
+        .digest('hex')}`,
+    );
     expect(fs.readFileSync(path.join(l2.dir, 'etc/two'), 'utf8')).toBe('22');
     expect(l2.dir).toBe(path.join(base, 'ls1', l2.chainId.slice(7), 'diff'));
     expect(await ls.get(l2.chainId)).toEqual(l2);
@@ -554,7 +583,10 @@ describe('layer store', () => {
 
   test('a kill at any byte leaves no complete layer; the next attempt cleans up and succeeds', async () => {
     const root = path.join(base, 'ls3');
-    const big = tarOf([{ name: 'a', data: Buffer.alloc(200_000, 3) }, { name: 'b/c', data: 'c' }]);
+    const big = tarOf([
+      { name: 'a', data: Buffer.alloc(200_000, 3) },
+      { name: 'b/c', data: 'c' },
+    ]);
     for (const cut of [1, 100, 512, 513, 1024, 150_000, big.length - 600, big.length - 1]) {
       const ls = new FileLayerStore(root);
       await ls.init();

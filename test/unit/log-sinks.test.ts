@@ -17,7 +17,13 @@ const msg = (line: string): Message => ({ source: 'stdout', line, ns: BigInt(Dat
 const settle = () => new Promise((r) => setTimeout(r, 100));
 /** the promise's outcome, or 'pending' after a while */
 const outcome = (p: Promise<unknown>) =>
-  Promise.race([p.then(() => 'resolved', (e: unknown) => `rejected: ${String(e)}`), new Promise((r) => setTimeout(() => r('pending'), 1000))]);
+  Promise.race([
+    p.then(
+      () => 'resolved',
+      (e: unknown) => `rejected: ${String(e)}`,
+    ),
+    new Promise((r) => setTimeout(() => r('pending'), 1000)),
+  ]);
 
 describe('GelfSink over UDP', () => {
   let u: dgram.Socket;
@@ -70,8 +76,18 @@ describe('FluentdSink', () => {
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const c: FluentdConfig = {
-      driver: 'fluentd', proto: 'tcp', host: '127.0.0.1', port: (srv.address() as net.AddressInfo).port, path: '', async: false,
-      bufferLimit: 1 << 20, retryWaitMs: 1, maxRetries: 5, subSecond: false, requestAck: true, writeTimeoutMs: 5000,
+      driver: 'fluentd',
+      proto: 'tcp',
+      host: '127.0.0.1',
+      port: (srv.address() as net.AddressInfo).port,
+      path: '',
+      async: false,
+      bufferLimit: 1 << 20,
+      retryWaitMs: 1,
+      maxRetries: 5,
+      subSecond: false,
+      requestAck: true,
+      writeTimeoutMs: 5000,
     };
     const sink = new FluentdSink(c, 'tag', {});
     try {

@@ -103,8 +103,7 @@ describe('LineReader', () => {
 });
 
 describe('readLogs', () => {
-  const entry = (n: number, stream: 'stdout' | 'stderr' = 'stdout') =>
-    JSON.stringify({ log: `line ${n}\n`, stream, time: `2026-01-02T03:04:${String(n).padStart(2, '0')}.000000001Z` }) + '\n';
+  const entry = (n: number, stream: 'stdout' | 'stderr' = 'stdout') => JSON.stringify({ log: `line ${n}\n`, stream, time: `2026-01-02T03:04:${String(n).padStart(2, '0')}.000000001Z` }) + '\n';
   const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => entry(from + i)).join('');
 
   async function read(o: Partial<ReadLogOptions>, chunk = 7): Promise<string[]> {
@@ -237,7 +236,7 @@ describe('readLogs, local format', () => {
     expect(first).toEqual({ stream: 'stdout', log: 'line 1\n', time: '2026-01-02T03:04:01.000000007Z', attrs: [{ key: 'k', value: 'v' }] });
   });
 
-  test('positions, and going on after a known entry (the shipper\'s cursor): from its offset, whatever the times after it', async () => {
+  test("positions, and going on after a known entry (the shipper's cursor): from its offset, whatever the times after it", async () => {
     fs.writeFileSync(path.join(dir, 'log.2'), frames(1, 3));
     fs.writeFileSync(path.join(dir, 'log.1'), frames(4, 5));
     fs.writeFileSync(path.join(dir, 'log'), Buffer.concat([frame(6), frame(2, { line: 'stamped earlier' })]));
@@ -259,7 +258,10 @@ describe('readLogs, local format', () => {
       expect((await read({ from: after, since: at(4) }, chunk)).map((e) => e.log)).toEqual([...names(5, 6), 'stamped earlier\n']);
       expect(after?.found).toBe(true);
       // not that entry (an inode used again), or no such file (rotated away): since applies, from the oldest file
-      const gones: NonNullable<ReadLogOptions['from']>[] = [{ ...from, ns: at(5) }, { ...from, ino: 1 }];
+      const gones: NonNullable<ReadLogOptions['from']>[] = [
+        { ...from, ns: at(5) },
+        { ...from, ino: 1 },
+      ];
       for (const gone of gones) {
         expect((await read({ from: gone, since: at(5) }, chunk)).map((e) => e.log)).toEqual(names(5, 6));
         expect(gone.found).toBe(false);
@@ -281,7 +283,8 @@ describe('readLogs, local format', () => {
     let running = true;
     const out: string[] = [];
     const reading = (async () => {
-      for await (const b of readLogs(path.join(dir, 'log'), { stdout: true, stderr: true, tail: 0, follow: true, running: () => running, maxFile: 2, format: 'local' }, { chunk: 5, maxLine: 1 << 20 })) out.push(...b.map((e) => e.log));
+      for await (const b of readLogs(path.join(dir, 'log'), { stdout: true, stderr: true, tail: 0, follow: true, running: () => running, maxFile: 2, format: 'local' }, { chunk: 5, maxLine: 1 << 20 }))
+        out.push(...b.map((e) => e.log));
     })();
     await new Promise((r) => setTimeout(r, 150));
     fs.appendFileSync(path.join(dir, 'log'), frame(4).subarray(9));
@@ -294,7 +297,12 @@ describe('readLogs, local format', () => {
     const id = 'abc';
     fs.writeFileSync(
       path.join(dir, 'log'),
-      Buffer.concat([frame(1, { line: 'part-a', partial: { last: false, id, ordinal: 1 } }), frame(2, { line: 'part-b', partial: { last: true, id, ordinal: 2 } }), frame(3, { stream: 'stderr' }), Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])]),
+      Buffer.concat([
+        frame(1, { line: 'part-a', partial: { last: false, id, ordinal: 1 } }),
+        frame(2, { line: 'part-b', partial: { last: true, id, ordinal: 2 } }),
+        frame(3, { stream: 'stderr' }),
+        Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+      ]),
     );
     for (const chunk of [2, 9, 4096]) {
       const es = await read({}, chunk);

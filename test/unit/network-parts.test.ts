@@ -29,7 +29,14 @@ const userNet = (name: string, subnet: string, gateway: string): NetworkRecord =
 function container(id: string, name: string, eps: Record<string, Partial<EndpointSettings>>): NetContainer {
   const networks: Record<string, EndpointSettings> = {};
   for (const [n, e] of Object.entries(eps)) networks[n] = { ...endpointFrom(undefined, { Id: e.NetworkID } as NetworkRecord, n), ...e };
-  return { Id: id, Name: `/${name}`, Config: { Hostname: id.slice(0, 12), Domainname: '' }, HostConfig: { NetworkMode: Object.keys(eps)[0], PortBindings: {} }, State: { Status: 'running', Pid: 1 }, NetworkSettings: { Networks: networks, Ports: {}, SandboxKey: '' } };
+  return {
+    Id: id,
+    Name: `/${name}`,
+    Config: { Hostname: id.slice(0, 12), Domainname: '' },
+    HostConfig: { NetworkMode: Object.keys(eps)[0], PortBindings: {} },
+    State: { Status: 'running', Pid: 1 },
+    NetworkSettings: { Networks: networks, Ports: {}, SandboxKey: '' },
+  };
 }
 
 describe('network create body', () => {

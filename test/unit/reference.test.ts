@@ -28,6 +28,6 @@ test.each(['', 'Busybox', 'foo/Bar', 'busybox:', ':tag', 'a//b', 'busybox@sha256
   expect(() => parseReference(ref)).toThrow(/invalid reference format/);
 });
 
-test('uppercase repository names get Docker\'s message', () => {
+test("uppercase repository names get Docker's message", () => {
   expect(() => parseReference('foo/Bar')).toThrow('invalid reference format: repository name (foo/Bar) must be lowercase');
 });

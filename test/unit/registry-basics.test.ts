@@ -3,17 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  credentialsFor,
-  decodeRegistryAuth,
-  encodeRegistryAuth,
-  loadLogin,
-  parseChallenges,
-  registryKey,
-  removeLogin,
-  resolveAuth,
-  saveLogin,
-} from '../../src/images/registry/auth';
+import { credentialsFor, decodeRegistryAuth, encodeRegistryAuth, loadLogin, parseChallenges, registryKey, removeLogin, resolveAuth, saveLogin } from '../../src/images/registry/auth';
 import { cidrContains, isInsecureRegistry, registryBaseUrl } from '../../src/images/registry/endpoint';
 import { chainIds, checkDigest, MAX_MANIFEST_SIZE, parseConfig, parseManifest, selectPlatform } from '../../src/images/registry/manifest';
 import { buildManifest } from '../../src/images/registry/push';

@@ -132,11 +132,7 @@ describe('pull', () => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
-    await expectError(
-      pull(new MemoryImageStore(), `127.0.0.1:${port}/x`),
-      'system',
-      `Get "http://127.0.0.1:${port}/v2/": dial tcp 127.0.0.1:${port}: connect: connection refused`,
-    );
+    await expectError(pull(new MemoryImageStore(), `127.0.0.1:${port}/x`), 'system', `Get "http://127.0.0.1:${port}/v2/": dial tcp 127.0.0.1:${port}: connect: connection refused`);
   });
 
   test('a 100 MB manifest is refused without being read', async () => {
@@ -537,4 +533,3 @@ describe('push', () => {
     await expectError(push(new MemoryImageStore(), `${reg.host}/nothing@${img.manifestDigest}`), 'invalid', 'cannot push a digest reference');
   });
 });
-

@@ -38,7 +38,7 @@ describe('validateSpecInput', () => {
     expect(outcome(() => validateSpecInput(input))).toBe(outcome(() => buildContainerSpec(input)));
   });
 
-  test('the command: entrypoint and cmd merged with the image\'s', () => {
+  test("the command: entrypoint and cmd merged with the image's", () => {
     const input = base({ config: { Cmd: ['-c', 'true'] }, image: { Entrypoint: ['sh'], Cmd: ['x'] } });
     expect(validateSpecInput(input).args).toEqual(buildContainerSpec(input).process.args);
     expect(validateSpecInput(input).args).toEqual(['sh', '-c', 'true']);

@@ -98,10 +98,7 @@ describe('capabilities', () => {
 
   it('drop ALL keeps only the added ones', () => {
     expect(resolveCapabilities({ capDrop: ['ALL'] })).toEqual([]);
-    expect(resolveCapabilities({ capDrop: ['all'], capAdd: ['NET_BIND_SERVICE', 'chown'] })).toEqual([
-      'CAP_NET_BIND_SERVICE',
-      'CAP_CHOWN',
-    ]);
+    expect(resolveCapabilities({ capDrop: ['all'], capAdd: ['NET_BIND_SERVICE', 'chown'] })).toEqual(['CAP_NET_BIND_SERVICE', 'CAP_CHOWN']);
   });
 
   it('add ALL gives everything minus the dropped ones', () => {
@@ -197,11 +194,7 @@ describe('environment', () => {
 
   it('does not set TERM without a tty, and does not override a TERM given', () => {
     expect(mergeEnv([], [], { hostname: 'h' }).some((e) => e.startsWith('TERM='))).toBe(false);
-    expect(mergeEnv([], ['TERM=vt100'], { hostname: 'h', tty: true })).toEqual([
-      `PATH=${DEFAULT_PATH_ENV}`,
-      'HOSTNAME=h',
-      'TERM=vt100',
-    ]);
+    expect(mergeEnv([], ['TERM=vt100'], { hostname: 'h', tty: true })).toEqual([`PATH=${DEFAULT_PATH_ENV}`, 'HOSTNAME=h', 'TERM=vt100']);
   });
 
   it('lets the user set HOSTNAME', () => {
@@ -209,11 +202,7 @@ describe('environment', () => {
   });
 
   it('a name without "=" in the request unsets the variable', () => {
-    expect(mergeEnv(['FOO=image', 'BAR=1'], ['FOO'], { hostname: 'h' })).toEqual([
-      `PATH=${DEFAULT_PATH_ENV}`,
-      'HOSTNAME=h',
-      'BAR=1',
-    ]);
+    expect(mergeEnv(['FOO=image', 'BAR=1'], ['FOO'], { hostname: 'h' })).toEqual([`PATH=${DEFAULT_PATH_ENV}`, 'HOSTNAME=h', 'BAR=1']);
     expect(mergeEnv([], ['PATH'], { hostname: 'h' })).toEqual(['HOSTNAME=h']);
   });
 
@@ -231,13 +220,7 @@ describe('environment', () => {
   });
 
   it('processEnv applies an exec Env last', () => {
-    expect(processEnv(['A=1', 'B=2'], { hostname: 'h' }, ['B=exec', 'C=3'])).toEqual([
-      `PATH=${DEFAULT_PATH_ENV}`,
-      'HOSTNAME=h',
-      'A=1',
-      'B=exec',
-      'C=3',
-    ]);
+    expect(processEnv(['A=1', 'B=2'], { hostname: 'h' }, ['B=exec', 'C=3'])).toEqual([`PATH=${DEFAULT_PATH_ENV}`, 'HOSTNAME=h', 'A=1', 'B=exec', 'C=3']);
   });
 
   it('rejects empty names and NUL bytes', () => {
@@ -285,21 +268,13 @@ describe('ulimits', () => {
     expect(specError(() => parseUlimit('files=10')).message).toBe('invalid ulimit type: files');
     expect(specError(() => parseUlimit('as=10')).message).toBe('invalid ulimit type: as');
     expect(specError(() => parseUlimit('NOFILE=10')).message).toBe('invalid ulimit type: NOFILE');
-    expect(specError(() => parseUlimit('nofile=1:2:3')).message).toBe(
-      'too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`',
-    );
+    expect(specError(() => parseUlimit('nofile=1:2:3')).message).toBe('too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`');
     expect(specError(() => parseUlimit('nofile=abc')).message).toBe('strconv.ParseInt: parsing "abc": invalid syntax');
     expect(specError(() => parseUlimit('nofile=10:')).message).toBe('strconv.ParseInt: parsing "": invalid syntax');
     expect(specError(() => parseUlimit('nofile=1.5')).message).toBe('strconv.ParseInt: parsing "1.5": invalid syntax');
-    expect(specError(() => parseUlimit('nofile=99999999999999999999')).message).toBe(
-      'strconv.ParseInt: parsing "99999999999999999999": value out of range',
-    );
-    expect(specError(() => parseUlimit('nofile=2048:1024')).message).toBe(
-      'ulimit soft limit must be less than or equal to hard limit: 2048 > 1024',
-    );
-    expect(specError(() => parseUlimit('nofile=infinity:1024')).message).toBe(
-      'ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 1024',
-    );
+    expect(specError(() => parseUlimit('nofile=99999999999999999999')).message).toBe('strconv.ParseInt: parsing "99999999999999999999": value out of range');
+    expect(specError(() => parseUlimit('nofile=2048:1024')).message).toBe('ulimit soft limit must be less than or equal to hard limit: 2048 > 1024');
+    expect(specError(() => parseUlimit('nofile=infinity:1024')).message).toBe('ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 1024');
   });
 
   it('turns HostConfig.Ulimits into rlimits', () => {
@@ -308,18 +283,22 @@ describe('ulimits', () => {
     expect(specError(() => ulimitToRlimit({ Name: 'bogus', Soft: 1, Hard: 1 })).message).toBe('invalid ulimit type: bogus');
     specError(() => ulimitToRlimit({ Name: 'nofile', Soft: 1.5, Hard: 2 }));
     specError(() => ulimitToRlimit({ Name: 'nofile', Soft: -2, Hard: 2 }));
-    expect(specError(() => ulimitToRlimit({ Name: 'nofile', Soft: 3, Hard: 2 })).message).toBe(
-      'ulimit soft limit must be less than or equal to hard limit: 3 > 2',
-    );
+    expect(specError(() => ulimitToRlimit({ Name: 'nofile', Soft: 3, Hard: 2 })).message).toBe('ulimit soft limit must be less than or equal to hard limit: 3 > 2');
   });
 
   it('defaults to RLIMIT_NOFILE 1048576, replaced by daemon defaults, replaced by the container', () => {
     expect(resolveRlimits()).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1048576, hard: 1048576 }]);
     expect(
-      resolveRlimits([{ Name: 'nofile', Soft: 100, Hard: 200 }, { Name: 'core', Soft: 0, Hard: 0 }], [
-        { Name: 'nofile', Soft: 5, Hard: 5 },
-        { Name: 'nproc', Soft: 50, Hard: 50 },
-      ]),
+      resolveRlimits(
+        [
+          { Name: 'nofile', Soft: 100, Hard: 200 },
+          { Name: 'core', Soft: 0, Hard: 0 },
+        ],
+        [
+          { Name: 'nofile', Soft: 5, Hard: 5 },
+          { Name: 'nproc', Soft: 50, Hard: 50 },
+        ],
+      ),
     ).toEqual([
       { type: 'RLIMIT_NOFILE', soft: 100, hard: 200 },
       { type: 'RLIMIT_NPROC', soft: 50, hard: 50 },
@@ -376,9 +355,7 @@ describe('security options', () => {
     expect(parseSecurityOpts(['no-new-privileges=true']).noNewPrivileges).toBe(true);
     expect(parseSecurityOpts(['no-new-privileges=1']).noNewPrivileges).toBe(true);
     expect(parseSecurityOpts(['no-new-privileges', 'no-new-privileges=false']).noNewPrivileges).toBe(false);
-    expect(specError(() => parseSecurityOpts(['no-new-privileges=maybe'])).message).toBe(
-      'invalid --security-opt 2: "no-new-privileges=maybe"',
-    );
+    expect(specError(() => parseSecurityOpts(['no-new-privileges=maybe'])).message).toBe('invalid --security-opt 2: "no-new-privileges=maybe"');
   });
 
   it('parses seccomp', () => {
@@ -389,9 +366,7 @@ describe('security options', () => {
   });
 
   it('accepts apparmor and label options, systempaths=unconfined and writable-cgroups', () => {
-    expect(parseSecurityOpts(['apparmor=unconfined', 'label=disable', 'label:type:svirt_t', 'disable']).seccomp).toBe(
-      'default',
-    );
+    expect(parseSecurityOpts(['apparmor=unconfined', 'label=disable', 'label:type:svirt_t', 'disable']).seccomp).toBe('default');
     expect(parseSecurityOpts(['systempaths=unconfined']).unconfinedSystemPaths).toBe(true);
     expect(parseSecurityOpts(['writable-cgroups=true']).writableCgroups).toBe(true);
   });
@@ -408,9 +383,7 @@ describe('working directory and mounts', () => {
     expect(resolveWorkingDir('', '/img')).toBe('/img');
     expect(resolveWorkingDir(undefined, undefined)).toBe('/');
     expect(resolveWorkingDir('/a/./b/../c/', undefined)).toBe('/a/c');
-    expect(specError(() => resolveWorkingDir('app', undefined)).message).toBe(
-      "the working directory 'app' is invalid, it needs to be an absolute path",
-    );
+    expect(specError(() => resolveWorkingDir('app', undefined)).message).toBe("the working directory 'app' is invalid, it needs to be an absolute path");
   });
 
   it('orders mounts parents first, stable otherwise', () => {
@@ -491,9 +464,7 @@ describe('buildContainerSpec', () => {
   });
 
   it('security options: seccomp=unconfined, no-new-privileges, systempaths=unconfined', () => {
-    const spec = buildContainerSpec(
-      input({ hostConfig: { SecurityOpt: ['seccomp=unconfined', 'no-new-privileges:true', 'systempaths=unconfined'] } }),
-    );
+    const spec = buildContainerSpec(input({ hostConfig: { SecurityOpt: ['seccomp=unconfined', 'no-new-privileges:true', 'systempaths=unconfined'] } }));
     expect(spec.process.seccomp).toBe('unconfined');
     expect(spec.process.noNewPrivileges).toBe(true);
     expect(spec.maskedPaths).toEqual([]);
@@ -538,15 +509,9 @@ describe('buildContainerSpec', () => {
   });
 
   it("rejects bad HostConfig values with Docker's messages", () => {
-    expect(specError(() => buildContainerSpec(input({ hostConfig: { ShmSize: -1 } }))).message).toBe(
-      'SHM size can not be less than 0',
-    );
-    expect(specError(() => buildContainerSpec(input({ hostConfig: { OomScoreAdj: 1001 } }))).message).toBe(
-      'Invalid value 1001, range for oom score adj is [-1000, 1000]',
-    );
-    expect(specError(() => buildContainerSpec(input({ hostConfig: { CapAdd: ['FOO'] } }))).message).toBe(
-      'unknown capability: "CAP_FOO"',
-    );
+    expect(specError(() => buildContainerSpec(input({ hostConfig: { ShmSize: -1 } }))).message).toBe('SHM size can not be less than 0');
+    expect(specError(() => buildContainerSpec(input({ hostConfig: { OomScoreAdj: 1001 } }))).message).toBe('Invalid value 1001, range for oom score adj is [-1000, 1000]');
+    expect(specError(() => buildContainerSpec(input({ hostConfig: { CapAdd: ['FOO'] } }))).message).toBe('unknown capability: "CAP_FOO"');
     expect(specError(() => buildContainerSpec(input({ config: {} }))).message).toBe('No command specified');
     specError(() => buildContainerSpec(input({ hostConfig: { Ulimits: [{ Name: 'x', Soft: 1, Hard: 1 }] } })));
     specError(() => buildContainerSpec(input({ hostConfig: { Sysctls: { 'kernel.panic': '1' } } })));
@@ -627,8 +592,6 @@ describe('buildExecProcess', () => {
   });
 
   it("rejects an empty command with Docker's message", () => {
-    expect(
-      specError(() => buildExecProcess({ exec: { Cmd: [] }, container: container.process, configEnv: [], hostname: 'h' })).message,
-    ).toBe('No exec command specified');
+    expect(specError(() => buildExecProcess({ exec: { Cmd: [] }, container: container.process, configEnv: [], hostname: 'h' })).message).toBe('No exec command specified');
   });
 });

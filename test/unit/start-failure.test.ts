@@ -21,7 +21,7 @@ describe('StartFailure', () => {
     expect(startExitCode(w, 'exec')).toBe(126);
   });
 
-  test('execve\'s own errors and every other call: 128 for a container, 126 for an exec', () => {
+  test("execve's own errors and every other call: 128 for a container, 126 for an exec", () => {
     for (const w of [
       { call: 'exec', target: '"/script"', errno: ENOENT, message: 'exec "/script": No such file or directory (errno 2)' },
       { call: 'exec', target: '"/bin/x"', errno: ENOEXEC, message: 'm' },

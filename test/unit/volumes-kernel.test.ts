@@ -75,9 +75,7 @@ describe('VolumeStore mounts through the kernel port', () => {
     await store.create({ Name: 'half', DriverOpts: { type: 'none', device: '/srv/data', o: 'bind,ro' } });
     const data = store.dataDir('half');
     kernel.fail('mount', 'EPERM', { when: (_s, _t, _f, flags) => (flags & REMOUNT) !== 0 });
-    await expect(store.mountFor('half')).rejects.toThrow(
-      `error while mounting volume '${data}': failed to mount local volume: mount /srv/data:${data}, data: : mount  on ${data}: EPERM (errno 1)`,
-    );
+    await expect(store.mountFor('half')).rejects.toThrow(`error while mounting volume '${data}': failed to mount local volume: mount /srv/data:${data}, data: : mount  on ${data}: EPERM (errno 1)`);
     // the writable bind that was made goes: a retry must not take it for the read-only one
     expect(kernel.names()).toEqual(['mount', 'mount', 'mount', 'umount']);
     expect(kernel.calls[3]).toEqual({ call: 'umount', args: [data, UmountFlags.DETACH] });

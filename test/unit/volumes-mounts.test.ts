@@ -22,8 +22,7 @@ function err(fn: () => unknown): { kind: string; message: string } {
   throw new Error('no error');
 }
 
-const plan = (req: Partial<Parameters<typeof planMounts>[0]>, c = ctx()) =>
-  planMounts({ binds: [], mounts: [], tmpfs: {}, volumesFrom: [], volumes: [], ...req }, c);
+const plan = (req: Partial<Parameters<typeof planMounts>[0]>, c = ctx()) => planMounts({ binds: [], mounts: [], tmpfs: {}, volumesFrom: [], volumes: [], ...req }, c);
 
 describe('-v (Binds)', () => {
   test('host paths are binds, rprivate unless told; names are volumes with mode z', () => {
@@ -55,9 +54,7 @@ describe('-v (Binds)', () => {
 
 describe('--mount (Mounts)', () => {
   test('bind: source must exist unless CreateMountpoint; options', () => {
-    expect(err(() => parseApiMount({ Type: 'bind', Source: '/nope', Target: '/x' }, ctx())).message).toBe(
-      'invalid mount config for type "bind": bind source path does not exist: /nope',
-    );
+    expect(err(() => parseApiMount({ Type: 'bind', Source: '/nope', Target: '/x' }, ctx())).message).toBe('invalid mount config for type "bind": bind source path does not exist: /nope');
     expect(parseApiMount({ Type: 'bind', Source: '/nope', Target: '/x', BindOptions: { CreateMountpoint: true } }, ctx())).toMatchObject({ CreateSource: true });
     expect(parseApiMount({ Type: 'bind', Source: '/s', Target: '/x', ReadOnly: true, BindOptions: { Propagation: 'rslave', NonRecursive: true } }, ctx(['/s']))).toEqual({
       Type: 'bind',

@@ -42,7 +42,11 @@ describeIf(inVm, 'pure cgroup v2 inside the test VM: what a container sees', () 
 
   test('a private cgroup namespace: "0::/" and its own limits at /sys/fs/cgroup, read-only', async () => {
     const r = await t.run(
-      ['sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max; grep " /sys/fs/cgroup " /proc/self/mounts; mkdir /sys/fs/cgroup/x 2>&1 || echo mkdir-failed'],
+      [
+        'sh',
+        '-c',
+        'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max; grep " /sys/fs/cgroup " /proc/self/mounts; mkdir /sys/fs/cgroup/x 2>&1 || echo mkdir-failed',
+      ],
       { resources: { memory: 96 * MiB, pidsLimit: 33, nanoCpus: 0.25e9 } },
     );
     expect(r.stderr).toBe('');

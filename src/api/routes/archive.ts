@@ -40,8 +40,4 @@ async function extractToDir(ctx: DaemonContext, req: Request, res: Response): Pr
   });
 }
 
-export const archiveRoutes: readonly Route[] = [
-  head('/containers/:id/archive', statPath),
-  get('/containers/:id/archive', archivePath),
-  put('/containers/:id/archive', extractToDir),
-];
+export const archiveRoutes: readonly Route[] = [head('/containers/:id/archive', statPath), get('/containers/:id/archive', archivePath), put('/containers/:id/archive', extractToDir)];

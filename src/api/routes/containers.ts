@@ -172,7 +172,9 @@ async function commitContainer(ctx: DaemonContext, req: Request, res: Response):
     author: qstr(req, 'author') || undefined,
     comment: comment || undefined,
     rawComment: comment,
-    changes: queryList(req, 'changes').flatMap((c) => c.split('\n')).filter((c) => c.trim()),
+    changes: queryList(req, 'changes')
+      .flatMap((c) => c.split('\n'))
+      .filter((c) => c.trim()),
     pause: qbool(req, 'pause', true),
     config: req.body,
   });

@@ -69,9 +69,7 @@ function boolFilter(vals: string[] | undefined, name: string): boolean | undefin
 /** An image's references filtered by the reference patterns; undefined when it is not listed. */
 function listed(img: ImageRecord, o: { all: boolean; dangling: boolean | undefined; parents: Set<Digest>; patterns: RegExp[] | undefined }): ImageRecord | undefined {
   const { patterns } = o;
-  const view = patterns
-    ? { ...img, repoTags: img.repoTags.filter((r) => referenceMatches(patterns, r)), repoDigests: img.repoDigests.filter((r) => referenceMatches(patterns, r)) }
-    : img;
+  const view = patterns ? { ...img, repoTags: img.repoTags.filter((r) => referenceMatches(patterns, r)), repoDigests: img.repoDigests.filter((r) => referenceMatches(patterns, r)) } : img;
   if (!view.repoTags.length && !view.repoDigests.length) {
     // untagged: intermediate images (parents of others) only with all
     if (!o.all && o.parents.has(img.id)) return undefined;

@@ -24,6 +24,11 @@ export const del = (path: string | RegExp, handler: Handler): Route => ({ method
 /** An express router of the table, in its order. */
 export function routerOf(ctx: DaemonContext, routes: readonly Route[]): Router {
   const r = Router();
-  for (const rt of routes) r[rt.method](rt.path, ...(rt.body ? goBody(rt.body) : []), ah((req, res) => rt.handler(ctx, req, res)));
+  for (const rt of routes)
+    r[rt.method](
+      rt.path,
+      ...(rt.body ? goBody(rt.body) : []),
+      ah((req, res) => rt.handler(ctx, req, res)),
+    );
   return r;
 }

@@ -28,8 +28,7 @@ function optMap(o: Record<string, unknown>, k: string): Record<string, string> |
   const v = o[k];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'object' || Array.isArray(v)) throw invalid(`json: cannot unmarshal ${goType(v)} into Go struct field CreateOptions.${k} of type map[string]string`);
-  for (const x of Object.values(v as object))
-    if (typeof x !== 'string') throw invalid(`json: cannot unmarshal ${goType(x)} into Go struct field CreateOptions.${k} of type string`);
+  for (const x of Object.values(v as object)) if (typeof x !== 'string') throw invalid(`json: cannot unmarshal ${goType(x)} into Go struct field CreateOptions.${k} of type string`);
   return { ...(v as Record<string, string>) };
 }
 
@@ -76,7 +75,13 @@ async function listVolumes(ctx: DaemonContext, req: Request, res: Response): Pro
     if (dangling !== undefined && (store.usersOf(v.Name).all.length === 0) !== dangling) return false;
     return true;
   };
-  res.json({ Volumes: store.list().filter(match).map((v) => store.view(v)), Warnings: [] });
+  res.json({
+    Volumes: store
+      .list()
+      .filter(match)
+      .map((v) => store.view(v)),
+    Warnings: [],
+  });
 }
 
 async function createVolume(ctx: DaemonContext, req: Request, res: Response): Promise<void> {

@@ -26,9 +26,7 @@ const isUserDefined = (name: string) => !['bridge', 'host', 'none', 'default'].i
  */
 export function endpointView(c: NetContainer, name: string, ep: EndpointSettings, o: EndpointViewOptions = {}): Record<string, unknown> {
   const { HostIf: _h, IfName: _i, DesiredMacAddress: desired, ...rest } = ep;
-  const view: Record<string, unknown> = running(c)
-    ? rest
-    : { ...rest, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: c.State.Status === 'created' ? (desired ?? '') : '' };
+  const view: Record<string, unknown> = running(c) ? rest : { ...rest, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: c.State.Status === 'created' ? (desired ?? '') : '' };
   if (o.legacyAliases && isUserDefined(name) && ep.DNSNames) view.Aliases = [...new Set([...(ep.Aliases ?? []), c.Id.slice(0, 12), c.Config.Hostname])];
   return view;
 }
@@ -38,7 +36,22 @@ function networksOf(c: NetContainer): Record<string, EndpointSettings> {
   if (c.NetworkSettings) return c.NetworkSettings.Networks;
   const mode = c.HostConfig.NetworkMode || 'bridge';
   if (mode.startsWith('container:')) return {};
-  const empty: EndpointSettings = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null };
+  const empty: EndpointSettings = {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: '',
+    DriverOpts: null,
+    NetworkID: '',
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
   return { [mode]: empty };
 }
 

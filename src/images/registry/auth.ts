@@ -321,12 +321,10 @@ export async function registryError(res: HttpResponse, method: string): Promise<
   } else res.body.resume();
   const status = res.status;
   if (!errors.length) {
-    const code =
-      status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'DENIED' : status === 404 ? 'NOT_FOUND' : status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN';
+    const code = status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'DENIED' : status === 404 ? 'NOT_FOUND' : status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN';
     errors = [{ code, message: status === 404 || status === 401 || status === 403 ? '' : text.slice(0, 200) || `unexpected status ${status}` }];
   }
-  const kind: SkiffError['kind'] =
-    status === 401 || status === 403 ? 'forbidden' : status === 404 ? 'notFound' : status >= 400 && status < 500 ? 'invalid' : 'system';
+  const kind: SkiffError['kind'] = status === 401 || status === 403 ? 'forbidden' : status === 404 ? 'notFound' : status >= 400 && status < 500 ? 'invalid' : 'system';
   const detail = errors.map(errorEntryText).join(', ');
   return new RegistryError(kind, detail, status, errors, res.url);
 }

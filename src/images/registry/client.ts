@@ -82,10 +82,7 @@ export class Repository {
     const err = await registryError(res, method);
     if (res.status === 401) {
       const kind = await this.authorizer.schemeKind().catch(() => 'basic' as const);
-      const msg =
-        !this.authorizer.hasCredentials && kind === 'basic'
-          ? 'no basic auth credentials'
-          : `unauthorized: ${err.errors[0]?.message || 'authentication required'}`;
+      const msg = !this.authorizer.hasCredentials && kind === 'basic' ? 'no basic auth credentials' : `unauthorized: ${err.errors[0]?.message || 'authentication required'}`;
       return new RegistryError('forbidden', `${goMethod(method)} "${res.url}": ${msg}`, err.status, err.errors, err.url);
     }
     return err;
@@ -104,8 +101,7 @@ export class Repository {
     const digest = sha256(bytes);
     if (byDigest && digest !== reference) throw new SkiffError('invalid', `manifest verification failed for digest ${reference}`);
     const claimed = res.headers['docker-content-digest'];
-    if (!byDigest && typeof claimed === 'string' && claimed.startsWith('sha256:') && claimed !== digest)
-      throw new SkiffError('invalid', `manifest verification failed for digest ${claimed}`);
+    if (!byDigest && typeof claimed === 'string' && claimed.startsWith('sha256:') && claimed !== digest) throw new SkiffError('invalid', `manifest verification failed for digest ${claimed}`);
     return { bytes, digest, contentType: String(res.headers['content-type'] ?? '') };
   }
 
@@ -187,8 +183,7 @@ export class Repository {
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await this.fail(res, 'PUT');
     res.body.resume();
     const claimed = res.headers['docker-content-digest'];
-    if (typeof claimed === 'string' && claimed.startsWith('sha256:') && claimed !== digest)
-      throw new SkiffError('system', `the registry stored the manifest as ${claimed}, expected ${digest}`);
+    if (typeof claimed === 'string' && claimed.startsWith('sha256:') && claimed !== digest) throw new SkiffError('system', `the registry stored the manifest as ${claimed}, expected ${digest}`);
     return digest;
   }
 }

@@ -37,12 +37,7 @@ export class FlightMap<T> {
    * Joins the flight for key, starting it with fn when there is none. onJoin sees the flight
    * (to listen to its events) and whether this call started it.
    */
-  async run(
-    key: string,
-    fn: (signal: AbortSignal, flight: Flight<T>) => Promise<T>,
-    signal?: AbortSignal,
-    onJoin?: (flight: Flight<T>, started: boolean) => void,
-  ): Promise<T> {
+  async run(key: string, fn: (signal: AbortSignal, flight: Flight<T>) => Promise<T>, signal?: AbortSignal, onJoin?: (flight: Flight<T>, started: boolean) => void): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new CanceledError();
       let f = this.flights.get(key);
@@ -78,7 +73,13 @@ async function join<T>(f: Flight<T>, signal?: AbortSignal): Promise<T> {
   });
   let r: 'left' | { ok: true; v: T } | { ok: false; e: unknown };
   try {
-    r = await Promise.race([f.promise.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e })), left]);
+    r = await Promise.race([
+      f.promise.then(
+        (v) => ({ ok: true as const, v }),
+        (e: unknown) => ({ ok: false as const, e }),
+      ),
+      left,
+    ]);
   } finally {
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   }

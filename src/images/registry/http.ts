@@ -195,8 +195,7 @@ export async function request(req: HttpRequest): Promise<HttpResponse> {
       } catch {
         throw new SkiffError('system', `${goMethod(req.method)} "${url.href}": invalid redirect location`);
       }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:')
-        throw new SkiffError('system', `${goMethod(req.method)} "${url.href}": redirect to unsupported scheme ${next.protocol}`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new SkiffError('system', `${goMethod(req.method)} "${url.href}": redirect to unsupported scheme ${next.protocol}`);
       if (!sameOrigin(origin, next)) {
         headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
       }

@@ -16,19 +16,7 @@ export { push, buildManifest } from './push';
 export type { PushOptions, PushResult } from './push';
 export { Repository, checkLogin } from './client';
 export type { RegistryOptions } from './client';
-export {
-  decodeRegistryAuth,
-  encodeRegistryAuth,
-  saveLogin,
-  loadLogin,
-  removeLogin,
-  resolveAuth,
-  credentialsFor,
-  registryKey,
-  parseChallenges,
-  resetAuthCache,
-  RegistryError,
-} from './auth';
+export { decodeRegistryAuth, encodeRegistryAuth, saveLogin, loadLogin, removeLogin, resolveAuth, credentialsFor, registryKey, parseChallenges, resetAuthCache, RegistryError } from './auth';
 export type { AuthConfig, Challenge } from './auth';
 export { registryBaseUrl, isInsecureRegistry, registryHost } from './endpoint';
 export { MediaType, parseManifest, selectPlatform, chainIds } from './manifest';

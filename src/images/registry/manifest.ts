@@ -133,9 +133,7 @@ export function parseManifest(bytes: Buffer, contentType?: string): Parsed {
   const ct = (contentType ?? '').split(';')[0].trim().toLowerCase();
   const bodyType = typeof o.mediaType === 'string' ? o.mediaType : '';
   if (o.schemaVersion === 1 || ct === MediaType.dockerSchema1 || ct === MediaType.dockerSchema1Signed || bodyType === MediaType.dockerSchema1)
-    throw invalid(
-      'Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of the image to upgrade it to a newer format',
-    );
+    throw invalid('Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of the image to upgrade it to a newer format');
   if (o.schemaVersion !== 2) throw invalid(`invalid manifest: unsupported schemaVersion ${JSON.stringify(o.schemaVersion)}`);
   const known = [...MANIFEST_TYPES, ...INDEX_TYPES];
   if (bodyType && known.includes(ct) && bodyType !== ct) throw invalid(`invalid manifest: mediaType ${bodyType} does not match the Content-Type ${ct}`);
@@ -150,14 +148,12 @@ export function parseManifest(bytes: Buffer, contentType?: string): Parsed {
   if (!MANIFEST_TYPES.includes(mediaType)) throw invalid(`unsupported manifest media type ${mediaType}`);
   if (Array.isArray(o.manifests)) throw invalid('invalid manifest: an image manifest with a manifests list');
   const config = descriptor(o.config, 'config');
-  if (config.mediaType && !CONFIG_TYPES.includes(config.mediaType))
-    throw invalid(`unsupported config media type ${config.mediaType}: not a container image`);
+  if (config.mediaType && !CONFIG_TYPES.includes(config.mediaType)) throw invalid(`unsupported config media type ${config.mediaType}: not a container image`);
   if (config.size > MAX_CONFIG_SIZE) throw invalid(`image config is too large: ${config.size} bytes`);
   if (!Array.isArray(o.layers)) throw invalid('invalid manifest: no layers');
   if (o.layers.length > MAX_LAYERS) throw invalid(`invalid manifest: ${o.layers.length} layers (the limit is ${MAX_LAYERS})`);
   const layers = o.layers.map((l, i) => descriptor(l, `layers[${i}]`));
-  for (const l of layers)
-    if (l.mediaType && !LAYER_TYPES.includes(l.mediaType)) throw invalid(`unsupported layer media type ${l.mediaType}`);
+  for (const l of layers) if (l.mediaType && !LAYER_TYPES.includes(l.mediaType)) throw invalid(`unsupported layer media type ${l.mediaType}`);
   return { kind: 'manifest', mediaType, manifest: { schemaVersion: 2, mediaType, config, layers } };
 }
 
@@ -168,11 +164,7 @@ export function platformString(p: Platform): string {
 /** The index entry for a platform (linux/amd64 unless told); rejects entries that are indexes. */
 export function selectPlatform(index: ImageIndex, want: Platform = hostPlatform()): Descriptor {
   const matches = index.manifests.filter(
-    (m) =>
-      m.platform &&
-      m.platform.os === want.os &&
-      m.platform.architecture === want.architecture &&
-      (!want.variant || !m.platform.variant || m.platform.variant === want.variant),
+    (m) => m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture && (!want.variant || !m.platform.variant || m.platform.variant === want.variant),
   );
   // exact variant first, then no variant (arm64 images often say v8), then the first
   const pick =
@@ -195,11 +187,9 @@ export function parseConfig(bytes: Buffer, layerCount: number): ImageConfig {
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw invalid('invalid image config: not a JSON object');
   const c = j as ImageConfig;
-  if (typeof c.rootfs !== 'object' || c.rootfs === null || !Array.isArray(c.rootfs.diff_ids))
-    throw invalid('invalid image config: no rootfs.diff_ids');
+  if (typeof c.rootfs !== 'object' || c.rootfs === null || !Array.isArray(c.rootfs.diff_ids)) throw invalid('invalid image config: no rootfs.diff_ids');
   c.rootfs.diff_ids.forEach((d, i) => checkDigest(d, `rootfs.diff_ids[${i}]`));
-  if (c.rootfs.diff_ids.length !== layerCount)
-    throw invalid(`invalid image: the config lists ${c.rootfs.diff_ids.length} layers, the manifest ${layerCount}`);
+  if (c.rootfs.diff_ids.length !== layerCount) throw invalid(`invalid image: the config lists ${c.rootfs.diff_ids.length} layers, the manifest ${layerCount}`);
   if (c.os !== undefined && c.os !== 'linux') throw invalid(`image operating system "${c.os}" cannot be used on this platform`);
   return c;
 }

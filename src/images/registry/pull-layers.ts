@@ -40,14 +40,7 @@ function forward(a: Readable, b: Transform | PassThrough): void {
  * Downloads one blob into the content store (the body of a blob flight). When tee is given,
  * the verified stream also goes to whoever awaits it (the layer store).
  */
-async function downloadBlob(
-  store: ImageStore,
-  repo: Repository,
-  desc: Descriptor,
-  tee: Deferred<Readable | null> | undefined,
-  signal: AbortSignal,
-  flight: Flight<void>,
-): Promise<void> {
+async function downloadBlob(store: ImageStore, repo: Repository, desc: Descriptor, tee: Deferred<Readable | null> | undefined, signal: AbortSignal, flight: Flight<void>): Promise<void> {
   try {
     const { body } = await repo.getBlob(desc.digest, signal);
     const teeing = tee !== undefined && !tee.settled;
@@ -337,5 +330,9 @@ class LayerPull {
 function declineTee(d: ReadAlong | undefined): void {
   if (!d) return;
   if (!d.settled) d.resolve(null);
-  else d.promise.then((src) => src?.destroy(), () => undefined);
+  else
+    d.promise.then(
+      (src) => src?.destroy(),
+      () => undefined,
+    );
 }

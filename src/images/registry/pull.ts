@@ -146,8 +146,7 @@ export async function pull(store: ImageStore, ref: string, opts: PullOptions = {
     const repoDigest = `${r.name}@${resolved.digest}`;
     const record = await store.add(config, { ref: tagRef, repoDigest });
     // the image id is the digest of the registry's config bytes (in the content store by now)
-    if (record.id !== m.config.digest)
-      throw new SkiffError('system', `the image store recorded ${record.id} for the image with config ${m.config.digest}`);
+    if (record.id !== m.config.digest) throw new SkiffError('system', `the image store recorded ${record.id} for the image with config ${m.config.digest}`);
     emit({ status: `Digest: ${resolved.digest}` });
     emit({
       status: before?.id === m.config.digest ? `Status: Image is up to date for ${statusName}` : `Status: Downloaded newer image for ${statusName}`,

@@ -101,8 +101,7 @@ async function knownBlobs(store: ImageStore, images: ImageRecord[], into: Map<Di
       diffs.forEach((d, i) => {
         const k = into.get(d);
         if (!k) into.set(d, { desc: m.layers[i], sources: [source] });
-        else if (k.desc.digest === m.layers[i].digest && !k.sources.some((s) => s.domain === source.domain && s.path === source.path))
-          k.sources.push(source);
+        else if (k.desc.digest === m.layers[i].digest && !k.sources.some((s) => s.domain === source.domain && s.path === source.path)) k.sources.push(source);
       });
     }
   }
@@ -284,14 +283,7 @@ async function uploadBlobs(u: Upload, descs: Descriptor[], configBytes: Buffer, 
   if (firstError !== undefined) throw firstError;
 }
 
-async function pushOne(
-  store: ImageStore,
-  r: ReturnType<typeof remoteRef>,
-  tag: string,
-  image: ImageRecord,
-  opts: PushOptions,
-  emit: (ev: ProgressEvent) => void,
-): Promise<PushResult> {
+async function pushOne(store: ImageStore, r: ReturnType<typeof remoteRef>, tag: string, image: ImageRecord, opts: PushOptions, emit: (ev: ProgressEvent) => void): Promise<PushResult> {
   const target: PushTarget = { store, r, image, emit };
   const { own, blobs, mountFrom } = await blobsFor(target);
   const internal = new AbortController();
