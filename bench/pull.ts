@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { addonKernel } from '../src/host';
 import { openImageStore } from '../src/images';
 import { pull } from '../src/images/registry/pull';
 import type { ImageRecord } from '../src/images/types';
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
       );
 
       const dataRoot = path.join(root, `skiff${r}`);
-      const store = await openImageStore(dataRoot);
+      const store = await openImageStore(dataRoot, { kernel: addonKernel() });
       let rec: ImageRecord | undefined;
       skiff.push(await timed(async () => (rec = await pull(store, ref, {}))));
       if (rec?.id !== sha256(config)) throw new Error(`pulled ${rec?.id}, expected ${sha256(config)}`);

@@ -107,9 +107,9 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
-  const images = await openImageStore(config.dataRoot);
+  const images = await openImageStore(config.dataRoot, { kernel });
   const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel });
-  const builder = new Builder({ images: buildImagesOf(images), containers, kernel, dir: path.join(config.dataRoot, 'builder'), dockerVersion: skiffVersion(), log });
+  const builder = new Builder({ images: buildImagesOf(images, kernel), containers, kernel, dir: path.join(config.dataRoot, 'builder'), dockerVersion: skiffVersion(), log });
   await prepareImages(config, log, images, containers, builder);
   const execs = new Execs(containers, log);
   const events = new EventBus();
@@ -158,7 +158,7 @@ function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonConte
     kernel: s.kernel,
   };
   const imageOptions = { dataRoot: config.dataRoot, insecure: config.insecureRegistries };
-  const builds = buildBackend({ builder: s.builder, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
+  const builds = buildBackend({ builder: s.builder, kernel: s.kernel, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
   return {
     options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion() },
     log,

@@ -14,13 +14,17 @@ import type { FileImageStore } from '../images/image-store';
 import { familiarName } from '../images/reference';
 import { pull, remoteRef, resolveAuth, type AuthConfig, type ProgressEvent } from '../images/registry';
 import type { Digest } from '../images/types';
+import { kernelSpecialOps } from '../images/special';
 import { unpackLayer } from '../images/unpack';
+import type { HostKernel } from '../host';
 import { RunFailedError, type Builder, type BuildOptions } from './builder';
 import { fetchRemoteContext } from './remote-context';
 
 export interface BuildBackendDeps {
   /** the daemon's one builder (it owns the step cache) */
   builder: Builder;
+  /** device nodes and xattrs of the context's tar go through it */
+  kernel: HostKernel;
   images: FileImageStore;
   events: EventBus;
   log: Logger;
@@ -94,8 +98,9 @@ export function buildBackend(d: BuildBackendDeps) {
 
   /** The context folder: fetched from the remote, else unpacked from the request (nothing lands outside it, symlinks keep their targets, modes are exact). */
   const context = async (o: BuildRun, work: string, contextDir: string): Promise<string> => {
-    if (o.remote) return fetchRemoteContext(o.remote, contextDir, { dockerfile: o.dockerfile, workDir: work, out: o.out, signal: o.signal });
-    await unpackLayer(o.pipeContext(contextTar()), contextDir);
+    const special = kernelSpecialOps(d.kernel);
+    if (o.remote) return fetchRemoteContext(o.remote, contextDir, { dockerfile: o.dockerfile, workDir: work, out: o.out, signal: o.signal, special });
+    await unpackLayer(o.pipeContext(contextTar()), contextDir, { special });
     return contextDir;
   };
 

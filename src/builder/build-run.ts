@@ -6,6 +6,7 @@ import { invalid, SkiffError } from '../core/errors';
 import type { ImageConfig, ImageRecord } from '../images/types';
 import type { StepCache } from './build-cache';
 import { StepCommits } from './commit-step';
+import { kernelSpecialOps } from '../images/special';
 import { copyStep, workdirStep, type FileStepContext } from './copy-step';
 import { parseTrigger, type Instruction } from './dockerfile';
 import { expandWords } from './expand';
@@ -51,7 +52,7 @@ export class BuildRun {
     const cleanUp = cleanUpLoggingTo(s.log);
     this.commits = new StepCommits({ images: s.images, kernel: s.kernel, cache, progress: this.progress, dockerVersion: s.dockerVersion, workDir: o.workDir, cleanUp });
     this.runs = new RunSteps({ containers: s.containers, images: s.images, commits: this.commits, progress: this.progress, o });
-    this.files = { commits: this.commits, images: s.images, contextDir: o.contextDir, workDir: o.workDir, pull: (ref) => o.pull(ref) };
+    this.files = { commits: this.commits, images: s.images, contextDir: o.contextDir, workDir: o.workDir, pull: (ref) => o.pull(ref), special: kernelSpecialOps(s.kernel) };
   }
 
   async run(): Promise<BuildResult> {

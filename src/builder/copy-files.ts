@@ -75,7 +75,7 @@ export async function ensureDir(layer: string, view: string, at: string, owner: 
  * and modes. As dockerd's untar, `at` itself keeps what it had, and folders the archive only
  * implies keep the image's owner and mode, or are 0755 root when new.
  */
-export async function extractArchive(file: string, layer: string, view: string, at: string, special?: SpecialOps): Promise<void> {
+export async function extractArchive(file: string, layer: string, view: string, at: string, special: SpecialOps): Promise<void> {
   const dir = path.join(layer, at);
   const before = await fs.lstat(dir);
   // the archive's own folders (their modes are the archive's; the others are fixed below)
@@ -113,7 +113,7 @@ export async function extractArchive(file: string, layer: string, view: string, 
  * files. A bad archive (or damaged gzip, in zlib's words) refuses the ADD (400), once every
  * write begun is done (the layer folder's removal must not race them).
  */
-async function unpackLocalArchive(file: string, layer: string, at: string, special: SpecialOps | undefined, filter: (name: string, e: { type: string; mode: number }) => boolean): Promise<void> {
+async function unpackLocalArchive(file: string, layer: string, at: string, special: SpecialOps, filter: (name: string, e: { type: string; mode: number }) => boolean): Promise<void> {
   const src = createReadStream(file);
   const chunks = (async function* () {
     for await (const c of src) yield c as Buffer;

@@ -9,6 +9,7 @@ import { lstatOrUndefined } from '../images/container-fs';
 import type { ImageRecord } from '../images/types';
 import { download, hashSources, matchSources, type SourceFile } from './build-context';
 import type { StepCommits } from './commit-step';
+import type { SpecialOps } from '../images/special';
 import { chownIds, copyEntry, copyTree, ensureDir, extractArchive, isDirIn, isLocalArchive } from './copy-files';
 import type { Instruction } from './dockerfile';
 import { expandWord, expandWords } from './expand';
@@ -23,6 +24,8 @@ export interface FileStepContext {
   /** the build's scratch folder (downloads) */
   workDir: string;
   pull(ref: string): Promise<ImageRecord>;
+  /** device nodes and xattrs of ADD's archives, through the kernel port */
+  special: SpecialOps;
 }
 
 const buildKitOnly = (flag: string) => invalid(`the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
@@ -85,7 +88,7 @@ export async function copyStep(c: FileStepContext, stage: Stage, rc: RunConfig, 
       // --chown's owner; COPY --from without it keeps the owners the files have (dockerd's preserveOwnership)
       const owner = req.chown ? await chownIds(view, req.chown) : req.from !== undefined ? undefined : ROOT_OWNER;
       const at = await resolveInRoot(view, req.dest, true);
-      for (const m of matches) await copySource(ins, req, m, layer, view, at, owner);
+      for (const m of matches) await copySource(ins, req, m, layer, view, at, owner, c.special);
     });
   } finally {
     await fromView?.unmount();
@@ -122,7 +125,7 @@ async function findSources(c: FileStepContext, ins: Instruction, req: CopyReques
 }
 
 /** One source into the layer at `at` (the destination resolved in the image's view). */
-async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, layer: string, view: string, at: string, owner: Owner | undefined): Promise<void> {
+async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, layer: string, view: string, at: string, owner: Owner | undefined, special: SpecialOps): Promise<void> {
   const st = await fs.stat(m.abs);
   if (st.isDirectory()) {
     // the folder's contents go to dest; dest keeps its owner and mode when it exists,
@@ -132,7 +135,7 @@ async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, lay
     await copyTree(m.abs, path.join(layer, at), owner);
   } else if (ins.cmd === 'ADD' && !m.remote && (await isLocalArchive(m.abs))) {
     await ensureDir(layer, view, at, ROOT_OWNER);
-    await extractArchive(m.abs, layer, view, at);
+    await extractArchive(m.abs, layer, view, at, special);
   } else {
     const target = req.intoDir || (await isDirIn(layer, view, at)) ? path.posix.join(at, path.posix.basename(m.rel)) : at;
     // parents a file needs are made for --chown's user (dockerd's MkdirAllAndChownNew)

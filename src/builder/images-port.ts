@@ -1,9 +1,10 @@
 // The image store as the builder's BuildImages port (the one place that knows both).
 import { commitContainer } from '../images/container-fs';
+import type { HostKernel } from '../host';
 import type { FileImageStore } from '../images/image-store';
 import type { BuildImages } from './ports';
 
-export function buildImagesOf(store: FileImageStore): BuildImages {
+export function buildImagesOf(store: FileImageStore, kernel: HostKernel): BuildImages {
   return {
     get: (ref) => store.get(ref),
     add: (config, opts) => store.add(config, opts),
@@ -13,6 +14,6 @@ export function buildImagesOf(store: FileImageStore): BuildImages {
       register: (parent, tar) => store.layers.register(parent, tar),
       dropLease: (chainId) => store.layers.dropLease(chainId),
     },
-    commitContainer: (o) => commitContainer(store, o),
+    commitContainer: (o) => commitContainer(store, { ...o, kernel }),
   };
 }

@@ -19,7 +19,8 @@ export interface BuildImages {
     dropLease(chainId: Digest): void;
   };
   /** Docker's commit of a container's upper dir on top of its image (a RUN step) */
-  commitContainer(o: CommitOptions): Promise<ImageRecord>;
+  /** the store's commit, through the daemon's kernel port */
+  commitContainer(o: Omit<CommitOptions, 'kernel'>): Promise<ImageRecord>;
 }
 
 /** The container service as RUN uses it: create, attach, start, wait, remove. */
@@ -33,8 +34,11 @@ export interface BuildContainers {
   rwLayers: { upper(id: string): string };
 }
 
-/** The kernel calls the builder makes: read-only overlays of images (COPY --from, COPY's view). */
-export type BuildKernel = Pick<HostKernel, 'mountOverlay' | 'umount'>;
+/**
+ * The kernel calls the builder makes: read-only overlays of images (COPY --from, COPY's view),
+ * and the device nodes and xattrs of ADD's archives.
+ */
+export type BuildKernel = Pick<HostKernel, 'mountOverlay' | 'umount' | 'mknod' | 'lsetxattr' | 'lgetxattr' | 'llistxattr'>;
 
 /** Where clean-up failures go (they never replace the error of the step). */
 export interface BuildLog {

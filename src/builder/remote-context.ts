@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { invalid, isNodeError } from '../core/errors';
+import type { SpecialOps } from '../images/special';
 import { unpackLayer } from '../images/unpack';
 
 /** The URL forms dockerd treats as Git repositories. */
@@ -50,6 +51,8 @@ export interface RemoteContextOptions {
   /** progress text for the client */
   out(text: string): void;
   signal: AbortSignal;
+  /** device nodes and xattrs of a downloaded context tar, through the kernel port */
+  special: SpecialOps;
 }
 
 /**
@@ -182,11 +185,11 @@ async function downloadContext(url: string, contextDir: string, o: RemoteContext
   }
   const kind = sniffContext(head.subarray(0, n));
   if (kind === 'tar') {
-    await unpackLayer(createReadStream(file), contextDir);
+    await unpackLayer(createReadStream(file), contextDir, { special: o.special });
     return contextDir;
   }
   if (typeof kind === 'object' && (kind.unsupported === 'bzip2' || kind.unsupported === 'xz')) {
-    await unpackLayer(decompressed(file, kind.unsupported === 'xz' ? 'xz' : 'bzip2'), contextDir);
+    await unpackLayer(decompressed(file, kind.unsupported === 'xz' ? 'xz' : 'bzip2'), contextDir, { special: o.special });
     return contextDir;
   }
   if (kind === 'dockerfile') {

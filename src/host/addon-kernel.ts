@@ -55,3 +55,11 @@ let shared: HostKernel | undefined;
 export function addonKernel(): HostKernel {
   return (shared ??= new AddonKernel());
 }
+
+/**
+ * Whether k is the addon's own port: work handed to a worker thread or a helper process (which
+ * makes its own addonKernel) then does what k would do; a fake's calls must stay in this thread.
+ */
+export function isAddonKernel(k: HostKernel): boolean {
+  return k instanceof AddonKernel;
+}

@@ -15,7 +15,7 @@ import { MountFlags, UmountFlags, type HostKernel } from '../host';
 import { applyChanges } from './archive';
 import { sha256Digest } from './digest';
 import type { FileImageStore } from './image-store';
-import { kernelSpecialOps, specialOps } from './special';
+import { kernelSpecialOps } from './special';
 import { tarDirectory } from './tar-dir';
 import type { Digest, ImageConfig, ImageRecord } from './types';
 
@@ -160,8 +160,8 @@ export interface CommitOptions {
   config?: Record<string, unknown>;
   /** the image's DockerVersion (docker_version) */
   dockerVersion?: string;
-  /** the kernel port the upper dir's xattrs are read through (a caller without one: the addon's, deprecated) */
-  kernel?: HostKernel;
+  /** the kernel port the upper dir's xattrs are read through */
+  kernel: HostKernel;
 }
 
 type RunConfig = NonNullable<ImageConfig['config']>;
@@ -175,7 +175,7 @@ export async function commitContainer(store: FileImageStore, o: CommitOptions): 
   const parentChain = base.chainIds.length ? base.chainIds[base.chainIds.length - 1] : undefined;
   // a container that never started has no upper dir: nothing changed
   const hasUpper = (await lstatOrUndefined(o.upper))?.isDirectory() === true;
-  const special = o.kernel ? kernelSpecialOps(o.kernel) : specialOps();
+  const special = kernelSpecialOps(o.kernel);
   const tar = hasUpper ? tarDirectory(o.upper, { special, exclude: (rel) => RUNTIME_STUBS.has(rel) }) : Readable.from([Buffer.alloc(1024)]);
   const layer = await store.layers.register(parentChain, tar);
   const empty = layer.diffId === EMPTY_TAR_DIGEST;

@@ -90,7 +90,7 @@ export class FileImageStore implements ImageStore {
 
   constructor(
     readonly root: string,
-    private readonly opts: ImageStoreOptions = {},
+    private readonly opts: ImageStoreOptions,
   ) {
     this.content = new FileContentStore(path.join(root, 'content'));
     this.layers = new FileLayerStore(path.join(root, 'layers'), opts);
@@ -488,7 +488,7 @@ export class FileImageStore implements ImageStore {
 }
 
 /** Opens (creating when missing) the image store under <dataRoot>/image. */
-export async function openFileImageStore(dataRoot: string, opts: ImageStoreOptions = {}): Promise<FileImageStore> {
+export async function openFileImageStore(dataRoot: string, opts: ImageStoreOptions): Promise<FileImageStore> {
   const s = new FileImageStore(path.join(dataRoot, 'image'), opts);
   try {
     await s.init();

@@ -20,6 +20,6 @@ export { containerChanges, exportRootfs, commitContainer, commandLine, EMPTY_TAR
 export type { Change, CommitOptions } from './container-fs';
 
 /** Opens (creating when missing) the image store under <dataRoot>/image. */
-export async function openImageStore(dataRoot: string, opts?: ImageStoreOptions): Promise<FileImageStore> {
+export async function openImageStore(dataRoot: string, opts: ImageStoreOptions): Promise<FileImageStore> {
   return openFileImageStore(dataRoot, opts);
 }

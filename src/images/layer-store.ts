@@ -21,7 +21,8 @@ import { replaySplit } from './tar-split';
 import { tarDirectory } from './tar-dir';
 import type { Compression } from './unpack';
 import { prewarmUnpackWorkers, unpackLayerThreaded } from './unpack-pool';
-import { specialOps, type SpecialOps } from './special';
+import { kernelSpecialOps, type SpecialOps } from './special';
+import { isAddonKernel, type HostKernel } from '../host';
 import type { Digest, LayerStore } from './types';
 
 export interface LayerInfo {
@@ -46,6 +47,9 @@ export interface LayerMeta {
 export interface LayerStoreOptions {
   /** cap on one layer's uncompressed tar (default 64 GiB) */
   maxLayerBytes?: number;
+  /** the kernel port: mknod and xattrs of layers (the addon's: unpacks may run in worker threads, which make their own) */
+  kernel: HostKernel;
+  /** a test's special calls instead of the kernel's: unpacks then run in this thread */
   special?: SpecialOps;
 }
 
@@ -58,13 +62,16 @@ export class FileLayerStore implements LayerStore {
   private readonly mutex = new KeyedMutex();
   private readonly leases = new Map<Digest, number>();
   private readonly inflight = new Map<Digest, Promise<LayerInfo>>();
-  private readonly special: SpecialOps | undefined;
+  private readonly special: SpecialOps;
+  /** unpacks may go to a worker thread (which makes the addon's calls itself) */
+  private readonly threaded: boolean;
 
   constructor(
     readonly root: string,
-    private readonly opts: LayerStoreOptions = {},
+    private readonly opts: LayerStoreOptions,
   ) {
-    this.special = opts.special;
+    this.special = opts.special ?? kernelSpecialOps(opts.kernel);
+    this.threaded = !opts.special && isAddonKernel(opts.kernel);
   }
 
   async init(): Promise<void> {
@@ -147,6 +154,7 @@ export class FileLayerStore implements LayerStore {
         maxBytes: this.opts.maxLayerBytes,
         splitFile: path.join(tmp, 'tar-split.gz'),
         special: this.special,
+        threaded: this.threaded,
       });
       if (expectedDiffId !== undefined && res.diffId !== expectedDiffId) throw invalid(`layer diff id mismatch: expected ${expectedDiffId}, the layer tar hashes to ${res.diffId}`);
       const chainId = chainIdOf(parent, res.diffId);
@@ -287,6 +295,6 @@ export class FileLayerStore implements LayerStore {
       .then(() => true)
       .catch(() => false);
     if (hasSplit) return { stream: replaySplit(split, path.join(dir, 'diff'), m.diffId), exact: true, size: m.tarSize, diffId: m.diffId };
-    return { stream: tarDirectory(path.join(dir, 'diff'), { special: this.special ?? specialOps() }), exact: false, diffId: m.diffId };
+    return { stream: tarDirectory(path.join(dir, 'diff'), { special: this.special }), exact: false, diffId: m.diffId };
   }
 }

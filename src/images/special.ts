@@ -4,7 +4,7 @@
 // component (mknod fails on an existing name, the l* calls act on the link itself), and the
 // unpacker only hands over paths whose parents it resolved itself.
 import { SkiffError } from '../core/errors';
-import { addonKernel, type HostKernel } from '../host';
+import type { HostKernel } from '../host';
 
 export interface SpecialOps {
   mknod(path: string, mode: number, major: number, minor: number): Promise<void>;
@@ -30,7 +30,7 @@ function specialError(e: unknown, what: string): SpecialError {
 }
 
 /** SpecialOps over a kernel port: its failures become SpecialErrors carrying the errno code. */
-export function kernelSpecialOps(kernel: HostKernel): SpecialOps {
+export function kernelSpecialOps(kernel: Pick<HostKernel, 'mknod' | 'lsetxattr' | 'lgetxattr' | 'llistxattr'>): SpecialOps {
   const wrap =
     <A extends unknown[], R>(f: (...a: A) => R, what: (...a: A) => string) =>
     async (...a: A): Promise<R> => {
@@ -58,14 +58,4 @@ export function kernelSpecialOps(kernel: HostKernel): SpecialOps {
       (p) => `llistxattr ${p}`,
     ),
   };
-}
-
-let shared: SpecialOps | undefined;
-
-/**
- * @deprecated The addon's SpecialOps, for the callers not yet handed a kernel (the unpacker's
- * and the layer store's defaults). Pass `kernelSpecialOps(kernel)` with the injected kernel.
- */
-export function specialOps(): SpecialOps {
-  return (shared ??= kernelSpecialOps(addonKernel()));
 }

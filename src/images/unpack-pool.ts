@@ -109,10 +109,15 @@ function rebuild(info: WorkerErrorInfo): Error {
   return e;
 }
 
+export interface ThreadedUnpackOptions extends UnpackOptions {
+  /** opts.special are the addon's own calls, which a worker thread makes for itself (a test's fake stays in this thread) */
+  threaded: boolean;
+}
+
 /** unpackLayer (see unpack.ts) in a worker thread when it can, else in this thread. */
-export async function unpackLayerThreaded(input: Readable, root: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+export async function unpackLayerThreaded(input: Readable, root: string, opts: ThreadedUnpackOptions): Promise<UnpackResult> {
   const file = workerScript();
-  if (!file || opts.special || process.env.SKIFF_UNPACK_THREADS === '0') return unpackLayer(input, root, opts);
+  if (!file || !opts.threaded || process.env.SKIFF_UNPACK_THREADS === '0') return unpackLayer(input, root, opts);
   const w = takeWorker(file);
   let healthy = true;
   try {

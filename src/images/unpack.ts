@@ -45,7 +45,7 @@ import { invalid, isNodeError, SkiffError, systemError } from '../core/errors';
 import { decompress, type Compression } from './decompress';
 import { ByteSource, readTar, type EntryWithBody, type TarEntry } from './tar';
 import { SplitWriter } from './tar-split';
-import { specialOps, SpecialError, type SpecialOps } from './special';
+import { SpecialError, type SpecialOps } from './special';
 import type { Digest } from './types';
 
 export const DEFAULT_MAX_LAYER_BYTES = 64 * 1024 ** 3;
@@ -67,7 +67,8 @@ export interface UnpackOptions {
   maxBytes?: number;
   /** where to record the non-file bytes (tar-split.ts) so the same tar can be rebuilt */
   splitFile?: string;
-  special?: SpecialOps;
+  /** mknod and the xattr calls (the kernel port's, kernelSpecialOps) */
+  special: SpecialOps;
   /**
    * This thread may block (a worker thread, see unpack-pool.ts): gunzip with zlib's synchronous
    * calls and write files with synchronous calls instead of round trips to libuv's pool.
@@ -512,7 +513,7 @@ class Unpacker {
  * Unpacks a layer (gzip, zstd or plain tar, detected by magic) into root, an existing empty
  * folder. Throws invalid(...) for hostile or broken input; the caller removes root then.
  */
-export async function unpackLayer(input: Readable, root: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+export async function unpackLayer(input: Readable, root: string, opts: UnpackOptions): Promise<UnpackResult> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_LAYER_BYTES;
   const hash = createHash('sha256');
   let tarSize = 0;
@@ -527,7 +528,7 @@ export async function unpackLayer(input: Readable, root: string, opts: UnpackOpt
     }
   }
   const split = opts.splitFile ? new SplitWriter(opts.splitFile) : undefined;
-  const u = new Unpacker(root, opts.special ?? specialOps(), split, opts.blocking);
+  const u = new Unpacker(root, opts.special, split, opts.blocking);
   const src = new ByteSource(counted(), split);
   try {
     for await (const e of readTar(src)) await u.entry(e);
@@ -552,7 +553,8 @@ export interface ExtractOptions {
   noOverwriteDirNonDir?: boolean;
   /** entries (cleaned names, relative to `into`) this returns false for are skipped */
   filter?: (name: string, e: TarEntry) => boolean;
-  special?: SpecialOps;
+  /** mknod and the xattr calls (the kernel port's, kernelSpecialOps) */
+  special: SpecialOps;
 }
 
 /**
@@ -562,7 +564,7 @@ export interface ExtractOptions {
  * refused. Symlinks met on the way resolve inside root, never above it (root is "/" in docker
  * cp's helper, chrooted into the container). Throws invalid(...) for a broken or hostile tar.
  */
-export async function extractTar(input: AsyncIterable<Buffer>, root: string, opts: ExtractOptions = {}): Promise<void> {
+export async function extractTar(input: AsyncIterable<Buffer>, root: string, opts: ExtractOptions): Promise<void> {
   const rules: EntryRules = {
     layer: false,
     base: cleanComponents(opts.into ?? '', 'folder'),
@@ -570,7 +572,7 @@ export async function extractTar(input: AsyncIterable<Buffer>, root: string, opt
     noOverwriteDirNonDir: opts.noOverwriteDirNonDir ?? false,
     filter: opts.filter,
   };
-  const u = new Unpacker(root, opts.special ?? specialOps(), undefined, false, rules);
+  const u = new Unpacker(root, opts.special, undefined, false, rules);
   const it = input[Symbol.asyncIterator]();
   try {
     for await (const e of readTar(new ByteSource(it))) await u.entry(e);

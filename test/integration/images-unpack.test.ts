@@ -7,13 +7,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { unpackLayer } from '../../src/images/unpack';
+import { unpackLayer, type UnpackOptions, type UnpackResult } from '../../src/images/unpack';
+import { kernelSpecialOps } from '../../src/images/special';
 import { setUnpackWorkerScript, unpackLayerThreaded } from '../../src/images/unpack-pool';
 import { FileLayerStore } from '../../src/images/layer-store';
 import { tarDirectory } from '../../src/images/tar-dir';
-import { specialOps } from '../../src/images/special';
 import { openImageStore, saveImages, loadImages } from '../../src/images';
 import { tarOf, sha, type H } from '../unit/images-tar-helpers';
+import { addonKernel } from '../../src/host';
+
+const kernel = addonKernel();
+const special = kernelSpecialOps(kernel);
+/** unpackLayer with the kernel's special calls (the worker's are its own) */
+type Unpack = (input: Readable, root: string, opts?: Omit<UnpackOptions, 'special'>) => Promise<UnpackResult>;
+const inThread: Unpack = (i, r, o = {}) => unpackLayer(i, r, { ...o, special });
 
 const isRoot = process.getuid?.() === 0;
 const maybe = isRoot ? describe : describe.skip;
@@ -38,14 +45,14 @@ async function fresh(): Promise<string> {
   return d;
 }
 const workerScript = path.join(__dirname, '../../dist/src/images/unpack-worker.js');
-const MODES: [string, typeof unpackLayer][] = [
-  ['in this thread', unpackLayer],
-  ['in this thread, blocking calls', (i, r, o = {}) => unpackLayer(i, r, { ...o, blocking: true })],
+const MODES: [string, Unpack][] = [
+  ['in this thread', inThread],
+  ['in this thread, blocking calls', (i, r, o = {}) => unpackLayer(i, r, { ...o, special, blocking: true })],
 ];
-if (fs.existsSync(workerScript)) MODES.push(['in a worker thread', unpackLayerThreaded]);
-let impl: typeof unpackLayer = unpackLayer;
+if (fs.existsSync(workerScript)) MODES.push(['in a worker thread', (i, r, o = {}) => unpackLayerThreaded(i, r, { ...o, special, threaded: true })]);
+let impl: Unpack = inThread;
 const unpack = (entries: H[], root: string) => impl(Readable.from([tarOf(entries)]), root);
-const xattr = (p: string, name: string) => specialOps().lgetxattr(p, name);
+const xattr = (p: string, name: string) => special.lgetxattr(p, name);
 
 maybe('unpack as root', () => {
   // the same cases in this thread, with the blocking calls worker threads use, and in a worker
@@ -54,7 +61,7 @@ maybe('unpack as root', () => {
       impl = fn;
     });
     afterAll(() => {
-      impl = unpackLayer;
+      impl = inThread;
     });
 
     test('whiteouts become 0:0 character devices, opaque markers an xattr', async () => {
@@ -141,7 +148,7 @@ maybe('unpack as root', () => {
   });
 
   test('layers mounted with overlay: whiteouts hide, opaque folders hide, the upper layer wins', async () => {
-    const ls = new FileLayerStore(path.join(await fresh(), 'layers'));
+    const ls = new FileLayerStore(path.join(await fresh(), 'layers'), { kernel });
     await ls.init();
     const t1 = tarOf([
       { name: 'etc/', type: '5' },
@@ -174,11 +181,11 @@ maybe('unpack as root', () => {
     expect(sha(Buffer.concat(parts))).toBe(l2.diffId);
     // and a tar made from the folder has the whiteouts in .wh. form
     const names: string[] = [];
-    const dir = tarDirectory(l2.dir, { special: specialOps() });
+    const dir = tarDirectory(l2.dir, { special });
     const again = await fresh();
-    const res = await unpackLayer(dir, again);
+    const res = await unpackLayer(dir, again, { special });
     void res;
-    for await (const c of tarDirectory(l2.dir, { special: specialOps() })) names.push((c as Buffer).toString('latin1'));
+    for await (const c of tarDirectory(l2.dir, { special })) names.push((c as Buffer).toString('latin1'));
     const text = names.join('');
     expect(text).toContain('etc/.wh.passwd');
     expect(text).toContain('cache/.wh..wh..opq');
@@ -187,7 +194,7 @@ maybe('unpack as root', () => {
   });
 
   test('save/load of an image with whiteouts keeps its id', async () => {
-    const src = await openImageStore(await fresh());
+    const src = await openImageStore(await fresh(), { kernel });
     const t1 = tarOf([
       { name: 'a', data: 'a' },
       { name: 'b', data: 'b' },
@@ -202,7 +209,7 @@ maybe('unpack as root', () => {
     const img = await src.add({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(t1), sha(t2)] } }, { ref: 'wh:1' });
     const parts: Buffer[] = [];
     for await (const c of await saveImages(src, ['wh:1'])) parts.push(c as Buffer);
-    const dst = await openImageStore(await fresh());
+    const dst = await openImageStore(await fresh(), { kernel });
     const res = await loadImages(dst, Readable.from([Buffer.concat(parts)]));
     expect(res.images[0].id).toBe(img.id);
     const top = (await dst.layerDirs(res.images[0]))[0];

@@ -16,6 +16,9 @@ import { push } from '../../src/images/registry/push';
 import type { ProgressEvent } from '../../src/images/registry/progress';
 import { openImageStore } from '../../src/images';
 import { hasCommand, OciLayout, Proxy, RegistryProc, sha256, skopeo, startProxy, startRegistry, startTokenServer, threeTestLayers, TokenServer } from '../helpers/registry-server';
+import { addonKernel } from '../../src/host';
+
+const kernel = addonKernel();
 
 const usable = process.getuid?.() === 0 && hasCommand('docker-registry') && hasCommand('skopeo') && hasCommand('htpasswd') && fs.existsSync('/bin/busybox');
 const describeIf = usable ? describe : describe.skip;
@@ -69,7 +72,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   const rawDigest = (ref: string) => sha256(Buffer.from(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])));
 
   test('pull an OCI image, a Docker schema2 image and an OCI index: same digests as skopeo sees', async () => {
-    const store = await openImageStore(path.join(tmp, 'store1'));
+    const store = await openImageStore(path.join(tmp, 'store1'), { kernel });
     const events: ProgressEvent[] = [];
     const oci = await pull(store, `${plain.host}/test/busybox:oci`, { onProgress: (e) => events.push(e) });
     expect(oci.id).toBe(sha256(image.v1!.config));
@@ -109,7 +112,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('unknown tag, unknown repository', async () => {
-    const store = await openImageStore(path.join(tmp, 'store2'));
+    const store = await openImageStore(path.join(tmp, 'store2'), { kernel });
     const e = (await pull(store, `${plain.host}/test/busybox:nope`).catch((x: unknown) => x)) as SkiffError;
     expect(e.kind).toBe('notFound');
     expect(e.message).toBe(`manifest for ${plain.host}/test/busybox:nope not found: manifest unknown: manifest unknown`);
@@ -118,7 +121,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('push to a new name: blobs mounted, skopeo reads back the same digest and bytes', async () => {
-    const store = await openImageStore(path.join(tmp, 'store3'));
+    const store = await openImageStore(path.join(tmp, 'store3'), { kernel });
     await pull(store, `${plain.host}/test/busybox:v2s2`);
     await store.tag(`${plain.host}/test/busybox:v2s2`, `${plain.host}/pushed/busybox:1`);
     const events: ProgressEvent[] = [];
@@ -139,7 +142,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('htpasswd registry: no credentials, wrong ones, right ones', async () => {
-    const store = await openImageStore(path.join(tmp, 'store4'));
+    const store = await openImageStore(path.join(tmp, 'store4'), { kernel });
     const ref = `${basic.host}/private/busybox:v1`;
     const none = (await pull(store, ref).catch((x: unknown) => x)) as SkiffError;
     expect(none.kind).toBe('forbidden');
@@ -158,12 +161,12 @@ describeIf('registry: docker-registry + skopeo', () => {
   });
 
   test('concurrent pulls fetch each blob once; a pull cancelled mid-layer leaves nothing complete', async () => {
-    const store = await openImageStore(path.join(tmp, 'store5'));
+    const store = await openImageStore(path.join(tmp, 'store5'), { kernel });
     const ref = `${proxy.host}/test/busybox:oci`;
     await Promise.all([pull(store, ref), pull(store, ref), pull(store, ref)]);
     for (const l of image.layers) expect(proxy.count('GET', `/blobs/${sha256(l.gz)}`)).toBe(1);
 
-    const store2 = await openImageStore(path.join(tmp, 'store6'));
+    const store2 = await openImageStore(path.join(tmp, 'store6'), { kernel });
     proxy.throttle = 16 << 10;
     const big = sha256(image.layers[0].gz);
     const ac = new AbortController();
@@ -185,7 +188,7 @@ describeIf('registry: docker-registry + skopeo', () => {
   test('token auth: anonymous pull of a public repository, login for a private one, push with pull,push scope', async () => {
     tokens = await startTokenServer(path.join(tmp, 'token'), { skiff: 'hunter2' });
     tokenReg = await startRegistry(path.join(tmp, 'tokenreg'), { token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, certFile: tokens.certFile } });
-    const store = await openImageStore(path.join(tmp, 'store7'));
+    const store = await openImageStore(path.join(tmp, 'store7'), { kernel });
     await pull(store, `${plain.host}/test/busybox:v2s2`);
     const auth = { username: 'skiff', password: 'hunter2' };
     await store.tag(`${plain.host}/test/busybox:v2s2`, `${tokenReg.host}/public/busybox:1`);
@@ -196,7 +199,7 @@ describeIf('registry: docker-registry + skopeo', () => {
     await push(store, `${tokenReg.host}/private/busybox:1`, { auth });
     expect(tokens.requests.some((r) => r.user === 'skiff' && r.scope.includes('repository:public/busybox:pull,push'))).toBe(true);
 
-    const fresh = await openImageStore(path.join(tmp, 'store8'));
+    const fresh = await openImageStore(path.join(tmp, 'store8'), { kernel });
     const anon = await pull(fresh, `${tokenReg.host}/public/busybox:1`);
     expect(anon.id).toBe(sha256(image.v1!.config));
     const priv = (await pull(fresh, `${tokenReg.host}/private/busybox:1`).catch((x: unknown) => x)) as SkiffError;
@@ -204,7 +207,7 @@ describeIf('registry: docker-registry + skopeo', () => {
     expect(priv.message).toMatch(/pull access denied for .*private\/busybox|unauthorized/);
     const before = tokens.requests.length;
     await pull(fresh, `${tokenReg.host}/private/busybox:1`, { auth });
-    await pull(await openImageStore(path.join(tmp, 'store9')), `${tokenReg.host}/private/busybox:1`, { auth });
+    await pull(await openImageStore(path.join(tmp, 'store9'), { kernel }), `${tokenReg.host}/private/busybox:1`, { auth });
     // one token for the scope, reused by the second pull
     expect(tokens.requests.length - before).toBe(1);
     expect(await checkLogin({ ...auth, serveraddress: tokenReg.host })).toMatchObject({ Status: 'Login Succeeded' });

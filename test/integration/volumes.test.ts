@@ -9,6 +9,9 @@ import { mountsUnder as kernelMountsUnder } from '../../src/volumes';
 import { CliRun, runClient, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
+import { addonKernel } from '../../src/host';
+
+const kernel = addonKernel();
 
 const IMAGE = 'skiff-voltest:latest';
 
@@ -17,7 +20,7 @@ const IMAGE = 'skiff-voltest:latest';
  * a symlink, a hard link, a subfolder), and symlinks that point out of the root at hostDir.
  */
 async function buildTestImage(dataRoot: string, hostDir: string, scratch: string): Promise<void> {
-  const store = await openImageStore(dataRoot);
+  const store = await openImageStore(dataRoot, { kernel });
   const base = await ensureLocalBusybox(store);
   const root = path.join(scratch, 'layer');
   const data = path.join(root, 'vol/data');

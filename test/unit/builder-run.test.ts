@@ -12,10 +12,10 @@ import { notFound } from '../../src/core/errors';
 import type { CommitOptions } from '../../src/images/container-fs';
 import type { Digest, ImageConfig, ImageRecord } from '../../src/images/types';
 
-function fakeImages(): BuildImages & { all: Map<string, ImageRecord>; tags: Map<string, string>; commits: CommitOptions[] } {
+function fakeImages(): BuildImages & { all: Map<string, ImageRecord>; tags: Map<string, string>; commits: Omit<CommitOptions, 'kernel'>[] } {
   const all = new Map<string, ImageRecord>();
   const tags = new Map<string, string>();
-  const commits: CommitOptions[] = [];
+  const commits: Omit<CommitOptions, 'kernel'>[] = [];
   let n = 0;
   const store = (config: ImageConfig, parent?: Digest): ImageRecord => {
     const r: ImageRecord = { id: `sha256:${String(++n).padStart(64, '0')}` as Digest, repoTags: [], repoDigests: [], created: '', size: 0, config, chainIds: [], ...(parent ? { parent } : {}) };
@@ -90,14 +90,10 @@ function fakeContainers(code = 0): BuildContainers & { created: Record<string, u
   };
 }
 
-const noKernel: BuildKernel = {
-  mountOverlay: () => {
-    throw new Error('no mounts in these builds');
-  },
-  umount: () => {
-    throw new Error('no mounts in these builds');
-  },
+const noCall = (): never => {
+  throw new Error('no kernel calls in these builds');
 };
+const noKernel: BuildKernel = { mountOverlay: noCall, umount: noCall, mknod: noCall, lsetxattr: noCall, lgetxattr: noCall, llistxattr: noCall };
 
 let dir: string;
 beforeEach(async () => {
@@ -206,6 +202,7 @@ test('removeLeftovers: the build-* folders go, their from-* mounts unmounted fir
   await fs.writeFile(path.join(builderDir, 'cache.json'), '{}');
   const calls: unknown[][] = [];
   const kernel: BuildKernel = {
+    ...noKernel,
     mountOverlay: (...a) => void calls.push(['mountOverlay', ...a]),
     umount: (...a) => {
       calls.push(['umount', ...a]);

@@ -9,6 +9,9 @@ import { gzipSync } from 'node:zlib';
 import { commitContainer, containerChanges, EMPTY_TAR_DIGEST, imageHistory, openImageStore } from '../../src/images';
 import type { FileImageStore, ImageConfig } from '../../src/images';
 import { sha, tarOf } from './images-tar-helpers';
+import { addonKernel } from '../../src/host';
+
+const kernel = addonKernel();
 
 let base: string;
 let n = 0;
@@ -50,7 +53,7 @@ async function pulled(store: FileImageStore, ref: string, layer: Buffer): Promis
 
 describe('blob clean-up', () => {
   test('blobs stay while an image needs them and go with the last one; strays go too', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const a = await pulled(store, 'localhost:5000/a:1', L1);
     const stray = (await store.content.writeBytes(Buffer.from('left by a killed pull'))).digest;
     expect(await store.gcBlobs()).toBe(1);
@@ -70,7 +73,7 @@ describe('blob clean-up', () => {
 
 describe('commit and diff', () => {
   test('an upper dir becomes a layer on top of the image; changes apply; history and parent are kept', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const img = await pulled(store, 'base:1', L1);
     const image = await store.get('base:1');
     const upper = path.join(base, `upper${n++}`);
@@ -85,6 +88,7 @@ describe('commit and diff', () => {
       { Path: '/new', Kind: 1 },
     ]);
     const rec = await commitContainer(store, {
+      kernel,
       upper,
       image,
       containerId: 'c'.repeat(64),
@@ -112,10 +116,11 @@ describe('commit and diff', () => {
   });
 
   test('nothing changed (or never started): no new layer, an empty_layer history entry', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     await pulled(store, 'base:1', L1);
     const image = await store.get('base:1');
     const rec = await commitContainer(store, {
+      kernel,
       upper: path.join(base, 'does-not-exist'),
       image,
       containerId: 'c'.repeat(64),
@@ -130,13 +135,31 @@ describe('commit and diff', () => {
   });
 
   test('a bad change or a bad tag is refused before anything is written', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     await pulled(store, 'base:1', L1);
     const image = await store.get('base:1');
     const o = { upper: base, image, containerId: 'c', containerConfig: {}, createdBy: 'x' };
-    await expect(commitContainer(store, { ...o, changes: ['FROM busybox'] })).rejects.toThrow('FROM is not a valid change command');
-    await expect(commitContainer(store, { ...o, ref: 'Bad:tag' })).rejects.toThrow(/invalid reference format/);
-    await expect(commitContainer(store, { ...o, ref: 'x@sha256:' + 'a'.repeat(64) })).rejects.toThrow(/refusing to create a tag with a digest reference/);
+    await expect(
+      commitContainer(store, {
+        kernel,
+        ...o,
+        changes: ['FROM busybox'],
+      }),
+    ).rejects.toThrow('FROM is not a valid change command');
+    await expect(
+      commitContainer(store, {
+        kernel,
+        ...o,
+        ref: 'Bad:tag',
+      }),
+    ).rejects.toThrow(/invalid reference format/);
+    await expect(
+      commitContainer(store, {
+        kernel,
+        ...o,
+        ref: 'x@sha256:' + 'a'.repeat(64),
+      }),
+    ).rejects.toThrow(/refusing to create a tag with a digest reference/);
     expect((await store.list()).length).toBe(1);
   });
 });

@@ -10,6 +10,9 @@ import { openImageStore, ensureLocalBusybox, saveImages, loadImages, importImage
 import type { ImageConfig } from '../../src/images';
 import { chainIdsOf } from '../../src/images/digest';
 import { tarOf, sha, type H } from './images-tar-helpers';
+import { addonKernel } from '../../src/host';
+
+const kernel = addonKernel();
 
 let base: string;
 let n = 0;
@@ -46,7 +49,7 @@ async function collect(r: Readable): Promise<Buffer> {
 
 describe('image store', () => {
   test('add, get by every kind of reference, RepoTags the Docker way', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const img = await addImage(store, [L1, L2], 'busybox');
     expect(img.repoTags).toEqual(['busybox:latest']);
     expect(img.chainIds).toEqual(chainIdsOf([sha(L1), sha(L2)]));
@@ -81,7 +84,7 @@ describe('image store', () => {
   });
 
   test('the image id is the digest of the config bytes; a parsed config finds the stored blob', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     await addImage(store, [L1]);
     // a registry's config: same JSON, other spacing
     const bytes = Buffer.from(JSON.stringify(config([L1]), null, 2));
@@ -94,7 +97,7 @@ describe('image store', () => {
   });
 
   test('ambiguous id prefixes are refused', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push((await addImage(store, [L1], undefined, { author: `a${i}` })).id);
     const byFirst = new Map<string, number>();
@@ -105,7 +108,7 @@ describe('image store', () => {
 
   test('layers are shared and counted; rmi removes only what nothing uses', async () => {
     const root = dataRoot();
-    const store = await openImageStore(root);
+    const store = await openImageStore(root, { kernel });
     const a = await addImage(store, [L1, L2], 'a');
     const b = await addImage(store, [L1, L3], 'b');
     expect(a.chainIds[0]).toBe(b.chainIds[0]);
@@ -116,7 +119,7 @@ describe('image store', () => {
     expect(await store.layers.get(a.chainIds[1])).toBeUndefined();
     expect(await store.layers.refs(a.chainIds[0])).toBe(1);
     // persisted: a new store sees the same
-    const reopened = await openImageStore(root);
+    const reopened = await openImageStore(root, { kernel });
     expect((await reopened.list()).map((i) => i.id)).toEqual([b.id]);
     expect((await reopened.get('b')).repoTags).toEqual(['b:latest']);
     await expect(reopened.get('a')).rejects.toThrow('No such image: a:latest');
@@ -125,7 +128,7 @@ describe('image store', () => {
   });
 
   test("rmi: Docker's untag/delete rules and conflicts with containers", async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const img = await addImage(store, [L1], 'x:1');
     await store.tag('x:1', 'x:2');
     const cid = 'c0ffee'.repeat(10) + 'abcd';
@@ -153,7 +156,7 @@ describe('image store', () => {
   });
 
   test('rmi by id of an image in two repositories needs force', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const img = await addImage(store, [L1], 'one');
     await store.tag('one', 'two');
     await expect(store.remove(img.id)).rejects.toThrow(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
@@ -161,7 +164,7 @@ describe('image store', () => {
   });
 
   test('prune removes dangling images not used by containers', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const kept = await addImage(store, [L1], 'kept');
     const d1 = await addImage(store, [L1, L2], undefined);
     const d2 = await addImage(store, [L3], undefined);
@@ -173,7 +176,7 @@ describe('image store', () => {
   });
 
   test("a child unpacked before its parent's register() began waits for parentReady; a failed parent fails it", async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const p1 = chainIdsOf([sha(L1)])[0];
     let begin!: () => void;
     const parentReady = new Promise<void>((r) => (begin = r)).then(() => store.layers.register(undefined, Readable.from([L1]), sha(L1)));
@@ -194,18 +197,18 @@ describe('image store', () => {
 
   test('start-up frees layers that no image holds (a pull killed before its image was stored)', async () => {
     const root = dataRoot();
-    const store = await openImageStore(root);
+    const store = await openImageStore(root, { kernel });
     await store.layers.register(undefined, Readable.from([L3]));
     const img = await addImage(store, [L1], 'k');
-    const again = await openImageStore(root);
+    const again = await openImageStore(root, { kernel });
     expect((await again.layers.list()).map((l) => l.chainId)).toEqual([img.chainIds[0]]);
   });
 });
 
 describe('local busybox', () => {
   test('built once, tagged busybox:latest, the same id on every data root', async () => {
-    const s1 = await openImageStore(dataRoot());
-    const s2 = await openImageStore(dataRoot());
+    const s1 = await openImageStore(dataRoot(), { kernel });
+    const s2 = await openImageStore(dataRoot(), { kernel });
     const a = await ensureLocalBusybox(s1);
     const b = await ensureLocalBusybox(s2);
     expect(a.id).toBe(b.id);
@@ -224,7 +227,7 @@ describe('local busybox', () => {
 
 describe('archives', () => {
   test('save then load keeps the image id, tags and files', async () => {
-    const src = await openImageStore(dataRoot());
+    const src = await openImageStore(dataRoot(), { kernel });
     const img = await addImage(src, [L1, L2], 'app:1', {
       history: [
         { created: '2024-05-01T00:00:00Z', created_by: 'one' },
@@ -233,7 +236,7 @@ describe('archives', () => {
     });
     await src.tag('app:1', 'localhost:5000/app:2');
     const tarBytes = await collect(await saveImages(src, ['app:1', 'localhost:5000/app:2']));
-    const dst = await openImageStore(dataRoot());
+    const dst = await openImageStore(dataRoot(), { kernel });
     const res = await loadImages(dst, Readable.from([gzipSync(tarBytes)]));
     expect(res.messages).toEqual(['Loaded image: app:1', 'Loaded image: localhost:5000/app:2']);
     const got = await dst.get('app:1');
@@ -245,7 +248,7 @@ describe('archives', () => {
     expect(names).toEqual(expect.arrayContaining(['oci-layout', 'index.json', 'manifest.json', `blobs/sha256/${img.id.slice(7)}`, `blobs/sha256/${sha(L1).slice(7)}`]));
     // loading the OCI half alone (no manifest.json) works as well
     const ociOnly = rebuildWithout(tarBytes, ['manifest.json', 'repositories']);
-    const dst2 = await openImageStore(dataRoot());
+    const dst2 = await openImageStore(dataRoot(), { kernel });
     const r2 = await loadImages(dst2, Readable.from([ociOnly]));
     expect(r2.images[0].id).toBe(img.id);
     expect(r2.messages).toContain('Loaded image: app:1');
@@ -263,7 +266,7 @@ describe('archives', () => {
       { name: 'manifest.json', data: JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ['old:format'], Layers: ['aaa/layer.tar', 'bbb/layer.tar'] }]) },
       { name: 'repositories', data: JSON.stringify({ old: { format: 'bbb' } }) },
     ]);
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const res = await loadImages(store, Readable.from([archive]));
     expect(res.images[0].id).toBe(sha(cfg));
     expect(res.messages).toEqual(['Loaded image: old:format']);
@@ -291,7 +294,7 @@ describe('archives', () => {
       { name: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' },
       { name: 'index.json', data: JSON.stringify(index) },
     ]);
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const res = await loadImages(store, Readable.from([archive]));
     expect(res.messages).toEqual(['Loaded image: oci:t']);
     expect(res.images[0].id).toBe(sha(cfg));
@@ -353,7 +356,7 @@ describe('archives', () => {
   ])('a hostile archive is refused: %s', async (_what, make) => {
     const cfg = Buffer.from(JSON.stringify(config([L1])));
     const root = dataRoot();
-    const store = await openImageStore(root);
+    const store = await openImageStore(root, { kernel });
     await expect(loadImages(store, Readable.from([tarOf(make(cfg))]))).rejects.toMatchObject({ kind: 'invalid' });
     expect(await store.list()).toEqual([]);
     expect(fs.readdirSync(path.join(root, 'image/content/tmp'))).toEqual([]);
@@ -361,7 +364,7 @@ describe('archives', () => {
   });
 
   test('import with changes, and history', async () => {
-    const store = await openImageStore(dataRoot());
+    const store = await openImageStore(dataRoot(), { kernel });
     const img = await importImage(store, Readable.from([gzipSync(L1)]), {
       ref: 'imported:v1',
       changes: ['CMD ["/bin/tool"]', 'ENV A=1 B="two words"', 'EXPOSE 80 53/udp', 'WORKDIR /w', 'LABEL k=v', 'USER 1000'],

@@ -9,13 +9,21 @@ import { Readable } from 'node:stream';
 import { gzipSync, createGzip } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import * as tar from 'tar';
-import { unpackLayer } from '../../src/images/unpack';
+import { unpackLayer, type UnpackOptions, type UnpackResult } from '../../src/images/unpack';
+import { kernelSpecialOps } from '../../src/images/special';
 import { setUnpackWorkerScript, unpackLayerThreaded } from '../../src/images/unpack-pool';
 import { FileContentStore } from '../../src/images/content-store';
 import { FileLayerStore } from '../../src/images/layer-store';
 import { chainIdOf } from '../../src/images/digest';
 import { SkiffError } from '../../src/core/errors';
 import { tarOf, sha, type H } from './images-tar-helpers';
+import { addonKernel } from '../../src/host';
+
+const kernel = addonKernel();
+const special = kernelSpecialOps(kernel);
+/** unpackLayer with the kernel's special calls (the worker's are its own) */
+type Unpack = (input: Readable, root: string, opts?: Omit<UnpackOptions, 'special'>) => Promise<UnpackResult>;
+const inThread: Unpack = (i, r, o = {}) => unpackLayer(i, r, { ...o, special });
 
 let base: string;
 let n = 0;
@@ -47,7 +55,7 @@ async function untouched(sentinel: string): Promise<void> {
   expect((await fsp.readdir(path.dirname(sentinel))).sort()).toEqual(['root', 'sentinel']);
 }
 
-let impl: typeof unpackLayer = unpackLayer;
+let impl: Unpack = inThread;
 const unpack = (entries: H[] | Buffer, root: string, opts = {}) => impl(Readable.from([Buffer.isBuffer(entries) ? entries : tarOf(entries)]), root, opts);
 
 function walk(root: string): string[] {
@@ -67,11 +75,10 @@ function walk(root: string): string[] {
 // The same cases for each way a layer is unpacked: in this thread (async calls), in this thread
 // with the blocking calls worker threads use, and in a worker thread (dist's compiled worker).
 const workerScript = path.join(__dirname, '../../dist/src/images/unpack-worker.js');
-type Unpack = typeof unpackLayer;
 const MODES: [string, Unpack][] = [
-  ['in this thread', unpackLayer],
-  ['in this thread, blocking calls', (i, r, o = {}) => unpackLayer(i, r, { ...o, blocking: true })],
-  ['in a worker thread', unpackLayerThreaded],
+  ['in this thread', inThread],
+  ['in this thread, blocking calls', (i, r, o = {}) => unpackLayer(i, r, { ...o, special, blocking: true })],
+  ['in a worker thread', (i, r, o = {}) => unpackLayerThreaded(i, r, { ...o, special, threaded: true })],
 ];
 
 // `make test` builds dist first; run by hand without it, this says why the worker cases fail
@@ -84,7 +91,7 @@ describe.each(MODES)('%s', (_label, fn) => {
     impl = fn;
   });
   afterAll(() => {
-    impl = unpackLayer;
+    impl = inThread;
   });
 
   describe('unpack: ordinary layers', () => {
@@ -542,7 +549,7 @@ describe('layer store', () => {
   const t2 = tarOf([{ name: 'etc/two', data: '22' }]);
 
   test('register, chain ids, get, reuse, refs and release', async () => {
-    const ls = new FileLayerStore(path.join(base, 'ls1'));
+    const ls = new FileLayerStore(path.join(base, 'ls1'), { kernel });
     await ls.init();
     const l1 = await ls.register(undefined, Readable.from([t1]));
     expect(l1.diffId).toBe(sha(t1));
@@ -573,7 +580,7 @@ describe('layer store', () => {
 
   test('diff id mismatch, a missing parent, the size cap: nothing is left', async () => {
     const root = path.join(base, 'ls2');
-    const ls = new FileLayerStore(root, { maxLayerBytes: 4096 });
+    const ls = new FileLayerStore(root, { maxLayerBytes: 4096, kernel });
     await ls.init();
     await expect(ls.register(undefined, Readable.from([t1]), sha(t2))).rejects.toThrow(/diff id mismatch/);
     await expect(ls.register(sha(t1), Readable.from([t2]))).rejects.toThrow(/parent layer .* is not registered/);
@@ -588,7 +595,7 @@ describe('layer store', () => {
       { name: 'b/c', data: 'c' },
     ]);
     for (const cut of [1, 100, 512, 513, 1024, 150_000, big.length - 600, big.length - 1]) {
-      const ls = new FileLayerStore(root);
+      const ls = new FileLayerStore(root, { kernel });
       await ls.init();
       async function* partial(): AsyncGenerator<Buffer> {
         yield big.subarray(0, cut);
@@ -600,14 +607,14 @@ describe('layer store', () => {
     // a real kill leaves a .tmp- folder behind: simulated, then cleaned by the next register
     fs.mkdirSync(path.join(root, '.tmp-deadbeef/diff'), { recursive: true });
     fs.writeFileSync(path.join(root, '.tmp-deadbeef/diff/half'), 'x');
-    const ls = new FileLayerStore(root);
+    const ls = new FileLayerStore(root, { kernel });
     const l = await ls.register(undefined, Readable.from([big]), sha(big));
     expect(fs.readdirSync(root)).toEqual([l.chainId.slice(7)]);
   });
 
   test('parallel registers of one layer give one folder', async () => {
     const root = path.join(base, 'ls4');
-    const ls = new FileLayerStore(root);
+    const ls = new FileLayerStore(root, { kernel });
     await ls.init();
     const got = await Promise.all([1, 2, 3, 4].map(() => ls.register(undefined, Readable.from([t1]))));
     expect(new Set(got.map((g) => g.dir)).size).toBe(1);
@@ -616,7 +623,7 @@ describe('layer store', () => {
 
   test('a child may be registered while its parent unpacks (registersConcurrently)', async () => {
     const root = path.join(base, 'ls5');
-    const ls = new FileLayerStore(root);
+    const ls = new FileLayerStore(root, { kernel });
     await ls.init();
     expect(ls.registersConcurrently).toBe(true);
     let release!: () => void;
@@ -636,7 +643,7 @@ describe('layer store', () => {
 
   test('the layer tar is rebuilt byte for byte (tar-split)', async () => {
     const root = path.join(base, 'ls6');
-    const ls = new FileLayerStore(root);
+    const ls = new FileLayerStore(root, { kernel });
     await ls.init();
     const t = Buffer.concat([
       tarOf([
@@ -700,7 +707,7 @@ describe('tar writer', () => {
     expect(listing).toMatch(/^h.* g link to f$/m);
     const out = path.join(dir, 'out');
     await fsp.mkdir(out);
-    await unpackLayer(Readable.from([bytes]), out);
+    await unpackLayer(Readable.from([bytes]), out, { special });
     expect(fs.readFileSync(path.join(out, long), 'utf8')).toBe('deep');
     expect(fs.statSync(path.join(out, 'g')).ino).toBe(fs.statSync(path.join(out, 'f')).ino);
   });
