@@ -43,6 +43,9 @@ struct Client {
   std::string in;  // command line being read
   OutQueue out;
   bool want_stdin = false, want_stdout = false, want_stderr = false;
+  // `attach … hold`: the daemon's own reader (a build's RUN). While the process runs, its output
+  // waits for this client instead of dropping it when it falls behind.
+  bool holds_output = false;
   bool read_closed = false;  // peer shut down its write side
   bool dead = false;         // to be removed from the loop
 };

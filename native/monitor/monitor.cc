@@ -151,14 +151,20 @@ void Monitor::run() {
     if (listen_.valid()) add(listen_.get(), POLLIN, Src::kListen);
     if (sync_.valid()) add(sync_.get(), POLLIN, Src::kSync);
     bool stdin_pending = stdin_off_ < stdin_buf_.size();
+    // While the process runs, a holding attach client (`attach … hold`: the daemon's builder)
+    // that could not take another chunk holds the output back, and the process waits on its
+    // full pipe, as with dockerd's attach: a build's RUN output is whole however loaded the
+    // daemon is. Other clients that fall behind are dropped (deliver), the process never waits
+    // for them; after the exit nothing is held.
+    bool held_back = phase_ == Phase::kRunning && attach_backlogged();
     if (io_.tty) {
       short ev = 0;
-      if (!out_eof_[0]) ev |= POLLIN;
+      if (!out_eof_[0] && !held_back) ev |= POLLIN;
       if (stdin_pending) ev |= POLLOUT;
       if (ev && io_.master.valid()) add(io_.master.get(), ev, Src::kMaster);
     } else {
-      if (io_.stdout_r.valid()) add(io_.stdout_r.get(), POLLIN, Src::kStdout);
-      if (io_.stderr_r.valid()) add(io_.stderr_r.get(), POLLIN, Src::kStderr);
+      if (io_.stdout_r.valid() && !held_back) add(io_.stdout_r.get(), POLLIN, Src::kStdout);
+      if (io_.stderr_r.valid() && !held_back) add(io_.stderr_r.get(), POLLIN, Src::kStderr);
       if (stdin_pending && io_.stdin_w.valid()) add(io_.stdin_w.get(), POLLOUT, Src::kStdinW);
     }
     bool stdin_room = stdin_buf_.size() - stdin_off_ < kStdinHighWater;
@@ -509,6 +515,7 @@ void Monitor::write_state() {
 void Monitor::on_output(int stream, int fd) {
   char buf[kIoChunk];
   for (int round = 0; round < 64; round++) {
+    if (phase_ == Phase::kRunning && attach_backlogged()) return;  // the loop polls again once it drains
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       deliver(stream, buf, static_cast<size_t>(n));
@@ -522,6 +529,17 @@ void Monitor::on_output(int stream, int fd) {
     if (!io_.tty) (stream == 0 ? io_.stdout_r : io_.stderr_r).reset();
     return;
   }
+}
+
+bool Monitor::attach_backlogged() const {
+  for (const auto& cp : clients_) {
+    const Client& c = *cp;
+    // room for one more chunk and its frame header
+    if (!c.dead && c.holds_output && c.kind == Client::Kind::kAttach &&
+        c.out.size() + kIoChunk + 8 > Client::kMaxQueued)
+      return true;
+  }
+  return false;
 }
 
 void Monitor::deliver(int stream, const char* data, size_t len) {
@@ -748,8 +766,9 @@ void Monitor::command(Client& c, const std::vector<std::string>& w, std::string&
     return reply(c, "{\"ok\":true}");
   }
 
-  if (cmd == "attach" && w.size() == 4) {
-    if (!parse_attach_args(c, w[1], w[2], w[3])) return reply_error(c, "usage: attach <0|1> <0|1> <0|1>");
+  if (cmd == "attach" && (w.size() == 4 || (w.size() == 5 && w[4] == "hold"))) {
+    if (!parse_attach_args(c, w[1], w[2], w[3])) return reply_error(c, "usage: attach <0|1> <0|1> <0|1> [hold]");
+    c.holds_output = w.size() == 5;
     if (phase_ == Phase::kFinished) {
       c.kind = Client::Kind::kClosing;
       c.dead = true;  // nothing more will come

@@ -66,6 +66,8 @@ class Monitor {
   void on_sync_message(std::string msg);
   void on_sync_eof();
   void on_output(int stream, int fd);
+  // a holding attach client's queue is too full for another chunk of output
+  bool attach_backlogged() const;
   void deliver(int stream, const char* data, size_t len);
   void on_client(Client& c, short revents);
   void client_read(Client& c);

@@ -101,7 +101,8 @@ export class RunSteps {
     const frames = new OutputFrames((text) => this.c.progress.say(text));
     let drained: Promise<void> = Promise.resolve();
     await this.c.containers.attach(rec, {
-      streams: { stdin: false, stdout: true, stderr: true },
+      // holdOutput: the whole output, however far the daemon falls behind (dockerd's attach blocks the same way)
+      streams: { stdin: false, stdout: true, stderr: true, holdOutput: true },
       connect: (sock) => {
         drained = new Promise((r) => sock.once('close', () => r()));
         sock.on('error', () => undefined);

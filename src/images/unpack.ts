@@ -363,10 +363,23 @@ class Unpacker {
     }
   }
 
+  /**
+   * A name of a plain archive (docker cp, ADD), cleaned; one that climbs above the destination
+   * is refused in moby's words (pkg/archive's breakoutError: "%q is outside of %q"), with the
+   * destination as the container or image sees it rather than a host path.
+   */
+  private extractedName(name: string): string[] {
+    try {
+      return cleanComponents(name, 'name');
+    } catch {
+      throw invalid(`${JSON.stringify(name)} is outside of ${JSON.stringify(`/${this.rules.base.join('/')}`)}`);
+    }
+  }
+
   async entry(e: EntryWithBody): Promise<void> {
     this.check();
     const { layer, owner } = this.rules;
-    const comps = cleanComponents(e.name, 'name');
+    const comps = layer ? cleanComponents(e.name, 'name') : this.extractedName(e.name);
     if (this.rules.filter && !this.rules.filter(comps.join('/'), e)) return;
     if (owner) Object.assign(e, { uid: owner.uid, gid: owner.gid });
     if (layer) {

@@ -89,12 +89,18 @@ export interface AttachStreams {
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
+  /**
+   * The daemon's own reader (a build's RUN): while the process runs, its output waits for this
+   * client rather than dropping it when it falls behind (other clients are dropped, see
+   * native/monitor: a stuck client never blocks a container).
+   */
+  holdOutput?: boolean;
 }
 
 /** Opens an attach stream: the returned socket carries the monitor's frames (or raw tty bytes). */
 export async function monitorAttach(socketPath: string, streams: AttachStreams): Promise<net.Socket> {
   const sock = await connect(socketPath);
   const flag = (b: boolean) => (b ? '1' : '0');
-  sock.write(`attach ${flag(streams.stdin)} ${flag(streams.stdout)} ${flag(streams.stderr)}\n`);
+  sock.write(`attach ${flag(streams.stdin)} ${flag(streams.stdout)} ${flag(streams.stderr)}${streams.holdOutput ? ' hold' : ''}\n`);
   return sock;
 }

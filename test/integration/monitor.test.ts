@@ -500,6 +500,22 @@ describe('skiff-monitor', () => {
     await monitorGone(r2);
   });
 
+  test('a holding attach client (attach … hold: the builder) gets the whole output however slowly it reads; the process waits for it', async () => {
+    const r = await startMonitor({ args: ['sh', '-c', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 100000; echo done'] });
+    const b = r.bundle;
+    const held = await attach(b, '0 1 1 hold');
+    held.sock.pause();
+    expect(await request(b, 'start')).toEqual({ ok: true });
+    // 3.7 MB with nobody reading: the process is held back, not the client dropped
+    await sleep(500);
+    expect(await request(b, 'state')).toMatchObject({ status: 'running' });
+    held.sock.resume();
+    const all = demux(await held.closed);
+    expect(all.stdout.length).toBe(100000 * 37 + 5);
+    expect(all.stdout.endsWith('done\n')).toBe(true);
+    await monitorGone(r);
+  });
+
   test('bad commands get an error reply; dying and slow clients do not hurt the monitor', async () => {
     const r = await startMonitor({
       args: ['sh', '-c', 'read x; yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 100000; echo done; sleep 30'],
