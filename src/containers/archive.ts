@@ -133,7 +133,7 @@ export class ContainerFs {
       const source = path.join(this.containers.store.dir(rec.Id), name);
       const destination = `/etc/${name}`;
       if (user.some((m) => path.posix.normalize(m.destination) === destination) || !existsSync(source)) continue;
-      etc.push({ source, destination, readonly: !!rec.HostConfig.ReadonlyRootfs, recursive: false, readonlyTopOnly: false });
+      etc.push({ source, destination, readonly: rec.HostConfig.ReadonlyRootfs, recursive: false, readonlyTopOnly: false });
     }
     return { mounts: [...user, ...etc], release };
   }

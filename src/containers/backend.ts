@@ -113,11 +113,10 @@ export function containerViewSource(d: ContainerBackendDeps) {
      * legacy links of the default bridge only (a link to a container since removed is gone).
      */
     links(rec: ContainerRecord): string[] | null {
-      const given: unknown = rec.HostConfig.Links;
-      if (!Array.isArray(given) || !d.isLegacyBridge(rec)) return null;
+      const given = rec.HostConfig.Links;
+      if (!given || !d.isLegacyBridge(rec)) return null;
       const out: string[] = [];
       for (const l of given) {
-        if (typeof l !== 'string') continue;
         try {
           const { name, alias } = parseLink(l);
           const bare = name.replace(/^\//, '');

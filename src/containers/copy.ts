@@ -59,7 +59,7 @@ export class ContainerCopy {
           noOverwriteDirNonDir: o.noOverwriteDirNonDir,
           // dockerd checks the extraction folder against these (400s)
           mountPoints: (rec.MountPoints ?? []).map((m) => ({ destination: m.Destination, rw: m.RW })),
-          readonlyRootfs: !!rec.HostConfig.ReadonlyRootfs,
+          readonlyRootfs: rec.HostConfig.ReadonlyRootfs,
         });
         if (refused) throw invalid(refused);
         const bad = warnings.find((w) => !w.startsWith('TAR_ENTRY_INFO'));

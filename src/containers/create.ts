@@ -131,7 +131,7 @@ function checkedArgs(ctx: ContainersContext, rec: Pick<ContainerRecord, 'Id' | '
   // (container:<ref> modes: the other container's namespaces are only known at start)
   if (hostConfig.PidMode.startsWith('container:')) namespaceDonor(ctx, hostConfig.PidMode, 'PID');
   if (hostConfig.IpcMode.startsWith('container:')) namespaceDonor(ctx, hostConfig.IpcMode, 'IPC');
-  resolveDevices(hostConfig.Devices ?? []); // the host nodes must exist (looked up again at start)
+  resolveDevices(hostConfig.Devices); // the host nodes must exist (looked up again at start)
   const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
   const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
   return validateSpecInput({ ...specInput(rec, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined }).args;

@@ -13,7 +13,7 @@ export interface ListOptions {
 }
 
 function networkName(rec: ContainerRecord): string {
-  return rec.HostConfig.NetworkMode || 'bridge';
+  return rec.HostConfig.NetworkMode;
 }
 
 function ancestorMatches(rec: ContainerRecord, wanted: string[]): boolean {

@@ -722,7 +722,7 @@ export function logInfoOf(rec: LogRecord): LogInfo {
     created: rec.Created,
     labels: rec.Config.Labels ?? {},
     env: rec.Config.Env ?? [],
-    config: rec.HostConfig.LogConfig.Config ?? {},
+    config: rec.HostConfig.LogConfig.Config,
   };
 }
 

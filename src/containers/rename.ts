@@ -17,8 +17,7 @@ function linkTargetName(link: string): string | undefined {
 
 /** HostConfig.Links as stored (validated at create). */
 function hostLinks(rec: ContainerRecord): string[] {
-  const l: unknown = rec.HostConfig.Links;
-  return Array.isArray(l) ? l.filter((x): x is string => typeof x === 'string') : [];
+  return rec.HostConfig.Links ?? [];
 }
 
 export async function rename(ctx: ContainersContext, ref: string, newName: string): Promise<void> {

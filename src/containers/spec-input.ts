@@ -1,12 +1,11 @@
 // A record's Config and HostConfig as the runtime's spec builder takes them (src/runtime/spec.ts).
 import * as os from 'node:os';
 import { hostDefaultUlimits } from '../runtime/host-limits';
-import type { BuildSpecInput, HostConfigInput, MountSpec, RootSpec } from '../runtime/spec';
+import type { BuildSpecInput, MountSpec, RootSpec } from '../runtime/spec';
 import type { ContainerRecord } from './types';
 
 export function specInput(rec: Pick<ContainerRecord, 'Id' | 'Config' | 'HostConfig'>, root: RootSpec, mounts: MountSpec[]): BuildSpecInput {
   const c = rec.Config;
-  const h = rec.HostConfig;
   return {
     id: rec.Id,
     config: {
@@ -19,10 +18,8 @@ export function specInput(rec: Pick<ContainerRecord, 'Id' | 'Config' | 'HostConf
       WorkingDir: c.WorkingDir,
       Tty: c.Tty,
     },
-    hostConfig: {
-      ...(h as unknown as HostConfigInput),
-      CgroupnsMode: h.CgroupnsMode,
-    },
+    // the typed HostConfig is a HostConfigInput as it is (the runtime does not import this service)
+    hostConfig: rec.HostConfig,
     image: {},
     root,
     mounts,

@@ -11,7 +11,7 @@ import { writeEtcFiles } from '../runtime/etc-files';
 import { ExitStatus, StartFailure } from '../runtime/runtime';
 import { buildContainerSpec, ContainerSpec, MountSpec } from '../runtime/spec';
 import { connectPending } from './attach-wait';
-import { consoleSize, resourcesOf } from './container-config';
+import { resourcesOf, sizeToApply } from './container-config';
 import { checkStillThere, emitEvent, newRun, saveLogged, withLock, type ContainersContext, type RunHandle } from './context';
 import { resolveDevices } from './devices';
 import { MonitorLog, monitorLogFor } from './log-drivers';
@@ -51,7 +51,7 @@ async function startChecks(ctx: ContainersContext, rec: ContainerRecord): Promis
   const dir = ctx.store.dir(rec.Id);
   try {
     const shared = sharedNamespaces(ctx, rec);
-    const devices = resolveDevices(rec.HostConfig.Devices ?? []);
+    const devices = resolveDevices(rec.HostConfig.Devices);
     // the logging driver's "failed to initialize logging driver" comes before anything runs
     const log = ctx.hooks.logging ? await ctx.hooks.logging.prepare(rec, dir) : monitorLogFor(rec, dir);
     return { shared, devices, log };
@@ -132,7 +132,7 @@ export async function startLocked(ctx: ContainersContext, rec: ContainerRecord):
   const t1 = performance.now();
   const created = await createInRuntime(ctx, rec, run);
   const t2 = performance.now();
-  const size = rec.Config.Tty ? consoleSize(rec.HostConfig.ConsoleSize) : undefined;
+  const size = rec.Config.Tty ? sizeToApply(rec.HostConfig.ConsoleSize) : undefined;
   if (size) await ctx.runtime.resize(id, size[0], size[1]).catch(() => undefined);
   const exited = ctx.runtime.wait(id);
   exited.catch(() => undefined); // handled by watch() or startFailed(), after the awaits below

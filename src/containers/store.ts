@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { readJson, removeStaleTemps, writeJsonAtomic } from '../core/atomic-files';
 import { conflict, invalid, isNodeError, notFound, SkiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
+import { loadedHostConfig } from './host-config';
 import type { ContainerRecord } from './types';
 
 /** Docker's 409 for a name in use. */
@@ -44,6 +45,8 @@ export class ContainerStore {
         await fs.rm(dir, { recursive: true, force: true });
         continue;
       }
+      // an older daemon's HostConfig (fields missing, or of an older shape) as this one's, once
+      rec.HostConfig = loadedHostConfig(rec.HostConfig);
       this.byId.set(rec.Id, rec);
       this.names.set(rec.Name, rec.Id);
       out.push(rec);

@@ -52,26 +52,65 @@ export interface LogConfig {
   Config: Record<string, string>;
 }
 
-/** Docker's HostConfig: every field a client sent is kept; these are the ones used here. */
+/** HostConfig.PortBindings entry (nat.PortBinding). */
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** HostConfig.Ulimits entry (units.Ulimit); -1 is unlimited. */
+export interface UlimitEntry {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+/** HostConfig.BlkioWeightDevice entry (blkiodev.WeightDevice). */
+export interface WeightDevice {
+  Path: string;
+  Weight: number;
+}
+
+/** HostConfig.BlkioDevice{Read,Write}{Bps,IOps} entry (blkiodev.ThrottleDevice). */
+export interface ThrottleDevice {
+  Path: string;
+  Rate: number;
+}
+
+/** HostConfig.DeviceRequests entry (container.DeviceRequest). */
+export interface DeviceRequest {
+  Driver: string;
+  Count: number;
+  DeviceIDs: string[] | null;
+  Capabilities: string[][] | null;
+  Options: Record<string, string> | null;
+}
+
+/**
+ * Docker's HostConfig as a record stores it: parsed and checked once, at create
+ * (host-config.ts), normalised once when an older daemon's record is loaded (store.ts).
+ * The fields every container has come first; the optional ones are kept as the client sent them
+ * (null included) so that inspect shows them back, and are absent when it did not send them.
+ */
 export interface HostConfig {
-  [key: string]: unknown;
-  Devices: DeviceMapping[];
-  DeviceCgroupRules: string[] | null;
   NetworkMode: string;
   RestartPolicy: RestartPolicy;
   AutoRemove: boolean;
   LogConfig: LogConfig;
-  PortBindings: Record<string, unknown>;
+  /** as sent (keys "80/tcp" or "80"); src/network checks and normalises them at create */
+  PortBindings: Record<string, PortBinding[] | null>;
   Privileged: boolean;
   ReadonlyRootfs: boolean;
   CapAdd: string[] | null;
   CapDrop: string[] | null;
   SecurityOpt: string[] | null;
-  Ulimits: { Name: string; Soft: number; Hard: number }[] | null;
+  Ulimits: UlimitEntry[] | null;
   ShmSize: number;
   Memory: number;
   MemorySwap: number;
   MemoryReservation: number;
+  /** null: the kernel's default (-1, the CLI's "unset", is stored as null) */
+  MemorySwappiness: number | null;
   NanoCpus: number;
   CpuQuota: number;
   CpuPeriod: number;
@@ -85,9 +124,55 @@ export interface HostConfig {
   PidMode: string;
   UTSMode: string;
   CgroupnsMode: string;
+  Devices: DeviceMapping[];
+  DeviceCgroupRules: string[] | null;
+
+  // kept as sent
+  /** -v: planned into MountPoints by src/volumes at create */
+  Binds?: string[] | null;
+  /** --mount: Docker's mount.Mount objects, parsed (once) into MountPoints by src/volumes at create */
+  Mounts?: unknown[] | null;
+  /** --tmpfs: destination -> options */
+  Tmpfs?: Record<string, string> | null;
+  VolumesFrom?: string[] | null;
+  VolumeDriver?: string | null;
+  ContainerIDFile?: string | null;
+  /** [height, width], checked at create */
+  ConsoleSize?: [number, number] | null;
+  Annotations?: Record<string, string> | null;
+  /** "name:alias" (src/network/container-links.ts) */
+  Links?: string[] | null;
+  Dns?: string[] | null;
+  DnsOptions?: string[] | null;
+  DnsSearch?: string[] | null;
+  ExtraHosts?: string[] | null;
+  GroupAdd?: string[] | null;
+  PublishAllPorts?: boolean | null;
+  Cgroup?: string | null;
+  CgroupParent?: string | null;
+  UsernsMode?: string | null;
+  StorageOpt?: Record<string, string> | null;
   Sysctls?: Record<string, string> | null;
+  Runtime?: string | null;
+  Isolation?: string | null;
   MaskedPaths?: string[] | null;
   ReadonlyPaths?: string[] | null;
+  Init?: boolean | null;
+  OomKillDisable?: boolean | null;
+  BlkioWeightDevice?: WeightDevice[] | null;
+  BlkioDeviceReadBps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteBps?: ThrottleDevice[] | null;
+  BlkioDeviceReadIOps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteIOps?: ThrottleDevice[] | null;
+  CpuRealtimePeriod?: number | null;
+  CpuRealtimeRuntime?: number | null;
+  DeviceRequests?: DeviceRequest[] | null;
+  KernelMemory?: number | null;
+  KernelMemoryTCP?: number | null;
+  CpuCount?: number | null;
+  CpuPercent?: number | null;
+  IOMaximumIOps?: number | null;
+  IOMaximumBandwidth?: number | null;
 }
 
 export interface Healthcheck {

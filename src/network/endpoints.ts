@@ -9,13 +9,13 @@ import type { EventBus } from '../core/events';
 import type { Logger } from '../core/logger';
 import type { Bridges } from './bridges';
 import { OPT_MTU } from './create-request';
-import { cleared, emptyEndpoint, modeKind, namesOf, newId, stringList } from './endpoint-settings';
+import { cleared, emptyEndpoint, modeKind, namesOf, newId } from './endpoint-settings';
 import type { Firewall, FirewallPort } from './firewall';
 import { intToIp, ipToInt, macFor, parseCidr } from './ipam';
 import type { LegacyLinks } from './legacy-links';
 import type { Links, PendingAttach } from './links';
 import type { Members } from './members';
-import { HeldPort, holdPorts, portMap, PortMap, wantedBindings } from './ports';
+import { HeldPort, holdPorts, portMap, wantedBindings } from './ports';
 import type { NetworkStore } from './store';
 import type { EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
 
@@ -121,11 +121,11 @@ export class ContainerEndpoints {
     // a start that failed between prepare and the process (before any release): undo it first
     if (this.starting.has(c.Id) || this.held.has(c.Id)) await this.release(c);
     const kind = modeKind(c.HostConfig.NetworkMode);
-    const extraHosts = stringList(c.HostConfig.ExtraHosts, 'HostConfig.ExtraHosts');
+    const extraHosts = c.HostConfig.ExtraHosts ?? [];
     const etcBase: EtcBase = {
-      dnsSearch: stringList(c.HostConfig.DnsSearch, 'HostConfig.DnsSearch'),
-      dnsOptions: stringList(c.HostConfig.DnsOptions, 'HostConfig.DnsOptions'),
-      dns: stringList(c.HostConfig.Dns, 'HostConfig.Dns'),
+      dnsSearch: c.HostConfig.DnsSearch ?? [],
+      dnsOptions: c.HostConfig.DnsOptions ?? [],
+      dns: c.HostConfig.Dns ?? [],
     };
     if (kind === 'host' || kind === 'none') {
       this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, []);
@@ -187,7 +187,7 @@ export class ContainerEndpoints {
 
   /** Host ports held; then the helpers and the DNAT rules, both overlapping the container's creation. */
   private async startWiring(c: NetContainer, eps: Bound[]): Promise<void> {
-    const wanted = wantedBindings(c.HostConfig.PortBindings as PortMap, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true);
+    const wanted = wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true);
     const held = wanted.length ? await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`) : [];
     this.held.set(c.Id, held);
     this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, held);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { conflict, invalid, SkiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { legacyLinkEnv, legacyLinkHost, LinkedChild, parseLink, parseLinks } from './container-links';
-import { modeKind, stringList } from './endpoint-settings';
+import { modeKind } from './endpoint-settings';
 import type { Members } from './members';
 import type { NetworkStore } from './store';
 import type { NetContainer } from './types';
@@ -71,7 +71,7 @@ export class LegacyLinks {
     const hosts: string[] = [];
     const env: string[] = [];
     const parent = c.Name.replace(/^\//, '');
-    for (const l of parseLinks(stringList(c.HostConfig.Links, 'HostConfig.Links'))) {
+    for (const l of parseLinks(c.HostConfig.Links ?? [])) {
       let child: NetContainer;
       try {
         child = this.target(l.name, true).child;
@@ -135,7 +135,7 @@ export class LegacyLinks {
 
   private linksOf(c: NetContainer): { name: string; alias: string }[] {
     try {
-      return parseLinks(stringList(c.HostConfig.Links, 'HostConfig.Links'));
+      return parseLinks(c.HostConfig.Links ?? []);
     } catch {
       return [];
     }

@@ -15,7 +15,7 @@ import { Bridges } from './bridges';
 import { parseLinks } from './container-links';
 import { baseRecord, forbidden, ipamConfigFor, NetworkCreateRequest, parseCreateRequest, PREDEFINED, subnetFor } from './create-request';
 import { ContainerEndpoints } from './endpoints';
-import { endpointFrom, modeKind, namesOf, stringList } from './endpoint-settings';
+import { endpointFrom, modeKind, namesOf } from './endpoint-settings';
 import { Firewall } from './firewall';
 import { withHostLock } from './host-lock';
 import { CONTAINER_LINKS, HOST_LINKS, LegacyLinks } from './legacy-links';
@@ -113,12 +113,12 @@ export class Networks implements ContainerNetworking {
 
   onCreate(c: Omit<NetContainer, 'NetworkSettings' | 'State'>, networkingConfig: unknown): NetworkSettingsRecord {
     const h = c.HostConfig;
-    const pb = normalizePortBindings((h.PortBindings ?? {}) as Record<string, unknown>);
+    const pb = normalizePortBindings(h.PortBindings);
     h.PortBindings = pb;
     const kind = modeKind(h.NetworkMode);
     const nc = networkingConfig && typeof networkingConfig === 'object' ? (networkingConfig as Record<string, unknown>) : {};
     const ec = nc.EndpointsConfig && typeof nc.EndpointsConfig === 'object' ? (nc.EndpointsConfig as Record<string, unknown>) : {};
-    const hostLinks = parseLinks(stringList(h.Links, 'HostConfig.Links'));
+    const hostLinks = parseLinks(h.Links ?? []);
     if (hostLinks.length && kind === 'host') throw invalid(HOST_LINKS);
     if (hostLinks.length && kind === 'container') throw invalid(CONTAINER_LINKS);
     // legacy links (not on a user-defined network): the linked containers must exist now
@@ -283,12 +283,12 @@ export class Networks implements ContainerNetworking {
    */
   private async useEmbeddedDns(c: NetContainer): Promise<void> {
     const dns = this.eps.dnsFor(c);
-    if (!dns.length || stringList(c.HostConfig.Dns, 'HostConfig.Dns').length) return;
+    if (!dns.length || (c.HostConfig.Dns ?? []).length) return;
     const hostText = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const text = containerResolvConf(hostText, {
       dns,
-      dnsSearch: stringList(c.HostConfig.DnsSearch, 'HostConfig.DnsSearch'),
-      dnsOptions: stringList(c.HostConfig.DnsOptions, 'HostConfig.DnsOptions'),
+      dnsSearch: c.HostConfig.DnsSearch ?? [],
+      dnsOptions: c.HostConfig.DnsOptions ?? [],
     });
     await fs.writeFile(path.join(this.o.containerDir(c.Id), 'resolv.conf'), text).catch((e: unknown) => this.log.warn('cannot update resolv.conf', { id: c.Id, error: String(e) }));
   }

@@ -54,19 +54,17 @@ function parseHostPort(s: string, key: string): { hostPort: number; hostPortEnd?
   return b !== undefined && b !== a ? { hostPort: a, hostPortEnd: b } : { hostPort: a };
 }
 
-/** Checks PortBindings at create (Docker's 400s) and returns it normalised ("80" -> "80/tcp"). */
-export function normalizePortBindings(pb: Record<string, unknown>): PortMap {
+/**
+ * Checks PortBindings at create (Docker's 400s; their JSON types were checked by the container
+ * service's parse) and returns it normalised ("80" -> "80/tcp").
+ */
+export function normalizePortBindings(pb: PortMap): PortMap {
   const out: PortMap = {};
-  for (const [key, v] of Object.entries(pb ?? {})) {
+  for (const [key, v] of Object.entries(pb)) {
     const { port, proto } = parsePortKey(key);
     const k = `${port}/${proto}`;
-    if (v !== null && !Array.isArray(v)) throw invalid(`json: cannot unmarshal ${typeof v} into Go struct field HostConfig.PortBindings of type []nat.PortBinding`);
     const list: PortBinding[] = [];
-    for (const b of (v as unknown[] | null) ?? []) {
-      if (typeof b !== 'object' || b === null) throw invalid('invalid port binding');
-      const o = b as Record<string, unknown>;
-      const hostIp = typeof o.HostIp === 'string' ? o.HostIp : '';
-      const hostPort = typeof o.HostPort === 'string' ? o.HostPort : o.HostPort === undefined || o.HostPort === null ? '' : String(o.HostPort);
+    for (const { HostIp: hostIp, HostPort: hostPort } of v ?? []) {
       if (hostIp && !isIPv4(hostIp)) {
         if (hostIp.includes(':')) continue; // IPv6 bindings: no IPv6 here, skipped as Docker does without ip6tables
         throw invalid(`invalid IP address: ${hostIp}`);

@@ -70,14 +70,15 @@ export interface NetContainer {
   Config: { Hostname: string; Domainname: string; ExposedPorts?: Record<string, object>; MacAddress?: string; Env?: string[] | null };
   HostConfig: {
     NetworkMode: string;
-    PortBindings: Record<string, unknown>;
-    PublishAllPorts?: unknown;
-    ExtraHosts?: unknown;
-    Dns?: unknown;
-    DnsSearch?: unknown;
-    DnsOptions?: unknown;
+    /** as sent until onCreate normalises it ("80" -> "80/tcp"), then as onCreate left it */
+    PortBindings: PortMap;
+    PublishAllPorts?: boolean | null;
+    ExtraHosts?: string[] | null;
+    Dns?: string[] | null;
+    DnsSearch?: string[] | null;
+    DnsOptions?: string[] | null;
     /** "name:alias" (src/network/container-links.ts) */
-    Links?: unknown;
+    Links?: string[] | null;
   };
   State: { Status: string; Pid: number };
   NetworkSettings?: NetworkSettingsRecord;

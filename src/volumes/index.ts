@@ -15,23 +15,21 @@ import { ANONYMOUS_LABEL, mountOf, VolumeStore } from './store';
 export * from './store';
 export * from './mounts';
 
-/** The HostConfig and Config fields that say what to mount. */
+/**
+ * The HostConfig fields that say what to mount, typed by the container service's parse at
+ * create; Mounts' entries are Docker's mount.Mount objects, parsed here (parseApiMount).
+ */
 export interface MountFields {
-  [key: string]: unknown;
-  Binds?: unknown;
-  Mounts?: unknown;
-  Tmpfs?: unknown;
-  VolumesFrom?: unknown;
+  Binds?: string[] | null;
+  Mounts?: unknown[] | null;
+  Tmpfs?: Record<string, string> | null;
+  VolumesFrom?: string[] | null;
 }
-
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
 /** --tmpfs entries with clean destinations and checked options. */
 export function tmpfsOf(h: MountFields): Record<string, string> {
   const out: Record<string, string> = {};
-  const t = h.Tmpfs;
-  if (t && typeof t === 'object' && !Array.isArray(t))
-    for (const [d, data] of Object.entries(t as Record<string, unknown>)) if (typeof data === 'string') out[cleanPath(d)] = checkTmpfsOptions(d, data);
+  for (const [d, data] of Object.entries(h.Tmpfs ?? {})) out[cleanPath(d)] = checkTmpfsOptions(d, data);
   return out;
 }
 
@@ -63,15 +61,12 @@ export class ContainerMounts {
 
   /** Create-time plan (400s for bad specs, 404 for an unknown --volumes-from container). */
   plan(h: MountFields, configVolumes: Record<string, object> | null, mountPointsOf: (ref: string) => MountPoint[]): MountPoint[] {
-    if (h.Mounts !== undefined && h.Mounts !== null && !Array.isArray(h.Mounts))
-      throw new SkiffError('invalid', 'json: cannot unmarshal object into Go struct field HostConfig.Mounts of type []mount.Mount');
-    const tmpfsIn = h.Tmpfs && typeof h.Tmpfs === 'object' && !Array.isArray(h.Tmpfs) ? (h.Tmpfs as Record<string, string>) : {};
     const { mountPoints } = planMounts(
       {
-        binds: strings(h.Binds),
-        mounts: Array.isArray(h.Mounts) ? (h.Mounts as unknown[]) : [],
-        tmpfs: tmpfsIn,
-        volumesFrom: strings(h.VolumesFrom),
+        binds: h.Binds ?? [],
+        mounts: h.Mounts ?? [],
+        tmpfs: h.Tmpfs ?? {},
+        volumesFrom: h.VolumesFrom ?? [],
         volumes: Object.keys(configVolumes ?? {}),
       },
       { mountPointsOf, exists: (p) => fs.existsSync(p), isProcfs },

@@ -59,12 +59,20 @@ describe('published ports', () => {
     expect(parsePortKey('53/UDP')).toEqual({ port: 53, proto: 'udp' });
     expect(() => parsePortKey('70000/tcp')).toThrow(/invalid port/);
     expect(() => parsePortKey('abc')).toThrow(/invalid port/);
-    expect(normalizePortBindings({ '80': [{ HostIp: '', HostPort: '8080' }], '53/udp': [{ HostPort: '' }, { HostIp: '::', HostPort: '53' }] })).toEqual({
+    expect(
+      normalizePortBindings({
+        '80': [{ HostIp: '', HostPort: '8080' }],
+        '53/udp': [
+          { HostIp: '', HostPort: '' },
+          { HostIp: '::', HostPort: '53' },
+        ],
+      }),
+    ).toEqual({
       '80/tcp': [{ HostIp: '', HostPort: '8080' }],
       '53/udp': [{ HostIp: '', HostPort: '' }],
     });
     expect(() => normalizePortBindings({ '80/tcp': [{ HostIp: 'nope', HostPort: '1' }] })).toThrow(/invalid IP/);
-    expect(() => normalizePortBindings({ '80/tcp': [{ HostPort: '9-3' }] })).toThrow(/invalid port/);
+    expect(() => normalizePortBindings({ '80/tcp': [{ HostIp: '', HostPort: '9-3' }] })).toThrow(/invalid port/);
   });
 
   test('-p and -P give the bindings a start holds', () => {

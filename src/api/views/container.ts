@@ -75,7 +75,7 @@ function hostConfigDefaults(rec: ContainerRecord, masked: string[] | null, reado
     ContainerIDFile: '',
     LogConfig: h.LogConfig,
     NetworkMode: h.NetworkMode,
-    PortBindings: h.PortBindings ?? {},
+    PortBindings: h.PortBindings,
     RestartPolicy: h.RestartPolicy,
     AutoRemove: h.AutoRemove,
     VolumeDriver: '',
@@ -145,8 +145,6 @@ function hostConfigView(src: ContainerViewSource, rec: ContainerRecord): Record<
   return {
     ...hostConfigDefaults(rec, masked(), readonly()),
     ...h,
-    // -1 is the CLI's "unset" (records from before it became null at create)
-    MemorySwappiness: h.MemorySwappiness === -1 ? null : (h.MemorySwappiness ?? null),
     ...(h.MaskedPaths ? {} : { MaskedPaths: masked() }),
     ...(h.ReadonlyPaths ? {} : { ReadonlyPaths: readonly() }),
   };
