@@ -37,7 +37,7 @@ OutQueue::Flush OutQueue::flush(int fd, int* err) {
   return Flush::kDone;
 }
 
-bool queue_frame(Client& c, int stream, const char* data, size_t len) {
+bool queue_frame(Client& c, int stream, const char* data, size_t len, size_t limit) {
   char hdr[8] = {static_cast<char>(stream),
                  0,
                  0,
@@ -46,13 +46,13 @@ bool queue_frame(Client& c, int stream, const char* data, size_t len) {
                  static_cast<char>((len >> 16) & 0xFF),
                  static_cast<char>((len >> 8) & 0xFF),
                  static_cast<char>(len & 0xFF)};
-  if (c.out.size() + sizeof hdr + len > Client::kMaxQueued) return false;
-  c.out.push(hdr, sizeof hdr, Client::kMaxQueued);
-  c.out.push(data, len, Client::kMaxQueued);
+  if (c.out.size() + sizeof hdr + len > limit) return false;
+  c.out.push(hdr, sizeof hdr, limit);
+  c.out.push(data, len, limit);
   return true;
 }
 
-bool queue_raw(Client& c, const char* data, size_t len) { return c.out.push(data, len, Client::kMaxQueued); }
+bool queue_raw(Client& c, const char* data, size_t len, size_t limit) { return c.out.push(data, len, limit); }
 
 static bool flag(const std::string& s, bool& out) {
   if (s == "0") out = false;

@@ -36,6 +36,9 @@ struct Client {
   static constexpr size_t kMaxCommand = 4096;
   // Per attach client, on top of the socket buffer. Sized for the 2 MB resident budget.
   static constexpr size_t kMaxQueued = 512 * 1024;
+  // A holding client after the process exited: what is left in the pipe is queued whole (it is
+  // never dropped; the bound only guards against a writer that outlived the process).
+  static constexpr size_t kMaxHeld = 8 << 20;
 
   explicit Client(int fd) : fd(fd) {}
   UniqueFd fd;
@@ -52,9 +55,9 @@ struct Client {
 
 // Attach frame for non-tty output: header [stream,0,0,0,len BE32] then the bytes.
 // stream: 1 stdout, 2 stderr. Returns false when the client's queue would exceed its bound.
-bool queue_frame(Client& c, int stream, const char* data, size_t len);
+bool queue_frame(Client& c, int stream, const char* data, size_t len, size_t limit = Client::kMaxQueued);
 // Raw output (tty). Same bound.
-bool queue_raw(Client& c, const char* data, size_t len);
+bool queue_raw(Client& c, const char* data, size_t len, size_t limit = Client::kMaxQueued);
 
 // Parses "attach <0|1> <0|1> <0|1>" arguments into the client. False on bad syntax.
 bool parse_attach_args(Client& c, const std::string& a, const std::string& b, const std::string& d);

@@ -27,6 +27,7 @@ namespace {
 
 constexpr int64_t kDrainMs = 2000;       // output drain after the process exited
 constexpr int64_t kFinalFlushMs = 2000;  // last replies after exit.json
+constexpr int64_t kHeldFlushMs = 30000;  // … and the last output for a holding attach client
 constexpr int64_t kErrorKillMs = 5000;   // an init that reported an error must exit by then
 constexpr size_t kMaxClients = 256;      // well below the usual RLIMIT_NOFILE of 1024
 constexpr size_t kStdinHighWater = 1 << 20;
@@ -205,7 +206,8 @@ void Monitor::run() {
         case Src::kStdout: on_output(0, io_.stdout_r.get()); break;
         case Src::kStderr: on_output(1, io_.stderr_r.get()); break;
         case Src::kMaster:
-          if (re & (POLLIN | POLLHUP | POLLERR) && !out_eof_[0]) on_output(0, io_.master.get());
+          // held back: the hang-up is looked at again once the holding client drained (no spin)
+          if (re & (POLLIN | POLLHUP | POLLERR) && !out_eof_[0] && !held_back) on_output(0, io_.master.get());
           if (re & POLLOUT) write_stdin();
           break;
         case Src::kStdinW: write_stdin(); break;
@@ -476,7 +478,11 @@ void Monitor::finalize() {
   ::unlink(sock_path_.c_str());
   listen_.reset();
   phase_ = Phase::kFinished;
-  final_deadline_ = now_ms() + kFinalFlushMs;
+  // a holding client (a build's RUN) may have up to kMaxQueued still to read: it gets longer
+  bool holding = false;
+  for (auto& cp : clients_)
+    if (!cp->dead && cp->holds_output && !cp->out.empty()) holding = true;
+  final_deadline_ = now_ms() + (holding ? kHeldFlushMs : kFinalFlushMs);
 }
 
 std::string Monitor::exit_json() const {
@@ -548,12 +554,15 @@ void Monitor::deliver(int stream, const char* data, size_t len) {
     Client& c = *cp;
     if (c.dead || c.kind != Client::Kind::kAttach) continue;
     bool ok = true;
+    // while the process runs a holding client is never this far behind (the output waits for
+    // it); after the exit what is left in the pipe is queued for it whole
+    size_t limit = c.holds_output && phase_ != Phase::kRunning ? Client::kMaxHeld : Client::kMaxQueued;
     if (io_.tty) {
-      if (c.want_stdout || c.want_stderr) ok = queue_raw(c, data, len);
+      if (c.want_stdout || c.want_stderr) ok = queue_raw(c, data, len, limit);
     } else if (stream == 0 && c.want_stdout) {
-      ok = queue_frame(c, 1, data, len);
+      ok = queue_frame(c, 1, data, len, limit);
     } else if (stream == 1 && c.want_stderr) {
-      ok = queue_frame(c, 2, data, len);
+      ok = queue_frame(c, 2, data, len, limit);
     }
     if (!ok) {
       c.dead = true;  // too slow: dropped, the container does not wait for it

@@ -181,7 +181,7 @@ export class FileLayerStore implements LayerStore {
 
   /** n layers are about to be registered: their unpack workers may start now. */
   prewarm(n: number): void {
-    if (!this.special) prewarmUnpackWorkers(n);
+    if (this.threaded) prewarmUnpackWorkers(n);
   }
 
   /**

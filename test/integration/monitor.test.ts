@@ -516,6 +516,21 @@ describe('skiff-monitor', () => {
     await monitorGone(r);
   });
 
+  test('a holding attach client that is behind when the process exits still gets all of it', async () => {
+    // ~540 KB: the process writes it all (the queue and the pipe take it) and exits while the client reads nothing
+    const r = await startMonitor({ args: ['sh', '-c', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 15000; echo done'] });
+    const b = r.bundle;
+    const held = await attach(b, '0 1 1 hold');
+    held.sock.pause();
+    expect(await request(b, 'start')).toEqual({ ok: true });
+    await sleep(700);
+    held.sock.resume();
+    const all = demux(await held.closed);
+    expect(all.stdout.length).toBe(15000 * 37 + 5);
+    expect(all.stdout.endsWith('done\n')).toBe(true);
+    await monitorGone(r);
+  });
+
   test('bad commands get an error reply; dying and slow clients do not hurt the monitor', async () => {
     const r = await startMonitor({
       args: ['sh', '-c', 'read x; yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 100000; echo done; sleep 30'],
