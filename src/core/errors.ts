@@ -23,14 +23,6 @@ export const notImplemented = (message: string) => new SkiffError('notImplemente
 export const unavailable = (message: string) => new SkiffError('unavailable', message);
 export const systemError = (message: string, cause?: unknown) => new SkiffError('system', message, cause);
 
-/** A failure reported by the native side: which call, on what, and errno. */
-export interface NativeErrorInfo {
-  call: string;
-  target: string;
-  errno: number;
-  message: string;
-}
-
 /** Node's system errors (duck-typed: errors from node's core may come from another realm). */
 export function isNodeError(e: unknown, code?: string): e is NodeJS.ErrnoException {
   return typeof e === 'object' && e !== null && 'code' in e && (code === undefined || (e as NodeJS.ErrnoException).code === code);

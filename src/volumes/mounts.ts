@@ -376,19 +376,6 @@ export function planMounts(req: MountRequest, ctx: PlanContext): { mountPoints: 
   return { mountPoints: [...byDest.values()], tmpfs };
 }
 
-/** inspect's Mounts[] entry. */
-export function mountView(mp: MountPoint): Record<string, unknown> {
-  const out: Record<string, unknown> = { Type: mp.Type };
-  if (mp.Type === 'volume') out.Name = mp.Name;
-  out.Source = mp.Source;
-  out.Destination = mp.Destination;
-  if (mp.Type === 'volume') out.Driver = mp.Driver ?? 'local';
-  out.Mode = mp.Mode;
-  out.RW = mp.RW;
-  out.Propagation = mp.Propagation;
-  return out;
-}
-
 /** skiff-init's mount for one mount point whose host source is known. */
 export function mountSpecOf(mp: MountPoint, source: string, copyUp: boolean): MountSpec {
   if (mp.Type === 'tmpfs') {
