@@ -28,6 +28,7 @@ export interface Errno {
 export type StartMode = 'create' | 'exec';
 
 const EACCES = constants.errno.EACCES;
+const ENOENT = constants.errno.ENOENT;
 
 const ERRNO_NAMES = new Map<number, string>();
 for (const [name, n] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
@@ -38,12 +39,14 @@ function errnoOf(n: number | undefined): Errno | undefined {
 }
 
 /**
- * Docker's codes for a process that never ran: 127 when the program is not there, 126 when it is
- * there but cannot be executed (EACCES: not executable, a directory); anything else is the
- * runtime's failure, 128 for a container and 126 for an exec (dockerd's defaults for each).
+ * Docker's codes for a process that never ran: 127 when the program is not there, or execve
+ * found no file (a script's missing interpreter: dockerd's translateContainerdStartErr matches
+ * "no such file or directory" next to the command), 126 when it is there but cannot be executed
+ * (EACCES: not executable, a directory); anything else is the runtime's failure, 128 for a
+ * container and 126 for an exec (dockerd's defaults for each).
  */
 export function startExitCode(w: WireFailure, mode: StartMode): number {
-  if (w.call === 'exec' && w.notFound) return 127;
+  if (w.call === 'exec' && (w.notFound || w.errno === ENOENT)) return 127;
   if (w.call === 'exec' && w.errno === EACCES) return 126;
   return mode === 'exec' ? 126 : 128;
 }

@@ -1,6 +1,8 @@
 // The container API over the daemon's socket: table-style cases (method, path, body -> status,
 // fields), then the stream endpoints (wait, attach, logs, exec), lifecycle, restore after kill -9.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { demux, distBuilt, sleep, TestDaemon, waitUntil } from '../helpers/skiffd';
 
@@ -532,6 +534,21 @@ describeIf(isRoot && distBuilt, 'container API (needs `make build`)', () => {
     expect(r.json.message).toMatch(/exec: "nosuchcmd": executable file not found in \$PATH/);
     expect((await inspect(id)).State).toMatchObject({ Status: 'created', ExitCode: 127 });
     expect((await d.request('DELETE', `/containers/${id}`)).status).toBe(204);
+  });
+
+  test("a script whose interpreter is missing: exit code 127 for run and exec, as dockerd (its 'no such file or directory')", async () => {
+    const script = path.join(d.dir, 'no-interpreter.sh');
+    fs.writeFileSync(script, '#!/nonexistent/sh\necho never\n', { mode: 0o755 });
+    const id = await create('api-nointerp', { Cmd: ['/s.sh'], HostConfig: { Binds: [`${script}:/s.sh:ro`] } });
+    expect((await d.request('POST', `/containers/${id}/start`)).status).toBe(400);
+    expect((await inspect(id)).State).toMatchObject({ Status: 'created', ExitCode: 127 });
+    const ctr = await create('api-nointerp-exec', { Cmd: ['sleep', '30'], HostConfig: { Binds: [`${script}:/s.sh:ro`] } });
+    expect((await d.request('POST', `/containers/${ctr}/start`)).status).toBe(204);
+    const ex = await d.request('POST', `/containers/${ctr}/exec`, { body: { Cmd: ['/s.sh'], AttachStdout: true } });
+    await d.request('POST', `/exec/${ex.json.Id}/start`, { body: { Detach: false } });
+    await waitUntil(async () => (await d.request('GET', `/exec/${ex.json.Id}/json`)).json.Running === false, 5000, 'the exec ends');
+    expect((await d.request('GET', `/exec/${ex.json.Id}/json`)).json.ExitCode).toBe(127);
+    for (const c of [id, ctr]) expect((await d.request('DELETE', `/containers/${c}?force=1`)).status).toBe(204);
   });
 
   test('restart policy on-failure:2 restarts twice then stops', async () => {

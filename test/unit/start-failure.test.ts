@@ -21,9 +21,13 @@ describe('StartFailure', () => {
     expect(startExitCode(w, 'exec')).toBe(126);
   });
 
-  test("execve's own errors and every other call: 128 for a container, 126 for an exec", () => {
+  test("execve's ENOENT (a script's missing interpreter): 127, as dockerd ('no such file or directory' next to the command)", () => {
+    const w = { call: 'exec', target: '"/script"', errno: ENOENT, message: 'exec "/script": No such file or directory (errno 2)' };
+    expect([startExitCode(w, 'create'), startExitCode(w, 'exec')]).toEqual([127, 127]);
+  });
+
+  test("execve's other errors and every other call: 128 for a container, 126 for an exec", () => {
     for (const w of [
-      { call: 'exec', target: '"/script"', errno: ENOENT, message: 'exec "/script": No such file or directory (errno 2)' },
       { call: 'exec', target: '"/bin/x"', errno: ENOEXEC, message: 'm' },
       { call: 'chdir', target: '/nope', errno: ENOENT, message: 'chdir /nope: no such file or directory' },
       { call: 'mount', target: '/x on /y', errno: EACCES, message: 'permission denied' },
