@@ -137,11 +137,17 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** The monitor's exit record, with its start failure typed (exit.json keeps the wire form). */
+/**
+ * The monitor's exit record, with its start failure typed (exit.json keeps the wire form). A
+ * process that never ran exits with the failure's code (Docker's rule, startExitCode), not the
+ * monitor's generic 127: the same code whether the start's answer or a later wait (a restore
+ * after a daemon crash) reports it.
+ */
 function exitOf(m: MonitorExit, mode: StartMode): ExitStatus {
   const { error, failure, ...rest } = m;
   if (failure === undefined && error === undefined) return rest;
-  return { ...rest, failure: new StartFailure(wireFailure(failure ?? error), mode) };
+  const typed = new StartFailure(wireFailure(failure ?? error), mode);
+  return { ...rest, exitCode: typed.exitCode, failure: typed };
 }
 
 /**
