@@ -1,7 +1,9 @@
 // The daemon's shape (issue 13's targets), measured by test/helpers/shape.ts: floors without
 // cycles, small functions and classes, one addon loader, an API that reaches services through
 // interfaces. A failure names the offenders and prints the whole report.
-import { addonLoaders, apiServiceImports, cycles, FLOORS, floorOf, folderOf, type Import, imports, report, SERVICE_FOLDERS, sizes, sourceFiles } from '../helpers/shape';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { addonLoaders, apiServiceImports, cycles, FLOORS, floorOf, folderOf, type Import, imports, report, ROOT, SERVICE_FOLDERS, sizes, sourceFiles } from '../helpers/shape';
 
 const MAX_FUNCTION_LINES = 120;
 const MAX_CLASS_LINES = 450;
@@ -94,5 +96,16 @@ describe('the shape of src/ and cli/ (issue 13)', () => {
 
   test(`src/api imports modules of ${SERVICE_FOLDERS.join(', ')} for their types only`, () => {
     onlyKnown('apiValueImports', unique(apiServiceImports(imps).map(arrow)), KNOWN_UNTIL_MERGE.apiValueImports);
+  });
+
+  test('cli/ is a thin client: it imports nothing from src/ (architecture.md)', () => {
+    const fromCli = imports(cli).filter((i) => !i.to.startsWith('cli/'));
+    expect(fromCli.map(arrow)).toEqual([]);
+  });
+
+  test('only src/host and the entry points of processes and threads of their own make the real kernel port', () => {
+    // addonKernel() is for composition roots: main.ts, the archive helper, the unpack worker
+    const makers = src.filter((f) => !f.startsWith('src/host/') && /\baddonKernel\(\)/.test(readFileSync(path.join(ROOT, f), 'utf8')));
+    expect(makers.sort()).toEqual(['src/containers/archive-chroot.ts', 'src/images/unpack-worker.ts', 'src/main.ts']);
   });
 });
