@@ -55,7 +55,7 @@ export function displayablePorts(ports: Port[]): string {
     }
     let g = String(first);
     if (first !== last) g = `${g}-${last}`;
-    if (ip) g = `${ip}:${g}->${g}`;
+    if (ip) g = `${ip.includes(':') ? `[${ip}]` : ip}:${g}->${g}`;
     return `${g}/${type}`;
   };
   for (const p of sorted) {

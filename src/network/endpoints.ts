@@ -15,7 +15,8 @@ import { intToIp, ipToInt, macFor, parseCidr } from './ipam';
 import type { LegacyLinks } from './legacy-links';
 import type { Links, PendingAttach } from './links';
 import type { Members } from './members';
-import { HeldPort, holdPorts, portMap, wantedBindings } from './ports';
+import type { PortProxies } from './port-proxies';
+import { HeldPort, holdPorts, hostHasIPv6, isV6Host, portMap, wantedBindings } from './ports';
 import type { NetworkStore } from './store';
 import type { EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
 
@@ -26,6 +27,8 @@ export interface EndpointsDeps {
   firewall: Firewall;
   members: Members;
   legacy: LegacyLinks;
+  /** the userland proxies of published ports' IPv6 sides */
+  proxies: PortProxies;
   log: Logger;
   events: EventBus;
   findContainer(ref: string): NetContainer | undefined;
@@ -58,9 +61,10 @@ export class ContainerEndpoints {
   }
 
   /** Daemon stop: the host ports held for published ports, closed. */
-  closeHeldPorts(): void {
+  async closeHeldPorts(): Promise<void> {
     for (const list of this.held.values()) for (const h of list) h.close();
     this.held.clear();
+    await this.d.proxies.stopAll();
   }
 
   settingsOf(c: NetContainer): NetworkSettingsRecord {
@@ -187,7 +191,7 @@ export class ContainerEndpoints {
 
   /** Host ports held; then the helpers and the DNAT rules, both overlapping the container's creation. */
   private async startWiring(c: NetContainer, eps: Bound[]): Promise<void> {
-    const wanted = wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true);
+    const wanted = wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true, await hostHasIPv6());
     const held = wanted.length ? await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`) : [];
     this.held.set(c.Id, held);
     this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, held);
@@ -222,6 +226,7 @@ export class ContainerEndpoints {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     for (const { net } of st.links) this.connected(c, net);
+    this.startProxies(c, pid);
     this.settingsOf(c).SandboxKey = `/proc/${pid}/ns/net`;
     await this.d.legacy.updateParents(c);
   }
@@ -243,9 +248,23 @@ export class ContainerEndpoints {
     this.d.events.publish('network', 'connect', net.Id, { container: c.Id, name: net.Name, type: net.Driver });
   }
 
-  /** DNAT rules for the container's held ports, to its primary address. */
-  private async publish(c: NetContainer): Promise<void> {
+  /** The IPv6 sockets held for the container handed to proxies (to its primary address). */
+  private startProxies(c: NetContainer, pid: number): void {
     const held = this.held.get(c.Id) ?? [];
+    const six = held.filter((h) => h.fd !== undefined);
+    if (six.length === 0) return;
+    const ip = this.bridgeEndpoints(c)[0]?.ep.IPAddress;
+    if (!ip) return;
+    this.d.proxies.start(c.Id, pid, ip, six);
+    this.held.set(
+      c.Id,
+      held.filter((h) => !six.includes(h)),
+    );
+  }
+
+  /** DNAT rules for the container's held IPv4 ports, to its primary address. */
+  private async publish(c: NetContainer): Promise<void> {
+    const held = (this.held.get(c.Id) ?? []).filter((h) => !isV6Host(h.hostIp));
     const ip = this.bridgeEndpoints(c)[0]?.ep.IPAddress;
     const rules: FirewallPort[] = ip ? held.map((h) => ({ proto: h.proto, hostIp: h.hostIp, hostPort: h.hostPort, ctrIp: ip, ctrPort: h.ctrPort })) : [];
     await this.d.firewall.setPorts(c.Id, rules);
@@ -258,6 +277,7 @@ export class ContainerEndpoints {
     await st?.rules;
     for (const h of this.held.get(c.Id) ?? []) h.close();
     const hadPorts = this.held.delete(c.Id);
+    await this.d.proxies.stop(c.Id).catch((e: unknown) => this.d.log.warn('cannot stop port proxies', { id: c.Id, error: String(e) }));
     if (hadPorts) await this.d.firewall.setPorts(c.Id, []).catch((e: unknown) => this.d.log.warn('cannot remove port rules', { id: c.Id, error: String(e) }));
     const s = c.NetworkSettings;
     if (!s) return;
@@ -305,7 +325,11 @@ export class ContainerEndpoints {
     }
     if (bindings.length === 0) return;
     try {
-      this.held.set(c.Id, await holdPorts(bindings, c.Name));
+      // IPv6 sides: the proxies that outlived the daemon keep serving; missing ones start again
+      const running = this.d.proxies.adopt(c.Id);
+      const wanted = bindings.filter((b) => !isV6Host(b.hostIp) || !running.some((r) => r.proto === b.proto && r.hostIp === b.hostIp && r.hostPort === b.hostPort));
+      this.held.set(c.Id, await holdPorts(wanted, c.Name));
+      if (c.State.Pid > 0) this.startProxies(c, c.State.Pid);
       await this.publish(c);
     } catch (e) {
       this.d.log.warn('cannot re-publish ports of an adopted container', { id: c.Id, error: String(e) });

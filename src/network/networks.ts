@@ -21,6 +21,7 @@ import { withHostLock } from './host-lock';
 import { CONTAINER_LINKS, HOST_LINKS, LegacyLinks } from './legacy-links';
 import { Links, writeSysctl } from './links';
 import { Members } from './members';
+import { PortProxies } from './port-proxies';
 import { normalizePortBindings, portMap } from './ports';
 import { NetworkStore } from './store';
 import type { ContainerNetworking, EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
@@ -65,6 +66,7 @@ export class Networks implements ContainerNetworking {
       firewall: this.firewall,
       members: this.members,
       legacy: this.legacy,
+      proxies: new PortProxies(`${o.dataRoot}/network/proxies`, o.log),
       log: o.log,
       events: o.events,
       findContainer: o.findContainer,
@@ -103,7 +105,7 @@ export class Networks implements ContainerNetworking {
   async shutdown(): Promise<void> {
     await this.eps.shutdown();
     this.bridges.closeDnsServers();
-    this.eps.closeHeldPorts();
+    await this.eps.closeHeldPorts();
     await this.firewall.teardown().catch((e: unknown) => this.log.warn('firewall teardown failed', { error: String(e) }));
     await this.bridges.deleteBridges();
   }

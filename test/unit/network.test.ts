@@ -69,7 +69,11 @@ describe('published ports', () => {
       }),
     ).toEqual({
       '80/tcp': [{ HostIp: '', HostPort: '8080' }],
-      '53/udp': [{ HostIp: '', HostPort: '' }],
+      // an IPv6 host address is kept (published on [::], issue 14)
+      '53/udp': [
+        { HostIp: '', HostPort: '' },
+        { HostIp: '::', HostPort: '53' },
+      ],
     });
     expect(() => normalizePortBindings({ '80/tcp': [{ HostIp: 'nope', HostPort: '1' }] })).toThrow(/invalid IP/);
     expect(() => normalizePortBindings({ '80/tcp': [{ HostIp: '', HostPort: '9-3' }] })).toThrow(/invalid port/);
