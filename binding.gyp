@@ -40,6 +40,7 @@
         "native/monitor/log_writer.cc",
         "native/monitor/attach.cc",
         "native/monitor/json.cc",
+        "native/monitor/proxy.cc",
         "native/monitor/util.cc"
       ],
       "ldflags": ["-static"]

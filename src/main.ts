@@ -123,6 +123,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
     daemonName: config.name,
     bip: config.bip,
     initPath: sealedHelperPaths(kernel).init,
+    monitorPath: sealedHelperPaths(kernel).monitor,
     log,
     events,
     findContainer: (ref) => containers.store.find(ref),

@@ -18,6 +18,12 @@
 // pipe: `ready <monitorpid> <containerpid>` (printed, exit 0) or `error <json>` (printed,
 // exit 1). The real monitor starts a new session, becomes a child subreaper, points its own
 // stdio at /dev/null and lives until the container process has exited and is recorded.
+//
+//   skiff-monitor port-proxy <tcp|udp> <container ip> <container port> <container pid> <id>
+//
+// is something else: the userland proxy of a published port's IPv6 side (proxy.h), in this
+// executable so that it too runs from the daemon's sealed copy and costs a small static
+// process instead of a Node one.
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/prctl.h>
@@ -37,6 +43,7 @@
 #include "common/sealed_exe.h"
 #include "monitor/json.h"
 #include "monitor/monitor.h"
+#include "monitor/proxy.h"
 #include "monitor/util.h"
 
 using skiff::check;
@@ -255,6 +262,7 @@ int main(int argc, char** argv) {
     skiff::run_from_sealed_copy(argv, "skiff-monitor");
     // Run from a memfd, the kernel names us after its fd number; ps should say what we are.
     prctl(PR_SET_NAME, "skiff-monitor", 0, 0, 0);
+    if (argc >= 2 && std::string(argv[1]) == "port-proxy") return port_proxy_main(argc, argv);
     opts = parse_args(argc, argv);
   } catch (const std::exception& e) {
     print_line("error " + error_json(e));

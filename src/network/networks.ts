@@ -32,6 +32,8 @@ export interface NetworksOptions {
   /** --bip: the default bridge's address with prefix ("10.88.0.1/24") */
   bip?: string;
   initPath: string;
+  /** skiff-monitor (the daemon's sealed copy): its `port-proxy` serves published ports' IPv6 sides */
+  monitorPath: string;
   log: Logger;
   events: EventBus;
   /** container lookup (Docker's rules) and persistence, from the container store */
@@ -66,7 +68,7 @@ export class Networks implements ContainerNetworking {
       firewall: this.firewall,
       members: this.members,
       legacy: this.legacy,
-      proxies: new PortProxies(`${o.dataRoot}/network/proxies`, o.log),
+      proxies: new PortProxies(`${o.dataRoot}/network/proxies`, o.monitorPath, o.log),
       log: o.log,
       events: o.events,
       findContainer: o.findContainer,

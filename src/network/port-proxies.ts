@@ -1,14 +1,27 @@
-// The userland proxies of published ports' IPv6 sides (port-proxy.ts says why they are
-// processes of their own): started with the bound socket handed over, recorded per container
-// (pid and binding, in the data root) so a restarted daemon finds them again, stopped (and
-// waited for, so the port is free when a stop or rm returns) when the container's network goes.
+// The userland proxies of published ports' IPv6 sides (what docker-proxy is to dockerd): the
+// kernel cannot NAT from IPv6 to a container that has IPv4 only, so connections and datagrams
+// to [::]:P or [::1]:P are relayed to the container's IPv4 address by `skiff-monitor port-proxy`
+// (native/monitor/proxy.cc: a static epoll relay of ~1 MB resident, run from the daemon's sealed
+// copy of skiff-monitor), one process per binding. IPv4 stays on DNAT (firewall.ts), at the
+// kernel's speed.
+//
+// Why processes of their own: they outlive the daemon, so a container adopted after a daemon
+// restart (kill -9, upgrade) stays reachable over IPv6 while the daemon is down, and the
+// daemon's event loop never copies a published port's bytes. The daemon binds the socket (so
+// a port in use is its clear error at start, and [::] gets the same port as 0.0.0.0) and hands
+// it over as fd 3; argv: port-proxy <tcp|udp> <container ip> <container port> <container pid>
+// <container id>. A proxy exits on SIGTERM, and by itself once the container's process is gone
+// (a container that died while the daemon was down leaves no proxy behind).
+//
+// Here: started with the bound socket handed over, recorded per container (pid and binding, in
+// the data root) so a restarted daemon finds them again (the recorded pid, still running with
+// `port-proxy` and the container id in its command line), stopped (and waited for, so the port
+// is free when a stop or rm returns) when the container's network goes.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../core/logger';
 import type { HeldPort } from './ports';
-
-const SCRIPT = path.join(__dirname, 'port-proxy.js');
 
 export interface ProxyRecord {
   pid: number;
@@ -27,7 +40,11 @@ function readText(p: string): string | undefined {
   }
 }
 
-/** The proxy of container id still runs as pid (a zombie is gone: its sockets are closed). */
+/**
+ * The proxy of container id still runs as pid (a zombie is gone: its sockets are closed). The
+ * command line is `skiff-monitor port-proxy ... <id>`; the Node proxies of earlier versions
+ * (`.../port-proxy.js {..."id":"<id>"}`) match too, so an upgraded daemon adopts them.
+ */
 function isOurs(pid: number, id: string): boolean {
   const cmd = readText(`/proc/${pid}/cmdline`);
   if (!cmd || !cmd.includes('port-proxy') || !cmd.includes(id)) return false;
@@ -39,8 +56,13 @@ function isOurs(pid: number, id: string): boolean {
 export class PortProxies {
   private readonly byContainer = new Map<string, ProxyRecord[]>();
 
+  /**
+   * @param dir where the records go
+   * @param monitorPath skiff-monitor (the daemon's sealed copy), which serves `port-proxy`
+   */
   constructor(
     private readonly dir: string,
+    private readonly monitorPath: string,
     private readonly log: Logger,
   ) {}
 
@@ -68,11 +90,8 @@ export class PortProxies {
     const list = this.byContainer.get(id) ?? [];
     for (const h of held) {
       if (h.fd === undefined) continue;
-      const spec = { proto: h.proto, ctrIp, ctrPort: h.ctrPort, pid, id };
-      const env = { ...process.env };
-      delete env.NODE_EXTRA_CA_CERTS;
-      delete env.NODE_OPTIONS;
-      const p = spawn(process.execPath, ['--max-old-space-size=32', SCRIPT, JSON.stringify(spec)], { detached: true, stdio: ['ignore', 'ignore', 'ignore', h.fd], env });
+      const args = ['port-proxy', h.proto, ctrIp, String(h.ctrPort), String(pid), id];
+      const p = spawn(this.monitorPath, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore', h.fd], argv0: 'skiff-monitor', env: {} });
       p.on('error', (e) => this.log.warn('port proxy failed', { id, error: String(e) }));
       p.unref();
       h.close();

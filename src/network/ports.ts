@@ -8,7 +8,7 @@
 // [::] (same host port, a random one picked free on both), unless the host has no usable IPv6;
 // an explicit address binds its own family only. IPv4 goes through DNAT; the kernel cannot NAT
 // from IPv6 to an IPv4-only container, so the IPv6 sockets are handed to a userland proxy
-// (port-proxy.ts), as dockerd's userland-proxy does.
+// (port-proxies.ts), as dockerd's userland-proxy does.
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

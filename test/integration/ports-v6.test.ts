@@ -87,6 +87,13 @@ function proxiesOf(id: string): number[] {
   return out;
 }
 
+/** a process's resident memory (VmRSS of /proc/<pid>/status), in kB */
+function vmRssKb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
 describeIf(isRoot && distBuilt && haveTools && haveV6, 'published ports on IPv4 and IPv6 (needs root, `make build`, docker CLI, IPv6 on loopback)', () => {
   let d: TestDaemon;
   let env: NodeJS.ProcessEnv;
@@ -164,6 +171,12 @@ describeIf(isRoot && distBuilt && haveTools && haveV6, 'published ports on IPv4 
 
     // rm: the proxy is gone, [::1] refused, the port free again on [::]
     expect(proxiesOf(id).length).toBe(2);
+    // a proxy is a small native process (a Node one was ~40 MB)
+    for (const pid of proxiesOf(id)) {
+      const kb = vmRssKb(pid);
+      console.log(`port proxy ${pid}: VmRSS ${kb} kB`);
+      expect(kb).toBeLessThan(4096);
+    }
     await ok(['rm', '-f', id]);
     expect(proxiesOf(id)).toEqual([]);
     expect(await refused('::1', port)).toBe(true);
