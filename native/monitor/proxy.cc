@@ -173,6 +173,13 @@ class Proxy {
   explicit Proxy(Spec spec) : spec_(std::move(spec)) {}
 
   void setup() {
+    // the handed-over socket first (a missing fd 3 must not be taken by the fds made below): its
+    // type must be the protocol's
+    int type = sock_opt(kHandedFd, SOL_SOCKET, SO_TYPE, "fd 3 SO_TYPE (the bound socket)");
+    if (type != (spec_.udp ? SOCK_DGRAM : SOCK_STREAM))
+      throw SysError("port-proxy", std::string("fd 3 is not a ") + (spec_.udp ? "UDP" : "TCP") + " socket", EINVAL);
+    front_.reset(kHandedFd);
+
     ::signal(SIGPIPE, SIG_IGN);
     ::signal(SIGHUP, SIG_IGN);
     sigset_t mask;
@@ -184,11 +191,6 @@ class Proxy {
     ep_.reset(check(epoll_create1(EPOLL_CLOEXEC), "epoll_create1", ""));
     add(sig_.get(), EPOLLIN, &sig_h_);
 
-    // the handed-over socket: its type must be the protocol's
-    int type = sock_opt(kHandedFd, SOL_SOCKET, SO_TYPE, "fd 3 SO_TYPE (the bound socket)");
-    if (type != (spec_.udp ? SOCK_DGRAM : SOCK_STREAM))
-      throw SysError("port-proxy", std::string("fd 3 is not a ") + (spec_.udp ? "UDP" : "TCP") + " socket", EINVAL);
-    front_.reset(kHandedFd);
     check(fcntl(front_.get(), F_SETFD, FD_CLOEXEC), "fcntl F_SETFD FD_CLOEXEC", "fd 3");
     set_nonblock(front_.get());
     if (!spec_.udp && !sock_opt(front_.get(), SOL_SOCKET, SO_ACCEPTCONN, "fd 3 SO_ACCEPTCONN"))
