@@ -9,29 +9,14 @@ import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { daemonName } from '../../src/config';
-import { CliRun, runClient } from '../helpers/cli-env';
+import { CliRun, clientEnv, runClient, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, TestDaemon, waitUntil } from '../helpers/skiffd';
 
-const haveTools = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v docker && command -v iptables-save && command -v nsenter'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveTools = which('docker') && which('iptables-save') && which('nsenter');
 const haveV6 = fs.existsSync('/proc/net/if_inet6');
-const haveCurl = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v curl'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveCurl = which('curl');
 
 const N = 20 + (process.pid % 200);
 const BIP = `10.216.${N}.1/24`;
@@ -124,10 +109,7 @@ describeIf(isRoot && distBuilt && haveTools && haveV6, 'published ports on IPv4 
 
   beforeAll(async () => {
     d = await TestDaemon.start(() => ['--bip', BIP]);
-    const cfg = path.join(d.dir, 'docker-config');
-    fs.mkdirSync(cfg);
-    env = { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' };
-    delete env.DOCKER_CONTEXT;
+    env = clientEnv(d);
   }, 30000);
 
   afterAll(async () => {
