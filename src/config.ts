@@ -1,6 +1,7 @@
 // skiffd's settings, with dockerd's flag names. Every host-wide name (cgroup parent, bridge,
 // iptables chains) derives from `name`, which derives from the data root, so daemons with
 // different data roots never touch each other's objects.
+import { isIPv6 } from 'node:net';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import yargs from 'yargs';
@@ -27,6 +28,9 @@ export interface DaemonConfig {
   pidFile: string;
   cgroupParent?: string;
   bip?: string;
+  /** --ipv6: the default bridge is dual-stack; --fixed-cidr-v6: its IPv6 subnet */
+  ipv6: boolean;
+  fixedCidrV6?: string;
   insecureRegistries: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   /** short, host-unique name of this daemon: "skiff" for the default data root, else skiff-<hash> */
@@ -70,6 +74,8 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('pidfile', { alias: 'p', type: 'string', description: 'Path to use for the daemon PID file' })
     .option('cgroup-parent', { type: 'string', description: 'Parent cgroup for all containers' })
     .option('bip', { type: 'string', description: 'Network bridge IP' })
+    .option('ipv6', { type: 'boolean', description: 'Enable IPv6 networking on the default bridge', default: false })
+    .option('fixed-cidr-v6', { type: 'string', description: 'IPv6 subnet of the default bridge' })
     .option('insecure-registry', { type: 'string', array: true, description: 'Registries reached over plain HTTP', default: [] as string[] })
     .option('tls', { type: 'boolean', description: 'Use TLS; implied by --tlsverify' })
     .option('tlsverify', { type: 'boolean', description: 'Use TLS and verify the remote (client certificates)' })
@@ -100,10 +106,19 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     pidFile: path.resolve((a.pidfile as string | undefined) ?? path.join(execRoot, 'skiffd.pid')),
     cgroupParent: a['cgroup-parent'] as string | undefined,
     bip: a.bip as string | undefined,
+    ipv6: a.ipv6 === true,
+    ...(a['fixed-cidr-v6'] ? { fixedCidrV6: fixedCidrV6(a['fixed-cidr-v6'] as string) } : {}),
     insecureRegistries: a['insecure-registry'] as string[],
     logLevel: a['log-level'] as DaemonConfig['logLevel'],
     name,
   };
+}
+
+/** --fixed-cidr-v6 must be an IPv6 CIDR (dockerd refuses the daemon's start otherwise). */
+function fixedCidrV6(v: string): string {
+  const m = /^([0-9A-Fa-f:.]+)\/(\d{1,3})$/.exec(v);
+  if (!m || !isIPv6(m[1]) || Number(m[2]) > 128) throw invalid(`invalid fixed-cidr-v6 ${v}: not an IPv6 CIDR`);
+  return v;
 }
 
 interface TlsArgs {

@@ -122,6 +122,8 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
     dataRoot: config.dataRoot,
     daemonName: config.name,
     bip: config.bip,
+    ipv6: config.ipv6,
+    ...(config.fixedCidrV6 ? { fixedCidrV6: config.fixedCidrV6 } : {}),
     initPath: sealedHelperPaths(kernel).init,
     monitorPath: sealedHelperPaths(kernel).monitor,
     log,

@@ -10,15 +10,27 @@ import { newId } from './endpoint-settings';
 import type { Firewall, FirewallNetwork } from './firewall';
 import { withHostLock } from './host-lock';
 import { AddressPool, cidrString, defaultPools, hostRoutes, intToIp, ipToInt, parseCidr, pickSubnet, Subnet } from './ipam';
-import type { Links } from './links';
+import { AddressPool6, bigToIp6, cidr6String, hostRoutes6, ip6ToBig, parseCidr6, pickSubnet6, Subnet6, ulaPool } from './ipam6';
+import { ipamV4, ipamV6 } from './endpoint-settings';
+import { writeSysctl, type Links } from './links';
 import type { NetworkStore } from './store';
 import type { IpamConfig, NetworkRecord } from './types';
 
-/** What the embedded DNS server of a network answers for a name asked from an address. */
+/** What the embedded DNS server of a network answers for a name asked from an address (both families). */
 export type Resolver = (netId: string, name: string, from: string) => string[] | undefined;
+
+/** The default bridge's IPv6 (dockerd's --ipv6 and --fixed-cidr-v6). */
+export interface DefaultBridgeV6 {
+  enabled: boolean;
+  /** its subnet; a /64 of the daemon's unique-local pool when not given */
+  fixedCidr?: string;
+}
 
 export class Bridges {
   private readonly pools = new Map<string, AddressPool>();
+  private readonly pools6 = new Map<string, AddressPool6>();
+  /** net.ipv6.conf.all.forwarding set (the first dual-stack network did it) */
+  private forwarding6 = false;
   private readonly dns = new Map<string, DnsServer>();
   private readonly prefix: string;
   /** why bridges/iptables could not be set up (a host without them): default bridge = loopback only */
@@ -31,6 +43,7 @@ export class Bridges {
     private readonly log: Logger,
     daemonName: string,
     private readonly resolve: Resolver,
+    private readonly dataRoot: string,
   ) {
     this.prefix = daemonName === 'skiff' ? 'skiff' : `sk${daemonName.replace(/^skiff-/, '').slice(0, 8)}`;
   }
@@ -43,12 +56,16 @@ export class Bridges {
     return this.pools.get(netId);
   }
 
+  pool6(netId: string): AddressPool6 | undefined {
+    return this.pools6.get(netId);
+  }
+
   hasDns(netId: string): boolean {
     return this.dns.has(netId);
   }
 
   /** host and none, and the default bridge with its address (--bip, the one it had, or a free subnet). */
-  async ensurePredefined(bip: string | undefined): Promise<void> {
+  async ensurePredefined(bip: string | undefined, v6: DefaultBridgeV6 = { enabled: false }): Promise<void> {
     for (const [name, driver] of [
       ['host', 'host'],
       ['none', 'null'],
@@ -76,20 +93,48 @@ export class Bridges {
       [OPT_MTU]: '1500',
     };
     if (!rec) rec = baseRecord('bridge', 'bridge', options, [cfg], false);
-    if (rec.IPAM.Config[0]?.Subnet !== cfg.Subnet || rec.IPAM.Config[0]?.Gateway !== cfg.Gateway) {
-      // --bip changed: the old bridge address goes with the bridge
+    const cfg6 = v6.enabled ? await this.defaultBridgeV6(rec, v6) : undefined;
+    const old4 = ipamV4(rec);
+    const old6 = rec.EnableIPv6 ? rec.IPAM.Config.find((c) => c.Subnet.includes(':')) : undefined;
+    if (old4?.Subnet !== cfg.Subnet || old4?.Gateway !== cfg.Gateway || old6?.Subnet !== cfg6?.Subnet || old6?.Gateway !== cfg6?.Gateway) {
+      // --bip or --ipv6/--fixed-cidr-v6 changed: the old bridge addresses go with the bridge
       if (rec.BridgeName) await this.links.delete(rec.BridgeName).catch(() => undefined);
-      rec.IPAM.Config = [cfg];
     }
+    rec.IPAM.Config = cfg6 ? [cfg, cfg6] : [cfg];
+    rec.EnableIPv6 = cfg6 !== undefined;
     rec.BridgeName = bridgeName;
     rec.Options = options;
     await this.store.save(rec);
   }
 
+  /** The default bridge's IPv6 entry: --fixed-cidr-v6, the one it had, or a free /64 of our pool. */
+  private async defaultBridgeV6(rec: NetworkRecord, v6: DefaultBridgeV6): Promise<IpamConfig> {
+    if (v6.fixedCidr) {
+      const s = parseCidr6(v6.fixedCidr, true);
+      if (s.prefix > 126) throw invalid(`--fixed-cidr-v6 ${v6.fixedCidr}: the subnet is too small`);
+      return { Subnet: cidr6String(s), Gateway: bigToIp6(s.base + 1n) };
+    }
+    const had = rec.IPAM.Config.find((c) => c.Subnet.includes(':'));
+    if (had) return had;
+    const s = await withHostLock(async () => pickSubnet6(await ulaPool(this.dataRoot), await this.takenSubnets6()));
+    return { Subnet: cidr6String(s), Gateway: bigToIp6(s.base + 1n) };
+  }
+
   /** Subnets a new network must not take: the host's routes and our networks. */
   async takenSubnets(): Promise<Subnet[]> {
-    const ours = this.store.list().flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet)));
+    const ours = this.store.list().flatMap((n) => n.IPAM.Config.filter((c) => !c.Subnet.includes(':')).map((c) => parseCidr(c.Subnet)));
     return [...(await hostRoutes()), ...ours];
+  }
+
+  /** IPv6 subnets a new network must not take: the host's routes and our networks. */
+  async takenSubnets6(): Promise<Subnet6[]> {
+    const ours = this.store.list().flatMap((n) => n.IPAM.Config.filter((c) => c.Subnet.includes(':')).map((c) => parseCidr6(c.Subnet, true)));
+    return [...(await hostRoutes6()), ...ours];
+  }
+
+  /** The pool new dual-stack networks take their /64 from. */
+  ula(): Promise<Subnet6> {
+    return ulaPool(this.dataRoot);
   }
 
   /** A new network's bridge name: the one asked for, else one of ours (a new id when it is taken). */
@@ -106,10 +151,28 @@ export class Bridges {
 
   /** Bridge up with its address, pool ready, DNS server listening (user networks). */
   async bringUp(n: NetworkRecord): Promise<void> {
-    const cfg = n.IPAM.Config[0];
+    const cfg = ipamV4(n)!;
     const sub = parseCidr(cfg.Subnet);
     const gw = ipToInt(cfg.Gateway);
-    await this.links.ensureBridge(n.BridgeName!, `${cfg.Gateway}/${sub.prefix}`, Number(n.Options[OPT_MTU] ?? 0) || 0);
+    const cfg6 = ipamV6(n);
+    if (cfg6 && !this.forwarding6) {
+      // as dockerd: containers of dual-stack networks reach beyond the host
+      await writeSysctl('net/ipv6/conf/all/forwarding', '1');
+      this.forwarding6 = true;
+    }
+    const sub6 = cfg6 ? parseCidr6(cfg6.Subnet, true) : undefined;
+    await this.links.ensureBridge(n.BridgeName!, `${cfg.Gateway}/${sub.prefix}`, Number(n.Options[OPT_MTU] ?? 0) || 0, cfg6 && sub6 ? `${cfg6.Gateway}/${sub6.prefix}` : undefined);
+    if (cfg6 && sub6 && !this.pools6.has(n.Id)) {
+      const pool6 = new AddressPool6(sub6, ip6ToBig(cfg6.Gateway), cfg6.IPRange ? parseCidr6(cfg6.IPRange, true) : undefined);
+      for (const ip of Object.values(cfg6.AuxiliaryAddresses ?? {})) {
+        try {
+          pool6.claim(ip6ToBig(ip), 'auxiliary address');
+        } catch {
+          // checked at create; one the gateway holds is fine
+        }
+      }
+      this.pools6.set(n.Id, pool6);
+    }
     if (!this.pools.has(n.Id)) {
       const pool = new AddressPool(sub, gw, cfg.IPRange ? parseCidr(cfg.IPRange) : undefined);
       // auxiliary addresses are never handed out (one the gateway already holds is fine)
@@ -139,7 +202,8 @@ export class Bridges {
       .filter((n) => n.Driver === 'bridge' && n.BridgeName)
       .map((n) => ({
         bridge: n.BridgeName!,
-        subnet: n.IPAM.Config[0].Subnet,
+        subnet: ipamV4(n)!.Subnet,
+        subnet6: ipamV6(n)?.Subnet,
         internal: n.Internal,
         masquerade: n.Options[OPT_MASQ] !== 'false',
         icc: n.Options[OPT_ICC] !== 'false',
@@ -151,6 +215,7 @@ export class Bridges {
     this.dns.get(rec.Id)?.close();
     this.dns.delete(rec.Id);
     this.pools.delete(rec.Id);
+    this.pools6.delete(rec.Id);
     await this.store.remove(rec);
     await this.firewall.setNetworks(this.firewallNetworks());
     if (rec.BridgeName) await this.links.delete(rec.BridgeName);

@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 import { invalid } from '../core/errors';
 import { parseLinks } from './container-links';
 import { contains, ipToInt, isIPv4, parseCidr, parseMac } from './ipam';
-import type { EndpointSettings, NetContainer, NetworkRecord } from './types';
+import { contains6, ip6ToBig, isV6, parseCidr6 } from './ipam6';
+import type { EndpointSettings, IpamConfig, NetContainer, NetworkRecord } from './types';
 
 /** Ids of networks and endpoints: 64 hex digits, as Docker's. */
 export const newId = () => randomBytes(32).toString('hex');
@@ -41,7 +42,17 @@ export function emptyEndpoint(networkId: string): EndpointSettings {
 
 /** Runtime fields of an endpoint cleared (the container is not running). */
 export function cleared(ep: EndpointSettings): EndpointSettings {
-  return { ...ep, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', HostIf: undefined, IfName: undefined };
+  return { ...ep, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', HostIf: undefined, IfName: undefined };
+}
+
+/** The network's IPv4 IPAM entry (records keep it first). */
+export function ipamV4(n: NetworkRecord): IpamConfig | undefined {
+  return n.IPAM.Config.find((c) => !c.Subnet.includes(':'));
+}
+
+/** The network's IPv6 IPAM entry, when the network is dual-stack. */
+export function ipamV6(n: NetworkRecord): IpamConfig | undefined {
+  return n.EnableIPv6 ? n.IPAM.Config.find((c) => c.Subnet.includes(':')) : undefined;
 }
 
 export function stringMap(v: unknown, what: string): Record<string, string> {
@@ -80,6 +91,7 @@ export function endpointFrom(cfg: unknown, n: NetworkRecord, where: string): End
   parseLinks(links);
   if (ipam && typeof ipam === 'object') {
     const v4 = typeof ipam.IPv4Address === 'string' ? ipam.IPv4Address : '';
+    const v6 = typeof ipam.IPv6Address === 'string' ? ipam.IPv6Address : '';
     const linkLocal = stringList(ipam.LinkLocalIPs, 'EndpointIPAMConfig.LinkLocalIPs');
     // moby's EndpointIPAMConfig.Validate (in validateEndpointSettings' words)
     const badLinkLocal = linkLocal.filter((ip) => !isIP(ip) || ip.includes('%') || ip === '0.0.0.0' || /^[0:]+$/.test(ip));
@@ -87,11 +99,18 @@ export function endpointFrom(cfg: unknown, n: NetworkRecord, where: string): End
     if (v4) {
       if (!userNet) throw invalid('user specified IP address is supported on user defined networks only');
       if (!isIPv4(v4)) throw invalid(`invalid IPv4 address: ${v4}`);
-      const sub = parseCidr(n.IPAM.Config[0].Subnet);
-      if (!contains(sub, ipToInt(v4))) throw invalid(`no configured subnet or ip-range contain the IP address ${v4}`);
+      const cfg = ipamV4(n);
+      if (!cfg || !contains(parseCidr(cfg.Subnet), ipToInt(v4))) throw invalid(`no configured subnet or ip-range contain the IP address ${v4}`);
+    }
+    if (v6) {
+      if (!userNet) throw invalid('user specified IP address is supported on user defined networks only');
+      if (!isV6(v6)) throw invalid(`invalid IPv6 address: ${v6}`);
+      const cfg = ipamV6(n);
+      if (!cfg) throw invalid(`invalid endpoint settings:\nuser specified IP address ${v6} is not valid: IPv6 is not enabled on network ${n.Name}`);
+      if (!contains6(parseCidr6(cfg.Subnet), ip6ToBig(v6))) throw invalid(`no configured subnet or ip-range contain the IP address ${v6}`);
     }
     // kept as given and shown (the link-local addresses are not put on the interface)
-    if (v4 || linkLocal.length) ep.IPAMConfig = { ...(v4 ? { IPv4Address: v4 } : {}), ...(linkLocal.length ? { LinkLocalIPs: linkLocal } : {}) };
+    if (v4 || v6 || linkLocal.length) ep.IPAMConfig = { ...(v4 ? { IPv4Address: v4 } : {}), ...(v6 ? { IPv6Address: v6 } : {}), ...(linkLocal.length ? { LinkLocalIPs: linkLocal } : {}) };
   }
   const mac = typeof o.MacAddress === 'string' ? o.MacAddress : '';
   if (mac) ep.DesiredMacAddress = parseMac(mac);

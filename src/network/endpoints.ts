@@ -9,14 +9,16 @@ import type { EventBus } from '../core/events';
 import type { Logger } from '../core/logger';
 import type { Bridges } from './bridges';
 import { OPT_MTU } from './create-request';
-import { cleared, emptyEndpoint, modeKind, namesOf, newId } from './endpoint-settings';
+import { cleared, emptyEndpoint, ipamV4, ipamV6, modeKind, namesOf, newId } from './endpoint-settings';
 import type { Firewall, FirewallPort } from './firewall';
 import { intToIp, ipToInt, macFor, parseCidr } from './ipam';
+import { bigToIp6, ip6ToBig, parseCidr6 } from './ipam6';
 import type { LegacyLinks } from './legacy-links';
 import type { Links, PendingAttach } from './links';
 import type { Members } from './members';
 import type { PortProxies } from './port-proxies';
 import { HeldPort, holdPorts, hostHasIPv6, isV6Host, portMap, wantedBindings } from './ports';
+import { netnsIPv6 } from './ipv6-netns';
 import type { NetworkStore } from './store';
 import type { EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
 
@@ -98,17 +100,37 @@ export class ContainerEndpoints {
   /** Address and identity of one endpoint (before its link exists). */
   private allocate(c: NetContainer, net: NetworkRecord, ep: EndpointSettings, index: number, primary: boolean): void {
     const pool = this.d.bridges.pool(net.Id);
-    if (!pool) throw notFound(`network ${net.Name} not found`);
+    const cfg = ipamV4(net);
+    if (!pool || !cfg) throw notFound(`network ${net.Name} not found`);
+    const who = `container ${c.Name.replace(/^\//, '')}`;
     const want = ep.IPAMConfig?.IPv4Address;
     let ip: number;
     if (want) {
       ip = ipToInt(want);
-      pool.claim(ip, `container ${c.Name.replace(/^\//, '')}`);
+      pool.claim(ip, who);
     } else ip = pool.allocate();
-    const sub = parseCidr(net.IPAM.Config[0].Subnet);
+    const cfg6 = ipamV6(net);
+    const pool6 = this.d.bridges.pool6(net.Id);
+    if (cfg6 && pool6) {
+      const want6 = ep.IPAMConfig?.IPv6Address;
+      let ip6: bigint;
+      try {
+        if (want6) {
+          ip6 = ip6ToBig(want6);
+          pool6.claim(ip6, who);
+        } else ip6 = pool6.allocate();
+      } catch (e) {
+        pool.release(ip);
+        throw e;
+      }
+      ep.GlobalIPv6Address = bigToIp6(ip6);
+      ep.GlobalIPv6PrefixLen = parseCidr6(cfg6.Subnet, true).prefix;
+      ep.IPv6Gateway = cfg6.Gateway;
+    }
+    const sub = parseCidr(cfg.Subnet);
     ep.NetworkID = net.Id;
     ep.EndpointID = newId();
-    ep.Gateway = net.IPAM.Config[0].Gateway;
+    ep.Gateway = cfg.Gateway;
     ep.IPAddress = intToIp(ip);
     ep.IPPrefixLen = sub.prefix;
     ep.MacAddress = ep.DesiredMacAddress || (primary && c.Config.MacAddress ? c.Config.MacAddress : macFor(ip));
@@ -119,6 +141,7 @@ export class ContainerEndpoints {
 
   private free(net: NetworkRecord | undefined, ep: EndpointSettings): void {
     if (net && ep.IPAddress) this.d.bridges.pool(net.Id)?.release(ipToInt(ep.IPAddress));
+    if (net && ep.GlobalIPv6Address) this.d.bridges.pool6(net.Id)?.release(ip6ToBig(ep.GlobalIPv6Address));
   }
 
   async prepare(c: NetContainer): Promise<PreparedNetwork> {
@@ -131,16 +154,19 @@ export class ContainerEndpoints {
       dnsOptions: c.HostConfig.DnsOptions ?? [],
       dns: c.HostConfig.Dns ?? [],
     };
+    const v6Host = await hostHasIPv6();
     if (kind === 'host' || kind === 'none') {
       this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, []);
-      return { etc: { ...etcBase, extraHosts } };
+      const own = kind === 'none' ? netnsIPv6(c, false, v6Host) : { ipv6: v6Host };
+      return { etc: { ...etcBase, extraHosts, ipv6: own.ipv6 }, ...(own.sysctls ? { sysctls: own.sysctls } : {}) };
     }
     if (kind === 'container') return this.prepareJoined(c, etcBase, extraHosts);
     if (this.d.bridges.unavailable) {
       if (Object.keys(this.settingsOf(c).Networks).some((n) => n !== 'bridge')) this.d.bridges.checkAvailable();
-      return { etc: { ...etcBase, extraHosts } };
+      const own = netnsIPv6(c, false, v6Host);
+      return { etc: { ...etcBase, extraHosts, ipv6: own.ipv6 }, ...(own.sysctls ? { sysctls: own.sysctls } : {}) };
     }
-    return this.prepareBridges(c, etcBase, extraHosts);
+    return this.prepareBridges(c, etcBase, extraHosts, v6Host);
   }
 
   /** container:<ref> mode: the other container's netns, hostname and DNS server. */
@@ -152,13 +178,20 @@ export class ContainerEndpoints {
     // as Docker: the container takes the hostname of the one whose network it joins
     c.Config.Hostname = other.Config.Hostname;
     c.Config.Domainname = other.Config.Domainname;
-    const ip = Object.values(other.NetworkSettings?.Networks ?? {}).find((e) => e.IPAddress)?.IPAddress;
+    const eps = Object.values(other.NetworkSettings?.Networks ?? {});
+    const ip = eps.find((e) => e.IPAddress)?.IPAddress;
+    const ip6 = eps.find((e) => e.GlobalIPv6Address)?.GlobalIPv6Address;
     const dns = this.dnsFor(other);
-    return { etc: { ...etcBase, ...(dns.length && !etcBase.dns.length ? { dns } : {}), extraHosts, ...(ip ? { ip } : {}) }, namespaces: { net: `/proc/${other.State.Pid}/ns/net` } };
+    // its IPv6 is the other container's, whose netns it joins
+    const ipv6 = ip6 !== undefined || other.HostConfig.Sysctls?.['net.ipv6.conf.all.disable_ipv6'] === '0';
+    return {
+      etc: { ...etcBase, ...(dns.length && !etcBase.dns.length ? { dns } : {}), extraHosts, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ipv6 },
+      namespaces: { net: `/proc/${other.State.Pid}/ns/net` },
+    };
   }
 
   /** Bridge networks: addresses, host ports, helpers and rules under way; the etc files' input. */
-  private async prepareBridges(c: NetContainer, etcBase: EtcBase, extraHosts: string[]): Promise<PreparedNetwork> {
+  private async prepareBridges(c: NetContainer, etcBase: EtcBase, extraHosts: string[], v6Host: boolean): Promise<PreparedNetwork> {
     const legacy = this.d.legacy.isLegacyBridge(c) ? this.d.legacy.atStart(c) : { hosts: [], env: [] };
     const eps = this.bridgeEndpoints(c);
     const done: Bound[] = [];
@@ -178,14 +211,22 @@ export class ContainerEndpoints {
     const primary = eps[0];
     const dns = this.dnsFor(c);
     const gw = primary?.ep.Gateway;
+    const own = netnsIPv6(
+      c,
+      eps.some(({ ep }) => ep.GlobalIPv6Address),
+      v6Host,
+    );
     return {
       etc: {
         ...etcBase,
         ...(dns.length && !etcBase.dns.length ? { dns } : {}),
         extraHosts: [...extraHosts.map((h) => (gw ? h.replace(/:host-gateway$/, `:${gw}`) : h)), ...legacy.hosts],
         ...(primary ? { ip: primary.ep.IPAddress } : {}),
+        ...(primary?.ep.GlobalIPv6Address ? { ip6: primary.ep.GlobalIPv6Address } : {}),
+        ipv6: own.ipv6,
       },
       ...(legacy.env.length ? { env: legacy.env } : {}),
+      ...(own.sysctls ? { sysctls: own.sysctls } : {}),
     };
   }
 
@@ -198,12 +239,15 @@ export class ContainerEndpoints {
     // The helpers start now and wait for the pid; the DNAT rules (to an address that exists a
     // few ms later) are written meanwhile.
     let routed = false;
+    let routed6 = false;
     const links = eps.map(({ net, ep }) => {
       const gateway = !routed && !net.Internal ? ep.Gateway : undefined;
       if (gateway) routed = true;
-      return { net, ep, pending: this.d.links.prepareAttach(this.attachRequest(net, ep, gateway)) };
+      const gateway6 = !routed6 && !net.Internal && ep.GlobalIPv6Address ? ep.IPv6Gateway : undefined;
+      if (gateway6) routed6 = true;
+      return { net, ep, pending: this.d.links.prepareAttach(this.attachRequest(net, ep, gateway, gateway6)) };
     });
-    const rules = held.length ? this.publish(c) : Promise.resolve();
+    const rules = held.length ? this.publish(c, held.filter((h) => isV6Host(h.hostIp))) : Promise.resolve();
     rules.catch(() => undefined);
     this.starting.set(c.Id, { links, rules });
   }
@@ -231,7 +275,7 @@ export class ContainerEndpoints {
     await this.d.legacy.updateParents(c);
   }
 
-  private attachRequest(net: NetworkRecord, ep: EndpointSettings, gateway: string | undefined) {
+  private attachRequest(net: NetworkRecord, ep: EndpointSettings, gateway: string | undefined, gateway6: string | undefined) {
     return {
       bridge: net.BridgeName!,
       hostIf: ep.HostIf!,
@@ -239,6 +283,8 @@ export class ContainerEndpoints {
       cidr: `${ep.IPAddress}/${ep.IPPrefixLen}`,
       mac: ep.MacAddress,
       gateway,
+      ...(ep.GlobalIPv6Address ? { cidr6: `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` } : {}),
+      ...(gateway6 ? { gateway6 } : {}),
       mtu: Number(net.Options[OPT_MTU] ?? 0) || 0,
     };
   }
@@ -253,7 +299,9 @@ export class ContainerEndpoints {
     const held = this.held.get(c.Id) ?? [];
     const six = held.filter((h) => h.fd !== undefined);
     if (six.length === 0) return;
-    const ip = this.bridgeEndpoints(c)[0]?.ep.IPAddress;
+    // as docker-proxy: to the container's IPv6 address when it has one
+    const primary = this.bridgeEndpoints(c)[0]?.ep;
+    const ip = primary?.GlobalIPv6Address || primary?.IPAddress;
     if (!ip) return;
     this.d.proxies.start(c.Id, pid, ip, six);
     this.held.set(
@@ -262,11 +310,18 @@ export class ContainerEndpoints {
     );
   }
 
-  /** DNAT rules for the container's held IPv4 ports, to its primary address. */
-  private async publish(c: NetContainer): Promise<void> {
+  /**
+   * DNAT rules for the container's published ports, to its primary addresses: IPv4 bindings to
+   * its IPv4 address; IPv6 bindings, when it has an IPv6 address, to that (traffic from outside
+   * the host; [::1] cannot be NATed out of the host's loopback, the proxy serves it).
+   */
+  private async publish(c: NetContainer, six: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; ctrPort: number }[] = []): Promise<void> {
     const held = (this.held.get(c.Id) ?? []).filter((h) => !isV6Host(h.hostIp));
-    const ip = this.bridgeEndpoints(c)[0]?.ep.IPAddress;
+    const ep = this.bridgeEndpoints(c)[0]?.ep;
+    const ip = ep?.IPAddress;
     const rules: FirewallPort[] = ip ? held.map((h) => ({ proto: h.proto, hostIp: h.hostIp, hostPort: h.hostPort, ctrIp: ip, ctrPort: h.ctrPort })) : [];
+    const ip6 = ep?.GlobalIPv6Address;
+    if (ip6) for (const h of six) rules.push({ proto: h.proto, hostIp: h.hostIp, hostPort: h.hostPort, ctrIp: ip6, ctrPort: h.ctrPort });
     await this.d.firewall.setPorts(c.Id, rules);
   }
 
@@ -312,6 +367,7 @@ export class ContainerEndpoints {
       if (!net || !ep.IPAddress) continue;
       try {
         this.d.bridges.pool(net.Id)?.claim(ipToInt(ep.IPAddress), c.Id);
+        if (ep.GlobalIPv6Address) this.d.bridges.pool6(net.Id)?.claim(ip6ToBig(ep.GlobalIPv6Address), c.Id);
       } catch (e) {
         this.d.log.warn('adopted endpoint address already taken', { id: c.Id, network: net.Name, error: String(e) });
       }
@@ -330,7 +386,10 @@ export class ContainerEndpoints {
       const wanted = bindings.filter((b) => !isV6Host(b.hostIp) || !running.some((r) => r.proto === b.proto && r.hostIp === b.hostIp && r.hostPort === b.hostPort));
       this.held.set(c.Id, await holdPorts(wanted, c.Name));
       if (c.State.Pid > 0) this.startProxies(c, c.State.Pid);
-      await this.publish(c);
+      await this.publish(
+        c,
+        bindings.filter((b) => isV6Host(b.hostIp)),
+      );
     } catch (e) {
       this.d.log.warn('cannot re-publish ports of an adopted container', { id: c.Id, error: String(e) });
     }
@@ -347,10 +406,12 @@ export class ContainerEndpoints {
     let i = 0;
     while (used.has(`eth${i}`)) i++;
     this.allocate(c, net, ep, i, false);
-    const hasRoute = Object.values(s.Networks).some((e) => e.IPAddress && !this.d.store.find(e.NetworkID)?.Internal);
+    const routes = (v6: boolean) => Object.values(s.Networks).some((e) => e !== ep && (v6 ? e.GlobalIPv6Address : e.IPAddress) && !this.d.store.find(e.NetworkID)?.Internal);
+    const gateway = routes(false) || net.Internal ? undefined : ep.Gateway;
+    const gateway6 = routes(true) || net.Internal || !ep.GlobalIPv6Address ? undefined : ep.IPv6Gateway;
     const pid = c.State.Pid;
     try {
-      await this.d.links.attach({ pid, ...this.attachRequest(net, ep, hasRoute || net.Internal ? undefined : ep.Gateway) });
+      await this.d.links.attach({ pid, ...this.attachRequest(net, ep, gateway, gateway6) });
       this.connected(c, net);
       return { ep, running: true };
     } catch (e) {

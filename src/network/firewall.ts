@@ -21,6 +21,8 @@ import type { Logger } from '../core/logger';
 export interface FirewallNetwork {
   bridge: string;
   subnet: string;
+  /** a dual-stack network's IPv6 subnet: its rules go to ip6tables too */
+  subnet6?: string;
   internal: boolean;
   /** MASQUERADE outbound traffic (com.docker.network.bridge.enable_ip_masquerade) */
   masquerade: boolean;
@@ -30,7 +32,7 @@ export interface FirewallNetwork {
 
 export interface FirewallPort {
   proto: 'tcp' | 'udp';
-  /** '' or 0.0.0.0: every address of the host */
+  /** '' or 0.0.0.0 (:: for IPv6): every address of the host; an IPv6 ctrIp makes it an ip6tables rule */
   hostIp: string;
   hostPort: number;
   ctrIp: string;
@@ -38,8 +40,10 @@ export interface FirewallPort {
 }
 
 export type Table = 'filter' | 'nat' | 'raw';
+export type Family = 4 | 6;
 
 interface Jump {
+  family: Family;
   table: Table;
   chain: string;
   rule: string;
@@ -47,25 +51,32 @@ interface Jump {
   first?: boolean;
 }
 
-function runRestore(input: string): Promise<void> {
+const TOOL: Record<Family, string> = { 4: 'iptables', 6: 'ip6tables' };
+
+function runRestore(input: string, family: Family = 4): Promise<void> {
+  const tool = `${TOOL[family]}-restore`;
   return new Promise((resolve, reject) => {
-    const p = spawn('iptables-restore', ['--noflush', '--wait'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn(tool, ['--noflush', '--wait'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', (e) => reject(systemError(`iptables-restore: ${e.message}`, e)));
+    p.on('error', (e) => reject(systemError(`${tool}: ${e.message}`, e)));
     p.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(systemError(`iptables-restore failed (exit ${code}): ${err.trim()}\n--- input ---\n${input}`));
+      else reject(systemError(`${tool} failed (exit ${code}): ${err.trim()}\n--- input ---\n${input}`));
     });
     p.stdin.end(input);
   });
 }
 
-function iptablesSave(): Promise<string> {
+function iptablesSave(family: Family = 4): Promise<string> {
+  const tool = `${TOOL[family]}-save`;
   return new Promise((resolve, reject) => {
-    execFile('iptables-save', [], { maxBuffer: 64 << 20 }, (e, stdout) => (e ? reject(systemError(`iptables-save: ${e.message}`, e)) : resolve(stdout)));
+    execFile(tool, [], { maxBuffer: 64 << 20 }, (e, stdout) => (e ? reject(systemError(`${tool}: ${e.message}`, e)) : resolve(stdout)));
   });
 }
+
+/** The tables each family's rules live in (IPv6 needs no raw rule: there is no route_localnet). */
+const TABLES: Record<Family, Table[]> = { 4: ['filter', 'nat', 'raw'], 6: ['filter', 'nat'] };
 
 export class Firewall {
   readonly chains: Record<'forward' | 'iso1' | 'iso2' | 'dnat' | 'post' | 'raw', string>;
@@ -74,6 +85,8 @@ export class Firewall {
   private queue: Promise<void> = Promise.resolve();
   private dirty = new Set<Table>();
   private active = false;
+  /** the families whose rules this daemon keeps: IPv6 only on a host with ip6tables and IPv6 */
+  private families: Family[] = [4];
 
   constructor(
     readonly daemonName: string,
@@ -83,15 +96,18 @@ export class Firewall {
     this.chains = { forward: `${n}-FORWARD`, iso1: `${n}-ISOLATION1`, iso2: `${n}-ISOLATION2`, dnat: `${n}-DNAT`, post: `${n}-POSTROUTING`, raw: `${n}-PREROUTING` };
   }
 
-  private jumps(): Jump[] {
+  private jumps(family: Family): Jump[] {
     const c = this.chains;
-    return [
-      { table: 'filter', chain: 'FORWARD', rule: `-j ${c.forward}`, first: true },
-      { table: 'nat', chain: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${c.dnat}` },
-      { table: 'nat', chain: 'OUTPUT', rule: `-m addrtype --dst-type LOCAL -j ${c.dnat}` },
-      { table: 'nat', chain: 'POSTROUTING', rule: `-j ${c.post}` },
-      { table: 'raw', chain: 'PREROUTING', rule: `-j ${c.raw}` },
+    // [::1] cannot be NATed out of the host's loopback: the userland proxy serves it
+    const out6 = family === 6 ? '! -d ::1/128 ' : '';
+    const all: Jump[] = [
+      { family, table: 'filter', chain: 'FORWARD', rule: `-j ${c.forward}`, first: true },
+      { family, table: 'nat', chain: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${c.dnat}` },
+      { family, table: 'nat', chain: 'OUTPUT', rule: `${out6}-m addrtype --dst-type LOCAL -j ${c.dnat}` },
+      { family, table: 'nat', chain: 'POSTROUTING', rule: `-j ${c.post}` },
+      { family, table: 'raw', chain: 'PREROUTING', rule: `-j ${c.raw}` },
     ];
+    return all.filter((j) => TABLES[family].includes(j.table));
   }
 
   private ownChains(t: Table): string[] {
@@ -101,48 +117,65 @@ export class Firewall {
     return [c.raw];
   }
 
-  /** Our rules in table t, as restore lines (chain declarations flush the chains). */
-  render(t: Table): string[] {
-    const c = this.chains;
+  /** Our rules in table t of a family, as restore lines (chain declarations flush the chains). */
+  render(t: Table, family: Family = 4): string[] {
     const out = this.ownChains(t).map((ch) => `:${ch} - [0:0]`);
-    const nets = this.networks;
-    if (t === 'filter') {
-      for (const n of nets) {
-        out.push(`-A ${c.forward} -o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
-        if (!n.internal) out.push(`-A ${c.forward} -o ${n.bridge} -m conntrack --ctstate DNAT -j ACCEPT`);
+    const nets = family === 4 ? this.networks : this.networks.filter((n) => n.subnet6);
+    if (t === 'filter') out.push(...this.filterRules(nets));
+    else if (t === 'nat') out.push(...this.natRules(nets, family));
+    else for (const n of nets) out.push(`-A ${this.chains.raw} -i ${n.bridge} -d 127.0.0.0/8 -j DROP`);
+    return out;
+  }
+
+  private filterRules(nets: FirewallNetwork[]): string[] {
+    const c = this.chains;
+    const out: string[] = [];
+    for (const n of nets) {
+      out.push(`-A ${c.forward} -o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+      if (!n.internal) out.push(`-A ${c.forward} -o ${n.bridge} -m conntrack --ctstate DNAT -j ACCEPT`);
+    }
+    out.push(`-A ${c.forward} -j ${c.iso1}`);
+    for (const n of nets) {
+      out.push(`-A ${c.forward} -i ${n.bridge} -o ${n.bridge} -j ${n.icc ? 'ACCEPT' : 'DROP'}`);
+      if (n.internal) {
+        out.push(`-A ${c.forward} -i ${n.bridge} ! -o ${n.bridge} -j DROP`);
+        out.push(`-A ${c.forward} -o ${n.bridge} ! -i ${n.bridge} -j DROP`);
+      } else {
+        out.push(`-A ${c.forward} -i ${n.bridge} ! -o ${n.bridge} -j ACCEPT`);
+        // nothing else reaches a container: no direct routing from outside to its address
+        out.push(`-A ${c.forward} -o ${n.bridge} -j DROP`);
       }
-      out.push(`-A ${c.forward} -j ${c.iso1}`);
-      for (const n of nets) {
-        out.push(`-A ${c.forward} -i ${n.bridge} -o ${n.bridge} -j ${n.icc ? 'ACCEPT' : 'DROP'}`);
-        if (n.internal) {
-          out.push(`-A ${c.forward} -i ${n.bridge} ! -o ${n.bridge} -j DROP`);
-          out.push(`-A ${c.forward} -o ${n.bridge} ! -i ${n.bridge} -j DROP`);
-        } else {
-          out.push(`-A ${c.forward} -i ${n.bridge} ! -o ${n.bridge} -j ACCEPT`);
-          // nothing else reaches a container: no direct routing from outside to its address
-          out.push(`-A ${c.forward} -o ${n.bridge} -j DROP`);
-        }
-      }
-      for (const n of nets) out.push(`-A ${c.iso1} -i ${n.bridge} ! -o ${n.bridge} -j ${c.iso2}`);
-      out.push(`-A ${c.iso1} -j RETURN`);
-      for (const n of nets) out.push(`-A ${c.iso2} -o ${n.bridge} -j DROP`);
-      out.push(`-A ${c.iso2} -j RETURN`);
-    } else if (t === 'nat') {
-      for (const list of this.ports.values()) {
-        for (const p of list) {
+    }
+    for (const n of nets) out.push(`-A ${c.iso1} -i ${n.bridge} ! -o ${n.bridge} -j ${c.iso2}`);
+    out.push(`-A ${c.iso1} -j RETURN`);
+    for (const n of nets) out.push(`-A ${c.iso2} -o ${n.bridge} -j DROP`);
+    out.push(`-A ${c.iso2} -j RETURN`);
+    return out;
+  }
+
+  private natRules(nets: FirewallNetwork[], family: Family): string[] {
+    const c = this.chains;
+    const out: string[] = [];
+    for (const list of this.ports.values()) {
+      for (const p of list) {
+        if (p.ctrIp.includes(':') !== (family === 6)) continue;
+        if (family === 4) {
           const dst = p.hostIp && p.hostIp !== '0.0.0.0' ? `-d ${p.hostIp}/32 ` : '';
           out.push(`-A ${c.dnat} ${dst}-p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${p.ctrIp}:${p.ctrPort}`);
+        } else {
+          if (p.hostIp === '::1') continue;
+          const dst = p.hostIp && p.hostIp !== '::' ? `-d ${p.hostIp}/128 ` : '';
+          out.push(`-A ${c.dnat} ${dst}-p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination [${p.ctrIp}]:${p.ctrPort}`);
         }
       }
-      for (const n of nets) {
-        if (!n.internal && n.masquerade) out.push(`-A ${c.post} -s ${n.subnet} ! -o ${n.bridge} -j MASQUERADE`);
-        // published ports reached from the host's loopback, and from a container of the same
-        // network through a host address (hairpin): the answer must come back through us
-        out.push(`-A ${c.post} -s 127.0.0.0/8 -o ${n.bridge} -j MASQUERADE`);
-        out.push(`-A ${c.post} -s ${n.subnet} -o ${n.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`);
-      }
-    } else {
-      for (const n of nets) out.push(`-A ${c.raw} -i ${n.bridge} -d 127.0.0.0/8 -j DROP`);
+    }
+    for (const n of nets) {
+      const subnet = family === 4 ? n.subnet : n.subnet6!;
+      if (!n.internal && n.masquerade) out.push(`-A ${c.post} -s ${subnet} ! -o ${n.bridge} -j MASQUERADE`);
+      // published ports reached from the host's loopback, and from a container of the same
+      // network through a host address (hairpin): the answer must come back through us
+      if (family === 4) out.push(`-A ${c.post} -s 127.0.0.0/8 -o ${n.bridge} -j MASQUERADE`);
+      out.push(`-A ${c.post} -s ${subnet} -o ${n.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`);
     }
     return out;
   }
@@ -177,20 +210,34 @@ export class Firewall {
     return new Set(Object.values(this.chains));
   }
 
-  /** At daemon start: stale jumps (a daemon killed earlier) removed, our chains and jumps made. */
-  async init(networks: FirewallNetwork[], ports: Map<string, FirewallPort[]>): Promise<void> {
+  /**
+   * At daemon start: stale jumps (a daemon killed earlier) removed, our chains and jumps made,
+   * for IPv4 and (when `ipv6`: the host has IPv6 and ip6tables works) IPv6.
+   */
+  async init(networks: FirewallNetwork[], ports: Map<string, FirewallPort[]>, ipv6 = false): Promise<void> {
     this.networks = networks;
     this.ports.clear();
     for (const [k, v] of ports) this.ports.set(k, v);
     await this.serial(async () => {
-      const { jumps } = Firewall.found(await iptablesSave(), this.allChains());
-      const lines: string[] = [];
-      for (const t of ['filter', 'nat', 'raw'] as Table[]) {
-        lines.push(`*${t}`, ...this.render(t), ...(jumps.get(t) ?? []));
-        for (const j of this.jumps().filter((x) => x.table === t)) lines.push(`${j.first ? '-I' : '-A'} ${j.chain} ${j.rule}`);
-        lines.push('COMMIT');
+      this.families = [4];
+      for (const family of [4, 6] as Family[]) {
+        if (family === 6 && !ipv6) continue;
+        try {
+          const { jumps } = Firewall.found(await iptablesSave(family), this.allChains());
+          const lines: string[] = [];
+          for (const t of TABLES[family]) {
+            lines.push(`*${t}`, ...this.render(t, family), ...(jumps.get(t) ?? []));
+            for (const j of this.jumps(family).filter((x) => x.table === t)) lines.push(`${j.first ? '-I' : '-A'} ${j.chain} ${j.rule}`);
+            lines.push('COMMIT');
+          }
+          await runRestore(lines.join('\n') + '\n', family);
+          if (family === 6) this.families.push(6);
+        } catch (e) {
+          // IPv4 is required; without ip6tables, dual-stack networks work without IPv6 NAT
+          if (family === 4) throw e;
+          this.log.warn('ip6tables unavailable: IPv6 networks get no NAT or isolation rules', { error: String(e) });
+        }
       }
-      await runRestore(lines.join('\n') + '\n');
       this.active = true;
       this.dirty.clear();
     });
@@ -208,16 +255,18 @@ export class Firewall {
     return this.apply(['nat']);
   }
 
-  /** Changes coalesce: one restore covers every change made while the previous one ran. */
+  /** Changes coalesce: one restore per family covers every change made while the previous one ran. */
   private apply(tables: Table[]): Promise<void> {
     for (const t of tables) this.dirty.add(t);
     return this.serial(async () => {
       if (!this.active || this.dirty.size === 0) return;
       const todo = [...this.dirty];
       this.dirty.clear();
-      const lines: string[] = [];
-      for (const t of todo) lines.push(`*${t}`, ...this.render(t), 'COMMIT');
-      await runRestore(lines.join('\n') + '\n');
+      for (const family of this.families) {
+        const lines: string[] = [];
+        for (const t of todo.filter((x) => TABLES[family].includes(x))) lines.push(`*${t}`, ...this.render(t, family), 'COMMIT');
+        if (lines.length) await runRestore(lines.join('\n') + '\n', family);
+      }
     });
   }
 
@@ -227,18 +276,27 @@ export class Firewall {
     return next;
   }
 
-  /** Daemon stop: jumps and chains gone. */
+  /** Daemon stop: jumps and chains gone, in both families (IPv6 ones a crashed run left too). */
   async teardown(): Promise<void> {
     await this.serial(async () => {
       this.active = false;
-      const { jumps, present } = Firewall.found(await iptablesSave(), this.allChains());
-      const lines: string[] = [];
-      for (const t of ['filter', 'nat', 'raw'] as Table[]) {
-        const mine = [...(present.get(t) ?? [])];
-        if (mine.length === 0 && !jumps.get(t)?.length) continue;
-        lines.push(`*${t}`, ...(jumps.get(t) ?? []), ...mine.map((ch) => `-F ${ch}`), ...mine.map((ch) => `-X ${ch}`), 'COMMIT');
+      for (const family of [4, 6] as Family[]) {
+        let save: string;
+        try {
+          save = await iptablesSave(family);
+        } catch (e) {
+          if (family === 4) throw e;
+          continue;
+        }
+        const { jumps, present } = Firewall.found(save, this.allChains());
+        const lines: string[] = [];
+        for (const t of TABLES[family]) {
+          const mine = [...(present.get(t) ?? [])];
+          if (mine.length === 0 && !jumps.get(t)?.length) continue;
+          lines.push(`*${t}`, ...(jumps.get(t) ?? []), ...mine.map((ch) => `-F ${ch}`), ...mine.map((ch) => `-X ${ch}`), 'COMMIT');
+        }
+        if (lines.length) await runRestore(lines.join('\n') + '\n', family);
       }
-      if (lines.length) await runRestore(lines.join('\n') + '\n');
     });
   }
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../core/logger';
 import { containerResolvConf } from '../runtime/etc-files';
 import { Bridges } from './bridges';
 import { parseLinks } from './container-links';
-import { baseRecord, forbidden, ipamConfigFor, NetworkCreateRequest, parseCreateRequest, PREDEFINED, subnetFor } from './create-request';
+import { baseRecord, forbidden, ipamConfig6For, ipamConfigFor, NetworkCreateRequest, parseCreateRequest, PREDEFINED, subnet6For, subnetFor } from './create-request';
 import { ContainerEndpoints } from './endpoints';
 import { endpointFrom, modeKind, namesOf } from './endpoint-settings';
 import { Firewall } from './firewall';
@@ -31,6 +31,9 @@ export interface NetworksOptions {
   daemonName: string;
   /** --bip: the default bridge's address with prefix ("10.88.0.1/24") */
   bip?: string;
+  /** --ipv6 and --fixed-cidr-v6: the default bridge dual-stack */
+  ipv6?: boolean;
+  fixedCidrV6?: string;
   initPath: string;
   /** skiff-monitor (the daemon's sealed copy): its `port-proxy` serves published ports' IPv6 sides */
   monitorPath: string;
@@ -59,7 +62,7 @@ export class Networks implements ContainerNetworking {
     this.links = new Links(o.initPath);
     this.log = o.log;
     this.members = new Members(this.store);
-    this.bridges = new Bridges(this.store, this.links, this.firewall, o.log, o.daemonName, (netId, name, from) => this.members.resolve(netId, name, from));
+    this.bridges = new Bridges(this.store, this.links, this.firewall, o.log, o.daemonName, (netId, name, from) => this.members.resolve(netId, name, from), o.dataRoot);
     this.legacy = new LegacyLinks({ store: this.store, members: this.members, log: o.log, findContainer: o.findContainer, containerDir: o.containerDir });
     this.eps = new ContainerEndpoints({
       store: this.store,
@@ -88,7 +91,7 @@ export class Networks implements ContainerNetworking {
     await this.store.load(this.log);
     try {
       await writeSysctl('net/ipv4/ip_forward', '1');
-      await this.bridges.ensurePredefined(this.o.bip);
+      await this.bridges.ensurePredefined(this.o.bip, { enabled: this.o.ipv6 === true, ...(this.o.fixedCidrV6 ? { fixedCidr: this.o.fixedCidrV6 } : {}) });
       for (const n of this.store.list()) {
         if (n.Driver !== 'bridge') continue;
         await this.bridges.bringUp(n);
@@ -197,7 +200,10 @@ export class Networks implements ContainerNetworking {
     let rec!: NetworkRecord;
     await withHostLock(async () => {
       const sub = await subnetFor(spec, this.store.list(), () => this.bridges.takenSubnets());
-      rec = baseRecord(spec.name, 'bridge', spec.options, [ipamConfigFor(spec, sub)], spec.internal);
+      const cfg = ipamConfigFor(spec, sub);
+      const cfg6 = spec.ipv6 ? ipamConfig6For(spec, subnet6For(spec, this.store.list(), await this.bridges.ula(), await this.bridges.takenSubnets6())) : undefined;
+      rec = baseRecord(spec.name, 'bridge', spec.options, cfg6 ? [cfg, cfg6] : [cfg], spec.internal);
+      rec.EnableIPv6 = cfg6 !== undefined;
       rec.Labels = spec.labels;
       rec.Attachable = spec.attachable;
       this.bridges.nameBridge(rec, spec.bridgeName);

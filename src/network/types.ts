@@ -79,6 +79,7 @@ export interface NetContainer {
     DnsOptions?: string[] | null;
     /** "name:alias" (src/network/container-links.ts) */
     Links?: string[] | null;
+    Sysctls?: Record<string, string> | null;
   };
   State: { Status: string; Pid: number };
   NetworkSettings?: NetworkSettingsRecord;
@@ -92,6 +93,8 @@ export interface PreparedNetwork {
   namespaces?: NamespaceMap;
   /** legacy links' variables, under the container's own Config.Env */
   env?: string[];
+  /** sysctls of the container's own netns, unless the user sets them (IPv6 off without an IPv6 endpoint) */
+  sysctls?: Record<string, string>;
 }
 
 /** Called by the container lifecycle (src/containers/containers.ts). */

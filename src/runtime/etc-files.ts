@@ -9,6 +9,13 @@ export interface EtcFilesInput {
   domainname?: string;
   /** the container's address on its network, when it has one */
   ip?: string;
+  /** its IPv6 address there (a dual-stack network) */
+  ip6?: string;
+  /**
+   * false when IPv6 is off in the container (no ::1 on its lo): /etc/hosts then has no IPv6
+   * entries, as moby's etchosts.BuildNoIPv6. Unknown (undefined): assumed on, as moby does.
+   */
+  ipv6?: boolean;
   extraHosts?: string[];
   /** the host's resolv.conf text (default: read /etc/resolv.conf) */
   hostResolvConf?: string;
@@ -36,12 +43,17 @@ export function containerResolvConf(hostText: string, o: Pick<EtcFilesInput, 'dn
 
 export function containerHosts(o: EtcFilesInput): string {
   const name = o.domainname ? `${o.hostname}.${o.domainname} ${o.hostname}` : o.hostname;
-  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+  const v6 = o.ipv6 !== false;
+  const lines = ['127.0.0.1\tlocalhost'];
+  if (v6) lines.push('::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters');
   for (const h of o.extraHosts ?? []) {
     const i = h.indexOf(':');
-    if (i > 0) lines.push(`${h.slice(i + 1)}\t${h.slice(0, i)}`);
+    if (i <= 0) continue;
+    const ip = h.slice(i + 1).replace(/^\[(.*)\]$/, '$1');
+    if (v6 || !ip.includes(':')) lines.push(`${ip}\t${h.slice(0, i)}`);
   }
   if (o.ip) lines.push(`${o.ip}\t${name}`);
+  if (o.ip6 && v6) lines.push(`${o.ip6}\t${name}`);
   return lines.join('\n') + '\n';
 }
 

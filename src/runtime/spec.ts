@@ -88,6 +88,8 @@ export interface BuildSpecInput {
   hostHostname?: string;
   /** --device nodes, resolved by the caller on the host */
   devices?: DeviceNode[];
+  /** defaults networking sets for the container's own netns (IPv6 off without an IPv6 network); the user's Sysctls win */
+  netSysctls?: Record<string, string>;
 }
 
 /** Docker's --network/--ipc/--pid/--uts values -> how skiff-init gets the namespace. */
@@ -187,6 +189,7 @@ function resolveSpecInput(input: SpecCheckInput): ResolvedSpec {
 
   const sysctl: Record<string, string> = {};
   if (namespaces.net !== 'host') Object.assign(sysctl, defaultSysctls());
+  if (namespaces.net === 'new') Object.assign(sysctl, input.netSysctls ?? {});
   if (domainname && namespaces.uts !== 'host') sysctl['kernel.domainname'] = domainname;
   Object.assign(sysctl, validateSysctls(host.Sysctls ?? {}, namespaces));
   return { privileged, security, namespaces, hostname, args, env, cwd, user, groupAdd, capabilities, rlimits, sysctl };
