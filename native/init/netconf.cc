@@ -3,9 +3,14 @@
 // the veth pair on the host with its peer created straight inside the container's netns, puts
 // the host end on the bridge, then joins the container's netns and configures the peer there.
 //
-//   skiff-init net bridge <name> <addr/prefix> <mtu>         bridge (kept if present), address, up
-//   skiff-init net delete <ifname>                            delete a link (ENODEV is fine)
+//   skiff-init net bridge <name> <addr/prefix> <mtu> [<addr6/prefix6>]
+//                                          bridge (kept if present), addresses, up
+//   skiff-init net delete <ifname>         delete a link (ENODEV is fine)
 //   skiff-init net attach <pid> <bridge> <host-if> <ctr-if> <addr/prefix> <mac> <gateway|-> <mtu>
+//                         [<addr6/prefix6|-> <gateway6|->]
+//
+// IPv6 addresses are added with IFA_F_NODAD: usable at once, never "tentative". A container
+// interface without an IPv6 address gets disable_ipv6=1 (as Docker does: not even fe80::).
 //
 // With <pid> "-" the pid is read from stdin: the daemon starts the helper while the container is
 // still being created (hiding the process start-up) and writes the pid once it exists; EOF
@@ -17,6 +22,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -130,6 +136,24 @@ Cidr parse_cidr(const std::string& s) {
   return c;
 }
 
+struct Cidr6 {
+  in6_addr addr{};
+  int prefix = 0;
+};
+
+Cidr6 parse_cidr6(const std::string& s) {
+  Cidr6 c;
+  auto slash = s.find('/');
+  if (slash == std::string::npos) throw config_error("address without prefix: " + s);
+  if (::inet_pton(AF_INET6, s.substr(0, slash).c_str(), &c.addr) != 1) throw config_error("bad IPv6 address: " + s);
+  std::string p = s.substr(slash + 1);
+  if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos || p.size() > 3)
+    throw config_error("bad prefix: " + s);
+  c.prefix = std::stoi(p);
+  if (c.prefix > 128) throw config_error("bad prefix: " + s);
+  return c;
+}
+
 std::vector<uint8_t> parse_mac(const std::string& s) {
   unsigned v[6];
   if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
@@ -161,6 +185,30 @@ void add_address(Netlink& nl, int index, const Cidr& c, const std::string& what)
   nl.must(m, "add address", what, EEXIST);
 }
 
+// No DAD: the address is usable at once, never "tentative" for a second or more.
+void add_address6(Netlink& nl, int index, const Cidr6& c, const std::string& what) {
+  NlMsg m(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifa = m.fixed<ifaddrmsg>();
+  ifa->ifa_family = AF_INET6;
+  ifa->ifa_prefixlen = static_cast<uint8_t>(c.prefix);
+  ifa->ifa_flags = IFA_F_NODAD;
+  ifa->ifa_index = static_cast<uint32_t>(index);
+  m.attr(IFA_LOCAL, &c.addr, sizeof c.addr);
+  m.attr(IFA_ADDRESS, &c.addr, sizeof c.addr);
+  m.u32(IFA_FLAGS, IFA_F_NODAD);
+  nl.must(m, "add address", what, EEXIST);
+}
+
+// Writes a /proc/sys file; the net/ ones belong to the netns this process is in at open().
+void write_sysctl(const std::string& path, const char* value) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) throw SysError("open", path, errno);
+  size_t len = std::strlen(value);
+  if (::write(fd.get(), value, len) != static_cast<ssize_t>(len)) throw SysError("write", path, errno);
+}
+
+bool have_ipv6() { return ::access("/proc/sys/net/ipv6", F_OK) == 0; }
+
 void set_link(Netlink& nl, int index, bool up, int master, int mtu, const std::string& what) {
   NlMsg m(RTM_NEWLINK, 0);
   auto* ifi = m.fixed<ifinfomsg>();
@@ -188,8 +236,25 @@ void add_default_route(Netlink& nl, int index, const in_addr& gw, const std::str
   nl.must(m, "add default route via", what, EEXIST);
 }
 
-int cmd_bridge(Netlink& nl, const std::string& name, const std::string& cidr, int mtu) {
+void add_default_route6(Netlink& nl, int index, const in6_addr& gw, const std::string& what) {
+  NlMsg m(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+  auto* rt = m.fixed<rtmsg>();
+  rt->rtm_family = AF_INET6;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = RTPROT_BOOT;
+  rt->rtm_scope = RT_SCOPE_UNIVERSE;
+  rt->rtm_type = RTN_UNICAST;
+  m.attr(RTA_GATEWAY, &gw, sizeof gw);
+  m.u32(RTA_OIF, static_cast<uint32_t>(index));
+  nl.must(m, "add default route via", what, EEXIST);
+}
+
+int cmd_bridge(Netlink& nl, const std::string& name, const std::string& cidr, int mtu, const std::string& cidr6) {
   Cidr c = parse_cidr(cidr);
+  bool v6 = !cidr6.empty() && cidr6 != "-";
+  Cidr6 c6;
+  if (v6) c6 = parse_cidr6(cidr6);
+  if (v6 && !have_ipv6()) throw config_error("IPv6 address " + cidr6 + " asked but the kernel has no IPv6");
   {
     NlMsg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     auto* ifi = m.fixed<ifinfomsg>();
@@ -203,6 +268,11 @@ int cmd_bridge(Netlink& nl, const std::string& name, const std::string& cidr, in
   }
   int index = ifindex(name);
   add_address(nl, index, c, name + " " + cidr);
+  if (v6) {
+    // The host may default new links to disable_ipv6=1; the address needs it off.
+    write_sysctl("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "0");
+    add_address6(nl, index, c6, name + " " + cidr6);
+  }
   set_link(nl, index, true, 0, 0, name);
   return 0;
 }
@@ -220,11 +290,20 @@ int cmd_delete(Netlink& nl, const std::string& name) {
 
 int cmd_attach(Netlink& host, const std::string& pid, const std::string& bridge, const std::string& host_if,
                const std::string& ctr_if, const std::string& cidr, const std::string& mac, const std::string& gw,
-               int mtu) {
+               int mtu, const std::string& cidr6, const std::string& gw6) {
   Cidr c = parse_cidr(cidr);
   in_addr gateway{};
   bool has_gw = gw != "-" && !gw.empty();
   if (has_gw && ::inet_pton(AF_INET, gw.c_str(), &gateway) != 1) throw config_error("bad gateway: " + gw);
+  bool v6 = cidr6 != "-" && !cidr6.empty();
+  Cidr6 c6;
+  if (v6) c6 = parse_cidr6(cidr6);
+  in6_addr gateway6{};
+  bool has_gw6 = v6 && gw6 != "-" && !gw6.empty();
+  if (!v6 && gw6 != "-" && !gw6.empty()) throw config_error("IPv6 gateway without an IPv6 address: " + gw6);
+  if (has_gw6 && ::inet_pton(AF_INET6, gw6.c_str(), &gateway6) != 1) throw config_error("bad IPv6 gateway: " + gw6);
+  // Checked before anything is made (a kernel without IPv6 has no /proc/sys/net/ipv6 anywhere).
+  if (v6 && !have_ipv6()) throw config_error("IPv6 address " + cidr6 + " asked but the kernel has no IPv6");
   std::string target = pid;
   if (target == "-") {
     char buf[32];
@@ -277,9 +356,20 @@ int cmd_attach(Netlink& host, const std::string& pid, const std::string& bridge,
     check(::setns(ns.get(), CLONE_NEWNET), "setns", ns_path);
     Netlink inside;
     int index = ifindex(ctr_if);
+    // Before the link is up: once up, an enabled interface gets its fe80:: address.
+    std::string conf = "/proc/sys/net/ipv6/conf/";
+    if (v6) {
+      write_sysctl(conf + ctr_if + "/disable_ipv6", "0");
+      // Docker's containers with an IPv6 endpoint have ::1 on lo.
+      write_sysctl(conf + "lo/disable_ipv6", "0");
+    } else if (have_ipv6()) {
+      write_sysctl(conf + ctr_if + "/disable_ipv6", "1");
+    }
     add_address(inside, index, c, ctr_if + " " + cidr);
+    if (v6) add_address6(inside, index, c6, ctr_if + " " + cidr6);
     set_link(inside, index, true, 0, 0, ctr_if);
     if (has_gw) add_default_route(inside, index, gateway, gw);
+    if (has_gw6) add_default_route6(inside, index, gateway6, gw6);
   } catch (...) {
     // Leave nothing half-made: deleting the host end deletes the pair.
     NlMsg m(RTM_DELLINK, 0);
@@ -298,10 +388,12 @@ int net_main(int argc, char** argv) {
   std::vector<std::string> a(argv + 2, argv + argc);
   try {
     Netlink nl;
-    if (a.size() == 4 && a[0] == "bridge") return cmd_bridge(nl, a[1], a[2], std::stoi(a[3]));
+    if ((a.size() == 4 || a.size() == 5) && a[0] == "bridge")
+      return cmd_bridge(nl, a[1], a[2], std::stoi(a[3]), a.size() == 5 ? a[4] : "");
     if (a.size() == 2 && a[0] == "delete") return cmd_delete(nl, a[1]);
-    if (a.size() == 9 && a[0] == "attach")
-      return cmd_attach(nl, a[1], a[2], a[3], a[4], a[5], a[6], a[7], std::stoi(a[8]));
+    if ((a.size() == 9 || a.size() == 11) && a[0] == "attach")
+      return cmd_attach(nl, a[1], a[2], a[3], a[4], a[5], a[6], a[7], std::stoi(a[8]), a.size() == 11 ? a[9] : "-",
+                        a.size() == 11 ? a[10] : "-");
     std::fprintf(stderr, "usage: skiff-init net bridge|delete|attach ...\n");
     return 2;
   } catch (const std::exception& e) {

@@ -19,6 +19,10 @@ export interface AttachRequest {
   /** default route via, or undefined for a secondary network */
   gateway?: string;
   mtu: number;
+  /** "fd12:3456:789a:1::2/64", or undefined: then the interface has IPv6 disabled (no fe80:: either) */
+  cidr6?: string;
+  /** IPv6 default route via (only with cidr6) */
+  gateway6?: string;
 }
 
 /** A helper started ahead of time, waiting for the container's pid. */
@@ -45,9 +49,9 @@ export class Links {
     });
   }
 
-  /** Creates the bridge (kept when it exists), gives it its address, brings it up. */
-  async ensureBridge(name: string, cidr: string, mtu: number): Promise<void> {
-    await this.run(['bridge', name, cidr, String(mtu)]);
+  /** Creates the bridge (kept when it exists), gives it its address (and cidr6, when given), brings it up. */
+  async ensureBridge(name: string, cidr: string, mtu: number, cidr6?: string): Promise<void> {
+    await this.run(['bridge', name, cidr, String(mtu), ...(cidr6 ? [cidr6] : [])]);
     // A bridge without an address of its own takes the lowest MAC of its ports, so a container
     // joining could change it under the others' ARP caches (their packets to the gateway, DNS
     // included, then vanish for up to a minute). A set address never changes.
@@ -71,7 +75,7 @@ export class Links {
    * hands it the pid later: a veth costs a fork+exec of the multi-threaded daemon, ~5 ms.
    */
   prepareAttach(r: Omit<AttachRequest, 'pid'>): PendingAttach {
-    const child = spawn(this.initPath, ['net', 'attach', '-', r.bridge, r.hostIf, r.ctrIf, r.cidr, r.mac, r.gateway ?? '-', String(r.mtu)], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(this.initPath, ['net', ...attachArgs('-', r)], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdin.on('error', () => undefined);
@@ -99,8 +103,13 @@ export class Links {
   }
 
   async attach(r: AttachRequest): Promise<void> {
-    await this.run(['attach', String(r.pid), r.bridge, r.hostIf, r.ctrIf, r.cidr, r.mac, r.gateway ?? '-', String(r.mtu)]);
+    await this.run(attachArgs(String(r.pid), r));
   }
+}
+
+/** `attach` and its 10 arguments, always all of them ("-" for what is not there). */
+function attachArgs(pid: string, r: Omit<AttachRequest, 'pid'>): string[] {
+  return ['attach', pid, r.bridge, r.hostIf, r.ctrIf, r.cidr, r.mac, r.gateway ?? '-', String(r.mtu), r.cidr6 ?? '-', r.gateway6 ?? '-'];
 }
 
 export async function writeSysctl(key: string, value: string): Promise<void> {
