@@ -57,7 +57,8 @@ int64_t now_ms() {
 
 struct Spec {
   bool udp = false;
-  struct sockaddr_in upstream {};
+  struct sockaddr_storage upstream {};  // the container's IPv4 or (dual-stack network) IPv6 address
+  socklen_t upstream_len = 0;
   std::string upstream_text;  // "ip:port", for messages
   pid_t pid = 0;
   std::string id;
@@ -70,13 +71,22 @@ Spec parse_spec(int argc, char** argv) {
   std::string proto = argv[2];
   if (proto == "udp") s.udp = true;
   else if (proto != "tcp") throw config_error("port-proxy: protocol must be tcp or udp, not " + proto);
-  s.upstream.sin_family = AF_INET;
-  if (inet_pton(AF_INET, argv[3], &s.upstream.sin_addr) != 1)
-    throw config_error(std::string("port-proxy: invalid container IPv4 address ") + argv[3]);
   long long port, pid;
   if (!parse_int64(argv[4], port) || port < 1 || port > 65535)
     throw config_error(std::string("port-proxy: invalid container port ") + argv[4]);
-  s.upstream.sin_port = htons(static_cast<uint16_t>(port));
+  auto* v4 = reinterpret_cast<struct sockaddr_in*>(&s.upstream);
+  auto* v6 = reinterpret_cast<struct sockaddr_in6*>(&s.upstream);
+  if (inet_pton(AF_INET, argv[3], &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    s.upstream_len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, argv[3], &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    s.upstream_len = sizeof *v6;
+  } else {
+    throw config_error(std::string("port-proxy: invalid container address ") + argv[3]);
+  }
   if (!parse_int64(argv[5], pid) || pid < 0 || pid > INT_MAX)
     throw config_error(std::string("port-proxy: invalid pid ") + argv[5]);
   s.pid = static_cast<pid_t>(pid);
@@ -316,7 +326,7 @@ class Proxy {
   }
 
   void open_conn(UniqueFd cfd) {
-    UniqueFd ufd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd ufd(socket(spec_.upstream.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!ufd.valid()) {
       if (errno == EMFILE || errno == ENFILE) pause_accept();
       return;  // the client's connection closes
@@ -324,7 +334,7 @@ class Proxy {
     int one = 1;
     setsockopt(cfd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(ufd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(ufd.get(), reinterpret_cast<const struct sockaddr*>(&spec_.upstream), sizeof spec_.upstream) < 0 &&
+    if (connect(ufd.get(), reinterpret_cast<const struct sockaddr*>(&spec_.upstream), spec_.upstream_len) < 0 &&
         errno != EINPROGRESS)
       return;
     auto c = std::make_unique<Conn>();
@@ -429,9 +439,9 @@ class Proxy {
 
   std::unique_ptr<Flow> open_flow(const struct sockaddr_storage& from, socklen_t len) {
     auto f = std::make_unique<Flow>();
-    f->fd.reset(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    f->fd.reset(socket(spec_.upstream.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!f->fd.valid()) return nullptr;
-    if (connect(f->fd.get(), reinterpret_cast<const struct sockaddr*>(&spec_.upstream), sizeof spec_.upstream) < 0)
+    if (connect(f->fd.get(), reinterpret_cast<const struct sockaddr*>(&spec_.upstream), spec_.upstream_len) < 0)
       return nullptr;
     f->client = from;
     f->client_len = len;

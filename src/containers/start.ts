@@ -90,7 +90,12 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
   const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...checked.shared.mounts, ...userMounts];
   const input = specInput(rec, { lower, upper: layer.upper, work: layer.work, target: layer.merged, readonly: false, plain: '' }, mounts);
   if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
-  const spec = buildContainerSpec({ ...input, namespaces: { ...netPrep?.namespaces, ...checked.shared.namespaces }, devices: checked.devices.nodes, ...(netPrep?.sysctls ? { netSysctls: netPrep.sysctls } : {}) });
+  const spec = buildContainerSpec({
+    ...input,
+    namespaces: { ...netPrep?.namespaces, ...checked.shared.namespaces },
+    devices: checked.devices.nodes,
+    ...(netPrep?.sysctls ? { netSysctls: netPrep.sysctls } : {}),
+  });
   return { spec, ...checked };
 }
 

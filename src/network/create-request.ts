@@ -141,7 +141,8 @@ export async function subnetFor(spec: CreateSpec, existing: NetworkRecord[], tak
   if (typeof want.Subnet !== 'string') return pickSubnet(defaultPools(), await taken());
   const sub = parseCidr(want.Subnet);
   if (sub.prefix > 30) throw invalid(`subnet ${want.Subnet} is too small`);
-  for (const n of existing) for (const c of n.IPAM.Config) if (!c.Subnet.includes(':') && overlaps(parseCidr(c.Subnet), sub)) throw forbidden(`invalid pool request: Pool overlaps with other one on this address space`);
+  for (const n of existing)
+    for (const c of n.IPAM.Config) if (!c.Subnet.includes(':') && overlaps(parseCidr(c.Subnet), sub)) throw forbidden(`invalid pool request: Pool overlaps with other one on this address space`);
   return sub;
 }
 
@@ -181,7 +182,9 @@ export function subnet6For(spec: CreateSpec, existing: NetworkRecord[], pool: Su
   if (typeof want6.Subnet !== 'string') return pickSubnet6(pool, taken);
   const sub = parseCidr6(want6.Subnet, true);
   if (sub.prefix > 126) throw invalid(`subnet ${want6.Subnet} is too small`);
-  for (const n of existing) for (const c of n.IPAM.Config) if (c.Subnet.includes(':') && overlaps6(parseCidr6(c.Subnet, true), sub)) throw forbidden('invalid pool request: Pool overlaps with other one on this address space');
+  for (const n of existing)
+    for (const c of n.IPAM.Config)
+      if (c.Subnet.includes(':') && overlaps6(parseCidr6(c.Subnet, true), sub)) throw forbidden('invalid pool request: Pool overlaps with other one on this address space');
   return { base: sub.base, prefix: sub.prefix };
 }
 

@@ -12,7 +12,7 @@ import * as dnsPacket from 'dns-packet';
 import type { Logger } from '../core/logger';
 import { contains, ipToInt, isIPv4, Subnet } from './ipam';
 
-/** name (lower case, no trailing dot), asker's address -> IPv4 addresses; undefined: not ours */
+/** name (lower case, no trailing dot), asker's address -> its IPv4 and IPv6 addresses; undefined: not ours */
 export type Resolver = (name: string, from: string) => string[] | undefined;
 
 const FORWARD_TIMEOUT_MS = 2000;
@@ -128,8 +128,12 @@ export class DnsServer {
     if (ips === undefined) return { forward: q };
     const opt = q.additionals?.find((a): a is dnsPacket.OptAnswer => a.type === 'OPT');
     const maxSize = transport === 'tcp' ? 65535 : opt ? Math.min(Math.max(opt.udpPayloadSize, UDP_PLAIN_MAX), UDP_EDNS_MAX) : UDP_PLAIN_MAX;
-    const answers: dnsPacket.Answer[] =
-      question.type === 'A' || (question.type as string) === 'ANY' ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip }) as dnsPacket.Answer) : [];
+    // A for the IPv4 addresses, AAAA for the IPv6 ones (dual-stack networks); a name of ours
+    // without an address of the asked type gets an empty answer (NOERROR), as moby's resolver
+    const type = question.type as string;
+    const answers: dnsPacket.Answer[] = [];
+    if (type === 'A' || type === 'ANY') for (const ip of ips.filter((x) => isIPv4(x))) answers.push({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip });
+    if (type === 'AAAA' || type === 'ANY') for (const ip of ips.filter((x) => x.includes(':'))) answers.push({ type: 'AAAA', name: question.name, ttl: 600, class: 'IN', data: ip });
     const encode = (n: number, truncated: boolean) =>
       dnsPacket.encode({
         type: 'response',
@@ -142,7 +146,7 @@ export class DnsServer {
       });
     let reply = encode(answers.length, false);
     if (reply.length > maxSize) {
-      // every A record here has the same size: drop the ones that do not fit
+      // every record here has the same type, so the same size: drop the ones that do not fit
       const per = answers.length > 1 ? (reply.length - encode(0, true).length) / answers.length : reply.length;
       const fit = Math.max(0, Math.floor((maxSize - encode(0, true).length) / per));
       reply = encode(fit, true);

@@ -247,7 +247,12 @@ export class ContainerEndpoints {
       if (gateway6) routed6 = true;
       return { net, ep, pending: this.d.links.prepareAttach(this.attachRequest(net, ep, gateway, gateway6)) };
     });
-    const rules = held.length ? this.publish(c, held.filter((h) => isV6Host(h.hostIp))) : Promise.resolve();
+    const rules = held.length
+      ? this.publish(
+          c,
+          held.filter((h) => isV6Host(h.hostIp)),
+        )
+      : Promise.resolve();
     rules.catch(() => undefined);
     this.starting.set(c.Id, { links, rules });
   }

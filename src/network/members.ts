@@ -35,9 +35,9 @@ export class Members {
     this.byNetwork.delete(netId);
   }
 
-  /** A name asked by the container at `from` on network netId: searched on all its networks. */
+  /** A name asked by the container at `from` on network netId: searched on all its networks; its IPv4 and IPv6 addresses. */
   resolve(netId: string, name: string, from: string): string[] | undefined {
-    const asker = this.of(netId).find((c) => Object.values(c.NetworkSettings?.Networks ?? {}).some((e) => e.IPAddress === from));
+    const asker = this.of(netId).find((c) => Object.values(c.NetworkSettings?.Networks ?? {}).some((e) => e.IPAddress === from || e.GlobalIPv6Address === from));
     const nets = asker ? Object.values(asker.NetworkSettings?.Networks ?? {}).map((e) => e.NetworkID) : [netId];
     const out: string[] = [];
     for (const id of nets) {
@@ -49,7 +49,9 @@ export class Members {
       for (const c of this.of(id)) {
         const ep = c.NetworkSettings?.Networks[n.Name];
         if (!ep?.IPAddress) continue;
-        if (namesOf(c, ep).some((x) => x.toLowerCase() === wanted)) out.push(ep.IPAddress);
+        if (!namesOf(c, ep).some((x) => x.toLowerCase() === wanted)) continue;
+        out.push(ep.IPAddress);
+        if (ep.GlobalIPv6Address) out.push(ep.GlobalIPv6Address);
       }
     }
     return out.length ? [...new Set(out)] : undefined;

@@ -22,7 +22,7 @@ import { CONTAINER_LINKS, HOST_LINKS, LegacyLinks } from './legacy-links';
 import { Links, writeSysctl } from './links';
 import { Members } from './members';
 import { PortProxies } from './port-proxies';
-import { normalizePortBindings, portMap } from './ports';
+import { hostHasIPv6, normalizePortBindings, portMap } from './ports';
 import { NetworkStore } from './store';
 import type { ContainerNetworking, EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
 
@@ -96,7 +96,7 @@ export class Networks implements ContainerNetworking {
         if (n.Driver !== 'bridge') continue;
         await this.bridges.bringUp(n);
       }
-      await this.firewall.init(this.bridges.firewallNetworks(), new Map());
+      await this.firewall.init(this.bridges.firewallNetworks(), new Map(), await hostHasIPv6());
     } catch (e) {
       this.bridges.unavailable = e instanceof Error ? e.message : String(e);
       this.log.error('networking unavailable: containers get loopback only', { error: this.bridges.unavailable });

@@ -26,7 +26,19 @@ const isUserDefined = (name: string) => !['bridge', 'host', 'none', 'default'].i
  */
 export function endpointView(c: NetContainer, name: string, ep: EndpointSettings, o: EndpointViewOptions = {}): Record<string, unknown> {
   const { HostIf: _h, IfName: _i, DesiredMacAddress: desired, ...rest } = ep;
-  const view: Record<string, unknown> = running(c) ? rest : { ...rest, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: c.State.Status === 'created' ? (desired ?? '') : '' };
+  const view: Record<string, unknown> = running(c)
+    ? rest
+    : {
+        ...rest,
+        EndpointID: '',
+        Gateway: '',
+        IPAddress: '',
+        IPPrefixLen: 0,
+        IPv6Gateway: '',
+        GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0,
+        MacAddress: c.State.Status === 'created' ? (desired ?? '') : '',
+      };
   if (o.legacyAliases && isUserDefined(name) && ep.DNSNames) view.Aliases = [...new Set([...(ep.Aliases ?? []), c.Id.slice(0, 12), c.Config.Hostname])];
   return view;
 }
@@ -74,11 +86,11 @@ export function containerNetworkSettings(c: NetContainer, o: EndpointViewOptions
     SecondaryIPv6Addresses: null,
     EndpointID: b?.EndpointID ?? '',
     Gateway: b?.Gateway ?? '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
+    GlobalIPv6Address: b?.GlobalIPv6Address ?? '',
+    GlobalIPv6PrefixLen: b?.GlobalIPv6PrefixLen ?? 0,
     IPAddress: b?.IPAddress ?? '',
     IPPrefixLen: b?.IPPrefixLen ?? 0,
-    IPv6Gateway: '',
+    IPv6Gateway: b?.IPv6Gateway ?? '',
     MacAddress: b?.MacAddress ?? '',
     Networks: networks,
   };
@@ -113,7 +125,7 @@ export function networkView(n: NetworkRecord, endpoints: { c: NetContainer; ep: 
         EndpointID: ep.EndpointID,
         MacAddress: ep.MacAddress,
         IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '',
-        IPv6Address: '',
+        IPv6Address: ep.GlobalIPv6Address ? `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` : '',
       };
     }
     view.Containers = containers;
