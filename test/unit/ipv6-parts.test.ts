@@ -183,11 +183,12 @@ describe('embedded DNS: AAAA', () => {
   afterAll(() => server.close());
 
   test('A gets the IPv4 addresses, AAAA the IPv6 ones; a name of ours without IPv6: an empty NOERROR answer', async () => {
-    expect((await ask('dual', 'A')).answers?.map((a) => a.data)).toEqual(['10.3.0.2']);
+    const records = (p: dnsPacket.Packet) => (p.answers ?? []) as { type: string; data?: unknown }[];
+    expect(records(await ask('dual', 'A')).map((a) => a.data)).toEqual(['10.3.0.2']);
     const aaaa = await ask('dual', 'AAAA');
-    expect(aaaa.answers?.map((a) => [a.type, a.data])).toEqual([['AAAA', 'fd00:3::2']]);
+    expect(records(aaaa).map((a) => [a.type, a.data])).toEqual([['AAAA', 'fd00:3::2']]);
     const none = await ask('v4only', 'AAAA');
-    expect(none.rcode).toBe('NOERROR');
+    expect((none as { rcode?: string }).rcode).toBe('NOERROR');
     expect(none.answers).toEqual([]);
   });
 });
