@@ -249,7 +249,15 @@ function fakeImages(): BuildImages & { commits: unknown[] } {
     commitContainer: async (o) => {
       commits.push(o);
       const base = o.image.config;
-      return store({ ...base, config: o.config as ImageConfig['config'], rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, 'sha256:run' as Digest] }, history: [...(base.history ?? []), { created_by: o.createdBy }] }, o.image.id);
+      return store(
+        {
+          ...base,
+          config: o.config as ImageConfig['config'],
+          rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, 'sha256:run' as Digest] },
+          history: [...(base.history ?? []), { created_by: o.createdBy }],
+        },
+        o.image.id,
+      );
     },
   };
 }
