@@ -114,7 +114,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'RUN --mount/--network/--security:
     expect(await runIn('bind:3', 'cat /copied')).toBe('changed\n');
   });
 
-  test('bind mounts from another stage (name and index) and from an image', async () => {
+  test('bind mounts from another stage (name and index, rw too) and from an image', async () => {
     const df = [
       'FROM busybox AS tools',
       'RUN mkdir /out && echo tool > /out/t',
@@ -122,12 +122,15 @@ describeIf(isRoot && distBuilt && haveDocker, 'RUN --mount/--network/--security:
       'RUN --mount=from=tools,source=/out,target=/tools cat /tools/t > /by-name',
       'RUN --mount=from=0,source=out/t,target=/t1 cat /t1 > /by-index',
       'RUN --mount=from=busybox,target=/img ls /img/bin/busybox > /by-image',
+      'RUN --mount=from=tools,source=/out,target=/w,rw echo written > /w/t && cat /w/t > /rw-stage',
+      'RUN --mount=from=tools,source=/out,target=/w cat /w/t > /after-rw',
       '',
     ].join('\n');
     const r = await build(context(df), '-t', 'bind:from');
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.code).toBe(0);
-    expect(await runIn('bind:from', 'cat /by-name /by-index /by-image')).toBe('tool\ntool\n/img/bin/busybox\n');
+    // rw on a stage: an overlay on its view, the stage's files untouched for the next RUN
+    expect(await runIn('bind:from', 'cat /by-name /by-index /by-image /rw-stage /after-rw')).toBe('tool\ntool\n/img/bin/busybox\nwritten\ntool\n');
   });
 
   test('tmpfs with a size; --network=none has only lo; secret not required is skipped', async () => {
