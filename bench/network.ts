@@ -1,8 +1,11 @@
 // Network benchmark against a skiffd of its own (temp data root, its own --bip):
-//   - TCP throughput and connection rate through a published port (DNAT, from the host's
-//     loopback) next to a direct connection to the container's address;
+//   - TCP throughput and connection rate through a published port, over IPv4 (DNAT, from the
+//     host's loopback) and over IPv6 ([::1]: the userland proxy, skiff-monitor port-proxy), next
+//     to a direct connection to the container's address;
 //   - the extra time a container start takes with networking (bridge, bridge + published port)
-//     next to --network none.
+//     next to --network none; what a published port's IPv6 side adds (HostIp '' binds 0.0.0.0
+//     and [::] next to '127.0.0.1', IPv4 only); what a network with EnableIPv6 adds next to an
+//     IPv4-only user network, where the daemon can create one.
 // The servers run inside the container's network namespace (nsenter); dockerd's published port
 // is measured too when Debian's docker.io (dockerd) is installed and running.
 //   node dist/bench/network.js [starts] [MiB]     (root; after `make build`)
@@ -103,11 +106,13 @@ async function connRate(host: string, port: number, seconds: number): Promise<nu
 
 async function startTime(sock: string, hostConfig: Record<string, unknown>): Promise<number> {
   const c = (await api(sock, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '30'], HostConfig: hostConfig })).json as { Id: string };
-  const t0 = process.hrtime.bigint();
-  await api(sock, 'POST', `/containers/${c.Id}/start`);
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  await api(sock, 'DELETE', `/containers/${c.Id}?force=1`);
-  return ms;
+  try {
+    const t0 = process.hrtime.bigint();
+    await api(sock, 'POST', `/containers/${c.Id}/start`);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  } finally {
+    await api(sock, 'DELETE', `/containers/${c.Id}?force=1`);
+  }
 }
 
 const median = (xs: number[]) =>
@@ -135,6 +140,7 @@ async function main(): Promise<void> {
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   let servers: ChildProcess | undefined;
+  const networks: string[] = []; // made by the bench, removed at the end
   try {
     for (let i = 0; ; i++) {
       if (
@@ -165,46 +171,91 @@ async function main(): Promise<void> {
     console.log(`network: TCP through a published port (DNAT) vs direct to the container (${ip}); ${MIB} MiB per run, median of ${ROUNDS} alternating rounds`);
     const gw = `10.217.${bipNet}.1`;
     await throughput(ip, 5001, 64); // warm-up
-    const tp = { direct: [] as number[], lo: [] as number[], gw: [] as number[] };
-    const cr = { direct: [] as number[], lo: [] as number[] };
+    await throughput('::1', hostPort, 64); // the proxy's first connection
+    const tp = { direct: [] as number[], lo: [] as number[], gw: [] as number[], v6: [] as number[] };
+    const cr = { direct: [] as number[], lo: [] as number[], v6: [] as number[] };
     for (let r = 0; r < ROUNDS; r++) {
       tp.direct.push(await throughput(ip, 5001, MIB));
       tp.lo.push(await throughput('127.0.0.1', hostPort, MIB));
       tp.gw.push(await throughput(gw, hostPort, MIB));
+      tp.v6.push(await throughput('::1', hostPort, MIB));
       cr.direct.push(await connRate(ip, 5002, CONN_SECONDS));
       cr.lo.push(await connRate('127.0.0.1', hostPort + 1, CONN_SECONDS));
+      cr.v6.push(await connRate('::1', hostPort + 1, CONN_SECONDS));
     }
     const direct = median(tp.direct);
     const pct = (x: number, of: number) => `${((x / of) * 100).toFixed(0)}% of direct`;
     console.log(`  throughput direct              ${direct.toFixed(0).padStart(7)} MiB/s`);
     console.log(`  throughput 127.0.0.1:port      ${median(tp.lo).toFixed(0).padStart(7)} MiB/s   ${pct(median(tp.lo), direct)}`);
     console.log(`  throughput host address:port   ${median(tp.gw).toFixed(0).padStart(7)} MiB/s   ${pct(median(tp.gw), direct)}`);
+    console.log(`  throughput [::1]:port (proxy)  ${median(tp.v6).toFixed(0).padStart(7)} MiB/s   ${pct(median(tp.v6), direct)}`);
     console.log(`  connections/s direct           ${median(cr.direct).toFixed(0).padStart(7)}`);
     console.log(`  connections/s 127.0.0.1:port   ${median(cr.lo).toFixed(0).padStart(7)}   ${pct(median(cr.lo), median(cr.direct))}`);
+    console.log(`  connections/s [::1]:port       ${median(cr.v6).toFixed(0).padStart(7)}   ${pct(median(cr.v6), median(cr.direct))}`);
     if (!dockerdRunning()) console.log('  dockerd: not installed or not running here, no side-by-side figure');
     servers.kill('SIGKILL');
     servers = undefined;
     await api(sock, 'DELETE', `/containers/${c.Id}?force=1`);
 
-    console.log(`container start (POST /start of \`sleep\`), median and p95 over ${STARTS} runs, the three kinds alternating`);
-    const kinds = { none: { NetworkMode: 'none' }, bridge: { NetworkMode: 'bridge' }, ported: { NetworkMode: 'bridge', PortBindings: { '80/tcp': [{ HostPort: '' }] } } };
-    const times = { none: [] as number[], bridge: [] as number[], ported: [] as number[] };
+    // ported: HostIp '' binds 0.0.0.0 and [::] (a proxy for the IPv6 side); ported4: an
+    // explicit IPv4 address, DNAT only
+    console.log(`container start (POST /start of \`sleep\`), median and p95 over ${STARTS} runs, the four kinds alternating`);
+    const kinds = {
+      none: { NetworkMode: 'none' },
+      bridge: { NetworkMode: 'bridge' },
+      ported4: { NetworkMode: 'bridge', PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+      ported: { NetworkMode: 'bridge', PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '' }] } },
+    };
+    const times = { none: [] as number[], bridge: [] as number[], ported4: [] as number[], ported: [] as number[] };
     for (let i = 0; i < STARTS + 2; i++) {
-      for (const k of ['none', 'bridge', 'ported'] as const) {
+      for (const k of ['none', 'bridge', 'ported4', 'ported'] as const) {
         const ms = await startTime(sock, kinds[k]);
         if (i >= 2) times[k].push(ms);
       }
     }
-    const [none, bridge, ported] = [times.none, times.bridge, times.ported].map((t) => t.sort((a, b) => a - b));
+    const [none, bridge, ported4, ported] = [times.none, times.bridge, times.ported4, times.ported].map((t) => t.sort((a, b) => a - b));
     const line = (n: string, t: number[]) =>
       console.log(
         `  ${n.padEnd(28)} median ${percentile(t, 50).toFixed(1).padStart(6)} ms   p95 ${percentile(t, 95).toFixed(1).padStart(6)} ms   (+${(percentile(t, 50) - percentile(none, 50)).toFixed(1)} ms)`,
       );
     line('--network none', none);
     line('bridge', bridge);
-    line('bridge + published port', ported);
+    line('bridge + port 127.0.0.1 (v4)', ported4);
+    line('bridge + port, dual-stack', ported);
+    console.log(`  dual-stack adds ${(percentile(ported, 50) - percentile(ported4, 50)).toFixed(1)} ms (median) over an IPv4-only published port`);
+
+    // A network with EnableIPv6 next to an IPv4-only user network (the daemon may refuse the
+    // first: then a line says so and the bench goes on).
+    const tag = `skbn${process.pid}`;
+    const v4net = `${tag}-v4`;
+    const v6net = `${tag}-v6`;
+    let v6err: string | undefined;
+    try {
+      await api(sock, 'POST', '/networks/create', { Name: v6net, EnableIPv6: true });
+      networks.push(v6net);
+    } catch (e) {
+      v6err = (e instanceof Error ? e.message : String(e)).trim();
+    }
+    if (v6err !== undefined) {
+      console.log(`  IPv6 networks: not available (${v6err})`);
+    } else {
+      await api(sock, 'POST', '/networks/create', { Name: v4net });
+      networks.push(v4net);
+      const nt = { v4: [] as number[], v6: [] as number[] };
+      for (let i = 0; i < STARTS + 2; i++) {
+        for (const k of ['v4', 'v6'] as const) {
+          const ms = await startTime(sock, { NetworkMode: k === 'v4' ? v4net : v6net });
+          if (i >= 2) nt[k].push(ms);
+        }
+      }
+      const [n4, n6] = [nt.v4, nt.v6].map((t) => t.sort((a, b) => a - b));
+      line('user network, IPv4 only', n4);
+      line('user network, EnableIPv6', n6);
+      console.log(`  dual-stack network start adds ${(percentile(n6, 50) - percentile(n4, 50)).toFixed(1)} ms (median) over an IPv4-only network`);
+    }
   } finally {
     servers?.kill('SIGKILL');
+    for (const n of networks) await api(sock, 'DELETE', `/networks/${n}`).catch((e: unknown) => console.error(`cannot remove network ${n}: ${String(e)}`));
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
     fs.rmSync(dir, { recursive: true, force: true });

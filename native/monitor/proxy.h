@@ -13,8 +13,9 @@
 // `error <call> <target>: <strerror> (errno N)` on stderr, exit 1.
 //
 // TCP: non-blocking relay, TCP_NODELAY both ways, half-close kept (a side's EOF becomes
-// shutdown(SHUT_WR) of the other once what it sent is written), 64 KiB buffered each way (a
-// side is not read while the buffer toward its peer is full). UDP: one connected upstream
+// shutdown(SHUT_WR) of the other once what it sent is written), spliced through a kernel pipe
+// each way (1 MiB where the kernel allows it, else 64 KiB; a side is not read while the pipe
+// toward its peer is full). UDP: one connected upstream
 // socket per client address, dropped after 90 s without traffic either way (dockerd's
 // UDPConnTrackTimeout); replies go back from the listening socket.
 #pragma once
