@@ -111,7 +111,15 @@ export class BuildRun {
       .sort()
       .map((k) => `${k}=${labels[k]}`)
       .join(' ');
-    await this.commits.commitConfig(stage, rc, `LABEL ${text}`, { cmd: 'LABEL', flags: { label: 'option' }, raw: text, json: null, line: 0, original: `LABEL ${text}` });
+    await this.commits.commitConfig(stage, rc, `LABEL ${text}`, {
+      cmd: 'LABEL',
+      flags: { label: 'option' },
+      flagLists: { label: ['option'] },
+      raw: text,
+      json: null,
+      line: 0,
+      original: `LABEL ${text}`,
+    });
   }
 
   /** FROM: an earlier stage, scratch, or an image (pulled when it is not here). */
