@@ -8,7 +8,7 @@
 
 import { SkiffError, invalid } from '../core/errors';
 import { splitKeyValues, splitWords } from './expand';
-import { HEREDOC_INSTRUCTIONS, heredocMarkers, type Heredoc } from './heredoc';
+import { HEREDOC_INSTRUCTIONS, heredocMarker, heredocMarkers, type Heredoc } from './heredoc';
 
 export interface Instruction {
   /** upper-case keyword: FROM, RUN, CMD, LABEL, MAINTAINER, EXPOSE, ENV, ADD, COPY, ENTRYPOINT, VOLUME, USER, WORKDIR, ARG, ONBUILD, STOPSIGNAL, HEALTHCHECK, SHELL */
@@ -355,11 +355,14 @@ function validate(inst: Instruction, escape: string): void {
       if (!json) fail('SHELL requires the arguments to be in JSON form');
       return;
     case 'COPY':
-    case 'ADD':
-      if ((json ?? splitWords(raw, escape)).length < 2) {
+    case 'ADD': {
+      const words = json ?? splitWords(raw, escape);
+      if (words.length < 2) {
         fail(`${cmd} requires at least two arguments, but only one was provided. Destination could not be determined`);
       }
+      if (!json && heredocMarker(words[words.length - 1])) fail(`${cmd} cannot accept a heredoc as a destination`);
       return;
+    }
     case 'VOLUME': {
       const list = json ?? splitWords(raw, escape);
       if (list.length === 0) fail('VOLUME requires at least one argument');

@@ -13,7 +13,11 @@
 // BuildKit never expands a RUN heredoc itself (the shell does); COPY/ADD expand an unquoted
 // one's body with the stage's variables, quotes kept (expand.ts's expandHeredoc).
 
-import { splitWords } from './expand';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expandHeredoc, splitWords } from './expand';
 
 /** A here-document of an instruction, in the order the markers appear on its line. */
 export interface Heredoc {
@@ -108,4 +112,59 @@ export function heredocRunCommand(raw: string, heredocs: Heredoc[]): HeredocRun 
   let full = raw;
   for (const h of heredocs) full += `\n${h.content}${h.name}`;
   return { command: full };
+}
+
+/**
+ * A RUN's #! script on the host, bound read-only at /dev/pipes in the container of the create
+ * body (its /dev is a tmpfs: nothing of it reaches the committed layer), as BuildKit mounts it.
+ * remove() deletes it once the container has run.
+ */
+export async function mountHeredocScript(body: Record<string, unknown>, script: NonNullable<HeredocRun['script']>, workDir: string | undefined): Promise<{ remove(): Promise<void> }> {
+  const dir = path.join(workDir ?? os.tmpdir(), `heredoc-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  await fs.chmod(dir, 0o755);
+  const file = path.join(dir, path.posix.basename(script.name) || 'script');
+  await fs.writeFile(file, script.content, { mode: 0o755 });
+  await fs.chmod(file, 0o755);
+  const hc = (body.HostConfig ?? {}) as { Binds?: string[] };
+  body.HostConfig = { ...hc, Binds: [...(hc.Binds ?? []), `${dir}:${HEREDOC_PIPES_DIR}:ro`] };
+  return { remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * COPY/ADD <<NAME: each heredoc source (by its index among the instruction's source words) as
+ * a file NAME (0644, as BuildKit's Mkfile) in a scratch folder of workDir, its body expanded
+ * with vars unless the delimiter was quoted. remove() deletes the folder. Undefined: no heredocs.
+ */
+export async function writeHeredocSources(
+  inst: { raw: string; json: string[] | null; heredocs?: Heredoc[] },
+  vars: ReadonlyMap<string, string>,
+  workDir: string,
+): Promise<{ byIndex: Map<number, { abs: string; rel: string }>; remove(): Promise<void> } | undefined> {
+  if (!inst.heredocs?.length || inst.json) return undefined;
+  const words = splitWords(inst.raw, '\\');
+  const dir = path.join(workDir, `heredoc-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  const byIndex = new Map<number, { abs: string; rel: string }>();
+  try {
+    for (const [i, word] of words.slice(0, -1).entries()) {
+      const mk = heredocMarker(word);
+      if (!mk) continue;
+      // as BuildKit's parseSourcesAndDest: the body of that name (the last one, if two share it)
+      const h = [...inst.heredocs].reverse().find((d) => d.name === mk.name);
+      let body = h ? heredocBody({ ...h, chomp: mk.chomp }) : '';
+      if (mk.expand) body = expandHeredoc(body, vars);
+      const rel = path.posix.basename(mk.name) || 'heredoc';
+      const sub = path.join(dir, String(i));
+      await fs.mkdir(sub, { mode: 0o755 });
+      const abs = path.join(sub, rel);
+      await fs.writeFile(abs, body, { mode: 0o644 });
+      await fs.chmod(abs, 0o644);
+      byIndex.set(i, { abs, rel });
+    }
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return { byIndex, remove: () => fs.rm(dir, { recursive: true, force: true }) };
 }

@@ -5,11 +5,14 @@ import type { ContainerRecord } from '../containers/containers';
 import { stepCacheKey } from './build-cache';
 import type { StepCommits } from './commit-step';
 import type { Instruction } from './dockerfile';
+import { heredocRunCommand, mountHeredocScript, type HeredocRun } from './heredoc';
 import type { BuildContainers, BuildImages } from './ports';
 import { OutputFrames, type Progress } from './progress';
 import { RunFailedError, type BuildOptions, type RunConfig, type Stage } from './types';
 
 export type RunOptions = Pick<BuildOptions, 'networkMode' | 'extraHosts' | 'rm' | 'forceRm'>;
+/** where a RUN's #! heredoc script is written (the build's scratch folder; the system's temp folder without it) */
+type RunStepOptions = RunOptions & { workDir?: string };
 
 /** What a RUN step runs and records, decided before anything runs. */
 export interface RunPlan {
@@ -19,6 +22,8 @@ export interface RunPlan {
   savedCmd: string[];
   /** the container's create body, for the stage's image */
   create(imageId: string): Record<string, unknown>;
+  /** a heredoc with #! (`RUN <<EOF`): the script mounted at /dev/pipes/<name> for the command to run */
+  script?: HeredocRun['script'];
 }
 
 const buildKitOnly = (flag: string) => invalid(`the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
@@ -27,7 +32,9 @@ const buildKitOnly = (flag: string) => invalid(`the --${flag} option requires Bu
 export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOptions): RunPlan {
   const flag = Object.keys(ins.flags)[0];
   if (flag !== undefined) throw buildKitOnly(flag);
-  const cmd = ins.json ?? [...stage.shell, ins.raw];
+  // heredocs: the shell's command string as BuildKit's dispatchRun makes it (heredoc.ts)
+  const heredoc = ins.heredocs?.length && !ins.json ? heredocRunCommand(ins.raw, ins.heredocs) : undefined;
+  const cmd = ins.json ?? [...stage.shell, heredoc ? heredoc.command : ins.raw];
   // the stage's build args reach the command as variables (not the image); the history and
   // ContainerConfig name them before the command, sorted
   const argEnv = [...stage.args].filter(([k]) => !(rc.Env ?? []).some((e) => e.split('=')[0] === k)).map(([k, v]) => `${k}=${v}`);
@@ -44,7 +51,7 @@ export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOpt
     Labels: {},
     HostConfig: { NetworkMode: o.networkMode || 'bridge', ...(o.extraHosts.length ? { ExtraHosts: [...o.extraHosts] } : {}) },
   });
-  return { cmd, savedCmd, create };
+  return { cmd, savedCmd, create, ...(heredoc?.script ? { script: heredoc.script } : {}) };
 }
 
 export interface RunContext {
@@ -52,7 +59,7 @@ export interface RunContext {
   images: BuildImages;
   commits: StepCommits;
   progress: Progress;
-  o: RunOptions;
+  o: RunStepOptions;
 }
 
 export class RunSteps {
@@ -69,10 +76,18 @@ export class RunSteps {
     stage.image = image;
     const key = stepCacheKey(stage, ins);
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
-    const { rec } = await this.c.containers.create(undefined, plan.create(image.id));
-    this.intermediates.push(rec.Id);
-    this.c.progress.runningIn(rec.Id);
-    const code = await this.runAndStream(rec);
+    const body = plan.create(image.id);
+    const script = plan.script && (await mountHeredocScript(body, plan.script, this.c.o.workDir));
+    let rec: ContainerRecord;
+    let code: number;
+    try {
+      ({ rec } = await this.c.containers.create(undefined, body));
+      this.intermediates.push(rec.Id);
+      this.c.progress.runningIn(rec.Id);
+      code = await this.runAndStream(rec);
+    } finally {
+      await script?.remove();
+    }
     if (code !== 0) {
       // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
       if (this.c.o.forceRm) await this.removeIntermediates();

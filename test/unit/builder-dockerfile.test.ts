@@ -1,6 +1,10 @@
 import { parseDockerfile, parseHealthcheck, parseTrigger, type Instruction } from '../../src/builder/dockerfile';
 import { expandHeredoc, expandWord, expandWords, parseArgs, parseKeyValues } from '../../src/builder/expand';
 import { heredocMarker, heredocRunCommand } from '../../src/builder/heredoc';
+import { planRun } from '../../src/builder/run-step';
+import { checkImagePlatform, fromPlatform, planBuild, stageArgValue, unusedBuildArgs } from '../../src/builder/stages';
+import { hostPlatform, parsePlatform, platformArgs, type Stage } from '../../src/builder/types';
+import type { ImageRecord } from '../../src/images/types';
 import { SkiffError } from '../../src/core/errors';
 
 const parse = (text: string) => parseDockerfile(text).instructions;
@@ -516,5 +520,101 @@ describe('syntax directive', () => {
   test('no directive: no syntax; a syntax comment after the top is a comment', () => {
     expect(parseDockerfile('FROM x').syntax).toBeUndefined();
     expect(parseDockerfile('FROM x\n# syntax=other/frontend\n').syntax).toBeUndefined();
+  });
+});
+
+// BuildKit's automatic platform args (dockerfile2llb: platformArgs/defaultArgs, overridden by
+// build args; dispatchArg takes a stage's `ARG NAME` value from the global scope) and
+// containerd's platform names (platforms.Normalize: arm64/v8 → arm64, arm → arm/v7).
+describe('platform args', () => {
+  test('this host as BuildKit names it', () => {
+    expect(hostPlatform('x64')).toEqual({ os: 'linux', architecture: 'amd64', variant: '' });
+    expect(hostPlatform('arm64')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(hostPlatform('arm')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+    expect(Object.fromEntries(platformArgs(undefined, hostPlatform('arm')))).toEqual({
+      BUILDPLATFORM: 'linux/arm/v7',
+      BUILDOS: 'linux',
+      BUILDARCH: 'arm',
+      BUILDVARIANT: 'v7',
+      TARGETPLATFORM: 'linux/arm/v7',
+      TARGETOS: 'linux',
+      TARGETARCH: 'arm',
+      TARGETVARIANT: 'v7',
+      TARGETSTAGE: 'default',
+    });
+  });
+
+  test('parsePlatform normalizes as containerd', () => {
+    expect(parsePlatform('linux/amd64')).toEqual({ os: 'linux', architecture: 'amd64', variant: '' });
+    expect(parsePlatform('Linux/x86_64')).toEqual({ os: 'linux', architecture: 'amd64', variant: '' });
+    expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(parsePlatform('linux/aarch64')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(parsePlatform('linux/arm')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+    expect(parsePlatform('arm64')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(parsePlatform('linux/a/b/c')).toBeUndefined();
+    expect(parsePlatform('linux/am d64')).toBeUndefined();
+  });
+
+  test('FROM sees them; build args replace them and are never unused; TARGETSTAGE is the target', () => {
+    const df = parseDockerfile('ARG TARGETARCH\nFROM img:$TARGETARCH AS one\nFROM img-$BUILDOS\n');
+    const plan = planBuild(df, { TARGETOS: 'plan9', BUILDARCH: 'x' }, 'one');
+    const host = hostPlatform();
+    expect(plan.globalArgs.get('TARGETARCH')).toBe(host.architecture);
+    expect(plan.globalArgs.get('TARGETPLATFORM')).toBe(`linux/${host.architecture}${host.variant ? `/${host.variant}` : ''}`);
+    expect(plan.globalArgs.get('TARGETOS')).toBe('plan9');
+    expect(plan.globalArgs.get('TARGETSTAGE')).toBe('one');
+    expect(unusedBuildArgs({ TARGETOS: 'plan9', BUILDARCH: 'x', OTHER: '1' }, plan.usedArgs)).toEqual(['OTHER']);
+  });
+
+  test("a stage's ARG without a value takes the global value (platform args included); a default or build arg wins", () => {
+    const plan = planBuild(parseDockerfile('ARG V=global\nFROM x\n'), {}, undefined);
+    expect(stageArgValue(plan, {}, 'V', undefined)).toBe('global');
+    expect(stageArgValue(plan, {}, 'V', 'own')).toBe('own');
+    expect(stageArgValue(plan, { V: 'given' }, 'V', undefined)).toBe('given');
+    expect(stageArgValue(plan, {}, 'TARGETOS', undefined)).toBe('linux');
+    expect(stageArgValue(plan, {}, 'NOPE', undefined)).toBeUndefined();
+  });
+
+  test('FROM --platform: expanded with the global args; this host only; the image must match', () => {
+    const plan = planBuild(parseDockerfile('FROM x\n'), {}, undefined);
+    const from = (text: string) => parseDockerfile(text).instructions[0];
+    const host = hostPlatform();
+    expect(fromPlatform(from('FROM --platform=$BUILDPLATFORM x'), plan.globalArgs, '\\')).toEqual(host);
+    expect(fromPlatform(from('FROM --platform=${TARGETOS}/${TARGETARCH} x'), plan.globalArgs, '\\')).toEqual(host);
+    expect(fromPlatform(from('FROM --platform=$UNSET x'), plan.globalArgs, '\\')).toBeUndefined();
+    expect(fromPlatform(from('FROM x'), plan.globalArgs, '\\')).toBeUndefined();
+    const other = host.architecture === 's390x' ? 'linux/ppc64le' : 'linux/s390x';
+    expectInvalid(() => fromPlatform(from(`FROM --platform=${other} x`), plan.globalArgs, '\\'), new RegExp(`^FROM --platform=${other}: this daemon builds for linux/`));
+    expectInvalid(() => fromPlatform(from('FROM --platform=bogus/os/x/y x'), plan.globalArgs, '\\'), /unknown operating system or architecture: invalid argument$/);
+    const image = (architecture: string) => ({ config: { os: 'linux', architecture } }) as unknown as ImageRecord;
+    expect(() => checkImagePlatform('x', image(host.architecture), host)).not.toThrow();
+    expectInvalid(
+      () => checkImagePlatform('x:1', image('mips64'), host),
+      `image with reference x:1 was found but does not match the specified platform: wanted linux/${host.architecture}${host.variant ? `/${host.variant}` : ''}, actual: linux/mips64`,
+    );
+  });
+});
+
+describe('RUN with heredocs: the command and the history', () => {
+  const stage = (args: [string, string][] = []): Stage => ({ config: { config: {} } as Stage['config'], args: new Map(args), shell: ['/bin/sh', '-c'] });
+  const o = { networkMode: '', extraHosts: [], rm: true, forceRm: false };
+  test('only the marker: the body is the command string; build args lead the recorded command', () => {
+    const ins = one('RUN <<EOF\necho "$A"\nEOF');
+    const plan = planRun(stage([['A', '1']]), {}, ins, o);
+    expect(plan.cmd).toEqual(['/bin/sh', '-c', 'echo "$A"\n']);
+    expect(plan.savedCmd).toEqual(['|1', 'A=1', '/bin/sh', '-c', 'echo "$A"\n']);
+    expect(plan.script).toBeUndefined();
+  });
+  test('#!: the script at /dev/pipes/<name>', () => {
+    const plan = planRun(stage(), {}, one('RUN <<run.sh\n#!/bin/sh\necho hi\nrun.sh'), o);
+    expect(plan.cmd).toEqual(['/bin/sh', '-c', '/dev/pipes/run.sh']);
+    expect(plan.script).toEqual({ name: 'run.sh', content: '#!/bin/sh\necho hi\n' });
+  });
+  test('a command with heredocs: all of it to the shell; JSON form untouched', () => {
+    expect(planRun(stage(), {}, one("RUN cat <<'EOF' > /f\n$X\nEOF"), o).cmd).toEqual(['/bin/sh', '-c', "cat <<'EOF' > /f\n$X\nEOF"]);
+    expect(planRun(stage(), {}, one('RUN ["cat", "<<EOF"]'), o).cmd).toEqual(['cat', '<<EOF']);
+  });
+  test("COPY with a heredoc destination: BuildKit's error", () => {
+    expectInvalid(() => one('COPY /foo <<EOF\nEOF'), 'dockerfile parse error on line 2: COPY cannot accept a heredoc as a destination');
   });
 });
