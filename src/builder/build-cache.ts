@@ -28,12 +28,11 @@ export function stepCacheKey(stage: Stage, ins: Instruction, extra = ''): string
     .sort()
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
-  return (
-    createHash('sha256')
-      // heredoc bodies are part of the instruction (only instructions with heredocs get the extra text)
-      .update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}${ins.heredocs?.length ? `\n${JSON.stringify(ins.heredocs)}` : ''}\n${args}\n${extra}`)
-      .digest('hex')
-  );
+  // heredoc bodies are part of the instruction (only an instruction with heredocs has this text)
+  const bodies = ins.heredocs?.length ? `\n${JSON.stringify(ins.heredocs)}` : '';
+  return createHash('sha256')
+    .update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}${bodies}\n${args}\n${extra}`)
+    .digest('hex');
 }
 
 export class BuildCache {
