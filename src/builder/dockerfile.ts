@@ -113,7 +113,9 @@ const isComment = (line: string) => line.trimStart().startsWith('#');
 /** Parses a Dockerfile. Throws invalid() (HTTP 400) with Docker's wording on bad input. */
 export function parseDockerfile(text: string, options: ParseOptions = {}): Dockerfile {
   if (text.startsWith('\uFEFF')) text = text.slice(1);
-  const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  // heredoc bodies keep their line endings (CRLF too), as BuildKit's
+  const rawLines = text.split('\n');
+  const lines = rawLines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   let escape = options.escape ?? '\\';
   let continuation = continuationPattern(escape);
   let directivesDone = false;
@@ -166,8 +168,9 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
         let content = '';
         let terminated = false;
         while (i + 1 < lines.length) {
-          const body = lines[++i];
-          if ((mk.chomp ? body.replace(/^\t+/, '') : body) === mk.name) {
+          const body = rawLines[++i];
+          const line = body.replace(/[\r\n]+$/, '');
+          if ((mk.chomp ? line.replace(/^\t+/, '') : line) === mk.name) {
             terminated = true;
             break;
           }

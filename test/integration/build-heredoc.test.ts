@@ -161,6 +161,20 @@ rel.txt
     expect((await history(id)).filter((c) => c.includes('COPY file:'))).toHaveLength(3);
   });
 
+  test('ADD <<EOF writes the body (never unpacked); ONBUILD RUN <<EOF runs in the child build', async () => {
+    const parent = await built(`FROM busybox
+ADD <<EOF /added.txt
+added $HOSTNAME_UNSET.
+EOF
+ONBUILD RUN <<EOF
+echo "from the trigger" > /triggered
+EOF
+`);
+    expect(await sh(parent, 'cat /added.txt; stat -c %a /added.txt; test -e /triggered || echo no trigger yet')).toBe('added .\n644\nno trigger yet\n');
+    const child = await built(`FROM ${parent}\n`);
+    expect(await sh(child, 'cat /triggered')).toBe('from the trigger\n');
+  });
+
   test('the escape directive with heredocs: ` continues the line, the body is untouched', async () => {
     const id = await built('# escape=`\nFROM busybox\nRUN cat `\n  <<"EOF" > /out\nback\\slash `tick\nEOF\n');
     expect(await sh(id, 'cat /out')).toBe('back\\slash `tick\n');

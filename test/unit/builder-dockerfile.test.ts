@@ -379,6 +379,12 @@ describe('heredocs', () => {
     expect(insts[2].heredocs).toBeUndefined();
   });
 
+  test('CRLF: bodies keep their line endings, the delimiter line matches without them', () => {
+    const insts = parse('FROM x\r\nCOPY <<EOF /f\r\na\r\nb\r\nEOF\r\nUSER u\r\n');
+    expect(insts[1].heredocs?.[0].content).toBe('a\r\nb\r\n');
+    expect(insts[2]).toMatchObject({ cmd: 'USER', raw: 'u' });
+  });
+
   test('an empty body, a body at the end of the text', () => {
     expect(one('RUN <<EOF\nEOF').heredocs).toEqual([{ name: 'EOF', content: '', expand: true, chomp: false }]);
     expect(parse('FROM x\nCOPY <<a /a\nx\na')[1].heredocs?.[0].content).toBe('x\n');
