@@ -30,8 +30,10 @@ export function stepCacheKey(stage: Stage, ins: Instruction, extra = ''): string
     .sort()
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
+  // heredoc bodies are part of the instruction (only an instruction with heredocs has this text)
+  const bodies = ins.heredocs?.length ? `\n${JSON.stringify(ins.heredocs)}` : '';
   return createHash('sha256')
-    .update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}\n${args}\n${extra}`)
+    .update(`${parent}\n${ins.cmd} ${JSON.stringify(ins.flags)} ${ins.raw}${bodies}\n${args}\n${extra}`)
     .digest('hex');
 }
 

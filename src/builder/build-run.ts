@@ -15,7 +15,7 @@ import { applyConfigInstruction, CONFIG_INSTRUCTIONS } from './instructions';
 import type { BuildContainers, BuildImages, BuildKernel, BuildLog } from './ports';
 import { Progress } from './progress';
 import { RunSteps } from './run-step';
-import { buildArgValue, unusedBuildArgs, type BuildPlan, type StagePlan } from './stages';
+import { checkImagePlatform, fromPlatform, stageArgValue, unusedBuildArgs, type BuildPlan, type StagePlan } from './stages';
 import { DEFAULT_SHELL, stageVars, type BuildOptions, type BuildResult, type RunConfig, type Stage } from './types';
 
 /** What a build uses of the daemon: the services (through the builder's ports) and its settings. */
@@ -122,7 +122,15 @@ export class BuildRun {
       .sort()
       .map((k) => `${k}=${labels[k]}`)
       .join(' ');
-    await this.commits.commitConfig(stage, rc, `LABEL ${text}`, { cmd: 'LABEL', flags: { label: 'option' }, raw: text, json: null, line: 0, original: `LABEL ${text}` });
+    await this.commits.commitConfig(stage, rc, `LABEL ${text}`, {
+      cmd: 'LABEL',
+      flags: { label: 'option' },
+      flagLists: { label: ['option'] },
+      raw: text,
+      json: null,
+      line: 0,
+      original: `LABEL ${text}`,
+    });
   }
 
   /** FROM: an earlier stage, scratch, or an image (pulled when it is not here). */
@@ -131,6 +139,7 @@ export class BuildRun {
     if (words.length !== 1 && !(words.length === 3 && words[1].toLowerCase() === 'as')) throw invalid('FROM requires either one or three arguments');
     const ref = words[0];
     const name = words.length === 3 ? words[2] : undefined;
+    const platform = fromPlatform(ins, this.plan.globalArgs, this.escape);
     if (name && !/^[a-z][a-z0-9-_.]*$/i.test(name)) throw invalid(`invalid name for build stage: "${name}", name can't start with a number or contain symbols`);
     const prior = this.done.find((s) => s.name && s.name.toLowerCase() === ref.toLowerCase());
     const args = new Map<string, string>();
@@ -143,6 +152,7 @@ export class BuildRun {
       if (!(e instanceof SkiffError && e.kind === 'notFound')) throw e;
       image = await this.o.pull(ref);
     }
+    if (platform) checkImagePlatform(ref, image, platform);
     return { name, image, config: image.config, args, shell: image.config.config?.Shell?.length ? [...image.config.config.Shell] : DEFAULT_SHELL };
   }
 
@@ -150,7 +160,7 @@ export class BuildRun {
     const rc: RunConfig = { ...(stage.config.config ?? {}) };
     const x = { vars: stageVars(stage), escape: this.escape };
     if (CONFIG_INSTRUCTIONS.has(ins.cmd)) {
-      const buildArg = (name: string, dflt: string | undefined) => buildArgValue(this.o.buildArgs, name, dflt);
+      const buildArg = (name: string, dflt: string | undefined) => stageArgValue(this.plan, this.o.buildArgs, name, dflt);
       const comment = applyConfigInstruction(stage, rc, ins, { ...x, usedArgs: this.plan.usedArgs, buildArg });
       return this.commits.commitConfig(stage, rc, comment, ins);
     }

@@ -13,6 +13,7 @@ import type { SpecialOps } from '../images/special';
 import { chownIds, copyEntry, copyTree, ensureDir, extractArchive, isDirIn, isLocalArchive } from './copy-files';
 import type { Instruction } from './dockerfile';
 import { expandWord, expandWords } from './expand';
+import { writeHeredocSources } from './heredoc';
 import type { BuildImages } from './ports';
 import { ROOT_OWNER, type Expansion, type Owner, type RunConfig, type Stage } from './types';
 
@@ -80,8 +81,10 @@ export async function copyStep(c: FileStepContext, stage: Stage, rc: RunConfig, 
   const req = copyRequest(rc, ins, w);
   // where the sources are: the context, or another stage's (or image's) file system
   const fromView = req.from !== undefined ? await c.commits.mountImage(await fromImage(c, req.from, done)) : undefined;
+  // COPY <<NAME: heredoc sources as files of their own (heredoc.ts)
+  const inline = await writeHeredocSources(ins, w.vars, c.workDir);
   try {
-    const matches = await findSources(c, ins, req, fromView?.dir ?? c.contextDir);
+    const matches = await findSources(c, ins, req, fromView?.dir ?? c.contextDir, inline?.byIndex);
     const srcHash = await hashSources(matches);
     const comment = `${ins.cmd} ${req.chown ? `--chown=${req.chown}` : ''}${srcHash} in ${req.written} `;
     await c.commits.addFiles(stage, rc, ins, comment, srcHash, async (layer, view) => {
@@ -92,6 +95,7 @@ export async function copyStep(c: FileStepContext, stage: Stage, rc: RunConfig, 
     });
   } finally {
     await fromView?.unmount();
+    await inline?.remove();
   }
 }
 
@@ -108,9 +112,15 @@ async function fromImage(c: FileStepContext, from: string, done: Stage[]): Promi
   }
 }
 
-async function findSources(c: FileStepContext, ins: Instruction, req: CopyRequest, srcRoot: string): Promise<SourceFile[]> {
+async function findSources(c: FileStepContext, ins: Instruction, req: CopyRequest, srcRoot: string, inline?: Map<number, SourceFile>): Promise<SourceFile[]> {
   const matches: SourceFile[] = [];
-  for (const s of req.sources) {
+  for (const [i, s] of req.sources.entries()) {
+    const heredoc = inline?.get(i);
+    if (heredoc) {
+      // never unpacked by ADD, as BuildKit's inline documents
+      matches.push({ ...heredoc, remote: true });
+      continue;
+    }
     if (/^https?:\/\//i.test(s)) {
       if (ins.cmd === 'COPY') throw invalid(`source can't be a URL for COPY`);
       matches.push(await download(s, c.workDir));

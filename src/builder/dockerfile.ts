@@ -2,16 +2,21 @@
 // parser: parser directives at the top, comment lines, line continuations with the escape
 // character, BuilderFlags (--name=value) before the arguments, JSON vs shell forms, and the
 // per-instruction argument checks Docker makes before a build starts. Variable expansion is
-// left to the executor (expand.ts), which knows the environment at each step.
+// left to the executor (expand.ts), which knows the environment at each step. From BuildKit's
+// Dockerfile syntax (docker/dockerfile:1, which the syntax directive may name and no other
+// frontend): here-documents after RUN/COPY/ADD (heredoc.ts) and repeatable flags (flagLists).
 
 import { SkiffError, invalid } from '../core/errors';
 import { splitKeyValues, splitWords } from './expand';
+import { HEREDOC_INSTRUCTIONS, heredocMarker, heredocMarkers, type Heredoc } from './heredoc';
 
 export interface Instruction {
   /** upper-case keyword: FROM, RUN, CMD, LABEL, MAINTAINER, EXPOSE, ENV, ADD, COPY, ENTRYPOINT, VOLUME, USER, WORKDIR, ARG, ONBUILD, STOPSIGNAL, HEALTHCHECK, SHELL */
   cmd: string;
-  /** --name=value flags written before the arguments, keyed by name without the dashes; a bare --flag has value "" */
+  /** --name=value flags written before the arguments, keyed by name without the dashes; a bare --flag has value "" (a repeated flag: its last value) */
   flags: Record<string, string>;
+  /** every value of each flag, in order (RUN may repeat --mount, COPY/ADD --exclude); same keys as flags */
+  flagLists: Record<string, string[]>;
   /** the arguments as written after the flags, continuation lines joined, trimmed */
   raw: string;
   /** for RUN, CMD, ENTRYPOINT, SHELL, COPY, ADD, VOLUME: the JSON array form when raw is a valid JSON array of strings, else null */
@@ -20,11 +25,20 @@ export interface Instruction {
   line: number;
   /** the instruction as Docker prints it in "Step n/m : ...": keyword as written + " " + arguments (flags included) */
   original: string;
+  /**
+   * RUN, COPY, ADD in shell form (and ONBUILD of one): the here-documents whose markers
+   * (<<NAME, <<-NAME, <<"NAME", n<<NAME) are on the instruction's line, in that order, with
+   * the bodies read from the lines after it; absent when there are none. For ONBUILD the bodies
+   * are also in raw (after the trigger's line), so the trigger parses again.
+   */
+  heredocs?: Heredoc[];
 }
 
 export interface Dockerfile {
   instructions: Instruction[];
   escape: string;
+  /** the syntax directive's frontend image, when there is one (always a docker/dockerfile:1 one) */
+  syntax?: string;
 }
 
 export interface ParseOptions {
@@ -66,6 +80,22 @@ const FLAGS: Record<string, Record<string, FlagKind>> = {
   ADD: { chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string', exclude: 'string' },
   HEALTHCHECK: { interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string' },
 };
+// BuildKit's string-list flags: may be given more than once (any other flag twice is an error)
+const REPEATABLE: Record<string, ReadonlySet<string>> = { RUN: new Set(['mount']), COPY: new Set(['exclude']), ADD: new Set(['exclude']) };
+
+/**
+ * The frontends the syntax directive may name: BuildKit's own Dockerfile syntax, version 1
+ * (docker/dockerfile, docker.io/ or not, tag 1, 1.x, 1.x.y, -labs, latest or labs, a digest
+ * or not). This builder parses and runs that syntax itself; it cannot pull and run another
+ * frontend image (that is what BuildKit does with the directive).
+ */
+const SYNTAX_REF = /^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/)?docker\/dockerfile(?::(?:1(?:\.\d+){0,2}(?:-labs)?|latest|labs))?(?:@sha256:[0-9a-f]{64})?$/;
+
+function checkSyntax(ref: string, line: number): void {
+  if (!SYNTAX_REF.test(ref)) {
+    throw lineError(line, `unsupported Dockerfile frontend ${JSON.stringify(ref)}: this builder runs the docker/dockerfile:1 syntax itself and cannot run another frontend image`);
+  }
+}
 
 const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
 const KNOWN_DIRECTIVES = new Set(['escape', 'syntax', 'check']);
@@ -83,10 +113,13 @@ const isComment = (line: string) => line.trimStart().startsWith('#');
 /** Parses a Dockerfile. Throws invalid() (HTTP 400) with Docker's wording on bad input. */
 export function parseDockerfile(text: string, options: ParseOptions = {}): Dockerfile {
   if (text.startsWith('\uFEFF')) text = text.slice(1);
-  const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  // heredoc bodies keep their line endings (CRLF too), as BuildKit's
+  const rawLines = text.split('\n');
+  const lines = rawLines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   let escape = options.escape ?? '\\';
   let continuation = continuationPattern(escape);
   let directivesDone = false;
+  let syntax: string | undefined;
   const seenDirectives = new Set<string>();
   const instructions: Instruction[] = [];
 
@@ -106,6 +139,10 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
           escape = m[2];
           continuation = continuationPattern(escape);
         }
+        if (key === 'syntax') {
+          syntax = m[2];
+          checkSyntax(syntax, i + 1);
+        }
         continue;
       }
     }
@@ -122,11 +159,43 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
       continues = more;
     }
     if (joined.trim() === '') continue;
-    instructions.push(parseLine(joined, startLine, escape));
+    const inst = parseLine(joined, startLine, escape);
+    const markers = takesHeredocs(inst, escape) ? heredocMarkers(joined) : [];
+    if (markers.length) {
+      // the bodies: the lines after the instruction, each up to its delimiter's line
+      const heredocs: Heredoc[] = [];
+      for (const mk of markers) {
+        let content = '';
+        let terminated = false;
+        while (i + 1 < lines.length) {
+          const body = rawLines[++i];
+          const line = body.replace(/[\r\n]+$/, '');
+          if ((mk.chomp ? line.replace(/^\t+/, '') : line) === mk.name) {
+            terminated = true;
+            break;
+          }
+          // the text's last line has no newline; a split's empty last element is no line at all
+          if (i === lines.length - 1 && body === '') break;
+          content += i === lines.length - 1 ? body : `${body}\n`;
+        }
+        if (!terminated) throw lineError(startLine, 'unterminated heredoc');
+        heredocs.push({ ...mk, content });
+      }
+      inst.heredocs = heredocs;
+      // as BuildKit: an ONBUILD trigger keeps its bodies, so that it parses again in the child build
+      if (inst.cmd === 'ONBUILD') inst.raw += heredocs.map((h) => `\n${h.content}${h.name}`).join('');
+    }
+    instructions.push(inst);
   }
 
   if (options.requireStage ?? true) checkStages(instructions);
-  return { instructions, escape };
+  return { instructions, escape, ...(syntax !== undefined ? { syntax } : {}) };
+}
+
+/** RUN, COPY and ADD in shell form take heredocs, and ONBUILD of one of them (BuildKit's canContainHeredoc). */
+function takesHeredocs(inst: Instruction, escape: string): boolean {
+  if (inst.cmd === 'ONBUILD') return takesHeredocs(parseLine(inst.raw, inst.line, escape), escape);
+  return HEREDOC_INSTRUCTIONS.has(inst.cmd) && inst.json === null;
 }
 
 /**
@@ -174,9 +243,9 @@ function parseLine(line: string, lineNo: number, escape: string): Instruction {
   const { flagWords, args } = extractFlags(rest);
   const raw = args.trim();
   try {
-    const flags = parseFlags(cmd, flagWords);
+    const { flags, flagLists } = parseFlags(cmd, flagWords);
     const json = JSON_FORMS.has(cmd) ? parseJsonArray(raw) : null;
-    const inst: Instruction = { cmd, flags, raw, json, line: lineNo, original: rest ? `${keyword} ${rest}` : keyword };
+    const inst: Instruction = { cmd, flags, flagLists, raw, json, line: lineNo, original: rest ? `${keyword} ${rest}` : keyword };
     validate(inst, escape);
     return inst;
   } catch (e) {
@@ -221,9 +290,10 @@ function extractFlags(text: string): { flagWords: string[]; args: string } {
   }
 }
 
-function parseFlags(cmd: string, words: string[]): Record<string, string> {
+function parseFlags(cmd: string, words: string[]): { flags: Record<string, string>; flagLists: Record<string, string[]> } {
   const known = FLAGS[cmd] ?? {};
   const flags: Record<string, string> = {};
+  const flagLists: Record<string, string[]> = {};
   for (const word of words) {
     const body = word.slice(2);
     const eq = body.indexOf('=');
@@ -231,15 +301,16 @@ function parseFlags(cmd: string, words: string[]): Record<string, string> {
     const value = eq < 0 ? '' : body.slice(eq + 1);
     const kind = Object.prototype.hasOwnProperty.call(known, name) ? known[name] : undefined;
     if (!kind) fail(`Unknown flag: ${name}`);
-    if (Object.prototype.hasOwnProperty.call(flags, name)) fail(`Duplicate flag specified: ${name}`);
+    if (Object.prototype.hasOwnProperty.call(flags, name) && !REPEATABLE[cmd]?.has(name)) fail(`Duplicate flag specified: ${name}`);
     if (kind === 'string' && eq < 0) fail(`Missing a value on flag: ${name}`);
     if (kind === 'bool' && eq >= 0) {
       if (value === '') fail(`Missing a value on flag: ${name}`);
       if (!['true', 'false'].includes(value.toLowerCase())) fail(`Expecting boolean value for flag ${name}, not: ${value}`);
     }
     flags[name] = value;
+    (flagLists[name] ??= []).push(value);
   }
-  return flags;
+  return { flags, flagLists };
 }
 
 /**
@@ -287,11 +358,14 @@ function validate(inst: Instruction, escape: string): void {
       if (!json) fail('SHELL requires the arguments to be in JSON form');
       return;
     case 'COPY':
-    case 'ADD':
-      if ((json ?? splitWords(raw, escape)).length < 2) {
+    case 'ADD': {
+      const words = json ?? splitWords(raw, escape);
+      if (words.length < 2) {
         fail(`${cmd} requires at least two arguments, but only one was provided. Destination could not be determined`);
       }
+      if (!json && heredocMarker(words[words.length - 1])) fail(`${cmd} cannot accept a heredoc as a destination`);
       return;
+    }
     case 'VOLUME': {
       const list = json ?? splitWords(raw, escape);
       if (list.length === 0) fail('VOLUME requires at least one argument');

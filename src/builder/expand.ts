@@ -24,6 +24,8 @@ class Lexer {
     word: string,
     private readonly env: ReadonlyMap<string, string>,
     private readonly escape: string,
+    /** quotes are plain characters (BuildKit's SkipProcessQuotes, for heredoc bodies) */
+    private readonly skipQuotes = false,
   ) {
     this.chars = Array.from(word);
   }
@@ -49,8 +51,8 @@ class Lexer {
         return out;
       }
       if (ch === '$') out += this.dollar();
-      else if (ch === "'") out += this.singleQuote();
-      else if (ch === '"') out += this.doubleQuote(rawEscapes);
+      else if (ch === "'" && !this.skipQuotes) out += this.singleQuote();
+      else if (ch === '"' && !this.skipQuotes) out += this.doubleQuote(rawEscapes);
       else {
         this.next();
         if (ch === this.escape) {
@@ -264,6 +266,20 @@ export function expandWord(word: string, env: ReadonlyMap<string, string>, escap
     return new Lexer(word, env, escape).processUntil(undefined, false);
   } catch (e) {
     if (e instanceof LexError) throw invalid(`failed to process ${JSON.stringify(word)}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * A COPY/ADD heredoc body with an unquoted delimiter, expanded as BuildKit does (a lexer with
+ * SkipProcessQuotes and \\ as escape, whatever the escape directive): variables replaced,
+ * quotes kept as they are, a backslash makes the next character literal (and is removed).
+ */
+export function expandHeredoc(body: string, env: ReadonlyMap<string, string>): string {
+  try {
+    return new Lexer(body, env, '\\', true).processUntil(undefined, false);
+  } catch (e) {
+    if (e instanceof LexError) throw invalid(`failed to process heredoc: ${e.message}`);
     throw e;
   }
 }

@@ -8,12 +8,15 @@ import { stepCacheKey } from './build-cache';
 import type { StepCommits } from './commit-step';
 import type { Instruction } from './dockerfile';
 import { expandWord } from './expand';
+import { heredocRunCommand, mountHeredocScript, type HeredocRun } from './heredoc';
 import type { BuildContainers, BuildImages } from './ports';
 import { OutputFrames, type Progress } from './progress';
 import { checkRunSecurity, findMountSources, mountsCacheKey, openMounts, planRunMounts, removeMountStubs, runNetwork, type MountContext, type RunMount, type RunNetwork } from './run-mounts';
 import { RunFailedError, stageVars, type BuildOptions, type RunConfig, type Stage } from './types';
 
 export type RunOptions = Pick<BuildOptions, 'networkMode' | 'extraHosts' | 'rm' | 'forceRm'>;
+/** where a RUN's #! heredoc script is written (the build's scratch folder; the system's temp folder without it) */
+type RunStepOptions = RunOptions & { workDir?: string };
 
 /** What a RUN step runs and records, decided before anything runs. */
 export interface RunPlan {
@@ -27,6 +30,8 @@ export interface RunPlan {
   network: RunNetwork;
   /** the container's create body, for the stage's image; mounts: its HostConfig.Mounts */
   create(imageId: string, mounts?: Record<string, unknown>[]): Record<string, unknown>;
+  /** a heredoc with #! (`RUN <<EOF`): the script mounted at /dev/pipes/<name> for the command to run */
+  script?: HeredocRun['script'];
 }
 
 /** --network's NetworkMode: none and host as BuildKit's; default is the build's networkmode. */
@@ -46,7 +51,9 @@ export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOpt
   // mount options are expanded with what the RUN sees (the image's Env, the stage's args), as BuildKit's
   const vars = stageVars(stage);
   const mounts = planRunMounts(ins, (w) => expandWord(w, vars, escape), rc.WorkingDir ?? '/');
-  const cmd = ins.json ?? [...stage.shell, ins.raw];
+  // heredocs: the shell's command string as BuildKit's dispatchRun makes it (heredoc.ts)
+  const heredoc = ins.heredocs?.length && !ins.json ? heredocRunCommand(ins.raw, ins.heredocs) : undefined;
+  const cmd = ins.json ?? [...stage.shell, heredoc ? heredoc.command : ins.raw];
   // the stage's build args reach the command as variables (not the image); the history and
   // ContainerConfig name them before the command, sorted
   const argEnv = [...stage.args].filter(([k]) => !(rc.Env ?? []).some((e) => e.split('=')[0] === k)).map(([k, v]) => `${k}=${v}`);
@@ -67,7 +74,7 @@ export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOpt
       ...(hostMounts?.length ? { Mounts: hostMounts } : {}),
     },
   });
-  return { cmd, savedCmd, mounts, network, create };
+  return { cmd, savedCmd, mounts, network, create, ...(heredoc?.script ? { script: heredoc.script } : {}) };
 }
 
 export interface RunContext {
@@ -75,7 +82,7 @@ export interface RunContext {
   images: BuildImages;
   commits: StepCommits;
   progress: Progress;
-  o: RunOptions;
+  o: RunStepOptions;
   /** what --mount uses of the build (the context, stages, cache folders, the kernel) */
   mounts?: MountContext;
   /** the Dockerfile's escape character (mount options are expanded) */
@@ -101,14 +108,18 @@ export class RunSteps {
     const key = stepCacheKey(stage, ins, mc ? await mountsCacheKey(mc, sources) : '');
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
     const open = mc && sources.length ? await openMounts(mc, sources, image) : undefined;
+    const body = plan.create(image.id, open?.api);
+    let script: { remove(): Promise<void> } | undefined;
     let code: number;
     let rec: ContainerRecord;
     try {
-      rec = (await this.c.containers.create(undefined, plan.create(image.id, open?.api))).rec;
+      script = plan.script && (await mountHeredocScript(body, plan.script, this.c.o.workDir));
+      rec = (await this.c.containers.create(undefined, body)).rec;
       this.intermediates.push(rec.Id);
       this.c.progress.runningIn(rec.Id);
       code = await this.runAndStream(rec);
     } finally {
+      await script?.remove();
       await open?.release();
     }
     if (code !== 0) {

@@ -1,10 +1,11 @@
 // A build's plan, before anything runs: the Dockerfile's instructions grouped into stages by
-// FROM, the global ARGs (those before the first FROM), the stage the build stops at (--target)
-// and the number of steps it prints ("Step n/total").
+// FROM, the global ARGs (those before the first FROM, and BuildKit's automatic platform args),
+// the stage the build stops at (--target) and the number of steps it prints ("Step n/total").
 import { invalid } from '../core/errors';
 import type { Dockerfile, Instruction } from './dockerfile';
-import { expandWords, parseArgs } from './expand';
-import { PREDEFINED_ARGS } from './types';
+import type { ImageConfig, ImageRecord } from '../images/types';
+import { expandWord, expandWords, parseArgs } from './expand';
+import { formatPlatform, hostPlatform, parsePlatform, PLATFORM_ARGS, platformArgs, PREDEFINED_ARGS, type Platform } from './types';
 
 export interface StagePlan {
   from: Instruction;
@@ -12,7 +13,7 @@ export interface StagePlan {
 }
 
 export interface BuildPlan {
-  /** the ARGs before the first FROM, with their values: what FROM lines see */
+  /** the ARGs before the first FROM, with their values, and the platform args: what FROM lines see */
   globalArgs: Map<string, string>;
   /** the build args some ARG declared (the others are reported unused) */
   usedArgs: Set<string>;
@@ -35,6 +36,15 @@ export function buildArgValue(buildArgs: BuildArgs, name: string, dflt: string |
   return dflt;
 }
 
+/**
+ * An ARG's value inside a stage: the build arg given for it, else its default, else (no
+ * default) the value the global scope has for it, an ARG before the first FROM or a platform
+ * arg (dockerd's allowedMetaArgs, BuildKit's dispatchArg).
+ */
+export function stageArgValue(plan: Pick<BuildPlan, 'globalArgs'>, buildArgs: BuildArgs, name: string, dflt: string | undefined): string | undefined {
+  return buildArgValue(buildArgs, name, dflt) ?? (dflt === undefined ? plan.globalArgs.get(name) : undefined);
+}
+
 /** FROM <image> AS <name>: the name (as written, variables expanded). */
 export function stageName(from: Instruction, args: Map<string, string>, escape: string): string | undefined {
   const words = expandWords(from.raw, args, escape);
@@ -42,7 +52,9 @@ export function stageName(from: Instruction, args: Map<string, string>, escape: 
 }
 
 export function planBuild(df: Dockerfile, buildArgs: BuildArgs, target: string | undefined): BuildPlan {
+  // the platform args first, a build arg of the same name replacing one (BuildKit's overrides)
   const globalArgs = new Map<string, string>();
+  for (const [k, v] of platformArgs(target)) globalArgs.set(k, buildArgValue(buildArgs, k, v) ?? v);
   const usedArgs = new Set<string>();
   const stages: StagePlan[] = [];
   for (const ins of df.instructions) {
@@ -66,7 +78,35 @@ export function planBuild(df: Dockerfile, buildArgs: BuildArgs, target: string |
   return { globalArgs, usedArgs, stages, last, total };
 }
 
-/** Build args given that no ARG used (the predefined proxy ones are never reported). */
+/**
+ * FROM --platform=…: the value expanded with the global args ($BUILDPLATFORM, $TARGETPLATFORM …);
+ * empty is no platform, as BuildKit. This builder runs its steps here, without emulation: a
+ * platform other than this host's is refused.
+ */
+export function fromPlatform(ins: Instruction, globalArgs: Map<string, string>, escape: string): Platform | undefined {
+  if (ins.flags.platform === undefined) return undefined;
+  const text = expandWord(ins.flags.platform, globalArgs, escape);
+  if (text === '') return undefined;
+  const p = parsePlatform(text);
+  if (!p) throw invalid(`failed to parse platform ${text}: "${text}": unknown operating system or architecture: invalid argument`);
+  const host = hostPlatform();
+  if (formatPlatform(p) !== formatPlatform(host)) {
+    throw invalid(`FROM --platform=${text}: this daemon builds for ${formatPlatform(host)} only (its RUN steps run here, without emulation)`);
+  }
+  return p;
+}
+
+/** dockerd's check of an image for a platform asked for: its os and architecture (and a variant it names). */
+export function checkImagePlatform(ref: string, image: ImageRecord, want: Platform): void {
+  const cfg = image.config as ImageConfig & { variant?: string };
+  const actual = { os: cfg.os ?? '', architecture: cfg.architecture ?? '', variant: cfg.variant ?? '' };
+  const norm = parsePlatform(formatPlatform(actual)) ?? actual;
+  if (norm.os !== want.os || norm.architecture !== want.architecture || (norm.variant && want.variant && norm.variant !== want.variant)) {
+    throw invalid(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(want)}, actual: ${formatPlatform(actual)}`);
+  }
+}
+
+/** Build args given that no ARG used (the predefined proxy ones and the platform args are never reported). */
 export function unusedBuildArgs(buildArgs: BuildArgs, usedArgs: Set<string>): string[] {
-  return Object.keys(buildArgs).filter((k) => !usedArgs.has(k) && !PREDEFINED_ARGS.has(k));
+  return Object.keys(buildArgs).filter((k) => !usedArgs.has(k) && !PREDEFINED_ARGS.has(k) && !PLATFORM_ARGS.has(k));
 }

@@ -27,6 +27,95 @@ export const ROOT_OWNER: Owner = { uid: 0, gid: 0 };
 export const PREDEFINED_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
+/**
+ * BuildKit's automatic platform args (dockerfile2llb's platform args): set in the global scope
+ * (what FROM lines see) without an ARG line, in a stage once an ARG names them without a value.
+ * A build arg of the same name replaces the value, as BuildKit's overrides; they are never
+ * reported as unused, and reach a RUN's history only when declared in its stage. TARGETSTAGE
+ * is the stage built (--target), or "default".
+ */
+export const PLATFORM_ARGS: ReadonlySet<string> = new Set(['BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT', 'TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT', 'TARGETSTAGE']);
+
+/** An OCI platform: os, architecture and variant ('' when none). */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant: string;
+}
+
+/** Node's process.arch as Go's GOARCH (containerd's platform names). */
+const GOARCH: Record<string, string> = {
+  x64: 'amd64',
+  ia32: '386',
+  arm64: 'arm64',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loong64: 'loong64',
+  mips: 'mips',
+  mipsel: 'mipsle',
+};
+
+/**
+ * This host's platform, normalized as containerd does for BuildKit's worker: linux/amd64,
+ * linux/arm64 (v8 is dropped: TARGETVARIANT is empty), linux/arm/v7 (the variant Node's
+ * 32-bit ARM builds need).
+ */
+export function hostPlatform(arch: string = process.arch): Platform {
+  const architecture = GOARCH[arch] ?? arch;
+  return { os: 'linux', architecture, variant: architecture === 'arm' ? 'v7' : '' };
+}
+
+/** os/arch[/variant], as containerd's platforms.Format. */
+export const formatPlatform = (p: Platform): string => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+
+/**
+ * A --platform value (os[/arch[/variant]], or arch alone) normalized as containerd's
+ * platforms.Parse + Normalize: aliases (x86_64, aarch64, armhf …), arm64/v8 → arm64, arm → arm/v7.
+ * Undefined for what containerd refuses.
+ */
+export function parsePlatform(text: string): Platform | undefined {
+  const parts = text.toLowerCase().split('/');
+  if (parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) return undefined;
+  const OSES = new Set(['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'android', 'ios', 'plan9', 'js', 'wasip1', 'dragonfly']);
+  let [os, arch, variant] = parts;
+  if (!OSES.has(os)) {
+    // an architecture alone: this OS
+    if (parts.length > 2) return undefined;
+    [arch, variant, os] = [parts[0], parts[1], 'linux'];
+  }
+  arch ??= hostPlatform().architecture;
+  variant ??= '';
+  const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', x86: '386', i386: '386', i686: '386', aarch64: 'arm64', armhf: 'arm', armel: 'arm' };
+  if (arch === 'armhf' && !variant) variant = 'v7';
+  if (arch === 'armel' && !variant) variant = 'v6';
+  arch = ARCH_ALIASES[arch] ?? arch;
+  if (arch === 'amd64' && (variant === 'v1' || variant === '')) variant = '';
+  if (arch === 'arm64' && ['8', 'v8', 'v8.0'].includes(variant)) variant = '';
+  if (arch === 'arm') {
+    if (variant === '' || variant === '7') variant = 'v7';
+    else if (/^\d$/.test(variant)) variant = `v${variant}`;
+  }
+  return { os, architecture: arch, variant };
+}
+
+/** The platform args' values for this host (build and target are the same platform here). */
+export function platformArgs(target: string | undefined, p: Platform = hostPlatform()): Map<string, string> {
+  const text = formatPlatform(p);
+  return new Map([
+    ['BUILDPLATFORM', text],
+    ['BUILDOS', p.os],
+    ['BUILDARCH', p.architecture],
+    ['BUILDVARIANT', p.variant],
+    ['TARGETPLATFORM', text],
+    ['TARGETOS', p.os],
+    ['TARGETARCH', p.architecture],
+    ['TARGETVARIANT', p.variant],
+    ['TARGETSTAGE', target || 'default'],
+  ]);
+}
+
 /** A RUN whose command failed: dockerd's JSONError, whose code becomes the docker CLI's exit status. */
 export class RunFailedError extends SkiffError {
   constructor(

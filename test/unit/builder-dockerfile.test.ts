@@ -1,5 +1,10 @@
 import { parseDockerfile, parseHealthcheck, parseTrigger, type Instruction } from '../../src/builder/dockerfile';
-import { expandWord, expandWords, parseArgs, parseKeyValues } from '../../src/builder/expand';
+import { expandHeredoc, expandWord, expandWords, parseArgs, parseKeyValues } from '../../src/builder/expand';
+import { heredocMarker, heredocRunCommand } from '../../src/builder/heredoc';
+import { planRun } from '../../src/builder/run-step';
+import { checkImagePlatform, fromPlatform, planBuild, stageArgValue, unusedBuildArgs } from '../../src/builder/stages';
+import { hostPlatform, parsePlatform, platformArgs, type Stage } from '../../src/builder/types';
+import type { ImageRecord } from '../../src/images/types';
 import { SkiffError } from '../../src/core/errors';
 
 const parse = (text: string) => parseDockerfile(text).instructions;
@@ -29,9 +34,9 @@ describe('parseDockerfile: lines', () => {
     const df = parseDockerfile('FROM alpine:3.19 AS build\n\nRUN echo hi\n# comment\nCMD ["sh", "-c", "echo $HOME"]\n');
     expect(df.escape).toBe('\\');
     expect(df.instructions).toEqual([
-      { cmd: 'FROM', flags: {}, raw: 'alpine:3.19 AS build', json: null, line: 1, original: 'FROM alpine:3.19 AS build' },
-      { cmd: 'RUN', flags: {}, raw: 'echo hi', json: null, line: 3, original: 'RUN echo hi' },
-      { cmd: 'CMD', flags: {}, raw: '["sh", "-c", "echo $HOME"]', json: ['sh', '-c', 'echo $HOME'], line: 5, original: 'CMD ["sh", "-c", "echo $HOME"]' },
+      { cmd: 'FROM', flags: {}, flagLists: {}, raw: 'alpine:3.19 AS build', json: null, line: 1, original: 'FROM alpine:3.19 AS build' },
+      { cmd: 'RUN', flags: {}, flagLists: {}, raw: 'echo hi', json: null, line: 3, original: 'RUN echo hi' },
+      { cmd: 'CMD', flags: {}, flagLists: {}, raw: '["sh", "-c", "echo $HOME"]', json: ['sh', '-c', 'echo $HOME'], line: 5, original: 'CMD ["sh", "-c", "echo $HOME"]' },
     ]);
   });
 
@@ -359,5 +364,263 @@ describe('parseKeyValues / parseArgs', () => {
     expectInvalid(() => parseKeyValues('a=1 b', env, 'LABEL'), 'Syntax error - can\'t find = in "b". Must be of the form: name=value');
     expectInvalid(() => parseArgs('=x', env), 'ARG names can not be blank');
     expectInvalid(() => parseKeyValues('A=${X:?no}${U:?unset}', env, 'ENV'), 'failed to process "${X:?no}${U:?unset}": U: unset');
+  });
+});
+
+// BuildKit's Dockerfile syntax (docker/dockerfile:1), as moby/buildkit's frontend/dockerfile/parser
+// (parser.go: heredocsFromLine, ParseHeredoc, the body loop; parser_heredoc_test.go) and
+// instructions/parse.go (parseSourcesAndDest) and dockerfile2llb/convert.go (dispatchRun) do it.
+describe('heredocs', () => {
+  test('RUN <<EOF: the body up to the delimiter, every line with its newline; the next instruction follows', () => {
+    const insts = parse('FROM x\nRUN <<EOF\necho one\n\n# not a comment here\necho "$HOME"\nEOF\nUSER nobody\n');
+    expect(insts[1]).toMatchObject({ cmd: 'RUN', raw: '<<EOF', original: 'RUN <<EOF', line: 2 });
+    expect(insts[1].heredocs).toEqual([{ name: 'EOF', content: 'echo one\n\n# not a comment here\necho "$HOME"\n', expand: true, chomp: false }]);
+    expect(insts[2]).toMatchObject({ cmd: 'USER', raw: 'nobody', line: 8 });
+    expect(insts[2].heredocs).toBeUndefined();
+  });
+
+  test('CRLF: bodies keep their line endings, the delimiter line matches without them', () => {
+    const insts = parse('FROM x\r\nCOPY <<EOF /f\r\na\r\nb\r\nEOF\r\nUSER u\r\n');
+    expect(insts[1].heredocs?.[0].content).toBe('a\r\nb\r\n');
+    expect(insts[2]).toMatchObject({ cmd: 'USER', raw: 'u' });
+  });
+
+  test('an empty body, a body at the end of the text', () => {
+    expect(one('RUN <<EOF\nEOF').heredocs).toEqual([{ name: 'EOF', content: '', expand: true, chomp: false }]);
+    expect(parse('FROM x\nCOPY <<a /a\nx\na')[1].heredocs?.[0].content).toBe('x\n');
+  });
+
+  test('quoted delimiters: no expansion; <<- : the delimiter line may be indented with tabs', () => {
+    expect(one('RUN cat <<"EOF" > /f\n$A\nEOF').heredocs).toEqual([{ name: 'EOF', content: '$A\n', expand: false, chomp: false }]);
+    expect(one("RUN cat <<'EOF'\n$A\nEOF").heredocs?.[0]).toMatchObject({ name: 'EOF', expand: false });
+    const chomped = one('RUN <<-EOF\n\techo a\n\t\tEOF');
+    expect(chomped.heredocs).toEqual([{ name: 'EOF', content: '\techo a\n', expand: true, chomp: true }]);
+    // without -, a tab-indented delimiter is body
+    expectInvalid(() => parse('FROM x\nRUN <<EOF\n\tEOF\n'), 'dockerfile parse error on line 2: unterminated heredoc');
+  });
+
+  test('several heredocs on one line, read in order; fd prefixes', () => {
+    const run = one('RUN <<A cat > /a && <<-B cat > /b && cat 3<<C\na\nA\n\tb\n\tB\nc\nC');
+    expect(run.raw).toBe('<<A cat > /a && <<-B cat > /b && cat 3<<C');
+    expect(run.heredocs?.map((h) => [h.name, h.content, h.chomp])).toEqual([
+      ['A', 'a\n', false],
+      ['B', '\tb\n', true],
+      ['C', 'c\n', false],
+    ]);
+    const copy = one('COPY <<a.txt <<b.txt /dir/\nA\na.txt\nB\nb.txt');
+    expect(copy.heredocs?.map((h) => [h.name, h.content])).toEqual([
+      ['a.txt', 'A\n'],
+      ['b.txt', 'B\n'],
+    ]);
+  });
+
+  test('after continuation lines and flags; ADD too', () => {
+    const run = one('RUN --network=none \\\n  <<EOF\nbody\nEOF');
+    expect(run).toMatchObject({ raw: '<<EOF', flags: { network: 'none' } });
+    expect(run.heredocs?.[0].content).toBe('body\n');
+    expect(one('ADD --chown=1:1 <<EOF /f\nx\nEOF').heredocs?.[0]).toMatchObject({ name: 'EOF', content: 'x\n' });
+  });
+
+  test('not heredocs: other instructions, JSON forms, quoted or glued markers, <<<', () => {
+    const insts = parse('FROM x\nLABEL a=<<EOF\nCMD cat <<EOF\nRUN ["sh", "-c", "cat <<EOF"]\nRUN echo "<<EOF" \'<<X\' a<<EOF <<<word\n');
+    expect(insts.map((i) => i.heredocs)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(insts).toHaveLength(5);
+  });
+
+  test('ONBUILD RUN <<EOF: the trigger keeps its body and parses again', () => {
+    const onbuild = one('ONBUILD RUN <<EOF\necho hi\nEOF');
+    expect(onbuild.heredocs?.[0]).toMatchObject({ name: 'EOF', content: 'echo hi\n' });
+    expect(onbuild.raw).toBe('RUN <<EOF\necho hi\nEOF');
+    expect(parseTrigger(onbuild.raw).heredocs?.[0]).toMatchObject({ name: 'EOF', content: 'echo hi\n' });
+  });
+
+  test('a missing delimiter: BuildKit\'s "unterminated heredoc", at the instruction\'s line', () => {
+    expectInvalid(() => parse('FROM x\nRUN <<EOF\necho a\n'), 'dockerfile parse error on line 2: unterminated heredoc');
+    expectInvalid(() => parse('FROM x\nCOPY <<a <<b /d/\nA\na\nB\n'), 'dockerfile parse error on line 2: unterminated heredoc');
+  });
+
+  test('with the backtick escape directive: continuation by `, the body untouched', () => {
+    const df = parseDockerfile('# escape=`\nFROM x\nRUN cat `\n  <<EOF > C:\\out\nline with \\ and `\nEOF\n');
+    expect(df.escape).toBe('`');
+    expect(df.instructions[1]).toMatchObject({ raw: 'cat   <<EOF > C:\\out' });
+    expect(df.instructions[1].heredocs?.[0].content).toBe('line with \\ and `\n');
+  });
+
+  test("heredocMarker: BuildKit's ParseHeredoc", () => {
+    expect(heredocMarker('<<EOF')).toEqual({ name: 'EOF', expand: true, chomp: false });
+    expect(heredocMarker('<<-EOF')).toEqual({ name: 'EOF', expand: true, chomp: true });
+    expect(heredocMarker('3<<"E O F"')).toEqual({ name: 'E O F', expand: false, chomp: false });
+    expect(heredocMarker("<<'EOF'")).toEqual({ name: 'EOF', expand: false, chomp: false });
+    expect(heredocMarker('<<EOF bash')).toBeUndefined();
+    expect(heredocMarker('<<')).toBeUndefined();
+    expect(heredocMarker('<<<EOF')).toBeUndefined();
+    expect(heredocMarker('x<<EOF')).toBeUndefined();
+  });
+
+  test("heredocRunCommand: dispatchRun's three cases", () => {
+    const h = (name: string, content: string, chomp = false) => ({ name, content, expand: true, chomp });
+    // only the marker: the body is the shell's command string (<<- strips its tabs)
+    expect(heredocRunCommand('<<EOF', [h('EOF', 'echo a\necho b\n')])).toEqual({ command: 'echo a\necho b\n' });
+    expect(heredocRunCommand('<<-EOF', [h('EOF', '\techo a\n', true)])).toEqual({ command: 'echo a\n' });
+    // a #! body: a script at /dev/pipes/<name>, run by path
+    expect(heredocRunCommand('<<script', [h('script', '#!/bin/busybox awk -f\nBEGIN { print 1 }\n')])).toEqual({
+      command: '/dev/pipes/script',
+      script: { name: 'script', content: '#!/bin/busybox awk -f\nBEGIN { print 1 }\n' },
+    });
+    // anything else: line, bodies and delimiters, for the shell to read as here-documents
+    expect(heredocRunCommand('python3 <<EOF', [h('EOF', 'print(1)\n')])).toEqual({ command: 'python3 <<EOF\nprint(1)\nEOF' });
+    expect(heredocRunCommand('<<A cat && <<-B cat', [h('A', 'a\n'), h('B', '\tb\n', true)])).toEqual({ command: '<<A cat && <<-B cat\na\nA\n\tb\nB' });
+  });
+
+  test('expandHeredoc: variables replaced, quotes kept, backslash escapes (COPY/ADD bodies)', () => {
+    const env = new Map([
+      ['A', 'one'],
+      ['B', 'two words'],
+    ]);
+    expect(expandHeredoc('a=$A "${B}" \'$A\' \\$A ${C:-dflt}\n', env)).toBe('a=one "two words" \'one\' $A dflt\n');
+  });
+});
+
+describe('flagLists', () => {
+  test('every value of each flag in order; flags keeps the last', () => {
+    const run = one('RUN --mount=type=cache,target=/a --network=none --mount=type=tmpfs,target=/t echo');
+    expect(run.flagLists).toEqual({ mount: ['type=cache,target=/a', 'type=tmpfs,target=/t'], network: ['none'] });
+    expect(run.flags).toEqual({ mount: 'type=tmpfs,target=/t', network: 'none' });
+    const copy = one('COPY --exclude=*.md --link --exclude=tmp/ . /app/');
+    expect(copy.flagLists).toEqual({ exclude: ['*.md', 'tmp/'], link: [''] });
+    expect(one('ADD --exclude=a --exclude=b x /y').flagLists.exclude).toEqual(['a', 'b']);
+    expect(one('USER nobody').flagLists).toEqual({});
+  });
+
+  test('only the list flags may repeat', () => {
+    expectInvalid(() => one('RUN --network=none --network=host echo'), 'dockerfile parse error on line 2: Duplicate flag specified: network');
+    expectInvalid(() => one('COPY --chown=1 --chown=2 a b'), 'dockerfile parse error on line 2: Duplicate flag specified: chown');
+  });
+});
+
+describe('syntax directive', () => {
+  test.each([
+    'docker/dockerfile:1',
+    'docker/dockerfile:1.7',
+    'docker/dockerfile:1.7.1',
+    'docker/dockerfile:1-labs',
+    'docker/dockerfile:1.7-labs',
+    'docker.io/docker/dockerfile:1',
+    'docker/dockerfile',
+    'docker/dockerfile:labs',
+    `docker/dockerfile:1@sha256:${'a'.repeat(64)}`,
+    `docker.io/docker/dockerfile:1.4.3@sha256:${'0'.repeat(64)}`,
+  ])('accepted: %s', (ref) => {
+    const df = parseDockerfile(`# syntax=${ref}\nFROM x\nRUN <<EOF\necho\nEOF\n`);
+    expect(df.syntax).toBe(ref);
+    expect(df.instructions[1].heredocs).toHaveLength(1);
+  });
+
+  test.each(['docker/dockerfile:2', 'docker/dockerfile-upstream:master', 'example.com/my/frontend:1', 'docker/dockerfile:1.x', 'tonistiigi/dockerfile:foo'])('refused: %s', (ref) => {
+    expectInvalid(
+      () => parseDockerfile(`#syntax = ${ref}\nFROM x\n`),
+      `dockerfile parse error on line 1: unsupported Dockerfile frontend ${JSON.stringify(ref)}: this builder runs the docker/dockerfile:1 syntax itself and cannot run another frontend image`,
+    );
+  });
+
+  test('no directive: no syntax; a syntax comment after the top is a comment', () => {
+    expect(parseDockerfile('FROM x').syntax).toBeUndefined();
+    expect(parseDockerfile('FROM x\n# syntax=other/frontend\n').syntax).toBeUndefined();
+  });
+});
+
+// BuildKit's automatic platform args (dockerfile2llb: platformArgs/defaultArgs, overridden by
+// build args; dispatchArg takes a stage's `ARG NAME` value from the global scope) and
+// containerd's platform names (platforms.Normalize: arm64/v8 → arm64, arm → arm/v7).
+describe('platform args', () => {
+  test('this host as BuildKit names it', () => {
+    expect(hostPlatform('x64')).toEqual({ os: 'linux', architecture: 'amd64', variant: '' });
+    expect(hostPlatform('arm64')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(hostPlatform('arm')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+    expect(Object.fromEntries(platformArgs(undefined, hostPlatform('arm')))).toEqual({
+      BUILDPLATFORM: 'linux/arm/v7',
+      BUILDOS: 'linux',
+      BUILDARCH: 'arm',
+      BUILDVARIANT: 'v7',
+      TARGETPLATFORM: 'linux/arm/v7',
+      TARGETOS: 'linux',
+      TARGETARCH: 'arm',
+      TARGETVARIANT: 'v7',
+      TARGETSTAGE: 'default',
+    });
+  });
+
+  test('parsePlatform normalizes as containerd', () => {
+    expect(parsePlatform('linux/amd64')).toEqual({ os: 'linux', architecture: 'amd64', variant: '' });
+    expect(parsePlatform('Linux/x86_64')).toEqual({ os: 'linux', architecture: 'amd64', variant: '' });
+    expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(parsePlatform('linux/aarch64')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(parsePlatform('linux/arm')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+    expect(parsePlatform('arm64')).toEqual({ os: 'linux', architecture: 'arm64', variant: '' });
+    expect(parsePlatform('linux/a/b/c')).toBeUndefined();
+    expect(parsePlatform('linux/am d64')).toBeUndefined();
+  });
+
+  test('FROM sees them; build args replace them and are never unused; TARGETSTAGE is the target', () => {
+    const df = parseDockerfile('ARG TARGETARCH\nFROM img:$TARGETARCH AS one\nFROM img-$BUILDOS\n');
+    const plan = planBuild(df, { TARGETOS: 'plan9', BUILDARCH: 'x' }, 'one');
+    const host = hostPlatform();
+    expect(plan.globalArgs.get('TARGETARCH')).toBe(host.architecture);
+    expect(plan.globalArgs.get('TARGETPLATFORM')).toBe(`linux/${host.architecture}${host.variant ? `/${host.variant}` : ''}`);
+    expect(plan.globalArgs.get('TARGETOS')).toBe('plan9');
+    expect(plan.globalArgs.get('TARGETSTAGE')).toBe('one');
+    expect(unusedBuildArgs({ TARGETOS: 'plan9', BUILDARCH: 'x', OTHER: '1' }, plan.usedArgs)).toEqual(['OTHER']);
+  });
+
+  test("a stage's ARG without a value takes the global value (platform args included); a default or build arg wins", () => {
+    const plan = planBuild(parseDockerfile('ARG V=global\nFROM x\n'), {}, undefined);
+    expect(stageArgValue(plan, {}, 'V', undefined)).toBe('global');
+    expect(stageArgValue(plan, {}, 'V', 'own')).toBe('own');
+    expect(stageArgValue(plan, { V: 'given' }, 'V', undefined)).toBe('given');
+    expect(stageArgValue(plan, {}, 'TARGETOS', undefined)).toBe('linux');
+    expect(stageArgValue(plan, {}, 'NOPE', undefined)).toBeUndefined();
+  });
+
+  test('FROM --platform: expanded with the global args; this host only; the image must match', () => {
+    const plan = planBuild(parseDockerfile('FROM x\n'), {}, undefined);
+    const from = (text: string) => parseDockerfile(text).instructions[0];
+    const host = hostPlatform();
+    expect(fromPlatform(from('FROM --platform=$BUILDPLATFORM x'), plan.globalArgs, '\\')).toEqual(host);
+    expect(fromPlatform(from('FROM --platform=${TARGETOS}/${TARGETARCH} x'), plan.globalArgs, '\\')).toEqual(host);
+    expect(fromPlatform(from('FROM --platform=$UNSET x'), plan.globalArgs, '\\')).toBeUndefined();
+    expect(fromPlatform(from('FROM x'), plan.globalArgs, '\\')).toBeUndefined();
+    const other = host.architecture === 's390x' ? 'linux/ppc64le' : 'linux/s390x';
+    expectInvalid(() => fromPlatform(from(`FROM --platform=${other} x`), plan.globalArgs, '\\'), new RegExp(`^FROM --platform=${other}: this daemon builds for linux/`));
+    expectInvalid(() => fromPlatform(from('FROM --platform=bogus/os/x/y x'), plan.globalArgs, '\\'), /unknown operating system or architecture: invalid argument$/);
+    const image = (architecture: string) => ({ config: { os: 'linux', architecture } }) as unknown as ImageRecord;
+    expect(() => checkImagePlatform('x', image(host.architecture), host)).not.toThrow();
+    expectInvalid(
+      () => checkImagePlatform('x:1', image('mips64'), host),
+      `image with reference x:1 was found but does not match the specified platform: wanted linux/${host.architecture}${host.variant ? `/${host.variant}` : ''}, actual: linux/mips64`,
+    );
+  });
+});
+
+describe('RUN with heredocs: the command and the history', () => {
+  const stage = (args: [string, string][] = []): Stage => ({ config: { config: {} } as Stage['config'], args: new Map(args), shell: ['/bin/sh', '-c'] });
+  const o = { networkMode: '', extraHosts: [], rm: true, forceRm: false };
+  test('only the marker: the body is the command string; build args lead the recorded command', () => {
+    const ins = one('RUN <<EOF\necho "$A"\nEOF');
+    const plan = planRun(stage([['A', '1']]), {}, ins, o);
+    expect(plan.cmd).toEqual(['/bin/sh', '-c', 'echo "$A"\n']);
+    expect(plan.savedCmd).toEqual(['|1', 'A=1', '/bin/sh', '-c', 'echo "$A"\n']);
+    expect(plan.script).toBeUndefined();
+  });
+  test('#!: the script at /dev/pipes/<name>', () => {
+    const plan = planRun(stage(), {}, one('RUN <<run.sh\n#!/bin/sh\necho hi\nrun.sh'), o);
+    expect(plan.cmd).toEqual(['/bin/sh', '-c', '/dev/pipes/run.sh']);
+    expect(plan.script).toEqual({ name: 'run.sh', content: '#!/bin/sh\necho hi\n' });
+  });
+  test('a command with heredocs: all of it to the shell; JSON form untouched', () => {
+    expect(planRun(stage(), {}, one("RUN cat <<'EOF' > /f\n$X\nEOF"), o).cmd).toEqual(['/bin/sh', '-c', "cat <<'EOF' > /f\n$X\nEOF"]);
+    expect(planRun(stage(), {}, one('RUN ["cat", "<<EOF"]'), o).cmd).toEqual(['cat', '<<EOF']);
+  });
+  test("COPY with a heredoc destination: BuildKit's error", () => {
+    expectInvalid(() => one('COPY /foo <<EOF\nEOF'), 'dockerfile parse error on line 2: COPY cannot accept a heredoc as a destination');
   });
 });
