@@ -222,8 +222,8 @@ async function findSources(c: FileStepContext, ins: Instruction, req: CopyReques
   const matches: SourceFile[] = [];
   const ex = excluder(req.excludes);
   for (const s of req.sources) {
-    const git = ins.cmd === 'ADD' ? parseGitSource(s) : undefined;
-    if (ins.cmd === 'COPY' && parseGitSource(s) && !isHttp(s)) throw invalid(`source can't be a git ref for COPY`);
+    const git = parseGitSource(s);
+    if (git && ins.cmd === 'COPY') throw invalid(`source can't be a git ref for COPY`);
     if (git) {
       const dir = path.join(c.workDir, `git-${randomBytes(6).toString('hex')}`);
       await fs.mkdir(dir, { mode: 0o700 });
