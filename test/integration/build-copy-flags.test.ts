@@ -127,6 +127,18 @@ describeIf(isRoot && distBuilt && haveDocker && which('git'), "classic builder: 
     expect(third.stdout).not.toContain('Using cache');
   });
 
+  test("--link sees nothing of the image below: its symlinks are not followed, the destination's folders are made anew", async () => {
+    const dir = ctx('link-fresh', {
+      f: 'f\n',
+      Dockerfile: ['FROM busybox', 'RUN ln -s /tmp /lnk && mkdir -m 700 /priv && chown 5:5 /priv', 'COPY f /lnk/plain', 'COPY --link f /lnk/linked', 'COPY --link f /priv/f', ''].join('\n'),
+    });
+    const r = await build(dir);
+    expect(r.stderr).not.toMatch(/rror/);
+    expect(r.code).toBe(0);
+    // the plain COPY followed /lnk into /tmp (dockerd's); --link made /lnk a folder of its layer, as BuildKit's merge
+    expect(await sh(r.id, 'ls /tmp; test -d /lnk && ! test -L /lnk && ls /lnk; stat -c "%a %u:%g" /priv')).toBe('plain\nlinked\n755 0:0\n');
+  });
+
   test('COPY --parents (with and without the /./ pivot) and --exclude', async () => {
     const dir = ctx('parents', {
       'x/y/a.txt': 'xya\n',
