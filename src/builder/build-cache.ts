@@ -2,7 +2,8 @@
 // step keys (parent image, instruction, build args, the files of COPY/ADD) to the images those
 // steps gave. A build loads it at its start and writes each step it records through; with
 // cachefrom only the named images are cache sources (their parents, or their history, as
-// dockerd's ImageCache). Forgetting the map is all a prune does: the images go with image prune.
+// dockerd's ImageCache). A prune forgets the map (the images go with image prune) and removes
+// the folders of RUN --mount=type=cache (run-mounts.ts), whose bytes are its SpaceReclaimed.
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -11,9 +12,10 @@ import type { Digest, ImageRecord } from '../images/types';
 import type { Instruction } from './dockerfile';
 import { childConfig, continues, historyOf } from './image-config';
 import type { BuildImages } from './ports';
+import { CacheMounts } from './run-mounts';
 import type { Stage, StepSpec } from './types';
 
-/** POST /build/prune's answer (the classic builder has no cache space of its own to reclaim). */
+/** POST /build/prune's answer: the step keys and cache mount ids removed, the cache mounts' bytes. */
 export interface PruneCacheResult {
   CachesDeleted: string[] | null;
   SpaceReclaimed: number;
@@ -46,10 +48,13 @@ export function linkedStepKey(ins: Instruction, extra: string): string {
 
 export class BuildCache {
   readonly file: string;
+  /** RUN --mount=type=cache's folders (<data-root>/builder/cache-mounts), shared by every build */
+  readonly mounts: CacheMounts;
 
   /** builderDir: <data-root>/builder */
   constructor(builderDir: string) {
     this.file = path.join(builderDir, 'cache.json');
+    this.mounts = new CacheMounts(path.join(builderDir, 'cache-mounts'));
   }
 
   /** One build's view of the cache, loaded now (a missing or unreadable file is an empty cache). */
@@ -60,17 +65,19 @@ export class BuildCache {
     } catch {
       map = {};
     }
-    return new StepCache(this.file, map, images, o);
+    return new StepCache(this.file, map, images, o, this.mounts);
   }
 
-  /** POST /build/prune: the keys the cache had (null: none), the file removed. */
+  /** POST /build/prune: the keys the cache had and the cache mounts no RUN uses now (null: none), removed. */
   async prune(): Promise<PruneCacheResult> {
     const had = await fs.readFile(this.file, 'utf8').then(
       (t) => Object.keys(JSON.parse(t) as object),
       () => [] as string[],
     );
     await fs.rm(this.file, { force: true });
-    return { CachesDeleted: had.length ? had : null, SpaceReclaimed: 0 };
+    const mounts = await this.mounts.prune();
+    const deleted = [...had, ...mounts.ids];
+    return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: mounts.bytes };
   }
 }
 
@@ -84,6 +91,8 @@ export class StepCache {
     private readonly map: Record<string, string>,
     private readonly images: BuildImages,
     private readonly o: { noCache: boolean; dockerVersion: string },
+    /** RUN --mount=type=cache's folders */
+    readonly mounts: CacheMounts,
   ) {}
 
   /** cachefrom: as dockerd, names that are not here are skipped; the local cache is not used at all. */

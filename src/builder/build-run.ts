@@ -51,7 +51,18 @@ export class BuildRun {
     this.progress = new Progress(o.out);
     const cleanUp = cleanUpLoggingTo(s.log);
     this.commits = new StepCommits({ images: s.images, kernel: s.kernel, cache, progress: this.progress, dockerVersion: s.dockerVersion, workDir: o.workDir, cleanUp });
-    this.runs = new RunSteps({ containers: s.containers, images: s.images, commits: this.commits, progress: this.progress, o });
+    const mounts = {
+      kernel: s.kernel,
+      images: s.images,
+      cacheMounts: cache.mounts,
+      stages: this.done,
+      contextDir: o.contextDir,
+      workDir: o.workDir,
+      pull: (ref: string) => o.pull(ref),
+      mountImage: (img: ImageRecord | undefined) => this.commits.mountImage(img),
+      cleanUp,
+    };
+    this.runs = new RunSteps({ containers: s.containers, images: s.images, commits: this.commits, progress: this.progress, o, mounts, escape });
     this.files = { commits: this.commits, images: s.images, contextDir: o.contextDir, workDir: o.workDir, pull: (ref) => o.pull(ref), special: kernelSpecialOps(s.kernel) };
   }
 

@@ -60,7 +60,7 @@ export async function mountImageView(kernel: BuildKernel, images: BuildImages, w
 
 /**
  * What builds left when their daemon died: the folders of build-* (context, layers, downloads)
- * and the read-only mounts of COPY --from. Called at daemon start, when no build runs.
+ * and the mounts of COPY --from and RUN --mount. Called at daemon start, when no build runs.
  */
 export async function removeBuildLeftovers(builderDir: string, kernel: BuildKernel): Promise<void> {
   let names: string[];
@@ -71,7 +71,10 @@ export async function removeBuildLeftovers(builderDir: string, kernel: BuildKern
   }
   for (const n of names.filter((x) => x.startsWith('build-'))) {
     const dir = path.join(builderDir, n);
-    for (const m of (await fs.readdir(dir).catch(() => [] as string[])).filter((x) => x.startsWith('from-') && !x.endsWith('-empty'))) {
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    // COPY --from's and RUN --mount's views, and RUN --mount's writable binds (rw-*/merged)
+    const mounts = [...names.filter((x) => x.startsWith('from-') && !x.endsWith('-empty')), ...names.filter((x) => x.startsWith('rw-')).map((x) => path.join(x, 'merged'))];
+    for (const m of mounts) {
       try {
         kernel.umount(path.join(dir, m), UmountFlags.DETACH);
       } catch {

@@ -1,13 +1,17 @@
 // RUN: the command runs in a container of the stage's image (its output streamed into the
 // build's), whose upper dir is then committed as the step's layer, as dockerd's dispatchRun.
+// BuildKit's RUN flags (run-mounts.ts): --mount's binds, caches and tmpfs reach the container
+// through its create body, --network picks its NetworkMode, --security=sandbox is the default.
 import { invalid } from '../core/errors';
 import type { ContainerRecord } from '../containers/containers';
 import { stepCacheKey } from './build-cache';
 import type { StepCommits } from './commit-step';
 import type { Instruction } from './dockerfile';
+import { expandWord } from './expand';
 import type { BuildContainers, BuildImages } from './ports';
 import { OutputFrames, type Progress } from './progress';
-import { RunFailedError, type BuildOptions, type RunConfig, type Stage } from './types';
+import { checkRunSecurity, findMountSources, mountsCacheKey, openMounts, planRunMounts, removeMountStubs, runNetwork, type MountContext, type RunMount, type RunNetwork } from './run-mounts';
+import { RunFailedError, stageVars, type BuildOptions, type RunConfig, type Stage } from './types';
 
 export type RunOptions = Pick<BuildOptions, 'networkMode' | 'extraHosts' | 'rm' | 'forceRm'>;
 
@@ -17,22 +21,37 @@ export interface RunPlan {
   cmd: string[];
   /** the history's and ContainerConfig's command: the build args first ("|2 A=1 B=2 /bin/sh -c …", dockerd's) */
   savedCmd: string[];
-  /** the container's create body, for the stage's image */
-  create(imageId: string): Record<string, unknown>;
+  /** --mount's mounts, parsed (BuildKit's defaults filled in) */
+  mounts: RunMount[];
+  /** --network */
+  network: RunNetwork;
+  /** the container's create body, for the stage's image; mounts: its HostConfig.Mounts */
+  create(imageId: string, mounts?: Record<string, unknown>[]): Record<string, unknown>;
 }
 
-const buildKitOnly = (flag: string) => invalid(`the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
+/** --network's NetworkMode: none and host as BuildKit's; default is the build's networkmode. */
+function networkMode(network: RunNetwork, o: RunOptions): string {
+  if (network === 'none') return 'none';
+  // BuildKit wants the network.host entitlement; on the classic API the build's own
+  // networkmode is already the user's choice of the host's network, so host is allowed
+  if (network === 'host') return 'host';
+  return o.networkMode || 'bridge';
+}
 
 /** The RUN container for this step: the stage's build args as variables (not in the image). */
-export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOptions): RunPlan {
-  const flag = Object.keys(ins.flags)[0];
-  if (flag !== undefined) throw buildKitOnly(flag);
+export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOptions, escape = '\\'): RunPlan {
+  for (const flag of Object.keys(ins.flags)) if (!['mount', 'network', 'security'].includes(flag)) throw invalid(`unknown flag: ${flag}`);
+  checkRunSecurity(ins);
+  const network = runNetwork(ins);
+  // mount options are expanded with what the RUN sees (the image's Env, the stage's args), as BuildKit's
+  const vars = stageVars(stage);
+  const mounts = planRunMounts(ins, (w) => expandWord(w, vars, escape), rc.WorkingDir ?? '/');
   const cmd = ins.json ?? [...stage.shell, ins.raw];
   // the stage's build args reach the command as variables (not the image); the history and
   // ContainerConfig name them before the command, sorted
   const argEnv = [...stage.args].filter(([k]) => !(rc.Env ?? []).some((e) => e.split('=')[0] === k)).map(([k, v]) => `${k}=${v}`);
   const savedCmd = argEnv.length ? [`|${argEnv.length}`, ...[...argEnv].sort(), ...cmd] : cmd;
-  const create = (imageId: string) => ({
+  const create = (imageId: string, hostMounts?: Record<string, unknown>[]) => ({
     Image: imageId,
     Cmd: cmd,
     Entrypoint: [],
@@ -42,9 +61,13 @@ export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOpt
     AttachStdout: true,
     AttachStderr: true,
     Labels: {},
-    HostConfig: { NetworkMode: o.networkMode || 'bridge', ...(o.extraHosts.length ? { ExtraHosts: [...o.extraHosts] } : {}) },
+    HostConfig: {
+      NetworkMode: networkMode(network, o),
+      ...(o.extraHosts.length ? { ExtraHosts: [...o.extraHosts] } : {}),
+      ...(hostMounts?.length ? { Mounts: hostMounts } : {}),
+    },
   });
-  return { cmd, savedCmd, create };
+  return { cmd, savedCmd, mounts, network, create };
 }
 
 export interface RunContext {
@@ -53,6 +76,10 @@ export interface RunContext {
   commits: StepCommits;
   progress: Progress;
   o: RunOptions;
+  /** what --mount uses of the build (the context, stages, cache folders, the kernel) */
+  mounts?: MountContext;
+  /** the Dockerfile's escape character (mount options are expanded) */
+  escape?: string;
 }
 
 export class RunSteps {
@@ -62,23 +89,36 @@ export class RunSteps {
   constructor(private readonly c: RunContext) {}
 
   async run(stage: Stage, rc: RunConfig, ins: Instruction): Promise<void> {
-    const plan = planRun(stage, rc, ins, this.c.o);
+    const plan = planRun(stage, rc, ins, this.c.o, this.c.escape);
+    const mc = this.c.mounts;
+    if (plan.mounts.length && !mc) throw invalid('RUN --mount is not available here');
     const parentId = stage.image?.id ?? '';
     // scratch: the container runs an image of the stage's config, with no layers
     const image = stage.image ?? (await this.c.images.add(Buffer.from(JSON.stringify(stage.config))));
     stage.image = image;
-    const key = stepCacheKey(stage, ins);
+    // the mounts' specs and sources (the files a bind takes from the context) key the step too
+    const sources = mc && plan.mounts.length ? await findMountSources(mc, plan.mounts) : [];
+    const key = stepCacheKey(stage, ins, mc ? await mountsCacheKey(mc, sources) : '');
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
-    const { rec } = await this.c.containers.create(undefined, plan.create(image.id));
-    this.intermediates.push(rec.Id);
-    this.c.progress.runningIn(rec.Id);
-    const code = await this.runAndStream(rec);
+    const open = mc && sources.length ? await openMounts(mc, sources, image) : undefined;
+    let code: number;
+    let rec: ContainerRecord;
+    try {
+      rec = (await this.c.containers.create(undefined, plan.create(image.id, open?.api))).rec;
+      this.intermediates.push(rec.Id);
+      this.c.progress.runningIn(rec.Id);
+      code = await this.runAndStream(rec);
+    } finally {
+      await open?.release();
+    }
     if (code !== 0) {
       // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
       if (this.c.o.forceRm) await this.removeIntermediates();
       throw new RunFailedError(`The command '${plan.cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const upper = this.c.containers.rwLayers.upper(rec.Id);
+    // the mount points the image lacked do not stay in the layer (BuildKit's MountStubsCleaner)
+    if (open) await removeMountStubs(upper, open.stubs);
     await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId });
     if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates();
   }

@@ -13,6 +13,7 @@ import { AddressPool, cidrString, defaultPools, hostRoutes, intToIp, ipToInt, pa
 import { AddressPool6, bigToIp6, cidr6String, hostRoutes6, ip6ToBig, parseCidr6, pickSubnet6, Subnet6, ulaPool } from './ipam6';
 import { ipamV4, ipamV6 } from './endpoint-settings';
 import { writeSysctl, type Links } from './links';
+import { hostHasIPv6 } from './ports';
 import type { NetworkStore } from './store';
 import type { IpamConfig, NetworkRecord } from './types';
 
@@ -93,7 +94,8 @@ export class Bridges {
       [OPT_MTU]: '1500',
     };
     if (!rec) rec = baseRecord('bridge', 'bridge', options, [cfg], false);
-    const cfg6 = v6.enabled ? await this.defaultBridgeV6(rec, v6) : undefined;
+    if (v6.enabled && !(await hostHasIPv6())) this.log.warn('--ipv6: this host has no usable IPv6; the default bridge stays IPv4-only');
+    const cfg6 = v6.enabled && (await hostHasIPv6()) ? await this.defaultBridgeV6(rec, v6) : undefined;
     const old4 = ipamV4(rec);
     const old6 = rec.EnableIPv6 ? rec.IPAM.Config.find((c) => c.Subnet.includes(':')) : undefined;
     if (old4?.Subnet !== cfg.Subnet || old4?.Gateway !== cfg.Gateway || old6?.Subnet !== cfg6?.Subnet || old6?.Gateway !== cfg6?.Gateway) {

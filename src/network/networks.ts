@@ -197,6 +197,7 @@ export class Networks implements ContainerNetworking {
     if (typeof body !== 'object' || body === null) throw invalid('invalid network config');
     this.bridges.checkAvailable();
     const spec = await parseCreateRequest(body, this.store);
+    if (spec.ipv6 && !(await hostHasIPv6())) throw invalid('cannot create an IPv6 network: this host has no usable IPv6');
     let rec!: NetworkRecord;
     await withHostLock(async () => {
       const sub = await subnetFor(spec, this.store.list(), () => this.bridges.takenSubnets());

@@ -310,4 +310,16 @@ describeIf(isRoot && distBuilt && haveTools && haveV6, 'dual-stack networks (nee
       await d2.cleanup();
     }
   }, 60000);
+
+  test('a host without usable IPv6: --ipv6 leaves the default bridge IPv4-only, network create --ipv6 is refused', async () => {
+    const d3 = await TestDaemon.start(() => ['--bip', `10.220.${N}.1/24`, '--ipv6'], { SKIFF_TEST_NO_IPV6: '1' });
+    try {
+      expect((await d3.request('GET', '/networks/bridge')).json.EnableIPv6).toBe(false);
+      const r = await d3.request('POST', '/networks/create', { body: { Name: 'nope', EnableIPv6: true } });
+      expect(r.status).toBe(400);
+      expect(r.json.message).toContain('this host has no usable IPv6');
+    } finally {
+      await d3.cleanup();
+    }
+  }, 60000);
 });

@@ -198,7 +198,7 @@ test('removeLeftovers: the build-* folders go, their from-* mounts unmounted fir
   const builderDir = path.join(dir, 'builder');
   await fs.mkdir(path.join(builderDir, 'build-1', 'from-abc'), { recursive: true });
   await fs.mkdir(path.join(builderDir, 'build-1', 'from-abc-empty'), { recursive: true });
-  await fs.mkdir(path.join(builderDir, 'build-2'), { recursive: true });
+  await fs.mkdir(path.join(builderDir, 'build-2', 'rw-def', 'merged'), { recursive: true });
   await fs.writeFile(path.join(builderDir, 'cache.json'), '{}');
   const calls: unknown[][] = [];
   const kernel: BuildKernel = {
@@ -210,6 +210,9 @@ test('removeLeftovers: the build-* folders go, their from-* mounts unmounted fir
     },
   };
   await new Builder({ images: fakeImages(), containers: fakeContainers(), kernel, dir: builderDir, dockerVersion: 'v' }).removeLeftovers();
-  expect(calls).toEqual([['umount', path.join(builderDir, 'build-1', 'from-abc'), 2]]);
+  expect(calls).toEqual([
+    ['umount', path.join(builderDir, 'build-1', 'from-abc'), 2],
+    ['umount', path.join(builderDir, 'build-2', 'rw-def', 'merged'), 2],
+  ]);
   expect(await fs.readdir(builderDir)).toEqual(['cache.json']);
 });

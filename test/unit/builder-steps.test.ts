@@ -209,11 +209,10 @@ describe('RUN and COPY plans', () => {
     expect(planRun(stage(), {}, ins('RUN ["a", "b"]'), { ...o, networkMode: 'none' }).create('i')).toMatchObject({ Cmd: ['a', 'b'], Env: [], HostConfig: { NetworkMode: 'none' } });
   });
 
-  test("RUN: BuildKit's flags are refused", () => {
-    expectInvalid(
-      () => planRun(stage(), {}, ins('RUN --mount=type=cache,target=/x make'), o),
-      'the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled',
-    );
+  test("RUN: BuildKit's flags are planned (run-mounts.ts; more in builder-run-mounts.test.ts)", () => {
+    const plan = planRun(stage(), {}, ins('RUN --mount=type=cache,target=/x make'), o);
+    expect(plan.mounts).toEqual([expect.objectContaining({ type: 'cache', target: '/x', id: '/x' })]);
+    expect(planRun(stage(), {}, ins('RUN --network=none make'), o).create('i')).toMatchObject({ HostConfig: { NetworkMode: 'none' } });
   });
 
   test('COPY: destination relative to WORKDIR, into a folder with a trailing slash, --chown and --from expanded', () => {
