@@ -15,12 +15,10 @@ import type { ChmodSpec } from './copy-mode';
 import type { Owner } from './types';
 
 /**
- * How entries are written: owned by owner (undefined: the source's owner, COPY --from without
- * --chown), their modes through --chmod when given, and (copyTree) the entries --exclude
- * leaves out, by their path below the folder copied.
+ * How entries are written besides their owner: their modes through --chmod when given, and
+ * (copyTree) the entries --exclude leaves out, by their path below the folder copied.
  */
 export interface CopyOptions {
-  owner: Owner | undefined;
   chmod?: ChmodSpec;
   excluded?: (rel: string) => boolean;
   /** --exclude has exception patterns (!…): an excluded folder may still hold entries to copy */
@@ -164,13 +162,13 @@ export async function isLocalArchive(file: string): Promise<boolean> {
  * (a symlink there is removed, never followed), mode (or --chmod's) and times kept, owned by
  * o.owner (or by the source's owner when it is undefined: COPY --from without --chown).
  */
-export async function copyEntry(src: string, dst: string, o: CopyOptions, st?: Stats): Promise<void> {
+export async function copyEntry(src: string, dst: string, owner: Owner | undefined, st?: Stats, o: CopyOptions = {}): Promise<void> {
   st ??= await fs.lstat(src);
   if (!st.isFile() && !st.isSymbolicLink()) return; // sockets, fifos and devices are not copied
   await fs.rm(dst, { recursive: true, force: true });
   if (st.isSymbolicLink()) await fs.symlink(await fs.readlink(src), dst);
   else await fs.copyFile(src, dst, fs.constants.COPYFILE_EXCL);
-  await setMeta(dst, st, o);
+  await setMeta(dst, st, owner, o);
 }
 
 /**
@@ -180,7 +178,7 @@ export async function copyEntry(src: string, dst: string, o: CopyOptions, st?: S
  * it to every folder it copies). Entries --exclude names are left out (an excluded folder is
  * only entered when an exception pattern may bring something of it back).
  */
-export async function copyTree(src: string, dst: string, o: CopyOptions, rel = ''): Promise<void> {
+export async function copyTree(src: string, dst: string, owner: Owner | undefined, o: CopyOptions = {}, rel = ''): Promise<void> {
   for (const n of (await fs.readdir(src)).sort()) {
     const s = path.join(src, n);
     const d = path.join(dst, n);
@@ -188,7 +186,7 @@ export async function copyTree(src: string, dst: string, o: CopyOptions, rel = '
     const st = await fs.lstat(s);
     const out = o.excluded?.(r) === true;
     if (!st.isDirectory()) {
-      if (!out) await copyEntry(s, d, o, st);
+      if (!out) await copyEntry(s, d, owner, st, o);
       continue;
     }
     if (out && !o.reinclude) continue;
@@ -197,26 +195,26 @@ export async function copyTree(src: string, dst: string, o: CopyOptions, rel = '
       if (there) await fs.rm(d, { force: true });
       await fs.mkdir(d, { mode: 0o700 });
     }
-    await copyTree(s, d, o, r);
+    await copyTree(s, d, owner, o, r);
     // an excluded folder stays only for what an exception brought back
     if (out && !there?.isDirectory() && !(await fs.readdir(d)).length) await fs.rmdir(d);
-    else await setMeta(d, st, o);
+    else await setMeta(d, st, owner, o);
   }
 }
 
 /** A folder made as BuildKit's --parents makes the source's folders above a match: its mode (through --chmod), owner and times. */
-export async function copyDirMeta(src: string, dst: string, o: CopyOptions): Promise<void> {
+export async function copyDirMeta(src: string, dst: string, owner: Owner | undefined, o: CopyOptions = {}): Promise<void> {
   const st = await fs.lstat(src);
   const there = await lstatOrUndefined(dst);
   if (there?.isDirectory()) return;
   if (there) await fs.rm(dst, { force: true });
   await fs.mkdir(dst, { mode: 0o700 });
-  await setMeta(dst, st, o);
+  await setMeta(dst, st, owner, o);
 }
 
-async function setMeta(p: string, st: Stats, o: CopyOptions): Promise<void> {
+async function setMeta(p: string, st: Stats, owner: Owner | undefined, o: CopyOptions): Promise<void> {
   // owner first: a chown clears setuid and setgid bits
-  await fs.lchown(p, o.owner ? o.owner.uid : st.uid, o.owner ? o.owner.gid : st.gid);
+  await fs.lchown(p, owner ? owner.uid : st.uid, owner ? owner.gid : st.gid);
   if (st.isSymbolicLink()) return fs.lutimes(p, st.atime, st.mtime);
   await fs.chmod(p, o.chmod ? o.chmod.apply(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777);
   await fs.utimes(p, st.atime, st.mtime);

@@ -166,7 +166,7 @@ export async function copyStep(c: FileStepContext, stage: Stage, rc: RunConfig, 
         // --chown's owner; COPY --from without it keeps the owners the files have (dockerd's preserveOwnership)
         const owner = req.chown ? await chownOwner(view, req) : req.from !== undefined ? undefined : ROOT_OWNER;
         const at = await resolveInRoot(view, req.dest, true);
-        for (const m of matches) await copySource(ins, req, m, layer, view, at, { owner, ...(req.chmod ? { chmod: req.chmod } : {}) }, c.special);
+        for (const m of matches) await copySource(ins, req, m, layer, view, at, owner, c.special);
       },
       req.link === true,
     );
@@ -265,10 +265,9 @@ async function findSources(c: FileStepContext, ins: Instruction, req: CopyReques
 const notFound = (ins: Instruction, s: string) => invalid(`${ins.cmd} failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
 
 /** One source into the layer at `at` (the destination resolved in the image's view). */
-async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, layer: string, view: string, at: string, o: CopyOptions, special: SpecialOps): Promise<void> {
+async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, layer: string, view: string, at: string, owner: Owner | undefined, special: SpecialOps): Promise<void> {
   const st = await fs.stat(m.abs);
-  const owner = o.owner;
-  const tree: CopyOptions = { ...o, ...(m.excluded ? { excluded: m.excluded, reinclude: m.reinclude === true } : {}) };
+  const tree: CopyOptions = { ...(req.chmod ? { chmod: req.chmod } : {}), ...(m.excluded ? { excluded: m.excluded, reinclude: m.reinclude === true } : {}) };
   if (m.keep !== undefined) {
     // --parents: the match keeps its path (from the pivot) below dest, whose folders are the source's
     await ensureDir(layer, view, path.posix.dirname(at), ROOT_OWNER);
@@ -278,13 +277,13 @@ async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, lay
     let cur = at;
     for (let i = 0; i < parts.length - 1; i++) {
       cur = path.posix.join(cur, parts[i]);
-      await copyDirMeta(path.join(base, ...parts.slice(0, i + 1)), path.join(layer, cur), tree);
+      await copyDirMeta(path.join(base, ...parts.slice(0, i + 1)), path.join(layer, cur), owner, tree);
     }
     const target = path.posix.join(at, m.keep);
     if (st.isDirectory()) {
-      await copyDirMeta(m.abs, path.join(layer, target), tree);
-      await copyTree(m.abs, path.join(layer, target), tree);
-    } else await copyEntry(m.abs, path.join(layer, target), tree);
+      await copyDirMeta(m.abs, path.join(layer, target), owner, tree);
+      await copyTree(m.abs, path.join(layer, target), owner, tree);
+    } else await copyEntry(m.abs, path.join(layer, target), owner, undefined, tree);
     return;
   }
   if (st.isDirectory()) {
@@ -292,7 +291,7 @@ async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, lay
     // else it is made 0755, owned by --chown's user (parents by root), as dockerd
     await ensureDir(layer, view, path.posix.dirname(at), ROOT_OWNER);
     await ensureDir(layer, view, at, owner ?? ROOT_OWNER);
-    await copyTree(m.abs, path.join(layer, at), tree);
+    await copyTree(m.abs, path.join(layer, at), owner, tree);
   } else if (ins.cmd === 'ADD' && !m.remote && (await isLocalArchive(m.abs))) {
     await ensureDir(layer, view, at, ROOT_OWNER);
     await extractArchive(m.abs, layer, view, at, special);
@@ -300,6 +299,6 @@ async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, lay
     const target = req.intoDir || (await isDirIn(layer, view, at)) ? path.posix.join(at, path.posix.basename(m.rel)) : at;
     // parents a file needs are made for --chown's user (dockerd's MkdirAllAndChownNew)
     await ensureDir(layer, view, path.posix.dirname(target), owner ?? ROOT_OWNER);
-    await copyEntry(m.abs, path.join(layer, target), tree, st);
+    await copyEntry(m.abs, path.join(layer, target), owner, st, tree);
   }
 }
