@@ -72,9 +72,11 @@ describeIf(isRoot && distBuilt && haveDocker && which('git'), "classic builder: 
     const r = await build(dir);
     expect(r.stderr).not.toMatch(/rror/);
     expect(r.code).toBe(0);
-    const modes = await sh(r.id, 'cd / && stat -c "%a %u:%g %n" bin/run.sh oct/a.txt oct/tool oct/sub oct/sub/b.txt sym/a.txt sym/tool sym/sub sym/sub/b.txt big-x/a.txt big-x/tool big-x/sub one');
+    const modes = await sh(r.id, 'cd / && stat -c "%a %u:%g %n" bin/run.sh oct oct/a.txt oct/tool oct/sub oct/sub/b.txt sym/a.txt sym/tool sym/sub sym/sub/b.txt big-x/a.txt big-x/tool big-x/sub one');
     expect(modes.split('\n')).toEqual([
       '755 0:0 bin/run.sh',
+      // the destination folder made for the copy: 0755 for --chown's user, no --chmod (fsutil's MkdirAll)
+      '755 1000:1000 oct',
       // octal: every file and folder copied (BuildKit applies it to folders too)
       '640 1000:1000 oct/a.txt',
       '640 1000:1000 oct/tool',
