@@ -37,6 +37,17 @@ export function stepCacheKey(stage: Stage, ins: Instruction, extra = ''): string
     .digest('hex');
 }
 
+/**
+ * The key of a COPY/ADD --link step: what it does and the files it copies (extra), and not the
+ * image below it (BuildKit copies onto an empty base and rebases the result). The instruction's
+ * words are expanded already in extra (the request), so the build args do not count either.
+ */
+export function linkedStepKey(ins: Instruction, extra: string): string {
+  return createHash('sha256')
+    .update(`link\n${ins.cmd} ${JSON.stringify(ins.flags)}\n${extra}`)
+    .digest('hex');
+}
+
 export class BuildCache {
   readonly file: string;
   /** RUN --mount=type=cache's folders (<data-root>/builder/cache-mounts), shared by every build */

@@ -3,7 +3,7 @@
 // wildcards inside a root (the context, or another stage's file system), their hash (the
 // step's name and cache key), and ADD's downloads.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -61,8 +61,16 @@ async function removeIgnoredBuildFiles(ctx: string, dockerfile: string): Promise
 export interface SourceFile {
   abs: string;
   rel: string;
-  /** downloaded (ADD <url>): never unpacked */
+  /** downloaded (ADD <url>) or cloned (ADD <git url>): never unpacked */
   remote?: boolean;
+  /** a Git checkout: its folder's contents are copied (BuildKit copies the checkout's root); the commit names it */
+  git?: { commit: string; keepGitDir: boolean };
+  /** COPY --parents: the path the match keeps below the destination (from the /./ pivot, else from the root) */
+  keep?: string;
+  /** --exclude: the entries below the match (by their path inside it) that stay out */
+  excluded?: (rel: string) => boolean;
+  /** --exclude has exception patterns (!…): an excluded folder may still hold entries to copy */
+  reinclude?: boolean;
 }
 
 /** Go's filepath.Match pattern of one path segment as a RegExp. */
@@ -121,32 +129,80 @@ export async function matchSources(root: string, src: string, inContext: boolean
   return Promise.all(found.map(async (rel) => ({ abs: path.join(root, await resolveInRoot(root, rel, true)), rel })));
 }
 
-/** Contents, names, modes and link targets below p, into the hash (the cache key of COPY/ADD). */
-async function hashTree(p: string, h: ReturnType<typeof createHash>): Promise<void> {
-  const st = await fs.lstat(p);
-  h.update(`${path.basename(p)}\0${st.mode}\0`);
+/** What a file's content hash is remembered by: a file whose inode, size, mtime and ctime are the same has the same bytes. */
+export type HashMemo = Map<string, string>;
+
+/** Options of hashSources: COPY --from without --chown keeps owners (they count then); a memo of file hashes (one build's). */
+export interface HashOptions {
+  owners?: boolean;
+  memo?: HashMemo;
+}
+
+async function fileDigest(p: string, st: import('node:fs').BigIntStats, memo: HashMemo | undefined): Promise<string> {
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const known = memo?.get(key);
+  if (known) return known;
+  const h = createHash('sha256');
+  await pipeline(createReadStream(p), h);
+  const d = h.digest('hex');
+  memo?.set(key, d);
+  return d;
+}
+
+/**
+ * Contents, names, modes (and owners when they are kept) and link targets below p, into the
+ * hash (the cache key of COPY/ADD) — never times, as BuildKit's content checksums: a context
+ * checked out again (same files, new mtimes) hits the cache.
+ */
+async function hashTree(p: string, h: ReturnType<typeof createHash>, rel: string, m: SourceFile, o: HashOptions): Promise<void> {
+  const st = await fs.lstat(p, { bigint: true });
+  h.update(`${path.posix.basename(rel || m.rel)}\0${st.mode}\0${o.owners ? `${st.uid}:${st.gid}\0` : ''}`);
   if (st.isDirectory()) {
-    for (const n of (await fs.readdir(p)).sort()) await hashTree(path.join(p, n), h);
+    for (const n of (await fs.readdir(p)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      // a checkout's .git stays out of the hash: the commit names it
+      if (!rel && m.git && n === '.git') continue;
+      const out = m.excluded?.(r) === true;
+      // an excluded folder is entered only when an exception may bring some of it back
+      if (out && (!m.reinclude || !(await fs.lstat(path.join(p, n))).isDirectory())) continue;
+      h.update(out ? '\0x' : '\0');
+      await hashTree(path.join(p, n), h, r, m, o);
+    }
   } else if (st.isSymbolicLink()) h.update(await fs.readlink(p));
-  else if (st.isFile()) h.update(await fs.readFile(p));
+  else if (st.isFile()) h.update(await fileDigest(p, st, o.memo));
 }
 
 /** The sources' hash: it names the step (dockerd's "COPY file:<hash> in <dest> ") and keys its cache. */
-export async function hashSources(sources: SourceFile[]): Promise<string> {
+export async function hashSources(sources: SourceFile[], o: HashOptions = {}): Promise<string> {
   const hashes: string[] = [];
   for (const m of sources) {
     const h = createHash('sha256');
-    await hashTree(m.abs, h);
+    if (m.keep !== undefined) h.update(`parents:${m.keep}\0`);
+    if (m.git) h.update(`git:${m.git.commit}:${m.git.keepGitDir}\0`);
+    await hashTree(m.abs, h, '', m, o);
     hashes.push(`${(await fs.stat(m.abs)).isDirectory() ? 'dir' : 'file'}:${h.digest('hex')}`);
   }
   return hashes.length === 1 ? hashes[0] : `multi:${createHash('sha256').update(hashes.join(',')).digest('hex')}`;
+}
+
+/** ADD --checksum's digest, as go-digest parses it (its words when it does not). */
+export function parseChecksum(s: string): { algorithm: string; hex: string } {
+  const i = s.indexOf(':');
+  if (i <= 0 || i + 1 >= s.length || !/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*$/.test(s.slice(0, i))) throw invalid('invalid checksum digest format');
+  const algorithm = s.slice(0, i);
+  const hex = s.slice(i + 1);
+  const size = ({ sha256: 64, sha384: 96, sha512: 128 } as Record<string, number>)[algorithm];
+  if (!size) throw invalid('unsupported digest algorithm');
+  if (hex.length !== size) throw invalid('invalid checksum digest length');
+  if (!/^[a-f0-9]+$/.test(hex)) throw invalid('invalid checksum digest format');
+  return { algorithm, hex };
 }
 
 /**
  * ADD <url>: the file, downloaded into the build's scratch folder with Docker's mode (0600)
  * and the server's Last-Modified as its mtime. Archives from URLs are not unpacked (as Docker).
  */
-export async function download(url: string, workDir: string): Promise<SourceFile> {
+export async function download(url: string, workDir: string, checksum?: string): Promise<SourceFile> {
   const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
   if (!name || name === '.' || name === '..') throw invalid(`cannot determine filename from url: ${url}`);
   let res: Response;
@@ -161,6 +217,14 @@ export async function download(url: string, workDir: string): Promise<SourceFile
   const abs = path.join(dir, name);
   await pipeline(Readable.fromWeb(res.body as ReadableStream<Uint8Array>), createWriteStream(abs, { mode: 0o600 }));
   await fs.chmod(abs, 0o600);
+  if (checksum) {
+    // BuildKit's http source: the bytes' digest must be the one asked for
+    const want = parseChecksum(checksum);
+    const h = createHash(want.algorithm);
+    await pipeline(createReadStream(abs), h);
+    const got = `${want.algorithm}:${h.digest('hex')}`;
+    if (got !== checksum) throw invalid(`digest mismatch ${got}: ${checksum}`);
+  }
   const modified = Date.parse(res.headers.get('last-modified') ?? '');
   if (Number.isFinite(modified)) await fs.utimes(abs, new Date(modified), new Date(modified));
   return { abs, rel: name, remote: true };

@@ -8,8 +8,9 @@
 // ContainerConfig (its command, `#(nop) …` for steps that run nothing) and DockerVersion.
 //
 // The files: build-context (the Dockerfile, .dockerignore, COPY's sources), stages (the plan),
-// build-run (a build's loop), instructions (config-only steps), run-step (RUN), copy-step and
-// copy-files (COPY, ADD, WORKDIR), commit-step (each step's image), build-cache (cache.json),
+// build-run (a build's loop), instructions (config-only steps), run-step (RUN), copy-step,
+// copy-files and copy-mode (COPY, ADD, WORKDIR; --chmod), commit-step (each step's image, COPY
+// --link's rebased layers), build-cache (cache.json),
 // image-config (what an image records), image-view (read-only mounts of images), progress (the
 // output), ports (what the builder uses of the daemon's services and of the kernel).
 import { BuildCache, type PruneCacheResult } from './build-cache';

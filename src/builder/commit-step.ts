@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { ImageConfig, ImageRecord } from '../images/types';
+import type { Digest, ImageConfig, ImageRecord } from '../images/types';
 import { tarDirectory } from '../images/tar-dir';
-import { stepCacheKey, type StepCache } from './build-cache';
+import { linkedStepKey, stepCacheKey, type StepCache } from './build-cache';
 import type { Instruction } from './dockerfile';
 import { childConfig, nopCmd, runConfigJson } from './image-config';
 import { mountImageView, removeTree, type CleanUp, type ImageView } from './image-view';
@@ -81,23 +81,39 @@ export class StepCommits {
    * COPY, ADD). fill sees the image's file system read-only (view) to resolve the destination
    * inside it and learn which folders exist; nothing is mounted or copied for a cached step.
    * A fill that writes nothing gives an empty layer, as dockerd's commit of an unchanged one.
+   *
+   * With link (COPY/ADD --link), the layer does not depend on the image below: fill sees an
+   * empty view (nothing of the parent is followed or kept), and the cache key leaves the parent
+   * out. A cached result on another parent is reused by rebasing it: its layer (the same tar, so
+   * the same diff_id, registered again on this parent's chain) and its history entry's time,
+   * with this step's config on this parent; the image differs from the cached one only where
+   * the parent does (its config, rootfs below the layer, history before the entry, Parent).
    */
-  async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, comment: string, extra: string, fill: (layer: string, view: string) => Promise<void>): Promise<void> {
+  async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, comment: string, extra: string, fill: (layer: string, view: string) => Promise<void>, link = false): Promise<void> {
     const step: StepSpec = { rc, cmd: nopCmd(rc, comment, true) };
-    const key = stepCacheKey(stage, ins, extra);
-    if (await this.probe(stage, key, step)) return;
+    const key = link ? linkedStepKey(ins, extra) : stepCacheKey(stage, ins, extra);
+    if (link ? await this.probeLinked(stage, key, step) : await this.probe(stage, key, step)) return;
     const root = path.join(this.c.workDir, `layer-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(root, { recursive: true, mode: 0o755 });
     try {
-      const view = await this.mountImage(stage.image);
-      try {
-        await fill(root, view.dir);
-      } finally {
-        await view.unmount();
+      if (link) {
+        const empty = `${root}.base`;
+        await fs.mkdir(empty, { mode: 0o755 });
+        try {
+          await fill(root, empty);
+        } finally {
+          await fs.rm(empty, { recursive: true, force: true });
+        }
+      } else {
+        const view = await this.mountImage(stage.image);
+        try {
+          await fill(root, view.dir);
+        } finally {
+          await view.unmount();
+        }
       }
       if (!(await fs.readdir(root)).length) return await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, undefined), key);
-      const parentChain = stage.image?.chainIds.length ? stage.image.chainIds[stage.image.chainIds.length - 1] : undefined;
-      const layer = await this.c.images.layers.register(parentChain, tarDirectory(root));
+      const layer = await this.c.images.layers.register(this.parentChain(stage), tarDirectory(root));
       try {
         await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, layer.diffId), key);
       } finally {
@@ -106,6 +122,36 @@ export class StepCommits {
     } finally {
       await this.c.cleanUp('cannot remove a layer folder', root, () => removeTree(root));
     }
+  }
+
+  private parentChain(stage: Stage): Digest | undefined {
+    return stage.image?.chainIds.length ? stage.image.chainIds[stage.image.chainIds.length - 1] : undefined;
+  }
+
+  /** A --link step's cached image: as it is on the same parent, else its layer rebased on this one. */
+  private async probeLinked(stage: Stage, key: string, step: StepSpec): Promise<boolean> {
+    const img = await this.c.cache.lookup(stage, key, step);
+    if (!img) return false;
+    if ((img.parent ?? '') === (stage.image?.id ?? '')) return this.probe(stage, key, step);
+    const entry = img.config.history?.[img.config.history.length - 1];
+    if (!entry) return false;
+    const own = { created: entry.created, created_by: step.cmd.join(' '), ...(stage.maintainer ? { author: stage.maintainer } : {}), ...(entry.empty_layer ? { empty_layer: true } : {}) };
+    if (entry.empty_layer) {
+      await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, undefined, own), key);
+    } else {
+      const top = img.chainIds[img.chainIds.length - 1];
+      const diffId = img.config.rootfs.diff_ids[img.config.rootfs.diff_ids.length - 1];
+      if (!top || !diffId) return false;
+      const tar = await this.c.images.layers.exportTar(top);
+      const layer = await this.c.images.layers.register(this.parentChain(stage), tar.stream, diffId);
+      try {
+        await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, layer.diffId, own), key);
+      } finally {
+        this.c.images.layers.dropLease(layer.chainId);
+      }
+    }
+    this.c.progress.usingCache();
+    return true;
   }
 
   /** An image's merged file system, read-only, in the build's scratch folder. */

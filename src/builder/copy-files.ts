@@ -11,7 +11,19 @@ import { lstatOrUndefined } from '../images/container-fs';
 import { gunzipBlocking } from '../images/decompress';
 import type { SpecialOps } from '../images/special';
 import { extractTar } from '../images/unpack';
+import type { ChmodSpec } from './copy-mode';
 import type { Owner } from './types';
+
+/**
+ * How entries are written besides their owner: their modes through --chmod when given, and
+ * (copyTree) the entries --exclude leaves out, by their path below the folder copied.
+ */
+export interface CopyOptions {
+  chmod?: ChmodSpec;
+  excluded?: (rel: string) => boolean;
+  /** --exclude has exception patterns (!…): an excluded folder may still hold entries to copy */
+  reinclude?: boolean;
+}
 
 /** A file of the image (view), when it is a plain file found inside it. */
 async function readInImage(view: string, p: string): Promise<string | undefined> {
@@ -147,46 +159,63 @@ export async function isLocalArchive(file: string): Promise<boolean> {
 
 /**
  * One entry (file or symlink) to dst, as dockerd's untar puts it: whatever dst was is replaced
- * (a symlink there is removed, never followed), mode and times kept, owned by owner (or by the
- * source's owner when owner is undefined: COPY --from without --chown).
+ * (a symlink there is removed, never followed), mode (or --chmod's) and times kept, owned by
+ * o.owner (or by the source's owner when it is undefined: COPY --from without --chown).
  */
-export async function copyEntry(src: string, dst: string, owner: Owner | undefined, st?: Stats): Promise<void> {
+export async function copyEntry(src: string, dst: string, owner: Owner | undefined, st?: Stats, o: CopyOptions = {}): Promise<void> {
   st ??= await fs.lstat(src);
   if (!st.isFile() && !st.isSymbolicLink()) return; // sockets, fifos and devices are not copied
   await fs.rm(dst, { recursive: true, force: true });
   if (st.isSymbolicLink()) await fs.symlink(await fs.readlink(src), dst);
   else await fs.copyFile(src, dst, fs.constants.COPYFILE_EXCL);
-  await setMeta(dst, st, owner);
+  await setMeta(dst, st, owner, o);
 }
 
 /**
  * A folder's contents into dst (a real folder), as dockerd's CopyWithTar: the folder's own
  * mode and owner never reach dst; folders below it are merged with what dst has (an entry of
- * another kind there is replaced) and get the source's mode.
+ * another kind there is replaced) and get the source's mode (or --chmod's, as BuildKit applies
+ * it to every folder it copies). Entries --exclude names are left out (an excluded folder is
+ * only entered when an exception pattern may bring something of it back).
  */
-export async function copyTree(src: string, dst: string, owner: Owner | undefined): Promise<void> {
-  for (const n of await fs.readdir(src)) {
+export async function copyTree(src: string, dst: string, owner: Owner | undefined, o: CopyOptions = {}, rel = ''): Promise<void> {
+  for (const n of (await fs.readdir(src)).sort()) {
     const s = path.join(src, n);
     const d = path.join(dst, n);
+    const r = rel ? `${rel}/${n}` : n;
     const st = await fs.lstat(s);
+    const out = o.excluded?.(r) === true;
     if (!st.isDirectory()) {
-      await copyEntry(s, d, owner, st);
+      if (!out) await copyEntry(s, d, owner, st, o);
       continue;
     }
+    if (out && !o.reinclude) continue;
     const there = await lstatOrUndefined(d);
     if (!there?.isDirectory()) {
       if (there) await fs.rm(d, { force: true });
       await fs.mkdir(d, { mode: 0o700 });
     }
-    await copyTree(s, d, owner);
-    await setMeta(d, st, owner);
+    await copyTree(s, d, owner, o, r);
+    // an excluded folder stays only for what an exception brought back
+    if (out && !there?.isDirectory() && !(await fs.readdir(d)).length) await fs.rmdir(d);
+    else await setMeta(d, st, owner, o);
   }
 }
 
-async function setMeta(p: string, st: Stats, owner: Owner | undefined): Promise<void> {
+/** A folder made as BuildKit's --parents makes the source's folders above a match: its mode (through --chmod), owner and times. */
+export async function copyDirMeta(src: string, dst: string, owner: Owner | undefined, o: CopyOptions = {}): Promise<void> {
+  const st = await fs.lstat(src);
+  const there = await lstatOrUndefined(dst);
+  if (there?.isDirectory()) return;
+  if (there) await fs.rm(dst, { force: true });
+  await fs.mkdir(dst, { mode: 0o700 });
+  await setMeta(dst, st, owner, o);
+}
+
+async function setMeta(p: string, st: Stats, owner: Owner | undefined, o: CopyOptions): Promise<void> {
   // owner first: a chown clears setuid and setgid bits
   await fs.lchown(p, owner ? owner.uid : st.uid, owner ? owner.gid : st.gid);
   if (st.isSymbolicLink()) return fs.lutimes(p, st.atime, st.mtime);
-  await fs.chmod(p, st.mode & 0o7777);
+  await fs.chmod(p, o.chmod ? o.chmod.apply(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777);
   await fs.utimes(p, st.atime, st.mtime);
 }

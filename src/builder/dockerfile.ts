@@ -34,6 +34,12 @@ export interface Instruction {
   heredocs?: Heredoc[];
 }
 
+/** Every value of a flag that may repeat (RUN --mount, COPY --exclude), in order; a single value otherwise. */
+export function flagValues(ins: Instruction, name: string): string[] {
+  if (Object.prototype.hasOwnProperty.call(ins.flagLists ?? {}, name)) return ins.flagLists[name];
+  return ins.flags[name] !== undefined ? [ins.flags[name]] : [];
+}
+
 export interface Dockerfile {
   instructions: Instruction[];
   escape: string;

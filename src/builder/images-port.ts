@@ -11,8 +11,9 @@ export function buildImagesOf(store: FileImageStore, kernel: HostKernel): BuildI
     tag: (id, ref) => store.tag(id, ref),
     layerDirs: (image) => store.layerDirs(image),
     layers: {
-      register: (parent, tar) => store.layers.register(parent, tar),
+      register: (parent, tar, expectedDiffId) => store.layers.register(parent, tar, expectedDiffId),
       dropLease: (chainId) => store.layers.dropLease(chainId),
+      exportTar: (chainId) => store.layers.exportTar(chainId),
     },
     commitContainer: (o) => commitContainer(store, { ...o, kernel }),
   };

@@ -14,9 +14,11 @@ export interface BuildImages {
   /** the image's layer folders, top-most first (an overlay's lowers) */
   layerDirs(image: ImageRecord): Promise<string[]>;
   readonly layers: {
-    /** a layer from a tar on top of parent (a chain id), leased until dropLease */
-    register(parent: Digest | undefined, tar: Readable): Promise<{ diffId: Digest; chainId: Digest }>;
+    /** a layer from a tar on top of parent (a chain id), leased until dropLease; expectedDiffId: the tar must be that one */
+    register(parent: Digest | undefined, tar: Readable, expectedDiffId?: Digest): Promise<{ diffId: Digest; chainId: Digest }>;
     dropLease(chainId: Digest): void;
+    /** a registered layer as its tar (the same bytes, so the same diff id, when its tar-split was kept): COPY --link's layer on a new parent */
+    exportTar(chainId: Digest): Promise<{ stream: Readable; diffId: Digest }>;
   };
   /** Docker's commit of a container's upper dir on top of its image (a RUN step) */
   /** the store's commit, through the daemon's kernel port */

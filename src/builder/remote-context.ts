@@ -68,50 +68,147 @@ export async function fetchRemoteContext(remote: string, contextDir: string, o: 
 // ---------------------------------------------------------------------------------------------
 // Git
 
-function git(args: string[], cwd: string, signal: AbortSignal): Promise<void> {
+/** How a failed git command is reported: the build context's words (dockerd's) or ADD's (BuildKit's git source). */
+type GitFailure = { notInstalled: string; failed(what: string): string };
+
+const CONTEXT_FAILURE: GitFailure = {
+  notInstalled: 'unable to prepare context: building from a Git repository needs git, which is not installed',
+  failed: (what) => `unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${what}`,
+};
+
+function git(args: string[], cwd: string, signal: AbortSignal, f: GitFailure = CONTEXT_FAILURE, capture = false): Promise<string> {
   return new Promise((resolve, reject) => {
     // never a prompt for credentials (the daemon has no terminal); only network transports, for
     // the repository and its submodules alike (no ext::, no file://)
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: 'ssh -o BatchMode=yes', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'git:http:https:ssh' };
-    const p = spawn('git', args, { cwd, signal, stdio: ['ignore', 'ignore', 'pipe'], env });
+    const p = spawn('git', args, { cwd, signal, stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'], env });
     let stderr = '';
-    p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    let stdout = '';
+    p.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     p.once('error', (e) => {
-      if (isNodeError(e, 'ENOENT')) reject(invalid('unable to prepare context: building from a Git repository needs git, which is not installed'));
-      else reject(invalid(`unable to prepare context: git ${args[0]}: ${e.message}`));
+      if (isNodeError(e, 'ENOENT')) reject(invalid(f.notInstalled));
+      else reject(invalid(f.failed(`git ${args[0]}: ${e.message}`)));
     });
     p.once('close', (code) => {
-      if (code === 0) resolve();
-      else reject(invalid(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${stderr.trim() || `git ${args[0]} exited with ${String(code)}`}`));
+      if (code === 0) resolve(stdout);
+      else reject(invalid(f.failed(stderr.trim() || `git ${args[0]} exited with ${String(code)}`)));
     });
   });
 }
 
-async function cloneGitContext(r: GitRemote, dir: string, signal: AbortSignal): Promise<string> {
-  await git(['init', '-q', '.'], dir, signal);
-  await git(['remote', 'add', 'origin', r.url], dir, signal);
+/** The repository's ref (HEAD when none) checked out in dir: shallow when the server allows it, submodules too. */
+async function checkout(r: GitRemote, dir: string, signal: AbortSignal, f: GitFailure): Promise<void> {
+  await git(['init', '-q', '.'], dir, signal, f);
+  await git(['remote', 'add', 'origin', r.url], dir, signal, f);
   const ref = r.ref || 'HEAD';
   // shallow when the server allows it; a commit id some servers only give with the full history
   try {
-    await git(['fetch', '-q', '--depth', '1', '--', 'origin', ref], dir, signal);
+    await git(['fetch', '-q', '--depth', '1', '--', 'origin', ref], dir, signal, f);
   } catch (e) {
     if (signal.aborted) throw e;
-    await git(['fetch', '-q', '--', 'origin', ref], dir, signal);
+    await git(['fetch', '-q', '--', 'origin', ref], dir, signal, f);
   }
-  await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], dir, signal);
-  await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], dir, signal);
-  if (!r.subdir) return dir;
-  // the subdir, followed through symlinks, must stay a folder of the repository
+  await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], dir, signal, f);
+  await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], dir, signal, f);
+}
+
+/** The subdir, followed through symlinks, must stay a folder of the repository. */
+async function subdirOf(dir: string, subdir: string, prefix: string): Promise<string> {
   const root = await fs.realpath(dir);
   let sub: string;
   try {
-    sub = await fs.realpath(path.resolve(root, r.subdir));
+    sub = await fs.realpath(path.resolve(root, subdir));
   } catch {
-    throw invalid(`unable to prepare context: subdirectory ${r.subdir} of the repository does not exist`);
+    throw invalid(`${prefix}subdirectory ${subdir} of the repository does not exist`);
   }
-  if (sub !== root && !sub.startsWith(root + path.sep)) throw invalid(`unable to prepare context: subdirectory ${r.subdir} is outside the repository`);
-  if (!(await fs.stat(sub)).isDirectory()) throw invalid(`unable to prepare context: subdirectory ${r.subdir} of the repository is not a directory`);
+  if (sub !== root && !sub.startsWith(root + path.sep)) throw invalid(`${prefix}subdirectory ${subdir} is outside the repository`);
+  if (!(await fs.stat(sub)).isDirectory()) throw invalid(`${prefix}subdirectory ${subdir} of the repository is not a directory`);
   return sub;
+}
+
+async function cloneGitContext(r: GitRemote, dir: string, signal: AbortSignal): Promise<string> {
+  await checkout(r, dir, signal, CONTEXT_FAILURE);
+  return r.subdir ? subdirOf(dir, r.subdir, 'unable to prepare context: ') : dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ADD <git url> (BuildKit's git source)
+
+/** An ADD source that is a Git repository: where, which ref and folder, and what BuildKit's query form adds. */
+export interface GitSource extends GitRemote {
+  keepGitDir?: boolean;
+  /** the commit the ref must be (?checksum= / ?commit=, or ADD --checksum) */
+  checksum?: string;
+}
+
+const SCP_LIKE = /^[A-Za-z0-9_-]+@[A-Za-z0-9.-]+:/;
+
+/**
+ * Whether an ADD source is a Git repository, as BuildKit's ParseGitRef decides: http(s) URLs
+ * whose path ends in .git, git:// and ssh:// URLs, and scp-like user@host:path. Other schemes,
+ * `github.com/…` (which reads as a local path) and relative paths are not. The fragment is
+ * "#ref:subdir"; the query may say ref, tag, branch, subdir, checksum (or commit), keep-git-dir.
+ */
+export function parseGitSource(src: string): GitSource | undefined {
+  if (src.startsWith('./') || src.startsWith('../') || src.startsWith('github.com/')) return undefined;
+  const scheme = /^([A-Za-z0-9]+):\/\//.exec(src)?.[1]?.toLowerCase();
+  if (scheme === undefined && !SCP_LIKE.test(src)) return undefined;
+  if (scheme !== undefined && !['http', 'https', 'git', 'ssh'].includes(scheme)) return undefined;
+  const hash = src.indexOf('#');
+  let url = hash < 0 ? src : src.slice(0, hash);
+  const fragment = hash < 0 ? '' : src.slice(hash + 1);
+  const q = url.indexOf('?');
+  const query = q < 0 ? undefined : new URLSearchParams(url.slice(q + 1));
+  if (q >= 0) url = url.slice(0, q);
+  if ((scheme === 'http' || scheme === 'https') && !new URL(url).pathname.endsWith('.git')) return undefined;
+  const colon = fragment.indexOf(':');
+  const out: GitSource = { url, ref: colon < 0 ? fragment : fragment.slice(0, colon), subdir: colon < 0 ? '' : fragment.slice(colon + 1) };
+  let tag = '';
+  let branch = '';
+  for (const [k, v] of query ?? []) {
+    if (v === '' && k !== 'keep-git-dir' && k !== 'submodules') throw invalid(`query "${k}" has no value`);
+    if (k === 'ref') {
+      if (out.ref && out.ref !== v) throw invalid(`ref conflicts: "${out.ref}" vs "${v}"`);
+      out.ref = v;
+    } else if (k === 'tag') tag = v.startsWith('refs/tags/') ? v : `refs/tags/${v}`;
+    else if (k === 'branch') branch = v.startsWith('refs/heads/') ? v : `refs/heads/${v}`;
+    else if (k === 'subdir') {
+      if (out.subdir && out.subdir !== v) throw invalid(`subdir conflicts: "${out.subdir}" vs "${v}"`);
+      out.subdir = v;
+    } else if (k === 'checksum' || k === 'commit') out.checksum = v;
+    else if (k === 'keep-git-dir') {
+      if (!['', '1', 't', 'T', 'true', 'TRUE', 'True', '0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) throw invalid(`invalid keep-git-dir value: "${v}"`);
+      out.keepGitDir = v === '' || /^(1|t|true)$/i.test(v);
+    } else if (k !== 'submodules') throw invalid(`unexpected query "${k}"`);
+  }
+  if (tag && branch) throw invalid('branch conflicts with tag');
+  for (const r of [tag, branch]) {
+    if (!r) continue;
+    if (out.ref && out.ref !== r) throw invalid(`ref conflicts: "${out.ref}" vs "${r}"`);
+    out.ref = r;
+  }
+  if (out.checksum && !out.ref) out.ref = out.checksum;
+  if (out.ref.startsWith('-')) throw invalid(`invalid refspec: ${out.ref}`);
+  return out;
+}
+
+/**
+ * ADD <git url>: the repository checked out in dir (its .git removed unless kept), checked
+ * against the checksum when one is given; answers the folder to copy (the subdir's) and the commit.
+ */
+export async function fetchGitSource(g: GitSource, dir: string, o: { keepGitDir: boolean; checksum?: string; signal?: AbortSignal }): Promise<{ dir: string; commit: string }> {
+  const signal = o.signal ?? new AbortController().signal;
+  const f: GitFailure = {
+    notInstalled: `failed to fetch remote ${g.url}: ADD of a Git repository needs git, which is not installed`,
+    failed: (what) => `failed to fetch remote ${g.url}: ${what}`,
+  };
+  await checkout(g, dir, signal, f);
+  const commit = (await git(['rev-parse', 'HEAD'], dir, signal, f, true)).trim();
+  const want = o.checksum ?? g.checksum;
+  if (want && !commit.startsWith(want)) throw invalid(`expected checksum to match ${want}, got ${commit}`);
+  if (!o.keepGitDir) await fs.rm(path.join(dir, '.git'), { recursive: true, force: true });
+  return { dir: g.subdir ? await subdirOf(dir, g.subdir, `failed to fetch remote ${g.url}: `) : dir, commit };
 }
 
 // ---------------------------------------------------------------------------------------------

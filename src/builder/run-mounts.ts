@@ -17,7 +17,7 @@ import { lstatOrUndefined } from '../images/container-fs';
 import type { ImageRecord } from '../images/types';
 import { hashSources } from './build-context';
 import { copyTree } from './copy-files';
-import type { Instruction } from './dockerfile';
+import { flagValues, type Instruction } from './dockerfile';
 import { removeTree, type CleanUp, type ImageView } from './image-view';
 import type { BuildImages, BuildKernel } from './ports';
 import type { Stage } from './types';
@@ -54,15 +54,8 @@ export interface RunMount {
   env?: string;
 }
 
-/**
- * The values of a RUN flag that may repeat (--mount). dockerfile.ts is getting
- * `flagLists` (every value of a repeated flag); until then a single value comes from `flags`.
- */
-export function repeatedFlagValues(ins: Instruction, name: string): string[] {
-  const lists = (ins as Instruction & { flagLists?: Record<string, string[]> }).flagLists;
-  if (lists && Object.prototype.hasOwnProperty.call(lists, name)) return lists[name];
-  return ins.flags[name] !== undefined ? [ins.flags[name]] : [];
-}
+/** The values of a RUN flag that may repeat (--mount), in order. */
+export const repeatedFlagValues = flagValues;
 
 /** One record of Go's encoding/csv (comma separated, "quoted" fields with "" for a quote), as BuildKit reads --mount. */
 export function splitCsv(text: string): string[] {

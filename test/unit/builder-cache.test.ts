@@ -40,7 +40,7 @@ function fakeImages(...recs: ImageRecord[]): BuildImages & { added: ImageRecord[
     },
     tag: async () => undefined,
     layerDirs: async () => [],
-    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined },
+    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined, exportTar: () => Promise.reject(new Error('not in this test')) },
     commitContainer: async () => {
       throw new Error('not in these tests');
     },

@@ -19,7 +19,16 @@ import type { ContainerRecord } from '../../src/containers/containers';
 import { notFound, SkiffError } from '../../src/core/errors';
 import type { Digest, ImageConfig, ImageRecord } from '../../src/images/types';
 
-const ins = (flags: Record<string, string>, extra: Partial<Instruction> = {}): Instruction => ({ cmd: 'RUN', flags, raw: 'true', json: null, line: 1, original: 'RUN true', ...extra });
+const ins = (flags: Record<string, string>, extra: Partial<Instruction> = {}): Instruction => ({
+  cmd: 'RUN',
+  flags,
+  raw: 'true',
+  json: null,
+  line: 1,
+  original: 'RUN true',
+  ...extra,
+  flagLists: extra.flagLists ?? Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, [v]])),
+});
 const same = (w: string) => w;
 
 function expectInvalid(fn: () => unknown, message: string): void {
@@ -245,7 +254,7 @@ function fakeImages(): BuildImages & { commits: unknown[] } {
     add: async (cfg, opts) => store(JSON.parse(Buffer.from(cfg).toString()) as ImageConfig, opts?.parent),
     tag: async (id, ref) => void tags.set(ref, id),
     layerDirs: async () => [],
-    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined },
+    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined, exportTar: () => Promise.reject(new Error('not in this test')) },
     commitContainer: async (o) => {
       commits.push(o);
       const base = o.image.config;

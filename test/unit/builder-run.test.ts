@@ -34,7 +34,7 @@ function fakeImages(): BuildImages & { all: Map<string, ImageRecord>; tags: Map<
     add: async (cfg, opts) => store(JSON.parse(Buffer.from(cfg).toString()) as ImageConfig, opts?.parent),
     tag: async (id, ref) => void tags.set(ref, id),
     layerDirs: async () => [],
-    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined },
+    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined, exportTar: () => Promise.reject(new Error('not in this test')) },
     commitContainer: async (o) => {
       commits.push(o);
       const base = o.image.config;
