@@ -46,7 +46,7 @@ export class StepCommits {
     if (!img) return false;
     stage.image = img;
     stage.config = img.config;
-    this.c.progress.usingCache();
+    this.c.progress.of(stage).usingCache();
     return true;
   }
 

@@ -7,7 +7,7 @@ import type { StepCommits } from './commit-step';
 import type { Instruction } from './dockerfile';
 import type { BuildContainers, BuildImages } from './ports';
 import { OutputFrames, type Progress } from './progress';
-import { RunFailedError, type BuildOptions, type RunConfig, type Stage } from './types';
+import { RunCancelledError, RunFailedError, type BuildOptions, type RunConfig, type Stage } from './types';
 
 export type RunOptions = Pick<BuildOptions, 'networkMode' | 'extraHosts' | 'rm' | 'forceRm'>;
 
@@ -56,8 +56,12 @@ export interface RunContext {
 }
 
 export class RunSteps {
-  /** RUN containers not removed yet */
-  private readonly intermediates: string[] = [];
+  /** RUN containers not removed yet, with the stage that ran each (its view of the progress) */
+  private readonly intermediates = new Map<string, Stage>();
+  /** the RUN containers running now (stages may run side by side) */
+  private readonly running = new Set<string>();
+  /** set by cancel(): a failed stage stops the others */
+  private cancelled = false;
 
   constructor(private readonly c: RunContext) {}
 
@@ -70,35 +74,59 @@ export class RunSteps {
     const key = stepCacheKey(stage, ins);
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
     const { rec } = await this.c.containers.create(undefined, plan.create(image.id));
-    this.intermediates.push(rec.Id);
-    this.c.progress.runningIn(rec.Id);
-    const code = await this.runAndStream(rec);
+    this.intermediates.set(rec.Id, stage);
+    const progress = this.c.progress.of(stage);
+    progress.runningIn(rec.Id);
+    let code: number;
+    this.running.add(rec.Id);
+    try {
+      if (this.cancelled) throw new RunCancelledError();
+      code = await this.runAndStream(rec, progress);
+    } finally {
+      this.running.delete(rec.Id);
+      progress.flush();
+    }
     if (code !== 0) {
       // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
-      if (this.c.o.forceRm) await this.removeIntermediates();
+      if (this.c.o.forceRm) await this.removeIntermediates([rec.Id]);
+      if (this.cancelled) throw new RunCancelledError();
       throw new RunFailedError(`The command '${plan.cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const upper = this.c.containers.rwLayers.upper(rec.Id);
     await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId });
-    if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates();
+    // this step's container only (dockerd's RemoveAll, whose list holds just this one when steps run one by one)
+    if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates([rec.Id]);
   }
 
-  /** dockerd's containerManager.RemoveAll: each removed container is named in the output. */
-  async removeIntermediates(): Promise<void> {
-    for (const id of this.intermediates.splice(0)) {
+  /** dockerd's containerManager.RemoveAll: each removed container is named in its stage's output. */
+  async removeIntermediates(ids: string[] = [...this.intermediates.keys()]): Promise<void> {
+    for (const id of ids) {
+      const stage = this.intermediates.get(id);
+      if (!stage) continue;
+      this.intermediates.delete(id);
+      const progress = this.c.progress.of(stage);
       try {
         await this.c.containers.remove(id, { force: true });
       } catch (e) {
-        this.c.progress.notRemoved(id, e as Error);
+        progress.notRemoved(id, e as Error);
         continue;
       }
-      this.c.progress.removed(id);
+      progress.removed(id);
     }
   }
 
-  /** Starts the container with its output streamed into the build's (stderr framed as dockerd's); resolves with the exit code. */
-  private async runAndStream(rec: ContainerRecord): Promise<number> {
-    const frames = new OutputFrames((text) => this.c.progress.say(text));
+  /** Another stage failed: the RUN containers running now are stopped (removed), no new one starts. */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    for (const id of [...this.running]) {
+      this.intermediates.delete(id);
+      await this.c.containers.remove(id, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Starts the container with its output streamed into the stage's (stderr framed as dockerd's); resolves with the exit code. */
+  private async runAndStream(rec: ContainerRecord, progress: Progress): Promise<number> {
+    const frames = new OutputFrames((text, stderr) => progress.output(text, stderr));
     let drained: Promise<void> = Promise.resolve();
     await this.c.containers.attach(rec, {
       // holdOutput: the whole output, however far the daemon falls behind (dockerd's attach blocks the same way)
