@@ -92,7 +92,11 @@ export function mountValues(ins: Instruction): string[] {
 export function mountFrom(value: string): string | undefined {
   for (const field of value.split(',')) {
     const i = field.indexOf('=');
-    if (i > 0 && field.slice(0, i).trim().toLowerCase() === 'from') return field.slice(i + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (i > 0 && field.slice(0, i).trim().toLowerCase() === 'from')
+      return field
+        .slice(i + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1');
   }
   return undefined;
 }

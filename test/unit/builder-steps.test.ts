@@ -269,7 +269,7 @@ describe('output', () => {
     expect(out).toEqual(['out\n', '\u001b[91merr\n\u001b[0m']);
   });
 
-  test('a stage\'s view: every line prefixed, RUN output in whole lines (stderr red per line), a partial line ended by the next', () => {
+  test("a stage's view: every line prefixed, RUN output in whole lines (stderr red per line), a partial line ended by the next", () => {
     const out: string[] = [];
     const p = new Progress((t) => out.push(t));
     const v = p.forStage('build');
