@@ -178,6 +178,17 @@ export class BuildRun {
     return stage;
   }
 
+  /**
+   * COPY --from as BuildKit expands it: with the global ARGs (those before the first FROM), as
+   * FROM and the schedule do; the stage's variables win, as dockerd's legacy builder sees only
+   * those (sequential: dockerd's, left to copy-step).
+   */
+  private fromExpanded(stage: Stage, ins: Instruction): Instruction {
+    if (this.sequential || ins.flags.from === undefined) return ins;
+    const vars = new Map([...this.plan.globalArgs, ...stageVars(stage)]);
+    return { ...ins, flags: { ...ins.flags, from: expandWord(ins.flags.from, vars, this.escape) } };
+  }
+
   /** --label: on the last stage's image, a LABEL step of its own. */
   private async addLabels(stage: Stage): Promise<void> {
     const labels = this.o.labels;
@@ -230,7 +241,7 @@ export class BuildRun {
         return this.runs.run(stage, rc, ins);
       case 'COPY':
       case 'ADD':
-        return copyStep(this.files, stage, rc, ins, (from) => this.stageRef(from, at, true), x);
+        return copyStep(this.files, stage, rc, this.fromExpanded(stage, ins), (from) => this.stageRef(from, at, true), x);
       case 'FROM':
         throw invalid('FROM is not allowed here');
       default:
