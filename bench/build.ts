@@ -108,6 +108,7 @@ async function measure(run: (nocache: boolean) => Promise<number>, ctx: string):
     cold.push(await run(true));
     fs.writeFileSync(path.join(ctx, 'src-b', 'f0.txt'), `changed ${Date.now()} ${r}\n`);
     warm.push(await run(false));
+    if (process.env.BENCH_VERBOSE) console.log(`  cold ${cold[r].toFixed(2)} s, warm ${warm[r].toFixed(2)} s`);
   }
   return { cold, warm };
 }
