@@ -73,14 +73,20 @@ export class RunSteps {
     stage.image = image;
     const key = stepCacheKey(stage, ins);
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
+    if (this.cancelled) throw new RunCancelledError();
     const { rec } = await this.c.containers.create(undefined, plan.create(image.id));
     this.intermediates.set(rec.Id, stage);
+    this.running.add(rec.Id);
+    if (this.cancelled) {
+      // cancel() came while the container was made
+      this.running.delete(rec.Id);
+      await this.removeIntermediates([rec.Id]);
+      throw new RunCancelledError();
+    }
     const progress = this.c.progress.of(stage);
     progress.runningIn(rec.Id);
     let code: number;
-    this.running.add(rec.Id);
     try {
-      if (this.cancelled) throw new RunCancelledError();
       code = await this.runAndStream(rec, progress);
     } finally {
       this.running.delete(rec.Id);
