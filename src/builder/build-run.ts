@@ -185,8 +185,12 @@ export class BuildRun {
    */
   private fromExpanded(stage: Stage, ins: Instruction): Instruction {
     if (this.sequential || ins.flags.from === undefined) return ins;
-    const vars = new Map([...this.plan.globalArgs, ...stageVars(stage)]);
-    return { ...ins, flags: { ...ins.flags, from: expandWord(ins.flags.from, vars, this.escape) } };
+    return { ...ins, flags: { ...ins.flags, from: expandWord(ins.flags.from, this.refVars(stage), this.escape) } };
+  }
+
+  /** What a reference to a stage (COPY --from, --mount from=) sees: the global ARGs, the stage's variables over them. */
+  private refVars(stage: Stage): Map<string, string> {
+    return new Map([...this.plan.globalArgs, ...stageVars(stage)]);
   }
 
   /** --label: on the last stage's image, a LABEL step of its own. */
@@ -237,7 +241,7 @@ export class BuildRun {
         return workdirStep(this.files, stage, rc, ins, x);
       case 'RUN':
         // --mount from=<stage>: that stage built first
-        for (const ref of instructionRefs(ins)) await this.stageRef(expandWord(ref, x.vars, x.escape), at, true);
+        for (const ref of instructionRefs(ins)) await this.stageRef(expandWord(ref, this.refVars(stage), x.escape), at, true);
         return this.runs.run(stage, rc, ins);
       case 'COPY':
       case 'ADD':
