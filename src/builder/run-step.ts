@@ -2,6 +2,7 @@
 // build's), whose upper dir is then committed as the step's layer, as dockerd's dispatchRun.
 import { invalid } from '../core/errors';
 import type { ContainerRecord } from '../containers/containers';
+import type { ImageRecord } from '../images/types';
 import { stepCacheKey } from './build-cache';
 import type { StepCommits } from './commit-step';
 import type { Instruction } from './dockerfile';
@@ -72,6 +73,11 @@ export class RunSteps {
     const image = stage.image ?? (await this.c.images.add(Buffer.from(JSON.stringify(stage.config))));
     stage.image = image;
     const key = stepCacheKey(stage, ins);
+    // one at a time per key: a stage side by side making the same step is waited for
+    await this.c.commits.once(stage, key, () => this.make(stage, rc, plan, image, key, parentId));
+  }
+
+  private async make(stage: Stage, rc: RunConfig, plan: RunPlan, image: ImageRecord, key: string, parentId: string): Promise<void> {
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
     if (this.cancelled) throw new RunCancelledError();
     const { rec } = await this.c.containers.create(undefined, plan.create(image.id));

@@ -266,6 +266,41 @@ describe('builds', () => {
     expect(r.containers.started.sort()).toEqual(['fail', 'slow']);
   });
 
+  test('the same step in stages side by side is made once (the others wait and take it), so the next build finds every step', async () => {
+    const images = fakeImages();
+    const containers = slowContainers();
+    const df = 'FROM busybox AS a\nENV X=1\nRUN same 100\nRUN a 0\nFROM busybox AS b\nENV X=1\nRUN same 100\nRUN b 0\nFROM busybox\nCOPY --from=a / /a/\nCOPY --from=b / /b/\n';
+    const base = await images.add(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] })));
+    const get = images.get;
+    images.get = (ref) => (ref === 'busybox' ? Promise.resolve(base) : get(ref));
+    const builder = new Builder({ images, containers, kernel: noKernel, dir: path.join(dir, 'builder'), dockerVersion: 'v' });
+    for (const noCache of [true, false]) {
+      await fs.writeFile(path.join(dir, 'ctx', 'Dockerfile'), df);
+      let out = '';
+      await builder.build({
+        contextDir: path.join(dir, 'ctx'),
+        dockerfile: 'Dockerfile',
+        tags: [],
+        buildArgs: {},
+        labels: {},
+        noCache,
+        rm: true,
+        forceRm: false,
+        extraHosts: [],
+        cacheFrom: [],
+        workDir: path.join(dir, 'builder', 'b'),
+        pull: () => Promise.reject(new Error('no pull')),
+        out: (t) => (out += t),
+        aux: () => undefined,
+      });
+      if (noCache) {
+        // --no-cache: made once in this build all the same
+        expect(containers.started.sort()).toEqual(['a', 'b', 'same']);
+        expect(out.match(/Using cache/g)).toHaveLength(2);
+      } else expect(out).not.toContain('Running in');
+    }
+  });
+
   test('FROM <stage> waits for it; a stage used twice is built once', async () => {
     const r = await build('FROM scratch AS base\nRUN base 100\nFROM base AS x\nRUN x 100\nFROM base AS y\nRUN y 100\nFROM scratch\nCOPY --from=x / /x/\nCOPY --from=y / /y/\n');
     expect(r.error).toBeUndefined();
