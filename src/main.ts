@@ -109,7 +109,15 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
 
   const images = await openImageStore(config.dataRoot, { kernel });
   const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel });
-  const builder = new Builder({ images: buildImagesOf(images, kernel), containers, kernel, dir: path.join(config.dataRoot, 'builder'), dockerVersion: skiffVersion(), log });
+  const builder = new Builder({
+    images: buildImagesOf(images, kernel),
+    containers,
+    kernel,
+    dir: path.join(config.dataRoot, 'builder'),
+    dockerVersion: skiffVersion(),
+    log,
+    sequential: process.env.SKIFF_BUILD_SEQUENTIAL === '1',
+  });
   await prepareImages(config, log, images, containers, builder);
   const execs = new Execs(containers, log);
   const events = new EventBus();

@@ -1,11 +1,13 @@
 // build: the classic builder API (POST /build) with the context folder sent as a tar
 // (.dockerignore honoured), a URL context, or `-` (a tar or a lone Dockerfile on stdin).
+// --progress=plain|tty|auto as docker buildx (cli/build-progress.ts); -q prints the id alone.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { CliError, Command, Ctx, out } from '../command';
 import type { FlagSpec, Parsed } from '../flags';
+import { displayBuildStream, progressMode } from '../build-progress';
 import { displayJsonStream } from '../progress';
 
 // ---------------------------------------------------------------- .dockerignore
@@ -182,6 +184,12 @@ async function build(ctx: Ctx, p: Parsed): Promise<number> {
   const ctxInfo = await makeContext(p);
   const list = (k: string) => (p.opts[k] as string[]) ?? [];
   const quiet = p.opts.quiet === true;
+  let mode: ReturnType<typeof progressMode>;
+  try {
+    mode = progressMode(p.opts.progress as string | undefined, process.stdout.isTTY === true);
+  } catch (e) {
+    throw new CliError((e as Error).message, 1);
+  }
   const { loadConfig } = await import('../auth');
   const auths = loadConfig(ctx.configDir).auths ?? {};
   const registryConfig: Record<string, { username: string; password: string; serveraddress: string }> = {};
@@ -231,14 +239,14 @@ async function build(ctx: Ctx, p: Parsed): Promise<number> {
         },
       })
     : undefined;
+  const onAux = (aux: unknown) => {
+    const id = (aux as { ID?: string } | null)?.ID;
+    if (id) imageId = id;
+  };
   try {
-    await displayJsonStream(res, {
-      out: sink,
-      onAux: (aux) => {
-        const id = (aux as { ID?: string } | null)?.ID;
-        if (id) imageId = id;
-      },
-    });
+    // -q: nothing but the id; else plain text or the live view (--progress)
+    if (sink) await displayJsonStream(res, { out: sink, onAux });
+    else await displayBuildStream(res, { mode, out: process.stdout, onAux });
   } catch (e) {
     // the build's own error: docker prints it and exits 1
     const code = (e as { code?: number }).code;
@@ -272,6 +280,7 @@ export const commands: Record<string, Command> = {
       { name: 'network', type: 'string', desc: 'Set the networking mode for the RUN instructions during build', default: 'default', showDefault: '"default"' },
       { name: 'no-cache', type: 'bool', desc: 'Do not use cache when building the image' },
       { name: 'platform', type: 'string', desc: 'Set platform if server is multi-platform capable' },
+      { name: 'progress', type: 'string', desc: 'Set type of progress output ("auto", "plain", "tty"). Use plain to show container output', default: 'auto', showDefault: '"auto"' },
       { name: 'pull', type: 'bool', desc: 'Always attempt to pull a newer version of the image' },
       { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress the build output and print image ID on success' },
       { name: 'rm', type: 'bool', desc: 'Remove intermediate containers after a successful build', default: true, showDefault: 'true' },

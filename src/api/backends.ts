@@ -185,6 +185,8 @@ export interface BuildRequest {
   networkMode: string | undefined;
   extraHosts: string[];
   cacheFrom: string[];
+  /** sequential=1|0: dockerd's order and output, or stages side by side (undefined: the daemon's default) */
+  sequential: boolean | undefined;
   /** X-Registry-Config: registry -> auth, for the FROM images a build pulls */
   registries: Record<string, AuthConfig>;
   signal: AbortSignal;

@@ -34,7 +34,7 @@ export interface BuildBackendDeps {
 }
 
 /** One build as the API asks for it (src/api/backends.ts: BuildRequest). */
-export interface BuildRun extends Pick<BuildOptions, 'dockerfile' | 'tags' | 'buildArgs' | 'labels' | 'noCache' | 'rm' | 'forceRm' | 'extraHosts' | 'cacheFrom'> {
+export interface BuildRun extends Pick<BuildOptions, 'dockerfile' | 'tags' | 'buildArgs' | 'labels' | 'noCache' | 'rm' | 'forceRm' | 'extraHosts' | 'cacheFrom' | 'sequential'> {
   remote: string | undefined;
   pipeContext<T extends Writable>(into: T): T;
   target: string | undefined;
@@ -123,6 +123,7 @@ export function buildBackend(d: BuildBackendDeps) {
           networkMode: o.networkMode,
           extraHosts: o.extraHosts,
           cacheFrom: o.cacheFrom,
+          sequential: o.sequential,
           workDir: work,
           out: o.out,
           aux: o.aux,

@@ -87,6 +87,8 @@ export class BuildCache {
 export class StepCache {
   /** with cachefrom: the images found (dockerd's ImageCache sources); undefined: the local cache */
   private sources: ImageRecord[] | undefined;
+  /** the last write of the file (record) */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: string,
@@ -110,13 +112,22 @@ export class StepCache {
     }
   }
 
-  /** The image this step gave before and that still is here; written at once (a temporary file renamed). */
-  async record(key: string, id: Digest): Promise<void> {
+  /**
+   * The image this step gave before and that still is here; written at once (a temporary file
+   * renamed). Stages running side by side record at once: the writes go one after the other,
+   * each with the whole map as it is then, so the last rename has every key.
+   */
+  record(key: string, id: Digest): Promise<void> {
     this.map[key] = id;
-    const tmp = `${this.file}.${randomBytes(4).toString('hex')}`;
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
-    await fs.writeFile(tmp, JSON.stringify(this.map));
-    await fs.rename(tmp, this.file);
+    const write = async () => {
+      const tmp = `${this.file}.${randomBytes(4).toString('hex')}`;
+      await fs.mkdir(path.dirname(this.file), { recursive: true });
+      await fs.writeFile(tmp, JSON.stringify(this.map));
+      await fs.rename(tmp, this.file);
+    };
+    const done = this.writing.then(write, write);
+    this.writing = done.catch(() => undefined);
+    return done;
   }
 
   /**

@@ -12,7 +12,7 @@
 // copy-files and copy-mode (COPY, ADD, WORKDIR; --chmod), commit-step (each step's image, COPY
 // --link's rebased layers), build-cache (cache.json),
 // image-config (what an image records), image-view (read-only mounts of images), progress (the
-// output), ports (what the builder uses of the daemon's services and of the kernel).
+// output; stages side by side print prefixed lines), ports (what the builder uses of the daemon's services and of the kernel).
 import { BuildCache, type PruneCacheResult } from './build-cache';
 import { readDockerfile } from './build-context';
 import { BuildRun, type BuildServices } from './build-run';
@@ -29,6 +29,8 @@ export { buildImagesOf } from './images-port';
 export interface BuilderOptions extends BuildServices {
   /** <data-root>/builder: the step cache (cache.json) and the builds' scratch folders (build-*) */
   dir: string;
+  /** builds run as dockerd's legacy builder unless asked otherwise (SKIFF_BUILD_SEQUENTIAL=1) */
+  sequential?: boolean;
 }
 
 export class Builder {
@@ -43,7 +45,7 @@ export class Builder {
     const df = await readDockerfile(o.contextDir, o.dockerfile);
     await cache.useSources(o.cacheFrom);
     const plan = planBuild(df, o.buildArgs, o.target);
-    return new BuildRun(this.s, o, cache, plan, df.escape).run();
+    return new BuildRun(this.s, { ...o, sequential: o.sequential ?? this.s.sequential === true }, cache, plan, df.escape).run();
   }
 
   /** POST /build/prune: the step cache forgotten (its images stay, for image prune). */

@@ -38,7 +38,41 @@ export interface RunCommit {
 }
 
 export class StepCommits {
+  /** the steps being made now, by cache key (stages side by side may make the same step) */
+  private readonly making = new Map<string, Promise<void>>();
+  /** the images this build made, by cache key */
+  private readonly made = new Map<string, ImageRecord>();
+
   constructor(private readonly c: CommitContext) {}
+
+  /**
+   * A step's probe and make, one at a time per cache key: a stage that reaches a step another
+   * stage is making (the same parent, instruction and files) waits for it and takes its image
+   * from the cache, as BuildKit solves a vertex once. Else two images for one key, and the key
+   * would keep only the last: the next build would miss the steps built on the first.
+   */
+  async once(stage: Stage, key: string, run: () => Promise<void>): Promise<void> {
+    let waited = false;
+    for (let m = this.making.get(key); m; m = this.making.get(key)) {
+      waited = true;
+      await m.catch(() => undefined);
+    }
+    // made in this build while this stage waited: taken even with --no-cache (BuildKit's one vertex)
+    const made = waited ? this.made.get(key) : undefined;
+    if (made) {
+      stage.image = made;
+      stage.config = made.config;
+      this.c.progress.of(stage).usingCache();
+      return;
+    }
+    const p = run();
+    this.making.set(key, p);
+    try {
+      await p;
+    } finally {
+      if (this.making.get(key) === p) this.making.delete(key);
+    }
+  }
 
   /** The step's cached image, made the stage's; false when there is none. */
   async probe(stage: Stage, key: string, step: StepSpec): Promise<boolean> {
@@ -46,7 +80,7 @@ export class StepCommits {
     if (!img) return false;
     stage.image = img;
     stage.config = img.config;
-    this.c.progress.usingCache();
+    this.c.progress.of(stage).usingCache();
     return true;
   }
 
@@ -55,8 +89,10 @@ export class StepCommits {
     if (ins.cmd === 'CMD') stage.cmdSet = true;
     const step: StepSpec = { rc, cmd: nopCmd(rc, comment, false) };
     const key = stepCacheKey(stage, ins);
-    if (await this.probe(stage, key, step)) return;
-    await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, undefined), key);
+    await this.once(stage, key, async () => {
+      if (await this.probe(stage, key, step)) return;
+      await this.addImage(stage, childConfig(stage, step, this.c.dockerVersion, undefined), key);
+    });
   }
 
   /** RUN's image: the container's upper dir as a layer on the stage's image. */
@@ -73,6 +109,7 @@ export class StepCommits {
     });
     stage.image = img;
     stage.config = img.config;
+    this.made.set(key, img);
     await this.c.cache.record(key, img.id);
   }
 
@@ -92,6 +129,10 @@ export class StepCommits {
   async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, comment: string, extra: string, fill: (layer: string, view: string) => Promise<void>, link = false): Promise<void> {
     const step: StepSpec = { rc, cmd: nopCmd(rc, comment, true) };
     const key = link ? linkedStepKey(ins, extra) : stepCacheKey(stage, ins, extra);
+    await this.once(stage, key, () => this.makeFiles(stage, key, step, fill, link));
+  }
+
+  private async makeFiles(stage: Stage, key: string, step: StepSpec, fill: (layer: string, view: string) => Promise<void>, link: boolean): Promise<void> {
     if (link ? await this.probeLinked(stage, key, step) : await this.probe(stage, key, step)) return;
     const root = path.join(this.c.workDir, `layer-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(root, { recursive: true, mode: 0o755 });
@@ -150,7 +191,7 @@ export class StepCommits {
         this.c.images.layers.dropLease(layer.chainId);
       }
     }
-    this.c.progress.usingCache();
+    this.c.progress.of(stage).usingCache();
     return true;
   }
 
@@ -163,6 +204,7 @@ export class StepCommits {
     const img = await this.c.images.add(Buffer.from(JSON.stringify(cfg)), stage.image ? { parent: stage.image.id } : {});
     stage.image = img;
     stage.config = img.config;
+    this.made.set(key, img);
     await this.c.cache.record(key, img.id);
   }
 }

@@ -133,10 +133,13 @@ export function copyRequest(rc: RunConfig, ins: Instruction, w: Expansion): Copy
 /** Each build's memo of file hashes (a context file hashed once, however many COPY steps name it). */
 const hashMemos = new WeakMap<FileStepContext, HashMemo>();
 
-export async function copyStep(c: FileStepContext, stage: Stage, rc: RunConfig, ins: Instruction, done: Stage[], w: Expansion): Promise<void> {
+/** A stage of this build that COPY --from names (by index or name), once it is built; undefined: an image. */
+export type StageLookup = (from: string) => Promise<Stage | undefined>;
+
+export async function copyStep(c: FileStepContext, stage: Stage, rc: RunConfig, ins: Instruction, stages: StageLookup, w: Expansion): Promise<void> {
   const req = copyRequest(rc, ins, w);
   // where the sources are: the context, or another stage's (or image's) file system
-  const fromView = req.from !== undefined ? await c.commits.mountImage(await fromImage(c, req.from, done)) : undefined;
+  const fromView = req.from !== undefined ? await c.commits.mountImage(await fromImage(c, req.from, stages)) : undefined;
   // COPY <<NAME: heredoc sources as files of their own (heredoc.ts)
   const inline = await writeHeredocSources(ins, w.vars, c.workDir);
   try {
@@ -181,9 +184,8 @@ async function chownOwner(view: string, req: CopyRequest): Promise<Owner> {
 }
 
 /** COPY --from's image: a stage of this build (by index or name), else an image (pulled when missing). */
-async function fromImage(c: FileStepContext, from: string, done: Stage[]): Promise<ImageRecord | undefined> {
-  const byIndex = /^\d+$/.test(from) ? done[Number(from)] : undefined;
-  const st = byIndex ?? done.find((s) => s.name?.toLowerCase() === from.toLowerCase());
+async function fromImage(c: FileStepContext, from: string, stages: StageLookup): Promise<ImageRecord | undefined> {
+  const st = await stages(from);
   if (st) return st.image;
   try {
     return await c.images.get(from);

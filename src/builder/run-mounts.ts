@@ -401,8 +401,8 @@ export interface MountContext {
   kernel: BuildKernel;
   images: BuildImages;
   cacheMounts: CacheMounts;
-  /** the stages built so far (from=<name or index>) */
-  stages: readonly Stage[];
+  /** from=<name or index>: that stage of the build (before the RUN's own), once built; undefined: not a stage */
+  stageRef(from: string, user: Stage): Promise<Stage | undefined>;
   contextDir: string;
   /** the build's scratch folder (writable binds' overlays) */
   workDir: string;
@@ -419,9 +419,8 @@ export interface MountSource {
 }
 
 /** from=: a stage of this build (by index or name), else an image (pulled when missing). */
-async function fromImage(c: MountContext, from: string): Promise<{ image: ImageRecord | undefined }> {
-  const byIndex = /^\d+$/.test(from) ? c.stages[Number(from)] : undefined;
-  const st = byIndex ?? c.stages.find((s) => s.name?.toLowerCase() === from.toLowerCase());
+async function fromImage(c: MountContext, from: string, user: Stage): Promise<{ image: ImageRecord | undefined }> {
+  const st = await c.stageRef(from, user);
   if (st) return { image: st.image };
   try {
     return { image: await c.images.get(from) };
@@ -447,10 +446,10 @@ export async function sourceIn(root: string, source: string, inContext: boolean)
 }
 
 /** The mounts' sources: stages and images found (pulled), nothing mounted yet. */
-export async function findMountSources(c: MountContext, mounts: RunMount[]): Promise<MountSource[]> {
+export async function findMountSources(c: MountContext, mounts: RunMount[], user: Stage): Promise<MountSource[]> {
   const out: MountSource[] = [];
   for (const m of mounts) {
-    if ((m.type === 'bind' || m.type === 'cache') && m.from !== undefined) out.push({ m, from: await fromImage(c, m.from) });
+    if ((m.type === 'bind' || m.type === 'cache') && m.from !== undefined) out.push({ m, from: await fromImage(c, m.from, user) });
     else out.push({ m });
   }
   return out;

@@ -4,6 +4,7 @@
 // through its create body, --network picks its NetworkMode, --security=sandbox is the default.
 import { invalid } from '../core/errors';
 import type { ContainerRecord } from '../containers/containers';
+import type { ImageRecord } from '../images/types';
 import { stepCacheKey } from './build-cache';
 import type { StepCommits } from './commit-step';
 import type { Instruction } from './dockerfile';
@@ -11,8 +12,20 @@ import { expandWord } from './expand';
 import { heredocRunCommand, mountHeredocScript, type HeredocRun } from './heredoc';
 import type { BuildContainers, BuildImages } from './ports';
 import { OutputFrames, type Progress } from './progress';
-import { checkRunSecurity, findMountSources, mountsCacheKey, openMounts, planRunMounts, removeMountStubs, runNetwork, type MountContext, type RunMount, type RunNetwork } from './run-mounts';
-import { RunFailedError, stageVars, type BuildOptions, type RunConfig, type Stage } from './types';
+import {
+  checkRunSecurity,
+  findMountSources,
+  mountsCacheKey,
+  openMounts,
+  planRunMounts,
+  removeMountStubs,
+  runNetwork,
+  type MountContext,
+  type MountSource,
+  type RunMount,
+  type RunNetwork,
+} from './run-mounts';
+import { RunCancelledError, RunFailedError, stageVars, type BuildOptions, type RunConfig, type Stage } from './types';
 
 export type RunOptions = Pick<BuildOptions, 'networkMode' | 'extraHosts' | 'rm' | 'forceRm'>;
 /** where a RUN's #! heredoc script is written (the build's scratch folder; the system's temp folder without it) */
@@ -90,8 +103,12 @@ export interface RunContext {
 }
 
 export class RunSteps {
-  /** RUN containers not removed yet */
-  private readonly intermediates: string[] = [];
+  /** RUN containers not removed yet, with the stage that ran each (its view of the progress) */
+  private readonly intermediates = new Map<string, Stage>();
+  /** the RUN containers running now (stages may run side by side) */
+  private readonly running = new Set<string>();
+  /** set by cancel(): a failed stage stops the others */
+  private cancelled = false;
 
   constructor(private readonly c: RunContext) {}
 
@@ -104,52 +121,87 @@ export class RunSteps {
     const image = stage.image ?? (await this.c.images.add(Buffer.from(JSON.stringify(stage.config))));
     stage.image = image;
     // the mounts' specs and sources (the files a bind takes from the context) key the step too
-    const sources = mc && plan.mounts.length ? await findMountSources(mc, plan.mounts) : [];
+    const sources = mc && plan.mounts.length ? await findMountSources(mc, plan.mounts, stage) : [];
     const key = stepCacheKey(stage, ins, mc ? await mountsCacheKey(mc, sources) : '');
+    // one at a time per key: a stage side by side making the same step is waited for
+    await this.c.commits.once(stage, key, () => this.make(stage, rc, plan, image, key, parentId, sources));
+  }
+
+  private async make(stage: Stage, rc: RunConfig, plan: RunPlan, image: ImageRecord, key: string, parentId: string, sources: MountSource[]): Promise<void> {
     if (await this.c.commits.probe(stage, key, { rc, cmd: plan.savedCmd })) return;
+    if (this.cancelled) throw new RunCancelledError();
+    const mc = this.c.mounts;
     const open = mc && sources.length ? await openMounts(mc, sources, image) : undefined;
-    const body = plan.create(image.id, open?.api);
     let script: { remove(): Promise<void> } | undefined;
     let code: number;
     let rec: ContainerRecord;
     try {
+      const body = plan.create(image.id, open?.api);
       script = plan.script && (await mountHeredocScript(body, plan.script, this.c.o.workDir));
       rec = (await this.c.containers.create(undefined, body)).rec;
-      this.intermediates.push(rec.Id);
-      this.c.progress.runningIn(rec.Id);
-      code = await this.runAndStream(rec);
+      this.intermediates.set(rec.Id, stage);
+      this.running.add(rec.Id);
+      if (this.cancelled) {
+        // cancel() came while the container was made
+        this.running.delete(rec.Id);
+        await this.removeIntermediates([rec.Id]);
+        throw new RunCancelledError();
+      }
+      const progress = this.c.progress.of(stage);
+      progress.runningIn(rec.Id);
+      try {
+        code = await this.runAndStream(rec, progress);
+      } finally {
+        this.running.delete(rec.Id);
+        progress.flush();
+      }
     } finally {
       await script?.remove();
       await open?.release();
     }
     if (code !== 0) {
       // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
-      if (this.c.o.forceRm) await this.removeIntermediates();
+      if (this.c.o.forceRm) await this.removeIntermediates([rec.Id]);
+      if (this.cancelled) throw new RunCancelledError();
       throw new RunFailedError(`The command '${plan.cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
     const upper = this.c.containers.rwLayers.upper(rec.Id);
     // the mount points the image lacked do not stay in the layer (BuildKit's MountStubsCleaner)
     if (open) await removeMountStubs(upper, open.stubs);
     await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId });
-    if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates();
+    // this step's container only (dockerd's RemoveAll, whose list holds just this one when steps run one by one)
+    if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates([rec.Id]);
   }
 
-  /** dockerd's containerManager.RemoveAll: each removed container is named in the output. */
-  async removeIntermediates(): Promise<void> {
-    for (const id of this.intermediates.splice(0)) {
+  /** dockerd's containerManager.RemoveAll: each removed container is named in its stage's output. */
+  async removeIntermediates(ids: string[] = [...this.intermediates.keys()]): Promise<void> {
+    for (const id of ids) {
+      const stage = this.intermediates.get(id);
+      if (!stage) continue;
+      this.intermediates.delete(id);
+      const progress = this.c.progress.of(stage);
       try {
         await this.c.containers.remove(id, { force: true });
       } catch (e) {
-        this.c.progress.notRemoved(id, e as Error);
+        progress.notRemoved(id, e as Error);
         continue;
       }
-      this.c.progress.removed(id);
+      progress.removed(id);
     }
   }
 
-  /** Starts the container with its output streamed into the build's (stderr framed as dockerd's); resolves with the exit code. */
-  private async runAndStream(rec: ContainerRecord): Promise<number> {
-    const frames = new OutputFrames((text) => this.c.progress.say(text));
+  /** Another stage failed: the RUN containers running now are stopped (removed), no new one starts. */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    for (const id of [...this.running]) {
+      this.intermediates.delete(id);
+      await this.c.containers.remove(id, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Starts the container with its output streamed into the stage's (stderr framed as dockerd's); resolves with the exit code. */
+  private async runAndStream(rec: ContainerRecord, progress: Progress): Promise<number> {
+    const frames = new OutputFrames((text, stderr) => progress.output(text, stderr));
     let drained: Promise<void> = Promise.resolve();
     await this.c.containers.attach(rec, {
       // holdOutput: the whole output, however far the daemon falls behind (dockerd's attach blocks the same way)

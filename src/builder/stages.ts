@@ -110,3 +110,85 @@ export function checkImagePlatform(ref: string, image: ImageRecord, want: Platfo
 export function unusedBuildArgs(buildArgs: BuildArgs, usedArgs: Set<string>): string[] {
   return Object.keys(buildArgs).filter((k) => !usedArgs.has(k) && !PREDEFINED_ARGS.has(k) && !PLATFORM_ARGS.has(k));
 }
+
+/** Which stages a build runs and what each waits for (BuildKit's reachability from the target). */
+export interface StageSchedule {
+  /** each stage's name (FROM … AS name, variables expanded), lower-cased */
+  names: (string | undefined)[];
+  /** for each stage, the earlier stages it uses: FROM <stage>, COPY --from, RUN --mount from= */
+  deps: number[][];
+  /** the stages the target needs (itself included), in Dockerfile order */
+  needed: number[];
+}
+
+/** The values of RUN's --mount flags (several when the instruction type lists them). */
+export function mountValues(ins: Instruction): string[] {
+  const lists = (ins as Instruction & { flagLists?: Record<string, string[] | undefined> }).flagLists;
+  const m = lists?.mount ?? (ins.flags.mount !== undefined ? [ins.flags.mount] : []);
+  return m;
+}
+
+/** A --mount value's from= (type=bind,from=build,target=/x), if it names one; just enough of its CSV. */
+export function mountFrom(value: string): string | undefined {
+  for (const field of value.split(',')) {
+    const i = field.indexOf('=');
+    if (i > 0 && field.slice(0, i).trim().toLowerCase() === 'from')
+      return field
+        .slice(i + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1');
+  }
+  return undefined;
+}
+
+/** The references an instruction makes to other stages (or images): COPY --from, RUN --mount from=. */
+export function instructionRefs(ins: Instruction): string[] {
+  if ((ins.cmd === 'COPY' || ins.cmd === 'ADD') && ins.flags.from !== undefined) return [ins.flags.from];
+  if (ins.cmd === 'RUN') return mountValues(ins).flatMap((v) => mountFrom(v) ?? []);
+  return [];
+}
+
+/**
+ * The stage a reference names, among the stages before `before`: a name (any case), or for
+ * COPY --from and --mount from= an index too (`FROM 0` is an image); undefined: an image.
+ */
+export function stageIndexOf(names: (string | undefined)[], ref: string, before: number, byIndex: boolean): number | undefined {
+  if (byIndex && /^\d+$/.test(ref)) {
+    const i = Number(ref);
+    return i < before ? i : undefined;
+  }
+  // the first stage of that name, as dockerd's legacy builder finds it
+  const i = names.findIndex((n, at) => at < before && n === ref.toLowerCase());
+  return i < 0 ? undefined : i;
+}
+
+/**
+ * The stages the target (plan.last) needs, transitively, and each stage's dependencies. The
+ * references are expanded with the global ARGs, as FROM's are; a reference found only when the
+ * step runs (an ONBUILD trigger's) starts its stage then.
+ */
+export function scheduleStages(plan: BuildPlan, escape: string): StageSchedule {
+  const names = plan.stages.map((s) => stageName(s.from, plan.globalArgs, escape)?.toLowerCase());
+  const expand = (ref: string) => expandWords(ref, plan.globalArgs, escape).join(' ');
+  const deps = plan.stages.map((s, i) => {
+    const found = new Set<number>();
+    const base = expandWords(s.from.raw, plan.globalArgs, escape)[0];
+    const fromStage = base !== undefined ? stageIndexOf(names, base, i, false) : undefined;
+    if (fromStage !== undefined) found.add(fromStage);
+    for (const ins of s.steps) {
+      for (const ref of instructionRefs(ins)) {
+        const at = stageIndexOf(names, expand(ref), i, true);
+        if (at !== undefined) found.add(at);
+      }
+    }
+    return [...found].sort((a, b) => a - b);
+  });
+  const reached = new Set<number>();
+  const visit = (i: number) => {
+    if (reached.has(i)) return;
+    reached.add(i);
+    deps[i].forEach(visit);
+  };
+  visit(plan.last);
+  return { names, deps, needed: [...reached].sort((a, b) => a - b) };
+}

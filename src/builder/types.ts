@@ -126,6 +126,13 @@ export class RunFailedError extends SkiffError {
   }
 }
 
+/** A step stopped because another stage of the build failed (that stage's error is the build's). */
+export class RunCancelledError extends SkiffError {
+  constructor() {
+    super('invalid', 'cancelled: another stage of the build failed');
+  }
+}
+
 /** One build (POST /build): what the request asks and where its output goes. */
 export interface BuildOptions {
   /** the build context, unpacked */
@@ -154,6 +161,12 @@ export interface BuildOptions {
   aux(id: Digest): void;
   /** scratch space for COPY/ADD layers and mounts */
   workDir: string;
+  /**
+   * dockerd's order: every stage up to the target, one after the other, its exact output
+   * (sequential=1 on POST /build, or SKIFF_BUILD_SEQUENTIAL=1 in the daemon's environment);
+   * else as BuildKit: the stages the target needs, side by side, lines prefixed by stage
+   */
+  sequential?: boolean;
 }
 
 export interface BuildResult {

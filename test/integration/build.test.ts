@@ -567,8 +567,9 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     // matched: moby api/server/router/build (streamformatter.NewStderrWriter: "\033[91m" + chunk +
     // "\033[0m"), builder/dockerfile internals.go create (" ---> Running in <id>"),
     // containerbackend.go RemoveAll ("Removing intermediate container <id>"), emitImageID per stage
+    // sequential=1: dockerd's order (stage one is built though the target does not use it) and text
     const dir = makeContext('frames', { Dockerfile: 'FROM busybox AS one\nRUN echo to-stderr >&2\nFROM busybox\nRUN echo to-stdout\n' });
-    const r = await apiBuild(dir, 'nocache=1');
+    const r = await apiBuild(dir, 'nocache=1&sequential=1');
     expect(r.status).toBe(200);
     expect(r.body).toContain('{"stream":"\\u001b[91mto-stderr\\n\\u001b[0m"}\r\n');
     const text = r.lines.map((l) => l.stream ?? (l.aux ? `AUX ${l.aux.ID}\n` : '')).join('');
@@ -581,7 +582,7 @@ CMD ["sh", "-c", "cat /app/script.sh >/dev/null && echo readable"]
     );
     // rm=0: the containers stay and nothing says they were removed
     const before = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
-    const kept = await apiBuild(dir, 'nocache=1&rm=0');
+    const kept = await apiBuild(dir, 'nocache=1&rm=0&sequential=1');
     expect(kept.body).not.toContain('Removing intermediate container');
     const left = (await docker(['ps', '-aq'])).stdout
       .trim()

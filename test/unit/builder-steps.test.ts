@@ -253,7 +253,8 @@ describe('RUN and COPY plans', () => {
 describe('output', () => {
   test("RUN's stream unframed across chunks, stderr in bright red", () => {
     const out: string[] = [];
-    const frames = new OutputFrames((t) => out.push(t));
+    const progress = new Progress((t) => out.push(t));
+    const frames = new OutputFrames((t, stderr) => progress.output(t, stderr));
     const frame = (stream: number, text: string) => {
       const b = Buffer.from(text);
       const h = Buffer.alloc(8);
@@ -267,6 +268,34 @@ describe('output', () => {
     frames.push(all.subarray(5, 14));
     frames.push(all.subarray(14));
     expect(out).toEqual(['out\n', '\u001b[91merr\n\u001b[0m']);
+  });
+
+  test("a stage's view: every line prefixed, RUN output in whole lines (stderr red per line), a partial line ended by the next", () => {
+    const out: string[] = [];
+    const p = new Progress((t) => out.push(t));
+    const v = p.forStage('build');
+    v.step(2, 3, 'RUN make');
+    v.runningIn('c'.repeat(64));
+    v.output('one\ntw', false);
+    v.output('o\nthr', false);
+    v.output('e1\ne2\n', true);
+    v.output('ee', false);
+    v.removed('c'.repeat(64));
+    expect(out).toEqual([
+      '[build] Step 2/3 : RUN make\n',
+      '[build]  ---> Running in cccccccccccc\n',
+      '[build] one\n',
+      '[build] two\n',
+      '[build] \u001b[91me1\u001b[0m\n[build] \u001b[91me2\u001b[0m\n',
+      '[build] three\n',
+      '[build] Removing intermediate container cccccccccccc\n',
+    ]);
+    // unlabelled: dockerd's text; views are found by stage
+    expect(p.forStage(undefined)).toBeInstanceOf(Progress);
+    const st = stage();
+    p.attach(st, v);
+    expect(p.of(st)).toBe(v);
+    expect(p.of(stage())).toBe(p);
   });
 
   test("the classic builder's lines", () => {

@@ -5,6 +5,8 @@
 // RUN, which the docker CLI exits with), as dockerd sends. With q=1 everything is held back, as
 // dockerd's notVerboseBuffer: only the image id is sent, or on a failure what was held and the
 // error (its last MiB here: dockerd's buffer has no bound). POST /build/prune forgets the cache.
+// sequential=1 (Skiff's own) asks for dockerd's order and exact output instead of BuildKit's
+// scheduling (only the stages the target needs, side by side, lines prefixed by stage).
 import type { Request, Response } from 'express';
 import { invalid } from '../../core/errors';
 import type { AuthConfig } from '../../images/registry';
@@ -76,7 +78,7 @@ class TailLines {
   }
 }
 
-type BuildQuery = Pick<BuildRequest, 'remote' | 'dockerfile' | 'tags' | 'buildArgs' | 'labels' | 'target' | 'noCache' | 'rm' | 'forceRm' | 'networkMode' | 'extraHosts' | 'cacheFrom'>;
+type BuildQuery = Pick<BuildRequest, 'remote' | 'dockerfile' | 'tags' | 'buildArgs' | 'labels' | 'target' | 'noCache' | 'rm' | 'forceRm' | 'networkMode' | 'extraHosts' | 'cacheFrom' | 'sequential'>;
 
 /** The build's query, checked before the context is read (a bad one leaves the body unread). */
 function buildQuery(ctx: DaemonContext, req: Request): BuildQuery {
@@ -107,6 +109,8 @@ function buildQuery(ctx: DaemonContext, req: Request): BuildQuery {
       // repeated, as the docker CLI and docker-py send them ("name:ip")
       extraHosts: list('extrahosts'),
       cacheFrom: cf as string[],
+      // Skiff's: dockerd's legacy order and output (1), or stages side by side (0); default: the daemon's
+      sequential: qstr(req, 'sequential') !== undefined ? qbool(req, 'sequential') : undefined,
     };
   } catch (e) {
     req.resume(); // the context nobody will read
