@@ -80,6 +80,21 @@ describeIf(isRoot && distBuilt && haveDocker, 'RUN --mount/--network/--security:
     expect(await runIn('cm:owner', 'cat /owner /b-listing /seeded')).toBe('1234 99 750\nfrom-a\nseeded\n');
   });
 
+  test("a read-only cache mount (ro): the RUN reads it, a write into it fails the build with the command's code; repeated --mount", async () => {
+    // BuildKit's parser allows ro on a cache mount (validateMount); the kernel refuses the write
+    const fill = 'FROM busybox\nRUN --mount=type=cache,id=ro-one,target=/c echo kept > /c/f\n';
+    expect((await build(context(fill), '-t', 'ro:fill')).code).toBe(0);
+    const read = 'FROM busybox\nRUN --mount=type=cache,id=ro-one,target=/c,ro --mount=type=tmpfs,target=/t cat /c/f > /seen && touch /t/ok\n';
+    const r = await build(context(read), '-t', 'ro:read');
+    expect(r.code).toBe(0);
+    expect(await runIn('ro:read', 'cat /seen')).toBe('kept\n');
+    const write = 'FROM busybox\nRUN --mount=type=cache,id=ro-one,target=/c,readonly touch /c/new\n';
+    const w = await build(context(write), '-t', 'ro:write');
+    expect(w.code).not.toBe(0);
+    expect(w.stderr + w.stdout).toMatch(/Read-only file system/);
+    expect(w.stderr).toContain("The command '/bin/sh -c touch /c/new' returned a non-zero code: 1");
+  });
+
   test('cache mount sharing=locked: two builds at once take turns', async () => {
     const df = (tag: string) => `FROM busybox\nRUN --mount=type=cache,id=locked-one,target=/l,sharing=locked echo ${tag}-in >> /l/log && sleep 2 && echo ${tag}-out >> /l/log && cat /l/log > /log\n`;
     const [a, b] = await Promise.all([build(context(df('a')), '-t', 'lk:a'), build(context(df('b')), '-t', 'lk:b')]);
