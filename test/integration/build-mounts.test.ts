@@ -89,7 +89,7 @@ describeIf(isRoot && distBuilt && haveDocker, 'RUN --mount/--network/--security:
     expect(r.code).toBe(0);
     expect(await runIn('ro:read', 'cat /seen')).toBe('kept\n');
     const write = 'FROM busybox\nRUN --mount=type=cache,id=ro-one,target=/c,readonly touch /c/new\n';
-    const w = await build(context(write), '-t', 'ro:write');
+    const w = await build(context(write), '-t', 'ro:write', '--force-rm');
     expect(w.code).not.toBe(0);
     expect(w.stderr + w.stdout).toMatch(/Read-only file system/);
     expect(w.stderr).toContain("The command '/bin/sh -c touch /c/new' returned a non-zero code: 1");
