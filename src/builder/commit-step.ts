@@ -46,7 +46,8 @@ export class StepCommits {
   constructor(private readonly c: CommitContext) {}
 
   /**
-   * A step's probe and make, one at a time per cache key: a stage that reaches a step another
+   * A step's probe and make, one at a time per key, a cache key that names the step's parent
+   * (stepCacheKey does; addFiles adds it to a --link one): a stage that reaches a step another
    * stage is making (the same parent, instruction and files) waits for it and takes its image
    * from the cache, as BuildKit solves a vertex once. Else two images for one key, and the key
    * would keep only the last: the next build would miss the steps built on the first.
@@ -129,7 +130,10 @@ export class StepCommits {
   async addFiles(stage: Stage, rc: RunConfig, ins: Instruction, comment: string, extra: string, fill: (layer: string, view: string) => Promise<void>, link = false): Promise<void> {
     const step: StepSpec = { rc, cmd: nopCmd(rc, comment, true) };
     const key = link ? linkedStepKey(ins, extra) : stepCacheKey(stage, ins, extra);
-    await this.once(stage, key, () => this.makeFiles(stage, key, step, fill, link));
+    // once() hands a waiting stage the image made for its key, which must then name the parent
+    // too: a --link key leaves it out, so two stages on different bases are told apart here
+    const making = link ? `${stage.image?.id ?? 'scratch'}\n${key}` : key;
+    await this.once(stage, making, () => this.makeFiles(stage, key, step, fill, link));
   }
 
   private async makeFiles(stage: Stage, key: string, step: StepSpec, fill: (layer: string, view: string) => Promise<void>, link: boolean): Promise<void> {

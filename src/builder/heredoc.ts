@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { invalid } from '../core/errors';
 import { expandHeredoc, splitWords } from './expand';
 
 /** A here-document of an instruction, in the order the markers appear on its line. */
@@ -106,7 +107,11 @@ export function heredocRunCommand(raw: string, heredocs: Heredoc[]): HeredocRun 
     const first = heredocs[0];
     const body = heredocBody(first);
     // as BuildKit: the #! test looks at the body before <<- strips its tabs
-    if (first.content.startsWith('#!')) return { command: `${HEREDOC_PIPES_DIR}/${first.name}`, script: { name: first.name, content: body } };
+    if (first.content.startsWith('#!')) {
+      // the script is a file named after the delimiter in one folder: a path there names nothing
+      if (first.name.includes('/') || first.name === '.' || first.name === '..') throw invalid(`heredoc name ${JSON.stringify(first.name)} cannot be a path: it names the #! script's file`);
+      return { command: `${HEREDOC_PIPES_DIR}/${first.name}`, script: { name: first.name, content: body } };
+    }
     return { command: body };
   }
   let full = raw;

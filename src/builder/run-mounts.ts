@@ -54,9 +54,6 @@ export interface RunMount {
   env?: string;
 }
 
-/** The values of a RUN flag that may repeat (--mount), in order. */
-export const repeatedFlagValues = flagValues;
-
 /** One record of Go's encoding/csv (comma separated, "quoted" fields with "" for a quote), as BuildKit reads --mount. */
 export function splitCsv(text: string): string[] {
   const fail = (msg: string) => invalid(`failed to parse csv mounts: ${msg}`);
@@ -240,7 +237,7 @@ export function parseRunMount(val: string, expand: (word: string) => string): Ru
 export function planRunMounts(ins: Instruction, expand: (word: string) => string, workdir: string): RunMount[] {
   const out: RunMount[] = [];
   let ssh = 0;
-  for (const val of repeatedFlagValues(ins, 'mount')) {
+  for (const val of flagValues(ins, 'mount')) {
     const m = parseRunMount(val, expand);
     if (m.type === 'secret') {
       if (m.source) m.id = m.source;
@@ -570,9 +567,24 @@ async function mountStubs(c: MountContext, image: ImageRecord | undefined, targe
   }
 }
 
+/** Whether every folder between root and rel (rel itself excluded) is a real folder, no symlink. */
+async function plainDirsAlong(root: string, rel: string): Promise<boolean> {
+  const parts = rel.split('/').filter(Boolean);
+  let at = root;
+  for (const part of parts.slice(0, -1)) {
+    at = path.join(at, part);
+    const st = await lstatOrUndefined(at);
+    if (!st?.isDirectory()) return false;
+  }
+  return true;
+}
+
 /** After the RUN: the mount points it made, removed from its upper dir when nothing was put in them. */
 export async function removeMountStubs(upper: string, stubs: string[]): Promise<void> {
   for (const s of stubs) {
+    // the RUN (it has exited) may have made a folder on the way a symlink: never follow one, or
+    // a link to / would point rmdir/unlink at the host's files
+    if (!(await plainDirsAlong(upper, s))) continue;
     const p = path.join(upper, s);
     const st = await lstatOrUndefined(p);
     if (!st) continue;

@@ -50,9 +50,13 @@ export interface RunPlan {
 /** --network's NetworkMode: none and host as BuildKit's; default is the build's networkmode. */
 function networkMode(network: RunNetwork, o: RunOptions): string {
   if (network === 'none') return 'none';
-  // BuildKit wants the network.host entitlement; on the classic API the build's own
-  // networkmode is already the user's choice of the host's network, so host is allowed
-  if (network === 'host') return 'host';
+  // BuildKit grants the host's network only with the network.host entitlement, the build
+  // requester's choice; here that choice is the build's own networkmode=host (the Dockerfile's
+  // author may be someone else, who must not reach the host's loopback services)
+  if (network === 'host') {
+    if (o.networkMode !== 'host') throw invalid('network.host is not allowed: RUN --network=host needs the build itself on the host network (docker build --network host)');
+    return 'host';
+  }
   return o.networkMode || 'bridge';
 }
 
@@ -61,6 +65,7 @@ export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOpt
   for (const flag of Object.keys(ins.flags)) if (!['mount', 'network', 'security'].includes(flag)) throw invalid(`unknown flag: ${flag}`);
   checkRunSecurity(ins);
   const network = runNetwork(ins);
+  const netMode = networkMode(network, o);
   // mount options are expanded with what the RUN sees (the image's Env, the stage's args), as BuildKit's
   const vars = stageVars(stage);
   const mounts = planRunMounts(ins, (w) => expandWord(w, vars, escape), rc.WorkingDir ?? '/');
@@ -82,7 +87,7 @@ export function planRun(stage: Stage, rc: RunConfig, ins: Instruction, o: RunOpt
     AttachStderr: true,
     Labels: {},
     HostConfig: {
-      NetworkMode: networkMode(network, o),
+      NetworkMode: netMode,
       ...(o.extraHosts.length ? { ExtraHosts: [...o.extraHosts] } : {}),
       ...(hostMounts?.length ? { Mounts: hostMounts } : {}),
     },

@@ -2,6 +2,7 @@
 // each bridge network's Linux bridge, address pool and embedded DNS server, the firewall's view
 // of the networks, and whether any of it can work on this host at all. Bridge names derive
 // from the daemon's name (at most 15 bytes: "skiff0", "sk1a2b3c4d0", "sk1a2b3c4d-9f0e").
+import * as fs from 'node:fs/promises';
 import { invalid, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { baseRecord, OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQ, OPT_MTU } from './create-request';
@@ -25,6 +26,20 @@ export interface DefaultBridgeV6 {
   enabled: boolean;
   /** its subnet; a /64 of the daemon's unique-local pool when not given */
   fixedCidr?: string;
+}
+
+/**
+ * With forwarding on, the kernel ignores router advertisements on interfaces whose accept_ra is
+ * 1: a host that takes its IPv6 default route from them loses it when it expires. As dockerd,
+ * this is said, not changed (accept_ra=2 on that interface is the host owner's fix).
+ */
+async function warnAcceptRa(log: Logger): Promise<void> {
+  if ((await fs.readFile('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8').catch(() => '1')).trim() === '1') return;
+  const names = await fs.readdir('/proc/sys/net/ipv6/conf').catch(() => [] as string[]);
+  for (const n of names.filter((x) => x !== 'all' && x !== 'default' && x !== 'lo')) {
+    const ra = (await fs.readFile(`/proc/sys/net/ipv6/conf/${n}/accept_ra`, 'utf8').catch(() => '')).trim();
+    if (ra === '1') log.warn('IPv6 forwarding turned on: router advertisements on this interface are ignored from now on (set its accept_ra to 2 to keep them)', { interface: n });
+  }
 }
 
 export class Bridges {
@@ -94,8 +109,9 @@ export class Bridges {
       [OPT_MTU]: '1500',
     };
     if (!rec) rec = baseRecord('bridge', 'bridge', options, [cfg], false);
-    if (v6.enabled && !(await hostHasIPv6())) this.log.warn('--ipv6: this host has no usable IPv6; the default bridge stays IPv4-only');
-    const cfg6 = v6.enabled && (await hostHasIPv6()) ? await this.defaultBridgeV6(rec, v6) : undefined;
+    const usable6 = v6.enabled && (await hostHasIPv6());
+    if (v6.enabled && !usable6) this.log.warn('--ipv6: this host has no usable IPv6; the default bridge stays IPv4-only');
+    const cfg6 = usable6 ? await this.defaultBridgeV6(rec, v6) : undefined;
     const old4 = ipamV4(rec);
     const old6 = rec.EnableIPv6 ? rec.IPAM.Config.find((c) => c.Subnet.includes(':')) : undefined;
     if (old4?.Subnet !== cfg.Subnet || old4?.Gateway !== cfg.Gateway || old6?.Subnet !== cfg6?.Subnet || old6?.Gateway !== cfg6?.Gateway) {
@@ -159,6 +175,7 @@ export class Bridges {
     const cfg6 = ipamV6(n);
     if (cfg6 && !this.forwarding6) {
       // as dockerd: containers of dual-stack networks reach beyond the host
+      await warnAcceptRa(this.log);
       await writeSysctl('net/ipv6/conf/all/forwarding', '1');
       this.forwarding6 = true;
     }

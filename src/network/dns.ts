@@ -146,10 +146,11 @@ export class DnsServer {
       });
     let reply = encode(answers.length, false);
     if (reply.length > maxSize) {
-      // every record here has the same type, so the same size: drop the ones that do not fit
+      // an estimate from the average record (ANY mixes A and AAAA sizes), then one fewer until it fits
       const per = answers.length > 1 ? (reply.length - encode(0, true).length) / answers.length : reply.length;
-      const fit = Math.max(0, Math.floor((maxSize - encode(0, true).length) / per));
+      let fit = Math.max(0, Math.floor((maxSize - encode(0, true).length) / per));
       reply = encode(fit, true);
+      while (reply.length > maxSize && fit > 0) reply = encode(--fit, true);
     }
     return { reply };
   }

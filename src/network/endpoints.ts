@@ -370,11 +370,15 @@ export class ContainerEndpoints {
     for (const [name, ep] of Object.entries(s.Networks)) {
       const net = this.d.store.find(ep.NetworkID) ?? this.d.store.byName(name);
       if (!net || !ep.IPAddress) continue;
-      try {
-        this.d.bridges.pool(net.Id)?.claim(ipToInt(ep.IPAddress), c.Id);
-        if (ep.GlobalIPv6Address) this.d.bridges.pool6(net.Id)?.claim(ip6ToBig(ep.GlobalIPv6Address), c.Id);
-      } catch (e) {
-        this.d.log.warn('adopted endpoint address already taken', { id: c.Id, network: net.Name, error: String(e) });
+      // each address on its own: one already taken must not leave the other free for a new container
+      const claims: [string, () => void][] = [[ep.IPAddress, () => this.d.bridges.pool(net.Id)?.claim(ipToInt(ep.IPAddress), c.Id)]];
+      if (ep.GlobalIPv6Address) claims.push([ep.GlobalIPv6Address, () => this.d.bridges.pool6(net.Id)?.claim(ip6ToBig(ep.GlobalIPv6Address), c.Id)]);
+      for (const [address, claim] of claims) {
+        try {
+          claim();
+        } catch (e) {
+          this.d.log.warn('adopted endpoint address already taken', { id: c.Id, network: net.Name, address, error: String(e) });
+        }
       }
       this.d.members.join(net.Id, c);
     }

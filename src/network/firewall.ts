@@ -88,6 +88,11 @@ export class Firewall {
   /** the families whose rules this daemon keeps: IPv6 only on a host with ip6tables and IPv6 */
   private families: Family[] = [4];
 
+  /** Whether IPv6 rules are kept: without them a dual-stack network would be neither isolated nor internal over IPv6. */
+  get ipv6(): boolean {
+    return this.families.includes(6);
+  }
+
   constructor(
     readonly daemonName: string,
     private readonly log: Logger,

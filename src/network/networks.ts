@@ -97,6 +97,7 @@ export class Networks implements ContainerNetworking {
         await this.bridges.bringUp(n);
       }
       await this.firewall.init(this.bridges.firewallNetworks(), new Map(), await hostHasIPv6());
+      if (!this.firewall.ipv6 && this.store.list().some((n) => n.EnableIPv6)) this.log.warn('ip6tables unavailable: dual-stack networks have no IPv6 isolation or NAT');
     } catch (e) {
       this.bridges.unavailable = e instanceof Error ? e.message : String(e);
       this.log.error('networking unavailable: containers get loopback only', { error: this.bridges.unavailable });
@@ -198,6 +199,7 @@ export class Networks implements ContainerNetworking {
     this.bridges.checkAvailable();
     const spec = await parseCreateRequest(body, this.store);
     if (spec.ipv6 && !(await hostHasIPv6())) throw invalid('cannot create an IPv6 network: this host has no usable IPv6');
+    if (spec.ipv6 && !this.firewall.ipv6) throw invalid('cannot create an IPv6 network: ip6tables does not work on this host, so the network could be neither isolated nor internal over IPv6');
     let rec!: NetworkRecord;
     await withHostLock(async () => {
       const sub = await subnetFor(spec, this.store.list(), () => this.bridges.takenSubnets());

@@ -129,6 +129,17 @@ describeIf(isRoot && distBuilt && haveDocker && which('git'), "classic builder: 
     expect(third.stdout).not.toContain('Using cache');
   });
 
+  test('--link in two stages side by side on different bases: each keeps its own base', async () => {
+    const dir = ctx('link-two', {
+      f: 'f\n',
+      Dockerfile: 'FROM busybox AS a\nCOPY --link f /f\nFROM scratch AS b\nCOPY --link f /f\nFROM b\nCOPY --from=a /f /g\n',
+    });
+    const r = await build(dir);
+    expect(r.code).toBe(0);
+    // b is scratch + its COPY: the final image has that layer and the COPY --from one, no busybox
+    expect(await inspect(r.id, '{{len .RootFS.Layers}}')).toBe('2');
+  });
+
   test("--link sees nothing of the image below: its symlinks are not followed, the destination's folders are made anew", async () => {
     const dir = ctx('link-fresh', {
       f: 'f\n',

@@ -620,6 +620,14 @@ describe('RUN with heredocs: the command and the history', () => {
     expect(planRun(stage(), {}, one("RUN cat <<'EOF' > /f\n$X\nEOF"), o).cmd).toEqual(['/bin/sh', '-c', "cat <<'EOF' > /f\n$X\nEOF"]);
     expect(planRun(stage(), {}, one('RUN ["cat", "<<EOF"]'), o).cmd).toEqual(['cat', '<<EOF']);
   });
+  test('a #! heredoc named with a path is refused (the script file is named after it)', () => {
+    expectInvalid(() => planRun(stage(), {}, one('RUN <<a/b\n#!/bin/sh\necho hi\na/b'), o), /heredoc name "a\/b" cannot be a path/);
+  });
+  test('RUN --network=host only when the build itself is on the host network (BuildKit: the network.host entitlement)', () => {
+    expectInvalid(() => planRun(stage(), {}, one('RUN --network=host true'), o), /^network\.host is not allowed/);
+    expect(planRun(stage(), {}, one('RUN --network=host true'), { ...o, networkMode: 'host' }).create('img').HostConfig).toMatchObject({ NetworkMode: 'host' });
+    expect(planRun(stage(), {}, one('RUN --network=none true'), o).create('img').HostConfig).toMatchObject({ NetworkMode: 'none' });
+  });
   test("COPY with a heredoc destination: BuildKit's error", () => {
     expectInvalid(() => one('COPY /foo <<EOF\nEOF'), 'dockerfile parse error on line 2: COPY cannot accept a heredoc as a destination');
   });

@@ -13,8 +13,8 @@ import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Builder, type BuildContainers, type BuildImages, type BuildKernel, type BuildOptions } from '../../src/builder/builder';
-import type { Instruction } from '../../src/builder/dockerfile';
-import { CacheMounts, checkRunSecurity, parseRunMount, planRunMounts, ramInBytes, removeMountStubs, repeatedFlagValues, runNetwork, splitCsv, type RunMount } from '../../src/builder/run-mounts';
+import { flagValues, type Instruction } from '../../src/builder/dockerfile';
+import { CacheMounts, checkRunSecurity, parseRunMount, planRunMounts, ramInBytes, removeMountStubs, runNetwork, splitCsv, type RunMount } from '../../src/builder/run-mounts';
 import type { ContainerRecord } from '../../src/containers/containers';
 import { notFound, SkiffError } from '../../src/core/errors';
 import type { Digest, ImageConfig, ImageRecord } from '../../src/images/types';
@@ -129,9 +129,9 @@ describe('--mount option strings (BuildKit parseMount)', () => {
   });
 
   test('repeated --mount: flagLists when the parser gives it, else the single flag', () => {
-    expect(repeatedFlagValues(ins({ mount: 'target=/a' }), 'mount')).toEqual(['target=/a']);
-    expect(repeatedFlagValues(ins({}), 'mount')).toEqual([]);
-    expect(repeatedFlagValues(ins({ mount: 'b' }, { flagLists: { mount: ['a', 'b'] } } as Partial<Instruction>), 'mount')).toEqual(['a', 'b']);
+    expect(flagValues(ins({ mount: 'target=/a' }), 'mount')).toEqual(['target=/a']);
+    expect(flagValues(ins({}), 'mount')).toEqual([]);
+    expect(flagValues(ins({ mount: 'b' }, { flagLists: { mount: ['a', 'b'] } } as Partial<Instruction>), 'mount')).toEqual(['a', 'b']);
   });
 });
 
@@ -229,6 +229,18 @@ test('mount stubs: the empty mount points the RUN made go from the upper dir, an
   await fs.writeFile(path.join(upper, 'empty-file'), '');
   await removeMountStubs(upper, ['/a/b/c', '/a/b', '/a', '/keep', '/empty-file', '/missing']);
   expect((await fs.readdir(upper)).sort()).toEqual(['keep']);
+});
+
+test('mount stubs: a symlink the RUN made on the way is never followed (a link to the host stays a link)', async () => {
+  const upper = path.join(dir, 'upper-link');
+  const outside = path.join(dir, 'outside');
+  await fs.mkdir(path.join(outside, 'etc', 'foo'), { recursive: true });
+  await fs.mkdir(upper, { recursive: true });
+  // RUN: mv /x /y && ln -s / /x, with a stub at /x/etc/foo
+  await fs.symlink(outside, path.join(upper, 'x'));
+  await removeMountStubs(upper, ['/x/etc/foo', '/x/etc', '/x']);
+  expect(await fs.readdir(path.join(outside, 'etc'))).toEqual(['foo']);
+  expect((await fs.lstat(path.join(upper, 'x'))).isSymbolicLink()).toBe(true);
 });
 
 // ---------------------------------------------------------------------------------------------
