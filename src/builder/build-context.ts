@@ -67,6 +67,8 @@ export interface SourceFile {
   git?: { commit: string; keepGitDir: boolean };
   /** COPY --parents: the path the match keeps below the destination (from the /./ pivot, else from the root) */
   keep?: string;
+  /** COPY --parents: the source root and pivot `keep` is below (its folders are looked up there, never through a string cut) */
+  keepFrom?: { root: string; pivot: string };
   /** --exclude: the entries below the match (by their path inside it) that stay out */
   excluded?: (rel: string) => boolean;
   /** --exclude has exception patterns (!…): an excluded folder may still hold entries to copy */

@@ -251,7 +251,7 @@ async function findSources(c: FileStepContext, ins: Instruction, req: CopyReques
       for (const m of found) {
         const keep = pivot ? m.rel.slice(pivot.length + 1) : m.rel;
         if (ex?.excluded(keep)) continue;
-        matches.push({ ...m, keep, ...(ex ? { excluded: (r: string) => ex.excluded(`${keep}/${r}`), reinclude: ex.reinclude } : {}) });
+        matches.push({ ...m, keep, keepFrom: { root: srcRoot, pivot }, ...(ex ? { excluded: (r: string) => ex.excluded(`${keep}/${r}`), reinclude: ex.reinclude } : {}) });
       }
       continue;
     }
@@ -278,11 +278,13 @@ async function copySource(ins: Instruction, req: CopyRequest, m: SourceFile, lay
     await ensureDir(layer, view, path.posix.dirname(at), ROOT_OWNER);
     await ensureDir(layer, view, at, owner ?? ROOT_OWNER);
     const parts = m.keep.split('/');
-    const base = m.abs.slice(0, m.abs.length - m.keep.length);
     let cur = at;
     for (let i = 0; i < parts.length - 1; i++) {
       cur = path.posix.join(cur, parts[i]);
-      await copyDirMeta(path.join(base, ...parts.slice(0, i + 1)), path.join(layer, cur), owner, tree);
+      // each folder on the way, resolved inside the source's root (symlinks there stay inside it)
+      const from = m.keepFrom;
+      const src = from ? path.join(from.root, await resolveInRoot(from.root, path.posix.join('/', from.pivot, ...parts.slice(0, i + 1)), true)) : undefined;
+      if (src) await copyDirMeta(src, path.join(layer, cur), owner, tree);
     }
     const target = path.posix.join(at, m.keep);
     if (st.isDirectory()) {

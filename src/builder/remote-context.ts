@@ -69,7 +69,12 @@ export async function fetchRemoteContext(remote: string, contextDir: string, o: 
 // Git
 
 /** How a failed git command is reported: the build context's words (dockerd's) or ADD's (BuildKit's git source). */
-type GitFailure = { notInstalled: string; failed(what: string): string };
+interface GitFailure {
+  notInstalled: string;
+  failed(what: string): string;
+  /** ADD <git url>: the Dockerfile chose the URL, so none of the daemon's credentials (root's ssh keys and agent, git credential helpers) */
+  isolated?: boolean;
+}
 
 const CONTEXT_FAILURE: GitFailure = {
   notInstalled: 'unable to prepare context: building from a Git repository needs git, which is not installed',
@@ -80,7 +85,16 @@ function git(args: string[], cwd: string, signal: AbortSignal, f: GitFailure = C
   return new Promise((resolve, reject) => {
     // never a prompt for credentials (the daemon has no terminal); only network transports, for
     // the repository and its submodules alike (no ext::, no file://)
-    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: 'ssh -o BatchMode=yes', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'git:http:https:ssh' };
+    const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: 'ssh -o BatchMode=yes', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'git:http:https:ssh' };
+    if (f.isolated) {
+      delete env.SSH_AUTH_SOCK;
+      Object.assign(env, {
+        HOME: '/nonexistent',
+        XDG_CONFIG_HOME: '/nonexistent',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -F /dev/null -o IdentitiesOnly=yes -o IdentityFile=/dev/null -o IdentityAgent=none',
+      });
+    }
     const p = spawn('git', args, { cwd, signal, stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'], env });
     let stderr = '';
     let stdout = '';
@@ -193,15 +207,19 @@ export function parseGitSource(src: string): GitSource | undefined {
   return out;
 }
 
+const GIT_ADD_TIMEOUT_MS = 10 * 60_000;
+
 /**
  * ADD <git url>: the repository checked out in dir (its .git removed unless kept), checked
  * against the checksum when one is given; answers the folder to copy (the subdir's) and the commit.
  */
 export async function fetchGitSource(g: GitSource, dir: string, o: { keepGitDir: boolean; checksum?: string; signal?: AbortSignal }): Promise<{ dir: string; commit: string }> {
-  const signal = o.signal ?? new AbortController().signal;
+  // a clone that never ends (a server that stalls) is cut off rather than holding the build
+  const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(GIT_ADD_TIMEOUT_MS)]) : AbortSignal.timeout(GIT_ADD_TIMEOUT_MS);
   const f: GitFailure = {
     notInstalled: `failed to fetch remote ${g.url}: ADD of a Git repository needs git, which is not installed`,
     failed: (what) => `failed to fetch remote ${g.url}: ${what}`,
+    isolated: true,
   };
   await checkout(g, dir, signal, f);
   const commit = (await git(['rev-parse', 'HEAD'], dir, signal, f, true)).trim();

@@ -343,11 +343,20 @@ export class CacheMounts {
       return { ids, bytes };
     }
     for (const key of names) {
+      if (key.startsWith('.trash-')) continue;
       if ([...this.users.keys()].some((k) => k.startsWith(`${key}/`)) || this.locks.has(key)) continue;
       const base = path.join(this.dir, key);
-      const id = await fs.readFile(path.join(base, 'id.txt'), 'utf8').catch(() => key);
-      bytes += await dirSize(base);
-      await removeTree(base);
+      // out of the way at once, right after the in-use check: a RUN taking this id meanwhile
+      // makes a fresh folder instead of binding one being deleted
+      const trash = path.join(this.dir, `.trash-${randomBytes(6).toString('hex')}`);
+      try {
+        await fs.rename(base, trash);
+      } catch {
+        continue;
+      }
+      const id = await fs.readFile(path.join(trash, 'id.txt'), 'utf8').catch(() => key);
+      bytes += await dirSize(trash);
+      await removeTree(trash);
       ids.push(id);
     }
     return { ids, bytes };

@@ -165,8 +165,9 @@ export class RunSteps {
       await open?.release();
     }
     if (code !== 0) {
-      // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look
-      if (this.c.o.forceRm) await this.removeIntermediates([rec.Id]);
+      // as dockerd: --force-rm removes the container now, --rm alone keeps it for a look; one
+      // with --mount's mounts is removed too (they are gone: it could neither start nor commit)
+      if (this.c.o.forceRm || open) await this.removeIntermediates([rec.Id]);
       if (this.cancelled) throw new RunCancelledError();
       throw new RunFailedError(`The command '${plan.cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     }
