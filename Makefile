@@ -92,6 +92,7 @@ bench: build
 	node dist/bench/api.js
 	node dist/bench/network.js
 	node dist/bench/cli.js
+	node dist/bench/metrics.js
 
 clean:
 	rm -rf build dist

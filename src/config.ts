@@ -5,6 +5,7 @@ import { isIPv6 } from 'node:net';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import yargs from 'yargs';
+import { type MetricsAddress, parseMetricsAddr } from './api/metrics/server';
 import { invalid } from './core/errors';
 
 /** One -H address: a unix socket, or TCP (served only over TLS with client certificates). */
@@ -33,6 +34,8 @@ export interface DaemonConfig {
   fixedCidrV6?: string;
   insecureRegistries: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  /** --metrics-addr: Prometheus' /metrics there (off when unset) */
+  metricsAddr?: MetricsAddress;
   /** short, host-unique name of this daemon: "skiff" for the default data root, else skiff-<hash> */
   name: string;
 }
@@ -82,6 +85,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('tlscacert', { type: 'string', description: 'Trust certs signed only by this CA' })
     .option('tlscert', { type: 'string', description: 'Path to TLS certificate file' })
     .option('tlskey', { type: 'string', description: 'Path to TLS key file' })
+    .option('metrics-addr', { type: 'string', description: 'Set default address and port to serve the metrics api on (loopback, or with --tlsverify)' })
     .option('log-level', { alias: 'l', type: 'string', choices: ['debug', 'info', 'warn', 'error', 'fatal'], default: 'info' })
     .strict()
     .help()
@@ -110,6 +114,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     ...(a['fixed-cidr-v6'] ? { fixedCidrV6: fixedCidrV6(a['fixed-cidr-v6'] as string) } : {}),
     insecureRegistries: a['insecure-registry'] as string[],
     logLevel: a['log-level'] as DaemonConfig['logLevel'],
+    ...(a['metrics-addr'] ? { metricsAddr: parseMetricsAddr(a['metrics-addr'] as string, tls !== undefined) } : {}),
     name,
   };
 }

@@ -19,6 +19,7 @@ import type {
   VolumeBackend,
 } from './api/backends';
 import type { DaemonContext } from './api/context';
+import { MetricsCollector, serveMetrics } from './api/metrics/server';
 import { createApp, listenTcpTls, listenUnix } from './api/server';
 import { buildBackend } from './builder/backend';
 import { Builder, buildImagesOf } from './builder/builder';
@@ -260,8 +261,11 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   await claimPidFile(config.pidFile);
   const services = await openServices(config, log);
   const ctx = apiContext(config, log, services);
-  const servers = await listenAll(config, log, createApp(ctx));
-  return { server: servers[0], ctx, shutdown: shutdownOf(config, log, services, servers) };
+  // --metrics-addr is up before the API answers (what clients wait for)
+  const metrics = config.metricsAddr ? new MetricsCollector({ containers: ctx.containers }) : undefined;
+  const metricsServer = metrics && config.metricsAddr ? await serveMetrics(metrics, config.metricsAddr, config.tls) : undefined;
+  const servers = await listenAll(config, log, createApp(ctx, metrics?.daemon));
+  return { server: servers[0], ctx, shutdown: shutdownOf(config, log, services, metricsServer ? [...servers, metricsServer] : servers) };
 }
 
 export function main(argv: string[]): void {

@@ -1,9 +1,11 @@
 // stats: docker's live table of CPU, memory, network, block I/O and pids per container,
 // redrawn in place on a terminal (plain repeated tables otherwise); --no-stream prints once.
 import type * as http from 'node:http';
+import type { Client } from '../client';
 import { CliError, Command, Ctx, out } from '../command';
 import type { Parsed } from '../flags';
 import { bytesSize, formatRows, humanSize, Row } from '../format';
+import { ENTER_VIEW, LEAVE_VIEW, limitsOf, pushSample, renderView, screenText, type ViewContainer } from '../stats-view';
 
 /** The fields of a stats sample the table needs (cgroup v1 and v2 keys). */
 export interface StatsJson {
@@ -145,6 +147,9 @@ async function stats(ctx: Ctx, p: Parsed): Promise<number> {
     return 0;
   }
 
+  // a terminal without --format: the live view with sparklines and limit bars
+  if ((process.stdout as NodeJS.WriteStream).isTTY === true && !format) return liveView(c, named, list);
+
   // live: one streaming request per container, the latest sample of each drawn every 500 ms
   const latest = new Map<string, StatsEntry>();
   const streams = new Map<string, http.IncomingMessage>();
@@ -184,6 +189,104 @@ async function stats(ctx: Ctx, p: Parsed): Promise<number> {
     // clear the screen and draw from the top, as docker does on a terminal
     out(terminal ? `\x1b[2J\x1b[H${text}` : text);
   }
+}
+
+/** The lines of a stats stream, parsed, to `each`; resolves when the stream ends. */
+function eachSample(res: http.IncomingMessage, each: (s: StatsJson) => void): void {
+  let pending = '';
+  res.on('data', (d: Buffer) => {
+    pending += d.toString('utf8');
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line) each(JSON.parse(line) as StatsJson);
+    }
+  });
+}
+
+interface Inspected {
+  Id: string;
+  Name: string;
+  HostConfig?: Parameters<typeof limitsOf>[0];
+}
+
+/**
+ * The live view (stats-view.ts) on the alternate screen: a stats stream per container, a
+ * redraw a second and on every resize; q or Ctrl-C leaves, restoring the screen and the tty.
+ */
+function liveView(c: Client, named: string[], list: () => Promise<string[]>): Promise<number> {
+  const view = new Map<string, ViewContainer>();
+  const streams = new Map<string, http.IncomingMessage>();
+  const stdout = process.stdout as NodeJS.WriteStream;
+  const stdin = process.stdin as NodeJS.ReadStream;
+  let done = false;
+  const watch = async (id: string) => {
+    if (view.has(id) || done) return;
+    const insp = await c.get<Inspected>(`/containers/${encodeURIComponent(id)}/json`).catch((e: unknown) => {
+      if (named.length) throw e;
+    });
+    if (!insp || view.has(id)) return;
+    const vc: ViewContainer = { id: insp.Id, name: insp.Name.replace(/^\//, ''), limits: limitsOf(insp.HostConfig), samples: [] };
+    view.set(id, vc);
+    const res = await c.stream('GET', `/containers/${encodeURIComponent(id)}/stats`, { query: { stream: true } }).catch(() => undefined);
+    if (!res) return void (named.length || view.delete(id));
+    streams.set(id, res);
+    eachSample(res, (j) => {
+      const e = computeStats(id, j);
+      pushSample(vc, {
+        at: Date.now(),
+        cpu: e.cpu,
+        mem: e.mem,
+        memLimit: e.memLimit,
+        netRx: e.netRx,
+        netTx: e.netTx,
+        blkRead: e.blkRead,
+        blkWrite: e.blkWrite,
+        pids: e.pids,
+        cpus: j.cpu_stats?.online_cpus ?? 0,
+      });
+    });
+    res.on('end', () => {
+      streams.delete(id);
+      if (!named.length) view.delete(id); // a stopped container leaves unless named
+    });
+  };
+  const draw = () => {
+    if (!done) stdout.write(screenText(renderView([...view.values()], stdout.columns || 80, stdout.rows || 24)));
+  };
+  return new Promise<number>((resolve, reject) => {
+    const timers: NodeJS.Timeout[] = [];
+    const quit = (code = 0, e?: unknown) => {
+      if (done) return;
+      done = true;
+      for (const t of timers) clearInterval(t);
+      for (const r of streams.values()) r.destroy();
+      stdout.off('resize', draw);
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.off('data', onKey).pause();
+      stdout.write(LEAVE_VIEW);
+      if (e !== undefined) reject(e instanceof Error ? e : new Error(String(e)));
+      else resolve(code);
+    };
+    const onSignal = () => quit(0);
+    const onKey = (d: Buffer) => {
+      const k = d.toString('latin1');
+      if (k.includes('q') || k.includes('Q') || k.includes('\x03')) quit(0);
+    };
+    stdout.write(ENTER_VIEW);
+    if (stdin.isTTY) stdin.setRawMode(true);
+    stdin.on('data', onKey).resume();
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    stdout.on('resize', draw);
+    const refresh = async () => {
+      for (const id of named.length ? named : await list()) await watch(id);
+    };
+    refresh().then(draw, (e: unknown) => quit(1, e));
+    timers.push(setInterval(draw, 1000));
+    if (!named.length) timers.push(setInterval(() => void refresh().catch(() => undefined), 2000));
+  });
 }
 
 export const commands: Record<string, Command> = {

@@ -6,6 +6,7 @@ import * as https from 'node:https';
 import express, { NextFunction, Request, Response } from 'express';
 import { invalid, isNodeError } from '../core/errors';
 import type { DaemonContext } from './context';
+import type { RequestObserver } from './metrics/daemon';
 import { errorMiddleware, sendError } from './errors';
 import { archiveRoutes } from './routes/archive';
 import { buildPruneRoutes, buildRoutes } from './routes/build';
@@ -48,10 +49,25 @@ const ROUTES: readonly (readonly Route[])[] = [
   buildRoutes,
 ];
 
-export function createApp(ctx: DaemonContext): express.Express {
+/** Tells the observer each answered request: its route table path (after /vX.Y), status and time. */
+function observeRequests(observer: RequestObserver): express.RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const t0 = process.hrtime.bigint();
+    const done = () => {
+      res.off('finish', done).off('close', done);
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      observer.request(req.method, typeof route === 'string' ? route : route ? String(route) : '', res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9);
+    };
+    res.on('finish', done).on('close', done);
+    next();
+  };
+}
+
+export function createApp(ctx: DaemonContext, observer?: RequestObserver): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  if (observer) app.use(observeRequests(observer));
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.set({ 'Api-Version': API_VERSION, Ostype: 'linux', Server: `Skiff/${ctx.options.version} (linux)` });
     const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(req.url);

@@ -7,8 +7,21 @@ import { type ContainerRecord, ZERO_TIME } from './types';
 
 const CLOCK_TICKS = 100;
 
-/** Host cpu time in ns: the first line of /proc/stat, first 7 fields, in clock ticks. */
-export async function systemCpuUsage(): Promise<number> {
+/**
+ * Host cpu time in ns: the first line of /proc/stat, first 7 fields, in clock ticks. Samples
+ * taken together (a scrape of 100 containers) share one reading of the file: a tick is 10 ms.
+ */
+let lastSystem: { at: number; usage: Promise<number> } | undefined;
+export function systemCpuUsage(): Promise<number> {
+  const now = performance.now();
+  if (!lastSystem || now - lastSystem.at >= 10) {
+    lastSystem = { at: now, usage: readSystemCpuUsage() };
+    lastSystem.usage.catch(() => (lastSystem = undefined));
+  }
+  return lastSystem.usage;
+}
+
+async function readSystemCpuUsage(): Promise<number> {
   const text = await fs.readFile('/proc/stat', 'utf8');
   const line = text.split('\n', 1)[0];
   const fields = line.trim().split(/\s+/).slice(1, 8).map(Number);
@@ -92,9 +105,17 @@ function cpuStats(s: Sample | undefined, onlineCpus: number): Record<string, unk
   };
 }
 
+/** os.cpus() parses /proc/cpuinfo (~0.1 ms): counted once a second, not once a container. */
+let cpuCount: { at: number; n: number } | undefined;
+function onlineCpus(): number {
+  const now = performance.now();
+  if (!cpuCount || now - cpuCount.at >= 1000) cpuCount = { at: now, n: os.cpus().length };
+  return cpuCount.n;
+}
+
 /** One stats object as GET /containers/{id}/stats sends it. */
 export function dockerStats(id: string, name: string, cur: Sample | undefined, prev: Sample | undefined): Record<string, unknown> {
-  const online = os.cpus().length;
+  const online = onlineCpus();
   const m = cur?.cg?.memory;
   const p = cur?.cg?.pids;
   return {

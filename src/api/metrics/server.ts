@@ -1,0 +1,130 @@
+// --metrics-addr: Prometheus' text format at /metrics on a listener of its own (dockerd's flag).
+// Container figures are read from the cgroup files when scraped, never in the background, and
+// a scrape within a second of the last reuses its reading.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIP } from 'node:net';
+import * as fs from 'node:fs/promises';
+import { invalid } from '../../core/errors';
+import type { ContainerBackend } from '../backends';
+import type { TlsFiles } from '../server';
+import { containerSeries, type StatsView } from './containers';
+import { DaemonMetrics } from './daemon';
+import { Exposition } from './text';
+
+export interface MetricsAddress {
+  host: string;
+  port: number;
+  /** not loopback: served with the API's TLS */
+  tls: boolean;
+}
+
+const LOOPBACK = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+
+/**
+ * host:port or [v6]:port, an IP address or localhost. dockerd listens wherever it is told and
+ * serves in the clear; skiff serves in the clear on loopback only: another address needs the
+ * API's TLS (--tlsverify), and then the metrics are served with it (client certificates too).
+ */
+export function parseMetricsAddr(v: string, tls: boolean): MetricsAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(v);
+  const host = m ? (m[1] ?? m[2]) : '';
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(isIP(host) || host === 'localhost') || (m[1] !== undefined && isIP(host) !== 6)) throw invalid(`invalid metrics-addr ${v}: expected IP:port, [IPv6]:port or localhost:port`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid metrics-addr ${v}: bad port`);
+  if (!LOOPBACK(host) && !tls)
+    throw invalid(`refusing to serve metrics on ${v} without TLS: container names, images and labels would be readable by anyone reaching it; use a loopback address, or the API's --tlsverify`);
+  return { host, port, tls: !LOOPBACK(host) };
+}
+
+export interface MetricsOptions {
+  containers: Pick<ContainerBackend, 'list' | 'stats'>;
+  /** how long a container reading is reused (ms); default 1000 */
+  cacheMs?: number;
+}
+
+export class MetricsCollector {
+  readonly daemon: DaemonMetrics;
+  private cached: { at: number; text: Promise<string> } | undefined;
+
+  constructor(private readonly o: MetricsOptions) {
+    this.daemon = new DaemonMetrics(() => this.states());
+  }
+
+  private states(): Record<string, number> {
+    const out: Record<string, number> = { running: 0, paused: 0, stopped: 0 };
+    for (const rec of this.o.containers.list({ all: true, limit: 0, filters: new Map() })) {
+      const s = rec.State.Status === 'running' || rec.State.Status === 'paused' ? rec.State.Status : 'stopped';
+      out[s]++;
+    }
+    return out;
+  }
+
+  /** The series of every running or paused container, read now. */
+  private async read(): Promise<string> {
+    const x = new Exposition();
+    const recs = this.o.containers.list({ all: false, limit: 0, filters: new Map() });
+    const views = await Promise.all(
+      recs.map(async (rec) => {
+        const src = this.o.containers.stats(rec);
+        const s = await src.sample().catch(() => undefined);
+        return s === undefined ? undefined : (src.json(s, undefined) as StatsView);
+      }),
+    );
+    recs.forEach((rec, i) => containerSeries(x, rec, views[i]));
+    return x.text();
+  }
+
+  private containerText(): Promise<string> {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at >= (this.o.cacheMs ?? 1000)) {
+      const text = this.read();
+      this.cached = { at: now, text };
+      text.catch(() => (this.cached = undefined));
+    }
+    return this.cached.text;
+  }
+
+  async text(): Promise<string> {
+    const [daemon, containers] = await Promise.all([this.daemon.text(), this.containerText()]);
+    return daemon + containers;
+  }
+}
+
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+function handler(c: MetricsCollector): http.RequestListener {
+  return (req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (url !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' }).end('method not allowed\n');
+      return;
+    }
+    c.text().then(
+      (t) => res.writeHead(200, { 'Content-Type': CONTENT_TYPE }).end(req.method === 'HEAD' ? undefined : t),
+      (e: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`),
+    );
+  };
+}
+
+/** Listens on the address (with the API's TLS files when it is not loopback) and serves the collector's text at /metrics. */
+export async function serveMetrics(c: MetricsCollector, addr: MetricsAddress, tls?: TlsFiles): Promise<http.Server> {
+  let server: http.Server;
+  if (addr.tls) {
+    if (!tls) throw invalid(`metrics on ${addr.host}:${addr.port} need the API's TLS files`);
+    const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);
+    server = https.createServer({ ca, cert, key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' }, handler(c));
+  } else server = http.createServer(handler(c));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
