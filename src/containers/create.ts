@@ -1,5 +1,6 @@
 // POST /containers/create: the body parsed and checked once (Config, HostConfig, networking,
 // mounts), a name and an id, and the record written before the answer.
+import { adaptToHost } from './resource-checks';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -146,7 +147,7 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
   const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
   const { volumes, networking } = ctx.hooks;
   const mountPoints = volumes ? volumes.plan(hostConfig, config.Volumes, (ref) => ctx.store.get(ref).MountPoints ?? []) : [];
-  const warnings: string[] = [];
+  const warnings: string[] = adaptToHost(hostConfig, ctx.runtime.cgroupFeatures());
   const networkSettings = networking?.onCreate({ Id: id, Name: wanted ?? '', Config: config, HostConfig: hostConfig }, (body as Record<string, unknown>).NetworkingConfig);
   const args = checkedArgs(ctx, { Id: id, Config: config, HostConfig: hostConfig });
 
