@@ -186,6 +186,8 @@ export interface ContainerCgroup {
   thaw(): Promise<void>;
   isFrozen(): Promise<boolean>;
   stats(): Promise<CgroupStats>;
+  /** only the PSI files (cheap, for the pressure watcher); {} on v1 or without PSI */
+  pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }>;
   oomKilled(): Promise<boolean>;
   /** sorted, deduplicated pids of every process in the container's cgroups (and their descendants) */
   pids(): Promise<number[]>;

@@ -9,7 +9,7 @@ import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './erro
 import { Files, timeoutError } from './io';
 import { parseBlkioRecursive, parseDeviceValues, parseFlatKeyed, parseLimit, parseNumber, parseNumberList } from './parse';
 import { checkCpusetSubset, clampShares, controllerDemands, cpuBandwidth, DEFAULT_DEVICE_RULES, hasBlkioDevices, type LimitController, THROTTLE_KINDS, validateResources } from './resources';
-import type { CgroupMountSpec, CgroupStats, CreateOptions, Resources } from './types';
+import type { CgroupMountSpec, CgroupStats, CreateOptions, Psi, Resources } from './types';
 
 /** USER_HZ: the unit of cpuacct.stat (fixed at 100 on Linux for userspace ABI) */
 export const USER_HZ = 100;
@@ -502,6 +502,11 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
       // v1 has no PSI per cgroup: no pressure
       ...(mem === undefined ? {} : { memoryEvents: { max: failcnt, oom_kill: oom.oom_kill ?? 0, under_oom: oom.under_oom ?? 0 } }),
     };
+  }
+
+  /** cgroup v1 has no per-cgroup PSI (only the host's /proc/pressure) */
+  async pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }> {
+    return {};
   }
 
   async oomKilled(): Promise<boolean> {

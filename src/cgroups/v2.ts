@@ -314,12 +314,7 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
     const memEventsText = await f.readOptional(this.file('memory.events'), 'stats');
     const memEvents = memEventsText === null ? {} : parseFlatKeyed(memEventsText);
     const ioStat = await f.readOptional(this.file('io.stat'), 'stats');
-    const pressure: { cpu?: Psi; memory?: Psi; io?: Psi } = {};
-    for (const res of ['cpu', 'memory', 'io'] as const) {
-      const t = await f.readOptional(this.file(`${res}.pressure`), 'stats').catch(() => null); // EOPNOTSUPP with psi=0 at boot
-      const psi = t === null ? null : parsePsi(t);
-      if (psi) pressure[res] = psi;
-    }
+    const pressure = await this.pressure();
     return {
       cpu: {
         totalUsageNs: (cpu.usage_usec ?? 0) * 1000,
@@ -345,6 +340,17 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
       ...(Object.keys(pressure).length ? { pressure } : {}),
       ...(memEventsText === null ? {} : { memoryEvents: memEvents }),
     };
+  }
+
+  async pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }> {
+    const out: { cpu?: Psi; memory?: Psi; io?: Psi } = {};
+    for (const res of ['cpu', 'memory', 'io'] as const) {
+      // a missing file (no PSI in the kernel) or EOPNOTSUPP (psi=0 at boot): that resource left out
+      const t = await this.files.readOptional(this.file(`${res}.pressure`), 'stats').catch(() => null);
+      const psi = t === null ? null : parsePsi(t);
+      if (psi) out[res] = psi;
+    }
+    return out;
   }
 
   async oomKilled(): Promise<boolean> {
