@@ -248,7 +248,11 @@ export function controllerDemands(r: Resources): Map<LimitController, 'limit' | 
   );
   const bw = cpuBandwidth(r);
   const rt = (r.cpuRtPeriod ?? 0) > 0 || (r.cpuRtRuntime ?? 0) !== 0;
-  set('cpu', bw.quota !== undefined || bw.period !== undefined || (r.cpuShares ?? 0) > 0 || rt, (bw.quota !== undefined && bw.quota !== null) || (r.cpuPeriod ?? 0) > 0 || (r.cpuShares ?? 0) > 0 || rt);
+  set(
+    'cpu',
+    bw.quota !== undefined || bw.period !== undefined || (r.cpuShares ?? 0) > 0 || rt,
+    (bw.quota !== undefined && bw.quota !== null) || (r.cpuPeriod ?? 0) > 0 || (r.cpuShares ?? 0) > 0 || rt,
+  );
   set('cpuset', r.cpusetCpus !== undefined || r.cpusetMems !== undefined, (r.cpusetCpus ?? '').trim() !== '' || (r.cpusetMems ?? '').trim() !== '');
   set('pids', r.pidsLimit !== undefined, (r.pidsLimit ?? 0) > 0);
   return out;

@@ -7,8 +7,9 @@ import { BaseContainerCgroup, pidsBelow, pollUntil } from './common';
 import type { V1Hierarchy } from './detect';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
-import { parseBlkioRecursive, parseDeviceValues, parseFlatKeyed, parseLimit, parseNumber, parseNumberList } from './parse';
-import { checkCpusetSubset, clampShares, controllerDemands, cpuBandwidth, DEFAULT_DEVICE_RULES, hasBlkioDevices, type LimitController, THROTTLE_KINDS, validateResources } from './resources';
+import { parseBlkioRecursive, parseFlatKeyed, parseLimit, parseNumber, parseNumberList } from './parse';
+import { checkCpusetSubset, clampShares, controllerDemands, cpuBandwidth, DEFAULT_DEVICE_RULES, hasBlkioDevices, type LimitController, validateResources } from './resources';
+import { planBlkioDevices, planRealtime } from './v1-devices';
 import type { CgroupMountSpec, CgroupStats, CreateOptions, Psi, Resources } from './types';
 
 /** USER_HZ: the unit of cpuacct.stat (fixed at 100 on Linux for userspace ABI) */
@@ -274,7 +275,7 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
       if (r.cpuShares !== undefined && r.cpuShares > 0) {
         steps.push(write(path.join(c.dir, 'cpu.shares'), String(clampShares(r.cpuShares))));
       }
-      if ((r.cpuRtPeriod ?? 0) > 0 || (r.cpuRtRuntime ?? 0) !== 0) steps.push(...(await this.planRealtime(c, r)));
+      if ((r.cpuRtPeriod ?? 0) > 0 || (r.cpuRtRuntime ?? 0) !== 0) steps.push(...(await planRealtime(f, this.id, c, r)));
     }
 
     // cpuset
@@ -286,7 +287,11 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
       steps.push(write(path.join(p.dir, 'pids.max'), r.pidsLimit > 0 ? String(r.pidsLimit) : 'max'));
     }
 
-    if (hasBlkioDevices(r)) steps.push(...(await this.planBlkioDevices(r)));
+    if (hasBlkioDevices(r)) {
+      const b = this.find('blkio');
+      if (!b) throw new CgroupError('cgroup controller blkio is not available (no v1 hierarchy mounted for it)', { path: '', operation: 'apply', code: 'ENOTSUP' });
+      steps.push(...(await planBlkioDevices(f, b.dir, r)));
+    }
 
     // blkio (optional: only where the kernel offers a weight file)
     if (r.blkioWeight !== undefined && r.blkioWeight > 0) {
@@ -299,77 +304,6 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
           }
         }
       }
-    }
-    return steps;
-  }
-
-  /**
-   * cpu.rt_period_us / cpu.rt_runtime_us. A new cgroup gets no real-time time at all, and the
-   * kernel keeps the children's runtime/period within their parent's: the parent folder (ours) is
-   * raised to the sum its children need first. The daemon's own cgroup must have that much.
-   */
-  private async planRealtime(c: Placed, r: Resources): Promise<Step[]> {
-    const f = this.files;
-    const file = (dir: string, name: string) => path.join(dir, name);
-    if (!(await f.fileExists(c.dir, 'cpu.rt_runtime_us'))) {
-      throw new CgroupValidationError('kernel does not support CPU real-time scheduler', file(c.dir, 'cpu.rt_runtime_us'));
-    }
-    const num = async (dir: string, name: string): Promise<number> => parseNumber(await f.read(file(dir, name), 'apply'));
-    const curPeriod = await num(c.dir, 'cpu.rt_period_us');
-    const curRuntime = await num(c.dir, 'cpu.rt_runtime_us');
-    const period = (r.cpuRtPeriod ?? 0) > 0 ? (r.cpuRtPeriod as number) : curPeriod;
-    const runtime = r.cpuRtRuntime !== undefined && r.cpuRtRuntime !== 0 ? r.cpuRtRuntime : curRuntime;
-    if (runtime > period) throw new CgroupValidationError('cpu real-time runtime cannot be higher than cpu real-time period');
-    const steps: Step[] = [];
-    if (runtime > 0) {
-      // the share of the parent's period its children take, this one with its new values
-      let share = runtime / period;
-      for (const sib of await f.subdirs(c.parentDir)) {
-        if (sib === this.id) continue;
-        const sd = path.join(c.parentDir, sib);
-        const [sp, sr] = await Promise.all([num(sd, 'cpu.rt_period_us'), num(sd, 'cpu.rt_runtime_us')]);
-        if (sr > 0 && sp > 0) share += sr / sp;
-      }
-      const parentPeriod = await num(c.parentDir, 'cpu.rt_period_us');
-      const parentRuntime = await num(c.parentDir, 'cpu.rt_runtime_us');
-      const need = Math.ceil(share * parentPeriod);
-      if (parentRuntime !== -1 && parentRuntime < need) steps.push(() => f.write(file(c.parentDir, 'cpu.rt_runtime_us'), String(need), 'apply'));
-    }
-    const wPeriod = () => f.write(file(c.dir, 'cpu.rt_period_us'), String(period), 'apply');
-    const wRuntime = () => f.write(file(c.dir, 'cpu.rt_runtime_us'), String(runtime), 'apply');
-    // runtime <= period at every moment: a shorter period after a lower runtime
-    if (period < curPeriod) steps.push(wRuntime, wPeriod);
-    else steps.push(wPeriod, wRuntime);
-    return steps;
-  }
-
-  /** blkio.throttle.*_device and blkio.weight_device (or blkio.bfq.weight_device): "MAJ:MIN VALUE" lines */
-  private async planBlkioDevices(r: Resources): Promise<Step[]> {
-    const f = this.files;
-    const b = this.find('blkio');
-    if (!b) {
-      throw new CgroupError('cgroup controller blkio is not available (no v1 hierarchy mounted for it)', { path: '', operation: 'apply', code: 'ENOTSUP' });
-    }
-    const steps: Step[] = [];
-    /** writes for a list that replaces the file's: devices left out reset with `reset` */
-    const replace = async (name: string, list: { major: number; minor: number; value: number }[], reset: string): Promise<void> => {
-      const p = path.join(b.dir, name);
-      const cur = await f.readOptional(p, 'apply');
-      if (cur === null) throw new CgroupError(`${name} is not available in this kernel`, { path: p, operation: 'apply', code: 'ENOTSUP' });
-      const wanted = new Set(list.map((d) => `${d.major}:${d.minor}`));
-      for (const old of parseDeviceValues(cur)) {
-        const key = `${old.major}:${old.minor}`;
-        if (!wanted.has(key)) steps.push(() => f.write(p, `${key} ${reset}`, 'apply'));
-      }
-      for (const d of list) steps.push(() => f.write(p, `${d.major}:${d.minor} ${d.value}`, 'apply'));
-    };
-    for (const k of THROTTLE_KINDS) {
-      const list = r.blkioThrottle?.[k.key];
-      if (list !== undefined) await replace(`blkio.throttle.${k.v1}`, list.map((d) => ({ ...d, value: d.rate })), '0');
-    }
-    if (r.blkioWeightDevice !== undefined) {
-      const name = (await f.fileExists(b.dir, 'blkio.weight_device')) ? 'blkio.weight_device' : 'blkio.bfq.weight_device';
-      await replace(name, r.blkioWeightDevice.map((d) => ({ ...d, value: d.weight })), '0');
     }
     return steps;
   }

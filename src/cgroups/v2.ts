@@ -8,7 +8,18 @@ import { BaseContainerCgroup, pidsBelow, pollUntil } from './common';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
 import { parseCpuMax, parseDeviceValues, parseFlatKeyed, parseIoMax, parseIoStat, parseLimit, parseNumber, parsePsi } from './parse';
-import { blkioWeightToIoWeight, DEFAULT_DEVICE_RULES, checkCpusetSubset, controllerDemands, cpuBandwidth, hasBlkioDevices, type LimitController, sharesToWeight, THROTTLE_KINDS, validateResources } from './resources';
+import {
+  blkioWeightToIoWeight,
+  DEFAULT_DEVICE_RULES,
+  checkCpusetSubset,
+  controllerDemands,
+  cpuBandwidth,
+  hasBlkioDevices,
+  type LimitController,
+  sharesToWeight,
+  THROTTLE_KINDS,
+  validateResources,
+} from './resources';
 import type { CgroupMountSpec, CgroupStats, CreateOptions, Psi, Resources } from './types';
 
 export interface V2Context {

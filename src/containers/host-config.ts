@@ -465,8 +465,8 @@ export function applyUpdate(current: HostConfig, body: unknown): { hostConfig: H
   }
   const pids = optInt(b, 'PidsLimit', U);
   if (pids !== undefined) {
-    // moby's postContainerUpdate: 0 and negative values = unlimited, kept as 0
-    next.PidsLimit = pids > 0 ? pids : 0;
+    // 0 and negative values = unlimited (moby's postContainerUpdate)
+    next.PidsLimit = pids > 0 ? pids : null;
     resources.pidsLimit = pids <= 0 ? -1 : pids;
   }
   // the per-device blkio fields (BlkioWeightDevice, BlkioDevice*) are not updated: dockerd's

@@ -49,7 +49,11 @@ export function adaptToHost(h: HostConfig, f: CgroupFeatures): string[] {
     if (w.Weight !== 0 && (w.Weight < 10 || w.Weight > 1000)) throw invalid(`invalid weight for device: ${w.Path}:${w.Weight}`);
   }
   for (const [k] of THROTTLES) {
-    for (const t of h[k] ?? []) if (t.Rate < 0) throw invalid(`invalid rate for device: ${t.Path}:${t.Rate}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb`);
+    for (const t of h[k] ?? [])
+      if (t.Rate < 0)
+        throw invalid(
+          `invalid rate for device: ${t.Path}:${t.Rate}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb`,
+        );
   }
   return warnings;
 }

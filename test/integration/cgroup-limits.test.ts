@@ -102,7 +102,9 @@ describeIf(isRoot && distBuilt && v1Host && haveTools, 'cgroup v1 limits, pressu
     let written = 0;
     for (;;) {
       const s = await stats(id);
-      const w = ((s.blkio_stats.io_service_bytes_recursive ?? []) as { major: number; minor: number; op: string; value: number }[]).find((e) => `${e.major}:${e.minor}` === loopNum && e.op === 'write');
+      const w = ((s.blkio_stats.io_service_bytes_recursive ?? []) as { major: number; minor: number; op: string; value: number }[]).find(
+        (e) => `${e.major}:${e.minor}` === loopNum && e.op === 'write',
+      );
       written = w?.value ?? 0;
       if (written >= count * MiB) break;
       if (performance.now() - t0 > 30000) throw new Error(`dd too slow: ${written} bytes written`);
