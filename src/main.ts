@@ -30,6 +30,7 @@ import { bridgeContainerEvents } from './containers/container-events';
 import { type ContainerRecord, Containers, isActive } from './containers/containers';
 import { Execs } from './containers/execs';
 import { HealthChecks } from './containers/health';
+import { PressureWatch } from './containers/pressure-watch';
 import { LogShippers } from './containers/log-shipper';
 import { isNodeError, SkiffError } from './core/errors';
 import { EventBus } from './core/events';
@@ -78,6 +79,7 @@ interface Services {
   volumes: VolumeStore;
   networks: Networks;
   health: HealthChecks;
+  pressure: PressureWatch;
   shippers: LogShippers;
   kernel: HostKernel;
   builder: Builder;
@@ -126,6 +128,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   bridgeContainerEvents(containers, events);
   const volumes = await openVolumes(config.dataRoot, containers, events, log, kernel);
   const health = new HealthChecks(containers, execs, log);
+  const pressure = new PressureWatch(containers, (id) => runtime.cgroup(id).pressure(), cgroups.features.pressure, log);
   // bridges, pools, DNS servers and iptables chains before any container starts or is adopted
   const networks = new Networks({
     dataRoot: config.dataRoot,
@@ -149,7 +152,8 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   shippers.restore();
   await volumes.releaseAll(); // device mounts no running container needs
   health.adoptRunning();
-  return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, shippers, kernel, builder };
+  pressure.adoptRunning();
+  return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, pressure, shippers, kernel, builder };
 }
 
 function skiffVersion(): string {
@@ -229,6 +233,7 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
         srv.closeAllConnections();
       }
       s.health.close();
+      s.pressure.close();
       await s.containers.shutdown().catch((e: unknown) => log.warn('container shutdown failed', { error: String(e) }));
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the
       // daemon, in contrast, leaves them running for the next start to adopt).

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
 import { parseNumberList } from './parse';
-import type { CgroupMountSpec, CgroupStats, ContainerCgroup, Resources } from './types';
+import type { CgroupMountSpec, CgroupStats, ContainerCgroup, Psi, Resources } from './types';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -84,6 +84,7 @@ export abstract class BaseContainerCgroup implements ContainerCgroup {
   abstract thaw(): Promise<void>;
   abstract isFrozen(): Promise<boolean>;
   abstract stats(): Promise<CgroupStats>;
+  abstract pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }>;
   abstract oomKilled(): Promise<boolean>;
 
   async pids(): Promise<number[]> {

@@ -17,7 +17,7 @@ import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './erro
 import { Files, nodeCgroupIO } from './io';
 import { parseNumberList, parseProcCgroup } from './parse';
 import { normalizeResources, validateDeviceRule, validateResources } from './resources';
-import type { CgroupManager, CgroupManagerOptions, CgroupMode, ContainerCgroup, CreateOptions, Resources } from './types';
+import type { CgroupFeatures, CgroupManager, CgroupManagerOptions, CgroupMode, ContainerCgroup, CreateOptions, Resources } from './types';
 import { mkdirChainV1, V1ContainerCgroup, type V1Binding } from './v1';
 import { V2ContainerCgroup } from './v2';
 
@@ -83,6 +83,7 @@ class Manager implements CgroupManager {
     private readonly createdDirs: string[],
     private readonly ncpu: number,
     private readonly reservedNames: ReadonlySet<string>,
+    readonly features: CgroupFeatures,
   ) {}
 
   async create(id: string, r: Resources, opts: CreateOptions = {}): Promise<ContainerCgroup> {
@@ -180,7 +181,8 @@ export async function createCgroupManager(opts: CgroupManagerOptions): Promise<C
     if (!layout.unified) throw new CgroupError('no cgroup2 hierarchy', { path: root, operation: 'detect' });
     const { parentDir, created, delegated } = await setupV2(files, layout.unified, opts, leafName, selfPid);
     const ctx = { files, parentDir, delegated, ncpu, timeoutMs };
-    return new Manager('v2', { unified: parentDir }, files, (id) => new V2ContainerCgroup(id, ctx), [parentDir], created, ncpu, new Set([leafName]));
+    const features = await probeV2(files, parentDir, delegated);
+    return new Manager('v2', { unified: parentDir }, files, (id) => new V2ContainerCgroup(id, ctx), [parentDir], created, ncpu, new Set([leafName]), features);
   }
 
   // v1 / hybrid
@@ -206,7 +208,40 @@ export async function createCgroupManager(opts: CgroupManagerOptions): Promise<C
   }
   const ctx = { files, hierarchies: bindings, unifiedParent, ncpu, timeoutMs };
   const parentDirs = [...new Set([...bindings.map((b) => b.parentDir), ...(unifiedParent ? [unifiedParent] : [])])];
-  return new Manager(layout.mode, parentPaths, files, (id) => new V1ContainerCgroup(id, ctx), parentDirs, created, ncpu, new Set());
+  const features = await probeV1(files, parentPaths);
+  return new Manager(layout.mode, parentPaths, files, (id) => new V1ContainerCgroup(id, ctx), parentDirs, created, ncpu, new Set(), features);
+}
+
+/** What a container cgroup below the parent folder will have (the parent folder's own files tell). */
+async function probeV1(files: Files, parentPaths: Record<string, string>): Promise<CgroupFeatures> {
+  const has = async (ctrl: string, ...names: string[]): Promise<boolean> => {
+    const dir = parentPaths[ctrl];
+    if (dir === undefined) return false;
+    for (const n of names) if (await files.fileExists(dir, n)) return true;
+    return false;
+  };
+  return {
+    blkioWeight: await has('blkio', 'blkio.weight', 'blkio.bfq.weight'),
+    blkioWeightDevice: await has('blkio', 'blkio.weight_device', 'blkio.bfq.weight_device'),
+    blkioThrottle: await has('blkio', 'blkio.throttle.write_bps_device'),
+    oomKillDisable: await has('memory', 'memory.oom_control'),
+    cpuRealtime: await has('cpu', 'cpu.rt_runtime_us'),
+    pressure: false,
+  };
+}
+
+async function probeV2(files: Files, parentDir: string, delegated: ReadonlySet<string>): Promise<CgroupFeatures> {
+  const io = delegated.has('io');
+  const has = (n: string) => files.fileExists(parentDir, n);
+  const weight = io && ((await has('io.weight')) || (await has('io.bfq.weight')));
+  return {
+    blkioWeight: weight,
+    blkioWeightDevice: weight,
+    blkioThrottle: io && (await has('io.max')),
+    oomKillDisable: false,
+    cpuRealtime: false,
+    pressure: await has('cpu.pressure'),
+  };
 }
 
 function words(text: string): Set<string> {

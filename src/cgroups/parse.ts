@@ -110,3 +110,116 @@ export function parseCpuList(text: string): number[] {
   }
   return [...set].sort((a, b) => a - b);
 }
+
+/** "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" lines of cpu/memory/io.pressure; null when no "some" line */
+export function parsePsi(text: string): { some: PsiFields; full?: PsiFields } | null {
+  const out: { some?: PsiFields; full?: PsiFields } = {};
+  for (const raw of text.split('\n')) {
+    const parts = raw.trim().split(/\s+/);
+    const kind = parts[0];
+    if (kind !== 'some' && kind !== 'full') continue;
+    const f: Record<string, number> = {};
+    for (const kv of parts.slice(1)) {
+      const eq = kv.indexOf('=');
+      if (eq < 0) continue;
+      const n = Number(kv.slice(eq + 1));
+      if (Number.isFinite(n)) f[kv.slice(0, eq)] = n;
+    }
+    if (f.avg10 === undefined || f.avg60 === undefined || f.avg300 === undefined || f.total === undefined) continue;
+    out[kind] = { avg10: f.avg10, avg60: f.avg60, avg300: f.avg300, total: f.total };
+  }
+  if (!out.some) return null;
+  return out.full ? { some: out.some, full: out.full } : { some: out.some };
+}
+
+export interface PsiFields {
+  avg10: number;
+  avg60: number;
+  avg300: number;
+  total: number;
+}
+
+export interface DeviceIoFields {
+  major: number;
+  minor: number;
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+
+/** "MAJ:MIN" -> numbers, or null */
+function devNum(t: string): { major: number; minor: number } | null {
+  const m = /^(\d+):(\d+)$/.exec(t);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : null;
+}
+
+/** v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per device, sorted by device */
+export function parseIoStat(text: string): DeviceIoFields[] {
+  const out: DeviceIoFields[] = [];
+  for (const raw of text.split('\n')) {
+    const parts = raw.trim().split(/\s+/);
+    const dev = devNum(parts[0] ?? '');
+    if (!dev) continue;
+    const f: Record<string, number> = {};
+    for (const kv of parts.slice(1)) {
+      const eq = kv.indexOf('=');
+      if (eq < 0) continue;
+      const n = Number(kv.slice(eq + 1));
+      if (Number.isFinite(n)) f[kv.slice(0, eq)] = n;
+    }
+    out.push({ ...dev, readBytes: f.rbytes ?? 0, writeBytes: f.wbytes ?? 0, readOps: f.rios ?? 0, writeOps: f.wios ?? 0 });
+  }
+  return out.sort((a, b) => a.major - b.major || a.minor - b.minor);
+}
+
+/**
+ * v1 blkio.throttle.io_service_bytes_recursive and io_serviced_recursive ("8:0 Read 4096" ...,
+ * "Total 123" at the end): merged into one entry per device (bytes from the first, ops from the second).
+ */
+export function parseBlkioRecursive(bytesText: string, opsText: string): DeviceIoFields[] {
+  const byDev = new Map<string, DeviceIoFields>();
+  const take = (text: string, rd: 'readBytes' | 'readOps', wr: 'writeBytes' | 'writeOps'): void => {
+    for (const raw of text.split('\n')) {
+      const [d, op, v] = raw.trim().split(/\s+/);
+      const dev = devNum(d ?? '');
+      const n = Number(v);
+      if (!dev || !Number.isFinite(n)) continue;
+      let e = byDev.get(d);
+      if (!e) byDev.set(d, (e = { ...dev, readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 }));
+      if (op === 'Read') e[rd] = n;
+      else if (op === 'Write') e[wr] = n;
+    }
+  };
+  take(bytesText, 'readBytes', 'writeBytes');
+  take(opsText, 'readOps', 'writeOps');
+  return [...byDev.values()].sort((a, b) => a.major - b.major || a.minor - b.minor);
+}
+
+/** "8:0 1048576" lines (v1 throttle and weight_device files; v2 io.weight/io.bfq.weight lines after "default N") */
+export function parseDeviceValues(text: string): { major: number; minor: number; value: string }[] {
+  const out: { major: number; minor: number; value: string }[] = [];
+  for (const raw of text.split('\n')) {
+    const [d, v] = raw.trim().split(/\s+/);
+    const dev = devNum(d ?? '');
+    if (dev && v !== undefined) out.push({ ...dev, value: v });
+  }
+  return out;
+}
+
+/** v2 io.max: "8:0 rbps=max wbps=1048576 riops=max wiops=max" per device */
+export function parseIoMax(text: string): { major: number; minor: number; limits: Record<string, string> }[] {
+  const out: { major: number; minor: number; limits: Record<string, string> }[] = [];
+  for (const raw of text.split('\n')) {
+    const parts = raw.trim().split(/\s+/);
+    const dev = devNum(parts[0] ?? '');
+    if (!dev) continue;
+    const limits: Record<string, string> = {};
+    for (const kv of parts.slice(1)) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) limits[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    out.push({ ...dev, limits });
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
 
 import { CgroupValidationError } from './errors';
 import { parseCpuList } from './parse';
-import type { Resources } from './types';
+import type { DeviceNumber, Resources } from './types';
 
 export const MIN_MEMORY = 6 * 1024 * 1024; // Docker's linux minimum
 export const DEFAULT_CPU_PERIOD = 100000; // us
@@ -45,6 +45,9 @@ export function validateResources(r: Resources, ncpu: number): void {
   checkInt('cpuShares', r.cpuShares);
   checkInt('pidsLimit', r.pidsLimit);
   checkInt('blkioWeight', r.blkioWeight);
+  checkInt('cpuRtPeriod', r.cpuRtPeriod);
+  checkInt('cpuRtRuntime', r.cpuRtRuntime);
+  validateBlkioDevices(r);
 
   if (r.memory !== undefined) {
     if (r.memory < 0) throw new CgroupValidationError(`Invalid memory limit: ${r.memory}`);
@@ -118,7 +121,46 @@ export function validateResources(r: Resources, ncpu: number): void {
       throw new CgroupValidationError('Range of blkio weight is from 10 to 1000');
     }
   }
+  if ((r.cpuRtPeriod ?? 0) < 0) throw new CgroupValidationError(`Invalid CPU real-time period: ${String(r.cpuRtPeriod)}`);
+  if ((r.cpuRtRuntime ?? 0) < -1) throw new CgroupValidationError(`Invalid CPU real-time runtime: ${String(r.cpuRtRuntime)}`);
+  if (r.cpuRtPeriod && r.cpuRtRuntime && r.cpuRtRuntime > r.cpuRtPeriod) {
+    throw new CgroupValidationError('cpu real-time runtime cannot be higher than cpu real-time period');
+  }
 }
+
+const devName = (d: DeviceNumber): string => `${d.major}:${d.minor}`;
+
+/** device numbers and values of --blkio-weight-device and the throttles */
+function validateBlkioDevices(r: Resources): void {
+  const isDev = (d: DeviceNumber) => Number.isInteger(d.major) && Number.isInteger(d.minor) && d.major >= 0 && d.minor >= 0;
+  for (const d of r.blkioWeightDevice ?? []) {
+    if (!isDev(d)) throw new CgroupValidationError(`Invalid device number ${devName(d)} for blkio weight device`);
+    // 0 = no weight of its own (the docker client's ValidateWeightDevice allows 0 and 10..1000)
+    if (!Number.isInteger(d.weight) || (d.weight !== 0 && (d.weight < 10 || d.weight > 1000))) {
+      throw new CgroupValidationError(`invalid weight for device ${devName(d)}: ${d.weight} (range 10 to 1000, or 0)`);
+    }
+  }
+  for (const [kind, list] of Object.entries(r.blkioThrottle ?? {})) {
+    for (const d of list ?? []) {
+      if (!isDev(d)) throw new CgroupValidationError(`Invalid device number ${devName(d)} for ${kind} throttle`);
+      if (!Number.isInteger(d.rate) || d.rate < 0) throw new CgroupValidationError(`invalid rate for device ${devName(d)}: ${d.rate} (a positive integer expected)`);
+    }
+  }
+}
+
+/** whether a Resources asks for any per-device blkio setting */
+export function hasBlkioDevices(r: Resources): boolean {
+  const t = r.blkioThrottle;
+  return r.blkioWeightDevice !== undefined || (t !== undefined && (t.readBps ?? t.writeBps ?? t.readIops ?? t.writeIops) !== undefined);
+}
+
+/** the throttle lists by the v1 file suffix / the v2 io.max key */
+export const THROTTLE_KINDS = [
+  { key: 'readBps', v1: 'read_bps_device', v2: 'rbps' },
+  { key: 'writeBps', v1: 'write_bps_device', v2: 'wbps' },
+  { key: 'readIops', v1: 'read_iops_device', v2: 'riops' },
+  { key: 'writeIops', v1: 'write_iops_device', v2: 'wiops' },
+] as const;
 
 /** cpuset request must be a subset of what the parent offers. `available` "" = unknown: no check. */
 export function checkCpusetSubset(kind: 'cpus' | 'mems', requested: string, available: string): void {
@@ -199,9 +241,18 @@ export function controllerDemands(r: Resources): Map<LimitController, 'limit' | 
   const set = (c: LimitController, touched: boolean, limit: boolean): void => {
     if (touched) out.set(c, limit ? 'limit' : 'reset');
   };
-  set('memory', r.memory !== undefined || r.memorySwap !== undefined || r.memoryReservation !== undefined, (r.memory ?? 0) > 0 || (r.memorySwap ?? 0) > 0 || (r.memoryReservation ?? 0) > 0);
+  set(
+    'memory',
+    r.memory !== undefined || r.memorySwap !== undefined || r.memoryReservation !== undefined || r.oomKillDisable !== undefined,
+    (r.memory ?? 0) > 0 || (r.memorySwap ?? 0) > 0 || (r.memoryReservation ?? 0) > 0 || r.oomKillDisable === true,
+  );
   const bw = cpuBandwidth(r);
-  set('cpu', bw.quota !== undefined || bw.period !== undefined || (r.cpuShares ?? 0) > 0, (bw.quota !== undefined && bw.quota !== null) || (r.cpuPeriod ?? 0) > 0 || (r.cpuShares ?? 0) > 0);
+  const rt = (r.cpuRtPeriod ?? 0) > 0 || (r.cpuRtRuntime ?? 0) !== 0;
+  set(
+    'cpu',
+    bw.quota !== undefined || bw.period !== undefined || (r.cpuShares ?? 0) > 0 || rt,
+    (bw.quota !== undefined && bw.quota !== null) || (r.cpuPeriod ?? 0) > 0 || (r.cpuShares ?? 0) > 0 || rt,
+  );
   set('cpuset', r.cpusetCpus !== undefined || r.cpusetMems !== undefined, (r.cpusetCpus ?? '').trim() !== '' || (r.cpusetMems ?? '').trim() !== '');
   set('pids', r.pidsLimit !== undefined, (r.pidsLimit ?? 0) > 0);
   return out;

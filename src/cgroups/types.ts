@@ -30,6 +30,75 @@ export interface Resources {
   pidsLimit?: number;
   /** 10..1000; 0 = leave as is. Applied only where the kernel offers a weight file. */
   blkioWeight?: number;
+  /**
+   * Per-device weights (10..1000, Docker's --blkio-weight-device). undefined = leave as is; a list
+   * replaces the previous one (devices left out go back to the default). v1 blkio.weight_device
+   * (or blkio.bfq.weight_device), v2 io.bfq.weight (or io.weight, scaled to 1..10000).
+   */
+  blkioWeightDevice?: DeviceWeight[];
+  /**
+   * Per-device throttles (--device-{read,write}-{bps,iops}). A list given replaces the previous
+   * one of its kind (devices left out become unlimited); undefined = leave as is.
+   * v1 blkio.throttle.{read,write}_{bps,iops}_device, v2 io.max (rbps/wbps/riops/wiops).
+   */
+  blkioThrottle?: { readBps?: DeviceRate[]; writeBps?: DeviceRate[]; readIops?: DeviceRate[]; writeIops?: DeviceRate[] };
+  /** v1 memory.oom_control (1 = the OOM killer does not kill, tasks wait); v2 has no such knob: ignored */
+  oomKillDisable?: boolean;
+  /** microseconds (v1 cpu.rt_period_us); 0 = leave as is. v2 has none: refused. */
+  cpuRtPeriod?: number;
+  /** microseconds (v1 cpu.rt_runtime_us); 0 = leave as is. v2 has none: refused. */
+  cpuRtRuntime?: number;
+}
+
+/** A block device by number (the host's stat of the path Docker's client sent). */
+export interface DeviceNumber {
+  major: number;
+  minor: number;
+}
+export interface DeviceRate extends DeviceNumber {
+  /** bytes per second or operations per second; 0 = unlimited */
+  rate: number;
+}
+export interface DeviceWeight extends DeviceNumber {
+  weight: number;
+}
+
+/** cgroup v2 pressure stall information of one line ("some" or "full") of a *.pressure file */
+export interface PsiLine {
+  /** percent of wall time stalled, averaged over 10 s, 60 s, 300 s */
+  avg10: number;
+  avg60: number;
+  avg300: number;
+  /** microseconds stalled in all (a counter) */
+  total: number;
+}
+export interface Psi {
+  some: PsiLine;
+  /** absent in cpu.pressure of kernels before 5.13 */
+  full?: PsiLine;
+}
+
+/** Block IO done by the cgroup on one device (v1 blkio.throttle.io_service*_recursive, v2 io.stat) */
+export interface DeviceIo extends DeviceNumber {
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+
+/** What the kernel and the parent folder offer the containers (probed once at set-up). */
+export interface CgroupFeatures {
+  /** a blkio/io weight file exists (v1 blkio.weight or blkio.bfq.weight, v2 io.weight or io.bfq.weight) */
+  blkioWeight: boolean;
+  blkioWeightDevice: boolean;
+  /** v1 blkio.throttle.*_device or v2 io.max */
+  blkioThrottle: boolean;
+  /** v1 memory.oom_control; never on v2 */
+  oomKillDisable: boolean;
+  /** v1 cpu.rt_runtime_us (CONFIG_RT_GROUP_SCHED); never on v2 */
+  cpuRealtime: boolean;
+  /** v2 cpu.pressure/memory.pressure/io.pressure in container cgroups; never on v1 */
+  pressure: boolean;
 }
 
 export interface CgroupStats {
@@ -57,6 +126,16 @@ export interface CgroupStats {
     /** 0 = unlimited */
     limit: number;
   };
+  /** per-device IO counters; [] when the kernel has no IO accounting for the cgroup */
+  io: DeviceIo[];
+  /** v2 only (absent on v1, or where the kernel lacks PSI): cpu/memory/io pressure of the cgroup */
+  pressure?: { cpu?: Psi; memory?: Psi; io?: Psi };
+  /**
+   * Memory events as counters. v2: memory.events as the kernel names them (low, high, max, oom,
+   * oom_kill, oom_group_kill). v1: { max: memory.failcnt, oom_kill: memory.oom_control's
+   * oom_kill, under_oom: 0/1 }. Absent without a memory controller.
+   */
+  memoryEvents?: Record<string, number>;
 }
 
 /** One v1 hierarchy as the container sees it at /sys/fs/cgroup/<name> (bind mount, read-only). */
@@ -107,6 +186,8 @@ export interface ContainerCgroup {
   thaw(): Promise<void>;
   isFrozen(): Promise<boolean>;
   stats(): Promise<CgroupStats>;
+  /** only the PSI files (cheap, for the pressure watcher); {} on v1 or without PSI */
+  pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }>;
   oomKilled(): Promise<boolean>;
   /** sorted, deduplicated pids of every process in the container's cgroups (and their descendants) */
   pids(): Promise<number[]>;
@@ -128,6 +209,8 @@ export interface CgroupManager {
   list(): Promise<string[]>;
   /** rmdir the parent folder(s) if empty (daemon shutdown) */
   cleanupParent(): Promise<void>;
+  /** what the container cgroups can do here (probed at set-up) */
+  readonly features: CgroupFeatures;
 }
 
 /** statfs as the module needs it (Node: fs.statfsSync). */

@@ -7,9 +7,10 @@ import { BaseContainerCgroup, pidsBelow, pollUntil } from './common';
 import type { V1Hierarchy } from './detect';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
-import { parseFlatKeyed, parseLimit, parseNumber, parseNumberList } from './parse';
-import { checkCpusetSubset, clampShares, controllerDemands, cpuBandwidth, DEFAULT_DEVICE_RULES, type LimitController, validateResources } from './resources';
-import type { CgroupMountSpec, CgroupStats, CreateOptions, Resources } from './types';
+import { parseBlkioRecursive, parseFlatKeyed, parseLimit, parseNumber, parseNumberList } from './parse';
+import { checkCpusetSubset, clampShares, controllerDemands, cpuBandwidth, DEFAULT_DEVICE_RULES, hasBlkioDevices, type LimitController, validateResources } from './resources';
+import { planBlkioDevices, planRealtime } from './v1-devices';
+import type { CgroupMountSpec, CgroupStats, CreateOptions, Psi, Resources } from './types';
 
 /** USER_HZ: the unit of cpuacct.stat (fixed at 100 on Linux for userspace ABI) */
 export const USER_HZ = 100;
@@ -239,6 +240,10 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
       if (r.memoryReservation !== undefined) {
         steps.push(write(path.join(m.dir, 'memory.soft_limit_in_bytes'), r.memoryReservation === 0 ? '-1' : String(r.memoryReservation)));
       }
+      if (r.oomKillDisable !== undefined) {
+        // oom_kill_disable is the one writable field of memory.oom_control
+        steps.push(write(path.join(m.dir, 'memory.oom_control'), r.oomKillDisable ? '1' : '0'));
+      }
     }
 
     // cpu
@@ -270,6 +275,7 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
       if (r.cpuShares !== undefined && r.cpuShares > 0) {
         steps.push(write(path.join(c.dir, 'cpu.shares'), String(clampShares(r.cpuShares))));
       }
+      if ((r.cpuRtPeriod ?? 0) > 0 || (r.cpuRtRuntime ?? 0) !== 0) steps.push(...(await planRealtime(f, this.id, c, r)));
     }
 
     // cpuset
@@ -279,6 +285,12 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
     const p = this.use('pids', demands);
     if (p && r.pidsLimit !== undefined) {
       steps.push(write(path.join(p.dir, 'pids.max'), r.pidsLimit > 0 ? String(r.pidsLimit) : 'max'));
+    }
+
+    if (hasBlkioDevices(r)) {
+      const b = this.find('blkio');
+      if (!b) throw new CgroupError('cgroup controller blkio is not available (no v1 hierarchy mounted for it)', { path: '', operation: 'apply', code: 'ENOTSUP' });
+      steps.push(...(await planBlkioDevices(f, b.dir, r)));
     }
 
     // blkio (optional: only where the kernel offers a weight file)
@@ -389,6 +401,12 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
     const mem = this.find('memory')?.dir;
     const pids = this.find('pids')?.dir;
 
+    const blkio = this.find('blkio')?.dir;
+    const oom = await keyed(mem, 'memory.oom_control');
+    const ioBytes = blkio === undefined ? null : await f.readOptional(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive'), 'stats');
+    const ioOps = blkio === undefined ? null : await f.readOptional(path.join(blkio, 'blkio.throttle.io_serviced_recursive'), 'stats');
+    const failcnt = await num(mem, 'memory.failcnt');
+
     const ticks = await keyed(acct, 'cpuacct.stat');
     const percpuText = acct === undefined ? null : await f.readOptional(path.join(acct, 'cpuacct.usage_percpu'));
     const cpuStat = await keyed(cpu, 'cpu.stat');
@@ -407,14 +425,22 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
         usage: await num(mem, 'memory.usage_in_bytes'),
         maxUsage: await num(mem, 'memory.max_usage_in_bytes'),
         limit: await limit(mem, 'memory.limit_in_bytes'),
-        failcnt: await num(mem, 'memory.failcnt'),
+        failcnt,
         stats: await keyed(mem, 'memory.stat'),
       },
       pids: {
         current: await num(pids, 'pids.current'),
         limit: await limit(pids, 'pids.max'),
       },
+      io: parseBlkioRecursive(ioBytes ?? '', ioOps ?? ''),
+      // v1 has no PSI per cgroup: no pressure
+      ...(mem === undefined ? {} : { memoryEvents: { max: failcnt, oom_kill: oom.oom_kill ?? 0, under_oom: oom.under_oom ?? 0 } }),
     };
+  }
+
+  /** cgroup v1 has no per-cgroup PSI (only the host's /proc/pressure) */
+  async pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }> {
+    return {};
   }
 
   async oomKilled(): Promise<boolean> {

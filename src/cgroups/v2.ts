@@ -7,9 +7,20 @@ import * as path from 'node:path';
 import { BaseContainerCgroup, pidsBelow, pollUntil } from './common';
 import { CgroupError, CgroupValidationError, errnoCode, wrapError } from './errors';
 import { Files, timeoutError } from './io';
-import { parseCpuMax, parseFlatKeyed, parseLimit, parseNumber } from './parse';
-import { blkioWeightToIoWeight, DEFAULT_DEVICE_RULES, checkCpusetSubset, controllerDemands, cpuBandwidth, type LimitController, sharesToWeight, validateResources } from './resources';
-import type { CgroupMountSpec, CgroupStats, CreateOptions, Resources } from './types';
+import { parseCpuMax, parseDeviceValues, parseFlatKeyed, parseIoMax, parseIoStat, parseLimit, parseNumber, parsePsi } from './parse';
+import {
+  blkioWeightToIoWeight,
+  DEFAULT_DEVICE_RULES,
+  checkCpusetSubset,
+  controllerDemands,
+  cpuBandwidth,
+  hasBlkioDevices,
+  type LimitController,
+  sharesToWeight,
+  THROTTLE_KINDS,
+  validateResources,
+} from './resources';
+import type { CgroupMountSpec, CgroupStats, CreateOptions, Psi, Resources } from './types';
 
 export interface V2Context {
   files: Files;
@@ -184,12 +195,63 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
       steps.push(write('pids.max', r.pidsLimit > 0 ? String(r.pidsLimit) : 'max'));
     }
 
+    if ((r.cpuRtPeriod ?? 0) > 0 || (r.cpuRtRuntime ?? 0) !== 0) {
+      // dockerd's message where the kernel has no real-time group scheduling (cgroup v2 never has)
+      throw new CgroupValidationError('kernel does not support CPU real-time scheduler', this.file('cpu.max'));
+    }
+    // r.oomKillDisable: no such knob on v2 (dockerd warns at create and discards it)
+
+    if (hasBlkioDevices(r)) {
+      if (!controllers.has('io')) throw this.notEnabled('io', controllers, this.dir);
+      steps.push(...(await this.planIoDevices(r)));
+    }
+
     // io weight (optional)
     if (r.blkioWeight !== undefined && r.blkioWeight > 0 && controllers.has('io')) {
       if (await f.fileExists(this.dir, 'io.bfq.weight')) {
         steps.push(write('io.bfq.weight', String(r.blkioWeight)));
       } else if (await f.fileExists(this.dir, 'io.weight')) {
         steps.push(write('io.weight', `default ${blkioWeightToIoWeight(r.blkioWeight)}`));
+      }
+    }
+    return steps;
+  }
+
+  /** io.max (one line per device with the kinds given) and per-device io.bfq.weight / io.weight */
+  private async planIoDevices(r: Resources): Promise<Step[]> {
+    const f = this.files;
+    const steps: Step[] = [];
+    const key = (d: { major: number; minor: number }) => `${d.major}:${d.minor}`;
+    const t = r.blkioThrottle ?? {};
+    if (THROTTLE_KINDS.some((k) => t[k.key] !== undefined)) {
+      const cur = await f.readOptional(this.file('io.max'), 'apply');
+      if (cur === null) throw new CgroupError('io.max is not available in this kernel', { path: this.file('io.max'), operation: 'apply', code: 'ENOTSUP' });
+      const lines = new Map<string, string[]>();
+      for (const d of parseIoMax(cur)) lines.set(key(d), []);
+      for (const k of THROTTLE_KINDS) for (const d of t[k.key] ?? []) lines.set(key(d), []);
+      for (const [dev, parts] of lines) {
+        for (const k of THROTTLE_KINDS) {
+          const list = t[k.key];
+          if (list === undefined) continue; // this kind is left as it is
+          const hit = list.find((d) => key(d) === dev);
+          parts.push(`${k.v2}=${hit && hit.rate > 0 ? hit.rate : 'max'}`);
+        }
+        steps.push(() => f.write(this.file('io.max'), `${dev} ${parts.join(' ')}`, 'apply'));
+      }
+    }
+    if (r.blkioWeightDevice !== undefined) {
+      // io.bfq.weight takes blkio's 1..1000 as is; io.weight is 1..10000
+      const bfq = await f.fileExists(this.dir, 'io.bfq.weight');
+      const name = bfq ? 'io.bfq.weight' : 'io.weight';
+      const cur = await f.readOptional(this.file(name), 'apply');
+      if (cur === null) throw new CgroupError('io.weight is not available in this kernel', { path: this.file(name), operation: 'apply', code: 'ENOTSUP' });
+      const wanted = new Set(r.blkioWeightDevice.map(key));
+      for (const old of parseDeviceValues(cur)) {
+        if (!wanted.has(key(old))) steps.push(() => f.write(this.file(name), `${key(old)} default`, 'apply'));
+      }
+      for (const d of r.blkioWeightDevice) {
+        const v = d.weight === 0 ? 'default' : String(bfq ? d.weight : blkioWeightToIoWeight(d.weight));
+        steps.push(() => f.write(this.file(name), `${key(d)} ${v}`, 'apply'));
       }
     }
     return steps;
@@ -260,7 +322,10 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
       return t === null ? {} : parseFlatKeyed(t);
     };
     const cpu = await keyed('cpu.stat');
-    const memEvents = await keyed('memory.events');
+    const memEventsText = await f.readOptional(this.file('memory.events'), 'stats');
+    const memEvents = memEventsText === null ? {} : parseFlatKeyed(memEventsText);
+    const ioStat = await f.readOptional(this.file('io.stat'), 'stats');
+    const pressure = await this.pressure();
     return {
       cpu: {
         totalUsageNs: (cpu.usage_usec ?? 0) * 1000,
@@ -282,7 +347,21 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
         current: await num('pids.current'),
         limit: await limit('pids.max'),
       },
+      io: ioStat === null ? [] : parseIoStat(ioStat),
+      ...(Object.keys(pressure).length ? { pressure } : {}),
+      ...(memEventsText === null ? {} : { memoryEvents: memEvents }),
     };
+  }
+
+  async pressure(): Promise<{ cpu?: Psi; memory?: Psi; io?: Psi }> {
+    const out: { cpu?: Psi; memory?: Psi; io?: Psi } = {};
+    for (const res of ['cpu', 'memory', 'io'] as const) {
+      // a missing file (no PSI in the kernel) or EOPNOTSUPP (psi=0 at boot): that resource left out
+      const t = await this.files.readOptional(this.file(`${res}.pressure`), 'stats').catch(() => null);
+      const psi = t === null ? null : parsePsi(t);
+      if (psi) out[res] = psi;
+    }
+    return out;
   }
 
   async oomKilled(): Promise<boolean> {

@@ -1,5 +1,7 @@
 // POST /containers/create: the body parsed and checked once (Config, HostConfig, networking,
 // mounts), a name and an id, and the record written before the answer.
+import { adaptToHost } from './resource-checks';
+import { parsePressureRules, PRESSURE_LABEL } from './pressure-watch';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -144,9 +146,11 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
   const image = await imageFor(ctx, input.config.Image);
   const id = newId();
   const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
+  const pressureLabel = config.Labels?.[PRESSURE_LABEL];
+  if (pressureLabel !== undefined) parsePressureRules(pressureLabel);
   const { volumes, networking } = ctx.hooks;
   const mountPoints = volumes ? volumes.plan(hostConfig, config.Volumes, (ref) => ctx.store.get(ref).MountPoints ?? []) : [];
-  const warnings: string[] = [];
+  const warnings: string[] = adaptToHost(hostConfig, ctx.runtime.cgroupFeatures());
   const networkSettings = networking?.onCreate({ Id: id, Name: wanted ?? '', Config: config, HostConfig: hostConfig }, (body as Record<string, unknown>).NetworkingConfig);
   const args = checkedArgs(ctx, { Id: id, Config: config, HostConfig: hostConfig });
 

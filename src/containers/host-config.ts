@@ -289,6 +289,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
 
   const out: HostConfig = {
     ...kept,
+    // moby's adaptContainerSettings: unset = false
+    OomKillDisable: kept.OomKillDisable ?? false,
     ...numbers,
     ...flags,
     ...caps,
@@ -301,7 +303,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
     MemorySwappiness: swappiness,
     CpusetCpus: scalars.CpusetCpus,
     CpusetMems: scalars.CpusetMems,
-    PidsLimit: pidsLimit || null,
+    // moby's postContainersCreate: 0 and any negative value (the client's -1) = unlimited = nil
+    PidsLimit: pidsLimit !== undefined && pidsLimit > 0 ? pidsLimit : null,
     OomScoreAdj: oomScoreAdj,
     IpcMode: modes.IpcMode || 'private',
     PidMode: modes.PidMode,
@@ -417,6 +420,9 @@ export function resourcesOf(h: Partial<HostConfig>): Resources {
   if (h.CpusetMems) r.cpusetMems = h.CpusetMems;
   if (h.PidsLimit !== undefined && h.PidsLimit !== null && h.PidsLimit !== 0) r.pidsLimit = h.PidsLimit;
   if (h.BlkioWeight) r.blkioWeight = h.BlkioWeight;
+  if (h.OomKillDisable) r.oomKillDisable = true;
+  if (h.CpuRealtimePeriod) r.cpuRtPeriod = h.CpuRealtimePeriod;
+  if (h.CpuRealtimeRuntime) r.cpuRtRuntime = h.CpuRealtimeRuntime;
   return r;
 }
 
@@ -440,6 +446,8 @@ const UPDATE_INTS = [
   ['CpuPeriod', 'cpuPeriod'],
   ['CpuShares', 'cpuShares'],
   ['BlkioWeight', 'blkioWeight'],
+  ['CpuRealtimePeriod', 'cpuRtPeriod'],
+  ['CpuRealtimeRuntime', 'cpuRtRuntime'],
 ] as const;
 
 /** The fields of POST /containers/{id}/update, applied onto a HostConfig (returns the new one). */
@@ -457,9 +465,12 @@ export function applyUpdate(current: HostConfig, body: unknown): { hostConfig: H
   }
   const pids = optInt(b, 'PidsLimit', U);
   if (pids !== undefined) {
-    next.PidsLimit = pids || null;
+    // 0 and negative values = unlimited (moby's postContainerUpdate)
+    next.PidsLimit = pids > 0 ? pids : null;
     resources.pidsLimit = pids <= 0 ? -1 : pids;
   }
+  // the per-device blkio fields (BlkioWeightDevice, BlkioDevice*) are not updated: dockerd's
+  // UpdateContainer copies none of them (and the docker client has no flag for them)
   for (const [k, rk] of [
     ['CpusetCpus', 'cpusetCpus'],
     ['CpusetMems', 'cpusetMems'],

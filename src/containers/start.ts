@@ -1,6 +1,7 @@
 // A container's run: start (the root, mounts, network and spec prepared, then the runtime's
 // create and start), a failed start (Docker's exit code and message), and the exit (one watcher
 // per run turns it into a record update, then AutoRemove or the restart policy).
+import { blkioDeviceResources, statBlockDevice } from './resource-checks';
 import { CgroupValidationError } from '../cgroups';
 import { nowRfc3339Nano } from '../core/clock';
 import { conflict, invalid, notFound, notModified, SkiffError, systemError } from '../core/errors';
@@ -108,7 +109,7 @@ async function createInRuntime(ctx: ContainersContext, rec: ContainerRecord, run
     if (run.shared.ownShm) mountShm(ctx, rec);
     created = await ctx.runtime.create(id, {
       spec: run.spec,
-      resources: resourcesOf(rec.HostConfig),
+      resources: { ...resourcesOf(rec.HostConfig), ...blkioDeviceResources(rec.HostConfig, statBlockDevice) },
       privileged: rec.HostConfig.Privileged,
       deviceRules: [...run.devices.rules, ...(rec.HostConfig.DeviceCgroupRules ?? [])],
       tty: rec.Config.Tty,

@@ -2,7 +2,7 @@
 // the CLI divides by), memory, pids. precpu_stats is the previous sample.
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
-import type { CgroupStats } from '../cgroups';
+import type { CgroupStats, DeviceIo, Psi } from '../cgroups';
 import { type ContainerRecord, ZERO_TIME } from './types';
 
 const CLOCK_TICKS = 100;
@@ -113,6 +113,56 @@ function onlineCpus(): number {
   return cpuCount.n;
 }
 
+/**
+ * Skiff's additions to Docker's stats object (GET /containers/{id}/stats, stream and one-shot),
+ * under keys of their own so that no client has to read them. Each key is absent when the host
+ * cannot tell (cgroup v1 has no per-cgroup PSI; no memory controller, no memory events).
+ *
+ * - `skiff_pressure`: the container cgroup's pressure stall information (cgroup v2 cpu.pressure,
+ *   memory.pressure, io.pressure), per resource present: `some` (and `full` where the kernel has
+ *   it) with `avg10`, `avg60`, `avg300` (percent of wall time, 0..100, two decimals as the kernel
+ *   prints them) and `total` (microseconds stalled since the cgroup was made, a counter).
+ * - `skiff_memory_events`: counters of memory events. v2: memory.events as the kernel names them
+ *   (`low`, `high`, `max`, `oom`, `oom_kill`, `oom_group_kill`); v1: `max` (memory.failcnt: times
+ *   the limit was hit), `oom_kill` (memory.oom_control) and `under_oom` (1 while the OOM killer is
+ *   disabled and the cgroup is stuck at its limit).
+ *
+ * Docker's own fields filled from the same files: `cpu_stats.throttling_data` (periods,
+ * throttled_periods, throttled_time in ns: v1 cpu.stat, v2 cpu.stat nr_periods / nr_throttled /
+ * throttled_usec * 1000) and `blkio_stats.io_service_bytes_recursive` / `io_serviced_recursive`
+ * (one entry per device and op, Docker's cgroup v2 shape: `{major, minor, op: "read"|"write", value}`;
+ * from v1 blkio.throttle.io_service_bytes_recursive / io_serviced_recursive, v2 io.stat
+ * rbytes / wbytes / rios / wios). The other blkio_stats lists are null, as dockerd sends on v2.
+ */
+export interface SkiffStatsExtensions {
+  skiff_pressure?: { cpu?: Psi; memory?: Psi; io?: Psi };
+  skiff_memory_events?: Record<string, number>;
+}
+
+/** Docker's blkio_stats entry */
+export interface BlkioStatEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
+
+function blkioEntries(io: DeviceIo[] | undefined, read: 'readBytes' | 'readOps', write: 'writeBytes' | 'writeOps'): BlkioStatEntry[] | null {
+  if (!io || io.length === 0) return null;
+  return io.flatMap((d) => [
+    { major: d.major, minor: d.minor, op: 'read', value: d[read] },
+    { major: d.major, minor: d.minor, op: 'write', value: d[write] },
+  ]);
+}
+
+/** The extension keys of one sample (see SkiffStatsExtensions). */
+export function skiffExtensions(cg: CgroupStats | undefined): SkiffStatsExtensions {
+  const out: SkiffStatsExtensions = {};
+  if (cg?.pressure && Object.keys(cg.pressure).length) out.skiff_pressure = cg.pressure;
+  if (cg?.memoryEvents) out.skiff_memory_events = cg.memoryEvents;
+  return out;
+}
+
 /** One stats object as GET /containers/{id}/stats sends it. */
 export function dockerStats(id: string, name: string, cur: Sample | undefined, prev: Sample | undefined): Record<string, unknown> {
   const online = onlineCpus();
@@ -123,8 +173,8 @@ export function dockerStats(id: string, name: string, cur: Sample | undefined, p
     preread: prev?.read ?? ZERO_TIME,
     pids_stats: p ? { current: p.current, ...(p.limit ? { limit: p.limit } : {}) } : {},
     blkio_stats: {
-      io_service_bytes_recursive: null,
-      io_serviced_recursive: null,
+      io_service_bytes_recursive: blkioEntries(cur?.cg?.io, 'readBytes', 'writeBytes'),
+      io_serviced_recursive: blkioEntries(cur?.cg?.io, 'readOps', 'writeOps'),
       io_queue_recursive: null,
       io_service_time_recursive: null,
       io_wait_time_recursive: null,
@@ -141,5 +191,6 @@ export function dockerStats(id: string, name: string, cur: Sample | undefined, p
     memory_stats: m ? { usage: m.usage, ...(m.maxUsage ? { max_usage: m.maxUsage } : {}), stats: m.stats, ...(m.failcnt ? { failcnt: m.failcnt } : {}), limit: m.limit || os.totalmem() } : {},
     name,
     id,
+    ...skiffExtensions(cur?.cg),
   };
 }

@@ -2,6 +2,7 @@
 import { CgroupError, CgroupValidationError } from '../cgroups';
 import { invalid, systemError } from '../core/errors';
 import { applyUpdate } from './container-config';
+import { updateChecks } from './resource-checks';
 import { emitEvent, withLock, type ContainersContext } from './context';
 import { isActive } from './types';
 
@@ -9,6 +10,8 @@ export async function update(ctx: ContainersContext, ref: string, body: unknown)
   const rec = ctx.store.get(ref);
   return withLock(ctx, rec.Id, async () => {
     const { hostConfig, resources } = applyUpdate(rec.HostConfig, body);
+    // dockerd checks the update's own fields against the host: a warning and the value discarded, or a 400
+    const warnings = updateChecks(hostConfig, resources, rec.HostConfig, ctx.runtime.cgroupFeatures());
     if (isActive(rec.State.Status) && rec.State.Status !== 'restarting' && Object.keys(resources).length > 0) {
       try {
         await ctx.runtime.update(rec.Id, resources);
@@ -23,6 +26,6 @@ export async function update(ctx: ContainersContext, ref: string, body: unknown)
     rec.HostConfig = hostConfig;
     await ctx.store.save(rec);
     emitEvent(ctx, 'update', rec);
-    return [];
+    return warnings;
   });
 }

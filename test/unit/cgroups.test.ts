@@ -693,6 +693,8 @@ describe('v1 / hybrid on a fake root', () => {
       },
       memory: { usage: 1048576, maxUsage: 2097152, limit: 64 * MiB, failcnt: 3, stats: { cache: 4096, rss: 8192, total_rss: 8192 } },
       pids: { current: 2, limit: 10 },
+      io: [],
+      memoryEvents: { max: 3, oom_kill: 0, under_oom: 0 },
     });
     expect(await cg.oomKilled()).toBe(false);
     h.fake.put(rel('memory', 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
@@ -915,6 +917,8 @@ describe('v2 on a fake root', () => {
       cpu: { totalUsageNs: 1e6, userNs: 6e5, systemNs: 4e5, perCpuNs: [], throttledPeriods: 2, throttledTimeNs: 30000, periods: 5 },
       memory: { usage: 4096, maxUsage: 8192, limit: 0, failcnt: 6, stats: { anon: 4096, file: 0 } },
       pids: { current: 1, limit: 5 },
+      io: [],
+      memoryEvents: { low: 0, high: 0, max: 6, oom: 1, oom_kill: 1 },
     });
     expect(await cg.oomKilled()).toBe(true);
 
