@@ -35,6 +35,8 @@ export interface DaemonConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   /** short, host-unique name of this daemon: "skiff" for the default data root, else skiff-<hash> */
   name: string;
+  /** --userns-remap: "default" or <user>[:<group>] */
+  usernsRemap?: string;
 }
 
 export const DEFAULT_DATA_ROOT = '/var/lib/skiff';
@@ -82,6 +84,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('tlscacert', { type: 'string', description: 'Trust certs signed only by this CA' })
     .option('tlscert', { type: 'string', description: 'Path to TLS certificate file' })
     .option('tlskey', { type: 'string', description: 'Path to TLS key file' })
+    .option('userns-remap', { type: 'string', description: 'User/Group setting for user namespaces ("default" or <user>[:<group>])' })
     .option('log-level', { alias: 'l', type: 'string', choices: ['debug', 'info', 'warn', 'error', 'fatal'], default: 'info' })
     .strict()
     .help()
@@ -111,6 +114,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     insecureRegistries: a['insecure-registry'] as string[],
     logLevel: a['log-level'] as DaemonConfig['logLevel'],
     name,
+    ...(a['userns-remap'] ? { usernsRemap: a['userns-remap'] as string } : {}),
   };
 }
 

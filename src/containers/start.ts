@@ -75,6 +75,9 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
   const lower = await ctx.images.layerDirs(image);
   const layer = await ctx.rwLayers.ensure(id);
   rec.LowerDirs = lower;
+  const userns = ctx.userns?.appliesTo(rec.HostConfig) ? ctx.userns : undefined;
+  if (userns) await userns.ownLayer(layer);
+  const usernsRoot = userns ? await userns.rootFor(lower) : undefined;
   const checked = await startChecks(ctx, rec);
   const netPrep: PreparedNetwork | undefined = await ctx.hooks.networking?.prepare(rec);
   const etcMounts = await writeEtcFiles(ctx.store.dir(id), { ...netPrep?.etc, hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
@@ -88,7 +91,9 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
     throw e;
   }
   const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...checked.shared.mounts, ...userMounts];
-  const input = specInput(rec, { lower, upper: layer.upper, work: layer.work, target: layer.merged, readonly: false, plain: '' }, mounts);
+  const root = { lower: usernsRoot?.lower ?? lower, upper: layer.upper, work: layer.work, target: layer.merged, readonly: false, plain: '', ...(usernsRoot ? { idmap: usernsRoot.idmap } : {}) };
+  const input = specInput(rec, root, mounts);
+  if (usernsRoot) input.userns = { uidMappings: usernsRoot.uidMappings, gidMappings: usernsRoot.gidMappings };
   if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
   const spec = buildContainerSpec({
     ...input,
