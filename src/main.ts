@@ -127,7 +127,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);
   bridgeContainerEvents(containers, events);
-  const volumes = await openVolumes(config.dataRoot, containers, events, log, kernel);
+  const volumes = await openVolumes(config.dataRoot, containers, events, log, kernel, userns ? { dataOwner: userns.root } : {});
   const health = new HealthChecks(containers, execs, log);
   // bridges, pools, DNS servers and iptables chains before any container starts or is adopted
   const networks = new Networks({

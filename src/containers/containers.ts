@@ -151,6 +151,11 @@ export class Containers extends EventEmitter {
   }
 
   /** Serializes operations on one container (lifecycle verbs, archive on a stopped container). */
+  /** --userns-remap (undefined when off) */
+  get userns(): UsernsRemapping | undefined {
+    return this.ctx.userns;
+  }
+
   withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
     return this.ctx.mutex.run(id, fn);
   }
