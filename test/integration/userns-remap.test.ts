@@ -75,7 +75,7 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       expect(r.stdout).toContain('name=userns');
     });
 
-    test('root inside, the range\'s first id outside; image files still root\'s inside', async () => {
+    test("root inside, the range's first id outside; image files still root's inside", async () => {
       const r = await docker(['run', '--rm', 'busybox', 'sh', '-c', 'id; ls -ln /bin/busybox; cat /proc/self/uid_map']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('uid=0(root) gid=0(root)');
@@ -95,7 +95,7 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       await docker(['rm', '-f', id]);
     });
 
-    test('a bind-mounted host dir: files made are the mapped uid\'s; a root-only file cannot be read', async () => {
+    test("a bind-mounted host dir: files made are the mapped uid's; a root-only file cannot be read", async () => {
       fs.writeFileSync(path.join(hostDir, 'secret'), 'secret\n', { mode: 0o600 });
       const r = await docker(['run', '--rm', '-v', `${hostDir}:/b`, 'busybox', 'sh', '-c', 'touch /b/made; cat /b/secret']);
       expect(r.code).toBe(1);
@@ -118,7 +118,7 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       await docker(['rm', ins.stdout.trim()]);
     });
 
-    test('a named volume belongs to the container\'s root (the range\'s first id on the host)', async () => {
+    test("a named volume belongs to the container's root (the range's first id on the host)", async () => {
       const r = await docker(['run', '--rm', '-v', 'skurvol:/data', 'busybox', 'sh', '-c', 'touch /data/x; ls -ln /data']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/1 0\s+0\s+0 .* x/);
@@ -128,7 +128,7 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       await docker(['volume', 'rm', 'skurvol']);
     });
 
-    test('docker cp: in as mapped ids, out as the container\'s, running or stopped', async () => {
+    test("docker cp: in as mapped ids, out as the container's, running or stopped", async () => {
       const src = path.join(hostDir, 'cpin');
       fs.writeFileSync(src, 'hello\n');
       for (const running of [true, false]) {
