@@ -600,8 +600,14 @@ HostSide prepare_host_side(const Spec& spec, bool userns) {
   }
   for (const auto& [name, host] : spec.cgroup_mount.controllers) {
     int fd = clone_tree(AT_FDCWD, host, false);
-    h.cgroup_fds.emplace_back(name, fd);
     h.hold.emplace_back(fd);
+    // Cloned before our namespace went private: a clone of a shared mount would still be the
+    // host's peer; the container's cgroup folders propagate nothing either way.
+    struct mount_attr attr {};
+    attr.propagation = MS_PRIVATE;
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+      throw SysError("mount_setattr", "private propagation of the clone of " + host, errno);
+    h.cgroup_fds.emplace_back(name, fd);
   }
   if (!userns) return h;
   const RootSpec& r = spec.root;

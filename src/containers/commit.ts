@@ -8,6 +8,7 @@ import { commandLine, commitContainer } from '../images/container-fs';
 import type { FileImageStore } from '../images/image-store';
 import { familiarName } from '../images/reference';
 import type { Digest, ImageRecord } from '../images/types';
+import type { UsernsRemapping } from './userns';
 import type { ContainerRecord } from './containers';
 import { containerLayers, type ContainerLayersSource } from './export';
 
@@ -28,6 +29,8 @@ export interface CommitDeps {
   containers: ContainerLayersSource & {
     pause(ref: string, o: { forCommit?: boolean }): Promise<void>;
     unpause(ref: string): Promise<void>;
+    /** --userns-remap: the upper dir's owners are host ids, the layer's the container's */
+    userns?: Pick<UsernsRemapping, 'appliesTo' | 'layerIds'>;
   };
   images: FileImageStore;
   events: EventBus;
@@ -69,8 +72,10 @@ export async function commit(d: CommitDeps, ref: string, o: CommitRequest): Prom
   const paused = await pauseFor(d, rec, o.pause);
   let img: ImageRecord;
   try {
+    const userns = d.containers.userns?.appliesTo(rec.HostConfig) ? d.containers.userns : undefined;
     img = await commitContainer(d.images, {
       upper,
+      ...(userns ? { mapIds: userns.layerIds } : {}),
       image,
       containerId: rec.Id,
       containerConfig,

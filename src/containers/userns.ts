@@ -97,6 +97,9 @@ export class UsernsRemapping {
     return toContainerId(this.remap.gids, id) ?? id;
   }
 
+  /** Host ids -> the container's, for a layer made of a container's upper dir (commit, build's RUN). */
+  readonly layerIds = (uid: number, gid: number) => ({ uid: this.containerUid(uid), gid: this.containerGid(gid) });
+
   /** The lower layers and maps for a container's spec. */
   async rootFor(lower: readonly string[]): Promise<UsernsRoot> {
     const maps = { uidMappings: this.remap.uids.map((m) => ({ ...m })), gidMappings: this.remap.gids.map((m) => ({ ...m })) };

@@ -143,6 +143,8 @@ export async function exportRootfs(store: FileImageStore, upper: string | undefi
 export interface CommitOptions {
   /** the container's upper dir */
   upper: string;
+  /** a user namespace's host ids -> the container's, for the layer's owners (--userns-remap) */
+  mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
   /** the image the container runs */
   image: ImageRecord;
   containerId: string;
@@ -176,7 +178,7 @@ export async function commitContainer(store: FileImageStore, o: CommitOptions): 
   // a container that never started has no upper dir: nothing changed
   const hasUpper = (await lstatOrUndefined(o.upper))?.isDirectory() === true;
   const special = kernelSpecialOps(o.kernel);
-  const tar = hasUpper ? tarDirectory(o.upper, { special, exclude: (rel) => RUNTIME_STUBS.has(rel) }) : Readable.from([Buffer.alloc(1024)]);
+  const tar = hasUpper ? tarDirectory(o.upper, { special, exclude: (rel) => RUNTIME_STUBS.has(rel), ...(o.mapIds ? { mapIds: o.mapIds } : {}) }) : Readable.from([Buffer.alloc(1024)]);
   const layer = await store.layers.register(parentChain, tar);
   const empty = layer.diffId === EMPTY_TAR_DIGEST;
   const drop = async () => {

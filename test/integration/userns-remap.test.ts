@@ -128,6 +128,26 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       await docker(['volume', 'rm', 'skurvol']);
     });
 
+    test("commit and build's RUN: the layer holds the container's ids, not the host's", async () => {
+      const c = await docker(['run', '-d', 'busybox', 'sh', '-c', 'touch /made; touch /his; chown 1000:1000 /his; sleep 60']);
+      const id = c.stdout.trim();
+      await new Promise((r) => setTimeout(r, 500));
+      const tag = `skur-commit-${process.pid}`;
+      expect((await docker(['commit', id, tag])).code).toBe(0);
+      await docker(['rm', '-f', id]);
+      const ls = await docker(['run', '--rm', '--userns=host', tag, 'ls', '-ln', '/made', '/his']);
+      expect(ls.stdout).toMatch(/1 0\s+0\s+0 .* \/made/);
+      expect(ls.stdout).toMatch(/1 1000\s+1000\s+0 .* \/his/);
+      const ctx = fs.mkdtempSync(path.join(hostDir, 'ctx-'));
+      fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN touch /built && mkdir /d && chown 7:7 /d\n');
+      const b = await docker(['build', '-q', '-t', `${tag}-b`, ctx]);
+      expect(b.code).toBe(0);
+      const bl = await docker(['run', '--rm', '--userns=host', `${tag}-b`, 'ls', '-lnd', '/built', '/d']);
+      expect(bl.stdout).toMatch(/1 0\s+0\s+0 .* \/built/);
+      expect(bl.stdout).toMatch(/7\s+7\s+\d+ .* \/d/);
+      await docker(['rmi', tag, `${tag}-b`]);
+    });
+
     test("docker cp: in as mapped ids, out as the container's, running or stopped", async () => {
       const src = path.join(hostDir, 'cpin');
       fs.writeFileSync(src, 'hello\n');
