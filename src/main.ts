@@ -167,6 +167,7 @@ async function openUserns(config: DaemonConfig, log: Logger, kernel: HostKernel)
   }
   const r = new UsernsRemapping({ remap, dataRoot: config.dataRoot, kernel, log, forceCopy: process.env.SKIFF_USERNS_NO_IDMAP === '1', ...(usernsFd !== undefined ? { usernsFd } : {}) });
   log.info('user namespaces on', { user: remap.user, group: remap.group, root: r.root, idmappedLayers: r.idmap });
+  await r.pruneCopies().catch((e: unknown) => log.warn('cannot prune the layer copies of user namespaces', { error: String(e) }));
   return r;
 }
 

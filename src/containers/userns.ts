@@ -135,8 +135,40 @@ export class UsernsRemapping {
     // cp -a keeps hard links, xattrs (overlay's opaque markers), device nodes and times
     await run('cp', ['-a', '--reflink=auto', layer, tmp]);
     await this.shiftTree(tmp);
+    // which layer it copies: pruneCopies drops it once that is gone
+    await fs.writeFile(`${dest}.src`, layer, { mode: 0o600 });
     await fs.rename(tmp, dest);
     return dest;
+  }
+
+  /** At start: copies of layers that no longer exist go, with what a killed copy left. */
+  async pruneCopies(): Promise<void> {
+    const dir = path.join(this.rangeRoot, 'layers');
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (e) {
+      if (isNodeError(e, 'ENOENT')) return;
+      throw e;
+    }
+    for (const n of names) {
+      const p = path.join(dir, n);
+      if (n.includes('.tmp-')) {
+        await fs.rm(p, { recursive: true, force: true });
+        continue;
+      }
+      if (!n.endsWith('.src')) continue;
+      const source = await fs.readFile(p, 'utf8');
+      if (
+        await fs.access(source).then(
+          () => true,
+          () => false,
+        )
+      )
+        continue;
+      await fs.rm(p.slice(0, -'.src'.length), { recursive: true, force: true });
+      await fs.rm(p, { force: true });
+    }
   }
 
   /** Every file's owner moved into the ranges (chown clears setuid bits: the mode is set again). */

@@ -140,6 +140,30 @@ describe('layer sharing: the idmapped-mount probe', () => {
   });
 });
 
+describe('the chowned copies of layers (no idmapped mounts)', () => {
+  test('at start, copies of layers that are gone and half-made copies are removed; the others kept', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-userns-copies-'));
+    try {
+      const u = new UsernsRemapping({ remap: REMAP, dataRoot: base, kernel: new RecordingKernel(), log: quiet, forceCopy: true });
+      const dir = path.join(base, '300000.300000', 'layers');
+      const kept = path.join(base, 'image', 'layers', 'k', 'diff');
+      fs.mkdirSync(kept, { recursive: true });
+      for (const [name, source] of [
+        ['a', path.join(base, 'image', 'layers', 'gone', 'diff')],
+        ['b', kept],
+      ]) {
+        fs.mkdirSync(path.join(dir, name, 'bin'), { recursive: true });
+        fs.writeFileSync(path.join(dir, `${name}.src`), source);
+      }
+      fs.mkdirSync(path.join(dir, 'c.tmp-123'));
+      await u.pruneCopies();
+      expect(fs.readdirSync(dir).sort()).toEqual(['b', 'b.src']);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("docker cp's view of a stopped container with a user namespace", () => {
   let base: string;
   beforeAll(() => {
