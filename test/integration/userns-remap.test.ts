@@ -172,3 +172,51 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
 
 suite('--userns-remap=<user>: idmapped image layers (needs root, `make build`, docker)', {}, true);
 suite('--userns-remap=<user>: chowned copies of the layers (SKIFF_USERNS_NO_IDMAP=1)', { SKIFF_USERNS_NO_IDMAP: '1' }, false);
+
+/** dockremap is absent from the user and group databases and the range files: the test may make (and remove) it. */
+function noDockremap(): boolean {
+  const has = (f: string, re: RegExp) => fs.existsSync(f) && re.test(fs.readFileSync(f, 'utf8'));
+  return !['/etc/passwd', '/etc/group', '/etc/subuid', '/etc/subgid'].some((f) => has(f, /^dockremap:/m));
+}
+
+describeIf(isRoot && distBuilt && haveDocker && haveUseradd && noDockremap(), '--userns-remap=default: dockremap made as dockerd makes it (only where none exists)', () => {
+  let d: TestDaemon | undefined;
+
+  afterAll(async () => {
+    await d?.cleanup();
+    // only what this test made goes: there was no dockremap before it
+    for (const f of ['/etc/subuid', '/etc/subgid']) {
+      if (!fs.existsSync(f)) continue;
+      fs.writeFileSync(
+        f,
+        fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => !l.startsWith('dockremap:'))
+          .join('\n'),
+      );
+    }
+    try {
+      execFileSync('userdel', ['dockremap'], { stdio: 'ignore' });
+    } catch {
+      // not made
+    }
+    try {
+      execFileSync('groupdel', ['dockremap'], { stdio: 'ignore' });
+    } catch {
+      // not made, or gone with the user
+    }
+  });
+
+  test('the user, its group and a 65536-wide range at the first free id >= 100000; containers mapped to it', async () => {
+    const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+    const expected = firstFreeRange(parseSubIds(read('/etc/subuid')));
+    d = await TestDaemon.start(() => ['--userns-remap=default']);
+    expect(execFileSync('getent', ['passwd', 'dockremap']).toString()).toMatch(/^dockremap:/);
+    expect(execFileSync('getent', ['group', 'dockremap']).toString()).toMatch(/^dockremap:/);
+    expect(read('/etc/subuid')).toContain(`dockremap:${expected}:65536\n`);
+    expect(read('/etc/subgid')).toMatch(/^dockremap:\d+:65536$/m);
+    const r = await runClient('docker', ['run', '--rm', 'busybox', 'cat', '/proc/self/uid_map'], clientEnv(d));
+    expect(r.stdout).toMatch(new RegExp(`^\\s*0\\s+${expected}\\s+65536$`, 'm'));
+  }, 60000);
+});
