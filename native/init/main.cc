@@ -88,6 +88,15 @@ const NsKind kNamespaces[] = {{"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROU
                               {"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID},
                               {"mnt", CLONE_NEWNS}};
 
+// Whether the namespace fd is our own user namespace (setns refuses to join it: EINVAL).
+bool same_userns(int fd) {
+  struct stat a {
+  }, b{};
+  check(::fstat(fd, &a), "fstat", "user namespace to join");
+  check(::stat("/proc/self/ns/user", &b), "stat", "/proc/self/ns/user");
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 struct CgroupTargets;
 void join_v1_cgroups(CgroupTargets& t);
 
@@ -231,13 +240,18 @@ void run(const Spec& spec, SyncChannel& sync) {
     std::string v = std::to_string(spec.process.oom_score_adj);
     check(::write(f.get(), v.data(), v.size()), "write", "/proc/self/oom_score_adj");
   }
-  for (auto& [fd, flag] : joins) check(::setns(fd.get(), flag), "setns", std::to_string(flag));
-  joins.clear();
-
-  // Taken before the clone while we can reach the host's folders (rootfs.h: HostSide).
+  // With a user namespace (new, or another container's joined: they share its network, IPC or
+  // PID namespace), what the container's root may not reach or make is taken now, before any
+  // setns takes our host capabilities (rootfs.h: HostSide).
   bool new_userns = (flags & CLONE_NEWUSER) != 0;
   HostSide host;
-  if (new_userns && spec.mode == "create") host = prepare_host_side(spec, true);
+  if (spec.ns("user") != "host" && spec.mode == "create") host = prepare_host_side(spec, true);
+  for (auto& [fd, flag] : joins) {
+    // another container in the host's user namespace (--userns=host): nothing to join
+    if (flag == CLONE_NEWUSER && same_userns(fd.get())) continue;
+    check(::setns(fd.get(), flag), "setns", std::to_string(flag));
+  }
+  joins.clear();
 
   // A cgroup namespace is rooted at the cgroups its first process is in when it is made. clone3
   // places the child in its cgroup2 cgroup at clone time, but v1 hierarchies have no such thing:

@@ -574,10 +574,40 @@ UniqueFd overlay_tree(const RootSpec& r, int userns, std::vector<UniqueFd>& hold
   return fs.mount(0);
 }
 
-// The host's node for a --device, found by its numbers (udev's /dev/char, /dev/block links).
+bool is_node(const std::string& path, const DeviceSpec& d) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) return false;
+  return (d.type == 'b' ? S_ISBLK(st.st_mode) : S_ISCHR(st.st_mode)) && st.st_rdev == makedev(d.major, d.minor);
+}
+
+// The host's node for a --device, found by its numbers: udev's /dev/char, /dev/block links, else
+// the first such node in /dev or one folder below it (hosts without udev).
 std::string host_node_path(const DeviceSpec& d) {
-  return std::string(d.type == 'b' ? "/dev/block/" : "/dev/char/") + std::to_string(d.major) + ":" +
-         std::to_string(d.minor);
+  std::string link = std::string(d.type == 'b' ? "/dev/block/" : "/dev/char/") + std::to_string(d.major) + ":" +
+                     std::to_string(d.minor);
+  if (is_node(link, d)) return link;
+  std::vector<std::string> dirs{"/dev"};
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    DIR* dir = ::opendir(dirs[i].c_str());
+    if (!dir) continue;
+    std::string found;
+    while (struct dirent* e = ::readdir(dir)) {
+      std::string name = e->d_name, p = dirs[i] + "/" + name;
+      if (name == "." || name == ".." || e->d_type == DT_LNK) continue;
+      if (e->d_type == DT_DIR) {
+        if (i == 0 && name != "pts" && name != "shm" && name != "mqueue") dirs.push_back(p);
+      } else if (is_node(p, d)) {
+        found = p;
+        break;
+      }
+    }
+    ::closedir(dir);
+    if (!found.empty()) return found;
+  }
+  throw SysError("open",
+                 "the host's device node " + std::string(1, d.type) + " " + std::to_string(d.major) + ":" +
+                     std::to_string(d.minor) + " for " + d.path + " (to bind it: mknod is refused in a user namespace)",
+                 ENOENT);
 }
 
 }  // namespace

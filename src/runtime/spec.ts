@@ -209,6 +209,19 @@ export function validateSpecInput(input: SpecCheckInput): { args: string[] } {
   return { args: resolveSpecInput(input).args };
 }
 
+/**
+ * A container that shares another's network, IPC or PID namespace must share its user namespace
+ * too (moby's WithNamespaces: the kernel lets only the owner's root mount sysfs, mqueue or proc
+ * for them); otherwise it gets a new one.
+ */
+function userNamespace(ns: NamespaceMap): string {
+  for (const type of ['net', 'ipc', 'pid'] as const) {
+    const m = /^\/proc\/(\d+)\/ns\/[a-z]+$/.exec(ns[type] ?? '');
+    if (m) return `/proc/${m[1]}/ns/user`;
+  }
+  return 'new';
+}
+
 /** Docker container configuration -> skiff-init's create spec (the runtime adds the cgroup fields). */
 export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
   const host = input.hostConfig ?? {};
@@ -221,7 +234,7 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
     mode: 'create',
     root: { ...input.root, lower: [...input.root.lower], readonly: input.root.readonly || host.ReadonlyRootfs === true },
     hostname: r.hostname,
-    namespaces: input.userns ? { user: 'new', ...r.namespaces } : r.namespaces,
+    namespaces: input.userns ? { user: userNamespace(r.namespaces), ...r.namespaces } : r.namespaces,
     ...(input.userns ? { uidMappings: input.userns.uidMappings.map((m) => ({ ...m })), gidMappings: input.userns.gidMappings.map((m) => ({ ...m })) } : {}),
     mounts: orderMounts(input.mounts ?? []),
     maskedPaths,

@@ -128,6 +128,20 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       await docker(['volume', 'rm', 'skurvol']);
     });
 
+    test("sharing another container's network or PID namespace shares its user namespace; --device is bound", async () => {
+      const a = (await docker(['run', '-d', 'busybox', 'sleep', '60'])).stdout.trim();
+      const b = (await docker(['run', '-d', '--pid', `container:${a}`, '--network', `container:${a}`, 'busybox', 'sleep', '60'])).stdout.trim();
+      const pidOf = async (id: string) => (await docker(['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim();
+      expect(fs.readlinkSync(`/proc/${await pidOf(b)}/ns/user`)).toBe(fs.readlinkSync(`/proc/${await pidOf(a)}/ns/user`));
+      const ps = await docker(['exec', b, 'sh', '-c', 'id -u; ps -o pid,comm | grep -c sleep; ls /sys/class/net']);
+      expect(ps.stdout).toMatch(/^0\n2\n[\s\S]*eth0/);
+      await docker(['rm', '-f', b, a]);
+      if (fs.existsSync('/dev/fuse')) {
+        const dev = await docker(['run', '--rm', '--device', '/dev/fuse', 'busybox', 'ls', '-ln', '/dev/fuse']);
+        expect(dev.stdout).toMatch(/^c.* 10,\s+229 /);
+      }
+    });
+
     test("commit and build's RUN: the layer holds the container's ids, not the host's", async () => {
       const c = await docker(['run', '-d', 'busybox', 'sh', '-c', 'touch /made; touch /his; chown 1000:1000 /his; sleep 60']);
       const id = c.stdout.trim();
