@@ -90,8 +90,8 @@ const NsKind kNamespaces[] = {{"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROU
 
 // Whether the namespace fd is our own user namespace (setns refuses to join it: EINVAL).
 bool same_userns(int fd) {
-  struct stat a {
-  }, b{};
+  struct stat a {};
+  struct stat b {};
   check(::fstat(fd, &a), "fstat", "user namespace to join");
   check(::stat("/proc/self/ns/user", &b), "stat", "/proc/self/ns/user");
   return a.st_ino == b.st_ino && a.st_dev == b.st_dev;

@@ -562,11 +562,24 @@ class FsBuilder {
 // root's (the daemon chowns them).
 UniqueFd overlay_tree(const RootSpec& r, int userns, std::vector<UniqueFd>& hold) {
   FsBuilder fs("overlay");
+  std::string joined;  // before Linux 6.8 (no "lowerdir+"): one "lowerdir", at most 256 bytes
+  bool plus = true;
   for (const auto& l : r.lower) {
     if (r.idmap) hold.push_back(idmapped_clone(l, userns));
     else hold.emplace_back(check(::open(l.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "layer " + l));
-    fs.set("lowerdir+", fd_path(hold.back().get()));
+    std::string p = fd_path(hold.back().get());
+    if (plus) {
+      try {
+        fs.set("lowerdir+", p);
+        continue;
+      } catch (const SysError& e) {
+        if (e.err() != EINVAL || &l != &r.lower.front()) throw;
+        plus = false;
+      }
+    }
+    joined += (joined.empty() ? "" : ":") + p;
   }
+  if (!joined.empty()) fs.set("lowerdir", joined);
   if (!r.upper.empty()) {
     fs.set("upperdir", r.upper);
     fs.set("workdir", r.work);
