@@ -8,7 +8,6 @@ import { commandLine, commitContainer } from '../images/container-fs';
 import type { FileImageStore } from '../images/image-store';
 import { familiarName } from '../images/reference';
 import type { Digest, ImageRecord } from '../images/types';
-import type { UsernsRemapping } from './userns';
 import type { ContainerRecord } from './containers';
 import { containerLayers, type ContainerLayersSource } from './export';
 
@@ -29,8 +28,6 @@ export interface CommitDeps {
   containers: ContainerLayersSource & {
     pause(ref: string, o: { forCommit?: boolean }): Promise<void>;
     unpause(ref: string): Promise<void>;
-    /** --userns-remap: the upper dir's owners are host ids, the layer's the container's */
-    userns?: Pick<UsernsRemapping, 'appliesTo' | 'layerIds'>;
   };
   images: FileImageStore;
   events: EventBus;

@@ -106,11 +106,18 @@ export async function containerChanges(upper: string, lowers: string[]): Promise
  * are mounted read-only (one more overlay, no upper dir) on a private folder for as long as the
  * stream runs; the mount goes away when the stream ends, fails or is dropped.
  */
-export async function exportRootfs(store: FileImageStore, upper: string | undefined, lowers: string[], kernel: HostKernel): Promise<Readable> {
+export async function exportRootfs(
+  store: FileImageStore,
+  upper: string | undefined,
+  lowers: string[],
+  kernel: HostKernel,
+  o: { mapIds?: (uid: number, gid: number) => { uid: number; gid: number } } = {},
+): Promise<Readable> {
   const special = kernelSpecialOps(kernel);
+  const mapIds = o.mapIds ? { mapIds: o.mapIds } : {};
   const layers = upper !== undefined && (await lstatOrUndefined(upper))?.isDirectory() ? [upper, ...lowers] : [...lowers];
   // one folder alone needs no mount (overlay wants two lower dirs without an upper)
-  if (layers.length === 1) return tarDirectory(layers[0], { special });
+  if (layers.length === 1) return tarDirectory(layers[0], { special, ...mapIds });
   if (layers.length === 0) return Readable.from([Buffer.alloc(1024)]);
   const mntRoot = path.join(store.root, 'mnt');
   await fs.mkdir(mntRoot, { recursive: true, mode: 0o700 });
@@ -133,7 +140,7 @@ export async function exportRootfs(store: FileImageStore, upper: string | undefi
     }
     void fs.rmdir(target).catch(() => undefined);
   };
-  const stream = tarDirectory(target, { special });
+  const stream = tarDirectory(target, { special, ...mapIds });
   stream.once('end', cleanup);
   stream.once('close', cleanup);
   stream.once('error', cleanup);

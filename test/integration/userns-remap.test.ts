@@ -142,12 +142,15 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       }
     });
 
-    test("commit and build's RUN: the layer holds the container's ids, not the host's", async () => {
+    test("commit, export and build's RUN: the layer holds the container's ids, not the host's", async () => {
       const c = await docker(['run', '-d', 'busybox', 'sh', '-c', 'touch /made; touch /his; chown 1000:1000 /his; sleep 60']);
       const id = c.stdout.trim();
       await new Promise((r) => setTimeout(r, 500));
       const tag = `skur-commit-${process.pid}`;
       expect((await docker(['commit', id, tag])).code).toBe(0);
+      const exported = execFileSync('sh', ['-c', `docker export ${id} | tar tvf -`], { env: cenv }).toString();
+      expect(exported).toMatch(/0\/0\s+0 .* made/);
+      expect(exported).toMatch(/1000\/1000\s+0 .* his/);
       await docker(['rm', '-f', id]);
       const ls = await docker(['run', '--rm', '--userns=host', tag, 'ls', '-ln', '/made', '/his']);
       expect(ls.stdout).toMatch(/1 0\s+0\s+0 .* \/made/);
