@@ -1,6 +1,7 @@
 // A container's run: start (the root, mounts, network and spec prepared, then the runtime's
 // create and start), a failed start (Docker's exit code and message), and the exit (one watcher
 // per run turns it into a record update, then AutoRemove or the restart policy).
+import * as fs from 'node:fs/promises';
 import { CgroupValidationError } from '../cgroups';
 import { nowRfc3339Nano } from '../core/clock';
 import { conflict, invalid, notFound, notModified, SkiffError, systemError } from '../core/errors';
@@ -81,6 +82,8 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
   const checked = await startChecks(ctx, rec);
   const netPrep: PreparedNetwork | undefined = await ctx.hooks.networking?.prepare(rec);
   const etcMounts = await writeEtcFiles(ctx.store.dir(id), { ...netPrep?.etc, hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
+  // the container's root may edit its /etc/hosts, hostname and resolv.conf, as without remapping
+  if (userns) for (const m of etcMounts) await fs.chown(m.source, userns.root.uid, userns.root.gid);
   // The user's mounts win over the generated /etc files (as with docker -v x:/etc/hosts).
   let userMounts: MountSpec[] = [];
   try {

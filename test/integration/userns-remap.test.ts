@@ -102,6 +102,10 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       expect(r.stderr).toMatch(/Permission denied/);
       const st = fs.statSync(path.join(hostDir, 'made'));
       expect([st.uid, st.gid]).toEqual([user.start, user.start]);
+      // the generated /etc files are the container root's, as without remapping
+      const etc = await docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo 10.9.9.9 extra >> /etc/hosts && ls -ln /etc/hosts /etc/hostname /etc/resolv.conf']);
+      expect(etc.code).toBe(0);
+      expect(etc.stdout.trim().split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/ 0\s+0\s.*\/etc\/hosts$/), expect.stringMatching(/ 0\s+0\s.*\/etc\/hostname$/)]));
     });
 
     test('--userns=host opts out; privileged and --net=host need it', async () => {
