@@ -130,6 +130,11 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
       expect(fs.statSync(data).uid).toBe(user.start);
       expect(fs.statSync(path.join(data, 'x')).uid).toBe(user.start);
       await docker(['volume', 'rm', 'skurvol']);
+      // a new volume over an image folder is filled from it first, owners kept as the container sees them
+      const filled = await docker(['run', '--rm', '-v', 'skurvol2:/etc', 'busybox', 'ls', '-ln', '/etc/passwd']);
+      expect(filled.stdout).toMatch(/1 0\s+0\s+\d+ .*\/etc\/passwd/);
+      expect(fs.statSync(path.join(d.dataRoot, 'volumes', 'skurvol2', '_data', 'passwd')).uid).toBe(user.start);
+      await docker(['volume', 'rm', 'skurvol2']);
     });
 
     test("sharing another container's network or PID namespace shares its user namespace; --device is bound", async () => {
