@@ -24,6 +24,7 @@
         "native/init/capabilities.cc",
         "native/init/seccomp.cc",
         "native/init/user.cc",
+        "native/init/userns.cc",
         "native/init/sync.cc",
         "native/init/netconf.cc"
       ],

@@ -38,6 +38,8 @@ export interface DaemonConfig {
   metricsAddr?: MetricsAddress;
   /** short, host-unique name of this daemon: "skiff" for the default data root, else skiff-<hash> */
   name: string;
+  /** --userns-remap: "default" or <user>[:<group>] */
+  usernsRemap?: string;
 }
 
 export const DEFAULT_DATA_ROOT = '/var/lib/skiff';
@@ -86,6 +88,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     .option('tlscert', { type: 'string', description: 'Path to TLS certificate file' })
     .option('tlskey', { type: 'string', description: 'Path to TLS key file' })
     .option('metrics-addr', { type: 'string', description: 'Set default address and port to serve the metrics api on (loopback, or with --tlsverify)' })
+    .option('userns-remap', { type: 'string', description: 'User/Group setting for user namespaces ("default" or <user>[:<group>])' })
     .option('log-level', { alias: 'l', type: 'string', choices: ['debug', 'info', 'warn', 'error', 'fatal'], default: 'info' })
     .strict()
     .help()
@@ -116,6 +119,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     logLevel: a['log-level'] as DaemonConfig['logLevel'],
     ...(a['metrics-addr'] ? { metricsAddr: parseMetricsAddr(a['metrics-addr'] as string, tls !== undefined) } : {}),
     name,
+    ...(a['userns-remap'] ? { usernsRemap: a['userns-remap'] as string } : {}),
   };
 }
 

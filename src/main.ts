@@ -40,6 +40,9 @@ import { ensureLocalBusybox, type FileImageStore, openImageStore } from './image
 import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
 import { Runtime } from './runtime/runtime';
+import { holdUserns } from './runtime/userns-hold';
+import { loadRemap } from './host/subids';
+import { UsernsRemapping } from './containers/userns';
 import { secureStateDirs, stateDirs } from './state-dirs';
 import { openVolumes, type VolumeStore } from './volumes';
 
@@ -111,7 +114,8 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
   const images = await openImageStore(config.dataRoot, { kernel });
-  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel });
+  const userns = await openUserns(config, log, kernel);
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel, ...(userns ? { userns } : {}) });
   const builder = new Builder({
     images: buildImagesOf(images, kernel),
     containers,
@@ -126,7 +130,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   const events = new EventBus();
   containers.onRemoved = (id) => execs.dropContainer(id);
   bridgeContainerEvents(containers, events);
-  const volumes = await openVolumes(config.dataRoot, containers, events, log, kernel);
+  const volumes = await openVolumes(config.dataRoot, containers, events, log, kernel, userns ? { dataOwner: userns.root } : {});
   const health = new HealthChecks(containers, execs, log);
   const pressure = new PressureWatch(containers, (id) => runtime.cgroup(id).pressure(), cgroups.features.pressure, log);
   // bridges, pools, DNS servers and iptables chains before any container starts or is adopted
@@ -156,6 +160,22 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, pressure, shippers, kernel, builder };
 }
 
+/** --userns-remap: the maps (dockerd's user and range set-up), and the kernel's idmapped mounts probed. */
+async function openUserns(config: DaemonConfig, log: Logger, kernel: HostKernel): Promise<UsernsRemapping | undefined> {
+  if (!config.usernsRemap) return undefined;
+  const remap = await loadRemap(config.usernsRemap);
+  let usernsFd: number | undefined;
+  try {
+    usernsFd = await holdUserns(sealedHelperPaths(kernel).init, remap.uids, remap.gids);
+  } catch (e) {
+    log.warn('no user namespace for idmapped mounts', { error: String(e) });
+  }
+  const r = new UsernsRemapping({ remap, dataRoot: config.dataRoot, kernel, log, forceCopy: process.env.SKIFF_USERNS_NO_IDMAP === '1', ...(usernsFd !== undefined ? { usernsFd } : {}) });
+  log.info('user namespaces on', { user: remap.user, group: remap.group, root: r.root, idmappedLayers: r.idmap });
+  await r.pruneCopies().catch((e: unknown) => log.warn('cannot prune the layer copies of user namespaces', { error: String(e) }));
+  return r;
+}
+
 function skiffVersion(): string {
   return (JSON.parse(readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -176,7 +196,7 @@ function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonConte
   const imageOptions = { dataRoot: config.dataRoot, insecure: config.insecureRegistries };
   const builds = buildBackend({ builder: s.builder, kernel: s.kernel, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
   return {
-    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion() },
+    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion(), usernsRemap: config.usernsRemap !== undefined },
     log,
     containers: containerBackend(deps) satisfies ContainerBackend,
     containerViews: containerViewSource(deps) satisfies ContainerViewSource,

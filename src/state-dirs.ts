@@ -3,10 +3,10 @@
 // data root and the exec root: no other host user may traverse them. dockerd keeps its data root
 // 0710 root:<remapped root's group> and repairs it at every start; the group and its x bit, and
 // the 0701/0710 of some of dockerd's subfolders, are for the remapped root of --userns-remap.
-// Skiff has no remapping (UsernsMode other than host is refused): only root ever traverses these
-// folders (mounts are made by root, and a container reaches its root filesystem and volumes
-// through its mount namespace, never by a host path), so the data root is dockerd's 0710 root:root
-// and everything below it 0700. Each folder is created with its mode and, when it exists, gets
+// Skiff needs neither, --userns-remap included: only root ever traverses these folders (mounts
+// are made by root, skiff-init's parent side included for a container in a user namespace, and a
+// container reaches its root filesystem and volumes through its mount namespace, never by a host
+// path), so the data root is dockerd's 0710 root:root and everything below it 0700. Each folder is created with its mode and, when it exists, gets
 // its mode and owner set again: one someone loosened is closed at the next start.
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';

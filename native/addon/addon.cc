@@ -20,6 +20,7 @@
 
 #include "addon/device_filter.h"
 #include "common/error.h"
+#include "common/idmap.h"
 #include "common/overlay.h"
 #include "common/sealed_exe.h"
 
@@ -201,6 +202,29 @@ Napi::Value SealedExecutable(const Napi::CallbackInfo& info) {
 // mknod(path, mode, major, minor): device nodes, fifos and overlay whiteouts (0:0 character
 // devices) for the layer unpacker. mknod never follows a symlink in the last component: an
 // existing name fails with EEXIST.
+// idmappedClone(path, usernsFd): a detached idmapped clone of the folder (common/idmap.h), as an
+// fd (O_CLOEXEC) the caller names as /proc/self/fd/<fd> in a mount and closes with closeFd.
+Napi::Value IdmappedClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "idmappedClone(path, usernsFd)");
+  try {
+    return Napi::Number::New(
+        env, skiff::idmapped_clone(opt_string(info[0]), info[1].As<Napi::Number>().Int32Value()).release());
+  } catch (const skiff::SysError& e) {
+    throw_sys(env, e);
+  }
+}
+
+// closeFd(fd): an fd the addon handed out.
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "closeFd(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (::close(fd) < 0) throw_sys(env, skiff::SysError("close", "fd " + std::to_string(fd), errno));
+  return env.Undefined();
+}
+
 Napi::Value Mknod(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber())
@@ -290,6 +314,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("deviceFilter", Napi::Function::New(env, DeviceFilter));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
+  exports.Set("idmappedClone", Napi::Function::New(env, IdmappedClone));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));
   exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr));
   exports.Set("llistxattr", Napi::Function::New(env, Llistxattr));

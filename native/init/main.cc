@@ -14,6 +14,21 @@
 //      |                                                                   once it has both)
 //      |  --- "start" ----------------------------------------------->  rlimits, user, cwd, caps, seccomp
 //      |  <--- EOF (execve closed fd 3) or "error {json}" -------------
+//
+// With a new user namespace (--userns-remap), runc's order: the parent takes everything the
+// child could no longer reach or make (HostSide: the root overlay on idmapped layers, bind
+// sources, host device nodes) before the clone; the child is cloned into the new user namespace
+// (CLONE_NEWUSER first, so its other namespaces are owned by it: sysfs, mqueue, devpts work);
+// it has no ids there until its maps exist, so it waits on the gate, which the parent opens only
+// after writing them:
+//
+//   skiff-init (parent)                                   child
+//   prepare_host_side (idmapped clones, fsmount overlay)
+//   clone3(CLONE_NEWUSER|CLONE_NEW*)  ------------------>  v1 cgroups ("0" to tasks, host creds)
+//   write /proc/N/uid_map, gid_map                         blocks on the gate
+//   opens the gate  ------------------------------------>  setgroups([]), setresgid/uid(0): the
+//                                                          namespace's root, caps only in it
+//                                                          rootfs: attaches the parent's mounts
 #include <fcntl.h>
 #include <net/if.h>
 #include <linux/magic.h>
@@ -39,6 +54,7 @@
 #include "init/rootfs.h"
 #include "init/spec.h"
 #include "init/sync.h"
+#include "init/userns.h"
 
 namespace skiff {
 namespace {
@@ -66,21 +82,34 @@ struct NsKind {
   const char* type;
   int flag;
 };
-// Join order: cgroup after the cgroup itself is joined; mnt last, since it changes our root.
-const NsKind kNamespaces[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
-                              {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+// Join order: user first (the others are owned by it: joining them needs its capabilities);
+// cgroup after the cgroup itself is joined; mnt last, since it changes our root.
+const NsKind kNamespaces[] = {{"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},
+                              {"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID},
+                              {"mnt", CLONE_NEWNS}};
+
+// Whether the namespace fd is our own user namespace (setns refuses to join it: EINVAL).
+bool same_userns(int fd) {
+  struct stat a {};
+  struct stat b {};
+  check(::fstat(fd, &a), "fstat", "user namespace to join");
+  check(::stat("/proc/self/ns/user", &b), "stat", "/proc/self/ns/user");
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
 
 struct CgroupTargets;
 void join_v1_cgroups(CgroupTargets& t);
 
 [[noreturn]] void child_main(const Spec& spec, SyncChannel& sync, int gate, const SeccompPrograms& seccomp,
-                             CgroupTargets& cgroups, bool late_cgroupns) {
+                             CgroupTargets& cgroups, bool late_cgroupns, HostSide& host) {
   try {
     join_v1_cgroups(cgroups);
     char b;
     while (::read(gate, &b, 1) < 0 && errno == EINTR) {
     }
     ::close(gate);
+    // The maps exist now (the parent wrote them before opening the gate).
+    if (spec.ns("user") != "host") become_userns_root();
     // Only now is the process in every one of its cgroups: a namespace made now is rooted there,
     // in each v1 hierarchy too (see run()).
     if (late_cgroupns) check(::unshare(CLONE_NEWCGROUP), "unshare", "cgroup namespace");
@@ -88,7 +117,7 @@ void join_v1_cgroups(CgroupTargets& t);
       if (spec.ns("uts") == "new" && !spec.hostname.empty())
         check(::sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname", spec.hostname);
       if (spec.ns("net") == "new") bring_up_loopback();
-      setup_rootfs(spec);
+      setup_rootfs(spec, host);
     }
     if (spec.process.tty) {
       UniqueFd master(open_container_pty(spec.mode == "create"));
@@ -211,7 +240,17 @@ void run(const Spec& spec, SyncChannel& sync) {
     std::string v = std::to_string(spec.process.oom_score_adj);
     check(::write(f.get(), v.data(), v.size()), "write", "/proc/self/oom_score_adj");
   }
-  for (auto& [fd, flag] : joins) check(::setns(fd.get(), flag), "setns", std::to_string(flag));
+  // With a user namespace (new, or another container's joined: they share its network, IPC or
+  // PID namespace), what the container's root may not reach or make is taken now, before any
+  // setns takes our host capabilities (rootfs.h: HostSide).
+  bool new_userns = (flags & CLONE_NEWUSER) != 0;
+  HostSide host;
+  if (spec.ns("user") != "host" && spec.mode == "create") host = prepare_host_side(spec, true);
+  for (auto& [fd, flag] : joins) {
+    // another container in the host's user namespace (--userns=host): nothing to join
+    if (flag == CLONE_NEWUSER && same_userns(fd.get())) continue;
+    check(::setns(fd.get(), flag), "setns", std::to_string(flag));
+  }
   joins.clear();
 
   // A cgroup namespace is rooted at the cgroups its first process is in when it is made. clone3
@@ -231,11 +270,13 @@ void run(const Spec& spec, SyncChannel& sync) {
   if (pid < 0) throw SysError("clone", "container process", errno);
   if (pid == 0) {
     ::close(gate[1]);
-    child_main(spec, sync, gate[0], seccomp, cgroups, late_cgroupns);
+    child_main(spec, sync, gate[0], seccomp, cgroups, late_cgroupns, host);
   }
+  host = HostSide();
   cgroups.v1_tasks.clear();
   ::close(gate[0]);
   try {
+    if (new_userns) write_id_maps(static_cast<pid_t>(pid), spec);
     // The late namespace must be made after this move: move first, then open the gate.
     if (!placed && late_cgroupns) join_v2_cgroup(cgroups, static_cast<pid_t>(pid));
     check(::write(gate[1], "g", 1), "write", "gate");
@@ -274,6 +315,15 @@ int main(int argc, char** argv) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (std::to_string(::getppid()) != argv[2]) return 0;  // the daemon is already gone
     for (;;) ::pause();
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "userns-hold") == 0) {
+    try {
+      run_sealed(argv);
+    } catch (const SysError& e) {
+      std::fprintf(stderr, "error %s\n", e.what());
+      return 1;
+    }
+    return userns_hold_main(argc, argv);
   }
   // Parse-only: which keys of a config.json skiff-init reads (the bundle schema's test).
   if (argc == 3 && std::strcmp(argv[1], "check-bundle") == 0) return check_bundle_main(argv[2]);

@@ -23,6 +23,7 @@
 #include "common/fd.h"
 #include "common/overlay.h"
 #include "init/copyup.h"
+#include "init/userns.h"
 
 namespace skiff {
 namespace {
@@ -155,6 +156,20 @@ void mknod_dev(const char* path, mode_t mode, unsigned maj, unsigned min) {
   check(::chmod(path, mode & 07777), "chmod", path);
 }
 
+// A device node at path: made (mknod), or, in a user namespace where mknod is refused, the
+// host's node bound on an empty file (runc does the same); the bind shows the host's owner.
+void make_node(const HostSide& h, const std::string& path, mode_t mode, unsigned maj, unsigned min) {
+  for (const auto& [where, tree] : h.dev_binds) {
+    if (where != path) continue;
+    UniqueFd f(open_no_symlinks(AT_FDCWD, path, O_CREAT | O_WRONLY, 0600));
+    if (!f.valid()) throw SysError("create", path + " (to bind the host's node on)", errno);
+    f.reset(check(open_no_symlinks(AT_FDCWD, path, O_PATH), "open", path));
+    attach_tree(tree.get(), f.get(), "host device node on " + path);
+    return;
+  }
+  mknod_dev(path.c_str(), mode, maj, min);
+}
+
 struct HostDevice {
   std::string name;
   mode_t mode;
@@ -179,20 +194,20 @@ std::vector<HostDevice> list_host_devices() {
 
 // Returns an O_PATH fd of the null device made here, checked by its numbers: what masks files
 // (CVE-2025-31133 class), never a path a later mount or the container could have replaced.
-UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
+UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices, const HostSide& h) {
   ensure_dir_mountpoint("/dev");
   do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
-  mknod_dev("/dev/null", S_IFCHR | 0666, 1, 3);
+  make_node(h, "/dev/null", S_IFCHR | 0666, 1, 3);
   UniqueFd null_dev(check(open_no_symlinks(AT_FDCWD, "/dev/null", O_PATH), "open", "/dev/null"));
   struct stat null_st;
   check(::fstat(null_dev.get(), &null_st), "fstat", "/dev/null");
   if (!S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3))
     throw SysError("mask", "/dev/null is not the null device", EINVAL);
-  mknod_dev("/dev/zero", S_IFCHR | 0666, 1, 5);
-  mknod_dev("/dev/full", S_IFCHR | 0666, 1, 7);
-  mknod_dev("/dev/random", S_IFCHR | 0666, 1, 8);
-  mknod_dev("/dev/urandom", S_IFCHR | 0666, 1, 9);
-  mknod_dev("/dev/tty", S_IFCHR | 0666, 5, 0);
+  make_node(h, "/dev/zero", S_IFCHR | 0666, 1, 5);
+  make_node(h, "/dev/full", S_IFCHR | 0666, 1, 7);
+  make_node(h, "/dev/random", S_IFCHR | 0666, 1, 8);
+  make_node(h, "/dev/urandom", S_IFCHR | 0666, 1, 9);
+  make_node(h, "/dev/tty", S_IFCHR | 0666, 5, 0);
   for (const auto& d : host_devices) {
     std::string p = "/dev/" + d.name;
     if (::mknod(p.c_str(), d.mode, d.rdev) < 0 && errno != EEXIST) throw SysError("mknod", p, errno);
@@ -216,16 +231,22 @@ UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices
     size_t slash = d.path.rfind('/');
     if (slash > 0) mkdir_p(d.path.substr(0, slash), 0755);
     if (::unlink(d.path.c_str()) < 0 && errno != ENOENT) throw SysError("unlink", d.path, errno);
-    mknod_dev(d.path.c_str(), (d.type == 'b' ? S_IFBLK : S_IFCHR) | d.mode, d.major, d.minor);
-    check(::chown(d.path.c_str(), d.uid, d.gid), "chown", d.path);
+    make_node(h, d.path, (d.type == 'b' ? S_IFBLK : S_IFCHR) | d.mode, d.major, d.minor);
+    // a bound host node keeps its host owner: never chowned from here
+    if (h.dev_binds.empty()) check(::chown(d.path.c_str(), d.uid, d.gid), "chown", d.path);
   }
   return null_dev;
 }
 
-void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds) {
+void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds, int sys_tree) {
   ensure_dir_mountpoint("/sys");
   unsigned long ro = spec.privileged ? 0 : MS_RDONLY;
-  do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro);
+  if (sys_tree >= 0) {
+    UniqueFd target(open_in_root("/sys", false, true));
+    attach_tree(sys_tree, target.get(), "sysfs on /sys");
+  } else {
+    do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro);
+  }
   switch (spec.cgroup_mount.kind) {
     case CgroupMountSpec::None: return;
     case CgroupMountSpec::V2:
@@ -505,53 +526,213 @@ int open_container_pty(bool console) {
   return master.release();
 }
 
-void setup_rootfs(const Spec& spec) {
-  const RootSpec& r = spec.root;
-  if (r.target.empty()) throw config_error("root.target is empty");
+namespace {
+
+// fsopen + fsconfig + fsmount: a detached mount of a new file system instance. Its privilege
+// checks are made here, with our credentials: the overlay by the parent (host root, so the data
+// root's folders are reachable), proc and sysfs by the child in its user namespace while the
+// host's /proc and /sys are still in its tree (the kernel refuses a proc or sysfs mount in a user
+// namespace where no full one is visible).
+class FsBuilder {
+ public:
+  explicit FsBuilder(const char* type) : type_(type), fs_(static_cast<int>(syscall(SYS_fsopen, type, FSOPEN_CLOEXEC))) {
+    if (!fs_.valid()) throw SysError("fsopen", type, errno);
+    set("source", type);  // what /proc/mounts shows, as mount(2) callers name them
+  }
+  void set(const char* key, const std::string& value) {
+    if (syscall(SYS_fsconfig, fs_.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) < 0)
+      throw SysError("fsconfig", type_ + " " + key + "=" + value, errno);
+  }
+  UniqueFd mount(unsigned attrs) {
+    if (syscall(SYS_fsconfig, fs_.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
+      throw SysError("fsconfig", type_ + " (create)", errno);
+    int m = static_cast<int>(syscall(SYS_fsmount, fs_.get(), FSMOUNT_CLOEXEC, attrs));
+    if (m < 0) throw SysError("fsmount", type_, errno);
+    return UniqueFd(m);
+  }
+
+ private:
+  std::string type_;
+  UniqueFd fs_;
+};
+
+// The container's root overlay as a detached mount. Each lower layer is named by an fd
+// ("lowerdir+", one at a time: no page limit), idmapped into the user namespace when asked, so
+// image files owned by host root show as the container's root; upper and work are the range
+// root's (the daemon chowns them).
+UniqueFd overlay_tree(const RootSpec& r, int userns, std::vector<UniqueFd>& hold) {
+  FsBuilder fs("overlay");
+  std::string joined;  // before Linux 6.8 (no "lowerdir+"): one "lowerdir", at most 256 bytes
+  bool plus = true;
+  for (const auto& l : r.lower) {
+    if (r.idmap) hold.push_back(idmapped_clone(l, userns));
+    else hold.emplace_back(check(::open(l.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "layer " + l));
+    std::string p = fd_path(hold.back().get());
+    if (plus) {
+      try {
+        fs.set("lowerdir+", p);
+        continue;
+      } catch (const SysError& e) {
+        if (e.err() != EINVAL || &l != &r.lower.front()) throw;
+        plus = false;
+      }
+    }
+    joined += (joined.empty() ? "" : ":") + p;
+  }
+  if (!joined.empty()) fs.set("lowerdir", joined);
+  if (!r.upper.empty()) {
+    fs.set("upperdir", r.upper);
+    fs.set("workdir", r.work);
+  }
+  return fs.mount(0);
+}
+
+bool is_node(const std::string& path, const DeviceSpec& d) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) return false;
+  return (d.type == 'b' ? S_ISBLK(st.st_mode) : S_ISCHR(st.st_mode)) && st.st_rdev == makedev(d.major, d.minor);
+}
+
+// The host's node for a --device, found by its numbers: udev's /dev/char, /dev/block links, else
+// the first such node in /dev or one folder below it (hosts without udev).
+std::string host_node_path(const DeviceSpec& d) {
+  std::string link = std::string(d.type == 'b' ? "/dev/block/" : "/dev/char/") + std::to_string(d.major) + ":" +
+                     std::to_string(d.minor);
+  if (is_node(link, d)) return link;
+  std::vector<std::string> dirs{"/dev"};
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    DIR* dir = ::opendir(dirs[i].c_str());
+    if (!dir) continue;
+    std::string found;
+    while (struct dirent* e = ::readdir(dir)) {
+      std::string name = e->d_name, p = dirs[i] + "/" + name;
+      if (name == "." || name == ".." || e->d_type == DT_LNK) continue;
+      if (e->d_type == DT_DIR) {
+        if (i == 0 && name != "pts" && name != "shm" && name != "mqueue") dirs.push_back(p);
+      } else if (is_node(p, d)) {
+        found = p;
+        break;
+      }
+    }
+    ::closedir(dir);
+    if (!found.empty()) return found;
+  }
+  throw SysError("open",
+                 "the host's device node " + std::string(1, d.type) + " " + std::to_string(d.major) + ":" +
+                     std::to_string(d.minor) + " for " + d.path + " (to bind it: mknod is refused in a user namespace)",
+                 ENOENT);
+}
+
+}  // namespace
+
+HostSide prepare_host_side(const Spec& spec, bool userns) {
+  HostSide h;
+  h.prepared = true;
   // Host-side sources are cloned before pivot_root (and before the namespace goes private, so
   // a clone of a shared mount stays in the host's peer group for shared/slave propagation;
   // each user mount gets its own propagation once attached, rprivate by default).
-  std::vector<UniqueFd> sources;
-  std::vector<int> source_of(spec.mounts.size(), -1);
+  h.source_of.assign(spec.mounts.size(), -1);
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     const auto& m = spec.mounts[i];
     if (m.type != "bind") continue;
     bool rec = false;
     for (const auto& o : m.options) rec |= o == "rbind";
     int fd = clone_tree(AT_FDCWD, m.source, rec);
-    source_of[i] = fd;
-    sources.emplace_back(fd);
+    h.source_of[i] = fd;
+    h.hold.emplace_back(fd);
   }
-  // Nothing we mount may propagate back to the host.
-  do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
-  if (!r.plain.empty()) do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
-  else mount_overlay(r);
-  std::vector<std::pair<std::string, int>> cgroup_fds;
   for (const auto& [name, host] : spec.cgroup_mount.controllers) {
     int fd = clone_tree(AT_FDCWD, host, false);
-    cgroup_fds.emplace_back(name, fd);
-    sources.emplace_back(fd);
+    h.hold.emplace_back(fd);
+    // Cloned before our namespace went private: a clone of a shared mount would still be the
+    // host's peer; the container's cgroup folders propagate nothing either way.
+    struct mount_attr attr {};
+    attr.propagation = MS_PRIVATE;
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+      throw SysError("mount_setattr", "private propagation of the clone of " + host, errno);
+    h.cgroup_fds.emplace_back(name, fd);
   }
+  if (!userns) return h;
+  const RootSpec& r = spec.root;
+  if (r.target.empty()) throw config_error("root.target is empty");
+  if (!r.plain.empty()) {
+    h.root_tree.reset(clone_tree(AT_FDCWD, r.plain, true));
+  } else {
+    UniqueFd ns;
+    if (r.idmap) ns = mapped_userns(spec);
+    h.root_tree = overlay_tree(r, ns.get(), h.hold);
+  }
+  for (const char* n : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"})
+    h.dev_binds.emplace_back(n, UniqueFd(clone_tree(AT_FDCWD, n, false)));
+  for (const auto& d : spec.devices)
+    h.dev_binds.emplace_back(d.path, UniqueFd(clone_tree(AT_FDCWD, host_node_path(d), false)));
+  return h;
+}
+
+void setup_rootfs(const Spec& spec, HostSide& h) {
+  const RootSpec& r = spec.root;
+  if (r.target.empty()) throw config_error("root.target is empty");
+  if (!h.prepared) h = prepare_host_side(spec, false);
+  bool userns = h.root_tree.valid();
+  // Nothing we mount may propagate back to the host.
+  do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
   std::vector<HostDevice> host_devices;
-  if (spec.privileged) host_devices = list_host_devices();
+  if (spec.privileged && !userns) host_devices = list_host_devices();
+  UniqueFd proc_tree, sys_tree;
+  if (userns) {
+    // The root comes made, as a detached mount. Its target folder is the data root's, which the
+    // user namespace's root may not traverse (and the parent's fd of it names the host's mount,
+    // not our copy), so it is stacked on our own "/" and entered through its fd: pivot_root then
+    // swaps it in as with any other new root.
+    UniqueFd slash(check(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/"));
+    attach_tree(h.root_tree.get(), slash.get(), "root (" + r.target + ") on /");
+    check(::fchdir(h.root_tree.get()), "fchdir", r.target);
+    h.root_tree.reset();
+    proc_tree = FsBuilder("proc").mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV);
+    unsigned sys_attrs =
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV | (spec.privileged ? 0 : MOUNT_ATTR_RDONLY);
+    try {
+      sys_tree = FsBuilder("sysfs").mount(sys_attrs);
+    } catch (const SysError& e) {
+      // sysfs needs a network namespace of this user namespace; with a joined one, the host's
+      // /sys is bound (read-only all the way down) as runc does.
+      if (e.err() != EPERM) throw;
+      sys_tree.reset(clone_tree(AT_FDCWD, "/sys", true));
+      struct mount_attr attr {};
+      attr.attr_set = sys_attrs;
+      if (syscall(SYS_mount_setattr, sys_tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        throw SysError("mount_setattr", "host /sys bound read-only", errno);
+    }
+  } else {
+    if (!r.plain.empty()) do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
+    else mount_overlay(r);
+    check(::chdir(r.target.c_str()), "chdir", r.target);
+  }
 
   // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the container's.
-  check(::chdir(r.target.c_str()), "chdir", r.target);
   check(static_cast<int>(syscall(SYS_pivot_root, ".", ".")), "pivot_root", r.target);
   check(::umount2(".", MNT_DETACH), "umount2", "old root");
   check(::chdir("/"), "chdir", "/");
 
   ensure_dir_mountpoint("/proc");
-  do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
+  if (proc_tree.valid()) {
+    UniqueFd target(open_in_root("/proc", false, true));
+    attach_tree(proc_tree.get(), target.get(), "proc on /proc");
+    proc_tree.reset();
+  } else {
+    do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
+  }
   {
     UniqueFd proc(check(open_no_symlinks(AT_FDCWD, "/proc", O_PATH | O_DIRECTORY), "open", "/proc"));
     if (fs_type(proc.get(), "/proc") != PROC_SUPER_MAGIC) throw SysError("mount", "/proc is not procfs", EXDEV);
     write_sysctls(spec, proc.get());
   }
-  UniqueFd null_dev = setup_dev(spec, host_devices);
-  setup_sys(spec, cgroup_fds);
-  for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], source_of[i]);
-  sources.clear();
+  UniqueFd null_dev = setup_dev(spec, host_devices, h);
+  setup_sys(spec, h.cgroup_fds, sys_tree.get());
+  sys_tree.reset();
+  for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], h.source_of[i]);
+  h.hold.clear();
+  h.dev_binds.clear();
   if (!spec.mounts.empty()) refuse_linked_devices();
 
   // Read-only first, as runc: a mask that lands inside a read-only path stays read-only.

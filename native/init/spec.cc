@@ -121,6 +121,16 @@ void parse_root(const Node& j, Spec& s) {
   s.root.target = r.get_or<std::string>("target", "");
   s.root.plain = r.get_or<std::string>("plain", "");
   s.root.readonly = r.get_or<bool>("readonly", false);
+  s.root.idmap = r.get_or<bool>("idmap", false);
+}
+
+std::vector<IdMapping> parse_id_mappings(const Node& j, const char* key) {
+  std::vector<IdMapping> out;
+  if (!j.contains(key) || !j.at(key).is_array()) return out;
+  j.at(key).each([&](const Node& m) {
+    out.push_back({m.at("containerId").get<uint32_t>(), m.at("hostId").get<uint32_t>(), m.at("size").get<uint32_t>()});
+  });
+  return out;
 }
 
 void parse_cgroup_mount(const Node& j, Spec& s) {
@@ -169,6 +179,8 @@ Spec parse_spec(const Node& j) {
     for (const char* t : {"ipc", "uts", "net", "pid", "mnt"}) s.namespaces.push_back({t, "new"});
     if (cgroupns) s.namespaces.push_back({"cgroup", "new"});
   }
+  s.uid_mappings = parse_id_mappings(j, "uidMappings");
+  s.gid_mappings = parse_id_mappings(j, "gidMappings");
   parse_cgroup_mount(j, s);
   if (j.contains("mounts") && j.at("mounts").is_array())
     j.at("mounts").each([&](const Node& m) {

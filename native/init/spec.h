@@ -39,6 +39,12 @@ struct RootSpec {
   std::vector<std::string> lower;  // top-most layer first (overlay's lowerdir order)
   std::string upper, work, target, plain;
   bool readonly = false;
+  bool idmap = false;  // lower layers mounted idmapped into the user namespace's ranges
+};
+
+// One line of a user namespace's uid_map or gid_map.
+struct IdMapping {
+  uint32_t container_id, host_id, size;
 };
 
 struct CgroupMountSpec {
@@ -49,7 +55,7 @@ struct CgroupMountSpec {
 
 // How each namespace is obtained: "new" (created), "host" (shared), or a path to join.
 struct NamespaceSpec {
-  std::string type;  // ipc, uts, net, pid, mnt, cgroup
+  std::string type;  // user, ipc, uts, net, pid, mnt, cgroup
   std::string how;
 };
 
@@ -69,6 +75,7 @@ struct Spec {
   std::string hostname;
   std::vector<std::string> cgroup_procs;
   std::vector<NamespaceSpec> namespaces;
+  std::vector<IdMapping> uid_mappings, gid_mappings;  // namespaces.user "new" only
   CgroupMountSpec cgroup_mount;
   std::vector<MountSpec> mounts;
   std::vector<std::string> masked_paths, readonly_paths;

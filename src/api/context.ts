@@ -23,6 +23,8 @@ export interface ApiOptions {
   debug: boolean;
   /** Skiff's version (Server header, /version, the DockerVersion of built images) */
   version: string;
+  /** --userns-remap is on (/info's SecurityOptions name=userns) */
+  usernsRemap?: boolean;
 }
 
 export interface DaemonContext {

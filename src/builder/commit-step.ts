@@ -35,6 +35,8 @@ export interface RunCommit {
   cmd: string[];
   /** the stage's image before the step ('' on scratch) */
   parentId: string;
+  /** --userns-remap: host ids -> the container's */
+  mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
 }
 
 export class StepCommits {
@@ -100,6 +102,7 @@ export class StepCommits {
   async commitRun(stage: Stage, image: ImageRecord, key: string, r: RunCommit): Promise<void> {
     const img = await this.c.images.commitContainer({
       upper: r.upper,
+      ...(r.mapIds ? { mapIds: r.mapIds } : {}),
       image,
       containerId: r.containerId,
       containerConfig: runConfigJson({ ...r.rc, Image: r.parentId, Cmd: r.cmd, Entrypoint: null }),

@@ -34,6 +34,8 @@ export interface BuildContainers {
   remove(ref: string, o: { force?: boolean }): Promise<void>;
   /** the containers' writable layers (src/containers/rwlayer.ts): RUN commits the upper dir */
   rwLayers: { upper(id: string): string };
+  /** --userns-remap: a RUN container's upper dir holds host ids, its layer the container's */
+  userns?: { appliesTo(hc: ContainerRecord['HostConfig']): boolean; layerIds(uid: number, gid: number): { uid: number; gid: number } };
 }
 
 /**

@@ -174,7 +174,8 @@ export class RunSteps {
     const upper = this.c.containers.rwLayers.upper(rec.Id);
     // the mount points the image lacked do not stay in the layer (BuildKit's MountStubsCleaner)
     if (open) await removeMountStubs(upper, open.stubs);
-    await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId });
+    const userns = this.c.containers.userns?.appliesTo(rec.HostConfig) ? this.c.containers.userns : undefined;
+    await this.c.commits.commitRun(stage, image, key, { containerId: rec.Id, upper, rc, cmd: plan.savedCmd, parentId, ...(userns ? { mapIds: userns.layerIds } : {}) });
     // this step's container only (dockerd's RemoveAll, whose list holds just this one when steps run one by one)
     if (this.c.o.rm || this.c.o.forceRm) await this.removeIntermediates([rec.Id]);
   }

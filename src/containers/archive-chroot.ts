@@ -20,10 +20,14 @@ import { tarEntry } from '../images/tar-dir';
 import { extractTar, OverwriteRefused } from '../images/unpack';
 import { extractDirOf, onKernelFs, type PathInfo, statPath, userIdsOf } from './archive-path';
 import { mountView, O_CLOEXEC, O_PATH, type ViewMount } from './archive-view';
+import type { IdMapping } from '../runtime/bundle';
+import { toContainerId, toHostId } from '../host/subids';
 
 /** What every job may carry: the stopped container's mounts, and an empty folder to stage them. */
 interface ViewJob {
   mounts?: ViewMount[];
+  /** the container's user namespace maps (--userns-remap): tar ids are the container's */
+  ids?: { uids: IdMapping[]; gids: IdMapping[] };
   /** an empty host folder only this helper uses (a tmpfs goes on it, in the private namespace) */
   stage?: string;
 }
@@ -90,6 +94,23 @@ function answer(a: HelperAnswer, cb: () => void): void {
   process.stdout.write(`${JSON.stringify(a)}\n`, cb);
 }
 
+type Ids = NonNullable<ViewJob['ids']>;
+
+/** Host ids -> the container's (docker cp out); ids outside the ranges are left as they are. */
+function toContainerIds(ids: Ids) {
+  return (uid: number, gid: number) => ({ uid: toContainerId(ids.uids, uid) ?? uid, gid: toContainerId(ids.gids, gid) ?? gid });
+}
+
+/** The container's ids -> the host's (docker cp in); one outside the ranges is refused, as moby does. */
+function toHostIds(ids: Ids) {
+  return (uid: number, gid: number) => {
+    const u = toHostId(ids.uids, uid);
+    const g = toHostId(ids.gids, gid);
+    if (u === undefined || g === undefined) throw new SkiffError('invalid', `Container ID ${u === undefined ? uid : gid} cannot be mapped to a host ID`);
+    return { uid: u, gid: g };
+  };
+}
+
 async function stat(job: StatJob): Promise<void> {
   try {
     const info = await statPath('/', job.ref, job.path);
@@ -121,7 +142,7 @@ async function pack(job: PackJob): Promise<void> {
   };
   answer({ info }, () => {
     // a tar of files, not a layer: a 0:0 character device is sent as what it is
-    const out = tarEntry(cwd, entry, { whiteouts: false, exclude: (rel) => !outsideKernelFs(rel) });
+    const out = tarEntry(cwd, entry, { whiteouts: false, exclude: (rel) => !outsideKernelFs(rel), ...(job.ids ? { mapIds: toContainerIds(job.ids) } : {}) });
     out.on('error', (e: unknown) => fail(e instanceof Error ? e.message : String(e)));
     out.pipe(process.stdout);
   });
@@ -159,6 +180,7 @@ async function unpack(job: UnpackJob, special: SpecialOps): Promise<void> {
     dir = await extractDirOf('/', job.ref, job.path);
     checkWritable(dir, job);
     if (job.user !== undefined) owner = await userIdsOf('/', job.user);
+    if (owner && job.ids) owner = toHostIds(job.ids)(owner.uid, owner.gid);
   } catch (e) {
     process.stdin.resume(); // the body nobody reads
     done({ error: asHelperError(e) });
@@ -193,7 +215,8 @@ async function unpack(job: UnpackJob, special: SpecialOps): Promise<void> {
   };
   try {
     // in the chroot "/" is the container's root: links on the way resolve inside it
-    await extractTar(decompress(process.stdin), '/', { into: dir, owner, noOverwriteDirNonDir: job.noOverwriteDirNonDir, filter, special });
+    const mapIds = job.ids ? { mapIds: toHostIds(job.ids) } : {};
+    await extractTar(decompress(process.stdin), '/', { into: dir, owner, noOverwriteDirNonDir: job.noOverwriteDirNonDir, filter, special, ...mapIds });
     done({ warnings });
   } catch (e) {
     if (e instanceof OverwriteRefused) done({ refused: e.message, warnings });

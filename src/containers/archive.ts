@@ -28,12 +28,15 @@ import type { PathInfo } from './archive-path';
 import type { HelperAnswer, PackJob, StatJob, UnpackJob } from './archive-chroot';
 import type { ViewMount } from './archive-view';
 import type { ContainerRecord, Containers } from './containers';
+import type { IdMapping } from '../runtime/bundle';
 
 export { fileNotFound, goFileMode, onKernelFs, resolveInRoot, resolvePath, type PathInfo, type PathStat } from './archive-path';
 
 /** What the helper works in: a root on the host, and for a stopped container the mounts it makes there. */
 export interface RootView {
   root: string;
+  /** the container's user namespace maps: ids written in are shifted into them, ids read out back */
+  ids?: { uids: IdMapping[]; gids: IdMapping[] };
   mounts?: ViewMount[];
   /** an empty folder for the helper to stage the mounts on (with mounts only) */
   stage?: string;
@@ -76,9 +79,11 @@ export class ContainerFs {
         return undefined;
       }
     };
+    const userns = this.containers.userns?.appliesTo(rec.HostConfig) ? this.containers.userns : undefined;
+    const ids = userns ? { ids: { uids: userns.remap.uids, gids: userns.remap.gids } } : {};
     const inLive = async (held: Held): Promise<T> => {
       try {
-        return await fn({ root: `/proc/${process.pid}/fd/${held.root.fd}` });
+        return await fn({ root: `/proc/${process.pid}/fd/${held.root.fd}`, ...ids });
       } finally {
         await held.root.close();
         await held.ns.close();
@@ -90,7 +95,7 @@ export class ContainerFs {
       const again = await live(); // started while we waited for the lock
       if (again) return inLive(again);
       if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
-      return this.withMountedRoot(rec, fn, o.write);
+      return this.withMountedRoot(rec, (view) => fn({ ...view, ...ids }), o.write);
     });
   }
 
@@ -140,9 +145,17 @@ export class ContainerFs {
 
   private async withMountedRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, write: boolean): Promise<T> {
     const image = await this.containers.images.get(rec.Image);
-    const lower = await this.containers.images.layerDirs(image);
     const layers = this.containers.rwLayers;
+    const userns = this.containers.userns?.appliesTo(rec.HostConfig) ? this.containers.userns : undefined;
+    // the layers as the container sees them: idmapped (or the range's chowned copies)
+    const lowerFds: number[] = [];
+    let lower = await this.containers.images.layerDirs(image);
+    if (userns?.idmap && userns.usernsFd !== undefined) {
+      for (const l of lower) lowerFds.push(this.kernel.idmappedClone(l, userns.usernsFd));
+      lower = lowerFds.map((fd) => `/proc/self/fd/${fd}`);
+    } else if (userns) lower = (await userns.rootFor(lower)).lower;
     const { upper, work } = await layers.ensure(rec.Id, { merged: false }); // not reachable by other host users
+    if (userns) await userns.ownLayer({ upper, work });
     const { mounts, release } = await this.viewMounts(rec);
     const tag = randomBytes(4).toString('hex');
     const target = layers.scratch(rec.Id, `cp-${tag}`);
@@ -162,7 +175,11 @@ export class ContainerFs {
         empty = layers.scratch(rec.Id, 'empty-lower');
         await fs.mkdir(empty, { recursive: true, mode: 0o755 });
       }
-      n.mountOverlay(target, lower.length ? lower : [empty!], upper, work, rw ? 0 : MountFlags.RDONLY);
+      try {
+        n.mountOverlay(target, lower.length ? lower : [empty!], upper, work, rw ? 0 : MountFlags.RDONLY);
+      } finally {
+        for (const fd of lowerFds.splice(0)) n.closeFd(fd);
+      }
       mounted = true;
       return await fn({ root: target, mounts, stage });
     } finally {

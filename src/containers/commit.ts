@@ -69,8 +69,10 @@ export async function commit(d: CommitDeps, ref: string, o: CommitRequest): Prom
   const paused = await pauseFor(d, rec, o.pause);
   let img: ImageRecord;
   try {
+    const userns = d.containers.userns?.appliesTo(rec.HostConfig) ? d.containers.userns : undefined;
     img = await commitContainer(d.images, {
       upper,
+      ...(userns ? { mapIds: userns.layerIds } : {}),
       image,
       containerId: rec.Id,
       containerConfig,

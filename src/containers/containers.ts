@@ -30,6 +30,7 @@ import { rename, removeLink } from './rename';
 import { Restarts } from './restart-policy';
 import { restore, shutdown } from './restore';
 import { RwLayers } from './rwlayer';
+import type { UsernsRemapping } from './userns';
 import { start, startLocked } from './start';
 import * as stops from './stop';
 import { ContainerStore } from './store';
@@ -48,6 +49,8 @@ export interface ContainersOptions {
   log: Logger;
   /** the kernel port (mounts of a shareable container's /dev/shm) */
   kernel: HostKernel;
+  /** --userns-remap: containers get user namespaces */
+  userns?: UsernsRemapping;
 }
 
 export class Containers extends EventEmitter {
@@ -74,6 +77,7 @@ export class Containers extends EventEmitter {
       log: o.log,
       kernel: o.kernel,
       rwLayers: this.rwLayers,
+      ...(o.userns ? { userns: o.userns } : {}),
       events: this,
       mutex,
       restarts: new Restarts({
@@ -147,6 +151,11 @@ export class Containers extends EventEmitter {
   }
 
   /** Serializes operations on one container (lifecycle verbs, archive on a stopped container). */
+  /** --userns-remap (undefined when off) */
+  get userns(): UsernsRemapping | undefined {
+    return this.ctx.userns;
+  }
+
   withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
     return this.ctx.mutex.run(id, fn);
   }

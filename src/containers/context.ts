@@ -13,6 +13,7 @@ import type { ContainerMounts } from '../volumes';
 import type { MonitorLog } from './log-drivers';
 import type { Restarts } from './restart-policy';
 import type { RwLayers } from './rwlayer';
+import type { UsernsRemapping } from './userns';
 import type { ContainerStore } from './store';
 import type { AttachClient, ContainerRecord } from './types';
 
@@ -49,6 +50,8 @@ export interface ContainersContext {
   readonly log: Logger;
   readonly kernel: HostKernel;
   readonly rwLayers: RwLayers;
+  /** --userns-remap */
+  readonly userns?: UsernsRemapping;
   /** the service's emitter: 'event' (action, rec, attributes), `exit:<id>`, `removed:<id>` */
   readonly events: EventEmitter;
   readonly mutex: KeyedMutex;

@@ -16,6 +16,7 @@ import { jsonLogPath } from './log-drivers';
 import { namespaceDonor } from './namespaces';
 import { specInput } from './spec-input';
 import { type ContainerRecord, ZERO_TIME } from './types';
+import { checkUsernsHostConfig } from './userns';
 
 const ADJECTIVES = [
   'agile',
@@ -134,6 +135,7 @@ function checkedArgs(ctx: ContainersContext, rec: Pick<ContainerRecord, 'Id' | '
   if (hostConfig.PidMode.startsWith('container:')) namespaceDonor(ctx, hostConfig.PidMode, 'PID');
   if (hostConfig.IpcMode.startsWith('container:')) namespaceDonor(ctx, hostConfig.IpcMode, 'IPC');
   resolveDevices(hostConfig.Devices); // the host nodes must exist (looked up again at start)
+  checkUsernsHostConfig(ctx.userns, hostConfig);
   const stand = (mode: string, type: 'net' | 'pid' | 'ipc') => (mode.startsWith('container:') ? { [type]: `/proc/self/ns/${type}` } : {});
   const joined = { namespaces: { ...stand(hostConfig.NetworkMode, 'net'), ...stand(hostConfig.PidMode, 'pid'), ...stand(hostConfig.IpcMode, 'ipc') } };
   return validateSpecInput({ ...specInput(rec, { lower: [], upper: '', work: '', target: '', readonly: false, plain: '' }, []), ...joined }).args;

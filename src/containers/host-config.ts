@@ -278,7 +278,8 @@ export function buildHostConfig(input: Record<string, unknown>): HostConfig {
   const ulimits = opt(input, 'Ulimits', W, isUlimits) ?? null;
   const devices = checkDeviceMappings(input.Devices);
   const deviceRules = checkDeviceCgroupRules(input.DeviceCgroupRules);
-  if (kept.UsernsMode && kept.UsernsMode !== 'host') throw invalid(`UsernsMode ${kept.UsernsMode} is not supported by this daemon yet`);
+  // "" (the daemon's remapping, when on) or "host" (opt out): dockerd's only valid values
+  if (kept.UsernsMode && kept.UsernsMode !== 'host') throw invalid(`invalid USER mode: ${kept.UsernsMode}`);
   checkModes(modes);
   const restart = parseRestartPolicy(input, W);
   if (flags.AutoRemove && restart.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");

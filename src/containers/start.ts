@@ -1,6 +1,7 @@
 // A container's run: start (the root, mounts, network and spec prepared, then the runtime's
 // create and start), a failed start (Docker's exit code and message), and the exit (one watcher
 // per run turns it into a record update, then AutoRemove or the restart policy).
+import * as fs from 'node:fs/promises';
 import { blkioDeviceResources, statBlockDevice } from './resource-checks';
 import { CgroupValidationError } from '../cgroups';
 import { nowRfc3339Nano } from '../core/clock';
@@ -76,9 +77,14 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
   const lower = await ctx.images.layerDirs(image);
   const layer = await ctx.rwLayers.ensure(id);
   rec.LowerDirs = lower;
+  const userns = ctx.userns?.appliesTo(rec.HostConfig) ? ctx.userns : undefined;
+  if (userns) await userns.ownLayer(layer);
+  const usernsRoot = userns ? await userns.rootFor(lower) : undefined;
   const checked = await startChecks(ctx, rec);
   const netPrep: PreparedNetwork | undefined = await ctx.hooks.networking?.prepare(rec);
   const etcMounts = await writeEtcFiles(ctx.store.dir(id), { ...netPrep?.etc, hostname: rec.Config.Hostname, domainname: rec.Config.Domainname || undefined });
+  // the container's root may edit its /etc/hosts, hostname and resolv.conf, as without remapping
+  if (userns) for (const m of etcMounts) await fs.chown(m.source, userns.root.uid, userns.root.gid);
   // The user's mounts win over the generated /etc files (as with docker -v x:/etc/hosts).
   let userMounts: MountSpec[] = [];
   try {
@@ -89,7 +95,9 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
     throw e;
   }
   const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...checked.shared.mounts, ...userMounts];
-  const input = specInput(rec, { lower, upper: layer.upper, work: layer.work, target: layer.merged, readonly: false, plain: '' }, mounts);
+  const root = { lower: usernsRoot?.lower ?? lower, upper: layer.upper, work: layer.work, target: layer.merged, readonly: false, plain: '', ...(usernsRoot ? { idmap: usernsRoot.idmap } : {}) };
+  const input = specInput(rec, root, mounts);
+  if (usernsRoot) input.userns = { uidMappings: usernsRoot.uidMappings, gidMappings: usernsRoot.gidMappings };
   if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);
   const spec = buildContainerSpec({
     ...input,

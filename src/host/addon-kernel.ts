@@ -43,6 +43,12 @@ class AddonKernel implements HostKernel {
   llistxattr(path: string): string[] {
     return loadAddon().llistxattr(path);
   }
+  idmappedClone(path: string, usernsFd: number): number {
+    return loadAddon().idmappedClone(path, usernsFd);
+  }
+  closeFd(fd: number): void {
+    loadAddon().closeFd(fd);
+  }
 }
 
 let shared: HostKernel | undefined;

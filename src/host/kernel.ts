@@ -44,4 +44,12 @@ export interface HostKernel {
   lgetxattr(path: string, name: string): Buffer | undefined;
   /** llistxattr(2); [] where the file system has none (ENOTSUP) */
   llistxattr(path: string): string[];
+  /**
+   * open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_IDMAP): a detached clone of the folder
+   * with its ids shifted through the user namespace (an fd of one); its fd (O_CLOEXEC), named as
+   * /proc/self/fd/<fd> in a mount, closed with closeFd
+   */
+  idmappedClone(path: string, usernsFd: number): number;
+  /** close(2) of an fd the port handed out */
+  closeFd(fd: number): void;
 }

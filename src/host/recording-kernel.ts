@@ -56,6 +56,8 @@ const SYSCALL: Record<KernelCallName, string> = {
   lsetxattr: 'lsetxattr',
   lgetxattr: 'lgetxattr',
   llistxattr: 'llistxattr',
+  idmappedClone: 'mount_setattr',
+  closeFd: 'close',
 };
 
 const EXT4_SUPER_MAGIC = 0xef53;
@@ -79,6 +81,8 @@ export class RecordingKernel implements HostKernel {
   readonly fsTypes = new Map<string, number>();
   private readonly failures: Failure[] = [];
   private nextFd = 100;
+  /** fds handed out by idmappedClone and not closed yet */
+  readonly openFds = new Set<number>();
 
   // ---- programming and reading the double
 
@@ -196,6 +200,18 @@ export class RecordingKernel implements HostKernel {
   llistxattr(path: string): string[] {
     if (this.recordSoft('llistxattr', [path], path, ['ENOTSUP'])) return [];
     return [...(this.xattrs.get(path)?.keys() ?? [])];
+  }
+
+  idmappedClone(path: string, usernsFd: number): number {
+    this.record('idmappedClone', [path, usernsFd], `${path} (MOUNT_ATTR_IDMAP)`);
+    const fd = this.nextFd++;
+    this.openFds.add(fd);
+    return fd;
+  }
+
+  closeFd(fd: number): void {
+    this.record('closeFd', [fd], `fd ${fd}`);
+    if (!this.openFds.delete(fd)) throw this.refuse('EBADF', `fd ${fd}`);
   }
 
   // ---- recording

@@ -106,11 +106,18 @@ export async function containerChanges(upper: string, lowers: string[]): Promise
  * are mounted read-only (one more overlay, no upper dir) on a private folder for as long as the
  * stream runs; the mount goes away when the stream ends, fails or is dropped.
  */
-export async function exportRootfs(store: FileImageStore, upper: string | undefined, lowers: string[], kernel: HostKernel): Promise<Readable> {
+export async function exportRootfs(
+  store: FileImageStore,
+  upper: string | undefined,
+  lowers: string[],
+  kernel: HostKernel,
+  o: { mapIds?: (uid: number, gid: number) => { uid: number; gid: number } } = {},
+): Promise<Readable> {
   const special = kernelSpecialOps(kernel);
+  const mapIds = o.mapIds ? { mapIds: o.mapIds } : {};
   const layers = upper !== undefined && (await lstatOrUndefined(upper))?.isDirectory() ? [upper, ...lowers] : [...lowers];
   // one folder alone needs no mount (overlay wants two lower dirs without an upper)
-  if (layers.length === 1) return tarDirectory(layers[0], { special });
+  if (layers.length === 1) return tarDirectory(layers[0], { special, ...mapIds });
   if (layers.length === 0) return Readable.from([Buffer.alloc(1024)]);
   const mntRoot = path.join(store.root, 'mnt');
   await fs.mkdir(mntRoot, { recursive: true, mode: 0o700 });
@@ -133,7 +140,7 @@ export async function exportRootfs(store: FileImageStore, upper: string | undefi
     }
     void fs.rmdir(target).catch(() => undefined);
   };
-  const stream = tarDirectory(target, { special });
+  const stream = tarDirectory(target, { special, ...mapIds });
   stream.once('end', cleanup);
   stream.once('close', cleanup);
   stream.once('error', cleanup);
@@ -143,6 +150,8 @@ export async function exportRootfs(store: FileImageStore, upper: string | undefi
 export interface CommitOptions {
   /** the container's upper dir */
   upper: string;
+  /** a user namespace's host ids -> the container's, for the layer's owners (--userns-remap) */
+  mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
   /** the image the container runs */
   image: ImageRecord;
   containerId: string;
@@ -176,7 +185,7 @@ export async function commitContainer(store: FileImageStore, o: CommitOptions): 
   // a container that never started has no upper dir: nothing changed
   const hasUpper = (await lstatOrUndefined(o.upper))?.isDirectory() === true;
   const special = kernelSpecialOps(o.kernel);
-  const tar = hasUpper ? tarDirectory(o.upper, { special, exclude: (rel) => RUNTIME_STUBS.has(rel) }) : Readable.from([Buffer.alloc(1024)]);
+  const tar = hasUpper ? tarDirectory(o.upper, { special, exclude: (rel) => RUNTIME_STUBS.has(rel), ...(o.mapIds ? { mapIds: o.mapIds } : {}) }) : Readable.from([Buffer.alloc(1024)]);
   const layer = await store.layers.register(parentChain, tar);
   const empty = layer.diffId === EMPTY_TAR_DIGEST;
   const drop = async () => {

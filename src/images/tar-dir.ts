@@ -24,6 +24,8 @@ export interface TarDirOptions {
    * default); false for a tar of files (docker cp), where such a device is a device.
    */
   whiteouts?: boolean;
+  /** the ids written for a file's (a user namespace's host ids -> the container's) */
+  mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
 }
 
 function normMode(type: HeaderFields['type'], mode: number): number {
@@ -61,7 +63,8 @@ function tarEntries(root: string, top: string | undefined, opts: TarDirOptions):
       const abs = path.join(root, r);
       const st = await fs.lstat(abs);
       let f: HeaderFields;
-      const base = { uid: det ? 0 : st.uid, gid: det ? 0 : st.gid, mtime: det ? det.mtime : Math.floor(st.mtimeMs / 1000) };
+      const ids = det ? { uid: 0, gid: 0 } : opts.mapIds ? opts.mapIds(st.uid, st.gid) : { uid: st.uid, gid: st.gid };
+      const base = { ...ids, mtime: det ? det.mtime : Math.floor(st.mtimeMs / 1000) };
       let xattrs: Map<string, Buffer> | undefined;
       let opaque = false;
       if (opts.special && !det) {

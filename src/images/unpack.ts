@@ -128,6 +128,8 @@ interface EntryRules {
   base: string[];
   /** owner of every entry and of the folders made for them (docker cp's copyUIDGID), else the tar's */
   owner?: { uid: number; gid: number };
+  /** the tar's ids -> the ones written (a user namespace's container ids -> the host's) */
+  mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
   noOverwriteDirNonDir: boolean;
   /** entries (cleaned names, relative to base) this returns false for are skipped */
   filter?: (name: string, e: TarEntry) => boolean;
@@ -382,6 +384,7 @@ class Unpacker {
     const comps = layer ? cleanComponents(e.name, 'name') : this.extractedName(e.name);
     if (this.rules.filter && !this.rules.filter(comps.join('/'), e)) return;
     if (owner) Object.assign(e, { uid: owner.uid, gid: owner.gid });
+    else if (this.rules.mapIds) Object.assign(e, this.rules.mapIds(e.uid, e.gid));
     if (layer) {
       // aufs metadata (.wh..wh.plnk, .wh..wh.aufs and what is inside): skipped, as Docker does
       if (comps.some((c) => c.startsWith('.wh..wh.') && c !== OPAQUE_NAME)) return;
@@ -562,6 +565,8 @@ export interface ExtractOptions {
   into?: string;
   /** owner of every entry (docker cp's copyUIDGID), else the archive's ids */
   owner?: { uid: number; gid: number };
+  /** the archive's ids -> the ones written (a user namespace's container ids -> the host's) */
+  mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
   /** an entry that would replace a folder with a non-folder, or the reverse, fails it (OverwriteRefused) */
   noOverwriteDirNonDir?: boolean;
   /** entries (cleaned names, relative to `into`) this returns false for are skipped */
@@ -582,6 +587,7 @@ export async function extractTar(input: AsyncIterable<Buffer>, root: string, opt
     layer: false,
     base: cleanComponents(opts.into ?? '', 'folder'),
     owner: opts.owner,
+    ...(opts.mapIds ? { mapIds: opts.mapIds } : {}),
     noOverwriteDirNonDir: opts.noOverwriteDirNonDir ?? false,
     filter: opts.filter,
   };

@@ -5,7 +5,7 @@
 // Docker's policy that fills it in is spec.ts; the runtime adds the cgroup and seccomp fields.
 
 /** Namespace kinds skiff-init knows. */
-export type NamespaceType = 'ipc' | 'uts' | 'net' | 'pid' | 'mnt' | 'cgroup';
+export type NamespaceType = 'user' | 'ipc' | 'uts' | 'net' | 'pid' | 'mnt' | 'cgroup';
 
 /** How skiff-init gets each namespace: "new", "host", or a /proc/<pid>/ns/<type> path to join. */
 export type NamespaceMap = Partial<Record<NamespaceType, string>>;
@@ -19,6 +19,15 @@ export interface RootSpec {
   readonly: boolean;
   /** a directory used as the rootfs directly (bind mount) instead of overlay; "" otherwise */
   plain: string;
+  /** with a new user namespace: the lower layers are mounted idmapped into its ranges (else they are already owned by them) */
+  idmap?: boolean;
+}
+
+/** One line of a user namespace's uid_map or gid_map (--userns-remap). */
+export interface IdMapping {
+  containerId: number;
+  hostId: number;
+  size: number;
 }
 
 export type CgroupMountSpec = { kind: 'v2' } | { kind: 'v1'; controllers: { name: string; hostPath: string }[]; symlinks?: { name: string; target: string }[] } | null;
@@ -101,6 +110,9 @@ export interface ContainerSpec {
   cgroupMount?: CgroupMountSpec;
   /** absent: ipc, uts, net, pid, mnt new (+ cgroup when cgroupns) */
   namespaces?: NamespaceMap;
+  /** namespaces.user "new": the maps skiff-init's parent writes before the child goes on */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
   mounts?: MountSpec[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -145,12 +157,14 @@ type SchemaNode<V> = [V] extends [readonly (infer E)[]] ? ([E] extends [object] 
 
 export const BUNDLE_SCHEMA: SchemaOf<ContainerSpec> = {
   mode: 'value',
-  root: { lower: 'value', upper: 'value', work: 'value', target: 'value', readonly: 'value', plain: 'value' },
+  root: { lower: 'value', upper: 'value', work: 'value', target: 'value', readonly: 'value', plain: 'value', idmap: 'value' },
   hostname: 'value',
   cgroupProcs: 'value',
   cgroupns: 'value',
   cgroupMount: { kind: 'value', controllers: [{ name: 'value', hostPath: 'value' }], symlinks: [{ name: 'value', target: 'value' }] },
   namespaces: 'map',
+  uidMappings: [{ containerId: 'value', hostId: 'value', size: 'value' }],
+  gidMappings: [{ containerId: 'value', hostId: 'value', size: 'value' }],
   mounts: [{ source: 'value', destination: 'value', type: 'value', options: 'value' }],
   maskedPaths: 'value',
   readonlyPaths: 'value',

@@ -6,7 +6,7 @@
 // and read-only /proc and /sys paths (mounts.ts), ulimits (resources.ts), namespaced sysctls
 // (sysctls.ts). This file puts them together. Invalid input throws SpecError (HTTP 400) with
 // Docker's message where clients or users are known to see it.
-import type { CreateContainerSpec, DeviceNode, MountSpec, NamespaceMap, NamespaceType, ProcessSpec, Rlimit, RootSpec } from './bundle';
+import type { CreateContainerSpec, DeviceNode, IdMapping, MountSpec, NamespaceMap, NamespaceType, ProcessSpec, Rlimit, RootSpec } from './bundle';
 import { checkEnv, checkGroupAdd, mergeEnv, processEnv, resolveCommand, resolveWorkingDir, strSlice, StrSliceInput } from './command';
 import { defaultMaskedPaths, defaultReadonlyPaths, orderMounts } from './mounts';
 import { resolveRlimits, Ulimit } from './resources';
@@ -90,6 +90,8 @@ export interface BuildSpecInput {
   devices?: DeviceNode[];
   /** defaults networking sets for the container's own netns (IPv6 off without an IPv6 network); the user's Sysctls win */
   netSysctls?: Record<string, string>;
+  /** --userns-remap: a new user namespace with these maps */
+  userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
 }
 
 /** Docker's --network/--ipc/--pid/--uts values -> how skiff-init gets the namespace. */
@@ -189,6 +191,8 @@ function resolveSpecInput(input: SpecCheckInput): ResolvedSpec {
 
   const sysctl: Record<string, string> = {};
   if (namespaces.net !== 'host') Object.assign(sysctl, defaultSysctls());
+  // in a user namespace the range may only name mapped groups: all of them
+  if (input.userns && sysctl['net.ipv4.ping_group_range']) sysctl['net.ipv4.ping_group_range'] = `0 ${input.userns.gidMappings.reduce((n, m) => n + m.size, 0) - 1}`;
   if (namespaces.net === 'new') Object.assign(sysctl, input.netSysctls ?? {});
   if (domainname && namespaces.uts !== 'host') sysctl['kernel.domainname'] = domainname;
   Object.assign(sysctl, validateSysctls(host.Sysctls ?? {}, namespaces));
@@ -205,6 +209,19 @@ export function validateSpecInput(input: SpecCheckInput): { args: string[] } {
   return { args: resolveSpecInput(input).args };
 }
 
+/**
+ * A container that shares another's network, IPC or PID namespace must share its user namespace
+ * too (moby's WithNamespaces: the kernel lets only the owner's root mount sysfs, mqueue or proc
+ * for them); otherwise it gets a new one.
+ */
+function userNamespace(ns: NamespaceMap): string {
+  for (const type of ['net', 'ipc', 'pid'] as const) {
+    const m = /^\/proc\/(\d+)\/ns\/[a-z]+$/.exec(ns[type] ?? '');
+    if (m) return `/proc/${m[1]}/ns/user`;
+  }
+  return 'new';
+}
+
 /** Docker container configuration -> skiff-init's create spec (the runtime adds the cgroup fields). */
 export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
   const host = input.hostConfig ?? {};
@@ -217,7 +234,8 @@ export function buildContainerSpec(input: BuildSpecInput): CreateContainerSpec {
     mode: 'create',
     root: { ...input.root, lower: [...input.root.lower], readonly: input.root.readonly || host.ReadonlyRootfs === true },
     hostname: r.hostname,
-    namespaces: r.namespaces,
+    namespaces: input.userns ? { user: userNamespace(r.namespaces), ...r.namespaces } : r.namespaces,
+    ...(input.userns ? { uidMappings: input.userns.uidMappings.map((m) => ({ ...m })), gidMappings: input.userns.gidMappings.map((m) => ({ ...m })) } : {}),
     mounts: orderMounts(input.mounts ?? []),
     maskedPaths,
     readonlyPaths,

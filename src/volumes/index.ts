@@ -170,8 +170,15 @@ export interface VolumeUsersSource {
  * Opens <dataRoot>/volumes, tells the store who uses a volume (every container naming it;
  * running = running, paused or restarting), and hands the containers their mount planner.
  */
-export async function openVolumes(dataRoot: string, containers: VolumeUsersSource, events: EventBus, log: Logger, kernel: HostKernel): Promise<VolumeStore> {
-  const store = new VolumeStore({ root: path.join(dataRoot, 'volumes'), log, events, kernel });
+export async function openVolumes(
+  dataRoot: string,
+  containers: VolumeUsersSource,
+  events: EventBus,
+  log: Logger,
+  kernel: HostKernel,
+  o: { dataOwner?: { uid: number; gid: number } } = {},
+): Promise<VolumeStore> {
+  const store = new VolumeStore({ root: path.join(dataRoot, 'volumes'), log, events, kernel, ...o });
   await store.load();
   store.setUsers((name) => {
     const all: string[] = [];

@@ -138,6 +138,8 @@ export interface VolumeStoreOptions {
   kernel: HostKernel;
   /** the mount table's text (default: /proc/self/mountinfo; a fake kernel's in unit tests) */
   mountInfo?: () => Promise<string>;
+  /** --userns-remap: new volumes' _data belongs to the remapped root (the containers' root) */
+  dataOwner?: { uid: number; gid: number };
 }
 
 export class VolumeStore {
@@ -148,6 +150,7 @@ export class VolumeStore {
   events: EventBus | undefined;
   private readonly vols = new Map<string, VolumeRecord>();
   private readonly mutex = new KeyedMutex();
+  private readonly dataOwner: { uid: number; gid: number } | undefined;
   private users: VolumeUsersHook = () => ({ all: [], running: [] });
 
   constructor(o: VolumeStoreOptions) {
@@ -156,6 +159,7 @@ export class VolumeStore {
     this.events = o.events;
     this.kernel = o.kernel;
     this.mountInfo = o.mountInfo ?? readMountInfo;
+    this.dataOwner = o.dataOwner;
   }
 
   private mountsUnder(dir: string): Promise<string[]> {
@@ -268,6 +272,7 @@ export class VolumeStore {
         // the data root's, between other host users and the setuid files a container leaves
         await fs.mkdir(tmp, { mode: 0o700 });
         await fs.mkdir(path.join(tmp, '_data'), { mode: 0o755 });
+        if (this.dataOwner) await fs.chown(path.join(tmp, '_data'), this.dataOwner.uid, this.dataOwner.gid);
         await writeJsonAtomic(path.join(tmp, 'volume.json'), rec);
         await fs.rename(tmp, path.join(this.root, name));
         await syncDir(this.root);

@@ -19,9 +19,10 @@ export function fullBundle(): ContainerSpec {
       ReadonlyRootfs: true,
     },
     image: { Env: ['PATH=/usr/bin:/bin'] },
-    root: { lower: ['/l/a', '/l/b'], upper: '/c/diff', work: '/c/work', target: '/c/merged', readonly: false, plain: '' },
+    root: { lower: ['/l/a', '/l/b'], upper: '/c/diff', work: '/c/work', target: '/c/merged', readonly: false, plain: '', idmap: true },
     mounts: [{ source: '/host/data', destination: '/data', type: 'bind', options: ['rbind', 'ro'] }],
     devices: [{ path: '/dev/net/tun', type: 'c', major: 10, minor: 200, fileMode: 0o666, uid: 0, gid: 0 }],
+    userns: { uidMappings: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMappings: [{ containerId: 0, hostId: 100000, size: 65536 }] },
   });
   const created = createBundle(spec, {
     cgroupProcs: ['/sys/fs/cgroup/memory/skiff/x/cgroup.procs'],

@@ -69,7 +69,7 @@ describe('buildHostConfig', () => {
     expect(status(() => buildHostConfig({ PortBindings: { '80/tcp': [1] } }))).toBe('invalid port binding');
     expect(status(() => buildHostConfig({ ConsoleSize: [1] }))).toBe('ConsoleSize must be an array of two non-negative integers [height, width]');
     expect(status(() => buildHostConfig({ MemorySwappiness: 101 }))).toBe('Invalid value: 101, valid memory swappiness range is 0-100');
-    expect(status(() => buildHostConfig({ UsernsMode: 'private' }))).toBe('UsernsMode private is not supported by this daemon yet');
+    expect(status(() => buildHostConfig({ UsernsMode: 'private' }))).toBe('invalid USER mode: private');
     expect(status(() => buildHostConfig({ AutoRemove: true, RestartPolicy: { Name: 'always' } }))).toBe("can't create 'AutoRemove' container with restart policy");
   });
 });

@@ -76,7 +76,7 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
     LiveRestoreEnabled: false,
     Isolation: '',
     InitBinary: '',
-    SecurityOptions: ['name=seccomp,profile=builtin', ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : [])],
+    SecurityOptions: ['name=seccomp,profile=builtin', ...(o.usernsRemap ? ['name=userns'] : []), ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : [])],
     Warnings: [],
   };
 }
