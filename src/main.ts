@@ -37,6 +37,7 @@ import { addonKernel, projectRoot, sealedHelperPaths, type HostKernel } from './
 import { ensureLocalBusybox, type FileImageStore, openImageStore } from './images';
 import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
+import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket } from './rootless';
 import { Runtime } from './runtime/runtime';
 import { secureStateDirs, stateDirs } from './state-dirs';
 import { openVolumes, type VolumeStore } from './volumes';
@@ -101,9 +102,13 @@ async function prepareImages(config: DaemonConfig, log: Logger, images: FileImag
 /** Every service, in dependency order; containers the runtime still runs are adopted. */
 async function openServices(config: DaemonConfig, log: Logger): Promise<Services> {
   const kernel = addonKernel();
-  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
+  let runtimeRef: Runtime | undefined; // the pids of a rootless daemon's cgroup-less containers
+  const cgroups = config.rootless
+    ? await rootlessCgroups({ name: config.name, cgroupParent: config.cgroupParent, kernel, log, initPid: async (id) => (await runtimeRef?.state(id))?.pid })
+    : await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
   const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(kernel), log });
+  runtimeRef = runtime;
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
@@ -139,6 +144,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
     findContainer: (ref) => containers.store.find(ref),
     saveContainer: (c) => containers.store.save(c as ContainerRecord),
     containerDir: (id) => containers.store.dir(id),
+    ...(config.rootless && rootlesskitApiSocket(process.env) ? { rootlesskitApi: rootlesskitApiSocket(process.env) } : {}),
   });
   await networks.init();
   containers.networking = networks;
@@ -252,7 +258,7 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
 }
 
 export async function startDaemon(config: DaemonConfig, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
-  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges');
+  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges, or rootless through bin/skiffd (rootlesskit)');
   // dockerd's default umask: files and folders made without an explicit mode (and the API
   // socket in the moment before its chmod) are never writable by group or others
   process.umask(0o022);
@@ -272,6 +278,8 @@ export function main(argv: string[]): void {
     process.stderr.write(`skiffd: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   }
+  // a user's skiffd: the same command again, as rootlesskit's child (src/rootless.ts)
+  if (needsRootlesskit(process.getuid?.() ?? 0, process.env)) return execUnderRootlesskit(argv);
   const log = new Logger(config.logLevel);
   startDaemon(config, log).then(
     (d) => {

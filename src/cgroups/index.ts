@@ -19,3 +19,5 @@ export { createCgroupManager, V2_CONTROLLERS } from './manager';
 export { normalizeResources, sharesToWeight, nanoCpusToQuota, DEFAULT_DEVICE_RULES, MIN_MEMORY } from './resources';
 export { nodeCgroupIO } from './io';
 export { CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC } from './detect';
+export { noCgroupManager, type InitPidOf } from './none';
+export { whyNoDelegatedCgroup } from './delegation';

@@ -17,6 +17,7 @@ import type { LegacyLinks } from './legacy-links';
 import type { Links, PendingAttach } from './links';
 import type { Members } from './members';
 import type { PortProxies } from './port-proxies';
+import type { RootlessPorts } from './rootless-ports';
 import { HeldPort, holdPorts, hostHasIPv6, isV6Host, portMap, wantedBindings } from './ports';
 import { netnsIPv6 } from './ipv6-netns';
 import type { NetworkStore } from './store';
@@ -34,6 +35,8 @@ export interface EndpointsDeps {
   log: Logger;
   events: EventBus;
   findContainer(ref: string): NetContainer | undefined;
+  /** rootless: held ports get their host side from rootlesskit */
+  rootlessPorts?: RootlessPorts;
 }
 
 interface Bound {
@@ -60,6 +63,11 @@ export class ContainerEndpoints {
   /** Daemon stop: the veths being deleted, awaited. */
   async shutdown(): Promise<void> {
     await Promise.all([...this.deleting]);
+  }
+
+  /** Rootless: the held ports exposed on the real host too (rootless-ports.ts). */
+  private hostSide(held: HeldPort[]): Promise<HeldPort[]> {
+    return this.d.rootlessPorts ? this.d.rootlessPorts.expose(held) : Promise.resolve(held);
   }
 
   /** Daemon stop: the host ports held for published ports, closed. */
@@ -233,7 +241,7 @@ export class ContainerEndpoints {
   /** Host ports held; then the helpers and the DNAT rules, both overlapping the container's creation. */
   private async startWiring(c: NetContainer, eps: Bound[]): Promise<void> {
     const wanted = wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true, await hostHasIPv6());
-    const held = wanted.length ? await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`) : [];
+    const held = wanted.length ? await this.hostSide(await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`)) : [];
     this.held.set(c.Id, held);
     this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, held);
     // The helpers start now and wait for the pid; the DNAT rules (to an address that exists a
@@ -389,7 +397,7 @@ export class ContainerEndpoints {
       // IPv6 sides: the proxies that outlived the daemon keep serving; missing ones start again
       const running = this.d.proxies.adopt(c.Id);
       const wanted = bindings.filter((b) => !isV6Host(b.hostIp) || !running.some((r) => r.proto === b.proto && r.hostIp === b.hostIp && r.hostPort === b.hostPort));
-      this.held.set(c.Id, await holdPorts(wanted, c.Name));
+      this.held.set(c.Id, await this.hostSide(await holdPorts(wanted, c.Name)));
       if (c.State.Pid > 0) this.startProxies(c, c.State.Pid);
       await this.publish(
         c,
