@@ -96,7 +96,9 @@ export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot:
  * long as it does: signals are passed on, its exit status is ours. Never returns.
  */
 export function execUnderRootlesskit(argv: string[]): void {
-  const env = process.env;
+  // iptables, ip and sysctl live in the sbin folders, rarely on a user's PATH
+  const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':');
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: [...dirs, ...['/usr/local/sbin', '/usr/sbin', '/sbin'].filter((d) => !dirs.includes(d))].join(':') };
   const missing = missingRootlessRequirement(hostFacts(env));
   if (missing) {
     process.stderr.write(`skiffd: cannot run rootless: ${missing}\n`);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -179,20 +180,49 @@ std::vector<HostDevice> list_host_devices() {
 
 // Returns an O_PATH fd of the null device made here, checked by its numbers: what masks files
 // (CVE-2025-31133 class), never a path a later mount or the container could have replaced.
-UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices) {
+// The standard nodes a container's /dev gets; in a user namespace mknod is refused, so the
+// daemon's own nodes are cloned (before pivot_root) and bound there instead, as runc rootless.
+const char* const kStdDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+using DevBinds = std::vector<std::pair<std::string, int>>;
+
+DevBinds clone_std_devices(std::vector<UniqueFd>& sources) {
+  DevBinds out;
+  for (const char* n : kStdDevices) {
+    int fd = clone_tree(AT_FDCWD, std::string("/dev/") + n, false);
+    sources.emplace_back(fd);
+    out.emplace_back(n, fd);
+  }
+  return out;
+}
+
+// /dev/<name>: a node of these numbers, or the bound clone of the daemon's node (user namespace).
+void std_dev(const DevBinds& binds, const std::string& name, unsigned maj, unsigned min) {
+  std::string p = "/dev/" + name;
+  for (const auto& [n, tree] : binds) {
+    if (n != name) continue;
+    UniqueFd made(check(open_no_symlinks(AT_FDCWD, p, O_CREAT | O_EXCL | O_WRONLY, 0666), "create", p));
+    UniqueFd target(check(open_no_symlinks(AT_FDCWD, p, O_PATH), "open", p));
+    attach_tree(tree, target.get(), "device " + p);
+    return;
+  }
+  mknod_dev(p.c_str(), S_IFCHR | 0666, maj, min);
+}
+
+UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices, const DevBinds& binds) {
   ensure_dir_mountpoint("/dev");
   do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
-  mknod_dev("/dev/null", S_IFCHR | 0666, 1, 3);
+  std_dev(binds, "null", 1, 3);
   UniqueFd null_dev(check(open_no_symlinks(AT_FDCWD, "/dev/null", O_PATH), "open", "/dev/null"));
   struct stat null_st;
   check(::fstat(null_dev.get(), &null_st), "fstat", "/dev/null");
   if (!S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3))
     throw SysError("mask", "/dev/null is not the null device", EINVAL);
-  mknod_dev("/dev/zero", S_IFCHR | 0666, 1, 5);
-  mknod_dev("/dev/full", S_IFCHR | 0666, 1, 7);
-  mknod_dev("/dev/random", S_IFCHR | 0666, 1, 8);
-  mknod_dev("/dev/urandom", S_IFCHR | 0666, 1, 9);
-  mknod_dev("/dev/tty", S_IFCHR | 0666, 5, 0);
+  std_dev(binds, "zero", 1, 5);
+  std_dev(binds, "full", 1, 7);
+  std_dev(binds, "random", 1, 8);
+  std_dev(binds, "urandom", 1, 9);
+  std_dev(binds, "tty", 5, 0);
   for (const auto& d : host_devices) {
     std::string p = "/dev/" + d.name;
     if (::mknod(p.c_str(), d.mode, d.rdev) < 0 && errno != EEXIST) throw SysError("mknod", p, errno);
@@ -222,10 +252,32 @@ UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices
   return null_dev;
 }
 
-void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds) {
+// In a user namespace (a rootless daemon) the kernel mounts proc and sysfs only while a fully
+// visible instance of each is in the mount namespace (mount_too_revealing): they are mounted
+// before pivot_root, while the daemon's own are still there, on the new root's folders (made if
+// missing, opened without following links).
+bool in_user_namespace() {
+  UniqueFd f(::open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC));
+  if (!f.valid()) return false;
+  char buf[256] = {};
+  ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+  unsigned long inner = 1, outer = 1, count = 0;
+  if (n <= 0 || std::sscanf(buf, "%lu %lu %lu", &inner, &outer, &count) != 3) return false;
+  return !(inner == 0 && outer == 0 && count == 4294967295UL);
+}
+
+void premount(const std::string& root, const char* name, const char* fstype, unsigned long flags) {
+  UniqueFd dir(check(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", root));
+  std::string where = root + "/" + name;
+  if (::mkdirat(dir.get(), name, 0755) < 0 && errno != EEXIST) throw SysError("mkdir", where, errno);
+  UniqueFd at(check(::openat(dir.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), "open", where + " (a symbolic link in the image?)"));
+  do_mount(fstype, fd_path(at.get()), fstype, flags);
+}
+
+void setup_sys(const Spec& spec, const std::vector<std::pair<std::string, int>>& cgroup_fds, bool premounted) {
   ensure_dir_mountpoint("/sys");
   unsigned long ro = spec.privileged ? 0 : MS_RDONLY;
-  do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro);
+  if (!premounted) do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro);
   switch (spec.cgroup_mount.kind) {
     case CgroupMountSpec::None: return;
     case CgroupMountSpec::V2:
@@ -535,6 +587,13 @@ void setup_rootfs(const Spec& spec) {
   std::vector<HostDevice> host_devices;
   if (spec.privileged) host_devices = list_host_devices();
 
+  const bool userns = in_user_namespace();
+  DevBinds dev_binds;
+  if (userns) {
+    dev_binds = clone_std_devices(sources);
+    premount(r.target, "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
+    premount(r.target, "sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | (spec.privileged ? 0 : MS_RDONLY));
+  }
   // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the container's.
   check(::chdir(r.target.c_str()), "chdir", r.target);
   check(static_cast<int>(syscall(SYS_pivot_root, ".", ".")), "pivot_root", r.target);
@@ -542,14 +601,14 @@ void setup_rootfs(const Spec& spec) {
   check(::chdir("/"), "chdir", "/");
 
   ensure_dir_mountpoint("/proc");
-  do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
+  if (!userns) do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
   {
     UniqueFd proc(check(open_no_symlinks(AT_FDCWD, "/proc", O_PATH | O_DIRECTORY), "open", "/proc"));
     if (fs_type(proc.get(), "/proc") != PROC_SUPER_MAGIC) throw SysError("mount", "/proc is not procfs", EXDEV);
     write_sysctls(spec, proc.get());
   }
-  UniqueFd null_dev = setup_dev(spec, host_devices);
-  setup_sys(spec, cgroup_fds);
+  UniqueFd null_dev = setup_dev(spec, host_devices, dev_binds);
+  setup_sys(spec, cgroup_fds, userns);
   for (size_t i = 0; i < spec.mounts.size(); ++i) user_mount(spec.mounts[i], source_of[i]);
   sources.clear();
   if (!spec.mounts.empty()) refuse_linked_devices();

@@ -86,3 +86,26 @@ export function missingRootlessRequirement(f: RootlessHostFacts): string | undef
   if (!f.runtimeDir) return 'XDG_RUNTIME_DIR is not set: log in through a session that sets it (systemd-logind), or set it to a folder of yours with mode 0700';
   return undefined;
 }
+
+/** The highest id an id map (/proc/self/gid_map's text) maps inside the namespace. */
+export function mappedIdMax(idMap: string): number {
+  let max = 0;
+  for (const l of idMap.split('\n')) {
+    const f = l.trim().split(/\s+/).map(Number);
+    if (f.length === 3 && f.every(Number.isFinite) && f[2] > 0) max = Math.max(max, f[0] + f[2] - 1);
+  }
+  return max;
+}
+
+/**
+ * The top of Docker's default net.ipv4.ping_group_range ("0 2147483647"): in a user namespace the
+ * kernel refuses a group it cannot map, so there it ends at the namespace's highest gid.
+ */
+export function pingGroupMax(): number {
+  if (!inUserNamespace()) return 2147483647;
+  try {
+    return Math.min(2147483647, mappedIdMax(readFileSync('/proc/self/gid_map', 'utf8')));
+  } catch {
+    return 0;
+  }
+}
