@@ -177,7 +177,7 @@ function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonConte
   const imageOptions = { dataRoot: config.dataRoot, insecure: config.insecureRegistries };
   const builds = buildBackend({ builder: s.builder, kernel: s.kernel, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
   return {
-    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion() },
+    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion(), rootless: config.rootless },
     log,
     containers: containerBackend(deps) satisfies ContainerBackend,
     containerViews: containerViewSource(deps) satisfies ContainerViewSource,

@@ -23,6 +23,8 @@ export interface ApiOptions {
   debug: boolean;
   /** Skiff's version (Server header, /version, the DockerVersion of built images) */
   version: string;
+  /** a user's daemon, in rootlesskit's namespaces (/info's SecurityOptions says name=rootless) */
+  rootless?: boolean;
 }
 
 export interface DaemonContext {

@@ -10,6 +10,7 @@ import { validateSpecInput } from '../runtime/spec';
 import { buildConfig, buildHostConfig, noSuchImage, parseCreateBody, validateName } from './container-config';
 import { emitEvent, type ContainersContext } from './context';
 import { resolveDevices } from './devices';
+import { discardLimits } from './discarded-limits';
 import { jsonLogPath } from './log-drivers';
 import { namespaceDonor } from './namespaces';
 import { specInput } from './spec-input';
@@ -141,12 +142,13 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
   const input = parseCreateBody(body);
   const wanted = name ? validateName(name) : undefined;
   const hostConfig = buildHostConfig(input.hostConfig);
+  // no cgroups (rootless on cgroup v1): the limits are dropped with dockerd's warnings
+  const warnings = ctx.runtime.cgroupMode === 'none' ? discardLimits(hostConfig) : [];
   const image = await imageFor(ctx, input.config.Image);
   const id = newId();
   const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
   const { volumes, networking } = ctx.hooks;
   const mountPoints = volumes ? volumes.plan(hostConfig, config.Volumes, (ref) => ctx.store.get(ref).MountPoints ?? []) : [];
-  const warnings: string[] = [];
   const networkSettings = networking?.onCreate({ Id: id, Name: wanted ?? '', Config: config, HostConfig: hostConfig }, (body as Record<string, unknown>).NetworkingConfig);
   const args = checkedArgs(ctx, { Id: id, Config: config, HostConfig: hostConfig });
 
