@@ -1,0 +1,266 @@
+// Rootless skiffd end to end: a throwaway user with subordinate id ranges runs bin/skiffd with
+// no extra command (it re-execs itself under rootlesskit + slirp4netns), and the docker CLI (as
+// root, through the user's socket) runs containers: stdio, exec, logs, bind mounts and their
+// owners (the container's root is the user on the host, never more), a user network with its
+// DNS, a published port reached from the host (rootlesskit's port API), cp, commit, and limits on
+// this cgroup v1 host discarded with dockerd's warnings. Everything the user made is removed.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { projectRoot } from '../../src/host';
+import { subIdRanges } from '../../src/host/userns';
+import { runClient, which } from '../helpers/cli-env';
+import { describeIf, isRoot } from '../helpers/runtime-env';
+import { distBuilt, waitUntil } from '../helpers/skiffd';
+
+const tools = ['docker', 'rootlesskit', 'slirp4netns', 'newuidmap', 'useradd'].every(which);
+
+/** A subordinate range of 65536 ids that overlaps no line of the file. */
+function freeRange(text: string): number {
+  let start = 200000;
+  for (const l of text.split('\n')) {
+    const f = l.split(':');
+    if (f.length === 3) start = Math.max(start, Number(f[1]) + Number(f[2]));
+  }
+  return Math.ceil(start / 65536) * 65536;
+}
+
+function dropLinesOf(file: string, user: string): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith(`${user}:`));
+  fs.writeFileSync(file, kept.join('\n'));
+}
+
+/** pids whose real uid is one of `uids` (the user's, or its subordinate ids: its containers' users). */
+function pidsOf(inRange: (uid: number) => boolean): number[] {
+  const out: number[] = [];
+  for (const n of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${n}/status`, 'utf8'))?.[1]);
+      if (inRange(uid)) out.push(Number(n));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function httpGet(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, rootlesskit, slirp4netns; needs `make build`)', () => {
+  const user = `skrl${randomBytes(3).toString('hex')}`;
+  const runDir = `/tmp/${user}-run`;
+  const work = `/tmp/${user}-work`;
+  let home = '';
+  let uid = -1;
+  let sub = { start: 0, count: 0 };
+  let daemon: ChildProcess | undefined;
+  let env: NodeJS.ProcessEnv;
+  let log = '';
+  const sock = path.join(runDir, 'skiff.sock');
+  const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, { timeoutMs: 60000, ...o });
+
+  beforeAll(async () => {
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+    uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+    home = execFileSync('getent', ['passwd', user]).toString().split(':')[5];
+    // useradd may have given it ranges already (SUB_UID_COUNT); else a free one of our own
+    const have = subIdRanges(fs.readFileSync('/etc/subuid', 'utf8'), user, uid);
+    if (have.length && subIdRanges(fs.readFileSync('/etc/subgid', 'utf8'), user, uid).length) {
+      sub = have[0];
+    } else {
+      const start = Math.max(freeRange(fs.readFileSync('/etc/subuid', 'utf8')), freeRange(fs.readFileSync('/etc/subgid', 'utf8')));
+      sub = { start, count: 65536 };
+      dropLinesOf('/etc/subuid', user);
+      dropLinesOf('/etc/subgid', user);
+      fs.appendFileSync('/etc/subuid', `${user}:${start}:65536\n`);
+      fs.appendFileSync('/etc/subgid', `${user}:${start}:65536\n`);
+    }
+    fs.mkdirSync(runDir, { mode: 0o700 });
+    fs.chownSync(runDir, uid, uid);
+    fs.mkdirSync(work, { mode: 0o755 });
+    env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(work, 'docker-config'), DOCKER_CLI_HINTS: 'false' };
+    delete env.DOCKER_CONTEXT;
+    const userPath = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+    daemon = spawn('runuser', ['-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, path.join(projectRoot(), 'bin/skiffd')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (c: Buffer) => (log = (log + c.toString()).slice(-20000));
+    daemon.stdout?.on('data', keep);
+    daemon.stderr?.on('data', keep);
+    try {
+      await waitUntil(async () => fs.existsSync(sock) && (await docker(['version'], { timeoutMs: 5000 })).code === 0, 60000, 'the rootless daemon answering');
+    } catch (e) {
+      throw new Error(`${String(e)}\ndaemon log:\n${log}`);
+    }
+  }, 90000);
+
+  afterAll(async () => {
+    const mine = (u: number) => u === uid || (u >= sub.start && u < sub.start + sub.count);
+    try {
+      const pid = Number(fs.readFileSync(path.join(runDir, 'skiff', 'skiffd.pid'), 'utf8').trim());
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+    } catch {
+      // never started, or gone
+    }
+    await waitUntil(() => pidsOf(mine).length === 0, 20000, 'the daemon and its processes gone').catch(() => undefined);
+    for (const p of pidsOf(mine)) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    daemon?.kill('SIGKILL');
+    await waitUntil(() => pidsOf(mine).length === 0, 10000, 'every process of the user gone').catch(() => undefined);
+    try {
+      execFileSync('userdel', ['-r', user], { stdio: 'ignore' });
+    } catch {
+      // home or mail spool missing: the user is gone all the same
+    }
+    dropLinesOf('/etc/subuid', user);
+    dropLinesOf('/etc/subgid', user);
+    fs.rmSync(runDir, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  }, 60000);
+
+  test('run --rm busybox echo hello (the local busybox built rootless)', async () => {
+    expect(await docker(['run', '--rm', 'busybox', 'echo', 'hello'])).toMatchObject({ code: 0, stdout: 'hello\n' });
+  });
+
+  test('the daemon is the user on the host, in a user namespace of its subordinate ids', () => {
+    const pid = Number(fs.readFileSync(path.join(runDir, 'skiff', 'skiffd.pid'), 'utf8').trim());
+    expect(Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])).toBe(uid);
+    const map = fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8');
+    expect(map).toMatch(new RegExp(`^\\s*0\\s+${uid}\\s+1$`, 'm'));
+    expect(map).toMatch(new RegExp(`^\\s*1\\s+${sub.start}\\s+`, 'm'));
+  });
+
+  test('pipes and a TTY', async () => {
+    expect(await docker(['run', '--rm', '-i', 'busybox', 'cat'], { input: 'through a pipe\n' })).toMatchObject({ code: 0, stdout: 'through a pipe\n' });
+    const t = await docker(['run', '--rm', '-t', 'busybox', 'tty']);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/^\/dev\/pts\/\d+/);
+  });
+
+  test('exec, logs, ps, top', async () => {
+    expect((await docker(['run', '-d', '--name', 'bg', 'busybox', 'sh', '-c', 'echo started; exec sleep 300'])).code).toBe(0);
+    expect(await docker(['exec', 'bg', 'echo', 'in exec'])).toMatchObject({ code: 0, stdout: 'in exec\n' });
+    await waitUntil(async () => (await docker(['logs', 'bg'])).stdout === 'started\n', 10000, 'the log line');
+    const ps = await docker(['ps', '--format', '{{.Names}} {{.Status}}']);
+    expect(ps.stdout).toMatch(/^bg Up/m);
+    const top = await docker(['top', 'bg']);
+    expect(top.stdout).toContain('sleep 300');
+    expect((await docker(['rm', '-f', 'bg'])).code).toBe(0);
+  });
+
+  test("a bind mount of the user's own file", async () => {
+    const f = path.join(home, 'mine.txt');
+    fs.writeFileSync(f, 'my own file\n');
+    fs.chownSync(f, uid, uid);
+    expect(await docker(['run', '--rm', '-v', `${f}:/mine.txt:ro`, 'busybox', 'cat', '/mine.txt'])).toMatchObject({ code: 0, stdout: 'my own file\n' });
+  });
+
+  test("isolation: the container's root is the user on the host; a root-only file stays unreadable", async () => {
+    const out = path.join(home, 'out');
+    fs.mkdirSync(out);
+    fs.chownSync(out, uid, uid);
+    expect((await docker(['run', '--rm', '-v', `${out}:/out`, 'busybox', 'sh', '-c', 'echo x > /out/made'])).code).toBe(0);
+    const st = fs.statSync(path.join(out, 'made'));
+    expect([st.uid, st.gid]).toEqual([uid, uid]);
+    const secret = path.join(work, 'secret');
+    fs.writeFileSync(secret, 'root only\n', { mode: 0o600 });
+    const r = await docker(['run', '--rm', '-v', `${secret}:/secret`, 'busybox', 'cat', '/secret']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).not.toContain('root only');
+    expect(r.stderr).toMatch(/Permission denied/);
+  });
+
+  test('a user network: two containers resolve each other through the embedded DNS', async () => {
+    expect((await docker(['network', 'create', 'rlnet'])).code).toBe(0);
+    expect((await docker(['run', '-d', '--name', 'srv', '--network', 'rlnet', 'busybox', 'sleep', '300'])).code).toBe(0);
+    const r = await docker(['run', '--rm', '--network', 'rlnet', 'busybox', 'sh', '-c', 'nslookup srv && ping -c1 -W2 srv']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/1 packets received/);
+    await docker(['rm', '-f', 'srv']);
+    expect((await docker(['network', 'rm', 'rlnet'])).code).toBe(0);
+  });
+
+  test('-p 127.0.0.1:P:80 reaches httpd from the host (rootlesskit port API), gone at stop', async () => {
+    const port = await freePort();
+    const run = await docker(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo rootless-ok > /www/index.html && exec httpd -f -p 80 -h /www']);
+    expect(run.code).toBe(0);
+    let got: { status: number; body: string } | undefined;
+    await waitUntil(
+      async () => {
+        got = await httpGet(port).catch(() => undefined);
+        return got?.status === 200;
+      },
+      10000,
+      'httpd through the published port',
+    );
+    expect(got?.body).toBe('rootless-ok\n');
+    expect((await docker(['stop', '-t', '1', 'web'])).code).toBe(0);
+    await expect(httpGet(port)).rejects.toThrow();
+    await docker(['rm', '-f', 'web']);
+  });
+
+  test('docker cp both ways, and commit', async () => {
+    expect((await docker(['run', '--name', 'cpc', 'busybox', 'sh', '-c', 'echo data > /d'])).code).toBe(0);
+    const dst = path.join(work, 'd');
+    expect((await docker(['cp', 'cpc:/d', dst])).code).toBe(0);
+    expect(fs.readFileSync(dst, 'utf8')).toBe('data\n');
+    fs.writeFileSync(path.join(work, 'in'), 'copied in\n');
+    expect((await docker(['cp', path.join(work, 'in'), 'cpc:/in'])).code).toBe(0);
+    expect((await docker(['commit', 'cpc', 'rootless:committed'])).code).toBe(0);
+    expect(await docker(['run', '--rm', 'rootless:committed', 'cat', '/d', '/in'])).toMatchObject({ code: 0, stdout: 'data\ncopied in\n' });
+    await docker(['rm', '-f', 'cpc']);
+    await docker(['rmi', 'rootless:committed']);
+  });
+
+  test("limits on a cgroup v1 host: discarded with dockerd's warnings, the container runs", async () => {
+    const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '512', 'busybox', 'echo', 'ran']);
+    expect(r).toMatchObject({ code: 0, stdout: 'ran\n' });
+    expect(r.stderr).toContain('Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.');
+    expect(r.stderr).toContain('Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.');
+    expect(r.stderr).toContain('Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.');
+    const info = await docker(['info', '--format', '{{.CgroupDriver}} {{json .SecurityOptions}}']);
+    expect(info.stdout).toMatch(/^none .*name=rootless/);
+  });
+
+  test('stats of a container without cgroups: figures from /proc, no crash', async () => {
+    expect((await docker(['run', '-d', '--name', 'st', 'busybox', 'sleep', '300'])).code).toBe(0);
+    const s = await docker(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'st']);
+    expect(s).toMatchObject({ code: 0, stdout: 'st 1\n' });
+    await docker(['rm', '-f', 'st']);
+  });
+});
