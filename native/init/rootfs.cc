@@ -196,17 +196,22 @@ DevBinds clone_std_devices(std::vector<UniqueFd>& sources) {
   return out;
 }
 
-// /dev/<name>: a node of these numbers, or the bound clone of the daemon's node (user namespace).
-void std_dev(const DevBinds& binds, const std::string& name, unsigned maj, unsigned min) {
+// Binds the clone of the daemon's /dev/<name> there, if there is one (a user namespace).
+bool bind_dev(const DevBinds& binds, const std::string& name) {
   std::string p = "/dev/" + name;
   for (const auto& [n, tree] : binds) {
     if (n != name) continue;
     UniqueFd made(check(open_no_symlinks(AT_FDCWD, p, O_CREAT | O_EXCL | O_WRONLY, 0666), "create", p));
     UniqueFd target(check(open_no_symlinks(AT_FDCWD, p, O_PATH), "open", p));
     attach_tree(tree, target.get(), "device " + p);
-    return;
+    return true;
   }
-  mknod_dev(p.c_str(), S_IFCHR | 0666, maj, min);
+  return false;
+}
+
+// /dev/<name>: a node of these numbers, or the bound clone of the daemon's node (user namespace).
+void std_dev(const DevBinds& binds, const std::string& name, unsigned maj, unsigned min) {
+  if (!bind_dev(binds, name)) mknod_dev(("/dev/" + name).c_str(), S_IFCHR | 0666, maj, min);
 }
 
 UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices, const DevBinds& binds) {
@@ -225,6 +230,10 @@ UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices
   std_dev(binds, "tty", 5, 0);
   for (const auto& d : host_devices) {
     std::string p = "/dev/" + d.name;
+    if (!binds.empty()) {
+      if (::access(p.c_str(), F_OK) != 0) bind_dev(binds, d.name);  // the standard ones are there
+      continue;
+    }
     if (::mknod(p.c_str(), d.mode, d.rdev) < 0 && errno != EEXIST) throw SysError("mknod", p, errno);
   }
   mkdir_p("/dev/pts", 0755);
@@ -591,6 +600,13 @@ void setup_rootfs(const Spec& spec) {
   DevBinds dev_binds;
   if (userns) {
     dev_binds = clone_std_devices(sources);
+    // privileged: the host's nodes, bound as well (a node the daemon may not open is skipped)
+    for (const auto& d : host_devices) {
+      int fd = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, ("/dev/" + d.name).c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      if (fd < 0) continue;
+      sources.emplace_back(fd);
+      dev_binds.emplace_back(d.name, fd);
+    }
     premount(r.target, "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
     premount(r.target, "sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | (spec.privileged ? 0 : MS_RDONLY));
   }

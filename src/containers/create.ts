@@ -5,12 +5,14 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { nowRfc3339Nano } from '../core/clock';
 import { invalid, SkiffError } from '../core/errors';
+import { inUserNamespace } from '../host/userns';
 import type { ImageRecord } from '../images/types';
 import { validateSpecInput } from '../runtime/spec';
 import { buildConfig, buildHostConfig, noSuchImage, parseCreateBody, validateName } from './container-config';
 import { emitEvent, type ContainersContext } from './context';
 import { resolveDevices } from './devices';
 import { discardLimits } from './discarded-limits';
+import { ownOomScoreAdj, refuseWhatNeedsRoot } from './rootless-checks';
 import { jsonLogPath } from './log-drivers';
 import { namespaceDonor } from './namespaces';
 import { specInput } from './spec-input';
@@ -144,6 +146,7 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
   const hostConfig = buildHostConfig(input.hostConfig);
   // no cgroups (rootless on cgroup v1): the limits are dropped with dockerd's warnings
   const warnings = ctx.runtime.cgroupMode === 'none' ? discardLimits(hostConfig) : [];
+  if (inUserNamespace()) refuseWhatNeedsRoot(hostConfig, ownOomScoreAdj());
   const image = await imageFor(ctx, input.config.Image);
   const id = newId();
   const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
