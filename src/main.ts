@@ -102,13 +102,13 @@ async function prepareImages(config: DaemonConfig, log: Logger, images: FileImag
 /** Every service, in dependency order; containers the runtime still runs are adopted. */
 async function openServices(config: DaemonConfig, log: Logger): Promise<Services> {
   const kernel = addonKernel();
-  let runtimeRef: Runtime | undefined; // the pids of a rootless daemon's cgroup-less containers
+  const late: { runtime?: Runtime } = {}; // the pids of a rootless daemon's cgroup-less containers
   const cgroups = config.rootless
-    ? await rootlessCgroups({ name: config.name, cgroupParent: config.cgroupParent, kernel, log, initPid: async (id) => (await runtimeRef?.state(id))?.pid })
+    ? await rootlessCgroups({ name: config.name, cgroupParent: config.cgroupParent, kernel, log, initPid: async (id) => (await late.runtime?.state(id))?.pid })
     : await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
   const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(kernel), log });
-  runtimeRef = runtime;
+  late.runtime = runtime;
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 

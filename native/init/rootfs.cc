@@ -279,7 +279,8 @@ void premount(const std::string& root, const char* name, const char* fstype, uns
   UniqueFd dir(check(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", root));
   std::string where = root + "/" + name;
   if (::mkdirat(dir.get(), name, 0755) < 0 && errno != EEXIST) throw SysError("mkdir", where, errno);
-  UniqueFd at(check(::openat(dir.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), "open", where + " (a symbolic link in the image?)"));
+  UniqueFd at(check(::openat(dir.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), "open",
+                    where + " (a symbolic link in the image?)"));
   do_mount(fstype, fd_path(at.get()), fstype, flags);
 }
 
@@ -602,7 +603,8 @@ void setup_rootfs(const Spec& spec) {
     dev_binds = clone_std_devices(sources);
     // privileged: the host's nodes, bound as well (a node the daemon may not open is skipped)
     for (const auto& d : host_devices) {
-      int fd = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, ("/dev/" + d.name).c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      int fd = static_cast<int>(
+          syscall(SYS_open_tree, AT_FDCWD, ("/dev/" + d.name).c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
       if (fd < 0) continue;
       sources.emplace_back(fd);
       dev_binds.emplace_back(d.name, fd);

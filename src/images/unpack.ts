@@ -349,7 +349,8 @@ class Unpacker {
       await fs.lchown(abs, uid, gid);
     } catch (e) {
       // dockerd rootless's words: an owner outside the namespace's mapped ranges
-      if (this.userns && isNodeError(e, 'EINVAL')) throw invalid(`potentially insufficient UIDs or GIDs available in user namespace (requested ${uid}:${gid} for ${abs}): check /etc/subuid and /etc/subgid`);
+      if (this.userns && isNodeError(e, 'EINVAL'))
+        throw invalid(`potentially insufficient UIDs or GIDs available in user namespace (requested ${uid}:${gid} for ${abs}): check /etc/subuid and /etc/subgid`);
       if (this.isRoot || !(isNodeError(e, 'EPERM') || isNodeError(e, 'EINVAL'))) throw e;
     }
   }

@@ -23,24 +23,21 @@ export interface PortSpec {
 export function rootlesskitRequest(socketPath: string, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request(
-      { socketPath, method, path: urlPath, headers: { host: 'rootlesskit', ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // rootlesskit's errors may be plain text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
+    const req = http.request({ socketPath, method, path: urlPath, headers: { host: 'rootlesskit', ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          // rootlesskit's errors may be plain text
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+      res.on('error', reject);
+    });
     req.setTimeout(10000, () => req.destroy(new Error(`rootlesskit API ${method} ${urlPath}: timed out`)));
     req.on('error', reject);
     req.end(data);
@@ -99,7 +96,9 @@ export class RootlessPorts {
     if (res.status >= 300 || typeof id !== 'number') {
       const why = errorText(res.body);
       const privileged =
-        spec.parentPort < 1024 ? ` (a user may not bind a port below net.ipv4.ip_unprivileged_port_start: add net.ipv4.ip_unprivileged_port_start=${spec.parentPort} to /etc/sysctl.conf, or setcap cap_net_bind_service=ep on rootlesskit)` : '';
+        spec.parentPort < 1024
+          ? ` (a user may not bind a port below net.ipv4.ip_unprivileged_port_start: add net.ipv4.ip_unprivileged_port_start=${spec.parentPort} to /etc/sysctl.conf, or setcap cap_net_bind_service=ep on rootlesskit)`
+          : '';
       throw new SkiffError('system', `cannot expose ${spec.parentIP}:${spec.parentPort}/${spec.proto} on the host through rootlesskit: ${why}${privileged}`);
     }
     this.log.debug('port exposed through rootlesskit', { id, ...spec });

@@ -41,6 +41,11 @@ export function hostBoundingSet(): bigint {
 }
 
 export function hostDefaultUlimits(): Ulimit[] {
-  cached ??= defaultUlimitsFrom(fs.readFileSync('/proc/self/limits', 'utf8'), fs.readFileSync('/proc/self/status', 'utf8'), Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()), inUserNamespace());
+  cached ??= defaultUlimitsFrom(
+    fs.readFileSync('/proc/self/limits', 'utf8'),
+    fs.readFileSync('/proc/self/status', 'utf8'),
+    Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()),
+    inUserNamespace(),
+  );
   return cached.map((u) => ({ ...u }));
 }

@@ -87,7 +87,13 @@ describe('rootless mode and defaults', () => {
     const env = { HOME: '/home/alice', XDG_RUNTIME_DIR: '/run/user/1000' };
     expect(rootlessDefaults(env)).toEqual({ socket: '/run/user/1000/skiff.sock', dataRoot: '/home/alice/.local/share/skiff', execRoot: '/run/user/1000/skiff' });
     const c = parseDaemonArgs([], env, 1000);
-    expect(c).toMatchObject({ rootless: true, socketPath: '/run/user/1000/skiff.sock', dataRoot: '/home/alice/.local/share/skiff', execRoot: '/run/user/1000/skiff', pidFile: '/run/user/1000/skiff/skiffd.pid' });
+    expect(c).toMatchObject({
+      rootless: true,
+      socketPath: '/run/user/1000/skiff.sock',
+      dataRoot: '/home/alice/.local/share/skiff',
+      execRoot: '/run/user/1000/skiff',
+      pidFile: '/run/user/1000/skiff/skiffd.pid',
+    });
     const o = parseDaemonArgs(['-H', 'unix:///tmp/x.sock', '--data-root', '/tmp/data', '--exec-root', '/tmp/exec'], env, 1000);
     expect(o).toMatchObject({ socketPath: '/tmp/x.sock', dataRoot: '/tmp/data', execRoot: '/tmp/exec' });
     expect(parseDaemonArgs([], {}, 0)).toMatchObject({ rootless: false, socketPath: '/run/skiff.sock', dataRoot: '/var/lib/skiff', execRoot: '/run/skiff' });
@@ -179,7 +185,9 @@ describe('no cgroups', () => {
   });
 
   test('--device and a lowered oom score are refused with the reason', () => {
-    expect(() => refuseWhatNeedsRoot({ ...base(), Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }] } as HostConfig, 0)).toThrow(/--device is not supported by a rootless daemon/);
+    expect(() => refuseWhatNeedsRoot({ ...base(), Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }] } as HostConfig, 0)).toThrow(
+      /--device is not supported by a rootless daemon/,
+    );
     expect(() => refuseWhatNeedsRoot({ ...base(), OomScoreAdj: -10 }, 0)).toThrow(/below the rootless daemon's own \(0\)/);
     expect(() => refuseWhatNeedsRoot({ ...base(), OomScoreAdj: 100 }, 0)).not.toThrow();
   });
@@ -238,7 +246,9 @@ describe("published ports through rootlesskit's API", () => {
       expect(closed).toEqual([8080, 8080]);
 
       closed.length = 0;
-      await expect(ports.expose([held('0.0.0.0', 8081), held('0.0.0.0', 80)])).rejects.toThrow(/cannot expose 0.0.0.0:80\/tcp on the host through rootlesskit: listen tcp 0.0.0.0:80: bind: permission denied.*ip_unprivileged_port_start/);
+      await expect(ports.expose([held('0.0.0.0', 8081), held('0.0.0.0', 80)])).rejects.toThrow(
+        /cannot expose 0.0.0.0:80\/tcp on the host through rootlesskit: listen tcp 0.0.0.0:80: bind: permission denied.*ip_unprivileged_port_start/,
+      );
       await new Promise((r) => setTimeout(r, 100));
       expect(closed.sort()).toEqual([80, 8081]);
       expect(calls[calls.length - 1]).toBe('DELETE /v1/ports/2 ');
