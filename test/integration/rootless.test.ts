@@ -17,6 +17,38 @@ import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, waitUntil } from '../helpers/skiffd';
 
 const tools = ['docker', 'rootlesskit', 'slirp4netns', 'newuidmap', 'useradd'].every(which);
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+/** pure cgroup v2 (the VM): the daemon gets a cgroup delegated to its user, as user@.service would */
+const v2 = (() => {
+  try {
+    return fs.statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * systemd's delegation by hand: a cgroup beside ours (our parent has the controllers enabled),
+ * its folder and the files a delegate writes owned by the user.
+ */
+function delegatedCgroup(name: string, uid: number): string {
+  const own = /^0::(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
+  const dir = path.join('/sys/fs/cgroup', path.dirname(own), name);
+  fs.mkdirSync(dir);
+  for (const f of ['', 'cgroup.procs', 'cgroup.subtree_control', 'cgroup.threads']) fs.chownSync(path.join(dir, f), uid, uid);
+  return dir;
+}
+
+/** rmdir a cgroup tree bottom-up (its processes are gone by then). */
+function removeCgroup(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroup(path.join(dir, e.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // still busy: left for the host to reap
+  }
+}
 
 /** A subordinate range of 65536 ids that overlaps no line of the file. */
 function freeRange(text: string): number {
@@ -85,6 +117,7 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   let daemon: ChildProcess | undefined;
   let env: NodeJS.ProcessEnv;
   let log = '';
+  let cgroup = '';
   const sock = path.join(runDir, 'skiff.sock');
   const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, { timeoutMs: 60000, ...o });
 
@@ -110,9 +143,12 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(work, 'docker-config'), DOCKER_CLI_HINTS: 'false' };
     delete env.DOCKER_CONTEXT;
     const userPath = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-    daemon = spawn('runuser', ['-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, path.join(projectRoot(), 'bin/skiffd')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, path.join(projectRoot(), 'bin/skiffd')];
+    if (v2) cgroup = delegatedCgroup(`${user}.scope`, uid);
+    // on cgroup v2 the daemon starts in its delegated cgroup (the shell moves itself, then execs)
+    daemon = v2
+      ? spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh', ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (c: Buffer) => (log = (log + c.toString()).slice(-20000));
     daemon.stdout?.on('data', keep);
     daemon.stderr?.on('data', keep);
@@ -148,6 +184,7 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     }
     dropLinesOf('/etc/subuid', user);
     dropLinesOf('/etc/subgid', user);
+    if (cgroup) removeCgroup(cgroup);
     fs.rmSync(runDir, { recursive: true, force: true });
     fs.rmSync(work, { recursive: true, force: true });
     if (home) fs.rmSync(home, { recursive: true, force: true });
@@ -247,7 +284,7 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     await docker(['rmi', 'rootless:committed']);
   });
 
-  test("limits on a cgroup v1 host: discarded with dockerd's warnings, the container runs", async () => {
+  (v2 ? test.skip : test)("limits on a cgroup v1 host: discarded with dockerd's warnings, the container runs", async () => {
     const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '512', 'busybox', 'echo', 'ran']);
     expect(r).toMatchObject({ code: 0, stdout: 'ran\n' });
     expect(r.stderr).toContain('Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.');
@@ -257,7 +294,17 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     expect(info.stdout).toMatch(/^none .*name=rootless/);
   });
 
-  test('stats of a container without cgroups: figures from /proc, no crash', async () => {
+  (v2 ? test : test.skip)('limits in a delegated cgroup v2 subtree: applied as for root', async () => {
+    const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', 'busybox', 'cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/pids.max']);
+    expect(r).toMatchObject({ code: 0, stdout: '67108864\n20\n' });
+    expect(r.stderr).not.toContain('Limitation discarded');
+    // the containers nest below the delegated cgroup; the daemon and rootlesskit moved into a leaf
+    expect(fs.readdirSync(cgroup)).toEqual(expect.arrayContaining([expect.stringMatching(/^skiffd-skiff-/)]));
+    const info = await docker(['info', '--format', '{{.CgroupDriver}} {{.CgroupVersion}}']);
+    expect(info.stdout).toBe('cgroupfs 2\n');
+  });
+
+  test('stats: figures from /proc without cgroups, from the cgroup with them; no crash', async () => {
     expect((await docker(['run', '-d', '--name', 'st', 'busybox', 'sleep', '300'])).code).toBe(0);
     const s = await docker(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'st']);
     expect(s).toMatchObject({ code: 0, stdout: 'st 1\n' });
