@@ -66,8 +66,8 @@ export class ContainerEndpoints {
   }
 
   /** Rootless: the held ports exposed on the real host too (rootless-ports.ts). */
-  private hostSide(held: HeldPort[]): Promise<HeldPort[]> {
-    return this.d.rootlessPorts ? this.d.rootlessPorts.expose(held) : Promise.resolve(held);
+  private hostSide(id: string, held: HeldPort[]): Promise<HeldPort[]> {
+    return this.d.rootlessPorts ? this.d.rootlessPorts.expose(id, held) : Promise.resolve(held);
   }
 
   /** Daemon stop: the host ports held for published ports, closed. */
@@ -75,6 +75,7 @@ export class ContainerEndpoints {
     for (const list of this.held.values()) for (const h of list) h.close();
     this.held.clear();
     await this.d.proxies.stopAll();
+    await this.d.rootlessPorts?.unexposeAll();
   }
 
   settingsOf(c: NetContainer): NetworkSettingsRecord {
@@ -241,7 +242,7 @@ export class ContainerEndpoints {
   /** Host ports held; then the helpers and the DNAT rules, both overlapping the container's creation. */
   private async startWiring(c: NetContainer, eps: Bound[]): Promise<void> {
     const wanted = wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true, await hostHasIPv6());
-    const held = wanted.length ? await this.hostSide(await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`)) : [];
+    const held = wanted.length ? await this.hostSide(c.Id, await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`)) : [];
     this.held.set(c.Id, held);
     this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, held);
     // The helpers start now and wait for the pid; the DNAT rules (to an address that exists a
@@ -345,6 +346,7 @@ export class ContainerEndpoints {
     await st?.rules;
     for (const h of this.held.get(c.Id) ?? []) h.close();
     const hadPorts = this.held.delete(c.Id);
+    await this.d.rootlessPorts?.unexpose(c.Id);
     await this.d.proxies.stop(c.Id).catch((e: unknown) => this.d.log.warn('cannot stop port proxies', { id: c.Id, error: String(e) }));
     if (hadPorts) await this.d.firewall.setPorts(c.Id, []).catch((e: unknown) => this.d.log.warn('cannot remove port rules', { id: c.Id, error: String(e) }));
     const s = c.NetworkSettings;
@@ -397,7 +399,12 @@ export class ContainerEndpoints {
       // IPv6 sides: the proxies that outlived the daemon keep serving; missing ones start again
       const running = this.d.proxies.adopt(c.Id);
       const wanted = bindings.filter((b) => !isV6Host(b.hostIp) || !running.some((r) => r.proto === b.proto && r.hostIp === b.hostIp && r.hostPort === b.hostPort));
-      this.held.set(c.Id, await this.hostSide(await holdPorts(wanted, c.Name)));
+      this.held.set(c.Id, await holdPorts(wanted, c.Name));
+      // rootless: every binding on the host again, the proxied IPv6 ones too
+      await this.d.rootlessPorts?.expose(
+        c.Id,
+        bindings.map((b) => ({ ...b, close: () => undefined })),
+      );
       if (c.State.Pid > 0) this.startProxies(c, c.State.Pid);
       await this.publish(
         c,

@@ -4,7 +4,7 @@
 // host for us and, per connection, dials the port inside the namespace (127.0.0.1:<port>, which
 // our DNAT sends on to the container). It is driven by rootlesskit's REST API on
 // $ROOTLESSKIT_STATE_DIR/api.sock (pkg/api/openapi.yaml): POST /v1/ports with a PortSpec
-// {proto, parentIP, parentPort, childPort} answers a PortStatus {id, spec}; DELETE /v1/ports/<id>.
+// {proto, parentIP, parentPort, childIP, childPort} answers a PortStatus {id, spec}; DELETE /v1/ports/<id>.
 // Each held host port gets its host side here, removed when the port is closed (stop, rm, daemon
 // stop) and added again when an adopted container's ports are held again at a restart.
 import * as http from 'node:http';
@@ -16,6 +16,7 @@ export interface PortSpec {
   proto: 'tcp' | 'udp';
   parentIP: string;
   parentPort: number;
+  childIP: string;
   childPort: number;
 }
 
@@ -49,7 +50,9 @@ export function portSpecOf(h: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: 
   // The IPv4 side serves the host: rootlesskit's listener on "::" would be dual-stack and take
   // the same port again; [::1] has no IPv4 twin, so it is exposed on the host's ::1.
   if (isV6Host(h.hostIp) && h.hostIp !== '::1') return undefined;
-  return { proto: h.proto, parentIP: h.hostIp || '0.0.0.0', parentPort: h.hostPort, childPort: h.hostPort };
+  // inside, [::1] is served by the IPv6 proxy there, everything else by DNAT on 127.0.0.1
+  const childIP = isV6Host(h.hostIp) ? '::1' : '127.0.0.1';
+  return { proto: h.proto, parentIP: h.hostIp || '0.0.0.0', parentPort: h.hostPort, childIP, childPort: h.hostPort };
 }
 
 function errorText(body: unknown): string {
@@ -59,35 +62,45 @@ function errorText(body: unknown): string {
 }
 
 export class RootlessPorts {
+  /** container id -> rootlesskit's ids of its ports */
+  private readonly exposed = new Map<string, number[]>();
+
   constructor(
     private readonly apiSocket: string,
     private readonly log: Logger,
   ) {}
 
   /**
-   * Exposes each held port on the host; the ports returned close their host side too. On a
-   * failure (a host port taken, a privileged one) the ports exposed so far are removed and the
-   * held ones closed: the start fails with rootlesskit's reason.
+   * Exposes a container's held ports on the host. On a failure (a host port taken, a
+   * privileged one) the ports exposed so far are removed and the held ones closed: the start
+   * fails with rootlesskit's reason. (Kept by container, not by socket: the IPv6 sockets are
+   * closed in the daemon once handed to their proxies, and must stay exposed.)
    */
-  async expose(held: HeldPort[]): Promise<HeldPort[]> {
-    const out: HeldPort[] = [];
+  async expose(containerId: string, held: HeldPort[]): Promise<HeldPort[]> {
+    const ids = this.exposed.get(containerId) ?? [];
+    this.exposed.set(containerId, ids);
     try {
       for (const h of held) {
         const spec = portSpecOf(h);
-        const id = spec ? await this.add(spec) : undefined;
-        out.push(id === undefined ? h : { ...h, close: () => this.closeBoth(h, id) });
+        if (spec) ids.push(await this.add(spec));
       }
     } catch (e) {
-      for (const h of out) h.close();
-      for (const h of held.slice(out.length)) h.close();
+      for (const h of held) h.close();
+      await this.unexpose(containerId);
       throw e;
     }
-    return out;
+    return held;
   }
 
-  private closeBoth(h: HeldPort, id: number): void {
-    h.close();
-    this.remove(id).catch((e: unknown) => this.log.warn('cannot remove a port from rootlesskit', { id, error: String(e) }));
+  /** The container's ports off the host (stop, rm, daemon stop). */
+  async unexpose(containerId: string): Promise<void> {
+    const ids = this.exposed.get(containerId) ?? [];
+    this.exposed.delete(containerId);
+    for (const id of ids) await this.remove(id).catch((e: unknown) => this.log.warn('cannot remove a port from rootlesskit', { id, error: String(e) }));
+  }
+
+  async unexposeAll(): Promise<void> {
+    for (const id of [...this.exposed.keys()]) await this.unexpose(id);
   }
 
   private async add(spec: PortSpec): Promise<number> {

@@ -95,9 +95,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function httpGet(port: number): Promise<{ status: number; body: string }> {
+function httpGet(port: number, host = '127.0.0.1'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
+    const req = http.get({ host, port, path: '/', timeout: 5000 }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -122,6 +122,8 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, { timeoutMs: 60000, ...o });
 
   beforeAll(async () => {
+    // slirp4netns needs /dev/net/tun (the test VM loads no module it does not ask for)
+    if (!fs.existsSync('/dev/net/tun')) execFileSync('modprobe', ['tun'], { stdio: 'ignore' });
     execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
     uid = Number(execFileSync('id', ['-u', user]).toString().trim());
     home = execFileSync('getent', ['passwd', user]).toString().split(':')[5];
@@ -268,7 +270,25 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     expect(got?.body).toBe('rootless-ok\n');
     expect((await docker(['stop', '-t', '1', 'web'])).code).toBe(0);
     await expect(httpGet(port)).rejects.toThrow();
+
     await docker(['rm', '-f', 'web']);
+  });
+
+  (fs.existsSync('/proc/net/if_inet6') ? test : test.skip)("-p [::1]:P:80: the IPv6 proxy inside, exposed on the host's [::1]", async () => {
+    const port = await freePort();
+    expect((await docker(['run', '-d', '--name', 'web6', '-p', `[::1]:${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo six > /www/index.html && exec httpd -f -p 80 -h /www'])).code).toBe(0);
+    let got: { status: number; body: string } | undefined;
+    await waitUntil(
+      async () => {
+        got = await httpGet(port, '::1').catch(() => undefined);
+        return got?.status === 200;
+      },
+      10000,
+      'httpd through [::1]',
+    );
+    expect(got?.body).toBe('six\n');
+    await docker(['rm', '-f', 'web6']);
+    await expect(httpGet(port, '::1')).rejects.toThrow();
   });
 
   test('docker cp both ways, and commit', async () => {

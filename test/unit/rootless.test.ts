@@ -207,13 +207,13 @@ describe('no cgroups', () => {
 
 describe("published ports through rootlesskit's API", () => {
   test('the host side of a held port: IPv4 ones and [::1]; [::] is left to the IPv4 listener', () => {
-    expect(portSpecOf({ proto: 'tcp', hostIp: '127.0.0.1', hostPort: 8080 })).toEqual({ proto: 'tcp', parentIP: '127.0.0.1', parentPort: 8080, childPort: 8080 });
+    expect(portSpecOf({ proto: 'tcp', hostIp: '127.0.0.1', hostPort: 8080 })).toEqual({ proto: 'tcp', parentIP: '127.0.0.1', parentPort: 8080, childIP: '127.0.0.1', childPort: 8080 });
     expect(portSpecOf({ proto: 'udp', hostIp: '0.0.0.0', hostPort: 53 })).toMatchObject({ proto: 'udp', parentIP: '0.0.0.0' });
     expect(portSpecOf({ proto: 'tcp', hostIp: '::', hostPort: 8080 })).toBeUndefined();
-    expect(portSpecOf({ proto: 'tcp', hostIp: '::1', hostPort: 8080 })).toMatchObject({ parentIP: '::1' });
+    expect(portSpecOf({ proto: 'tcp', hostIp: '::1', hostPort: 8080 })).toMatchObject({ parentIP: '::1', childIP: '::1' });
   });
 
-  test('POST /v1/ports when held, DELETE /v1/ports/<id> when closed; a refusal fails and closes', async () => {
+  test('POST /v1/ports for each held port, DELETE /v1/ports/<id> when the container lets go; a refusal fails and closes', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-rk-'));
     const sock = path.join(dir, 'api.sock');
     const calls: string[] = [];
@@ -238,20 +238,26 @@ describe("published ports through rootlesskit's API", () => {
       const ports = new RootlessPorts(sock, new Logger('error'));
       const closed: number[] = [];
       const held = (hostIp: string, hostPort: number): HeldPort => ({ proto: 'tcp', ctrPort: 80, hostIp, hostPort, close: () => void closed.push(hostPort) });
-      const out = await ports.expose([held('127.0.0.1', 8080), held('::', 8080)]);
-      expect(calls).toEqual([`POST /v1/ports ${JSON.stringify({ proto: 'tcp', parentIP: '127.0.0.1', parentPort: 8080, childPort: 8080 })}`]);
+      const out = await ports.expose('c1', [held('127.0.0.1', 8080), held('::', 8080), held('::1', 8082)]);
+      expect(out).toHaveLength(3);
+      expect(calls).toEqual([
+        `POST /v1/ports ${JSON.stringify({ proto: 'tcp', parentIP: '127.0.0.1', parentPort: 8080, childIP: '127.0.0.1', childPort: 8080 })}`,
+        `POST /v1/ports ${JSON.stringify({ proto: 'tcp', parentIP: '::1', parentPort: 8082, childIP: '::1', childPort: 8082 })}`,
+      ]);
+      // the daemon closing its sockets (an IPv6 one handed to its proxy) unexposes nothing
       for (const h of out) h.close();
-      await new Promise((r) => setTimeout(r, 100));
-      expect(calls[1]).toBe('DELETE /v1/ports/1 ');
-      expect(closed).toEqual([8080, 8080]);
+      expect(calls).toHaveLength(2);
+      await ports.unexpose('c1');
+      expect(calls.slice(2)).toEqual(['DELETE /v1/ports/1 ', 'DELETE /v1/ports/2 ']);
 
       closed.length = 0;
-      await expect(ports.expose([held('0.0.0.0', 8081), held('0.0.0.0', 80)])).rejects.toThrow(
+      await expect(ports.expose('c2', [held('0.0.0.0', 8081), held('0.0.0.0', 80)])).rejects.toThrow(
         /cannot expose 0.0.0.0:80\/tcp on the host through rootlesskit: listen tcp 0.0.0.0:80: bind: permission denied.*ip_unprivileged_port_start/,
       );
-      await new Promise((r) => setTimeout(r, 100));
       expect(closed.sort()).toEqual([80, 8081]);
-      expect(calls[calls.length - 1]).toBe('DELETE /v1/ports/2 ');
+      expect(calls[calls.length - 1]).toBe('DELETE /v1/ports/3 ');
+      await ports.unexposeAll();
+      expect(calls[calls.length - 1]).toBe('DELETE /v1/ports/3 ');
     } finally {
       server.close();
       fs.rmSync(dir, { recursive: true, force: true });
