@@ -279,7 +279,7 @@ export function main(argv: string[]): void {
     process.exit(1);
   }
   // a user's skiffd: the same command again, as rootlesskit's child (src/rootless.ts)
-  if (needsRootlesskit(process.getuid?.() ?? 0, process.env)) return execUnderRootlesskit(argv);
+  if (needsRootlesskit(process.getuid?.() ?? 0, process.env)) return execUnderRootlesskit(argv, config.execRoot);
   const log = new Logger(config.logLevel);
   startDaemon(config, log).then(
     (d) => {

@@ -74,6 +74,11 @@ function rootIsShared(): boolean {
   return line !== undefined && / shared:\d+/.test(line.split(' - ')[0]);
 }
 
+/** rootlesskit's state folder (api.sock, child_pid, its lock) for a daemon of this exec root. */
+export function rootlesskitStateDir(execRoot: string): string {
+  return path.join(path.dirname(execRoot), `${path.basename(execRoot)}-rootlesskit`);
+}
+
 /** rootlesskit's command line for this daemon (dockerd-rootless.sh's flags). */
 export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot: boolean): string[] {
   return [
@@ -95,7 +100,7 @@ export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot:
  * Checks the host, then runs this same skiffd (same argv) as rootlesskit's child and lives as
  * long as it does: signals are passed on, its exit status is ours. Never returns.
  */
-export function execUnderRootlesskit(argv: string[]): void {
+export function execUnderRootlesskit(argv: string[], execRoot: string): void {
   // iptables, ip and sysctl live in the sbin folders, rarely on a user's PATH
   const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':');
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: [...dirs, ...['/usr/local/sbin', '/usr/sbin', '/sbin'].filter((d) => !dirs.includes(d))].join(':') };
@@ -104,8 +109,8 @@ export function execUnderRootlesskit(argv: string[]): void {
     process.stderr.write(`skiffd: cannot run rootless: ${missing}\n`);
     process.exit(1);
   }
-  // rootlesskit makes this folder and refuses one that holds another instance's files
-  const stateDir = path.join(env.XDG_RUNTIME_DIR ?? os.tmpdir(), 'skiffd-rootlesskit');
+  // beside the exec root (one per daemon: rootlesskit locks it), e.g. $XDG_RUNTIME_DIR/skiff-rootlesskit
+  const stateDir = rootlesskitStateDir(execRoot);
   const command = [process.execPath, ...process.execArgv, process.argv[1], ...argv];
   const child = spawn(onPath('rootlesskit', env) ?? 'rootlesskit', rootlesskitArgs(stateDir, command, rootIsShared()), { stdio: 'inherit', env });
   const pass = (sig: NodeJS.Signals) => () => child.kill(sig);

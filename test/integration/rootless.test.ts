@@ -123,7 +123,10 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
 
   beforeAll(async () => {
     // slirp4netns needs /dev/net/tun (the test VM loads no module it does not ask for)
-    if (!fs.existsSync('/dev/net/tun')) execFileSync('modprobe', ['tun'], { stdio: 'ignore' });
+    if (!fs.existsSync('/dev/net/tun')) {
+      execFileSync('modprobe', ['tun'], { stdio: 'ignore' });
+      fs.chmodSync('/dev/net/tun', 0o666); // udev's mode for it (the VM has no udev)
+    }
     execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
     uid = Number(execFileSync('id', ['-u', user]).toString().trim());
     home = execFileSync('getent', ['passwd', user]).toString().split(':')[5];

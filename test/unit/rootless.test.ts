@@ -17,7 +17,7 @@ import { Logger } from '../../src/core/logger';
 import { mappedIdMax, missingRootlessRequirement, type RootlessHostFacts, subIdRanges, uidMapIsPartial } from '../../src/host/userns';
 import { type HeldPort } from '../../src/network/ports';
 import { portSpecOf, RootlessPorts } from '../../src/network/rootless-ports';
-import { isRootless, needsRootlesskit, rootlessDefaults, rootlesskitArgs } from '../../src/rootless';
+import { isRootless, needsRootlesskit, rootlessDefaults, rootlesskitArgs, rootlesskitStateDir } from '../../src/rootless';
 
 describe('user namespace facts', () => {
   test('the identity map is the host; anything else is a user namespace', () => {
@@ -115,6 +115,7 @@ describe('rootless mode and defaults', () => {
     );
     expect(a.slice(-3)).toEqual(['/usr/bin/node', '/p/bin/skiffd', '--debug']);
     expect(rootlesskitArgs('/s', ['x'], false)).not.toContain('--propagation=rslave');
+    expect(rootlesskitStateDir('/run/user/1000/skiff')).toBe('/run/user/1000/skiff-rootlesskit');
   });
 });
 
