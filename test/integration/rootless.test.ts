@@ -158,11 +158,11 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     daemon.stdout?.on('data', keep);
     daemon.stderr?.on('data', keep);
     try {
-      await waitUntil(async () => fs.existsSync(sock) && (await docker(['version'], { timeoutMs: 5000 })).code === 0, 60000, 'the rootless daemon answering');
+      await waitUntil(async () => fs.existsSync(sock) && (await docker(['version'], { timeoutMs: 5000 })).code === 0, 180000, 'the rootless daemon answering');
     } catch (e) {
       throw new Error(`${String(e)}\ndaemon log:\n${log}`);
     }
-  }, 90000);
+  }, 240000);
 
   afterAll(async () => {
     const mine = (u: number) => u === uid || (u >= sub.start && u < sub.start + sub.count);
