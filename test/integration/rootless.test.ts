@@ -127,7 +127,8 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
       execFileSync('modprobe', ['tun'], { stdio: 'ignore' });
       fs.chmodSync('/dev/net/tun', 0o666); // udev's mode for it (the VM has no udev)
     }
-    execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+    // home (and so the data root) under /tmp: the test VM's /home is an overlay, never an upper dir
+    execFileSync('useradd', ['-m', '-d', `/tmp/${user}-home`, '-s', '/bin/sh', user]);
     uid = Number(execFileSync('id', ['-u', user]).toString().trim());
     home = execFileSync('getent', ['passwd', user]).toString().split(':')[5];
     // useradd may have given it ranges already (SUB_UID_COUNT); else a free one of our own
@@ -196,7 +197,9 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   }, 60000);
 
   test('run --rm busybox echo hello (the local busybox built rootless)', async () => {
-    expect(await docker(['run', '--rm', 'busybox', 'echo', 'hello'])).toMatchObject({ code: 0, stdout: 'hello\n' });
+    const r = await docker(['run', '--rm', 'busybox', 'echo', 'hello']);
+    expect(r.stderr).toBe(''); // (the daemon's reason, when it fails)
+    expect(r).toMatchObject({ code: 0, stdout: 'hello\n' });
   });
 
   test('the daemon is the user on the host, in a user namespace of its subordinate ids', () => {
