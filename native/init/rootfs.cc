@@ -265,16 +265,6 @@ UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices
 // visible instance of each is in the mount namespace (mount_too_revealing): they are mounted
 // before pivot_root, while the daemon's own are still there, on the new root's folders (made if
 // missing, opened without following links).
-bool in_user_namespace() {
-  UniqueFd f(::open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC));
-  if (!f.valid()) return false;
-  char buf[256] = {};
-  ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
-  unsigned long inner = 1, outer = 1, count = 0;
-  if (n <= 0 || std::sscanf(buf, "%lu %lu %lu", &inner, &outer, &count) != 3) return false;
-  return !(inner == 0 && outer == 0 && count == 4294967295UL);
-}
-
 void premount(const std::string& root, const char* name, const char* fstype, unsigned long flags) {
   UniqueFd dir(check(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", root));
   std::string where = root + "/" + name;

@@ -54,7 +54,9 @@ const MAX_SYMLINK_HOPS = 40;
 const SMALL_FILE = 1 << 20;
 const MAX_JOBS = 32;
 const MAX_PENDING_BYTES = 32 << 20;
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+// overlayfs's mark of an opaque folder; in a user namespace (rootless) overlay is mounted with
+// userxattr and reads user.overlay.* (root of a user namespace may not write trusted.*)
+const OPAQUE_XATTR = inUserNamespace() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_NAME = '.wh..wh..opq';
 const S_IFCHR = 0o020000;

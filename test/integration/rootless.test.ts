@@ -310,6 +310,16 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     await docker(['rmi', 'rootless:committed']);
   });
 
+  test('overlay in the user namespace (userxattr): a lower folder removed and made again, built and committed', async () => {
+    const ctx = path.join(work, 'build-opaque');
+    fs.mkdirSync(ctx);
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN mkdir -p /d && touch /d/a /gone\nRUN rm -rf /d /gone && mkdir /d && touch /d/b\n');
+    const b = await runClient('docker', ['build', '-q', '-t', 'rootless:opaque', ctx], { ...env, DOCKER_BUILDKIT: '0' }, { timeoutMs: 120000 });
+    expect(b.code).toBe(0);
+    expect(await docker(['run', '--rm', 'rootless:opaque', 'sh', '-c', 'ls /d; ls /gone 2>&1 || true'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^b\n.*No such file/s) });
+    await docker(['rmi', 'rootless:opaque']);
+  });
+
   (v2 ? test.skip : test)("limits on a cgroup v1 host: discarded with dockerd's warnings, the container runs", async () => {
     const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '512', 'busybox', 'echo', 'ran']);
     expect(r).toMatchObject({ code: 0, stdout: 'ran\n' });
