@@ -37,7 +37,7 @@ import { addonKernel, projectRoot, sealedHelperPaths, type HostKernel } from './
 import { ensureLocalBusybox, type FileImageStore, openImageStore } from './images';
 import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
-import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket } from './rootless';
+import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket, warnWithoutUserXattrs } from './rootless';
 import { Runtime } from './runtime/runtime';
 import { secureStateDirs, stateDirs } from './state-dirs';
 import { openVolumes, type VolumeStore } from './volumes';
@@ -264,6 +264,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   process.umask(0o022);
   await secureStateDirs(stateDirs(config.dataRoot, config.execRoot), log);
   await claimPidFile(config.pidFile);
+  if (config.rootless) await warnWithoutUserXattrs(config.dataRoot, addonKernel(), log);
   const services = await openServices(config, log);
   const ctx = apiContext(config, log, services);
   const servers = await listenAll(config, log, createApp(ctx));

@@ -7,6 +7,7 @@
 // may do degrades (cgroups, device nodes, ports: see README "Rootless").
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type CgroupManager, createCgroupManager, type InitPidOf, noCgroupManager, whyNoDelegatedCgroup } from './cgroups';
@@ -147,4 +148,24 @@ export async function rootlessCgroups(o: { name: string; cgroupParent?: string; 
 export function rootlesskitApiSocket(env: NodeJS.ProcessEnv): string | undefined {
   const dir = env[ROOTLESSKIT_ENV];
   return dir ? path.join(dir, 'api.sock') : undefined;
+}
+
+/**
+ * overlayfs with userxattr keeps its marks (opaque folders, whiteouts of folders) in user.*
+ * xattrs of the data root's filesystem; one without them (tmpfs before Linux 6.6) makes removing
+ * a folder of an image layer fail with EIO. Said once at start, with the fix.
+ */
+export async function warnWithoutUserXattrs(dataRoot: string, kernel: HostKernel, log: Logger): Promise<void> {
+  const probe = path.join(dataRoot, '.xattr-probe');
+  try {
+    await fs.writeFile(probe, '');
+    kernel.lsetxattr(probe, 'user.skiff-probe', Buffer.from('1'));
+  } catch (e) {
+    log.warn(
+      `rootless: the data root ${dataRoot} does not take user.* xattrs (tmpfs before Linux 6.6?): overlayfs in the user namespace cannot mark opaque folders, so removing a folder of an image layer fails (EIO); use a data root on ext4, xfs or btrfs`,
+      { error: String(e) },
+    );
+  } finally {
+    await fs.rm(probe, { force: true });
+  }
 }

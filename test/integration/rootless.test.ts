@@ -84,6 +84,17 @@ function pidsOf(inRange: (uid: number) => boolean): number[] {
   return out;
 }
 
+/** Whether the filesystem of `dir` takes user.* xattrs (python3's os.setxattr: node has none). */
+function userXattrs(dir: string): boolean {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import os,sys; p=sys.argv[1]+"/.xattr-test"; open(p,"w").close(); os.setxattr(p, "user.t", b"1"); os.remove(p)', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    fs.rmSync(path.join(dir, '.xattr-test'), { force: true });
+    return false;
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -311,11 +322,17 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   });
 
   test('overlay in the user namespace (userxattr): a lower folder removed and made again, built and committed', async () => {
+    // overlay keeps the opaque mark in a user.* xattr: not on a filesystem without them (the VM's
+    // tmpfs, Linux < 6.6), where the daemon warns at start instead
+    if (!userXattrs(home)) {
+      expect(log).toMatch(/does not take user\.\* xattrs/);
+      return;
+    }
     const ctx = path.join(work, 'build-opaque');
     fs.mkdirSync(ctx);
     fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN mkdir -p /d && touch /d/a /gone\nRUN rm -rf /d /gone && mkdir /d && touch /d/b\n');
     const b = await runClient('docker', ['build', '-q', '-t', 'rootless:opaque', ctx], { ...env, DOCKER_BUILDKIT: '0' }, { timeoutMs: 120000 });
-    expect(b.code).toBe(0);
+    if (b.code !== 0) throw new Error(`build failed: ${b.stderr}`);
     expect(await docker(['run', '--rm', 'rootless:opaque', 'sh', '-c', 'ls /d; ls /gone 2>&1 || true'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^b\n.*No such file/s) });
     await docker(['rmi', 'rootless:opaque']);
   });
