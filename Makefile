@@ -18,6 +18,9 @@ APT_PACKAGES += postgresql-15
 APT_PACKAGES += qemu-system-x86 linux-image-amd64 cpio xz-utils
 # make lint / make format: the C++ formatter for native/ (.clang-format)
 APT_PACKAGES += clang-format
+# rootless skiffd (a non-root user's bin/skiffd): the user namespace from /etc/subuid (newuidmap,
+# newgidmap), rootlesskit for the namespaces and the port API, slirp4netns for the network
+APT_PACKAGES += rootlesskit slirp4netns uidmap
 NATIVE_CXX := $(shell find native -name '*.cc' -o -name '*.h')
 NATIVE_SOURCES := $(NATIVE_CXX) binding.gyp
 TS_SOURCES := $(shell find src cli bench -name '*.ts') tsconfig.json

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import yargs from 'yargs';
 import { type MetricsAddress, parseMetricsAddr } from './api/metrics/server';
 import { invalid } from './core/errors';
+import { isRootless, rootlessDefaults } from './rootless';
 
 /** One -H address: a unix socket, or TCP (served only over TLS with client certificates). */
 export type ListenAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -40,6 +41,8 @@ export interface DaemonConfig {
   name: string;
   /** --userns-remap: "default" or <user>[:<group>] */
   usernsRemap?: string;
+  /** started by a non-root user (or its rootlesskit child): the defaults are the user's folders */
+  rootless: boolean;
 }
 
 export const DEFAULT_DATA_ROOT = '/var/lib/skiff';
@@ -69,12 +72,15 @@ export function parseHost(h: string): ListenAddress {
   throw invalid(`unsupported host ${h}: use unix:///path or tcp://host:port (with --tlsverify)`);
 }
 
-export function parseDaemonArgs(argv: string[]): DaemonConfig {
+export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): DaemonConfig {
+  const rootless = isRootless(uid, env);
+  // a user's daemon: $XDG_RUNTIME_DIR/skiff.sock, ~/.local/share/skiff, $XDG_RUNTIME_DIR/skiff
+  const user = rootless ? rootlessDefaults(env) : undefined;
   const a = yargs(argv)
     .scriptName('skiffd')
     .usage('Usage: skiffd [OPTIONS]\n\nA container engine serving the Docker Engine API')
-    .option('host', { alias: 'H', type: 'string', array: true, description: 'Daemon socket to listen on', default: ['unix:///run/skiff.sock'] })
-    .option('data-root', { type: 'string', description: 'Root directory of persistent state', default: DEFAULT_DATA_ROOT })
+    .option('host', { alias: 'H', type: 'string', array: true, description: 'Daemon socket to listen on', default: [user ? `unix://${user.socket}` : 'unix:///run/skiff.sock'] })
+    .option('data-root', { type: 'string', description: 'Root directory of persistent state', default: user?.dataRoot ?? DEFAULT_DATA_ROOT })
     .option('exec-root', { type: 'string', description: 'Root directory for execution state files' })
     .option('pidfile', { alias: 'p', type: 'string', description: 'Path to use for the daemon PID file' })
     .option('cgroup-parent', { type: 'string', description: 'Parent cgroup for all containers' })
@@ -103,7 +109,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
   const tls = tlsConfig(a as unknown as TlsArgs, hosts);
   const dataRoot = path.resolve(a['data-root'] as string);
   const name = daemonName(dataRoot);
-  const execRoot = path.resolve((a['exec-root'] as string | undefined) ?? (name === 'skiff' ? '/run/skiff' : `/run/${name}`));
+  const execRoot = path.resolve((a['exec-root'] as string | undefined) ?? user?.execRoot ?? (name === 'skiff' ? '/run/skiff' : `/run/${name}`));
   return {
     socketPath: hosts.find((h): h is ListenAddress & { kind: 'unix' } => h.kind === 'unix')?.path ?? '',
     hosts,
@@ -120,6 +126,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig {
     ...(a['metrics-addr'] ? { metricsAddr: parseMetricsAddr(a['metrics-addr'] as string, tls !== undefined) } : {}),
     name,
     ...(a['userns-remap'] ? { usernsRemap: a['userns-remap'] as string } : {}),
+    rootless,
   };
 }
 

@@ -39,6 +39,7 @@ import { addonKernel, projectRoot, sealedHelperPaths, type HostKernel } from './
 import { ensureLocalBusybox, type FileImageStore, openImageStore } from './images';
 import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
+import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket, warnWithoutUserXattrs } from './rootless';
 import { Runtime } from './runtime/runtime';
 import { holdUserns } from './runtime/userns-hold';
 import { loadRemap } from './host/subids';
@@ -107,9 +108,13 @@ async function prepareImages(config: DaemonConfig, log: Logger, images: FileImag
 /** Every service, in dependency order; containers the runtime still runs are adopted. */
 async function openServices(config: DaemonConfig, log: Logger): Promise<Services> {
   const kernel = addonKernel();
-  const cgroups = await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
+  const late: { runtime?: Runtime } = {}; // the pids of a rootless daemon's cgroup-less containers
+  const cgroups = config.rootless
+    ? await rootlessCgroups({ name: config.name, cgroupParent: config.cgroupParent, kernel, log, initPid: async (id) => (await late.runtime?.state(id))?.pid })
+    : await createCgroupManager({ name: config.name, cgroupParent: config.cgroupParent, kernel });
   log.info('cgroups detected', { mode: cgroups.mode, parent: cgroups.parentPaths });
   const runtime = new Runtime({ execRoot: config.execRoot, cgroups, helpers: sealedHelperPaths(kernel), log });
+  late.runtime = runtime;
   const restored = await runtime.restore();
   log.info('runtime restored', { containers: restored.size, running: [...restored.values()].filter((s) => s.status !== 'exited').length });
 
@@ -147,6 +152,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
     findContainer: (ref) => containers.store.find(ref),
     saveContainer: (c) => containers.store.save(c as ContainerRecord),
     containerDir: (id) => containers.store.dir(id),
+    ...(config.rootless && rootlesskitApiSocket(process.env) ? { rootlesskitApi: rootlesskitApiSocket(process.env) } : {}),
   });
   await networks.init();
   containers.networking = networks;
@@ -196,7 +202,7 @@ function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonConte
   const imageOptions = { dataRoot: config.dataRoot, insecure: config.insecureRegistries };
   const builds = buildBackend({ builder: s.builder, kernel: s.kernel, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
   return {
-    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion(), usernsRemap: config.usernsRemap !== undefined },
+    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion(), usernsRemap: config.usernsRemap !== undefined, rootless: config.rootless },
     log,
     containers: containerBackend(deps) satisfies ContainerBackend,
     containerViews: containerViewSource(deps) satisfies ContainerViewSource,
@@ -278,12 +284,13 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
 }
 
 export async function startDaemon(config: DaemonConfig, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
-  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges');
+  if (process.getuid?.() !== 0) throw new SkiffError('forbidden', 'skiffd needs to be started with root privileges, or rootless through bin/skiffd (rootlesskit)');
   // dockerd's default umask: files and folders made without an explicit mode (and the API
   // socket in the moment before its chmod) are never writable by group or others
   process.umask(0o022);
   await secureStateDirs(stateDirs(config.dataRoot, config.execRoot), log);
   await claimPidFile(config.pidFile);
+  if (config.rootless) await warnWithoutUserXattrs(config.dataRoot, addonKernel(), log);
   const services = await openServices(config, log);
   const ctx = apiContext(config, log, services);
   // --metrics-addr is up before the API answers (what clients wait for)
@@ -301,6 +308,8 @@ export function main(argv: string[]): void {
     process.stderr.write(`skiffd: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   }
+  // a user's skiffd: the same command again, as rootlesskit's child (src/rootless.ts)
+  if (needsRootlesskit(process.getuid?.() ?? 0, process.env)) return execUnderRootlesskit(argv, config.execRoot);
   const log = new Logger(config.logLevel);
   startDaemon(config, log).then(
     (d) => {

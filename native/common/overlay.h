@@ -4,7 +4,9 @@
 // "lowerdir+" would also do, but only from Linux 6.8.) Shared by skiff-init and the addon.
 #pragma once
 #include <fcntl.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,20 @@
 #include "common/fd.h"
 
 namespace skiff {
+
+// In a user namespace (a rootless daemon): the uid map is not the host's "0 0 4294967295".
+inline bool in_user_namespace() {
+  static const bool answer = [] {
+    UniqueFd f(::open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC));
+    if (!f.valid()) return false;
+    char buf[256] = {};
+    ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+    unsigned long inner = 1, outer = 1, count = 0;
+    if (n <= 0 || std::sscanf(buf, "%lu %lu %lu", &inner, &outer, &count) != 3) return false;
+    return !(inner == 0 && outer == 0 && count == 4294967295UL);
+  }();
+  return answer;
+}
 
 // The mount data for lower (top-most first), and upper/work when given (both or neither). The
 // fds in `hold` must stay open until mount(2) has returned.
@@ -23,7 +39,10 @@ inline std::string overlay_options(const std::vector<std::string>& lower, const 
     if (l.find_first_of(":,") != std::string::npos) throw config_error("layer path contains ':' or ',': " + l);
     joined += (joined.empty() ? "" : ":") + l;
   }
-  const std::string rest = upper.empty() ? "" : ",upperdir=" + upper + ",workdir=" + work;
+  // In a user namespace overlayfs may not write its trusted.overlay.* xattrs (whiteouts of
+  // folders, opaque folders): userxattr makes it use user.overlay.*, as Docker rootless does.
+  const std::string rest =
+      (upper.empty() ? "" : ",upperdir=" + upper + ",workdir=" + work) + (in_user_namespace() ? ",userxattr" : "");
   if (joined.size() + rest.size() < 4000) return "lowerdir=" + joined + rest;
   std::string short_lower;
   for (const auto& l : lower) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -210,7 +211,9 @@ UniqueFd setup_dev(const Spec& spec, const std::vector<HostDevice>& host_devices
   make_node(h, "/dev/tty", S_IFCHR | 0666, 5, 0);
   for (const auto& d : host_devices) {
     std::string p = "/dev/" + d.name;
-    if (::mknod(p.c_str(), d.mode, d.rdev) < 0 && errno != EEXIST) throw SysError("mknod", p, errno);
+    if (::access(p.c_str(), F_OK) == 0) continue;  // the standard ones are there
+    // a node of the host's numbers, or (in a user namespace) the host's node bound
+    make_node(h, p, d.mode, major(d.rdev), minor(d.rdev));
   }
   mkdir_p("/dev/pts", 0755);
   do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
@@ -673,13 +676,28 @@ void setup_rootfs(const Spec& spec, HostSide& h) {
   const RootSpec& r = spec.root;
   if (r.target.empty()) throw config_error("root.target is empty");
   if (!h.prepared) h = prepare_host_side(spec, false);
-  bool userns = h.root_tree.valid();
+  // a user namespace of the container's own (--userns-remap: its root comes made), or the one a
+  // rootless daemon lives in: either way mknod is refused and proc/sysfs mount only while the
+  // daemon's own are still visible
+  const bool new_userns = h.root_tree.valid();
+  const bool userns = new_userns || in_user_namespace();
   // Nothing we mount may propagate back to the host.
   do_mount("", "/", nullptr, MS_REC | MS_PRIVATE);
   std::vector<HostDevice> host_devices;
-  if (spec.privileged && !userns) host_devices = list_host_devices();
+  if (spec.privileged && !new_userns) host_devices = list_host_devices();
+  if (userns && !new_userns) {
+    // rootless: the daemon's own nodes, cloned now, are bound where mknod would make them
+    for (const char* n : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"})
+      h.dev_binds.emplace_back(n, UniqueFd(clone_tree(AT_FDCWD, n, false)));
+    for (const auto& d : host_devices) {
+      std::string p = "/dev/" + d.name;
+      // a node the daemon may not open is skipped
+      UniqueFd fd(static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, p.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+      if (fd.valid()) h.dev_binds.emplace_back(p, std::move(fd));
+    }
+  }
   UniqueFd proc_tree, sys_tree;
-  if (userns) {
+  if (new_userns) {
     // The root comes made, as a detached mount. Its target folder is the data root's, which the
     // user namespace's root may not traverse (and the parent's fd of it names the host's mount,
     // not our copy), so it is stacked on our own "/" and entered through its fd: pivot_root then
@@ -688,6 +706,13 @@ void setup_rootfs(const Spec& spec, HostSide& h) {
     attach_tree(h.root_tree.get(), slash.get(), "root (" + r.target + ") on /");
     check(::fchdir(h.root_tree.get()), "fchdir", r.target);
     h.root_tree.reset();
+  } else {
+    if (!r.plain.empty()) do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
+    else mount_overlay(r);
+    check(::chdir(r.target.c_str()), "chdir", r.target);
+  }
+  if (userns) {
+    // made now, while the daemon's own proc and sysfs are still in sight (mount_too_revealing)
     proc_tree = FsBuilder("proc").mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV);
     unsigned sys_attrs =
         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV | (spec.privileged ? 0 : MOUNT_ATTR_RDONLY);
@@ -703,10 +728,6 @@ void setup_rootfs(const Spec& spec, HostSide& h) {
       if (syscall(SYS_mount_setattr, sys_tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
         throw SysError("mount_setattr", "host /sys bound read-only", errno);
     }
-  } else {
-    if (!r.plain.empty()) do_mount(r.plain, r.target, nullptr, MS_BIND | MS_REC);
-    else mount_overlay(r);
-    check(::chdir(r.target.c_str()), "chdir", r.target);
   }
 
   // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the container's.

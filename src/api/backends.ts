@@ -238,6 +238,8 @@ export interface SystemBackend {
   containerStates(): Promise<Map<string, RuntimeState>>;
   imageCount(): Promise<number>;
   cgroupVersion(): '1' | '2';
+  /** 'none': a rootless daemon without cgroups (Docker's name for it) */
+  cgroupDriver?(): 'cgroupfs' | 'none';
   logDrivers(): readonly string[];
   diskUsage(want: (t: DiskUsageType) => boolean): Promise<DiskUsage>;
 }

@@ -25,6 +25,8 @@ export interface ApiOptions {
   version: string;
   /** --userns-remap is on (/info's SecurityOptions name=userns) */
   usernsRemap?: boolean;
+  /** a user's daemon, in rootlesskit's namespaces (/info's SecurityOptions says name=rootless) */
+  rootless?: boolean;
 }
 
 export interface DaemonContext {

@@ -27,3 +27,5 @@ export { normalizeResources, sharesToWeight, nanoCpusToQuota, DEFAULT_DEVICE_RUL
 export { nodeCgroupIO } from './io';
 export { parseIoStat, parseBlkioRecursive, parsePsi } from './parse';
 export { CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC } from './detect';
+export { noCgroupManager, type InitPidOf } from './none';
+export { whyNoDelegatedCgroup } from './delegation';

@@ -7,6 +7,7 @@ import * as fsp from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { HostKernel } from '../host';
+import { inUserNamespace } from '../host/userns';
 import { CgroupError, errnoCode, wrapError } from './errors';
 import type { CgroupDirEntry, CgroupIO } from './types';
 
@@ -64,6 +65,10 @@ export function nodeCgroupIO(kernel: HostKernel): CgroupIO {
   return {
     ...fsCgroupIO,
     attachDeviceFilter(dir: string, rules: readonly string[]): void {
+      // Rootless (a delegated v2 subtree): the kernel loads cgroup device programs only with
+      // CAP_SYS_ADMIN in the host's namespace. None is needed there, as runc rootless has none:
+      // a user namespace cannot make device nodes, and the bound ones are what the user may open.
+      if (inUserNamespace()) return;
       kernel.deviceFilter(dir, rules);
     },
   };

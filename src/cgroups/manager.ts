@@ -281,7 +281,7 @@ async function setupV2(files: Files, u: UnifiedHierarchy, opts: CgroupManagerOpt
     const avail = words(await files.read(path.join(ownDir, 'cgroup.controllers'), 'setup'));
     const enabled = words(await files.read(path.join(ownDir, 'cgroup.subtree_control'), 'setup'));
     const missing = V2_CONTROLLERS.filter((c) => avail.has(c) && !enabled.has(c));
-    if (missing.length > 0) await evacuateOwn(files, ownDir, leafName, selfPid);
+    if (missing.length > 0) await evacuateOwn(files, ownDir, leafName, selfPid, opts.evacuateAll === true);
   }
 
   const created: string[] = [];
@@ -320,10 +320,17 @@ async function setupV2(files: Files, u: UnifiedHierarchy, opts: CgroupManagerOpt
 }
 
 /** Move the daemon (and only the daemon) out of its own cgroup into a leaf below it. */
-async function evacuateOwn(files: Files, ownDir: string, leafName: string, selfPid: number): Promise<void> {
+async function evacuateOwn(files: Files, ownDir: string, leafName: string, selfPid: number, all: boolean): Promise<void> {
   const procs = parseNumberList(await files.read(path.join(ownDir, 'cgroup.procs'), 'setup'));
   if (procs.length === 0) return;
   const others = procs.filter((p) => p !== selfPid);
+  if (all) {
+    const leaf = path.join(ownDir, leafName);
+    await files.mkdir(leaf);
+    // one by one: a process that exited meanwhile (ESRCH) is no reason to stop
+    for (const p of procs) await files.write(path.join(leaf, 'cgroup.procs'), String(p), 'move rootlesskit').catch(() => undefined);
+    return;
+  }
   if (others.length > 0) {
     const shown = others.slice(0, 10).join(' ') + (others.length > 10 ? ' ...' : '');
     throw new CgroupError(

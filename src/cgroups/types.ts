@@ -2,7 +2,8 @@
 
 import type { HostKernel } from '../host';
 
-export type CgroupMode = 'v1' | 'v2' | 'hybrid';
+/** 'none': no cgroups at all (a rootless daemon that may not write any: Docker's "none" driver) */
+export type CgroupMode = 'v1' | 'v2' | 'hybrid' | 'none';
 
 /**
  * Resource limits with Docker HostConfig semantics. `undefined` = leave the current value as is.
@@ -258,6 +259,11 @@ export interface CgroupManagerSettings {
   ncpu?: number;
   /** bound for freeze/thaw/killAll/destroy waits; default 10000 */
   timeoutMs?: number;
+  /**
+   * v2, rootless: the daemon's own cgroup holds rootlesskit's processes too (its parent,
+   * slirp4netns), all of them ours: every one moves into the leaf, not only the daemon.
+   */
+  evacuateAll?: boolean;
 }
 
 /** The settings, and either the kernel port (the real cgroupfs: nodeCgroupIO) or a CgroupIO of the caller's (tests). */

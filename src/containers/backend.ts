@@ -165,6 +165,7 @@ export function systemBackend(d: ContainerBackendDeps) {
     },
     imageCount: async () => (await d.images.list()).length,
     cgroupVersion: (): '1' | '2' => (d.cgroups.mode === 'v2' ? '2' : '1'),
+    cgroupDriver: (): 'cgroupfs' | 'none' => (d.cgroups.mode === 'none' ? 'none' : 'cgroupfs'),
     logDrivers: (): readonly string[] => [...LOG_DRIVERS],
     diskUsage: (want: (t: DiskUsageType) => boolean) => diskUsage({ images: d.images, containers: c, volumes: d.volumes }, want),
   };

@@ -7,11 +7,14 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { nowRfc3339Nano } from '../core/clock';
 import { invalid, SkiffError } from '../core/errors';
+import { inUserNamespace } from '../host/userns';
 import type { ImageRecord } from '../images/types';
 import { validateSpecInput } from '../runtime/spec';
 import { buildConfig, buildHostConfig, noSuchImage, parseCreateBody, validateName } from './container-config';
 import { emitEvent, type ContainersContext } from './context';
 import { resolveDevices } from './devices';
+import { discardLimits } from './discarded-limits';
+import { ownOomScoreAdj, refuseWhatNeedsRoot } from './rootless-checks';
 import { jsonLogPath } from './log-drivers';
 import { namespaceDonor } from './namespaces';
 import { specInput } from './spec-input';
@@ -145,6 +148,9 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
   const input = parseCreateBody(body);
   const wanted = name ? validateName(name) : undefined;
   const hostConfig = buildHostConfig(input.hostConfig);
+  // no cgroups (rootless on cgroup v1): the limits are dropped with dockerd's warnings
+  const warnings = ctx.runtime.cgroupMode === 'none' ? discardLimits(hostConfig) : adaptToHost(hostConfig, ctx.runtime.cgroupFeatures());
+  if (inUserNamespace()) refuseWhatNeedsRoot(hostConfig, ownOomScoreAdj());
   const image = await imageFor(ctx, input.config.Image);
   const id = newId();
   const config = buildConfig(input.config, image.config, id, hostConfig.NetworkMode === 'host');
@@ -152,7 +158,6 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
   if (pressureLabel !== undefined) parsePressureRules(pressureLabel);
   const { volumes, networking } = ctx.hooks;
   const mountPoints = volumes ? volumes.plan(hostConfig, config.Volumes, (ref) => ctx.store.get(ref).MountPoints ?? []) : [];
-  const warnings: string[] = adaptToHost(hostConfig, ctx.runtime.cgroupFeatures());
   const networkSettings = networking?.onCreate({ Id: id, Name: wanted ?? '', Config: config, HostConfig: hostConfig }, (body as Record<string, unknown>).NetworkingConfig);
   const args = checkedArgs(ctx, { Id: id, Config: config, HostConfig: hostConfig });
 

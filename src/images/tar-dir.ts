@@ -69,7 +69,7 @@ function tarEntries(root: string, top: string | undefined, opts: TarDirOptions):
       let opaque = false;
       if (opts.special && !det) {
         for (const x of await opts.special.llistxattr(abs)) {
-          if (x === 'trusted.overlay.opaque') {
+          if (x === 'trusted.overlay.opaque' || x === 'user.overlay.opaque') {
             opaque = (await opts.special.lgetxattr(abs, x))?.toString() === 'y';
             continue;
           }

@@ -47,13 +47,16 @@ import { ByteSource, readTar, type EntryWithBody, type TarEntry } from './tar';
 import { SplitWriter } from './tar-split';
 import { SpecialError, type SpecialOps } from './special';
 import type { Digest } from './types';
+import { inUserNamespace } from '../host/userns';
 
 export const DEFAULT_MAX_LAYER_BYTES = 64 * 1024 ** 3;
 const MAX_SYMLINK_HOPS = 40;
 const SMALL_FILE = 1 << 20;
 const MAX_JOBS = 32;
 const MAX_PENDING_BYTES = 32 << 20;
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+// overlayfs's mark of an opaque folder; in a user namespace (rootless) overlay is mounted with
+// userxattr and reads user.overlay.* (root of a user namespace may not write trusted.*)
+const OPAQUE_XATTR = inUserNamespace() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_NAME = '.wh..wh..opq';
 const S_IFCHR = 0o020000;
@@ -150,6 +153,7 @@ class Unpacker {
   /** folder modes and times, applied at the end (creating entries inside changes mtimes) */
   private readonly deferred = new Map<string, DirMeta>();
   private readonly isRoot = process.geteuid?.() === 0;
+  private readonly userns = inUserNamespace();
   private readonly ownIds = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 };
   size = 0;
   /** small files being written in the background, by relative path (see dispatch) */
@@ -348,6 +352,9 @@ class Unpacker {
     try {
       await fs.lchown(abs, uid, gid);
     } catch (e) {
+      // dockerd rootless's words: an owner outside the namespace's mapped ranges
+      if (this.userns && isNodeError(e, 'EINVAL'))
+        throw invalid(`potentially insufficient UIDs or GIDs available in user namespace (requested ${uid}:${gid} for ${abs}): check /etc/subuid and /etc/subgid`);
       if (this.isRoot || !(isNodeError(e, 'EPERM') || isNodeError(e, 'EINVAL'))) throw e;
     }
   }
@@ -475,7 +482,9 @@ class Unpacker {
       case 'char':
       case 'block':
       case 'fifo': {
-        if (e.type !== 'fifo' && !this.isRoot) return; // rootless: no device nodes, as Docker
+        // rootless (not root, or root of a user namespace, where mknod of a device is EPERM): no
+        // device nodes, as Docker rootless; overlay's whiteouts (0:0) are allowed and made below
+        if (e.type !== 'fifo' && (!this.isRoot || this.userns)) return;
         const kind = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
         await this.createFresh(rel, () => this.special.mknod(abs, kind | (e.mode & 0o777), e.devmajor, e.devminor));
         await this.chown(abs, e.uid, e.gid);

@@ -17,6 +17,7 @@ import type { LegacyLinks } from './legacy-links';
 import type { Links, PendingAttach } from './links';
 import type { Members } from './members';
 import type { PortProxies } from './port-proxies';
+import type { RootlessPorts } from './rootless-ports';
 import { HeldPort, holdPorts, hostHasIPv6, isV6Host, portMap, wantedBindings } from './ports';
 import { netnsIPv6 } from './ipv6-netns';
 import type { NetworkStore } from './store';
@@ -34,6 +35,8 @@ export interface EndpointsDeps {
   log: Logger;
   events: EventBus;
   findContainer(ref: string): NetContainer | undefined;
+  /** rootless: held ports get their host side from rootlesskit */
+  rootlessPorts?: RootlessPorts;
 }
 
 interface Bound {
@@ -62,11 +65,17 @@ export class ContainerEndpoints {
     await Promise.all([...this.deleting]);
   }
 
+  /** Rootless: the held ports exposed on the real host too (rootless-ports.ts). */
+  private hostSide(id: string, held: HeldPort[]): Promise<HeldPort[]> {
+    return this.d.rootlessPorts ? this.d.rootlessPorts.expose(id, held) : Promise.resolve(held);
+  }
+
   /** Daemon stop: the host ports held for published ports, closed. */
   async closeHeldPorts(): Promise<void> {
     for (const list of this.held.values()) for (const h of list) h.close();
     this.held.clear();
     await this.d.proxies.stopAll();
+    await this.d.rootlessPorts?.unexposeAll();
   }
 
   settingsOf(c: NetContainer): NetworkSettingsRecord {
@@ -233,7 +242,7 @@ export class ContainerEndpoints {
   /** Host ports held; then the helpers and the DNAT rules, both overlapping the container's creation. */
   private async startWiring(c: NetContainer, eps: Bound[]): Promise<void> {
     const wanted = wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts === true, await hostHasIPv6());
-    const held = wanted.length ? await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`) : [];
+    const held = wanted.length ? await this.hostSide(c.Id, await holdPorts(wanted, `${c.Name.replace(/^\//, '')} (${eps[0]?.ep.EndpointID ?? ''})`)) : [];
     this.held.set(c.Id, held);
     this.settingsOf(c).Ports = portMap(c.Config.ExposedPorts, c.HostConfig.PortBindings, held);
     // The helpers start now and wait for the pid; the DNAT rules (to an address that exists a
@@ -337,6 +346,7 @@ export class ContainerEndpoints {
     await st?.rules;
     for (const h of this.held.get(c.Id) ?? []) h.close();
     const hadPorts = this.held.delete(c.Id);
+    await this.d.rootlessPorts?.unexpose(c.Id);
     await this.d.proxies.stop(c.Id).catch((e: unknown) => this.d.log.warn('cannot stop port proxies', { id: c.Id, error: String(e) }));
     if (hadPorts) await this.d.firewall.setPorts(c.Id, []).catch((e: unknown) => this.d.log.warn('cannot remove port rules', { id: c.Id, error: String(e) }));
     const s = c.NetworkSettings;
@@ -394,6 +404,11 @@ export class ContainerEndpoints {
       const running = this.d.proxies.adopt(c.Id);
       const wanted = bindings.filter((b) => !isV6Host(b.hostIp) || !running.some((r) => r.proto === b.proto && r.hostIp === b.hostIp && r.hostPort === b.hostPort));
       this.held.set(c.Id, await holdPorts(wanted, c.Name));
+      // rootless: every binding on the host again, the proxied IPv6 ones too
+      await this.d.rootlessPorts?.expose(
+        c.Id,
+        bindings.map((b) => ({ ...b, close: () => undefined })),
+      );
       if (c.State.Pid > 0) this.startProxies(c, c.State.Pid);
       await this.publish(
         c,

@@ -22,6 +22,7 @@ import { CONTAINER_LINKS, HOST_LINKS, LegacyLinks } from './legacy-links';
 import { Links, writeSysctl } from './links';
 import { Members } from './members';
 import { PortProxies } from './port-proxies';
+import { RootlessPorts } from './rootless-ports';
 import { hostHasIPv6, normalizePortBindings, portMap } from './ports';
 import { NetworkStore } from './store';
 import type { ContainerNetworking, EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
@@ -44,6 +45,8 @@ export interface NetworksOptions {
   saveContainer(c: NetContainer): Promise<void>;
   /** the container's folder: its /etc files (resolv.conf) are there */
   containerDir(id: string): string;
+  /** rootless: rootlesskit's API socket, through which published ports reach the host */
+  rootlesskitApi?: string;
 }
 
 export class Networks implements ContainerNetworking {
@@ -75,6 +78,7 @@ export class Networks implements ContainerNetworking {
       log: o.log,
       events: o.events,
       findContainer: o.findContainer,
+      ...(o.rootlesskitApi ? { rootlessPorts: new RootlessPorts(o.rootlesskitApi, o.log) } : {}),
     });
   }
 

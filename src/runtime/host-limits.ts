@@ -2,6 +2,7 @@
 // nofile 1048576; raising a hard limit needs CAP_SYS_RESOURCE, which a daemon running in a
 // restricted sandbox may lack, so then the daemon's own hard limit is the ceiling.
 import * as fs from 'node:fs';
+import { inUserNamespace } from '../host/userns';
 import type { Ulimit } from './spec';
 
 const CAP_SYS_RESOURCE = 24n;
@@ -20,9 +21,10 @@ function hasCapability(statusText: string, cap: bigint): boolean {
 }
 
 /** Pure part, for tests: the nofile default given /proc/self/limits, /proc/self/status and nr_open. */
-export function defaultUlimitsFrom(limitsText: string, statusText: string, nrOpen: number): Ulimit[] {
+export function defaultUlimitsFrom(limitsText: string, statusText: string, nrOpen: number, userns = false): Ulimit[] {
   let nofile = Math.min(WANTED_NOFILE, nrOpen);
-  if (!hasCapability(statusText, CAP_SYS_RESOURCE)) nofile = Math.min(nofile, ownHardNofile(limitsText) ?? nofile);
+  // in a user namespace (rootless) the capability counts for nothing: the kernel asks the host's
+  if (userns || !hasCapability(statusText, CAP_SYS_RESOURCE)) nofile = Math.min(nofile, ownHardNofile(limitsText) ?? nofile);
   return [{ Name: 'nofile', Soft: nofile, Hard: nofile }];
 }
 
@@ -39,6 +41,11 @@ export function hostBoundingSet(): bigint {
 }
 
 export function hostDefaultUlimits(): Ulimit[] {
-  cached ??= defaultUlimitsFrom(fs.readFileSync('/proc/self/limits', 'utf8'), fs.readFileSync('/proc/self/status', 'utf8'), Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()));
+  cached ??= defaultUlimitsFrom(
+    fs.readFileSync('/proc/self/limits', 'utf8'),
+    fs.readFileSync('/proc/self/status', 'utf8'),
+    Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()),
+    inUserNamespace(),
+  );
   return cached.map((u) => ({ ...u }));
 }

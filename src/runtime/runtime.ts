@@ -6,7 +6,7 @@ import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { CgroupFeatures, CgroupManager, CgroupMountSpec as HostCgroupMount, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
+import { CgroupFeatures, CgroupManager, CgroupMode, CgroupMountSpec as HostCgroupMount, CgroupStats, ContainerCgroup, Resources } from '../cgroups';
 import { conflict, isNodeError, notFound, SkiffError, systemError } from '../core/errors';
 import { readJson } from '../core/atomic-files';
 import { HelperPaths } from '../host';
@@ -216,6 +216,11 @@ export class Runtime {
   /** what container cgroups can do on this host (create's warnings, the pressure watcher) */
   cgroupFeatures(): CgroupFeatures {
     return this.opts.cgroups.features;
+  }
+
+  /** 'none': containers run without cgroups (a rootless daemon on cgroup v1): limits are discarded */
+  get cgroupMode(): CgroupMode {
+    return this.opts.cgroups.mode;
   }
 
   /**

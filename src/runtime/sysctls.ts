@@ -1,4 +1,5 @@
 // Namespaced sysctls: Docker's defaults, and which ones a container may set.
+import { pingGroupMax } from '../host/userns';
 import type { NamespaceMap, NamespaceType } from './bundle';
 import { quote, SpecError } from './spec-checks';
 
@@ -6,7 +7,7 @@ import { quote, SpecError } from './spec-checks';
 export function defaultSysctls(): Record<string, string> {
   return {
     'net.ipv4.ip_unprivileged_port_start': '0',
-    'net.ipv4.ping_group_range': '0 2147483647',
+    'net.ipv4.ping_group_range': `0 ${pingGroupMax()}`,
   };
 }
 

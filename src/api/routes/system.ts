@@ -19,7 +19,16 @@ async function version(ctx: DaemonContext, _req: Request, res: Response): Promis
 async function info(ctx: DaemonContext, _req: Request, res: Response): Promise<void> {
   const sys = ctx.system;
   const states = await sys.containerStates();
-  res.json(infoView(ctx.options, { states, images: await sys.imageCount(), cgroupVersion: sys.cgroupVersion(), logDrivers: sys.logDrivers() }));
+  res.json(
+    infoView(ctx.options, {
+      states,
+      images: await sys.imageCount(),
+      cgroupVersion: sys.cgroupVersion(),
+      ...(sys.cgroupDriver ? { cgroupDriver: sys.cgroupDriver() } : {}),
+      ...(ctx.options.rootless ? { rootless: true } : {}),
+      logDrivers: sys.logDrivers(),
+    }),
+  );
 }
 
 const DF_TYPES: readonly string[] = ['container', 'image', 'volume', 'build-cache'];

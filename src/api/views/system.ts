@@ -26,6 +26,8 @@ export interface InfoFacts {
   states: Map<string, RuntimeState>;
   images: number;
   cgroupVersion: '1' | '2';
+  cgroupDriver?: 'cgroupfs' | 'none';
+  rootless?: boolean;
   logDrivers: readonly string[];
 }
 
@@ -55,7 +57,7 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
     SystemTime: new Date().toISOString(),
     LoggingDriver: 'json-file',
     Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: facts.logDrivers.filter((d) => d !== 'none') },
-    CgroupDriver: 'cgroupfs',
+    CgroupDriver: facts.cgroupDriver ?? 'cgroupfs',
     CgroupVersion: facts.cgroupVersion,
     KernelVersion: os.release(),
     OperatingSystem: 'Linux',
@@ -76,7 +78,13 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
     LiveRestoreEnabled: false,
     Isolation: '',
     InitBinary: '',
-    SecurityOptions: ['name=seccomp,profile=builtin', ...(o.usernsRemap ? ['name=userns'] : []), ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : [])],
+    // rootless: dockerd's "name=rootless" (the docker CLI shows it; clients check it); --userns-remap: "name=userns"
+    SecurityOptions: [
+      'name=seccomp,profile=builtin',
+      ...(facts.rootless ? ['name=rootless'] : []),
+      ...(o.usernsRemap ? ['name=userns'] : []),
+      ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : []),
+    ],
     Warnings: [],
   };
 }

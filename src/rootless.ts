@@ -1,0 +1,171 @@
+// Rootless skiffd: a non-root user's `skiffd` runs itself again under rootlesskit, as Docker's
+// dockerd-rootless.sh runs dockerd. rootlesskit makes the user namespace (mapped from the user's
+// /etc/subuid and /etc/subgid ranges by the setuid newuidmap/newgidmap), a mount namespace
+// (/etc and /run copied up so the daemon may change them) and a network namespace wired to the
+// host by slirp4netns (userspace TCP/IP: an unprivileged user cannot make veths into the host).
+// Inside, the daemon is uid 0 of that namespace and runs the usual code; what real root alone
+// may do degrades (cgroups, device nodes, ports: see README "Rootless").
+import { spawn } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type CgroupManager, createCgroupManager, type InitPidOf, noCgroupManager, whyNoDelegatedCgroup } from './cgroups';
+import type { Logger } from './core/logger';
+import type { HostKernel } from './host';
+import { inUserNamespace, missingRootlessRequirement, type RootlessHostFacts } from './host/userns';
+
+/** The variable rootlesskit sets in its child: its state folder (api.sock, child_pid). */
+export const ROOTLESSKIT_ENV = 'ROOTLESSKIT_STATE_DIR';
+
+/** skiffd must re-exec itself under rootlesskit: a non-root user, not already inside it. */
+export function needsRootlesskit(uid: number, env: NodeJS.ProcessEnv): boolean {
+  return uid !== 0 && env[ROOTLESSKIT_ENV] === undefined;
+}
+
+/** The daemon runs rootless: started by a user, or already inside rootlesskit's namespaces. */
+export function isRootless(uid: number, env: NodeJS.ProcessEnv): boolean {
+  return uid !== 0 || (env[ROOTLESSKIT_ENV] !== undefined && inUserNamespace());
+}
+
+function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** What this host offers a rootless daemon (see missingRootlessRequirement). */
+export function hostFacts(env: NodeJS.ProcessEnv): RootlessHostFacts {
+  const info = os.userInfo();
+  return {
+    user: info.username,
+    uid: info.uid,
+    subuid: readOr('/etc/subuid', ''),
+    subgid: readOr('/etc/subgid', ''),
+    newuidmap: onPath('newuidmap', env),
+    newgidmap: onPath('newgidmap', env),
+    rootlesskit: onPath('rootlesskit', env),
+    slirp4netns: onPath('slirp4netns', env),
+    maxUserNamespaces: readOr('/proc/sys/user/max_user_namespaces', ''),
+    ...(env.XDG_RUNTIME_DIR ? { runtimeDir: env.XDG_RUNTIME_DIR } : {}),
+  };
+}
+
+/** "/" is a shared mount: rootlesskit can make the child's rslave (else it warns and keeps it private). */
+function rootIsShared(): boolean {
+  const line = readOr('/proc/self/mountinfo', '')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === '/');
+  return line !== undefined && / shared:\d+/.test(line.split(' - ')[0]);
+}
+
+/** rootlesskit's state folder (api.sock, child_pid, its lock) for a daemon of this exec root. */
+export function rootlesskitStateDir(execRoot: string): string {
+  return path.join(path.dirname(execRoot), `${path.basename(execRoot)}-rootlesskit`);
+}
+
+/** rootlesskit's command line for this daemon (dockerd-rootless.sh's flags). */
+export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot: boolean): string[] {
+  return [
+    '--net=slirp4netns',
+    '--mtu=65520',
+    '--slirp4netns-sandbox=auto',
+    '--slirp4netns-seccomp=auto',
+    '--disable-host-loopback',
+    '--port-driver=builtin',
+    '--copy-up=/etc',
+    '--copy-up=/run',
+    ...(sharedRoot ? ['--propagation=rslave'] : []),
+    `--state-dir=${stateDir}`,
+    ...command,
+  ];
+}
+
+/**
+ * Checks the host, then runs this same skiffd (same argv) as rootlesskit's child and lives as
+ * long as it does: signals are passed on, its exit status is ours. Never returns.
+ */
+export function execUnderRootlesskit(argv: string[], execRoot: string): void {
+  // iptables, ip and sysctl live in the sbin folders, rarely on a user's PATH
+  const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':');
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: [...dirs, ...['/usr/local/sbin', '/usr/sbin', '/sbin'].filter((d) => !dirs.includes(d))].join(':') };
+  const missing = missingRootlessRequirement(hostFacts(env));
+  if (missing) {
+    process.stderr.write(`skiffd: cannot run rootless: ${missing}\n`);
+    process.exit(1);
+  }
+  // beside the exec root (one per daemon: rootlesskit locks it), e.g. $XDG_RUNTIME_DIR/skiff-rootlesskit
+  const stateDir = rootlesskitStateDir(execRoot);
+  const command = [process.execPath, ...process.execArgv, process.argv[1], ...argv];
+  const child = spawn(onPath('rootlesskit', env) ?? 'rootlesskit', rootlesskitArgs(stateDir, command, rootIsShared()), { stdio: 'inherit', env });
+  const pass = (sig: NodeJS.Signals) => () => child.kill(sig);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, pass(sig));
+  child.on('error', (e) => {
+    process.stderr.write(`skiffd: cannot start rootlesskit: ${e.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+}
+
+/** Default locations of a rootless daemon: dockerd-rootless's, with skiff's names. */
+export function rootlessDefaults(env: NodeJS.ProcessEnv): { socket: string; dataRoot: string; execRoot: string } {
+  const runtimeDir = env.XDG_RUNTIME_DIR ?? path.join(os.tmpdir(), `skiff-${process.getuid?.() ?? 0}`);
+  const home = env.HOME ?? os.homedir();
+  const dataHome = env.XDG_DATA_HOME ?? path.join(home, '.local', 'share');
+  return { socket: path.join(runtimeDir, 'skiff.sock'), dataRoot: path.join(dataHome, 'skiff'), execRoot: path.join(runtimeDir, 'skiff') };
+}
+
+/**
+ * The cgroup manager of a rootless daemon: the usual one in a delegated cgroup v2 subtree,
+ * else none (containers run without limits; Docker rootless on cgroup v1 does the same).
+ */
+export async function rootlessCgroups(o: { name: string; cgroupParent?: string; kernel: HostKernel; log: Logger; initPid: InitPidOf }): Promise<CgroupManager> {
+  const why = whyNoDelegatedCgroup();
+  if (why === undefined) {
+    return createCgroupManager({ name: o.name, ...(o.cgroupParent ? { cgroupParent: o.cgroupParent } : {}), kernel: o.kernel, evacuateAll: true });
+  }
+  o.log.warn(`rootless: running containers without cgroups (resource limits are discarded, no pause): ${why}`);
+  return noCgroupManager(o.initPid);
+}
+
+/** rootlesskit's API socket, when this daemon runs as its child. */
+export function rootlesskitApiSocket(env: NodeJS.ProcessEnv): string | undefined {
+  const dir = env[ROOTLESSKIT_ENV];
+  return dir ? path.join(dir, 'api.sock') : undefined;
+}
+
+/**
+ * overlayfs with userxattr keeps its marks (opaque folders, whiteouts of folders) in user.*
+ * xattrs of the data root's filesystem; one without them (tmpfs before Linux 6.6) makes removing
+ * a folder of an image layer fail with EIO. Said once at start, with the fix.
+ */
+export async function warnWithoutUserXattrs(dataRoot: string, kernel: HostKernel, log: Logger): Promise<void> {
+  const probe = path.join(dataRoot, '.xattr-probe');
+  try {
+    await fs.writeFile(probe, '');
+    kernel.lsetxattr(probe, 'user.skiff-probe', Buffer.from('1'));
+  } catch (e) {
+    log.warn(
+      `rootless: the data root ${dataRoot} does not take user.* xattrs (tmpfs before Linux 6.6?): overlayfs in the user namespace cannot mark opaque folders, so removing a folder of an image layer fails (EIO); use a data root on ext4, xfs or btrfs`,
+      { error: String(e) },
+    );
+  } finally {
+    await fs.rm(probe, { force: true });
+  }
+}
