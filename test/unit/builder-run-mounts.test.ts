@@ -12,12 +12,12 @@ import * as fs from 'node:fs/promises';
 import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Builder, type BuildContainers, type BuildImages, type BuildKernel, type BuildOptions } from '../../src/builder/builder';
+import { Builder, type BuildContainers, type BuildKernel, type BuildOptions } from '../../src/builder/builder';
 import { flagValues, type Instruction } from '../../src/builder/dockerfile';
 import { CacheMounts, checkRunSecurity, parseRunMount, planRunMounts, ramInBytes, removeMountStubs, runNetwork, splitCsv, type RunMount } from '../../src/builder/run-mounts';
 import type { ContainerRecord } from '../../src/containers/containers';
 import { notFound, SkiffError } from '../../src/core/errors';
-import type { Digest, ImageConfig, ImageRecord } from '../../src/images/types';
+import { fakeImages } from '../helpers/builder-fakes';
 
 const ins = (flags: Record<string, string>, extra: Partial<Instruction> = {}): Instruction => ({
   cmd: 'RUN',
@@ -245,43 +245,6 @@ test('mount stubs: a symlink the RUN made on the way is never followed (a link t
 
 // ---------------------------------------------------------------------------------------------
 // whole builds over fake services
-
-function fakeImages(): BuildImages & { commits: unknown[] } {
-  const all = new Map<string, ImageRecord>();
-  const tags = new Map<string, string>();
-  const commits: unknown[] = [];
-  let n = 0;
-  const store = (config: ImageConfig, parent?: Digest): ImageRecord => {
-    const r: ImageRecord = { id: `sha256:${String(++n).padStart(64, '0')}` as Digest, repoTags: [], repoDigests: [], created: '', size: 0, config, chainIds: [], ...(parent ? { parent } : {}) };
-    all.set(r.id, r);
-    return r;
-  };
-  return {
-    commits,
-    get: async (ref) => {
-      const r = all.get(tags.get(ref) ?? ref);
-      if (!r) throw notFound(`No such image: ${ref}`);
-      return r;
-    },
-    add: async (cfg, opts) => store(JSON.parse(Buffer.from(cfg).toString()) as ImageConfig, opts?.parent),
-    tag: async (id, ref) => void tags.set(ref, id),
-    layerDirs: async () => [],
-    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined, exportTar: () => Promise.reject(new Error('not in this test')) },
-    commitContainer: async (o) => {
-      commits.push(o);
-      const base = o.image.config;
-      return store(
-        {
-          ...base,
-          config: o.config as ImageConfig['config'],
-          rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, 'sha256:run' as Digest] },
-          history: [...(base.history ?? []), { created_by: o.createdBy }],
-        },
-        o.image.id,
-      );
-    },
-  };
-}
 
 /** Containers that exit 0 at once; onStart sees the create body (the mounts still in place). */
 function fakeContainers(upperRoot: string, onStart: (body: Record<string, unknown>) => Promise<void> = async () => undefined): BuildContainers & { created: Record<string, unknown>[] } {

@@ -6,50 +6,11 @@ import * as fs from 'node:fs/promises';
 import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Builder, RunFailedError, type BuildContainers, type BuildImages, type BuildKernel, type BuildOptions } from '../../src/builder/builder';
+import { Builder, RunFailedError, type BuildContainers, type BuildKernel, type BuildOptions } from '../../src/builder/builder';
 import type { ContainerRecord } from '../../src/containers/containers';
 import { notFound } from '../../src/core/errors';
-import type { CommitOptions } from '../../src/images/container-fs';
-import type { Digest, ImageConfig, ImageRecord } from '../../src/images/types';
-
-function fakeImages(): BuildImages & { all: Map<string, ImageRecord>; tags: Map<string, string>; commits: Omit<CommitOptions, 'kernel'>[] } {
-  const all = new Map<string, ImageRecord>();
-  const tags = new Map<string, string>();
-  const commits: Omit<CommitOptions, 'kernel'>[] = [];
-  let n = 0;
-  const store = (config: ImageConfig, parent?: Digest): ImageRecord => {
-    const r: ImageRecord = { id: `sha256:${String(++n).padStart(64, '0')}` as Digest, repoTags: [], repoDigests: [], created: '', size: 0, config, chainIds: [], ...(parent ? { parent } : {}) };
-    all.set(r.id, r);
-    return r;
-  };
-  return {
-    all,
-    tags,
-    commits,
-    get: async (ref) => {
-      const r = all.get(tags.get(ref) ?? ref);
-      if (!r) throw notFound(`No such image: ${ref}`);
-      return r;
-    },
-    add: async (cfg, opts) => store(JSON.parse(Buffer.from(cfg).toString()) as ImageConfig, opts?.parent),
-    tag: async (id, ref) => void tags.set(ref, id),
-    layerDirs: async () => [],
-    layers: { register: async () => ({ diffId: 'sha256:d' as Digest, chainId: 'sha256:c' as Digest }), dropLease: () => undefined, exportTar: () => Promise.reject(new Error('not in this test')) },
-    commitContainer: async (o) => {
-      commits.push(o);
-      const base = o.image.config;
-      return store(
-        {
-          ...base,
-          config: o.config as ImageConfig['config'],
-          rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, 'sha256:run' as Digest] },
-          history: [...(base.history ?? []), { created_by: o.createdBy }],
-        },
-        o.image.id,
-      );
-    },
-  };
-}
+import type { Digest } from '../../src/images/types';
+import { fakeImages } from '../helpers/builder-fakes';
 
 /** Containers that print their command's first word (stdout) and "warn" (stderr), then exit with `code`. */
 function fakeContainers(code = 0): BuildContainers & { created: Record<string, unknown>[]; removed: string[] } {
