@@ -154,23 +154,29 @@ function devNum(t: string): { major: number; minor: number } | null {
   return m ? { major: Number(m[1]), minor: Number(m[2]) } : null;
 }
 
-/** v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per device, sorted by device */
-export function parseIoStat(text: string): DeviceIoFields[] {
-  const out: DeviceIoFields[] = [];
+/** "MAJ:MIN key=value ..." lines (v2 io.stat, io.max): per device, its keys as written */
+function deviceKeyValues(text: string): { major: number; minor: number; kv: Record<string, string> }[] {
+  const out: { major: number; minor: number; kv: Record<string, string> }[] = [];
   for (const raw of text.split('\n')) {
     const parts = raw.trim().split(/\s+/);
     const dev = devNum(parts[0] ?? '');
     if (!dev) continue;
-    const f: Record<string, number> = {};
-    for (const kv of parts.slice(1)) {
-      const eq = kv.indexOf('=');
-      if (eq < 0) continue;
-      const n = Number(kv.slice(eq + 1));
-      if (Number.isFinite(n)) f[kv.slice(0, eq)] = n;
+    const kv: Record<string, string> = {};
+    for (const pair of parts.slice(1)) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) kv[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
-    out.push({ ...dev, readBytes: f.rbytes ?? 0, writeBytes: f.wbytes ?? 0, readOps: f.rios ?? 0, writeOps: f.wios ?? 0 });
+    out.push({ ...dev, kv });
   }
-  return out.sort((a, b) => a.major - b.major || a.minor - b.minor);
+  return out;
+}
+
+/** v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per device, sorted by device */
+export function parseIoStat(text: string): DeviceIoFields[] {
+  const num = (v: string | undefined) => (v !== undefined && Number.isFinite(Number(v)) ? Number(v) : 0);
+  return deviceKeyValues(text)
+    .map(({ major, minor, kv }) => ({ major, minor, readBytes: num(kv.rbytes), writeBytes: num(kv.wbytes), readOps: num(kv.rios), writeOps: num(kv.wios) }))
+    .sort((a, b) => a.major - b.major || a.minor - b.minor);
 }
 
 /**
@@ -209,17 +215,5 @@ export function parseDeviceValues(text: string): { major: number; minor: number;
 
 /** v2 io.max: "8:0 rbps=max wbps=1048576 riops=max wiops=max" per device */
 export function parseIoMax(text: string): { major: number; minor: number; limits: Record<string, string> }[] {
-  const out: { major: number; minor: number; limits: Record<string, string> }[] = [];
-  for (const raw of text.split('\n')) {
-    const parts = raw.trim().split(/\s+/);
-    const dev = devNum(parts[0] ?? '');
-    if (!dev) continue;
-    const limits: Record<string, string> = {};
-    for (const kv of parts.slice(1)) {
-      const eq = kv.indexOf('=');
-      if (eq > 0) limits[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-    out.push({ ...dev, limits });
-  }
-  return out;
+  return deviceKeyValues(text).map(({ major, minor, kv }) => ({ major, minor, limits: kv }));
 }
