@@ -20,7 +20,8 @@ const BR = `sk6t${hex}`;
 const N = 1 + (parseInt(hex, 16) % 250);
 const NET4 = `10.250.${N}`;
 // fd5e::/16, away from the host's fd00::/64
-const NET6 = `fd5e:${hex}:${N.toString(16)}:1`;
+// groups written as `ip` prints them (no leading zeros)
+const NET6 = `fd5e:${parseInt(hex, 16).toString(16)}:${N.toString(16)}:1`;
 
 function init(args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
