@@ -21,6 +21,11 @@ APT_PACKAGES += clang-format
 # rootless skiffd (a non-root user's bin/skiffd): the user namespace from /etc/subuid (newuidmap,
 # newgidmap), rootlesskit for the namespaces and the port API, slirp4netns for the network
 APT_PACKAGES += rootlesskit slirp4netns uidmap
+# the cgroup lab's browser view (skiffd --ui-addr) is tested in a real browser: Debian's chromium,
+# driven by playwright-core from npm
+APT_PACKAGES += chromium
+# swarm mode: managers run Debian's etcd (raft) as the cluster's store; etcdctl for the tests
+APT_PACKAGES += etcd-server etcd-client
 NATIVE_CXX := $(shell find native -name '*.cc' -o -name '*.h')
 NATIVE_SOURCES := $(NATIVE_CXX) binding.gyp
 TS_SOURCES := $(shell find src cli bench -name '*.ts') tsconfig.json
