@@ -47,7 +47,31 @@ function depth(p: string): number {
   return path.posix.normalize(p).split('/').filter(Boolean).length;
 }
 
+/** Views of running containers' roots in use, per container: what a stopped view waits for. */
+class LiveViews {
+  private readonly open = new Map<string, { count: number; idle: Array<() => void> }>();
+
+  /** Counts a view in; the function returned counts it out. */
+  enter(id: string): () => void {
+    const e = this.open.get(id) ?? { count: 0, idle: [] };
+    e.count++;
+    this.open.set(id, e);
+    return () => {
+      if (--e.count > 0) return;
+      this.open.delete(id);
+      for (const wake of e.idle) wake();
+    };
+  }
+
+  drained(id: string): Promise<void> {
+    const e = this.open.get(id);
+    return e ? new Promise((resolve) => e.idle.push(resolve)) : Promise.resolve();
+  }
+}
+
 export class ContainerFs {
+  private readonly liveViews = new LiveViews();
+
   constructor(
     private readonly containers: Containers,
     private readonly log: { warn(msg: string, f?: Record<string, unknown>): void },
@@ -82,11 +106,13 @@ export class ContainerFs {
     const userns = this.containers.userns?.appliesTo(rec.HostConfig) ? this.containers.userns : undefined;
     const ids = userns ? { ids: { uids: userns.remap.uids, gids: userns.remap.gids } } : {};
     const inLive = async (held: Held): Promise<T> => {
+      const done = this.liveViews.enter(rec.Id);
       try {
         return await fn({ root: `/proc/${process.pid}/fd/${held.root.fd}`, ...ids });
       } finally {
         await held.root.close();
         await held.ns.close();
+        done();
       }
     };
     const r = await live();
@@ -95,6 +121,10 @@ export class ContainerFs {
       const again = await live(); // started while we waited for the lock
       if (again) return inLive(again);
       if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
+      // A view held from before the exit keeps the container's own overlay alive; a second
+      // overlay on the same upper and work folders must not copy up beside it (the two race in
+      // the work folder: ENOENT amid a copy). No new live view can begin: it is not running.
+      await this.liveViews.drained(rec.Id);
       return this.withMountedRoot(rec, (view) => fn({ ...view, ...ids }), o.write);
     });
   }
