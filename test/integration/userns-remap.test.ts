@@ -193,6 +193,41 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
         await docker(['rm', '-f', id]);
       }
     });
+
+    // moby's Unpack with an IDMapping: the archive's entries get its ids shifted into the range,
+    // folders it does not list (made on the way) the range's root, as do the mount targets a
+    // stopped container's view makes (dockerd's openContainerFS)
+    test("docker cp in: folders made on the way and from the archive are the container root's, not host root's", async () => {
+      const src = fs.mkdtempSync(path.join(hostDir, 'cptree-'));
+      fs.mkdirSync(path.join(src, 'tree', 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'tree', 'sub', 'f'), 'f\n');
+      fs.mkdirSync(path.join(src, 'deep', 'er'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'deep', 'er', 'g'), 'g\n');
+      fs.mkdirSync(path.join(src, 'his'));
+      const id = (await docker(['create', '-v', `skurcpvol-${process.pid}:/vol/inner`, 'busybox', 'true'])).stdout.trim();
+      try {
+        expect((await docker(['cp', path.join(src, 'tree'), `${id}:/newtree`])).code).toBe(0);
+        // only the file's entry: deep/ and deep/er/ are made on the way; his/ is 7:7 in the archive
+        const tar = execFileSync('tar', ['-C', src, '--numeric-owner', '--owner=0', '--group=0', '--no-recursion', '-cf', '-', 'deep/er/g']);
+        const his = execFileSync('tar', ['-C', src, '--numeric-owner', '--owner=7', '--group=7', '--no-recursion', '-cf', '-', 'his']);
+        for (const t of [tar, his]) {
+          const r = execFileSync('docker', ['cp', '-', `${id}:/tmp`], { env: cenv, input: t });
+          expect(r.toString()).toBe('');
+        }
+        expect((await docker(['cp', path.join(src, 'tree', 'sub', 'f'), `${id}:/vol/inner/f`])).code).toBe(0);
+        const upper = path.join(d.dataRoot, 'overlay', id, 'diff');
+        const owner = (p: string) => {
+          const st = fs.lstatSync(path.join(upper, p));
+          return [st.uid, st.gid];
+        };
+        const root = [user.start, user.start];
+        for (const p of ['newtree', 'newtree/sub', 'newtree/sub/f', 'tmp/deep', 'tmp/deep/er', 'tmp/deep/er/g', 'vol', 'vol/inner']) expect([p, owner(p)]).toEqual([p, root]);
+        expect(owner('tmp/his')).toEqual([user.start + 7, user.start + 7]);
+      } finally {
+        await docker(['rm', '-f', '-v', id]);
+        await docker(['volume', 'rm', `skurcpvol-${process.pid}`]);
+      }
+    });
   });
 }
 
