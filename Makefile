@@ -99,6 +99,7 @@ bench: build
 	node dist/bench/pull.js
 	node dist/bench/api.js
 	node dist/bench/network.js
+	node dist/bench/rootless.js
 	node dist/bench/cli.js
 	node dist/bench/metrics.js
 

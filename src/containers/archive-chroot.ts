@@ -215,7 +215,9 @@ async function unpack(job: UnpackJob, special: SpecialOps): Promise<void> {
   };
   try {
     // in the chroot "/" is the container's root: links on the way resolve inside it
-    const mapIds = job.ids ? { mapIds: toHostIds(job.ids) } : {};
+    // under --userns-remap: the archive's ids shifted into the ranges, and the folders made on
+    // the way (which it does not list) the container's root, as moby's Unpack with an IDMapping
+    const mapIds = job.ids ? { mapIds: toHostIds(job.ids), dirOwner: toHostIds(job.ids)(0, 0) } : {};
     await extractTar(decompress(process.stdin), '/', { into: dir, owner, noOverwriteDirNonDir: job.noOverwriteDirNonDir, filter, special, ...mapIds });
     done({ warnings });
   } catch (e) {
@@ -242,7 +244,7 @@ function main(): void {
     special = kernelSpecialOps(kernel);
     // the root by its pinned fd: nothing mounted over the folder meanwhile is entered
     const rootFd = fs.openSync(job.root, O_PATH | fs.constants.O_DIRECTORY | O_CLOEXEC);
-    if (job.mounts?.length) mountView(kernel, rootFd, job.mounts, job.stage ?? '');
+    if (job.mounts?.length) mountView(kernel, rootFd, job.mounts, job.stage ?? '', undefined, job.ids ? toHostIds(job.ids)(0, 0) : undefined);
     kernel.chroot(`/proc/self/fd/${rootFd}`);
     fs.closeSync(rootFd);
     kernel.keepCapabilities(TAR_CAPABILITIES);

@@ -34,7 +34,7 @@ function viewError(m: ViewMount, what: string, e?: unknown): Error {
  * the root (openat2's RESOLVE_IN_ROOT, which Node lacks), so no swap of a folder for a link
  * can make the walk leave the root.
  */
-function openInRoot(rootFd: number, m: ViewMount, lastIsDir: boolean): number {
+function openInRoot(rootFd: number, m: ViewMount, lastIsDir: boolean, owner?: { uid: number; gid: number }): number {
   const parts = (p: string) => p.split('/').filter((c) => c !== '' && c !== '.');
   const reopen = (fd: number) => fs.openSync(`/proc/self/fd/${fd}`, O_PATH | O_CLOEXEC);
   const stack: number[] = [reopen(rootFd)];
@@ -57,6 +57,8 @@ function openInRoot(rootFd: number, m: ViewMount, lastIsDir: boolean): number {
         try {
           if (last && !lastIsDir) fs.closeSync(fs.openSync(at, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | O_CLOEXEC, 0o755));
           else fs.mkdirSync(at, 0o755);
+          // the container's root (--userns-remap), as when its runtime makes a mount target
+          if (owner) fs.lchownSync(at, owner.uid, owner.gid);
         } catch (e2) {
           if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw viewError(m, 'cannot make the target', e2);
         }
@@ -105,7 +107,15 @@ function mountsBelow(dir: string, mountInfo: () => string): string[] {
  * pinned by an fd from openInRoot (a bind of a read-only mount is read-only, so the target
  * path is never used for a remount a swap could redirect).
  */
-export function mountView(n: HostKernel, rootFd: number, mounts: ViewMount[], stage: string, mountInfo: () => string = readMountInfo): void {
+export function mountView(
+  n: HostKernel,
+  rootFd: number,
+  mounts: ViewMount[],
+  stage: string,
+  mountInfo: () => string = readMountInfo,
+  /** owner of the targets made (the container's root under --userns-remap); else the helper's */
+  owner?: { uid: number; gid: number },
+): void {
   if (!stage) throw new Error('no staging folder for the mounts');
   n.mount('tmpfs', stage, 'tmpfs', MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, 'mode=700');
   mounts.forEach((m, i) => {
@@ -125,7 +135,7 @@ export function mountView(n: HostKernel, rootFd: number, mounts: ViewMount[], st
       if (m.recursive && !m.readonlyTopOnly) for (const sub of mountsBelow(staged, mountInfo)) n.mount('', sub, '', ro);
     }
     n.mount('', staged, '', MountFlags.PRIVATE | MountFlags.REC);
-    const target = openInRoot(rootFd, m, isDir);
+    const target = openInRoot(rootFd, m, isDir, owner);
     try {
       n.mount(staged, `/proc/self/fd/${target}`, '', MountFlags.BIND | MountFlags.REC);
     } catch (e) {

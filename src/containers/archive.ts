@@ -29,6 +29,7 @@ import type { HelperAnswer, PackJob, StatJob, UnpackJob } from './archive-chroot
 import type { ViewMount } from './archive-view';
 import type { ContainerRecord, Containers } from './containers';
 import type { IdMapping } from '../runtime/bundle';
+import { usernsFor } from './userns';
 
 export { fileNotFound, goFileMode, onKernelFs, resolveInRoot, resolvePath, type PathInfo, type PathStat } from './archive-path';
 
@@ -103,7 +104,7 @@ export class ContainerFs {
         return undefined;
       }
     };
-    const userns = this.containers.userns?.appliesTo(rec.HostConfig) ? this.containers.userns : undefined;
+    const userns = await usernsFor(this.containers.userns, rec, this.containers.rwLayers.upper(rec.Id));
     const ids = userns ? { ids: { uids: userns.remap.uids, gids: userns.remap.gids } } : {};
     const inLive = async (held: Held): Promise<T> => {
       const done = this.liveViews.enter(rec.Id);
@@ -176,7 +177,7 @@ export class ContainerFs {
   private async withMountedRoot<T>(rec: ContainerRecord, fn: (view: RootView) => Promise<T>, write: boolean): Promise<T> {
     const image = await this.containers.images.get(rec.Image);
     const layers = this.containers.rwLayers;
-    const userns = this.containers.userns?.appliesTo(rec.HostConfig) ? this.containers.userns : undefined;
+    const userns = await usernsFor(this.containers.userns, rec, layers.upper(rec.Id));
     // the layers as the container sees them: idmapped (or the range's chowned copies)
     const lowerFds: number[] = [];
     let lower = await this.containers.images.layerDirs(image);

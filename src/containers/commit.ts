@@ -10,6 +10,7 @@ import { familiarName } from '../images/reference';
 import type { Digest, ImageRecord } from '../images/types';
 import type { ContainerRecord } from './containers';
 import { containerLayers, type ContainerLayersSource } from './export';
+import { usernsFor } from './userns';
 
 export interface CommitRequest {
   repo: string;
@@ -69,7 +70,7 @@ export async function commit(d: CommitDeps, ref: string, o: CommitRequest): Prom
   const paused = await pauseFor(d, rec, o.pause);
   let img: ImageRecord;
   try {
-    const userns = d.containers.userns?.appliesTo(rec.HostConfig) ? d.containers.userns : undefined;
+    const userns = await usernsFor(d.containers.userns, rec, upper);
     img = await commitContainer(d.images, {
       upper,
       ...(userns ? { mapIds: userns.layerIds } : {}),

@@ -19,7 +19,7 @@ import { jsonLogPath } from './log-drivers';
 import { namespaceDonor } from './namespaces';
 import { specInput } from './spec-input';
 import { type ContainerRecord, ZERO_TIME } from './types';
-import { checkUsernsHostConfig } from './userns';
+import { checkUsernsHostConfig, recordedRemap } from './userns';
 
 const ADJECTIVES = [
   'agile',
@@ -186,6 +186,7 @@ export async function create(ctx: ContainersContext, name: string | undefined, b
     ResolvConfPath: path.join(dir, 'resolv.conf'),
     ...(networkSettings ? { NetworkSettings: networkSettings } : {}),
     MountPoints: mountPoints,
+    UsernsRemap: recordedRemap(ctx.userns, hostConfig),
   };
   try {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });

@@ -7,14 +7,14 @@ import type { FileImageStore } from '../images/image-store';
 import type { HostKernel } from '../host/kernel';
 import type { ContainerRecord } from './containers';
 import type { RwLayers } from './rwlayer';
-import type { UsernsRemapping } from './userns';
+import { usernsFor, type UsernsRemapping } from './userns';
 
 /** What export, changes and commit need of the container service. */
 export interface ContainerLayersSource {
   get(ref: string): ContainerRecord;
   rwLayers: Pick<RwLayers, 'upper'>;
   /** --userns-remap: the writable layer holds host ids; an export shows the container's */
-  userns?: Pick<UsernsRemapping, 'appliesTo' | 'layerIds'>;
+  userns?: Pick<UsernsRemapping, 'appliesTo' | 'layerIds' | 'remap'>;
 }
 
 /** The writable layer (upper) and the image's layers (lowers, topmost first). */
@@ -26,7 +26,7 @@ export async function containerLayers(c: ContainerLayersSource, images: FileImag
 export async function exportContainer(c: ContainerLayersSource, images: FileImageStore, events: EventBus, kernel: HostKernel, ref: string): Promise<Readable> {
   const rec = c.get(ref);
   const { upper, lowers } = await containerLayers(c, images, rec);
-  const userns = c.userns?.appliesTo(rec.HostConfig) ? c.userns : undefined;
+  const userns = await usernsFor(c.userns, rec, upper);
   const stream = await exportRootfs(images, upper, lowers, kernel, userns ? { mapIds: userns.layerIds } : {});
   events.publish('container', 'export', rec.Id, { name: rec.Name.replace(/^\//, ''), image: rec.Config.Image });
   return stream;

@@ -22,6 +22,7 @@ import { autoRemove } from './remove';
 import { deleteFromRuntime, releaseNetwork, releaseNetworkAndSave } from './run-cleanup';
 import { specInput } from './spec-input';
 import type { ContainerRecord, WaitResult } from './types';
+import { usernsFor } from './userns';
 
 /** POST /containers/{id}/start */
 export async function start(ctx: ContainersContext, ref: string): Promise<void> {
@@ -74,10 +75,11 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
     if (e instanceof SkiffError && e.kind === 'notFound') throw notFound(`No such image: ${rec.Image}`);
     throw e;
   }
+  // a container made under another --userns-remap is refused before its layer is touched
+  const userns = await usernsFor(ctx.userns, rec, ctx.rwLayers.upper(id));
   const lower = await ctx.images.layerDirs(image);
   const layer = await ctx.rwLayers.ensure(id);
   rec.LowerDirs = lower;
-  const userns = ctx.userns?.appliesTo(rec.HostConfig) ? ctx.userns : undefined;
   if (userns) await userns.ownLayer(layer);
   const usernsRoot = userns ? await userns.rootFor(lower) : undefined;
   const checked = await startChecks(ctx, rec);

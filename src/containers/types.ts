@@ -245,6 +245,19 @@ export interface ContainerRecord {
   LowerDirs?: string[];
   /** binds, volumes and --mount tmpfs, planned at create (src/volumes) */
   MountPoints?: MountPoint[];
+  /**
+   * --userns-remap: the mapping its files were made for (null: none, the host's ids); set at
+   * create. Absent in records older than it (start then goes by the writable layer's owner).
+   */
+  UsernsRemap?: RecordedRemap | null;
+}
+
+/** A remapping as a container record keeps it (src/containers/userns.ts compares them). */
+export interface RecordedRemap {
+  User: string;
+  Group: string;
+  UidMaps: { containerId: number; hostId: number; size: number }[];
+  GidMaps: { containerId: number; hostId: number; size: number }[];
 }
 
 export interface WaitResult {

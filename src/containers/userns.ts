@@ -9,13 +9,13 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { invalid, isNodeError } from '../core/errors';
+import { conflict, invalid, isNodeError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { HostKernel } from '../host';
 import { type Remap, remappedRoot, toContainerId, toHostId } from '../host/subids';
 import type { IdMapping } from '../runtime/bundle';
 import type { RwLayerPaths } from './rwlayer';
-import type { HostConfig } from './types';
+import type { ContainerRecord, HostConfig, RecordedRemap } from './types';
 
 const run = promisify(execFile);
 
@@ -195,4 +195,58 @@ export function checkUsernsHostConfig(remapping: UsernsRemapping | undefined, hc
   if (hc.Privileged) throw invalid('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
   if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
   if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
+}
+
+/** What the checks need of the daemon's remapping. */
+export type RemapSource = Pick<UsernsRemapping, 'appliesTo' | 'remap'>;
+
+/** The mapping a container made now gets: the daemon's, none with --userns=host or without remapping. */
+export function recordedRemap(remapping: RemapSource | undefined, hc: Pick<HostConfig, 'UsernsMode'>): RecordedRemap | null {
+  if (!remapping?.appliesTo(hc)) return null;
+  const r = remapping.remap;
+  return { User: r.user, Group: r.group, UidMaps: r.uids.map((m) => ({ ...m })), GidMaps: r.gids.map((m) => ({ ...m })) };
+}
+
+function sameRemap(a: RecordedRemap | null, b: RecordedRemap | null): boolean {
+  if (!a || !b) return a === b;
+  return JSON.stringify([a.UidMaps, a.GidMaps]) === JSON.stringify([b.UidMaps, b.GidMaps]);
+}
+
+function describeRemap(r: RecordedRemap | null): string {
+  if (!r) return 'no user namespace remapping';
+  const root = `${r.UidMaps[0]?.hostId ?? '?'}:${r.GidMaps[0]?.hostId ?? '?'}`;
+  return r.User ? `--userns-remap=${r.User}:${r.Group} (root is ${root} on the host)` : `a user namespace remapping whose root is ${root} on the host`;
+}
+
+/**
+ * The remapping a container runs under (and its files are read, written, committed and exported
+ * with): the daemon's, unless --userns=host. dockerd keeps each remapping's containers under
+ * their own <data-root>/<uid>.<gid>, so a daemon never sees those made under another one; Skiff
+ * keeps one store (image layers are shared by every mapping), so such a container is listed but
+ * refused here: run under another mapping its files would belong to ids that are not its own.
+ * A record older than UsernsRemap goes by its writable layer's owner (host root: no mapping).
+ */
+export async function usernsFor<T extends RemapSource>(remapping: T | undefined, rec: Pick<ContainerRecord, 'Id' | 'HostConfig' | 'UsernsRemap'>, upper: string): Promise<T | undefined> {
+  const now = recordedRemap(remapping, rec.HostConfig);
+  let was = rec.UsernsRemap;
+  if (was === undefined) {
+    let owner: { uid: number; gid: number } | undefined;
+    try {
+      owner = await fs.stat(upper);
+    } catch (e) {
+      if (!isNodeError(e, 'ENOENT')) throw e;
+    }
+    const nowRoot = now ? { uid: now.UidMaps[0]?.hostId, gid: now.GidMaps[0]?.hostId } : { uid: 0, gid: 0 };
+    if (!owner || (owner.uid === nowRoot.uid && owner.gid === nowRoot.gid)) was = now;
+    else if (owner.uid === 0 && owner.gid === 0) was = null;
+    else was = { User: '', Group: '', UidMaps: [{ containerId: 0, hostId: owner.uid, size: 1 }], GidMaps: [{ containerId: 0, hostId: owner.gid, size: 1 }] };
+    if (sameRemap(was, now)) rec.UsernsRemap = now;
+  }
+  if (!sameRemap(was, now)) {
+    const fix = was ? `--userns-remap=${was.User ? `${was.User}:${was.Group}` : '<its user>'}` : 'no --userns-remap';
+    throw conflict(
+      `container ${rec.Id.slice(0, 12)} was created with ${describeRemap(was)} and this daemon runs it with ${describeRemap(now)}: its files belong to the other mapping; restart the daemon with ${fix} to use it, or remove it`,
+    );
+  }
+  return remapping?.appliesTo(rec.HostConfig) ? remapping : undefined;
 }

@@ -133,6 +133,8 @@ interface EntryRules {
   owner?: { uid: number; gid: number };
   /** the tar's ids -> the ones written (a user namespace's container ids -> the host's) */
   mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
+  /** without owner: of the folders made for entries (the container's root, as moby's Unpack gives them) */
+  dirOwner?: { uid: number; gid: number };
   noOverwriteDirNonDir: boolean;
   /** entries (cleaned names, relative to base) this returns false for are skipped */
   filter?: (name: string, e: TarEntry) => boolean;
@@ -285,7 +287,8 @@ class Unpacker {
         if (!isNodeError(e, 'ENOENT')) throw e;
         if (!create) throw invalid(`layer tar: ${what}: ${rel} does not exist`);
         await fs.mkdir(abs, 0o755);
-        if (this.rules.owner) await this.chown(abs, this.rules.owner.uid, this.rules.owner.gid);
+        const made = this.rules.owner ?? this.rules.dirOwner;
+        if (made) await this.chown(abs, made.uid, made.gid);
         this.dirs.add(rel);
         stack.push(c);
         continue;
@@ -576,6 +579,8 @@ export interface ExtractOptions {
   owner?: { uid: number; gid: number };
   /** the archive's ids -> the ones written (a user namespace's container ids -> the host's) */
   mapIds?: (uid: number, gid: number) => { uid: number; gid: number };
+  /** without owner: of the folders made for entries the archive does not list (else the process's ids) */
+  dirOwner?: { uid: number; gid: number };
   /** an entry that would replace a folder with a non-folder, or the reverse, fails it (OverwriteRefused) */
   noOverwriteDirNonDir?: boolean;
   /** entries (cleaned names, relative to `into`) this returns false for are skipped */
@@ -597,6 +602,7 @@ export async function extractTar(input: AsyncIterable<Buffer>, root: string, opt
     base: cleanComponents(opts.into ?? '', 'folder'),
     owner: opts.owner,
     ...(opts.mapIds ? { mapIds: opts.mapIds } : {}),
+    ...(opts.dirOwner ? { dirOwner: opts.dirOwner } : {}),
     noOverwriteDirNonDir: opts.noOverwriteDirNonDir ?? false,
     filter: opts.filter,
   };

@@ -193,6 +193,41 @@ function suite(title: string, env: Record<string, string>, idmapped: boolean) {
         await docker(['rm', '-f', id]);
       }
     });
+
+    // moby's Unpack with an IDMapping: the archive's entries get its ids shifted into the range,
+    // folders it does not list (made on the way) the range's root, as do the mount targets a
+    // stopped container's view makes (dockerd's openContainerFS)
+    test("docker cp in: folders made on the way and from the archive are the container root's, not host root's", async () => {
+      const src = fs.mkdtempSync(path.join(hostDir, 'cptree-'));
+      fs.mkdirSync(path.join(src, 'tree', 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'tree', 'sub', 'f'), 'f\n');
+      fs.mkdirSync(path.join(src, 'deep', 'er'), { recursive: true });
+      fs.writeFileSync(path.join(src, 'deep', 'er', 'g'), 'g\n');
+      fs.mkdirSync(path.join(src, 'his'));
+      const id = (await docker(['create', '-v', `skurcpvol-${process.pid}:/vol/inner`, 'busybox', 'true'])).stdout.trim();
+      try {
+        expect((await docker(['cp', path.join(src, 'tree'), `${id}:/newtree`])).code).toBe(0);
+        // only the file's entry: deep/ and deep/er/ are made on the way; his/ is 7:7 in the archive
+        const tar = execFileSync('tar', ['-C', src, '--numeric-owner', '--owner=0', '--group=0', '--no-recursion', '-cf', '-', 'deep/er/g']);
+        const his = execFileSync('tar', ['-C', src, '--numeric-owner', '--owner=7', '--group=7', '--no-recursion', '-cf', '-', 'his']);
+        for (const t of [tar, his]) {
+          const r = execFileSync('docker', ['cp', '-', `${id}:/tmp`], { env: cenv, input: t });
+          expect(r.toString()).toBe('');
+        }
+        expect((await docker(['cp', path.join(src, 'tree', 'sub', 'f'), `${id}:/vol/inner/f`])).code).toBe(0);
+        const upper = path.join(d.dataRoot, 'overlay', id, 'diff');
+        const owner = (p: string) => {
+          const st = fs.lstatSync(path.join(upper, p));
+          return [st.uid, st.gid];
+        };
+        const root = [user.start, user.start];
+        for (const p of ['newtree', 'newtree/sub', 'newtree/sub/f', 'tmp/deep', 'tmp/deep/er', 'tmp/deep/er/g', 'vol', 'vol/inner']) expect([p, owner(p)]).toEqual([p, root]);
+        expect(owner('tmp/his')).toEqual([user.start + 7, user.start + 7]);
+      } finally {
+        await docker(['rm', '-f', '-v', id]);
+        await docker(['volume', 'rm', `skurcpvol-${process.pid}`]);
+      }
+    });
   });
 }
 
@@ -245,4 +280,76 @@ describeIf(isRoot && distBuilt && haveDocker && haveUseradd && noDockremap(), '-
     const r = await runClient('docker', ['run', '--rm', 'busybox', 'cat', '/proc/self/uid_map'], clientEnv(d));
     expect(r.stdout).toMatch(new RegExp(`^\\s*0\\s+${expected}\\s+65536$`, 'm'));
   }, 60000);
+});
+
+// dockerd keys its data by the remapped root (<data-root>/<uid>.<gid>: setupRemappedRoot), so a
+// daemon restarted under another mapping never sees the containers of the old one. Skiff keeps
+// one store: such a container is listed, but refused (409) with both mappings named, before its
+// writable layer is touched, and runs again once the daemon has its mapping back.
+describeIf(isRoot && distBuilt && haveDocker && haveUseradd, '--userns-remap changed between daemon runs (needs root, `make build`, docker)', () => {
+  let d: TestDaemon;
+  let a: ReturnType<typeof makeTestUser>;
+  let b: ReturnType<typeof makeTestUser>;
+  let cenv: NodeJS.ProcessEnv;
+  const docker = (args: string[]) => runClient('docker', args, cenv);
+  const relaunch = async (args: string[]) => {
+    await d.stop();
+    d.extraArgs = args;
+    await d.launch();
+  };
+
+  beforeAll(async () => {
+    a = makeTestUser();
+    b = makeTestUser();
+    d = await TestDaemon.start(() => [`--userns-remap=${a.name}`]);
+    cenv = clientEnv(d);
+  }, 60000);
+
+  afterAll(async () => {
+    await d?.cleanup();
+    a?.remove();
+    b?.remove();
+  });
+
+  test('a container of another mapping (or of none) is refused with both named; its files stay as they were; --userns=host ones run', async () => {
+    // a restart policy: the daemon's own start at boot is refused too, and the daemon comes up
+    const mapped = (await docker(['run', '-d', '--restart=always', 'busybox', 'sh', '-c', 'touch /made; sleep 600'])).stdout.trim();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await docker(['stop', '-t', '0', mapped])).code).toBe(0);
+    const host = (await docker(['create', '--userns=host', 'busybox', 'true'])).stdout.trim();
+    const made = path.join(d.dataRoot, 'overlay', mapped, 'diff', 'made');
+    expect(fs.statSync(made).uid).toBe(a.start);
+
+    await relaunch([`--userns-remap=${b.name}`]);
+    const r = await docker(['start', mapped]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`was created with --userns-remap=${a.name}:${a.name} (root is ${a.start}:${a.start} on the host)`);
+    expect(r.stderr).toContain(`this daemon runs it with --userns-remap=${b.name}:${b.name} (root is ${b.start}:${b.start} on the host)`);
+    expect(r.stderr).toContain(`restart the daemon with --userns-remap=${a.name}:${a.name} to use it, or remove it`);
+    // docker cp would read and write it with the wrong ids: refused the same way
+    const cp = await docker(['cp', `${mapped}:/made`, '-']);
+    expect(cp.code).not.toBe(0);
+    expect(cp.stderr).toContain(`was created with --userns-remap=${a.name}`);
+    expect(fs.statSync(made).uid).toBe(a.start);
+    expect(fs.statSync(path.join(d.dataRoot, 'overlay', mapped, 'diff')).uid).toBe(a.start);
+    expect((await docker(['inspect', '-f', '{{.State.Running}}', mapped])).stdout.trim()).toBe('false');
+    expect((await docker(['start', '-a', host])).code).toBe(0);
+    const fresh = (await docker(['create', 'busybox', 'true'])).stdout.trim();
+
+    await relaunch([]);
+    const n = await docker(['start', mapped]);
+    expect(n.stderr).toContain(`this daemon runs it with no user namespace remapping`);
+    expect((await docker(['start', '-a', host])).code).toBe(0);
+    const unmapped = (await docker(['create', 'busybox', 'true'])).stdout.trim();
+    expect((await docker(['start', '-a', fresh])).stderr).toContain(`was created with --userns-remap=${b.name}:${b.name}`);
+
+    await relaunch([`--userns-remap=${a.name}`]);
+    // back to its own mapping: it runs (and the restart policy's start at boot brought it up)
+    const s = await docker(['start', mapped]);
+    expect(s.stderr).toBe('');
+    expect((await docker(['exec', mapped, 'ls', '-ln', '/made'])).stdout).toMatch(/1 0\s+0\s+0 /);
+    const u = await docker(['start', unmapped]);
+    expect(u.stderr).toContain('was created with no user namespace remapping and this daemon runs it with --userns-remap=');
+    await docker(['rm', '-f', mapped, host, fresh, unmapped]);
+  }, 120000);
 });
