@@ -5,7 +5,7 @@
 // attributes (data-last-<series>, data-peak-<series>, data-markers, data-oom) for tests and tools.
 'use strict';
 (() => {
-  const WINDOW_S = 300; // the charts show the last five minutes
+  const WINDOW_S = 180; // the charts show the last three minutes
   const MiB = 1024 * 1024;
   const $ = (sel) => document.querySelector(sel);
   const state = { list: [], selected: null, limits: null, ncpu: 0, histories: new Map(), events: [], seen: new Set(), stream: null };
@@ -137,6 +137,9 @@
     const sys = s.cpu_stats?.system_cpu_usage;
     const psys = s.precpu_stats?.system_cpu_usage;
     v.cpu = pcpu !== undefined && psys && sys > psys ? ((cpu - pcpu) / (sys - psys)) * (s.cpu_stats.online_cpus || 1) * 100 : null;
+    const th = s.cpu_stats?.throttling_data;
+    const pth = s.precpu_stats?.throttling_data;
+    v.throttled = th && pth && th.periods > pth.periods ? ((th.throttled_periods - pth.throttled_periods) / (th.periods - pth.periods)) * 100 : null;
     const m = s.memory_stats || {};
     if (m.usage !== undefined) v.mem = (m.usage - (m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? 0)) / MiB;
     if (s.pids_stats?.current !== undefined) v.pids = s.pids_stats.current;
@@ -190,7 +193,7 @@
     render();
   }
 
-  // ---- events: oom and pressure, for every container, since five minutes before the page opened ----
+  // ---- events: oom and pressure, for every container, since the chart window before the page opened ----
   async function followEvents() {
     let since = Math.floor(nowS()) - WINDOW_S;
     for (;;) {
@@ -202,6 +205,7 @@
         const a = ev.Actor?.Attributes || {};
         const text = ev.Action === 'pressure' ? `pressure ${a.resource} ${a.kind} ${a.window} ${a.value} > ${a.threshold}` : 'oom';
         state.events.push({ id: ev.Actor?.ID, t: ev.timeNano / 1e9, action: ev.Action, text });
+        if (ev.Actor?.ID === state.selected) refreshLimits(state.selected, false).catch(() => undefined);
         render();
       }).catch(() => undefined);
       await sleep(1000);
@@ -233,7 +237,7 @@
         if (this.plot) this.plot.destroy();
         this.plot = null;
         this.keys = '';
-        this.box.textContent = 'no data from this host';
+        this.box.textContent = this.el.dataset.empty || 'no data yet';
         return;
       }
       if (!this.plot) this.box.textContent = '';
@@ -298,7 +302,11 @@
     };
     const markers = state.events.filter((e) => e.id === id && e.t >= nowS() - WINDOW_S);
     const s = (key, label, values, extra) => ({ key, label, values, ...extra });
-    charts.cpu.update(xs, [s('usage', 'CPU %', col('cpu')), s('quota', 'quota', lim('quota'), { limit: true, color: '#d62728' })], markers);
+    charts.cpu.update(
+      xs,
+      [s('usage', 'CPU %', col('cpu')), s('quota', 'quota', lim('quota'), { limit: true, color: '#d62728' }), s('throttled', 'throttled (% of periods)', col('throttled'), { color: '#ff7f0e' })],
+      markers,
+    );
     charts.mem.update(
       xs,
       [
