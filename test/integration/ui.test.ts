@@ -111,6 +111,8 @@ describeIf(isRoot && distBuilt && fs.existsSync(CHROMIUM), 'skiffd --ui-addr in 
     // the mark is on every chart of the container, and in the event list
     expect(await attr(page, '#chart-cpu', 'data-oom')).toBe(1);
     expect(await page.textContent('#events li[data-action="oom"]')).toMatch(/oom/);
+    // cgroup v2 with PSI (the VM suite): the pressure chart plots the hog's memory pressure
+    if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers') && fs.existsSync('/proc/pressure/memory')) expect(await attr(page, '#chart-psi', 'data-peak-memory-some')).toBeGreaterThanOrEqual(0);
   }, 90000);
 
   test('moving the CPU slider changes HostConfig.NanoCpus, and the quota line follows', async () => {

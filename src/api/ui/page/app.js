@@ -398,6 +398,10 @@
     else status(true, 'nothing changed');
   });
 
+  window.addEventListener('resize', () => {
+    for (const c of Object.values(charts)) if (c.plot) c.plot.setSize({ width: Math.max(320, c.el.clientWidth), height: 200 });
+  });
+
   refreshList();
   setInterval(refreshList, 1000);
   setInterval(() => state.selected && refreshLimits(state.selected, false).catch(() => undefined), 2000);
