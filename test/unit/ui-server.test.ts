@@ -4,7 +4,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { hostAllowed, parseUiAddr, serveUi, uiApiTarget } from '../../src/api/ui/server';
+import { hostAllowed, parseUiAddr, serveUi, uiApiTarget, uiView } from '../../src/api/ui/server';
 
 describe('parseUiAddr', () => {
   test('loopback addresses in the clear', () => {
@@ -76,6 +76,31 @@ describe('uiApiTarget: the calls the page may make', () => {
   });
 });
 
+describe('uiView: what the page gets of the list and of inspect', () => {
+  const inspect = {
+    Id: 'abc',
+    Name: '/db',
+    State: { Status: 'running', OOMKilled: false },
+    Config: { Env: ['PASSWORD=secret'], Cmd: ['postgres'], Labels: { a: 'b' } },
+    Mounts: [{ Source: '/srv' }],
+    HostConfig: { Memory: 1, NanoCpus: 2, PidsLimit: null, Binds: ['/srv:/data'], BlkioWeight: 0 },
+  };
+
+  test('inspect: names, state and limits; no Env, command, mounts or labels', () => {
+    expect(uiView('/containers/db/json')!(inspect)).toEqual({ Id: 'abc', Name: '/db', State: inspect.State, HostConfig: { Memory: 1, NanoCpus: 2, PidsLimit: null, BlkioWeight: 0 } });
+    expect(uiView('/containers/db/json?size=1')).toBeDefined();
+  });
+
+  test('list: ids, names, images and states', () => {
+    const c = { Id: 'abc', Names: ['/db'], Image: 'pg', State: 'running', Status: 'Up 1 second', Command: 'postgres --password x', Labels: { a: 'b' }, Mounts: [] };
+    expect(uiView('/containers/json?all=1')!([c])).toEqual([{ Id: 'abc', Names: ['/db'], Image: 'pg', State: 'running', Status: 'Up 1 second' }]);
+  });
+
+  test('stats, events and update pass as they are', () => {
+    for (const t of ['/containers/db/stats?stream=1', '/events?since=1', '/containers/db/update']) expect(uiView(t)).toBeUndefined();
+  });
+});
+
 describe('hostAllowed (DNS rebinding)', () => {
   test('a loopback listener answers to addresses and localhost only', () => {
     for (const h of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', '127.0.0.1', 'localhost']) expect(hostAllowed(h, true)).toBe(true);
@@ -93,7 +118,11 @@ describe('the UI listener', () => {
   let port: number;
   const api: http.RequestListener = (req, res) => {
     seen.push(`${req.method} ${req.url}`);
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok":true}\n');
+    // as express's res.json: the length set, then one end
+    const body = req.url === '/containers/abc/json' ? JSON.stringify({ Id: 'abc', Name: '/x', Config: { Env: ['PASSWORD=secret'] }, HostConfig: { Memory: 5, Binds: ['/:/host'] } }) : '{"ok":true}';
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.end(body, 'utf8');
   };
   const call = (method: string, p: string, headers: Record<string, string> = {}) =>
     new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
@@ -142,5 +171,11 @@ describe('the UI listener', () => {
     expect((await call('POST', '/api/containers/abc/exec', { 'X-Skiff-UI': '1' })).status).toBe(403);
     expect((await call('GET', '/api/containers/json', { Host: 'rebound.example:80' })).status).toBe(421);
     expect(seen).toEqual(['GET /containers/json?all=1', 'POST /containers/abc/update']);
+  });
+
+  test('inspect reaches the page without the Env (and with a length that fits)', async () => {
+    const r = await call('GET', '/api/containers/abc/json');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ Id: 'abc', Name: '/x', HostConfig: { Memory: 5 } });
   });
 });

@@ -84,6 +84,52 @@ export function hostAllowed(hostHeader: string | undefined, loopback: boolean): 
   return host === 'localhost' || isIP(host) !== 0;
 }
 
+/** The HostConfig fields the page shows and changes (the limits). */
+const LIMIT_FIELDS = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'CpuShares', 'PidsLimit', 'BlkioWeight', 'CpusetCpus', 'CpusetMems'];
+
+const pick = (o: unknown, keys: readonly string[]): Record<string, unknown> => {
+  const src = typeof o === 'object' && o !== null ? (o as Record<string, unknown>) : {};
+  return Object.fromEntries(keys.filter((k) => k in src).map((k) => [k, src[k]]));
+};
+
+/**
+ * What the page gets of the list and of inspect: names, states and limits. A container's Env,
+ * command, mounts and labels stay on the API's own socket (this listener is reachable by every
+ * local user).
+ */
+export function uiView(target: string): ((body: unknown) => unknown) | undefined {
+  if (/^\/containers\/json(\?|$)/.test(target)) return (body) => (Array.isArray(body) ? body.map((c) => pick(c, ['Id', 'Names', 'Image', 'State', 'Status'])) : body);
+  if (/^\/containers\/[^/?]+\/json(\?|$)/.test(target))
+    return (body) => ({ ...pick(body, ['Id', 'Name', 'State']), HostConfig: pick((body as { HostConfig?: unknown } | null)?.HostConfig, LIMIT_FIELDS) });
+  return undefined;
+}
+
+/** Runs the API's answer (one JSON body: list, inspect) through uiView before it is sent. */
+function viewOf(res: http.ServerResponse, view: (body: unknown) => unknown): void {
+  const chunks: Buffer[] = [];
+  const toBuffer = (c: unknown) => (typeof c === 'string' ? Buffer.from(c) : c instanceof Uint8Array ? Buffer.from(c) : undefined);
+  const end = res.end.bind(res);
+  res.write = ((chunk: unknown) => {
+    const b = toBuffer(chunk);
+    if (b) chunks.push(b);
+    return true;
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown) => {
+    const b = toBuffer(chunk);
+    if (b) chunks.push(b);
+    let body = Buffer.concat(chunks);
+    if (res.statusCode === 200 && body.length) {
+      try {
+        body = Buffer.from(JSON.stringify(view(JSON.parse(body.toString('utf8')))) + '\n');
+      } catch {
+        // not JSON: as it is
+      }
+    }
+    if (!res.headersSent) res.setHeader('Content-Length', body.length);
+    return end(body);
+  }) as typeof res.end;
+}
+
 /** The header the page sends with each POST: another site's form or script cannot send it without a CORS preflight, which this listener never grants. */
 export const UI_POST_HEADER = 'x-skiff-ui';
 
@@ -129,6 +175,8 @@ export function uiHandler(o: UiOptions, loopback: boolean): http.RequestListener
       if (target === undefined) return plain(res, 403, 'not one of the calls the browser view makes');
       if (req.method === 'POST' && req.headers[UI_POST_HEADER] !== '1') return plain(res, 403, `POST needs the ${UI_POST_HEADER} header`);
       req.url = target;
+      const view = uiView(target);
+      if (view) viewOf(res, view);
       return o.api(req, res);
     }
     const f = files.get(url.split('?')[0]);
