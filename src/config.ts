@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import yargs from 'yargs';
 import { type MetricsAddress, parseMetricsAddr } from './api/metrics/server';
+import { parseUiAddr, type UiAddress } from './api/ui/server';
 import { invalid } from './core/errors';
 import { isRootless, rootlessDefaults } from './rootless';
 
@@ -37,6 +38,8 @@ export interface DaemonConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   /** --metrics-addr: Prometheus' /metrics there (off when unset) */
   metricsAddr?: MetricsAddress;
+  /** --ui-addr: the cgroup lab's browser view there (off when unset) */
+  uiAddr?: UiAddress;
   /** short, host-unique name of this daemon: "skiff" for the default data root, else skiff-<hash> */
   name: string;
   /** --userns-remap: "default" or <user>[:<group>] */
@@ -94,6 +97,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     .option('tlscert', { type: 'string', description: 'Path to TLS certificate file' })
     .option('tlskey', { type: 'string', description: 'Path to TLS key file' })
     .option('metrics-addr', { type: 'string', description: 'Set default address and port to serve the metrics api on (loopback, or with --tlsverify)' })
+    .option('ui-addr', { type: 'string', description: "Address and port to serve the cgroup lab's browser view on (loopback, or with --tlsverify)" })
     .option('userns-remap', { type: 'string', description: 'User/Group setting for user namespaces ("default" or <user>[:<group>])' })
     .option('log-level', { alias: 'l', type: 'string', choices: ['debug', 'info', 'warn', 'error', 'fatal'], default: 'info' })
     .strict()
@@ -124,6 +128,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     insecureRegistries: a['insecure-registry'] as string[],
     logLevel: a['log-level'] as DaemonConfig['logLevel'],
     ...(a['metrics-addr'] ? { metricsAddr: parseMetricsAddr(a['metrics-addr'] as string, tls !== undefined) } : {}),
+    ...(a['ui-addr'] ? { uiAddr: parseUiAddr(a['ui-addr'] as string, tls !== undefined) } : {}),
     name,
     ...(a['userns-remap'] ? { usernsRemap: a['userns-remap'] as string } : {}),
     rootless,

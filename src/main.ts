@@ -21,6 +21,7 @@ import type {
 import type { DaemonContext } from './api/context';
 import { MetricsCollector, serveMetrics } from './api/metrics/server';
 import { createApp, listenTcpTls, listenUnix } from './api/server';
+import { serveUi } from './api/ui/server';
 import { buildBackend } from './builder/backend';
 import { Builder, buildImagesOf } from './builder/builder';
 import { type CgroupManager, createCgroupManager } from './cgroups';
@@ -296,8 +297,17 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   // --metrics-addr is up before the API answers (what clients wait for)
   const metrics = config.metricsAddr ? new MetricsCollector({ containers: ctx.containers }) : undefined;
   const metricsServer = metrics && config.metricsAddr ? await serveMetrics(metrics, config.metricsAddr, config.tls) : undefined;
-  const servers = await listenAll(config, log, createApp(ctx, metrics?.daemon));
-  return { server: servers[0], ctx, shutdown: shutdownOf(config, log, services, metricsServer ? [...servers, metricsServer] : servers) };
+  const app = createApp(ctx, metrics?.daemon);
+  // --ui-addr: the page's allow-listed calls go to this same app, in-process
+  const uiServer = config.uiAddr ? await serveUi({ api: app, pageDir: path.join(projectRoot(), 'src', 'api', 'ui', 'page') }, config.uiAddr, config.tls) : undefined;
+  if (uiServer && config.uiAddr) log.info('browser view listening', { addr: `${config.uiAddr.host}:${config.uiAddr.port}`, tls: config.uiAddr.tls });
+  const servers = await listenAll(config, log, app).catch((e: unknown) => {
+    metricsServer?.close();
+    uiServer?.close();
+    throw e;
+  });
+  const extra = [metricsServer, uiServer].filter((s): s is http.Server => s !== undefined);
+  return { server: servers[0], ctx, shutdown: shutdownOf(config, log, services, [...servers, ...extra]) };
 }
 
 export function main(argv: string[]): void {

@@ -1,0 +1,209 @@
+// --ui-addr: the cgroup lab's browser view (issue 17). One page (./page: index.html, app.js,
+// style.css, with uPlot from node_modules for the charts) and, under /api, the few Docker API
+// calls that page makes, handed in-process to the daemon's own API app.
+//
+// Only an explicit allow-list of calls goes through (UI_API_CALLS): list, inspect, stats, the
+// oom/pressure events of containers, and update. Nothing else reaches the API from here: no
+// create, start, exec, attach, archive, build or image call, so this listener cannot be used to
+// run a command or read a container's files, only to watch containers and change their limits.
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIP } from 'node:net';
+import * as path from 'node:path';
+import { invalid } from '../../core/errors';
+import type { TlsFiles } from '../server';
+
+export interface UiAddress {
+  host: string;
+  port: number;
+  /** not loopback: served with the API's TLS */
+  tls: boolean;
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+
+/**
+ * host:port or [v6]:port, an IP address or localhost, with --metrics-addr's rule: in the clear on
+ * loopback only; another address needs the API's TLS (--tlsverify), and is then served with it.
+ */
+export function parseUiAddr(v: string, tls: boolean): UiAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(v);
+  const host = m ? (m[1] ?? m[2]) : '';
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(isIP(host) || host === 'localhost') || (m[1] !== undefined && isIP(host) !== 6)) throw invalid(`invalid ui-addr ${v}: expected IP:port, [IPv6]:port or localhost:port`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid ui-addr ${v}: bad port`);
+  if (!isLoopback(host) && !tls) throw invalid(`refusing to serve the browser view on ${v} without TLS: it shows and changes containers' limits; use a loopback address, or the API's --tlsverify`);
+  return { host, port, tls: !isLoopback(host) };
+}
+
+/** A container reference as the page sends it: an id or a name, nothing that could leave the path segment. */
+const REF = '([A-Za-z0-9][A-Za-z0-9_.-]*)';
+
+/** The calls the page may make (method, path after /api), and nothing else. */
+export const UI_API_CALLS: readonly { method: 'GET' | 'POST'; path: RegExp; what: string }[] = [
+  { method: 'GET', path: /^\/containers\/json$/, what: 'the list' },
+  { method: 'GET', path: new RegExp(`^/containers/${REF}/json$`), what: 'inspect (the limits)' },
+  { method: 'GET', path: new RegExp(`^/containers/${REF}/stats$`), what: 'stats (stream)' },
+  { method: 'GET', path: /^\/events$/, what: 'oom and pressure events of containers' },
+  { method: 'POST', path: new RegExp(`^/containers/${REF}/update$`), what: 'update (the limits)' },
+];
+
+/** The events the page marks on its charts; the page cannot widen this. */
+const EVENT_FILTERS = JSON.stringify({ type: ['container'], event: ['oom', 'pressure'] });
+
+/**
+ * The daemon URL for a page's request to /api<url>, or undefined when the call is not allowed.
+ * Queries pass through, except for /events: its filters are fixed here and only `since` is kept.
+ */
+export function uiApiTarget(method: string, url: string): string | undefined {
+  const q = url.indexOf('?');
+  const p = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q + 1);
+  const call = UI_API_CALLS.find((c) => c.method === method && c.path.test(p));
+  if (!call) return undefined;
+  if (p !== '/events') return query ? `${p}?${query}` : p;
+  const since = new URLSearchParams(query).get('since');
+  const out = new URLSearchParams({ filters: EVENT_FILTERS });
+  if (since !== null) {
+    if (!/^\d{1,12}(\.\d{1,9})?$/.test(since)) return undefined;
+    out.set('since', since);
+  }
+  return `/events?${out.toString()}`;
+}
+
+/**
+ * On a loopback listener, the Host header must name an address (or localhost), never a DNS name:
+ * a web page whose name an attacker re-points to 127.0.0.1 (DNS rebinding) is refused.
+ */
+export function hostAllowed(hostHeader: string | undefined, loopback: boolean): boolean {
+  if (!loopback) return true; // TLS with client certificates: a page cannot get in without one
+  if (!hostHeader) return false;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::\d+)?$/.exec(hostHeader);
+  const host = m ? (m[1] ?? m[2]) : '';
+  return host === 'localhost' || isIP(host) !== 0;
+}
+
+/** The HostConfig fields the page shows and changes (the limits). */
+const LIMIT_FIELDS = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'CpuShares', 'PidsLimit', 'BlkioWeight', 'CpusetCpus', 'CpusetMems'];
+
+const pick = (o: unknown, keys: readonly string[]): Record<string, unknown> => {
+  const src = typeof o === 'object' && o !== null ? (o as Record<string, unknown>) : {};
+  return Object.fromEntries(keys.filter((k) => k in src).map((k) => [k, src[k]]));
+};
+
+/**
+ * What the page gets of the list and of inspect: names, states and limits. A container's Env,
+ * command, mounts and labels stay on the API's own socket (this listener is reachable by every
+ * local user).
+ */
+export function uiView(target: string): ((body: unknown) => unknown) | undefined {
+  if (/^\/containers\/json(\?|$)/.test(target)) return (body) => (Array.isArray(body) ? body.map((c) => pick(c, ['Id', 'Names', 'Image', 'State', 'Status'])) : body);
+  if (/^\/containers\/[^/?]+\/json(\?|$)/.test(target))
+    return (body) => ({ ...pick(body, ['Id', 'Name', 'State']), HostConfig: pick((body as { HostConfig?: unknown } | null)?.HostConfig, LIMIT_FIELDS) });
+  return undefined;
+}
+
+/** Runs the API's answer (one JSON body: list, inspect) through uiView before it is sent. */
+function viewOf(res: http.ServerResponse, view: (body: unknown) => unknown): void {
+  const chunks: Buffer[] = [];
+  const toBuffer = (c: unknown) => (typeof c === 'string' ? Buffer.from(c) : c instanceof Uint8Array ? Buffer.from(c) : undefined);
+  const end = res.end.bind(res);
+  res.write = ((chunk: unknown) => {
+    const b = toBuffer(chunk);
+    if (b) chunks.push(b);
+    return true;
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown) => {
+    const b = toBuffer(chunk);
+    if (b) chunks.push(b);
+    let body = Buffer.concat(chunks);
+    if (res.statusCode === 200 && body.length) {
+      try {
+        body = Buffer.from(JSON.stringify(view(JSON.parse(body.toString('utf8')))) + '\n');
+      } catch {
+        // not JSON: as it is
+      }
+    }
+    if (!res.headersSent) res.setHeader('Content-Length', body.length);
+    return end(body);
+  }) as typeof res.end;
+}
+
+/** The header the page sends with each POST: another site's form or script cannot send it without a CORS preflight, which this listener never grants. */
+export const UI_POST_HEADER = 'x-skiff-ui';
+
+export interface UiOptions {
+  /** the daemon's API request handler (its express app) */
+  api: http.RequestListener;
+  /** the folder of index.html, app.js, style.css */
+  pageDir: string;
+}
+
+type Static = { file: string; type: string };
+
+function staticFiles(pageDir: string): Map<string, Static> {
+  const uplot = path.join(path.dirname(require.resolve('uplot/package.json')), 'dist');
+  return new Map<string, Static>([
+    ['/', { file: path.join(pageDir, 'index.html'), type: 'text/html; charset=utf-8' }],
+    ['/app.js', { file: path.join(pageDir, 'app.js'), type: 'text/javascript; charset=utf-8' }],
+    ['/style.css', { file: path.join(pageDir, 'style.css'), type: 'text/css; charset=utf-8' }],
+    ['/vendor/uPlot.iife.min.js', { file: path.join(uplot, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' }],
+    ['/vendor/uPlot.min.css', { file: path.join(uplot, 'uPlot.min.css'), type: 'text/css; charset=utf-8' }],
+  ]);
+}
+
+const SECURITY_HEADERS = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+};
+
+function plain(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS }).end(`${text}\n`);
+}
+
+/** The UI listener's request handler: the page's files, and the allow-listed API calls. */
+export function uiHandler(o: UiOptions, loopback: boolean): http.RequestListener {
+  const files = staticFiles(o.pageDir);
+  return (req, res) => {
+    if (!hostAllowed(req.headers.host, loopback)) return plain(res, 421, 'misdirected request: use the address skiffd listens on');
+    const url = req.url ?? '/';
+    if (url.startsWith('/api/')) {
+      const target = uiApiTarget(req.method ?? '', url.slice('/api'.length));
+      if (target === undefined) return plain(res, 403, 'not one of the calls the browser view makes');
+      if (req.method === 'POST' && req.headers[UI_POST_HEADER] !== '1') return plain(res, 403, `POST needs the ${UI_POST_HEADER} header`);
+      req.url = target;
+      const view = uiView(target);
+      if (view) viewOf(res, view);
+      return o.api(req, res);
+    }
+    const f = files.get(url.split('?')[0]);
+    if (!f) return plain(res, 404, '404 page not found');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, 'method not allowed');
+    fs.readFile(f.file).then(
+      (body) => res.writeHead(200, { 'Content-Type': f.type, ...SECURITY_HEADERS }).end(req.method === 'HEAD' ? undefined : body),
+      (e: unknown) => plain(res, 500, e instanceof Error ? e.message : String(e)),
+    );
+  };
+}
+
+/** Listens on the address (with the API's TLS files when it is not loopback). */
+export async function serveUi(o: UiOptions, addr: UiAddress, tls?: TlsFiles): Promise<http.Server> {
+  let server: http.Server;
+  if (addr.tls) {
+    if (!tls) throw invalid(`the browser view on ${addr.host}:${addr.port} needs the API's TLS files`);
+    const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);
+    server = https.createServer({ ca, cert, key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' }, uiHandler(o, false));
+    server.on('tlsClientError', () => undefined);
+  } else server = http.createServer(uiHandler(o, true));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
