@@ -39,7 +39,7 @@ import { addonKernel, projectRoot, sealedHelperPaths, type HostKernel } from './
 import { ensureLocalBusybox, type FileImageStore, openImageStore } from './images';
 import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
-import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket, warnWithoutUserXattrs } from './rootless';
+import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket, stopRootlesskit, warnWithoutUserXattrs } from './rootless';
 import { Runtime } from './runtime/runtime';
 import { holdUserns } from './runtime/userns-hold';
 import { loadRemap } from './host/subids';
@@ -159,6 +159,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   const shippers = new LogShippers(containers, log);
   containers.logging = shippers;
   await containers.restore(restored);
+  await networks.afterRestore();
   shippers.restore();
   await volumes.releaseAll(); // device mounts no running container needs
   health.adoptRunning();
@@ -264,10 +265,16 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the
       // daemon, in contrast, leaves them running for the next start to adopt).
       const ids = await runtime.list();
+      let leftRunning = false;
       await Promise.all(
         ids.map(async (id) => {
           const st = await runtime.state(id).catch(() => undefined);
-          if (st && st.status !== 'exited') await runtime.stop(id, 10).catch((e: unknown) => log.warn('stop failed', { id, error: String(e) }));
+          if (st && st.status !== 'exited') {
+            await runtime.stop(id, 10).catch((e: unknown) => {
+              leftRunning = true;
+              log.warn('stop failed', { id, error: String(e) });
+            });
+          }
           await runtime
             .cgroup(id)
             .destroy()
@@ -280,6 +287,8 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
       await s.cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));
       for (const h of config.hosts) if (h.kind === 'unix') await fs.rm(h.path, { force: true });
       await fs.rm(config.pidFile, { force: true });
+      // rootless: the namespaces outlive the daemon only for containers still running in them
+      if (config.rootless && !leftRunning) await stopRootlesskit(process.env, log);
     })());
 }
 
