@@ -372,6 +372,25 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     expect(info.stdout).toMatch(/^none .*name=rootless/);
   });
 
+  // dockerd's ContainerUpdate runs verifyPlatformContainerResources(update=true) as at create:
+  // the same warnings in the answer's Warnings (the CLI prints them), the limits discarded, and
+  // --cpus refused with its 400
+  (v2 ? test.skip : test)("update on a cgroup v1 host: limits discarded with dockerd's warnings, --cpus refused", async () => {
+    expect((await docker(['run', '-d', '--name', 'upd', 'busybox', 'sleep', '300'])).code).toBe(0);
+    const r = await docker(['update', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '512', '--restart', 'on-failure:2', 'upd']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.');
+    expect(r.stdout).toContain('Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.');
+    expect(r.stdout).toContain('Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.');
+    const hc = await docker(['inspect', '--format', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}}', 'upd']);
+    // (PidsLimit unset: omitted from the JSON, as dockerd's omitempty)
+    expect(hc.stdout).toBe('0 <no value> 0 on-failure\n');
+    const cpus = await docker(['update', '--cpus', '1', 'upd']);
+    expect(cpus.code).not.toBe(0);
+    expect(cpus.stderr).toContain('NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted');
+    await docker(['rm', '-f', 'upd']);
+  });
+
   (v2 ? test : test.skip)('limits in a delegated cgroup v2 subtree: applied as for root', async () => {
     const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', 'busybox', 'cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/pids.max']);
     expect(r).toMatchObject({ code: 0, stdout: '67108864\n20\n' });
