@@ -29,6 +29,7 @@ import { containerBackend, containerViewSource, copyBackend, execBackend, system
 import { bridgeContainerEvents } from './containers/container-events';
 import { type ContainerRecord, Containers, isActive } from './containers/containers';
 import { Execs } from './containers/execs';
+import { chooseRootOverlay } from './containers/fuse-overlay';
 import { HealthChecks } from './containers/health';
 import { PressureWatch } from './containers/pressure-watch';
 import { LogShippers } from './containers/log-shipper';
@@ -120,7 +121,9 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
 
   const images = await openImageStore(config.dataRoot, { kernel });
   const userns = await openUserns(config, log, kernel);
-  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel, ...(userns ? { userns } : {}) });
+  // rootless: the kernel's overlay for container roots, else fuse-overlayfs (fuse-overlay.ts)
+  const rootOverlay = config.rootless ? await chooseRootOverlay(config.dataRoot, kernel, log) : undefined;
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel, ...(userns ? { userns } : {}), ...(rootOverlay ? { rootOverlay } : {}) });
   const builder = new Builder({
     images: buildImagesOf(images, kernel),
     containers,

@@ -181,9 +181,9 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   }, 240000);
 
   /** The user's bin/skiffd, as a user would start it, answering. */
-  async function startUserDaemon(): Promise<void> {
+  async function startUserDaemon(extraEnv: string[] = []): Promise<void> {
     const userPath = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, path.join(projectRoot(), 'bin/skiffd')];
+    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, ...extraEnv, path.join(projectRoot(), 'bin/skiffd')];
     // on cgroup v2 the daemon starts in its delegated cgroup (the shell moves itself, then execs)
     daemon = v2
       ? spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh', ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -450,4 +450,29 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     expect(all.filter(alive)).toEqual([]);
     expect(fs.existsSync(stateDir)).toBe(false);
   }, 240000);
+
+  // after the live-restore test (the daemon stopped there): one started with fuse-overlayfs forced
+  (which('fuse-overlayfs') ? test : test.skip)(
+    'fuse-overlayfs forced: the root is fuse-overlayfs, diff and commit see the write, nothing stays mounted',
+    async () => {
+      if (fs.existsSync(sock)) {
+        const stopped = new Promise((r) => daemon?.once('exit', r));
+        process.kill(daemonPid(), 'SIGTERM');
+        await stopped;
+      }
+      await startUserDaemon(['SKIFF_ROOTLESS_FUSE_OVERLAYFS=1']);
+      const r = await docker(['run', '--name', 'fz', 'busybox', 'sh', '-c', 'echo fused > /made && grep " / / " /proc/self/mountinfo']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/ - fuse\.fuse-overlayfs /);
+      expect((await docker(['diff', 'fz'])).stdout).toBe('A /made\n');
+      expect((await docker(['commit', 'fz', 'rootless:fused'])).code).toBe(0);
+      expect(await docker(['run', '--rm', 'rootless:fused', 'cat', '/made'])).toMatchObject({ code: 0, stdout: 'fused\n' });
+      expect((await docker(['rm', 'fz'])).code).toBe(0);
+      expect((await docker(['rmi', 'rootless:fused'])).code).toBe(0);
+      // the daemon's mount namespace is rootlesskit's: what its child sees
+      const child = Number(fs.readFileSync(path.join(runDir, 'skiff-rootlesskit', 'child_pid'), 'utf8').trim());
+      expect(fs.readFileSync(`/proc/${child}/mountinfo`, 'utf8')).not.toContain('fuse-overlayfs');
+    },
+    240000,
+  );
 });
