@@ -21,6 +21,9 @@ APT_PACKAGES += clang-format
 # rootless skiffd (a non-root user's bin/skiffd): the user namespace from /etc/subuid (newuidmap,
 # newgidmap), rootlesskit for the namespaces and the port API, slirp4netns for the network
 APT_PACKAGES += rootlesskit slirp4netns uidmap
+# rootless: fuse-overlayfs for container roots where the kernel's overlayfs cannot be mounted in
+# the user namespace (old kernel, data root without user.* xattrs); the kernel's stays first
+APT_PACKAGES += fuse-overlayfs
 # the cgroup lab's browser view (skiffd --ui-addr) is tested in a real browser: Debian's chromium,
 # driven by playwright-core from npm
 APT_PACKAGES += chromium

@@ -30,6 +30,7 @@ import { containerBackend, containerViewSource, copyBackend, execBackend, system
 import { bridgeContainerEvents } from './containers/container-events';
 import { type ContainerRecord, Containers, isActive } from './containers/containers';
 import { Execs } from './containers/execs';
+import { chooseRootOverlay } from './containers/fuse-overlay';
 import { HealthChecks } from './containers/health';
 import { PressureWatch } from './containers/pressure-watch';
 import { LogShippers } from './containers/log-shipper';
@@ -40,7 +41,7 @@ import { addonKernel, projectRoot, sealedHelperPaths, type HostKernel } from './
 import { ensureLocalBusybox, type FileImageStore, openImageStore } from './images';
 import { imageBackend, registryBackend } from './images/backend';
 import { Networks } from './network/networks';
-import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket, warnWithoutUserXattrs } from './rootless';
+import { execUnderRootlesskit, needsRootlesskit, rootlessCgroups, rootlesskitApiSocket, stopRootlesskit, warnWithoutUserXattrs } from './rootless';
 import { Runtime } from './runtime/runtime';
 import { holdUserns } from './runtime/userns-hold';
 import { loadRemap } from './host/subids';
@@ -121,7 +122,9 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
 
   const images = await openImageStore(config.dataRoot, { kernel });
   const userns = await openUserns(config, log, kernel);
-  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel, ...(userns ? { userns } : {}) });
+  // rootless: the kernel's overlay for container roots, else fuse-overlayfs (fuse-overlay.ts)
+  const rootOverlay = config.rootless ? await chooseRootOverlay(config.dataRoot, kernel, log) : undefined;
+  const containers = new Containers({ dataRoot: config.dataRoot, runtime, images, log, kernel, ...(userns ? { userns } : {}), ...(rootOverlay ? { rootOverlay } : {}) });
   const builder = new Builder({
     images: buildImagesOf(images, kernel),
     containers,
@@ -160,6 +163,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   const shippers = new LogShippers(containers, log);
   containers.logging = shippers;
   await containers.restore(restored);
+  await networks.afterRestore();
   shippers.restore();
   await volumes.releaseAll(); // device mounts no running container needs
   health.adoptRunning();
@@ -265,10 +269,16 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the
       // daemon, in contrast, leaves them running for the next start to adopt).
       const ids = await runtime.list();
+      let leftRunning = false;
       await Promise.all(
         ids.map(async (id) => {
           const st = await runtime.state(id).catch(() => undefined);
-          if (st && st.status !== 'exited') await runtime.stop(id, 10).catch((e: unknown) => log.warn('stop failed', { id, error: String(e) }));
+          if (st && st.status !== 'exited') {
+            await runtime.stop(id, 10).catch((e: unknown) => {
+              leftRunning = true;
+              log.warn('stop failed', { id, error: String(e) });
+            });
+          }
           await runtime
             .cgroup(id)
             .destroy()
@@ -281,6 +291,8 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
       await s.cgroups.cleanupParent().catch((e: unknown) => log.warn('cgroup cleanup failed', { error: String(e) }));
       for (const h of config.hosts) if (h.kind === 'unix') await fs.rm(h.path, { force: true });
       await fs.rm(config.pidFile, { force: true });
+      // rootless: the namespaces outlive the daemon only for containers still running in them
+      if (config.rootless && !leftRunning) await stopRootlesskit(process.env, log);
     })());
 }
 

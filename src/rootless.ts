@@ -1,12 +1,13 @@
-// Rootless skiffd: a non-root user's `skiffd` runs itself again under rootlesskit, as Docker's
-// dockerd-rootless.sh runs dockerd. rootlesskit makes the user namespace (mapped from the user's
-// /etc/subuid and /etc/subgid ranges by the setuid newuidmap/newgidmap), a mount namespace
+// Rootless skiffd: a non-root user's `skiffd` runs itself again in rootlesskit's namespaces, as
+// Docker's dockerd-rootless.sh runs dockerd (but joined with nsenter, not as rootlesskit's child,
+// so the namespaces outlive a killed daemon: live restore). rootlesskit makes the user namespace
+// (mapped from the user's /etc/subuid and /etc/subgid ranges by the setuid newuidmap/newgidmap), a mount namespace
 // (/etc and /run copied up so the daemon may change them) and a network namespace wired to the
 // host by slirp4netns (userspace TCP/IP: an unprivileged user cannot make veths into the host).
 // Inside, the daemon is uid 0 of that namespace and runs the usual code; what real root alone
 // may do degrades (cgroups, device nodes, ports: see README "Rootless").
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +15,7 @@ import { type CgroupManager, createCgroupManager, type InitPidOf, noCgroupManage
 import type { Logger } from './core/logger';
 import type { HostKernel } from './host';
 import { inUserNamespace, missingRootlessRequirement, type RootlessHostFacts } from './host/userns';
+import { rootlesskitRequest } from './network/rootless-ports';
 
 /** The variable rootlesskit sets in its child: its state folder (api.sock, child_pid). */
 export const ROOTLESSKIT_ENV = 'ROOTLESSKIT_STATE_DIR';
@@ -97,9 +99,55 @@ export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot:
   ];
 }
 
+/** rootlesskit's GET /v1/info, when a rootlesskit answers on the state folder's API socket. */
+async function rootlesskitInfo(stateDir: string): Promise<{ childPID: number } | undefined> {
+  try {
+    const res = await rootlesskitRequest(path.join(stateDir, 'api.sock'), 'GET', '/v1/info');
+    const pid = (res.body as { childPID?: unknown } | undefined)?.childPID;
+    return res.status === 200 && typeof pid === 'number' && pid > 0 ? { childPID: pid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * Checks the host, then runs this same skiffd (same argv) as rootlesskit's child and lives as
- * long as it does: signals are passed on, its exit status is ours. Never returns.
+ * rootlesskit with a holder (`sleep infinity`) as its child, detached in its own session: the
+ * namespaces, slirp4netns and the published ports live as long as the holder, not as long as a
+ * daemon (a daemon killed with kill -9 leaves them for the next one, which joins them: live restore).
+ */
+async function startRootlesskit(stateDir: string, env: NodeJS.ProcessEnv): Promise<{ childPID: number }> {
+  // a folder no rootlesskit answers on is what a killed one left (its lock is free)
+  await fs.rm(stateDir, { recursive: true, force: true });
+  const logFile = `${stateDir}.log`;
+  const out = openSync(logFile, 'w', 0o600);
+  const kit = spawn(onPath('rootlesskit', env) ?? 'rootlesskit', rootlesskitArgs(stateDir, [onPath('sleep', env) ?? 'sleep', 'infinity'], rootIsShared()), {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env,
+    cwd: '/',
+  });
+  closeSync(out);
+  let exited: string | undefined;
+  kit.on('error', (e) => (exited = e.message));
+  kit.on('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
+  kit.unref();
+  for (const end = Date.now() + 60000; Date.now() < end;) {
+    const info = await rootlesskitInfo(stateDir);
+    if (info) return info;
+    if (exited !== undefined) break;
+    await sleep(50);
+  }
+  const tail = readOr(logFile, '').trim().split('\n').slice(-3).join('; ');
+  throw new Error(`rootlesskit ${exited ?? 'did not answer on its API socket in 60 s'}${tail ? `: ${tail}` : ''}`);
+}
+
+/**
+ * Checks the host, makes sure a rootlesskit of this exec root runs (started, or the one a killed
+ * daemon left), then runs this same skiffd (same argv) in its user, mount and network namespaces
+ * (nsenter, as rootlesskit's docs say) and lives as long as it does: signals are passed on, its
+ * exit status is ours. Never returns.
  */
 export function execUnderRootlesskit(argv: string[], execRoot: string): void {
   // iptables, ip and sysctl live in the sbin folders, rarely on a user's PATH
@@ -112,15 +160,47 @@ export function execUnderRootlesskit(argv: string[], execRoot: string): void {
   }
   // beside the exec root (one per daemon: rootlesskit locks it), e.g. $XDG_RUNTIME_DIR/skiff-rootlesskit
   const stateDir = rootlesskitStateDir(execRoot);
-  const command = [process.execPath, ...process.execArgv, process.argv[1], ...argv];
-  const child = spawn(onPath('rootlesskit', env) ?? 'rootlesskit', rootlesskitArgs(stateDir, command, rootIsShared()), { stdio: 'inherit', env });
-  const pass = (sig: NodeJS.Signals) => () => child.kill(sig);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, pass(sig));
-  child.on('error', (e) => {
-    process.stderr.write(`skiffd: cannot start rootlesskit: ${e.message}\n`);
+  const run = async () => {
+    const kit = (await rootlesskitInfo(stateDir)) ?? (await startRootlesskit(stateDir, env));
+    const command = [process.execPath, ...process.execArgv, process.argv[1], ...argv];
+    const nsenter = ['--preserve-credentials', '-U', '-m', '-n', '-t', String(kit.childPID), `--wd=${process.cwd()}`, '--', ...command];
+    const child = spawn(onPath('nsenter', env) ?? 'nsenter', nsenter, { stdio: 'inherit', env: { ...env, [ROOTLESSKIT_ENV]: stateDir } });
+    const pass = (sig: NodeJS.Signals) => () => child.kill(sig);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, pass(sig));
+    child.on('error', (e) => {
+      process.stderr.write(`skiffd: cannot enter rootlesskit's namespaces: ${e.message}\n`);
+      process.exit(1);
+    });
+    child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+  };
+  run().catch((e: unknown) => {
+    process.stderr.write(`skiffd: cannot start rootlesskit: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+}
+
+/**
+ * Daemon stop with no container left running: rootlesskit (and with it the holder, slirp4netns,
+ * its ports and the namespaces) stopped, so nothing of the daemon stays behind. Its parent is
+ * the process to signal (it passes SIGTERM to its child and removes the state folder).
+ */
+export async function stopRootlesskit(env: NodeJS.ProcessEnv, log: Logger): Promise<void> {
+  const stateDir = env[ROOTLESSKIT_ENV];
+  if (!stateDir) return;
+  const info = await rootlesskitInfo(stateDir);
+  if (!info) return;
+  const ppid = Number(/^PPid:\s+(\d+)/m.exec(readOr(`/proc/${info.childPID}/status`, ''))?.[1]);
+  const cmdline = readOr(`/proc/${ppid}/cmdline`, '').split('\0');
+  // the parent must be this state folder's rootlesskit (never some other process)
+  if (!(ppid > 1 && path.basename(cmdline[0] ?? '') === 'rootlesskit' && cmdline.includes(`--state-dir=${stateDir}`))) {
+    log.warn('rootlesskit: cannot find the parent of its child, left running', { childPid: info.childPID, ppid });
+    return;
+  }
+  try {
+    process.kill(ppid, 'SIGTERM');
+  } catch (e) {
+    log.warn('rootlesskit: cannot stop it', { pid: ppid, error: String(e) });
+  }
 }
 
 /** Default locations of a rootless daemon: dockerd-rootless's, with skiff's names. */

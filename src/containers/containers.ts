@@ -30,6 +30,7 @@ import { rename, removeLink } from './rename';
 import { Restarts } from './restart-policy';
 import { restore, shutdown } from './restore';
 import { RwLayers } from './rwlayer';
+import type { RootOverlay } from './fuse-overlay';
 import type { UsernsRemapping } from './userns';
 import { start, startLocked } from './start';
 import * as stops from './stop';
@@ -51,6 +52,8 @@ export interface ContainersOptions {
   kernel: HostKernel;
   /** --userns-remap: containers get user namespaces */
   userns?: UsernsRemapping;
+  /** rootless: how container roots are mounted */
+  rootOverlay?: RootOverlay;
 }
 
 export class Containers extends EventEmitter {
@@ -78,6 +81,7 @@ export class Containers extends EventEmitter {
       kernel: o.kernel,
       rwLayers: this.rwLayers,
       ...(o.userns ? { userns: o.userns } : {}),
+      ...(o.rootOverlay ? { rootOverlay: o.rootOverlay } : {}),
       events: this,
       mutex,
       restarts: new Restarts({

@@ -13,6 +13,7 @@ import type { ContainerMounts } from '../volumes';
 import type { MonitorLog } from './log-drivers';
 import type { Restarts } from './restart-policy';
 import type { RwLayers } from './rwlayer';
+import type { RootOverlay } from './fuse-overlay';
 import type { UsernsRemapping } from './userns';
 import type { ContainerStore } from './store';
 import type { AttachClient, ContainerRecord } from './types';
@@ -52,6 +53,8 @@ export interface ContainersContext {
   readonly rwLayers: RwLayers;
   /** --userns-remap */
   readonly userns?: UsernsRemapping;
+  /** rootless: how container roots are mounted (the kernel's overlay unless it cannot) */
+  readonly rootOverlay?: RootOverlay;
   /** the service's emitter: 'event' (action, rec, attributes), `exit:<id>`, `removed:<id>` */
   readonly events: EventEmitter;
   readonly mutex: KeyedMutex;

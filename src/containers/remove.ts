@@ -3,7 +3,7 @@
 import { conflict, SkiffError } from '../core/errors';
 import { checkStillThere, emitEvent, track, withLock, type ContainersContext } from './context';
 import { unmountShm } from './namespaces';
-import { deleteFromRuntime } from './run-cleanup';
+import { deleteFromRuntime, releaseRoot } from './run-cleanup';
 import type { ContainerRecord, WaitResult } from './types';
 
 export interface RemoveOptions {
@@ -63,6 +63,7 @@ export async function remove(ctx: ContainersContext, ref: string, o: RemoveOptio
       (async () => {
         await ctx.cleanups.get(id);
         if (ctx.inRuntime.has(id)) await deleteFromRuntime(ctx, id);
+        releaseRoot(ctx, id);
         await ctx.rwLayers.remove(id).catch((e: unknown) => ctx.log.warn('cannot remove layer', { id, error: String(e) }));
       })(),
     );

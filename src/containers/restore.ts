@@ -5,6 +5,7 @@ import type { RuntimeState } from '../runtime/runtime';
 import { newRun, withLock, type ContainersContext } from './context';
 import { remove } from './remove';
 import { restartOnBoot } from './restart-policy';
+import { releaseRoot } from './run-cleanup';
 import { startLocked, watch } from './start';
 import { beginStop } from './stop';
 import { type ContainerRecord, isActive } from './types';
@@ -45,6 +46,7 @@ async function recordExit(ctx: ContainersContext, rec: ContainerRecord, st: Runt
         FinishedAt: st.exit?.finishedAt ?? nowRfc3339Nano(),
       };
     }
+    releaseRoot(ctx, rec.Id);
     await ctx.runtime.delete(rec.Id, true).then(
       () => ctx.inRuntime.delete(rec.Id),
       () => undefined,

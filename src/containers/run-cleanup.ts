@@ -1,8 +1,19 @@
 // What a run leaves behind once its process is gone (or never started): the runtime's bundle,
 // cgroup and monitor, the shareable /dev/shm, and the network's links, addresses and ports.
 import type { ContainersContext } from './context';
+import { unmountFuseOverlay } from './fuse-overlay';
 import { unmountShm } from './namespaces';
 import type { ContainerRecord } from './types';
+
+/** A root the daemon mounted itself (fuse-overlayfs): unmounted once the run is over. */
+export function releaseRoot(ctx: ContainersContext, id: string): void {
+  if (ctx.rootOverlay?.kind !== 'fuse') return;
+  try {
+    unmountFuseOverlay(ctx.kernel, ctx.rwLayers.paths(id).merged);
+  } catch (e) {
+    ctx.log.warn('cannot unmount the fuse-overlayfs root', { id, error: String(e) });
+  }
+}
 
 /**
  * Removes the container's runtime bundle and cgroup. A monitor in its last moments can
@@ -10,6 +21,7 @@ import type { ContainerRecord } from './types';
  */
 export async function deleteFromRuntime(ctx: ContainersContext, id: string): Promise<void> {
   unmountShm(ctx, id);
+  releaseRoot(ctx, id);
   for (let attempt = 1; ; attempt++) {
     try {
       await ctx.runtime.delete(id, true);

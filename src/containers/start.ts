@@ -19,6 +19,7 @@ import { resolveDevices } from './devices';
 import { MonitorLog, monitorLogFor } from './log-drivers';
 import { mountShm, SharedNamespaces, sharedNamespaces } from './namespaces';
 import { autoRemove } from './remove';
+import { mountFuseOverlay } from './fuse-overlay';
 import { deleteFromRuntime, releaseNetwork, releaseNetworkAndSave } from './run-cleanup';
 import { specInput } from './spec-input';
 import type { ContainerRecord, WaitResult } from './types';
@@ -97,7 +98,18 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
     throw e;
   }
   const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...checked.shared.mounts, ...userMounts];
-  const root = { lower: usernsRoot?.lower ?? lower, upper: layer.upper, work: layer.work, target: layer.merged, readonly: false, plain: '', ...(usernsRoot ? { idmap: usernsRoot.idmap } : {}) };
+  // rootless where the kernel's overlay cannot serve: fuse-overlayfs mounted here, bound as a plain root
+  const fuse = ctx.rootOverlay !== undefined && ctx.rootOverlay.kind !== 'kernel';
+  if (fuse) await mountFuseOverlay(ctx.rootOverlay!, lower, layer.upper, layer.work, layer.merged);
+  const root = {
+    lower: usernsRoot?.lower ?? lower,
+    upper: layer.upper,
+    work: layer.work,
+    target: layer.merged,
+    readonly: false,
+    plain: fuse ? layer.merged : '',
+    ...(usernsRoot ? { idmap: usernsRoot.idmap } : {}),
+  };
   const input = specInput(rec, root, mounts);
   if (usernsRoot) input.userns = { uidMappings: usernsRoot.uidMappings, gidMappings: usernsRoot.gidMappings };
   if (netPrep?.env?.length) input.config.Env = withLinkEnv(netPrep.env, input.config.Env);

@@ -58,8 +58,10 @@ export class Networks implements ContainerNetworking {
   private readonly legacy: LegacyLinks;
   private readonly eps: ContainerEndpoints;
   private readonly log: Logger;
+  private readonly rootlessPorts?: RootlessPorts;
 
   constructor(private readonly o: NetworksOptions) {
+    if (o.rootlesskitApi) this.rootlessPorts = new RootlessPorts(o.rootlesskitApi, o.log);
     this.store = new NetworkStore(`${o.dataRoot}/network`);
     this.firewall = new Firewall(o.daemonName, o.log);
     this.links = new Links(o.initPath);
@@ -78,7 +80,7 @@ export class Networks implements ContainerNetworking {
       log: o.log,
       events: o.events,
       findContainer: o.findContainer,
-      ...(o.rootlesskitApi ? { rootlessPorts: new RootlessPorts(o.rootlesskitApi, o.log) } : {}),
+      ...(this.rootlessPorts ? { rootlessPorts: this.rootlessPorts } : {}),
     });
   }
 
@@ -93,6 +95,7 @@ export class Networks implements ContainerNetworking {
    */
   async init(): Promise<void> {
     await this.store.load(this.log);
+    await this.rootlessPorts?.loadLeftovers().catch((e: unknown) => this.log.warn('cannot list the ports in rootlesskit', { error: String(e) }));
     try {
       await writeSysctl('net/ipv4/ip_forward', '1');
       await this.bridges.ensurePredefined(this.o.bip, { enabled: this.o.ipv6 === true, ...(this.o.fixedCidrV6 ? { fixedCidr: this.o.fixedCidrV6 } : {}) });
@@ -109,6 +112,11 @@ export class Networks implements ContainerNetworking {
       if (!this.store.byName('bridge')) await this.store.save(baseRecord('bridge', 'bridge', {}, [], false)).catch(() => undefined);
       for (const name of ['host', 'none'] as const) if (!this.store.byName(name)) await this.store.save(baseRecord(name, name === 'none' ? 'null' : 'host', {}, [], false)).catch(() => undefined);
     }
+  }
+
+  /** After containers are adopted: what a killed daemon published for containers gone meanwhile, removed. */
+  async afterRestore(): Promise<void> {
+    await this.rootlessPorts?.dropLeftovers();
   }
 
   /** Daemon stop (containers already stopped): DNS servers, bridges and rules gone. */

@@ -6,7 +6,8 @@
 // $ROOTLESSKIT_STATE_DIR/api.sock (pkg/api/openapi.yaml): POST /v1/ports with a PortSpec
 // {proto, parentIP, parentPort, childIP, childPort} answers a PortStatus {id, spec}; DELETE /v1/ports/<id>.
 // Each held host port gets its host side here, removed when the port is closed (stop, rm, daemon
-// stop) and added again when an adopted container's ports are held again at a restart.
+// stop). rootlesskit outlives a killed daemon (src/rootless.ts), and its ports with it: the next
+// daemon takes over those of the containers it adopts (no gap in service) and removes the rest.
 import * as http from 'node:http';
 import type { Logger } from '../core/logger';
 import { SkiffError } from '../core/errors';
@@ -61,9 +62,16 @@ function errorText(body: unknown): string {
   return JSON.stringify(body);
 }
 
+/** A PortSpec as one comparable string. */
+function specKey(s: PortSpec): string {
+  return `${s.proto}/${s.parentIP}:${s.parentPort}/${s.childIP}:${s.childPort}`;
+}
+
 export class RootlessPorts {
   /** container id -> rootlesskit's ids of its ports */
   private readonly exposed = new Map<string, number[]>();
+  /** ports a killed daemon left in rootlesskit, not yet taken over (loadLeftovers) */
+  private leftovers: { id: number; key: string }[] = [];
 
   constructor(
     private readonly apiSocket: string,
@@ -103,7 +111,27 @@ export class RootlessPorts {
     for (const id of [...this.exposed.keys()]) await this.unexpose(id);
   }
 
+  /** At start, before containers are adopted: the ports rootlesskit still serves for a killed daemon. */
+  async loadLeftovers(): Promise<void> {
+    const res = await rootlesskitRequest(this.apiSocket, 'GET', '/v1/ports');
+    // (no ports: `null`)
+    if (res.status >= 300 || (res.body !== undefined && res.body !== null && !Array.isArray(res.body))) throw new Error(`GET /v1/ports: ${res.status} ${errorText(res.body)}`);
+    this.leftovers = ((res.body ?? []) as { id?: unknown; spec?: PortSpec }[])
+      .filter((p): p is { id: number; spec: PortSpec } => typeof p.id === 'number' && p.spec !== undefined)
+      .map((p) => ({ id: p.id, key: specKey(p.spec) }));
+    if (this.leftovers.length > 0) this.log.info('ports a previous daemon left in rootlesskit', { count: this.leftovers.length });
+  }
+
+  /** After the adoption: the left ports no adopted container took (it exited meanwhile) removed. */
+  async dropLeftovers(): Promise<void> {
+    const left = this.leftovers;
+    this.leftovers = [];
+    for (const l of left) await this.remove(l.id).catch((e: unknown) => this.log.warn('cannot remove a port from rootlesskit', { id: l.id, error: String(e) }));
+  }
+
   private async add(spec: PortSpec): Promise<number> {
+    const i = this.leftovers.findIndex((l) => l.key === specKey(spec));
+    if (i >= 0) return this.leftovers.splice(i, 1)[0].id;
     const res = await rootlesskitRequest(this.apiSocket, 'POST', '/v1/ports', spec);
     const id = (res.body as { id?: unknown } | undefined)?.id;
     if (res.status >= 300 || typeof id !== 'number') {

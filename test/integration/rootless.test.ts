@@ -84,6 +84,23 @@ function pidsOf(inRange: (uid: number) => boolean): number[] {
   return out;
 }
 
+/** The pids whose parent is `ppid`. */
+function childrenOf(ppid: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        return Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${n}/status`, 'utf8'))?.[1]) === ppid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const alive = (pid: number) => fs.existsSync(`/proc/${pid}`);
+
 /** Whether the filesystem of `dir` takes user.* xattrs (python3's os.setxattr: node has none). */
 function userXattrs(dir: string): boolean {
   try {
@@ -159,9 +176,14 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     fs.mkdirSync(work, { mode: 0o755 });
     env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(work, 'docker-config'), DOCKER_CLI_HINTS: 'false' };
     delete env.DOCKER_CONTEXT;
-    const userPath = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, path.join(projectRoot(), 'bin/skiffd')];
     if (v2) cgroup = delegatedCgroup(`${user}.scope`, uid);
+    await startUserDaemon();
+  }, 240000);
+
+  /** The user's bin/skiffd, as a user would start it, answering. */
+  async function startUserDaemon(extraEnv: string[] = []): Promise<void> {
+    const userPath = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, ...extraEnv, path.join(projectRoot(), 'bin/skiffd')];
     // on cgroup v2 the daemon starts in its delegated cgroup (the shell moves itself, then execs)
     daemon = v2
       ? spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh', ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -174,7 +196,10 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     } catch (e) {
       throw new Error(`${String(e)}\ndaemon log:\n${log}`);
     }
-  }, 240000);
+  }
+
+  /** The daemon's pid (its pid file in the exec root). */
+  const daemonPid = () => Number(fs.readFileSync(path.join(runDir, 'skiff', 'skiffd.pid'), 'utf8').trim());
 
   afterAll(async () => {
     const mine = (u: number) => u === uid || (u >= sub.start && u < sub.start + sub.count);
@@ -214,7 +239,7 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   });
 
   test('the daemon is the user on the host, in a user namespace of its subordinate ids', () => {
-    const pid = Number(fs.readFileSync(path.join(runDir, 'skiff', 'skiffd.pid'), 'utf8').trim());
+    const pid = daemonPid();
     expect(Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])).toBe(uid);
     const map = fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8');
     expect(map).toMatch(new RegExp(`^\\s*0\\s+${uid}\\s+1$`, 'm'));
@@ -347,6 +372,25 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     expect(info.stdout).toMatch(/^none .*name=rootless/);
   });
 
+  // dockerd's ContainerUpdate runs verifyPlatformContainerResources(update=true) as at create:
+  // the same warnings in the answer's Warnings (the CLI prints them), the limits discarded, and
+  // --cpus refused with its 400
+  (v2 ? test.skip : test)("update on a cgroup v1 host: limits discarded with dockerd's warnings, --cpus refused", async () => {
+    expect((await docker(['run', '-d', '--name', 'upd', 'busybox', 'sleep', '300'])).code).toBe(0);
+    const r = await docker(['update', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '512', '--restart', 'on-failure:2', 'upd']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.');
+    expect(r.stdout).toContain('Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.');
+    expect(r.stdout).toContain('Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.');
+    const hc = await docker(['inspect', '--format', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}}', 'upd']);
+    // (PidsLimit unset: omitted from the JSON, as dockerd's omitempty)
+    expect(hc.stdout).toBe('0 <no value> 0 on-failure\n');
+    const cpus = await docker(['update', '--cpus', '1', 'upd']);
+    expect(cpus.code).not.toBe(0);
+    expect(cpus.stderr).toContain('NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted');
+    await docker(['rm', '-f', 'upd']);
+  });
+
   (v2 ? test : test.skip)('limits in a delegated cgroup v2 subtree: applied as for root', async () => {
     const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', 'busybox', 'cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/pids.max']);
     expect(r).toMatchObject({ code: 0, stdout: '67108864\n20\n' });
@@ -363,4 +407,72 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     expect(s).toMatchObject({ code: 0, stdout: 'st 1\n' });
     await docker(['rm', '-f', 'st']);
   });
+
+  // last: it ends with the daemon stopped (afterAll then only cleans up)
+  test('live restore: kill -9 of the daemon leaves rootlesskit and the container running; the next daemon adopts it; a stop leaves nothing', async () => {
+    const stateDir = path.join(runDir, 'skiff-rootlesskit');
+    const kitPids = () => {
+      const child = Number(fs.readFileSync(path.join(stateDir, 'child_pid'), 'utf8').trim());
+      const parent = Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))?.[1]);
+      // the holder below rootlesskit's child, slirp4netns beside it
+      return { parent, child, below: [...childrenOf(parent), ...childrenOf(child)].filter((p) => p !== child).sort((a, b) => a - b) };
+    };
+    const before = kitPids();
+    expect(before.below.length).toBe(2);
+    const port = await freePort();
+    expect((await docker(['run', '-d', '--name', 'lr', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo live > /www/index.html && exec httpd -f -p 80 -h /www'])).code).toBe(0);
+    await waitUntil(async () => (await httpGet(port).catch(() => undefined))?.status === 200, 10000, 'httpd through the published port');
+
+    const first = daemon;
+    const exited = new Promise((r) => first?.once('exit', r));
+    process.kill(daemonPid(), 'SIGKILL');
+    await exited;
+    // the namespaces, slirp4netns and the port stay without a daemon
+    expect(kitPids()).toEqual(before);
+    expect((await httpGet(port)).body).toBe('live\n');
+
+    await startUserDaemon();
+    expect(kitPids()).toEqual(before);
+    expect((await docker(['ps', '--format', '{{.Names}} {{.Status}}', '--filter', 'name=lr'])).stdout).toMatch(/^lr Up/);
+    expect(await docker(['exec', 'lr', 'cat', '/www/index.html'])).toMatchObject({ code: 0, stdout: 'live\n' });
+    expect((await httpGet(port)).body).toBe('live\n');
+    expect((await docker(['stop', '-t', '1', 'lr'])).code).toBe(0);
+    await expect(httpGet(port)).rejects.toThrow();
+    expect((await docker(['rm', 'lr'])).code).toBe(0);
+
+    // a normal stop with nothing running: rootlesskit, its child, the holder and slirp4netns gone
+    const second = daemon;
+    const stopped = new Promise((r) => second?.once('exit', r));
+    process.kill(daemonPid(), 'SIGTERM');
+    await stopped;
+    const all = [before.parent, before.child, ...before.below];
+    await waitUntil(() => all.every((p) => !alive(p)), 10000, 'rootlesskit and its processes gone').catch(() => undefined);
+    expect(all.filter(alive)).toEqual([]);
+    expect(fs.existsSync(stateDir)).toBe(false);
+  }, 240000);
+
+  // after the live-restore test (the daemon stopped there): one started with fuse-overlayfs forced
+  (which('fuse-overlayfs') ? test : test.skip)(
+    'fuse-overlayfs forced: the root is fuse-overlayfs, diff and commit see the write, nothing stays mounted',
+    async () => {
+      if (fs.existsSync(sock)) {
+        const stopped = new Promise((r) => daemon?.once('exit', r));
+        process.kill(daemonPid(), 'SIGTERM');
+        await stopped;
+      }
+      await startUserDaemon(['SKIFF_ROOTLESS_FUSE_OVERLAYFS=1']);
+      const r = await docker(['run', '--name', 'fz', 'busybox', 'sh', '-c', 'echo fused > /made && grep " / / " /proc/self/mountinfo']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/ - fuse\.fuse-overlayfs /);
+      expect((await docker(['diff', 'fz'])).stdout).toBe('A /made\n');
+      expect((await docker(['commit', 'fz', 'rootless:fused'])).code).toBe(0);
+      expect(await docker(['run', '--rm', 'rootless:fused', 'cat', '/made'])).toMatchObject({ code: 0, stdout: 'fused\n' });
+      expect((await docker(['rm', 'fz'])).code).toBe(0);
+      expect((await docker(['rmi', 'rootless:fused'])).code).toBe(0);
+      // the daemon's mount namespace is rootlesskit's: what its child sees
+      const child = Number(fs.readFileSync(path.join(runDir, 'skiff-rootlesskit', 'child_pid'), 'utf8').trim());
+      expect(fs.readFileSync(`/proc/${child}/mountinfo`, 'utf8')).not.toContain('fuse-overlayfs');
+    },
+    240000,
+  );
 });
