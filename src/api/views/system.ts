@@ -5,6 +5,8 @@ import type { ApiOptions } from '../context';
 import type { DiskUsage } from '../backends';
 import { API_VERSION, MIN_API_VERSION } from '../version';
 import { imageSummary, unixTime } from './image';
+import type { SwarmInfoFacts } from '../../swarm/backend';
+import { swarmInfoView } from './swarm';
 
 export function versionView(version: string): Record<string, unknown> {
   return {
@@ -29,6 +31,8 @@ export interface InfoFacts {
   cgroupDriver?: 'cgroupfs' | 'none';
   rootless?: boolean;
   logDrivers: readonly string[];
+  /** /info's Swarm section (views/swarm.ts); inactive when absent */
+  swarm?: SwarmInfoFacts;
 }
 
 export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknown> {
@@ -74,7 +78,7 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
     ServerVersion: o.version,
     Runtimes: { skiff: { path: 'skiff-init' } },
     DefaultRuntime: 'skiff',
-    Swarm: { LocalNodeState: 'inactive' },
+    Swarm: facts.swarm ? swarmInfoView(facts.swarm) : { LocalNodeState: 'inactive' },
     LiveRestoreEnabled: false,
     Isolation: '',
     InitBinary: '',
