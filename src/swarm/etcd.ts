@@ -74,8 +74,10 @@ export class EtcdMember {
       '--client-cert-auth', '--trusted-ca-file', o.tls.caFile, '--cert-file', o.tls.certFile, '--key-file', o.tls.keyFile,
       '--peer-client-cert-auth', '--peer-trusted-ca-file', o.tls.caFile, '--peer-cert-file', o.tls.certFile, '--peer-key-file', o.tls.keyFile,
       '--logger', 'zap', '--log-level', 'warn',
-      // a removed member must not come back by itself
       '--strict-reconfig-check',
+      // peers are who the store CA says (only managers hold its certificates); etcd's extra check
+      // of a peer's SAN against the connection's source address fails multi-homed and loopback nodes
+      '--experimental-peer-skip-client-san-verification',
     ]; // prettier-ignore
     const b = o.bootstrap;
     if (b?.state === 'new') a.push('--initial-cluster', `${o.name}=${peerUrl(o.advertiseHost, o.swarmPort)}`, '--initial-cluster-state', 'new');

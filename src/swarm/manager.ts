@@ -63,7 +63,17 @@ export class ManagerRuntime {
     if (promote) {
       // a joining member starts as an etcd learner (the quorum does not count it until it caught up)
       const starting = this.etcd.start(60000);
-      await promote();
+      const started = starting.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      try {
+        await promote();
+      } catch (e) {
+        await this.etcd.stop();
+        await started;
+        throw e;
+      }
       await starting;
     } else await this.etcd.start();
     // the local member only: with quorum it answers, without it nothing else would either
@@ -135,6 +145,10 @@ export class ManagerRuntime {
   async addMember(rec: NodeRecord, swarmPort: number, csr: string, storeCA: { cert: string; key: string }, clusterId: string): Promise<NonNullable<JoinResponseWire['etcd']>> {
     const cert = await sign({ ca: storeCA, csr, subject: { cn: rec.id, ou: roleOU('manager'), o: clusterId }, ips: [rec.addr], dns: [MANAGER_NAME] });
     const url = peerUrl(rec.addr, swarmPort);
+    // a join that failed before its etcd started left a learner at this URL: it never held data
+    const stale = (await this.store.etcd.cluster.memberList({})).members.find((m) => m.peerURLs.includes(url));
+    if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID });
+    else if (stale) throw new SkiffError('conflict', `etcd member ${stale.name} already serves ${url}`);
     const members = await this.store.members();
     const r = await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
     const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
