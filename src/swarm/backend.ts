@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalid, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { newCsr, newKey, newRootCA, roleOU, sign, type NodeRole } from './ca';
+import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, type NodeRole } from './ca';
 import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type PromoteResponse } from './manager';
@@ -66,6 +66,8 @@ export class Swarm {
   readonly files: LocalFiles;
   private local: { state: LocalState; certs: Certs } | undefined;
   manager: ManagerRuntime | undefined;
+  /** a manager runtime still starting (stop() must reach it too) */
+  private starting: ManagerRuntime | undefined;
   private timer: NodeJS.Timeout | undefined;
   private status: LocalNodeState = 'inactive';
   private error = '';
@@ -107,35 +109,49 @@ export class Swarm {
     const saved = await this.files.load();
     if (!saved) return;
     this.local = saved;
-    this.status = 'pending';
-    try {
-      if (saved.state.role === 'manager') await this.startManager();
-      this.status = 'active';
-    } catch (e) {
-      this.status = 'error';
-      this.error = e instanceof Error ? e.message : String(e);
-      this.o.log.error('cannot rejoin the swarm', { error: this.error });
-    }
     this.startHeartbeats();
+    if (saved.state.role !== 'manager') {
+      this.status = 'active';
+      return;
+    }
+    // in the background, as dockerd starts its cluster component: etcd answers once a quorum of
+    // the managers is back, which may be never for a lone restarted one; the API is up meanwhile
+    this.status = 'pending';
+    // (not under exclusive(): a leave --force must be able to stop a start that waits forever)
+    void (async () => {
+      try {
+        await this.startManager(undefined, undefined, Infinity);
+        this.status = 'active';
+      } catch (e) {
+        if (this.local !== saved) return;
+        this.status = 'error';
+        this.error = e instanceof Error ? e.message : String(e);
+        this.o.log.error('cannot rejoin the swarm', { error: this.error });
+      }
+    })();
   }
 
   /** Daemon stop: etcd stopped, the swarm kept on disk for the next start. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    const m = this.manager;
+    const m = this.manager ?? this.starting;
     this.manager = undefined;
+    this.starting = undefined;
     await m?.stop();
   }
 
-  private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>): Promise<ManagerRuntime> {
+  private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
     const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs });
+    this.starting = m;
     try {
-      await m.start(bootstrap, promote);
+      await m.start(bootstrap, promote, timeoutMs);
     } catch (e) {
       await m.stop().catch(() => undefined);
       throw e;
+    } finally {
+      if (this.starting === m) this.starting = undefined;
     }
     this.manager = m;
     return m;
@@ -333,10 +349,12 @@ export class Swarm {
 
   private async beat(): Promise<void> {
     const l = this.local;
-    if (!l) return;
+    if (!l || this.status === 'pending') return;
     let me: NodeRecord | undefined;
     let managers: Peer[];
-    if (this.manager) {
+    // a manager whose etcd stopped (another manager removed its member at a demotion: etcd exits
+    // then) asks the others, as a worker does
+    if (this.manager?.etcd.running) {
       const store = this.manager.store;
       await store.heartbeat(l.state.nodeId);
       const nodes = (await store.nodes()).map((n) => n.value);
@@ -358,11 +376,35 @@ export class Swarm {
       await this.files.saveState(l.state);
     }
     if (me && me.spec.Role !== l.state.role) await this.exclusive(() => this.changeRole(me.spec.Role));
+    else if (needsRenewal(l.certs.cert)) await this.exclusive(() => this.renewCert());
+  }
+
+  /**
+   * A node certificate in the second half of its life is renewed (swarmkit's rotation): a new
+   * one for the same key, ID and role, signed by a manager (by itself, on a manager). Servers
+   * take it at their next handshake: etcd reads its files each time, the swarm port is told.
+   */
+  private async renewCert(): Promise<void> {
+    const l = this.local;
+    if (!l) return;
+    const csr = await newCsr(l.certs.key);
+    if (this.manager) {
+      const m = this.manager;
+      const c = (await m.store.cluster()).value;
+      const { host } = splitHostPort(l.state.advertiseAddr);
+      const subject = { cn: l.state.nodeId, ou: roleOU('manager'), o: c.id };
+      l.certs.cert = await sign({ ca: c.rootCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
+      l.certs.etcdCert = await sign({ ca: c.storeCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
+      m.reloadCert(l.certs);
+    } else l.certs.cert = (await this.callAnyManager<{ cert: string }>('/renew', { csr })).cert;
+    await this.files.saveCerts(l.certs);
+    this.o.log.info('swarm node certificate renewed', { validTo: certFacts(l.certs.cert).validTo.toISOString() });
   }
 
   private async callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
     const c = (this.local as { certs: Certs; state: LocalState }).certs;
-    const peers = (this.local as { state: LocalState }).state.managers;
+    const self = (this.local as { state: LocalState }).state.nodeId;
+    const peers = (this.local as { state: LocalState }).state.managers.filter((p) => p.NodeID !== self);
     let last: unknown = unavailable('no manager is known');
     for (const peer of peers) {
       try {
@@ -381,8 +423,12 @@ export class Swarm {
     if (!l || l.state.role === role) return;
     if (role === 'worker' && this.manager) {
       const m = this.manager;
-      await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
-      await m.store.removeMember(l.state.nodeId);
+      if (m.etcd.running) {
+        // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
+        // before its answer reaches us, so a lost answer is no failure
+        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
+        await m.store.removeMember(l.state.nodeId).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
+      }
       await this.stop();
       await this.files.dropEtcd();
       l.state.role = 'worker';

@@ -51,8 +51,13 @@ export interface EtcdOptions {
 export class EtcdMember {
   private proc: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   constructor(readonly o: EtcdOptions) {}
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
 
   get pid(): number | undefined {
     return this.proc?.pid;
@@ -85,9 +90,13 @@ export class EtcdMember {
     return a;
   }
 
-  /** Starts etcd and waits until its client URL answers /health (a member of a cluster with quorum). */
+  /**
+   * Starts etcd and waits until its client URL answers /health (a member of a cluster with
+   * quorum). timeoutMs Infinity: as long as etcd runs (a restarted manager waits for its peers).
+   */
   async start(timeoutMs = 30000): Promise<void> {
     await stopStale(this.o.pidFile, this.o.dataDir);
+    this.stopping = false;
     fs.mkdirSync(this.o.dataDir, { recursive: true, mode: 0o700 });
     const out = fs.openSync(this.o.logFile, 'a', 0o600);
     const p = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ETCD_BIN, ...this.args()], { stdio: ['ignore', out, out] });
@@ -101,7 +110,7 @@ export class EtcdMember {
     if (p.pid) fs.writeFileSync(this.o.pidFile, `${p.pid}\n`);
     const end = Date.now() + timeoutMs;
     while (!(await this.healthy())) {
-      if (!this.proc) throw systemError(`etcd did not start: ${tail(this.o.logFile)}`);
+      if (this.proc !== p) throw systemError(this.stopping ? 'etcd was stopped while starting' : `etcd did not start: ${tail(this.o.logFile)}`);
       if (Date.now() > end) {
         await this.stop();
         throw systemError(`etcd did not become healthy in ${timeoutMs / 1000}s: ${tail(this.o.logFile)}`);
@@ -115,7 +124,7 @@ export class EtcdMember {
     return new Promise((resolve) => {
       const req = https.get(
         `${this.clientUrl}/health`,
-        { ca: [fs.readFileSync(t.caFile), fs.readFileSync(t.rootFile)], cert: fs.readFileSync(t.certFile), key: fs.readFileSync(t.keyFile), timeout: 1000 },
+        { servername: 'swarm-manager', ca: [fs.readFileSync(t.caFile), fs.readFileSync(t.rootFile)], cert: fs.readFileSync(t.certFile), key: fs.readFileSync(t.keyFile), timeout: 1000 },
         (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
@@ -131,6 +140,7 @@ export class EtcdMember {
   async stop(): Promise<void> {
     const p = this.proc;
     this.proc = undefined;
+    this.stopping = true;
     if (p && p.exitCode === null && p.signalCode === null) {
       p.kill('SIGTERM');
       const t = setTimeout(() => p.kill('SIGKILL'), 10000);

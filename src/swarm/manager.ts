@@ -56,7 +56,7 @@ export class ManagerRuntime {
   }
 
   /** etcd (fresh, joining or restarted), the store on the local member, then the swarm port. */
-  async start(bootstrap?: { state: 'new' } | { state: 'existing'; initialCluster: string }, promote?: () => Promise<void>): Promise<void> {
+  async start(bootstrap?: { state: 'new' } | { state: 'existing'; initialCluster: string }, promote?: () => Promise<void>, timeoutMs = 30000): Promise<void> {
     const c = this.o.certs;
     if (!c.storeCA || !c.etcdCert) throw systemError('this manager has no etcd certificate');
     this.etcd.o.bootstrap = bootstrap;
@@ -75,7 +75,7 @@ export class ManagerRuntime {
         throw e;
       }
       await starting;
-    } else await this.etcd.start();
+    } else await this.etcd.start(timeoutMs);
     // the local member only: with quorum it answers, without it nothing else would either
     this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) });
     const { host, port } = splitHostPort(this.o.state.listenAddr);
@@ -89,9 +89,24 @@ export class ManagerRuntime {
         heartbeat: (id) => this.heartbeatOf(id),
         promoteMember: (id) => this.promoteMember(id),
         promote: (id, req) => this.promote(id, req.csr, req.swarmPort),
+        renew: (id, csr) => this.renew(id, csr),
         leave: (id) => this.store.markDown(id),
       },
     );
+  }
+
+  /** A renewed node certificate: the swarm port's next handshakes present it. */
+  reloadCert(c: Certs): void {
+    this.port?.setSecureContext({ ca: c.rootCA, cert: c.cert, key: c.key, minVersion: 'TLSv1.2' });
+  }
+
+  /** A worker's renewal: same ID and role as its record says (never more than the store grants). */
+  private async renew(id: string, csr: string): Promise<{ cert: string }> {
+    const cluster = (await this.store.cluster()).value;
+    const rec = (await this.store.node(id))?.value;
+    if (!rec) throw notFound(`node ${id} not found`);
+    const role = rec.role;
+    return { cert: await sign({ ca: cluster.rootCA, csr, subject: { cn: id, ou: roleOU(role), o: cluster.id }, ips: [rec.addr], dns: role === 'manager' ? [MANAGER_NAME] : [] }) };
   }
 
   async stop(): Promise<void> {
@@ -174,7 +189,9 @@ export class ManagerRuntime {
   private async promoteMember(id: string): Promise<void> {
     const end = Date.now() + 30000;
     for (;;) {
-      const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (x.isLearner && !x.name));
+      const rec = (await this.store.node(id))?.value;
+      const url = rec?.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
+      const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
       if (!m) throw notFound(`node ${id} is not an etcd member`);
       if (!m.isLearner) return;
       try {

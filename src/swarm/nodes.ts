@@ -96,11 +96,18 @@ export class NodeCalls {
     if (role !== 'manager' && role !== 'worker') throw invalid(`invalid Role: ${spec.Role}`);
     const avail = (spec.Availability || n.rec.spec.Availability).toLowerCase();
     if (avail !== 'active' && avail !== 'pause' && avail !== 'drain') throw invalid(`invalid Availability: ${spec.Availability}`);
-    if (n.rec.spec.Role === 'manager' && role === 'worker') await checkDemotion(m, all, n);
+    const demote = n.rec.spec.Role === 'manager' && role === 'worker';
+    if (demote) await checkDemotion(m, all, n);
+    // another node's demotion is done here, as swarmkit's role manager does it on the leader: its
+    // etcd member removed from a member that stays (etcd then stops on the demoted node, which
+    // learns its new role from the others). This node's own demotion it does itself.
+    const other = demote && n.rec.id !== this.swarm.nodeId;
     await m.store.updateNode(n.rec.id, version, (r) => ({
       ...r,
+      ...(other ? { role: 'worker' as const, managerAddr: undefined, etcdClientUrl: undefined } : {}),
       spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: avail as Availability },
     }));
+    if (other) await m.store.removeMember(n.rec.id);
   }
 
   async remove(ref: string, force: boolean): Promise<void> {

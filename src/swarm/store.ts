@@ -4,6 +4,8 @@
 //   /skiff/swarm/cluster         the ClusterRecord (spec, CA keys, join tokens)
 //   /skiff/swarm/nodes/<id>      a NodeRecord (spec, description, role)
 //   /skiff/swarm/alive/<id>      the last heartbeat (ms): kept apart so heartbeats do not bump a node's version
+// cockatiel: etcd3's own fault-handling library (its dependency), for its no-op policy
+import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { SkiffError, systemError } from '../core/errors';
 import type { KeyPair, NodeRole } from './ca';
@@ -75,6 +77,9 @@ export class ClusterStore {
       credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
       dialTimeout: 3000,
       defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + 5000 }),
+      // one host (the local member): etcd3's default circuit breaker would refuse every call for
+      // 5s after three failures (an etcd refusing a reconfiguration is one), heartbeats included
+      faultHandling: { host: () => noop },
     });
     this.ns = this.etcd.namespace(PREFIX);
   }
@@ -180,9 +185,23 @@ export class ClusterStore {
     return r.members.map((m) => `${m.name || (m.peerURLs.includes(peerUrl) ? name : m.name)}=${m.peerURLs[0]}`).join(',');
   }
 
+  /**
+   * Removes a member. etcd's strict reconfig check refuses ("unhealthy cluster") while a member
+   * it counts on has been connected for less than its health interval (5s): tried for 15s.
+   */
   async removeMember(name: string): Promise<void> {
-    const m = (await this.members()).find((x) => x.name === name);
-    if (m) await this.etcd.cluster.memberRemove({ ID: m.id });
+    const end = Date.now() + 15000;
+    for (;;) {
+      const m = (await this.members()).find((x) => x.name === name);
+      if (!m) return;
+      try {
+        await this.etcd.cluster.memberRemove({ ID: m.id });
+        return;
+      } catch (e) {
+        if (!/unhealthy cluster/.test(String(e)) || Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   /** The etcd member ID of the leader, by name (a node ID). */

@@ -4,6 +4,7 @@
 //   POST /join                 {token, csr, ...}: a signed certificate and, for a manager, its etcd membership
 //   POST /heartbeat            (client cert) the node is up; answers its record and the managers
 //   POST /promote              (client cert) a worker whose role became manager: a manager's certificates and its etcd learner
+//   POST /renew                (client cert) a node certificate in the second half of its life: a new one
 //   POST /etcd-promote         (client cert, a joining manager) its etcd learner made a voting member
 //   POST /leave                (client cert) a worker leaving: marked down at once
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
@@ -61,6 +62,7 @@ export interface PortHandlers {
   heartbeat(nodeId: string): Promise<HeartbeatResponseWire>;
   promoteMember(nodeId: string): Promise<void>;
   promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
+  renew(nodeId: string, csr: string): Promise<{ cert: string }>;
   leave(nodeId: string): Promise<void>;
 }
 
@@ -97,6 +99,7 @@ async function route(h: PortHandlers, req: IncomingMessage): Promise<unknown> {
   if (at === 'POST /join') return h.join((await readBody(req)) as JoinRequestWire, (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
   if (at === 'POST /heartbeat') return h.heartbeat(callerId(req));
   if (at === 'POST /promote') return h.promote(callerId(req), (await readBody(req)) as { csr: string; swarmPort: number });
+  if (at === 'POST /renew') return h.renew(callerId(req), ((await readBody(req)) as { csr: string }).csr);
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
   throw new SkiffError('notFound', `no ${at} on the swarm port`);

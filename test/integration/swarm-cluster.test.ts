@@ -33,6 +33,13 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     expect(info).toMatchObject({ LocalNodeState: 'active', NodeID: id, NodeAddr: a.ip, ControlAvailable: true, Managers: 1, Nodes: 1, RemoteManagers: [{ NodeID: id, Addr: a.addr }] });
     expect(await a.nodes()).toEqual([`${id} Ready Leader`]);
     expect((await a.d.request('GET', '/_ping')).headers.swarm).toBe('active/manager');
+    expect(JSON.parse(await a.ok('node', 'inspect', '--format', '{{json .Spec}}', 'self'))).toEqual({ Labels: {}, Role: 'manager', Availability: 'active' });
+    // swarm update: the spec with the version read; a stale version is swarmkit's sequence conflict
+    await a.ok('swarm', 'update', '--task-history-limit', '7');
+    const spec = (await a.d.request('GET', '/v1.44/swarm')).json.Spec;
+    expect([spec.Orchestration.TaskHistoryRetentionLimit, spec.Raft.ElectionTick]).toEqual([7, 10]);
+    const stale = await a.d.request('POST', '/v1.44/swarm/update?version=1', { body: { Name: 'default' } });
+    expect({ status: stale.status, message: stale.json?.message }).toEqual({ status: 500, message: 'rpc error: code = Unknown desc = update out of sequence' });
     // dockerd's errSwarmExists
     const again = await a.docker('swarm', 'init', '--advertise-addr', a.ip, '--listen-addr', a.addr);
     expect(again.stderr).toContain('This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.');
@@ -105,7 +112,16 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     await m3.d.launch();
     await waitUntil(async () => (await m1.nodes()).includes(`${m3id} Ready Reachable`), 30000, 'the manager back');
     expect(await m1.ok('node', 'demote', m3id)).toBe(`Manager ${m3id} demoted in the swarm.`);
-    await waitUntil(async () => !(await m3.info()).ControlAvailable, 30000, 'the demoted manager a worker');
+    await waitUntil(async () => !(await m3.info()).ControlAvailable, 30000, 'the demoted manager a worker').catch((e) => {
+      process.stderr.write(
+        m3.d.log
+          .split('\n')
+          .filter((l) => !l.includes('msg="request'))
+          .slice(-15)
+          .join('\n'),
+      );
+      throw e;
+    });
     await waitUntil(() => m3.etcdPid() === undefined, 15000, 'the demoted manager’s etcd stopped');
     expect(await m3.ok('swarm', 'leave')).toBe('Node left the swarm.');
     await waitUntil(async () => (await m1.nodes()).includes(`${m3id} Down`), 20000, 'the node that left down');
