@@ -1,4 +1,6 @@
 // The swarm's face to the API (api/backends.ts SwarmBackend) and to main.ts.
+import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { systemError } from '../core/errors';
 import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
 import { NodeCalls, type NodeFilters, type NodeSpecUpdate, type NodeView } from './nodes';
 import type { ClusterRecord, SwarmSpecRecord } from './store';
@@ -30,6 +32,19 @@ export interface SwarmService {
   stop(): Promise<void>;
 }
 
+/** dockerd's answer when raft has no leader (moby daemon/cluster/helpers: swarmkit's ErrNoLeader text). */
+export const NO_LEADER = "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.";
+
+/** A store that cannot answer (no quorum: etcd's deadline or unavailability) is dockerd's no-leader error (gRPC Unknown: a 500). */
+async function store<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof GRPCDeadlineExceededError || e instanceof GRPCUnavailableError) throw systemError(NO_LEADER);
+    throw e;
+  }
+}
+
 export function openSwarm(o: SwarmOptions): SwarmService {
   const s = new Swarm(o);
   const nodes = new NodeCalls(s);
@@ -37,8 +52,8 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     init: (r) => s.init(r),
     join: (r) => s.join(r),
     leave: (f) => s.leave(f),
-    inspect: () => s.cluster(),
-    update: (v, spec, flags) => s.update(v, spec, flags),
+    inspect: () => store(s.cluster()),
+    update: (v, spec, flags) => store(s.update(v, spec, flags)),
     unlockKey: async () => {
       s.requireManager();
       return '';
@@ -47,7 +62,12 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     pingStatus: () => pingStatus(s),
     rootCA: () => s.rootCA(),
     requireManager: () => void s.requireManager(),
-    nodes: { list: (f) => nodes.list(f), inspect: (r) => nodes.inspect(r), update: (r, v, spec) => nodes.update(r, v, spec), remove: (r, f) => nodes.remove(r, f) },
+    nodes: {
+      list: (f) => store(nodes.list(f)),
+      inspect: (r) => store(nodes.inspect(r)),
+      update: (r, v, spec) => store(nodes.update(r, v, spec)),
+      remove: (r, f) => store(nodes.remove(r, f)),
+    },
     start: () => s.start(),
     stop: () => s.stop(),
   };

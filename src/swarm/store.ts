@@ -78,8 +78,9 @@ export class ClusterStore {
       dialTimeout: 3000,
       defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + 5000 }),
       // one host (the local member): etcd3's default circuit breaker would refuse every call for
-      // 5s after three failures (an etcd refusing a reconfiguration is one), heartbeats included
-      faultHandling: { host: () => noop },
+      // 5s after three failures (an etcd refusing a reconfiguration is one), heartbeats included,
+      // and its retries would only repeat a deadline that a lost quorum makes certain
+      faultHandling: { host: () => noop, global: noop },
     });
     this.ns = this.etcd.namespace(PREFIX);
   }

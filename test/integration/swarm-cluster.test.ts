@@ -132,5 +132,11 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     await m1.ok('node', 'update', '--availability', 'drain', '--label-add', 'zone=a', wid);
     const spec = JSON.parse(await m1.ok('node', 'inspect', '--format', '{{json .Spec}}', wid));
     expect(spec).toEqual({ Labels: { zone: 'a' }, Role: 'manager', Availability: 'drain' });
+
+    // two managers: dockerd's warning; one of two killed: no quorum, dockerd's no-leader error
+    expect(JSON.parse(await m1.ok('info', '--format', '{{json .Warnings}}'))).toContainEqual(expect.stringContaining('WARNING: Running Swarm in a two-manager configuration.'));
+    await w.d.kill9();
+    const noLeader = await m1.docker('node', 'ls');
+    expect(noLeader.stderr).toContain("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.");
   });
 });

@@ -89,9 +89,15 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
       ...(o.usernsRemap ? ['name=userns'] : []),
       ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : []),
     ],
-    Warnings: [],
+    // dockerd's warning of a two-manager swarm (daemon/cluster/swarm.go Info)
+    Warnings: facts.swarm?.managers === 2 && facts.swarm.state === 'active' ? [TWO_MANAGERS] : [],
   };
 }
+
+const TWO_MANAGERS = `WARNING: Running Swarm in a two-manager configuration. This configuration provides
+         no fault tolerance, and poses a high risk to lose control over the cluster.
+         Refer to https://docs.docker.com/engine/swarm/admin_guide/ to configure the
+         Swarm for fault-tolerance.`;
 
 /** GET /system/df (moby's types.DiskUsage); lists of the types not asked for are empty. */
 export function diskUsageView(du: DiskUsage): Record<string, unknown> {
