@@ -154,6 +154,14 @@ export class Swarm {
       if (this.starting === m) this.starting = undefined;
     }
     this.manager = m;
+    // this node's own record: a role change (`node demote` of itself) is taken at once, not at the next heartbeat
+    const self = l.state.nodeId;
+    m.stopWatch = await m.store
+      .watchNodes((id, n) => {
+        if (id === self && n && n.spec.Role !== l.state.role)
+          void this.exclusive(() => this.changeRole(n.spec.Role)).catch((e: unknown) => this.o.log.warn('role change failed', { error: String(e) }));
+      })
+      .catch(() => undefined);
     return m;
   }
 
@@ -312,7 +320,7 @@ export class Swarm {
     });
   }
 
-  /** The cluster record; on an API call's deadline (a store without quorum) a 503. */
+  /** The cluster record (a manager only). */
   async cluster(): Promise<{ value: ClusterRecord; version: number }> {
     return this.requireManager().store.cluster();
   }

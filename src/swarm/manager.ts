@@ -37,6 +37,8 @@ export class ManagerRuntime {
   readonly etcd: EtcdMember;
   store!: ClusterStore;
   private port: https.Server | undefined;
+  /** the backend's watch of this node's record */
+  stopWatch: (() => Promise<void>) | undefined;
 
   constructor(private readonly o: ManagerOptions) {
     const { host: listenHost, port } = splitHostPort(o.state.listenAddr);
@@ -116,6 +118,7 @@ export class ManagerRuntime {
       p.close();
       p.closeAllConnections();
     }
+    await this.stopWatch?.().catch(() => undefined);
     this.store?.close();
     await this.etcd.stop();
   }

@@ -180,12 +180,6 @@ export class ClusterStore {
     return r.members.map((m) => ({ id: String(m.ID), name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }));
   }
 
-  /** Adds a member (before it starts); answers etcd's --initial-cluster for it. */
-  async addMember(name: string, peerUrl: string): Promise<string> {
-    const r = await this.etcd.cluster.memberAdd({ peerURLs: [peerUrl] });
-    return r.members.map((m) => `${m.name || (m.peerURLs.includes(peerUrl) ? name : m.name)}=${m.peerURLs[0]}`).join(',');
-  }
-
   /**
    * Removes a member. etcd's strict reconfig check refuses ("unhealthy cluster") while a member
    * it counts on has been connected for less than its health interval (5s): tried for 15s.

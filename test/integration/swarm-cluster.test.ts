@@ -138,5 +138,14 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     await w.d.kill9();
     const noLeader = await m1.docker('node', 'ls');
     expect(noLeader.stderr).toContain("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.");
+
+    // back, then a manager demotes itself (it leaves etcd on its own)
+    await w.d.launch();
+    await waitUntil(async () => (await w.info()).ControlAvailable, 30000, 'the quorum back');
+    await waitUntil(async () => (await m1.nodes().catch(() => [])).filter((l) => / Ready (Leader|Reachable)$/.test(l)).length === 2, 20000, 'both managers heard from');
+    expect(await w.ok('node', 'demote', wid)).toBe(`Manager ${wid} demoted in the swarm.`);
+    await waitUntil(async () => !(await w.info()).ControlAvailable, 30000, 'the self-demoted manager a worker');
+    await waitUntil(async () => (await m1.nodes()).includes(`${wid} Ready`), 20000, 'a worker in node ls');
+    expect(await m1.nodes()).toEqual([`${m1id} Ready Leader`, `${wid} Ready`].sort());
   });
 });
