@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalid, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, type NodeRole } from './ca';
+import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type PromoteResponse } from './manager';
@@ -496,6 +496,7 @@ export interface SwarmInfoFacts {
   nodes?: number;
   managers?: number;
   cluster?: { value: ClusterRecord; version: number };
+  tls?: TlsInfo;
 }
 
 /** A store without quorum must not hang /info: its part is left out after this long, with the error. */
@@ -517,6 +518,7 @@ export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
   try {
     const [cluster, nodes] = await Promise.race([Promise.all([m.store.cluster(), m.store.nodes()]), deadline]);
     facts.cluster = cluster;
+    facts.tls = tlsInfo(cluster.value.rootCA.cert);
     facts.nodes = nodes.length;
     facts.managers = nodes.filter((n) => n.value.role === 'manager').length;
   } catch (e) {

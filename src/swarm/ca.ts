@@ -147,7 +147,13 @@ export function issuedBy(cert: string, ca: string): boolean {
 }
 
 /** Docker's TLSInfo of a root: the PEM, the issuer subject and public key (DER, base64). */
-export function tlsInfo(caPem: string): { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string } {
+export interface TlsInfo {
+  TrustRoot: string;
+  CertIssuerSubject: string;
+  CertIssuerPublicKey: string;
+}
+
+export function tlsInfo(caPem: string): TlsInfo {
   const c = new X509Certificate(caPem);
   return {
     TrustRoot: caPem,

@@ -2,10 +2,11 @@
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { systemError } from '../core/errors';
 import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
+import { tlsInfo, type TlsInfo } from './ca';
 import { NodeCalls, type NodeFilters, type NodeSpecUpdate, type NodeView } from './nodes';
 import type { ClusterRecord, SwarmSpecRecord } from './store';
 
-export type { InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
+export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
 export { Swarm };
 
 export interface SwarmService {
@@ -18,8 +19,8 @@ export interface SwarmService {
   unlockKey(): Promise<string>;
   info(): Promise<SwarmInfoFacts>;
   pingStatus(): string;
-  /** a manager only: the root CA (node views show its TLSInfo) */
-  rootCA(): string;
+  /** Docker's TLSInfo of the swarm's root CA (swarm, node and info views show it) */
+  tlsInfo(): TlsInfo;
   /** throws dockerd's errNoManager / errSwarmNotManager off a manager */
   requireManager(): void;
   nodes: {
@@ -60,7 +61,7 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     },
     info: () => swarmInfo(s),
     pingStatus: () => pingStatus(s),
-    rootCA: () => s.rootCA(),
+    tlsInfo: () => tlsInfo(s.rootCA()),
     requireManager: () => void s.requireManager(),
     nodes: {
       list: (f) => store(nodes.list(f)),

@@ -41,7 +41,7 @@ async function leave(ctx: DaemonContext, req: Request, res: Response): Promise<v
 }
 
 async function inspect(ctx: DaemonContext, _req: Request, res: Response): Promise<void> {
-  res.json(swarmView(await ctx.swarm.inspect()));
+  res.json(swarmView(await ctx.swarm.inspect(), ctx.swarm.tlsInfo()));
 }
 
 function version(req: Request): number {
@@ -67,11 +67,11 @@ async function nodeList(ctx: DaemonContext, req: Request, res: Response): Promis
   ctx.swarm.requireManager();
   const f = Object.fromEntries(parseFilters(req, NODE_FILTERS));
   const nodes = await ctx.swarm.nodes.list(f);
-  res.json(nodes.map((n) => nodeView(n, ctx.swarm.rootCA())));
+  res.json(nodes.map((n) => nodeView(n, ctx.swarm.tlsInfo())));
 }
 
 async function nodeInspect(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
-  res.json(nodeView(await ctx.swarm.nodes.inspect(req.params.id), ctx.swarm.rootCA()));
+  res.json(nodeView(await ctx.swarm.nodes.inspect(req.params.id), ctx.swarm.tlsInfo()));
 }
 
 async function nodeUpdate(ctx: DaemonContext, req: Request, res: Response): Promise<void> {

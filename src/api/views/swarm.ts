@@ -1,6 +1,6 @@
 // Docker's swarm JSON shapes (moby api/types/swarm, v1.44): Swarm, Node, and /info's Swarm section.
-import { tlsInfo } from '../../swarm/ca';
 import type { SwarmInfoFacts } from '../../swarm/backend';
+import type { TlsInfo } from '../../swarm/ca';
 import type { NodeView } from '../../swarm/nodes';
 import type { ClusterRecord } from '../../swarm/store';
 
@@ -26,7 +26,7 @@ function specView(spec: ClusterRecord['spec']): Record<string, unknown> {
 }
 
 /** ClusterInfo: the Swarm without its join tokens (/info shows this). */
-export function clusterInfoView(c: { value: ClusterRecord; version: number }): Record<string, unknown> {
+export function clusterInfoView(c: { value: ClusterRecord; version: number }, tls: TlsInfo): Record<string, unknown> {
   const v = c.value;
   return {
     ID: v.id,
@@ -34,7 +34,7 @@ export function clusterInfoView(c: { value: ClusterRecord; version: number }): R
     CreatedAt: v.createdAt,
     UpdatedAt: v.updatedAt,
     Spec: specView(v.spec),
-    TLSInfo: tlsInfo(v.rootCA.cert),
+    TLSInfo: tls,
     RootRotationInProgress: false,
     DefaultAddrPool: v.defaultAddrPool,
     SubnetSize: v.subnetSize,
@@ -42,11 +42,11 @@ export function clusterInfoView(c: { value: ClusterRecord; version: number }): R
   };
 }
 
-export function swarmView(c: { value: ClusterRecord; version: number }): Record<string, unknown> {
-  return { ...clusterInfoView(c), JoinTokens: { Worker: c.value.tokens.worker, Manager: c.value.tokens.manager } };
+export function swarmView(c: { value: ClusterRecord; version: number }, tls: TlsInfo): Record<string, unknown> {
+  return { ...clusterInfoView(c, tls), JoinTokens: { Worker: c.value.tokens.worker, Manager: c.value.tokens.manager } };
 }
 
-export function nodeView(n: NodeView, rootCA: string): Record<string, unknown> {
+export function nodeView(n: NodeView, tls: TlsInfo): Record<string, unknown> {
   const r = n.rec;
   return {
     ID: r.id,
@@ -68,7 +68,7 @@ export function nodeView(n: NodeView, rootCA: string): Record<string, unknown> {
           { Type: 'Volume', Name: 'local' },
         ],
       },
-      TLSInfo: tlsInfo(rootCA),
+      TLSInfo: tls,
     },
     Status: { State: n.state, Addr: r.addr },
     ...(n.manager ? { ManagerStatus: { Leader: n.manager.leader || undefined, Reachability: n.manager.reachability, Addr: n.manager.addr } } : {}),
@@ -84,6 +84,6 @@ export function swarmInfoView(f: SwarmInfoFacts): Record<string, unknown> {
     Error: f.error,
     RemoteManagers: f.remoteManagers.length ? f.remoteManagers : null,
     ...(f.nodes !== undefined ? { Nodes: f.nodes, Managers: f.managers } : {}),
-    ...(f.cluster ? { Cluster: clusterInfoView(f.cluster) } : {}),
+    ...(f.cluster && f.tls ? { Cluster: clusterInfoView(f.cluster, f.tls) } : {}),
   };
 }
