@@ -15,6 +15,7 @@ import type {
   ImageBackend,
   NetworkBackend,
   RegistryBackend,
+  SwarmBackend,
   SystemBackend,
   VolumeBackend,
 } from './api/backends';
@@ -48,6 +49,7 @@ import { loadRemap } from './host/subids';
 import { UsernsRemapping } from './containers/userns';
 import { secureStateDirs, stateDirs } from './state-dirs';
 import { openVolumes, type VolumeStore } from './volumes';
+import { openSwarm, type SwarmService } from './swarm';
 
 async function claimPidFile(file: string): Promise<void> {
   try {
@@ -89,6 +91,7 @@ interface Services {
   shippers: LogShippers;
   kernel: HostKernel;
   builder: Builder;
+  swarm: SwarmService;
 }
 
 /** The containers' answer to "is this image in use"; what a killed daemon left; the local busybox. */
@@ -168,7 +171,10 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   await volumes.releaseAll(); // device mounts no running container needs
   health.adoptRunning();
   pressure.adoptRunning();
-  return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, pressure, shippers, kernel, builder };
+  // a node that was in a swarm takes its place again (a manager's etcd restarted)
+  const swarm = openSwarm({ dataRoot: config.dataRoot, execRoot: config.execRoot, engineVersion: skiffVersion(), log });
+  await swarm.start();
+  return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, pressure, shippers, kernel, builder, swarm };
 }
 
 /** --userns-remap: the maps (dockerd's user and range set-up), and the kernel's idmapped mounts probed. */
@@ -220,6 +226,7 @@ function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonConte
     volumes: s.volumes satisfies VolumeBackend,
     events: s.events satisfies EventsBackend,
     system: systemBackend(deps) satisfies SystemBackend,
+    swarm: s.swarm satisfies SwarmBackend,
   };
 }
 
@@ -264,6 +271,7 @@ function shutdownOf(config: DaemonConfig, log: Logger, s: Services, servers: (ht
         srv.closeAllConnections();
       }
       s.health.close();
+      await s.swarm.stop().catch((e: unknown) => log.warn('swarm stop failed', { error: String(e) }));
       s.pressure.close();
       await s.containers.shutdown().catch((e: unknown) => log.warn('container shutdown failed', { error: String(e) }));
       // Docker's default: running containers are stopped with the daemon (a kill -9 of the

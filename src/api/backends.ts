@@ -25,6 +25,7 @@ import type { EndpointSettings, NetContainer, NetworkRecord } from '../network/t
 import type { NetworkCreateRequest } from '../network/create-request';
 import type { RuntimeState } from '../runtime/runtime';
 import type { CreateVolumeInput, VolumeRecord, VolumeView } from '../volumes';
+import type { SwarmService } from '../swarm';
 
 // ---------------------------------------------------------------------------------------------
 // containers
@@ -243,3 +244,8 @@ export interface SystemBackend {
   logDrivers(): readonly string[];
   diskUsage(want: (t: DiskUsageType) => boolean): Promise<DiskUsage>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// swarm (src/swarm: the cluster, its nodes)
+
+export type SwarmBackend = SwarmService;

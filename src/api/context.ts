@@ -11,6 +11,7 @@ import type {
   ImageBackend,
   NetworkBackend,
   RegistryBackend,
+  SwarmBackend,
   SystemBackend,
   VolumeBackend,
 } from './backends';
@@ -43,4 +44,5 @@ export interface DaemonContext {
   volumes: VolumeBackend;
   events: EventsBackend;
   system: SystemBackend;
+  swarm: SwarmBackend;
 }

@@ -16,7 +16,7 @@ import { execRoutes } from './routes/exec';
 import { imageRoutes } from './routes/images';
 import { networkRoutes } from './routes/networks';
 import { authRoutes, distributionRoutes } from './routes/registry';
-import { swarmRouter } from './routes/swarm';
+import { swarmObjectsRouter, swarmRoutes } from './routes/swarm';
 import { systemDfRoutes, systemRoutes } from './routes/system';
 import { routerOf, type Route } from './routes/table';
 import { volumeRoutes } from './routes/volumes';
@@ -47,6 +47,7 @@ const ROUTES: readonly (readonly Route[])[] = [
   eventRoutes,
   archiveRoutes,
   buildRoutes,
+  swarmRoutes,
 ];
 
 /** Tells the observer each answered request: its route table path (after /vX.Y), status and time. */
@@ -83,7 +84,7 @@ export function createApp(ctx: DaemonContext, observer?: RequestObserver): expre
     next();
   });
   for (const routes of ROUTES) app.use(routerOf(ctx, routes));
-  app.use(swarmRouter());
+  app.use(swarmObjectsRouter(ctx));
   app.use((_req: Request, res: Response) => {
     res.status(404).setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ message: 'page not found' }) + '\n');

@@ -16,7 +16,7 @@ export const FLOORS: string[][] = [
   ['runtime'],
   ['network', 'volumes'],
   ['containers'],
-  ['builder'],
+  ['builder', 'swarm'],
   ['api'],
   ['.'], // main.ts, config.ts: the composition root
 ];

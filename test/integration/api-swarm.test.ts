@@ -43,8 +43,10 @@ describeIf(isRoot && distBuilt, 'swarm endpoints on a node outside a swarm (need
       const r = await d.request(method, `/v1.44${p}`);
       expect({ p, status: r.status, message: r.json?.message }).toEqual({ p, status: 503, message: NO_MANAGER });
     }
-    // swarm mode itself is not built: a clear answer, not a 404
-    expect((await d.request('POST', '/swarm/init', { body: { ListenAddr: '127.0.0.1:2377' } })).status).toBe(501);
+    // a join without a manager to ask: dockerd's validateAndSanitizeJoinRequest (400)
+    const join = await d.request('POST', '/v1.44/swarm/join', { body: { ListenAddr: '127.0.0.1:2377', JoinToken: 'x' } });
+    expect({ status: join.status, message: join.json?.message }).toEqual({ status: 400, message: 'at least 1 RemoteAddr is required to join' });
+    expect((await d.request('GET', '/_ping')).headers.swarm).toBe('inactive');
     expect((await d.request('GET', '/info')).json.Swarm.LocalNodeState).toBe('inactive');
   });
 

@@ -7,8 +7,8 @@ import { queryList } from '../http';
 import { diskUsageView, infoView, versionView } from '../views/system';
 import { get, head, type Route } from './table';
 
-async function ping(_ctx: DaemonContext, _req: Request, res: Response): Promise<void> {
-  res.set({ 'Docker-Experimental': 'false', Swarm: 'inactive', 'Builder-Version': '1', 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache' });
+async function ping(ctx: DaemonContext, _req: Request, res: Response): Promise<void> {
+  res.set({ 'Docker-Experimental': 'false', Swarm: ctx.swarm.pingStatus(), 'Builder-Version': '1', 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache' });
   res.type('text/plain').send('OK');
 }
 
@@ -27,6 +27,7 @@ async function info(ctx: DaemonContext, _req: Request, res: Response): Promise<v
       ...(sys.cgroupDriver ? { cgroupDriver: sys.cgroupDriver() } : {}),
       ...(ctx.options.rootless ? { rootless: true } : {}),
       logDrivers: sys.logDrivers(),
+      swarm: await ctx.swarm.info(),
     }),
   );
 }

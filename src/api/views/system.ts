@@ -5,6 +5,8 @@ import type { ApiOptions } from '../context';
 import type { DiskUsage } from '../backends';
 import { API_VERSION, MIN_API_VERSION } from '../version';
 import { imageSummary, unixTime } from './image';
+import type { SwarmInfoFacts } from '../../swarm/backend';
+import { swarmInfoView } from './swarm';
 
 export function versionView(version: string): Record<string, unknown> {
   return {
@@ -29,6 +31,8 @@ export interface InfoFacts {
   cgroupDriver?: 'cgroupfs' | 'none';
   rootless?: boolean;
   logDrivers: readonly string[];
+  /** /info's Swarm section (views/swarm.ts); inactive when absent */
+  swarm?: SwarmInfoFacts;
 }
 
 export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknown> {
@@ -74,7 +78,7 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
     ServerVersion: o.version,
     Runtimes: { skiff: { path: 'skiff-init' } },
     DefaultRuntime: 'skiff',
-    Swarm: { LocalNodeState: 'inactive' },
+    Swarm: facts.swarm ? swarmInfoView(facts.swarm) : { LocalNodeState: 'inactive' },
     LiveRestoreEnabled: false,
     Isolation: '',
     InitBinary: '',
@@ -85,9 +89,15 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
       ...(o.usernsRemap ? ['name=userns'] : []),
       ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : []),
     ],
-    Warnings: [],
+    // dockerd's warning of a two-manager swarm (daemon/cluster/swarm.go Info)
+    Warnings: facts.swarm?.managers === 2 && facts.swarm.state === 'active' ? [TWO_MANAGERS] : [],
   };
 }
+
+const TWO_MANAGERS = `WARNING: Running Swarm in a two-manager configuration. This configuration provides
+         no fault tolerance, and poses a high risk to lose control over the cluster.
+         Refer to https://docs.docker.com/engine/swarm/admin_guide/ to configure the
+         Swarm for fault-tolerance.`;
 
 /** GET /system/df (moby's types.DiskUsage); lists of the types not asked for are empty. */
 export function diskUsageView(du: DiskUsage): Record<string, unknown> {

@@ -1,0 +1,533 @@
+// The swarm backend (moby's daemon/cluster): this node's place in a swarm. init, join, leave,
+// update, inspect, the node calls (nodes.ts) and info; state kept in <data-root>/swarm/ and taken
+// up again at daemon start. A manager runs a ManagerRuntime (etcd, store, swarm port); every node
+// heartbeats: managers into the store, workers to a manager's swarm port.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { invalid, SkiffError, unavailable } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
+import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
+import { LocalFiles, type Certs, type LocalState } from './local-state';
+import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type PromoteResponse } from './manager';
+import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
+import { callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer } from './swarm-port';
+import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
+
+export const ERR_NO_SWARM = 'This node is not part of a swarm';
+export const ERR_SWARM_EXISTS = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
+export const ERR_NO_MANAGER_INACTIVE = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+export const ERR_NOT_MANAGER =
+  "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+
+export type LocalNodeState = 'inactive' | 'pending' | 'active' | 'error' | 'locked';
+
+export interface InitRequest {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  DataPathAddr?: string;
+  DataPathPort?: number;
+  DefaultAddrPool?: string[] | null;
+  SubnetSize?: number;
+  ForceNewCluster?: boolean;
+  Availability?: string;
+  Spec?: Partial<SwarmSpecRecord>;
+}
+
+export interface JoinRequest {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  DataPathAddr?: string;
+  RemoteAddrs?: string[] | null;
+  JoinToken?: string;
+  Availability?: string;
+}
+
+export interface UpdateFlags {
+  rotateWorkerToken: boolean;
+  rotateManagerToken: boolean;
+  rotateManagerUnlockKey: boolean;
+}
+
+export interface SwarmOptions {
+  dataRoot: string;
+  execRoot: string;
+  engineVersion: string;
+  log: Logger;
+}
+
+function availability(v: string | undefined): Availability {
+  const a = (v || 'active').toLowerCase();
+  if (a !== 'active' && a !== 'pause' && a !== 'drain') throw invalid(`invalid Availability: ${v}`);
+  return a;
+}
+
+export class Swarm {
+  readonly files: LocalFiles;
+  private local: { state: LocalState; certs: Certs } | undefined;
+  manager: ManagerRuntime | undefined;
+  /** a manager runtime still starting (stop() must reach it too) */
+  private starting: ManagerRuntime | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private status: LocalNodeState = 'inactive';
+  private error = '';
+  /** one control call at a time (moby's controlMutex) */
+  private busy: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly o: SwarmOptions) {
+    this.files = new LocalFiles(path.join(o.dataRoot, 'swarm'));
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.busy.then(fn, fn);
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+
+  get nodeId(): string {
+    return this.local?.state.nodeId ?? '';
+  }
+
+  get state(): LocalNodeState {
+    return this.status;
+  }
+
+  get errorText(): string {
+    return this.error;
+  }
+
+  rootCA(): string {
+    return this.local?.certs.rootCA ?? '';
+  }
+
+  get localState(): LocalState | undefined {
+    return this.local?.state;
+  }
+
+  /** Daemon start: a node that was in a swarm takes its place again (a manager restarts its etcd). */
+  async start(): Promise<void> {
+    const saved = await this.files.load();
+    if (!saved) return;
+    this.local = saved;
+    this.startHeartbeats();
+    if (saved.state.role !== 'manager') {
+      this.status = 'active';
+      return;
+    }
+    // in the background, as dockerd starts its cluster component: etcd answers once a quorum of
+    // the managers is back, which may be never for a lone restarted one; the API is up meanwhile
+    this.status = 'pending';
+    // (not under exclusive(): a leave --force must be able to stop a start that waits forever)
+    void (async () => {
+      try {
+        await this.startManager(undefined, undefined, Infinity);
+        this.status = 'active';
+      } catch (e) {
+        if (this.local !== saved) return;
+        this.status = 'error';
+        this.error = e instanceof Error ? e.message : String(e);
+        this.o.log.error('cannot rejoin the swarm', { error: this.error });
+      }
+    })();
+  }
+
+  /** Daemon stop: etcd stopped, the swarm kept on disk for the next start. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const m = this.manager ?? this.starting;
+    this.manager = undefined;
+    this.starting = undefined;
+    await m?.stop();
+  }
+
+  private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
+    const l = this.local as { state: LocalState; certs: Certs };
+    const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs });
+    this.starting = m;
+    try {
+      await m.start(bootstrap, promote, timeoutMs);
+    } catch (e) {
+      await m.stop().catch(() => undefined);
+      throw e;
+    } finally {
+      if (this.starting === m) this.starting = undefined;
+    }
+    this.manager = m;
+    // this node's own record: a role change (`node demote` of itself) is taken at once, not at the next heartbeat
+    const self = l.state.nodeId;
+    m.stopWatch = await m.store
+      .watchNodes((id, n) => {
+        if (id === self && n && n.spec.Role !== l.state.role)
+          void this.exclusive(() => this.changeRole(n.spec.Role)).catch((e: unknown) => this.o.log.warn('role change failed', { error: String(e) }));
+      })
+      .catch(() => undefined);
+    return m;
+  }
+
+  /** The store, on a manager; the dockerd message for why not, elsewhere. */
+  requireManager(): ManagerRuntime {
+    if (!this.local) throw unavailable(ERR_NO_MANAGER_INACTIVE);
+    if (!this.manager) throw unavailable(ERR_NOT_MANAGER);
+    return this.manager;
+  }
+
+  private description() {
+    return { hostname: os.hostname(), engineVersion: this.o.engineVersion, nanoCPUs: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
+  }
+
+  init(req: InitRequest): Promise<string> {
+    return this.exclusive(async () => {
+      if (this.local) throw unavailable(ERR_SWARM_EXISTS);
+      if (req.Spec?.Name && req.Spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
+      const listen = resolveListenAddr(req.ListenAddr);
+      const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
+      const { port: advertisePort } = req.AdvertiseAddr ? splitHostPort(req.AdvertiseAddr, listen.port) : listen;
+      const nodeId = newId();
+      const clusterId = newId();
+      const [rootCA, storeKey, key] = await Promise.all([newRootCA(), newKey(), newKey()]);
+      const [storeCsr, csr] = await Promise.all([newCsr(storeKey), newCsr(key)]);
+      const storeCA = { key: storeKey, cert: await sign({ ca: rootCA, csr: storeCsr, subject: { cn: 'swarm-store-ca', ou: 'swarm-store', o: clusterId }, isCA: true, days: 20 * 365 }) };
+      const subject = { cn: nodeId, ou: roleOU('manager'), o: clusterId };
+      const ips = [...new Set([advertiseHost, ...(listen.host !== '0.0.0.0' && listen.host !== '::' ? [listen.host] : [])])];
+      const [cert, etcdCert] = await Promise.all([sign({ ca: rootCA, csr, subject, ips, dns: [MANAGER_NAME] }), sign({ ca: storeCA, csr, subject, ips, dns: [MANAGER_NAME] })]);
+      const state: LocalState = {
+        nodeId,
+        clusterId,
+        role: 'manager',
+        listenAddr: `${listen.host}:${listen.port}`,
+        advertiseAddr: `${advertiseHost}:${advertisePort}`,
+        managers: [{ NodeID: nodeId, Addr: `${advertiseHost}:${advertisePort}` }],
+      };
+      const certs: Certs = { rootCA: rootCA.cert, cert, key, storeCA: storeCA.cert, etcdCert };
+      await this.files.saveCerts(certs);
+      await this.files.saveState(state);
+      this.local = { state, certs };
+      try {
+        const m = await this.startManager({ state: 'new' });
+        const now = new Date().toISOString();
+        const cluster: ClusterRecord = {
+          id: clusterId,
+          createdAt: now,
+          updatedAt: now,
+          spec: { ...req.Spec, Name: 'default', Labels: req.Spec?.Labels ?? {} },
+          rootCA,
+          storeCA,
+          tokens: { worker: newJoinToken(rootCA.cert), manager: newJoinToken(rootCA.cert) },
+          defaultAddrPool: req.DefaultAddrPool?.length ? req.DefaultAddrPool : ['10.0.0.0/8'],
+          subnetSize: req.SubnetSize || 24,
+          dataPathPort: req.DataPathPort || 4789,
+        };
+        await m.store.createCluster(cluster);
+        const d = this.description();
+        const self: NodeRecord = {
+          id: nodeId,
+          createdAt: now,
+          updatedAt: now,
+          spec: { Labels: {}, Role: 'manager', Availability: availability(req.Availability) },
+          role: 'manager',
+          ...d,
+          addr: advertiseHost,
+          managerAddr: state.advertiseAddr,
+          etcdClientUrl: m.etcd.clientUrl,
+        };
+        await m.store.putNode(self);
+        await m.store.heartbeat(nodeId);
+      } catch (e) {
+        await this.stop();
+        await this.files.clear();
+        this.local = undefined;
+        throw e;
+      }
+      this.status = 'active';
+      this.error = '';
+      this.startHeartbeats();
+      return nodeId;
+    });
+  }
+
+  join(req: JoinRequest): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.local) throw unavailable(ERR_SWARM_EXISTS);
+      const remote = req.RemoteAddrs?.[0];
+      if (!remote) throw invalid('at least 1 RemoteAddr is required to join');
+      const token = parseJoinToken(req.JoinToken ?? '');
+      const listen = resolveListenAddr(req.ListenAddr);
+      const advertiseHost = req.AdvertiseAddr ? resolveAdvertiseHost(req.AdvertiseAddr, listen.host) : listen.host === '0.0.0.0' || listen.host === '::' ? '' : listen.host;
+      // the first contact trusts nothing: the CA it gets must match the digest in the token
+      const { cert: rootCA } = await callManager<{ cert: string }>(remote, 'GET', '/ca', undefined, {});
+      if (caDigest(rootCA) !== token.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${token.digest}`);
+      const key = await newKey();
+      const csr = await newCsr(key);
+      const d = this.description();
+      const r = await callManager<JoinResponseWire>(
+        remote,
+        'POST',
+        '/join',
+        { token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) },
+        { ca: rootCA },
+        30000,
+      );
+      const state: LocalState = {
+        nodeId: r.nodeId,
+        clusterId: r.clusterId,
+        role: r.role,
+        listenAddr: `${listen.host}:${listen.port}`,
+        advertiseAddr: `${r.addr}:${listen.port}`,
+        managers: r.managers,
+      };
+      const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
+      await this.files.saveCerts(certs);
+      await this.files.saveState(state);
+      this.local = { state, certs };
+      try {
+        if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote));
+      } catch (e) {
+        await this.stop();
+        await this.files.clear();
+        this.local = undefined;
+        throw e;
+      }
+      this.status = 'active';
+      this.error = '';
+      this.startHeartbeats();
+    });
+  }
+
+  private askPromotion(remote: string): Promise<void> {
+    const c = (this.local as { certs: Certs }).certs;
+    return callManager(remote, 'POST', '/etcd-promote', {}, { ca: c.rootCA, cert: c.cert, key: c.key }, 40000);
+  }
+
+  leave(force: boolean): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.local) throw unavailable(ERR_NO_SWARM);
+      const m = this.manager;
+      if (this.local.state.role === 'manager' && !force) throw unavailable(await leaveRefusal(m, this.local.state.nodeId));
+      if (m) {
+        // the others keep their quorum: this member goes from etcd before it stops
+        const others = (await m.store.members().catch(() => [])).filter((x) => x.name !== this.local?.state.nodeId);
+        if (others.length > 0) {
+          await m.store.markDown(this.local.state.nodeId).catch(() => undefined);
+          await m.store.removeMember(this.local.state.nodeId).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
+        }
+      } else await this.callAnyManager('/leave').catch(() => undefined);
+      await this.stop();
+      await this.files.clear();
+      this.local = undefined;
+      this.status = 'inactive';
+      this.error = '';
+    });
+  }
+
+  /** The cluster record (a manager only). */
+  async cluster(): Promise<{ value: ClusterRecord; version: number }> {
+    return this.requireManager().store.cluster();
+  }
+
+  update(version: number, spec: Partial<SwarmSpecRecord>, flags: UpdateFlags): Promise<void> {
+    return this.exclusive(async () => {
+      const m = this.requireManager();
+      if (spec.Name && spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
+      await m.store.updateCluster(version, (c) => ({
+        ...c,
+        spec: { ...spec, Name: 'default', Labels: spec.Labels ?? {} },
+        tokens: {
+          worker: flags.rotateWorkerToken ? newJoinToken(c.rootCA.cert) : c.tokens.worker,
+          manager: flags.rotateManagerToken ? newJoinToken(c.rootCA.cert) : c.tokens.manager,
+        },
+      }));
+    });
+  }
+
+  // --- heartbeats and role changes --------------------------------------------------------
+
+  private startHeartbeats(): void {
+    if (this.timer) clearInterval(this.timer);
+    let running = false;
+    this.timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.beat()
+        .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
+        .finally(() => (running = false));
+    }, HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    const l = this.local;
+    if (!l || this.status === 'pending') return;
+    let me: NodeRecord | undefined;
+    let managers: Peer[];
+    // a manager whose etcd stopped (another manager removed its member at a demotion: etcd exits
+    // then) asks the others, as a worker does
+    if (this.manager?.etcd.running) {
+      const store = this.manager.store;
+      await store.heartbeat(l.state.nodeId);
+      const nodes = (await store.nodes()).map((n) => n.value);
+      me = nodes.find((n) => n.id === l.state.nodeId);
+      managers = managersOf(nodes);
+    } else {
+      const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat').catch((e: unknown) => {
+        if (e instanceof SkiffError && e.kind === 'notFound') {
+          this.status = 'error';
+          this.error = 'This node was removed from the swarm';
+        }
+        throw e;
+      });
+      me = r.node;
+      managers = r.managers;
+    }
+    if (managers.length && JSON.stringify(managers) !== JSON.stringify(l.state.managers)) {
+      l.state.managers = managers;
+      await this.files.saveState(l.state);
+    }
+    if (me && me.spec.Role !== l.state.role) await this.exclusive(() => this.changeRole(me.spec.Role));
+    else if (needsRenewal(l.certs.cert)) await this.exclusive(() => this.renewCert());
+  }
+
+  /**
+   * A node certificate in the second half of its life is renewed (swarmkit's rotation): a new
+   * one for the same key, ID and role, signed by a manager (by itself, on a manager). Servers
+   * take it at their next handshake: etcd reads its files each time, the swarm port is told.
+   */
+  private async renewCert(): Promise<void> {
+    const l = this.local;
+    if (!l) return;
+    const csr = await newCsr(l.certs.key);
+    if (this.manager) {
+      const m = this.manager;
+      const c = (await m.store.cluster()).value;
+      const { host } = splitHostPort(l.state.advertiseAddr);
+      const subject = { cn: l.state.nodeId, ou: roleOU('manager'), o: c.id };
+      l.certs.cert = await sign({ ca: c.rootCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
+      l.certs.etcdCert = await sign({ ca: c.storeCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
+      m.reloadCert(l.certs);
+    } else l.certs.cert = (await this.callAnyManager<{ cert: string }>('/renew', { csr })).cert;
+    await this.files.saveCerts(l.certs);
+    this.o.log.info('swarm node certificate renewed', { validTo: certFacts(l.certs.cert).validTo.toISOString() });
+  }
+
+  private async callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
+    const c = (this.local as { certs: Certs; state: LocalState }).certs;
+    const self = (this.local as { state: LocalState }).state.nodeId;
+    const peers = (this.local as { state: LocalState }).state.managers.filter((p) => p.NodeID !== self);
+    let last: unknown = unavailable('no manager is known');
+    for (const peer of peers) {
+      try {
+        return await callManager<T>(peer.Addr, 'POST', p, body, { ca: c.rootCA, cert: c.cert, key: c.key }, 5000);
+      } catch (e) {
+        if (e instanceof SkiffError && e.kind !== 'unavailable') throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  /** Promotion (a worker becomes an etcd member) or demotion (a manager leaves etcd), done by the node itself. */
+  private async changeRole(role: NodeRole): Promise<void> {
+    const l = this.local;
+    if (!l || l.state.role === role) return;
+    if (role === 'worker' && this.manager) {
+      const m = this.manager;
+      if (m.etcd.running) {
+        // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
+        // before its answer reaches us, so a lost answer is no failure
+        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
+        await m.store.removeMember(l.state.nodeId).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
+      }
+      await this.stop();
+      await this.files.dropEtcd();
+      l.state.role = 'worker';
+      delete l.certs.storeCA;
+      delete l.certs.etcdCert;
+      await this.files.saveState(l.state);
+      this.startHeartbeats();
+      this.o.log.info('demoted: this node is a worker now');
+      return;
+    }
+    if (role === 'manager' && !this.manager) {
+      const csr = await newCsr(l.certs.key);
+      const r = await this.callAnyManager<PromoteResponse>('/promote', { csr, swarmPort: splitHostPort(l.state.listenAddr).port });
+      l.certs.cert = r.cert;
+      l.certs.storeCA = r.etcd.storeCA;
+      l.certs.etcdCert = r.etcd.cert;
+      await this.files.saveCerts(l.certs);
+      l.state.role = 'manager';
+      await this.files.saveState(l.state);
+      await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, async () => {
+        await this.callAnyManager('/etcd-promote');
+      });
+      this.o.log.info('promoted: this node is a manager now');
+    }
+  }
+}
+
+/** dockerd's refusal of a manager's leave without --force (daemon/cluster/swarm.go Leave). */
+async function leaveRefusal(m: ManagerRuntime | undefined, self: string): Promise<string> {
+  let msg = 'You are attempting to leave the swarm on a node that is participating as a manager. ';
+  if (m) {
+    const stats = await managerStats(m, self).catch(() => undefined);
+    if (stats && stats.reachable - 2 <= stats.unreachable) {
+      if (stats.reachable === 1 && stats.unreachable === 0) return msg + 'Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ';
+      msg += `Removing this node leaves ${stats.reachable - 1} managers out of ${stats.reachable + stats.unreachable}. Without a Raft quorum your swarm will be inaccessible. `;
+    }
+  } else msg += 'Doing so may lose the consensus of your cluster. ';
+  return msg + 'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.';
+}
+
+export async function managerStats(m: ManagerRuntime, _self: string): Promise<{ reachable: number; unreachable: number }> {
+  const [nodes, beats] = await Promise.all([m.store.nodes(), m.store.heartbeats()]);
+  const managers = nodes.map((n) => n.value).filter((n) => n.role === 'manager');
+  const now = Date.now();
+  const reachable = managers.filter((n) => now - (beats.get(n.id) ?? 0) < DOWN_AFTER_MS).length;
+  return { reachable, unreachable: managers.length - reachable };
+}
+
+/** What /info's Swarm section is made of (api/views/swarm.ts shapes it). */
+export interface SwarmInfoFacts {
+  state: LocalNodeState;
+  nodeId: string;
+  nodeAddr: string;
+  controlAvailable: boolean;
+  error: string;
+  remoteManagers: Peer[];
+  nodes?: number;
+  managers?: number;
+  cluster?: { value: ClusterRecord; version: number };
+  tls?: TlsInfo;
+}
+
+/** A store without quorum must not hang /info: its part is left out after this long, with the error. */
+const INFO_DEADLINE_MS = 3000;
+
+export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
+  const l = s.localState;
+  const facts: SwarmInfoFacts = {
+    state: s.state,
+    nodeId: l?.nodeId ?? '',
+    nodeAddr: l ? splitHostPort(l.advertiseAddr).host : '',
+    controlAvailable: s.manager !== undefined,
+    error: s.errorText,
+    remoteManagers: l?.managers ?? [],
+  };
+  const m = s.manager;
+  if (!m) return facts;
+  const deadline = new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('context deadline exceeded')), INFO_DEADLINE_MS).unref());
+  try {
+    const [cluster, nodes] = await Promise.race([Promise.all([m.store.cluster(), m.store.nodes()]), deadline]);
+    facts.cluster = cluster;
+    facts.tls = tlsInfo(cluster.value.rootCA.cert);
+    facts.nodes = nodes.length;
+    facts.managers = nodes.filter((n) => n.value.role === 'manager').length;
+  } catch (e) {
+    facts.error = e instanceof Error ? e.message : String(e);
+  }
+  return facts;
+}
+
+/** The _ping Swarm header: inactive, pending, error, locked, active/worker or active/manager. */
+export function pingStatus(s: Swarm): string {
+  return s.state === 'active' ? `active/${s.manager ? 'manager' : 'worker'}` : s.state;
+}

@@ -1,0 +1,75 @@
+// The swarm's face to the API (api/backends.ts SwarmBackend) and to main.ts.
+import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { systemError } from '../core/errors';
+import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
+import { tlsInfo, type TlsInfo } from './ca';
+import { NodeCalls, type NodeFilters, type NodeSpecUpdate, type NodeView } from './nodes';
+import type { ClusterRecord, SwarmSpecRecord } from './store';
+
+export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
+export { Swarm };
+
+export interface SwarmService {
+  init(req: InitRequest): Promise<string>;
+  join(req: JoinRequest): Promise<void>;
+  leave(force: boolean): Promise<void>;
+  inspect(): Promise<{ value: ClusterRecord; version: number }>;
+  update(version: number, spec: Partial<SwarmSpecRecord>, flags: UpdateFlags): Promise<void>;
+  /** "" without autolock (dockerd answers {"UnlockKey": ""}) */
+  unlockKey(): Promise<string>;
+  info(): Promise<SwarmInfoFacts>;
+  pingStatus(): string;
+  /** Docker's TLSInfo of the swarm's root CA (swarm, node and info views show it) */
+  tlsInfo(): TlsInfo;
+  /** throws dockerd's errNoManager / errSwarmNotManager off a manager */
+  requireManager(): void;
+  nodes: {
+    list(f: NodeFilters): Promise<NodeView[]>;
+    inspect(ref: string): Promise<NodeView>;
+    update(ref: string, version: number, spec: NodeSpecUpdate): Promise<void>;
+    remove(ref: string, force: boolean): Promise<void>;
+  };
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** dockerd's answer when raft has no leader (moby daemon/cluster/helpers: swarmkit's ErrNoLeader text). */
+export const NO_LEADER = "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.";
+
+/** A store that cannot answer (no quorum: etcd's deadline or unavailability) is dockerd's no-leader error (gRPC Unknown: a 500). */
+async function store<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof GRPCDeadlineExceededError || e instanceof GRPCUnavailableError) throw systemError(NO_LEADER);
+    throw e;
+  }
+}
+
+export function openSwarm(o: SwarmOptions): SwarmService {
+  const s = new Swarm(o);
+  const nodes = new NodeCalls(s);
+  return {
+    init: (r) => s.init(r),
+    join: (r) => s.join(r),
+    leave: (f) => s.leave(f),
+    inspect: () => store(s.cluster()),
+    update: (v, spec, flags) => store(s.update(v, spec, flags)),
+    unlockKey: async () => {
+      s.requireManager();
+      return '';
+    },
+    info: () => swarmInfo(s),
+    pingStatus: () => pingStatus(s),
+    tlsInfo: () => tlsInfo(s.rootCA()),
+    requireManager: () => void s.requireManager(),
+    nodes: {
+      list: (f) => store(nodes.list(f)),
+      inspect: (r) => store(nodes.inspect(r)),
+      update: (r, v, spec) => store(nodes.update(r, v, spec)),
+      remove: (r, f) => store(nodes.remove(r, f)),
+    },
+    start: () => s.start(),
+    stop: () => s.stop(),
+  };
+}

@@ -1,0 +1,212 @@
+// A manager at work: its etcd member, the store, the swarm port and what the port answers
+// (joins, heartbeats, etcd promotions). Made by the backend at init, join, promotion and start.
+import type * as https from 'node:https';
+import { invalid, notFound, SkiffError, systemError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { newCsr, roleOU, sign, type NodeRole } from './ca';
+import { EtcdMember, etcdPaths, peerUrl } from './etcd';
+import { newId, parseJoinToken, sameToken } from './ids';
+import type { Certs, LocalFiles, LocalState } from './local-state';
+import { ClusterStore, type NodeRecord } from './store';
+import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
+
+/** Heartbeats every 2s; a node is down after 7s without one (swarmkit: 5s period, a few missed). */
+export const HEARTBEAT_MS = 2000;
+export const DOWN_AFTER_MS = 7000;
+
+export const INVALID_TOKEN = 'rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster';
+
+export function managersOf(nodes: NodeRecord[]): Peer[] {
+  return nodes.filter((n) => n.role === 'manager' && n.managerAddr).map((n) => ({ NodeID: n.id, Addr: n.managerAddr as string }));
+}
+
+export interface PromoteResponse {
+  cert: string;
+  etcd: NonNullable<JoinResponseWire['etcd']>;
+}
+
+export interface ManagerOptions {
+  files: LocalFiles;
+  execRoot: string;
+  log: Logger;
+  state: LocalState;
+  certs: Certs;
+}
+
+export class ManagerRuntime {
+  readonly etcd: EtcdMember;
+  store!: ClusterStore;
+  private port: https.Server | undefined;
+  /** the backend's watch of this node's record */
+  stopWatch: (() => Promise<void>) | undefined;
+
+  constructor(private readonly o: ManagerOptions) {
+    const { host: listenHost, port } = splitHostPort(o.state.listenAddr);
+    const { host: advertiseHost } = splitHostPort(o.state.advertiseAddr);
+    const p = etcdPaths(o.files.dir, o.execRoot);
+    this.etcd = new EtcdMember({
+      name: o.state.nodeId,
+      dataDir: p.dataDir,
+      listenHost,
+      advertiseHost,
+      swarmPort: port,
+      tls: { caFile: o.files.certPath('storeCA'), rootFile: o.files.certPath('rootCA'), certFile: o.files.certPath('etcdCert'), keyFile: o.files.certPath('key') },
+      pidFile: p.pidFile,
+      logFile: p.logFile,
+      log: o.log,
+    });
+  }
+
+  /** etcd (fresh, joining or restarted), the store on the local member, then the swarm port. */
+  async start(bootstrap?: { state: 'new' } | { state: 'existing'; initialCluster: string }, promote?: () => Promise<void>, timeoutMs = 30000): Promise<void> {
+    const c = this.o.certs;
+    if (!c.storeCA || !c.etcdCert) throw systemError('this manager has no etcd certificate');
+    this.etcd.o.bootstrap = bootstrap;
+    if (promote) {
+      // a joining member starts as an etcd learner (the quorum does not count it until it caught up)
+      const starting = this.etcd.start(60000);
+      const started = starting.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      try {
+        await promote();
+      } catch (e) {
+        await this.etcd.stop();
+        await started;
+        throw e;
+      }
+      await starting;
+    } else await this.etcd.start(timeoutMs);
+    // the local member only: with quorum it answers, without it nothing else would either
+    this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) });
+    const { host, port } = splitHostPort(this.o.state.listenAddr);
+    this.port = await serveSwarmPort(
+      host,
+      port,
+      { ca: c.rootCA, cert: c.cert, key: c.key },
+      {
+        rootCA: async () => c.rootCA,
+        join: (req, remote) => this.admit(req, remote),
+        heartbeat: (id) => this.heartbeatOf(id),
+        promoteMember: (id) => this.promoteMember(id),
+        promote: (id, req) => this.promote(id, req.csr, req.swarmPort),
+        renew: (id, csr) => this.renew(id, csr),
+        leave: (id) => this.store.markDown(id),
+      },
+    );
+  }
+
+  /** A renewed node certificate: the swarm port's next handshakes present it. */
+  reloadCert(c: Certs): void {
+    this.port?.setSecureContext({ ca: c.rootCA, cert: c.cert, key: c.key, minVersion: 'TLSv1.2' });
+  }
+
+  /** A worker's renewal: same ID and role as its record says (never more than the store grants). */
+  private async renew(id: string, csr: string): Promise<{ cert: string }> {
+    const cluster = (await this.store.cluster()).value;
+    const rec = (await this.store.node(id))?.value;
+    if (!rec) throw notFound(`node ${id} not found`);
+    const role = rec.role;
+    return { cert: await sign({ ca: cluster.rootCA, csr, subject: { cn: id, ou: roleOU(role), o: cluster.id }, ips: [rec.addr], dns: role === 'manager' ? [MANAGER_NAME] : [] }) };
+  }
+
+  async stop(): Promise<void> {
+    const p = this.port;
+    this.port = undefined;
+    if (p) {
+      p.close();
+      p.closeAllConnections();
+    }
+    await this.stopWatch?.().catch(() => undefined);
+    this.store?.close();
+    await this.etcd.stop();
+  }
+
+  private async heartbeatOf(id: string): Promise<HeartbeatResponseWire> {
+    const n = await this.store.node(id);
+    if (!n) throw notFound(`node ${id} not found`);
+    await this.store.heartbeat(id);
+    return { node: n.value, managers: managersOf((await this.store.nodes()).map((x) => x.value)) };
+  }
+
+  /** A joining node: the token checked, its certificate signed, its record written (managers: an etcd learner added). */
+  private async admit(req: JoinRequestWire, remoteHost: string): Promise<JoinResponseWire> {
+    parseJoinToken(req.token);
+    const cluster = (await this.store.cluster()).value;
+    const role: NodeRole | undefined = sameToken(req.token, cluster.tokens.manager) ? 'manager' : sameToken(req.token, cluster.tokens.worker) ? 'worker' : undefined;
+    if (!role) throw invalid(INVALID_TOKEN);
+    const id = newId();
+    const addr = req.advertiseHost || remoteHost;
+    const now = new Date().toISOString();
+    const cert = await sign({ ca: cluster.rootCA, csr: req.csr, subject: { cn: id, ou: roleOU(role), o: cluster.id }, ips: [addr], dns: role === 'manager' ? [MANAGER_NAME] : [] });
+    const rec: NodeRecord = {
+      id,
+      createdAt: now,
+      updatedAt: now,
+      spec: { Labels: {}, Role: role, Availability: req.availability || 'active' },
+      role,
+      hostname: req.hostname,
+      engineVersion: req.engineVersion,
+      nanoCPUs: req.nanoCPUs,
+      memoryBytes: req.memoryBytes,
+      addr,
+    };
+    const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster.storeCA, cluster.id) : undefined;
+    await this.store.putNode(rec);
+    await this.store.heartbeat(id);
+    const managers = managersOf((await this.store.nodes()).map((x) => x.value));
+    return { nodeId: id, clusterId: cluster.id, role, addr, rootCA: cluster.rootCA.cert, cert, managers, ...(etcd ? { etcd } : {}) };
+  }
+
+  /** A node becoming a manager (join or promotion): its etcd certificate and its learner membership. */
+  async addMember(rec: NodeRecord, swarmPort: number, csr: string, storeCA: { cert: string; key: string }, clusterId: string): Promise<NonNullable<JoinResponseWire['etcd']>> {
+    const cert = await sign({ ca: storeCA, csr, subject: { cn: rec.id, ou: roleOU('manager'), o: clusterId }, ips: [rec.addr], dns: [MANAGER_NAME] });
+    const url = peerUrl(rec.addr, swarmPort);
+    // a join that failed before its etcd started left a learner at this URL: it never held data
+    const stale = (await this.store.etcd.cluster.memberList({})).members.find((m) => m.peerURLs.includes(url));
+    if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID });
+    else if (stale) throw new SkiffError('conflict', `etcd member ${stale.name} already serves ${url}`);
+    const members = await this.store.members();
+    const r = await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
+    const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
+    rec.role = 'manager';
+    rec.managerAddr = `${rec.addr}:${swarmPort}`;
+    return { storeCA: storeCA.cert, cert, initialCluster };
+  }
+
+  /** A worker promoted (its spec says manager): a manager's node certificate and an etcd learner membership. */
+  private async promote(id: string, csr: string, swarmPort: number): Promise<PromoteResponse> {
+    const cluster = (await this.store.cluster()).value;
+    const cur = await this.store.node(id);
+    if (!cur) throw notFound(`node ${id} not found`);
+    if (cur.value.spec.Role !== 'manager') throw invalid(`node ${id} is not to be promoted`);
+    const rec = { ...cur.value };
+    const cert = await sign({ ca: cluster.rootCA, csr, subject: { cn: id, ou: roleOU('manager'), o: cluster.id }, ips: [rec.addr], dns: [MANAGER_NAME] });
+    const etcd = await this.addMember(rec, swarmPort, csr, cluster.storeCA, cluster.id);
+    await this.store.updateNode(id, undefined, (n) => ({ ...n, role: 'manager', managerAddr: rec.managerAddr }));
+    return { cert, etcd };
+  }
+
+  /** etcd refuses to promote a learner until it caught up with the leader: tried for 30s. */
+  private async promoteMember(id: string): Promise<void> {
+    const end = Date.now() + 30000;
+    for (;;) {
+      const rec = (await this.store.node(id))?.value;
+      const url = rec?.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
+      const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+      if (!m) throw notFound(`node ${id} is not an etcd member`);
+      if (!m.isLearner) return;
+      try {
+        await this.store.etcd.cluster.memberPromote({ ID: m.ID });
+        return;
+      } catch (e) {
+        if (Date.now() > end) throw new SkiffError('unavailable', `cannot promote the etcd member of ${id}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+}
+
+/** A manager's etcd CSR is made from its node key (one key per node, as swarmkit). */
+export const managerCsr = (key: string): Promise<string> => newCsr(key);

@@ -1,0 +1,179 @@
+// The swarm port (the advertise address, 2377 by default): how nodes reach managers. HTTPS with
+// the manager's node certificate (DNS name swarm-manager, as swarmkit's managers present).
+//   GET  /ca                   the root CA (PEM), unauthenticated: the joiner pins it by the token's digest
+//   POST /join                 {token, csr, ...}: a signed certificate and, for a manager, its etcd membership
+//   POST /heartbeat            (client cert) the node is up; answers its record and the managers
+//   POST /promote              (client cert) a worker whose role became manager: a manager's certificates and its etcd learner
+//   POST /renew                (client cert) a node certificate in the second half of its life: a new one
+//   POST /etcd-promote         (client cert, a joining manager) its etcd learner made a voting member
+//   POST /leave                (client cert) a worker leaving: marked down at once
+// Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
+// refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
+// the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
+import * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { SkiffError, type ErrorKind } from '../core/errors';
+import type { NodeRole } from './ca';
+import type { Availability, NodeRecord } from './store';
+
+export const DEFAULT_SWARM_PORT = 2377;
+export const MANAGER_NAME = 'swarm-manager';
+
+export interface Peer {
+  NodeID: string;
+  Addr: string;
+}
+
+export interface JoinRequestWire {
+  token: string;
+  csr: string;
+  hostname: string;
+  engineVersion: string;
+  nanoCPUs: number;
+  memoryBytes: number;
+  /** empty: the manager takes the address the request came from */
+  advertiseHost: string;
+  /** the port a joining manager will serve the swarm port (and etcd next to it) on */
+  swarmPort: number;
+  availability: Availability;
+}
+
+export interface JoinResponseWire {
+  nodeId: string;
+  clusterId: string;
+  role: NodeRole;
+  addr: string;
+  rootCA: string;
+  cert: string;
+  managers: Peer[];
+  /** managers only: the store CA, an etcd certificate and etcd's --initial-cluster */
+  etcd?: { storeCA: string; cert: string; initialCluster: string };
+}
+
+export interface HeartbeatResponseWire {
+  node: NodeRecord;
+  managers: Peer[];
+}
+
+export interface PortHandlers {
+  rootCA(): Promise<string>;
+  join(req: JoinRequestWire, remoteHost: string): Promise<JoinResponseWire>;
+  heartbeat(nodeId: string): Promise<HeartbeatResponseWire>;
+  promoteMember(nodeId: string): Promise<void>;
+  promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
+  renew(nodeId: string, csr: string): Promise<{ cert: string }>;
+  leave(nodeId: string): Promise<void>;
+}
+
+export interface PortTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+const STATUS: Partial<Record<ErrorKind, number>> = { invalid: 400, notFound: 404, conflict: 409, forbidden: 403, unavailable: 503 };
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > 1 << 20) throw new SkiffError('invalid', 'request too large');
+    chunks.push(c);
+  }
+  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {};
+}
+
+/** The authenticated caller's node ID (the CN of a client certificate the root CA signed). */
+function callerId(req: IncomingMessage): string {
+  const s = req.socket as TLSSocket;
+  const cn = s.authorized ? s.getPeerCertificate().subject?.CN : undefined;
+  if (typeof cn !== 'string' || !cn) throw new SkiffError('forbidden', 'a node certificate is required');
+  return cn;
+}
+
+async function route(h: PortHandlers, req: IncomingMessage): Promise<unknown> {
+  const at = `${req.method} ${req.url}`;
+  if (at === 'GET /ca') return { cert: await h.rootCA() };
+  if (at === 'POST /join') return h.join((await readBody(req)) as JoinRequestWire, (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+  if (at === 'POST /heartbeat') return h.heartbeat(callerId(req));
+  if (at === 'POST /promote') return h.promote(callerId(req), (await readBody(req)) as { csr: string; swarmPort: number });
+  if (at === 'POST /renew') return h.renew(callerId(req), ((await readBody(req)) as { csr: string }).csr);
+  if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
+  if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
+  throw new SkiffError('notFound', `no ${at} on the swarm port`);
+}
+
+export async function serveSwarmPort(host: string, port: number, tls: PortTls, h: PortHandlers): Promise<https.Server> {
+  const server = https.createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res: ServerResponse) => {
+    route(h, req).then(
+      (body) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body)),
+      (e: unknown) => {
+        const status = e instanceof SkiffError ? (STATUS[e.kind] ?? 500) : 500;
+        res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: e instanceof Error ? e.message : String(e) }));
+      },
+    );
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+const KIND_OF: Record<number, ErrorKind> = { 400: 'invalid', 403: 'forbidden', 404: 'notFound', 409: 'conflict', 503: 'unavailable' };
+
+export function splitHostPort(addr: string, dfltPort = DEFAULT_SWARM_PORT): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]*)(?::(\d+))?$/.exec(addr);
+  if (!m) throw new SkiffError('invalid', `invalid address ${addr}`);
+  return { host: m[1], port: m[2] ? Number(m[2]) : dfltPort };
+}
+
+/**
+ * One call to a manager's swarm port. tls.ca undefined: the first contact of a join (the server
+ * is not verified; the caller checks the CA it gets against the token's digest).
+ */
+export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, body: unknown, tls: Partial<PortTls>, timeoutMs = 10000): Promise<T> {
+  const { host, port } = splitHostPort(addr);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<T>((resolve, reject) => {
+    const req = https.request(
+      {
+        host,
+        port,
+        method,
+        path: p,
+        servername: MANAGER_NAME,
+        ...(tls.ca ? { ca: tls.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
+        ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+        headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {},
+        timeout: timeoutMs,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          let json: { message?: string } | undefined;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString()) as { message?: string };
+          } catch {
+            json = undefined;
+          }
+          if (res.statusCode === 200) resolve(json as T);
+          else reject(new SkiffError(KIND_OF[res.statusCode ?? 500] ?? 'system', json?.message ?? `swarm port answered ${res.statusCode}`));
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new SkiffError('unavailable', `timeout reaching the manager at ${addr}`)));
+    req.on('error', (e) => reject(e instanceof SkiffError ? e : new SkiffError('unavailable', `cannot reach the manager at ${addr}: ${e.message}`, e)));
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
