@@ -128,7 +128,7 @@ describeIf(inVm && distBuilt, 'cgroup v2 lab through the API inside the test VM 
     loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
     const st = fs.statSync(loop);
     loopNum = `${Math.floor(st.rdev / 256)}:${st.rdev % 256}`;
-  }, 60000);
+  }, 120000);
 
   afterAll(async () => {
     for (const id of ids) await d?.request('DELETE', `/containers/${id}?force=1`).catch(() => undefined);
