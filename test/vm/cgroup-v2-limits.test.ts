@@ -232,6 +232,8 @@ describeIf(inVm && distBuilt, 'cgroup v2 lab through the API inside the test VM 
     const since = Date.now() / 1000 - 1;
     // dd's 64 MiB buffer cannot fit: the kernel kills dd, the shell (pid 1) lives on
     const id = await run({ Cmd: ['sh', '-c', 'dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd-done; sleep 60'], HostConfig: { Memory: 32 * MiB, MemorySwap: 32 * MiB } });
+    // beside it, a pid 1 killed: one `oom` (live or at the exit, never both), OOMKilled in inspect
+    const dies = await run({ Cmd: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], HostConfig: { Memory: 32 * MiB, MemorySwap: 32 * MiB } });
     for (let i = 0; i < 200 && !(await logs(id)).includes('dd-done'); i++) await sleep(100);
     const s = await stats(id);
     expect(s.skiff_memory_events.oom_kill).toBeGreaterThanOrEqual(1);
@@ -248,6 +250,10 @@ describeIf(inVm && distBuilt, 'cgroup v2 lab through the API inside the test VM 
     expect(oom).toHaveLength(1);
     expect(oom[0]).toMatchObject({ Type: 'container', Action: 'oom', Actor: { ID: id } });
     expect((await inspect(id)).State.Status).toBe('running');
+    expect((await d.request('POST', `/containers/${dies}/wait`, { timeoutMs: 30000 })).json.StatusCode).toBe(137);
+    expect((await inspect(dies)).State.OOMKilled).toBe(true);
+    await sleep(500); // a second event would come within this
+    expect(await events(since, { event: ['oom'], container: [dies] })).toHaveLength(1);
   }, 60000);
 
   test('a CPU hog under --cpus 0.2: throttling counters rising, cpu.some.avg10 rising, the pressure event from the label', async () => {
