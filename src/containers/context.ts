@@ -11,6 +11,7 @@ import type { ContainerNetworking } from '../network/types';
 import type { Runtime } from '../runtime/runtime';
 import type { ContainerMounts } from '../volumes';
 import type { MonitorLog } from './log-drivers';
+import type { OomWatch } from './oom-watch';
 import type { Restarts } from './restart-policy';
 import type { RwLayers } from './rwlayer';
 import type { RootOverlay } from './fuse-overlay';
@@ -25,6 +26,8 @@ export interface RunHandle {
   /** resolves once the exit is recorded */
   done: Promise<void>;
   resolveDone(): void;
+  /** cgroup v2: the live `oom` events of this run (src/containers/oom-watch.ts) */
+  oom?: OomWatch;
 }
 
 /** The logging drivers' start checks and shippers (src/containers/log-shipper.ts). */

@@ -29,7 +29,7 @@ async function adopt(ctx: ContainersContext, rec: ContainerRecord, st: RuntimeSt
   ctx.runs.set(id, handle);
   // the API opens only once published ports are served again (awaited by restore, together)
   if (ctx.hooks.networking) adopted.push(ctx.hooks.networking.adopt(rec));
-  watch(ctx, rec, handle, ctx.runtime.wait(id));
+  watch(ctx, rec, handle, ctx.runtime.wait(id), false);
   await ctx.store.save(rec);
 }
 

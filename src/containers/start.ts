@@ -14,6 +14,7 @@ import { ExitStatus, StartFailure } from '../runtime/runtime';
 import { buildContainerSpec, ContainerSpec, MountSpec } from '../runtime/spec';
 import { connectPending } from './attach-wait';
 import { resourcesOf, sizeToApply } from './container-config';
+import { watchOomKills } from './oom-watch';
 import { checkStillThere, emitEvent, newRun, saveLogged, withLock, type ContainersContext, type RunHandle } from './context';
 import { resolveDevices } from './devices';
 import { MonitorLog, monitorLogFor } from './log-drivers';
@@ -178,7 +179,7 @@ export async function startLocked(ctx: ContainersContext, rec: ContainerRecord):
   // ports of what it started (restore adopts them from this record).
   await saveLogged(ctx, rec);
   emitEvent(ctx, 'start', rec);
-  watch(ctx, rec, handle, exited);
+  watch(ctx, rec, handle, exited, true);
   // An attach that arrived while the process was being set up.
   if (ctx.pending.get(id)?.size) await connectPending(ctx, id);
   const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
@@ -208,8 +209,27 @@ async function startFailed(ctx: ContainersContext, rec: ContainerRecord, e: unkn
   return code === 128 ? systemError(text) : invalid(text);
 }
 
-/** One watcher per run: its exit (or a lost watch, as 255) is handled once. */
-export function watch(ctx: ContainersContext, rec: ContainerRecord, handle: RunHandle, exited: Promise<ExitStatus>): void {
+/**
+ * One watcher per run: its exit (or a lost watch, as 255) is handled once; on cgroup v2 its
+ * OOM kills are sent as they happen, as dockerd does (`fresh`: a cgroup made for this run).
+ */
+export function watch(ctx: ContainersContext, rec: ContainerRecord, handle: RunHandle, exited: Promise<ExitStatus>, fresh: boolean): void {
+  let events: string | null = null;
+  try {
+    events = ctx.runtime.cgroup(rec.Id).oomEventsFile();
+  } catch {
+    events = null;
+  }
+  if (events?.endsWith('/memory.events')) {
+    handle.oom = watchOomKills(
+      events,
+      fresh ? 0 : undefined,
+      () => {
+        if (ctx.runs.get(rec.Id) === handle) emitEvent(ctx, 'oom', rec);
+      },
+      ctx.log,
+    );
+  }
   exited.then(
     (exit) => handleExit(ctx, rec, handle, exit),
     (e: unknown) => {
@@ -243,6 +263,7 @@ function cleanUpAfterExit(ctx: ContainersContext, rec: ContainerRecord): Promise
 
 function handleExit(ctx: ContainersContext, rec: ContainerRecord, handle: RunHandle, exit: ExitStatus): void {
   const id = rec.Id;
+  handle.oom?.close();
   if (ctx.runs.get(id) !== handle) return;
   ctx.runs.delete(id);
   rec.State = {
@@ -258,7 +279,8 @@ function handleExit(ctx: ContainersContext, rec: ContainerRecord, handle: RunHan
   ctx.hooks.onStopped?.(id);
   if (ctx.hooks.volumes) void cleanup.then(() => ctx.hooks.volumes?.stopped(id, rec.MountPoints ?? []));
   ctx.events.emit(`exit:${id}`, { StatusCode: exit.exitCode, Error: null } as WaitResult);
-  if (exit.oomKilled) emitEvent(ctx, 'oom', rec);
+  // sent already when the kill happened (cgroup v2's live watch)
+  if (exit.oomKilled && !handle.oom?.reported) emitEvent(ctx, 'oom', rec);
   emitEvent(ctx, 'die', rec, { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round((Date.now() - handle.startedAtMs) / 1000))) });
   handle.resolveDone();
   if (rec.HostConfig.AutoRemove) {

@@ -61,7 +61,8 @@ export class TestDaemon {
     const p = spawn(path.join(projectRoot(), 'bin/skiffd'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.extraEnv } });
     this.proc = p;
     p.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
-    const end = Date.now() + 20000;
+    // in the test VM (qemu, often without KVM) a first start builds busybox under emulation
+    const end = Date.now() + (process.env.SKIFF_VM === '1' ? 90000 : 20000);
     for (;;) {
       if (p.exitCode !== null || p.signalCode !== null) throw new Error(`skiffd exited: ${this.log}`);
       if (
@@ -72,7 +73,13 @@ export class TestDaemon {
         ))
       )
         return;
-      if (Date.now() > end) throw new Error(`skiffd did not come up: ${this.log}`);
+      if (Date.now() > end) {
+        // not left behind: a live child keeps jest from exiting
+        p.kill('SIGKILL');
+        await this.waitExit(p, 5000);
+        this.proc = undefined;
+        throw new Error(`skiffd did not come up: ${this.log}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
