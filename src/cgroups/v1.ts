@@ -381,19 +381,18 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
 
   async stats(): Promise<CgroupStats> {
     const f = this.files;
+    // every file through readStat (a kept descriptor): a sample of 100 containers reads 1400 of them
+    const read = (dir: string | undefined, name: string): Promise<string | null> => (dir === undefined ? Promise.resolve(null) : f.readStat(`${dir}/${name}`));
     const num = async (dir: string | undefined, name: string): Promise<number> => {
-      if (dir === undefined) return 0;
-      const t = await f.readOptional(path.join(dir, name), 'stats');
+      const t = await read(dir, name);
       return t === null ? 0 : parseNumber(t);
     };
     const limit = async (dir: string | undefined, name: string): Promise<number> => {
-      if (dir === undefined) return 0;
-      const t = await f.readOptional(path.join(dir, name), 'stats');
+      const t = await read(dir, name);
       return t === null ? 0 : (parseLimit(t) ?? 0);
     };
     const keyed = async (dir: string | undefined, name: string): Promise<Record<string, number>> => {
-      if (dir === undefined) return {};
-      const t = await f.readOptional(path.join(dir, name), 'stats');
+      const t = await read(dir, name);
       return t === null ? {} : parseFlatKeyed(t);
     };
     const acct = this.find('cpuacct')?.dir;
@@ -403,12 +402,12 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
 
     const blkio = this.find('blkio')?.dir;
     const oom = await keyed(mem, 'memory.oom_control');
-    const ioBytes = blkio === undefined ? null : await f.readOptional(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive'), 'stats');
-    const ioOps = blkio === undefined ? null : await f.readOptional(path.join(blkio, 'blkio.throttle.io_serviced_recursive'), 'stats');
+    const ioBytes = await read(blkio, 'blkio.throttle.io_service_bytes_recursive');
+    const ioOps = await read(blkio, 'blkio.throttle.io_serviced_recursive');
     const failcnt = await num(mem, 'memory.failcnt');
 
     const ticks = await keyed(acct, 'cpuacct.stat');
-    const percpuText = acct === undefined ? null : await f.readOptional(path.join(acct, 'cpuacct.usage_percpu'));
+    const percpuText = await read(acct, 'cpuacct.usage_percpu');
     const cpuStat = await keyed(cpu, 'cpu.stat');
     const nsPerTick = 1e9 / USER_HZ;
     return {
