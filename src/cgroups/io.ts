@@ -221,6 +221,24 @@ export class Files {
     }
   }
 
+  /**
+   * readStat of several files at once (null for a missing one): with kept descriptors, one
+   * synchronous pass and no promise per file.
+   */
+  async readStats(paths: readonly (string | undefined)[], operation = 'stats'): Promise<(string | null)[]> {
+    const { io } = this;
+    if (!io.readStat) return Promise.all(paths.map((p) => (p === undefined ? null : this.readStat(p, operation))));
+    return paths.map((p) => {
+      if (p === undefined) return null;
+      try {
+        return io.readStat!(p);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') return null;
+        throw wrapError(e, operation, p);
+      }
+    });
+  }
+
   async write(path: string, data: string, operation = 'write'): Promise<void> {
     try {
       await this.io.writeFile(path, data);
