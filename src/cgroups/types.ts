@@ -240,6 +240,14 @@ export interface CgroupIO {
   kill(pid: number, signal: NodeJS.Signals): void;
   /** v2: the device allowlist as an eBPF program attached to the cgroup folder (v1 rule syntax) */
   attachDeviceFilter(dir: string, rules: readonly string[]): void;
+  /**
+   * Optional: a counter file read again and again (stats), synchronously, through a descriptor
+   * kept open between calls; readFile is used where it is missing. Only for files the kernel
+   * prints as one record (cgroup control files other than cgroup.procs and tasks).
+   */
+  readStat?(path: string): string;
+  /** Optional: close the descriptors readStat keeps for files in `dir` (the cgroup is gone). */
+  forgetStats?(dir: string): void;
 }
 
 export interface CgroupManagerSettings {

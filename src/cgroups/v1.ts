@@ -380,40 +380,41 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
   }
 
   async stats(): Promise<CgroupStats> {
-    const f = this.files;
-    const num = async (dir: string | undefined, name: string): Promise<number> => {
-      if (dir === undefined) return 0;
-      const t = await f.readOptional(path.join(dir, name), 'stats');
-      return t === null ? 0 : parseNumber(t);
-    };
-    const limit = async (dir: string | undefined, name: string): Promise<number> => {
-      if (dir === undefined) return 0;
-      const t = await f.readOptional(path.join(dir, name), 'stats');
-      return t === null ? 0 : (parseLimit(t) ?? 0);
-    };
-    const keyed = async (dir: string | undefined, name: string): Promise<Record<string, number>> => {
-      if (dir === undefined) return {};
-      const t = await f.readOptional(path.join(dir, name), 'stats');
-      return t === null ? {} : parseFlatKeyed(t);
-    };
     const acct = this.find('cpuacct')?.dir;
     const cpu = this.find('cpu')?.dir;
     const mem = this.find('memory')?.dir;
     const pids = this.find('pids')?.dir;
-
     const blkio = this.find('blkio')?.dir;
-    const oom = await keyed(mem, 'memory.oom_control');
-    const ioBytes = blkio === undefined ? null : await f.readOptional(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive'), 'stats');
-    const ioOps = blkio === undefined ? null : await f.readOptional(path.join(blkio, 'blkio.throttle.io_serviced_recursive'), 'stats');
-    const failcnt = await num(mem, 'memory.failcnt');
-
-    const ticks = await keyed(acct, 'cpuacct.stat');
-    const percpuText = acct === undefined ? null : await f.readOptional(path.join(acct, 'cpuacct.usage_percpu'));
-    const cpuStat = await keyed(cpu, 'cpu.stat');
+    const at = (dir: string | undefined, name: string) => (dir === undefined ? undefined : `${dir}/${name}`);
+    // all at once (kept descriptors: one synchronous pass; a sample of 100 containers is 1400 files)
+    const [oomText, ioBytes, ioOps, failcntText, ticksText, percpuText, cpuStatText, usageText, memUsageText, maxUsageText, memLimitText, memStatText, pidsText, pidsMaxText] =
+      await this.files.readStats([
+        at(mem, 'memory.oom_control'),
+        at(blkio, 'blkio.throttle.io_service_bytes_recursive'),
+        at(blkio, 'blkio.throttle.io_serviced_recursive'),
+        at(mem, 'memory.failcnt'),
+        at(acct, 'cpuacct.stat'),
+        at(acct, 'cpuacct.usage_percpu'),
+        at(cpu, 'cpu.stat'),
+        at(acct, 'cpuacct.usage'),
+        at(mem, 'memory.usage_in_bytes'),
+        at(mem, 'memory.max_usage_in_bytes'),
+        at(mem, 'memory.limit_in_bytes'),
+        at(mem, 'memory.stat'),
+        at(pids, 'pids.current'),
+        at(pids, 'pids.max'),
+      ]);
+    const num = (t: string | null): number => (t === null ? 0 : parseNumber(t));
+    const limit = (t: string | null): number => (t === null ? 0 : (parseLimit(t) ?? 0));
+    const keyed = (t: string | null): Record<string, number> => (t === null ? {} : parseFlatKeyed(t));
+    const oom = keyed(oomText);
+    const failcnt = num(failcntText);
+    const ticks = keyed(ticksText);
+    const cpuStat = keyed(cpuStatText);
     const nsPerTick = 1e9 / USER_HZ;
     return {
       cpu: {
-        totalUsageNs: await num(acct, 'cpuacct.usage'),
+        totalUsageNs: num(usageText),
         userNs: (ticks.user ?? 0) * nsPerTick,
         systemNs: (ticks.system ?? 0) * nsPerTick,
         perCpuNs: percpuText === null ? [] : parseNumberList(percpuText),
@@ -422,15 +423,15 @@ export class V1ContainerCgroup extends BaseContainerCgroup {
         periods: cpuStat.nr_periods ?? 0,
       },
       memory: {
-        usage: await num(mem, 'memory.usage_in_bytes'),
-        maxUsage: await num(mem, 'memory.max_usage_in_bytes'),
-        limit: await limit(mem, 'memory.limit_in_bytes'),
+        usage: num(memUsageText),
+        maxUsage: num(maxUsageText),
+        limit: limit(memLimitText),
         failcnt,
-        stats: await keyed(mem, 'memory.stat'),
+        stats: keyed(memStatText),
       },
       pids: {
-        current: await num(pids, 'pids.current'),
-        limit: await limit(pids, 'pids.max'),
+        current: num(pidsText),
+        limit: limit(pidsMaxText),
       },
       io: parseBlkioRecursive(ioBytes ?? '', ioOps ?? ''),
       // v1 has no PSI per cgroup: no pressure

@@ -308,24 +308,25 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
   }
 
   async stats(): Promise<CgroupStats> {
-    const f = this.files;
-    const num = async (name: string): Promise<number> => {
-      const t = await f.readOptional(this.file(name), 'stats');
-      return t === null ? 0 : parseNumber(t);
-    };
-    const limit = async (name: string): Promise<number> => {
-      const t = await f.readOptional(this.file(name), 'stats');
-      return t === null ? 0 : (parseLimit(t) ?? 0);
-    };
-    const keyed = async (name: string): Promise<Record<string, number>> => {
-      const t = await f.readOptional(this.file(name), 'stats');
-      return t === null ? {} : parseFlatKeyed(t);
-    };
-    const cpu = await keyed('cpu.stat');
-    const memEventsText = await f.readOptional(this.file('memory.events'), 'stats');
-    const memEvents = memEventsText === null ? {} : parseFlatKeyed(memEventsText);
-    const ioStat = await f.readOptional(this.file('io.stat'), 'stats');
+    const at = (name: string) => `${this.dir}/${name}`;
+    // all at once (kept descriptors: one synchronous pass; a sample of 100 containers is 1000 files)
+    const [cpuText, memEventsText, ioStat, currentText, peakText, maxText, memStatText, pidsText, pidsMaxText] = await this.files.readStats([
+      at('cpu.stat'),
+      at('memory.events'),
+      at('io.stat'),
+      at('memory.current'),
+      at('memory.peak'),
+      at('memory.max'),
+      at('memory.stat'),
+      at('pids.current'),
+      at('pids.max'),
+    ]);
     const pressure = await this.pressure();
+    const num = (t: string | null): number => (t === null ? 0 : parseNumber(t));
+    const limit = (t: string | null): number => (t === null ? 0 : (parseLimit(t) ?? 0));
+    const keyed = (t: string | null): Record<string, number> => (t === null ? {} : parseFlatKeyed(t));
+    const cpu = keyed(cpuText);
+    const memEvents = keyed(memEventsText);
     return {
       cpu: {
         totalUsageNs: (cpu.usage_usec ?? 0) * 1000,
@@ -337,15 +338,15 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
         periods: cpu.nr_periods ?? 0,
       },
       memory: {
-        usage: await num('memory.current'),
-        maxUsage: await num('memory.peak'),
-        limit: await limit('memory.max'),
+        usage: num(currentText),
+        maxUsage: num(peakText),
+        limit: limit(maxText),
         failcnt: memEvents.max ?? 0,
-        stats: await keyed('memory.stat'),
+        stats: keyed(memStatText),
       },
       pids: {
-        current: await num('pids.current'),
-        limit: await limit('pids.max'),
+        current: num(pidsText),
+        limit: limit(pidsMaxText),
       },
       io: ioStat === null ? [] : parseIoStat(ioStat),
       ...(Object.keys(pressure).length ? { pressure } : {}),
@@ -357,7 +358,7 @@ export class V2ContainerCgroup extends BaseContainerCgroup {
     const out: { cpu?: Psi; memory?: Psi; io?: Psi } = {};
     for (const res of ['cpu', 'memory', 'io'] as const) {
       // a missing file (no PSI in the kernel) or EOPNOTSUPP (psi=0 at boot): that resource left out
-      const t = await this.files.readOptional(this.file(`${res}.pressure`), 'stats').catch(() => null);
+      const t = await this.files.readStat(`${this.dir}/${res}.pressure`).catch(() => null);
       const psi = t === null ? null : parsePsi(t);
       if (psi) out[res] = psi;
     }

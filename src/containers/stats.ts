@@ -1,6 +1,6 @@
 // Docker's stats JSON from cgroup figures: cpu (with the host's cpu time from /proc/stat, which
 // the CLI divides by), memory, pids. precpu_stats is the previous sample.
-import * as fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import type { CgroupStats, DeviceIo, Psi } from '../cgroups';
 import { type ContainerRecord, ZERO_TIME } from './types';
@@ -22,7 +22,8 @@ export function systemCpuUsage(): Promise<number> {
 }
 
 async function readSystemCpuUsage(): Promise<number> {
-  const text = await fs.readFile('/proc/stat', 'utf8');
+  // synchronous, as the cgroup files: a round trip through the thread pool costs more than the read
+  const text = readFileSync('/proc/stat', 'utf8');
   const line = text.split('\n', 1)[0];
   const fields = line.trim().split(/\s+/).slice(1, 8).map(Number);
   const ticks = fields.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
@@ -48,7 +49,8 @@ export interface NetworkStats {
 export async function netDevStats(pid: number, ifNames: readonly string[]): Promise<Record<string, NetworkStats>> {
   const out: Record<string, NetworkStats> = {};
   if (pid <= 0 || ifNames.length === 0) return out;
-  const text = await fs.readFile(`/proc/${pid}/net/dev`, 'utf8');
+  // synchronous: a procfs read takes microseconds, less than a round trip through the thread pool
+  const text = readFileSync(`/proc/${pid}/net/dev`, 'utf8');
   for (const line of text.split('\n').slice(2)) {
     const colon = line.indexOf(':');
     if (colon < 0) continue;

@@ -284,6 +284,39 @@ maybe('cgroups on the real kernel', () => {
     oomCg = null;
   });
 
+  it('stats read through kept descriptors: live updates, a cgroup made again under the same id, closed on destroy', async () => {
+    // descriptors this process has open on files below the directories
+    const openIn = (dirs: string[]): string[] =>
+      fs
+        .readdirSync('/proc/self/fd')
+        .map((fd) => {
+          try {
+            return fs.readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        })
+        .filter((l) => dirs.some((d) => l.startsWith(`${d}/`)));
+    let kept: ContainerCgroup | null = await m.create('kept', { pidsLimit: 20 });
+    try {
+      const dirs = kept.procsFiles().map((f) => path.dirname(f));
+      expect((await kept.stats()).pids.limit).toBe(20);
+      expect(openIn(dirs).length).toBeGreaterThan(0);
+      await kept.apply({ pidsLimit: 30 });
+      expect((await kept.stats()).pids.limit).toBe(30);
+      // removed behind the manager's back and made again: the kept descriptors fail (ENODEV)
+      // and the files are opened anew
+      for (const d of dirs) fs.rmdirSync(d);
+      kept = await m.create('kept', { pidsLimit: 40 });
+      expect((await kept.stats()).pids.limit).toBe(40);
+      await kept.destroy();
+      kept = null;
+      expect(openIn(dirs)).toEqual([]);
+    } finally {
+      if (kept) await kept.destroy().catch(() => undefined);
+    }
+  });
+
   it('killAll kills the process, destroy removes the dirs, cleanupParent the parent', async () => {
     const done = exited(child!);
     await cg!.freeze(); // killing a paused container must work too

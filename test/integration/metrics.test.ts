@@ -112,6 +112,25 @@ describeIf(isRoot && distBuilt, 'skiffd --metrics-addr (needs `make build`)', ()
     expect(b.value('container_cpu_cfs_throttled_seconds_total', busy)).toBeGreaterThan(0);
   });
 
+  test('a live update and a rename are seen by the next scrape (labels and descriptors are kept between scrapes)', async () => {
+    const before = await scrape();
+    expect(before.value('container_spec_memory_limit_bytes', { name: 'met-idle' })).toBe(32 * MiB);
+    const up = await d.request('POST', '/containers/met-idle/update', { body: { Memory: 48 * MiB, PidsLimit: 25 } });
+    expect(up.status).toBe(200);
+    expect((await d.request('POST', '/containers/met-idle/rename?name=met-idle-renamed')).status).toBe(204);
+    try {
+      const after = await scrape();
+      const idle = { name: 'met-idle-renamed', container_label_com_example_team: 'red' };
+      expect(after.value('container_spec_memory_limit_bytes', idle)).toBe(48 * MiB);
+      expect(after.value('container_memory_limit_bytes', idle)).toBe(48 * MiB);
+      expect(after.value('container_spec_pids_limit', idle)).toBe(25);
+      expect(after.value('container_pids_limit', idle)).toBe(25);
+      expect(after.samples('container_spec_memory_limit_bytes', { name: 'met-idle' })).toHaveLength(0);
+    } finally {
+      expect((await d.request('POST', '/containers/met-idle-renamed/rename?name=met-idle')).status).toBe(204);
+    }
+  });
+
   test('request counters count, container starts are timed, a removed container is gone', async () => {
     const before = await scrape();
     const pings = () => before.samples('skiff_http_requests_total', { method: 'GET', route: '/_ping', code: '200' });

@@ -20,6 +20,7 @@ import {
   type CgroupManager,
 } from '../../src/cgroups';
 import { detectLayout } from '../../src/cgroups/detect';
+import { OpenStatFiles } from '../../src/cgroups/io';
 import { parseCpuList, parseCpuMax, parseFlatKeyed, parseLimit, parseProcCgroup } from '../../src/cgroups/parse';
 import { blkioWeightToIoWeight, DEFAULT_DEVICE_RULES, nanoCpusToQuota, validateResources } from '../../src/cgroups/resources';
 
@@ -977,5 +978,50 @@ describe('v2 on a fake root', () => {
     for (const o of h.fake.writes()) expect(within(o.path, [path.join(h.root, 'ctr')])).toBe(true);
     const cg = await m.create('c1', { memory: 32 * MiB });
     expect(cg.procsFiles()).toEqual([path.join(h.root, 'ctr/pool/c1/cgroup.procs')]);
+  });
+});
+
+describe('OpenStatFiles (stats files kept open)', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-statfiles-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('keeps one descriptor per file and reads it afresh from the start each time', () => {
+    const f = path.join(dir, 'a');
+    fs.writeFileSync(f, '1\n');
+    const files = new OpenStatFiles(10);
+    expect(files.read(f)).toBe('1\n');
+    fs.writeFileSync(f, '22\n'); // same inode, rewritten
+    expect(files.read(f)).toBe('22\n');
+    expect(files.size).toBe(1);
+    // bigger than the buffer: read again with a bigger one
+    fs.writeFileSync(f, 'x'.repeat(20000));
+    expect(files.read(f)).toBe('x'.repeat(20000));
+    files.forget(dir);
+    expect(files.size).toBe(0);
+  });
+
+  test('a missing file throws ENOENT and keeps nothing; past the bound, plain reads', () => {
+    const files = new OpenStatFiles(1);
+    expect(() => files.read(path.join(dir, 'none'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(files.size).toBe(0);
+    fs.writeFileSync(path.join(dir, 'a'), 'a');
+    fs.writeFileSync(path.join(dir, 'b'), 'b');
+    expect(files.read(path.join(dir, 'a'))).toBe('a');
+    expect(files.read(path.join(dir, 'b'))).toBe('b');
+    expect(files.size).toBe(1);
+  });
+
+  test('descriptors unused for a minute are closed at the next read', () => {
+    let now = 1_000_000;
+    const files = new OpenStatFiles(10, () => now);
+    for (const n of ['a', 'b']) fs.writeFileSync(path.join(dir, n), n);
+    files.read(path.join(dir, 'a'));
+    now += 30_000;
+    files.read(path.join(dir, 'b'));
+    now += 40_000; // a: 70 s unused, b: 40 s
+    files.read(path.join(dir, 'b'));
+    expect(files.size).toBe(1);
+    files.forget(dir);
   });
 });

@@ -1,7 +1,7 @@
 // The /metrics text without a daemon: per-container series from a fake record and stats
 // (skiff's PSI and memory-event keys too), label sanitising and escaping, the address rules;
 // the output read back with a real Prometheus parser.
-import { containerSeries, limitSeries, type StatsView } from '../../src/api/metrics/containers';
+import { containerLabels, containerSeries, LabelCache, limitSeries, type StatsView } from '../../src/api/metrics/containers';
 import { DaemonMetrics } from '../../src/api/metrics/daemon';
 import { parseMetricsAddr } from '../../src/api/metrics/server';
 import { escapeLabelValue, Exposition, sanitizeLabelName } from '../../src/api/metrics/text';
@@ -130,5 +130,22 @@ describe('--metrics-addr values', () => {
 
   test.each(['9323', ':9323', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'example.com:9323', '::1:9323', '[127.0.0.1]:80'])('%s is not an address', (v) => {
     expect(() => parseMetricsAddr(v, true)).toThrow(/invalid metrics-addr/);
+  });
+});
+
+describe('LabelCache', () => {
+  test('labels are kept per container until a rename or another record; gone containers are forgotten', () => {
+    const cache = new LabelCache();
+    const a = record({ labels: { tier: 'web' } });
+    const first = cache.of([a]);
+    expect(first).toEqual([containerLabels(a)]);
+    expect(cache.of([a])[0]).toBe(first[0]);
+    a.Name = '/renamed';
+    expect(cache.of([a])[0]).toContain('name="renamed"');
+    const replaced = { ...a, Config: { ...a.Config, Labels: { tier: 'db' } } } as ContainerRecord;
+    expect(cache.of([replaced])[0]).toContain('container_label_tier="db"');
+    const b = { ...record(), Id: 'c'.repeat(64) } as ContainerRecord;
+    expect(cache.of([b])).toEqual([containerLabels(b)]);
+    expect(cache.of([replaced])[0]).toBe(containerLabels(replaced));
   });
 });

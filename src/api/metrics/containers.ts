@@ -49,6 +49,30 @@ export function containerLabels(rec: ContainerRecord): string {
 
 const join = (base: string, extra: string) => (extra ? `${base},${extra}` : base);
 
+/**
+ * containerLabels of the containers of the last scrape. What they are made of changes only by a
+ * rename (Name); a record's Config (image, labels) is fixed at create, and a record replaced
+ * (another Config object) is labelled anew.
+ */
+export class LabelCache {
+  private readonly byId = new Map<string, { name: string; config: ContainerRecord['Config']; text: string }>();
+
+  /** labels of every record in `recs`; forgets containers not among them */
+  of(recs: readonly ContainerRecord[]): string[] {
+    const seen = new Set<string>();
+    const out = recs.map((rec) => {
+      seen.add(rec.Id);
+      const c = this.byId.get(rec.Id);
+      if (c && c.name === rec.Name && c.config === rec.Config) return c.text;
+      const text = containerLabels(rec);
+      this.byId.set(rec.Id, { name: rec.Name, config: rec.Config, text });
+      return text;
+    });
+    for (const id of this.byId.keys()) if (!seen.has(id)) this.byId.delete(id);
+    return out;
+  }
+}
+
 /** The limits the container was given (0 where there is none, as cAdvisor shows unlimited). */
 export function limitSeries(x: Exposition, rec: ContainerRecord, labels: string): void {
   const h = rec.HostConfig;
@@ -172,9 +196,11 @@ function pressureSeries(x: Exposition, s: StatsView, labels: string): void {
   }
 }
 
-/** Every series of one container; `stats` is undefined for a container that is not running (limits only). */
-export function containerSeries(x: Exposition, rec: ContainerRecord, stats: StatsView | undefined): void {
-  const labels = containerLabels(rec);
+/**
+ * Every series of one container; `stats` is undefined for a container that is not running
+ * (limits only). `labels`: containerLabels(rec), when the caller keeps them.
+ */
+export function containerSeries(x: Exposition, rec: ContainerRecord, stats: StatsView | undefined, labels = containerLabels(rec)): void {
   limitSeries(x, rec, labels);
   if (!stats) return;
   cpuSeries(x, stats, labels);

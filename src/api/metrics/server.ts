@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import { invalid } from '../../core/errors';
 import type { ContainerBackend } from '../backends';
 import type { TlsFiles } from '../server';
-import { containerSeries, type StatsView } from './containers';
+import { containerSeries, LabelCache, type StatsView } from './containers';
 import { DaemonMetrics } from './daemon';
 import { Exposition } from './text';
 
@@ -46,6 +46,7 @@ export interface MetricsOptions {
 export class MetricsCollector {
   readonly daemon: DaemonMetrics;
   private cached: { at: number; text: Promise<string> } | undefined;
+  private readonly labels = new LabelCache();
 
   constructor(private readonly o: MetricsOptions) {
     this.daemon = new DaemonMetrics(() => this.states());
@@ -71,7 +72,8 @@ export class MetricsCollector {
         return s === undefined ? undefined : (src.json(s, undefined) as StatsView);
       }),
     );
-    recs.forEach((rec, i) => containerSeries(x, rec, views[i]));
+    const labels = this.labels.of(recs);
+    recs.forEach((rec, i) => containerSeries(x, rec, views[i], labels[i]));
     return x.text();
   }
 
