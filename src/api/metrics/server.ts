@@ -3,38 +3,19 @@
 // a scrape within a second of the last reuses its reading.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { isIP } from 'node:net';
 import * as fs from 'node:fs/promises';
 import { invalid } from '../../core/errors';
 import type { ContainerBackend } from '../backends';
 import type { TlsFiles } from '../server';
+import { parseSideListenAddr, type SideListenAddress } from '../side-listener';
 import { containerSeries, LabelCache, type StatsView } from './containers';
 import { DaemonMetrics } from './daemon';
 import { Exposition } from './text';
 
-export interface MetricsAddress {
-  host: string;
-  port: number;
-  /** not loopback: served with the API's TLS */
-  tls: boolean;
-}
+export type MetricsAddress = SideListenAddress;
 
-const LOOPBACK = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-
-/**
- * host:port or [v6]:port, an IP address or localhost. dockerd listens wherever it is told and
- * serves in the clear; skiff serves in the clear on loopback only: another address needs the
- * API's TLS (--tlsverify), and then the metrics are served with it (client certificates too).
- */
 export function parseMetricsAddr(v: string, tls: boolean): MetricsAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(v);
-  const host = m ? (m[1] ?? m[2]) : '';
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(isIP(host) || host === 'localhost') || (m[1] !== undefined && isIP(host) !== 6)) throw invalid(`invalid metrics-addr ${v}: expected IP:port, [IPv6]:port or localhost:port`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid metrics-addr ${v}: bad port`);
-  if (!LOOPBACK(host) && !tls)
-    throw invalid(`refusing to serve metrics on ${v} without TLS: container names, images and labels would be readable by anyone reaching it; use a loopback address, or the API's --tlsverify`);
-  return { host, port, tls: !LOOPBACK(host) };
+  return parseSideListenAddr('metrics-addr', v, tls, { what: 'metrics', exposes: 'container names, images and labels would be readable by anyone reaching it' });
 }
 
 export interface MetricsOptions {

@@ -13,28 +13,13 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { invalid } from '../../core/errors';
 import type { TlsFiles } from '../server';
+import { parseSideListenAddr, type SideListenAddress } from '../side-listener';
 
-export interface UiAddress {
-  host: string;
-  port: number;
-  /** not loopback: served with the API's TLS */
-  tls: boolean;
-}
+export type UiAddress = SideListenAddress;
 
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-
-/**
- * host:port or [v6]:port, an IP address or localhost, with --metrics-addr's rule: in the clear on
- * loopback only; another address needs the API's TLS (--tlsverify), and is then served with it.
- */
+/** --metrics-addr's rule (side-listener.ts) */
 export function parseUiAddr(v: string, tls: boolean): UiAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(v);
-  const host = m ? (m[1] ?? m[2]) : '';
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(isIP(host) || host === 'localhost') || (m[1] !== undefined && isIP(host) !== 6)) throw invalid(`invalid ui-addr ${v}: expected IP:port, [IPv6]:port or localhost:port`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid ui-addr ${v}: bad port`);
-  if (!isLoopback(host) && !tls) throw invalid(`refusing to serve the browser view on ${v} without TLS: it shows and changes containers' limits; use a loopback address, or the API's --tlsverify`);
-  return { host, port, tls: !isLoopback(host) };
+  return parseSideListenAddr('ui-addr', v, tls, { what: 'the browser view', exposes: "it shows and changes containers' limits" });
 }
 
 /** A container reference as the page sends it: an id or a name, nothing that could leave the path segment. */
