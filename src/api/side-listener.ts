@@ -2,8 +2,12 @@
 // form and one rule for both. dockerd listens wherever it is told and serves in the clear; skiff
 // serves in the clear on loopback only: another address needs the API's TLS (--tlsverify), and
 // is then served with it (client certificates too).
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { invalid } from '../core/errors';
+import type { TlsFiles } from './server';
 
 export interface SideListenAddress {
   host: string;
@@ -26,4 +30,27 @@ export function parseSideListenAddr(flag: string, v: string, tls: boolean, refus
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid ${flag} ${v}: bad port`);
   if (!isLoopback(host) && !tls) throw invalid(`refusing to serve ${refusal.what} on ${v} without TLS: ${refusal.exposes}; use a loopback address, or the API's --tlsverify`);
   return { host, port, tls: !isLoopback(host) };
+}
+
+/**
+ * Listens on addr: over TLS with the API's files when it is not loopback, in the clear on
+ * loopback. `handler(loopback)` makes the request handler (a page may check Host on loopback).
+ */
+export async function listenSide(addr: SideListenAddress, tls: TlsFiles | undefined, handler: (loopback: boolean) => http.RequestListener, what: string): Promise<http.Server> {
+  let server: http.Server;
+  if (addr.tls) {
+    if (!tls) throw invalid(`${what} on ${addr.host}:${addr.port} needs the API's TLS files`);
+    const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);
+    server = https.createServer({ ca, cert, key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' }, handler(false));
+    // a client that fails the handshake is its own problem, not the daemon's
+    server.on('tlsClientError', () => undefined);
+  } else server = http.createServer(handler(true));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }

@@ -2,12 +2,9 @@
 // Container figures are read from the cgroup files when scraped, never in the background, and
 // a scrape within a second of the last reuses its reading.
 import * as http from 'node:http';
-import * as https from 'node:https';
-import * as fs from 'node:fs/promises';
-import { invalid } from '../../core/errors';
 import type { ContainerBackend } from '../backends';
 import type { TlsFiles } from '../server';
-import { parseSideListenAddr, type SideListenAddress } from '../side-listener';
+import { listenSide, parseSideListenAddr, type SideListenAddress } from '../side-listener';
 import { containerSeries, LabelCache, type StatsView } from './containers';
 import { DaemonMetrics } from './daemon';
 import { Exposition } from './text';
@@ -95,19 +92,6 @@ function handler(c: MetricsCollector): http.RequestListener {
 }
 
 /** Listens on the address (with the API's TLS files when it is not loopback) and serves the collector's text at /metrics. */
-export async function serveMetrics(c: MetricsCollector, addr: MetricsAddress, tls?: TlsFiles): Promise<http.Server> {
-  let server: http.Server;
-  if (addr.tls) {
-    if (!tls) throw invalid(`metrics on ${addr.host}:${addr.port} need the API's TLS files`);
-    const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);
-    server = https.createServer({ ca, cert, key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' }, handler(c));
-  } else server = http.createServer(handler(c));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(addr.port, addr.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
+export function serveMetrics(c: MetricsCollector, addr: MetricsAddress, tls?: TlsFiles): Promise<http.Server> {
+  return listenSide(addr, tls, () => handler(c), 'metrics');
 }

@@ -8,12 +8,10 @@
 // run a command or read a container's files, only to watch containers and change their limits.
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
-import { invalid } from '../../core/errors';
 import type { TlsFiles } from '../server';
-import { parseSideListenAddr, type SideListenAddress } from '../side-listener';
+import { listenSide, parseSideListenAddr, type SideListenAddress } from '../side-listener';
 
 export type UiAddress = SideListenAddress;
 
@@ -175,20 +173,6 @@ export function uiHandler(o: UiOptions, loopback: boolean): http.RequestListener
 }
 
 /** Listens on the address (with the API's TLS files when it is not loopback). */
-export async function serveUi(o: UiOptions, addr: UiAddress, tls?: TlsFiles): Promise<http.Server> {
-  let server: http.Server;
-  if (addr.tls) {
-    if (!tls) throw invalid(`the browser view on ${addr.host}:${addr.port} needs the API's TLS files`);
-    const [ca, cert, key] = await Promise.all([fs.readFile(tls.caCert), fs.readFile(tls.cert), fs.readFile(tls.key)]);
-    server = https.createServer({ ca, cert, key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' }, uiHandler(o, false));
-    server.on('tlsClientError', () => undefined);
-  } else server = http.createServer(uiHandler(o, true));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(addr.port, addr.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
+export function serveUi(o: UiOptions, addr: UiAddress, tls?: TlsFiles): Promise<http.Server> {
+  return listenSide(addr, tls, (loopback) => uiHandler(o, loopback), 'the browser view');
 }
