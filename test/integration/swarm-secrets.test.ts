@@ -10,7 +10,7 @@ import { Etcd3 } from 'etcd3';
 import { callManager } from '../../src/swarm/swarm-port';
 import { clientEnv, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
-import { distBuilt } from '../helpers/skiffd';
+import { distBuilt, waitUntil } from '../helpers/skiffd';
 import { haveSwarmTools, SwarmHost } from '../helpers/swarm';
 
 jest.setTimeout(180000);
@@ -187,5 +187,25 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm secrets and configs (ne
 
     expect(await a.ok('swarm', 'leave', '--force')).toBe('Node left the swarm.');
     expect(fs.existsSync(dek)).toBe(false);
+  });
+
+  test('a joining manager gets the data-encryption key (it opens what another manager sealed); a demoted one drops it', async () => {
+    const [m1, m2] = [await SwarmHost.start(13), await SwarmHost.start(14)];
+    hosts.push(m1, m2);
+    await m1.ok('swarm', 'init', '--advertise-addr', m1.ip, '--listen-addr', m1.addr);
+    const token = await m1.ok('swarm', 'join-token', '-q', 'manager');
+    expect(await m2.ok('swarm', 'join', '--token', token, '--listen-addr', m2.addr, '--advertise-addr', m2.ip, m1.addr)).toBe('This node joined a swarm as a manager.');
+    const dek = (h: SwarmHost) => path.join(h.d.dataRoot, 'swarm', 'data-encryption.key');
+    expect(fs.readFileSync(dek(m2), 'utf8')).toBe(fs.readFileSync(dek(m1), 'utf8'));
+    expect(fs.statSync(dek(m2)).mode & 0o777).toBe(0o600);
+    const c = await runClient('docker', ['config', 'create', 'shared', '-'], clientEnv(m1.d), { input: CONFIG_PLAIN });
+    expect(c).toMatchObject({ code: 0 });
+    expect(Buffer.from(await m2.ok('config', 'inspect', '--format', '{{printf "%s" .Spec.Data}}', 'shared')).toString()).toBe(CONFIG_PLAIN);
+    expect(await m2.ok('config', 'rm', 'shared')).toBe('shared');
+    const m2id = (await m2.info()).NodeID;
+    expect(await m1.ok('node', 'demote', m2id)).toBe(`Manager ${m2id} demoted in the swarm.`);
+    await waitUntil(async () => !(await m2.info()).ControlAvailable, 30000, 'the demoted manager a worker');
+    await waitUntil(() => !fs.existsSync(dek(m2)), 15000, 'the demoted manager’s key dropped');
+    expect((await m2.docker('secret', 'ls')).stderr).toContain("This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state.");
   });
 });
