@@ -17,6 +17,7 @@ import { imageRoutes } from './routes/images';
 import { networkRoutes } from './routes/networks';
 import { authRoutes, distributionRoutes } from './routes/registry';
 import { swarmObjectsRouter, swarmRoutes } from './routes/swarm';
+import { swarmSecretRoutes } from './routes/swarm-secrets';
 import { systemDfRoutes, systemRoutes } from './routes/system';
 import { routerOf, type Route } from './routes/table';
 import { volumeRoutes } from './routes/volumes';
@@ -48,6 +49,7 @@ const ROUTES: readonly (readonly Route[])[] = [
   archiveRoutes,
   buildRoutes,
   swarmRoutes,
+  swarmSecretRoutes,
 ];
 
 /** Tells the observer each answered request: its route table path (after /vX.Y), status and time. */

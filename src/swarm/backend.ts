@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalid, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
+import { DataKey, saveDataKey } from './dek';
 import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
@@ -201,6 +202,7 @@ export class Swarm {
       };
       const certs: Certs = { rootCA: rootCA.cert, cert, key, storeCA: storeCA.cert, etcdCert };
       await this.files.saveCerts(certs);
+      await saveDataKey(this.files.dir, DataKey.generate());
       await this.files.saveState(state);
       this.local = { state, certs };
       try {
@@ -278,6 +280,7 @@ export class Swarm {
       };
       const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
       await this.files.saveCerts(certs);
+      if (r.etcd?.dek) await saveDataKey(this.files.dir, r.etcd.dek);
       await this.files.saveState(state);
       this.local = { state, certs };
       try {
@@ -454,6 +457,7 @@ export class Swarm {
       l.certs.storeCA = r.etcd.storeCA;
       l.certs.etcdCert = r.etcd.cert;
       await this.files.saveCerts(l.certs);
+      if (r.etcd.dek) await saveDataKey(this.files.dir, r.etcd.dek);
       l.state.role = 'manager';
       await this.files.saveState(l.state);
       await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, async () => {

@@ -4,8 +4,10 @@ import { systemError } from '../core/errors';
 import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
 import { tlsInfo, type TlsInfo } from './ca';
 import { NodeCalls, type NodeFilters, type NodeSpecUpdate, type NodeView } from './nodes';
+import { objectCalls, resolveForNode, type ObjectCalls, type ObjectFilters, type ObjectSpecInput, type ObjectView, type ResolvedTaskFiles, type TaskRefs } from './secrets';
 import type { ClusterRecord, SwarmSpecRecord } from './store';
 
+export type { ObjectCalls, ObjectFilters, ObjectSpecInput, ObjectView, ResolvedTaskFiles, TaskRefs };
 export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
 export { Swarm };
 
@@ -29,6 +31,11 @@ export interface SwarmService {
     update(ref: string, version: number, spec: NodeSpecUpdate): Promise<void>;
     remove(ref: string, force: boolean): Promise<void>;
   };
+  /** secrets and configs (secrets.ts); a secret's view never holds its data */
+  secrets: ObjectCalls;
+  configs: ObjectCalls;
+  /** a task's secrets and configs in plaintext, for this manager's own tasks (workers ask over the swarm port) */
+  resolveTaskFiles(refs: TaskRefs): Promise<ResolvedTaskFiles>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -69,6 +76,9 @@ export function openSwarm(o: SwarmOptions): SwarmService {
       update: (r, v, spec) => store(nodes.update(r, v, spec)),
       remove: (r, f) => store(nodes.remove(r, f)),
     },
+    secrets: objectCalls('secret', () => s.requireManager().store, s.files.dir, store),
+    configs: objectCalls('config', () => s.requireManager().store, s.files.dir, store),
+    resolveTaskFiles: (refs) => store(resolveForNode(s.requireManager().store, s.files.dir, { manager: true }, refs)),
     start: () => s.start(),
     stop: () => s.stop(),
   };

@@ -5,6 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../core/atomic-files';
 import type { NodeRole } from './ca';
+import { dropDataKey } from './dek';
 import type { Peer } from './swarm-port';
 
 export interface LocalState {
@@ -71,6 +72,8 @@ export class LocalFiles {
     await fs.rm(this.certPath('storeCA'), { force: true });
     await fs.rm(this.certPath('etcdCert'), { force: true });
     await fs.rm(path.join(this.dir, 'etcd'), { recursive: true, force: true });
+    // a worker holds no data-encryption key (dek.ts)
+    await dropDataKey(this.dir);
   }
 
   /** Leave: everything of the swarm goes (dockerd's clearPersistentState). */

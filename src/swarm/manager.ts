@@ -4,9 +4,11 @@ import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newCsr, roleOU, sign, type NodeRole } from './ca';
+import { loadDataKey } from './dek';
 import { EtcdMember, etcdPaths, peerUrl } from './etcd';
 import { newId, parseJoinToken, sameToken } from './ids';
 import type { Certs, LocalFiles, LocalState } from './local-state';
+import { resolveForNode, taskRefsOf } from './secrets';
 import { ClusterStore, type NodeRecord } from './store';
 import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
 
@@ -93,6 +95,11 @@ export class ManagerRuntime {
         promote: (id, req) => this.promote(id, req.csr, req.swarmPort),
         renew: (id, csr) => this.renew(id, csr),
         leave: (id) => this.store.markDown(id),
+        taskFiles: async (id, refs) => {
+          const r = await resolveForNode(this.store, this.o.files.dir, { nodeId: id }, taskRefsOf(refs));
+          const wire = <R>(xs: { ref: R; data: Buffer }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64') }));
+          return { secrets: wire(r.secrets), configs: wire(r.configs) };
+        },
       },
     );
   }
@@ -172,7 +179,9 @@ export class ManagerRuntime {
     const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
     rec.role = 'manager';
     rec.managerAddr = `${rec.addr}:${swarmPort}`;
-    return { storeCA: storeCA.cert, cert, initialCluster };
+    // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate
+    const dek = await loadDataKey(this.o.files.dir);
+    return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}) };
   }
 
   /** A worker promoted (its spec says manager): a manager's node certificate and an etcd learner membership. */

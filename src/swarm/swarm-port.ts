@@ -7,6 +7,7 @@
 //   POST /renew                (client cert) a node certificate in the second half of its life: a new one
 //   POST /etcd-promote         (client cert, a joining manager) its etcd learner made a voting member
 //   POST /leave                (client cert) a worker leaving: marked down at once
+//   POST /task-files           (client cert) the plaintext of secrets and configs its tasks reference (secrets.ts)
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
 // the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
@@ -15,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { SkiffError, type ErrorKind } from '../core/errors';
 import type { NodeRole } from './ca';
+import type { ConfigReference, SecretReference, TaskRefs } from './secrets';
 import type { Availability, NodeRecord } from './store';
 
 export const DEFAULT_SWARM_PORT = 2377;
@@ -47,8 +49,8 @@ export interface JoinResponseWire {
   rootCA: string;
   cert: string;
   managers: Peer[];
-  /** managers only: the store CA, an etcd certificate and etcd's --initial-cluster */
-  etcd?: { storeCA: string; cert: string; initialCluster: string };
+  /** managers only: the store CA, an etcd certificate and etcd's --initial-cluster; the data-encryption key (dek.ts) */
+  etcd?: { storeCA: string; cert: string; initialCluster: string; dek?: string };
 }
 
 export interface HeartbeatResponseWire {
@@ -64,6 +66,13 @@ export interface PortHandlers {
   promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
   leave(nodeId: string): Promise<void>;
+  taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
+}
+
+/** resolved task files with their data in base64 */
+export interface TaskFilesWire {
+  secrets: { ref: SecretReference; data: string }[];
+  configs: { ref: ConfigReference; data: string }[];
 }
 
 export interface PortTls {
@@ -102,6 +111,7 @@ async function route(h: PortHandlers, req: IncomingMessage): Promise<unknown> {
   if (at === 'POST /renew') return h.renew(callerId(req), ((await readBody(req)) as { csr: string }).csr);
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
+  if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
   throw new SkiffError('notFound', `no ${at} on the swarm port`);
 }
 
