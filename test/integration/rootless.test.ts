@@ -4,7 +4,7 @@
 // owners (the container's root is the user on the host, never more), a user network with its
 // DNS, a published port reached from the host (rootlesskit's port API), cp, commit, and limits on
 // this cgroup v1 host discarded with dockerd's warnings. Everything the user made is removed.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -17,6 +17,7 @@ import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, waitUntil } from '../helpers/skiffd';
 
 const tools = ['docker', 'rootlesskit', 'slirp4netns', 'newuidmap', 'useradd'].every(which);
+const havePy = spawnSync('/usr/bin/python3', ['-c', 'import docker']).status === 0;
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** pure cgroup v2 (the VM): the daemon gets a cgroup delegated to its user, as user@.service would */
 const v2 = (() => {
@@ -135,6 +136,37 @@ function httpGet(port: number, host = '127.0.0.1'): Promise<{ status: number; bo
   });
 }
 
+/** The cgroup folder named `id` below `dir` (a container's, wherever the daemon nests them). */
+function findCgroup(dir: string, id: string): string | undefined {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    if (e.name === id) return path.join(dir, e.name);
+    const below = findCgroup(path.join(dir, e.name), id);
+    if (below) return below;
+  }
+  return undefined;
+}
+
+/** The parts of the Engine API's container stats the tests read. */
+interface Stats {
+  cpu_stats?: { cpu_usage?: { total_usage?: number }; throttling_data?: { periods?: number } };
+  memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+  pids_stats?: { current?: number; limit?: number };
+}
+
+/** GET /containers/<name>/stats?stream=false on a unix socket. */
+function statsOver(socketPath: string, name: string): Promise<Stats> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: `/containers/${name}/stats?stream=false`, timeout: 30000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Stats) : reject(new Error(`stats: ${res.statusCode ?? 0} ${body}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
 describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, rootlesskit, slirp4netns; needs `make build`)', () => {
   const user = `skrl${randomBytes(3).toString('hex')}`;
   const runDir = `/tmp/${user}-run`;
@@ -148,6 +180,7 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
   let cgroup = '';
   const sock = path.join(runDir, 'skiff.sock');
   const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, { timeoutMs: 60000, ...o });
+  const apiStats = (name: string) => statsOver(sock, name);
 
   beforeAll(async () => {
     // slirp4netns needs /dev/net/tun (the test VM loads no module it does not ask for)
@@ -346,6 +379,22 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     await docker(['rmi', 'rootless:committed']);
   });
 
+  // the issue's test plan: docker-py too, run by the user against its own socket
+  (havePy ? test : test.skip)('docker-py as the user: run with remove=True, a published port reached from the host', async () => {
+    const port = await freePort();
+    const script = path.join(projectRoot(), 'test/compat/docker_py_rootless.py');
+    const r = await runClient('runuser', ['-u', user, '--', 'env', `HOME=${home}`, `DOCKER_HOST=unix://${sock}`, '/usr/bin/python3', script, String(port)], process.env, { timeoutMs: 120000 });
+    if (r.code !== 0) throw new Error(`docker-py failed: ${r.stderr}`);
+    expect(JSON.parse(r.stdout)).toEqual({
+      ping: true,
+      run_output: 'hi\n',
+      ports: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] },
+      body: 'from-docker-py\n',
+      left: [],
+    });
+    await expect(httpGet(port)).rejects.toThrow();
+  });
+
   test('overlay in the user namespace (userxattr): a lower folder removed and made again, built and committed', async () => {
     // overlay keeps the opaque mark in a user.* xattr: not on a filesystem without them (the VM's
     // tmpfs, Linux < 6.6), where the daemon warns at start instead
@@ -391,14 +440,88 @@ describeIf(isRoot && distBuilt && tools, 'rootless skiffd (a throwaway user, roo
     await docker(['rm', '-f', 'upd']);
   });
 
-  (v2 ? test : test.skip)('limits in a delegated cgroup v2 subtree: applied as for root', async () => {
-    const r = await docker(['run', '--rm', '--memory', '64m', '--pids-limit', '20', 'busybox', 'cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/pids.max']);
-    expect(r).toMatchObject({ code: 0, stdout: '67108864\n20\n' });
-    expect(r.stderr).not.toContain('Limitation discarded');
+  (v2 ? test : test.skip)('limits in a delegated cgroup v2 subtree: --memory, --cpus, --pids-limit, --cpuset-cpus applied as for root', async () => {
+    const files = ['memory.max', 'cpu.max', 'pids.max', 'cpuset.cpus'].map((f) => `/sys/fs/cgroup/${f}`);
+    const r = await docker(['run', '--rm', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', '--cpuset-cpus', '1', 'busybox', 'cat', ...files]);
+    expect(r.stderr).toBe(''); // no "Limitation discarded" warning, no error
+    expect(r).toMatchObject({ code: 0, stdout: '67108864\n50000 100000\n20\n1\n' });
     // the containers nest below the delegated cgroup; the daemon and rootlesskit moved into a leaf
     expect(fs.readdirSync(cgroup)).toEqual(expect.arrayContaining([expect.stringMatching(/^skiffd-skiff-/)]));
     const info = await docker(['info', '--format', '{{.CgroupDriver}} {{.CgroupVersion}}']);
     expect(info.stdout).toBe('cgroupfs 2\n');
+  });
+
+  (v2 ? test : test.skip)('stats from the cgroup (memory usage and limit, cpu, pids); update seen live in the cgroup files', async () => {
+    const run = await docker([
+      'run',
+      '-d',
+      '--name',
+      'cg',
+      '--memory',
+      '64m',
+      '--memory-swap',
+      '128m',
+      '--cpus',
+      '0.5',
+      '--pids-limit',
+      '20',
+      '--cpuset-cpus',
+      '0',
+      'busybox',
+      'sh',
+      '-c',
+      'while :; do :; done',
+    ]);
+    expect(run.code).toBe(0);
+    const id = run.stdout.trim();
+    const dir = findCgroup(cgroup, id);
+    expect(dir).toBeDefined();
+    const read = (f: string) => fs.readFileSync(path.join(dir ?? '', f), 'utf8').trim();
+    expect([read('memory.max'), read('cpu.max'), read('pids.max'), read('cpuset.cpus')]).toEqual(['67108864', '50000 100000', '20', '0']);
+
+    // the figures the cgroup gives (the none driver has no limit, no memory.stat keys and no throttling)
+    await waitUntil(async () => ((await apiStats('cg')).cpu_stats?.cpu_usage?.total_usage ?? 0) > 0, 20000, 'cpu time in the stats');
+    const s = await apiStats('cg');
+    expect(s.memory_stats?.limit).toBe(67108864);
+    expect(s.memory_stats?.usage).toBeGreaterThan(0);
+    expect(s.memory_stats?.stats).toHaveProperty('anon'); // cgroup v2's memory.stat
+    expect(s.pids_stats).toMatchObject({ current: 1, limit: 20 });
+    expect(s.cpu_stats?.throttling_data?.periods).toBeGreaterThan(0); // cpu.max at work
+    const cli = await docker(['stats', '--no-stream', '--format', '{{.MemUsage}} {{.PIDs}}', 'cg']);
+    expect(cli.stdout).toMatch(/ \/ 64MiB 1\n$/);
+
+    const upd = await docker(['update', '--memory', '96m', '--memory-swap', '192m', '--cpus', '1.5', '--pids-limit', '30', '--cpuset-cpus', '0-1', 'cg']);
+    expect(upd).toMatchObject({ code: 0, stdout: 'cg\n' });
+    expect([read('memory.max'), read('cpu.max'), read('pids.max'), read('cpuset.cpus')]).toEqual(['100663296', '150000 100000', '30', '0-1']);
+    expect(await docker(['exec', 'cg', 'cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/pids.max'])).toMatchObject({ code: 0, stdout: '100663296\n30\n' });
+    expect((await apiStats('cg')).memory_stats?.limit).toBe(100663296);
+    expect((await docker(['rm', '-f', 'cg'])).code).toBe(0);
+    expect(fs.existsSync(dir ?? '')).toBe(false);
+  });
+
+  (v2 ? test : test.skip)('OOM over --memory 32m: exit 137, State.OOMKilled, an oom event', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    // the shell keeps the whole output of $(...) in memory: 256 MB of it
+    const r = await docker(['run', '--name', 'hog', '--memory', '32m', 'busybox', 'sh', '-c', 'x=$(head -c 268435456 /dev/zero | tr "\\0" x); echo survived'], { timeoutMs: 120000 });
+    expect(r.stdout).not.toContain('survived');
+    expect(r.code).toBe(137);
+    const st = await docker(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', 'hog']);
+    expect(st.stdout).toBe('137 true\n');
+    const ev = await docker([
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(Math.floor(Date.now() / 1000) + 1),
+      '--filter',
+      'container=hog',
+      '--filter',
+      'event=oom',
+      '--format',
+      '{{.Status}}',
+    ]);
+    expect(ev.stdout).toBe('oom\n');
+    await docker(['rm', '-f', 'hog']);
   });
 
   test('stats: figures from /proc without cgroups, from the cgroup with them; no crash', async () => {
