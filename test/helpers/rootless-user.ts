@@ -160,6 +160,12 @@ export function useRootlessUser(): RootlessUser {
       execFileSync('modprobe', ['tun'], { stdio: 'ignore' });
       fs.chmodSync('/dev/net/tun', 0o666); // udev's mode for it (the VM has no udev)
     }
+    // the same for /dev/fuse: the VM's /tmp (tmpfs before Linux 6.6) takes no user.* xattrs, so
+    // the daemon puts container roots on fuse-overlayfs there
+    if (!fs.existsSync('/dev/fuse')) {
+      execFileSync('modprobe', ['fuse'], { stdio: 'ignore' });
+      fs.chmodSync('/dev/fuse', 0o666);
+    }
     // home (and so the data root) under /tmp: the test VM's /home is an overlay, never an upper dir
     execFileSync('useradd', ['-m', '-d', `/tmp/${user}-home`, '-s', '/bin/sh', user]);
     uid = Number(execFileSync('id', ['-u', user]).toString().trim());

@@ -26,7 +26,7 @@ describeIf(isRoot && distBuilt && rootlessTools && v2, 'rootless skiffd in a del
     expect(fs.readdirSync(rl.cgroup)).toEqual(expect.arrayContaining([expect.stringMatching(/^skiffd-skiff-/)]));
     const info = await docker(['info', '--format', '{{.CgroupDriver}} {{.CgroupVersion}}']);
     expect(info.stdout).toBe('cgroupfs 2\n');
-  });
+  }, 240000); // the first run unpacks busybox, slow under the VM's emulation
 
   test('stats from the cgroup (memory usage and limit, cpu, pids); update seen live in the cgroup files', async () => {
     const run = await docker([
@@ -49,6 +49,7 @@ describeIf(isRoot && distBuilt && rootlessTools && v2, 'rootless skiffd in a del
       '-c',
       'while :; do :; done',
     ]);
+    expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const id = run.stdout.trim();
     const dir = findCgroup(rl.cgroup, id);
@@ -80,6 +81,7 @@ describeIf(isRoot && distBuilt && rootlessTools && v2, 'rootless skiffd in a del
     const since = Math.floor(Date.now() / 1000) - 1;
     // the shell keeps the whole output of $(...) in memory: 256 MB of it
     const r = await docker(['run', '--name', 'hog', '--memory', '32m', 'busybox', 'sh', '-c', 'x=$(head -c 268435456 /dev/zero | tr "\\0" x); echo survived'], { timeoutMs: 120000 });
+    expect(r.stderr).toBe('');
     expect(r.stdout).not.toContain('survived');
     expect(r.code).toBe(137);
     const st = await docker(['inspect', '--format', '{{.State.ExitCode}} {{.State.OOMKilled}}', 'hog']);
