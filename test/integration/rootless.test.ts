@@ -321,4 +321,26 @@ describeIf(isRoot && distBuilt && rootlessTools, 'rootless skiffd (a throwaway u
     },
     240000,
   );
+
+  // dockerd removes an AutoRemove container whose start failed (daemon/start.go), and the CLI's
+  // `run --rm` waits for that removal: a container root fuse-overlayfs cannot mount must not hang it
+  (which('fuse-overlayfs') ? test : test.skip)(
+    'run --rm where fuse-overlayfs cannot mount the root: the error at once, no container left',
+    async () => {
+      const bin = path.join(work, 'failing-fuse');
+      fs.mkdirSync(bin, { mode: 0o755 });
+      fs.writeFileSync(path.join(bin, 'fuse-overlayfs'), '#!/bin/sh\necho "fuse: device not found" >&2\nexit 1\n', { mode: 0o755 });
+      if (fs.existsSync(sock)) {
+        const stopped = new Promise((r) => rl.daemon?.once('exit', r));
+        process.kill(daemonPid(), 'SIGTERM');
+        await stopped;
+      }
+      await rl.startDaemon(['SKIFF_ROOTLESS_FUSE_OVERLAYFS=1', `PATH=${bin}:/usr/bin:/bin:${path.dirname(process.execPath)}`]);
+      const r = await docker(['run', '--rm', '--name', 'nofuse', 'busybox', 'true'], { timeoutMs: 30000 });
+      expect(r.code).toBe(125);
+      expect(r.stderr).toContain('fuse-overlayfs cannot mount the container');
+      await waitUntil(async () => (await docker(['ps', '-a', '-q', '--filter', 'name=nofuse'])).stdout === '', 10000, 'the container removed');
+    },
+    240000,
+  );
 });
