@@ -101,7 +101,16 @@ async function prepareRun(ctx: ContainersContext, rec: ContainerRecord): Promise
   const mounts = [...etcMounts.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...checked.shared.mounts, ...userMounts];
   // rootless where the kernel's overlay cannot serve: fuse-overlayfs mounted here, bound as a plain root
   const fuse = ctx.rootOverlay !== undefined && ctx.rootOverlay.kind !== 'kernel';
-  if (fuse) await mountFuseOverlay(ctx.rootOverlay!, lower, layer.upper, layer.work, layer.merged);
+  if (fuse) {
+    try {
+      await mountFuseOverlay(ctx.rootOverlay!, lower, layer.upper, layer.work, layer.merged);
+    } catch (e) {
+      // as a failed volume above: `run --rm` waits for the removal, which must still come
+      await releaseNetworkAndSave(ctx, rec);
+      if (rec.HostConfig.AutoRemove) void autoRemove(ctx, rec);
+      throw e;
+    }
+  }
   const root = {
     lower: usernsRoot?.lower ?? lower,
     upper: layer.upper,
