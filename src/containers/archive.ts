@@ -118,13 +118,16 @@ export class ContainerFs {
     };
     const r = await live();
     if (r) return inLive(r);
+    // waited for outside the container's lock: a stalled reader must not hold up start or rm
+    await this.liveViews.drained(rec.Id);
     return this.containers.withLock(rec.Id, async () => {
       const again = await live(); // started while we waited for the lock
       if (again) return inLive(again);
       if (!this.containers.store.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
       // A view held from before the exit keeps the container's own overlay alive; a second
       // overlay on the same upper and work folders must not copy up beside it (the two race in
-      // the work folder: ENOENT amid a copy). No new live view can begin: it is not running.
+      // the work folder: ENOENT amid a copy): drained above. A live view that began since then
+      // is of a new run, which holds its own overlay on these folders: wait for it too.
       await this.liveViews.drained(rec.Id);
       return this.withMountedRoot(rec, (view) => fn({ ...view, ...ids }), o.write);
     });

@@ -10,7 +10,8 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { systemError } from '../core/errors';
+import { isIP } from 'node:net';
+import { invalid, systemError } from '../core/errors';
 
 const run = promisify(execFile);
 
@@ -82,6 +83,11 @@ export interface SignRequest {
 
 /** The issued certificate (PEM), serial random, subject as asked (the CSR's is ignored). */
 export function sign(r: SignRequest): Promise<string> {
+  // Every field reaches openssl's extension file (one entry per line) or -subj ('/' separated):
+  // anything but a plain address or name could add lines (basicConstraints=CA:TRUE) or entries.
+  for (const ip of r.ips ?? []) if (isIP(ip) === 0) return Promise.reject(invalid(`invalid address for a certificate: ${JSON.stringify(ip)}`));
+  for (const n of r.dns ?? []) if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(n)) return Promise.reject(invalid(`invalid name for a certificate: ${JSON.stringify(n)}`));
+  for (const v of [r.subject.o, r.subject.ou, r.subject.cn]) if (!/^[A-Za-z0-9-]{1,64}$/.test(v)) return Promise.reject(invalid(`invalid certificate subject field: ${JSON.stringify(v)}`));
   return inTemp(async (d) => {
     await fs.writeFile(path.join(d, 'ca.pem'), r.ca.cert);
     await fs.writeFile(path.join(d, 'ca.key'), r.ca.key, { mode: 0o600 });

@@ -62,7 +62,7 @@ export class DataKey {
   open(s: Sealed, aad: string): Buffer {
     if (s.alg !== 'aes-256-gcm') throw systemError(`unknown sealing ${String(s.alg)}`);
     if (s.kid !== this.kid) throw systemError(`sealed with another data-encryption key (${s.kid}) than this manager's (${this.kid})`);
-    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(s.iv, 'base64'));
+    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(s.iv, 'base64'), { authTagLength: 16 });
     d.setAAD(Buffer.from(aad));
     d.setAuthTag(Buffer.from(s.tag, 'base64'));
     try {

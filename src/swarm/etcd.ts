@@ -102,7 +102,15 @@ export class EtcdMember {
     const p = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ETCD_BIN, ...this.args()], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     this.proc = p;
-    this.exited = new Promise((resolve) => p.once('exit', () => resolve()));
+    // a spawn that fails (no setpriv, no etcd) emits 'error', never 'exit': unheard, it would kill the daemon
+    this.exited = new Promise((resolve) => {
+      p.once('exit', () => resolve());
+      p.once('error', (e) => {
+        this.o.log.warn('etcd could not be started', { error: String(e) });
+        if (this.proc === p) this.proc = undefined;
+        resolve();
+      });
+    });
     p.once('exit', (code, sig) => {
       if (this.proc === p) this.o.log.warn('etcd exited', { code, signal: sig, log: this.o.logFile });
       if (this.proc === p) this.proc = undefined;

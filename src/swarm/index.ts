@@ -1,5 +1,5 @@
 // The swarm's face to the API (api/backends.ts SwarmBackend) and to main.ts.
-import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { GRPCDeadlineExceededError, GRPCUnavailableError, GRPCUnknownError } from 'etcd3';
 import { systemError } from '../core/errors';
 import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
 import { tlsInfo, type TlsInfo } from './ca';
@@ -48,7 +48,10 @@ async function store<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
-    if (e instanceof GRPCDeadlineExceededError || e instanceof GRPCUnavailableError) throw systemError(NO_LEADER);
+    // etcd's own server-side timeouts come back as gRPC Unknown ("context deadline exceeded",
+    // "etcdserver: request timed out", "etcdserver: no leader") when the client's deadline is later
+    const lost = e instanceof GRPCUnknownError && /deadline exceeded|request timed out|no leader|leader changed/.test(e.message);
+    if (e instanceof GRPCDeadlineExceededError || e instanceof GRPCUnavailableError || lost) throw systemError(NO_LEADER);
     throw e;
   }
 }

@@ -11,8 +11,10 @@
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
 // the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
+import { X509Certificate } from 'node:crypto';
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SkiffError, type ErrorKind } from '../core/errors';
 import type { NodeRole } from './ca';
@@ -94,21 +96,74 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   return chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {};
 }
 
-/** The authenticated caller's node ID (the CN of a client certificate the root CA signed). */
-function callerId(req: IncomingMessage): string {
+/**
+ * The authenticated caller's node ID: the CN of a client certificate the root CA signed itself.
+ * Node certificates are the root's own leaves; one that chains through another CA (the store CA
+ * signs only etcd's certificates) is not a node's.
+ */
+function nodeOf(req: IncomingMessage, rootFingerprint: string): string {
   const s = req.socket as TLSSocket;
-  const cn = s.authorized ? s.getPeerCertificate().subject?.CN : undefined;
-  if (typeof cn !== 'string' || !cn) throw new SkiffError('forbidden', 'a node certificate is required');
+  const peer = s.authorized ? s.getPeerCertificate(true) : undefined;
+  const cn = peer?.subject?.CN;
+  if (typeof cn !== 'string' || !cn || peer?.issuerCertificate?.fingerprint256 !== rootFingerprint) throw new SkiffError('forbidden', 'a node certificate is required');
   return cn;
 }
 
-async function route(h: PortHandlers, req: IncomingMessage): Promise<unknown> {
+const AVAILABILITIES: readonly string[] = ['active', 'pause', 'drain'];
+
+/** A PEM certificate request and nothing else (it goes to openssl as a file). */
+function checkCsr(x: unknown): string {
+  if (typeof x !== 'string' || x.length > 16384 || !/^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE REQUEST-----\s*$/.test(x))
+    throw new SkiffError('invalid', 'invalid request: csr');
+  return x;
+}
+
+/** A promotion request off the wire. */
+function checkPromoteRequest(v: unknown): { csr: string; swarmPort: number } {
+  const r = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const port = r.swarmPort;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new SkiffError('invalid', 'invalid request: swarmPort');
+  return { csr: checkCsr(r.csr), swarmPort: port };
+}
+
+/** A join request as it came off the wire, checked before anything of it is used or stored. */
+export function checkJoinRequest(v: unknown): JoinRequestWire {
+  const r = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const str = (k: string, max: number): string => {
+    const x = r[k] ?? '';
+    if (typeof x !== 'string' || x.length > max || /[\x00-\x1f]/.test(x)) throw new SkiffError('invalid', `invalid join request: ${k}`);
+    return x;
+  };
+  const count = (k: string, min: number, max: number): number => {
+    const x = r[k] ?? 0;
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw new SkiffError('invalid', `invalid join request: ${k}`);
+    return x;
+  };
+  const advertiseHost = str('advertiseHost', 64);
+  if (advertiseHost && isIP(advertiseHost) === 0) throw new SkiffError('invalid', `invalid join request: advertiseHost ${JSON.stringify(advertiseHost)} is not an IP address`);
+  const availability = str('availability', 16) || 'active';
+  if (!AVAILABILITIES.includes(availability)) throw new SkiffError('invalid', `invalid join request: availability ${JSON.stringify(availability)}`);
+  return {
+    token: str('token', 256),
+    csr: checkCsr(r.csr),
+    hostname: str('hostname', 255),
+    engineVersion: str('engineVersion', 64),
+    nanoCPUs: count('nanoCPUs', 0, Number.MAX_SAFE_INTEGER),
+    memoryBytes: count('memoryBytes', 0, Number.MAX_SAFE_INTEGER),
+    advertiseHost,
+    swarmPort: count('swarmPort', 1, 65535),
+    availability: availability as Availability,
+  };
+}
+
+async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: string): Promise<unknown> {
   const at = `${req.method} ${req.url}`;
+  const callerId = (r: IncomingMessage) => nodeOf(r, rootFingerprint);
   if (at === 'GET /ca') return { cert: await h.rootCA() };
-  if (at === 'POST /join') return h.join((await readBody(req)) as JoinRequestWire, (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+  if (at === 'POST /join') return h.join(checkJoinRequest(await readBody(req)), (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
   if (at === 'POST /heartbeat') return h.heartbeat(callerId(req));
-  if (at === 'POST /promote') return h.promote(callerId(req), (await readBody(req)) as { csr: string; swarmPort: number });
-  if (at === 'POST /renew') return h.renew(callerId(req), ((await readBody(req)) as { csr: string }).csr);
+  if (at === 'POST /promote') return h.promote(callerId(req), checkPromoteRequest(await readBody(req)));
+  if (at === 'POST /renew') return h.renew(callerId(req), checkCsr(((await readBody(req)) as { csr?: unknown }).csr));
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
   if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
@@ -116,8 +171,9 @@ async function route(h: PortHandlers, req: IncomingMessage): Promise<unknown> {
 }
 
 export async function serveSwarmPort(host: string, port: number, tls: PortTls, h: PortHandlers): Promise<https.Server> {
+  const rootFingerprint = new X509Certificate(tls.ca).fingerprint256;
   const server = https.createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res: ServerResponse) => {
-    route(h, req).then(
+    route(h, req, rootFingerprint).then(
       (body) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body)),
       (e: unknown) => {
         const status = e instanceof SkiffError ? (STATUS[e.kind] ?? 500) : 500;

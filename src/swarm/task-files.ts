@@ -39,6 +39,8 @@ async function fill(kernel: HostKernel, dir: string, kind: 'secret' | 'config', 
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   kernel.mount('tmpfs', dir, 'tmpfs', TMPFS_FLAGS, 'mode=0700');
   for (const it of items) {
+    // the id names a file in the tmpfs: an object id (swarmkit's 25 base-36 digits), never a path
+    if (!/^[0-9a-z]{25}$/.test(it.id)) throw invalid(`invalid ${kind} id ${JSON.stringify(it.id)}`);
     const file = path.join(dir, it.id);
     const mode = (it.file.Mode || 0o444) & 0o7777;
     await fs.writeFile(file, it.data, { mode });

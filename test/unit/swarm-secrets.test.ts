@@ -77,6 +77,21 @@ describe('task files', () => {
     expect(() => targetPath('secret', '')).toThrow('secret reference has no target');
   });
 
+  // object ids as swarmkit makes them (25 base-36 digits): the file names in the tmpfs
+  const S1 = 's1'.padEnd(25, '0');
+  const C1 = 'c1'.padEnd(25, '0');
+
+  test('an id that is not an object id never names a file (no path out of the tmpfs)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-taskfiles-'));
+    try {
+      const bad = { secrets: [{ ref: { SecretID: '../../../etc/x', File: { Name: 'x', UID: '0', GID: '0', Mode: 0o400 } }, data: Buffer.from('pw') }], configs: [] };
+      await expect(writeTaskFiles(new RecordingKernel(), dir, bad)).rejects.toThrow('invalid secret id');
+      expect(fs.existsSync(path.join(dir, '..', '..', 'etc', 'x'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a tmpfs per kind, files with the reference’s owner and mode, remounted read-only; removed after', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-taskfiles-'));
     const k = new RecordingKernel();
@@ -84,16 +99,16 @@ describe('task files', () => {
     const gid = String(process.getgid?.() ?? 0);
     try {
       const mounts = await writeTaskFiles(k, dir, {
-        secrets: [{ ref: { SecretID: 's1', SecretName: 'db', File: { Name: 'db', UID: uid, GID: gid, Mode: 0o400 } }, data: Buffer.from('pw') }],
-        configs: [{ ref: { ConfigID: 'c1', File: { Name: '/etc/app.conf', UID: uid, GID: gid, Mode: 0o444 } }, data: Buffer.from('x=1') }],
+        secrets: [{ ref: { SecretID: S1, SecretName: 'db', File: { Name: 'db', UID: uid, GID: gid, Mode: 0o400 } }, data: Buffer.from('pw') }],
+        configs: [{ ref: { ConfigID: C1, File: { Name: '/etc/app.conf', UID: uid, GID: gid, Mode: 0o444 } }, data: Buffer.from('x=1') }],
       });
       expect(mounts).toEqual([
-        { source: path.join(dir, 'secrets', 's1'), destination: '/run/secrets/db', readonly: true },
-        { source: path.join(dir, 'configs', 'c1'), destination: '/etc/app.conf', readonly: true },
+        { source: path.join(dir, 'secrets', S1), destination: '/run/secrets/db', readonly: true },
+        { source: path.join(dir, 'configs', C1), destination: '/etc/app.conf', readonly: true },
       ]);
-      expect(fs.readFileSync(path.join(dir, 'secrets', 's1'), 'utf8')).toBe('pw');
-      expect(fs.statSync(path.join(dir, 'secrets', 's1')).mode & 0o7777).toBe(0o400);
-      expect(fs.statSync(path.join(dir, 'configs', 'c1')).mode & 0o7777).toBe(0o444);
+      expect(fs.readFileSync(path.join(dir, 'secrets', S1), 'utf8')).toBe('pw');
+      expect(fs.statSync(path.join(dir, 'secrets', S1)).mode & 0o7777).toBe(0o400);
+      expect(fs.statSync(path.join(dir, 'configs', C1)).mode & 0o7777).toBe(0o444);
       const flags = MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC;
       expect(k.calls.filter((c) => c.call === 'mount').map((c) => c.args)).toEqual([
         ['tmpfs', path.join(dir, 'secrets'), 'tmpfs', flags, 'mode=0700'],

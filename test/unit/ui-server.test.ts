@@ -116,15 +116,26 @@ describe('the UI listener', () => {
   const seen: string[] = [];
   let server: http.Server;
   let port: number;
+  const bodies: string[] = [];
   const api: http.RequestListener = (req, res) => {
     seen.push(`${req.method} ${req.url}`);
+    if (req.method === 'POST') {
+      let b = '';
+      req.on('data', (d: Buffer) => (b += d.toString()));
+      req.on('end', () => {
+        bodies.push(b);
+        res.setHeader('Content-Type', 'application/json');
+        res.end('{"Warnings":[]}');
+      });
+      return;
+    }
     // as express's res.json: the length set, then one end
     const body = req.url === '/containers/abc/json' ? JSON.stringify({ Id: 'abc', Name: '/x', Config: { Env: ['PASSWORD=secret'] }, HostConfig: { Memory: 5, Binds: ['/:/host'] } }) : '{"ok":true}';
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Content-Length', Buffer.byteLength(body));
     res.end(body, 'utf8');
   };
-  const call = (method: string, p: string, headers: Record<string, string> = {}) =>
+  const call = (method: string, p: string, headers: Record<string, string> = {}, send?: string) =>
     new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port, path: p, method, headers }, (res) => {
         let body = '';
@@ -132,7 +143,7 @@ describe('the UI listener', () => {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
       });
       req.on('error', reject);
-      req.end();
+      req.end(send);
     });
 
   beforeAll(async () => {
@@ -165,7 +176,7 @@ describe('the UI listener', () => {
 
   test('passes allowed calls to the API (POST only with the page header), refuses the rest without reaching it', async () => {
     expect((await call('GET', '/api/containers/json?all=1')).status).toBe(200);
-    expect((await call('POST', '/api/containers/abc/update', { 'X-Skiff-UI': '1', 'Content-Type': 'application/json' })).status).toBe(200);
+    expect((await call('POST', '/api/containers/abc/update', { 'X-Skiff-UI': '1', 'Content-Type': 'application/json' }, '{"Memory":67108864}')).status).toBe(200);
     expect((await call('POST', '/api/containers/abc/update', { 'Content-Type': 'application/json' })).status).toBe(403);
     expect((await call('POST', '/api/containers/create', { 'X-Skiff-UI': '1' })).status).toBe(403);
     expect((await call('POST', '/api/containers/abc/exec', { 'X-Skiff-UI': '1' })).status).toBe(403);
@@ -177,5 +188,19 @@ describe('the UI listener', () => {
     const r = await call('GET', '/api/containers/abc/json');
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ Id: 'abc', Name: '/x', HostConfig: { Memory: 5 } });
+  });
+  test('an update reaches the API with the limit fields only; other fields and queries are dropped or refused', async () => {
+    bodies.length = 0;
+    const h = { 'X-Skiff-UI': '1', 'Content-Type': 'application/json' };
+    const r = await call('POST', '/api/containers/abc/update', h, JSON.stringify({ NanoCpus: 5e8, RestartPolicy: { Name: 'always' }, Memory: 1 << 26 }));
+    expect(r.status).toBe(200);
+    expect(bodies.map((b) => JSON.parse(b) as unknown)).toEqual([{ NanoCpus: 5e8, Memory: 1 << 26 }]);
+    expect((await call('POST', '/api/containers/abc/update', h, '[1]')).status).toBe(400);
+    expect((await call('POST', '/api/containers/abc/update', h, 'not json')).status).toBe(400);
+    seen.length = 0;
+    expect((await call('GET', '/api/containers/json?size=1')).status).toBe(403);
+    expect((await call('GET', '/api/containers/json?filters=%7B%22label%22%3A%5B%22a%22%5D%7D')).status).toBe(403);
+    expect((await call('GET', '/api/containers/abc/stats?stream=0')).status).toBe(200);
+    expect(seen).toEqual(['GET /containers/abc/stats?stream=0']);
   });
 });

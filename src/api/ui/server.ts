@@ -32,6 +32,12 @@ export const UI_API_CALLS: readonly { method: 'GET' | 'POST'; path: RegExp; what
   { method: 'POST', path: new RegExp(`^/containers/${REF}/update$`), what: 'update (the limits)' },
 ];
 
+/** The query parameters each call may carry (none where not listed). */
+const QUERY_KEYS: readonly [RegExp, readonly string[]][] = [
+  [/^\/containers\/json$/, ['all']],
+  [/\/stats$/, ['stream', 'one-shot']],
+];
+
 /** The events the page marks on its charts; the page cannot widen this. */
 const EVENT_FILTERS = JSON.stringify({ type: ['container'], event: ['oom', 'pressure'] });
 
@@ -45,7 +51,13 @@ export function uiApiTarget(method: string, url: string): string | undefined {
   const query = q < 0 ? '' : url.slice(q + 1);
   const call = UI_API_CALLS.find((c) => c.method === method && c.path.test(p));
   if (!call) return undefined;
-  if (p !== '/events') return query ? `${p}?${query}` : p;
+  if (p !== '/events') {
+    // only what the page asks for: no size computing for every container, no label filters
+    const allowed = QUERY_KEYS.find(([re]) => re.test(p))?.[1] ?? [];
+    const params = new URLSearchParams(query);
+    for (const k of params.keys()) if (!allowed.includes(k)) return undefined;
+    return query ? `${p}?${params.toString()}` : p;
+  }
   const since = new URLSearchParams(query).get('since');
   const out = new URLSearchParams({ filters: EVENT_FILTERS });
   if (since !== null) {
@@ -113,6 +125,46 @@ function viewOf(res: http.ServerResponse, view: (body: unknown) => unknown): voi
   }) as typeof res.end;
 }
 
+/**
+ * An update as the API will see it: only the limit fields of the page's body (a RestartPolicy,
+ * say, never comes through this listener). Undefined for a body that is not a small JSON object.
+ */
+async function limitsOnly(req: http.IncomingMessage): Promise<http.IncomingMessage | undefined> {
+  // read by events, not for-await: the iterator destroys the message at its end, and with it a
+  // kept-alive connection the answer still has to go out on
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const whole = await new Promise<boolean>((resolve) => {
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 64 * 1024) chunks.push(c);
+    });
+    req.once('end', () => resolve(size <= 64 * 1024));
+    req.once('error', () => resolve(false));
+  });
+  if (!whole) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const out = Buffer.from(JSON.stringify(pick(body, LIMIT_FIELDS)));
+  // the same request, its body replaced: what the API app reads is this message's stream
+  const r = new http.IncomingMessage(req.socket);
+  r.method = req.method;
+  r.url = req.url;
+  r.headers = { ...req.headers, 'content-type': 'application/json', 'content-length': String(out.length) };
+  delete r.headers['transfer-encoding'];
+  // whole already: a message not `complete` at its end is taken for an aborted one, and its
+  // destroy would close the connection under the answer
+  r.complete = true;
+  r.push(out);
+  r.push(null);
+  return r;
+}
+
 /** The header the page sends with each POST: another site's form or script cannot send it without a CORS preflight, which this listener never grants. */
 export const UI_POST_HEADER = 'x-skiff-ui';
 
@@ -160,6 +212,7 @@ export function uiHandler(o: UiOptions, loopback: boolean): http.RequestListener
       req.url = target;
       const view = uiView(target);
       if (view) viewOf(res, view);
+      if (req.method === 'POST') return void limitsOnly(req).then((r) => (r ? o.api(r, res) : plain(res, 400, 'the body must be a JSON object of limits')));
       return o.api(req, res);
     }
     const f = files.get(url.split('?')[0]);
