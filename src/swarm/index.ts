@@ -3,10 +3,16 @@ import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { systemError } from '../core/errors';
 import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
 import { tlsInfo, type TlsInfo } from './ca';
+import { Agent, type AgentEngine } from './agent';
+import { DOWN_AFTER_MS } from './manager';
 import { NodeCalls, type NodeFilters, type NodeSpecUpdate, type NodeView } from './nodes';
-import type { ClusterRecord, SwarmSpecRecord } from './store';
+import type { ServiceSpec, TaskRecord } from './objects';
+import { ServiceCalls, type ServiceFilters, type ServiceView } from './services';
+import type { ClusterRecord, SwarmSpecRecord, Versioned } from './store';
+import { TaskCalls, type TaskFilters } from './tasks';
 
 export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
+export type { AgentEngine, ServiceFilters, ServiceSpec, ServiceView, TaskFilters, TaskRecord, Versioned };
 export { Swarm };
 
 export interface SwarmService {
@@ -29,6 +35,19 @@ export interface SwarmService {
     update(ref: string, version: number, spec: NodeSpecUpdate): Promise<void>;
     remove(ref: string, force: boolean): Promise<void>;
   };
+  services: {
+    create(spec: Partial<ServiceSpec>): Promise<{ ID: string; Warnings: string[] }>;
+    list(f: ServiceFilters, withStatus: boolean): Promise<ServiceView[]>;
+    inspect(ref: string): Promise<ServiceView>;
+    update(ref: string, version: number, spec: Partial<ServiceSpec>, rollback: boolean): Promise<{ Warnings: string[] }>;
+    remove(ref: string): Promise<void>;
+  };
+  tasks: {
+    list(f: TaskFilters): Promise<Versioned<TaskRecord>[]>;
+    inspect(ref: string): Promise<Versioned<TaskRecord>>;
+  };
+  /** the engine this node's agent runs tasks on (main.ts, once the backends exist) */
+  attachEngine(e: AgentEngine): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -49,6 +68,14 @@ async function store<T>(p: Promise<T>): Promise<T> {
 export function openSwarm(o: SwarmOptions): SwarmService {
   const s = new Swarm(o);
   const nodes = new NodeCalls(s);
+  const manager = () => s.requireManager();
+  const upNodes = async () => {
+    const beats = await manager().store.heartbeats();
+    return new Set([...beats].filter(([, at]) => Date.now() - at < DOWN_AFTER_MS).map(([id]) => id));
+  };
+  const services = new ServiceCalls(manager, upNodes);
+  const tasks = new TaskCalls(manager);
+  let agent: Agent | undefined;
   return {
     init: (r) => s.init(r),
     join: (r) => s.join(r),
@@ -69,7 +96,26 @@ export function openSwarm(o: SwarmOptions): SwarmService {
       update: (r, v, spec) => store(nodes.update(r, v, spec)),
       remove: (r, f) => store(nodes.remove(r, f)),
     },
+    services: {
+      create: (spec) => store(services.create(spec)),
+      list: (f, st) => store(services.list(f, st)),
+      inspect: (r) => store(services.inspect(r)),
+      update: (r, v, spec, rb) => store(services.update(r, v, spec, rb)),
+      remove: (r) => store(services.remove(r)),
+    },
+    tasks: {
+      list: (f) => store(tasks.list(f)),
+      inspect: (r) => store(tasks.inspect(r)),
+    },
+    attachEngine: (e) => {
+      agent?.stop();
+      agent = new Agent(s, e, o.log);
+      agent.start();
+    },
     start: () => s.start(),
-    stop: () => s.stop(),
+    stop: async () => {
+      agent?.stop();
+      await s.stop();
+    },
   };
 }

@@ -7,6 +7,8 @@
 //   POST /renew                (client cert) a node certificate in the second half of its life: a new one
 //   POST /etcd-promote         (client cert, a joining manager) its etcd learner made a voting member
 //   POST /leave                (client cert) a worker leaving: marked down at once
+//   POST /tasks                (client cert) the tasks assigned to the caller (its agent polls)
+//   POST /task-status          (client cert) [{id, status}]: the caller's tasks' statuses
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
 // the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
@@ -15,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { SkiffError, type ErrorKind } from '../core/errors';
 import type { NodeRole } from './ca';
+import type { StatusUpdate, TaskRecord } from './objects';
 import type { Availability, NodeRecord } from './store';
 
 export const DEFAULT_SWARM_PORT = 2377;
@@ -64,6 +67,8 @@ export interface PortHandlers {
   promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
   leave(nodeId: string): Promise<void>;
+  tasks(nodeId: string): Promise<TaskRecord[]>;
+  taskStatus(nodeId: string, updates: StatusUpdate[]): Promise<void>;
 }
 
 export interface PortTls {
@@ -102,6 +107,8 @@ async function route(h: PortHandlers, req: IncomingMessage): Promise<unknown> {
   if (at === 'POST /renew') return h.renew(callerId(req), ((await readBody(req)) as { csr: string }).csr);
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
+  if (at === 'POST /tasks') return h.tasks(callerId(req));
+  if (at === 'POST /task-status') return h.taskStatus(callerId(req), (await readBody(req)) as StatusUpdate[]).then(() => ({}));
   throw new SkiffError('notFound', `no ${at} on the swarm port`);
 }
 

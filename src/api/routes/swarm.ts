@@ -1,7 +1,8 @@
 // /swarm and /nodes (moby's swarm router), answered by the swarm backend. Off a manager the
 // backend throws dockerd's errors (daemon/cluster errNoSwarm, errNoManager, errSwarmNotManager:
-// 503), which clients test for, never a bare 404. Services, tasks, secrets and configs are not
-// built yet: on a manager, lists are empty and the rest says so (501); elsewhere the same 503.
+// 503), which clients test for, never a bare 404. Services and tasks are in routes/services.ts;
+// what is not built yet (secrets, configs, service logs): on a manager, lists are empty and the
+// rest says so (501); elsewhere the same 503.
 import type { NextFunction, Request, Response } from 'express';
 import { Router } from 'express';
 import { conflict, invalid, notImplemented } from '../../core/errors';
