@@ -167,6 +167,37 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm services: replicated an
     expect(await allContainers('web')).toHaveLength(n);
   });
 
+  test('the CLI’s progress (no --detach) converges for create and update; a templated volume mount; a mode=host port', async () => {
+    // one task: the hosts share this machine's ports, so a second mode=host task would collide
+    const w1id = ids.get(w1) as string;
+    await m.ok(
+      'service',
+      'create',
+      '--quiet',
+      '--name',
+      'plain',
+      '--constraint',
+      `node.id==${w1id}`,
+      '--mount',
+      'type=volume,source=data-{{.Task.Slot}},target=/data',
+      '--publish',
+      'mode=host,target=80,published=18080',
+      'busybox',
+      'sleep',
+      '1000',
+    );
+    expect(await replicasShown('plain')).toBe('1/1');
+    const [name] = await containersOn(w1, 'plain');
+    const c = JSON.parse(await w1.ok('inspect', name))[0];
+    expect(c.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: 'data-1', Destination: '/data' })]);
+    expect(c.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '18080' }] });
+    await m.ok('service', 'update', '--quiet', '--env-add', 'X=1', 'plain');
+    expect((await running('plain')).every((t) => t.Spec.ContainerSpec.Env?.includes('X=1'))).toBe(true);
+    await m.ok('service', 'rm', 'plain');
+    await waitUntil(async () => (await allContainers('plain', true)).length === 0, 60000, 'plain’s containers removed');
+    await w1.ok('volume', 'rm', 'data-1');
+  });
+
   test('a drained node’s tasks move; global mode with a constraint runs one task per worker', async () => {
     await m.ok('service', 'scale', '--detach', 'web=3');
     await waitUntil(async () => (await replicasShown('web')) === '3/3', 60000, 'web at 3/3');
