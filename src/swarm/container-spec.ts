@@ -16,7 +16,7 @@ export interface NodeSelf {
 
 export function templateContext(t: TaskRecord, node: NodeSelf): TemplateContext {
   return {
-    Service: { ID: t.ServiceID, Name: t.ServiceName, Labels: {} },
+    Service: { ID: t.ServiceID, Name: t.ServiceName, Labels: t.ServiceLabels ?? {} },
     Node: { ID: node.id, Hostname: node.hostname, Platform: { Architecture: 'x86_64', OS: 'linux' } },
     Task: { ID: t.ID, Name: containerName(t), Slot: String(t.Slot > 0 ? t.Slot : t.NodeID) },
   };

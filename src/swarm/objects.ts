@@ -108,6 +108,8 @@ export interface TaskRecord {
   ServiceID: string;
   /** the service's name, for the container's name and templates (swarmkit's ServiceAnnotations) */
   ServiceName: string;
+  /** the service's labels when the task was made (templates' .Service.Labels) */
+  ServiceLabels?: Record<string, string>;
   /** replicated: 1..Replicas; global: 0 */
   Slot: number;
   NodeID: string;

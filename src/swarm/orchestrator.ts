@@ -30,6 +30,8 @@ interface Pass {
   /** task ID -> the desired state it gets */
   desired: Map<string, TaskRecord['DesiredState']>;
   deletes: Set<string>;
+  /** pending task ID -> the node it now goes to */
+  assign: Map<string, string>;
   historyLimit: number;
 }
 
@@ -41,6 +43,7 @@ export function newTask(s: ServiceRecord, slot: number, nodeId: string | undefin
     UpdatedAt: now,
     ServiceID: s.ID,
     ServiceName: s.Spec.Name,
+    ServiceLabels: s.Spec.Labels ?? {},
     Slot: slot,
     NodeID: nodeId ?? '',
     Spec: s.Spec.TaskTemplate,
@@ -139,6 +142,7 @@ export class Orchestrator {
       creates: [],
       desired: new Map(),
       deletes: new Set(),
+      assign: new Map(),
       historyLimit: limit,
     };
     const byId = new Map(services.map((s) => [s.value.ID, s.value]));
@@ -229,7 +233,7 @@ export class Orchestrator {
     if (!sameSpec(t.Spec, s.Spec.TaskTemplate)) dirty.push(t);
     else if (!t.NodeID && t.Status.State === 'pending') {
       const node = p.placer.place(s.ID, t.Spec);
-      if (node) p.creates.push({ ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } });
+      if (node) p.assign.set(t.ID, node);
     }
   }
 
@@ -278,6 +282,10 @@ export class Orchestrator {
       if (p.deletes.has(id)) continue;
       await o.updateTask(id, (t) => (t.DesiredState === d ? undefined : { ...t, DesiredState: d }));
     }
+    for (const [id, node] of p.assign)
+      await o.updateTask(id, (t) =>
+        t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
+      );
     for (const id of p.deletes) await o.removeTask(id);
   }
 }
