@@ -12,7 +12,7 @@ import type { Campaign } from 'etcd3';
 import type { Logger } from '../core/logger';
 import { newId } from './ids';
 import { isGlobal, isLive, isTerminal, replicas, sameSpec, stateOrder, type ObjectStore, type ServiceRecord, type TaskRecord } from './objects';
-import { eligible, noNodeMessage, Placer, type NodeFacts } from './scheduler';
+import { eligible, Placer, type NodeFacts } from './scheduler';
 import type { ClusterStore } from './store';
 
 const TICK_MS = 1000;
@@ -210,7 +210,7 @@ export class Orchestrator {
 
   private placed(p: Pass, s: ServiceRecord, slot: number): TaskRecord {
     const node = p.placer.place(s.ID, s.Spec.TaskTemplate);
-    return newTask(s, slot, node, node ? '' : noNodeMessage([...p.nodes.values()], s.Spec.TaskTemplate));
+    return newTask(s, slot, node, node ? '' : p.placer.why(s.Spec.TaskTemplate));
   }
 
   /** a live task: placed if pending, restarted if it stopped, noted if its spec is old, started after its restart delay */

@@ -62,6 +62,12 @@ test('the scheduler spreads a service over eligible nodes, fewest tasks first', 
   const spec = {};
   expect([p.place('s', spec), p.place('s', spec), p.place('s', spec), p.place('s', spec)].sort()).toEqual(['a', 'a', 'b', 'b']);
   expect(new Placer(nodes, []).place('s', { Placement: { Constraints: ['node.id==zz'] } })).toBeUndefined();
+  // reservations: each node has 1 CPU and 1e9 bytes (node() below); 0.6 CPU fits once per node
+  const r = new Placer(nodes, []);
+  const big = { Resources: { Reservations: { NanoCPUs: 6e8 } } };
+  expect([r.place('s', big), r.place('s', big)].sort()).toEqual(['a', 'b']);
+  expect(r.place('s', big)).toBeUndefined();
+  expect(r.why({ ...big, Placement: { Constraints: ['node.id!=a'] } })).toBe('no suitable node (scheduling constraints not satisfied on 1 node; insufficient resources on 1 node)');
 });
 
 /** An orchestrator over maps: what it would write to etcd. */
