@@ -16,6 +16,7 @@ import { execRoutes } from './routes/exec';
 import { imageRoutes } from './routes/images';
 import { networkRoutes } from './routes/networks';
 import { authRoutes, distributionRoutes } from './routes/registry';
+import { serviceRoutes } from './routes/services';
 import { swarmObjectsRouter, swarmRoutes } from './routes/swarm';
 import { swarmSecretRoutes } from './routes/swarm-secrets';
 import { systemDfRoutes, systemRoutes } from './routes/system';
@@ -50,6 +51,7 @@ const ROUTES: readonly (readonly Route[])[] = [
   buildRoutes,
   swarmRoutes,
   swarmSecretRoutes,
+  serviceRoutes,
 ];
 
 /** Tells the observer each answered request: its route table path (after /vX.Y), status and time. */

@@ -412,7 +412,8 @@ export class Swarm {
     this.o.log.info('swarm node certificate renewed', { validTo: certFacts(l.certs.cert).validTo.toISOString() });
   }
 
-  private async callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
+  /** A call to the swarm port of another manager (the first that answers), with this node's certificate. */
+  async callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
     const c = (this.local as { certs: Certs; state: LocalState }).certs;
     const self = (this.local as { state: LocalState }).state.nodeId;
     const peers = (this.local as { state: LocalState }).state.managers.filter((p) => p.NodeID !== self);

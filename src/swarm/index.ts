@@ -3,12 +3,18 @@ import { GRPCDeadlineExceededError, GRPCUnavailableError, GRPCUnknownError } fro
 import { systemError } from '../core/errors';
 import { pingStatus, Swarm, swarmInfo, type InitRequest, type JoinRequest, type SwarmInfoFacts, type SwarmOptions, type UpdateFlags } from './backend';
 import { tlsInfo, type TlsInfo } from './ca';
+import { Agent, type AgentEngine } from './agent';
+import { DOWN_AFTER_MS } from './manager';
 import { NodeCalls, type NodeFilters, type NodeSpecUpdate, type NodeView } from './nodes';
 import { objectCalls, resolveForNode, type ObjectCalls, type ObjectFilters, type ObjectSpecInput, type ObjectView, type ResolvedTaskFiles, type TaskRefs } from './secrets';
-import type { ClusterRecord, SwarmSpecRecord } from './store';
+import type { ServiceSpec, TaskRecord } from './objects';
+import { ServiceCalls, type ServiceFilters, type ServiceView } from './services';
+import type { ClusterRecord, SwarmSpecRecord, Versioned } from './store';
+import { TaskCalls, type TaskFilters } from './tasks';
 
 export type { ObjectCalls, ObjectFilters, ObjectSpecInput, ObjectView, ResolvedTaskFiles, TaskRefs };
 export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
+export type { AgentEngine, ServiceFilters, ServiceSpec, ServiceView, TaskFilters, TaskRecord, Versioned };
 export { Swarm };
 
 export interface SwarmService {
@@ -36,6 +42,19 @@ export interface SwarmService {
   configs: ObjectCalls;
   /** a task's secrets and configs in plaintext, for this manager's own tasks (workers ask over the swarm port) */
   resolveTaskFiles(refs: TaskRefs): Promise<ResolvedTaskFiles>;
+  services: {
+    create(spec: Partial<ServiceSpec>): Promise<{ ID: string; Warnings: string[] }>;
+    list(f: ServiceFilters, withStatus: boolean): Promise<ServiceView[]>;
+    inspect(ref: string): Promise<ServiceView>;
+    update(ref: string, version: number, spec: Partial<ServiceSpec>, rollback: boolean): Promise<{ Warnings: string[] }>;
+    remove(ref: string): Promise<void>;
+  };
+  tasks: {
+    list(f: TaskFilters): Promise<Versioned<TaskRecord>[]>;
+    inspect(ref: string): Promise<Versioned<TaskRecord>>;
+  };
+  /** the engine this node's agent runs tasks on (main.ts, once the backends exist) */
+  attachEngine(e: AgentEngine): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -59,6 +78,14 @@ async function store<T>(p: Promise<T>): Promise<T> {
 export function openSwarm(o: SwarmOptions): SwarmService {
   const s = new Swarm(o);
   const nodes = new NodeCalls(s);
+  const manager = () => s.requireManager();
+  const upNodes = async () => {
+    const beats = await manager().store.heartbeats();
+    return new Set([...beats].filter(([, at]) => Date.now() - at < DOWN_AFTER_MS).map(([id]) => id));
+  };
+  const services = new ServiceCalls(manager, upNodes);
+  const tasks = new TaskCalls(manager);
+  let agent: Agent | undefined;
   return {
     init: (r) => s.init(r),
     join: (r) => s.join(r),
@@ -82,7 +109,26 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     secrets: objectCalls('secret', () => s.requireManager().store, s.files.dir, store),
     configs: objectCalls('config', () => s.requireManager().store, s.files.dir, store),
     resolveTaskFiles: (refs) => store(resolveForNode(s.requireManager().store, s.files.dir, { manager: true }, refs)),
+    services: {
+      create: (spec) => store(services.create(spec)),
+      list: (f, st) => store(services.list(f, st)),
+      inspect: (r) => store(services.inspect(r)),
+      update: (r, v, spec, rb) => store(services.update(r, v, spec, rb)),
+      remove: (r) => store(services.remove(r)),
+    },
+    tasks: {
+      list: (f) => store(tasks.list(f)),
+      inspect: (r) => store(tasks.inspect(r)),
+    },
+    attachEngine: (e) => {
+      agent?.stop();
+      agent = new Agent(s, e, o.log);
+      agent.start();
+    },
     start: () => s.start(),
-    stop: () => s.stop(),
+    stop: async () => {
+      agent?.stop();
+      await s.stop();
+    },
   };
 }

@@ -9,6 +9,8 @@ import { EtcdMember, etcdPaths, peerUrl } from './etcd';
 import { newId, parseJoinToken, sameToken } from './ids';
 import type { Certs, LocalFiles, LocalState } from './local-state';
 import { resolveForNode, taskRefsOf } from './secrets';
+import { ObjectStore, reportStatus, type TaskRecord } from './objects';
+import { Orchestrator } from './orchestrator';
 import { ClusterStore, type NodeRecord } from './store';
 import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
 
@@ -38,6 +40,10 @@ export interface ManagerOptions {
 export class ManagerRuntime {
   readonly etcd: EtcdMember;
   store!: ClusterStore;
+  /** services and tasks, in the same etcd */
+  objects!: ObjectStore;
+  /** campaigns for leadership; reconciles while elected */
+  private orchestrator: Orchestrator | undefined;
   private port: https.Server | undefined;
   /** the backend's watch of this node's record */
   stopWatch: (() => Promise<void>) | undefined;
@@ -82,6 +88,7 @@ export class ManagerRuntime {
     } else await this.etcd.start(timeoutMs);
     // the local member only: with quorum it answers, without it nothing else would either
     this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) });
+    this.objects = new ObjectStore(this.store.etcd);
     const { host, port } = splitHostPort(this.o.state.listenAddr);
     this.port = await serveSwarmPort(
       host,
@@ -100,8 +107,17 @@ export class ManagerRuntime {
           const wire = <R>(xs: { ref: R; data: Buffer }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64') }));
           return { secrets: wire(r.secrets), configs: wire(r.configs) };
         },
+        tasks: (id) => this.tasksOf(id),
+        taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
       },
     );
+    this.orchestrator = new Orchestrator({ store: this.store, objects: this.objects, nodeId: this.o.state.nodeId, downAfterMs: DOWN_AFTER_MS, log: this.o.log });
+    this.orchestrator.start();
+  }
+
+  /** a node's tasks (the worker's agent asks over the swarm port) */
+  async tasksOf(nodeId: string): Promise<TaskRecord[]> {
+    return (await this.objects.tasks()).map((t) => t.value).filter((t) => t.NodeID === nodeId);
   }
 
   /** A renewed node certificate: the swarm port's next handshakes present it. */
@@ -119,6 +135,8 @@ export class ManagerRuntime {
   }
 
   async stop(): Promise<void> {
+    await this.orchestrator?.stop();
+    this.orchestrator = undefined;
     const p = this.port;
     this.port = undefined;
     if (p) {

@@ -8,6 +8,8 @@
 //   POST /etcd-promote         (client cert, a joining manager) its etcd learner made a voting member
 //   POST /leave                (client cert) a worker leaving: marked down at once
 //   POST /task-files           (client cert) the plaintext of secrets and configs its tasks reference (secrets.ts)
+//   POST /tasks                (client cert) the tasks assigned to the caller (its agent polls)
+//   POST /task-status          (client cert) [{id, status}]: the caller's tasks' statuses
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
 // the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
@@ -19,6 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import { SkiffError, type ErrorKind } from '../core/errors';
 import type { NodeRole } from './ca';
 import type { ConfigReference, SecretReference, TaskRefs } from './secrets';
+import type { StatusUpdate, TaskRecord } from './objects';
 import type { Availability, NodeRecord } from './store';
 
 export const DEFAULT_SWARM_PORT = 2377;
@@ -69,6 +72,8 @@ export interface PortHandlers {
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
   leave(nodeId: string): Promise<void>;
   taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
+  tasks(nodeId: string): Promise<TaskRecord[]>;
+  taskStatus(nodeId: string, updates: StatusUpdate[]): Promise<void>;
 }
 
 /** resolved task files with their data in base64 */
@@ -116,6 +121,16 @@ function checkCsr(x: unknown): string {
   if (typeof x !== 'string' || x.length > 16384 || !/^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE REQUEST-----\s*$/.test(x))
     throw new SkiffError('invalid', 'invalid request: csr');
   return x;
+}
+
+/** An agent's status reports off the wire: a list of {id, status} with a state each. */
+function checkStatusUpdates(v: unknown): StatusUpdate[] {
+  const ok = (u: unknown): u is StatusUpdate => {
+    const o = u as { id?: unknown; status?: { State?: unknown } } | null;
+    return typeof o === 'object' && o !== null && typeof o.id === 'string' && typeof o.status === 'object' && o.status !== null && typeof o.status.State === 'string';
+  };
+  if (!Array.isArray(v) || v.length > 10000 || !v.every(ok)) throw new SkiffError('invalid', 'invalid request: task status updates');
+  return v;
 }
 
 /** A promotion request off the wire. */
@@ -167,6 +182,8 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
   if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
+  if (at === 'POST /tasks') return h.tasks(callerId(req));
+  if (at === 'POST /task-status') return h.taskStatus(callerId(req), checkStatusUpdates(await readBody(req))).then(() => ({}));
   throw new SkiffError('notFound', `no ${at} on the swarm port`);
 }
 

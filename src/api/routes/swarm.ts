@@ -1,7 +1,8 @@
 // /swarm and /nodes (moby's swarm router), answered by the swarm backend. Off a manager the
 // backend throws dockerd's errors (daemon/cluster errNoSwarm, errNoManager, errSwarmNotManager:
-// 503), which clients test for, never a bare 404. Services, tasks, secrets and configs are not
-// built yet: on a manager, lists are empty and the rest says so (501); elsewhere the same 503.
+// 503), which clients test for, never a bare 404. Services and tasks are in routes/services.ts,
+// secrets and configs in routes/swarm-secrets.ts; service logs, not built yet, say so on a
+// manager (501) and give the same 503 elsewhere.
 import type { NextFunction, Request, Response } from 'express';
 import { Router } from 'express';
 import { conflict, invalid, notImplemented } from '../../core/errors';
@@ -102,7 +103,7 @@ export const swarmRoutes: readonly Route[] = [
   del('/nodes/:id', nodeRemove),
 ];
 
-/** Services, tasks, secrets and configs (every method): not built yet. */
+/** swarm unlock (never locked here) and service logs (not built yet). */
 export function swarmObjectsRouter(ctx: DaemonContext): Router {
   const r = Router();
   r.post('/swarm/unlock', (_req: Request, _res: Response, next: NextFunction) => {
@@ -114,14 +115,10 @@ export function swarmObjectsRouter(ctx: DaemonContext): Router {
     }
   });
   r.all(
-    /^\/(services|tasks|secrets|configs)(\/.*)?$/,
-    ah(async (req, res) => {
+    /^\/services\/[^/]+\/logs$/,
+    ah(async () => {
       ctx.swarm.requireManager();
-      if (req.method === 'GET' && /^\/(services|tasks|secrets|configs)\/?$/.test(req.path)) {
-        res.json([]);
-        return;
-      }
-      throw notImplemented(`${req.path.split('/')[1]} are not supported by this daemon yet`);
+      throw notImplemented('service logs are not supported by this daemon yet');
     }),
   );
   return r;

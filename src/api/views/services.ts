@@ -1,0 +1,50 @@
+// Docker's Service and Task JSON (moby api/types/swarm, v1.44).
+import type { ServiceView, TaskRecord, Versioned } from '../../swarm';
+
+export function serviceView(v: ServiceView): Record<string, unknown> {
+  const s = v.rec;
+  const ep = s.Spec.EndpointSpec;
+  const ports = (ep?.Ports ?? []).map((p) => ({
+    Protocol: p.Protocol || 'tcp',
+    TargetPort: p.TargetPort,
+    PublishedPort: p.PublishedPort,
+    PublishMode: p.PublishMode || 'ingress',
+    ...(p.Name ? { Name: p.Name } : {}),
+  }));
+  return {
+    ID: s.ID,
+    Version: { Index: v.version },
+    CreatedAt: s.CreatedAt,
+    UpdatedAt: s.UpdatedAt,
+    Spec: { ...s.Spec, EndpointSpec: { Mode: 'vip', ...(ep ?? {}) } },
+    ...(s.PreviousSpec ? { PreviousSpec: s.PreviousSpec } : {}),
+    Endpoint: { Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) }, ...(ports.length ? { Ports: ports } : {}) },
+    ...(s.UpdateStatus ? { UpdateStatus: s.UpdateStatus } : {}),
+    ...(v.status ? { ServiceStatus: v.status } : {}),
+  };
+}
+
+export function taskView(v: Versioned<TaskRecord>): Record<string, unknown> {
+  const t = v.value;
+  const st = t.Status;
+  return {
+    ID: t.ID,
+    Version: { Index: v.version },
+    CreatedAt: t.CreatedAt,
+    UpdatedAt: t.UpdatedAt,
+    Labels: {},
+    Spec: t.Spec,
+    ServiceID: t.ServiceID,
+    ...(t.Slot > 0 ? { Slot: t.Slot } : {}),
+    ...(t.NodeID ? { NodeID: t.NodeID } : {}),
+    Status: {
+      Timestamp: st.Timestamp,
+      State: st.State,
+      Message: st.Message,
+      ...(st.Err ? { Err: st.Err } : {}),
+      ...(st.ContainerStatus ? { ContainerStatus: st.ContainerStatus } : {}),
+      PortStatus: {},
+    },
+    DesiredState: t.DesiredState,
+  };
+}

@@ -1,0 +1,238 @@
+// Services and tasks in the store (moby api/types/swarm shapes), beside the cluster and nodes:
+//   /skiff/swarm/services/<id>        a ServiceRecord
+//   /skiff/swarm/service-names/<name> its ID: written in the same transaction, so a name is taken once
+//   /skiff/swarm/tasks/<id>           a TaskRecord
+// A record's Version.Index is its key's etcd mod revision, as for nodes.
+import type { Etcd3, IKeyValue, Namespace } from 'etcd3';
+import { conflict, notFound, notImplemented, systemError } from '../core/errors';
+import { SEQUENCE_CONFLICT, type Versioned } from './store';
+
+const PREFIX = '/skiff/swarm/';
+
+/** swarm.ServiceSpec, kept as the client sent it (Mode filled in at create). */
+export interface ServiceSpec {
+  Name: string;
+  Labels?: Record<string, string>;
+  TaskTemplate: TaskSpec;
+  Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never> };
+  UpdateConfig?: { Parallelism?: number; Delay?: number; FailureAction?: string; Monitor?: number; MaxFailureRatio?: number; Order?: string };
+  RollbackConfig?: ServiceSpec['UpdateConfig'];
+  EndpointSpec?: { Mode?: string; Ports?: PortConfig[] };
+  [k: string]: unknown;
+}
+
+export interface PortConfig {
+  Name?: string;
+  Protocol?: string;
+  TargetPort?: number;
+  PublishedPort?: number;
+  PublishMode?: string;
+}
+
+export interface MountSpec {
+  Type?: string;
+  Source?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  [k: string]: unknown;
+}
+
+export interface ContainerSpec {
+  Image?: string;
+  Labels?: Record<string, string>;
+  Command?: string[];
+  Args?: string[];
+  Hostname?: string;
+  Env?: string[];
+  Dir?: string;
+  User?: string;
+  TTY?: boolean;
+  OpenStdin?: boolean;
+  Mounts?: MountSpec[];
+  StopSignal?: string;
+  StopGracePeriod?: number;
+  Healthcheck?: unknown;
+  Init?: boolean;
+  /** resolved by the secrets/configs work (issue 18 item 4): see agent.ts TaskFiles */
+  Secrets?: unknown[];
+  Configs?: unknown[];
+  [k: string]: unknown;
+}
+
+export interface Resources {
+  NanoCPUs?: number;
+  MemoryBytes?: number;
+  Pids?: number;
+}
+
+export interface TaskSpec {
+  ContainerSpec?: ContainerSpec;
+  Resources?: { Limits?: Resources; Reservations?: Resources };
+  RestartPolicy?: { Condition?: string; Delay?: number; MaxAttempts?: number; Window?: number };
+  Placement?: { Constraints?: string[]; Preferences?: unknown[]; MaxReplicas?: number };
+  ForceUpdate?: number;
+  Runtime?: string;
+  [k: string]: unknown;
+}
+
+export interface ServiceRecord {
+  ID: string;
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: ServiceSpec;
+  PreviousSpec?: ServiceSpec;
+  UpdateStatus?: { State: string; StartedAt?: string; CompletedAt?: string; Message?: string };
+}
+
+/** swarmkit's task states, in their order (a status never goes back) */
+export const TASK_STATES = ['new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running', 'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const stateOrder = (s: TaskState): number => TASK_STATES.indexOf(s);
+/** a task past running has stopped for good */
+export const isTerminal = (s: TaskState): boolean => stateOrder(s) > stateOrder('running');
+
+export interface TaskStatus {
+  Timestamp: string;
+  State: TaskState;
+  Message: string;
+  Err?: string;
+  ContainerStatus?: { ContainerID: string; PID: number; ExitCode: number };
+  PortStatus?: { Ports?: PortConfig[] };
+}
+
+export interface TaskRecord {
+  ID: string;
+  CreatedAt: string;
+  UpdatedAt: string;
+  ServiceID: string;
+  /** the service's name, for the container's name and templates (swarmkit's ServiceAnnotations) */
+  ServiceName: string;
+  /** the service's labels when the task was made (templates' .Service.Labels) */
+  ServiceLabels?: Record<string, string>;
+  /** replicated: 1..Replicas; global: 0 */
+  Slot: number;
+  NodeID: string;
+  Spec: TaskSpec;
+  /** the service's published ports at creation (mode=host ones are bound on the node) */
+  Ports?: PortConfig[];
+  Status: TaskStatus;
+  DesiredState: TaskState;
+  /** a restart's delay: the orchestrator makes it desired running after this (ms) */
+  RestartAt?: number;
+  /** a stop-first update's new task: desired running once this (old) task stopped */
+  After?: string;
+}
+
+export const isLive = (t: TaskRecord): boolean => t.DesiredState === 'running' || t.DesiredState === 'ready';
+export const isGlobal = (s: ServiceSpec): boolean => s.Mode?.Global !== undefined;
+export const replicas = (s: ServiceSpec): number => s.Mode?.Replicated?.Replicas ?? 1;
+/** specs compared as stored (a task keeps the TaskTemplate it was made from) */
+export const sameSpec = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Docker's task name: <service>.<slot>, or <service>.<node ID> for a global service */
+export const taskName = (t: TaskRecord): string => `${t.ServiceName}.${t.Slot > 0 ? t.Slot : t.NodeID}`;
+
+function parse<T>(kv: IKeyValue): Versioned<T> {
+  return { value: JSON.parse(kv.value.toString()) as T, version: Number(kv.mod_revision) };
+}
+
+export class ObjectStore {
+  private readonly ns: Namespace;
+
+  constructor(etcd: Etcd3) {
+    this.ns = etcd.namespace(PREFIX);
+  }
+
+  async services(): Promise<Versioned<ServiceRecord>[]> {
+    return (await this.ns.getAll().prefix('services/').exec()).kvs.map((kv) => parse<ServiceRecord>(kv));
+  }
+
+  async service(id: string): Promise<Versioned<ServiceRecord> | undefined> {
+    const kv = (await this.ns.get(`services/${id}`).exec()).kvs[0];
+    return kv ? parse<ServiceRecord>(kv) : undefined;
+  }
+
+  /** swarmkit's AlreadyExists for a name taken (dockerd: 409) */
+  async createService(s: ServiceRecord): Promise<void> {
+    const name = `service-names/${s.Spec.Name}`;
+    const r = await this.ns
+      .if(name, 'Create', '==', 0)
+      .then(this.ns.put(name).value(s.ID), this.ns.put(`services/${s.ID}`).value(JSON.stringify(s)))
+      .commit();
+    if (!r.succeeded) throw conflict(`rpc error: code = AlreadyExists desc = service ${s.Spec.Name} already exists`);
+  }
+
+  /** fn's record written if the service is still at version (the caller's, or the one read). */
+  async updateService(id: string, version: number | undefined, fn: (s: ServiceRecord) => ServiceRecord): Promise<ServiceRecord> {
+    const cur = await this.service(id);
+    if (!cur) throw notFound(`service ${id} not found`);
+    if (version !== undefined && version !== cur.version) throw systemError(SEQUENCE_CONFLICT);
+    const next = fn(cur.value);
+    // swarmkit refuses renames (Unimplemented: dockerd's 501)
+    if (next.Spec.Name !== cur.value.Spec.Name) throw notImplemented('rpc error: code = Unimplemented desc = renaming services is not supported');
+    const key = `services/${id}`;
+    const r = await this.ns
+      .if(key, 'Mod', '==', cur.version)
+      .then(this.ns.put(key).value(JSON.stringify(next)))
+      .commit();
+    if (!r.succeeded) throw systemError(SEQUENCE_CONFLICT);
+    return next;
+  }
+
+  async removeService(s: ServiceRecord): Promise<void> {
+    await this.ns
+      .if(`services/${s.ID}`, 'Create', '>', 0)
+      .then(this.ns.delete().key(`services/${s.ID}`), this.ns.delete().key(`service-names/${s.Spec.Name}`))
+      .commit();
+  }
+
+  async tasks(): Promise<Versioned<TaskRecord>[]> {
+    return (await this.ns.getAll().prefix('tasks/').exec()).kvs.map((kv) => parse<TaskRecord>(kv));
+  }
+
+  async task(id: string): Promise<Versioned<TaskRecord> | undefined> {
+    const kv = (await this.ns.get(`tasks/${id}`).exec()).kvs[0];
+    return kv ? parse<TaskRecord>(kv) : undefined;
+  }
+
+  async putTask(t: TaskRecord): Promise<void> {
+    await this.ns.put(`tasks/${t.ID}`).value(JSON.stringify(t));
+  }
+
+  /**
+   * Read, change, write if unchanged meanwhile; tried again on a race (the orchestrator writes
+   * desired states, agents write statuses). fn answering undefined: nothing to write.
+   */
+  async updateTask(id: string, fn: (t: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
+    for (let i = 0; i < 10; i++) {
+      const cur = await this.task(id);
+      if (!cur) return undefined;
+      const next = fn(cur.value);
+      if (!next) return cur.value;
+      next.UpdatedAt = new Date().toISOString();
+      const key = `tasks/${id}`;
+      const r = await this.ns
+        .if(key, 'Mod', '==', cur.version)
+        .then(this.ns.put(key).value(JSON.stringify(next)))
+        .commit();
+      if (r.succeeded) return next;
+    }
+    throw systemError(SEQUENCE_CONFLICT);
+  }
+
+  async removeTask(id: string): Promise<void> {
+    await this.ns.delete().key(`tasks/${id}`);
+  }
+}
+
+/** What an agent reports of a task: its status moves forward only. */
+export interface StatusUpdate {
+  id: string;
+  status: TaskStatus;
+}
+
+/** Agents' reports, each for a task assigned to nodeId (others are ignored). */
+export async function reportStatus(o: ObjectStore, nodeId: string, updates: StatusUpdate[]): Promise<void> {
+  for (const u of updates) await o.updateTask(u.id, (t) => (t.NodeID !== nodeId || stateOrder(u.status.State) < stateOrder(t.Status.State) ? undefined : { ...t, Status: u.status }));
+}

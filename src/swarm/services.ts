@@ -1,0 +1,167 @@
+// The service calls (moby daemon/cluster/services.go over swarmkit's controlapi/service.go):
+// create, list, inspect, update (scale, a new spec, rollback to the previous one) and remove,
+// with swarmkit's checks and messages. The orchestrator (orchestrator.ts) turns the records into
+// tasks; these calls only write services (and mark a removed service's tasks for removal).
+import { randomName } from '../containers/create';
+import { invalid, notFound, notImplemented } from '../core/errors';
+import { parseConstraints } from './constraints';
+import { newId } from './ids';
+import type { ManagerRuntime } from './manager';
+import { isGlobal, isTerminal, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
+import type { Versioned } from './store';
+
+const bad = (m: string) => invalid(`rpc error: code = InvalidArgument desc = ${m}`);
+
+export interface ServiceView {
+  rec: ServiceRecord;
+  version: number;
+  /** ServiceStatus, when the list asked for it (status=true) */
+  status?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number };
+}
+
+export interface ServiceFilters {
+  id?: string[];
+  name?: string[];
+  label?: string[];
+  mode?: string[];
+}
+
+/** swarmkit's validateServiceSpec (and validateTask, validateEndpointSpec…), its texts. */
+export function validateSpec(spec: ServiceSpec): void {
+  const name = spec.Name;
+  if (name.length > 63) throw bad(`name must be 63 characters or fewer`);
+  if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) throw bad('name must be valid as a DNS name component');
+  const t = spec.TaskTemplate;
+  const c = t.ContainerSpec;
+  if (!c) throw bad('ContainerSpec: missing in service spec');
+  if (!c.Image) throw bad('ContainerSpec: image reference must be provided');
+  for (const r of [t.Resources?.Limits, t.Resources?.Reservations]) {
+    if (r?.NanoCPUs && r.NanoCPUs < 1e6) throw bad(`invalid cpu value ${r.NanoCPUs / 1e9}: Must be at least 0.001`);
+    if (r?.MemoryBytes && r.MemoryBytes < 4 * 1024 * 1024) throw bad(`invalid memory value ${r.MemoryBytes}: Must be at least 4MiB`);
+  }
+  if ((t.RestartPolicy?.Delay ?? 0) < 0) throw bad('TaskSpec: restart-delay cannot be negative');
+  if ((t.RestartPolicy?.Window ?? 0) < 0) throw bad('TaskSpec: restart-window cannot be negative');
+  const cond = t.RestartPolicy?.Condition;
+  if (cond !== undefined && cond !== '' && !['none', 'on-failure', 'any'].includes(cond)) throw invalid(`invalid RestartCondition: "${cond}"`);
+  parseConstraints(t.Placement?.Constraints ?? []);
+  const targets = new Set<string>();
+  for (const m of c.Mounts ?? []) {
+    if (targets.has(m.Target ?? '')) throw bad(`ContainerSpec: duplicate mount point: ${m.Target}`);
+    targets.add(m.Target ?? '');
+  }
+  if ((spec.UpdateConfig?.Delay ?? 0) < 0) throw bad('TaskSpec: update-delay cannot be negative');
+  const ep = spec.EndpointSpec;
+  if (ep?.Ports?.length && ep.Mode === 'dnsrr') throw bad("EndpointSpec: ports can't be used with dnsrr mode");
+  const published = new Set<string>();
+  for (const p of ep?.Ports ?? []) {
+    if (!p.PublishedPort) continue;
+    const k = `${p.PublishedPort}/${p.Protocol ?? 'tcp'}`;
+    if (published.has(k)) throw bad('EndpointSpec: duplicate published ports provided');
+    published.add(k);
+  }
+}
+
+/** moby's getService: an exact ID, then an exact name, then an ID prefix. */
+export function findService(all: Versioned<ServiceRecord>[], ref: string): Versioned<ServiceRecord> {
+  const byId = all.find((s) => s.value.ID === ref);
+  if (byId) return byId;
+  const byName = all.filter((s) => s.value.Spec.Name === ref);
+  if (byName.length === 1) return byName[0];
+  const byPrefix = all.filter((s) => s.value.ID.startsWith(ref));
+  if (byPrefix.length === 1) return byPrefix[0];
+  if (byPrefix.length > 1) throw invalid(`service ${ref} is ambiguous (${byPrefix.length} matches found)`);
+  throw notFound(`service ${ref} not found`);
+}
+
+function labelMatch(labels: Record<string, string>, wanted: string[]): boolean {
+  return wanted.every((w) => {
+    const i = w.indexOf('=');
+    return i < 0 ? w in labels : labels[w.slice(0, i)] === w.slice(i + 1);
+  });
+}
+
+/** moby's ServiceStatus: running tasks not meant to stop; desired: replicas, or a global service's live tasks. */
+function statusOf(s: ServiceRecord, tasks: TaskRecord[], upNodes: Set<string>): NonNullable<ServiceView['status']> {
+  const mine = tasks.filter((t) => t.ServiceID === s.ID);
+  const live = mine.filter((t) => t.DesiredState === 'running' && upNodes.has(t.NodeID));
+  return {
+    RunningTasks: live.filter((t) => t.Status.State === 'running').length,
+    DesiredTasks: isGlobal(s.Spec) ? live.length : replicas(s.Spec),
+    CompletedTasks: mine.filter((t) => t.Status.State === 'complete').length,
+  };
+}
+
+/** Mode filled in as moby's conversion does (Replicated with Replicas 1 when nothing is said). */
+function normalize(spec: ServiceSpec): ServiceSpec {
+  const mode = spec.Mode?.Global !== undefined ? { Global: {} } : { Replicated: { Replicas: spec.Mode?.Replicated?.Replicas ?? 1 } };
+  return { ...spec, Labels: spec.Labels ?? {}, Mode: mode, TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0 } };
+}
+
+export class ServiceCalls {
+  constructor(
+    private readonly manager: () => ManagerRuntime,
+    private readonly upNodes: () => Promise<Set<string>>,
+  ) {}
+
+  async create(body: Partial<ServiceSpec>): Promise<{ ID: string; Warnings: string[] }> {
+    const m = this.manager();
+    const spec = normalize({ ...body, Name: body.Name || randomName(), TaskTemplate: body.TaskTemplate ?? {} } as ServiceSpec);
+    validateSpec(spec);
+    const now = new Date().toISOString();
+    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec };
+    await m.objects.createService(rec);
+    return { ID: rec.ID, Warnings: [] };
+  }
+
+  async list(f: ServiceFilters, withStatus: boolean): Promise<ServiceView[]> {
+    const m = this.manager();
+    const all = await m.objects.services();
+    const sel = all.filter(
+      ({ value: s }) =>
+        (!f.id?.length || f.id.some((p) => s.ID.startsWith(p))) &&
+        (!f.name?.length || f.name.some((p) => s.Spec.Name.startsWith(p))) &&
+        (!f.label?.length || labelMatch(s.Spec.Labels ?? {}, f.label)) &&
+        (!f.mode?.length || f.mode.includes(isGlobal(s.Spec) ? 'global' : 'replicated')),
+    );
+    if (!withStatus) return sel.map((s) => ({ rec: s.value, version: s.version }));
+    const [tasks, up] = await Promise.all([m.objects.tasks(), this.upNodes()]);
+    const ts = tasks.map((t) => t.value);
+    return sel.map((s) => ({ rec: s.value, version: s.version, status: statusOf(s.value, ts, up) }));
+  }
+
+  async inspect(ref: string): Promise<ServiceView> {
+    const s = findService(await this.manager().objects.services(), ref);
+    return { rec: s.value, version: s.version };
+  }
+
+  /** rollback: the previous spec again (`service rollback`, `update --rollback`) */
+  async update(ref: string, version: number, body: Partial<ServiceSpec>, rollback: boolean): Promise<{ Warnings: string[] }> {
+    const m = this.manager();
+    const cur = findService(await m.objects.services(), ref);
+    if (rollback && !cur.value.PreviousSpec) throw bad('service does not have a previous spec');
+    const spec = rollback ? (cur.value.PreviousSpec as ServiceSpec) : normalize({ ...body, Name: body.Name || cur.value.Spec.Name, TaskTemplate: body.TaskTemplate ?? {} } as ServiceSpec);
+    validateSpec(spec);
+    if (isGlobal(spec) !== isGlobal(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
+    await m.objects.updateService(cur.value.ID, version, (s) => ({
+      ...s,
+      UpdatedAt: new Date().toISOString(),
+      Spec: spec,
+      PreviousSpec: s.Spec,
+      UpdateStatus: undefined,
+    }));
+    return { Warnings: [] };
+  }
+
+  /** The service goes at once; its tasks are marked for removal (agents stop and remove their containers). */
+  async remove(ref: string): Promise<void> {
+    const m = this.manager();
+    const s = findService(await m.objects.services(), ref);
+    await m.objects.removeService(s.value);
+    for (const { value: t } of await m.objects.tasks()) {
+      if (t.ServiceID !== s.value.ID) continue;
+      await m.objects.updateTask(t.ID, (x) => (x.DesiredState === 'remove' ? undefined : { ...x, DesiredState: 'remove' }));
+      // a task that never ran anywhere has nothing to stop
+      if (!t.NodeID || isTerminal(t.Status.State)) await m.objects.removeTask(t.ID);
+    }
+  }
+}
