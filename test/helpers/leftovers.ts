@@ -2,6 +2,7 @@
 // the machine at the same time): container cgroups under its cgroup parent, ports of its bridges
 // (the host ends of the veths), bridges beyond its default one, mounts under its data and exec
 // roots, monitors with a bundle under its exec root.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { daemonName } from '../../src/config';
@@ -91,4 +92,44 @@ export function leftovers(d: TestDaemon): string[] {
     ...mountsUnder(d).map((m) => `mount ${m}`),
     ...monitors(d).map((p) => `monitor pid ${p}`),
   ];
+}
+
+/**
+ * The last resort for a test daemon that could not stop itself (killed, and failing to start
+ * again for its own clean-up): its bridges, and its iptables and ip6tables chains with the jumps
+ * to them, found by its names only. Nothing is found after a clean stop.
+ */
+export function sweepDaemonNetwork(dataRoot: string): void {
+  sweepNetworkOf(daemonName(dataRoot));
+}
+
+/** sweepDaemonNetwork by the daemon's name (`skiff-<hash>`). */
+export function sweepNetworkOf(name: string): void {
+  const prefix = name === 'skiff' ? 'skiff' : `sk${name.replace(/^skiff-/, '').slice(0, 8)}`;
+  for (const l of readdir('/sys/class/net').map((e) => e.name)) {
+    if (l === `${prefix}0` || l.startsWith(`${prefix}-`)) run('ip', ['link', 'del', l]);
+  }
+  const chain = `${name}-`;
+  for (const tool of ['iptables', 'ip6tables']) {
+    for (const table of ['filter', 'nat', 'raw', 'mangle']) {
+      const rules = run(`${tool}-save`, ['-t', table]).split('\n');
+      // the jumps into our chains from the built-in ones first, then our chains themselves
+      for (const r of rules) {
+        const m = /^-A (\S+) (.*)$/.exec(r);
+        if (m && !m[1].startsWith(chain) && r.includes(`-j ${chain}`)) run(tool, ['-t', table, '-D', m[1], ...m[2].split(' ')]);
+      }
+      const ours = rules.filter((r) => r.startsWith(`:${chain}`)).map((r) => r.slice(1).split(' ')[0]);
+      for (const c of ours) run(tool, ['-t', table, '-F', c]);
+      for (const c of ours) run(tool, ['-t', table, '-X', c]);
+    }
+  }
+}
+
+/** A command's output; '' when it fails (a tool missing, a rule gone meanwhile). */
+function run(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return '';
+  }
 }

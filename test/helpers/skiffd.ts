@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { projectRoot } from '../../src/host';
+import { sweepDaemonNetwork } from './leftovers';
 
 export const distBuilt = fs.existsSync(path.join(projectRoot(), 'dist/src/main.js'));
 
@@ -196,6 +197,7 @@ export class TestDaemon {
       await this.stop();
     } finally {
       killMonitorsUnder(this.execRoot);
+      sweepDaemonNetwork(this.dataRoot);
       fs.rmSync(this.dir, { recursive: true, force: true });
     }
   }
