@@ -6,14 +6,14 @@
 // host by slirp4netns (userspace TCP/IP: an unprivileged user cannot make veths into the host).
 // Inside, the daemon is uid 0 of that namespace and runs the usual code; what real root alone
 // may do degrades (cgroups, device nodes, ports: see README "Rootless").
-import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type CgroupManager, createCgroupManager, type InitPidOf, noCgroupManager, whyNoDelegatedCgroup } from './cgroups';
 import type { Logger } from './core/logger';
-import type { HostKernel } from './host';
+import { type HostKernel, onPath } from './host';
 import { inUserNamespace, missingRootlessRequirement, type RootlessHostFacts } from './host/userns';
 import { rootlesskitRequest } from './network/rootless-ports';
 
@@ -28,20 +28,6 @@ export function needsRootlesskit(uid: number, env: NodeJS.ProcessEnv): boolean {
 /** The daemon runs rootless: started by a user, or already inside rootlesskit's namespaces. */
 export function isRootless(uid: number, env: NodeJS.ProcessEnv): boolean {
   return uid !== 0 || (env[ROOTLESSKIT_ENV] !== undefined && inUserNamespace());
-}
-
-function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
 }
 
 function readOr(file: string, fallback: string): string {
@@ -112,13 +98,31 @@ async function rootlesskitInfo(stateDir: string): Promise<{ childPID: number } |
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether a process holds the flock on file (util-linux flock, without waiting); false when the file is not there. */
+export function lockHeld(file: string, env: NodeJS.ProcessEnv): boolean {
+  if (!existsSync(file)) return false;
+  // exit code 75 only when the lock is taken (-E); a missing flock says nothing is known: not held
+  const r = spawnSync(onPath('flock', env) ?? 'flock', ['-n', '-E', '75', file, 'true'], { stdio: 'ignore' });
+  return r.status === 75;
+}
+
 /**
  * rootlesskit with a holder (`sleep infinity`) as its child, detached in its own session: the
  * namespaces, slirp4netns and the published ports live as long as the holder, not as long as a
  * daemon (a daemon killed with kill -9 leaves them for the next one, which joins them: live restore).
  */
 async function startRootlesskit(stateDir: string, env: NodeJS.ProcessEnv): Promise<{ childPID: number }> {
-  // a folder no rootlesskit answers on is what a killed one left (its lock is free)
+  // A rootlesskit holds the flock on <state>/lock while it lives: one that is slow to answer (or
+  // another daemon's, starting at the same moment) is waited for, never removed under it.
+  if (lockHeld(path.join(stateDir, 'lock'), env)) {
+    for (const end = Date.now() + 60000; Date.now() < end; await sleep(100)) {
+      const info = await rootlesskitInfo(stateDir);
+      if (info) return info;
+      if (!lockHeld(path.join(stateDir, 'lock'), env)) break;
+    }
+    if (lockHeld(path.join(stateDir, 'lock'), env)) throw new Error(`a rootlesskit holds ${stateDir} but does not answer on its API socket; stop it, or remove the folder`);
+  }
+  // a folder no rootlesskit holds is what a killed one left
   await fs.rm(stateDir, { recursive: true, force: true });
   const logFile = `${stateDir}.log`;
   const out = openSync(logFile, 'w', 0o600);

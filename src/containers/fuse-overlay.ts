@@ -6,13 +6,13 @@
 // (rootlesskit's, which outlives a killed daemon: live restore keeps it), skiff-init binds that
 // folder as a plain root, and the mount goes when the run's runtime side is deleted.
 import { execFile } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { SkiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { type HostKernel, UmountFlags } from '../host';
+import { type HostKernel, onPath, UmountFlags } from '../host';
 
 const run = promisify(execFile);
 
@@ -21,19 +21,6 @@ export type RootOverlay = { kind: 'kernel' } | { kind: 'fuse'; binary: string } 
 
 /** The env variable that forces fuse-overlayfs (tests, or a kernel overlay that misbehaves). */
 export const FORCE_FUSE_ENV = 'SKIFF_ROOTLESS_FUSE_OVERLAYFS';
-
-function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/bin', '/bin'])) {
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
 /** Why the kernel's overlayfs cannot be the root here (undefined: it can): a mount tried, user xattrs tried. */
 async function whyNoKernelOverlay(dataRoot: string, kernel: HostKernel): Promise<string | undefined> {

@@ -4,3 +4,4 @@ export { MountFlags, UmountFlags, type HostKernel } from './kernel';
 export { addonKernel, isAddonKernel } from './addon-kernel';
 export { RecordingKernel, type KernelCall, type KernelCallName } from './recording-kernel';
 export { helperPaths, projectRoot, sealedHelperPaths, type HelperPaths } from './helpers';
+export { onPath } from './programs';

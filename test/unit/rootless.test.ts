@@ -2,6 +2,7 @@
 // friends, the user's default folders, rootlesskit's command line, the cgroup delegation probe,
 // limits discarded with dockerd's warnings, the /proc process tree, and the port API client
 // against a fake rootlesskit on a unix socket.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -17,7 +18,7 @@ import { Logger } from '../../src/core/logger';
 import { mappedIdMax, missingRootlessRequirement, type RootlessHostFacts, subIdRanges, uidMapIsPartial } from '../../src/host/userns';
 import { type HeldPort } from '../../src/network/ports';
 import { portSpecOf, RootlessPorts } from '../../src/network/rootless-ports';
-import { isRootless, needsRootlesskit, rootlessDefaults, rootlesskitArgs, rootlesskitStateDir } from '../../src/rootless';
+import { isRootless, lockHeld, needsRootlesskit, rootlessDefaults, rootlesskitArgs, rootlesskitStateDir } from '../../src/rootless';
 
 describe('user namespace facts', () => {
   test('the identity map is the host; anything else is a user namespace', () => {
@@ -261,6 +262,32 @@ describe("published ports through rootlesskit's API", () => {
       expect(calls[calls.length - 1]).toBe('DELETE /v1/ports/3 ');
     } finally {
       server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rootlesskit's state folder lock", () => {
+  // a rootlesskit slow to answer keeps its folder: lockHeld tells a live holder from a leftover
+  test('held while a process holds the flock, free after, false when the file is missing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-lock-'));
+    const file = path.join(dir, 'lock');
+    try {
+      expect(lockHeld(file, process.env)).toBe(false);
+      fs.writeFileSync(file, '');
+      expect(lockHeld(file, process.env)).toBe(false);
+      // in a process group of its own: flock and the sleep that inherits its lock go together
+      const holder = spawn('flock', [file, 'sleep', '30'], { stdio: 'ignore', detached: true });
+      try {
+        for (let i = 0; i < 100 && !lockHeld(file, process.env); i++) await new Promise((r) => setTimeout(r, 20));
+        expect(lockHeld(file, process.env)).toBe(true);
+      } finally {
+        process.kill(-holder.pid!, 'SIGKILL');
+        await new Promise((r) => holder.once('exit', r));
+        for (let i = 0; i < 100 && lockHeld(file, process.env); i++) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(lockHeld(file, process.env)).toBe(false);
+    } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
