@@ -103,6 +103,8 @@ bench: build
 	node dist/bench/api.js
 	node dist/bench/network.js
 	node dist/bench/rootless.js
+	node dist/bench/build.js
+	node dist/bench/metrics.js
 	node dist/bench/cli.js
 	node dist/bench/metrics.js
 
