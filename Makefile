@@ -106,7 +106,6 @@ bench: build
 	node dist/bench/build.js
 	node dist/bench/metrics.js
 	node dist/bench/cli.js
-	node dist/bench/metrics.js
 
 clean:
 	rm -rf build dist
