@@ -219,8 +219,8 @@ async function startFailed(ctx: ContainersContext, rec: ContainerRecord, e: unkn
 }
 
 /**
- * One watcher per run: its exit (or a lost watch, as 255) is handled once; on cgroup v2 its
- * OOM kills are sent as they happen, as dockerd does (`fresh`: a cgroup made for this run).
+ * One watcher per run: its exit (or a lost watch, as 255) is handled once; its OOM kills are
+ * sent as they happen, as dockerd does (`fresh`: a cgroup made for this run).
  */
 export function watch(ctx: ContainersContext, rec: ContainerRecord, handle: RunHandle, exited: Promise<ExitStatus>, fresh: boolean): void {
   let events: string | null = null;
@@ -229,7 +229,7 @@ export function watch(ctx: ContainersContext, rec: ContainerRecord, handle: RunH
   } catch {
     events = null;
   }
-  if (events?.endsWith('/memory.events')) {
+  if (events?.endsWith('/memory.events') || events?.endsWith('/memory.oom_control')) {
     handle.oom = watchOomKills(
       events,
       fresh ? 0 : undefined,

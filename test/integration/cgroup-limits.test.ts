@@ -85,6 +85,38 @@ describeIf(isRoot && distBuilt && v1Host && haveTools, 'cgroup v1 limits, pressu
     if (lab) fs.rmSync(lab, { recursive: true, force: true });
   });
 
+  test('a memory hog under --memory 32m: the oom event while the container lives on (as dockerd), one oom for a killed pid 1', async () => {
+    const events = async (since: number, id: string) => {
+      const until = (Date.now() / 1000).toFixed(3);
+      const r = await d.request('GET', `/events?since=${since.toFixed(3)}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ event: ['oom'], container: [id] }))}`);
+      return r.body.split('\n').filter((l) => l.trim() !== '');
+    };
+    const logs = async (id: string) => (await d.request('GET', `/containers/${id}/logs?stdout=1&stderr=1`)).raw.toString('latin1');
+    const since = Date.now() / 1000 - 1;
+    // dd's 64 MiB buffer cannot fit: the kernel kills dd, the shell (pid 1) lives on
+    const { id } = await createOk({ Cmd: ['sh', '-c', 'dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd-done; sleep 60'], HostConfig: { Memory: 32 * MiB, MemorySwap: 32 * MiB } });
+    await start(id);
+    const { id: dies } = await createOk({ Cmd: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], HostConfig: { Memory: 32 * MiB, MemorySwap: 32 * MiB } });
+    await start(dies);
+    try {
+      for (let i = 0; i < 200 && !(await logs(id)).includes('dd-done'); i++) await sleep(100);
+      // memory.oom_control is read once a second on v1
+      let oom: string[] = [];
+      for (let i = 0; i < 30 && oom.length === 0; i++) {
+        oom = await events(since, id);
+        if (oom.length === 0) await sleep(100);
+      }
+      expect(oom).toHaveLength(1);
+      expect((await inspect(id)).State.Status).toBe('running');
+      expect((await d.request('POST', `/containers/${dies}/wait`, { timeoutMs: 30000 })).json.StatusCode).toBe(137);
+      expect((await inspect(dies)).State.OOMKilled).toBe(true);
+      await sleep(1500); // a second event (live and at the exit) would come within this
+      expect(await events(since, dies)).toHaveLength(1);
+    } finally {
+      for (const c of [id, dies]) await d.request('DELETE', `/containers/${c}?force=1`);
+    }
+  }, 60000);
+
   test('--device-write-bps: dd oflag=direct to a bind-mounted loop device runs at the limit (±20%), the file has MAJ:MIN RATE', async () => {
     const rate = 4 * MiB;
     const count = 20; // MiB: ~5 s at the limit
