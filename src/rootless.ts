@@ -68,14 +68,24 @@ export function rootlesskitStateDir(execRoot: string): string {
   return path.join(path.dirname(execRoot), `${path.basename(execRoot)}-rootlesskit`);
 }
 
+/**
+ * The host's loopback reachable from the namespace as slirp4netns's 10.0.2.2 (a registry on the
+ * host's 127.0.0.1, say): off by default as in dockerd-rootless.sh, since then the containers
+ * reach every service on the host's loopback too; on with the same opt-in as Docker's
+ * DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false.
+ */
+export function hostLoopbackAllowed(env: NodeJS.ProcessEnv): boolean {
+  return env.SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK === 'false';
+}
+
 /** rootlesskit's command line for this daemon (dockerd-rootless.sh's flags). */
-export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot: boolean): string[] {
+export function rootlesskitArgs(stateDir: string, command: string[], sharedRoot: boolean, hostLoopback = false): string[] {
   return [
     '--net=slirp4netns',
     '--mtu=65520',
     '--slirp4netns-sandbox=auto',
     '--slirp4netns-seccomp=auto',
-    '--disable-host-loopback',
+    ...(hostLoopback ? [] : ['--disable-host-loopback']),
     '--port-driver=builtin',
     '--copy-up=/etc',
     '--copy-up=/run',
@@ -126,7 +136,8 @@ async function startRootlesskit(stateDir: string, env: NodeJS.ProcessEnv): Promi
   await fs.rm(stateDir, { recursive: true, force: true });
   const logFile = `${stateDir}.log`;
   const out = openSync(logFile, 'w', 0o600);
-  const kit = spawn(onPath('rootlesskit', env) ?? 'rootlesskit', rootlesskitArgs(stateDir, [onPath('sleep', env) ?? 'sleep', 'infinity'], rootIsShared()), {
+  const args = rootlesskitArgs(stateDir, [onPath('sleep', env) ?? 'sleep', 'infinity'], rootIsShared(), hostLoopbackAllowed(env));
+  const kit = spawn(onPath('rootlesskit', env) ?? 'rootlesskit', args, {
     detached: true,
     stdio: ['ignore', out, out],
     env,
@@ -165,7 +176,15 @@ export function execUnderRootlesskit(argv: string[], execRoot: string): void {
   // beside the exec root (one per daemon: rootlesskit locks it), e.g. $XDG_RUNTIME_DIR/skiff-rootlesskit
   const stateDir = rootlesskitStateDir(execRoot);
   const run = async () => {
-    const kit = (await rootlesskitInfo(stateDir)) ?? (await startRootlesskit(stateDir, env));
+    const running = await rootlesskitInfo(stateDir);
+    // a joined rootlesskit keeps the flags it was started with
+    const kitCmdline = running ? rootlesskitParent(running.childPID).cmdline : [];
+    if (kitCmdline.length > 1 && kitCmdline.includes('--disable-host-loopback') === hostLoopbackAllowed(env)) {
+      process.stderr.write(
+        `skiffd: rootless: the running rootlesskit of ${stateDir} was started with the host's loopback ${hostLoopbackAllowed(env) ? 'disabled' : 'allowed'}; SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK applies once it stops (a daemon stop with no container running)\n`,
+      );
+    }
+    const kit = running ?? (await startRootlesskit(stateDir, env));
     const command = [process.execPath, ...process.execArgv, process.argv[1], ...argv];
     const nsenter = ['--preserve-credentials', '-U', '-m', '-n', '-t', String(kit.childPID), `--wd=${process.cwd()}`, '--', ...command];
     const child = spawn(onPath('nsenter', env) ?? 'nsenter', nsenter, { stdio: 'inherit', env: { ...env, [ROOTLESSKIT_ENV]: stateDir } });
@@ -183,6 +202,12 @@ export function execUnderRootlesskit(argv: string[], execRoot: string): void {
   });
 }
 
+/** rootlesskit's pid (the parent of its child) and command line ([] when not found). */
+function rootlesskitParent(childPID: number): { ppid: number; cmdline: string[] } {
+  const ppid = Number(/^PPid:\s+(\d+)/m.exec(readOr(`/proc/${childPID}/status`, ''))?.[1]);
+  return { ppid, cmdline: ppid > 1 ? readOr(`/proc/${ppid}/cmdline`, '').split('\0') : [] };
+}
+
 /**
  * Daemon stop with no container left running: rootlesskit (and with it the holder, slirp4netns,
  * its ports and the namespaces) stopped, so nothing of the daemon stays behind. Its parent is
@@ -193,8 +218,7 @@ export async function stopRootlesskit(env: NodeJS.ProcessEnv, log: Logger): Prom
   if (!stateDir) return;
   const info = await rootlesskitInfo(stateDir);
   if (!info) return;
-  const ppid = Number(/^PPid:\s+(\d+)/m.exec(readOr(`/proc/${info.childPID}/status`, ''))?.[1]);
-  const cmdline = readOr(`/proc/${ppid}/cmdline`, '').split('\0');
+  const { ppid, cmdline } = rootlesskitParent(info.childPID);
   // the parent must be this state folder's rootlesskit (never some other process)
   if (!(ppid > 1 && path.basename(cmdline[0] ?? '') === 'rootlesskit' && cmdline.includes(`--state-dir=${stateDir}`))) {
     log.warn('rootlesskit: cannot find the parent of its child, left running', { childPid: info.childPID, ppid });

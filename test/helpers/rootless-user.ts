@@ -133,8 +133,12 @@ export interface RootlessUser {
   readonly log: string;
   readonly daemon: ChildProcess | undefined;
   docker(args: string[], o?: { input?: string; timeoutMs?: number }): Promise<CliRun>;
-  /** The user's bin/skiffd, as a user would start it, answering. */
-  startDaemon(extraEnv?: string[]): Promise<void>;
+  /** The docker CLI run by the user itself (its own HOME, config and files), in its home. */
+  asUser(args: string[], o?: { input?: string; timeoutMs?: number }): Promise<CliRun>;
+  /** The command line that runs the docker CLI as the user (for a terminal: tmux). */
+  asUserCommand(args: string[]): string[];
+  /** The user's bin/skiffd, as a user would start it (extra variables and flags), answering. */
+  startDaemon(extraEnv?: string[], extraArgs?: string[]): Promise<void>;
   /** The daemon's pid (its pid file in the exec root). */
   daemonPid(): number;
 }
@@ -153,6 +157,24 @@ export function useRootlessUser(): RootlessUser {
   let cgroup = '';
   const sock = path.join(runDir, 'skiff.sock');
   const docker = (args: string[], o?: { input?: string; timeoutMs?: number }) => runClient('docker', args, env, { timeoutMs: 60000, ...o });
+  const asUserCommand = (args: string[]) => [
+    'runuser',
+    '-u',
+    user,
+    '--',
+    'env',
+    `HOME=${home}`,
+    `DOCKER_HOST=unix://${sock}`,
+    `DOCKER_CONFIG=${path.join(home, '.docker')}`,
+    'DOCKER_CLI_HINTS=false',
+    'docker',
+    ...args,
+  ];
+  const asUser = (args: string[], o?: { input?: string; timeoutMs?: number }) => {
+    const [bin, ...rest] = asUserCommand(args);
+    // nothing of root's environment but PATH (no DOCKER_CONTEXT, no root's config)
+    return runClient(bin, rest, { PATH: process.env.PATH ?? '/usr/bin:/bin' }, { timeoutMs: 60000, cwd: home, ...o });
+  };
 
   beforeAll(async () => {
     // slirp4netns needs /dev/net/tun (the test VM loads no module it does not ask for)
@@ -191,9 +213,9 @@ export function useRootlessUser(): RootlessUser {
     await startUserDaemon();
   }, 240000);
 
-  async function startUserDaemon(extraEnv: string[] = []): Promise<void> {
+  async function startUserDaemon(extraEnv: string[] = [], extraArgs: string[] = []): Promise<void> {
     const userPath = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, ...extraEnv, path.join(projectRoot(), 'bin/skiffd')];
+    const command = ['runuser', '-u', user, '--', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runDir}`, `PATH=${userPath}`, ...extraEnv, path.join(projectRoot(), 'bin/skiffd'), ...extraArgs];
     // on cgroup v2 the daemon starts in its delegated cgroup (the shell moves itself, then execs)
     daemon = v2
       ? spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh', ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -268,6 +290,8 @@ export function useRootlessUser(): RootlessUser {
       return daemon;
     },
     docker,
+    asUser,
+    asUserCommand,
     startDaemon: startUserDaemon,
     daemonPid,
   };

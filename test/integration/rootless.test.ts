@@ -12,9 +12,10 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { projectRoot } from '../../src/host';
-import { runClient, which } from '../helpers/cli-env';
+import { runClient, TmuxServer, which } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { rootlessTools, useRootlessUser, v2 } from '../helpers/rootless-user';
+import { startRegistry } from '../helpers/registry-server';
 import { distBuilt, waitUntil } from '../helpers/skiffd';
 
 const havePy = spawnSync('/usr/bin/python3', ['-c', 'import docker']).status === 0;
@@ -254,6 +255,101 @@ describeIf(isRoot && distBuilt && rootlessTools, 'rootless skiffd (a throwaway u
     await docker(['rm', '-f', 'st']);
   });
 
+  // docker save writes the tar on the client side and docker load reads it there: run by the user,
+  // the files are its own; the image's own layer (a file owned by 1234) is unpacked again by the
+  // rootless daemon (rmi removed it), its owner mapped through the user's subordinate ids
+  test("save and load as the user, the tar the user's own file", async () => {
+    expect((await docker(['run', '--name', 'sv', 'busybox', 'sh', '-c', 'echo saved > /saved && chown 1234:1234 /saved'])).code).toBe(0);
+    expect((await docker(['commit', 'sv', 'rootless:saved'])).code).toBe(0);
+    expect((await docker(['rm', 'sv'])).code).toBe(0);
+    const tar = path.join(rl.home, 'saved.tar');
+    try {
+      const save = await rl.asUser(['save', 'rootless:saved', '-o', tar]);
+      expect(save.stderr).toBe('');
+      expect(save.code).toBe(0);
+      const st = fs.statSync(tar);
+      expect([st.uid, st.gid]).toEqual([rl.uid, rl.uid]);
+      expect(st.size).toBeGreaterThan(0);
+      expect((await rl.asUser(['rmi', 'rootless:saved'])).code).toBe(0);
+      expect((await docker(['image', 'inspect', 'rootless:saved'])).code).not.toBe(0);
+      expect(await rl.asUser(['load', '-i', tar])).toMatchObject({ code: 0, stdout: 'Loaded image: rootless:saved\n' });
+      expect(await docker(['run', '--rm', 'rootless:saved', 'sh', '-c', 'stat -c "%u %g" /saved && cat /saved'])).toMatchObject({ code: 0, stdout: '1234 1234\nsaved\n' });
+      // a tar the user cannot read (root's 0600) is refused by the CLI, never read by the daemon
+      const secret = path.join(work, 'root-only.tar');
+      fs.copyFileSync(tar, secret);
+      fs.chmodSync(secret, 0o600);
+      const denied = await rl.asUser(['load', '-i', secret]);
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toMatch(/permission denied/i);
+    } finally {
+      await docker(['rm', '-f', 'sv']);
+      await docker(['rmi', 'rootless:saved']);
+      fs.rmSync(tar, { force: true });
+    }
+  });
+
+  // a container started with -i keeps its stdin open (StdinOnce false): the line sent through
+  // attach runs in its shell, the output comes back, and its exit status is attach's
+  test('attach with pipes: a line in, its output out, the exit status', async () => {
+    expect((await rl.asUser(['run', '-di', '--name', 'att-pipe', 'busybox', 'sh'])).code).toBe(0);
+    try {
+      const r = await rl.asUser(['attach', 'att-pipe'], { input: 'echo piped-$((6*7))\nexit 3\n', timeoutMs: 30000 });
+      expect(r).toMatchObject({ code: 3, stdout: 'piped-42\n' });
+      expect((await docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'att-pipe'])).stdout).toBe('exited 3\n');
+    } finally {
+      await docker(['rm', '-f', 'att-pipe']);
+    }
+  });
+
+  // the CLI refuses to attach a TTY container's stdin without a terminal: tmux gives it one;
+  // ctrl-p ctrl-q (the default detach keys, watched by the daemon) leave the container running
+  (which('tmux') ? test : test.skip)('attach with a TTY (tmux): a line in, its output on the screen, ctrl-p ctrl-q detaches', async () => {
+    const tmux = new TmuxServer(`skiff-rl-attach-${process.pid}`);
+    const s = 'att';
+    const screen = () => tmux.screen(s);
+    try {
+      expect((await rl.asUser(['run', '-dit', '--name', 'att-tty', 'busybox', 'sh'])).code).toBe(0);
+      const cmd = rl
+        .asUserCommand(['attach', 'att-tty'])
+        .map((a) => `'${a}'`)
+        .join(' ');
+      tmux.session(s, 100, 30, `${cmd}; echo DETACHED=$?; sleep 60`);
+      // (typed before attach is up, the line waits in the terminal; only the shell prints tty-42)
+      tmux.run(['send-keys', '-t', s, 'echo tty-$((6*7))', 'Enter']);
+      await waitUntil(() => /^tty-42$/m.test(screen()), 15000, 'the echo through the attached TTY').catch((e: Error) => {
+        throw new Error(`${e.message}; screen:\n${screen()}`);
+      });
+      tmux.run(['send-keys', '-t', s, 'C-p', 'C-q']);
+      // docker attach reports the detach as "read escape sequence", exit code 1 (as against dockerd: cli.test.ts)
+      await waitUntil(() => /read escape sequence\nDETACHED=1/.test(screen()), 10000, 'attach detached').catch((e: Error) => {
+        throw new Error(`${e.message}; screen:\n${screen()}`);
+      });
+      expect((await docker(['inspect', '-f', '{{.State.Running}}', 'att-tty'])).stdout).toBe('true\n');
+    } finally {
+      tmux.close();
+      await docker(['rm', '-f', 'att-tty']);
+    }
+  });
+
+  test('a named volume: written in one container, read in another, listed, removed with its data', async () => {
+    try {
+      expect(await rl.asUser(['volume', 'create', 'rlvol'])).toMatchObject({ code: 0, stdout: 'rlvol\n' });
+      expect((await rl.asUser(['run', '--rm', '-v', 'rlvol:/data', 'busybox', 'sh', '-c', 'echo kept > /data/f'])).code).toBe(0);
+      expect(await rl.asUser(['run', '--rm', '-v', 'rlvol:/data:ro', 'busybox', 'cat', '/data/f'])).toMatchObject({ code: 0, stdout: 'kept\n' });
+      // under the user's data root, written by the container's root: the user on the host
+      const mp = (await docker(['volume', 'inspect', '-f', '{{.Mountpoint}}', 'rlvol'])).stdout.trim();
+      expect(mp.startsWith(`${rl.home}/`)).toBe(true);
+      const st = fs.statSync(path.join(mp, 'f'));
+      expect([st.uid, st.gid]).toEqual([rl.uid, rl.uid]);
+      expect((await rl.asUser(['volume', 'ls', '-q'])).stdout.split('\n')).toContain('rlvol');
+      expect(await rl.asUser(['volume', 'rm', 'rlvol'])).toMatchObject({ code: 0, stdout: 'rlvol\n' });
+      expect((await rl.asUser(['volume', 'ls', '-q'])).stdout.split('\n')).not.toContain('rlvol');
+      expect(fs.existsSync(mp)).toBe(false);
+    } finally {
+      await docker(['volume', 'rm', '-f', 'rlvol']);
+    }
+  });
+
   // last: it ends with the daemon stopped (afterAll then only cleans up)
   test('live restore: kill -9 of the daemon leaves rootlesskit and the container running; the next daemon adopts it; a stop leaves nothing', async () => {
     const stateDir = path.join(runDir, 'skiff-rootlesskit');
@@ -342,5 +438,72 @@ describeIf(isRoot && distBuilt && rootlessTools, 'rootless skiffd (a throwaway u
       await waitUntil(async () => (await docker(['ps', '-a', '-q', '--filter', 'name=nofuse'])).stdout === '', 10000, 'the container removed');
     },
     240000,
+  );
+
+  // A registry on the host's 127.0.0.1: inside rootlesskit's network namespace 127.0.0.1 is the
+  // namespace's own, and slirp4netns's 10.0.2.2 (the host's loopback) is refused while
+  // --disable-host-loopback (the default, as dockerd-rootless.sh) is on. As a Docker rootless user
+  // does (DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false, "insecure-registries":
+  // ["10.0.2.2:P"]), the daemon started with SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK=false and
+  // --insecure-registry 10.0.2.2:P pulls 10.0.2.2:P/...; root pushed the image there (skopeo).
+  (which('docker-registry') && which('skopeo') ? test : test.skip)(
+    "pull from a registry on the host's loopback: through 10.0.2.2 once host loopback is allowed, refused by default",
+    async () => {
+      const stateDir = path.join(runDir, 'skiff-rootlesskit');
+      const restart = async (extraEnv: string[], extraArgs: string[]) => {
+        if (fs.existsSync(sock)) {
+          const stopped = new Promise((r) => rl.daemon?.once('exit', r));
+          process.kill(daemonPid(), 'SIGTERM');
+          await stopped;
+        }
+        // a new rootlesskit (its flags), not the one of the daemon just stopped
+        await waitUntil(() => !fs.existsSync(stateDir), 15000, "the old rootlesskit's state folder gone");
+        await rl.startDaemon(extraEnv, extraArgs);
+      };
+      const reg = await startRegistry(path.join(work, 'registry'));
+      const tar = path.join(work, 'busybox.tar');
+      const ref = `10.0.2.2:${reg.port}/rl/busybox:pulled`;
+      try {
+        await restart([], ['--insecure-registry', `10.0.2.2:${reg.port}`]);
+        // root pushes an image with a layer of its own (saved, then removed from the daemon) to
+        // the registry on 127.0.0.1, so that the pull fetches a blob, not only the manifest
+        expect((await docker(['run', '--name', 'pl', 'busybox', 'sh', '-c', 'echo from-the-registry > /pulled'])).code).toBe(0);
+        expect((await docker(['commit', 'pl', 'rootless:topush'])).code).toBe(0);
+        expect((await docker(['rm', 'pl'])).code).toBe(0);
+        expect((await docker(['save', 'rootless:topush', '-o', tar])).code).toBe(0);
+        expect((await docker(['rmi', 'rootless:topush'])).code).toBe(0);
+        execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `docker-archive:${tar}`, `docker://${reg.host}/rl/busybox:pulled`], { stdio: 'pipe' });
+        // the default: the host's loopback is out of reach
+        const refused = await rl.asUser(['pull', ref], { timeoutMs: 60000 });
+        expect(refused.code).not.toBe(0);
+        // (slirp4netns answers with an unreachable network; a refused connection would do as well)
+        expect(refused.stderr).toMatch(/10\.0\.2\.2:\d+: connect: (network is unreachable|connection refused)/);
+
+        await restart(['SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK=false'], ['--insecure-registry', `10.0.2.2:${reg.port}`]);
+        const pulled = await rl.asUser(['pull', ref], { timeoutMs: 120000 });
+        if (pulled.code !== 0) throw new Error(`pull failed: ${pulled.stderr}\nregistry log:\n${reg.log().slice(-2000)}`);
+        expect(pulled.stdout).toMatch(/: Pull complete$/m);
+        expect(pulled.stdout).toContain(`Status: Downloaded newer image for ${ref}`);
+        expect(await rl.asUser(['run', '--rm', ref, 'cat', '/pulled'])).toMatchObject({ code: 0, stdout: 'from-the-registry\n' });
+        expect((await rl.asUser(['rmi', ref])).code).toBe(0);
+
+        // the setting is rootlesskit's: a daemon joining it (kill -9 left it running) without the
+        // variable keeps the host's loopback, and says so
+        const killed = new Promise((r) => rl.daemon?.once('exit', r));
+        process.kill(daemonPid(), 'SIGKILL');
+        await killed;
+        await rl.startDaemon([], ['--insecure-registry', `10.0.2.2:${reg.port}`]);
+        expect(rl.log).toContain("was started with the host's loopback allowed; SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK applies once it stops");
+        expect((await rl.asUser(['pull', ref], { timeoutMs: 120000 })).code).toBe(0);
+        expect((await rl.asUser(['rmi', ref])).code).toBe(0);
+      } finally {
+        await docker(['rm', '-f', 'pl']);
+        await docker(['rmi', 'rootless:topush']);
+        await reg.stop();
+        fs.rmSync(path.join(work, 'registry'), { recursive: true, force: true });
+        fs.rmSync(tar, { force: true });
+      }
+    },
+    300000,
   );
 });

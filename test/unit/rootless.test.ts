@@ -18,7 +18,7 @@ import { Logger } from '../../src/core/logger';
 import { mappedIdMax, missingRootlessRequirement, type RootlessHostFacts, subIdRanges, uidMapIsPartial } from '../../src/host/userns';
 import { type HeldPort } from '../../src/network/ports';
 import { portSpecOf, RootlessPorts } from '../../src/network/rootless-ports';
-import { isRootless, lockHeld, needsRootlesskit, rootlessDefaults, rootlesskitArgs, rootlesskitStateDir } from '../../src/rootless';
+import { hostLoopbackAllowed, isRootless, lockHeld, needsRootlesskit, rootlessDefaults, rootlesskitArgs, rootlesskitStateDir } from '../../src/rootless';
 
 describe('user namespace facts', () => {
   test('the identity map is the host; anything else is a user namespace', () => {
@@ -117,6 +117,16 @@ describe('rootless mode and defaults', () => {
     expect(a.slice(-3)).toEqual(['/usr/bin/node', '/p/bin/skiffd', '--debug']);
     expect(rootlesskitArgs('/s', ['x'], false)).not.toContain('--propagation=rslave');
     expect(rootlesskitStateDir('/run/user/1000/skiff')).toBe('/run/user/1000/skiff-rootlesskit');
+  });
+
+  // dockerd-rootless.sh drops --disable-host-loopback only for DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false
+  test("the host's loopback (slirp4netns's 10.0.2.2): disabled unless SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK=false", () => {
+    expect(hostLoopbackAllowed({})).toBe(false);
+    expect(hostLoopbackAllowed({ SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK: 'true' })).toBe(false);
+    expect(hostLoopbackAllowed({ SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK: '0' })).toBe(false);
+    expect(hostLoopbackAllowed({ SKIFF_ROOTLESS_DISABLE_HOST_LOOPBACK: 'false' })).toBe(true);
+    expect(rootlesskitArgs('/s', ['x'], false, true)).not.toContain('--disable-host-loopback');
+    expect(rootlesskitArgs('/s', ['x'], false, false)).toContain('--disable-host-loopback');
   });
 });
 
