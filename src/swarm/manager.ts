@@ -4,7 +4,7 @@ import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newCsr, roleOU, sign, type NodeRole } from './ca';
-import { loadDataKey } from './dek';
+import { loadDataKey, type DataKey } from './dek';
 import { EtcdMember, etcdPaths, peerUrl } from './etcd';
 import { newId, parseJoinToken, sameToken } from './ids';
 import type { Certs, LocalFiles, LocalState } from './local-state';
@@ -87,7 +87,9 @@ export class ManagerRuntime {
       await starting;
     } else await this.etcd.start(timeoutMs);
     // the local member only: with quorum it answers, without it nothing else would either
-    this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) });
+    this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) }, () => this.dataKey());
+    // a cluster record from before the CA keys and tokens were sealed: sealed now (once, by the first manager to start)
+    if (bootstrap?.state !== 'new' && (await this.store.migrateCluster())) this.o.log.info('swarm cluster record: CA keys and join tokens sealed with the data-encryption key');
     this.objects = new ObjectStore(this.store.etcd);
     const { host, port } = splitHostPort(this.o.state.listenAddr);
     this.port = await serveSwarmPort(
@@ -113,6 +115,15 @@ export class ManagerRuntime {
     );
     this.orchestrator = new Orchestrator({ store: this.store, objects: this.objects, nodeId: this.o.state.nodeId, downAfterMs: DOWN_AFTER_MS, log: this.o.log });
     this.orchestrator.start();
+  }
+
+  private key: DataKey | undefined;
+
+  /** the data-encryption key this manager holds (dek.ts): the cluster record's CA keys and tokens open with it */
+  private async dataKey(): Promise<DataKey> {
+    this.key ??= await loadDataKey(this.o.files.dir);
+    if (!this.key) throw systemError("this manager holds no data-encryption key: the swarm's CA keys and join tokens cannot be opened (a swarm made before the key existed: init it again)");
+    return this.key;
   }
 
   /** a node's tasks (the worker's agent asks over the swarm port) */

@@ -1,7 +1,8 @@
 // The cluster's state in etcd, under one key prefix: typed records, each read with its version
 // (the key's etcd mod revision: Docker's Version.Index), written only if that version is still
 // current (a txn compare), as swarmkit's store refuses an "update out of sequence".
-//   /skiff/swarm/cluster         the ClusterRecord (spec, CA keys, join tokens)
+//   /skiff/swarm/cluster         the ClusterRecord (spec, CA keys, join tokens); the CA keys and the
+//                                tokens sealed with the data-encryption key (dek.ts), as secrets are
 //   /skiff/swarm/nodes/<id>      a NodeRecord (spec, description, role)
 //   /skiff/swarm/alive/<id>      the last heartbeat (ms): kept apart so heartbeats do not bump a node's version
 // cockatiel: etcd3's own fault-handling library (its dependency), for its no-op policy
@@ -9,6 +10,7 @@ import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { SkiffError, systemError } from '../core/errors';
 import type { KeyPair, NodeRole } from './ca';
+import type { DataKey, Sealed } from './dek';
 
 const PREFIX = '/skiff/swarm/';
 
@@ -32,6 +34,39 @@ export interface ClusterRecord {
   subnetSize: number;
   dataPathPort: number;
 }
+
+/** The cluster record as etcd holds it: what would let a copy of etcd's data act as the swarm is sealed. */
+export interface StoredClusterRecord extends Omit<ClusterRecord, 'rootCA' | 'storeCA' | 'tokens'> {
+  rootCA: { cert: string; key: Sealed };
+  storeCA: { cert: string; key: Sealed };
+  tokens: { worker: Sealed; manager: Sealed };
+}
+
+/** aad: the cluster and the field, so a sealed value moved to another field or cluster does not open */
+const clusterAad = (id: string, field: string) => `cluster/${id}/${field}`;
+
+export function sealCluster(c: ClusterRecord, k: DataKey): StoredClusterRecord {
+  const seal = (field: string, v: string) => k.seal(Buffer.from(v), clusterAad(c.id, field));
+  return {
+    ...c,
+    rootCA: { cert: c.rootCA.cert, key: seal('rootCA.key', c.rootCA.key) },
+    storeCA: { cert: c.storeCA.cert, key: seal('storeCA.key', c.storeCA.key) },
+    tokens: { worker: seal('tokens.worker', c.tokens.worker), manager: seal('tokens.manager', c.tokens.manager) },
+  };
+}
+
+export function openCluster(s: StoredClusterRecord, k: DataKey): ClusterRecord {
+  const open = (field: string, v: Sealed) => k.open(v, clusterAad(s.id, field)).toString();
+  return {
+    ...s,
+    rootCA: { cert: s.rootCA.cert, key: open('rootCA.key', s.rootCA.key) },
+    storeCA: { cert: s.storeCA.cert, key: open('storeCA.key', s.storeCA.key) },
+    tokens: { worker: open('tokens.worker', s.tokens.worker), manager: open('tokens.manager', s.tokens.manager) },
+  };
+}
+
+/** A record written before the CA keys and tokens were sealed (PEM text in the clear). */
+export const isUnsealedCluster = (s: StoredClusterRecord | ClusterRecord): s is ClusterRecord => typeof s.rootCA.key === 'string';
 
 export type Availability = 'active' | 'pause' | 'drain';
 
@@ -71,7 +106,12 @@ export class ClusterStore {
   readonly etcd: Etcd3;
   private readonly ns;
 
-  constructor(endpoints: string[], tls: StoreTls) {
+  /** dataKey: the manager's data-encryption key (dek.ts), to open and seal the cluster record */
+  constructor(
+    endpoints: string[],
+    tls: StoreTls,
+    private readonly dataKey: () => Promise<DataKey>,
+  ) {
     this.etcd = new Etcd3({
       hosts: endpoints,
       credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
@@ -105,13 +145,22 @@ export class ClusterStore {
   }
 
   async cluster(): Promise<Versioned<ClusterRecord>> {
-    const c = await this.getJson<ClusterRecord>('cluster');
+    const c = await this.getJson<StoredClusterRecord | ClusterRecord>('cluster');
     if (!c) throw systemError('the cluster record is missing from the store');
-    return c;
+    // an unsealed record (migrateCluster seals it at the manager's start) is read as it is
+    return { value: isUnsealedCluster(c.value) ? c.value : openCluster(c.value, await this.dataKey()), version: c.version };
   }
 
   async createCluster(c: ClusterRecord): Promise<void> {
-    if (!(await this.putIf('cluster', 0, c))) throw new SkiffError('conflict', 'the store already holds a cluster');
+    if (!(await this.putIf('cluster', 0, sealCluster(c, await this.dataKey())))) throw new SkiffError('conflict', 'the store already holds a cluster');
+  }
+
+  /** A cluster record written before its CA keys and tokens were sealed: sealed now (true if it was). */
+  async migrateCluster(): Promise<boolean> {
+    const c = await this.getJson<StoredClusterRecord | ClusterRecord>('cluster');
+    if (!c || !isUnsealedCluster(c.value)) return false;
+    // a concurrent writer (another manager migrating, an update) wins: its record is sealed too
+    return this.putIf('cluster', c.version, sealCluster(c.value, await this.dataKey()));
   }
 
   /** fn gets the current record; its result is written if nobody wrote in between (version: the caller's, or the current one). */
@@ -119,7 +168,7 @@ export class ClusterStore {
     const cur = await this.cluster();
     if (version !== undefined && version !== cur.version) throw systemError(SEQUENCE_CONFLICT);
     const next = { ...(await fn(cur.value)), updatedAt: new Date().toISOString() };
-    if (!(await this.putIf('cluster', cur.version, next))) throw systemError(SEQUENCE_CONFLICT);
+    if (!(await this.putIf('cluster', cur.version, sealCluster(next, await this.dataKey())))) throw systemError(SEQUENCE_CONFLICT);
     return next;
   }
 
