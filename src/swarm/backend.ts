@@ -72,6 +72,12 @@ export class Swarm {
   private timer: NodeJS.Timeout | undefined;
   private status: LocalNodeState = 'inactive';
   private error = '';
+  /** the daemon stopped this swarm (stop()): no heartbeat, role change or etcd start after it */
+  private stopped = false;
+  /** the heartbeat running now */
+  private beating: Promise<void> | undefined;
+  /** a role change or renewal a heartbeat asked for (under exclusive(): the heartbeat never awaits it, as a leave holding exclusive() awaits the heartbeat) */
+  private followUp: Promise<void> | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -107,6 +113,7 @@ export class Swarm {
 
   /** Daemon start: a node that was in a swarm takes its place again (a manager restarts its etcd). */
   async start(): Promise<void> {
+    this.stopped = false;
     const saved = await this.files.load();
     if (!saved) return;
     this.local = saved;
@@ -132,10 +139,20 @@ export class Swarm {
     })();
   }
 
-  /** Daemon stop: etcd stopped, the swarm kept on disk for the next start. */
+  /**
+   * Daemon stop: etcd stopped, the swarm kept on disk for the next start. Nothing the heartbeat
+   * or a role change still does may write state or start etcd after it: they check `stopped`.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.halt();
+  }
+
+  /** Heartbeats and the manager runtime stopped, the running heartbeat awaited (its writes done before the caller's). */
+  private async halt(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    await this.beating;
     const m = this.manager ?? this.starting;
     this.manager = undefined;
     this.starting = undefined;
@@ -236,7 +253,7 @@ export class Swarm {
         await m.store.putNode(self);
         await m.store.heartbeat(nodeId);
       } catch (e) {
-        await this.stop();
+        await this.halt();
         await this.files.clear();
         this.local = undefined;
         throw e;
@@ -286,7 +303,7 @@ export class Swarm {
       try {
         if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote));
       } catch (e) {
-        await this.stop();
+        await this.halt();
         await this.files.clear();
         this.local = undefined;
         throw e;
@@ -315,7 +332,7 @@ export class Swarm {
           await m.store.removeMember(this.local.state.nodeId).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
         }
       } else await this.callAnyManager('/leave').catch(() => undefined);
-      await this.stop();
+      await this.halt();
       await this.files.clear();
       this.local = undefined;
       this.status = 'inactive';
@@ -347,15 +364,23 @@ export class Swarm {
 
   private startHeartbeats(): void {
     if (this.timer) clearInterval(this.timer);
-    let running = false;
-    this.timer = setInterval(() => {
-      if (running) return;
-      running = true;
-      this.beat()
-        .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
-        .finally(() => (running = false));
-    }, HEARTBEAT_MS);
+    if (this.stopped) return;
+    this.timer = setInterval(() => this.runBeat(), HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  private runBeat(): void {
+    if (this.beating || this.stopped) return;
+    this.beating = this.beat()
+      .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
+      .finally(() => (this.beating = undefined));
+  }
+
+  /** runs fn under exclusive() unless one is queued or running already */
+  private follow(fn: () => Promise<void>): void {
+    this.followUp ??= this.exclusive(fn)
+      .catch((e: unknown) => this.o.log.warn('swarm role change or renewal failed', { error: String(e) }))
+      .finally(() => (this.followUp = undefined));
   }
 
   private async beat(): Promise<void> {
@@ -373,7 +398,7 @@ export class Swarm {
       managers = managersOf(nodes);
     } else {
       const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat').catch((e: unknown) => {
-        if (e instanceof SkiffError && e.kind === 'notFound') {
+        if (e instanceof SkiffError && e.kind === 'notFound' && this.local === l) {
           this.status = 'error';
           this.error = 'This node was removed from the swarm';
         }
@@ -382,12 +407,15 @@ export class Swarm {
       me = r.node;
       managers = r.managers;
     }
+    // stopped or left meanwhile: nothing more to write
+    if (this.stopped || this.local !== l) return;
     if (managers.length && JSON.stringify(managers) !== JSON.stringify(l.state.managers)) {
       l.state.managers = managers;
       await this.files.saveState(l.state);
     }
-    if (me && me.spec.Role !== l.state.role) await this.exclusive(() => this.changeRole(me.spec.Role));
-    else if (needsRenewal(l.certs.cert)) await this.exclusive(() => this.renewCert());
+    const role = me?.spec.Role;
+    if (role && role !== l.state.role) this.follow(() => this.changeRole(role));
+    else if (needsRenewal(l.certs.cert)) this.follow(() => this.renewCert());
   }
 
   /**
@@ -397,7 +425,7 @@ export class Swarm {
    */
   private async renewCert(): Promise<void> {
     const l = this.local;
-    if (!l) return;
+    if (!l || this.stopped || !needsRenewal(l.certs.cert)) return;
     const csr = await newCsr(l.certs.key);
     if (this.manager) {
       const m = this.manager;
@@ -432,7 +460,7 @@ export class Swarm {
   /** Promotion (a worker becomes an etcd member) or demotion (a manager leaves etcd), done by the node itself. */
   private async changeRole(role: NodeRole): Promise<void> {
     const l = this.local;
-    if (!l || l.state.role === role) return;
+    if (!l || l.state.role === role || this.stopped) return;
     if (role === 'worker' && this.manager) {
       const m = this.manager;
       if (m.etcd.running) {
@@ -441,7 +469,7 @@ export class Swarm {
         await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
         await m.store.removeMember(l.state.nodeId).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
       }
-      await this.stop();
+      await this.halt();
       await this.files.dropEtcd();
       l.state.role = 'worker';
       delete l.certs.storeCA;
@@ -459,8 +487,11 @@ export class Swarm {
       l.certs.etcdCert = r.etcd.cert;
       await this.files.saveCerts(l.certs);
       if (r.etcd.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+      if (this.stopped || this.local !== l) return;
       l.state.role = 'manager';
       await this.files.saveState(l.state);
+      // (no await between this check and startManager's: a stop() after it finds the runtime in `starting`)
+      if (this.stopped) return;
       await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, async () => {
         await this.callAnyManager('/etcd-promote');
       });
@@ -519,7 +550,8 @@ export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
   };
   const m = s.manager;
   if (!m) return facts;
-  const deadline = new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('context deadline exceeded')), INFO_DEADLINE_MS).unref());
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Error('context deadline exceeded')), INFO_DEADLINE_MS)));
   try {
     const [cluster, nodes] = await Promise.race([Promise.all([m.store.cluster(), m.store.nodes()]), deadline]);
     facts.cluster = cluster;
@@ -528,6 +560,8 @@ export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
     facts.managers = nodes.filter((n) => n.value.role === 'manager').length;
   } catch (e) {
     facts.error = e instanceof Error ? e.message : String(e);
+  } finally {
+    clearTimeout(timer);
   }
   return facts;
 }
