@@ -21,6 +21,24 @@ export const ERR_NO_MANAGER_INACTIVE = 'This node is not a swarm manager. Use "d
 export const ERR_NOT_MANAGER =
   "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 
+/** moby's errSwarmJoinTimeoutReached (daemon/cluster/errors.go), a notAvailableError: 503 */
+export const ERR_JOIN_TIMEOUT =
+  'Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the "docker info" command to see the current swarm status of your node.';
+const ERR_JOIN_CANCELLED = 'the attempt to join the swarm was cancelled';
+/** moby's swarmConnectTimeout; swarmkit's reconnection delays (initialReconnectDelay, maxReconnectDelay) */
+const JOIN_TIMEOUT_MS = 20000;
+const JOIN_RETRY_MS = 100;
+const JOIN_RETRY_MAX_MS = 30000;
+
+interface JoinAttempt {
+  cancelled: boolean;
+  /** the caller got the timeout error: a failure after it shows in /info */
+  timedOut: boolean;
+  done: Promise<void>;
+  /** ends a wait between attempts */
+  wake?: () => void;
+}
+
 export type LocalNodeState = 'inactive' | 'pending' | 'active' | 'error' | 'locked';
 
 export interface InitRequest {
@@ -74,6 +92,8 @@ export class Swarm {
   private error = '';
   /** the daemon stopped this swarm (stop()): no heartbeat, role change or etcd start after it */
   private stopped = false;
+  /** a join under way (pending) */
+  private joining: JoinAttempt | undefined;
   /** the heartbeat running now */
   private beating: Promise<void> | undefined;
   /** a role change or renewal a heartbeat asked for (under exclusive(): the heartbeat never awaits it, as a leave holding exclusive() awaits the heartbeat) */
@@ -145,6 +165,7 @@ export class Swarm {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.joining?.wake?.();
     await this.halt();
   }
 
@@ -196,7 +217,7 @@ export class Swarm {
 
   init(req: InitRequest): Promise<string> {
     return this.exclusive(async () => {
-      if (this.local) throw unavailable(ERR_SWARM_EXISTS);
+      if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       if (req.Spec?.Name && req.Spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
@@ -267,26 +288,66 @@ export class Swarm {
 
   join(req: JoinRequest): Promise<void> {
     return this.exclusive(async () => {
-      if (this.local) throw unavailable(ERR_SWARM_EXISTS);
+      if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       const remote = req.RemoteAddrs?.[0];
       if (!remote) throw invalid('at least 1 RemoteAddr is required to join');
-      const token = parseJoinToken(req.JoinToken ?? '');
+      parseJoinToken(req.JoinToken ?? '');
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = req.AdvertiseAddr ? resolveAdvertiseHost(req.AdvertiseAddr, listen.host) : listen.host === '0.0.0.0' || listen.host === '::' ? '' : listen.host;
-      // the first contact trusts nothing: the CA it gets must match the digest in the token
-      const { cert: rootCA } = await callManager<{ cert: string }>(remote, 'GET', '/ca', undefined, {});
-      if (caDigest(rootCA) !== token.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${token.digest}`);
-      const key = await newKey();
-      const csr = await newCsr(key);
-      const d = this.description();
-      const r = await callManager<JoinResponseWire>(
-        remote,
-        'POST',
-        '/join',
-        { token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) },
-        { ca: rootCA },
-        30000,
-      );
+      const attempt: JoinAttempt = { cancelled: false, timedOut: false, done: Promise.resolve() };
+      this.joining = attempt;
+      this.status = 'pending';
+      this.error = '';
+      attempt.done = this.runJoin(req, remote, listen, advertiseHost, attempt);
+      // moby's Join: the answer within swarmConnectTimeout (20s), or its timeout error while the join goes on
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), JOIN_TIMEOUT_MS)));
+      try {
+        if ((await Promise.race([attempt.done.then(() => 'joined' as const), timeout])) === 'timeout') {
+          attempt.timedOut = true;
+          attempt.done.catch(() => undefined);
+          throw unavailable(ERR_JOIN_TIMEOUT);
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
+
+  /**
+   * The join itself: the manager's CA checked against the token, a certificate asked for (tried
+   * again with backoff while no manager answers, as swarmkit's node does), then the node's files
+   * and, for a manager, its etcd. Ends early when cancelled (a leave, the daemon's stop).
+   */
+  private async runJoin(req: JoinRequest, remote: string, listen: { host: string; port: number }, advertiseHost: string, attempt: JoinAttempt): Promise<void> {
+    const token = parseJoinToken(req.JoinToken ?? '');
+    const ended = () => attempt.cancelled || this.stopped;
+    try {
+      let delay = JOIN_RETRY_MS;
+      let joined: { r: JoinResponseWire; key: string } | undefined;
+      while (!joined) {
+        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
+        try {
+          // the first contact trusts nothing: the CA it gets must match the digest in the token
+          const { cert: rootCA } = await callManager<{ cert: string }>(remote, 'GET', '/ca', undefined, {});
+          if (caDigest(rootCA) !== token.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${token.digest}`);
+          const key = await newKey();
+          const csr = await newCsr(key);
+          const d = this.description();
+          const body = { token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) };
+          joined = { r: await callManager<JoinResponseWire>(remote, 'POST', '/join', body, { ca: rootCA }, 30000), key };
+        } catch (e) {
+          if (!(e instanceof SkiffError && e.kind === 'unavailable') || ended()) throw e;
+          this.o.log.debug('swarm join: no manager answers yet', { remote, error: e.message });
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, delay);
+            attempt.wake = () => (clearTimeout(t), r());
+          });
+          delay = Math.min(delay * 2, JOIN_RETRY_MAX_MS);
+        }
+      }
+      if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
+      const { r, key } = joined;
       const state: LocalState = {
         nodeId: r.nodeId,
         clusterId: r.clusterId,
@@ -301,6 +362,8 @@ export class Swarm {
       await this.files.saveState(state);
       this.local = { state, certs };
       try {
+        // (no await between this check and startManager's: a stop or leave after it finds the runtime in `starting`)
+        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
         if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote));
       } catch (e) {
         await this.halt();
@@ -311,7 +374,15 @@ export class Swarm {
       this.status = 'active';
       this.error = '';
       this.startHeartbeats();
-    });
+    } catch (e) {
+      if (this.joining === attempt) {
+        // a join that failed after its caller got the timeout: /info says why, as dockerd's node state
+        [this.status, this.error] = attempt.timedOut && !attempt.cancelled ? ['error', e instanceof Error ? e.message : String(e)] : ['inactive', ''];
+      }
+      throw e;
+    } finally {
+      if (this.joining === attempt) this.joining = undefined;
+    }
   }
 
   private askPromotion(remote: string): Promise<void> {
@@ -321,7 +392,22 @@ export class Swarm {
 
   leave(force: boolean): Promise<void> {
     return this.exclusive(async () => {
-      if (!this.local) throw unavailable(ERR_NO_SWARM);
+      // a join still going on in the background (it timed out) is cancelled
+      const j = this.joining;
+      if (j) {
+        j.cancelled = true;
+        j.wake?.();
+        // a manager's etcd still starting for it is stopped; a join already done is left as any
+        await this.starting?.stop().catch(() => undefined);
+        await j.done.catch(() => undefined);
+      }
+      if (!this.local) {
+        // (a join that failed in the background left the node in error, with nothing on disk)
+        if (!j && this.status !== 'error') throw unavailable(ERR_NO_SWARM);
+        this.status = 'inactive';
+        this.error = '';
+        return;
+      }
       const m = this.manager;
       if (this.local.state.role === 'manager' && !force) throw unavailable(await leaveRefusal(m, this.local.state.nodeId));
       if (m) {

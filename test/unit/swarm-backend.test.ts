@@ -6,8 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '../../src/core/logger';
-import { Swarm, swarmInfo } from '../../src/swarm/backend';
+import { SkiffError } from '../../src/core/errors';
+import { ERR_JOIN_TIMEOUT, ERR_NO_SWARM, Swarm, swarmInfo } from '../../src/swarm/backend';
 import { newCsr, newKey, newRootCA, roleOU, sign, type KeyPair } from '../../src/swarm/ca';
+import { newJoinToken } from '../../src/swarm/ids';
 import { HEARTBEAT_MS, type ManagerRuntime } from '../../src/swarm/manager';
 import type { NodeRecord } from '../../src/swarm/store';
 import type { HeartbeatResponseWire } from '../../src/swarm/swarm-port';
@@ -108,5 +110,32 @@ describe('the swarm backend at stop and leave', () => {
     const facts = await swarmInfo(fake);
     expect(facts.nodes).toBe(0);
     expect(jest.getTimerCount()).toBe(0);
+  });
+
+  // moby's Join (daemon/cluster/swarm.go): it waits swarmConnectTimeout (20s) for the node to be
+  // ready, else answers errSwarmJoinTimeoutReached (a notAvailableError: 503) and the node keeps
+  // trying, "pending" meanwhile; a leave ends the attempt
+  test('a join no manager answers: dockerd’s timeout error after 20s while it goes on trying; a leave cancels it', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance'] });
+    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, engineVersion: 'test', log: new Logger('error') });
+    // nothing listens on port 1: each try is refused at once, and tried again
+    const outcome = swarm.join({ RemoteAddrs: ['127.0.0.1:1'], JoinToken: newJoinToken(root.cert), ListenAddr: '127.0.0.1:2377', AdvertiseAddr: '127.0.0.1' }).then(
+      () => 'joined',
+      (e: unknown) => e,
+    );
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(swarm.state).toBe('pending');
+    await jest.advanceTimersByTimeAsync(19000);
+    const e = await outcome;
+    expect(e).toBeInstanceOf(SkiffError);
+    expect({ kind: (e as SkiffError).kind, message: (e as SkiffError).message }).toEqual({ kind: 'unavailable', message: ERR_JOIN_TIMEOUT });
+    expect(swarm.state).toBe('pending');
+    // another join meanwhile: dockerd's errSwarmExists
+    await expect(swarm.join({ RemoteAddrs: ['127.0.0.1:1'], JoinToken: newJoinToken(root.cert) })).rejects.toThrow('This node is already part of a swarm.');
+    await swarm.leave(false);
+    expect(swarm.state).toBe('inactive');
+    await expect(swarm.leave(false)).rejects.toThrow(ERR_NO_SWARM);
+    expect(fs.existsSync(path.join(dir, 'swarm'))).toBe(false);
+    await swarm.stop();
   });
 });
