@@ -182,7 +182,24 @@ export class Swarm {
 
   private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
-    const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs });
+    const m: ManagerRuntime = new ManagerRuntime({
+      files: this.files,
+      execRoot: this.o.execRoot,
+      log: this.o.log,
+      state: l.state,
+      certs: l.certs,
+      // etcd down at runtime and not restarted: LocalNodeState "error", as dockerd's when its raft fails
+      onStoreError: (message) => {
+        if (this.manager !== m) return;
+        if (message !== undefined) {
+          this.status = 'error';
+          this.error = message;
+        } else if (this.status === 'error') {
+          this.status = 'active';
+          this.error = '';
+        }
+      },
+    });
     this.starting = m;
     try {
       await m.start(bootstrap, promote, timeoutMs);
@@ -415,7 +432,7 @@ export class Swarm {
         const others = (await m.store.members().catch(() => [])).filter((x) => x.name !== this.local?.state.nodeId);
         if (others.length > 0) {
           await m.store.markDown(this.local.state.nodeId).catch(() => undefined);
-          await m.store.removeMember(this.local.state.nodeId).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
+          await m.store.removeMember(this.local.state.nodeId, false).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
         }
       } else await this.callAnyManager('/leave').catch(() => undefined);
       await this.halt();
@@ -553,11 +570,13 @@ export class Swarm {
         // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
         // before its answer reaches us, so a lost answer is no failure
         await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
-        await m.store.removeMember(l.state.nodeId).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
+        await m.store.removeMember(l.state.nodeId, false).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
       }
       await this.halt();
       await this.files.dropEtcd();
       l.state.role = 'worker';
+      // an etcd that could not restart (its member removed) is no error of a worker
+      if (this.status === 'error') [this.status, this.error] = ['active', ''];
       delete l.certs.storeCA;
       delete l.certs.etcdCert;
       await this.files.saveState(l.state);
@@ -645,7 +664,8 @@ export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
     facts.nodes = nodes.length;
     facts.managers = nodes.filter((n) => n.value.role === 'manager').length;
   } catch (e) {
-    facts.error = e instanceof Error ? e.message : String(e);
+    // (the node's own error, e.g. an etcd that cannot restart, says more than the failed read)
+    facts.error ||= e instanceof Error ? e.message : String(e);
   } finally {
     clearTimeout(timer);
   }

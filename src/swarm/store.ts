@@ -7,7 +7,8 @@
 //   /skiff/swarm/alive/<id>      the last heartbeat (ms): kept apart so heartbeats do not bump a node's version
 // cockatiel: etcd3's own fault-handling library (its dependency), for its no-op policy
 import { noop } from 'cockatiel';
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { randomBytes } from 'node:crypto';
+import { Etcd3, EtcdRoleExistsError, EtcdUserExistsError, EtcdUserNotFoundError, type IKeyValue, type Watcher } from 'etcd3';
 import { SkiffError, systemError } from '../core/errors';
 import type { KeyPair, NodeRole } from './ca';
 import type { DataKey, Sealed } from './dek';
@@ -229,17 +230,78 @@ export class ClusterStore {
     return r.members.map((m) => ({ id: String(m.ID), name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }));
   }
 
+  // --- etcd's auth: a user per manager ---
+  // etcd takes any client certificate the store CA signed (90 days), so a demoted or removed
+  // manager's would still open the store. With auth on, etcd 3.4 maps a client certificate's CN
+  // (the node ID) to a user of that name and refuses requests of a CN without one: each manager
+  // has a user holding the root role (membership changes need it), made before it becomes a
+  // member, deleted when it is demoted or removed. Passwords are random and thrown away: only
+  // certificates authenticate.
+
+  /** A manager's user (idempotent). */
+  async grantManager(id: string): Promise<void> {
+    await this.etcd
+      .user(id)
+      .create(randomBytes(32).toString('base64'))
+      .catch((e: unknown) => {
+        if (!(e instanceof EtcdUserExistsError)) throw e;
+      });
+    await this.etcd.user(id).addRole('root');
+  }
+
+  /** A manager's user gone: its certificate opens nothing any more (idempotent). */
+  async revokeManager(id: string): Promise<void> {
+    await this.etcd
+      .user(id)
+      .delete()
+      .catch((e: unknown) => {
+        if (!(e instanceof EtcdUserNotFoundError)) throw e;
+      });
+  }
+
+  /** Auth on, with a user for each member named and for self (a cluster from before: migrated at a manager's start). */
+  async ensureAuth(self: string): Promise<void> {
+    await this.etcd
+      .role('root')
+      .create()
+      .catch((e: unknown) => {
+        if (!(e instanceof EtcdRoleExistsError)) throw e;
+      });
+    const users = new Set((await this.etcd.auth.userList()).users);
+    const names = new Set(['root', self, ...(await this.members()).map((m) => m.name).filter((n) => n !== '')]);
+    for (const n of names) if (!users.has(n)) await this.grantManager(n);
+    // etcd ignores the request when auth is on already
+    await this.etcd.auth.authEnable({});
+  }
+
+  /** etcd users of nodes that are no managers any more (a self-demotion, a leave: the node could not delete its own). */
+  async staleUsers(): Promise<string[]> {
+    const [users, members, nodes] = await Promise.all([this.etcd.auth.userList(), this.members(), this.nodes()]);
+    const named = new Set(members.map((m) => m.name).filter((n) => n !== ''));
+    // a joining or promoted manager's learner has no name until its etcd started: while one is
+    // there, the users of nodes to be managers and of nodes not yet recorded (a join) stay
+    const starting = members.some((m) => m.name === '');
+    const byId = new Map(nodes.map((n) => [n.value.id, n.value]));
+    const joining = (u: string) => {
+      const n = byId.get(u);
+      return starting && (!n || n.role === 'manager' || n.spec.Role === 'manager');
+    };
+    return users.users.filter((u) => u !== 'root' && !named.has(u) && !joining(u));
+  }
+
   /**
-   * Removes a member. etcd's strict reconfig check refuses ("unhealthy cluster") while a member
+   * Removes a member and its user (revoke). etcd's strict reconfig check refuses ("unhealthy cluster") while a member
    * it counts on has been connected for less than its health interval (5s): tried for 15s.
    */
-  async removeMember(name: string): Promise<void> {
+  async removeMember(name: string, revoke = true): Promise<void> {
     const end = Date.now() + 15000;
     for (;;) {
       const m = (await this.members()).find((x) => x.name === name);
-      if (!m) return;
+      if (!m) return revoke ? this.revokeManager(name) : undefined;
       try {
         await this.etcd.cluster.memberRemove({ ID: m.id });
+        // (a node removing itself cannot: its etcd stops; the others' sweep deletes its user)
+        if (revoke) await this.revokeManager(name);
         return;
       } catch (e) {
         if (!/unhealthy cluster/.test(String(e)) || Date.now() > end) throw e;
