@@ -21,6 +21,24 @@ export const ERR_NO_MANAGER_INACTIVE = 'This node is not a swarm manager. Use "d
 export const ERR_NOT_MANAGER =
   "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 
+/** moby's errSwarmJoinTimeoutReached (daemon/cluster/errors.go), a notAvailableError: 503 */
+export const ERR_JOIN_TIMEOUT =
+  'Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the "docker info" command to see the current swarm status of your node.';
+const ERR_JOIN_CANCELLED = 'the attempt to join the swarm was cancelled';
+/** moby's swarmConnectTimeout; swarmkit's reconnection delays (initialReconnectDelay, maxReconnectDelay) */
+const JOIN_TIMEOUT_MS = 20000;
+const JOIN_RETRY_MS = 100;
+const JOIN_RETRY_MAX_MS = 30000;
+
+interface JoinAttempt {
+  cancelled: boolean;
+  /** the caller got the timeout error: a failure after it shows in /info */
+  timedOut: boolean;
+  done: Promise<void>;
+  /** ends a wait between attempts */
+  wake?: () => void;
+}
+
 export type LocalNodeState = 'inactive' | 'pending' | 'active' | 'error' | 'locked';
 
 export interface InitRequest {
@@ -72,6 +90,14 @@ export class Swarm {
   private timer: NodeJS.Timeout | undefined;
   private status: LocalNodeState = 'inactive';
   private error = '';
+  /** the daemon stopped this swarm (stop()): no heartbeat, role change or etcd start after it */
+  private stopped = false;
+  /** a join under way (pending) */
+  private joining: JoinAttempt | undefined;
+  /** the heartbeat running now */
+  private beating: Promise<void> | undefined;
+  /** a role change or renewal a heartbeat asked for (under exclusive(): the heartbeat never awaits it, as a leave holding exclusive() awaits the heartbeat) */
+  private followUp: Promise<void> | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -107,6 +133,7 @@ export class Swarm {
 
   /** Daemon start: a node that was in a swarm takes its place again (a manager restarts its etcd). */
   async start(): Promise<void> {
+    this.stopped = false;
     const saved = await this.files.load();
     if (!saved) return;
     this.local = saved;
@@ -132,10 +159,21 @@ export class Swarm {
     })();
   }
 
-  /** Daemon stop: etcd stopped, the swarm kept on disk for the next start. */
+  /**
+   * Daemon stop: etcd stopped, the swarm kept on disk for the next start. Nothing the heartbeat
+   * or a role change still does may write state or start etcd after it: they check `stopped`.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.joining?.wake?.();
+    await this.halt();
+  }
+
+  /** Heartbeats and the manager runtime stopped, the running heartbeat awaited (its writes done before the caller's). */
+  private async halt(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    await this.beating;
     const m = this.manager ?? this.starting;
     this.manager = undefined;
     this.starting = undefined;
@@ -144,7 +182,24 @@ export class Swarm {
 
   private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
-    const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs });
+    const m: ManagerRuntime = new ManagerRuntime({
+      files: this.files,
+      execRoot: this.o.execRoot,
+      log: this.o.log,
+      state: l.state,
+      certs: l.certs,
+      // etcd down at runtime and not restarted: LocalNodeState "error", as dockerd's when its raft fails
+      onStoreError: (message) => {
+        if (this.manager !== m) return;
+        if (message !== undefined) {
+          this.status = 'error';
+          this.error = message;
+        } else if (this.status === 'error') {
+          this.status = 'active';
+          this.error = '';
+        }
+      },
+    });
     this.starting = m;
     try {
       await m.start(bootstrap, promote, timeoutMs);
@@ -179,7 +234,7 @@ export class Swarm {
 
   init(req: InitRequest): Promise<string> {
     return this.exclusive(async () => {
-      if (this.local) throw unavailable(ERR_SWARM_EXISTS);
+      if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       if (req.Spec?.Name && req.Spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
@@ -236,7 +291,7 @@ export class Swarm {
         await m.store.putNode(self);
         await m.store.heartbeat(nodeId);
       } catch (e) {
-        await this.stop();
+        await this.halt();
         await this.files.clear();
         this.local = undefined;
         throw e;
@@ -250,26 +305,66 @@ export class Swarm {
 
   join(req: JoinRequest): Promise<void> {
     return this.exclusive(async () => {
-      if (this.local) throw unavailable(ERR_SWARM_EXISTS);
+      if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       const remote = req.RemoteAddrs?.[0];
       if (!remote) throw invalid('at least 1 RemoteAddr is required to join');
-      const token = parseJoinToken(req.JoinToken ?? '');
+      parseJoinToken(req.JoinToken ?? '');
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = req.AdvertiseAddr ? resolveAdvertiseHost(req.AdvertiseAddr, listen.host) : listen.host === '0.0.0.0' || listen.host === '::' ? '' : listen.host;
-      // the first contact trusts nothing: the CA it gets must match the digest in the token
-      const { cert: rootCA } = await callManager<{ cert: string }>(remote, 'GET', '/ca', undefined, {});
-      if (caDigest(rootCA) !== token.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${token.digest}`);
-      const key = await newKey();
-      const csr = await newCsr(key);
-      const d = this.description();
-      const r = await callManager<JoinResponseWire>(
-        remote,
-        'POST',
-        '/join',
-        { token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) },
-        { ca: rootCA },
-        30000,
-      );
+      const attempt: JoinAttempt = { cancelled: false, timedOut: false, done: Promise.resolve() };
+      this.joining = attempt;
+      this.status = 'pending';
+      this.error = '';
+      attempt.done = this.runJoin(req, remote, listen, advertiseHost, attempt);
+      // moby's Join: the answer within swarmConnectTimeout (20s), or its timeout error while the join goes on
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), JOIN_TIMEOUT_MS)));
+      try {
+        if ((await Promise.race([attempt.done.then(() => 'joined' as const), timeout])) === 'timeout') {
+          attempt.timedOut = true;
+          attempt.done.catch(() => undefined);
+          throw unavailable(ERR_JOIN_TIMEOUT);
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
+
+  /**
+   * The join itself: the manager's CA checked against the token, a certificate asked for (tried
+   * again with backoff while no manager answers, as swarmkit's node does), then the node's files
+   * and, for a manager, its etcd. Ends early when cancelled (a leave, the daemon's stop).
+   */
+  private async runJoin(req: JoinRequest, remote: string, listen: { host: string; port: number }, advertiseHost: string, attempt: JoinAttempt): Promise<void> {
+    const token = parseJoinToken(req.JoinToken ?? '');
+    const ended = () => attempt.cancelled || this.stopped;
+    try {
+      let delay = JOIN_RETRY_MS;
+      let joined: { r: JoinResponseWire; key: string } | undefined;
+      while (!joined) {
+        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
+        try {
+          // the first contact trusts nothing: the CA it gets must match the digest in the token
+          const { cert: rootCA } = await callManager<{ cert: string }>(remote, 'GET', '/ca', undefined, {});
+          if (caDigest(rootCA) !== token.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${token.digest}`);
+          const key = await newKey();
+          const csr = await newCsr(key);
+          const d = this.description();
+          const body = { token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) };
+          joined = { r: await callManager<JoinResponseWire>(remote, 'POST', '/join', body, { ca: rootCA }, 30000), key };
+        } catch (e) {
+          if (!(e instanceof SkiffError && e.kind === 'unavailable') || ended()) throw e;
+          this.o.log.debug('swarm join: no manager answers yet', { remote, error: e.message });
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, delay);
+            attempt.wake = () => (clearTimeout(t), r());
+          });
+          delay = Math.min(delay * 2, JOIN_RETRY_MAX_MS);
+        }
+      }
+      if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
+      const { r, key } = joined;
       const state: LocalState = {
         nodeId: r.nodeId,
         clusterId: r.clusterId,
@@ -284,9 +379,11 @@ export class Swarm {
       await this.files.saveState(state);
       this.local = { state, certs };
       try {
+        // (no await between this check and startManager's: a stop or leave after it finds the runtime in `starting`)
+        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
         if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote));
       } catch (e) {
-        await this.stop();
+        await this.halt();
         await this.files.clear();
         this.local = undefined;
         throw e;
@@ -294,7 +391,15 @@ export class Swarm {
       this.status = 'active';
       this.error = '';
       this.startHeartbeats();
-    });
+    } catch (e) {
+      if (this.joining === attempt) {
+        // a join that failed after its caller got the timeout: /info says why, as dockerd's node state
+        [this.status, this.error] = attempt.timedOut && !attempt.cancelled ? ['error', e instanceof Error ? e.message : String(e)] : ['inactive', ''];
+      }
+      throw e;
+    } finally {
+      if (this.joining === attempt) this.joining = undefined;
+    }
   }
 
   private askPromotion(remote: string): Promise<void> {
@@ -304,7 +409,22 @@ export class Swarm {
 
   leave(force: boolean): Promise<void> {
     return this.exclusive(async () => {
-      if (!this.local) throw unavailable(ERR_NO_SWARM);
+      // a join still going on in the background (it timed out) is cancelled
+      const j = this.joining;
+      if (j) {
+        j.cancelled = true;
+        j.wake?.();
+        // a manager's etcd still starting for it is stopped; a join already done is left as any
+        await this.starting?.stop().catch(() => undefined);
+        await j.done.catch(() => undefined);
+      }
+      if (!this.local) {
+        // (a join that failed in the background left the node in error, with nothing on disk)
+        if (!j && this.status !== 'error') throw unavailable(ERR_NO_SWARM);
+        this.status = 'inactive';
+        this.error = '';
+        return;
+      }
       const m = this.manager;
       if (this.local.state.role === 'manager' && !force) throw unavailable(await leaveRefusal(m, this.local.state.nodeId));
       if (m) {
@@ -312,10 +432,10 @@ export class Swarm {
         const others = (await m.store.members().catch(() => [])).filter((x) => x.name !== this.local?.state.nodeId);
         if (others.length > 0) {
           await m.store.markDown(this.local.state.nodeId).catch(() => undefined);
-          await m.store.removeMember(this.local.state.nodeId).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
+          await m.store.removeMember(this.local.state.nodeId, false).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
         }
       } else await this.callAnyManager('/leave').catch(() => undefined);
-      await this.stop();
+      await this.halt();
       await this.files.clear();
       this.local = undefined;
       this.status = 'inactive';
@@ -347,15 +467,23 @@ export class Swarm {
 
   private startHeartbeats(): void {
     if (this.timer) clearInterval(this.timer);
-    let running = false;
-    this.timer = setInterval(() => {
-      if (running) return;
-      running = true;
-      this.beat()
-        .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
-        .finally(() => (running = false));
-    }, HEARTBEAT_MS);
+    if (this.stopped) return;
+    this.timer = setInterval(() => this.runBeat(), HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  private runBeat(): void {
+    if (this.beating || this.stopped) return;
+    this.beating = this.beat()
+      .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
+      .finally(() => (this.beating = undefined));
+  }
+
+  /** runs fn under exclusive() unless one is queued or running already */
+  private follow(fn: () => Promise<void>): void {
+    this.followUp ??= this.exclusive(fn)
+      .catch((e: unknown) => this.o.log.warn('swarm role change or renewal failed', { error: String(e) }))
+      .finally(() => (this.followUp = undefined));
   }
 
   private async beat(): Promise<void> {
@@ -373,7 +501,7 @@ export class Swarm {
       managers = managersOf(nodes);
     } else {
       const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat').catch((e: unknown) => {
-        if (e instanceof SkiffError && e.kind === 'notFound') {
+        if (e instanceof SkiffError && e.kind === 'notFound' && this.local === l) {
           this.status = 'error';
           this.error = 'This node was removed from the swarm';
         }
@@ -382,12 +510,15 @@ export class Swarm {
       me = r.node;
       managers = r.managers;
     }
+    // stopped or left meanwhile: nothing more to write
+    if (this.stopped || this.local !== l) return;
     if (managers.length && JSON.stringify(managers) !== JSON.stringify(l.state.managers)) {
       l.state.managers = managers;
       await this.files.saveState(l.state);
     }
-    if (me && me.spec.Role !== l.state.role) await this.exclusive(() => this.changeRole(me.spec.Role));
-    else if (needsRenewal(l.certs.cert)) await this.exclusive(() => this.renewCert());
+    const role = me?.spec.Role;
+    if (role && role !== l.state.role) this.follow(() => this.changeRole(role));
+    else if (needsRenewal(l.certs.cert)) this.follow(() => this.renewCert());
   }
 
   /**
@@ -397,7 +528,7 @@ export class Swarm {
    */
   private async renewCert(): Promise<void> {
     const l = this.local;
-    if (!l) return;
+    if (!l || this.stopped || !needsRenewal(l.certs.cert)) return;
     const csr = await newCsr(l.certs.key);
     if (this.manager) {
       const m = this.manager;
@@ -432,18 +563,20 @@ export class Swarm {
   /** Promotion (a worker becomes an etcd member) or demotion (a manager leaves etcd), done by the node itself. */
   private async changeRole(role: NodeRole): Promise<void> {
     const l = this.local;
-    if (!l || l.state.role === role) return;
+    if (!l || l.state.role === role || this.stopped) return;
     if (role === 'worker' && this.manager) {
       const m = this.manager;
       if (m.etcd.running) {
         // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
         // before its answer reaches us, so a lost answer is no failure
         await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
-        await m.store.removeMember(l.state.nodeId).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
+        await m.store.removeMember(l.state.nodeId, false).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
       }
-      await this.stop();
+      await this.halt();
       await this.files.dropEtcd();
       l.state.role = 'worker';
+      // an etcd that could not restart (its member removed) is no error of a worker
+      if (this.status === 'error') [this.status, this.error] = ['active', ''];
       delete l.certs.storeCA;
       delete l.certs.etcdCert;
       await this.files.saveState(l.state);
@@ -459,8 +592,11 @@ export class Swarm {
       l.certs.etcdCert = r.etcd.cert;
       await this.files.saveCerts(l.certs);
       if (r.etcd.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+      if (this.stopped || this.local !== l) return;
       l.state.role = 'manager';
       await this.files.saveState(l.state);
+      // (no await between this check and startManager's: a stop() after it finds the runtime in `starting`)
+      if (this.stopped) return;
       await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, async () => {
         await this.callAnyManager('/etcd-promote');
       });
@@ -519,7 +655,8 @@ export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
   };
   const m = s.manager;
   if (!m) return facts;
-  const deadline = new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('context deadline exceeded')), INFO_DEADLINE_MS).unref());
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Error('context deadline exceeded')), INFO_DEADLINE_MS)));
   try {
     const [cluster, nodes] = await Promise.race([Promise.all([m.store.cluster(), m.store.nodes()]), deadline]);
     facts.cluster = cluster;
@@ -527,7 +664,10 @@ export async function swarmInfo(s: Swarm): Promise<SwarmInfoFacts> {
     facts.nodes = nodes.length;
     facts.managers = nodes.filter((n) => n.value.role === 'manager').length;
   } catch (e) {
-    facts.error = e instanceof Error ? e.message : String(e);
+    // (the node's own error, e.g. an etcd that cannot restart, says more than the failed read)
+    facts.error ||= e instanceof Error ? e.message : String(e);
+  } finally {
+    clearTimeout(timer);
   }
   return facts;
 }

@@ -46,6 +46,8 @@ export interface EtcdOptions {
   pidFile: string;
   logFile: string;
   log: Logger;
+  /** etcd exited on its own (not stopped): the manager restarts it */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 export class EtcdMember {
@@ -112,8 +114,10 @@ export class EtcdMember {
       });
     });
     p.once('exit', (code, sig) => {
-      if (this.proc === p) this.o.log.warn('etcd exited', { code, signal: sig, log: this.o.logFile });
-      if (this.proc === p) this.proc = undefined;
+      if (this.proc !== p) return;
+      this.o.log.warn('etcd exited', { code, signal: sig, log: this.o.logFile });
+      this.proc = undefined;
+      this.o.onExit?.(code, sig);
     });
     if (p.pid) fs.writeFileSync(this.o.pidFile, `${p.pid}\n`);
     const end = Date.now() + timeoutMs;
@@ -142,6 +146,11 @@ export class EtcdMember {
       req.on('timeout', () => req.destroy());
       req.on('error', () => resolve(false));
     });
+  }
+
+  /** the last lines etcd logged */
+  lastLog(): string {
+    return tail(this.o.logFile);
   }
 
   /** SIGTERM (etcd closes its WAL cleanly), SIGKILL after 10s. */

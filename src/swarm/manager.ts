@@ -4,7 +4,7 @@ import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newCsr, roleOU, sign, type NodeRole } from './ca';
-import { loadDataKey } from './dek';
+import { loadDataKey, type DataKey } from './dek';
 import { EtcdMember, etcdPaths, peerUrl } from './etcd';
 import { newId, parseJoinToken, sameToken } from './ids';
 import type { Certs, LocalFiles, LocalState } from './local-state';
@@ -17,6 +17,15 @@ import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire
 /** Heartbeats every 2s; a node is down after 7s without one (swarmkit: 5s period, a few missed). */
 export const HEARTBEAT_MS = 2000;
 export const DOWN_AFTER_MS = 7000;
+
+/** how often a manager looks for etcd users of former managers, and how long one must stay so before it goes */
+const USER_SWEEP_MS = 3000;
+const USER_STALE_MS = 6000;
+
+/** etcd's restarts after an exit: the first delay, doubling up to the last; /info reports the error after this many failures */
+const ETCD_RESTART_MS = 1000;
+const ETCD_RESTART_MAX_MS = 16000;
+const ETCD_RESTART_REPORT_AFTER = 3;
 
 export const INVALID_TOKEN = 'rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster';
 
@@ -35,6 +44,8 @@ export interface ManagerOptions {
   log: Logger;
   state: LocalState;
   certs: Certs;
+  /** the store's state for /info: a message while etcd is down and cannot be restarted, undefined once it runs again */
+  onStoreError?: (message: string | undefined) => void;
 }
 
 export class ManagerRuntime {
@@ -62,7 +73,50 @@ export class ManagerRuntime {
       pidFile: p.pidFile,
       logFile: p.logFile,
       log: o.log,
+      onExit: () => this.etcdExited(),
     });
+  }
+
+  /** started (etcd, store, port): an exit of etcd after it is restarted */
+  private started = false;
+  private stopping = false;
+  private restarting: Promise<void> | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private wakeRestart: (() => void) | undefined;
+
+  private etcdExited(): void {
+    if (!this.started || this.stopping || this.restarting) return;
+    // its member was removed (a demotion by another manager): no restart, the heartbeat learns the new role
+    if (/permanently removed from the cluster/.test(this.etcd.lastLog())) return;
+    this.restarting = this.restartEtcd().finally(() => (this.restarting = undefined));
+  }
+
+  /**
+   * etcd exited at runtime: restarted with backoff (1s doubling to 16s) for as long as this node
+   * is a manager. After a few failed attempts the node reports the error in /info, as dockerd
+   * does when its raft fails, and goes on trying; a start clears it.
+   */
+  private async restartEtcd(): Promise<void> {
+    let delay = ETCD_RESTART_MS;
+    for (let attempt = 1; ; attempt++) {
+      await new Promise<void>((r) => {
+        this.wakeRestart = r;
+        this.restartTimer = setTimeout(r, delay);
+      });
+      if (this.stopping) return;
+      try {
+        this.etcd.o.bootstrap = undefined;
+        await this.etcd.start(30000);
+        this.o.log.info('etcd restarted', { attempt });
+        this.o.onStoreError?.(undefined);
+        return;
+      } catch (e) {
+        if (this.stopping) return;
+        this.o.log.warn('etcd could not be restarted', { attempt, error: String(e) });
+        if (attempt >= ETCD_RESTART_REPORT_AFTER) this.o.onStoreError?.(`the swarm's store (etcd) exited and could not be restarted: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      delay = Math.min(delay * 2, ETCD_RESTART_MAX_MS);
+    }
   }
 
   /** etcd (fresh, joining or restarted), the store on the local member, then the swarm port. */
@@ -87,7 +141,11 @@ export class ManagerRuntime {
       await starting;
     } else await this.etcd.start(timeoutMs);
     // the local member only: with quorum it answers, without it nothing else would either
-    this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) });
+    this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) }, () => this.dataKey());
+    // a cluster record from before the CA keys and tokens were sealed: sealed now (once, by the first manager to start)
+    if (bootstrap?.state !== 'new' && (await this.store.migrateCluster())) this.o.log.info('swarm cluster record: CA keys and join tokens sealed with the data-encryption key');
+    // etcd's auth (store.ts): on at init; a cluster from before gets it at a manager's start
+    await this.store.ensureAuth(this.o.state.nodeId);
     this.objects = new ObjectStore(this.store.etcd);
     const { host, port } = splitHostPort(this.o.state.listenAddr);
     this.port = await serveSwarmPort(
@@ -111,8 +169,42 @@ export class ManagerRuntime {
         taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
       },
     );
+    this.sweeper = setInterval(() => void this.sweepUsers().catch((e: unknown) => this.o.log.debug('etcd user sweep failed', { error: String(e) })), USER_SWEEP_MS);
+    this.sweeper.unref();
     this.orchestrator = new Orchestrator({ store: this.store, objects: this.objects, nodeId: this.o.state.nodeId, downAfterMs: DOWN_AFTER_MS, log: this.o.log });
     this.orchestrator.start();
+    this.started = true;
+  }
+
+  private key: DataKey | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** etcd users of non-managers, with when they were first seen so */
+  private readonly stale = new Map<string, number>();
+
+  /**
+   * Deletes the etcd users of nodes no longer managers that their own demotion or leave could not
+   * delete (their etcd stopped first). Only after USER_STALE_MS, so a manager joining between its
+   * user's creation and its membership keeps its user.
+   */
+  async sweepUsers(now = Date.now()): Promise<void> {
+    const stale = new Set(await this.store.staleUsers());
+    for (const u of this.stale.keys()) if (!stale.has(u)) this.stale.delete(u);
+    for (const u of stale) {
+      const since = this.stale.get(u);
+      if (since === undefined) this.stale.set(u, now);
+      else if (now - since >= USER_STALE_MS) {
+        await this.store.revokeManager(u);
+        this.stale.delete(u);
+        this.o.log.info('etcd user of a former manager deleted', { node: u });
+      }
+    }
+  }
+
+  /** the data-encryption key this manager holds (dek.ts): the cluster record's CA keys and tokens open with it */
+  private async dataKey(): Promise<DataKey> {
+    this.key ??= await loadDataKey(this.o.files.dir);
+    if (!this.key) throw systemError("this manager holds no data-encryption key: the swarm's CA keys and join tokens cannot be opened (a swarm made before the key existed: init it again)");
+    return this.key;
   }
 
   /** a node's tasks (the worker's agent asks over the swarm port) */
@@ -135,6 +227,11 @@ export class ManagerRuntime {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    this.wakeRestart?.();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     await this.orchestrator?.stop();
     this.orchestrator = undefined;
     const p = this.port;
@@ -145,6 +242,9 @@ export class ManagerRuntime {
     }
     await this.stopWatch?.().catch(() => undefined);
     this.store?.close();
+    // a restart under way ends at its stopping check, or in etcd.start seeing the stop below
+    await this.etcd.stop();
+    await this.restarting;
     await this.etcd.stop();
   }
 
@@ -193,6 +293,8 @@ export class ManagerRuntime {
     if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID });
     else if (stale) throw new SkiffError('conflict', `etcd member ${stale.name} already serves ${url}`);
     const members = await this.store.members();
+    // its etcd user before its membership: its certificate's CN is what etcd's auth knows it by
+    await this.store.grantManager(rec.id);
     const r = await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
     const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
     rec.role = 'manager';

@@ -4,11 +4,31 @@
 // FailedPrecondition errors dockerd passes on as "rpc error: code = FailedPrecondition desc = …").
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, waitUntil } from '../helpers/skiffd';
 import { haveSwarmTools, SwarmHost } from '../helpers/swarm';
 
 jest.setTimeout(180000);
+
+/** a manager's etcd client credentials, as its files hold them (gone from its disk at a demotion) */
+function storeCreds(h: SwarmHost) {
+  const read = (f: string) => fs.readFileSync(path.join(h.d.dataRoot, 'swarm', 'certificates', f));
+  return { rootCertificate: Buffer.concat([read('swarm-store-ca.crt'), read('swarm-root-ca.crt')]), certChain: read('swarm-etcd.crt'), privateKey: read('swarm-node.key') };
+}
+
+/** a read of the store at h's etcd with creds: 'ok' or the error */
+async function storeRead(h: SwarmHost, creds: ReturnType<typeof storeCreds>): Promise<string> {
+  const c = new Etcd3({ hosts: [`https://${h.ip}:2379`], credentials: creds, dialTimeout: 3000, defaultCallOptions: () => ({ deadline: Date.now() + 5000 }) });
+  try {
+    await c.get('/skiff/swarm/cluster').string();
+    return 'ok';
+  } catch (e) {
+    return String(e);
+  } finally {
+    c.close();
+  }
+}
 
 describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, roles, leave (needs `make build`, etcd, docker CLI)', () => {
   const hosts: SwarmHost[] = [];
@@ -61,6 +81,42 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     expect(fs.existsSync(path.join(a.d.dataRoot, 'swarm'))).toBe(false);
   });
 
+  test('etcd exiting at runtime is restarted; one that cannot start again puts the node in error (as dockerd when its raft fails), cleared once it runs', async () => {
+    const a = await start(6);
+    await a.ok('swarm', 'init', '--advertise-addr', a.ip, '--listen-addr', a.addr);
+    const id = (await a.info()).NodeID;
+    const swarmInfo = async () => JSON.parse(await a.ok('info', '--format', '{{json .Swarm}}')) as { LocalNodeState: string; Error: string };
+    const first = a.etcdPid() as number;
+    process.kill(first, 'SIGKILL');
+    await waitUntil(
+      () => {
+        const p = a.etcdPid();
+        return p !== undefined && p !== first;
+      },
+      20000,
+      'etcd restarted',
+    );
+    a.noteEtcd();
+    await waitUntil(async () => (await a.nodes().catch((): string[] => [])).includes(`${id} Ready Leader`), 20000, 'the store back');
+    expect(await swarmInfo()).toMatchObject({ LocalNodeState: 'active', Error: '' });
+
+    // its certificate broken: etcd cannot start again; the node says so, and recovers once it can
+    const certFile = path.join(a.d.dataRoot, 'swarm', 'certificates', 'swarm-etcd.crt');
+    const cert = fs.readFileSync(certFile);
+    fs.writeFileSync(certFile, 'not a certificate');
+    try {
+      process.kill(a.etcdPid() as number, 'SIGKILL');
+      await waitUntil(async () => (await swarmInfo()).LocalNodeState === 'error', 40000, 'the node in error');
+      expect((await swarmInfo()).Error).toContain("the swarm's store (etcd) exited and could not be restarted");
+    } finally {
+      fs.writeFileSync(certFile, cert);
+    }
+    await waitUntil(async () => (await swarmInfo()).LocalNodeState === 'active', 40000, 'the node active again');
+    a.noteEtcd();
+    await waitUntil(async () => (await a.nodes()).includes(`${id} Ready Leader`), 20000, 'its heartbeat stored again');
+    expect(await a.ok('swarm', 'leave', '--force')).toBe('Node left the swarm.');
+  });
+
   test('a worker joins with the token; rotation makes the old token fail; 3 managers survive one killed; demote, promote, rm', async () => {
     const [m1, w, m3] = [await start(3), await start(4), await start(5)];
     await m1.ok('swarm', 'init', '--advertise-addr', m1.ip, '--listen-addr', m1.addr);
@@ -111,7 +167,12 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     // the killed one comes back, is demoted, leaves, and is removed
     await m3.d.launch();
     await waitUntil(async () => (await m1.nodes()).includes(`${m3id} Ready Reachable`), 30000, 'the manager back');
+    // a manager's etcd certificate opens the store while it is a manager, and no longer once it is demoted
+    // (etcd's auth: a user per manager, by the certificate's CN, deleted at its demotion)
+    const m3creds = storeCreds(m3);
+    expect(await storeRead(m1, m3creds)).toBe('ok');
     expect(await m1.ok('node', 'demote', m3id)).toBe(`Manager ${m3id} demoted in the swarm.`);
+    expect(await storeRead(m1, m3creds)).toContain('permission denied');
     await waitUntil(async () => !(await m3.info()).ControlAvailable, 30000, 'the demoted manager a worker').catch((e) => {
       process.stderr.write(
         m3.d.log
@@ -143,8 +204,12 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm cluster: init, join, ro
     await w.d.launch();
     await waitUntil(async () => (await w.info()).ControlAvailable, 30000, 'the quorum back');
     await waitUntil(async () => (await m1.nodes().catch(() => [])).filter((l) => / Ready (Leader|Reachable)$/.test(l)).length === 2, 20000, 'both managers heard from');
+    const wcreds = storeCreds(w);
+    expect(await storeRead(m1, wcreds)).toBe('ok');
     expect(await w.ok('node', 'demote', wid)).toBe(`Manager ${wid} demoted in the swarm.`);
     await waitUntil(async () => !(await w.info()).ControlAvailable, 30000, 'the self-demoted manager a worker');
+    // it could not delete its own etcd user (its etcd stopped): the other manager does
+    await waitUntil(async () => (await storeRead(m1, wcreds)).includes('permission denied'), 30000, 'the self-demoted manager’s etcd certificate refused');
     await waitUntil(async () => (await m1.nodes()).includes(`${wid} Ready`), 20000, 'a worker in node ls');
     expect(await m1.nodes()).toEqual([`${m1id} Ready Leader`, `${wid} Ready`].sort());
   });

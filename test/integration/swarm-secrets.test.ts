@@ -7,6 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { DataKey } from '../../src/swarm/dek';
+import { openCluster, type StoredClusterRecord } from '../../src/swarm/store';
 import { callManager } from '../../src/swarm/swarm-port';
 import { clientEnv, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
@@ -131,6 +133,26 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm secrets and configs (ne
       const onDisk = bytesUnder(path.join(a.d.dataRoot, 'swarm', 'etcd'));
       expect(onDisk.includes(`secrets/${id}`)).toBe(true); // the scan does see what etcd wrote
       for (const needle of [Buffer.from(PLAIN), Buffer.from(PLAIN).toString('base64'), Buffer.from(CONFIG_PLAIN), key.toString('base64')]) expect(onDisk.includes(needle)).toBe(false);
+      // nor the CA keys (rootCA.key, storeCA.key: PEM) and the join tokens: sealed in the cluster record, as the secrets are
+      const tokens = [await a.ok('swarm', 'join-token', '-q', 'worker'), await a.ok('swarm', 'join-token', '-q', 'manager')];
+      expect(tokens.every((t) => t.startsWith('SWMTKN-1-'))).toBe(true); // the manager opens them with its key
+      expect(stored.includes('/skiff/swarm/cluster')).toBe(true);
+      for (const needle of ['PRIVATE KEY', ...tokens]) {
+        expect(stored.includes(needle)).toBe(false);
+        expect(onDisk.includes(needle)).toBe(false);
+      }
+      // a record written before the sealing (the CA keys and tokens in the clear) is sealed at the manager's next start
+      const sealed = JSON.parse((await etcd.get('/skiff/swarm/cluster').string()) as string) as StoredClusterRecord;
+      const legacy = openCluster(sealed, DataKey.fromBase64(fs.readFileSync(dek, 'utf8').trim()));
+      expect(legacy.tokens.worker).toBe(tokens[0]);
+      await etcd.put('/skiff/swarm/cluster').value(JSON.stringify(legacy));
+      expect(await a.ok('swarm', 'join-token', '-q', 'manager')).toBe(tokens[1]); // read as it is meanwhile
+      await a.d.stop();
+      await a.d.launch();
+      await waitUntil(async () => (await a.info()).ControlAvailable, 30000, 'the manager back');
+      const migrated = (await etcd.get('/skiff/swarm/cluster').string()) as string;
+      for (const needle of ['PRIVATE KEY', ...tokens]) expect(migrated.includes(needle)).toBe(false);
+      expect(await a.ok('swarm', 'join-token', '-q', 'worker')).toBe(tokens[0]);
 
       // the swarm port gives a node a secret only for a task assigned to it
       const nodeTls = { ca: read('swarm-root-ca.crt').toString(), cert: read('swarm-node.crt').toString(), key: read('swarm-node.key').toString() };

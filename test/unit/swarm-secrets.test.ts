@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MountFlags, RecordingKernel } from '../../src/host';
 import { DataKey, dekPath, dropDataKey, loadDataKey, saveDataKey } from '../../src/swarm/dek';
+import { isUnsealedCluster, openCluster, sealCluster, type ClusterRecord } from '../../src/swarm/store';
 import { decodeGoBytes, taskAssignment, taskRefsOf } from '../../src/swarm/secrets';
 import { removeTaskFiles, targetPath, writeTaskFiles } from '../../src/swarm/task-files';
 
@@ -43,6 +44,36 @@ describe('the data-encryption key', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the cluster record at rest', () => {
+  const rec: ClusterRecord = {
+    id: 'c1',
+    createdAt: '',
+    updatedAt: '',
+    spec: { Name: 'default', Labels: {} },
+    rootCA: { cert: 'ROOT CERT', key: '-----BEGIN PRIVATE KEY----- root' },
+    storeCA: { cert: 'STORE CERT', key: '-----BEGIN PRIVATE KEY----- store' },
+    tokens: { worker: 'SWMTKN-1-abc-worker', manager: 'SWMTKN-1-abc-manager' },
+    defaultAddrPool: ['10.0.0.0/8'],
+    subnetSize: 24,
+    dataPathPort: 4789,
+  };
+
+  test('CA keys and join tokens sealed with the data-encryption key, each bound to its field and cluster; certificates in the clear', () => {
+    const k = DataKey.generate();
+    const s = sealCluster(rec, k);
+    const text = JSON.stringify(s);
+    for (const needle of ['PRIVATE KEY', 'SWMTKN-1']) expect(text).not.toContain(needle);
+    expect(s.rootCA.cert).toBe('ROOT CERT');
+    expect(isUnsealedCluster(s)).toBe(false);
+    expect(isUnsealedCluster(rec)).toBe(true);
+    expect(openCluster(s, k)).toEqual(rec);
+    // the worker token moved into the manager's place, or the record into another cluster: refused
+    expect(() => openCluster({ ...s, tokens: { worker: s.tokens.worker, manager: s.tokens.worker } }, k)).toThrow('sealed data failed its integrity check');
+    expect(() => openCluster({ ...s, id: 'c2' }, k)).toThrow('sealed data failed its integrity check');
+    expect(() => openCluster(s, DataKey.generate())).toThrow(/sealed with another data-encryption key/);
   });
 });
 
