@@ -10,9 +10,9 @@ import { DataKey, saveDataKey } from './dek';
 import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
-import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type PromoteResponse } from './manager';
+import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
-import { callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer } from './swarm-port';
+import { callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer, type PortTls } from './swarm-port';
 import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
 
 export const ERR_NO_SWARM = 'This node is not part of a swarm';
@@ -72,6 +72,8 @@ export class Swarm {
   private timer: NodeJS.Timeout | undefined;
   private status: LocalNodeState = 'inactive';
   private error = '';
+  /** a manager's swarm port answers GET /task-logs with this (set once the agent exists) */
+  taskLogs: ManagerOptions['taskLogs'];
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -99,6 +101,12 @@ export class Swarm {
 
   rootCA(): string {
     return this.local?.certs.rootCA ?? '';
+  }
+
+  /** this node's certificate, key and the root CA (mutual TLS with other nodes) */
+  nodeTls(): PortTls | undefined {
+    const c = this.local?.certs;
+    return c ? { ca: c.rootCA, cert: c.cert, key: c.key } : undefined;
   }
 
   get localState(): LocalState | undefined {
@@ -144,7 +152,7 @@ export class Swarm {
 
   private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
-    const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs });
+    const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs, taskLogs: (req, res) => this.taskLogs?.(req, res) });
     this.starting = m;
     try {
       await m.start(bootstrap, promote, timeoutMs);

@@ -1,5 +1,6 @@
 // A manager at work: its etcd member, the store, the swarm port and what the port answers
 // (joins, heartbeats, etcd promotions). Made by the backend at init, join, promotion and start.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -35,6 +36,8 @@ export interface ManagerOptions {
   log: Logger;
   state: LocalState;
   certs: Certs;
+  /** the swarm port's GET /task-logs (this node's tasks' logs, logs.ts) */
+  taskLogs?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export class ManagerRuntime {
@@ -109,6 +112,7 @@ export class ManagerRuntime {
         },
         tasks: (id) => this.tasksOf(id),
         taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
+        ...(this.o.taskLogs ? { taskLogs: this.o.taskLogs } : {}),
       },
     );
     this.orchestrator = new Orchestrator({ store: this.store, objects: this.objects, nodeId: this.o.state.nodeId, downAfterMs: DOWN_AFTER_MS, log: this.o.log });
@@ -176,6 +180,7 @@ export class ManagerRuntime {
       nanoCPUs: req.nanoCPUs,
       memoryBytes: req.memoryBytes,
       addr,
+      agentPort: req.swarmPort,
     };
     const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster.storeCA, cluster.id) : undefined;
     await this.store.putNode(rec);
