@@ -160,7 +160,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in
       'busybox',
       'sh',
       '-c',
-      'echo err-$SLOT >&2; echo a-$SLOT; echo b-$SLOT; sleep 1000',
+      // stdout and stderr are separate pipes: the pause puts err first in the log (for --tail)
+      'echo err-$SLOT >&2; sleep 1; echo a-$SLOT; echo b-$SLOT; sleep 1000',
     );
     await waitUntil(() => runningOnBoth('talk'), 90000, 'talk running on both nodes');
     const ts = (await tasks('talk')).sort((a, b) => a.Slot - b.Slot);
