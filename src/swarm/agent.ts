@@ -54,7 +54,10 @@ export class Agent {
     private readonly swarm: Swarm,
     private readonly engine: AgentEngine,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // a promoted worker's swarm port takes the listen port its agent port had
+    swarm.releaseListenPort = () => this.closePort();
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), TICK_MS);
@@ -64,16 +67,16 @@ export class Agent {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.closePort();
+    void this.closePort();
   }
 
-  private closePort(): void {
+  private async closePort(): Promise<void> {
     const p = this.port;
     this.port = undefined;
-    if (p) {
-      p.server.close();
-      p.server.closeAllConnections();
-    }
+    if (!p) return;
+    const closed = new Promise((r) => p.server.close(r));
+    p.server.closeAllConnections();
+    await closed;
   }
 
   /**
@@ -99,6 +102,8 @@ export class Agent {
         () => rootFingerprintOf(tls.ca),
       );
       this.port = { server: await serveAgentPort(host, port, tls, handler), cert: tls.cert };
+      // promoted meanwhile: the swarm port is to take the listen port
+      if (this.swarm.localState?.role !== 'worker') await this.closePort();
     } catch (e) {
       this.log.debug('swarm agent port not served', { error: String(e) });
     } finally {

@@ -74,6 +74,8 @@ export class Swarm {
   private error = '';
   /** a manager's swarm port answers GET /task-logs with this (set once the agent exists) */
   taskLogs: ManagerOptions['taskLogs'];
+  /** frees the listen port a worker's agent serves on, before a manager's swarm port takes it */
+  releaseListenPort: (() => Promise<void>) | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -152,6 +154,7 @@ export class Swarm {
 
   private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
+    await this.releaseListenPort?.();
     const m = new ManagerRuntime({ files: this.files, execRoot: this.o.execRoot, log: this.o.log, state: l.state, certs: l.certs, taskLogs: (req, res) => this.taskLogs?.(req, res) });
     this.starting = m;
     try {
