@@ -8,6 +8,7 @@
 // `<service>.<slot>.<task>@<node> | line`, or `<service>.<slot>@<node>` with --no-task-ids).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { clientEnv, runClient } from '../helpers/cli-env';
 import { describeIf, isRoot } from '../helpers/runtime-env';
@@ -210,6 +211,30 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in
     expect(d.stderr).toContain(`err-${onWorker.Slot}`);
     expect((await m.d.request('GET', `/v1.44/tasks/${onWorker.ID}/logs`)).json).toEqual({ message: 'Bad parameters: you must choose at least one stream' });
     expect((await m.d.request('GET', '/v1.44/services/nosuch/logs?stdout=1')).json).toEqual({ message: 'service nosuch not found' });
+    // /task-logs answers managers only: a worker's certificate (or none) is refused, at a
+    // manager's swarm port and at the worker's own agent port
+    const wf = (f: string) => fs.readFileSync(path.join(w.d.dataRoot, 'swarm', 'certificates', f), 'utf8');
+    const status = (h: SwarmHost, withCert: boolean) =>
+      new Promise<number>((resolve, reject) =>
+        https
+          .get(
+            {
+              host: h.ip,
+              port: 2377,
+              path: `/task-logs?task=${onWorker.ID}&stdout=1`,
+              ca: wf('swarm-root-ca.crt'),
+              ...(withCert ? { cert: wf('swarm-node.crt'), key: wf('swarm-node.key') } : {}),
+              checkServerIdentity: () => undefined,
+              agent: false,
+            },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          )
+          .on('error', reject),
+      );
+    expect([await status(m, true), await status(w, true), await status(w, false)]).toEqual([403, 403, 403]);
     // off a manager: dockerd's 503
     expect((await w.d.request('GET', `/v1.44/services/${svc}/logs?stdout=1`)).status).toBe(503);
     await m.ok('service', 'rm', 'talk');
