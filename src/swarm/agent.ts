@@ -3,20 +3,27 @@
 // runs the new ones as local containers, reports their status as it moves (preparing, starting,
 // running, then complete or failed), stops those whose desired state is shutdown or remove and
 // removes the containers of tasks that are no longer in the store.
+import type * as https from 'node:https';
 import * as os from 'node:os';
 import type { ContainerRecord } from '../containers/types';
 import type { ListOptions } from '../containers/list';
 import type { StopOptions } from '../containers/stop';
 import type { Logger } from '../core/logger';
+import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
 import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles } from './container-spec';
+import { rootFingerprintOf, serveAgentPort, taskLogsHandler, type LogEngine } from './logs';
+import { splitHostPort } from './swarm-port';
+import { deliverTaskFiles, dropTaskFiles, sweepTaskFiles } from './task-delivery';
 import { isTerminal, reportStatus, stateOrder, type StatusUpdate, type TaskRecord, type TaskStatus } from './objects';
 
 const TICK_MS = 1000;
 
 /** The engine's calls an agent makes (the daemon's container and image backends fit). */
 export interface AgentEngine {
-  containers: {
+  /** mounts the tmpfs of tasks' secrets and configs */
+  kernel: HostKernel;
+  containers: LogEngine & {
     create(name: string | undefined, body: unknown): Promise<{ rec: ContainerRecord }>;
     find(ref: string): ContainerRecord | undefined;
     list(o: ListOptions): ContainerRecord[];
@@ -37,14 +44,20 @@ export class Agent {
   private ticking = false;
   /** tasks with an operation under way (a start, a stop) */
   private readonly busy = new Set<string>();
-  /** hook for the secrets/configs work: their files as extra mounts of a task's container */
-  taskFiles: TaskFiles = async () => [];
+  /** a task's secrets and configs as files: extra mounts of its container */
+  taskFiles: TaskFiles = (t) => deliverTaskFiles(this.swarm, this.engine.kernel, t);
+  /** a worker's agent port (GET /task-logs for managers) and the certificate it was made with */
+  private port: { server: https.Server; cert: string } | undefined;
+  private portBusy = false;
 
   constructor(
     private readonly swarm: Swarm,
     private readonly engine: AgentEngine,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // a promoted worker's swarm port takes the listen port its agent port had
+    swarm.releaseListenPort = () => this.closePort();
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), TICK_MS);
@@ -54,6 +67,48 @@ export class Agent {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    void this.closePort();
+  }
+
+  private async closePort(): Promise<void> {
+    const p = this.port;
+    this.port = undefined;
+    if (!p) return;
+    const closed = new Promise((r) => p.server.close(r));
+    p.server.closeAllConnections();
+    await closed;
+  }
+
+  /**
+   * A worker serves its tasks' logs to managers on its listen address (a manager does on its
+   * swarm port); a renewed certificate is taken at the next handshakes.
+   */
+  private async agentPort(): Promise<void> {
+    const l = this.swarm.localState;
+    const tls = this.swarm.nodeTls();
+    if (!l || !tls || l.role !== 'worker' || this.swarm.state !== 'active') return this.closePort();
+    if (this.port) {
+      if (this.port.cert !== tls.cert) this.port.server.setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
+      this.port.cert = tls.cert;
+      return;
+    }
+    if (this.portBusy) return;
+    this.portBusy = true;
+    try {
+      const { host, port } = splitHostPort(l.listenAddr);
+      const handler = taskLogsHandler(
+        () => this.engine.containers,
+        () => this.nodeId,
+        () => rootFingerprintOf(tls.ca),
+      );
+      this.port = { server: await serveAgentPort(host, port, tls, handler), cert: tls.cert };
+      // promoted meanwhile: the swarm port is to take the listen port
+      if (this.swarm.localState?.role !== 'worker') await this.closePort();
+    } catch (e) {
+      this.log.debug('swarm agent port not served', { error: String(e) });
+    } finally {
+      this.portBusy = false;
+    }
   }
 
   private get nodeId(): string {
@@ -75,6 +130,7 @@ export class Agent {
   }
 
   private async tick(): Promise<void> {
+    void this.agentPort();
     if (this.ticking || this.swarm.state !== 'active' || !this.nodeId) return;
     this.ticking = true;
     try {
@@ -102,6 +158,13 @@ export class Agent {
       if (!id || known.has(id) || this.busy.has(id)) continue;
       await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
     }
+    // secrets and configs of tasks whose container is gone (removed here, or by hand)
+    const withContainer = new Set(
+      this.engine.containers.list({ all: true, limit: 0, filters: new Map([['label', [`${LABEL_NODE_ID}=${this.nodeId}`]]]) }).map((c) => c.Config.Labels?.[LABEL_TASK_ID] ?? ''),
+    );
+    await sweepTaskFiles(this.engine.kernel, this.swarm.o.execRoot, (id) => this.busy.has(id) || withContainer.has(id)).catch((e: unknown) =>
+      this.log.warn('cannot remove task files', { error: String(e) }),
+    );
   }
 
   private async handle(t: TaskRecord): Promise<void> {
@@ -130,10 +193,12 @@ export class Agent {
       if (!id) {
         await this.report(t, { State: 'preparing', Message: 'preparing' });
         await this.engine.images.get(image).catch(() => this.engine.images.pull(image, { auth: undefined, signal: new AbortController().signal, platform: undefined, onProgress: () => undefined }));
-        const body = createBody(t, { id: this.nodeId, hostname: os.hostname() }, await this.taskFiles(t));
+        const files = await this.taskFiles(t);
+        const body = createBody(t, { id: this.nodeId, hostname: os.hostname() }, files);
         id = (await this.engine.containers.create(containerName(t), body)).rec.Id;
       }
     } catch (e) {
+      await dropTaskFiles(this.engine.kernel, this.swarm.o.execRoot, t.ID).catch(() => undefined);
       await this.report(t, { State: 'rejected', Message: 'preparing', Err: e instanceof Error ? e.message : String(e) });
       return;
     }
@@ -157,6 +222,9 @@ export class Agent {
       const after = c ? this.engine.containers.find(c.Id) : undefined;
       await this.report(t, { State: 'shutdown', Message: 'shutdown', ...(after ? { ContainerStatus: { ContainerID: after.Id, PID: 0, ExitCode: after.State.ExitCode } } : {}) });
     }
-    if (t.DesiredState === 'remove' && c) await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false });
+    if (t.DesiredState === 'remove' && c) {
+      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false });
+      await dropTaskFiles(this.engine.kernel, this.swarm.o.execRoot, t.ID);
+    }
   }
 }

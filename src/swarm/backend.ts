@@ -10,9 +10,9 @@ import { DataKey, saveDataKey } from './dek';
 import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
-import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type PromoteResponse } from './manager';
+import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
-import { callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer } from './swarm-port';
+import { callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer, type PortTls } from './swarm-port';
 import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
 
 export const ERR_NO_SWARM = 'This node is not part of a swarm';
@@ -98,6 +98,10 @@ export class Swarm {
   private beating: Promise<void> | undefined;
   /** a role change or renewal a heartbeat asked for (under exclusive(): the heartbeat never awaits it, as a leave holding exclusive() awaits the heartbeat) */
   private followUp: Promise<void> | undefined;
+  /** a manager's swarm port answers GET /task-logs with this (set once the agent exists) */
+  taskLogs: ManagerOptions['taskLogs'];
+  /** frees the listen port a worker's agent serves on, before a manager's swarm port takes it */
+  releaseListenPort: (() => Promise<void>) | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -125,6 +129,12 @@ export class Swarm {
 
   rootCA(): string {
     return this.local?.certs.rootCA ?? '';
+  }
+
+  /** this node's certificate, key and the root CA (mutual TLS with other nodes) */
+  nodeTls(): PortTls | undefined {
+    const c = this.local?.certs;
+    return c ? { ca: c.rootCA, cert: c.cert, key: c.key } : undefined;
   }
 
   get localState(): LocalState | undefined {
@@ -182,12 +192,14 @@ export class Swarm {
 
   private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
+    await this.releaseListenPort?.();
     const m: ManagerRuntime = new ManagerRuntime({
       files: this.files,
       execRoot: this.o.execRoot,
       log: this.o.log,
       state: l.state,
       certs: l.certs,
+      taskLogs: (req, res) => this.taskLogs?.(req, res),
       // etcd down at runtime and not restarted: LocalNodeState "error", as dockerd's when its raft fails
       onStoreError: (message) => {
         if (this.manager !== m) return;

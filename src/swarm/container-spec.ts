@@ -22,7 +22,7 @@ export function templateContext(t: TaskRecord, node: NodeSelf): TemplateContext 
   };
 }
 
-/** extra mounts for the task (secrets and configs as files: issue 18 item 4 fills this in) */
+/** extra mounts for the task (its secrets and configs as files, task-delivery.ts) */
 export type TaskFiles = (t: TaskRecord) => Promise<MountSpec[]>;
 
 /** The /containers/create body of a task. */

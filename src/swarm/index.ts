@@ -11,9 +11,13 @@ import type { ServiceSpec, TaskRecord } from './objects';
 import { ServiceCalls, type ServiceFilters, type ServiceView } from './services';
 import type { ClusterRecord, SwarmSpecRecord, Versioned } from './store';
 import { TaskCalls, type TaskFilters } from './tasks';
+import { localTaskLogs, mergeLogs, remoteTaskLogs, rootFingerprintOf, taskLogsHandler, type TaskLogOptions } from './logs';
+import type { LogEntry } from '../containers/logs';
+import { DEFAULT_SWARM_PORT } from './swarm-port';
 
 export type { ObjectCalls, ObjectFilters, ObjectSpecInput, ObjectView, ResolvedTaskFiles, TaskRefs };
 export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
+export type { TaskLogOptions };
 export type { AgentEngine, ServiceFilters, ServiceSpec, ServiceView, TaskFilters, TaskRecord, Versioned };
 export { Swarm };
 
@@ -53,6 +57,11 @@ export interface SwarmService {
     list(f: TaskFilters): Promise<Versioned<TaskRecord>[]>;
     inspect(ref: string): Promise<Versioned<TaskRecord>>;
   };
+  /**
+   * the logs of a service's tasks (kind service) or of one task, from the nodes that ran them,
+   * each entry with Docker's context attributes (com.docker.swarm.node.id, service.id, task.id)
+   */
+  logs(kind: 'service' | 'task', ref: string, o: TaskLogOptions, signal: AbortSignal): Promise<{ tty: boolean; entries: AsyncIterable<LogEntry[]> }>;
   /** the engine this node's agent runs tasks on (main.ts, once the backends exist) */
   attachEngine(e: AgentEngine): void;
   start(): Promise<void>;
@@ -86,6 +95,52 @@ export function openSwarm(o: SwarmOptions): SwarmService {
   const services = new ServiceCalls(manager, upNodes);
   const tasks = new TaskCalls(manager);
   let agent: Agent | undefined;
+  let engine: AgentEngine | undefined;
+  const swarmLog = o.log;
+  // a manager's swarm port serves its own tasks' logs to the other managers
+  s.taskLogs = taskLogsHandler(
+    () => engine?.containers,
+    () => s.nodeId,
+    () => rootFingerprintOf(s.rootCA()),
+  );
+  const withContext = async function* (src: AsyncIterable<LogEntry[]>, t: TaskRecord): AsyncGenerator<LogEntry[]> {
+    const ctx = [
+      { key: 'com.docker.swarm.node.id', value: t.NodeID },
+      { key: 'com.docker.swarm.service.id', value: t.ServiceID },
+      { key: 'com.docker.swarm.task.id', value: t.ID },
+    ];
+    const ours = new Set(ctx.map((a) => a.key));
+    // the context has the final say over an entry's own attributes of the same keys (as moby)
+    for await (const es of src) yield es.map((e) => ({ ...e, attrs: [...(e.attrs ?? []).filter((a) => !ours.has(a.key)), ...ctx] }));
+  };
+  const logs: SwarmService['logs'] = async (kind, ref, o, signal) => {
+    const m = s.requireManager();
+    let list: TaskRecord[];
+    let tty: boolean;
+    if (kind === 'service') {
+      const sv = await services.inspect(ref);
+      list = (await m.objects.tasks()).map((t) => t.value).filter((t) => t.ServiceID === sv.rec.ID);
+      tty = sv.rec.Spec.TaskTemplate.ContainerSpec?.TTY ?? false;
+    } else {
+      const t = (await tasks.inspect(ref)).value;
+      list = [t];
+      tty = t.Spec.ContainerSpec?.TTY ?? false;
+    }
+    const nodes = new Map((await m.store.nodes()).map((n) => [n.value.id, n.value]));
+    const tls = s.nodeTls();
+    const placed = list.filter((t) => t.NodeID).sort((a, b) => a.Slot - b.Slot || a.CreatedAt.localeCompare(b.CreatedAt));
+    const sources = placed.map((t) => {
+      if (t.NodeID === s.nodeId) return withContext(engine ? localTaskLogs(engine.containers, s.nodeId, t.ID, o, signal) : (async function* () {})(), t);
+      const n = nodes.get(t.NodeID);
+      // a manager serves on its swarm port, a worker on its agent port (its listen address's port)
+      const addr = n?.role === 'manager' && n.managerAddr ? n.managerAddr : `${n?.addr ?? ''}:${n?.agentPort ?? DEFAULT_SWARM_PORT}`;
+      return withContext(n && tls ? remoteTaskLogs(addr, t.NodeID, tls, t.ID, o, signal) : (async function* () {})(), t);
+    });
+    const entries = mergeLogs(sources, (i, e) => {
+      if (!signal.aborted) swarmLog.warn('cannot read a task log', { task: placed[i].ID, node: placed[i].NodeID, error: String(e) });
+    });
+    return { tty, entries };
+  };
   return {
     init: (r) => s.init(r),
     join: (r) => s.join(r),
@@ -120,7 +175,9 @@ export function openSwarm(o: SwarmOptions): SwarmService {
       list: (f) => store(tasks.list(f)),
       inspect: (r) => store(tasks.inspect(r)),
     },
+    logs: (kind, ref, lo, signal) => store(logs(kind, ref, lo, signal)),
     attachEngine: (e) => {
+      engine = e;
       agent?.stop();
       agent = new Agent(s, e, o.log);
       agent.start();

@@ -1,5 +1,6 @@
 // A manager at work: its etcd member, the store, the swarm port and what the port answers
 // (joins, heartbeats, etcd promotions). Made by the backend at init, join, promotion and start.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -46,6 +47,8 @@ export interface ManagerOptions {
   certs: Certs;
   /** the store's state for /info: a message while etcd is down and cannot be restarted, undefined once it runs again */
   onStoreError?: (message: string | undefined) => void;
+  /** the swarm port's GET /task-logs (this node's tasks' logs, logs.ts) */
+  taskLogs?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export class ManagerRuntime {
@@ -167,6 +170,7 @@ export class ManagerRuntime {
         },
         tasks: (id) => this.tasksOf(id),
         taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
+        ...(this.o.taskLogs ? { taskLogs: this.o.taskLogs } : {}),
       },
     );
     this.sweeper = setInterval(() => void this.sweepUsers().catch((e: unknown) => this.o.log.debug('etcd user sweep failed', { error: String(e) })), USER_SWEEP_MS);
@@ -276,6 +280,7 @@ export class ManagerRuntime {
       nanoCPUs: req.nanoCPUs,
       memoryBytes: req.memoryBytes,
       addr,
+      agentPort: req.swarmPort,
     };
     const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster.storeCA, cluster.id) : undefined;
     await this.store.putNode(rec);

@@ -53,7 +53,7 @@ export interface ContainerSpec {
   StopGracePeriod?: number;
   Healthcheck?: unknown;
   Init?: boolean;
-  /** resolved by the secrets/configs work (issue 18 item 4): see agent.ts TaskFiles */
+  /** references delivered as files by the task's agent (task-delivery.ts) */
   Secrets?: unknown[];
   Configs?: unknown[];
   [k: string]: unknown;

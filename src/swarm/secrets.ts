@@ -376,3 +376,38 @@ export function objectCalls(kind: ObjectKind, store: () => ClusterStore, swarmDi
     remove: async (r) => wrap(o().remove(r)),
   };
 }
+
+/**
+ * A service spec's secret and config references (swarmkit's controlapi validateSecretRefsSpec,
+ * validateConfigRefsSpec, checkSecretExistence, checkConfigExistence; their texts): each has an
+ * ID, a name and a target (a file name; a config may be a runtime one), no two files share a
+ * target, and every one names an object of that ID and name.
+ */
+export async function checkServiceRefs(store: ClusterStore, containerSpec: unknown): Promise<void> {
+  const cs = obj(containerSpec);
+  const bad = (m: string) => invalid(rpc('InvalidArgument', m));
+  const ns = store.etcd.namespace(PREFIX);
+  for (const kind of ['secret', 'config'] as const) {
+    const refs = arr(cs?.[kind === 'secret' ? 'Secrets' : 'Configs']);
+    const targets = new Map<string, string>();
+    const missing: string[] = [];
+    for (const r of refs) {
+      const o = obj(r);
+      const id = o?.[kind === 'secret' ? 'SecretID' : 'ConfigID'];
+      const name = o?.[kind === 'secret' ? 'SecretName' : 'ConfigName'];
+      if (typeof id !== 'string' || !id || typeof name !== 'string' || !name) throw bad(`malformed ${kind} reference`);
+      const file = obj(o?.File);
+      if (file) {
+        const target = typeof file.Name === 'string' ? file.Name : '';
+        if (!target) throw bad(`malformed file ${kind} reference, invalid target file name provided`);
+        const prev = targets.get(target);
+        if (prev !== undefined) throw bad(`${kind} references '${prev}' and '${name}' have a conflict on target '${target}'`);
+        targets.set(target, name);
+      } else if (kind === 'secret' || !obj(o?.Runtime)) throw bad(`malformed ${kind} reference, no target provided`);
+      const kv = (await ns.get(recKey(kind, id)).exec()).kvs[0];
+      const rec = kv ? (safeJson(kv.value.toString()) as ObjectRecord | undefined) : undefined;
+      if (rec?.spec.Name !== name) missing.push(name);
+    }
+    if (missing.length) throw bad(`${kind}${missing.length === 1 ? '' : 's'} not found: ${missing.join(', ')}`);
+  }
+}

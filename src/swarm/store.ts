@@ -88,6 +88,8 @@ export interface NodeRecord {
   managerAddr?: string;
   /** managers: their etcd member's client URL */
   etcdClientUrl?: string;
+  /** the port of its listen address (a worker serves its tasks' logs there, logs.ts) */
+  agentPort?: number;
 }
 
 export interface Versioned<T> {

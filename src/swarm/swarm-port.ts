@@ -10,6 +10,7 @@
 //   POST /task-files           (client cert) the plaintext of secrets and configs its tasks reference (secrets.ts)
 //   POST /tasks                (client cert) the tasks assigned to the caller (its agent polls)
 //   POST /task-status          (client cert) [{id, status}]: the caller's tasks' statuses
+//   GET  /task-logs?task=…     (a manager's cert) this node's task's log, streamed (logs.ts)
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
 // the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
@@ -74,6 +75,8 @@ export interface PortHandlers {
   taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
   tasks(nodeId: string): Promise<TaskRecord[]>;
   taskStatus(nodeId: string, updates: StatusUpdate[]): Promise<void>;
+  /** GET /task-logs: streamed, so it answers the request itself (logs.ts) */
+  taskLogs?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** resolved task files with their data in base64 */
@@ -190,6 +193,7 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
 export async function serveSwarmPort(host: string, port: number, tls: PortTls, h: PortHandlers): Promise<https.Server> {
   const rootFingerprint = new X509Certificate(tls.ca).fingerprint256;
   const server = https.createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res: ServerResponse) => {
+    if (h.taskLogs && req.method === 'GET' && req.url?.startsWith('/task-logs?')) return h.taskLogs(req, res);
     route(h, req, rootFingerprint).then(
       (body) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body)),
       (e: unknown) => {

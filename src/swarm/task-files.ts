@@ -2,8 +2,8 @@
 // in its own tmpfs under the container's folder (never on disk), a file per reference with the
 // reference's uid, gid and mode, the tmpfs then remounted read-only; the container gets each file
 // bound read-only at its target: secrets at /run/secrets/<name> (or an absolute target), configs
-// at their target (/<name> when relative). Not wired into container start yet: the task agent
-// will call writeTaskFiles before start and removeTaskFiles after the container is gone.
+// at their target (/<name> when relative). The task agent writes them before it creates the
+// task's container and removes them once the container is gone (task-delivery.ts).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { invalid, isNodeError } from '../core/errors';

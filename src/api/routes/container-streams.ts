@@ -17,7 +17,7 @@ function details(e: LogEntry): string {
 }
 
 /** One batch of entries as one write: raw with a tty, else one frame per entry. */
-function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean, withDetails = false): Buffer {
+export function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean, withDetails = false): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const text = withDetails ? details(e) + e.log : e.log;

@@ -1,14 +1,17 @@
 // /swarm and /nodes (moby's swarm router), answered by the swarm backend. Off a manager the
 // backend throws dockerd's errors (daemon/cluster errNoSwarm, errNoManager, errSwarmNotManager:
 // 503), which clients test for, never a bare 404. Services and tasks are in routes/services.ts,
-// secrets and configs in routes/swarm-secrets.ts; service logs, not built yet, say so on a
-// manager (501) and give the same 503 elsewhere.
+// secrets and configs in routes/swarm-secrets.ts; service and task logs here (logs.ts gathers them).
 import type { NextFunction, Request, Response } from 'express';
 import { Router } from 'express';
 import { conflict, invalid, notImplemented } from '../../core/errors';
 import type { DaemonContext } from '../context';
 import { sliceOf, struct } from '../go-json';
-import { ah, objectBody, parseFilters, qbool, qint } from '../http';
+import { parseTimestamp } from '../../core/until';
+import type { TaskLogOptions } from '../../swarm';
+import { ah, objectBody, parseFilters, qbool, qint, qstr, writeDrained } from '../http';
+import { MULTIPLEXED, RAW } from '../streams';
+import { encodeEntries } from './container-streams';
 import { nodeView, swarmView } from '../views/swarm';
 import { del, get, post, type Route } from './table';
 
@@ -103,7 +106,41 @@ export const swarmRoutes: readonly Route[] = [
   del('/nodes/:id', nodeRemove),
 ];
 
-/** swarm unlock (never locked here) and service logs (not built yet). */
+/**
+ * GET /services/{id}/logs and /tasks/{id}/logs (moby's getServiceLogs / getTaskLogs): the
+ * tasks' entries from their nodes as a container's logs are written (multiplexed unless the
+ * task has a tty), with the swarm context as details (com.docker.swarm.node.id, service.id,
+ * task.id: the docker CLI asks for details and prints `<task>@<node> |` from them).
+ */
+async function swarmLogs(ctx: DaemonContext, kind: 'service' | 'task', req: Request, res: Response): Promise<void> {
+  ctx.swarm.requireManager();
+  const stdout = qbool(req, 'stdout');
+  const stderr = qbool(req, 'stderr');
+  if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
+  const tailStr = (qstr(req, 'tail') ?? 'all').trim();
+  const o: TaskLogOptions = {
+    stdout,
+    stderr,
+    tail: /^\d+$/.test(tailStr) ? Number(tailStr) : -1,
+    since: parseTimestamp(qstr(req, 'since'), 'since'),
+    until: parseTimestamp(qstr(req, 'until'), 'until'),
+    follow: qbool(req, 'follow'),
+  };
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const { tty, entries } = await ctx.swarm.logs(kind, req.params.id, o, abort.signal);
+  const timestamps = qbool(req, 'timestamps');
+  const details = qbool(req, 'details');
+  res.status(200).type(tty ? RAW : MULTIPLEXED);
+  res.flushHeaders();
+  for await (const batch of entries) {
+    if (res.destroyed) break;
+    await writeDrained(res, encodeEntries(batch, tty, timestamps, details));
+  }
+  if (!res.destroyed) res.end();
+}
+
+/** swarm unlock (never locked here), service and task logs. */
 export function swarmObjectsRouter(ctx: DaemonContext): Router {
   const r = Router();
   r.post('/swarm/unlock', (_req: Request, _res: Response, next: NextFunction) => {
@@ -114,12 +151,13 @@ export function swarmObjectsRouter(ctx: DaemonContext): Router {
       next(e);
     }
   });
-  r.all(
-    /^\/services\/[^/]+\/logs$/,
-    ah(async () => {
-      ctx.swarm.requireManager();
-      throw notImplemented('service logs are not supported by this daemon yet');
-    }),
+  r.get(
+    '/services/:id/logs',
+    ah((req, res) => swarmLogs(ctx, 'service', req, res)),
+  );
+  r.get(
+    '/tasks/:id/logs',
+    ah((req, res) => swarmLogs(ctx, 'task', req, res)),
   );
   return r;
 }
