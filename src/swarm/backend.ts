@@ -6,13 +6,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalid, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
+import { newClusterMaterial, newClusterRecord } from './bootstrap';
+import { ERR_JOIN_CANCELLED, requestJoin } from './join';
 import { DataKey, saveDataKey } from './dek';
-import { certFacts, needsRenewal, newCsr, newKey, newRootCA, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
-import { caDigest, newId, newJoinToken, parseJoinToken } from './ids';
+import { certFacts, needsRenewal, newCsr, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
+import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
-import { callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer, type PortTls } from './swarm-port';
+import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type Peer, type PortTls } from './swarm-port';
 import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
 
 export const ERR_NO_SWARM = 'This node is not part of a swarm';
@@ -24,11 +26,8 @@ export const ERR_NOT_MANAGER =
 /** moby's errSwarmJoinTimeoutReached (daemon/cluster/errors.go), a notAvailableError: 503 */
 export const ERR_JOIN_TIMEOUT =
   'Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the "docker info" command to see the current swarm status of your node.';
-const ERR_JOIN_CANCELLED = 'the attempt to join the swarm was cancelled';
 /** moby's swarmConnectTimeout; swarmkit's reconnection delays (initialReconnectDelay, maxReconnectDelay) */
 const JOIN_TIMEOUT_MS = 20000;
-const JOIN_RETRY_MS = 100;
-const JOIN_RETRY_MAX_MS = 30000;
 
 interface JoinAttempt {
   cancelled: boolean;
@@ -81,19 +80,23 @@ function availability(v: string | undefined): Availability {
   return a;
 }
 
-export class Swarm {
+/**
+ * A node's membership: its files, its manager runtime, heartbeats, role changes and certificate
+ * renewal. The swarm verbs (init, join, leave, update) are Swarm's, below.
+ */
+abstract class SwarmNode {
   readonly files: LocalFiles;
-  private local: { state: LocalState; certs: Certs } | undefined;
+  protected local: { state: LocalState; certs: Certs } | undefined;
   manager: ManagerRuntime | undefined;
   /** a manager runtime still starting (stop() must reach it too) */
-  private starting: ManagerRuntime | undefined;
+  protected starting: ManagerRuntime | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private status: LocalNodeState = 'inactive';
-  private error = '';
+  protected status: LocalNodeState = 'inactive';
+  protected error = '';
   /** the daemon stopped this swarm (stop()): no heartbeat, role change or etcd start after it */
-  private stopped = false;
+  protected stopped = false;
   /** a join under way (pending) */
-  private joining: JoinAttempt | undefined;
+  protected joining: JoinAttempt | undefined;
   /** the heartbeat running now */
   private beating: Promise<void> | undefined;
   /** a role change or renewal a heartbeat asked for (under exclusive(): the heartbeat never awaits it, as a leave holding exclusive() awaits the heartbeat) */
@@ -109,7 +112,7 @@ export class Swarm {
     this.files = new LocalFiles(path.join(o.dataRoot, 'swarm'));
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  protected exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.busy.then(fn, fn);
     this.busy = next.catch(() => undefined);
     return next;
@@ -180,7 +183,7 @@ export class Swarm {
   }
 
   /** Heartbeats and the manager runtime stopped, the running heartbeat awaited (its writes done before the caller's). */
-  private async halt(): Promise<void> {
+  protected async halt(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.beating;
@@ -190,7 +193,7 @@ export class Swarm {
     await m?.stop();
   }
 
-  private async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
+  protected async startManager(bootstrap?: Parameters<ManagerRuntime['start']>[0], promote?: () => Promise<void>, timeoutMs?: number): Promise<ManagerRuntime> {
     const l = this.local as { state: LocalState; certs: Certs };
     await this.releaseListenPort?.();
     const m: ManagerRuntime = new ManagerRuntime({
@@ -240,10 +243,148 @@ export class Swarm {
     return this.manager;
   }
 
-  private description() {
+  protected description() {
     return { hostname: os.hostname(), engineVersion: this.o.engineVersion, nanoCPUs: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
   }
 
+  // --- heartbeats and role changes --------------------------------------------------------
+
+  protected startHeartbeats(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.stopped) return;
+    this.timer = setInterval(() => this.runBeat(), HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  private runBeat(): void {
+    if (this.beating || this.stopped) return;
+    this.beating = this.beat()
+      .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
+      .finally(() => (this.beating = undefined));
+  }
+
+  /** runs fn under exclusive() unless one is queued or running already */
+  private follow(fn: () => Promise<void>): void {
+    this.followUp ??= this.exclusive(fn)
+      .catch((e: unknown) => this.o.log.warn('swarm role change or renewal failed', { error: String(e) }))
+      .finally(() => (this.followUp = undefined));
+  }
+
+  private async beat(): Promise<void> {
+    const l = this.local;
+    if (!l || this.status === 'pending') return;
+    let me: NodeRecord | undefined;
+    let managers: Peer[];
+    // a manager whose etcd stopped (another manager removed its member at a demotion: etcd exits
+    // then) asks the others, as a worker does
+    if (this.manager?.etcd.running) {
+      const store = this.manager.store;
+      await store.heartbeat(l.state.nodeId);
+      const nodes = (await store.nodes()).map((n) => n.value);
+      me = nodes.find((n) => n.id === l.state.nodeId);
+      managers = managersOf(nodes);
+    } else {
+      const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat').catch((e: unknown) => {
+        if (e instanceof SkiffError && e.kind === 'notFound' && this.local === l) {
+          this.status = 'error';
+          this.error = 'This node was removed from the swarm';
+        }
+        throw e;
+      });
+      me = r.node;
+      managers = r.managers;
+    }
+    // stopped or left meanwhile: nothing more to write
+    if (this.stopped || this.local !== l) return;
+    if (managers.length && JSON.stringify(managers) !== JSON.stringify(l.state.managers)) {
+      l.state.managers = managers;
+      await this.files.saveState(l.state);
+    }
+    const role = me?.spec.Role;
+    if (role && role !== l.state.role) this.follow(() => this.changeRole(role));
+    else if (needsRenewal(l.certs.cert)) this.follow(() => this.renewCert());
+  }
+
+  /**
+   * A node certificate in the second half of its life is renewed (swarmkit's rotation): a new
+   * one for the same key, ID and role, signed by a manager (by itself, on a manager). Servers
+   * take it at their next handshake: etcd reads its files each time, the swarm port is told.
+   */
+  private async renewCert(): Promise<void> {
+    const l = this.local;
+    if (!l || this.stopped || !needsRenewal(l.certs.cert)) return;
+    const csr = await newCsr(l.certs.key);
+    if (this.manager) {
+      const m = this.manager;
+      const c = (await m.store.cluster()).value;
+      const { host } = splitHostPort(l.state.advertiseAddr);
+      const subject = { cn: l.state.nodeId, ou: roleOU('manager'), o: c.id };
+      l.certs.cert = await sign({ ca: c.rootCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
+      l.certs.etcdCert = await sign({ ca: c.storeCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
+      m.reloadCert(l.certs);
+    } else l.certs.cert = (await this.callAnyManager<{ cert: string }>('/renew', { csr })).cert;
+    await this.files.saveCerts(l.certs);
+    this.o.log.info('swarm node certificate renewed', { validTo: certFacts(l.certs.cert).validTo.toISOString() });
+  }
+
+  /** A call to the swarm port of another manager (the first that answers), with this node's certificate. */
+  callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
+    const { certs: c, state } = this.local as { certs: Certs; state: LocalState };
+    return callAnyOf<T>(
+      state.managers.filter((m) => m.NodeID !== state.nodeId),
+      { ca: c.rootCA, cert: c.cert, key: c.key },
+      p,
+      body,
+    );
+  }
+
+  /** Promotion (a worker becomes an etcd member) or demotion (a manager leaves etcd), done by the node itself. */
+  private async changeRole(role: NodeRole): Promise<void> {
+    const l = this.local;
+    if (!l || l.state.role === role || this.stopped) return;
+    if (role === 'worker' && this.manager) {
+      const m = this.manager;
+      if (m.etcd.running) {
+        // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
+        // before its answer reaches us, so a lost answer is no failure
+        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
+        await m.store.removeMember(l.state.nodeId, false).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
+      }
+      await this.halt();
+      await this.files.dropEtcd();
+      l.state.role = 'worker';
+      // an etcd that could not restart (its member removed) is no error of a worker
+      if (this.status === 'error') [this.status, this.error] = ['active', ''];
+      delete l.certs.storeCA;
+      delete l.certs.etcdCert;
+      await this.files.saveState(l.state);
+      this.startHeartbeats();
+      this.o.log.info('demoted: this node is a worker now');
+      return;
+    }
+    if (role === 'manager' && !this.manager) {
+      const csr = await newCsr(l.certs.key);
+      const r = await this.callAnyManager<PromoteResponse>('/promote', { csr, swarmPort: splitHostPort(l.state.listenAddr).port });
+      l.certs.cert = r.cert;
+      l.certs.storeCA = r.etcd.storeCA;
+      l.certs.etcdCert = r.etcd.cert;
+      await this.files.saveCerts(l.certs);
+      if (r.etcd.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+      if (this.stopped || this.local !== l) return;
+      l.state.role = 'manager';
+      await this.files.saveState(l.state);
+      // (no await between this check and startManager's: a stop() after it finds the runtime in `starting`)
+      if (this.stopped) return;
+      await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, async () => {
+        await this.callAnyManager('/etcd-promote');
+      });
+      this.o.log.info('promoted: this node is a manager now');
+    }
+  }
+}
+
+/** The swarm's verbs, as moby's daemon/cluster: init, join, leave, update. */
+export class Swarm extends SwarmNode {
   init(req: InitRequest): Promise<string> {
     return this.exclusive(async () => {
       if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
@@ -251,14 +392,9 @@ export class Swarm {
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
       const { port: advertisePort } = req.AdvertiseAddr ? splitHostPort(req.AdvertiseAddr, listen.port) : listen;
-      const nodeId = newId();
-      const clusterId = newId();
-      const [rootCA, storeKey, key] = await Promise.all([newRootCA(), newKey(), newKey()]);
-      const [storeCsr, csr] = await Promise.all([newCsr(storeKey), newCsr(key)]);
-      const storeCA = { key: storeKey, cert: await sign({ ca: rootCA, csr: storeCsr, subject: { cn: 'swarm-store-ca', ou: 'swarm-store', o: clusterId }, isCA: true, days: 20 * 365 }) };
-      const subject = { cn: nodeId, ou: roleOU('manager'), o: clusterId };
       const ips = [...new Set([advertiseHost, ...(listen.host !== '0.0.0.0' && listen.host !== '::' ? [listen.host] : [])])];
-      const [cert, etcdCert] = await Promise.all([sign({ ca: rootCA, csr, subject, ips, dns: [MANAGER_NAME] }), sign({ ca: storeCA, csr, subject, ips, dns: [MANAGER_NAME] })]);
+      const material = await newClusterMaterial(ips);
+      const { nodeId, clusterId, certs } = material;
       const state: LocalState = {
         nodeId,
         clusterId,
@@ -267,7 +403,6 @@ export class Swarm {
         advertiseAddr: `${advertiseHost}:${advertisePort}`,
         managers: [{ NodeID: nodeId, Addr: `${advertiseHost}:${advertisePort}` }],
       };
-      const certs: Certs = { rootCA: rootCA.cert, cert, key, storeCA: storeCA.cert, etcdCert };
       await this.files.saveCerts(certs);
       await saveDataKey(this.files.dir, DataKey.generate());
       await this.files.saveState(state);
@@ -275,18 +410,7 @@ export class Swarm {
       try {
         const m = await this.startManager({ state: 'new' });
         const now = new Date().toISOString();
-        const cluster: ClusterRecord = {
-          id: clusterId,
-          createdAt: now,
-          updatedAt: now,
-          spec: { ...req.Spec, Name: 'default', Labels: req.Spec?.Labels ?? {} },
-          rootCA,
-          storeCA,
-          tokens: { worker: newJoinToken(rootCA.cert), manager: newJoinToken(rootCA.cert) },
-          defaultAddrPool: req.DefaultAddrPool?.length ? req.DefaultAddrPool : ['10.0.0.0/8'],
-          subnetSize: req.SubnetSize || 24,
-          dataPathPort: req.DataPathPort || 4789,
-        };
+        const cluster = newClusterRecord(material, { spec: req.Spec, defaultAddrPool: req.DefaultAddrPool, subnetSize: req.SubnetSize, dataPathPort: req.DataPathPort }, now);
         await m.store.createCluster(cluster);
         const d = this.description();
         const self: NodeRecord = {
@@ -352,29 +476,15 @@ export class Swarm {
     const token = parseJoinToken(req.JoinToken ?? '');
     const ended = () => attempt.cancelled || this.stopped;
     try {
-      let delay = JOIN_RETRY_MS;
-      let joined: { r: JoinResponseWire; key: string } | undefined;
-      while (!joined) {
-        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
-        try {
-          // the first contact trusts nothing: the CA it gets must match the digest in the token
-          const { cert: rootCA } = await callManager<{ cert: string }>(remote, 'GET', '/ca', undefined, {});
-          if (caDigest(rootCA) !== token.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${token.digest}`);
-          const key = await newKey();
-          const csr = await newCsr(key);
-          const d = this.description();
-          const body = { token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) };
-          joined = { r: await callManager<JoinResponseWire>(remote, 'POST', '/join', body, { ca: rootCA }, 30000), key };
-        } catch (e) {
-          if (!(e instanceof SkiffError && e.kind === 'unavailable') || ended()) throw e;
-          this.o.log.debug('swarm join: no manager answers yet', { remote, error: e.message });
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, delay);
-            attempt.wake = () => (clearTimeout(t), r());
-          });
-          delay = Math.min(delay * 2, JOIN_RETRY_MAX_MS);
-        }
-      }
+      const d = this.description();
+      const joined = await requestJoin({
+        remote,
+        digest: token.digest,
+        body: (csr) => ({ token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) }),
+        ended,
+        log: this.o.log,
+        onWait: (wake) => (attempt.wake = wake),
+      });
       if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
       const { r, key } = joined;
       const state: LocalState = {
@@ -473,147 +583,6 @@ export class Swarm {
         },
       }));
     });
-  }
-
-  // --- heartbeats and role changes --------------------------------------------------------
-
-  private startHeartbeats(): void {
-    if (this.timer) clearInterval(this.timer);
-    if (this.stopped) return;
-    this.timer = setInterval(() => this.runBeat(), HEARTBEAT_MS);
-    this.timer.unref();
-  }
-
-  private runBeat(): void {
-    if (this.beating || this.stopped) return;
-    this.beating = this.beat()
-      .catch((e: unknown) => this.o.log.debug('swarm heartbeat failed', { error: String(e) }))
-      .finally(() => (this.beating = undefined));
-  }
-
-  /** runs fn under exclusive() unless one is queued or running already */
-  private follow(fn: () => Promise<void>): void {
-    this.followUp ??= this.exclusive(fn)
-      .catch((e: unknown) => this.o.log.warn('swarm role change or renewal failed', { error: String(e) }))
-      .finally(() => (this.followUp = undefined));
-  }
-
-  private async beat(): Promise<void> {
-    const l = this.local;
-    if (!l || this.status === 'pending') return;
-    let me: NodeRecord | undefined;
-    let managers: Peer[];
-    // a manager whose etcd stopped (another manager removed its member at a demotion: etcd exits
-    // then) asks the others, as a worker does
-    if (this.manager?.etcd.running) {
-      const store = this.manager.store;
-      await store.heartbeat(l.state.nodeId);
-      const nodes = (await store.nodes()).map((n) => n.value);
-      me = nodes.find((n) => n.id === l.state.nodeId);
-      managers = managersOf(nodes);
-    } else {
-      const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat').catch((e: unknown) => {
-        if (e instanceof SkiffError && e.kind === 'notFound' && this.local === l) {
-          this.status = 'error';
-          this.error = 'This node was removed from the swarm';
-        }
-        throw e;
-      });
-      me = r.node;
-      managers = r.managers;
-    }
-    // stopped or left meanwhile: nothing more to write
-    if (this.stopped || this.local !== l) return;
-    if (managers.length && JSON.stringify(managers) !== JSON.stringify(l.state.managers)) {
-      l.state.managers = managers;
-      await this.files.saveState(l.state);
-    }
-    const role = me?.spec.Role;
-    if (role && role !== l.state.role) this.follow(() => this.changeRole(role));
-    else if (needsRenewal(l.certs.cert)) this.follow(() => this.renewCert());
-  }
-
-  /**
-   * A node certificate in the second half of its life is renewed (swarmkit's rotation): a new
-   * one for the same key, ID and role, signed by a manager (by itself, on a manager). Servers
-   * take it at their next handshake: etcd reads its files each time, the swarm port is told.
-   */
-  private async renewCert(): Promise<void> {
-    const l = this.local;
-    if (!l || this.stopped || !needsRenewal(l.certs.cert)) return;
-    const csr = await newCsr(l.certs.key);
-    if (this.manager) {
-      const m = this.manager;
-      const c = (await m.store.cluster()).value;
-      const { host } = splitHostPort(l.state.advertiseAddr);
-      const subject = { cn: l.state.nodeId, ou: roleOU('manager'), o: c.id };
-      l.certs.cert = await sign({ ca: c.rootCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
-      l.certs.etcdCert = await sign({ ca: c.storeCA, csr, subject, ips: [host], dns: [MANAGER_NAME] });
-      m.reloadCert(l.certs);
-    } else l.certs.cert = (await this.callAnyManager<{ cert: string }>('/renew', { csr })).cert;
-    await this.files.saveCerts(l.certs);
-    this.o.log.info('swarm node certificate renewed', { validTo: certFacts(l.certs.cert).validTo.toISOString() });
-  }
-
-  /** A call to the swarm port of another manager (the first that answers), with this node's certificate. */
-  async callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
-    const c = (this.local as { certs: Certs; state: LocalState }).certs;
-    const self = (this.local as { state: LocalState }).state.nodeId;
-    const peers = (this.local as { state: LocalState }).state.managers.filter((p) => p.NodeID !== self);
-    let last: unknown = unavailable('no manager is known');
-    for (const peer of peers) {
-      try {
-        return await callManager<T>(peer.Addr, 'POST', p, body, { ca: c.rootCA, cert: c.cert, key: c.key }, 5000);
-      } catch (e) {
-        if (e instanceof SkiffError && e.kind !== 'unavailable') throw e;
-        last = e;
-      }
-    }
-    throw last;
-  }
-
-  /** Promotion (a worker becomes an etcd member) or demotion (a manager leaves etcd), done by the node itself. */
-  private async changeRole(role: NodeRole): Promise<void> {
-    const l = this.local;
-    if (!l || l.state.role === role || this.stopped) return;
-    if (role === 'worker' && this.manager) {
-      const m = this.manager;
-      if (m.etcd.running) {
-        // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
-        // before its answer reaches us, so a lost answer is no failure
-        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
-        await m.store.removeMember(l.state.nodeId, false).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
-      }
-      await this.halt();
-      await this.files.dropEtcd();
-      l.state.role = 'worker';
-      // an etcd that could not restart (its member removed) is no error of a worker
-      if (this.status === 'error') [this.status, this.error] = ['active', ''];
-      delete l.certs.storeCA;
-      delete l.certs.etcdCert;
-      await this.files.saveState(l.state);
-      this.startHeartbeats();
-      this.o.log.info('demoted: this node is a worker now');
-      return;
-    }
-    if (role === 'manager' && !this.manager) {
-      const csr = await newCsr(l.certs.key);
-      const r = await this.callAnyManager<PromoteResponse>('/promote', { csr, swarmPort: splitHostPort(l.state.listenAddr).port });
-      l.certs.cert = r.cert;
-      l.certs.storeCA = r.etcd.storeCA;
-      l.certs.etcdCert = r.etcd.cert;
-      await this.files.saveCerts(l.certs);
-      if (r.etcd.dek) await saveDataKey(this.files.dir, r.etcd.dek);
-      if (this.stopped || this.local !== l) return;
-      l.state.role = 'manager';
-      await this.files.saveState(l.state);
-      // (no await between this check and startManager's: a stop() after it finds the runtime in `starting`)
-      if (this.stopped) return;
-      await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, async () => {
-        await this.callAnyManager('/etcd-promote');
-      });
-      this.o.log.info('promoted: this node is a manager now');
-    }
   }
 }
 

@@ -264,3 +264,17 @@ export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, 
     req.end();
   });
 }
+
+/** A call to the first of these managers that answers (the others are tried while they are unreachable). */
+export async function callAnyOf<T>(peers: readonly Peer[], tls: PortTls, p: string, body: unknown): Promise<T> {
+  let last: unknown = new SkiffError('unavailable', 'no manager is known');
+  for (const peer of peers) {
+    try {
+      return await callManager<T>(peer.Addr, 'POST', p, body, tls, 5000);
+    } catch (e) {
+      if (e instanceof SkiffError && e.kind !== 'unavailable') throw e;
+      last = e;
+    }
+  }
+  throw last;
+}
