@@ -42,6 +42,10 @@ const isUp = (c: ContainerRecord): boolean => ['running', 'paused', 'restarting'
 export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** stop() was called: a port bound after it is closed at once */
+  private stopped = false;
+  /** the task files were swept after a leave (once per leave) */
+  private left = false;
   /** tasks with an operation under way (a start, a stop) */
   private readonly busy = new Set<string>();
   /** a task's secrets and configs as files: extra mounts of its container */
@@ -65,6 +69,7 @@ export class Agent {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     void this.closePort();
@@ -100,8 +105,15 @@ export class Agent {
         () => this.engine.containers,
         () => this.nodeId,
         () => rootFingerprintOf(tls.ca),
+        // managers as the heartbeats report them now (a demoted one's certificate is still valid)
+        (cn) => this.swarm.localState?.managers.some((m) => m.NodeID === cn) ?? false,
       );
-      this.port = { server: await serveAgentPort(host, port, tls, handler), cert: tls.cert };
+      const server = await serveAgentPort(host, port, tls, handler, (e) => this.log.warn('swarm agent port', { error: e.message }));
+      if (this.stopped) {
+        server.close();
+        return;
+      }
+      this.port = { server, cert: tls.cert };
       // promoted meanwhile: the swarm port is to take the listen port
       if (this.swarm.localState?.role !== 'worker') await this.closePort();
     } catch (e) {
@@ -131,7 +143,10 @@ export class Agent {
 
   private async tick(): Promise<void> {
     void this.agentPort();
-    if (this.ticking || this.swarm.state !== 'active' || !this.nodeId) return;
+    if (this.ticking) return;
+    if (this.swarm.state === 'inactive') return this.sweepAfterLeave();
+    this.left = false;
+    if (this.swarm.state !== 'active' || !this.nodeId) return;
     this.ticking = true;
     try {
       const tasks = await this.assigned();
@@ -148,6 +163,13 @@ export class Agent {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** Out of the swarm (a leave): no task of it keeps its secrets and configs on this node. */
+  private async sweepAfterLeave(): Promise<void> {
+    if (this.left) return;
+    this.left = true;
+    await sweepTaskFiles(this.engine.kernel, this.swarm.o.execRoot, () => false).catch((e: unknown) => this.log.warn('cannot remove task files', { error: String(e) }));
   }
 
   /** containers of this node's tasks that left the store (service removed, history pruned) */

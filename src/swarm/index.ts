@@ -102,6 +102,8 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     () => engine?.containers,
     () => s.nodeId,
     () => rootFingerprintOf(s.rootCA()),
+    // a manager in the store now (a demoted one's certificate is still valid)
+    async (cn) => (await s.manager?.store.node(cn))?.value.role === 'manager',
   );
   const withContext = async function* (src: AsyncIterable<LogEntry[]>, t: TaskRecord): AsyncGenerator<LogEntry[]> {
     const ctx = [

@@ -66,16 +66,40 @@ function optionsOf(q: URLSearchParams): TaskLogOptions {
   };
 }
 
-/** A manager's certificate, signed by the root itself: the only callers a node serves logs to. */
-function requireManagerCaller(req: IncomingMessage, rootFingerprint: string): void {
+/**
+ * A manager's certificate, signed by the root itself, of a node that is a manager now: the only
+ * callers a node serves logs to (a demoted manager's certificate stays valid until it expires).
+ */
+async function requireManagerCaller(req: IncomingMessage, rootFingerprint: string, isManager: (nodeId: string) => boolean | Promise<boolean>): Promise<void> {
   const s = req.socket as TLSSocket;
   const peer = s.authorized ? s.getPeerCertificate(true) : undefined;
-  if (!peer?.subject || peer.issuerCertificate?.fingerprint256 !== rootFingerprint || peer.subject.OU !== roleOU('manager')) throw new SkiffError('forbidden', 'a manager certificate is required');
+  const cn = peer?.subject?.CN;
+  if (!peer?.subject || peer.issuerCertificate?.fingerprint256 !== rootFingerprint || peer.subject.OU !== roleOU('manager') || typeof cn !== 'string' || !(await isManager(cn)))
+    throw new SkiffError('forbidden', 'a manager certificate is required');
+}
+
+/** Waits for the stream to take more (or to close); the listeners go with the wait. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done).once('close', done);
+  });
 }
 
 /** GET /task-logs on a node: its task's log as NDJSON, until the end (or the caller goes). */
-export async function serveTaskLogs(engine: LogEngine, nodeId: string, rootFingerprint: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  requireManagerCaller(req, rootFingerprint);
+export async function serveTaskLogs(
+  engine: LogEngine,
+  nodeId: string,
+  rootFingerprint: string,
+  isManager: (nodeId: string) => boolean | Promise<boolean>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  await requireManagerCaller(req, rootFingerprint, isManager);
   const q = new URL(req.url ?? '/', 'https://node').searchParams;
   const task = q.get('task') ?? '';
   if (!/^[0-9a-z]{25}$/.test(task)) throw new SkiffError('invalid', 'invalid task id');
@@ -85,13 +109,13 @@ export async function serveTaskLogs(engine: LogEngine, nodeId: string, rootFinge
   for await (const entries of localTaskLogs(engine, nodeId, task, optionsOf(q), abort.signal)) {
     if (res.destroyed) break;
     const text = entries.map((e) => JSON.stringify({ stream: e.stream, log: e.log, time: e.time, ...(e.attrs ? { attrs: e.attrs } : {}) }) + '\n').join('');
-    if (!res.write(text)) await new Promise((r) => res.once('drain', r).once('close', r));
+    if (!res.write(text)) await drained(res);
   }
   res.end();
 }
 
 /** A request handler (a node's own server, or the swarm port's hook) that answers /task-logs. */
-export function taskLogsHandler(engine: () => LogEngine | undefined, nodeId: () => string, rootFingerprint: () => string) {
+export function taskLogsHandler(engine: () => LogEngine | undefined, nodeId: () => string, rootFingerprint: () => string, isManager: (nodeId: string) => boolean | Promise<boolean>) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const e = engine();
     const fail = (err: unknown) => {
@@ -101,18 +125,20 @@ export function taskLogsHandler(engine: () => LogEngine | undefined, nodeId: () 
     };
     if (req.method !== 'GET' || !req.url?.startsWith('/task-logs?')) return fail(new SkiffError('notFound', `no ${req.method} ${req.url} here`));
     if (!e) return fail(new SkiffError('unavailable', 'this node runs no agent'));
-    serveTaskLogs(e, nodeId(), rootFingerprint(), req, res).catch(fail);
+    serveTaskLogs(e, nodeId(), rootFingerprint(), isManager, req, res).catch(fail);
   };
 }
 
 /** A worker's agent port: /task-logs only, with its node certificate. */
-export async function serveAgentPort(host: string, port: number, tls: PortTls, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<https.Server> {
+export async function serveAgentPort(host: string, port: number, tls: PortTls, handler: (req: IncomingMessage, res: ServerResponse) => void, onError: (e: Error) => void): Promise<https.Server> {
   const server = https.createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, handler);
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
+      // an accept that fails later (EMFILE) is logged, never an unheard 'error' that ends the daemon
+      server.on('error', onError);
       resolve();
     });
   });
@@ -142,7 +168,12 @@ export async function* remoteTaskLogs(addr: string, nodeId: string, tls: PortTls
       agent: false,
       signal,
     });
-    req.on('response', resolve);
+    // a node that does not answer (down, cut off) must not hold the whole service's logs
+    req.setTimeout(CONNECT_TIMEOUT_MS, () => req.destroy(new SkiffError('unavailable', `node ${nodeId} at ${addr} does not answer`)));
+    req.on('response', (r) => {
+      req.setTimeout(0); // a followed log may be quiet for long
+      resolve(r);
+    });
     req.on('error', reject);
     req.end();
   });
@@ -156,9 +187,28 @@ export async function* remoteTaskLogs(addr: string, nodeId: string, tls: PortTls
     rest += c.toString('utf8');
     const lines = rest.split('\n');
     rest = lines.pop() ?? '';
-    const entries = lines.filter(Boolean).map((l) => JSON.parse(l) as LogEntry);
+    if (rest.length > MAX_LINE) throw new SkiffError('system', `node ${nodeId} sent a log line over ${MAX_LINE} bytes`);
+    const entries = lines.filter(Boolean).map((l) => entryOf(l, nodeId));
     if (entries.length) yield entries;
   }
+}
+
+/** the longest NDJSON line taken from a node (a log line is cut at 16 KiB by the log drivers) */
+const MAX_LINE = 1 << 20;
+const CONNECT_TIMEOUT_MS = 5000;
+
+/** One NDJSON line from a node, checked: what goes on into the client's stream is a log entry. */
+function entryOf(line: string, nodeId: string): LogEntry {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new SkiffError('system', `node ${nodeId} sent a line that is not JSON`);
+  }
+  const e = v as Partial<LogEntry> | null;
+  if (typeof e !== 'object' || e === null || (e.stream !== 'stdout' && e.stream !== 'stderr') || typeof e.log !== 'string' || typeof e.time !== 'string')
+    throw new SkiffError('system', `node ${nodeId} sent a malformed log entry`);
+  return e as LogEntry;
 }
 
 /** Several sources as one: batches in the order they come; ends when all ended. */
