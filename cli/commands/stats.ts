@@ -159,16 +159,7 @@ async function stats(ctx: Ctx, p: Parsed): Promise<number> {
     try {
       const res = await c.stream('GET', `/containers/${encodeURIComponent(id)}/stats`, { query: { stream: true } });
       streams.set(id, res);
-      let pending = '';
-      res.on('data', (d: Buffer) => {
-        pending += d.toString('utf8');
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl).trim();
-          pending = pending.slice(nl + 1);
-          if (line) latest.set(id, computeStats(id, JSON.parse(line) as StatsJson));
-        }
-      });
+      eachSample(res, (sample) => latest.set(id, computeStats(id, sample)));
       res.on('end', () => {
         streams.delete(id);
         // a stopped container leaves the live list unless it was named
@@ -191,7 +182,7 @@ async function stats(ctx: Ctx, p: Parsed): Promise<number> {
   }
 }
 
-/** The lines of a stats stream, parsed, to `each`; resolves when the stream ends. */
+/** The lines of a stats stream, parsed, to `each` as they come. */
 function eachSample(res: http.IncomingMessage, each: (s: StatsJson) => void): void {
   let pending = '';
   res.on('data', (d: Buffer) => {

@@ -6,6 +6,7 @@ import type { Swarm } from './backend';
 import { DOWN_AFTER_MS } from './manager';
 import type { ManagerRuntime } from './manager';
 import type { Availability, NodeRecord } from './store';
+import { swarmLabelsMatch } from '../core/labels';
 
 /** swarmkit answers FailedPrecondition, which dockerd passes on as a 400 with the gRPC text. */
 const precondition = (m: string) => invalid(`rpc error: code = FailedPrecondition desc = ${m}`);
@@ -61,13 +62,6 @@ export interface NodeFilters {
   'node.label'?: string[];
 }
 
-function labelMatch(labels: Record<string, string>, wanted: string[]): boolean {
-  return wanted.every((w) => {
-    const i = w.indexOf('=');
-    return i < 0 ? w in labels : labels[w.slice(0, i)] === w.slice(i + 1);
-  });
-}
-
 export class NodeCalls {
   constructor(private readonly swarm: Swarm) {}
 
@@ -79,8 +73,8 @@ export class NodeCalls {
         (!f.name?.length || f.name.some((p) => (n.rec.spec.Name || n.rec.hostname).startsWith(p))) &&
         (!f.role?.length || f.role.includes(n.rec.spec.Role)) &&
         (!f.membership?.length || f.membership.includes('accepted')) &&
-        (!f['node.label']?.length || labelMatch(n.rec.spec.Labels, f['node.label'])) &&
-        (!f.label?.length || labelMatch({}, f.label)),
+        (!f['node.label']?.length || swarmLabelsMatch(n.rec.spec.Labels, f['node.label'])) &&
+        (!f.label?.length || swarmLabelsMatch({}, f.label)),
     );
   }
 

@@ -14,6 +14,7 @@ import { invalid, notFound, notImplemented, SkiffError, systemError } from '../c
 import { DataKey, loadDataKey, type Sealed } from './dek';
 import { newId } from './ids';
 import { SEQUENCE_CONFLICT, type ClusterStore } from './store';
+import { swarmLabelsMatch } from '../core/labels';
 
 export type ObjectKind = 'secret' | 'config';
 
@@ -93,15 +94,6 @@ function validateSpec(kind: ObjectKind, s: ObjectSpecInput, data: Buffer): void 
   if (s.Templating?.Name) throw notImplemented(`${kind} templating (${s.Templating.Name}) is not supported by this daemon yet`);
 }
 
-/** swarmkit's filterMatchLabels over the label filter's "k" and "k=v" */
-function labelsMatch(labels: Record<string, string>, wanted: string[]): boolean {
-  return wanted.every((w) => {
-    const i = w.indexOf('=');
-    const k = i < 0 ? w : w.slice(0, i);
-    return k in labels && (i < 0 || w.slice(i + 1) === '' || labels[k] === w.slice(i + 1));
-  });
-}
-
 /** The manager's side of one kind: the store it reads and writes, and the key that seals. */
 export class SwarmObjects {
   private readonly ns: Namespace;
@@ -157,7 +149,7 @@ export class SwarmObjects {
     const out = (await this.all()).filter(
       ({ rec }) =>
         (!any || f.names?.includes(rec.spec.Name) || f.name?.some((p) => rec.spec.Name.startsWith(p)) || f.id?.some((p) => rec.id.startsWith(p))) &&
-        (!f.label?.length || labelsMatch(rec.spec.Labels, f.label)),
+        (!f.label?.length || swarmLabelsMatch(rec.spec.Labels, f.label)),
     );
     return Promise.all(out.map((v) => this.withData(v)));
   }
