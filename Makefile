@@ -39,7 +39,7 @@ NATIVE_OUT := build/Release/skiff_native.node build/Release/skiff-init build/Rel
 # Test flags: unit tests need nothing; integration tests need root and a real kernel.
 JEST_FLAGS ?=
 
-.PHONY: deps build start lint format test unit integration vm-test bench clean
+.PHONY: deps build start lint format test unit integration vm-test bench peers clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -97,7 +97,18 @@ test: lint build
 	test/vm/run-suite --if-possible || rc=1; \
 	exit $$rc
 
-bench: build
+# The peer the benchmarks compare with: Debian's dockerd (docker.io, with its containerd),
+# unpacked into .peers rather than installed, so that it never replaces the docker CLI or starts
+# a system daemon; the benches start it in their own namespaces and folders.
+PEER_PACKAGES := docker.io containerd
+peers: deps
+	@if [ ! -x .peers/usr/sbin/dockerd ]; then \
+	  rm -rf .peers.tmp && mkdir -p .peers.tmp && cd .peers.tmp && \
+	  apt-get download $(PEER_PACKAGES) && for d in *.deb; do dpkg -x "$$d" ../.peers; done && \
+	  cd .. && rm -rf .peers.tmp; \
+	fi
+
+bench: build peers
 	node dist/bench/runtime.js
 	node dist/bench/pull.js
 	node dist/bench/api.js
@@ -106,6 +117,7 @@ bench: build
 	node dist/bench/build.js
 	node dist/bench/metrics.js
 	node dist/bench/cli.js
+	node dist/bench/swarm.js
 
 clean:
 	rm -rf build dist

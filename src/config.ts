@@ -114,6 +114,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const dataRoot = path.resolve(a['data-root'] as string);
   const name = daemonName(dataRoot);
   const execRoot = path.resolve((a['exec-root'] as string | undefined) ?? user?.execRoot ?? (name === 'skiff' ? '/run/skiff' : `/run/${name}`));
+  checkExecRootLength(execRoot);
   return {
     socketPath: hosts.find((h): h is ListenAddress & { kind: 'unix' } => h.kind === 'unix')?.path ?? '',
     hosts,
@@ -133,6 +134,22 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     ...(a['userns-remap'] ? { usernsRemap: a['userns-remap'] as string } : {}),
     rootless,
   };
+}
+
+/** The longest unix socket path the kernel takes (sun_path, 108 bytes with its NUL). */
+const SUN_PATH_MAX = 107;
+
+/**
+ * A container's monitor listens on <exec-root>/containers/<64-hex id>/ms: an exec root too long for
+ * that would make every container start fail later with a vague "monitor is not running".
+ */
+export function checkExecRootLength(execRoot: string): void {
+  const longest = path.join(execRoot, 'containers', '0'.repeat(64), 'ms');
+  const over = Buffer.byteLength(longest) - SUN_PATH_MAX;
+  if (over > 0)
+    throw invalid(
+      `--exec-root ${execRoot} is too long by ${over} bytes: container sockets under it would pass the ${SUN_PATH_MAX + 1}-byte unix socket path limit; use a path of at most ${Buffer.byteLength(execRoot) - over} bytes`,
+    );
 }
 
 /** --fixed-cidr-v6 must be an IPv6 CIDR (dockerd refuses the daemon's start otherwise). */

@@ -122,7 +122,18 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
   }
 }
 
-/** Names of the links present in the daemon's netns. */
+/**
+ * Names of the links present in the daemon's netns. From /proc/self/net/dev, which follows the
+ * reader's netns; /sys/class/net shows the netns of whoever mounted /sys (the host's, for a
+ * daemon started in a namespace of its own with nsenter --net).
+ */
 export async function linkNames(): Promise<Set<string>> {
-  return new Set(await fs.readdir('/sys/class/net').catch(() => [] as string[]));
+  const text = await fs.readFile('/proc/self/net/dev', 'utf8').catch(() => '');
+  return new Set(
+    text
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0].trim())
+      .filter((n) => n !== ''),
+  );
 }
