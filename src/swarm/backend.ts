@@ -71,6 +71,8 @@ export interface SwarmOptions {
   dataRoot: string;
   execRoot: string;
   engineVersion: string;
+  /** the daemon's --label k=v flags (a node's Description.Engine.Labels) */
+  engineLabels?: string[];
   log: Logger;
 }
 
@@ -244,7 +246,8 @@ abstract class SwarmNode {
   }
 
   protected description() {
-    return { hostname: os.hostname(), engineVersion: this.o.engineVersion, nanoCPUs: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
+    const engineLabels = Object.fromEntries((this.o.engineLabels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return { hostname: os.hostname(), engineVersion: this.o.engineVersion, engineLabels, nanoCPUs: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
   }
 
   // --- heartbeats and role changes --------------------------------------------------------

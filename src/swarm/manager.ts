@@ -277,6 +277,7 @@ export class ManagerRuntime {
       role,
       hostname: req.hostname,
       engineVersion: req.engineVersion,
+      engineLabels: req.engineLabels,
       nanoCPUs: req.nanoCPUs,
       memoryBytes: req.memoryBytes,
       addr,

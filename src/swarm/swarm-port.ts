@@ -38,6 +38,8 @@ export interface JoinRequestWire {
   csr: string;
   hostname: string;
   engineVersion: string;
+  /** the joining daemon's --label flags */
+  engineLabels: Record<string, string>;
   nanoCPUs: number;
   memoryBytes: number;
   /** empty: the manager takes the address the request came from */
@@ -120,6 +122,16 @@ function nodeOf(req: IncomingMessage, rootFingerprint: string): string {
 const AVAILABILITIES: readonly string[] = ['active', 'pause', 'drain'];
 
 /** A PEM certificate request and nothing else (it goes to openssl as a file). */
+/** a join request's engine labels: at most 64 string pairs of bounded size (an older daemon sends none) */
+function labelMap(x: unknown): Record<string, string> {
+  if (x === undefined) return {};
+  const bad = () => new SkiffError('invalid', 'invalid join request: engineLabels');
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad();
+  const e = Object.entries(x as Record<string, unknown>);
+  if (e.length > 64 || e.some(([k, v]) => typeof v !== 'string' || k.length > 256 || v.length > 1024)) throw bad();
+  return Object.fromEntries(e) as Record<string, string>;
+}
+
 function checkCsr(x: unknown): string {
   if (typeof x !== 'string' || x.length > 16384 || !/^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE REQUEST-----\s*$/.test(x))
     throw new SkiffError('invalid', 'invalid request: csr');
@@ -166,6 +178,7 @@ export function checkJoinRequest(v: unknown): JoinRequestWire {
     csr: checkCsr(r.csr),
     hostname: str('hostname', 255),
     engineVersion: str('engineVersion', 64),
+    engineLabels: labelMap(r.engineLabels),
     nanoCPUs: count('nanoCPUs', 0, Number.MAX_SAFE_INTEGER),
     memoryBytes: count('memoryBytes', 0, Number.MAX_SAFE_INTEGER),
     advertiseHost,

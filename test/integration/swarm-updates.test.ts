@@ -40,7 +40,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
   const create = (...args: string[]) => m.ok('service', 'create', '--detach', '--no-resolve-image', ...args);
 
   beforeAll(async () => {
-    const all = [await SwarmHost.start(30), await SwarmHost.start(31), await SwarmHost.start(32)];
+    // the last worker has engine labels (dockerd's --label, repeatable)
+    const all = [await SwarmHost.start(30), await SwarmHost.start(31), await SwarmHost.start(32, ['--label', 'disk=ssd', '--label', 'rack=r2'])];
     hosts.push(...all);
     m = all[0];
     await m.ok('swarm', 'init', '--advertise-addr', m.ip, '--listen-addr', m.addr);
@@ -148,6 +149,16 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     expect(pending[0].Status.Err).toBe('no suitable node (max replicas per node limit exceed)');
     expect(await replicasShown('mx')).toBe('3/4 (max 1 per node)');
     await m.ok('service', 'rm', 'mx');
+  });
+
+  test('engine labels: skiffd --label shows in info and the node’s Description.Engine.Labels, and engine.labels constraints place by it', async () => {
+    const w2 = hosts[2];
+    expect(JSON.parse(await w2.ok('info', '--format', '{{json .Labels}}'))).toEqual(['disk=ssd', 'rack=r2']);
+    expect(JSON.parse(await m.ok('node', 'inspect', '--format', '{{json .Description.Engine.Labels}}', ids[2]))).toEqual({ disk: 'ssd', rack: 'r2' });
+    await create('--name', 'el', '--replicas', '2', '--constraint', 'engine.labels.disk==ssd', 'busybox', 'sleep', '1000');
+    await waitUntil(async () => (await running('el')).length === 2, 60000, 'el running');
+    expect((await running('el')).map((t) => t.NodeID)).toEqual([ids[2], ids[2]]);
+    await m.ok('service', 'rm', 'el');
   });
 
   test('replicated-job: TotalCompletions tasks complete, MaxConcurrent at a time, and stay complete', async () => {

@@ -2,11 +2,14 @@
 // restart.ts, jobs.ts), as swarmkit: the updater's configs, defaults, failure accounting, states
 // and messages (manager/orchestrator/update/updater.go), IsTaskDirty (orchestrator/task.go), the
 // restart supervisor's window, spread preferences and the MaxReplicas filter's message.
+import { engineLabels } from '../../src/config';
 import { jobRoom, jobStatus } from '../../src/swarm/jobs';
-import type { ServiceRecord, TaskRecord, TaskState } from '../../src/swarm/objects';
+import { Logger } from '../../src/core/logger';
+import type { ObjectStore, ServiceRecord, TaskRecord, TaskState } from '../../src/swarm/objects';
+import { Orchestrator } from '../../src/swarm/orchestrator';
 import { shouldRestart } from '../../src/swarm/restart';
 import { Placer } from '../../src/swarm/scheduler';
-import type { NodeRecord } from '../../src/swarm/store';
+import type { ClusterStore, NodeRecord, Versioned } from '../../src/swarm/store';
 import { isDirty, planRollout, rolloutConfig } from '../../src/swarm/updater';
 
 const NOW = 1_000_000_000;
@@ -178,4 +181,68 @@ test('jobs: MaxConcurrent at a time up to TotalCompletions; ServiceStatus as mob
   const t = (state: TaskState, it = 1) => task(s, 1, { DesiredState: 'complete', JobIteration: it }, state);
   expect(jobStatus(s, [t('complete'), t('running'), t('complete', 0)])).toEqual({ RunningTasks: 1, DesiredTasks: 2, CompletedTasks: 1 });
   expect(jobStatus(s, [t('complete'), t('complete'), t('complete')])).toEqual({ RunningTasks: 0, DesiredTasks: 0, CompletedTasks: 3 });
+});
+
+test('skiffd --label: dockerd’s checks (key=value, one value per key)', () => {
+  expect(engineLabels(['disk=ssd', 'rack=r2', 'disk=ssd', 'empty='])).toEqual(['disk=ssd', 'rack=r2', 'empty=']);
+  expect(() => engineLabels(['nodisk'])).toThrow('bad attribute format: nodisk');
+  expect(() => engineLabels(['disk=ssd', 'disk=hdd'])).toThrow('conflict labels for disk=ssd and disk=hdd');
+});
+
+/** the orchestrator over maps (as swarm-orchestration.test.ts), for jobs */
+function jobWorld(nodes: NodeRecord[]) {
+  const services = new Map<string, ServiceRecord>();
+  const tasks = new Map<string, TaskRecord>();
+  const v = <T>(value: T): Versioned<T> => ({ value, version: 1 });
+  const objects = {
+    services: async () => [...services.values()].map(v),
+    tasks: async () => [...tasks.values()].map(v),
+    putTask: async (t: TaskRecord) => void tasks.set(t.ID, structuredClone(t)),
+    updateTask: async (id: string, fn: (t: TaskRecord) => TaskRecord | undefined) => {
+      const t = tasks.get(id);
+      const next = t && fn(structuredClone(t));
+      if (next) tasks.set(id, next);
+      return next;
+    },
+    removeTask: async (id: string) => void tasks.delete(id),
+    updateService: async (id: string, _v: number | undefined, fn: (s: ServiceRecord) => ServiceRecord) => services.set(id, fn(services.get(id) as ServiceRecord)),
+  } as unknown as ObjectStore;
+  const store = {
+    nodes: async () => nodes.map(v),
+    heartbeats: async () => new Map(nodes.map((x) => [x.id, Date.now()])),
+    cluster: async () => v({ spec: {} }),
+  } as unknown as ClusterStore;
+  const o = new Orchestrator({ store, objects, nodeId: 'm', downAfterMs: 7000, log: new Logger('error') });
+  const finish = (state: TaskState) => {
+    for (const t of tasks.values()) if (t.DesiredState === 'complete' && t.Status.State === 'assigned') tasks.set(t.ID, { ...t, Status: { ...t.Status, State: state } });
+  };
+  return { o, services, tasks, finish };
+}
+
+test('jobs in the orchestrator: a replicated job runs MaxConcurrent at a time to TotalCompletions; a global job once per node; an update runs it again', async () => {
+  const w = jobWorld([node('a'), node('b')]);
+  const spec = { Name: 'j', TaskTemplate: { RestartPolicy: { Condition: 'on-failure', Delay: 0 } }, Mode: { ReplicatedJob: { MaxConcurrent: 2, TotalCompletions: 3 } } };
+  w.services.set('j', { ID: 'j', CreatedAt: '', UpdatedAt: '', Spec: spec, JobIteration: 1 });
+  await w.o.reconcile();
+  expect([...w.tasks.values()].map((t) => `${t.Slot} ${t.DesiredState}`).sort()).toEqual(['1 complete', '2 complete']);
+  w.finish('complete');
+  await w.o.reconcile();
+  expect(w.tasks.size).toBe(3);
+  w.finish('failed'); // slot 3 fails: replaced (on-failure)
+  await w.o.reconcile();
+  expect([...w.tasks.values()].filter((t) => t.Slot === 3).map((t) => t.DesiredState)).toEqual(['shutdown', 'complete']);
+  w.finish('complete');
+  await w.o.reconcile();
+  expect([...w.tasks.values()].filter((t) => t.Status.State === 'complete')).toHaveLength(3);
+  expect(w.tasks.size).toBe(4); // done: nothing more
+  w.services.set('j', { ...(w.services.get('j') as ServiceRecord), JobIteration: 2 });
+  await w.o.reconcile();
+  expect([...w.tasks.values()].filter((t) => t.JobIteration === 2)).toHaveLength(2);
+
+  const g = jobWorld([node('a'), node('b')]);
+  g.services.set('g', { ID: 'g', CreatedAt: '', UpdatedAt: '', Spec: { Name: 'g', TaskTemplate: {}, Mode: { GlobalJob: {} } }, JobIteration: 1 });
+  await g.o.reconcile();
+  g.finish('complete');
+  await g.o.reconcile();
+  expect([...g.tasks.values()].map((t) => `${t.NodeID} ${t.Status.State}`).sort()).toEqual(['a complete', 'b complete']);
 });
