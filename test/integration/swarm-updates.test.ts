@@ -92,7 +92,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
   });
 
   test('update-delay between tasks; `service rollback` returns to the previous spec; labels alone restart nothing, --force does', async () => {
-    await create('--name', 'dl', '--replicas', '2', '--stop-grace-period', '1s', 'busybox', 'sleep', '1000');
+    await create('--name', 'dl', '--replicas', '2', '--stop-grace-period', '1s', '--rollback-monitor', '1s', 'busybox', 'sleep', '1000');
     await waitUntil(async () => (await replicasShown('dl')) === '2/2', 60000, 'dl at 2/2');
     const none = await m.docker('service', 'rollback', '--detach', 'dl');
     expect(none.code).not.toBe(0);
@@ -161,7 +161,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     await m.ok('service', 'rm', 'el');
   });
 
-  test('replicated-job: TotalCompletions tasks complete, MaxConcurrent at a time, and stay complete', async () => {
+  test('replicated-job: TotalCompletions tasks complete, MaxConcurrent at a time, and stay complete; global-job', async () => {
     await create('--name', 'jb', '--mode', 'replicated-job', '--replicas', '3', '--max-concurrent', '2', 'busybox', 'sh', '-c', 'sleep 1');
     await waitUntil(async () => (await tasks('jb')).filter((t) => t.Status.State === 'complete').length === 3, 60000, 'jb: 3 complete');
     await new Promise((r) => setTimeout(r, 2500));
@@ -176,5 +176,12 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     expect((await service('jb')).JobStatus?.JobIteration.Index).toBe(1);
     expect(await m.ok('service', 'ps', '--format', '{{.DesiredState}}', 'jb')).toBe('Complete\nComplete\nComplete');
     await m.ok('service', 'rm', 'jb');
+
+    // global-job: once on every node
+    await create('--name', 'gj', '--mode', 'global-job', 'busybox', 'true');
+    await waitUntil(async () => (await tasks('gj')).filter((t) => t.Status.State === 'complete').length === 3, 60000, 'gj: complete on 3 nodes');
+    expect(new Set((await tasks('gj')).map((t) => t.NodeID))).toEqual(new Set(ids));
+    expect(await m.ok('service', 'ls', '--filter', 'name=gj', '--format', '{{.Mode}} {{.Replicas}}')).toBe('global job 0/0 (3/3 completed)');
+    await m.ok('service', 'rm', 'gj');
   });
 });
