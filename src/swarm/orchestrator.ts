@@ -11,7 +11,7 @@
 import type { Campaign } from 'etcd3';
 import type { Logger } from '../core/logger';
 import { newId } from './ids';
-import { isGlobal, isJob, isLive, isTerminal, replicas, sameSpec, type ObjectStore, type ServiceRecord, type TaskRecord } from './objects';
+import { isGlobal, isJob, isLive, isTerminal, replicas, sameSpec, stateOrder, type ObjectStore, type ServiceRecord, type TaskRecord } from './objects';
 import { shouldRestart } from './restart';
 import { eligible, Placer, type NodeFacts } from './scheduler';
 import { isDirty, planRollout } from './updater';
@@ -23,6 +23,9 @@ import type { ClusterStore } from './store';
 
 const TICK_MS = 1000;
 const ELECTION_TTL_S = 10;
+
+/** a start-first replacement not running yet: the older task of its slot (node) runs on meanwhile, as swarmkit's updater removes it only then */
+const handingOver = (newer: TaskRecord): boolean => newer.DesiredState === 'running' && !isTerminal(newer.Status.State) && stateOrder(newer.Status.State) < stateOrder('running');
 
 /** what the orchestrator reads and writes (a manager's stores) */
 export interface OrchestratorOptions {
@@ -138,7 +141,9 @@ export class Orchestrator {
       const node = p.nodes.get(t.NodeID);
       // past the replicas (scale down), a second task in a slot, or a node that cannot keep it
       const lost = t.NodeID !== '' && (!node || !node.up || node.rec.spec.Availability === 'drain');
-      if (t.Slot > n || kept.has(t.Slot) || lost) {
+      const newer = kept.get(t.Slot);
+      if (newer && !lost && t.Slot <= n && handingOver(newer)) continue;
+      if (t.Slot > n || newer || lost) {
         this.shutdown(p, t);
         continue;
       }
@@ -162,7 +167,8 @@ export class Orchestrator {
     }
     for (const n of facts) {
       if (!eligible(n, s.Spec.TaskTemplate)) continue;
-      const t = live.filter((x) => x.NodeID === n.rec.id).sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt))[0];
+      const [t, ...older] = live.filter((x) => x.NodeID === n.rec.id).sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
+      if (t && !handingOver(t)) for (const o of older) this.shutdown(p, o);
       const make = () => newTask(s, 0, n.rec.id, '');
       if (!t) p.creates.push(make());
       else this.supervise(p, s, t, mine, dirty, make);
@@ -204,9 +210,14 @@ export class Orchestrator {
     const plan = planRollout(s, mine, dirty, p.now, newId);
     if (plan.next) p.services.set(s.ID, { from: s, next: plan.next });
     for (const t of plan.replace) {
-      this.shutdown(p, t);
       const n = { ...make(t), Rollout: plan.rollout };
-      p.creates.push(plan.startFirst ? n : { ...n, DesiredState: 'ready', After: t.ID });
+      if (plan.startFirst) {
+        // start-first: the old task runs on until its replacement does (see handingOver)
+        p.creates.push(n);
+        continue;
+      }
+      this.shutdown(p, t);
+      p.creates.push({ ...n, DesiredState: 'ready', After: t.ID });
     }
   }
 

@@ -246,3 +246,22 @@ test('jobs in the orchestrator: a replicated job runs MaxConcurrent at a time to
   await g.o.reconcile();
   expect([...g.tasks.values()].map((t) => `${t.NodeID} ${t.Status.State}`).sort()).toEqual(['a complete', 'b complete']);
 });
+
+test('start-first: the old task runs until its replacement does, then is shut down', async () => {
+  const w = jobWorld([node('a')]);
+  const base = { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busybox' } }, Mode: { Replicated: { Replicas: 1 } } };
+  w.services.set('s', { ID: 's', CreatedAt: '', UpdatedAt: '', Spec: base });
+  await w.o.reconcile();
+  const [old] = [...w.tasks.values()];
+  w.tasks.set(old.ID, { ...old, Status: { ...old.Status, State: 'running' } });
+  const next = { ...base, TaskTemplate: { ContainerSpec: { Image: 'busybox', Env: ['V=2'] } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } };
+  w.services.set('s', { ID: 's', CreatedAt: '', UpdatedAt: '', Spec: next, PreviousSpec: base });
+  await w.o.reconcile();
+  await w.o.reconcile();
+  const fresh = [...w.tasks.values()].find((t) => t.ID !== old.ID) as TaskRecord;
+  expect(fresh.DesiredState).toBe('running');
+  expect(w.tasks.get(old.ID)?.DesiredState).toBe('running');
+  w.tasks.set(fresh.ID, { ...fresh, Status: { ...fresh.Status, State: 'running' } });
+  await w.o.reconcile();
+  expect(w.tasks.get(old.ID)?.DesiredState).toBe('shutdown');
+});
