@@ -51,7 +51,19 @@ export function validateSpec(spec: ServiceSpec): void {
     if (targets.has(m.Target ?? '')) throw bad(`ContainerSpec: duplicate mount point: ${m.Target}`);
     targets.add(m.Target ?? '');
   }
-  if ((spec.UpdateConfig?.Delay ?? 0) < 0) throw bad('TaskSpec: update-delay cannot be negative');
+  validateMode(spec);
+  // moby's updateConfigToGRPC refuses unknown values (InvalidParameter: 400)
+  for (const c of [spec.UpdateConfig, spec.RollbackConfig]) {
+    if (c?.FailureAction && !['pause', 'continue', 'rollback'].includes(c.FailureAction)) throw invalid(`unrecognized update failure action ${c.FailureAction}`);
+    if (c?.Order && !['stop-first', 'start-first'].includes(c.Order)) throw invalid(`unrecognized update order ${c.Order}`);
+  }
+  // swarmkit's validateJob, else validateUpdate
+  const u = spec.UpdateConfig;
+  if (isJob(spec) && u) throw bad('Jobs may not have an update config');
+  if ((u?.Delay ?? 0) < 0) throw bad('TaskSpec: update-delay cannot be negative');
+  if ((u?.Monitor ?? 0) < 0) throw bad('TaskSpec: update-monitor cannot be negative');
+  const ratio = u?.MaxFailureRatio ?? 0;
+  if (ratio < 0 || ratio > 1) throw bad('TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1');
   const ep = spec.EndpointSpec;
   if (ep?.Ports?.length && ep.Mode === 'dnsrr') throw bad("EndpointSpec: ports can't be used with dnsrr mode");
   const published = new Set<string>();
@@ -61,6 +73,14 @@ export function validateSpec(spec: ServiceSpec): void {
     if (published.has(k)) throw bad('EndpointSpec: duplicate published ports provided');
     published.add(k);
   }
+}
+
+/** swarmkit's validateMode */
+function validateMode(spec: ServiceSpec): void {
+  const m = spec.Mode;
+  if ((m?.Replicated?.Replicas ?? 0) < 0) throw bad('Number of replicas must be non-negative');
+  if ((m?.ReplicatedJob?.MaxConcurrent ?? 0) < 0) throw bad('Maximum concurrent jobs must not be negative');
+  if ((m?.ReplicatedJob?.TotalCompletions ?? 0) < 0) throw bad('Total completed jobs must not be negative');
 }
 
 /** moby's getService: an exact ID, then an exact name, then an ID prefix. */

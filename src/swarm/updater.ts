@@ -32,7 +32,8 @@ export function rolloutConfig(s: ServiceRecord): RolloutConfig {
     parallelism: c.Parallelism ?? 0,
     delayMs: (c.Delay ?? 0) / 1e6,
     failureAction: action,
-    monitorMs: (c.Monitor ?? 0) / 1e6,
+    // moby sends no Monitor for 0: swarmkit's default period then
+    monitorMs: c.Monitor ? c.Monitor / 1e6 : DEFAULTS.monitorMs,
     maxFailureRatio: c.MaxFailureRatio ?? 0,
     startFirst: c.Order === 'start-first',
   };

@@ -5,10 +5,11 @@
 import { engineLabels } from '../../src/config';
 import { jobRoom, jobStatus } from '../../src/swarm/jobs';
 import { Logger } from '../../src/core/logger';
-import type { ObjectStore, ServiceRecord, TaskRecord, TaskState } from '../../src/swarm/objects';
+import type { ObjectStore, ServiceRecord, ServiceSpec, TaskRecord, TaskState } from '../../src/swarm/objects';
 import { Orchestrator } from '../../src/swarm/orchestrator';
 import { shouldRestart } from '../../src/swarm/restart';
 import { Placer } from '../../src/swarm/scheduler';
+import { validateSpec } from '../../src/swarm/services';
 import type { ClusterStore, NodeRecord, Versioned } from '../../src/swarm/store';
 import { isDirty, planRollout, rolloutConfig } from '../../src/swarm/updater';
 
@@ -42,7 +43,8 @@ describe('updater', () => {
   test('config: swarmkit’s defaults without UpdateConfig, Go zero values with one, RollbackConfig while rolling back', () => {
     expect(rolloutConfig(svc())).toEqual({ parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0, startFirst: false });
     const s = svc({ Spec: { ...svc().Spec, UpdateConfig: { Delay: 2e9, FailureAction: 'rollback' }, RollbackConfig: { Parallelism: 3, Order: 'start-first' } } });
-    expect(rolloutConfig(s)).toMatchObject({ parallelism: 0, delayMs: 2000, failureAction: 'rollback', monitorMs: 0 });
+    // Monitor 0: moby sends none, swarmkit's default period applies
+    expect(rolloutConfig(s)).toMatchObject({ parallelism: 0, delayMs: 2000, failureAction: 'rollback', monitorMs: 5000 });
     expect(rolloutConfig({ ...s, UpdateStatus: { State: 'rollback_started' } })).toMatchObject({ parallelism: 3, startFirst: true, failureAction: 'pause' });
   });
 
@@ -253,7 +255,8 @@ test('start-first: the old task runs until its replacement does, then is shut do
   w.services.set('s', { ID: 's', CreatedAt: '', UpdatedAt: '', Spec: base });
   await w.o.reconcile();
   const [old] = [...w.tasks.values()];
-  w.tasks.set(old.ID, { ...old, Status: { ...old.Status, State: 'running' } });
+  // made a while ago (the newest task of a slot is its current one)
+  w.tasks.set(old.ID, { ...old, CreatedAt: new Date(Date.now() - 60000).toISOString(), Status: { ...old.Status, State: 'running' } });
   const next = { ...base, TaskTemplate: { ContainerSpec: { Image: 'busybox', Env: ['V=2'] } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } };
   w.services.set('s', { ID: 's', CreatedAt: '', UpdatedAt: '', Spec: next, PreviousSpec: base });
   await w.o.reconcile();
@@ -264,4 +267,16 @@ test('start-first: the old task runs until its replacement does, then is shut do
   w.tasks.set(fresh.ID, { ...fresh, Status: { ...fresh.Status, State: 'running' } });
   await w.o.reconcile();
   expect(w.tasks.get(old.ID)?.DesiredState).toBe('shutdown');
+});
+
+test('service spec checks: swarmkit’s validateUpdate, validateMode and validateJob, moby’s conversion of failure action and order', () => {
+  const spec = (extra: Partial<ServiceSpec>): ServiceSpec => ({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busybox' } }, ...extra });
+  const rpc = (m: string) => `rpc error: code = InvalidArgument desc = ${m}`;
+  expect(() => validateSpec(spec({ UpdateConfig: { MaxFailureRatio: 1.5 } }))).toThrow(rpc('TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1'));
+  expect(() => validateSpec(spec({ UpdateConfig: { Monitor: -1 } }))).toThrow(rpc('TaskSpec: update-monitor cannot be negative'));
+  expect(() => validateSpec(spec({ UpdateConfig: { FailureAction: 'explode' } }))).toThrow('unrecognized update failure action explode');
+  expect(() => validateSpec(spec({ RollbackConfig: { Order: 'sideways' } }))).toThrow('unrecognized update order sideways');
+  expect(() => validateSpec(spec({ Mode: { ReplicatedJob: {} }, UpdateConfig: {} }))).toThrow(rpc('Jobs may not have an update config'));
+  expect(() => validateSpec(spec({ Mode: { Replicated: { Replicas: -1 } } }))).toThrow(rpc('Number of replicas must be non-negative'));
+  expect(() => validateSpec(spec({ UpdateConfig: { FailureAction: 'rollback', Order: 'start-first', MaxFailureRatio: 0.3 } }))).not.toThrow();
 });
