@@ -69,7 +69,8 @@ export interface HeartbeatResponseWire {
 export interface PortHandlers {
   rootCA(): Promise<string>;
   join(req: JoinRequestWire, remoteHost: string): Promise<JoinResponseWire>;
-  heartbeat(nodeId: string): Promise<HeartbeatResponseWire>;
+  /** engineLabels: the node's --label flags now (its record follows them, as dockerd's node description) */
+  heartbeat(nodeId: string, engineLabels?: Record<string, string>): Promise<HeartbeatResponseWire>;
   promoteMember(nodeId: string): Promise<void>;
   promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
@@ -192,7 +193,11 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   const callerId = (r: IncomingMessage) => nodeOf(r, rootFingerprint);
   if (at === 'GET /ca') return { cert: await h.rootCA() };
   if (at === 'POST /join') return h.join(checkJoinRequest(await readBody(req)), (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
-  if (at === 'POST /heartbeat') return h.heartbeat(callerId(req));
+  if (at === 'POST /heartbeat') {
+    const id = callerId(req);
+    const labels = ((await readBody(req)) as { engineLabels?: unknown } | undefined)?.engineLabels;
+    return h.heartbeat(id, labels === undefined ? undefined : labelMap(labels));
+  }
   if (at === 'POST /promote') return h.promote(callerId(req), checkPromoteRequest(await readBody(req)));
   if (at === 'POST /renew') return h.renew(callerId(req), checkCsr(((await readBody(req)) as { csr?: unknown }).csr));
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));

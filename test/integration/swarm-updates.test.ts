@@ -159,6 +159,12 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     await waitUntil(async () => (await running('el')).length === 2, 60000, 'el running');
     expect((await running('el')).map((t) => t.NodeID)).toEqual([ids[2], ids[2]]);
     await m.ok('service', 'rm', 'el');
+    // restarted with other labels: its heartbeat brings the node's record up to date (dockerd's node description)
+    await w2.d.stop();
+    w2.d.extraArgs = ['--label', 'disk=hdd'];
+    await w2.d.launch();
+    const engineLabels = async () => JSON.parse(await m.ok('node', 'inspect', '--format', '{{json .Description.Engine.Labels}}', ids[2])) as unknown;
+    await waitUntil(async () => JSON.stringify(await engineLabels()) === '{"disk":"hdd"}', 20000, 'the node’s engine labels follow its daemon');
   });
 
   test('replicated-job: TotalCompletions tasks complete, MaxConcurrent at a time, and stay complete; global-job', async () => {
