@@ -37,6 +37,12 @@ export interface AgentEngine {
   };
 }
 
+/** moby's executor: a healthcheck whose test is neither empty nor NONE (the image's included) */
+function hasHealthcheck(c: ContainerRecord): boolean {
+  const test = c.Config.Healthcheck?.Test;
+  return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
+}
+
 const isUp = (c: ContainerRecord): boolean => ['running', 'paused', 'restarting'].includes(c.State.Status);
 
 export class Agent {
@@ -203,7 +209,7 @@ export class Agent {
       // moby's executor: a container with a healthcheck is started once healthy, and stopped as a failure once unhealthy
       const health = c.State.Health?.Status;
       if (health === 'unhealthy') return this.unhealthy(t, c);
-      if (health === 'starting' && t.Status.State !== 'running') return;
+      if ((health === 'starting' || (!health && hasHealthcheck(c))) && t.Status.State !== 'running') return;
       if (t.Status.State !== 'running') await this.report(t, { State: 'running', Message: 'started', ContainerStatus: { ContainerID: c.Id, PID: c.State.Pid, ExitCode: 0 } });
       return;
     }
@@ -234,7 +240,7 @@ export class Agent {
       await this.engine.containers.start(id);
       const c = this.engine.containers.find(id);
       // with a healthcheck the task stays starting until the container is healthy (handle)
-      if (c?.State.Health) return;
+      if (c && (c.State.Health || hasHealthcheck(c))) return;
       await this.report(t, { State: 'running', Message: 'started', ContainerStatus: { ContainerID: id, PID: c?.State.Pid ?? 0, ExitCode: 0 } });
     } catch (e) {
       const c = this.engine.containers.find(id);
