@@ -91,6 +91,45 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     await m.ok('service', 'rm', 'hc');
   });
 
+  test('healthchecks gate an update: a new task is starting, not running, until its container is healthy; the next one waits for it', async () => {
+    // healthy 3s after the start
+    await create(
+      '--name',
+      'hg',
+      '--replicas',
+      '2',
+      '--stop-grace-period',
+      '1s',
+      '--health-cmd',
+      'test -f /tmp/ok',
+      '--health-interval',
+      '1s',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 3; touch /tmp/ok; exec sleep 1000',
+    );
+    await waitUntil(async () => (await replicasShown('hg')) === '2/2', 60000, 'hg at 2/2');
+    await m.ok('service', 'update', '--detach', '--env-add', 'V=2', '--update-monitor', '1s', 'hg');
+    let sawStarting = false;
+    await waitUntil(
+      async () => {
+        const fresh = (await tasks('hg')).filter((t) => t.Spec.ContainerSpec.Env?.includes('V=2'));
+        if (fresh.some((t) => t.Status.State === 'starting')) sawStarting = true;
+        return (await service('hg')).UpdateStatus?.State === 'completed';
+      },
+      60000,
+      'hg updated',
+    );
+    expect(sawStarting).toBe(true);
+    const fresh = (await running('hg')).filter((t) => t.Spec.ContainerSpec.Env?.includes('V=2')).sort((a, b) => a.CreatedAt.localeCompare(b.CreatedAt));
+    expect(fresh).toHaveLength(2);
+    // parallelism 1: the second new task was made once the first was healthy: its old task's stop (1s
+    // grace: sleep ignores SIGTERM), its start, then 3s to healthy (without the gate: about 3s in all)
+    expect(Date.parse(fresh[1].CreatedAt) - Date.parse(fresh[0].CreatedAt)).toBeGreaterThanOrEqual(4000);
+    await m.ok('service', 'rm', 'hg');
+  });
+
   test('update-delay between tasks; `service rollback` returns to the previous spec; labels alone restart nothing, --force does', async () => {
     await create('--name', 'dl', '--replicas', '2', '--stop-grace-period', '1s', '--rollback-monitor', '1s', 'busybox', 'sleep', '1000');
     await waitUntil(async () => (await replicasShown('dl')) === '2/2', 60000, 'dl at 2/2');
