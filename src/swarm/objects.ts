@@ -136,6 +136,8 @@ export interface TaskRecord {
   Spec: TaskSpec;
   /** the service's published ports at creation (mode=host ones are bound on the node) */
   Ports?: PortConfig[];
+  /** the service's endpoint mode at creation, when set (vip otherwise): part of IsTaskDirty */
+  EndpointMode?: string;
   Status: TaskStatus;
   DesiredState: TaskState;
   /** a restart's delay: the orchestrator makes it desired running after this (ms) */

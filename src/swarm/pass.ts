@@ -36,6 +36,7 @@ export function newTask(s: ServiceRecord, slot: number, nodeId: string | undefin
     NodeID: nodeId ?? '',
     Spec: s.Spec.TaskTemplate,
     ...(s.Spec.EndpointSpec?.Ports ? { Ports: s.Spec.EndpointSpec.Ports } : {}),
+    ...(s.Spec.EndpointSpec?.Mode ? { EndpointMode: s.Spec.EndpointSpec.Mode } : {}),
     Status: { Timestamp: now, State: nodeId ? 'assigned' : 'pending', Message: nodeId ? 'scheduler assigned task to node' : 'pending task scheduling', ...(nodeId ? {} : { Err: why }) },
     DesiredState: 'running',
     ...(s.JobIteration !== undefined ? { JobIteration: s.JobIteration } : {}),

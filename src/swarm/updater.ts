@@ -42,7 +42,7 @@ export function rolloutConfig(s: ServiceRecord): RolloutConfig {
 /** swarmkit's IsTaskDirty: the task spec or the endpoint changed (the service's labels or name do not count) */
 export function isDirty(spec: ServiceSpec, t: TaskRecord): boolean {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  return !same(t.Spec, spec.TaskTemplate) || !same(t.Ports ?? [], spec.EndpointSpec?.Ports ?? []);
+  return !same(t.Spec, spec.TaskTemplate) || !same(t.Ports ?? [], spec.EndpointSpec?.Ports ?? []) || (t.EndpointMode || 'vip') !== (spec.EndpointSpec?.Mode || 'vip');
 }
 
 type Status = NonNullable<ServiceRecord['UpdateStatus']>;

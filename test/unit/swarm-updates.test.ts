@@ -55,6 +55,8 @@ describe('updater', () => {
     expect(isDirty({ ...s.Spec, Labels: { a: 'b' } }, t)).toBe(false);
     expect(isDirty({ ...s.Spec, EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] } }, t)).toBe(true);
     expect(isDirty({ ...s.Spec, TaskTemplate: { ...s.Spec.TaskTemplate, ForceUpdate: 1 } }, t)).toBe(true);
+    expect(isDirty({ ...s.Spec, EndpointSpec: { Mode: 'dnsrr' } }, t)).toBe(true);
+    expect(isDirty({ ...s.Spec, EndpointSpec: { Mode: 'vip' } }, t)).toBe(false);
   });
 
   test('starts: updating, "update in progress", Parallelism dirty tasks at a time', () => {
