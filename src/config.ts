@@ -46,6 +46,8 @@ export interface DaemonConfig {
   usernsRemap?: string;
   /** started by a non-root user (or its rootlesskit child): the defaults are the user's folders */
   rootless: boolean;
+  /** --label k=v (repeatable): the engine's labels (/info's Labels, a swarm node's Description.Engine.Labels) */
+  labels: string[];
 }
 
 export const DEFAULT_DATA_ROOT = '/var/lib/skiff';
@@ -90,6 +92,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     .option('bip', { type: 'string', description: 'Network bridge IP' })
     .option('ipv6', { type: 'boolean', description: 'Enable IPv6 networking on the default bridge', default: false })
     .option('fixed-cidr-v6', { type: 'string', description: 'IPv6 subnet of the default bridge' })
+    .option('label', { type: 'string', array: true, description: 'Set key=value labels to the daemon', default: [] as string[] })
     .option('insecure-registry', { type: 'string', array: true, description: 'Registries reached over plain HTTP', default: [] as string[] })
     .option('tls', { type: 'boolean', description: 'Use TLS; implied by --tlsverify' })
     .option('tlsverify', { type: 'boolean', description: 'Use TLS and verify the remote (client certificates)' })
@@ -133,6 +136,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     name,
     ...(a['userns-remap'] ? { usernsRemap: a['userns-remap'] as string } : {}),
     rootless,
+    labels: engineLabels(a.label as string[]),
   };
 }
 
@@ -150,6 +154,23 @@ export function checkExecRootLength(execRoot: string): void {
     throw invalid(
       `--exec-root ${execRoot} is too long by ${over} bytes: container sockets under it would pass the ${SUN_PATH_MAX + 1}-byte unix socket path limit; use a path of at most ${Buffer.byteLength(execRoot) - over} bytes`,
     );
+}
+
+/** dockerd's checks of --label: key=value (opts.ValidateLabel), one value per key (GetConflictFreeLabels) */
+export function engineLabels(list: string[]): string[] {
+  const seen = new Map<string, string>();
+  const out: string[] = [];
+  for (const l of list) {
+    const i = l.indexOf('=');
+    if (i < 0) throw invalid(`bad attribute format: ${l}`);
+    const [k, v] = [l.slice(0, i), l.slice(i + 1)];
+    if (k.trimStart() !== k) throw invalid(`label ${l} has leading whitespace`);
+    const had = seen.get(k);
+    if (had !== undefined && had !== v) throw invalid(`conflict labels for ${k}=${had} and ${k}=${v}`);
+    if (had === undefined) out.push(l);
+    seen.set(k, v);
+  }
+  return out;
 }
 
 /** --fixed-cidr-v6 must be an IPv6 CIDR (dockerd refuses the daemon's start otherwise). */

@@ -172,7 +172,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   health.adoptRunning();
   pressure.adoptRunning();
   // a node that was in a swarm takes its place again (a manager's etcd restarted)
-  const swarm = openSwarm({ dataRoot: config.dataRoot, execRoot: config.execRoot, engineVersion: skiffVersion(), log });
+  const swarm = openSwarm({ dataRoot: config.dataRoot, execRoot: config.execRoot, engineVersion: skiffVersion(), engineLabels: config.labels, log });
   await swarm.start();
   return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, pressure, shippers, kernel, builder, swarm };
 }
@@ -213,7 +213,15 @@ function apiContext(config: DaemonConfig, log: Logger, s: Services): DaemonConte
   const imageOptions = { dataRoot: config.dataRoot, insecure: config.insecureRegistries };
   const builds = buildBackend({ builder: s.builder, kernel: s.kernel, images: s.images, events: s.events, log, ...imageOptions }) satisfies BuildBackend;
   return {
-    options: { name: config.name, dataRoot: config.dataRoot, debug: config.logLevel === 'debug', version: skiffVersion(), usernsRemap: config.usernsRemap !== undefined, rootless: config.rootless },
+    options: {
+      name: config.name,
+      dataRoot: config.dataRoot,
+      debug: config.logLevel === 'debug',
+      version: skiffVersion(),
+      usernsRemap: config.usernsRemap !== undefined,
+      rootless: config.rootless,
+      labels: config.labels,
+    },
     log,
     containers: containerBackend(deps) satisfies ContainerBackend,
     containerViews: containerViewSource(deps) satisfies ContainerViewSource,

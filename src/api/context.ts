@@ -28,6 +28,8 @@ export interface ApiOptions {
   usernsRemap?: boolean;
   /** a user's daemon, in rootlesskit's namespaces (/info's SecurityOptions says name=rootless) */
   rootless?: boolean;
+  /** --label k=v: /info's Labels */
+  labels?: string[];
 }
 
 export interface DaemonContext {

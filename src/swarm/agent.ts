@@ -37,6 +37,12 @@ export interface AgentEngine {
   };
 }
 
+/** moby's executor: a healthcheck whose test is neither empty nor NONE (the image's included) */
+function hasHealthcheck(c: ContainerRecord): boolean {
+  const test = c.Config.Healthcheck?.Test;
+  return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
+}
+
 const isUp = (c: ContainerRecord): boolean => ['running', 'paused', 'restarting'].includes(c.State.Status);
 
 export class Agent {
@@ -192,13 +198,18 @@ export class Agent {
   private async handle(t: TaskRecord): Promise<void> {
     const c = this.engine.containers.find(containerName(t));
     if (t.DesiredState === 'shutdown' || t.DesiredState === 'remove') return this.shutdown(t, c);
-    if (t.DesiredState !== 'running') return;
+    // a job's task is desired complete: it runs all the same
+    if (t.DesiredState !== 'running' && t.DesiredState !== 'complete') return;
     const state = stateOrder(t.Status.State);
     if (state >= stateOrder('assigned') && state < stateOrder('running') && (!c || c.State.Status === 'created')) return this.run(t, c);
     if (isTerminal(t.Status.State)) return;
     // running (or starting when the daemon restarted): the container says how it is
     if (!c) return this.report(t, { State: 'failed', Message: 'started', Err: 'task: container not found' });
     if (isUp(c)) {
+      // moby's executor: a container with a healthcheck is started once healthy, and stopped as a failure once unhealthy
+      const health = c.State.Health?.Status;
+      if (health === 'unhealthy') return this.unhealthy(t, c);
+      if ((health === 'starting' || (!health && hasHealthcheck(c))) && t.Status.State !== 'running') return;
       if (t.Status.State !== 'running') await this.report(t, { State: 'running', Message: 'started', ContainerStatus: { ContainerID: c.Id, PID: c.State.Pid, ExitCode: 0 } });
       return;
     }
@@ -228,11 +239,22 @@ export class Agent {
       await this.report(t, { State: 'starting', Message: 'starting' });
       await this.engine.containers.start(id);
       const c = this.engine.containers.find(id);
+      // with a healthcheck the task stays starting until the container is healthy (handle)
+      if (c && (c.State.Health || hasHealthcheck(c))) return;
       await this.report(t, { State: 'running', Message: 'started', ContainerStatus: { ContainerID: id, PID: c?.State.Pid ?? 0, ExitCode: 0 } });
     } catch (e) {
       const c = this.engine.containers.find(id);
       await this.report(t, { State: 'failed', Message: 'starting', Err: e instanceof Error ? e.message : String(e), ContainerStatus: { ContainerID: id, PID: 0, ExitCode: c?.State.ExitCode ?? 0 } });
     }
+  }
+
+  /** moby's executor: an unhealthy container is stopped; its task fails with the exit code and the cause */
+  private async unhealthy(t: TaskRecord, c: ContainerRecord): Promise<void> {
+    const grace = t.Spec.ContainerSpec?.StopGracePeriod;
+    await this.engine.containers.stop(c.Id, grace ? { timeout: Math.ceil(grace / 1e9) } : {});
+    const code = this.engine.containers.find(c.Id)?.State.ExitCode ?? 0;
+    const cs = { ContainerID: c.Id, PID: 0, ExitCode: code };
+    await this.report(t, { State: 'failed', Message: 'started', Err: `task: non-zero exit (${code}): dockerexec: unhealthy container`, ContainerStatus: cs });
   }
 
   private async shutdown(t: TaskRecord, c: ContainerRecord | undefined): Promise<void> {

@@ -12,7 +12,7 @@ import { DataKey, saveDataKey } from './dek';
 import { certFacts, needsRenewal, newCsr, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
-import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
+import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, syncEngineLabels, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
 import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type Peer, type PortTls } from './swarm-port';
 import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
@@ -71,6 +71,8 @@ export interface SwarmOptions {
   dataRoot: string;
   execRoot: string;
   engineVersion: string;
+  /** the daemon's --label k=v flags (a node's Description.Engine.Labels) */
+  engineLabels?: string[];
   log: Logger;
 }
 
@@ -244,7 +246,8 @@ abstract class SwarmNode {
   }
 
   protected description() {
-    return { hostname: os.hostname(), engineVersion: this.o.engineVersion, nanoCPUs: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
+    const engineLabels = Object.fromEntries((this.o.engineLabels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return { hostname: os.hostname(), engineVersion: this.o.engineVersion, engineLabels, nanoCPUs: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
   }
 
   // --- heartbeats and role changes --------------------------------------------------------
@@ -283,8 +286,9 @@ abstract class SwarmNode {
       const nodes = (await store.nodes()).map((n) => n.value);
       me = nodes.find((n) => n.id === l.state.nodeId);
       managers = managersOf(nodes);
+      if (me) await syncEngineLabels(store, me, this.description().engineLabels);
     } else {
-      const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat').catch((e: unknown) => {
+      const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat', { engineLabels: this.description().engineLabels }).catch((e: unknown) => {
         if (e instanceof SkiffError && e.kind === 'notFound' && this.local === l) {
           this.status = 'error';
           this.error = 'This node was removed from the swarm';

@@ -23,6 +23,11 @@ export function parseConstraints(list: readonly string[]): Constraint[] {
   });
 }
 
+/** a node's value for a constraint or spread key (node.labels.X, engine.labels.X, node.role…) */
+export function labelValue(n: NodeRecord, key: string): string | undefined {
+  return nodeValue(n, key);
+}
+
 function nodeValue(n: NodeRecord, key: string): string | undefined {
   const k = key.toLowerCase();
   if (k === 'node.id') return n.id;
@@ -31,7 +36,8 @@ function nodeValue(n: NodeRecord, key: string): string | undefined {
   if (k === 'node.platform.os') return 'linux';
   if (k === 'node.platform.arch') return 'x86_64';
   if (k.startsWith('node.labels.')) return n.spec.Labels[key.slice('node.labels.'.length)];
-  // engine labels (a daemon's --label) are not reported by nodes yet: none match
+  // engine labels: the daemon's --label flags, as the node reported them
+  if (k.startsWith('engine.labels.')) return n.engineLabels?.[key.slice('engine.labels.'.length)];
   return undefined;
 }
 

@@ -158,7 +158,7 @@ export class ManagerRuntime {
       {
         rootCA: async () => c.rootCA,
         join: (req, remote) => this.admit(req, remote),
-        heartbeat: (id) => this.heartbeatOf(id),
+        heartbeat: (id, labels) => this.heartbeatOf(id, labels),
         promoteMember: (id) => this.promoteMember(id),
         promote: (id, req) => this.promote(id, req.csr, req.swarmPort),
         renew: (id, csr) => this.renew(id, csr),
@@ -252,10 +252,11 @@ export class ManagerRuntime {
     await this.etcd.stop();
   }
 
-  private async heartbeatOf(id: string): Promise<HeartbeatResponseWire> {
+  private async heartbeatOf(id: string, engineLabels?: Record<string, string>): Promise<HeartbeatResponseWire> {
     const n = await this.store.node(id);
     if (!n) throw notFound(`node ${id} not found`);
     await this.store.heartbeat(id);
+    await syncEngineLabels(this.store, n.value, engineLabels);
     return { node: n.value, managers: managersOf((await this.store.nodes()).map((x) => x.value)) };
   }
 
@@ -277,6 +278,7 @@ export class ManagerRuntime {
       role,
       hostname: req.hostname,
       engineVersion: req.engineVersion,
+      engineLabels: req.engineLabels,
       nanoCPUs: req.nanoCPUs,
       memoryBytes: req.memoryBytes,
       addr,
@@ -344,3 +346,9 @@ export class ManagerRuntime {
 
 /** A manager's etcd CSR is made from its node key (one key per node, as swarmkit). */
 export const managerCsr = (key: string): Promise<string> => newCsr(key);
+
+/** a node's record takes the engine labels it reports (its daemon restarted with other --label flags) */
+export async function syncEngineLabels(store: ClusterStore, n: NodeRecord, engineLabels: Record<string, string> | undefined): Promise<void> {
+  if (!engineLabels || JSON.stringify(n.engineLabels ?? {}) === JSON.stringify(engineLabels)) return;
+  await store.updateNode(n.id, undefined, (x) => ({ ...x, engineLabels })).catch(() => undefined);
+}

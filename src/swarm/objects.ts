@@ -14,7 +14,12 @@ export interface ServiceSpec {
   Name: string;
   Labels?: Record<string, string>;
   TaskTemplate: TaskSpec;
-  Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never> };
+  Mode?: {
+    Replicated?: { Replicas?: number };
+    Global?: Record<string, never>;
+    ReplicatedJob?: { MaxConcurrent?: number; TotalCompletions?: number };
+    GlobalJob?: Record<string, never>;
+  };
   UpdateConfig?: { Parallelism?: number; Delay?: number; FailureAction?: string; Monitor?: number; MaxFailureRatio?: number; Order?: string };
   RollbackConfig?: ServiceSpec['UpdateConfig'];
   EndpointSpec?: { Mode?: string; Ports?: PortConfig[] };
@@ -82,6 +87,21 @@ export interface ServiceRecord {
   Spec: ServiceSpec;
   PreviousSpec?: ServiceSpec;
   UpdateStatus?: { State: string; StartedAt?: string; CompletedAt?: string; Message?: string };
+  /** the rolling update under way (updater.ts); not part of Docker's Service JSON */
+  Rollout?: Rollout;
+  /** a job's runs (JobStatus): bumped by each update of the job */
+  JobIteration?: number;
+}
+
+/** swarmkit's Updater state, kept with the service so another manager can carry it on */
+export interface Rollout {
+  id: string;
+  /** slots (nodes, for a global service) that were dirty when it started */
+  slots: number;
+  /** its new tasks that failed or ended early within the monitor period */
+  failed: string[];
+  /** every slot done (ms): it completes one monitor period later */
+  doneAt?: number;
 }
 
 /** swarmkit's task states, in their order (a status never goes back) */
@@ -116,16 +136,28 @@ export interface TaskRecord {
   Spec: TaskSpec;
   /** the service's published ports at creation (mode=host ones are bound on the node) */
   Ports?: PortConfig[];
+  /** the service's endpoint mode at creation, when set (vip otherwise): part of IsTaskDirty */
+  EndpointMode?: string;
   Status: TaskStatus;
   DesiredState: TaskState;
   /** a restart's delay: the orchestrator makes it desired running after this (ms) */
   RestartAt?: number;
   /** a stop-first update's new task: desired running once this (old) task stopped */
   After?: string;
+  /** the rollout that made it (its failures count against that update) */
+  Rollout?: string;
+  /** when it was first reported running (ms, the manager's clock): the update's monitor and delay */
+  RunningAt?: number;
+  /** a job's task: the job run (JobIteration) it belongs to */
+  JobIteration?: number;
 }
 
-export const isLive = (t: TaskRecord): boolean => t.DesiredState === 'running' || t.DesiredState === 'ready';
+export const isLive = (t: TaskRecord): boolean => t.DesiredState === 'running' || t.DesiredState === 'ready' || (t.DesiredState === 'complete' && !isTerminal(t.Status.State));
 export const isGlobal = (s: ServiceSpec): boolean => s.Mode?.Global !== undefined;
+export type ServiceMode = 'replicated' | 'global' | 'replicated-job' | 'global-job';
+export const modeOf = (s: ServiceSpec): ServiceMode =>
+  s.Mode?.Global !== undefined ? 'global' : s.Mode?.ReplicatedJob !== undefined ? 'replicated-job' : s.Mode?.GlobalJob !== undefined ? 'global-job' : 'replicated';
+export const isJob = (s: ServiceSpec): boolean => modeOf(s).endsWith('-job');
 export const replicas = (s: ServiceSpec): number => s.Mode?.Replicated?.Replicas ?? 1;
 /** specs compared as stored (a task keeps the TaskTemplate it was made from) */
 export const sameSpec = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -234,5 +266,10 @@ export interface StatusUpdate {
 
 /** Agents' reports, each for a task assigned to nodeId (others are ignored). */
 export async function reportStatus(o: ObjectStore, nodeId: string, updates: StatusUpdate[]): Promise<void> {
-  for (const u of updates) await o.updateTask(u.id, (t) => (t.NodeID !== nodeId || stateOrder(u.status.State) < stateOrder(t.Status.State) ? undefined : { ...t, Status: u.status }));
+  for (const u of updates)
+    await o.updateTask(u.id, (t) => {
+      if (t.NodeID !== nodeId || stateOrder(u.status.State) < stateOrder(t.Status.State)) return undefined;
+      const up = u.status.State === 'running' && t.RunningAt === undefined ? { RunningAt: Date.now() } : {};
+      return { ...t, ...up, Status: u.status };
+    });
 }

@@ -5,64 +5,27 @@
 // - a task on a node that is drained, gone or (replicated) down is shut down and replaced
 // - a task that stopped is replaced as its restart policy says (condition, delay, max attempts)
 // - a new TaskTemplate replaces tasks slot by slot: UpdateConfig.Parallelism at a time (0: all),
-//   stop-first, the next ones once the new ones run (no update delay, monitor or failure action)
+//   as updater.ts plans it (parallelism, delay, monitor, failure action, rollback)
 // - tasks of removed services go once stopped; history is kept to TaskHistoryRetentionLimit.
 // "live": desired running (or ready: a restart waiting for its delay).
 import type { Campaign } from 'etcd3';
 import type { Logger } from '../core/logger';
 import { newId } from './ids';
-import { isGlobal, isLive, isTerminal, replicas, sameSpec, stateOrder, type ObjectStore, type ServiceRecord, type TaskRecord } from './objects';
+import { isGlobal, isJob, isLive, isTerminal, replicas, sameSpec, stateOrder, type ObjectStore, type ServiceRecord, type TaskRecord } from './objects';
+import { shouldRestart } from './restart';
 import { eligible, Placer, type NodeFacts } from './scheduler';
+import { isDirty, planRollout } from './updater';
+import { reconcileJob } from './jobs';
+import { DEFAULT_RESTART_DELAY_NS, newTask, type Pass } from './pass';
+
+export { newTask };
 import type { ClusterStore } from './store';
 
 const TICK_MS = 1000;
 const ELECTION_TTL_S = 10;
-/** swarmkit's default restart delay */
-const DEFAULT_RESTART_DELAY_NS = 5e9;
 
-/** One pass's view of the cluster and the writes it decided. */
-interface Pass {
-  now: number;
-  nodes: Map<string, NodeFacts>;
-  tasks: TaskRecord[];
-  placer: Placer;
-  creates: TaskRecord[];
-  /** task ID -> the desired state it gets */
-  desired: Map<string, TaskRecord['DesiredState']>;
-  deletes: Set<string>;
-  /** pending task ID -> the node it now goes to */
-  assign: Map<string, string>;
-  historyLimit: number;
-}
-
-export function newTask(s: ServiceRecord, slot: number, nodeId: string | undefined, why: string): TaskRecord {
-  const now = new Date().toISOString();
-  return {
-    ID: newId(),
-    CreatedAt: now,
-    UpdatedAt: now,
-    ServiceID: s.ID,
-    ServiceName: s.Spec.Name,
-    ServiceLabels: s.Spec.Labels ?? {},
-    Slot: slot,
-    NodeID: nodeId ?? '',
-    Spec: s.Spec.TaskTemplate,
-    ...(s.Spec.EndpointSpec?.Ports ? { Ports: s.Spec.EndpointSpec.Ports } : {}),
-    Status: { Timestamp: now, State: nodeId ? 'assigned' : 'pending', Message: nodeId ? 'scheduler assigned task to node' : 'pending task scheduling', ...(nodeId ? {} : { Err: why }) },
-    DesiredState: 'running',
-  };
-}
-
-/** swarmkit's restart supervisor's shouldRestart (no restart window) */
-function shouldRestart(t: TaskRecord, history: TaskRecord[]): boolean {
-  const rp = t.Spec.RestartPolicy ?? {};
-  const cond = rp.Condition || 'any';
-  if (cond === 'none') return false;
-  if (cond === 'on-failure' && t.Status.State === 'complete') return false;
-  const max = rp.MaxAttempts ?? 0;
-  if (max > 0 && history.filter((h) => h.Slot === t.Slot && h.NodeID === (t.Slot ? h.NodeID : t.NodeID) && sameSpec(h.Spec, t.Spec)).length - 1 >= max) return false;
-  return true;
-}
+/** a start-first replacement not running yet: the older task of its slot (node) runs on meanwhile, as swarmkit's updater removes it only then */
+const handingOver = (newer: TaskRecord): boolean => newer.DesiredState === 'running' && !isTerminal(newer.Status.State) && stateOrder(newer.Status.State) < stateOrder('running');
 
 /** what the orchestrator reads and writes (a manager's stores) */
 export interface OrchestratorOptions {
@@ -144,15 +107,17 @@ export class Orchestrator {
       deletes: new Set(),
       assign: new Map(),
       historyLimit: limit,
+      services: new Map(),
     };
     const byId = new Map(services.map((s) => [s.value.ID, s.value]));
     for (const t of all) if (!byId.has(t.ServiceID)) this.orphan(p, t);
     for (const s of byId.values()) {
       const mine = all.filter((t) => t.ServiceID === s.ID);
-      if (isGlobal(s.Spec)) this.global(p, s, mine, facts);
+      // a job's tasks stay: those that completed are its progress
+      if (isJob(s.Spec)) reconcileJob(p, s, mine, facts);
+      else if (isGlobal(s.Spec)) this.global(p, s, mine, facts);
       else this.replicated(p, s, mine);
-      this.prune(p, mine);
-      await this.updateStatus(s, mine, p);
+      if (!isJob(s.Spec)) this.prune(p, mine);
     }
     await this.write(p);
   }
@@ -176,7 +141,9 @@ export class Orchestrator {
       const node = p.nodes.get(t.NodeID);
       // past the replicas (scale down), a second task in a slot, or a node that cannot keep it
       const lost = t.NodeID !== '' && (!node || !node.up || node.rec.spec.Availability === 'drain');
-      if (t.Slot > n || kept.has(t.Slot) || lost) {
+      const newer = kept.get(t.Slot);
+      if (newer && !lost && t.Slot <= n && handingOver(newer)) continue;
+      if (t.Slot > n || newer || lost) {
         this.shutdown(p, t);
         continue;
       }
@@ -200,7 +167,8 @@ export class Orchestrator {
     }
     for (const n of facts) {
       if (!eligible(n, s.Spec.TaskTemplate)) continue;
-      const t = live.filter((x) => x.NodeID === n.rec.id).sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt))[0];
+      const [t, ...older] = live.filter((x) => x.NodeID === n.rec.id).sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
+      if (t && !handingOver(t)) for (const o of older) this.shutdown(p, o);
       const make = () => newTask(s, 0, n.rec.id, '');
       if (!t) p.creates.push(make());
       else this.supervise(p, s, t, mine, dirty, make);
@@ -210,7 +178,7 @@ export class Orchestrator {
 
   private placed(p: Pass, s: ServiceRecord, slot: number): TaskRecord {
     const node = p.placer.place(s.ID, s.Spec.TaskTemplate);
-    return newTask(s, slot, node, node ? '' : p.placer.why(s.Spec.TaskTemplate));
+    return newTask(s, slot, node, node ? '' : p.placer.why(s.Spec.TaskTemplate, s.ID));
   }
 
   /** a live task: placed if pending, restarted if it stopped, noted if its spec is old, started after its restart delay */
@@ -222,7 +190,7 @@ export class Orchestrator {
       return;
     }
     if (isTerminal(t.Status.State)) {
-      if (!shouldRestart(t, mine)) return;
+      if (!shouldRestart(t, mine, p.now)) return;
       this.shutdown(p, t);
       const next = make();
       const delayMs = (t.Spec.RestartPolicy?.Delay ?? DEFAULT_RESTART_DELAY_NS) / 1e6;
@@ -230,23 +198,26 @@ export class Orchestrator {
       p.creates.push(next);
       return;
     }
-    if (!sameSpec(t.Spec, s.Spec.TaskTemplate)) dirty.push(t);
+    if (isDirty(s.Spec, t)) dirty.push(t);
     else if (!t.NodeID && t.Status.State === 'pending') {
       const node = p.placer.place(s.ID, t.Spec);
       if (node) p.assign.set(t.ID, node);
     }
   }
 
-  /** rolling update, Parallelism tasks at a time (0: all at once); stop-first: a new task runs once the old one stopped */
+  /** the update's step (updater.ts): dirty tasks replaced as it says, stop-first (a new task runs once the old one stopped) or start-first */
   private rollOut(p: Pass, s: ServiceRecord, mine: TaskRecord[], dirty: TaskRecord[], make: (old: TaskRecord) => TaskRecord): void {
-    if (!dirty.length) return;
-    const par = s.Spec.UpdateConfig?.Parallelism ?? 1;
-    const inFlight = mine.filter((t) => isLive(t) && sameSpec(t.Spec, s.Spec.TaskTemplate) && stateOrder(t.Status.State) < stateOrder('running')).length;
-    const budget = par > 0 ? par - inFlight : dirty.length;
-    const startFirst = s.Spec.UpdateConfig?.Order === 'start-first';
-    for (const t of dirty.sort((a, b) => a.Slot - b.Slot).slice(0, Math.max(0, budget))) {
+    const plan = planRollout(s, mine, dirty, p.now, newId);
+    if (plan.next) p.services.set(s.ID, { from: s, next: plan.next });
+    for (const t of plan.replace) {
+      const n = { ...make(t), Rollout: plan.rollout };
+      if (plan.startFirst) {
+        // start-first: the old task runs on until its replacement does (see handingOver)
+        p.creates.push(n);
+        continue;
+      }
       this.shutdown(p, t);
-      p.creates.push(startFirst ? make(t) : { ...make(t), DesiredState: 'ready', After: t.ID });
+      p.creates.push({ ...n, DesiredState: 'ready', After: t.ID });
     }
   }
 
@@ -261,20 +232,6 @@ export class Orchestrator {
     }
   }
 
-  /** UpdateStatus after a spec change: updating while old tasks remain, then completed */
-  private async updateStatus(s: ServiceRecord, mine: TaskRecord[], p: Pass): Promise<void> {
-    if (!s.PreviousSpec || sameSpec(s.PreviousSpec.TaskTemplate, s.Spec.TaskTemplate)) return;
-    const old = mine.some((t) => isLive(t) && p.desired.get(t.ID) !== 'shutdown' && !sameSpec(t.Spec, s.Spec.TaskTemplate));
-    const state = s.UpdateStatus?.State;
-    const now = new Date().toISOString();
-    if (old && state !== 'updating') await this.setUpdate(s, { State: 'updating', StartedAt: now, Message: 'update in progress' });
-    else if (!old && state === 'updating') await this.setUpdate(s, { State: 'completed', StartedAt: s.UpdateStatus?.StartedAt, CompletedAt: now, Message: 'update completed' });
-  }
-
-  private async setUpdate(s: ServiceRecord, u: NonNullable<ServiceRecord['UpdateStatus']>): Promise<void> {
-    await this.m.objects.updateService(s.ID, undefined, (x) => (sameSpec(x.Spec, s.Spec) ? { ...x, UpdateStatus: u } : x)).catch(() => undefined);
-  }
-
   private async write(p: Pass): Promise<void> {
     const o = this.m.objects;
     for (const t of p.creates) await o.putTask(t);
@@ -287,5 +244,10 @@ export class Orchestrator {
         t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
       );
     for (const id of p.deletes) await o.removeTask(id);
+    // the update's state, unless the service changed since this pass read it
+    for (const [id, { from, next }] of p.services)
+      await o
+        .updateService(id, undefined, (x) => (sameSpec(x.Spec, from.Spec) && x.Rollout?.id === from.Rollout?.id && sameSpec(x.UpdateStatus, from.UpdateStatus) ? { ...x, ...next } : x))
+        .catch((e: unknown) => this.log.debug('swarm orchestrator: update status not written', { service: id, error: String(e) }));
   }
 }

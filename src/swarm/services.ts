@@ -5,10 +5,11 @@
 import { randomName } from '../containers/create';
 import { invalid, notFound, notImplemented } from '../core/errors';
 import { parseConstraints } from './constraints';
+import { jobStatus } from './jobs';
 import { newId } from './ids';
 import { checkServiceRefs } from './secrets';
 import type { ManagerRuntime } from './manager';
-import { isGlobal, isTerminal, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
+import { isGlobal, isJob, isTerminal, modeOf, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
 import type { Versioned } from './store';
 
 const bad = (m: string) => invalid(`rpc error: code = InvalidArgument desc = ${m}`);
@@ -50,7 +51,19 @@ export function validateSpec(spec: ServiceSpec): void {
     if (targets.has(m.Target ?? '')) throw bad(`ContainerSpec: duplicate mount point: ${m.Target}`);
     targets.add(m.Target ?? '');
   }
-  if ((spec.UpdateConfig?.Delay ?? 0) < 0) throw bad('TaskSpec: update-delay cannot be negative');
+  validateMode(spec);
+  // moby's updateConfigToGRPC refuses unknown values (InvalidParameter: 400)
+  for (const c of [spec.UpdateConfig, spec.RollbackConfig]) {
+    if (c?.FailureAction && !['pause', 'continue', 'rollback'].includes(c.FailureAction)) throw invalid(`unrecognized update failure action ${c.FailureAction}`);
+    if (c?.Order && !['stop-first', 'start-first'].includes(c.Order)) throw invalid(`unrecognized update order ${c.Order}`);
+  }
+  // swarmkit's validateJob, else validateUpdate
+  const u = spec.UpdateConfig;
+  if (isJob(spec) && u) throw bad('Jobs may not have an update config');
+  if ((u?.Delay ?? 0) < 0) throw bad('TaskSpec: update-delay cannot be negative');
+  if ((u?.Monitor ?? 0) < 0) throw bad('TaskSpec: update-monitor cannot be negative');
+  const ratio = u?.MaxFailureRatio ?? 0;
+  if (ratio < 0 || ratio > 1) throw bad('TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1');
   const ep = spec.EndpointSpec;
   if (ep?.Ports?.length && ep.Mode === 'dnsrr') throw bad("EndpointSpec: ports can't be used with dnsrr mode");
   const published = new Set<string>();
@@ -60,6 +73,14 @@ export function validateSpec(spec: ServiceSpec): void {
     if (published.has(k)) throw bad('EndpointSpec: duplicate published ports provided');
     published.add(k);
   }
+}
+
+/** swarmkit's validateMode */
+function validateMode(spec: ServiceSpec): void {
+  const m = spec.Mode;
+  if ((m?.Replicated?.Replicas ?? 0) < 0) throw bad('Number of replicas must be non-negative');
+  if ((m?.ReplicatedJob?.MaxConcurrent ?? 0) < 0) throw bad('Maximum concurrent jobs must not be negative');
+  if ((m?.ReplicatedJob?.TotalCompletions ?? 0) < 0) throw bad('Total completed jobs must not be negative');
 }
 
 /** moby's getService: an exact ID, then an exact name, then an ID prefix. */
@@ -84,6 +105,7 @@ function labelMatch(labels: Record<string, string>, wanted: string[]): boolean {
 /** moby's ServiceStatus: running tasks not meant to stop; desired: replicas, or a global service's live tasks. */
 function statusOf(s: ServiceRecord, tasks: TaskRecord[], upNodes: Set<string>): NonNullable<ServiceView['status']> {
   const mine = tasks.filter((t) => t.ServiceID === s.ID);
+  if (isJob(s.Spec)) return jobStatus(s, mine);
   const live = mine.filter((t) => t.DesiredState === 'running' && upNodes.has(t.NodeID));
   return {
     RunningTasks: live.filter((t) => t.Status.State === 'running').length,
@@ -94,7 +116,15 @@ function statusOf(s: ServiceRecord, tasks: TaskRecord[], upNodes: Set<string>): 
 
 /** Mode filled in as moby's conversion does (Replicated with Replicas 1 when nothing is said). */
 function normalize(spec: ServiceSpec): ServiceSpec {
-  const mode = spec.Mode?.Global !== undefined ? { Global: {} } : { Replicated: { Replicas: spec.Mode?.Replicated?.Replicas ?? 1 } };
+  const m = spec.Mode;
+  const mode =
+    m?.Global !== undefined
+      ? { Global: {} }
+      : m?.GlobalJob !== undefined
+        ? { GlobalJob: {} }
+        : m?.ReplicatedJob !== undefined
+          ? { ReplicatedJob: { MaxConcurrent: m.ReplicatedJob.MaxConcurrent || 1, TotalCompletions: m.ReplicatedJob.TotalCompletions || m.ReplicatedJob.MaxConcurrent || 1 } }
+          : { Replicated: { Replicas: m?.Replicated?.Replicas ?? 1 } };
   return { ...spec, Labels: spec.Labels ?? {}, Mode: mode, TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0 } };
 }
 
@@ -110,7 +140,7 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     const now = new Date().toISOString();
-    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec };
+    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec, ...(isJob(spec) ? { JobIteration: 1 } : {}) };
     await m.objects.createService(rec);
     return { ID: rec.ID, Warnings: [] };
   }
@@ -123,7 +153,7 @@ export class ServiceCalls {
         (!f.id?.length || f.id.some((p) => s.ID.startsWith(p))) &&
         (!f.name?.length || f.name.some((p) => s.Spec.Name.startsWith(p))) &&
         (!f.label?.length || labelMatch(s.Spec.Labels ?? {}, f.label)) &&
-        (!f.mode?.length || f.mode.includes(isGlobal(s.Spec) ? 'global' : 'replicated')),
+        (!f.mode?.length || f.mode.includes(modeOf(s.Spec))),
     );
     if (!withStatus) return sel.map((s) => ({ rec: s.value, version: s.version }));
     const [tasks, up] = await Promise.all([m.objects.tasks(), this.upNodes()]);
@@ -136,21 +166,25 @@ export class ServiceCalls {
     return { rec: s.value, version: s.version };
   }
 
-  /** rollback: the previous spec again (`service rollback`, `update --rollback`) */
+  /** rollback (`service rollback`, `update --rollback`): the previous spec and the current one swap, as swarmkit's controlapi */
   async update(ref: string, version: number, body: Partial<ServiceSpec>, rollback: boolean): Promise<{ Warnings: string[] }> {
     const m = this.manager();
     const cur = findService(await m.objects.services(), ref);
-    if (rollback && !cur.value.PreviousSpec) throw bad('service does not have a previous spec');
+    if (rollback && !cur.value.PreviousSpec) throw invalid(`rpc error: code = FailedPrecondition desc = service ${cur.value.ID} does not have a previous spec`);
     const spec = rollback ? (cur.value.PreviousSpec as ServiceSpec) : normalize({ ...body, Name: body.Name || cur.value.Spec.Name, TaskTemplate: body.TaskTemplate ?? {} } as ServiceSpec);
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
-    if (isGlobal(spec) !== isGlobal(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
+    if (modeOf(spec) !== modeOf(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
+    const now = new Date().toISOString();
     await m.objects.updateService(cur.value.ID, version, (s) => ({
       ...s,
-      UpdatedAt: new Date().toISOString(),
+      UpdatedAt: now,
       Spec: spec,
       PreviousSpec: s.Spec,
-      UpdateStatus: undefined,
+      UpdateStatus: rollback ? { State: 'rollback_started', Message: 'manually requested rollback', StartedAt: now } : undefined,
+      Rollout: undefined,
+      // a job runs again at each update (swarmkit's JobIteration)
+      ...(isJob(spec) ? { JobIteration: (s.JobIteration ?? 0) + 1 } : {}),
     }));
     return { Warnings: [] };
   }

@@ -80,6 +80,8 @@ export interface NodeRecord {
   role: NodeRole;
   hostname: string;
   engineVersion: string;
+  /** the daemon's --label flags (Description.Engine.Labels; engine.labels.X constraints) */
+  engineLabels?: Record<string, string>;
   nanoCPUs: number;
   memoryBytes: number;
   /** the address other nodes see (Status.Addr) */

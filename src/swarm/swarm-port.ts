@@ -38,6 +38,8 @@ export interface JoinRequestWire {
   csr: string;
   hostname: string;
   engineVersion: string;
+  /** the joining daemon's --label flags */
+  engineLabels: Record<string, string>;
   nanoCPUs: number;
   memoryBytes: number;
   /** empty: the manager takes the address the request came from */
@@ -67,7 +69,8 @@ export interface HeartbeatResponseWire {
 export interface PortHandlers {
   rootCA(): Promise<string>;
   join(req: JoinRequestWire, remoteHost: string): Promise<JoinResponseWire>;
-  heartbeat(nodeId: string): Promise<HeartbeatResponseWire>;
+  /** engineLabels: the node's --label flags now (its record follows them, as dockerd's node description) */
+  heartbeat(nodeId: string, engineLabels?: Record<string, string>): Promise<HeartbeatResponseWire>;
   promoteMember(nodeId: string): Promise<void>;
   promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
@@ -120,6 +123,16 @@ function nodeOf(req: IncomingMessage, rootFingerprint: string): string {
 const AVAILABILITIES: readonly string[] = ['active', 'pause', 'drain'];
 
 /** A PEM certificate request and nothing else (it goes to openssl as a file). */
+/** a join request's engine labels: at most 64 string pairs of bounded size (an older daemon sends none) */
+function labelMap(x: unknown): Record<string, string> {
+  if (x === undefined) return {};
+  const bad = () => new SkiffError('invalid', 'invalid join request: engineLabels');
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad();
+  const e = Object.entries(x as Record<string, unknown>);
+  if (e.length > 64 || e.some(([k, v]) => typeof v !== 'string' || k.length > 256 || v.length > 1024)) throw bad();
+  return Object.fromEntries(e) as Record<string, string>;
+}
+
 function checkCsr(x: unknown): string {
   if (typeof x !== 'string' || x.length > 16384 || !/^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE REQUEST-----\s*$/.test(x))
     throw new SkiffError('invalid', 'invalid request: csr');
@@ -166,6 +179,7 @@ export function checkJoinRequest(v: unknown): JoinRequestWire {
     csr: checkCsr(r.csr),
     hostname: str('hostname', 255),
     engineVersion: str('engineVersion', 64),
+    engineLabels: labelMap(r.engineLabels),
     nanoCPUs: count('nanoCPUs', 0, Number.MAX_SAFE_INTEGER),
     memoryBytes: count('memoryBytes', 0, Number.MAX_SAFE_INTEGER),
     advertiseHost,
@@ -179,7 +193,11 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   const callerId = (r: IncomingMessage) => nodeOf(r, rootFingerprint);
   if (at === 'GET /ca') return { cert: await h.rootCA() };
   if (at === 'POST /join') return h.join(checkJoinRequest(await readBody(req)), (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
-  if (at === 'POST /heartbeat') return h.heartbeat(callerId(req));
+  if (at === 'POST /heartbeat') {
+    const id = callerId(req);
+    const labels = ((await readBody(req)) as { engineLabels?: unknown } | undefined)?.engineLabels;
+    return h.heartbeat(id, labels === undefined ? undefined : labelMap(labels));
+  }
   if (at === 'POST /promote') return h.promote(callerId(req), checkPromoteRequest(await readBody(req)));
   if (at === 'POST /renew') return h.renew(callerId(req), checkCsr(((await readBody(req)) as { csr?: unknown }).csr));
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));

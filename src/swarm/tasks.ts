@@ -2,7 +2,8 @@
 // Tasks are made and changed only by the orchestrator (desired state) and agents (status).
 import { notFound } from '../core/errors';
 import type { ManagerRuntime } from './manager';
-import { sameSpec, taskName, type TaskRecord } from './objects';
+import { taskName, type TaskRecord } from './objects';
+import { isDirty } from './updater';
 import { findService } from './services';
 import type { Versioned } from './store';
 
@@ -32,7 +33,7 @@ export class TaskCalls {
       }
     });
     const nodeIds = f.node?.map((ref) => nodes.find((n) => n.value.id === ref || n.value.hostname === ref || n.value.spec.Name === ref)?.value.id ?? ref);
-    const current = new Map(services.map((s) => [s.value.ID, s.value.Spec.TaskTemplate]));
+    const current = new Map(services.map((s) => [s.value.ID, s.value.Spec]));
     return tasks.filter(({ value: t }) => {
       if (f.id?.length && !f.id.some((p) => t.ID.startsWith(p))) return false;
       if (f.name?.length && !f.name.some((p) => taskName(t).startsWith(p))) return false;
@@ -40,7 +41,9 @@ export class TaskCalls {
       if (nodeIds?.length && !nodeIds.some((n) => t.NodeID === n)) return false;
       if (f['desired-state']?.length && !f['desired-state'].includes(t.DesiredState)) return false;
       if (f.label?.length && !f.label.every((l) => l.split('=')[0] in (t.Spec.ContainerSpec?.Labels ?? {}))) return false;
-      if (f['_up-to-date']?.some((v) => v === 'true' || v === '1') && !sameSpec(t.Spec, current.get(t.ServiceID))) return false;
+      // swarmkit's UpToDate filter: not dirty (orchestrator.IsTaskDirty)
+      const spec = current.get(t.ServiceID);
+      if (f['_up-to-date']?.some((v) => v === 'true' || v === '1') && (!spec || isDirty(spec, t))) return false;
       return true;
     });
   }

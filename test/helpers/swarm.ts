@@ -18,8 +18,9 @@ export class SwarmHost {
     readonly ip: string,
   ) {}
 
-  static async start(n: number): Promise<SwarmHost> {
-    return new SwarmHost(await TestDaemon.start(), `${base}.${n}`);
+  /** args: more skiffd flags (e.g. --label) */
+  static async start(n: number, args: string[] = []): Promise<SwarmHost> {
+    return new SwarmHost(await TestDaemon.start(() => args), `${base}.${n}`);
   }
 
   get addr(): string {

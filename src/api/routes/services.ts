@@ -32,7 +32,7 @@ const SERVICE_FILTERS = ['id', 'label', 'mode', 'name'];
 async function list(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
   ctx.swarm.requireManager();
   const f = Object.fromEntries(parseFilters(req, SERVICE_FILTERS));
-  for (const m of f.mode ?? []) if (m !== 'replicated' && m !== 'global') throw invalid(`Invalid filter: 'mode'='${m}'`);
+  for (const m of f.mode ?? []) if (!['replicated', 'global', 'replicated-job', 'global-job'].includes(m)) throw invalid(`Invalid filter: 'mode'='${m}'`);
   const all = await ctx.swarm.services.list(f, qbool(req, 'status'));
   res.json(all.map(serviceView));
 }

@@ -20,6 +20,8 @@ export function serviceView(v: ServiceView): Record<string, unknown> {
     ...(s.PreviousSpec ? { PreviousSpec: s.PreviousSpec } : {}),
     Endpoint: { Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) }, ...(ports.length ? { Ports: ports } : {}) },
     ...(s.UpdateStatus ? { UpdateStatus: s.UpdateStatus } : {}),
+    // swarmkit's JobStatus: the iteration a job runs (bumped by each update) and when it began
+    ...(s.JobIteration !== undefined ? { JobStatus: { JobIteration: { Index: s.JobIteration }, LastExecution: s.UpdatedAt } } : {}),
     ...(v.status ? { ServiceStatus: v.status } : {}),
   };
 }
@@ -46,5 +48,6 @@ export function taskView(v: Versioned<TaskRecord>): Record<string, unknown> {
       PortStatus: {},
     },
     DesiredState: t.DesiredState,
+    ...(t.JobIteration !== undefined ? { JobIteration: { Index: t.JobIteration } } : {}),
   };
 }

@@ -60,6 +60,7 @@ export function nodeView(n: NodeView, tls: TlsInfo): Record<string, unknown> {
       Resources: { NanoCPUs: r.nanoCPUs, MemoryBytes: r.memoryBytes },
       Engine: {
         EngineVersion: r.engineVersion,
+        ...(r.engineLabels && Object.keys(r.engineLabels).length ? { Labels: r.engineLabels } : {}),
         Plugins: [
           { Type: 'Log', Name: 'json-file' },
           { Type: 'Network', Name: 'bridge' },

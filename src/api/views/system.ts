@@ -73,7 +73,7 @@ export function infoView(o: ApiOptions, facts: InfoFacts): Record<string, unknow
     RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: [] },
     DockerRootDir: o.dataRoot,
     Name: os.hostname(),
-    Labels: [],
+    Labels: o.labels ?? [],
     ExperimentalBuild: false,
     ServerVersion: o.version,
     Runtimes: { skiff: { path: 'skiff-init' } },
