@@ -44,7 +44,8 @@ const lan = {
 class HostNetns {
   readonly name: string;
   readonly ip: string;
-  private readonly veth: string;
+  /** the host end of its veth (on the test bridge, in the host's netns) */
+  readonly veth: string;
 
   constructor(n: number) {
     lan.up();

@@ -56,6 +56,11 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
     for (const h of hosts) expect(h.links()).toEqual(expect.arrayContaining(['lo', 'eth0']));
     // the workers joined over the test bridge: the manager's address is routed out of their eth0
     expect(w1.inNetns('ip', 'route', 'get', m.ip)).toContain('dev eth0');
+    // a daemon sees its own netns's links (not /sys/class/net's, the host's): its eth0 is taken,
+    // the host end of its veth is not
+    expect((await m.docker('network', 'create', '--opt', 'com.docker.network.bridge.name=eth0', 'lnk')).stderr).toContain('a link named eth0 exists on the host');
+    await m.ok('network', 'create', '--opt', `com.docker.network.bridge.name=${m.netns?.veth ?? ''}`, 'lnk');
+    await m.ok('network', 'rm', 'lnk');
   });
 
   test('overlay networks on the manager: ingress at init, create (pool or --subnet), ls, inspect, rm; dockerd’s refusals', async () => {
