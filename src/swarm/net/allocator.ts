@@ -85,9 +85,15 @@ export class NetworkAllocator {
     for (const [ip, who] of await this.nets.claims(n.ID)) if (who === owner) await this.nets.release(n.ID, ip, owner);
   }
 
-  /** Virtual IPs for vip-mode services; addresses of what stopped or left, released. */
-  async pass(services: ServiceRecord[], tasks: TaskRecord[]): Promise<void> {
+  /**
+   * Virtual IPs for vip-mode services; every node on ingress while a service publishes an
+   * ingress-mode port (the routing mesh answers on every node); addresses of what stopped or
+   * left, released.
+   */
+  async pass(services: ServiceRecord[], tasks: TaskRecord[], nodeIds: string[] = []): Promise<void> {
     const { byId, ingress } = await this.networks();
+    const mesh = ingress && services.some((s) => serviceNetworks(s.Spec, ingress).includes(ingress)) ? byId.get(ingress) : undefined;
+    if (mesh) for (const id of nodeIds) await this.node(id, [{ Network: mesh, Addresses: [] }]);
     for (const s of services) await this.vips(s, byId, ingress).catch((e: unknown) => this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) }));
     const taskById = new Map(tasks.map((t) => [t.ID, t]));
     const svcById = new Map(services.map((s) => [s.ID, s]));
@@ -95,6 +101,7 @@ export class NetworkAllocator {
     for (const n of byId.values()) claims.set(n.ID, await this.nets.claims(n.ID));
     // (node, network) pairs with a task, or a container attached by hand, holding an address there
     const used = new Set(tasks.filter(holds).flatMap((t) => (t.NetworksAttachments ?? []).map((a) => `${t.NodeID}/${a.Network.ID}`)));
+    if (mesh) for (const id of nodeIds) used.add(`${id}/${mesh.ID}`);
     for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:')) used.add(`${who.slice('attach:'.length).split('/')[0]}/${netId}`);
     const nodeNets = await this.nets.nodeNets();
     for (const { nodeId, att } of nodeNets) {
