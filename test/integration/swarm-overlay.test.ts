@@ -35,7 +35,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
     ...h
       .inNetns('ip', '-o', 'link', 'show', 'type', 'bridge')
       .split('\n')
-      .filter((l) => l && !/^\d+: [^:]*0:/.test(l)),
+      // the default bridge is <prefix>0, networks are <prefix>-<id>
+      .filter((l) => l && !/^\d+: [^:-]*0:/.test(l)),
   ];
 
   beforeAll(async () => {
