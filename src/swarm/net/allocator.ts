@@ -94,9 +94,13 @@ export class NetworkAllocator {
     const { byId, ingress } = await this.networks();
     const mesh = ingress && services.some((s) => serviceNetworks(s.Spec, ingress).includes(ingress)) ? byId.get(ingress) : undefined;
     if (mesh) for (const id of nodeIds) await this.node(id, [{ Network: mesh, Addresses: [] }]);
-    for (const s of services) await this.vips(s, byId, ingress).catch((e: unknown) => this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) }));
-    const taskById = new Map(tasks.map((t) => [t.ID, t]));
     const svcById = new Map(services.map((s) => [s.ID, s]));
+    for (const s of services) {
+      // the record as written: its new VIPs' claims are not stale below
+      const next = await this.vips(s, byId, ingress).catch((e: unknown) => this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) }));
+      if (next) svcById.set(s.ID, next);
+    }
+    const taskById = new Map(tasks.map((t) => [t.ID, t]));
     const claims = new Map<string, Map<string, string>>();
     for (const n of byId.values()) claims.set(n.ID, await this.nets.claims(n.ID));
     // (node, network) pairs with a task, or a container attached by hand, holding an address there
@@ -121,16 +125,16 @@ export class NetworkAllocator {
     }
   }
 
-  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<void> {
+  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<ServiceRecord | undefined> {
     const vipMode = (s.Spec.EndpointSpec?.Mode || 'vip') === 'vip';
     const want = vipMode ? serviceNetworks(s.Spec, ingress).filter((id) => byId.has(id)) : [];
     const have = s.Endpoint?.VirtualIPs ?? [];
-    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return;
+    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return undefined;
     const next: VirtualIP[] = [];
     for (const id of want) {
       const n = byId.get(id)!;
       next.push(have.find((v) => v.NetworkID === id) ?? { NetworkID: id, Addr: `${await this.address(n, `vip:${s.ID}`)}/${prefixOf(n)}` });
     }
-    await this.objects.updateService(s.ID, undefined, (x) => ({ ...x, Endpoint: { ...(x.Endpoint ?? {}), VirtualIPs: next } }));
+    return this.objects.updateService(s.ID, undefined, (x) => ({ ...x, Endpoint: { ...(x.Endpoint ?? {}), VirtualIPs: next } }));
   }
 }
