@@ -123,9 +123,9 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
 }
 
 /**
- * Names of the links present in the daemon's netns. From /proc/self/net/dev, which follows the
- * reader's netns; /sys/class/net shows the netns of whoever mounted /sys (the host's, for a
- * daemon started in a namespace of its own with nsenter --net).
+ * Names of the links present in the daemon's netns: /proc/self/net/dev is the reader's netns,
+ * where /sys/class/net is the one of whoever mounted sysfs (the host's, for a daemon started in
+ * a netns of its own).
  */
 export async function linkNames(): Promise<Set<string>> {
   const text = await fs.readFile('/proc/self/net/dev', 'utf8').catch(() => '');
@@ -134,6 +134,6 @@ export async function linkNames(): Promise<Set<string>> {
       .split('\n')
       .slice(2)
       .map((l) => l.split(':')[0].trim())
-      .filter((n) => n !== ''),
+      .filter(Boolean),
   );
 }

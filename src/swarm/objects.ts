@@ -5,6 +5,7 @@
 // A record's Version.Index is its key's etcd mod revision, as for nodes.
 import type { Etcd3, IKeyValue, Namespace } from 'etcd3';
 import { conflict, notFound, notImplemented, systemError } from '../core/errors';
+import type { NetworkAttachment, VirtualIP } from './net/records';
 import { SEQUENCE_CONFLICT, type Versioned } from './store';
 
 const PREFIX = '/skiff/swarm/';
@@ -77,6 +78,8 @@ export interface TaskSpec {
   Placement?: { Constraints?: string[]; Preferences?: unknown[]; MaxReplicas?: number };
   ForceUpdate?: number;
   Runtime?: string;
+  /** network IDs (a create's names resolved) and the task's aliases there */
+  Networks?: { Target: string; Aliases?: string[] }[];
   [k: string]: unknown;
 }
 
@@ -91,6 +94,8 @@ export interface ServiceRecord {
   Rollout?: Rollout;
   /** a job's runs (JobStatus): bumped by each update of the job */
   JobIteration?: number;
+  /** the allocator's: one virtual IP per network of a vip-mode service */
+  Endpoint?: { VirtualIPs?: VirtualIP[] };
 }
 
 /** swarmkit's Updater state, kept with the service so another manager can carry it on */
@@ -123,6 +128,8 @@ export interface TaskStatus {
 
 export interface TaskRecord {
   ID: string;
+  /** the allocator's: the task's address on each of its networks */
+  NetworksAttachments?: NetworkAttachment[];
   CreatedAt: string;
   UpdatedAt: string;
   ServiceID: string;

@@ -21,6 +21,8 @@ export interface Pass {
   historyLimit: number;
   /** service ID -> its update fields to write (if it did not change meanwhile) */
   services: Map<string, { from: ServiceRecord; next: Partial<ServiceRecord> }>;
+  /** service ID -> its record as the pass read it */
+  records: Map<string, ServiceRecord>;
 }
 
 export function newTask(s: ServiceRecord, slot: number, nodeId: string | undefined, why: string): TaskRecord {

@@ -41,7 +41,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
 
   beforeAll(async () => {
     // the last worker has engine labels (dockerd's --label, repeatable)
-    const all = [await SwarmHost.start(30), await SwarmHost.start(31), await SwarmHost.start(32, ['--label', 'disk=ssd', '--label', 'rack=r2'])];
+    const all = [await SwarmHost.start(30), await SwarmHost.start(31), await SwarmHost.start(32, { args: ['--label', 'disk=ssd', '--label', 'rack=r2'] })];
     hosts.push(...all);
     m = all[0];
     await m.ok('swarm', 'init', '--advertise-addr', m.ip, '--listen-addr', m.addr);

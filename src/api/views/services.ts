@@ -1,5 +1,5 @@
 // Docker's Service and Task JSON (moby api/types/swarm, v1.44).
-import type { ServiceView, TaskRecord, Versioned } from '../../swarm';
+import type { ServiceView, SwarmNetwork, TaskRecord, Versioned } from '../../swarm';
 
 export function serviceView(v: ServiceView): Record<string, unknown> {
   const s = v.rec;
@@ -18,11 +18,39 @@ export function serviceView(v: ServiceView): Record<string, unknown> {
     UpdatedAt: s.UpdatedAt,
     Spec: { ...s.Spec, EndpointSpec: { Mode: 'vip', ...(ep ?? {}) } },
     ...(s.PreviousSpec ? { PreviousSpec: s.PreviousSpec } : {}),
-    Endpoint: { Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) }, ...(ports.length ? { Ports: ports } : {}) },
+    Endpoint: {
+      Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) },
+      ...(ports.length ? { Ports: ports } : {}),
+      ...(s.Endpoint?.VirtualIPs?.length ? { VirtualIPs: s.Endpoint.VirtualIPs } : {}),
+    },
     ...(s.UpdateStatus ? { UpdateStatus: s.UpdateStatus } : {}),
     // swarmkit's JobStatus: the iteration a job runs (bumped by each update) and when it began
     ...(s.JobIteration !== undefined ? { JobStatus: { JobIteration: { Index: s.JobIteration }, LastExecution: s.UpdatedAt } } : {}),
     ...(v.status ? { ServiceStatus: v.status } : {}),
+  };
+}
+
+/** moby's api/types/swarm.Network (convert.networkFromGRPC) of a swarmkit network */
+function swarmNetworkView(n: SwarmNetwork): Record<string, unknown> {
+  const s = n.Spec;
+  return {
+    ID: n.ID,
+    Version: { Index: 0 },
+    CreatedAt: n.CreatedAt,
+    UpdatedAt: n.UpdatedAt,
+    Spec: {
+      Name: s.Name,
+      Labels: s.Labels,
+      DriverConfiguration: s.DriverConfig,
+      ...(s.Ipv6Enabled ? { IPv6Enabled: true } : {}),
+      ...(s.Internal ? { Internal: true } : {}),
+      ...(s.Attachable ? { Attachable: true } : {}),
+      ...(s.Ingress ? { Ingress: true } : {}),
+      IPAMOptions: { Driver: s.IPAM.Driver, ...(s.IPAM.Configs.length ? { Configs: s.IPAM.Configs } : {}) },
+      Scope: 'swarm',
+    },
+    DriverState: n.DriverState,
+    IPAMOptions: { Driver: n.IPAM.Driver, Configs: n.IPAM.Configs },
   };
 }
 
@@ -49,5 +77,10 @@ export function taskView(v: Versioned<TaskRecord>): Record<string, unknown> {
     },
     DesiredState: t.DesiredState,
     ...(t.JobIteration !== undefined ? { JobIteration: { Index: t.JobIteration } } : {}),
+    ...(t.NetworksAttachments?.length
+      ? {
+          NetworksAttachments: t.NetworksAttachments.map((a) => ({ Network: swarmNetworkView(a.Network), Addresses: a.Addresses })),
+        }
+      : {}),
   };
 }
