@@ -22,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The bench's hosts: network namespaces on one bridge, 198.19.<run>.<n>/24 (never a swarm pool). */
 class Hosts {
-  readonly tag = `sb${process.pid % 100000}`;
+  readonly tag = `sb${(process.pid % 1000) * 100 + Math.floor(Math.random() * 100)}`;
   readonly net = `198.19.${1 + (process.pid % 250)}`;
   readonly bridge = `${this.tag}br`;
 
@@ -55,7 +55,11 @@ class Hosts {
   }
 
   remove(): void {
-    for (let n = 1; n <= NODES; n++) quiet(() => ip('netns', 'del', this.ns(n)));
+    for (let n = 1; n <= NODES; n++) {
+      // the pair goes with its host side, even when something still holds the namespace
+      quiet(() => ip('link', 'del', this.veth(n)));
+      quiet(() => ip('netns', 'del', this.ns(n)));
+    }
     quiet(() => ip('link', 'del', this.bridge));
   }
 }

@@ -13,6 +13,8 @@ import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
 import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles, type TaskNetworking } from './container-spec';
 import { rootFingerprintOf, serveAgentPort, taskLogsHandler, type LogEngine } from './logs';
+import { TASKS_WAIT_MS, tasksDigest } from './manager';
+import { PassLoop } from './pass-loop';
 import { splitHostPort } from './swarm-port';
 import { deliverTaskFiles, dropTaskFiles, sweepTaskFiles } from './task-delivery';
 import { OverlayHost, type OverlayEngine } from './net/overlay-host';
@@ -23,6 +25,7 @@ import type { NodeNetworkView } from './net/view';
 import { isTerminal, reportStatus, stateOrder, type StatusUpdate, type TaskRecord, type TaskStatus } from './objects';
 
 const TICK_MS = 1000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** The engine's calls an agent makes (the daemon's container and image backends fit). */
 export interface AgentEngine {
@@ -53,8 +56,10 @@ function hasHealthcheck(c: ContainerRecord): boolean {
 const isUp = (c: ContainerRecord): boolean => ['running', 'paused', 'restarting'].includes(c.State.Status);
 
 export class Agent {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly loop = new PassLoop(() => this.tick(), TICK_MS);
   private ticking = false;
+  /** a worker's long poll of its tasks is under way */
+  private following = false;
   /** stop() was called: a port bound after it is closed at once */
   private stopped = false;
   /** the task files were swept after a leave (once per leave) */
@@ -85,14 +90,15 @@ export class Agent {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
-    this.timer.unref();
+    this.loop.start();
+    // this manager's store changed: look at once
+    this.swarm.objectsChanged = () => this.loop.kick();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.loop.stop();
+    this.swarm.objectsChanged = undefined;
     void this.closePort();
   }
 
@@ -178,8 +184,36 @@ export class Agent {
     else await this.swarm.callAnyManager('/task-status', u);
   }
 
+  /**
+   * A worker's wait for a change in its tasks (the manager answers a long poll when they differ
+   * from the digest sent): each change makes a pass at once instead of at the next tick.
+   */
+  private async follow(): Promise<void> {
+    if (this.following) return;
+    this.following = true;
+    let after: string | undefined;
+    try {
+      while (!this.stopped && this.swarm.state === 'active' && this.swarm.localState?.role === 'worker') {
+        const asked = Date.now();
+        try {
+          const tasks = await this.swarm.callAnyManager<TaskRecord[]>('/tasks', after === undefined ? {} : { after }, TASKS_WAIT_MS + 10_000);
+          const d = tasksDigest(tasks);
+          if (after !== undefined && d !== after) this.loop.kick();
+          // an answer at once with nothing changed (a manager that does not wait): no busy loop
+          else if (after !== undefined && Date.now() - asked < 200) await sleep(TICK_MS);
+          after = d;
+        } catch {
+          await sleep(TICK_MS);
+        }
+      }
+    } finally {
+      this.following = false;
+    }
+  }
+
   private async tick(): Promise<void> {
     void this.agentPort();
+    if (this.swarm.localState?.role === 'worker') void this.follow();
     if (this.ticking) return;
     if (this.swarm.state === 'inactive') return this.sweepAfterLeave();
     this.left = false;

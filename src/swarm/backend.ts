@@ -106,6 +106,8 @@ abstract class SwarmNode {
   private followUp: Promise<void> | undefined;
   /** a manager's swarm port answers GET /task-logs with this (set once the agent exists) */
   taskLogs: ManagerOptions['taskLogs'];
+  /** this manager's store saw a service or task change (the agent's wakeup) */
+  objectsChanged: (() => void) | undefined;
   /** frees the listen port a worker's agent serves on, before a manager's swarm port takes it */
   releaseListenPort: (() => Promise<void>) | undefined;
   /** one control call at a time (moby's controlMutex) */
@@ -206,6 +208,7 @@ abstract class SwarmNode {
       state: l.state,
       certs: l.certs,
       taskLogs: (req, res) => this.taskLogs?.(req, res),
+      onObjectsChanged: () => this.objectsChanged?.(),
       // etcd down at runtime and not restarted: LocalNodeState "error", as dockerd's when its raft fails
       onStoreError: (message) => {
         if (this.manager !== m) return;
@@ -333,13 +336,14 @@ abstract class SwarmNode {
   }
 
   /** A call to the swarm port of another manager (the first that answers), with this node's certificate. */
-  callAnyManager<T>(p: string, body: unknown = {}): Promise<T> {
+  callAnyManager<T>(p: string, body: unknown = {}, timeoutMs?: number): Promise<T> {
     const { certs: c, state } = this.local as { certs: Certs; state: LocalState };
     return callAnyOf<T>(
       state.managers.filter((m) => m.NodeID !== state.nodeId),
       { ca: c.rootCA, cert: c.cert, key: c.key },
       p,
       body,
+      timeoutMs,
     );
   }
 

@@ -1,5 +1,7 @@
 // A manager at work: its etcd member, the store, the swarm port and what the port answers
 // (joins, heartbeats, etcd promotions). Made by the backend at init, join, promotion and start.
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
@@ -52,6 +54,16 @@ export interface ManagerOptions {
   onStoreError?: (message: string | undefined) => void;
   /** the swarm port's GET /task-logs (this node's tasks' logs, logs.ts) */
   taskLogs?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** a service or task changed in the store (this node's agent looks again) */
+  onObjectsChanged?: () => void;
+}
+
+/** how long a worker's ask for its tasks waits for a change */
+export const TASKS_WAIT_MS = 5000;
+
+/** what a worker's long poll compares: the tasks answer's digest */
+export function tasksDigest(tasks: readonly TaskRecord[]): string {
+  return createHash('sha256').update(JSON.stringify(tasks)).digest('hex');
 }
 
 export class ManagerRuntime {
@@ -66,6 +78,9 @@ export class ManagerRuntime {
   private port: https.Server | undefined;
   /** the backend's watch of this node's record */
   stopWatch: (() => Promise<void>) | undefined;
+  private stopObjectsWatch: (() => Promise<void>) | undefined;
+  /** 'change' after each write of a service or task (workers' long polls wait on it) */
+  private readonly objectsChanged = new EventEmitter();
 
   constructor(private readonly o: ManagerOptions) {
     const { host: listenHost, port } = splitHostPort(o.state.listenAddr);
@@ -174,7 +189,7 @@ export class ManagerRuntime {
           const wire = <R>(xs: { ref: R; data: Buffer }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64') }));
           return { secrets: wire(r.secrets), configs: wire(r.configs) };
         },
-        tasks: (id) => this.tasksOf(id),
+        tasks: (id, after) => this.tasksAfter(id, after),
         taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
         ...netPortHandlers(this, this.o.log),
         ...(this.o.taskLogs ? { taskLogs: this.o.taskLogs } : {}),
@@ -191,6 +206,12 @@ export class ManagerRuntime {
       alloc: new NetworkAllocator(this.nets, this.objects, this.o.log),
     });
     this.orchestrator.start();
+    // a change in services or tasks wakes the orchestrator, this node's agent and workers' waits
+    this.stopObjectsWatch = await this.objects.watchChanges(() => {
+      this.orchestrator?.kick();
+      this.o.onObjectsChanged?.();
+      this.objectsChanged.emit('change');
+    });
     this.started = true;
   }
 
@@ -230,6 +251,31 @@ export class ManagerRuntime {
     return (await this.objects.tasks()).map((t) => t.value).filter((t) => t.NodeID === nodeId);
   }
 
+  /**
+   * A worker's long poll: its tasks once they differ from the answer it holds (`after`, that
+   * answer's digest), or as they are after waitMs. The worker sees a change within milliseconds
+   * without asking every few.
+   */
+  async tasksAfter(nodeId: string, after: string | undefined, waitMs = TASKS_WAIT_MS): Promise<TaskRecord[]> {
+    const end = Date.now() + waitMs;
+    for (;;) {
+      // listening before reading: a change between the read and the wait is not lost
+      let changed!: () => void;
+      const signal = new Promise<void>((r) => (changed = r));
+      this.objectsChanged.once('change', changed);
+      try {
+        const tasks = await this.tasksOf(nodeId);
+        const left = end - Date.now();
+        if (after === undefined || tasksDigest(tasks) !== after || left <= 0 || this.stopping) return tasks;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([signal, new Promise<void>((r) => (timer = setTimeout(r, left)))]);
+        clearTimeout(timer);
+      } finally {
+        this.objectsChanged.off('change', changed);
+      }
+    }
+  }
+
   /** A renewed node certificate: the swarm port's next handshakes present it. */
   reloadCert(c: Certs): void {
     this.port?.setSecureContext({ ca: c.rootCA, cert: c.cert, key: c.key, minVersion: 'TLSv1.2' });
@@ -252,6 +298,9 @@ export class ManagerRuntime {
     this.sweeper = undefined;
     await this.orchestrator?.stop();
     this.orchestrator = undefined;
+    await this.stopObjectsWatch?.();
+    this.stopObjectsWatch = undefined;
+    this.objectsChanged.emit('change');
     const p = this.port;
     this.port = undefined;
     if (p) {

@@ -3,7 +3,7 @@
 //   /skiff/swarm/service-names/<name> its ID: written in the same transaction, so a name is taken once
 //   /skiff/swarm/tasks/<id>           a TaskRecord
 // A record's Version.Index is its key's etcd mod revision, as for nodes.
-import type { Etcd3, IKeyValue, Namespace } from 'etcd3';
+import type { Etcd3, IKeyValue, Namespace, Watcher } from 'etcd3';
 import { conflict, notFound, notImplemented, systemError } from '../core/errors';
 import type { NetworkAttachment, VirtualIP } from './net/records';
 import { SEQUENCE_CONFLICT, type Versioned } from './store';
@@ -181,6 +181,27 @@ export class ObjectStore {
 
   constructor(etcd: Etcd3) {
     this.ns = etcd.namespace(PREFIX);
+  }
+
+  /** Calls fn after each write or delete of a service or a task, until the returned stop. */
+  async watchChanges(fn: () => void): Promise<() => Promise<void>> {
+    const ws: Watcher[] = [];
+    try {
+      for (const prefix of ['services/', 'tasks/']) {
+        const w = await this.ns.watch().prefix(prefix).create();
+        ws.push(w);
+        w.on('put', fn);
+        w.on('delete', fn);
+        // the client re-connects a broken watch by itself; the period catches what it missed
+        w.on('error', () => undefined);
+      }
+    } catch (e) {
+      await Promise.all(ws.map((w) => w.cancel().catch(() => undefined)));
+      throw e;
+    }
+    return async () => {
+      await Promise.all(ws.map((w) => w.cancel().catch(() => undefined)));
+    };
   }
 
   async services(): Promise<Versioned<ServiceRecord>[]> {

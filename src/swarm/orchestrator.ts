@@ -19,6 +19,7 @@ import { reconcileJob } from './jobs';
 import { DEFAULT_RESTART_DELAY_NS, newTask, type Pass } from './pass';
 
 export { newTask };
+import { PassLoop } from './pass-loop';
 import type { ClusterStore } from './store';
 import type { NetworkAllocator } from './net/allocator';
 
@@ -42,8 +43,7 @@ export interface OrchestratorOptions {
 
 export class Orchestrator {
   private campaign: Campaign | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  private readonly loop = new PassLoop(() => this.tick(), TICK_MS);
   private stopped = false;
 
   private readonly m: OrchestratorOptions;
@@ -60,7 +60,7 @@ export class Orchestrator {
     this.campaign = c;
     c.on('elected', () => {
       this.log.info('swarm orchestrator: this manager leads');
-      this.timer = setInterval(() => void this.tick(), TICK_MS);
+      this.loop.start();
     });
     c.on('error', (e: Error) => {
       this.halt();
@@ -71,8 +71,12 @@ export class Orchestrator {
   }
 
   private halt(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.loop.stop();
+  }
+
+  /** a service, task or node changed in the store: a pass soon (only while leading) */
+  kick(): void {
+    this.loop.kick();
   }
 
   async stop(): Promise<void> {
@@ -82,14 +86,10 @@ export class Orchestrator {
   }
 
   private async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
     try {
       await this.reconcile();
     } catch (e) {
       this.log.debug('swarm orchestrator pass failed', { error: String(e) });
-    } finally {
-      this.running = false;
     }
   }
 

@@ -79,7 +79,8 @@ export interface PortHandlers {
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
   leave(nodeId: string): Promise<void>;
   taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
-  tasks(nodeId: string): Promise<TaskRecord[]>;
+  /** after: the digest of the answer the node holds (a long poll: answered on a change or after a wait) */
+  tasks(nodeId: string, after: string | undefined): Promise<TaskRecord[]>;
   taskStatus(nodeId: string, updates: StatusUpdate[]): Promise<void>;
   /** swarm networks (net/): a node's view, attachable networks' addresses */
   networkView?(nodeId: string): Promise<unknown>;
@@ -223,7 +224,10 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
   if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
-  if (at === 'POST /tasks') return h.tasks(callerId(req));
+  if (at === 'POST /tasks') {
+    const after = ((await readBody(req)) as { after?: unknown } | undefined)?.after;
+    return h.tasks(callerId(req), typeof after === 'string' && /^[0-9a-f]{64}$/.test(after) ? after : undefined);
+  }
   if (at === 'POST /task-status') return h.taskStatus(callerId(req), checkStatusUpdates(await readBody(req))).then(() => ({}));
   if (at === 'POST /network-view' && h.networkView) return h.networkView(callerId(req));
   if (at === 'POST /network-attach' && h.networkAttach) return h.networkAttach(callerId(req), checkAttach(await readBody(req)));
@@ -307,11 +311,11 @@ export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, 
 }
 
 /** A call to the first of these managers that answers (the others are tried while they are unreachable). */
-export async function callAnyOf<T>(peers: readonly Peer[], tls: PortTls, p: string, body: unknown): Promise<T> {
+export async function callAnyOf<T>(peers: readonly Peer[], tls: PortTls, p: string, body: unknown, timeoutMs = 5000): Promise<T> {
   let last: unknown = new SkiffError('unavailable', 'no manager is known');
   for (const peer of peers) {
     try {
-      return await callManager<T>(peer.Addr, 'POST', p, body, tls, 5000);
+      return await callManager<T>(peer.Addr, 'POST', p, body, tls, timeoutMs);
     } catch (e) {
       if (e instanceof SkiffError && e.kind !== 'unavailable') throw e;
       last = e;

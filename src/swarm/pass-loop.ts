@@ -1,0 +1,60 @@
+// A reconcile loop that runs on a period and soon after each kick (a change seen in the store):
+// the orchestrator and the agents react to a task's new state within milliseconds, as
+// swarmkit's event-driven ones do, and the period only catches what no event tells (a node's
+// heartbeat growing old, a container that exited). Passes never overlap; kicks during a pass
+// make one more pass right after it.
+export class PassLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
+  private running = false;
+  private again = false;
+
+  /** soonMs: kicks within this window share one pass */
+  constructor(
+    private readonly pass: () => Promise<void>,
+    private readonly periodMs: number,
+    private readonly soonMs = 20,
+  ) {}
+
+  get started(): boolean {
+    return this.timer !== undefined;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.run(), this.periodMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
+    this.timer = this.soon = undefined;
+    this.again = false;
+  }
+
+  kick(): void {
+    if (!this.timer || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.run();
+    }, this.soonMs);
+    this.soon.unref();
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again && this.timer);
+    } finally {
+      this.running = false;
+    }
+  }
+}
