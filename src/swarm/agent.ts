@@ -61,6 +61,14 @@ export class Agent {
   ) {
     // a promoted worker's swarm port takes the listen port its agent port had
     swarm.releaseListenPort = () => this.closePort();
+    swarm.removeTaskContainers = (id) => this.removeAll(id);
+  }
+
+  /** After a leave: every container of the node's tasks goes, forced and with its anonymous volumes (moby's Leave). */
+  private async removeAll(nodeId: string): Promise<void> {
+    const mine = this.engine.containers.list({ all: true, limit: 0, filters: new Map([['label', [`${LABEL_NODE_ID}=${nodeId}`]]]) });
+    for (const c of mine)
+      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: true }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
   }
 
   start(): void {

@@ -14,7 +14,7 @@ import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
-import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type Peer, type PortTls } from './swarm-port';
+import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer, type PortTls } from './swarm-port';
 import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
 
 export const ERR_NO_SWARM = 'This node is not part of a swarm';
@@ -31,6 +31,8 @@ const JOIN_TIMEOUT_MS = 20000;
 
 interface JoinAttempt {
   cancelled: boolean;
+  /** ends a call to a manager in flight */
+  abort: AbortController;
   /** the caller got the timeout error: a failure after it shows in /info */
   timedOut: boolean;
   done: Promise<void>;
@@ -105,6 +107,8 @@ abstract class SwarmNode {
   taskLogs: ManagerOptions['taskLogs'];
   /** frees the listen port a worker's agent serves on, before a manager's swarm port takes it */
   releaseListenPort: (() => Promise<void>) | undefined;
+  /** removes the containers of the node's tasks once it left (the agent's; dockerd's Leave removes them) */
+  removeTaskContainers: ((nodeId: string) => Promise<void>) | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -178,8 +182,27 @@ abstract class SwarmNode {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.joining?.wake?.();
+    await this.cancelJoin();
     await this.halt();
+  }
+
+  /** A join under way ends: its call in flight aborted, a manager's etcd starting for it stopped, its undoing awaited. */
+  protected async cancelJoin(): Promise<JoinAttempt | undefined> {
+    const j = this.joining;
+    if (!j) return undefined;
+    j.cancelled = true;
+    j.abort.abort();
+    j.wake?.();
+    await this.starting?.stop().catch(() => undefined);
+    await j.done.catch(() => undefined);
+    return j;
+  }
+
+  /** A start that failed, or a leave: heartbeats and manager runtime stopped, the swarm's files cleared, its state forgotten. */
+  protected async abandon(): Promise<void> {
+    await this.halt();
+    await this.files.clear();
+    this.local = undefined;
   }
 
   /** Heartbeats and the manager runtime stopped, the running heartbeat awaited (its writes done before the caller's). */
@@ -302,17 +325,18 @@ abstract class SwarmNode {
     }
     const role = me?.spec.Role;
     if (role && role !== l.state.role) this.follow(() => this.changeRole(role));
-    else if (needsRenewal(l.certs.cert)) this.follow(() => this.renewCert());
+    else if (certOutdated(l.certs.cert, l.state.role)) this.follow(() => this.renewCert());
   }
 
   /**
-   * A node certificate in the second half of its life is renewed (swarmkit's rotation): a new
-   * one for the same key, ID and role, signed by a manager (by itself, on a manager). Servers
-   * take it at their next handshake: etcd reads its files each time, the swarm port is told.
+   * A node certificate in the second half of its life, or of another role than the node's now (a
+   * demoted manager's), is renewed (swarmkit's rotation): a new one for the same key and ID, of
+   * the role the store says, signed by a manager (by itself, on a manager). Servers take it at
+   * their next handshake: etcd reads its files each time, the swarm port is told.
    */
   private async renewCert(): Promise<void> {
     const l = this.local;
-    if (!l || this.stopped || !needsRenewal(l.certs.cert)) return;
+    if (!l || this.stopped || !certOutdated(l.certs.cert, l.state.role)) return;
     const csr = await newCsr(l.certs.key);
     if (this.manager) {
       const m = this.manager;
@@ -360,6 +384,8 @@ abstract class SwarmNode {
       await this.files.saveState(l.state);
       this.startHeartbeats();
       this.o.log.info('demoted: this node is a worker now');
+      // its manager certificate goes now, not at its renewal (the heartbeat tries again on failure)
+      await this.renewCert().catch((e: unknown) => this.o.log.warn('no worker certificate yet', { error: String(e) }));
       return;
     }
     if (role === 'manager' && !this.manager) {
@@ -427,9 +453,7 @@ export class Swarm extends SwarmNode {
         await m.store.putNode(self);
         await m.store.heartbeat(nodeId);
       } catch (e) {
-        await this.halt();
-        await this.files.clear();
-        this.local = undefined;
+        await this.abandon();
         throw e;
       }
       this.status = 'active';
@@ -447,7 +471,7 @@ export class Swarm extends SwarmNode {
       parseJoinToken(req.JoinToken ?? '');
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = req.AdvertiseAddr ? resolveAdvertiseHost(req.AdvertiseAddr, listen.host) : listen.host === '0.0.0.0' || listen.host === '::' ? '' : listen.host;
-      const attempt: JoinAttempt = { cancelled: false, timedOut: false, done: Promise.resolve() };
+      const attempt: JoinAttempt = { cancelled: false, abort: new AbortController(), timedOut: false, done: Promise.resolve() };
       this.joining = attempt;
       this.status = 'pending';
       this.error = '';
@@ -482,32 +506,33 @@ export class Swarm extends SwarmNode {
         digest: token.digest,
         body: (csr) => ({ token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) }),
         ended,
+        signal: attempt.abort.signal,
         log: this.o.log,
         onWait: (wake) => (attempt.wake = wake),
       });
-      if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
       const { r, key } = joined;
-      const state: LocalState = {
-        nodeId: r.nodeId,
-        clusterId: r.clusterId,
-        role: r.role,
-        listenAddr: `${listen.host}:${listen.port}`,
-        advertiseAddr: `${r.addr}:${listen.port}`,
-        managers: r.managers,
-      };
-      const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
-      await this.files.saveCerts(certs);
-      if (r.etcd?.dek) await saveDataKey(this.files.dir, r.etcd.dek);
-      await this.files.saveState(state);
-      this.local = { state, certs };
       try {
+        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
+        const state: LocalState = {
+          nodeId: r.nodeId,
+          clusterId: r.clusterId,
+          role: r.role,
+          listenAddr: `${listen.host}:${listen.port}`,
+          advertiseAddr: `${r.addr}:${listen.port}`,
+          managers: r.managers,
+        };
+        const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
+        await this.files.saveCerts(certs);
+        if (r.etcd?.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+        await this.files.saveState(state);
+        this.local = { state, certs };
         // (no await between this check and startManager's: a stop or leave after it finds the runtime in `starting`)
         if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
-        if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote));
+        if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote, attempt.abort.signal));
       } catch (e) {
-        await this.halt();
-        await this.files.clear();
-        this.local = undefined;
+        await this.abandon();
+        // the managers said yes: the record (and a manager's etcd learner) they made for it goes
+        await withdrawJoin(remote, r, key).catch((x: unknown) => this.o.log.warn('the swarm keeps the record of a join that did not complete', { node: r.nodeId, error: String(x) }));
         throw e;
       }
       this.status = 'active';
@@ -524,22 +549,15 @@ export class Swarm extends SwarmNode {
     }
   }
 
-  private askPromotion(remote: string): Promise<void> {
+  private askPromotion(remote: string, signal: AbortSignal): Promise<void> {
     const c = (this.local as { certs: Certs }).certs;
-    return callManager(remote, 'POST', '/etcd-promote', {}, { ca: c.rootCA, cert: c.cert, key: c.key }, 40000);
+    return callManager(remote, 'POST', '/etcd-promote', {}, { ca: c.rootCA, cert: c.cert, key: c.key }, 40000, signal);
   }
 
   leave(force: boolean): Promise<void> {
     return this.exclusive(async () => {
-      // a join still going on in the background (it timed out) is cancelled
-      const j = this.joining;
-      if (j) {
-        j.cancelled = true;
-        j.wake?.();
-        // a manager's etcd still starting for it is stopped; a join already done is left as any
-        await this.starting?.stop().catch(() => undefined);
-        await j.done.catch(() => undefined);
-      }
+      // a join still going on in the background (it timed out) is cancelled; one already done is left as any
+      const j = await this.cancelJoin();
       if (!this.local) {
         // (a join that failed in the background left the node in error, with nothing on disk)
         if (!j && this.status !== 'error') throw unavailable(ERR_NO_SWARM);
@@ -557,11 +575,11 @@ export class Swarm extends SwarmNode {
           await m.store.removeMember(this.local.state.nodeId, false).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
         }
       } else await this.callAnyManager('/leave').catch(() => undefined);
-      await this.halt();
-      await this.files.clear();
-      this.local = undefined;
+      const self = this.local.state.nodeId;
+      await this.abandon();
       this.status = 'inactive';
       this.error = '';
+      await this.removeTaskContainers?.(self).catch((e: unknown) => this.o.log.warn('cannot remove the task containers of the swarm left', { error: String(e) }));
     });
   }
 
@@ -584,6 +602,17 @@ export class Swarm extends SwarmNode {
       }));
     });
   }
+}
+
+/** a certificate to renew: in the second half of its life, or not of the node's role */
+function certOutdated(cert: string, role: NodeRole): boolean {
+  return needsRenewal(cert) || certFacts(cert).ou !== roleOU(role);
+}
+
+/** A join undone after the managers' yes, asked with the certificate they gave (to any manager that answers). */
+function withdrawJoin(remote: string, r: JoinResponseWire, key: string): Promise<unknown> {
+  const peers = [{ NodeID: '', Addr: remote }, ...r.managers.filter((m) => m.NodeID !== r.nodeId && m.Addr !== remote)];
+  return callAnyOf(peers, { ca: r.rootCA, cert: r.cert, key }, '/join-abort', {});
 }
 
 /** dockerd's refusal of a manager's leave without --force (daemon/cluster/swarm.go Leave). */
