@@ -130,18 +130,14 @@ export class ManagerRuntime {
     if (promote) {
       // a joining member starts as an etcd learner (the quorum does not count it until it caught up)
       const starting = this.etcd.start(60000);
-      const started = starting.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
       try {
-        await promote();
+        // an etcd that cannot start ends the join at once, not when the promotion gives up
+        await Promise.all([promote(), starting]);
       } catch (e) {
         await this.etcd.stop();
-        await started;
+        await starting.catch(() => undefined);
         throw e;
       }
-      await starting;
     } else await this.etcd.start(timeoutMs);
     // the local member only: with quorum it answers, without it nothing else would either
     this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) }, () => this.dataKey());
