@@ -69,6 +69,9 @@ export class Agent {
     const mine = this.engine.containers.list({ all: true, limit: 0, filters: new Map([['label', [`${LABEL_NODE_ID}=${nodeId}`]]]) });
     for (const c of mine)
       await this.engine.containers.remove(c.Id, { force: true, removeVolumes: true }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
+    // and their secrets and configs, before the leave answers
+    this.left = false;
+    await this.sweepAfterLeave();
   }
 
   start(): void {

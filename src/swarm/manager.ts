@@ -162,7 +162,7 @@ export class ManagerRuntime {
         joinAbort: (id) => this.joinAbort(id),
         taskFiles: async (id, refs) => {
           const r = await resolveForNode(this.store, this.o.files.dir, { nodeId: id }, taskRefsOf(refs));
-          const wire = <R>(xs: { ref: R; data: Buffer }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64') }));
+          const wire = <R>(xs: { ref: R; data: Buffer; templated?: boolean }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64'), ...(x.templated ? { templated: true } : {}) }));
           return { secrets: wire(r.secrets), configs: wire(r.configs) };
         },
         tasks: (id) => this.tasksOf(id),

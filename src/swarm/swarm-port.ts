@@ -83,8 +83,8 @@ export interface PortHandlers {
 
 /** resolved task files with their data in base64 */
 export interface TaskFilesWire {
-  secrets: { ref: SecretReference; data: string }[];
-  configs: { ref: ConfigReference; data: string }[];
+  secrets: { ref: SecretReference; data: string; templated?: boolean }[];
+  configs: { ref: ConfigReference; data: string; templated?: boolean }[];
 }
 
 export interface PortTls {

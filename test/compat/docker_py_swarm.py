@@ -406,6 +406,22 @@ def _():
     assert api.exec_start(e) == b"sakuya izayoi"
 
 
+@check("config templating (golang): shown in inspect, expanded for the task")
+def _():
+    cid = api.create_config("templated", b"{{ .Service.Name }} {{.Task.Slot}}", templating={"name": "golang"})["ID"]
+    created["configs"].append(cid)
+    assert api.inspect_config(cid)["Spec"]["Templating"] == {"Name": "golang"}, api.inspect_config(cid)["Spec"]
+    cref = types.ConfigReference(cid, "templated")
+    name, r = make(types.TaskTemplate(types.ContainerSpec("busybox", ["sleep", "999"], configs=[cref])))
+
+    def container():
+        c = api.containers(filters={"name": [name]}, quiet=True)
+        return c[0] if c else None
+
+    c = wait_for(container, "the service's container")
+    assert api.exec_start(api.exec_create(c, "cat /templated")) == (name + " 1").encode()
+
+
 @check("update_service: force update, new version")
 def _():
     name, r = make(simple(["echo", "hello"]))

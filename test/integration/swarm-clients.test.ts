@@ -2,6 +2,7 @@
 // node, service, secret and config calls as docker-py's own integration tests make them
 // (test/compat/docker_py_swarm.py reports each check; every one must pass).
 import { execFile, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../src/host';
@@ -33,9 +34,16 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm with real clients (need
     h.noteEtcd();
     const r = JSON.parse(stdout) as { failed: Record<string, string>; passed: string[] };
     expect(r.failed).toEqual({});
-    expect(r.passed).toHaveLength(29);
+    expect(r.passed).toHaveLength(30);
     // the script left the swarm and removed what it made
     expect((await h.info()).LocalNodeState).toBe('inactive');
     expect(await h.ok('ps', '-aq')).toBe('');
+    // and their secrets' and configs' tmpfs mounts with them
+    expect(
+      fs
+        .readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(path.join(h.d.execRoot, 'swarm-tasks'))),
+    ).toEqual([]);
   });
 });
