@@ -479,6 +479,28 @@ def _():
     raises(docker.errors.NotFound, client.services.get, svc.id)
 
 
+@check("models: update keeps service and container labels, labels={} clears, command, force_update version, global scale refused")
+def _():
+    svc = client.services.create("busybox", command="sleep 300", name="dockerpy_model2", labels={"service.label": "S"}, container_labels={"container.label": "C"})
+    created["services"].append(svc.id)
+    v0 = svc.version
+    svc.update(name=svc.name, command="sleep 600", force_update=10)
+    svc.reload()
+    cs = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert cs["Command"] == ["sleep", "600"] and cs["Labels"] == {"container.label": "C"}, cs
+    assert svc.attrs["Spec"]["Labels"] == {"service.label": "S"}, svc.attrs["Spec"]
+    assert svc.version > v0 and svc.attrs["Spec"]["TaskTemplate"]["ForceUpdate"] == 10
+    svc.update(name=svc.name, labels={}, command="sleep 601")
+    svc.reload()
+    assert not svc.attrs["Spec"].get("Labels"), svc.attrs["Spec"]
+    g = client.services.create("busybox", command="sleep 300", name="dockerpy_global", mode=types.ServiceMode("global"))
+    created["services"].append(g.id)
+    wait_for(lambda: len(g.tasks()) == 1, "the global service's task")
+    raises(docker.errors.InvalidArgument, g.scale, 2)
+    g.reload()
+    assert g.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"] == ["sleep", "300"] and "Global" in g.attrs["Spec"]["Mode"]
+
+
 # --- the end --------------------------------------------------------------------------------
 for sid in created["services"]:
     try:

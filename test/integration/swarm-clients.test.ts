@@ -34,7 +34,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm with real clients (need
     h.noteEtcd();
     const r = JSON.parse(stdout) as { failed: Record<string, string>; passed: string[] };
     expect(r.failed).toEqual({});
-    expect(r.passed).toHaveLength(30);
+    expect(r.passed).toHaveLength(31);
     // the script left the swarm and removed what it made
     expect((await h.info()).LocalNodeState).toBe('inactive');
     expect(await h.ok('ps', '-aq')).toBe('');
