@@ -4,7 +4,7 @@
 // heartbeats: managers into the store, workers to a manager's swarm port.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { invalid, SkiffError, unavailable } from '../core/errors';
+import { invalid, notImplemented, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newClusterMaterial, newClusterRecord } from './bootstrap';
 import { ERR_JOIN_CANCELLED, requestJoin } from './join';
@@ -415,6 +415,7 @@ export class Swarm extends SwarmNode {
     return this.exclusive(async () => {
       if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       if (req.Spec?.Name && req.Spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
+      refuseAutolock(req.Spec);
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
       const { port: advertisePort } = req.AdvertiseAddr ? splitHostPort(req.AdvertiseAddr, listen.port) : listen;
@@ -592,6 +593,7 @@ export class Swarm extends SwarmNode {
     return this.exclusive(async () => {
       const m = this.requireManager();
       if (spec.Name && spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
+      refuseAutolock(spec);
       await m.store.updateCluster(version, (c) => ({
         ...c,
         spec: { ...spec, Name: 'default', Labels: spec.Labels ?? {} },
@@ -602,6 +604,15 @@ export class Swarm extends SwarmNode {
       }));
     });
   }
+}
+
+/**
+ * Autolock (the managers' keys sealed with an unlock key, a restarted manager locked until
+ * `swarm unlock`) is not built: refused, rather than a spec that says locked while nothing is.
+ */
+function refuseAutolock(spec: Partial<SwarmSpecRecord> | undefined): void {
+  const e = spec?.EncryptionConfig as { AutoLockManagers?: unknown } | undefined;
+  if (e?.AutoLockManagers === true) throw notImplemented('autolock of swarm managers (--autolock) is not supported by this daemon');
 }
 
 /** a certificate to renew: in the second half of its life, or not of the node's role */

@@ -529,4 +529,22 @@ def _():
     assert api.leave_swarm(force=True)
 
 
+@check("init_swarm: pool defaults, CA config, data path port; autolock refused (not built)")
+def _():
+    spec = api.create_swarm_spec(node_cert_expiry=7776000000000000, ca_force_rotate=6000000000000)
+    # (data_path_port= is docker-py 6's; Debian's 5.0 sends the default)
+    assert api.init_swarm(advertise_addr=ip, listen_addr=ip + ":2377", swarm_spec=spec)
+    info = api.inspect_swarm()
+    assert set(info["DefaultAddrPool"]) == {"10.0.0.0/8"} and info["SubnetSize"] == 24 and info["DataPathPort"] == 4789, info
+    assert info["Spec"]["CAConfig"]["NodeCertExpiry"] == spec["CAConfig"]["NodeCertExpiry"]
+    assert info["Spec"]["CAConfig"]["ForceRotate"] == spec["CAConfig"]["ForceRotate"]
+    assert api.get_unlock_key() == {"UnlockKey": ""}
+    e = raises(docker.errors.APIError, api.update_swarm, version=info["Version"]["Index"], swarm_spec=api.create_swarm_spec(autolock_managers=True))
+    assert e.response.status_code == 501 and "autolock" in e.explanation, (e.response.status_code, e.explanation)
+    assert api.leave_swarm(force=True)
+    e = raises(docker.errors.APIError, api.init_swarm, advertise_addr=ip, listen_addr=ip + ":2377", swarm_spec=api.create_swarm_spec(autolock_managers=True))
+    assert e.response.status_code == 501, e.response.status_code
+    raises(docker.errors.APIError, api.inspect_swarm)
+
+
 print(json.dumps({"failed": failed, "passed": passed}))
