@@ -133,6 +133,26 @@ def _():
     assert s.attrs["Spec"]["Raft"]["SnapshotInterval"] == 5000
 
 
+@check("join_swarm from a second daemon with the worker token; it leaves; the manager removes its node")
+def _():
+    other = docker.DockerClient(base_url=os.environ["JOIN_HOST"], version="auto", timeout=60)
+    other_ip = os.environ["JOIN_ADDR"]
+    tokens = api.inspect_swarm()["JoinTokens"]
+    assert other.api.join_swarm([ip + ":2377"], tokens["Worker"], listen_addr=other_ip + ":2377", advertise_addr=other_ip)
+    wait_for(lambda: len(api.nodes()) == 2, "two nodes")
+    info = other.info()["Swarm"]
+    assert info["LocalNodeState"] == "active" and info["ControlAvailable"] is False, info
+    worker = [n for n in api.nodes() if n["ID"] == info["NodeID"]][0]
+    assert worker["Spec"]["Role"] == "worker" and worker["Status"]["Addr"] == other_ip, worker
+    e = raises(docker.errors.APIError, other.api.inspect_swarm)
+    assert e.response.status_code == 503, e.response.status_code
+    assert other.swarm.leave()
+    assert other.info()["Swarm"]["LocalNodeState"] == "inactive"
+    wait_for(lambda: api.inspect_node(info["NodeID"])["Status"]["State"] == "down", "the worker down")
+    assert api.remove_node(info["NodeID"])
+    assert len(api.nodes()) == 1
+
+
 # --- nodes ----------------------------------------------------------------------------------
 @check("nodes: list, filters, inspect")
 def _():
