@@ -199,7 +199,7 @@ export async function serveSwarmPort(host: string, port: number, tls: PortTls, h
     if (h.taskLogs && req.method === 'GET' && req.url?.startsWith('/task-logs?')) return h.taskLogs(req, res);
     // a joining node that went away before the yes reached it (its join cancelled) never learns its ID: the yes is undone here
     let gone = false;
-    res.on('close', () => (gone = !res.writableFinished));
+    res.on('close', () => (gone = !res.writableEnded));
     route(h, req, rootFingerprint).then(
       (body) => {
         if (gone && req.url === '/join') return void h.joinAbort((body as JoinResponseWire).nodeId).catch(() => undefined);
