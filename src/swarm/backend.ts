@@ -12,6 +12,7 @@ import { DataKey, saveDataKey } from './dek';
 import { certFacts, needsRenewal, newCsr, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
+import { netManager, SwarmNetworkCalls } from './net/networks';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
 import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer, type PortTls } from './swarm-port';
@@ -107,7 +108,7 @@ abstract class SwarmNode {
   taskLogs: ManagerOptions['taskLogs'];
   /** frees the listen port a worker's agent serves on, before a manager's swarm port takes it */
   releaseListenPort: (() => Promise<void>) | undefined;
-  /** removes the containers of the node's tasks once it left (the agent's; dockerd's Leave removes them) */
+  /** removes the node's task containers, swarm networks and task files once it left (the agent's; as dockerd's Leave) */
   removeTaskContainers: ((nodeId: string) => Promise<void>) | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
@@ -453,6 +454,8 @@ export class Swarm extends SwarmNode {
         };
         await m.store.putNode(self);
         await m.store.heartbeat(nodeId);
+        // dockerd's swarm has its routing mesh's network from the start
+        await new SwarmNetworkCalls(() => netManager(m)).ensureIngress();
       } catch (e) {
         await this.abandon();
         throw e;
