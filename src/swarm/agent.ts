@@ -84,6 +84,11 @@ export class Agent {
   ) {
     // a promoted worker's swarm port takes the listen port its agent port had
     swarm.releaseListenPort = () => this.closePort();
+    // a leave answers once the node's task containers, swarm networks and task files are gone (moby's Leave)
+    swarm.removeTaskContainers = () => {
+      this.left = false;
+      return this.sweepAfterLeave();
+    };
     const networks = engine.networks;
     if (networks) this.overlay = new OverlayHost(networks, log);
     if (networks && netApi) this.attach = { api: netApi, findLocal: (ref) => networks.find(ref), syncNow: () => this.syncNetworks(), attaching: new Set() };
@@ -246,7 +251,7 @@ export class Agent {
     this.left = true;
     // as dockerd's leave: the node's task containers go, then its swarm networks
     for (const c of this.engine.containers.list({ all: true, limit: 0, filters: new Map([['label', [LABEL_TASK_ID]]]) }))
-      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
+      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: true }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
     await this.overlay?.dropAll().catch((e: unknown) => this.log.warn('cannot remove swarm networks', { error: String(e) }));
     await sweepTaskFiles(this.engine.kernel, this.swarm.o.execRoot, () => false).catch((e: unknown) => this.log.warn('cannot remove task files', { error: String(e) }));
   }

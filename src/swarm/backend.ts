@@ -4,7 +4,7 @@
 // heartbeats: managers into the store, workers to a manager's swarm port.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { invalid, SkiffError, unavailable } from '../core/errors';
+import { invalid, notImplemented, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newClusterMaterial, newClusterRecord } from './bootstrap';
 import { ERR_JOIN_CANCELLED, requestJoin } from './join';
@@ -15,7 +15,7 @@ import { LocalFiles, type Certs, type LocalState } from './local-state';
 import { netManager, SwarmNetworkCalls } from './net/networks';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, syncEngineLabels, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
-import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type Peer, type PortTls } from './swarm-port';
+import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type JoinResponseWire, type Peer, type PortTls } from './swarm-port';
 import { resolveAdvertiseHost, resolveListenAddr } from './addresses';
 
 export const ERR_NO_SWARM = 'This node is not part of a swarm';
@@ -32,6 +32,8 @@ const JOIN_TIMEOUT_MS = 20000;
 
 interface JoinAttempt {
   cancelled: boolean;
+  /** ends a call to a manager in flight */
+  abort: AbortController;
   /** the caller got the timeout error: a failure after it shows in /info */
   timedOut: boolean;
   done: Promise<void>;
@@ -110,6 +112,8 @@ abstract class SwarmNode {
   objectsChanged: (() => void) | undefined;
   /** frees the listen port a worker's agent serves on, before a manager's swarm port takes it */
   releaseListenPort: (() => Promise<void>) | undefined;
+  /** removes the node's task containers, swarm networks and task files once it left (the agent's; as dockerd's Leave) */
+  removeTaskContainers: ((nodeId: string) => Promise<void>) | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -183,8 +187,27 @@ abstract class SwarmNode {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.joining?.wake?.();
+    await this.cancelJoin();
     await this.halt();
+  }
+
+  /** A join under way ends: its call in flight aborted, a manager's etcd starting for it stopped, its undoing awaited. */
+  protected async cancelJoin(): Promise<JoinAttempt | undefined> {
+    const j = this.joining;
+    if (!j) return undefined;
+    j.cancelled = true;
+    j.abort.abort();
+    j.wake?.();
+    await this.starting?.stop().catch(() => undefined);
+    await j.done.catch(() => undefined);
+    return j;
+  }
+
+  /** A start that failed, or a leave: heartbeats and manager runtime stopped, the swarm's files cleared, its state forgotten. */
+  protected async abandon(): Promise<void> {
+    await this.halt();
+    await this.files.clear();
+    this.local = undefined;
   }
 
   /** Heartbeats and the manager runtime stopped, the running heartbeat awaited (its writes done before the caller's). */
@@ -310,17 +333,18 @@ abstract class SwarmNode {
     }
     const role = me?.spec.Role;
     if (role && role !== l.state.role) this.follow(() => this.changeRole(role));
-    else if (needsRenewal(l.certs.cert)) this.follow(() => this.renewCert());
+    else if (certOutdated(l.certs.cert, l.state.role)) this.follow(() => this.renewCert());
   }
 
   /**
-   * A node certificate in the second half of its life is renewed (swarmkit's rotation): a new
-   * one for the same key, ID and role, signed by a manager (by itself, on a manager). Servers
-   * take it at their next handshake: etcd reads its files each time, the swarm port is told.
+   * A node certificate in the second half of its life, or of another role than the node's now (a
+   * demoted manager's), is renewed (swarmkit's rotation): a new one for the same key and ID, of
+   * the role the store says, signed by a manager (by itself, on a manager). Servers take it at
+   * their next handshake: etcd reads its files each time, the swarm port is told.
    */
   private async renewCert(): Promise<void> {
     const l = this.local;
-    if (!l || this.stopped || !needsRenewal(l.certs.cert)) return;
+    if (!l || this.stopped || !certOutdated(l.certs.cert, l.state.role)) return;
     const csr = await newCsr(l.certs.key);
     if (this.manager) {
       const m = this.manager;
@@ -369,6 +393,8 @@ abstract class SwarmNode {
       await this.files.saveState(l.state);
       this.startHeartbeats();
       this.o.log.info('demoted: this node is a worker now');
+      // its manager certificate goes now, not at its renewal (the heartbeat tries again on failure)
+      await this.renewCert().catch((e: unknown) => this.o.log.warn('no worker certificate yet', { error: String(e) }));
       return;
     }
     if (role === 'manager' && !this.manager) {
@@ -398,6 +424,7 @@ export class Swarm extends SwarmNode {
     return this.exclusive(async () => {
       if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       if (req.Spec?.Name && req.Spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
+      refuseAutolock(req.Spec);
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
       const { port: advertisePort } = req.AdvertiseAddr ? splitHostPort(req.AdvertiseAddr, listen.port) : listen;
@@ -438,9 +465,7 @@ export class Swarm extends SwarmNode {
         // dockerd's swarm has its routing mesh's network from the start
         await new SwarmNetworkCalls(() => netManager(m)).ensureIngress();
       } catch (e) {
-        await this.halt();
-        await this.files.clear();
-        this.local = undefined;
+        await this.abandon();
         throw e;
       }
       this.status = 'active';
@@ -458,7 +483,7 @@ export class Swarm extends SwarmNode {
       parseJoinToken(req.JoinToken ?? '');
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = req.AdvertiseAddr ? resolveAdvertiseHost(req.AdvertiseAddr, listen.host) : listen.host === '0.0.0.0' || listen.host === '::' ? '' : listen.host;
-      const attempt: JoinAttempt = { cancelled: false, timedOut: false, done: Promise.resolve() };
+      const attempt: JoinAttempt = { cancelled: false, abort: new AbortController(), timedOut: false, done: Promise.resolve() };
       this.joining = attempt;
       this.status = 'pending';
       this.error = '';
@@ -493,32 +518,33 @@ export class Swarm extends SwarmNode {
         digest: token.digest,
         body: (csr) => ({ token: req.JoinToken, csr, ...d, advertiseHost, swarmPort: listen.port, availability: availability(req.Availability) }),
         ended,
+        signal: attempt.abort.signal,
         log: this.o.log,
         onWait: (wake) => (attempt.wake = wake),
       });
-      if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
       const { r, key } = joined;
-      const state: LocalState = {
-        nodeId: r.nodeId,
-        clusterId: r.clusterId,
-        role: r.role,
-        listenAddr: `${listen.host}:${listen.port}`,
-        advertiseAddr: `${r.addr}:${listen.port}`,
-        managers: r.managers,
-      };
-      const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
-      await this.files.saveCerts(certs);
-      if (r.etcd?.dek) await saveDataKey(this.files.dir, r.etcd.dek);
-      await this.files.saveState(state);
-      this.local = { state, certs };
       try {
+        if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
+        const state: LocalState = {
+          nodeId: r.nodeId,
+          clusterId: r.clusterId,
+          role: r.role,
+          listenAddr: `${listen.host}:${listen.port}`,
+          advertiseAddr: `${r.addr}:${listen.port}`,
+          managers: r.managers,
+        };
+        const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
+        await this.files.saveCerts(certs);
+        if (r.etcd?.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+        await this.files.saveState(state);
+        this.local = { state, certs };
         // (no await between this check and startManager's: a stop or leave after it finds the runtime in `starting`)
         if (ended()) throw unavailable(ERR_JOIN_CANCELLED);
-        if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote));
+        if (r.etcd) await this.startManager({ state: 'existing', initialCluster: r.etcd.initialCluster }, () => this.askPromotion(remote, attempt.abort.signal));
       } catch (e) {
-        await this.halt();
-        await this.files.clear();
-        this.local = undefined;
+        await this.abandon();
+        // the managers said yes: the record (and a manager's etcd learner) they made for it goes
+        await withdrawJoin(remote, r, key).catch((x: unknown) => this.o.log.warn('the swarm keeps the record of a join that did not complete', { node: r.nodeId, error: String(x) }));
         throw e;
       }
       this.status = 'active';
@@ -535,22 +561,15 @@ export class Swarm extends SwarmNode {
     }
   }
 
-  private askPromotion(remote: string): Promise<void> {
+  private askPromotion(remote: string, signal: AbortSignal): Promise<void> {
     const c = (this.local as { certs: Certs }).certs;
-    return callManager(remote, 'POST', '/etcd-promote', {}, { ca: c.rootCA, cert: c.cert, key: c.key }, 40000);
+    return callManager(remote, 'POST', '/etcd-promote', {}, { ca: c.rootCA, cert: c.cert, key: c.key }, 40000, signal);
   }
 
   leave(force: boolean): Promise<void> {
     return this.exclusive(async () => {
-      // a join still going on in the background (it timed out) is cancelled
-      const j = this.joining;
-      if (j) {
-        j.cancelled = true;
-        j.wake?.();
-        // a manager's etcd still starting for it is stopped; a join already done is left as any
-        await this.starting?.stop().catch(() => undefined);
-        await j.done.catch(() => undefined);
-      }
+      // a join still going on in the background (it timed out) is cancelled; one already done is left as any
+      const j = await this.cancelJoin();
       if (!this.local) {
         // (a join that failed in the background left the node in error, with nothing on disk)
         if (!j && this.status !== 'error') throw unavailable(ERR_NO_SWARM);
@@ -568,11 +587,11 @@ export class Swarm extends SwarmNode {
           await m.store.removeMember(this.local.state.nodeId, false).catch((e: unknown) => this.o.log.warn('cannot leave etcd', { error: String(e) }));
         }
       } else await this.callAnyManager('/leave').catch(() => undefined);
-      await this.halt();
-      await this.files.clear();
-      this.local = undefined;
+      const self = this.local.state.nodeId;
+      await this.abandon();
       this.status = 'inactive';
       this.error = '';
+      await this.removeTaskContainers?.(self).catch((e: unknown) => this.o.log.warn('cannot remove the task containers of the swarm left', { error: String(e) }));
     });
   }
 
@@ -585,6 +604,7 @@ export class Swarm extends SwarmNode {
     return this.exclusive(async () => {
       const m = this.requireManager();
       if (spec.Name && spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
+      refuseAutolock(spec);
       await m.store.updateCluster(version, (c) => ({
         ...c,
         spec: { ...spec, Name: 'default', Labels: spec.Labels ?? {} },
@@ -595,6 +615,26 @@ export class Swarm extends SwarmNode {
       }));
     });
   }
+}
+
+/**
+ * Autolock (the managers' keys sealed with an unlock key, a restarted manager locked until
+ * `swarm unlock`) is not built: refused, rather than a spec that says locked while nothing is.
+ */
+function refuseAutolock(spec: Partial<SwarmSpecRecord> | undefined): void {
+  const e = spec?.EncryptionConfig as { AutoLockManagers?: unknown } | undefined;
+  if (e?.AutoLockManagers === true) throw notImplemented('autolock of swarm managers (--autolock) is not supported by this daemon');
+}
+
+/** a certificate to renew: in the second half of its life, or not of the node's role */
+function certOutdated(cert: string, role: NodeRole): boolean {
+  return needsRenewal(cert) || certFacts(cert).ou !== roleOU(role);
+}
+
+/** A join undone after the managers' yes, asked with the certificate they gave (to any manager that answers). */
+function withdrawJoin(remote: string, r: JoinResponseWire, key: string): Promise<unknown> {
+  const peers = [{ NodeID: '', Addr: remote }, ...r.managers.filter((m) => m.NodeID !== r.nodeId && m.Addr !== remote)];
+  return callAnyOf(peers, { ca: r.rootCA, cert: r.cert, key }, '/join-abort', {});
 }
 
 /** dockerd's refusal of a manager's leave without --force (daemon/cluster/swarm.go Leave). */

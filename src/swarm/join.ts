@@ -20,6 +20,8 @@ export interface JoinAsk {
   body: (csr: string) => Record<string, unknown>;
   /** the attempt was cancelled (a leave, the daemon's stop) */
   ended: () => boolean;
+  /** aborts a call in flight when the attempt is cancelled */
+  signal: AbortSignal;
   log: Logger;
   /** given the function that ends the current wait between tries */
   onWait: (wake: () => void) => void;
@@ -31,13 +33,14 @@ export async function requestJoin(o: JoinAsk): Promise<{ r: JoinResponseWire; ke
     if (o.ended()) throw unavailable(ERR_JOIN_CANCELLED);
     try {
       // the first contact trusts nothing: the CA it gets must match the digest in the token
-      const { cert: rootCA } = await callManager<{ cert: string }>(o.remote, 'GET', '/ca', undefined, {});
+      const { cert: rootCA } = await callManager<{ cert: string }>(o.remote, 'GET', '/ca', undefined, {}, 10000, o.signal);
       if (caDigest(rootCA) !== o.digest) throw invalid(`remote CA does not match fingerprint. Expected: sha256:${o.digest}`);
       const key = await newKey();
       const csr = await newCsr(key);
-      return { r: await callManager<JoinResponseWire>(o.remote, 'POST', '/join', o.body(csr), { ca: rootCA }, 30000), key };
+      return { r: await callManager<JoinResponseWire>(o.remote, 'POST', '/join', o.body(csr), { ca: rootCA }, 30000, o.signal), key };
     } catch (e) {
-      if (!(e instanceof SkiffError && e.kind === 'unavailable') || o.ended()) throw e;
+      if (o.ended()) throw unavailable(ERR_JOIN_CANCELLED);
+      if (!(e instanceof SkiffError && e.kind === 'unavailable')) throw e;
       o.log.debug('swarm join: no manager answers yet', { remote: o.remote, error: e.message });
       await new Promise<void>((r) => {
         const t = setTimeout(r, delay);

@@ -150,18 +150,14 @@ export class ManagerRuntime {
     if (promote) {
       // a joining member starts as an etcd learner (the quorum does not count it until it caught up)
       const starting = this.etcd.start(60000);
-      const started = starting.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
       try {
-        await promote();
+        // an etcd that cannot start ends the join at once, not when the promotion gives up
+        await Promise.all([promote(), starting]);
       } catch (e) {
         await this.etcd.stop();
-        await started;
+        await starting.catch(() => undefined);
         throw e;
       }
-      await starting;
     } else await this.etcd.start(timeoutMs);
     // the local member only: with quorum it answers, without it nothing else would either
     this.store = new ClusterStore([this.etcd.clientUrl], { ca: Buffer.from(c.storeCA + c.rootCA), cert: Buffer.from(c.etcdCert), key: Buffer.from(c.key) }, () => this.dataKey());
@@ -184,9 +180,10 @@ export class ManagerRuntime {
         promote: (id, req) => this.promote(id, req.csr, req.swarmPort),
         renew: (id, csr) => this.renew(id, csr),
         leave: (id) => this.store.markDown(id),
+        joinAbort: (id) => this.joinAbort(id),
         taskFiles: async (id, refs) => {
           const r = await resolveForNode(this.store, this.o.files.dir, { nodeId: id }, taskRefsOf(refs));
-          const wire = <R>(xs: { ref: R; data: Buffer }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64') }));
+          const wire = <R>(xs: { ref: R; data: Buffer; templated?: boolean }[]) => xs.map((x) => ({ ref: x.ref, data: x.data.toString('base64'), ...(x.templated ? { templated: true } : {}) }));
           return { secrets: wire(r.secrets), configs: wire(r.configs) };
         },
         tasks: (id, after) => this.tasksAfter(id, after),
@@ -372,6 +369,22 @@ export class ManagerRuntime {
     // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate
     const dek = await loadDataKey(this.o.files.dir);
     return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}) };
+  }
+
+  /**
+   * A join that failed or was cancelled on the joining node after the yes: its record goes and, for
+   * a manager, its etcd membership (a learner that may never have started, so found by its peer
+   * URL too) and its etcd user.
+   */
+  private async joinAbort(id: string): Promise<void> {
+    const rec = (await this.store.node(id))?.value;
+    if (!rec) return;
+    const url = rec.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
+    const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+    if (m) await this.store.etcd.cluster.memberRemove({ ID: m.ID });
+    if (rec.role === 'manager') await this.store.revokeManager(id);
+    await this.store.removeNode(id);
+    this.o.log.info('swarm join withdrawn', { node: id });
   }
 
   /** A worker promoted (its spec says manager): a manager's node certificate and an etcd learner membership. */

@@ -91,7 +91,8 @@ function validateSpec(kind: ObjectKind, s: ObjectSpecInput, data: Buffer): void 
   // no plugins here: dockerd looks a driver up as a plugin; none can be found on this daemon
   if (s.Driver?.Name) throw notImplemented(`${kind} drivers (plugins such as ${s.Driver.Name}) are not supported by this daemon`);
   if (s.Driver && !s.Driver.Name) throw invalid(rpc('InvalidArgument', 'driver name: if driver is specified name is required'));
-  if (s.Templating?.Name) throw notImplemented(`${kind} templating (${s.Templating.Name}) is not supported by this daemon yet`);
+  // swarmkit's one template driver: Go's text/template over the task's context (templates.ts), expanded on the node at delivery
+  if (s.Templating?.Name && s.Templating.Name !== 'golang') throw notImplemented(`${kind} templating (${s.Templating.Name}) is not supported by this daemon: only golang is`);
 }
 
 /** The manager's side of one kind: the store it reads and writes, and the key that seals. */
@@ -273,6 +274,8 @@ export interface TaskRefs {
 export interface Resolved<R> {
   ref: R;
   data: Buffer;
+  /** a golang template, expanded for the task on its node */
+  templated?: boolean;
 }
 
 export interface ResolvedTaskFiles {
@@ -319,13 +322,13 @@ export async function resolveForNode(store: ClusterStore, swarmDir: string, who:
     );
   const secrets = new SwarmObjects('secret', store, swarmDir);
   const configs = new SwarmObjects('config', store, swarmDir);
-  const one = async (o: SwarmObjects, id: string): Promise<Buffer> => {
+  const one = async (o: SwarmObjects, id: string): Promise<{ data: Buffer; templated?: boolean }> => {
     const v = await o.inspectId(id);
-    return o.open(v.rec);
+    return { data: await o.open(v.rec), ...(v.rec.spec.Templating?.Name === 'golang' ? { templated: true } : {}) };
   };
   return {
-    secrets: await Promise.all(refs.secrets.map(async (ref) => ({ ref, data: await one(secrets, ref.SecretID) }))),
-    configs: await Promise.all(refs.configs.map(async (ref) => ({ ref, data: await one(configs, ref.ConfigID) }))),
+    secrets: await Promise.all(refs.secrets.map(async (ref) => ({ ref, ...(await one(secrets, ref.SecretID)) }))),
+    configs: await Promise.all(refs.configs.map(async (ref) => ({ ref, ...(await one(configs, ref.ConfigID)) }))),
   };
 }
 

@@ -7,6 +7,7 @@
 //   POST /renew                (client cert) a node certificate in the second half of its life: a new one
 //   POST /etcd-promote         (client cert, a joining manager) its etcd learner made a voting member
 //   POST /leave                (client cert) a worker leaving: marked down at once
+//   POST /join-abort           (client cert) a node whose join failed or was cancelled after the yes: its record and etcd learner go
 //   POST /task-files           (client cert) the plaintext of secrets and configs its tasks reference (secrets.ts)
 //   POST /tasks                (client cert) the tasks assigned to the caller (its agent polls)
 //   POST /task-status          (client cert) [{id, status}]: the caller's tasks' statuses
@@ -78,6 +79,7 @@ export interface PortHandlers {
   promote(nodeId: string, req: { csr: string; swarmPort: number }): Promise<unknown>;
   renew(nodeId: string, csr: string): Promise<{ cert: string }>;
   leave(nodeId: string): Promise<void>;
+  joinAbort(nodeId: string): Promise<void>;
   taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
   /** after: the digest of the answer the node holds (a long poll: answered on a change or after a wait) */
   tasks(nodeId: string, after: string | undefined): Promise<TaskRecord[]>;
@@ -105,8 +107,8 @@ function checkAttach(v: unknown): NetworkAttachWire {
 
 /** resolved task files with their data in base64 */
 export interface TaskFilesWire {
-  secrets: { ref: SecretReference; data: string }[];
-  configs: { ref: ConfigReference; data: string }[];
+  secrets: { ref: SecretReference; data: string; templated?: boolean }[];
+  configs: { ref: ConfigReference; data: string; templated?: boolean }[];
 }
 
 export interface PortTls {
@@ -223,6 +225,7 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   if (at === 'POST /renew') return h.renew(callerId(req), checkCsr(((await readBody(req)) as { csr?: unknown }).csr));
   if (at === 'POST /etcd-promote') return h.promoteMember(callerId(req)).then(() => ({}));
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
+  if (at === 'POST /join-abort') return h.joinAbort(callerId(req)).then(() => ({}));
   if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
   if (at === 'POST /tasks') {
     const after = ((await readBody(req)) as { after?: unknown } | undefined)?.after;
@@ -239,8 +242,14 @@ export async function serveSwarmPort(host: string, port: number, tls: PortTls, h
   const rootFingerprint = new X509Certificate(tls.ca).fingerprint256;
   const server = https.createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res: ServerResponse) => {
     if (h.taskLogs && req.method === 'GET' && req.url?.startsWith('/task-logs?')) return h.taskLogs(req, res);
+    // a joining node that went away before the yes reached it (its join cancelled) never learns its ID: the yes is undone here
+    let gone = false;
+    res.on('close', () => (gone = !res.writableEnded));
     route(h, req, rootFingerprint).then(
-      (body) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body)),
+      (body) => {
+        if (gone && req.url === '/join') return void h.joinAbort((body as JoinResponseWire).nodeId).catch(() => undefined);
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      },
       (e: unknown) => {
         const status = e instanceof SkiffError ? (STATUS[e.kind] ?? 500) : 500;
         res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: e instanceof Error ? e.message : String(e) }));
@@ -270,7 +279,7 @@ export function splitHostPort(addr: string, dfltPort = DEFAULT_SWARM_PORT): { ho
  * One call to a manager's swarm port. tls.ca undefined: the first contact of a join (the server
  * is not verified; the caller checks the CA it gets against the token's digest).
  */
-export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, body: unknown, tls: Partial<PortTls>, timeoutMs = 10000): Promise<T> {
+export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, body: unknown, tls: Partial<PortTls>, timeoutMs = 10000, signal?: AbortSignal): Promise<T> {
   const { host, port } = splitHostPort(addr);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise<T>((resolve, reject) => {
@@ -286,6 +295,7 @@ export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, 
         headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {},
         timeout: timeoutMs,
         agent: false,
+        ...(signal ? { signal } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -304,7 +314,15 @@ export function callManager<T>(addr: string, method: 'GET' | 'POST', p: string, 
       },
     );
     req.on('timeout', () => req.destroy(new SkiffError('unavailable', `timeout reaching the manager at ${addr}`)));
-    req.on('error', (e) => reject(e instanceof SkiffError ? e : new SkiffError('unavailable', `cannot reach the manager at ${addr}: ${e.message}`, e)));
+    req.on('error', (e) =>
+      reject(
+        e instanceof SkiffError
+          ? e
+          : signal?.aborted
+            ? new SkiffError('unavailable', 'the call to the manager was cancelled', e)
+            : new SkiffError('unavailable', `cannot reach the manager at ${addr}: ${e.message}`, e),
+      ),
+    );
     if (payload) req.write(payload);
     req.end();
   });

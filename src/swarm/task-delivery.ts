@@ -4,12 +4,15 @@
 // written by writeTaskFiles under <exec root>/swarm-tasks/<task ID>/ (a tmpfs per kind), bound
 // read-only into the task's container. The folder goes when the task's container is removed.
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalid } from '../core/errors';
 import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
 import type { MountSpec, TaskRecord } from './objects';
-import { resolveForNode, taskRefsOf, type ResolvedTaskFiles, type TaskRefs } from './secrets';
+import { templateContext } from './container-spec';
+import { resolveForNode, taskRefsOf, type Resolved, type ResolvedTaskFiles, type TaskRefs } from './secrets';
+import { expand } from './templates';
 import type { TaskFilesWire } from './swarm-port';
 import { removeTaskFiles, writeTaskFiles } from './task-files';
 
@@ -34,7 +37,8 @@ async function resolve(swarm: Swarm, refs: TaskRefs): Promise<ResolvedTaskFiles>
   const m = swarm.manager;
   if (m?.etcd.running) return resolveForNode(m.store, swarm.files.dir, { manager: true }, refs);
   const w = await swarm.callAnyManager<TaskFilesWire>('/task-files', refs);
-  const open = <R>(xs: { ref: R; data: string }[] | undefined) => (xs ?? []).map((x) => ({ ref: x.ref, data: Buffer.from(x.data, 'base64') }));
+  const open = <R>(xs: { ref: R; data: string; templated?: boolean }[] | undefined) =>
+    (xs ?? []).map((x) => ({ ref: x.ref, data: Buffer.from(x.data, 'base64'), ...(x.templated === true ? { templated: true } : {}) }));
   return { secrets: open(w.secrets), configs: open(w.configs) };
 }
 
@@ -44,6 +48,11 @@ export async function deliverTaskFiles(swarm: Swarm, kernel: HostKernel, t: Task
   if (!refs.secrets.length && !refs.configs.length) return [];
   const dir = taskDir(swarm.o.execRoot, t.ID);
   const files = await resolve(swarm, refs);
+  // templated secrets and configs (Templating golang) expanded for this task on this node, as swarmkit's agent does
+  const ctx = templateContext(t, { id: swarm.nodeId, hostname: os.hostname() });
+  const render = <R>(x: Resolved<R>): Resolved<R> => (x.templated ? { ...x, data: Buffer.from(expand(x.data.toString('utf8'), ctx)) } : x);
+  files.secrets = files.secrets.map(render);
+  files.configs = files.configs.map(render);
   // a retried start: what an earlier attempt left is replaced
   await dropTaskFiles(kernel, swarm.o.execRoot, t.ID);
   const mounts = await writeTaskFiles(kernel, dir, files);

@@ -3,6 +3,8 @@
 // heartbeat in flight must not write the node's state after a leave cleared it, nor start a
 // promotion after the daemon stopped; /info's deadline timer does not outlive its answer.
 import * as fs from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '../../src/core/logger';
@@ -10,9 +12,10 @@ import { SkiffError } from '../../src/core/errors';
 import { ERR_JOIN_TIMEOUT, ERR_NO_SWARM, Swarm, swarmInfo } from '../../src/swarm/backend';
 import { newCsr, newKey, newRootCA, roleOU, sign, type KeyPair } from '../../src/swarm/ca';
 import { newJoinToken } from '../../src/swarm/ids';
+import { ETCD_BIN } from '../../src/swarm/etcd';
 import { HEARTBEAT_MS, type ManagerRuntime } from '../../src/swarm/manager';
 import type { NodeRecord } from '../../src/swarm/store';
-import type { HeartbeatResponseWire } from '../../src/swarm/swarm-port';
+import { MANAGER_NAME, type HeartbeatResponseWire, type JoinResponseWire } from '../../src/swarm/swarm-port';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -137,5 +140,69 @@ describe('the swarm backend at stop and leave', () => {
     await expect(swarm.leave(false)).rejects.toThrow(ERR_NO_SWARM);
     expect(fs.existsSync(path.join(dir, 'swarm'))).toBe(false);
     await swarm.stop();
+  });
+
+  // moby's daemon shutdown (cluster.Cleanup) cancels a join under way and waits for it: nothing of
+  // the join may be left or done after the daemon stopped. Here a manager's join is past the
+  // managers' yes, its etcd learner starting and its promotion asked for (never answered).
+  (fs.existsSync(ETCD_BIN) ? test : test.skip)('the daemon’s stop cancels a manager’s join in flight and waits for it: its files gone, the managers told', async () => {
+    jest.useRealTimers();
+    const key = await newKey();
+    const serverCert = await sign({ ca: root, csr: await newCsr(key), subject: { cn: 'm1', ou: roleOU('manager'), o: 'c1' }, ips: ['127.0.0.1'], dns: [MANAGER_NAME] });
+    const storeKey = await newKey();
+    const storeCA = { key: storeKey, cert: await sign({ ca: root, csr: await newCsr(storeKey), subject: { cn: 'swarm-store-ca', ou: 'swarm-store', o: 'c1' }, isCA: true }) };
+    // a port of its own for the joining node's etcd (client port +2, peer port +3)
+    const swarmPort = 20000 + Math.floor(Math.random() * 20000);
+    const seen: string[] = [];
+    const server = https.createServer({ cert: serverCert, key }, (req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/ca') return void res.end(JSON.stringify({ cert: root.cert }));
+        if (req.url === '/join-abort') return void res.end('{}');
+        if (req.url !== '/join') return; // /etcd-promote: never answered
+        void (async () => {
+          const { csr } = JSON.parse(Buffer.concat(chunks).toString()) as { csr: string };
+          const subject = { cn: 'w9', ou: roleOU('manager'), o: 'c1' };
+          const cert = await sign({ ca: root, csr, subject, ips: ['127.0.0.1'], dns: [MANAGER_NAME] });
+          const etcdCert = await sign({ ca: storeCA, csr, subject, ips: ['127.0.0.1'], dns: [MANAGER_NAME] });
+          const initialCluster = `m1=https://127.0.0.1:${swarmPort + 13},w9=https://127.0.0.1:${swarmPort + 3}`;
+          const r: JoinResponseWire = {
+            nodeId: 'w9',
+            clusterId: 'c1',
+            role: 'manager',
+            addr: '127.0.0.1',
+            rootCA: root.cert,
+            cert,
+            managers: [],
+            etcd: { storeCA: storeCA.cert, cert: etcdCert, initialCluster },
+          };
+          res.end(JSON.stringify(r));
+        })();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, engineVersion: 'test', log: new Logger('error') });
+    try {
+      const outcome = swarm.join({ RemoteAddrs: [`127.0.0.1:${port}`], JoinToken: newJoinToken(root.cert), ListenAddr: `127.0.0.1:${swarmPort}`, AdvertiseAddr: '127.0.0.1' }).then(
+        () => 'joined',
+        (e: unknown) => String(e),
+      );
+      for (let i = 0; i < 200 && !seen.includes('POST /etcd-promote'); i++) await sleep(50);
+      expect(seen).toContain('POST /etcd-promote');
+      expect(fs.existsSync(path.join(dir, 'swarm', 'state.json'))).toBe(true);
+      await swarm.stop();
+      // all of the join's undoing is done when the stop returns
+      expect(fs.existsSync(path.join(dir, 'swarm'))).toBe(false);
+      expect(seen).toContain('POST /join-abort');
+      expect(fs.existsSync(path.join(dir, 'swarm-etcd.pid'))).toBe(false);
+      expect(await outcome).toContain('was cancelled');
+      expect(swarm.state).toBe('inactive');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -4,27 +4,18 @@
 import type { Request, Response } from 'express';
 import { invalid } from '../../core/errors';
 import type { DaemonContext } from '../context';
-import { struct } from '../go-json';
+import { nullless, ServiceSpecBody } from '../swarm-wire';
 import { objectBody, parseFilters, qbool, qint, qstr } from '../http';
 import { serviceView, taskView } from '../views/services';
+import { withDefaults } from '../views/service-defaults';
+import type { ServiceSpec } from '../../swarm';
 import { del, get, post, type Route } from './table';
 
 type Spec = Parameters<DaemonContext['swarm']['services']['create']>[0];
 
-const SpecBody = struct({
-  Name: 'string',
-  Labels: 'value',
-  TaskTemplate: 'value',
-  Mode: 'value',
-  UpdateConfig: 'value',
-  RollbackConfig: 'value',
-  Networks: 'value',
-  EndpointSpec: 'value',
-});
-
 async function create(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
   ctx.swarm.requireManager();
-  res.status(201).json(await ctx.swarm.services.create(objectBody(req) as Spec));
+  res.status(201).json(await ctx.swarm.services.create(nullless(objectBody(req)) as Spec));
 }
 
 const SERVICE_FILTERS = ['id', 'label', 'mode', 'name'];
@@ -38,14 +29,16 @@ async function list(ctx: DaemonContext, req: Request, res: Response): Promise<vo
 }
 
 async function inspect(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
-  res.json(serviceView(await ctx.swarm.services.inspect(req.params.id)));
+  const v = serviceView(await ctx.swarm.services.inspect(req.params.id));
+  if (qbool(req, 'insertDefaults')) v.Spec = withDefaults(v.Spec as ServiceSpec);
+  res.json(v);
 }
 
 async function update(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
   ctx.swarm.requireManager();
   const v = qint(req, 'version');
   if (v === undefined) throw invalid(`invalid service version '${qstr(req, 'version') ?? ''}'`);
-  res.json(await ctx.swarm.services.update(req.params.id, v, objectBody(req) as Spec, qstr(req, 'rollback') === 'previous'));
+  res.json(await ctx.swarm.services.update(req.params.id, v, nullless(objectBody(req)) as Spec, qstr(req, 'rollback') === 'previous'));
 }
 
 async function remove(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
@@ -67,10 +60,10 @@ async function taskInspect(ctx: DaemonContext, req: Request, res: Response): Pro
 }
 
 export const serviceRoutes: readonly Route[] = [
-  post('/services/create', create, SpecBody),
+  post('/services/create', create, ServiceSpecBody),
   get('/services', list),
   get('/services/:id', inspect),
-  post('/services/:id/update', update, SpecBody),
+  post('/services/:id/update', update, ServiceSpecBody),
   del('/services/:id', remove),
   get('/tasks', taskList),
   get('/tasks/:id', taskInspect),
