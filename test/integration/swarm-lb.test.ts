@@ -43,7 +43,14 @@ function plug(n: string, ip: string, port: string): void {
   sh('ip', '-n', n, 'link', 'set', 'eth0', 'up');
 }
 
-const SERVER = `require('net').createServer((s) => s.end(process.argv[1] + ' ' + s.remoteAddress.replace('::ffff:', ''))).listen(80, () => console.log('ready'))`;
+// port 80 answers and closes; port 81 answers each line and stays open (a long flow); udp 82 answers each datagram
+const SERVER = `const net = require('net'); const me = process.argv[1];
+net.createServer((s) => s.end(me + ' ' + s.remoteAddress.replace('::ffff:', ''))).listen(80, () =>
+  net.createServer((s) => s.on('data', () => s.write(me + '\\n'))).listen(81, () => {
+    const u = require('dgram').createSocket('udp4');
+    u.on('message', (_m, r) => u.send(me, r.port, r.address));
+    u.bind(82, () => console.log('ready'));
+  }));`;
 
 async function serve(n: string, name: string): Promise<void> {
   const p = spawn('ip', ['netns', 'exec', n, process.execPath, '-e', SERVER, name], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -69,6 +76,53 @@ const one = () => new Promise((resolve) => {
 /** `count` connections, one after the other, from namespace n: what each got ('task2 10.77.0.20', or an error code). */
 function connect(n: string, host: string, port: number, count: number): string[] {
   return JSON.parse(inNs(n, process.execPath, '-e', CLIENT_JS, host, String(port), String(count))) as string[];
+}
+
+const HELD_JS = `
+const s = require('net').connect({ host: process.argv[1], port: 81 }, () => s.write('a\\n'));
+s.on('data', (d) => process.stdout.write(d));
+process.stdin.on('data', () => s.write('b\\n'));
+s.on('error', (e) => { console.log(e.code); process.exit(1); });`;
+
+/** A flow kept open from namespace n to host:81: first() and each ask() are answered by the backend it landed on. */
+function held(n: string, host: string): { first(): Promise<string>; ask(): Promise<string>; close(): void } {
+  const p = spawn('ip', ['netns', 'exec', n, process.execPath, '-e', HELD_JS, host], { stdio: ['pipe', 'pipe', 'inherit'] });
+  servers.push(p);
+  const lines: string[] = [];
+  let waiting: ((l: string) => void) | undefined;
+  let buf = '';
+  p.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+    if (waiting && lines.length) waiting(lines.shift()!);
+  });
+  const next = () => new Promise<string>((resolve) => (lines.length ? resolve(lines.shift()!) : (waiting = resolve)));
+  return {
+    ask: () => {
+      p.stdin!.write('\n');
+      return next();
+    },
+    close: () => p.kill('SIGKILL'),
+    first: next,
+  };
+}
+
+const UDP_JS = `
+const [host, port, count] = process.argv.slice(1);
+const one = () => new Promise((resolve) => {
+  const u = require('dgram').createSocket('udp4');
+  const t = setTimeout(() => { u.close(); resolve('timeout'); }, 3000);
+  u.on('message', (m) => { clearTimeout(t); u.close(); resolve(m.toString()); });
+  u.send('?', Number(port), host);
+});
+(async () => { const r = []; for (let i = 0; i < Number(count); i++) r.push(await one()); console.log(JSON.stringify(r)); })();`;
+
+/** `count` datagrams from namespace n, each from a socket of its own (a flow of its own): who answered each. */
+function datagrams(n: string, host: string, port: number, count: number): string[] {
+  return JSON.parse(inNs(n, process.execPath, '-e', UDP_JS, host, String(port), String(count))) as string[];
 }
 
 const tally = (answers: string[]) => answers.reduce<Record<string, number>>((m, a) => ({ ...m, [a]: (m[a] ?? 0) + 1 }), {});
@@ -138,9 +192,15 @@ describe('service VIP in a task netns', () => {
     expect(tally(connect(CLIENT, VIP, 80, 6))).toEqual({ 'task1 10.77.0.20': 2, 'task2 10.77.0.20': 2, 'task3 10.77.0.20': 2 });
   });
 
-  test('a backend change is followed; no backend: refused at once; clear leaves no rule', async () => {
-    await vips.sync(path(CLIENT), [{ vip: VIP, backends: [TASKS[1].ip] }]);
-    expect(tally(connect(CLIENT, VIP, 80, 3))).toEqual({ 'task2 10.77.0.20': 3 });
+  test('a backend change is followed by new flows, an open flow stays on its task (conntrack); no backend: refused at once; clear leaves no rule', async () => {
+    const flow = held(CLIENT, VIP);
+    const first = await flow.first();
+    expect(TASKS.map((t) => t.name)).toContain(first);
+    const other = TASKS.find((t) => t.name !== first)!;
+    await vips.sync(path(CLIENT), [{ vip: VIP, backends: [other.ip] }]);
+    expect(tally(connect(CLIENT, VIP, 80, 3))).toEqual({ [`${other.name} 10.77.0.20`]: 3 });
+    expect(await flow.ask()).toBe(first);
+    flow.close();
     await vips.sync(path(CLIENT), [{ vip: VIP, backends: [] }]);
     expect(connect(CLIENT, VIP, 80, 2)).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
     expect(ours(CLIENT).length).toBeGreaterThan(0);
@@ -151,14 +211,18 @@ describe('service VIP in a task netns', () => {
 
 describe('ingress routing mesh on a node', () => {
   const ingress = new Ingress(NAME, counting, path(NODE));
-  const port = (backends: string[]) => [{ proto: 'tcp' as const, publishedPort: 8080, targetPort: 80, backends }];
+  const port = (backends: string[]) => [
+    { proto: 'tcp' as const, publishedPort: 8080, targetPort: 80, backends },
+    { proto: 'udp' as const, publishedPort: 8082, targetPort: 82, backends },
+  ];
 
-  test('the published port answers from outside and on the node, spread over the tasks, masqueraded', async () => {
+  test('published ports (tcp, udp) answer from outside and on the node, spread over the tasks, masqueraded', async () => {
     await ingress.sync('lbbr', port(TASKS.map((t) => t.ip)));
     const before = restores;
     await ingress.sync('lbbr', port(TASKS.map((t) => t.ip)));
     expect(restores).toBe(before);
     expect(tally(connect(OUTSIDE, '192.0.2.1', 8080, 6))).toEqual({ 'task1 10.77.0.1': 2, 'task2 10.77.0.1': 2, 'task3 10.77.0.1': 2 });
+    expect(tally(datagrams(OUTSIDE, '192.0.2.1', 8082, 3))).toEqual({ task1: 1, task2: 1, task3: 1 });
     const local = tally([...connect(NODE, '127.0.0.1', 8080, 3), ...connect(NODE, '192.0.2.1', 8080, 3)]);
     expect(Object.keys(local).sort()).toEqual(['task1 10.77.0.1', 'task2 10.77.0.1', 'task3 10.77.0.1']);
   });

@@ -2,8 +2,11 @@
 // node), through the NatExec seam: a small model of iptables-restore --noflush applies each
 // recorded restore (refusing what the kernel would: deleting a missing rule, a chain still
 // referenced or not empty), so the tests see the state every step leaves.
+import { Logger } from '../../src/core/logger';
 import { Ingress } from '../../src/swarm/net/ingress';
+import { backendsByNetwork, ingressPorts, vipsFor, type ViewService, type ViewTask } from '../../src/swarm/net/lb-view';
 import { hashedChain, type NatExec } from '../../src/swarm/net/nat';
+import { NodeLoadBalancer } from '../../src/swarm/net/node-lb';
 import { ServiceVips } from '../../src/swarm/net/service-vips';
 
 const BUILTIN: Record<string, string[]> = { nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'], raw: ['PREROUTING', 'OUTPUT'] };
@@ -199,5 +202,67 @@ describe('ingress routing mesh on a node', () => {
     expect(k.chain('nat', 'PREROUTING')).toEqual(['-m addrtype --dst-type LOCAL -j skiff-0123abcd-INGRESS']);
     await b.teardown();
     expect(k.own('raw')).toEqual(['skiff-PREROUTING']);
+  });
+});
+
+describe('the network view', () => {
+  const running = { DesiredState: 'running', Status: { State: 'running' } };
+  const att = (net: string, ip: string) => ({ Network: { ID: net }, Addresses: [`${ip}/24`] });
+  const services: ViewService[] = [
+    {
+      ID: 'web',
+      Spec: {
+        EndpointSpec: {
+          Ports: [
+            { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080 },
+            { TargetPort: 81, PublishedPort: 8081, PublishMode: 'host' },
+          ],
+        },
+      },
+      Endpoint: {
+        VirtualIPs: [
+          { NetworkID: 'ing', Addr: '10.0.0.2/24' },
+          { NetworkID: 'front', Addr: '10.0.1.2/24' },
+        ],
+      },
+    },
+    { ID: 'db', Spec: {}, Endpoint: { VirtualIPs: [{ NetworkID: 'back', Addr: '10.0.2.2/24' }] } },
+    { ID: 'rr', Spec: { EndpointSpec: { Mode: 'dnsrr' } }, Endpoint: { VirtualIPs: [{ NetworkID: 'front', Addr: '10.0.1.9/24' }] } },
+  ];
+  const tasks: ViewTask[] = [
+    { ID: 'w1', ServiceID: 'web', ...running, NetworksAttachments: [att('ing', '10.0.0.5'), att('front', '10.0.1.5')] },
+    { ID: 'w2', ServiceID: 'web', ...running, NetworksAttachments: [att('ing', '10.0.0.6'), att('front', '10.0.1.6')] },
+    // starting, or being shut down: no new flow
+    { ID: 'w3', ServiceID: 'web', DesiredState: 'running', Status: { State: 'starting' }, NetworksAttachments: [att('front', '10.0.1.7')] },
+    { ID: 'w4', ServiceID: 'web', DesiredState: 'shutdown', Status: { State: 'running' }, NetworksAttachments: [att('front', '10.0.1.8')] },
+    { ID: 'd1', ServiceID: 'db', ...running, NetworksAttachments: [att('back', '10.0.2.5')] },
+  ];
+
+  test("a container's VIPs: its networks' vip-mode services (not ingress, not dnsrr), over their running tasks", () => {
+    const b = backendsByNetwork(tasks);
+    expect(vipsFor(['front', 'ing'], services, b, 'ing')).toEqual([{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6'] }]);
+    expect(vipsFor(['back'], services, b, 'ing')).toEqual([{ vip: '10.0.2.2', backends: ['10.0.2.5'] }]);
+    expect(vipsFor(['back'], services, backendsByNetwork([]), 'ing')).toEqual([{ vip: '10.0.2.2', backends: [] }]);
+  });
+
+  test('ingress ports: ingress mode (the default) only, over the tasks on ingress', () => {
+    expect(ingressPorts(services, backendsByNetwork(tasks), 'ing')).toEqual([{ proto: 'tcp', publishedPort: 8080, targetPort: 80, backends: ['10.0.0.5', '10.0.0.6'] }]);
+    expect(ingressPorts(services, backendsByNetwork(tasks), undefined)).toEqual([]);
+  });
+
+  test('the node load balancer writes a namespace only when its rules change, and tears ingress down', async () => {
+    const k = new FakeKernel();
+    const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);
+    const view = { services, tasks, ingressId: 'ing' };
+    await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    expect(k.restores).toHaveLength(2);
+    await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    expect(k.restores).toHaveLength(2);
+    await lb.update({ ...view, tasks: tasks.filter((t) => t.ID !== 'w2') }, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    expect(k.restores).toHaveLength(4);
+    expect(k.chain('nat', hashedChain('skiff', 'P', 'tcp/8080>10.0.0.5:80'))).toEqual(['-p tcp -j DNAT --to-destination 10.0.0.5:80']);
+    await lb.stop();
+    expect(k.own('raw')).toEqual([]);
+    expect(k.own('nat').every((c) => c.startsWith('skiff-V'))).toBe(true);
   });
 });

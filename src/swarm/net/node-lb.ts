@@ -1,0 +1,96 @@
+// A node's load balancing kept in step with the cluster: each agent pass hands it the network
+// view (services with their VIPs and published ports, tasks with their addresses) and the node's
+// running task containers; it rewrites a container's VIP rules, or the node's ingress rules, only
+// when what they should be changed since the last pass (each rewrite reads the namespace's rules
+// first, so a pass changing nothing costs no command).
+import type { Logger } from '../../core/logger';
+import { Ingress } from './ingress';
+import { backendsByNetwork, ingressPorts, vipsFor, type ViewService, type ViewTask } from './lb-view';
+import { kernelNatExec, type NatExec } from './nat';
+import { ServiceVips } from './service-vips';
+
+export interface NetworkView {
+  services: ViewService[];
+  tasks: ViewTask[];
+  /** the ingress network's ID (none yet: no routing mesh) */
+  ingressId?: string;
+}
+
+/** A task container running on this node. */
+export interface LocalTask {
+  /** its pid 1: the namespace is /proc/<pid>/ns/net */
+  pid: number;
+  /** IDs of the swarm networks it is attached to */
+  networks: string[];
+}
+
+export class NodeLoadBalancer {
+  readonly vips: ServiceVips;
+  readonly ingress: Ingress;
+  /** per container pid: the VIP set last written */
+  private readonly written = new Map<number, string>();
+  private ingressWritten: string | undefined;
+
+  constructor(
+    daemonName: string,
+    private readonly log: Logger,
+    exec: NatExec = kernelNatExec,
+    /** the node's namespace, for tests (undefined: the daemon's own) */
+    nodeNetns?: string,
+  ) {
+    this.vips = new ServiceVips(daemonName, exec);
+    this.ingress = new Ingress(daemonName, exec, nodeNetns);
+  }
+
+  /** One pass. ingressBridge: this node's bridge of the ingress network (undefined: not realized here yet). */
+  async update(view: NetworkView, local: LocalTask[], ingressBridge: string | undefined): Promise<void> {
+    const backends = backendsByNetwork(view.tasks);
+    const seen = new Set<number>();
+    for (const c of local) {
+      if (c.pid <= 0) continue;
+      seen.add(c.pid);
+      const want = vipsFor(c.networks, view.services, backends, view.ingressId).map((v) => ({ vip: v.vip, backends: [...v.backends].sort() }));
+      want.sort((a, b) => a.vip.localeCompare(b.vip));
+      const key = JSON.stringify(want);
+      if (this.written.get(c.pid) === key) continue;
+      try {
+        await this.vips.sync(`/proc/${c.pid}/ns/net`, want);
+        this.written.set(c.pid, key);
+      } catch (e) {
+        // the container may have stopped meanwhile: the next pass tells
+        this.written.delete(c.pid);
+        this.log.debug('swarm: service VIP rules not written', { pid: c.pid, error: String(e) });
+      }
+    }
+    for (const pid of this.written.keys()) if (!seen.has(pid)) this.written.delete(pid);
+
+    if (!ingressBridge) return this.stopIngress();
+    const ports = ingressPorts(view.services, backends, view.ingressId);
+    const key = JSON.stringify([ingressBridge, ports]);
+    if (this.ingressWritten === key) return;
+    try {
+      await this.ingress.sync(ingressBridge, ports);
+      this.ingressWritten = key;
+    } catch (e) {
+      this.ingressWritten = undefined;
+      this.log.warn('swarm: ingress rules not written', { error: String(e) });
+    }
+  }
+
+  /** Leave or daemon stop: the node's ingress rules gone (a container's VIP rules go with its namespace). */
+  async stop(): Promise<void> {
+    this.written.clear();
+    await this.stopIngress();
+  }
+
+  private async stopIngress(): Promise<void> {
+    if (this.ingressWritten === '') return;
+    try {
+      await this.ingress.teardown();
+      this.ingressWritten = '';
+    } catch (e) {
+      this.ingressWritten = undefined;
+      this.log.warn('swarm: ingress rules not removed', { error: String(e) });
+    }
+  }
+}
