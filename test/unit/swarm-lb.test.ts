@@ -4,7 +4,7 @@
 // referenced or not empty), so the tests see the state every step leaves.
 import { Logger } from '../../src/core/logger';
 import { Ingress } from '../../src/swarm/net/ingress';
-import { backendsByNetwork, ingressPorts, vipsFor, type ViewService, type ViewTask } from '../../src/swarm/net/lb-view';
+import { backendsByNetwork, ingressPorts, networkViewOf, vipsFor, type ViewService, type ViewTask } from '../../src/swarm/net/lb-view';
 import { hashedChain, type NatExec } from '../../src/swarm/net/nat';
 import { NodeLoadBalancer } from '../../src/swarm/net/node-lb';
 import { ServiceVips } from '../../src/swarm/net/service-vips';
@@ -248,6 +248,15 @@ describe('the network view', () => {
   test('ingress ports: ingress mode (the default) only, over the tasks on ingress', () => {
     expect(ingressPorts(services, backendsByNetwork(tasks), 'ing')).toEqual([{ proto: 'tcp', publishedPort: 8080, targetPort: 80, backends: ['10.0.0.5', '10.0.0.6'] }]);
     expect(ingressPorts(services, backendsByNetwork(tasks), undefined)).toEqual([]);
+  });
+
+  test("the view a manager serves: services' endpoints, serving tasks' addresses, the ingress network found", () => {
+    const withIngress = tasks.map((t) => (t.ID === 'w1' ? { ...t, NetworksAttachments: [{ Network: { ID: 'ing', Spec: { Ingress: true } }, Addresses: ['10.0.0.5/24'] }] } : t));
+    const v = networkViewOf(services, withIngress);
+    expect(v.ingressId).toBe('ing');
+    expect(v.tasks.map((t) => t.ID)).toEqual(['w1', 'w2', 'd1']);
+    expect(v.tasks[0].NetworksAttachments).toEqual([{ Network: { ID: 'ing' }, Addresses: ['10.0.0.5/24'] }]);
+    expect(ingressPorts(v.services, backendsByNetwork(v.tasks), v.ingressId)[0].backends).toEqual(['10.0.0.5', '10.0.0.6']);
   });
 
   test('the node load balancer writes a namespace only when its rules change, and tears ingress down', async () => {

@@ -16,7 +16,7 @@ export interface ViewPort {
 
 export interface ViewService {
   ID: string;
-  Spec: { EndpointSpec?: { Mode?: string; Ports?: ViewPort[] } };
+  Spec: { Name?: string; EndpointSpec?: { Mode?: string; Ports?: ViewPort[] } };
   /** the allocator's: a VIP per network (vip mode); Ports: published ports with any assigned number */
   Endpoint?: { VirtualIPs?: { NetworkID: string; Addr: string }[]; Ports?: ViewPort[] };
 }
@@ -26,13 +26,50 @@ export interface ViewTask {
   ServiceID: string;
   DesiredState: string;
   Status: { State: string };
-  NetworksAttachments?: { Network: { ID: string }; Addresses: string[] }[];
+  NetworksAttachments?: { Network: { ID: string; Spec?: { Ingress?: boolean } }; Addresses: string[] }[];
+}
+
+/** What a node needs of the cluster for its load balancing (a manager serves it to workers). */
+export interface NetworkView {
+  services: ViewService[];
+  tasks: ViewTask[];
+  /** the ingress network's ID (none: no routing mesh yet) */
+  ingressId?: string;
 }
 
 const bare = (cidr: string): string => cidr.split('/')[0];
 
 /** A task that takes new flows: running and meant to (one being shut down takes none). */
 const serving = (t: ViewTask): boolean => t.Status.State === 'running' && t.DesiredState === 'running';
+
+/**
+ * The view from the store's services and tasks, cut to what is read here: the services' endpoints,
+ * the serving tasks' addresses (a worker fetches it every pass).
+ */
+export function networkViewOf(services: ViewService[], tasks: ViewTask[]): NetworkView {
+  let ingressId: string | undefined;
+  const out: ViewTask[] = [];
+  for (const t of tasks) {
+    for (const a of t.NetworksAttachments ?? []) if (a.Network.Spec?.Ingress) ingressId = a.Network.ID;
+    if (!serving(t) || !t.NetworksAttachments?.length) continue;
+    out.push({
+      ID: t.ID,
+      ServiceID: t.ServiceID,
+      DesiredState: t.DesiredState,
+      Status: { State: t.Status.State },
+      NetworksAttachments: t.NetworksAttachments.map((a) => ({ Network: { ID: a.Network.ID }, Addresses: a.Addresses })),
+    });
+  }
+  return {
+    services: services.map((s) => ({
+      ID: s.ID,
+      Spec: { ...(s.Spec.Name ? { Name: s.Spec.Name } : {}), ...(s.Spec.EndpointSpec ? { EndpointSpec: s.Spec.EndpointSpec } : {}) },
+      ...(s.Endpoint ? { Endpoint: s.Endpoint } : {}),
+    })),
+    tasks: out,
+    ...(ingressId ? { ingressId } : {}),
+  };
+}
 
 /** Each service's serving tasks' addresses on each network: service ID -> network ID -> IPs. */
 export function backendsByNetwork(tasks: ViewTask[]): Map<string, Map<string, string[]>> {

@@ -5,16 +5,9 @@
 // first, so a pass changing nothing costs no command).
 import type { Logger } from '../../core/logger';
 import { Ingress } from './ingress';
-import { backendsByNetwork, ingressPorts, vipsFor, type ViewService, type ViewTask } from './lb-view';
+import { backendsByNetwork, ingressPorts, vipsFor, type NetworkView } from './lb-view';
 import { kernelNatExec, type NatExec } from './nat';
 import { ServiceVips } from './service-vips';
-
-export interface NetworkView {
-  services: ViewService[];
-  tasks: ViewTask[];
-  /** the ingress network's ID (none yet: no routing mesh) */
-  ingressId?: string;
-}
 
 /** A task container running on this node. */
 export interface LocalTask {
