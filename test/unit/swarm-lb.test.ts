@@ -263,6 +263,10 @@ describe('the network view', () => {
     const k = new FakeKernel();
     const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);
     const view = { services, tasks, ingressId: 'ing' };
+    // a node that never had ingress rules runs no command for them
+    await lb.update({ services: [], tasks: [] }, [], undefined);
+    await lb.stop();
+    expect(k.restores).toHaveLength(0);
     await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
     expect(k.restores).toHaveLength(2);
     await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');

@@ -22,6 +22,7 @@ export class NodeLoadBalancer {
   readonly ingress: Ingress;
   /** per container pid: the VIP set last written */
   private readonly written = new Map<number, string>();
+  /** the ingress rules last written (undefined: none by this run) */
   private ingressWritten: string | undefined;
 
   constructor(
@@ -65,7 +66,8 @@ export class NodeLoadBalancer {
       await this.ingress.sync(ingressBridge, ports);
       this.ingressWritten = key;
     } catch (e) {
-      this.ingressWritten = undefined;
+      // written in part maybe: tried again next pass, torn down at stop
+      this.ingressWritten = 'unknown';
       this.log.warn('swarm: ingress rules not written', { error: String(e) });
     }
   }
@@ -76,13 +78,13 @@ export class NodeLoadBalancer {
     await this.stopIngress();
   }
 
+  /** Only when this run wrote ingress rules (a node that never had any runs no command). */
   private async stopIngress(): Promise<void> {
-    if (this.ingressWritten === '') return;
+    if (this.ingressWritten === undefined) return;
     try {
       await this.ingress.teardown();
-      this.ingressWritten = '';
-    } catch (e) {
       this.ingressWritten = undefined;
+    } catch (e) {
       this.log.warn('swarm: ingress rules not removed', { error: String(e) });
     }
   }
