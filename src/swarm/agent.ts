@@ -2,22 +2,18 @@
 // tasks assigned to this node (a manager from the store, a worker from a manager's swarm port),
 // runs the new ones as local containers, reports their status as it moves (preparing, starting,
 // running, then complete or failed), stops those whose desired state is shutdown or remove and
-// removes the containers of tasks that are no longer in the store. After each pass it brings the
-// node's load balancing in step with the cluster's network view (net/node-lb.ts).
+// removes the containers of tasks that are no longer in the store.
 import type * as https from 'node:https';
 import * as os from 'node:os';
 import type { ContainerRecord } from '../containers/types';
 import type { ListOptions } from '../containers/list';
 import type { StopOptions } from '../containers/stop';
 import type { Logger } from '../core/logger';
-import { daemonName } from '../config';
 import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
 import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles } from './container-spec';
 import { rootFingerprintOf, serveAgentPort, taskLogsHandler, type LogEngine } from './logs';
 import { splitHostPort } from './swarm-port';
-import type { NetworkView, ViewTask } from './net/lb-view';
-import { NodeLoadBalancer, type LocalTask } from './net/node-lb';
 import { deliverTaskFiles, dropTaskFiles, sweepTaskFiles } from './task-delivery';
 import { isTerminal, reportStatus, stateOrder, type StatusUpdate, type TaskRecord, type TaskStatus } from './objects';
 
@@ -57,10 +53,6 @@ export class Agent {
   /** a worker's agent port (GET /task-logs for managers) and the certificate it was made with */
   private port: { server: https.Server; cert: string } | undefined;
   private portBusy = false;
-  /** service VIPs in this node's task containers, the node's ingress ports */
-  readonly lb: NodeLoadBalancer;
-  /** this node's bridge of the ingress network once it is realized here (undefined: no routing mesh yet) */
-  ingressBridge: (ingressId: string) => string | undefined = () => undefined;
 
   constructor(
     private readonly swarm: Swarm,
@@ -69,7 +61,6 @@ export class Agent {
   ) {
     // a promoted worker's swarm port takes the listen port its agent port had
     swarm.releaseListenPort = () => this.closePort();
-    this.lb = new NodeLoadBalancer(daemonName(swarm.o.dataRoot), log);
   }
 
   start(): void {
@@ -77,12 +68,11 @@ export class Agent {
     this.timer.unref();
   }
 
-  /** Daemon stop (or a new engine): the node's ingress rules go too. */
-  async stop(): Promise<void> {
+  stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await Promise.all([this.closePort(), this.lb.stop()]);
+    void this.closePort();
   }
 
   private async closePort(): Promise<void> {
@@ -168,7 +158,6 @@ export class Agent {
           .finally(() => this.busy.delete(t.ID));
       }
       await this.removeStale(new Set(tasks.map((t) => t.ID)));
-      await this.balance(tasks);
     } catch (e) {
       this.log.debug('swarm agent pass failed', { error: String(e) });
     } finally {
@@ -180,21 +169,7 @@ export class Agent {
   private async sweepAfterLeave(): Promise<void> {
     if (this.left) return;
     this.left = true;
-    await this.lb.stop();
     await sweepTaskFiles(this.engine.kernel, this.swarm.o.execRoot, () => false).catch((e: unknown) => this.log.warn('cannot remove task files', { error: String(e) }));
-  }
-
-  /** VIP rules in the running task containers, ingress ports on the node, as the manager's view says */
-  private async balance(tasks: (TaskRecord & Pick<ViewTask, 'NetworksAttachments'>)[]): Promise<void> {
-    const m = this.swarm.manager;
-    const view = m?.etcd.running ? await m.networkView() : await this.swarm.callAnyManager<NetworkView>('/network-view');
-    const local: LocalTask[] = [];
-    for (const t of tasks) {
-      const c = this.engine.containers.find(containerName(t));
-      const networks = t.NetworksAttachments?.map((a) => a.Network.ID) ?? [];
-      if (c && isUp(c) && c.State.Pid > 0 && networks.length) local.push({ pid: c.State.Pid, networks });
-    }
-    await this.lb.update(view, local, view.ingressId ? this.ingressBridge(view.ingressId) : undefined);
   }
 
   /** containers of this node's tasks that left the store (service removed, history pruned) */

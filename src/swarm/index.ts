@@ -180,13 +180,13 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     logs: (kind, ref, lo, signal) => store(logs(kind, ref, lo, signal)),
     attachEngine: (e) => {
       engine = e;
-      void agent?.stop();
+      agent?.stop();
       agent = new Agent(s, e, o.log);
       agent.start();
     },
     start: () => s.start(),
     stop: async () => {
-      await agent?.stop();
+      agent?.stop();
       await s.stop();
     },
   };

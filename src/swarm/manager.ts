@@ -12,7 +12,6 @@ import type { Certs, LocalFiles, LocalState } from './local-state';
 import { resolveForNode, taskRefsOf } from './secrets';
 import { ObjectStore, reportStatus, type TaskRecord } from './objects';
 import { Orchestrator } from './orchestrator';
-import { networkViewOf, type NetworkView } from './net/lb-view';
 import { ClusterStore, type NodeRecord } from './store';
 import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
 
@@ -171,7 +170,6 @@ export class ManagerRuntime {
         },
         tasks: (id) => this.tasksOf(id),
         taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
-        networkView: () => this.networkView(),
         ...(this.o.taskLogs ? { taskLogs: this.o.taskLogs } : {}),
       },
     );
@@ -216,15 +214,6 @@ export class ManagerRuntime {
   /** a node's tasks (the worker's agent asks over the swarm port) */
   async tasksOf(nodeId: string): Promise<TaskRecord[]> {
     return (await this.objects.tasks()).map((t) => t.value).filter((t) => t.NodeID === nodeId);
-  }
-
-  /** what every node's load balancing needs (net/lb-view.ts) */
-  async networkView(): Promise<NetworkView> {
-    const [services, tasks] = await Promise.all([this.objects.services(), this.objects.tasks()]);
-    return networkViewOf(
-      services.map((s) => s.value),
-      tasks.map((t) => t.value),
-    );
   }
 
   /** A renewed node certificate: the swarm port's next handshakes present it. */

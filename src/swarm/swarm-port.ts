@@ -10,7 +10,6 @@
 //   POST /task-files           (client cert) the plaintext of secrets and configs its tasks reference (secrets.ts)
 //   POST /tasks                (client cert) the tasks assigned to the caller (its agent polls)
 //   POST /task-status          (client cert) [{id, status}]: the caller's tasks' statuses
-//   POST /network-view         (client cert) services' VIPs and ports, serving tasks' addresses (net/lb-view.ts)
 //   GET  /task-logs?task=…     (a manager's cert) this node's task's log, streamed (logs.ts)
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
@@ -22,7 +21,6 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SkiffError, type ErrorKind } from '../core/errors';
 import type { NodeRole } from './ca';
-import type { NetworkView } from './net/lb-view';
 import type { ConfigReference, SecretReference, TaskRefs } from './secrets';
 import type { StatusUpdate, TaskRecord } from './objects';
 import type { Availability, NodeRecord } from './store';
@@ -77,7 +75,6 @@ export interface PortHandlers {
   taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
   tasks(nodeId: string): Promise<TaskRecord[]>;
   taskStatus(nodeId: string, updates: StatusUpdate[]): Promise<void>;
-  networkView(nodeId: string): Promise<NetworkView>;
   /** GET /task-logs: streamed, so it answers the request itself (logs.ts) */
   taskLogs?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -189,7 +186,6 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   if (at === 'POST /leave') return h.leave(callerId(req)).then(() => ({}));
   if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
   if (at === 'POST /tasks') return h.tasks(callerId(req));
-  if (at === 'POST /network-view') return h.networkView(callerId(req));
   if (at === 'POST /task-status') return h.taskStatus(callerId(req), checkStatusUpdates(await readBody(req))).then(() => ({}));
   throw new SkiffError('notFound', `no ${at} on the swarm port`);
 }

@@ -4,7 +4,7 @@
 // referenced or not empty), so the tests see the state every step leaves.
 import { Logger } from '../../src/core/logger';
 import { Ingress } from '../../src/swarm/net/ingress';
-import { backendsByNetwork, ingressPorts, networkViewOf, vipsFor, type ViewService, type ViewTask } from '../../src/swarm/net/lb-view';
+import { ingressPorts, vipsFor, type LbService, type LbView } from '../../src/swarm/net/lb-view';
 import { hashedChain, type NatExec } from '../../src/swarm/net/nat';
 import { NodeLoadBalancer } from '../../src/swarm/net/node-lb';
 import { ServiceVips } from '../../src/swarm/net/service-vips';
@@ -206,73 +206,68 @@ describe('ingress routing mesh on a node', () => {
 });
 
 describe('the network view', () => {
-  const running = { DesiredState: 'running', Status: { State: 'running' } };
-  const att = (net: string, ip: string) => ({ Network: { ID: net }, Addresses: [`${ip}/24`] });
-  const services: ViewService[] = [
-    {
-      ID: 'web',
-      Spec: {
-        EndpointSpec: {
-          Ports: [
-            { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080 },
-            { TargetPort: 81, PublishedPort: 8081, PublishMode: 'host' },
-          ],
-        },
-      },
-      Endpoint: {
-        VirtualIPs: [
-          { NetworkID: 'ing', Addr: '10.0.0.2/24' },
-          { NetworkID: 'front', Addr: '10.0.1.2/24' },
+  const web = (vip: string, addrs: [string, boolean][]): LbService => ({
+    mode: 'vip',
+    vip,
+    tasks: addrs.map(([addr, running]) => ({ addr, running })),
+    ports: [
+      { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' },
+      { Protocol: 'tcp', TargetPort: 81, PublishedPort: 8081, PublishMode: 'host' },
+    ],
+  });
+  const view: LbView = {
+    networks: [
+      {
+        network: { ID: 'ing', Spec: { Ingress: true } },
+        services: [
+          web('10.0.0.2', [
+            ['10.0.0.5', true],
+            ['10.0.0.6', true],
+            ['10.0.0.7', false],
+          ]),
         ],
       },
-    },
-    { ID: 'db', Spec: {}, Endpoint: { VirtualIPs: [{ NetworkID: 'back', Addr: '10.0.2.2/24' }] } },
-    { ID: 'rr', Spec: { EndpointSpec: { Mode: 'dnsrr' } }, Endpoint: { VirtualIPs: [{ NetworkID: 'front', Addr: '10.0.1.9/24' }] } },
-  ];
-  const tasks: ViewTask[] = [
-    { ID: 'w1', ServiceID: 'web', ...running, NetworksAttachments: [att('ing', '10.0.0.5'), att('front', '10.0.1.5')] },
-    { ID: 'w2', ServiceID: 'web', ...running, NetworksAttachments: [att('ing', '10.0.0.6'), att('front', '10.0.1.6')] },
-    // starting, or being shut down: no new flow
-    { ID: 'w3', ServiceID: 'web', DesiredState: 'running', Status: { State: 'starting' }, NetworksAttachments: [att('front', '10.0.1.7')] },
-    { ID: 'w4', ServiceID: 'web', DesiredState: 'shutdown', Status: { State: 'running' }, NetworksAttachments: [att('front', '10.0.1.8')] },
-    { ID: 'd1', ServiceID: 'db', ...running, NetworksAttachments: [att('back', '10.0.2.5')] },
-  ];
+      {
+        network: { ID: 'front', Spec: { Ingress: false } },
+        services: [
+          // a task starting or being shut down takes no new flow
+          web('10.0.1.2', [
+            ['10.0.1.5', true],
+            ['10.0.1.6', true],
+            ['10.0.1.7', false],
+          ]),
+          { mode: 'dnsrr', tasks: [{ addr: '10.0.1.9', running: true }], ports: [] },
+        ],
+      },
+      { network: { ID: 'back', Spec: { Ingress: false } }, services: [{ mode: 'vip', vip: '10.0.2.2', tasks: [], ports: [] }] },
+    ],
+  };
 
-  test("a container's VIPs: its networks' vip-mode services (not ingress, not dnsrr), over their running tasks", () => {
-    const b = backendsByNetwork(tasks);
-    expect(vipsFor(['front', 'ing'], services, b, 'ing')).toEqual([{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6'] }]);
-    expect(vipsFor(['back'], services, b, 'ing')).toEqual([{ vip: '10.0.2.2', backends: ['10.0.2.5'] }]);
-    expect(vipsFor(['back'], services, backendsByNetwork([]), 'ing')).toEqual([{ vip: '10.0.2.2', backends: [] }]);
+  test("a container's VIPs: its networks' vip-mode services (not ingress's, not dnsrr), over their running tasks", () => {
+    expect(vipsFor(['front', 'ing'], view)).toEqual([{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6'] }]);
+    expect(vipsFor(['back'], view)).toEqual([{ vip: '10.0.2.2', backends: [] }]);
   });
 
-  test('ingress ports: ingress mode (the default) only, over the tasks on ingress', () => {
-    expect(ingressPorts(services, backendsByNetwork(tasks), 'ing')).toEqual([{ proto: 'tcp', publishedPort: 8080, targetPort: 80, backends: ['10.0.0.5', '10.0.0.6'] }]);
-    expect(ingressPorts(services, backendsByNetwork(tasks), undefined)).toEqual([]);
-  });
-
-  test("the view a manager serves: services' endpoints, serving tasks' addresses, the ingress network found", () => {
-    const withIngress = tasks.map((t) => (t.ID === 'w1' ? { ...t, NetworksAttachments: [{ Network: { ID: 'ing', Spec: { Ingress: true } }, Addresses: ['10.0.0.5/24'] }] } : t));
-    const v = networkViewOf(services, withIngress);
-    expect(v.ingressId).toBe('ing');
-    expect(v.tasks.map((t) => t.ID)).toEqual(['w1', 'w2', 'd1']);
-    expect(v.tasks[0].NetworksAttachments).toEqual([{ Network: { ID: 'ing' }, Addresses: ['10.0.0.5/24'] }]);
-    expect(ingressPorts(v.services, backendsByNetwork(v.tasks), v.ingressId)[0].backends).toEqual(['10.0.0.5', '10.0.0.6']);
+  test('ingress ports: ingress mode (the default) only, over the running tasks on ingress', () => {
+    expect(ingressPorts(view)).toEqual([{ proto: 'tcp', publishedPort: 8080, targetPort: 80, backends: ['10.0.0.5', '10.0.0.6'] }]);
+    expect(ingressPorts({ networks: view.networks.slice(1) })).toEqual([]);
   });
 
   test('the node load balancer writes a namespace only when its rules change, and tears ingress down', async () => {
     const k = new FakeKernel();
     const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);
-    const view = { services, tasks, ingressId: 'ing' };
     // a node that never had ingress rules runs no command for them
-    await lb.update({ services: [], tasks: [] }, [], undefined);
+    await lb.update({ networks: [] }, [], undefined);
     await lb.stop();
     expect(k.restores).toHaveLength(0);
     await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
     expect(k.restores).toHaveLength(2);
     await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
     expect(k.restores).toHaveLength(2);
-    await lb.update({ ...view, tasks: tasks.filter((t) => t.ID !== 'w2') }, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
-    expect(k.restores).toHaveLength(4);
+    const fewer: LbView = { networks: [{ ...view.networks[0], services: [web('10.0.0.2', [['10.0.0.5', true]])] }, ...view.networks.slice(1)] };
+    await lb.update(fewer, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    // the container's VIP set is the same: only the node's ingress is rewritten
+    expect(k.restores).toHaveLength(3);
     expect(k.chain('nat', hashedChain('skiff', 'P', 'tcp/8080>10.0.0.5:80'))).toEqual(['-p tcp -j DNAT --to-destination 10.0.0.5:80']);
     await lb.stop();
     expect(k.own('raw')).toEqual([]);

@@ -5,7 +5,7 @@
 // first, so a pass changing nothing costs no command).
 import type { Logger } from '../../core/logger';
 import { Ingress } from './ingress';
-import { backendsByNetwork, ingressPorts, vipsFor, type NetworkView } from './lb-view';
+import { ingressPorts, vipsFor, type LbView } from './lb-view';
 import { kernelNatExec, type NatExec } from './nat';
 import { ServiceVips } from './service-vips';
 
@@ -37,13 +37,12 @@ export class NodeLoadBalancer {
   }
 
   /** One pass. ingressBridge: this node's bridge of the ingress network (undefined: not realized here yet). */
-  async update(view: NetworkView, local: LocalTask[], ingressBridge: string | undefined): Promise<void> {
-    const backends = backendsByNetwork(view.tasks);
+  async update(view: LbView, local: LocalTask[], ingressBridge: string | undefined): Promise<void> {
     const seen = new Set<number>();
     for (const c of local) {
       if (c.pid <= 0) continue;
       seen.add(c.pid);
-      const want = vipsFor(c.networks, view.services, backends, view.ingressId).map((v) => ({ vip: v.vip, backends: [...v.backends].sort() }));
+      const want = vipsFor(c.networks, view).map((v) => ({ vip: v.vip, backends: [...v.backends].sort() }));
       want.sort((a, b) => a.vip.localeCompare(b.vip));
       const key = JSON.stringify(want);
       if (this.written.get(c.pid) === key) continue;
@@ -59,7 +58,7 @@ export class NodeLoadBalancer {
     for (const pid of this.written.keys()) if (!seen.has(pid)) this.written.delete(pid);
 
     if (!ingressBridge) return this.stopIngress();
-    const ports = ingressPorts(view.services, backends, view.ingressId);
+    const ports = ingressPorts(view);
     const key = JSON.stringify([ingressBridge, ports]);
     if (this.ingressWritten === key) return;
     try {
