@@ -260,12 +260,12 @@ describe('the network view', () => {
     await lb.update({ networks: [] }, [], undefined);
     await lb.stop();
     expect(k.restores).toHaveLength(0);
-    await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    await lb.update(view, [{ id: 'c1', pid: 4242, networks: ['front'] }], 'skb-ing');
     expect(k.restores).toHaveLength(2);
-    await lb.update(view, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    await lb.update(view, [{ id: 'c1', pid: 4242, networks: ['front'] }], 'skb-ing');
     expect(k.restores).toHaveLength(2);
     const fewer: LbView = { networks: [{ ...view.networks[0], services: [web('10.0.0.2', [['10.0.0.5', true]])] }, ...view.networks.slice(1)] };
-    await lb.update(fewer, [{ pid: 4242, networks: ['front'] }], 'skb-ing');
+    await lb.update(fewer, [{ id: 'c1', pid: 4242, networks: ['front'] }], 'skb-ing');
     // the container's VIP set is the same: only the node's ingress is rewritten
     expect(k.restores).toHaveLength(3);
     expect(k.chain('nat', hashedChain('skiff', 'P', 'tcp/8080>10.0.0.5:80'))).toEqual(['-p tcp -j DNAT --to-destination 10.0.0.5:80']);

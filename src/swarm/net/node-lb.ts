@@ -11,6 +11,8 @@ import { ServiceVips } from './service-vips';
 
 /** A task container running on this node. */
 export interface LocalTask {
+  /** the container's ID (a pid alone may be reused) */
+  id: string;
   /** its pid 1: the namespace is /proc/<pid>/ns/net */
   pid: number;
   /** IDs of the swarm networks it is attached to */
@@ -20,8 +22,8 @@ export interface LocalTask {
 export class NodeLoadBalancer {
   readonly vips: ServiceVips;
   readonly ingress: Ingress;
-  /** per container pid: the VIP set last written */
-  private readonly written = new Map<number, string>();
+  /** per container (ID and pid): the VIP set last written */
+  private readonly written = new Map<string, string>();
   /** the ingress rules last written (undefined: none by this run) */
   private ingressWritten: string | undefined;
 
@@ -38,24 +40,25 @@ export class NodeLoadBalancer {
 
   /** One pass. ingressBridge: this node's bridge of the ingress network (undefined: not realized here yet). */
   async update(view: LbView, local: LocalTask[], ingressBridge: string | undefined): Promise<void> {
-    const seen = new Set<number>();
+    const seen = new Set<string>();
     for (const c of local) {
       if (c.pid <= 0) continue;
-      seen.add(c.pid);
+      const at = `${c.id}:${c.pid}`;
+      seen.add(at);
       const want = vipsFor(c.networks, view).map((v) => ({ vip: v.vip, backends: [...v.backends].sort() }));
       want.sort((a, b) => a.vip.localeCompare(b.vip));
       const key = JSON.stringify(want);
-      if (this.written.get(c.pid) === key) continue;
+      if (this.written.get(at) === key) continue;
       try {
         await this.vips.sync(`/proc/${c.pid}/ns/net`, want);
-        this.written.set(c.pid, key);
+        this.written.set(at, key);
       } catch (e) {
         // the container may have stopped meanwhile: the next pass tells
-        this.written.delete(c.pid);
+        this.written.delete(at);
         this.log.debug('swarm: service VIP rules not written', { pid: c.pid, error: String(e) });
       }
     }
-    for (const pid of this.written.keys()) if (!seen.has(pid)) this.written.delete(pid);
+    for (const at of this.written.keys()) if (!seen.has(at)) this.written.delete(at);
 
     if (!ingressBridge) return this.stopIngress();
     const ports = ingressPorts(view);
