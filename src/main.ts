@@ -315,7 +315,7 @@ export async function startDaemon(config: DaemonConfig, log = new Logger(config.
   const services = await openServices(config, log);
   const ctx = apiContext(config, log, services);
   // swarm tasks run as local containers: the agent gets the same backends the API uses
-  services.swarm.attachEngine({ containers: ctx.containers, images: ctx.images, kernel: services.kernel });
+  services.swarm.attachEngine({ containers: ctx.containers, images: ctx.images, kernel: services.kernel, networks: services.networks });
   // --metrics-addr is up before the API answers (what clients wait for)
   const metrics = config.metricsAddr ? new MetricsCollector({ containers: ctx.containers }) : undefined;
   const metricsServer = metrics && config.metricsAddr ? await serveMetrics(metrics, config.metricsAddr, config.tls) : undefined;

@@ -16,7 +16,7 @@ import { ipamV4, ipamV6 } from './endpoint-settings';
 import { writeSysctl, type Links } from './links';
 import { hostHasIPv6 } from './ports';
 import type { NetworkStore } from './store';
-import type { IpamConfig, NetworkRecord } from './types';
+import { bridged, type IpamConfig, type NetworkRecord } from './types';
 
 /** What the embedded DNS server of a network answers for a name asked from an address (both families). */
 export type Resolver = (netId: string, name: string, from: string) => string[] | undefined;
@@ -155,6 +155,16 @@ export class Bridges {
     return ulaPool(this.dataRoot);
   }
 
+  /** the bridge of a swarm network on this node, from its ID */
+  overlayBridgeName(id: string): string {
+    return `${this.prefix}-${id.slice(0, 15 - this.prefix.length - 1)}`;
+  }
+
+  /** the VXLAN device of a swarm network on this node, from its VNI */
+  vxlanName(vni: number): string {
+    return `${this.prefix.slice(0, 8)}v${vni.toString(16)}`;
+  }
+
   /** A new network's bridge name: the one asked for, else one of ours (a new id when it is taken). */
   nameBridge(rec: NetworkRecord, asked: string | undefined): void {
     for (;;) {
@@ -218,7 +228,7 @@ export class Bridges {
   firewallNetworks(): FirewallNetwork[] {
     return this.store
       .list()
-      .filter((n) => n.Driver === 'bridge' && n.BridgeName)
+      .filter((n) => bridged(n) && n.BridgeName)
       .map((n) => ({
         bridge: n.BridgeName!,
         subnet: ipamV4(n)!.Subnet,

@@ -7,7 +7,7 @@ import { invalid } from '../core/errors';
 import { parseLinks } from './container-links';
 import { contains, ipToInt, isIPv4, parseCidr, parseMac } from './ipam';
 import { contains6, ip6ToBig, isV6, parseCidr6 } from './ipam6';
-import type { EndpointSettings, IpamConfig, NetContainer, NetworkRecord } from './types';
+import { bridged, type EndpointSettings, type IpamConfig, type NetContainer, type NetworkRecord } from './types';
 
 /** Ids of networks and endpoints: 64 hex digits, as Docker's. */
 export const newId = () => randomBytes(32).toString('hex');
@@ -86,7 +86,7 @@ export function endpointFrom(cfg: unknown, n: NetworkRecord, where: string): End
   const aliases = stringList(o.Aliases, 'EndpointSettings.Aliases');
   const links = stringList(o.Links, 'EndpointSettings.Links');
   const ipam = (o.IPAMConfig ?? null) as Record<string, unknown> | null;
-  const userNet = n.Driver === 'bridge' && n.Name !== 'bridge';
+  const userNet = bridged(n) && n.Name !== 'bridge';
   if (aliases.length && !userNet) throw invalid('network-scoped alias is supported only for containers in user defined networks');
   parseLinks(links);
   if (ipam && typeof ipam === 'object') {

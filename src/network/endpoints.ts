@@ -21,7 +21,7 @@ import type { RootlessPorts } from './rootless-ports';
 import { HeldPort, holdPorts, hostHasIPv6, isV6Host, portMap, wantedBindings } from './ports';
 import { netnsIPv6 } from './ipv6-netns';
 import type { NetworkStore } from './store';
-import type { EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
+import { bridged, type EndpointSettings, type NetContainer, type NetworkRecord, type NetworkSettingsRecord, type PreparedNetwork } from './types';
 
 export interface EndpointsDeps {
   store: NetworkStore;
@@ -94,7 +94,7 @@ export class ContainerEndpoints {
     for (const [name, ep] of Object.entries(s.Networks)) {
       const net = this.d.store.find(ep.NetworkID) ?? this.d.store.byName(name);
       if (!net) throw notFound(`network ${name} not found`);
-      if (net.Driver !== 'bridge') continue;
+      if (!bridged(net)) continue;
       if (net.Name !== name) {
         delete s.Networks[name];
         s.Networks[net.Name] = ep;

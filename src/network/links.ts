@@ -122,7 +122,18 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
   }
 }
 
-/** Names of the links present in the daemon's netns. */
+/**
+ * Names of the links present in the daemon's netns: /proc/self/net/dev is the reader's netns,
+ * where /sys/class/net is the one of whoever mounted sysfs (the host's, for a daemon started in
+ * a netns of its own).
+ */
 export async function linkNames(): Promise<Set<string>> {
-  return new Set(await fs.readdir('/sys/class/net').catch(() => [] as string[]));
+  const text = await fs.readFile('/proc/self/net/dev', 'utf8').catch(() => '');
+  return new Set(
+    text
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0].trim())
+      .filter(Boolean),
+  );
 }

@@ -13,9 +13,9 @@ import type { Logger } from '../core/logger';
 import { containerResolvConf } from '../runtime/etc-files';
 import { Bridges } from './bridges';
 import { parseLinks } from './container-links';
-import { baseRecord, forbidden, ipamConfig6For, ipamConfigFor, NetworkCreateRequest, parseCreateRequest, PREDEFINED, subnet6For, subnetFor } from './create-request';
+import { baseRecord, OPT_MTU, forbidden, ipamConfig6For, ipamConfigFor, NetworkCreateRequest, parseCreateRequest, PREDEFINED, subnet6For, subnetFor } from './create-request';
 import { ContainerEndpoints } from './endpoints';
-import { endpointFrom, modeKind, namesOf } from './endpoint-settings';
+import { endpointFrom, ipamV4, modeKind, namesOf } from './endpoint-settings';
 import { Firewall } from './firewall';
 import { withHostLock } from './host-lock';
 import { CONTAINER_LINKS, HOST_LINKS, LegacyLinks } from './legacy-links';
@@ -25,7 +25,25 @@ import { PortProxies } from './port-proxies';
 import { RootlessPorts } from './rootless-ports';
 import { hostHasIPv6, normalizePortBindings, portMap } from './ports';
 import { NetworkStore } from './store';
-import type { ContainerNetworking, EndpointSettings, NetContainer, NetworkRecord, NetworkSettingsRecord, PreparedNetwork } from './types';
+import { bridged, type ContainerNetworking, type EndpointSettings, type NetContainer, type NetworkRecord, type NetworkSettingsRecord, type PreparedNetwork } from './types';
+
+/** A swarm network as a node realizes it (src/swarm/net/overlay-host.ts). */
+export interface OverlayLocal {
+  id: string;
+  name: string;
+  created: string;
+  subnet: string;
+  /** the swarm's gateway of the subnet (shown in inspect) */
+  gateway: string;
+  /** this node's own address there: its bridge holds it, its DNS server listens on it */
+  nodeAddress: string;
+  mtu: number;
+  internal: boolean;
+  attachable: boolean;
+  ingress: boolean;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+}
 
 export interface NetworksOptions {
   dataRoot: string;
@@ -59,6 +77,8 @@ export class Networks implements ContainerNetworking {
   private readonly eps: ContainerEndpoints;
   private readonly log: Logger;
   private readonly rootlessPorts?: RootlessPorts;
+  /** the swarm's names on its networks (services, tasks.<service>), asked first (src/swarm/net/discovery.ts) */
+  swarmResolver: ((netId: string, name: string, from: string) => string[] | undefined) | undefined;
 
   constructor(private readonly o: NetworksOptions) {
     if (o.rootlesskitApi) this.rootlessPorts = new RootlessPorts(o.rootlesskitApi, o.log);
@@ -67,7 +87,15 @@ export class Networks implements ContainerNetworking {
     this.links = new Links(o.initPath);
     this.log = o.log;
     this.members = new Members(this.store);
-    this.bridges = new Bridges(this.store, this.links, this.firewall, o.log, o.daemonName, (netId, name, from) => this.members.resolve(netId, name, from), o.dataRoot);
+    this.bridges = new Bridges(
+      this.store,
+      this.links,
+      this.firewall,
+      o.log,
+      o.daemonName,
+      (netId, name, from) => this.swarmResolver?.(netId, name, from) ?? this.members.resolve(netId, name, from),
+      o.dataRoot,
+    );
     this.legacy = new LegacyLinks({ store: this.store, members: this.members, log: o.log, findContainer: o.findContainer, containerDir: o.containerDir });
     this.eps = new ContainerEndpoints({
       store: this.store,
@@ -100,7 +128,7 @@ export class Networks implements ContainerNetworking {
       await writeSysctl('net/ipv4/ip_forward', '1');
       await this.bridges.ensurePredefined(this.o.bip, { enabled: this.o.ipv6 === true, ...(this.o.fixedCidrV6 ? { fixedCidr: this.o.fixedCidrV6 } : {}) });
       for (const n of this.store.list()) {
-        if (n.Driver !== 'bridge') continue;
+        if (!bridged(n)) continue;
         await this.bridges.bringUp(n);
       }
       await this.firewall.init(this.bridges.firewallNetworks(), new Map(), await hostHasIPv6());
@@ -161,14 +189,14 @@ export class Networks implements ContainerNetworking {
   private endpointsAtCreate(mode: string, userMode: boolean, ec: Record<string, unknown>): Record<string, EndpointSettings> {
     const networks: Record<string, EndpointSettings> = {};
     const primary = this.store.get(mode);
-    if (userMode && primary.Driver !== 'bridge') throw invalid(`network ${primary.Name} is not a bridge network`);
+    if (userMode && !bridged(primary)) throw invalid(`network ${primary.Name} is not a bridge network`);
     const mine = ec[mode] ?? ec[primary.Name] ?? ec[primary.Id] ?? (primary.Name === 'bridge' ? ec.default : undefined);
     networks[primary.Name] = endpointFrom(mine, primary, primary.Name);
     if (!userMode) return networks;
     for (const [ref, cfg] of Object.entries(ec)) {
       const n = this.store.get(ref === 'default' ? 'bridge' : ref);
       if (n.Id === primary.Id) continue;
-      if (n.Driver !== 'bridge') throw invalid(`container cannot be connected to network ${n.Name} and ${primary.Name}`);
+      if (!bridged(n)) throw invalid(`container cannot be connected to network ${n.Name} and ${primary.Name}`);
       networks[n.Name] = endpointFrom(cfg, n, n.Name);
     }
     return networks;
@@ -235,9 +263,53 @@ export class Networks implements ContainerNetworking {
     return { Id: rec.Id, Warning: '' };
   }
 
+  /** A swarm network on this node: its record, its bridge with the node's address, its DNS server. Answers the bridge's name. */
+  async ensureOverlay(o: OverlayLocal): Promise<string> {
+    const cur = this.store.find(o.id);
+    // a node address changed while containers use it: kept until they leave
+    if (cur?.Driver === 'overlay' && (ipamV4(cur)?.Gateway === o.nodeAddress || this.members.count(cur.Id) > 0)) return cur.BridgeName!;
+    if (cur) await this.teardownNetwork(cur);
+    this.bridges.checkAvailable();
+    const rec = baseRecord(o.name, 'overlay', { ...o.options, [OPT_MTU]: String(o.mtu) }, [{ Subnet: o.subnet, Gateway: o.nodeAddress }], o.internal);
+    Object.assign(rec, { Id: o.id, Scope: 'swarm', Created: o.created, Attachable: o.attachable, Ingress: o.ingress, Labels: o.labels, SwarmGateway: o.gateway });
+    rec.BridgeName = this.bridges.overlayBridgeName(o.id);
+    await withHostLock(async () => {
+      await this.store.save(rec);
+      try {
+        await this.bridges.bringUp(rec);
+        await this.firewall.setNetworks(this.bridges.firewallNetworks());
+      } catch (e) {
+        await this.teardownNetwork(rec).catch(() => undefined);
+        throw e;
+      }
+    });
+    return rec.BridgeName;
+  }
+
+  /** A swarm network this node no longer uses: gone, unless a container is still on it (false). */
+  async dropOverlay(id: string): Promise<boolean> {
+    const rec = this.store.find(id);
+    if (!rec || rec.Driver !== 'overlay') return true;
+    if (this.members.count(id) > 0) return false;
+    await this.teardownNetwork(rec);
+    return true;
+  }
+
+  overlays(): NetworkRecord[] {
+    return this.store.list().filter((n) => n.Driver === 'overlay');
+  }
+
+  vxlanName(vni: number): string {
+    return this.bridges.vxlanName(vni);
+  }
+
   private async teardownNetwork(rec: NetworkRecord): Promise<void> {
     this.members.forget(rec.Id);
     await this.bridges.teardown(rec);
+  }
+
+  find(ref: string): NetworkRecord | undefined {
+    return this.store.find(ref);
   }
 
   get(ref: string): NetworkRecord {

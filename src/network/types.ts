@@ -16,8 +16,9 @@ export interface NetworkRecord {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
-  Driver: 'bridge' | 'host' | 'null';
+  Scope: 'local' | 'swarm';
+  /** overlay: a swarm network realized on this node (a bridge holding the node's address, its VXLAN port added by src/swarm/net) */
+  Driver: 'bridge' | 'host' | 'null' | 'overlay';
   EnableIPv6: boolean;
   IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
   Internal: boolean;
@@ -29,7 +30,12 @@ export interface NetworkRecord {
   Labels: Record<string, string>;
   /** the Linux bridge of a bridge network (not shown) */
   BridgeName?: string;
+  /** overlay: the swarm's gateway of the subnet (shown); IPAM.Config[0].Gateway holds this node's own address there */
+  SwarmGateway?: string;
 }
+
+/** a bridge-backed network: bridge, or a swarm overlay realized on this node */
+export const bridged = (n: Pick<NetworkRecord, 'Driver'>): boolean => n.Driver === 'bridge' || n.Driver === 'overlay';
 
 /** Docker's EndpointSettings, plus private fields (removed from every API view). */
 export interface EndpointSettings {

@@ -11,10 +11,15 @@ import type { StopOptions } from '../containers/stop';
 import type { Logger } from '../core/logger';
 import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
-import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles } from './container-spec';
+import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles, type TaskNetworking } from './container-spec';
 import { rootFingerprintOf, serveAgentPort, taskLogsHandler, type LogEngine } from './logs';
 import { splitHostPort } from './swarm-port';
 import { deliverTaskFiles, dropTaskFiles, sweepTaskFiles } from './task-delivery';
+import { OverlayHost, type OverlayEngine } from './net/overlay-host';
+import { viewOf } from './net/port';
+import { createAttached, sweepAttachments, type AttachDeps } from './net/attach';
+import type { SwarmNetworksApi } from './net/facade';
+import type { NodeNetworkView } from './net/view';
 import { isTerminal, reportStatus, stateOrder, type StatusUpdate, type TaskRecord, type TaskStatus } from './objects';
 
 const TICK_MS = 1000;
@@ -31,6 +36,8 @@ export interface AgentEngine {
     stop(ref: string, o: StopOptions): Promise<void>;
     remove(ref: string, o: { force: boolean; removeVolumes: boolean }): Promise<void>;
   };
+  /** swarm networks realized on this node (the daemon's networks) */
+  networks?: OverlayEngine;
   images: {
     get(ref: string): Promise<unknown>;
     pull(ref: string, o: { auth: undefined; signal: AbortSignal; platform: undefined; onProgress(ev: unknown): void }): Promise<unknown>;
@@ -53,14 +60,22 @@ export class Agent {
   /** a worker's agent port (GET /task-logs for managers) and the certificate it was made with */
   private port: { server: https.Server; cert: string } | undefined;
   private portBusy = false;
+  /** this node's side of swarm networks */
+  private readonly overlay: OverlayHost | undefined;
+  /** containers run by hand on attachable swarm networks (net/attach.ts) */
+  private readonly attach: AttachDeps | undefined;
 
   constructor(
     private readonly swarm: Swarm,
     private readonly engine: AgentEngine,
     private readonly log: Logger,
+    netApi?: SwarmNetworksApi,
   ) {
     // a promoted worker's swarm port takes the listen port its agent port had
     swarm.releaseListenPort = () => this.closePort();
+    const networks = engine.networks;
+    if (networks) this.overlay = new OverlayHost(networks, log);
+    if (networks && netApi) this.attach = { api: netApi, findLocal: (ref) => networks.find(ref), syncNow: () => this.syncNetworks(), attaching: new Set() };
   }
 
   start(): void {
@@ -133,6 +148,22 @@ export class Agent {
     return this.swarm.callAnyManager<TaskRecord[]>('/tasks');
   }
 
+  /** this node's network view: a manager reads the store, a worker asks a manager */
+  private async networkView(): Promise<NodeNetworkView> {
+    const m = this.swarm.manager;
+    if (m?.etcd.running) return viewOf(m, this.nodeId);
+    return this.swarm.callAnyManager<NodeNetworkView>('/network-view');
+  }
+
+  private async syncNetworks(): Promise<void> {
+    if (this.overlay) await this.overlay.sync(await this.networkView());
+  }
+
+  /** a container create (the API's): on an attachable swarm network, with an address from a manager */
+  createContainer<T>(name: string | undefined, body: unknown, create: (name: string | undefined, body: unknown) => Promise<T>): Promise<T> {
+    return this.attach ? createAttached(this.attach, name, body, create) : create(name, body);
+  }
+
   private async report(t: TaskRecord, s: Omit<TaskStatus, 'Timestamp'>): Promise<void> {
     const u: StatusUpdate[] = [{ id: t.ID, status: { Timestamp: new Date().toISOString(), ...s } }];
     t.Status = u[0].status;
@@ -150,6 +181,10 @@ export class Agent {
     this.ticking = true;
     try {
       const tasks = await this.assigned();
+      // the networks first: a task's container is created on them
+      await this.syncNetworks().catch((e: unknown) => this.log.warn('swarm networks not synced', { error: String(e) }));
+      const view = this.overlay?.view;
+      if (this.attach && view) await sweepAttachments(this.attach, view, (n) => this.engine.containers.find(n) !== undefined).catch(() => undefined);
       for (const t of tasks) {
         if (this.busy.has(t.ID)) continue;
         this.busy.add(t.ID);
@@ -169,6 +204,10 @@ export class Agent {
   private async sweepAfterLeave(): Promise<void> {
     if (this.left) return;
     this.left = true;
+    // as dockerd's leave: the node's task containers go, then its swarm networks
+    for (const c of this.engine.containers.list({ all: true, limit: 0, filters: new Map([['label', [LABEL_TASK_ID]]]) }))
+      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
+    await this.overlay?.dropAll().catch((e: unknown) => this.log.warn('cannot remove swarm networks', { error: String(e) }));
     await sweepTaskFiles(this.engine.kernel, this.swarm.o.execRoot, () => false).catch((e: unknown) => this.log.warn('cannot remove task files', { error: String(e) }));
   }
 
@@ -211,12 +250,18 @@ export class Agent {
   private async run(t: TaskRecord, existing: ContainerRecord | undefined): Promise<void> {
     const image = t.Spec.ContainerSpec?.Image ?? '';
     let id = existing?.Id;
+    let net: TaskNetworking | undefined;
+    if (!id && t.NetworksAttachments?.length) {
+      // its networks are not set up on this node yet: the next pass
+      net = this.overlay?.networkingOf(t);
+      if (!net) return;
+    }
     try {
       if (!id) {
         await this.report(t, { State: 'preparing', Message: 'preparing' });
         await this.engine.images.get(image).catch(() => this.engine.images.pull(image, { auth: undefined, signal: new AbortController().signal, platform: undefined, onProgress: () => undefined }));
         const files = await this.taskFiles(t);
-        const body = createBody(t, { id: this.nodeId, hostname: os.hostname() }, files);
+        const body = createBody(t, { id: this.nodeId, hostname: os.hostname() }, files, net);
         id = (await this.engine.containers.create(containerName(t), body)).rec.Id;
       }
     } catch (e) {

@@ -12,6 +12,7 @@ import { DataKey, saveDataKey } from './dek';
 import { certFacts, needsRenewal, newCsr, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
+import { netManager, SwarmNetworkCalls } from './net/networks';
 import { DOWN_AFTER_MS, HEARTBEAT_MS, ManagerRuntime, managersOf, type ManagerOptions, type PromoteResponse } from './manager';
 import type { ClusterRecord, NodeRecord, SwarmSpecRecord, Availability } from './store';
 import { callAnyOf, callManager, MANAGER_NAME, splitHostPort, type HeartbeatResponseWire, type Peer, type PortTls } from './swarm-port';
@@ -426,6 +427,8 @@ export class Swarm extends SwarmNode {
         };
         await m.store.putNode(self);
         await m.store.heartbeat(nodeId);
+        // dockerd's swarm has its routing mesh's network from the start
+        await new SwarmNetworkCalls(() => netManager(m)).ensureIngress();
       } catch (e) {
         await this.halt();
         await this.files.clear();

@@ -22,11 +22,17 @@ export function templateContext(t: TaskRecord, node: NodeSelf): TemplateContext 
   };
 }
 
+/** a task's networking as its container create says it (net/overlay-host.ts) */
+export interface TaskNetworking {
+  NetworkMode: string;
+  EndpointsConfig: Record<string, { IPAMConfig: { IPv4Address: string }; Aliases?: string[] }>;
+}
+
 /** extra mounts for the task (its secrets and configs as files, task-delivery.ts) */
 export type TaskFiles = (t: TaskRecord) => Promise<MountSpec[]>;
 
-/** The /containers/create body of a task. */
-export function createBody(t: TaskRecord, node: NodeSelf, files: MountSpec[]): Record<string, unknown> {
+/** The /containers/create body of a task (on its swarm networks when it has some: net/overlay-host.ts). */
+export function createBody(t: TaskRecord, node: NodeSelf, files: MountSpec[], net?: TaskNetworking): Record<string, unknown> {
   const c = t.Spec.ContainerSpec ?? {};
   const ctx = templateContext(t, node);
   const x = (s: string) => expand(s, ctx);
@@ -66,6 +72,8 @@ export function createBody(t: TaskRecord, node: NodeSelf, files: MountSpec[]): R
       PortBindings: Object.fromEntries(hostPorts.map((p) => [portKey(p), [{ HostIp: '', HostPort: p.PublishedPort ? String(p.PublishedPort) : '' }]])),
       // the orchestrator restarts tasks, never the engine
       RestartPolicy: { Name: 'no' },
+      ...(net ? { NetworkMode: net.NetworkMode } : {}),
     },
+    ...(net ? { NetworkingConfig: { EndpointsConfig: net.EndpointsConfig } } : {}),
   };
 }

@@ -14,10 +14,13 @@ import { TaskCalls, type TaskFilters } from './tasks';
 import { localTaskLogs, mergeLogs, remoteTaskLogs, rootFingerprintOf, taskLogsHandler, type TaskLogOptions } from './logs';
 import type { LogEntry } from '../containers/logs';
 import { DEFAULT_SWARM_PORT } from './swarm-port';
+import type { OverlayCreateBody } from './net/networks';
+import { swarmNetworksApi, type SwarmNetworksApi } from './net/facade';
+import type { NetworkAttachment, SwarmNetwork } from './net/records';
 
 export type { ObjectCalls, ObjectFilters, ObjectSpecInput, ObjectView, ResolvedTaskFiles, TaskRefs };
 export type { TlsInfo, InitRequest, JoinRequest, NodeFilters, NodeSpecUpdate, NodeView, SwarmInfoFacts, UpdateFlags, ClusterRecord, SwarmSpecRecord };
-export type { TaskLogOptions };
+export type { TaskLogOptions, NetworkAttachment, OverlayCreateBody, SwarmNetwork };
 export type { AgentEngine, ServiceFilters, ServiceSpec, ServiceView, TaskFilters, TaskRecord, Versioned };
 export { Swarm };
 
@@ -62,6 +65,10 @@ export interface SwarmService {
    * each entry with Docker's context attributes (com.docker.swarm.node.id, service.id, task.id)
    */
   logs(kind: 'service' | 'task', ref: string, o: TaskLogOptions, signal: AbortSignal): Promise<{ tty: boolean; entries: AsyncIterable<LogEntry[]> }>;
+  /** swarm-scoped networks (net/networks.ts) */
+  networks: SwarmNetworksApi;
+  /** a container create: on an attachable swarm network, its address comes from a manager first */
+  createContainer<T>(name: string | undefined, body: unknown, create: (name: string | undefined, body: unknown) => Promise<T>): Promise<T>;
   /** the engine this node's agent runs tasks on (main.ts, once the backends exist) */
   attachEngine(e: AgentEngine): void;
   start(): Promise<void>;
@@ -93,6 +100,7 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     return new Set([...beats].filter(([, at]) => Date.now() - at < DOWN_AFTER_MS).map(([id]) => id));
   };
   const services = new ServiceCalls(manager, upNodes);
+  const netApi = swarmNetworksApi(s, store, o.log);
   const tasks = new TaskCalls(manager);
   let agent: Agent | undefined;
   let engine: AgentEngine | undefined;
@@ -178,10 +186,12 @@ export function openSwarm(o: SwarmOptions): SwarmService {
       inspect: (r) => store(tasks.inspect(r)),
     },
     logs: (kind, ref, lo, signal) => store(logs(kind, ref, lo, signal)),
+    networks: netApi,
+    createContainer: (name, body, create) => (agent ? agent.createContainer(name, body, create) : create(name, body)),
     attachEngine: (e) => {
       engine = e;
       agent?.stop();
-      agent = new Agent(s, e, o.log);
+      agent = new Agent(s, e, o.log, netApi);
       agent.start();
     },
     start: () => s.start(),

@@ -12,6 +12,9 @@ import type { Certs, LocalFiles, LocalState } from './local-state';
 import { resolveForNode, taskRefsOf } from './secrets';
 import { ObjectStore, reportStatus, type TaskRecord } from './objects';
 import { Orchestrator } from './orchestrator';
+import { NetworkAllocator } from './net/allocator';
+import { NetworkObjects } from './net/records';
+import { netPortHandlers } from './net/port';
 import { ClusterStore, type NodeRecord } from './store';
 import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
 
@@ -56,6 +59,8 @@ export class ManagerRuntime {
   store!: ClusterStore;
   /** services and tasks, in the same etcd */
   objects!: ObjectStore;
+  /** swarm networks and their address claims, in the same etcd */
+  nets!: NetworkObjects;
   /** campaigns for leadership; reconciles while elected */
   private orchestrator: Orchestrator | undefined;
   private port: https.Server | undefined;
@@ -150,6 +155,7 @@ export class ManagerRuntime {
     // etcd's auth (store.ts): on at init; a cluster from before gets it at a manager's start
     await this.store.ensureAuth(this.o.state.nodeId);
     this.objects = new ObjectStore(this.store.etcd);
+    this.nets = new NetworkObjects(this.store.etcd);
     const { host, port } = splitHostPort(this.o.state.listenAddr);
     this.port = await serveSwarmPort(
       host,
@@ -170,12 +176,20 @@ export class ManagerRuntime {
         },
         tasks: (id) => this.tasksOf(id),
         taskStatus: (id, updates) => reportStatus(this.objects, id, updates),
+        ...netPortHandlers(this, this.o.log),
         ...(this.o.taskLogs ? { taskLogs: this.o.taskLogs } : {}),
       },
     );
     this.sweeper = setInterval(() => void this.sweepUsers().catch((e: unknown) => this.o.log.debug('etcd user sweep failed', { error: String(e) })), USER_SWEEP_MS);
     this.sweeper.unref();
-    this.orchestrator = new Orchestrator({ store: this.store, objects: this.objects, nodeId: this.o.state.nodeId, downAfterMs: DOWN_AFTER_MS, log: this.o.log });
+    this.orchestrator = new Orchestrator({
+      store: this.store,
+      objects: this.objects,
+      nodeId: this.o.state.nodeId,
+      downAfterMs: DOWN_AFTER_MS,
+      log: this.o.log,
+      alloc: new NetworkAllocator(this.nets, this.objects, this.o.log),
+    });
     this.orchestrator.start();
     this.started = true;
   }

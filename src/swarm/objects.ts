@@ -5,6 +5,7 @@
 // A record's Version.Index is its key's etcd mod revision, as for nodes.
 import type { Etcd3, IKeyValue, Namespace } from 'etcd3';
 import { conflict, notFound, notImplemented, systemError } from '../core/errors';
+import type { NetworkAttachment, VirtualIP } from './net/records';
 import { SEQUENCE_CONFLICT, type Versioned } from './store';
 
 const PREFIX = '/skiff/swarm/';
@@ -72,6 +73,8 @@ export interface TaskSpec {
   Placement?: { Constraints?: string[]; Preferences?: unknown[]; MaxReplicas?: number };
   ForceUpdate?: number;
   Runtime?: string;
+  /** network IDs (a create's names resolved) and the task's aliases there */
+  Networks?: { Target: string; Aliases?: string[] }[];
   [k: string]: unknown;
 }
 
@@ -82,6 +85,8 @@ export interface ServiceRecord {
   Spec: ServiceSpec;
   PreviousSpec?: ServiceSpec;
   UpdateStatus?: { State: string; StartedAt?: string; CompletedAt?: string; Message?: string };
+  /** the allocator's: one virtual IP per network of a vip-mode service */
+  Endpoint?: { VirtualIPs?: VirtualIP[] };
 }
 
 /** swarmkit's task states, in their order (a status never goes back) */
@@ -103,6 +108,8 @@ export interface TaskStatus {
 
 export interface TaskRecord {
   ID: string;
+  /** the allocator's: the task's address on each of its networks */
+  NetworksAttachments?: NetworkAttachment[];
   CreatedAt: string;
   UpdatedAt: string;
   ServiceID: string;

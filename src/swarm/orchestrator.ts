@@ -14,6 +14,7 @@ import { newId } from './ids';
 import { isGlobal, isLive, isTerminal, replicas, sameSpec, stateOrder, type ObjectStore, type ServiceRecord, type TaskRecord } from './objects';
 import { eligible, Placer, type NodeFacts } from './scheduler';
 import type { ClusterStore } from './store';
+import type { NetworkAllocator } from './net/allocator';
 
 const TICK_MS = 1000;
 const ELECTION_TTL_S = 10;
@@ -33,6 +34,7 @@ interface Pass {
   /** pending task ID -> the node it now goes to */
   assign: Map<string, string>;
   historyLimit: number;
+  services: Map<string, ServiceRecord>;
 }
 
 export function newTask(s: ServiceRecord, slot: number, nodeId: string | undefined, why: string): TaskRecord {
@@ -72,6 +74,8 @@ export interface OrchestratorOptions {
   /** a node is down after this long without a heartbeat */
   downAfterMs: number;
   log: Logger;
+  /** tasks' and services' addresses on their networks (net/allocator.ts) */
+  alloc?: NetworkAllocator;
 }
 
 export class Orchestrator {
@@ -144,8 +148,10 @@ export class Orchestrator {
       deletes: new Set(),
       assign: new Map(),
       historyLimit: limit,
+      services: new Map(services.map((s) => [s.value.ID, s.value])),
     };
-    const byId = new Map(services.map((s) => [s.value.ID, s.value]));
+    const byId = p.services;
+    await this.m.alloc?.pass([...byId.values()], all);
     for (const t of all) if (!byId.has(t.ServiceID)) this.orphan(p, t);
     for (const s of byId.values()) {
       const mine = all.filter((t) => t.ServiceID === s.ID);
@@ -277,15 +283,22 @@ export class Orchestrator {
 
   private async write(p: Pass): Promise<void> {
     const o = this.m.objects;
-    for (const t of p.creates) await o.putTask(t);
+    for (const t of p.creates) {
+      const s = p.services.get(t.ServiceID);
+      // a task is written with its addresses: its agent never sees it without them
+      if (s) await this.m.alloc?.task(t, s.Spec);
+      await o.putTask(t);
+    }
     for (const [id, d] of p.desired) {
       if (p.deletes.has(id)) continue;
       await o.updateTask(id, (t) => (t.DesiredState === d ? undefined : { ...t, DesiredState: d }));
     }
-    for (const [id, node] of p.assign)
-      await o.updateTask(id, (t) =>
+    for (const [id, node] of p.assign) {
+      const t = await o.updateTask(id, (t) =>
         t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
       );
+      if (t?.NodeID === node) await this.m.alloc?.node(node, t.NetworksAttachments ?? []);
+    }
     for (const id of p.deletes) await o.removeTask(id);
   }
 }

@@ -6,6 +6,7 @@ import { randomName } from '../containers/create';
 import { invalid, notFound, notImplemented } from '../core/errors';
 import { parseConstraints } from './constraints';
 import { newId } from './ids';
+import { resolveServiceNetworks } from './net/networks';
 import { checkServiceRefs } from './secrets';
 import type { ManagerRuntime } from './manager';
 import { isGlobal, isTerminal, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
@@ -109,6 +110,7 @@ export class ServiceCalls {
     const spec = normalize({ ...body, Name: body.Name || randomName(), TaskTemplate: body.TaskTemplate ?? {} } as ServiceSpec);
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
+    await resolveServiceNetworks(m.nets, spec);
     const now = new Date().toISOString();
     const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec };
     await m.objects.createService(rec);
@@ -144,6 +146,7 @@ export class ServiceCalls {
     const spec = rollback ? (cur.value.PreviousSpec as ServiceSpec) : normalize({ ...body, Name: body.Name || cur.value.Spec.Name, TaskTemplate: body.TaskTemplate ?? {} } as ServiceSpec);
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
+    if (!rollback) await resolveServiceNetworks(m.nets, spec);
     if (isGlobal(spec) !== isGlobal(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
     await m.objects.updateService(cur.value.ID, version, (s) => ({
       ...s,

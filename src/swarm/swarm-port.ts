@@ -11,6 +11,9 @@
 //   POST /tasks                (client cert) the tasks assigned to the caller (its agent polls)
 //   POST /task-status          (client cert) [{id, status}]: the caller's tasks' statuses
 //   GET  /task-logs?task=…     (a manager's cert) this node's task's log, streamed (logs.ts)
+//   POST /network-view         (client cert) the caller's swarm networks, peers and names (net/view.ts)
+//   POST /network-attach       (client cert) {network, name}: an address for a container run by hand on an attachable network
+//   POST /network-detach       (client cert) {network, name}: that address released
 // Workers talk to managers only here and never to etcd: a worker's certificate (root-signed) is
 // refused by etcd, which trusts only the store CA. Going through managers costs a hop but keeps
 // the store's contents (CA keys now, secrets later) on managers, as swarmkit's dispatcher does.
@@ -75,8 +78,25 @@ export interface PortHandlers {
   taskFiles(nodeId: string, refs: TaskRefs): Promise<TaskFilesWire>;
   tasks(nodeId: string): Promise<TaskRecord[]>;
   taskStatus(nodeId: string, updates: StatusUpdate[]): Promise<void>;
+  /** swarm networks (net/): a node's view, attachable networks' addresses */
+  networkView?(nodeId: string): Promise<unknown>;
+  networkAttach?(nodeId: string, req: NetworkAttachWire): Promise<unknown>;
+  networkDetach?(nodeId: string, req: NetworkAttachWire): Promise<void>;
   /** GET /task-logs: streamed, so it answers the request itself (logs.ts) */
   taskLogs?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** a container run by hand on an attachable swarm network: the network (ID or name) and the container's name */
+export interface NetworkAttachWire {
+  network: string;
+  name: string;
+}
+
+function checkAttach(v: unknown): NetworkAttachWire {
+  const r = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const ok = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 255 && !/[\x00-\x1f/]/.test(x);
+  if (!ok(r.network) || !ok(r.name)) throw new SkiffError('invalid', 'invalid request: network attachment');
+  return { network: r.network, name: r.name };
 }
 
 /** resolved task files with their data in base64 */
@@ -187,6 +207,9 @@ async function route(h: PortHandlers, req: IncomingMessage, rootFingerprint: str
   if (at === 'POST /task-files') return h.taskFiles(callerId(req), (await readBody(req)) as TaskRefs);
   if (at === 'POST /tasks') return h.tasks(callerId(req));
   if (at === 'POST /task-status') return h.taskStatus(callerId(req), checkStatusUpdates(await readBody(req))).then(() => ({}));
+  if (at === 'POST /network-view' && h.networkView) return h.networkView(callerId(req));
+  if (at === 'POST /network-attach' && h.networkAttach) return h.networkAttach(callerId(req), checkAttach(await readBody(req)));
+  if (at === 'POST /network-detach' && h.networkDetach) return h.networkDetach(callerId(req), checkAttach(await readBody(req))).then(() => ({}));
   throw new SkiffError('notFound', `no ${at} on the swarm port`);
 }
 

@@ -38,6 +38,8 @@ export class TestDaemon {
   extraArgs: string[] = [];
   /** more environment for skiffd (a test's own process.env does not reach children under jest) */
   extraEnv: Record<string, string> = {};
+  /** a command skiffd runs under (["nsenter", "--net=/run/netns/x"]: a host in its own netns) */
+  wrapper: string[] = [];
 
   constructor(readonly dir: string) {
     this.sock = path.join(dir, 's.sock');
@@ -45,10 +47,11 @@ export class TestDaemon {
     this.execRoot = path.join(dir, 'run');
   }
 
-  static async start(extraArgs: (dir: string) => string[] = () => [], extraEnv: Record<string, string> = {}): Promise<TestDaemon> {
+  static async start(extraArgs: (dir: string) => string[] = () => [], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<TestDaemon> {
     const d = new TestDaemon(fs.mkdtempSync('/tmp/skt-'));
     d.extraArgs = extraArgs(d.dir);
     d.extraEnv = extraEnv;
+    d.wrapper = wrapper;
     await d.launch();
     return d;
   }
@@ -59,7 +62,10 @@ export class TestDaemon {
 
   async launch(): Promise<void> {
     const args = ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', path.join(this.dir, 'skiffd.pid'), ...this.extraArgs];
-    const p = spawn(path.join(projectRoot(), 'bin/skiffd'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.extraEnv } });
+    const bin = path.join(projectRoot(), 'bin/skiffd');
+    // nsenter execs skiffd after setns (no fork): the pid is skiffd's own
+    const [cmd, ...pre] = this.wrapper.length ? [...this.wrapper, bin] : [bin];
+    const p = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.extraEnv } });
     this.proc = p;
     p.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
     // in the test VM (qemu, often without KVM) a first start builds busybox under emulation

@@ -19,7 +19,8 @@ const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exi
 
 async function createContainer(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
   const name = qstr(req, 'name');
-  const { rec, warnings } = await ctx.containers.create(name || undefined, req.body);
+  // on an attachable swarm network the address comes from a manager first (src/swarm/net/attach.ts)
+  const { rec, warnings } = await ctx.swarm.createContainer(name || undefined, req.body, (n, b) => ctx.containers.create(n, b));
   res.status(201).json({ Id: rec.Id, Warnings: warnings });
 }
 

@@ -3,6 +3,7 @@
 import type { NetworkRecord, EndpointSettings, NetContainer } from '../../network/types';
 import type { PortMap } from '../../network/ports';
 import { goTimeText } from '../../core/clock';
+import type { SwarmNetwork } from '../../swarm';
 
 const running = (c: NetContainer) => c.State.Status === 'running' || c.State.Status === 'paused';
 
@@ -114,9 +115,35 @@ export function containerListNetworks(c: NetContainer): Record<string, unknown> 
   return out;
 }
 
+/** moby's convert.BasicNetworkFromGRPC: a swarm network as /networks shows it */
+export function swarmNetworkRecord(n: SwarmNetwork): NetworkRecord {
+  return {
+    Name: n.Spec.Name,
+    Id: n.ID,
+    Created: n.CreatedAt,
+    Scope: 'swarm',
+    Driver: 'overlay',
+    EnableIPv6: n.Spec.Ipv6Enabled,
+    IPAM: {
+      Driver: n.IPAM.Driver.Name,
+      Options: null,
+      Config: n.IPAM.Configs.map((c, i) => ({ Subnet: c.Subnet, Gateway: c.Gateway, ...(n.Spec.IPAM.Configs[i]?.Range ? { IPRange: n.Spec.IPAM.Configs[i].Range } : {}) })),
+    },
+    Internal: n.Spec.Internal,
+    Attachable: n.Spec.Attachable,
+    Ingress: n.Spec.Ingress,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Options: n.DriverState.Options,
+    Labels: n.Spec.Labels,
+  };
+}
+
 export function networkView(n: NetworkRecord, endpoints: { c: NetContainer; ep: EndpointSettings }[] | undefined): Record<string, unknown> {
-  const { BridgeName: _b, ...rest } = n;
-  const view: Record<string, unknown> = { ...rest, Created: goTimeText(n.Created), IPAM: { ...n.IPAM, Config: n.IPAM.Config.map((c) => ({ ...c })) } };
+  const { BridgeName: _b, SwarmGateway: swarmGw, ...rest } = n;
+  // a swarm network realized here shows the swarm's gateway, not this node's own address
+  const config = n.IPAM.Config.map((c, i) => (i === 0 && swarmGw ? { ...c, Gateway: swarmGw } : { ...c }));
+  const view: Record<string, unknown> = { ...rest, Created: goTimeText(n.Created), IPAM: { ...n.IPAM, Config: config } };
   if (endpoints) {
     const containers: Record<string, unknown> = {};
     for (const { c, ep } of endpoints) {

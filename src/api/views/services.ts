@@ -18,7 +18,11 @@ export function serviceView(v: ServiceView): Record<string, unknown> {
     UpdatedAt: s.UpdatedAt,
     Spec: { ...s.Spec, EndpointSpec: { Mode: 'vip', ...(ep ?? {}) } },
     ...(s.PreviousSpec ? { PreviousSpec: s.PreviousSpec } : {}),
-    Endpoint: { Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) }, ...(ports.length ? { Ports: ports } : {}) },
+    Endpoint: {
+      Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) },
+      ...(ports.length ? { Ports: ports } : {}),
+      ...(s.Endpoint?.VirtualIPs?.length ? { VirtualIPs: s.Endpoint.VirtualIPs } : {}),
+    },
     ...(s.UpdateStatus ? { UpdateStatus: s.UpdateStatus } : {}),
     ...(v.status ? { ServiceStatus: v.status } : {}),
   };
@@ -46,5 +50,21 @@ export function taskView(v: Versioned<TaskRecord>): Record<string, unknown> {
       PortStatus: {},
     },
     DesiredState: t.DesiredState,
+    ...(t.NetworksAttachments?.length
+      ? {
+          NetworksAttachments: t.NetworksAttachments.map((a) => ({
+            Network: {
+              ID: a.Network.ID,
+              Version: { Index: 0 },
+              CreatedAt: a.Network.CreatedAt,
+              UpdatedAt: a.Network.UpdatedAt,
+              Spec: a.Network.Spec,
+              DriverState: a.Network.DriverState,
+              IPAMOptions: a.Network.IPAM,
+            },
+            Addresses: a.Addresses,
+          })),
+        }
+      : {}),
   };
 }

@@ -1,0 +1,129 @@
+// The network allocator (swarmkit's allocator/network.go, run by the leading orchestrator):
+// - a new task gets one address per network it is attached to (Task.NetworksAttachments)
+// - a node running a task on a network gets its own address there (its overlay bridge holds it:
+//   swarmkit's per-node load-balancer attachment)
+// - a vip-mode service gets one virtual IP per network (Endpoint.VirtualIPs)
+// Every address is a claim in the store (records.ts); a pass releases those of tasks that stopped
+// or left, of services gone, and of nodes no longer running a task on the network.
+import type { Logger } from '../../core/logger';
+import { intToIp, parseCidr } from '../../network/ipam';
+import { isTerminal, type ObjectStore, type ServiceRecord, type TaskRecord } from '../objects';
+import { serviceNetworks } from './networks';
+import type { NetworkAttachment, NetworkObjects, SwarmNetwork, VirtualIP } from './records';
+
+const prefixOf = (n: SwarmNetwork): number => parseCidr(n.IPAM.Configs[0].Subnet).prefix;
+/** a task holds its addresses until it stopped for good */
+const holds = (t: TaskRecord | undefined): boolean => t !== undefined && !isTerminal(t.Status.State);
+
+export class NetworkAllocator {
+  constructor(
+    private readonly nets: NetworkObjects,
+    private readonly objects: ObjectStore,
+    private readonly log: Logger,
+  ) {}
+
+  /** a free address of the network, claimed for owner ("10.0.1.5") */
+  async address(n: SwarmNetwork, owner: string): Promise<string> {
+    const cfg = n.IPAM.Configs[0];
+    const sub = parseCidr(cfg.Subnet);
+    const range = n.Spec.IPAM.Configs[0]?.Range ? parseCidr(n.Spec.IPAM.Configs[0].Range) : sub;
+    for (let round = 0; round < 3; round++) {
+      const held = await this.nets.claims(n.ID);
+      for (const [ip, who] of held) if (who === owner) return ip;
+      const last = range.base + 2 ** (32 - range.prefix) - 1;
+      for (let i = Math.max(range.base, sub.base + 1); i < Math.min(last + 1, sub.base + 2 ** (32 - sub.prefix) - 1); i++) {
+        const ip = intToIp(i >>> 0);
+        if (held.has(ip)) continue;
+        if (await this.nets.claim(n.ID, ip, owner)) return ip;
+      }
+    }
+    throw new Error(`no address left on network ${n.Spec.Name} (${cfg.Subnet})`);
+  }
+
+  /** the networks by ID, and ingress's ID */
+  async networks(): Promise<{ byId: Map<string, SwarmNetwork>; ingress: string | undefined }> {
+    const all = (await this.nets.list()).map((n) => n.value);
+    return { byId: new Map(all.map((n) => [n.ID, n])), ingress: all.find((n) => n.Spec.Ingress)?.ID };
+  }
+
+  /** A new task's addresses, before it is written (and its node's, when it is placed). */
+  async task(t: TaskRecord, spec: ServiceRecord['Spec']): Promise<void> {
+    const { byId, ingress } = await this.networks();
+    const ids = serviceNetworks({ TaskTemplate: t.Spec, EndpointSpec: spec.EndpointSpec }, ingress);
+    const atts: NetworkAttachment[] = [];
+    for (const id of ids) {
+      const n = byId.get(id);
+      if (!n) continue;
+      const aliases = t.Spec.Networks?.find((x) => x.Target === id)?.Aliases;
+      atts.push({ Network: n, Addresses: [`${await this.address(n, `task:${t.ID}`)}/${prefixOf(n)}`], ...(aliases?.length ? { Aliases: aliases } : {}) });
+    }
+    if (atts.length) t.NetworksAttachments = atts;
+    if (t.NodeID) await this.node(t.NodeID, atts);
+  }
+
+  /** the node's own address on each network of these attachments (kept when it has one) */
+  async node(nodeId: string, atts: NetworkAttachment[]): Promise<void> {
+    if (!atts.length) return;
+    const have = new Set((await this.nets.nodeNets()).filter((x) => x.nodeId === nodeId).map((x) => x.att.Network.ID));
+    for (const a of atts) {
+      if (have.has(a.Network.ID)) continue;
+      const ip = await this.address(a.Network, `node:${nodeId}`);
+      await this.nets.putNodeNet(nodeId, { Network: a.Network, Addresses: [`${ip}/${prefixOf(a.Network)}`] });
+    }
+  }
+
+  /** A container run by hand on an attachable network (dockerd's network attachment task): its address, and its node's there. */
+  async attach(nodeId: string, n: SwarmNetwork, name: string): Promise<NetworkAttachment> {
+    const ip = await this.address(n, `attach:${nodeId}/${name}`);
+    const att = { Network: n, Addresses: [`${ip}/${prefixOf(n)}`] };
+    await this.node(nodeId, [att]);
+    return att;
+  }
+
+  async detach(nodeId: string, n: SwarmNetwork, name: string): Promise<void> {
+    const owner = `attach:${nodeId}/${name}`;
+    for (const [ip, who] of await this.nets.claims(n.ID)) if (who === owner) await this.nets.release(n.ID, ip, owner);
+  }
+
+  /** Virtual IPs for vip-mode services; addresses of what stopped or left, released. */
+  async pass(services: ServiceRecord[], tasks: TaskRecord[]): Promise<void> {
+    const { byId, ingress } = await this.networks();
+    for (const s of services) await this.vips(s, byId, ingress).catch((e: unknown) => this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) }));
+    const taskById = new Map(tasks.map((t) => [t.ID, t]));
+    const svcById = new Map(services.map((s) => [s.ID, s]));
+    const claims = new Map<string, Map<string, string>>();
+    for (const n of byId.values()) claims.set(n.ID, await this.nets.claims(n.ID));
+    // (node, network) pairs with a task, or a container attached by hand, holding an address there
+    const used = new Set(tasks.filter(holds).flatMap((t) => (t.NetworksAttachments ?? []).map((a) => `${t.NodeID}/${a.Network.ID}`)));
+    for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:')) used.add(`${who.slice('attach:'.length).split('/')[0]}/${netId}`);
+    const nodeNets = await this.nets.nodeNets();
+    for (const { nodeId, att } of nodeNets) {
+      if (used.has(`${nodeId}/${att.Network.ID}`) || !byId.has(att.Network.ID)) continue;
+      await this.nets.dropNodeNet(nodeId, att.Network.ID);
+      await this.nets.release(att.Network.ID, att.Addresses[0].split('/')[0], `node:${nodeId}`);
+    }
+    for (const n of byId.values()) {
+      for (const [ip, who] of claims.get(n.ID) ?? []) {
+        const [kind, id] = [who.slice(0, who.indexOf(':')), who.slice(who.indexOf(':') + 1)];
+        const stale =
+          (kind === 'task' && !holds(taskById.get(id))) ||
+          (kind === 'vip' && !(svcById.get(id)?.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === n.ID && v.Addr.startsWith(`${ip}/`))) ||
+          (kind === 'node' && !nodeNets.some((x) => x.nodeId === id && x.att.Network.ID === n.ID && x.att.Addresses[0].startsWith(`${ip}/`)));
+        if (stale) await this.nets.release(n.ID, ip, who);
+      }
+    }
+  }
+
+  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<void> {
+    const vipMode = (s.Spec.EndpointSpec?.Mode || 'vip') === 'vip';
+    const want = vipMode ? serviceNetworks(s.Spec, ingress).filter((id) => byId.has(id)) : [];
+    const have = s.Endpoint?.VirtualIPs ?? [];
+    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return;
+    const next: VirtualIP[] = [];
+    for (const id of want) {
+      const n = byId.get(id)!;
+      next.push(have.find((v) => v.NetworkID === id) ?? { NetworkID: id, Addr: `${await this.address(n, `vip:${s.ID}`)}/${prefixOf(n)}` });
+    }
+    await this.objects.updateService(s.ID, undefined, (x) => ({ ...x, Endpoint: { ...(x.Endpoint ?? {}), VirtualIPs: next } }));
+  }
+}

@@ -1,0 +1,145 @@
+// Swarm networks without etcd: an overlay create's checks in dockerd's then swarmkit's order and
+// texts (moby daemon/network.go, runconfig.IsPreDefinedNetwork; swarmkit controlapi/network.go
+// validateIPAMConfiguration and the internal label), subnets from the default address pool,
+// moby's getNetwork lookup, a service's networks (ingress with ingress ports), and the DNS
+// answers of service discovery from a node's view.
+import { SkiffError } from '../../src/core/errors';
+import { resolveSwarmName } from '../../src/swarm/net/discovery';
+import { findNetwork, parseOverlayCreate, pickPoolSubnet, serviceNetworks } from '../../src/swarm/net/networks';
+import type { SwarmNetwork } from '../../src/swarm/net/records';
+import type { NodeNetworkView, ViewTask } from '../../src/swarm/net/view';
+
+const refusal = (f: () => unknown): { kind: string; message: string } => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof SkiffError) return { kind: e.kind, message: e.message };
+    throw e;
+  }
+  throw new Error('not refused');
+};
+
+const net = (id: string, name: string): SwarmNetwork => ({
+  ID: id,
+  CreatedAt: '',
+  UpdatedAt: '',
+  Spec: {
+    Name: name,
+    Labels: {},
+    DriverConfig: { Name: 'overlay', Options: {} },
+    Ipv6Enabled: false,
+    Internal: false,
+    Attachable: false,
+    Ingress: false,
+    IPAM: { Driver: { Name: 'default' }, Configs: [] },
+  },
+  DriverState: { Name: 'overlay', Options: {} },
+  IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }] },
+});
+
+describe('overlay create checks', () => {
+  test('predefined names (dockerd, 403), a missing name, encrypted and IPv6 refused, IPAM checked as swarmkit', () => {
+    expect(refusal(() => parseOverlayCreate({ Name: 'bridge', Driver: 'overlay' }))).toEqual({ kind: 'forbidden', message: 'operation is not permitted on predefined bridge network' });
+    expect(refusal(() => parseOverlayCreate({ Name: 'host' })).kind).toBe('forbidden');
+    expect(refusal(() => parseOverlayCreate({ Name: ' ' }))).toEqual({ kind: 'invalid', message: 'rpc error: code = InvalidArgument desc = meta: name must be provided' });
+    expect(refusal(() => parseOverlayCreate({ Name: 'x', Options: { encrypted: '' } })).message).toMatch(/^encrypted overlay networks are not supported by this daemon/);
+    expect(refusal(() => parseOverlayCreate({ Name: 'x', EnableIPv6: true })).kind).toBe('invalid');
+    const ipam = (c: Record<string, string>) => refusal(() => parseOverlayCreate({ Name: 'x', IPAM: { Config: [c] } })).message;
+    expect(ipam({ Subnet: '10.1.0.0/33' })).toBe('rpc error: code = InvalidArgument desc = ipam configuration: invalid subnet 10.1.0.0/33');
+    expect(ipam({ Subnet: '10.1.0.0/24', IPRange: '10.2.0.0/25' })).toBe('rpc error: code = InvalidArgument desc = ipam configuration: subnet 10.1.0.0/24 does not contain range 10.2.0.0/25');
+    expect(ipam({ Subnet: '10.1.0.0/24', Gateway: 'nope' })).toBe('rpc error: code = InvalidArgument desc = ipam configuration: invalid gateway nope');
+    expect(ipam({ Subnet: '10.1.0.0/24', Gateway: '10.9.0.1' })).toBe('rpc error: code = InvalidArgument desc = ipam configuration: subnet 10.1.0.0/24 does not contain gateway 10.9.0.1');
+    expect(refusal(() => parseOverlayCreate({ Name: 'x', IPAM: { Driver: 'other' } })).message).toBe('rpc error: code = InvalidArgument desc = invalid IPAM specified');
+    expect(refusal(() => parseOverlayCreate({ Name: 'x', Labels: { 'com.docker.swarm.internal': 'true' } }))).toEqual({
+      kind: 'forbidden',
+      message: 'rpc error: code = PermissionDenied desc = label com.docker.swarm.internal is for predefined internal networks and cannot be applied by users',
+    });
+  });
+
+  test('what a valid create asks for', () => {
+    expect(
+      parseOverlayCreate({ Name: 'ov', Attachable: true, Internal: true, IPAM: { Config: [{ Subnet: '10.5.0.0/24', IPRange: '10.5.0.128/25', Gateway: '10.5.0.254' }] }, Labels: { a: 'b' } }),
+    ).toEqual({
+      name: 'ov',
+      internal: true,
+      attachable: true,
+      ingress: false,
+      options: {},
+      labels: { a: 'b' },
+      subnet: '10.5.0.0/24',
+      range: '10.5.0.128/25',
+      gateway: '10.5.0.254',
+    });
+  });
+
+  test('subnets from the pools: the first free /size, past taken and overlapping ones; none left is refused', () => {
+    expect(pickPoolSubnet(['10.0.0.0/8'], 24, [])).toBe('10.0.0.0/24');
+    expect(pickPoolSubnet(['10.0.0.0/8'], 24, ['10.0.0.0/24', '10.0.1.0/24'])).toBe('10.0.2.0/24');
+    expect(pickPoolSubnet(['10.0.0.0/8'], 24, ['10.0.0.0/23'])).toBe('10.0.2.0/24');
+    expect(pickPoolSubnet(['192.168.0.0/23', '172.30.0.0/16'], 24, ['192.168.0.0/23'])).toBe('172.30.0.0/24');
+    expect(() => pickPoolSubnet(['192.168.0.0/24'], 24, ['192.168.0.0/24'])).toThrow(/could not find an available, non-overlapping IPv4 address pool/);
+  });
+});
+
+describe('lookups', () => {
+  test("moby's getNetwork: exact ID, exact name, ID prefix; not found and ambiguous", () => {
+    const all = [net('abc123', 'one'), net('abd456', 'two')];
+    expect(findNetwork(all, 'abc123').Spec.Name).toBe('one');
+    expect(findNetwork(all, 'two').ID).toBe('abd456');
+    expect(findNetwork(all, 'abd').ID).toBe('abd456');
+    expect(refusal(() => findNetwork(all, 'ab'))).toEqual({ kind: 'invalid', message: 'network ab is ambiguous (2 matches found)' });
+    expect(refusal(() => findNetwork(all, 'zz'))).toEqual({ kind: 'notFound', message: 'network zz not found' });
+  });
+
+  test('a service’s networks: its targets, with ingress first when it publishes an ingress-mode port', () => {
+    expect(serviceNetworks({ TaskTemplate: { Networks: [{ Target: 'n1' }, { Target: 'n1' }] } }, 'ing')).toEqual(['n1']);
+    expect(serviceNetworks({ TaskTemplate: {}, EndpointSpec: { Ports: [{}] } }, 'ing')).toEqual(['ing']);
+    expect(serviceNetworks({ TaskTemplate: { Networks: [{ Target: 'n1' }] }, EndpointSpec: { Ports: [{ PublishMode: 'host' }] } }, 'ing')).toEqual(['n1']);
+  });
+});
+
+describe('service discovery answers', () => {
+  const task = (id: string, addr: string, running = true): ViewTask => ({ id, name: `web.${id}.${id}xyz`, slot: 1, nodeId: 'n', addr, aliases: id === 't1' ? ['front'] : [], running });
+  const view: NodeNetworkView = {
+    nodeId: 'n',
+    addr: '198.18.0.1',
+    networks: [
+      {
+        network: net('net1', 'ov1'),
+        vni: 4097,
+        nodeAddress: '10.0.1.3/24',
+        peers: [],
+        services: [
+          { id: 's1', name: 'web', mode: 'vip', vip: '10.0.1.2', ports: [], tasks: [task('t1', '10.0.1.5'), task('t2', '10.0.1.6'), task('t3', '10.0.1.7', false)] },
+          { id: 's2', name: 'rr', mode: 'dnsrr', ports: [], tasks: [task('t4', '10.0.1.8')] },
+        ],
+        attachments: [{ nodeId: 'n', name: 'att', addr: '10.0.1.9' }],
+      },
+      {
+        network: net('net2', 'ov2'),
+        vni: 4098,
+        nodeAddress: '10.0.2.3/24',
+        peers: [],
+        services: [{ id: 's3', name: 'db', mode: 'vip', vip: '10.0.2.2', ports: [], tasks: [task('t1', '10.0.2.5')] }],
+        attachments: [],
+      },
+    ],
+  };
+  test('<service>: VIP, or running tasks for dnsrr; tasks.<service>: running tasks; task names, aliases, attached containers', () => {
+    expect(resolveSwarmName(view, 'net1', 'web', '10.0.1.6')).toEqual(['10.0.1.2']);
+    expect(resolveSwarmName(view, 'net1', 'WEB', '10.0.1.6')).toEqual(['10.0.1.2']);
+    expect(resolveSwarmName(view, 'net1', 'tasks.web', '10.0.1.6')).toEqual(['10.0.1.5', '10.0.1.6']);
+    expect(resolveSwarmName(view, 'net1', 'rr', '10.0.1.6')).toEqual(['10.0.1.8']);
+    expect(resolveSwarmName(view, 'net1', 'web.t2.t2xyz', '10.0.1.6')).toEqual(['10.0.1.6']);
+    expect(resolveSwarmName(view, 'net1', 'front', '10.0.1.6')).toEqual(['10.0.1.5']);
+    expect(resolveSwarmName(view, 'net1', 'att', '10.0.1.6')).toEqual(['10.0.1.9']);
+    expect(resolveSwarmName(view, 'net1', 'example.com', '10.0.1.6')).toBeUndefined();
+  });
+
+  test('only names on the asker’s networks: a task on both networks sees db, one on net1 only does not', () => {
+    expect(resolveSwarmName(view, 'net1', 'db', '10.0.1.5')).toEqual(['10.0.2.2']);
+    expect(resolveSwarmName(view, 'net1', 'db', '10.0.1.6')).toBeUndefined();
+    expect(resolveSwarmName(undefined, 'net1', 'web', '10.0.1.6')).toBeUndefined();
+    expect(resolveSwarmName(view, 'other', 'web', '10.0.1.6')).toBeUndefined();
+  });
+});
