@@ -151,7 +151,11 @@ export class Orchestrator {
       services: new Map(services.map((s) => [s.value.ID, s.value])),
     };
     const byId = p.services;
-    await this.m.alloc?.pass([...byId.values()], all);
+    await this.m.alloc?.pass(
+      [...byId.values()],
+      all,
+      facts.filter((f) => f.up).map((f) => f.rec.id),
+    );
     for (const t of all) if (!byId.has(t.ServiceID)) this.orphan(p, t);
     for (const s of byId.values()) {
       const mine = all.filter((t) => t.ServiceID === s.ID);

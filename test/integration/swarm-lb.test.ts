@@ -233,7 +233,9 @@ describe('ingress routing mesh on a node', () => {
     // no task: the node's own stack answers (nothing listens there)
     await ingress.sync('lbbr', port([]));
     expect(connect(OUTSIDE, '192.0.2.1', 8080, 1)).toEqual(['ECONNREFUSED']);
-    expect(ours(NODE).length).toBeGreaterThan(0);
+    // torn down while ports have chains (nf_tables refuses some orders of deleting them in one transaction)
+    await ingress.sync('lbbr', port([TASKS[0].ip]));
+    expect(ours(NODE).filter((l) => / -j DNAT /.test(l))).toHaveLength(2);
     await ingress.teardown();
     expect(ours(NODE)).toEqual([]);
   });

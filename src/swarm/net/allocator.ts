@@ -85,10 +85,23 @@ export class NetworkAllocator {
     for (const [ip, who] of await this.nets.claims(n.ID)) if (who === owner) await this.nets.release(n.ID, ip, owner);
   }
 
-  /** Virtual IPs for vip-mode services; addresses of what stopped or left, released. */
-  async pass(services: ServiceRecord[], tasks: TaskRecord[]): Promise<void> {
+  /**
+   * Virtual IPs for vip-mode services; addresses of what stopped or left, released. meshNodes:
+   * the nodes up, each given its ingress address while a service publishes ingress ports (the
+   * routing mesh answers on every node, a task of the service there or not).
+   */
+  async pass(services: ServiceRecord[], tasks: TaskRecord[], meshNodes: string[] = []): Promise<void> {
     const { byId, ingress } = await this.networks();
-    for (const s of services) await this.vips(s, byId, ingress).catch((e: unknown) => this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) }));
+    // the records as vips() leaves them: the stale check below must see the VIPs it just claimed
+    const withVips: ServiceRecord[] = [];
+    for (const s of services)
+      withVips.push(
+        await this.vips(s, byId, ingress).catch((e: unknown) => {
+          this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) });
+          return s;
+        }),
+      );
+    services = withVips;
     const taskById = new Map(tasks.map((t) => [t.ID, t]));
     const svcById = new Map(services.map((s) => [s.ID, s]));
     const claims = new Map<string, Map<string, string>>();
@@ -96,6 +109,13 @@ export class NetworkAllocator {
     // (node, network) pairs with a task, or a container attached by hand, holding an address there
     const used = new Set(tasks.filter(holds).flatMap((t) => (t.NetworksAttachments ?? []).map((a) => `${t.NodeID}/${a.Network.ID}`)));
     for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:')) used.add(`${who.slice('attach:'.length).split('/')[0]}/${netId}`);
+    const ingressNet = ingress ? byId.get(ingress) : undefined;
+    if (ingress && ingressNet && services.some((s) => serviceNetworks(s.Spec, ingress).includes(ingress))) {
+      for (const nodeId of meshNodes) {
+        used.add(`${nodeId}/${ingress}`);
+        await this.node(nodeId, [{ Network: ingressNet, Addresses: [] }]);
+      }
+    }
     const nodeNets = await this.nets.nodeNets();
     for (const { nodeId, att } of nodeNets) {
       if (used.has(`${nodeId}/${att.Network.ID}`) || !byId.has(att.Network.ID)) continue;
@@ -114,16 +134,17 @@ export class NetworkAllocator {
     }
   }
 
-  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<void> {
+  /** the service with its VIPs (written when they changed) */
+  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<ServiceRecord> {
     const vipMode = (s.Spec.EndpointSpec?.Mode || 'vip') === 'vip';
     const want = vipMode ? serviceNetworks(s.Spec, ingress).filter((id) => byId.has(id)) : [];
     const have = s.Endpoint?.VirtualIPs ?? [];
-    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return;
+    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return s;
     const next: VirtualIP[] = [];
     for (const id of want) {
       const n = byId.get(id)!;
       next.push(have.find((v) => v.NetworkID === id) ?? { NetworkID: id, Addr: `${await this.address(n, `vip:${s.ID}`)}/${prefixOf(n)}` });
     }
-    await this.objects.updateService(s.ID, undefined, (x) => ({ ...x, Endpoint: { ...(x.Endpoint ?? {}), VirtualIPs: next } }));
+    return this.objects.updateService(s.ID, undefined, (x) => ({ ...x, Endpoint: { ...(x.Endpoint ?? {}), VirtualIPs: next } }));
   }
 }

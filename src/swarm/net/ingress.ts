@@ -13,7 +13,7 @@
 //                            gets route_localnet for `curl 127.0.0.1:<port>` on the node
 // A port's chain is named from a hash of its rules: a change is a new chain, a swapped jump and
 // the old chain deleted, in one restore transaction.
-import { dropChain, hashedChain, isHashedChain, kernelNatExec, parseSave, restoreInput, Serial, spreadRules, tableOf, type NatExec, type NatTable, type SavedTable } from './nat';
+import { dropChain, dropChains, hashedChain, isHashedChain, kernelNatExec, parseSave, restoreInput, Serial, spreadRules, tableOf, type NatExec, type NatTable, type SavedTable } from './nat';
 
 export interface IngressPort {
   proto: 'tcp' | 'udp';
@@ -59,9 +59,7 @@ export class Ingress {
     const saved = parseSave(save);
     const nat = tableOf(saved, 'nat');
     const c = this.chains;
-    // port chains before the dispatch chain that jumps to them
-    const natLines = [...this.portChains(nat)].flatMap((p) => dropChain(nat, p));
-    natLines.push(...dropChain(nat, c.dispatch), ...dropChain(nat, c.post));
+    const natLines = dropChains(nat, [c.dispatch, c.post, ...this.portChains(nat)]);
     return restoreInput([
       ['nat', natLines],
       ['filter', dropChain(tableOf(saved, 'filter'), c.forward)],
@@ -100,7 +98,12 @@ export class Ingress {
       natLines.push(`:${chain} - [0:0]`, ...spreadRules(chain, dests, `-p ${p.proto} `), `-I ${c.dispatch} ${match} -j ${chain}`);
     }
     // a port without running tasks has no rule: its flows reach the node's own stack (refused)
-    for (const old of this.portChains(nat)) if (!keep.has(old)) natLines.push(...dropChain(nat, old));
+    natLines.push(
+      ...dropChains(
+        nat,
+        [...this.portChains(nat)].filter((old) => !keep.has(old)),
+      ),
+    );
 
     natLines.push(...this.fixed(nat, c.post, 'POSTROUTING', '-A', [`-o ${bridge} -m conntrack --ctstate DNAT -j MASQUERADE`]));
     const out: [NatTable, string[]][] = [['nat', natLines]];

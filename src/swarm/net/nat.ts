@@ -127,8 +127,19 @@ export function spreadRules(chain: string, dests: string[], match = ''): string[
 
 /** Lines removing a chain and every rule jumping to it (rules from the saved table). */
 export function dropChain(saved: SavedTable, chain: string): string[] {
-  const jumps = saved.rules.filter((r) => r.target === chain && r.chain !== chain).map((r) => `-D ${r.chain} ${r.spec}`);
-  return [...jumps, ...(saved.chains.has(chain) ? [`-F ${chain}`, `-X ${chain}`] : [])];
+  return dropChains(saved, [chain]);
+}
+
+/**
+ * Lines removing chains together: the jumps to them from other chains deleted, then all flushed,
+ * then all deleted. (nf_tables refuses, in one transaction, deleting a rule of a chain that is
+ * flushed later and the chain that rule jumped to: flushing first keeps it simple.)
+ */
+export function dropChains(saved: SavedTable, chains: string[]): string[] {
+  const set = new Set(chains);
+  const jumps = saved.rules.filter((r) => r.target !== undefined && set.has(r.target) && !set.has(r.chain)).map((r) => `-D ${r.chain} ${r.spec}`);
+  const present = chains.filter((c) => saved.chains.has(c));
+  return [...jumps, ...present.map((c) => `-F ${c}`), ...present.map((c) => `-X ${c}`)];
 }
 
 /** iptables-restore input from per-table lines (tables without lines left out); '' when nothing to do. */

@@ -27,7 +27,6 @@ export interface OverlayEngine {
   swarmResolver: ((netId: string, name: string, from: string) => string[] | undefined) | undefined;
 }
 
-
 /** `ip …`, or `bridge fdb …` (iproute2's two tools) */
 function ip(...args: string[]): Promise<string> {
   const cmd = args[0] === 'fdb' ? 'bridge' : 'ip';

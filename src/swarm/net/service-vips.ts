@@ -7,7 +7,7 @@
 // (a service without running tasks): the client gets "connection refused" at once rather than
 // waiting for an address no one answers. The nat table comes before filter in OUTPUT, so
 // DNATed flows never meet the reject.
-import { dropChain, hashedChain, isHashedChain, kernelNatExec, parseSave, restoreInput, Serial, spreadRules, tableOf, type NatExec } from './nat';
+import { dropChain, dropChains, hashedChain, isHashedChain, kernelNatExec, parseSave, restoreInput, Serial, spreadRules, tableOf, type NatExec } from './nat';
 
 export interface ServiceVip {
   /** the service's virtual IP on one network (no prefix length) */
@@ -65,7 +65,12 @@ export class ServiceVips {
     }
     // old chains (a VIP's previous backends, a VIP gone) after the new jumps: no gap between them
     const mine = new Set([...nat.chains, ...nat.rules.map((r) => r.target ?? '')].filter((c) => isHashedChain(this.daemonName, 'V', c)));
-    for (const c of mine) if (!keep.has(c)) natLines.push(...dropChain(nat, c));
+    natLines.push(
+      ...dropChains(
+        nat,
+        [...mine].filter((c) => !keep.has(c)),
+      ),
+    );
 
     const filterLines: string[] = [];
     const rejecting = new Set(filter.rules.filter((r) => r.chain === this.rejectChain && r.target === 'REJECT').map((r) => /-d (\S+)\/32/.exec(r.spec)?.[1]));
