@@ -7,6 +7,7 @@ import { invalid, notFound, notImplemented } from '../core/errors';
 import { parseConstraints } from './constraints';
 import { newId } from './ids';
 import { resolveServiceNetworks } from './net/networks';
+import { checkPortConflicts } from './net/published-ports';
 import { checkServiceRefs } from './secrets';
 import type { ManagerRuntime } from './manager';
 import { isGlobal, isTerminal, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
@@ -111,6 +112,10 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     await resolveServiceNetworks(m.nets, spec);
+    checkPortConflicts(
+      spec,
+      (await m.objects.services()).map((x) => x.value),
+    );
     const now = new Date().toISOString();
     const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec };
     await m.objects.createService(rec);
@@ -147,6 +152,11 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     if (!rollback) await resolveServiceNetworks(m.nets, spec);
+    checkPortConflicts(
+      spec,
+      (await m.objects.services()).map((x) => x.value),
+      cur.value.ID,
+    );
     if (isGlobal(spec) !== isGlobal(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
     await m.objects.updateService(cur.value.ID, version, (s) => ({
       ...s,

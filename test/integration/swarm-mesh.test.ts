@@ -58,7 +58,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
     for (const h of hosts) await h.cleanup().catch(() => undefined);
   });
 
-  test('--publish 8080:80 answers on every node (and its loopback) and reaches both tasks', async () => {
+  test('--publish 8080:80 answers on every node (and its loopback) and reaches both tasks; no other service may take 8080', async () => {
     await m.ok('network', 'create', '--driver', 'overlay', '--attachable', 'front');
     await m.ok(
       'service',
@@ -79,6 +79,9 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
       ...WEB,
     );
     await waitUntil(async () => (await running('web')).length === 2, 60000, 'two web tasks running');
+    // an ingress port is the cluster's: a second service cannot take it (swarmkit's InvalidArgument, dockerd's 400)
+    const again = await m.docker('service', 'create', '--detach', '--no-resolve-image', '--name', 'other', '--publish', '8080:81', 'busybox', 'sleep', '60');
+    expect([again.code, again.stderr]).toEqual([1, expect.stringContaining("port '8080' is already in use by service 'web' (")]);
     for (const h of hosts) {
       // each node's rules spread its flows round-robin: two in a row land on both tasks
       await waitUntil(() => get(m, `http://${h.ip}:8080/`) !== '', 20000, `port 8080 answering on ${h.ip}`);

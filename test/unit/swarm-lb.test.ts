@@ -7,6 +7,8 @@ import { Ingress } from '../../src/swarm/net/ingress';
 import { ingressPorts, vipsFor, type LbService, type LbView } from '../../src/swarm/net/lb-view';
 import { hashedChain, type NatExec } from '../../src/swarm/net/nat';
 import { NodeLoadBalancer } from '../../src/swarm/net/node-lb';
+import { checkPortConflicts } from '../../src/swarm/net/published-ports';
+import type { PortConfig, ServiceRecord } from '../../src/swarm/objects';
 import { ServiceVips } from '../../src/swarm/net/service-vips';
 
 const BUILTIN: Record<string, string[]> = { nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'], raw: ['PREROUTING', 'OUTPUT'] };
@@ -272,5 +274,25 @@ describe('the network view', () => {
     await lb.stop();
     expect(k.own('raw')).toEqual([]);
     expect(k.own('nat').every((c) => c.startsWith('skiff-V'))).toBe(true);
+  });
+});
+
+describe('published ports across services (swarmkit checkPortConflicts, its texts)', () => {
+  const svc = (ID: string, Ports: PortConfig[]): ServiceRecord => ({ ID, CreatedAt: '', UpdatedAt: '', Spec: { Name: ID, TaskTemplate: {}, EndpointSpec: { Ports } } });
+  const others = [svc('web', [{ PublishedPort: 8080, TargetPort: 80 }]), svc('agent', [{ PublishedPort: 9000, TargetPort: 9000, PublishMode: 'host' }])];
+  const spec = (Ports: PortConfig[]) => svc('new', Ports).Spec;
+
+  test('an ingress port is the cluster’s: refused to any other service, allowed to its own update', () => {
+    expect(() => checkPortConflicts(spec([{ PublishedPort: 8080, TargetPort: 81 }]), others)).toThrow(
+      "rpc error: code = InvalidArgument desc = port '8080' is already in use by service 'web' (web) as an ingress port",
+    );
+    expect(() => checkPortConflicts(spec([{ PublishedPort: 8080, TargetPort: 81, PublishMode: 'host' }]), others)).toThrow("port '8080' is already in use by service 'web' (web) as an ingress port");
+    expect(() => checkPortConflicts(spec([{ PublishedPort: 9000, TargetPort: 1 }]), others)).toThrow("port '9000' is already in use by service 'agent' (agent) as a host-published port");
+    expect(() => checkPortConflicts(spec([{ PublishedPort: 8080, TargetPort: 81 }]), others, 'web')).not.toThrow();
+  });
+
+  test('host-mode ports may share a number; another protocol is another port', () => {
+    expect(() => checkPortConflicts(spec([{ PublishedPort: 9000, TargetPort: 1, PublishMode: 'host' }]), others)).not.toThrow();
+    expect(() => checkPortConflicts(spec([{ PublishedPort: 8080, TargetPort: 80, Protocol: 'udp' }]), others)).not.toThrow();
   });
 });
