@@ -210,6 +210,7 @@ export interface BuildBackend {
 export interface NetworkBackend {
   list(): NetworkRecord[];
   get(ref: string): NetworkRecord;
+  find(ref: string): NetworkRecord | undefined;
   endpoints(n: NetworkRecord): { c: NetContainer; ep: EndpointSettings }[];
   create(body: NetworkCreateRequest): Promise<{ Id: string; Warning: string }>;
   remove(ref: string): Promise<void>;

@@ -63,8 +63,8 @@ export class Agent {
   /** a worker's agent port (GET /task-logs for managers) and the certificate it was made with */
   private port: { server: https.Server; cert: string } | undefined;
   private portBusy = false;
-  /** this node's side of swarm networks */
-  private readonly overlay: OverlayHost | undefined;
+  /** this node's side of swarm networks (its view, and onSynced for rules that follow it) */
+  readonly overlay: OverlayHost | undefined;
   /** containers run by hand on attachable swarm networks (net/attach.ts) */
   private readonly attach: AttachDeps | undefined;
   /** service VIPs in this node's task containers, the node's ingress ports (net/node-lb.ts) */

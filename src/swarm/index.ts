@@ -197,6 +197,7 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     start: () => s.start(),
     stop: async () => {
       await agent?.stop();
+      await agent?.overlay?.removeDevices();
       await s.stop();
     },
   };

@@ -154,7 +154,7 @@ export class Orchestrator {
     await this.m.alloc?.pass(
       [...byId.values()],
       all,
-      facts.filter((f) => f.up).map((f) => f.rec.id),
+      nodes.map((n) => n.value.id),
     );
     for (const t of all) if (!byId.has(t.ServiceID)) this.orphan(p, t);
     for (const s of byId.values()) {

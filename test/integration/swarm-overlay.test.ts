@@ -35,7 +35,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
     ...h
       .inNetns('ip', '-o', 'link', 'show', 'type', 'bridge')
       .split('\n')
-      .filter((l) => l && !/^\d+: [^:]*0:/.test(l)),
+      // the default bridge is <prefix>0, networks are <prefix>-<id>
+      .filter((l) => l && !/^\d+: [^:-]*0:/.test(l)),
   ];
 
   beforeAll(async () => {
@@ -125,6 +126,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
     // the container has that address on the overlay; a worker now lists the network
     expect(JSON.parse(await a.h.ok('inspect', a.c))[0].NetworkSettings.Networks.ov1.IPAddress).toBe(addrs[0].split('/')[0]);
     expect(await a.h.ok('network', 'ls', '--filter', 'name=ov1', '--format', '{{.Name}} {{.Driver}} {{.Scope}}')).toBe('ov1 overlay swarm');
+    expect(JSON.parse(await a.h.ok('network', 'inspect', 'ov1'))[0].IPAM.Config).toEqual([{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }]);
+    expect((await a.h.docker('network', 'rm', 'ov1')).stderr).toContain('network ov1 is a swarm network: remove it on a manager');
     expect(await a.h.ok('exec', a.c, 'ping', '-c', '1', '-W', '5', bIp)).toContain('1 packets received');
     const bHost = await b.h.ok('exec', b.c, 'hostname');
     expect(await a.h.ok('exec', a.c, 'wget', '-qO-', `http://${bIp}/`)).toBe(bHost);
@@ -174,6 +177,23 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
     expect((await other.docker('run', '--rm', '--network', 'closed', 'busybox', 'true')).stderr).toContain('network closed not manually attachable');
     await m.ok('network', 'rm', 'closed');
     await other.ok('rm', '-f', 'att');
+  });
+
+  test('a published (ingress-mode) port: its service has a VIP on ingress and every node is on ingress, until the service goes', async () => {
+    await m.ok('service', 'create', '--detach', '--no-resolve-image', '--name', 'pub', '--publish', '18080:80', '--constraint', 'node.hostname!=nosuch', 'busybox', 'sleep', '3600');
+    await waitUntil(async () => (await running('pub')).length === 1, 60000, 'pub running');
+    const ingress = JSON.parse(await m.ok('network', 'inspect', 'ingress'))[0].Id;
+    await waitUntil(
+      async () => (JSON.parse(await m.ok('service', 'inspect', 'pub'))[0].Endpoint.VirtualIPs ?? []).some((v: { NetworkID: string }) => v.NetworkID === ingress),
+      10000,
+      'a VIP on ingress',
+    );
+    expect((await running('pub'))[0].NetworksAttachments?.map((a) => a.Network.ID)).toEqual([ingress]);
+    // every node: VXLAN 4096 on its ingress bridge
+    for (const h of hosts) await waitUntil(() => h.inNetns('ip', '-d', '-o', 'link', 'show', 'type', 'vxlan').includes('id 4096'), 20000, 'ingress on every node');
+    await m.ok('service', 'rm', 'pub');
+    const onIngress = (h: SwarmHost) => h.inNetns('ip', '-d', '-o', 'link', 'show', 'type', 'vxlan').includes('id 4096');
+    for (const h of hosts) await waitUntil(async () => (await h.ok('ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=pub')) === '' && !onIngress(h), 30000, 'ingress gone again');
   });
 
   test('removal and leave: no bridge or vxlan device is left in any netns; the network goes once unused', async () => {

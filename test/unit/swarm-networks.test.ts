@@ -4,9 +4,13 @@
 // moby's getNetwork lookup, a service's networks (ingress with ingress ports), and the DNS
 // answers of service discovery from a node's view.
 import { SkiffError } from '../../src/core/errors';
+import { Logger } from '../../src/core/logger';
+import type { ObjectStore, ServiceRecord } from '../../src/swarm/objects';
+import { newTask } from '../../src/swarm/orchestrator';
+import { NetworkAllocator } from '../../src/swarm/net/allocator';
 import { resolveSwarmName } from '../../src/swarm/net/discovery';
 import { findNetwork, parseOverlayCreate, pickPoolSubnet, serviceNetworks } from '../../src/swarm/net/networks';
-import type { SwarmNetwork } from '../../src/swarm/net/records';
+import type { NetworkAttachment, NetworkObjects, SwarmNetwork } from '../../src/swarm/net/records';
 import type { NodeNetworkView, ViewTask } from '../../src/swarm/net/view';
 
 const refusal = (f: () => unknown): { kind: string; message: string } => {
@@ -141,5 +145,65 @@ describe('service discovery answers', () => {
     expect(resolveSwarmName(view, 'net1', 'db', '10.0.1.6')).toBeUndefined();
     expect(resolveSwarmName(undefined, 'net1', 'web', '10.0.1.6')).toBeUndefined();
     expect(resolveSwarmName(view, 'other', 'web', '10.0.1.6')).toBeUndefined();
+  });
+});
+
+describe('allocator', () => {
+  /** the store's claims and node addresses in memory (records.ts's calls the allocator makes) */
+  class FakeNets {
+    readonly nets: SwarmNetwork[] = [];
+    readonly held = new Map<string, Map<string, string>>();
+    readonly nodeAtt: { nodeId: string; att: NetworkAttachment }[] = [];
+    async list() {
+      return this.nets.map((value) => ({ value, version: 1 }));
+    }
+    async claims(id: string) {
+      return new Map(this.held.get(id) ?? []);
+    }
+    async claim(id: string, ip: string, owner: string) {
+      const m = this.held.get(id) ?? new Map<string, string>();
+      this.held.set(id, m);
+      if (m.has(ip)) return m.get(ip) === owner;
+      m.set(ip, owner);
+      return true;
+    }
+    async release(id: string, ip: string, owner: string) {
+      if (this.held.get(id)?.get(ip) === owner) this.held.get(id)?.delete(ip);
+    }
+    async nodeNets() {
+      return [...this.nodeAtt];
+    }
+    async putNodeNet(nodeId: string, att: NetworkAttachment) {
+      this.nodeAtt.push({ nodeId, att });
+    }
+    async dropNodeNet(nodeId: string, id: string) {
+      const i = this.nodeAtt.findIndex((x) => x.nodeId === nodeId && x.att.Network.ID === id);
+      if (i >= 0) this.nodeAtt.splice(i, 1);
+    }
+  }
+
+  test('a new VIP keeps its claim through the pass that made it; a task’s claim goes once the task stopped', async () => {
+    const nets = new FakeNets();
+    nets.nets.push(net('n1', 'ov1'));
+    nets.held.set('n1', new Map([['10.0.1.1', 'gateway']]));
+    const svc: ServiceRecord = { ID: 's1', CreatedAt: '', UpdatedAt: '', Spec: { Name: 'web', TaskTemplate: { Networks: [{ Target: 'n1' }] } } };
+    let stored = svc;
+    const objects = {
+      updateService: async (_id: string, _v: number | undefined, fn: (s: ServiceRecord) => ServiceRecord) => (stored = fn(stored)),
+    } as unknown as ObjectStore;
+    const alloc = new NetworkAllocator(nets as unknown as NetworkObjects, objects, new Logger('error'));
+    const t = newTask(stored, 1, 'node1', '');
+    await alloc.task(t, stored.Spec);
+    expect(t.NetworksAttachments?.map((a) => a.Addresses)).toEqual([['10.0.1.2/24']]);
+    expect(nets.nodeAtt.map((x) => [x.nodeId, x.att.Addresses])).toEqual([['node1', ['10.0.1.3/24']]]);
+    await alloc.pass([stored], [t]);
+    expect(stored.Endpoint?.VirtualIPs).toEqual([{ NetworkID: 'n1', Addr: '10.0.1.4/24' }]);
+    expect(nets.held.get('n1')?.get('10.0.1.4')).toBe('vip:s1');
+    await alloc.pass([stored], [{ ...t, Status: { ...t.Status, State: 'complete' } }]);
+    expect([...(nets.held.get('n1') ?? [])]).toEqual([
+      ['10.0.1.1', 'gateway'],
+      ['10.0.1.4', 'vip:s1'],
+    ]);
+    expect(nets.nodeAtt).toEqual([]);
   });
 });

@@ -103,7 +103,12 @@ async function createNetwork(ctx: DaemonContext, req: Request, res: Response): P
 async function deleteNetwork(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
   const sw = await swarmNetwork(ctx, req.params.id);
   if (sw) await ctx.swarm.networks.remove(sw.Id);
-  else await ctx.networks.remove(req.params.id);
+  else {
+    // a swarm network set up here follows the swarm: it goes when no task or container of this node uses it
+    const here = ctx.networks.find(req.params.id);
+    if (here?.Driver === 'overlay' && ctx.swarm.networks.role() !== 'inactive') throw new SkiffError('forbidden', `network ${here.Name} is a swarm network: remove it on a manager`);
+    await ctx.networks.remove(req.params.id);
+  }
   res.status(204).end();
 }
 

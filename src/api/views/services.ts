@@ -1,5 +1,5 @@
 // Docker's Service and Task JSON (moby api/types/swarm, v1.44).
-import type { ServiceView, TaskRecord, Versioned } from '../../swarm';
+import type { ServiceView, SwarmNetwork, TaskRecord, Versioned } from '../../swarm';
 
 export function serviceView(v: ServiceView): Record<string, unknown> {
   const s = v.rec;
@@ -28,6 +28,30 @@ export function serviceView(v: ServiceView): Record<string, unknown> {
   };
 }
 
+/** moby's api/types/swarm.Network (convert.networkFromGRPC) of a swarmkit network */
+function swarmNetworkView(n: SwarmNetwork): Record<string, unknown> {
+  const s = n.Spec;
+  return {
+    ID: n.ID,
+    Version: { Index: 0 },
+    CreatedAt: n.CreatedAt,
+    UpdatedAt: n.UpdatedAt,
+    Spec: {
+      Name: s.Name,
+      Labels: s.Labels,
+      DriverConfiguration: s.DriverConfig,
+      ...(s.Ipv6Enabled ? { IPv6Enabled: true } : {}),
+      ...(s.Internal ? { Internal: true } : {}),
+      ...(s.Attachable ? { Attachable: true } : {}),
+      ...(s.Ingress ? { Ingress: true } : {}),
+      IPAMOptions: { Driver: s.IPAM.Driver, ...(s.IPAM.Configs.length ? { Configs: s.IPAM.Configs } : {}) },
+      Scope: 'swarm',
+    },
+    DriverState: n.DriverState,
+    IPAMOptions: { Driver: n.IPAM.Driver, Configs: n.IPAM.Configs },
+  };
+}
+
 export function taskView(v: Versioned<TaskRecord>): Record<string, unknown> {
   const t = v.value;
   const st = t.Status;
@@ -52,18 +76,7 @@ export function taskView(v: Versioned<TaskRecord>): Record<string, unknown> {
     DesiredState: t.DesiredState,
     ...(t.NetworksAttachments?.length
       ? {
-          NetworksAttachments: t.NetworksAttachments.map((a) => ({
-            Network: {
-              ID: a.Network.ID,
-              Version: { Index: 0 },
-              CreatedAt: a.Network.CreatedAt,
-              UpdatedAt: a.Network.UpdatedAt,
-              Spec: a.Network.Spec,
-              DriverState: a.Network.DriverState,
-              IPAMOptions: a.Network.IPAM,
-            },
-            Addresses: a.Addresses,
-          })),
+          NetworksAttachments: t.NetworksAttachments.map((a) => ({ Network: swarmNetworkView(a.Network), Addresses: a.Addresses })),
         }
       : {}),
   };

@@ -86,36 +86,27 @@ export class NetworkAllocator {
   }
 
   /**
-   * Virtual IPs for vip-mode services; addresses of what stopped or left, released. meshNodes:
-   * the nodes up, each given its ingress address while a service publishes ingress ports (the
-   * routing mesh answers on every node, a task of the service there or not).
+   * Virtual IPs for vip-mode services; every node on ingress while a service publishes an
+   * ingress-mode port (the routing mesh answers on every node); addresses of what stopped or
+   * left, released.
    */
-  async pass(services: ServiceRecord[], tasks: TaskRecord[], meshNodes: string[] = []): Promise<void> {
+  async pass(services: ServiceRecord[], tasks: TaskRecord[], nodeIds: string[] = []): Promise<void> {
     const { byId, ingress } = await this.networks();
-    // the records as vips() leaves them: the stale check below must see the VIPs it just claimed
-    const withVips: ServiceRecord[] = [];
-    for (const s of services)
-      withVips.push(
-        await this.vips(s, byId, ingress).catch((e: unknown) => {
-          this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) });
-          return s;
-        }),
-      );
-    services = withVips;
-    const taskById = new Map(tasks.map((t) => [t.ID, t]));
+    const mesh = ingress && services.some((s) => serviceNetworks(s.Spec, ingress).includes(ingress)) ? byId.get(ingress) : undefined;
+    if (mesh) for (const id of nodeIds) await this.node(id, [{ Network: mesh, Addresses: [] }]);
     const svcById = new Map(services.map((s) => [s.ID, s]));
+    for (const s of services) {
+      // the record as written: its new VIPs' claims are not stale below
+      const next = await this.vips(s, byId, ingress).catch((e: unknown) => this.log.debug('swarm: virtual IPs not allocated', { service: s.ID, error: String(e) }));
+      if (next) svcById.set(s.ID, next);
+    }
+    const taskById = new Map(tasks.map((t) => [t.ID, t]));
     const claims = new Map<string, Map<string, string>>();
     for (const n of byId.values()) claims.set(n.ID, await this.nets.claims(n.ID));
     // (node, network) pairs with a task, or a container attached by hand, holding an address there
     const used = new Set(tasks.filter(holds).flatMap((t) => (t.NetworksAttachments ?? []).map((a) => `${t.NodeID}/${a.Network.ID}`)));
+    if (mesh) for (const id of nodeIds) used.add(`${id}/${mesh.ID}`);
     for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:')) used.add(`${who.slice('attach:'.length).split('/')[0]}/${netId}`);
-    const ingressNet = ingress ? byId.get(ingress) : undefined;
-    if (ingress && ingressNet && services.some((s) => serviceNetworks(s.Spec, ingress).includes(ingress))) {
-      for (const nodeId of meshNodes) {
-        used.add(`${nodeId}/${ingress}`);
-        await this.node(nodeId, [{ Network: ingressNet, Addresses: [] }]);
-      }
-    }
     const nodeNets = await this.nets.nodeNets();
     for (const { nodeId, att } of nodeNets) {
       if (used.has(`${nodeId}/${att.Network.ID}`) || !byId.has(att.Network.ID)) continue;
@@ -134,12 +125,11 @@ export class NetworkAllocator {
     }
   }
 
-  /** the service with its VIPs (written when they changed) */
-  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<ServiceRecord> {
+  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<ServiceRecord | undefined> {
     const vipMode = (s.Spec.EndpointSpec?.Mode || 'vip') === 'vip';
     const want = vipMode ? serviceNetworks(s.Spec, ingress).filter((id) => byId.has(id)) : [];
     const have = s.Endpoint?.VirtualIPs ?? [];
-    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return s;
+    if (want.length === have.length && want.every((id) => have.some((v) => v.NetworkID === id))) return undefined;
     const next: VirtualIP[] = [];
     for (const id of want) {
       const n = byId.get(id)!;

@@ -13,6 +13,7 @@ import type { TaskNetworking } from '../container-spec';
 import type { TaskRecord } from '../objects';
 import { resolveSwarmName } from './discovery';
 import { OVERLAY_MTU } from './networks';
+import { VNI_OPTION } from './records';
 import type { NodeNetworkView, ViewNetwork } from './view';
 
 const VXLAN_PORT = 4789;
@@ -38,6 +39,8 @@ function ip(...args: string[]): Promise<string> {
 export class OverlayHost {
   /** the last view (DNS answers from it) */
   view: NodeNetworkView | undefined;
+  /** called after each sync with the view just realized (the VIP and ingress rules follow it) */
+  onSynced: ((view: NodeNetworkView) => Promise<void>) | undefined;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -66,6 +69,7 @@ export class OverlayHost {
     }
     const wanted = new Set(view.networks.map((n) => n.network.ID));
     for (const rec of this.engine.overlays()) if (!wanted.has(rec.Id)) await this.drop(rec);
+    await this.onSynced?.(view).catch((e: unknown) => this.log.warn('swarm network view not applied', { error: String(e) }));
   }
 
   /** every swarm network of this node gone (a leave); those with containers stay */
@@ -75,8 +79,18 @@ export class OverlayHost {
     for (const rec of this.engine.overlays()) await this.drop(rec);
   }
 
+  /** daemon stop: the VXLAN devices go (the bridges go with the daemon's networks; a start makes both again) */
+  async removeDevices(): Promise<void> {
+    await this.chain;
+    const have = await linkNames();
+    for (const rec of this.engine.overlays()) {
+      const vx = this.engine.vxlanName(Number(rec.Options[VNI_OPTION]));
+      if (have.has(vx)) await ip('link', 'del', vx).catch((e: unknown) => this.log.warn('cannot remove a VXLAN device', { device: vx, error: String(e) }));
+    }
+  }
+
   private async drop(rec: NetworkRecord): Promise<void> {
-    const vni = Number(rec.Options['com.docker.network.driver.overlay.vxlanid_list']);
+    const vni = Number(rec.Options[VNI_OPTION]);
     try {
       if (!(await this.engine.dropOverlay(rec.Id))) return;
       const vx = this.engine.vxlanName(vni);
