@@ -86,7 +86,7 @@ export interface ServiceRecord {
   PreviousSpec?: ServiceSpec;
   UpdateStatus?: { State: string; StartedAt?: string; CompletedAt?: string; Message?: string };
   /** the allocator's: one virtual IP per network of a vip-mode service */
-  Endpoint?: { VirtualIPs?: VirtualIP[] };
+  Endpoint?: { VirtualIPs?: VirtualIP[]; Ports?: PortConfig[] };
 }
 
 /** swarmkit's task states, in their order (a status never goes back) */

@@ -7,7 +7,7 @@ import { invalid, notFound, notImplemented } from '../core/errors';
 import { parseConstraints } from './constraints';
 import { newId } from './ids';
 import { resolveServiceNetworks } from './net/networks';
-import { checkPortConflicts } from './net/published-ports';
+import { assignPublishedPorts, checkPortConflicts } from './net/published-ports';
 import { checkServiceRefs } from './secrets';
 import type { ManagerRuntime } from './manager';
 import { isGlobal, isTerminal, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
@@ -112,12 +112,11 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     await resolveServiceNetworks(m.nets, spec);
-    checkPortConflicts(
-      spec,
-      (await m.objects.services()).map((x) => x.value),
-    );
+    const all = (await m.objects.services()).map((x) => x.value);
+    checkPortConflicts(spec, all);
+    const ports = assignPublishedPorts(spec, all);
     const now = new Date().toISOString();
-    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec };
+    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec, ...(ports ? { Endpoint: { Ports: ports } } : {}) };
     await m.objects.createService(rec);
     return { ID: rec.ID, Warnings: [] };
   }
@@ -152,11 +151,9 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     if (!rollback) await resolveServiceNetworks(m.nets, spec);
-    checkPortConflicts(
-      spec,
-      (await m.objects.services()).map((x) => x.value),
-      cur.value.ID,
-    );
+    const all = (await m.objects.services()).map((x) => x.value);
+    checkPortConflicts(spec, all, cur.value.ID);
+    const ports = assignPublishedPorts(spec, all, cur.value.ID, cur.value.Endpoint?.Ports);
     if (isGlobal(spec) !== isGlobal(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
     await m.objects.updateService(cur.value.ID, version, (s) => ({
       ...s,
@@ -164,6 +161,7 @@ export class ServiceCalls {
       Spec: spec,
       PreviousSpec: s.Spec,
       UpdateStatus: undefined,
+      Endpoint: { ...s.Endpoint, Ports: ports },
     }));
     return { Warnings: [] };
   }

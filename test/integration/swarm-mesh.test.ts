@@ -99,6 +99,15 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
     }
   });
 
+  test('--publish 80 (no number): the port gets one from 30000-32767, shown in Endpoint.Ports, and answers', async () => {
+    await m.ok('service', 'create', '--detach', '--no-resolve-image', '--name', 'dyn', '--hostname', 'dyn-{{.Task.Slot}}', '--publish', '80', 'busybox', ...WEB);
+    const ep = (JSON.parse(await m.ok('service', 'inspect', 'dyn')) as { Endpoint: { Ports: { PublishedPort?: number; TargetPort: number }[] } }[])[0].Endpoint;
+    const port = ep.Ports[0].PublishedPort ?? 0;
+    expect([port >= 30000 && port <= 32767, ep.Ports[0].TargetPort]).toEqual([true, 80]);
+    await waitUntil(() => get(m, `http://${hosts[1].ip}:${port}/`) === 'dyn-1', 60000, `dyn answering on ${port}`);
+    await m.ok('service', 'rm', 'dyn');
+  });
+
   test("a task reaching the service's VIP lands on each of its tasks", async () => {
     const web = JSON.parse(await m.ok('service', 'inspect', 'web')) as { Endpoint: { VirtualIPs: { NetworkID: string; Addr: string }[] } }[];
     const frontId = await m.ok('network', 'inspect', '--format', '{{.Id}}', 'front');

@@ -7,7 +7,7 @@ import { Ingress } from '../../src/swarm/net/ingress';
 import { ingressPorts, vipsFor, type LbService, type LbView } from '../../src/swarm/net/lb-view';
 import { hashedChain, type NatExec } from '../../src/swarm/net/nat';
 import { NodeLoadBalancer } from '../../src/swarm/net/node-lb';
-import { checkPortConflicts } from '../../src/swarm/net/published-ports';
+import { assignPublishedPorts, checkPortConflicts } from '../../src/swarm/net/published-ports';
 import type { PortConfig, ServiceRecord } from '../../src/swarm/objects';
 import { ServiceVips } from '../../src/swarm/net/service-vips';
 
@@ -294,5 +294,34 @@ describe('published ports across services (swarmkit checkPortConflicts, its text
   test('host-mode ports may share a number; another protocol is another port', () => {
     expect(() => checkPortConflicts(spec([{ PublishedPort: 9000, TargetPort: 1, PublishMode: 'host' }]), others)).not.toThrow();
     expect(() => checkPortConflicts(spec([{ PublishedPort: 8080, TargetPort: 80, Protocol: 'udp' }]), others)).not.toThrow();
+  });
+});
+
+describe('published ports without a number (swarmkit port allocator: 30000-32767)', () => {
+  const svc = (ID: string, Ports: PortConfig[], Endpoint?: PortConfig[]): ServiceRecord => ({
+    ID,
+    CreatedAt: '',
+    UpdatedAt: '',
+    Spec: { Name: ID, TaskTemplate: {}, EndpointSpec: { Ports } },
+    ...(Endpoint ? { Endpoint: { Ports: Endpoint } } : {}),
+  });
+
+  test('the lowest free number of the range; kept through an update; none for host mode or a given number', () => {
+    const others = [svc('a', [{ TargetPort: 80 }], [{ TargetPort: 80, PublishedPort: 30000, Protocol: 'tcp', PublishMode: 'ingress' }]), svc('b', [{ TargetPort: 1, PublishedPort: 30001 }])];
+    const spec = svc('new', [{ TargetPort: 80 }, { TargetPort: 53, Protocol: 'udp' }, { TargetPort: 81, PublishMode: 'host' }, { TargetPort: 82, PublishedPort: 8082 }]).Spec;
+    expect(assignPublishedPorts(spec, others)).toEqual([
+      { TargetPort: 80, PublishedPort: 30002, Protocol: 'tcp', PublishMode: 'ingress' },
+      { TargetPort: 53, PublishedPort: 30000, Protocol: 'udp', PublishMode: 'ingress' },
+      { TargetPort: 81, Protocol: 'tcp', PublishMode: 'host' },
+      { TargetPort: 82, PublishedPort: 8082, Protocol: 'tcp', PublishMode: 'ingress' },
+    ]);
+    // an update keeps what the service had
+    expect(assignPublishedPorts(svc('a', [{ TargetPort: 80 }]).Spec, others, 'a', others[0].Endpoint?.Ports)?.[0].PublishedPort).toBe(30000);
+    expect(assignPublishedPorts(svc('c', []).Spec, others)).toBeUndefined();
+  });
+
+  test('a number another service was given is taken', () => {
+    const others = [svc('a', [{ TargetPort: 80 }], [{ TargetPort: 80, PublishedPort: 30000, Protocol: 'tcp', PublishMode: 'ingress' }])];
+    expect(() => checkPortConflicts(svc('x', [{ TargetPort: 1, PublishedPort: 30000 }]).Spec, others)).toThrow("port '30000' is already in use by service 'a' (a) as an ingress port");
   });
 });
