@@ -9,6 +9,7 @@ import type { ContainerRecord } from '../containers/types';
 import type { ListOptions } from '../containers/list';
 import type { StopOptions } from '../containers/stop';
 import type { Logger } from '../core/logger';
+import { daemonName } from '../config';
 import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
 import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles, type TaskNetworking } from './container-spec';
@@ -18,6 +19,8 @@ import { PassLoop } from './pass-loop';
 import { splitHostPort } from './swarm-port';
 import { deliverTaskFiles, dropTaskFiles, sweepTaskFiles } from './task-delivery';
 import { OverlayHost, type OverlayEngine } from './net/overlay-host';
+import { ingressOf, type LbView } from './net/lb-view';
+import { NodeLoadBalancer, type LocalTask } from './net/node-lb';
 import { viewOf } from './net/port';
 import { createAttached, sweepAttachments, type AttachDeps } from './net/attach';
 import type { SwarmNetworksApi } from './net/facade';
@@ -75,6 +78,8 @@ export class Agent {
   readonly overlay: OverlayHost | undefined;
   /** containers run by hand on attachable swarm networks (net/attach.ts) */
   private readonly attach: AttachDeps | undefined;
+  /** service VIPs in this node's task containers, the node's ingress ports (net/node-lb.ts) */
+  readonly lb: NodeLoadBalancer;
 
   constructor(
     private readonly swarm: Swarm,
@@ -89,6 +94,7 @@ export class Agent {
       this.left = false;
       return this.sweepAfterLeave();
     };
+    this.lb = new NodeLoadBalancer(daemonName(swarm.o.dataRoot), log);
     const networks = engine.networks;
     if (networks) this.overlay = new OverlayHost(networks, log);
     if (networks && netApi) this.attach = { api: netApi, findLocal: (ref) => networks.find(ref), syncNow: () => this.syncNetworks(), attaching: new Set() };
@@ -100,11 +106,12 @@ export class Agent {
     this.swarm.objectsChanged = () => this.loop.kick();
   }
 
-  stop(): void {
+  /** Daemon stop (or a new engine): the node's ingress rules go too. */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.loop.stop();
     this.swarm.objectsChanged = undefined;
-    void this.closePort();
+    await Promise.all([this.closePort(), this.lb.stop()]);
   }
 
   private async closePort(): Promise<void> {
@@ -238,6 +245,7 @@ export class Agent {
           .finally(() => this.busy.delete(t.ID));
       }
       await this.removeStale(new Set(tasks.map((t) => t.ID)));
+      if (view) await this.balance(view, tasks);
     } catch (e) {
       this.log.debug('swarm agent pass failed', { error: String(e) });
     } finally {
@@ -249,11 +257,25 @@ export class Agent {
   private async sweepAfterLeave(): Promise<void> {
     if (this.left) return;
     this.left = true;
+    await this.lb.stop();
     // as dockerd's leave: the node's task containers go, then its swarm networks
     for (const c of this.engine.containers.list({ all: true, limit: 0, filters: new Map([['label', [LABEL_TASK_ID]]]) }))
       await this.engine.containers.remove(c.Id, { force: true, removeVolumes: true }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
     await this.overlay?.dropAll().catch((e: unknown) => this.log.warn('cannot remove swarm networks', { error: String(e) }));
     await sweepTaskFiles(this.engine.kernel, this.swarm.o.execRoot, () => false).catch((e: unknown) => this.log.warn('cannot remove task files', { error: String(e) }));
+  }
+
+  /** VIP rules in the running task containers and the node's ingress ports, as the view says */
+  private async balance(view: LbView, tasks: TaskRecord[]): Promise<void> {
+    const local: LocalTask[] = [];
+    for (const t of tasks) {
+      const c = this.engine.containers.find(containerName(t));
+      const networks = t.NetworksAttachments?.map((a) => a.Network.ID) ?? [];
+      if (c && isUp(c) && c.State.Pid > 0 && networks.length) local.push({ id: c.Id, pid: c.State.Pid, networks });
+    }
+    const ingress = ingressOf(view)?.network.ID;
+    const bridge = ingress ? this.engine.networks?.overlays().find((r) => r.Id === ingress)?.BridgeName : undefined;
+    await this.lb.update(view, local, bridge);
   }
 
   /** containers of this node's tasks that left the store (service removed, history pruned) */

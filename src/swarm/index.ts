@@ -190,13 +190,13 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     createContainer: (name, body, create) => (agent ? agent.createContainer(name, body, create) : create(name, body)),
     attachEngine: (e) => {
       engine = e;
-      agent?.stop();
+      void agent?.stop();
       agent = new Agent(s, e, o.log, netApi);
       agent.start();
     },
     start: () => s.start(),
     stop: async () => {
-      agent?.stop();
+      await agent?.stop();
       await agent?.overlay?.removeDevices();
       await s.stop();
     },

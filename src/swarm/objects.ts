@@ -95,7 +95,7 @@ export interface ServiceRecord {
   /** a job's runs (JobStatus): bumped by each update of the job */
   JobIteration?: number;
   /** the allocator's: one virtual IP per network of a vip-mode service */
-  Endpoint?: { VirtualIPs?: VirtualIP[] };
+  Endpoint?: { VirtualIPs?: VirtualIP[]; Ports?: PortConfig[] };
 }
 
 /** swarmkit's Updater state, kept with the service so another manager can carry it on */

@@ -8,6 +8,7 @@ import { parseConstraints } from './constraints';
 import { jobStatus } from './jobs';
 import { newId } from './ids';
 import { resolveServiceNetworks } from './net/networks';
+import { assignPublishedPorts, checkPortConflicts } from './net/published-ports';
 import { checkServiceRefs } from './secrets';
 import type { ManagerRuntime } from './manager';
 import { isGlobal, isJob, isTerminal, modeOf, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
@@ -141,8 +142,11 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     await resolveServiceNetworks(m.nets, spec);
+    const all = (await m.objects.services()).map((x) => x.value);
+    checkPortConflicts(spec, all);
+    const ports = assignPublishedPorts(spec, all);
     const now = new Date().toISOString();
-    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec, ...(isJob(spec) ? { JobIteration: 1 } : {}) };
+    const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec, ...(isJob(spec) ? { JobIteration: 1 } : {}), ...(ports ? { Endpoint: { Ports: ports } } : {}) };
     await m.objects.createService(rec);
     return { ID: rec.ID, Warnings: [] };
   }
@@ -177,6 +181,9 @@ export class ServiceCalls {
     validateSpec(spec);
     await checkServiceRefs(m.store, spec.TaskTemplate.ContainerSpec);
     if (!rollback) await resolveServiceNetworks(m.nets, spec);
+    const all = (await m.objects.services()).map((x) => x.value);
+    checkPortConflicts(spec, all, cur.value.ID);
+    const ports = assignPublishedPorts(spec, all, cur.value.ID, cur.value.Endpoint?.Ports);
     if (modeOf(spec) !== modeOf(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
     const now = new Date().toISOString();
     await m.objects.updateService(cur.value.ID, version, (s) => ({
@@ -188,6 +195,7 @@ export class ServiceCalls {
       Rollout: undefined,
       // a job runs again at each update (swarmkit's JobIteration)
       ...(isJob(spec) ? { JobIteration: (s.JobIteration ?? 0) + 1 } : {}),
+      Endpoint: { ...s.Endpoint, Ports: ports },
     }));
     return { Warnings: [] };
   }

@@ -1,16 +1,21 @@
 // Docker's Service and Task JSON (moby api/types/swarm, v1.44).
 import type { ServiceView, SwarmNetwork, TaskRecord, Versioned } from '../../swarm';
 
+type PortConfig = NonNullable<NonNullable<ServiceView['rec']['Spec']['EndpointSpec']>['Ports']>[number];
+
 export function serviceView(v: ServiceView): Record<string, unknown> {
   const s = v.rec;
   const ep = s.Spec.EndpointSpec;
-  const ports = (ep?.Ports ?? []).map((p) => ({
+  const view = (p: PortConfig) => ({
     Protocol: p.Protocol || 'tcp',
     TargetPort: p.TargetPort,
-    PublishedPort: p.PublishedPort,
+    ...(p.PublishedPort ? { PublishedPort: p.PublishedPort } : {}),
     PublishMode: p.PublishMode || 'ingress',
     ...(p.Name ? { Name: p.Name } : {}),
-  }));
+  });
+  const specPorts = (ep?.Ports ?? []).map(view);
+  // as published: an ingress port given without a number shows the one it was given
+  const ports = (s.Endpoint?.Ports ?? ep?.Ports ?? []).map(view);
   return {
     ID: s.ID,
     Version: { Index: v.version },
@@ -19,7 +24,7 @@ export function serviceView(v: ServiceView): Record<string, unknown> {
     Spec: { ...s.Spec, EndpointSpec: { Mode: 'vip', ...(ep ?? {}) } },
     ...(s.PreviousSpec ? { PreviousSpec: s.PreviousSpec } : {}),
     Endpoint: {
-      Spec: { Mode: ep?.Mode || 'vip', ...(ports.length ? { Ports: ports } : {}) },
+      Spec: { Mode: ep?.Mode || 'vip', ...(specPorts.length ? { Ports: specPorts } : {}) },
       ...(ports.length ? { Ports: ports } : {}),
       ...(s.Endpoint?.VirtualIPs?.length ? { VirtualIPs: s.Endpoint.VirtualIPs } : {}),
     },

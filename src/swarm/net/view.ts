@@ -106,7 +106,7 @@ function serviceOn(s: ServiceRecord, netId: string, tasks: TaskRecord[]): ViewSe
     name: s.Spec.Name,
     mode: (s.Spec.EndpointSpec?.Mode || 'vip') === 'dnsrr' ? 'dnsrr' : 'vip',
     ...(vip ? { vip: ipOf(vip.Addr) } : {}),
-    ports: s.Spec.EndpointSpec?.Ports ?? [],
+    ports: s.Endpoint?.Ports ?? s.Spec.EndpointSpec?.Ports ?? [],
     tasks: on.map(({ t, a }) => ({
       id: t.ID,
       name: containerName(t),
