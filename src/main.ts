@@ -172,7 +172,7 @@ async function openServices(config: DaemonConfig, log: Logger): Promise<Services
   health.adoptRunning();
   pressure.adoptRunning();
   // a node that was in a swarm takes its place again (a manager's etcd restarted)
-  const swarm = openSwarm({ dataRoot: config.dataRoot, execRoot: config.execRoot, engineVersion: skiffVersion(), engineLabels: config.labels, log });
+  const swarm = openSwarm({ dataRoot: config.dataRoot, execRoot: config.execRoot, daemonName: config.name, engineVersion: skiffVersion(), engineLabels: config.labels, log });
   await swarm.start();
   return { cgroups, runtime, images, containers, execs, events, volumes, networks, health, pressure, shippers, kernel, builder, swarm };
 }

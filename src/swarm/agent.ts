@@ -9,7 +9,6 @@ import type { ContainerRecord } from '../containers/types';
 import type { ListOptions } from '../containers/list';
 import type { StopOptions } from '../containers/stop';
 import type { Logger } from '../core/logger';
-import { daemonName } from '../config';
 import type { HostKernel } from '../host/kernel';
 import type { Swarm } from './backend';
 import { containerName, createBody, LABEL_NODE_ID, LABEL_TASK_ID, type TaskFiles, type TaskNetworking } from './container-spec';
@@ -94,7 +93,7 @@ export class Agent {
       this.left = false;
       return this.sweepAfterLeave();
     };
-    this.lb = new NodeLoadBalancer(daemonName(swarm.o.dataRoot), log);
+    this.lb = new NodeLoadBalancer(swarm.o.daemonName, log);
     const networks = engine.networks;
     if (networks) this.overlay = new OverlayHost(networks, log);
     if (networks && netApi) this.attach = { api: netApi, findLocal: (ref) => networks.find(ref), syncNow: () => this.syncNetworks(), attaching: new Set() };

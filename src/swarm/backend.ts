@@ -73,6 +73,8 @@ export interface UpdateFlags {
 export interface SwarmOptions {
   dataRoot: string;
   execRoot: string;
+  /** the daemon's name (config.ts): host-wide names (iptables chains) derive from it */
+  daemonName: string;
   engineVersion: string;
   /** the daemon's --label k=v flags (a node's Description.Engine.Labels) */
   engineLabels?: string[];

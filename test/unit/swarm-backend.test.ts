@@ -59,7 +59,7 @@ describe('the swarm backend at stop and leave', () => {
 
   /** a worker of a swarm, taken up from its saved state, whose manager answers calls as `answer` says */
   async function worker(answer: (p: string) => Promise<unknown>): Promise<{ swarm: Swarm; calls: string[] }> {
-    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, engineVersion: 'test', log: new Logger('error') });
+    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, daemonName: 'skiff-test', engineVersion: 'test', log: new Logger('error') });
     await swarm.files.saveCerts({ rootCA: root.cert, cert: nodeCert.cert, key: nodeCert.key });
     await swarm.files.saveState({ nodeId: 'w1', clusterId: 'c1', role: 'worker', listenAddr: '127.0.0.9:2377', advertiseAddr: '127.0.0.9:2377', managers: [{ NodeID: 'm1', Addr: '127.0.0.8:2377' }] });
     const calls: string[] = [];
@@ -120,7 +120,7 @@ describe('the swarm backend at stop and leave', () => {
   // trying, "pending" meanwhile; a leave ends the attempt
   test('a join no manager answers: dockerd’s timeout error after 20s while it goes on trying; a leave cancels it', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance'] });
-    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, engineVersion: 'test', log: new Logger('error') });
+    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, daemonName: 'skiff-test', engineVersion: 'test', log: new Logger('error') });
     // nothing listens on port 1: each try is refused at once, and tried again
     const outcome = swarm.join({ RemoteAddrs: ['127.0.0.1:1'], JoinToken: newJoinToken(root.cert), ListenAddr: '127.0.0.1:2377', AdvertiseAddr: '127.0.0.1' }).then(
       () => 'joined',
@@ -184,7 +184,7 @@ describe('the swarm backend at stop and leave', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, engineVersion: 'test', log: new Logger('error') });
+    const swarm = new Swarm({ dataRoot: dir, execRoot: dir, daemonName: 'skiff-test', engineVersion: 'test', log: new Logger('error') });
     try {
       const outcome = swarm.join({ RemoteAddrs: [`127.0.0.1:${port}`], JoinToken: newJoinToken(root.cert), ListenAddr: `127.0.0.1:${swarmPort}`, AdvertiseAddr: '127.0.0.1' }).then(
         () => 'joined',
