@@ -166,8 +166,33 @@ export const modeOf = (s: ServiceSpec): ServiceMode =>
   s.Mode?.Global !== undefined ? 'global' : s.Mode?.ReplicatedJob !== undefined ? 'replicated-job' : s.Mode?.GlobalJob !== undefined ? 'global-job' : 'replicated';
 export const isJob = (s: ServiceSpec): boolean => modeOf(s).endsWith('-job');
 export const replicas = (s: ServiceSpec): number => s.Mode?.Replicated?.Replicas ?? 1;
-/** specs compared as stored (a task keeps the TaskTemplate it was made from) */
-export const sameSpec = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+/**
+ * A spec in canonical form: keys sorted, and zero values (false, 0, "", null, empty lists and
+ * objects) left out, as protobuf (swarmkit's store) cannot tell them from absent. A spec sent back
+ * as inspect showed it (docker-py's fetch_current_spec, the CLI's update) then equals the stored
+ * one whatever its key order or the defaults it spells out.
+ */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    const c = canonical((v as Record<string, unknown>)[k]);
+    const zero =
+      c === undefined ||
+      c === null ||
+      c === false ||
+      c === 0 ||
+      c === '' ||
+      (Array.isArray(c) && c.length === 0) ||
+      (typeof c === 'object' && c !== null && !Array.isArray(c) && Object.keys(c).length === 0);
+    if (!zero) out[k] = c;
+  }
+  return out;
+}
+
+/** specs compared by content (a task keeps the TaskTemplate it was made from): canonical() */
+export const sameSpec = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /** Docker's task name: <service>.<slot>, or <service>.<node ID> for a global service */
 export const taskName = (t: TaskRecord): string => `${t.ServiceName}.${t.Slot > 0 ? t.Slot : t.NodeID}`;

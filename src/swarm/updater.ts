@@ -8,7 +8,7 @@
 //   past MaxFailureRatio of the dirty slots, FailureAction: pause, continue or rollback (to the
 //   PreviousSpec, with RollbackConfig; a failing rollback pauses, never rolls back);
 // - once every slot is done and Monitor passed: completed (or rollback_completed).
-import { isTerminal, type Rollout, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
+import { isTerminal, sameSpec, type Rollout, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
 
 export interface RolloutConfig {
   parallelism: number;
@@ -41,8 +41,7 @@ export function rolloutConfig(s: ServiceRecord): RolloutConfig {
 
 /** swarmkit's IsTaskDirty: the task spec or the endpoint changed (the service's labels or name do not count) */
 export function isDirty(spec: ServiceSpec, t: TaskRecord): boolean {
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  return !same(t.Spec, spec.TaskTemplate) || !same(t.Ports ?? [], spec.EndpointSpec?.Ports ?? []) || (t.EndpointMode || 'vip') !== (spec.EndpointSpec?.Mode || 'vip');
+  return !sameSpec(t.Spec, spec.TaskTemplate) || !sameSpec(t.Ports ?? [], spec.EndpointSpec?.Ports ?? []) || (t.EndpointMode || 'vip') !== (spec.EndpointSpec?.Mode || 'vip');
 }
 
 type Status = NonNullable<ServiceRecord['UpdateStatus']>;

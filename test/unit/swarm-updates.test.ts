@@ -59,6 +59,25 @@ describe('updater', () => {
     expect(isDirty({ ...s.Spec, EndpointSpec: { Mode: 'vip' } }, t)).toBe(false);
   });
 
+  test('IsTaskDirty compares content: a spec sent back in another key order, or spelling out zero values, is the same (docker-py fetch_current_spec)', () => {
+    const base = svc();
+    const s = svc({ Spec: { ...base.Spec, TaskTemplate: { ContainerSpec: { Image: 'busybox', Args: ['sleep', '300'], Env: ['A=1'] }, ForceUpdate: 0 } } });
+    const t = task(s, 1);
+    // the same, keys in another order, zero values written out: protobuf cannot tell them apart
+    const back = JSON.parse(
+      JSON.stringify({
+        ForceUpdate: 0,
+        Placement: {},
+        Resources: { Limits: {}, Reservations: {} },
+        ContainerSpec: { Init: false, Env: ['A=1'], DNSConfig: {}, Args: ['sleep', '300'], Image: 'busybox' },
+      }),
+    );
+    expect(isDirty({ ...s.Spec, TaskTemplate: back }, t)).toBe(false);
+    // a list's order still counts, and so does a real value
+    expect(isDirty({ ...s.Spec, TaskTemplate: { ...back, ContainerSpec: { ...back.ContainerSpec, Args: ['300', 'sleep'] } } }, t)).toBe(true);
+    expect(isDirty({ ...s.Spec, TaskTemplate: { ...back, ContainerSpec: { ...back.ContainerSpec, Init: true } } }, t)).toBe(true);
+  });
+
   test('starts: updating, "update in progress", Parallelism dirty tasks at a time', () => {
     const s = svc();
     const old = [1, 2, 3].map((i) => task({ ...s, Spec: s.PreviousSpec as ServiceRecord['Spec'] }, i));
