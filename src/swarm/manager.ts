@@ -73,6 +73,8 @@ export class ManagerRuntime {
   objects!: ObjectStore;
   /** swarm networks and their address claims, in the same etcd */
   nets!: NetworkObjects;
+  /** addresses on swarm networks (the orchestrator's passes; services' VIPs at their write) */
+  alloc!: NetworkAllocator;
   /** campaigns for leadership; reconciles while elected */
   private orchestrator: Orchestrator | undefined;
   private port: https.Server | undefined;
@@ -167,6 +169,7 @@ export class ManagerRuntime {
     await this.store.ensureAuth(this.o.state.nodeId);
     this.objects = new ObjectStore(this.store.etcd);
     this.nets = new NetworkObjects(this.store.etcd);
+    this.alloc = new NetworkAllocator(this.nets, this.objects, this.o.log);
     const { host, port } = splitHostPort(this.o.state.listenAddr);
     this.port = await serveSwarmPort(
       host,
@@ -200,7 +203,7 @@ export class ManagerRuntime {
       nodeId: this.o.state.nodeId,
       downAfterMs: DOWN_AFTER_MS,
       log: this.o.log,
-      alloc: new NetworkAllocator(this.nets, this.objects, this.o.log),
+      alloc: this.alloc,
     });
     this.orchestrator.start();
     // a change in services or tasks wakes the orchestrator, this node's agent and workers' waits

@@ -147,6 +147,9 @@ export class ServiceCalls {
     const ports = assignPublishedPorts(spec, all);
     const now = new Date().toISOString();
     const rec: ServiceRecord = { ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: spec, ...(isJob(spec) ? { JobIteration: 1 } : {}), ...(ports ? { Endpoint: { Ports: ports } } : {}) };
+    // written once with its VIPs (a failed create's claims are released by the next pass)
+    const vips = await m.alloc.plannedVips(rec);
+    if (vips) rec.Endpoint = { ...rec.Endpoint, VirtualIPs: vips };
     await m.objects.createService(rec);
     return { ID: rec.ID, Warnings: [] };
   }
@@ -186,6 +189,7 @@ export class ServiceCalls {
     const ports = assignPublishedPorts(spec, all, cur.value.ID, cur.value.Endpoint?.Ports);
     if (modeOf(spec) !== modeOf(cur.value.Spec)) throw notImplemented('rpc error: code = Unimplemented desc = service mode change is not allowed');
     const now = new Date().toISOString();
+    const vips = await m.alloc.plannedVips({ ...cur.value, Spec: spec });
     await m.objects.updateService(cur.value.ID, version, (s) => ({
       ...s,
       UpdatedAt: now,
@@ -195,7 +199,7 @@ export class ServiceCalls {
       Rollout: undefined,
       // a job runs again at each update (swarmkit's JobIteration)
       ...(isJob(spec) ? { JobIteration: (s.JobIteration ?? 0) + 1 } : {}),
-      Endpoint: { ...s.Endpoint, Ports: ports },
+      Endpoint: { ...s.Endpoint, Ports: ports, ...(vips ? { VirtualIPs: vips } : {}) },
     }));
     return { Warnings: [] };
   }

@@ -8,6 +8,7 @@
 //   past MaxFailureRatio of the dirty slots, FailureAction: pause, continue or rollback (to the
 //   PreviousSpec, with RollbackConfig; a failing rollback pauses, never rolls back);
 // - once every slot is done and Monitor passed: completed (or rollback_completed).
+import { taskWithDefaults } from './service-defaults';
 import { isTerminal, sameSpec, type Rollout, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
 
 export interface RolloutConfig {
@@ -41,7 +42,12 @@ export function rolloutConfig(s: ServiceRecord): RolloutConfig {
 
 /** swarmkit's IsTaskDirty: the task spec or the endpoint changed (the service's labels or name do not count) */
 export function isDirty(spec: ServiceSpec, t: TaskRecord): boolean {
-  return !sameSpec(t.Spec, spec.TaskTemplate) || !sameSpec(t.Ports ?? [], spec.EndpointSpec?.Ports ?? []) || (t.EndpointMode || 'vip') !== (spec.EndpointSpec?.Mode || 'vip');
+  // swarmkit's defaults filled on both sides (service-defaults.ts): a spec that spells them out is the same
+  return (
+    !sameSpec(taskWithDefaults(t.Spec), taskWithDefaults(spec.TaskTemplate)) ||
+    !sameSpec(t.Ports ?? [], spec.EndpointSpec?.Ports ?? []) ||
+    (t.EndpointMode || 'vip') !== (spec.EndpointSpec?.Mode || 'vip')
+  );
 }
 
 type Status = NonNullable<ServiceRecord['UpdateStatus']>;

@@ -76,6 +76,10 @@ describe('updater', () => {
     // a list's order still counts, and so does a real value
     expect(isDirty({ ...s.Spec, TaskTemplate: { ...back, ContainerSpec: { ...back.ContainerSpec, Args: ['300', 'sleep'] } } }, t)).toBe(true);
     expect(isDirty({ ...s.Spec, TaskTemplate: { ...back, ContainerSpec: { ...back.ContainerSpec, Init: true } } }, t)).toBe(true);
+    // swarmkit's defaults spelled out (docker-py's scale reads the spec with insertDefaults=true)
+    const withDefaults = { ...back, RestartPolicy: { Condition: 'any', Delay: 5e9, MaxAttempts: 0 }, ContainerSpec: { ...back.ContainerSpec, StopGracePeriod: 10e9 } };
+    expect(isDirty({ ...s.Spec, TaskTemplate: withDefaults }, t)).toBe(false);
+    expect(isDirty({ ...s.Spec, TaskTemplate: { ...withDefaults, RestartPolicy: { Condition: 'none' } } }, t)).toBe(true);
   });
 
   test('starts: updating, "update in progress", Parallelism dirty tasks at a time', () => {

@@ -7,7 +7,7 @@ import type { DaemonContext } from '../context';
 import { nullless, ServiceSpecBody } from '../swarm-wire';
 import { objectBody, parseFilters, qbool, qint, qstr } from '../http';
 import { serviceView, taskView } from '../views/services';
-import { withDefaults } from '../views/service-defaults';
+import { withDefaults } from '../../swarm/service-defaults';
 import type { ServiceSpec } from '../../swarm';
 import { del, get, post, type Route } from './table';
 

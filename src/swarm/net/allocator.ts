@@ -125,7 +125,18 @@ export class NetworkAllocator {
     }
   }
 
-  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<ServiceRecord | undefined> {
+  /**
+   * The service's virtual IPs as its spec wants them (those it has kept, new ones claimed), or
+   * undefined when they are as they are. Services' create and update call it before their write,
+   * so that a service is written once with its VIPs: a client's inspect-then-update never meets a
+   * version bumped by the allocator (the pass below only mends what that missed).
+   */
+  async plannedVips(s: ServiceRecord): Promise<VirtualIP[] | undefined> {
+    const { byId, ingress } = await this.networks();
+    return this.nextVips(s, byId, ingress);
+  }
+
+  private async nextVips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<VirtualIP[] | undefined> {
     const vipMode = (s.Spec.EndpointSpec?.Mode || 'vip') === 'vip';
     const want = vipMode ? serviceNetworks(s.Spec, ingress).filter((id) => byId.has(id)) : [];
     const have = s.Endpoint?.VirtualIPs ?? [];
@@ -135,6 +146,12 @@ export class NetworkAllocator {
       const n = byId.get(id)!;
       next.push(have.find((v) => v.NetworkID === id) ?? { NetworkID: id, Addr: `${await this.address(n, `vip:${s.ID}`)}/${prefixOf(n)}` });
     }
+    return next;
+  }
+
+  private async vips(s: ServiceRecord, byId: Map<string, SwarmNetwork>, ingress: string | undefined): Promise<ServiceRecord | undefined> {
+    const next = await this.nextVips(s, byId, ingress);
+    if (!next) return undefined;
     return this.objects.updateService(s.ID, undefined, (x) => ({ ...x, Endpoint: { ...(x.Endpoint ?? {}), VirtualIPs: next } }));
   }
 }
