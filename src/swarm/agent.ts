@@ -110,6 +110,8 @@ export class Agent {
     this.stopped = true;
     this.loop.stop();
     this.swarm.objectsChanged = undefined;
+    // a pass under way may still write ingress rules: they are removed after it, not before
+    await this.loop.idle();
     await Promise.all([this.closePort(), this.lb.stop()]);
   }
 
