@@ -206,4 +206,22 @@ describe('allocator', () => {
     ]);
     expect(nets.nodeAtt).toEqual([]);
   });
+
+  test('addresses of containers attached by hand on a node removed from the swarm are released, with its own address there', async () => {
+    const nets = new FakeNets();
+    const n1 = net('n1', 'ov1');
+    nets.nets.push(n1);
+    nets.held.set('n1', new Map([['10.0.1.1', 'gateway']]));
+    const objects = {} as unknown as ObjectStore;
+    const alloc = new NetworkAllocator(nets as unknown as NetworkObjects, objects, new Logger('error'));
+    await alloc.attach('node1', n1, 'c1');
+    await alloc.attach('node2', n1, 'c2');
+    // both nodes in the swarm: kept
+    await alloc.pass([], [], ['node1', 'node2']);
+    expect([...(nets.held.get('n1')?.values() ?? [])].sort()).toEqual(['attach:node1/c1', 'attach:node2/c2', 'gateway', 'node:node1', 'node:node2']);
+    // node2 removed (docker node rm): its claims and its node address go
+    await alloc.pass([], [], ['node1']);
+    expect([...(nets.held.get('n1')?.values() ?? [])].sort()).toEqual(['attach:node1/c1', 'gateway', 'node:node1']);
+    expect(nets.nodeAtt.map((x) => x.nodeId)).toEqual(['node1']);
+  });
 });

@@ -88,7 +88,7 @@ export class NetworkAllocator {
   /**
    * Virtual IPs for vip-mode services; every node on ingress while a service publishes an
    * ingress-mode port (the routing mesh answers on every node); addresses of what stopped or
-   * left, released.
+   * left, released. nodeIds: every node of the swarm (empty: not known, nothing released for a node's absence).
    */
   async pass(services: ServiceRecord[], tasks: TaskRecord[], nodeIds: string[] = []): Promise<void> {
     const { byId, ingress } = await this.networks();
@@ -106,7 +106,11 @@ export class NetworkAllocator {
     // (node, network) pairs with a task, or a container attached by hand, holding an address there
     const used = new Set(tasks.filter(holds).flatMap((t) => (t.NetworksAttachments ?? []).map((a) => `${t.NodeID}/${a.Network.ID}`)));
     if (mesh) for (const id of nodeIds) used.add(`${id}/${mesh.ID}`);
-    for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:')) used.add(`${who.slice('attach:'.length).split('/')[0]}/${netId}`);
+    // a hand-attached container's address lives while its node is in the swarm (its agent releases it once the container is gone; a removed node never will)
+    const known = new Set(nodeIds);
+    const nodeGone = (id: string): boolean => nodeIds.length > 0 && !known.has(id);
+    const attachNode = (who: string): string => who.slice('attach:'.length).split('/')[0];
+    for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:') && !nodeGone(attachNode(who))) used.add(`${attachNode(who)}/${netId}`);
     const nodeNets = await this.nets.nodeNets();
     for (const { nodeId, att } of nodeNets) {
       if (used.has(`${nodeId}/${att.Network.ID}`) || !byId.has(att.Network.ID)) continue;
@@ -119,7 +123,8 @@ export class NetworkAllocator {
         const stale =
           (kind === 'task' && !holds(taskById.get(id))) ||
           (kind === 'vip' && !(svcById.get(id)?.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === n.ID && v.Addr.startsWith(`${ip}/`))) ||
-          (kind === 'node' && !nodeNets.some((x) => x.nodeId === id && x.att.Network.ID === n.ID && x.att.Addresses[0].startsWith(`${ip}/`)));
+          (kind === 'node' && !nodeNets.some((x) => x.nodeId === id && x.att.Network.ID === n.ID && x.att.Addresses[0].startsWith(`${ip}/`))) ||
+          (kind === 'attach' && nodeGone(attachNode(who)));
         if (stale) await this.nets.release(n.ID, ip, who);
       }
     }
