@@ -15,11 +15,23 @@ const prefixOf = (n: SwarmNetwork): number => parseCidr(n.IPAM.Configs[0].Subnet
 /** a task holds its addresses until it stopped for good */
 const holds = (t: TaskRecord | undefined): boolean => t !== undefined && !isTerminal(t.Status.State);
 
+/**
+ * A VIP or node claim without its record is released only after this long: a service create or
+ * update (on any manager) claims its VIPs before it writes the service, and an attach claims the
+ * node's address before it writes the node's record; a pass that read the services or node
+ * records before that write must not free an address about to be used (a task would get it too).
+ */
+export const STALE_GRACE_MS = 10_000;
+
 export class NetworkAllocator {
+  /** claims seen without their record: since when ("<net>/<ip>/<owner>") */
+  private readonly staleSince = new Map<string, number>();
+
   constructor(
     private readonly nets: NetworkObjects,
     private readonly objects: ObjectStore,
     private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /** a free address of the network, claimed for owner ("10.0.1.5") */
@@ -117,6 +129,8 @@ export class NetworkAllocator {
       await this.nets.dropNodeNet(nodeId, att.Network.ID);
       await this.nets.release(att.Network.ID, att.Addresses[0].split('/')[0], `node:${nodeId}`);
     }
+    const now = this.clock();
+    const seenStale = new Set<string>();
     for (const n of byId.values()) {
       for (const [ip, who] of claims.get(n.ID) ?? []) {
         const [kind, id] = [who.slice(0, who.indexOf(':')), who.slice(who.indexOf(':') + 1)];
@@ -125,9 +139,18 @@ export class NetworkAllocator {
           (kind === 'vip' && !(svcById.get(id)?.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === n.ID && v.Addr.startsWith(`${ip}/`))) ||
           (kind === 'node' && !nodeNets.some((x) => x.nodeId === id && x.att.Network.ID === n.ID && x.att.Addresses[0].startsWith(`${ip}/`))) ||
           (kind === 'attach' && nodeGone(attachNode(who)));
-        if (stale) await this.nets.release(n.ID, ip, who);
+        if (!stale) continue;
+        if (kind === 'vip' || kind === 'node') {
+          const key = `${n.ID}/${ip}/${who}`;
+          seenStale.add(key);
+          const since = this.staleSince.get(key) ?? now;
+          this.staleSince.set(key, since);
+          if (now - since < STALE_GRACE_MS) continue;
+        }
+        await this.nets.release(n.ID, ip, who);
       }
     }
+    for (const k of this.staleSince.keys()) if (!seenStale.has(k)) this.staleSince.delete(k);
   }
 
   /**
