@@ -96,7 +96,7 @@ export class Agent {
     this.lb = new NodeLoadBalancer(swarm.o.daemonName, log);
     const networks = engine.networks;
     if (networks) this.overlay = new OverlayHost(networks, log);
-    if (networks && netApi) this.attach = { api: netApi, findLocal: (ref) => networks.find(ref), syncNow: () => this.syncNetworks(), attaching: new Set() };
+    if (networks && netApi) this.attach = { api: netApi, findLocal: (ref) => networks.find(ref), syncNow: () => this.syncNetworks(), attaching: new Set(), exists: (n) => this.hasContainerNamed(n) };
   }
 
   start(): void {
@@ -110,6 +110,8 @@ export class Agent {
     this.stopped = true;
     this.loop.stop();
     this.swarm.objectsChanged = undefined;
+    // a pass under way may still write ingress rules: they are removed after it, not before
+    await this.loop.idle();
     await Promise.all([this.closePort(), this.lb.stop()]);
   }
 
@@ -169,6 +171,15 @@ export class Agent {
     const m = this.swarm.manager;
     if (m?.etcd.running) return m.tasksOf(this.nodeId);
     return this.swarm.callAnyManager<TaskRecord[]>('/tasks');
+  }
+
+  /** a container of exactly this name (find() also takes IDs and ID prefixes: "db" may be one) */
+  private hasContainerNamed(name: string): boolean {
+    try {
+      return this.engine.containers.find(name)?.Name === `/${name}`;
+    } catch {
+      return false;
+    }
   }
 
   /** this node's network view: a manager reads the store, a worker asks a manager */
@@ -235,7 +246,7 @@ export class Agent {
       // the networks first: a task's container is created on them
       await this.syncNetworks().catch((e: unknown) => this.log.warn('swarm networks not synced', { error: String(e) }));
       const view = this.overlay?.view;
-      if (this.attach && view) await sweepAttachments(this.attach, view, (n) => this.engine.containers.find(n) !== undefined).catch(() => undefined);
+      if (this.attach && view) await sweepAttachments(this.attach, view, (n) => this.hasContainerNamed(n)).catch(() => undefined);
       for (const t of tasks) {
         if (this.busy.has(t.ID)) continue;
         this.busy.add(t.ID);

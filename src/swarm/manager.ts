@@ -85,6 +85,8 @@ export class ManagerRuntime {
   private readonly objectsChanged = new EventEmitter();
 
   constructor(private readonly o: ManagerOptions) {
+    // one listener per worker's long poll under way: a swarm of more than 10 nodes is no leak
+    this.objectsChanged.setMaxListeners(0);
     const { host: listenHost, port } = splitHostPort(o.state.listenAddr);
     const { host: advertiseHost } = splitHostPort(o.state.advertiseAddr);
     const p = etcdPaths(o.files.dir, o.execRoot);

@@ -248,12 +248,14 @@ export class ObjectStore {
     if (!r.succeeded) throw conflict(`rpc error: code = AlreadyExists desc = service ${s.Spec.Name} already exists`);
   }
 
-  /** fn's record written if the service is still at version (the caller's, or the one read). */
+  /** fn's record written if the service is still at version (the caller's, or the one read); fn's argument returned as is: no write. */
   async updateService(id: string, version: number | undefined, fn: (s: ServiceRecord) => ServiceRecord): Promise<ServiceRecord> {
     const cur = await this.service(id);
     if (!cur) throw notFound(`service ${id} not found`);
     if (version !== undefined && version !== cur.version) throw systemError(SEQUENCE_CONFLICT);
     const next = fn(cur.value);
+    // fn's record itself: nothing to write (a write would bump the version a client's update names)
+    if (next === cur.value) return next;
     // swarmkit refuses renames (Unimplemented: dockerd's 501)
     if (next.Spec.Name !== cur.value.Spec.Name) throw notImplemented('rpc error: code = Unimplemented desc = renaming services is not supported');
     const key = `services/${id}`;

@@ -82,6 +82,8 @@ export class Orchestrator {
   async stop(): Promise<void> {
     this.stopped = true;
     this.halt();
+    // the pass under way writes as the leader: the next one is elected after it, not during it
+    await this.loop.idle();
     await this.campaign?.resign().catch(() => undefined);
   }
 

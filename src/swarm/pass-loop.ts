@@ -6,7 +6,7 @@
 export class PassLoop {
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
-  private running = false;
+  private running: Promise<void> | undefined;
   private again = false;
 
   /** soonMs: kicks within this window share one pass */
@@ -42,19 +42,27 @@ export class PassLoop {
     this.soon.unref();
   }
 
-  private async run(): Promise<void> {
+  /** resolves once no pass is running (after stop: what a pass was writing is written; none follows) */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
+  private run(): Promise<void> {
     if (this.running) {
       this.again = true;
-      return;
+      return this.running;
     }
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again && this.timer);
-    } finally {
-      this.running = false;
-    }
+    const r = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && this.timer);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    this.running = r;
+    return r;
   }
 }

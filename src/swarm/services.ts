@@ -11,7 +11,7 @@ import { resolveServiceNetworks } from './net/networks';
 import { assignPublishedPorts, checkPortConflicts } from './net/published-ports';
 import { checkServiceRefs } from './secrets';
 import type { ManagerRuntime } from './manager';
-import { isGlobal, isJob, isTerminal, modeOf, replicas, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
+import { isGlobal, isJob, isTerminal, modeOf, replicas, type PortConfig, type ServiceRecord, type ServiceSpec, type TaskRecord } from './objects';
 import type { Versioned } from './store';
 
 const bad = (m: string) => invalid(`rpc error: code = InvalidArgument desc = ${m}`);
@@ -32,6 +32,7 @@ export interface ServiceFilters {
 
 /** swarmkit's validateServiceSpec (and validateTask, validateEndpointSpec…), its texts. */
 export function validateSpec(spec: ServiceSpec): void {
+  checkEndpointTypes(spec);
   const name = spec.Name;
   if (name.length > 63) throw bad(`name must be 63 characters or fewer`);
   if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) throw bad('name must be valid as a DNS name component');
@@ -67,7 +68,8 @@ export function validateSpec(spec: ServiceSpec): void {
   const ratio = u?.MaxFailureRatio ?? 0;
   if (ratio < 0 || ratio > 1) throw bad('TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1');
   const ep = spec.EndpointSpec;
-  if (ep?.Ports?.length && ep.Mode === 'dnsrr') throw bad("EndpointSpec: ports can't be used with dnsrr mode");
+  // swarmkit's validateEndpointSpec: only the routing mesh needs a VIP (host-mode ports go with dnsrr)
+  if (ep?.Mode === 'dnsrr' && (ep.Ports ?? []).some((p) => (p.PublishMode || 'ingress') === 'ingress')) throw bad("EndpointSpec: port published with ingress mode can't be used with dnsrr mode");
   const published = new Set<string>();
   for (const p of ep?.Ports ?? []) {
     if (!p.PublishedPort) continue;
@@ -75,6 +77,58 @@ export function validateSpec(spec: ServiceSpec): void {
     if (published.has(k)) throw bad('EndpointSpec: duplicate published ports provided');
     published.add(k);
   }
+}
+
+/**
+ * What dockerd refuses before swarmkit sees the spec: a port that Go's decoding would not put in
+ * a uint32 (its text), a resolution mode other than vip or dnsrr (ServiceSpecToGRPC's text). Ports
+ * above 65535 are refused too: they end in iptables rules on every node, where one bad number
+ * would fail the whole node's ingress restore.
+ */
+function checkEndpointTypes(spec: ServiceSpec): void {
+  const ep = spec.EndpointSpec;
+  if (!ep) return;
+  for (const p of ep.Ports ?? []) {
+    for (const f of ['TargetPort', 'PublishedPort'] as const) {
+      const v: unknown = p[f];
+      if (v === undefined) continue;
+      if (typeof v !== 'number')
+        throw invalid(
+          `json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v === 'object' ? 'object' : 'string'} into Go struct field PortConfig.EndpointSpec.Ports.${f} of type uint32`,
+        );
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw invalid(`json: cannot unmarshal number ${v} into Go struct field PortConfig.EndpointSpec.Ports.${f} of type uint32`);
+      if (v > 65535) throw bad(`EndpointSpec: port ${v} is out of range (0-65535)`);
+    }
+    for (const f of ['Protocol', 'PublishMode', 'Name'] as const) {
+      const v: unknown = p[f];
+      if (v !== undefined && typeof v !== 'string')
+        throw invalid(
+          `json: cannot unmarshal ${typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'bool' : Array.isArray(v) ? 'array' : 'object'} into Go struct field PortConfig.EndpointSpec.Ports.${f} of type string`,
+        );
+    }
+  }
+  if (ep.Mode !== undefined && ep.Mode !== '' && ep.Mode !== 'vip' && ep.Mode !== 'dnsrr') throw invalid(`invalid resolution mode: ${JSON.stringify(ep.Mode)}`);
+}
+
+/**
+ * A port's protocol and publish mode as moby's ServiceSpecToGRPC reads them: matched without case,
+ * an unknown one taken as swarmkit's zero value (tcp, ingress). Empty stays empty (the spec as sent).
+ */
+export function normalizePorts(ports: PortConfig[] | undefined): PortConfig[] | undefined {
+  if (!ports) return ports;
+  const pick = (v: string | undefined, known: string[]): string | undefined => {
+    if (typeof v !== 'string' || v === '') return v;
+    const l = v.toLowerCase();
+    return known.includes(l) ? l : known[0];
+  };
+  return ports.map((p) => {
+    const out: PortConfig = { ...p };
+    const proto = pick(p.Protocol, ['tcp', 'udp', 'sctp']);
+    const mode = pick(p.PublishMode, ['ingress', 'host']);
+    if (proto !== undefined) out.Protocol = proto;
+    if (mode !== undefined) out.PublishMode = mode;
+    return out;
+  });
 }
 
 /** swarmkit's validateMode */
@@ -127,7 +181,8 @@ function normalize(spec: ServiceSpec): ServiceSpec {
         : m?.ReplicatedJob !== undefined
           ? { ReplicatedJob: { MaxConcurrent: m.ReplicatedJob.MaxConcurrent || 1, TotalCompletions: m.ReplicatedJob.TotalCompletions || m.ReplicatedJob.MaxConcurrent || 1 } }
           : { Replicated: { Replicas: m?.Replicated?.Replicas ?? 1 } };
-  return { ...spec, Labels: spec.Labels ?? {}, Mode: mode, TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0 } };
+  const ep = spec.EndpointSpec?.Ports ? { EndpointSpec: { ...spec.EndpointSpec, Ports: normalizePorts(spec.EndpointSpec.Ports) } } : {};
+  return { ...spec, ...ep, Labels: spec.Labels ?? {}, Mode: mode, TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: spec.TaskTemplate?.ForceUpdate ?? 0 } };
 }
 
 export class ServiceCalls {

@@ -127,7 +127,13 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     if (size > 1 << 20) throw new SkiffError('invalid', 'request too large');
     chunks.push(c);
   }
-  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {};
+  if (!chunks.length) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString()) as unknown;
+  } catch (e) {
+    // a 400 (STATUS) for the caller, not a 500 as a fault of the manager's
+    throw new SkiffError('invalid', `invalid request: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /**

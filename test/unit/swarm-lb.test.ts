@@ -255,6 +255,22 @@ describe('the network view', () => {
     expect(ingressPorts({ networks: view.networks.slice(1) })).toEqual([]);
   });
 
+  test('ingress ports: anything but a port number is left out (it would be written into iptables-restore input)', () => {
+    const bad = (PublishedPort: unknown, TargetPort: unknown): LbView => ({
+      networks: [
+        {
+          network: { ID: 'ing', Spec: { Ingress: true } },
+          services: [{ mode: 'vip', vip: '10.0.0.2', tasks: [{ addr: '10.0.0.5', running: true }], ports: [{ PublishedPort, TargetPort } as LbService['ports'][number]] }],
+        },
+      ],
+    });
+    expect(ingressPorts(bad('8080 -j ACCEPT\n-A INPUT -j ACCEPT', 80))).toEqual([]);
+    expect(ingressPorts(bad(8080, '80\n-A INPUT -j ACCEPT'))).toEqual([]);
+    expect(ingressPorts(bad(70000, 80))).toEqual([]);
+    expect(ingressPorts(bad(8080, 1.5))).toEqual([]);
+    expect(ingressPorts(bad(8080, 80))).toHaveLength(1);
+  });
+
   test('the node load balancer writes a namespace only when its rules change, and tears ingress down', async () => {
     const k = new FakeKernel();
     const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);

@@ -7,7 +7,7 @@ import { SkiffError } from '../../src/core/errors';
 import { Logger } from '../../src/core/logger';
 import type { ObjectStore, ServiceRecord } from '../../src/swarm/objects';
 import { newTask } from '../../src/swarm/orchestrator';
-import { NetworkAllocator } from '../../src/swarm/net/allocator';
+import { NetworkAllocator, STALE_GRACE_MS } from '../../src/swarm/net/allocator';
 import { resolveSwarmName } from '../../src/swarm/net/discovery';
 import { findNetwork, parseOverlayCreate, pickPoolSubnet, serviceNetworks } from '../../src/swarm/net/networks';
 import type { NetworkAttachment, NetworkObjects, SwarmNetwork } from '../../src/swarm/net/records';
@@ -205,5 +205,46 @@ describe('allocator', () => {
       ['10.0.1.4', 'vip:s1'],
     ]);
     expect(nets.nodeAtt).toEqual([]);
+  });
+
+  test('addresses of containers attached by hand on a node removed from the swarm are released, with its own address there', async () => {
+    const nets = new FakeNets();
+    const n1 = net('n1', 'ov1');
+    nets.nets.push(n1);
+    nets.held.set('n1', new Map([['10.0.1.1', 'gateway']]));
+    const objects = {} as unknown as ObjectStore;
+    const alloc = new NetworkAllocator(nets as unknown as NetworkObjects, objects, new Logger('error'));
+    await alloc.attach('node1', n1, 'c1');
+    await alloc.attach('node2', n1, 'c2');
+    // both nodes in the swarm: kept
+    await alloc.pass([], [], ['node1', 'node2']);
+    expect([...(nets.held.get('n1')?.values() ?? [])].sort()).toEqual(['attach:node1/c1', 'attach:node2/c2', 'gateway', 'node:node1', 'node:node2']);
+    // node2 removed (docker node rm): its claims and its node address go
+    await alloc.pass([], [], ['node1']);
+    expect([...(nets.held.get('n1')?.values() ?? [])].sort()).toEqual(['attach:node1/c1', 'gateway', 'node:node1']);
+    expect(nets.nodeAtt.map((x) => x.nodeId)).toEqual(['node1']);
+  });
+
+  test('a VIP claimed by a service create that a running pass did not read yet is not freed (the address is not given twice)', async () => {
+    const nets = new FakeNets();
+    const n1 = net('n1', 'ov1');
+    nets.nets.push(n1);
+    nets.held.set('n1', new Map([['10.0.1.1', 'gateway']]));
+    let now = 1_000_000;
+    const alloc = new NetworkAllocator(nets as unknown as NetworkObjects, {} as unknown as ObjectStore, new Logger('error'), () => now);
+    // another manager's create: its VIP claimed, the service not written when this pass read the services
+    const svc: ServiceRecord = { ID: 's2', CreatedAt: '', UpdatedAt: '', Spec: { Name: 'db', TaskTemplate: { Networks: [{ Target: 'n1' }] } } };
+    const vips = await alloc.plannedVips(svc);
+    expect(vips).toEqual([{ NetworkID: 'n1', Addr: '10.0.1.2/24' }]);
+    await alloc.pass([], [], ['node1']);
+    expect(nets.held.get('n1')?.get('10.0.1.2')).toBe('vip:s2');
+    // a task made now gets another address
+    const t = newTask({ ...svc, ID: 's3', Spec: { ...svc.Spec, Name: 'x' } }, 1, undefined, '');
+    await alloc.task(t, svc.Spec);
+    expect(t.NetworksAttachments?.[0].Addresses).toEqual(['10.0.1.3/24']);
+    // a claim still without its service long after (a create that failed): released
+    now += STALE_GRACE_MS;
+    await alloc.pass([], [t], ['node1']);
+    expect(nets.held.get('n1')?.has('10.0.1.2')).toBe(false);
   });
 });

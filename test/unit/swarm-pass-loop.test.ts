@@ -72,4 +72,31 @@ describe('PassLoop', () => {
     expect(most).toBe(1);
     loop.stop();
   });
+
+  it('idle() after stop waits for the pass under way (the agent removes its ingress rules only after it)', async () => {
+    let release: (() => void) | undefined;
+    let done = false;
+    const loop = new PassLoop(
+      async () => {
+        await new Promise<void>((r) => (release = r));
+        done = true;
+      },
+      1000,
+      20,
+    );
+    await loop.idle(); // nothing running: at once
+    loop.start();
+    loop.kick();
+    jest.advanceTimersByTime(25);
+    await flush();
+    loop.stop();
+    let idle = false;
+    void loop.idle().then(() => (idle = true));
+    await flush();
+    expect(idle).toBe(false);
+    release?.();
+    await flush();
+    expect(done).toBe(true);
+    expect(idle).toBe(true);
+  });
 });

@@ -15,11 +15,23 @@ const prefixOf = (n: SwarmNetwork): number => parseCidr(n.IPAM.Configs[0].Subnet
 /** a task holds its addresses until it stopped for good */
 const holds = (t: TaskRecord | undefined): boolean => t !== undefined && !isTerminal(t.Status.State);
 
+/**
+ * A VIP or node claim without its record is released only after this long: a service create or
+ * update (on any manager) claims its VIPs before it writes the service, and an attach claims the
+ * node's address before it writes the node's record; a pass that read the services or node
+ * records before that write must not free an address about to be used (a task would get it too).
+ */
+export const STALE_GRACE_MS = 10_000;
+
 export class NetworkAllocator {
+  /** claims seen without their record: since when ("<net>/<ip>/<owner>") */
+  private readonly staleSince = new Map<string, number>();
+
   constructor(
     private readonly nets: NetworkObjects,
     private readonly objects: ObjectStore,
     private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /** a free address of the network, claimed for owner ("10.0.1.5") */
@@ -88,7 +100,7 @@ export class NetworkAllocator {
   /**
    * Virtual IPs for vip-mode services; every node on ingress while a service publishes an
    * ingress-mode port (the routing mesh answers on every node); addresses of what stopped or
-   * left, released.
+   * left, released. nodeIds: every node of the swarm (empty: not known, nothing released for a node's absence).
    */
   async pass(services: ServiceRecord[], tasks: TaskRecord[], nodeIds: string[] = []): Promise<void> {
     const { byId, ingress } = await this.networks();
@@ -106,23 +118,39 @@ export class NetworkAllocator {
     // (node, network) pairs with a task, or a container attached by hand, holding an address there
     const used = new Set(tasks.filter(holds).flatMap((t) => (t.NetworksAttachments ?? []).map((a) => `${t.NodeID}/${a.Network.ID}`)));
     if (mesh) for (const id of nodeIds) used.add(`${id}/${mesh.ID}`);
-    for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:')) used.add(`${who.slice('attach:'.length).split('/')[0]}/${netId}`);
+    // a hand-attached container's address lives while its node is in the swarm (its agent releases it once the container is gone; a removed node never will)
+    const known = new Set(nodeIds);
+    const nodeGone = (id: string): boolean => nodeIds.length > 0 && !known.has(id);
+    const attachNode = (who: string): string => who.slice('attach:'.length).split('/')[0];
+    for (const [netId, held] of claims) for (const who of held.values()) if (who.startsWith('attach:') && !nodeGone(attachNode(who))) used.add(`${attachNode(who)}/${netId}`);
     const nodeNets = await this.nets.nodeNets();
     for (const { nodeId, att } of nodeNets) {
       if (used.has(`${nodeId}/${att.Network.ID}`) || !byId.has(att.Network.ID)) continue;
       await this.nets.dropNodeNet(nodeId, att.Network.ID);
       await this.nets.release(att.Network.ID, att.Addresses[0].split('/')[0], `node:${nodeId}`);
     }
+    const now = this.clock();
+    const seenStale = new Set<string>();
     for (const n of byId.values()) {
       for (const [ip, who] of claims.get(n.ID) ?? []) {
         const [kind, id] = [who.slice(0, who.indexOf(':')), who.slice(who.indexOf(':') + 1)];
         const stale =
           (kind === 'task' && !holds(taskById.get(id))) ||
           (kind === 'vip' && !(svcById.get(id)?.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === n.ID && v.Addr.startsWith(`${ip}/`))) ||
-          (kind === 'node' && !nodeNets.some((x) => x.nodeId === id && x.att.Network.ID === n.ID && x.att.Addresses[0].startsWith(`${ip}/`)));
-        if (stale) await this.nets.release(n.ID, ip, who);
+          (kind === 'node' && !nodeNets.some((x) => x.nodeId === id && x.att.Network.ID === n.ID && x.att.Addresses[0].startsWith(`${ip}/`))) ||
+          (kind === 'attach' && nodeGone(attachNode(who)));
+        if (!stale) continue;
+        if (kind === 'vip' || kind === 'node') {
+          const key = `${n.ID}/${ip}/${who}`;
+          seenStale.add(key);
+          const since = this.staleSince.get(key) ?? now;
+          this.staleSince.set(key, since);
+          if (now - since < STALE_GRACE_MS) continue;
+        }
+        await this.nets.release(n.ID, ip, who);
       }
     }
+    for (const k of this.staleSince.keys()) if (!seenStale.has(k)) this.staleSince.delete(k);
   }
 
   /**

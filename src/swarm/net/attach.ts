@@ -22,6 +22,8 @@ export interface AttachDeps {
   syncNow(): Promise<void>;
   /** names being created on a swarm network now (the agent's sweep leaves their addresses) */
   attaching: Set<string>;
+  /** a container of this name exists on this node */
+  exists(name: string): boolean;
 }
 
 /** The create, on a swarm network with an address from a manager when its NetworkMode names one. */
@@ -32,6 +34,8 @@ export async function createAttached<T>(d: AttachDeps, name: string | undefined,
   const here = d.findLocal(mode);
   if (here && here.Driver !== 'overlay') return create(name, body);
   const who = (name ?? '').replace(/^\//, '') || randomName();
+  // a name taken (or being created): its claim is that container's, which the failed create below would release
+  if (d.exists(who) || d.attaching.has(who)) return create(name, body);
   const att = await d.api.attach(mode, who);
   d.attaching.add(who);
   try {

@@ -52,12 +52,15 @@ export function vipsFor(networks: Iterable<string>, view: LbView): ServiceVip[] 
 /** the ingress network, when the node uses it */
 export const ingressOf = (view: LbView): LbNetwork | undefined => view.networks.find((n) => n.network.Spec.Ingress);
 
+/** a port number (1-65535) and nothing else: it is written into iptables-restore input (a spec stored before its check, or a bad manager, ends here) */
+const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 65535;
+
 /** Ingress-mode published ports (the CLI's default mode), each over the service's running tasks' ingress addresses. */
 export function ingressPorts(view: LbView): IngressPort[] {
   const out: IngressPort[] = [];
   for (const s of ingressOf(view)?.services ?? []) {
     for (const p of s.ports) {
-      if ((p.PublishMode || 'ingress') !== 'ingress' || !p.PublishedPort || !p.TargetPort) continue;
+      if ((p.PublishMode || 'ingress') !== 'ingress' || !isPort(p.PublishedPort) || !isPort(p.TargetPort)) continue;
       // sctp is not balanced here (dockerd's IPVS does it; rare in practice)
       if (p.Protocol && p.Protocol !== 'tcp' && p.Protocol !== 'udp') continue;
       out.push({ proto: p.Protocol === 'udp' ? 'udp' : 'tcp', publishedPort: p.PublishedPort, targetPort: p.TargetPort, backends: backends(s) });
