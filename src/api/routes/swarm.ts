@@ -65,6 +65,13 @@ async function unlockKey(ctx: DaemonContext, _req: Request, res: Response): Prom
   res.json({ UnlockKey: await ctx.swarm.unlockKey() });
 }
 
+/** autolock: a locked manager opened with its unlock key */
+async function unlock(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
+  const key = (objectBody(req) as { UnlockKey?: unknown }).UnlockKey;
+  await ctx.swarm.unlock(typeof key === 'string' ? key : '');
+  res.status(200).end();
+}
+
 const NODE_FILTERS = ['id', 'label', 'membership', 'name', 'node.label', 'role'];
 
 async function nodeList(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
@@ -100,6 +107,7 @@ export const swarmRoutes: readonly Route[] = [
   get('/swarm', inspect),
   post('/swarm/update', update, SpecBody),
   get('/swarm/unlockkey', unlockKey),
+  post('/swarm/unlock', unlock, struct({ UnlockKey: 'string' })),
   get('/nodes', nodeList),
   get('/nodes/:id', nodeInspect),
   post('/nodes/:id/update', nodeUpdate, NodeSpecBody),
@@ -140,17 +148,9 @@ async function swarmLogs(ctx: DaemonContext, kind: 'service' | 'task', req: Requ
   if (!res.destroyed) res.end();
 }
 
-/** swarm unlock (autolock), service and task logs. */
+/** service and task logs. */
 export function swarmObjectsRouter(ctx: DaemonContext): Router {
   const r = Router();
-  r.post(
-    '/swarm/unlock',
-    ah(async (req, res) => {
-      const key = (objectBody(req) as { UnlockKey?: unknown }).UnlockKey;
-      await ctx.swarm.unlock(typeof key === 'string' ? key : '');
-      res.status(200).end();
-    }),
-  );
   r.get(
     '/services/:id/logs',
     ah((req, res) => swarmLogs(ctx, 'service', req, res)),
