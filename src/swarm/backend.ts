@@ -388,8 +388,11 @@ abstract class SwarmNode {
   unlock(unlockKey: string): Promise<void> {
     return this.exclusive(async () => {
       const l = this.local;
-      if (!l) throw unavailable(ERR_NO_SWARM);
-      if (this.status !== 'locked') throw conflict(ERR_NOT_LOCKED);
+      // moby's UnlockSwarm: errNoManager's message off an active manager, notLockedError on one
+      if (!l || this.status !== 'locked') {
+        this.requireManager();
+        throw conflict(ERR_NOT_LOCKED);
+      }
       l.certs.key = await unlockFiles(this.files, this.o.execRoot, unlockKey);
       this.lockKey = unlockKey;
       this.status = 'pending';
