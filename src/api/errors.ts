@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
+  unauthorized: 401,
   forbidden: 403,
   notFound: 404,
   conflict: 409,

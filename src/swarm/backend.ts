@@ -4,11 +4,12 @@
 // heartbeats: managers into the store, workers to a manager's swarm port.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { invalid, notImplemented, SkiffError, unavailable } from '../core/errors';
+import { conflict, invalid, SkiffError, unavailable } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newClusterMaterial, newClusterRecord } from './bootstrap';
 import { ERR_JOIN_CANCELLED, requestJoin } from './join';
 import { DataKey, saveDataKey } from './dek';
+import { applyAutolock, ERR_NOT_LOCKED, ERR_SWARM_LOCKED, newUnlockKey, releaseUnlocked, unlockFiles } from './autolock';
 import { certFacts, needsRenewal, newCsr, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
@@ -116,6 +117,8 @@ abstract class SwarmNode {
   releaseListenPort: (() => Promise<void>) | undefined;
   /** removes the node's task containers, swarm networks and task files once it left (the agent's; as dockerd's Leave) */
   removeTaskContainers: ((nodeId: string) => Promise<void>) | undefined;
+  /** the unlock key this manager's files are sealed with (autolock.ts); undefined: plain files */
+  protected lockKey: string | undefined;
   /** one control call at a time (moby's controlMutex) */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -161,6 +164,11 @@ abstract class SwarmNode {
     const saved = await this.files.load();
     if (!saved) return;
     this.local = saved;
+    // autolock: nothing runs until `swarm unlock` (unlock())
+    if (saved.locked) {
+      this.status = 'locked';
+      return;
+    }
     this.startHeartbeats();
     if (saved.state.role !== 'manager') {
       this.status = 'active';
@@ -191,6 +199,7 @@ abstract class SwarmNode {
     this.stopped = true;
     await this.cancelJoin();
     await this.halt();
+    await releaseUnlocked(this.files, this.o.execRoot);
   }
 
   /** A join under way ends: its call in flight aborted, a manager's etcd starting for it stopped, its undoing awaited. */
@@ -208,8 +217,10 @@ abstract class SwarmNode {
   /** A start that failed, or a leave: heartbeats and manager runtime stopped, the swarm's files cleared, its state forgotten. */
   protected async abandon(): Promise<void> {
     await this.halt();
+    await releaseUnlocked(this.files, this.o.execRoot);
     await this.files.clear();
     this.local = undefined;
+    this.lockKey = undefined;
   }
 
   /** Heartbeats and the manager runtime stopped, the running heartbeat awaited (its writes done before the caller's). */
@@ -270,6 +281,7 @@ abstract class SwarmNode {
   /** The store, on a manager; the dockerd message for why not, elsewhere. */
   requireManager(): ManagerRuntime {
     if (!this.local) throw unavailable(ERR_NO_MANAGER_INACTIVE);
+    if (this.status === 'locked') throw unavailable(ERR_SWARM_LOCKED);
     if (!this.manager) throw unavailable(ERR_NOT_MANAGER);
     return this.manager;
   }
@@ -316,6 +328,9 @@ abstract class SwarmNode {
       me = nodes.find((n) => n.id === l.state.nodeId);
       managers = managersOf(nodes);
       if (me) await syncEngineLabels(store, me, this.description().engineLabels);
+      // autolock turned on, off or its key rotated through another manager
+      const { unlockKey } = (await store.cluster()).value;
+      if (unlockKey !== this.lockKey) this.follow(() => this.syncLock(unlockKey));
     } else {
       const r = await this.callAnyManager<HeartbeatResponseWire>('/heartbeat', { engineLabels: this.description().engineLabels }).catch((e: unknown) => {
         if (e instanceof SkiffError && e.kind === 'notFound' && this.local === l) {
@@ -361,6 +376,38 @@ abstract class SwarmNode {
     this.o.log.info('swarm node certificate renewed', { validTo: certFacts(l.certs.cert).validTo.toISOString() });
   }
 
+  /** This manager's secrets at rest sealed with the cluster's unlock key, or plain without one. */
+  protected async syncLock(unlockKey: string | undefined): Promise<void> {
+    const l = this.local;
+    if (!l || !this.manager || this.stopped || unlockKey === this.lockKey) return;
+    await applyAutolock(this.files, this.o.execRoot, l.certs.key, unlockKey);
+    this.lockKey = unlockKey;
+  }
+
+  /** `swarm unlock`: the sealed keys opened with the key given, then the manager started as at a daemon start. */
+  unlock(unlockKey: string): Promise<void> {
+    return this.exclusive(async () => {
+      const l = this.local;
+      // moby's UnlockSwarm: errNoManager's message off an active manager, notLockedError on one
+      if (!l || this.status !== 'locked') {
+        this.requireManager();
+        throw conflict(ERR_NOT_LOCKED);
+      }
+      l.certs.key = await unlockFiles(this.files, this.o.execRoot, unlockKey);
+      this.lockKey = unlockKey;
+      this.status = 'pending';
+      this.startHeartbeats();
+      try {
+        await this.startManager(undefined, undefined, JOIN_TIMEOUT_MS);
+        this.status = 'active';
+      } catch (e) {
+        this.status = 'error';
+        this.error = e instanceof Error ? e.message : String(e);
+        throw e;
+      }
+    });
+  }
+
   /** A call to the swarm port of another manager (the first that answers), with this node's certificate. */
   callAnyManager<T>(p: string, body: unknown = {}, timeoutMs?: number): Promise<T> {
     const { certs: c, state } = this.local as { certs: Certs; state: LocalState };
@@ -379,6 +426,8 @@ abstract class SwarmNode {
     if (!l || l.state.role === role || this.stopped) return;
     if (role === 'worker' && this.manager) {
       const m = this.manager;
+      // a worker's key is never sealed (autolock is the managers'): back to plain files first
+      await this.syncLock(undefined);
       if (m.etcd.running) {
         // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
         // before its answer reaches us, so a lost answer is no failure
@@ -426,7 +475,7 @@ export class Swarm extends SwarmNode {
     return this.exclusive(async () => {
       if (this.local || this.joining) throw unavailable(ERR_SWARM_EXISTS);
       if (req.Spec?.Name && req.Spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
-      refuseAutolock(req.Spec);
+      const unlockKey = autolockOn(req.Spec) ? newUnlockKey() : undefined;
       const listen = resolveListenAddr(req.ListenAddr);
       const advertiseHost = resolveAdvertiseHost(req.AdvertiseAddr, listen.host);
       const { port: advertisePort } = req.AdvertiseAddr ? splitHostPort(req.AdvertiseAddr, listen.port) : listen;
@@ -449,7 +498,8 @@ export class Swarm extends SwarmNode {
         const m = await this.startManager({ state: 'new' });
         const now = new Date().toISOString();
         const cluster = newClusterRecord(material, { spec: req.Spec, defaultAddrPool: req.DefaultAddrPool, subnetSize: req.SubnetSize, dataPathPort: req.DataPathPort }, now);
-        await m.store.createCluster(cluster);
+        await m.store.createCluster({ ...cluster, ...(unlockKey ? { unlockKey } : {}) });
+        await this.syncLock(unlockKey);
         const d = this.description();
         const self: NodeRecord = {
           id: nodeId,
@@ -606,27 +656,23 @@ export class Swarm extends SwarmNode {
     return this.exclusive(async () => {
       const m = this.requireManager();
       if (spec.Name && spec.Name !== 'default') throw invalid('swarm spec must be named "default"');
-      refuseAutolock(spec);
+      let unlockKey: string | undefined;
       await m.store.updateCluster(version, (c) => ({
         ...c,
+        // swarmkit's UpdateCluster: a key made when autolock turns on or is rotated, dropped when it turns off
+        unlockKey: (unlockKey = autolockOn(spec) ? (flags.rotateManagerUnlockKey || !c.unlockKey ? newUnlockKey() : c.unlockKey) : undefined),
         spec: { ...spec, Name: 'default', Labels: spec.Labels ?? {} },
         tokens: {
           worker: flags.rotateWorkerToken ? newJoinToken(c.rootCA.cert) : c.tokens.worker,
           manager: flags.rotateManagerToken ? newJoinToken(c.rootCA.cert) : c.tokens.manager,
         },
       }));
+      await this.syncLock(unlockKey);
     });
   }
 }
 
-/**
- * Autolock (the managers' keys sealed with an unlock key, a restarted manager locked until
- * `swarm unlock`) is not built: refused, rather than a spec that says locked while nothing is.
- */
-function refuseAutolock(spec: Partial<SwarmSpecRecord> | undefined): void {
-  const e = spec?.EncryptionConfig as { AutoLockManagers?: unknown } | undefined;
-  if (e?.AutoLockManagers === true) throw notImplemented('autolock of swarm managers (--autolock) is not supported by this daemon');
-}
+const autolockOn = (spec: Partial<SwarmSpecRecord> | undefined): boolean => (spec?.EncryptionConfig as { AutoLockManagers?: unknown } | undefined)?.AutoLockManagers === true;
 
 /** a certificate to renew: in the second half of its life, or not of the node's role */
 function certOutdated(cert: string, role: NodeRole): boolean {

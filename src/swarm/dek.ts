@@ -75,7 +75,18 @@ export class DataKey {
 
 export const dekPath = (swarmDir: string): string => path.join(swarmDir, DEK_FILE);
 
+/** DEKs held in memory only: an autolocked manager's, unsealed at unlock (autolock.ts) */
+const held = new Map<string, DataKey>();
+
+/** Holds (or, undefined, forgets) the DEK of a swarm folder in memory: loadDataKey answers it first. */
+export function holdDataKey(swarmDir: string, k: DataKey | undefined): void {
+  if (k) held.set(swarmDir, k);
+  else held.delete(swarmDir);
+}
+
 export async function loadDataKey(swarmDir: string): Promise<DataKey | undefined> {
+  const h = held.get(swarmDir);
+  if (h) return h;
   try {
     return DataKey.fromBase64((await fs.readFile(dekPath(swarmDir), 'utf8')).trim());
   } catch (e) {
@@ -90,5 +101,6 @@ export async function saveDataKey(swarmDir: string, k: DataKey | string): Promis
 }
 
 export async function dropDataKey(swarmDir: string): Promise<void> {
+  held.delete(swarmDir);
   await fs.rm(dekPath(swarmDir), { force: true });
 }

@@ -32,6 +32,8 @@ export interface SwarmService {
   update(version: number, spec: Partial<SwarmSpecRecord>, flags: UpdateFlags): Promise<void>;
   /** "" without autolock (dockerd answers {"UnlockKey": ""}) */
   unlockKey(): Promise<string>;
+  /** `swarm unlock` of a manager locked by autolock */
+  unlock(key: string): Promise<void>;
   info(): Promise<SwarmInfoFacts>;
   pingStatus(): string;
   /** Docker's TLSInfo of the swarm's root CA (swarm, node and info views show it) */
@@ -157,10 +159,8 @@ export function openSwarm(o: SwarmOptions): SwarmService {
     leave: (f) => s.leave(f),
     inspect: () => store(s.cluster()),
     update: (v, spec, flags) => store(s.update(v, spec, flags)),
-    unlockKey: async () => {
-      s.requireManager();
-      return '';
-    },
+    unlockKey: async () => (await store(s.cluster())).value.unlockKey ?? '',
+    unlock: (k) => s.unlock(k),
     info: () => swarmInfo(s),
     pingStatus: () => pingStatus(s),
     tlsInfo: () => tlsInfo(s.rootCA()),

@@ -30,6 +30,9 @@ export interface Certs {
   etcdCert?: string;
 }
 
+/** autolock's sealed node key and DEK (autolock.ts) */
+export const SEALED_FILE = 'sealed-keys.json';
+
 const CERT_FILES: Record<keyof Certs, string> = {
   rootCA: 'swarm-root-ca.crt',
   cert: 'swarm-node.crt',
@@ -39,6 +42,12 @@ const CERT_FILES: Record<keyof Certs, string> = {
 };
 
 export class LocalFiles {
+  /**
+   * Autolock on: the node key in plain text lives only here (in the exec root, tmpfs), for etcd
+   * to read while the manager is unlocked; the data root holds it sealed (autolock.ts).
+   */
+  runtimeKeyFile: string | undefined;
+
   constructor(readonly dir: string) {}
 
   get certDir(): string {
@@ -46,16 +55,24 @@ export class LocalFiles {
   }
 
   certPath(which: keyof Certs): string {
+    if (which === 'key' && this.runtimeKeyFile) return this.runtimeKeyFile;
     return path.join(this.certDir, CERT_FILES[which]);
   }
 
-  async load(): Promise<{ state: LocalState; certs: Certs } | undefined> {
+  /** The saved swarm; locked (its key '' until unlocked) when autolock sealed the node key. */
+  async load(): Promise<{ state: LocalState; certs: Certs; locked?: boolean } | undefined> {
     const state = await readJson<LocalState>(path.join(this.dir, 'state.json'));
     if (!state) return undefined;
     const read = (k: keyof Certs) => fs.readFile(this.certPath(k), 'utf8').catch(() => undefined);
     const [rootCA, cert, key, storeCA, etcdCert] = await Promise.all([read('rootCA'), read('cert'), read('key'), read('storeCA'), read('etcdCert')]);
-    if (!rootCA || !cert || !key) return undefined;
-    return { state, certs: { rootCA, cert, key, ...(storeCA ? { storeCA } : {}), ...(etcdCert ? { etcdCert } : {}) } };
+    const locked =
+      !key &&
+      (await fs.access(path.join(this.dir, SEALED_FILE)).then(
+        () => true,
+        () => false,
+      ));
+    if (!rootCA || !cert || (!key && !locked)) return undefined;
+    return { state, certs: { rootCA, cert, key: key ?? '', ...(storeCA ? { storeCA } : {}), ...(etcdCert ? { etcdCert } : {}) }, ...(locked ? { locked } : {}) };
   }
 
   async saveState(s: LocalState): Promise<void> {

@@ -34,10 +34,13 @@ export interface ClusterRecord {
   defaultAddrPool: string[];
   subnetSize: number;
   dataPathPort: number;
+  /** autolock's unlock key (autolock.ts), while EncryptionConfig.AutoLockManagers is on */
+  unlockKey?: string;
 }
 
 /** The cluster record as etcd holds it: what would let a copy of etcd's data act as the swarm is sealed. */
-export interface StoredClusterRecord extends Omit<ClusterRecord, 'rootCA' | 'storeCA' | 'tokens'> {
+export interface StoredClusterRecord extends Omit<ClusterRecord, 'rootCA' | 'storeCA' | 'tokens' | 'unlockKey'> {
+  unlockKey?: Sealed;
   rootCA: { cert: string; key: Sealed };
   storeCA: { cert: string; key: Sealed };
   tokens: { worker: Sealed; manager: Sealed };
@@ -53,6 +56,7 @@ export function sealCluster(c: ClusterRecord, k: DataKey): StoredClusterRecord {
     rootCA: { cert: c.rootCA.cert, key: seal('rootCA.key', c.rootCA.key) },
     storeCA: { cert: c.storeCA.cert, key: seal('storeCA.key', c.storeCA.key) },
     tokens: { worker: seal('tokens.worker', c.tokens.worker), manager: seal('tokens.manager', c.tokens.manager) },
+    unlockKey: c.unlockKey ? seal('unlockKey', c.unlockKey) : undefined,
   };
 }
 
@@ -63,6 +67,7 @@ export function openCluster(s: StoredClusterRecord, k: DataKey): ClusterRecord {
     rootCA: { cert: s.rootCA.cert, key: open('rootCA.key', s.rootCA.key) },
     storeCA: { cert: s.storeCA.cert, key: open('storeCA.key', s.storeCA.key) },
     tokens: { worker: open('tokens.worker', s.tokens.worker), manager: open('tokens.manager', s.tokens.manager) },
+    unlockKey: s.unlockKey ? open('unlockKey', s.unlockKey) : undefined,
   };
 }
 

@@ -549,7 +549,7 @@ def _():
     assert api.leave_swarm(force=True)
 
 
-@check("init_swarm: pool defaults, CA config, data path port; autolock refused (not built)")
+@check("init_swarm: pool defaults, CA config, data path port; autolock, unlock key and its rotation")
 def _():
     spec = api.create_swarm_spec(node_cert_expiry=7776000000000000, ca_force_rotate=6000000000000)
     # (data_path_port= is docker-py 6's; Debian's 5.0 sends the default)
@@ -559,11 +559,26 @@ def _():
     assert info["Spec"]["CAConfig"]["NodeCertExpiry"] == spec["CAConfig"]["NodeCertExpiry"]
     assert info["Spec"]["CAConfig"]["ForceRotate"] == spec["CAConfig"]["ForceRotate"]
     assert api.get_unlock_key() == {"UnlockKey": ""}
-    e = raises(docker.errors.APIError, api.update_swarm, version=info["Version"]["Index"], swarm_spec=api.create_swarm_spec(autolock_managers=True))
-    assert e.response.status_code == 501 and "autolock" in e.explanation, (e.response.status_code, e.explanation)
+    # autolock turned on by an update: swarmkit's SWMKEY-1- key; an unlocked manager's unlock is moby's notLockedError (409)
+    assert api.update_swarm(version=info["Version"]["Index"], swarm_spec=api.create_swarm_spec(autolock_managers=True))
+    key = api.get_unlock_key()["UnlockKey"]
+    assert key.startswith("SWMKEY-1-"), key
+    e = raises(docker.errors.APIError, api.unlock_swarm, key)
+    assert e.response.status_code == 409 and "swarm is not locked" in e.explanation, (e.response.status_code, e.explanation)
     assert api.leave_swarm(force=True)
-    e = raises(docker.errors.APIError, api.init_swarm, advertise_addr=ip, listen_addr=ip + ":2377", swarm_spec=api.create_swarm_spec(autolock_managers=True))
-    assert e.response.status_code == 501, e.response.status_code
+    # init with autolock; the key rotated by update_swarm(rotate_manager_unlock_key=True)
+    assert api.init_swarm(advertise_addr=ip, listen_addr=ip + ":2377", swarm_spec=api.create_swarm_spec(autolock_managers=True))
+    info = api.inspect_swarm()
+    assert info["Spec"]["EncryptionConfig"]["AutoLockManagers"] is True, info["Spec"]
+    key = api.get_unlock_key()["UnlockKey"]
+    assert key.startswith("SWMKEY-1-"), key
+    assert api.update_swarm(version=info["Version"]["Index"], swarm_spec=info["Spec"], rotate_manager_unlock_key=True)
+    rotated = api.get_unlock_key()["UnlockKey"]
+    assert rotated.startswith("SWMKEY-1-") and rotated != key, (key, rotated)
+    info = api.inspect_swarm()
+    assert api.update_swarm(version=info["Version"]["Index"], swarm_spec=api.create_swarm_spec(autolock_managers=False))
+    assert api.get_unlock_key() == {"UnlockKey": ""}
+    assert api.leave_swarm(force=True)
     raises(docker.errors.APIError, api.inspect_swarm)
 
 

@@ -2,9 +2,9 @@
 // backend throws dockerd's errors (daemon/cluster errNoSwarm, errNoManager, errSwarmNotManager:
 // 503), which clients test for, never a bare 404. Services and tasks are in routes/services.ts,
 // secrets and configs in routes/swarm-secrets.ts; service and task logs here (logs.ts gathers them).
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { Router } from 'express';
-import { conflict, invalid, notImplemented } from '../../core/errors';
+import { invalid, notImplemented } from '../../core/errors';
 import type { DaemonContext } from '../context';
 import { sliceOf, struct } from '../go-json';
 import { parseTimestamp } from '../../core/until';
@@ -65,6 +65,13 @@ async function unlockKey(ctx: DaemonContext, _req: Request, res: Response): Prom
   res.json({ UnlockKey: await ctx.swarm.unlockKey() });
 }
 
+/** autolock: a locked manager opened with its unlock key */
+async function unlock(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
+  const key = (objectBody(req) as { UnlockKey?: unknown }).UnlockKey;
+  await ctx.swarm.unlock(typeof key === 'string' ? key : '');
+  res.status(200).end();
+}
+
 const NODE_FILTERS = ['id', 'label', 'membership', 'name', 'node.label', 'role'];
 
 async function nodeList(ctx: DaemonContext, req: Request, res: Response): Promise<void> {
@@ -100,6 +107,7 @@ export const swarmRoutes: readonly Route[] = [
   get('/swarm', inspect),
   post('/swarm/update', update, SpecBody),
   get('/swarm/unlockkey', unlockKey),
+  post('/swarm/unlock', unlock, struct({ UnlockKey: 'string' })),
   get('/nodes', nodeList),
   get('/nodes/:id', nodeInspect),
   post('/nodes/:id/update', nodeUpdate, NodeSpecBody),
@@ -140,17 +148,9 @@ async function swarmLogs(ctx: DaemonContext, kind: 'service' | 'task', req: Requ
   if (!res.destroyed) res.end();
 }
 
-/** swarm unlock (never locked here), service and task logs. */
+/** service and task logs. */
 export function swarmObjectsRouter(ctx: DaemonContext): Router {
   const r = Router();
-  r.post('/swarm/unlock', (_req: Request, _res: Response, next: NextFunction) => {
-    try {
-      ctx.swarm.requireManager();
-      next(conflict('swarm is not locked'));
-    } catch (e) {
-      next(e);
-    }
-  });
   r.get(
     '/services/:id/logs',
     ah((req, res) => swarmLogs(ctx, 'service', req, res)),
