@@ -403,6 +403,9 @@ export class ManagerRuntime {
     if (!rec) return;
     const url = rec.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
     const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+    // only a join under way is withdrawn: a manager whose etcd already votes leaves as managers do
+    // (demotion or leave), never by this call, which would cost the cluster a voter unasked
+    if (m && !m.isLearner && m.name) throw invalid(`rpc error: code = FailedPrecondition desc = node ${id} is a voting manager: its join cannot be withdrawn`);
     if (m) await this.store.etcd.cluster.memberRemove({ ID: m.ID });
     if (rec.role === 'manager') await this.store.revokeManager(id);
     await this.store.removeNode(id);

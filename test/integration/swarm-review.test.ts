@@ -3,6 +3,7 @@
 // learner); a demoted manager gets a worker certificate at once; a node leaving removes its task
 // containers, as moby's Cluster.Leave does (daemon/cluster/swarm.go: the node's containers
 // removed with ForceRemove and RemoveVolume after it left).
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -75,6 +76,31 @@ describeIf(
       await c.ok('swarm', 'join', '--token', token, '--listen-addr', c.addr, a.addr);
       const cId = (await c.info()).NodeID;
       expect(certOU(c)).toBe('swarm-manager');
+      // a joined manager (a voter) cannot withdraw its join: that would cost the cluster a voter
+      await waitUntil(async () => JSON.stringify(await members(a)) === JSON.stringify([aId, cId].sort()), 30000, 'c a voting member');
+      const certs = path.join(c.d.dataRoot, 'swarm', 'certificates');
+      const abort = spawnSync(
+        'curl',
+        [
+          '-s',
+          '-X',
+          'POST',
+          '--cacert',
+          path.join(certs, 'swarm-root-ca.crt'),
+          '--cert',
+          path.join(certs, 'swarm-node.crt'),
+          '--key',
+          path.join(certs, 'swarm-node.key'),
+          '-H',
+          'Content-Type: application/json',
+          '-d',
+          '{}',
+          `https://${a.addr}/join-abort`,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(abort.stdout).toContain(`node ${cId} is a voting manager: its join cannot be withdrawn`);
+      expect((await members(a)).sort()).toEqual([aId, cId].sort());
       await a.ok('node', 'demote', cId);
       await waitUntil(async () => !(await c.info()).ControlAvailable, 30000, 'c a worker');
       await waitUntil(async () => certOU(c) === 'swarm-worker', 15000, 'c’s worker certificate');
