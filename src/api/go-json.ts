@@ -301,3 +301,6 @@ export function goBody(type: GoStruct): RequestHandler[] {
   };
   return [jsonWithRaw, decode];
 }
+
+/** the kinds every field list starts from; whole: pointers to scalars, interfaces, []byte (replaced whole, null sets nil) */
+export const BASIC_KINDS = { str: 'string' as GoKind, num: 'number' as GoKind, bool: 'bool' as GoKind, whole: 'replace' as GoKind, strings: sliceOf('string'), stringMap: mapOf('string') };

@@ -2,15 +2,9 @@
 // with mount.Mount and container.HealthConfig), as field lists for go-json.ts: field names match
 // case-insensitively (docker-py sends Mode as {"replicated": …} and {"global": {}}), unknown
 // fields are dropped. nullless() then leaves out what Go would hold as nil and omit.
-import { GoKind, mapOf, sliceOf, struct } from './go-json';
+import { BASIC_KINDS, sliceOf, struct } from './go-json';
 
-const str: GoKind = 'string';
-const num: GoKind = 'number';
-const bool: GoKind = 'bool';
-/** pointers to scalars (*bool, *uint64, *time.Duration) and []byte: replaced whole, null sets nil */
-const whole: GoKind = 'replace';
-const strings = sliceOf(str);
-const stringMap = mapOf(str);
+const { str, num, bool, whole, strings, stringMap } = BASIC_KINDS;
 
 const driver = struct({ Name: str, Options: stringMap }, true);
 const mount = struct({

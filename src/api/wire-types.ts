@@ -2,15 +2,9 @@
 // HostConfig with its embedded Resources, network.EndpointSettings, volume.CreateOptions...),
 // as field lists for go-json.ts. Only the JSON names and the kinds that change decoding are
 // here; the values are checked by the parsers that read them.
-import { GoKind, mapOf, sliceOf, struct } from './go-json';
+import { BASIC_KINDS, GoKind, mapOf, sliceOf, struct } from './go-json';
 
-const str: GoKind = 'string';
-const num: GoKind = 'number';
-const bool: GoKind = 'bool';
-/** pointers to scalars, interfaces, strslice.StrSlice: replaced whole, null sets nil */
-const whole: GoKind = 'replace';
-const strings = sliceOf(str);
-const stringMap = mapOf(str);
+const { str, num, bool, whole, strings, stringMap } = BASIC_KINDS;
 /** map[string]struct{} (nat.PortSet, Config.Volumes) */
 const set = mapOf(struct({}));
 
