@@ -250,17 +250,22 @@ export class Networks implements ContainerNetworking {
       rec.Labels = spec.labels;
       rec.Attachable = spec.attachable;
       this.bridges.nameBridge(rec, spec.bridgeName);
-      await this.store.save(rec);
-      try {
-        await this.bridges.bringUp(rec);
-        await this.firewall.setNetworks(this.bridges.firewallNetworks());
-      } catch (e) {
-        await this.teardownNetwork(rec).catch(() => undefined);
-        throw e;
-      }
+      await this.saveAndBringUp(rec);
     });
     this.o.events.publish('network', 'create', rec.Id, { name: rec.Name, type: rec.Driver });
     return { Id: rec.Id, Warning: '' };
+  }
+
+  /** Saves a new network and brings its bridge and rules up (under the host lock); a failure undoes both. */
+  private async saveAndBringUp(rec: NetworkRecord): Promise<void> {
+    await this.store.save(rec);
+    try {
+      await this.bridges.bringUp(rec);
+      await this.firewall.setNetworks(this.bridges.firewallNetworks());
+    } catch (e) {
+      await this.teardownNetwork(rec).catch(() => undefined);
+      throw e;
+    }
   }
 
   /** A swarm network on this node: its record, its bridge with the node's address, its DNS server. Answers the bridge's name. */
@@ -274,14 +279,7 @@ export class Networks implements ContainerNetworking {
     Object.assign(rec, { Id: o.id, Scope: 'swarm', Created: o.created, Attachable: o.attachable, Ingress: o.ingress, Labels: o.labels, SwarmGateway: o.gateway });
     rec.BridgeName = this.bridges.overlayBridgeName(o.id);
     await withHostLock(async () => {
-      await this.store.save(rec);
-      try {
-        await this.bridges.bringUp(rec);
-        await this.firewall.setNetworks(this.bridges.firewallNetworks());
-      } catch (e) {
-        await this.teardownNetwork(rec).catch(() => undefined);
-        throw e;
-      }
+      await this.saveAndBringUp(rec);
     });
     return rec.BridgeName;
   }

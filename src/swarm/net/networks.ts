@@ -5,6 +5,7 @@
 // one, the VXLAN id is 4096 + n. `ingress` is made at init. A network used by a service or a
 // task cannot be removed.
 import { conflict, invalid, notFound, SkiffError } from '../../core/errors';
+import type { NetworkCreateRequest } from '../../network/create-request';
 import { cidrString, contains, intToIp, ipToInt, overlaps, parseCidr, type Subnet } from '../../network/ipam';
 import { newId } from '../ids';
 import type { ObjectStore, ServiceRecord, TaskRecord } from '../objects';
@@ -18,18 +19,8 @@ const PREDEFINED = new Set(['bridge', 'host', 'none', 'default']);
 export const INGRESS_VNI = 4096;
 export const OVERLAY_MTU = 1450;
 
-/** the create body's fields an overlay create reads (moby's NetworkCreateRequest) */
-export interface OverlayCreateBody {
-  Name?: unknown;
-  Driver?: unknown;
-  Internal?: unknown;
-  Attachable?: unknown;
-  Ingress?: unknown;
-  EnableIPv6?: unknown;
-  IPAM?: unknown;
-  Options?: unknown;
-  Labels?: unknown;
-}
+/** the create body an overlay create reads: the bridge create's (moby's NetworkCreateRequest) */
+export type OverlayCreateBody = NetworkCreateRequest;
 
 /** what a create asks for, checked */
 export interface OverlaySpec {
