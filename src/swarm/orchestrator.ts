@@ -195,6 +195,14 @@ export class Orchestrator {
   /** a live task: placed if pending, restarted if it stopped, noted if its spec is old, started after its restart delay */
   private supervise(p: Pass, s: ServiceRecord, t: TaskRecord, mine: TaskRecord[], dirty: TaskRecord[], make: () => TaskRecord): void {
     if (t.DesiredState === 'ready') {
+      // made from a spec that is no longer the service's (a restart during an update that then rolled
+      // back, or a step of a rollout since abandoned): never started, so it is swapped for one made
+      // from the spec now, keeping its wait
+      if (t.Rollout !== s.Rollout?.id && isDirty(s.Spec, t)) {
+        this.shutdown(p, t);
+        p.creates.push({ ...make(), DesiredState: 'ready', ...(t.RestartAt !== undefined ? { RestartAt: t.RestartAt } : {}), ...(t.After ? { After: t.After } : {}) });
+        return;
+      }
       const before = t.After ? mine.find((x) => x.ID === t.After) : undefined;
       const stopping = before && !isTerminal(before.Status.State) && p.nodes.get(before.NodeID)?.up;
       if (!stopping && (t.RestartAt ?? 0) <= p.now) p.desired.set(t.ID, 'running');

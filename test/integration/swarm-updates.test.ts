@@ -18,7 +18,7 @@ interface TaskJson {
   NodeID?: string;
   DesiredState: string;
   Status: { State: string; Err?: string; Timestamp: string };
-  Spec: { ContainerSpec: { Env?: string[] } };
+  Spec: { ContainerSpec: { Env?: string[]; Healthcheck?: { Test?: string[] } } };
 }
 
 interface ServiceJson {
@@ -84,11 +84,20 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm updates, rollbacks, pla
     // swarmkit's rollback: the previous spec is the spec again, and there is no previous spec any more
     expect(s.Spec.TaskTemplate.ContainerSpec.Healthcheck?.Test).toEqual(['CMD-SHELL', 'true']);
     expect(s.PreviousSpec).toBeUndefined();
-    // the new task never counted as running: its container was never healthy
-    const failed = (await tasks('hc')).find((t) => rolledBack.endsWith(t.ID)) as TaskJson;
+    // the new task never counted as running: its container was never healthy. It is found by its
+    // spec, since the poll above may not have seen rollback_started (it can last no time at all)
+    // (a restart's replacement made from the failed spec before the rollback was swapped unstarted)
+    const updated = (await tasks('hc')).filter((t) => t.Spec.ContainerSpec.Healthcheck?.Test?.[1] === 'false' && t.Status.State === 'failed');
+    expect(updated).toHaveLength(1);
+    const failed = updated[0] as TaskJson;
+    if (rolledBack) expect(rolledBack.endsWith(failed.ID)).toBe(true);
     expect(failed.Status.State).toBe('failed');
     expect(failed.Status.Err).toMatch(/^task: non-zero exit \(\d+\): dockerexec: unhealthy container$/);
     await waitUntil(async () => (await running('hc')).length === 2, 30000, 'hc running again');
+    // and no task of the failed spec is left to start (matched: swarmkit's updater counts a slot's
+    // tasks that are not yet running as dirty too)
+    const live = (await tasks('hc')).filter((t) => t.DesiredState === 'running' || t.DesiredState === 'ready');
+    expect(live.map((t) => t.Spec.ContainerSpec.Healthcheck?.Test?.[1])).toEqual(['true', 'true']);
     // the old spec runs again (new tasks: a rollback replaces the updated ones)
     expect((await running('hc')).map((t) => t.ID).sort()).not.toEqual(before);
     await m.ok('service', 'rm', 'hc');
