@@ -71,6 +71,9 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm services: replicated an
       'web',
       '--restart-delay',
       '1s',
+      // busybox's sleep as pid 1 ignores SIGTERM: each stop would wait the default 10s
+      '--stop-grace-period',
+      '1s',
       '--hostname',
       'web-{{.Task.Slot}}',
       '--env',
@@ -178,6 +181,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm services: replicated an
       'plain',
       '--constraint',
       `node.id==${w1id}`,
+      '--stop-grace-period',
+      '1s',
       '--mount',
       'type=volume,source=data-{{.Task.Slot}},target=/data',
       '--publish',
@@ -206,7 +211,23 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm services: replicated an
     expect((await running('web')).every((t) => t.NodeID !== ids.get(w1))).toBe(true);
     await m.ok('node', 'update', '--availability', 'active', ids.get(w1) as string);
 
-    await m.ok('service', 'create', '--detach', '--no-resolve-image', '--mode', 'global', '--constraint', 'node.role==worker', '--name', 'agent', 'busybox', 'sleep', '1000');
+    await m.ok(
+      'service',
+      'create',
+      '--detach',
+      '--no-resolve-image',
+      '--mode',
+      'global',
+      '--constraint',
+      'node.role==worker',
+      '--stop-grace-period',
+      '1s',
+      '--name',
+      'agent',
+      'busybox',
+      'sleep',
+      '1000',
+    );
     await waitUntil(async () => (await running('agent')).length === 2, 60000, 'a global task per worker');
     expect(new Set((await running('agent')).map((t) => t.NodeID))).toEqual(new Set([ids.get(w1), ids.get(w2)]));
     expect(await containersOn(m, 'agent')).toEqual([]);
@@ -235,48 +256,5 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm services: replicated an
     await waitUntil(async () => (await allContainers('web', true)).length === 0 && (await allContainers('agent', true)).length === 0, 60000, 'every task container removed');
     expect(JSON.parse(await m.ok('service', 'ls', '--format', '{{json .}}').then((s) => `[${s.split('\n').filter(Boolean).join(',')}]`))).toEqual([]);
     await waitUntil(async () => ((await m.d.request('GET', '/v1.44/tasks')).json as unknown[]).length === 0, 30000, 'tasks gone');
-  });
-});
-
-describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm services with three managers: the orchestrator moves (needs `make build`, etcd, docker CLI)', () => {
-  const hosts: SwarmHost[] = [];
-  afterAll(async () => {
-    for (const h of hosts) await h.cleanup().catch(() => undefined);
-    for (const h of hosts) for (const pid of h.etcdPids) expect(h.isOurEtcd(pid)).toBe(false);
-  });
-
-  // the orchestrator runs on one manager, elected through etcd (a 10s lease); m1 campaigned first
-  // and leads. Killing it,
-  // the others elect a new one, which replaces the tasks the dead manager ran
-  test('kill -9 of the leading manager: another manager’s orchestrator reschedules its tasks within 40s', async () => {
-    const [m1, m2, m3] = [await SwarmHost.start(23), await SwarmHost.start(24), await SwarmHost.start(25)];
-    hosts.push(m1, m2, m3);
-    await m1.ok('swarm', 'init', '--advertise-addr', m1.ip, '--listen-addr', m1.addr);
-    const token = await m1.ok('swarm', 'join-token', '-q', 'manager');
-    // etcd's strict reconfig check refuses a member added within 5s of the last one: tried again
-    for (const h of [m2, m3])
-      await waitUntil(async () => (await h.docker('swarm', 'join', '--token', token, '--listen-addr', h.addr, '--advertise-addr', h.ip, m1.addr)).code === 0, 30000, 'a manager joined');
-    const m1id = (await m1.info()).NodeID;
-    await m2.ok('service', 'create', '--detach', '--no-resolve-image', '--replicas', '3', '--name', 'web', 'busybox', 'sleep', '1000');
-    const runningOn = async (h: SwarmHost) =>
-      (
-        (await h.d.request('GET', `/v1.44/tasks?filters=${encodeURIComponent(JSON.stringify({ service: ['web'], 'desired-state': ['running'] }))}`)).json as {
-          NodeID: string;
-          Status: { State: string };
-        }[]
-      ).filter((t) => t.Status.State === 'running');
-    await waitUntil(async () => (await runningOn(m2)).length === 3, 60000, 'web running');
-    expect((await runningOn(m2)).some((t) => t.NodeID === m1id)).toBe(true);
-    m1.noteEtcd();
-    await m1.d.kill9();
-    await waitUntil(
-      async () => {
-        const r = await runningOn(m2).catch(() => []);
-        return r.length === 3 && r.every((t) => t.NodeID !== m1id);
-      },
-      40000,
-      'web’s tasks off the dead manager',
-    );
-    await m2.ok('service', 'rm', 'web');
   });
 });
