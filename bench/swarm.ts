@@ -9,14 +9,17 @@
 // The clock starts when the CLI command is issued and stops when GET /tasks (polled every 100 ms
 // on the manager) shows the state. The goal printed beside the figures: each <= 0.5x dockerd.
 // Everything made (namespaces, bridge, daemons, folders) is removed at the end, also on failure.
-//   node dist/bench/swarm.js [replicas]     (root; after `make build`)
+//   node dist/bench/swarm.js [replicas] [--skiff-only]     (root; after `make build`)
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { projectRoot } from '../src/host';
 
-const REPLICAS = Number(process.argv[2] ?? 20);
+const args = process.argv.slice(2);
+const REPLICAS = Number(args.find((a) => /^\d+$/.test(a)) ?? 20);
+/** Skiff's figures alone (quicker, while working on them) */
+const SKIFF_ONLY = args.includes('--skiff-only');
 const NODES = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -329,9 +332,9 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/swarm.ts runs as root (network namespaces, daemons)');
   console.log(`swarm: ${NODES} nodes (1 manager, 2 workers) in network namespaces, ${REPLICAS} replicas`);
   const s = await measure(skiff);
-  const found = dockerdPath();
+  const found = SKIFF_ONLY ? undefined : dockerdPath();
   const d = found ? await measure(dockerdEngine(found)) : undefined;
-  if (!d) console.log("dockerd: not installed (run `make peers` to unpack Debian's docker.io into .peers); Skiff alone:");
+  if (!d && !SKIFF_ONLY) console.log("dockerd: not installed (run `make peers` to unpack Debian's docker.io into .peers); Skiff alone:");
   const rows: [string, keyof Figures][] = [
     [`service create --replicas ${REPLICAS} until running`, 'create'],
     [`rolling update of ${REPLICAS} tasks`, 'update'],

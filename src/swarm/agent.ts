@@ -16,6 +16,7 @@ import { rootFingerprintOf, serveAgentPort, taskLogsHandler, type LogEngine } fr
 import { TASKS_WAIT_MS, tasksDigest } from './manager';
 import { PassLoop } from './pass-loop';
 import { splitHostPort } from './swarm-port';
+import { StatusBatcher } from './status-batch';
 import { deliverTaskFiles, dropTaskFiles, sweepTaskFiles } from './task-delivery';
 import { OverlayHost, type OverlayEngine } from './net/overlay-host';
 import { ingressOf, type LbView } from './net/lb-view';
@@ -27,6 +28,8 @@ import type { NodeNetworkView } from './net/view';
 import { isTerminal, reportStatus, stateOrder, type StatusUpdate, type TaskRecord, type TaskStatus } from './objects';
 
 const TICK_MS = 1000;
+/** how long a long poll's answer stands in for asking again */
+const POLLED_FRESH_MS = 200;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** The engine's calls an agent makes (the daemon's container and image backends fit). */
@@ -62,10 +65,14 @@ export class Agent {
   private ticking = false;
   /** a worker's long poll of its tasks is under way */
   private following = false;
+  /** the tasks a worker's long poll just answered, for the pass it wakes */
+  private polled: { tasks: TaskRecord[]; at: number } | undefined;
   /** stop() was called: a port bound after it is closed at once */
   private stopped = false;
   /** the task files were swept after a leave (once per leave) */
   private left = false;
+  /** the tasks' status reports, sent in batches */
+  private readonly reports = new StatusBatcher((u) => this.sendReports(u));
   /** tasks with an operation under way (a start, a stop) */
   private readonly busy = new Set<string>();
   /** a task's secrets and configs as files: extra mounts of its container */
@@ -170,6 +177,10 @@ export class Agent {
   private async assigned(): Promise<TaskRecord[]> {
     const m = this.swarm.manager;
     if (m?.etcd.running) return m.tasksOf(this.nodeId);
+    const polled = this.polled;
+    this.polled = undefined;
+    // fresh only: a pass that comes later (one was under way) asks again
+    if (polled && Date.now() - polled.at < POLLED_FRESH_MS) return polled.tasks;
     return this.swarm.callAnyManager<TaskRecord[]>('/tasks');
   }
 
@@ -199,8 +210,13 @@ export class Agent {
   }
 
   private async report(t: TaskRecord, s: Omit<TaskStatus, 'Timestamp'>): Promise<void> {
-    const u: StatusUpdate[] = [{ id: t.ID, status: { Timestamp: new Date().toISOString(), ...s } }];
-    t.Status = u[0].status;
+    const status: TaskStatus = { Timestamp: new Date().toISOString(), ...s };
+    t.Status = status;
+    await this.reports.report({ id: t.ID, status });
+  }
+
+  /** a batch of reports: into the store on a manager, to a manager's swarm port on a worker */
+  private async sendReports(u: StatusUpdate[]): Promise<void> {
     const m = this.swarm.manager;
     if (m?.etcd.running) await reportStatus(m.objects, this.nodeId, u);
     else await this.swarm.callAnyManager('/task-status', u);
@@ -220,7 +236,11 @@ export class Agent {
         try {
           const tasks = await this.swarm.callAnyManager<TaskRecord[]>('/tasks', after === undefined ? {} : { after }, TASKS_WAIT_MS + 10_000);
           const d = tasksDigest(tasks);
-          if (after !== undefined && d !== after) this.loop.kick();
+          if (after !== undefined && d !== after) {
+            // the pass this wakes takes these tasks rather than asking again
+            this.polled = { tasks, at: Date.now() };
+            this.loop.kick();
+          }
           // an answer at once with nothing changed (a manager that does not wait): no busy loop
           else if (after !== undefined && Date.now() - asked < 200) await sleep(TICK_MS);
           after = d;
@@ -308,6 +328,7 @@ export class Agent {
   private async handle(t: TaskRecord): Promise<void> {
     const c = this.engine.containers.find(containerName(t));
     if (t.DesiredState === 'shutdown' || t.DesiredState === 'remove') return this.shutdown(t, c);
+    if (t.DesiredState === 'ready') return this.ready(t, c);
     // a job's task is desired complete: it runs all the same
     if (t.DesiredState !== 'running' && t.DesiredState !== 'complete') return;
     const state = stateOrder(t.Status.State);
@@ -329,28 +350,41 @@ export class Agent {
     else await this.report(t, { State: 'failed', Message: 'started', Err: `task: non-zero exit (${code})`, ContainerStatus: cs });
   }
 
-  private async run(t: TaskRecord, existing: ContainerRecord | undefined): Promise<void> {
-    const image = t.Spec.ContainerSpec?.Image ?? '';
-    let id = existing?.Id;
+  /**
+   * swarmkit's prepare: the image, the task's files and its container, not started. Answers the
+   * container's ID; undefined when it cannot be made yet (its networks) or was rejected.
+   */
+  private async prepare(t: TaskRecord, existing: ContainerRecord | undefined): Promise<string | undefined> {
+    if (existing) return existing.Id;
     let net: TaskNetworking | undefined;
-    if (!id && t.NetworksAttachments?.length) {
+    if (t.NetworksAttachments?.length) {
       // its networks are not set up on this node yet: the next pass
       net = this.overlay?.networkingOf(t);
-      if (!net) return;
+      if (!net) return undefined;
     }
     try {
-      if (!id) {
-        await this.report(t, { State: 'preparing', Message: 'preparing' });
-        await this.engine.images.get(image).catch(() => this.engine.images.pull(image, { auth: undefined, signal: new AbortController().signal, platform: undefined, onProgress: () => undefined }));
-        const files = await this.taskFiles(t);
-        const body = createBody(t, { id: this.nodeId, hostname: os.hostname() }, files, net);
-        id = (await this.engine.containers.create(containerName(t), body)).rec.Id;
-      }
+      await this.report(t, { State: 'preparing', Message: 'preparing' });
+      const image = t.Spec.ContainerSpec?.Image ?? '';
+      await this.engine.images.get(image).catch(() => this.engine.images.pull(image, { auth: undefined, signal: new AbortController().signal, platform: undefined, onProgress: () => undefined }));
+      const files = await this.taskFiles(t);
+      const body = createBody(t, { id: this.nodeId, hostname: os.hostname() }, files, net);
+      return (await this.engine.containers.create(containerName(t), body)).rec.Id;
     } catch (e) {
       await dropTaskFiles(this.engine.kernel, this.swarm.o.execRoot, t.ID).catch(() => undefined);
       await this.report(t, { State: 'rejected', Message: 'preparing', Err: e instanceof Error ? e.message : String(e) });
-      return;
+      return undefined;
     }
+  }
+
+  /** a task meant to be ready (a stop-first update's next task, a restart's after its delay) is prepared: its start is all that is left */
+  private async ready(t: TaskRecord, c: ContainerRecord | undefined): Promise<void> {
+    if (c || stateOrder(t.Status.State) < stateOrder('assigned') || stateOrder(t.Status.State) >= stateOrder('ready')) return;
+    if (await this.prepare(t, c)) await this.report(t, { State: 'ready', Message: 'prepared' });
+  }
+
+  private async run(t: TaskRecord, existing: ContainerRecord | undefined): Promise<void> {
+    const id = await this.prepare(t, existing);
+    if (!id) return;
     try {
       await this.report(t, { State: 'starting', Message: 'starting' });
       await this.engine.containers.start(id);

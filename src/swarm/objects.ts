@@ -201,6 +201,9 @@ function parse<T>(kv: IKeyValue): Versioned<T> {
   return { value: JSON.parse(kv.value.toString()) as T, version: Number(kv.mod_revision) };
 }
 
+/** etcd refuses a transaction of more than 128 operations (its --max-txn-ops default) */
+const TXN_MAX = 64;
+
 export class ObjectStore {
   private readonly ns: Namespace;
 
@@ -308,6 +311,49 @@ export class ObjectStore {
     throw systemError(SEQUENCE_CONFLICT);
   }
 
+  /** New tasks in a few transactions rather than a request each (a pass makes many at once). */
+  async putTasks(ts: TaskRecord[]): Promise<void> {
+    for (let i = 0; i < ts.length; i += TXN_MAX) {
+      const chunk = ts.slice(i, i + TXN_MAX);
+      if (!chunk.length) continue;
+      const [first, ...rest] = chunk.map((t) => `tasks/${t.ID}`);
+      // each absent before: its ID is new
+      let txn = this.ns.if(first, 'Create', '==', 0);
+      for (const key of rest) txn = txn.and(key, 'Create', '==', 0);
+      const r = await txn.then(...chunk.map((t) => this.ns.put(`tasks/${t.ID}`).value(JSON.stringify(t)))).commit();
+      if (!r.succeeded) for (const t of chunk) await this.putTask(t);
+    }
+  }
+
+  /**
+   * updateTask for many tasks: read together, written in one transaction if none changed
+   * meanwhile, else one by one as updateTask does. Answers each task as written (or as read).
+   */
+  async updateTasks(changes: ReadonlyMap<string, (t: TaskRecord) => TaskRecord | undefined>): Promise<Map<string, TaskRecord | undefined>> {
+    const out = new Map<string, TaskRecord | undefined>();
+    const ids = [...changes.keys()];
+    for (let i = 0; i < ids.length; i += TXN_MAX) {
+      const chunk = ids.slice(i, i + TXN_MAX);
+      const read = await Promise.all(chunk.map((id) => this.task(id)));
+      const writes: { id: string; version: number; next: TaskRecord }[] = [];
+      chunk.forEach((id, j) => {
+        const cur = read[j];
+        const next = cur ? (changes.get(id) as (t: TaskRecord) => TaskRecord | undefined)(cur.value) : undefined;
+        out.set(id, next ?? cur?.value);
+        if (cur && next) writes.push({ id, version: cur.version, next: { ...next, UpdatedAt: new Date().toISOString() } });
+      });
+      if (!writes.length) continue;
+      const [first, ...rest] = writes;
+      let txn = this.ns.if(`tasks/${first.id}`, 'Mod', '==', first.version);
+      for (const w of rest) txn = txn.and(`tasks/${w.id}`, 'Mod', '==', w.version);
+      const r = await txn.then(...writes.map((w) => this.ns.put(`tasks/${w.id}`).value(JSON.stringify(w.next)))).commit();
+      if (r.succeeded) for (const w of writes) out.set(w.id, w.next);
+      // a race on one of them: each on its own, read again
+      else for (const w of writes) out.set(w.id, await this.updateTask(w.id, changes.get(w.id) as (t: TaskRecord) => TaskRecord | undefined));
+    }
+    return out;
+  }
+
   async removeTask(id: string): Promise<void> {
     await this.ns.delete().key(`tasks/${id}`);
   }
@@ -321,10 +367,14 @@ export interface StatusUpdate {
 
 /** Agents' reports, each for a task assigned to nodeId (others are ignored). */
 export async function reportStatus(o: ObjectStore, nodeId: string, updates: StatusUpdate[]): Promise<void> {
-  for (const u of updates)
-    await o.updateTask(u.id, (t) => {
-      if (t.NodeID !== nodeId || stateOrder(u.status.State) < stateOrder(t.Status.State)) return undefined;
-      const up = u.status.State === 'running' && t.RunningAt === undefined ? { RunningAt: Date.now() } : {};
-      return { ...t, ...up, Status: u.status };
+  // the last word on each task (an agent's batch may hold several of one task, in order)
+  const last = new Map(updates.map((u) => [u.id, u.status]));
+  const changes = new Map<string, (t: TaskRecord) => TaskRecord | undefined>();
+  for (const [id, status] of last)
+    changes.set(id, (t) => {
+      if (t.NodeID !== nodeId || stateOrder(status.State) < stateOrder(t.Status.State)) return undefined;
+      const up = status.State === 'running' && t.RunningAt === undefined ? { RunningAt: Date.now() } : {};
+      return { ...t, ...up, Status: status };
     });
+  await o.updateTasks(changes);
 }

@@ -257,18 +257,18 @@ export class Orchestrator {
       const s = p.records.get(t.ServiceID);
       // a task is written with its addresses: its agent never sees it without them
       if (s) await this.m.alloc?.task(t, s.Spec);
-      await o.putTask(t);
     }
-    for (const [id, d] of p.desired) {
-      if (p.deletes.has(id)) continue;
-      await o.updateTask(id, (t) => (t.DesiredState === d ? undefined : { ...t, DesiredState: d }));
-    }
-    for (const [id, node] of p.assign) {
-      const t = await o.updateTask(id, (t) =>
+    // in a few transactions: 20 new tasks are one write, not 20 (and one wakeup of each watcher)
+    await o.putTasks(p.creates);
+    const desired = new Map<string, (t: TaskRecord) => TaskRecord | undefined>();
+    for (const [id, d] of p.desired) if (!p.deletes.has(id)) desired.set(id, (t) => (t.DesiredState === d ? undefined : { ...t, DesiredState: d }));
+    await o.updateTasks(desired);
+    const assign = new Map<string, (t: TaskRecord) => TaskRecord | undefined>();
+    for (const [id, node] of p.assign)
+      assign.set(id, (t) =>
         t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
       );
-      if (t?.NodeID === node) await this.m.alloc?.node(node, t.NetworksAttachments ?? []);
-    }
+    for (const [id, t] of await o.updateTasks(assign)) if (t && t.NodeID === p.assign.get(id)) await this.m.alloc?.node(t.NodeID, t.NetworksAttachments ?? []);
     for (const id of p.deletes) await o.removeTask(id);
     // the update's state, unless the service changed since this pass read it
     for (const [id, { from, next }] of p.services)

@@ -4,12 +4,13 @@
 // restart policy (condition, delay, max attempts as swarmkit's restart supervisor), lost nodes,
 // drain, global placement.
 import { matches, parseConstraints } from '../../src/swarm/constraints';
-import type { ObjectStore, ServiceRecord, ServiceSpec, TaskRecord } from '../../src/swarm/objects';
+import type { ServiceRecord, ServiceSpec, TaskRecord } from '../../src/swarm/objects';
 import { newTask, Orchestrator } from '../../src/swarm/orchestrator';
 import { Placer } from '../../src/swarm/scheduler';
-import type { ClusterStore, NodeRecord, Versioned } from '../../src/swarm/store';
+import type { ClusterStore, NodeRecord } from '../../src/swarm/store';
 import { expand } from '../../src/swarm/templates';
 import { Logger } from '../../src/core/logger';
+import { mapObjectStore, versioned } from '../helpers/swarm-objects';
 
 const node = (id: string, role: 'manager' | 'worker' = 'worker', availability: NodeRecord['spec']['Availability'] = 'active', labels: Record<string, string> = {}): NodeRecord => ({
   id,
@@ -75,24 +76,8 @@ function world(nodes: NodeRecord[], down: string[] = []) {
   const services = new Map<string, ServiceRecord>();
   const tasks = new Map<string, TaskRecord>();
   const now = Date.now();
-  const v = <T>(value: T): Versioned<T> => ({ value, version: 1 });
-  const objects = {
-    services: async () => [...services.values()].map(v),
-    tasks: async () => [...tasks.values()].map(v),
-    putTask: async (t: TaskRecord) => void tasks.set(t.ID, structuredClone(t)),
-    updateTask: async (id: string, fn: (t: TaskRecord) => TaskRecord | undefined) => {
-      const t = tasks.get(id);
-      const next = t && fn(structuredClone(t));
-      if (next) tasks.set(id, next);
-      return next;
-    },
-    removeTask: async (id: string) => void tasks.delete(id),
-    updateService: async (id: string, _v: number | undefined, fn: (s: ServiceRecord) => ServiceRecord) => {
-      const s = fn(services.get(id) as ServiceRecord);
-      services.set(id, s);
-      return s;
-    },
-  } as unknown as ObjectStore;
+  const v = versioned;
+  const objects = mapObjectStore(services, tasks);
   const store = {
     nodes: async () => nodes.map(v),
     heartbeats: async () => new Map(nodes.filter((n) => !down.includes(n.id)).map((n) => [n.id, now])),

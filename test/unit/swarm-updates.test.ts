@@ -5,12 +5,13 @@
 import { engineLabels } from '../../src/config';
 import { jobRoom, jobStatus } from '../../src/swarm/jobs';
 import { Logger } from '../../src/core/logger';
-import type { ObjectStore, ServiceRecord, ServiceSpec, TaskRecord, TaskState } from '../../src/swarm/objects';
+import { mapObjectStore, versioned } from '../helpers/swarm-objects';
+import type { ServiceRecord, ServiceSpec, TaskRecord, TaskState } from '../../src/swarm/objects';
 import { Orchestrator } from '../../src/swarm/orchestrator';
 import { shouldRestart } from '../../src/swarm/restart';
 import { Placer } from '../../src/swarm/scheduler';
 import { validateSpec } from '../../src/swarm/services';
-import type { ClusterStore, NodeRecord, Versioned } from '../../src/swarm/store';
+import type { ClusterStore, NodeRecord } from '../../src/swarm/store';
 import { isDirty, planRollout, rolloutConfig } from '../../src/swarm/updater';
 
 const NOW = 1_000_000_000;
@@ -220,20 +221,8 @@ test('skiffd --label: dockerd’s checks (key=value, one value per key)', () => 
 function jobWorld(nodes: NodeRecord[]) {
   const services = new Map<string, ServiceRecord>();
   const tasks = new Map<string, TaskRecord>();
-  const v = <T>(value: T): Versioned<T> => ({ value, version: 1 });
-  const objects = {
-    services: async () => [...services.values()].map(v),
-    tasks: async () => [...tasks.values()].map(v),
-    putTask: async (t: TaskRecord) => void tasks.set(t.ID, structuredClone(t)),
-    updateTask: async (id: string, fn: (t: TaskRecord) => TaskRecord | undefined) => {
-      const t = tasks.get(id);
-      const next = t && fn(structuredClone(t));
-      if (next) tasks.set(id, next);
-      return next;
-    },
-    removeTask: async (id: string) => void tasks.delete(id),
-    updateService: async (id: string, _v: number | undefined, fn: (s: ServiceRecord) => ServiceRecord) => services.set(id, fn(services.get(id) as ServiceRecord)),
-  } as unknown as ObjectStore;
+  const v = versioned;
+  const objects = mapObjectStore(services, tasks);
   const store = {
     nodes: async () => nodes.map(v),
     heartbeats: async () => new Map(nodes.map((x) => [x.id, Date.now()])),
