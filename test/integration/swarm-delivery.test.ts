@@ -29,6 +29,8 @@ interface TaskJson {
   Status: { State: string };
 }
 
+// services stop in 1s (--stop-grace-period): busybox as pid 1 ignores SIGTERM, so each stop would
+// wait the default 10s
 describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in tasks, service logs (needs `make build`, etcd, docker CLI)', () => {
   const hosts: SwarmHost[] = [];
   let m: SwarmHost;
@@ -94,6 +96,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in
       'create',
       '--detach',
       '--no-resolve-image',
+      '--stop-grace-period',
+      '1s',
       '--name',
       'app',
       '--replicas',
@@ -152,6 +156,8 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in
       'create',
       '--detach',
       '--no-resolve-image',
+      '--stop-grace-period',
+      '1s',
       '--name',
       'talk',
       '--replicas',
