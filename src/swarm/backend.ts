@@ -431,7 +431,7 @@ abstract class SwarmNode {
       if (m.etcd.running) {
         // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
         // before its answer reaches us, so a lost answer is no failure
-        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
+        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined, etcdMemberId: undefined }));
         await m.store.removeMember(l.state.nodeId, false).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
       }
       await this.halt();

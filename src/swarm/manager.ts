@@ -2,6 +2,7 @@
 // (joins, heartbeats, etcd promotions). Made by the backend at init, join, promotion and start.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { IMember } from 'etcd3';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as https from 'node:https';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
@@ -362,7 +363,7 @@ export class ManagerRuntime {
     const url = peerUrl(rec.addr, swarmPort);
     // a join that failed before its etcd started left a learner at this URL: it never held data
     const stale = (await this.store.etcd.cluster.memberList({})).members.find((m) => m.peerURLs.includes(url));
-    if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID });
+    if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID }).catch(goneAlready);
     else if (stale) throw new SkiffError('conflict', `etcd member ${stale.name} already serves ${url}`);
     const members = await this.store.members();
     // its etcd user before its membership: its certificate's CN is what etcd's auth knows it by
@@ -371,6 +372,7 @@ export class ManagerRuntime {
     const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
     rec.role = 'manager';
     rec.managerAddr = `${rec.addr}:${swarmPort}`;
+    rec.etcdMemberId = String(r.member.ID);
     // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate
     const dek = await loadDataKey(this.o.files.dir);
     return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}) };
@@ -380,6 +382,11 @@ export class ManagerRuntime {
    * etcd's strict reconfig check refuses a new member ("unhealthy cluster") while a member it
    * counts on has been connected for less than its health interval (5 s): a manager joining right
    * after another one. Tried for 15 s, within the joining CLI's 20 s.
+   *
+   * etcd also makes a new member's ID from its peer URLs and the second it is added in, and
+   * refuses an ID it removed before (ErrIDRemoved, answered as "member not found"): a node joining
+   * again from the same address within the second its withdrawn join (or its leave) was added in
+   * gets that ID again. The next second gives a fresh one.
    */
   private async addLearner(url: string): Promise<Awaited<ReturnType<ClusterStore['etcd']['cluster']['memberAdd']>>> {
     const end = Date.now() + 15000;
@@ -387,10 +394,22 @@ export class ManagerRuntime {
       try {
         return await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
       } catch (e) {
-        if (!/unhealthy cluster/.test(String(e)) || Date.now() > end) throw e;
-        await new Promise((r) => setTimeout(r, 500));
+        const reusedId = /member not found/.test(String(e));
+        if (!(reusedId || /unhealthy cluster/.test(String(e))) || Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, reusedId ? 1050 - (Date.now() % 1000) : 500));
       }
     }
+  }
+
+  /**
+   * The etcd member of a node becoming a manager: by the ID its membership's add gave, or (a
+   * record from before IDs were kept) by its name or peer URL.
+   */
+  private async memberOf(rec: NodeRecord): Promise<IMember | undefined> {
+    const members = (await this.store.etcd.cluster.memberList({})).members;
+    if (rec.etcdMemberId) return members.find((x) => String(x.ID) === rec.etcdMemberId);
+    const url = rec.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
+    return members.find((x) => x.name === rec.id || (url !== undefined && x.peerURLs.includes(url)));
   }
 
   /**
@@ -401,12 +420,11 @@ export class ManagerRuntime {
   private async joinAbort(id: string): Promise<void> {
     const rec = (await this.store.node(id))?.value;
     if (!rec) return;
-    const url = rec.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
-    const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+    const m = await this.memberOf(rec);
     // only a join under way is withdrawn: a manager whose etcd already votes leaves as managers do
     // (demotion or leave), never by this call, which would cost the cluster a voter unasked
     if (m && !m.isLearner && m.name) throw invalid(`rpc error: code = FailedPrecondition desc = node ${id} is a voting manager: its join cannot be withdrawn`);
-    if (m) await this.store.etcd.cluster.memberRemove({ ID: m.ID });
+    if (m) await this.store.etcd.cluster.memberRemove({ ID: m.ID }).catch(goneAlready);
     if (rec.role === 'manager') await this.store.revokeManager(id);
     await this.store.removeNode(id);
     this.o.log.info('swarm join withdrawn', { node: id });
@@ -421,7 +439,7 @@ export class ManagerRuntime {
     const rec = { ...cur.value };
     const cert = await sign({ ca: cluster.rootCA, csr, subject: { cn: id, ou: roleOU('manager'), o: cluster.id }, ips: [rec.addr], dns: [MANAGER_NAME] });
     const etcd = await this.addMember(rec, swarmPort, csr, cluster.storeCA, cluster.id);
-    await this.store.updateNode(id, undefined, (n) => ({ ...n, role: 'manager', managerAddr: rec.managerAddr }));
+    await this.store.updateNode(id, undefined, (n) => ({ ...n, role: 'manager', managerAddr: rec.managerAddr, etcdMemberId: rec.etcdMemberId }));
     return { cert, etcd };
   }
 
@@ -430,8 +448,7 @@ export class ManagerRuntime {
     const end = Date.now() + 30000;
     for (;;) {
       const rec = (await this.store.node(id))?.value;
-      const url = rec?.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
-      const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+      const m = rec && (await this.memberOf(rec));
       if (!m) throw notFound(`node ${id} is not an etcd member`);
       if (!m.isLearner) return;
       try {
@@ -443,6 +460,11 @@ export class ManagerRuntime {
       }
     }
   }
+}
+
+/** a member removal that found it removed already (a join's withdrawal and the next join from its address, each removing the learner) */
+function goneAlready(e: unknown): void {
+  if (!/member not found/.test(String(e))) throw e;
 }
 
 /** A manager's etcd CSR is made from its node key (one key per node, as swarmkit). */
