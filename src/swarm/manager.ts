@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IMember } from 'etcd3';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as fs from 'node:fs/promises';
 import type * as https from 'node:https';
+import { writeFileAtomic } from '../core/atomic-files';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newCsr, roleOU, sign, type NodeRole } from './ca';
@@ -97,7 +99,7 @@ export class ManagerRuntime {
       listenHost,
       advertiseHost,
       swarmPort: port,
-      tls: { caFile: o.files.certPath('storeCA'), rootFile: o.files.certPath('rootCA'), certFile: o.files.certPath('etcdCert'), keyFile: o.files.certPath('key') },
+      tls: { caFile: o.files.certPath('storeCA'), rootFile: o.files.certPath('rootCA'), certFile: o.files.certPath('etcdCert'), keyFile: p.keyFile },
       pidFile: p.pidFile,
       logFile: p.logFile,
       log: o.log,
@@ -151,6 +153,10 @@ export class ManagerRuntime {
   async start(bootstrap?: { state: 'new' } | { state: 'existing'; initialCluster: string }, promote?: () => Promise<void>, timeoutMs = 30000): Promise<void> {
     const c = this.o.certs;
     if (!c.storeCA || !c.etcdCert) throw systemError('this manager has no etcd certificate');
+    // etcd reads the node key from its own copy in the exec root (etcd.ts etcdPaths): autolock
+    // sealing or unsealing the node key moves its files, never this one under a running etcd
+    await fs.mkdir(this.o.execRoot, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.etcd.o.tls.keyFile, c.key, { mode: 0o600, durable: false });
     this.etcd.o.bootstrap = bootstrap;
     if (promote) {
       // a joining member starts as an etcd learner (the quorum does not count it until it caught up)
@@ -316,6 +322,7 @@ export class ManagerRuntime {
     await this.etcd.stop();
     await this.restarting;
     await this.etcd.stop();
+    await fs.rm(this.etcd.o.tls.keyFile, { force: true });
   }
 
   private async heartbeatOf(id: string, engineLabels?: Record<string, string>): Promise<HeartbeatResponseWire> {
