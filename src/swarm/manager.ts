@@ -20,7 +20,7 @@ import { Orchestrator } from './orchestrator';
 import { NetworkAllocator } from './net/allocator';
 import { NetworkObjects } from './net/records';
 import { netPortHandlers } from './net/port';
-import { ClusterStore, type NodeRecord } from './store';
+import { ClusterStore, type ClusterRecord, type NodeRecord } from './store';
 import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
 
 /** Heartbeats every 2s; a node is down after 7s without one (swarmkit: 5s period, a few missed). */
@@ -357,7 +357,7 @@ export class ManagerRuntime {
       addr,
       agentPort: req.swarmPort,
     };
-    const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster.storeCA, cluster.id) : undefined;
+    const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster) : undefined;
     await this.store.putNode(rec);
     await this.store.heartbeat(id);
     const managers = managersOf((await this.store.nodes()).map((x) => x.value));
@@ -365,8 +365,9 @@ export class ManagerRuntime {
   }
 
   /** A node becoming a manager (join or promotion): its etcd certificate and its learner membership. */
-  async addMember(rec: NodeRecord, swarmPort: number, csr: string, storeCA: { cert: string; key: string }, clusterId: string): Promise<NonNullable<JoinResponseWire['etcd']>> {
-    const cert = await sign({ ca: storeCA, csr, subject: { cn: rec.id, ou: roleOU('manager'), o: clusterId }, ips: [rec.addr], dns: [MANAGER_NAME] });
+  async addMember(rec: NodeRecord, swarmPort: number, csr: string, cluster: ClusterRecord): Promise<NonNullable<JoinResponseWire['etcd']>> {
+    const { storeCA, unlockKey } = cluster;
+    const cert = await sign({ ca: storeCA, csr, subject: { cn: rec.id, ou: roleOU('manager'), o: cluster.id }, ips: [rec.addr], dns: [MANAGER_NAME] });
     const url = peerUrl(rec.addr, swarmPort);
     // a join that failed before its etcd started left a learner at this URL: it never held data
     const stale = (await this.store.etcd.cluster.memberList({})).members.find((m) => m.peerURLs.includes(url));
@@ -380,9 +381,10 @@ export class ManagerRuntime {
     rec.role = 'manager';
     rec.managerAddr = `${rec.addr}:${swarmPort}`;
     rec.etcdMemberId = String(r.member.ID);
-    // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate
+    // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate,
+    // and under autolock the key it keeps them sealed with (as every manager does)
     const dek = await loadDataKey(this.o.files.dir);
-    return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}) };
+    return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}), ...(unlockKey ? { unlockKey } : {}) };
   }
 
   /**
@@ -445,7 +447,7 @@ export class ManagerRuntime {
     if (cur.value.spec.Role !== 'manager') throw invalid(`node ${id} is not to be promoted`);
     const rec = { ...cur.value };
     const cert = await sign({ ca: cluster.rootCA, csr, subject: { cn: id, ou: roleOU('manager'), o: cluster.id }, ips: [rec.addr], dns: [MANAGER_NAME] });
-    const etcd = await this.addMember(rec, swarmPort, csr, cluster.storeCA, cluster.id);
+    const etcd = await this.addMember(rec, swarmPort, csr, cluster);
     await this.store.updateNode(id, undefined, (n) => ({ ...n, role: 'manager', managerAddr: rec.managerAddr, etcdMemberId: rec.etcdMemberId }));
     return { cert, etcd };
   }
