@@ -96,6 +96,31 @@ async function hold(files: LocalFiles, execRoot: string, s: ManagerSecrets): Pro
   holdDataKey(files.dir, DataKey.fromBase64(s.dek));
 }
 
+/** The secrets sealed with the unlock key and held unlocked; plain copies in the data root removed. */
+async function sealAndHold(files: LocalFiles, execRoot: string, secrets: ManagerSecrets, unlockKey: string): Promise<void> {
+  // sealed first, plain files removed after: a crash between leaves both, never neither
+  await saveSealed(files.dir, sealSecrets(secrets, unlockKey));
+  await hold(files, execRoot, secrets);
+  await fs.rm(path.join(files.certDir, 'swarm-node.key'), { force: true });
+  await fs.rm(dekPath(files.dir), { force: true });
+}
+
+/**
+ * A node becoming a manager (a join, a promotion) keeps the node key and the DEK it has: in an
+ * autolocked swarm sealed with the unlock key the managers' answer gave, before anything of them
+ * is written (the plain key only in the exec root, the DEK only in memory), as swarmkit's
+ * managers keep them under the KEK; plain files otherwise.
+ */
+export async function keepManagerSecrets(files: LocalFiles, execRoot: string, nodeKey: string, dek: string | undefined, unlockKey: string | undefined): Promise<void> {
+  if (!unlockKey) {
+    await files.saveCerts({ key: nodeKey });
+    if (dek) await saveDataKey(files.dir, dek);
+    return;
+  }
+  if (!dek) throw systemError('the swarm is autolocked but its managers sent no data-encryption key');
+  await sealAndHold(files, execRoot, { nodeKey, dek }, unlockKey);
+}
+
 /**
  * This manager's secrets at rest made to follow the cluster's unlock key: sealed with it (a new
  * key reseals: the old one no longer opens them), or, undefined, back to plain files.
@@ -104,14 +129,7 @@ export async function applyAutolock(files: LocalFiles, execRoot: string, nodeKey
   const dek = await loadDataKey(files.dir);
   if (!dek) throw systemError('this manager holds no data-encryption key');
   const secrets = { nodeKey, dek: dek.toBase64() };
-  if (unlockKey) {
-    // sealed first, plain files removed after: a crash between leaves both, never neither
-    await saveSealed(files.dir, sealSecrets(secrets, unlockKey));
-    await hold(files, execRoot, secrets);
-    await fs.rm(path.join(files.certDir, 'swarm-node.key'), { force: true });
-    await fs.rm(dekPath(files.dir), { force: true });
-    return;
-  }
+  if (unlockKey) return sealAndHold(files, execRoot, secrets, unlockKey);
   if (!files.runtimeKeyFile && !(await loadSealed(files.dir))) return;
   files.runtimeKeyFile = undefined;
   await files.saveCerts({ key: nodeKey });

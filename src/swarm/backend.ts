@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger';
 import { newClusterMaterial, newClusterRecord } from './bootstrap';
 import { ERR_JOIN_CANCELLED, requestJoin } from './join';
 import { DataKey, saveDataKey } from './dek';
-import { applyAutolock, ERR_NOT_LOCKED, ERR_SWARM_LOCKED, newUnlockKey, releaseUnlocked, unlockFiles } from './autolock';
+import { applyAutolock, ERR_NOT_LOCKED, ERR_SWARM_LOCKED, keepManagerSecrets, newUnlockKey, releaseUnlocked, unlockFiles } from './autolock';
 import { certFacts, needsRenewal, newCsr, roleOU, sign, tlsInfo, type NodeRole, type TlsInfo } from './ca';
 import { newJoinToken, parseJoinToken } from './ids';
 import { LocalFiles, type Certs, type LocalState } from './local-state';
@@ -431,7 +431,7 @@ abstract class SwarmNode {
       if (m.etcd.running) {
         // demoted by itself (`node demote` of this node): it leaves etcd itself; etcd may stop
         // before its answer reaches us, so a lost answer is no failure
-        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined }));
+        await m.store.updateNode(l.state.nodeId, undefined, (n) => ({ ...n, role: 'worker', managerAddr: undefined, etcdClientUrl: undefined, etcdMemberId: undefined }));
         await m.store.removeMember(l.state.nodeId, false).catch((e: unknown) => this.o.log.warn('leaving etcd', { error: String(e) }));
       }
       await this.halt();
@@ -454,8 +454,10 @@ abstract class SwarmNode {
       l.certs.cert = r.cert;
       l.certs.storeCA = r.etcd.storeCA;
       l.certs.etcdCert = r.etcd.cert;
-      await this.files.saveCerts(l.certs);
-      if (r.etcd.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+      // its key sealed at once in an autolocked swarm, the DEK never written plain (autolock.ts)
+      await keepManagerSecrets(this.files, this.o.execRoot, l.certs.key, r.etcd.dek, r.etcd.unlockKey);
+      this.lockKey = r.etcd.unlockKey;
+      await this.files.saveCerts({ ...l.certs, key: undefined });
       if (this.stopped || this.local !== l) return;
       l.state.role = 'manager';
       await this.files.saveState(l.state);
@@ -586,8 +588,10 @@ export class Swarm extends SwarmNode {
           managers: r.managers,
         };
         const certs: Certs = { rootCA: r.rootCA, cert: r.cert, key, ...(r.etcd ? { storeCA: r.etcd.storeCA, etcdCert: r.etcd.cert } : {}) };
-        await this.files.saveCerts(certs);
-        if (r.etcd?.dek) await saveDataKey(this.files.dir, r.etcd.dek);
+        // a manager's key and DEK sealed from the start in an autolocked swarm (autolock.ts)
+        if (r.etcd) await keepManagerSecrets(this.files, this.o.execRoot, key, r.etcd.dek, r.etcd.unlockKey);
+        this.lockKey = r.etcd?.unlockKey;
+        await this.files.saveCerts(r.etcd ? { ...certs, key: undefined } : certs);
         await this.files.saveState(state);
         this.local = { state, certs };
         // (no await between this check and startManager's: a stop or leave after it finds the runtime in `starting`)

@@ -202,4 +202,10 @@ export const etcdPaths = (swarmDir: string, execRoot: string) => ({
   dataDir: path.join(swarmDir, 'etcd'),
   logFile: path.join(swarmDir, 'etcd.log'),
   pidFile: path.join(execRoot, 'swarm-etcd.pid'),
+  /**
+   * the node key as etcd reads it (at each handshake): a copy in the exec root, written at the
+   * manager's start, so autolock sealing or unsealing the node key (moving its files) never
+   * takes it away from a running etcd
+   */
+  keyFile: path.join(execRoot, 'swarm-etcd.key'),
 });

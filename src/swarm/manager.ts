@@ -2,8 +2,11 @@
 // (joins, heartbeats, etcd promotions). Made by the backend at init, join, promotion and start.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { IMember } from 'etcd3';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as fs from 'node:fs/promises';
 import type * as https from 'node:https';
+import { writeFileAtomic } from '../core/atomic-files';
 import { invalid, notFound, SkiffError, systemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { newCsr, roleOU, sign, type NodeRole } from './ca';
@@ -17,7 +20,7 @@ import { Orchestrator } from './orchestrator';
 import { NetworkAllocator } from './net/allocator';
 import { NetworkObjects } from './net/records';
 import { netPortHandlers } from './net/port';
-import { ClusterStore, type NodeRecord } from './store';
+import { ClusterStore, type ClusterRecord, type NodeRecord } from './store';
 import { MANAGER_NAME, serveSwarmPort, splitHostPort, type HeartbeatResponseWire, type JoinRequestWire, type JoinResponseWire, type Peer } from './swarm-port';
 
 /** Heartbeats every 2s; a node is down after 7s without one (swarmkit: 5s period, a few missed). */
@@ -96,7 +99,7 @@ export class ManagerRuntime {
       listenHost,
       advertiseHost,
       swarmPort: port,
-      tls: { caFile: o.files.certPath('storeCA'), rootFile: o.files.certPath('rootCA'), certFile: o.files.certPath('etcdCert'), keyFile: o.files.certPath('key') },
+      tls: { caFile: o.files.certPath('storeCA'), rootFile: o.files.certPath('rootCA'), certFile: o.files.certPath('etcdCert'), keyFile: p.keyFile },
       pidFile: p.pidFile,
       logFile: p.logFile,
       log: o.log,
@@ -150,6 +153,10 @@ export class ManagerRuntime {
   async start(bootstrap?: { state: 'new' } | { state: 'existing'; initialCluster: string }, promote?: () => Promise<void>, timeoutMs = 30000): Promise<void> {
     const c = this.o.certs;
     if (!c.storeCA || !c.etcdCert) throw systemError('this manager has no etcd certificate');
+    // etcd reads the node key from its own copy in the exec root (etcd.ts etcdPaths): autolock
+    // sealing or unsealing the node key moves its files, never this one under a running etcd
+    await fs.mkdir(this.o.execRoot, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.etcd.o.tls.keyFile, c.key, { mode: 0o600, durable: false });
     this.etcd.o.bootstrap = bootstrap;
     if (promote) {
       // a joining member starts as an etcd learner (the quorum does not count it until it caught up)
@@ -315,6 +322,7 @@ export class ManagerRuntime {
     await this.etcd.stop();
     await this.restarting;
     await this.etcd.stop();
+    await fs.rm(this.etcd.o.tls.keyFile, { force: true });
   }
 
   private async heartbeatOf(id: string, engineLabels?: Record<string, string>): Promise<HeartbeatResponseWire> {
@@ -349,7 +357,7 @@ export class ManagerRuntime {
       addr,
       agentPort: req.swarmPort,
     };
-    const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster.storeCA, cluster.id) : undefined;
+    const etcd = role === 'manager' ? await this.addMember(rec, req.swarmPort, req.csr, cluster) : undefined;
     await this.store.putNode(rec);
     await this.store.heartbeat(id);
     const managers = managersOf((await this.store.nodes()).map((x) => x.value));
@@ -357,12 +365,13 @@ export class ManagerRuntime {
   }
 
   /** A node becoming a manager (join or promotion): its etcd certificate and its learner membership. */
-  async addMember(rec: NodeRecord, swarmPort: number, csr: string, storeCA: { cert: string; key: string }, clusterId: string): Promise<NonNullable<JoinResponseWire['etcd']>> {
-    const cert = await sign({ ca: storeCA, csr, subject: { cn: rec.id, ou: roleOU('manager'), o: clusterId }, ips: [rec.addr], dns: [MANAGER_NAME] });
+  async addMember(rec: NodeRecord, swarmPort: number, csr: string, cluster: ClusterRecord): Promise<NonNullable<JoinResponseWire['etcd']>> {
+    const { storeCA, unlockKey } = cluster;
+    const cert = await sign({ ca: storeCA, csr, subject: { cn: rec.id, ou: roleOU('manager'), o: cluster.id }, ips: [rec.addr], dns: [MANAGER_NAME] });
     const url = peerUrl(rec.addr, swarmPort);
     // a join that failed before its etcd started left a learner at this URL: it never held data
     const stale = (await this.store.etcd.cluster.memberList({})).members.find((m) => m.peerURLs.includes(url));
-    if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID });
+    if (stale && (stale.isLearner || !stale.name)) await this.store.etcd.cluster.memberRemove({ ID: stale.ID }).catch(goneAlready);
     else if (stale) throw new SkiffError('conflict', `etcd member ${stale.name} already serves ${url}`);
     const members = await this.store.members();
     // its etcd user before its membership: its certificate's CN is what etcd's auth knows it by
@@ -371,15 +380,22 @@ export class ManagerRuntime {
     const initialCluster = r.members.map((m) => `${m.peerURLs.includes(url) ? rec.id : m.name || members.find((x) => x.id === String(m.ID))?.name}=${m.peerURLs[0]}`).join(',');
     rec.role = 'manager';
     rec.managerAddr = `${rec.addr}:${swarmPort}`;
-    // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate
+    rec.etcdMemberId = String(r.member.ID);
+    // a new manager opens secrets too: it gets the data-encryption key with its etcd certificate,
+    // and under autolock the key it keeps them sealed with (as every manager does)
     const dek = await loadDataKey(this.o.files.dir);
-    return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}) };
+    return { storeCA: storeCA.cert, cert, initialCluster, ...(dek ? { dek: dek.toBase64() } : {}), ...(unlockKey ? { unlockKey } : {}) };
   }
 
   /**
    * etcd's strict reconfig check refuses a new member ("unhealthy cluster") while a member it
    * counts on has been connected for less than its health interval (5 s): a manager joining right
    * after another one. Tried for 15 s, within the joining CLI's 20 s.
+   *
+   * etcd also makes a new member's ID from its peer URLs and the second it is added in, and
+   * refuses an ID it removed before (ErrIDRemoved, answered as "member not found"): a node joining
+   * again from the same address within the second its withdrawn join (or its leave) was added in
+   * gets that ID again. The next second gives a fresh one.
    */
   private async addLearner(url: string): Promise<Awaited<ReturnType<ClusterStore['etcd']['cluster']['memberAdd']>>> {
     const end = Date.now() + 15000;
@@ -387,10 +403,22 @@ export class ManagerRuntime {
       try {
         return await this.store.etcd.cluster.memberAdd({ peerURLs: [url], isLearner: true });
       } catch (e) {
-        if (!/unhealthy cluster/.test(String(e)) || Date.now() > end) throw e;
-        await new Promise((r) => setTimeout(r, 500));
+        const reusedId = /member not found/.test(String(e));
+        if (!(reusedId || /unhealthy cluster/.test(String(e))) || Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, reusedId ? 1050 - (Date.now() % 1000) : 500));
       }
     }
+  }
+
+  /**
+   * The etcd member of a node becoming a manager: by the ID its membership's add gave, or (a
+   * record from before IDs were kept) by its name or peer URL.
+   */
+  private async memberOf(rec: NodeRecord): Promise<IMember | undefined> {
+    const members = (await this.store.etcd.cluster.memberList({})).members;
+    if (rec.etcdMemberId) return members.find((x) => String(x.ID) === rec.etcdMemberId);
+    const url = rec.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
+    return members.find((x) => x.name === rec.id || (url !== undefined && x.peerURLs.includes(url)));
   }
 
   /**
@@ -401,12 +429,11 @@ export class ManagerRuntime {
   private async joinAbort(id: string): Promise<void> {
     const rec = (await this.store.node(id))?.value;
     if (!rec) return;
-    const url = rec.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
-    const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+    const m = await this.memberOf(rec);
     // only a join under way is withdrawn: a manager whose etcd already votes leaves as managers do
     // (demotion or leave), never by this call, which would cost the cluster a voter unasked
     if (m && !m.isLearner && m.name) throw invalid(`rpc error: code = FailedPrecondition desc = node ${id} is a voting manager: its join cannot be withdrawn`);
-    if (m) await this.store.etcd.cluster.memberRemove({ ID: m.ID });
+    if (m) await this.store.etcd.cluster.memberRemove({ ID: m.ID }).catch(goneAlready);
     if (rec.role === 'manager') await this.store.revokeManager(id);
     await this.store.removeNode(id);
     this.o.log.info('swarm join withdrawn', { node: id });
@@ -420,8 +447,8 @@ export class ManagerRuntime {
     if (cur.value.spec.Role !== 'manager') throw invalid(`node ${id} is not to be promoted`);
     const rec = { ...cur.value };
     const cert = await sign({ ca: cluster.rootCA, csr, subject: { cn: id, ou: roleOU('manager'), o: cluster.id }, ips: [rec.addr], dns: [MANAGER_NAME] });
-    const etcd = await this.addMember(rec, swarmPort, csr, cluster.storeCA, cluster.id);
-    await this.store.updateNode(id, undefined, (n) => ({ ...n, role: 'manager', managerAddr: rec.managerAddr }));
+    const etcd = await this.addMember(rec, swarmPort, csr, cluster);
+    await this.store.updateNode(id, undefined, (n) => ({ ...n, role: 'manager', managerAddr: rec.managerAddr, etcdMemberId: rec.etcdMemberId }));
     return { cert, etcd };
   }
 
@@ -430,8 +457,7 @@ export class ManagerRuntime {
     const end = Date.now() + 30000;
     for (;;) {
       const rec = (await this.store.node(id))?.value;
-      const url = rec?.managerAddr ? peerUrl(rec.addr, splitHostPort(rec.managerAddr).port) : undefined;
-      const m = (await this.store.etcd.cluster.memberList({})).members.find((x) => x.name === id || (url !== undefined && x.peerURLs.includes(url)));
+      const m = rec && (await this.memberOf(rec));
       if (!m) throw notFound(`node ${id} is not an etcd member`);
       if (!m.isLearner) return;
       try {
@@ -443,6 +469,11 @@ export class ManagerRuntime {
       }
     }
   }
+}
+
+/** a member removal that found it removed already (a join's withdrawal and the next join from its address, each removing the learner) */
+function goneAlready(e: unknown): void {
+  if (!/member not found/.test(String(e))) throw e;
 }
 
 /** A manager's etcd CSR is made from its node key (one key per node, as swarmkit). */

@@ -98,7 +98,7 @@ export class NodeCalls {
     const other = demote && n.rec.id !== this.swarm.nodeId;
     await m.store.updateNode(n.rec.id, version, (r) => ({
       ...r,
-      ...(other ? { role: 'worker' as const, managerAddr: undefined, etcdClientUrl: undefined } : {}),
+      ...(other ? { role: 'worker' as const, managerAddr: undefined, etcdClientUrl: undefined, etcdMemberId: undefined } : {}),
       spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: avail as Availability },
     }));
     if (other) await m.store.removeMember(n.rec.id);

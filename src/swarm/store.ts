@@ -95,6 +95,11 @@ export interface NodeRecord {
   managerAddr?: string;
   /** managers: their etcd member's client URL */
   etcdClientUrl?: string;
+  /**
+   * managers: their etcd member's ID, from its membership's add (a join's withdrawal and its
+   * learner's promotion act on this member, never on another attempt's at the same peer URL)
+   */
+  etcdMemberId?: string;
   /** the port of its listen address (a worker serves its tasks' logs there, logs.ts) */
   agentPort?: number;
 }

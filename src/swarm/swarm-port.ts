@@ -61,8 +61,12 @@ export interface JoinResponseWire {
   rootCA: string;
   cert: string;
   managers: Peer[];
-  /** managers only: the store CA, an etcd certificate and etcd's --initial-cluster; the data-encryption key (dek.ts) */
-  etcd?: { storeCA: string; cert: string; initialCluster: string; dek?: string };
+  /**
+   * managers only: the store CA, an etcd certificate and etcd's --initial-cluster; the
+   * data-encryption key (dek.ts); in an autolocked swarm its unlock key, which the new manager
+   * seals its node key and the DEK with from the start (autolock.ts)
+   */
+  etcd?: { storeCA: string; cert: string; initialCluster: string; dek?: string; unlockKey?: string };
 }
 
 export interface HeartbeatResponseWire {

@@ -1,8 +1,11 @@
 // Swarm review points (issue 18, item 1) with real daemons and etcd, driven by the docker CLI:
 // a join that fails after the managers' yes leaves nothing behind on them (its record, its etcd
-// learner); a demoted manager gets a worker certificate at once; a node leaving removes its task
-// containers, as moby's Cluster.Leave does (daemon/cluster/swarm.go: the node's containers
-// removed with ForceRemove and RemoveVolume after it left).
+// learner), and the node can join again from the same address right after (etcd derives a new
+// member's ID from its peer URL and the second it is added in, and refuses an ID it removed,
+// answering "member not found": the manager waits for the next second); a demoted manager gets a
+// worker certificate at once; a node leaving removes its task containers, as moby's Cluster.Leave
+// does (daemon/cluster/swarm.go: the node's containers removed with ForceRemove and RemoveVolume
+// after it left).
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -45,11 +48,10 @@ describeIf(
       for (const h of hosts) for (const pid of h.etcdPids) expect(h.isOurEtcd(pid)).toBe(false);
     });
 
-    test('a manager’s join failing after the yes, then a demotion and a leave', async () => {
+    test('a manager’s join failing after the yes, its rejoin from the same address at once, then a demotion and a leave', async () => {
       const a = await SwarmHost.start(40);
       const b = await SwarmHost.start(41);
-      const c = await SwarmHost.start(42);
-      hosts.push(a, b, c);
+      hosts.push(a, b);
       await a.ok('swarm', 'init', '--advertise-addr', a.ip, '--listen-addr', a.addr);
       const aId = (await a.info()).NodeID;
       const token = await a.ok('swarm', 'join-token', '-q', 'manager');
@@ -58,27 +60,28 @@ describeIf(
       // (the manager's etcd dials the learner there: refused at once, so the close below is not held up)
       blocker = net.createServer((sock) => sock.destroy());
       await new Promise<void>((r) => blocker?.listen(2380, b.ip, r));
+      // started just after a second turns: the rejoin below is added as an etcd member within the
+      // same second as this attempt's learner (the case that gave etcd's "member not found")
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000)));
       const failed = await b.docker('swarm', 'join', '--token', token, '--listen-addr', b.addr, a.addr);
       expect(failed.code).not.toBe(0);
       expect(failed.stderr).toContain('etcd did not start');
-      expect((await b.info()).LocalNodeState).toBe('inactive');
-      expect(fs.existsSync(path.join(b.d.dataRoot, 'swarm'))).toBe(false);
-      // nothing of it on the manager: no node record, no etcd learner
-      await waitUntil(async () => (await a.nodes()).length === 1, 10000, 'the failed node’s record gone');
-      expect(await a.nodes()).toEqual([`${aId} Ready Leader`]);
+      // its withdrawal is done before the error comes back: no etcd learner on the manager, nothing on b
       expect(await members(a)).toEqual([aId]);
+      expect(fs.existsSync(path.join(b.d.dataRoot, 'swarm'))).toBe(false);
       await new Promise((r) => blocker?.close(r));
       blocker = undefined;
 
-      // c joins as a manager (from another address than b’s failed join: a rejoin at the same peer
-      // URL right after can fail, etcd answering "member not found"), then is demoted by a: its node
-      // certificate is a worker's at once
-      await c.ok('swarm', 'join', '--token', token, '--listen-addr', c.addr, a.addr);
-      const cId = (await c.info()).NodeID;
-      expect(certOU(c)).toBe('swarm-manager');
+      // b joins again at once, from the same address, as a manager (its learner added within the
+      // second of the failed one's); then is demoted by a: its node certificate is a worker's at once
+      await b.ok('swarm', 'join', '--token', token, '--listen-addr', b.addr, a.addr);
+      const bId = (await b.info()).NodeID;
+      expect(certOU(b)).toBe('swarm-manager');
+      // nothing of the failed join on the manager: no node record of it
+      expect(await a.nodes()).toEqual([`${aId} Ready Leader`, `${bId} Ready Reachable`].sort());
       // a joined manager (a voter) cannot withdraw its join: that would cost the cluster a voter
-      await waitUntil(async () => JSON.stringify(await members(a)) === JSON.stringify([aId, cId].sort()), 30000, 'c a voting member');
-      const certs = path.join(c.d.dataRoot, 'swarm', 'certificates');
+      await waitUntil(async () => JSON.stringify(await members(a)) === JSON.stringify([aId, bId].sort()), 30000, 'b a voting member');
+      const certs = path.join(b.d.dataRoot, 'swarm', 'certificates');
       const abort = spawnSync(
         'curl',
         [
@@ -99,19 +102,19 @@ describeIf(
         ],
         { encoding: 'utf8' },
       );
-      expect(abort.stdout).toContain(`node ${cId} is a voting manager: its join cannot be withdrawn`);
-      expect((await members(a)).sort()).toEqual([aId, cId].sort());
-      await a.ok('node', 'demote', cId);
-      await waitUntil(async () => !(await c.info()).ControlAvailable, 30000, 'c a worker');
-      await waitUntil(async () => certOU(c) === 'swarm-worker', 15000, 'c’s worker certificate');
+      expect(abort.stdout).toContain(`node ${bId} is a voting manager: its join cannot be withdrawn`);
+      expect((await members(a)).sort()).toEqual([aId, bId].sort());
+      await a.ok('node', 'demote', bId);
+      await waitUntil(async () => !(await b.info()).ControlAvailable, 30000, 'b a worker');
+      await waitUntil(async () => certOU(b) === 'swarm-worker', 15000, 'b’s worker certificate');
 
-      // a task on c; c leaves: its task containers go with it
-      await a.ok('service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${cId}`, '--name', 'onc', 'busybox', 'sleep', '1000');
-      const onC = async () => (await c.ok('ps', '-a', '--filter', 'label=com.docker.swarm.service.name=onc', '--format', '{{.Names}}')).split('\n').filter(Boolean);
-      await waitUntil(async () => (await onC()).length === 1, 60000, 'the task running on c');
-      expect(await c.ok('swarm', 'leave')).toBe('Node left the swarm.');
-      expect(await onC()).toEqual([]);
-      await a.ok('service', 'rm', 'onc');
+      // a task on b; b leaves: its task containers go with it
+      await a.ok('service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${bId}`, '--name', 'onb', 'busybox', 'sleep', '1000');
+      const onB = async () => (await b.ok('ps', '-a', '--filter', 'label=com.docker.swarm.service.name=onb', '--format', '{{.Names}}')).split('\n').filter(Boolean);
+      await waitUntil(async () => (await onB()).length === 1, 60000, 'the task running on b');
+      expect(await b.ok('swarm', 'leave')).toBe('Node left the swarm.');
+      expect(await onB()).toEqual([]);
+      await a.ok('service', 'rm', 'onb');
     });
   },
 );

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { applyAutolock, loadSealed, newUnlockKey, openSecrets, parseUnlockKey, releaseUnlocked, sealSecrets, unlockFiles } from '../../src/swarm/autolock';
+import { applyAutolock, keepManagerSecrets, loadSealed, newUnlockKey, openSecrets, parseUnlockKey, releaseUnlocked, sealSecrets, unlockFiles } from '../../src/swarm/autolock';
 import { DataKey, dekPath, loadDataKey, saveDataKey } from '../../src/swarm/dek';
 import { LocalFiles } from '../../src/swarm/local-state';
 import { openCluster, sealCluster, type ClusterRecord } from '../../src/swarm/store';
@@ -96,6 +96,29 @@ describe("a manager's files under autolock", () => {
     expect(await unlockFiles(fresh, execRoot, k2)).toBe(nodeKey);
     expect((await loadDataKey(fresh.dir))?.kid).toBe(dek.kid);
     files = fresh;
+  });
+
+  test('a node becoming a manager of an autolocked swarm (join, promotion) keeps its key and the DEK sealed from the start; without autolock, plain', async () => {
+    const dek = DataKey.generate();
+    const k = newUnlockKey();
+    // (beforeEach left the key plain, as a worker's: a promotion seals it and removes the plain one)
+    await keepManagerSecrets(files, execRoot, nodeKey, dek.toBase64(), k);
+    expect(fs.existsSync(path.join(files.certDir, 'swarm-node.key'))).toBe(false);
+    expect(fs.existsSync(dekPath(files.dir))).toBe(false);
+    expect(files.certPath('key').startsWith(execRoot)).toBe(true);
+    expect((await loadDataKey(files.dir))?.kid).toBe(dek.kid);
+    await releaseUnlocked(files, execRoot);
+    const fresh = new LocalFiles(files.dir);
+    expect((await fresh.load())?.locked).toBe(true);
+    expect(await unlockFiles(fresh, execRoot, k)).toBe(nodeKey);
+    files = fresh;
+    await expect(keepManagerSecrets(files, execRoot, nodeKey, undefined, k)).rejects.toThrow('no data-encryption key');
+
+    const other = new LocalFiles(path.join(root, 'plain'));
+    await keepManagerSecrets(other, execRoot, nodeKey, dek.toBase64(), undefined);
+    expect(fs.readFileSync(path.join(other.certDir, 'swarm-node.key'), 'utf8')).toBe(nodeKey);
+    expect(fs.readFileSync(dekPath(other.dir), 'utf8')).toBe(dek.toBase64());
+    expect(await loadSealed(other.dir)).toBeUndefined();
   });
 
   test('autolock off: back to plain files, nothing sealed', async () => {
