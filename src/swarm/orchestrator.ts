@@ -6,7 +6,8 @@
 // - a task that stopped is replaced as its restart policy says (condition, delay, max attempts)
 // - a new TaskTemplate replaces tasks slot by slot: UpdateConfig.Parallelism at a time (0: all),
 //   as updater.ts plans it (parallelism, delay, monitor, failure action, rollback)
-// - tasks of removed services go once stopped; history is kept to TaskHistoryRetentionLimit.
+// - tasks of removed services go once stopped; history is kept to TaskHistoryRetentionLimit
+//   (jobs too: their failed tasks; those that completed are the job's progress and stay).
 // "live": desired running (or ready: a restart waiting for its delay).
 import type { Campaign } from 'etcd3';
 import type { Logger } from '../core/logger';
@@ -124,11 +125,11 @@ export class Orchestrator {
     for (const t of all) if (!byId.has(t.ServiceID)) this.orphan(p, t);
     for (const s of byId.values()) {
       const mine = all.filter((t) => t.ServiceID === s.ID);
-      // a job's tasks stay: those that completed are its progress
       if (isJob(s.Spec)) reconcileJob(p, s, mine, facts);
       else if (isGlobal(s.Spec)) this.global(p, s, mine, facts);
       else this.replicated(p, s, mine);
-      if (!isJob(s.Spec)) this.prune(p, mine);
+      // a job's completed tasks stay (they are its progress); its failed ones are history
+      this.prune(p, s, isJob(s.Spec) ? mine.filter((t) => t.Status.State !== 'complete') : mine);
     }
     await this.write(p);
   }
@@ -232,13 +233,23 @@ export class Orchestrator {
     }
   }
 
-  /** history past the retention limit, per slot (per node for global services), oldest first */
-  private prune(p: Pass, mine: TaskRecord[]): void {
+  /**
+   * history past the retention limit, per slot (per node for global services and jobs), oldest
+   * first; as swarmkit's task reaper, a negative limit keeps all, and MaxAttempts > 0 keeps
+   * MaxAttempts + 1 instead (the restart count is read from this history: shouldRestart)
+   */
+  private prune(p: Pass, s: ServiceRecord, mine: TaskRecord[]): void {
+    const max = s.Spec.TaskTemplate.RestartPolicy?.MaxAttempts ?? 0;
+    const limit = max > 0 ? max + 1 : p.historyLimit;
+    if (limit < 0) return;
     const groups = new Map<string, TaskRecord[]>();
-    for (const t of mine) groups.set(t.Slot ? `s${t.Slot}` : `n${t.NodeID}`, [...(groups.get(t.Slot ? `s${t.Slot}` : `n${t.NodeID}`) ?? []), t]);
+    for (const t of mine) {
+      const key = t.Slot ? `s${t.Slot}` : `n${t.NodeID}`;
+      groups.set(key, [...(groups.get(key) ?? []), t]);
+    }
     for (const g of groups.values()) {
       const old = g.filter((t) => !isLive(t) && !p.desired.has(t.ID)).sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
-      const keep = Math.max(0, p.historyLimit - (g.length - old.length));
+      const keep = Math.max(0, limit - (g.length - old.length));
       for (const t of old.slice(keep)) if (isTerminal(t.Status.State) || !p.nodes.get(t.NodeID)?.up) p.deletes.add(t.ID);
     }
   }
