@@ -46,6 +46,8 @@ export class Orchestrator {
   private campaign: Campaign | undefined;
   private readonly loop = new PassLoop(() => this.tick(), TICK_MS);
   private stopped = false;
+  /** bumped when leadership is won or lost: a pass writes only in the term it began in */
+  private term = 0;
 
   private readonly m: OrchestratorOptions;
   private readonly log: Logger;
@@ -61,18 +63,23 @@ export class Orchestrator {
     this.campaign = c;
     c.on('elected', () => {
       this.log.info('swarm orchestrator: this manager leads');
+      this.term++;
       this.loop.start();
     });
     c.on('error', (e: Error) => {
-      this.halt();
-      if (this.stopped) return;
-      this.log.warn('swarm orchestrator: campaign lost', { error: e.message });
-      setTimeout(() => this.start(), TICK_MS).unref();
+      if (!this.stopped) this.log.warn('swarm orchestrator: campaign lost', { error: e.message });
+      // campaign again only once the pass under way is over: two passes of this manager never overlap
+      void this.halt().then(() => {
+        if (!this.stopped) setTimeout(() => this.start(), TICK_MS).unref();
+      });
     });
   }
 
-  private halt(): void {
+  /** no more passes; the one under way writes nothing more (write() checks the term) and is awaited */
+  private async halt(): Promise<void> {
+    this.term++;
     this.loop.stop();
+    await this.loop.idle();
   }
 
   /** a service, task or node changed in the store: a pass soon (only while leading) */
@@ -82,9 +89,8 @@ export class Orchestrator {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.halt();
-    // the pass under way writes as the leader: the next one is elected after it, not during it
-    await this.loop.idle();
+    // the pass under way is over before the leadership is given up: the next leader is elected after it, not during it
+    await this.halt();
     await this.campaign?.resign().catch(() => undefined);
   }
 
@@ -97,6 +103,10 @@ export class Orchestrator {
   }
 
   async reconcile(): Promise<void> {
+    const term = this.term;
+    const leading = (): void => {
+      if (this.term !== term) throw new Error('leadership lost: this pass writes no more');
+    };
     const o = this.m.objects;
     const [services, tasks, nodes, beats, cluster] = await Promise.all([o.services(), o.tasks(), this.m.store.nodes(), this.m.store.heartbeats(), this.m.store.cluster()]);
     const now = Date.now();
@@ -117,6 +127,7 @@ export class Orchestrator {
       records: new Map(services.map((s) => [s.value.ID, s.value])),
     };
     const byId = p.records;
+    leading();
     await this.m.alloc?.pass(
       [...byId.values()],
       all,
@@ -131,7 +142,7 @@ export class Orchestrator {
       // a job's completed tasks stay (they are its progress); its failed ones are history
       this.prune(p, s, isJob(s.Spec) ? mine.filter((t) => t.Status.State !== 'complete') : mine);
     }
-    await this.write(p);
+    await this.write(p, leading);
   }
 
   /** a removed service's task: marked for removal, deleted once stopped (or when its node cannot say) */
@@ -254,29 +265,42 @@ export class Orchestrator {
     }
   }
 
-  private async write(p: Pass): Promise<void> {
+  /** leading: throws once this pass's leadership is lost (checked before each write) */
+  private async write(p: Pass, leading: () => void): Promise<void> {
     const o = this.m.objects;
     for (const t of p.creates) {
       const s = p.records.get(t.ServiceID);
       // a task is written with its addresses: its agent never sees it without them
+      leading();
       if (s) await this.m.alloc?.task(t, s.Spec);
+      leading();
       await o.putTask(t);
     }
     for (const [id, d] of p.desired) {
       if (p.deletes.has(id)) continue;
+      leading();
       await o.updateTask(id, (t) => (t.DesiredState === d ? undefined : { ...t, DesiredState: d }));
     }
     for (const [id, node] of p.assign) {
+      leading();
       const t = await o.updateTask(id, (t) =>
         t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
       );
-      if (t?.NodeID === node) await this.m.alloc?.node(node, t.NetworksAttachments ?? []);
+      if (t?.NodeID === node) {
+        leading();
+        await this.m.alloc?.node(node, t.NetworksAttachments ?? []);
+      }
     }
-    for (const id of p.deletes) await o.removeTask(id);
+    for (const id of p.deletes) {
+      leading();
+      await o.removeTask(id);
+    }
     // the update's state, unless the service changed since this pass read it
-    for (const [id, { from, next }] of p.services)
+    for (const [id, { from, next }] of p.services) {
+      leading();
       await o
         .updateService(id, undefined, (x) => (sameSpec(x.Spec, from.Spec) && x.Rollout?.id === from.Rollout?.id && sameSpec(x.UpdateStatus, from.UpdateStatus) ? { ...x, ...next } : x))
         .catch((e: unknown) => this.log.debug('swarm orchestrator: update status not written', { service: id, error: String(e) }));
+    }
   }
 }
