@@ -7,7 +7,7 @@ import { SkiffError } from '../../src/core/errors';
 import { Logger } from '../../src/core/logger';
 import type { ObjectStore, ServiceRecord } from '../../src/swarm/objects';
 import { newTask } from '../../src/swarm/orchestrator';
-import { NetworkAllocator, STALE_GRACE_MS } from '../../src/swarm/net/allocator';
+import { attachLimit, NetworkAllocator, STALE_GRACE_MS } from '../../src/swarm/net/allocator';
 import { resolveSwarmName } from '../../src/swarm/net/discovery';
 import { findNetwork, overlayMtu, parseOverlayCreate, pickPoolSubnet, serviceNetworks, SwarmNetworkCalls } from '../../src/swarm/net/networks';
 import type { NetworkAttachment, NetworkObjects, SwarmNetwork } from '../../src/swarm/net/records';
@@ -260,6 +260,35 @@ describe('allocator', () => {
     await alloc.pass([], [], ['node1']);
     expect([...(nets.held.get('n1')?.values() ?? [])].sort()).toEqual(['attach:node1/c1', 'gateway', 'node:node1']);
     expect(nets.nodeAtt.map((x) => x.nodeId)).toEqual(['node1']);
+  });
+
+  test('containers attached by hand: at most attachLimit per node and network (half its addresses, at most a bridge’s ports), refused past it; a detach frees a place', async () => {
+    const sized = (subnet: string) => ({ ...net('n', 'x'), IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: subnet, Gateway: '' }] } });
+    expect([attachLimit(sized('10.0.1.0/24')), attachLimit(sized('10.1.0.0/16')), attachLimit(sized('10.0.1.0/30'))]).toEqual([127, 1023, 1]);
+    const nets = new FakeNets();
+    const n1 = { ...net('n1', 'att'), IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: '10.0.1.0/27', Gateway: '10.0.1.1' }] } };
+    nets.nets.push(n1);
+    nets.held.set('n1', new Map([['10.0.1.1', 'gateway']]));
+    const alloc = new NetworkAllocator(nets as unknown as NetworkObjects, {} as unknown as ObjectStore, new Logger('error'));
+    const limit = attachLimit(n1);
+    expect(limit).toBe(15);
+    const mine = () => [...(nets.held.get('n1')?.values() ?? [])].filter((w) => w.startsWith('attach:node1/')).length;
+    for (let i = 0; i < limit; i++) await alloc.attach('node1', n1, `c${i}`);
+    const refused = await alloc.attach('node1', n1, 'one-more').catch((e: SkiffError) => ({ kind: e.kind, message: e.message }));
+    expect(refused).toEqual({
+      kind: 'forbidden',
+      message: 'Could not attach to network att: rpc error: code = ResourceExhausted desc = this node has 15 containers attached to network att, the most one node may have there',
+    });
+    expect(mine()).toBe(limit);
+    await alloc.attach('node1', n1, 'c0'); // the same container again: its address
+    await alloc.attach('node2', n1, 'd0'); // another node's own share
+    await alloc.detach('node1', n1, 'c0');
+    await alloc.attach('node1', n1, 'c15'); // the place c0 held
+    expect(mine()).toBe(limit);
+    // two at once (from two managers) for the one place left: never past the limit
+    await alloc.detach('node1', n1, 'c1');
+    await Promise.all(['e1', 'e2'].map((x) => alloc.attach('node1', n1, x).catch(() => undefined)));
+    expect(mine()).toBeLessThanOrEqual(limit);
   });
 
   test('a VIP claimed by a service create that a running pass did not read yet is not freed (the address is not given twice)', async () => {
