@@ -73,6 +73,8 @@ export class Agent {
   private left = false;
   /** the tasks' status reports, sent in batches */
   private readonly reports = new StatusBatcher((u) => this.sendReports(u));
+  /** a previous run's ingress rules were removed (once per run, by the first pass of a swarm node) */
+  private staleSwept = false;
   /** tasks with an operation under way (a start, a stop) */
   private readonly busy = new Set<string>();
   /** a task's secrets and configs as files: extra mounts of its container */
@@ -257,6 +259,11 @@ export class Agent {
     void this.agentPort();
     if (this.swarm.localState?.role === 'worker') void this.follow();
     if (this.ticking) return;
+    // this daemon's swarm state is read: what a run killed before its stop left goes before this run writes any
+    if (!this.staleSwept && this.swarm.localState) {
+      this.staleSwept = true;
+      await this.lb.clearStale();
+    }
     if (this.swarm.state === 'inactive') return this.sweepAfterLeave();
     this.left = false;
     if (this.swarm.state !== 'active' || !this.nodeId) return;

@@ -6,7 +6,8 @@
 // - a task that stopped is replaced as its restart policy says (condition, delay, max attempts)
 // - a new TaskTemplate replaces tasks slot by slot: UpdateConfig.Parallelism at a time (0: all),
 //   as updater.ts plans it (parallelism, delay, monitor, failure action, rollback)
-// - tasks of removed services go once stopped; history is kept to TaskHistoryRetentionLimit.
+// - tasks of removed services go once stopped; history is kept to TaskHistoryRetentionLimit
+//   (jobs too: their failed tasks; those that completed are the job's progress and stay).
 // "live": desired running (or ready: a restart waiting for its delay).
 import type { Campaign } from 'etcd3';
 import type { Logger } from '../core/logger';
@@ -45,6 +46,8 @@ export class Orchestrator {
   private campaign: Campaign | undefined;
   private readonly loop = new PassLoop(() => this.tick(), TICK_MS);
   private stopped = false;
+  /** bumped when leadership is won or lost: a pass writes only in the term it began in */
+  private term = 0;
 
   private readonly m: OrchestratorOptions;
   private readonly log: Logger;
@@ -60,18 +63,23 @@ export class Orchestrator {
     this.campaign = c;
     c.on('elected', () => {
       this.log.info('swarm orchestrator: this manager leads');
+      this.term++;
       this.loop.start();
     });
     c.on('error', (e: Error) => {
-      this.halt();
-      if (this.stopped) return;
-      this.log.warn('swarm orchestrator: campaign lost', { error: e.message });
-      setTimeout(() => this.start(), TICK_MS).unref();
+      if (!this.stopped) this.log.warn('swarm orchestrator: campaign lost', { error: e.message });
+      // campaign again only once the pass under way is over: two passes of this manager never overlap
+      void this.halt().then(() => {
+        if (!this.stopped) setTimeout(() => this.start(), TICK_MS).unref();
+      });
     });
   }
 
-  private halt(): void {
+  /** no more passes; the one under way writes nothing more (write() checks the term) and is awaited */
+  private async halt(): Promise<void> {
+    this.term++;
     this.loop.stop();
+    await this.loop.idle();
   }
 
   /** a service, task or node changed in the store: a pass soon (only while leading) */
@@ -81,9 +89,8 @@ export class Orchestrator {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.halt();
-    // the pass under way writes as the leader: the next one is elected after it, not during it
-    await this.loop.idle();
+    // the pass under way is over before the leadership is given up: the next leader is elected after it, not during it
+    await this.halt();
     await this.campaign?.resign().catch(() => undefined);
   }
 
@@ -96,6 +103,10 @@ export class Orchestrator {
   }
 
   async reconcile(): Promise<void> {
+    const term = this.term;
+    const leading = (): void => {
+      if (this.term !== term) throw new Error('leadership lost: this pass writes no more');
+    };
     const o = this.m.objects;
     const [services, tasks, nodes, beats, cluster] = await Promise.all([o.services(), o.tasks(), this.m.store.nodes(), this.m.store.heartbeats(), this.m.store.cluster()]);
     const now = Date.now();
@@ -116,6 +127,7 @@ export class Orchestrator {
       records: new Map(services.map((s) => [s.value.ID, s.value])),
     };
     const byId = p.records;
+    leading();
     await this.m.alloc?.pass(
       [...byId.values()],
       all,
@@ -124,13 +136,13 @@ export class Orchestrator {
     for (const t of all) if (!byId.has(t.ServiceID)) this.orphan(p, t);
     for (const s of byId.values()) {
       const mine = all.filter((t) => t.ServiceID === s.ID);
-      // a job's tasks stay: those that completed are its progress
       if (isJob(s.Spec)) reconcileJob(p, s, mine, facts);
       else if (isGlobal(s.Spec)) this.global(p, s, mine, facts);
       else this.replicated(p, s, mine);
-      if (!isJob(s.Spec)) this.prune(p, mine);
+      // a job's completed tasks stay (they are its progress); its failed ones are history
+      this.prune(p, s, isJob(s.Spec) ? mine.filter((t) => t.Status.State !== 'complete') : mine);
     }
-    await this.write(p);
+    await this.write(p, leading);
   }
 
   /** a removed service's task: marked for removal, deleted once stopped (or when its node cannot say) */
@@ -240,40 +252,64 @@ export class Orchestrator {
     }
   }
 
-  /** history past the retention limit, per slot (per node for global services), oldest first */
-  private prune(p: Pass, mine: TaskRecord[]): void {
+  /**
+   * history past the retention limit, per slot (per node for global services and jobs), oldest
+   * first; as swarmkit's task reaper, a negative limit keeps all, and MaxAttempts > 0 keeps
+   * MaxAttempts + 1 instead (the restart count is read from this history: shouldRestart)
+   */
+  private prune(p: Pass, s: ServiceRecord, mine: TaskRecord[]): void {
+    const max = s.Spec.TaskTemplate.RestartPolicy?.MaxAttempts ?? 0;
+    const limit = max > 0 ? max + 1 : p.historyLimit;
+    if (limit < 0) return;
     const groups = new Map<string, TaskRecord[]>();
-    for (const t of mine) groups.set(t.Slot ? `s${t.Slot}` : `n${t.NodeID}`, [...(groups.get(t.Slot ? `s${t.Slot}` : `n${t.NodeID}`) ?? []), t]);
+    for (const t of mine) {
+      const key = t.Slot ? `s${t.Slot}` : `n${t.NodeID}`;
+      groups.set(key, [...(groups.get(key) ?? []), t]);
+    }
     for (const g of groups.values()) {
       const old = g.filter((t) => !isLive(t) && !p.desired.has(t.ID)).sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
-      const keep = Math.max(0, p.historyLimit - (g.length - old.length));
+      const keep = Math.max(0, limit - (g.length - old.length));
       for (const t of old.slice(keep)) if (isTerminal(t.Status.State) || !p.nodes.get(t.NodeID)?.up) p.deletes.add(t.ID);
     }
   }
 
-  private async write(p: Pass): Promise<void> {
+  /** leading: throws once this pass's leadership is lost (checked before each write) */
+  private async write(p: Pass, leading: () => void): Promise<void> {
     const o = this.m.objects;
     for (const t of p.creates) {
       const s = p.records.get(t.ServiceID);
       // a task is written with its addresses: its agent never sees it without them
+      leading();
       if (s) await this.m.alloc?.task(t, s.Spec);
     }
     // in a few transactions: 20 new tasks are one write, not 20 (and one wakeup of each watcher)
+    leading();
     await o.putTasks(p.creates);
     const desired = new Map<string, (t: TaskRecord) => TaskRecord | undefined>();
     for (const [id, d] of p.desired) if (!p.deletes.has(id)) desired.set(id, (t) => (t.DesiredState === d ? undefined : { ...t, DesiredState: d }));
+    leading();
     await o.updateTasks(desired);
     const assign = new Map<string, (t: TaskRecord) => TaskRecord | undefined>();
     for (const [id, node] of p.assign)
       assign.set(id, (t) =>
         t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
       );
-    for (const [id, t] of await o.updateTasks(assign)) if (t && t.NodeID === p.assign.get(id)) await this.m.alloc?.node(t.NodeID, t.NetworksAttachments ?? []);
-    for (const id of p.deletes) await o.removeTask(id);
+    leading();
+    for (const [id, t] of await o.updateTasks(assign)) {
+      if (!t || t.NodeID !== p.assign.get(id)) continue;
+      leading();
+      await this.m.alloc?.node(t.NodeID, t.NetworksAttachments ?? []);
+    }
+    for (const id of p.deletes) {
+      leading();
+      await o.removeTask(id);
+    }
     // the update's state, unless the service changed since this pass read it
-    for (const [id, { from, next }] of p.services)
+    for (const [id, { from, next }] of p.services) {
+      leading();
       await o
         .updateService(id, undefined, (x) => (sameSpec(x.Spec, from.Spec) && x.Rollout?.id === from.Rollout?.id && sameSpec(x.UpdateStatus, from.UpdateStatus) ? { ...x, ...next } : x))
         .catch((e: unknown) => this.log.debug('swarm orchestrator: update status not written', { service: id, error: String(e) }));
+    }
   }
 }

@@ -3,7 +3,8 @@
 // docker CLI. Matched to dockerd: `--publish 8080:80` is an ingress-mode port (the CLI's
 // default) answering on every node's address and on the node's own loopback, whether or not a
 // task runs there; a task reaching the service's VIP lands on each of its tasks (IPVS rr there,
-// iptables statistic nth here); a node leaving keeps no ingress rule.
+// iptables statistic nth here); a node leaving keeps no ingress rule, nor does a daemon started
+// again after a kill -9.
 import { describeIf, isRoot } from '../helpers/runtime-env';
 import { distBuilt, waitUntil } from '../helpers/skiffd';
 import { haveSwarmTools, SwarmHost } from '../helpers/swarm';
@@ -155,5 +156,25 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
     expect(ingressLines(last).length).toBeGreaterThan(0);
     await last.ok('swarm', 'leave', '--force');
     await waitUntil(() => ingressLines(last).length === 0, 10000, 'no ingress rule left after leave');
+  });
+
+  test('a daemon killed (kill -9) leaves its ingress rules; its next start removes them, though no pass of it writes ingress rules', async () => {
+    const w = hosts[1];
+    const id = (await w.info()).NodeID;
+    const webId = await m.ok('service', 'inspect', '--format', '{{.ID}}', 'web');
+    expect(ingressLines(w).length).toBeGreaterThan(0);
+    await w.d.kill9();
+    expect(ingressLines(w).length).toBeGreaterThan(0);
+    // while it is down, the node is removed and the service publishing the port goes: its task
+    // there is deleted, then the next orchestrator pass (the one making probe's task) releases
+    // the node's ingress address, so no view the node could get has the ingress network
+    await m.ok('node', 'rm', '--force', id);
+    await m.ok('service', 'rm', 'web');
+    const tasksOf = async (filters: Record<string, string[]>) => ((await m.d.request('GET', `/v1.44/tasks?filters=${encodeURIComponent(JSON.stringify(filters))}`)).json as TaskJson[]).length;
+    await waitUntil(async () => (await tasksOf({ service: [webId], node: [id] })) === 0, 20000, 'the node’s web task deleted');
+    await m.ok('service', 'create', '--detach', '--no-resolve-image', '--name', 'probe', '--constraint', 'node.role==manager', 'busybox', 'sleep', '600');
+    await waitUntil(async () => (await tasksOf({ service: ['probe'] })) > 0, 20000, 'a task of probe');
+    await w.d.launch();
+    await waitUntil(() => ingressLines(w).length === 0, 20000, "no ingress rule of the killed run left after the daemon's start");
   });
 });

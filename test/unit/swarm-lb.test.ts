@@ -205,6 +205,27 @@ describe('ingress routing mesh on a node', () => {
     await b.teardown();
     expect(k.own('raw')).toEqual(['skiff-PREROUTING']);
   });
+  test("a restarted daemon removes what its killed run left (its chains and jumps only, not another daemon's), before it writes any", async () => {
+    const k = new FakeKernel();
+    // the killed run's rules, and another daemon's on the same host
+    await new Ingress('skiff', k).sync('ska', ports(['10.0.0.3']));
+    await new Ingress('skiff-0123abcd', k).sync('skb', ports(['10.0.0.9']));
+    const before = k.own('nat').filter((c) => c.startsWith('skiff-0123abcd-'));
+    const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);
+    // no ingress on this node any more (the service went while the daemon was down): nothing would ever remove them
+    await lb.update({ networks: [] }, [], undefined);
+    expect(k.own('nat').some((c) => c.startsWith('skiff-INGRESS') || c.startsWith('skiff-P'))).toBe(true);
+    await lb.clearStale();
+    expect(k.own('nat')).toEqual(before);
+    expect(k.own('filter')).toEqual(['skiff-0123abcd-INGRESS-FWD']);
+    expect(k.own('raw')).toEqual(['skiff-0123abcd-INGRESS-RAW']);
+    expect(k.chain('nat', 'PREROUTING')).toEqual(['-m addrtype --dst-type LOCAL -j skiff-0123abcd-INGRESS']);
+    // once this run wrote its own, a second call leaves them
+    await lb.update({ networks: [] }, [], 'ska');
+    const restores = k.restores.length;
+    await lb.clearStale();
+    expect(k.restores).toHaveLength(restores);
+  });
 });
 
 describe('the network view', () => {

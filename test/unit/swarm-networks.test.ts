@@ -7,9 +7,9 @@ import { SkiffError } from '../../src/core/errors';
 import { Logger } from '../../src/core/logger';
 import type { ObjectStore, ServiceRecord } from '../../src/swarm/objects';
 import { newTask } from '../../src/swarm/orchestrator';
-import { NetworkAllocator, STALE_GRACE_MS } from '../../src/swarm/net/allocator';
+import { attachLimit, NetworkAllocator, STALE_GRACE_MS } from '../../src/swarm/net/allocator';
 import { resolveSwarmName } from '../../src/swarm/net/discovery';
-import { findNetwork, parseOverlayCreate, pickPoolSubnet, serviceNetworks } from '../../src/swarm/net/networks';
+import { findNetwork, overlayMtu, parseOverlayCreate, pickPoolSubnet, serviceNetworks, SwarmNetworkCalls } from '../../src/swarm/net/networks';
 import type { NetworkAttachment, NetworkObjects, SwarmNetwork } from '../../src/swarm/net/records';
 import type { NodeNetworkView, ViewTask } from '../../src/swarm/net/view';
 
@@ -58,6 +58,43 @@ describe('overlay create checks', () => {
       kind: 'forbidden',
       message: 'rpc error: code = PermissionDenied desc = label com.docker.swarm.internal is for predefined internal networks and cannot be applied by users',
     });
+  });
+
+  test("options: only those moby's overlay driver reads (VXLAN id, MTU), with its texts; others refused (400) before any node sees them", async () => {
+    const opts = (o: Record<string, string>) => refusal(() => parseOverlayCreate({ Name: 'x', Options: o }));
+    for (const k of ['com.docker.network.bridge.enable_icc', 'com.docker.network.bridge.enable_ip_masquerade', 'com.docker.network.bridge.name', 'anything'])
+      expect(opts({ [k]: 'false' })).toEqual({
+        kind: 'invalid',
+        message: `invalid option "${k}" for an overlay network: the overlay driver takes only com.docker.network.driver.overlay.vxlanid_list, com.docker.network.driver.mtu`,
+      });
+    // ov_network.go's CreateNetwork and ovmanager's NetworkAllocate
+    expect(opts({ 'com.docker.network.driver.mtu': 'abc' }).message).toBe('failed to parse abc: strconv.Atoi: parsing "abc": invalid syntax');
+    expect(opts({ 'com.docker.network.driver.mtu': '-1' }).message).toBe('invalid MTU value: -1');
+    expect(opts({ 'com.docker.network.driver.mtu': '100' }).message).toBe('invalid MTU value: 100'); // its VXLAN port would get 50
+    expect(opts({ 'com.docker.network.driver.overlay.vxlanid_list': 'x' }).message).toBe('invalid vxlan id value "x" passed');
+    expect(opts({ 'com.docker.network.driver.overlay.vxlanid_list': '16777216' }).kind).toBe('invalid');
+    expect(parseOverlayCreate({ Name: 'x', Options: { 'com.docker.network.driver.mtu': '9000', 'com.docker.network.driver.overlay.vxlanid_list': '5000,5001' } })).toMatchObject({
+      vni: 5000,
+      options: { 'com.docker.network.driver.mtu': '9000' },
+    });
+    expect(overlayMtu({ 'com.docker.network.driver.mtu': '9000' })).toBe(8950);
+    expect(overlayMtu({})).toBe(1450);
+    // the VXLAN id asked for is that one, or the create is refused (ovmanager)
+    const made: SwarmNetwork[] = [];
+    const nets = {
+      list: async () => made.map((value) => ({ value, version: 1 })),
+      takenSubnets: async () => made.map((n) => n.IPAM.Configs[0].Subnet),
+      takenVnis: async () => new Set(made.map((n) => Number(n.DriverState.Options['com.docker.network.driver.overlay.vxlanid_list']))),
+      create: async (n: SwarmNetwork) => (made.push(n), true),
+    } as unknown as NetworkObjects;
+    const calls = new SwarmNetworkCalls(() => ({ nets, objects: {} as ObjectStore, pool: async () => ({ pools: ['10.0.0.0/8'], size: 24 }) }));
+    await calls.create({ Name: 'a', Options: { 'com.docker.network.driver.overlay.vxlanid_list': '5000' } });
+    expect(made[0].DriverState.Options['com.docker.network.driver.overlay.vxlanid_list']).toBe('5000');
+    await expect(calls.create({ Name: 'b', Options: { 'com.docker.network.driver.overlay.vxlanid_list': '5000' } })).rejects.toThrow(
+      'rpc error: code = InvalidArgument desc = could not obtain vxlan id for pool 10.0.1.0/24: requested bit is already allocated',
+    );
+    await calls.create({ Name: 'c' });
+    expect(made[1].DriverState.Options['com.docker.network.driver.overlay.vxlanid_list']).toBe('4097');
   });
 
   test('what a valid create asks for', () => {
@@ -223,6 +260,35 @@ describe('allocator', () => {
     await alloc.pass([], [], ['node1']);
     expect([...(nets.held.get('n1')?.values() ?? [])].sort()).toEqual(['attach:node1/c1', 'gateway', 'node:node1']);
     expect(nets.nodeAtt.map((x) => x.nodeId)).toEqual(['node1']);
+  });
+
+  test('containers attached by hand: at most attachLimit per node and network (half its addresses, at most a bridge’s ports), refused past it; a detach frees a place', async () => {
+    const sized = (subnet: string) => ({ ...net('n', 'x'), IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: subnet, Gateway: '' }] } });
+    expect([attachLimit(sized('10.0.1.0/24')), attachLimit(sized('10.1.0.0/16')), attachLimit(sized('10.0.1.0/30'))]).toEqual([127, 1023, 1]);
+    const nets = new FakeNets();
+    const n1 = { ...net('n1', 'att'), IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: '10.0.1.0/27', Gateway: '10.0.1.1' }] } };
+    nets.nets.push(n1);
+    nets.held.set('n1', new Map([['10.0.1.1', 'gateway']]));
+    const alloc = new NetworkAllocator(nets as unknown as NetworkObjects, {} as unknown as ObjectStore, new Logger('error'));
+    const limit = attachLimit(n1);
+    expect(limit).toBe(15);
+    const mine = () => [...(nets.held.get('n1')?.values() ?? [])].filter((w) => w.startsWith('attach:node1/')).length;
+    for (let i = 0; i < limit; i++) await alloc.attach('node1', n1, `c${i}`);
+    const refused = await alloc.attach('node1', n1, 'one-more').catch((e: SkiffError) => ({ kind: e.kind, message: e.message }));
+    expect(refused).toEqual({
+      kind: 'forbidden',
+      message: 'Could not attach to network att: rpc error: code = ResourceExhausted desc = this node has 15 containers attached to network att, the most one node may have there',
+    });
+    expect(mine()).toBe(limit);
+    await alloc.attach('node1', n1, 'c0'); // the same container again: its address
+    await alloc.attach('node2', n1, 'd0'); // another node's own share
+    await alloc.detach('node1', n1, 'c0');
+    await alloc.attach('node1', n1, 'c15'); // the place c0 held
+    expect(mine()).toBe(limit);
+    // two at once (from two managers) for the one place left: never past the limit
+    await alloc.detach('node1', n1, 'c1');
+    await Promise.all(['e1', 'e2'].map((x) => alloc.attach('node1', n1, x).catch(() => undefined)));
+    expect(mine()).toBeLessThanOrEqual(limit);
   });
 
   test('a VIP claimed by a service create that a running pass did not read yet is not freed (the address is not given twice)', async () => {

@@ -1,5 +1,7 @@
 // Orchestrator.stop: the pass under way ends before the leadership is given up, so another
 // manager's orchestrator never writes tasks while this one still does (two leaders at once).
+// A lost campaign likewise: the pass under way writes nothing more, and is over before this
+// manager campaigns again.
 import { EventEmitter } from 'node:events';
 import { Logger } from '../../src/core/logger';
 import type { ObjectStore } from '../../src/swarm/objects';
@@ -38,4 +40,49 @@ test('stop resigns only once the pass under way is done', async () => {
   release();
   await stopping;
   expect(events.slice(0, 2)).toEqual(['pass done', 'resigned']);
+});
+
+test('a lost campaign: the pass under way writes nothing more, and the next campaign waits for it', async () => {
+  jest.useFakeTimers();
+  try {
+    const campaigns: EventEmitter[] = [];
+    const store = {
+      etcd: { namespace: () => ({ election: () => ({ campaign: () => campaigns[campaigns.push(Object.assign(new EventEmitter(), { resign: async () => undefined })) - 1] }) }) },
+      nodes: async () => [],
+      heartbeats: async () => new Map(),
+      cluster: async () => ({ value: { spec: {} } }),
+    } as unknown as ClusterStore;
+    let release!: () => void;
+    let reading!: () => void;
+    const started = new Promise<void>((r) => (reading = r));
+    const writes: string[] = [];
+    const service = { ID: 's1', CreatedAt: '', UpdatedAt: '', Spec: { Name: 'web', TaskTemplate: {}, Mode: { Replicated: { Replicas: 1 } } } };
+    const objects = {
+      services: async () => {
+        reading();
+        await new Promise<void>((r) => (release = r));
+        return [{ value: service, version: 1 }];
+      },
+      tasks: async () => [],
+      putTask: async (t: { ID: string }) => void writes.push(t.ID),
+    } as unknown as ObjectStore;
+    const o = new Orchestrator({ store, objects, nodeId: 'm1', downAfterMs: 10_000, log: new Logger('fatal') });
+    o.start();
+    campaigns[0].emit('elected');
+    o.kick();
+    jest.advanceTimersByTime(25);
+    await started;
+    campaigns[0].emit('error', new Error('lease lost'));
+    jest.advanceTimersByTime(5000);
+    await Promise.resolve();
+    expect(campaigns).toHaveLength(1); // no new campaign while the pass runs
+    release();
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    expect(writes).toEqual([]); // the service's task is not written by a manager no longer leading
+    jest.advanceTimersByTime(1000);
+    expect(campaigns).toHaveLength(2);
+    await o.stop();
+  } finally {
+    jest.useRealTimers();
+  }
 });

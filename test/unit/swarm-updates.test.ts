@@ -263,6 +263,50 @@ test('jobs in the orchestrator: a replicated job runs MaxConcurrent at a time to
   expect([...g.tasks.values()].map((t) => `${t.NodeID} ${t.Status.State}`).sort()).toEqual(['a complete', 'b complete']);
 });
 
+test('jobs: failed tasks are history (kept to TaskHistoryRetentionLimit per slot or node, MaxAttempts + 1 with MaxAttempts), completed ones stay', async () => {
+  // swarmkit's task reaper: the limit (5 here, dockerd's default) per slot / per node; a
+  // restart policy's MaxAttempts keeps MaxAttempts + 1 so the attempts stay countable
+  const fail = async (w: ReturnType<typeof jobWorld>, times: number, node?: string) => {
+    for (let i = 0; i < times; i++) {
+      for (const t of w.tasks.values())
+        if (t.DesiredState === 'complete' && t.Status.State === 'assigned' && (!node || t.NodeID === node)) w.tasks.set(t.ID, { ...t, Status: { ...t.Status, State: 'failed' } });
+      await new Promise((r) => setTimeout(r, 2)); // tasks made in distinct milliseconds (their order)
+      await w.o.reconcile();
+    }
+    await w.o.reconcile(); // the last one replaced is history from the next pass on
+  };
+  const w = jobWorld([node('a')]);
+  const spec = { Name: 'j', TaskTemplate: { RestartPolicy: { Condition: 'any', Delay: 0 } }, Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 2 } } };
+  w.services.set('j', { ID: 'j', CreatedAt: '', UpdatedAt: '', Spec: spec, JobIteration: 1 });
+  await w.o.reconcile();
+  w.finish('complete'); // slot 1 done
+  await w.o.reconcile();
+  await fail(w, 12); // slot 2 keeps failing
+  const slot = (n: number) => [...w.tasks.values()].filter((t) => t.Slot === n);
+  expect(slot(1).map((t) => t.Status.State)).toEqual(['complete']);
+  expect(slot(2)).toHaveLength(5);
+  expect(slot(2).filter((t) => t.DesiredState === 'complete' && t.Status.State === 'assigned')).toHaveLength(1); // the current try
+  w.finish('complete');
+  await w.o.reconcile();
+  expect([...w.tasks.values()].filter((t) => t.Status.State === 'complete')).toHaveLength(2);
+
+  const m = jobWorld([node('a')]);
+  const limited = { ...spec, TaskTemplate: { RestartPolicy: { Condition: 'any', Delay: 0, MaxAttempts: 7 } } };
+  m.services.set('j', { ID: 'j', CreatedAt: '', UpdatedAt: '', Spec: limited, JobIteration: 1 });
+  await m.o.reconcile();
+  await fail(m, 12);
+  expect([...m.tasks.values()].filter((t) => t.Slot === 1)).toHaveLength(8); // the first and its 7 restarts, then no more
+
+  const g = jobWorld([node('a'), node('b')]);
+  g.services.set('g', { ID: 'g', CreatedAt: '', UpdatedAt: '', Spec: { Name: 'g', TaskTemplate: { RestartPolicy: { Condition: 'any', Delay: 0 } }, Mode: { GlobalJob: {} } }, JobIteration: 1 });
+  await g.o.reconcile();
+  for (const t of g.tasks.values()) if (t.NodeID === 'a') g.tasks.set(t.ID, { ...t, Status: { ...t.Status, State: 'complete' } });
+  await fail(g, 9, 'b');
+  const on = (id: string) => [...g.tasks.values()].filter((t) => t.NodeID === id);
+  expect(on('a').map((t) => t.Status.State)).toEqual(['complete']);
+  expect(on('b')).toHaveLength(5);
+});
+
 test('start-first: the old task runs until its replacement does, then is shut down', async () => {
   const w = jobWorld([node('a')]);
   const base = { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'busybox' } }, Mode: { Replicated: { Replicas: 1 } } };

@@ -5,6 +5,7 @@
 // - a vip-mode service gets one virtual IP per network (Endpoint.VirtualIPs)
 // Every address is a claim in the store (records.ts); a pass releases those of tasks that stopped
 // or left, of services gone, and of nodes no longer running a task on the network.
+import { SkiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { intToIp, parseCidr } from '../../network/ipam';
 import { isTerminal, type ObjectStore, type ServiceRecord, type TaskRecord } from '../objects';
@@ -22,6 +23,21 @@ const holds = (t: TaskRecord | undefined): boolean => t !== undefined && !isTerm
  * records before that write must not free an address about to be used (a task would get it too).
  */
 export const STALE_GRACE_MS = 10_000;
+
+/** the kernel's bridge takes at most 1024 ports (BR_MAX_PORTS); a node's overlay bridge has its VXLAN port too */
+const BRIDGE_PORTS = 1024;
+
+/**
+ * How many containers one node may attach by hand to an attachable network. A worker's
+ * certificate is enough to ask, so without a bound one node could take every address of the
+ * network from the others' tasks. No node can use more than its bridge's ports, and none may take
+ * more than half of the network's addresses: a /24 gives 127 per node, a /16 1023.
+ */
+export function attachLimit(n: SwarmNetwork): number {
+  const range = n.Spec.IPAM.Configs[0]?.Range;
+  const size = 2 ** (32 - parseCidr(range || n.IPAM.Configs[0].Subnet).prefix);
+  return Math.max(1, Math.min(BRIDGE_PORTS - 1, Math.floor((size - 2) / 2)));
+}
 
 export class NetworkAllocator {
   /** claims seen without their record: since when ("<net>/<ip>/<owner>") */
@@ -84,9 +100,26 @@ export class NetworkAllocator {
     }
   }
 
-  /** A container run by hand on an attachable network (dockerd's network attachment task): its address, and its node's there. */
+  /** A container run by hand on an attachable network (dockerd's network attachment task): its address, and its node's there; at most attachLimit per node. */
   async attach(nodeId: string, n: SwarmNetwork, name: string): Promise<NetworkAttachment> {
-    const ip = await this.address(n, `attach:${nodeId}/${name}`);
+    const owner = `attach:${nodeId}/${name}`;
+    const limit = attachLimit(n);
+    const nodeClaims = async () => [...(await this.nets.claims(n.ID)).values()].filter((who) => who.startsWith(`attach:${nodeId}/`));
+    // a refusal (403), not 'unavailable': a worker would ask every other manager again
+    const tooMany = () =>
+      new SkiffError(
+        'forbidden',
+        `Could not attach to network ${n.Spec.Name}: rpc error: code = ResourceExhausted desc = this node has ${limit} containers attached to network ${n.Spec.Name}, the most one node may have there`,
+      );
+    const before = await nodeClaims();
+    const had = before.includes(owner);
+    if (!had && before.length >= limit) throw tooMany();
+    const ip = await this.address(n, owner);
+    // attaches of this node that ran at once (on any manager) all passed the count above: counted again with this claim made
+    if (!had && (await nodeClaims()).length > limit) {
+      await this.nets.release(n.ID, ip, owner);
+      throw tooMany();
+    }
     const att = { Network: n, Addresses: [`${ip}/${prefixOf(n)}`] };
     await this.node(nodeId, [att]);
     return att;

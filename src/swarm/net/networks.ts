@@ -5,7 +5,8 @@
 // one, the VXLAN id is 4096 + n. `ingress` is made at init. A network used by a service or a
 // task cannot be removed.
 import { conflict, invalid, notFound, SkiffError } from '../../core/errors';
-import type { NetworkCreateRequest } from '../../network/create-request';
+import { goAtoi } from '../../core/go-parse';
+import { OPT_MTU, type NetworkCreateRequest } from '../../network/create-request';
 import { cidrString, contains, intToIp, ipToInt, overlaps, parseCidr, type Subnet } from '../../network/ipam';
 import { newId } from '../ids';
 import type { ObjectStore, ServiceRecord, TaskRecord } from '../objects';
@@ -17,7 +18,50 @@ const INTERNAL_LABEL = 'com.docker.swarm.internal';
 /** runconfig.IsPreDefinedNetwork */
 const PREDEFINED = new Set(['bridge', 'host', 'none', 'default']);
 export const INGRESS_VNI = 4096;
-export const OVERLAY_MTU = 1450;
+/** VXLAN's outer headers (moby's vxlanEncap): the overlay's MTU is its underlay's less these */
+const VXLAN_OVERHEAD = 50;
+const MAX_VNI = 2 ** 24 - 1;
+
+/**
+ * The options an overlay network may have: those moby's overlay driver reads (ov_network.go's
+ * CreateNetwork, ovmanager's NetworkAllocate): the VXLAN id and the underlay MTU. ("encrypted",
+ * its third, is refused on its own.) Any other reaches every node's bridge code (the bridge
+ * driver's ICC, masquerade and name options would apply there), so a create refuses it.
+ */
+export const OVERLAY_OPTIONS: readonly string[] = [VNI_OPTION, OPT_MTU];
+
+/** the MTU of a network's VXLAN port and containers, as moby's maxMTU: its underlay MTU (option, 1500 by default) less VXLAN's headers */
+export function overlayMtu(options: Record<string, string>): number {
+  return (Number(options[OPT_MTU] ?? 0) || 1500) - VXLAN_OVERHEAD;
+}
+
+/** An overlay create's options checked: only OVERLAY_OPTIONS, with values a node can use (moby's texts); the VXLAN id asked for, if any. */
+function checkOverlayOptions(options: Record<string, string>): number | undefined {
+  for (const k of Object.keys(options)) if (!OVERLAY_OPTIONS.includes(k)) throw invalid(`invalid option "${k}" for an overlay network: the overlay driver takes only ${OVERLAY_OPTIONS.join(', ')}`);
+  const mtu = options[OPT_MTU];
+  if (mtu !== undefined) {
+    let n: number;
+    try {
+      n = goAtoi(mtu);
+    } catch (e) {
+      throw invalid(`failed to parse ${mtu}: ${(e as Error).message}`);
+    }
+    // moby refuses a negative one; one the kernel would refuse on every node (its VXLAN port needs 68..65535) is refused here too
+    if (n < 0 || (n > 0 && n - VXLAN_OVERHEAD < 68) || n > 65535) throw invalid(`invalid MTU value: ${n}`);
+  }
+  const vnis = options[VNI_OPTION];
+  if (vnis === undefined) return undefined;
+  // one subnet per network here: the first id is its VXLAN id (moby ignores ids past its subnets); 0 asks for any
+  const first = vnis.split(',')[0];
+  let vni: number;
+  try {
+    vni = goAtoi(first);
+  } catch {
+    throw invalid(`invalid vxlan id value ${JSON.stringify(first)} passed`);
+  }
+  if (vni < 0 || vni > MAX_VNI) throw invalid(`could not obtain vxlan id ${vni}: out of range (1-${MAX_VNI})`);
+  return vni || undefined;
+}
 
 /** the create body an overlay create reads: the bridge create's (moby's NetworkCreateRequest) */
 export type OverlayCreateBody = NetworkCreateRequest;
@@ -30,6 +74,8 @@ export interface OverlaySpec {
   ingress: boolean;
   options: Record<string, string>;
   labels: Record<string, string>;
+  /** the VXLAN id asked for (com.docker.network.driver.overlay.vxlanid_list) */
+  vni?: number;
   subnet?: string;
   gateway?: string;
   range?: string;
@@ -52,11 +98,12 @@ export function parseOverlayCreate(body: OverlayCreateBody): OverlaySpec {
   // no IPsec in this daemon: an encrypted network would silently carry clear text
   if ('encrypted' in options) throw invalid('encrypted overlay networks are not supported by this daemon (it has no IPsec data path): create the network without --opt encrypted');
   if (body.EnableIPv6 === true) throw invalid('IPv6 overlay networks are not supported by this daemon');
+  const vni = checkOverlayOptions(options);
   const ipam = (body.IPAM ?? {}) as { Driver?: unknown; Config?: unknown };
   if (ipam.Driver && ipam.Driver !== 'default') throw bad('invalid IPAM specified');
   const cfgs = Array.isArray(ipam.Config) ? (ipam.Config as { Subnet?: unknown; IPRange?: unknown; Gateway?: unknown }[]) : [];
   if (cfgs.length > 1) throw invalid('only one IPv4 subnet per overlay network is supported by this daemon');
-  const spec: OverlaySpec = { name, internal: body.Internal === true, attachable: body.Attachable === true, ingress: body.Ingress === true, options, labels };
+  const spec: OverlaySpec = { name, internal: body.Internal === true, attachable: body.Attachable === true, ingress: body.Ingress === true, options, labels, ...(vni ? { vni } : {}) };
   const c = cfgs[0];
   if (c) {
     const subnetText = typeof c.Subnet === 'string' ? c.Subnet : '';
@@ -179,8 +226,11 @@ export class SwarmNetworkCalls {
       const sub = parseCidr(subnet);
       const gateway = spec.gateway ?? intToIp(sub.base + 1);
       const vnis = await m.nets.takenVnis();
-      let vni = fixedVni ?? INGRESS_VNI + 1;
-      while (fixedVni === undefined && vnis.has(vni)) vni++;
+      const fixed = fixedVni ?? spec.vni;
+      // moby's ovmanager: a VXLAN id asked for is that one or none
+      if (fixed !== undefined && vnis.has(fixed)) throw bad(`could not obtain vxlan id for pool ${subnet}: requested bit is already allocated`);
+      let vni = fixed ?? INGRESS_VNI + 1;
+      while (fixed === undefined && vnis.has(vni)) vni++;
       const now = new Date().toISOString();
       const n: SwarmNetwork = {
         ID: newId(),

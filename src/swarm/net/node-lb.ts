@@ -74,6 +74,20 @@ export class NodeLoadBalancer {
     }
   }
 
+  /**
+   * Daemon start, before this run writes any: the ingress rules a previous run of this daemon
+   * left (killed before its stop could remove them) are stale, all of them (a pass rewrites what
+   * is wanted). Only chains named from this daemon's name are touched (Ingress.teardown).
+   */
+  async clearStale(): Promise<void> {
+    if (this.ingressWritten !== undefined) return;
+    try {
+      await this.ingress.teardown();
+    } catch (e) {
+      this.log.warn('swarm: stale ingress rules not removed', { error: String(e) });
+    }
+  }
+
   /** Leave or daemon stop: the node's ingress rules gone (a container's VIP rules go with its namespace). */
   async stop(): Promise<void> {
     this.written.clear();

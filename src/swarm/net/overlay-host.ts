@@ -2,8 +2,9 @@
 // each network of the node's view, a bridge holding the node's address (the daemon's network
 // code makes it, with its DNS server and rules) and a VXLAN port on it (VNI, local = the node's
 // address, UDP 4789, learning) flooding to every other node on the network (an all-zeros fdb
-// entry per peer). MTU 1450: the VXLAN header fits in the underlay's 1500. Networks the view no
-// longer has are removed once no container is on them.
+// entry per peer). MTU 1450: the VXLAN header fits in the underlay's 1500 (a network's MTU
+// option is its underlay's, as moby's). Networks the view no longer has are removed once no
+// container is on them.
 import { execFile } from 'node:child_process';
 import type { Logger } from '../../core/logger';
 import type { OverlayLocal } from '../../network/networks';
@@ -12,7 +13,7 @@ import type { NetworkRecord } from '../../network/types';
 import type { TaskNetworking } from '../container-spec';
 import type { TaskRecord } from '../objects';
 import { resolveSwarmName } from './discovery';
-import { OVERLAY_MTU } from './networks';
+import { OVERLAY_OPTIONS, overlayMtu } from './networks';
 import { VNI_OPTION } from './records';
 import type { NodeNetworkView, ViewNetwork } from './view';
 
@@ -102,6 +103,9 @@ export class OverlayHost {
 
   private async realize(n: ViewNetwork, local: string): Promise<void> {
     const net = n.network;
+    // only an overlay's options reach the bridge code (a create refuses others; a record from elsewhere may still carry them)
+    const options = Object.fromEntries(Object.entries(net.DriverState.Options).filter(([k]) => OVERLAY_OPTIONS.includes(k)));
+    const mtu = overlayMtu(options);
     const bridge = await this.engine.ensureOverlay({
       id: net.ID,
       name: net.Spec.Name,
@@ -109,17 +113,17 @@ export class OverlayHost {
       subnet: net.IPAM.Configs[0].Subnet,
       gateway: net.IPAM.Configs[0].Gateway,
       nodeAddress: n.nodeAddress.split('/')[0],
-      mtu: OVERLAY_MTU,
+      mtu,
       internal: net.Spec.Internal,
       attachable: net.Spec.Attachable,
       ingress: net.Spec.Ingress,
       labels: net.Spec.Labels,
-      options: net.DriverState.Options,
+      options,
     });
     const vx = this.engine.vxlanName(n.vni);
     if (!(await linkNames()).has(vx)) {
       await ip('link', 'add', vx, 'type', 'vxlan', 'id', String(n.vni), 'local', local, 'dstport', String(VXLAN_PORT), 'learning');
-      await ip('link', 'set', vx, 'mtu', String(OVERLAY_MTU));
+      await ip('link', 'set', vx, 'mtu', String(mtu));
     }
     await ip('link', 'set', vx, 'master', bridge, 'up');
     // flooding entries: one per peer, stale ones removed
