@@ -312,7 +312,8 @@ export class Agent {
     }
     const ingress = ingressOf(view)?.network.ID;
     const bridge = ingress ? this.engine.networks?.overlays().find((r) => r.Id === ingress)?.BridgeName : undefined;
-    await this.lb.update(view, local, bridge);
+    // not once the node left (a leave's sweep may have removed the rules while this pass ran)
+    await this.lb.update(view, local, bridge, () => this.swarm.state === 'active' && !this.stopped);
   }
 
   /** containers of this node's tasks that left the store (service removed, history pruned) */

@@ -312,6 +312,22 @@ describe('the network view', () => {
     expect(k.own('raw')).toEqual([]);
     expect(k.own('nat').every((c) => c.startsWith('skiff-V'))).toBe(true);
   });
+
+  test('a leave during a pass: the stop waits for the pass, and a pass whose turn comes after the leave writes nothing', async () => {
+    const k = new FakeKernel();
+    const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);
+    let active = true;
+    const task = [{ id: 'c1', pid: 4242, networks: ['front'] }];
+    // a pass under way, a leave (its stop), then a pass begun before the leave whose turn comes after it
+    const during = lb.update(view, task, 'skb-ing', () => active);
+    active = false;
+    const stopped = lb.stop();
+    const late = lb.update(view, task, 'skb-ing', () => active);
+    await Promise.all([during, stopped, late]);
+    expect(k.own('raw')).toEqual([]);
+    // (a container's VIP chains stay: they go with its namespace)
+    expect(k.own('nat').every((c) => c.startsWith('skiff-V'))).toBe(true);
+  });
 });
 
 describe('published ports across services (swarmkit checkPortConflicts, its texts)', () => {

@@ -26,6 +26,8 @@ export class NodeLoadBalancer {
   private readonly written = new Map<string, string>();
   /** the ingress rules last written (undefined: none by this run) */
   private ingressWritten: string | undefined;
+  /** the operation under way (see serial) */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     daemonName: string,
@@ -38,8 +40,25 @@ export class NodeLoadBalancer {
     this.ingress = new Ingress(daemonName, exec, nodeNetns);
   }
 
-  /** One pass. ingressBridge: this node's bridge of the ingress network (undefined: not realized here yet). */
-  async update(view: LbView, local: LocalTask[], ingressBridge: string | undefined): Promise<void> {
+  /**
+   * One pass. ingressBridge: this node's bridge of the ingress network (undefined: not realized
+   * here yet). wanted: asked once this pass's turn comes (a leave may have come first, and its
+   * stop removed the rules: a pass begun before it writes none again).
+   */
+  update(view: LbView, local: LocalTask[], ingressBridge: string | undefined, wanted: () => boolean = () => true): Promise<void> {
+    return this.serial(async () => {
+      if (wanted()) await this.write(view, local, ingressBridge);
+    });
+  }
+
+  /** one at a time: a leave's stop never runs beside a pass's rewrite */
+  private serial(f: () => Promise<void>): Promise<void> {
+    const r = this.queue.then(f);
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  private async write(view: LbView, local: LocalTask[], ingressBridge: string | undefined): Promise<void> {
     const seen = new Set<string>();
     for (const c of local) {
       if (c.pid <= 0) continue;
@@ -79,19 +98,23 @@ export class NodeLoadBalancer {
    * left (killed before its stop could remove them) are stale, all of them (a pass rewrites what
    * is wanted). Only chains named from this daemon's name are touched (Ingress.teardown).
    */
-  async clearStale(): Promise<void> {
-    if (this.ingressWritten !== undefined) return;
-    try {
-      await this.ingress.teardown();
-    } catch (e) {
-      this.log.warn('swarm: stale ingress rules not removed', { error: String(e) });
-    }
+  clearStale(): Promise<void> {
+    return this.serial(async () => {
+      if (this.ingressWritten !== undefined) return;
+      try {
+        await this.ingress.teardown();
+      } catch (e) {
+        this.log.warn('swarm: stale ingress rules not removed', { error: String(e) });
+      }
+    });
   }
 
   /** Leave or daemon stop: the node's ingress rules gone (a container's VIP rules go with its namespace). */
-  async stop(): Promise<void> {
-    this.written.clear();
-    await this.stopIngress();
+  stop(): Promise<void> {
+    return this.serial(async () => {
+      this.written.clear();
+      await this.stopIngress();
+    });
   }
 
   /** Only when this run wrote ingress rules (a node that never had any runs no command). */
