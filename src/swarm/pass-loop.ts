@@ -9,11 +9,15 @@ export class PassLoop {
   private running: Promise<void> | undefined;
   private again = false;
 
-  /** soonMs: kicks within this window share one pass */
+  /**
+   * soonMs: kicks within this window share one pass. None by default: the kicks of one burst (a
+   * transaction's keys) come in one turn of the event loop and share a pass anyway, and those
+   * during a pass share the one after it; a wait would only delay each step of an update.
+   */
   constructor(
     private readonly pass: () => Promise<void>,
     private readonly periodMs: number,
-    private readonly soonMs = 20,
+    private readonly soonMs = 0,
   ) {}
 
   get started(): boolean {
