@@ -217,6 +217,14 @@ export class Agent {
     await this.reports.report({ id: t.ID, status });
   }
 
+  /**
+   * A step on the way (preparing, starting), not waited for: the batches keep the order of a
+   * task's reports, and a report lost is made again by a later pass from the container's state.
+   */
+  private progress(t: TaskRecord, s: Omit<TaskStatus, 'Timestamp'>): void {
+    this.report(t, s).catch((e: unknown) => this.log.debug('swarm task status not reported', { task: t.ID, state: s.State, error: String(e) }));
+  }
+
   /** a batch of reports: into the store on a manager, to a manager's swarm port on a worker */
   private async sendReports(u: StatusUpdate[]): Promise<void> {
     const m = this.swarm.manager;
@@ -270,23 +278,29 @@ export class Agent {
     this.ticking = true;
     try {
       const tasks = await this.assigned();
-      // the networks first: a task's container is created on them
+      // tasks on no swarm network go at once; the others once the networks they are created on are synced
+      this.dispatch(tasks.filter((t) => !t.NetworksAttachments?.length));
       await this.syncNetworks().catch((e: unknown) => this.log.warn('swarm networks not synced', { error: String(e) }));
       const view = this.overlay?.view;
       if (this.attach && view) await sweepAttachments(this.attach, view, (n) => this.hasContainerNamed(n)).catch(() => undefined);
-      for (const t of tasks) {
-        if (this.busy.has(t.ID)) continue;
-        this.busy.add(t.ID);
-        void this.handle(t)
-          .catch((e: unknown) => this.log.warn('swarm task failed', { task: t.ID, error: String(e) }))
-          .finally(() => this.busy.delete(t.ID));
-      }
+      this.dispatch(tasks.filter((t) => t.NetworksAttachments?.length));
       await this.removeStale(new Set(tasks.map((t) => t.ID)));
       if (view) await this.balance(view, tasks);
     } catch (e) {
       this.log.debug('swarm agent pass failed', { error: String(e) });
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** each task's next step, unless one is under way */
+  private dispatch(tasks: TaskRecord[]): void {
+    for (const t of tasks) {
+      if (this.busy.has(t.ID)) continue;
+      this.busy.add(t.ID);
+      void this.handle(t)
+        .catch((e: unknown) => this.log.warn('swarm task failed', { task: t.ID, error: String(e) }))
+        .finally(() => this.busy.delete(t.ID));
     }
   }
 
@@ -371,7 +385,7 @@ export class Agent {
       if (!net) return undefined;
     }
     try {
-      await this.report(t, { State: 'preparing', Message: 'preparing' });
+      this.progress(t, { State: 'preparing', Message: 'preparing' });
       const image = t.Spec.ContainerSpec?.Image ?? '';
       await this.engine.images.get(image).catch(() => this.engine.images.pull(image, { auth: undefined, signal: new AbortController().signal, platform: undefined, onProgress: () => undefined }));
       const files = await this.taskFiles(t);
@@ -394,7 +408,7 @@ export class Agent {
     const id = await this.prepare(t, existing);
     if (!id) return;
     try {
-      await this.report(t, { State: 'starting', Message: 'starting' });
+      this.progress(t, { State: 'starting', Message: 'starting' });
       await this.engine.containers.start(id);
       const c = this.engine.containers.find(id);
       // with a healthcheck the task stays starting until the container is healthy (handle)
