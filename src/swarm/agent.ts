@@ -336,7 +336,7 @@ export class Agent {
     for (const c of mine) {
       const id = c.Config.Labels?.[LABEL_TASK_ID];
       if (!id || known.has(id) || this.busy.has(id)) continue;
-      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
+      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: true }).catch((e: unknown) => this.log.warn('cannot remove a task container', { id: c.Id, error: String(e) }));
     }
     // secrets and configs of tasks whose container is gone (removed here, or by hand)
     const withContainer = new Set(
@@ -439,7 +439,7 @@ export class Agent {
       await this.report(t, { State: 'shutdown', Message: 'shutdown', ...(after ? { ContainerStatus: { ContainerID: after.Id, PID: 0, ExitCode: after.State.ExitCode } } : {}) });
     }
     if (t.DesiredState === 'remove' && c) {
-      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: false });
+      await this.engine.containers.remove(c.Id, { force: true, removeVolumes: true });
       await dropTaskFiles(this.engine.kernel, this.swarm.o.execRoot, t.ID);
     }
   }

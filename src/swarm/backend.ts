@@ -451,6 +451,9 @@ abstract class SwarmNode {
     if (role === 'manager' && !this.manager) {
       const csr = await newCsr(l.certs.key);
       const r = await this.callAnyManager<PromoteResponse>('/promote', { csr, swarmPort: splitHostPort(l.state.listenAddr).port });
+      // stopped meanwhile: nothing of the promotion is written (sealed keys with a worker's state
+      // would make the next start a locked worker); the next run's heartbeat promotes it again
+      if (this.stopped || this.local !== l) return;
       l.certs.cert = r.cert;
       l.certs.storeCA = r.etcd.storeCA;
       l.certs.etcdCert = r.etcd.cert;

@@ -203,6 +203,27 @@ function parse<T>(kv: IKeyValue): Versioned<T> {
 
 /** etcd refuses a transaction of more than 128 operations (its --max-txn-ops default) */
 const TXN_MAX = 64;
+/** and a request of more than 1.5 MiB (its --max-request-bytes default) */
+const TXN_BYTES = 1024 * 1024;
+
+/** items in groups etcd takes in one transaction: at most TXN_MAX, and TXN_BYTES of values (an item alone may be more) */
+export function txnGroups<T>(items: T[], bytes: (x: T) => number): T[][] {
+  const groups: T[][] = [];
+  let cur: T[] = [];
+  let size = 0;
+  for (const x of items) {
+    const n = bytes(x);
+    if (cur.length && (cur.length >= TXN_MAX || size + n > TXN_BYTES)) {
+      groups.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(x);
+    size += n;
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
+}
 
 export class ObjectStore {
   private readonly ns: Namespace;
@@ -313,15 +334,18 @@ export class ObjectStore {
 
   /** New tasks in a few transactions rather than a request each (a pass makes many at once). */
   async putTasks(ts: TaskRecord[]): Promise<void> {
-    for (let i = 0; i < ts.length; i += TXN_MAX) {
-      const chunk = ts.slice(i, i + TXN_MAX);
-      if (!chunk.length) continue;
-      const [first, ...rest] = chunk.map((t) => `tasks/${t.ID}`);
+    const items = ts.map((t) => ({ key: `tasks/${t.ID}`, value: JSON.stringify(t), t }));
+    for (const chunk of txnGroups(items, (x) => x.value.length)) {
+      if (chunk.length === 1) {
+        await this.putTask(chunk[0].t);
+        continue;
+      }
+      const [first, ...rest] = chunk;
       // each absent before: its ID is new
-      let txn = this.ns.if(first, 'Create', '==', 0);
-      for (const key of rest) txn = txn.and(key, 'Create', '==', 0);
-      const r = await txn.then(...chunk.map((t) => this.ns.put(`tasks/${t.ID}`).value(JSON.stringify(t)))).commit();
-      if (!r.succeeded) for (const t of chunk) await this.putTask(t);
+      let txn = this.ns.if(first.key, 'Create', '==', 0);
+      for (const x of rest) txn = txn.and(x.key, 'Create', '==', 0);
+      const r = await txn.then(...chunk.map((x) => this.ns.put(x.key).value(x.value))).commit();
+      if (!r.succeeded) for (const x of chunk) await this.putTask(x.t);
     }
   }
 
@@ -335,21 +359,24 @@ export class ObjectStore {
     for (let i = 0; i < ids.length; i += TXN_MAX) {
       const chunk = ids.slice(i, i + TXN_MAX);
       const read = await Promise.all(chunk.map((id) => this.task(id)));
-      const writes: { id: string; version: number; next: TaskRecord }[] = [];
+      const writes: { id: string; version: number; next: TaskRecord; value: string }[] = [];
       chunk.forEach((id, j) => {
         const cur = read[j];
         const next = cur ? (changes.get(id) as (t: TaskRecord) => TaskRecord | undefined)(cur.value) : undefined;
         out.set(id, next ?? cur?.value);
-        if (cur && next) writes.push({ id, version: cur.version, next: { ...next, UpdatedAt: new Date().toISOString() } });
+        if (!cur || !next) return;
+        const stamped = { ...next, UpdatedAt: new Date().toISOString() };
+        writes.push({ id, version: cur.version, next: stamped, value: JSON.stringify(stamped) });
       });
-      if (!writes.length) continue;
-      const [first, ...rest] = writes;
-      let txn = this.ns.if(`tasks/${first.id}`, 'Mod', '==', first.version);
-      for (const w of rest) txn = txn.and(`tasks/${w.id}`, 'Mod', '==', w.version);
-      const r = await txn.then(...writes.map((w) => this.ns.put(`tasks/${w.id}`).value(JSON.stringify(w.next)))).commit();
-      if (r.succeeded) for (const w of writes) out.set(w.id, w.next);
-      // a race on one of them: each on its own, read again
-      else for (const w of writes) out.set(w.id, await this.updateTask(w.id, changes.get(w.id) as (t: TaskRecord) => TaskRecord | undefined));
+      for (const group of txnGroups(writes, (w) => w.value.length)) {
+        const [first, ...rest] = group;
+        let txn = this.ns.if(`tasks/${first.id}`, 'Mod', '==', first.version);
+        for (const w of rest) txn = txn.and(`tasks/${w.id}`, 'Mod', '==', w.version);
+        const r = await txn.then(...group.map((w) => this.ns.put(`tasks/${w.id}`).value(w.value))).commit();
+        if (r.succeeded) for (const w of group) out.set(w.id, w.next);
+        // a race on one of them: each on its own, read again
+        else for (const w of group) out.set(w.id, await this.updateTask(w.id, changes.get(w.id) as (t: TaskRecord) => TaskRecord | undefined));
+      }
     }
     return out;
   }

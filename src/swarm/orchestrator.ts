@@ -62,6 +62,8 @@ export class Orchestrator {
     const c = this.m.store.etcd.namespace('/skiff/swarm/').election('orchestrator', ELECTION_TTL_S).campaign(this.m.nodeId);
     this.campaign = c;
     c.on('elected', () => {
+      // an election won after a stop, or by a campaign since given up, leads nothing
+      if (this.stopped || this.campaign !== c) return void c.resign().catch(() => undefined);
       this.log.info('swarm orchestrator: this manager leads');
       this.term++;
       this.loop.start();
@@ -212,7 +214,9 @@ export class Orchestrator {
       // from the spec now, keeping its wait
       if (t.Rollout !== s.Rollout?.id && isDirty(s.Spec, t)) {
         this.shutdown(p, t);
-        p.creates.push({ ...make(), DesiredState: 'ready', ...(t.RestartAt !== undefined ? { RestartAt: t.RestartAt } : {}), ...(t.After ? { After: t.After } : {}) });
+        // (a step of the rollout under way, if there is one: its parallelism and failure watch count it)
+        const tags = { ...(t.RestartAt !== undefined ? { RestartAt: t.RestartAt } : {}), ...(t.After ? { After: t.After } : {}), ...(s.Rollout ? { Rollout: s.Rollout.id } : {}) };
+        p.creates.push({ ...make(), DesiredState: 'ready', ...tags });
         return;
       }
       const before = t.After ? mine.find((x) => x.ID === t.After) : undefined;
@@ -290,16 +294,26 @@ export class Orchestrator {
     leading();
     await o.updateTasks(desired);
     const assign = new Map<string, (t: TaskRecord) => TaskRecord | undefined>();
-    for (const [id, node] of p.assign)
-      assign.set(id, (t) =>
-        t.NodeID || !isLive(t) ? undefined : { ...t, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
-      );
-    leading();
-    for (const [id, t] of await o.updateTasks(assign)) {
-      if (!t || t.NodeID !== p.assign.get(id)) continue;
+    for (const [id, node] of p.assign) {
+      // the node's own address on the task's networks first: an assignment written without it
+      // would leave the task waiting for networks its node never gets (a claim left unused is
+      // released by the allocator's pass)
+      const t = p.tasks.find((x) => x.ID === id);
       leading();
-      await this.m.alloc?.node(t.NodeID, t.NetworksAttachments ?? []);
+      if (this.m.alloc && t?.NetworksAttachments?.length) {
+        try {
+          await this.m.alloc.node(node, t.NetworksAttachments);
+        } catch (e) {
+          this.log.warn('swarm orchestrator: no node address for a task: left pending', { task: id, node, error: String(e) });
+          continue;
+        }
+      }
+      assign.set(id, (x) =>
+        x.NodeID || !isLive(x) ? undefined : { ...x, NodeID: node, Status: { Timestamp: new Date().toISOString(), State: 'assigned', Message: 'scheduler assigned task to node' } },
+      );
     }
+    leading();
+    await o.updateTasks(assign);
     for (const id of p.deletes) {
       leading();
       await o.removeTask(id);

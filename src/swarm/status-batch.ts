@@ -4,6 +4,9 @@
 // one after another, so a task's reports keep their order.
 import type { StatusUpdate } from './objects';
 
+/** reports in one call at most */
+export const BATCH_MAX = 256;
+
 interface Waiting {
   update: StatusUpdate;
   settle: (error: Error | undefined) => void;
@@ -29,8 +32,9 @@ export class StatusBatcher {
       // the reports made in this turn of the event loop join the first batch
       await new Promise<void>((r) => setImmediate(r));
       while (this.queue.length) {
-        const batch = this.queue;
-        this.queue = [];
+        // a call carries at most BATCH_MAX (the swarm port refuses bodies past 1 MiB)
+        const batch = this.queue.slice(0, BATCH_MAX);
+        this.queue = this.queue.slice(BATCH_MAX);
         let error: Error | undefined;
         try {
           await this.send(batch.map((w) => w.update));

@@ -315,15 +315,33 @@ describe('the network view', () => {
 
   test('a leave during a pass: the stop waits for the pass, and a pass whose turn comes after the leave writes nothing', async () => {
     const k = new FakeKernel();
-    const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), k);
+    // the first restore (the pass's) is held until released: the pass is under way
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let first = true;
+    const slow: NatExec = {
+      save: () => k.save(),
+      sysctl: (ns, key, value) => k.sysctl(ns, key, value),
+      restore: async (ns, input) => {
+        if (first) {
+          first = false;
+          await held;
+        }
+        return k.restore(ns, input);
+      },
+    };
+    const lb = new NodeLoadBalancer('skiff', new Logger('fatal'), slow);
     let active = true;
     const task = [{ id: 'c1', pid: 4242, networks: ['front'] }];
-    // a pass under way, a leave (its stop), then a pass begun before the leave whose turn comes after it
     const during = lb.update(view, task, 'skb-ing', () => active);
+    await new Promise((r) => setImmediate(r));
+    // the leave: the node is out, its stop asked while the pass still writes; then a pass begun before the leave
     active = false;
     const stopped = lb.stop();
     const late = lb.update(view, task, 'skb-ing', () => active);
+    release();
     await Promise.all([during, stopped, late]);
+    expect(k.restores.length).toBeGreaterThan(0);
     expect(k.own('raw')).toEqual([]);
     // (a container's VIP chains stay: they go with its namespace)
     expect(k.own('nat').every((c) => c.startsWith('skiff-V'))).toBe(true);

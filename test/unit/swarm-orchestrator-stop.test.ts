@@ -64,7 +64,13 @@ test('a lost campaign: the pass under way writes nothing more, and the next camp
         return [{ value: service, version: 1 }];
       },
       tasks: async () => [],
+      // every write the orchestrator makes, one by one or batched
       putTask: async (t: { ID: string }) => void writes.push(t.ID),
+      putTasks: async (ts: { ID: string }[]) => void writes.push(...ts.map((t) => t.ID)),
+      updateTask: async (id: string) => void writes.push(id),
+      updateTasks: async (m: Map<string, unknown>) => (writes.push(...m.keys()), new Map()),
+      removeTask: async (id: string) => void writes.push(id),
+      updateService: async (id: string) => void writes.push(id),
     } as unknown as ObjectStore;
     const o = new Orchestrator({ store, objects, nodeId: 'm1', downAfterMs: 10_000, log: new Logger('fatal') });
     o.start();

@@ -25,8 +25,10 @@ const MAX_VNI = 2 ** 24 - 1;
 /**
  * The options an overlay network may have: those moby's overlay driver reads (ov_network.go's
  * CreateNetwork, ovmanager's NetworkAllocate): the VXLAN id and the underlay MTU. ("encrypted",
- * its third, is refused on its own.) Any other reaches every node's bridge code (the bridge
- * driver's ICC, masquerade and name options would apply there), so a create refuses it.
+ * its third, is refused on its own.) Any other is kept in the network's Options, as dockerd
+ * keeps and ignores it (a compose file's driver_opts), but never reaches a node's bridge code
+ * (overlay-host.ts passes on only these): the bridge driver's ICC, masquerade and name options
+ * would apply there.
  */
 export const OVERLAY_OPTIONS: readonly string[] = [VNI_OPTION, OPT_MTU];
 
@@ -35,9 +37,8 @@ export function overlayMtu(options: Record<string, string>): number {
   return (Number(options[OPT_MTU] ?? 0) || 1500) - VXLAN_OVERHEAD;
 }
 
-/** An overlay create's options checked: only OVERLAY_OPTIONS, with values a node can use (moby's texts); the VXLAN id asked for, if any. */
+/** An overlay create's OVERLAY_OPTIONS checked: values a node can use (moby's texts); the VXLAN id asked for, if any. */
 function checkOverlayOptions(options: Record<string, string>): number | undefined {
-  for (const k of Object.keys(options)) if (!OVERLAY_OPTIONS.includes(k)) throw invalid(`invalid option "${k}" for an overlay network: the overlay driver takes only ${OVERLAY_OPTIONS.join(', ')}`);
   const mtu = options[OPT_MTU];
   if (mtu !== undefined) {
     let n: number;
