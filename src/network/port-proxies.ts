@@ -55,6 +55,8 @@ function isOurs(pid: number, id: string): boolean {
 
 export class PortProxies {
   private readonly byContainer = new Map<string, ProxyRecord[]>();
+  /** stops under way: a daemon stop waits for them (their container's entry is gone already) */
+  private readonly stopping = new Set<Promise<void>>();
 
   /**
    * @param dir where the records go
@@ -120,7 +122,13 @@ export class PortProxies {
   }
 
   /** The container's proxies stopped; resolves once their ports are free. */
-  async stop(id: string): Promise<void> {
+  stop(id: string): Promise<void> {
+    const p = this.stopNow(id).finally(() => this.stopping.delete(p));
+    this.stopping.add(p);
+    return p;
+  }
+
+  private async stopNow(id: string): Promise<void> {
     let list = this.byContainer.get(id);
     if (!list) {
       // not known to this daemon (a record left by an earlier one)
@@ -135,9 +143,9 @@ export class PortProxies {
     this.save(id);
   }
 
-  /** Daemon stop: every proxy this daemon knows, stopped. */
+  /** Daemon stop: every proxy this daemon knows, stopped, and the stops under way (a container's exit) over too. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.byContainer.keys()].map((id) => this.stop(id)));
+    await Promise.all([...[...this.byContainer.keys()].map((id) => this.stop(id)), ...this.stopping]);
   }
 
   private async kill(pid: number, id: string): Promise<void> {
