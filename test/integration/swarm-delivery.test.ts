@@ -29,8 +29,6 @@ interface TaskJson {
   Status: { State: string };
 }
 
-// services stop in 1s (--stop-grace-period): busybox as pid 1 ignores SIGTERM, so each stop would
-// wait the default 10s
 describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in tasks, service logs (needs `make build`, etcd, docker CLI)', () => {
   const hosts: SwarmHost[] = [];
   let m: SwarmHost;
@@ -91,13 +89,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in
     });
     expect({ status: viaApi.status, message: viaApi.json.message }).toEqual({ status: 400, message: 'rpc error: code = InvalidArgument desc = secret not found: nosuch' });
 
-    await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
+    await m.createService(
       '--name',
       'app',
       '--replicas',
@@ -151,13 +143,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm: secrets and configs in
   });
 
   test('service logs: a task on each node, both tasks’ lines with their context; --no-task-ids, --tail, --timestamps, --follow; task logs', async () => {
-    const svc = await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
+    const svc = await m.createService(
       '--name',
       'talk',
       '--replicas',

@@ -20,8 +20,6 @@ interface TaskJson {
 // busybox httpd answering the task's hostname (web-<slot>)
 const WEB = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'];
 
-// services stop in 1s (--stop-grace-period): busybox as pid 1 ignores SIGTERM, so each stop would
-// wait the default 10s
 describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs across netns hosts (needs `make build`, etcd, docker CLI)', () => {
   const hosts: SwarmHost[] = [];
   let m: SwarmHost;
@@ -63,26 +61,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
 
   test('--publish 8080:80 answers on every node (and its loopback) and reaches both tasks; no other service may take 8080', async () => {
     await m.ok('network', 'create', '--driver', 'overlay', '--attachable', 'front');
-    await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
-      '--replicas',
-      '2',
-      '--name',
-      'web',
-      '--hostname',
-      'web-{{.Task.Slot}}',
-      '--network',
-      'front',
-      '--publish',
-      '8080:80',
-      'busybox',
-      ...WEB,
-    );
+    await m.createService('--replicas', '2', '--name', 'web', '--hostname', 'web-{{.Task.Slot}}', '--network', 'front', '--publish', '8080:80', 'busybox', ...WEB);
     await waitUntil(async () => (await running('web')).length === 2, 60000, 'two web tasks running');
     // an ingress port is the cluster's: a second service cannot take it (swarmkit's InvalidArgument, dockerd's 400)
     const again = await m.docker('service', 'create', '--detach', '--no-resolve-image', '--stop-grace-period', '1s', '--name', 'other', '--publish', '8080:81', 'busybox', 'sleep', '60');
@@ -105,7 +84,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
   });
 
   test('--publish 80 (no number): the port gets one from 30000-32767, shown in Endpoint.Ports, and answers', async () => {
-    await m.ok('service', 'create', '--detach', '--no-resolve-image', '--stop-grace-period', '1s', '--name', 'dyn', '--hostname', 'dyn-{{.Task.Slot}}', '--publish', '80', 'busybox', ...WEB);
+    await m.createService('--name', 'dyn', '--hostname', 'dyn-{{.Task.Slot}}', '--publish', '80', 'busybox', ...WEB);
     const ep = (JSON.parse(await m.ok('service', 'inspect', 'dyn')) as { Endpoint: { Ports: { PublishedPort?: number; TargetPort: number }[] } }[])[0].Endpoint;
     const port = ep.Ports[0].PublishedPort ?? 0;
     expect([port >= 30000 && port <= 32767, ep.Ports[0].TargetPort]).toEqual([true, 80]);
@@ -117,23 +96,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm routing mesh and VIPs a
     const web = JSON.parse(await m.ok('service', 'inspect', 'web')) as { Endpoint: { VirtualIPs: { NetworkID: string; Addr: string }[] } }[];
     const frontId = await m.ok('network', 'inspect', '--format', '{{.Id}}', 'front');
     const vip = web[0].Endpoint.VirtualIPs.find((v) => v.NetworkID === frontId)!.Addr.split('/')[0];
-    await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
-      '--name',
-      'client',
-      '--network',
-      'front',
-      '--constraint',
-      'node.role==manager',
-      'busybox',
-      'sleep',
-      '3600',
-    );
+    await m.createService('--name', 'client', '--network', 'front', '--constraint', 'node.role==manager', 'busybox', 'sleep', '3600');
     await waitUntil(async () => (await running('client')).length === 1, 60000, 'the client task running');
     const ctr = (await running('client'))[0].Status.ContainerStatus!.ContainerID;
     const answers = new Set<string>();

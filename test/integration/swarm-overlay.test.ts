@@ -18,8 +18,6 @@ interface TaskJson {
   NetworksAttachments?: { Network: { ID: string }; Addresses: string[] }[];
 }
 
-// services stop in 1s (--stop-grace-period): busybox as pid 1 ignores SIGTERM, so each stop would
-// wait the default 10s
 describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across netns hosts (needs `make build`, etcd, docker CLI)', () => {
   const hosts: SwarmHost[] = [];
   let m: SwarmHost;
@@ -104,13 +102,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
   });
 
   test('a service on an overlay network: tasks on two nodes get addresses there and reach each other across nodes (ping, wget)', async () => {
-    await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
+    await m.createService(
       '--name',
       'web',
       '--replicas',
@@ -143,25 +135,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
   });
 
   test('service discovery on the overlay: <service> is its VIP, tasks.<service> its tasks, a dnsrr service its tasks; the node’s address is the nameserver', async () => {
-    await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
-      '--name',
-      'rr',
-      '--replicas',
-      '2',
-      '--endpoint-mode',
-      'dnsrr',
-      '--network',
-      'ov1',
-      'busybox',
-      'sleep',
-      '3600',
-    );
+    await m.createService('--name', 'rr', '--replicas', '2', '--endpoint-mode', 'dnsrr', '--network', 'ov1', 'busybox', 'sleep', '3600');
     await waitUntil(async () => (await running('rr')).length === 2, 60000, 'rr running twice');
     const ov1 = JSON.parse(await m.ok('network', 'inspect', 'ov1'))[0].Id;
     const web = JSON.parse(await m.ok('service', 'inspect', 'web'))[0];
@@ -207,23 +181,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
   });
 
   test('a published (ingress-mode) port: its service has a VIP on ingress and every node is on ingress, until the service goes', async () => {
-    await m.ok(
-      'service',
-      'create',
-      '--detach',
-      '--no-resolve-image',
-      '--stop-grace-period',
-      '1s',
-      '--name',
-      'pub',
-      '--publish',
-      '18080:80',
-      '--constraint',
-      'node.hostname!=nosuch',
-      'busybox',
-      'sleep',
-      '3600',
-    );
+    await m.createService('--name', 'pub', '--publish', '18080:80', '--constraint', 'node.hostname!=nosuch', 'busybox', 'sleep', '3600');
     await waitUntil(async () => (await running('pub')).length === 1, 60000, 'pub running');
     const ingress = JSON.parse(await m.ok('network', 'inspect', 'ingress'))[0].Id;
     await waitUntil(
@@ -241,7 +199,7 @@ describeIf(isRoot && distBuilt && haveSwarmTools, 'swarm overlay networks across
 
   test('removal and leave: no bridge or vxlan device is left in any netns; the network goes once unused', async () => {
     expect((await m.docker('network', 'rm', 'ov1')).stderr).toMatch(/network \S+ is in use by service/);
-    await m.ok('service', 'create', '--detach', '--no-resolve-image', '--stop-grace-period', '1s', '--name', 'everywhere', '--mode', 'global', '--network', 'ov1', 'busybox', 'sleep', '3600');
+    await m.createService('--name', 'everywhere', '--mode', 'global', '--network', 'ov1', 'busybox', 'sleep', '3600');
     await waitUntil(async () => (await running('everywhere')).length === 3, 60000, 'a task on every node');
     for (const h of hosts) expect(overlayLinks(h).length).toBe(2);
     await w2.ok('swarm', 'leave');
